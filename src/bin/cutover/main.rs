@@ -1,0 +1,135 @@
+//! The `cutover` command: parses arguments, asks for confirmation, calls the library and turns
+//! its result into output and an exit code.
+
+mod cli;
+mod output;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use cutover::docker::Engine;
+use cutover::journal::{self, StateDir};
+use cutover::preflight::Prepared;
+use cutover::{history, recover, rollback, upgrade};
+use indicatif::MultiProgress;
+
+use cli::{Cli, Command, CommonArgs};
+use output::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(cutover::secrets::RedactingStderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return output::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}"), false),
+    };
+    let json = match &cli.command {
+        Command::Upgrade(a) => a.common.json,
+        Command::Rollback(a) => a.common.json,
+        Command::Recover(a) => a.common.json,
+        Command::History(a) => a.json,
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => exit.into(),
+        Err(e) => output::fatal(&e, json),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let state_root = cli.state_dir.clone().unwrap_or_else(journal::default_state_dir);
+    match cli.command {
+        Command::Upgrade(args) => {
+            let changes = !args.dry_run;
+            if changes {
+                ensure_can_confirm(&args.common)?;
+            }
+            let (engine, state) = connect(&state_root).await?;
+            let target = match (&args.to, &args.image) {
+                (Some(tag), _) => upgrade::Target::Tag(tag.clone()),
+                (None, Some(image)) => upgrade::Target::Image(image.clone()),
+                (None, None) => unreachable!("clap requires --to or --image"),
+            };
+            let request = upgrade::UpgradeRequest {
+                name: args.name.clone(),
+                target,
+                keep_old: args.keep_old,
+                health: args.health.policy(),
+            };
+            let prepared = upgrade::prepare(&engine, &state, &request).await?;
+            carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
+        }
+        Command::Rollback(args) => {
+            if !args.dry_run {
+                ensure_can_confirm(&args.common)?;
+            }
+            let (engine, state) = connect(&state_root).await?;
+            let prepared = rollback::prepare(&engine, &state, &args.name, args.health.policy()).await?;
+            carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
+        }
+        Command::Recover(args) => {
+            ensure_can_confirm(&args.common)?;
+            let (engine, state) = connect(&state_root).await?;
+            let pending = state.unfinished(args.name.as_deref())?;
+            if !pending.is_empty() && !args.common.yes {
+                let names: Vec<&str> = pending.iter().map(|r| r.plan.container.as_str()).collect();
+                confirm(&format!("Recover the interrupted runs of {}?", names.join(", ")))?;
+            }
+            let recoveries = recover::recover(&engine, &state, args.name.as_deref()).await?;
+            Ok(output::recoveries(&recoveries, args.common.json))
+        }
+        Command::History(args) => {
+            let state = StateDir::open(&state_root)?;
+            let entries = history::history(&state, args.name.as_deref())?;
+            Ok(output::history(&entries, args.json))
+        }
+    }
+}
+
+async fn connect(state_root: &std::path::Path) -> anyhow::Result<(Engine, StateDir)> {
+    let state = StateDir::open(state_root)?;
+    let engine = Engine::connect().await?;
+    Ok((engine, state))
+}
+
+async fn carry_out(prepared: Prepared, engine: &Engine, state: &StateDir, dry_run: bool, common: &CommonArgs) -> anyhow::Result<Exit> {
+    if dry_run {
+        return Ok(output::dry_run(&prepared.plan, common.json));
+    }
+    if !common.yes {
+        output::plan_summary(&prepared.plan);
+        confirm("Proceed?")?;
+    }
+    let progress = std::io::stderr().is_terminal().then(MultiProgress::new);
+    let plan = prepared.plan.clone();
+    let report = prepared.execute(engine, state, progress.as_ref()).await?;
+    Ok(output::run(&plan, &report, common.json))
+}
+
+/// Refuses, before anything is looked at, to run a command that would need an answer nobody
+/// can give: a cron job must say `--yes`, and must not hang on a prompt.
+fn ensure_can_confirm(common: &CommonArgs) -> anyhow::Result<()> {
+    if common.yes || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(cutover::Error::Refused("this command changes containers and asks for confirmation, but standard input is not a terminal; pass --yes to run it unattended".into()).into())
+}
+
+fn confirm(question: &str) -> anyhow::Result<()> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(cutover::Error::Refused("not confirmed; nothing was changed".into()).into())
+    }
+}

@@ -1,0 +1,45 @@
+//! Registry credentials, found the way the docker CLI finds them: `DOCKER_CONFIG` or
+//! `~/.docker/config.json`, its `auths`, `credsStore` and per-registry `credHelpers`.
+//! bollard reads none of these itself.
+
+use bollard::auth::DockerCredentials;
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+
+use crate::secrets;
+
+/// Credentials for the registry under its config key, or `None` to pull anonymously.
+/// A broken helper is reported and treated as "no credentials", so the registry's own answer
+/// (401, or a successful anonymous pull) decides.
+pub async fn for_registry(key: &str) -> Option<DockerCredentials> {
+    let server = key.to_string();
+    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server)).await.ok()?;
+    match found {
+        Ok(DockerCredential::UsernamePassword(username, password)) => {
+            secrets::register(&password);
+            Some(DockerCredentials {
+                username: Some(username),
+                password: Some(password),
+                serveraddress: Some(key.to_string()),
+                ..Default::default()
+            })
+        }
+        Ok(DockerCredential::IdentityToken(token)) => {
+            secrets::register(&token);
+            Some(DockerCredentials {
+                identitytoken: Some(token),
+                serveraddress: Some(key.to_string()),
+                ..Default::default()
+            })
+        }
+        Err(CredentialRetrievalError::NoCredentialConfigured | CredentialRetrievalError::ConfigNotFound) => None,
+        // The helper's own output may hold the secret: name the helper only.
+        Err(CredentialRetrievalError::HelperFailure { helper, .. }) => {
+            tracing::warn!("credential helper {helper} failed for {key}; pulling without credentials");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("could not read credentials for {key} ({e}); pulling without credentials");
+            None
+        }
+    }
+}

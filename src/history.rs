@@ -1,0 +1,42 @@
+//! `cutover history`: past runs, as their journals tell them.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::journal::{Outcome, StateDir};
+use crate::plan::Kind;
+
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub started_at: String,
+    pub container: String,
+    pub kind: Kind,
+    pub from: String,
+    pub to: String,
+    /// `None` for a run that was interrupted and not yet recovered.
+    pub outcome: Option<Outcome>,
+    pub recovered: bool,
+    pub downtime_ms: Option<u64>,
+    pub message: Option<String>,
+    pub journal: String,
+}
+
+pub fn history(state: &StateDir, name: Option<&str>) -> Result<Vec<Entry>> {
+    Ok(state
+        .runs()?
+        .into_iter()
+        .filter(|r| name.is_none_or(|n| r.plan.container == n))
+        .map(|r| Entry {
+            started_at: humantime::format_rfc3339_seconds(r.started_at).to_string(),
+            container: r.plan.container,
+            kind: r.plan.kind,
+            from: r.plan.image_from,
+            to: r.plan.image_to,
+            outcome: r.outcome,
+            recovered: r.recovered,
+            downtime_ms: r.downtime.map(|d| d.as_millis() as u64),
+            message: r.message,
+            journal: r.path.display().to_string(),
+        })
+        .collect())
+}

@@ -1,0 +1,334 @@
+//! The state directory: one journal per run, and one lock per container.
+//!
+//! A journal is a JSON-lines file written with an fsync after every record: the plan first,
+//! then each step as it starts and ends, each undo, and the outcome. A journal without an
+//! outcome belongs to a run that was killed, which `cutover recover` finishes or undoes.
+//! Every record passes through [`secrets::redact`] before it reaches the disk.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+use crate::secrets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("state directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("another cutover run is working on {container} right now (lock {path} is held); wait for it to finish")]
+    Busy { container: String, path: PathBuf },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io { path: path.to_path_buf(), source }
+}
+
+/// Where state lives when neither `--state-dir` nor `CUTOVER_STATE_DIR` says: the system's
+/// state directory for root, the XDG one otherwise.
+pub fn default_state_dir() -> PathBuf {
+    let root = fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+    if root {
+        return PathBuf::from("/var/lib/cutover");
+    }
+    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"));
+    xdg.or(home).unwrap_or_else(std::env::temp_dir).join("cutover")
+}
+
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Held for as long as a run works on a container; the operating system releases it when the
+/// process dies, however it dies.
+#[derive(Debug)]
+pub struct ContainerLock {
+    _file: File,
+}
+
+impl StateDir {
+    pub fn open(root: &Path) -> Result<StateDir, JournalError> {
+        for dir in [root.to_path_buf(), root.join("runs"), root.join("locks")] {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io_error(&dir))?;
+        }
+        Ok(StateDir { root: root.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn lock(&self, container: &str) -> Result<ContainerLock, JournalError> {
+        let path = self.root.join("locks").join(format!("{container}.lock"));
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ContainerLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(JournalError::Busy { container: container.to_string(), path }),
+            Err(TryLockError::Error(e)) => Err(JournalError::Io { path, source: e }),
+        }
+    }
+
+    /// Starts the journal of a new run with its plan as the first record.
+    pub fn begin(&self, plan: &Plan) -> Result<Journal, JournalError> {
+        let millis = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+        let kind = serde_json::to_value(plan.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let path = self.root.join("runs").join(format!("{millis}-{}-{kind}.jsonl", plan.container));
+        let file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(io_error(&path))?;
+        let runs = self.root.join("runs");
+        File::open(&runs).and_then(|d| d.sync_all()).map_err(io_error(&runs))?;
+        let mut journal = Journal { file, path };
+        journal.record(Event::Begin { plan: plan.clone() })?;
+        Ok(journal)
+    }
+
+    /// Reopens an interrupted run's journal so recovery can append to it.
+    pub fn resume(&self, run: &Run) -> Result<Journal, JournalError> {
+        let file = OpenOptions::new().append(true).open(&run.path).map_err(io_error(&run.path))?;
+        Ok(Journal { file, path: run.path.clone() })
+    }
+
+    /// Every run, oldest first. Lines that do not parse (a record cut short by a crash) are
+    /// skipped: the records before them still tell the story.
+    pub fn runs(&self) -> Result<Vec<Run>, JournalError> {
+        let dir = self.root.join("runs");
+        let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(io_error(&dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        paths.sort();
+        let mut runs = Vec::new();
+        for path in paths {
+            let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+            let records: Vec<Record> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            if let Some(run) = Run::from_records(path, records) {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Runs that left a service in doubt: interrupted ones, and ones that ended needing
+    /// attention (recovery tries putting them back again).
+    pub fn unfinished(&self, container: Option<&str>) -> Result<Vec<Run>, JournalError> {
+        Ok(self
+            .runs()?
+            .into_iter()
+            .filter(|r| matches!(r.outcome, None | Some(Outcome::NeedsAttention)))
+            .filter(|r| container.is_none_or(|c| r.plan.container == c))
+            .collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Started,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The run did what it was asked: the service runs on its target.
+    Succeeded,
+    /// The run failed after the service went down and put the old container back; the
+    /// service runs as before.
+    RolledBack,
+    /// The run failed before any downtime (a pull, a create, a lost setting) and left the host
+    /// as it found it.
+    NothingChanged,
+    /// The run failed and could not restore a running service: a person must look.
+    NeedsAttention,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Begin { plan: Plan },
+    Step {
+        index: usize,
+        phase: Phase,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        detail: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        incoming_id: Option<String>,
+    },
+    Undo {
+        index: usize,
+        phase: Phase,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        detail: Option<String>,
+    },
+    End {
+        outcome: Outcome,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        downtime_ms: Option<u64>,
+        #[serde(default)]
+        recovered: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(with = "humantime_serde_rfc3339")]
+    pub at: SystemTime,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and waits until it is on disk.
+    pub fn record(&mut self, event: Event) -> Result<(), JournalError> {
+        let record = Record { at: SystemTime::now(), event };
+        let line = serde_json::to_string(&record).map_err(|e| JournalError::Io { path: self.path.clone(), source: e.into() })?;
+        let line = secrets::redact(&line);
+        let path = self.path.clone();
+        self.file.write_all(format!("{line}\n").as_bytes()).map_err(io_error(&path))?;
+        self.file.sync_data().map_err(io_error(&path))
+    }
+}
+
+/// A run as its journal tells it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub path: PathBuf,
+    pub started_at: SystemTime,
+    pub plan: Plan,
+    /// Indices of the steps that began, in order.
+    pub started_steps: Vec<usize>,
+    /// Indices of the steps that completed.
+    pub done_steps: Vec<usize>,
+    pub incoming_id: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub message: Option<String>,
+    pub downtime: Option<Duration>,
+    pub recovered: bool,
+    pub ended_at: Option<SystemTime>,
+}
+
+impl Run {
+    fn from_records(path: PathBuf, records: Vec<Record>) -> Option<Run> {
+        let mut records = records.into_iter();
+        let first = records.next()?;
+        let Event::Begin { plan } = first.event else { return None };
+        let mut run = Run {
+            path,
+            started_at: first.at,
+            incoming_id: plan.incoming_id.clone(),
+            plan,
+            started_steps: Vec::new(),
+            done_steps: Vec::new(),
+            outcome: None,
+            message: None,
+            downtime: None,
+            recovered: false,
+            ended_at: None,
+        };
+        for record in records {
+            match record.event {
+                Event::Step { index, phase, incoming_id, .. } => {
+                    match phase {
+                        Phase::Started => run.started_steps.push(index),
+                        Phase::Done => run.done_steps.push(index),
+                        Phase::Failed => {}
+                    }
+                    if incoming_id.is_some() {
+                        run.incoming_id = incoming_id;
+                    }
+                }
+                Event::End { outcome, message, downtime_ms, recovered } => {
+                    run.outcome = Some(outcome);
+                    run.message = Some(message);
+                    run.downtime = downtime_ms.map(Duration::from_millis);
+                    run.recovered = recovered;
+                    run.ended_at = Some(record.at);
+                }
+                Event::Begin { .. } | Event::Undo { .. } => {}
+            }
+        }
+        Some(run)
+    }
+}
+
+/// RFC 3339 timestamps, readable in the journal by people and tools alike.
+mod humantime_serde_rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Kind;
+
+    fn plan() -> Plan {
+        Plan {
+            kind: Kind::Upgrade,
+            container: "web".into(),
+            outgoing_id: "abc".into(),
+            incoming_id: None,
+            image_from: "demo:1".into(),
+            image_to: "demo:2".into(),
+            steps: vec![],
+            carried: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_run_without_an_end_is_unfinished_and_keeps_its_steps() {
+        let dir = std::env::temp_dir().join(format!("cutover-journal-{}", std::process::id()));
+        let state = StateDir::open(&dir).unwrap();
+        let mut j = state.begin(&plan()).unwrap();
+        j.record(Event::Step { index: 0, phase: Phase::Started, detail: None, incoming_id: None }).unwrap();
+        j.record(Event::Step { index: 0, phase: Phase::Done, detail: None, incoming_id: Some("def".into()) }).unwrap();
+        j.record(Event::Step { index: 1, phase: Phase::Started, detail: None, incoming_id: None }).unwrap();
+        // A record torn by a crash must not hide the ones before it.
+        std::fs::OpenOptions::new().append(true).open(j.path()).unwrap().write_all(b"{\"at\":\"20").unwrap();
+        let runs = state.unfinished(Some("web")).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].started_steps, vec![0, 1]);
+        assert_eq!(runs[0].done_steps, vec![0]);
+        assert_eq!(runs[0].incoming_id.as_deref(), Some("def"));
+        assert!(state.unfinished(Some("other")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_lock_on_one_container_is_refused() {
+        let dir = std::env::temp_dir().join(format!("cutover-lock-{}", std::process::id()));
+        let state = StateDir::open(&dir).unwrap();
+        let held = state.lock("web").unwrap();
+        assert!(matches!(state.lock("web"), Err(JournalError::Busy { .. })));
+        assert!(state.lock("db").is_ok());
+        drop(held);
+        assert!(state.lock("web").is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,59 @@
+//! Checks shared by every command that changes a container, made before it changes anything.
+
+use bollard::models::ContainerInspectResponse;
+use indicatif::MultiProgress;
+
+use crate::docker::{self, Engine};
+use crate::error::{Error, Result};
+use crate::executor::{Executor, RunReport};
+use crate::journal::{ContainerLock, StateDir};
+use crate::plan::Plan;
+
+/// Takes the container's lock and refuses while an interrupted run of it awaits recovery: a
+/// new run on top of a half-done one could lose the old container.
+pub fn claim(state: &StateDir, name: &str) -> Result<ContainerLock> {
+    let lock = state.lock(name)?;
+    if let Some(run) = state.unfinished(Some(name))?.first() {
+        return Err(Error::Refused(format!(
+            "an earlier run on {name} was interrupted (journal {}); run `cutover recover {name}` first",
+            run.path.display()
+        )));
+    }
+    Ok(lock)
+}
+
+/// The running container by that name, or a refusal that says what is wrong.
+pub async fn running_container(engine: &Engine, name: &str) -> Result<ContainerInspectResponse> {
+    let container = engine
+        .inspect(name)
+        .await?
+        .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
+    if !docker::is_running(&container) {
+        return Err(Error::Refused(format!("{name} is not running; start it first, so that cutover can tell a failed start from a stopped service")));
+    }
+    Ok(container)
+}
+
+/// Refuses when a container already has a name the run is about to give.
+pub async fn name_free(engine: &Engine, name: &str, hint: &str) -> Result<()> {
+    match engine.inspect(name).await? {
+        Some(_) => Err(Error::Refused(format!("a container named {name} already exists; {hint}"))),
+        None => Ok(()),
+    }
+}
+
+/// A plan ready to run, holding its container's lock until it has run.
+pub struct Prepared {
+    pub plan: Plan,
+    pub(crate) lock: ContainerLock,
+}
+
+impl Prepared {
+    pub async fn execute(self, engine: &Engine, state: &StateDir, progress: Option<&MultiProgress>) -> Result<RunReport> {
+        let mut journal = state.begin(&self.plan)?;
+        let mut executor = Executor { engine, journal: &mut journal, progress };
+        let report = executor.run(&self.plan).await?;
+        drop(self.lock);
+        Ok(report)
+    }
+}

@@ -1,0 +1,414 @@
+//! Turning a running container into the create request for its successor, and checking the
+//! created successor against it.
+//!
+//! `docker inspect` mixes the old image's defaults into `Config`. Copying them would pin the old
+//! image's Env, Labels, Cmd… into the new container, so the new image's defaults would never
+//! apply. Everything here subtracts what equals the old image's value and keeps the rest: what
+//! the user set survives even when the new image changes its default.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
+    ImageConfig, MountPoint, MountType, NetworkingConfig,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::secrets;
+
+/// The create request for a successor, plus the networks to connect before it starts (engines
+/// older than API 1.44 accept only one network in the create call).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SuccessorSpec {
+    pub body: ContainerCreateBody,
+    pub extra_networks: BTreeMap<String, EndpointSettings>,
+    /// Settings that could not be carried, said out loud in the plan.
+    pub notes: Vec<String>,
+}
+
+/// What the old container looked like, as far as recreating it is concerned.
+pub struct Predecessor<'a> {
+    pub inspect: &'a ContainerInspectResponse,
+    /// The configuration of the image the old container was created from.
+    pub image: &'a ImageConfig,
+    /// `VolumesFrom` entries of the old container that name containers that no longer exist
+    /// (typically a predecessor an earlier upgrade removed): the volumes they lent are already
+    /// mounted in the old container and reach the successor through it.
+    pub vanished_volumes_from: &'a [String],
+}
+
+/// Builds the successor's create request: the old container's whole user configuration, the
+/// new image reference, and `VolumesFrom` the old container, as the vendors' procedures do.
+pub fn successor_spec(old: &Predecessor<'_>, image: &str) -> SuccessorSpec {
+    let inspect = old.inspect;
+    let id = inspect.id.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let host_config = carried_host_config(old, &id, &mut notes);
+    let (networking_config, extra_networks) = carried_networks(inspect, &host_config, &id);
+
+    let ContainerConfig {
+        hostname,
+        domainname,
+        user,
+        attach_stdin,
+        attach_stdout,
+        attach_stderr,
+        exposed_ports,
+        tty,
+        open_stdin,
+        stdin_once,
+        env,
+        cmd,
+        healthcheck,
+        args_escaped: _, // Windows-only and derived from the image's Cmd.
+        image: _,
+        volumes,
+        working_dir,
+        entrypoint,
+        network_disabled,
+        on_build,
+        labels,
+        stop_signal,
+        stop_timeout,
+        shell,
+    } = inspect.config.clone().unwrap_or_default();
+    let img = old.image;
+
+    let (entrypoint, cmd) = user_command(entrypoint, cmd, img);
+    let shares_namespace = matches!(host_config.network_mode.as_deref(), Some(m) if m == "host" || m.starts_with("container:"));
+    // The engine sets the hostname to the short id unless told otherwise; with a shared network
+    // namespace it is the other side's and must not be set at all.
+    let hostname = hostname
+        .filter(|h| !h.is_empty() && !shares_namespace && !id.starts_with(h.as_str()));
+
+    let body = ContainerCreateBody {
+        hostname,
+        domainname: non_empty(domainname),
+        user: unless_image(non_empty(user), non_empty(img.user.clone())),
+        attach_stdin,
+        attach_stdout,
+        attach_stderr,
+        exposed_ports: minus(exposed_ports, img.exposed_ports.as_ref()),
+        tty,
+        open_stdin,
+        stdin_once,
+        env: minus(env, img.env.as_ref()),
+        cmd,
+        healthcheck: unless_image(healthcheck, img.healthcheck.clone()),
+        args_escaped: None,
+        image: Some(image.to_string()),
+        volumes: minus(volumes, img.volumes.as_ref()),
+        working_dir: unless_image(non_empty(working_dir), non_empty(img.working_dir.clone())),
+        entrypoint,
+        network_disabled,
+        on_build: unless_image(on_build.filter(|v| !v.is_empty()), img.on_build.clone()),
+        labels: labels_minus(labels, img.labels.as_ref()),
+        stop_signal: unless_image(non_empty(stop_signal), non_empty(img.stop_signal.clone())),
+        stop_timeout,
+        shell: unless_image(shell, img.shell.clone()),
+        host_config: Some(host_config),
+        networking_config,
+    };
+    SuccessorSpec { body, extra_networks, notes }
+}
+
+/// Entrypoint and Cmd the user set. The engine drops the image's Cmd when `--entrypoint` is
+/// given, so an entrypoint equal to the image's with an empty Cmd (while the image has one) is an
+/// explicit override that must be repeated.
+fn user_command(
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    img: &ImageConfig,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let entrypoint = entrypoint.filter(|e| !e.is_empty());
+    let cmd = cmd.filter(|c| !c.is_empty());
+    let image_entrypoint = img.entrypoint.clone().filter(|e| !e.is_empty());
+    let image_cmd = img.cmd.clone().filter(|c| !c.is_empty());
+    if entrypoint != image_entrypoint {
+        return (entrypoint, cmd);
+    }
+    match (cmd, image_cmd) {
+        (None, Some(_)) => (entrypoint, None),
+        (cmd, image_cmd) if cmd == image_cmd => (None, None),
+        (cmd, _) => (None, cmd),
+    }
+}
+
+fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>) -> HostConfig {
+    let mut hc = old.inspect.host_config.clone().unwrap_or_default();
+    // The engine stores links as `/target:/this-name/alias`; create takes `target:alias`.
+    hc.links = hc.links.map(|links| links.iter().map(|l| create_form_link(l)).collect());
+    let mut volumes_from: Vec<String> = hc
+        .volumes_from
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| {
+            let source = entry.split(':').next().unwrap_or_default();
+            let vanished = old.vanished_volumes_from.iter().any(|v| v == source);
+            if vanished {
+                notes.push(format!(
+                    "VolumesFrom {source} dropped: that container no longer exists; its volumes \
+                     are mounted in the old container and carried from there"
+                ));
+            }
+            !vanished
+        })
+        .collect();
+    volumes_from.push(id.to_string());
+    hc.volumes_from = Some(volumes_from);
+    hc.mounts = hc.mounts.map(|mounts| pin_anonymous_mounts(mounts, old.inspect.mounts.as_deref()));
+    hc
+}
+
+/// An anonymous `--mount type=volume` would get a *fresh* empty volume in the successor and
+/// shadow the data that `VolumesFrom` brings; naming the old container's volume keeps the data.
+fn pin_anonymous_mounts(
+    mounts: Vec<bollard::models::Mount>,
+    actual: Option<&[MountPoint]>,
+) -> Vec<bollard::models::Mount> {
+    mounts
+        .into_iter()
+        .map(|mut m| {
+            let anonymous = m.typ == Some(MountType::VOLUME)
+                && m.source.as_deref().is_none_or(str::is_empty);
+            if anonymous {
+                m.source = actual
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|p| p.destination == m.target)
+                    .and_then(|p| p.name.clone());
+            }
+            m
+        })
+        .collect()
+}
+
+pub fn create_form_link(link: &str) -> String {
+    match link.split_once(':') {
+        Some((target, alias)) => {
+            let target = target.trim_start_matches('/');
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            format!("{target}:{alias}")
+        }
+        None => link.trim_start_matches('/').to_string(),
+    }
+}
+
+/// The primary network goes into the create call, the others are connected afterwards.
+fn carried_networks(
+    inspect: &ContainerInspectResponse,
+    hc: &HostConfig,
+    id: &str,
+) -> (Option<NetworkingConfig>, BTreeMap<String, EndpointSettings>) {
+    let mode = hc.network_mode.as_deref().unwrap_or("default");
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        return (None, BTreeMap::new());
+    }
+    let primary = if mode == "default" { "bridge" } else { mode };
+    let name = inspect.name.as_deref().unwrap_or_default().trim_start_matches('/');
+    let mut extra: BTreeMap<String, EndpointSettings> = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(net, ep)| (net, carried_endpoint(ep, id, name)))
+        .collect();
+    let networking = extra.remove(primary).map(|ep| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(primary.to_string(), ep)])),
+    });
+    (networking, extra)
+}
+
+/// Only what the user asked for: aliases (without the engine's own short-id and name aliases,
+/// which would pile up with every upgrade), static addresses, links, driver options and a MAC
+/// address the engine did not derive itself. Runtime fields (endpoint ids, assigned IPs) go.
+fn carried_endpoint(ep: EndpointSettings, id: &str, name: &str) -> EndpointSettings {
+    let aliases = ep.aliases.map(|a| {
+        a.into_iter()
+            .filter(|alias| alias != name && !(alias.len() >= 12 && id.starts_with(alias.as_str())))
+            .collect::<Vec<_>>()
+    });
+    let ipam_config = ep.ipam_config.filter(|c| {
+        c.ipv4_address.as_deref().is_some_and(|a| !a.is_empty())
+            || c.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
+            || c.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())
+    });
+    let mac_address = ep
+        .mac_address
+        .filter(|mac| !mac.is_empty() && !engine_derived_mac(mac, ep.ip_address.as_deref()));
+    EndpointSettings {
+        ipam_config,
+        links: ep.links.filter(|l| !l.is_empty()),
+        aliases: aliases.filter(|a| !a.is_empty()),
+        driver_opts: ep.driver_opts.filter(|d| !d.is_empty()),
+        mac_address,
+        gw_priority: ep.gw_priority.filter(|p| *p != 0),
+        ..Default::default()
+    }
+}
+
+/// Engines before 26 derive a container's MAC from its IPv4 address (`02:42:` + the four
+/// bytes); such an address was not chosen by the user and must not be pinned.
+fn engine_derived_mac(mac: &str, ip: Option<&str>) -> bool {
+    let Some(ip) = ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) else {
+        return false;
+    };
+    let [a, b, c, d] = ip.octets();
+    mac.eq_ignore_ascii_case(&format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn unless_image<T: PartialEq>(value: Option<T>, image: Option<T>) -> Option<T> {
+    if value == image {
+        None
+    } else {
+        value
+    }
+}
+
+fn minus(values: Option<Vec<String>>, image: Option<&Vec<String>>) -> Option<Vec<String>> {
+    let kept: Vec<String> = values
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| !image.is_some_and(|img| img.contains(v)))
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+fn labels_minus(
+    labels: Option<HashMap<String, String>>,
+    image: Option<&HashMap<String, String>>,
+) -> Option<HashMap<String, String>> {
+    let kept: HashMap<String, String> = labels
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| image.and_then(|img| img.get(k)) != Some(v))
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// One setting the successor does not have as the old container had it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub path: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: wanted {}, got {}", self.path, self.expected, self.actual)
+    }
+}
+
+/// Compares what was carried with what the engine actually created: every carried setting must
+/// be present in the created container. Values are rendered with secrets masked.
+pub fn verify(spec: &SuccessorSpec, created: &ContainerInspectResponse) -> Vec<Difference> {
+    let expected = comparable(&spec.body, &spec.extra_networks);
+    let actual = comparable_created(created);
+    let mut diffs = Vec::new();
+    contained(&expected, &actual, "", &mut diffs);
+    diffs
+}
+
+fn comparable(body: &ContainerCreateBody, extra: &BTreeMap<String, EndpointSettings>) -> Value {
+    let mut config = body.clone();
+    let host_config = config.host_config.take();
+    let mut networks: BTreeMap<String, EndpointSettings> = config
+        .networking_config
+        .take()
+        .and_then(|n| n.endpoints_config)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    networks.extend(extra.clone());
+    // Hostname and image are decided by the engine and the target, not carried settings.
+    config.hostname = None;
+    config.image = None;
+    let mut hc = serde_json::to_value(host_config).unwrap_or(Value::Null);
+    normalise_links(&mut hc);
+    serde_json::json!({ "Config": config, "HostConfig": hc, "Networks": networks })
+}
+
+fn comparable_created(created: &ContainerInspectResponse) -> Value {
+    let mut hc = serde_json::to_value(&created.host_config).unwrap_or(Value::Null);
+    normalise_links(&mut hc);
+    let networks = created.network_settings.as_ref().and_then(|s| s.networks.clone());
+    serde_json::json!({ "Config": created.config, "HostConfig": hc, "Networks": networks })
+}
+
+fn normalise_links(hc: &mut Value) {
+    if let Some(Value::Array(links)) = hc.get_mut("Links") {
+        for link in links.iter_mut() {
+            if let Value::String(s) = link {
+                *s = create_form_link(s);
+            }
+        }
+    }
+}
+
+/// Arrays whose order the engine does not keep, or to which it adds entries of its own.
+const SET_LIKE: &[&str] = &["Env", "Aliases", "DNSNames", "CapAdd", "CapDrop", "SecurityOpt"];
+
+fn contained(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<Difference>) {
+    match (expected, actual) {
+        (Value::Null, _) => {}
+        (Value::Object(want), Value::Object(have)) => {
+            for (key, value) in want {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                contained(value, have.get(key).unwrap_or(&Value::Null), &child, diffs);
+            }
+        }
+        (Value::Array(want), Value::Array(have)) if SET_LIKE.iter().any(|k| path.ends_with(k)) => {
+            for item in want.iter().filter(|item| !have.contains(item)) {
+                diffs.push(difference(path, item, &Value::Null));
+            }
+        }
+        (want, have) if want == have || is_empty(want) && is_empty(have) => {}
+        (want, have) => diffs.push(difference(path, want, have)),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn difference(path: &str, expected: &Value, actual: &Value) -> Difference {
+    let render = |v: &Value| match v {
+        Value::Null => "nothing".to_string(),
+        Value::String(s) => secrets::mask_env_entry(s),
+        other => other.to_string(),
+    };
+    Difference {
+        path: path.to_string(),
+        expected: secrets::redact(&render(expected)),
+        actual: secrets::redact(&render(actual)),
+    }
+}
+
+/// The carried configuration with secret env values masked, for plans, dry runs and journals.
+pub fn masked(spec: &SuccessorSpec) -> Value {
+    let mut body = spec.body.clone();
+    body.env = body.env.map(|env| env.iter().map(|e| secrets::mask_env_entry(e)).collect());
+    let text = serde_json::to_string(&serde_json::json!({
+        "create": body,
+        "connect": spec.extra_networks,
+        "notes": spec.notes,
+    }))
+    .unwrap_or_default();
+    serde_json::from_str(&secrets::redact(&text)).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

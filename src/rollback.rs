@@ -1,0 +1,28 @@
+//! `cutover rollback`: back to the `-old` container an `upgrade --keep-old` left.
+
+use crate::docker::Engine;
+use crate::error::{Error, Result};
+use crate::health::HealthPolicy;
+use crate::journal::StateDir;
+use crate::plan;
+use crate::preflight::{self, Prepared};
+use crate::secrets;
+
+pub async fn prepare(engine: &Engine, state: &StateDir, name: &str, health: HealthPolicy) -> Result<Prepared> {
+    let lock = preflight::claim(state, name)?;
+    let previous = engine.inspect(&plan::old_name(name)).await?.ok_or_else(|| Error::Refused(format!(
+        "there is no {} to go back to; only an `upgrade --keep-old` keeps the old container",
+        plan::old_name(name)
+    )))?;
+    let current = engine
+        .inspect(name)
+        .await?
+        .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
+    for c in [&previous, &current] {
+        secrets::register_env(c.config.iter().flat_map(|c| c.env.iter().flatten()));
+    }
+    preflight::name_free(engine, &plan::failed_name(name), &format!(
+        "it is kept from an earlier rollback: `docker rm {}` when you no longer need it", plan::failed_name(name)
+    )).await?;
+    Ok(Prepared { plan: plan::plan_rollback(name, &current, &previous, health), lock })
+}
