@@ -7,10 +7,22 @@ use docker_credential::{CredentialRetrievalError, DockerCredential};
 
 use crate::secrets;
 
+/// The docker CLI's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn config_file() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+    Some(dir.join("config.json"))
+}
+
 /// Credentials for the registry under its config key, or `None` to pull anonymously.
 /// A broken helper is reported and treated as "no credentials", so the registry's own answer
 /// (401, or a successful anonymous pull) decides.
 pub async fn for_registry(key: &str) -> Option<DockerCredentials> {
+    // The crate reports a missing config file as a read error; no file simply means anonymous.
+    if !config_file().is_some_and(|p| p.exists()) {
+        return None;
+    }
     let server = key.to_string();
     let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server)).await.ok()?;
     match found {

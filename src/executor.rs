@@ -17,6 +17,11 @@ use crate::secrets;
 /// How long a container put back by a rollback must keep running to count as running again.
 const CONFIRM_SETTLE: Duration = Duration::from_secs(3);
 
+/// Fault injection for the crash-recovery tests: `CUTOVER_PAUSE_AFTER=N` makes a run stop
+/// forever after step N (1-based, as printed) is journaled as done, so a test can kill it at a
+/// known point. Unset in normal use.
+const PAUSE_AFTER_ENV: &str = "CUTOVER_PAUSE_AFTER";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(transparent)]
@@ -97,6 +102,7 @@ impl Executor<'_> {
         let mut healthy_at: Option<Instant> = None;
         let mut started = Vec::new();
         let total = plan.steps.len();
+        let pause_after: Option<usize> = std::env::var(PAUSE_AFTER_ENV).ok().and_then(|v| v.parse().ok());
         for (index, step) in plan.steps.iter().enumerate() {
             tracing::info!("[{}/{total}] {}", index + 1, step.describe());
             self.journal.record(Event::Step { index, phase: Phase::Started, detail: None, incoming_id: None })?;
@@ -117,6 +123,10 @@ impl Executor<'_> {
                         healthy_at = Some(Instant::now());
                     }
                     self.journal.record(Event::Step { index, phase: Phase::Done, detail, incoming_id: containers.incoming.clone() })?;
+                    if pause_after == Some(index + 1) {
+                        tracing::warn!("{PAUSE_AFTER_ENV}={}: pausing here until killed", index + 1);
+                        std::future::pending::<()>().await;
+                    }
                 }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());

@@ -1,0 +1,233 @@
+//! What every integration test needs: the world's engine and registry, unique names, the
+//! `cutover` binary, and reading containers back.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Debian's docker client, which speaks the API of Debian's engine.
+const DOCKER_CLI: &str = "/usr/bin/docker";
+
+pub fn registry() -> String {
+    std::env::var("CUTOVER_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into())
+}
+
+pub fn image(tag: &str) -> String {
+    format!("{}/demo:{tag}", registry())
+}
+
+fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").expect(
+        "DOCKER_HOST is not set: these tests need the real engine of `bash fixtures/world.sh test`",
+    )
+}
+
+/// Runs the docker CLI against the world's engine; panics with its stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = docker_output(args);
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn docker_output(args: &[&str]) -> Output {
+    Command::new(DOCKER_CLI).args(args).env("DOCKER_HOST", docker_host()).output().expect("docker CLI")
+}
+
+pub fn inspect(name: &str) -> Option<Value> {
+    let out = docker_output(&["inspect", "--type", "container", name]);
+    if !out.status.success() {
+        return None;
+    }
+    let mut all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("inspect JSON");
+    all.pop()
+}
+
+pub fn exists(name: &str) -> bool {
+    inspect(name).is_some()
+}
+
+pub fn id_of(name: &str) -> String {
+    inspect(name).unwrap_or_else(|| panic!("no container {name}"))["Id"].as_str().unwrap().to_string()
+}
+
+pub fn is_running(name: &str) -> bool {
+    inspect(name).is_some_and(|c| c["State"]["Running"] == Value::Bool(true))
+}
+
+/// A test's own names, state directory and cleanup: containers, networks and volumes whose name
+/// starts with the prefix are removed when the test ends, pass or fail.
+pub struct Scene {
+    pub prefix: String,
+    pub state_dir: PathBuf,
+}
+
+impl Scene {
+    pub fn new(test: &str) -> Scene {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("t{}-{}-{test}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let state_dir = std::env::temp_dir().join(format!("cutover-state-{prefix}"));
+        Scene { prefix, state_dir }
+    }
+
+    pub fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.prefix)
+    }
+
+    /// `docker run -d` with the given options, the fixture image last.
+    pub fn run(&self, what: &str, options: &[&str], image_tag: &str) -> String {
+        let name = self.name(what);
+        let mut args = vec!["run", "-d", "--name", &name];
+        args.extend_from_slice(options);
+        let img = image(image_tag);
+        args.push(&img);
+        docker(&args);
+        name
+    }
+
+    /// Runs `cutover` with this scene's state directory; `--yes` is not added.
+    pub fn cutover(&self, args: &[&str]) -> Outcome {
+        self.cutover_with_env(args, &[])
+    }
+
+    pub fn cutover_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let out = self.command(args, env).stdin(Stdio::null()).output().expect("cutover runs");
+        Outcome::from(out)
+    }
+
+    /// Starts `cutover` in the background, for tests that kill or race it.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.command(args, env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cutover starts")
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        cmd.args(args).env("DOCKER_HOST", docker_host()).env("CUTOVER_STATE_DIR", &self.state_dir).env_remove("CUTOVER_PAUSE_AFTER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Everything the state directory holds, as text: the journals.
+    pub fn journal_text(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(self.state_dir.join("runs")).into_iter().flatten().flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    }
+
+    /// Waits until the journal holds `needle` (a run reached a known step).
+    pub fn wait_for_journal(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.journal_text().contains(needle) {
+            assert!(start.elapsed() < timeout, "journal never showed {needle}: {}", self.journal_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        let filter = format!("name={}", self.prefix);
+        let ids = docker_output(&["ps", "-aq", "--filter", &filter]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = docker_output(&["rm", "-f", id]);
+        }
+        for kind in ["network", "volume"] {
+            let out = docker_output(&[kind, "ls", "-q", "--filter", &filter]);
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = docker_output(&[kind, "rm", id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// What a `cutover` run printed and how it exited.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Outcome {
+    fn from(out: Output) -> Outcome {
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// Asserts the exit code, showing everything the run printed when it differs.
+    pub fn expect(&self, code: i32) -> &Outcome {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The body of `GET path` on 127.0.0.1:port, or `None` when nothing answers 200.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?;
+    (status == "200").then(|| body.to_string())
+}
+
+/// Polls `http_get` until it answers, for a container that was just started.
+pub fn http_get_eventually(port: u16, path: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(body) = http_get(port, path) {
+            return body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "nothing answered on port {port}{path}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn temp_dir(scene: &Scene, what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(scene.name(what));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The container may run as another user.
+    std::process::Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    dir
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// SIGKILL, as a crash or an OOM kill would end the process: no cleanup runs.
+pub fn kill_hard(child: &mut Child) {
+    child.kill().expect("kill cutover");
+    child.wait().expect("reap cutover");
+}
+
+/// Leftover containers of a run: neither may exist once a run has ended cleanly.
+pub fn assert_no_leftovers(name: &str) {
+    for suffix in ["-new", "-old"] {
+        assert!(!exists(&format!("{name}{suffix}")), "{name}{suffix} was left behind");
+    }
+}

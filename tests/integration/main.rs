@@ -1,0 +1,9 @@
+//! Integration tests against a real Docker engine and registry, started by
+//! `fixtures/world.sh` (which also sets `DOCKER_HOST` and `CUTOVER_TEST_REGISTRY`).
+//! Run them with `bash fixtures/world.sh test`.
+
+mod helpers;
+mod recover;
+mod refusals;
+mod rollback;
+mod upgrade;

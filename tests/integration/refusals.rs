@@ -1,0 +1,66 @@
+//! Bad input and unsafe requests: a clear error, exit code 2, and nothing changed.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+fn assert_untouched(name: &str, before: &serde_json::Value) {
+    let after = inspect(name).unwrap();
+    assert_eq!(after["Id"], before["Id"]);
+    assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
+    assert_no_leftovers(name);
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_it_refuses_rather_than_hangs() {
+    let scene = Scene::new("notty");
+    let name = scene.run("app", &["--init"], "1");
+    let before = inspect(&name).unwrap();
+    let out = scene.cutover(&["upgrade", &name, "--to", "2"]);
+    out.expect(2);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_untouched(&name, &before);
+}
+
+#[test]
+fn unknown_containers_and_kept_aside_names_are_refused() {
+    let scene = Scene::new("badname");
+    let missing = scene.name("nothing");
+    let out = scene.cutover(&["upgrade", &missing, "--to", "2", "--yes", "--json"]);
+    out.expect(2);
+    assert!(out.json()["error"].as_str().unwrap().contains("no container named"), "{}", out.stdout);
+    let name = scene.run("app-old", &["--init"], "1");
+    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes"]);
+    out.expect(2);
+    assert!(out.stderr.contains("keeps aside"), "{}", out.stderr);
+    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--image", "x:1", "--yes"]);
+    out.expect(2);
+    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--health-timeout", "soon"]);
+    out.expect(2);
+    assert!(out.stderr.contains("90s"), "durations are explained: {}", out.stderr);
+}
+
+#[test]
+fn a_container_started_with_rm_is_refused() {
+    let scene = Scene::new("autorm");
+    let name = scene.run("app", &["--init", "--rm"], "1");
+    let before = inspect(&name).unwrap();
+    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes"]);
+    out.expect(2);
+    assert!(out.stderr.contains("--rm"), "{}", out.stderr);
+    assert_untouched(&name, &before);
+}
+
+#[test]
+fn a_second_run_on_the_same_container_is_refused_while_the_first_works() {
+    let scene = Scene::new("concurrent");
+    let name = scene.run("app", &["--init"], "1");
+    let mut first = scene.spawn(&["upgrade", &name, "--to", "slow", "--yes"], &[]);
+    scene.wait_for_journal("\"index\":0,\"phase\":\"started\"", Duration::from_secs(30));
+    let second = scene.cutover(&["upgrade", &name, "--to", "3", "--yes"]);
+    second.expect(2);
+    assert!(second.stderr.contains("another cutover run is working on"), "{}", second.stderr);
+    let first = first.wait().expect("first run ends");
+    assert_eq!(first.code(), Some(0), "the first run is not disturbed");
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("slow"));
+}
