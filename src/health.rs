@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::docker::Engine;
 use crate::secrets;
 
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const HTTP_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -411,4 +411,4 @@ pub fn masked(spec: &SuccessorSpec) -> Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
