@@ -21,5 +21,6 @@ pub mod reference;
 pub mod rollback;
 pub mod secrets;
 pub mod upgrade;
+pub mod version;
 
 pub use error::{Error, Result};
