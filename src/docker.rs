@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerInspectResponse, ImageConfig, NetworkConnectRequest};
+use bollard::models::{ContainerInspectResponse, ImageConfig, ImageInspect, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, RenameContainerOptions,
     StopContainerOptions,
@@ -91,19 +91,37 @@ impl Engine {
         })
     }
 
-    /// The image's configuration, or `None` when the engine no longer has the image.
-    pub async fn image_config(&self, image: &str) -> Result<Option<ImageConfig>, EngineError> {
+    /// The image, or `None` when the engine no longer has it.
+    pub async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
         match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(Some(i.config.unwrap_or_default())),
+            Ok(i) => Ok(Some(i)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(EngineError::api(format!("inspecting image {image}"), e)),
         }
     }
 
+    /// The image's configuration, or `None` when the engine no longer has the image.
+    pub async fn image_config(&self, image: &str) -> Result<Option<ImageConfig>, EngineError> {
+        Ok(self.image(image).await?.map(|i| i.config.unwrap_or_default()))
+    }
+
+    /// The names of the running containers.
+    pub async fn running_names(&self) -> Result<Vec<String>, EngineError> {
+        let list = self
+            .docker
+            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+            .await
+            .map_err(|e| EngineError::api("listing containers", e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| c.names.and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())))
+            .collect())
+    }
+
     /// Pulls with the credentials the docker CLI would use, drawing one progress bar per layer
     /// when `progress` is given. Errors that arrive inside the stream fail the pull.
     pub async fn pull(&self, image: &ImageRef, progress: Option<&MultiProgress>) -> Result<(), EngineError> {
-        let credentials = crate::credentials::for_registry(image.auth_key()).await;
+        let credentials = crate::credentials::for_pull(image.auth_key()).await;
         let options = CreateImageOptions {
             from_image: Some(image.repository.clone()),
             tag: Some(image.tag_or_digest()),

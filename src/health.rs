@@ -86,7 +86,7 @@ pub async fn await_healthy(engine: &Engine, id: &str, policy: &HealthPolicy) -> 
                         return Ok(format!("{url} answered {}", resp.status().as_u16()));
                     }
                     Ok(resp) => last = format!("{url} answered {}", resp.status().as_u16()),
-                    Err(e) => last = format!("{url}: {}", secrets::redact(&error_chain(&e))),
+                    Err(e) => last = format!("{url}: {}", secrets::redact(&crate::error::error_text(&e))),
                 },
                 None => {
                     let ran = running_since.map_or(Duration::ZERO, |t| t.elapsed());
@@ -141,18 +141,6 @@ fn last_probe_output(c: &ContainerInspectResponse) -> String {
     let output = log.and_then(|l| l.last()).and_then(|r| r.output.clone()).unwrap_or_default();
     let output = output.trim();
     secrets::redact(if output.is_empty() { "the probe printed nothing" } else { output })
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause worth reading.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 mod millis {

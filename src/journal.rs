@@ -20,8 +20,8 @@ use crate::secrets;
 pub enum JournalError {
     #[error("state directory {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("another cutover run is working on {container} right now (lock {path} is held); wait for it to finish")]
-    Busy { container: String, path: PathBuf },
+    #[error("another cutover run is working on {what} right now (lock {path} is held); wait for it to finish")]
+    Busy { what: String, path: PathBuf },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -64,11 +64,21 @@ impl StateDir {
     }
 
     pub fn lock(&self, container: &str) -> Result<ContainerLock, JournalError> {
-        let path = self.root.join("locks").join(format!("{container}.lock"));
+        self.lock_file(&format!("{container}.lock"), container)
+    }
+
+    /// The host-wide lock of `cutover auto`, so two passes never overlap. Its file name starts
+    /// with a dot, which no container name can.
+    pub fn lock_auto(&self) -> Result<ContainerLock, JournalError> {
+        self.lock_file(".auto.lock", "this host's `cutover auto` pass")
+    }
+
+    fn lock_file(&self, file_name: &str, what: &str) -> Result<ContainerLock, JournalError> {
+        let path = self.root.join("locks").join(file_name);
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(ContainerLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(JournalError::Busy { container: container.to_string(), path }),
+            Err(TryLockError::WouldBlock) => Err(JournalError::Busy { what: what.to_string(), path }),
             Err(TryLockError::Error(e)) => Err(JournalError::Io { path, source: e }),
         }
     }

@@ -6,6 +6,9 @@
 //! the engine reports, and run by the [`executor`], which journals every step in the state
 //! directory ([`journal`]) so that [`recover`] can finish or undo a run that was killed.
 
+pub mod auto;
+pub mod check;
+pub mod config;
 pub mod credentials;
 pub mod docker;
 pub mod error;
@@ -18,7 +21,9 @@ pub mod preflight;
 pub mod recover;
 pub mod recreate;
 pub mod reference;
+pub mod registry;
 pub mod rollback;
+pub mod schedule;
 pub mod secrets;
 pub mod upgrade;
 pub mod version;

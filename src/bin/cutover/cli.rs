@@ -45,6 +45,66 @@ started and awaited until healthy. If it does not come up, the current container
     Recover(RecoverArgs),
     /// List past runs from the journal
     History(HistoryArgs),
+    /// For each container: what it runs, the newest version its policy allows, and why
+    #[command(long_about = "For each container: what it runs, the newest version its policy allows, the newest overall, and why it is or is not eligible.\n\n\
+Without names, the opted-in containers (label cutover.enable=true, or listed in the config); --all for every running container. \
+Each repository is asked once (tag list, and a HEAD per floating tag); nothing is pulled.\n\n\
+Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=^2024, cutover.prerelease=true, \
+cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
+patch releases and other tags (latest) follow their digest.")]
+    Check(CheckArgs),
+    /// One unattended pass: upgrade the opted-in containers along their policies
+    #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
+one at a time, dependencies first (links, cutover.depends_on, compose depends_on), each with the safety of `cutover upgrade`. \
+A failure that rolled back does not stop the pass; one that needs attention does. With --schedule, stay resident and run a \
+pass on that cron expression. A host-wide lock keeps two passes from overlapping. No confirmation is asked.")]
+    Auto(AutoArgs),
+}
+
+const AUTO_EXIT_CODES: &str = "\
+Exit codes:
+  0   nothing to upgrade (or only outside the maintenance window)
+  10  upgraded at least one container, no failure
+  1   an upgrade failed and was rolled back (or refused): those services run as before
+  2   nothing changed: bad input, or another pass is running
+  3   an upgrade failed and needs attention: the pass stopped there";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Containers to check [default: the opted-in ones]
+    pub names: Vec<String>,
+    /// Check every running container
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AutoArgs {
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// Stay resident and run a pass on this cron expression (5 or 6 fields, e.g. "0 3 * * *")
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub window: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DiscoveryArgs {
+    /// The YAML config: opted-in containers, their policies, webhook, window (see README)
+    #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -117,13 +177,16 @@ pub struct HealthArgs {
     /// The HTTP status --health-url must answer [default: any 2xx]
     #[arg(long, value_name = "CODE", requires = "health_url")]
     pub health_status: Option<u16>,
-    /// How long to wait for the new container to be healthy
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
-    pub health_timeout: Duration,
-    /// Without a HEALTHCHECK or URL: how long it must run without exiting or restarting
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub settle: Duration,
+    /// How long to wait for the new container to be healthy [default: 2m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub health_timeout: Option<Duration>,
+    /// Without a HEALTHCHECK or URL: how long it must run without exiting or restarting [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
 }
+
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
 
 /// Durations as people write them: `90s`, `2m`, `1h30m`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -132,11 +195,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 impl HealthArgs {
     pub fn policy(&self) -> cutover::health::HealthPolicy {
+        self.policy_over(None, None)
+    }
+
+    /// The flags over the config file's values over the defaults.
+    pub fn policy_over(&self, timeout: Option<Duration>, settle: Option<Duration>) -> cutover::health::HealthPolicy {
         cutover::health::HealthPolicy {
             url: self.health_url.clone(),
             expect_status: self.health_status,
-            settle: self.settle,
-            timeout: self.health_timeout,
+            settle: self.settle.or(settle).unwrap_or(DEFAULT_SETTLE),
+            timeout: self.health_timeout.or(timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT),
         }
     }
 }

@@ -11,6 +11,11 @@ use clap::Parser;
 use cutover::docker::Engine;
 use cutover::journal::{self, StateDir};
 use cutover::preflight::Prepared;
+use cutover::auto;
+use cutover::check::{self, Selection};
+use cutover::config::Config;
+use cutover::registry::RegistryClient;
+use cutover::schedule::{Schedule, Window};
 use cutover::{history, recover, rollback, upgrade};
 use indicatif::MultiProgress;
 
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Rollback(a) => a.common.json,
         Command::Recover(a) => a.common.json,
         Command::History(a) => a.json,
+        Command::Check(a) => a.json,
+        Command::Auto(a) => a.json,
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => exit.into(),
@@ -90,6 +97,70 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let state = StateDir::open(&state_root)?;
             let entries = history::history(&state, args.name.as_deref())?;
             Ok(output::history(&entries, args.json))
+        }
+        Command::Check(args) => {
+            let config = load_config(&args.discovery)?;
+            let engine = Engine::connect().await?;
+            let registry = RegistryClient::new(config.insecure_registries.clone())?;
+            let selection = match (args.all, args.names.is_empty()) {
+                (true, _) => Selection::All,
+                (false, true) => Selection::OptedIn,
+                (false, false) => Selection::Named(args.names.clone()),
+            };
+            let watched = check::discover(&engine, &config, &selection).await?;
+            let statuses = check::check(&registry, &watched).await;
+            Ok(output::check(&statuses, registry.requests(), args.json))
+        }
+        Command::Auto(args) => {
+            let config = load_config(&args.discovery)?;
+            let durations = |d: &Option<String>| d.as_deref().map(cutover::config::parse_duration).transpose();
+            let health = args.health.policy_over(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?);
+            let window = args.window.as_ref().or(config.window.as_ref()).map(|w| Window::parse(w)).transpose().map_err(refused)?;
+            let schedule = args.schedule.as_deref().map(Schedule::parse).transpose().map_err(refused)?;
+            let (engine, state) = connect(&state_root).await?;
+            let registry = RegistryClient::new(config.insecure_registries.clone())?;
+            let settings = auto::Settings { config, health, window };
+            match schedule {
+                None => {
+                    let report = auto::pass(&engine, &state, &registry, &settings).await?;
+                    Ok(output::auto(&report, args.json))
+                }
+                Some(schedule) => resident(&schedule, &engine, &state, &registry, &settings, args.json).await,
+            }
+        }
+    }
+}
+
+fn refused(message: String) -> anyhow::Error {
+    cutover::Error::Refused(message).into()
+}
+
+fn load_config(args: &cli::DiscoveryArgs) -> anyhow::Result<Config> {
+    match &args.config {
+        Some(path) => Config::load(path).map_err(|e| refused(e.to_string())),
+        None => Ok(Config::default()),
+    }
+}
+
+/// `auto --schedule`: a pass at every occurrence until interrupted. A pass that cannot run
+/// (another one holds the host lock) is reported and the schedule goes on.
+async fn resident(schedule: &Schedule, engine: &Engine, state: &StateDir, registry: &RegistryClient, settings: &auto::Settings, json: bool) -> anyhow::Result<Exit> {
+    loop {
+        let now = chrono::Local::now();
+        let Some(next) = schedule.next_after(now) else {
+            return Err(refused("the schedule has no next occurrence".into()));
+        };
+        tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Done),
+        }
+        match auto::pass(engine, state, registry, settings).await {
+            Ok(report) => {
+                output::auto(&report, json);
+            }
+            Err(e) => tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string())),
         }
     }
 }

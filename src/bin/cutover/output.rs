@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use cutover::auto::{PassOutcome, PassReport};
+use cutover::check::Status;
 use cutover::executor::RunReport;
 use cutover::history::Entry;
 use cutover::journal::Outcome;
@@ -19,6 +21,8 @@ pub enum Exit {
     RolledBack = 1,
     NothingChanged = 2,
     NeedsAttention = 3,
+    /// `auto` only: upgraded at least one container, with no failure.
+    Upgraded = 10,
 }
 
 impl From<Exit> for ExitCode {
@@ -171,6 +175,52 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, plan_command(e.kind), e.container, e.from, e.to));
     }
     Exit::Done
+}
+
+pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
+    if json {
+        print_json(&json!({ "containers": statuses, "registry_requests": requests }));
+        return Exit::Done;
+    }
+    if statuses.is_empty() {
+        print("No container to check (opt containers in with the label cutover.enable=true, or name them).");
+        return Exit::Done;
+    }
+    print(&format!("{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY", "CONTAINER", "CURRENT", "POLICY", "TARGET", "NEWEST", "ELIGIBLE"));
+    for s in statuses {
+        let target = s.target.as_deref().and_then(|t| cutover::reference::ImageRef::parse(t)).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
+        print(&format!(
+            "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} {}",
+            s.container,
+            s.current_tag.as_deref().unwrap_or("-"),
+            s.policy.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            target,
+            s.newest.as_deref().unwrap_or("-"),
+            if s.eligible { "yes" } else { "no" },
+            s.reason
+        ));
+    }
+    Exit::Done
+}
+
+pub fn auto(report: &PassReport, json: bool) -> Exit {
+    let exit = match report.worst() {
+        Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
+        Some(PassOutcome::RolledBack | PassOutcome::NothingChanged | PassOutcome::Refused) => Exit::RolledBack,
+        _ if report.upgraded() > 0 => Exit::Upgraded,
+        _ => Exit::Done,
+    };
+    if json {
+        print_json(&json!({ "command": "auto", "exit_code": exit as u8, "pass": report }));
+        return exit;
+    }
+    let eligible = report.checked.iter().filter(|s| s.eligible).count();
+    print(&format!("auto: {} opted-in container(s) checked, {eligible} eligible, {} upgraded.", report.checked.len(), report.upgraded()));
+    for r in &report.results {
+        let result = serde_json::to_value(r.result).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        print(&format!("  {:<20} {} -> {}  {result} ({})  {}", r.container, r.from, r.to, humantime::format_duration(std::time::Duration::from_millis(r.duration_ms)), r.message));
+    }
+    exit
 }
 
 fn verb(kind: Kind) -> &'static str {

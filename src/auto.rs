@@ -1,0 +1,211 @@
+//! `cutover auto`: one unattended pass over the opted-in containers.
+//!
+//! Each eligible container is upgraded with the same plan, checks and rollback as a manual
+//! `cutover upgrade`, one at a time, dependencies first. A failure that rolled back does not
+//! stop the pass (the service runs as before); one that needs attention does, so that a broken
+//! host is not made worse. A host-wide lock keeps two passes from overlapping.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::check::{self, Selection, Status};
+use crate::config::Config;
+use crate::docker::Engine;
+use crate::error::Result;
+use crate::health::HealthPolicy;
+use crate::journal::{Outcome, StateDir};
+use crate::registry::RegistryClient;
+use crate::schedule::Window;
+use crate::secrets;
+use crate::upgrade::{self, Target, UpgradeRequest};
+
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Settings {
+    pub config: Config,
+    pub health: HealthPolicy,
+    pub window: Option<Window>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassOutcome {
+    Upgraded,
+    RolledBack,
+    /// Failed before any downtime; the container runs as before.
+    NothingChanged,
+    NeedsAttention,
+    /// cutover would not start it (another run holds it, a precondition failed).
+    Refused,
+    /// Eligible, but the pass stopped at an earlier failure or is outside its window.
+    NotAttempted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PassResult {
+    pub container: String,
+    pub from: String,
+    pub to: String,
+    pub result: PassOutcome,
+    pub duration_ms: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: SystemTime,
+    /// Every opted-in container with what check found.
+    pub checked: Vec<Status>,
+    /// What the pass did to the eligible ones, in the order it did it.
+    pub results: Vec<PassResult>,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+}
+
+impl PassReport {
+    pub fn upgraded(&self) -> usize {
+        self.results.iter().filter(|r| r.result == PassOutcome::Upgraded).count()
+    }
+
+    pub fn worst(&self) -> Option<PassOutcome> {
+        let rank = |r: &PassOutcome| match r {
+            PassOutcome::NeedsAttention => 4,
+            PassOutcome::RolledBack | PassOutcome::NothingChanged => 3,
+            PassOutcome::Refused => 2,
+            PassOutcome::NotAttempted => 1,
+            PassOutcome::Upgraded => 0,
+        };
+        self.results.iter().map(|r| r.result).max_by_key(rank)
+    }
+}
+
+pub async fn pass(engine: &Engine, state: &StateDir, registry: &RegistryClient, settings: &Settings) -> Result<PassReport> {
+    let _host = state.lock_auto()?;
+    let started_at = SystemTime::now();
+    let watched = check::discover(engine, &settings.config, &Selection::OptedIn).await?;
+    let checked = check::check(registry, &watched).await;
+    let mut results = Vec::new();
+    let outside_window = settings.window.is_some_and(|w| !w.contains_now());
+    let mut stopped: Option<String> = None;
+    for status in dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
+        let target = status.target.clone().unwrap_or_default();
+        let skip = match (&stopped, outside_window) {
+            (Some(why), _) => Some(why.clone()),
+            (None, true) => Some("outside the maintenance window".to_string()),
+            (None, false) => None,
+        };
+        if let Some(why) = skip {
+            results.push(PassResult { container: status.container.clone(), from: status.image.clone(), to: target, result: PassOutcome::NotAttempted, duration_ms: 0, message: why });
+            continue;
+        }
+        tracing::info!("auto: upgrading {} from {} to {target}", status.container, status.image);
+        let clock = Instant::now();
+        let (result, message) = upgrade_one(engine, state, settings, &status.container, &target).await;
+        let result = PassResult { container: status.container.clone(), from: status.image.clone(), to: target, result, duration_ms: clock.elapsed().as_millis() as u64, message };
+        if result.result == PassOutcome::NeedsAttention {
+            stopped = Some(format!("not attempted: the pass stopped after {} needed attention", result.container));
+        }
+        results.push(result);
+    }
+    let report = PassReport { started_at, checked, results };
+    if let Some(url) = &settings.config.webhook {
+        notify(url, &report).await;
+    }
+    Ok(report)
+}
+
+async fn upgrade_one(engine: &Engine, state: &StateDir, settings: &Settings, name: &str, target: &str) -> (PassOutcome, String) {
+    let request = UpgradeRequest { name: name.to_string(), target: Target::Image(target.to_string()), keep_old: false, health: settings.health.clone() };
+    let prepared = match upgrade::prepare(engine, state, &request).await {
+        Ok(p) => p,
+        Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string())),
+    };
+    match prepared.execute(engine, state, None).await {
+        Ok(report) => {
+            let result = match report.outcome {
+                Outcome::Succeeded => PassOutcome::Upgraded,
+                Outcome::RolledBack => PassOutcome::RolledBack,
+                Outcome::NothingChanged => PassOutcome::NothingChanged,
+                Outcome::NeedsAttention => PassOutcome::NeedsAttention,
+            };
+            let message = report.failure.unwrap_or_else(|| "done".into());
+            (result, secrets::redact(&message))
+        }
+        Err(e) => (PassOutcome::NeedsAttention, secrets::redact(&e.to_string())),
+    }
+}
+
+/// Dependencies first: a container waits until every eligible container it depends on is
+/// placed. A cycle (which the engine would not start anyway) keeps the remaining order.
+pub fn dependency_order(mut pending: Vec<&Status>) -> Vec<&Status> {
+    pending.sort_by(|a, b| a.container.cmp(&b.container));
+    let names: HashSet<&str> = pending.iter().map(|s| s.container.as_str()).collect();
+    let mut placed: HashSet<String> = HashSet::new();
+    let mut ordered = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|s| {
+            s.depends_on.iter().all(|d| !names.contains(d.as_str()) || placed.contains(d))
+        });
+        let next = pending.remove(ready.unwrap_or(0));
+        placed.insert(next.container.clone());
+        ordered.push(next);
+    }
+    ordered
+}
+
+/// POSTs the pass's results; a failure is logged and never fails the pass.
+async fn notify(url: &str, report: &PassReport) {
+    let body = serde_json::json!({
+        "started_at": humantime::format_rfc3339_seconds(report.started_at).to_string(),
+        "containers": report.results,
+    });
+    let body = secrets::redact(&body.to_string());
+    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!("webhook: {e}"),
+    };
+    match client.post(url).header("content-type", "application/json").body(body).send().await {
+        Ok(resp) if resp.status().is_success() => tracing::info!("webhook: notified {url}"),
+        Ok(resp) => tracing::warn!("webhook {url} answered {}; the pass itself is unaffected", resp.status()),
+        Err(e) => tracing::warn!("webhook {url} failed: {}; the pass itself is unaffected", secrets::redact(&crate::error::error_text(&e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(name: &str, deps: &[&str]) -> Status {
+        Status {
+            container: name.into(),
+            image: String::new(),
+            current_tag: None,
+            current_digest: None,
+            policy: None,
+            target: None,
+            newest: None,
+            eligible: true,
+            reason: String::new(),
+            opted_in: true,
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn dependencies_come_first() {
+        let (app, db, cache, web) = (status("app", &["db", "cache"]), status("db", &[]), status("cache", &["db"]), status("web", &["app", "outside"]));
+        let order: Vec<&str> = dependency_order(vec![&web, &app, &cache, &db]).iter().map(|s| s.container.as_str()).collect();
+        assert_eq!(order, ["db", "cache", "app", "web"]);
+    }
+
+    #[test]
+    fn a_cycle_does_not_hang() {
+        let (a, b) = (status("a", &["b"]), status("b", &["a"]));
+        assert_eq!(dependency_order(vec![&a, &b]).len(), 2);
+    }
+}

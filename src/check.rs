@@ -1,0 +1,284 @@
+//! `cutover check`: for each container, what it runs, what it may move to, and why.
+//!
+//! Containers are grouped by repository and each repository is asked once (its tag list, and a
+//! `HEAD` per floating tag watched by digest), concurrently with a bound. Image ages are fetched
+//! only for the candidates a cooldown has to judge. Nothing is ever pulled.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
+use crate::docker::{self, Engine};
+use crate::error::Result;
+use crate::reference::ImageRef;
+use crate::registry::RegistryClient;
+use crate::version::{self, Policy, Rules, TagVersion};
+
+/// Repositories asked at once.
+const CONCURRENCY: usize = 8;
+/// Candidates whose age a cooldown may fetch before giving up on a container for this pass.
+const MAX_COOLDOWN_LOOKUPS: usize = 3;
+
+/// A running container, as update discovery sees it.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub name: String,
+    /// The reference it was created from; `None` when that was an image id.
+    pub image: Option<ImageRef>,
+    /// The digests the engine recorded when it pulled the image (`RepoDigests`).
+    pub local_digests: Vec<String>,
+    pub rules: std::result::Result<Rules, String>,
+    /// Opted in by the `cutover.enable=true` label or by being listed in the config.
+    pub opted_in: bool,
+    /// Containers this one needs running first: links, `cutover.depends_on`, compose's
+    /// `depends_on`.
+    pub depends_on: Vec<String>,
+}
+
+/// Which containers to look at.
+pub enum Selection {
+    Named(Vec<String>),
+    All,
+    OptedIn,
+}
+
+/// Finds the containers and reads their rules; engine calls only.
+pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -> Result<Vec<Watched>> {
+    let names = match selection {
+        Selection::Named(names) => names.clone(),
+        Selection::All | Selection::OptedIn => engine.running_names().await?,
+    };
+    let mut inspected = Vec::new();
+    for name in &names {
+        match engine.inspect(name).await? {
+            Some(c) => inspected.push(c),
+            None if matches!(selection, Selection::Named(_)) => {
+                return Err(crate::Error::Refused(format!("there is no container named {name}")));
+            }
+            None => {} // gone since the listing
+        }
+    }
+    // compose names services, not containers: map each project's services to container names.
+    let service_of = |c: &bollard::models::ContainerInspectResponse| {
+        let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        Some((labels.get("com.docker.compose.project")?.clone(), labels.get("com.docker.compose.service")?.clone()))
+    };
+    let services: HashMap<(String, String), String> =
+        inspected.iter().filter_map(|c| service_of(c).map(|k| (k, docker::name_of(c)))).collect();
+
+    let mut watched = Vec::new();
+    for c in &inspected {
+        let name = docker::name_of(c);
+        let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
+        if matches!(selection, Selection::OptedIn) && !opted_in {
+            continue;
+        }
+        let image = c.config.as_ref().and_then(|c| c.image.as_deref()).and_then(ImageRef::parse);
+        let tag = image.as_ref().map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())).unwrap_or_default();
+        let entry = config.containers.get(&name).cloned().flatten().unwrap_or_default();
+        let rules = config::resolve(&tag, &[&config.defaults, &entry, &RuleLayer::from_labels(&labels)]);
+        let local_digests = match (&image, c.image.as_deref()) {
+            (Some(_), Some(id)) => engine.image(id).await?.and_then(|i| i.repo_digests).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut depends_on: Vec<String> = c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.links.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|l| crate::recreate::create_form_link(l).split(':').next().unwrap_or_default().to_string())
+            .collect();
+        depends_on.extend(labels.get(LABEL_DEPENDS_ON).iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()));
+        if let (Some(deps), Some((project, _))) = (labels.get("com.docker.compose.depends_on"), service_of(c)) {
+            // `service:condition:restart,…`
+            for service in deps.split(',').filter_map(|d| d.split(':').next()) {
+                if let Some(container) = services.get(&(project.clone(), service.trim().to_string())) {
+                    depends_on.push(container.clone());
+                }
+            }
+        }
+        depends_on.retain(|d| !d.is_empty() && *d != name);
+        watched.push(Watched { name, image, local_digests, rules, opted_in, depends_on });
+    }
+    Ok(watched)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub container: String,
+    pub image: String,
+    pub current_tag: Option<String>,
+    pub current_digest: Option<String>,
+    pub policy: Option<Policy>,
+    /// The reference an upgrade would move to.
+    pub target: Option<String>,
+    /// The newest version of the tag's family, allowed or not.
+    pub newest: Option<String>,
+    pub eligible: bool,
+    pub reason: String,
+    pub opted_in: bool,
+    #[serde(skip)]
+    pub depends_on: Vec<String>,
+}
+
+/// What a repository's registry said, once for all its containers.
+#[derive(Default)]
+struct RepoFacts {
+    tags: Option<std::result::Result<Vec<String>, String>>,
+    digests: HashMap<String, std::result::Result<String, String>>,
+}
+
+pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status> {
+    let mut repos: BTreeMap<String, (ImageRef, bool, Vec<String>)> = BTreeMap::new();
+    for w in watched {
+        let (Some(image), Ok(rules)) = (&w.image, &w.rules) else { continue };
+        let tag = image.tag.clone().unwrap_or_else(|| "latest".into());
+        let entry = repos.entry(image.repository.clone()).or_insert_with(|| (image.clone(), false, Vec::new()));
+        if TagVersion::parse(&tag).is_some() {
+            entry.1 = true;
+        }
+        if rules.policy == Policy::Digest && !entry.2.contains(&tag) {
+            entry.2.push(tag);
+        }
+    }
+    let facts: HashMap<String, RepoFacts> = stream::iter(repos)
+        .map(|(repository, (image, want_tags, digest_tags))| async move {
+            let mut facts = RepoFacts::default();
+            if want_tags {
+                facts.tags = Some(registry.tags(&image).await.map_err(|e| e.to_string()));
+            }
+            for tag in digest_tags {
+                let digest = registry.digest(&image, &tag).await.map_err(|e| e.to_string());
+                facts.digests.insert(tag, digest);
+            }
+            (repository, facts)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+
+    let mut statuses = Vec::new();
+    for w in watched {
+        let status = judge(registry, w, w.image.as_ref().and_then(|i| facts.get(&i.repository))).await;
+        statuses.push(status);
+    }
+    statuses
+}
+
+async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>) -> Status {
+    let mut status = Status {
+        container: w.name.clone(),
+        image: w.image.as_ref().map(ToString::to_string).unwrap_or_default(),
+        current_tag: w.image.as_ref().map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())),
+        current_digest: w.local_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()),
+        policy: w.rules.as_ref().ok().map(|r| r.policy),
+        target: None,
+        newest: None,
+        eligible: false,
+        reason: String::new(),
+        opted_in: w.opted_in,
+        depends_on: w.depends_on.clone(),
+    };
+    let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
+        status.reason = "created from an image id, not a reference: upgrade it by hand with --image".into();
+        return status;
+    };
+    let rules = match &w.rules {
+        Ok(rules) => rules,
+        Err(e) => {
+            status.reason = format!("bad rules: {e}");
+            return status;
+        }
+    };
+    let Some(facts) = facts else {
+        status.reason = "no registry answer".into();
+        return status;
+    };
+    if let Some(Ok(tags)) = &facts.tags {
+        status.newest = version::candidates(&tag, tags, rules).and_then(|c| c.newest);
+    }
+    let candidates: Vec<String> = if rules.policy == Policy::Digest {
+        match facts.digests.get(&tag) {
+            Some(Ok(remote)) if w.local_digests.iter().any(|d| d.ends_with(remote.as_str())) => {
+                status.reason = format!("up to date: {tag} still has digest {}", short_digest(remote));
+                return status;
+            }
+            Some(Ok(remote)) => {
+                status.reason = format!("{tag} has a new digest {}", short_digest(remote));
+                vec![tag.clone()]
+            }
+            Some(Err(e)) => {
+                status.reason = format!("registry: {e}");
+                return status;
+            }
+            None => Vec::new(),
+        }
+    } else {
+        let tags = match &facts.tags {
+            Some(Ok(tags)) => tags,
+            Some(Err(e)) => {
+                status.reason = format!("registry: {e}");
+                return status;
+            }
+            None => {
+                status.reason = format!("tag {tag} is not a version: use policy digest to follow it");
+                return status;
+            }
+        };
+        let allowed = version::candidates(&tag, tags, rules).map(|c| c.allowed).unwrap_or_default();
+        if allowed.is_empty() {
+            status.reason = match &status.newest {
+                Some(newest) if *newest != tag => format!("{newest} is newer but outside policy {}{}", rules.policy, pin_text(rules)),
+                _ => format!("up to date under policy {}", rules.policy),
+            };
+            return status;
+        }
+        allowed
+    };
+    match past_cooldown(registry, image, &candidates, rules.cooldown).await {
+        Ok(Some(target)) => {
+            status.eligible = true;
+            if rules.policy != Policy::Digest {
+                status.reason = format!("{target} is allowed by policy {}{}", rules.policy, pin_text(rules));
+            }
+            status.target = Some(image.with_tag(&target).to_string());
+        }
+        Ok(None) => status.reason = format!("newer versions are younger than the cooldown of {}", humantime::format_duration(rules.cooldown)),
+        Err(e) => status.reason = format!("registry: {e}"),
+    }
+    status
+}
+
+/// The newest candidate at least `cooldown` old; ages are fetched only when there is one.
+async fn past_cooldown(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    candidates: &[String],
+    cooldown: Duration,
+) -> std::result::Result<Option<String>, crate::registry::RegistryError> {
+    if cooldown.is_zero() {
+        return Ok(candidates.first().cloned());
+    }
+    for tag in candidates.iter().take(MAX_COOLDOWN_LOOKUPS) {
+        let created = registry.created(image, tag).await?;
+        let age = created.and_then(|c| SystemTime::now().duration_since(c).ok());
+        if age.is_some_and(|a| a >= cooldown) {
+            return Ok(Some(tag.clone()));
+        }
+    }
+    Ok(None)
+}
+
+fn pin_text(rules: &Rules) -> String {
+    rules.pin.as_ref().map(|p| format!(" and pin {p}")).unwrap_or_default()
+}
+
+fn short_digest(digest: &str) -> &str {
+    let hex = digest.split(':').nth(1).unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}

@@ -1,0 +1,167 @@
+//! The `auto` configuration file and the layers that decide each container's update rules.
+//!
+//! Rules are merged from layers, weakest first: cutover's built-in default, then (later) the
+//! product profile, then the config file's `defaults`, its entry for the container, and last
+//! the container's own `cutover.*` labels. Each layer sets only what it names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::version::{Policy, Rules, TagVersion};
+
+pub const LABEL_ENABLE: &str = "cutover.enable";
+pub const LABEL_POLICY: &str = "cutover.policy";
+pub const LABEL_PIN: &str = "cutover.pin";
+pub const LABEL_PRERELEASE: &str = "cutover.prerelease";
+pub const LABEL_COOLDOWN: &str = "cutover.cooldown";
+pub const LABEL_DEPENDS_ON: &str = "cutover.depends_on";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a valid cutover config: {message}")]
+    Parse { path: String, message: String },
+}
+
+/// One layer of rules; every field optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleLayer {
+    pub policy: Option<String>,
+    pub pin: Option<String>,
+    pub prerelease: Option<bool>,
+    pub cooldown: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: RuleLayer,
+    /// Containers opted in by name, each with its own rules (`{}` for the defaults).
+    #[serde(default)]
+    pub containers: BTreeMap<String, Option<RuleLayer>>,
+    /// Registries reached over plain http although not on loopback.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Where a JSON report is POSTed after each `auto` pass.
+    pub webhook: Option<String>,
+    /// Upgrades start only inside this daily window, local time, e.g. `02:00-05:00`.
+    pub window: Option<String>,
+    pub health_timeout: Option<String>,
+    pub settle: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+        // Values are checked now, so that a typo fails the run before anything is looked at.
+        for layer in std::iter::once(&config.defaults).chain(config.containers.values().flatten()) {
+            layer.validate()?;
+        }
+        if let Some(window) = &config.window {
+            crate::schedule::Window::parse(window)?;
+        }
+        for d in [&config.health_timeout, &config.settle].into_iter().flatten() {
+            parse_duration(d)?;
+        }
+        Ok(config)
+    }
+
+    pub fn lists(&self, name: &str) -> bool {
+        self.containers.contains_key(name)
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (write durations like 90s, 2m or 3d)"))
+}
+
+impl RuleLayer {
+    /// The `cutover.*` labels of a container.
+    pub fn from_labels(labels: &HashMap<String, String>) -> RuleLayer {
+        RuleLayer {
+            policy: labels.get(LABEL_POLICY).cloned(),
+            pin: labels.get(LABEL_PIN).cloned(),
+            prerelease: labels.get(LABEL_PRERELEASE).map(|v| matches!(v.as_str(), "true" | "1" | "yes")),
+            cooldown: labels.get(LABEL_COOLDOWN).cloned(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.apply(Rules { policy: Policy::Patch, pin: None, prerelease: false, cooldown: Duration::ZERO }).map(|_| ())
+    }
+
+    /// These settings on top of `rules`.
+    fn apply(&self, mut rules: Rules) -> Result<Rules, String> {
+        if let Some(policy) = &self.policy {
+            rules.policy = policy.parse()?;
+        }
+        if let Some(pin) = &self.pin {
+            rules.pin = Some(pin.parse().map_err(|e| format!("pin {pin:?}: {e} (write pins like ^2024, <3 or ~1.2)"))?);
+        }
+        if let Some(prerelease) = self.prerelease {
+            rules.prerelease = prerelease;
+        }
+        if let Some(cooldown) = &self.cooldown {
+            rules.cooldown = parse_duration(cooldown)?;
+        }
+        Ok(rules)
+    }
+}
+
+/// cutover's own default: follow patch releases of a versioned tag, and the digest of any
+/// other tag (`latest`, `stable`).
+pub fn builtin_rules(tag: &str) -> Rules {
+    let policy = if TagVersion::parse(tag).is_some() { Policy::Patch } else { Policy::Digest };
+    Rules { policy, pin: None, prerelease: false, cooldown: Duration::ZERO }
+}
+
+/// The rules of one container: every layer applied over the built-in default, weakest first.
+pub fn resolve(tag: &str, layers: &[&RuleLayer]) -> Result<Rules, String> {
+    layers.iter().try_fold(builtin_rules(tag), |rules, layer| layer.apply(rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_beat_the_container_entry_which_beats_the_defaults() {
+        let config = Config::parse(
+            "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3'}\n  db:\n",
+        )
+        .unwrap();
+        assert!(config.lists("db") && config.lists("web") && !config.lists("cache"));
+        let web = config.containers["web"].clone().unwrap();
+        let labels = RuleLayer::from_labels(&HashMap::from([(LABEL_PIN.to_string(), "^2".to_string())]));
+        let rules = resolve("1.2.3", &[&config.defaults, &web, &labels]).unwrap();
+        assert_eq!(rules.policy, Policy::Major);
+        assert_eq!(rules.pin.unwrap().to_string(), "^2");
+        assert_eq!(rules.cooldown, Duration::from_secs(86400));
+        assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
+        assert_eq!(resolve("1.2", &[]).unwrap().policy, Policy::Patch);
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_what_to_write() {
+        assert!(Config::parse("defaults: {policy: often}").unwrap_err().contains("digest, patch, minor or major"));
+        assert!(Config::parse("defaults: {cooldown: forever}").unwrap_err().contains("3d"));
+        assert!(Config::parse("defaults: {pin: 'abc'}").unwrap_err().contains("^2024"));
+        assert!(Config::parse("webhok: x").unwrap_err().contains("webhok"));
+        assert!(Config::parse("window: '25:00-26:00'").is_err());
+        assert!(Config::parse("").is_ok());
+    }
+}

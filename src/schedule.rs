@@ -1,0 +1,89 @@
+//! When `auto` runs on its own: a cron expression and an optional daily maintenance window.
+
+use chrono::{DateTime, Local, NaiveTime, Timelike};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+
+/// A daily stretch of local time, possibly across midnight (`22:00-02:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    start: NaiveTime,
+    end: NaiveTime,
+}
+
+impl Window {
+    pub fn parse(text: &str) -> Result<Window, String> {
+        let bad = || format!("window {text:?}: write it as HH:MM-HH:MM in local time, e.g. 02:00-05:00");
+        let (start, end) = text.split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let window = Window { start: time(start)?, end: time(end)? };
+        if window.start == window.end {
+            return Err(bad());
+        }
+        Ok(window)
+    }
+
+    pub fn contains(&self, at: NaiveTime) -> bool {
+        let at = at.with_second(0).unwrap_or(at);
+        if self.start < self.end {
+            self.start <= at && at < self.end
+        } else {
+            at >= self.start || at < self.end
+        }
+    }
+
+    pub fn contains_now(&self) -> bool {
+        self.contains(Local::now().time())
+    }
+}
+
+/// A 5-field (minute first) or 6-field (seconds first) cron expression.
+#[derive(Debug)]
+pub struct Schedule {
+    cron: Cron,
+}
+
+impl Schedule {
+    pub fn parse(expr: &str) -> Result<Schedule, String> {
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(expr)
+            .map_err(|e| format!("schedule {expr:?}: {e} (write it as cron does, e.g. \"0 3 * * *\")"))?;
+        Ok(Schedule { cron })
+    }
+
+    pub fn next_after(&self, after: DateTime<Local>) -> Option<DateTime<Local>> {
+        self.cron.find_next_occurrence(&after, false).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn windows_within_a_day_and_across_midnight() {
+        let night = Window::parse("02:00-05:00").unwrap();
+        assert!(night.contains(t(2, 0)) && night.contains(t(4, 59)) && !night.contains(t(5, 0)) && !night.contains(t(13, 0)));
+        let late = Window::parse("22:30-01:00").unwrap();
+        assert!(late.contains(t(23, 0)) && late.contains(t(0, 30)) && !late.contains(t(1, 0)) && !late.contains(t(12, 0)));
+        assert!(Window::parse("2am-5am").unwrap_err().contains("HH:MM-HH:MM"));
+    }
+
+    #[test]
+    fn five_and_six_field_expressions() {
+        let start = Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let nightly = Schedule::parse("0 3 * * *").unwrap();
+        assert_eq!(nightly.next_after(start).unwrap(), Local.with_ymd_and_hms(2026, 11, 22, 3, 0, 0).unwrap());
+        let every_30s = Schedule::parse("*/30 * * * * *").unwrap();
+        assert_eq!(every_30s.next_after(start).unwrap(), Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 30).unwrap());
+        assert!(Schedule::parse("nightly").unwrap_err().contains("0 3 * * *"));
+    }
+}
