@@ -2,6 +2,8 @@
 //! `fixtures/world.sh` (which also sets `DOCKER_HOST` and `CUTOVER_TEST_REGISTRY`).
 //! Run them with `bash fixtures/world.sh test`.
 
+mod auto;
+mod discovery;
 mod helpers;
 mod recover;
 mod refusals;
