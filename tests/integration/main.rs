@@ -5,6 +5,7 @@
 mod auto;
 mod discovery;
 mod helpers;
+mod install;
 mod recover;
 mod refusals;
 mod rollback;
