@@ -8,13 +8,9 @@
 #
 #   bash bench/downtime.sh [RUNS]      (default 3; prints each run and the medians)
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${1:-3}
-eval "$(bash "$here/fixtures/world.sh" start)"
-docker=/usr/bin/docker
-registry=${CUTOVER_TEST_REGISTRY:-127.0.0.1:5000}
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-cutover="$here/target/release/cutover"
+# shellcheck source=bench/world.sh
+. "$(dirname "${BASH_SOURCE[0]}")/world.sh"
 work=$(mktemp -d)
 port=18790
 image_v1=$registry/bench:1

@@ -96,6 +96,13 @@ impl Scene {
         self.run_image(what, options, &image(image_tag))
     }
 
+    /// `docker run -d --init -p 127.0.0.1:PORT:8080` of `demo:TAG`: the name and the port.
+    pub fn run_published(&self, what: &str, image_tag: &str) -> (String, u16) {
+        let port = free_port();
+        let publish = format!("127.0.0.1:{port}:8080");
+        (self.run(what, &["--init", "-p", &publish], image_tag), port)
+    }
+
     /// `docker run -d` of any image.
     pub fn run_image(&self, what: &str, options: &[&str], image: &str) -> String {
         let name = self.name(what);

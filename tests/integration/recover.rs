@@ -49,9 +49,7 @@ fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls
 #[test]
 fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
     let scene = Scene::new("killrename");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish], "1");
+    let (name, port) = scene.run_published("app", "1");
     let original = id_of(&name);
     // Step 5 renames the old container to NAME-old; the run pauses right after it.
     let mut run = scene.spawn(&["upgrade", &name, "--to", "2", "--yes"], &[("CUTOVER_PAUSE_AFTER", "5")]);

@@ -5,9 +5,7 @@ use crate::helpers::*;
 #[test]
 fn rollback_returns_to_the_kept_old_container_with_its_data() {
     let scene = Scene::new("rollback");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish], "1");
+    let (name, port) = scene.run_published("app", "1");
     let original = id_of(&name);
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--keep-old", "--yes", "--json", "--settle", "1s"]);
     out.expect(0);

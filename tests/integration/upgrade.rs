@@ -137,9 +137,7 @@ fn a_crash_on_start_rolls_back_to_the_old_container() {
 #[test]
 fn a_never_healthy_version_rolls_back_to_the_old_container() {
     let scene = Scene::new("unhealthy");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish], "1");
+    let (name, port) = scene.run_published("app", "1");
     let before = inspect(&name).unwrap();
     let image = image("unhealthy");
     let out = scene.cutover(&["upgrade", &name, "--image", &image, "--yes", "--json", "--health-timeout", "30s"]);
@@ -150,9 +148,7 @@ fn a_never_healthy_version_rolls_back_to_the_old_container() {
 #[test]
 fn an_http_check_that_never_passes_rolls_back_in_time() {
     let scene = Scene::new("httpcheck");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish], "1");
+    let (name, port) = scene.run_published("app", "1");
     let before = inspect(&name).unwrap();
     let url = format!("http://127.0.0.1:{port}/no-such-page");
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--json", "--health-url", &url, "--health-timeout", "3s"]);
@@ -163,9 +159,7 @@ fn an_http_check_that_never_passes_rolls_back_in_time() {
 #[test]
 fn an_http_check_and_a_healthcheck_both_confirm_a_good_upgrade() {
     let scene = Scene::new("healthy");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish], "1");
+    let (name, port) = scene.run_published("app", "1");
     let url = format!("http://127.0.0.1:{port}/");
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--health-url", &url]);
     out.expect(0);
