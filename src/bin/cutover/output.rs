@@ -188,7 +188,7 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
     }
     print(&format!("{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY", "CONTAINER", "CURRENT", "POLICY", "TARGET", "NEWEST", "ELIGIBLE"));
     for s in statuses {
-        let target = s.target.as_deref().and_then(|t| cutover::reference::ImageRef::parse(t)).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
+        let target = s.target.as_deref().and_then(cutover::reference::ImageRef::parse).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
         print(&format!(
             "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} {}",
             s.container,
