@@ -142,12 +142,15 @@ impl Engine {
             if let (Some(multi), Some(id)) = (progress, info.id) {
                 let bar = bars.entry(id.clone()).or_insert_with(|| {
                     let bar = multi.add(ProgressBar::new(0));
-                    bar.set_style(layer_style());
+                    bar.set_style(layer_style(false));
                     bar.set_prefix(id);
                     bar
                 });
                 let detail = info.progress_detail.unwrap_or_default();
                 if let Some(total) = detail.total.filter(|t| *t > 0) {
+                    if bar.length() == Some(0) {
+                        bar.set_style(layer_style(true));
+                    }
                     bar.set_length(total as u64);
                     bar.set_position(detail.current.unwrap_or(0).max(0) as u64);
                 }
@@ -241,7 +244,8 @@ pub fn name_of(c: &ContainerInspectResponse) -> String {
     c.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string()
 }
 
-fn layer_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+/// A layer's line: its status alone until the engine says how big it is, then a bar.
+fn layer_style(sized: bool) -> ProgressStyle {
+    let template = if sized { "{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}" } else { "{prefix:.dim} {msg}" };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }

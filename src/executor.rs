@@ -147,7 +147,11 @@ impl Executor<'_> {
         let (outcome, undo_failures, downtime_end) = match &failure {
             None => (Outcome::Succeeded, Vec::new(), healthy_at),
             Some(_) => {
-                tracing::warn!("rolling back");
+                if started.iter().any(|&i| plan.steps[i].undo().is_some()) {
+                    tracing::warn!("rolling back");
+                } else {
+                    tracing::info!("nothing was changed yet; nothing to undo");
+                }
                 let undo_failures = undo(self.engine, self.journal, plan, &started, &containers, Some(&mut steps)).await?;
                 let back = undo_failures.is_empty() && confirm_outgoing(self.engine, plan, &containers).await.is_ok();
                 let outcome = match (back, stopped_at) {

@@ -118,3 +118,21 @@ fn a_second_auto_pass_is_refused_while_one_runs() {
     assert_eq!(tag_of(&name), "1.0.0");
     assert!(is_running(&name));
 }
+
+#[test]
+fn a_resident_auto_runs_passes_on_its_schedule() {
+    let _turn = turn();
+    let scene = Scene::new("autoschedule");
+    let name = scene.run_image("s", &["--init"], &format!("{}/auto-b:1.0.0", registry()));
+    let cfg = config(&scene, &format!("containers:\n  {name}: {{}}\nsettle: 1s\n"));
+    // Every second; the first pass that comes upgrades the container, later ones find it current.
+    let mut resident = scene.spawn(&["auto", "--config", &cfg, "--schedule", "* * * * * *"], &[]);
+    scene.wait_for_journal("\"outcome\":\"succeeded\"", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(resident.try_wait().unwrap().is_none(), "it stays resident after a pass");
+    kill_hard(&mut resident);
+    assert_eq!(tag_of(&name), "1.0.1");
+    assert!(is_running(&name));
+    let runs = scene.cutover(&["history", "--json"]).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "later passes found nothing to do: {runs}");
+}
