@@ -199,9 +199,11 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         status.reason = "no registry answer".into();
         return status;
     };
-    if let Some(Ok(tags)) = &facts.tags {
-        status.newest = version::candidates(&tag, tags, rules).and_then(|c| c.newest);
-    }
+    let family = match &facts.tags {
+        Some(Ok(tags)) => version::candidates(&tag, tags, rules),
+        _ => None,
+    };
+    status.newest = family.as_ref().and_then(|c| c.newest.clone());
     let candidates: Vec<String> = if rules.policy == Policy::Digest {
         match facts.digests.get(&tag) {
             Some(Ok(remote)) if w.local_digests.iter().any(|d| d.ends_with(remote.as_str())) => {
@@ -219,18 +221,17 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
             None => Vec::new(),
         }
     } else {
-        let tags = match &facts.tags {
-            Some(Ok(tags)) => tags,
-            Some(Err(e)) => {
-                status.reason = format!("registry: {e}");
-                return status;
-            }
-            None => {
-                status.reason = format!("tag {tag} is not a version: use policy digest to follow it");
-                return status;
-            }
-        };
-        let allowed = version::candidates(&tag, tags, rules).map(|c| c.allowed).unwrap_or_default();
+        // Tags are fetched per repository: another container may have asked for them, so a
+        // tag that is no version is told by the tag itself, not by whether tags were fetched.
+        if TagVersion::parse(&tag).is_none() {
+            status.reason = format!("tag {tag} is not a version: use policy digest to follow it");
+            return status;
+        }
+        if let Some(Err(e)) = &facts.tags {
+            status.reason = format!("registry: {e}");
+            return status;
+        }
+        let allowed = family.map(|c| c.allowed).unwrap_or_default();
         if allowed.is_empty() {
             status.reason = match &status.newest {
                 Some(newest) if *newest != tag => format!("{newest} is newer but outside policy {}{}", rules.policy, pin_text(rules)),

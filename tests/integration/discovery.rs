@@ -86,7 +86,10 @@ fn each_policy_chooses_its_target_from_the_registry() {
         }
         names.push(scene.run_image(what, &options, &img));
     }
-    let mut args = vec!["check", "--json"];
+    // A floating tag of the same repository under a version policy: its tag, not whether the
+    // repository's tags were fetched for the others, says it is no version.
+    let floating = scene.run_image("floating", &["--init", "-l", "cutover.policy=patch"], &format!("{}/policy:latest", registry()));
+    let mut args = vec!["check", "--json", floating.as_str()];
     args.extend(names.iter().map(String::as_str));
     let out = scene.cutover(&args);
     out.expect(0);
@@ -100,6 +103,9 @@ fn each_policy_chooses_its_target_from_the_registry() {
     }
     assert!(status_of(&all, &names[5])["reason"].as_str().unwrap().starts_with("up to date"));
     assert!(status_of(&all, &names[6])["reason"].as_str().unwrap().contains("cooldown"));
+    let f = status_of(&all, &floating);
+    assert_eq!(f["eligible"], false);
+    assert!(f["reason"].as_str().unwrap().contains("not a version"), "{f}");
     // One tag list and one HEAD for the whole repository; image ages only for the cooldowns.
     let requests = out.json()["registry_requests"].as_u64().unwrap();
     assert!(requests <= 2 + 2 * 4, "{requests} requests");
