@@ -69,6 +69,8 @@ pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -
     let services: HashMap<(String, String), String> =
         inspected.iter().filter_map(|c| service_of(c).map(|k| (k, docker::name_of(c)))).collect();
 
+    // Many containers often share one image: inspect each image once.
+    let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
     let mut watched = Vec::new();
     for c in &inspected {
         let name = docker::name_of(c);
@@ -82,7 +84,14 @@ pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -
         let entry = config.containers.get(&name).cloned().flatten().unwrap_or_default();
         let rules = config::resolve(&tag, &[&config.defaults, &entry, &RuleLayer::from_labels(&labels)]);
         let local_digests = match (&image, c.image.as_deref()) {
-            (Some(_), Some(id)) => engine.image(id).await?.and_then(|i| i.repo_digests).unwrap_or_default(),
+            (Some(_), Some(id)) => match repo_digests.get(id) {
+                Some(digests) => digests.clone(),
+                None => {
+                    let digests = engine.image(id).await?.and_then(|i| i.repo_digests).unwrap_or_default();
+                    repo_digests.insert(id.to_string(), digests.clone());
+                    digests
+                }
+            },
             _ => Vec::new(),
         };
         let mut depends_on: Vec<String> = c
