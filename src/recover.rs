@@ -62,7 +62,7 @@ async fn recover_run(engine: &Engine, state: &StateDir, run: &Run) -> Result<(Ou
     };
     for id in [Some(&plan.outgoing_id), incoming.as_ref()].into_iter().flatten() {
         if let Some(c) = engine.inspect(id).await? {
-            secrets::register_env(c.config.iter().flat_map(|c| c.env.iter().flatten()));
+            secrets::register_container(&c);
         }
     }
     let containers = Containers { outgoing: plan.outgoing_id.clone(), incoming };

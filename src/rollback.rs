@@ -19,7 +19,7 @@ pub async fn prepare(engine: &Engine, state: &StateDir, name: &str, health: Heal
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
     for c in [&previous, &current] {
-        secrets::register_env(c.config.iter().flat_map(|c| c.env.iter().flatten()));
+        secrets::register_container(c);
     }
     preflight::name_free(engine, &plan::failed_name(name), &format!(
         "it is kept from an earlier rollback: `docker rm {}` when you no longer need it", plan::failed_name(name)

@@ -34,8 +34,8 @@ pub async fn prepare(engine: &Engine, state: &StateDir, req: &UpgradeRequest) ->
     }
     let lock = preflight::claim(state, name)?;
     let old = preflight::running_container(engine, name).await?;
+    secrets::register_container(&old);
     let config = old.config.clone().unwrap_or_default();
-    secrets::register_env(config.env.iter().flatten());
     if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
         return Err(Error::Refused(format!(
             "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
