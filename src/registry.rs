@@ -217,6 +217,11 @@ impl RegistryClient {
             Some(Auth::Bearer(token)) => req.bearer_auth(token),
             None => req,
         };
+        self.send_counted(ep, req).await
+    }
+
+    /// Every request the client makes goes out here, so `requests()` counts them all.
+    async fn send_counted(&self, ep: &Endpoint, req: reqwest::RequestBuilder) -> Result<Response, RegistryError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         req.send().await.map_err(|e| RegistryError::Unreachable { registry: ep.registry.clone(), message: secrets::redact(&error_text(&e)) })
     }
@@ -249,8 +254,7 @@ impl RegistryClient {
         if let Some((username, password)) = basic {
             req = req.basic_auth(username, Some(password));
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| RegistryError::Unreachable { registry: ep.registry.clone(), message: secrets::redact(&error_text(&e)) })?;
+        let resp = self.send_counted(ep, req).await?;
         if !resp.status().is_success() {
             return Err(RegistryError::Status { registry: ep.registry.clone(), what: "the token service".into(), status: resp.status().as_u16(), hint: " (check the credentials in ~/.docker/config.json)" });
         }
