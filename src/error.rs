@@ -1,8 +1,9 @@
 //! Errors that stop cutover before it changes anything. Failures *during* a run are not errors:
 //! they end in a rollback and are told by the run's report.
 
-use crate::docker::EngineError;
-use crate::journal::JournalError;
+use crate::engine::EngineError;
+use crate::run::journal::JournalError;
+use crate::run::runner::RunError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,17 +16,14 @@ pub enum Error {
     Refused(String),
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
-
-/// An error with its causes: reqwest's top-level message ("error sending request") hides the
-/// cause worth reading.
-pub fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+impl From<RunError> for Error {
+    fn from(e: RunError) -> Error {
+        match e {
+            RunError::Journal(e) => Error::State(e),
+            #[cfg(test)]
+            RunError::Interrupted => Error::Refused(e.to_string()),
+        }
     }
-    text
 }
+
+pub type Result<T> = std::result::Result<T, Error>;

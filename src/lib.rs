@@ -1,31 +1,39 @@
 //! cutover: upgrade a container to a new image without losing its configuration or its data,
 //! and go back by itself when the new version does not come up.
 //!
-//! The binary is a thin layer over this library. An upgrade is a [`plan::Plan`] of steps, each
-//! with its undo, computed by pure functions ([`plan::plan_upgrade`], [`recreate`]) from what
-//! the engine reports, and run by the [`executor`], which journals every step in the state
-//! directory ([`journal`]) so that [`recover`] can finish or undo a run that was killed.
+//! The binary is a thin layer over this library, whose folders are its layers, lowest first:
+//! - [`engine`]: the container engine as a trait, with the Docker implementation (and an
+//!   in-memory one for unit tests);
+//! - [`health`]: deciding that a started container serves;
+//! - [`plan`]: plans of steps over container slots, computed by pure functions from what the
+//!   engine reports, each step kind owning its description, action, undo and traits;
+//! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
+//! - [`ops`]: the commands that change containers (`upgrade`, `rollback`), their preflight
+//!   checks, and `history`;
+//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`).
 
-pub mod auto;
-pub mod check;
-pub mod config;
-pub mod credentials;
-pub mod docker;
+pub mod clock;
+pub mod discover;
+pub mod engine;
 pub mod error;
-pub mod executor;
 pub mod health;
-pub mod history;
-pub mod journal;
+pub mod ops;
 pub mod plan;
-pub mod preflight;
-pub mod recover;
-pub mod recreate;
-pub mod reference;
-pub mod registry;
-pub mod rollback;
-pub mod schedule;
+pub mod run;
 pub mod secrets;
-pub mod upgrade;
 pub mod version;
 
 pub use error::{Error, Result};
+
+/// An error with its causes: reqwest's top-level message ("error sending request") hides the
+/// cause worth reading.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

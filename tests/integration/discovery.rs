@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use cutover::reference::ImageRef;
-use cutover::registry::RegistryClient;
+use cutover::engine::reference::ImageRef;
+use cutover::discover::registry::RegistryClient;
 use serde_json::Value;
 
 use crate::helpers::*;

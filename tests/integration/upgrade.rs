@@ -215,7 +215,8 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["to"], image("3"));
     assert_eq!(plan["carried"]["create"]["Env"], json!(["MINE=1"]), "only what the user set is carried");
-    assert!(plan["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("stop the old")));
+    let stop = format!("stop {name} (demo:1)");
+    assert!(plan["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with(&stop)), "{plan}");
     let after = inspect(&name).unwrap();
     assert_eq!(after["Id"], before["Id"]);
     assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);

@@ -4,13 +4,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cutover::engine::reference::ImageRef;
+use cutover::health::HealthPolicy;
+use cutover::plan::build::{CarriedPath, Migration, Target};
+use cutover::plan::steps::VersionSource;
+use cutover::plan::UpgradeOptions;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done: the service runs the target
   1  failed after the service went down, and rolled back: the old container runs again
   2  nothing changed: bad input, a refused precondition, or a failure before any downtime
-  3  failed and needs attention: the service may be down; the message says what is left";
+  3  failed and needs attention: the service may be down; the message says what is left
+  4  with --via: a later hop failed and was rolled back: the service runs the last hop that worked";
 
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about = "Upgrade a container to a new image safely: pull first, carry its whole configuration, verify, roll back by itself.", after_help = EXIT_CODES)]
@@ -27,13 +33,17 @@ pub struct Cli {
 pub enum Command {
     /// Upgrade a running container to another tag or image, keeping its configuration and data
     #[command(after_help = EXIT_CODES, long_about = "Upgrade a running container to another tag or image.\n\n\
-The target image is pulled first, and the new container is created as NAME-new with the old one's \
-whole configuration and --volumes-from the old one, then compared with it, all before any downtime. \
-Only then is the old container stopped and renamed NAME-old, the new one renamed NAME, started and \
-awaited until healthy. On success NAME-old is removed (kept with --keep-old); on any failure the \
-new container is removed and NAME-old goes back to being NAME. Settings that came from the old \
-image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply.")]
-    Upgrade(UpgradeArgs),
+Before any downtime: the target image is pulled, the new container is created as NAME-new with the old \
+one's whole configuration (plus --env changes) and --volumes-from the old one, and compared with it; \
+--exec-before runs inside the old container and --carry-file copies files into the new one. Then the old \
+container is stopped, the --migrate command runs in a one-shot container from the new image, the old \
+container is renamed NAME-old and the new one NAME, started and awaited until healthy; --exec-after and \
+--expect-version check it. On success NAME-old is removed (kept with --keep-old); on any failure every \
+step is undone and NAME-old is NAME again.\n\n\
+--with moves more containers in the same run (all created first, all stopped, then started in reverse \
+order); --via goes through intermediate tags, each hop a full upgrade of its own. Settings that came from \
+the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply.")]
+    Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
 The current NAME is stopped and kept aside as NAME-failed (stopped, not removed, so its logs and any \
@@ -109,7 +119,7 @@ pub struct DiscoveryArgs {
 
 #[derive(Args, Debug)]
 pub struct UpgradeArgs {
-    /// The container to upgrade
+    /// The container to upgrade (with --with, the first of the group)
     pub name: String,
     /// The tag to move to, in the container's current repository
     #[arg(long, value_name = "TAG", required_unless_present = "image", conflicts_with = "image")]
@@ -117,16 +127,72 @@ pub struct UpgradeArgs {
     /// The image to move to, possibly in another repository
     #[arg(long, value_name = "REPOSITORY:TAG")]
     pub image: Option<String>,
-    /// Keep the old container, stopped, as NAME-old, for `cutover rollback`
+    /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
+    #[arg(long, value_name = "TAG")]
+    pub via: Vec<String>,
+    /// Another container that moves with it to the same tag (repeatable; stopped in the order given, started in reverse)
+    #[arg(long = "with", value_name = "NAME")]
+    pub with: Vec<String>,
+    /// Keep the old container, stopped, as NAME-old, for `cutover rollback` (with --via: the one of the last hop)
     #[arg(long)]
     pub keep_old: bool,
     /// Print the plan and the configuration that will be carried; change nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
+    pub steps: StepArgs,
+    #[command(flatten)]
     pub health: HealthArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// Steps around the swap, for products that need more than a new container.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Steps around the swap")]
+pub struct StepArgs {
+    /// While the service is stopped, run this command in a one-shot container from the new image
+    /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
+    /// closed: give a tool that asks (y/N) its non-interactive flag
+    #[arg(long, value_name = "CMD")]
+    pub migrate: Option<String>,
+    /// The entrypoint of the migration container [default: the new image's]
+    #[arg(long, value_name = "CMD", requires = "migrate")]
+    pub migrate_entrypoint: Option<String>,
+    /// How long the migration may run before it is killed and the upgrade rolled back
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", requires = "migrate")]
+    pub migrate_timeout: Duration,
+    /// Run this command inside the old container before it stops; a failure aborts with no downtime (repeatable)
+    #[arg(long, value_name = "CMD")]
+    pub exec_before: Vec<String>,
+    /// Run this command inside the new container once it is healthy; a failure rolls back (repeatable)
+    #[arg(long, value_name = "CMD")]
+    pub exec_after: Vec<String>,
+    /// How long each --exec-before/--exec-after command may run
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub hook_timeout: Duration,
+    /// Copy this file, which lives on no volume, from the old container into the new one, with its mode and owner (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub carry_file: Vec<String>,
+    /// Like --carry-file, for a file that may not exist
+    #[arg(long, value_name = "PATH")]
+    pub carry_file_if_present: Vec<String>,
+    /// Set a variable in the new container (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Remove a variable you set from the new container (a default of the new image still applies) (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub env_unset: Vec<String>,
+    /// Move a variable's value to a new name in the new container, e.g. ENCODE_KEY=ENCRYPTION_SECRET (repeatable)
+    #[arg(long, value_name = "OLD=NEW")]
+    pub env_rename: Vec<String>,
+    /// After health, the new container must report the target version at this URL: http://HOST:PORT/PATH, or /PATH
+    /// or :PORT/PATH on the container, with #FIELD naming a JSON field (e.g. /version#service.version)
+    #[arg(long, value_name = "URL[#FIELD]", conflicts_with = "expect_version_cmd")]
+    pub expect_version: Option<String>,
+    /// After health, this command inside the new container must print the target version
+    #[arg(long, value_name = "CMD")]
+    pub expect_version_cmd: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -170,17 +236,27 @@ pub struct CommonArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Health")]
 pub struct HealthArgs {
-    /// Check this URL when the container has no HEALTHCHECK (e.g. http://127.0.0.1:8080/health)
-    #[arg(long, value_name = "URL")]
+    /// Also require this URL to answer (e.g. http://127.0.0.1:8080/health)
+    #[arg(long, value_name = "URL", conflicts_with = "health_port")]
     pub health_url: Option<String>,
-    /// The HTTP status --health-url must answer [default: any 2xx]
-    #[arg(long, value_name = "CODE", requires = "health_url")]
+    /// Also require this port of the container to answer, reached through its address or its published binding
+    #[arg(long, value_name = "PORT")]
+    pub health_port: Option<u16>,
+    /// The path asked on --health-port
+    #[arg(long, value_name = "PATH", default_value = "/", requires = "health_port")]
+    pub health_path: String,
+    /// The HTTP status --health-url or --health-port must answer [default: any 2xx]
+    #[arg(long, value_name = "CODE")]
     pub health_status: Option<u16>,
+    /// A field the JSON answer must hold, e.g. status_code=200 or databaseStatus=OK (repeatable)
+    #[arg(long, value_name = "FIELD=VALUE")]
+    pub health_json: Vec<String>,
     /// How long to wait for the new container to be healthy [default: 2m]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<Duration>,
-    /// Without a HEALTHCHECK or URL: how long it must run without exiting or restarting [default: 10s]
+    /// Without a HEALTHCHECK, URL or port: how long it must also run without exiting or restarting [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub settle: Option<Duration>,
 }
@@ -194,17 +270,111 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl HealthArgs {
-    pub fn policy(&self) -> cutover::health::HealthPolicy {
+    pub fn policy(&self) -> Result<HealthPolicy, String> {
         self.policy_over(None, None)
     }
 
     /// The flags over the config file's values over the defaults.
-    pub fn policy_over(&self, timeout: Option<Duration>, settle: Option<Duration>) -> cutover::health::HealthPolicy {
-        cutover::health::HealthPolicy {
-            url: self.health_url.clone(),
-            expect_status: self.health_status,
-            settle: self.settle.or(settle).unwrap_or(DEFAULT_SETTLE),
-            timeout: self.health_timeout.or(timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT),
+    pub fn policy_over(&self, timeout: Option<Duration>, settle: Option<Duration>) -> Result<HealthPolicy, String> {
+        let named = self.health_url.is_some() || self.health_port.is_some();
+        if !named && (self.health_status.is_some() || !self.health_json.is_empty()) {
+            return Err("--health-status and --health-json judge the answer of --health-url or --health-port: give one of them".into());
         }
+        let mut policy = HealthPolicy::new(self.settle.or(settle).unwrap_or(DEFAULT_SETTLE), self.health_timeout.or(timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT));
+        policy.url = self.health_url.clone();
+        policy.port = self.health_port;
+        policy.path = self.health_path.clone();
+        policy.expect_status = self.health_status;
+        policy.json = self.health_json.iter().map(|c| c.parse()).collect::<Result<_, _>>()?;
+        Ok(policy)
+    }
+}
+
+/// A tag as `--to` and `--via` take it.
+fn tag(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(['/', '@', ':']) || text.contains(char::is_whitespace) {
+        return Err(format!("{text:?} is not a tag; use --image for a whole reference"));
+    }
+    Ok(text.to_string())
+}
+
+/// A command line, split the way a shell would (quotes group words; no variables, no globs).
+fn command(flag: &str, text: &str) -> Result<Vec<String>, String> {
+    let words = shell_words::split(text).map_err(|e| format!("{flag} {text:?}: {e}"))?;
+    if words.is_empty() {
+        return Err(format!("{flag} needs a command"));
+    }
+    Ok(words)
+}
+
+fn pair<'a>(flag: &str, text: &'a str, shape: &str) -> Result<(&'a str, &'a str), String> {
+    match text.split_once('=') {
+        Some((name, value)) if valid_env_name(name) => Ok((name, value)),
+        _ => Err(format!("{flag} {text:?}: write {shape}")),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(char::is_whitespace)
+}
+
+impl UpgradeArgs {
+    /// The raw flags, validated into the options of an upgrade.
+    pub fn options(&self) -> Result<UpgradeOptions, String> {
+        let target = match (&self.to, &self.image) {
+            (Some(to), _) => Target::Tag(tag(to)?),
+            (None, Some(image)) => Target::Image(
+                ImageRef::parse(image).ok_or_else(|| format!("{image} is not an image reference (REPOSITORY[:TAG])"))?,
+            ),
+            (None, None) => unreachable!("clap requires --to or --image"),
+        };
+        let mut options = UpgradeOptions::new(target, self.health.policy()?);
+        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        options.keep_old = self.keep_old;
+        let s = &self.steps;
+        options.migrate = match &s.migrate {
+            Some(cmd) => Some(Migration {
+                command: command("--migrate", cmd)?,
+                entrypoint: s.migrate_entrypoint.as_deref().map(|e| command("--migrate-entrypoint", e)).transpose()?,
+                timeout: s.migrate_timeout,
+            }),
+            None => None,
+        };
+        options.exec_before = s.exec_before.iter().map(|c| command("--exec-before", c)).collect::<Result<_, _>>()?;
+        options.exec_after = s.exec_after.iter().map(|c| command("--exec-after", c)).collect::<Result<_, _>>()?;
+        options.hook_timeout = s.hook_timeout;
+        options.carry = s.carry_file.iter().map(|p| CarriedPath { path: p.clone(), optional: false })
+            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath { path: p.clone(), optional: true }))
+            .collect();
+        for entry in &s.env {
+            let (name, value) = pair("--env", entry, "NAME=VALUE")?;
+            options.env.set.push((name.to_string(), value.to_string()));
+        }
+        for name in &s.env_unset {
+            if !valid_env_name(name) || name.contains('=') {
+                return Err(format!("--env-unset {name:?}: give a variable name"));
+            }
+            options.env.unset.push(name.clone());
+        }
+        for entry in &s.env_rename {
+            let (old, new) = pair("--env-rename", entry, "OLD=NEW")?;
+            if !valid_env_name(new) {
+                return Err(format!("--env-rename {entry:?}: write OLD=NEW"));
+            }
+            options.env.rename.push((old.to_string(), new.to_string()));
+        }
+        options.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
+            (Some(url), _) => {
+                let address = url.split('#').next().unwrap_or_default();
+                let known = ["http://", "https://", "/", ":"].iter().any(|p| address.starts_with(p));
+                if !known {
+                    return Err(format!("--expect-version {url:?}: write http://HOST:PORT/PATH, /PATH or :PORT/PATH, optionally with #FIELD"));
+                }
+                Some(VersionSource::Url(url.clone()))
+            }
+            (None, Some(cmd)) => Some(VersionSource::Command(command("--expect-version-cmd", cmd)?)),
+            (None, None) => None,
+        };
+        Ok(options)
     }
 }

@@ -8,15 +8,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use cutover::docker::Engine;
-use cutover::journal::{self, StateDir};
-use cutover::preflight::Prepared;
-use cutover::auto;
-use cutover::check::{self, Selection};
-use cutover::config::Config;
-use cutover::registry::RegistryClient;
-use cutover::schedule::{Schedule, Window};
-use cutover::{history, recover, rollback, upgrade};
+use cutover::discover::auto;
+use cutover::discover::check::{self, Selection};
+use cutover::discover::config::Config;
+use cutover::discover::registry::RegistryClient;
+use cutover::discover::schedule::{Schedule, Window};
+use cutover::engine::DockerEngine;
+use cutover::ops::preflight::Prepared;
+use cutover::ops::{history, rollback, upgrade};
+use cutover::run::journal::{self, StateDir};
+use cutover::run::recover;
 use indicatif::MultiProgress;
 
 use cli::{Cli, Command, CommonArgs};
@@ -59,18 +60,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if changes {
                 ensure_can_confirm(&args.common)?;
             }
+            let options = args.options().map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
-            let target = match (&args.to, &args.image) {
-                (Some(tag), _) => upgrade::Target::Tag(tag.clone()),
-                (None, Some(image)) => upgrade::Target::Image(image.clone()),
-                (None, None) => unreachable!("clap requires --to or --image"),
-            };
-            let request = upgrade::UpgradeRequest {
-                name: args.name.clone(),
-                target,
-                keep_old: args.keep_old,
-                health: args.health.policy(),
-            };
+            let request = upgrade::UpgradeRequest { name: args.name.clone(), with: args.with.clone(), options };
             let prepared = upgrade::prepare(&engine, &state, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
@@ -78,8 +70,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
+            let health = args.health.policy().map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
-            let prepared = rollback::prepare(&engine, &state, &args.name, args.health.policy()).await?;
+            let prepared = rollback::prepare(&engine, &state, &args.name, health).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::Recover(args) => {
@@ -87,7 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let (engine, state) = connect(&state_root).await?;
             let pending = state.unfinished(args.name.as_deref())?;
             if !pending.is_empty() && !args.common.yes {
-                let names: Vec<&str> = pending.iter().map(|r| r.plan.container.as_str()).collect();
+                let names: Vec<String> = pending.iter().map(|r| r.plan.members.join(", ")).collect();
                 confirm(&format!("Recover the interrupted runs of {}?", names.join(", ")))?;
             }
             let recoveries = recover::recover(&engine, &state, args.name.as_deref()).await?;
@@ -100,7 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Check(args) => {
             let config = load_config(&args.discovery)?;
-            let engine = Engine::connect().await?;
+            let engine = DockerEngine::connect().await?;
             let registry = RegistryClient::new(config.insecure_registries.clone())?;
             let selection = match (args.all, args.names.is_empty()) {
                 (true, _) => Selection::All,
@@ -113,8 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Auto(args) => {
             let config = load_config(&args.discovery)?;
-            let durations = |d: &Option<String>| d.as_deref().map(cutover::config::parse_duration).transpose();
-            let health = args.health.policy_over(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?);
+            let durations = |d: &Option<String>| d.as_deref().map(cutover::discover::config::parse_duration).transpose();
+            let health = args.health.policy_over(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?).map_err(refused)?;
             let window = args.window.as_ref().or(config.window.as_ref()).map(|w| Window::parse(w)).transpose().map_err(refused)?;
             let schedule = args.schedule.as_deref().map(Schedule::parse).transpose().map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
@@ -144,7 +137,7 @@ fn load_config(args: &cli::DiscoveryArgs) -> anyhow::Result<Config> {
 
 /// `auto --schedule`: a pass at every occurrence until interrupted. A pass that cannot run
 /// (another one holds the host lock) is reported and the schedule goes on.
-async fn resident(schedule: &Schedule, engine: &Engine, state: &StateDir, registry: &RegistryClient, settings: &auto::Settings, json: bool) -> anyhow::Result<Exit> {
+async fn resident(schedule: &Schedule, engine: &DockerEngine, state: &StateDir, registry: &RegistryClient, settings: &auto::Settings, json: bool) -> anyhow::Result<Exit> {
     loop {
         let now = chrono::Local::now();
         let Some(next) = schedule.next_after(now) else {
@@ -165,13 +158,13 @@ async fn resident(schedule: &Schedule, engine: &Engine, state: &StateDir, regist
     }
 }
 
-async fn connect(state_root: &std::path::Path) -> anyhow::Result<(Engine, StateDir)> {
+async fn connect(state_root: &std::path::Path) -> anyhow::Result<(DockerEngine, StateDir)> {
     let state = StateDir::open(state_root)?;
-    let engine = Engine::connect().await?;
+    let engine = DockerEngine::connect().await?;
     Ok((engine, state))
 }
 
-async fn carry_out(prepared: Prepared, engine: &Engine, state: &StateDir, dry_run: bool, common: &CommonArgs) -> anyhow::Result<Exit> {
+async fn carry_out(prepared: Prepared, engine: &DockerEngine, state: &StateDir, dry_run: bool, common: &CommonArgs) -> anyhow::Result<Exit> {
     if dry_run {
         return Ok(output::dry_run(&prepared.plan, common.json));
     }

@@ -4,13 +4,12 @@
 
 use std::process::ExitCode;
 
-use cutover::auto::{PassOutcome, PassReport};
-use cutover::check::Status;
-use cutover::executor::RunReport;
-use cutover::history::Entry;
-use cutover::journal::Outcome;
-use cutover::plan::{self, Kind, Plan};
-use cutover::recover::Recovery;
+use cutover::discover::auto::{PassOutcome, PassReport};
+use cutover::discover::check::Status;
+use cutover::ops::history::Entry;
+use cutover::plan::{self, short_image, Kind, Plan};
+use cutover::run::recover::Recovery;
+use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
 use serde_json::json;
 
@@ -21,6 +20,8 @@ pub enum Exit {
     RolledBack = 1,
     NothingChanged = 2,
     NeedsAttention = 3,
+    /// A campaign of hops stopped at a later hop and rolled that one back.
+    Partial = 4,
     /// `auto` only: upgraded at least one container, with no failure.
     Upgraded = 10,
 }
@@ -38,6 +39,7 @@ impl From<Outcome> for Exit {
             Outcome::RolledBack => Exit::RolledBack,
             Outcome::NothingChanged => Exit::NothingChanged,
             Outcome::NeedsAttention => Exit::NeedsAttention,
+            Outcome::Partial => Exit::Partial,
         }
     }
 }
@@ -61,25 +63,55 @@ pub fn fatal(error: &anyhow::Error, json: bool) -> ExitCode {
     Exit::NothingChanged.into()
 }
 
+/// The steps, numbered as the run prints them, under a heading per hop when there are several.
+fn plan_lines(plan: &Plan) -> Vec<String> {
+    let hops = plan.stages.len();
+    let mut lines = Vec::new();
+    let mut number = 0;
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if hops > 1 {
+            lines.push(format!("Hop {} of {hops}: {} -> {}", i + 1, short_image(&stage.from), short_image(&stage.to)));
+        }
+        for step in &stage.steps {
+            number += 1;
+            lines.push(format!("  {number}. {}", step.describe(plan)));
+        }
+    }
+    lines
+}
+
+fn headline(plan: &Plan) -> String {
+    let with = match plan.members.len() {
+        1 => String::new(),
+        _ => format!(" (with {})", plan.members[1..].join(", ")),
+    };
+    format!("{} {}{with}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to)
+}
+
 pub fn plan_summary(plan: &Plan) {
-    eprintln!("{} {}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to);
-    for (i, step) in plan.steps.iter().enumerate() {
-        eprintln!("  {}. {}", i + 1, step.describe());
+    eprintln!("{}", secrets::redact(&headline(plan)));
+    for line in plan_lines(plan) {
+        eprintln!("{}", secrets::redact(&line));
     }
 }
 
 pub fn dry_run(plan: &Plan, json: bool) -> Exit {
-    let steps: Vec<String> = plan.steps.iter().map(|s| s.describe()).collect();
     if json {
+        let stages: Vec<serde_json::Value> = plan
+            .stages
+            .iter()
+            .map(|s| json!({ "from": s.from, "to": s.to, "steps": s.steps.iter().map(|step| step.describe(plan)).collect::<Vec<_>>() }))
+            .collect();
+        let steps: Vec<String> = plan.stages.iter().flat_map(|s| s.steps.iter().map(|step| step.describe(plan))).collect();
         print_json(&json!({
-            "command": plan_command(plan.kind), "dry_run": true, "container": plan.container,
-            "from": plan.image_from, "to": plan.image_to, "steps": steps, "carried": plan.carried,
+            "command": plan.kind.word(), "dry_run": true, "container": plan.container, "members": plan.members,
+            "from": plan.image_from, "to": plan.image_to, "stages": stages, "steps": steps, "carried": plan.carried,
         }));
     } else {
-        print(&format!("Dry run: {} {} from {} to {}. Nothing will be changed.", verb(plan.kind).to_lowercase(), plan.container, plan.image_from, plan.image_to));
+        print(&format!("Dry run: {}. Nothing will be changed.", headline(plan)));
         print("Steps:");
-        for (i, step) in steps.iter().enumerate() {
-            print(&format!("  {}. {step}", i + 1));
+        for line in plan_lines(plan) {
+            print(&line);
         }
         if !plan.carried.is_null() {
             print("Configuration carried to the new container (secrets masked):");
@@ -94,17 +126,18 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     let state = host_state(plan, report);
     if json {
         print_json(&json!({
-            "command": plan_command(plan.kind), "container": plan.container,
-            "from": plan.image_from, "to": plan.image_to,
+            "command": plan.kind.word(), "container": plan.container, "members": plan.members,
+            "from": plan.image_from, "to": plan.image_to, "running": report.running,
             "outcome": report.outcome, "exit_code": exit as u8, "state": state,
             "failure": report.failure, "undo_failures": report.undo_failures,
-            "warnings": report.warnings, "downtime_ms": report.downtime_ms,
+            "warnings": report.warnings, "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
+            "hops_done": report.stages_done, "hops": plan.stages.len(),
             "steps": report.steps, "journal": report.journal,
         }));
         return exit;
     }
     match &report.failure {
-        None => print(&format!("{} {}: {} -> {}: done.", verb(plan.kind), plan.container, plan.image_from, plan.image_to)),
+        None => print(&format!("{}: done.", headline(plan))),
         Some(failure) => print(&format!("{} {} failed: {failure}", verb(plan.kind), plan.container)),
     }
     print(&state);
@@ -112,7 +145,14 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
         print(&format!("warning: {warning}"));
     }
     if let Some(ms) = report.downtime_ms {
-        print(&format!("Downtime: {}", humantime::format_duration(std::time::Duration::from_millis(ms))));
+        let settled = match report.settled_ms {
+            Some(settle) => format!(
+                " (then confirmed by running {} without exiting or restarting)",
+                humantime::format_duration(std::time::Duration::from_millis(settle))
+            ),
+            None => String::new(),
+        };
+        print(&format!("Downtime: {}{settled}", humantime::format_duration(std::time::Duration::from_millis(ms))));
     }
     print(&format!("Journal: {}", report.journal));
     exit
@@ -120,25 +160,31 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
 
 /// One sentence on what runs now: the truth an operator needs after any outcome.
 fn host_state(plan: &Plan, report: &RunReport) -> String {
-    let name = &plan.container;
+    let names = plan.members.join(", ");
+    let (runs, containers, were) = if plan.members.len() == 1 { ("runs", "container", "was") } else { ("run", "containers", "were") };
     match (report.outcome, plan.kind) {
         (Outcome::Succeeded, Kind::Upgrade) => {
-            let kept = plan.steps.iter().all(|s| !matches!(s, plan::Step::Remove { .. }));
-            if kept {
-                format!("{name} runs {}; the old container is kept, stopped, as {} (`cutover rollback {name}` goes back to it).", plan.image_to, plan::old_name(name))
+            if plan.removes_old() {
+                format!("{names} {runs} {}; the old {containers} {were} removed (volumes are kept).", plan.image_to)
             } else {
-                format!("{name} runs {}; the old container was removed (its volumes were not).", plan.image_to)
+                let kept: Vec<String> = plan.members.iter().map(|m| plan::old_name(m)).collect();
+                format!("{names} {runs} {}; the old {containers} {were} kept, stopped, as {} (`cutover rollback {}` goes back).", plan.image_to, kept.join(", "), plan.container)
             }
         }
         (Outcome::Succeeded, Kind::Rollback) => format!(
-            "{name} runs {} again on its previous container; the one it replaced is stopped and kept as {}.",
-            plan.image_to, plan::failed_name(name)
+            "{names} {runs} {} again on its previous container; the one it replaced is stopped and kept as {}.",
+            plan.image_to, plan::failed_name(&plan.container)
         ),
-        (Outcome::RolledBack, _) => format!("Rolled back: {name} runs {} again, on the container it ran before, with its data; the new container was removed.", plan.image_from),
-        (Outcome::NothingChanged, _) => format!("Nothing was changed: {name} still runs {} and was not stopped.", plan.image_from),
+        (Outcome::Partial, _) => format!(
+            "{names} {runs} {}, the last hop that succeeded ({} of {}); the failing hop was rolled back.",
+            report.running, report.stages_done, plan.stages.len()
+        ),
+        (Outcome::RolledBack, _) => format!("Rolled back: {names} {runs} {} again, on the {containers} {} ran before, with {} data; the new {containers} {were} removed.", plan.image_from, if plan.members.len() == 1 { "it" } else { "they" }, if plan.members.len() == 1 { "its" } else { "their" }),
+        (Outcome::NothingChanged, _) => format!("Nothing was changed: {names} still {runs} {} and {were} not stopped.", plan.image_from),
         (Outcome::NeedsAttention, _) => format!(
-            "NEEDS ATTENTION: {name} may be down. Could not finish putting it back: {}. Every step is in the journal; `cutover recover {name}` tries again.",
-            if report.undo_failures.is_empty() { "the old container does not stay running".to_string() } else { report.undo_failures.join("; ") }
+            "NEEDS ATTENTION: {names} may be down. Could not finish putting things back: {}. Every step is in the journal; `cutover recover {}` tries again.",
+            if report.undo_failures.is_empty() { "a container put back does not stay running".to_string() } else { report.undo_failures.join("; ") },
+            plan.container
         ),
     }
 }
@@ -151,7 +197,7 @@ pub fn recoveries(recoveries: &[Recovery], json: bool) -> Exit {
         print("No interrupted run to recover.");
     } else {
         for r in recoveries {
-            print(&format!("{} ({}): {}", r.container, plan_command(r.kind), r.message));
+            print(&format!("{} ({}): {}", r.container, r.kind.word(), r.message));
         }
     }
     exit
@@ -172,7 +218,7 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         };
         let downtime = e.downtime_ms.map(|ms| format!(", downtime {}", humantime::format_duration(std::time::Duration::from_millis(ms)))).unwrap_or_default();
         let recovered = if e.recovered { " (by recover)" } else { "" };
-        print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, plan_command(e.kind), e.container, e.from, e.to));
+        print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, e.kind.word(), e.container, e.from, e.to));
     }
     Exit::Done
 }
@@ -188,7 +234,7 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
     }
     print(&format!("{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY", "CONTAINER", "CURRENT", "POLICY", "TARGET", "NEWEST", "ELIGIBLE"));
     for s in statuses {
-        let target = s.target.as_deref().and_then(cutover::reference::ImageRef::parse).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
+        let target = s.target.as_deref().and_then(cutover::engine::reference::ImageRef::parse).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
         print(&format!(
             "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} {}",
             s.container,
@@ -206,7 +252,7 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
 pub fn auto(report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
-        Some(PassOutcome::RolledBack | PassOutcome::NothingChanged | PassOutcome::Refused) => Exit::RolledBack,
+        Some(PassOutcome::RolledBack | PassOutcome::Partial | PassOutcome::NothingChanged | PassOutcome::Refused) => Exit::RolledBack,
         _ if report.upgraded() > 0 => Exit::Upgraded,
         _ => Exit::Done,
     };
@@ -227,12 +273,5 @@ fn verb(kind: Kind) -> &'static str {
     match kind {
         Kind::Upgrade => "Upgrade",
         Kind::Rollback => "Rollback",
-    }
-}
-
-fn plan_command(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Upgrade => "upgrade",
-        Kind::Rollback => "rollback",
     }
 }

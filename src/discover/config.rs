@@ -72,7 +72,7 @@ impl Config {
             layer.validate()?;
         }
         if let Some(window) = &config.window {
-            crate::schedule::Window::parse(window)?;
+            super::schedule::Window::parse(window)?;
         }
         for d in [&config.health_timeout, &config.settle].into_iter().flatten() {
             parse_duration(d)?;

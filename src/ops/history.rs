@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::journal::{Outcome, StateDir};
 use crate::plan::Kind;
+use crate::run::journal::{Outcome, StateDir};
 
 #[derive(Debug, Serialize)]
 pub struct Entry {
@@ -25,7 +25,7 @@ pub fn history(state: &StateDir, name: Option<&str>) -> Result<Vec<Entry>> {
     Ok(state
         .runs()?
         .into_iter()
-        .filter(|r| name.is_none_or(|n| r.plan.container == n))
+        .filter(|r| name.is_none_or(|n| r.plan.involves(n)))
         .map(|r| Entry {
             started_at: humantime::format_rfc3339_seconds(r.started_at).to_string(),
             container: r.plan.container,

@@ -3,11 +3,11 @@
 use bollard::models::ContainerInspectResponse;
 use indicatif::MultiProgress;
 
-use crate::docker::{self, Engine};
+use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, RunReport};
-use crate::journal::{ContainerLock, StateDir};
 use crate::plan::Plan;
+use crate::run::journal::{ContainerLock, StateDir};
+use crate::run::{Fault, RunReport, Runner};
 
 /// Takes the container's lock and refuses while an interrupted run of it awaits recovery: a
 /// new run on top of a half-done one could lose the old container.
@@ -23,37 +23,37 @@ pub fn claim(state: &StateDir, name: &str) -> Result<ContainerLock> {
 }
 
 /// The running container by that name, or a refusal that says what is wrong.
-pub async fn running_container(engine: &Engine, name: &str) -> Result<ContainerInspectResponse> {
+pub async fn running_container(engine: &dyn Engine, name: &str) -> Result<ContainerInspectResponse> {
     let container = engine
         .inspect(name)
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
-    if !docker::is_running(&container) {
+    if !engine::is_running(&container) {
         return Err(Error::Refused(format!("{name} is not running; start it first, so that cutover can tell a failed start from a stopped service")));
     }
     Ok(container)
 }
 
 /// Refuses when a container already has a name the run is about to give.
-pub async fn name_free(engine: &Engine, name: &str, hint: &str) -> Result<()> {
+pub async fn name_free(engine: &dyn Engine, name: &str, hint: &str) -> Result<()> {
     match engine.inspect(name).await? {
         Some(_) => Err(Error::Refused(format!("a container named {name} already exists; {hint}"))),
         None => Ok(()),
     }
 }
 
-/// A plan ready to run, holding its container's lock until it has run.
+/// A plan ready to run, holding its containers' locks until it has run.
 pub struct Prepared {
     pub plan: Plan,
-    pub(crate) lock: ContainerLock,
+    pub(crate) locks: Vec<ContainerLock>,
 }
 
 impl Prepared {
-    pub async fn execute(self, engine: &Engine, state: &StateDir, progress: Option<&MultiProgress>) -> Result<RunReport> {
+    pub async fn execute(self, engine: &dyn Engine, state: &StateDir, progress: Option<&MultiProgress>) -> Result<RunReport> {
         let mut journal = state.begin(&self.plan)?;
-        let mut executor = Executor { engine, journal: &mut journal, progress };
-        let report = executor.run(&self.plan).await?;
-        drop(self.lock);
+        let mut runner = Runner { engine, journal: &mut journal, progress, fault: Fault::from_env() };
+        let report = runner.run(&self.plan).await?;
+        drop(self.locks);
         Ok(report)
     }
 }

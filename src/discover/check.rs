@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
-use crate::docker::{self, Engine};
+use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
+use super::registry::{RegistryClient, RegistryError};
+use crate::engine::reference::ImageRef;
+use crate::engine::{self, Engine};
 use crate::error::Result;
-use crate::reference::ImageRef;
-use crate::registry::RegistryClient;
 use crate::version::{self, Policy, Rules, TagVersion};
 
 /// Repositories asked at once.
@@ -46,7 +46,7 @@ pub enum Selection {
 }
 
 /// Finds the containers and reads their rules; engine calls only.
-pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -> Result<Vec<Watched>> {
+pub async fn discover(engine: &dyn Engine, config: &Config, selection: &Selection) -> Result<Vec<Watched>> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
         Selection::All | Selection::OptedIn => engine.running_names().await?,
@@ -67,13 +67,13 @@ pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -
         Some((labels.get("com.docker.compose.project")?.clone(), labels.get("com.docker.compose.service")?.clone()))
     };
     let services: HashMap<(String, String), String> =
-        inspected.iter().filter_map(|c| service_of(c).map(|k| (k, docker::name_of(c)))).collect();
+        inspected.iter().filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c)))).collect();
 
     // Many containers often share one image: inspect each image once.
     let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
     let mut watched = Vec::new();
     for c in &inspected {
-        let name = docker::name_of(c);
+        let name = engine::name_of(c);
         let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
         let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
         if matches!(selection, Selection::OptedIn) && !opted_in {
@@ -100,7 +100,7 @@ pub async fn discover(engine: &Engine, config: &Config, selection: &Selection) -
             .and_then(|h| h.links.clone())
             .unwrap_or_default()
             .iter()
-            .map(|l| crate::recreate::create_form_link(l).split(':').next().unwrap_or_default().to_string())
+            .map(|l| crate::plan::recreate::create_form_link(l).split(':').next().unwrap_or_default().to_string())
             .collect();
         depends_on.extend(labels.get(LABEL_DEPENDS_ON).iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()));
         if let (Some(deps), Some((project, _))) = (labels.get("com.docker.compose.depends_on"), service_of(c)) {
@@ -270,7 +270,7 @@ async fn past_cooldown(
     image: &ImageRef,
     candidates: &[String],
     cooldown: Duration,
-) -> std::result::Result<Option<String>, crate::registry::RegistryError> {
+) -> std::result::Result<Option<String>, RegistryError> {
     if cooldown.is_zero() {
         return Ok(candidates.first().cloned());
     }

@@ -27,6 +27,31 @@ pub struct SuccessorSpec {
     pub notes: Vec<String>,
 }
 
+impl SuccessorSpec {
+    /// The same request lending the volumes of `source`: the container the successor replaces,
+    /// whose id is known only when the stage runs (in a campaign, the previous hop's).
+    pub fn with_source(&self, source: &str) -> SuccessorSpec {
+        let mut spec = self.clone();
+        if let Some(from) = spec.body.host_config.as_mut().and_then(|h| h.volumes_from.as_mut()) {
+            if let Some(last) = from.last_mut() {
+                *last = source.to_string();
+            }
+        }
+        spec
+    }
+
+    pub fn with_image(&self, image: &str) -> SuccessorSpec {
+        let mut spec = self.clone();
+        spec.body.image = Some(image.to_string());
+        spec
+    }
+
+    /// The entries the successor's environment sets.
+    pub fn env(&self) -> &[String] {
+        self.body.env.as_deref().unwrap_or_default()
+    }
+}
+
 /// What the old container looked like, as far as recreating it is concerned.
 pub struct Predecessor<'a> {
     pub inspect: &'a ContainerInspectResponse,
@@ -395,6 +420,125 @@ fn difference(path: &str, expected: &Value, actual: &Value) -> Difference {
         expected: secrets::redact(&render(expected)),
         actual: secrets::redact(&render(actual)),
     }
+}
+
+/// Changes to the environment of the successor, asked for on top of what is carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvChanges {
+    /// `NAME=VALUE` entries set (or replaced).
+    pub set: Vec<(String, String)>,
+    pub unset: Vec<String>,
+    /// `(OLD, NEW)`: the value of OLD moves to NEW and OLD goes.
+    pub rename: Vec<(String, String)>,
+}
+
+impl EnvChanges {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.unset.is_empty() && self.rename.is_empty()
+    }
+}
+
+fn env_name(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(name, _)| name)
+}
+
+/// The value of `name` in a container's whole environment (its own and its image's).
+pub fn env_value<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
+    env.iter().find_map(|e| e.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v))
+}
+
+/// Applies the changes to the successor's environment and returns the names that must no longer
+/// be set. A rename reads the old container's whole environment (`old_env`), so a value that
+/// came from its image moves too; `require_renamed` refuses when OLD is not there at all,
+/// because a rename that silently did nothing would lose the value.
+pub fn apply_env_changes(
+    spec: &mut SuccessorSpec,
+    old_env: &[String],
+    changes: &EnvChanges,
+    require_renamed: bool,
+) -> Result<Vec<String>, String> {
+    let mut env: Vec<String> = spec.env().to_vec();
+    let mut removed = Vec::new();
+    let put = |env: &mut Vec<String>, name: &str, value: &str| {
+        env.retain(|e| env_name(e) != name);
+        env.push(format!("{name}={value}"));
+    };
+    for (old, new) in &changes.rename {
+        let Some(value) = env_value(old_env, old) else {
+            if require_renamed {
+                return Err(format!(
+                    "--env-rename {old}={new}: the container has no {old}; without it there is no value to move (give --env {new}=VALUE instead)"
+                ));
+            }
+            continue;
+        };
+        if env_value(old_env, new).is_some_and(|v| v != value) {
+            return Err(format!(
+                "--env-rename {old}={new}: the container already sets {new} to another value; unset one of them first"
+            ));
+        }
+        env.retain(|e| env_name(e) != old);
+        put(&mut env, new, value);
+        removed.push(old.clone());
+    }
+    for name in &changes.unset {
+        env.retain(|e| env_name(e) != name);
+        removed.push(name.clone());
+    }
+    for (name, value) in &changes.set {
+        crate::secrets::register_env(std::iter::once(&format!("{name}={value}")));
+        put(&mut env, name, value);
+        removed.retain(|r| r != name);
+    }
+    spec.body.env = (!env.is_empty()).then_some(env);
+    Ok(removed)
+}
+
+/// The mount (volume or bind) of the container that holds `path`, if any: a file there is shared
+/// with the successor already and needs no copying.
+pub fn mount_holding(inspect: &ContainerInspectResponse, path: &str) -> Option<String> {
+    inspect
+        .mounts
+        .iter()
+        .flatten()
+        .filter_map(|m| m.destination.clone())
+        .find(|dest| path == dest || path.starts_with(&format!("{}/", dest.trim_end_matches('/'))))
+}
+
+/// The create request of a one-shot container (a migration): the successor's configuration
+/// (environment, volumes, networks, user) with the command given, and nothing that serves or
+/// could clash with the service. The image's entrypoint applies unless one is given, because the
+/// command is meant for the product's image rather than for the way the service was started.
+pub fn one_shot_spec(successor: &SuccessorSpec, command: &[String], entrypoint: Option<&[String]>) -> SuccessorSpec {
+    let mut spec = successor.clone();
+    let body = &mut spec.body;
+    body.cmd = Some(command.to_vec());
+    body.entrypoint = entrypoint.map(<[String]>::to_vec);
+    body.tty = None;
+    body.open_stdin = None;
+    body.stdin_once = None;
+    body.attach_stdin = None;
+    body.exposed_ports = None;
+    body.healthcheck = Some(bollard::models::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
+    // compose would count a container with its labels as one of the service's.
+    body.labels = body.labels.take().map(|l| l.into_iter().filter(|(k, _)| !k.starts_with("com.docker.compose.")).collect());
+    if let Some(hc) = body.host_config.as_mut() {
+        hc.port_bindings = None;
+        hc.publish_all_ports = None;
+        hc.restart_policy = None;
+        hc.auto_remove = None;
+    }
+    let quiet = |ep: &mut EndpointSettings| {
+        ep.aliases = None;
+        ep.ipam_config = None;
+        ep.mac_address = None;
+    };
+    if let Some(endpoints) = body.networking_config.as_mut().and_then(|n| n.endpoints_config.as_mut()) {
+        endpoints.values_mut().for_each(quiet);
+    }
+    spec.extra_networks.values_mut().for_each(quiet);
+    spec.notes.clear();
+    spec
 }
 
 /// The carried configuration with secret env values masked, for plans, dry runs and journals.

@@ -5,8 +5,8 @@ use super::*;
 /// A real `docker inspect` of a container with networks, ports, volumes, env, labels, user,
 /// limits and log options, and of the image it was created from (`fixtures/inspect/`).
 pub(crate) fn fixture() -> (ContainerInspectResponse, ImageConfig) {
-    let container = serde_json::from_str(include_str!("../../fixtures/inspect/web-container.json")).unwrap();
-    let image: ImageInspect = serde_json::from_str(include_str!("../../fixtures/inspect/demo-1-image.json")).unwrap();
+    let container = serde_json::from_str(include_str!("../../../fixtures/inspect/web-container.json")).unwrap();
+    let image: ImageInspect = serde_json::from_str(include_str!("../../../fixtures/inspect/demo-1-image.json")).unwrap();
     (container, image.config.unwrap())
 }
 

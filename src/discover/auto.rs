@@ -10,16 +10,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::check::{self, Selection, Status};
-use crate::config::Config;
-use crate::docker::Engine;
+use super::check::{self, Selection, Status};
+use super::config::Config;
+use super::registry::RegistryClient;
+use super::schedule::Window;
+use crate::engine::reference::ImageRef;
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::HealthPolicy;
-use crate::journal::{Outcome, StateDir};
-use crate::registry::RegistryClient;
-use crate::schedule::Window;
+use crate::ops::upgrade::{self, UpgradeRequest};
+use crate::plan::build::Target;
+use crate::plan::UpgradeOptions;
+use crate::run::{Outcome, StateDir};
 use crate::secrets;
-use crate::upgrade::{self, Target, UpgradeRequest};
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -34,6 +37,8 @@ pub struct Settings {
 pub enum PassOutcome {
     Upgraded,
     RolledBack,
+    /// Went part of the way (some hops) and rolled the failing hop back.
+    Partial,
     /// Failed before any downtime; the container runs as before.
     NothingChanged,
     NeedsAttention,
@@ -75,7 +80,7 @@ impl PassReport {
     pub fn worst(&self) -> Option<PassOutcome> {
         let rank = |r: &PassOutcome| match r {
             PassOutcome::NeedsAttention => 4,
-            PassOutcome::RolledBack | PassOutcome::NothingChanged => 3,
+            PassOutcome::RolledBack | PassOutcome::Partial | PassOutcome::NothingChanged => 3,
             PassOutcome::Refused => 2,
             PassOutcome::NotAttempted => 1,
             PassOutcome::Upgraded => 0,
@@ -84,7 +89,7 @@ impl PassReport {
     }
 }
 
-pub async fn pass(engine: &Engine, state: &StateDir, registry: &RegistryClient, settings: &Settings) -> Result<PassReport> {
+pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClient, settings: &Settings) -> Result<PassReport> {
     let _host = state.lock_auto()?;
     let started_at = SystemTime::now();
     let watched = check::discover(engine, &settings.config, &Selection::OptedIn).await?;
@@ -119,8 +124,12 @@ pub async fn pass(engine: &Engine, state: &StateDir, registry: &RegistryClient, 
     Ok(report)
 }
 
-async fn upgrade_one(engine: &Engine, state: &StateDir, settings: &Settings, name: &str, target: &str) -> (PassOutcome, String) {
-    let request = UpgradeRequest { name: name.to_string(), target: Target::Image(target.to_string()), keep_old: false, health: settings.health.clone() };
+async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings, name: &str, target: &str) -> (PassOutcome, String) {
+    let Some(target) = ImageRef::parse(target) else {
+        return (PassOutcome::Refused, format!("{target} is not an image reference"));
+    };
+    let options = UpgradeOptions::new(Target::Image(target), settings.health.clone());
+    let request = UpgradeRequest { name: name.to_string(), with: Vec::new(), options };
     let prepared = match upgrade::prepare(engine, state, &request).await {
         Ok(p) => p,
         Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string())),
@@ -131,6 +140,7 @@ async fn upgrade_one(engine: &Engine, state: &StateDir, settings: &Settings, nam
                 Outcome::Succeeded => PassOutcome::Upgraded,
                 Outcome::RolledBack => PassOutcome::RolledBack,
                 Outcome::NothingChanged => PassOutcome::NothingChanged,
+                Outcome::Partial => PassOutcome::Partial,
                 Outcome::NeedsAttention => PassOutcome::NeedsAttention,
             };
             let message = report.failure.unwrap_or_else(|| "done".into());
@@ -172,7 +182,7 @@ async fn notify(url: &str, report: &PassReport) {
     match client.post(url).header("content-type", "application/json").body(body).send().await {
         Ok(resp) if resp.status().is_success() => tracing::info!("webhook: notified {url}"),
         Ok(resp) => tracing::warn!("webhook {url} answered {}; the pass itself is unaffected", resp.status()),
-        Err(e) => tracing::warn!("webhook {url} failed: {}; the pass itself is unaffected", secrets::redact(&crate::error::error_text(&e))),
+        Err(e) => tracing::warn!("webhook {url} failed: {}; the pass itself is unaffected", secrets::redact(&crate::error_text(&e))),
     }
 }
 

@@ -5,6 +5,7 @@
 //! outcome belongs to a run that was killed, which `cutover recover` finishes or undoes.
 //! Every record passes through [`secrets::redact`] before it reaches the disk.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -13,6 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock;
+use crate::plan::steps::Outputs;
 use crate::plan::Plan;
 use crate::secrets;
 
@@ -85,9 +88,8 @@ impl StateDir {
 
     /// Starts the journal of a new run with its plan as the first record.
     pub fn begin(&self, plan: &Plan) -> Result<Journal, JournalError> {
-        let millis = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
-        let kind = serde_json::to_value(plan.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let path = self.root.join("runs").join(format!("{millis}-{}-{kind}.jsonl", plan.container));
+        let millis = clock::millis(clock::now());
+        let path = self.root.join("runs").join(format!("{millis}-{}-{}.jsonl", plan.container, plan.kind.word()));
         let file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(io_error(&path))?;
         let runs = self.root.join("runs");
         File::open(&runs).and_then(|d| d.sync_all()).map_err(io_error(&runs))?;
@@ -130,7 +132,7 @@ impl StateDir {
             .runs()?
             .into_iter()
             .filter(|r| matches!(r.outcome, None | Some(Outcome::NeedsAttention)))
-            .filter(|r| container.is_none_or(|c| r.plan.container == c))
+            .filter(|r| container.is_none_or(|c| r.plan.involves(c)))
             .collect())
     }
 }
@@ -154,6 +156,9 @@ pub enum Outcome {
     /// The run failed before any downtime (a pull, a create, a lost setting) and left the host
     /// as it found it.
     NothingChanged,
+    /// A campaign of several hops failed at a later hop and undid that hop only: the service
+    /// runs the version of the last hop that succeeded.
+    Partial,
     /// The run failed and could not restore a running service: a person must look.
     NeedsAttention,
 }
@@ -163,14 +168,16 @@ pub enum Outcome {
 pub enum Event {
     Begin { plan: Plan },
     Step {
+        stage: usize,
         index: usize,
         phase: Phase,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         detail: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
-        incoming_id: Option<String>,
+        outputs: Option<Outputs>,
     },
     Undo {
+        stage: usize,
         index: usize,
         phase: Phase,
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -204,9 +211,14 @@ impl Journal {
         &self.path
     }
 
+    /// The run's private directory, for copies of files it carries between containers.
+    pub fn files_dir(&self) -> PathBuf {
+        files_dir(&self.path)
+    }
+
     /// Appends one record and waits until it is on disk.
     pub fn record(&mut self, event: Event) -> Result<(), JournalError> {
-        let record = Record { at: SystemTime::now(), event };
+        let record = Record { at: clock::now(), event };
         let line = serde_json::to_string(&record).map_err(|e| JournalError::Io { path: self.path.clone(), source: e.into() })?;
         let line = secrets::redact(&line);
         let path = self.path.clone();
@@ -215,17 +227,28 @@ impl Journal {
     }
 }
 
+fn files_dir(journal: &Path) -> PathBuf {
+    journal.with_extension("files")
+}
+
+/// One step as the journal tells it.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub started_at: SystemTime,
+    pub done: bool,
+    pub outputs: Option<Outputs>,
+}
+
 /// A run as its journal tells it.
 #[derive(Debug, Clone)]
 pub struct Run {
     pub path: PathBuf,
     pub started_at: SystemTime,
     pub plan: Plan,
-    /// Indices of the steps that began, in order.
-    pub started_steps: Vec<usize>,
-    /// Indices of the steps that completed.
-    pub done_steps: Vec<usize>,
-    pub incoming_id: Option<String>,
+    /// Every step that began, by stage and index.
+    pub steps: BTreeMap<(usize, usize), StepRecord>,
+    /// Stages the run had decided to undo: a step failed that was not a cleanup, or an undo began.
+    pub rolling_back: BTreeSet<usize>,
     pub outcome: Option<Outcome>,
     pub message: Option<String>,
     pub downtime: Option<Duration>,
@@ -241,10 +264,9 @@ impl Run {
         let mut run = Run {
             path,
             started_at: first.at,
-            incoming_id: plan.incoming_id.clone(),
             plan,
-            started_steps: Vec::new(),
-            done_steps: Vec::new(),
+            steps: BTreeMap::new(),
+            rolling_back: BTreeSet::new(),
             outcome: None,
             message: None,
             downtime: None,
@@ -253,16 +275,23 @@ impl Run {
         };
         for record in records {
             match record.event {
-                Event::Step { index, phase, incoming_id, .. } => {
-                    match phase {
-                        Phase::Started => run.started_steps.push(index),
-                        Phase::Done => run.done_steps.push(index),
-                        Phase::Failed => {}
+                Event::Step { stage, index, phase, outputs, .. } => match phase {
+                    Phase::Started => {
+                        run.steps.insert((stage, index), StepRecord { started_at: record.at, done: false, outputs: None });
                     }
-                    if incoming_id.is_some() {
-                        run.incoming_id = incoming_id;
+                    Phase::Done => {
+                        if let Some(step) = run.steps.get_mut(&(stage, index)) {
+                            step.done = true;
+                            step.outputs = outputs;
+                        }
                     }
-                }
+                    Phase::Failed => {
+                        let step = run.plan.stages.get(stage).and_then(|s| s.steps.get(index));
+                        if step.is_some_and(|s| !s.traits().cleanup) {
+                            run.rolling_back.insert(stage);
+                        }
+                    }
+                },
                 Event::End { outcome, message, downtime_ms, recovered } => {
                     run.outcome = Some(outcome);
                     run.message = Some(message);
@@ -270,10 +299,23 @@ impl Run {
                     run.recovered = recovered;
                     run.ended_at = Some(record.at);
                 }
-                Event::Begin { .. } | Event::Undo { .. } => {}
+                Event::Undo { stage, .. } => {
+                    run.rolling_back.insert(stage);
+                }
+                Event::Begin { .. } => {}
             }
         }
         Some(run)
+    }
+
+    /// The stage the run was in when it stopped: the last one any step of which began.
+    pub fn current_stage(&self) -> Option<usize> {
+        self.steps.keys().map(|(stage, _)| *stage).max()
+    }
+
+    /// Indices of the steps of `stage` that began, in order.
+    pub fn started(&self, stage: usize) -> Vec<usize> {
+        self.steps.keys().filter(|(s, _)| *s == stage).map(|(_, i)| *i).collect()
     }
 }
 
@@ -302,30 +344,33 @@ mod tests {
         Plan {
             kind: Kind::Upgrade,
             container: "web".into(),
-            outgoing_id: "abc".into(),
-            incoming_id: None,
+            members: vec!["web".into(), "worker".into()],
             image_from: "demo:1".into(),
             image_to: "demo:2".into(),
-            steps: vec![],
+            slots: Default::default(),
+            stages: vec![],
             carried: serde_json::Value::Null,
         }
     }
 
     #[test]
-    fn a_run_without_an_end_is_unfinished_and_keeps_its_steps() {
+    fn a_run_without_an_end_is_unfinished_and_keeps_its_steps_and_outputs() {
         let dir = std::env::temp_dir().join(format!("cutover-journal-{}", std::process::id()));
         let state = StateDir::open(&dir).unwrap();
         let mut j = state.begin(&plan()).unwrap();
-        j.record(Event::Step { index: 0, phase: Phase::Started, detail: None, incoming_id: None }).unwrap();
-        j.record(Event::Step { index: 0, phase: Phase::Done, detail: None, incoming_id: Some("def".into()) }).unwrap();
-        j.record(Event::Step { index: 1, phase: Phase::Started, detail: None, incoming_id: None }).unwrap();
+        let bound = Outputs { bind: Some((crate::plan::Slot::new("web", 1), "def".into())), ..Outputs::default() };
+        j.record(Event::Step { stage: 0, index: 0, phase: Phase::Started, detail: None, outputs: None }).unwrap();
+        j.record(Event::Step { stage: 0, index: 0, phase: Phase::Done, detail: None, outputs: Some(bound.clone()) }).unwrap();
+        j.record(Event::Step { stage: 1, index: 0, phase: Phase::Started, detail: None, outputs: None }).unwrap();
         // A record torn by a crash must not hide the ones before it.
         std::fs::OpenOptions::new().append(true).open(j.path()).unwrap().write_all(b"{\"at\":\"20").unwrap();
-        let runs = state.unfinished(Some("web")).unwrap();
-        assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].started_steps, vec![0, 1]);
-        assert_eq!(runs[0].done_steps, vec![0]);
-        assert_eq!(runs[0].incoming_id.as_deref(), Some("def"));
+        let runs = state.unfinished(Some("worker")).unwrap();
+        assert_eq!(runs.len(), 1, "a run concerns every member of its group");
+        let run = &runs[0];
+        assert_eq!(run.current_stage(), Some(1));
+        assert_eq!(run.started(0), vec![0]);
+        assert_eq!(run.steps[&(0, 0)].outputs.as_ref(), Some(&bound));
+        assert!(!run.steps[&(1, 0)].done);
         assert!(state.unfinished(Some("other")).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,0 +1,295 @@
+//! The Docker Engine API through bollard.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, NetworkConnectRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions, LogsOptions,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::reference::ImageRef;
+use super::{short, Engine, EngineError, LineSink, TarStream};
+use crate::secrets;
+
+/// The engine's own default grace period for `docker stop`.
+const DEFAULT_STOP_TIMEOUT_SECS: i64 = 10;
+/// Room for the engine to answer after a stop's grace period ran out and it killed the process.
+const STOP_REQUEST_SLACK: Duration = Duration::from_secs(60);
+/// Following output and waiting for an exit last as long as the command runs: the caller bounds
+/// them with its own timeout, so bollard's per-request one (120 s) must not cut them short.
+const UNBOUNDED: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
+    let status = status_of(&e);
+    let message = match e {
+        BollardError::DockerResponseServerError { message, .. } => message,
+        other => other.to_string(),
+    };
+    EngineError::Api { action: action.into(), status, message: secrets::redact(&message) }
+}
+
+fn status_of(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+#[derive(Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+}
+
+impl DockerEngine {
+    /// Connects the way the docker CLI does (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`,
+    /// `DOCKER_CERT_PATH`) and settles on an API version both sides speak.
+    pub async fn connect() -> Result<DockerEngine, EngineError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |e: BollardError| EngineError::Unreachable { host: host.clone(), message: e.to_string() };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        docker.ping().await.map_err(unreachable)?;
+        Ok(DockerEngine { docker })
+    }
+
+    fn unbounded(&self) -> Docker {
+        self.docker.clone().with_timeout(UNBOUNDED)
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        match self.docker.inspect_container(name_or_id, None).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error(format!("inspecting {name_or_id}"), e)),
+        }
+    }
+
+    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error(format!("inspecting image {image}"), e)),
+        }
+    }
+
+    async fn running_names(&self) -> Result<Vec<String>, EngineError> {
+        let list = self
+            .docker
+            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+            .await
+            .map_err(|e| api_error("listing containers", e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| c.names.and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())))
+            .collect())
+    }
+
+    /// One progress bar per layer when `progress` is given.
+    async fn pull(&self, image: &ImageRef, progress: Option<&MultiProgress>) -> Result<(), EngineError> {
+        let credentials = super::credentials::for_pull(image.auth_key()).await;
+        let options = CreateImageOptions {
+            from_image: Some(image.repository.clone()),
+            tag: Some(image.tag_or_digest()),
+            ..Default::default()
+        };
+        let failed = |message: String| EngineError::Pull { image: image.to_string(), message: secrets::redact(&message) };
+        let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| match e {
+                BollardError::DockerResponseServerError { message, .. } => failed(message),
+                BollardError::DockerStreamError { error } => failed(error),
+                other => failed(other.to_string()),
+            })?;
+            if let Some(detail) = info.error_detail {
+                return Err(failed(detail.message.unwrap_or_else(|| "the engine reported an error".into())));
+            }
+            if let (Some(multi), Some(id)) = (progress, info.id) {
+                let bar = bars.entry(id.clone()).or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new(0));
+                    bar.set_style(layer_style(false));
+                    bar.set_prefix(id);
+                    bar
+                });
+                let detail = info.progress_detail.unwrap_or_default();
+                if let Some(total) = detail.total.filter(|t| *t > 0) {
+                    if bar.length() == Some(0) {
+                        bar.set_style(layer_style(true));
+                    }
+                    bar.set_length(total as u64);
+                    bar.set_position(detail.current.unwrap_or(0).max(0) as u64);
+                }
+                bar.set_message(info.status.unwrap_or_default());
+            }
+        }
+        for bar in bars.values() {
+            bar.finish();
+        }
+        Ok(())
+    }
+
+    async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
+        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(options), body.clone())
+            .await
+            .map_err(|e| api_error(format!("creating {name}"), e))?;
+        Ok(created.id)
+    }
+
+    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError> {
+        let request = NetworkConnectRequest { container: id.to_string(), endpoint_config: Some(endpoint.clone()) };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| api_error(format!("connecting {} to network {network}", short(id)), e))
+    }
+
+    async fn start(&self, id: &str) -> Result<(), EngineError> {
+        match self.docker.start_container(id, None).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(304) => Ok(()),
+            Err(e) => Err(api_error(format!("starting {}", short(id)), e)),
+        }
+    }
+
+    async fn stop(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError> {
+        let grace = timeout_secs.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS).max(0) as u64;
+        // bollard's request timeout covers the whole call: a long grace period needs a longer one.
+        let docker = self.docker.clone().with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
+        let options = timeout_secs.map(|t| StopContainerOptions { t: Some(t as i32), signal: None });
+        match docker.stop_container(id, options).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(304) => Ok(()),
+            Err(e) => Err(api_error(format!("stopping {}", short(id)), e)),
+        }
+    }
+
+    async fn kill(&self, id: &str) -> Result<(), EngineError> {
+        match self.docker.kill_container(id, Some(KillContainerOptions::default())).await {
+            Ok(()) => Ok(()),
+            // Not running (409) or gone (404): either way it no longer runs.
+            Err(e) if matches!(status_of(&e), Some(404 | 409)) => Ok(()),
+            Err(e) => Err(api_error(format!("killing {}", short(id)), e)),
+        }
+    }
+
+    async fn rename(&self, id: &str, to: &str) -> Result<(), EngineError> {
+        let current = super::inspect_required(self, id).await?;
+        if super::name_of(&current) == to {
+            return Ok(());
+        }
+        self.docker
+            .rename_container(id, RenameContainerOptions { name: to.to_string() })
+            .await
+            .map_err(|e| api_error(format!("renaming {} to {to}", short(id)), e))
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions { force: true, v: false, link: false };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(format!("removing {}", short(id)), e)),
+        }
+    }
+
+    async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
+        let docker = self.unbounded();
+        let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+        forward_lines(docker.logs(id, Some(options)), sink).await.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
+        let options = WaitContainerOptions { condition: "not-running".into() };
+        let mut wait = docker.wait_container(id, Some(options));
+        match wait.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(api_error(format!("waiting for {}", short(id)), e)),
+            None => Err(EngineError::Api { action: format!("waiting for {}", short(id)), status: None, message: "the engine closed the wait without an exit code".into() }),
+        }
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
+        let action = || format!("running {:?} in {}", cmd.join(" "), short(id));
+        let docker = self.unbounded();
+        let options = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(false),
+            tty: Some(false),
+            ..Default::default()
+        };
+        let exec = docker.create_exec(id, options).await.map_err(|e| api_error(action(), e))?;
+        match docker.start_exec(&exec.id, None).await.map_err(|e| api_error(action(), e))? {
+            StartExecResults::Attached { output, .. } => {
+                forward_lines(output, sink).await.map_err(|e| api_error(action(), e))?;
+            }
+            StartExecResults::Detached => {}
+        }
+        let inspected = docker.inspect_exec(&exec.id).await.map_err(|e| api_error(action(), e))?;
+        inspected.exit_code.ok_or_else(|| EngineError::Api { action: action(), status: None, message: "the engine reported no exit code".into() })
+    }
+
+    async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
+        let options = DownloadFromContainerOptions { path: path.to_string() };
+        let mut stream = self.unbounded().download_from_container(id, Some(options)).boxed();
+        let action = format!("copying {path} out of {}", short(id));
+        // The engine answers 404 before the first byte when the path does not exist.
+        let first = match stream.next().await {
+            None => Bytes::new(),
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) if status_of(&e) == Some(404) => return Ok(None),
+            Some(Err(e)) => return Err(api_error(action, e)),
+        };
+        let rest = stream.map(move |item| item.map_err(|e| api_error(action.clone(), e)));
+        Ok(Some(futures_util::stream::once(async move { Ok(first) }).chain(rest).boxed()))
+    }
+
+    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError> {
+        let options = UploadToContainerOptions { path: dir.to_string(), ..Default::default() };
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar))
+            .await
+            .map_err(|e| api_error(format!("copying into {}:{dir}", short(id)), e))
+    }
+}
+
+/// Output arrives in frames that need not end at a line break: whole lines go to the sink, the
+/// rest waits for the next frame.
+async fn forward_lines(
+    mut stream: impl Stream<Item = Result<LogOutput, BollardError>> + Unpin,
+    sink: LineSink<'_>,
+) -> Result<(), BollardError> {
+    let mut pending = Vec::new();
+    while let Some(frame) = stream.next().await {
+        pending.extend_from_slice(frame?.as_ref());
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            sink(String::from_utf8_lossy(&line).trim_end());
+        }
+    }
+    if !pending.is_empty() {
+        sink(String::from_utf8_lossy(&pending).trim_end());
+    }
+    Ok(())
+}
+
+/// A layer's line: its status alone until the engine says how big it is, then a bar.
+fn layer_style(sized: bool) -> ProgressStyle {
+    let template = if sized { "{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}" } else { "{prefix:.dim} {msg}" };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}

@@ -1,0 +1,363 @@
+//! An in-memory engine for unit tests of plans, the runner and recovery.
+//!
+//! It keeps what the runner relies on: ids and unique names, created/running/exited states,
+//! idempotent start/stop/rename/remove, image defaults merged into a container's config,
+//! HEALTHCHECK status, files for the archive API, and commands whose behaviour is named by
+//! their first word (`true`, `false`, `hang`, `migrate`, `migrate-fail`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bollard::models::{
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState, EndpointSettings, Health, HealthConfig,
+    HealthStatusEnum, ImageConfig, ImageInspect, NetworkSettings,
+};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use indicatif::MultiProgress;
+
+use super::reference::ImageRef;
+use super::{Engine, EngineError, LineSink, TarStream};
+
+/// How a container of an image behaves once started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Runs; no HEALTHCHECK.
+    Serve,
+    /// Runs, and its HEALTHCHECK reports healthy.
+    Healthy,
+    /// Runs, and its HEALTHCHECK reports unhealthy.
+    Unhealthy,
+    /// Exits with code 3 as soon as it starts.
+    Crash,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeFile {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeContainer {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub body: ContainerCreateBody,
+    pub running: bool,
+    pub exit_code: i64,
+    pub networks: BTreeMap<String, EndpointSettings>,
+    pub files: BTreeMap<String, FakeFile>,
+}
+
+/// Everything the fake holds; tests compare snapshots of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct World {
+    pub containers: BTreeMap<String, FakeContainer>,
+    pub images: BTreeMap<String, (ImageConfig, Behaviour)>,
+    /// Images only the registry has until they are pulled.
+    pub registry: BTreeMap<String, (ImageConfig, Behaviour)>,
+    /// Keys migrations and hooks wrote, as a database would keep them.
+    pub data: BTreeMap<String, String>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+pub struct FakeEngine {
+    world: Mutex<World>,
+}
+
+fn not_found(what: &str) -> EngineError {
+    EngineError::Api { action: what.to_string(), status: Some(404), message: "no such container".into() }
+}
+
+impl FakeEngine {
+    pub fn world(&self) -> World {
+        self.world.lock().unwrap().clone()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+
+    /// An image in the registry; `env` entries become its defaults.
+    pub fn publish(&self, image: &str, behaviour: Behaviour, env: &[&str]) {
+        let healthcheck = matches!(behaviour, Behaviour::Healthy | Behaviour::Unhealthy)
+            .then(|| HealthConfig { test: Some(vec!["CMD".into(), "probe".into()]), ..Default::default() });
+        let config = ImageConfig { env: Some(env.iter().map(|e| e.to_string()).collect()), healthcheck, ..Default::default() };
+        self.with(|w| w.registry.insert(image.to_string(), (config, behaviour)));
+    }
+
+    /// `docker run -d --name NAME` of an image from the registry.
+    pub fn run(&self, name: &str, image: &str, env: &[&str], files: &[(&str, &str)]) -> String {
+        self.with(|w| {
+            let found = w.registry[image].clone();
+            w.images.insert(image.to_string(), found);
+        });
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            env: Some(env.iter().map(|e| e.to_string()).collect()),
+            ..Default::default()
+        };
+        let id = self.with(|w| create(w, name, &body)).unwrap();
+        self.with(|w| {
+            let c = w.containers.get_mut(&id).unwrap();
+            for (path, content) in files {
+                c.files.insert(path.to_string(), FakeFile { bytes: content.as_bytes().to_vec(), mode: 0o640, uid: 1000, gid: 1000 });
+            }
+            start(w, &id);
+        });
+        id
+    }
+
+    pub fn named(&self, name: &str) -> Option<FakeContainer> {
+        self.with(|w| w.containers.values().find(|c| c.name == name).cloned())
+    }
+}
+
+fn create(w: &mut World, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
+    if w.containers.values().any(|c| c.name == name) {
+        return Err(EngineError::Api { action: format!("creating {name}"), status: Some(409), message: "name in use".into() });
+    }
+    let image = body.image.clone().unwrap_or_default();
+    if !w.images.contains_key(&image) {
+        return Err(EngineError::Api { action: format!("creating {name}"), status: Some(404), message: format!("no such image {image}") });
+    }
+    w.next_id += 1;
+    let id = format!("{:064x}", w.next_id);
+    let networks = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.clone())
+        .map(|e| e.into_iter().collect())
+        .unwrap_or_default();
+    let container = FakeContainer {
+        id: id.clone(),
+        name: name.to_string(),
+        image,
+        body: body.clone(),
+        running: false,
+        exit_code: 0,
+        networks,
+        files: BTreeMap::new(),
+    };
+    w.containers.insert(id.clone(), container);
+    Ok(id)
+}
+
+/// The first word of a container's command decides what a one-shot does.
+fn start(w: &mut World, id: &str) {
+    let c = w.containers.get_mut(id).unwrap();
+    if c.running {
+        return;
+    }
+    let behaviour = w.images[&c.image].1;
+    let command = c.body.cmd.clone().unwrap_or_default();
+    let word = command.first().map(String::as_str).unwrap_or_default();
+    c.running = true;
+    c.exit_code = 0;
+    match (word, behaviour) {
+        ("migrate", _) => {
+            c.running = false;
+            let version = c.image.rsplit(':').next().unwrap_or_default().to_string();
+            w.data.insert("schema".into(), version);
+        }
+        ("migrate-fail", _) => {
+            c.running = false;
+            c.exit_code = 2;
+        }
+        ("hang", _) => {}
+        (_, Behaviour::Crash) => {
+            c.running = false;
+            c.exit_code = 3;
+        }
+        _ => {}
+    }
+}
+
+fn find<'a>(w: &'a mut World, name_or_id: &str) -> Option<&'a mut FakeContainer> {
+    w.containers.values_mut().find(|c| c.id == name_or_id || c.name == name_or_id)
+}
+
+fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
+    let (image, behaviour) = w.images[&c.image].clone();
+    let mut env = image.env.clone().unwrap_or_default();
+    for entry in c.body.env.iter().flatten() {
+        let name = entry.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(name));
+        env.push(entry.clone());
+    }
+    let body = &c.body;
+    let health = (c.running && image.healthcheck.is_some()).then(|| Health {
+        status: Some(if behaviour == Behaviour::Unhealthy { HealthStatusEnum::UNHEALTHY } else { HealthStatusEnum::HEALTHY }),
+        ..Default::default()
+    });
+    ContainerInspectResponse {
+        id: Some(c.id.clone()),
+        name: Some(format!("/{}", c.name)),
+        image: Some(c.image.clone()),
+        restart_count: Some(0),
+        config: Some(ContainerConfig {
+            image: Some(c.image.clone()),
+            env: Some(env),
+            cmd: body.cmd.clone().or(image.cmd.clone()),
+            entrypoint: body.entrypoint.clone().or(image.entrypoint.clone()),
+            labels: body.labels.clone(),
+            healthcheck: body.healthcheck.clone().or(image.healthcheck.clone()),
+            user: body.user.clone(),
+            stop_timeout: body.stop_timeout,
+            ..Default::default()
+        }),
+        host_config: body.host_config.clone(),
+        state: Some(ContainerState { running: Some(c.running), exit_code: Some(c.exit_code), health, ..Default::default() }),
+        network_settings: Some(NetworkSettings { networks: Some(c.networks.clone().into_iter().collect::<HashMap<_, _>>()), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        Ok(self.with(|w| {
+            let c = w.containers.values().find(|c| c.id == name_or_id || c.name == name_or_id)?;
+            Some(inspect(w, c))
+        }))
+    }
+
+    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
+        Ok(self.with(|w| w.images.get(image).map(|(config, _)| ImageInspect { id: Some(image.to_string()), config: Some(config.clone()), ..Default::default() })))
+    }
+
+    async fn running_names(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self.with(|w| w.containers.values().filter(|c| c.running).map(|c| c.name.clone()).collect()))
+    }
+
+    async fn pull(&self, image: &ImageRef, _progress: Option<&MultiProgress>) -> Result<(), EngineError> {
+        let name = image.to_string();
+        self.with(|w| match w.registry.get(&name).cloned() {
+            Some(found) => {
+                w.images.insert(name, found);
+                Ok(())
+            }
+            None => Err(EngineError::Pull { image: name, message: "manifest unknown".into() }),
+        })
+    }
+
+    async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
+        self.with(|w| create(w, name, body))
+    }
+
+    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError> {
+        self.with(|w| {
+            let c = find(w, id).ok_or_else(|| not_found(id))?;
+            c.networks.insert(network.to_string(), endpoint.clone());
+            Ok(())
+        })
+    }
+
+    async fn start(&self, id: &str) -> Result<(), EngineError> {
+        self.with(|w| {
+            let id = find(w, id).ok_or_else(|| not_found(id))?.id.clone();
+            start(w, &id);
+            Ok(())
+        })
+    }
+
+    async fn stop(&self, id: &str, _timeout_secs: Option<i64>) -> Result<(), EngineError> {
+        self.kill(id).await
+    }
+
+    async fn kill(&self, id: &str) -> Result<(), EngineError> {
+        self.with(|w| {
+            find(w, id).ok_or_else(|| not_found(id))?.running = false;
+            Ok(())
+        })
+    }
+
+    async fn rename(&self, id: &str, to: &str) -> Result<(), EngineError> {
+        self.with(|w| {
+            let own = find(w, id).ok_or_else(|| not_found(id))?.id.clone();
+            if w.containers.values().any(|c| c.name == to && c.id != own) {
+                return Err(EngineError::Api { action: format!("renaming to {to}"), status: Some(409), message: "name in use".into() });
+            }
+            w.containers.get_mut(&own).unwrap().name = to.to_string();
+            Ok(())
+        })
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        self.with(|w| {
+            if let Some(own) = find(w, id).map(|c| c.id.clone()) {
+                w.containers.remove(&own);
+            }
+            Ok(())
+        })
+    }
+
+    async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
+        let (running, code, command) = self.with(|w| {
+            let c = find(w, id).ok_or_else(|| not_found(id))?;
+            Ok::<_, EngineError>((c.running, c.exit_code, c.body.cmd.clone().unwrap_or_default()))
+        })?;
+        sink(&format!("running {}", command.join(" ")));
+        if running {
+            std::future::pending::<()>().await;
+        }
+        Ok(code)
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
+        let running = self.with(|w| find(w, id).map(|c| c.running)).ok_or_else(|| not_found(id))?;
+        if !running {
+            return Err(EngineError::Api { action: format!("exec in {id}"), status: Some(409), message: "container is not running".into() });
+        }
+        sink(&format!("exec {}", cmd.join(" ")));
+        match cmd.first().map(String::as_str) {
+            Some("hang") => std::future::pending().await,
+            Some("false") => Ok(1),
+            Some("print") => {
+                sink(&cmd[1..].join(" "));
+                Ok(0)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
+        let file = self.with(|w| find(w, id).map(|c| c.files.get(path).cloned())).ok_or_else(|| not_found(id))?;
+        let Some(file) = file else { return Ok(None) };
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path.rsplit('/').next().unwrap_or(path)).unwrap();
+        header.set_size(file.bytes.len() as u64);
+        header.set_mode(file.mode);
+        header.set_uid(file.uid);
+        header.set_gid(file.gid);
+        header.set_cksum();
+        let mut archive = tar::Builder::new(Vec::new());
+        archive.append(&header, file.bytes.as_slice()).unwrap();
+        let bytes = Bytes::from(archive.into_inner().unwrap());
+        Ok(Some(futures_util::stream::once(async move { Ok(bytes) }).boxed()))
+    }
+
+    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError> {
+        let mut archive = tar::Archive::new(tar.as_ref());
+        let mut files = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let file = FakeFile { bytes, mode: header.mode().unwrap(), uid: header.uid().unwrap(), gid: header.gid().unwrap() };
+            files.push((format!("{}/{name}", dir.trim_end_matches('/')), file));
+        }
+        self.with(|w| {
+            let c = find(w, id).ok_or_else(|| not_found(id))?;
+            c.files.extend(files);
+            Ok(())
+        })
+    }
+}

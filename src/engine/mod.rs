@@ -1,0 +1,118 @@
+//! The container engine, as cutover needs it: a trait, so that plans can be run and recovered
+//! against an in-memory engine in unit tests and against the Docker Engine API for real.
+//!
+//! Every operation that changes a container is idempotent (starting a running container,
+//! stopping a stopped one, renaming to the name it already has, removing one that is gone all
+//! succeed), because recovery replays undo steps that may or may not have happened.
+
+pub mod credentials;
+mod docker;
+#[cfg(test)]
+pub mod fake;
+pub mod reference;
+
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use indicatif::MultiProgress;
+
+pub use docker::DockerEngine;
+use reference::ImageRef;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the Docker engine ({host}): {message}. Is dockerd running, and does DOCKER_HOST point at it?")]
+    Unreachable { host: String, message: String },
+    #[error("{action}: {message}")]
+    Api { action: String, status: Option<u16>, message: String },
+    #[error("pulling {image} failed: {message}")]
+    Pull { image: String, message: String },
+}
+
+impl EngineError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            EngineError::Api { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
+/// Where the lines a container or an exec prints go, as they arrive.
+pub type LineSink<'a> = &'a mut (dyn FnMut(&str) + Send);
+
+/// A tar archive as the engine streams it.
+pub type TarStream = BoxStream<'static, Result<Bytes, EngineError>>;
+
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// The container, or `None` when there is none by that name or id.
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError>;
+
+    /// The image, or `None` when the engine does not have it.
+    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError>;
+
+    /// The names of the running containers.
+    async fn running_names(&self) -> Result<Vec<String>, EngineError>;
+
+    /// Pulls with the credentials the docker CLI would use; errors inside the stream fail it.
+    async fn pull(&self, image: &ImageRef, progress: Option<&MultiProgress>) -> Result<(), EngineError>;
+
+    /// Creates a container (not started) on its primary network; returns its id.
+    async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError>;
+
+    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError>;
+
+    async fn start(&self, id: &str) -> Result<(), EngineError>;
+
+    /// Stops with the container's own stop signal; `None` uses its configured grace period.
+    async fn stop(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError>;
+
+    async fn kill(&self, id: &str) -> Result<(), EngineError>;
+
+    async fn rename(&self, id: &str, to: &str) -> Result<(), EngineError>;
+
+    /// Removes the container but never its volumes: data outlives every container cutover
+    /// removes.
+    async fn remove(&self, id: &str) -> Result<(), EngineError>;
+
+    /// Follows the container's output (stdout and stderr) line by line until it stops, then
+    /// returns its exit code.
+    async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError>;
+
+    /// Runs a command inside a running container, without a terminal or stdin, streaming its
+    /// output; returns its exit code.
+    async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError>;
+
+    /// A tar archive of `path` in the container, or `None` when the path does not exist.
+    async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError>;
+
+    /// Extracts a tar archive into directory `dir` of the container (created or running).
+    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError>;
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+pub fn is_running(c: &ContainerInspectResponse) -> bool {
+    c.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+}
+
+pub fn name_of(c: &ContainerInspectResponse) -> String {
+    c.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string()
+}
+
+pub fn image_of(c: &ContainerInspectResponse) -> String {
+    c.config.as_ref().and_then(|c| c.image.clone()).unwrap_or_default()
+}
+
+/// The container, or an error naming it: for steps that act on a container they know exists.
+pub async fn inspect_required(engine: &dyn Engine, name_or_id: &str) -> Result<ContainerInspectResponse, EngineError> {
+    engine.inspect(name_or_id).await?.ok_or_else(|| EngineError::Api {
+        action: format!("inspecting {}", short(name_or_id)),
+        status: Some(404),
+        message: "no such container".into(),
+    })
+}

@@ -1,0 +1,259 @@
+//! Deciding that a freshly started container is serving.
+//!
+//! Every check that applies must pass: the container's own HEALTHCHECK when it has one, and the
+//! HTTP check the operator names (`--health-url`, or `--health-port` with a path, an expected
+//! status and JSON conditions). With neither, cutover probes a port the container publishes or
+//! exposes (any HTTP answer below 500 counts, and so does a port that accepts connections but
+//! does not speak HTTP) and also asks it to keep running for the settle time; a container with
+//! no port is judged by the settle time alone.
+//!
+//! The verdict says when the container first passed its checks, which is where downtime ends;
+//! a settle time is reported apart, as confirmation.
+
+mod probe;
+
+use std::time::{Duration, SystemTime};
+
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::engine::{inspect_required, Engine, EngineError};
+use crate::secrets;
+pub use probe::{endpoints, json_field, probe_port, scalar_text, Endpoint, JsonCondition};
+
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthPolicy {
+    /// A URL the host can reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A port of the container, reached through its address or its published binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The path asked on `port`.
+    #[serde(default = "root_path")]
+    pub path: String,
+    /// The status the URL or port must answer; any 2xx when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
+    /// Fields the answer's JSON body must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json: Vec<JsonCondition>,
+    #[serde(with = "clock::duration_ms")]
+    pub settle: Duration,
+    #[serde(with = "clock::duration_ms")]
+    pub timeout: Duration,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+impl HealthPolicy {
+    /// A policy that relies on HEALTHCHECKs, the default probe and the settle time.
+    pub fn new(settle: Duration, timeout: Duration) -> HealthPolicy {
+        HealthPolicy { url: None, port: None, path: root_path(), expect_status: None, json: Vec::new(), settle, timeout }
+    }
+
+    fn explicit(&self) -> bool {
+        self.url.is_some() || self.port.is_some()
+    }
+
+    /// What the HTTP check the operator named must see, for people.
+    fn expectation(&self) -> String {
+        let status = self.expect_status.map_or("2xx".to_string(), |s| s.to_string());
+        let json: Vec<String> = self.json.iter().map(ToString::to_string).collect();
+        if json.is_empty() {
+            format!("answers {status}")
+        } else {
+            format!("answers {status} with {}", json.join(", "))
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let named = match (&self.url, self.port) {
+            (Some(url), _) => Some(format!("{url} {}", self.expectation())),
+            (None, Some(port)) => Some(format!("port {port} {} {}", self.path, self.expectation())),
+            (None, None) => None,
+        };
+        let settle = humantime::format_duration(self.settle);
+        let checks = match named {
+            Some(named) => format!("its HEALTHCHECK if it has one, and {named}"),
+            None => format!(
+                "its HEALTHCHECK if it has one, else a port it publishes or exposes answers (HTTP below 500, or accepts) and it runs {settle} without exiting or restarting"
+            ),
+        };
+        format!("{checks} (at most {})", humantime::format_duration(self.timeout))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("the container exited (code {code}) while starting")]
+    Exited { code: i64 },
+    #[error("the container restarted while starting (it crashed)")]
+    Restarted,
+    #[error("its HEALTHCHECK reports unhealthy: {0}")]
+    Unhealthy(String),
+    #[error("not healthy within {}: {last}", humantime::format_duration(*waited))]
+    Timeout { waited: Duration, last: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A container judged serving.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// What was seen, for people.
+    pub evidence: String,
+    /// When it first passed its checks: the end of downtime.
+    pub serving_at: SystemTime,
+    /// The settle time it also ran without exiting, when that was part of the judgement.
+    pub settled: Option<Duration>,
+}
+
+/// Waits until the container passes every check that applies; says what it saw when it gives up.
+pub async fn await_healthy(engine: &dyn Engine, id: &str, policy: &HealthPolicy) -> Result<Verdict, HealthError> {
+    let began = Instant::now();
+    let began_at = clock::now();
+    let first = inspect_required(engine, id).await?;
+    let restarts = first.restart_count.unwrap_or(0);
+    let has_healthcheck = has_healthcheck(&first);
+    // Addresses are assigned at start; the port probe resolves them from a fresh inspect.
+    let mut probe = match (policy.explicit(), has_healthcheck) {
+        (true, _) => Some(probe::Probe::named(policy)?),
+        (false, false) => probe::Probe::default_for(&first).transpose()?,
+        (false, true) => None,
+    };
+    let settles = !has_healthcheck && !policy.explicit();
+    let mut healthcheck_ok = !has_healthcheck;
+    let mut serving: Option<(Instant, SystemTime, Vec<String>)> = None;
+    let mut last = String::from("nothing checked yet");
+    loop {
+        let now = inspect_required(engine, id).await?;
+        check_still_running(&now, restarts)?;
+        if !healthcheck_ok {
+            match now.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.status) {
+                Some(HealthStatusEnum::HEALTHY) => healthcheck_ok = true,
+                Some(HealthStatusEnum::UNHEALTHY) => return Err(HealthError::Unhealthy(last_probe_output(&now))),
+                _ => last = "its HEALTHCHECK is still starting".into(),
+            }
+        }
+        if healthcheck_ok && serving.is_none() {
+            let mut evidence = Vec::new();
+            if has_healthcheck {
+                evidence.push("its HEALTHCHECK reports healthy".to_string());
+            }
+            let passed = match probe.as_mut() {
+                None => true,
+                Some(p) => match p.attempt(&now).await {
+                    Ok(seen) => {
+                        evidence.push(seen);
+                        true
+                    }
+                    Err(seen) => {
+                        last = seen;
+                        false
+                    }
+                },
+            };
+            if passed {
+                // Judged by settle alone, the container serves from its start.
+                let at = if probe.is_none() && settles { (began, began_at) } else { (Instant::now(), clock::now()) };
+                serving = Some((at.0, at.1, evidence));
+            }
+        }
+        if let Some((_, at, evidence)) = &serving {
+            if !settles {
+                return Ok(Verdict { evidence: evidence.join(" and "), serving_at: *at, settled: None });
+            }
+            if began.elapsed() >= policy.settle {
+                let mut evidence = evidence.clone();
+                evidence.push(format!("it ran {} without exiting or restarting", humantime::format_duration(policy.settle)));
+                return Ok(Verdict { evidence: evidence.join(" and "), serving_at: *at, settled: Some(policy.settle) });
+            }
+            last = "still settling".into();
+        }
+        if began.elapsed() >= policy.timeout {
+            return Err(HealthError::Timeout { waited: policy.timeout, last: secrets::redact(&last) });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Confirms that a container put back by a rollback stays up: running, not restarting, for
+/// `settle`. Its HEALTHCHECK is not awaited: it served before the run and only needs to run.
+pub async fn confirm_running(engine: &dyn Engine, id: &str, settle: Duration) -> Result<(), HealthError> {
+    let restarts = inspect_required(engine, id).await?.restart_count.unwrap_or(0);
+    let started = Instant::now();
+    loop {
+        check_still_running(&inspect_required(engine, id).await?, restarts)?;
+        if started.elapsed() >= settle {
+            return Ok(());
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Whether the container (its own setting or its image's) has a HEALTHCHECK that is not
+/// disabled with `NONE`.
+fn has_healthcheck(c: &ContainerInspectResponse) -> bool {
+    let test = c.config.as_ref().and_then(|c| c.healthcheck.as_ref()).and_then(|h| h.test.as_ref());
+    test.is_some_and(|t| !t.is_empty() && t[0] != "NONE")
+}
+
+fn check_still_running(c: &ContainerInspectResponse, restarts_before: i64) -> Result<(), HealthError> {
+    let state = c.state.clone().unwrap_or_default();
+    if c.restart_count.unwrap_or(0) > restarts_before || state.restarting == Some(true) {
+        return Err(HealthError::Restarted);
+    }
+    if state.running != Some(true) {
+        return Err(HealthError::Exited { code: state.exit_code.unwrap_or(-1) });
+    }
+    Ok(())
+}
+
+fn last_probe_output(c: &ContainerInspectResponse) -> String {
+    let log = c.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.log.as_ref());
+    let output = log.and_then(|l| l.last()).and_then(|r| r.output.clone()).unwrap_or_default();
+    let output = output.trim();
+    secrets::redact(if output.is_empty() { "the probe printed nothing" } else { output })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_what_it_waits_for() {
+        let mut p = HealthPolicy::new(Duration::from_secs(5), Duration::from_secs(120));
+        assert!(p.describe().contains("runs 5s without exiting"), "{}", p.describe());
+        p.url = Some("http://127.0.0.1:8080/health".into());
+        assert_eq!(
+            p.describe(),
+            "its HEALTHCHECK if it has one, and http://127.0.0.1:8080/health answers 2xx (at most 2m)"
+        );
+        p.url = None;
+        p.port = Some(8080);
+        p.path = "/health/instance".into();
+        p.expect_status = Some(200);
+        p.json = vec!["status_code=200".parse().unwrap()];
+        assert!(p.describe().contains("port 8080 /health/instance answers 200 with status_code=200"), "{}", p.describe());
+    }
+
+    #[test]
+    fn a_disabled_healthcheck_is_none() {
+        let mut c = ContainerInspectResponse::default();
+        assert!(!has_healthcheck(&c));
+        c.config = Some(bollard::models::ContainerConfig {
+            healthcheck: Some(bollard::models::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }),
+            ..Default::default()
+        });
+        assert!(!has_healthcheck(&c));
+        c.config.as_mut().unwrap().healthcheck.as_mut().unwrap().test = Some(vec!["CMD".into(), "true".into()]);
+        assert!(has_healthcheck(&c));
+    }
+}

@@ -1,0 +1,273 @@
+//! The pure functions that turn what the engine reported and what the operator asked into a
+//! plan.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bollard::models::ContainerInspectResponse;
+
+use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
+use super::steps::{
+    AwaitHealthy, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Start, Stop, Verify, VersionSource,
+};
+use super::{migrate_name, new_name, old_name, failed_name, Kind, Plan, Slot, SlotInfo, Stage, Step};
+use crate::engine::reference::ImageRef;
+use crate::engine::{image_of, name_of};
+use crate::health::HealthPolicy;
+
+/// What to move to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// This tag in each member's own repository.
+    Tag(String),
+    /// This image for every member.
+    Image(ImageRef),
+}
+
+/// A one-shot command from the new image while the service is stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub command: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub timeout: Duration,
+}
+
+/// A file on no volume, carried from each member's old container to its successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedPath {
+    pub path: String,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    pub target: Target,
+    /// Intermediate tags, in order, each a full upgrade (a hop) of its own.
+    pub via: Vec<String>,
+    pub keep_old: bool,
+    pub health: HealthPolicy,
+    pub migrate: Option<Migration>,
+    pub exec_before: Vec<Vec<String>>,
+    pub exec_after: Vec<Vec<String>>,
+    pub hook_timeout: Duration,
+    pub carry: Vec<CarriedPath>,
+    pub env: EnvChanges,
+    pub expect_version: Option<VersionSource>,
+}
+
+impl UpgradeOptions {
+    /// Moving to `target` with nothing but the swap.
+    pub fn new(target: Target, health: HealthPolicy) -> UpgradeOptions {
+        UpgradeOptions {
+            target,
+            via: Vec::new(),
+            keep_old: false,
+            health,
+            migrate: None,
+            exec_before: Vec::new(),
+            exec_after: Vec::new(),
+            hook_timeout: Duration::from_secs(300),
+            carry: Vec::new(),
+            env: EnvChanges::default(),
+            expect_version: None,
+        }
+    }
+}
+
+/// One member as the plan needs it.
+struct Member<'a> {
+    name: String,
+    inspect: &'a ContainerInspectResponse,
+    /// The image of each generation: the current one, then one per stage.
+    images: Vec<String>,
+    spec: SuccessorSpec,
+    removed_env: Vec<String>,
+}
+
+/// The upgrade of a group of running containers (the first is the one the command named)
+/// through each hop to the target.
+///
+/// Each stage creates and verifies every successor under a temporary name while the old
+/// containers still serve, so a setting the engine would not carry aborts with no downtime at
+/// all. Only then are the old ones stopped (in order), the migration run, the names moved, and
+/// the successors started in reverse order, each awaited healthy. Downtime runs from the first
+/// stop to the last successor serving.
+pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
+    let members = members.iter().enumerate().map(|(i, old)| member(old, opts, i == 0)).collect::<Result<Vec<_>, _>>()?;
+    let primary = &members[0];
+    let stages = opts.via.len() + 1;
+    let mut slots = BTreeMap::new();
+    for m in &members {
+        for (generation, image) in m.images.iter().enumerate() {
+            let id = (generation == 0).then(|| m.inspect.id.clone().unwrap_or_default());
+            slots.insert(Slot::new(&m.name, generation as u32), SlotInfo { image: image.clone(), id });
+        }
+    }
+    let mut pulls: Vec<String> = Vec::new();
+    for m in &members {
+        for image in &m.images[1..] {
+            if !pulls.contains(image) {
+                pulls.push(image.clone());
+            }
+        }
+    }
+    let stages = (0..stages)
+        .map(|stage| {
+            let mut steps: Vec<Step> = Vec::new();
+            if stage == 0 {
+                steps.extend(pulls.iter().map(|image| Pull { image: image.clone() }.into()));
+            }
+            steps.extend(stage_steps(&members, stage, opts)?);
+            Ok(Stage { from: primary.images[stage].clone(), to: primary.images[stage + 1].clone(), steps })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let carried = if members.len() == 1 {
+        recreate::masked(&primary.spec)
+    } else {
+        serde_json::Value::Object(members.iter().map(|m| (m.name.clone(), recreate::masked(&m.spec))).collect())
+    };
+    Ok(Plan {
+        kind: Kind::Upgrade,
+        container: primary.name.clone(),
+        members: members.iter().map(|m| m.name.clone()).collect(),
+        image_from: primary.images[0].clone(),
+        image_to: primary.images.last().cloned().unwrap_or_default(),
+        slots,
+        stages,
+        carried,
+    })
+}
+
+fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, primary: bool) -> Result<Member<'a>, String> {
+    let inspect = old.inspect;
+    let name = name_of(inspect);
+    let current = image_of(inspect);
+    let target = match &opts.target {
+        Target::Image(image) => image.clone(),
+        Target::Tag(tag) => ImageRef::parse(&current).map(|r| r.with_tag(tag)).ok_or_else(|| {
+            format!("{name} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG")
+        })?,
+    };
+    let mut images = vec![current];
+    images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
+    images.push(target.to_string());
+    for pair in images[1..].windows(2) {
+        if pair[0] == pair[1] {
+            return Err(format!("--via {} repeats a hop: give each intermediate tag once, in order, and not the target", short_tag(&pair[0])));
+        }
+    }
+    let mut spec = recreate::successor_spec(old, &images[1]);
+    let old_env = inspect.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let removed_env = recreate::apply_env_changes(&mut spec, &old_env, &opts.env, primary)?;
+    for carried in &opts.carry {
+        if !carried.path.starts_with('/') {
+            return Err(format!("--carry-file {}: give the absolute path inside the container", carried.path));
+        }
+        if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
+            return Err(format!(
+                "--carry-file {}: it lies on the mount {mount} of {name}, which the new container shares already; it needs no carrying",
+                carried.path
+            ));
+        }
+    }
+    if opts.expect_version.is_some() {
+        if let Some(image) = images[1..].iter().find(|i| ImageRef::parse(i).and_then(|r| r.tag).is_none()) {
+            return Err(format!("--expect-version needs a tag to compare with, and {image} has none"));
+        }
+    }
+    Ok(Member { name, inspect, images, spec, removed_env })
+}
+
+fn short_tag(image: &str) -> String {
+    ImageRef::parse(image).and_then(|r| r.tag).unwrap_or_else(|| image.to_string())
+}
+
+fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> Result<Vec<Step>, String> {
+    let generation = stage as u32;
+    let old = |m: &Member<'_>| Slot::new(&m.name, generation);
+    let new = |m: &Member<'_>| Slot::new(&m.name, generation + 1);
+    let spec = |m: &Member<'_>| m.spec.with_image(&m.images[stage + 1]);
+    let primary = &members[0];
+    let mut steps: Vec<Step> = Vec::new();
+    for m in members {
+        steps.push(Create { slot: new(m), source: old(m), name: new_name(&m.name), spec: Box::new(spec(m)) }.into());
+    }
+    for m in members {
+        steps.push(Verify { slot: new(m), source: old(m), expected: Box::new(spec(m)), removed_env: m.removed_env.clone() }.into());
+    }
+    for command in &opts.exec_before {
+        steps.push(Exec { slot: old(primary), hook: Hook::Before, command: command.clone(), timeout: opts.hook_timeout }.into());
+    }
+    for m in members {
+        for carried in &opts.carry {
+            steps.push(CarryFile { from: old(m), to: new(m), path: carried.path.clone(), optional: carried.optional }.into());
+        }
+    }
+    for m in members {
+        let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
+        steps.push(Stop { slot: old(m), timeout_secs, serving: true }.into());
+    }
+    if let Some(migration) = &opts.migrate {
+        let spec = recreate::one_shot_spec(&spec(primary), &migration.command, migration.entrypoint.as_deref());
+        steps.push(
+            OneShot {
+                source: old(primary),
+                name: migrate_name(&primary.name),
+                image: primary.images[stage + 1].clone(),
+                command: migration.command.clone(),
+                timeout: migration.timeout,
+                spec: Box::new(spec),
+            }
+            .into(),
+        );
+    }
+    for m in members {
+        steps.push(Rename { slot: old(m), from: m.name.clone(), to: old_name(&m.name) }.into());
+        steps.push(Rename { slot: new(m), from: new_name(&m.name), to: m.name.clone() }.into());
+    }
+    for m in members.iter().rev() {
+        steps.push(Start { slot: new(m), successor: true }.into());
+        steps.push(AwaitHealthy { slot: new(m), policy: opts.health.clone() }.into());
+    }
+    for command in &opts.exec_after {
+        steps.push(Exec { slot: new(primary), hook: Hook::After, command: command.clone(), timeout: opts.hook_timeout }.into());
+    }
+    if let Some(source) = &opts.expect_version {
+        for m in members {
+            let want = short_tag(&m.images[stage + 1]);
+            steps.push(CheckVersion { slot: new(m), source: source.clone(), want, port: opts.health.port }.into());
+        }
+    }
+    let last = stage == opts.via.len();
+    if !(opts.keep_old && last) {
+        for m in members {
+            steps.push(Remove { slot: old(m), name: old_name(&m.name) }.into());
+        }
+    }
+    Ok(steps)
+}
+
+/// Going back to the `-old` container kept by `upgrade --keep-old`. The current container is
+/// stopped and kept aside as `NAME-failed`, so its logs and any data only it holds survive.
+pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &ContainerInspectResponse, health: HealthPolicy) -> Plan {
+    let now = Slot::new(name, 0);
+    let back = Slot::new(name, 1);
+    let info = |c: &ContainerInspectResponse| SlotInfo { image: image_of(c), id: c.id.clone() };
+    let steps: Vec<Step> = vec![
+        Stop { slot: now.clone(), timeout_secs: current.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
+        Rename { slot: now.clone(), from: name.to_string(), to: failed_name(name) }.into(),
+        Rename { slot: back.clone(), from: old_name(name), to: name.to_string() }.into(),
+        Start { slot: back.clone(), successor: true }.into(),
+        AwaitHealthy { slot: back.clone(), policy: health }.into(),
+    ];
+    Plan {
+        kind: Kind::Rollback,
+        container: name.to_string(),
+        members: vec![name.to_string()],
+        image_from: image_of(current),
+        image_to: image_of(previous),
+        slots: BTreeMap::from([(now, info(current)), (back, info(previous))]),
+        stages: vec![Stage { from: image_of(current), to: image_of(previous), steps }],
+        carried: serde_json::Value::Null,
+    }
+}

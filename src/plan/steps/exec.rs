@@ -1,0 +1,60 @@
+//! A hook: a command run inside a running container, before the old one stops (a failure
+//! aborts with no downtime) or after the new one is healthy (a failure rolls back).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{bounded, shown, Action, Cx, Done, Outputs, StepError, Transcript};
+use crate::plan::{Plan, Slot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    Before,
+    After,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exec {
+    pub slot: Slot,
+    pub hook: Hook,
+    pub command: Vec<String>,
+    #[serde(with = "crate::clock::duration_ms")]
+    pub timeout: Duration,
+}
+
+#[async_trait]
+impl Action for Exec {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "run `{}` inside {} (must exit 0 within {})",
+            shown(&self.command),
+            plan.label(&self.slot),
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let id = cx.id(&self.slot)?;
+        let mut transcript = Transcript::new(match self.hook {
+            Hook::Before => "exec-before",
+            Hook::After => "exec-after",
+        });
+        let code = bounded(self.timeout, cx.engine.exec(id, &self.command, &mut |line| transcript.line(line))).await?;
+        let command = shown(&self.command);
+        match code {
+            Some(0) => Ok(Done {
+                detail: Some(format!("`{command}` exited 0")),
+                outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
+            }),
+            Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
+            None => Err(StepError::Failed(format!(
+                "`{command}` did not finish within {} (it may still run inside the container); {}",
+                humantime::format_duration(self.timeout),
+                transcript.tail_text()
+            ))),
+        }
+    }
+}

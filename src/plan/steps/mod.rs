@@ -1,0 +1,260 @@
+//! Every kind of step, each in its own module with its description, action, undo and traits.
+//!
+//! The runner, recovery and the output only ever ask a step through [`Action`]; adding a step
+//! kind is a module here and one line in the [`steps!`] list.
+
+mod await_healthy;
+mod carry_file;
+mod check_version;
+mod create;
+mod exec;
+mod one_shot;
+mod pull;
+mod remove;
+mod rename;
+mod start;
+mod stop;
+mod verify;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use indicatif::MultiProgress;
+use serde::{Deserialize, Serialize};
+
+use super::{Plan, Slot};
+use crate::engine::{Engine, EngineError};
+use crate::health::HealthError;
+use crate::secrets;
+
+pub use await_healthy::AwaitHealthy;
+pub use carry_file::CarryFile;
+pub use check_version::{CheckVersion, VersionSource};
+pub use create::Create;
+pub use exec::{Exec, Hook};
+pub use one_shot::OneShot;
+pub use pull::Pull;
+pub use remove::Remove;
+pub use rename::Rename;
+pub use start::Start;
+pub use stop::Stop;
+pub use verify::Verify;
+
+/// How many of a command's last output lines a report keeps.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+    #[error("the container {0} is not known to this run")]
+    Unbound(Slot),
+    /// A step's own failure, said in its own words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What kind of effect a step has, which is all the runner needs to know about it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traits {
+    /// Takes the service down: a stage's downtime starts when the first such step begins.
+    pub starts_downtime: bool,
+    /// Starts a successor. Once every such step of a stage began, recovery finishes the stage
+    /// (health decides) rather than undoing it.
+    pub runs_app: bool,
+    /// After the service was confirmed healthy: a failure is a warning, never a rollback.
+    pub cleanup: bool,
+    /// May change the application's data (a migration, the new version's first start): going
+    /// back across it puts the old version on data the new one may have changed.
+    pub writes_data: bool,
+}
+
+/// What a step leaves for later steps, for its undo, and for recovery; journaled with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// A container the step created, bound to its slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<(Slot, String)>,
+    /// When the container first passed its health checks (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_at_ms: Option<u64>,
+    /// A settle time that confirmed the container after it was serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_ms: Option<u64>,
+    /// Anything else the step's own undo needs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub more: BTreeMap<String, serde_json::Value>,
+}
+
+/// A step that completed: what to tell people and what to journal.
+#[derive(Debug, Default)]
+pub struct Done {
+    pub detail: Option<String>,
+    pub outputs: Outputs,
+}
+
+impl Done {
+    pub fn said(detail: impl Into<String>) -> Done {
+        Done { detail: Some(detail.into()), outputs: Outputs::default() }
+    }
+}
+
+/// What a step may use while it runs.
+pub struct Cx<'a> {
+    pub engine: &'a dyn Engine,
+    pub slots: &'a BTreeMap<Slot, String>,
+    /// The run's private directory (0700) for copies of files; it may not exist yet.
+    pub files: &'a Path,
+    pub progress: Option<&'a MultiProgress>,
+}
+
+impl Cx<'_> {
+    pub fn id(&self, slot: &Slot) -> Result<&str, StepError> {
+        self.slots.get(slot).map(String::as_str).ok_or_else(|| StepError::Unbound(slot.clone()))
+    }
+
+    /// A container found by name that the run may have created before it could journal the
+    /// id: any container under that name that is none of the run's known ones.
+    pub async fn stray(&self, name: &str) -> Result<Option<String>, StepError> {
+        let Some(c) = self.engine.inspect(name).await? else { return Ok(None) };
+        let id = c.id.unwrap_or_default();
+        Ok((!self.slots.values().any(|known| *known == id)).then_some(id))
+    }
+}
+
+#[async_trait]
+pub trait Action: Send + Sync {
+    /// A short description for people, free of secrets.
+    fn describe(&self, plan: &Plan) -> String;
+
+    fn traits(&self) -> Traits {
+        Traits::default()
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError>;
+
+    /// What undoing the step does, for people; `None` when there is nothing to undo.
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        None
+    }
+
+    /// Puts the host back as it was before the step began. Idempotent, and works without the
+    /// step's outputs (a step killed before it journaled them), because recovery applies it to
+    /// steps that may or may not have completed.
+    async fn undo(&self, _cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+/// Declares the step kinds once: the journaled enum, its names and its dispatch.
+macro_rules! steps {
+    ($($name:literal => $variant:ident),* $(,)?) => {
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "step")]
+        pub enum Step {
+            $(#[serde(rename = $name)] $variant($variant),)*
+        }
+
+        impl Step {
+            pub fn action(&self) -> &dyn Action {
+                match self {
+                    $(Step::$variant(s) => s,)*
+                }
+            }
+
+            /// The step's name in reports and the journal.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Step::$variant(_) => $name,)*
+                }
+            }
+        }
+
+        $(impl From<$variant> for Step {
+            fn from(s: $variant) -> Step {
+                Step::$variant(s)
+            }
+        })*
+    };
+}
+
+steps! {
+    "pull" => Pull,
+    "create" => Create,
+    "verify" => Verify,
+    "exec" => Exec,
+    "carry_file" => CarryFile,
+    "stop" => Stop,
+    "migrate" => OneShot,
+    "rename" => Rename,
+    "start" => Start,
+    "await_healthy" => AwaitHealthy,
+    "check_version" => CheckVersion,
+    "remove" => Remove,
+}
+
+impl Step {
+    pub fn describe(&self, plan: &Plan) -> String {
+        self.action().describe(plan)
+    }
+
+    pub fn traits(&self) -> Traits {
+        self.action().traits()
+    }
+}
+
+/// A command's output: streamed to the log as it comes (secrets scrubbed), its last lines kept
+/// for the report.
+pub struct Transcript {
+    prefix: String,
+    tail: VecDeque<String>,
+}
+
+impl Transcript {
+    pub fn new(prefix: &str) -> Transcript {
+        Transcript { prefix: prefix.to_string(), tail: VecDeque::new() }
+    }
+
+    pub fn line(&mut self, line: &str) {
+        let line = secrets::redact(line);
+        tracing::info!("  {} | {line}", self.prefix);
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    pub fn tail(&self) -> Vec<String> {
+        self.tail.iter().cloned().collect()
+    }
+
+    /// The tail as one block for an error message.
+    pub fn tail_text(&self) -> String {
+        if self.tail.is_empty() {
+            "it printed nothing".into()
+        } else {
+            format!("last output:\n    {}", self.tail.iter().cloned().collect::<Vec<_>>().join("\n    "))
+        }
+    }
+}
+
+/// Runs a command to its end or its timeout. `Ok(Some(code))` when it ended, `Ok(None)` when
+/// the time ran out (the caller stops what runs it).
+pub async fn bounded<F>(timeout: Duration, run: F) -> Result<Option<i64>, StepError>
+where
+    F: std::future::Future<Output = Result<i64, EngineError>>,
+{
+    match tokio::time::timeout(timeout, run).await {
+        Ok(result) => Ok(Some(result?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A command line as the report shows it.
+pub fn shown(command: &[String]) -> String {
+    secrets::redact(&shell_words::join(command))
+}

@@ -1,0 +1,93 @@
+//! A one-shot container from the new image with the old container's configuration, such as a
+//! database migration (`migrate head`, `upgradedb`), run while the service is stopped. Its
+//! output is streamed; a non-zero exit or a timeout fails the step; it is removed either way.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{bounded, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
+use crate::plan::recreate::SuccessorSpec;
+use crate::plan::{short_image, Plan, Slot};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OneShot {
+    /// The container whose volumes it borrows (the one being replaced).
+    pub source: Slot,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    #[serde(with = "crate::clock::duration_ms")]
+    pub timeout: Duration,
+    /// Carries secrets, like every create request: never journaled.
+    #[serde(skip)]
+    pub spec: Box<SuccessorSpec>,
+}
+
+#[async_trait]
+impl Action for OneShot {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "run `{}` in a one-shot container {} from {} with the configuration of {} (must exit 0 within {})",
+            shown(&self.command),
+            self.name,
+            short_image(&self.image),
+            plan.label(&self.source),
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits { writes_data: true, ..Traits::default() }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let spec = self.spec.with_source(cx.id(&self.source)?);
+        let id = cx.engine.create(&self.name, &spec.body).await?;
+        let result = self.run(cx, &id, &spec).await;
+        // Removed whatever happened: its output is in the log and the report.
+        let removed = cx.engine.remove(&id).await;
+        let done = result?;
+        removed?;
+        Ok(done)
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!("remove {} if it is left", self.name))
+    }
+
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
+        if let Some(id) = cx.stray(&self.name).await? {
+            cx.engine.remove(&id).await?;
+        }
+        Ok(())
+    }
+}
+
+impl OneShot {
+    async fn run(&self, cx: &Cx<'_>, id: &str, spec: &SuccessorSpec) -> Result<Done, StepError> {
+        for (network, endpoint) in &spec.extra_networks {
+            cx.engine.connect(id, network, endpoint).await?;
+        }
+        cx.engine.start(id).await?;
+        let mut transcript = Transcript::new(&self.name);
+        let code = bounded(self.timeout, cx.engine.follow_to_exit(id, &mut |line| transcript.line(line))).await?;
+        let command = shown(&self.command);
+        match code {
+            Some(0) => Ok(Done {
+                detail: Some(format!("`{command}` exited 0")),
+                outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
+            }),
+            Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
+            None => {
+                cx.engine.kill(id).await?;
+                Err(StepError::Failed(format!(
+                    "`{command}` did not finish within {}; it was killed; {}",
+                    humantime::format_duration(self.timeout),
+                    transcript.tail_text()
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Starting a container.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use crate::plan::{Plan, Slot};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Start {
+    pub slot: Slot,
+    /// A successor's first start: it may migrate the data, and once every successor of a stage
+    /// was started, recovery finishes the stage instead of undoing it.
+    pub successor: bool,
+}
+
+#[async_trait]
+impl Action for Start {
+    fn describe(&self, plan: &Plan) -> String {
+        format!("start {}", plan.label(&self.slot))
+    }
+
+    fn traits(&self) -> Traits {
+        Traits { runs_app: self.successor, writes_data: self.successor, ..Traits::default() }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        cx.engine.start(cx.id(&self.slot)?).await?;
+        Ok(Done::default())
+    }
+
+    fn undo_describe(&self, plan: &Plan) -> Option<String> {
+        Some(format!("stop {}", plan.label(&self.slot)))
+    }
+
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
+        Ok(cx.engine.stop(cx.id(&self.slot)?, None).await?)
+    }
+}

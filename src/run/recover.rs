@@ -1,0 +1,76 @@
+//! `cutover recover`: bringing the service back after a run was killed (the process, or the
+//! machine) part-way.
+//!
+//! The journal alone tells what to do: which stage the run was in, which steps began, and the
+//! containers they bound. A stage whose new containers had all been started is finished (their
+//! health decides); otherwise every step it began is undone, last first. Undo steps are
+//! idempotent, so a step that began but never completed is undone safely too.
+
+use serde::Serialize;
+
+use super::journal::{JournalError, Outcome, StateDir};
+use super::runner::{RunReport, Runner};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::plan::Kind;
+
+#[derive(Debug, Serialize)]
+pub struct Recovery {
+    pub container: String,
+    pub kind: Kind,
+    pub journal: String,
+    /// `None` when the run is still going on in another process and was left alone.
+    pub outcome: Option<Outcome>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<u64>,
+}
+
+pub async fn recover(engine: &dyn Engine, state: &StateDir, name: Option<&str>) -> Result<Vec<Recovery>> {
+    let mut recoveries = Vec::new();
+    for run in state.unfinished(name)? {
+        let plan = &run.plan;
+        let mut recovery = Recovery {
+            container: plan.container.clone(),
+            kind: plan.kind,
+            journal: run.path.display().to_string(),
+            outcome: None,
+            message: String::new(),
+            downtime_ms: None,
+        };
+        let mut locks = Vec::new();
+        for member in &plan.members {
+            match state.lock(member) {
+                Ok(lock) => locks.push(lock),
+                Err(JournalError::Busy { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if locks.len() < plan.members.len() {
+            recovery.message = "the run is still going on in another cutover process; left alone".into();
+            recoveries.push(recovery);
+            continue;
+        }
+        let mut journal = state.resume(&run)?;
+        let report = Runner { engine, journal: &mut journal, progress: None, fault: None }.resume(&run).await?;
+        recovery.message = message(plan.kind, &plan.container, &report);
+        recovery.outcome = Some(report.outcome);
+        recovery.downtime_ms = report.downtime_ms;
+        recoveries.push(recovery);
+    }
+    Ok(recoveries)
+}
+
+fn message(kind: Kind, name: &str, report: &RunReport) -> String {
+    let kind = kind.word();
+    match report.outcome {
+        Outcome::Succeeded => format!("finished: {name} runs {}", report.running),
+        Outcome::RolledBack => format!("rolled back: {name} runs the container it ran before the interrupted {kind} ({})", report.running),
+        Outcome::NothingChanged => format!("undone: the interrupted {kind} had not stopped {name} yet; it runs as before"),
+        Outcome::Partial => format!("{name} runs {}, the last hop of the interrupted {kind} that completed", report.running),
+        Outcome::NeedsAttention => format!(
+            "could not bring {name} back: {}",
+            if report.undo_failures.is_empty() { report.failure.clone().unwrap_or_default() } else { report.undo_failures.join("; ") }
+        ),
+    }
+}

@@ -1,0 +1,417 @@
+//! Runs a plan stage by stage, journaling each step before and after it with its outputs, and
+//! undoes what a failed stage started. Recovery resumes a killed run with the same machinery.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use indicatif::MultiProgress;
+use serde::Serialize;
+
+use super::journal::{Event, Journal, JournalError, Outcome, Phase, Run};
+use crate::clock;
+use crate::engine::{inspect_required, name_of, Engine};
+use crate::health;
+use crate::plan::steps::{Cx, Outputs, StepError};
+use crate::plan::{Plan, Slot};
+use crate::secrets;
+
+/// How long a container put back by a rollback must keep running to count as running again.
+const CONFIRM_SETTLE: Duration = Duration::from_secs(3);
+
+/// Fault injection for the crash-recovery tests: `CUTOVER_PAUSE_AFTER=N` makes a run stop
+/// forever after step N (1-based over the whole plan, as printed) is journaled as done, so a
+/// test can kill it at a known point. Unset in normal use.
+const PAUSE_AFTER_ENV: &str = "CUTOVER_PAUSE_AFTER";
+
+/// Where a run stops on purpose, for tests of recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Waits forever once step N (1-based) is done, for a test to kill the process.
+    PauseAfter(usize),
+    /// Returns as if the process died at that moment of step N (0-based): the journal has no
+    /// end.
+    #[cfg(test)]
+    Crash { step: usize, at: Moment },
+}
+
+/// Where in a step a test crashes the run.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Journaled as begun, nothing done yet.
+    Began,
+    /// Done, but not yet journaled as done: its outputs are lost.
+    Acted,
+    /// Done and journaled.
+    Journaled,
+}
+
+impl Fault {
+    pub fn from_env() -> Option<Fault> {
+        std::env::var(PAUSE_AFTER_ENV).ok().and_then(|v| v.parse().ok()).map(Fault::PauseAfter)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A [`Fault::Crash`] ended the run the way a killed process would.
+    #[cfg(test)]
+    #[error("interrupted on purpose")]
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The hop it belongs to, from 0.
+    pub stage: usize,
+    pub step: &'static str,
+    pub description: String,
+    /// `done`, `failed`, `undone`, `undo_failed` or `not_run`.
+    pub status: &'static str,
+    pub millis: u64,
+    /// What the step saw: a health verdict, a command's exit, what was copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    /// What failed, when something did.
+    pub failure: Option<String>,
+    /// Undo steps that failed: what a person must finish by hand.
+    pub undo_failures: Vec<String>,
+    /// Problems that did not change the outcome: a cleanup after the service was healthy that
+    /// failed, or data a rolled-back step may have changed.
+    pub warnings: Vec<String>,
+    /// From the first stop of a stage until its last container first passed its checks (or was
+    /// put back), summed over the stages.
+    pub downtime_ms: Option<u64>,
+    /// A settle time that confirmed the new containers after they were serving; not downtime.
+    pub settled_ms: Option<u64>,
+    /// Stages (hops) that completed.
+    pub stages_done: usize,
+    /// The image the primary container runs now.
+    pub running: String,
+    pub steps: Vec<StepReport>,
+    pub journal: String,
+}
+
+/// What a run knows as it goes, and what recovery rebuilds from the journal.
+struct State {
+    slots: BTreeMap<Slot, String>,
+    outputs: BTreeMap<(usize, usize), Outputs>,
+    /// Steps of each stage that began, in order.
+    started: BTreeMap<usize, Vec<usize>>,
+    /// When each stage's first stop began, and when its last container was serving again.
+    down: BTreeMap<usize, (SystemTime, Option<SystemTime>)>,
+    settled_ms: Option<u64>,
+    reports: Vec<StepReport>,
+    warnings: Vec<String>,
+}
+
+impl State {
+    fn new(plan: &Plan) -> State {
+        let reports = plan
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(stage, s)| s.steps.iter().map(move |step| (stage, step)))
+            .map(|(stage, step)| StepReport { stage, step: step.name(), description: step.describe(plan), status: "not_run", millis: 0, detail: None })
+            .collect();
+        State {
+            slots: plan.known_ids(),
+            outputs: BTreeMap::new(),
+            started: BTreeMap::new(),
+            down: BTreeMap::new(),
+            settled_ms: None,
+            reports,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Everything the journal of an interrupted run says.
+    fn from_run(run: &Run) -> State {
+        let mut state = State::new(&run.plan);
+        for (&(stage, index), record) in &run.steps {
+            state.started.entry(stage).or_default().push(index);
+            let step = &run.plan.stages[stage].steps[index];
+            if step.traits().starts_downtime {
+                state.down.entry(stage).or_insert((record.started_at, None));
+            }
+            let report = &mut state.reports[global(&run.plan, stage, index)];
+            report.status = if record.done { "done" } else { "failed" };
+            if let Some(outputs) = &record.outputs {
+                state.learn(stage, index, outputs.clone());
+            }
+        }
+        state
+    }
+
+    fn learn(&mut self, stage: usize, index: usize, outputs: Outputs) {
+        if let Some((slot, id)) = &outputs.bind {
+            self.slots.insert(slot.clone(), id.clone());
+        }
+        if let Some(at) = outputs.serving_at_ms.map(clock::from_millis) {
+            if let Some((_, serving)) = self.down.get_mut(&stage) {
+                *serving = Some(serving.map_or(at, |s| s.max(at)));
+            }
+        }
+        if let Some(settled) = outputs.settled_ms {
+            self.settled_ms = Some(self.settled_ms.map_or(settled, |s| s.max(settled)));
+        }
+        self.outputs.insert((stage, index), outputs);
+    }
+
+    fn downtime_ms(&self) -> Option<u64> {
+        let total: Option<Duration> = self
+            .down
+            .values()
+            .map(|(from, to)| to.unwrap_or_else(clock::now).duration_since(*from).unwrap_or_default())
+            .reduce(|a, b| a + b);
+        total.map(|d| d.as_millis() as u64)
+    }
+}
+
+fn global(plan: &Plan, stage: usize, index: usize) -> usize {
+    plan.stages[..stage].iter().map(|s| s.steps.len()).sum::<usize>() + index
+}
+
+/// How a stage's forward run ended.
+enum Flow {
+    Done,
+    Failed(String),
+}
+
+pub struct Runner<'a> {
+    pub engine: &'a dyn Engine,
+    pub journal: &'a mut Journal,
+    pub progress: Option<&'a MultiProgress>,
+    pub fault: Option<Fault>,
+}
+
+impl Runner<'_> {
+    /// Runs the whole plan; a failing stage is undone and ends the run.
+    pub async fn run(&mut self, plan: &Plan) -> Result<RunReport, RunError> {
+        let mut state = State::new(plan);
+        for stage in 0..plan.stages.len() {
+            if let Flow::Failed(failure) = self.forward(plan, stage, 0, &mut state).await? {
+                return self.fail(plan, stage, failure, state, false).await;
+            }
+        }
+        self.succeed(plan, plan.stages.len(), state, false, "done".into()).await
+    }
+
+    /// Brings an interrupted run to an end: its stage is finished when every successor of it
+    /// was started (their health decides), otherwise every step it began is undone.
+    pub async fn resume(&mut self, run: &Run) -> Result<RunReport, RunError> {
+        let plan = &run.plan;
+        let mut state = State::from_run(run);
+        for id in state.slots.values() {
+            if let Some(c) = self.engine.inspect(id).await.ok().flatten() {
+                secrets::register_container(&c);
+            }
+        }
+        let Some(stage) = run.current_stage() else {
+            return Ok(self.end(plan, Outcome::NothingChanged, "the interrupted run had not begun any step".into(), 0, state, true, Vec::new())?);
+        };
+        let steps = &plan.stages[stage].steps;
+        let started = run.started(stage);
+        let last = *started.last().unwrap_or(&0);
+        let last_done = run.steps.get(&(stage, last)).is_some_and(|r| r.done);
+        let commits = steps.iter().enumerate().filter(|(_, s)| s.traits().runs_app).all(|(i, _)| started.contains(&i));
+        if commits && !run.rolling_back.contains(&stage) {
+            let from = if last_done { last + 1 } else { last };
+            tracing::info!("every new container of the interrupted run was started: finishing it from step {}", global(plan, stage, from) + 1);
+            if let Flow::Failed(failure) = self.forward(plan, stage, from, &mut state).await? {
+                return self.fail(plan, stage, failure, state, true).await;
+            }
+            return self.succeed(plan, stage + 1, state, true, "finished".into()).await;
+        }
+        tracing::info!("undoing the {} steps the interrupted run began", started.len());
+        self.fail(plan, stage, "the run was interrupted".into(), state, true).await
+    }
+
+    async fn forward(&mut self, plan: &Plan, stage: usize, from: usize, state: &mut State) -> Result<Flow, RunError> {
+        let total = plan.step_count();
+        let files = self.files();
+        for (index, step) in plan.stages[stage].steps.iter().enumerate().skip(from) {
+            let number = global(plan, stage, index);
+            let description = step.describe(plan);
+            tracing::info!("[{}/{total}] {description}", number + 1);
+            self.journal.record(Event::Step { stage, index, phase: Phase::Started, detail: None, outputs: None })?;
+            let started = state.started.entry(stage).or_default();
+            if !started.contains(&index) {
+                started.push(index);
+            }
+            let traits = step.traits();
+            if traits.starts_downtime {
+                state.down.entry(stage).or_insert((clock::now(), None));
+            }
+            #[cfg(test)]
+            self.crash_point(number, Moment::Began)?;
+            let clock = tokio::time::Instant::now();
+            let result = {
+                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: self.progress };
+                step.action().perform(&cx).await
+            };
+            let report = &mut state.reports[number];
+            report.millis = clock.elapsed().as_millis() as u64;
+            match result {
+                Ok(done) => {
+                    #[cfg(test)]
+                    self.crash_point(number, Moment::Acted)?;
+                    report.status = "done";
+                    let detail = done.detail.map(|d| secrets::redact(&d));
+                    if let Some(detail) = &detail {
+                        tracing::info!("      {detail}");
+                    }
+                    report.detail = detail.clone();
+                    state.learn(stage, index, done.outputs.clone());
+                    self.journal.record(Event::Step { stage, index, phase: Phase::Done, detail, outputs: Some(done.outputs) })?;
+                    #[cfg(test)]
+                    self.crash_point(number, Moment::Journaled)?;
+                    if self.fault == Some(Fault::PauseAfter(number + 1)) {
+                        tracing::warn!("{PAUSE_AFTER_ENV}={}: pausing here until killed", number + 1);
+                        std::future::pending::<()>().await;
+                    }
+                }
+                Err(e) => {
+                    let message = secrets::redact(&e.to_string());
+                    report.status = "failed";
+                    report.detail = Some(message.clone());
+                    self.journal.record(Event::Step { stage, index, phase: Phase::Failed, detail: Some(message.clone()), outputs: None })?;
+                    if traits.cleanup {
+                        tracing::warn!("{} failed after the service was healthy: {message}", step.name());
+                        state.warnings.push(format!("{description}: {message}"));
+                        continue;
+                    }
+                    tracing::error!("{} failed: {message}", step.name());
+                    return Ok(Flow::Failed(format!("{description}: {message}")));
+                }
+            }
+        }
+        Ok(Flow::Done)
+    }
+
+    #[cfg(test)]
+    fn crash_point(&self, step: usize, at: Moment) -> Result<(), RunError> {
+        match self.fault == Some(Fault::Crash { step, at }) {
+            true => Err(RunError::Interrupted),
+            false => Ok(()),
+        }
+    }
+
+    fn files(&self) -> PathBuf {
+        self.journal.files_dir()
+    }
+
+    /// Undoes a failed stage, confirms that every member runs its container from before the
+    /// stage, and ends the run.
+    async fn fail(&mut self, plan: &Plan, stage: usize, failure: String, mut state: State, recovered: bool) -> Result<RunReport, RunError> {
+        let started = state.started.get(&stage).cloned().unwrap_or_default();
+        let steps = &plan.stages[stage].steps;
+        if started.iter().any(|&i| steps[i].action().undo_describe(plan).is_some()) {
+            tracing::warn!("rolling back");
+        }
+        let mut undo_failures = Vec::new();
+        let files = self.files();
+        for &index in started.iter().rev() {
+            let step = &steps[index];
+            let Some(description) = step.action().undo_describe(plan) else { continue };
+            tracing::info!("undo: {description}");
+            self.journal.record(Event::Undo { stage, index, phase: Phase::Started, detail: None })?;
+            let clock = tokio::time::Instant::now();
+            let result = {
+                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: None };
+                step.action().undo(&cx, state.outputs.get(&(stage, index))).await
+            };
+            let report = &mut state.reports[global(plan, stage, index)];
+            report.millis += clock.elapsed().as_millis() as u64;
+            match result {
+                Ok(()) => {
+                    self.journal.record(Event::Undo { stage, index, phase: Phase::Done, detail: None })?;
+                    report.status = "undone";
+                }
+                Err(e) => {
+                    let message = secrets::redact(&e.to_string());
+                    tracing::error!("undo failed: {message}");
+                    self.journal.record(Event::Undo { stage, index, phase: Phase::Failed, detail: Some(message.clone()) })?;
+                    undo_failures.push(format!("{description}: {message}"));
+                    report.status = "undo_failed";
+                }
+            }
+        }
+        let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
+        let went_down = state.down.contains_key(&stage);
+        if let Some((_, serving)) = state.down.get_mut(&stage) {
+            *serving = Some(clock::now());
+        }
+        let outcome = match (back, stage, went_down) {
+            (false, _, _) => Outcome::NeedsAttention,
+            (true, 1.., _) => Outcome::Partial,
+            (true, 0, true) => Outcome::RolledBack,
+            (true, 0, false) => Outcome::NothingChanged,
+        };
+        if back {
+            if let Some(step) = started.iter().map(|&i| &steps[i]).find(|s| s.traits().writes_data) {
+                state.warnings.push(format!(
+                    "`{}` began before the failure: the data may have been changed for the new version, and the old version now runs on it. cutover took no backup; check the data, or restore your own backup",
+                    step.describe(plan)
+                ));
+            }
+        }
+        let message = match outcome {
+            Outcome::NeedsAttention if undo_failures.is_empty() => format!("{failure}; the container put back does not stay running"),
+            Outcome::NeedsAttention => format!("{failure}; could not put everything back: {}", undo_failures.join("; ")),
+            _ => failure.clone(),
+        };
+        let report = self.end(plan, outcome, message, stage, state, recovered, undo_failures)?;
+        Ok(RunReport { failure: Some(failure), ..report })
+    }
+
+    async fn succeed(&mut self, plan: &Plan, stages_done: usize, state: State, recovered: bool, message: String) -> Result<RunReport, RunError> {
+        let outcome = if stages_done == plan.stages.len() { Outcome::Succeeded } else { Outcome::Partial };
+        Ok(self.end(plan, outcome, message, stages_done, state, recovered, Vec::new())?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn end(&mut self, plan: &Plan, outcome: Outcome, message: String, stages_done: usize, state: State, recovered: bool, undo_failures: Vec<String>) -> Result<RunReport, JournalError> {
+        let downtime_ms = state.downtime_ms();
+        self.journal.record(Event::End { outcome, message, downtime_ms, recovered })?;
+        if outcome != Outcome::NeedsAttention {
+            // The copies served their purpose; a run that needs a person keeps them.
+            let _ = std::fs::remove_dir_all(self.files());
+        }
+        Ok(RunReport {
+            outcome,
+            failure: None,
+            undo_failures,
+            warnings: state.warnings,
+            downtime_ms,
+            settled_ms: state.settled_ms,
+            stages_done,
+            running: plan.image_after(stages_done).to_string(),
+            steps: state.reports,
+            journal: self.journal.path().display().to_string(),
+        })
+    }
+
+    /// After undoing a stage, each member's container from before it must serve under the
+    /// member's name and keep running.
+    async fn confirm(&self, plan: &Plan, stage: usize, state: &State) -> Result<(), StepError> {
+        for member in &plan.members {
+            let slot = Slot::new(member, stage as u32);
+            let id = state.slots.get(&slot).ok_or_else(|| StepError::Unbound(slot.clone()))?;
+            let c = inspect_required(self.engine, id).await?;
+            if name_of(&c) != *member {
+                return Err(StepError::Failed(format!("{} is not named {member}", plan.label(&slot))));
+            }
+            health::confirm_running(self.engine, id, CONFIRM_SETTLE).await?;
+        }
+        Ok(())
+    }
+}

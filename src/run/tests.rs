@@ -1,0 +1,346 @@
+//! The runner and recovery over the in-memory engine, on tokio's paused clock: every plan shape
+//! is killed at every moment of every step and recovered from its journal alone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::journal::{Outcome, StateDir};
+use super::runner::{Fault, Moment, RunError, RunReport, Runner};
+use super::recover::recover;
+use crate::engine::fake::{Behaviour, FakeEngine};
+use crate::engine::Engine;
+use crate::health::HealthPolicy;
+use crate::ops::upgrade::{prepare, UpgradeRequest};
+use crate::plan::build::{CarriedPath, Migration, Target};
+use crate::plan::steps::Cx;
+use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
+
+/// How long a killed run stays dead before `cutover recover` runs.
+const DEAD_FOR: Duration = Duration::from_secs(60);
+
+struct Host {
+    engine: FakeEngine,
+    state: StateDir,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A host running `members` on `app:1`, with `app:2` and `app:3` (healthy), `app:serve` (no
+/// HEALTHCHECK), `app:bad` (unhealthy) and `app:crash` in the registry.
+fn new_host(members: &[&str]) -> Host {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("cutover-unit-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let engine = FakeEngine::default();
+    engine.publish("app:1", Behaviour::Serve, &["APP_VERSION=1"]);
+    engine.publish("app:2", Behaviour::Healthy, &["APP_VERSION=2"]);
+    engine.publish("app:3", Behaviour::Healthy, &["APP_VERSION=3"]);
+    engine.publish("app:serve", Behaviour::Serve, &["APP_VERSION=serve"]);
+    engine.publish("app:bad", Behaviour::Unhealthy, &[]);
+    engine.publish("app:crash", Behaviour::Crash, &[]);
+    for name in members {
+        engine.run(name, "app:1", &["ENCODE_KEY=k-123456", "TZ=UTC"], &[("/app/.env", "ENCODE_KEY=k-123456\n")]);
+    }
+    Host { engine, state: StateDir::open(&dir).unwrap(), dir }
+}
+
+fn health() -> HealthPolicy {
+    HealthPolicy::new(Duration::from_secs(10), Duration::from_secs(120))
+}
+
+fn options(to: &str) -> UpgradeOptions {
+    UpgradeOptions::new(Target::Tag(to.into()), health())
+}
+
+fn request(members: &[&str], options: UpgradeOptions) -> UpgradeRequest {
+    UpgradeRequest { name: members[0].into(), with: members[1..].iter().map(|m| m.to_string()).collect(), options }
+}
+
+async fn upgrade(host: &Host, members: &[&str], options: UpgradeOptions, fault: Option<Fault>) -> (Plan, Result<RunReport, RunError>) {
+    let prepared = prepare(&host.engine, &host.state, &request(members, options)).await.expect("preflight");
+    let plan = prepared.plan.clone();
+    let mut journal = host.state.begin(&plan).unwrap();
+    let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault }.run(&plan).await;
+    (plan, result)
+}
+
+/// Every member runs under its name, once; nothing the run made is left. Returns what the
+/// first member runs.
+fn assert_settled(host: &Host, members: &[&str]) -> String {
+    let world = host.engine.world();
+    for c in world.containers.values() {
+        assert!(!is_reserved_name(&c.name), "{} was left behind: {world:#?}", c.name);
+    }
+    assert_eq!(world.containers.len(), members.len(), "one container per member: {world:#?}");
+    let images: Vec<String> = members
+        .iter()
+        .map(|m| {
+            let c = host.engine.named(m).unwrap_or_else(|| panic!("{m} is gone: {world:#?}"));
+            assert!(c.running, "{m} is not running");
+            c.image
+        })
+        .collect();
+    assert!(images.iter().all(|i| *i == images[0]), "the group runs one version: {images:?}");
+    images[0].clone()
+}
+
+/// The plan shapes of the issue, each with the members it moves.
+fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
+    let mut migrate = options("2");
+    migrate.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600) });
+    let mut hooks = options("2");
+    hooks.exec_before = vec![vec!["true".into()]];
+    hooks.exec_after = vec![vec!["true".into()]];
+    let mut carried = options("2");
+    carried.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
+    let mut hops = options("3");
+    hops.via = vec!["2".into()];
+    vec![
+        ("swap", vec!["web"], options("2")),
+        ("migrate", vec!["web"], migrate),
+        ("hooks", vec!["web"], hooks),
+        ("carried file", vec!["web"], carried),
+        ("group of three", vec!["web", "worker", "cron"], options("2")),
+        ("two hops", vec!["web"], hops),
+    ]
+}
+
+/// Where a plan's step lives, and what recovery must make of a crash there.
+fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
+    let mut stage = 0;
+    let mut local = step;
+    while local >= plan.stages[stage].steps.len() {
+        local -= plan.stages[stage].steps.len();
+        stage += 1;
+    }
+    let steps = &plan.stages[stage].steps;
+    let commits = steps.iter().enumerate().filter(|(_, s)| s.traits().runs_app).all(|(i, _)| i <= local);
+    let went_down = steps.iter().take(local + 1).any(|s| s.traits().starts_downtime);
+    let last = stage + 1 == plan.stages.len();
+    let outcome = match (commits, last, stage, went_down) {
+        (true, true, _, _) => Outcome::Succeeded,
+        (true, false, _, _) | (false, _, 1.., _) => Outcome::Partial,
+        (false, _, 0, true) => Outcome::RolledBack,
+        (false, _, 0, false) => Outcome::NothingChanged,
+    };
+    (stage, outcome, went_down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
+    for (shape, members, opts) in shapes() {
+        let steps = {
+            let host = new_host(&members);
+            upgrade(&host, &members, opts.clone(), None).await.0.step_count()
+        };
+        for step in 0..steps {
+            for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
+                let case = format!("{shape}, killed at step {} ({at:?})", step + 1);
+                let host = new_host(&members);
+                let (plan, result) = upgrade(&host, &members, opts.clone(), Some(Fault::Crash { step, at })).await;
+                assert!(matches!(result, Err(RunError::Interrupted)), "{case}: the run went on");
+                tokio::time::sleep(DEAD_FOR).await;
+                let recoveries = recover(&host.engine, &host.state, None).await.unwrap();
+                assert_eq!(recoveries.len(), 1, "{case}");
+                let (stage, outcome, went_down) = expected(&plan, step);
+                let recovered = &recoveries[0];
+                assert_eq!(recovered.outcome, Some(outcome), "{case}: {}", recovered.message);
+                let runs = assert_settled(&host, &members);
+                let want = match outcome {
+                    Outcome::Succeeded => plan.image_to.clone(),
+                    Outcome::Partial if stage == 0 => plan.stages[0].to.clone(),
+                    Outcome::Partial => plan.stages[stage - 1].to.clone(),
+                    _ => plan.image_from.clone(),
+                };
+                assert_eq!(runs, want, "{case}");
+                let stopped_before = plan.stages[..stage].iter().any(|s| s.steps.iter().any(|s| s.traits().starts_downtime));
+                match (went_down || stopped_before, recovered.downtime_ms) {
+                    (false, None) => {}
+                    (true, Some(_)) => {}
+                    (down, downtime) => panic!("{case}: went down {down}, downtime {downtime:?}"),
+                }
+                // Down when killed: the outage lasted until recovery brought the service back.
+                let health_done = plan.stages[stage].steps.iter().enumerate()
+                    .filter(|(_, s)| s.name() == "await_healthy")
+                    .all(|(i, _)| global(&plan, stage, i) < step || (global(&plan, stage, i) == step && at == Moment::Journaled));
+                if went_down && !health_done {
+                    assert!(recovered.downtime_ms.unwrap() >= DEAD_FOR.as_millis() as u64, "{case}: {:?}", recovered.downtime_ms);
+                }
+                assert!(host.state.unfinished(None).unwrap().is_empty(), "{case}: the run is closed");
+                assert!(!host.dir.join("runs").read_dir().unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "files")), "{case}: copies are deleted");
+            }
+        }
+    }
+}
+
+fn global(plan: &Plan, stage: usize, index: usize) -> usize {
+    plan.stages[..stage].iter().map(|s| s.steps.len()).sum::<usize>() + index
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_undo_applied_twice_is_applied_once() {
+    for (shape, members, opts) in shapes() {
+        let steps = {
+            let host = new_host(&members);
+            upgrade(&host, &members, opts.clone(), None).await.0.step_count()
+        };
+        for step in 0..steps {
+            let host = new_host(&members);
+            let (plan, _) = upgrade(&host, &members, opts.clone(), Some(Fault::Crash { step, at: Moment::Journaled })).await;
+            let run = host.state.unfinished(None).unwrap().remove(0);
+            let (stage, index) = *run.steps.keys().last().unwrap();
+            let mut slots = plan.known_ids();
+            for record in run.steps.values() {
+                if let Some((slot, id)) = record.outputs.as_ref().and_then(|o| o.bind.clone()) {
+                    slots.insert(slot, id);
+                }
+            }
+            let files = run.path.with_extension("files");
+            let cx = Cx { engine: &host.engine, slots: &slots, files: &files, progress: None };
+            let action = plan.stages[stage].steps[index].action();
+            let outputs = run.steps[&(stage, index)].outputs.as_ref();
+            action.undo(&cx, outputs).await.unwrap_or_else(|e| panic!("{shape}, step {}: {e}", step + 1));
+            let once = host.engine.world();
+            action.undo(&cx, outputs).await.unwrap_or_else(|e| panic!("{shape}, step {} again: {e}", step + 1));
+            assert_eq!(host.engine.world(), once, "{shape}: undoing step {} twice differs from once", step + 1);
+            // Without its outputs (killed before they were journaled), the undo finds its way too.
+            action.undo(&cx, None).await.unwrap_or_else(|e| panic!("{shape}, step {} without outputs: {e}", step + 1));
+            assert_eq!(host.engine.world(), once, "{shape}: undoing step {} without outputs differs", step + 1);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_shape_succeeds_and_tells_its_downtime() {
+    for (shape, members, opts) in shapes() {
+        let host = new_host(&members);
+        let (plan, report) = upgrade(&host, &members, opts, None).await;
+        let report = report.unwrap();
+        assert_eq!(report.outcome, Outcome::Succeeded, "{shape}: {:?}", report.failure);
+        assert_eq!(assert_settled(&host, &members), plan.image_to, "{shape}");
+        assert_eq!(report.stages_done, plan.stages.len());
+        // HEALTHCHECKs pass at the first look, 100 ms apart at most per member.
+        let downtime = report.downtime_ms.unwrap();
+        assert!(downtime < 200 * members.len() as u64 * plan.stages.len() as u64, "{shape}: {downtime} ms");
+        assert_eq!(report.settled_ms, None, "{shape}: a HEALTHCHECK judged it, not a settle");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settle_is_confirmation_and_not_downtime() {
+    let host = new_host(&["web"]);
+    let (_, report) = upgrade(&host, &["web"], options("serve"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert!(report.downtime_ms.unwrap() < 100, "down until it started: {:?}", report.downtime_ms);
+    assert_eq!(report.settled_ms, Some(10_000));
+    let health = report.steps.iter().find(|s| s.step == "await_healthy").unwrap();
+    assert!(health.detail.as_deref().unwrap().contains("ran 10s without exiting"), "{:?}", health.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_the_data() {
+    for (command, says) in [("migrate-fail", "exited with code 2"), ("hang", "did not finish within 1m")] {
+        let host = new_host(&["web"]);
+        let mut opts = options("2");
+        opts.migrate = Some(Migration { command: vec![command.into()], entrypoint: None, timeout: Duration::from_secs(60) });
+        let (_, report) = upgrade(&host, &["web"], opts, None).await;
+        let report = report.unwrap();
+        assert_eq!(report.outcome, Outcome::RolledBack, "{command}");
+        assert!(report.failure.as_deref().unwrap().contains(says), "{command}: {:?}", report.failure);
+        assert!(report.failure.as_deref().unwrap().contains("last output"), "the tail is kept: {:?}", report.failure);
+        assert_eq!(assert_settled(&host, &["web"]), "app:1");
+        assert!(report.warnings.iter().any(|w| w.contains("data may have been changed")), "{:?}", report.warnings);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_fail_before_downtime_or_roll_back_after_it() {
+    let host1 = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.exec_before = vec![vec!["false".into()]];
+    let (_, report) = upgrade(&host1, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::NothingChanged);
+    assert_eq!(report.downtime_ms, None);
+    assert!(report.failure.unwrap().contains("`false` exited with code 1"));
+    assert_settled(&host1, &["web"]);
+
+    let host2 = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.exec_after = vec![vec!["false".into()]];
+    let (_, report) = upgrade(&host2, &["web"], opts, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::RolledBack);
+    assert_eq!(assert_settled(&host2, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_member_that_fails_rolls_every_member_back() {
+    let host = new_host(&["web", "worker", "cron"]);
+    // The target of every member is app:bad: the first one started (cron) fails its check.
+    let (_, report) = upgrade(&host, &["web", "worker", "cron"], options("bad"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_eq!(assert_settled(&host, &["web", "worker", "cron"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_second_hop_leaves_the_first_hop_running() {
+    let host = new_host(&["web"]);
+    let mut opts = options("bad");
+    opts.via = vec!["2".into()];
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Partial);
+    assert_eq!(report.stages_done, 1);
+    assert_eq!(report.running, "app:2");
+    assert_eq!(assert_settled(&host, &["web"]), "app:2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.carry = vec![
+        CarriedPath { path: "/app/.env".into(), optional: false },
+        CarriedPath { path: "/app/missing".into(), optional: true },
+    ];
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    let file = &host.engine.named("web").unwrap().files["/app/.env"];
+    assert_eq!((file.bytes.as_slice(), file.mode, file.uid, file.gid), (&b"ENCODE_KEY=k-123456\n"[..], 0o640, 1000, 1000));
+    assert!(!host.dir.join("runs").read_dir().unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "files")));
+
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.carry = vec![CarriedPath { path: "/app/missing".into(), optional: false }];
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::NothingChanged);
+    assert!(report.failure.unwrap().contains("has no /app/missing"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_env_rename_moves_the_value_and_verify_expects_it() {
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.env.rename = vec![("ENCODE_KEY".into(), "ENCRYPTION_SECRET".into())];
+    opts.env.set = vec![("MODE".into(), "fast".into())];
+    opts.env.unset = vec!["TZ".into()];
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    let env = host.engine.inspect("web").await.unwrap().unwrap().config.unwrap().env.unwrap();
+    assert!(env.contains(&"ENCRYPTION_SECRET=k-123456".to_string()), "{env:?}");
+    assert!(env.contains(&"MODE=fast".to_string()));
+    assert!(!env.iter().any(|e| e.starts_with("ENCODE_KEY=") || e.starts_with("TZ=")), "{env:?}");
+
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.env.rename = vec![("NO_SUCH_KEY".into(), "X".into())];
+    let refused = prepare(&host.engine, &host.state, &request(&["web"], opts)).await.err().unwrap();
+    assert!(refused.to_string().contains("the container has no NO_SUCH_KEY"), "{refused}");
+}
