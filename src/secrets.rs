@@ -62,6 +62,24 @@ pub fn register_env<'a>(env: impl IntoIterator<Item = &'a String>) {
     }
 }
 
+/// Registers the secrets a command line carries: the password of a URL
+/// (`postgresql://user:PASS@host/db`) and the value of a secret-looking `NAME=VALUE` word, so that
+/// the command can be shown, journaled and reported.
+pub fn register_command(words: &[String]) {
+    for word in words {
+        register_env(std::iter::once(word));
+        for (i, _) in word.match_indices("://") {
+            let rest = &word[i + 3..];
+            let userinfo = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if let Some((credentials, _host)) = userinfo.rsplit_once('@') {
+                if let Some((_user, password)) = credentials.split_once(':') {
+                    register(password);
+                }
+            }
+        }
+    }
+}
+
 /// Registers the secrets of a container's environment, before anything about it is printed.
 pub fn register_container(c: &bollard::models::ContainerInspectResponse) {
     register_env(c.config.iter().flat_map(|c| c.env.iter().flatten()));
@@ -119,6 +137,17 @@ mod tests {
         assert_eq!(mask_env_entry("ENCODE_KEY=abc=def"), "ENCODE_KEY=***");
         assert_eq!(mask_env_entry("TZ=UTC"), "TZ=UTC");
         assert_eq!(mask_env_entry("NOVALUE"), "NOVALUE");
+    }
+
+    #[test]
+    fn passwords_in_command_lines_are_scrubbed() {
+        let words: Vec<String> = ["anchore-manager", "db", "--db-connect", "postgresql+pg8000://anchore:pg-pass-7731@db:5432/anchore", "PGPASSWORD=other-pass-99", "upgrade"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        register_command(&words);
+        let shown = redact(&words.join(" "));
+        assert_eq!(shown, "anchore-manager db --db-connect postgresql+pg8000://anchore:***@db:5432/anchore PGPASSWORD=*** upgrade");
     }
 
     #[test]

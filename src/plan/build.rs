@@ -93,6 +93,14 @@ struct Member<'a> {
 /// the successors started in reverse order, each awaited healthy. Downtime runs from the first
 /// stop to the last successor serving.
 pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
+    let commands = opts.migrate.iter().map(|m| &m.command).chain(&opts.exec_before).chain(&opts.exec_after);
+    let version_command = match &opts.expect_version {
+        Some(VersionSource::Command(cmd)) => Some(cmd),
+        _ => None,
+    };
+    for command in commands.chain(version_command) {
+        crate::secrets::register_command(command);
+    }
     let members = members.iter().enumerate().map(|(i, old)| member(old, opts, i == 0)).collect::<Result<Vec<_>, _>>()?;
     let primary = &members[0];
     let stages = opts.via.len() + 1;

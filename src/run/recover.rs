@@ -9,9 +9,8 @@
 use serde::Serialize;
 
 use super::journal::{JournalError, Outcome, StateDir};
-use super::runner::{RunReport, Runner};
+use super::runner::{RunError, RunReport, Runner};
 use crate::engine::Engine;
-use crate::error::Result;
 use crate::plan::Kind;
 
 #[derive(Debug, Serialize)]
@@ -26,7 +25,7 @@ pub struct Recovery {
     pub downtime_ms: Option<u64>,
 }
 
-pub async fn recover(engine: &dyn Engine, state: &StateDir, name: Option<&str>) -> Result<Vec<Recovery>> {
+pub async fn recover(engine: &dyn Engine, state: &StateDir, name: Option<&str>) -> Result<Vec<Recovery>, RunError> {
     let mut recoveries = Vec::new();
     for run in state.unfinished(name)? {
         let plan = &run.plan;

@@ -359,7 +359,7 @@ impl Runner<'_> {
         if back {
             if let Some(step) = started.iter().map(|&i| &steps[i]).find(|s| s.traits().writes_data) {
                 state.warnings.push(format!(
-                    "`{}` began before the failure: the data may have been changed for the new version, and the old version now runs on it. cutover took no backup; check the data, or restore your own backup",
+                    "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
                     step.describe(plan)
                 ));
             }

@@ -3,10 +3,12 @@
 //! Run them with `bash fixtures/world.sh test`.
 
 mod auto;
+mod campaigns;
 mod discovery;
 mod helpers;
 mod install;
 mod recover;
 mod refusals;
 mod rollback;
+mod steps;
 mod upgrade;

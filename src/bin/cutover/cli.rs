@@ -41,7 +41,8 @@ container is renamed NAME-old and the new one NAME, started and awaited until he
 --expect-version check it. On success NAME-old is removed (kept with --keep-old); on any failure every \
 step is undone and NAME-old is NAME again.\n\n\
 --with moves more containers in the same run (all created first, all stopped, then started in reverse \
-order); --via goes through intermediate tags, each hop a full upgrade of its own. Settings that came from \
+order); --migrate and the hooks run once, with the first container's configuration, while --carry-file \
+and --env apply to each. --via goes through intermediate tags, each hop a full upgrade of its own. Settings that came from \
 the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
@@ -238,10 +239,10 @@ pub struct CommonArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Health")]
 pub struct HealthArgs {
-    /// Also require this URL to answer (e.g. http://127.0.0.1:8080/health)
+    /// Require this URL to answer too, besides the image's HEALTHCHECK if it has one (e.g. http://127.0.0.1:8080/health)
     #[arg(long, value_name = "URL", conflicts_with = "health_port")]
     pub health_url: Option<String>,
-    /// Also require this port of the container to answer, reached through its address or its published binding
+    /// Require this port of the container to answer too, reached through its address or its published binding
     #[arg(long, value_name = "PORT")]
     pub health_port: Option<u16>,
     /// The path asked on --health-port

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{bounded, shown, Action, Cx, Done, Outputs, StepError, Transcript};
+use super::{bounded, finished, shown, Action, Cx, Done, StepError, Transcript};
 use crate::plan::{Plan, Slot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,18 +43,6 @@ impl Action for Exec {
             Hook::After => "exec-after",
         });
         let code = bounded(self.timeout, cx.engine.exec(id, &self.command, &mut |line| transcript.line(line))).await?;
-        let command = shown(&self.command);
-        match code {
-            Some(0) => Ok(Done {
-                detail: Some(format!("`{command}` exited 0")),
-                outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
-            }),
-            Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
-            None => Err(StepError::Failed(format!(
-                "`{command}` did not finish within {} (it may still run inside the container); {}",
-                humantime::format_duration(self.timeout),
-                transcript.tail_text()
-            ))),
-        }
+        finished(&self.command, code, self.timeout, &transcript, "it may still run inside the container")
     }
 }

@@ -242,6 +242,24 @@ impl Transcript {
     }
 }
 
+/// A command's end as a step's result: exit 0 is done, with its last lines kept; anything else
+/// fails with them. `timed_out` says what became of a command that ran out of time.
+pub fn finished(command: &[String], code: Option<i64>, timeout: Duration, transcript: &Transcript, timed_out: &str) -> Result<Done, StepError> {
+    let command = shown(command);
+    match code {
+        Some(0) => Ok(Done {
+            detail: Some(format!("`{command}` exited 0")),
+            outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
+        }),
+        Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
+        None => Err(StepError::Failed(format!(
+            "`{command}` did not finish within {} ({timed_out}); {}",
+            humantime::format_duration(timeout),
+            transcript.tail_text()
+        ))),
+    }
+}
+
 /// Runs a command to its end or its timeout. `Ok(Some(code))` when it ended, `Ok(None)` when
 /// the time ran out (the caller stops what runs it).
 pub async fn bounded<F>(timeout: Duration, run: F) -> Result<Option<i64>, StepError>

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{bounded, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
+use super::{bounded, finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
 use crate::plan::recreate::SuccessorSpec;
 use crate::plan::{short_image, Plan, Slot};
 
@@ -73,21 +73,9 @@ impl OneShot {
         cx.engine.start(id).await?;
         let mut transcript = Transcript::new(&self.name);
         let code = bounded(self.timeout, cx.engine.follow_to_exit(id, &mut |line| transcript.line(line))).await?;
-        let command = shown(&self.command);
-        match code {
-            Some(0) => Ok(Done {
-                detail: Some(format!("`{command}` exited 0")),
-                outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
-            }),
-            Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
-            None => {
-                cx.engine.kill(id).await?;
-                Err(StepError::Failed(format!(
-                    "`{command}` did not finish within {}; it was killed; {}",
-                    humantime::format_duration(self.timeout),
-                    transcript.tail_text()
-                )))
-            }
+        if code.is_none() {
+            cx.engine.kill(id).await?;
         }
+        finished(&self.command, code, self.timeout, &transcript, "it was killed")
     }
 }
