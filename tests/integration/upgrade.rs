@@ -209,17 +209,17 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let scene = Scene::new("dryrun");
     let name = scene.run("app", &["--init", "-e", "MINE=1"], "1");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "3", "--dry-run", "--json"]);
+    let out = scene.cutover(&["upgrade", &name, "--to", "dry", "--dry-run", "--json"]);
     out.expect(0);
     let plan = out.json();
     assert_eq!(plan["dry_run"], true);
-    assert_eq!(plan["to"], image("3"));
+    assert_eq!(plan["to"], image("dry"));
     assert_eq!(plan["carried"]["create"]["Env"], json!(["MINE=1"]), "only what the user set is carried");
     let stop = format!("stop {name} (demo:1)");
     assert!(plan["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with(&stop)), "{plan}");
     let after = inspect(&name).unwrap();
     assert_eq!(after["Id"], before["Id"]);
     assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
-    assert!(!docker_output(&["image", "inspect", &image("3")]).status.success(), "a dry run pulls nothing");
+    assert!(!docker_output(&["image", "inspect", &image("dry")]).status.success(), "a dry run pulls nothing");
     assert!(!scene.state_dir.join("runs").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false), "no journal for a dry run");
 }
