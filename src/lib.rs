@@ -7,6 +7,7 @@
 //! - [`health`]: deciding that a started container serves;
 //! - [`plan`]: plans of steps over container slots, computed by pure functions from what the
 //!   engine reports, each step kind owning its description, action, undo and traits;
+//! - [`profile`]: product profiles, the vendors' procedures as data that becomes plan options;
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`), their preflight
 //!   checks, and `history`;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod health;
 pub mod ops;
 pub mod plan;
+pub mod profile;
 pub mod run;
 pub mod secrets;
 pub mod version;

@@ -12,15 +12,16 @@ use serde::Serialize;
 
 use super::check::{self, Selection, Status};
 use super::config::Config;
-use super::registry::RegistryClient;
+use crate::engine::registry::RegistryClient;
 use super::schedule::Window;
 use crate::engine::reference::ImageRef;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::health::HealthPolicy;
+use crate::health::{HealthPolicy, HealthSettings};
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
+use crate::profile::{Catalog, Choice};
 use crate::run::{Outcome, StateDir};
 use crate::secrets;
 
@@ -28,7 +29,9 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Settings {
     pub config: Config,
-    pub health: HealthPolicy,
+    pub catalog: Catalog,
+    /// The command line's over the config file's; a profile's lie under both.
+    pub health: HealthSettings,
     pub window: Option<Window>,
 }
 
@@ -92,7 +95,7 @@ impl PassReport {
 pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClient, settings: &Settings) -> Result<PassReport> {
     let _host = state.lock_auto()?;
     let started_at = SystemTime::now();
-    let watched = check::discover(engine, &settings.config, &Selection::OptedIn).await?;
+    let watched = check::discover(engine, &settings.config, &settings.catalog, &Selection::OptedIn).await?;
     let checked = check::check(registry, &watched).await;
     let mut results = Vec::new();
     let outside_window = settings.window.is_some_and(|w| !w.contains_now());
@@ -110,7 +113,7 @@ pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClie
         }
         tracing::info!("auto: upgrading {} from {} to {target}", status.container, status.image);
         let clock = Instant::now();
-        let (result, message) = upgrade_one(engine, state, settings, &status.container, &target).await;
+        let (result, message) = upgrade_one(engine, state, settings, status).await;
         let result = PassResult { container: status.container.clone(), from: status.image.clone(), to: target, result, duration_ms: clock.elapsed().as_millis() as u64, message };
         if result.result == PassOutcome::NeedsAttention {
             stopped = Some(format!("not attempted: the pass stopped after {} needed attention", result.container));
@@ -124,13 +127,23 @@ pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClie
     Ok(report)
 }
 
-async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings, name: &str, target: &str) -> (PassOutcome, String) {
-    let Some(target) = ImageRef::parse(target) else {
+/// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found.
+async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings, status: &Status) -> (PassOutcome, String) {
+    let target = status.target.clone().unwrap_or_default();
+    let Some(target) = ImageRef::parse(&target) else {
         return (PassOutcome::Refused, format!("{target} is not an image reference"));
     };
-    let options = UpgradeOptions::new(Target::Image(target), settings.health.clone());
-    let request = UpgradeRequest { name: name.to_string(), with: Vec::new(), options };
-    let prepared = match upgrade::prepare(engine, state, &request).await {
+    let mut options = UpgradeOptions::new(Target::Image(target), HealthPolicy::default());
+    options.via = status.via.clone();
+    let request = UpgradeRequest {
+        name: status.container.clone(),
+        with: Vec::new(),
+        options,
+        health: settings.health.clone(),
+        profile: Choice::Auto,
+        insecure_registries: settings.config.insecure_registries.clone(),
+    };
+    let prepared = match upgrade::prepare(engine, state, &settings.catalog, &request).await {
         Ok(p) => p,
         Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string())),
     };
@@ -198,6 +211,8 @@ mod tests {
             current_digest: None,
             policy: None,
             target: None,
+            via: Vec::new(),
+            profile: None,
             newest: None,
             eligible: true,
             reason: String::new(),

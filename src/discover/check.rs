@@ -11,10 +11,11 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
-use super::registry::{RegistryClient, RegistryError};
+use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::reference::ImageRef;
 use crate::engine::{self, Engine};
 use crate::error::Result;
+use crate::profile::{self, Catalog, Choice, Profile};
 use crate::version::{self, Policy, Rules, TagVersion};
 
 /// Repositories asked at once.
@@ -31,6 +32,8 @@ pub struct Watched {
     /// The digests the engine recorded when it pulled the image (`RepoDigests`).
     pub local_digests: Vec<String>,
     pub rules: std::result::Result<Rules, String>,
+    /// The product profile it follows: its path decides the hops of an upgrade.
+    pub profile: Option<Profile>,
     /// Opted in by the `cutover.enable=true` label or by being listed in the config.
     pub opted_in: bool,
     /// Containers this one needs running first: links, `cutover.depends_on`, compose's
@@ -45,8 +48,9 @@ pub enum Selection {
     OptedIn,
 }
 
-/// Finds the containers and reads their rules; engine calls only.
-pub async fn discover(engine: &dyn Engine, config: &Config, selection: &Selection) -> Result<Vec<Watched>> {
+/// Finds the containers and reads their rules (a product profile's policy, then the config,
+/// then the labels); engine calls only.
+pub async fn discover(engine: &dyn Engine, config: &Config, catalog: &Catalog, selection: &Selection) -> Result<Vec<Watched>> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
         Selection::All | Selection::OptedIn => engine.running_names().await?,
@@ -82,7 +86,12 @@ pub async fn discover(engine: &dyn Engine, config: &Config, selection: &Selectio
         let image = c.config.as_ref().and_then(|c| c.image.as_deref()).and_then(ImageRef::parse);
         let tag = image.as_ref().map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())).unwrap_or_default();
         let entry = config.containers.get(&name).cloned().flatten().unwrap_or_default();
-        let rules = config::resolve(&tag, &[&config.defaults, &entry, &RuleLayer::from_labels(&labels)]);
+        let profile = match catalog.choose(&Choice::Auto, &labels, &engine::image_of(c)) {
+            Ok(found) => found.map(|(loaded, _)| loaded.profile),
+            Err(e) => return Err(crate::Error::Refused(format!("{name}: {e}"))),
+        };
+        let from_profile = RuleLayer { policy: profile.as_ref().and_then(|p| p.policy.clone()), ..RuleLayer::default() };
+        let rules = config::resolve(&tag, &[&from_profile, &config.defaults, &entry, &RuleLayer::from_labels(&labels)]);
         let local_digests = match (&image, c.image.as_deref()) {
             (Some(_), Some(id)) => match repo_digests.get(id) {
                 Some(digests) => digests.clone(),
@@ -112,7 +121,7 @@ pub async fn discover(engine: &dyn Engine, config: &Config, selection: &Selectio
             }
         }
         depends_on.retain(|d| !d.is_empty() && *d != name);
-        watched.push(Watched { name, image, local_digests, rules, opted_in, depends_on });
+        watched.push(Watched { name, image, local_digests, rules, profile, opted_in, depends_on });
     }
     Ok(watched)
 }
@@ -126,6 +135,11 @@ pub struct Status {
     pub policy: Option<Policy>,
     /// The reference an upgrade would move to.
     pub target: Option<String>,
+    /// The tags it would go through first, as its profile's upgrade path requires.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The newest version of the tag's family, allowed or not.
     pub newest: Option<String>,
     pub eligible: bool,
@@ -187,6 +201,8 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         current_digest: w.local_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()),
         policy: w.rules.as_ref().ok().map(|r| r.policy),
         target: None,
+        via: Vec::new(),
+        profile: w.profile.as_ref().map(|p| p.name.clone()),
         newest: None,
         eligible: false,
         reason: String::new(),
@@ -252,9 +268,25 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
     };
     match past_cooldown(registry, image, &candidates, rules.cooldown).await {
         Ok(Some(target)) => {
+            let path = w.profile.as_ref().and_then(|p| p.upgrade_path.as_ref());
+            let tags = match &facts.tags {
+                Some(Ok(tags)) => tags.as_slice(),
+                _ => &[],
+            };
+            match path.map(|path| profile::hops(&tag, &target, tags, path)).transpose() {
+                Ok(via) => status.via = via.unwrap_or_default(),
+                Err(e) => {
+                    status.reason = format!("{target} is allowed, but {e}");
+                    return status;
+                }
+            }
             status.eligible = true;
             if rules.policy != Policy::Digest {
-                status.reason = format!("{target} is allowed by policy {}{}", rules.policy, pin_text(rules));
+                let via = match status.via.is_empty() {
+                    true => String::new(),
+                    false => format!(" (through {}, as its upgrade path requires)", status.via.join(", ")),
+                };
+                status.reason = format!("{target} is allowed by policy {}{}{via}", rules.policy, pin_text(rules));
             }
             status.target = Some(image.with_tag(&target).to_string());
         }

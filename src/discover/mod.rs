@@ -1,10 +1,9 @@
 //! Update discovery and unattended upgrades: which version each container may move to
 //! ([`check`]), from its rules ([`config`], over the tag parsing of [`crate::version`]) and the
-//! registry's answers ([`registry`]); and the `auto` pass that upgrades the eligible ones on a
+//! registry's answers ([`crate::engine::registry`]); and the `auto` pass that upgrades the eligible ones on a
 //! schedule ([`auto`], [`schedule`]).
 
 pub mod auto;
 pub mod check;
 pub mod config;
-pub mod registry;
 pub mod schedule;

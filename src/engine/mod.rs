@@ -10,6 +10,7 @@ mod docker;
 #[cfg(test)]
 pub mod fake;
 pub mod reference;
+pub mod registry;
 
 use async_trait::async_trait;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect};

@@ -52,6 +52,47 @@ fn root_path() -> String {
     "/".into()
 }
 
+/// How long a container without other checks must run to count as up.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
+/// How long a new container may take to pass its checks.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One layer of health settings (a profile's, the config file's, the command line's); each sets
+/// only what it names, and a layer that names a check replaces the check of those below.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthSettings {
+    pub url: Option<String>,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+    pub expect_status: Option<u16>,
+    pub json: Vec<JsonCondition>,
+    pub settle: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+impl HealthSettings {
+    /// This layer over `policy`.
+    pub fn over(&self, mut policy: HealthPolicy) -> HealthPolicy {
+        if self.url.is_some() || self.port.is_some() {
+            policy.url = self.url.clone();
+            policy.port = self.port;
+            policy.path = self.path.clone().unwrap_or_else(root_path);
+            policy.expect_status = self.expect_status;
+            policy.json = self.json.clone();
+        }
+        policy.settle = self.settle.unwrap_or(policy.settle);
+        policy.timeout = self.timeout.unwrap_or(policy.timeout);
+        policy
+    }
+}
+
+impl Default for HealthPolicy {
+    /// HEALTHCHECKs, the default probe and the settle time, within the default timeout.
+    fn default() -> HealthPolicy {
+        HealthPolicy::new(DEFAULT_SETTLE, DEFAULT_TIMEOUT)
+    }
+}
+
 impl HealthPolicy {
     /// A policy that relies on HEALTHCHECKs, the default probe and the settle time.
     pub fn new(settle: Duration, timeout: Duration) -> HealthPolicy {

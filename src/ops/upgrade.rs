@@ -1,56 +1,90 @@
-//! `cutover upgrade`: preflight over every member of the group, then the plan of
-//! [`crate::plan::plan_upgrade`].
+//! `cutover upgrade`: preflight over every member of the group, the product profile's steps for
+//! each hop, then the plan of [`crate::plan::plan_upgrade`].
+
+use bollard::models::ContainerInspectResponse;
+use futures_util::StreamExt;
 
 use super::preflight::{self, Prepared};
+use crate::engine::reference::ImageRef;
+use crate::engine::registry::RegistryClient;
 use crate::engine::{self, Engine};
+use crate::health::HealthSettings;
 use crate::error::{Error, Result};
+use crate::plan::build::{StageOptions, StartOrder, Target};
 use crate::plan::recreate::Predecessor;
-use crate::plan::{self, UpgradeOptions};
+use crate::plan::{self, ProfileUse, UpgradeOptions};
+use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Loaded, Profile};
+use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 use crate::secrets;
+
+/// Files a profile reads from a container are configuration: anything larger is not read.
+const MAX_FACT_BYTES: usize = 1024 * 1024;
 
 pub struct UpgradeRequest {
     /// The container the command names; the group's primary member.
     pub name: String,
     /// Other containers that move with it (`--with`), in the order they stop.
     pub with: Vec<String>,
+    /// What the command line asked for; a profile adds to it.
     pub options: UpgradeOptions,
+    /// The health settings of the config file and the command line, over the profile's.
+    pub health: HealthSettings,
+    pub profile: Choice,
+    /// Registries reached over plain http though not on loopback, for the tag lists of hops.
+    pub insecure_registries: Vec<String>,
 }
 
 /// Everything that can be checked without changing the host, then the plan.
-pub async fn prepare(engine: &dyn Engine, state: &StateDir, req: &UpgradeRequest) -> Result<Prepared> {
-    let names: Vec<&str> = std::iter::once(req.name.as_str()).chain(req.with.iter().map(String::as_str)).collect();
-    for (i, name) in names.iter().enumerate() {
-        if plan::is_reserved_name(name) {
-            return Err(Error::Refused(format!(
-                "{name} is a container cutover keeps aside during an upgrade; upgrade the service's own container, or use `cutover rollback`"
-            )));
-        }
-        if names[..i].contains(name) {
-            return Err(Error::Refused(format!("{name} is named twice; give each member of the group once")));
-        }
-    }
+pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, req: &UpgradeRequest) -> Result<Prepared> {
+    let mut names: Vec<String> = std::iter::once(req.name.clone()).chain(req.with.iter().cloned()).collect();
+    check_names(&names)?;
     let mut locks = Vec::new();
-    for name in &names {
-        locks.push(preflight::claim(state, name)?);
-    }
     let mut olds = Vec::new();
     for name in &names {
-        let old = preflight::running_container(engine, name).await?;
-        secrets::register_container(&old);
-        if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
-            return Err(Error::Refused(format!(
-                "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
-            )));
+        let (lock, old) = claim_running(engine, state, name).await?;
+        locks.push(lock);
+        olds.push(old);
+    }
+    let chosen = choose_profile(catalog, &req.profile, &olds[0])?;
+    let mut options = req.options.clone();
+    let mut facts = Vec::new();
+    for old in &olds {
+        facts.push(gather_facts(engine, chosen.as_ref().map(|c| &c.0.profile), old).await?);
+    }
+    if let Some((loaded, _)) = &chosen {
+        let profile = &loaded.profile;
+        if let Some(group) = &profile.group {
+            if req.with.is_empty() && group.by == GroupBy::Database {
+                for (name, old, fact) in group_members(engine, catalog, loaded, &olds[0], &facts[0]).await? {
+                    let (lock, _) = claim_running(engine, state, &name).await?;
+                    locks.push(lock);
+                    names.push(name);
+                    olds.push(old);
+                    facts.push(fact);
+                }
+            }
+            if group.start == profile::StartOrder::NamedFirst {
+                options.start_order = StartOrder::NamedFirst;
+            }
         }
+        options.health = profile.health().map_err(Error::Refused)?.over(options.health);
+        if options.via.is_empty() {
+            if let Some(path) = &profile.upgrade_path {
+                options.via = plan_hops(&olds[0], &options.target, path, &req.insecure_registries).await?;
+            }
+        }
+        options.hop_steps = hop_steps(profile, &olds[0], &options, &facts)?;
+    }
+    options.health = req.health.over(options.health);
+    for name in &names {
+        preflight::name_free(engine, &plan::new_name(name), "it is left from an interrupted run: remove it, or run `cutover recover`").await?;
         let old_name = plan::old_name(name);
         preflight::name_free(engine, &old_name, &format!(
             "it is kept from an earlier `upgrade --keep-old`: `cutover rollback {name}` to go back to it, or `docker rm {old_name}` to keep the current version"
         )).await?;
-        preflight::name_free(engine, &plan::new_name(name), "it is left from an interrupted run: remove it, or run `cutover recover`").await?;
-        olds.push(old);
     }
-    if req.options.migrate.is_some() {
+    if (0..=options.via.len()).any(|hop| options.hop(hop).migrate.is_some()) {
         preflight::name_free(engine, &plan::migrate_name(&req.name), "it is left from an interrupted migration: remove it, or run `cutover recover`").await?;
     }
     let mut images = Vec::new();
@@ -77,6 +111,154 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, req: &UpgradeRequest
         .zip(&vanished)
         .map(|((inspect, image), vanished)| Predecessor { inspect, image, vanished_volumes_from: vanished })
         .collect();
-    let plan = plan::plan_upgrade(&members, &req.options).map_err(Error::Refused)?;
+    let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
+    plan.profile = chosen.map(|(loaded, why)| ProfileUse { name: loaded.profile.name.clone(), origin: loaded.origin.clone(), why });
     Ok(Prepared { plan, locks })
+}
+
+fn check_names(names: &[String]) -> Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        if plan::is_reserved_name(name) {
+            return Err(Error::Refused(format!(
+                "{name} is a container cutover keeps aside during an upgrade; upgrade the service's own container, or use `cutover rollback`"
+            )));
+        }
+        if names[..i].contains(name) {
+            return Err(Error::Refused(format!("{name} is named twice; give each member of the group once")));
+        }
+    }
+    Ok(())
+}
+
+/// The member's lock and its running container, or a refusal that says what to do.
+async fn claim_running(engine: &dyn Engine, state: &StateDir, name: &str) -> Result<(ContainerLock, ContainerInspectResponse)> {
+    let lock = preflight::claim(state, name)?;
+    let old = preflight::running_container(engine, name).await?;
+    secrets::register_container(&old);
+    if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
+        return Err(Error::Refused(format!(
+            "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
+        )));
+    }
+    Ok((lock, old))
+}
+
+/// The profile a container follows (see [`Catalog::choose`]).
+fn choose_profile(catalog: &Catalog, choice: &Choice, c: &ContainerInspectResponse) -> Result<Option<(Loaded, String)>> {
+    let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+    catalog.choose(choice, &labels, &engine::image_of(c)).map_err(|e| Error::Refused(e.to_string()))
+}
+
+/// The container's environment and the files the profile reads from it. Secret-looking values
+/// among them are registered for redaction before anything else sees them.
+pub async fn gather_facts(engine: &dyn Engine, profile: Option<&Profile>, c: &ContainerInspectResponse) -> Result<Facts> {
+    let mut facts = Facts { env: c.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default(), ..Facts::default() };
+    let Some(profile) = profile else { return Ok(facts) };
+    let id = c.id.clone().unwrap_or_default();
+    for path in profile.files_to_read() {
+        if let Some(text) = read_text(engine, &id, &path).await? {
+            let entries: Vec<String> = text.lines().map(|l| l.trim().replacen(": ", "=", 1)).collect();
+            secrets::register_env(entries.iter());
+            facts.files.insert(path, text);
+        }
+    }
+    Ok(facts)
+}
+
+/// A small text file inside a container, through the archive API.
+async fn read_text(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<String>> {
+    let Some(mut stream) = engine.archive_get(id, path).await? else { return Ok(None) };
+    let mut tar = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        tar.extend_from_slice(&chunk?);
+        if tar.len() > MAX_FACT_BYTES {
+            return Err(Error::Refused(format!("{path} in the container is larger than the profile expects a configuration file to be")));
+        }
+    }
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let unreadable = |e: std::io::Error| Error::Refused(format!("reading {path} from the container: {e}"));
+    let mut entries = archive.entries().map_err(unreadable)?;
+    let Some(entry) = entries.next() else { return Ok(None) };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry.map_err(unreadable)?, &mut text).map_err(unreadable)?;
+    Ok(Some(text))
+}
+
+/// The other running containers of the same profile on the same database, by name.
+async fn group_members(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    loaded: &Loaded,
+    primary: &ContainerInspectResponse,
+    primary_facts: &Facts,
+) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
+    let profile = &loaded.profile;
+    let Some(database) = &profile.database else { return Ok(Vec::new()) };
+    let identity = database.locate(primary_facts).map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(primary))))?.identity();
+    let mut names = engine.running_names().await?;
+    names.sort();
+    let mut found = Vec::new();
+    for name in names {
+        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
+            continue;
+        }
+        let Some(c) = engine.inspect(&name).await? else { continue };
+        let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
+            Ok(Some((other, _))) => other.profile.name == profile.name,
+            _ => false,
+        };
+        if !same_profile {
+            continue;
+        }
+        secrets::register_container(&c);
+        let facts = gather_facts(engine, Some(profile), &c).await?;
+        if database.locate(&facts).is_ok_and(|l| l.identity() == identity) {
+            tracing::info!("{name} is on the same database: it moves with {}", engine::name_of(primary));
+            found.push((name, c, facts));
+        }
+    }
+    Ok(found)
+}
+
+/// The hops the profile's upgrade path needs, from the registry's tags.
+async fn plan_hops(primary: &ContainerInspectResponse, target: &Target, path: &profile::UpgradePath, insecure: &[String]) -> Result<Vec<String>> {
+    let current = ImageRef::parse(&engine::image_of(primary));
+    let target = match (target, &current) {
+        (Target::Image(image), _) => image.clone(),
+        (Target::Tag(tag), Some(current)) => current.with_tag(tag),
+        (Target::Tag(_), None) => return Ok(Vec::new()),
+    };
+    let (Some(current_tag), Some(target_tag)) = (current.and_then(|c| c.tag), target.tag.clone()) else { return Ok(Vec::new()) };
+    let registry = RegistryClient::new(insecure.to_vec()).map_err(|e| Error::Refused(e.to_string()))?;
+    let tags = registry.tags(&target).await.map_err(|e| Error::Refused(format!(
+        "the profile's upgrade path needs the registry's tags to choose the hops: {e}; give them with --via"
+    )))?;
+    let via = profile::hops(&current_tag, &target_tag, &tags, path).map_err(Error::Refused)?;
+    if !via.is_empty() {
+        tracing::info!("the upgrade path goes through {}", via.join(", "));
+    }
+    Ok(via)
+}
+
+/// The profile's steps for each hop, refusing when a member lacks what the new version needs.
+fn hop_steps(profile: &Profile, primary: &ContainerInspectResponse, options: &UpgradeOptions, facts: &[Facts]) -> Result<Vec<StageOptions>> {
+    let current = ImageRef::parse(&engine::image_of(primary)).and_then(|r| r.tag).unwrap_or_default();
+    let target = match &options.target {
+        Target::Tag(tag) => tag.clone(),
+        Target::Image(image) => image.tag.clone().unwrap_or_default(),
+    };
+    let tags: Vec<String> = std::iter::once(current).chain(options.via.iter().cloned()).chain(std::iter::once(target)).collect();
+    let mut stages = Vec::new();
+    for pair in tags.windows(2) {
+        let mut steps = None;
+        for member in facts {
+            let hop = profile.for_hop(&pair[0], &pair[1], member).map_err(|e| Error::Refused(format!("profile {}: {e}", profile.name)))?;
+            if let Some(why) = hop.refusal {
+                return Err(Error::Refused(format!("profile {}, {} to {}: {why}", profile.name, pair[0], pair[1])));
+            }
+            steps.get_or_insert(hop.stage);
+        }
+        stages.push(steps.unwrap_or_default());
+    }
+    Ok(stages)
 }

@@ -8,7 +8,8 @@ use bollard::models::ContainerInspectResponse;
 
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Start, Stop, Verify, VersionSource,
+    AwaitHealthy, Call, CallStep, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Start, Stop, Verify,
+    VersionSource,
 };
 use super::{migrate_name, new_name, old_name, failed_name, Kind, Plan, Slot, SlotInfo, Stage, Step};
 use crate::engine::reference::ImageRef;
@@ -30,6 +31,9 @@ pub struct Migration {
     pub command: Vec<String>,
     pub entrypoint: Option<Vec<String>>,
     pub timeout: Duration,
+    /// Output that means the command did nothing although it exited 0 (Anchore's "Skipping
+    /// upgrade").
+    pub fails_if_output_has: Vec<String>,
 }
 
 /// A file on no volume, carried from each member's old container to its successor.
@@ -39,6 +43,51 @@ pub struct CarriedPath {
     pub optional: bool,
 }
 
+/// What a hop does around the swap, beyond creating, stopping, renaming and starting.
+#[derive(Debug, Clone, Default)]
+pub struct StageOptions {
+    pub migrate: Option<Migration>,
+    pub exec_before: Vec<Vec<String>>,
+    pub exec_after: Vec<Vec<String>>,
+    pub carry: Vec<CarriedPath>,
+    pub env: EnvChanges,
+    /// HTTP calls after each new container starts (DevLake's `/proceed-db-migration`).
+    pub calls: Vec<Call>,
+    pub expect_version: Option<VersionSource>,
+}
+
+impl StageOptions {
+    /// These options (the command line's) over a profile's for one hop: a migration or version
+    /// check given here replaces the profile's, the rest add up.
+    pub fn over(&self, profile: &StageOptions) -> StageOptions {
+        let mut carry = profile.carry.clone();
+        carry.extend(self.carry.iter().filter(|c| !profile.carry.iter().any(|p| p.path == c.path)).cloned());
+        let mut env = profile.env.clone();
+        env.set.extend(self.env.set.iter().cloned());
+        env.unset.extend(self.env.unset.iter().cloned());
+        env.rename.extend(self.env.rename.iter().cloned());
+        StageOptions {
+            migrate: self.migrate.clone().or_else(|| profile.migrate.clone()),
+            exec_before: [profile.exec_before.clone(), self.exec_before.clone()].concat(),
+            exec_after: [profile.exec_after.clone(), self.exec_after.clone()].concat(),
+            carry,
+            env,
+            calls: [profile.calls.clone(), self.calls.clone()].concat(),
+            expect_version: self.expect_version.clone().or_else(|| profile.expect_version.clone()),
+        }
+    }
+}
+
+/// In which order the members of a group start once every one is stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartOrder {
+    /// The last stopped starts first; the named container last.
+    #[default]
+    Reverse,
+    /// The named container first, the rest once it is healthy (Quay nodes).
+    NamedFirst,
+}
+
 #[derive(Debug, Clone)]
 pub struct UpgradeOptions {
     pub target: Target,
@@ -46,13 +95,12 @@ pub struct UpgradeOptions {
     pub via: Vec<String>,
     pub keep_old: bool,
     pub health: HealthPolicy,
-    pub migrate: Option<Migration>,
-    pub exec_before: Vec<Vec<String>>,
-    pub exec_after: Vec<Vec<String>>,
     pub hook_timeout: Duration,
-    pub carry: Vec<CarriedPath>,
-    pub env: EnvChanges,
-    pub expect_version: Option<VersionSource>,
+    /// What every hop does (the command line's options).
+    pub steps: StageOptions,
+    /// What each hop adds (a product profile's steps for that hop); empty, or one per hop.
+    pub hop_steps: Vec<StageOptions>,
+    pub start_order: StartOrder,
 }
 
 impl UpgradeOptions {
@@ -63,14 +111,23 @@ impl UpgradeOptions {
             via: Vec::new(),
             keep_old: false,
             health,
-            migrate: None,
-            exec_before: Vec::new(),
-            exec_after: Vec::new(),
             hook_timeout: Duration::from_secs(300),
-            carry: Vec::new(),
-            env: EnvChanges::default(),
-            expect_version: None,
+            steps: StageOptions::default(),
+            hop_steps: Vec::new(),
+            start_order: StartOrder::Reverse,
         }
+    }
+
+    /// Everything hop `stage` does.
+    pub fn hop(&self, stage: usize) -> StageOptions {
+        match self.hop_steps.get(stage) {
+            Some(profile) => self.steps.over(profile),
+            None => self.steps.clone(),
+        }
+    }
+
+    fn hops(&self) -> Vec<StageOptions> {
+        (0..=self.via.len()).map(|stage| self.hop(stage)).collect()
     }
 }
 
@@ -80,8 +137,11 @@ struct Member<'a> {
     inspect: &'a ContainerInspectResponse,
     /// The image of each generation: the current one, then one per stage.
     images: Vec<String>,
-    spec: SuccessorSpec,
-    removed_env: Vec<String>,
+    /// Each stage's create request: the carried configuration, the stage's image, and the
+    /// environment changes of that stage and those before it.
+    specs: Vec<SuccessorSpec>,
+    /// Per stage, the variables it removed or renamed away.
+    removed_env: Vec<Vec<String>>,
 }
 
 /// The upgrade of a group of running containers (the first is the one the command named)
@@ -90,20 +150,20 @@ struct Member<'a> {
 /// Each stage creates and verifies every successor under a temporary name while the old
 /// containers still serve, so a setting the engine would not carry aborts with no downtime at
 /// all. Only then are the old ones stopped (in order), the migration run, the names moved, and
-/// the successors started in reverse order, each awaited healthy. Downtime runs from the first
-/// stop to the last successor serving.
+/// the successors started (in reverse order, or the named one first), each awaited healthy.
+/// Downtime runs from the first stop to the last successor serving.
 pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
-    let commands = opts.migrate.iter().map(|m| &m.command).chain(&opts.exec_before).chain(&opts.exec_after);
-    let version_command = match &opts.expect_version {
+    let hops = opts.hops();
+    let commands = hops.iter().flat_map(|h| h.migrate.iter().map(|m| &m.command).chain(&h.exec_before).chain(&h.exec_after));
+    let version_commands = hops.iter().filter_map(|h| match &h.expect_version {
         Some(VersionSource::Command(cmd)) => Some(cmd),
         _ => None,
-    };
-    for command in commands.chain(version_command) {
+    });
+    for command in commands.chain(version_commands) {
         crate::secrets::register_command(command);
     }
-    let members = members.iter().enumerate().map(|(i, old)| member(old, opts, i == 0)).collect::<Result<Vec<_>, _>>()?;
+    let members = members.iter().enumerate().map(|(i, old)| member(old, opts, &hops, i == 0)).collect::<Result<Vec<_>, _>>()?;
     let primary = &members[0];
-    let stages = opts.via.len() + 1;
     let mut slots = BTreeMap::new();
     for m in &members {
         for (generation, image) in m.images.iter().enumerate() {
@@ -119,20 +179,22 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
             }
         }
     }
-    let stages = (0..stages)
-        .map(|stage| {
+    let stages = hops
+        .iter()
+        .enumerate()
+        .map(|(stage, hop)| {
             let mut steps: Vec<Step> = Vec::new();
             if stage == 0 {
                 steps.extend(pulls.iter().map(|image| Pull { image: image.clone() }.into()));
             }
-            steps.extend(stage_steps(&members, stage, opts)?);
-            Ok(Stage { from: primary.images[stage].clone(), to: primary.images[stage + 1].clone(), steps })
+            steps.extend(stage_steps(&members, stage, hop, opts));
+            Stage { from: primary.images[stage].clone(), to: primary.images[stage + 1].clone(), steps }
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect();
     let carried = if members.len() == 1 {
-        recreate::masked(&primary.spec)
+        recreate::masked(&primary.specs[0])
     } else {
-        serde_json::Value::Object(members.iter().map(|m| (m.name.clone(), recreate::masked(&m.spec))).collect())
+        serde_json::Value::Object(members.iter().map(|m| (m.name.clone(), recreate::masked(&m.specs[0]))).collect())
     };
     Ok(Plan {
         kind: Kind::Upgrade,
@@ -143,10 +205,11 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         slots,
         stages,
         carried,
+        profile: None,
     })
 }
 
-fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, primary: bool) -> Result<Member<'a>, String> {
+fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, hops: &[StageOptions], primary: bool) -> Result<Member<'a>, String> {
     let inspect = old.inspect;
     let name = name_of(inspect);
     let current = image_of(inspect);
@@ -164,50 +227,56 @@ fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, primary: bool) -> Re
             return Err(format!("--via {} repeats a hop: give each intermediate tag once, in order, and not the target", short_tag(&pair[0])));
         }
     }
+    // Each stage starts from the previous one's configuration and environment.
     let mut spec = recreate::successor_spec(old, &images[1]);
-    let old_env = inspect.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
-    let removed_env = recreate::apply_env_changes(&mut spec, &old_env, &opts.env, primary)?;
-    for carried in &opts.carry {
-        if !carried.path.starts_with('/') {
-            return Err(format!("--carry-file {}: give the absolute path inside the container", carried.path));
+    let mut env = inspect.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let mut specs = Vec::new();
+    let mut removed_env = Vec::new();
+    for (stage, hop) in hops.iter().enumerate() {
+        spec = spec.with_image(&images[stage + 1]);
+        let removed = recreate::apply_env_changes(&mut spec, &env, &hop.env, primary)?;
+        env = recreate::apply_to_whole_env(&env, &hop.env);
+        specs.push(spec.clone());
+        removed_env.push(removed);
+        for carried in &hop.carry {
+            if !carried.path.starts_with('/') {
+                return Err(format!("--carry-file {}: give the absolute path inside the container", carried.path));
+            }
+            if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
+                return Err(format!(
+                    "--carry-file {}: it lies on the mount {mount} of {name}, which the new container shares already; it needs no carrying",
+                    carried.path
+                ));
+            }
         }
-        if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
-            return Err(format!(
-                "--carry-file {}: it lies on the mount {mount} of {name}, which the new container shares already; it needs no carrying",
-                carried.path
-            ));
+        if hop.expect_version.is_some() && ImageRef::parse(&images[stage + 1]).and_then(|r| r.tag).is_none() {
+            return Err(format!("--expect-version needs a tag to compare with, and {} has none", images[stage + 1]));
         }
     }
-    if opts.expect_version.is_some() {
-        if let Some(image) = images[1..].iter().find(|i| ImageRef::parse(i).and_then(|r| r.tag).is_none()) {
-            return Err(format!("--expect-version needs a tag to compare with, and {image} has none"));
-        }
-    }
-    Ok(Member { name, inspect, images, spec, removed_env })
+    Ok(Member { name, inspect, images, specs, removed_env })
 }
 
 fn short_tag(image: &str) -> String {
     ImageRef::parse(image).and_then(|r| r.tag).unwrap_or_else(|| image.to_string())
 }
 
-fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> Result<Vec<Step>, String> {
+fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &UpgradeOptions) -> Vec<Step> {
     let generation = stage as u32;
     let old = |m: &Member<'_>| Slot::new(&m.name, generation);
     let new = |m: &Member<'_>| Slot::new(&m.name, generation + 1);
-    let spec = |m: &Member<'_>| m.spec.with_image(&m.images[stage + 1]);
     let primary = &members[0];
     let mut steps: Vec<Step> = Vec::new();
     for m in members {
-        steps.push(Create { slot: new(m), source: old(m), name: new_name(&m.name), spec: Box::new(spec(m)) }.into());
+        steps.push(Create { slot: new(m), source: old(m), name: new_name(&m.name), spec: Box::new(m.specs[stage].clone()) }.into());
     }
     for m in members {
-        steps.push(Verify { slot: new(m), source: old(m), expected: Box::new(spec(m)), removed_env: m.removed_env.clone() }.into());
+        steps.push(Verify { slot: new(m), source: old(m), expected: Box::new(m.specs[stage].clone()), removed_env: m.removed_env[stage].clone() }.into());
     }
-    for command in &opts.exec_before {
+    for command in &hop.exec_before {
         steps.push(Exec { slot: old(primary), hook: Hook::Before, command: command.clone(), timeout: opts.hook_timeout }.into());
     }
     for m in members {
-        for carried in &opts.carry {
+        for carried in &hop.carry {
             steps.push(CarryFile { from: old(m), to: new(m), path: carried.path.clone(), optional: carried.optional }.into());
         }
     }
@@ -215,8 +284,8 @@ fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> R
         let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
         steps.push(Stop { slot: old(m), timeout_secs, serving: true }.into());
     }
-    if let Some(migration) = &opts.migrate {
-        let spec = recreate::one_shot_spec(&spec(primary), &migration.command, migration.entrypoint.as_deref());
+    if let Some(migration) = &hop.migrate {
+        let spec = recreate::one_shot_spec(&primary.specs[stage], &migration.command, migration.entrypoint.as_deref());
         steps.push(
             OneShot {
                 source: old(primary),
@@ -224,6 +293,7 @@ fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> R
                 image: primary.images[stage + 1].clone(),
                 command: migration.command.clone(),
                 timeout: migration.timeout,
+                fails_if_output_has: migration.fails_if_output_has.clone(),
                 spec: Box::new(spec),
             }
             .into(),
@@ -233,14 +303,21 @@ fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> R
         steps.push(Rename { slot: old(m), from: m.name.clone(), to: old_name(&m.name) }.into());
         steps.push(Rename { slot: new(m), from: new_name(&m.name), to: m.name.clone() }.into());
     }
-    for m in members.iter().rev() {
+    let starting: Vec<&Member<'_>> = match opts.start_order {
+        StartOrder::Reverse => members.iter().rev().collect(),
+        StartOrder::NamedFirst => members.iter().collect(),
+    };
+    for m in starting {
         steps.push(Start { slot: new(m), successor: true }.into());
+        for call in &hop.calls {
+            steps.push(CallStep { slot: new(m), call: call.clone() }.into());
+        }
         steps.push(AwaitHealthy { slot: new(m), policy: opts.health.clone() }.into());
     }
-    for command in &opts.exec_after {
+    for command in &hop.exec_after {
         steps.push(Exec { slot: new(primary), hook: Hook::After, command: command.clone(), timeout: opts.hook_timeout }.into());
     }
-    if let Some(source) = &opts.expect_version {
+    if let Some(source) = &hop.expect_version {
         for m in members {
             let want = short_tag(&m.images[stage + 1]);
             steps.push(CheckVersion { slot: new(m), source: source.clone(), want, port: opts.health.port }.into());
@@ -252,7 +329,7 @@ fn stage_steps(members: &[Member<'_>], stage: usize, opts: &UpgradeOptions) -> R
             steps.push(Remove { slot: old(m), name: old_name(&m.name) }.into());
         }
     }
-    Ok(steps)
+    steps
 }
 
 /// Going back to the `-old` container kept by `upgrade --keep-old`. The current container is
@@ -277,5 +354,6 @@ pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &
         slots: BTreeMap::from([(now, info(current)), (back, info(previous))]),
         stages: vec![Stage { from: image_of(current), to: image_of(previous), steps }],
         carried: serde_json::Value::Null,
+        profile: None,
     }
 }

@@ -94,6 +94,15 @@ pub struct Stage {
     pub steps: Vec<Step>,
 }
 
+/// The product profile a plan follows, and why, for people and the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileUse {
+    pub name: String,
+    /// `built-in`, or the file it came from.
+    pub origin: String,
+    pub why: String,
+}
+
 /// A plan and what it was computed from, as the journal's first record keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -109,6 +118,8 @@ pub struct Plan {
     /// The configuration carried to each member's successor, secrets masked: what `--dry-run`
     /// shows.
     pub carried: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileUse>,
 }
 
 impl Plan {

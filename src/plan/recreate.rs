@@ -458,6 +458,20 @@ pub fn apply_env_changes(
     require_renamed: bool,
 ) -> Result<Vec<String>, String> {
     let mut env: Vec<String> = spec.env().to_vec();
+    let removed = change_env(&mut env, old_env, changes, require_renamed)?;
+    spec.body.env = (!env.is_empty()).then_some(env);
+    Ok(removed)
+}
+
+/// A container's whole environment after the changes: what the next hop starts from.
+pub fn apply_to_whole_env(env: &[String], changes: &EnvChanges) -> Vec<String> {
+    let mut changed = env.to_vec();
+    // Without `require_renamed` a change cannot fail.
+    let _ = change_env(&mut changed, env, changes, false);
+    changed
+}
+
+fn change_env(env: &mut Vec<String>, old_env: &[String], changes: &EnvChanges, require_renamed: bool) -> Result<Vec<String>, String> {
     let mut removed = Vec::new();
     let put = |env: &mut Vec<String>, name: &str, value: &str| {
         env.retain(|e| env_name(e) != name);
@@ -478,7 +492,7 @@ pub fn apply_env_changes(
             ));
         }
         env.retain(|e| env_name(e) != old);
-        put(&mut env, new, value);
+        put(env, new, value);
         removed.push(old.clone());
     }
     for name in &changes.unset {
@@ -487,10 +501,9 @@ pub fn apply_env_changes(
     }
     for (name, value) in &changes.set {
         crate::secrets::register_env(std::iter::once(&format!("{name}={value}")));
-        put(&mut env, name, value);
+        put(env, name, value);
         removed.retain(|r| r != name);
     }
-    spec.body.env = (!env.is_empty()).then_some(env);
     Ok(removed)
 }
 

@@ -77,10 +77,10 @@ fn every_step_that_changes_the_host_has_its_undo() {
 #[test]
 fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
     let mut opts = options();
-    opts.migrate = Some(Migration { command: vec!["migrate".into(), "head".into()], entrypoint: None, timeout: Duration::from_secs(1800) });
-    opts.exec_before = vec![vec!["sync".into()]];
-    opts.exec_after = vec![vec!["check".into(), "--all".into()]];
-    opts.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
+    opts.steps.migrate = Some(Migration { command: vec!["migrate".into(), "head".into()], entrypoint: None, timeout: Duration::from_secs(1800), fails_if_output_has: vec![] });
+    opts.steps.exec_before = vec![vec!["sync".into()]];
+    opts.steps.exec_after = vec![vec!["check".into(), "--all".into()]];
+    opts.steps.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
     let plan = upgrade(&opts);
     assert_eq!(
         names(&plan),
@@ -96,7 +96,7 @@ fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
 #[test]
 fn the_one_shot_keeps_the_configuration_but_serves_nothing() {
     let mut opts = options();
-    opts.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: Some(vec!["/bin/tool".into()]), timeout: Duration::from_secs(60) });
+    opts.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: Some(vec!["/bin/tool".into()]), timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
     let plan = upgrade(&opts);
     let Step::OneShot(one_shot) = &plan.stages[0].steps[4] else { panic!("{:?}", names(&plan)) };
     let Step::Create(create) = &plan.stages[0].steps[1] else { panic!() };
@@ -184,12 +184,12 @@ fn a_journaled_plan_reads_back_without_the_create_request() {
 #[test]
 fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     let mut opts = options();
-    opts.carry = vec![CarriedPath { path: "/data/settings".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath { path: "/data/settings".into(), optional: false }];
     let (container, image) = fixture();
     let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &[] };
     let refused = plan_upgrade(&[old], &opts).unwrap_err();
     assert!(refused.contains("lies on the mount /data"), "{refused}");
-    opts.carry = vec![CarriedPath { path: "app/.env".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath { path: "app/.env".into(), optional: false }];
     let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &[] };
     assert!(plan_upgrade(&[old], &opts).unwrap_err().contains("absolute path"));
 }

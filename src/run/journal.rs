@@ -350,6 +350,7 @@ mod tests {
             slots: Default::default(),
             stages: vec![],
             carried: serde_json::Value::Null,
+            profile: None,
         }
     }
 

@@ -9,7 +9,8 @@ use super::runner::{Fault, Moment, RunError, RunReport, Runner};
 use super::recover::recover;
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::engine::Engine;
-use crate::health::HealthPolicy;
+use crate::health::{HealthPolicy, HealthSettings};
+use crate::profile::{Catalog, Choice};
 use crate::ops::upgrade::{prepare, UpgradeRequest};
 use crate::plan::build::{CarriedPath, Migration, Target};
 use crate::plan::steps::Cx;
@@ -57,11 +58,18 @@ fn options(to: &str) -> UpgradeOptions {
 }
 
 fn request(members: &[&str], options: UpgradeOptions) -> UpgradeRequest {
-    UpgradeRequest { name: members[0].into(), with: members[1..].iter().map(|m| m.to_string()).collect(), options }
+    UpgradeRequest {
+        name: members[0].into(),
+        with: members[1..].iter().map(|m| m.to_string()).collect(),
+        health: HealthSettings { settle: Some(options.health.settle), timeout: Some(options.health.timeout), ..HealthSettings::default() },
+        options,
+        profile: Choice::Without,
+        insecure_registries: Vec::new(),
+    }
 }
 
 async fn upgrade(host: &Host, members: &[&str], options: UpgradeOptions, fault: Option<Fault>) -> (Plan, Result<RunReport, RunError>) {
-    let prepared = prepare(&host.engine, &host.state, &request(members, options)).await.expect("preflight");
+    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(members, options)).await.expect("preflight");
     let plan = prepared.plan.clone();
     let mut journal = host.state.begin(&plan).unwrap();
     let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault }.run(&plan).await;
@@ -91,12 +99,12 @@ fn assert_settled(host: &Host, members: &[&str]) -> String {
 /// The plan shapes of the issue, each with the members it moves.
 fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     let mut migrate = options("2");
-    migrate.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600) });
+    migrate.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600), fails_if_output_has: vec![] });
     let mut hooks = options("2");
-    hooks.exec_before = vec![vec!["true".into()]];
-    hooks.exec_after = vec![vec!["true".into()]];
+    hooks.steps.exec_before = vec![vec!["true".into()]];
+    hooks.steps.exec_after = vec![vec!["true".into()]];
     let mut carried = options("2");
-    carried.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
+    carried.steps.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
     let mut hops = options("3");
     hops.via = vec!["2".into()];
     vec![
@@ -133,7 +141,7 @@ fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
 /// How many steps the shape's plan has.
 async fn step_count(members: &[&str], opts: &UpgradeOptions) -> usize {
     let host = new_host(members);
-    let prepared = prepare(&host.engine, &host.state, &request(members, opts.clone())).await.expect("preflight");
+    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(members, opts.clone())).await.expect("preflight");
     prepared.plan.step_count()
 }
 
@@ -248,7 +256,7 @@ async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_th
     for (command, says) in [("migrate-fail", "exited with code 2"), ("hang", "did not finish within 1m")] {
         let host = new_host(&["web"]);
         let mut opts = options("2");
-        opts.migrate = Some(Migration { command: vec![command.into()], entrypoint: None, timeout: Duration::from_secs(60) });
+        opts.steps.migrate = Some(Migration { command: vec![command.into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
         let (_, report) = upgrade(&host, &["web"], opts, None).await;
         let report = report.unwrap();
         assert_eq!(report.outcome, Outcome::RolledBack, "{command}");
@@ -263,7 +271,7 @@ async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_th
 async fn hooks_fail_before_downtime_or_roll_back_after_it() {
     let host1 = new_host(&["web"]);
     let mut opts = options("2");
-    opts.exec_before = vec![vec!["false".into()]];
+    opts.steps.exec_before = vec![vec!["false".into()]];
     let (_, report) = upgrade(&host1, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::NothingChanged);
@@ -273,7 +281,7 @@ async fn hooks_fail_before_downtime_or_roll_back_after_it() {
 
     let host2 = new_host(&["web"]);
     let mut opts = options("2");
-    opts.exec_after = vec![vec!["false".into()]];
+    opts.steps.exec_after = vec![vec!["false".into()]];
     let (_, report) = upgrade(&host2, &["web"], opts, None).await;
     assert_eq!(report.unwrap().outcome, Outcome::RolledBack);
     assert_eq!(assert_settled(&host2, &["web"]), "app:1");
@@ -306,7 +314,7 @@ async fn a_failing_second_hop_leaves_the_first_hop_running() {
 async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.carry = vec![
+    opts.steps.carry = vec![
         CarriedPath { path: "/app/.env".into(), optional: false },
         CarriedPath { path: "/app/missing".into(), optional: true },
     ];
@@ -318,7 +326,7 @@ async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
 
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.carry = vec![CarriedPath { path: "/app/missing".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath { path: "/app/missing".into(), optional: false }];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::NothingChanged);
@@ -329,9 +337,9 @@ async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
 async fn an_env_rename_moves_the_value_and_verify_expects_it() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.env.rename = vec![("ENCODE_KEY".into(), "ENCRYPTION_SECRET".into())];
-    opts.env.set = vec![("MODE".into(), "fast".into())];
-    opts.env.unset = vec!["TZ".into()];
+    opts.steps.env.rename = vec![("ENCODE_KEY".into(), "ENCRYPTION_SECRET".into())];
+    opts.steps.env.set = vec![("MODE".into(), "fast".into())];
+    opts.steps.env.unset = vec!["TZ".into()];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
     let env = host.engine.inspect("web").await.unwrap().unwrap().config.unwrap().env.unwrap();
@@ -341,7 +349,21 @@ async fn an_env_rename_moves_the_value_and_verify_expects_it() {
 
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.env.rename = vec![("NO_SUCH_KEY".into(), "X".into())];
-    let refused = prepare(&host.engine, &host.state, &request(&["web"], opts)).await.err().unwrap();
+    opts.steps.env.rename = vec![("NO_SUCH_KEY".into(), "X".into())];
+    let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request(&["web"], opts)).await.err().unwrap();
     assert!(refused.to_string().contains("the container has no NO_SUCH_KEY"), "{refused}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    // The fake prints the command it runs, as Anchore's tool prints "Skipping upgrade".
+    let command = vec!["migrate".to_string(), "Skipping upgrade.".to_string()];
+    opts.steps.migrate = Some(Migration { command, entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec!["Skipping upgrade".into()] });
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert!(report.failure.unwrap().contains("exited 0 but printed"), "it did nothing, and said so");
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
 }

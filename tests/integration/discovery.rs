@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use cutover::engine::reference::ImageRef;
-use cutover::discover::registry::RegistryClient;
+use cutover::engine::registry::RegistryClient;
 use serde_json::Value;
 
 use crate::helpers::*;

@@ -7,6 +7,7 @@ mod campaigns;
 mod discovery;
 mod helpers;
 mod install;
+mod products;
 mod recover;
 mod refusals;
 mod rollback;

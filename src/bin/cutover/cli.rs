@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use cutover::engine::reference::ImageRef;
-use cutover::health::HealthPolicy;
+use cutover::health::{HealthPolicy, HealthSettings};
 use cutover::plan::build::{CarriedPath, Migration, Target};
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
+use cutover::profile::Choice;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -64,6 +65,9 @@ Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=
 cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
 patch releases and other tags (latest) follow their digest.")]
     Check(CheckArgs),
+    /// Product profiles: list them, show one, or check a file
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
     /// One unattended pass: upgrade the opted-in containers along their policies
     #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
 one at a time, dependencies first (links, cutover.depends_on, compose depends_on), each with the safety of `cutover upgrade`. \
@@ -79,6 +83,25 @@ Exit codes:
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running
   3   an upgrade failed and needs attention: the pass stopped there";
+
+#[derive(Subcommand, Debug)]
+pub enum ProfilesCommand {
+    /// The profiles this host knows (built in, /etc/cutover/profiles, ~/.config/cutover/profiles) and what they match
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// A profile as cutover resolved it, in YAML
+    Show {
+        /// A profile name, or a file
+        name: String,
+    },
+    /// Check a profile file: its errors name the line and column
+    Validate {
+        file: PathBuf,
+    },
+}
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -113,7 +136,7 @@ pub struct AutoArgs {
 
 #[derive(Args, Debug)]
 pub struct DiscoveryArgs {
-    /// The YAML config: opted-in containers, their policies, webhook, window (see README)
+    /// The YAML config: opted-in containers, their policies, insecure registries, webhook, window (see README)
     #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -140,6 +163,12 @@ pub struct UpgradeArgs {
     /// Print the plan and the configuration that will be carried; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The product profile to follow: a name (`cutover profiles list`), a file, or `none` [default: the container's
+    /// cutover.profile label, else the profile matching its image]
+    #[arg(long, value_name = "NAME|FILE|none")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
     #[command(flatten)]
     pub steps: StepArgs,
     #[command(flatten)]
@@ -254,7 +283,7 @@ pub struct HealthArgs {
     /// A field the JSON answer must hold, e.g. status_code=200 or databaseStatus=OK (repeatable)
     #[arg(long, value_name = "FIELD=VALUE")]
     pub health_json: Vec<String>,
-    /// How long to wait for the new container to be healthy [default: 2m]
+    /// How long to wait for the new container to be healthy [default: 2m, or the profile's]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<Duration>,
     /// Without a HEALTHCHECK, URL or port: how long it must also run without exiting or restarting [default: 10s]
@@ -262,8 +291,6 @@ pub struct HealthArgs {
     pub settle: Option<Duration>,
 }
 
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
-const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
 
 /// Durations as people write them: `90s`, `2m`, `1h30m`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -271,23 +298,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl HealthArgs {
-    pub fn policy(&self) -> Result<HealthPolicy, String> {
-        self.policy_over(None, None)
-    }
-
-    /// The flags over the config file's values over the defaults.
-    pub fn policy_over(&self, timeout: Option<Duration>, settle: Option<Duration>) -> Result<HealthPolicy, String> {
+    /// The flags over the config file's timeout and settle.
+    pub fn settings(&self, timeout: Option<Duration>, settle: Option<Duration>) -> Result<HealthSettings, String> {
         let named = self.health_url.is_some() || self.health_port.is_some();
         if !named && (self.health_status.is_some() || !self.health_json.is_empty()) {
             return Err("--health-status and --health-json judge the answer of --health-url or --health-port: give one of them".into());
         }
-        let mut policy = HealthPolicy::new(self.settle.or(settle).unwrap_or(DEFAULT_SETTLE), self.health_timeout.or(timeout).unwrap_or(DEFAULT_HEALTH_TIMEOUT));
-        policy.url = self.health_url.clone();
-        policy.port = self.health_port;
-        policy.path = self.health_path.clone();
-        policy.expect_status = self.health_status;
-        policy.json = self.health_json.iter().map(|c| c.parse()).collect::<Result<_, _>>()?;
-        Ok(policy)
+        Ok(HealthSettings {
+            url: self.health_url.clone(),
+            port: self.health_port,
+            path: Some(self.health_path.clone()),
+            expect_status: self.health_status,
+            json: self.health_json.iter().map(|c| c.parse()).collect::<Result<_, _>>()?,
+            settle: self.settle.or(settle),
+            timeout: self.health_timeout.or(timeout),
+        })
     }
 }
 
@@ -329,42 +354,43 @@ impl UpgradeArgs {
             ),
             (None, None) => unreachable!("clap requires --to or --image"),
         };
-        let mut options = UpgradeOptions::new(target, self.health.policy()?);
+        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
         options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
         options.keep_old = self.keep_old;
         let s = &self.steps;
-        options.migrate = match &s.migrate {
+        let steps = &mut options.steps;
+        steps.migrate = match &s.migrate {
             Some(cmd) => Some(Migration {
                 command: command("--migrate", cmd)?,
                 entrypoint: s.migrate_entrypoint.as_deref().map(|e| command("--migrate-entrypoint", e)).transpose()?,
                 timeout: s.migrate_timeout,
+                fails_if_output_has: Vec::new(),
             }),
             None => None,
         };
-        options.exec_before = s.exec_before.iter().map(|c| command("--exec-before", c)).collect::<Result<_, _>>()?;
-        options.exec_after = s.exec_after.iter().map(|c| command("--exec-after", c)).collect::<Result<_, _>>()?;
-        options.hook_timeout = s.hook_timeout;
-        options.carry = s.carry_file.iter().map(|p| CarriedPath { path: p.clone(), optional: false })
+        steps.exec_before = s.exec_before.iter().map(|c| command("--exec-before", c)).collect::<Result<_, _>>()?;
+        steps.exec_after = s.exec_after.iter().map(|c| command("--exec-after", c)).collect::<Result<_, _>>()?;
+        steps.carry = s.carry_file.iter().map(|p| CarriedPath { path: p.clone(), optional: false })
             .chain(s.carry_file_if_present.iter().map(|p| CarriedPath { path: p.clone(), optional: true }))
             .collect();
         for entry in &s.env {
             let (name, value) = pair("--env", entry, "NAME=VALUE")?;
-            options.env.set.push((name.to_string(), value.to_string()));
+            steps.env.set.push((name.to_string(), value.to_string()));
         }
         for name in &s.env_unset {
             if !valid_env_name(name) || name.contains('=') {
                 return Err(format!("--env-unset {name:?}: give a variable name"));
             }
-            options.env.unset.push(name.clone());
+            steps.env.unset.push(name.clone());
         }
         for entry in &s.env_rename {
             let (old, new) = pair("--env-rename", entry, "OLD=NEW")?;
             if !valid_env_name(new) {
                 return Err(format!("--env-rename {entry:?}: write OLD=NEW"));
             }
-            options.env.rename.push((old.to_string(), new.to_string()));
+            steps.env.rename.push((old.to_string(), new.to_string()));
         }
-        options.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
+        steps.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
             (Some(url), _) => {
                 let address = url.split('#').next().unwrap_or_default();
                 let known = ["http://", "https://", "/", ":"].iter().any(|p| address.starts_with(p));
@@ -376,6 +402,15 @@ impl UpgradeArgs {
             (None, Some(cmd)) => Some(VersionSource::Command(command("--expect-version-cmd", cmd)?)),
             (None, None) => None,
         };
+        options.hook_timeout = s.hook_timeout;
         Ok(options)
+    }
+
+    pub fn profile(&self) -> Choice {
+        match self.profile.as_deref() {
+            None => Choice::Auto,
+            Some("none") => Choice::Without,
+            Some(name) => Choice::Named(name.to_string()),
+        }
     }
 }

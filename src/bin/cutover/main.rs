@@ -11,16 +11,18 @@ use clap::Parser;
 use cutover::discover::auto;
 use cutover::discover::check::{self, Selection};
 use cutover::discover::config::Config;
-use cutover::discover::registry::RegistryClient;
+use cutover::engine::registry::RegistryClient;
 use cutover::discover::schedule::{Schedule, Window};
 use cutover::engine::DockerEngine;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::{history, rollback, upgrade};
 use cutover::run::journal::{self, StateDir};
+use cutover::health::HealthPolicy;
+use cutover::profile::Catalog;
 use cutover::run::recover;
 use indicatif::MultiProgress;
 
-use cli::{Cli, Command, CommonArgs};
+use cli::{Cli, Command, CommonArgs, ProfilesCommand};
 use output::Exit;
 
 fn main() -> ExitCode {
@@ -43,6 +45,8 @@ fn main() -> ExitCode {
         Command::Rollback(a) => a.common.json,
         Command::Recover(a) => a.common.json,
         Command::History(a) => a.json,
+        Command::Profiles(ProfilesCommand::List { json }) => *json,
+        Command::Profiles(_) => false,
         Command::Check(a) => a.json,
         Command::Auto(a) => a.json,
     };
@@ -61,16 +65,26 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 ensure_can_confirm(&args.common)?;
             }
             let options = args.options().map_err(refused)?;
+            let config = load_config(&args.discovery)?;
+            let health = args.health.settings(None, None).map_err(refused)?;
+            let catalog = load_profiles()?;
             let (engine, state) = connect(&state_root).await?;
-            let request = upgrade::UpgradeRequest { name: args.name.clone(), with: args.with.clone(), options };
-            let prepared = upgrade::prepare(&engine, &state, &request).await?;
+            let request = upgrade::UpgradeRequest {
+                name: args.name.clone(),
+                with: args.with.clone(),
+                options,
+                health,
+                profile: args.profile(),
+                insecure_registries: config.insecure_registries.clone(),
+            };
+            let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::Rollback(args) => {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
-            let health = args.health.policy().map_err(refused)?;
+            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
             let (engine, state) = connect(&state_root).await?;
             let prepared = rollback::prepare(&engine, &state, &args.name, health).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
@@ -86,6 +100,21 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let recoveries = recover::recover(&engine, &state, args.name.as_deref()).await?;
             Ok(output::recoveries(&recoveries, args.common.json))
         }
+        Command::Profiles(command) => {
+            let catalog = load_profiles()?;
+            match command {
+                ProfilesCommand::List { json } => Ok(output::profiles(&catalog, json)),
+                ProfilesCommand::Show { name } => {
+                    let loaded = catalog.named(&name).map_err(|e| refused(e.to_string()))?;
+                    Ok(output::profile(&loaded))
+                }
+                ProfilesCommand::Validate { file } => {
+                    let loaded = cutover::profile::load_file(&file).map_err(|e| refused(e.to_string()))?;
+                    println!("{}: valid profile {:?}", file.display(), loaded.profile.name);
+                    Ok(output::Exit::Done)
+                }
+            }
+        }
         Command::History(args) => {
             let state = StateDir::open(&state_root)?;
             let entries = history::history(&state, args.name.as_deref())?;
@@ -100,19 +129,21 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 (false, true) => Selection::OptedIn,
                 (false, false) => Selection::Named(args.names.clone()),
             };
-            let watched = check::discover(&engine, &config, &selection).await?;
+            let catalog = load_profiles()?;
+            let watched = check::discover(&engine, &config, &catalog, &selection).await?;
             let statuses = check::check(&registry, &watched).await;
             Ok(output::check(&statuses, registry.requests(), args.json))
         }
         Command::Auto(args) => {
             let config = load_config(&args.discovery)?;
             let durations = |d: &Option<String>| d.as_deref().map(cutover::discover::config::parse_duration).transpose();
-            let health = args.health.policy_over(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?).map_err(refused)?;
+            let health = args.health.settings(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?).map_err(refused)?;
             let window = args.window.as_ref().or(config.window.as_ref()).map(|w| Window::parse(w)).transpose().map_err(refused)?;
             let schedule = args.schedule.as_deref().map(Schedule::parse).transpose().map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
             let registry = RegistryClient::new(config.insecure_registries.clone())?;
-            let settings = auto::Settings { config, health, window };
+            let catalog = load_profiles()?;
+            let settings = auto::Settings { config, catalog, health, window };
             match schedule {
                 None => {
                     let report = auto::pass(&engine, &state, &registry, &settings).await?;
@@ -122,6 +153,12 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
         }
     }
+}
+
+/// The built-in profiles and the user's; a broken user profile stops the command, with its
+/// file, line and column.
+fn load_profiles() -> anyhow::Result<Catalog> {
+    Catalog::load().map_err(|e| refused(e.to_string()))
 }
 
 fn refused(message: String) -> anyhow::Error {

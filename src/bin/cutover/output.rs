@@ -8,6 +8,7 @@ use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
 use cutover::ops::history::Entry;
 use cutover::plan::{self, short_image, Kind, Plan};
+use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
 use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
@@ -88,8 +89,16 @@ fn headline(plan: &Plan) -> String {
     format!("{} {}{with}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to)
 }
 
+/// Which profile the plan follows and why, when one does.
+fn profile_line(plan: &Plan) -> Option<String> {
+    plan.profile.as_ref().map(|p| format!("Profile: {} ({}; {})", p.name, p.why, p.origin))
+}
+
 pub fn plan_summary(plan: &Plan) {
     eprintln!("{}", secrets::redact(&headline(plan)));
+    if let Some(line) = profile_line(plan) {
+        eprintln!("{line}");
+    }
     for line in plan_lines(plan) {
         eprintln!("{}", secrets::redact(&line));
     }
@@ -105,10 +114,14 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
         let steps: Vec<String> = plan.stages.iter().flat_map(|s| s.steps.iter().map(|step| step.describe(plan))).collect();
         print_json(&json!({
             "command": plan.kind.word(), "dry_run": true, "container": plan.container, "members": plan.members,
-            "from": plan.image_from, "to": plan.image_to, "stages": stages, "steps": steps, "carried": plan.carried,
+            "from": plan.image_from, "to": plan.image_to, "profile": plan.profile,
+            "stages": stages, "steps": steps, "carried": plan.carried,
         }));
     } else {
         print(&format!("Dry run: {}. Nothing will be changed.", headline(plan)));
+        if let Some(line) = profile_line(plan) {
+            print(&line);
+        }
         print("Steps:");
         for line in plan_lines(plan) {
             print(&line);
@@ -127,7 +140,7 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     if json {
         print_json(&json!({
             "command": plan.kind.word(), "container": plan.container, "members": plan.members,
-            "from": plan.image_from, "to": plan.image_to, "running": report.running,
+            "from": plan.image_from, "to": plan.image_to, "running": report.running, "profile": plan.profile,
             "outcome": report.outcome, "exit_code": exit as u8, "state": state,
             "failure": report.failure, "undo_failures": report.undo_failures,
             "warnings": report.warnings, "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
@@ -220,6 +233,30 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         let recovered = if e.recovered { " (by recover)" } else { "" };
         print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, e.kind.word(), e.container, e.from, e.to));
     }
+    Exit::Done
+}
+
+pub fn profiles(catalog: &Catalog, json: bool) -> Exit {
+    if json {
+        let list: Vec<serde_json::Value> = catalog
+            .profiles
+            .iter()
+            .map(|p| json!({ "name": p.profile.name, "description": p.profile.description, "match": p.profile.repositories, "origin": p.origin }))
+            .collect();
+        print_json(&json!(list));
+        return Exit::Done;
+    }
+    print(&format!("{:<16} {:<44} {}", "PROFILE", "MATCHES", "FROM"));
+    for p in &catalog.profiles {
+        print(&format!("{:<16} {:<44} {}", p.profile.name, p.profile.repositories.join(", "), p.origin));
+    }
+    Exit::Done
+}
+
+/// The profile as cutover resolved it, in the file format.
+pub fn profile(loaded: &Loaded) -> Exit {
+    print(&format!("# {} ({})", loaded.profile.name, loaded.origin));
+    print(yaml_serde::to_string(&loaded.profile).unwrap_or_default().trim_end());
     Exit::Done
 }
 

@@ -4,6 +4,7 @@
 //! kind is a module here and one line in the [`steps!`] list.
 
 mod await_healthy;
+mod call;
 mod carry_file;
 mod check_version;
 mod create;
@@ -30,6 +31,7 @@ use crate::health::HealthError;
 use crate::secrets;
 
 pub use await_healthy::AwaitHealthy;
+pub use call::{Call, CallStep};
 pub use carry_file::CarryFile;
 pub use check_version::{CheckVersion, VersionSource};
 pub use create::Create;
@@ -192,6 +194,7 @@ steps! {
     "migrate" => OneShot,
     "rename" => Rename,
     "start" => Start,
+    "call" => CallStep,
     "await_healthy" => AwaitHealthy,
     "check_version" => CheckVersion,
     "remove" => Remove,
@@ -212,14 +215,25 @@ impl Step {
 pub struct Transcript {
     prefix: String,
     tail: VecDeque<String>,
+    /// Output that means failure whatever the exit code, and the first such line seen.
+    watch: Vec<String>,
+    seen: Option<String>,
 }
 
 impl Transcript {
     pub fn new(prefix: &str) -> Transcript {
-        Transcript { prefix: prefix.to_string(), tail: VecDeque::new() }
+        Transcript { prefix: prefix.to_string(), tail: VecDeque::new(), watch: Vec::new(), seen: None }
+    }
+
+    pub fn watching(mut self, watch: &[String]) -> Transcript {
+        self.watch = watch.to_vec();
+        self
     }
 
     pub fn line(&mut self, line: &str) {
+        if self.seen.is_none() && self.watch.iter().any(|w| line.contains(w.as_str())) {
+            self.seen = Some(secrets::redact(line.trim()));
+        }
         let line = secrets::redact(line);
         tracing::info!("  {} | {line}", self.prefix);
         if self.tail.len() == TAIL_LINES {
@@ -246,6 +260,9 @@ impl Transcript {
 /// fails with them. `timed_out` says what became of a command that ran out of time.
 pub fn finished(command: &[String], code: Option<i64>, timeout: Duration, transcript: &Transcript, timed_out: &str) -> Result<Done, StepError> {
     let command = shown(command);
+    if let (Some(0), Some(seen)) = (code, &transcript.seen) {
+        return Err(StepError::Failed(format!("`{command}` exited 0 but printed {seen:?}, which means it did nothing; {}", transcript.tail_text())));
+    }
     match code {
         Some(0) => Ok(Done {
             detail: Some(format!("`{command}` exited 0")),

@@ -20,6 +20,9 @@ pub struct OneShot {
     pub command: Vec<String>,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,
+    /// Output that fails the step although the command exited 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails_if_output_has: Vec<String>,
     /// Carries secrets, like every create request: never journaled.
     #[serde(skip)]
     pub spec: Box<SuccessorSpec>,
@@ -71,7 +74,7 @@ impl OneShot {
             cx.engine.connect(id, network, endpoint).await?;
         }
         cx.engine.start(id).await?;
-        let mut transcript = Transcript::new(&self.name);
+        let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
         let code = bounded(self.timeout, cx.engine.follow_to_exit(id, &mut |line| transcript.line(line))).await?;
         if code.is_none() {
             cx.engine.kill(id).await?;

@@ -1,0 +1,208 @@
+//! Where a product's database is, read the way the product reads it: a URL in a variable, an
+//! ADO connection string, separate variables, or a key of a file inside the container.
+//!
+//! Group membership uses the database's identity (engine, host, port, name); backups will use
+//! the rest. The password is a secret: it is registered for redaction when it is read and never
+//! displayed.
+
+use serde::{Deserialize, Serialize};
+
+use super::Facts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    Postgres,
+    Mysql,
+    /// SQL Server, which cutover cannot dump: backups must be skipped explicitly.
+    Sqlserver,
+}
+
+/// Where the connection is read; the first source that is set wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    #[serde(with = "yaml_serde::with::singleton_map_recursive")]
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A URL (`postgres://USER:PASS@HOST:PORT/NAME`, `mysql://...`) in a variable, or in a
+    /// dotenv file when the environment does not set it.
+    UrlEnv {
+        name: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+    },
+    /// An ADO connection string (`Host=...;Database=...` or `Data Source=...;Initial Catalog=...`).
+    AdoEnv { name: String, engine: Engine },
+    /// One variable per part.
+    PartsEnv {
+        engine: Engine,
+        host: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<String>,
+        name: String,
+        user: String,
+        password: String,
+    },
+    /// A URL under a top-level key of a YAML file inside the container.
+    FileKey { path: String, key: String },
+}
+
+/// A database as the container reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub engine: Engine,
+    pub host: String,
+    pub port: u16,
+    pub name: String,
+    pub user: String,
+    pub password: String,
+    /// Which source said so, for people.
+    pub from: String,
+}
+
+impl Location {
+    /// What makes two containers share a database.
+    pub fn identity(&self) -> (Engine, String, u16, String) {
+        (self.engine, self.host.clone(), self.port, self.name.clone())
+    }
+}
+
+impl DatabaseSpec {
+    pub(super) fn files(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .flat_map(|s| match s {
+                Source::UrlEnv { files, .. } => files.clone(),
+                Source::FileKey { path, .. } => vec![path.clone()],
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The database the container uses, or why it cannot be told.
+    pub fn locate(&self, facts: &Facts) -> Result<Location, String> {
+        for source in &self.sources {
+            let found = match source {
+                Source::UrlEnv { name, files } => facts.value(name, files).map(|url| parse_url(&url).map(|l| Location { from: name.clone(), ..l })),
+                Source::AdoEnv { name, engine } => facts.value(name, &[]).map(|ado| parse_ado(&ado, *engine).map(|l| Location { from: name.clone(), ..l })),
+                Source::PartsEnv { engine, host, port, name, user, password } => facts.value(host, &[]).map(|h| {
+                    let default_port = match engine {
+                        Engine::Postgres => 5432,
+                        Engine::Mysql => 3306,
+                        Engine::Sqlserver => 1433,
+                    };
+                    let port = port.as_deref().and_then(|p| facts.value(p, &[])).map(|p| p.parse().map_err(|_| format!("{p:?} is not a port"))).transpose()?;
+                    Ok(Location {
+                        engine: *engine,
+                        host: h,
+                        port: port.unwrap_or(default_port),
+                        name: facts.value(name, &[]).unwrap_or_default(),
+                        user: facts.value(user, &[]).unwrap_or_default(),
+                        password: facts.value(password, &[]).unwrap_or_default(),
+                        from: format!("{host}, {name}, ..."),
+                    })
+                }),
+                Source::FileKey { path, key } => facts.files.get(path).and_then(|text| yaml_key(text, key)).map(|url| parse_url(&url).map(|l| Location { from: format!("{key} in {path}"), ..l })),
+            };
+            if let Some(found) = found {
+                let location = found?;
+                crate::secrets::register(&location.password);
+                return Ok(location);
+            }
+        }
+        Err("the container's database connection is not set where the profile looks for it".into())
+    }
+}
+
+/// A value of a dotenv file (`NAME=value`, optionally quoted).
+pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches(['"', '\'']).to_string()).filter(|v| !v.is_empty())
+    })
+}
+
+/// A top-level key of a YAML document, as a string.
+fn yaml_key(text: &str, key: &str) -> Option<String> {
+    let doc: serde_json::Value = yaml_serde::from_str(text).ok()?;
+    doc.get(key).map(crate::health::scalar_text)
+}
+
+/// `scheme://user:password@host:port/name?options`.
+pub fn parse_url(url: &str) -> Result<Location, String> {
+    let shown = |why: &str| format!("the database URL is not one cutover can read ({why})");
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| shown("no scheme"))?;
+    let engine = match scheme.split('+').next().unwrap_or_default() {
+        "postgres" | "postgresql" => Engine::Postgres,
+        "mysql" | "mariadb" => Engine::Mysql,
+        "sqlserver" | "mssql" => Engine::Sqlserver,
+        other => return Err(shown(&format!("scheme {other}"))),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (credentials, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port.parse::<u16>().map_err(|_| shown("a port that is not a number"))?)),
+        None => (hostport, None),
+    };
+    let default_port = if engine == Engine::Mysql { 3306 } else { 5432 };
+    Ok(Location {
+        engine,
+        host: host.to_string(),
+        port: port.unwrap_or(default_port),
+        name: path.split(['?', '#']).next().unwrap_or_default().to_string(),
+        user: user.to_string(),
+        password: password.to_string(),
+        from: String::new(),
+    })
+}
+
+/// `Key=Value;...` as SQL Server and Npgsql write it.
+pub fn parse_ado(ado: &str, engine: Engine) -> Result<Location, String> {
+    let mut host = None;
+    let mut port = None;
+    let mut name = None;
+    let mut user = String::new();
+    let mut password = String::new();
+    for part in ado.split(';').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = part.split_once('=').ok_or("the connection string has a part without '='")?;
+        let value = value.trim().to_string();
+        match key.trim().to_ascii_lowercase().replace(' ', "").as_str() {
+            "host" | "server" | "datasource" | "address" => {
+                // SQL Server writes `host,port`; Npgsql `Port=`.
+                match value.split_once(',') {
+                    Some((h, p)) => {
+                        host = Some(h.trim().trim_start_matches("tcp:").to_string());
+                        port = p.trim().parse().ok();
+                    }
+                    None => host = Some(value.trim_start_matches("tcp:").to_string()),
+                }
+            }
+            "port" => port = value.parse().ok(),
+            "database" | "initialcatalog" => name = Some(value),
+            "username" | "userid" | "user" | "uid" => user = value,
+            "password" | "pwd" => password = value,
+            _ => {}
+        }
+    }
+    let default_port = match engine {
+        Engine::Sqlserver => 1433,
+        Engine::Mysql => 3306,
+        Engine::Postgres => 5432,
+    };
+    Ok(Location {
+        engine,
+        host: host.ok_or("the connection string names no host")?,
+        port: port.unwrap_or(default_port),
+        name: name.ok_or("the connection string names no database")?,
+        user,
+        password,
+        from: String::new(),
+    })
+}

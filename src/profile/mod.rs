@@ -1,0 +1,571 @@
+//! Product profiles: a vendor's upgrade procedure as data.
+//!
+//! A profile names the images it applies to, the path its versions must take, the health and
+//! version checks, the group its containers move in, where its database is, and the steps around
+//! the swap (migration, carried files, environment, required secrets, calls after start), each
+//! optionally bounded to a range of source or target versions. [`Profile::for_hop`] turns it,
+//! for one hop, into the same [`StageOptions`] the command line gives, so the plan knows no
+//! product.
+//!
+//! Profiles are YAML files (`profiles/*.yaml`), embedded in the binary; files of the same name in
+//! `/etc/cutover/profiles`, then in `$XDG_CONFIG_HOME/cutover/profiles`
+//! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
+
+pub mod database;
+mod path;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::reference::ImageRef;
+use crate::health::{HealthSettings, JsonCondition};
+use crate::plan::build::{CarriedPath, Migration, StageOptions};
+use crate::plan::recreate::env_value;
+use crate::plan::steps::{Call, VersionSource};
+use crate::version::TagVersion;
+pub use database::DatabaseSpec;
+pub use path::{hops, UpgradePath};
+
+/// The label that names a container's profile (or `none`).
+pub const LABEL_PROFILE: &str = "cutover.profile";
+
+/// Which profile applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// The `cutover.profile` label, else the profile whose repositories match the image.
+    Auto,
+    /// `--profile NAME|FILE`.
+    Named(String),
+    /// `--profile none`: the generic upgrade only.
+    Without,
+}
+
+/// The profiles shipped in the binary, as `profiles/` holds them.
+const BUILTIN: &[(&str, &str)] = &[
+    ("anchore-engine.yaml", include_str!("../../profiles/anchore-engine.yaml")),
+    ("buildmaster.yaml", include_str!("../../profiles/buildmaster.yaml")),
+    ("devlake.yaml", include_str!("../../profiles/devlake.yaml")),
+    ("otter.yaml", include_str!("../../profiles/otter.yaml")),
+    ("proget.yaml", include_str!("../../profiles/proget.yaml")),
+    ("quay.yaml", include_str!("../../profiles/quay.yaml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// `file:line:column: message`, as editors read it.
+    #[error("{origin}:{line}:{column}: {message}")]
+    Invalid { origin: String, line: usize, column: usize, message: String },
+    #[error("{origin}: {message}")]
+    Unreadable { origin: String, message: String },
+    #[error("there is no profile named {0:?}; `cutover profiles list` shows them, or give a file")]
+    Unknown(String),
+}
+
+/// A product's profile, as its file says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Repository paths, matched whatever registry or mirror serves them, as the last components
+    /// of the image's path: `projectquay/quay` matches `quay.io/projectquay/quay` and
+    /// `mirror.lan/cache/projectquay/quay`. A leading `*/` says the same out loud.
+    #[serde(rename = "match")]
+    pub repositories: Vec<String>,
+    /// The default version policy of `check` and `auto`: patch, minor or major.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_path: Option<UpgradePath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSpec>,
+    /// Where the new version reports its version, checked after health (`--expect-version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseSpec>,
+    /// Written as YAML maps (`- migrate: {...}`), not tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "yaml_serde::with::singleton_map_recursive")]
+    pub steps: Vec<StepSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    pub port: u16,
+    #[serde(default = "root")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json: Vec<JsonCondition>,
+    /// How long the product may take to come up (migrating at start can take minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+/// Which other containers move with the one named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// Every running container of this profile whose database is the same.
+    pub by: GroupBy,
+    /// `named_first`: the named container starts first and the rest once it is healthy (Quay
+    /// nodes); `reverse`: the rest start first and the named one last.
+    #[serde(default)]
+    pub start: StartOrder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Database,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOrder {
+    #[default]
+    Reverse,
+    NamedFirst,
+}
+
+/// Bounds a step to some hops: `from` and `to` are version ranges (`<25`, `>=0.18`) of the hop's
+/// source and target; `crossing` holds when the hop goes from below that version to it or above.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossing: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepSpec {
+    /// A one-shot command from the new image while the service is stopped (`--migrate`).
+    Migrate {
+        /// Words of the command; `${VAR}` and `${VAR:-default}` come from the container's
+        /// environment.
+        command: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entrypoint: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<String>,
+        /// Output that means the command did nothing although it exited 0.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fails_if_output_has: Vec<String>,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+    /// A file on no volume (`--carry-file`).
+    CarryFile {
+        path: String,
+        #[serde(default)]
+        optional: bool,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+    /// Sets `to` in the new container to the value of `from`, read from the container's
+    /// environment or else from the dotenv `files`; `remove_from` also removes `from`.
+    EnvCopy {
+        from: String,
+        to: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        #[serde(default)]
+        remove_from: bool,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+    /// Refuses before any downtime unless one of the variables is set (in the environment or a
+    /// dotenv file): an upgrade without it loses data.
+    RequireEnv {
+        any_of: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        why: String,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+    /// After each new container starts: while `while_path` answers `while_status`, call `path`.
+    Call {
+        port: u16,
+        path: String,
+        while_path: String,
+        while_status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<String>,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+}
+
+impl When {
+    pub fn is_always(&self) -> bool {
+        *self == When::default()
+    }
+
+    /// Whether a hop from `from` to `to` (tags) is in bounds.
+    pub fn holds(&self, from: &str, to: &str) -> Result<bool, String> {
+        if self.is_always() {
+            return Ok(true);
+        }
+        let version = |tag: &str| {
+            TagVersion::parse(tag).map(|v| v.as_semver()).ok_or_else(|| format!("{tag} is not a version, so the profile's bounds cannot judge it"))
+        };
+        let range = |text: &str| semver::VersionReq::parse(text).map_err(|e| format!("{text:?}: {e}"));
+        let (from_v, to_v) = (version(from)?, version(to)?);
+        if let Some(r) = &self.from {
+            if !range(r)?.matches(&from_v) {
+                return Ok(false);
+            }
+        }
+        if let Some(r) = &self.to {
+            if !range(r)?.matches(&to_v) {
+                return Ok(false);
+            }
+        }
+        if let Some(at) = &self.crossing {
+            let at = version(at)?;
+            if !(from_v < at && at <= to_v) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for r in [&self.from, &self.to].into_iter().flatten() {
+            semver::VersionReq::parse(r).map_err(|e| format!("when: {r:?}: {e}"))?;
+        }
+        if let Some(at) = &self.crossing {
+            TagVersion::parse(at).ok_or_else(|| format!("when: crossing {at:?} is not a version"))?;
+        }
+        Ok(())
+    }
+}
+
+impl StepSpec {
+    fn when(&self) -> &When {
+        match self {
+            StepSpec::Migrate { when, .. }
+            | StepSpec::CarryFile { when, .. }
+            | StepSpec::EnvCopy { when, .. }
+            | StepSpec::RequireEnv { when, .. }
+            | StepSpec::Call { when, .. } => when,
+        }
+    }
+
+    /// The dotenv files the step reads values from.
+    fn files(&self) -> &[String] {
+        match self {
+            StepSpec::EnvCopy { files, .. } | StepSpec::RequireEnv { files, .. } => files,
+            _ => &[],
+        }
+    }
+}
+
+/// What the containers hold that a profile reads before planning: the whole environment of each
+/// member, and the text of files inside them. Secrets among them are registered for redaction
+/// as they are read, never printed.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub env: Vec<String>,
+    /// Path to content; absent files are absent.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Facts {
+    /// A variable from the environment, else from the first of the dotenv files that sets it.
+    fn value(&self, name: &str, files: &[String]) -> Option<String> {
+        env_value(&self.env, name).filter(|v| !v.is_empty()).map(str::to_string).or_else(|| {
+            files.iter().filter_map(|f| self.files.get(f)).find_map(|text| database::dotenv_value(text, name))
+        })
+    }
+}
+
+/// The steps a hop adds around the swap, as the command line's options would.
+#[derive(Debug, Clone, Default)]
+pub struct HopSteps {
+    pub stage: StageOptions,
+    /// Why the hop may not run at all (a required variable is missing).
+    pub refusal: Option<String>,
+}
+
+fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{what} {text:?}: {e} (write durations like 90s or 30m)"))
+}
+
+impl Profile {
+    /// Parses and checks a profile; errors carry the file, line and column.
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        let profile: Profile = yaml_serde::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            // The location leads the message already.
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            ProfileError::Invalid { origin: origin.to_string(), line, column, message }
+        })?;
+        profile.check().map_err(|message| {
+            let (line, column) = locate(text, &message);
+            ProfileError::Invalid { origin: origin.to_string(), line, column, message }
+        })?;
+        Ok(profile)
+    }
+
+    /// What serde cannot check: ranges, durations, policies, templates.
+    fn check(&self) -> Result<(), String> {
+        if self.repositories.is_empty() {
+            return Err("match: name at least one repository path".into());
+        }
+        if let Some(policy) = &self.policy {
+            let p: crate::version::Policy = policy.parse()?;
+            if p == crate::version::Policy::Digest {
+                return Err("policy: a profile's policy follows versions: patch, minor or major".into());
+            }
+        }
+        if let Some(path) = &self.upgrade_path {
+            path.check()?;
+        }
+        if let Some(t) = self.health.as_ref().and_then(|h| h.timeout.as_ref()) {
+            parse_duration("health: timeout", t)?;
+        }
+        for step in &self.steps {
+            step.when().check()?;
+            match step {
+                StepSpec::Migrate { command, timeout, .. } => {
+                    if command.is_empty() {
+                        return Err("migrate: command is empty".into());
+                    }
+                    if let Some(t) = timeout {
+                        parse_duration("migrate: timeout", t)?;
+                    }
+                    for word in command {
+                        template::check(word)?;
+                    }
+                }
+                StepSpec::CarryFile { path, .. } if !path.starts_with('/') => {
+                    return Err(format!("carry_file: {path:?} is not an absolute path"));
+                }
+                StepSpec::Call { timeout: Some(t), .. } => {
+                    parse_duration("call: timeout", t)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the profile applies to an image, and the pattern that matched.
+    pub fn matches(&self, image: &ImageRef) -> Option<&str> {
+        let path: Vec<&str> = match image.registry() {
+            Some(host) => image.repository[host.len() + 1..].split('/').collect(),
+            None => image.repository.split('/').collect(),
+        };
+        self.repositories.iter().map(String::as_str).find(|pattern| {
+            let want: Vec<&str> = pattern.trim_start_matches("*/").split('/').collect();
+            path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
+        })
+    }
+
+    /// The dotenv files and the database file the profile reads from a container.
+    pub fn files_to_read(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.steps.iter().flat_map(|s| s.files().iter().cloned()).collect();
+        files.extend(self.database.iter().flat_map(DatabaseSpec::files));
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// The profile's layer of health settings, under the config file's and the command line's.
+    pub fn health(&self) -> Result<HealthSettings, String> {
+        let Some(spec) = &self.health else { return Ok(HealthSettings::default()) };
+        Ok(HealthSettings {
+            port: Some(spec.port),
+            path: Some(spec.path.clone()),
+            expect_status: spec.status,
+            json: spec.json.clone(),
+            timeout: spec.timeout.as_deref().map(|t| parse_duration("health: timeout", t)).transpose()?,
+            ..HealthSettings::default()
+        })
+    }
+
+    /// The steps of one hop (tags `from` to `to`) for a container with these facts.
+    pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
+        let mut hop = HopSteps::default();
+        if let Some(url) = &self.expect_version {
+            hop.stage.expect_version = Some(VersionSource::Url(url.clone()));
+        }
+        for step in &self.steps {
+            if !step.when().holds(from, to)? {
+                continue;
+            }
+            match step {
+                StepSpec::Migrate { command, entrypoint, timeout, fails_if_output_has, .. } => {
+                    let command = command.iter().map(|w| template::expand(w, &facts.env)).collect::<Result<_, _>>()?;
+                    let timeout = timeout.as_deref().map(|t| parse_duration("timeout", t)).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
+                    hop.stage.migrate = Some(Migration { command, entrypoint: entrypoint.clone(), timeout, fails_if_output_has: fails_if_output_has.clone() });
+                }
+                StepSpec::CarryFile { path, optional, .. } => hop.stage.carry.push(CarriedPath { path: path.clone(), optional: *optional }),
+                StepSpec::EnvCopy { from: name, to: new, files, remove_from, .. } => match facts.value(name, files) {
+                    Some(value) => {
+                        hop.stage.env.set.push((new.clone(), value));
+                        if *remove_from {
+                            hop.stage.env.unset.push(name.clone());
+                        }
+                    }
+                    None if facts.value(new, files).is_some() => {}
+                    None => {
+                        hop.refusal.get_or_insert(format!(
+                            "the container has neither {name} nor {new} (in its environment or {}); the new version needs {new} set to the key the data was encrypted with",
+                            if files.is_empty() { "its files".to_string() } else { files.join(", ") }
+                        ));
+                    }
+                },
+                StepSpec::RequireEnv { any_of, files, why, .. } => {
+                    if !any_of.iter().any(|name| facts.value(name, files).is_some()) {
+                        hop.refusal.get_or_insert(format!("the container has none of {} set: {why}", any_of.join(", ")));
+                    }
+                }
+                StepSpec::Call { port, path, while_path, while_status, timeout, .. } => {
+                    let timeout = timeout.as_deref().map(|t| parse_duration("timeout", t)).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
+                    hop.stage.calls.push(Call { port: *port, path: path.clone(), while_path: while_path.clone(), while_status: *while_status, timeout });
+                }
+            }
+        }
+        Ok(hop)
+    }
+}
+
+/// The line and column of the first line of `text` that mentions a word of a check's message,
+/// so that a semantic error points near its cause; the start of the file otherwise.
+fn locate(text: &str, message: &str) -> (usize, usize) {
+    let key = message.split([':', ' ']).next().unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .find_map(|(i, line)| line.find(&format!("{key}:")).map(|col| (i + 1, col + 1)))
+        .unwrap_or((1, 1))
+}
+
+/// Where a profile came from, for `profiles list` and plans.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Loaded {
+    pub profile: Profile,
+    /// `built-in`, or the file that defined or replaced it.
+    pub origin: String,
+}
+
+/// Every profile this host knows: the built-in ones, replaced or added to by the files of the
+/// user directories.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub profiles: Vec<Loaded>,
+}
+
+impl Catalog {
+    pub fn builtin() -> Catalog {
+        let profiles = BUILTIN
+            .iter()
+            .map(|(file, text)| Loaded {
+                profile: Profile::parse(text, &format!("profiles/{file}")).unwrap_or_else(|e| panic!("a shipped profile is invalid: {e}")),
+                origin: "built-in".into(),
+            })
+            .collect();
+        Catalog { profiles }
+    }
+
+    /// The built-in profiles, then `/etc/cutover/profiles`, then the user's configuration
+    /// directory; a later file replaces a profile of the same name.
+    pub fn load() -> Result<Catalog, ProfileError> {
+        let mut catalog = Catalog::builtin();
+        for dir in user_dirs() {
+            catalog.add_dir(&dir)?;
+        }
+        Ok(catalog)
+    }
+
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), ProfileError> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect();
+        files.sort();
+        for file in files {
+            let loaded = load_file(&file)?;
+            self.profiles.retain(|p| p.profile.name != loaded.profile.name);
+            self.profiles.push(loaded);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Loaded> {
+        self.profiles.iter().find(|p| p.profile.name == name)
+    }
+
+    /// The profile `--profile` names: a known name, or a file.
+    pub fn named(&self, name_or_file: &str) -> Result<Loaded, ProfileError> {
+        if let Some(found) = self.get(name_or_file) {
+            return Ok(found.clone());
+        }
+        let path = Path::new(name_or_file);
+        if path.exists() || name_or_file.contains('/') || name_or_file.ends_with(".yaml") {
+            return load_file(path);
+        }
+        Err(ProfileError::Unknown(name_or_file.to_string()))
+    }
+
+    /// The profile whose repositories match the image, with the pattern that matched.
+    pub fn matching(&self, image: &ImageRef) -> Option<(&Loaded, String)> {
+        self.profiles.iter().find_map(|p| p.profile.matches(image).map(|pattern| (p, pattern.to_string())))
+    }
+
+    /// The profile a container follows, and why: the choice given, else its `cutover.profile`
+    /// label, else the profile matching its image.
+    pub fn choose(&self, choice: &Choice, labels: &std::collections::HashMap<String, String>, image: &str) -> Result<Option<(Loaded, String)>, ProfileError> {
+        match choice {
+            Choice::Without => return Ok(None),
+            Choice::Named(name) => return Ok(Some((self.named(name)?, "--profile".to_string()))),
+            Choice::Auto => {}
+        }
+        match labels.get(LABEL_PROFILE).map(String::as_str) {
+            Some("none") => Ok(None),
+            Some(name) => Ok(Some((self.named(name)?, format!("label {LABEL_PROFILE}={name}")))),
+            None => {
+                let image = ImageRef::parse(image);
+                let found = image.as_ref().and_then(|i| self.matching(i));
+                Ok(found.map(|(loaded, pattern)| (loaded.clone(), format!("its image is in repository {pattern}"))))
+            }
+        }
+    }
+}
+
+pub fn load_file(path: &Path) -> Result<Loaded, ProfileError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Unreadable { origin: origin.clone(), message: e.to_string() })?;
+    Ok(Loaded { profile: Profile::parse(&text, &origin)?, origin })
+}
+
+fn user_dirs() -> Vec<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let mut dirs = vec![PathBuf::from("/etc/cutover/profiles")];
+    dirs.extend(config.map(|c| c.join("cutover/profiles")));
+    dirs
+}
+
+#[cfg(test)]
+mod tests;
