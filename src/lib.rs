@@ -5,6 +5,7 @@
 //! - [`engine`]: the container engine as a trait, with the Docker implementation (and an
 //!   in-memory one for unit tests);
 //! - [`health`]: deciding that a started container serves;
+//! - [`backup`]: backups of a product's database and volumes, and their restore;
 //! - [`plan`]: plans of steps over container slots, computed by pure functions from what the
 //!   engine reports, each step kind owning its description, action, undo and traits;
 //! - [`profile`]: product profiles, the vendors' procedures as data that becomes plan options;
@@ -13,6 +14,7 @@
 //!   checks, and `history`;
 //! - [`discover`]: update discovery (`check`) and unattended passes (`auto`).
 
+pub mod backup;
 pub mod clock;
 pub mod discover;
 pub mod engine;

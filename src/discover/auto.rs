@@ -18,6 +18,7 @@ use crate::engine::reference::ImageRef;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::{HealthPolicy, HealthSettings};
+use crate::ops::backup::BackupRequest;
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
@@ -142,6 +143,7 @@ async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings,
         health: settings.health.clone(),
         profile: Choice::Auto,
         insecure_registries: settings.config.insecure_registries.clone(),
+        backup: BackupRequest::default(),
     };
     let prepared = match upgrade::prepare(engine, state, &settings.catalog, &request).await {
         Ok(p) => p,

@@ -14,11 +14,12 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::reference::ImageRef;
-use super::{short, Engine, EngineError, LineSink, TarStream};
+use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
 use crate::secrets;
 
 /// The engine's own default grace period for `docker stop`.
@@ -211,7 +212,13 @@ impl Engine for DockerEngine {
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
         let docker = self.unbounded();
         let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
-        forward_lines(docker.logs(id, Some(options)), sink).await.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
+        let mut logs = docker.logs(id, Some(options));
+        let mut lines = Lines::default();
+        while let Some(frame) = logs.next().await {
+            let frame = frame.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
+            lines.feed(frame.as_ref(), sink);
+        }
+        lines.finish(sink);
         let options = WaitContainerOptions { condition: "not-running".into() };
         let mut wait = docker.wait_container(id, Some(options));
         match wait.next().await {
@@ -223,25 +230,38 @@ impl Engine for DockerEngine {
     }
 
     async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
-        let action = || format!("running {:?} in {}", cmd.join(" "), short(id));
-        let docker = self.unbounded();
-        let options = CreateExecOptions {
-            cmd: Some(cmd.to_vec()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            attach_stdin: Some(false),
-            tty: Some(false),
-            ..Default::default()
-        };
-        let exec = docker.create_exec(id, options).await.map_err(|e| api_error(action(), e))?;
-        match docker.start_exec(&exec.id, None).await.map_err(|e| api_error(action(), e))? {
-            StartExecResults::Attached { output, .. } => {
-                forward_lines(output, sink).await.map_err(|e| api_error(action(), e))?;
-            }
-            StartExecResults::Detached => {}
-        }
-        let inspected = docker.inspect_exec(&exec.id).await.map_err(|e| api_error(action(), e))?;
-        inspected.exit_code.ok_or_else(|| EngineError::Api { action: action(), status: None, message: "the engine reported no exit code".into() })
+        let mut lines = Lines::default();
+        let code = self
+            .run_exec(id, cmd, &[], None, &mut |frame| {
+                lines.feed(frame.as_ref(), sink);
+                Ok(())
+            })
+            .await?;
+        lines.finish(sink);
+        Ok(code)
+    }
+
+    async fn exec_io(
+        &self,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+        input: Option<ByteStream>,
+        stdout: ByteSink<'_>,
+        stderr: LineSink<'_>,
+    ) -> Result<i64, EngineError> {
+        let mut lines = Lines::default();
+        let code = self
+            .run_exec(id, cmd, env, input, &mut |frame| match frame {
+                LogOutput::StdOut { message } => stdout(&message),
+                other => {
+                    lines.feed(other.as_ref(), stderr);
+                    Ok(())
+                }
+            })
+            .await?;
+        lines.finish(stderr);
+        Ok(code)
     }
 
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
@@ -259,33 +279,96 @@ impl Engine for DockerEngine {
         Ok(Some(futures_util::stream::once(async move { Ok(first) }).chain(rest).boxed()))
     }
 
-    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError> {
+    async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError> {
         let options = UploadToContainerOptions { path: dir.to_string(), ..Default::default() };
-        self.docker
-            .upload_to_container(id, Some(options), bollard::body_full(tar))
+        self.unbounded()
+            .upload_to_container(id, Some(options), bollard::body_try_stream(tar))
             .await
             .map_err(|e| api_error(format!("copying into {}:{dir}", short(id)), e))
     }
 }
 
+impl DockerEngine {
+    /// Runs a command inside the container, feeding `input` to its standard input while its
+    /// output frames go to `on_frame`; both at once, so that neither side waits on the other.
+    async fn run_exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+        input: Option<ByteStream>,
+        on_frame: &mut (dyn FnMut(LogOutput) -> std::io::Result<()> + Send),
+    ) -> Result<i64, EngineError> {
+        let action = || format!("running {:?} in {}", cmd.first().cloned().unwrap_or_default(), short(id));
+        let failed = |e: std::io::Error| EngineError::Api { action: action(), status: None, message: e.to_string() };
+        let docker = self.unbounded();
+        let options = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            env: (!env.is_empty()).then(|| env.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(input.is_some()),
+            tty: Some(false),
+            ..Default::default()
+        };
+        let exec = docker.create_exec(id, options).await.map_err(|e| api_error(action(), e))?;
+        if let StartExecResults::Attached { mut output, input: mut writer } = docker.start_exec(&exec.id, None).await.map_err(|e| api_error(action(), e))? {
+            let feed = async {
+                if let Some(mut input) = input {
+                    while let Some(chunk) = input.next().await {
+                        writer.write_all(&chunk?).await?;
+                    }
+                }
+                writer.shutdown().await
+            };
+            let read = async {
+                while let Some(frame) = output.next().await {
+                    on_frame(frame.map_err(|e| std::io::Error::other(e.to_string()))?)?;
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            tokio::pin!(feed, read);
+            // The output ends when the command does: whatever input it did not read then is
+            // dropped (`pg_restore --list` reads the table of contents only). A truncated
+            // input makes a restore fail, which its exit code tells.
+            let read = tokio::select! {
+                read = &mut read => read,
+                fed = &mut feed => {
+                    if let Err(e) = fed {
+                        tracing::debug!("{} stopped reading its input: {e}", action());
+                    }
+                    read.await
+                }
+            };
+            read.map_err(failed)?;
+        }
+        let inspected = docker.inspect_exec(&exec.id).await.map_err(|e| api_error(action(), e))?;
+        inspected.exit_code.ok_or_else(|| EngineError::Api { action: action(), status: None, message: "the engine reported no exit code".into() })
+    }
+}
+
 /// Output arrives in frames that need not end at a line break: whole lines go to the sink, the
 /// rest waits for the next frame.
-async fn forward_lines(
-    mut stream: impl Stream<Item = Result<LogOutput, BollardError>> + Unpin,
-    sink: LineSink<'_>,
-) -> Result<(), BollardError> {
-    let mut pending = Vec::new();
-    while let Some(frame) = stream.next().await {
-        pending.extend_from_slice(frame?.as_ref());
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn feed(&mut self, bytes: &[u8], sink: LineSink<'_>) {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
             sink(String::from_utf8_lossy(&line).trim_end());
         }
     }
-    if !pending.is_empty() {
-        sink(String::from_utf8_lossy(&pending).trim_end());
+
+    fn finish(&mut self, sink: LineSink<'_>) {
+        if !self.pending.is_empty() {
+            sink(String::from_utf8_lossy(&self.pending).trim_end());
+            self.pending.clear();
+        }
     }
-    Ok(())
 }
 
 /// A layer's line: its status alone until the engine says how big it is, then a bar.

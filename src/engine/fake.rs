@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::reference::ImageRef;
-use super::{Engine, EngineError, LineSink, TarStream};
+use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
 
 /// How a container of an image behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +97,12 @@ impl FakeEngine {
             let found = w.registry[image].clone();
             w.images.insert(image.to_string(), found);
         });
+        // Every container of the fake is on one network, where its name answers.
+        let networking_config = Some(bollard::models::NetworkingConfig { endpoints_config: Some([("net".to_string(), EndpointSettings::default())].into()) });
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             env: Some(env.iter().map(|e| e.to_string()).collect()),
+            networking_config,
             ..Default::default()
         };
         let id = self.with(|w| create(w, name, &body)).unwrap();
@@ -111,6 +114,11 @@ impl FakeEngine {
             start(w, &id);
         });
         id
+    }
+
+    /// What the fake's database holds.
+    pub fn with_data(&self, data: &[(&str, &str)]) {
+        self.with(|w| w.data = data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     }
 
     pub fn named(&self, name: &str) -> Option<FakeContainer> {
@@ -168,6 +176,7 @@ fn start(w: &mut World, id: &str) {
         ("migrate-fail", _) => {
             c.running = false;
             c.exit_code = 2;
+            w.data.insert("schema".into(), "half-migrated".into());
         }
         ("hang", _) => {}
         (_, Behaviour::Crash) => {
@@ -326,6 +335,53 @@ impl Engine for FakeEngine {
         }
     }
 
+    /// The fake's database is [`World::data`]: `pg_dump`/`mysqldump` print it as JSON,
+    /// `pg_restore`/`mysql` given input replace it, `pg_restore --list` checks it parses.
+    async fn exec_io(
+        &self,
+        id: &str,
+        cmd: &[String],
+        _env: &[String],
+        input: Option<ByteStream>,
+        stdout: ByteSink<'_>,
+        stderr: LineSink<'_>,
+    ) -> Result<i64, EngineError> {
+        let running = self.with(|w| find(w, id).map(|c| c.running)).ok_or_else(|| not_found(id))?;
+        if !running {
+            return Err(EngineError::Api { action: format!("exec in {id}"), status: Some(409), message: "container is not running".into() });
+        }
+        let mut fed = Vec::new();
+        if let Some(mut input) = input {
+            while let Some(chunk) = input.next().await {
+                fed.extend_from_slice(&chunk.unwrap());
+            }
+        }
+        let program = cmd.first().map(String::as_str).unwrap_or_default();
+        let listing = cmd.iter().any(|a| a == "--list");
+        match program {
+            "pg_dump" | "mysqldump" => {
+                let dump = self.with(|w| serde_json::to_vec(&w.data).unwrap());
+                stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
+                Ok(0)
+            }
+            "pg_restore" | "mysql" if !fed.is_empty() => match serde_json::from_slice::<BTreeMap<String, String>>(&fed) {
+                Ok(data) if !listing => {
+                    self.with(|w| w.data = data);
+                    Ok(0)
+                }
+                Ok(_) => Ok(0),
+                Err(e) => {
+                    stderr(&format!("not a dump: {e}"));
+                    Ok(1)
+                }
+            },
+            _ => {
+                stdout(b"42\n").map_err(|e| not_found(&e.to_string()))?;
+                Ok(0)
+            }
+        }
+    }
+
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
         let file = self.with(|w| find(w, id).map(|c| c.files.get(path).cloned())).ok_or_else(|| not_found(id))?;
         let Some(file) = file else { return Ok(None) };
@@ -342,8 +398,12 @@ impl Engine for FakeEngine {
         Ok(Some(futures_util::stream::once(async move { Ok(bytes) }).boxed()))
     }
 
-    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError> {
-        let mut archive = tar::Archive::new(tar.as_ref());
+    async fn archive_put(&self, id: &str, dir: &str, mut tar: ByteStream) -> Result<(), EngineError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = tar.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        let mut archive = tar::Archive::new(bytes.as_slice());
         let mut files = Vec::new();
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();

@@ -6,6 +6,7 @@
 //! succeed), because recovery replays undo steps that may or may not have happened.
 
 pub mod credentials;
+pub mod facts;
 mod docker;
 #[cfg(test)]
 pub mod fake;
@@ -45,6 +46,12 @@ pub type LineSink<'a> = &'a mut (dyn FnMut(&str) + Send);
 
 /// A tar archive as the engine streams it.
 pub type TarStream = BoxStream<'static, Result<Bytes, EngineError>>;
+
+/// Bytes sent to the engine: an archive to extract, or a command's standard input.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// Where a command's standard output goes, as it arrives.
+pub type ByteSink<'a> = &'a mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send);
 
 #[async_trait]
 pub trait Engine: Send + Sync {
@@ -86,11 +93,30 @@ pub trait Engine: Send + Sync {
     /// output; returns its exit code.
     async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError>;
 
+    /// Runs a command inside a running container with `env` added, feeding `input` to its
+    /// standard input and its standard output, as bytes, to `stdout` (a database dump or
+    /// restore); its standard error goes to `stderr` line by line. Returns its exit code.
+    async fn exec_io(
+        &self,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+        input: Option<ByteStream>,
+        stdout: ByteSink<'_>,
+        stderr: LineSink<'_>,
+    ) -> Result<i64, EngineError>;
+
     /// A tar archive of `path` in the container, or `None` when the path does not exist.
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError>;
 
-    /// Extracts a tar archive into directory `dir` of the container (created or running).
-    async fn archive_put(&self, id: &str, dir: &str, tar: Bytes) -> Result<(), EngineError>;
+    /// Extracts a tar archive into directory `dir` of the container (created, running or
+    /// stopped), as it streams.
+    async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError>;
+}
+
+/// Bytes already in memory, as a stream to send.
+pub fn bytes_stream(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(bytes)) }))
 }
 
 pub fn short(id: &str) -> &str {

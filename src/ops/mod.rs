@@ -1,6 +1,7 @@
 //! The commands that change containers, as the binary calls them: each checks everything it can
 //! without changing the host (preflight), computes its plan, and hands it to the runner.
 
+pub mod backup;
 pub mod history;
 pub mod preflight;
 pub mod rollback;

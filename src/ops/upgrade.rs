@@ -2,8 +2,8 @@
 //! each hop, then the plan of [`crate::plan::plan_upgrade`].
 
 use bollard::models::ContainerInspectResponse;
-use futures_util::StreamExt;
 
+use super::backup::BackupRequest;
 use super::preflight::{self, Prepared};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
@@ -18,9 +18,6 @@ use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 use crate::secrets;
 
-/// Files a profile reads from a container are configuration: anything larger is not read.
-const MAX_FACT_BYTES: usize = 1024 * 1024;
-
 pub struct UpgradeRequest {
     /// The container the command names; the group's primary member.
     pub name: String,
@@ -33,6 +30,7 @@ pub struct UpgradeRequest {
     pub profile: Choice,
     /// Registries reached over plain http though not on loopback, for the tag lists of hops.
     pub insecure_registries: Vec<String>,
+    pub backup: BackupRequest,
 }
 
 /// Everything that can be checked without changing the host, then the plan.
@@ -77,6 +75,9 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, r
         options.hop_steps = hop_steps(profile, &olds[0], &options, &facts)?;
     }
     options.health = req.health.over(options.health);
+    let database = chosen.as_ref().and_then(|(loaded, _)| loaded.profile.database.clone());
+    let members: Vec<(&ContainerInspectResponse, &Facts)> = olds.iter().zip(&facts).collect();
+    options.backup = super::backup::plan_for(engine, state, &req.backup, database.as_ref(), &members).await?;
     for name in &names {
         preflight::name_free(engine, &plan::new_name(name), "it is left from an interrupted run: remove it, or run `cutover recover`").await?;
         let old_name = plan::old_name(name);
@@ -149,39 +150,10 @@ fn choose_profile(catalog: &Catalog, choice: &Choice, c: &ContainerInspectRespon
     catalog.choose(choice, &labels, &engine::image_of(c)).map_err(|e| Error::Refused(e.to_string()))
 }
 
-/// The container's environment and the files the profile reads from it. Secret-looking values
-/// among them are registered for redaction before anything else sees them.
-pub async fn gather_facts(engine: &dyn Engine, profile: Option<&Profile>, c: &ContainerInspectResponse) -> Result<Facts> {
-    let mut facts = Facts { env: c.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default(), ..Facts::default() };
-    let Some(profile) = profile else { return Ok(facts) };
-    let id = c.id.clone().unwrap_or_default();
-    for path in profile.files_to_read() {
-        if let Some(text) = read_text(engine, &id, &path).await? {
-            let entries: Vec<String> = text.lines().map(|l| l.trim().replacen(": ", "=", 1)).collect();
-            secrets::register_env(entries.iter());
-            facts.files.insert(path, text);
-        }
-    }
-    Ok(facts)
-}
-
-/// A small text file inside a container, through the archive API.
-async fn read_text(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<String>> {
-    let Some(mut stream) = engine.archive_get(id, path).await? else { return Ok(None) };
-    let mut tar = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        tar.extend_from_slice(&chunk?);
-        if tar.len() > MAX_FACT_BYTES {
-            return Err(Error::Refused(format!("{path} in the container is larger than the profile expects a configuration file to be")));
-        }
-    }
-    let mut archive = tar::Archive::new(tar.as_slice());
-    let unreadable = |e: std::io::Error| Error::Refused(format!("reading {path} from the container: {e}"));
-    let mut entries = archive.entries().map_err(unreadable)?;
-    let Some(entry) = entries.next() else { return Ok(None) };
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut entry.map_err(unreadable)?, &mut text).map_err(unreadable)?;
-    Ok(Some(text))
+/// What the profile reads from a container: its environment and files.
+async fn gather_facts(engine: &dyn Engine, profile: Option<&Profile>, c: &ContainerInspectResponse) -> Result<Facts> {
+    let files = profile.map(Profile::files_to_read).unwrap_or_default();
+    Ok(Facts::read(engine, c, &files).await?)
 }
 
 /// The other running containers of the same profile on the same database, by name.
@@ -194,7 +166,7 @@ async fn group_members(
 ) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
     let profile = &loaded.profile;
     let Some(database) = &profile.database else { return Ok(Vec::new()) };
-    let identity = database.locate(primary_facts).map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(primary))))?.identity();
+    let identity = database_identity(engine, primary, database, primary_facts).await?;
     let mut names = engine.running_names().await?;
     names.sort();
     let mut found = Vec::new();
@@ -212,12 +184,20 @@ async fn group_members(
         }
         secrets::register_container(&c);
         let facts = gather_facts(engine, Some(profile), &c).await?;
-        if database.locate(&facts).is_ok_and(|l| l.identity() == identity) {
+        if database_identity(engine, &c, database, &facts).await.is_ok_and(|other| other == identity) {
             tracing::info!("{name} is on the same database: it moves with {}", engine::name_of(primary));
             found.push((name, c, facts));
         }
     }
     Ok(found)
+}
+
+/// What makes two containers share a database: the server (the database's container when it
+/// runs in one, since two projects may each call theirs `db`, else its host), port and name.
+async fn database_identity(engine: &dyn Engine, c: &ContainerInspectResponse, database: &profile::DatabaseSpec, facts: &Facts) -> Result<(String, u16, String)> {
+    let location = database.locate(facts).map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
+    let server = crate::backup::database_container(engine, c, &location.host).await?.unwrap_or(location.host);
+    Ok((server, location.port, location.name))
 }
 
 /// The hops the profile's upgrade path needs, from the registry's tags.

@@ -8,8 +8,8 @@ use bollard::models::ContainerInspectResponse;
 
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, Call, CallStep, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Start, Stop, Verify,
-    VersionSource,
+    AwaitHealthy, Backup, Call, CallStep, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Restore, Start,
+    Stop, Verify, VersionSource,
 };
 use super::{migrate_name, new_name, old_name, failed_name, Kind, Plan, Slot, SlotInfo, Stage, Step};
 use crate::engine::reference::ImageRef;
@@ -78,6 +78,16 @@ impl StageOptions {
     }
 }
 
+/// The backups an upgrade takes at each hop, per member.
+#[derive(Debug, Clone)]
+pub struct BackupPlan {
+    pub targets: BTreeMap<String, crate::backup::Target>,
+    pub root: std::path::PathBuf,
+    pub keep: usize,
+    /// Taken while the old version still serves, for less downtime.
+    pub online: bool,
+}
+
 /// In which order the members of a group start once every one is stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StartOrder {
@@ -101,6 +111,7 @@ pub struct UpgradeOptions {
     /// What each hop adds (a product profile's steps for that hop); empty, or one per hop.
     pub hop_steps: Vec<StageOptions>,
     pub start_order: StartOrder,
+    pub backup: Option<BackupPlan>,
 }
 
 impl UpgradeOptions {
@@ -115,6 +126,7 @@ impl UpgradeOptions {
             steps: StageOptions::default(),
             hop_steps: Vec::new(),
             start_order: StartOrder::Reverse,
+            backup: None,
         }
     }
 
@@ -280,9 +292,23 @@ fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &
             steps.push(CarryFile { from: old(m), to: new(m), path: carried.path.clone(), optional: carried.optional }.into());
         }
     }
+    let backups = |steps: &mut Vec<Step>| {
+        let Some(plan) = &opts.backup else { return };
+        for m in members {
+            if let Some(target) = plan.targets.get(&m.name) {
+                steps.push(Backup { slot: old(m), target: target.clone(), root: plan.root.clone(), keep: plan.keep, online: plan.online }.into());
+            }
+        }
+    };
+    if opts.backup.as_ref().is_some_and(|b| b.online) {
+        backups(&mut steps);
+    }
     for m in members {
         let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
         steps.push(Stop { slot: old(m), timeout_secs, serving: true }.into());
+    }
+    if opts.backup.as_ref().is_some_and(|b| !b.online) {
+        backups(&mut steps);
     }
     if let Some(migration) = &hop.migrate {
         let spec = recreate::one_shot_spec(&primary.specs[stage], &migration.command, migration.entrypoint.as_deref());
@@ -291,6 +317,7 @@ fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &
                 source: old(primary),
                 name: migrate_name(&primary.name),
                 image: primary.images[stage + 1].clone(),
+                entrypoint: migration.entrypoint.clone(),
                 command: migration.command.clone(),
                 timeout: migration.timeout,
                 fails_if_output_has: migration.fails_if_output_has.clone(),
@@ -332,19 +359,37 @@ fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &
     steps
 }
 
+/// A backup to put back while going back: the one taken before the upgrade, and where the
+/// current data's own backup goes first.
+#[derive(Debug, Clone)]
+pub struct RestoreOnRollback {
+    pub backup: std::path::PathBuf,
+    pub current: crate::backup::Target,
+    pub root: std::path::PathBuf,
+    pub keep: usize,
+}
+
 /// Going back to the `-old` container kept by `upgrade --keep-old`. The current container is
-/// stopped and kept aside as `NAME-failed`, so its logs and any data only it holds survive.
-pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &ContainerInspectResponse, health: HealthPolicy) -> Plan {
+/// stopped and kept aside as `NAME-failed`, so its logs and any data only it holds survive. With
+/// `restore`, the data goes back to the backup taken before the upgrade (the current data is
+/// backed up first), because the old version may not run on data the new one migrated.
+pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &ContainerInspectResponse, health: HealthPolicy, restore: Option<RestoreOnRollback>) -> Plan {
     let now = Slot::new(name, 0);
     let back = Slot::new(name, 1);
     let info = |c: &ContainerInspectResponse| SlotInfo { image: image_of(c), id: c.id.clone() };
-    let steps: Vec<Step> = vec![
+    let mut steps: Vec<Step> = vec![
         Stop { slot: now.clone(), timeout_secs: current.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
         Rename { slot: now.clone(), from: name.to_string(), to: failed_name(name) }.into(),
+    ];
+    if let Some(r) = restore {
+        steps.push(Backup { slot: now.clone(), target: r.current, root: r.root, keep: r.keep + 1, online: false }.into());
+        steps.push(Restore { slot: now.clone(), backup: r.backup }.into());
+    }
+    steps.extend([
         Rename { slot: back.clone(), from: old_name(name), to: name.to_string() }.into(),
         Start { slot: back.clone(), successor: true }.into(),
         AwaitHealthy { slot: back.clone(), policy: health }.into(),
-    ];
+    ]);
     Plan {
         kind: Kind::Rollback,
         container: name.to_string(),
@@ -353,6 +398,56 @@ pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &
         image_to: image_of(previous),
         slots: BTreeMap::from([(now, info(current)), (back, info(previous))]),
         stages: vec![Stage { from: image_of(current), to: image_of(previous), steps }],
+        carried: serde_json::Value::Null,
+        profile: None,
+    }
+}
+
+/// `cutover backup`: the container stopped, backed up and started again (or, online, backed up
+/// while it runs).
+pub fn plan_backup(app: &ContainerInspectResponse, target: crate::backup::Target, root: std::path::PathBuf, keep: usize, online: bool, health: HealthPolicy) -> Plan {
+    let name = name_of(app);
+    let slot = Slot::new(&name, 0);
+    let backup: Step = Backup { slot: slot.clone(), target, root, keep, online }.into();
+    let steps = match online {
+        true => vec![backup],
+        false => vec![
+            Stop { slot: slot.clone(), timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
+            backup,
+            Start { slot: slot.clone(), successor: false }.into(),
+            AwaitHealthy { slot: slot.clone(), policy: health }.into(),
+        ],
+    };
+    in_place(Kind::Backup, app, steps)
+}
+
+/// `cutover restore`: the current data backed up first, then the backup put back; if the
+/// container does not come up healthy on it, the current data goes back.
+pub fn plan_restore(app: &ContainerInspectResponse, safety: crate::backup::Target, backup: &std::path::Path, root: std::path::PathBuf, keep: usize, health: HealthPolicy) -> Plan {
+    let name = name_of(app);
+    let slot = Slot::new(&name, 0);
+    let steps: Vec<Step> = vec![
+        Stop { slot: slot.clone(), timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
+        Backup { slot: slot.clone(), target: safety, root, keep: keep + 1, online: false }.into(),
+        Restore { slot: slot.clone(), backup: backup.to_path_buf() }.into(),
+        Start { slot: slot.clone(), successor: true }.into(),
+        AwaitHealthy { slot: slot.clone(), policy: health }.into(),
+    ];
+    in_place(Kind::Restore, app, steps)
+}
+
+/// A plan on one container that stays the same container.
+fn in_place(kind: Kind, app: &ContainerInspectResponse, steps: Vec<Step>) -> Plan {
+    let name = name_of(app);
+    let image = image_of(app);
+    Plan {
+        kind,
+        container: name.clone(),
+        members: vec![name.clone()],
+        image_from: image.clone(),
+        image_to: image.clone(),
+        slots: BTreeMap::from([(Slot::new(&name, 0), SlotInfo { image: image.clone(), id: app.id.clone() })]),
+        stages: vec![Stage { from: image.clone(), to: image, steps }],
         carried: serde_json::Value::Null,
         profile: None,
     }

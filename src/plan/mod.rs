@@ -22,7 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use build::{plan_rollback, plan_upgrade, UpgradeOptions};
-pub use steps::Step;
+pub use steps::{human_bytes, Step};
 
 /// A container of the run: one generation of one member.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,6 +73,8 @@ pub struct SlotInfo {
 pub enum Kind {
     Upgrade,
     Rollback,
+    Backup,
+    Restore,
 }
 
 impl Kind {
@@ -80,6 +82,8 @@ impl Kind {
         match self {
             Kind::Upgrade => "upgrade",
             Kind::Rollback => "rollback",
+            Kind::Backup => "backup",
+            Kind::Restore => "restore",
         }
     }
 }

@@ -15,6 +15,7 @@ use bollard::models::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::facts::env_value;
 use crate::secrets;
 
 /// The create request for a successor, plus the networks to connect before it starts (engines
@@ -440,11 +441,6 @@ impl EnvChanges {
 
 fn env_name(entry: &str) -> &str {
     entry.split_once('=').map_or(entry, |(name, _)| name)
-}
-
-/// The value of `name` in a container's whole environment (its own and its image's).
-pub fn env_value<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
-    env.iter().find_map(|e| e.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v))
 }
 
 /// Applies the changes to the successor's environment and returns the names that must no longer

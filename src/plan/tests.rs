@@ -160,7 +160,7 @@ fn rollback_plan_swaps_the_kept_old_container_back() {
     let mut previous = current.clone();
     previous.id = Some("previous-id".into());
     previous.config.as_mut().unwrap().image = Some("127.0.0.1:5000/demo:0".into());
-    let plan = plan_rollback("fx-web", &current, &previous, health());
+    let plan = plan_rollback("fx-web", &current, &previous, health(), None);
     assert_eq!(described(&plan)[..4], [
         "stop fx-web (demo:1) (grace period 5s)".to_string(),
         "rename fx-web to fx-web-failed".into(),

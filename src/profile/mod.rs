@@ -11,11 +11,9 @@
 //! `/etc/cutover/profiles`, then in `$XDG_CONFIG_HOME/cutover/profiles`
 //! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
 
-pub mod database;
 mod path;
 mod template;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
 use crate::plan::build::{CarriedPath, Migration, StageOptions};
-use crate::plan::recreate::env_value;
 use crate::plan::steps::{Call, VersionSource};
 use crate::version::TagVersion;
-pub use database::DatabaseSpec;
+pub use crate::backup::location::DatabaseSpec;
+pub use crate::engine::facts::Facts;
 pub use path::{hops, UpgradePath};
 
 /// The label that names a container's profile (or `none`).
@@ -276,25 +274,6 @@ impl StepSpec {
             StepSpec::EnvCopy { files, .. } | StepSpec::RequireEnv { files, .. } => files,
             _ => &[],
         }
-    }
-}
-
-/// What the containers hold that a profile reads before planning: the whole environment of each
-/// member, and the text of files inside them. Secrets among them are registered for redaction
-/// as they are read, never printed.
-#[derive(Debug, Clone, Default)]
-pub struct Facts {
-    pub env: Vec<String>,
-    /// Path to content; absent files are absent.
-    pub files: BTreeMap<String, String>,
-}
-
-impl Facts {
-    /// A variable from the environment, else from the first of the dotenv files that sets it.
-    fn value(&self, name: &str, files: &[String]) -> Option<String> {
-        env_value(&self.env, name).filter(|v| !v.is_empty()).map(str::to_string).or_else(|| {
-            files.iter().filter_map(|f| self.files.get(f)).find_map(|text| database::dotenv_value(text, name))
-        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `${VAR}` and `${VAR:-default}` in a profile's command words, from the container's
 //! environment: a migration needs the same database the service uses, named by its variables.
 
-use crate::plan::recreate::env_value;
+use crate::engine::facts::env_value;
 
 /// One `${NAME}` or `${NAME:-default}` of a word, and where it stands.
 struct Reference<'a> {

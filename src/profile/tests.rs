@@ -1,4 +1,4 @@
-use super::database::{Engine, Location};
+use crate::backup::location::{Engine, Location};
 use super::*;
 
 fn facts(env: &[&str], files: &[(&str, &str)]) -> Facts {

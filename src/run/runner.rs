@@ -87,6 +87,8 @@ pub struct RunReport {
     /// Problems that did not change the outcome: a cleanup after the service was healthy that
     /// failed, or data a rolled-back step may have changed.
     pub warnings: Vec<String>,
+    /// What the rollback put back besides the containers: a backup it restored.
+    pub restored: Vec<String>,
     /// From the first stop of a stage until its last container first passed its checks (or was
     /// put back), summed over the stages.
     pub downtime_ms: Option<u64>,
@@ -111,6 +113,8 @@ struct State {
     settled_ms: Option<u64>,
     reports: Vec<StepReport>,
     warnings: Vec<String>,
+    /// What undos put back (a restored backup).
+    restored: Vec<String>,
 }
 
 impl State {
@@ -130,6 +134,7 @@ impl State {
             settled_ms: None,
             reports,
             warnings: Vec::new(),
+            restored: Vec::new(),
         }
     }
 
@@ -255,7 +260,7 @@ impl Runner<'_> {
             self.crash_point(number, Moment::Began)?;
             let clock = tokio::time::Instant::now();
             let result = {
-                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: self.progress };
+                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: self.progress, data_touched: false };
                 step.action().perform(&cx).await
             };
             let report = &mut state.reports[number];
@@ -325,15 +330,21 @@ impl Runner<'_> {
             tracing::info!("undo: {description}");
             self.journal.record(Event::Undo { stage, index, phase: Phase::Started, detail: None })?;
             let clock = tokio::time::Instant::now();
+            let data_touched = started.iter().any(|&later| later > index && steps[later].traits().writes_data);
             let result = {
-                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: None };
+                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: None, data_touched };
                 step.action().undo(&cx, state.outputs.get(&(stage, index))).await
             };
             let report = &mut state.reports[global(plan, stage, index)];
             report.millis += clock.elapsed().as_millis() as u64;
             match result {
-                Ok(()) => {
-                    self.journal.record(Event::Undo { stage, index, phase: Phase::Done, detail: None })?;
+                Ok(said) => {
+                    let said = said.map(|s| secrets::redact(&s));
+                    if let Some(said) = &said {
+                        tracing::info!("      {said}");
+                        state.restored.push(said.clone());
+                    }
+                    self.journal.record(Event::Undo { stage, index, phase: Phase::Done, detail: said })?;
                     report.status = "undone";
                 }
                 Err(e) => {
@@ -342,6 +353,10 @@ impl Runner<'_> {
                     self.journal.record(Event::Undo { stage, index, phase: Phase::Failed, detail: Some(message.clone()) })?;
                     undo_failures.push(format!("{description}: {message}"));
                     report.status = "undo_failed";
+                    if step.traits().critical_undo {
+                        tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
+                        break;
+                    }
                 }
             }
         }
@@ -356,7 +371,7 @@ impl Runner<'_> {
             (true, 0, true) => Outcome::RolledBack,
             (true, 0, false) => Outcome::NothingChanged,
         };
-        if back {
+        if back && state.restored.is_empty() {
             if let Some(step) = started.iter().map(|&i| &steps[i]).find(|s| s.traits().writes_data) {
                 state.warnings.push(format!(
                     "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
@@ -391,6 +406,7 @@ impl Runner<'_> {
             failure: None,
             undo_failures,
             warnings: state.warnings,
+            restored: state.restored,
             downtime_ms,
             settled_ms: state.settled_ms,
             stages_done,

@@ -12,9 +12,17 @@ use crate::engine::Engine;
 use crate::health::{HealthPolicy, HealthSettings};
 use crate::profile::{Catalog, Choice};
 use crate::ops::upgrade::{prepare, UpgradeRequest};
-use crate::plan::build::{CarriedPath, Migration, Target};
+use crate::ops::backup::BackupRequest;
+use crate::plan::build::{BackupPlan, CarriedPath, Migration, Target};
 use crate::plan::steps::Cx;
 use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
+
+/// The database server's container.
+const DB: &str = "db";
+
+/// Marks options that want a backup: the request then names the database, and each host keeps
+/// its backups in its own directory.
+const BACKUPS_IN_HOST: &str = "backups";
 
 /// How long a killed run stays dead before `cutover recover` runs.
 const DEAD_FOR: Duration = Duration::from_secs(60);
@@ -44,8 +52,11 @@ fn new_host(members: &[&str]) -> Host {
     engine.publish("app:bad", Behaviour::Unhealthy, &[]);
     engine.publish("app:crash", Behaviour::Crash, &[]);
     for name in members {
-        engine.run(name, "app:1", &["ENCODE_KEY=k-123456", "TZ=UTC"], &[("/app/.env", "ENCODE_KEY=k-123456\n")]);
+        engine.run(name, "app:1", &["ENCODE_KEY=k-123456", "TZ=UTC", "DB_URL=postgres://app:pw-1234@db:5432/app"], &[("/app/.env", "ENCODE_KEY=k-123456\n")]);
     }
+    // The database server the apps use; its data is the fake's `data`.
+    engine.run(DB, "app:1", &[], &[]);
+    engine.with_data(&[("schema", "1")]);
     Host { engine, state: StateDir::open(&dir).unwrap(), dir }
 }
 
@@ -57,7 +68,11 @@ fn options(to: &str) -> UpgradeOptions {
     UpgradeOptions::new(Target::Tag(to.into()), health())
 }
 
-fn request(members: &[&str], options: UpgradeOptions) -> UpgradeRequest {
+fn request(host: &Host, members: &[&str], mut options: UpgradeOptions) -> UpgradeRequest {
+    let backup = match options.backup.take() {
+        Some(_) => BackupRequest { db_var: Some("DB_URL".into()), dir: Some(host.dir.join(BACKUPS_IN_HOST)), keep: Some(2), ..BackupRequest::default() },
+        None => BackupRequest { skip: true, ..BackupRequest::default() },
+    };
     UpgradeRequest {
         name: members[0].into(),
         with: members[1..].iter().map(|m| m.to_string()).collect(),
@@ -65,11 +80,12 @@ fn request(members: &[&str], options: UpgradeOptions) -> UpgradeRequest {
         options,
         profile: Choice::Without,
         insecure_registries: Vec::new(),
+        backup,
     }
 }
 
 async fn upgrade(host: &Host, members: &[&str], options: UpgradeOptions, fault: Option<Fault>) -> (Plan, Result<RunReport, RunError>) {
-    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(members, options)).await.expect("preflight");
+    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(host, members, options)).await.expect("preflight");
     let plan = prepared.plan.clone();
     let mut journal = host.state.begin(&plan).unwrap();
     let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault }.run(&plan).await;
@@ -83,7 +99,7 @@ fn assert_settled(host: &Host, members: &[&str]) -> String {
     for c in world.containers.values() {
         assert!(!is_reserved_name(&c.name), "{} was left behind: {world:#?}", c.name);
     }
-    assert_eq!(world.containers.len(), members.len(), "one container per member: {world:#?}");
+    assert_eq!(world.containers.len(), members.len() + 1, "one container per member, and the database: {world:#?}");
     let images: Vec<String> = members
         .iter()
         .map(|m| {
@@ -107,6 +123,9 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     carried.steps.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
     let mut hops = options("3");
     hops.via = vec!["2".into()];
+    let mut backed_up = options("2");
+    backed_up.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600), fails_if_output_has: vec![] });
+    let backed_up = with_backup(backed_up);
     vec![
         ("swap", vec!["web"], options("2")),
         ("migrate", vec!["web"], migrate),
@@ -114,6 +133,7 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
         ("carried file", vec!["web"], carried),
         ("group of three", vec!["web", "worker", "cron"], options("2")),
         ("two hops", vec!["web"], hops),
+        ("migrate with a backup", vec!["web"], backed_up),
     ]
 }
 
@@ -141,7 +161,7 @@ fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
 /// How many steps the shape's plan has.
 async fn step_count(members: &[&str], opts: &UpgradeOptions) -> usize {
     let host = new_host(members);
-    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(members, opts.clone())).await.expect("preflight");
+    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(&host, members, opts.clone())).await.expect("preflight");
     prepared.plan.step_count()
 }
 
@@ -162,6 +182,12 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                 let recovered = &recoveries[0];
                 assert_eq!(recovered.outcome, Some(outcome), "{case}: {}", recovered.message);
                 let runs = assert_settled(&host, &members);
+                let schema = host.engine.world().data["schema"].clone();
+                match outcome {
+                    Outcome::RolledBack | Outcome::NothingChanged if opts.backup.is_some() => assert_eq!(schema, "1", "{case}: the backup was restored"),
+                    Outcome::Succeeded if opts.steps.migrate.is_some() => assert_eq!(schema, "2", "{case}: migrated"),
+                    _ => {}
+                }
                 let want = match outcome {
                     Outcome::Succeeded => plan.image_to.clone(),
                     Outcome::Partial if stage == 0 => plan.stages[0].to.clone(),
@@ -209,7 +235,8 @@ async fn every_undo_applied_twice_is_applied_once() {
                 }
             }
             let files = run.path.with_extension("files");
-            let cx = Cx { engine: &host.engine, slots: &slots, files: &files, progress: None };
+            // As if later steps changed data, so that a backup's undo restores it.
+            let cx = Cx { engine: &host.engine, slots: &slots, files: &files, progress: None, data_touched: true };
             let action = plan.stages[stage].steps[index].action();
             let outputs = run.steps[&(stage, index)].outputs.as_ref();
             action.undo(&cx, outputs).await.unwrap_or_else(|e| panic!("{shape}, step {}: {e}", step + 1));
@@ -350,7 +377,7 @@ async fn an_env_rename_moves_the_value_and_verify_expects_it() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
     opts.steps.env.rename = vec![("NO_SUCH_KEY".into(), "X".into())];
-    let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request(&["web"], opts)).await.err().unwrap();
+    let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request(&host, &["web"], opts)).await.err().unwrap();
     assert!(refused.to_string().contains("the container has no NO_SUCH_KEY"), "{refused}");
 }
 
@@ -366,4 +393,38 @@ async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert!(report.failure.unwrap().contains("exited 0 but printed"), "it did nothing, and said so");
     assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+/// Backs up the apps' database (named by `DB_URL`) into the host's directory.
+fn with_backup(mut options: UpgradeOptions) -> UpgradeOptions {
+    options.backup = Some(BackupPlan { targets: Default::default(), root: BACKUPS_IN_HOST.into(), keep: 2, online: false });
+    options
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
+    let host = new_host(&["web"]);
+    let mut opts = options("bad");
+    opts.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+    let opts = with_backup(opts);
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_eq!(host.engine.world().data["schema"], "1", "the migration's change was undone");
+    assert!(report.restored[0].contains("restored the PostgreSQL database app"), "{:?}", report.restored);
+    assert!(report.warnings.iter().all(|w| !w.contains("cutover took no backup")), "{:?}", report.warnings);
+    let backup = report.steps.iter().find(|s| s.step == "backup").unwrap();
+    assert_eq!(backup.status, "undone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
+    let host = new_host(&["web"]);
+    let mut opts = options("2");
+    opts.steps.migrate = Some(Migration { command: vec!["migrate-fail".into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+    let (_, report) = upgrade(&host, &["web"], with_backup(opts), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_eq!(host.engine.world().data["schema"], "1", "not left half-migrated");
+    assert!(!report.restored.is_empty());
 }

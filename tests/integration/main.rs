@@ -3,6 +3,7 @@
 //! Run them with `bash fixtures/world.sh test`.
 
 mod auto;
+mod backups;
 mod campaigns;
 mod discovery;
 mod helpers;

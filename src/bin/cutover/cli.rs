@@ -9,6 +9,7 @@ use cutover::health::{HealthPolicy, HealthSettings};
 use cutover::plan::build::{CarriedPath, Migration, Target};
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
+use cutover::ops::backup::BackupRequest;
 use cutover::profile::Choice;
 
 const EXIT_CODES: &str = "\
@@ -50,7 +51,10 @@ the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: th
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
 The current NAME is stopped and kept aside as NAME-failed (stopped, not removed, so its logs and any \
 data only it holds survive; `docker rm NAME-failed` when done); NAME-old becomes NAME again, is \
-started and awaited until healthy. If it does not come up, the current container is put back.")]
+started and awaited until healthy. If it does not come up, the current container is put back.\n\n\
+When the upgrade took a backup while NAME-old ran, its data is restored first (the old version may not \
+run on data the new one migrated): the current data is backed up, then the backup put back. Data \
+written since the upgrade is then only in that new backup; --no-restore keeps the current data.")]
     Rollback(RollbackArgs),
     /// Finish or undo runs that were interrupted (process killed, machine rebooted)
     #[command(after_help = "Exit codes:\n  0  every service found runs again (finished or rolled back), or there was nothing to recover\n  2  nothing changed: bad input or a refused precondition\n  3  a service could not be brought back: the message says what is left")]
@@ -68,6 +72,14 @@ patch releases and other tags (latest) follow their digest.")]
     /// Product profiles: list them, show one, or check a file
     #[command(subcommand)]
     Profiles(ProfilesCommand),
+    /// Back up a container's database (named by its profile or --backup-db) and volumes: stopped, backed up, started
+    #[command(after_help = EXIT_CODES)]
+    Backup(BackupArgs),
+    /// List backups, newest last
+    Backups(BackupsArgs),
+    /// Put a backup back: stop the container, back up its current data, restore, start, check; a failure puts the current data back
+    #[command(after_help = EXIT_CODES)]
+    Restore(RestoreArgs),
     /// One unattended pass: upgrade the opted-in containers along their policies
     #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
 one at a time, dependencies first (links, cutover.depends_on, compose depends_on), each with the safety of `cutover upgrade`. \
@@ -83,6 +95,87 @@ Exit codes:
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running
   3   an upgrade failed and needs attention: the pass stopped there";
+
+/// What a backup holds beyond the database a profile names.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Backup")]
+pub struct BackupWhat {
+    /// A variable of the container that holds its database's URL (postgres://... or mysql://...), when no profile names it
+    #[arg(long, value_name = "VAR")]
+    pub backup_db: Option<String>,
+    /// Back up the container's volumes and bind mounts too
+    #[arg(long)]
+    pub backup_volumes: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Backup")]
+pub struct BackupWhere {
+    /// Where backups live, a folder per container [default: STATE_DIR/backups]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How many backups of a container to keep [default: 5]
+    #[arg(long, value_name = "N")]
+    pub keep_backups: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The container to back up
+    pub name: String,
+    /// Back up while it runs instead of stopping it
+    #[arg(long)]
+    pub online: bool,
+    /// The product profile that names its database: a name, a file, or none
+    #[arg(long, value_name = "NAME|FILE|none")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub what: BackupWhat,
+    #[command(flatten)]
+    pub place: BackupWhere,
+    #[command(flatten)]
+    pub health: HealthArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupsArgs {
+    /// Only this container's backups
+    pub name: Option<String>,
+    /// Where backups live [default: STATE_DIR/backups]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The container whose data is replaced
+    pub name: String,
+    /// The backup (`cutover backups NAME` lists them), or `latest`
+    pub backup: String,
+    #[command(flatten)]
+    pub place: BackupWhere,
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub health: HealthArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The `profile` flag's three forms.
+pub fn choice(profile: Option<&str>) -> Choice {
+    match profile {
+        None => Choice::Auto,
+        Some("none") => Choice::Without,
+        Some(name) => Choice::Named(name.to_string()),
+    }
+}
 
 #[derive(Subcommand, Debug)]
 pub enum ProfilesCommand {
@@ -171,6 +264,16 @@ pub struct UpgradeArgs {
     pub discovery: DiscoveryArgs,
     #[command(flatten)]
     pub steps: StepArgs,
+    /// Take no backup (say why: a database cutover cannot dump, your own backup)
+    #[arg(long, help_heading = "Backup")]
+    pub skip_backup: bool,
+    /// Take the backup while the old version still runs (less downtime, a backup that may miss the last writes)
+    #[arg(long, help_heading = "Backup", conflicts_with = "skip_backup")]
+    pub backup_online: bool,
+    #[command(flatten)]
+    pub backup_what: BackupWhat,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
     #[command(flatten)]
     pub health: HealthArgs,
     #[command(flatten)]
@@ -184,19 +287,19 @@ pub struct StepArgs {
     /// While the service is stopped, run this command in a one-shot container from the new image
     /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
     /// closed: give a tool that asks (y/N) its non-interactive flag
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub migrate: Option<String>,
     /// The entrypoint of the migration container [default: the new image's]
-    #[arg(long, value_name = "CMD", requires = "migrate")]
+    #[arg(long, value_name = "CMD", requires = "migrate", allow_hyphen_values = true)]
     pub migrate_entrypoint: Option<String>,
     /// How long the migration may run before it is killed and the upgrade rolled back
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", requires = "migrate")]
     pub migrate_timeout: Duration,
     /// Run this command inside the old container before it stops; a failure aborts with no downtime (repeatable)
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub exec_before: Vec<String>,
     /// Run this command inside the new container once it is healthy; a failure rolls back (repeatable)
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub exec_after: Vec<String>,
     /// How long each --exec-before/--exec-after command may run
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
@@ -221,7 +324,7 @@ pub struct StepArgs {
     #[arg(long, value_name = "URL[#FIELD]", conflicts_with = "expect_version_cmd")]
     pub expect_version: Option<String>,
     /// After health, this command inside the new container must print the target version
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub expect_version_cmd: Option<String>,
 }
 
@@ -229,6 +332,12 @@ pub struct StepArgs {
 pub struct RollbackArgs {
     /// The container to roll back
     pub name: String,
+    /// Keep the current data rather than restore the backup taken before the upgrade (the old
+    /// version may not run on data the new one migrated)
+    #[arg(long)]
+    pub no_restore: bool,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
     /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -406,11 +515,14 @@ impl UpgradeArgs {
         Ok(options)
     }
 
-    pub fn profile(&self) -> Choice {
-        match self.profile.as_deref() {
-            None => Choice::Auto,
-            Some("none") => Choice::Without,
-            Some(name) => Choice::Named(name.to_string()),
+    pub fn backup(&self) -> BackupRequest {
+        BackupRequest {
+            skip: self.skip_backup,
+            db_var: self.backup_what.backup_db.clone(),
+            volumes: self.backup_what.backup_volumes,
+            online: self.backup_online,
+            dir: self.backup_where.backup_dir.clone(),
+            keep: self.backup_where.keep_backups,
         }
     }
 }

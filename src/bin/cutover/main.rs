@@ -15,6 +15,7 @@ use cutover::engine::registry::RegistryClient;
 use cutover::discover::schedule::{Schedule, Window};
 use cutover::engine::DockerEngine;
 use cutover::ops::preflight::Prepared;
+use cutover::ops::backup::{self, BackupRequest};
 use cutover::ops::{history, rollback, upgrade};
 use cutover::run::journal::{self, StateDir};
 use cutover::health::HealthPolicy;
@@ -47,6 +48,9 @@ fn main() -> ExitCode {
         Command::History(a) => a.json,
         Command::Profiles(ProfilesCommand::List { json }) => *json,
         Command::Profiles(_) => false,
+        Command::Backup(a) => a.common.json,
+        Command::Backups(a) => a.json,
+        Command::Restore(a) => a.common.json,
         Command::Check(a) => a.json,
         Command::Auto(a) => a.json,
     };
@@ -74,8 +78,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 with: args.with.clone(),
                 options,
                 health,
-                profile: args.profile(),
+                profile: cli::choice(args.profile.as_deref()),
                 insecure_registries: config.insecure_registries.clone(),
+                backup: args.backup(),
             };
             let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
@@ -86,7 +91,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
             let (engine, state) = connect(&state_root).await?;
-            let prepared = rollback::prepare(&engine, &state, &args.name, health).await?;
+            let request = BackupRequest { dir: args.backup_where.backup_dir.clone(), keep: args.backup_where.keep_backups, ..BackupRequest::default() };
+            let prepared = rollback::prepare(&engine, &state, &args.name, health, !args.no_restore, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::Recover(args) => {
@@ -114,6 +120,38 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                     Ok(output::Exit::Done)
                 }
             }
+        }
+        Command::Backup(args) => {
+            ensure_can_confirm(&args.common)?;
+            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
+            let catalog = load_profiles()?;
+            let request = BackupRequest {
+                db_var: args.what.backup_db.clone(),
+                volumes: args.what.backup_volumes,
+                online: args.online,
+                dir: args.place.backup_dir.clone(),
+                keep: args.place.keep_backups,
+                skip: false,
+            };
+            let (engine, state) = connect(&state_root).await?;
+            let prepared = backup::prepare_backup(&engine, &state, &catalog, &args.name, &cli::choice(args.profile.as_deref()), &request, health).await?;
+            carry_out(prepared, &engine, &state, false, &args.common).await
+        }
+        Command::Backups(args) => {
+            let state = StateDir::open(&state_root)?;
+            let root = args.backup_dir.clone().unwrap_or_else(|| state.path().join("backups"));
+            let found = cutover::backup::list(&root, args.name.as_deref()).map_err(|e| refused(e.to_string()))?;
+            Ok(output::backups(&found, args.json))
+        }
+        Command::Restore(args) => {
+            if !args.dry_run {
+                ensure_can_confirm(&args.common)?;
+            }
+            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
+            let request = BackupRequest { dir: args.place.backup_dir.clone(), keep: args.place.keep_backups, ..BackupRequest::default() };
+            let (engine, state) = connect(&state_root).await?;
+            let prepared = backup::prepare_restore(&engine, &state, &args.name, &args.backup, &request, health).await?;
+            carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::History(args) => {
             let state = StateDir::open(&state_root)?;

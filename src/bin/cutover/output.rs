@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
 use cutover::ops::history::Entry;
-use cutover::plan::{self, short_image, Kind, Plan};
+use cutover::backup::Listed;
+use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
 use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
 use cutover::run::{Outcome, RunReport};
@@ -86,7 +87,10 @@ fn headline(plan: &Plan) -> String {
         1 => String::new(),
         _ => format!(" (with {})", plan.members[1..].join(", ")),
     };
-    format!("{} {}{with}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to)
+    match plan.image_from == plan.image_to {
+        true => format!("{} {}{with} ({})", verb(plan.kind), plan.container, plan.image_from),
+        false => format!("{} {}{with}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to),
+    }
 }
 
 /// Which profile the plan follows and why, when one does.
@@ -143,7 +147,8 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
             "from": plan.image_from, "to": plan.image_to, "running": report.running, "profile": plan.profile,
             "outcome": report.outcome, "exit_code": exit as u8, "state": state,
             "failure": report.failure, "undo_failures": report.undo_failures,
-            "warnings": report.warnings, "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
+            "warnings": report.warnings, "restored": report.restored,
+            "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
             "hops_done": report.stages_done, "hops": plan.stages.len(),
             "steps": report.steps, "journal": report.journal,
         }));
@@ -154,6 +159,9 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
         Some(failure) => print(&format!("{} {} failed: {failure}", verb(plan.kind), plan.container)),
     }
     print(&state);
+    for restored in &report.restored {
+        print(&format!("Restored: {restored}"));
+    }
     for warning in &report.warnings {
         print(&format!("warning: {warning}"));
     }
@@ -165,7 +173,12 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
             ),
             None => String::new(),
         };
-        print(&format!("Downtime: {}{settled}", humantime::format_duration(std::time::Duration::from_millis(ms))));
+        let backup_ms: u64 = report.steps.iter().filter(|s| s.step == "backup" && s.status == "done").map(|s| s.millis).sum();
+        let backup = match backup_ms {
+            0 => String::new(),
+            ms => format!(", of which the backup took {}", humantime::format_duration(std::time::Duration::from_millis(ms))),
+        };
+        print(&format!("Downtime: {}{backup}{settled}", humantime::format_duration(std::time::Duration::from_millis(ms))));
     }
     print(&format!("Journal: {}", report.journal));
     exit
@@ -184,6 +197,8 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
                 format!("{names} {runs} {}; the old {containers} {were} kept, stopped, as {} (`cutover rollback {}` goes back).", plan.image_to, kept.join(", "), plan.container)
             }
         }
+        (Outcome::Succeeded, Kind::Backup) => format!("{names} is backed up and {runs} {} as before.", plan.image_from),
+        (Outcome::Succeeded, Kind::Restore) => format!("{names} {runs} {} on the restored data; the data it had is kept as a backup too.", plan.image_from),
         (Outcome::Succeeded, Kind::Rollback) => format!(
             "{names} {runs} {} again on its previous container; the one it replaced is stopped and kept as {}.",
             plan.image_to, plan::failed_name(&plan.container)
@@ -232,6 +247,23 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         let downtime = e.downtime_ms.map(|ms| format!(", downtime {}", humantime::format_duration(std::time::Duration::from_millis(ms)))).unwrap_or_default();
         let recovered = if e.recovered { " (by recover)" } else { "" };
         print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, e.kind.word(), e.container, e.from, e.to));
+    }
+    Exit::Done
+}
+
+pub fn backups(found: &[Listed], json: bool) -> Exit {
+    if json {
+        print_json(&json!(found));
+        return Exit::Done;
+    }
+    if found.is_empty() {
+        print("No backups.");
+        return Exit::Done;
+    }
+    print(&format!("{:<24} {:<20} {:<10} {:<32} {}", "BACKUP", "CONTAINER", "SIZE", "IMAGE", "HOLDS"));
+    for b in found {
+        let m = &b.manifest;
+        print(&format!("{:<24} {:<20} {:<10} {:<32} {}", m.id, m.container, human_bytes(b.bytes), short_image(&m.image), m.target.describe()));
     }
     Exit::Done
 }
@@ -306,9 +338,7 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
     exit
 }
 
-fn verb(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Upgrade => "Upgrade",
-        Kind::Rollback => "Rollback",
-    }
+fn verb(kind: Kind) -> String {
+    let word = kind.word();
+    word[..1].to_uppercase() + &word[1..]
 }

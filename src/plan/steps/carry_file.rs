@@ -53,7 +53,7 @@ impl Action for CarryFile {
         let mut archive = tar::Builder::new(Vec::new());
         archive.append(&header, entry.bytes.as_slice()).map_err(|e| StepError::Failed(e.to_string()))?;
         let tar = archive.into_inner().map_err(|e| StepError::Failed(e.to_string()))?;
-        cx.engine.archive_put(cx.id(&self.to)?, dir, tar.into()).await?;
+        cx.engine.archive_put(cx.id(&self.to)?, dir, crate::engine::bytes_stream(tar)).await?;
         let mode = entry.header.mode().unwrap_or(0o644);
         let (uid, gid) = (entry.header.uid().unwrap_or(0), entry.header.gid().unwrap_or(0));
         Ok(Done {
@@ -66,10 +66,10 @@ impl Action for CarryFile {
         Some(format!("delete the run's copy of {}", self.path))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
         match std::fs::remove_file(self.stored(cx.files)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepError::Failed(e.to_string())),
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 }

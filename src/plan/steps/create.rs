@@ -52,7 +52,7 @@ impl Action for Create {
         Some(format!("remove {}", self.name))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, outputs: Option<&Outputs>) -> Result<(), StepError> {
+    async fn undo(&self, cx: &Cx<'_>, outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
         let id = match outputs.and_then(|o| o.bind.as_ref()) {
             Some((_, id)) => Some(id.clone()),
             // Killed between the create and its journal record: it is under the temporary name.
@@ -61,6 +61,6 @@ impl Action for Create {
         if let Some(id) = id {
             cx.engine.remove(&id).await?;
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -4,6 +4,7 @@
 //! kind is a module here and one line in the [`steps!`] list.
 
 mod await_healthy;
+mod backup;
 mod call;
 mod carry_file;
 mod check_version;
@@ -13,6 +14,7 @@ mod one_shot;
 mod pull;
 mod remove;
 mod rename;
+mod restore;
 mod start;
 mod stop;
 mod verify;
@@ -31,6 +33,7 @@ use crate::health::HealthError;
 use crate::secrets;
 
 pub use await_healthy::AwaitHealthy;
+pub use backup::{human_bytes, Backup};
 pub use call::{Call, CallStep};
 pub use carry_file::CarryFile;
 pub use check_version::{CheckVersion, VersionSource};
@@ -40,6 +43,7 @@ pub use one_shot::OneShot;
 pub use pull::Pull;
 pub use remove::Remove;
 pub use rename::Rename;
+pub use restore::Restore;
 pub use start::Start;
 pub use stop::Stop;
 pub use verify::Verify;
@@ -73,6 +77,9 @@ pub struct Traits {
     /// May change the application's data (a migration, the new version's first start): going
     /// back across it puts the old version on data the new one may have changed.
     pub writes_data: bool,
+    /// An undo whose failure must stop the rollback: the undos before it in the plan (starting
+    /// the old version) would do harm on data it could not put back.
+    pub critical_undo: bool,
 }
 
 /// What a step leaves for later steps, for its undo, and for recovery; journaled with it.
@@ -112,6 +119,8 @@ pub struct Cx<'a> {
     /// The run's private directory (0700) for copies of files; it may not exist yet.
     pub files: &'a Path,
     pub progress: Option<&'a MultiProgress>,
+    /// While undoing: whether a step after this one that may change data began.
+    pub data_touched: bool,
 }
 
 impl Cx<'_> {
@@ -146,9 +155,10 @@ pub trait Action: Send + Sync {
 
     /// Puts the host back as it was before the step began. Idempotent, and works without the
     /// step's outputs (a step killed before it journaled them), because recovery applies it to
-    /// steps that may or may not have completed.
-    async fn undo(&self, _cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
-        Ok(())
+    /// steps that may or may not have completed. What it says (a restored backup) goes to the
+    /// report.
+    async fn undo(&self, _cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+        Ok(None)
     }
 }
 
@@ -191,6 +201,8 @@ steps! {
     "exec" => Exec,
     "carry_file" => CarryFile,
     "stop" => Stop,
+    "backup" => Backup,
+    "restore" => Restore,
     "migrate" => OneShot,
     "rename" => Rename,
     "start" => Start,

@@ -17,6 +17,9 @@ pub struct OneShot {
     pub source: Slot,
     pub name: String,
     pub image: String,
+    /// Shown before the command when it replaces the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     pub command: Vec<String>,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,
@@ -31,9 +34,10 @@ pub struct OneShot {
 #[async_trait]
 impl Action for OneShot {
     fn describe(&self, plan: &Plan) -> String {
+        let whole = [self.entrypoint.clone().unwrap_or_default(), self.command.clone()].concat();
         format!(
             "run `{}` in a one-shot container {} from {} with the configuration of {} (must exit 0 within {})",
-            shown(&self.command),
+            shown(&whole),
             self.name,
             short_image(&self.image),
             plan.label(&self.source),
@@ -60,11 +64,11 @@ impl Action for OneShot {
         Some(format!("remove {} if it is left", self.name))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
         if let Some(id) = cx.stray(&self.name).await? {
             cx.engine.remove(&id).await?;
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -28,7 +28,8 @@ impl Action for Rename {
         Some(format!("rename {} to {}", self.to, self.from))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
-        Ok(cx.engine.rename(cx.id(&self.slot)?, &self.from).await?)
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+        cx.engine.rename(cx.id(&self.slot)?, &self.from).await?;
+        Ok(None)
     }
 }

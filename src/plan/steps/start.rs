@@ -33,7 +33,8 @@ impl Action for Start {
         Some(format!("stop {}", plan.label(&self.slot)))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
-        Ok(cx.engine.stop(cx.id(&self.slot)?, None).await?)
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+        cx.engine.stop(cx.id(&self.slot)?, None).await?;
+        Ok(None)
     }
 }

@@ -38,7 +38,8 @@ impl Action for Stop {
         Some(format!("start {}", plan.label(&self.slot)))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<(), StepError> {
-        Ok(cx.engine.start(cx.id(&self.slot)?).await?)
+    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+        cx.engine.start(cx.id(&self.slot)?).await?;
+        Ok(None)
     }
 }

@@ -1,13 +1,12 @@
 //! Where a product's database is, read the way the product reads it: a URL in a variable, an
 //! ADO connection string, separate variables, or a key of a file inside the container.
 //!
-//! Group membership uses the database's identity (engine, host, port, name); backups will use
-//! the rest. The password is a secret: it is registered for redaction when it is read and never
+//! Group membership compares where containers' databases are; backups use the rest. The password is a secret: it is registered for redaction when it is read and never
 //! displayed.
 
 use serde::{Deserialize, Serialize};
 
-use super::Facts;
+use crate::engine::facts::Facts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +23,9 @@ pub enum Engine {
 pub struct DatabaseSpec {
     #[serde(with = "yaml_serde::with::singleton_map_recursive")]
     pub sources: Vec<Source>,
+    /// A query that answers the product's schema version, recorded with each backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_query: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,15 +67,9 @@ pub struct Location {
     pub from: String,
 }
 
-impl Location {
-    /// What makes two containers share a database.
-    pub fn identity(&self) -> (Engine, String, u16, String) {
-        (self.engine, self.host.clone(), self.port, self.name.clone())
-    }
-}
-
 impl DatabaseSpec {
-    pub(super) fn files(&self) -> Vec<String> {
+    /// The files inside the container the sources read.
+    pub fn files(&self) -> Vec<String> {
         self.sources
             .iter()
             .flat_map(|s| match s {
@@ -117,15 +113,6 @@ impl DatabaseSpec {
         }
         Err("the container's database connection is not set where the profile looks for it".into())
     }
-}
-
-/// A value of a dotenv file (`NAME=value`, optionally quoted).
-pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
-        let (key, value) = line.split_once('=')?;
-        (key.trim() == name).then(|| value.trim().trim_matches(['"', '\'']).to_string()).filter(|v| !v.is_empty())
-    })
 }
 
 /// A top-level key of a YAML document, as a string.

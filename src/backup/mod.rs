@@ -1,0 +1,294 @@
+//! Backups of a product's data, taken before an upgrade changes it and restored when the upgrade
+//! rolls back across a change: its database (dumped through the database's own container,
+//! streamed to the host, never staged inside a container) and its volumes (streamed through the
+//! archive API and compressed).
+//!
+//! Each backup is a directory (0700) of files (0600) with a manifest: what was backed up, from
+//! which container and image, the server's version, each file's size and sha256. Credentials are
+//! never written down: they are read from the application's container when they are needed.
+
+mod database;
+pub mod location;
+mod store;
+mod volumes;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bollard::models::ContainerInspectResponse;
+use indicatif::MultiProgress;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{self, Engine, EngineError};
+use crate::engine::facts::Facts;
+use location::{DatabaseSpec, Engine as DbEngine};
+pub use store::{list, prune, Listed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
+    let what = what.into();
+    move |source| BackupError::Io { what, source }
+}
+
+/// What a backup of one container holds, decided before the run: nothing secret, so that the
+/// journal can keep it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeTarget>,
+}
+
+impl Target {
+    pub fn is_empty(&self) -> bool {
+        self.database.is_none() && self.volumes.is_empty()
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(db) = &self.database {
+            parts.push(format!("the {} database {} (through {})", db.engine_name(), db.name, db.container));
+        }
+        if !self.volumes.is_empty() {
+            let paths: Vec<&str> = self.volumes.iter().map(|v| v.path.as_str()).collect();
+            parts.push(format!("the volumes on {}", paths.join(", ")));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// The application's database, reached through the container that serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseTarget {
+    /// Where the application reads its connection: credentials are read from there each time.
+    pub spec: DatabaseSpec,
+    pub engine: DbEngine,
+    /// The database server's container, on a network the application shares.
+    pub container: String,
+    pub port: u16,
+    pub name: String,
+    pub user: String,
+}
+
+impl DatabaseTarget {
+    fn engine_name(&self) -> &'static str {
+        match self.engine {
+            DbEngine::Postgres => "PostgreSQL",
+            DbEngine::Mysql => "MySQL/MariaDB",
+            DbEngine::Sqlserver => "SQL Server",
+        }
+    }
+}
+
+/// A volume or bind mount of the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeTarget {
+    /// Where the application mounts it.
+    pub path: String,
+    /// The volume's name, or the host directory of a bind mount.
+    pub source: String,
+}
+
+/// One file of a backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    /// `database` or `volume`.
+    pub kind: String,
+    /// The database's name, or the mount's path.
+    pub of: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What a backup holds, as its `manifest.json` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    pub container: String,
+    pub image: String,
+    #[serde(with = "rfc3339")]
+    pub taken_at: SystemTime,
+    /// Taken while the application ran (`--backup-online`).
+    pub online: bool,
+    /// The run (journal) and container slot that took it, so that recovery finds it even when
+    /// the run was killed before it journaled where it was.
+    #[serde(default)]
+    pub run: String,
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// The product's schema version, where its profile says how to read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    pub files: Vec<FileEntry>,
+    pub cutover: String,
+}
+
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        humantime::parse_rfc3339(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// The credentials of the database, read again from the application's container (its
+/// environment and files), so that they are never stored.
+async fn credentials(engine: &dyn Engine, app: &ContainerInspectResponse, db: &DatabaseTarget) -> Result<String, BackupError> {
+    let facts = Facts::read(engine, app, &db.spec.files()).await?;
+    let location = db.spec.locate(&facts).map_err(|e| BackupError::Failed(format!("the application's database connection: {e}")))?;
+    Ok(location.password)
+}
+
+/// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups).
+pub async fn take(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    target: &Target,
+    dir: &Path,
+    online: bool,
+    run: &str,
+    progress: Option<&MultiProgress>,
+) -> Result<(Manifest, PathBuf), BackupError> {
+    let taken_at = crate::clock::now();
+    let id = store::new_id(taken_at);
+    let path = store::create_dir(dir, &id)?;
+    let mut files = Vec::new();
+    let mut server_version = None;
+    let mut schema_version = None;
+    let result = async {
+        if let Some(db) = &target.database {
+            let password = credentials(engine, app, db).await?;
+            let (file, version) = database::dump(engine, db, &password, &path, progress).await?;
+            files.push(file);
+            server_version = Some(version);
+            if let Some(query) = &db.spec.schema_query {
+                // A schema the query does not fit (another version's) is not worth failing for.
+                match database::query(engine, db, &password, query).await {
+                    Ok(v) if !v.is_empty() => schema_version = Some(v),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("the schema version could not be read: {e}"),
+                }
+            }
+        }
+        for (i, volume) in target.volumes.iter().enumerate() {
+            files.push(volumes::save(engine, app, volume, &path, i + 1, progress).await?);
+        }
+        Ok::<(), BackupError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&path);
+        return Err(e);
+    }
+    let manifest = Manifest {
+        id,
+        container: engine::name_of(app),
+        image: engine::image_of(app),
+        taken_at,
+        online,
+        run: run.to_string(),
+        target: target.clone(),
+        server_version,
+        schema_version,
+        files,
+        cutover: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    store::write_manifest(&path, &manifest)?;
+    verify(engine, &manifest, &path).await?;
+    Ok((manifest, path))
+}
+
+/// Proves a backup readable: every file's checksum, and the database dump read by its tool.
+pub async fn verify(engine: &dyn Engine, manifest: &Manifest, path: &Path) -> Result<(), BackupError> {
+    for file in &manifest.files {
+        let sha = store::sha256_file(&path.join(&file.name))?;
+        if sha != file.sha256 {
+            return Err(BackupError::Failed(format!("{} in {} does not match its checksum: the backup is damaged", file.name, path.display())));
+        }
+    }
+    if let (Some(db), Some(file)) = (&manifest.target.database, manifest.files.iter().find(|f| f.kind == "database")) {
+        database::check(engine, db, &path.join(&file.name)).await?;
+    }
+    Ok(())
+}
+
+/// Puts a backup back: the database, then each volume (emptied first), into the stopped `app`.
+pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, path: &Path) -> Result<Manifest, BackupError> {
+    let manifest = store::read_manifest(path)?;
+    verify(engine, &manifest, path).await?;
+    for file in &manifest.files {
+        let source = path.join(&file.name);
+        match file.kind.as_str() {
+            "database" => {
+                let db = manifest.target.database.as_ref().ok_or_else(|| BackupError::Failed("the manifest has a dump but no database".into()))?;
+                let password = credentials(engine, app, db).await?;
+                database::restore(engine, db, &password, &source).await?;
+            }
+            _ => volumes::restore(engine, app, &file.of, &source).await?,
+        }
+    }
+    Ok(manifest)
+}
+
+/// How much room a backup will take at most: the database's size as its server reports it and
+/// the mounts' sizes where this host can read them.
+pub async fn estimate(engine: &dyn Engine, app: &ContainerInspectResponse, target: &Target) -> Result<u64, BackupError> {
+    let mut bytes = 0;
+    if let Some(db) = &target.database {
+        let password = credentials(engine, app, db).await?;
+        bytes += database::size(engine, db, &password).await?;
+    }
+    for volume in &target.volumes {
+        let source = app.mounts.iter().flatten().find(|m| m.destination.as_deref() == Some(volume.path.as_str())).and_then(|m| m.source.clone());
+        bytes += source.map(|s| store::du(Path::new(&s))).unwrap_or(0);
+    }
+    Ok(bytes)
+}
+
+/// The database server's container: on a network the application shares, answering to the
+/// host name the application uses (a container name or a network alias).
+pub async fn database_container(engine: &dyn Engine, app: &ContainerInspectResponse, host: &str) -> Result<Option<String>, EngineError> {
+    let networks: Vec<String> = app.network_settings.as_ref().and_then(|s| s.networks.as_ref()).map(|n| n.keys().cloned().collect()).unwrap_or_default();
+    let links = app.host_config.as_ref().and_then(|h| h.links.clone()).unwrap_or_default();
+    for link in links {
+        let link = crate::plan::recreate::create_form_link(&link);
+        if let Some((target, alias)) = link.split_once(':') {
+            if alias == host || target == host {
+                return Ok(Some(target.to_string()));
+            }
+        }
+    }
+    for name in engine.running_names().await? {
+        let Some(c) = engine.inspect(&name).await? else { continue };
+        let endpoints = c.network_settings.as_ref().and_then(|s| s.networks.clone()).unwrap_or_default();
+        let answers = endpoints.iter().any(|(net, ep)| {
+            networks.contains(net)
+                && (name == host
+                    || ep.aliases.iter().flatten().any(|a| a == host)
+                    || ep.ip_address.as_deref() == Some(host)
+                    || (c.id.as_deref().is_some_and(|id| id.starts_with(host)) && host.len() >= 12))
+        });
+        if answers && engine::name_of(app) != name {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,120 @@
+//! Where backups live: one directory per container, one per backup, each with its manifest;
+//! files readable by their owner only.
+
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{io, BackupError, Manifest};
+
+/// The size of the chunks files are read and written in.
+pub const CHUNK: usize = 256 * 1024;
+
+const MANIFEST: &str = "manifest.json";
+
+/// A backup's id: when it was taken, sortable, unique per container.
+pub fn new_id(at: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_millis(at).to_string().replace([':', '-'], "").replace('.', "-");
+    stamp.trim_end_matches('Z').to_string()
+}
+
+pub fn create_dir(dir: &Path, id: &str) -> Result<PathBuf, BackupError> {
+    let path = dir.join(id);
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(format!("creating {}", dir.display())))?;
+    std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(io(format!("creating {}", path.display())))?;
+    Ok(path)
+}
+
+pub fn create_file(path: &Path) -> Result<std::fs::File, BackupError> {
+    std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(io(format!("creating {}", path.display())))
+}
+
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
+    let path = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| BackupError::Failed(e.to_string()))?;
+    let mut file = create_file(&path)?;
+    std::io::Write::write_all(&mut file, crate::secrets::redact(&text).as_bytes()).map_err(io(format!("writing {}", path.display())))?;
+    file.sync_all().map_err(io(format!("writing {}", path.display())))
+}
+
+pub fn read_manifest(dir: &Path) -> Result<Manifest, BackupError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| BackupError::Failed(format!("{} is not a backup manifest: {e}", path.display())))
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
+    let mut file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(io(format!("reading {}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hash.finalize()))
+}
+
+/// The bytes under a directory this host can read; what it cannot read counts nothing.
+pub fn du(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| du(&e.path())).sum()
+}
+
+/// A progress bar in bytes with throughput, on a terminal.
+pub fn bar(progress: Option<&MultiProgress>, what: &str) -> ProgressBar {
+    let Some(multi) = progress else { return ProgressBar::hidden() };
+    let bar = multi.add(ProgressBar::no_length());
+    let style = ProgressStyle::with_template("{prefix:.dim} {bytes} ({bytes_per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// A backup as `cutover backups` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub bytes: u64,
+}
+
+/// Every backup under `root`, of one container or all, oldest first.
+pub fn list(root: &Path, container: Option<&str>) -> Result<Vec<Listed>, BackupError> {
+    let mut found = Vec::new();
+    let Ok(containers) = std::fs::read_dir(root) else { return Ok(found) };
+    for dir in containers.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        if container.is_some_and(|c| dir.file_name().is_none_or(|n| n != c)) {
+            continue;
+        }
+        for backup in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+            if let Ok(manifest) = read_manifest(&backup) {
+                let bytes = manifest.files.iter().map(|f| f.bytes).sum();
+                found.push(Listed { path: backup, manifest, bytes });
+            }
+        }
+    }
+    found.sort_by_key(|b| b.manifest.taken_at);
+    Ok(found)
+}
+
+/// Removes the oldest backups of a container beyond the newest `keep`; returns what it removed.
+pub fn prune(root: &Path, container: &str, keep: usize) -> Result<Vec<String>, BackupError> {
+    let all = list(root, Some(container))?;
+    let mut removed = Vec::new();
+    for old in all.iter().take(all.len().saturating_sub(keep)) {
+        std::fs::remove_dir_all(&old.path).map_err(io(format!("removing {}", old.path.display())))?;
+        removed.push(old.manifest.id.clone());
+    }
+    Ok(removed)
+}

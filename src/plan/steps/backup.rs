@@ -1,0 +1,108 @@
+//! A backup of the application's data before the upgrade can change it; its undo restores it
+//! when a step after it (a migration, the new version's start) may have changed the data.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use crate::backup::{self, Target};
+use crate::engine::inspect_required;
+use crate::plan::{Plan, Slot};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backup {
+    /// The application, stopped (or running, for an online backup).
+    pub slot: Slot,
+    pub target: Target,
+    /// Where backups live: a folder per container under it.
+    pub root: PathBuf,
+    /// How many backups of the container to keep.
+    pub keep: usize,
+    pub online: bool,
+}
+
+#[async_trait]
+impl Action for Backup {
+    fn describe(&self, plan: &Plan) -> String {
+        let when = if self.online { "while it runs" } else { "while it is stopped" };
+        format!(
+            "back up {} of {} {when} into {} (verified; the last {} kept)",
+            self.target.describe(),
+            plan.label(&self.slot),
+            self.root.join(&self.slot.member).display(),
+            self.keep
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits { critical_undo: true, ..Traits::default() }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let dir = self.root.join(&self.slot.member);
+        let clock = tokio::time::Instant::now();
+        let (manifest, path) = backup::take(cx.engine, &app, &self.target, &dir, self.online, &self.run(cx), cx.progress).await.map_err(failed)?;
+        let removed = backup::prune(&self.root, &self.slot.member, self.keep).map_err(failed)?;
+        let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+        let pruned = match removed.len() {
+            0 => String::new(),
+            n => format!("; {n} older backup(s) removed"),
+        };
+        Ok(Done {
+            detail: Some(format!(
+                "backup {} ({}, verified) in {}{pruned}",
+                manifest.id,
+                human_bytes(bytes),
+                humantime::format_duration(std::time::Duration::from_millis(clock.elapsed().as_millis() as u64))
+            )),
+            outputs: Outputs { more: [("backup".to_string(), path.display().to_string().into())].into(), ..Outputs::default() },
+        })
+    }
+
+    fn undo_describe(&self, plan: &Plan) -> Option<String> {
+        Some(format!("restore {} of {} from the backup, if a later step may have changed it", self.target.describe(), plan.label(&self.slot)))
+    }
+
+    async fn undo(&self, cx: &Cx<'_>, outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+        if !cx.data_touched {
+            return Ok(None);
+        }
+        let journaled = outputs.and_then(|o| o.more.get("backup")).and_then(|p| p.as_str()).map(PathBuf::from);
+        let path = match journaled {
+            Some(path) => path,
+            // Killed before it journaled where: the backup says which run took it.
+            None => {
+                let run = self.run(cx);
+                let found = backup::list(&self.root, Some(&self.slot.member)).map_err(failed)?.into_iter().find(|b| b.manifest.run == run);
+                found.map(|b| b.path).ok_or_else(|| StepError::Failed("the data may have changed, and the backup this run took cannot be found".into()))?
+            }
+        };
+        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let manifest = backup::restore(cx.engine, &app, &path).await.map_err(failed)?;
+        Ok(Some(format!("restored {} from backup {} ({})", self.target.describe(), manifest.id, path.display())))
+    }
+}
+
+impl Backup {
+    /// This step of this run, as the manifest records it.
+    fn run(&self, cx: &Cx<'_>) -> String {
+        let journal = cx.files.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        format!("{journal}#{}", self.slot)
+    }
+}
+
+fn failed(e: backup::BackupError) -> StepError {
+    StepError::Failed(crate::secrets::redact(&e.to_string()))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
