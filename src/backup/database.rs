@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use futures_util::StreamExt;
 use indicatif::MultiProgress;
 use sha2::{Digest, Sha256};
 
@@ -131,28 +130,10 @@ pub async fn dump(engine: &dyn Engine, db: &DatabaseTarget, password: &str, dir:
     Ok((FileEntry { name: name.into(), kind: "database".into(), of: db.name.clone(), bytes, sha256: format!("{:x}", hash.finalize()) }, version))
 }
 
-/// A file as a stream of chunks read on a blocking thread, for a command's standard input.
+/// A file as a stream, for a command's standard input.
 fn file_stream(path: &Path) -> Result<ByteStream, BackupError> {
-    let mut file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; store::CHUNK];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed())
+    let file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
+    Ok(store::read_stream(file))
 }
 
 /// Proves the dump readable by its own tool.

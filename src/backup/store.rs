@@ -6,11 +6,13 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{io, BackupError, Manifest};
+use crate::engine::ByteStream;
 
 /// The size of the chunks files are read and written in.
 pub const CHUNK: usize = 256 * 1024;
@@ -60,6 +62,30 @@ pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
         hash.update(&buf[..n]);
     }
     Ok(format!("{:x}", hash.finalize()))
+}
+
+/// A reader as a stream of chunks, read on a blocking thread so that disk and decompression
+/// never hold up the runtime.
+pub fn read_stream(mut reader: impl Read + Send + 'static) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
 /// The bytes under a directory this host can read; what it cannot read counts nothing.

@@ -64,29 +64,11 @@ pub async fn save(engine: &dyn Engine, app: &ContainerInspectResponse, volume: &
     Ok(FileEntry { name, kind: "volume".into(), of: volume.path.clone(), bytes, sha256: format!("{:x}", hash.finalize()) })
 }
 
-/// The decompressed archive as a stream, read on a blocking thread.
+/// The decompressed archive as a stream.
 fn decompressed(path: &Path) -> Result<ByteStream, BackupError> {
     let file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
-    let mut decoder = zstd::Decoder::new(file).map_err(io(format!("reading {}", path.display())))?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; store::CHUNK];
-        loop {
-            match std::io::Read::read(&mut decoder, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed())
+    let decoder = zstd::Decoder::new(file).map_err(io(format!("reading {}", path.display())))?;
+    Ok(store::read_stream(decoder))
 }
 
 /// Empties the mount and extracts the archive into it, so that it holds what was saved and
