@@ -168,8 +168,7 @@ pub async fn take(
     progress: Option<&MultiProgress>,
 ) -> Result<(Manifest, PathBuf), BackupError> {
     let taken_at = crate::clock::now();
-    let id = store::new_id(taken_at);
-    let path = store::create_dir(dir, &id)?;
+    let (id, path) = store::create_dir(dir, taken_at)?;
     let mut files = Vec::new();
     let mut server_version = None;
     let mut schema_version = None;

@@ -19,17 +19,22 @@ pub const CHUNK: usize = 256 * 1024;
 
 const MANIFEST: &str = "manifest.json";
 
-/// A backup's id: when it was taken, sortable, unique per container.
-pub fn new_id(at: SystemTime) -> String {
+/// A new backup's directory, named by when it was taken (sortable), with a suffix when another
+/// backup of the container was taken in the same millisecond; returns its id and path.
+pub fn create_dir(dir: &Path, at: SystemTime) -> Result<(String, PathBuf), BackupError> {
     let stamp = humantime::format_rfc3339_millis(at).to_string().replace([':', '-'], "").replace('.', "-");
-    stamp.trim_end_matches('Z').to_string()
-}
-
-pub fn create_dir(dir: &Path, id: &str) -> Result<PathBuf, BackupError> {
-    let path = dir.join(id);
+    let stamp = stamp.trim_end_matches('Z');
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(format!("creating {}", dir.display())))?;
-    std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(io(format!("creating {}", path.display())))?;
-    Ok(path)
+    for n in 1.. {
+        let id = if n == 1 { stamp.to_string() } else { format!("{stamp}-{n}") };
+        let path = dir.join(&id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok((id, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(format!("creating {}", path.display()))(e)),
+        }
+    }
+    unreachable!("one of the suffixes is free")
 }
 
 pub fn create_file(path: &Path) -> Result<std::fs::File, BackupError> {

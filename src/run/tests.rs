@@ -15,6 +15,7 @@ use crate::ops::upgrade::{prepare, UpgradeRequest};
 use crate::ops::backup::BackupRequest;
 use crate::plan::build::{BackupPlan, CarriedPath, Migration, Target};
 use crate::plan::steps::Cx;
+use crate::plan::steps::VersionSource;
 use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
 
 /// The database server's container.
@@ -126,6 +127,8 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     let mut backed_up = options("2");
     backed_up.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600), fails_if_output_has: vec![] });
     let backed_up = with_backup(backed_up);
+    let mut checked = options("2");
+    checked.steps.expect_version = Some(VersionSource::Command(vec!["print".into(), "version 2".into()]));
     vec![
         ("swap", vec!["web"], options("2")),
         ("migrate", vec!["web"], migrate),
@@ -134,6 +137,7 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
         ("group of three", vec!["web", "worker", "cron"], options("2")),
         ("two hops", vec!["web"], hops),
         ("migrate with a backup", vec!["web"], backed_up),
+        ("version check", vec!["web"], checked),
     ]
 }
 
@@ -427,4 +431,41 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(host.engine.world().data["schema"], "1", "not left half-migrated");
     assert!(!report.restored.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
+    use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
+    use crate::backup::{DatabaseTarget, Target as BackupTarget};
+    let spec = DatabaseSpec { sources: vec![Source::UrlEnv { name: "DB_URL".into(), files: vec![] }], schema_query: None };
+    let target = BackupTarget {
+        database: Some(DatabaseTarget { spec, engine: DbEngine::Postgres, container: DB.into(), port: 5432, name: "app".into(), user: "app".into() }),
+        volumes: vec![],
+    };
+    let steps = 5;
+    for step in 0..steps {
+        for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
+            let case = format!("restore killed at step {} ({at:?})", step + 1);
+            let host = new_host(&["web"]);
+            let app = host.engine.inspect("web").await.unwrap().unwrap();
+            host.engine.with_data(&[("schema", "old")]);
+            let root = host.dir.join("backups");
+            let (_, taken) = crate::backup::take(&host.engine, &app, &target, &root.join("web"), false, "earlier", None).await.unwrap();
+            host.engine.with_data(&[("schema", "new")]);
+            let plan = crate::plan::build::plan_restore(&app, target.clone(), &taken, root, 3, health());
+            assert_eq!(plan.step_count(), steps);
+            let mut journal = host.state.begin(&plan).unwrap();
+            let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault: Some(Fault::Crash { step, at }) }.run(&plan).await;
+            assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
+            tokio::time::sleep(DEAD_FOR).await;
+            let recovered = recover(&host.engine, &host.state, None).await.unwrap().remove(0);
+            let schema = host.engine.world().data["schema"].clone();
+            match recovered.outcome {
+                Some(Outcome::Succeeded) => assert_eq!(schema, "old", "{case}: restored"),
+                Some(Outcome::RolledBack | Outcome::NothingChanged) => assert_eq!(schema, "new", "{case}: the data it had is back"),
+                other => panic!("{case}: {other:?} {}", recovered.message),
+            }
+            assert_settled(&host, &["web"]);
+        }
+    }
 }
