@@ -25,7 +25,9 @@ pub fn now() -> SystemTime {
 
 /// Milliseconds since the epoch, as the journal keeps instants.
 pub fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 pub fn from_millis(ms: u64) -> SystemTime {

@@ -16,6 +16,7 @@
 
 pub mod backup;
 pub mod clock;
+pub mod compose;
 pub mod discover;
 pub mod engine;
 pub mod error;

@@ -10,8 +10,22 @@ use std::sync::{Mutex, OnceLock, RwLock};
 
 /// Parts of a variable name that mark its value as secret (matched case-insensitively).
 const SECRET_NAME_PARTS: &[&str] = &[
-    "PASSWORD", "PASSWD", "PASS", "SECRET", "KEY", "TOKEN", "CONNECTION_STRING", "CREDENTIAL",
-    "AUTH", "PRIVATE", "DSN", "DB_URL", "DB_URI", "DATABASE_URL", "COOKIE", "SALT",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "SECRET",
+    "KEY",
+    "TOKEN",
+    "CONNECTION_STRING",
+    "CREDENTIAL",
+    "AUTH",
+    "PRIVATE",
+    "DSN",
+    "DB_URL",
+    "DB_URI",
+    "DATABASE_URL",
+    "COOKIE",
+    "SALT",
 ];
 
 /// Values shorter than this are not scrubbed from free text: masking every `1` or `on` would
@@ -88,7 +102,9 @@ pub fn register_container(c: &bollard::models::ContainerInspectResponse) {
 /// The text with every registered secret value replaced by `***`.
 pub fn redact(text: &str) -> String {
     let values = registry().read().unwrap_or_else(|e| e.into_inner());
-    values.iter().fold(text.to_string(), |acc, v| acc.replace(v.as_str(), MASK))
+    values
+        .iter()
+        .fold(text.to_string(), |acc, v| acc.replace(v.as_str(), MASK))
 }
 
 /// A `tracing` writer for standard error that redacts each formatted event.
@@ -123,8 +139,15 @@ mod tests {
 
     #[test]
     fn secret_names_are_recognised() {
-        for name in ["ENCODE_KEY", "PROGET_SQL_CONNECTION_STRING", "ANCHORE_DB_PASSWORD",
-                     "db_password", "ENCRYPTION_SECRET", "GITHUB_TOKEN", "DB_URL"] {
+        for name in [
+            "ENCODE_KEY",
+            "PROGET_SQL_CONNECTION_STRING",
+            "ANCHORE_DB_PASSWORD",
+            "db_password",
+            "ENCRYPTION_SECRET",
+            "GITHUB_TOKEN",
+            "DB_URL",
+        ] {
             assert!(is_secret_name(name), "{name}");
         }
         for name in ["PATH", "APP_COLOR", "TZ", "ANCHORE_DB_HOST"] {
@@ -141,10 +164,17 @@ mod tests {
 
     #[test]
     fn passwords_in_command_lines_are_scrubbed() {
-        let words: Vec<String> = ["anchore-manager", "db", "--db-connect", "postgresql+pg8000://anchore:pg-pass-7731@db:5432/anchore", "PGPASSWORD=other-pass-99", "upgrade"]
-            .iter()
-            .map(|w| w.to_string())
-            .collect();
+        let words: Vec<String> = [
+            "anchore-manager",
+            "db",
+            "--db-connect",
+            "postgresql+pg8000://anchore:pg-pass-7731@db:5432/anchore",
+            "PGPASSWORD=other-pass-99",
+            "upgrade",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
         register_command(&words);
         let shown = redact(&words.join(" "));
         assert_eq!(shown, "anchore-manager db --db-connect postgresql+pg8000://anchore:***@db:5432/anchore PGPASSWORD=*** upgrade");
@@ -152,9 +182,15 @@ mod tests {
 
     #[test]
     fn registered_values_are_scrubbed_from_free_text() {
-        register_env(&["APP_PASSWORD=hunter2-secret".to_string(), "TZ=Europe/Paris".to_string()]);
+        register_env(&[
+            "APP_PASSWORD=hunter2-secret".to_string(),
+            "TZ=Europe/Paris".to_string(),
+        ]);
         register("abc"); // too short to scrub
         let text = redact("connect failed: password hunter2-secret rejected; tz Europe/Paris abc");
-        assert_eq!(text, "connect failed: password *** rejected; tz Europe/Paris abc");
+        assert_eq!(
+            text,
+            "connect failed: password *** rejected; tz Europe/Paris abc"
+        );
     }
 }

@@ -12,7 +12,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Suffixes that mark a pre-release rather than a variant of a release.
-const PRERELEASE_WORDS: &[&str] = &["alpha", "beta", "rc", "pre", "preview", "dev", "snapshot", "nightly", "canary", "milestone", "m"];
+const PRERELEASE_WORDS: &[&str] = &[
+    "alpha",
+    "beta",
+    "rc",
+    "pre",
+    "preview",
+    "dev",
+    "snapshot",
+    "nightly",
+    "canary",
+    "milestone",
+    "m",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagVersion {
@@ -34,22 +46,38 @@ impl TagVersion {
             Some((core, suffix)) => (core, Some(suffix)),
             None => (rest, None),
         };
-        let numbers: Vec<u64> = core.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        let numbers: Vec<u64> = core
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
         if numbers.is_empty() || numbers.len() > 4 {
             return None;
         }
-        let suffix = suffix.filter(|s| !s.is_empty()).map(str::to_ascii_lowercase);
+        let suffix = suffix
+            .filter(|s| !s.is_empty())
+            .map(str::to_ascii_lowercase);
         let is_prerelease = suffix.as_deref().is_some_and(|s| {
             let word: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
             PRERELEASE_WORDS.contains(&word.as_str())
         });
-        let (prerelease, variant) = if is_prerelease { (suffix, None) } else { (None, suffix) };
-        Some(TagVersion { v_prefix, numbers, prerelease, variant })
+        let (prerelease, variant) = if is_prerelease {
+            (suffix, None)
+        } else {
+            (None, suffix)
+        };
+        Some(TagVersion {
+            v_prefix,
+            numbers,
+            prerelease,
+            variant,
+        })
     }
 
     /// Whether `other` is a tag this one may move to at all.
     pub fn same_family(&self, other: &TagVersion) -> bool {
-        self.v_prefix == other.v_prefix && self.numbers.len() == other.numbers.len() && self.variant == other.variant
+        self.v_prefix == other.v_prefix
+            && self.numbers.len() == other.numbers.len()
+            && self.variant == other.variant
     }
 
     fn number(&self, i: usize) -> u64 {
@@ -60,7 +88,10 @@ impl TagVersion {
     pub fn as_semver(&self) -> semver::Version {
         let mut v = semver::Version::new(self.number(0), self.number(1), self.number(2));
         if let Some(pre) = &self.prerelease {
-            v.pre = semver::Prerelease::new(&pre.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', ".")).unwrap_or_default();
+            v.pre = semver::Prerelease::new(
+                &pre.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "."),
+            )
+            .unwrap_or_default();
         }
         v
     }
@@ -102,7 +133,10 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
     };
     for (x, y) in chunks(a).iter().zip(chunks(b).iter()) {
         let o = match (x, y) {
-            ((true, x), (true, y)) => x.parse::<u64>().unwrap_or(0).cmp(&y.parse::<u64>().unwrap_or(0)),
+            ((true, x), (true, y)) => x
+                .parse::<u64>()
+                .unwrap_or(0)
+                .cmp(&y.parse::<u64>().unwrap_or(0)),
             ((_, x), (_, y)) => x.cmp(y),
         };
         if o.is_ne() {
@@ -135,7 +169,9 @@ impl std::str::FromStr for Policy {
             "patch" => Ok(Policy::Patch),
             "minor" => Ok(Policy::Minor),
             "major" => Ok(Policy::Major),
-            other => Err(format!("unknown policy {other:?}: use digest, patch, minor or major")),
+            other => Err(format!(
+                "unknown policy {other:?}: use digest, patch, minor or major"
+            )),
         }
     }
 }
@@ -162,7 +198,10 @@ pub struct Rules {
     pub cooldown: Duration,
 }
 
-fn serialize_pin<S: serde::Serializer>(pin: &Option<semver::VersionReq>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_pin<S: serde::Serializer>(
+    pin: &Option<semver::VersionReq>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match pin {
         Some(req) => s.serialize_str(&req.to_string()),
         None => s.serialize_none(),

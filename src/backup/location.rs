@@ -84,15 +84,36 @@ impl DatabaseSpec {
     pub fn locate(&self, facts: &Facts) -> Result<Location, String> {
         for source in &self.sources {
             let found = match source {
-                Source::UrlEnv { name, files } => facts.value(name, files).map(|url| parse_url(&url).map(|l| Location { from: name.clone(), ..l })),
-                Source::AdoEnv { name, engine } => facts.value(name, &[]).map(|ado| parse_ado(&ado, *engine).map(|l| Location { from: name.clone(), ..l })),
-                Source::PartsEnv { engine, host, port, name, user, password } => facts.value(host, &[]).map(|h| {
+                Source::UrlEnv { name, files } => facts.value(name, files).map(|url| {
+                    parse_url(&url).map(|l| Location {
+                        from: name.clone(),
+                        ..l
+                    })
+                }),
+                Source::AdoEnv { name, engine } => facts.value(name, &[]).map(|ado| {
+                    parse_ado(&ado, *engine).map(|l| Location {
+                        from: name.clone(),
+                        ..l
+                    })
+                }),
+                Source::PartsEnv {
+                    engine,
+                    host,
+                    port,
+                    name,
+                    user,
+                    password,
+                } => facts.value(host, &[]).map(|h| {
                     let default_port = match engine {
                         Engine::Postgres => 5432,
                         Engine::Mysql => 3306,
                         Engine::Sqlserver => 1433,
                     };
-                    let port = port.as_deref().and_then(|p| facts.value(p, &[])).map(|p| p.parse().map_err(|_| format!("{p:?} is not a port"))).transpose()?;
+                    let port = port
+                        .as_deref()
+                        .and_then(|p| facts.value(p, &[]))
+                        .map(|p| p.parse().map_err(|_| format!("{p:?} is not a port")))
+                        .transpose()?;
                     Ok(Location {
                         engine: *engine,
                         host: h,
@@ -103,7 +124,16 @@ impl DatabaseSpec {
                         from: format!("{host}, {name}, ..."),
                     })
                 }),
-                Source::FileKey { path, key } => facts.files.get(path).and_then(|text| yaml_key(text, key)).map(|url| parse_url(&url).map(|l| Location { from: format!("{key} in {path}"), ..l })),
+                Source::FileKey { path, key } => facts
+                    .files
+                    .get(path)
+                    .and_then(|text| yaml_key(text, key))
+                    .map(|url| {
+                        parse_url(&url).map(|l| Location {
+                            from: format!("{key} in {path}"),
+                            ..l
+                        })
+                    }),
             };
             if let Some(found) = found {
                 let location = found?;
@@ -135,7 +165,13 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
     let (credentials, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
     let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port.parse::<u16>().map_err(|_| shown("a port that is not a number"))?)),
+        Some((host, port)) => (
+            host,
+            Some(
+                port.parse::<u16>()
+                    .map_err(|_| shown("a port that is not a number"))?,
+            ),
+        ),
         None => (hostport, None),
     };
     let default_port = if engine == Engine::Mysql { 3306 } else { 5432 };
@@ -143,7 +179,11 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
         engine,
         host: host.to_string(),
         port: port.unwrap_or(default_port),
-        name: path.split(['?', '#']).next().unwrap_or_default().to_string(),
+        name: path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         user: user.to_string(),
         password: password.to_string(),
         from: String::new(),
@@ -158,7 +198,9 @@ pub fn parse_ado(ado: &str, engine: Engine) -> Result<Location, String> {
     let mut user = String::new();
     let mut password = String::new();
     for part in ado.split(';').filter(|p| !p.trim().is_empty()) {
-        let (key, value) = part.split_once('=').ok_or("the connection string has a part without '='")?;
+        let (key, value) = part
+            .split_once('=')
+            .ok_or("the connection string has a part without '='")?;
         let value = value.trim().to_string();
         match key.trim().to_ascii_lowercase().replace(' ', "").as_str() {
             "host" | "server" | "datasource" | "address" => {

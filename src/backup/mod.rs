@@ -19,8 +19,8 @@ use bollard::models::ContainerInspectResponse;
 use indicatif::MultiProgress;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{self, Engine, EngineError};
 use crate::engine::facts::Facts;
+use crate::engine::{self, Engine, EngineError};
 use location::{DatabaseSpec, Engine as DbEngine};
 pub use store::{list, prune, Listed};
 
@@ -29,7 +29,10 @@ pub enum BackupError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -57,7 +60,12 @@ impl Target {
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(db) = &self.database {
-            parts.push(format!("the {} database {} (through {})", db.engine_name(), db.name, db.container));
+            parts.push(format!(
+                "the {} database {} (through {})",
+                db.engine_name(),
+                db.name,
+                db.container
+            ));
         }
         if !self.volumes.is_empty() {
             let paths: Vec<&str> = self.volumes.iter().map(|v| v.path.as_str()).collect();
@@ -151,9 +159,16 @@ mod rfc3339 {
 
 /// The credentials of the database, read again from the application's container (its
 /// environment and files), so that they are never stored.
-async fn credentials(engine: &dyn Engine, app: &ContainerInspectResponse, db: &DatabaseTarget) -> Result<String, BackupError> {
+async fn credentials(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    db: &DatabaseTarget,
+) -> Result<String, BackupError> {
     let facts = Facts::read(engine, app, &db.spec.files()).await?;
-    let location = db.spec.locate(&facts).map_err(|e| BackupError::Failed(format!("the application's database connection: {e}")))?;
+    let location = db
+        .spec
+        .locate(&facts)
+        .map_err(|e| BackupError::Failed(format!("the application's database connection: {e}")))?;
     Ok(location.password)
 }
 
@@ -216,28 +231,45 @@ pub async fn take(
 }
 
 /// Proves a backup readable: every file's checksum, and the database dump read by its tool.
-pub async fn verify(engine: &dyn Engine, manifest: &Manifest, path: &Path) -> Result<(), BackupError> {
+pub async fn verify(
+    engine: &dyn Engine,
+    manifest: &Manifest,
+    path: &Path,
+) -> Result<(), BackupError> {
     for file in &manifest.files {
         let sha = store::sha256_file(&path.join(&file.name))?;
         if sha != file.sha256 {
-            return Err(BackupError::Failed(format!("{} in {} does not match its checksum: the backup is damaged", file.name, path.display())));
+            return Err(BackupError::Failed(format!(
+                "{} in {} does not match its checksum: the backup is damaged",
+                file.name,
+                path.display()
+            )));
         }
     }
-    if let (Some(db), Some(file)) = (&manifest.target.database, manifest.files.iter().find(|f| f.kind == "database")) {
+    if let (Some(db), Some(file)) = (
+        &manifest.target.database,
+        manifest.files.iter().find(|f| f.kind == "database"),
+    ) {
         database::check(engine, db, &path.join(&file.name)).await?;
     }
     Ok(())
 }
 
 /// Puts a backup back: the database, then each volume (emptied first), into the stopped `app`.
-pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, path: &Path) -> Result<Manifest, BackupError> {
+pub async fn restore(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    path: &Path,
+) -> Result<Manifest, BackupError> {
     let manifest = store::read_manifest(path)?;
     verify(engine, &manifest, path).await?;
     for file in &manifest.files {
         let source = path.join(&file.name);
         match file.kind.as_str() {
             "database" => {
-                let db = manifest.target.database.as_ref().ok_or_else(|| BackupError::Failed("the manifest has a dump but no database".into()))?;
+                let db = manifest.target.database.as_ref().ok_or_else(|| {
+                    BackupError::Failed("the manifest has a dump but no database".into())
+                })?;
                 let password = credentials(engine, app, db).await?;
                 database::restore(engine, db, &password, &source).await?;
             }
@@ -249,14 +281,23 @@ pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, path: 
 
 /// How much room a backup will take at most: the database's size as its server reports it and
 /// the mounts' sizes where this host can read them.
-pub async fn estimate(engine: &dyn Engine, app: &ContainerInspectResponse, target: &Target) -> Result<u64, BackupError> {
+pub async fn estimate(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    target: &Target,
+) -> Result<u64, BackupError> {
     let mut bytes = 0;
     if let Some(db) = &target.database {
         let password = credentials(engine, app, db).await?;
         bytes += database::size(engine, db, &password).await?;
     }
     for volume in &target.volumes {
-        let source = app.mounts.iter().flatten().find(|m| m.destination.as_deref() == Some(volume.path.as_str())).and_then(|m| m.source.clone());
+        let source = app
+            .mounts
+            .iter()
+            .flatten()
+            .find(|m| m.destination.as_deref() == Some(volume.path.as_str()))
+            .and_then(|m| m.source.clone());
         bytes += source.map(|s| store::du(Path::new(&s))).unwrap_or(0);
     }
     Ok(bytes)
@@ -264,9 +305,22 @@ pub async fn estimate(engine: &dyn Engine, app: &ContainerInspectResponse, targe
 
 /// The database server's container: on a network the application shares, answering to the
 /// host name the application uses (a container name or a network alias).
-pub async fn database_container(engine: &dyn Engine, app: &ContainerInspectResponse, host: &str) -> Result<Option<String>, EngineError> {
-    let networks: Vec<String> = app.network_settings.as_ref().and_then(|s| s.networks.as_ref()).map(|n| n.keys().cloned().collect()).unwrap_or_default();
-    let links = app.host_config.as_ref().and_then(|h| h.links.clone()).unwrap_or_default();
+pub async fn database_container(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    host: &str,
+) -> Result<Option<String>, EngineError> {
+    let networks: Vec<String> = app
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.as_ref())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    let links = app
+        .host_config
+        .as_ref()
+        .and_then(|h| h.links.clone())
+        .unwrap_or_default();
     for link in links {
         let link = crate::plan::recreate::create_form_link(&link);
         if let Some((target, alias)) = link.split_once(':') {
@@ -276,8 +330,14 @@ pub async fn database_container(engine: &dyn Engine, app: &ContainerInspectRespo
         }
     }
     for name in engine.running_names().await? {
-        let Some(c) = engine.inspect(&name).await? else { continue };
-        let endpoints = c.network_settings.as_ref().and_then(|s| s.networks.clone()).unwrap_or_default();
+        let Some(c) = engine.inspect(&name).await? else {
+            continue;
+        };
+        let endpoints = c
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.clone())
+            .unwrap_or_default();
         let answers = endpoints.iter().any(|(net, ep)| {
             networks.contains(net)
                 && (name == host

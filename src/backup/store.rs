@@ -22,11 +22,22 @@ const MANIFEST: &str = "manifest.json";
 /// A new backup's directory, named by when it was taken (sortable), with a suffix when another
 /// backup of the container was taken in the same millisecond; returns its id and path.
 pub fn create_dir(dir: &Path, at: SystemTime) -> Result<(String, PathBuf), BackupError> {
-    let stamp = humantime::format_rfc3339_millis(at).to_string().replace([':', '-'], "").replace('.', "-");
+    let stamp = humantime::format_rfc3339_millis(at)
+        .to_string()
+        .replace([':', '-'], "")
+        .replace('.', "-");
     let stamp = stamp.trim_end_matches('Z');
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(format!("creating {}", dir.display())))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(format!("creating {}", dir.display())))?;
     for n in 1.. {
-        let id = if n == 1 { stamp.to_string() } else { format!("{stamp}-{n}") };
+        let id = if n == 1 {
+            stamp.to_string()
+        } else {
+            format!("{stamp}-{n}")
+        };
         let path = dir.join(&id);
         match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok((id, path)),
@@ -38,21 +49,31 @@ pub fn create_dir(dir: &Path, at: SystemTime) -> Result<(String, PathBuf), Backu
 }
 
 pub fn create_file(path: &Path) -> Result<std::fs::File, BackupError> {
-    std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(io(format!("creating {}", path.display())))
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))
 }
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
     let path = dir.join(MANIFEST);
-    let text = serde_json::to_string_pretty(manifest).map_err(|e| BackupError::Failed(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(manifest).map_err(|e| BackupError::Failed(e.to_string()))?;
     let mut file = create_file(&path)?;
-    std::io::Write::write_all(&mut file, crate::secrets::redact(&text).as_bytes()).map_err(io(format!("writing {}", path.display())))?;
-    file.sync_all().map_err(io(format!("writing {}", path.display())))
+    std::io::Write::write_all(&mut file, crate::secrets::redact(&text).as_bytes())
+        .map_err(io(format!("writing {}", path.display())))?;
+    file.sync_all()
+        .map_err(io(format!("writing {}", path.display())))
 }
 
 pub fn read_manifest(dir: &Path) -> Result<Manifest, BackupError> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| BackupError::Failed(format!("{} is not a backup manifest: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        BackupError::Failed(format!("{} is not a backup manifest: {e}", path.display()))
+    })
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
@@ -60,7 +81,9 @@ pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = file.read(&mut buf).map_err(io(format!("reading {}", path.display())))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(io(format!("reading {}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -79,7 +102,10 @@ pub fn read_stream(mut reader: impl Read + Send + 'static) -> ByteStream {
             match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                    if tx
+                        .blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -90,23 +116,36 @@ pub fn read_stream(mut reader: impl Read + Send + 'static) -> ByteStream {
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
 }
 
 /// The bytes under a directory this host can read; what it cannot read counts nothing.
 pub fn du(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
     if !meta.is_dir() {
         return meta.len();
     }
-    std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| du(&e.path())).sum()
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| du(&e.path()))
+        .sum()
 }
 
 /// A progress bar in bytes with throughput, on a terminal.
 pub fn bar(progress: Option<&MultiProgress>, what: &str) -> ProgressBar {
-    let Some(multi) = progress else { return ProgressBar::hidden() };
+    let Some(multi) = progress else {
+        return ProgressBar::hidden();
+    };
     let bar = multi.add(ProgressBar::no_length());
-    let style = ProgressStyle::with_template("{prefix:.dim} {bytes} ({bytes_per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let style = ProgressStyle::with_template("{prefix:.dim} {bytes} ({bytes_per_sec})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
     bar.set_style(style);
     bar.set_prefix(what.to_string());
     bar
@@ -123,15 +162,30 @@ pub struct Listed {
 /// Every backup under `root`, of one container or all, oldest first.
 pub fn list(root: &Path, container: Option<&str>) -> Result<Vec<Listed>, BackupError> {
     let mut found = Vec::new();
-    let Ok(containers) = std::fs::read_dir(root) else { return Ok(found) };
-    for dir in containers.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+    let Ok(containers) = std::fs::read_dir(root) else {
+        return Ok(found);
+    };
+    for dir in containers
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+    {
         if container.is_some_and(|c| dir.file_name().is_none_or(|n| n != c)) {
             continue;
         }
-        for backup in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+        for backup in std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
             if let Ok(manifest) = read_manifest(&backup) {
                 let bytes = manifest.files.iter().map(|f| f.bytes).sum();
-                found.push(Listed { path: backup, manifest, bytes });
+                found.push(Listed {
+                    path: backup,
+                    manifest,
+                    bytes,
+                });
             }
         }
     }
@@ -144,7 +198,8 @@ pub fn prune(root: &Path, container: &str, keep: usize) -> Result<Vec<String>, B
     let all = list(root, Some(container))?;
     let mut removed = Vec::new();
     for old in all.iter().take(all.len().saturating_sub(keep)) {
-        std::fs::remove_dir_all(&old.path).map_err(io(format!("removing {}", old.path.display())))?;
+        std::fs::remove_dir_all(&old.path)
+            .map_err(io(format!("removing {}", old.path.display())))?;
         removed.push(old.manifest.id.clone());
     }
     Ok(removed)

@@ -38,30 +38,59 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Saves one mount of the (stopped) application as `volume-N.tar.zst`.
-pub async fn save(engine: &dyn Engine, app: &ContainerInspectResponse, volume: &VolumeTarget, dir: &Path, n: usize, progress: Option<&MultiProgress>) -> Result<FileEntry, BackupError> {
+pub async fn save(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    volume: &VolumeTarget,
+    dir: &Path,
+    n: usize,
+    progress: Option<&MultiProgress>,
+) -> Result<FileEntry, BackupError> {
     let id = app.id.clone().unwrap_or_default();
     let mut stream = engine
         .archive_get(&id, &volume.path)
         .await?
-        .ok_or_else(|| BackupError::Failed(format!("{} is not in the container any more", volume.path)))?;
+        .ok_or_else(|| {
+            BackupError::Failed(format!("{} is not in the container any more", volume.path))
+        })?;
     let name = format!("volume-{n}.tar.zst");
     let path = dir.join(&name);
     let file = store::create_file(&path)?;
-    let hashing = Hashing { inner: std::io::BufWriter::new(file), hash: Sha256::new(), bytes: 0 };
+    let hashing = Hashing {
+        inner: std::io::BufWriter::new(file),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
     let mut encoder = zstd::Encoder::new(hashing, LEVEL).map_err(io("starting the compressor"))?;
     // Compression runs beside the reading of the stream, not after it.
-    encoder.multithread(WORKERS).map_err(io("starting the compressor"))?;
+    encoder
+        .multithread(WORKERS)
+        .map_err(io("starting the compressor"))?;
     let bar = store::bar(progress, &format!("volume {}", volume.path));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         bar.inc(chunk.len() as u64);
-        encoder.write_all(&chunk).map_err(io(format!("writing {}", path.display())))?;
+        encoder
+            .write_all(&chunk)
+            .map_err(io(format!("writing {}", path.display())))?;
     }
     bar.finish_and_clear();
-    let hashing = encoder.finish().map_err(io(format!("writing {}", path.display())))?;
+    let hashing = encoder
+        .finish()
+        .map_err(io(format!("writing {}", path.display())))?;
     let Hashing { inner, hash, bytes } = hashing;
-    inner.into_inner().map_err(|e| BackupError::Failed(e.to_string()))?.sync_all().map_err(io(format!("writing {}", path.display())))?;
-    Ok(FileEntry { name, kind: "volume".into(), of: volume.path.clone(), bytes, sha256: format!("{:x}", hash.finalize()) })
+    inner
+        .into_inner()
+        .map_err(|e| BackupError::Failed(e.to_string()))?
+        .sync_all()
+        .map_err(io(format!("writing {}", path.display())))?;
+    Ok(FileEntry {
+        name,
+        kind: "volume".into(),
+        of: volume.path.clone(),
+        bytes,
+        sha256: format!("{:x}", hash.finalize()),
+    })
 }
 
 /// The decompressed archive as a stream.
@@ -74,16 +103,31 @@ fn decompressed(path: &Path) -> Result<ByteStream, BackupError> {
 /// Empties the mount and extracts the archive into it, so that it holds what was saved and
 /// nothing a later version wrote. The emptying runs in a one-shot container of the
 /// application's own image (the engine's API cannot delete files), as root, without network.
-pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, mount: &str, archive: &Path) -> Result<(), BackupError> {
+pub async fn restore(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    mount: &str,
+    archive: &Path,
+) -> Result<(), BackupError> {
     let id = app.id.clone().unwrap_or_default();
     let script = "set -e; for d; do cd \"$d\"; rm -rf -- ./* ./.[!.]* ./..?*; done";
     let body = ContainerCreateBody {
         image: Some(engine::image_of(app)),
         user: Some("0".into()),
-        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into(), mount.into()]),
+        entrypoint: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            mount.into(),
+        ]),
         cmd: None,
         network_disabled: Some(true),
-        host_config: Some(HostConfig { volumes_from: Some(vec![id.clone()]), network_mode: Some("none".into()), ..Default::default() }),
+        host_config: Some(HostConfig {
+            volumes_from: Some(vec![id.clone()]),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let name = format!("{}-restore", engine::name_of(app));
@@ -94,7 +138,9 @@ pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, mount:
     let mut said = Vec::new();
     let emptied = async {
         engine.start(&helper).await?;
-        engine.follow_to_exit(&helper, &mut |line| said.push(line.to_string())).await
+        engine
+            .follow_to_exit(&helper, &mut |line| said.push(line.to_string()))
+            .await
     }
     .await;
     engine.remove(&helper).await?;
@@ -111,6 +157,8 @@ pub async fn restore(engine: &dyn Engine, app: &ContainerInspectResponse, mount:
         Some(("", _)) | None => "/",
         Some((parent, _)) => parent,
     };
-    engine.archive_put(&id, parent, decompressed(archive)?).await?;
+    engine
+        .archive_put(&id, parent, decompressed(archive)?)
+        .await?;
     Ok(())
 }

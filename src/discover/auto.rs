@@ -12,13 +12,14 @@ use serde::Serialize;
 
 use super::check::{self, Selection, Status};
 use super::config::Config;
-use crate::engine::registry::RegistryClient;
 use super::schedule::Window;
 use crate::engine::reference::ImageRef;
+use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::{HealthPolicy, HealthSettings};
 use crate::ops::backup::BackupRequest;
+use crate::ops::compose::ComposeRequest;
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
@@ -55,6 +56,9 @@ pub enum PassOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct PassResult {
     pub container: String,
+    /// The compose project it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     pub from: String,
     pub to: String,
     pub result: PassOutcome,
@@ -78,7 +82,10 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S:
 
 impl PassReport {
     pub fn upgraded(&self) -> usize {
-        self.results.iter().filter(|r| r.result == PassOutcome::Upgraded).count()
+        self.results
+            .iter()
+            .filter(|r| r.result == PassOutcome::Upgraded)
+            .count()
     }
 
     pub fn worst(&self) -> Option<PassOutcome> {
@@ -93,10 +100,21 @@ impl PassReport {
     }
 }
 
-pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClient, settings: &Settings) -> Result<PassReport> {
+pub async fn pass(
+    engine: &dyn Engine,
+    state: &StateDir,
+    registry: &RegistryClient,
+    settings: &Settings,
+) -> Result<PassReport> {
     let _host = state.lock_auto()?;
     let started_at = SystemTime::now();
-    let watched = check::discover(engine, &settings.config, &settings.catalog, &Selection::OptedIn).await?;
+    let watched = check::discover(
+        engine,
+        &settings.config,
+        &settings.catalog,
+        &Selection::OptedIn,
+    )
+    .await?;
     let checked = check::check(registry, &watched).await;
     let mut results = Vec::new();
     let outside_window = settings.window.is_some_and(|w| !w.contains_now());
@@ -109,19 +127,46 @@ pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClie
             (None, false) => None,
         };
         if let Some(why) = skip {
-            results.push(PassResult { container: status.container.clone(), from: status.image.clone(), to: target, result: PassOutcome::NotAttempted, duration_ms: 0, message: why });
+            results.push(PassResult {
+                container: status.container.clone(),
+                project: status.project.clone(),
+                from: status.image.clone(),
+                to: target,
+                result: PassOutcome::NotAttempted,
+                duration_ms: 0,
+                message: why,
+            });
             continue;
         }
-        tracing::info!("auto: upgrading {} from {} to {target}", status.container, status.image);
+        tracing::info!(
+            "auto: upgrading {} from {} to {target}",
+            status.container,
+            status.image
+        );
         let clock = Instant::now();
         let (result, message) = upgrade_one(engine, state, settings, status).await;
-        let result = PassResult { container: status.container.clone(), from: status.image.clone(), to: target, result, duration_ms: clock.elapsed().as_millis() as u64, message };
+        let result = PassResult {
+            container: status.container.clone(),
+            project: status.project.clone(),
+            from: status.image.clone(),
+            to: target,
+            result,
+            duration_ms: clock.elapsed().as_millis() as u64,
+            message,
+        };
         if result.result == PassOutcome::NeedsAttention {
-            stopped = Some(format!("not attempted: the pass stopped after {} needed attention", result.container));
+            stopped = Some(format!(
+                "not attempted: the pass stopped after {} needed attention",
+                result.container
+            ));
         }
         results.push(result);
     }
-    let report = PassReport { started_at, checked, results };
+    let report = PassReport {
+        started_at,
+        checked,
+        results,
+    };
     if let Some(url) = &settings.config.webhook {
         notify(url, &report).await;
     }
@@ -129,10 +174,18 @@ pub async fn pass(engine: &dyn Engine, state: &StateDir, registry: &RegistryClie
 }
 
 /// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found.
-async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings, status: &Status) -> (PassOutcome, String) {
+async fn upgrade_one(
+    engine: &dyn Engine,
+    state: &StateDir,
+    settings: &Settings,
+    status: &Status,
+) -> (PassOutcome, String) {
     let target = status.target.clone().unwrap_or_default();
     let Some(target) = ImageRef::parse(&target) else {
-        return (PassOutcome::Refused, format!("{target} is not an image reference"));
+        return (
+            PassOutcome::Refused,
+            format!("{target} is not an image reference"),
+        );
     };
     let mut options = UpgradeOptions::new(Target::Image(target), HealthPolicy::default());
     options.via = status.via.clone();
@@ -144,6 +197,7 @@ async fn upgrade_one(engine: &dyn Engine, state: &StateDir, settings: &Settings,
         profile: Choice::Auto,
         insecure_registries: settings.config.insecure_registries.clone(),
         backup: BackupRequest::default(),
+        compose: ComposeRequest::default(),
     };
     let prepared = match upgrade::prepare(engine, state, &settings.catalog, &request).await {
         Ok(p) => p,
@@ -174,7 +228,9 @@ pub fn dependency_order(mut pending: Vec<&Status>) -> Vec<&Status> {
     let mut ordered = Vec::new();
     while !pending.is_empty() {
         let ready = pending.iter().position(|s| {
-            s.depends_on.iter().all(|d| !names.contains(d.as_str()) || placed.contains(d))
+            s.depends_on
+                .iter()
+                .all(|d| !names.contains(d.as_str()) || placed.contains(d))
         });
         let next = pending.remove(ready.unwrap_or(0));
         placed.insert(next.container.clone());
@@ -194,10 +250,22 @@ async fn notify(url: &str, report: &PassReport) {
         Ok(c) => c,
         Err(e) => return tracing::warn!("webhook: {e}"),
     };
-    match client.post(url).header("content-type", "application/json").body(body).send().await {
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
         Ok(resp) if resp.status().is_success() => tracing::info!("webhook: notified {url}"),
-        Ok(resp) => tracing::warn!("webhook {url} answered {}; the pass itself is unaffected", resp.status()),
-        Err(e) => tracing::warn!("webhook {url} failed: {}; the pass itself is unaffected", secrets::redact(&crate::error_text(&e))),
+        Ok(resp) => tracing::warn!(
+            "webhook {url} answered {}; the pass itself is unaffected",
+            resp.status()
+        ),
+        Err(e) => tracing::warn!(
+            "webhook {url} failed: {}; the pass itself is unaffected",
+            secrets::redact(&crate::error_text(&e))
+        ),
     }
 }
 
@@ -215,6 +283,8 @@ mod tests {
             target: None,
             via: Vec::new(),
             profile: None,
+            project: None,
+            service: None,
             newest: None,
             eligible: true,
             reason: String::new(),
@@ -225,8 +295,16 @@ mod tests {
 
     #[test]
     fn dependencies_come_first() {
-        let (app, db, cache, web) = (status("app", &["db", "cache"]), status("db", &[]), status("cache", &["db"]), status("web", &["app", "outside"]));
-        let order: Vec<&str> = dependency_order(vec![&web, &app, &cache, &db]).iter().map(|s| s.container.as_str()).collect();
+        let (app, db, cache, web) = (
+            status("app", &["db", "cache"]),
+            status("db", &[]),
+            status("cache", &["db"]),
+            status("web", &["app", "outside"]),
+        );
+        let order: Vec<&str> = dependency_order(vec![&web, &app, &cache, &db])
+            .iter()
+            .map(|s| s.container.as_str())
+            .collect();
         assert_eq!(order, ["db", "cache", "app", "web"]);
     }
 

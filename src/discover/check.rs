@@ -11,8 +11,8 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
-use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::reference::ImageRef;
+use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::profile::{self, Catalog, Choice, Profile};
@@ -34,6 +34,8 @@ pub struct Watched {
     pub rules: std::result::Result<Rules, String>,
     /// The product profile it follows: its path decides the hops of an upgrade.
     pub profile: Option<Profile>,
+    /// The compose project and service it belongs to.
+    pub compose: Option<(String, String)>,
     /// Opted in by the `cutover.enable=true` label or by being listed in the config.
     pub opted_in: bool,
     /// Containers this one needs running first: links, `cutover.depends_on`, compose's
@@ -50,7 +52,12 @@ pub enum Selection {
 
 /// Finds the containers and reads their rules (a product profile's policy, then the config,
 /// then the labels); engine calls only.
-pub async fn discover(engine: &dyn Engine, config: &Config, catalog: &Catalog, selection: &Selection) -> Result<Vec<Watched>> {
+pub async fn discover(
+    engine: &dyn Engine,
+    config: &Config,
+    catalog: &Catalog,
+    selection: &Selection,
+) -> Result<Vec<Watched>> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
         Selection::All | Selection::OptedIn => engine.running_names().await?,
@@ -60,43 +67,85 @@ pub async fn discover(engine: &dyn Engine, config: &Config, catalog: &Catalog, s
         match engine.inspect(name).await? {
             Some(c) => inspected.push(c),
             None if matches!(selection, Selection::Named(_)) => {
-                return Err(crate::Error::Refused(format!("there is no container named {name}")));
+                return Err(crate::Error::Refused(format!(
+                    "there is no container named {name}"
+                )));
             }
             None => {} // gone since the listing
         }
     }
     // compose names services, not containers: map each project's services to container names.
     let service_of = |c: &bollard::models::ContainerInspectResponse| {
-        let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
-        Some((labels.get("com.docker.compose.project")?.clone(), labels.get("com.docker.compose.service")?.clone()))
+        let labels = c
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        Some((
+            labels.get("com.docker.compose.project")?.clone(),
+            labels.get("com.docker.compose.service")?.clone(),
+        ))
     };
-    let services: HashMap<(String, String), String> =
-        inspected.iter().filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c)))).collect();
+    let services: HashMap<(String, String), String> = inspected
+        .iter()
+        .filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c))))
+        .collect();
 
     // Many containers often share one image: inspect each image once.
     let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
     let mut watched = Vec::new();
     for c in &inspected {
         let name = engine::name_of(c);
-        let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let labels = c
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
         let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
         if matches!(selection, Selection::OptedIn) && !opted_in {
             continue;
         }
-        let image = c.config.as_ref().and_then(|c| c.image.as_deref()).and_then(ImageRef::parse);
-        let tag = image.as_ref().map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())).unwrap_or_default();
-        let entry = config.containers.get(&name).cloned().flatten().unwrap_or_default();
+        let image = c
+            .config
+            .as_ref()
+            .and_then(|c| c.image.as_deref())
+            .and_then(ImageRef::parse);
+        let tag = image
+            .as_ref()
+            .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into()))
+            .unwrap_or_default();
+        let entry = config
+            .containers
+            .get(&name)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
         let profile = match catalog.choose(&Choice::Auto, &labels, &engine::image_of(c)) {
             Ok(found) => found.map(|(loaded, _)| loaded.profile),
             Err(e) => return Err(crate::Error::Refused(format!("{name}: {e}"))),
         };
-        let from_profile = RuleLayer { policy: profile.as_ref().and_then(|p| p.policy.clone()), ..RuleLayer::default() };
-        let rules = config::resolve(&tag, &[&from_profile, &config.defaults, &entry, &RuleLayer::from_labels(&labels)]);
+        let from_profile = RuleLayer {
+            policy: profile.as_ref().and_then(|p| p.policy.clone()),
+            ..RuleLayer::default()
+        };
+        let rules = config::resolve(
+            &tag,
+            &[
+                &from_profile,
+                &config.defaults,
+                &entry,
+                &RuleLayer::from_labels(&labels),
+            ],
+        );
         let local_digests = match (&image, c.image.as_deref()) {
             (Some(_), Some(id)) => match repo_digests.get(id) {
                 Some(digests) => digests.clone(),
                 None => {
-                    let digests = engine.image(id).await?.and_then(|i| i.repo_digests).unwrap_or_default();
+                    let digests = engine
+                        .image(id)
+                        .await?
+                        .and_then(|i| i.repo_digests)
+                        .unwrap_or_default();
                     repo_digests.insert(id.to_string(), digests.clone());
                     digests
                 }
@@ -109,19 +158,45 @@ pub async fn discover(engine: &dyn Engine, config: &Config, catalog: &Catalog, s
             .and_then(|h| h.links.clone())
             .unwrap_or_default()
             .iter()
-            .map(|l| crate::plan::recreate::create_form_link(l).split(':').next().unwrap_or_default().to_string())
+            .map(|l| {
+                crate::plan::recreate::create_form_link(l)
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect();
-        depends_on.extend(labels.get(LABEL_DEPENDS_ON).iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()));
-        if let (Some(deps), Some((project, _))) = (labels.get("com.docker.compose.depends_on"), service_of(c)) {
+        depends_on.extend(
+            labels
+                .get(LABEL_DEPENDS_ON)
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|s| s.trim().to_string()),
+        );
+        if let (Some(deps), Some((project, _))) =
+            (labels.get("com.docker.compose.depends_on"), service_of(c))
+        {
             // `service:condition:restart,…`
             for service in deps.split(',').filter_map(|d| d.split(':').next()) {
-                if let Some(container) = services.get(&(project.clone(), service.trim().to_string())) {
+                if let Some(container) =
+                    services.get(&(project.clone(), service.trim().to_string()))
+                {
                     depends_on.push(container.clone());
                 }
             }
         }
         depends_on.retain(|d| !d.is_empty() && *d != name);
-        watched.push(Watched { name, image, local_digests, rules, profile, opted_in, depends_on });
+        let compose = crate::compose::Membership::of(c).map(|m| (m.project, m.service));
+        watched.push(Watched {
+            name,
+            image,
+            local_digests,
+            rules,
+            profile,
+            compose,
+            opted_in,
+            depends_on,
+        });
     }
     Ok(watched)
 }
@@ -140,6 +215,11 @@ pub struct Status {
     pub via: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The compose project it belongs to, and its service there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The newest version of the tag's family, allowed or not.
     pub newest: Option<String>,
     pub eligible: bool,
@@ -159,9 +239,13 @@ struct RepoFacts {
 pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status> {
     let mut repos: BTreeMap<String, (ImageRef, bool, Vec<String>)> = BTreeMap::new();
     for w in watched {
-        let (Some(image), Ok(rules)) = (&w.image, &w.rules) else { continue };
+        let (Some(image), Ok(rules)) = (&w.image, &w.rules) else {
+            continue;
+        };
         let tag = image.tag.clone().unwrap_or_else(|| "latest".into());
-        let entry = repos.entry(image.repository.clone()).or_insert_with(|| (image.clone(), false, Vec::new()));
+        let entry = repos
+            .entry(image.repository.clone())
+            .or_insert_with(|| (image.clone(), false, Vec::new()));
         if TagVersion::parse(&tag).is_some() {
             entry.1 = true;
         }
@@ -176,7 +260,10 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
                 facts.tags = Some(registry.tags(&image).await.map_err(|e| e.to_string()));
             }
             for tag in digest_tags {
-                let digest = registry.digest(&image, &tag).await.map_err(|e| e.to_string());
+                let digest = registry
+                    .digest(&image, &tag)
+                    .await
+                    .map_err(|e| e.to_string());
                 facts.digests.insert(tag, digest);
             }
             (repository, facts)
@@ -187,7 +274,12 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
 
     let mut statuses = Vec::new();
     for w in watched {
-        let status = judge(registry, w, w.image.as_ref().and_then(|i| facts.get(&i.repository))).await;
+        let status = judge(
+            registry,
+            w,
+            w.image.as_ref().and_then(|i| facts.get(&i.repository)),
+        )
+        .await;
         statuses.push(status);
     }
     statuses
@@ -196,13 +288,26 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
 async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>) -> Status {
     let mut status = Status {
         container: w.name.clone(),
-        image: w.image.as_ref().map(ToString::to_string).unwrap_or_default(),
-        current_tag: w.image.as_ref().map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())),
-        current_digest: w.local_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()),
+        image: w
+            .image
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        current_tag: w
+            .image
+            .as_ref()
+            .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into())),
+        current_digest: w
+            .local_digests
+            .first()
+            .and_then(|d| d.split_once('@'))
+            .map(|(_, d)| d.to_string()),
         policy: w.rules.as_ref().ok().map(|r| r.policy),
         target: None,
         via: Vec::new(),
         profile: w.profile.as_ref().map(|p| p.name.clone()),
+        project: w.compose.as_ref().map(|c| c.0.clone()),
+        service: w.compose.as_ref().map(|c| c.1.clone()),
         newest: None,
         eligible: false,
         reason: String::new(),
@@ -210,7 +315,8 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         depends_on: w.depends_on.clone(),
     };
     let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
-        status.reason = "created from an image id, not a reference: upgrade it by hand with --image".into();
+        status.reason =
+            "created from an image id, not a reference: upgrade it by hand with --image".into();
         return status;
     };
     let rules = match &w.rules {
@@ -232,7 +338,10 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
     let candidates: Vec<String> = if rules.policy == Policy::Digest {
         match facts.digests.get(&tag) {
             Some(Ok(remote)) if w.local_digests.iter().any(|d| d.ends_with(remote.as_str())) => {
-                status.reason = format!("up to date: {tag} still has digest {}", short_digest(remote));
+                status.reason = format!(
+                    "up to date: {tag} still has digest {}",
+                    short_digest(remote)
+                );
                 return status;
             }
             Some(Ok(remote)) => {
@@ -259,7 +368,11 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         let allowed = family.map(|c| c.allowed).unwrap_or_default();
         if allowed.is_empty() {
             status.reason = match &status.newest {
-                Some(newest) if *newest != tag => format!("{newest} is newer but outside policy {}{}", rules.policy, pin_text(rules)),
+                Some(newest) if *newest != tag => format!(
+                    "{newest} is newer but outside policy {}{}",
+                    rules.policy,
+                    pin_text(rules)
+                ),
                 _ => format!("up to date under policy {}", rules.policy),
             };
             return status;
@@ -273,7 +386,10 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
                 Some(Ok(tags)) => tags.as_slice(),
                 _ => &[],
             };
-            match path.map(|path| profile::hops(&tag, &target, tags, path)).transpose() {
+            match path
+                .map(|path| profile::hops(&tag, &target, tags, path))
+                .transpose()
+            {
                 Ok(via) => status.via = via.unwrap_or_default(),
                 Err(e) => {
                     status.reason = format!("{target} is allowed, but {e}");
@@ -284,13 +400,25 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
             if rules.policy != Policy::Digest {
                 let via = match status.via.is_empty() {
                     true => String::new(),
-                    false => format!(" (through {}, as its upgrade path requires)", status.via.join(", ")),
+                    false => format!(
+                        " (through {}, as its upgrade path requires)",
+                        status.via.join(", ")
+                    ),
                 };
-                status.reason = format!("{target} is allowed by policy {}{}{via}", rules.policy, pin_text(rules));
+                status.reason = format!(
+                    "{target} is allowed by policy {}{}{via}",
+                    rules.policy,
+                    pin_text(rules)
+                );
             }
             status.target = Some(image.with_tag(&target).to_string());
         }
-        Ok(None) => status.reason = format!("newer versions are younger than the cooldown of {}", humantime::format_duration(rules.cooldown)),
+        Ok(None) => {
+            status.reason = format!(
+                "newer versions are younger than the cooldown of {}",
+                humantime::format_duration(rules.cooldown)
+            )
+        }
         Err(e) => status.reason = format!("registry: {e}"),
     }
     status
@@ -317,7 +445,11 @@ async fn past_cooldown(
 }
 
 fn pin_text(rules: &Rules) -> String {
-    rules.pin.as_ref().map(|p| format!(" and pin {p}")).unwrap_or_default()
+    rules
+        .pin
+        .as_ref()
+        .map(|p| format!(" and pin {p}"))
+        .unwrap_or_default()
 }
 
 fn short_digest(digest: &str) -> &str {

@@ -22,7 +22,10 @@ pub const LABEL_DEPENDS_ON: &str = "cutover.depends_on";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid cutover config: {message}")]
     Parse { path: String, message: String },
 }
@@ -58,8 +61,14 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -74,7 +83,10 @@ impl Config {
         if let Some(window) = &config.window {
             super::schedule::Window::parse(window)?;
         }
-        for d in [&config.health_timeout, &config.settle].into_iter().flatten() {
+        for d in [&config.health_timeout, &config.settle]
+            .into_iter()
+            .flatten()
+        {
             parse_duration(d)?;
         }
         Ok(config)
@@ -86,7 +98,8 @@ impl Config {
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (write durations like 90s, 2m or 3d)"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?}: {e} (write durations like 90s, 2m or 3d)"))
 }
 
 impl RuleLayer {
@@ -95,13 +108,21 @@ impl RuleLayer {
         RuleLayer {
             policy: labels.get(LABEL_POLICY).cloned(),
             pin: labels.get(LABEL_PIN).cloned(),
-            prerelease: labels.get(LABEL_PRERELEASE).map(|v| matches!(v.as_str(), "true" | "1" | "yes")),
+            prerelease: labels
+                .get(LABEL_PRERELEASE)
+                .map(|v| matches!(v.as_str(), "true" | "1" | "yes")),
             cooldown: labels.get(LABEL_COOLDOWN).cloned(),
         }
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.apply(Rules { policy: Policy::Patch, pin: None, prerelease: false, cooldown: Duration::ZERO }).map(|_| ())
+        self.apply(Rules {
+            policy: Policy::Patch,
+            pin: None,
+            prerelease: false,
+            cooldown: Duration::ZERO,
+        })
+        .map(|_| ())
     }
 
     /// These settings on top of `rules`.
@@ -110,7 +131,10 @@ impl RuleLayer {
             rules.policy = policy.parse()?;
         }
         if let Some(pin) = &self.pin {
-            rules.pin = Some(pin.parse().map_err(|e| format!("pin {pin:?}: {e} (write pins like ^2024, <3 or ~1.2)"))?);
+            rules.pin =
+                Some(pin.parse().map_err(|e| {
+                    format!("pin {pin:?}: {e} (write pins like ^2024, <3 or ~1.2)")
+                })?);
         }
         if let Some(prerelease) = self.prerelease {
             rules.prerelease = prerelease;
@@ -125,13 +149,24 @@ impl RuleLayer {
 /// cutover's own default: follow patch releases of a versioned tag, and the digest of any
 /// other tag (`latest`, `stable`).
 pub fn builtin_rules(tag: &str) -> Rules {
-    let policy = if TagVersion::parse(tag).is_some() { Policy::Patch } else { Policy::Digest };
-    Rules { policy, pin: None, prerelease: false, cooldown: Duration::ZERO }
+    let policy = if TagVersion::parse(tag).is_some() {
+        Policy::Patch
+    } else {
+        Policy::Digest
+    };
+    Rules {
+        policy,
+        pin: None,
+        prerelease: false,
+        cooldown: Duration::ZERO,
+    }
 }
 
 /// The rules of one container: every layer applied over the built-in default, weakest first.
 pub fn resolve(tag: &str, layers: &[&RuleLayer]) -> Result<Rules, String> {
-    layers.iter().try_fold(builtin_rules(tag), |rules, layer| layer.apply(rules))
+    layers
+        .iter()
+        .try_fold(builtin_rules(tag), |rules, layer| layer.apply(rules))
 }
 
 #[cfg(test)]
@@ -146,7 +181,8 @@ mod tests {
         .unwrap();
         assert!(config.lists("db") && config.lists("web") && !config.lists("cache"));
         let web = config.containers["web"].clone().unwrap();
-        let labels = RuleLayer::from_labels(&HashMap::from([(LABEL_PIN.to_string(), "^2".to_string())]));
+        let labels =
+            RuleLayer::from_labels(&HashMap::from([(LABEL_PIN.to_string(), "^2".to_string())]));
         let rules = resolve("1.2.3", &[&config.defaults, &web, &labels]).unwrap();
         assert_eq!(rules.policy, Policy::Major);
         assert_eq!(rules.pin.unwrap().to_string(), "^2");
@@ -157,9 +193,15 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_what_to_write() {
-        assert!(Config::parse("defaults: {policy: often}").unwrap_err().contains("digest, patch, minor or major"));
-        assert!(Config::parse("defaults: {cooldown: forever}").unwrap_err().contains("3d"));
-        assert!(Config::parse("defaults: {pin: 'abc'}").unwrap_err().contains("^2024"));
+        assert!(Config::parse("defaults: {policy: often}")
+            .unwrap_err()
+            .contains("digest, patch, minor or major"));
+        assert!(Config::parse("defaults: {cooldown: forever}")
+            .unwrap_err()
+            .contains("3d"));
+        assert!(Config::parse("defaults: {pin: 'abc'}")
+            .unwrap_err()
+            .contains("^2024"));
         assert!(Config::parse("webhok: x").unwrap_err().contains("webhok"));
         assert!(Config::parse("window: '25:00-26:00'").is_err());
         assert!(Config::parse("").is_ok());

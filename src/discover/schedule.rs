@@ -13,10 +13,14 @@ pub struct Window {
 
 impl Window {
     pub fn parse(text: &str) -> Result<Window, String> {
-        let bad = || format!("window {text:?}: write it as HH:MM-HH:MM in local time, e.g. 02:00-05:00");
+        let bad =
+            || format!("window {text:?}: write it as HH:MM-HH:MM in local time, e.g. 02:00-05:00");
         let (start, end) = text.split_once('-').ok_or_else(bad)?;
         let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
-        let window = Window { start: time(start)?, end: time(end)? };
+        let window = Window {
+            start: time(start)?,
+            end: time(end)?,
+        };
         if window.start == window.end {
             return Err(bad());
         }
@@ -49,7 +53,9 @@ impl Schedule {
             .seconds(Seconds::Optional)
             .build()
             .parse(expr)
-            .map_err(|e| format!("schedule {expr:?}: {e} (write it as cron does, e.g. \"0 3 * * *\")"))?;
+            .map_err(|e| {
+                format!("schedule {expr:?}: {e} (write it as cron does, e.g. \"0 3 * * *\")")
+            })?;
         Ok(Schedule { cron })
     }
 
@@ -71,19 +77,39 @@ mod tests {
     #[test]
     fn windows_within_a_day_and_across_midnight() {
         let night = Window::parse("02:00-05:00").unwrap();
-        assert!(night.contains(t(2, 0)) && night.contains(t(4, 59)) && !night.contains(t(5, 0)) && !night.contains(t(13, 0)));
+        assert!(
+            night.contains(t(2, 0))
+                && night.contains(t(4, 59))
+                && !night.contains(t(5, 0))
+                && !night.contains(t(13, 0))
+        );
         let late = Window::parse("22:30-01:00").unwrap();
-        assert!(late.contains(t(23, 0)) && late.contains(t(0, 30)) && !late.contains(t(1, 0)) && !late.contains(t(12, 0)));
-        assert!(Window::parse("2am-5am").unwrap_err().contains("HH:MM-HH:MM"));
+        assert!(
+            late.contains(t(23, 0))
+                && late.contains(t(0, 30))
+                && !late.contains(t(1, 0))
+                && !late.contains(t(12, 0))
+        );
+        assert!(Window::parse("2am-5am")
+            .unwrap_err()
+            .contains("HH:MM-HH:MM"));
     }
 
     #[test]
     fn five_and_six_field_expressions() {
         let start = Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
         let nightly = Schedule::parse("0 3 * * *").unwrap();
-        assert_eq!(nightly.next_after(start).unwrap(), Local.with_ymd_and_hms(2026, 11, 22, 3, 0, 0).unwrap());
+        assert_eq!(
+            nightly.next_after(start).unwrap(),
+            Local.with_ymd_and_hms(2026, 11, 22, 3, 0, 0).unwrap()
+        );
         let every_30s = Schedule::parse("*/30 * * * * *").unwrap();
-        assert_eq!(every_30s.next_after(start).unwrap(), Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 30).unwrap());
-        assert!(Schedule::parse("nightly").unwrap_err().contains("0 3 * * *"));
+        assert_eq!(
+            every_30s.next_after(start).unwrap(),
+            Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 30).unwrap()
+        );
+        assert!(Schedule::parse("nightly")
+            .unwrap_err()
+            .contains("0 3 * * *"));
     }
 }

@@ -30,7 +30,9 @@ pub async fn lookup(key: &str) -> Option<Credential> {
         return None;
     }
     let server = key.to_string();
-    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server)).await.ok()?;
+    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server))
+        .await
+        .ok()?;
     match found {
         Ok(DockerCredential::UsernamePassword(username, password)) => {
             secrets::register(&password);
@@ -40,10 +42,15 @@ pub async fn lookup(key: &str) -> Option<Credential> {
             secrets::register(&token);
             Some(Credential::IdentityToken(token))
         }
-        Err(CredentialRetrievalError::NoCredentialConfigured | CredentialRetrievalError::ConfigNotFound) => None,
+        Err(
+            CredentialRetrievalError::NoCredentialConfigured
+            | CredentialRetrievalError::ConfigNotFound,
+        ) => None,
         // The helper's own output may hold the secret: name the helper only.
         Err(CredentialRetrievalError::HelperFailure { helper, .. }) => {
-            tracing::warn!("credential helper {helper} failed for {key}; going without credentials");
+            tracing::warn!(
+                "credential helper {helper} failed for {key}; going without credentials"
+            );
             None
         }
         Err(e) => {
@@ -57,9 +64,16 @@ pub async fn lookup(key: &str) -> Option<Credential> {
 pub async fn for_pull(key: &str) -> Option<DockerCredentials> {
     let serveraddress = Some(key.to_string());
     Some(match lookup(key).await? {
-        Credential::Basic { username, password } => {
-            DockerCredentials { username: Some(username), password: Some(password), serveraddress, ..Default::default() }
-        }
-        Credential::IdentityToken(token) => DockerCredentials { identitytoken: Some(token), serveraddress, ..Default::default() },
+        Credential::Basic { username, password } => DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress,
+            ..Default::default()
+        },
+        Credential::IdentityToken(token) => DockerCredentials {
+            identitytoken: Some(token),
+            serveraddress,
+            ..Default::default()
+        },
     })
 }

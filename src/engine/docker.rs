@@ -7,16 +7,20 @@ use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, NetworkConnectRequest};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
+    NetworkConnectRequest,
+};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions, LogsOptions,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
+    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    UploadToContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::io::AsyncWriteExt;
 
 use super::reference::ImageRef;
 use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
@@ -36,7 +40,11 @@ fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
         BollardError::DockerResponseServerError { message, .. } => message,
         other => other.to_string(),
     };
-    EngineError::Api { action: action.into(), status, message: secrets::redact(&message) }
+    EngineError::Api {
+        action: action.into(),
+        status,
+        message: secrets::redact(&message),
+    }
 }
 
 fn status_of(e: &BollardError) -> Option<u16> {
@@ -55,8 +63,12 @@ impl DockerEngine {
     /// Connects the way the docker CLI does (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`,
     /// `DOCKER_CERT_PATH`) and settles on an API version both sides speak.
     pub async fn connect() -> Result<DockerEngine, EngineError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |e: BollardError| EngineError::Unreachable { host: host.clone(), message: e.to_string() };
+        let host =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |e: BollardError| EngineError::Unreachable {
+            host: host.clone(),
+            message: e.to_string(),
+        };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
@@ -70,7 +82,10 @@ impl DockerEngine {
 
 #[async_trait]
 impl Engine for DockerEngine {
-    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError> {
+    async fn inspect(
+        &self,
+        name_or_id: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
         match self.docker.inspect_container(name_or_id, None).await {
             Ok(c) => Ok(Some(c)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
@@ -94,19 +109,29 @@ impl Engine for DockerEngine {
             .map_err(|e| api_error("listing containers", e))?;
         Ok(list
             .into_iter()
-            .filter_map(|c| c.names.and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())))
+            .filter_map(|c| {
+                c.names
+                    .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string()))
+            })
             .collect())
     }
 
     /// One progress bar per layer when `progress` is given.
-    async fn pull(&self, image: &ImageRef, progress: Option<&MultiProgress>) -> Result<(), EngineError> {
+    async fn pull(
+        &self,
+        image: &ImageRef,
+        progress: Option<&MultiProgress>,
+    ) -> Result<(), EngineError> {
         let credentials = super::credentials::for_pull(image.auth_key()).await;
         let options = CreateImageOptions {
             from_image: Some(image.repository.clone()),
             tag: Some(image.tag_or_digest()),
             ..Default::default()
         };
-        let failed = |message: String| EngineError::Pull { image: image.to_string(), message: secrets::redact(&message) };
+        let failed = |message: String| EngineError::Pull {
+            image: image.to_string(),
+            message: secrets::redact(&message),
+        };
         let mut bars: HashMap<String, ProgressBar> = HashMap::new();
         let mut stream = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
@@ -116,7 +141,11 @@ impl Engine for DockerEngine {
                 other => failed(other.to_string()),
             })?;
             if let Some(detail) = info.error_detail {
-                return Err(failed(detail.message.unwrap_or_else(|| "the engine reported an error".into())));
+                return Err(failed(
+                    detail
+                        .message
+                        .unwrap_or_else(|| "the engine reported an error".into()),
+                ));
             }
             if let (Some(multi), Some(id)) = (progress, info.id) {
                 let bar = bars.entry(id.clone()).or_insert_with(|| {
@@ -143,7 +172,10 @@ impl Engine for DockerEngine {
     }
 
     async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
-        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
         let created = self
             .docker
             .create_container(Some(options), body.clone())
@@ -152,8 +184,16 @@ impl Engine for DockerEngine {
         Ok(created.id)
     }
 
-    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError> {
-        let request = NetworkConnectRequest { container: id.to_string(), endpoint_config: Some(endpoint.clone()) };
+    async fn connect(
+        &self,
+        id: &str,
+        network: &str,
+        endpoint: &EndpointSettings,
+    ) -> Result<(), EngineError> {
+        let request = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: Some(endpoint.clone()),
+        };
         self.docker
             .connect_network(network, request)
             .await
@@ -171,8 +211,14 @@ impl Engine for DockerEngine {
     async fn stop(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError> {
         let grace = timeout_secs.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS).max(0) as u64;
         // bollard's request timeout covers the whole call: a long grace period needs a longer one.
-        let docker = self.docker.clone().with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
-        let options = timeout_secs.map(|t| StopContainerOptions { t: Some(t as i32), signal: None });
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
+        let options = timeout_secs.map(|t| StopContainerOptions {
+            t: Some(t as i32),
+            signal: None,
+        });
         match docker.stop_container(id, options).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(304) => Ok(()),
@@ -181,7 +227,11 @@ impl Engine for DockerEngine {
     }
 
     async fn kill(&self, id: &str) -> Result<(), EngineError> {
-        match self.docker.kill_container(id, Some(KillContainerOptions::default())).await {
+        match self
+            .docker
+            .kill_container(id, Some(KillContainerOptions::default()))
+            .await
+        {
             Ok(()) => Ok(()),
             // Not running (409) or gone (404): either way it no longer runs.
             Err(e) if matches!(status_of(&e), Some(404 | 409)) => Ok(()),
@@ -195,13 +245,22 @@ impl Engine for DockerEngine {
             return Ok(());
         }
         self.docker
-            .rename_container(id, RenameContainerOptions { name: to.to_string() })
+            .rename_container(
+                id,
+                RenameContainerOptions {
+                    name: to.to_string(),
+                },
+            )
             .await
             .map_err(|e| api_error(format!("renaming {} to {to}", short(id)), e))
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
-        let options = RemoveContainerOptions { force: true, v: false, link: false };
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
@@ -211,21 +270,33 @@ impl Engine for DockerEngine {
 
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
         let docker = self.unbounded();
-        let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let mut logs = docker.logs(id, Some(options));
         let mut lines = Lines::default();
         while let Some(frame) = logs.next().await {
-            let frame = frame.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
+            let frame =
+                frame.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
             lines.feed(frame.as_ref(), sink);
         }
         lines.finish(sink);
-        let options = WaitContainerOptions { condition: "not-running".into() };
+        let options = WaitContainerOptions {
+            condition: "not-running".into(),
+        };
         let mut wait = docker.wait_container(id, Some(options));
         match wait.next().await {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) => Err(api_error(format!("waiting for {}", short(id)), e)),
-            None => Err(EngineError::Api { action: format!("waiting for {}", short(id)), status: None, message: "the engine closed the wait without an exit code".into() }),
+            None => Err(EngineError::Api {
+                action: format!("waiting for {}", short(id)),
+                status: None,
+                message: "the engine closed the wait without an exit code".into(),
+            }),
         }
     }
 
@@ -265,8 +336,13 @@ impl Engine for DockerEngine {
     }
 
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
-        let options = DownloadFromContainerOptions { path: path.to_string() };
-        let mut stream = self.unbounded().download_from_container(id, Some(options)).boxed();
+        let options = DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
+        let mut stream = self
+            .unbounded()
+            .download_from_container(id, Some(options))
+            .boxed();
         let action = format!("copying {path} out of {}", short(id));
         // The engine answers 404 before the first byte when the path does not exist.
         let first = match stream.next().await {
@@ -276,11 +352,18 @@ impl Engine for DockerEngine {
             Some(Err(e)) => return Err(api_error(action, e)),
         };
         let rest = stream.map(move |item| item.map_err(|e| api_error(action.clone(), e)));
-        Ok(Some(futures_util::stream::once(async move { Ok(first) }).chain(rest).boxed()))
+        Ok(Some(
+            futures_util::stream::once(async move { Ok(first) })
+                .chain(rest)
+                .boxed(),
+        ))
     }
 
     async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError> {
-        let options = UploadToContainerOptions { path: dir.to_string(), ..Default::default() };
+        let options = UploadToContainerOptions {
+            path: dir.to_string(),
+            ..Default::default()
+        };
         self.unbounded()
             .upload_to_container(id, Some(options), bollard::body_try_stream(tar))
             .await
@@ -299,8 +382,18 @@ impl DockerEngine {
         input: Option<ByteStream>,
         on_frame: &mut (dyn FnMut(LogOutput) -> std::io::Result<()> + Send),
     ) -> Result<i64, EngineError> {
-        let action = || format!("running {:?} in {}", cmd.first().cloned().unwrap_or_default(), short(id));
-        let failed = |e: std::io::Error| EngineError::Api { action: action(), status: None, message: e.to_string() };
+        let action = || {
+            format!(
+                "running {:?} in {}",
+                cmd.first().cloned().unwrap_or_default(),
+                short(id)
+            )
+        };
+        let failed = |e: std::io::Error| EngineError::Api {
+            action: action(),
+            status: None,
+            message: e.to_string(),
+        };
         let docker = self.unbounded();
         let options = CreateExecOptions {
             cmd: Some(cmd.to_vec()),
@@ -311,8 +404,18 @@ impl DockerEngine {
             tty: Some(false),
             ..Default::default()
         };
-        let exec = docker.create_exec(id, options).await.map_err(|e| api_error(action(), e))?;
-        if let StartExecResults::Attached { mut output, input: mut writer } = docker.start_exec(&exec.id, None).await.map_err(|e| api_error(action(), e))? {
+        let exec = docker
+            .create_exec(id, options)
+            .await
+            .map_err(|e| api_error(action(), e))?;
+        if let StartExecResults::Attached {
+            mut output,
+            input: mut writer,
+        } = docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| api_error(action(), e))?
+        {
             let feed = async {
                 if let Some(mut input) = input {
                     while let Some(chunk) = input.next().await {
@@ -342,8 +445,15 @@ impl DockerEngine {
             };
             read.map_err(failed)?;
         }
-        let inspected = docker.inspect_exec(&exec.id).await.map_err(|e| api_error(action(), e))?;
-        inspected.exit_code.ok_or_else(|| EngineError::Api { action: action(), status: None, message: "the engine reported no exit code".into() })
+        let inspected = docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| api_error(action(), e))?;
+        inspected.exit_code.ok_or_else(|| EngineError::Api {
+            action: action(),
+            status: None,
+            message: "the engine reported no exit code".into(),
+        })
     }
 }
 
@@ -373,6 +483,10 @@ impl Lines {
 
 /// A layer's line: its status alone until the engine says how big it is, then a bar.
 fn layer_style(sized: bool) -> ProgressStyle {
-    let template = if sized { "{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}" } else { "{prefix:.dim} {msg}" };
+    let template = if sized {
+        "{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}"
+    } else {
+        "{prefix:.dim} {msg}"
+    };
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }

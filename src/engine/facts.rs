@@ -25,12 +25,26 @@ impl Facts {
     /// The container's environment and these files inside it (through the archive API, which
     /// works on stopped containers too). Secret-looking values among them are registered for
     /// redaction before anything else sees them.
-    pub async fn read(engine: &dyn Engine, c: &ContainerInspectResponse, files: &[String]) -> Result<Facts, EngineError> {
-        let mut facts = Facts { env: c.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default(), ..Facts::default() };
+    pub async fn read(
+        engine: &dyn Engine,
+        c: &ContainerInspectResponse,
+        files: &[String],
+    ) -> Result<Facts, EngineError> {
+        let mut facts = Facts {
+            env: c
+                .config
+                .as_ref()
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default(),
+            ..Facts::default()
+        };
         let id = c.id.clone().unwrap_or_default();
         for path in files {
             if let Some(text) = read_text(engine, &id, path).await? {
-                let entries: Vec<String> = text.lines().map(|l| l.trim().replacen(": ", "=", 1)).collect();
+                let entries: Vec<String> = text
+                    .lines()
+                    .map(|l| l.trim().replacen(": ", "=", 1))
+                    .collect();
                 crate::secrets::register_env(entries.iter());
                 facts.files.insert(path.clone(), text);
             }
@@ -40,34 +54,62 @@ impl Facts {
 
     /// A variable from the environment, else from the first of the dotenv files that sets it.
     pub fn value(&self, name: &str, files: &[String]) -> Option<String> {
-        env_value(&self.env, name).filter(|v| !v.is_empty()).map(str::to_string).or_else(|| {
-            files.iter().filter_map(|f| self.files.get(f)).find_map(|text| dotenv_value(text, name))
-        })
+        env_value(&self.env, name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .or_else(|| {
+                files
+                    .iter()
+                    .filter_map(|f| self.files.get(f))
+                    .find_map(|text| dotenv_value(text, name))
+            })
     }
 }
 
 /// A small text file inside a container.
-async fn read_text(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<String>, EngineError> {
-    let unreadable = |message: String| EngineError::Api { action: format!("reading {path} from the container"), status: None, message };
-    let Some(mut stream) = engine.archive_get(id, path).await? else { return Ok(None) };
+async fn read_text(
+    engine: &dyn Engine,
+    id: &str,
+    path: &str,
+) -> Result<Option<String>, EngineError> {
+    let unreadable = |message: String| EngineError::Api {
+        action: format!("reading {path} from the container"),
+        status: None,
+        message,
+    };
+    let Some(mut stream) = engine.archive_get(id, path).await? else {
+        return Ok(None);
+    };
     let mut tar = Vec::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
         tar.extend_from_slice(&chunk?);
         if tar.len() > MAX_FACT_BYTES {
-            return Err(unreadable("it is larger than a configuration file should be".into()));
+            return Err(unreadable(
+                "it is larger than a configuration file should be".into(),
+            ));
         }
     }
     let mut archive = tar::Archive::new(tar.as_slice());
     let mut entries = archive.entries().map_err(|e| unreadable(e.to_string()))?;
-    let Some(entry) = entries.next() else { return Ok(None) };
+    let Some(entry) = entries.next() else {
+        return Ok(None);
+    };
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut entry.map_err(|e| unreadable(e.to_string()))?, &mut text).map_err(|e| unreadable(e.to_string()))?;
+    std::io::Read::read_to_string(
+        &mut entry.map_err(|e| unreadable(e.to_string()))?,
+        &mut text,
+    )
+    .map_err(|e| unreadable(e.to_string()))?;
     Ok(Some(text))
 }
 
 /// The value of `name` in an environment (`NAME=value` entries).
 pub fn env_value<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
-    env.iter().find_map(|e| e.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v))
+    env.iter().find_map(|e| {
+        e.split_once('=')
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    })
 }
 
 /// A value of a dotenv file (`NAME=value`, optionally quoted or exported).
@@ -75,6 +117,8 @@ pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
         let (key, value) = line.split_once('=')?;
-        (key.trim() == name).then(|| value.trim().trim_matches(['"', '\'']).to_string()).filter(|v| !v.is_empty())
+        (key.trim() == name)
+            .then(|| value.trim().trim_matches(['"', '\'']).to_string())
+            .filter(|v| !v.is_empty())
     })
 }

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState, EndpointSettings, Health, HealthConfig,
-    HealthStatusEnum, ImageConfig, ImageInspect, NetworkSettings,
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
+    EndpointSettings, Health, HealthConfig, HealthStatusEnum, ImageConfig, ImageInspect,
+    NetworkSettings,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -71,7 +72,11 @@ pub struct FakeEngine {
 }
 
 fn not_found(what: &str) -> EngineError {
-    EngineError::Api { action: what.to_string(), status: Some(404), message: "no such container".into() }
+    EngineError::Api {
+        action: what.to_string(),
+        status: Some(404),
+        message: "no such container".into(),
+    }
 }
 
 impl FakeEngine {
@@ -85,9 +90,16 @@ impl FakeEngine {
 
     /// An image in the registry; `env` entries become its defaults.
     pub fn publish(&self, image: &str, behaviour: Behaviour, env: &[&str]) {
-        let healthcheck = matches!(behaviour, Behaviour::Healthy | Behaviour::Unhealthy)
-            .then(|| HealthConfig { test: Some(vec!["CMD".into(), "probe".into()]), ..Default::default() });
-        let config = ImageConfig { env: Some(env.iter().map(|e| e.to_string()).collect()), healthcheck, ..Default::default() };
+        let healthcheck =
+            matches!(behaviour, Behaviour::Healthy | Behaviour::Unhealthy).then(|| HealthConfig {
+                test: Some(vec!["CMD".into(), "probe".into()]),
+                ..Default::default()
+            });
+        let config = ImageConfig {
+            env: Some(env.iter().map(|e| e.to_string()).collect()),
+            healthcheck,
+            ..Default::default()
+        };
         self.with(|w| w.registry.insert(image.to_string(), (config, behaviour)));
     }
 
@@ -98,7 +110,9 @@ impl FakeEngine {
             w.images.insert(image.to_string(), found);
         });
         // Every container of the fake is on one network, where its name answers.
-        let networking_config = Some(bollard::models::NetworkingConfig { endpoints_config: Some([("net".to_string(), EndpointSettings::default())].into()) });
+        let networking_config = Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some([("net".to_string(), EndpointSettings::default())].into()),
+        });
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             env: Some(env.iter().map(|e| e.to_string()).collect()),
@@ -109,7 +123,15 @@ impl FakeEngine {
         self.with(|w| {
             let c = w.containers.get_mut(&id).unwrap();
             for (path, content) in files {
-                c.files.insert(path.to_string(), FakeFile { bytes: content.as_bytes().to_vec(), mode: 0o640, uid: 1000, gid: 1000 });
+                c.files.insert(
+                    path.to_string(),
+                    FakeFile {
+                        bytes: content.as_bytes().to_vec(),
+                        mode: 0o640,
+                        uid: 1000,
+                        gid: 1000,
+                    },
+                );
             }
             start(w, &id);
         });
@@ -118,7 +140,12 @@ impl FakeEngine {
 
     /// What the fake's database holds.
     pub fn with_data(&self, data: &[(&str, &str)]) {
-        self.with(|w| w.data = data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        self.with(|w| {
+            w.data = data
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        });
     }
 
     pub fn named(&self, name: &str) -> Option<FakeContainer> {
@@ -128,11 +155,19 @@ impl FakeEngine {
 
 fn create(w: &mut World, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
     if w.containers.values().any(|c| c.name == name) {
-        return Err(EngineError::Api { action: format!("creating {name}"), status: Some(409), message: "name in use".into() });
+        return Err(EngineError::Api {
+            action: format!("creating {name}"),
+            status: Some(409),
+            message: "name in use".into(),
+        });
     }
     let image = body.image.clone().unwrap_or_default();
     if !w.images.contains_key(&image) {
-        return Err(EngineError::Api { action: format!("creating {name}"), status: Some(404), message: format!("no such image {image}") });
+        return Err(EngineError::Api {
+            action: format!("creating {name}"),
+            status: Some(404),
+            message: format!("no such image {image}"),
+        });
     }
     w.next_id += 1;
     let id = format!("{:064x}", w.next_id);
@@ -188,7 +223,9 @@ fn start(w: &mut World, id: &str) {
 }
 
 fn find<'a>(w: &'a mut World, name_or_id: &str) -> Option<&'a mut FakeContainer> {
-    w.containers.values_mut().find(|c| c.id == name_or_id || c.name == name_or_id)
+    w.containers
+        .values_mut()
+        .find(|c| c.id == name_or_id || c.name == name_or_id)
 }
 
 fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
@@ -201,7 +238,11 @@ fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
     }
     let body = &c.body;
     let health = (c.running && image.healthcheck.is_some()).then(|| Health {
-        status: Some(if behaviour == Behaviour::Unhealthy { HealthStatusEnum::UNHEALTHY } else { HealthStatusEnum::HEALTHY }),
+        status: Some(if behaviour == Behaviour::Unhealthy {
+            HealthStatusEnum::UNHEALTHY
+        } else {
+            HealthStatusEnum::HEALTHY
+        }),
         ..Default::default()
     });
     ContainerInspectResponse {
@@ -221,37 +262,70 @@ fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
             ..Default::default()
         }),
         host_config: body.host_config.clone(),
-        state: Some(ContainerState { running: Some(c.running), exit_code: Some(c.exit_code), health, ..Default::default() }),
-        network_settings: Some(NetworkSettings { networks: Some(c.networks.clone().into_iter().collect::<HashMap<_, _>>()), ..Default::default() }),
+        state: Some(ContainerState {
+            running: Some(c.running),
+            exit_code: Some(c.exit_code),
+            health,
+            ..Default::default()
+        }),
+        network_settings: Some(NetworkSettings {
+            networks: Some(c.networks.clone().into_iter().collect::<HashMap<_, _>>()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
 
 #[async_trait]
 impl Engine for FakeEngine {
-    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError> {
+    async fn inspect(
+        &self,
+        name_or_id: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
         Ok(self.with(|w| {
-            let c = w.containers.values().find(|c| c.id == name_or_id || c.name == name_or_id)?;
+            let c = w
+                .containers
+                .values()
+                .find(|c| c.id == name_or_id || c.name == name_or_id)?;
             Some(inspect(w, c))
         }))
     }
 
     async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
-        Ok(self.with(|w| w.images.get(image).map(|(config, _)| ImageInspect { id: Some(image.to_string()), config: Some(config.clone()), ..Default::default() })))
+        Ok(self.with(|w| {
+            w.images.get(image).map(|(config, _)| ImageInspect {
+                id: Some(image.to_string()),
+                config: Some(config.clone()),
+                ..Default::default()
+            })
+        }))
     }
 
     async fn running_names(&self) -> Result<Vec<String>, EngineError> {
-        Ok(self.with(|w| w.containers.values().filter(|c| c.running).map(|c| c.name.clone()).collect()))
+        Ok(self.with(|w| {
+            w.containers
+                .values()
+                .filter(|c| c.running)
+                .map(|c| c.name.clone())
+                .collect()
+        }))
     }
 
-    async fn pull(&self, image: &ImageRef, _progress: Option<&MultiProgress>) -> Result<(), EngineError> {
+    async fn pull(
+        &self,
+        image: &ImageRef,
+        _progress: Option<&MultiProgress>,
+    ) -> Result<(), EngineError> {
         let name = image.to_string();
         self.with(|w| match w.registry.get(&name).cloned() {
             Some(found) => {
                 w.images.insert(name, found);
                 Ok(())
             }
-            None => Err(EngineError::Pull { image: name, message: "manifest unknown".into() }),
+            None => Err(EngineError::Pull {
+                image: name,
+                message: "manifest unknown".into(),
+            }),
         })
     }
 
@@ -259,7 +333,12 @@ impl Engine for FakeEngine {
         self.with(|w| create(w, name, body))
     }
 
-    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError> {
+    async fn connect(
+        &self,
+        id: &str,
+        network: &str,
+        endpoint: &EndpointSettings,
+    ) -> Result<(), EngineError> {
         self.with(|w| {
             let c = find(w, id).ok_or_else(|| not_found(id))?;
             c.networks.insert(network.to_string(), endpoint.clone());
@@ -290,7 +369,11 @@ impl Engine for FakeEngine {
         self.with(|w| {
             let own = find(w, id).ok_or_else(|| not_found(id))?.id.clone();
             if w.containers.values().any(|c| c.name == to && c.id != own) {
-                return Err(EngineError::Api { action: format!("renaming to {to}"), status: Some(409), message: "name in use".into() });
+                return Err(EngineError::Api {
+                    action: format!("renaming to {to}"),
+                    status: Some(409),
+                    message: "name in use".into(),
+                });
             }
             w.containers.get_mut(&own).unwrap().name = to.to_string();
             Ok(())
@@ -309,7 +392,11 @@ impl Engine for FakeEngine {
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
         let (running, code, command) = self.with(|w| {
             let c = find(w, id).ok_or_else(|| not_found(id))?;
-            Ok::<_, EngineError>((c.running, c.exit_code, c.body.cmd.clone().unwrap_or_default()))
+            Ok::<_, EngineError>((
+                c.running,
+                c.exit_code,
+                c.body.cmd.clone().unwrap_or_default(),
+            ))
         })?;
         sink(&format!("running {}", command.join(" ")));
         if running {
@@ -319,9 +406,15 @@ impl Engine for FakeEngine {
     }
 
     async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
-        let running = self.with(|w| find(w, id).map(|c| c.running)).ok_or_else(|| not_found(id))?;
+        let running = self
+            .with(|w| find(w, id).map(|c| c.running))
+            .ok_or_else(|| not_found(id))?;
         if !running {
-            return Err(EngineError::Api { action: format!("exec in {id}"), status: Some(409), message: "container is not running".into() });
+            return Err(EngineError::Api {
+                action: format!("exec in {id}"),
+                status: Some(409),
+                message: "container is not running".into(),
+            });
         }
         sink(&format!("exec {}", cmd.join(" ")));
         match cmd.first().map(String::as_str) {
@@ -346,9 +439,15 @@ impl Engine for FakeEngine {
         stdout: ByteSink<'_>,
         stderr: LineSink<'_>,
     ) -> Result<i64, EngineError> {
-        let running = self.with(|w| find(w, id).map(|c| c.running)).ok_or_else(|| not_found(id))?;
+        let running = self
+            .with(|w| find(w, id).map(|c| c.running))
+            .ok_or_else(|| not_found(id))?;
         if !running {
-            return Err(EngineError::Api { action: format!("exec in {id}"), status: Some(409), message: "container is not running".into() });
+            return Err(EngineError::Api {
+                action: format!("exec in {id}"),
+                status: Some(409),
+                message: "container is not running".into(),
+            });
         }
         let mut fed = Vec::new();
         if let Some(mut input) = input {
@@ -364,17 +463,19 @@ impl Engine for FakeEngine {
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }
-            "pg_restore" | "mysql" if !fed.is_empty() => match serde_json::from_slice::<BTreeMap<String, String>>(&fed) {
-                Ok(data) if !listing => {
-                    self.with(|w| w.data = data);
-                    Ok(0)
+            "pg_restore" | "mysql" if !fed.is_empty() => {
+                match serde_json::from_slice::<BTreeMap<String, String>>(&fed) {
+                    Ok(data) if !listing => {
+                        self.with(|w| w.data = data);
+                        Ok(0)
+                    }
+                    Ok(_) => Ok(0),
+                    Err(e) => {
+                        stderr(&format!("not a dump: {e}"));
+                        Ok(1)
+                    }
                 }
-                Ok(_) => Ok(0),
-                Err(e) => {
-                    stderr(&format!("not a dump: {e}"));
-                    Ok(1)
-                }
-            },
+            }
             _ => {
                 stdout(b"42\n").map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
@@ -383,10 +484,14 @@ impl Engine for FakeEngine {
     }
 
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
-        let file = self.with(|w| find(w, id).map(|c| c.files.get(path).cloned())).ok_or_else(|| not_found(id))?;
+        let file = self
+            .with(|w| find(w, id).map(|c| c.files.get(path).cloned()))
+            .ok_or_else(|| not_found(id))?;
         let Some(file) = file else { return Ok(None) };
         let mut header = tar::Header::new_gnu();
-        header.set_path(path.rsplit('/').next().unwrap_or(path)).unwrap();
+        header
+            .set_path(path.rsplit('/').next().unwrap_or(path))
+            .unwrap();
         header.set_size(file.bytes.len() as u64);
         header.set_mode(file.mode);
         header.set_uid(file.uid);
@@ -395,10 +500,17 @@ impl Engine for FakeEngine {
         let mut archive = tar::Builder::new(Vec::new());
         archive.append(&header, file.bytes.as_slice()).unwrap();
         let bytes = Bytes::from(archive.into_inner().unwrap());
-        Ok(Some(futures_util::stream::once(async move { Ok(bytes) }).boxed()))
+        Ok(Some(
+            futures_util::stream::once(async move { Ok(bytes) }).boxed(),
+        ))
     }
 
-    async fn archive_put(&self, id: &str, dir: &str, mut tar: ByteStream) -> Result<(), EngineError> {
+    async fn archive_put(
+        &self,
+        id: &str,
+        dir: &str,
+        mut tar: ByteStream,
+    ) -> Result<(), EngineError> {
         let mut bytes = Vec::new();
         while let Some(chunk) = tar.next().await {
             bytes.extend_from_slice(&chunk.unwrap());
@@ -411,7 +523,12 @@ impl Engine for FakeEngine {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
             let name = entry.path().unwrap().display().to_string();
-            let file = FakeFile { bytes, mode: header.mode().unwrap(), uid: header.uid().unwrap(), gid: header.gid().unwrap() };
+            let file = FakeFile {
+                bytes,
+                mode: header.mode().unwrap(),
+                uid: header.uid().unwrap(),
+                gid: header.gid().unwrap(),
+            };
             files.push((format!("{}/{name}", dir.trim_end_matches('/')), file));
         }
         self.with(|w| {

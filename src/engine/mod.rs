@@ -6,15 +6,17 @@
 //! succeed), because recovery replays undo steps that may or may not have happened.
 
 pub mod credentials;
-pub mod facts;
 mod docker;
+pub mod facts;
 #[cfg(test)]
 pub mod fake;
 pub mod reference;
 pub mod registry;
 
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
+};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use indicatif::MultiProgress;
@@ -27,7 +29,11 @@ pub enum EngineError {
     #[error("cannot reach the Docker engine ({host}): {message}. Is dockerd running, and does DOCKER_HOST point at it?")]
     Unreachable { host: String, message: String },
     #[error("{action}: {message}")]
-    Api { action: String, status: Option<u16>, message: String },
+    Api {
+        action: String,
+        status: Option<u16>,
+        message: String,
+    },
     #[error("pulling {image} failed: {message}")]
     Pull { image: String, message: String },
 }
@@ -56,7 +62,10 @@ pub type ByteSink<'a> = &'a mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send)
 #[async_trait]
 pub trait Engine: Send + Sync {
     /// The container, or `None` when there is none by that name or id.
-    async fn inspect(&self, name_or_id: &str) -> Result<Option<ContainerInspectResponse>, EngineError>;
+    async fn inspect(
+        &self,
+        name_or_id: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError>;
 
     /// The image, or `None` when the engine does not have it.
     async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError>;
@@ -65,12 +74,21 @@ pub trait Engine: Send + Sync {
     async fn running_names(&self) -> Result<Vec<String>, EngineError>;
 
     /// Pulls with the credentials the docker CLI would use; errors inside the stream fail it.
-    async fn pull(&self, image: &ImageRef, progress: Option<&MultiProgress>) -> Result<(), EngineError>;
+    async fn pull(
+        &self,
+        image: &ImageRef,
+        progress: Option<&MultiProgress>,
+    ) -> Result<(), EngineError>;
 
     /// Creates a container (not started) on its primary network; returns its id.
     async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError>;
 
-    async fn connect(&self, id: &str, network: &str, endpoint: &EndpointSettings) -> Result<(), EngineError>;
+    async fn connect(
+        &self,
+        id: &str,
+        network: &str,
+        endpoint: &EndpointSettings,
+    ) -> Result<(), EngineError>;
 
     async fn start(&self, id: &str) -> Result<(), EngineError>;
 
@@ -116,7 +134,9 @@ pub trait Engine: Send + Sync {
 
 /// Bytes already in memory, as a stream to send.
 pub fn bytes_stream(bytes: Vec<u8>) -> ByteStream {
-    Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(bytes)) }))
+    Box::pin(futures_util::stream::once(
+        async move { Ok(Bytes::from(bytes)) },
+    ))
 }
 
 pub fn short(id: &str) -> &str {
@@ -128,18 +148,31 @@ pub fn is_running(c: &ContainerInspectResponse) -> bool {
 }
 
 pub fn name_of(c: &ContainerInspectResponse) -> String {
-    c.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string()
+    c.name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
 }
 
 pub fn image_of(c: &ContainerInspectResponse) -> String {
-    c.config.as_ref().and_then(|c| c.image.clone()).unwrap_or_default()
+    c.config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
 }
 
 /// The container, or an error naming it: for steps that act on a container they know exists.
-pub async fn inspect_required(engine: &dyn Engine, name_or_id: &str) -> Result<ContainerInspectResponse, EngineError> {
-    engine.inspect(name_or_id).await?.ok_or_else(|| EngineError::Api {
-        action: format!("inspecting {}", short(name_or_id)),
-        status: Some(404),
-        message: "no such container".into(),
-    })
+pub async fn inspect_required(
+    engine: &dyn Engine,
+    name_or_id: &str,
+) -> Result<ContainerInspectResponse, EngineError> {
+    engine
+        .inspect(name_or_id)
+        .await?
+        .ok_or_else(|| EngineError::Api {
+            action: format!("inspecting {}", short(name_or_id)),
+            status: Some(404),
+            message: "no such container".into(),
+        })
 }

@@ -30,18 +30,29 @@ impl ImageRef {
         // A colon after the last slash separates the tag; one before it belongs to a host:port.
         let last_slash = name.rfind('/').map_or(0, |i| i + 1);
         let (repository, tag) = match name[last_slash..].rfind(':') {
-            Some(i) => (&name[..last_slash + i], Some(name[last_slash + i + 1..].to_string())),
+            Some(i) => (
+                &name[..last_slash + i],
+                Some(name[last_slash + i + 1..].to_string()),
+            ),
             None => (name, None),
         };
         if repository.is_empty() || tag.as_deref() == Some("") {
             return None;
         }
-        Some(ImageRef { repository: repository.to_string(), tag, digest })
+        Some(ImageRef {
+            repository: repository.to_string(),
+            tag,
+            digest,
+        })
     }
 
     /// The same repository at another tag (any digest pin is dropped: the tag decides).
     pub fn with_tag(&self, tag: &str) -> ImageRef {
-        ImageRef { repository: self.repository.clone(), tag: Some(tag.to_string()), digest: None }
+        ImageRef {
+            repository: self.repository.clone(),
+            tag: Some(tag.to_string()),
+            digest: None,
+        }
     }
 
     /// What to ask the engine for: the digest when pinned, else the tag (`latest` when none,

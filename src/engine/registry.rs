@@ -36,9 +36,18 @@ pub enum RegistryError {
     #[error("{registry}: {message}")]
     Unreachable { registry: String, message: String },
     #[error("{registry}: {what} answered {status}{hint}")]
-    Status { registry: String, what: String, status: u16, hint: &'static str },
+    Status {
+        registry: String,
+        what: String,
+        status: u16,
+        hint: &'static str,
+    },
     #[error("{registry}: {what}: {message}")]
-    Invalid { registry: String, what: String, message: String },
+    Invalid {
+        registry: String,
+        what: String,
+        message: String,
+    },
 }
 
 #[derive(Clone)]
@@ -71,8 +80,17 @@ impl RegistryClient {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| RegistryError::Unreachable { registry: "-".into(), message: e.to_string() })?;
-        Ok(RegistryClient { http, insecure, page_size: DEFAULT_PAGE_SIZE, requests: AtomicUsize::new(0), auth: Mutex::new(HashMap::new()) })
+            .map_err(|e| RegistryError::Unreachable {
+                registry: "-".into(),
+                message: e.to_string(),
+            })?;
+        Ok(RegistryClient {
+            http,
+            insecure,
+            page_size: DEFAULT_PAGE_SIZE,
+            requests: AtomicUsize::new(0),
+            auth: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Smaller pages, for registries that paginate (and for tests of pagination).
@@ -88,13 +106,25 @@ impl RegistryClient {
 
     fn endpoint(&self, image: &ImageRef) -> Endpoint {
         let (registry, repository) = match image.registry() {
-            Some(host) => (host.to_string(), image.repository[host.len() + 1..].to_string()),
-            None if image.repository.contains('/') => (DOCKER_HUB_API.to_string(), image.repository.clone()),
-            None => (DOCKER_HUB_API.to_string(), format!("library/{}", image.repository)),
+            Some(host) => (
+                host.to_string(),
+                image.repository[host.len() + 1..].to_string(),
+            ),
+            None if image.repository.contains('/') => {
+                (DOCKER_HUB_API.to_string(), image.repository.clone())
+            }
+            None => (
+                DOCKER_HUB_API.to_string(),
+                format!("library/{}", image.repository),
+            ),
         };
         let plain = is_loopback(&registry) || self.insecure.iter().any(|i| i == &registry);
         let base = format!("{}://{registry}", if plain { "http" } else { "https" });
-        Endpoint { registry, base, repository }
+        Endpoint {
+            registry,
+            base,
+            repository,
+        }
     }
 
     /// Every tag of the repository, following `Link` headers across pages.
@@ -104,10 +134,15 @@ impl RegistryClient {
             tags: Option<Vec<String>>,
         }
         let ep = self.endpoint(image);
-        let mut url = format!("{}/v2/{}/tags/list?n={}", ep.base, ep.repository, self.page_size);
+        let mut url = format!(
+            "{}/v2/{}/tags/list?n={}",
+            ep.base, ep.repository, self.page_size
+        );
         let mut tags = Vec::new();
         loop {
-            let resp = self.send(&ep, image, Method::GET, &url, &[], "the tag list").await?;
+            let resp = self
+                .send(&ep, image, Method::GET, &url, &[], "the tag list")
+                .await?;
             let next = next_page(resp.headers(), &ep.base);
             let page: Page = read_json(resp, &ep, "the tag list").await?;
             tags.extend(page.tags.unwrap_or_default());
@@ -123,17 +158,27 @@ impl RegistryClient {
         let ep = self.endpoint(image);
         let url = format!("{}/v2/{}/manifests/{tag}", ep.base, ep.repository);
         let what = format!("the manifest of {tag}");
-        let resp = self.send(&ep, image, Method::HEAD, &url, MANIFEST_TYPES, &what).await?;
+        let resp = self
+            .send(&ep, image, Method::HEAD, &url, MANIFEST_TYPES, &what)
+            .await?;
         resp.headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .ok_or_else(|| RegistryError::Invalid { registry: ep.registry, what, message: "no Docker-Content-Digest header".into() })
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: ep.registry,
+                what,
+                message: "no Docker-Content-Digest header".into(),
+            })
     }
 
     /// When the image behind `tag` was built, for this machine's platform: the manifest (and
     /// for an index, the platform's manifest), then its config.
-    pub async fn created(&self, image: &ImageRef, tag: &str) -> Result<Option<SystemTime>, RegistryError> {
+    pub async fn created(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> Result<Option<SystemTime>, RegistryError> {
         #[derive(Deserialize)]
         struct Manifest {
             config: Option<Descriptor>,
@@ -158,18 +203,30 @@ impl RegistryClient {
         let mut reference = tag.to_string();
         for _ in 0..2 {
             let url = format!("{}/v2/{}/manifests/{reference}", ep.base, ep.repository);
-            let resp = self.send(&ep, image, Method::GET, &url, MANIFEST_TYPES, &what).await?;
+            let resp = self
+                .send(&ep, image, Method::GET, &url, MANIFEST_TYPES, &what)
+                .await?;
             let manifest: Manifest = read_json(resp, &ep, &what).await?;
             if let Some(config) = manifest.config {
                 let url = format!("{}/v2/{}/blobs/{}", ep.base, ep.repository, config.digest);
-                let resp = self.send(&ep, image, Method::GET, &url, &[], "the image config").await?;
+                let resp = self
+                    .send(&ep, image, Method::GET, &url, &[], "the image config")
+                    .await?;
                 let config: Config = read_json(resp, &ep, "the image config").await?;
-                return Ok(config.created.and_then(|c| humantime::parse_rfc3339_weak(&c).ok()));
+                return Ok(config
+                    .created
+                    .and_then(|c| humantime::parse_rfc3339_weak(&c).ok()));
             }
             let arch = platform_architecture();
-            let chosen = manifest.manifests.unwrap_or_default().into_iter().find(|m| {
-                m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch)
-            });
+            let chosen = manifest
+                .manifests
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+                });
             match chosen {
                 Some(m) => reference = m.digest,
                 None => return Ok(None),
@@ -180,16 +237,39 @@ impl RegistryClient {
 
     /// Sends a request with the authorisation that worked before; on a 401, follows the
     /// registry's challenge (Bearer token or Basic) once and retries.
-    async fn send(&self, ep: &Endpoint, image: &ImageRef, method: Method, url: &str, accept: &[&str], what: &str) -> Result<Response, RegistryError> {
+    async fn send(
+        &self,
+        ep: &Endpoint,
+        image: &ImageRef,
+        method: Method,
+        url: &str,
+        accept: &[&str],
+        what: &str,
+    ) -> Result<Response, RegistryError> {
         let key = (ep.registry.clone(), ep.repository.clone());
-        let known = self.auth.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
-        let resp = self.request(ep, method.clone(), url, accept, known.as_ref()).await?;
+        let known = self
+            .auth
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let resp = self
+            .request(ep, method.clone(), url, accept, known.as_ref())
+            .await?;
         let resp = if resp.status() == StatusCode::UNAUTHORIZED {
-            let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             let auth = self.answer(ep, image, &challenge).await?;
             let retried = self.request(ep, method, url, accept, Some(&auth)).await?;
             if retried.status().is_success() {
-                self.auth.lock().unwrap_or_else(|e| e.into_inner()).insert(key, auth);
+                self.auth
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, auth);
             }
             retried
         } else {
@@ -199,15 +279,29 @@ impl RegistryClient {
             return Ok(resp);
         }
         let hint = match resp.status() {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check the credentials in ~/.docker/config.json)",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                " (check the credentials in ~/.docker/config.json)"
+            }
             StatusCode::NOT_FOUND => " (no such repository or tag)",
             StatusCode::TOO_MANY_REQUESTS => " (rate limited: try later)",
             _ => "",
         };
-        Err(RegistryError::Status { registry: ep.registry.clone(), what: what.to_string(), status: resp.status().as_u16(), hint })
+        Err(RegistryError::Status {
+            registry: ep.registry.clone(),
+            what: what.to_string(),
+            status: resp.status().as_u16(),
+            hint,
+        })
     }
 
-    async fn request(&self, ep: &Endpoint, method: Method, url: &str, accept: &[&str], auth: Option<&Auth>) -> Result<Response, RegistryError> {
+    async fn request(
+        &self,
+        ep: &Endpoint,
+        method: Method,
+        url: &str,
+        accept: &[&str],
+        auth: Option<&Auth>,
+    ) -> Result<Response, RegistryError> {
         let mut req = self.http.request(method, url);
         if !accept.is_empty() {
             req = req.header(ACCEPT, accept.join(", "));
@@ -221,33 +315,54 @@ impl RegistryClient {
     }
 
     /// Every request the client makes goes out here, so `requests()` counts them all.
-    async fn send_counted(&self, ep: &Endpoint, req: reqwest::RequestBuilder) -> Result<Response, RegistryError> {
+    async fn send_counted(
+        &self,
+        ep: &Endpoint,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Response, RegistryError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        req.send().await.map_err(|e| RegistryError::Unreachable { registry: ep.registry.clone(), message: secrets::redact(&error_text(&e)) })
+        req.send().await.map_err(|e| RegistryError::Unreachable {
+            registry: ep.registry.clone(),
+            message: secrets::redact(&error_text(&e)),
+        })
     }
 
-    async fn answer(&self, ep: &Endpoint, image: &ImageRef, challenge: &str) -> Result<Auth, RegistryError> {
+    async fn answer(
+        &self,
+        ep: &Endpoint,
+        image: &ImageRef,
+        challenge: &str,
+    ) -> Result<Auth, RegistryError> {
         let credential = credentials::lookup(image.auth_key()).await;
         let basic = match &credential {
-            Some(Credential::Basic { username, password }) => Some((username.clone(), password.clone())),
+            Some(Credential::Basic { username, password }) => {
+                Some((username.clone(), password.clone()))
+            }
             _ => None,
         };
         let Some(bearer) = parse_bearer_challenge(challenge) else {
             // A Basic challenge (or none): the configured user and password, if any.
-            return basic.map(|(username, password)| Auth::Basic { username, password }).ok_or_else(|| RegistryError::Status {
-                registry: ep.registry.clone(),
-                what: "anonymous access".into(),
-                status: 401,
-                hint: " (log in with `docker login`, or configure a credential helper)",
-            });
+            return basic
+                .map(|(username, password)| Auth::Basic { username, password })
+                .ok_or_else(|| RegistryError::Status {
+                    registry: ep.registry.clone(),
+                    what: "anonymous access".into(),
+                    status: 401,
+                    hint: " (log in with `docker login`, or configure a credential helper)",
+                });
         };
         #[derive(Deserialize)]
         struct Token {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let scope = bearer.scope.unwrap_or_else(|| format!("repository:{}:pull", ep.repository));
-        let mut req = self.http.get(&bearer.realm).query(&[("scope", scope.as_str())]);
+        let scope = bearer
+            .scope
+            .unwrap_or_else(|| format!("repository:{}:pull", ep.repository));
+        let mut req = self
+            .http
+            .get(&bearer.realm)
+            .query(&[("scope", scope.as_str())]);
         if let Some(service) = &bearer.service {
             req = req.query(&[("service", service.as_str())]);
         }
@@ -256,21 +371,37 @@ impl RegistryClient {
         }
         let resp = self.send_counted(ep, req).await?;
         if !resp.status().is_success() {
-            return Err(RegistryError::Status { registry: ep.registry.clone(), what: "the token service".into(), status: resp.status().as_u16(), hint: " (check the credentials in ~/.docker/config.json)" });
+            return Err(RegistryError::Status {
+                registry: ep.registry.clone(),
+                what: "the token service".into(),
+                status: resp.status().as_u16(),
+                hint: " (check the credentials in ~/.docker/config.json)",
+            });
         }
         let token: Token = read_json(resp, ep, "the token service").await?;
-        let token = token.token.or(token.access_token).ok_or_else(|| RegistryError::Invalid {
-            registry: ep.registry.clone(),
-            what: "the token service".into(),
-            message: "no token in its answer".into(),
-        })?;
+        let token = token
+            .token
+            .or(token.access_token)
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: ep.registry.clone(),
+                what: "the token service".into(),
+                message: "no token in its answer".into(),
+            })?;
         secrets::register(&token);
         Ok(Auth::Bearer(token))
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(resp: Response, ep: &Endpoint, what: &str) -> Result<T, RegistryError> {
-    let invalid = |message: String| RegistryError::Invalid { registry: ep.registry.clone(), what: what.to_string(), message };
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: Response,
+    ep: &Endpoint,
+    what: &str,
+) -> Result<T, RegistryError> {
+    let invalid = |message: String| RegistryError::Invalid {
+        registry: ep.registry.clone(),
+        what: what.to_string(),
+        message,
+    };
     let bytes = resp.bytes().await.map_err(|e| invalid(error_text(&e)))?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
 }
@@ -280,7 +411,10 @@ fn is_loopback(registry: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
     };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The architecture name registries use for this machine.
@@ -317,11 +451,18 @@ struct BearerChallenge {
 }
 
 fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
-    let rest = header.trim().strip_prefix("Bearer ").or_else(|| header.trim().strip_prefix("bearer "))?;
+    let rest = header
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| header.trim().strip_prefix("bearer "))?;
     let mut params: HashMap<String, String> = HashMap::new();
     let mut rest = rest.trim();
     while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, remainder) = match after.strip_prefix('"') {
             Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
             None => after.split_once(',').unwrap_or((after, "")),
@@ -329,7 +470,11 @@ fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
         params.insert(key, value.to_string());
         rest = remainder.trim_start_matches(',').trim();
     }
-    Some(BearerChallenge { realm: params.remove("realm")?, service: params.remove("service"), scope: params.remove("scope") })
+    Some(BearerChallenge {
+        realm: params.remove("realm")?,
+        service: params.remove("service"),
+        scope: params.remove("scope"),
+    })
 }
 
 #[cfg(test)]
@@ -346,15 +491,24 @@ mod tests {
         .unwrap();
         assert_eq!(c.realm, "https://auth.docker.io/token");
         assert_eq!(c.service.as_deref(), Some("registry.docker.io"));
-        assert_eq!(c.scope.as_deref(), Some("repository:library/ubuntu:pull,push"));
+        assert_eq!(
+            c.scope.as_deref(),
+            Some("repository:library/ubuntu:pull,push")
+        );
         assert!(parse_bearer_challenge(r#"Basic realm="Registry""#).is_none());
     }
 
     #[test]
     fn link_headers_lead_to_the_next_page() {
         let mut h = HeaderMap::new();
-        h.insert(LINK, HeaderValue::from_static(r#"</v2/demo/tags/list?last=b&n=2>; rel="next""#));
-        assert_eq!(next_page(&h, "http://127.0.0.1:5000").as_deref(), Some("http://127.0.0.1:5000/v2/demo/tags/list?last=b&n=2"));
+        h.insert(
+            LINK,
+            HeaderValue::from_static(r#"</v2/demo/tags/list?last=b&n=2>; rel="next""#),
+        );
+        assert_eq!(
+            next_page(&h, "http://127.0.0.1:5000").as_deref(),
+            Some("http://127.0.0.1:5000/v2/demo/tags/list?last=b&n=2")
+        );
         assert_eq!(next_page(&HeaderMap::new(), "x"), None);
     }
 
@@ -364,9 +518,15 @@ mod tests {
         let base = |r: &str| client.endpoint(&ImageRef::parse(r).unwrap()).base;
         assert_eq!(base("127.0.0.1:5000/demo:1"), "http://127.0.0.1:5000");
         assert_eq!(base("localhost:5000/demo"), "http://localhost:5000");
-        assert_eq!(base("registry.lan:5000/team/app:2"), "http://registry.lan:5000");
+        assert_eq!(
+            base("registry.lan:5000/team/app:2"),
+            "http://registry.lan:5000"
+        );
         assert_eq!(base("quay.io/projectquay/quay:v3.9.0"), "https://quay.io");
         let hub = client.endpoint(&ImageRef::parse("postgres:16").unwrap());
-        assert_eq!((hub.base.as_str(), hub.repository.as_str()), ("https://registry-1.docker.io", "library/postgres"));
+        assert_eq!(
+            (hub.base.as_str(), hub.repository.as_str()),
+            ("https://registry-1.docker.io", "library/postgres")
+        );
     }
 }

@@ -96,7 +96,15 @@ impl Default for HealthPolicy {
 impl HealthPolicy {
     /// A policy that relies on HEALTHCHECKs, the default probe and the settle time.
     pub fn new(settle: Duration, timeout: Duration) -> HealthPolicy {
-        HealthPolicy { url: None, port: None, path: root_path(), expect_status: None, json: Vec::new(), settle, timeout }
+        HealthPolicy {
+            url: None,
+            port: None,
+            path: root_path(),
+            expect_status: None,
+            json: Vec::new(),
+            settle,
+            timeout,
+        }
     }
 
     fn explicit(&self) -> bool {
@@ -105,7 +113,9 @@ impl HealthPolicy {
 
     /// What the HTTP check the operator named must see, for people.
     fn expectation(&self) -> String {
-        let status = self.expect_status.map_or("2xx".to_string(), |s| s.to_string());
+        let status = self
+            .expect_status
+            .map_or("2xx".to_string(), |s| s.to_string());
         let json: Vec<String> = self.json.iter().map(ToString::to_string).collect();
         if json.is_empty() {
             format!("answers {status}")
@@ -127,7 +137,10 @@ impl HealthPolicy {
                 "its HEALTHCHECK if it has one, else a port it publishes or exposes answers (HTTP below 500, or accepts) and it runs {settle} without exiting or restarting"
             ),
         };
-        format!("{checks} (at most {})", humantime::format_duration(self.timeout))
+        format!(
+            "{checks} (at most {})",
+            humantime::format_duration(self.timeout)
+        )
     }
 }
 
@@ -157,7 +170,11 @@ pub struct Verdict {
 }
 
 /// Waits until the container passes every check that applies; says what it saw when it gives up.
-pub async fn await_healthy(engine: &dyn Engine, id: &str, policy: &HealthPolicy) -> Result<Verdict, HealthError> {
+pub async fn await_healthy(
+    engine: &dyn Engine,
+    id: &str,
+    policy: &HealthPolicy,
+) -> Result<Verdict, HealthError> {
     let began = Instant::now();
     let began_at = clock::now();
     let first = inspect_required(engine, id).await?;
@@ -177,9 +194,16 @@ pub async fn await_healthy(engine: &dyn Engine, id: &str, policy: &HealthPolicy)
         let now = inspect_required(engine, id).await?;
         check_still_running(&now, restarts)?;
         if !healthcheck_ok {
-            match now.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.status) {
+            match now
+                .state
+                .as_ref()
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+            {
                 Some(HealthStatusEnum::HEALTHY) => healthcheck_ok = true,
-                Some(HealthStatusEnum::UNHEALTHY) => return Err(HealthError::Unhealthy(last_probe_output(&now))),
+                Some(HealthStatusEnum::UNHEALTHY) => {
+                    return Err(HealthError::Unhealthy(last_probe_output(&now)))
+                }
                 _ => last = "its HEALTHCHECK is still starting".into(),
             }
         }
@@ -203,23 +227,41 @@ pub async fn await_healthy(engine: &dyn Engine, id: &str, policy: &HealthPolicy)
             };
             if passed {
                 // Judged by settle alone, the container serves from its start.
-                let at = if probe.is_none() && settles { (began, began_at) } else { (Instant::now(), clock::now()) };
+                let at = if probe.is_none() && settles {
+                    (began, began_at)
+                } else {
+                    (Instant::now(), clock::now())
+                };
                 serving = Some((at.0, at.1, evidence));
             }
         }
         if let Some((_, at, evidence)) = &serving {
             if !settles {
-                return Ok(Verdict { evidence: evidence.join(" and "), serving_at: *at, settled: None });
+                return Ok(Verdict {
+                    evidence: evidence.join(" and "),
+                    serving_at: *at,
+                    settled: None,
+                });
             }
             if began.elapsed() >= policy.settle {
                 let mut evidence = evidence.clone();
-                evidence.push(format!("it ran {} without exiting or restarting", humantime::format_duration(policy.settle)));
-                return Ok(Verdict { evidence: evidence.join(" and "), serving_at: *at, settled: Some(policy.settle) });
+                evidence.push(format!(
+                    "it ran {} without exiting or restarting",
+                    humantime::format_duration(policy.settle)
+                ));
+                return Ok(Verdict {
+                    evidence: evidence.join(" and "),
+                    serving_at: *at,
+                    settled: Some(policy.settle),
+                });
             }
             last = "still settling".into();
         }
         if began.elapsed() >= policy.timeout {
-            return Err(HealthError::Timeout { waited: policy.timeout, last: secrets::redact(&last) });
+            return Err(HealthError::Timeout {
+                waited: policy.timeout,
+                last: secrets::redact(&last),
+            });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -227,8 +269,15 @@ pub async fn await_healthy(engine: &dyn Engine, id: &str, policy: &HealthPolicy)
 
 /// Confirms that a container put back by a rollback stays up: running, not restarting, for
 /// `settle`. Its HEALTHCHECK is not awaited: it served before the run and only needs to run.
-pub async fn confirm_running(engine: &dyn Engine, id: &str, settle: Duration) -> Result<(), HealthError> {
-    let restarts = inspect_required(engine, id).await?.restart_count.unwrap_or(0);
+pub async fn confirm_running(
+    engine: &dyn Engine,
+    id: &str,
+    settle: Duration,
+) -> Result<(), HealthError> {
+    let restarts = inspect_required(engine, id)
+        .await?
+        .restart_count
+        .unwrap_or(0);
     let started = Instant::now();
     loop {
         check_still_running(&inspect_required(engine, id).await?, restarts)?;
@@ -242,26 +291,46 @@ pub async fn confirm_running(engine: &dyn Engine, id: &str, settle: Duration) ->
 /// Whether the container (its own setting or its image's) has a HEALTHCHECK that is not
 /// disabled with `NONE`.
 fn has_healthcheck(c: &ContainerInspectResponse) -> bool {
-    let test = c.config.as_ref().and_then(|c| c.healthcheck.as_ref()).and_then(|h| h.test.as_ref());
+    let test = c
+        .config
+        .as_ref()
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| h.test.as_ref());
     test.is_some_and(|t| !t.is_empty() && t[0] != "NONE")
 }
 
-fn check_still_running(c: &ContainerInspectResponse, restarts_before: i64) -> Result<(), HealthError> {
+fn check_still_running(
+    c: &ContainerInspectResponse,
+    restarts_before: i64,
+) -> Result<(), HealthError> {
     let state = c.state.clone().unwrap_or_default();
     if c.restart_count.unwrap_or(0) > restarts_before || state.restarting == Some(true) {
         return Err(HealthError::Restarted);
     }
     if state.running != Some(true) {
-        return Err(HealthError::Exited { code: state.exit_code.unwrap_or(-1) });
+        return Err(HealthError::Exited {
+            code: state.exit_code.unwrap_or(-1),
+        });
     }
     Ok(())
 }
 
 fn last_probe_output(c: &ContainerInspectResponse) -> String {
-    let log = c.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.log.as_ref());
-    let output = log.and_then(|l| l.last()).and_then(|r| r.output.clone()).unwrap_or_default();
+    let log = c
+        .state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.log.as_ref());
+    let output = log
+        .and_then(|l| l.last())
+        .and_then(|r| r.output.clone())
+        .unwrap_or_default();
     let output = output.trim();
-    secrets::redact(if output.is_empty() { "the probe printed nothing" } else { output })
+    secrets::redact(if output.is_empty() {
+        "the probe printed nothing"
+    } else {
+        output
+    })
 }
 
 #[cfg(test)]
@@ -271,7 +340,11 @@ mod tests {
     #[test]
     fn describes_what_it_waits_for() {
         let mut p = HealthPolicy::new(Duration::from_secs(5), Duration::from_secs(120));
-        assert!(p.describe().contains("runs 5s without exiting"), "{}", p.describe());
+        assert!(
+            p.describe().contains("runs 5s without exiting"),
+            "{}",
+            p.describe()
+        );
         p.url = Some("http://127.0.0.1:8080/health".into());
         assert_eq!(
             p.describe(),
@@ -282,7 +355,12 @@ mod tests {
         p.path = "/health/instance".into();
         p.expect_status = Some(200);
         p.json = vec!["status_code=200".parse().unwrap()];
-        assert!(p.describe().contains("port 8080 /health/instance answers 200 with status_code=200"), "{}", p.describe());
+        assert!(
+            p.describe()
+                .contains("port 8080 /health/instance answers 200 with status_code=200"),
+            "{}",
+            p.describe()
+        );
     }
 
     #[test]
@@ -290,11 +368,20 @@ mod tests {
         let mut c = ContainerInspectResponse::default();
         assert!(!has_healthcheck(&c));
         c.config = Some(bollard::models::ContainerConfig {
-            healthcheck: Some(bollard::models::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }),
+            healthcheck: Some(bollard::models::HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }),
             ..Default::default()
         });
         assert!(!has_healthcheck(&c));
-        c.config.as_mut().unwrap().healthcheck.as_mut().unwrap().test = Some(vec!["CMD".into(), "true".into()]);
+        c.config
+            .as_mut()
+            .unwrap()
+            .healthcheck
+            .as_mut()
+            .unwrap()
+            .test = Some(vec!["CMD".into(), "true".into()]);
         assert!(has_healthcheck(&c));
     }
 }

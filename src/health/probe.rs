@@ -72,7 +72,12 @@ impl JsonCondition {
     pub fn check(&self, body: &Value) -> Result<(), String> {
         match json_field(body, &self.field) {
             Some(found) if scalar_text(found) == self.value => Ok(()),
-            Some(found) => Err(format!("{} is {}, not {}", self.field, scalar_text(found), self.value)),
+            Some(found) => Err(format!(
+                "{} is {}, not {}",
+                self.field,
+                scalar_text(found),
+                self.value
+            )),
             None => Err(format!("the answer has no {}", self.field)),
         }
     }
@@ -106,36 +111,84 @@ impl fmt::Display for Endpoint {
 /// The port the default probe asks: the lowest published TCP port, else the lowest exposed one.
 pub fn probe_port(c: &ContainerInspectResponse) -> Option<u16> {
     let tcp = |key: &String| key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
-    let published = c.host_config.as_ref().and_then(|h| h.port_bindings.as_ref());
-    let published = published.into_iter().flat_map(|b| b.iter().filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty())).map(|(k, _)| k));
+    let published = c
+        .host_config
+        .as_ref()
+        .and_then(|h| h.port_bindings.as_ref());
+    let published = published.into_iter().flat_map(|b| {
+        b.iter()
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
+            .map(|(k, _)| k)
+    });
     if let Some(port) = published.filter_map(tcp).min() {
         return Some(port);
     }
     let exposed = c.config.as_ref().and_then(|c| c.exposed_ports.as_ref());
-    exposed.into_iter().flat_map(|e| e.iter()).filter_map(tcp).min()
+    exposed
+        .into_iter()
+        .flat_map(|e| e.iter())
+        .filter_map(tcp)
+        .min()
 }
 
 /// Every way to reach `port` of the container from the host, direct ones first.
 pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    let mode = c.host_config.as_ref().and_then(|h| h.network_mode.clone()).unwrap_or_default();
+    let mode = c
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
     if mode == "host" {
-        out.push(Endpoint { addr: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port), direct: true, how: "the host's network".into() });
+        out.push(Endpoint {
+            addr: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            direct: true,
+            how: "the host's network".into(),
+        });
     }
-    let networks = c.network_settings.as_ref().and_then(|s| s.networks.as_ref());
+    let networks = c
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.as_ref());
     for (name, ep) in networks.into_iter().flatten() {
-        if let Some(ip) = ep.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
-            out.push(Endpoint { addr: SocketAddr::new(ip, port), direct: true, how: format!("its address on network {name}") });
+        if let Some(ip) = ep
+            .ip_address
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        {
+            out.push(Endpoint {
+                addr: SocketAddr::new(ip, port),
+                direct: true,
+                how: format!("its address on network {name}"),
+            });
         }
     }
-    let bindings = c.network_settings.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten());
+    let bindings = c
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten());
     for binding in bindings.into_iter().flatten() {
-        let Some(host_port) = binding.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) else { continue };
-        let ip = match binding.host_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        let Some(host_port) = binding
+            .host_port
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        let ip = match binding
+            .host_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        {
             Some(ip) if !ip.is_unspecified() => ip,
             _ => Ipv4Addr::LOCALHOST.into(),
         };
-        let endpoint = Endpoint { addr: SocketAddr::new(ip, host_port), direct: false, how: format!("published as {ip}:{host_port}") };
+        let endpoint = Endpoint {
+            addr: SocketAddr::new(ip, host_port),
+            direct: false,
+            how: format!("published as {ip}:{host_port}"),
+        };
         if !out.iter().any(|e| e.addr == endpoint.addr) {
             out.push(endpoint);
         }
@@ -146,9 +199,14 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
 enum Target {
     Url(String),
     /// A port named by the operator: the answer must satisfy the policy.
-    Port { port: u16, path: String },
+    Port {
+        port: u16,
+        path: String,
+    },
     /// The default probe: any HTTP answer below 500, or an accepted connection.
-    Default { port: u16 },
+    Default {
+        port: u16,
+    },
 }
 
 pub(super) struct Probe {
@@ -162,7 +220,10 @@ impl Probe {
     pub(super) fn named(policy: &HealthPolicy) -> Result<Probe, HealthError> {
         let target = match (&policy.url, policy.port) {
             (Some(url), _) => Target::Url(url.clone()),
-            (None, Some(port)) => Target::Port { port, path: policy.path.clone() },
+            (None, Some(port)) => Target::Port {
+                port,
+                path: policy.path.clone(),
+            },
             (None, None) => unreachable!("a named probe has a URL or a port"),
         };
         Probe::new(target, policy.expect_status, policy.json.clone())
@@ -172,49 +233,81 @@ impl Probe {
         probe_port(c).map(|port| Probe::new(Target::Default { port }, None, Vec::new()))
     }
 
-    fn new(target: Target, expect_status: Option<u16>, json: Vec<JsonCondition>) -> Result<Probe, HealthError> {
+    fn new(
+        target: Target,
+        expect_status: Option<u16>,
+        json: Vec<JsonCondition>,
+    ) -> Result<Probe, HealthError> {
         let http = reqwest::Client::builder()
             .timeout(HTTP_ATTEMPT_TIMEOUT)
             .build()
-            .map_err(|e| HealthError::Timeout { waited: Duration::ZERO, last: e.to_string() })?;
-        Ok(Probe { target, expect_status, json, http })
+            .map_err(|e| HealthError::Timeout {
+                waited: Duration::ZERO,
+                last: e.to_string(),
+            })?;
+        Ok(Probe {
+            target,
+            expect_status,
+            json,
+            http,
+        })
     }
 
     /// One attempt: `Ok` with what passed, `Err` with what was seen instead.
     pub(super) async fn attempt(&mut self, c: &ContainerInspectResponse) -> Result<String, String> {
         let (port, path, default) = match &self.target {
-            Target::Url(url) => return self.get(url).await.map(|code| format!("{url} answered {code}")),
+            Target::Url(url) => {
+                return self
+                    .get(url)
+                    .await
+                    .map(|code| format!("{url} answered {code}"))
+            }
             Target::Port { port, path } => (*port, path.clone(), false),
             Target::Default { port } => (*port, "/".to_string(), true),
         };
         let candidates = endpoints(c, port);
         if candidates.is_empty() {
-            return Err(format!("port {port} is neither on a network the host reaches nor published"));
+            return Err(format!(
+                "port {port} is neither on a network the host reaches nor published"
+            ));
         }
         for endpoint in &candidates {
             let connect = tokio::net::TcpStream::connect(endpoint.addr);
-            if !matches!(tokio::time::timeout(CONNECT_TIMEOUT, connect).await, Ok(Ok(_))) {
+            if !matches!(
+                tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
+                Ok(Ok(_))
+            ) {
                 continue;
             }
             let url = format!("http://{}{path}", endpoint.addr);
             return match (self.get(&url).await, default) {
                 (Ok(code), _) => Ok(format!("{endpoint} answered HTTP {code}")),
-                (Err(seen), true) if seen.starts_with("not HTTP") && endpoint.direct => {
-                    Ok(format!("{endpoint} accepts connections (it does not answer HTTP)"))
-                }
+                (Err(seen), true) if seen.starts_with("not HTTP") && endpoint.direct => Ok(
+                    format!("{endpoint} accepts connections (it does not answer HTTP)"),
+                ),
                 (Err(seen), _) => Err(format!("{endpoint}: {seen}")),
             };
         }
         let tried: Vec<String> = candidates.iter().map(ToString::to_string).collect();
-        Err(format!("nothing accepts connections on port {port} yet (tried {})", tried.join(", ")))
+        Err(format!(
+            "nothing accepts connections on port {port} yet (tried {})",
+            tried.join(", ")
+        ))
     }
 
     /// The status when the answer passes; what was wrong otherwise.
     async fn get(&self, url: &str) -> Result<u16, String> {
         let resp = match self.http.get(url).send().await {
             Ok(resp) => resp,
-            Err(e) if e.is_connect() || e.is_timeout() => return Err(secrets::redact(&crate::error_text(&e))),
-            Err(e) => return Err(format!("not HTTP: {}", secrets::redact(&crate::error_text(&e)))),
+            Err(e) if e.is_connect() || e.is_timeout() => {
+                return Err(secrets::redact(&crate::error_text(&e)))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "not HTTP: {}",
+                    secrets::redact(&crate::error_text(&e))
+                ))
+            }
         };
         let code = resp.status().as_u16();
         let status_passes = match (&self.target, self.expect_status) {
@@ -228,10 +321,16 @@ impl Probe {
         if self.json.is_empty() {
             return Ok(code);
         }
-        let text = resp.text().await.map_err(|e| format!("answered {code}, but the body could not be read ({e})"))?;
-        let body: Value = serde_json::from_str(&text).map_err(|e| format!("answered {code} without a JSON body ({e})"))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("answered {code}, but the body could not be read ({e})"))?;
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("answered {code} without a JSON body ({e})"))?;
         for condition in &self.json {
-            condition.check(&body).map_err(|why| format!("answered {code}, but {why}"))?;
+            condition
+                .check(&body)
+                .map_err(|why| format!("answered {code}, but {why}"))?;
         }
         Ok(code)
     }
@@ -248,16 +347,30 @@ mod tests {
     #[test]
     fn json_conditions_read_dotted_paths_and_pointers() {
         let body = serde_json::json!({"status_code": 200, "data": {"services": {"database": true}}, "databaseStatus": "OK"});
-        for text in ["status_code=200", "databaseStatus=OK", "data.services.database=true", "/data/services/database=true"] {
+        for text in [
+            "status_code=200",
+            "databaseStatus=OK",
+            "data.services.database=true",
+            "/data/services/database=true",
+        ] {
             let c: JsonCondition = text.parse().unwrap();
             assert_eq!(c.check(&body), Ok(()), "{text}");
         }
         let c: JsonCondition = "databaseStatus=Error".parse().unwrap();
-        assert_eq!(c.check(&body), Err("databaseStatus is OK, not Error".into()));
+        assert_eq!(
+            c.check(&body),
+            Err("databaseStatus is OK, not Error".into())
+        );
         let c: JsonCondition = "licenseStatus=OK".parse().unwrap();
-        assert_eq!(c.check(&body), Err("the answer has no licenseStatus".into()));
+        assert_eq!(
+            c.check(&body),
+            Err("the answer has no licenseStatus".into())
+        );
         assert!("=x".parse::<JsonCondition>().is_err());
-        assert!("novalue".parse::<JsonCondition>().unwrap_err().contains("FIELD=VALUE"));
+        assert!("novalue"
+            .parse::<JsonCondition>()
+            .unwrap_err()
+            .contains("FIELD=VALUE"));
     }
 
     #[test]
@@ -267,7 +380,9 @@ mod tests {
             "HostConfig": {"PortBindings": {"9000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "19000"}]}}
         }));
         assert_eq!(probe_port(&c), Some(9000));
-        let c = container(serde_json::json!({"Config": {"ExposedPorts": {"9000/tcp": {}, "8080/tcp": {}, "53/udp": {}}}}));
+        let c = container(
+            serde_json::json!({"Config": {"ExposedPorts": {"9000/tcp": {}, "8080/tcp": {}, "53/udp": {}}}}),
+        );
         assert_eq!(probe_port(&c), Some(8080));
         assert_eq!(probe_port(&container(serde_json::json!({}))), None);
     }
@@ -281,13 +396,22 @@ mod tests {
                 "Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}]}
             }
         }));
-        let found: Vec<String> = endpoints(&c, 8080).iter().map(ToString::to_string).collect();
-        assert_eq!(found, [
-            "172.17.0.3:8080 (its address on network bridge)",
-            "127.0.0.1:18080 (published as 127.0.0.1:18080)",
-        ]);
+        let found: Vec<String> = endpoints(&c, 8080)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "172.17.0.3:8080 (its address on network bridge)",
+                "127.0.0.1:18080 (published as 127.0.0.1:18080)",
+            ]
+        );
         assert!(endpoints(&c, 8080)[0].direct && !endpoints(&c, 8080)[1].direct);
         let host = container(serde_json::json!({"HostConfig": {"NetworkMode": "host"}}));
-        assert_eq!(endpoints(&host, 80)[0].to_string(), "127.0.0.1:80 (the host's network)");
+        assert_eq!(
+            endpoints(&host, 80)[0].to_string(),
+            "127.0.0.1:80 (the host's network)"
+        );
     }
 }

@@ -38,7 +38,9 @@ pub struct BackupRequest {
 
 impl BackupRequest {
     pub fn root(&self, state: &StateDir) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| state.path().join("backups"))
+        self.dir
+            .clone()
+            .unwrap_or_else(|| state.path().join("backups"))
     }
 
     pub fn keep(&self) -> usize {
@@ -48,7 +50,13 @@ impl BackupRequest {
     /// Where the database is: `--backup-db`, else the profile's.
     fn spec(&self, profile: Option<&DatabaseSpec>) -> Option<DatabaseSpec> {
         match &self.db_var {
-            Some(var) => Some(DatabaseSpec { sources: vec![Source::UrlEnv { name: var.clone(), files: Vec::new() }], schema_query: None }),
+            Some(var) => Some(DatabaseSpec {
+                sources: vec![Source::UrlEnv {
+                    name: var.clone(),
+                    files: Vec::new(),
+                }],
+                schema_query: None,
+            }),
             None => profile.cloned(),
         }
     }
@@ -56,11 +64,21 @@ impl BackupRequest {
 
 /// What to back up of one container, checked before anything changes: the database must be one
 /// cutover can dump, served by a container on a network the application shares.
-pub async fn target(engine: &dyn Engine, app: &ContainerInspectResponse, facts: &Facts, spec: Option<&DatabaseSpec>, volumes: bool) -> Result<Target> {
+pub async fn target(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    facts: &Facts,
+    spec: Option<&DatabaseSpec>,
+    volumes: bool,
+) -> Result<Target> {
     let name = engine::name_of(app);
     let mut target = Target::default();
     if let Some(spec) = spec {
-        let location = spec.locate(facts).map_err(|e| Error::Refused(format!("{name}: {e}; say where with --backup-db VAR, or pass --skip-backup")))?;
+        let location = spec.locate(facts).map_err(|e| {
+            Error::Refused(format!(
+                "{name}: {e}; say where with --backup-db VAR, or pass --skip-backup"
+            ))
+        })?;
         if location.engine == DbEngine::Sqlserver {
             return Err(Error::Refused(format!(
                 "{name} uses a SQL Server database ({}), which cutover cannot dump: back it up with SQL Server's own tools, then pass --skip-backup",
@@ -73,15 +91,28 @@ pub async fn target(engine: &dyn Engine, app: &ContainerInspectResponse, facts: 
                 location.host, location.port
             ))
         })?;
-        target.database = Some(DatabaseTarget { spec: spec.clone(), engine: location.engine, container, port: location.port, name: location.name, user: location.user });
+        target.database = Some(DatabaseTarget {
+            spec: spec.clone(),
+            engine: location.engine,
+            container,
+            port: location.port,
+            name: location.name,
+            user: location.user,
+        });
     }
     if volumes {
         for mount in app.mounts.iter().flatten() {
             if !matches!(mount.typ.as_deref(), Some("volume" | "bind")) {
                 continue;
             }
-            let Some(path) = mount.destination.clone() else { continue };
-            let source = mount.name.clone().or(mount.source.clone()).unwrap_or_default();
+            let Some(path) = mount.destination.clone() else {
+                continue;
+            };
+            let source = mount
+                .name
+                .clone()
+                .or(mount.source.clone())
+                .unwrap_or_default();
             target.volumes.push(VolumeTarget { path, source });
         }
     }
@@ -89,13 +120,29 @@ pub async fn target(engine: &dyn Engine, app: &ContainerInspectResponse, facts: 
 }
 
 /// Refuses, before any downtime, when the backups' disk lacks room for the estimate.
-pub async fn ensure_room(engine: &dyn Engine, root: &Path, apps: &[(&ContainerInspectResponse, &Target)]) -> Result<()> {
+pub async fn ensure_room(
+    engine: &dyn Engine,
+    root: &Path,
+    apps: &[(&ContainerInspectResponse, &Target)],
+) -> Result<()> {
     let mut needed = 0u64;
     for (app, target) in apps {
-        needed += backup::estimate(engine, app, target).await.map_err(|e| Error::Refused(format!("estimating the backup's size: {e}")))?;
+        needed += backup::estimate(engine, app, target)
+            .await
+            .map_err(|e| Error::Refused(format!("estimating the backup's size: {e}")))?;
     }
-    std::fs::create_dir_all(root).map_err(|e| Error::Refused(format!("cannot create the backup directory {}: {e}", root.display())))?;
-    let free = fs4::available_space(root).map_err(|e| Error::Refused(format!("cannot tell the free space of {}: {e}", root.display())))?;
+    std::fs::create_dir_all(root).map_err(|e| {
+        Error::Refused(format!(
+            "cannot create the backup directory {}: {e}",
+            root.display()
+        ))
+    })?;
+    let free = fs4::available_space(root).map_err(|e| {
+        Error::Refused(format!(
+            "cannot tell the free space of {}: {e}",
+            root.display()
+        ))
+    })?;
     let wanted = (needed as f64 * MARGIN) as u64;
     if wanted > free {
         return Err(Error::Refused(format!(
@@ -122,9 +169,21 @@ pub async fn plan_for(
         return Ok(None);
     }
     let spec = request.spec(profile);
-    let mut plan = BackupPlan { targets: Default::default(), root: request.root(state), keep: request.keep(), online: request.online };
+    let mut plan = BackupPlan {
+        targets: Default::default(),
+        root: request.root(state),
+        keep: request.keep(),
+        online: request.online,
+    };
     for (i, (app, facts)) in members.iter().enumerate() {
-        let target = target(engine, app, facts, if i == 0 { spec.as_ref() } else { None }, request.volumes).await?;
+        let target = target(
+            engine,
+            app,
+            facts,
+            if i == 0 { spec.as_ref() } else { None },
+            request.volumes,
+        )
+        .await?;
         if !target.is_empty() {
             plan.targets.insert(engine::name_of(app), target);
         }
@@ -132,19 +191,36 @@ pub async fn plan_for(
     if plan.targets.is_empty() {
         return Ok(None);
     }
-    let apps: Vec<(&ContainerInspectResponse, &Target)> =
-        members.iter().filter_map(|(app, _)| plan.targets.get(&engine::name_of(app)).map(|t| (*app, t))).collect();
+    let apps: Vec<(&ContainerInspectResponse, &Target)> = members
+        .iter()
+        .filter_map(|(app, _)| plan.targets.get(&engine::name_of(app)).map(|t| (*app, t)))
+        .collect();
     ensure_room(engine, &plan.root, &apps).await?;
     Ok(Some(plan))
 }
 
 /// `cutover backup NAME`: stops the container (unless online), backs it up, starts it again.
-pub async fn prepare_backup(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, name: &str, choice: &Choice, request: &BackupRequest, health: HealthPolicy) -> Result<Prepared> {
+pub async fn prepare_backup(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &Catalog,
+    name: &str,
+    choice: &Choice,
+    request: &BackupRequest,
+    health: HealthPolicy,
+) -> Result<Prepared> {
     let lock = preflight::claim(state, name)?;
     let app = preflight::running_container(engine, name).await?;
     crate::secrets::register_container(&app);
     let (spec, facts) = database_facts(engine, catalog, choice, &app).await?;
-    let target = target(engine, &app, &facts, request.spec(spec.as_ref()).as_ref(), request.volumes).await?;
+    let target = target(
+        engine,
+        &app,
+        &facts,
+        request.spec(spec.as_ref()).as_ref(),
+        request.volumes,
+    )
+    .await?;
     if target.is_empty() {
         return Err(Error::Refused(format!(
             "nothing to back up for {name}: no profile names its database; give --backup-db VAR (a variable of the container holding its database URL) or --backup-volumes"
@@ -153,18 +229,39 @@ pub async fn prepare_backup(engine: &dyn Engine, state: &StateDir, catalog: &Cat
     let root = request.root(state);
     ensure_room(engine, &root, &[(&app, &target)]).await?;
     let plan = plan::build::plan_backup(&app, target, root, request.keep(), request.online, health);
-    Ok(Prepared { plan, locks: vec![lock] })
+    Ok(Prepared {
+        plan,
+        locks: vec![lock],
+    })
 }
 
 /// `cutover restore NAME ID`: stops the container, backs up its current data, restores the
 /// backup, starts it and checks it; a failure puts the current data back.
-pub async fn prepare_restore(engine: &dyn Engine, state: &StateDir, name: &str, id: &str, request: &BackupRequest, health: HealthPolicy) -> Result<Prepared> {
+pub async fn prepare_restore(
+    engine: &dyn Engine,
+    state: &StateDir,
+    name: &str,
+    id: &str,
+    request: &BackupRequest,
+    health: HealthPolicy,
+) -> Result<Prepared> {
     let lock = preflight::claim(state, name)?;
     let app = preflight::running_container(engine, name).await?;
     crate::secrets::register_container(&app);
     let root = request.root(state);
     let found = find(&root, name, id)?;
-    let facts = Facts::read(engine, &app, &found.manifest.target.database.as_ref().map(|d| d.spec.files()).unwrap_or_default()).await?;
+    let facts = Facts::read(
+        engine,
+        &app,
+        &found
+            .manifest
+            .target
+            .database
+            .as_ref()
+            .map(|d| d.spec.files())
+            .unwrap_or_default(),
+    )
+    .await?;
     let safety = target(
         engine,
         &app,
@@ -175,7 +272,10 @@ pub async fn prepare_restore(engine: &dyn Engine, state: &StateDir, name: &str, 
     .await?;
     ensure_room(engine, &root, &[(&app, &safety)]).await?;
     let plan = plan::build::plan_restore(&app, safety, &found.path, root, request.keep(), health);
-    Ok(Prepared { plan, locks: vec![lock] })
+    Ok(Prepared {
+        plan,
+        locks: vec![lock],
+    })
 }
 
 /// A container's backup by id (or the newest, for `latest`).
@@ -185,13 +285,29 @@ pub fn find(root: &Path, name: &str, id: &str) -> Result<Listed> {
         "latest" => all.last().cloned(),
         id => all.iter().find(|b| b.manifest.id == id).cloned(),
     };
-    found.ok_or_else(|| Error::Refused(format!("there is no backup {id} of {name} in {}; `cutover backups {name}` lists them", root.display())))
+    found.ok_or_else(|| {
+        Error::Refused(format!(
+            "there is no backup {id} of {name} in {}; `cutover backups {name}` lists them",
+            root.display()
+        ))
+    })
 }
 
 /// The database spec of the container's profile, and what the container holds.
-async fn database_facts(engine: &dyn Engine, catalog: &Catalog, choice: &Choice, app: &ContainerInspectResponse) -> Result<(Option<DatabaseSpec>, Facts)> {
-    let labels = app.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
-    let chosen = catalog.choose(choice, &labels, &engine::image_of(app)).map_err(|e| Error::Refused(e.to_string()))?;
+async fn database_facts(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    choice: &Choice,
+    app: &ContainerInspectResponse,
+) -> Result<(Option<DatabaseSpec>, Facts)> {
+    let labels = app
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let chosen = catalog
+        .choose(choice, &labels, &engine::image_of(app))
+        .map_err(|e| Error::Refused(e.to_string()))?;
     let spec = chosen.and_then(|(loaded, _)| loaded.profile.database);
     let files = spec.as_ref().map(DatabaseSpec::files).unwrap_or_default();
     Ok((spec, Facts::read(engine, app, &files).await?))

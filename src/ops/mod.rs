@@ -2,6 +2,7 @@
 //! without changing the host (preflight), computes its plan, and hands it to the runner.
 
 pub mod backup;
+pub mod compose;
 pub mod history;
 pub mod preflight;
 pub mod rollback;

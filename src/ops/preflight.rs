@@ -23,7 +23,10 @@ pub fn claim(state: &StateDir, name: &str) -> Result<ContainerLock> {
 }
 
 /// The running container by that name, or a refusal that says what is wrong.
-pub async fn running_container(engine: &dyn Engine, name: &str) -> Result<ContainerInspectResponse> {
+pub async fn running_container(
+    engine: &dyn Engine,
+    name: &str,
+) -> Result<ContainerInspectResponse> {
     let container = engine
         .inspect(name)
         .await?
@@ -37,7 +40,9 @@ pub async fn running_container(engine: &dyn Engine, name: &str) -> Result<Contai
 /// Refuses when a container already has a name the run is about to give.
 pub async fn name_free(engine: &dyn Engine, name: &str, hint: &str) -> Result<()> {
     match engine.inspect(name).await? {
-        Some(_) => Err(Error::Refused(format!("a container named {name} already exists; {hint}"))),
+        Some(_) => Err(Error::Refused(format!(
+            "a container named {name} already exists; {hint}"
+        ))),
         None => Ok(()),
     }
 }
@@ -49,9 +54,19 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub async fn execute(self, engine: &dyn Engine, state: &StateDir, progress: Option<&MultiProgress>) -> Result<RunReport> {
+    pub async fn execute(
+        self,
+        engine: &dyn Engine,
+        state: &StateDir,
+        progress: Option<&MultiProgress>,
+    ) -> Result<RunReport> {
         let mut journal = state.begin(&self.plan)?;
-        let mut runner = Runner { engine, journal: &mut journal, progress, fault: Fault::from_env() };
+        let mut runner = Runner {
+            engine,
+            journal: &mut journal,
+            progress,
+            fault: Fault::from_env(),
+        };
         let report = runner.run(&self.plan).await?;
         drop(self.locks);
         Ok(report)

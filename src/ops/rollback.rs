@@ -12,12 +12,24 @@ use crate::plan::{self, build::RestoreOnRollback};
 use crate::run::StateDir;
 use crate::secrets;
 
-pub async fn prepare(engine: &dyn Engine, state: &StateDir, name: &str, health: HealthPolicy, restore: bool, request: &BackupRequest) -> Result<Prepared> {
+pub async fn prepare(
+    engine: &dyn Engine,
+    state: &StateDir,
+    name: &str,
+    health: HealthPolicy,
+    restore: bool,
+    request: &BackupRequest,
+) -> Result<Prepared> {
     let lock = preflight::claim(state, name)?;
-    let previous = engine.inspect(&plan::old_name(name)).await?.ok_or_else(|| Error::Refused(format!(
+    let previous = engine
+        .inspect(&plan::old_name(name))
+        .await?
+        .ok_or_else(|| {
+            Error::Refused(format!(
         "there is no {} to go back to; only an `upgrade --keep-old` keeps the old container",
         plan::old_name(name)
-    )))?;
+    ))
+        })?;
     let current = engine
         .inspect(name)
         .await?
@@ -25,14 +37,23 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, name: &str, health: 
     for c in [&previous, &current] {
         secrets::register_container(c);
     }
-    preflight::name_free(engine, &plan::failed_name(name), &format!(
-        "it is kept from an earlier rollback: `docker rm {}` when you no longer need it", plan::failed_name(name)
-    )).await?;
+    preflight::name_free(
+        engine,
+        &plan::failed_name(name),
+        &format!(
+            "it is kept from an earlier rollback: `docker rm {}` when you no longer need it",
+            plan::failed_name(name)
+        ),
+    )
+    .await?;
     let restore = match restore {
         true => restore_plan(engine, state, name, &current, &previous, request).await?,
         false => None,
     };
-    Ok(Prepared { plan: plan::plan_rollback(name, &current, &previous, health, restore), locks: vec![lock] })
+    Ok(Prepared {
+        plan: plan::plan_rollback(name, &current, &previous, health, restore),
+        locks: vec![lock],
+    })
 }
 
 /// The newest backup taken while the old version ran, if the upgrade took one.
@@ -46,15 +67,38 @@ async fn restore_plan(
 ) -> Result<Option<RestoreOnRollback>> {
     let root = request.root(state);
     let backups = backup::list(&root, Some(name)).map_err(|e| Error::Refused(e.to_string()))?;
-    let Some(taken) = backups.into_iter().rev().find(|b| b.manifest.image == engine::image_of(previous)) else {
-        tracing::info!("no backup of {name} taken while it ran {}: the data stays as it is", engine::image_of(previous));
+    let Some(taken) = backups
+        .into_iter()
+        .rev()
+        .find(|b| b.manifest.image == engine::image_of(previous))
+    else {
+        tracing::info!(
+            "no backup of {name} taken while it ran {}: the data stays as it is",
+            engine::image_of(previous)
+        );
         return Ok(None);
     };
     let target = taken.manifest.target.clone();
-    let files = target.database.as_ref().map(|d| d.spec.files()).unwrap_or_default();
+    let files = target
+        .database
+        .as_ref()
+        .map(|d| d.spec.files())
+        .unwrap_or_default();
     let facts = Facts::read(engine, current, &files).await?;
     let spec = target.database.as_ref().map(|d| d.spec.clone());
-    let current_target = super::backup::target(engine, current, &facts, spec.as_ref(), !target.volumes.is_empty()).await?;
+    let current_target = super::backup::target(
+        engine,
+        current,
+        &facts,
+        spec.as_ref(),
+        !target.volumes.is_empty(),
+    )
+    .await?;
     super::backup::ensure_room(engine, &root, &[(current, &current_target)]).await?;
-    Ok(Some(RestoreOnRollback { backup: taken.path, current: current_target, root, keep: request.keep() }))
+    Ok(Some(RestoreOnRollback {
+        backup: taken.path,
+        current: current_target,
+        root,
+        keep: request.keep(),
+    }))
 }

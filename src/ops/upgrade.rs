@@ -4,12 +4,13 @@
 use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
+use super::compose::ComposeRequest;
 use super::preflight::{self, Prepared};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::{self, Engine};
-use crate::health::HealthSettings;
 use crate::error::{Error, Result};
+use crate::health::HealthSettings;
 use crate::plan::build::{StageOptions, StartOrder, Target};
 use crate::plan::recreate::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
@@ -31,11 +32,24 @@ pub struct UpgradeRequest {
     /// Registries reached over plain http though not on loopback, for the tag lists of hops.
     pub insecure_registries: Vec<String>,
     pub backup: BackupRequest,
+    pub compose: ComposeRequest,
 }
 
 /// Everything that can be checked without changing the host, then the plan.
-pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, req: &UpgradeRequest) -> Result<Prepared> {
-    let mut names: Vec<String> = std::iter::once(req.name.clone()).chain(req.with.iter().cloned()).collect();
+pub async fn prepare(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &Catalog,
+    req: &UpgradeRequest,
+) -> Result<Prepared> {
+    let mut names: Vec<String> = match &req.compose.project {
+        Some(project) => {
+            super::compose::project_members(engine, project, &req.compose.services).await?
+        }
+        None => std::iter::once(req.name.clone())
+            .chain(req.with.iter().cloned())
+            .collect(),
+    };
     check_names(&names)?;
     let mut locks = Vec::new();
     let mut olds = Vec::new();
@@ -54,7 +68,9 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, r
         let profile = &loaded.profile;
         if let Some(group) = &profile.group {
             if req.with.is_empty() && group.by == GroupBy::Database {
-                for (name, old, fact) in group_members(engine, catalog, loaded, &olds[0], &facts[0]).await? {
+                for (name, old, fact) in
+                    group_members(engine, catalog, loaded, &olds[0], &facts[0]).await?
+                {
                     let (lock, _) = claim_running(engine, state, &name).await?;
                     locks.push(lock);
                     names.push(name);
@@ -66,27 +82,58 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, r
                 options.start_order = StartOrder::NamedFirst;
             }
         }
-        options.health = profile.health().map_err(Error::Refused)?.over(options.health);
+        options.health = profile
+            .health()
+            .map_err(Error::Refused)?
+            .over(options.health);
         if options.via.is_empty() {
             if let Some(path) = &profile.upgrade_path {
-                options.via = plan_hops(&olds[0], &options.target, path, &req.insecure_registries).await?;
+                options.via =
+                    plan_hops(&olds[0], &options.target, path, &req.insecure_registries).await?;
             }
         }
         options.hop_steps = hop_steps(profile, &olds[0], &options, &facts)?;
     }
     options.health = req.health.over(options.health);
-    let database = chosen.as_ref().and_then(|(loaded, _)| loaded.profile.database.clone());
+    let mut targets = Vec::new();
+    for old in &olds {
+        targets.push((
+            old,
+            plan::build::target_of(old, &options.target)
+                .map_err(Error::Refused)?
+                .to_string(),
+        ));
+    }
+    let scratch = state
+        .path()
+        .join("tmp")
+        .join(format!("compose-{}", std::process::id()));
+    options.compose = super::compose::plan(engine, &req.compose, &targets, scratch).await?;
+    let database = chosen
+        .as_ref()
+        .and_then(|(loaded, _)| loaded.profile.database.clone());
     let members: Vec<(&ContainerInspectResponse, &Facts)> = olds.iter().zip(&facts).collect();
-    options.backup = super::backup::plan_for(engine, state, &req.backup, database.as_ref(), &members).await?;
+    options.backup =
+        super::backup::plan_for(engine, state, &req.backup, database.as_ref(), &members).await?;
     for name in &names {
-        preflight::name_free(engine, &plan::new_name(name), "it is left from an interrupted run: remove it, or run `cutover recover`").await?;
+        preflight::name_free(
+            engine,
+            &plan::new_name(name),
+            "it is left from an interrupted run: remove it, or run `cutover recover`",
+        )
+        .await?;
         let old_name = plan::old_name(name);
         preflight::name_free(engine, &old_name, &format!(
             "it is kept from an earlier `upgrade --keep-old`: `cutover rollback {name}` to go back to it, or `docker rm {old_name}` to keep the current version"
         )).await?;
     }
     if (0..=options.via.len()).any(|hop| options.hop(hop).migrate.is_some()) {
-        preflight::name_free(engine, &plan::migrate_name(&req.name), "it is left from an interrupted migration: remove it, or run `cutover recover`").await?;
+        preflight::name_free(
+            engine,
+            &plan::migrate_name(&req.name),
+            "it is left from an interrupted migration: remove it, or run `cutover recover`",
+        )
+        .await?;
     }
     let mut images = Vec::new();
     let mut vanished = Vec::new();
@@ -98,7 +145,12 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, r
         )))?;
         images.push(image);
         let mut gone = Vec::new();
-        for source in old.host_config.as_ref().and_then(|h| h.volumes_from.clone()).unwrap_or_default() {
+        for source in old
+            .host_config
+            .as_ref()
+            .and_then(|h| h.volumes_from.clone())
+            .unwrap_or_default()
+        {
             let source = source.split(':').next().unwrap_or_default().to_string();
             if engine.inspect(&source).await?.is_none() {
                 gone.push(source);
@@ -110,10 +162,18 @@ pub async fn prepare(engine: &dyn Engine, state: &StateDir, catalog: &Catalog, r
         .iter()
         .zip(&images)
         .zip(&vanished)
-        .map(|((inspect, image), vanished)| Predecessor { inspect, image, vanished_volumes_from: vanished })
+        .map(|((inspect, image), vanished)| Predecessor {
+            inspect,
+            image,
+            vanished_volumes_from: vanished,
+        })
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
-    plan.profile = chosen.map(|(loaded, why)| ProfileUse { name: loaded.profile.name.clone(), origin: loaded.origin.clone(), why });
+    plan.profile = chosen.map(|(loaded, why)| ProfileUse {
+        name: loaded.profile.name.clone(),
+        origin: loaded.origin.clone(),
+        why,
+    });
     Ok(Prepared { plan, locks })
 }
 
@@ -125,14 +185,20 @@ fn check_names(names: &[String]) -> Result<()> {
             )));
         }
         if names[..i].contains(name) {
-            return Err(Error::Refused(format!("{name} is named twice; give each member of the group once")));
+            return Err(Error::Refused(format!(
+                "{name} is named twice; give each member of the group once"
+            )));
         }
     }
     Ok(())
 }
 
 /// The member's lock and its running container, or a refusal that says what to do.
-async fn claim_running(engine: &dyn Engine, state: &StateDir, name: &str) -> Result<(ContainerLock, ContainerInspectResponse)> {
+async fn claim_running(
+    engine: &dyn Engine,
+    state: &StateDir,
+    name: &str,
+) -> Result<(ContainerLock, ContainerInspectResponse)> {
     let lock = preflight::claim(state, name)?;
     let old = preflight::running_container(engine, name).await?;
     secrets::register_container(&old);
@@ -145,13 +211,27 @@ async fn claim_running(engine: &dyn Engine, state: &StateDir, name: &str) -> Res
 }
 
 /// The profile a container follows (see [`Catalog::choose`]).
-fn choose_profile(catalog: &Catalog, choice: &Choice, c: &ContainerInspectResponse) -> Result<Option<(Loaded, String)>> {
-    let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
-    catalog.choose(choice, &labels, &engine::image_of(c)).map_err(|e| Error::Refused(e.to_string()))
+fn choose_profile(
+    catalog: &Catalog,
+    choice: &Choice,
+    c: &ContainerInspectResponse,
+) -> Result<Option<(Loaded, String)>> {
+    let labels = c
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    catalog
+        .choose(choice, &labels, &engine::image_of(c))
+        .map_err(|e| Error::Refused(e.to_string()))
 }
 
 /// What the profile reads from a container: its environment and files.
-async fn gather_facts(engine: &dyn Engine, profile: Option<&Profile>, c: &ContainerInspectResponse) -> Result<Facts> {
+async fn gather_facts(
+    engine: &dyn Engine,
+    profile: Option<&Profile>,
+    c: &ContainerInspectResponse,
+) -> Result<Facts> {
     let files = profile.map(Profile::files_to_read).unwrap_or_default();
     Ok(Facts::read(engine, c, &files).await?)
 }
@@ -165,7 +245,9 @@ async fn group_members(
     primary_facts: &Facts,
 ) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
     let profile = &loaded.profile;
-    let Some(database) = &profile.database else { return Ok(Vec::new()) };
+    let Some(database) = &profile.database else {
+        return Ok(Vec::new());
+    };
     let identity = database_identity(engine, primary, database, primary_facts).await?;
     let mut names = engine.running_names().await?;
     names.sort();
@@ -174,7 +256,9 @@ async fn group_members(
         if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
             continue;
         }
-        let Some(c) = engine.inspect(&name).await? else { continue };
+        let Some(c) = engine.inspect(&name).await? else {
+            continue;
+        };
         let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
             Ok(Some((other, _))) => other.profile.name == profile.name,
             _ => false,
@@ -184,8 +268,14 @@ async fn group_members(
         }
         secrets::register_container(&c);
         let facts = gather_facts(engine, Some(profile), &c).await?;
-        if database_identity(engine, &c, database, &facts).await.is_ok_and(|other| other == identity) {
-            tracing::info!("{name} is on the same database: it moves with {}", engine::name_of(primary));
+        if database_identity(engine, &c, database, &facts)
+            .await
+            .is_ok_and(|other| other == identity)
+        {
+            tracing::info!(
+                "{name} is on the same database: it moves with {}",
+                engine::name_of(primary)
+            );
             found.push((name, c, facts));
         }
     }
@@ -194,22 +284,40 @@ async fn group_members(
 
 /// What makes two containers share a database: the server (the database's container when it
 /// runs in one, since two projects may each call theirs `db`, else its host), port and name.
-async fn database_identity(engine: &dyn Engine, c: &ContainerInspectResponse, database: &profile::DatabaseSpec, facts: &Facts) -> Result<(String, u16, String)> {
-    let location = database.locate(facts).map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
-    let server = crate::backup::database_container(engine, c, &location.host).await?.unwrap_or(location.host);
+async fn database_identity(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+    database: &profile::DatabaseSpec,
+    facts: &Facts,
+) -> Result<(String, u16, String)> {
+    let location = database
+        .locate(facts)
+        .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
+    let server = crate::backup::database_container(engine, c, &location.host)
+        .await?
+        .unwrap_or(location.host);
     Ok((server, location.port, location.name))
 }
 
 /// The hops the profile's upgrade path needs, from the registry's tags.
-async fn plan_hops(primary: &ContainerInspectResponse, target: &Target, path: &profile::UpgradePath, insecure: &[String]) -> Result<Vec<String>> {
+async fn plan_hops(
+    primary: &ContainerInspectResponse,
+    target: &Target,
+    path: &profile::UpgradePath,
+    insecure: &[String],
+) -> Result<Vec<String>> {
     let current = ImageRef::parse(&engine::image_of(primary));
     let target = match (target, &current) {
         (Target::Image(image), _) => image.clone(),
         (Target::Tag(tag), Some(current)) => current.with_tag(tag),
         (Target::Tag(_), None) => return Ok(Vec::new()),
     };
-    let (Some(current_tag), Some(target_tag)) = (current.and_then(|c| c.tag), target.tag.clone()) else { return Ok(Vec::new()) };
-    let registry = RegistryClient::new(insecure.to_vec()).map_err(|e| Error::Refused(e.to_string()))?;
+    let (Some(current_tag), Some(target_tag)) = (current.and_then(|c| c.tag), target.tag.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let registry =
+        RegistryClient::new(insecure.to_vec()).map_err(|e| Error::Refused(e.to_string()))?;
     let tags = registry.tags(&target).await.map_err(|e| Error::Refused(format!(
         "the profile's upgrade path needs the registry's tags to choose the hops: {e}; give them with --via"
     )))?;
@@ -221,20 +329,35 @@ async fn plan_hops(primary: &ContainerInspectResponse, target: &Target, path: &p
 }
 
 /// The profile's steps for each hop, refusing when a member lacks what the new version needs.
-fn hop_steps(profile: &Profile, primary: &ContainerInspectResponse, options: &UpgradeOptions, facts: &[Facts]) -> Result<Vec<StageOptions>> {
-    let current = ImageRef::parse(&engine::image_of(primary)).and_then(|r| r.tag).unwrap_or_default();
+fn hop_steps(
+    profile: &Profile,
+    primary: &ContainerInspectResponse,
+    options: &UpgradeOptions,
+    facts: &[Facts],
+) -> Result<Vec<StageOptions>> {
+    let current = ImageRef::parse(&engine::image_of(primary))
+        .and_then(|r| r.tag)
+        .unwrap_or_default();
     let target = match &options.target {
         Target::Tag(tag) => tag.clone(),
         Target::Image(image) => image.tag.clone().unwrap_or_default(),
     };
-    let tags: Vec<String> = std::iter::once(current).chain(options.via.iter().cloned()).chain(std::iter::once(target)).collect();
+    let tags: Vec<String> = std::iter::once(current)
+        .chain(options.via.iter().cloned())
+        .chain(std::iter::once(target))
+        .collect();
     let mut stages = Vec::new();
     for pair in tags.windows(2) {
         let mut steps = None;
         for member in facts {
-            let hop = profile.for_hop(&pair[0], &pair[1], member).map_err(|e| Error::Refused(format!("profile {}: {e}", profile.name)))?;
+            let hop = profile
+                .for_hop(&pair[0], &pair[1], member)
+                .map_err(|e| Error::Refused(format!("profile {}: {e}", profile.name)))?;
             if let Some(why) = hop.refusal {
-                return Err(Error::Refused(format!("profile {}, {} to {}: {why}", profile.name, pair[0], pair[1])));
+                return Err(Error::Refused(format!(
+                    "profile {}, {} to {}: {why}",
+                    profile.name, pair[0], pair[1]
+                )));
             }
             steps.get_or_insert(hop.stage);
         }

@@ -8,10 +8,12 @@ use bollard::models::ContainerInspectResponse;
 
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, Backup, Call, CallStep, CarryFile, CheckVersion, Create, Exec, Hook, OneShot, Pull, Remove, Rename, Restore, Start,
-    Stop, Verify, VersionSource,
+    AwaitHealthy, Backup, Call, CallStep, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook,
+    OneShot, Pull, Remove, Rename, Restore, Start, Stop, Verify, VersionSource,
 };
-use super::{migrate_name, new_name, old_name, failed_name, Kind, Plan, Slot, SlotInfo, Stage, Step};
+use super::{
+    failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
+};
 use crate::engine::reference::ImageRef;
 use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
@@ -61,7 +63,12 @@ impl StageOptions {
     /// check given here replaces the profile's, the rest add up.
     pub fn over(&self, profile: &StageOptions) -> StageOptions {
         let mut carry = profile.carry.clone();
-        carry.extend(self.carry.iter().filter(|c| !profile.carry.iter().any(|p| p.path == c.path)).cloned());
+        carry.extend(
+            self.carry
+                .iter()
+                .filter(|c| !profile.carry.iter().any(|p| p.path == c.path))
+                .cloned(),
+        );
         let mut env = profile.env.clone();
         env.set.extend(self.env.set.iter().cloned());
         env.unset.extend(self.env.unset.iter().cloned());
@@ -73,7 +80,10 @@ impl StageOptions {
             carry,
             env,
             calls: [profile.calls.clone(), self.calls.clone()].concat(),
-            expect_version: self.expect_version.clone().or_else(|| profile.expect_version.clone()),
+            expect_version: self
+                .expect_version
+                .clone()
+                .or_else(|| profile.expect_version.clone()),
         }
     }
 }
@@ -86,6 +96,14 @@ pub struct BackupPlan {
     pub keep: usize,
     /// Taken while the old version still serves, for less downtime.
     pub online: bool,
+}
+
+/// What a compose project needs of the upgrade: its files rewritten once the new version is
+/// healthy, and the labels compose will expect of the new containers (`config-hash`).
+#[derive(Debug, Clone, Default)]
+pub struct ComposePlan {
+    pub edits: Vec<ComposeEdit>,
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// In which order the members of a group start once every one is stopped.
@@ -112,6 +130,7 @@ pub struct UpgradeOptions {
     pub hop_steps: Vec<StageOptions>,
     pub start_order: StartOrder,
     pub backup: Option<BackupPlan>,
+    pub compose: Option<ComposePlan>,
 }
 
 impl UpgradeOptions {
@@ -127,6 +146,7 @@ impl UpgradeOptions {
             hop_steps: Vec::new(),
             start_order: StartOrder::Reverse,
             backup: None,
+            compose: None,
         }
     }
 
@@ -166,7 +186,13 @@ struct Member<'a> {
 /// Downtime runs from the first stop to the last successor serving.
 pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
     let hops = opts.hops();
-    let commands = hops.iter().flat_map(|h| h.migrate.iter().map(|m| &m.command).chain(&h.exec_before).chain(&h.exec_after));
+    let commands = hops.iter().flat_map(|h| {
+        h.migrate
+            .iter()
+            .map(|m| &m.command)
+            .chain(&h.exec_before)
+            .chain(&h.exec_after)
+    });
     let version_commands = hops.iter().filter_map(|h| match &h.expect_version {
         Some(VersionSource::Command(cmd)) => Some(cmd),
         _ => None,
@@ -174,13 +200,23 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
     for command in commands.chain(version_commands) {
         crate::secrets::register_command(command);
     }
-    let members = members.iter().enumerate().map(|(i, old)| member(old, opts, &hops, i == 0)).collect::<Result<Vec<_>, _>>()?;
+    let members = members
+        .iter()
+        .enumerate()
+        .map(|(i, old)| member(old, opts, &hops, i == 0))
+        .collect::<Result<Vec<_>, _>>()?;
     let primary = &members[0];
     let mut slots = BTreeMap::new();
     for m in &members {
         for (generation, image) in m.images.iter().enumerate() {
             let id = (generation == 0).then(|| m.inspect.id.clone().unwrap_or_default());
-            slots.insert(Slot::new(&m.name, generation as u32), SlotInfo { image: image.clone(), id });
+            slots.insert(
+                Slot::new(&m.name, generation as u32),
+                SlotInfo {
+                    image: image.clone(),
+                    id,
+                },
+            );
         }
     }
     let mut pulls: Vec<String> = Vec::new();
@@ -197,16 +233,30 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         .map(|(stage, hop)| {
             let mut steps: Vec<Step> = Vec::new();
             if stage == 0 {
-                steps.extend(pulls.iter().map(|image| Pull { image: image.clone() }.into()));
+                steps.extend(pulls.iter().map(|image| {
+                    Pull {
+                        image: image.clone(),
+                    }
+                    .into()
+                }));
             }
             steps.extend(stage_steps(&members, stage, hop, opts));
-            Stage { from: primary.images[stage].clone(), to: primary.images[stage + 1].clone(), steps }
+            Stage {
+                from: primary.images[stage].clone(),
+                to: primary.images[stage + 1].clone(),
+                steps,
+            }
         })
         .collect();
     let carried = if members.len() == 1 {
         recreate::masked(&primary.specs[0])
     } else {
-        serde_json::Value::Object(members.iter().map(|m| (m.name.clone(), recreate::masked(&m.specs[0]))).collect())
+        serde_json::Value::Object(
+            members
+                .iter()
+                .map(|m| (m.name.clone(), recreate::masked(&m.specs[0])))
+                .collect(),
+        )
     };
     Ok(Plan {
         kind: Kind::Upgrade,
@@ -221,16 +271,27 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
     })
 }
 
-fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, hops: &[StageOptions], primary: bool) -> Result<Member<'a>, String> {
+/// The image a container moves to.
+pub fn target_of(inspect: &ContainerInspectResponse, target: &Target) -> Result<ImageRef, String> {
+    let current = image_of(inspect);
+    match target {
+        Target::Image(image) => Ok(image.clone()),
+        Target::Tag(tag) => ImageRef::parse(&current).map(|r| r.with_tag(tag)).ok_or_else(|| {
+            format!("{} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG", name_of(inspect))
+        }),
+    }
+}
+
+fn member<'a>(
+    old: &Predecessor<'a>,
+    opts: &UpgradeOptions,
+    hops: &[StageOptions],
+    primary: bool,
+) -> Result<Member<'a>, String> {
     let inspect = old.inspect;
     let name = name_of(inspect);
     let current = image_of(inspect);
-    let target = match &opts.target {
-        Target::Image(image) => image.clone(),
-        Target::Tag(tag) => ImageRef::parse(&current).map(|r| r.with_tag(tag)).ok_or_else(|| {
-            format!("{name} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG")
-        })?,
-    };
+    let target = target_of(inspect, &opts.target)?;
     let mut images = vec![current];
     images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
     images.push(target.to_string());
@@ -241,18 +302,36 @@ fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, hops: &[StageOptions
     }
     // Each stage starts from the previous one's configuration and environment.
     let mut spec = recreate::successor_spec(old, &images[1]);
-    let mut env = inspect.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let mut env = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
     for (stage, hop) in hops.iter().enumerate() {
         spec = spec.with_image(&images[stage + 1]);
         let removed = recreate::apply_env_changes(&mut spec, &env, &hop.env, primary)?;
         env = recreate::apply_to_whole_env(&env, &hop.env);
-        specs.push(spec.clone());
+        let mut stage_spec = spec.clone();
+        // Only the last hop's container stays: it carries the labels compose expects of it.
+        if stage == hops.len() - 1 {
+            if let Some(labels) = opts.compose.as_ref().and_then(|c| c.labels.get(&name)) {
+                stage_spec
+                    .body
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .extend(labels.clone());
+            }
+        }
+        specs.push(stage_spec);
         removed_env.push(removed);
         for carried in &hop.carry {
             if !carried.path.starts_with('/') {
-                return Err(format!("--carry-file {}: give the absolute path inside the container", carried.path));
+                return Err(format!(
+                    "--carry-file {}: give the absolute path inside the container",
+                    carried.path
+                ));
             }
             if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
                 return Err(format!(
@@ -261,42 +340,103 @@ fn member<'a>(old: &Predecessor<'a>, opts: &UpgradeOptions, hops: &[StageOptions
                 ));
             }
         }
-        if hop.expect_version.is_some() && ImageRef::parse(&images[stage + 1]).and_then(|r| r.tag).is_none() {
-            return Err(format!("--expect-version needs a tag to compare with, and {} has none", images[stage + 1]));
+        if hop.expect_version.is_some()
+            && ImageRef::parse(&images[stage + 1])
+                .and_then(|r| r.tag)
+                .is_none()
+        {
+            return Err(format!(
+                "--expect-version needs a tag to compare with, and {} has none",
+                images[stage + 1]
+            ));
         }
     }
-    Ok(Member { name, inspect, images, specs, removed_env })
+    Ok(Member {
+        name,
+        inspect,
+        images,
+        specs,
+        removed_env,
+    })
 }
 
 fn short_tag(image: &str) -> String {
-    ImageRef::parse(image).and_then(|r| r.tag).unwrap_or_else(|| image.to_string())
+    ImageRef::parse(image)
+        .and_then(|r| r.tag)
+        .unwrap_or_else(|| image.to_string())
 }
 
-fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &UpgradeOptions) -> Vec<Step> {
+fn stage_steps(
+    members: &[Member<'_>],
+    stage: usize,
+    hop: &StageOptions,
+    opts: &UpgradeOptions,
+) -> Vec<Step> {
     let generation = stage as u32;
     let old = |m: &Member<'_>| Slot::new(&m.name, generation);
     let new = |m: &Member<'_>| Slot::new(&m.name, generation + 1);
     let primary = &members[0];
     let mut steps: Vec<Step> = Vec::new();
     for m in members {
-        steps.push(Create { slot: new(m), source: old(m), name: new_name(&m.name), spec: Box::new(m.specs[stage].clone()) }.into());
+        steps.push(
+            Create {
+                slot: new(m),
+                source: old(m),
+                name: new_name(&m.name),
+                spec: Box::new(m.specs[stage].clone()),
+            }
+            .into(),
+        );
     }
     for m in members {
-        steps.push(Verify { slot: new(m), source: old(m), expected: Box::new(m.specs[stage].clone()), removed_env: m.removed_env[stage].clone() }.into());
+        steps.push(
+            Verify {
+                slot: new(m),
+                source: old(m),
+                expected: Box::new(m.specs[stage].clone()),
+                removed_env: m.removed_env[stage].clone(),
+            }
+            .into(),
+        );
     }
     for command in &hop.exec_before {
-        steps.push(Exec { slot: old(primary), hook: Hook::Before, command: command.clone(), timeout: opts.hook_timeout }.into());
+        steps.push(
+            Exec {
+                slot: old(primary),
+                hook: Hook::Before,
+                command: command.clone(),
+                timeout: opts.hook_timeout,
+            }
+            .into(),
+        );
     }
     for m in members {
         for carried in &hop.carry {
-            steps.push(CarryFile { from: old(m), to: new(m), path: carried.path.clone(), optional: carried.optional }.into());
+            steps.push(
+                CarryFile {
+                    from: old(m),
+                    to: new(m),
+                    path: carried.path.clone(),
+                    optional: carried.optional,
+                }
+                .into(),
+            );
         }
     }
     let backups = |steps: &mut Vec<Step>| {
         let Some(plan) = &opts.backup else { return };
         for m in members {
             if let Some(target) = plan.targets.get(&m.name) {
-                steps.push(Backup { slot: old(m), target: target.clone(), root: plan.root.clone(), keep: plan.keep, online: plan.online }.into());
+                steps.push(
+                    Backup {
+                        slot: old(m),
+                        target: target.clone(),
+                        root: plan.root.clone(),
+                        keep: plan.keep,
+                        online: plan.online,
+                    }
+                    .into(),
+                );
             }
         }
     };
@@ -305,13 +445,24 @@ fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &
     }
     for m in members {
         let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
-        steps.push(Stop { slot: old(m), timeout_secs, serving: true }.into());
+        steps.push(
+            Stop {
+                slot: old(m),
+                timeout_secs,
+                serving: true,
+            }
+            .into(),
+        );
     }
     if opts.backup.as_ref().is_some_and(|b| !b.online) {
         backups(&mut steps);
     }
     if let Some(migration) = &hop.migrate {
-        let spec = recreate::one_shot_spec(&primary.specs[stage], &migration.command, migration.entrypoint.as_deref());
+        let spec = recreate::one_shot_spec(
+            &primary.specs[stage],
+            &migration.command,
+            migration.entrypoint.as_deref(),
+        );
         steps.push(
             OneShot {
                 source: old(primary),
@@ -327,33 +478,94 @@ fn stage_steps(members: &[Member<'_>], stage: usize, hop: &StageOptions, opts: &
         );
     }
     for m in members {
-        steps.push(Rename { slot: old(m), from: m.name.clone(), to: old_name(&m.name) }.into());
-        steps.push(Rename { slot: new(m), from: new_name(&m.name), to: m.name.clone() }.into());
+        steps.push(
+            Rename {
+                slot: old(m),
+                from: m.name.clone(),
+                to: old_name(&m.name),
+            }
+            .into(),
+        );
+        steps.push(
+            Rename {
+                slot: new(m),
+                from: new_name(&m.name),
+                to: m.name.clone(),
+            }
+            .into(),
+        );
     }
     let starting: Vec<&Member<'_>> = match opts.start_order {
         StartOrder::Reverse => members.iter().rev().collect(),
         StartOrder::NamedFirst => members.iter().collect(),
     };
     for m in starting {
-        steps.push(Start { slot: new(m), successor: true }.into());
+        steps.push(
+            Start {
+                slot: new(m),
+                successor: true,
+            }
+            .into(),
+        );
         for call in &hop.calls {
-            steps.push(CallStep { slot: new(m), call: call.clone() }.into());
+            steps.push(
+                CallStep {
+                    slot: new(m),
+                    call: call.clone(),
+                }
+                .into(),
+            );
         }
-        steps.push(AwaitHealthy { slot: new(m), policy: opts.health.clone() }.into());
+        steps.push(
+            AwaitHealthy {
+                slot: new(m),
+                policy: opts.health.clone(),
+            }
+            .into(),
+        );
     }
     for command in &hop.exec_after {
-        steps.push(Exec { slot: new(primary), hook: Hook::After, command: command.clone(), timeout: opts.hook_timeout }.into());
+        steps.push(
+            Exec {
+                slot: new(primary),
+                hook: Hook::After,
+                command: command.clone(),
+                timeout: opts.hook_timeout,
+            }
+            .into(),
+        );
     }
     if let Some(source) = &hop.expect_version {
         for m in members {
             let want = short_tag(&m.images[stage + 1]);
-            steps.push(CheckVersion { slot: new(m), source: source.clone(), want, port: opts.health.port }.into());
+            steps.push(
+                CheckVersion {
+                    slot: new(m),
+                    source: source.clone(),
+                    want,
+                    port: opts.health.port,
+                }
+                .into(),
+            );
         }
     }
     let last = stage == opts.via.len();
+    if last {
+        steps.extend(
+            opts.compose
+                .iter()
+                .flat_map(|c| c.edits.iter().cloned().map(Step::from)),
+        );
+    }
     if !(opts.keep_old && last) {
         for m in members {
-            steps.push(Remove { slot: old(m), name: old_name(&m.name) }.into());
+            steps.push(
+                Remove {
+                    slot: old(m),
+                    name: old_name(&m.name),
+                }
+                .into(),
+            );
         }
     }
     steps
@@ -373,22 +585,69 @@ pub struct RestoreOnRollback {
 /// stopped and kept aside as `NAME-failed`, so its logs and any data only it holds survive. With
 /// `restore`, the data goes back to the backup taken before the upgrade (the current data is
 /// backed up first), because the old version may not run on data the new one migrated.
-pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &ContainerInspectResponse, health: HealthPolicy, restore: Option<RestoreOnRollback>) -> Plan {
+pub fn plan_rollback(
+    name: &str,
+    current: &ContainerInspectResponse,
+    previous: &ContainerInspectResponse,
+    health: HealthPolicy,
+    restore: Option<RestoreOnRollback>,
+) -> Plan {
     let now = Slot::new(name, 0);
     let back = Slot::new(name, 1);
-    let info = |c: &ContainerInspectResponse| SlotInfo { image: image_of(c), id: c.id.clone() };
+    let info = |c: &ContainerInspectResponse| SlotInfo {
+        image: image_of(c),
+        id: c.id.clone(),
+    };
     let mut steps: Vec<Step> = vec![
-        Stop { slot: now.clone(), timeout_secs: current.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
-        Rename { slot: now.clone(), from: name.to_string(), to: failed_name(name) }.into(),
+        Stop {
+            slot: now.clone(),
+            timeout_secs: current.config.as_ref().and_then(|c| c.stop_timeout),
+            serving: true,
+        }
+        .into(),
+        Rename {
+            slot: now.clone(),
+            from: name.to_string(),
+            to: failed_name(name),
+        }
+        .into(),
     ];
     if let Some(r) = restore {
-        steps.push(Backup { slot: now.clone(), target: r.current, root: r.root, keep: r.keep + 1, online: false }.into());
-        steps.push(Restore { slot: now.clone(), backup: r.backup }.into());
+        steps.push(
+            Backup {
+                slot: now.clone(),
+                target: r.current,
+                root: r.root,
+                keep: r.keep + 1,
+                online: false,
+            }
+            .into(),
+        );
+        steps.push(
+            Restore {
+                slot: now.clone(),
+                backup: r.backup,
+            }
+            .into(),
+        );
     }
     steps.extend([
-        Rename { slot: back.clone(), from: old_name(name), to: name.to_string() }.into(),
-        Start { slot: back.clone(), successor: true }.into(),
-        AwaitHealthy { slot: back.clone(), policy: health }.into(),
+        Rename {
+            slot: back.clone(),
+            from: old_name(name),
+            to: name.to_string(),
+        }
+        .into(),
+        Start {
+            slot: back.clone(),
+            successor: true,
+        }
+        .into(),
+        AwaitHealthy {
+            slot: back.clone(),
+            policy: health,
+        }
+        .into(),
     ]);
     Plan {
         kind: Kind::Rollback,
@@ -397,7 +656,11 @@ pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &
         image_from: image_of(current),
         image_to: image_of(previous),
         slots: BTreeMap::from([(now, info(current)), (back, info(previous))]),
-        stages: vec![Stage { from: image_of(current), to: image_of(previous), steps }],
+        stages: vec![Stage {
+            from: image_of(current),
+            to: image_of(previous),
+            steps,
+        }],
         carried: serde_json::Value::Null,
         profile: None,
     }
@@ -405,17 +668,44 @@ pub fn plan_rollback(name: &str, current: &ContainerInspectResponse, previous: &
 
 /// `cutover backup`: the container stopped, backed up and started again (or, online, backed up
 /// while it runs).
-pub fn plan_backup(app: &ContainerInspectResponse, target: crate::backup::Target, root: std::path::PathBuf, keep: usize, online: bool, health: HealthPolicy) -> Plan {
+pub fn plan_backup(
+    app: &ContainerInspectResponse,
+    target: crate::backup::Target,
+    root: std::path::PathBuf,
+    keep: usize,
+    online: bool,
+    health: HealthPolicy,
+) -> Plan {
     let name = name_of(app);
     let slot = Slot::new(&name, 0);
-    let backup: Step = Backup { slot: slot.clone(), target, root, keep, online }.into();
+    let backup: Step = Backup {
+        slot: slot.clone(),
+        target,
+        root,
+        keep,
+        online,
+    }
+    .into();
     let steps = match online {
         true => vec![backup],
         false => vec![
-            Stop { slot: slot.clone(), timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
+            Stop {
+                slot: slot.clone(),
+                timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout),
+                serving: true,
+            }
+            .into(),
             backup,
-            Start { slot: slot.clone(), successor: false }.into(),
-            AwaitHealthy { slot: slot.clone(), policy: health }.into(),
+            Start {
+                slot: slot.clone(),
+                successor: false,
+            }
+            .into(),
+            AwaitHealthy {
+                slot: slot.clone(),
+                policy: health,
+            }
+            .into(),
         ],
     };
     in_place(Kind::Backup, app, steps)
@@ -423,15 +713,46 @@ pub fn plan_backup(app: &ContainerInspectResponse, target: crate::backup::Target
 
 /// `cutover restore`: the current data backed up first, then the backup put back; if the
 /// container does not come up healthy on it, the current data goes back.
-pub fn plan_restore(app: &ContainerInspectResponse, safety: crate::backup::Target, backup: &std::path::Path, root: std::path::PathBuf, keep: usize, health: HealthPolicy) -> Plan {
+pub fn plan_restore(
+    app: &ContainerInspectResponse,
+    safety: crate::backup::Target,
+    backup: &std::path::Path,
+    root: std::path::PathBuf,
+    keep: usize,
+    health: HealthPolicy,
+) -> Plan {
     let name = name_of(app);
     let slot = Slot::new(&name, 0);
     let steps: Vec<Step> = vec![
-        Stop { slot: slot.clone(), timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout), serving: true }.into(),
-        Backup { slot: slot.clone(), target: safety, root, keep: keep + 1, online: false }.into(),
-        Restore { slot: slot.clone(), backup: backup.to_path_buf() }.into(),
-        Start { slot: slot.clone(), successor: true }.into(),
-        AwaitHealthy { slot: slot.clone(), policy: health }.into(),
+        Stop {
+            slot: slot.clone(),
+            timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout),
+            serving: true,
+        }
+        .into(),
+        Backup {
+            slot: slot.clone(),
+            target: safety,
+            root,
+            keep: keep + 1,
+            online: false,
+        }
+        .into(),
+        Restore {
+            slot: slot.clone(),
+            backup: backup.to_path_buf(),
+        }
+        .into(),
+        Start {
+            slot: slot.clone(),
+            successor: true,
+        }
+        .into(),
+        AwaitHealthy {
+            slot: slot.clone(),
+            policy: health,
+        }
+        .into(),
     ];
     in_place(Kind::Restore, app, steps)
 }
@@ -446,8 +767,18 @@ fn in_place(kind: Kind, app: &ContainerInspectResponse, steps: Vec<Step>) -> Pla
         members: vec![name.clone()],
         image_from: image.clone(),
         image_to: image.clone(),
-        slots: BTreeMap::from([(Slot::new(&name, 0), SlotInfo { image: image.clone(), id: app.id.clone() })]),
-        stages: vec![Stage { from: image.clone(), to: image, steps }],
+        slots: BTreeMap::from([(
+            Slot::new(&name, 0),
+            SlotInfo {
+                image: image.clone(),
+                id: app.id.clone(),
+            },
+        )]),
+        stages: vec![Stage {
+            from: image.clone(),
+            to: image,
+            steps,
+        }],
         carried: serde_json::Value::Null,
         profile: None,
     }

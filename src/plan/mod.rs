@@ -34,7 +34,10 @@ pub struct Slot {
 
 impl Slot {
     pub fn new(member: &str, generation: u32) -> Slot {
-        Slot { member: member.to_string(), generation }
+        Slot {
+            member: member.to_string(),
+            generation,
+        }
     }
 }
 
@@ -48,8 +51,15 @@ impl TryFrom<String> for Slot {
     type Error = String;
 
     fn try_from(s: String) -> Result<Slot, String> {
-        let (member, generation) = s.rsplit_once('#').ok_or_else(|| format!("{s:?} is not a slot"))?;
-        Ok(Slot { member: member.to_string(), generation: generation.parse().map_err(|_| format!("{s:?} is not a slot"))? })
+        let (member, generation) = s
+            .rsplit_once('#')
+            .ok_or_else(|| format!("{s:?} is not a slot"))?;
+        Ok(Slot {
+            member: member.to_string(),
+            generation: generation
+                .parse()
+                .map_err(|_| format!("{s:?} is not a slot"))?,
+        })
     }
 }
 
@@ -137,7 +147,10 @@ impl Plan {
 
     /// The ids known before the run: the containers that already exist.
     pub fn known_ids(&self) -> BTreeMap<Slot, String> {
-        self.slots.iter().filter_map(|(s, i)| i.id.clone().map(|id| (s.clone(), id))).collect()
+        self.slots
+            .iter()
+            .filter_map(|(s, i)| i.id.clone().map(|id| (s.clone(), id)))
+            .collect()
     }
 
     pub fn involves(&self, name: &str) -> bool {
@@ -154,7 +167,9 @@ impl Plan {
 
     /// Whether the containers the last stage replaced are removed, rather than kept as `-old`.
     pub fn removes_old(&self) -> bool {
-        self.stages.last().is_some_and(|s| s.steps.iter().any(|step| step.name() == "remove"))
+        self.stages
+            .last()
+            .is_some_and(|s| s.steps.iter().any(|step| step.name() == "remove"))
     }
 
     pub fn step_count(&self) -> usize {
@@ -186,7 +201,9 @@ pub fn migrate_name(name: &str) -> String {
 
 /// Names cutover gives containers it keeps aside; no service is upgraded under one of them.
 pub fn is_reserved_name(name: &str) -> bool {
-    ["-old", "-new", "-failed", "-migrate"].iter().any(|s| name.ends_with(s))
+    ["-old", "-new", "-failed", "-migrate"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 #[cfg(test)]

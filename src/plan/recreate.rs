@@ -33,7 +33,12 @@ impl SuccessorSpec {
     /// whose id is known only when the stage runs (in a campaign, the previous hop's).
     pub fn with_source(&self, source: &str) -> SuccessorSpec {
         let mut spec = self.clone();
-        if let Some(from) = spec.body.host_config.as_mut().and_then(|h| h.volumes_from.as_mut()) {
+        if let Some(from) = spec
+            .body
+            .host_config
+            .as_mut()
+            .and_then(|h| h.volumes_from.as_mut())
+        {
             if let Some(last) = from.last_mut() {
                 *last = source.to_string();
             }
@@ -105,8 +110,8 @@ pub fn successor_spec(old: &Predecessor<'_>, image: &str) -> SuccessorSpec {
     let shares_namespace = matches!(host_config.network_mode.as_deref(), Some(m) if m == "host" || m.starts_with("container:"));
     // The engine sets the hostname to the short id unless told otherwise; with a shared network
     // namespace it is the other side's and must not be set at all.
-    let hostname = hostname
-        .filter(|h| !h.is_empty() && !shares_namespace && !id.starts_with(h.as_str()));
+    let hostname =
+        hostname.filter(|h| !h.is_empty() && !shares_namespace && !id.starts_with(h.as_str()));
 
     let body = ContainerCreateBody {
         hostname,
@@ -136,7 +141,11 @@ pub fn successor_spec(old: &Predecessor<'_>, image: &str) -> SuccessorSpec {
         host_config: Some(host_config),
         networking_config,
     };
-    SuccessorSpec { body, extra_networks, notes }
+    SuccessorSpec {
+        body,
+        extra_networks,
+        notes,
+    }
 }
 
 /// Entrypoint and Cmd the user set. The engine drops the image's Cmd when `--entrypoint` is
@@ -164,7 +173,9 @@ fn user_command(
 fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>) -> HostConfig {
     let mut hc = old.inspect.host_config.clone().unwrap_or_default();
     // The engine stores links as `/target:/this-name/alias`; create takes `target:alias`.
-    hc.links = hc.links.map(|links| links.iter().map(|l| create_form_link(l)).collect());
+    hc.links = hc
+        .links
+        .map(|links| links.iter().map(|l| create_form_link(l)).collect());
     let mut volumes_from: Vec<String> = hc
         .volumes_from
         .unwrap_or_default()
@@ -183,7 +194,9 @@ fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>)
         .collect();
     volumes_from.push(id.to_string());
     hc.volumes_from = Some(volumes_from);
-    hc.mounts = hc.mounts.map(|mounts| pin_anonymous_mounts(mounts, old.inspect.mounts.as_deref()));
+    hc.mounts = hc
+        .mounts
+        .map(|mounts| pin_anonymous_mounts(mounts, old.inspect.mounts.as_deref()));
     hc
 }
 
@@ -196,8 +209,8 @@ fn pin_anonymous_mounts(
     mounts
         .into_iter()
         .map(|mut m| {
-            let anonymous = m.typ == Some(MountType::VOLUME)
-                && m.source.as_deref().is_none_or(str::is_empty);
+            let anonymous =
+                m.typ == Some(MountType::VOLUME) && m.source.as_deref().is_none_or(str::is_empty);
             if anonymous {
                 m.source = actual
                     .unwrap_or_default()
@@ -232,7 +245,11 @@ fn carried_networks(
         return (None, BTreeMap::new());
     }
     let primary = if mode == "default" { "bridge" } else { mode };
-    let name = inspect.name.as_deref().unwrap_or_default().trim_start_matches('/');
+    let name = inspect
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/');
     let mut extra: BTreeMap<String, EndpointSettings> = inspect
         .network_settings
         .as_ref()
@@ -328,7 +345,11 @@ pub struct Difference {
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: wanted {}, got {}", self.path, self.expected, self.actual)
+        write!(
+            f,
+            "{}: wanted {}, got {}",
+            self.path, self.expected, self.actual
+        )
     }
 }
 
@@ -364,7 +385,10 @@ fn comparable(body: &ContainerCreateBody, extra: &BTreeMap<String, EndpointSetti
 fn comparable_created(created: &ContainerInspectResponse) -> Value {
     let mut hc = serde_json::to_value(&created.host_config).unwrap_or(Value::Null);
     normalise_links(&mut hc);
-    let networks = created.network_settings.as_ref().and_then(|s| s.networks.clone());
+    let networks = created
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.clone());
     serde_json::json!({ "Config": created.config, "HostConfig": hc, "Networks": networks })
 }
 
@@ -379,14 +403,25 @@ fn normalise_links(hc: &mut Value) {
 }
 
 /// Arrays whose order the engine does not keep, or to which it adds entries of its own.
-const SET_LIKE: &[&str] = &["Env", "Aliases", "DNSNames", "CapAdd", "CapDrop", "SecurityOpt"];
+const SET_LIKE: &[&str] = &[
+    "Env",
+    "Aliases",
+    "DNSNames",
+    "CapAdd",
+    "CapDrop",
+    "SecurityOpt",
+];
 
 fn contained(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<Difference>) {
     match (expected, actual) {
         (Value::Null, _) => {}
         (Value::Object(want), Value::Object(have)) => {
             for (key, value) in want {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 contained(value, have.get(key).unwrap_or(&Value::Null), &child, diffs);
             }
         }
@@ -467,7 +502,12 @@ pub fn apply_to_whole_env(env: &[String], changes: &EnvChanges) -> Vec<String> {
     changed
 }
 
-fn change_env(env: &mut Vec<String>, old_env: &[String], changes: &EnvChanges, require_renamed: bool) -> Result<Vec<String>, String> {
+fn change_env(
+    env: &mut Vec<String>,
+    old_env: &[String],
+    changes: &EnvChanges,
+    require_renamed: bool,
+) -> Result<Vec<String>, String> {
     let mut removed = Vec::new();
     let put = |env: &mut Vec<String>, name: &str, value: &str| {
         env.retain(|e| env_name(e) != name);
@@ -518,7 +558,11 @@ pub fn mount_holding(inspect: &ContainerInspectResponse, path: &str) -> Option<S
 /// (environment, volumes, networks, user) with the command given, and nothing that serves or
 /// could clash with the service. The image's entrypoint applies unless one is given, because the
 /// command is meant for the product's image rather than for the way the service was started.
-pub fn one_shot_spec(successor: &SuccessorSpec, command: &[String], entrypoint: Option<&[String]>) -> SuccessorSpec {
+pub fn one_shot_spec(
+    successor: &SuccessorSpec,
+    command: &[String],
+    entrypoint: Option<&[String]>,
+) -> SuccessorSpec {
     let mut spec = successor.clone();
     let body = &mut spec.body;
     body.cmd = Some(command.to_vec());
@@ -528,9 +572,16 @@ pub fn one_shot_spec(successor: &SuccessorSpec, command: &[String], entrypoint: 
     body.stdin_once = None;
     body.attach_stdin = None;
     body.exposed_ports = None;
-    body.healthcheck = Some(bollard::models::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
+    body.healthcheck = Some(bollard::models::HealthConfig {
+        test: Some(vec!["NONE".into()]),
+        ..Default::default()
+    });
     // compose would count a container with its labels as one of the service's.
-    body.labels = body.labels.take().map(|l| l.into_iter().filter(|(k, _)| !k.starts_with("com.docker.compose.")).collect());
+    body.labels = body.labels.take().map(|l| {
+        l.into_iter()
+            .filter(|(k, _)| !k.starts_with("com.docker.compose."))
+            .collect()
+    });
     if let Some(hc) = body.host_config.as_mut() {
         hc.port_bindings = None;
         hc.publish_all_ports = None;
@@ -542,7 +593,11 @@ pub fn one_shot_spec(successor: &SuccessorSpec, command: &[String], entrypoint: 
         ep.ipam_config = None;
         ep.mac_address = None;
     };
-    if let Some(endpoints) = body.networking_config.as_mut().and_then(|n| n.endpoints_config.as_mut()) {
+    if let Some(endpoints) = body
+        .networking_config
+        .as_mut()
+        .and_then(|n| n.endpoints_config.as_mut())
+    {
         endpoints.values_mut().for_each(quiet);
     }
     spec.extra_networks.values_mut().for_each(quiet);
@@ -553,7 +608,9 @@ pub fn one_shot_spec(successor: &SuccessorSpec, command: &[String], entrypoint: 
 /// The carried configuration with secret env values masked, for plans, dry runs and journals.
 pub fn masked(spec: &SuccessorSpec) -> Value {
     let mut body = spec.body.clone();
-    body.env = body.env.map(|env| env.iter().map(|e| secrets::mask_env_entry(e)).collect());
+    body.env = body
+        .env
+        .map(|env| env.iter().map(|e| secrets::mask_env_entry(e)).collect());
     let text = serde_json::to_string(&serde_json::json!({
         "create": body,
         "connect": spec.extra_networks,

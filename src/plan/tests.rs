@@ -12,21 +12,34 @@ fn health() -> HealthPolicy {
 }
 
 fn options() -> UpgradeOptions {
-    UpgradeOptions::new(Target::Image(ImageRef::parse("127.0.0.1:5000/demo:2").unwrap()), health())
+    UpgradeOptions::new(
+        Target::Image(ImageRef::parse("127.0.0.1:5000/demo:2").unwrap()),
+        health(),
+    )
 }
 
 fn upgrade(opts: &UpgradeOptions) -> Plan {
     let (container, image) = fixture();
-    let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &[] };
+    let old = Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &[],
+    };
     plan_upgrade(&[old], opts).unwrap()
 }
 
 fn names(plan: &Plan) -> Vec<&'static str> {
-    plan.stages.iter().flat_map(|s| s.steps.iter().map(Step::name)).collect()
+    plan.stages
+        .iter()
+        .flat_map(|s| s.steps.iter().map(Step::name))
+        .collect()
 }
 
 fn described(plan: &Plan) -> Vec<String> {
-    plan.stages.iter().flat_map(|s| s.steps.iter().map(|step| step.describe(plan))).collect()
+    plan.stages
+        .iter()
+        .flat_map(|s| s.steps.iter().map(|step| step.describe(plan)))
+        .collect()
 }
 
 #[test]
@@ -38,7 +51,17 @@ fn upgrade_plan_snapshot() {
 fn nothing_goes_down_before_the_successor_is_created_and_verified() {
     assert_eq!(
         names(&upgrade(&options())),
-        ["pull", "create", "verify", "stop", "rename", "rename", "start", "await_healthy", "remove"]
+        [
+            "pull",
+            "create",
+            "verify",
+            "stop",
+            "rename",
+            "rename",
+            "start",
+            "await_healthy",
+            "remove"
+        ]
     );
 }
 
@@ -54,7 +77,11 @@ fn keep_old_keeps_the_old_container() {
 #[test]
 fn every_step_that_changes_the_host_has_its_undo() {
     let plan = upgrade(&options());
-    let undos: Vec<Option<String>> = plan.stages[0].steps.iter().map(|s| s.action().undo_describe(&plan)).collect();
+    let undos: Vec<Option<String>> = plan.stages[0]
+        .steps
+        .iter()
+        .map(|s| s.action().undo_describe(&plan))
+        .collect();
     assert_eq!(
         undos,
         [
@@ -69,49 +96,116 @@ fn every_step_that_changes_the_host_has_its_undo() {
             None,
         ]
     );
-    assert!(plan.stages[0].steps.last().unwrap().traits().cleanup, "removing the old one never rolls back a healthy service");
-    let downs: Vec<bool> = plan.stages[0].steps.iter().map(|s| s.traits().starts_downtime).collect();
-    assert_eq!(downs.iter().filter(|d| **d).count(), 1, "only the stop of the old container takes the service down");
+    assert!(
+        plan.stages[0].steps.last().unwrap().traits().cleanup,
+        "removing the old one never rolls back a healthy service"
+    );
+    let downs: Vec<bool> = plan.stages[0]
+        .steps
+        .iter()
+        .map(|s| s.traits().starts_downtime)
+        .collect();
+    assert_eq!(
+        downs.iter().filter(|d| **d).count(),
+        1,
+        "only the stop of the old container takes the service down"
+    );
 }
 
 #[test]
 fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
     let mut opts = options();
-    opts.steps.migrate = Some(Migration { command: vec!["migrate".into(), "head".into()], entrypoint: None, timeout: Duration::from_secs(1800), fails_if_output_has: vec![] });
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate".into(), "head".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(1800),
+        fails_if_output_has: vec![],
+    });
     opts.steps.exec_before = vec![vec!["sync".into()]];
     opts.steps.exec_after = vec![vec!["check".into(), "--all".into()]];
-    opts.steps.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath {
+        path: "/app/.env".into(),
+        optional: false,
+    }];
     let plan = upgrade(&opts);
     assert_eq!(
         names(&plan),
-        ["pull", "create", "verify", "exec", "carry_file", "stop", "migrate", "rename", "rename", "start", "await_healthy", "exec", "remove"]
+        [
+            "pull",
+            "create",
+            "verify",
+            "exec",
+            "carry_file",
+            "stop",
+            "migrate",
+            "rename",
+            "rename",
+            "start",
+            "await_healthy",
+            "exec",
+            "remove"
+        ]
     );
     let text = described(&plan);
     assert_eq!(text[6], "run `migrate head` in a one-shot container fx-web-migrate from demo:2 with the configuration of fx-web (demo:1) (must exit 0 within 30m)");
-    assert_eq!(text[3], "run `sync` inside fx-web (demo:1) (must exit 0 within 5m)");
-    assert_eq!(text[4], "copy /app/.env from fx-web (demo:1) into fx-web (demo:2)");
+    assert_eq!(
+        text[3],
+        "run `sync` inside fx-web (demo:1) (must exit 0 within 5m)"
+    );
+    assert_eq!(
+        text[4],
+        "copy /app/.env from fx-web (demo:1) into fx-web (demo:2)"
+    );
     assert!(plan.stages[0].steps[6].traits().writes_data);
 }
 
 #[test]
 fn the_one_shot_keeps_the_configuration_but_serves_nothing() {
     let mut opts = options();
-    opts.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: Some(vec!["/bin/tool".into()]), timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate".into()],
+        entrypoint: Some(vec!["/bin/tool".into()]),
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec![],
+    });
     let plan = upgrade(&opts);
-    let Step::OneShot(one_shot) = &plan.stages[0].steps[4] else { panic!("{:?}", names(&plan)) };
-    let Step::Create(create) = &plan.stages[0].steps[1] else { panic!() };
+    let Step::OneShot(one_shot) = &plan.stages[0].steps[4] else {
+        panic!("{:?}", names(&plan))
+    };
+    let Step::Create(create) = &plan.stages[0].steps[1] else {
+        panic!()
+    };
     let body = &one_shot.spec.body;
     assert_eq!(body.cmd, Some(vec!["migrate".to_string()]));
     assert_eq!(body.entrypoint, Some(vec!["/bin/tool".to_string()]));
-    assert_eq!(body.env, create.spec.body.env, "the old container's environment");
+    assert_eq!(
+        body.env, create.spec.body.env,
+        "the old container's environment"
+    );
     assert_eq!(body.user, create.spec.body.user);
     let hc = body.host_config.as_ref().unwrap();
     assert_eq!(hc.port_bindings, None, "no published ports");
     assert_eq!(hc.restart_policy, None);
-    assert_eq!(hc.volumes_from, create.spec.body.host_config.as_ref().unwrap().volumes_from, "the old container's volumes");
-    let endpoints = body.networking_config.as_ref().unwrap().endpoints_config.as_ref().unwrap();
-    assert!(endpoints.values().all(|e| e.aliases.is_none()), "answers to none of the service's names");
-    assert!(one_shot.spec.extra_networks.contains_key("fx-back"), "on every network the service is on");
+    assert_eq!(
+        hc.volumes_from,
+        create.spec.body.host_config.as_ref().unwrap().volumes_from,
+        "the old container's volumes"
+    );
+    let endpoints = body
+        .networking_config
+        .as_ref()
+        .unwrap()
+        .endpoints_config
+        .as_ref()
+        .unwrap();
+    assert!(
+        endpoints.values().all(|e| e.aliases.is_none()),
+        "answers to none of the service's names"
+    );
+    assert!(
+        one_shot.spec.extra_networks.contains_key("fx-back"),
+        "on every network the service is on"
+    );
 }
 
 #[test]
@@ -121,16 +215,46 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
     opts.via = vec!["2".into()];
     let plan = upgrade(&opts);
     assert_eq!(plan.stages.len(), 2);
-    assert_eq!((plan.stages[0].to.as_str(), plan.stages[1].to.as_str()), ("127.0.0.1:5000/demo:2", "127.0.0.1:5000/demo:3"));
-    let pulls: Vec<String> = plan.stages[0].steps.iter().filter(|s| s.name() == "pull").map(|s| s.describe(&plan)).collect();
-    assert_eq!(pulls, ["pull 127.0.0.1:5000/demo:2", "pull 127.0.0.1:5000/demo:3"], "no hop waits for a pull");
+    assert_eq!(
+        (plan.stages[0].to.as_str(), plan.stages[1].to.as_str()),
+        ("127.0.0.1:5000/demo:2", "127.0.0.1:5000/demo:3")
+    );
+    let pulls: Vec<String> = plan.stages[0]
+        .steps
+        .iter()
+        .filter(|s| s.name() == "pull")
+        .map(|s| s.describe(&plan))
+        .collect();
+    assert_eq!(
+        pulls,
+        ["pull 127.0.0.1:5000/demo:2", "pull 127.0.0.1:5000/demo:3"],
+        "no hop waits for a pull"
+    );
     assert!(plan.stages[1].steps.iter().all(|s| s.name() != "pull"));
     assert_eq!(plan.label(&Slot::new("fx-web", 1)), "fx-web (demo:2)");
-    let Step::Create(second) = &plan.stages[1].steps[0] else { panic!() };
-    assert_eq!(second.source, Slot::new("fx-web", 1), "the second hop replaces the first hop's container");
-    assert_eq!(second.spec.body.image.as_deref(), Some("127.0.0.1:5000/demo:3"));
+    let Step::Create(second) = &plan.stages[1].steps[0] else {
+        panic!()
+    };
+    assert_eq!(
+        second.source,
+        Slot::new("fx-web", 1),
+        "the second hop replaces the first hop's container"
+    );
+    assert_eq!(
+        second.spec.body.image.as_deref(),
+        Some("127.0.0.1:5000/demo:3")
+    );
     opts.via = vec!["3".into()];
-    assert!(plan_upgrade(&[Predecessor { inspect: &fixture().0, image: &fixture().1, vanished_volumes_from: &[] }], &opts).unwrap_err().contains("repeats a hop"));
+    assert!(plan_upgrade(
+        &[Predecessor {
+            inspect: &fixture().0,
+            image: &fixture().1,
+            vanished_volumes_from: &[]
+        }],
+        &opts
+    )
+    .unwrap_err()
+    .contains("repeats a hop"));
 }
 
 #[test]
@@ -140,18 +264,45 @@ fn a_group_is_created_before_any_stop_and_started_in_reverse() {
     worker.name = Some("/fx-worker".into());
     worker.id = Some("worker-id".into());
     let members = [
-        Predecessor { inspect: &web, image: &image, vanished_volumes_from: &[] },
-        Predecessor { inspect: &worker, image: &image, vanished_volumes_from: &[] },
+        Predecessor {
+            inspect: &web,
+            image: &image,
+            vanished_volumes_from: &[],
+        },
+        Predecessor {
+            inspect: &worker,
+            image: &image,
+            vanished_volumes_from: &[],
+        },
     ];
     let plan = plan_upgrade(&members, &options()).unwrap();
     assert_eq!(plan.members, ["fx-web", "fx-worker"]);
     let text = described(&plan);
-    let position = |prefix: &str| text.iter().position(|t| t.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {text:#?}"));
-    assert!(position("check that fx-worker") < position("stop fx-web"), "every member is verified before any stop");
-    assert!(position("stop fx-web") < position("stop fx-worker"), "stopped in the order given");
-    assert!(position("start fx-worker") < position("start fx-web"), "started in reverse order");
-    assert!(position("wait until fx-worker") < position("start fx-web"), "each awaited healthy before the next starts");
-    assert!(plan.carried.get("fx-worker").is_some(), "each member's carried configuration is shown");
+    let position = |prefix: &str| {
+        text.iter()
+            .position(|t| t.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
+    };
+    assert!(
+        position("check that fx-worker") < position("stop fx-web"),
+        "every member is verified before any stop"
+    );
+    assert!(
+        position("stop fx-web") < position("stop fx-worker"),
+        "stopped in the order given"
+    );
+    assert!(
+        position("start fx-worker") < position("start fx-web"),
+        "started in reverse order"
+    );
+    assert!(
+        position("wait until fx-worker") < position("start fx-web"),
+        "each awaited healthy before the next starts"
+    );
+    assert!(
+        plan.carried.get("fx-worker").is_some(),
+        "each member's carried configuration is shown"
+    );
 }
 
 #[test]
@@ -161,12 +312,15 @@ fn rollback_plan_swaps_the_kept_old_container_back() {
     previous.id = Some("previous-id".into());
     previous.config.as_mut().unwrap().image = Some("127.0.0.1:5000/demo:0".into());
     let plan = plan_rollback("fx-web", &current, &previous, health(), None);
-    assert_eq!(described(&plan)[..4], [
-        "stop fx-web (demo:1) (grace period 5s)".to_string(),
-        "rename fx-web to fx-web-failed".into(),
-        "rename fx-web-old to fx-web".into(),
-        "start fx-web (demo:0)".into(),
-    ]);
+    assert_eq!(
+        described(&plan)[..4],
+        [
+            "stop fx-web (demo:1) (grace period 5s)".to_string(),
+            "rename fx-web to fx-web-failed".into(),
+            "rename fx-web-old to fx-web".into(),
+            "start fx-web (demo:0)".into(),
+        ]
+    );
     assert_eq!(plan.known_ids()[&Slot::new("fx-web", 1)], "previous-id");
     assert_eq!(plan.image_to, "127.0.0.1:5000/demo:0");
 }
@@ -175,21 +329,46 @@ fn rollback_plan_swaps_the_kept_old_container_back() {
 fn a_journaled_plan_reads_back_without_the_create_request() {
     let plan = upgrade(&options());
     let text = serde_json::to_string(&plan).unwrap();
-    assert!(!text.contains("fixture-password"), "the create request is never journaled in clear");
+    assert!(
+        !text.contains("fixture-password"),
+        "the create request is never journaled in clear"
+    );
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back.step_count(), plan.step_count());
-    assert_eq!(back.stages[0].steps[3].action().undo_describe(&back).unwrap(), "start fx-web (demo:1)");
+    assert_eq!(
+        back.stages[0].steps[3]
+            .action()
+            .undo_describe(&back)
+            .unwrap(),
+        "start fx-web (demo:1)"
+    );
 }
 
 #[test]
 fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     let mut opts = options();
-    opts.steps.carry = vec![CarriedPath { path: "/data/settings".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath {
+        path: "/data/settings".into(),
+        optional: false,
+    }];
     let (container, image) = fixture();
-    let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &[] };
+    let old = Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &[],
+    };
     let refused = plan_upgrade(&[old], &opts).unwrap_err();
     assert!(refused.contains("lies on the mount /data"), "{refused}");
-    opts.steps.carry = vec![CarriedPath { path: "app/.env".into(), optional: false }];
-    let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &[] };
-    assert!(plan_upgrade(&[old], &opts).unwrap_err().contains("absolute path"));
+    opts.steps.carry = vec![CarriedPath {
+        path: "app/.env".into(),
+        optional: false,
+    }];
+    let old = Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &[],
+    };
+    assert!(plan_upgrade(&[old], &opts)
+        .unwrap_err()
+        .contains("absolute path"));
 }

@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::backup::location::DatabaseSpec;
+pub use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
 use crate::plan::build::{CarriedPath, Migration, StageOptions};
 use crate::plan::steps::{Call, VersionSource};
 use crate::version::TagVersion;
-pub use crate::backup::location::DatabaseSpec;
-pub use crate::engine::facts::Facts;
 pub use path::{hops, UpgradePath};
 
 /// The label that names a container's profile (or `none`).
@@ -44,8 +44,14 @@ pub enum Choice {
 
 /// The profiles shipped in the binary, as `profiles/` holds them.
 const BUILTIN: &[(&str, &str)] = &[
-    ("anchore-engine.yaml", include_str!("../../profiles/anchore-engine.yaml")),
-    ("buildmaster.yaml", include_str!("../../profiles/buildmaster.yaml")),
+    (
+        "anchore-engine.yaml",
+        include_str!("../../profiles/anchore-engine.yaml"),
+    ),
+    (
+        "buildmaster.yaml",
+        include_str!("../../profiles/buildmaster.yaml"),
+    ),
     ("devlake.yaml", include_str!("../../profiles/devlake.yaml")),
     ("otter.yaml", include_str!("../../profiles/otter.yaml")),
     ("proget.yaml", include_str!("../../profiles/proget.yaml")),
@@ -56,7 +62,12 @@ const BUILTIN: &[(&str, &str)] = &[
 pub enum ProfileError {
     /// `file:line:column: message`, as editors read it.
     #[error("{origin}:{line}:{column}: {message}")]
-    Invalid { origin: String, line: usize, column: usize, message: String },
+    Invalid {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{origin}: {message}")]
     Unreadable { origin: String, message: String },
     #[error("there is no profile named {0:?}; `cutover profiles list` shows them, or give a file")]
@@ -89,7 +100,11 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseSpec>,
     /// Written as YAML maps (`- migrate: {...}`), not tags.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "yaml_serde::with::singleton_map_recursive")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "yaml_serde::with::singleton_map_recursive"
+    )]
     pub steps: Vec<StepSpec>,
 }
 
@@ -223,9 +238,14 @@ impl When {
             return Ok(true);
         }
         let version = |tag: &str| {
-            TagVersion::parse(tag).map(|v| v.as_semver()).ok_or_else(|| format!("{tag} is not a version, so the profile's bounds cannot judge it"))
+            TagVersion::parse(tag)
+                .map(|v| v.as_semver())
+                .ok_or_else(|| {
+                    format!("{tag} is not a version, so the profile's bounds cannot judge it")
+                })
         };
-        let range = |text: &str| semver::VersionReq::parse(text).map_err(|e| format!("{text:?}: {e}"));
+        let range =
+            |text: &str| semver::VersionReq::parse(text).map_err(|e| format!("{text:?}: {e}"));
         let (from_v, to_v) = (version(from)?, version(to)?);
         if let Some(r) = &self.from {
             if !range(r)?.matches(&from_v) {
@@ -251,7 +271,8 @@ impl When {
             semver::VersionReq::parse(r).map_err(|e| format!("when: {r:?}: {e}"))?;
         }
         if let Some(at) = &self.crossing {
-            TagVersion::parse(at).ok_or_else(|| format!("when: crossing {at:?} is not a version"))?;
+            TagVersion::parse(at)
+                .ok_or_else(|| format!("when: crossing {at:?} is not a version"))?;
         }
         Ok(())
     }
@@ -286,7 +307,8 @@ pub struct HopSteps {
 }
 
 fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{what} {text:?}: {e} (write durations like 90s or 30m)"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{what} {text:?}: {e} (write durations like 90s or 30m)"))
 }
 
 impl Profile {
@@ -296,12 +318,26 @@ impl Profile {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             // The location leads the message already.
             let message = e.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            ProfileError::Invalid { origin: origin.to_string(), line, column, message }
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            ProfileError::Invalid {
+                origin: origin.to_string(),
+                line,
+                column,
+                message,
+            }
         })?;
         profile.check().map_err(|message| {
             let (line, column) = locate(text, &message);
-            ProfileError::Invalid { origin: origin.to_string(), line, column, message }
+            ProfileError::Invalid {
+                origin: origin.to_string(),
+                line,
+                column,
+                message,
+            }
         })?;
         Ok(profile)
     }
@@ -314,7 +350,9 @@ impl Profile {
         if let Some(policy) = &self.policy {
             let p: crate::version::Policy = policy.parse()?;
             if p == crate::version::Policy::Digest {
-                return Err("policy: a profile's policy follows versions: patch, minor or major".into());
+                return Err(
+                    "policy: a profile's policy follows versions: patch, minor or major".into(),
+                );
             }
         }
         if let Some(path) = &self.upgrade_path {
@@ -326,7 +364,9 @@ impl Profile {
         for step in &self.steps {
             step.when().check()?;
             match step {
-                StepSpec::Migrate { command, timeout, .. } => {
+                StepSpec::Migrate {
+                    command, timeout, ..
+                } => {
                     if command.is_empty() {
                         return Err("migrate: command is empty".into());
                     }
@@ -340,7 +380,9 @@ impl Profile {
                 StepSpec::CarryFile { path, .. } if !path.starts_with('/') => {
                     return Err(format!("carry_file: {path:?} is not an absolute path"));
                 }
-                StepSpec::Call { timeout: Some(t), .. } => {
+                StepSpec::Call {
+                    timeout: Some(t), ..
+                } => {
                     parse_duration("call: timeout", t)?;
                 }
                 _ => {}
@@ -355,15 +397,22 @@ impl Profile {
             Some(host) => image.repository[host.len() + 1..].split('/').collect(),
             None => image.repository.split('/').collect(),
         };
-        self.repositories.iter().map(String::as_str).find(|pattern| {
-            let want: Vec<&str> = pattern.trim_start_matches("*/").split('/').collect();
-            path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
-        })
+        self.repositories
+            .iter()
+            .map(String::as_str)
+            .find(|pattern| {
+                let want: Vec<&str> = pattern.trim_start_matches("*/").split('/').collect();
+                path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
+            })
     }
 
     /// The dotenv files and the database file the profile reads from a container.
     pub fn files_to_read(&self) -> Vec<String> {
-        let mut files: Vec<String> = self.steps.iter().flat_map(|s| s.files().iter().cloned()).collect();
+        let mut files: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.files().iter().cloned())
+            .collect();
         files.extend(self.database.iter().flat_map(DatabaseSpec::files));
         files.sort();
         files.dedup();
@@ -372,13 +421,19 @@ impl Profile {
 
     /// The profile's layer of health settings, under the config file's and the command line's.
     pub fn health(&self) -> Result<HealthSettings, String> {
-        let Some(spec) = &self.health else { return Ok(HealthSettings::default()) };
+        let Some(spec) = &self.health else {
+            return Ok(HealthSettings::default());
+        };
         Ok(HealthSettings {
             port: Some(spec.port),
             path: Some(spec.path.clone()),
             expect_status: spec.status,
             json: spec.json.clone(),
-            timeout: spec.timeout.as_deref().map(|t| parse_duration("health: timeout", t)).transpose()?,
+            timeout: spec
+                .timeout
+                .as_deref()
+                .map(|t| parse_duration("health: timeout", t))
+                .transpose()?,
             ..HealthSettings::default()
         })
     }
@@ -394,13 +449,40 @@ impl Profile {
                 continue;
             }
             match step {
-                StepSpec::Migrate { command, entrypoint, timeout, fails_if_output_has, .. } => {
-                    let command = command.iter().map(|w| template::expand(w, &facts.env)).collect::<Result<_, _>>()?;
-                    let timeout = timeout.as_deref().map(|t| parse_duration("timeout", t)).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
-                    hop.stage.migrate = Some(Migration { command, entrypoint: entrypoint.clone(), timeout, fails_if_output_has: fails_if_output_has.clone() });
+                StepSpec::Migrate {
+                    command,
+                    entrypoint,
+                    timeout,
+                    fails_if_output_has,
+                    ..
+                } => {
+                    let command = command
+                        .iter()
+                        .map(|w| template::expand(w, &facts.env))
+                        .collect::<Result<_, _>>()?;
+                    let timeout = timeout
+                        .as_deref()
+                        .map(|t| parse_duration("timeout", t))
+                        .transpose()?
+                        .unwrap_or(Duration::from_secs(30 * 60));
+                    hop.stage.migrate = Some(Migration {
+                        command,
+                        entrypoint: entrypoint.clone(),
+                        timeout,
+                        fails_if_output_has: fails_if_output_has.clone(),
+                    });
                 }
-                StepSpec::CarryFile { path, optional, .. } => hop.stage.carry.push(CarriedPath { path: path.clone(), optional: *optional }),
-                StepSpec::EnvCopy { from: name, to: new, files, remove_from, .. } => match facts.value(name, files) {
+                StepSpec::CarryFile { path, optional, .. } => hop.stage.carry.push(CarriedPath {
+                    path: path.clone(),
+                    optional: *optional,
+                }),
+                StepSpec::EnvCopy {
+                    from: name,
+                    to: new,
+                    files,
+                    remove_from,
+                    ..
+                } => match facts.value(name, files) {
                     Some(value) => {
                         hop.stage.env.set.push((new.clone(), value));
                         if *remove_from {
@@ -415,14 +497,36 @@ impl Profile {
                         ));
                     }
                 },
-                StepSpec::RequireEnv { any_of, files, why, .. } => {
+                StepSpec::RequireEnv {
+                    any_of, files, why, ..
+                } => {
                     if !any_of.iter().any(|name| facts.value(name, files).is_some()) {
-                        hop.refusal.get_or_insert(format!("the container has none of {} set: {why}", any_of.join(", ")));
+                        hop.refusal.get_or_insert(format!(
+                            "the container has none of {} set: {why}",
+                            any_of.join(", ")
+                        ));
                     }
                 }
-                StepSpec::Call { port, path, while_path, while_status, timeout, .. } => {
-                    let timeout = timeout.as_deref().map(|t| parse_duration("timeout", t)).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
-                    hop.stage.calls.push(Call { port: *port, path: path.clone(), while_path: while_path.clone(), while_status: *while_status, timeout });
+                StepSpec::Call {
+                    port,
+                    path,
+                    while_path,
+                    while_status,
+                    timeout,
+                    ..
+                } => {
+                    let timeout = timeout
+                        .as_deref()
+                        .map(|t| parse_duration("timeout", t))
+                        .transpose()?
+                        .unwrap_or(Duration::from_secs(30 * 60));
+                    hop.stage.calls.push(Call {
+                        port: *port,
+                        path: path.clone(),
+                        while_path: while_path.clone(),
+                        while_status: *while_status,
+                        timeout,
+                    });
                 }
             }
         }
@@ -460,7 +564,8 @@ impl Catalog {
         let profiles = BUILTIN
             .iter()
             .map(|(file, text)| Loaded {
-                profile: Profile::parse(text, &format!("profiles/{file}")).unwrap_or_else(|e| panic!("a shipped profile is invalid: {e}")),
+                profile: Profile::parse(text, &format!("profiles/{file}"))
+                    .unwrap_or_else(|e| panic!("a shipped profile is invalid: {e}")),
                 origin: "built-in".into(),
             })
             .collect();
@@ -478,12 +583,19 @@ impl Catalog {
     }
 
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), ProfileError> {
-        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
         files.sort();
         for file in files {
             let loaded = load_file(&file)?;
-            self.profiles.retain(|p| p.profile.name != loaded.profile.name);
+            self.profiles
+                .retain(|p| p.profile.name != loaded.profile.name);
             self.profiles.push(loaded);
         }
         Ok(())
@@ -507,12 +619,21 @@ impl Catalog {
 
     /// The profile whose repositories match the image, with the pattern that matched.
     pub fn matching(&self, image: &ImageRef) -> Option<(&Loaded, String)> {
-        self.profiles.iter().find_map(|p| p.profile.matches(image).map(|pattern| (p, pattern.to_string())))
+        self.profiles.iter().find_map(|p| {
+            p.profile
+                .matches(image)
+                .map(|pattern| (p, pattern.to_string()))
+        })
     }
 
     /// The profile a container follows, and why: the choice given, else its `cutover.profile`
     /// label, else the profile matching its image.
-    pub fn choose(&self, choice: &Choice, labels: &std::collections::HashMap<String, String>, image: &str) -> Result<Option<(Loaded, String)>, ProfileError> {
+    pub fn choose(
+        &self,
+        choice: &Choice,
+        labels: &std::collections::HashMap<String, String>,
+        image: &str,
+    ) -> Result<Option<(Loaded, String)>, ProfileError> {
         match choice {
             Choice::Without => return Ok(None),
             Choice::Named(name) => return Ok(Some((self.named(name)?, "--profile".to_string()))),
@@ -520,11 +641,19 @@ impl Catalog {
         }
         match labels.get(LABEL_PROFILE).map(String::as_str) {
             Some("none") => Ok(None),
-            Some(name) => Ok(Some((self.named(name)?, format!("label {LABEL_PROFILE}={name}")))),
+            Some(name) => Ok(Some((
+                self.named(name)?,
+                format!("label {LABEL_PROFILE}={name}"),
+            ))),
             None => {
                 let image = ImageRef::parse(image);
                 let found = image.as_ref().and_then(|i| self.matching(i));
-                Ok(found.map(|(loaded, pattern)| (loaded.clone(), format!("its image is in repository {pattern}"))))
+                Ok(found.map(|(loaded, pattern)| {
+                    (
+                        loaded.clone(),
+                        format!("its image is in repository {pattern}"),
+                    )
+                }))
             }
         }
     }
@@ -532,8 +661,14 @@ impl Catalog {
 
 pub fn load_file(path: &Path) -> Result<Loaded, ProfileError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Unreadable { origin: origin.clone(), message: e.to_string() })?;
-    Ok(Loaded { profile: Profile::parse(&text, &origin)?, origin })
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Unreadable {
+        origin: origin.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Loaded {
+        profile: Profile::parse(&text, &origin)?,
+        origin,
+    })
 }
 
 fn user_dirs() -> Vec<PathBuf> {

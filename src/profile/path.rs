@@ -22,7 +22,8 @@ impl UpgradePath {
             return Err("upgrade_path: minors_per_hop must be at least 1".into());
         }
         for w in &self.waypoints {
-            TagVersion::parse(w).ok_or_else(|| format!("upgrade_path: waypoint {w:?} is not a version"))?;
+            TagVersion::parse(w)
+                .ok_or_else(|| format!("upgrade_path: waypoint {w:?} is not a version"))?;
         }
         Ok(())
     }
@@ -31,8 +32,15 @@ impl UpgradePath {
 /// The intermediate tags an upgrade from `current` to `target` must go through, chosen from the
 /// registry's `tags` (the newest release of each minor it must visit, of the same tag family), or
 /// why it cannot: the path it would need, and what the registry lacks.
-pub fn hops(current: &str, target: &str, tags: &[String], path: &UpgradePath) -> Result<Vec<String>, String> {
-    let parse = |t: &str| TagVersion::parse(t).ok_or_else(|| format!("{t} is not a version, so the upgrade path cannot be computed; give the hops with --via"));
+pub fn hops(
+    current: &str,
+    target: &str,
+    tags: &[String],
+    path: &UpgradePath,
+) -> Result<Vec<String>, String> {
+    let parse = |t: &str| {
+        TagVersion::parse(t).ok_or_else(|| format!("{t} is not a version, so the upgrade path cannot be computed; give the hops with --via"))
+    };
     let (from, to) = (parse(current)?, parse(target)?);
     if to <= from {
         return Ok(Vec::new());
@@ -47,23 +55,38 @@ pub fn hops(current: &str, target: &str, tags: &[String], path: &UpgradePath) ->
     for waypoint in &path.waypoints {
         let w = parse(waypoint)?;
         if from.numbers < w.numbers && w.numbers < to.numbers {
-            let tag = family.iter().find(|(v, _)| trimmed(&v.numbers) == trimmed(&w.numbers)).map(|(_, t)| (*t).clone());
+            let tag = family
+                .iter()
+                .find(|(v, _)| trimmed(&v.numbers) == trimmed(&w.numbers))
+                .map(|(_, t)| (*t).clone());
             let tag = tag.ok_or_else(|| format!("{current} to {target} must stop at {waypoint}, which the registry does not have"))?;
             stops.push((w.numbers.clone(), tag));
         }
     }
     if let Some(step) = path.minors_per_hop {
-        let minor = |v: &TagVersion| (v.numbers.first().copied().unwrap_or(0), v.numbers.get(1).copied().unwrap_or(0));
+        let minor = |v: &TagVersion| {
+            (
+                v.numbers.first().copied().unwrap_or(0),
+                v.numbers.get(1).copied().unwrap_or(0),
+            )
+        };
         let (mut major, mut at) = minor(&from);
         let (to_major, to_minor) = minor(&to);
         let mut missing = Vec::new();
         loop {
             // Across a major version, the next hop is the first minor of the next major.
-            let next = if major < to_major { (major + 1, 0) } else { (major, at + step) };
+            let next = if major < to_major {
+                (major + 1, 0)
+            } else {
+                (major, at + step)
+            };
             if next >= (to_major, to_minor) {
                 break;
             }
-            let newest = family.iter().filter(|(v, _)| minor(v) == next).max_by(|a, b| a.0.cmp(&b.0));
+            let newest = family
+                .iter()
+                .filter(|(v, _)| minor(v) == next)
+                .max_by(|a, b| a.0.cmp(&b.0));
             match newest {
                 Some((v, tag)) => stops.push((v.numbers.clone(), (*tag).clone())),
                 None => missing.push(format!("{}.{}.x", next.0, next.1)),

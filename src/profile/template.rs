@@ -15,7 +15,10 @@ fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
     let mut found = Vec::new();
     let mut rest = 0;
     while let Some(open) = word[rest..].find("${").map(|i| rest + i) {
-        let close = word[open..].find('}').map(|i| open + i).ok_or_else(|| format!("{word:?}: an unclosed ${{"))?;
+        let close = word[open..]
+            .find('}')
+            .map(|i| open + i)
+            .ok_or_else(|| format!("{word:?}: an unclosed ${{"))?;
         let inner = &word[open + 2..close];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
@@ -24,7 +27,12 @@ fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!("{word:?}: ${{{inner}}} does not name a variable"));
         }
-        found.push(Reference { start: open, end: close + 1, name, default });
+        found.push(Reference {
+            start: open,
+            end: close + 1,
+            name,
+            default,
+        });
         rest = close + 1;
     }
     Ok(found)
@@ -41,7 +49,12 @@ pub fn expand(word: &str, env: &[String]) -> Result<String, String> {
     let mut at = 0;
     for r in references(word)? {
         out.push_str(&word[at..r.start]);
-        let value = env_value(env, r.name).or(r.default).ok_or_else(|| format!("the container has no {}, which the profile's command needs", r.name))?;
+        let value = env_value(env, r.name).or(r.default).ok_or_else(|| {
+            format!(
+                "the container has no {}, which the profile's command needs",
+                r.name
+            )
+        })?;
         out.push_str(value);
         at = r.end;
     }

@@ -1,22 +1,43 @@
-use crate::backup::location::{Engine, Location};
 use super::*;
+use crate::backup::location::{Engine, Location};
 
 fn facts(env: &[&str], files: &[(&str, &str)]) -> Facts {
     Facts {
         env: env.iter().map(|e| e.to_string()).collect(),
-        files: files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect(),
+        files: files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect(),
     }
 }
 
 fn shipped(name: &str) -> Profile {
-    Catalog::builtin().get(name).unwrap_or_else(|| panic!("{name} is shipped")).profile.clone()
+    Catalog::builtin()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is shipped"))
+        .profile
+        .clone()
 }
 
 #[test]
 fn every_shipped_profile_is_valid_and_each_product_has_one() {
     let catalog = Catalog::builtin();
-    let names: Vec<&str> = catalog.profiles.iter().map(|p| p.profile.name.as_str()).collect();
-    assert_eq!(names, ["anchore-engine", "buildmaster", "devlake", "otter", "proget", "quay"]);
+    let names: Vec<&str> = catalog
+        .profiles
+        .iter()
+        .map(|p| p.profile.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "anchore-engine",
+            "buildmaster",
+            "devlake",
+            "otter",
+            "proget",
+            "quay"
+        ]
+    );
     for (file, text) in BUILTIN {
         let profile = Profile::parse(text, file).unwrap();
         // What `profiles show` prints reads back as the same profile.
@@ -28,139 +49,374 @@ fn every_shipped_profile_is_valid_and_each_product_has_one() {
 #[test]
 fn mistakes_are_reported_with_file_line_and_column() {
     let unknown = "name: x\ndescription: y\nmatch: [a/b]\nhelth:\n  port: 80\n";
-    let e = Profile::parse(unknown, "mine.yaml").unwrap_err().to_string();
+    let e = Profile::parse(unknown, "mine.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("mine.yaml:4:1: unknown field `helth`"), "{e}");
     let bad_type = "name: x\ndescription: y\nmatch: [a/b]\nhealth:\n  port: eighty\n";
-    let e = Profile::parse(bad_type, "mine.yaml").unwrap_err().to_string();
-    assert!(e.starts_with("mine.yaml:5:9: health.port: invalid type"), "{e}");
+    let e = Profile::parse(bad_type, "mine.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("mine.yaml:5:9: health.port: invalid type"),
+        "{e}"
+    );
     let bad_step = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m]\n      when: { to: \"newer than 3\" }\n";
-    let e = Profile::parse(bad_step, "mine.yaml").unwrap_err().to_string();
+    let e = Profile::parse(bad_step, "mine.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("mine.yaml:7:7: when:"), "{e}");
     let bad_template = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [\"${UNCLOSED\"]\n";
-    assert!(Profile::parse(bad_template, "t.yaml").unwrap_err().to_string().contains("unclosed"));
+    assert!(Profile::parse(bad_template, "t.yaml")
+        .unwrap_err()
+        .to_string()
+        .contains("unclosed"));
     let digest = "name: x\ndescription: y\nmatch: [a/b]\npolicy: digest\n";
-    assert!(Profile::parse(digest, "d.yaml").unwrap_err().to_string().starts_with("d.yaml:4:1: policy:"));
+    assert!(Profile::parse(digest, "d.yaml")
+        .unwrap_err()
+        .to_string()
+        .starts_with("d.yaml:4:1: policy:"));
 }
 
 #[test]
 fn repositories_match_whatever_registry_or_mirror_serves_them() {
     let catalog = Catalog::builtin();
-    let found = |image: &str| catalog.matching(&ImageRef::parse(image).unwrap()).map(|(p, _)| p.profile.name.clone());
-    assert_eq!(found("proget.inedo.com/productimages/inedo/proget:25.0.13").as_deref(), Some("proget"));
+    let found = |image: &str| {
+        catalog
+            .matching(&ImageRef::parse(image).unwrap())
+            .map(|(p, _)| p.profile.name.clone())
+    };
+    assert_eq!(
+        found("proget.inedo.com/productimages/inedo/proget:25.0.13").as_deref(),
+        Some("proget")
+    );
     assert_eq!(found("inedo/proget:24.0.1").as_deref(), Some("proget"));
-    assert_eq!(found("127.0.0.1:5000/projectquay/quay:v3.8.0").as_deref(), Some("quay"));
-    assert_eq!(found("quay.io/coreos/registry:v2.9.5").as_deref(), Some("quay"));
-    assert_eq!(found("mirror.lan/dockerhub/apache/devlake:v0.17.0").as_deref(), Some("devlake"));
-    assert_eq!(found("anchore/anchore-engine:v0.7.0").as_deref(), Some("anchore-engine"));
-    assert_eq!(found("apache/devlake-config-ui:v0.17.0"), None, "another image of the product");
+    assert_eq!(
+        found("127.0.0.1:5000/projectquay/quay:v3.8.0").as_deref(),
+        Some("quay")
+    );
+    assert_eq!(
+        found("quay.io/coreos/registry:v2.9.5").as_deref(),
+        Some("quay")
+    );
+    assert_eq!(
+        found("mirror.lan/dockerhub/apache/devlake:v0.17.0").as_deref(),
+        Some("devlake")
+    );
+    assert_eq!(
+        found("anchore/anchore-engine:v0.7.0").as_deref(),
+        Some("anchore-engine")
+    );
+    assert_eq!(
+        found("apache/devlake-config-ui:v0.17.0"),
+        None,
+        "another image of the product"
+    );
     assert_eq!(found("postgres:15"), None);
-    let wild = Profile::parse("name: w\ndescription: w\nmatch: [\"*/inedo/proget\"]\n", "w").unwrap();
-    assert!(wild.matches(&ImageRef::parse("registry.lan/inedo/proget:1").unwrap()).is_some());
-    assert!(wild.matches(&ImageRef::parse("inedo/proget:1").unwrap()).is_some(), "any registry, Docker Hub too");
-    assert!(wild.matches(&ImageRef::parse("registry.lan/other/proget:1").unwrap()).is_none());
+    let wild = Profile::parse(
+        "name: w\ndescription: w\nmatch: [\"*/inedo/proget\"]\n",
+        "w",
+    )
+    .unwrap();
+    assert!(wild
+        .matches(&ImageRef::parse("registry.lan/inedo/proget:1").unwrap())
+        .is_some());
+    assert!(
+        wild.matches(&ImageRef::parse("inedo/proget:1").unwrap())
+            .is_some(),
+        "any registry, Docker Hub too"
+    );
+    assert!(wild
+        .matches(&ImageRef::parse("registry.lan/other/proget:1").unwrap())
+        .is_none());
 }
 
 #[test]
 fn labels_and_flags_choose_before_the_image() {
     let catalog = Catalog::builtin();
-    let labels = |v: &str| std::collections::HashMap::from([(LABEL_PROFILE.to_string(), v.to_string())]);
-    let chosen = |choice: &Choice, labels, image| catalog.choose(choice, &labels, image).unwrap().map(|(p, why)| (p.profile.name, why));
+    let labels =
+        |v: &str| std::collections::HashMap::from([(LABEL_PROFILE.to_string(), v.to_string())]);
+    let chosen = |choice: &Choice, labels, image| {
+        catalog
+            .choose(choice, &labels, image)
+            .unwrap()
+            .map(|(p, why)| (p.profile.name, why))
+    };
     let quay = "127.0.0.1:5000/projectquay/quay:v3.8.0";
-    assert_eq!(chosen(&Choice::Auto, Default::default(), quay), Some(("quay".into(), "its image is in repository projectquay/quay".into())));
+    assert_eq!(
+        chosen(&Choice::Auto, Default::default(), quay),
+        Some((
+            "quay".into(),
+            "its image is in repository projectquay/quay".into()
+        ))
+    );
     assert_eq!(chosen(&Choice::Auto, labels("none"), quay), None);
-    assert_eq!(chosen(&Choice::Auto, labels("devlake"), quay).unwrap().1, "label cutover.profile=devlake");
-    assert_eq!(chosen(&Choice::Named("proget".into()), labels("devlake"), quay).unwrap().0, "proget");
+    assert_eq!(
+        chosen(&Choice::Auto, labels("devlake"), quay).unwrap().1,
+        "label cutover.profile=devlake"
+    );
+    assert_eq!(
+        chosen(&Choice::Named("proget".into()), labels("devlake"), quay)
+            .unwrap()
+            .0,
+        "proget"
+    );
     assert_eq!(chosen(&Choice::Without, Default::default(), quay), None);
-    assert!(catalog.choose(&Choice::Named("nope".into()), &Default::default(), quay).unwrap_err().to_string().contains("profiles list"));
+    assert!(catalog
+        .choose(&Choice::Named("nope".into()), &Default::default(), quay)
+        .unwrap_err()
+        .to_string()
+        .contains("profiles list"));
 }
 
 #[test]
 fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
     let path = shipped("quay").upgrade_path.unwrap();
-    let tags: Vec<String> = ["v3.8.0", "v3.8.1", "v3.9.0", "v3.9.2", "v3.9.10", "v3.10.0", "v3.10.1", "v3.11.0-rc1", "latest"].iter().map(|t| t.to_string()).collect();
-    assert_eq!(hops("v3.8.0", "v3.10.1", &tags, &path).unwrap(), ["v3.9.10"]);
-    assert_eq!(hops("v3.8.0", "v3.9.2", &tags, &path).unwrap(), Vec::<String>::new(), "the next minor needs no hop");
-    assert_eq!(hops("v3.8.0", "v3.8.1", &tags, &path).unwrap(), Vec::<String>::new());
-    let missing: Vec<String> = ["v3.8.0", "v3.10.0"].iter().map(|t| t.to_string()).collect();
+    let tags: Vec<String> = [
+        "v3.8.0",
+        "v3.8.1",
+        "v3.9.0",
+        "v3.9.2",
+        "v3.9.10",
+        "v3.10.0",
+        "v3.10.1",
+        "v3.11.0-rc1",
+        "latest",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    assert_eq!(
+        hops("v3.8.0", "v3.10.1", &tags, &path).unwrap(),
+        ["v3.9.10"]
+    );
+    assert_eq!(
+        hops("v3.8.0", "v3.9.2", &tags, &path).unwrap(),
+        Vec::<String>::new(),
+        "the next minor needs no hop"
+    );
+    assert_eq!(
+        hops("v3.8.0", "v3.8.1", &tags, &path).unwrap(),
+        Vec::<String>::new()
+    );
+    let missing: Vec<String> = ["v3.8.0", "v3.10.0"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     let e = hops("v3.8.0", "v3.10.0", &missing, &path).unwrap_err();
-    assert!(e.contains("through 3.9.x, which the registry does not have"), "{e}");
+    assert!(
+        e.contains("through 3.9.x, which the registry does not have"),
+        "{e}"
+    );
     // Older than 2.0.0 must stop at 2.0.0.
-    let old: Vec<String> = ["v1.18.0", "v2.0.0", "v2.0.1"].iter().map(|t| t.to_string()).collect();
-    let waypoint = UpgradePath { minors_per_hop: None, waypoints: vec!["2.0.0".into()] };
-    assert_eq!(hops("v1.18.0", "v2.0.1", &old, &waypoint).unwrap(), ["v2.0.0"]);
+    let old: Vec<String> = ["v1.18.0", "v2.0.0", "v2.0.1"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let waypoint = UpgradePath {
+        minors_per_hop: None,
+        waypoints: vec!["2.0.0".into()],
+    };
+    assert_eq!(
+        hops("v1.18.0", "v2.0.1", &old, &waypoint).unwrap(),
+        ["v2.0.0"]
+    );
 }
 
 #[test]
 fn proget_takes_the_upgradedb_command_of_the_target_version() {
     let proget = shipped("proget");
-    let migration = |from, to| proget.for_hop(from, to, &Facts::default()).unwrap().stage.migrate.unwrap().entrypoint.unwrap();
-    assert_eq!(migration("24.0.1", "24.0.2"), ["/usr/local/proget/service/ProGet.Service"]);
-    assert_eq!(migration("24.0.2", "25.0.1"), ["/usr/local/proget/service/proget"]);
-    assert_eq!(migration("25.0.1", "25.0.13"), ["/usr/local/proget/service/proget"]);
+    let migration = |from, to| {
+        proget
+            .for_hop(from, to, &Facts::default())
+            .unwrap()
+            .stage
+            .migrate
+            .unwrap()
+            .entrypoint
+            .unwrap()
+    };
+    assert_eq!(
+        migration("24.0.1", "24.0.2"),
+        ["/usr/local/proget/service/ProGet.Service"]
+    );
+    assert_eq!(
+        migration("24.0.2", "25.0.1"),
+        ["/usr/local/proget/service/proget"]
+    );
+    assert_eq!(
+        migration("25.0.1", "25.0.13"),
+        ["/usr/local/proget/service/proget"]
+    );
 }
 
 #[test]
 fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
     let devlake = shipped("devlake");
-    let dotenv = facts(&["DB_URL=postgres://lake:pw@db:5432/lake"], &[("/app/.env", "ENCODE_KEY=\"k-5f2d9a\"\nOTHER=1\n")]);
+    let dotenv = facts(
+        &["DB_URL=postgres://lake:pw@db:5432/lake"],
+        &[("/app/.env", "ENCODE_KEY=\"k-5f2d9a\"\nOTHER=1\n")],
+    );
     let crossing = devlake.for_hop("v0.17.0", "v0.18.0", &dotenv).unwrap();
     assert_eq!(crossing.refusal, None);
-    assert_eq!(crossing.stage.env.set, [("ENCRYPTION_SECRET".to_string(), "k-5f2d9a".to_string())], "read from the .env file");
+    assert_eq!(
+        crossing.stage.env.set,
+        [("ENCRYPTION_SECRET".to_string(), "k-5f2d9a".to_string())],
+        "read from the .env file"
+    );
     assert_eq!(crossing.stage.carry[0].path, "/app/.env");
     assert_eq!(crossing.stage.calls[0].path, "/proceed-db-migration");
-    assert!(devlake.for_hop("v0.18.0", "v0.19.0", &dotenv).unwrap().stage.env.set.is_empty(), "not crossing 0.18");
+    assert!(
+        devlake
+            .for_hop("v0.18.0", "v0.19.0", &dotenv)
+            .unwrap()
+            .stage
+            .env
+            .set
+            .is_empty(),
+        "not crossing 0.18"
+    );
     // The environment wins over the file, as DevLake reads them.
-    let env = facts(&["ENCODE_KEY=from-env-1234"], &[("/app/.env", "ENCODE_KEY=from-file\n")]);
-    assert_eq!(devlake.for_hop("v0.17.0", "v0.18.0", &env).unwrap().stage.env.set[0].1, "from-env-1234");
+    let env = facts(
+        &["ENCODE_KEY=from-env-1234"],
+        &[("/app/.env", "ENCODE_KEY=from-file\n")],
+    );
+    assert_eq!(
+        devlake
+            .for_hop("v0.17.0", "v0.18.0", &env)
+            .unwrap()
+            .stage
+            .env
+            .set[0]
+            .1,
+        "from-env-1234"
+    );
     let nothing = facts(&[], &[("/app/.env", "DB_URL=x\n")]);
-    let refused = devlake.for_hop("v0.17.0", "v0.18.0", &nothing).unwrap().refusal.unwrap();
-    assert!(refused.contains("ENCRYPTION_SECRET, ENCODE_KEY"), "{refused}");
+    let refused = devlake
+        .for_hop("v0.17.0", "v0.18.0", &nothing)
+        .unwrap()
+        .refusal
+        .unwrap();
+    assert!(
+        refused.contains("ENCRYPTION_SECRET, ENCODE_KEY"),
+        "{refused}"
+    );
 }
 
 #[test]
 fn anchores_migration_reads_the_database_from_the_containers_environment() {
     let anchore = shipped("anchore-engine");
-    let env = facts(&["ANCHORE_DB_HOST=db", "ANCHORE_DB_USER=anchore", "ANCHORE_DB_PASSWORD=pw-1234", "ANCHORE_DB_NAME=anchore"], &[]);
-    let migrate = anchore.for_hop("v0.7.0", "v0.7.1", &env).unwrap().stage.migrate.unwrap();
-    assert_eq!(migrate.command[3], "postgresql://anchore:pw-1234@db:5432/anchore", "the port defaults to 5432");
+    let env = facts(
+        &[
+            "ANCHORE_DB_HOST=db",
+            "ANCHORE_DB_USER=anchore",
+            "ANCHORE_DB_PASSWORD=pw-1234",
+            "ANCHORE_DB_NAME=anchore",
+        ],
+        &[],
+    );
+    let migrate = anchore
+        .for_hop("v0.7.0", "v0.7.1", &env)
+        .unwrap()
+        .stage
+        .migrate
+        .unwrap();
+    assert_eq!(
+        migrate.command[3], "postgresql://anchore:pw-1234@db:5432/anchore",
+        "the port defaults to 5432"
+    );
     assert!(migrate.command.contains(&"--dontask".to_string()));
     assert_eq!(migrate.fails_if_output_has, ["Skipping upgrade"]);
-    let e = anchore.for_hop("v0.7.0", "v0.7.1", &facts(&["ANCHORE_DB_HOST=db"], &[])).unwrap_err();
+    let e = anchore
+        .for_hop("v0.7.0", "v0.7.1", &facts(&["ANCHORE_DB_HOST=db"], &[]))
+        .unwrap_err();
     assert!(e.contains("has no ANCHORE_DB_USER"), "{e}");
 }
 
 #[test]
 fn databases_are_located_the_way_each_product_reads_them() {
     let anchore = shipped("anchore-engine").database.unwrap();
-    let env = facts(&["ANCHORE_DB_HOST=db", "ANCHORE_DB_PORT=5433", "ANCHORE_DB_USER=a", "ANCHORE_DB_PASSWORD=p", "ANCHORE_DB_NAME=anchore"], &[]);
+    let env = facts(
+        &[
+            "ANCHORE_DB_HOST=db",
+            "ANCHORE_DB_PORT=5433",
+            "ANCHORE_DB_USER=a",
+            "ANCHORE_DB_PASSWORD=p",
+            "ANCHORE_DB_NAME=anchore",
+        ],
+        &[],
+    );
     let l = anchore.locate(&env).unwrap();
-    assert_eq!((l.engine, l.host.as_str(), l.port, l.name.as_str()), (Engine::Postgres, "db", 5433, "anchore"));
+    assert_eq!(
+        (l.engine, l.host.as_str(), l.port, l.name.as_str()),
+        (Engine::Postgres, "db", 5433, "anchore")
+    );
     let quay = shipped("quay").database.unwrap();
     let config = facts(&[], &[("/conf/stack/config.yaml", "DATABASE_SECRET_KEY: abc\nDB_URI: postgresql://quay:pw@quay-db:5432/quay\nSERVER_HOSTNAME: q\n")]);
     let l = quay.locate(&config).unwrap();
-    assert_eq!((l.host.as_str(), l.name.as_str(), l.from.as_str()), ("quay-db", "quay", "DB_URI in /conf/stack/config.yaml"));
+    assert_eq!(
+        (l.host.as_str(), l.name.as_str(), l.from.as_str()),
+        ("quay-db", "quay", "DB_URI in /conf/stack/config.yaml")
+    );
     let proget = shipped("proget").database.unwrap();
     let sql = facts(&["PROGET_SQL_CONNECTION_STRING=Data Source=sql,1434; Initial Catalog=ProGet; User ID=sa; Password=pw"], &[]);
     let l: Location = proget.locate(&sql).unwrap();
-    assert_eq!((l.engine, l.host.as_str(), l.port, l.name.as_str()), (Engine::Sqlserver, "sql", 1434, "ProGet"));
-    let pg = facts(&["PROGET_POSTGRES_CONNECTION_STRING=Host=pg;Database=proget;Username=u;Password=pw"], &[]);
+    assert_eq!(
+        (l.engine, l.host.as_str(), l.port, l.name.as_str()),
+        (Engine::Sqlserver, "sql", 1434, "ProGet")
+    );
+    let pg = facts(
+        &["PROGET_POSTGRES_CONNECTION_STRING=Host=pg;Database=proget;Username=u;Password=pw"],
+        &[],
+    );
     assert_eq!(proget.locate(&pg).unwrap().engine, Engine::Postgres);
     let devlake = shipped("devlake").database.unwrap();
-    let dotenv = facts(&[], &[("/app/.env", "DB_URL=mysql://merico:merico@mysql:3306/lake?charset=utf8mb4\n")]);
+    let dotenv = facts(
+        &[],
+        &[(
+            "/app/.env",
+            "DB_URL=mysql://merico:merico@mysql:3306/lake?charset=utf8mb4\n",
+        )],
+    );
     let l = devlake.locate(&dotenv).unwrap();
-    assert_eq!((l.engine, l.port, l.name.as_str()), (Engine::Mysql, 3306, "lake"));
+    assert_eq!(
+        (l.engine, l.port, l.name.as_str()),
+        (Engine::Mysql, 3306, "lake")
+    );
     assert!(devlake.locate(&Facts::default()).is_err());
 }
 
 #[test]
 fn when_bounds_hops_by_their_versions() {
-    let w = |from: Option<&str>, to: Option<&str>, crossing: Option<&str>| When { from: from.map(Into::into), to: to.map(Into::into), crossing: crossing.map(Into::into) };
-    assert!(w(None, Some("<25"), None).holds("24.0.1", "24.0.9").unwrap());
-    assert!(!w(None, Some("<25"), None).holds("24.0.1", "25.0.1").unwrap());
-    assert!(w(Some(">=3.8"), None, None).holds("v3.8.0", "v3.9.0").unwrap());
-    assert!(w(None, None, Some("0.18.0")).holds("v0.17.0", "v0.18.0").unwrap());
-    assert!(w(None, None, Some("0.18.0")).holds("v0.17.3", "v0.19.0").unwrap());
-    assert!(!w(None, None, Some("0.18.0")).holds("v0.18.0", "v0.19.0").unwrap());
-    assert!(w(None, None, None).holds("latest", "stable").unwrap(), "an unbounded step needs no versions");
-    assert!(w(None, Some("<25"), None).holds("latest", "25.0.1").unwrap_err().contains("latest is not a version"));
+    let w = |from: Option<&str>, to: Option<&str>, crossing: Option<&str>| When {
+        from: from.map(Into::into),
+        to: to.map(Into::into),
+        crossing: crossing.map(Into::into),
+    };
+    assert!(w(None, Some("<25"), None)
+        .holds("24.0.1", "24.0.9")
+        .unwrap());
+    assert!(!w(None, Some("<25"), None)
+        .holds("24.0.1", "25.0.1")
+        .unwrap());
+    assert!(w(Some(">=3.8"), None, None)
+        .holds("v3.8.0", "v3.9.0")
+        .unwrap());
+    assert!(w(None, None, Some("0.18.0"))
+        .holds("v0.17.0", "v0.18.0")
+        .unwrap());
+    assert!(w(None, None, Some("0.18.0"))
+        .holds("v0.17.3", "v0.19.0")
+        .unwrap());
+    assert!(!w(None, None, Some("0.18.0"))
+        .holds("v0.18.0", "v0.19.0")
+        .unwrap());
+    assert!(
+        w(None, None, None).holds("latest", "stable").unwrap(),
+        "an unbounded step needs no versions"
+    );
+    assert!(w(None, Some("<25"), None)
+        .holds("latest", "25.0.1")
+        .unwrap_err()
+        .contains("latest is not a version"));
 }

@@ -22,25 +22,37 @@ use crate::secrets;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("state directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("another cutover run is working on {what} right now (lock {path} is held); wait for it to finish")]
     Busy { what: String, path: PathBuf },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io { path: path.to_path_buf(), source }
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where state lives when neither `--state-dir` nor `CUTOVER_STATE_DIR` says: the system's
 /// state directory for root, the XDG one otherwise.
 pub fn default_state_dir() -> PathBuf {
-    let root = fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+    let root = fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
     if root {
         return PathBuf::from("/var/lib/cutover");
     }
-    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let xdg = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"));
-    xdg.or(home).unwrap_or_else(std::env::temp_dir).join("cutover")
+    xdg.or(home)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("cutover")
 }
 
 pub struct StateDir {
@@ -57,9 +69,15 @@ pub struct ContainerLock {
 impl StateDir {
     pub fn open(root: &Path) -> Result<StateDir, JournalError> {
         for dir in [root.to_path_buf(), root.join("runs"), root.join("locks")] {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io_error(&dir))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io_error(&dir))?;
         }
-        Ok(StateDir { root: root.to_path_buf() })
+        Ok(StateDir {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -78,10 +96,18 @@ impl StateDir {
 
     fn lock_file(&self, file_name: &str, what: &str) -> Result<ContainerLock, JournalError> {
         let path = self.root.join("locks").join(file_name);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(ContainerLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(JournalError::Busy { what: what.to_string(), path }),
+            Err(TryLockError::WouldBlock) => Err(JournalError::Busy {
+                what: what.to_string(),
+                path,
+            }),
             Err(TryLockError::Error(e)) => Err(JournalError::Io { path, source: e }),
         }
     }
@@ -89,10 +115,20 @@ impl StateDir {
     /// Starts the journal of a new run with its plan as the first record.
     pub fn begin(&self, plan: &Plan) -> Result<Journal, JournalError> {
         let millis = clock::millis(clock::now());
-        let path = self.root.join("runs").join(format!("{millis}-{}-{}.jsonl", plan.container, plan.kind.word()));
-        let file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(io_error(&path))?;
+        let path = self.root.join("runs").join(format!(
+            "{millis}-{}-{}.jsonl",
+            plan.container,
+            plan.kind.word()
+        ));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
         let runs = self.root.join("runs");
-        File::open(&runs).and_then(|d| d.sync_all()).map_err(io_error(&runs))?;
+        File::open(&runs)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(&runs))?;
         let mut journal = Journal { file, path };
         journal.record(Event::Begin { plan: plan.clone() })?;
         Ok(journal)
@@ -100,8 +136,14 @@ impl StateDir {
 
     /// Reopens an interrupted run's journal so recovery can append to it.
     pub fn resume(&self, run: &Run) -> Result<Journal, JournalError> {
-        let file = OpenOptions::new().append(true).open(&run.path).map_err(io_error(&run.path))?;
-        Ok(Journal { file, path: run.path.clone() })
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&run.path)
+            .map_err(io_error(&run.path))?;
+        Ok(Journal {
+            file,
+            path: run.path.clone(),
+        })
     }
 
     /// Every run, oldest first. Lines that do not parse (a record cut short by a crash) are
@@ -117,7 +159,10 @@ impl StateDir {
         let mut runs = Vec::new();
         for path in paths {
             let text = fs::read_to_string(&path).map_err(io_error(&path))?;
-            let records: Vec<Record> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            let records: Vec<Record> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
             if let Some(run) = Run::from_records(path, records) {
                 runs.push(run);
             }
@@ -166,7 +211,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Begin { plan: Plan },
+    Begin {
+        plan: Plan,
+    },
     Step {
         stage: usize,
         index: usize,
@@ -218,11 +265,19 @@ impl Journal {
 
     /// Appends one record and waits until it is on disk.
     pub fn record(&mut self, event: Event) -> Result<(), JournalError> {
-        let record = Record { at: clock::now(), event };
-        let line = serde_json::to_string(&record).map_err(|e| JournalError::Io { path: self.path.clone(), source: e.into() })?;
+        let record = Record {
+            at: clock::now(),
+            event,
+        };
+        let line = serde_json::to_string(&record).map_err(|e| JournalError::Io {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         let line = secrets::redact(&line);
         let path = self.path.clone();
-        self.file.write_all(format!("{line}\n").as_bytes()).map_err(io_error(&path))?;
+        self.file
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(io_error(&path))?;
         self.file.sync_data().map_err(io_error(&path))
     }
 }
@@ -260,7 +315,9 @@ impl Run {
     fn from_records(path: PathBuf, records: Vec<Record>) -> Option<Run> {
         let mut records = records.into_iter();
         let first = records.next()?;
-        let Event::Begin { plan } = first.event else { return None };
+        let Event::Begin { plan } = first.event else {
+            return None;
+        };
         let mut run = Run {
             path,
             started_at: first.at,
@@ -275,9 +332,22 @@ impl Run {
         };
         for record in records {
             match record.event {
-                Event::Step { stage, index, phase, outputs, .. } => match phase {
+                Event::Step {
+                    stage,
+                    index,
+                    phase,
+                    outputs,
+                    ..
+                } => match phase {
                     Phase::Started => {
-                        run.steps.insert((stage, index), StepRecord { started_at: record.at, done: false, outputs: None });
+                        run.steps.insert(
+                            (stage, index),
+                            StepRecord {
+                                started_at: record.at,
+                                done: false,
+                                outputs: None,
+                            },
+                        );
                     }
                     Phase::Done => {
                         if let Some(step) = run.steps.get_mut(&(stage, index)) {
@@ -292,7 +362,12 @@ impl Run {
                         }
                     }
                 },
-                Event::End { outcome, message, downtime_ms, recovered } => {
+                Event::End {
+                    outcome,
+                    message,
+                    downtime_ms,
+                    recovered,
+                } => {
                     run.outcome = Some(outcome);
                     run.message = Some(message);
                     run.downtime = downtime_ms.map(Duration::from_millis);
@@ -315,7 +390,11 @@ impl Run {
 
     /// Indices of the steps of `stage` that began, in order.
     pub fn started(&self, stage: usize) -> Vec<usize> {
-        self.steps.keys().filter(|(s, _)| *s == stage).map(|(_, i)| *i).collect()
+        self.steps
+            .keys()
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, i)| *i)
+            .collect()
     }
 }
 
@@ -359,12 +438,41 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cutover-journal-{}", std::process::id()));
         let state = StateDir::open(&dir).unwrap();
         let mut j = state.begin(&plan()).unwrap();
-        let bound = Outputs { bind: Some((crate::plan::Slot::new("web", 1), "def".into())), ..Outputs::default() };
-        j.record(Event::Step { stage: 0, index: 0, phase: Phase::Started, detail: None, outputs: None }).unwrap();
-        j.record(Event::Step { stage: 0, index: 0, phase: Phase::Done, detail: None, outputs: Some(bound.clone()) }).unwrap();
-        j.record(Event::Step { stage: 1, index: 0, phase: Phase::Started, detail: None, outputs: None }).unwrap();
+        let bound = Outputs {
+            bind: Some((crate::plan::Slot::new("web", 1), "def".into())),
+            ..Outputs::default()
+        };
+        j.record(Event::Step {
+            stage: 0,
+            index: 0,
+            phase: Phase::Started,
+            detail: None,
+            outputs: None,
+        })
+        .unwrap();
+        j.record(Event::Step {
+            stage: 0,
+            index: 0,
+            phase: Phase::Done,
+            detail: None,
+            outputs: Some(bound.clone()),
+        })
+        .unwrap();
+        j.record(Event::Step {
+            stage: 1,
+            index: 0,
+            phase: Phase::Started,
+            detail: None,
+            outputs: None,
+        })
+        .unwrap();
         // A record torn by a crash must not hide the ones before it.
-        std::fs::OpenOptions::new().append(true).open(j.path()).unwrap().write_all(b"{\"at\":\"20").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(j.path())
+            .unwrap()
+            .write_all(b"{\"at\":\"20")
+            .unwrap();
         let runs = state.unfinished(Some("worker")).unwrap();
         assert_eq!(runs.len(), 1, "a run concerns every member of its group");
         let run = &runs[0];

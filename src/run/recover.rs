@@ -25,7 +25,11 @@ pub struct Recovery {
     pub downtime_ms: Option<u64>,
 }
 
-pub async fn recover(engine: &dyn Engine, state: &StateDir, name: Option<&str>) -> Result<Vec<Recovery>, RunError> {
+pub async fn recover(
+    engine: &dyn Engine,
+    state: &StateDir,
+    name: Option<&str>,
+) -> Result<Vec<Recovery>, RunError> {
     let mut recoveries = Vec::new();
     for run in state.unfinished(name)? {
         let plan = &run.plan;
@@ -46,12 +50,20 @@ pub async fn recover(engine: &dyn Engine, state: &StateDir, name: Option<&str>) 
             }
         }
         if locks.len() < plan.members.len() {
-            recovery.message = "the run is still going on in another cutover process; left alone".into();
+            recovery.message =
+                "the run is still going on in another cutover process; left alone".into();
             recoveries.push(recovery);
             continue;
         }
         let mut journal = state.resume(&run)?;
-        let report = Runner { engine, journal: &mut journal, progress: None, fault: None }.resume(&run).await?;
+        let report = Runner {
+            engine,
+            journal: &mut journal,
+            progress: None,
+            fault: None,
+        }
+        .resume(&run)
+        .await?;
         recovery.message = message(plan.kind, &plan.container, &report);
         recovery.outcome = Some(report.outcome);
         recovery.downtime_ms = report.downtime_ms;
@@ -64,12 +76,24 @@ fn message(kind: Kind, name: &str, report: &RunReport) -> String {
     let kind = kind.word();
     match report.outcome {
         Outcome::Succeeded => format!("finished: {name} runs {}", report.running),
-        Outcome::RolledBack => format!("rolled back: {name} runs the container it ran before the interrupted {kind} ({})", report.running),
-        Outcome::NothingChanged => format!("undone: the interrupted {kind} had not stopped {name} yet; it runs as before"),
-        Outcome::Partial => format!("{name} runs {}, the last hop of the interrupted {kind} that completed", report.running),
+        Outcome::RolledBack => format!(
+            "rolled back: {name} runs the container it ran before the interrupted {kind} ({})",
+            report.running
+        ),
+        Outcome::NothingChanged => {
+            format!("undone: the interrupted {kind} had not stopped {name} yet; it runs as before")
+        }
+        Outcome::Partial => format!(
+            "{name} runs {}, the last hop of the interrupted {kind} that completed",
+            report.running
+        ),
         Outcome::NeedsAttention => format!(
             "could not bring {name} back: {}",
-            if report.undo_failures.is_empty() { report.failure.clone().unwrap_or_default() } else { report.undo_failures.join("; ") }
+            if report.undo_failures.is_empty() {
+                report.failure.clone().unwrap_or_default()
+            } else {
+                report.undo_failures.join("; ")
+            }
         ),
     }
 }

@@ -49,7 +49,10 @@ pub enum Moment {
 
 impl Fault {
     pub fn from_env() -> Option<Fault> {
-        std::env::var(PAUSE_AFTER_ENV).ok().and_then(|v| v.parse().ok()).map(Fault::PauseAfter)
+        std::env::var(PAUSE_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Fault::PauseAfter)
     }
 }
 
@@ -124,7 +127,14 @@ impl State {
             .iter()
             .enumerate()
             .flat_map(|(stage, s)| s.steps.iter().map(move |step| (stage, step)))
-            .map(|(stage, step)| StepReport { stage, step: step.name(), description: step.describe(plan), status: "not_run", millis: 0, detail: None })
+            .map(|(stage, step)| StepReport {
+                stage,
+                step: step.name(),
+                description: step.describe(plan),
+                status: "not_run",
+                millis: 0,
+                detail: None,
+            })
             .collect();
         State {
             slots: plan.known_ids(),
@@ -175,14 +185,22 @@ impl State {
         let total: Option<Duration> = self
             .down
             .values()
-            .map(|(from, to)| to.unwrap_or_else(clock::now).duration_since(*from).unwrap_or_default())
+            .map(|(from, to)| {
+                to.unwrap_or_else(clock::now)
+                    .duration_since(*from)
+                    .unwrap_or_default()
+            })
             .reduce(|a, b| a + b);
         total.map(|d| d.as_millis() as u64)
     }
 }
 
 fn global(plan: &Plan, stage: usize, index: usize) -> usize {
-    plan.stages[..stage].iter().map(|s| s.steps.len()).sum::<usize>() + index
+    plan.stages[..stage]
+        .iter()
+        .map(|s| s.steps.len())
+        .sum::<usize>()
+        + index
 }
 
 /// How a stage's forward run ended.
@@ -207,7 +225,8 @@ impl Runner<'_> {
                 return self.fail(plan, stage, failure, state, false).await;
             }
         }
-        self.succeed(plan, plan.stages.len(), state, false, "done".into()).await
+        self.succeed(plan, plan.stages.len(), state, false, "done".into())
+            .await
     }
 
     /// Brings an interrupted run to an end: its stage is finished when every successor of it
@@ -221,33 +240,66 @@ impl Runner<'_> {
             }
         }
         let Some(stage) = run.current_stage() else {
-            return Ok(self.end(plan, Outcome::NothingChanged, "the interrupted run had not begun any step".into(), 0, state, true, Vec::new())?);
+            return Ok(self.end(
+                plan,
+                Outcome::NothingChanged,
+                "the interrupted run had not begun any step".into(),
+                0,
+                state,
+                true,
+                Vec::new(),
+            )?);
         };
         let steps = &plan.stages[stage].steps;
         let started = run.started(stage);
         let last = *started.last().unwrap_or(&0);
         let last_done = run.steps.get(&(stage, last)).is_some_and(|r| r.done);
-        let commits = steps.iter().enumerate().filter(|(_, s)| s.traits().runs_app).all(|(i, _)| started.contains(&i));
+        let commits = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.traits().runs_app)
+            .all(|(i, _)| started.contains(&i));
         if commits && !run.rolling_back.contains(&stage) {
             let from = if last_done { last + 1 } else { last };
-            tracing::info!("every new container of the interrupted run was started: finishing it from step {}", global(plan, stage, from) + 1);
+            tracing::info!(
+                "every new container of the interrupted run was started: finishing it from step {}",
+                global(plan, stage, from) + 1
+            );
             if let Flow::Failed(failure) = self.forward(plan, stage, from, &mut state).await? {
                 return self.fail(plan, stage, failure, state, true).await;
             }
-            return self.succeed(plan, stage + 1, state, true, "finished".into()).await;
+            return self
+                .succeed(plan, stage + 1, state, true, "finished".into())
+                .await;
         }
-        tracing::info!("undoing the {} steps the interrupted run began", started.len());
-        self.fail(plan, stage, "the run was interrupted".into(), state, true).await
+        tracing::info!(
+            "undoing the {} steps the interrupted run began",
+            started.len()
+        );
+        self.fail(plan, stage, "the run was interrupted".into(), state, true)
+            .await
     }
 
-    async fn forward(&mut self, plan: &Plan, stage: usize, from: usize, state: &mut State) -> Result<Flow, RunError> {
+    async fn forward(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        from: usize,
+        state: &mut State,
+    ) -> Result<Flow, RunError> {
         let total = plan.step_count();
         let files = self.files();
         for (index, step) in plan.stages[stage].steps.iter().enumerate().skip(from) {
             let number = global(plan, stage, index);
             let description = step.describe(plan);
             tracing::info!("[{}/{total}] {description}", number + 1);
-            self.journal.record(Event::Step { stage, index, phase: Phase::Started, detail: None, outputs: None })?;
+            self.journal.record(Event::Step {
+                stage,
+                index,
+                phase: Phase::Started,
+                detail: None,
+                outputs: None,
+            })?;
             let started = state.started.entry(stage).or_default();
             if !started.contains(&index) {
                 started.push(index);
@@ -260,7 +312,13 @@ impl Runner<'_> {
             self.crash_point(number, Moment::Began)?;
             let clock = tokio::time::Instant::now();
             let result = {
-                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: self.progress, data_touched: false };
+                let cx = Cx {
+                    engine: self.engine,
+                    slots: &state.slots,
+                    files: &files,
+                    progress: self.progress,
+                    data_touched: false,
+                };
                 step.action().perform(&cx).await
             };
             let report = &mut state.reports[number];
@@ -276,11 +334,20 @@ impl Runner<'_> {
                     }
                     report.detail = detail.clone();
                     state.learn(stage, index, done.outputs.clone());
-                    self.journal.record(Event::Step { stage, index, phase: Phase::Done, detail, outputs: Some(done.outputs) })?;
+                    self.journal.record(Event::Step {
+                        stage,
+                        index,
+                        phase: Phase::Done,
+                        detail,
+                        outputs: Some(done.outputs),
+                    })?;
                     #[cfg(test)]
                     self.crash_point(number, Moment::Journaled)?;
                     if self.fault == Some(Fault::PauseAfter(number + 1)) {
-                        tracing::warn!("{PAUSE_AFTER_ENV}={}: pausing here until killed", number + 1);
+                        tracing::warn!(
+                            "{PAUSE_AFTER_ENV}={}: pausing here until killed",
+                            number + 1
+                        );
                         std::future::pending::<()>().await;
                     }
                 }
@@ -288,9 +355,18 @@ impl Runner<'_> {
                     let message = secrets::redact(&e.to_string());
                     report.status = "failed";
                     report.detail = Some(message.clone());
-                    self.journal.record(Event::Step { stage, index, phase: Phase::Failed, detail: Some(message.clone()), outputs: None })?;
+                    self.journal.record(Event::Step {
+                        stage,
+                        index,
+                        phase: Phase::Failed,
+                        detail: Some(message.clone()),
+                        outputs: None,
+                    })?;
                     if traits.cleanup {
-                        tracing::warn!("{} failed after the service was healthy: {message}", step.name());
+                        tracing::warn!(
+                            "{} failed after the service was healthy: {message}",
+                            step.name()
+                        );
                         state.warnings.push(format!("{description}: {message}"));
                         continue;
                     }
@@ -316,24 +392,51 @@ impl Runner<'_> {
 
     /// Undoes a failed stage, confirms that every member runs its container from before the
     /// stage, and ends the run.
-    async fn fail(&mut self, plan: &Plan, stage: usize, failure: String, mut state: State, recovered: bool) -> Result<RunReport, RunError> {
+    async fn fail(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        failure: String,
+        mut state: State,
+        recovered: bool,
+    ) -> Result<RunReport, RunError> {
         let started = state.started.get(&stage).cloned().unwrap_or_default();
         let steps = &plan.stages[stage].steps;
-        if started.iter().any(|&i| steps[i].action().undo_describe(plan).is_some()) {
+        if started
+            .iter()
+            .any(|&i| steps[i].action().undo_describe(plan).is_some())
+        {
             tracing::warn!("rolling back");
         }
         let mut undo_failures = Vec::new();
         let files = self.files();
         for &index in started.iter().rev() {
             let step = &steps[index];
-            let Some(description) = step.action().undo_describe(plan) else { continue };
+            let Some(description) = step.action().undo_describe(plan) else {
+                continue;
+            };
             tracing::info!("undo: {description}");
-            self.journal.record(Event::Undo { stage, index, phase: Phase::Started, detail: None })?;
+            self.journal.record(Event::Undo {
+                stage,
+                index,
+                phase: Phase::Started,
+                detail: None,
+            })?;
             let clock = tokio::time::Instant::now();
-            let data_touched = started.iter().any(|&later| later > index && steps[later].traits().writes_data);
+            let data_touched = started
+                .iter()
+                .any(|&later| later > index && steps[later].traits().writes_data);
             let result = {
-                let cx = Cx { engine: self.engine, slots: &state.slots, files: &files, progress: None, data_touched };
-                step.action().undo(&cx, state.outputs.get(&(stage, index))).await
+                let cx = Cx {
+                    engine: self.engine,
+                    slots: &state.slots,
+                    files: &files,
+                    progress: None,
+                    data_touched,
+                };
+                step.action()
+                    .undo(&cx, state.outputs.get(&(stage, index)))
+                    .await
             };
             let report = &mut state.reports[global(plan, stage, index)];
             report.millis += clock.elapsed().as_millis() as u64;
@@ -344,13 +447,23 @@ impl Runner<'_> {
                         tracing::info!("      {said}");
                         state.restored.push(said.clone());
                     }
-                    self.journal.record(Event::Undo { stage, index, phase: Phase::Done, detail: said })?;
+                    self.journal.record(Event::Undo {
+                        stage,
+                        index,
+                        phase: Phase::Done,
+                        detail: said,
+                    })?;
                     report.status = "undone";
                 }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());
                     tracing::error!("undo failed: {message}");
-                    self.journal.record(Event::Undo { stage, index, phase: Phase::Failed, detail: Some(message.clone()) })?;
+                    self.journal.record(Event::Undo {
+                        stage,
+                        index,
+                        phase: Phase::Failed,
+                        detail: Some(message.clone()),
+                    })?;
                     undo_failures.push(format!("{description}: {message}"));
                     report.status = "undo_failed";
                     if step.traits().critical_undo {
@@ -372,7 +485,11 @@ impl Runner<'_> {
             (true, 0, false) => Outcome::NothingChanged,
         };
         if back && state.restored.is_empty() {
-            if let Some(step) = started.iter().map(|&i| &steps[i]).find(|s| s.traits().writes_data) {
+            if let Some(step) = started
+                .iter()
+                .map(|&i| &steps[i])
+                .find(|s| s.traits().writes_data)
+            {
                 state.warnings.push(format!(
                     "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
                     step.describe(plan)
@@ -380,23 +497,72 @@ impl Runner<'_> {
             }
         }
         let message = match outcome {
-            Outcome::NeedsAttention if undo_failures.is_empty() => format!("{failure}; the container put back does not stay running"),
-            Outcome::NeedsAttention => format!("{failure}; could not put everything back: {}", undo_failures.join("; ")),
+            Outcome::NeedsAttention if undo_failures.is_empty() => {
+                format!("{failure}; the container put back does not stay running")
+            }
+            Outcome::NeedsAttention => format!(
+                "{failure}; could not put everything back: {}",
+                undo_failures.join("; ")
+            ),
             _ => failure.clone(),
         };
-        let report = self.end(plan, outcome, message, stage, state, recovered, undo_failures)?;
-        Ok(RunReport { failure: Some(failure), ..report })
+        let report = self.end(
+            plan,
+            outcome,
+            message,
+            stage,
+            state,
+            recovered,
+            undo_failures,
+        )?;
+        Ok(RunReport {
+            failure: Some(failure),
+            ..report
+        })
     }
 
-    async fn succeed(&mut self, plan: &Plan, stages_done: usize, state: State, recovered: bool, message: String) -> Result<RunReport, RunError> {
-        let outcome = if stages_done == plan.stages.len() { Outcome::Succeeded } else { Outcome::Partial };
-        Ok(self.end(plan, outcome, message, stages_done, state, recovered, Vec::new())?)
+    async fn succeed(
+        &mut self,
+        plan: &Plan,
+        stages_done: usize,
+        state: State,
+        recovered: bool,
+        message: String,
+    ) -> Result<RunReport, RunError> {
+        let outcome = if stages_done == plan.stages.len() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Partial
+        };
+        Ok(self.end(
+            plan,
+            outcome,
+            message,
+            stages_done,
+            state,
+            recovered,
+            Vec::new(),
+        )?)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn end(&mut self, plan: &Plan, outcome: Outcome, message: String, stages_done: usize, state: State, recovered: bool, undo_failures: Vec<String>) -> Result<RunReport, JournalError> {
+    fn end(
+        &mut self,
+        plan: &Plan,
+        outcome: Outcome,
+        message: String,
+        stages_done: usize,
+        state: State,
+        recovered: bool,
+        undo_failures: Vec<String>,
+    ) -> Result<RunReport, JournalError> {
         let downtime_ms = state.downtime_ms();
-        self.journal.record(Event::End { outcome, message, downtime_ms, recovered })?;
+        self.journal.record(Event::End {
+            outcome,
+            message,
+            downtime_ms,
+            recovered,
+        })?;
         if outcome != Outcome::NeedsAttention {
             // The copies served their purpose; a run that needs a person keeps them.
             let _ = std::fs::remove_dir_all(self.files());
@@ -421,10 +587,16 @@ impl Runner<'_> {
     async fn confirm(&self, plan: &Plan, stage: usize, state: &State) -> Result<(), StepError> {
         for member in &plan.members {
             let slot = Slot::new(member, stage as u32);
-            let id = state.slots.get(&slot).ok_or_else(|| StepError::Unbound(slot.clone()))?;
+            let id = state
+                .slots
+                .get(&slot)
+                .ok_or_else(|| StepError::Unbound(slot.clone()))?;
             let c = inspect_required(self.engine, id).await?;
             if name_of(&c) != *member {
-                return Err(StepError::Failed(format!("{} is not named {member}", plan.label(&slot))));
+                return Err(StepError::Failed(format!(
+                    "{} is not named {member}",
+                    plan.label(&slot)
+                )));
             }
             health::confirm_running(self.engine, id, CONFIRM_SETTLE).await?;
         }

@@ -5,18 +5,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::journal::{Outcome, StateDir};
-use super::runner::{Fault, Moment, RunError, RunReport, Runner};
 use super::recover::recover;
+use super::runner::{Fault, Moment, RunError, RunReport, Runner};
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::engine::Engine;
 use crate::health::{HealthPolicy, HealthSettings};
-use crate::profile::{Catalog, Choice};
-use crate::ops::upgrade::{prepare, UpgradeRequest};
 use crate::ops::backup::BackupRequest;
+use crate::ops::upgrade::{prepare, UpgradeRequest};
 use crate::plan::build::{BackupPlan, CarriedPath, Migration, Target};
 use crate::plan::steps::Cx;
 use crate::plan::steps::VersionSource;
 use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
+use crate::profile::{Catalog, Choice};
 
 /// The database server's container.
 const DB: &str = "db";
@@ -44,7 +44,11 @@ impl Drop for Host {
 /// HEALTHCHECK), `app:bad` (unhealthy) and `app:crash` in the registry.
 fn new_host(members: &[&str]) -> Host {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("cutover-unit-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "cutover-unit-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let engine = FakeEngine::default();
     engine.publish("app:1", Behaviour::Serve, &["APP_VERSION=1"]);
     engine.publish("app:2", Behaviour::Healthy, &["APP_VERSION=2"]);
@@ -53,12 +57,25 @@ fn new_host(members: &[&str]) -> Host {
     engine.publish("app:bad", Behaviour::Unhealthy, &[]);
     engine.publish("app:crash", Behaviour::Crash, &[]);
     for name in members {
-        engine.run(name, "app:1", &["ENCODE_KEY=k-123456", "TZ=UTC", "DB_URL=postgres://app:pw-1234@db:5432/app"], &[("/app/.env", "ENCODE_KEY=k-123456\n")]);
+        engine.run(
+            name,
+            "app:1",
+            &[
+                "ENCODE_KEY=k-123456",
+                "TZ=UTC",
+                "DB_URL=postgres://app:pw-1234@db:5432/app",
+            ],
+            &[("/app/.env", "ENCODE_KEY=k-123456\n")],
+        );
     }
     // The database server the apps use; its data is the fake's `data`.
     engine.run(DB, "app:1", &[], &[]);
     engine.with_data(&[("schema", "1")]);
-    Host { engine, state: StateDir::open(&dir).unwrap(), dir }
+    Host {
+        engine,
+        state: StateDir::open(&dir).unwrap(),
+        dir,
+    }
 }
 
 fn health() -> HealthPolicy {
@@ -71,25 +88,57 @@ fn options(to: &str) -> UpgradeOptions {
 
 fn request(host: &Host, members: &[&str], mut options: UpgradeOptions) -> UpgradeRequest {
     let backup = match options.backup.take() {
-        Some(_) => BackupRequest { db_var: Some("DB_URL".into()), dir: Some(host.dir.join(BACKUPS_IN_HOST)), keep: Some(2), ..BackupRequest::default() },
-        None => BackupRequest { skip: true, ..BackupRequest::default() },
+        Some(_) => BackupRequest {
+            db_var: Some("DB_URL".into()),
+            dir: Some(host.dir.join(BACKUPS_IN_HOST)),
+            keep: Some(2),
+            ..BackupRequest::default()
+        },
+        None => BackupRequest {
+            skip: true,
+            ..BackupRequest::default()
+        },
     };
     UpgradeRequest {
         name: members[0].into(),
         with: members[1..].iter().map(|m| m.to_string()).collect(),
-        health: HealthSettings { settle: Some(options.health.settle), timeout: Some(options.health.timeout), ..HealthSettings::default() },
+        health: HealthSettings {
+            settle: Some(options.health.settle),
+            timeout: Some(options.health.timeout),
+            ..HealthSettings::default()
+        },
         options,
         profile: Choice::Without,
         insecure_registries: Vec::new(),
         backup,
+        compose: Default::default(),
     }
 }
 
-async fn upgrade(host: &Host, members: &[&str], options: UpgradeOptions, fault: Option<Fault>) -> (Plan, Result<RunReport, RunError>) {
-    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(host, members, options)).await.expect("preflight");
+async fn upgrade(
+    host: &Host,
+    members: &[&str],
+    options: UpgradeOptions,
+    fault: Option<Fault>,
+) -> (Plan, Result<RunReport, RunError>) {
+    let prepared = prepare(
+        &host.engine,
+        &host.state,
+        &Catalog::default(),
+        &request(host, members, options),
+    )
+    .await
+    .expect("preflight");
     let plan = prepared.plan.clone();
     let mut journal = host.state.begin(&plan).unwrap();
-    let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault }.run(&plan).await;
+    let result = Runner {
+        engine: &host.engine,
+        journal: &mut journal,
+        progress: None,
+        fault,
+    }
+    .run(&plan)
+    .await;
     (plan, result)
 }
 
@@ -98,43 +147,77 @@ async fn upgrade(host: &Host, members: &[&str], options: UpgradeOptions, fault: 
 fn assert_settled(host: &Host, members: &[&str]) -> String {
     let world = host.engine.world();
     for c in world.containers.values() {
-        assert!(!is_reserved_name(&c.name), "{} was left behind: {world:#?}", c.name);
+        assert!(
+            !is_reserved_name(&c.name),
+            "{} was left behind: {world:#?}",
+            c.name
+        );
     }
-    assert_eq!(world.containers.len(), members.len() + 1, "one container per member, and the database: {world:#?}");
+    assert_eq!(
+        world.containers.len(),
+        members.len() + 1,
+        "one container per member, and the database: {world:#?}"
+    );
     let images: Vec<String> = members
         .iter()
         .map(|m| {
-            let c = host.engine.named(m).unwrap_or_else(|| panic!("{m} is gone: {world:#?}"));
+            let c = host
+                .engine
+                .named(m)
+                .unwrap_or_else(|| panic!("{m} is gone: {world:#?}"));
             assert!(c.running, "{m} is not running");
             c.image
         })
         .collect();
-    assert!(images.iter().all(|i| *i == images[0]), "the group runs one version: {images:?}");
+    assert!(
+        images.iter().all(|i| *i == images[0]),
+        "the group runs one version: {images:?}"
+    );
     images[0].clone()
 }
 
 /// The plan shapes of the issue, each with the members it moves.
 fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     let mut migrate = options("2");
-    migrate.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600), fails_if_output_has: vec![] });
+    migrate.steps.migrate = Some(Migration {
+        command: vec!["migrate".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(600),
+        fails_if_output_has: vec![],
+    });
     let mut hooks = options("2");
     hooks.steps.exec_before = vec![vec!["true".into()]];
     hooks.steps.exec_after = vec![vec!["true".into()]];
     let mut carried = options("2");
-    carried.steps.carry = vec![CarriedPath { path: "/app/.env".into(), optional: false }];
+    carried.steps.carry = vec![CarriedPath {
+        path: "/app/.env".into(),
+        optional: false,
+    }];
     let mut hops = options("3");
     hops.via = vec!["2".into()];
     let mut backed_up = options("2");
-    backed_up.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(600), fails_if_output_has: vec![] });
+    backed_up.steps.migrate = Some(Migration {
+        command: vec!["migrate".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(600),
+        fails_if_output_has: vec![],
+    });
     let backed_up = with_backup(backed_up);
     let mut checked = options("2");
-    checked.steps.expect_version = Some(VersionSource::Command(vec!["print".into(), "version 2".into()]));
+    checked.steps.expect_version = Some(VersionSource::Command(vec![
+        "print".into(),
+        "version 2".into(),
+    ]));
     vec![
         ("swap", vec!["web"], options("2")),
         ("migrate", vec!["web"], migrate),
         ("hooks", vec!["web"], hooks),
         ("carried file", vec!["web"], carried),
-        ("group of three", vec!["web", "worker", "cron"], options("2")),
+        (
+            "group of three",
+            vec!["web", "worker", "cron"],
+            options("2"),
+        ),
         ("two hops", vec!["web"], hops),
         ("migrate with a backup", vec!["web"], backed_up),
         ("version check", vec!["web"], checked),
@@ -150,8 +233,15 @@ fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
         stage += 1;
     }
     let steps = &plan.stages[stage].steps;
-    let commits = steps.iter().enumerate().filter(|(_, s)| s.traits().runs_app).all(|(i, _)| i <= local);
-    let went_down = steps.iter().take(local + 1).any(|s| s.traits().starts_downtime);
+    let commits = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.traits().runs_app)
+        .all(|(i, _)| i <= local);
+    let went_down = steps
+        .iter()
+        .take(local + 1)
+        .any(|s| s.traits().starts_downtime);
     let last = stage + 1 == plan.stages.len();
     let outcome = match (commits, last, stage, went_down) {
         (true, true, _, _) => Outcome::Succeeded,
@@ -165,7 +255,14 @@ fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
 /// How many steps the shape's plan has.
 async fn step_count(members: &[&str], opts: &UpgradeOptions) -> usize {
     let host = new_host(members);
-    let prepared = prepare(&host.engine, &host.state, &Catalog::default(), &request(&host, members, opts.clone())).await.expect("preflight");
+    let prepared = prepare(
+        &host.engine,
+        &host.state,
+        &Catalog::default(),
+        &request(&host, members, opts.clone()),
+    )
+    .await
+    .expect("preflight");
     prepared.plan.step_count()
 }
 
@@ -177,19 +274,37 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
             for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
                 let case = format!("{shape}, killed at step {} ({at:?})", step + 1);
                 let host = new_host(&members);
-                let (plan, result) = upgrade(&host, &members, opts.clone(), Some(Fault::Crash { step, at })).await;
-                assert!(matches!(result, Err(RunError::Interrupted)), "{case}: the run went on");
+                let (plan, result) = upgrade(
+                    &host,
+                    &members,
+                    opts.clone(),
+                    Some(Fault::Crash { step, at }),
+                )
+                .await;
+                assert!(
+                    matches!(result, Err(RunError::Interrupted)),
+                    "{case}: the run went on"
+                );
                 tokio::time::sleep(DEAD_FOR).await;
                 let recoveries = recover(&host.engine, &host.state, None).await.unwrap();
                 assert_eq!(recoveries.len(), 1, "{case}");
                 let (stage, outcome, went_down) = expected(&plan, step);
                 let recovered = &recoveries[0];
-                assert_eq!(recovered.outcome, Some(outcome), "{case}: {}", recovered.message);
+                assert_eq!(
+                    recovered.outcome,
+                    Some(outcome),
+                    "{case}: {}",
+                    recovered.message
+                );
                 let runs = assert_settled(&host, &members);
                 let schema = host.engine.world().data["schema"].clone();
                 match outcome {
-                    Outcome::RolledBack | Outcome::NothingChanged if opts.backup.is_some() => assert_eq!(schema, "1", "{case}: the backup was restored"),
-                    Outcome::Succeeded if opts.steps.migrate.is_some() => assert_eq!(schema, "2", "{case}: migrated"),
+                    Outcome::RolledBack | Outcome::NothingChanged if opts.backup.is_some() => {
+                        assert_eq!(schema, "1", "{case}: the backup was restored")
+                    }
+                    Outcome::Succeeded if opts.steps.migrate.is_some() => {
+                        assert_eq!(schema, "2", "{case}: migrated")
+                    }
                     _ => {}
                 }
                 let want = match outcome {
@@ -199,28 +314,56 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     _ => plan.image_from.clone(),
                 };
                 assert_eq!(runs, want, "{case}");
-                let stopped_before = plan.stages[..stage].iter().any(|s| s.steps.iter().any(|s| s.traits().starts_downtime));
+                let stopped_before = plan.stages[..stage]
+                    .iter()
+                    .any(|s| s.steps.iter().any(|s| s.traits().starts_downtime));
                 match (went_down || stopped_before, recovered.downtime_ms) {
                     (false, None) => {}
                     (true, Some(_)) => {}
                     (down, downtime) => panic!("{case}: went down {down}, downtime {downtime:?}"),
                 }
                 // Down when killed: the outage lasted until recovery brought the service back.
-                let health_done = plan.stages[stage].steps.iter().enumerate()
+                let health_done = plan.stages[stage]
+                    .steps
+                    .iter()
+                    .enumerate()
                     .filter(|(_, s)| s.name() == "await_healthy")
-                    .all(|(i, _)| global(&plan, stage, i) < step || (global(&plan, stage, i) == step && at == Moment::Journaled));
+                    .all(|(i, _)| {
+                        global(&plan, stage, i) < step
+                            || (global(&plan, stage, i) == step && at == Moment::Journaled)
+                    });
                 if went_down && !health_done {
-                    assert!(recovered.downtime_ms.unwrap() >= DEAD_FOR.as_millis() as u64, "{case}: {:?}", recovered.downtime_ms);
+                    assert!(
+                        recovered.downtime_ms.unwrap() >= DEAD_FOR.as_millis() as u64,
+                        "{case}: {:?}",
+                        recovered.downtime_ms
+                    );
                 }
-                assert!(host.state.unfinished(None).unwrap().is_empty(), "{case}: the run is closed");
-                assert!(!host.dir.join("runs").read_dir().unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "files")), "{case}: copies are deleted");
+                assert!(
+                    host.state.unfinished(None).unwrap().is_empty(),
+                    "{case}: the run is closed"
+                );
+                assert!(
+                    !host
+                        .dir
+                        .join("runs")
+                        .read_dir()
+                        .unwrap()
+                        .flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "files")),
+                    "{case}: copies are deleted"
+                );
             }
         }
     }
 }
 
 fn global(plan: &Plan, stage: usize, index: usize) -> usize {
-    plan.stages[..stage].iter().map(|s| s.steps.len()).sum::<usize>() + index
+    plan.stages[..stage]
+        .iter()
+        .map(|s| s.steps.len())
+        .sum::<usize>()
+        + index
 }
 
 #[tokio::test(start_paused = true)]
@@ -229,7 +372,16 @@ async fn every_undo_applied_twice_is_applied_once() {
         let steps = step_count(&members, &opts).await;
         for step in 0..steps {
             let host = new_host(&members);
-            let (plan, _) = upgrade(&host, &members, opts.clone(), Some(Fault::Crash { step, at: Moment::Journaled })).await;
+            let (plan, _) = upgrade(
+                &host,
+                &members,
+                opts.clone(),
+                Some(Fault::Crash {
+                    step,
+                    at: Moment::Journaled,
+                }),
+            )
+            .await;
             let run = host.state.unfinished(None).unwrap().remove(0);
             let (stage, index) = *run.steps.keys().last().unwrap();
             let mut slots = plan.known_ids();
@@ -240,16 +392,41 @@ async fn every_undo_applied_twice_is_applied_once() {
             }
             let files = run.path.with_extension("files");
             // As if later steps changed data, so that a backup's undo restores it.
-            let cx = Cx { engine: &host.engine, slots: &slots, files: &files, progress: None, data_touched: true };
+            let cx = Cx {
+                engine: &host.engine,
+                slots: &slots,
+                files: &files,
+                progress: None,
+                data_touched: true,
+            };
             let action = plan.stages[stage].steps[index].action();
             let outputs = run.steps[&(stage, index)].outputs.as_ref();
-            action.undo(&cx, outputs).await.unwrap_or_else(|e| panic!("{shape}, step {}: {e}", step + 1));
+            action
+                .undo(&cx, outputs)
+                .await
+                .unwrap_or_else(|e| panic!("{shape}, step {}: {e}", step + 1));
             let once = host.engine.world();
-            action.undo(&cx, outputs).await.unwrap_or_else(|e| panic!("{shape}, step {} again: {e}", step + 1));
-            assert_eq!(host.engine.world(), once, "{shape}: undoing step {} twice differs from once", step + 1);
+            action
+                .undo(&cx, outputs)
+                .await
+                .unwrap_or_else(|e| panic!("{shape}, step {} again: {e}", step + 1));
+            assert_eq!(
+                host.engine.world(),
+                once,
+                "{shape}: undoing step {} twice differs from once",
+                step + 1
+            );
             // Without its outputs (killed before they were journaled), the undo finds its way too.
-            action.undo(&cx, None).await.unwrap_or_else(|e| panic!("{shape}, step {} without outputs: {e}", step + 1));
-            assert_eq!(host.engine.world(), once, "{shape}: undoing step {} without outputs differs", step + 1);
+            action
+                .undo(&cx, None)
+                .await
+                .unwrap_or_else(|e| panic!("{shape}, step {} without outputs: {e}", step + 1));
+            assert_eq!(
+                host.engine.world(),
+                once,
+                "{shape}: undoing step {} without outputs differs",
+                step + 1
+            );
         }
     }
 }
@@ -260,13 +437,24 @@ async fn each_shape_succeeds_and_tells_its_downtime() {
         let host = new_host(&members);
         let (plan, report) = upgrade(&host, &members, opts, None).await;
         let report = report.unwrap();
-        assert_eq!(report.outcome, Outcome::Succeeded, "{shape}: {:?}", report.failure);
+        assert_eq!(
+            report.outcome,
+            Outcome::Succeeded,
+            "{shape}: {:?}",
+            report.failure
+        );
         assert_eq!(assert_settled(&host, &members), plan.image_to, "{shape}");
         assert_eq!(report.stages_done, plan.stages.len());
         // HEALTHCHECKs pass at the first look, 100 ms apart at most per member.
         let downtime = report.downtime_ms.unwrap();
-        assert!(downtime < 200 * members.len() as u64 * plan.stages.len() as u64, "{shape}: {downtime} ms");
-        assert_eq!(report.settled_ms, None, "{shape}: a HEALTHCHECK judged it, not a settle");
+        assert!(
+            downtime < 200 * members.len() as u64 * plan.stages.len() as u64,
+            "{shape}: {downtime} ms"
+        );
+        assert_eq!(
+            report.settled_ms, None,
+            "{shape}: a HEALTHCHECK judged it, not a settle"
+        );
     }
 }
 
@@ -276,25 +464,64 @@ async fn a_settle_is_confirmation_and_not_downtime() {
     let (_, report) = upgrade(&host, &["web"], options("serve"), None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::Succeeded);
-    assert!(report.downtime_ms.unwrap() < 100, "down until it started: {:?}", report.downtime_ms);
+    assert!(
+        report.downtime_ms.unwrap() < 100,
+        "down until it started: {:?}",
+        report.downtime_ms
+    );
     assert_eq!(report.settled_ms, Some(10_000));
-    let health = report.steps.iter().find(|s| s.step == "await_healthy").unwrap();
-    assert!(health.detail.as_deref().unwrap().contains("ran 10s without exiting"), "{:?}", health.detail);
+    let health = report
+        .steps
+        .iter()
+        .find(|s| s.step == "await_healthy")
+        .unwrap();
+    assert!(
+        health
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("ran 10s without exiting"),
+        "{:?}",
+        health.detail
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_the_data() {
-    for (command, says) in [("migrate-fail", "exited with code 2"), ("hang", "did not finish within 1m")] {
+    for (command, says) in [
+        ("migrate-fail", "exited with code 2"),
+        ("hang", "did not finish within 1m"),
+    ] {
         let host = new_host(&["web"]);
         let mut opts = options("2");
-        opts.steps.migrate = Some(Migration { command: vec![command.into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+        opts.steps.migrate = Some(Migration {
+            command: vec![command.into()],
+            entrypoint: None,
+            timeout: Duration::from_secs(60),
+            fails_if_output_has: vec![],
+        });
         let (_, report) = upgrade(&host, &["web"], opts, None).await;
         let report = report.unwrap();
         assert_eq!(report.outcome, Outcome::RolledBack, "{command}");
-        assert!(report.failure.as_deref().unwrap().contains(says), "{command}: {:?}", report.failure);
-        assert!(report.failure.as_deref().unwrap().contains("last output"), "the tail is kept: {:?}", report.failure);
+        assert!(
+            report.failure.as_deref().unwrap().contains(says),
+            "{command}: {:?}",
+            report.failure
+        );
+        assert!(
+            report.failure.as_deref().unwrap().contains("last output"),
+            "the tail is kept: {:?}",
+            report.failure
+        );
         assert_eq!(assert_settled(&host, &["web"]), "app:1");
-        assert!(report.warnings.iter().any(|w| w.contains("may have changed the data")), "{:?}", report.warnings);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("may have changed the data")),
+            "{:?}",
+            report.warnings
+        );
     }
 }
 
@@ -307,7 +534,10 @@ async fn hooks_fail_before_downtime_or_roll_back_after_it() {
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::NothingChanged);
     assert_eq!(report.downtime_ms, None);
-    assert!(report.failure.unwrap().contains("`false` exited with code 1"));
+    assert!(report
+        .failure
+        .unwrap()
+        .contains("`false` exited with code 1"));
     assert_settled(&host1, &["web"]);
 
     let host2 = new_host(&["web"]);
@@ -346,18 +576,36 @@ async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
     opts.steps.carry = vec![
-        CarriedPath { path: "/app/.env".into(), optional: false },
-        CarriedPath { path: "/app/missing".into(), optional: true },
+        CarriedPath {
+            path: "/app/.env".into(),
+            optional: false,
+        },
+        CarriedPath {
+            path: "/app/missing".into(),
+            optional: true,
+        },
     ];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
     let file = &host.engine.named("web").unwrap().files["/app/.env"];
-    assert_eq!((file.bytes.as_slice(), file.mode, file.uid, file.gid), (&b"ENCODE_KEY=k-123456\n"[..], 0o640, 1000, 1000));
-    assert!(!host.dir.join("runs").read_dir().unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "files")));
+    assert_eq!(
+        (file.bytes.as_slice(), file.mode, file.uid, file.gid),
+        (&b"ENCODE_KEY=k-123456\n"[..], 0o640, 1000, 1000)
+    );
+    assert!(!host
+        .dir
+        .join("runs")
+        .read_dir()
+        .unwrap()
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "files")));
 
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.steps.carry = vec![CarriedPath { path: "/app/missing".into(), optional: false }];
+    opts.steps.carry = vec![CarriedPath {
+        path: "/app/missing".into(),
+        optional: false,
+    }];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::NothingChanged);
@@ -373,16 +621,45 @@ async fn an_env_rename_moves_the_value_and_verify_expects_it() {
     opts.steps.env.unset = vec!["TZ".into()];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
-    let env = host.engine.inspect("web").await.unwrap().unwrap().config.unwrap().env.unwrap();
-    assert!(env.contains(&"ENCRYPTION_SECRET=k-123456".to_string()), "{env:?}");
+    let env = host
+        .engine
+        .inspect("web")
+        .await
+        .unwrap()
+        .unwrap()
+        .config
+        .unwrap()
+        .env
+        .unwrap();
+    assert!(
+        env.contains(&"ENCRYPTION_SECRET=k-123456".to_string()),
+        "{env:?}"
+    );
     assert!(env.contains(&"MODE=fast".to_string()));
-    assert!(!env.iter().any(|e| e.starts_with("ENCODE_KEY=") || e.starts_with("TZ=")), "{env:?}");
+    assert!(
+        !env.iter()
+            .any(|e| e.starts_with("ENCODE_KEY=") || e.starts_with("TZ=")),
+        "{env:?}"
+    );
 
     let host = new_host(&["web"]);
     let mut opts = options("2");
     opts.steps.env.rename = vec![("NO_SUCH_KEY".into(), "X".into())];
-    let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request(&host, &["web"], opts)).await.err().unwrap();
-    assert!(refused.to_string().contains("the container has no NO_SUCH_KEY"), "{refused}");
+    let refused = prepare(
+        &host.engine,
+        &host.state,
+        &Catalog::default(),
+        &request(&host, &["web"], opts),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        refused
+            .to_string()
+            .contains("the container has no NO_SUCH_KEY"),
+        "{refused}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -391,17 +668,30 @@ async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
     let mut opts = options("2");
     // The fake prints the command it runs, as Anchore's tool prints "Skipping upgrade".
     let command = vec!["migrate".to_string(), "Skipping upgrade.".to_string()];
-    opts.steps.migrate = Some(Migration { command, entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec!["Skipping upgrade".into()] });
+    opts.steps.migrate = Some(Migration {
+        command,
+        entrypoint: None,
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec!["Skipping upgrade".into()],
+    });
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert!(report.failure.unwrap().contains("exited 0 but printed"), "it did nothing, and said so");
+    assert!(
+        report.failure.unwrap().contains("exited 0 but printed"),
+        "it did nothing, and said so"
+    );
     assert_eq!(assert_settled(&host, &["web"]), "app:1");
 }
 
 /// Backs up the apps' database (named by `DB_URL`) into the host's directory.
 fn with_backup(mut options: UpgradeOptions) -> UpgradeOptions {
-    options.backup = Some(BackupPlan { targets: Default::default(), root: BACKUPS_IN_HOST.into(), keep: 2, online: false });
+    options.backup = Some(BackupPlan {
+        targets: Default::default(),
+        root: BACKUPS_IN_HOST.into(),
+        keep: 2,
+        online: false,
+    });
     options
 }
 
@@ -409,14 +699,34 @@ fn with_backup(mut options: UpgradeOptions) -> UpgradeOptions {
 async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     let host = new_host(&["web"]);
     let mut opts = options("bad");
-    opts.steps.migrate = Some(Migration { command: vec!["migrate".into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec![],
+    });
     let opts = with_backup(opts);
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert_eq!(host.engine.world().data["schema"], "1", "the migration's change was undone");
-    assert!(report.restored[0].contains("restored the PostgreSQL database app"), "{:?}", report.restored);
-    assert!(report.warnings.iter().all(|w| !w.contains("cutover took no backup")), "{:?}", report.warnings);
+    assert_eq!(
+        host.engine.world().data["schema"],
+        "1",
+        "the migration's change was undone"
+    );
+    assert!(
+        report.restored[0].contains("restored the PostgreSQL database app"),
+        "{:?}",
+        report.restored
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .all(|w| !w.contains("cutover took no backup")),
+        "{:?}",
+        report.warnings
+    );
     let backup = report.steps.iter().find(|s| s.step == "backup").unwrap();
     assert_eq!(backup.status, "undone");
 }
@@ -425,11 +735,20 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
 async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
-    opts.steps.migrate = Some(Migration { command: vec!["migrate-fail".into()], entrypoint: None, timeout: Duration::from_secs(60), fails_if_output_has: vec![] });
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate-fail".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec![],
+    });
     let (_, report) = upgrade(&host, &["web"], with_backup(opts), None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert_eq!(host.engine.world().data["schema"], "1", "not left half-migrated");
+    assert_eq!(
+        host.engine.world().data["schema"],
+        "1",
+        "not left half-migrated"
+    );
     assert!(!report.restored.is_empty());
 }
 
@@ -437,9 +756,22 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
 async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
     use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
     use crate::backup::{DatabaseTarget, Target as BackupTarget};
-    let spec = DatabaseSpec { sources: vec![Source::UrlEnv { name: "DB_URL".into(), files: vec![] }], schema_query: None };
+    let spec = DatabaseSpec {
+        sources: vec![Source::UrlEnv {
+            name: "DB_URL".into(),
+            files: vec![],
+        }],
+        schema_query: None,
+    };
     let target = BackupTarget {
-        database: Some(DatabaseTarget { spec, engine: DbEngine::Postgres, container: DB.into(), port: 5432, name: "app".into(), user: "app".into() }),
+        database: Some(DatabaseTarget {
+            spec,
+            engine: DbEngine::Postgres,
+            container: DB.into(),
+            port: 5432,
+            name: "app".into(),
+            user: "app".into(),
+        }),
         volumes: vec![],
     };
     let steps = 5;
@@ -450,19 +782,42 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
             let app = host.engine.inspect("web").await.unwrap().unwrap();
             host.engine.with_data(&[("schema", "old")]);
             let root = host.dir.join("backups");
-            let (_, taken) = crate::backup::take(&host.engine, &app, &target, &root.join("web"), false, "earlier", None).await.unwrap();
+            let (_, taken) = crate::backup::take(
+                &host.engine,
+                &app,
+                &target,
+                &root.join("web"),
+                false,
+                "earlier",
+                None,
+            )
+            .await
+            .unwrap();
             host.engine.with_data(&[("schema", "new")]);
-            let plan = crate::plan::build::plan_restore(&app, target.clone(), &taken, root, 3, health());
+            let plan =
+                crate::plan::build::plan_restore(&app, target.clone(), &taken, root, 3, health());
             assert_eq!(plan.step_count(), steps);
             let mut journal = host.state.begin(&plan).unwrap();
-            let result = Runner { engine: &host.engine, journal: &mut journal, progress: None, fault: Some(Fault::Crash { step, at }) }.run(&plan).await;
+            let result = Runner {
+                engine: &host.engine,
+                journal: &mut journal,
+                progress: None,
+                fault: Some(Fault::Crash { step, at }),
+            }
+            .run(&plan)
+            .await;
             assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
             tokio::time::sleep(DEAD_FOR).await;
-            let recovered = recover(&host.engine, &host.state, None).await.unwrap().remove(0);
+            let recovered = recover(&host.engine, &host.state, None)
+                .await
+                .unwrap()
+                .remove(0);
             let schema = host.engine.world().data["schema"].clone();
             match recovered.outcome {
                 Some(Outcome::Succeeded) => assert_eq!(schema, "old", "{case}: restored"),
-                Some(Outcome::RolledBack | Outcome::NothingChanged) => assert_eq!(schema, "new", "{case}: the data it had is back"),
+                Some(Outcome::RolledBack | Outcome::NothingChanged) => {
+                    assert_eq!(schema, "new", "{case}: the data it had is back")
+                }
                 other => panic!("{case}: {other:?} {}", recovered.message),
             }
             assert_settled(&host, &["web"]);

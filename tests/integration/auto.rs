@@ -42,14 +42,23 @@ fn webhook() -> (String, std::thread::JoinHandle<String>) {
         }
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
-        reader.get_mut().write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap();
         String::from_utf8(body).unwrap()
     });
     (url, handle)
 }
 
 fn tag_of(name: &str) -> String {
-    inspect(name).unwrap()["Config"]["Image"].as_str().unwrap().rsplit(':').next().unwrap().to_string()
+    inspect(name).unwrap()["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -59,18 +68,38 @@ fn auto_upgrades_the_opted_in_containers_in_dependency_order_and_leaves_the_othe
     let reg = registry();
     let b = scene.run_image("b", &["--init"], &format!("{reg}/auto-b:1.0.0"));
     let depends = format!("cutover.depends_on={b}");
-    let a = scene.run_image("a", &["--init", "-l", "cutover.enable=true", "-l", &depends], &format!("{reg}/auto-a:1.0.0"));
+    let a = scene.run_image(
+        "a",
+        &["--init", "-l", "cutover.enable=true", "-l", &depends],
+        &format!("{reg}/auto-a:1.0.0"),
+    );
     let c = scene.run_image("c", &["--init"], &format!("{reg}/auto-c:1.0.0"));
     let (url, hook) = webhook();
-    let cfg = config(&scene, &format!("webhook: {url}\ncontainers:\n  {b}: {{policy: patch}}\n"));
+    let cfg = config(
+        &scene,
+        &format!("webhook: {url}\ncontainers:\n  {b}: {{policy: patch}}\n"),
+    );
 
     let out = scene.cutover(&["auto", "--config", &cfg, "--json", "--settle", "1s"]);
     out.expect(10);
     let pass = &out.json()["pass"];
-    let order: Vec<&str> = pass["results"].as_array().unwrap().iter().map(|r| r["container"].as_str().unwrap()).collect();
+    let order: Vec<&str> = pass["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["container"].as_str().unwrap())
+        .collect();
     assert_eq!(order, [b.as_str(), a.as_str()], "b first: a depends on it");
-    assert!(pass["results"].as_array().unwrap().iter().all(|r| r["result"] == "upgraded"));
-    assert_eq!((tag_of(&a), tag_of(&b), tag_of(&c)), ("1.0.1".into(), "1.0.1".into(), "1.0.0".into()), "c is not opted in");
+    assert!(pass["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["result"] == "upgraded"));
+    assert_eq!(
+        (tag_of(&a), tag_of(&b), tag_of(&c)),
+        ("1.0.1".into(), "1.0.1".into(), "1.0.0".into()),
+        "c is not opted in"
+    );
 
     let body: Value = serde_json::from_str(&hook.join().unwrap()).unwrap();
     let sent = body["containers"].as_array().unwrap();
@@ -81,17 +110,27 @@ fn auto_upgrades_the_opted_in_containers_in_dependency_order_and_leaves_the_othe
 
     let again = scene.cutover(&["auto", "--config", &cfg, "--json"]);
     again.expect(0);
-    assert!(again.json()["pass"]["results"].as_array().unwrap().is_empty());
+    assert!(again.json()["pass"]["results"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
 fn auto_rolls_back_a_failing_target_and_reports_it() {
     let _turn = turn();
     let scene = Scene::new("autofail");
-    let name = scene.run_image("f", &["--init", "-l", "cutover.enable=true"], &format!("{}/auto-fail:1.0.0", registry()));
+    let name = scene.run_image(
+        "f",
+        &["--init", "-l", "cutover.enable=true"],
+        &format!("{}/auto-fail:1.0.0", registry()),
+    );
     let original = id_of(&name);
     // Nothing listens on this port: the notification fails, the pass must not.
-    let cfg = config(&scene, &format!("webhook: http://127.0.0.1:{}/hook\n", free_port()));
+    let cfg = config(
+        &scene,
+        &format!("webhook: http://127.0.0.1:{}/hook\n", free_port()),
+    );
     let out = scene.cutover(&["auto", "--config", &cfg, "--json", "--settle", "3s"]);
     out.expect(1);
     let result = &out.json()["pass"]["results"][0];
@@ -99,20 +138,32 @@ fn auto_rolls_back_a_failing_target_and_reports_it() {
     assert_eq!(result["result"], "rolled_back", "{result}");
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
-    assert!(out.stderr.contains("webhook"), "the failed notification is logged: {}", out.stderr);
+    assert!(
+        out.stderr.contains("webhook"),
+        "the failed notification is logged: {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn a_second_auto_pass_is_refused_while_one_runs() {
     let _turn = turn();
     let scene = Scene::new("autolock");
-    let name = scene.run_image("x", &["--init", "-l", "cutover.enable=true"], &format!("{}/auto-a:1.0.0", registry()));
+    let name = scene.run_image(
+        "x",
+        &["--init", "-l", "cutover.enable=true"],
+        &format!("{}/auto-a:1.0.0", registry()),
+    );
     // The first pass pauses after its upgrade's first step, holding the host lock.
     let mut first = scene.spawn(&["auto"], &[("CUTOVER_PAUSE_AFTER", "1")]);
     scene.wait_for_journal("\"index\":0,\"phase\":\"done\"", Duration::from_secs(60));
     let second = scene.cutover(&["auto"]);
     second.expect(2);
-    assert!(second.stderr.contains("`cutover auto` pass"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("`cutover auto` pass"),
+        "{}",
+        second.stderr
+    );
     kill_hard(&mut first);
     scene.cutover(&["recover", "--yes"]).expect(0);
     assert_eq!(tag_of(&name), "1.0.0");
@@ -124,15 +175,28 @@ fn a_resident_auto_runs_passes_on_its_schedule() {
     let _turn = turn();
     let scene = Scene::new("autoschedule");
     let name = scene.run_image("s", &["--init"], &format!("{}/auto-b:1.0.0", registry()));
-    let cfg = config(&scene, &format!("containers:\n  {name}: {{}}\nsettle: 1s\n"));
+    let cfg = config(
+        &scene,
+        &format!("containers:\n  {name}: {{}}\nsettle: 1s\n"),
+    );
     // Every second; the first pass that comes upgrades the container, later ones find it current.
-    let mut resident = scene.spawn(&["auto", "--config", &cfg, "--schedule", "* * * * * *"], &[]);
+    let mut resident = scene.spawn(
+        &["auto", "--config", &cfg, "--schedule", "* * * * * *"],
+        &[],
+    );
     scene.wait_for_journal("\"outcome\":\"succeeded\"", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
-    assert!(resident.try_wait().unwrap().is_none(), "it stays resident after a pass");
+    assert!(
+        resident.try_wait().unwrap().is_none(),
+        "it stays resident after a pass"
+    );
     kill_hard(&mut resident);
     assert_eq!(tag_of(&name), "1.0.1");
     assert!(is_running(&name));
     let runs = scene.cutover(&["history", "--json"]).json();
-    assert_eq!(runs.as_array().unwrap().len(), 1, "later passes found nothing to do: {runs}");
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        1,
+        "later passes found nothing to do: {runs}"
+    );
 }

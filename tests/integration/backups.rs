@@ -19,27 +19,81 @@ fn network(scene: &Scene) -> String {
 /// A plain SQL dump's text without its comments (which name times and versions) and pg_dump's
 /// random `\restrict` keys, to compare databases.
 fn plain(dump: &str) -> String {
-    dump.lines().filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n")
+    dump.lines()
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn pg_plain(db: &str) -> String {
-    plain(&docker(&["exec", db, "pg_dump", "-h", "/tmp", "-U", "quay", "-d", "quay", "--format=plain"]))
+    plain(&docker(&[
+        "exec",
+        db,
+        "pg_dump",
+        "-h",
+        "/tmp",
+        "-U",
+        "quay",
+        "-d",
+        "quay",
+        "--format=plain",
+    ]))
 }
 
 fn pg(db: &str, query: &str) -> String {
-    docker(&["exec", db, "psql", "-h", "/tmp", "-U", "quay", "-d", "quay", "-Atc", query])
+    docker(&[
+        "exec", db, "psql", "-h", "/tmp", "-U", "quay", "-d", "quay", "-Atc", query,
+    ])
 }
 
 /// A Quay node on v3.8.0 with its PostgreSQL, and rows of the data it serves.
 fn quay(scene: &Scene) -> (String, String, u16) {
     let net = network(scene);
-    let db = scene.run_image("db", &["--network", &net, "--network-alias", "db", "-e", "POSTGRES_USER=quay", "-e", "POSTGRES_PASSWORD=quay-pw-55", "-e", "POSTGRES_DB=quay"], &product("postgres:15"));
+    let db = scene.run_image(
+        "db",
+        &[
+            "--network",
+            &net,
+            "--network-alias",
+            "db",
+            "-e",
+            "POSTGRES_USER=quay",
+            "-e",
+            "POSTGRES_PASSWORD=quay-pw-55",
+            "-e",
+            "POSTGRES_DB=quay",
+        ],
+        &product("postgres:15"),
+    );
     let volume = scene.name("conf");
     let config = "DATABASE_SECRET_KEY: quay-db-secret-77\nDB_URI: postgresql://quay:quay-pw-55@db:5432/quay\n";
-    docker(&["run", "--rm", "-v", &format!("{volume}:/conf/stack"), "--entrypoint", "/bin/sh", &image("1"), "-c", &format!("printf '{config}' > /conf/stack/config.yaml")]);
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/conf/stack"),
+        "--entrypoint",
+        "/bin/sh",
+        &image("1"),
+        "-c",
+        &format!("printf '{config}' > /conf/stack/config.yaml"),
+    ]);
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run_image("quay", &["--network", &net, "-v", &format!("{volume}:/conf/stack"), "-p", &publish], &product("projectquay/quay:v3.8.0"));
+    let name = scene.run_image(
+        "quay",
+        &[
+            "--network",
+            &net,
+            "-v",
+            &format!("{volume}:/conf/stack"),
+            "-p",
+            &publish,
+        ],
+        &product("projectquay/quay:v3.8.0"),
+    );
     http_get_eventually(port, "/health/instance");
     pg(&db, "CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");
     (name, db, port)
@@ -50,34 +104,85 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
     let scene = Scene::new("pgrestore");
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
-    let out = scene.cutover(&["upgrade", &name, "--to", "v3.9.0", "--yes", "--json", "--health-url", "http://127.0.0.1:9/", "--health-timeout", "3s"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "v3.9.0",
+        "--yes",
+        "--json",
+        "--health-url",
+        "http://127.0.0.1:9/",
+        "--health-timeout",
+        "3s",
+    ]);
     out.expect(1);
     let report = out.json();
     let restored = report["restored"][0].as_str().unwrap_or_default();
-    assert!(restored.contains("restored the PostgreSQL database quay"), "the rollback says it restored: {}", out.stdout);
-    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert!(
+        restored.contains("restored the PostgreSQL database quay"),
+        "the rollback says it restored: {}",
+        out.stdout
+    );
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
     let position = |name: &str| steps.iter().position(|s| *s == name).unwrap();
-    assert!(position("stop") < position("backup") && position("backup") < position("migrate"), "backed up while stopped, before the migration: {steps:?}");
-    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.8.0", "the old code's schema is back");
+    assert!(
+        position("stop") < position("backup") && position("backup") < position("migrate"),
+        "backed up while stopped, before the migration: {steps:?}"
+    );
+    assert_eq!(
+        pg(&db, "SELECT version FROM emulator_schema"),
+        "3.8.0",
+        "the old code's schema is back"
+    );
     assert_eq!(pg(&db, "SELECT count(*) FROM repositories"), "500");
-    assert_eq!(pg_plain(&db), before, "the database equals the one before the upgrade");
-    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"), "the old version serves on it");
+    assert_eq!(
+        pg_plain(&db),
+        before,
+        "the database equals the one before the upgrade"
+    );
+    assert!(
+        http_get_eventually(port, "/health/instance").contains("\"status_code\":200"),
+        "the old version serves on it"
+    );
     assert_no_leftovers(&name);
 
     // The backup: a directory of its own, readable by its owner only, with a manifest free of secrets.
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
     let backup = &listed[0];
     let dir = std::path::PathBuf::from(backup["path"].as_str().unwrap());
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-        assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{:?}", entry.path());
+        assert_eq!(
+            entry.metadata().unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{:?}",
+            entry.path()
+        );
     }
     let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"server_version\": \"15."), "{manifest}");
-    assert!(manifest.contains("\"schema_version\": \"3.8.0\""), "the profile's schema query: {manifest}");
+    assert!(
+        manifest.contains("\"schema_version\": \"3.8.0\""),
+        "the profile's schema query: {manifest}"
+    );
     assert!(manifest.contains("\"sha256\""), "{manifest}");
     for secret in ["quay-pw-55", "quay-db-secret-77"] {
-        assert!(!manifest.contains(secret) && !scene.journal_text().contains(secret) && !out.stdout.contains(secret) && !out.stderr.contains(secret), "{secret} leaked");
+        assert!(
+            !manifest.contains(secret)
+                && !scene.journal_text().contains(secret)
+                && !out.stdout.contains(secret)
+                && !out.stderr.contains(secret),
+            "{secret} leaked"
+        );
     }
 }
 
@@ -85,10 +190,33 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
 fn without_the_backup_the_old_version_cannot_run_on_the_migrated_database() {
     let scene = Scene::new("pgnobackup");
     let (name, db, _) = quay(&scene);
-    let out = scene.cutover(&["upgrade", &name, "--to", "v3.9.0", "--yes", "--json", "--skip-backup", "--health-url", "http://127.0.0.1:9/", "--health-timeout", "3s"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "v3.9.0",
+        "--yes",
+        "--json",
+        "--skip-backup",
+        "--health-url",
+        "http://127.0.0.1:9/",
+        "--health-timeout",
+        "3s",
+    ]);
     out.expect(3);
-    assert!(out.json()["state"].as_str().unwrap().starts_with("NEEDS ATTENTION"), "{}", out.stdout);
-    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.9.0", "what the backup exists to prevent");
+    assert!(
+        out.json()["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("NEEDS ATTENTION"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        pg(&db, "SELECT version FROM emulator_schema"),
+        "3.9.0",
+        "what the backup exists to prevent"
+    );
 }
 
 #[test]
@@ -97,16 +225,37 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
     let migrate = "-c '/quay-registry/quay-entrypoint migrate head; sleep 1000'";
-    let mut run = scene.spawn(&["upgrade", &name, "--to", "v3.9.0", "--yes", "--migrate-entrypoint", "/bin/sh", "--migrate", migrate], &[]);
+    let mut run = scene.spawn(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "v3.9.0",
+            "--yes",
+            "--migrate-entrypoint",
+            "/bin/sh",
+            "--migrate",
+            migrate,
+        ],
+        &[],
+    );
     let start = Instant::now();
     while pg(&db, "SELECT version FROM emulator_schema") != "3.9.0" {
-        assert!(start.elapsed() < Duration::from_secs(180), "the migration never ran");
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the migration never ran"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     kill_hard(&mut run);
     let out = scene.cutover(&["recover", "--yes", "--json"]);
     out.expect(0);
-    assert_eq!(out.json()["recovered"][0]["outcome"], "rolled_back", "{}", out.stdout);
+    assert_eq!(
+        out.json()["recovered"][0]["outcome"],
+        "rolled_back",
+        "{}",
+        out.stdout
+    );
     assert_eq!(pg_plain(&db), before, "recover restored the database");
     assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
     assert!(!exists(&format!("{name}-migrate")));
@@ -114,7 +263,19 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
 }
 
 fn maria_dump(db: &str) -> String {
-    plain(&docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", db, "mysqldump", "-h", "127.0.0.1", "-u", "app", "--skip-dump-date", "app"]))
+    plain(&docker(&[
+        "exec",
+        "-e",
+        "MYSQL_PWD=app-pw-9",
+        db,
+        "mysqldump",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "app",
+        "--skip-dump-date",
+        "app",
+    ]))
 }
 
 #[test]
@@ -123,49 +284,150 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
     let net = network(&scene);
     let db = scene.run_image(
         "db",
-        &["--network", &net, "--network-alias", "db", "-e", "MARIADB_ROOT_PASSWORD=root-pw-1", "-e", "MARIADB_DATABASE=app", "-e", "MARIADB_USER=app", "-e", "MARIADB_PASSWORD=app-pw-9"],
+        &[
+            "--network",
+            &net,
+            "--network-alias",
+            "db",
+            "-e",
+            "MARIADB_ROOT_PASSWORD=root-pw-1",
+            "-e",
+            "MARIADB_DATABASE=app",
+            "-e",
+            "MARIADB_USER=app",
+            "-e",
+            "MARIADB_PASSWORD=app-pw-9",
+        ],
         &product("mariadb:10"),
     );
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run_image("app", &["--network", &net, "-e", "DB_URL=mysql://app:app-pw-9@db:3306/app", "-p", &publish], &product("mysql-app:1"));
+    let name = scene.run_image(
+        "app",
+        &[
+            "--network",
+            &net,
+            "-e",
+            "DB_URL=mysql://app:app-pw-9@db:3306/app",
+            "-p",
+            &publish,
+        ],
+        &product("mysql-app:1"),
+    );
     http_get_eventually(port, "/");
     let start = Instant::now();
-    while !docker_output(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e", "SELECT 1"]).status.success() {
-        assert!(start.elapsed() < Duration::from_secs(60), "MariaDB never came up");
+    while !docker_output(&[
+        "exec",
+        "-e",
+        "MYSQL_PWD=app-pw-9",
+        &db,
+        "mariadb",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "app",
+        "app",
+        "-e",
+        "SELECT 1",
+    ])
+    .status
+    .success()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "MariaDB never came up"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e",
         "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')"]);
     let before = maria_dump(&db);
 
-    let failing = ["upgrade", &name, "--to", "2", "--yes", "--json", "--backup-db", "DB_URL", "--migrate", "/app/migrate-mysql", "--health-url", "http://127.0.0.1:9/", "--health-timeout", "3s"];
+    let failing = [
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--json",
+        "--backup-db",
+        "DB_URL",
+        "--migrate",
+        "/app/migrate-mysql",
+        "--health-url",
+        "http://127.0.0.1:9/",
+        "--health-timeout",
+        "3s",
+    ];
     let out = scene.cutover(&failing);
     out.expect(1);
-    assert!(out.stderr.contains("schema migrated to 2"), "the migration ran: {}", out.stderr);
-    assert!(out.json()["restored"][0].as_str().unwrap().contains("MySQL/MariaDB database app"), "{}", out.stdout);
-    assert_eq!(maria_dump(&db), before, "the database equals the one before");
+    assert!(
+        out.stderr.contains("schema migrated to 2"),
+        "the migration ran: {}",
+        out.stderr
+    );
+    assert!(
+        out.json()["restored"][0]
+            .as_str()
+            .unwrap()
+            .contains("MySQL/MariaDB database app"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        maria_dump(&db),
+        before,
+        "the database equals the one before"
+    );
     assert!(http_get_eventually(port, "/").contains("version=1"));
     for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
         assert!(!text.contains("app-pw-9"), "the password leaked");
     }
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--keep-old", "--backup-db", "DB_URL", "--migrate", "/app/migrate-mysql", "--settle", "1s"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--keep-old",
+        "--backup-db",
+        "DB_URL",
+        "--migrate",
+        "/app/migrate-mysql",
+        "--settle",
+        "1s",
+    ]);
     out.expect(0);
-    assert!(maria_dump(&db).contains("migrated_to"), "a good upgrade keeps its migration");
+    assert!(
+        maria_dump(&db).contains("migrated_to"),
+        "a good upgrade keeps its migration"
+    );
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
-    assert_eq!(listed.as_array().unwrap().len(), 2, "one backup per upgrade");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "one backup per upgrade"
+    );
 
     // Going back to version 1 puts back the data version 1 ran on, after backing up today's.
     let dry = scene.cutover(&["rollback", &name, "--dry-run"]);
     dry.expect(0);
-    assert!(dry.stdout.contains("restore the data of"), "the rollback offers the restore: {}", dry.stdout);
+    assert!(
+        dry.stdout.contains("restore the data of"),
+        "the rollback offers the restore: {}",
+        dry.stdout
+    );
     let out = scene.cutover(&["rollback", &name, "--yes", "--settle", "1s"]);
     out.expect(0);
     assert_eq!(maria_dump(&db), before, "the data of version 1");
     assert!(http_get_eventually(port, "/").contains("version=1"));
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
-    assert_eq!(listed.as_array().unwrap().len(), 3, "the migrated data was backed up before the restore");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        3,
+        "the migrated data was backed up before the restore"
+    );
 }
 
 /// A volume's files as `stat` sees them, with each file's checksum.
@@ -189,9 +451,17 @@ fn volumes_round_trip_byte_for_byte() {
     assert_ne!(tree(&name), before);
     let out = scene.cutover(&["restore", &name, "latest", "--yes", "--json"]);
     out.expect(0);
-    assert_eq!(tree(&name), before, "modes, owners, links, hard links, empty directories and the 1 GiB file come back");
+    assert_eq!(
+        tree(&name),
+        before,
+        "modes, owners, links, hard links, empty directories and the 1 GiB file come back"
+    );
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
-    assert_eq!(listed.as_array().unwrap().len(), 2, "the data the restore replaced was backed up first");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "the data the restore replaced was backed up first"
+    );
     assert!(is_running(&name));
 }
 
@@ -200,15 +470,44 @@ fn a_backup_that_would_not_fit_is_refused_before_any_downtime() {
     let scene = Scene::new("nospace");
     let volume = format!("{}:/data", scene.name("data"));
     let name = scene.run("app", &["--init", "-v", &volume], "1");
-    docker(&["exec", &name, "dd", "if=/dev/urandom", "of=/data/blob", "bs=1M", "count=4"]);
+    docker(&[
+        "exec",
+        &name,
+        "dd",
+        "if=/dev/urandom",
+        "of=/data/blob",
+        "bs=1M",
+        "count=4",
+    ]);
     let small = temp_dir(&scene, "tmpfs");
-    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&small).status().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
     assert!(mounted.success(), "mounting a small tmpfs needs root");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--backup-volumes", "--backup-dir", small.to_str().unwrap()]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--backup-volumes",
+        "--backup-dir",
+        small.to_str().unwrap(),
+    ]);
     let _ = std::process::Command::new("umount").arg(&small).status();
     out.expect(2);
-    assert!(out.stderr.contains("the backup needs about") && out.stderr.contains("free"), "{}", out.stderr);
-    assert_eq!(inspect(&name).unwrap()["State"]["StartedAt"], before["State"]["StartedAt"], "never stopped");
+    assert!(
+        out.stderr.contains("the backup needs about") && out.stderr.contains("free"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        inspect(&name).unwrap()["State"]["StartedAt"],
+        before["State"]["StartedAt"],
+        "never stopped"
+    );
     assert_no_leftovers(&name);
 }

@@ -24,7 +24,10 @@ pub fn auth_registry() -> String {
 
 /// The world's own docker config, logged in to the authenticated registry.
 pub fn logged_in_docker_config() -> PathBuf {
-    PathBuf::from(std::env::var("CUTOVER_TEST_WORLD").unwrap_or_else(|_| "/tmp/cutover-world".into())).join("docker-config")
+    PathBuf::from(
+        std::env::var("CUTOVER_TEST_WORLD").unwrap_or_else(|_| "/tmp/cutover-world".into()),
+    )
+    .join("docker-config")
 }
 
 /// The password of the authenticated registry's fixture user.
@@ -43,12 +46,20 @@ fn docker_host() -> String {
 /// Runs the docker CLI against the world's engine; panics with its stderr when it fails.
 pub fn docker(args: &[&str]) -> String {
     let out = docker_output(args);
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 pub fn docker_output(args: &[&str]) -> Output {
-    Command::new(DOCKER_CLI).args(args).env("DOCKER_HOST", docker_host()).output().expect("docker CLI")
+    Command::new(DOCKER_CLI)
+        .args(args)
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("docker CLI")
 }
 
 pub fn inspect(name: &str) -> Option<Value> {
@@ -65,7 +76,10 @@ pub fn exists(name: &str) -> bool {
 }
 
 pub fn id_of(name: &str) -> String {
-    inspect(name).unwrap_or_else(|| panic!("no container {name}"))["Id"].as_str().unwrap().to_string()
+    inspect(name).unwrap_or_else(|| panic!("no container {name}"))["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 pub fn is_running(name: &str) -> bool {
@@ -82,7 +96,11 @@ pub struct Scene {
 impl Scene {
     pub fn new(test: &str) -> Scene {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let prefix = format!("t{}-{}-{test}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let prefix = format!(
+            "t{}-{}-{test}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let state_dir = std::env::temp_dir().join(format!("cutover-state-{prefix}"));
         Scene { prefix, state_dir }
     }
@@ -119,18 +137,30 @@ impl Scene {
     }
 
     pub fn cutover_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-        let out = self.command(args, env).stdin(Stdio::null()).output().expect("cutover runs");
+        let out = self
+            .command(args, env)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cutover runs");
         Outcome::from(out)
     }
 
     /// Starts `cutover` in the background, for tests that kill or race it.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
-        self.command(args, env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cutover starts")
+        self.command(args, env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cutover starts")
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(args).env("DOCKER_HOST", docker_host()).env("CUTOVER_STATE_DIR", &self.state_dir).env_remove("CUTOVER_PAUSE_AFTER");
+        cmd.args(args)
+            .env("DOCKER_HOST", docker_host())
+            .env("CUTOVER_STATE_DIR", &self.state_dir)
+            .env_remove("CUTOVER_PAUSE_AFTER");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -140,7 +170,11 @@ impl Scene {
     /// Everything the state directory holds, as text: the journals.
     pub fn journal_text(&self) -> String {
         let mut text = String::new();
-        for entry in std::fs::read_dir(self.state_dir.join("runs")).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.state_dir.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
         }
         text
@@ -150,7 +184,11 @@ impl Scene {
     pub fn wait_for_journal(&self, needle: &str, timeout: Duration) {
         let start = Instant::now();
         while !self.journal_text().contains(needle) {
-            assert!(start.elapsed() < timeout, "journal never showed {needle}: {}", self.journal_text());
+            assert!(
+                start.elapsed() < timeout,
+                "journal never showed {needle}: {}",
+                self.journal_text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -195,19 +233,28 @@ impl From<Output> for Outcome {
 
 impl Outcome {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
 
     /// Asserts the exit code, showing everything the run printed when it differs.
     pub fn expect(&self, code: i32) -> &Outcome {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
 
 /// A port on 127.0.0.1 that nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The body of `GET path` on 127.0.0.1:port, or `None` when nothing answers 200.
@@ -229,7 +276,10 @@ pub fn http_get_eventually(port: u16, path: &str) -> String {
         if let Some(body) = http_get(port, path) {
             return body;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "nothing answered on port {port}{path}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing answered on port {port}{path}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -238,7 +288,11 @@ pub fn temp_dir(scene: &Scene, what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(scene.name(what));
     std::fs::create_dir_all(&dir).unwrap();
     // The container may run as another user.
-    std::process::Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&dir)
+        .status()
+        .unwrap();
     dir
 }
 
@@ -255,6 +309,9 @@ pub fn kill_hard(child: &mut Child) {
 /// Leftover containers of a run: neither may exist once a run has ended cleanly.
 pub fn assert_no_leftovers(name: &str) {
     for suffix in ["-new", "-old"] {
-        assert!(!exists(&format!("{name}{suffix}")), "{name}{suffix} was left behind");
+        assert!(
+            !exists(&format!("{name}{suffix}")),
+            "{name}{suffix} was left behind"
+        );
     }
 }

@@ -5,6 +5,7 @@
 mod auto;
 mod backups;
 mod campaigns;
+mod compose;
 mod discovery;
 mod helpers;
 mod install;

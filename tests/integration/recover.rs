@@ -13,21 +13,36 @@ fn killed_while_waiting_for_health_then_recover_finishes_the_upgrade() {
     let mut run = scene.spawn(&["upgrade", &name, "--to", "slow", "--yes"], &[]);
     scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
     kill_hard(&mut run);
-    assert!(exists(&format!("{name}-old")), "killed mid-way, the old container is still aside");
+    assert!(
+        exists(&format!("{name}-old")),
+        "killed mid-way, the old container is still aside"
+    );
 
     let blocked = scene.cutover(&["upgrade", &name, "--to", "3", "--yes"]);
     blocked.expect(2);
-    assert!(blocked.stderr.contains("cutover recover"), "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("cutover recover"),
+        "{}",
+        blocked.stderr
+    );
 
     let out = scene.cutover(&["recover", "--yes", "--json"]);
     out.expect(0);
-    assert_eq!(out.json()["recovered"][0]["outcome"], "succeeded", "{}", out.stdout);
+    assert_eq!(
+        out.json()["recovered"][0]["outcome"],
+        "succeeded",
+        "{}",
+        out.stdout
+    );
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("slow"));
     assert!(is_running(&name));
     assert_no_leftovers(&name);
     let history = scene.cutover(&["history", "--json"]).json();
     assert_eq!(history[0]["recovered"], true);
-    assert_eq!(scene.cutover(&["recover", "--yes"]).expect(0).stdout.trim(), "No interrupted run to recover.");
+    assert_eq!(
+        scene.cutover(&["recover", "--yes"]).expect(0).stdout.trim(),
+        "No interrupted run to recover."
+    );
 }
 
 #[test]
@@ -35,12 +50,28 @@ fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls
     let scene = Scene::new("killunhealthy");
     let name = scene.run("app", &["--init"], "1");
     let original = id_of(&name);
-    let mut run = scene.spawn(&["upgrade", &name, "--to", "unhealthy", "--yes", "--health-timeout", "30s"], &[]);
+    let mut run = scene.spawn(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "unhealthy",
+            "--yes",
+            "--health-timeout",
+            "30s",
+        ],
+        &[],
+    );
     scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
     kill_hard(&mut run);
     let out = scene.cutover(&["recover", &name, "--yes", "--json"]);
     out.expect(0);
-    assert_eq!(out.json()["recovered"][0]["outcome"], "rolled_back", "{}", out.stdout);
+    assert_eq!(
+        out.json()["recovered"][0]["outcome"],
+        "rolled_back",
+        "{}",
+        out.stdout
+    );
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
     assert_no_leftovers(&name);
@@ -52,7 +83,10 @@ fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
     let (name, port) = scene.run_published("app", "1");
     let original = id_of(&name);
     // Step 5 renames the old container to NAME-old; the run pauses right after it.
-    let mut run = scene.spawn(&["upgrade", &name, "--to", "2", "--yes"], &[("CUTOVER_PAUSE_AFTER", "5")]);
+    let mut run = scene.spawn(
+        &["upgrade", &name, "--to", "2", "--yes"],
+        &[("CUTOVER_PAUSE_AFTER", "5")],
+    );
     scene.wait_for_journal("\"index\":4,\"phase\":\"done\"", WAIT);
     kill_hard(&mut run);
     assert_eq!(id_of(&format!("{name}-old")), original);
@@ -61,10 +95,20 @@ fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
 
     let out = scene.cutover(&["recover", "--yes", "--json"]);
     out.expect(0);
-    assert_eq!(out.json()["recovered"][0]["outcome"], "rolled_back", "{}", out.stdout);
+    assert_eq!(
+        out.json()["recovered"][0]["outcome"],
+        "rolled_back",
+        "{}",
+        out.stdout
+    );
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
     assert_no_leftovers(&name);
-    assert_eq!(http_get_eventually(port, "/log.txt").matches("v1 started").count(), 2);
+    assert_eq!(
+        http_get_eventually(port, "/log.txt")
+            .matches("v1 started")
+            .count(),
+        2
+    );
     assert!(scene.journal_text().contains("\"recovered\":true"));
 }

@@ -28,16 +28,35 @@ fn unknown_containers_and_kept_aside_names_are_refused() {
     let missing = scene.name("nothing");
     let out = scene.cutover(&["upgrade", &missing, "--to", "2", "--yes", "--json"]);
     out.expect(2);
-    assert!(out.json()["error"].as_str().unwrap().contains("no container named"), "{}", out.stdout);
+    assert!(
+        out.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no container named"),
+        "{}",
+        out.stdout
+    );
     let name = scene.run("app-old", &["--init"], "1");
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes"]);
     out.expect(2);
     assert!(out.stderr.contains("keeps aside"), "{}", out.stderr);
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--image", "x:1", "--yes"]);
     out.expect(2);
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--health-timeout", "soon"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--health-timeout",
+        "soon",
+    ]);
     out.expect(2);
-    assert!(out.stderr.contains("90s"), "durations are explained: {}", out.stderr);
+    assert!(
+        out.stderr.contains("90s"),
+        "durations are explained: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -59,7 +78,11 @@ fn a_second_run_on_the_same_container_is_refused_while_the_first_works() {
     scene.wait_for_journal("\"index\":0,\"phase\":\"started\"", Duration::from_secs(30));
     let second = scene.cutover(&["upgrade", &name, "--to", "3", "--yes"]);
     second.expect(2);
-    assert!(second.stderr.contains("another cutover run is working on"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another cutover run is working on"),
+        "{}",
+        second.stderr
+    );
     let first = first.wait().expect("first run ends");
     assert_eq!(first.code(), Some(0), "the first run is not disturbed");
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("slow"));

@@ -33,10 +33,17 @@ fn env_of(name: &str) -> Vec<String> {
 fn assert_back_on_v1(name: &str, port: u16, before: &Value, out: &Outcome) {
     out.expect(1);
     assert_eq!(out.json()["outcome"], "rolled_back", "{}", out.stdout);
-    assert_eq!(id_of(name), before["Id"].as_str().unwrap(), "the old container serves again");
+    assert_eq!(
+        id_of(name),
+        before["Id"].as_str().unwrap(),
+        "the old container serves again"
+    );
     assert!(http_get_eventually(port, "/").contains("version=1"));
     assert_no_leftovers(name);
-    assert!(!exists(&format!("{name}-migrate")), "the one-shot container is removed");
+    assert!(
+        !exists(&format!("{name}-migrate")),
+        "the one-shot container is removed"
+    );
 }
 
 #[test]
@@ -45,18 +52,47 @@ fn a_migration_runs_from_the_new_image_between_stop_and_start() {
     let (name, port) = app_with_volume(&scene, &[]);
     // Version 4 refuses to start on data it has not migrated: without --migrate the upgrade fails.
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "4", "--yes", "--json", "--settle", "3s"]);
+    let out = scene.cutover(&[
+        "upgrade", &name, "--to", "4", "--yes", "--json", "--settle", "3s",
+    ]);
     assert_back_on_v1(&name, port, &before, &out);
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "4", "--yes", "--json", "--settle", "1s", "--migrate", "/app/migrate"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "4",
+        "--yes",
+        "--json",
+        "--settle",
+        "1s",
+        "--migrate",
+        "/app/migrate",
+    ]);
     out.expect(0);
-    assert!(out.stderr.contains("migrating schema none to 4"), "its output is streamed: {}", out.stderr);
+    assert!(
+        out.stderr.contains("migrating schema none to 4"),
+        "its output is streamed: {}",
+        out.stderr
+    );
     let report = out.json();
-    let migrate = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "migrate").unwrap();
+    let migrate = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "migrate")
+        .unwrap();
     assert_eq!(migrate["status"], "done");
-    assert_eq!(exec(&name, &["cat", "/data/schema"]), "4", "the migration wrote into the old container's volume");
+    assert_eq!(
+        exec(&name, &["cat", "/data/schema"]),
+        "4",
+        "the migration wrote into the old container's volume"
+    );
     let log = http_get_eventually(port, "/log.txt");
-    assert!(log.contains("v4 started"), "the new version found the migrated data: {log}");
+    assert!(
+        log.contains("v4 started"),
+        "the new version found the migrated data: {log}"
+    );
     assert!(!exists(&format!("{name}-migrate")));
     assert_no_leftovers(&name);
 }
@@ -70,16 +106,38 @@ fn a_failing_migration_and_a_hanging_one_roll_back_with_the_data_intact() {
         let scene = Scene::new("migratefail");
         let (name, port) = app_with_volume(&scene, &[]);
         let before = inspect(&name).unwrap();
-        let out = scene.cutover(&["upgrade", &name, "--to", "4", "--yes", "--json", "--migrate", command, "--migrate-timeout", timeout]);
+        let out = scene.cutover(&[
+            "upgrade",
+            &name,
+            "--to",
+            "4",
+            "--yes",
+            "--json",
+            "--migrate",
+            command,
+            "--migrate-timeout",
+            timeout,
+        ]);
         assert_back_on_v1(&name, port, &before, &out);
         let failure = out.json()["failure"].as_str().unwrap().to_string();
         assert!(failure.contains(says), "{command}: {failure}");
         if command.ends_with("--fail") {
-            assert!(failure.contains("migration 0042 failed"), "the last lines are in the report: {failure}");
+            assert!(
+                failure.contains("migration 0042 failed"),
+                "the last lines are in the report: {failure}"
+            );
         }
         let log = http_get_eventually(port, "/log.txt");
-        assert_eq!(log.matches("v1 started").count(), 2, "{command}: the data survived: {log}");
-        assert!(out.json()["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("may have changed the data")));
+        assert_eq!(
+            log.matches("v1 started").count(),
+            2,
+            "{command}: the data survived: {log}"
+        );
+        assert!(out.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("may have changed the data")));
     }
 }
 
@@ -89,14 +147,47 @@ fn a_file_on_no_volume_is_carried_with_its_mode_and_owner() {
     let (name, _) = app_with_volume(&scene, &[]);
     let key = exec(&name, &["cat", "/app/conf/app.env"]);
     assert!(key.starts_with("ENCODE_KEY="), "{key}");
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--settle", "1s", "--carry-file", "/app/conf/app.env", "--carry-file-if-present", "/app/conf/absent"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--settle",
+        "1s",
+        "--carry-file",
+        "/app/conf/app.env",
+        "--carry-file-if-present",
+        "/app/conf/absent",
+    ]);
     out.expect(0);
-    assert_eq!(exec(&name, &["cat", "/app/conf/app.env"]), key, "the new container kept the generated key");
-    assert_eq!(exec(&name, &["stat", "-c", "%a %u:%g", "/app/conf/app.env"]), "640 1000:1000");
-    assert!(!out.stdout.contains(&key) && !out.stderr.contains(&key[11..]), "the file's content is never printed");
-    assert!(!scene.state_dir.join("runs").read_dir().unwrap().flatten().any(|e| e.path().is_dir()), "the run's copy is deleted");
+    assert_eq!(
+        exec(&name, &["cat", "/app/conf/app.env"]),
+        key,
+        "the new container kept the generated key"
+    );
+    assert_eq!(
+        exec(&name, &["stat", "-c", "%a %u:%g", "/app/conf/app.env"]),
+        "640 1000:1000"
+    );
+    assert!(
+        !out.stdout.contains(&key) && !out.stderr.contains(&key[11..]),
+        "the file's content is never printed"
+    );
+    assert!(
+        !scene
+            .state_dir
+            .join("runs")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().is_dir()),
+        "the run's copy is deleted"
+    );
     // Without --carry-file, the new container generates another key: what the step prevents.
-    scene.cutover(&["upgrade", &name, "--to", "3", "--yes", "--settle", "1s"]).expect(0);
+    scene
+        .cutover(&["upgrade", &name, "--to", "3", "--yes", "--settle", "1s"])
+        .expect(0);
     assert_ne!(exec(&name, &["cat", "/app/conf/app.env"]), key);
 }
 
@@ -105,14 +196,45 @@ fn a_missing_file_or_one_on_a_volume_is_refused_before_any_downtime() {
     let scene = Scene::new("carrymissing");
     let (name, _) = app_with_volume(&scene, &[]);
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--json", "--carry-file", "/app/conf/nothing"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--json",
+        "--carry-file",
+        "/app/conf/nothing",
+    ]);
     out.expect(2);
-    assert!(out.json()["failure"].as_str().unwrap().contains("has no /app/conf/nothing"), "{}", out.stdout);
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--carry-file", "/data/log.txt"]);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("has no /app/conf/nothing"),
+        "{}",
+        out.stdout
+    );
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--carry-file",
+        "/data/log.txt",
+    ]);
     out.expect(2);
-    assert!(out.stderr.contains("lies on the mount /data"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("lies on the mount /data"),
+        "{}",
+        out.stderr
+    );
     let after = inspect(&name).unwrap();
-    assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"], "never stopped");
+    assert_eq!(
+        after["State"]["StartedAt"], before["State"]["StartedAt"],
+        "never stopped"
+    );
     assert_no_leftovers(&name);
 }
 
@@ -123,20 +245,53 @@ fn env_changes_reach_the_new_container_and_secrets_stay_masked() {
     let env = format!("ENCODE_KEY={secret}");
     let (name, _) = app_with_volume(&scene, &["-e", &env, "-e", "TZ=UTC", "-e", "OLD_FLAG=1"]);
     let out = scene.cutover(&[
-        "upgrade", &name, "--to", "2", "--yes", "--settle", "1s",
-        "--env-rename", "ENCODE_KEY=ENCRYPTION_SECRET", "--env-unset", "OLD_FLAG", "--env", "MODE=fast",
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--settle",
+        "1s",
+        "--env-rename",
+        "ENCODE_KEY=ENCRYPTION_SECRET",
+        "--env-unset",
+        "OLD_FLAG",
+        "--env",
+        "MODE=fast",
     ]);
     out.expect(0);
     let env = env_of(&name);
-    assert!(env.contains(&format!("ENCRYPTION_SECRET={secret}")), "{env:?}");
-    assert!(env.contains(&"MODE=fast".to_string()) && env.contains(&"TZ=UTC".to_string()), "{env:?}");
-    assert!(!env.iter().any(|e| e.starts_with("ENCODE_KEY=") || e.starts_with("OLD_FLAG=")), "{env:?}");
+    assert!(
+        env.contains(&format!("ENCRYPTION_SECRET={secret}")),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&"MODE=fast".to_string()) && env.contains(&"TZ=UTC".to_string()),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter()
+            .any(|e| e.starts_with("ENCODE_KEY=") || e.starts_with("OLD_FLAG=")),
+        "{env:?}"
+    );
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     assert!(!scene.journal_text().contains(secret));
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "3", "--yes", "--env-rename", "NO_SUCH=X"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "3",
+        "--yes",
+        "--env-rename",
+        "NO_SUCH=X",
+    ]);
     out.expect(2);
-    assert!(out.stderr.contains("the container has no NO_SUCH"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the container has no NO_SUCH"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -144,23 +299,70 @@ fn hooks_run_inside_the_old_and_the_new_container() {
     let scene = Scene::new("hooks");
     let (name, port) = app_with_volume(&scene, &[]);
     let out = scene.cutover(&[
-        "upgrade", &name, "--to", "2", "--yes", "--settle", "1s",
-        "--exec-before", "sh -c 'echo flushed by $APP_VERSION > /data/flush'",
-        "--exec-after", "sh -c 'test -f /data/flush && echo checked'",
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--settle",
+        "1s",
+        "--exec-before",
+        "sh -c 'echo flushed by $APP_VERSION > /data/flush'",
+        "--exec-after",
+        "sh -c 'test -f /data/flush && echo checked'",
     ]);
     out.expect(0);
-    assert_eq!(exec(&name, &["cat", "/data/flush"]), "flushed by 1", "the before hook ran in the old container");
-    assert!(out.stderr.contains("exec-after | checked"), "{}", out.stderr);
+    assert_eq!(
+        exec(&name, &["cat", "/data/flush"]),
+        "flushed by 1",
+        "the before hook ran in the old container"
+    );
+    assert!(
+        out.stderr.contains("exec-after | checked"),
+        "{}",
+        out.stderr
+    );
 
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "3", "--yes", "--json", "--exec-before", "false"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "3",
+        "--yes",
+        "--json",
+        "--exec-before",
+        "false",
+    ]);
     out.expect(2);
     assert_eq!(out.json()["outcome"], "nothing_changed");
-    assert_eq!(inspect(&name).unwrap()["State"]["StartedAt"], before["State"]["StartedAt"], "a failing before hook costs no downtime");
+    assert_eq!(
+        inspect(&name).unwrap()["State"]["StartedAt"],
+        before["State"]["StartedAt"],
+        "a failing before hook costs no downtime"
+    );
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "3", "--yes", "--json", "--settle", "1s", "--exec-after", "sh -c 'echo nope; exit 5'"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "3",
+        "--yes",
+        "--json",
+        "--settle",
+        "1s",
+        "--exec-after",
+        "sh -c 'echo nope; exit 5'",
+    ]);
     out.expect(1);
-    assert!(out.json()["failure"].as_str().unwrap().contains("exited with code 5"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 5"),
+        "{}",
+        out.stdout
+    );
     assert!(http_get_eventually(port, "/").contains("version=2"));
 }
 
@@ -168,19 +370,47 @@ fn hooks_run_inside_the_old_and_the_new_container() {
 fn health_by_port_with_json_conditions() {
     let scene = Scene::new("healthport");
     let (name, port) = app_with_volume(&scene, &[]);
-    let flags = ["--health-port", "8080", "--health-path", "/health.json", "--health-json", "status=OK"];
+    let flags = [
+        "--health-port",
+        "8080",
+        "--health-path",
+        "/health.json",
+        "--health-json",
+        "status=OK",
+    ];
     let mut args = vec!["upgrade", name.as_str(), "--to", "2", "--yes"];
     args.extend(flags);
     let out = scene.cutover(&args);
     out.expect(0);
-    assert!(out.stderr.contains("(its address on network bridge) answered HTTP 200"), "it says how it reached the port: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("(its address on network bridge) answered HTTP 200"),
+        "it says how it reached the port: {}",
+        out.stderr
+    );
 
     let before = inspect(&name).unwrap();
-    let mut args = vec!["upgrade", name.as_str(), "--to", "sick", "--yes", "--json", "--health-timeout", "4s"];
+    let mut args = vec![
+        "upgrade",
+        name.as_str(),
+        "--to",
+        "sick",
+        "--yes",
+        "--json",
+        "--health-timeout",
+        "4s",
+    ];
     args.extend(flags);
     let out = scene.cutover(&args);
     out.expect(1);
-    assert!(out.json()["failure"].as_str().unwrap().contains("status is ERROR, not OK"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("status is ERROR, not OK"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(id_of(&name), before["Id"].as_str().unwrap());
     assert!(http_get_eventually(port, "/").contains("version=2"));
 }
@@ -189,32 +419,95 @@ fn health_by_port_with_json_conditions() {
 fn a_product_that_answers_500_while_it_migrates_is_not_declared_up_by_the_settle() {
     let scene = Scene::new("warm");
     let (name, port) = app_with_volume(&scene, &[]);
-    let out = scene.cutover(&["upgrade", &name, "--to", "warm", "--yes", "--json", "--settle", "2s"]);
+    let out = scene.cutover(&[
+        "upgrade", &name, "--to", "warm", "--yes", "--json", "--settle", "2s",
+    ]);
     out.expect(0);
     let report = out.json();
-    let health = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "await_healthy").unwrap();
-    assert!(health["detail"].as_str().unwrap().contains("answered HTTP 200"), "{health}");
+    let health = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "await_healthy")
+        .unwrap();
+    assert!(
+        health["detail"]
+            .as_str()
+            .unwrap()
+            .contains("answered HTTP 200"),
+        "{health}"
+    );
     let downtime = report["downtime_ms"].as_u64().unwrap();
-    assert!(downtime >= 7_000, "down while it answered 500: {downtime} ms");
+    assert!(
+        downtime >= 7_000,
+        "down while it answered 500: {downtime} ms"
+    );
     assert_eq!(report["settled_ms"], 2000, "the settle is reported apart");
-    assert!(http_get(port, "/").is_some(), "serving when cutover said so");
+    assert!(
+        http_get(port, "/").is_some(),
+        "serving when cutover said so"
+    );
 }
 
 #[test]
 fn the_new_container_must_report_the_target_version() {
     let scene = Scene::new("expectversion");
     let (name, port) = app_with_volume(&scene, &[]);
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "1s", "--expect-version", "/health.json#version"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--json",
+        "--settle",
+        "1s",
+        "--expect-version",
+        "/health.json#version",
+    ]);
     out.expect(0);
     let report = out.json();
-    let check = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "check_version").unwrap();
+    let check = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "check_version")
+        .unwrap();
     assert_eq!(check["detail"], "it reports 2");
     // Tag 5 holds version 2's code: caught and rolled back.
-    let out = scene.cutover(&["upgrade", &name, "--to", "5", "--yes", "--json", "--settle", "1s", "--expect-version", ":8080/health.json#/version"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "5",
+        "--yes",
+        "--json",
+        "--settle",
+        "1s",
+        "--expect-version",
+        ":8080/health.json#/version",
+    ]);
     out.expect(1);
-    assert!(out.json()["failure"].as_str().unwrap().contains("reports version \"2\", not 5"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("reports version \"2\", not 5"),
+        "{}",
+        out.stdout
+    );
     assert!(http_get_eventually(port, "/").contains("version=2"));
-    let out = scene.cutover(&["upgrade", &name, "--to", "3", "--yes", "--settle", "1s", "--expect-version-cmd", "sh -c 'echo $APP_VERSION'"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "3",
+        "--yes",
+        "--settle",
+        "1s",
+        "--expect-version-cmd",
+        "sh -c 'echo $APP_VERSION'",
+    ]);
     out.expect(0);
 }
 
@@ -223,16 +516,33 @@ fn killed_during_the_migration_then_recover_rolls_back() {
     let scene = Scene::new("killmigrate");
     let (name, port) = app_with_volume(&scene, &[]);
     let original = id_of(&name);
-    let mut run = scene.spawn(&["upgrade", &name, "--to", "4", "--yes", "--migrate", "/app/migrate --hang"], &[]);
+    let mut run = scene.spawn(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "4",
+            "--yes",
+            "--migrate",
+            "/app/migrate --hang",
+        ],
+        &[],
+    );
     // pull, create, verify, stop, then the migration (index 4).
     scene.wait_for_journal("\"index\":4,\"phase\":\"started\"", Duration::from_secs(60));
     let start = std::time::Instant::now();
     while !exists(&format!("{name}-migrate")) {
-        assert!(start.elapsed() < Duration::from_secs(30), "the migration container never appeared");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the migration container never appeared"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     kill_hard(&mut run);
-    assert!(!is_running(&name), "killed mid-migration, the service is down");
+    assert!(
+        !is_running(&name),
+        "killed mid-migration, the service is down"
+    );
     let out = scene.cutover(&["recover", "--yes", "--json"]);
     out.expect(0);
     let recovered = &out.json()["recovered"][0];
@@ -240,6 +550,9 @@ fn killed_during_the_migration_then_recover_rolls_back() {
     assert!(recovered["downtime_ms"].as_u64().is_some());
     assert_eq!(id_of(&name), original);
     assert!(http_get_eventually(port, "/").contains("version=1"));
-    assert!(!exists(&format!("{name}-migrate")), "the one-shot container is removed");
+    assert!(
+        !exists(&format!("{name}-migrate")),
+        "the one-shot container is removed"
+    );
     assert_no_leftovers(&name);
 }

@@ -23,20 +23,60 @@ fn upgrade_keeps_a_rich_configuration_and_the_data() {
     let name = scene.name("web");
     // Entrypoint and command both overridden (`sh -c '…; exec /app/start'`), among much else.
     let mut args = vec![
-        "run", "-d", "--name", &name, "--init", "--network", &net_a, "--network-alias", "web-a", "-p", &publish,
-        "-v", &mount, "-v", &bind_mount, "-e", "GREETING=hello", "-e", "APP_COLOR=red",
-        "-l", "team=ops", "--restart", "unless-stopped", "--user", "1000:1000",
-        "--entrypoint", "/bin/sh", "--memory", "64m", "--log-opt", "max-size=1m",
-        "--cap-drop", "NET_RAW", "--stop-timeout", "5", "--hostname", "webhost",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--init",
+        "--network",
+        &net_a,
+        "--network-alias",
+        "web-a",
+        "-p",
+        &publish,
+        "-v",
+        &mount,
+        "-v",
+        &bind_mount,
+        "-e",
+        "GREETING=hello",
+        "-e",
+        "APP_COLOR=red",
+        "-l",
+        "team=ops",
+        "--restart",
+        "unless-stopped",
+        "--user",
+        "1000:1000",
+        "--entrypoint",
+        "/bin/sh",
+        "--memory",
+        "64m",
+        "--log-opt",
+        "max-size=1m",
+        "--cap-drop",
+        "NET_RAW",
+        "--stop-timeout",
+        "5",
+        "--hostname",
+        "webhost",
     ];
     let img = image("1");
-    args.extend([img.as_str(), "-c", "echo $APP_VERSION >> /bind/starts; exec /app/start custom"]);
+    args.extend([
+        img.as_str(),
+        "-c",
+        "echo $APP_VERSION >> /bind/starts; exec /app/start custom",
+    ]);
     docker(&args);
-    docker(&["network", "connect", "--alias", "web-b", "--alias", "web-b2", &net_b, &name]);
+    docker(&[
+        "network", "connect", "--alias", "web-b", "--alias", "web-b2", &net_b, &name,
+    ]);
     assert!(http_get_eventually(port, "/log.txt").contains("v1 started custom"));
     let before = inspect(&name).unwrap();
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "2s"]);
+    let out = scene.cutover(&[
+        "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "2s",
+    ]);
     out.expect(0);
     let report = out.json();
     assert_eq!(report["outcome"], "succeeded");
@@ -44,51 +84,99 @@ fn upgrade_keeps_a_rich_configuration_and_the_data() {
     assert!(report["downtime_ms"].as_u64().unwrap() > 0);
 
     let after = inspect(&name).unwrap();
-    assert_ne!(after["Id"], before["Id"], "a new container serves under the name");
-    assert_eq!(after["Config"]["Image"], image("2"), "created from the reference, not an id");
+    assert_ne!(
+        after["Id"], before["Id"],
+        "a new container serves under the name"
+    );
+    assert_eq!(
+        after["Config"]["Image"],
+        image("2"),
+        "created from the reference, not an id"
+    );
     // Everything the user set is kept.
     for path in [
-        "/HostConfig/PortBindings", "/HostConfig/Binds", "/HostConfig/RestartPolicy", "/HostConfig/Memory",
-        "/HostConfig/LogConfig", "/HostConfig/CapDrop", "/HostConfig/Init", "/Config/User",
-        "/Config/Entrypoint", "/Config/Cmd", "/Config/Hostname", "/Config/StopTimeout",
+        "/HostConfig/PortBindings",
+        "/HostConfig/Binds",
+        "/HostConfig/RestartPolicy",
+        "/HostConfig/Memory",
+        "/HostConfig/LogConfig",
+        "/HostConfig/CapDrop",
+        "/HostConfig/Init",
+        "/Config/User",
+        "/Config/Entrypoint",
+        "/Config/Cmd",
+        "/Config/Hostname",
+        "/Config/StopTimeout",
     ] {
         assert_eq!(after.pointer(path), before.pointer(path), "{path}");
     }
     let env = env_of(&after);
     assert!(env.contains(&"GREETING=hello".to_string()));
-    assert!(env.contains(&"APP_COLOR=red".to_string()), "a user value beats the new image's default: {env:?}");
-    assert!(env.contains(&"APP_VERSION=2".to_string()), "an image default follows the new image: {env:?}");
+    assert!(
+        env.contains(&"APP_COLOR=red".to_string()),
+        "a user value beats the new image's default: {env:?}"
+    );
+    assert!(
+        env.contains(&"APP_VERSION=2".to_string()),
+        "an image default follows the new image: {env:?}"
+    );
     assert_eq!(after["Config"]["Labels"]["team"], "ops");
     for (net, aliases) in [(&net_a, vec!["web-a"]), (&net_b, vec!["web-b", "web-b2"])] {
-        let have: Vec<String> = serde_json::from_value(after["NetworkSettings"]["Networks"][net]["Aliases"].clone()).unwrap();
+        let have: Vec<String> =
+            serde_json::from_value(after["NetworkSettings"]["Networks"][net]["Aliases"].clone())
+                .unwrap();
         for alias in aliases {
-            assert!(have.contains(&alias.to_string()), "{net} lost alias {alias}: {have:?}");
+            assert!(
+                have.contains(&alias.to_string()),
+                "{net} lost alias {alias}: {have:?}"
+            );
         }
         let old_short_id = &before["Id"].as_str().unwrap()[..12];
-        assert!(!have.iter().any(|a| a == old_short_id), "the old container's id alias piled up: {have:?}");
+        assert!(
+            !have.iter().any(|a| a == old_short_id),
+            "the old container's id alias piled up: {have:?}"
+        );
     }
     // The data written by v1 is still there under v2, in the named volume and the bind mount.
     let log = http_get_eventually(port, "/log.txt");
-    assert!(log.contains("v1 started custom") && log.contains("v2 started custom"), "{log}");
+    assert!(
+        log.contains("v1 started custom") && log.contains("v2 started custom"),
+        "{log}"
+    );
     assert_eq!(read(&bind.join("starts")), "1\n2\n");
     assert!(http_get_eventually(port, "/").contains("version=2 color=red"));
     assert_no_leftovers(&name);
-    assert!(docker(&["volume", "ls", "-q"]).lines().any(|v| v == volume), "the volume survives");
+    assert!(
+        docker(&["volume", "ls", "-q"]).lines().any(|v| v == volume),
+        "the volume survives"
+    );
 }
 
 #[test]
 fn image_defaults_follow_the_new_image() {
     let scene = Scene::new("defaults");
     let name = scene.run("app", &["--init", "-e", "MINE=1", "-l", "mine=yes"], "1");
-    scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"]).expect(0);
+    scene
+        .cutover(&["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"])
+        .expect(0);
     let c = inspect(&name).unwrap();
     let env = env_of(&c);
     assert!(env.contains(&"APP_COLOR=green".to_string()), "{env:?}");
-    assert!(!env.contains(&"APP_COLOR=blue".to_string()), "the old image's ENV was pinned: {env:?}");
+    assert!(
+        !env.contains(&"APP_COLOR=blue".to_string()),
+        "the old image's ENV was pinned: {env:?}"
+    );
     assert!(env.contains(&"MINE=1".to_string()));
-    assert_eq!(c["Config"]["Cmd"], json!(["/app/start", "--v2"]), "the new image's CMD applies");
+    assert_eq!(
+        c["Config"]["Cmd"],
+        json!(["/app/start", "--v2"]),
+        "the new image's CMD applies"
+    );
     assert_eq!(c["Config"]["Labels"]["org.example.version"], "2");
-    assert!(c["Config"]["Labels"].get("org.example.only-v1").is_none(), "the old image's LABEL was pinned");
+    assert!(
+        c["Config"]["Labels"].get("org.example.only-v1").is_none(),
+        "the old image's LABEL was pinned"
+    );
     assert_eq!(c["Config"]["Labels"]["mine"], "yes");
 }
 
@@ -97,13 +185,27 @@ fn a_missing_tag_fails_before_any_downtime_and_changes_nothing() {
     let scene = Scene::new("missing");
     let name = scene.run("app", &["--init"], "1");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "does-not-exist", "--yes", "--json"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "does-not-exist",
+        "--yes",
+        "--json",
+    ]);
     out.expect(2);
     assert_eq!(out.json()["outcome"], "nothing_changed");
-    assert!(out.stdout.contains("does-not-exist"), "the failure names the tag: {}", out.stdout);
+    assert!(
+        out.stdout.contains("does-not-exist"),
+        "the failure names the tag: {}",
+        out.stdout
+    );
     let after = inspect(&name).unwrap();
     assert_eq!(after["Id"], before["Id"]);
-    assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"], "the container was never stopped");
+    assert_eq!(
+        after["State"]["StartedAt"], before["State"]["StartedAt"],
+        "the container was never stopped"
+    );
     assert!(is_running(&name));
     assert_no_leftovers(&name);
 }
@@ -112,12 +214,23 @@ fn assert_rolled_back(scene: &Scene, name: &str, port: u16, before: &Value, out:
     out.expect(1);
     let report = out.json();
     assert_eq!(report["outcome"], "rolled_back");
-    assert!(report["state"].as_str().unwrap().contains("Rolled back"), "{report}");
-    assert_eq!(id_of(name), before["Id"].as_str().unwrap(), "the old container serves again");
+    assert!(
+        report["state"].as_str().unwrap().contains("Rolled back"),
+        "{report}"
+    );
+    assert_eq!(
+        id_of(name),
+        before["Id"].as_str().unwrap(),
+        "the old container serves again"
+    );
     assert!(is_running(name));
     assert_no_leftovers(name);
     let log = http_get_eventually(port, "/log.txt");
-    assert_eq!(log.matches("v1 started").count(), 2, "its data is intact and it restarted once: {log}");
+    assert_eq!(
+        log.matches("v1 started").count(),
+        2,
+        "its data is intact and it restarted once: {log}"
+    );
     assert!(scene.journal_text().contains("\"outcome\":\"rolled_back\""));
 }
 
@@ -126,12 +239,25 @@ fn a_crash_on_start_rolls_back_to_the_old_container() {
     let scene = Scene::new("crash");
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run("app", &["--init", "-p", &publish, "--restart", "always"], "1");
+    let name = scene.run(
+        "app",
+        &["--init", "-p", &publish, "--restart", "always"],
+        "1",
+    );
     let before = inspect(&name).unwrap();
     let image = image("crash");
-    let out = scene.cutover(&["upgrade", &name, "--image", &image, "--yes", "--json", "--settle", "5s"]);
+    let out = scene.cutover(&[
+        "upgrade", &name, "--image", &image, "--yes", "--json", "--settle", "5s",
+    ]);
     assert_rolled_back(&scene, &name, port, &before, &out);
-    assert!(out.json()["failure"].as_str().unwrap().contains("restarted"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("restarted"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -140,9 +266,25 @@ fn a_never_healthy_version_rolls_back_to_the_old_container() {
     let (name, port) = scene.run_published("app", "1");
     let before = inspect(&name).unwrap();
     let image = image("unhealthy");
-    let out = scene.cutover(&["upgrade", &name, "--image", &image, "--yes", "--json", "--health-timeout", "30s"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--image",
+        &image,
+        "--yes",
+        "--json",
+        "--health-timeout",
+        "30s",
+    ]);
     assert_rolled_back(&scene, &name, port, &before, &out);
-    assert!(out.json()["failure"].as_str().unwrap().contains("unhealthy"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("unhealthy"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -151,9 +293,27 @@ fn an_http_check_that_never_passes_rolls_back_in_time() {
     let (name, port) = scene.run_published("app", "1");
     let before = inspect(&name).unwrap();
     let url = format!("http://127.0.0.1:{port}/no-such-page");
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--json", "--health-url", &url, "--health-timeout", "3s"]);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--json",
+        "--health-url",
+        &url,
+        "--health-timeout",
+        "3s",
+    ]);
     assert_rolled_back(&scene, &name, port, &before, &out);
-    assert!(out.json()["failure"].as_str().unwrap().contains("answered 404"), "{}", out.stdout);
+    assert!(
+        out.json()["failure"]
+            .as_str()
+            .unwrap()
+            .contains("answered 404"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -163,37 +323,61 @@ fn an_http_check_and_a_healthcheck_both_confirm_a_good_upgrade() {
     let url = format!("http://127.0.0.1:{port}/");
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--health-url", &url]);
     out.expect(0);
-    assert!(out.stderr.contains(&format!("{url} answered 200")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{url} answered 200")),
+        "{}",
+        out.stderr
+    );
     let out = scene.cutover(&["upgrade", &name, "--to", "healthy", "--yes"]);
     out.expect(0);
-    assert!(out.stderr.contains("its HEALTHCHECK reports healthy"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("its HEALTHCHECK reports healthy"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn secrets_never_reach_output_or_journal() {
     let scene = Scene::new("secrets");
-    let secrets = ["s3cr3t-db-password", "ENCODEKEY-0123456789abcdef", "Data Source=db;Password=hunter2xx"];
+    let secrets = [
+        "s3cr3t-db-password",
+        "ENCODEKEY-0123456789abcdef",
+        "Data Source=db;Password=hunter2xx",
+    ];
     let env = [
         format!("DB_PASSWORD={}", secrets[0]),
         format!("ENCODE_KEY={}", secrets[1]),
         format!("PROGET_SQL_CONNECTION_STRING={}", secrets[2]),
     ];
-    let name = scene.run("app", &["--init", "-e", &env[0], "-e", &env[1], "-e", &env[2]], "1");
+    let name = scene.run(
+        "app",
+        &["--init", "-e", &env[0], "-e", &env[1], "-e", &env[2]],
+        "1",
+    );
     let runs = [
         scene.cutover(&["upgrade", &name, "--to", "2", "--dry-run"]),
         scene.cutover(&["upgrade", &name, "--to", "2", "--dry-run", "--json"]),
-        scene.cutover(&["upgrade", &name, "--to", "crash", "--yes", "--json", "--settle", "3s"]),
+        scene.cutover(&[
+            "upgrade", &name, "--to", "crash", "--yes", "--json", "--settle", "3s",
+        ]),
         scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"]),
         scene.cutover(&["history", "--json"]),
     ];
-    assert!(runs[0].stdout.contains("ENCODE_KEY=***"), "the dry run shows the key is carried, masked");
+    assert!(
+        runs[0].stdout.contains("ENCODE_KEY=***"),
+        "the dry run shows the key is carried, masked"
+    );
     runs[2].expect(1);
     runs[3].expect(0);
     let journal = scene.journal_text();
     assert!(!journal.is_empty());
     for secret in secrets {
         for run in &runs {
-            assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{secret} printed");
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} printed"
+            );
         }
         assert!(!journal.contains(secret), "{secret} journaled");
     }
@@ -214,12 +398,36 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let plan = out.json();
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["to"], image("dry"));
-    assert_eq!(plan["carried"]["create"]["Env"], json!(["MINE=1"]), "only what the user set is carried");
+    assert_eq!(
+        plan["carried"]["create"]["Env"],
+        json!(["MINE=1"]),
+        "only what the user set is carried"
+    );
     let stop = format!("stop {name} (demo:1)");
-    assert!(plan["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with(&stop)), "{plan}");
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with(&stop)),
+        "{plan}"
+    );
     let after = inspect(&name).unwrap();
     assert_eq!(after["Id"], before["Id"]);
     assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
-    assert!(!docker_output(&["image", "inspect", &image("dry")]).status.success(), "a dry run pulls nothing");
-    assert!(!scene.state_dir.join("runs").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false), "no journal for a dry run");
+    assert!(
+        !docker_output(&["image", "inspect", &image("dry")])
+            .status
+            .success(),
+        "a dry run pulls nothing"
+    );
+    assert!(
+        !scene
+            .state_dir
+            .join("runs")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "no journal for a dry run"
+    );
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use cutover::engine::reference::ImageRef;
 use cutover::health::{HealthPolicy, HealthSettings};
+use cutover::ops::backup::BackupRequest;
+use cutover::ops::compose::ComposeRequest;
 use cutover::plan::build::{CarriedPath, Migration, Target};
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
-use cutover::ops::backup::BackupRequest;
 use cutover::profile::Choice;
 
 const EXIT_CODES: &str = "\
@@ -57,17 +58,21 @@ run on data the new one migrated): the current data is backed up, then the backu
 written since the upgrade is then only in that new backup; --no-restore keeps the current data.")]
     Rollback(RollbackArgs),
     /// Finish or undo runs that were interrupted (process killed, machine rebooted)
-    #[command(after_help = "Exit codes:\n  0  every service found runs again (finished or rolled back), or there was nothing to recover\n  2  nothing changed: bad input or a refused precondition\n  3  a service could not be brought back: the message says what is left")]
+    #[command(
+        after_help = "Exit codes:\n  0  every service found runs again (finished or rolled back), or there was nothing to recover\n  2  nothing changed: bad input or a refused precondition\n  3  a service could not be brought back: the message says what is left"
+    )]
     Recover(RecoverArgs),
     /// List past runs from the journal
     History(HistoryArgs),
     /// For each container: what it runs, the newest version its policy allows, and why
-    #[command(long_about = "For each container: what it runs, the newest version its policy allows, the newest overall, and why it is or is not eligible.\n\n\
+    #[command(
+        long_about = "For each container: what it runs, the newest version its policy allows, the newest overall, and why it is or is not eligible.\n\n\
 Without names, the opted-in containers (label cutover.enable=true, or listed in the config); --all for every running container. \
 Each repository is asked once (tag list, and a HEAD per floating tag); nothing is pulled.\n\n\
 Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=^2024, cutover.prerelease=true, \
 cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
-patch releases and other tags (latest) follow their digest.")]
+patch releases and other tags (latest) follow their digest."
+    )]
     Check(CheckArgs),
     /// Product profiles: list them, show one, or check a file
     #[command(subcommand)]
@@ -191,9 +196,7 @@ pub enum ProfilesCommand {
         name: String,
     },
     /// Check a profile file: its errors name the line and column
-    Validate {
-        file: PathBuf,
-    },
+    Validate { file: PathBuf },
 }
 
 #[derive(Args, Debug)]
@@ -237,9 +240,26 @@ pub struct DiscoveryArgs {
 #[derive(Args, Debug)]
 pub struct UpgradeArgs {
     /// The container to upgrade (with --with, the first of the group)
-    pub name: String,
+    #[arg(required_unless_present = "project")]
+    pub name: Option<String>,
+    /// Upgrade the services of this compose project as one group: those that run the image most
+    /// of its services run (not its database), or those named with --service; dependents stop first
+    #[arg(long, value_name = "PROJECT", conflicts_with_all = ["name", "with"])]
+    pub project: Option<String>,
+    /// With --project: a service to upgrade (repeatable)
+    #[arg(long, value_name = "SERVICE", requires = "project")]
+    pub service: Vec<String>,
+    /// Leave compose files alone (their old tag would bring the old version back on the next
+    /// `docker-compose up --force-recreate` or `down`/`up`)
+    #[arg(long)]
+    pub no_compose_edit: bool,
     /// The tag to move to, in the container's current repository
-    #[arg(long, value_name = "TAG", required_unless_present = "image", conflicts_with = "image")]
+    #[arg(
+        long,
+        value_name = "TAG",
+        required_unless_present = "image",
+        conflicts_with = "image"
+    )]
     pub to: Option<String>,
     /// The image to move to, possibly in another repository
     #[arg(long, value_name = "REPOSITORY:TAG")]
@@ -290,7 +310,12 @@ pub struct StepArgs {
     #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub migrate: Option<String>,
     /// The entrypoint of the migration container [default: the new image's]
-    #[arg(long, value_name = "CMD", requires = "migrate", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "migrate",
+        allow_hyphen_values = true
+    )]
     pub migrate_entrypoint: Option<String>,
     /// How long the migration may run before it is killed and the upgrade rolled back
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", requires = "migrate")]
@@ -321,7 +346,11 @@ pub struct StepArgs {
     pub env_rename: Vec<String>,
     /// After health, the new container must report the target version at this URL: http://HOST:PORT/PATH, or /PATH
     /// or :PORT/PATH on the container, with #FIELD naming a JSON field (e.g. /version#service.version)
-    #[arg(long, value_name = "URL[#FIELD]", conflicts_with = "expect_version_cmd")]
+    #[arg(
+        long,
+        value_name = "URL[#FIELD]",
+        conflicts_with = "expect_version_cmd"
+    )]
     pub expect_version: Option<String>,
     /// After health, this command inside the new container must print the target version
     #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
@@ -384,7 +413,12 @@ pub struct HealthArgs {
     #[arg(long, value_name = "PORT")]
     pub health_port: Option<u16>,
     /// The path asked on --health-port
-    #[arg(long, value_name = "PATH", default_value = "/", requires = "health_port")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/",
+        requires = "health_port"
+    )]
     pub health_path: String,
     /// The HTTP status --health-url or --health-port must answer [default: any 2xx]
     #[arg(long, value_name = "CODE")]
@@ -400,15 +434,19 @@ pub struct HealthArgs {
     pub settle: Option<Duration>,
 }
 
-
 /// Durations as people write them: `90s`, `2m`, `1h30m`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write durations like 90s, 2m or 1h30m)"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write durations like 90s, 2m or 1h30m)"))
 }
 
 impl HealthArgs {
     /// The flags over the config file's timeout and settle.
-    pub fn settings(&self, timeout: Option<Duration>, settle: Option<Duration>) -> Result<HealthSettings, String> {
+    pub fn settings(
+        &self,
+        timeout: Option<Duration>,
+        settle: Option<Duration>,
+    ) -> Result<HealthSettings, String> {
         let named = self.health_url.is_some() || self.health_port.is_some();
         if !named && (self.health_status.is_some() || !self.health_json.is_empty()) {
             return Err("--health-status and --health-json judge the answer of --health-url or --health-port: give one of them".into());
@@ -418,7 +456,11 @@ impl HealthArgs {
             port: self.health_port,
             path: Some(self.health_path.clone()),
             expect_status: self.health_status,
-            json: self.health_json.iter().map(|c| c.parse()).collect::<Result<_, _>>()?,
+            json: self
+                .health_json
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()?,
             settle: self.settle.or(settle),
             timeout: self.health_timeout.or(timeout),
         })
@@ -428,7 +470,9 @@ impl HealthArgs {
 /// A tag as `--to` and `--via` take it.
 fn tag(text: &str) -> Result<String, String> {
     if text.is_empty() || text.contains(['/', '@', ':']) || text.contains(char::is_whitespace) {
-        return Err(format!("{text:?} is not a tag; use --image for a whole reference"));
+        return Err(format!(
+            "{text:?} is not a tag; use --image for a whole reference"
+        ));
     }
     Ok(text.to_string())
 }
@@ -456,13 +500,14 @@ fn valid_env_name(name: &str) -> bool {
 impl UpgradeArgs {
     /// The raw flags, validated into the options of an upgrade.
     pub fn options(&self) -> Result<UpgradeOptions, String> {
-        let target = match (&self.to, &self.image) {
-            (Some(to), _) => Target::Tag(tag(to)?),
-            (None, Some(image)) => Target::Image(
-                ImageRef::parse(image).ok_or_else(|| format!("{image} is not an image reference (REPOSITORY[:TAG])"))?,
-            ),
-            (None, None) => unreachable!("clap requires --to or --image"),
-        };
+        let target =
+            match (&self.to, &self.image) {
+                (Some(to), _) => Target::Tag(tag(to)?),
+                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
+                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
+                })?),
+                (None, None) => unreachable!("clap requires --to or --image"),
+            };
         let mut options = UpgradeOptions::new(target, HealthPolicy::default());
         options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
         options.keep_old = self.keep_old;
@@ -471,16 +516,37 @@ impl UpgradeArgs {
         steps.migrate = match &s.migrate {
             Some(cmd) => Some(Migration {
                 command: command("--migrate", cmd)?,
-                entrypoint: s.migrate_entrypoint.as_deref().map(|e| command("--migrate-entrypoint", e)).transpose()?,
+                entrypoint: s
+                    .migrate_entrypoint
+                    .as_deref()
+                    .map(|e| command("--migrate-entrypoint", e))
+                    .transpose()?,
                 timeout: s.migrate_timeout,
                 fails_if_output_has: Vec::new(),
             }),
             None => None,
         };
-        steps.exec_before = s.exec_before.iter().map(|c| command("--exec-before", c)).collect::<Result<_, _>>()?;
-        steps.exec_after = s.exec_after.iter().map(|c| command("--exec-after", c)).collect::<Result<_, _>>()?;
-        steps.carry = s.carry_file.iter().map(|p| CarriedPath { path: p.clone(), optional: false })
-            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath { path: p.clone(), optional: true }))
+        steps.exec_before = s
+            .exec_before
+            .iter()
+            .map(|c| command("--exec-before", c))
+            .collect::<Result<_, _>>()?;
+        steps.exec_after = s
+            .exec_after
+            .iter()
+            .map(|c| command("--exec-after", c))
+            .collect::<Result<_, _>>()?;
+        steps.carry = s
+            .carry_file
+            .iter()
+            .map(|p| CarriedPath {
+                path: p.clone(),
+                optional: false,
+            })
+            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath {
+                path: p.clone(),
+                optional: true,
+            }))
             .collect();
         for entry in &s.env {
             let (name, value) = pair("--env", entry, "NAME=VALUE")?;
@@ -502,17 +568,31 @@ impl UpgradeArgs {
         steps.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
             (Some(url), _) => {
                 let address = url.split('#').next().unwrap_or_default();
-                let known = ["http://", "https://", "/", ":"].iter().any(|p| address.starts_with(p));
+                let known = ["http://", "https://", "/", ":"]
+                    .iter()
+                    .any(|p| address.starts_with(p));
                 if !known {
                     return Err(format!("--expect-version {url:?}: write http://HOST:PORT/PATH, /PATH or :PORT/PATH, optionally with #FIELD"));
                 }
                 Some(VersionSource::Url(url.clone()))
             }
-            (None, Some(cmd)) => Some(VersionSource::Command(command("--expect-version-cmd", cmd)?)),
+            (None, Some(cmd)) => Some(VersionSource::Command(command(
+                "--expect-version-cmd",
+                cmd,
+            )?)),
             (None, None) => None,
         };
         options.hook_timeout = s.hook_timeout;
         Ok(options)
+    }
+
+    pub fn compose(&self) -> ComposeRequest {
+        ComposeRequest {
+            project: self.project.clone(),
+            services: self.service.clone(),
+            no_edit: self.no_compose_edit,
+            dry_run: self.dry_run,
+        }
     }
 
     pub fn backup(&self) -> BackupRequest {

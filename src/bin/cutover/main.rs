@@ -11,15 +11,15 @@ use clap::Parser;
 use cutover::discover::auto;
 use cutover::discover::check::{self, Selection};
 use cutover::discover::config::Config;
-use cutover::engine::registry::RegistryClient;
 use cutover::discover::schedule::{Schedule, Window};
+use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
-use cutover::ops::preflight::Prepared;
-use cutover::ops::backup::{self, BackupRequest};
-use cutover::ops::{history, rollback, upgrade};
-use cutover::run::journal::{self, StateDir};
 use cutover::health::HealthPolicy;
+use cutover::ops::backup::{self, BackupRequest};
+use cutover::ops::preflight::Prepared;
+use cutover::ops::{history, rollback, upgrade};
 use cutover::profile::Catalog;
+use cutover::run::journal::{self, StateDir};
 use cutover::run::recover;
 use indicatif::MultiProgress;
 
@@ -31,7 +31,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(cutover::secrets::RedactingStderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
@@ -39,7 +40,12 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => return output::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}"), false),
+        Err(e) => {
+            return output::fatal(
+                &anyhow::anyhow!("cannot start the async runtime: {e}"),
+                false,
+            )
+        }
     };
     let json = match &cli.command {
         Command::Upgrade(a) => a.common.json,
@@ -61,7 +67,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let state_root = cli.state_dir.clone().unwrap_or_else(journal::default_state_dir);
+    let state_root = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(journal::default_state_dir);
     match cli.command {
         Command::Upgrade(args) => {
             let changes = !args.dry_run;
@@ -74,13 +83,14 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let catalog = load_profiles()?;
             let (engine, state) = connect(&state_root).await?;
             let request = upgrade::UpgradeRequest {
-                name: args.name.clone(),
+                name: args.name.clone().unwrap_or_default(),
                 with: args.with.clone(),
                 options,
                 health,
                 profile: cli::choice(args.profile.as_deref()),
                 insecure_registries: config.insecure_registries.clone(),
                 backup: args.backup(),
+                compose: args.compose(),
             };
             let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
@@ -89,10 +99,26 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
-            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
+            let health = args
+                .health
+                .settings(None, None)
+                .map_err(refused)?
+                .over(HealthPolicy::default());
             let (engine, state) = connect(&state_root).await?;
-            let request = BackupRequest { dir: args.backup_where.backup_dir.clone(), keep: args.backup_where.keep_backups, ..BackupRequest::default() };
-            let prepared = rollback::prepare(&engine, &state, &args.name, health, !args.no_restore, &request).await?;
+            let request = BackupRequest {
+                dir: args.backup_where.backup_dir.clone(),
+                keep: args.backup_where.keep_backups,
+                ..BackupRequest::default()
+            };
+            let prepared = rollback::prepare(
+                &engine,
+                &state,
+                &args.name,
+                health,
+                !args.no_restore,
+                &request,
+            )
+            .await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::Recover(args) => {
@@ -100,8 +126,12 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let (engine, state) = connect(&state_root).await?;
             let pending = state.unfinished(args.name.as_deref())?;
             if !pending.is_empty() && !args.common.yes {
-                let names: Vec<String> = pending.iter().map(|r| r.plan.members.join(", ")).collect();
-                confirm(&format!("Recover the interrupted runs of {}?", names.join(", ")))?;
+                let names: Vec<String> =
+                    pending.iter().map(|r| r.plan.members.join(", ")).collect();
+                confirm(&format!(
+                    "Recover the interrupted runs of {}?",
+                    names.join(", ")
+                ))?;
             }
             let recoveries = recover::recover(&engine, &state, args.name.as_deref()).await?;
             Ok(output::recoveries(&recoveries, args.common.json))
@@ -115,15 +145,24 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                     Ok(output::profile(&loaded))
                 }
                 ProfilesCommand::Validate { file } => {
-                    let loaded = cutover::profile::load_file(&file).map_err(|e| refused(e.to_string()))?;
-                    println!("{}: valid profile {:?}", file.display(), loaded.profile.name);
+                    let loaded =
+                        cutover::profile::load_file(&file).map_err(|e| refused(e.to_string()))?;
+                    println!(
+                        "{}: valid profile {:?}",
+                        file.display(),
+                        loaded.profile.name
+                    );
                     Ok(output::Exit::Done)
                 }
             }
         }
         Command::Backup(args) => {
             ensure_can_confirm(&args.common)?;
-            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
+            let health = args
+                .health
+                .settings(None, None)
+                .map_err(refused)?
+                .over(HealthPolicy::default());
             let catalog = load_profiles()?;
             let request = BackupRequest {
                 db_var: args.what.backup_db.clone(),
@@ -134,23 +173,52 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 skip: false,
             };
             let (engine, state) = connect(&state_root).await?;
-            let prepared = backup::prepare_backup(&engine, &state, &catalog, &args.name, &cli::choice(args.profile.as_deref()), &request, health).await?;
+            let prepared = backup::prepare_backup(
+                &engine,
+                &state,
+                &catalog,
+                &args.name,
+                &cli::choice(args.profile.as_deref()),
+                &request,
+                health,
+            )
+            .await?;
             carry_out(prepared, &engine, &state, false, &args.common).await
         }
         Command::Backups(args) => {
             let state = StateDir::open(&state_root)?;
-            let root = args.backup_dir.clone().unwrap_or_else(|| state.path().join("backups"));
-            let found = cutover::backup::list(&root, args.name.as_deref()).map_err(|e| refused(e.to_string()))?;
+            let root = args
+                .backup_dir
+                .clone()
+                .unwrap_or_else(|| state.path().join("backups"));
+            let found = cutover::backup::list(&root, args.name.as_deref())
+                .map_err(|e| refused(e.to_string()))?;
             Ok(output::backups(&found, args.json))
         }
         Command::Restore(args) => {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
-            let health = args.health.settings(None, None).map_err(refused)?.over(HealthPolicy::default());
-            let request = BackupRequest { dir: args.place.backup_dir.clone(), keep: args.place.keep_backups, ..BackupRequest::default() };
+            let health = args
+                .health
+                .settings(None, None)
+                .map_err(refused)?
+                .over(HealthPolicy::default());
+            let request = BackupRequest {
+                dir: args.place.backup_dir.clone(),
+                keep: args.place.keep_backups,
+                ..BackupRequest::default()
+            };
             let (engine, state) = connect(&state_root).await?;
-            let prepared = backup::prepare_restore(&engine, &state, &args.name, &args.backup, &request, health).await?;
+            let prepared = backup::prepare_restore(
+                &engine,
+                &state,
+                &args.name,
+                &args.backup,
+                &request,
+                health,
+            )
+            .await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::History(args) => {
@@ -174,20 +242,48 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Auto(args) => {
             let config = load_config(&args.discovery)?;
-            let durations = |d: &Option<String>| d.as_deref().map(cutover::discover::config::parse_duration).transpose();
-            let health = args.health.settings(durations(&config.health_timeout).map_err(refused)?, durations(&config.settle).map_err(refused)?).map_err(refused)?;
-            let window = args.window.as_ref().or(config.window.as_ref()).map(|w| Window::parse(w)).transpose().map_err(refused)?;
-            let schedule = args.schedule.as_deref().map(Schedule::parse).transpose().map_err(refused)?;
+            let durations = |d: &Option<String>| {
+                d.as_deref()
+                    .map(cutover::discover::config::parse_duration)
+                    .transpose()
+            };
+            let health = args
+                .health
+                .settings(
+                    durations(&config.health_timeout).map_err(refused)?,
+                    durations(&config.settle).map_err(refused)?,
+                )
+                .map_err(refused)?;
+            let window = args
+                .window
+                .as_ref()
+                .or(config.window.as_ref())
+                .map(|w| Window::parse(w))
+                .transpose()
+                .map_err(refused)?;
+            let schedule = args
+                .schedule
+                .as_deref()
+                .map(Schedule::parse)
+                .transpose()
+                .map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
             let registry = RegistryClient::new(config.insecure_registries.clone())?;
             let catalog = load_profiles()?;
-            let settings = auto::Settings { config, catalog, health, window };
+            let settings = auto::Settings {
+                config,
+                catalog,
+                health,
+                window,
+            };
             match schedule {
                 None => {
                     let report = auto::pass(&engine, &state, &registry, &settings).await?;
                     Ok(output::auto(&report, args.json))
                 }
-                Some(schedule) => resident(&schedule, &engine, &state, &registry, &settings, args.json).await,
+                Some(schedule) => {
+                    resident(&schedule, &engine, &state, &registry, &settings, args.json).await
+                }
             }
         }
     }
@@ -212,7 +308,14 @@ fn load_config(args: &cli::DiscoveryArgs) -> anyhow::Result<Config> {
 
 /// `auto --schedule`: a pass at every occurrence until interrupted. A pass that cannot run
 /// (another one holds the host lock) is reported and the schedule goes on.
-async fn resident(schedule: &Schedule, engine: &DockerEngine, state: &StateDir, registry: &RegistryClient, settings: &auto::Settings, json: bool) -> anyhow::Result<Exit> {
+async fn resident(
+    schedule: &Schedule,
+    engine: &DockerEngine,
+    state: &StateDir,
+    registry: &RegistryClient,
+    settings: &auto::Settings,
+    json: bool,
+) -> anyhow::Result<Exit> {
     loop {
         let now = chrono::Local::now();
         let Some(next) = schedule.next_after(now) else {
@@ -239,7 +342,13 @@ async fn connect(state_root: &std::path::Path) -> anyhow::Result<(DockerEngine, 
     Ok((engine, state))
 }
 
-async fn carry_out(prepared: Prepared, engine: &DockerEngine, state: &StateDir, dry_run: bool, common: &CommonArgs) -> anyhow::Result<Exit> {
+async fn carry_out(
+    prepared: Prepared,
+    engine: &DockerEngine,
+    state: &StateDir,
+    dry_run: bool,
+    common: &CommonArgs,
+) -> anyhow::Result<Exit> {
     if dry_run {
         return Ok(output::dry_run(&prepared.plan, common.json));
     }

@@ -4,10 +4,10 @@
 
 use std::process::ExitCode;
 
+use cutover::backup::Listed;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
 use cutover::ops::history::Entry;
-use cutover::backup::Listed;
 use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
 use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
@@ -58,7 +58,9 @@ fn print_json(value: &serde_json::Value) {
 pub fn fatal(error: &anyhow::Error, json: bool) -> ExitCode {
     let message = secrets::redact(&format!("{error:#}"));
     if json {
-        print_json(&json!({ "outcome": "refused", "exit_code": Exit::NothingChanged as u8, "error": message, "state": "nothing was changed" }));
+        print_json(
+            &json!({ "outcome": "refused", "exit_code": Exit::NothingChanged as u8, "error": message, "state": "nothing was changed" }),
+        );
     }
     eprintln!("cutover: {message}");
     eprintln!("Nothing was changed.");
@@ -72,7 +74,12 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
     let mut number = 0;
     for (i, stage) in plan.stages.iter().enumerate() {
         if hops > 1 {
-            lines.push(format!("Hop {} of {hops}: {} -> {}", i + 1, short_image(&stage.from), short_image(&stage.to)));
+            lines.push(format!(
+                "Hop {} of {hops}: {} -> {}",
+                i + 1,
+                short_image(&stage.from),
+                short_image(&stage.to)
+            ));
         }
         for step in &stage.steps {
             number += 1;
@@ -88,14 +95,27 @@ fn headline(plan: &Plan) -> String {
         _ => format!(" (with {})", plan.members[1..].join(", ")),
     };
     match plan.image_from == plan.image_to {
-        true => format!("{} {}{with} ({})", verb(plan.kind), plan.container, plan.image_from),
-        false => format!("{} {}{with}: {} -> {}", verb(plan.kind), plan.container, plan.image_from, plan.image_to),
+        true => format!(
+            "{} {}{with} ({})",
+            verb(plan.kind),
+            plan.container,
+            plan.image_from
+        ),
+        false => format!(
+            "{} {}{with}: {} -> {}",
+            verb(plan.kind),
+            plan.container,
+            plan.image_from,
+            plan.image_to
+        ),
     }
 }
 
 /// Which profile the plan follows and why, when one does.
 fn profile_line(plan: &Plan) -> Option<String> {
-    plan.profile.as_ref().map(|p| format!("Profile: {} ({}; {})", p.name, p.why, p.origin))
+    plan.profile
+        .as_ref()
+        .map(|p| format!("Profile: {} ({}; {})", p.name, p.why, p.origin))
 }
 
 pub fn plan_summary(plan: &Plan) {
@@ -115,14 +135,21 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
             .iter()
             .map(|s| json!({ "from": s.from, "to": s.to, "steps": s.steps.iter().map(|step| step.describe(plan)).collect::<Vec<_>>() }))
             .collect();
-        let steps: Vec<String> = plan.stages.iter().flat_map(|s| s.steps.iter().map(|step| step.describe(plan))).collect();
+        let steps: Vec<String> = plan
+            .stages
+            .iter()
+            .flat_map(|s| s.steps.iter().map(|step| step.describe(plan)))
+            .collect();
         print_json(&json!({
             "command": plan.kind.word(), "dry_run": true, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "profile": plan.profile,
             "stages": stages, "steps": steps, "carried": plan.carried,
         }));
     } else {
-        print(&format!("Dry run: {}. Nothing will be changed.", headline(plan)));
+        print(&format!(
+            "Dry run: {}. Nothing will be changed.",
+            headline(plan)
+        ));
         if let Some(line) = profile_line(plan) {
             print(&line);
         }
@@ -156,7 +183,11 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     }
     match &report.failure {
         None => print(&format!("{}: done.", headline(plan))),
-        Some(failure) => print(&format!("{} {} failed: {failure}", verb(plan.kind), plan.container)),
+        Some(failure) => print(&format!(
+            "{} {} failed: {failure}",
+            verb(plan.kind),
+            plan.container
+        )),
     }
     print(&state);
     for restored in &report.restored {
@@ -173,12 +204,23 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
             ),
             None => String::new(),
         };
-        let backup_ms: u64 = report.steps.iter().filter(|s| s.step == "backup" && s.status == "done").map(|s| s.millis).sum();
+        let backup_ms: u64 = report
+            .steps
+            .iter()
+            .filter(|s| s.step == "backup" && s.status == "done")
+            .map(|s| s.millis)
+            .sum();
         let backup = match backup_ms {
             0 => String::new(),
-            ms => format!(", of which the backup took {}", humantime::format_duration(std::time::Duration::from_millis(ms))),
+            ms => format!(
+                ", of which the backup took {}",
+                humantime::format_duration(std::time::Duration::from_millis(ms))
+            ),
         };
-        print(&format!("Downtime: {}{backup}{settled}", humantime::format_duration(std::time::Duration::from_millis(ms))));
+        print(&format!(
+            "Downtime: {}{backup}{settled}",
+            humantime::format_duration(std::time::Duration::from_millis(ms))
+        ));
     }
     print(&format!("Journal: {}", report.journal));
     exit
@@ -187,7 +229,11 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
 /// One sentence on what runs now: the truth an operator needs after any outcome.
 fn host_state(plan: &Plan, report: &RunReport) -> String {
     let names = plan.members.join(", ");
-    let (runs, containers, were) = if plan.members.len() == 1 { ("runs", "container", "was") } else { ("run", "containers", "were") };
+    let (runs, containers, were) = if plan.members.len() == 1 {
+        ("runs", "container", "was")
+    } else {
+        ("run", "containers", "were")
+    };
     match (report.outcome, plan.kind) {
         (Outcome::Succeeded, Kind::Upgrade) => {
             if plan.removes_old() {
@@ -218,14 +264,28 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
 }
 
 pub fn recoveries(recoveries: &[Recovery], json: bool) -> Exit {
-    let exit = if recoveries.iter().any(|r| r.outcome == Some(Outcome::NeedsAttention)) { Exit::NeedsAttention } else { Exit::Done };
+    let exit = if recoveries
+        .iter()
+        .any(|r| r.outcome == Some(Outcome::NeedsAttention))
+    {
+        Exit::NeedsAttention
+    } else {
+        Exit::Done
+    };
     if json {
-        print_json(&json!({ "command": "recover", "exit_code": exit as u8, "recovered": recoveries }));
+        print_json(
+            &json!({ "command": "recover", "exit_code": exit as u8, "recovered": recoveries }),
+        );
     } else if recoveries.is_empty() {
         print("No interrupted run to recover.");
     } else {
         for r in recoveries {
-            print(&format!("{} ({}): {}", r.container, r.kind.word(), r.message));
+            print(&format!(
+                "{} ({}): {}",
+                r.container,
+                r.kind.word(),
+                r.message
+            ));
         }
     }
     exit
@@ -242,11 +302,29 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
     for e in entries {
         let outcome = match e.outcome {
             None => "interrupted (run `cutover recover`)".to_string(),
-            Some(o) => serde_json::to_value(o).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Some(o) => serde_json::to_value(o)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
         };
-        let downtime = e.downtime_ms.map(|ms| format!(", downtime {}", humantime::format_duration(std::time::Duration::from_millis(ms)))).unwrap_or_default();
+        let downtime = e
+            .downtime_ms
+            .map(|ms| {
+                format!(
+                    ", downtime {}",
+                    humantime::format_duration(std::time::Duration::from_millis(ms))
+                )
+            })
+            .unwrap_or_default();
         let recovered = if e.recovered { " (by recover)" } else { "" };
-        print(&format!("{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}", e.started_at, e.kind.word(), e.container, e.from, e.to));
+        print(&format!(
+            "{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}",
+            e.started_at,
+            e.kind.word(),
+            e.container,
+            e.from,
+            e.to
+        ));
     }
     Exit::Done
 }
@@ -260,10 +338,20 @@ pub fn backups(found: &[Listed], json: bool) -> Exit {
         print("No backups.");
         return Exit::Done;
     }
-    print(&format!("{:<24} {:<20} {:<10} {:<32} {}", "BACKUP", "CONTAINER", "SIZE", "IMAGE", "HOLDS"));
+    print(&format!(
+        "{:<24} {:<20} {:<10} {:<32} {}",
+        "BACKUP", "CONTAINER", "SIZE", "IMAGE", "HOLDS"
+    ));
     for b in found {
         let m = &b.manifest;
-        print(&format!("{:<24} {:<20} {:<10} {:<32} {}", m.id, m.container, human_bytes(b.bytes), short_image(&m.image), m.target.describe()));
+        print(&format!(
+            "{:<24} {:<20} {:<10} {:<32} {}",
+            m.id,
+            m.container,
+            human_bytes(b.bytes),
+            short_image(&m.image),
+            m.target.describe()
+        ));
     }
     Exit::Done
 }
@@ -280,7 +368,12 @@ pub fn profiles(catalog: &Catalog, json: bool) -> Exit {
     }
     print(&format!("{:<16} {:<44} {}", "PROFILE", "MATCHES", "FROM"));
     for p in &catalog.profiles {
-        print(&format!("{:<16} {:<44} {}", p.profile.name, p.profile.repositories.join(", "), p.origin));
+        print(&format!(
+            "{:<16} {:<44} {}",
+            p.profile.name,
+            p.profile.repositories.join(", "),
+            p.origin
+        ));
     }
     Exit::Done
 }
@@ -288,7 +381,11 @@ pub fn profiles(catalog: &Catalog, json: bool) -> Exit {
 /// The profile as cutover resolved it, in the file format.
 pub fn profile(loaded: &Loaded) -> Exit {
     print(&format!("# {} ({})", loaded.profile.name, loaded.origin));
-    print(yaml_serde::to_string(&loaded.profile).unwrap_or_default().trim_end());
+    print(
+        yaml_serde::to_string(&loaded.profile)
+            .unwrap_or_default()
+            .trim_end(),
+    );
     Exit::Done
 }
 
@@ -301,14 +398,24 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
         print("No container to check (opt containers in with the label cutover.enable=true, or name them).");
         return Exit::Done;
     }
-    print(&format!("{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY", "CONTAINER", "CURRENT", "POLICY", "TARGET", "NEWEST", "ELIGIBLE"));
-    for s in statuses {
-        let target = s.target.as_deref().and_then(cutover::engine::reference::ImageRef::parse).and_then(|r| r.tag).unwrap_or_else(|| "-".into());
+    print(&format!(
+        "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY",
+        "CONTAINER", "CURRENT", "POLICY", "TARGET", "NEWEST", "ELIGIBLE"
+    ));
+    for s in by_project(statuses, |s| s.project.as_deref()) {
+        let target = s
+            .target
+            .as_deref()
+            .and_then(cutover::engine::reference::ImageRef::parse)
+            .and_then(|r| r.tag)
+            .unwrap_or_else(|| "-".into());
         print(&format!(
             "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} {}",
             s.container,
             s.current_tag.as_deref().unwrap_or("-"),
-            s.policy.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            s.policy
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             target,
             s.newest.as_deref().unwrap_or("-"),
             if s.eligible { "yes" } else { "no" },
@@ -321,7 +428,12 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
 pub fn auto(report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
-        Some(PassOutcome::RolledBack | PassOutcome::Partial | PassOutcome::NothingChanged | PassOutcome::Refused) => Exit::RolledBack,
+        Some(
+            PassOutcome::RolledBack
+            | PassOutcome::Partial
+            | PassOutcome::NothingChanged
+            | PassOutcome::Refused,
+        ) => Exit::RolledBack,
         _ if report.upgraded() > 0 => Exit::Upgraded,
         _ => Exit::Done,
     };
@@ -330,12 +442,43 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
         return exit;
     }
     let eligible = report.checked.iter().filter(|s| s.eligible).count();
-    print(&format!("auto: {} opted-in container(s) checked, {eligible} eligible, {} upgraded.", report.checked.len(), report.upgraded()));
-    for r in &report.results {
-        let result = serde_json::to_value(r.result).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        print(&format!("  {:<20} {} -> {}  {result} ({})  {}", r.container, r.from, r.to, humantime::format_duration(std::time::Duration::from_millis(r.duration_ms)), r.message));
+    print(&format!(
+        "auto: {} opted-in container(s) checked, {eligible} eligible, {} upgraded.",
+        report.checked.len(),
+        report.upgraded()
+    ));
+    for r in by_project(&report.results, |r| r.project.as_deref()) {
+        let result = serde_json::to_value(r.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        print(&format!(
+            "  {:<20} {} -> {}  {result} ({})  {}",
+            r.container,
+            r.from,
+            r.to,
+            humantime::format_duration(std::time::Duration::from_millis(r.duration_ms)),
+            r.message
+        ));
     }
     exit
+}
+
+/// The items with those of each compose project together, each group after a heading line that
+/// is printed as the caller reaches its first item.
+fn by_project<'a, T>(
+    items: &'a [T],
+    project: impl Fn(&T) -> Option<&str> + 'a,
+) -> impl Iterator<Item = &'a T> + 'a {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by_key(|item| project(item).map(str::to_string));
+    let mut heading: Option<String> = None;
+    sorted.into_iter().inspect(move |item| {
+        if let Some(p) = project(item).filter(|p| heading.as_deref() != Some(*p)) {
+            heading = Some(p.to_string());
+            print(&format!("compose project {p}:"));
+        }
+    })
 }
 
 fn verb(kind: Kind) -> String {

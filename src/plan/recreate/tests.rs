@@ -5,13 +5,19 @@ use super::*;
 /// A real `docker inspect` of a container with networks, ports, volumes, env, labels, user,
 /// limits and log options, and of the image it was created from (`fixtures/inspect/`).
 pub(crate) fn fixture() -> (ContainerInspectResponse, ImageConfig) {
-    let container = serde_json::from_str(include_str!("../../../fixtures/inspect/web-container.json")).unwrap();
-    let image: ImageInspect = serde_json::from_str(include_str!("../../../fixtures/inspect/demo-1-image.json")).unwrap();
+    let container =
+        serde_json::from_str(include_str!("../../../fixtures/inspect/web-container.json")).unwrap();
+    let image: ImageInspect =
+        serde_json::from_str(include_str!("../../../fixtures/inspect/demo-1-image.json")).unwrap();
     (container, image.config.unwrap())
 }
 
 fn spec_for(container: &ContainerInspectResponse, image: &ImageConfig) -> SuccessorSpec {
-    let old = Predecessor { inspect: container, image, vanished_volumes_from: &[] };
+    let old = Predecessor {
+        inspect: container,
+        image,
+        vanished_volumes_from: &[],
+    };
     successor_spec(&old, "127.0.0.1:5000/demo:2")
 }
 
@@ -23,10 +29,17 @@ fn carries_what_the_user_set_and_drops_the_old_image_defaults() {
     assert_eq!(body.image.as_deref(), Some("127.0.0.1:5000/demo:2"));
     assert_eq!(
         body.env.clone().unwrap(),
-        vec!["APP_COLOR=red", "DB_PASSWORD=fixture-password", "GREETING=hello"],
+        vec![
+            "APP_COLOR=red",
+            "DB_PASSWORD=fixture-password",
+            "GREETING=hello"
+        ],
         "PATH and APP_VERSION came from the image; APP_COLOR=red overrides the image's blue"
     );
-    assert_eq!(body.labels.clone().unwrap(), HashMap::from([("team".to_string(), "ops".to_string())]));
+    assert_eq!(
+        body.labels.clone().unwrap(),
+        HashMap::from([("team".to_string(), "ops".to_string())])
+    );
     assert_eq!(body.cmd, None);
     assert_eq!(body.entrypoint, None);
     assert_eq!(body.volumes, None, "the image's VOLUME /data");
@@ -35,7 +48,10 @@ fn carries_what_the_user_set_and_drops_the_old_image_defaults() {
     assert_eq!(body.user.as_deref(), Some("1000:1000"));
     assert_eq!(body.stop_timeout, Some(5));
     let hc = body.host_config.as_ref().unwrap();
-    assert_eq!(hc.volumes_from.clone().unwrap(), vec![container.id.clone().unwrap()]);
+    assert_eq!(
+        hc.volumes_from.clone().unwrap(),
+        vec![container.id.clone().unwrap()]
+    );
     assert_eq!(hc.memory, Some(64 * 1024 * 1024));
     assert_eq!(hc.init, Some(true));
     assert!(hc.port_bindings.as_ref().unwrap().contains_key("8080/tcp"));
@@ -45,14 +61,28 @@ fn carries_what_the_user_set_and_drops_the_old_image_defaults() {
 fn networks_keep_user_aliases_without_the_engine_short_id() {
     let (container, image) = fixture();
     let spec = spec_for(&container, &image);
-    let primary = spec.body.networking_config.unwrap().endpoints_config.unwrap();
+    let primary = spec
+        .body
+        .networking_config
+        .unwrap()
+        .endpoints_config
+        .unwrap();
     let front = &primary["fx-front"];
     assert_eq!(front.aliases.clone().unwrap(), vec!["web"]);
     assert_eq!(front.network_id, None, "runtime fields are not carried");
     assert_eq!(front.ip_address, None);
-    assert_eq!(front.mac_address, None, "the engine derived this MAC from the IP");
-    assert_eq!(spec.extra_networks.keys().collect::<Vec<_>>(), vec!["fx-back"]);
-    assert_eq!(spec.extra_networks["fx-back"].aliases.clone().unwrap(), vec!["web-internal"]);
+    assert_eq!(
+        front.mac_address, None,
+        "the engine derived this MAC from the IP"
+    );
+    assert_eq!(
+        spec.extra_networks.keys().collect::<Vec<_>>(),
+        vec!["fx-back"]
+    );
+    assert_eq!(
+        spec.extra_networks["fx-back"].aliases.clone().unwrap(),
+        vec!["web-internal"]
+    );
 }
 
 #[test]
@@ -64,22 +94,41 @@ fn entrypoint_and_command_overrides() {
     };
     let v = |items: &[&str]| Some(items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     // Nothing overridden: both follow the new image.
-    assert_eq!(user_command(v(&["/entry"]), v(&["serve"]), &image), (None, None));
+    assert_eq!(
+        user_command(v(&["/entry"]), v(&["serve"]), &image),
+        (None, None)
+    );
     // Only the command.
-    assert_eq!(user_command(v(&["/entry"]), v(&["migrate"]), &image), (None, v(&["migrate"])));
+    assert_eq!(
+        user_command(v(&["/entry"]), v(&["migrate"]), &image),
+        (None, v(&["migrate"]))
+    );
     // Another entrypoint, with and without a command.
-    assert_eq!(user_command(v(&["/bin/sh"]), v(&["-c", "x"]), &image), (v(&["/bin/sh"]), v(&["-c", "x"])));
-    assert_eq!(user_command(v(&["/bin/sh"]), None, &image), (v(&["/bin/sh"]), None));
+    assert_eq!(
+        user_command(v(&["/bin/sh"]), v(&["-c", "x"]), &image),
+        (v(&["/bin/sh"]), v(&["-c", "x"]))
+    );
+    assert_eq!(
+        user_command(v(&["/bin/sh"]), None, &image),
+        (v(&["/bin/sh"]), None)
+    );
     // `--entrypoint /entry` made the engine drop the image's command: repeat the override.
-    assert_eq!(user_command(v(&["/entry"]), None, &image), (v(&["/entry"]), None));
+    assert_eq!(
+        user_command(v(&["/entry"]), None, &image),
+        (v(&["/entry"]), None)
+    );
 }
 
 #[test]
 fn an_anonymous_mount_is_pinned_to_the_old_volume() {
     let (mut container, image) = fixture();
-    let mount: bollard::models::Mount = serde_json::from_value(serde_json::json!({"Type": "volume", "Target": "/cache"})).unwrap();
+    let mount: bollard::models::Mount =
+        serde_json::from_value(serde_json::json!({"Type": "volume", "Target": "/cache"})).unwrap();
     container.host_config.as_mut().unwrap().mounts = Some(vec![mount]);
-    let point: MountPoint = serde_json::from_value(serde_json::json!({"Type": "volume", "Name": "abc123", "Destination": "/cache"})).unwrap();
+    let point: MountPoint = serde_json::from_value(
+        serde_json::json!({"Type": "volume", "Name": "abc123", "Destination": "/cache"}),
+    )
+    .unwrap();
     container.mounts.as_mut().unwrap().push(point);
     let spec = spec_for(&container, &image);
     let mounts = spec.body.host_config.unwrap().mounts.unwrap();
@@ -89,11 +138,19 @@ fn an_anonymous_mount_is_pinned_to_the_old_volume() {
 #[test]
 fn vanished_volumes_from_are_dropped_and_said() {
     let (mut container, image) = fixture();
-    container.host_config.as_mut().unwrap().volumes_from = Some(vec!["gone:ro".into(), "sidecar".into()]);
-    let old = Predecessor { inspect: &container, image: &image, vanished_volumes_from: &["gone".to_string()] };
+    container.host_config.as_mut().unwrap().volumes_from =
+        Some(vec!["gone:ro".into(), "sidecar".into()]);
+    let old = Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &["gone".to_string()],
+    };
     let spec = successor_spec(&old, "demo:2");
     let from = spec.body.host_config.unwrap().volumes_from.unwrap();
-    assert_eq!(from, vec!["sidecar".to_string(), container.id.clone().unwrap()]);
+    assert_eq!(
+        from,
+        vec!["sidecar".to_string(), container.id.clone().unwrap()]
+    );
     assert_eq!(spec.notes.len(), 1);
     assert!(spec.notes[0].contains("gone"));
 }
@@ -139,13 +196,26 @@ fn verify_names_every_lost_setting_with_secrets_masked() {
     let spec = spec_for(&container, &image);
     let mut created = created_from(&container);
     created.host_config.as_mut().unwrap().memory = Some(0);
-    let networks = created.network_settings.as_mut().unwrap().networks.as_mut().unwrap();
+    let networks = created
+        .network_settings
+        .as_mut()
+        .unwrap()
+        .networks
+        .as_mut()
+        .unwrap();
     networks.get_mut("fx-back").unwrap().aliases = Some(vec![]);
     let env = created.config.as_mut().unwrap().env.as_mut().unwrap();
     env.retain(|e| !e.starts_with("DB_PASSWORD"));
     let diffs = verify(&spec, &created);
     let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
-    assert_eq!(paths, vec!["Config.Env", "HostConfig.Memory", "Networks.fx-back.Aliases"]);
+    assert_eq!(
+        paths,
+        vec![
+            "Config.Env",
+            "HostConfig.Memory",
+            "Networks.fx-back.Aliases"
+        ]
+    );
     assert_eq!(diffs[0].expected, "DB_PASSWORD=***");
 }
 

@@ -18,7 +18,11 @@ pub struct AwaitHealthy {
 #[async_trait]
 impl Action for AwaitHealthy {
     fn describe(&self, plan: &Plan) -> String {
-        format!("wait until {} is healthy: {}", plan.label(&self.slot), self.policy.describe())
+        format!(
+            "wait until {} is healthy: {}",
+            plan.label(&self.slot),
+            self.policy.describe()
+        )
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {

@@ -26,7 +26,11 @@ pub struct Backup {
 #[async_trait]
 impl Action for Backup {
     fn describe(&self, plan: &Plan) -> String {
-        let when = if self.online { "while it runs" } else { "while it is stopped" };
+        let when = if self.online {
+            "while it runs"
+        } else {
+            "while it is stopped"
+        };
         format!(
             "back up {} of {} {when} into {} (verified; the last {} kept)",
             self.target.describe(),
@@ -37,14 +41,27 @@ impl Action for Backup {
     }
 
     fn traits(&self) -> Traits {
-        Traits { critical_undo: true, ..Traits::default() }
+        Traits {
+            critical_undo: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
         let dir = self.root.join(&self.slot.member);
         let clock = tokio::time::Instant::now();
-        let (manifest, path) = backup::take(cx.engine, &app, &self.target, &dir, self.online, &self.run(cx), cx.progress).await.map_err(failed)?;
+        let (manifest, path) = backup::take(
+            cx.engine,
+            &app,
+            &self.target,
+            &dir,
+            self.online,
+            &self.run(cx),
+            cx.progress,
+        )
+        .await
+        .map_err(failed)?;
         let removed = backup::prune(&self.root, &self.slot.member, self.keep).map_err(failed)?;
         let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
         let pruned = match removed.len() {
@@ -56,40 +73,75 @@ impl Action for Backup {
                 "backup {} ({}, verified) in {}{pruned}",
                 manifest.id,
                 human_bytes(bytes),
-                humantime::format_duration(std::time::Duration::from_millis(clock.elapsed().as_millis() as u64))
+                humantime::format_duration(std::time::Duration::from_millis(
+                    clock.elapsed().as_millis() as u64
+                ))
             )),
-            outputs: Outputs { more: [("backup".to_string(), path.display().to_string().into())].into(), ..Outputs::default() },
+            outputs: Outputs {
+                more: [("backup".to_string(), path.display().to_string().into())].into(),
+                ..Outputs::default()
+            },
         })
     }
 
     fn undo_describe(&self, plan: &Plan) -> Option<String> {
-        Some(format!("restore {} of {} from the backup, if a later step may have changed it", self.target.describe(), plan.label(&self.slot)))
+        Some(format!(
+            "restore {} of {} from the backup, if a later step may have changed it",
+            self.target.describe(),
+            plan.label(&self.slot)
+        ))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         if !cx.data_touched {
             return Ok(None);
         }
-        let journaled = outputs.and_then(|o| o.more.get("backup")).and_then(|p| p.as_str()).map(PathBuf::from);
+        let journaled = outputs
+            .and_then(|o| o.more.get("backup"))
+            .and_then(|p| p.as_str())
+            .map(PathBuf::from);
         let path = match journaled {
             Some(path) => path,
             // Killed before it journaled where: the backup says which run took it.
             None => {
                 let run = self.run(cx);
-                let found = backup::list(&self.root, Some(&self.slot.member)).map_err(failed)?.into_iter().find(|b| b.manifest.run == run);
-                found.map(|b| b.path).ok_or_else(|| StepError::Failed("the data may have changed, and the backup this run took cannot be found".into()))?
+                let found = backup::list(&self.root, Some(&self.slot.member))
+                    .map_err(failed)?
+                    .into_iter()
+                    .find(|b| b.manifest.run == run);
+                found.map(|b| b.path).ok_or_else(|| {
+                    StepError::Failed(
+                        "the data may have changed, and the backup this run took cannot be found"
+                            .into(),
+                    )
+                })?
             }
         };
         let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
-        let manifest = backup::restore(cx.engine, &app, &path).await.map_err(failed)?;
-        Ok(Some(format!("restored {} from backup {} ({})", self.target.describe(), manifest.id, path.display())))
+        let manifest = backup::restore(cx.engine, &app, &path)
+            .await
+            .map_err(failed)?;
+        Ok(Some(format!(
+            "restored {} from backup {} ({})",
+            self.target.describe(),
+            manifest.id,
+            path.display()
+        )))
     }
 }
 
 impl Backup {
     /// This step of this run, as the manifest records it.
     fn run(&self, cx: &Cx<'_>) -> String {
-        let journal = cx.files.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let journal = cx
+            .files
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         format!("{journal}#{}", self.slot)
     }
 }

@@ -47,24 +47,36 @@ impl Action for CallStep {
     }
 
     fn traits(&self) -> Traits {
-        Traits { writes_data: true, ..Traits::default() }
+        Traits {
+            writes_data: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let c = &self.call;
         let id = cx.id(&self.slot)?;
-        let http = reqwest::Client::builder().timeout(c.timeout.max(ATTEMPT)).build().map_err(|e| StepError::Failed(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(c.timeout.max(ATTEMPT))
+            .build()
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         let began = Instant::now();
         let mut called = false;
         let mut last = String::from("nothing answered yet");
         while began.elapsed() < c.timeout {
             let container = inspect_required(cx.engine, id).await?;
             if !crate::engine::is_running(&container) {
-                return Err(StepError::Failed("the container stopped while cutover waited to call it".into()));
+                return Err(StepError::Failed(
+                    "the container stopped while cutover waited to call it".into(),
+                ));
             }
             for endpoint in health::endpoints(&container, c.port) {
                 let base = format!("http://{}", endpoint.addr);
-                let probe = http.get(format!("{base}{}", c.while_path)).timeout(ATTEMPT).send().await;
+                let probe = http
+                    .get(format!("{base}{}", c.while_path))
+                    .timeout(ATTEMPT)
+                    .send()
+                    .await;
                 let status = match probe {
                     Ok(resp) => resp.status().as_u16(),
                     Err(e) => {
@@ -79,17 +91,30 @@ impl Action for CallStep {
                     };
                     return Ok(Done::said(detail));
                 }
-                let resp = http.get(format!("{base}{}", c.path)).send().await.map_err(|e| StepError::Failed(format!("{}: {}", c.path, crate::error_text(&e))))?;
+                let resp = http
+                    .get(format!("{base}{}", c.path))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StepError::Failed(format!("{}: {}", c.path, crate::error_text(&e)))
+                    })?;
                 let code = resp.status().as_u16();
                 let body = resp.text().await.unwrap_or_default();
                 if !(200..300).contains(&code) {
-                    return Err(StepError::Failed(crate::secrets::redact(&format!("{} answered {code}: {}", c.path, body.trim()))));
+                    return Err(StepError::Failed(crate::secrets::redact(&format!(
+                        "{} answered {code}: {}",
+                        c.path,
+                        body.trim()
+                    ))));
                 }
                 called = true;
                 break;
             }
             tokio::time::sleep(POLL).await;
         }
-        Err(StepError::Failed(crate::secrets::redact(&format!("still waiting after {}: {last}", humantime::format_duration(c.timeout)))))
+        Err(StepError::Failed(crate::secrets::redact(&format!(
+            "still waiting after {}: {last}",
+            humantime::format_duration(c.timeout)
+        ))))
     }
 }

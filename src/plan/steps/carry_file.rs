@@ -37,28 +37,60 @@ struct Entry {
 impl Action for CarryFile {
     fn describe(&self, plan: &Plan) -> String {
         let optional = if self.optional { " (if it exists)" } else { "" };
-        format!("copy {}{optional} from {} into {}", self.path, plan.label(&self.from), plan.label(&self.to))
+        format!(
+            "copy {}{optional} from {} into {}",
+            self.path,
+            plan.label(&self.from),
+            plan.label(&self.to)
+        )
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let Some(entry) = self.fetch(cx).await? else {
-            return Ok(Done::said(format!("{} does not exist in the old container; nothing to carry", self.path)));
+            return Ok(Done::said(format!(
+                "{} does not exist in the old container; nothing to carry",
+                self.path
+            )));
         };
         let stored = self.stored(cx.files);
-        store(&stored, &entry.bytes).map_err(|e| StepError::Failed(format!("keeping a copy of {} in {}: {e}", self.path, stored.display())))?;
+        store(&stored, &entry.bytes).map_err(|e| {
+            StepError::Failed(format!(
+                "keeping a copy of {} in {}: {e}",
+                self.path,
+                stored.display()
+            ))
+        })?;
         let (dir, file_name) = split(&self.path);
         let mut header = entry.header.clone();
-        header.set_path(file_name).map_err(|e| StepError::Failed(format!("{}: {e}", self.path)))?;
+        header
+            .set_path(file_name)
+            .map_err(|e| StepError::Failed(format!("{}: {e}", self.path)))?;
         header.set_cksum();
         let mut archive = tar::Builder::new(Vec::new());
-        archive.append(&header, entry.bytes.as_slice()).map_err(|e| StepError::Failed(e.to_string()))?;
-        let tar = archive.into_inner().map_err(|e| StepError::Failed(e.to_string()))?;
-        cx.engine.archive_put(cx.id(&self.to)?, dir, crate::engine::bytes_stream(tar)).await?;
+        archive
+            .append(&header, entry.bytes.as_slice())
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        let tar = archive
+            .into_inner()
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        cx.engine
+            .archive_put(cx.id(&self.to)?, dir, crate::engine::bytes_stream(tar))
+            .await?;
         let mode = entry.header.mode().unwrap_or(0o644);
-        let (uid, gid) = (entry.header.uid().unwrap_or(0), entry.header.gid().unwrap_or(0));
+        let (uid, gid) = (
+            entry.header.uid().unwrap_or(0),
+            entry.header.gid().unwrap_or(0),
+        );
         Ok(Done {
-            detail: Some(format!("copied {} ({} bytes, mode {mode:04o}, owner {uid}:{gid})", self.path, entry.bytes.len())),
-            outputs: Outputs { more: [("stored".to_string(), stored.display().to_string().into())].into(), ..Outputs::default() },
+            detail: Some(format!(
+                "copied {} ({} bytes, mode {mode:04o}, owner {uid}:{gid})",
+                self.path,
+                entry.bytes.len()
+            )),
+            outputs: Outputs {
+                more: [("stored".to_string(), stored.display().to_string().into())].into(),
+                ..Outputs::default()
+            },
         })
     }
 
@@ -66,9 +98,15 @@ impl Action for CarryFile {
         Some(format!("delete the run's copy of {}", self.path))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         match std::fs::remove_file(self.stored(cx.files)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepError::Failed(e.to_string())),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StepError::Failed(e.to_string()))
+            }
             _ => Ok(None),
         }
     }
@@ -99,23 +137,50 @@ impl CarryFile {
             }
         }
         let mut archive = tar::Archive::new(tar.as_slice());
-        let mut entries = archive.entries().map_err(|e| StepError::Failed(format!("reading the archive of {}: {e}", self.path)))?;
+        let mut entries = archive
+            .entries()
+            .map_err(|e| StepError::Failed(format!("reading the archive of {}: {e}", self.path)))?;
         let mut entry = match entries.next() {
             Some(Ok(entry)) => entry,
-            Some(Err(e)) => return Err(StepError::Failed(format!("reading the archive of {}: {e}", self.path))),
-            None => return Err(StepError::Failed(format!("the engine sent an empty archive for {}", self.path))),
+            Some(Err(e)) => {
+                return Err(StepError::Failed(format!(
+                    "reading the archive of {}: {e}",
+                    self.path
+                )))
+            }
+            None => {
+                return Err(StepError::Failed(format!(
+                    "the engine sent an empty archive for {}",
+                    self.path
+                )))
+            }
         };
         let header = entry.header().clone();
         match header.entry_type() {
             tar::EntryType::Regular => {}
             tar::EntryType::Symlink => {
-                let target = entry.link_name().ok().flatten().map(|p| p.display().to_string()).unwrap_or_default();
-                return Err(StepError::Failed(format!("{} is a symbolic link to {target}; carry the file it points to", self.path)));
+                let target = entry
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                return Err(StepError::Failed(format!(
+                    "{} is a symbolic link to {target}; carry the file it points to",
+                    self.path
+                )));
             }
-            other => return Err(StepError::Failed(format!("{} is not a regular file ({other:?}); carry files one by one", self.path))),
+            other => {
+                return Err(StepError::Failed(format!(
+                    "{} is not a regular file ({other:?}); carry files one by one",
+                    self.path
+                )))
+            }
         }
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| StepError::Failed(format!("reading {}: {e}", self.path)))?;
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| StepError::Failed(format!("reading {}: {e}", self.path)))?;
         Ok(Some(Entry { bytes, header }))
     }
 }
@@ -132,9 +197,17 @@ fn split(path: &str) -> (&str, &str) {
 /// waits until it is on disk.
 fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

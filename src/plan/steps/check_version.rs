@@ -48,7 +48,12 @@ pub struct CheckVersion {
 #[async_trait]
 impl Action for CheckVersion {
     fn describe(&self, plan: &Plan) -> String {
-        format!("check that {} reports version {} ({})", plan.label(&self.slot), self.want, self.source)
+        format!(
+            "check that {} reports version {} ({})",
+            plan.label(&self.slot),
+            self.want,
+            self.source
+        )
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
@@ -58,14 +63,21 @@ impl Action for CheckVersion {
             VersionSource::Command(cmd) => {
                 let mut transcript = Transcript::new("version");
                 let mut text = String::new();
-                let code = bounded(ATTEMPT_TIMEOUT, cx.engine.exec(id, cmd, &mut |line| {
-                    transcript.line(line);
-                    text.push_str(line);
-                    text.push('\n');
-                }))
+                let code = bounded(
+                    ATTEMPT_TIMEOUT,
+                    cx.engine.exec(id, cmd, &mut |line| {
+                        transcript.line(line);
+                        text.push_str(line);
+                        text.push('\n');
+                    }),
+                )
                 .await?;
                 if code != Some(0) {
-                    return Err(StepError::Failed(format!("{} did not exit 0; {}", self.source, transcript.tail_text())));
+                    return Err(StepError::Failed(format!(
+                        "{} did not exit 0; {}",
+                        self.source,
+                        transcript.tail_text()
+                    )));
                 }
                 text
             }
@@ -74,7 +86,10 @@ impl Action for CheckVersion {
         if reports(&self.want, &reported) {
             Ok(Done::said(format!("it reports {reported}")))
         } else {
-            Err(StepError::Failed(format!("it reports version {reported:?}, not {} ({})", self.want, self.source)))
+            Err(StepError::Failed(format!(
+                "it reports version {reported:?}, not {} ({})",
+                self.want, self.source
+            )))
         }
     }
 }
@@ -89,20 +104,40 @@ impl CheckVersion {
             vec![address.to_string()]
         } else {
             let c = inspect_required(cx.engine, id).await?;
-            let (port, path) = match address.strip_prefix(':').and_then(|rest| rest.split_once('/')) {
+            let (port, path) = match address
+                .strip_prefix(':')
+                .and_then(|rest| rest.split_once('/'))
+            {
                 Some((port, path)) => (port.parse().ok(), format!("/{path}")),
-                None => (self.port.or_else(|| health::probe_port(&c)), address.to_string()),
+                None => (
+                    self.port.or_else(|| health::probe_port(&c)),
+                    address.to_string(),
+                ),
             };
-            let port = port.ok_or_else(|| StepError::Failed(format!("{url}: the container has no port to ask; write :PORT/PATH")))?;
-            health::endpoints(&c, port).iter().map(|e| format!("http://{}{path}", e.addr)).collect()
+            let port = port.ok_or_else(|| {
+                StepError::Failed(format!(
+                    "{url}: the container has no port to ask; write :PORT/PATH"
+                ))
+            })?;
+            health::endpoints(&c, port)
+                .iter()
+                .map(|e| format!("http://{}{path}", e.addr))
+                .collect()
         };
-        let http = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().map_err(|e| StepError::Failed(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .build()
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         let mut last = format!("{url}: the container is not reachable");
         for url in urls {
             match http.get(&url).send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body = resp.text().await.map_err(|e| StepError::Failed(format!("{url}: {e}")))?;
-                    return read_field(&body, field).map_err(|e| StepError::Failed(format!("{url}: {e}")));
+                    let body = resp
+                        .text()
+                        .await
+                        .map_err(|e| StepError::Failed(format!("{url}: {e}")))?;
+                    return read_field(&body, field)
+                        .map_err(|e| StepError::Failed(format!("{url}: {e}")));
                 }
                 Ok(resp) => last = format!("{url} answered {}", resp.status().as_u16()),
                 Err(e) => last = format!("{url}: {}", crate::error_text(&e)),
@@ -113,9 +148,14 @@ impl CheckVersion {
 }
 
 fn read_field(body: &str, field: Option<&str>) -> Result<String, String> {
-    let Some(field) = field else { return Ok(body.to_string()) };
-    let json: Value = serde_json::from_str(body).map_err(|e| format!("the answer is not JSON ({e})"))?;
-    health::json_field(&json, field).map(health::scalar_text).ok_or_else(|| format!("the answer has no {field}"))
+    let Some(field) = field else {
+        return Ok(body.to_string());
+    };
+    let json: Value =
+        serde_json::from_str(body).map_err(|e| format!("the answer is not JSON ({e})"))?;
+    health::json_field(&json, field)
+        .map(health::scalar_text)
+        .ok_or_else(|| format!("the answer has no {field}"))
 }
 
 /// Whether a reported version is the tag's: `v0.18.0` is reported as `0.18.0`, `v0.18.0@1a2b3c`
@@ -123,14 +163,17 @@ fn read_field(body: &str, field: Option<&str>) -> Result<String, String> {
 pub fn reports(tag: &str, reported: &str) -> bool {
     let want = bare(tag);
     let parsed = |s: &str| crate::version::TagVersion::parse(s).map(|v| trimmed(v.numbers));
-    reported.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')).map(bare).any(|token| {
-        token == want || (parsed(token).is_some() && parsed(token) == parsed(want))
-    })
+    reported
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .map(bare)
+        .any(|token| token == want || (parsed(token).is_some() && parsed(token) == parsed(want)))
 }
 
 fn bare(s: &str) -> &str {
     let s = s.trim();
-    s.strip_prefix(['v', 'V']).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(s)
+    s.strip_prefix(['v', 'V'])
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(s)
 }
 
 fn trimmed(mut numbers: Vec<u64>) -> Vec<u64> {
@@ -160,10 +203,20 @@ mod tests {
     #[test]
     fn fields_are_read_from_json_answers() {
         let body = r#"{"service":{"version":"0.7.1"},"db":{"schema_version":"0.0.13"}}"#;
-        assert_eq!(read_field(body, Some("/service/version")), Ok("0.7.1".into()));
-        assert_eq!(read_field(body, Some("db.schema_version")), Ok("0.0.13".into()));
-        assert!(read_field(body, Some("api.version")).unwrap_err().contains("no api.version"));
-        assert!(read_field("OK", Some("/version")).unwrap_err().contains("not JSON"));
+        assert_eq!(
+            read_field(body, Some("/service/version")),
+            Ok("0.7.1".into())
+        );
+        assert_eq!(
+            read_field(body, Some("db.schema_version")),
+            Ok("0.0.13".into())
+        );
+        assert!(read_field(body, Some("api.version"))
+            .unwrap_err()
+            .contains("no api.version"));
+        assert!(read_field("OK", Some("/version"))
+            .unwrap_err()
+            .contains("not JSON"));
         assert_eq!(read_field("OK", None), Ok("OK".into()));
     }
 }

@@ -26,12 +26,20 @@ pub struct Create {
 #[async_trait]
 impl Action for Create {
     fn describe(&self, plan: &Plan) -> String {
-        let image = plan.slots.get(&self.slot).map(|s| crate::plan::short_image(&s.image)).unwrap_or_default();
+        let image = plan
+            .slots
+            .get(&self.slot)
+            .map(|s| crate::plan::short_image(&s.image))
+            .unwrap_or_default();
         let networks = match self.spec.extra_networks.len() {
             0 => String::new(),
             n => format!(" and connect {n} more network(s)"),
         };
-        format!("create {} ({image}) with the configuration of {}{networks}", self.name, plan.label(&self.source))
+        format!(
+            "create {} ({image}) with the configuration of {}{networks}",
+            self.name,
+            plan.label(&self.source)
+        )
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
@@ -44,7 +52,10 @@ impl Action for Create {
         }
         Ok(Done {
             detail: Some(format!("created {} ({})", self.name, short(&id))),
-            outputs: Outputs { bind: Some((self.slot.clone(), id)), ..Outputs::default() },
+            outputs: Outputs {
+                bind: Some((self.slot.clone(), id)),
+                ..Outputs::default()
+            },
         })
     }
 
@@ -52,7 +63,11 @@ impl Action for Create {
         Some(format!("remove {}", self.name))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         let id = match outputs.and_then(|o| o.bind.as_ref()) {
             Some((_, id)) => Some(id.clone()),
             // Killed between the create and its journal record: it is under the temporary name.

@@ -42,7 +42,18 @@ impl Action for Exec {
             Hook::Before => "exec-before",
             Hook::After => "exec-after",
         });
-        let code = bounded(self.timeout, cx.engine.exec(id, &self.command, &mut |line| transcript.line(line))).await?;
-        finished(&self.command, code, self.timeout, &transcript, "it may still run inside the container")
+        let code = bounded(
+            self.timeout,
+            cx.engine
+                .exec(id, &self.command, &mut |line| transcript.line(line)),
+        )
+        .await?;
+        finished(
+            &self.command,
+            code,
+            self.timeout,
+            &transcript,
+            "it may still run inside the container",
+        )
     }
 }

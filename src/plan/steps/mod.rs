@@ -8,6 +8,7 @@ mod backup;
 mod call;
 mod carry_file;
 mod check_version;
+mod compose_edit;
 mod create;
 mod exec;
 mod one_shot;
@@ -37,6 +38,7 @@ pub use backup::{human_bytes, Backup};
 pub use call::{Call, CallStep};
 pub use carry_file::CarryFile;
 pub use check_version::{CheckVersion, VersionSource};
+pub use compose_edit::{sha, ComposeEdit};
 pub use create::Create;
 pub use exec::{Exec, Hook};
 pub use one_shot::OneShot;
@@ -108,7 +110,10 @@ pub struct Done {
 
 impl Done {
     pub fn said(detail: impl Into<String>) -> Done {
-        Done { detail: Some(detail.into()), outputs: Outputs::default() }
+        Done {
+            detail: Some(detail.into()),
+            outputs: Outputs::default(),
+        }
     }
 }
 
@@ -125,13 +130,18 @@ pub struct Cx<'a> {
 
 impl Cx<'_> {
     pub fn id(&self, slot: &Slot) -> Result<&str, StepError> {
-        self.slots.get(slot).map(String::as_str).ok_or_else(|| StepError::Unbound(slot.clone()))
+        self.slots
+            .get(slot)
+            .map(String::as_str)
+            .ok_or_else(|| StepError::Unbound(slot.clone()))
     }
 
     /// A container found by name that the run may have created before it could journal the
     /// id: any container under that name that is none of the run's known ones.
     pub async fn stray(&self, name: &str) -> Result<Option<String>, StepError> {
-        let Some(c) = self.engine.inspect(name).await? else { return Ok(None) };
+        let Some(c) = self.engine.inspect(name).await? else {
+            return Ok(None);
+        };
         let id = c.id.unwrap_or_default();
         Ok((!self.slots.values().any(|known| *known == id)).then_some(id))
     }
@@ -157,7 +167,11 @@ pub trait Action: Send + Sync {
     /// step's outputs (a step killed before it journaled them), because recovery applies it to
     /// steps that may or may not have completed. What it says (a restored backup) goes to the
     /// report.
-    async fn undo(&self, _cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        _cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         Ok(None)
     }
 }
@@ -209,6 +223,7 @@ steps! {
     "call" => CallStep,
     "await_healthy" => AwaitHealthy,
     "check_version" => CheckVersion,
+    "compose_edit" => ComposeEdit,
     "remove" => Remove,
 }
 
@@ -234,7 +249,12 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn new(prefix: &str) -> Transcript {
-        Transcript { prefix: prefix.to_string(), tail: VecDeque::new(), watch: Vec::new(), seen: None }
+        Transcript {
+            prefix: prefix.to_string(),
+            tail: VecDeque::new(),
+            watch: Vec::new(),
+            seen: None,
+        }
     }
 
     pub fn watching(mut self, watch: &[String]) -> Transcript {
@@ -263,24 +283,42 @@ impl Transcript {
         if self.tail.is_empty() {
             "it printed nothing".into()
         } else {
-            format!("last output:\n    {}", self.tail.iter().cloned().collect::<Vec<_>>().join("\n    "))
+            format!(
+                "last output:\n    {}",
+                self.tail.iter().cloned().collect::<Vec<_>>().join("\n    ")
+            )
         }
     }
 }
 
 /// A command's end as a step's result: exit 0 is done, with its last lines kept; anything else
 /// fails with them. `timed_out` says what became of a command that ran out of time.
-pub fn finished(command: &[String], code: Option<i64>, timeout: Duration, transcript: &Transcript, timed_out: &str) -> Result<Done, StepError> {
+pub fn finished(
+    command: &[String],
+    code: Option<i64>,
+    timeout: Duration,
+    transcript: &Transcript,
+    timed_out: &str,
+) -> Result<Done, StepError> {
     let command = shown(command);
     if let (Some(0), Some(seen)) = (code, &transcript.seen) {
-        return Err(StepError::Failed(format!("`{command}` exited 0 but printed {seen:?}, which means it did nothing; {}", transcript.tail_text())));
+        return Err(StepError::Failed(format!(
+            "`{command}` exited 0 but printed {seen:?}, which means it did nothing; {}",
+            transcript.tail_text()
+        )));
     }
     match code {
         Some(0) => Ok(Done {
             detail: Some(format!("`{command}` exited 0")),
-            outputs: Outputs { more: [("tail".to_string(), transcript.tail().into())].into(), ..Outputs::default() },
+            outputs: Outputs {
+                more: [("tail".to_string(), transcript.tail().into())].into(),
+                ..Outputs::default()
+            },
         }),
-        Some(code) => Err(StepError::Failed(format!("`{command}` exited with code {code}; {}", transcript.tail_text()))),
+        Some(code) => Err(StepError::Failed(format!(
+            "`{command}` exited with code {code}; {}",
+            transcript.tail_text()
+        ))),
         None => Err(StepError::Failed(format!(
             "`{command}` did not finish within {} ({timed_out}); {}",
             humantime::format_duration(timeout),

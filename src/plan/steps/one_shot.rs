@@ -34,7 +34,11 @@ pub struct OneShot {
 #[async_trait]
 impl Action for OneShot {
     fn describe(&self, plan: &Plan) -> String {
-        let whole = [self.entrypoint.clone().unwrap_or_default(), self.command.clone()].concat();
+        let whole = [
+            self.entrypoint.clone().unwrap_or_default(),
+            self.command.clone(),
+        ]
+        .concat();
         format!(
             "run `{}` in a one-shot container {} from {} with the configuration of {} (must exit 0 within {})",
             shown(&whole),
@@ -46,7 +50,10 @@ impl Action for OneShot {
     }
 
     fn traits(&self) -> Traits {
-        Traits { writes_data: true, ..Traits::default() }
+        Traits {
+            writes_data: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
@@ -64,7 +71,11 @@ impl Action for OneShot {
         Some(format!("remove {} if it is left", self.name))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         if let Some(id) = cx.stray(&self.name).await? {
             cx.engine.remove(&id).await?;
         }
@@ -79,10 +90,21 @@ impl OneShot {
         }
         cx.engine.start(id).await?;
         let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
-        let code = bounded(self.timeout, cx.engine.follow_to_exit(id, &mut |line| transcript.line(line))).await?;
+        let code = bounded(
+            self.timeout,
+            cx.engine
+                .follow_to_exit(id, &mut |line| transcript.line(line)),
+        )
+        .await?;
         if code.is_none() {
             cx.engine.kill(id).await?;
         }
-        finished(&self.command, code, self.timeout, &transcript, "it was killed")
+        finished(
+            &self.command,
+            code,
+            self.timeout,
+            &transcript,
+            "it was killed",
+        )
     }
 }

@@ -20,8 +20,9 @@ impl Action for Pull {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let reference = ImageRef::parse(&self.image)
-            .ok_or_else(|| StepError::Failed(format!("{} is not an image reference", self.image)))?;
+        let reference = ImageRef::parse(&self.image).ok_or_else(|| {
+            StepError::Failed(format!("{} is not an image reference", self.image))
+        })?;
         cx.engine.pull(&reference, cx.progress).await?;
         Ok(Done::default())
     }

@@ -17,12 +17,19 @@ pub struct Remove {
 #[async_trait]
 impl Action for Remove {
     fn describe(&self, plan: &Plan) -> String {
-        let image = plan.slots.get(&self.slot).map(|s| crate::plan::short_image(&s.image)).unwrap_or_default();
+        let image = plan
+            .slots
+            .get(&self.slot)
+            .map(|s| crate::plan::short_image(&s.image))
+            .unwrap_or_default();
         format!("remove {} ({image}), keeping its volumes", self.name)
     }
 
     fn traits(&self) -> Traits {
-        Traits { cleanup: true, ..Traits::default() }
+        Traits {
+            cleanup: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {

@@ -28,7 +28,11 @@ impl Action for Rename {
         Some(format!("rename {} to {}", self.to, self.from))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         cx.engine.rename(cx.id(&self.slot)?, &self.from).await?;
         Ok(None)
     }

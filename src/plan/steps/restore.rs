@@ -22,16 +22,29 @@ pub struct Restore {
 #[async_trait]
 impl Action for Restore {
     fn describe(&self, plan: &Plan) -> String {
-        format!("restore the data of {} from the backup in {}", plan.label(&self.slot), self.backup.display())
+        format!(
+            "restore the data of {} from the backup in {}",
+            plan.label(&self.slot),
+            self.backup.display()
+        )
     }
 
     fn traits(&self) -> Traits {
-        Traits { writes_data: true, ..Traits::default() }
+        Traits {
+            writes_data: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
-        let manifest = backup::restore(cx.engine, &app, &self.backup).await.map_err(|e| StepError::Failed(crate::secrets::redact(&e.to_string())))?;
-        Ok(Done::said(format!("restored {} from backup {}", manifest.target.describe(), manifest.id)))
+        let manifest = backup::restore(cx.engine, &app, &self.backup)
+            .await
+            .map_err(|e| StepError::Failed(crate::secrets::redact(&e.to_string())))?;
+        Ok(Done::said(format!(
+            "restored {} from backup {}",
+            manifest.target.describe(),
+            manifest.id
+        )))
     }
 }

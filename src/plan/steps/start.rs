@@ -21,7 +21,11 @@ impl Action for Start {
     }
 
     fn traits(&self) -> Traits {
-        Traits { runs_app: self.successor, writes_data: self.successor, ..Traits::default() }
+        Traits {
+            runs_app: self.successor,
+            writes_data: self.successor,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
@@ -33,7 +37,11 @@ impl Action for Start {
         Some(format!("stop {}", plan.label(&self.slot)))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         cx.engine.stop(cx.id(&self.slot)?, None).await?;
         Ok(None)
     }

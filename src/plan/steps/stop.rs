@@ -26,11 +26,16 @@ impl Action for Stop {
     }
 
     fn traits(&self) -> Traits {
-        Traits { starts_downtime: self.serving, ..Traits::default() }
+        Traits {
+            starts_downtime: self.serving,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        cx.engine.stop(cx.id(&self.slot)?, self.timeout_secs).await?;
+        cx.engine
+            .stop(cx.id(&self.slot)?, self.timeout_secs)
+            .await?;
         Ok(Done::default())
     }
 
@@ -38,7 +43,11 @@ impl Action for Stop {
         Some(format!("start {}", plan.label(&self.slot)))
     }
 
-    async fn undo(&self, cx: &Cx<'_>, _outputs: Option<&Outputs>) -> Result<Option<String>, StepError> {
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
         cx.engine.start(cx.id(&self.slot)?).await?;
         Ok(None)
     }

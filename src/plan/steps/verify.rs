@@ -24,7 +24,11 @@ pub struct Verify {
 #[async_trait]
 impl Action for Verify {
     fn describe(&self, plan: &Plan) -> String {
-        format!("check that {} carries every setting of {}", plan.label(&self.slot), plan.label(&self.source))
+        format!(
+            "check that {} carries every setting of {}",
+            plan.label(&self.slot),
+            plan.label(&self.source)
+        )
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
@@ -33,12 +37,28 @@ impl Action for Verify {
         let mut diffs = recreate::verify(&expected, &created);
         if !self.removed_env.is_empty() {
             let image = crate::engine::image_of(&created);
-            let defaults = cx.engine.image(&image).await?.and_then(|i| i.config).and_then(|c| c.env).unwrap_or_default();
-            let env = created.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+            let defaults = cx
+                .engine
+                .image(&image)
+                .await?
+                .and_then(|i| i.config)
+                .and_then(|c| c.env)
+                .unwrap_or_default();
+            let env = created
+                .config
+                .as_ref()
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default();
             for name in &self.removed_env {
-                let set = env.iter().find(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
+                let set = env
+                    .iter()
+                    .find(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
                 if let Some(entry) = set.filter(|e| !defaults.contains(e)) {
-                    diffs.push(Difference { path: format!("Config.Env.{name}"), expected: "unset".into(), actual: crate::secrets::mask_env_entry(entry) });
+                    diffs.push(Difference {
+                        path: format!("Config.Env.{name}"),
+                        expected: "unset".into(),
+                        actual: crate::secrets::mask_env_entry(entry),
+                    });
                 }
             }
         }
@@ -46,6 +66,9 @@ impl Action for Verify {
             return Ok(Done::said("every setting is carried"));
         }
         let list: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        Err(StepError::Failed(format!("the new container does not carry every setting of the old one: {}", list.join("; "))))
+        Err(StepError::Failed(format!(
+            "the new container does not carry every setting of the old one: {}",
+            list.join("; ")
+        )))
     }
 }

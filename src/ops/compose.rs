@@ -1,0 +1,225 @@
+//! Compose projects as the upgrade sees them: which containers `--project` moves and in which
+//! order, where their files must say the new tag, and the config hash compose will expect.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bollard::models::ContainerInspectResponse;
+
+use crate::compose::{self, Membership};
+use crate::engine::reference::ImageRef;
+use crate::engine::{self, Engine};
+use crate::error::{Error, Result};
+use crate::plan::build::ComposePlan;
+use crate::plan::steps::{sha, ComposeEdit};
+
+/// What the command line says about compose.
+#[derive(Debug, Clone, Default)]
+pub struct ComposeRequest {
+    /// `--project`: upgrade the services of this project.
+    pub project: Option<String>,
+    /// `--service`: only these services of it.
+    pub services: Vec<String>,
+    /// `--no-compose-edit`: leave the files alone.
+    pub no_edit: bool,
+    /// A dry run reads the files but pulls nothing, so the config hash is left to the run.
+    pub dry_run: bool,
+}
+
+/// The containers `--project` moves: the services named, or those that run the product most of
+/// the project's services run (an app's services, not its database); dependents first, so that
+/// they stop first and start last.
+pub async fn project_members(
+    engine: &dyn Engine,
+    project: &str,
+    services: &[String],
+) -> Result<Vec<String>> {
+    let mut found: Vec<(String, Membership, String)> = Vec::new();
+    for name in engine.running_names().await? {
+        let Some(c) = engine.inspect(&name).await? else {
+            continue;
+        };
+        if let Some(m) = Membership::of(&c).filter(|m| m.project == project) {
+            let repository = ImageRef::parse(&engine::image_of(&c))
+                .map(|r| r.repository)
+                .unwrap_or_default();
+            found.push((name, m, repository));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::Refused(format!(
+            "no running container belongs to compose project {project}"
+        )));
+    }
+    let chosen: Vec<&(String, Membership, String)> = if services.is_empty() {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, _, repository) in &found {
+            *counts.entry(repository).or_default() += 1;
+        }
+        let most = counts.values().max().copied().unwrap_or(0);
+        let leaders: Vec<&str> = counts
+            .iter()
+            .filter(|(_, n)| **n == most)
+            .map(|(r, _)| *r)
+            .collect();
+        if leaders.len() > 1 {
+            let all: Vec<&str> = found.iter().map(|(_, m, _)| m.service.as_str()).collect();
+            return Err(Error::Refused(format!(
+                "the services of project {project} ({}) run different images, none more than the others: name the ones to upgrade with --service",
+                all.join(", ")
+            )));
+        }
+        found.iter().filter(|(_, _, r)| r == leaders[0]).collect()
+    } else {
+        let mut chosen = Vec::new();
+        for service in services {
+            let hit = found.iter().find(|(_, m, _)| m.service == *service);
+            chosen.push(hit.ok_or_else(|| {
+                Error::Refused(format!(
+                    "project {project} has no running service {service}"
+                ))
+            })?);
+        }
+        chosen
+    };
+    // Dependents first: a service goes before every service it depends on.
+    let texts = read_files(&chosen[0].1)?;
+    let defs = compose::services(&texts).map_err(Error::Refused)?;
+    let mut ordered: Vec<&(String, Membership, String)> = Vec::new();
+    let mut pending = chosen.clone();
+    pending.sort_by(|a, b| a.1.service.cmp(&b.1.service));
+    while !pending.is_empty() {
+        let free = pending.iter().position(|candidate| {
+            // No other pending service depends on it.
+            !pending.iter().any(|other| {
+                defs.get(&other.1.service)
+                    .is_some_and(|d| d.depends_on.contains(&candidate.1.service))
+            })
+        });
+        ordered.push(pending.remove(free.unwrap_or(0)));
+    }
+    Ok(ordered
+        .into_iter()
+        .map(|(name, _, _)| name.clone())
+        .collect())
+}
+
+fn read_files(m: &Membership) -> Result<Vec<(PathBuf, String)>> {
+    m.config_files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f).map(|t| (f.clone(), t)).map_err(|e| {
+                Error::Refused(format!(
+                    "{} of compose project {} cannot be read ({e}); pass --no-compose-edit to upgrade without keeping the file true",
+                    f.display(),
+                    m.project
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The edits and labels that keep each compose-managed member's project true to its new image,
+/// or a refusal (before any downtime) that says what to do.
+pub async fn plan(
+    engine: &dyn Engine,
+    request: &ComposeRequest,
+    members: &[(&ContainerInspectResponse, String)],
+    scratch: PathBuf,
+) -> Result<Option<ComposePlan>> {
+    let managed: Vec<(Membership, &ContainerInspectResponse, &String)> = members
+        .iter()
+        .filter_map(|(c, image)| Membership::of(c).map(|m| (m, *c, image)))
+        .collect();
+    if managed.is_empty() {
+        return Ok(None);
+    }
+    if request.no_edit {
+        tracing::warn!("--no-compose-edit: the compose files keep the old tag, and `docker-compose up --force-recreate` or `down`/`up` would bring the old version back");
+        return Ok(None);
+    }
+    let mut changed: BTreeMap<PathBuf, (String, Vec<compose::Change>)> = BTreeMap::new();
+    for (m, c, image) in &managed {
+        let texts = read_files(m)?;
+        let defs = compose::services(&texts).map_err(Error::Refused)?;
+        let dotenv = std::fs::read_to_string(&m.env_file).ok();
+        let (file, change) =
+            compose::plan_change(m, &defs, dotenv.as_deref(), image).map_err(|why| {
+                Error::Refused(format!(
+                    "{}: {why}; or pass --no-compose-edit",
+                    engine::name_of(c)
+                ))
+            })?;
+        if !compose::edit::writable(&file) {
+            return Err(Error::Refused(format!(
+                "{} must say the new tag of {}, but it is read-only here; make it writable, or pass --no-compose-edit",
+                file.display(),
+                m.describe()
+            )));
+        }
+        let original = std::fs::read_to_string(&file).unwrap_or_default();
+        changed
+            .entry(file)
+            .or_insert_with(|| (original, Vec::new()))
+            .1
+            .push(change);
+    }
+    let mut plan = ComposePlan::default();
+    for (file, (original, changes)) in &changed {
+        plan.edits.push(ComposeEdit {
+            file: file.clone(),
+            changes: changes.clone(),
+            planned: sha(original),
+        });
+    }
+    if request.dry_run {
+        return Ok(Some(plan));
+    }
+    if !compose::available() {
+        tracing::warn!("docker-compose is not on this host's PATH: the new containers keep their old config hash, so the next `docker-compose up` recreates them once (with the new version)");
+        return Ok(Some(plan));
+    }
+    // compose hashes the image's id: the new image must be here.
+    let mut pulled: Vec<String> = Vec::new();
+    for (_, _, image) in &managed {
+        if !pulled.contains(*image) {
+            let reference = ImageRef::parse(image)
+                .ok_or_else(|| Error::Refused(format!("{image} is not an image reference")))?;
+            engine.pull(&reference, None).await?;
+            pulled.push((*image).clone());
+        }
+    }
+    let edited: BTreeMap<PathBuf, String> = changed
+        .iter()
+        .map(|(file, (original, changes))| {
+            let text = changes
+                .iter()
+                .try_fold(original.clone(), |t, c| c.apply(&t))
+                .map_err(Error::Refused)?;
+            Ok((file.clone(), text))
+        })
+        .collect::<Result<_>>()?;
+    let mut by_project: BTreeMap<String, Vec<&Membership>> = BTreeMap::new();
+    for (m, _, _) in &managed {
+        by_project.entry(m.project.clone()).or_default().push(m);
+    }
+    for (project, ms) in by_project {
+        let services: Vec<String> = ms.iter().map(|m| m.service.clone()).collect();
+        let hashes = compose::config_hashes(ms[0], &services, &edited, &scratch.join(&project))
+            .await
+            .map_err(|e| {
+                Error::Refused(format!(
+                    "{e}; pass --no-compose-edit to upgrade without keeping project {project} true"
+                ))
+            })?;
+        for (m, c, _) in &managed {
+            if let Some(hash) = hashes.get(&m.service).filter(|_| m.project == project) {
+                plan.labels.insert(
+                    engine::name_of(c),
+                    BTreeMap::from([(compose::LABEL_CONFIG_HASH.to_string(), hash.clone())]),
+                );
+            }
+        }
+    }
+    Ok(Some(plan))
+}
