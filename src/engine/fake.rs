@@ -88,6 +88,21 @@ impl FakeEngine {
         f(&mut self.world.lock().unwrap())
     }
 
+    /// Docker refuses an exec into a stopped container with 409; so does the fake.
+    fn ensure_running(&self, id: &str) -> Result<(), EngineError> {
+        let running = self
+            .with(|w| find(w, id).map(|c| c.running))
+            .ok_or_else(|| not_found(id))?;
+        if running {
+            return Ok(());
+        }
+        Err(EngineError::Api {
+            action: format!("exec in {id}"),
+            status: Some(409),
+            message: "container is not running".into(),
+        })
+    }
+
     /// An image in the registry; `env` entries become its defaults.
     pub fn publish(&self, image: &str, behaviour: Behaviour, env: &[&str]) {
         let healthcheck =
@@ -406,16 +421,7 @@ impl Engine for FakeEngine {
     }
 
     async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
-        let running = self
-            .with(|w| find(w, id).map(|c| c.running))
-            .ok_or_else(|| not_found(id))?;
-        if !running {
-            return Err(EngineError::Api {
-                action: format!("exec in {id}"),
-                status: Some(409),
-                message: "container is not running".into(),
-            });
-        }
+        self.ensure_running(id)?;
         sink(&format!("exec {}", cmd.join(" ")));
         match cmd.first().map(String::as_str) {
             Some("hang") => std::future::pending().await,
@@ -439,16 +445,7 @@ impl Engine for FakeEngine {
         stdout: ByteSink<'_>,
         stderr: LineSink<'_>,
     ) -> Result<i64, EngineError> {
-        let running = self
-            .with(|w| find(w, id).map(|c| c.running))
-            .ok_or_else(|| not_found(id))?;
-        if !running {
-            return Err(EngineError::Api {
-                action: format!("exec in {id}"),
-                status: Some(409),
-                message: "container is not running".into(),
-            });
-        }
+        self.ensure_running(id)?;
         let mut fed = Vec::new();
         if let Some(mut input) = input {
             while let Some(chunk) = input.next().await {

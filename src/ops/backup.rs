@@ -209,9 +209,7 @@ pub async fn prepare_backup(
     request: &BackupRequest,
     health: HealthPolicy,
 ) -> Result<Prepared> {
-    let lock = preflight::claim(state, name)?;
-    let app = preflight::running_container(engine, name).await?;
-    crate::secrets::register_container(&app);
+    let (lock, app) = preflight::claim_running(engine, state, name).await?;
     let (spec, facts) = database_facts(engine, catalog, choice, &app).await?;
     let target = target(
         engine,
@@ -245,9 +243,7 @@ pub async fn prepare_restore(
     request: &BackupRequest,
     health: HealthPolicy,
 ) -> Result<Prepared> {
-    let lock = preflight::claim(state, name)?;
-    let app = preflight::running_container(engine, name).await?;
-    crate::secrets::register_container(&app);
+    let (lock, app) = preflight::claim_running(engine, state, name).await?;
     let root = request.root(state);
     let found = find(&root, name, id)?;
     let facts = Facts::read(

@@ -22,11 +22,14 @@ pub fn claim(state: &StateDir, name: &str) -> Result<ContainerLock> {
     Ok(lock)
 }
 
-/// The running container by that name, or a refusal that says what is wrong.
-pub async fn running_container(
+/// Claims the container (see [`claim`]) and returns it running, its secrets registered for
+/// masking before anything about it is printed; a refusal says what is wrong.
+pub async fn claim_running(
     engine: &dyn Engine,
+    state: &StateDir,
     name: &str,
-) -> Result<ContainerInspectResponse> {
+) -> Result<(ContainerLock, ContainerInspectResponse)> {
+    let lock = claim(state, name)?;
     let container = engine
         .inspect(name)
         .await?
@@ -34,7 +37,8 @@ pub async fn running_container(
     if !engine::is_running(&container) {
         return Err(Error::Refused(format!("{name} is not running; start it first, so that cutover can tell a failed start from a stopped service")));
     }
-    Ok(container)
+    crate::secrets::register_container(&container);
+    Ok((lock, container))
 }
 
 /// Refuses when a container already has a name the run is about to give.

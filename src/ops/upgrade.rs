@@ -199,9 +199,7 @@ async fn claim_running(
     state: &StateDir,
     name: &str,
 ) -> Result<(ContainerLock, ContainerInspectResponse)> {
-    let lock = preflight::claim(state, name)?;
-    let old = preflight::running_container(engine, name).await?;
-    secrets::register_container(&old);
+    let (lock, old) = preflight::claim_running(engine, state, name).await?;
     if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
         return Err(Error::Refused(format!(
             "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"

@@ -145,6 +145,14 @@ impl Plan {
         }
     }
 
+    /// The image of a slot as people read it (`demo:2`), empty for an unknown slot.
+    pub fn image_of(&self, slot: &Slot) -> &str {
+        self.slots
+            .get(slot)
+            .map(|s| short_image(&s.image))
+            .unwrap_or_default()
+    }
+
     /// The ids known before the run: the containers that already exist.
     pub fn known_ids(&self) -> BTreeMap<Slot, String> {
         self.slots

@@ -195,7 +195,8 @@ impl State {
     }
 }
 
-fn global(plan: &Plan, stage: usize, index: usize) -> usize {
+/// A step's number across the whole plan, as the journal and the report count them.
+pub(crate) fn global(plan: &Plan, stage: usize, index: usize) -> usize {
     plan.stages[..stage]
         .iter()
         .map(|s| s.steps.len())

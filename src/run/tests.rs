@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::journal::{Outcome, StateDir};
 use super::recover::recover;
-use super::runner::{Fault, Moment, RunError, RunReport, Runner};
+use super::runner::{global, Fault, Moment, RunError, RunReport, Runner};
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::engine::Engine;
 use crate::health::{HealthPolicy, HealthSettings};
@@ -356,14 +356,6 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
             }
         }
     }
-}
-
-fn global(plan: &Plan, stage: usize, index: usize) -> usize {
-    plan.stages[..stage]
-        .iter()
-        .map(|s| s.steps.len())
-        .sum::<usize>()
-        + index
 }
 
 #[tokio::test(start_paused = true)]

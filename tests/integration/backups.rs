@@ -6,16 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-fn product(repo_tag: &str) -> String {
-    format!("{}/{repo_tag}", registry())
-}
-
-fn network(scene: &Scene) -> String {
-    let net = scene.name("net");
-    docker(&["network", "create", &net]);
-    net
-}
-
 /// A plain SQL dump's text without its comments (which name times and versions) and pg_dump's
 /// random `\restrict` keys, to compare databases.
 fn plain(dump: &str) -> String {
@@ -51,22 +41,7 @@ fn pg(db: &str, query: &str) -> String {
 /// A Quay node on v3.8.0 with its PostgreSQL, and rows of the data it serves.
 fn quay(scene: &Scene) -> (String, String, u16) {
     let net = network(scene);
-    let db = scene.run_image(
-        "db",
-        &[
-            "--network",
-            &net,
-            "--network-alias",
-            "db",
-            "-e",
-            "POSTGRES_USER=quay",
-            "-e",
-            "POSTGRES_PASSWORD=quay-pw-55",
-            "-e",
-            "POSTGRES_DB=quay",
-        ],
-        &product("postgres:15"),
-    );
+    let db = postgres(scene, &net, "quay", "quay-pw-55", "quay");
     let volume = scene.name("conf");
     let config = "DATABASE_SECRET_KEY: quay-db-secret-77\nDB_URI: postgresql://quay:quay-pw-55@db:5432/quay\n";
     docker(&[
@@ -80,18 +55,11 @@ fn quay(scene: &Scene) -> (String, String, u16) {
         "-c",
         &format!("printf '{config}' > /conf/stack/config.yaml"),
     ]);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run_image(
+    let (name, port) = scene.run_served(
         "quay",
-        &[
-            "--network",
-            &net,
-            "-v",
-            &format!("{volume}:/conf/stack"),
-            "-p",
-            &publish,
-        ],
+        &net,
+        8080,
+        &["-v", &format!("{volume}:/conf/stack")],
         &product("projectquay/quay:v3.8.0"),
     );
     http_get_eventually(port, "/health/instance");
@@ -104,18 +72,17 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
     let scene = Scene::new("pgrestore");
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "v3.9.0",
-        "--yes",
-        "--json",
-        "--health-url",
-        "http://127.0.0.1:9/",
-        "--health-timeout",
-        "3s",
-    ]);
+        &[
+            "--json",
+            "--health-url",
+            "http://127.0.0.1:9/",
+            "--health-timeout",
+            "3s",
+        ],
+    );
     out.expect(1);
     let report = out.json();
     let restored = report["restored"][0].as_str().unwrap_or_default();
@@ -124,12 +91,7 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
         "the rollback says it restored: {}",
         out.stdout
     );
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
+    let steps = steps_field(&report, "step");
     let position = |name: &str| steps.iter().position(|s| *s == name).unwrap();
     assert!(
         position("stop") < position("backup") && position("backup") < position("migrate"),
@@ -190,19 +152,18 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
 fn without_the_backup_the_old_version_cannot_run_on_the_migrated_database() {
     let scene = Scene::new("pgnobackup");
     let (name, db, _) = quay(&scene);
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "v3.9.0",
-        "--yes",
-        "--json",
-        "--skip-backup",
-        "--health-url",
-        "http://127.0.0.1:9/",
-        "--health-timeout",
-        "3s",
-    ]);
+        &[
+            "--json",
+            "--skip-backup",
+            "--health-url",
+            "http://127.0.0.1:9/",
+            "--health-timeout",
+            "3s",
+        ],
+    );
     out.expect(3);
     assert!(
         out.json()["state"]
@@ -282,36 +243,22 @@ fn maria_dump(db: &str) -> String {
 fn a_rollback_across_a_migration_restores_the_mariadb_database() {
     let scene = Scene::new("mariadb");
     let net = network(&scene);
-    let db = scene.run_image(
-        "db",
+    let db = database(
+        &scene,
+        &net,
+        "mariadb:10",
         &[
-            "--network",
-            &net,
-            "--network-alias",
-            "db",
-            "-e",
             "MARIADB_ROOT_PASSWORD=root-pw-1",
-            "-e",
             "MARIADB_DATABASE=app",
-            "-e",
             "MARIADB_USER=app",
-            "-e",
             "MARIADB_PASSWORD=app-pw-9",
         ],
-        &product("mariadb:10"),
     );
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run_image(
+    let (name, port) = scene.run_served(
         "app",
-        &[
-            "--network",
-            &net,
-            "-e",
-            "DB_URL=mysql://app:app-pw-9@db:3306/app",
-            "-p",
-            &publish,
-        ],
+        &net,
+        8080,
+        &["-e", "DB_URL=mysql://app:app-pw-9@db:3306/app"],
         &product("mysql-app:1"),
     );
     http_get_eventually(port, "/");
@@ -384,20 +331,19 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
         assert!(!text.contains("app-pw-9"), "the password leaked");
     }
 
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--keep-old",
-        "--backup-db",
-        "DB_URL",
-        "--migrate",
-        "/app/migrate-mysql",
-        "--settle",
-        "1s",
-    ]);
+        &[
+            "--keep-old",
+            "--backup-db",
+            "DB_URL",
+            "--migrate",
+            "/app/migrate-mysql",
+            "--settle",
+            "1s",
+        ],
+    );
     out.expect(0);
     assert!(
         maria_dump(&db).contains("migrated_to"),
@@ -487,27 +433,12 @@ fn a_backup_that_would_not_fit_is_refused_before_any_downtime() {
         .unwrap();
     assert!(mounted.success(), "mounting a small tmpfs needs root");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--backup-volumes",
-        "--backup-dir",
-        small.to_str().unwrap(),
-    ]);
+        &["--backup-volumes", "--backup-dir", small.to_str().unwrap()],
+    );
     let _ = std::process::Command::new("umount").arg(&small).status();
-    out.expect(2);
-    assert!(
-        out.stderr.contains("the backup needs about") && out.stderr.contains("free"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        inspect(&name).unwrap()["State"]["StartedAt"],
-        before["State"]["StartedAt"],
-        "never stopped"
-    );
-    assert_no_leftovers(&name);
+    out.refused(&["the backup needs about", "free"]);
+    assert_untouched(&name, &before);
 }

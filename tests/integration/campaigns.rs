@@ -37,12 +37,7 @@ fn a_group_of_three_moves_together_and_starts_in_reverse_order() {
             && started_at(&names[1]) < started_at(&names[0]),
         "started in reverse order"
     );
-    let steps: Vec<String> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["description"].as_str().unwrap().to_string())
-        .collect();
+    let steps = steps_field(&report, "description");
     let last_verify = steps
         .iter()
         .rposition(|s| s.starts_with("check that"))

@@ -83,9 +83,7 @@ fn an_upgrade_writes_the_new_tag_and_compose_keeps_it() {
     let app = project.container("app");
     let before = project.read("docker-compose.yml");
 
-    let out = scene.cutover(&[
-        "upgrade", &app, "--to", "2", "--yes", "--json", "--settle", "1s",
-    ]);
+    let out = scene.upgrade(&app, "2", &["--json", "--settle", "1s"]);
     out.expect(0);
     let after = project.read("docker-compose.yml");
     let expected = before.replacen(
@@ -161,7 +159,7 @@ fn a_failed_upgrade_leaves_the_files_as_they_were() {
     let app = project.container("app");
     let before = project.read("docker-compose.yml");
     let id = id_of(&app);
-    let out = scene.cutover(&["upgrade", &app, "--to", "crash", "--yes", "--settle", "3s"]);
+    let out = scene.upgrade(&app, "crash", &["--settle", "3s"]);
     out.expect(1);
     assert_eq!(project.read("docker-compose.yml"), before, "byte-identical");
     assert_eq!(id_of(&app), id, "the old container serves");
@@ -233,16 +231,7 @@ fn a_service_built_from_build_is_refused_before_any_downtime() {
     project.compose(&["up", "-d"]);
     let app = project.container("app");
     let before = inspect(&app).unwrap();
-    let out = scene.cutover(&["upgrade", &app, "--to", "2", "--yes"]);
-    out.expect(2);
-    assert!(
-        out.stderr.contains("built from `build:`") && out.stderr.contains("--no-compose-edit"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        inspect(&app).unwrap()["State"]["StartedAt"],
-        before["State"]["StartedAt"]
-    );
-    assert_no_leftovers(&app);
+    let out = scene.upgrade(&app, "2", &[]);
+    out.refused(&["built from `build:`", "--no-compose-edit"]);
+    assert_untouched(&app, &before);
 }

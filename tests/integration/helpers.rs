@@ -33,6 +33,42 @@ pub fn logged_in_docker_config() -> PathBuf {
 /// The password of the authenticated registry's fixture user.
 pub const REGISTRY_PASSWORD: &str = "registry-pass-123";
 
+/// An image of the test world's products (`fixtures/world.sh`), e.g. `projectquay/quay:v3.8.0`.
+pub fn product(repo_tag: &str) -> String {
+    format!("{}/{repo_tag}", registry())
+}
+
+/// A network of the scene, where its containers find each other by alias.
+pub fn network(scene: &Scene) -> String {
+    let net = scene.name("net");
+    docker(&["network", "create", &net]);
+    net
+}
+
+/// A database server of the test world on `net`, reachable there as `db`, set up by `env`.
+pub fn database(scene: &Scene, net: &str, image: &str, env: &[&str]) -> String {
+    let mut options = vec!["--network", net, "--network-alias", "db"];
+    for pair in env {
+        options.extend(["-e", pair]);
+    }
+    scene.run_image("db", &options, &product(image))
+}
+
+/// A PostgreSQL server on `net`, reachable there as `db`.
+pub fn postgres(scene: &Scene, net: &str, user: &str, password: &str, name: &str) -> String {
+    let env = [
+        format!("POSTGRES_USER={user}"),
+        format!("POSTGRES_PASSWORD={password}"),
+        format!("POSTGRES_DB={name}"),
+    ];
+    database(
+        scene,
+        net,
+        "postgres:15",
+        &env.each_ref().map(String::as_str),
+    )
+}
+
 pub fn image(tag: &str) -> String {
     format!("{}/demo:{tag}", registry())
 }
@@ -121,6 +157,21 @@ impl Scene {
         (self.run(what, &["--init", "-p", &publish], image_tag), port)
     }
 
+    /// `docker run -d` of an image on `net`, its port `inner` published on a free loopback port.
+    pub fn run_served(
+        &self,
+        what: &str,
+        net: &str,
+        inner: u16,
+        options: &[&str],
+        image: &str,
+    ) -> (String, u16) {
+        let port = free_port();
+        let publish = format!("127.0.0.1:{port}:{inner}");
+        let all = [&["--network", net, "-p", &publish][..], options].concat();
+        (self.run_image(what, &all, image), port)
+    }
+
     /// `docker run -d` of any image.
     pub fn run_image(&self, what: &str, options: &[&str], image: &str) -> String {
         let name = self.name(what);
@@ -134,6 +185,12 @@ impl Scene {
     /// Runs `cutover` with this scene's state directory; `--yes` is not added.
     pub fn cutover(&self, args: &[&str]) -> Outcome {
         self.cutover_with_env(args, &[])
+    }
+
+    /// `cutover upgrade NAME --to TAG --yes EXTRA...`, the call most tests make.
+    pub fn upgrade(&self, name: &str, to: &str, extra: &[&str]) -> Outcome {
+        let args = [&["upgrade", name, "--to", to, "--yes"][..], extra].concat();
+        self.cutover(&args)
     }
 
     pub fn cutover_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
@@ -246,6 +303,55 @@ impl Outcome {
         );
         self
     }
+
+    /// Asserts a refusal: exit code 2 and stderr naming every one of `reasons`.
+    pub fn refused(&self, reasons: &[&str]) -> &Outcome {
+        self.expect(2);
+        for reason in reasons {
+            assert!(
+                self.stderr.contains(reason),
+                "expected {reason:?} in:\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+/// The first step of kind `kind` in a `--json` report.
+pub fn step<'a>(report: &'a Value, kind: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} step in {report}"))
+}
+
+/// The detail a step of kind `kind` reported.
+pub fn step_detail<'a>(report: &'a Value, kind: &str) -> &'a str {
+    step(report, kind)["detail"].as_str().unwrap_or_default()
+}
+
+/// One field (`step`, `description`) of every step in a `--json` report, in order.
+pub fn steps_field(report: &Value, field: &str) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A refused or failed-before-downtime run: the same container, never restarted, nothing left over.
+pub fn assert_untouched(name: &str, before: &Value) {
+    let after = inspect(name).unwrap();
+    assert_eq!(after["Id"], before["Id"], "{name} was replaced");
+    assert_eq!(
+        after["State"]["StartedAt"], before["State"]["StartedAt"],
+        "{name} was restarted"
+    );
+    assert_no_leftovers(name);
 }
 
 /// A port on 127.0.0.1 that nothing listens on right now.

@@ -5,35 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-fn product(repo_tag: &str) -> String {
-    format!("{}/{repo_tag}", registry())
-}
-
-/// A PostgreSQL server on `net`, reachable there as `db`.
-fn postgres(scene: &Scene, net: &str, user: &str, password: &str, database: &str) -> String {
-    let env = [
-        format!("POSTGRES_USER={user}"),
-        format!("POSTGRES_PASSWORD={password}"),
-        format!("POSTGRES_DB={database}"),
-    ];
-    scene.run_image(
-        "db",
-        &[
-            "--network",
-            net,
-            "--network-alias",
-            "db",
-            "-e",
-            &env[0],
-            "-e",
-            &env[1],
-            "-e",
-            &env[2],
-        ],
-        &product("postgres:15"),
-    )
-}
-
 /// One value from the database, through psql inside its container.
 fn sql(db: &str, user: &str, database: &str, query: &str) -> String {
     docker(&[
@@ -55,12 +26,6 @@ fn schema(db: &str, user: &str, database: &str, product: &str) -> (String, Strin
         .split_once('|')
         .unwrap_or_else(|| panic!("no schema row for {product}: {row:?}"));
     (version.to_string(), by.to_string())
-}
-
-fn network(scene: &Scene) -> String {
-    let net = scene.name("net");
-    docker(&["network", "create", &net]);
-    net
 }
 
 /// Polls until `GET path` on the published port answers 200.
@@ -85,17 +50,13 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     let net = network(&scene);
     let db = postgres(&scene, &net, "proget", "pg-secret-proget", "proget");
     let connection = "PROGET_SQL_CONNECTION_STRING=Data Source=db; Initial Catalog=proget; User ID=proget; Password=pg-secret-proget";
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:80");
-    let name = scene.run_image(
+    let (name, port) = scene.run_served(
         "proget",
+        &net,
+        80,
         &[
-            "--network",
-            &net,
             "-e",
             connection,
-            "-p",
-            &publish,
             "-v",
             &format!("{}:/var/proget/packages", scene.name("packages")),
         ],
@@ -104,7 +65,7 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     assert!(serving(port, "/health").contains("\"databaseStatus\":\"OK\""));
 
     // ProGet 2024 keeps its data in SQL Server, which cutover cannot dump: it says so.
-    let out = scene.cutover(&["upgrade", &name, "--to", "24.0.2", "--yes"]);
+    let out = scene.upgrade(&name, "24.0.2", &[]);
     out.expect(2);
     assert!(
         out.stderr.contains(
@@ -113,15 +74,7 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
         "{}",
         out.stderr
     );
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "24.0.2",
-        "--yes",
-        "--json",
-        "--skip-backup",
-    ]);
+    let out = scene.upgrade(&name, "24.0.2", &["--json", "--skip-backup"]);
     out.expect(0);
     let report = out.json();
     assert_eq!(report["profile"]["name"], "proget", "{}", out.stdout);
@@ -135,7 +88,7 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     assert_eq!(image_of(&name), product("inedo/proget:24.0.2"));
     assert_no_leftovers(&name);
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "25.0.1", "--yes", "--skip-backup"]);
+    let out = scene.upgrade(&name, "25.0.1", &["--skip-backup"]);
     out.expect(0);
     assert_eq!(
         schema(&db, "proget", "proget", "proget"),
@@ -154,15 +107,7 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     assert!(!scene.journal_text().contains("pg-secret-proget"));
 
     let before = id_of(&name);
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "25.0.2",
-        "--yes",
-        "--json",
-        "--skip-backup",
-    ]);
+    let out = scene.upgrade(&name, "25.0.2", &["--json", "--skip-backup"]);
     out.expect(1);
     assert!(
         out.json()["failure"]
@@ -186,40 +131,24 @@ fn buildmaster_and_otter_upgrade_their_database_at_start() {
         let net = network(&scene);
         let db = postgres(&scene, &net, p, "pw-inedo-1", p);
         let connection = format!("{}_SQL_CONNECTION_STRING=Data Source=db; Initial Catalog={p}; User ID={p}; Password=pw-inedo-1", p.to_uppercase());
-        let port = free_port();
-        let publish = format!("127.0.0.1:{port}:80");
-        let name = scene.run_image(
+        let (name, port) = scene.run_served(
             p,
-            &["--network", &net, "-e", &connection, "-p", &publish],
+            &net,
+            80,
+            &["-e", &connection],
             &product(&format!("inedo/{p}:24.0.1")),
         );
         assert!(
             serving(port, "/health").contains("\"versionNumber\":\"24.0.1\""),
             "installed"
         );
-        let out = scene.cutover(&[
-            "upgrade",
-            &name,
-            "--to",
-            "25.0.1",
-            "--yes",
-            "--json",
-            "--skip-backup",
-        ]);
+        let out = scene.upgrade(&name, "25.0.1", &["--json", "--skip-backup"]);
         out.expect(0);
         let report = out.json();
         assert_eq!(report["profile"]["name"], p);
-        let health = report["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == "await_healthy")
-            .unwrap();
+        let health = step_detail(&report, "await_healthy");
         assert!(
-            health["detail"]
-                .as_str()
-                .unwrap()
-                .contains("answered HTTP 200"),
+            health.contains("answered HTTP 200"),
             "{p}: waited past the 500s of the start-up migration: {health}"
         );
         assert_eq!(schema(&db, p, p, p), ("25.0.1".into(), "startup".into()));
@@ -252,11 +181,11 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     let net = network(&scene);
     let db = postgres(&scene, &net, "quay", "quay-pw-55", "quay");
     let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let first = scene.run_image(
+    let (first, port) = scene.run_served(
         "quay-a",
-        &["--network", &net, "-v", &conf, "-p", &publish],
+        &net,
+        8080,
+        &["-v", &conf],
         &product("projectquay/quay:v3.8.0"),
     );
     serving(port, "/health/instance");
@@ -304,7 +233,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     );
     assert!(!dry.stdout.contains("quay-db-secret-77") && !dry.stdout.contains("quay-pw-55"));
 
-    let out = scene.cutover(&["upgrade", &first, "--to", "v3.10.0", "--yes", "--json"]);
+    let out = scene.upgrade(&first, "v3.10.0", &["--json"]);
     out.expect(0);
     let report = out.json();
     assert_eq!(
@@ -333,12 +262,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
         image("1"),
         "a container of another product is left alone"
     );
-    let steps: Vec<String> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["description"].as_str().unwrap().to_string())
-        .collect();
+    let steps = steps_field(&report, "description");
     let start_first = steps
         .iter()
         .position(|s| s.starts_with(&format!("start {first}")))
@@ -354,7 +278,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     assert!(!scene.journal_text().contains("quay-pw-55"));
 
     // A migration that fails rolls both nodes back.
-    let out = scene.cutover(&["upgrade", &first, "--to", "v3.11.0", "--yes", "--json"]);
+    let out = scene.upgrade(&first, "v3.11.0", &["--json"]);
     out.expect(1);
     assert!(
         out.json()["failure"].as_str().unwrap().contains("failed"),
@@ -413,7 +337,7 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    let out = scene.cutover(&["upgrade", &api, "--to", "v0.7.1", "--yes", "--json"]);
+    let out = scene.upgrade(&api, "v0.7.1", &["--json"]);
     out.expect(0);
     let report = out.json();
     assert_eq!(
@@ -440,7 +364,7 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
     }
     assert!(!out.stdout.contains("anchore-pw-31") && !out.stderr.contains("anchore-pw-31"));
 
-    let out = scene.cutover(&["upgrade", &catalog, "--to", "v0.8.0", "--yes", "--json"]);
+    let out = scene.upgrade(&catalog, "v0.8.0", &["--json"]);
     out.expect(1);
     assert!(
         out.json()["failure"]
@@ -461,18 +385,11 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     let scene = Scene::new("devlake");
     let net = network(&scene);
     postgres(&scene, &net, "lake", "lake-pw-42", "lake");
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    let name = scene.run_image(
+    let (name, port) = scene.run_served(
         "lake",
-        &[
-            "--network",
-            &net,
-            "-e",
-            "DB_URL=postgres://lake:lake-pw-42@db:5432/lake",
-            "-p",
-            &publish,
-        ],
+        &net,
+        8080,
+        &["-e", "DB_URL=postgres://lake:lake-pw-42@db:5432/lake"],
         &product("apache/devlake:v0.17.0"),
     );
     serving(port, "/blueprints");
@@ -497,7 +414,7 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     ]);
     out.expect(1);
 
-    let out = scene.cutover(&["upgrade", &name, "--to", "v0.18.0", "--yes", "--json"]);
+    let out = scene.upgrade(&name, "v0.18.0", &["--json"]);
     out.expect(0);
     assert!(
         env_of(&name).contains(&format!("ENCRYPTION_SECRET={key}")),
@@ -510,19 +427,8 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
         "the .env file is kept"
     );
     let report = out.json();
-    let call = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "call")
-        .unwrap();
-    assert!(
-        call["detail"]
-            .as_str()
-            .unwrap()
-            .contains("called /proceed-db-migration"),
-        "{call}"
-    );
+    let call = step_detail(&report, "call");
+    assert!(call.contains("called /proceed-db-migration"), "{call}");
     assert!(serving(port, "/version").contains("v0.18.0"));
     for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
         assert!(
@@ -533,7 +439,7 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     assert_no_leftovers(&name);
 
     // A failing migration: back to 0.18, which still decrypts its data.
-    let out = scene.cutover(&["upgrade", &name, "--to", "v0.19.0", "--yes"]);
+    let out = scene.upgrade(&name, "v0.19.0", &[]);
     out.expect(1);
     assert!(serving(port, "/version").contains("v0.18.0"));
     assert_no_leftovers(&name);
@@ -575,20 +481,9 @@ fn a_devlake_without_its_key_is_refused_before_any_downtime() {
         "grep -v ENCODE_KEY /app/.env > /tmp/env; cat /tmp/env > /app/.env",
     ]);
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "v0.18.0", "--yes"]);
-    out.expect(2);
-    assert!(
-        out.stderr
-            .contains("none of ENCRYPTION_SECRET, ENCODE_KEY set"),
-        "{}",
-        out.stderr
-    );
-    let after = inspect(&name).unwrap();
-    assert_eq!(
-        after["State"]["StartedAt"], before["State"]["StartedAt"],
-        "never stopped"
-    );
-    assert_no_leftovers(&name);
+    let out = scene.upgrade(&name, "v0.18.0", &[]);
+    out.refused(&["none of ENCRYPTION_SECRET, ENCODE_KEY set"]);
+    assert_untouched(&name, &before);
 }
 
 #[test]
@@ -597,18 +492,14 @@ fn check_and_auto_move_quay_through_its_hops_never_skipping() {
     let net = network(&scene);
     let db = postgres(&scene, &net, "quay", "quay-pw-55", "quay");
     let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
     // The profile's policy is minor; the pin keeps it off v3.11.0, whose migration fails.
-    let name = scene.run_image(
+    let (name, port) = scene.run_served(
         "quay",
+        &net,
+        8080,
         &[
-            "--network",
-            &net,
             "-v",
             &conf,
-            "-p",
-            &publish,
             "-l",
             "cutover.enable=true",
             "-l",

@@ -18,7 +18,7 @@ fn killed_while_waiting_for_health_then_recover_finishes_the_upgrade() {
         "killed mid-way, the old container is still aside"
     );
 
-    let blocked = scene.cutover(&["upgrade", &name, "--to", "3", "--yes"]);
+    let blocked = scene.upgrade(&name, "3", &[]);
     blocked.expect(2);
     assert!(
         blocked.stderr.contains("cutover recover"),

@@ -4,13 +4,6 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-fn assert_untouched(name: &str, before: &serde_json::Value) {
-    let after = inspect(name).unwrap();
-    assert_eq!(after["Id"], before["Id"]);
-    assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
-    assert_no_leftovers(name);
-}
-
 #[test]
 fn without_a_terminal_and_without_yes_it_refuses_rather_than_hangs() {
     let scene = Scene::new("notty");
@@ -26,7 +19,7 @@ fn without_a_terminal_and_without_yes_it_refuses_rather_than_hangs() {
 fn unknown_containers_and_kept_aside_names_are_refused() {
     let scene = Scene::new("badname");
     let missing = scene.name("nothing");
-    let out = scene.cutover(&["upgrade", &missing, "--to", "2", "--yes", "--json"]);
+    let out = scene.upgrade(&missing, "2", &["--json"]);
     out.expect(2);
     assert!(
         out.json()["error"]
@@ -37,20 +30,12 @@ fn unknown_containers_and_kept_aside_names_are_refused() {
         out.stdout
     );
     let name = scene.run("app-old", &["--init"], "1");
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes"]);
+    let out = scene.upgrade(&name, "2", &[]);
     out.expect(2);
     assert!(out.stderr.contains("keeps aside"), "{}", out.stderr);
     let out = scene.cutover(&["upgrade", &name, "--to", "2", "--image", "x:1", "--yes"]);
     out.expect(2);
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "2",
-        "--yes",
-        "--health-timeout",
-        "soon",
-    ]);
+    let out = scene.upgrade(&name, "2", &["--health-timeout", "soon"]);
     out.expect(2);
     assert!(
         out.stderr.contains("90s"),
@@ -64,7 +49,7 @@ fn a_container_started_with_rm_is_refused() {
     let scene = Scene::new("autorm");
     let name = scene.run("app", &["--init", "--rm"], "1");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes"]);
+    let out = scene.upgrade(&name, "2", &[]);
     out.expect(2);
     assert!(out.stderr.contains("--rm"), "{}", out.stderr);
     assert_untouched(&name, &before);
@@ -76,7 +61,7 @@ fn a_second_run_on_the_same_container_is_refused_while_the_first_works() {
     let name = scene.run("app", &["--init"], "1");
     let mut first = scene.spawn(&["upgrade", &name, "--to", "slow", "--yes"], &[]);
     scene.wait_for_journal("\"index\":0,\"phase\":\"started\"", Duration::from_secs(30));
-    let second = scene.cutover(&["upgrade", &name, "--to", "3", "--yes"]);
+    let second = scene.upgrade(&name, "3", &[]);
     second.expect(2);
     assert!(
         second.stderr.contains("another cutover run is working on"),

@@ -52,23 +52,14 @@ fn a_migration_runs_from_the_new_image_between_stop_and_start() {
     let (name, port) = app_with_volume(&scene, &[]);
     // Version 4 refuses to start on data it has not migrated: without --migrate the upgrade fails.
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&[
-        "upgrade", &name, "--to", "4", "--yes", "--json", "--settle", "3s",
-    ]);
+    let out = scene.upgrade(&name, "4", &["--json", "--settle", "3s"]);
     assert_back_on_v1(&name, port, &before, &out);
 
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "4",
-        "--yes",
-        "--json",
-        "--settle",
-        "1s",
-        "--migrate",
-        "/app/migrate",
-    ]);
+        &["--json", "--settle", "1s", "--migrate", "/app/migrate"],
+    );
     out.expect(0);
     assert!(
         out.stderr.contains("migrating schema none to 4"),
@@ -76,13 +67,7 @@ fn a_migration_runs_from_the_new_image_between_stop_and_start() {
         out.stderr
     );
     let report = out.json();
-    let migrate = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "migrate")
-        .unwrap();
-    assert_eq!(migrate["status"], "done");
+    assert_eq!(step(&report, "migrate")["status"], "done");
     assert_eq!(
         exec(&name, &["cat", "/data/schema"]),
         "4",
@@ -106,18 +91,11 @@ fn a_failing_migration_and_a_hanging_one_roll_back_with_the_data_intact() {
         let scene = Scene::new("migratefail");
         let (name, port) = app_with_volume(&scene, &[]);
         let before = inspect(&name).unwrap();
-        let out = scene.cutover(&[
-            "upgrade",
+        let out = scene.upgrade(
             &name,
-            "--to",
             "4",
-            "--yes",
-            "--json",
-            "--migrate",
-            command,
-            "--migrate-timeout",
-            timeout,
-        ]);
+            &["--json", "--migrate", command, "--migrate-timeout", timeout],
+        );
         assert_back_on_v1(&name, port, &before, &out);
         let failure = out.json()["failure"].as_str().unwrap().to_string();
         assert!(failure.contains(says), "{command}: {failure}");
@@ -147,19 +125,18 @@ fn a_file_on_no_volume_is_carried_with_its_mode_and_owner() {
     let (name, _) = app_with_volume(&scene, &[]);
     let key = exec(&name, &["cat", "/app/conf/app.env"]);
     assert!(key.starts_with("ENCODE_KEY="), "{key}");
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--settle",
-        "1s",
-        "--carry-file",
-        "/app/conf/app.env",
-        "--carry-file-if-present",
-        "/app/conf/absent",
-    ]);
+        &[
+            "--settle",
+            "1s",
+            "--carry-file",
+            "/app/conf/app.env",
+            "--carry-file-if-present",
+            "/app/conf/absent",
+        ],
+    );
     out.expect(0);
     assert_eq!(
         exec(&name, &["cat", "/app/conf/app.env"]),
@@ -196,16 +173,7 @@ fn a_missing_file_or_one_on_a_volume_is_refused_before_any_downtime() {
     let scene = Scene::new("carrymissing");
     let (name, _) = app_with_volume(&scene, &[]);
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "2",
-        "--yes",
-        "--json",
-        "--carry-file",
-        "/app/conf/nothing",
-    ]);
+    let out = scene.upgrade(&name, "2", &["--json", "--carry-file", "/app/conf/nothing"]);
     out.expect(2);
     assert!(
         out.json()["failure"]
@@ -215,27 +183,9 @@ fn a_missing_file_or_one_on_a_volume_is_refused_before_any_downtime() {
         "{}",
         out.stdout
     );
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "2",
-        "--yes",
-        "--carry-file",
-        "/data/log.txt",
-    ]);
-    out.expect(2);
-    assert!(
-        out.stderr.contains("lies on the mount /data"),
-        "{}",
-        out.stderr
-    );
-    let after = inspect(&name).unwrap();
-    assert_eq!(
-        after["State"]["StartedAt"], before["State"]["StartedAt"],
-        "never stopped"
-    );
-    assert_no_leftovers(&name);
+    let out = scene.upgrade(&name, "2", &["--carry-file", "/data/log.txt"]);
+    out.refused(&["lies on the mount /data"]);
+    assert_untouched(&name, &before);
 }
 
 #[test]
@@ -244,21 +194,20 @@ fn env_changes_reach_the_new_container_and_secrets_stay_masked() {
     let secret = "encode-key-5f2d9a17c3";
     let env = format!("ENCODE_KEY={secret}");
     let (name, _) = app_with_volume(&scene, &["-e", &env, "-e", "TZ=UTC", "-e", "OLD_FLAG=1"]);
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--settle",
-        "1s",
-        "--env-rename",
-        "ENCODE_KEY=ENCRYPTION_SECRET",
-        "--env-unset",
-        "OLD_FLAG",
-        "--env",
-        "MODE=fast",
-    ]);
+        &[
+            "--settle",
+            "1s",
+            "--env-rename",
+            "ENCODE_KEY=ENCRYPTION_SECRET",
+            "--env-unset",
+            "OLD_FLAG",
+            "--env",
+            "MODE=fast",
+        ],
+    );
     out.expect(0);
     let env = env_of(&name);
     assert!(
@@ -277,15 +226,7 @@ fn env_changes_reach_the_new_container_and_secrets_stay_masked() {
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     assert!(!scene.journal_text().contains(secret));
 
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "3",
-        "--yes",
-        "--env-rename",
-        "NO_SUCH=X",
-    ]);
+    let out = scene.upgrade(&name, "3", &["--env-rename", "NO_SUCH=X"]);
     out.expect(2);
     assert!(
         out.stderr.contains("the container has no NO_SUCH"),
@@ -298,19 +239,18 @@ fn env_changes_reach_the_new_container_and_secrets_stay_masked() {
 fn hooks_run_inside_the_old_and_the_new_container() {
     let scene = Scene::new("hooks");
     let (name, port) = app_with_volume(&scene, &[]);
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--settle",
-        "1s",
-        "--exec-before",
-        "sh -c 'echo flushed by $APP_VERSION > /data/flush'",
-        "--exec-after",
-        "sh -c 'test -f /data/flush && echo checked'",
-    ]);
+        &[
+            "--settle",
+            "1s",
+            "--exec-before",
+            "sh -c 'echo flushed by $APP_VERSION > /data/flush'",
+            "--exec-after",
+            "sh -c 'test -f /data/flush && echo checked'",
+        ],
+    );
     out.expect(0);
     assert_eq!(
         exec(&name, &["cat", "/data/flush"]),
@@ -324,16 +264,7 @@ fn hooks_run_inside_the_old_and_the_new_container() {
     );
 
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "3",
-        "--yes",
-        "--json",
-        "--exec-before",
-        "false",
-    ]);
+    let out = scene.upgrade(&name, "3", &["--json", "--exec-before", "false"]);
     out.expect(2);
     assert_eq!(out.json()["outcome"], "nothing_changed");
     assert_eq!(
@@ -342,18 +273,17 @@ fn hooks_run_inside_the_old_and_the_new_container() {
         "a failing before hook costs no downtime"
     );
 
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "3",
-        "--yes",
-        "--json",
-        "--settle",
-        "1s",
-        "--exec-after",
-        "sh -c 'echo nope; exit 5'",
-    ]);
+        &[
+            "--json",
+            "--settle",
+            "1s",
+            "--exec-after",
+            "sh -c 'echo nope; exit 5'",
+        ],
+    );
     out.expect(1);
     assert!(
         out.json()["failure"]
@@ -419,24 +349,11 @@ fn health_by_port_with_json_conditions() {
 fn a_product_that_answers_500_while_it_migrates_is_not_declared_up_by_the_settle() {
     let scene = Scene::new("warm");
     let (name, port) = app_with_volume(&scene, &[]);
-    let out = scene.cutover(&[
-        "upgrade", &name, "--to", "warm", "--yes", "--json", "--settle", "2s",
-    ]);
+    let out = scene.upgrade(&name, "warm", &["--json", "--settle", "2s"]);
     out.expect(0);
     let report = out.json();
-    let health = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "await_healthy")
-        .unwrap();
-    assert!(
-        health["detail"]
-            .as_str()
-            .unwrap()
-            .contains("answered HTTP 200"),
-        "{health}"
-    );
+    let health = step_detail(&report, "await_healthy");
+    assert!(health.contains("answered HTTP 200"), "{health}");
     let downtime = report["downtime_ms"].as_u64().unwrap();
     assert!(
         downtime >= 7_000,
@@ -453,40 +370,32 @@ fn a_product_that_answers_500_while_it_migrates_is_not_declared_up_by_the_settle
 fn the_new_container_must_report_the_target_version() {
     let scene = Scene::new("expectversion");
     let (name, port) = app_with_volume(&scene, &[]);
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--json",
-        "--settle",
-        "1s",
-        "--expect-version",
-        "/health.json#version",
-    ]);
+        &[
+            "--json",
+            "--settle",
+            "1s",
+            "--expect-version",
+            "/health.json#version",
+        ],
+    );
     out.expect(0);
     let report = out.json();
-    let check = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "check_version")
-        .unwrap();
-    assert_eq!(check["detail"], "it reports 2");
+    assert_eq!(step_detail(&report, "check_version"), "it reports 2");
     // Tag 5 holds version 2's code: caught and rolled back.
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "5",
-        "--yes",
-        "--json",
-        "--settle",
-        "1s",
-        "--expect-version",
-        ":8080/health.json#/version",
-    ]);
+        &[
+            "--json",
+            "--settle",
+            "1s",
+            "--expect-version",
+            ":8080/health.json#/version",
+        ],
+    );
     out.expect(1);
     assert!(
         out.json()["failure"]
@@ -497,17 +406,16 @@ fn the_new_container_must_report_the_target_version() {
         out.stdout
     );
     assert!(http_get_eventually(port, "/").contains("version=2"));
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "3",
-        "--yes",
-        "--settle",
-        "1s",
-        "--expect-version-cmd",
-        "sh -c 'echo $APP_VERSION'",
-    ]);
+        &[
+            "--settle",
+            "1s",
+            "--expect-version-cmd",
+            "sh -c 'echo $APP_VERSION'",
+        ],
+    );
     out.expect(0);
 }
 

@@ -74,9 +74,7 @@ fn upgrade_keeps_a_rich_configuration_and_the_data() {
     assert!(http_get_eventually(port, "/log.txt").contains("v1 started custom"));
     let before = inspect(&name).unwrap();
 
-    let out = scene.cutover(&[
-        "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "2s",
-    ]);
+    let out = scene.upgrade(&name, "2", &["--json", "--settle", "2s"]);
     out.expect(0);
     let report = out.json();
     assert_eq!(report["outcome"], "succeeded");
@@ -185,14 +183,7 @@ fn a_missing_tag_fails_before_any_downtime_and_changes_nothing() {
     let scene = Scene::new("missing");
     let name = scene.run("app", &["--init"], "1");
     let before = inspect(&name).unwrap();
-    let out = scene.cutover(&[
-        "upgrade",
-        &name,
-        "--to",
-        "does-not-exist",
-        "--yes",
-        "--json",
-    ]);
+    let out = scene.upgrade(&name, "does-not-exist", &["--json"]);
     out.expect(2);
     assert_eq!(out.json()["outcome"], "nothing_changed");
     assert!(
@@ -200,14 +191,8 @@ fn a_missing_tag_fails_before_any_downtime_and_changes_nothing() {
         "the failure names the tag: {}",
         out.stdout
     );
-    let after = inspect(&name).unwrap();
-    assert_eq!(after["Id"], before["Id"]);
-    assert_eq!(
-        after["State"]["StartedAt"], before["State"]["StartedAt"],
-        "the container was never stopped"
-    );
+    assert_untouched(&name, &before);
     assert!(is_running(&name));
-    assert_no_leftovers(&name);
 }
 
 fn assert_rolled_back(scene: &Scene, name: &str, port: u16, before: &Value, out: &Outcome) {
@@ -293,18 +278,11 @@ fn an_http_check_that_never_passes_rolls_back_in_time() {
     let (name, port) = scene.run_published("app", "1");
     let before = inspect(&name).unwrap();
     let url = format!("http://127.0.0.1:{port}/no-such-page");
-    let out = scene.cutover(&[
-        "upgrade",
+    let out = scene.upgrade(
         &name,
-        "--to",
         "2",
-        "--yes",
-        "--json",
-        "--health-url",
-        &url,
-        "--health-timeout",
-        "3s",
-    ]);
+        &["--json", "--health-url", &url, "--health-timeout", "3s"],
+    );
     assert_rolled_back(&scene, &name, port, &before, &out);
     assert!(
         out.json()["failure"]
@@ -321,14 +299,14 @@ fn an_http_check_and_a_healthcheck_both_confirm_a_good_upgrade() {
     let scene = Scene::new("healthy");
     let (name, port) = scene.run_published("app", "1");
     let url = format!("http://127.0.0.1:{port}/");
-    let out = scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--health-url", &url]);
+    let out = scene.upgrade(&name, "2", &["--health-url", &url]);
     out.expect(0);
     assert!(
         out.stderr.contains(&format!("{url} answered 200")),
         "{}",
         out.stderr
     );
-    let out = scene.cutover(&["upgrade", &name, "--to", "healthy", "--yes"]);
+    let out = scene.upgrade(&name, "healthy", &[]);
     out.expect(0);
     assert!(
         out.stderr.contains("its HEALTHCHECK reports healthy"),
@@ -358,10 +336,8 @@ fn secrets_never_reach_output_or_journal() {
     let runs = [
         scene.cutover(&["upgrade", &name, "--to", "2", "--dry-run"]),
         scene.cutover(&["upgrade", &name, "--to", "2", "--dry-run", "--json"]),
-        scene.cutover(&[
-            "upgrade", &name, "--to", "crash", "--yes", "--json", "--settle", "3s",
-        ]),
-        scene.cutover(&["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"]),
+        scene.upgrade(&name, "crash", &["--json", "--settle", "3s"]),
+        scene.upgrade(&name, "2", &["--settle", "1s"]),
         scene.cutover(&["history", "--json"]),
     ];
     assert!(
@@ -412,9 +388,7 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
             .any(|s| s.as_str().unwrap().starts_with(&stop)),
         "{plan}"
     );
-    let after = inspect(&name).unwrap();
-    assert_eq!(after["Id"], before["Id"]);
-    assert_eq!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
+    assert_untouched(&name, &before);
     assert!(
         !docker_output(&["image", "inspect", &image("dry")])
             .status

@@ -465,6 +465,11 @@ impl HealthArgs {
             timeout: self.health_timeout.or(timeout),
         })
     }
+
+    /// The flags over the defaults alone, for commands that read no config file.
+    pub fn policy(&self) -> Result<HealthPolicy, String> {
+        Ok(self.settings(None, None)?.over(HealthPolicy::default()))
+    }
 }
 
 /// A tag as `--to` and `--via` take it.

@@ -14,7 +14,6 @@ use cutover::discover::config::Config;
 use cutover::discover::schedule::{Schedule, Window};
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
-use cutover::health::HealthPolicy;
 use cutover::ops::backup::{self, BackupRequest};
 use cutover::ops::preflight::Prepared;
 use cutover::ops::{history, rollback, upgrade};
@@ -99,11 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
-            let health = args
-                .health
-                .settings(None, None)
-                .map_err(refused)?
-                .over(HealthPolicy::default());
+            let health = args.health.policy().map_err(refused)?;
             let (engine, state) = connect(&state_root).await?;
             let request = BackupRequest {
                 dir: args.backup_where.backup_dir.clone(),
@@ -158,11 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Backup(args) => {
             ensure_can_confirm(&args.common)?;
-            let health = args
-                .health
-                .settings(None, None)
-                .map_err(refused)?
-                .over(HealthPolicy::default());
+            let health = args.health.policy().map_err(refused)?;
             let catalog = load_profiles()?;
             let request = BackupRequest {
                 db_var: args.what.backup_db.clone(),
@@ -199,11 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
-            let health = args
-                .health
-                .settings(None, None)
-                .map_err(refused)?
-                .over(HealthPolicy::default());
+            let health = args.health.policy().map_err(refused)?;
             let request = BackupRequest {
                 dir: args.place.backup_dir.clone(),
                 keep: args.place.keep_backups,

@@ -26,11 +26,7 @@ pub struct Create {
 #[async_trait]
 impl Action for Create {
     fn describe(&self, plan: &Plan) -> String {
-        let image = plan
-            .slots
-            .get(&self.slot)
-            .map(|s| crate::plan::short_image(&s.image))
-            .unwrap_or_default();
+        let image = plan.image_of(&self.slot);
         let networks = match self.spec.extra_networks.len() {
             0 => String::new(),
             n => format!(" and connect {n} more network(s)"),

@@ -17,11 +17,7 @@ pub struct Remove {
 #[async_trait]
 impl Action for Remove {
     fn describe(&self, plan: &Plan) -> String {
-        let image = plan
-            .slots
-            .get(&self.slot)
-            .map(|s| crate::plan::short_image(&s.image))
-            .unwrap_or_default();
+        let image = plan.image_of(&self.slot);
         format!("remove {} ({image}), keeping its volumes", self.name)
     }
 
