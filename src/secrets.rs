@@ -76,6 +76,23 @@ pub fn register_env<'a>(env: impl IntoIterator<Item = &'a String>) {
     }
 }
 
+/// Registers the secret-looking values of a configuration file, YAML (`password: x`) or dotenv
+/// (`SECRET=x`), and the passwords of the URLs it holds.
+pub fn register_config_text(text: &str) {
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once(": ").or_else(|| line.split_once('=')) else {
+            continue;
+        };
+        let value = value.trim().trim_matches(['"', '\'']);
+        if is_secret_name(name.trim()) {
+            register(value);
+        }
+        register_command(&[value.to_string()]);
+    }
+}
+
 /// Registers the secrets a command line carries: the password of a URL
 /// (`postgresql://user:PASS@host/db`) and the value of a secret-looking `NAME=VALUE` word, so that
 /// the command can be shown, journaled and reported.

@@ -41,11 +41,7 @@ impl Facts {
         let id = c.id.clone().unwrap_or_default();
         for path in files {
             if let Some(text) = read_text(engine, &id, path).await? {
-                let entries: Vec<String> = text
-                    .lines()
-                    .map(|l| l.trim().replacen(": ", "=", 1))
-                    .collect();
-                crate::secrets::register_env(entries.iter());
+                crate::secrets::register_config_text(&text);
                 facts.files.insert(path.clone(), text);
             }
         }

@@ -52,6 +52,8 @@ pub struct FakeContainer {
     pub exit_code: i64,
     pub networks: BTreeMap<String, EndpointSettings>,
     pub files: BTreeMap<String, FakeFile>,
+    /// What a one-shot prints after its command line.
+    pub output: Vec<String>,
 }
 
 /// Everything the fake holds; tests compare snapshots of it.
@@ -201,6 +203,7 @@ fn create(w: &mut World, name: &str, body: &ContainerCreateBody) -> Result<Strin
         exit_code: 0,
         networks,
         files: BTreeMap::new(),
+        output: Vec::new(),
     };
     w.containers.insert(id.clone(), container);
     Ok(id)
@@ -229,12 +232,62 @@ fn start(w: &mut World, id: &str) {
             w.data.insert("schema".into(), "half-migrated".into());
         }
         ("hang", _) => {}
+        ("store-check", _) => {
+            c.running = false;
+            let dest = store_driver(c, command.get(1));
+            if dest.contains("broken") {
+                c.exit_code = 5;
+                c.output = vec![format!("cannot reach the {dest} store")];
+            }
+        }
+        // The object store of a task's tests: the fake's data `docs` names the driver that holds
+        // the documents; moving them from a driver with `oneway` in its name fails, and into
+        // one with `flaky` leaves the migration's row short of its total.
+        ("store-move", _) => {
+            c.running = false;
+            let from = store_driver(c, command.get(1));
+            let to = store_driver(c, command.get(2));
+            if from.contains("oneway") {
+                c.exit_code = 2;
+                c.output = vec![format!("cannot read from {from}")];
+                return;
+            }
+            if w.data.get("docs") == Some(&from) {
+                w.data.insert("docs".into(), to.clone());
+            }
+            let n = w.data.keys().filter(|k| k.starts_with("move-")).count() + 1;
+            let moved = if to.contains("flaky") { 0 } else { 1 };
+            w.data
+                .insert(format!("move-{n}"), format!("{from}>{to} {moved}"));
+            c.output = vec![format!("Migration Task Id: {n}")];
+        }
+        ("store-list", _) => {
+            c.running = false;
+            c.output = vec!["[INFO] id  state  moved  total".into()];
+            for (key, value) in w.data.iter().filter(|(k, _)| k.starts_with("move-")) {
+                let moved = value.rsplit(' ').next().unwrap_or_default();
+                c.output
+                    .push(format!("{}  complete  {moved}  1", &key[5..]));
+            }
+        }
         (_, Behaviour::Crash) => {
             c.running = false;
             c.exit_code = 3;
         }
         _ => {}
     }
+}
+
+/// The `driver:` a store configuration put into a one-shot names.
+fn store_driver(c: &FakeContainer, path: Option<&String>) -> String {
+    let text = path
+        .and_then(|p| c.files.get(p))
+        .map(|f| String::from_utf8_lossy(&f.bytes).to_string())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("driver: "))
+        .unwrap_or("none")
+        .to_string()
 }
 
 fn find<'a>(w: &'a mut World, name_or_id: &str) -> Option<&'a mut FakeContainer> {
@@ -405,15 +458,19 @@ impl Engine for FakeEngine {
     }
 
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
-        let (running, code, command) = self.with(|w| {
+        let (running, code, command, output) = self.with(|w| {
             let c = find(w, id).ok_or_else(|| not_found(id))?;
             Ok::<_, EngineError>((
                 c.running,
                 c.exit_code,
                 c.body.cmd.clone().unwrap_or_default(),
+                c.output.clone(),
             ))
         })?;
         sink(&format!("running {}", command.join(" ")));
+        for line in output {
+            sink(&line);
+        }
         if running {
             std::future::pending::<()>().await;
         }
@@ -517,6 +574,9 @@ impl Engine for FakeEngine {
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();
             let header = entry.header().clone();
+            if header.entry_type() == tar::EntryType::Directory {
+                continue;
+            }
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
             let name = entry.path().unwrap().display().to_string();

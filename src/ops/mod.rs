@@ -3,7 +3,9 @@
 
 pub mod backup;
 pub mod compose;
+mod group;
 pub mod history;
 pub mod preflight;
 pub mod rollback;
+pub mod task;
 pub mod upgrade;

@@ -5,6 +5,7 @@ use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
 use super::compose::ComposeRequest;
+use super::group::{choose_profile, claim_running, gather_facts, group_members};
 use super::preflight::{self, Prepared};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
@@ -14,10 +15,8 @@ use crate::health::HealthSettings;
 use crate::plan::build::{StageOptions, StartOrder, Target};
 use crate::plan::recreate::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
-use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Loaded, Profile};
-use crate::run::journal::ContainerLock;
+use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Profile};
 use crate::run::StateDir;
-use crate::secrets;
 
 pub struct UpgradeRequest {
     /// The container the command names; the group's primary member.
@@ -191,110 +190,6 @@ fn check_names(names: &[String]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The member's lock and its running container, or a refusal that says what to do.
-async fn claim_running(
-    engine: &dyn Engine,
-    state: &StateDir,
-    name: &str,
-) -> Result<(ContainerLock, ContainerInspectResponse)> {
-    let (lock, old) = preflight::claim_running(engine, state, name).await?;
-    if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
-        return Err(Error::Refused(format!(
-            "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
-        )));
-    }
-    Ok((lock, old))
-}
-
-/// The profile a container follows (see [`Catalog::choose`]).
-fn choose_profile(
-    catalog: &Catalog,
-    choice: &Choice,
-    c: &ContainerInspectResponse,
-) -> Result<Option<(Loaded, String)>> {
-    let labels = c
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
-    catalog
-        .choose(choice, &labels, &engine::image_of(c))
-        .map_err(|e| Error::Refused(e.to_string()))
-}
-
-/// What the profile reads from a container: its environment and files.
-async fn gather_facts(
-    engine: &dyn Engine,
-    profile: Option<&Profile>,
-    c: &ContainerInspectResponse,
-) -> Result<Facts> {
-    let files = profile.map(Profile::files_to_read).unwrap_or_default();
-    Ok(Facts::read(engine, c, &files).await?)
-}
-
-/// The other running containers of the same profile on the same database, by name.
-async fn group_members(
-    engine: &dyn Engine,
-    catalog: &Catalog,
-    loaded: &Loaded,
-    primary: &ContainerInspectResponse,
-    primary_facts: &Facts,
-) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
-    let profile = &loaded.profile;
-    let Some(database) = &profile.database else {
-        return Ok(Vec::new());
-    };
-    let identity = database_identity(engine, primary, database, primary_facts).await?;
-    let mut names = engine.running_names().await?;
-    names.sort();
-    let mut found = Vec::new();
-    for name in names {
-        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
-            continue;
-        }
-        let Some(c) = engine.inspect(&name).await? else {
-            continue;
-        };
-        let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
-            Ok(Some((other, _))) => other.profile.name == profile.name,
-            _ => false,
-        };
-        if !same_profile {
-            continue;
-        }
-        secrets::register_container(&c);
-        let facts = gather_facts(engine, Some(profile), &c).await?;
-        if database_identity(engine, &c, database, &facts)
-            .await
-            .is_ok_and(|other| other == identity)
-        {
-            tracing::info!(
-                "{name} is on the same database: it moves with {}",
-                engine::name_of(primary)
-            );
-            found.push((name, c, facts));
-        }
-    }
-    Ok(found)
-}
-
-/// What makes two containers share a database: the server (the database's container when it
-/// runs in one, since two projects may each call theirs `db`, else its host), port and name.
-async fn database_identity(
-    engine: &dyn Engine,
-    c: &ContainerInspectResponse,
-    database: &profile::DatabaseSpec,
-    facts: &Facts,
-) -> Result<(String, u16, String)> {
-    let location = database
-        .locate(facts)
-        .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
-    let server = crate::backup::database_container(engine, c, &location.host)
-        .await?
-        .unwrap_or(location.host);
-    Ok((server, location.port, location.name))
 }
 
 /// The hops the profile's upgrade path needs, from the registry's tags.

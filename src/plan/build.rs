@@ -98,6 +98,28 @@ pub struct BackupPlan {
     pub online: bool,
 }
 
+impl BackupPlan {
+    /// A backup step for each member that has something to back up, on the container given.
+    pub fn steps<'a>(&self, members: impl IntoIterator<Item = (&'a str, Slot)>) -> Vec<Step> {
+        members
+            .into_iter()
+            .filter_map(|(name, slot)| {
+                let target = self.targets.get(name)?;
+                Some(
+                    Backup {
+                        slot,
+                        target: target.clone(),
+                        root: self.root.clone(),
+                        keep: self.keep,
+                        online: self.online,
+                    }
+                    .into(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// What a compose project needs of the upgrade: its files rewritten once the new version is
 /// healthy, and the labels compose will expect of the new containers (`config-hash`).
 #[derive(Debug, Clone, Default)]
@@ -268,6 +290,7 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         stages,
         carried,
         profile: None,
+        task: None,
     })
 }
 
@@ -424,20 +447,8 @@ fn stage_steps(
         }
     }
     let backups = |steps: &mut Vec<Step>| {
-        let Some(plan) = &opts.backup else { return };
-        for m in members {
-            if let Some(target) = plan.targets.get(&m.name) {
-                steps.push(
-                    Backup {
-                        slot: old(m),
-                        target: target.clone(),
-                        root: plan.root.clone(),
-                        keep: plan.keep,
-                        online: plan.online,
-                    }
-                    .into(),
-                );
-            }
+        if let Some(plan) = &opts.backup {
+            steps.extend(plan.steps(members.iter().map(|m| (m.name.as_str(), old(m)))));
         }
     };
     if opts.backup.as_ref().is_some_and(|b| b.online) {
@@ -663,6 +674,7 @@ pub fn plan_rollback(
         }],
         carried: serde_json::Value::Null,
         profile: None,
+        task: None,
     }
 }
 
@@ -781,5 +793,6 @@ fn in_place(kind: Kind, app: &ContainerInspectResponse, steps: Vec<Step>) -> Pla
         }],
         carried: serde_json::Value::Null,
         profile: None,
+        task: None,
     }
 }

@@ -15,6 +15,7 @@
 pub mod build;
 pub mod recreate;
 pub mod steps;
+pub mod task;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -85,6 +86,7 @@ pub enum Kind {
     Rollback,
     Backup,
     Restore,
+    Task,
 }
 
 impl Kind {
@@ -94,6 +96,7 @@ impl Kind {
             Kind::Rollback => "rollback",
             Kind::Backup => "backup",
             Kind::Restore => "restore",
+            Kind::Task => "task",
         }
     }
 }
@@ -134,6 +137,9 @@ pub struct Plan {
     pub carried: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileUse>,
+    /// The profile task a [`Kind::Task`] plan runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 impl Plan {
@@ -209,9 +215,16 @@ pub fn migrate_name(name: &str) -> String {
 
 /// Names cutover gives containers it keeps aside; no service is upgraded under one of them.
 pub fn is_reserved_name(name: &str) -> bool {
-    ["-old", "-new", "-failed", "-migrate"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    [
+        "-old",
+        "-new",
+        "-failed",
+        "-migrate",
+        "-cutover-task",
+        "-cutover-task-undo",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
 }
 
 #[cfg(test)]

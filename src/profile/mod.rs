@@ -12,6 +12,7 @@
 //! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
 
 mod path;
+pub mod task;
 mod template;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use crate::plan::build::{CarriedPath, Migration, StageOptions};
 use crate::plan::steps::{Call, VersionSource};
 use crate::version::TagVersion;
 pub use path::{hops, UpgradePath};
+pub use template::expand;
 
 /// The label that names a container's profile (or `none`).
 pub const LABEL_PROFILE: &str = "cutover.profile";
@@ -106,6 +108,13 @@ pub struct Profile {
         with = "yaml_serde::with::singleton_map_recursive"
     )]
     pub steps: Vec<StepSpec>,
+    /// Maintenance procedures (`cutover task`), by name.
+    #[serde(
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty",
+        with = "yaml_serde::with::singleton_map_recursive"
+    )]
+    pub tasks: std::collections::BTreeMap<String, task::TaskSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,6 +396,9 @@ impl Profile {
                 }
                 _ => {}
             }
+        }
+        for (name, spec) in &self.tasks {
+            spec.check(name)?;
         }
         Ok(())
     }

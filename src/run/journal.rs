@@ -430,6 +430,7 @@ mod tests {
             stages: vec![],
             carried: serde_json::Value::Null,
             profile: None,
+            task: None,
         }
     }
 

@@ -118,6 +118,8 @@ struct State {
     warnings: Vec<String>,
     /// What undos put back (a restored backup).
     restored: Vec<String>,
+    /// Values steps captured from their commands' output, for later steps.
+    captured: BTreeMap<String, String>,
 }
 
 impl State {
@@ -145,6 +147,7 @@ impl State {
             reports,
             warnings: Vec::new(),
             restored: Vec::new(),
+            captured: BTreeMap::new(),
         }
     }
 
@@ -177,6 +180,12 @@ impl State {
         }
         if let Some(settled) = outputs.settled_ms {
             self.settled_ms = Some(self.settled_ms.map_or(settled, |s| s.max(settled)));
+        }
+        if let Some(captured) = outputs.more.get("captured").and_then(|c| c.as_object()) {
+            for (name, value) in captured {
+                let value = value.as_str().unwrap_or_default().to_string();
+                self.captured.insert(name.clone(), value);
+            }
         }
         self.outputs.insert((stage, index), outputs);
     }
@@ -319,6 +328,7 @@ impl Runner<'_> {
                     files: &files,
                     progress: self.progress,
                     data_touched: false,
+                    captured: &state.captured,
                 };
                 step.action().perform(&cx).await
             };
@@ -410,6 +420,7 @@ impl Runner<'_> {
             tracing::warn!("rolling back");
         }
         let mut undo_failures = Vec::new();
+        let mut reverted = Vec::new();
         let files = self.files();
         for &index in started.iter().rev() {
             let step = &steps[index];
@@ -424,9 +435,9 @@ impl Runner<'_> {
                 detail: None,
             })?;
             let clock = tokio::time::Instant::now();
-            let data_touched = started
-                .iter()
-                .any(|&later| later > index && steps[later].traits().writes_data);
+            let data_touched = started.iter().any(|&later| {
+                later > index && steps[later].traits().writes_data && !reverted.contains(&later)
+            });
             let result = {
                 let cx = Cx {
                     engine: self.engine,
@@ -434,6 +445,7 @@ impl Runner<'_> {
                     files: &files,
                     progress: None,
                     data_touched,
+                    captured: &state.captured,
                 };
                 step.action()
                     .undo(&cx, state.outputs.get(&(stage, index)))
@@ -455,6 +467,9 @@ impl Runner<'_> {
                         detail: said,
                     })?;
                     report.status = "undone";
+                    if step.traits().reverts_data {
+                        reverted.push(index);
+                    }
                 }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());

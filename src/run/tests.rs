@@ -1,6 +1,7 @@
 //! The runner and recovery over the in-memory engine, on tokio's paused clock: every plan shape
 //! is killed at every moment of every step and recovered from its journal alone.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -390,6 +391,7 @@ async fn every_undo_applied_twice_is_applied_once() {
                 files: &files,
                 progress: None,
                 data_touched: true,
+                captured: &BTreeMap::new(),
             };
             let action = plan.stages[stage].steps[index].action();
             let outputs = run.steps[&(stage, index)].outputs.as_ref();

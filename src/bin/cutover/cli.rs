@@ -85,6 +85,15 @@ patch releases and other tags (latest) follow their digest."
     /// Put a backup back: stop the container, back up its current data, restore, start, check; a failure puts the current data back
     #[command(after_help = EXIT_CODES)]
     Restore(RestoreArgs),
+    /// The maintenance tasks a container's product profile offers, with their options
+    Tasks(TasksArgs),
+    /// Run a task of the container's product profile over its whole group (Anchore's migrate-object-storage)
+    #[command(after_help = TASK_EXIT_CODES, long_about = "Run a task of the container's product profile over its whole group: every container of the product on the same database (`cutover tasks NAME` lists the tasks and their options).
+
+Before anything stops: the files given parse and have what the task needs, the containers that do the work agree on their configuration, the database can be backed up. Then every container of the group is stopped, the database backed up, the task's commands run in one-shot containers from the product's image with the configuration of the container that does the work (their exit codes and output checked), configuration files are swapped (the old one kept beside the new), and the group is started and awaited healthy. On any failure every step is undone: the task's work reversed (Anchore: the migration run back) or the backup restored, the old configuration put back, the group started as before.
+
+The task's options come after TASK; cutover's own options may come before NAME or after TASK.")]
+    Task(TaskArgs),
     /// One unattended pass: upgrade the opted-in containers along their policies
     #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
 one at a time, dependencies first (links, cutover.depends_on, compose depends_on), each with the safety of `cutover upgrade`. \
@@ -92,6 +101,13 @@ A failure that rolled back does not stop the pass; one that needs attention does
 pass on that cron expression. A host-wide lock keeps two passes from overlapping. No confirmation is asked.")]
     Auto(AutoArgs),
 }
+
+const TASK_EXIT_CODES: &str = "\
+Exit codes:
+  0  done: the task's work is done and every container of the group runs healthy
+  1  failed after the group stopped, and rolled back: it runs as before, on its old configuration and data
+  2  nothing changed: bad input, a refused precondition, or a failure before anything stopped
+  3  failed and needs attention: the group may be down; the message says what is left";
 
 const AUTO_EXIT_CODES: &str = "\
 Exit codes:
@@ -171,6 +187,81 @@ pub struct RestoreArgs {
     pub health: HealthArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TasksArgs {
+    /// A container of the product
+    pub name: String,
+    /// The product profile: a name or a file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    /// A container of the product: the task runs over its whole group
+    pub name: String,
+    /// The task, as `cutover tasks NAME` lists it
+    pub task: String,
+    /// The task's own options (`cutover tasks NAME` lists them)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "TASK OPTIONS"
+    )]
+    pub words: Vec<String>,
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The product profile: a name or a file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// Take no backup of the database first (say why: your own backup)
+    #[arg(long, help_heading = "Backup")]
+    pub skip_backup: bool,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
+    #[command(flatten)]
+    pub health: HealthArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl TaskArgs {
+    pub fn backup(&self) -> BackupRequest {
+        BackupRequest {
+            skip: self.skip_backup,
+            dir: self.backup_where.backup_dir.clone(),
+            keep: self.backup_where.keep_backups,
+            ..BackupRequest::default()
+        }
+    }
+
+    /// The command line read again with `options` (words after TASK that are not the task's
+    /// own) moved before NAME, where they are cutover's options.
+    pub fn with_options(&self, options: &[String]) -> Result<TaskArgs, clap::Error> {
+        let argv: Vec<String> = std::env::args().collect();
+        let at = argv
+            .iter()
+            .skip(1)
+            .position(|a| a == "task")
+            .map_or(1, |i| i + 2);
+        let end = argv.len() - self.words.len();
+        let reordered: Vec<String> = argv[..at]
+            .iter()
+            .chain(options)
+            .chain(&argv[at..end])
+            .cloned()
+            .collect();
+        match Cli::try_parse_from(reordered)?.command {
+            Command::Task(args) => Ok(args),
+            _ => unreachable!("the same command line names the same command"),
+        }
+    }
 }
 
 /// The `profile` flag's three forms.

@@ -16,7 +16,7 @@ use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
 use cutover::ops::backup::{self, BackupRequest};
 use cutover::ops::preflight::Prepared;
-use cutover::ops::{history, rollback, upgrade};
+use cutover::ops::{history, rollback, task, upgrade};
 use cutover::profile::Catalog;
 use cutover::run::journal::{self, StateDir};
 use cutover::run::recover;
@@ -58,6 +58,9 @@ fn main() -> ExitCode {
         Command::Restore(a) => a.common.json,
         Command::Check(a) => a.json,
         Command::Auto(a) => a.json,
+        Command::Tasks(a) => a.json,
+        // Options after TASK are cutover's too.
+        Command::Task(a) => a.common.json || a.words.iter().any(|w| w == "--json"),
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => exit.into(),
@@ -206,6 +209,46 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 health,
             )
             .await?;
+            carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
+        }
+        Command::Tasks(args) => {
+            let catalog = load_profiles()?;
+            let engine = DockerEngine::connect().await?;
+            let choice = cli::choice(args.profile.as_deref());
+            let tasks = task::tasks_of(&engine, &catalog, &args.name, &choice).await?;
+            Ok(output::tasks(&args.name, &tasks, args.json))
+        }
+        Command::Task(args) => {
+            let catalog = load_profiles()?;
+            let (engine, state) = connect(&state_root).await?;
+            let choice = cli::choice(args.profile.as_deref());
+            let tasks = task::tasks_of(&engine, &catalog, &args.name, &choice).await?;
+            let spec = tasks.get(&args.task)?;
+            if args.words.iter().any(|w| w == "--help" || w == "-h") {
+                return Ok(output::task_help(&args.name, &args.task, spec));
+            }
+            let (task_args, options) = spec.parse_args(&args.words).map_err(|e| {
+                refused(format!(
+                    "{e}; the options of {}: {}",
+                    args.task,
+                    spec.usage().join("; ")
+                ))
+            })?;
+            let args = match options.is_empty() {
+                true => args,
+                false => args.with_options(&options).unwrap_or_else(|e| e.exit()),
+            };
+            if !args.dry_run {
+                ensure_can_confirm(&args.common)?;
+            }
+            let request = task::TaskRequest {
+                name: args.name.clone(),
+                task: args.task.clone(),
+                args: task_args,
+                health: args.health.settings(None, None).map_err(refused)?,
+                backup: args.backup(),
+            };
+            let prepared = task::prepare(&engine, &state, &catalog, &tasks, &request).await?;
             carry_out(prepared, &engine, &state, args.dry_run, &args.common).await
         }
         Command::History(args) => {

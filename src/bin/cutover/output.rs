@@ -8,7 +8,9 @@ use cutover::backup::Listed;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
 use cutover::ops::history::Entry;
+use cutover::ops::task::Tasks;
 use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
+use cutover::profile::task::TaskSpec;
 use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
 use cutover::run::{Outcome, RunReport};
@@ -97,13 +99,13 @@ fn headline(plan: &Plan) -> String {
     match plan.image_from == plan.image_to {
         true => format!(
             "{} {}{with} ({})",
-            verb(plan.kind),
+            verb(plan),
             plan.container,
             plan.image_from
         ),
         false => format!(
             "{} {}{with}: {} -> {}",
-            verb(plan.kind),
+            verb(plan),
             plan.container,
             plan.image_from,
             plan.image_to
@@ -141,7 +143,7 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
             .flat_map(|s| s.steps.iter().map(|step| step.describe(plan)))
             .collect();
         print_json(&json!({
-            "command": plan.kind.word(), "dry_run": true, "container": plan.container, "members": plan.members,
+            "command": plan.kind.word(), "task": plan.task, "dry_run": true, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "profile": plan.profile,
             "stages": stages, "steps": steps, "carried": plan.carried,
         }));
@@ -170,7 +172,7 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     let state = host_state(plan, report);
     if json {
         print_json(&json!({
-            "command": plan.kind.word(), "container": plan.container, "members": plan.members,
+            "command": plan.kind.word(), "task": plan.task, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "running": report.running, "profile": plan.profile,
             "outcome": report.outcome, "exit_code": exit as u8, "state": state,
             "failure": report.failure, "undo_failures": report.undo_failures,
@@ -185,7 +187,7 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
         None => print(&format!("{}: done.", headline(plan))),
         Some(failure) => print(&format!(
             "{} {} failed: {failure}",
-            verb(plan.kind),
+            verb(plan),
             plan.container
         )),
     }
@@ -243,6 +245,8 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
                 format!("{names} {runs} {}; the old {containers} {were} kept, stopped, as {} (`cutover rollback {}` goes back).", plan.image_to, kept.join(", "), plan.container)
             }
         }
+        (Outcome::Succeeded, Kind::Task) => format!("{names} {runs} {} again, healthy, with the task done.", plan.image_from),
+        (Outcome::RolledBack, Kind::Task) => format!("Rolled back: every step of the task was undone and {names} {runs} {} again as before it.", plan.image_from),
         (Outcome::Succeeded, Kind::Backup) => format!("{names} is backed up and {runs} {} as before.", plan.image_from),
         (Outcome::Succeeded, Kind::Restore) => format!("{names} {runs} {} on the restored data; the data it had is kept as a backup too.", plan.image_from),
         (Outcome::Succeeded, Kind::Rollback) => format!(
@@ -481,7 +485,62 @@ fn by_project<'a, T>(
     })
 }
 
-fn verb(kind: Kind) -> String {
-    let word = kind.word();
+/// `cutover tasks NAME`: the profile's tasks and their options.
+pub fn tasks(name: &str, tasks: &Tasks, json: bool) -> Exit {
+    let profile = &tasks.loaded.profile;
+    if json {
+        let listed: Vec<serde_json::Value> = profile
+            .tasks
+            .iter()
+            .map(|(task, spec)| json!({ "name": task, "description": spec.description, "options": spec.usage() }))
+            .collect();
+        print_json(
+            &json!({ "container": name, "profile": profile.name, "why": tasks.why, "tasks": listed }),
+        );
+        return Exit::Done;
+    }
+    print(&format!(
+        "{name} follows profile {} ({}; {}).",
+        profile.name, tasks.why, tasks.loaded.origin
+    ));
+    if profile.tasks.is_empty() {
+        print("It has no tasks.");
+    }
+    for (task, spec) in &profile.tasks {
+        task_lines(name, task, spec);
+    }
+    Exit::Done
+}
+
+/// `cutover task NAME TASK --help`: that task's options.
+pub fn task_help(name: &str, task: &str, spec: &TaskSpec) -> Exit {
+    task_lines(name, task, spec);
+    print("cutover's own options (--dry-run, --yes, --json, --skip-backup, ...): `cutover task --help`.");
+    Exit::Done
+}
+
+fn task_lines(name: &str, task: &str, spec: &TaskSpec) {
+    print(&format!("\n{task}: {}", spec.description));
+    for line in spec.usage() {
+        print(&format!("    {line}"));
+    }
+    let required: Vec<String> = spec
+        .args
+        .iter()
+        .filter(|a| a.required)
+        .map(|a| format!("--{} {}", a.name, a.value.as_deref().unwrap_or_default()))
+        .collect();
+    print(&format!(
+        "  e.g. cutover task {name} {task} {} --dry-run",
+        required.join(" ")
+    ));
+}
+
+/// What the plan does, as a headline starts: `Upgrade`, or `Task NAME on` for a profile task.
+fn verb(plan: &Plan) -> String {
+    if let (Kind::Task, Some(task)) = (plan.kind, &plan.task) {
+        return format!("Task {task} on");
+    }
+    let word = plan.kind.word();
     word[..1].to_uppercase() + &word[1..]
 }

@@ -11,6 +11,8 @@ mod check_version;
 mod compose_edit;
 mod create;
 mod exec;
+mod files;
+mod keep_file;
 mod one_shot;
 mod pull;
 mod remove;
@@ -18,6 +20,8 @@ mod rename;
 mod restore;
 mod start;
 mod stop;
+mod swap;
+mod task_run;
 mod verify;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -41,6 +45,7 @@ pub use check_version::{CheckVersion, VersionSource};
 pub use compose_edit::{sha, ComposeEdit};
 pub use create::Create;
 pub use exec::{Exec, Hook};
+pub use keep_file::{sha256, FileSource, KeepFile};
 pub use one_shot::OneShot;
 pub use pull::Pull;
 pub use remove::Remove;
@@ -48,10 +53,16 @@ pub use rename::Rename;
 pub use restore::Restore;
 pub use start::Start;
 pub use stop::Stop;
+pub use swap::Swap;
+pub use task_run::{Command, TaskRun};
 pub use verify::Verify;
 
 /// How many of a command's last output lines a report keeps.
 const TAIL_LINES: usize = 20;
+
+/// How many lines a step that reads a command's whole output keeps: a table of every migration
+/// ever run fits many times over.
+const MAX_KEPT_LINES: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -79,6 +90,9 @@ pub struct Traits {
     /// May change the application's data (a migration, the new version's first start): going
     /// back across it puts the old version on data the new one may have changed.
     pub writes_data: bool,
+    /// Its undo puts the data it changed back as it was (a migration reversed): once that undo
+    /// succeeded, the step no longer counts as having touched the data.
+    pub reverts_data: bool,
     /// An undo whose failure must stop the rollback: the undos before it in the plan (starting
     /// the old version) would do harm on data it could not put back.
     pub critical_undo: bool,
@@ -124,8 +138,11 @@ pub struct Cx<'a> {
     /// The run's private directory (0700) for copies of files; it may not exist yet.
     pub files: &'a Path,
     pub progress: Option<&'a MultiProgress>,
-    /// While undoing: whether a step after this one that may change data began.
+    /// While undoing: whether a step after this one that may change data began (and was not
+    /// reverted).
     pub data_touched: bool,
+    /// Values earlier steps captured from their commands' output.
+    pub captured: &'a BTreeMap<String, String>,
 }
 
 impl Cx<'_> {
@@ -224,6 +241,9 @@ steps! {
     "await_healthy" => AwaitHealthy,
     "check_version" => CheckVersion,
     "compose_edit" => ComposeEdit,
+    "keep_file" => KeepFile,
+    "run" => TaskRun,
+    "swap" => Swap,
     "remove" => Remove,
 }
 
@@ -245,6 +265,8 @@ pub struct Transcript {
     /// Output that means failure whatever the exit code, and the first such line seen.
     watch: Vec<String>,
     seen: Option<String>,
+    /// Every line, when a step reads the output whole (a table, a value to capture).
+    all: Option<Vec<String>>,
 }
 
 impl Transcript {
@@ -254,7 +276,18 @@ impl Transcript {
             tail: VecDeque::new(),
             watch: Vec::new(),
             seen: None,
+            all: None,
         }
+    }
+
+    pub fn keeping_all(mut self) -> Transcript {
+        self.all = Some(Vec::new());
+        self
+    }
+
+    /// Every line, when [`Transcript::keeping_all`] asked for them.
+    pub fn all(&self) -> &[String] {
+        self.all.as_deref().unwrap_or_default()
     }
 
     pub fn watching(mut self, watch: &[String]) -> Transcript {
@@ -268,6 +301,9 @@ impl Transcript {
         }
         let line = secrets::redact(line);
         tracing::info!("  {} | {line}", self.prefix);
+        if let Some(all) = self.all.as_mut().filter(|a| a.len() < MAX_KEPT_LINES) {
+            all.push(line.clone());
+        }
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }

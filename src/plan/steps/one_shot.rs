@@ -58,13 +58,15 @@ impl Action for OneShot {
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let spec = self.spec.with_source(cx.id(&self.source)?);
-        let id = cx.engine.create(&self.name, &spec.body).await?;
-        let result = self.run(cx, &id, &spec).await;
-        // Removed whatever happened: its output is in the log and the report.
-        let removed = cx.engine.remove(&id).await;
-        let done = result?;
-        removed?;
-        Ok(done)
+        let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
+        let code = run_once(cx, &self.name, &spec, &[], self.timeout, &mut transcript).await?;
+        finished(
+            &self.command,
+            code,
+            self.timeout,
+            &transcript,
+            "it was killed",
+        )
     }
 
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {
@@ -83,28 +85,49 @@ impl Action for OneShot {
     }
 }
 
-impl OneShot {
-    async fn run(&self, cx: &Cx<'_>, id: &str, spec: &SuccessorSpec) -> Result<Done, StepError> {
-        for (network, endpoint) in &spec.extra_networks {
-            cx.engine.connect(id, network, endpoint).await?;
-        }
-        cx.engine.start(id).await?;
-        let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
-        let code = bounded(
-            self.timeout,
-            cx.engine
-                .follow_to_exit(id, &mut |line| transcript.line(line)),
-        )
-        .await?;
-        if code.is_none() {
-            cx.engine.kill(id).await?;
-        }
-        finished(
-            &self.command,
-            code,
-            self.timeout,
-            &transcript,
-            "it was killed",
-        )
+/// Creates a one-shot container, puts `files` (path, bytes) into it, runs it to its end or its
+/// timeout (then kills it) with its output in `transcript`, and removes it whatever happened.
+/// `Some(code)` when it ended, `None` when it was killed.
+pub async fn run_once(
+    cx: &Cx<'_>,
+    name: &str,
+    spec: &SuccessorSpec,
+    files: &[(String, Vec<u8>)],
+    timeout: Duration,
+    transcript: &mut Transcript,
+) -> Result<Option<i64>, StepError> {
+    let id = cx.engine.create(name, &spec.body).await?;
+    let result = run(cx, &id, spec, files, timeout, transcript).await;
+    // Removed whatever happened: its output is in the log and the report.
+    let removed = cx.engine.remove(&id).await;
+    let code = result?;
+    removed?;
+    Ok(code)
+}
+
+async fn run(
+    cx: &Cx<'_>,
+    id: &str,
+    spec: &SuccessorSpec,
+    files: &[(String, Vec<u8>)],
+    timeout: Duration,
+    transcript: &mut Transcript,
+) -> Result<Option<i64>, StepError> {
+    for (network, endpoint) in &spec.extra_networks {
+        cx.engine.connect(id, network, endpoint).await?;
     }
+    if !files.is_empty() {
+        super::files::put_new(cx.engine, id, files).await?;
+    }
+    cx.engine.start(id).await?;
+    let code = bounded(
+        timeout,
+        cx.engine
+            .follow_to_exit(id, &mut |line| transcript.line(line)),
+    )
+    .await?;
+    if code.is_none() {
+        cx.engine.kill(id).await?;
+    }
+    Ok(code)
 }

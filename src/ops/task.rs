@@ -1,0 +1,287 @@
+//! `cutover tasks` and `cutover task`: a profile's maintenance procedure over the whole group,
+//! everything checked before anything stops (the files parse and have what the task needs, the
+//! members that do the work agree on their configuration, the database can be backed up), then
+//! the plan of [`crate::plan::task`].
+
+use bollard::models::ContainerInspectResponse;
+
+use super::backup::BackupRequest;
+use super::group::{choose_profile, claim_running, gather_facts, group_members};
+use super::preflight::{self, Prepared};
+use crate::engine::{self, Engine};
+use crate::error::{Error, Result};
+use crate::health::{HealthPolicy, HealthSettings};
+use crate::plan::steps::sha256;
+use crate::plan::task::{one_shot_name, plan_task, TaskInput, TaskMember};
+use crate::plan::ProfileUse;
+use crate::profile::task::{
+    lookup, resolve_command, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
+};
+use crate::profile::{Catalog, Choice, Facts, GroupBy, Loaded};
+use crate::run::StateDir;
+
+/// A container's profile and its tasks.
+pub struct Tasks {
+    pub loaded: Loaded,
+    /// Why this profile applies.
+    pub why: String,
+}
+
+impl Tasks {
+    /// The task by name, or a refusal that lists the ones there are.
+    pub fn get(&self, task: &str) -> Result<&TaskSpec> {
+        let profile = &self.loaded.profile;
+        profile.tasks.get(task).ok_or_else(|| {
+            let known: Vec<&str> = profile.tasks.keys().map(String::as_str).collect();
+            Error::Refused(match known.is_empty() {
+                true => format!("profile {} has no tasks", profile.name),
+                false => format!(
+                    "profile {} has no task {task:?}; its tasks: {} (`cutover tasks NAME` explains them)",
+                    profile.name,
+                    known.join(", ")
+                ),
+            })
+        })
+    }
+}
+
+/// The profile a container follows, for its tasks.
+pub async fn tasks_of(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    name: &str,
+    choice: &Choice,
+) -> Result<Tasks> {
+    let c = engine
+        .inspect(name)
+        .await?
+        .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
+    let (loaded, why) = choose_profile(catalog, choice, &c)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "{name} follows no product profile, so it has no tasks; name one with --profile"
+        ))
+    })?;
+    Ok(Tasks { loaded, why })
+}
+
+pub struct TaskRequest {
+    /// The container the command names; the group's first member.
+    pub name: String,
+    pub task: String,
+    pub args: TaskArgs,
+    /// The config file's and the command line's health settings, over the profile's.
+    pub health: HealthSettings,
+    pub backup: BackupRequest,
+}
+
+/// Everything that can be checked without changing the host, then the plan.
+pub async fn prepare(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &Catalog,
+    tasks: &Tasks,
+    req: &TaskRequest,
+) -> Result<Prepared> {
+    let spec = tasks.get(&req.task)?;
+    let profile = &tasks.loaded.profile;
+    let (lock, primary) = claim_running(engine, state, &req.name).await?;
+    let mut locks = vec![lock];
+    let facts = gather_facts(engine, Some(profile), &primary).await?;
+    let mut members = vec![(primary, facts)];
+    if profile
+        .group
+        .as_ref()
+        .is_some_and(|g| g.by == GroupBy::Database)
+    {
+        let (first, first_facts) = &members[0];
+        for (name, c, facts) in
+            group_members(engine, catalog, &tasks.loaded, first, first_facts).await?
+        {
+            let (lock, _) = claim_running(engine, state, &name).await?;
+            locks.push(lock);
+            members.push((c, facts));
+        }
+    }
+    let mut files = Files::new();
+    let mut digests = std::collections::BTreeMap::new();
+    for arg in spec.args.iter().filter(|a| a.file) {
+        let Some(path) = req.args.values.get(&arg.name).and_then(|v| v.first()) else {
+            continue;
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Refused(format!("--{} {path}: {e}", arg.name)))?;
+        let what = format!("{path} (--{})", arg.name);
+        files.insert(arg.name.clone(), parse(&what, &bytes)?);
+        digests.insert(arg.name.clone(), sha256(&bytes));
+    }
+    let mut task_members = Vec::new();
+    let mut source: Option<(String, &serde_json::Value)> = None;
+    let configs = read_configs(engine, spec, &members).await?;
+    for ((c, _), (text, config)) in members.iter().zip(&configs) {
+        let name = engine::name_of(c);
+        let role = config.as_ref().and_then(|v| lookup(v, &spec.config.role));
+        if let (Some(section), Some(text)) = (role, text) {
+            match &source {
+                None => {
+                    files.insert(SOURCE.into(), config.clone().unwrap_or_default());
+                    digests.insert(SOURCE.into(), sha256(text.as_bytes()));
+                    source = Some((name.clone(), section));
+                }
+                Some((first, other)) if *other != section => {
+                    return Err(Error::Refused(format!(
+                        "{first} and {name} have different {} sections in {}: the task would move one of them and leave the other pointing at the old place; make them agree first",
+                        spec.config.role, spec.config.path
+                    )));
+                }
+                Some(_) => {}
+            }
+            ensure_writable(c, &spec.config.path, spec)?;
+        }
+        task_members.push(TaskMember {
+            inspect: c,
+            role: role.is_some(),
+            config_site: config_site(c, &spec.config.path),
+        });
+    }
+    spec.check_files(&req.args, &files)
+        .map_err(Error::Refused)?;
+    if let Some(worker) = task_members.iter().find(|m| m.role) {
+        check_environment(spec, &req.args, worker.inspect)?;
+    }
+    let health = req.health.over(
+        profile
+            .health()
+            .map_err(Error::Refused)?
+            .over(HealthPolicy::default()),
+    );
+    let with_facts: Vec<(&ContainerInspectResponse, &Facts)> =
+        members.iter().map(|(c, f)| (c, f)).collect();
+    let backup = super::backup::plan_for(
+        engine,
+        state,
+        &req.backup,
+        profile.database.as_ref(),
+        &with_facts,
+    )
+    .await?;
+    let one_shot = one_shot_name(&req.name);
+    for name in [one_shot.clone(), format!("{one_shot}-undo")] {
+        preflight::name_free(
+            engine,
+            &name,
+            "it is left from an interrupted task: remove it, or run `cutover recover`",
+        )
+        .await?;
+    }
+    let input = TaskInput {
+        task: &req.task,
+        spec,
+        args: &req.args,
+        files: &files,
+        digests: &digests,
+        members: task_members,
+        backup,
+        health,
+    };
+    let mut plan = plan_task(&input).map_err(Error::Refused)?;
+    plan.profile = Some(ProfileUse {
+        name: profile.name.clone(),
+        origin: tasks.loaded.origin.clone(),
+        why: tasks.why.clone(),
+    });
+    Ok(Prepared { plan, locks })
+}
+
+/// Each member's configuration file: its text and YAML, or nothing when it has none.
+async fn read_configs(
+    engine: &dyn Engine,
+    spec: &TaskSpec,
+    members: &[(ContainerInspectResponse, Facts)],
+) -> Result<Vec<(Option<String>, Option<serde_json::Value>)>> {
+    let mut configs = Vec::new();
+    for (c, _) in members {
+        let read = Facts::read(engine, c, std::slice::from_ref(&spec.config.path)).await?;
+        let text = read.files.get(&spec.config.path).cloned();
+        let config = match &text {
+            Some(text) => {
+                let what = format!("{} of {}", spec.config.path, engine::name_of(c));
+                Some(parse(&what, text.as_bytes())?)
+            }
+            None => None,
+        };
+        configs.push((text, config));
+    }
+    Ok(configs)
+}
+
+/// A YAML file, its secrets registered for redaction before anything prints it.
+fn parse(what: &str, bytes: &[u8]) -> Result<serde_json::Value> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::Refused(format!("{what} is not a text file")))?;
+    crate::secrets::register_config_text(text);
+    yaml_serde::from_str(text).map_err(|e| Error::Refused(format!("{what} is not valid YAML: {e}")))
+}
+
+/// Where a container's file lives: a volume or bind mount (shared by every container that
+/// mounts it), else the container's own filesystem.
+fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
+    let mount = c.mounts.iter().flatten().find(|m| {
+        m.destination
+            .as_deref()
+            .is_some_and(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))))
+    });
+    match mount {
+        Some(m) => format!(
+            "{}{}",
+            m.name.clone().or(m.source.clone()).unwrap_or_default(),
+            &path[m.destination.as_deref().unwrap_or_default().len()..]
+        ),
+        None => format!("container {}", c.id.clone().unwrap_or_default()),
+    }
+}
+
+/// Refuses when the task swaps a file on a read-only mount: the swap would fail with the work
+/// already done.
+fn ensure_writable(c: &ContainerInspectResponse, path: &str, spec: &TaskSpec) -> Result<()> {
+    let swaps = spec
+        .steps
+        .iter()
+        .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
+    let read_only = c.mounts.iter().flatten().any(|m| {
+        m.rw == Some(false)
+            && m.destination
+                .as_deref()
+                .is_some_and(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))))
+    });
+    if swaps && read_only {
+        return Err(Error::Refused(format!(
+            "{path} of {} is on a read-only mount, so the task could not put the new configuration in place; mount it read-write first",
+            engine::name_of(c)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses when the member that does the work lacks a variable the task's commands need.
+fn check_environment(
+    spec: &TaskSpec,
+    args: &TaskArgs,
+    worker: &ContainerInspectResponse,
+) -> Result<()> {
+    let env = worker
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
+    for step in &spec.steps {
+        if let TaskStepSpec::Run(run) = step {
+            let undo = run.undo.iter().flat_map(|u| u.command.clone());
+            let words: Vec<String> = run.command.iter().cloned().chain(undo).collect();
+            for word in resolve_command(&words, args).0 {
+                crate::profile::expand(&word, &env)
+                    .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(worker))))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Single files in and out of containers through the archive API (which works on stopped
+//! containers too), and the run's private copies of them.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use futures_util::StreamExt;
+
+use super::StepError;
+use crate::engine::Engine;
+
+/// Files moved this way are configuration, not data: anything larger is refused rather than
+/// held in memory.
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// A file as the archive API gave it: its bytes, and the header that holds its mode and owner.
+pub struct Entry {
+    pub bytes: Vec<u8>,
+    pub header: tar::Header,
+}
+
+/// The regular file at `path` in the container, or `None` when there is none.
+pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<Entry>, StepError> {
+    let Some(mut stream) = engine.archive_get(id, path).await? else {
+        return Ok(None);
+    };
+    let mut tar = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        tar.extend_from_slice(&chunk?);
+        if tar.len() > MAX_BYTES + 64 * 1024 {
+            return Err(StepError::Failed(format!(
+                "{path} is larger than {} MiB: carry only configuration files; put data on a volume",
+                MAX_BYTES >> 20
+            )));
+        }
+    }
+    let unreadable =
+        |e: std::io::Error| StepError::Failed(format!("reading the archive of {path}: {e}"));
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut entries = archive.entries().map_err(unreadable)?;
+    let mut entry = match entries.next() {
+        Some(entry) => entry.map_err(unreadable)?,
+        None => {
+            return Err(StepError::Failed(format!(
+                "the engine sent an empty archive for {path}"
+            )))
+        }
+    };
+    let header = entry.header().clone();
+    match header.entry_type() {
+        tar::EntryType::Regular => {}
+        tar::EntryType::Symlink => {
+            let target = entry
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(StepError::Failed(format!(
+                "{path} is a symbolic link to {target}; name the file it points to"
+            )));
+        }
+        other => {
+            return Err(StepError::Failed(format!(
+                "{path} is not a regular file ({other:?}); name files one by one"
+            )))
+        }
+    }
+    let mut bytes = Vec::new();
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| StepError::Failed(format!("reading {path}: {e}")))?;
+    Ok(Some(Entry { bytes, header }))
+}
+
+/// Writes `bytes` at `path` in the container, with the mode and owner of `header`.
+pub async fn put(
+    engine: &dyn Engine,
+    id: &str,
+    path: &str,
+    bytes: &[u8],
+    header: &tar::Header,
+) -> Result<(), StepError> {
+    let (dir, file_name) = split(path);
+    let mut header = header.clone();
+    header
+        .set_path(file_name)
+        .map_err(|e| StepError::Failed(format!("{path}: {e}")))?;
+    header.set_size(bytes.len() as u64);
+    header.set_cksum();
+    let mut archive = tar::Builder::new(Vec::new());
+    archive
+        .append(&header, bytes)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let tar = archive
+        .into_inner()
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    engine
+        .archive_put(id, dir, crate::engine::bytes_stream(tar))
+        .await?;
+    Ok(())
+}
+
+/// Writes new files (absolute paths, bytes) into a one-shot container that has not started, their
+/// directories created. They are readable by any user, because the product's image may run as
+/// one cutover cannot name; no other container sees that filesystem, and it is removed with the
+/// one-shot.
+pub async fn put_new(
+    engine: &dyn Engine,
+    id: &str,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StepError> {
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut dirs: Vec<&str> = Vec::new();
+    let failed = |e: std::io::Error| StepError::Failed(e.to_string());
+    for (path, bytes) in entries {
+        let relative = path.trim_start_matches('/');
+        let (dir, _) = split(relative);
+        if dir != "/" && !dirs.contains(&dir) {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            archive
+                .append_data(&mut header, format!("{dir}/"), std::io::empty())
+                .map_err(failed)?;
+            dirs.push(dir);
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(bytes.len() as u64);
+        archive
+            .append_data(&mut header, relative, bytes.as_slice())
+            .map_err(failed)?;
+    }
+    let tar = archive.into_inner().map_err(failed)?;
+    engine
+        .archive_put(id, "/", crate::engine::bytes_stream(tar))
+        .await?;
+    Ok(())
+}
+
+pub fn split(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some(("", name)) => ("/", name),
+        Some((dir, name)) => (dir, name),
+        None => ("/", path),
+    }
+}
+
+/// Writes the run's copy readable by its owner only, in a directory only its owner can enter,
+/// and waits until it is on disk.
+pub fn keep(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Deletes a copy of the run; one that is already gone is fine.
+pub fn forget(path: &Path) -> Result<(), StepError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepError::Failed(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn paths_split_into_directory_and_name() {
+        assert_eq!(split("/app/.env"), ("/app", ".env"));
+        assert_eq!(split("/settings"), ("/", "settings"));
+        assert_eq!(split("/a/b/c.yaml"), ("/a/b", "c.yaml"));
+    }
+}

@@ -1,0 +1,108 @@
+//! A member's configuration file replaced by a task's new one (Anchore's destination
+//! `config.yaml`), the old one kept beside it and in the run's directory; undoing puts the old
+//! one back.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::files;
+use super::keep_file::read_kept;
+use super::{Action, Cx, Done, Outputs, StepError};
+use crate::plan::{Plan, Slot};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Swap {
+    /// A stopped member whose file this is (members that share the file through one volume
+    /// swap it once).
+    pub slot: Slot,
+    pub path: String,
+    /// The kept file that takes its place.
+    pub key: String,
+    /// Where the old file is kept beside it.
+    pub keep_old_as: String,
+}
+
+#[async_trait]
+impl Action for Swap {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "put the kept {} in place as {} of {} (the old one kept as {})",
+            self.key,
+            self.path,
+            plan.label(&self.slot),
+            self.keep_old_as
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let id = cx.id(&self.slot)?;
+        let current = files::fetch(cx.engine, id, &self.path)
+            .await?
+            .ok_or_else(|| {
+                StepError::Failed(format!("{} is gone from {}", self.path, self.slot))
+            })?;
+        let previous = self.previous(cx.files);
+        // A resumed run finds the copy it made the first time, before the file was replaced.
+        let old = match std::fs::read(&previous) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                files::keep(&previous, &current.bytes).map_err(|e| {
+                    StepError::Failed(format!("keeping a copy of {}: {e}", self.path))
+                })?;
+                current.bytes.clone()
+            }
+        };
+        let new = read_kept(cx.files, &self.key)?;
+        files::put(cx.engine, id, &self.keep_old_as, &old, &current.header).await?;
+        files::put(cx.engine, id, &self.path, &new, &current.header).await?;
+        Ok(Done::said(format!(
+            "{} replaced ({} bytes; the old {} bytes kept as {})",
+            self.path,
+            new.len(),
+            old.len(),
+            self.keep_old_as
+        )))
+    }
+
+    fn undo_describe(&self, plan: &Plan) -> Option<String> {
+        Some(format!(
+            "put the old {} of {} back",
+            self.path,
+            plan.label(&self.slot)
+        ))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        let Ok(old) = std::fs::read(self.previous(cx.files)) else {
+            // Never replaced: the copy is made before the file is touched.
+            return Ok(None);
+        };
+        let id = cx.id(&self.slot)?;
+        let header = match files::fetch(cx.engine, id, &self.path).await? {
+            Some(current) => current.header,
+            None => files::fetch(cx.engine, id, &self.keep_old_as)
+                .await?
+                .map(|e| e.header)
+                .ok_or_else(|| StepError::Failed(format!("{} is gone", self.path)))?,
+        };
+        files::put(cx.engine, id, &self.path, &old, &header).await?;
+        Ok(Some(format!(
+            "put the old {} of {} back",
+            self.path, self.slot.member
+        )))
+    }
+}
+
+impl Swap {
+    fn previous(&self, files: &Path) -> PathBuf {
+        files
+            .join("previous")
+            .join(format!("{}{}", self.slot, self.path.replace('/', "%")))
+    }
+}

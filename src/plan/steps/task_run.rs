@@ -1,0 +1,451 @@
+//! A task's one-shot command (`anchore-manager objectstorage ... migrate`): a container from a
+//! member's image with its whole configuration and the task's files, run while the group is
+//! stopped. Besides its exit code and output that means failure, it may have to print a value
+//! later steps use (the migration's id) and a table row that says the work is complete; its undo
+//! runs the command that reverses it (the migration back).
+//!
+//! The command's `${VAR}` references are filled in from the member's environment only when it
+//! runs, so the database password it needs is in neither the plan nor the journal.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::keep_file::read_kept;
+use super::one_shot::run_once;
+use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
+use crate::engine::{inspect_required, EngineError};
+use crate::plan::recreate::{one_shot_spec, successor_spec, Predecessor, SuccessorSpec};
+use crate::plan::{short_image, Plan, Slot};
+use crate::profile::task::{captured_name, Capture, TableCheck};
+
+/// A command of a task and how its output is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub words: Vec<String>,
+    /// Kept files it reads: the name they were kept under, and where they stand in the one-shot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, String)>,
+    /// Output that fails it although it exited 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails_if_output_has: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableCheck>,
+}
+
+impl Command {
+    /// What it must show besides its exit code, for people.
+    fn checks(&self) -> Vec<String> {
+        let mut checks = Vec::new();
+        if let Some(c) = &self.capture {
+            checks.push(format!("print {:?} and its {}", c.after, c.name));
+        }
+        if let Some(t) = &self.table {
+            checks.push(format!("list {}", describe_table(t)));
+        }
+        checks
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRun {
+    /// The member whose image and configuration the one-shot takes.
+    pub source: Slot,
+    /// The one-shot's name; its undo's is this with `-undo`.
+    pub name: String,
+    pub image: String,
+    pub command: Command,
+    #[serde(with = "crate::clock::duration_ms")]
+    pub timeout: Duration,
+    pub changes_data: bool,
+    /// Commands that undo it, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<Command>,
+    /// Restoring the database backup puts back what the step changed, so a failed undo need not
+    /// stop the rollback.
+    pub backup_covers: bool,
+}
+
+#[async_trait]
+impl Action for TaskRun {
+    fn describe(&self, plan: &Plan) -> String {
+        let mut checks = vec![format!(
+            "must exit 0 within {}",
+            humantime::format_duration(self.timeout)
+        )];
+        checks.extend(self.command.checks());
+        format!(
+            "run `{}` in a one-shot container {} from {} with the configuration of {} ({})",
+            shown(&self.command.words),
+            self.name,
+            short_image(&self.image),
+            plan.label(&self.source),
+            checks.join(", ")
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            writes_data: self.changes_data,
+            reverts_data: !self.undo.is_empty(),
+            critical_undo: !self.undo.is_empty() && !self.backup_covers,
+            ..Traits::default()
+        }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let mut captured = cx.captured.clone();
+        self.run_checked(cx, &self.name, &self.command, &mut captured)
+            .await
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        let mut said = format!("remove {} if it is left", self.name);
+        for command in &self.undo {
+            let checks = command.checks();
+            let checks = match checks.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", checks.join(", ")),
+            };
+            said.push_str(&format!(
+                ", then run `{}` in a one-shot container {}-undo{checks}",
+                shown(&command.words),
+                self.name
+            ));
+        }
+        Some(said)
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        if let Some(id) = cx.stray(&self.name).await? {
+            cx.engine.remove(&id).await?;
+        }
+        if self.undo.is_empty() {
+            return Ok(None);
+        }
+        let name = format!("{}-undo", self.name);
+        let mut captured = cx.captured.clone();
+        let mut said = Vec::new();
+        for command in &self.undo {
+            if let Some(id) = cx.stray(&name).await? {
+                cx.engine.remove(&id).await?;
+            }
+            let done = self
+                .run_checked(cx, &name, command, &mut captured)
+                .await
+                .map_err(|e| {
+                    let then = match self.backup_covers {
+                        true => "the database backup is restored instead",
+                        false => "the rollback stops here: what the step moved may be split between the two places, and the database backup alone would not bring it back",
+                    };
+                    StepError::Failed(format!("going back failed ({then}): {e}"))
+                })?;
+            said.extend(done.detail);
+        }
+        Ok(Some(format!("went back: {}", said.join("; "))))
+    }
+}
+
+/// A command's exit (when it ended) and its output.
+type Ran = (Option<i64>, Transcript);
+
+impl TaskRun {
+    /// Runs a command and judges it: its exit code and output, the value it must print (added to
+    /// `captured`), the table row it must list.
+    async fn run_checked(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        command: &Command,
+        captured: &mut BTreeMap<String, String>,
+    ) -> Result<Done, StepError> {
+        let keep_all = command.capture.is_some() || command.table.is_some();
+        let (words, (code, transcript)) = self.execute(cx, name, command, keep_all).await?;
+        let mut done = finished(&words, code, self.timeout, &transcript, "it was killed")?;
+        let lines = transcript.all();
+        let mut said = Vec::new();
+        if let Some(capture) = &command.capture {
+            let value = capture_value(lines, &capture.after).ok_or_else(|| {
+                StepError::Failed(format!(
+                    "`{}` exited 0 but never printed {:?}, so there is no proof it did its work; {}",
+                    shown(&words),
+                    capture.after,
+                    transcript.tail_text()
+                ))
+            })?;
+            said.push(format!("{} {value}", capture.name));
+            captured.insert(capture.name.clone(), value.clone());
+            done.outputs.more.insert(
+                "captured".into(),
+                serde_json::json!({ &capture.name: value }),
+            );
+        }
+        if let Some(table) = &command.table {
+            said.push(check_table(lines, table, captured).map_err(|why| {
+                StepError::Failed(format!(
+                    "`{}`: {why}; {}",
+                    shown(&words),
+                    transcript.tail_text()
+                ))
+            })?);
+        }
+        if !said.is_empty() {
+            done.detail = Some(format!(
+                "{}: {}",
+                done.detail.unwrap_or_default(),
+                said.join("; ")
+            ));
+        }
+        Ok(done)
+    }
+
+    /// Runs one of the step's commands in a one-shot named `name`, with the member's
+    /// configuration and environment as they are now.
+    async fn execute(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        command: &Command,
+        keep_all: bool,
+    ) -> Result<(Vec<String>, Ran), StepError> {
+        let member = inspect_required(cx.engine, cx.id(&self.source)?).await?;
+        crate::secrets::register_container(&member);
+        let env = member
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default();
+        let words = command
+            .words
+            .iter()
+            .map(|w| crate::profile::expand(w, &env))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StepError::Failed)?;
+        crate::secrets::register_command(&words);
+        let mut files = Vec::new();
+        for (key, path) in &command.files {
+            files.push((path.clone(), read_kept(cx.files, key)?));
+        }
+        let spec = one_shot_spec(&self.member_spec(cx, &member).await?, &words, None);
+        let mut transcript = Transcript::new(name).watching(&command.fails_if_output_has);
+        if keep_all {
+            transcript = transcript.keeping_all();
+        }
+        let code = run_once(cx, name, &spec, &files, self.timeout, &mut transcript).await?;
+        Ok((words, (code, transcript)))
+    }
+
+    /// The member's whole configuration, as a container that would replace it would get it.
+    async fn member_spec(
+        &self,
+        cx: &Cx<'_>,
+        member: &bollard::models::ContainerInspectResponse,
+    ) -> Result<SuccessorSpec, StepError> {
+        let image_id = member.image.clone().unwrap_or_default();
+        let image = cx
+            .engine
+            .image(&image_id)
+            .await?
+            .and_then(|i| i.config)
+            .ok_or_else(|| EngineError::Api {
+                action: format!("reading the image of {}", self.source.member),
+                status: Some(404),
+                message: format!("{image_id} is no longer on this host"),
+            })?;
+        let mut vanished = Vec::new();
+        for entry in member
+            .host_config
+            .as_ref()
+            .and_then(|h| h.volumes_from.clone())
+            .unwrap_or_default()
+        {
+            let source = entry.split(':').next().unwrap_or_default().to_string();
+            if cx.engine.inspect(&source).await?.is_none() {
+                vanished.push(source);
+            }
+        }
+        let member = Predecessor {
+            inspect: member,
+            image: &image,
+            vanished_volumes_from: &vanished,
+        };
+        Ok(successor_spec(&member, &self.image))
+    }
+}
+
+fn describe_table(t: &TableCheck) -> String {
+    let row: Vec<String> = t
+        .row
+        .iter()
+        .map(|(k, v)| match captured_name(v) {
+            Some(name) => format!("{k} the {name} printed before"),
+            None => format!("{k} {v}"),
+        })
+        .collect();
+    let mut wants: Vec<String> = t.expect.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    wants.extend(t.same.iter().map(|[a, b]| format!("{a} = {b}")));
+    format!("the row of {} with {}", row.join(", "), wants.join(", "))
+}
+
+/// The word after `after` on the first line that has it.
+pub fn capture_value(lines: &[String], after: &str) -> Option<String> {
+    lines.iter().find_map(|line| {
+        let (_, rest) = line.split_once(after)?;
+        rest.split_whitespace().next().map(str::to_string)
+    })
+}
+
+/// The cells of a line of a plain table: apart by two spaces or more.
+fn cells(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Finds the table's row and checks it; says what it found.
+pub fn check_table(
+    lines: &[String],
+    table: &TableCheck,
+    captured: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for (column, value) in &table.row {
+        let value = match captured_name(value) {
+            Some(name) => captured
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("nothing captured {name}"))?,
+            None => value.clone(),
+        };
+        wanted.push((column.clone(), value));
+    }
+    let mut columns: Vec<&str> = table.row.keys().map(String::as_str).collect();
+    columns.extend(table.expect.keys().map(String::as_str));
+    columns.extend(table.same.iter().flatten().map(String::as_str));
+    // A header cell may carry a log prefix (`[MainThread] [INFO] id`).
+    let names = |line: &str| -> Vec<String> {
+        cells(line)
+            .iter()
+            .map(|c| {
+                columns
+                    .iter()
+                    .find(|name| *c == **name || c.ends_with(&format!(" {name}")))
+                    .map_or(c.to_string(), |name| name.to_string())
+            })
+            .collect()
+    };
+    let at = lines
+        .iter()
+        .position(|l| {
+            let header = names(l);
+            columns.iter().all(|c| header.iter().any(|h| h == c))
+        })
+        .ok_or_else(|| {
+            format!(
+                "it printed no table with the columns {}",
+                columns.join(", ")
+            )
+        })?;
+    let header = names(&lines[at]);
+    let row = lines[at + 1..]
+        .iter()
+        .map(|l| cells(l))
+        .filter(|c| c.len() == header.len())
+        .map(|c| {
+            header
+                .iter()
+                .cloned()
+                .zip(c.into_iter().map(str::to_string))
+                .collect::<BTreeMap<String, String>>()
+        })
+        .find(|row| wanted.iter().all(|(k, v)| row.get(k) == Some(v)));
+    let which: Vec<String> = wanted.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let row = row.ok_or_else(|| format!("its table has no row with {}", which.join(", ")))?;
+    let mut found = Vec::new();
+    for (column, value) in &table.expect {
+        let got = &row[column];
+        if got != value {
+            return Err(format!(
+                "the row with {} has {column} {got:?}, not {value:?}",
+                which.join(", ")
+            ));
+        }
+        found.push(format!("{column} {got}"));
+    }
+    for [a, b] in &table.same {
+        if row[a] != row[b] {
+            return Err(format!(
+                "the row with {} has {a} {} but {b} {}: not everything was done",
+                which.join(", "),
+                row[a],
+                row[b]
+            ));
+        }
+        found.push(format!("{a} {} = {b}", row[a]));
+    }
+    Ok(format!("{}: {}", which.join(", "), found.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn table() -> TableCheck {
+        TableCheck {
+            row: [("id".to_string(), "${captured:migration}".to_string())].into(),
+            expect: [("state".to_string(), "complete".to_string())].into(),
+            same: vec![["migrated count".into(), "total to migrate".into()]],
+        }
+    }
+
+    const LISTING: &str = "\
+[MainThread] [INFO] id        state           start time        end time        from        to             migrated count        total to migrate        last updated
+1         complete        1700000000Z        1700000001Z        db          localfs        30                    30                      1700000001Z
+2         complete        1700000100Z        1700000101Z        localfs     db             12                    30                      1700000101Z
+3         running         1700000200Z        None               db          localfs        4                     30                      1700000201Z";
+
+    #[test]
+    fn the_captured_row_must_be_complete_with_every_document() {
+        let captured = |id: &str| BTreeMap::from([("migration".to_string(), id.to_string())]);
+        let ok = check_table(&lines(LISTING), &table(), &captured("1")).unwrap();
+        assert_eq!(
+            ok,
+            "id 1: state complete, migrated count 30 = total to migrate"
+        );
+        let partial = check_table(&lines(LISTING), &table(), &captured("2")).unwrap_err();
+        assert!(
+            partial.contains("migrated count 12 but total to migrate 30"),
+            "{partial}"
+        );
+        let running = check_table(&lines(LISTING), &table(), &captured("3")).unwrap_err();
+        assert!(
+            running.contains("state \"running\", not \"complete\""),
+            "{running}"
+        );
+        let missing = check_table(&lines(LISTING), &table(), &captured("9")).unwrap_err();
+        assert!(missing.contains("no row with id 9"), "{missing}");
+        let none =
+            check_table(&lines("Skipping conversion."), &table(), &captured("1")).unwrap_err();
+        assert!(none.contains("no table"), "{none}");
+    }
+
+    #[test]
+    fn a_value_is_captured_after_its_label() {
+        let out = lines("[INFO] Loading configs\n[INFO] Migration Task Id: 17\n[INFO] done");
+        assert_eq!(capture_value(&out, "Migration Task Id:"), Some("17".into()));
+        assert_eq!(capture_value(&out, "Nothing:"), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! The plan of a profile task (`cutover task`): the files it uses kept, the whole group stopped,
+//! the database backed up, the task's steps, then the group started and awaited healthy. Every
+//! member stays the same container throughout: its slot is generation 0 from start to end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::models::ContainerInspectResponse;
+
+use super::build::BackupPlan;
+use super::steps::{AwaitHealthy, Command, FileSource, KeepFile, Start, Step, Stop, Swap, TaskRun};
+use super::{Kind, Plan, Slot, SlotInfo, Stage};
+use crate::engine::{image_of, name_of};
+use crate::health::HealthPolicy;
+use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE};
+
+/// A member of the group, as the task sees it.
+pub struct TaskMember<'a> {
+    pub inspect: &'a ContainerInspectResponse,
+    /// Its configuration file has the task's role section: it does the work, and its file is
+    /// swapped.
+    pub role: bool,
+    /// Where its configuration file lives (a volume, a bind mount, or the container itself):
+    /// members that share one file swap it once.
+    pub config_site: String,
+}
+
+/// What a task's plan is computed from.
+pub struct TaskInput<'a> {
+    pub task: &'a str,
+    pub spec: &'a TaskSpec,
+    pub args: &'a TaskArgs,
+    /// The files it reads, parsed: `source` and the file arguments.
+    pub files: &'a Files,
+    /// The SHA-256 of each, as checked: the run refuses a file that changed since.
+    pub digests: &'a BTreeMap<String, String>,
+    /// Every member, the one named first, in the order they stop.
+    pub members: Vec<TaskMember<'a>>,
+    pub backup: Option<BackupPlan>,
+    pub health: HealthPolicy,
+}
+
+/// How long a task's command may run when its profile says nothing.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// The one-shot container a task's commands run in, named after the group's first member.
+pub fn one_shot_name(name: &str) -> String {
+    format!("{name}-cutover-task")
+}
+
+pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
+    let slot = |c: &ContainerInspectResponse| Slot::new(&name_of(c), 0);
+    let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
+    let worker = workers.first().ok_or_else(|| {
+        format!(
+            "none of the containers has {} in {}: the task needs one that does the work",
+            input.spec.config.role, input.spec.config.path
+        )
+    })?;
+    let primary = &input.members[0];
+    let mut steps: Vec<Step> = Vec::new();
+    for arg in input.spec.args.iter().filter(|a| a.file) {
+        if let Some(path) = input.args.values.get(&arg.name).and_then(|v| v.first()) {
+            steps.push(
+                KeepFile {
+                    key: arg.name.clone(),
+                    from: FileSource::Host(PathBuf::from(path)),
+                    sha256: digest(input, &arg.name)?,
+                }
+                .into(),
+            );
+        }
+    }
+    steps.push(
+        KeepFile {
+            key: SOURCE.into(),
+            from: FileSource::Container {
+                slot: slot(worker.inspect),
+                path: input.spec.config.path.clone(),
+            },
+            sha256: digest(input, SOURCE)?,
+        }
+        .into(),
+    );
+    let name = one_shot_name(&name_of(primary.inspect));
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for spec in &input.spec.steps {
+        match spec {
+            TaskStepSpec::Run(run) => {
+                let command = |words: &[String],
+                               fails: &[String],
+                               capture: &Option<task::Capture>,
+                               table: &Option<task::TableCheck>| {
+                    let (words, used) = task::resolve_command(words, input.args);
+                    Command {
+                        words,
+                        files: used
+                            .iter()
+                            .map(|f| (f.clone(), task::file_path(f)))
+                            .collect(),
+                        fails_if_output_has: fails.to_vec(),
+                        capture: capture.clone(),
+                        table: table.clone(),
+                    }
+                };
+                let timeout = match &run.timeout {
+                    Some(t) => humantime::parse_duration(t).map_err(|e| format!("{t}: {e}"))?,
+                    None => DEFAULT_TIMEOUT,
+                };
+                let step = TaskRun {
+                    source: slot(worker.inspect),
+                    name: name.clone(),
+                    image: image_of(worker.inspect),
+                    command: command(
+                        &run.command,
+                        &run.fails_if_output_has,
+                        &run.capture,
+                        &run.table,
+                    ),
+                    timeout,
+                    changes_data: run.changes_data,
+                    undo: run
+                        .undo
+                        .iter()
+                        .map(|u| command(&u.command, &u.fails_if_output_has, &u.capture, &u.table))
+                        .collect(),
+                    backup_covers: input.backup.is_some()
+                        && run
+                            .backup_covers
+                            .as_ref()
+                            .is_some_and(|c| c.holds(input.args, input.files)),
+                };
+                match run.before_stop {
+                    true => before.push(step.into()),
+                    false => after.push(step.into()),
+                }
+            }
+            TaskStepSpec::Swap { from, keep_old_as } => {
+                let mut sites = Vec::new();
+                for m in &workers {
+                    if sites.contains(&&m.config_site) {
+                        continue;
+                    }
+                    sites.push(&m.config_site);
+                    after.push(
+                        Swap {
+                            slot: slot(m.inspect),
+                            path: input.spec.config.path.clone(),
+                            key: from.clone(),
+                            keep_old_as: keep_old_as.clone(),
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+    }
+    steps.extend(before);
+    for m in &input.members {
+        steps.push(
+            Stop {
+                slot: slot(m.inspect),
+                timeout_secs: m.inspect.config.as_ref().and_then(|c| c.stop_timeout),
+                serving: true,
+            }
+            .into(),
+        );
+    }
+    if let Some(backup) = &input.backup {
+        let names: Vec<String> = input.members.iter().map(|m| name_of(m.inspect)).collect();
+        steps.extend(backup.steps(names.iter().map(|n| (n.as_str(), Slot::new(n, 0)))));
+    }
+    steps.extend(after);
+    // The members that do the work first: the others wait for them (Anchore's catalog).
+    let starting: Vec<&TaskMember<'_>> = workers
+        .iter()
+        .copied()
+        .chain(input.members.iter().filter(|m| !m.role))
+        .collect();
+    for m in &starting {
+        steps.push(
+            Start {
+                slot: slot(m.inspect),
+                successor: true,
+            }
+            .into(),
+        );
+    }
+    for m in &starting {
+        steps.push(
+            AwaitHealthy {
+                slot: slot(m.inspect),
+                policy: input.health.clone(),
+            }
+            .into(),
+        );
+    }
+    let image = image_of(primary.inspect);
+    Ok(Plan {
+        kind: Kind::Task,
+        container: name_of(primary.inspect),
+        members: input.members.iter().map(|m| name_of(m.inspect)).collect(),
+        image_from: image.clone(),
+        image_to: image.clone(),
+        slots: input
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    slot(m.inspect),
+                    SlotInfo {
+                        image: image_of(m.inspect),
+                        id: m.inspect.id.clone(),
+                    },
+                )
+            })
+            .collect(),
+        stages: vec![Stage {
+            from: image.clone(),
+            to: image,
+            steps,
+        }],
+        carried: serde_json::Value::Null,
+        profile: None,
+        task: Some(input.task.to_string()),
+    })
+}
+
+fn digest(input: &TaskInput<'_>, name: &str) -> Result<String, String> {
+    input
+        .digests
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("{name} was not read before planning"))
+}

@@ -1,0 +1,537 @@
+//! Profile tasks: a product's maintenance procedure (Anchore's object-storage migration) as
+//! data, run by `cutover task` with the safety of an upgrade.
+//!
+//! A task runs with the whole group stopped and the database backed up: its steps are one-shot
+//! commands from the product's image with a member's configuration (checked exit code, output
+//! that means failure, a value captured for later steps, a table row that must say the work is
+//! complete, and a command that undoes them) and the swap of the members' configuration file;
+//! then the group starts and must come up healthy. The members that do the work are the ones
+//! whose configuration file has the task's `role` section (Anchore's `services.catalog`).
+//!
+//! Command words take `${VAR}` from the member's environment (expanded only when the step runs,
+//! so a password never enters the plan or the journal), `${file:source}` (the role members'
+//! configuration) and `${file:ARG}` (a file given as an argument) as paths inside the one-shot
+//! container, and whole words `${arg:NAME}` (the option as given: `--nodelete`, `--bucket a
+//! --bucket b`, or nothing) and `${arg:NAME|WORD}` (WORD when the option was given).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{parse_duration, template};
+
+/// The name `${file:...}` gives the role members' configuration file.
+pub const SOURCE: &str = "source";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgSpec>,
+    pub config: ConfigSpec,
+    /// Conditions the files must meet before anything stops.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
+    pub steps: Vec<TaskStepSpec>,
+}
+
+/// An option of the task, after its name on the command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgSpec {
+    /// Given as `--NAME`.
+    pub name: String,
+    /// What its value is called in help (`FILE`, `NAME`); none for a flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value is a file on this host, read and checked before anything changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub file: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// Options that cannot be given with this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    pub help: String,
+}
+
+/// The configuration file every member reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// An absolute path inside the containers.
+    pub path: String,
+    /// The section (dotted path) that makes a member one of those that do the work and get the
+    /// new configuration.
+    pub role: String,
+}
+
+/// A file must have one of these sections (dotted paths).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// A file argument, or `source`.
+    pub file: String,
+    pub has_any: Vec<String>,
+    /// Applies only when this option was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_arg: Option<String>,
+    /// Applies only when this option was not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_arg: Option<String>,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskStepSpec {
+    /// A one-shot container from the first role member's image, with its configuration.
+    Run(Box<RunSpec>),
+    /// The file argument `from` replaces the configuration file of every role member, the old
+    /// one kept beside it as `keep_old_as`.
+    Swap { from: String, keep_old_as: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Names the step's one-shot container (`NAME-task-<name>`).
+    pub name: String,
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails_if_output_has: Vec<String>,
+    /// The command changes the product's data: undoing earlier steps must then put it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changes_data: bool,
+    /// Runs while the group still serves, before anything stops: a check that fails then
+    /// costs no downtime. Only for commands that change no data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub before_stop: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableCheck>,
+    /// Commands that undo it, in order, each checked as the step's own command is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<UndoCommand>,
+    /// When restoring the database backup puts back what the step changed, a failed undo is
+    /// covered by that restore and the rollback goes on; otherwise it stops there, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_covers: Option<ValueCondition>,
+}
+
+/// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.
+/// The step fails when it is not printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    pub name: String,
+    pub after: String,
+}
+
+/// A table the command prints (a header line naming the columns, which stand apart by two
+/// spaces or more): the row where each `row` column has its value must exist, have the
+/// `expect` values, and equal values in each pair of `same` columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableCheck {
+    pub row: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same: Vec<[String; 2]>,
+}
+
+/// One command of a run step's undo (the migration reversed, then its result read back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoCommand {
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails_if_output_has: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableCheck>,
+}
+
+/// A value of a YAML file: the first of `at` (dotted paths) present, else `default`, is one of
+/// `is`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueCondition {
+    pub file: String,
+    pub at: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(rename = "in")]
+    pub is: Vec<String>,
+    /// Never holds when this option was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_arg: Option<String>,
+}
+
+/// The task's options as given: each name with its values (none for a flag).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskArgs {
+    pub values: BTreeMap<String, Vec<String>>,
+}
+
+impl TaskArgs {
+    pub fn given(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+}
+
+/// The files a task reads, by the name `${file:...}` gives them: parsed YAML.
+pub type Files = BTreeMap<String, Value>;
+
+impl TaskSpec {
+    /// What serde cannot check; `name` is the task's, for messages.
+    pub(super) fn check(&self, name: &str) -> Result<(), String> {
+        let fail = |m: String| Err(format!("tasks: {name}: {m}"));
+        if !self.config.path.starts_with('/') {
+            return fail(format!(
+                "config: {:?} is not an absolute path",
+                self.config.path
+            ));
+        }
+        let files: Vec<&str> = self
+            .args
+            .iter()
+            .filter(|a| a.file)
+            .map(|a| a.name.as_str())
+            .chain([SOURCE])
+            .collect();
+        for arg in &self.args {
+            if arg.file && arg.value.is_none() {
+                return fail(format!(
+                    "args: {} is a file, so it needs a value name",
+                    arg.name
+                ));
+            }
+            if let Some(other) = arg.conflicts.iter().find(|c| self.arg(c).is_none()) {
+                return fail(format!(
+                    "args: {} conflicts with {other}, which is not an option",
+                    arg.name
+                ));
+            }
+        }
+        let known_arg = |n: &Option<String>| match n {
+            Some(n) if self.arg(n).is_none() => fail(format!("{n} is not an option of the task")),
+            _ => Ok(()),
+        };
+        for check in &self.checks {
+            if !files.contains(&check.file.as_str()) {
+                return fail(format!("checks: {} is not a file of the task", check.file));
+            }
+            known_arg(&check.if_arg)?;
+            known_arg(&check.unless_arg)?;
+        }
+        if self.steps.is_empty() {
+            return fail("steps: name at least one".into());
+        }
+        let mut captured = Vec::new();
+        for step in &self.steps {
+            match step {
+                TaskStepSpec::Run(run) => {
+                    if run.command.is_empty() {
+                        return fail(format!("{}: command is empty", run.name));
+                    }
+                    if let Some(t) = &run.timeout {
+                        parse_duration("timeout", t)?;
+                    }
+                    if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
+                        return fail(format!(
+                            "{}: a step before the stop must change no data and need no undo",
+                            run.name
+                        ));
+                    }
+                    let undo = run.undo.iter().flat_map(|u| &u.command);
+                    for word in run.command.iter().chain(undo) {
+                        self.check_word(word, &files)
+                            .or_else(|m| fail(format!("{}: {m}", run.name)))?;
+                    }
+                    if let Some(c) = &run.capture {
+                        captured.push(c.name.as_str());
+                    }
+                    let mut undo_captured = captured.clone();
+                    if let Some(table) = &run.table {
+                        check_table_refs(table, &captured)
+                            .or_else(|m| fail(format!("{}: {m}", run.name)))?;
+                    }
+                    for undo in &run.undo {
+                        if let Some(table) = &undo.table {
+                            check_table_refs(table, &undo_captured)
+                                .or_else(|m| fail(format!("{} undo: {m}", run.name)))?;
+                        }
+                        if let Some(c) = &undo.capture {
+                            undo_captured.push(c.name.as_str());
+                        }
+                    }
+                    if let Some(cover) = &run.backup_covers {
+                        if !files.contains(&cover.file.as_str()) {
+                            return fail(format!(
+                                "{}: {} is not a file of the task",
+                                run.name, cover.file
+                            ));
+                        }
+                        known_arg(&cover.unless_arg)?;
+                    }
+                }
+                TaskStepSpec::Swap { from, .. } if !files.contains(&from.as_str()) => {
+                    return fail(format!("swap: {from} is not a file of the task"));
+                }
+                TaskStepSpec::Swap { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn arg(&self, name: &str) -> Option<&ArgSpec> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    fn check_word(&self, word: &str, files: &[&str]) -> Result<(), String> {
+        if let Some((name, _)) = arg_reference(word) {
+            return match self.arg(name) {
+                Some(_) => Ok(()),
+                None => Err(format!("{word}: {name} is not an option of the task")),
+            };
+        }
+        let rest = file_references(word, files)?;
+        template::check(&rest)
+    }
+
+    /// The task's options out of the words after its name; the words it does not know (the
+    /// command's own options) come back in their order.
+    pub fn parse_args(&self, words: &[String]) -> Result<(TaskArgs, Vec<String>), String> {
+        let mut args = TaskArgs::default();
+        let mut rest = Vec::new();
+        let mut words = words.iter();
+        while let Some(word) = words.next() {
+            let (name, inline) = match word.strip_prefix("--") {
+                Some(option) => match option.split_once('=') {
+                    Some((name, value)) => (name, Some(value.to_string())),
+                    None => (option, None),
+                },
+                None => ("", None),
+            };
+            let Some(spec) = self.arg(name) else {
+                rest.push(word.clone());
+                continue;
+            };
+            let value = match (&spec.value, inline) {
+                (None, Some(_)) => return Err(format!("--{name} takes no value")),
+                (None, None) => None,
+                (Some(_), Some(v)) => Some(v),
+                (Some(what), None) => Some(
+                    words
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| format!("--{name} needs a value ({what})"))?,
+                ),
+            };
+            if !spec.repeat && args.given(name) {
+                return Err(format!("--{name} is given twice"));
+            }
+            args.values
+                .entry(name.to_string())
+                .or_default()
+                .extend(value);
+        }
+        for spec in &self.args {
+            if spec.required && !args.given(&spec.name) {
+                return Err(format!(
+                    "--{} {} is required: {}",
+                    spec.name,
+                    spec.value.as_deref().unwrap_or_default(),
+                    spec.help
+                ));
+            }
+            let clash = spec.conflicts.iter().find(|c| args.given(c));
+            if let (true, Some(other)) = (args.given(&spec.name), clash) {
+                return Err(format!(
+                    "--{} and --{other} cannot be given together",
+                    spec.name
+                ));
+            }
+        }
+        Ok((args, rest))
+    }
+
+    /// One line per option, for `cutover tasks` and errors.
+    pub fn usage(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| {
+                let value = a
+                    .value
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default();
+                let mut notes = Vec::new();
+                if a.required {
+                    notes.push("required");
+                }
+                if a.repeat {
+                    notes.push("repeatable");
+                }
+                let notes = match notes.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", notes.join(", ")),
+                };
+                format!("--{}{value}: {}{notes}", a.name, a.help)
+            })
+            .collect()
+    }
+
+    /// Refuses when a file lacks what the task needs of it.
+    pub fn check_files(&self, args: &TaskArgs, files: &Files) -> Result<(), String> {
+        for check in &self.checks {
+            if check.if_arg.as_ref().is_some_and(|a| !args.given(a))
+                || check.unless_arg.as_ref().is_some_and(|a| args.given(a))
+            {
+                continue;
+            }
+            let Some(file) = files.get(&check.file) else {
+                continue;
+            };
+            if !check.has_any.iter().any(|p| lookup(file, p).is_some()) {
+                return Err(format!(
+                    "{} has none of {}: {}",
+                    self.describe_file(args, &check.file),
+                    check.has_any.join(", "),
+                    check.why
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A file of the task as people know it: the path given, or the configuration's.
+    pub fn describe_file(&self, args: &TaskArgs, name: &str) -> String {
+        match args.values.get(name).and_then(|v| v.first()) {
+            Some(path) => format!("{path} (--{name})"),
+            None => self.config.path.clone(),
+        }
+    }
+}
+
+impl ValueCondition {
+    pub fn holds(&self, args: &TaskArgs, files: &Files) -> bool {
+        if self.unless_arg.as_ref().is_some_and(|a| args.given(a)) {
+            return false;
+        }
+        let Some(file) = files.get(&self.file) else {
+            return false;
+        };
+        let value = self
+            .at
+            .iter()
+            .find_map(|p| lookup(file, p))
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .or_else(|| self.default.clone());
+        value.is_some_and(|v| self.is.contains(&v))
+    }
+}
+
+/// The value at a dotted path (`services.catalog.object_store`), when it is there and not null.
+pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(value, |v, key| v.get(key))
+        .filter(|v| !v.is_null())
+}
+
+/// `${arg:NAME}` or `${arg:NAME|WORD}` as a whole word.
+fn arg_reference(word: &str) -> Option<(&str, Option<&str>)> {
+    let inner = word.strip_prefix("${arg:")?.strip_suffix('}')?;
+    Some(match inner.split_once('|') {
+        Some((name, when)) => (name, Some(when)),
+        None => (inner, None),
+    })
+}
+
+/// Refuses a table whose row names a value nothing captured before it.
+fn check_table_refs(table: &TableCheck, captured: &[&str]) -> Result<(), String> {
+    for value in table.row.values() {
+        if let Some(name) = captured_name(value) {
+            if !captured.contains(&name) {
+                return Err(format!("nothing earlier captures {name}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The name in `${captured:NAME}`, when the value is one.
+pub fn captured_name(value: &str) -> Option<&str> {
+    value.strip_prefix("${captured:")?.strip_suffix('}')
+}
+
+/// Checks the `${file:...}` references of a word against the files, and returns the word
+/// without them (for the environment references to be checked).
+fn file_references(word: &str, files: &[&str]) -> Result<String, String> {
+    let mut rest = word.to_string();
+    while let Some(open) = rest.find("${file:") {
+        let close = rest[open..]
+            .find('}')
+            .map(|i| open + i)
+            .ok_or_else(|| format!("{word:?}: an unclosed ${{"))?;
+        let name = &rest[open + 7..close];
+        if !files.contains(&name) {
+            return Err(format!("{word:?}: {name} is not a file of the task"));
+        }
+        rest.replace_range(open..=close, "");
+    }
+    Ok(rest)
+}
+
+/// Where a file of the task stands inside a one-shot container.
+pub fn file_path(name: &str) -> String {
+    format!("/cutover-task/{name}.yaml")
+}
+
+/// A command with the task's options put in (`${arg:...}`) and its files named where they
+/// stand in the one-shot (`${file:...}`); `${VAR}` stays for the step to fill in when it runs.
+/// Also returns the files the command uses.
+pub fn resolve_command(words: &[String], args: &TaskArgs) -> (Vec<String>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut used = Vec::new();
+    for word in words {
+        if let Some((name, when)) = arg_reference(word) {
+            match (args.values.get(name), when) {
+                (None, _) => {}
+                (Some(_), Some(when)) => out.push(when.to_string()),
+                (Some(values), None) if values.is_empty() => out.push(format!("--{name}")),
+                (Some(values), None) => {
+                    for v in values {
+                        out.push(format!("--{name}"));
+                        out.push(v.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        let mut word = word.clone();
+        while let Some(open) = word.find("${file:") {
+            let close = open + word[open..].find('}').unwrap_or(word.len() - open);
+            let name = word[open + 7..close].to_string();
+            word.replace_range(open..=close, &file_path(&name));
+            if !used.contains(&name) {
+                used.push(name);
+            }
+        }
+        out.push(word);
+    }
+    (out, used)
+}
