@@ -420,3 +420,185 @@ fn when_bounds_hops_by_their_versions() {
         .unwrap_err()
         .contains("latest is not a version"));
 }
+
+fn migrate_object_storage() -> task::TaskSpec {
+    shipped("anchore-engine").tasks["migrate-object-storage"].clone()
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| w.to_string()).collect()
+}
+
+#[test]
+fn a_task_takes_its_options_and_hands_back_the_command_s_own() {
+    let spec = migrate_object_storage();
+    let (args, rest) = spec
+        .parse_args(&words(&[
+            "--dest-config",
+            "dest.yaml",
+            "--yes",
+            "--bucket",
+            "a",
+            "--bucket=b",
+            "--nodelete",
+            "--json",
+        ]))
+        .unwrap();
+    assert_eq!(args.values["dest-config"], ["dest.yaml"]);
+    assert_eq!(args.values["bucket"], ["a", "b"]);
+    assert!(args.given("nodelete") && !args.given("to-analysis-archive"));
+    assert_eq!(rest, ["--yes", "--json"]);
+    let refused = |given: &[&str]| spec.parse_args(&words(given)).unwrap_err();
+    assert!(refused(&[]).starts_with("--dest-config FILE is required"));
+    assert!(refused(&["--dest-config"]).contains("needs a value (FILE)"));
+    assert!(refused(&["--dest-config=a", "--dest-config=b"]).contains("given twice"));
+    assert!(refused(&["--dest-config=a", "--nodelete=yes"]).contains("takes no value"));
+}
+
+#[test]
+fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later() {
+    let spec = migrate_object_storage();
+    let task::TaskStepSpec::Run(migrate) = &spec.steps[1] else {
+        panic!("the second step migrates")
+    };
+    let (args, _) = spec
+        .parse_args(&words(&[
+            "--dest-config",
+            "d.yaml",
+            "--nodelete",
+            "--to-analysis-archive",
+            "--bucket",
+            "x",
+        ]))
+        .unwrap();
+    let (forward, files) = task::resolve_command(&migrate.command, &args);
+    assert_eq!(
+        forward[4..],
+        words(&[
+            "migrate",
+            "/cutover-task/source.yaml",
+            "/cutover-task/dest-config.yaml",
+            "--dontask",
+            "--nodelete",
+            "--to-analysis-archive",
+            "--bucket",
+            "x"
+        ])
+    );
+    assert!(
+        forward[3].contains("${ANCHORE_DB_PASSWORD}"),
+        "expanded only when it runs"
+    );
+    assert_eq!(files, ["source", "dest-config"]);
+    let (back, _) = task::resolve_command(&migrate.undo[0].command, &args);
+    assert_eq!(
+        back[5..],
+        words(&[
+            "/cutover-task/dest-config.yaml",
+            "/cutover-task/source.yaml",
+            "--dontask",
+            "--from-analysis-archive",
+            "--bucket",
+            "x"
+        ]),
+        "the way back reverses the configs and the analysis-archive side"
+    );
+}
+
+#[test]
+fn a_task_checks_its_files_and_whether_the_backup_covers_its_way_back() {
+    let spec = migrate_object_storage();
+    let yaml = |text: &str| -> serde_json::Value { yaml_serde::from_str(text).unwrap() };
+    let (plain, _) = spec
+        .parse_args(&words(&["--dest-config", "d.yaml"]))
+        .unwrap();
+    let (archive, _) = spec
+        .parse_args(&words(&[
+            "--dest-config",
+            "d.yaml",
+            "--to-analysis-archive",
+        ]))
+        .unwrap();
+    let files = |dest: &str, source: &str| -> task::Files {
+        [
+            ("dest-config".to_string(), yaml(dest)),
+            ("source".to_string(), yaml(source)),
+        ]
+        .into()
+    };
+    let localfs =
+        "services:\n  catalog:\n    object_store:\n      storage_driver:\n        name: localfs\n";
+    let bare = "services:\n  catalog:\n    enabled: true\n";
+    assert_eq!(spec.check_files(&plain, &files(localfs, bare)), Ok(()));
+    let e = spec.check_files(&plain, &files(bare, bare)).unwrap_err();
+    assert!(e.starts_with("d.yaml (--dest-config) has none of services.catalog.object_store, services.catalog.archive"), "{e}");
+    let e = spec
+        .check_files(&archive, &files(localfs, bare))
+        .unwrap_err();
+    assert!(e.contains("services.catalog.analysis_archive"), "{e}");
+    let e = spec
+        .check_files(&plain, &files("other: 1", bare))
+        .unwrap_err();
+    assert!(e.contains("has none of services.catalog:"), "{e}");
+
+    let task::TaskStepSpec::Run(migrate) = &spec.steps[1] else {
+        panic!("the second step migrates")
+    };
+    let covers = migrate.backup_covers.as_ref().unwrap();
+    assert!(
+        covers.holds(&plain, &files(localfs, bare)),
+        "no section: the default driver, db"
+    );
+    assert!(
+        !covers.holds(&plain, &files(bare, localfs)),
+        "documents in files are not in the backup"
+    );
+    let db2 = "services:\n  catalog:\n    archive:\n      storage_driver:\n        name: db2\n";
+    assert!(
+        covers.holds(&plain, &files(localfs, db2)),
+        "the older `archive` key"
+    );
+    let (from_archive, _) = spec
+        .parse_args(&words(&[
+            "--dest-config",
+            "d.yaml",
+            "--from-analysis-archive",
+        ]))
+        .unwrap();
+    assert!(!covers.holds(&from_archive, &files(localfs, bare)));
+}
+
+#[test]
+fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
+    let profile = |step: &str| {
+        format!(
+            "name: x\ndescription: y\nmatch: [a/b]\ntasks:\n  t:\n    description: d\n    args:\n      - {{name: to, value: FILE, file: true, help: h}}\n    config: {{path: /c.yaml, role: r}}\n    steps:\n{step}"
+        )
+    };
+    let error = |step: &str| {
+        Profile::parse(&profile(step), "x.yaml")
+            .unwrap_err()
+            .to_string()
+    };
+    let e = error("      - run: {name: a, command: [x, \"${arg:from}\"]}\n");
+    assert!(
+        e.contains("tasks: t: a: ${arg:from}: from is not an option of the task"),
+        "{e}"
+    );
+    let e = error("      - run: {name: a, command: [x, \"${file:other}\"]}\n");
+    assert!(e.contains("other is not a file of the task"), "{e}");
+    let e = error("      - run: {name: a, command: [x], table: {row: {id: \"${captured:n}\"}}}\n");
+    assert!(e.contains("nothing earlier captures n"), "{e}");
+    let e = error("      - run: {name: a, command: [x], before_stop: true, changes_data: true}\n");
+    assert!(
+        e.contains("a step before the stop must change no data"),
+        "{e}"
+    );
+    let e = error("      - swap: {from: nowhere, keep_old_as: /c.old}\n");
+    assert!(e.contains("swap: nowhere is not a file of the task"), "{e}");
+    assert!(e.starts_with("x.yaml:4:"), "points at tasks: {e}");
+    let fine = profile(
+        "      - run: {name: a, command: [x, \"${file:to}\", \"${arg:to}\", \"${HOME}\"]}\n",
+    );
+    Profile::parse(&fine, "x.yaml").unwrap();
+}

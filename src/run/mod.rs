@@ -6,6 +6,8 @@ pub mod recover;
 pub mod runner;
 
 #[cfg(test)]
+mod task_tests;
+#[cfg(test)]
 mod tests;
 
 pub use journal::{Outcome, StateDir};

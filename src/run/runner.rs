@@ -471,6 +471,18 @@ impl Runner<'_> {
                         reverted.push(index);
                     }
                 }
+                Err(StepError::Covered(message)) => {
+                    let message = secrets::redact(&message);
+                    tracing::warn!("{message}");
+                    self.journal.record(Event::Undo {
+                        stage,
+                        index,
+                        phase: Phase::Failed,
+                        detail: Some(message.clone()),
+                    })?;
+                    state.warnings.push(format!("{description}: {message}"));
+                    report.status = "undo_failed";
+                }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());
                     tracing::error!("undo failed: {message}");

@@ -20,19 +20,19 @@ use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
 use crate::profile::{Catalog, Choice};
 
 /// The database server's container.
-const DB: &str = "db";
+pub(super) const DB: &str = "db";
 
 /// Marks options that want a backup: the request then names the database, and each host keeps
 /// its backups in its own directory.
-const BACKUPS_IN_HOST: &str = "backups";
+pub(super) const BACKUPS_IN_HOST: &str = "backups";
 
 /// How long a killed run stays dead before `cutover recover` runs.
-const DEAD_FOR: Duration = Duration::from_secs(60);
+pub(super) const DEAD_FOR: Duration = Duration::from_secs(60);
 
-struct Host {
-    engine: FakeEngine,
-    state: StateDir,
-    dir: std::path::PathBuf,
+pub(super) struct Host {
+    pub(super) engine: FakeEngine,
+    pub(super) state: StateDir,
+    pub(super) dir: std::path::PathBuf,
 }
 
 impl Drop for Host {
@@ -43,7 +43,7 @@ impl Drop for Host {
 
 /// A host running `members` on `app:1`, with `app:2` and `app:3` (healthy), `app:serve` (no
 /// HEALTHCHECK), `app:bad` (unhealthy) and `app:crash` in the registry.
-fn new_host(members: &[&str]) -> Host {
+pub(super) fn new_host(members: &[&str]) -> Host {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "cutover-unit-{}-{}",
@@ -79,7 +79,7 @@ fn new_host(members: &[&str]) -> Host {
     }
 }
 
-fn health() -> HealthPolicy {
+pub(super) fn health() -> HealthPolicy {
     HealthPolicy::new(Duration::from_secs(10), Duration::from_secs(120))
 }
 
@@ -145,7 +145,7 @@ async fn upgrade(
 
 /// Every member runs under its name, once; nothing the run made is left. Returns what the
 /// first member runs.
-fn assert_settled(host: &Host, members: &[&str]) -> String {
+pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
     let world = host.engine.world();
     for c in world.containers.values() {
         assert!(
@@ -226,7 +226,7 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
 }
 
 /// Where a plan's step lives, and what recovery must make of a crash there.
-fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
+pub(super) fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
     let mut stage = 0;
     let mut local = step;
     while local >= plan.stages[stage].steps.len() {

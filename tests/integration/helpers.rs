@@ -333,13 +333,14 @@ pub fn step_detail<'a>(report: &'a Value, kind: &str) -> &'a str {
     step(report, kind)["detail"].as_str().unwrap_or_default()
 }
 
-/// One field (`step`, `description`) of every step in a `--json` report, in order.
+/// One field (`step`, `description`, `detail`) of every step in a `--json` report, in order;
+/// empty where a step has none.
 pub fn steps_field(report: &Value, field: &str) -> Vec<String> {
     report["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s[field].as_str().unwrap().to_string())
+        .map(|s| s[field].as_str().unwrap_or_default().to_string())
         .collect()
 }
 

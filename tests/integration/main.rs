@@ -14,4 +14,5 @@ mod recover;
 mod refusals;
 mod rollback;
 mod steps;
+mod tasks;
 mod upgrade;

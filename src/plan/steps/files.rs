@@ -118,19 +118,13 @@ pub async fn put_new(
         let relative = path.trim_start_matches('/');
         let (dir, _) = split(relative);
         if dir != "/" && !dirs.contains(&dir) {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
+            let mut header = new_header(tar::EntryType::Directory, 0o755, 0);
             archive
                 .append_data(&mut header, format!("{dir}/"), std::io::empty())
                 .map_err(failed)?;
             dirs.push(dir);
         }
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o644);
-        header.set_size(bytes.len() as u64);
+        let mut header = new_header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
         archive
             .append_data(&mut header, relative, bytes.as_slice())
             .map_err(failed)?;
@@ -140,6 +134,21 @@ pub async fn put_new(
         .archive_put(id, "/", crate::engine::bytes_stream(tar))
         .await?;
     Ok(())
+}
+
+/// A header owned by root, dated now.
+fn new_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_uid(0);
+    header.set_gid(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    header.set_mtime(now.as_secs());
+    header
 }
 
 pub fn split(path: &str) -> (&str, &str) {

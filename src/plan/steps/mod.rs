@@ -75,6 +75,10 @@ pub enum StepError {
     /// A step's own failure, said in its own words.
     #[error("{0}")]
     Failed(String),
+    /// An undo that could not put the data back, which the undo of an earlier step (restoring
+    /// the backup) will: the rollback goes on, with a warning.
+    #[error("{0}")]
+    Covered(String),
 }
 
 /// What kind of effect a step has, which is all the runner needs to know about it.

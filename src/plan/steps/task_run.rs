@@ -141,12 +141,13 @@ impl Action for TaskRun {
             let done = self
                 .run_checked(cx, &name, command, &mut captured)
                 .await
-                .map_err(|e| {
-                    let then = match self.backup_covers {
-                        true => "the database backup is restored instead",
-                        false => "the rollback stops here: what the step moved may be split between the two places, and the database backup alone would not bring it back",
-                    };
-                    StepError::Failed(format!("going back failed ({then}): {e}"))
+                .map_err(|e| match self.backup_covers {
+                    true => StepError::Covered(format!(
+                        "going back failed, so the database backup is restored instead: {e}"
+                    )),
+                    false => StepError::Failed(format!(
+                        "going back failed, and the rollback stops here: what the step moved may be split between the two places, and the database backup alone would not bring it back: {e}"
+                    )),
                 })?;
             said.extend(done.detail);
         }

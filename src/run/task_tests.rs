@@ -1,0 +1,326 @@
+//! A profile task over the in-memory engine: killed at every moment of every step and recovered,
+//! and each way it can fail (a destination that fails its check, a migration short of its total,
+//! a way back that fails with and without the backup to cover it).
+//!
+//! The fake's object store: its data `docs` names the driver that holds the documents, and
+//! `store-check`, `store-move` and `store-list` play `anchore-manager objectstorage`.
+
+use super::journal::Outcome;
+use super::recover::recover;
+use super::runner::{Fault, Moment, RunError, RunReport, Runner};
+use super::tests::{assert_settled, expected, health, new_host, Host, BACKUPS_IN_HOST, DEAD_FOR};
+use crate::health::HealthSettings;
+use crate::ops::backup::BackupRequest;
+use crate::ops::task::{prepare, tasks_of, TaskRequest};
+use crate::plan::Plan;
+use crate::profile::{Catalog, Choice, Loaded, Profile};
+
+const PROFILE: &str = r#"
+name: store
+description: an app whose documents live in a store its config names
+match: [app]
+group: {by: database}
+database:
+  sources: [{url_env: {name: DB_URL}}]
+tasks:
+  move-store:
+    description: move the documents to the store of another config
+    args:
+      - {name: dest, value: FILE, file: true, required: true, help: the config to switch to}
+    config: {path: /etc/app.yaml, role: store}
+    checks:
+      - {file: dest, has_any: [store.driver], why: it names the new store}
+    steps:
+      - run: {name: check, before_stop: true, command: [store-check, "${file:dest}"]}
+      - run:
+          name: move
+          command: [store-move, "${file:source}", "${file:dest}"]
+          changes_data: true
+          capture: {name: move, after: "Migration Task Id:"}
+          undo:
+            - command: [store-move, "${file:dest}", "${file:source}"]
+              capture: {name: back, after: "Migration Task Id:"}
+            - command: [store-list]
+              table: {row: {id: "${captured:back}"}, expect: {state: complete}, same: [[moved, total]]}
+          backup_covers: {file: source, at: [store.driver], in: [db]}
+      - run:
+          name: verify
+          command: [store-list]
+          table: {row: {id: "${captured:move}"}, expect: {state: complete}, same: [[moved, total]]}
+      - swap: {from: dest, keep_old_as: /etc/app.old.yaml}
+"#;
+
+/// Two members that hold the store (`web`, `worker`) and one that does not (`cron`).
+const MEMBERS: [&str; 3] = ["web", "worker", "cron"];
+
+fn config(driver: &str) -> String {
+    format!("store:\n  driver: {driver}\n")
+}
+
+/// A host whose documents are in the store `source`, and a destination config for `dest`.
+fn task_host(source: &str, dest: &str) -> (Host, std::path::PathBuf) {
+    let host = new_host(&[]);
+    let own = config(source);
+    for name in MEMBERS {
+        let file = match name {
+            "cron" => "schedule: hourly\n",
+            _ => own.as_str(),
+        };
+        host.engine.run(
+            name,
+            "app:1",
+            &["DB_URL=postgres://app:pw-1234@db:5432/app"],
+            &[("/etc/app.yaml", file)],
+        );
+    }
+    host.engine.with_data(&[("docs", source)]);
+    let path = host.dir.join("dest.yaml");
+    std::fs::create_dir_all(&host.dir).unwrap();
+    std::fs::write(&path, config(dest)).unwrap();
+    (host, path)
+}
+
+fn catalog() -> Catalog {
+    Catalog {
+        profiles: vec![Loaded {
+            profile: Profile::parse(PROFILE, "store.yaml").unwrap(),
+            origin: "test".into(),
+        }],
+    }
+}
+
+async fn task(
+    host: &Host,
+    dest: &std::path::Path,
+    fault: Option<Fault>,
+) -> (Plan, Result<RunReport, RunError>) {
+    let catalog = catalog();
+    let tasks = tasks_of(&host.engine, &catalog, "web", &Choice::Auto)
+        .await
+        .unwrap();
+    let spec = tasks.get("move-store").unwrap();
+    let (args, rest) = spec
+        .parse_args(&["--dest".to_string(), dest.display().to_string()])
+        .unwrap();
+    assert!(rest.is_empty());
+    let policy = health();
+    let request = TaskRequest {
+        name: "web".into(),
+        task: "move-store".into(),
+        args,
+        health: HealthSettings {
+            settle: Some(policy.settle),
+            timeout: Some(policy.timeout),
+            ..HealthSettings::default()
+        },
+        backup: BackupRequest {
+            db_var: Some("DB_URL".into()),
+            dir: Some(host.dir.join(BACKUPS_IN_HOST)),
+            keep: Some(2),
+            ..BackupRequest::default()
+        },
+    };
+    let prepared = prepare(&host.engine, &host.state, &catalog, &tasks, &request)
+        .await
+        .expect("preflight");
+    let plan = prepared.plan.clone();
+    let mut journal = host.state.begin(&plan).unwrap();
+    let result = Runner {
+        engine: &host.engine,
+        journal: &mut journal,
+        progress: None,
+        fault,
+    }
+    .run(&plan)
+    .await;
+    (plan, result)
+}
+
+/// The text of a member's configuration file, and of the old one kept beside it.
+fn configs(host: &Host, name: &str) -> (String, Option<String>) {
+    let c = host.engine.named(name).unwrap();
+    let text = |path: &str| {
+        c.files
+            .get(path)
+            .map(|f| String::from_utf8_lossy(&f.bytes).to_string())
+    };
+    (text("/etc/app.yaml").unwrap(), text("/etc/app.old.yaml"))
+}
+
+/// Where the documents are, and what the members that hold the store read.
+fn assert_state(host: &Host, docs: &str, driver: &str, case: &str) {
+    assert_eq!(host.engine.world().data["docs"], docs, "{case}: documents");
+    for name in ["web", "worker"] {
+        assert_eq!(
+            configs(host, name).0,
+            config(driver),
+            "{case}: {name}'s config"
+        );
+    }
+    assert_eq!(
+        configs(host, "cron").0,
+        "schedule: hourly\n",
+        "{case}: cron is not a store member"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_moves_the_documents_and_swaps_the_config_of_every_member_that_holds_the_store() {
+    let (host, dest) = task_host("db", "fs");
+    let (plan, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    let names: Vec<&str> = plan.stages[0].steps.iter().map(|s| s.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "keep_file",
+            "keep_file",
+            "run",
+            "stop",
+            "stop",
+            "stop",
+            "backup",
+            "run",
+            "run",
+            "swap",
+            "swap",
+            "start",
+            "start",
+            "start",
+            "await_healthy",
+            "await_healthy",
+            "await_healthy"
+        ]
+    );
+    assert_settled(&host, &MEMBERS);
+    assert_state(&host, "fs", "fs", "done");
+    assert_eq!(
+        configs(&host, "web").1,
+        Some(config("db")),
+        "the old config is kept beside"
+    );
+    let verify = &report.steps[8];
+    assert_eq!(
+        verify.detail.as_deref(),
+        Some("`store-list` exited 0: id 1: state complete, moved 1 = total")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_killed_at_every_moment_of_every_step_is_recovered() {
+    let (probe, dest) = task_host("db", "fs");
+    let (plan, _) = task(&probe, &dest, None).await;
+    for step in 0..plan.step_count() {
+        for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
+            let case = format!("killed at step {} ({at:?})", step + 1);
+            let (host, dest) = task_host("db", "fs");
+            let (plan, result) = task(&host, &dest, Some(Fault::Crash { step, at })).await;
+            assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
+            tokio::time::sleep(DEAD_FOR).await;
+            let recoveries = recover(&host.engine, &host.state, None).await.unwrap();
+            let (_, outcome, _) = expected(&plan, step);
+            assert_eq!(
+                recoveries[0].outcome,
+                Some(outcome),
+                "{case}: {}",
+                recoveries[0].message
+            );
+            assert_settled(&host, &MEMBERS);
+            match outcome {
+                Outcome::Succeeded => assert_state(&host, "fs", "fs", &case),
+                _ => assert_state(&host, "db", "db", &case),
+            }
+            assert!(host.state.unfinished(None).unwrap().is_empty(), "{case}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destination_that_fails_its_check_stops_nothing() {
+    let (host, dest) = task_host("db", "broken");
+    let (_, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::NothingChanged);
+    assert!(report
+        .failure
+        .unwrap()
+        .contains("cannot reach the broken store"));
+    assert_eq!(report.downtime_ms, None, "nothing stopped");
+    assert_settled(&host, &MEMBERS);
+    assert_state(&host, "db", "db", "check failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_short_of_its_total_is_migrated_back() {
+    let (host, dest) = task_host("db", "flaky");
+    let (_, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert!(report
+        .failure
+        .unwrap()
+        .contains("has moved 0 but total 1: not everything was done"));
+    assert_eq!(report.restored.len(), 1, "{:?}", report.restored);
+    assert!(
+        report.restored[0].starts_with("went back: `store-move"),
+        "{:?}",
+        report.restored
+    );
+    assert_settled(&host, &MEMBERS);
+    assert_state(&host, "db", "db", "short");
+    assert_eq!(configs(&host, "web").1, None, "never swapped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_way_back_that_fails_is_covered_by_the_backup_when_it_holds_the_documents() {
+    let (host, dest) = task_host("db", "oneway-flaky");
+    let (_, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(
+        report.outcome,
+        Outcome::RolledBack,
+        "{:?}",
+        report.undo_failures
+    );
+    assert!(
+        report.warnings[0]
+            .contains("going back failed, so the database backup is restored instead"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report
+            .restored
+            .iter()
+            .any(|r| r.starts_with("restored the PostgreSQL database")),
+        "{:?}",
+        report.restored
+    );
+    assert_settled(&host, &MEMBERS);
+    assert_state(&host, "db", "db", "covered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_way_back_that_fails_stops_for_a_person_when_the_backup_does_not_hold_the_documents() {
+    let (host, dest) = task_host("files", "oneway-flaky");
+    let (_, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::NeedsAttention);
+    assert!(
+        report.undo_failures[0].contains("the rollback stops here"),
+        "{:?}",
+        report.undo_failures
+    );
+    assert_eq!(
+        host.engine.world().data["docs"],
+        "oneway-flaky",
+        "left as it is, not restored over"
+    );
+    for name in MEMBERS {
+        assert!(
+            !host.engine.named(name).unwrap().running,
+            "{name} is left stopped"
+        );
+    }
+}
