@@ -99,7 +99,7 @@ pub enum TaskStepSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
-    /// Names the step's one-shot container (`NAME-task-<name>`).
+    /// The step's name in the plan; its one-shot container is `NAME-cutover-task`.
     pub name: String,
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
