@@ -720,7 +720,7 @@ pub fn plan_backup(
             .into(),
         ],
     };
-    in_place(Kind::Backup, app, steps)
+    in_place(Kind::Backup, &[app], steps)
 }
 
 /// `cutover restore`: the current data backed up first, then the backup put back; if the
@@ -766,26 +766,35 @@ pub fn plan_restore(
         }
         .into(),
     ];
-    in_place(Kind::Restore, app, steps)
+    in_place(Kind::Restore, &[app], steps)
 }
 
-/// A plan on one container that stays the same container.
-fn in_place(kind: Kind, app: &ContainerInspectResponse, steps: Vec<Step>) -> Plan {
-    let name = name_of(app);
-    let image = image_of(app);
+/// A plan on containers that stay the same containers (each slot is generation 0 throughout),
+/// the first one named.
+pub(super) fn in_place(
+    kind: Kind,
+    members: &[&ContainerInspectResponse],
+    steps: Vec<Step>,
+) -> Plan {
+    let image = image_of(members[0]);
     Plan {
         kind,
-        container: name.clone(),
-        members: vec![name.clone()],
+        container: name_of(members[0]),
+        members: members.iter().map(|m| name_of(m)).collect(),
         image_from: image.clone(),
         image_to: image.clone(),
-        slots: BTreeMap::from([(
-            Slot::new(&name, 0),
-            SlotInfo {
-                image: image.clone(),
-                id: app.id.clone(),
-            },
-        )]),
+        slots: members
+            .iter()
+            .map(|m| {
+                (
+                    Slot::new(&name_of(m), 0),
+                    SlotInfo {
+                        image: image_of(m),
+                        id: m.id.clone(),
+                    },
+                )
+            })
+            .collect(),
         stages: vec![Stage {
             from: image.clone(),
             to: image,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bollard::models::ContainerInspectResponse;
 
-use super::build::BackupPlan;
+use super::build::{in_place, BackupPlan};
 use super::steps::{AwaitHealthy, Command, FileSource, KeepFile, Start, Step, Stop, Swap, TaskRun};
-use super::{Kind, Plan, Slot, SlotInfo, Stage};
+use super::{Kind, Plan, Slot};
 use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
 use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE};
@@ -197,34 +197,10 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
             .into(),
         );
     }
-    let image = image_of(primary.inspect);
+    let members: Vec<&ContainerInspectResponse> = input.members.iter().map(|m| m.inspect).collect();
     Ok(Plan {
-        kind: Kind::Task,
-        container: name_of(primary.inspect),
-        members: input.members.iter().map(|m| name_of(m.inspect)).collect(),
-        image_from: image.clone(),
-        image_to: image.clone(),
-        slots: input
-            .members
-            .iter()
-            .map(|m| {
-                (
-                    slot(m.inspect),
-                    SlotInfo {
-                        image: image_of(m.inspect),
-                        id: m.inspect.id.clone(),
-                    },
-                )
-            })
-            .collect(),
-        stages: vec![Stage {
-            from: image.clone(),
-            to: image,
-            steps,
-        }],
-        carried: serde_json::Value::Null,
-        profile: None,
         task: Some(input.task.to_string()),
+        ..in_place(Kind::Task, &members, steps)
     })
 }
 

@@ -471,29 +471,22 @@ impl Runner<'_> {
                         reverted.push(index);
                     }
                 }
-                Err(StepError::Covered(message)) => {
-                    let message = secrets::redact(&message);
-                    tracing::warn!("{message}");
-                    self.journal.record(Event::Undo {
-                        stage,
-                        index,
-                        phase: Phase::Failed,
-                        detail: Some(message.clone()),
-                    })?;
-                    state.warnings.push(format!("{description}: {message}"));
-                    report.status = "undo_failed";
-                }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());
-                    tracing::error!("undo failed: {message}");
                     self.journal.record(Event::Undo {
                         stage,
                         index,
                         phase: Phase::Failed,
                         detail: Some(message.clone()),
                     })?;
-                    undo_failures.push(format!("{description}: {message}"));
                     report.status = "undo_failed";
+                    if let StepError::Covered(_) = e {
+                        tracing::warn!("{message}");
+                        state.warnings.push(format!("{description}: {message}"));
+                        continue;
+                    }
+                    tracing::error!("undo failed: {message}");
+                    undo_failures.push(format!("{description}: {message}"));
                     if step.traits().critical_undo {
                         tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
                         break;

@@ -7,8 +7,10 @@
 
 use super::journal::Outcome;
 use super::recover::recover;
-use super::runner::{Fault, Moment, RunError, RunReport, Runner};
-use super::tests::{assert_settled, expected, health, new_host, Host, BACKUPS_IN_HOST, DEAD_FOR};
+use super::runner::{Fault, Moment, RunError, RunReport};
+use super::tests::{
+    assert_settled, expected, health, new_host, run_plan, Host, BACKUPS_IN_HOST, DEAD_FOR,
+};
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::task::{prepare, tasks_of, TaskRequest};
@@ -124,15 +126,7 @@ async fn task(
         .await
         .expect("preflight");
     let plan = prepared.plan.clone();
-    let mut journal = host.state.begin(&plan).unwrap();
-    let result = Runner {
-        engine: &host.engine,
-        journal: &mut journal,
-        progress: None,
-        fault,
-    }
-    .run(&plan)
-    .await;
+    let result = run_plan(host, &plan, fault).await;
     (plan, result)
 }
 

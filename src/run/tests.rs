@@ -131,16 +131,25 @@ async fn upgrade(
     .await
     .expect("preflight");
     let plan = prepared.plan.clone();
-    let mut journal = host.state.begin(&plan).unwrap();
-    let result = Runner {
+    let result = run_plan(host, &plan, fault).await;
+    (plan, result)
+}
+
+/// Runs `plan` on the host with a journal of its own, as the CLI would.
+pub(super) async fn run_plan(
+    host: &Host,
+    plan: &Plan,
+    fault: Option<Fault>,
+) -> Result<RunReport, RunError> {
+    let mut journal = host.state.begin(plan).unwrap();
+    Runner {
         engine: &host.engine,
         journal: &mut journal,
         progress: None,
         fault,
     }
-    .run(&plan)
-    .await;
-    (plan, result)
+    .run(plan)
+    .await
 }
 
 /// Every member runs under its name, once; nothing the run made is left. Returns what the
@@ -791,15 +800,7 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
             let plan =
                 crate::plan::build::plan_restore(&app, target.clone(), &taken, root, 3, health());
             assert_eq!(plan.step_count(), steps);
-            let mut journal = host.state.begin(&plan).unwrap();
-            let result = Runner {
-                engine: &host.engine,
-                journal: &mut journal,
-                progress: None,
-                fault: Some(Fault::Crash { step, at }),
-            }
-            .run(&plan)
-            .await;
+            let result = run_plan(&host, &plan, Some(Fault::Crash { step, at })).await;
             assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
             tokio::time::sleep(DEAD_FOR).await;
             let recovered = recover(&host.engine, &host.state, None)

@@ -203,6 +203,18 @@ impl Scene {
     }
 
     /// Starts `cutover` in the background, for tests that kill or race it.
+    /// `cutover recover [ARGS] --yes --json`, which must exit 0: the first run it recovered.
+    pub fn recover(&self, args: &[&str]) -> Value {
+        let mut all = vec!["recover"];
+        all.extend(args);
+        all.extend(["--yes", "--json"]);
+        let out = self.cutover(&all);
+        out.expect(0);
+        let report = out.json();
+        assert!(report["recovered"][0].is_object(), "{}", out.stdout);
+        report["recovered"][0].clone()
+    }
+
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
         self.command(args, env)
             .stdin(Stdio::null())
@@ -421,4 +433,11 @@ pub fn assert_no_leftovers(name: &str) {
             "{name}{suffix} was left behind"
         );
     }
+}
+
+/// One value from a PostgreSQL database, through psql inside its container.
+pub fn sql(db: &str, user: &str, database: &str, query: &str) -> String {
+    docker(&[
+        "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
+    ])
 }

@@ -5,13 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-/// One value from the database, through psql inside its container.
-fn sql(db: &str, user: &str, database: &str, query: &str) -> String {
-    docker(&[
-        "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
-    ])
-}
-
 /// The product's schema version and what migrated it last, as the emulator records them.
 fn schema(db: &str, user: &str, database: &str, product: &str) -> (String, String) {
     let row = sql(

@@ -26,14 +26,7 @@ fn killed_while_waiting_for_health_then_recover_finishes_the_upgrade() {
         blocked.stderr
     );
 
-    let out = scene.cutover(&["recover", "--yes", "--json"]);
-    out.expect(0);
-    assert_eq!(
-        out.json()["recovered"][0]["outcome"],
-        "succeeded",
-        "{}",
-        out.stdout
-    );
+    assert_eq!(scene.recover(&[])["outcome"], "succeeded");
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("slow"));
     assert!(is_running(&name));
     assert_no_leftovers(&name);
@@ -64,14 +57,7 @@ fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls
     );
     scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
     kill_hard(&mut run);
-    let out = scene.cutover(&["recover", &name, "--yes", "--json"]);
-    out.expect(0);
-    assert_eq!(
-        out.json()["recovered"][0]["outcome"],
-        "rolled_back",
-        "{}",
-        out.stdout
-    );
+    assert_eq!(scene.recover(&[&name])["outcome"], "rolled_back");
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
     assert_no_leftovers(&name);
@@ -93,14 +79,7 @@ fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
     assert!(!exists(&name), "the service is down, its container renamed");
     assert!(exists(&format!("{name}-new")));
 
-    let out = scene.cutover(&["recover", "--yes", "--json"]);
-    out.expect(0);
-    assert_eq!(
-        out.json()["recovered"][0]["outcome"],
-        "rolled_back",
-        "{}",
-        out.stdout
-    );
+    assert_eq!(scene.recover(&[])["outcome"], "rolled_back");
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
     assert_no_leftovers(&name);

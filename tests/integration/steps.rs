@@ -451,10 +451,8 @@ fn killed_during_the_migration_then_recover_rolls_back() {
         !is_running(&name),
         "killed mid-migration, the service is down"
     );
-    let out = scene.cutover(&["recover", "--yes", "--json"]);
-    out.expect(0);
-    let recovered = &out.json()["recovered"][0];
-    assert_eq!(recovered["outcome"], "rolled_back", "{}", out.stdout);
+    let recovered = scene.recover(&[]);
+    assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
     assert!(recovered["downtime_ms"].as_u64().is_some());
     assert_eq!(id_of(&name), original);
     assert!(http_get_eventually(port, "/").contains("version=1"));

@@ -27,7 +27,23 @@ struct Group {
     catalog_port: u16,
     second: String,
     api: String,
-    dest: std::path::PathBuf,
+    /// The destination config's path on the host.
+    dest: String,
+}
+
+impl Group {
+    /// `cutover task CATALOG migrate-object-storage --dest-config DEST` then `more`.
+    fn migrate_args<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "task",
+            &self.catalog,
+            "migrate-object-storage",
+            "--dest-config",
+            &self.dest,
+        ];
+        args.extend(more);
+        args
+    }
 }
 
 fn group(test: &str, extra_env: &[&str]) -> Group {
@@ -101,7 +117,10 @@ fn group(test: &str, extra_env: &[&str]) -> Group {
         "add-documents",
         &DOCUMENTS.to_string(),
     ]);
-    let dest = temp_dir(&scene, "dest").join("dest.yaml");
+    let dest = temp_dir(&scene, "dest")
+        .join("dest.yaml")
+        .display()
+        .to_string();
     std::fs::write(&dest, catalog_config("/archive/store")).unwrap();
     Group {
         scene,
@@ -151,19 +170,12 @@ fn config_of(name: &str) -> String {
 
 /// Where each document lives now, from the database's index.
 fn stores(db: &str) -> String {
-    docker(&[
-        "exec",
+    sql(
         db,
-        "psql",
-        "-h",
-        "/tmp",
-        "-U",
         "anchore",
-        "-d",
         "anchore",
-        "-Atc",
         "SELECT DISTINCT split_part(content_url, ':', 1) FROM archive_metadata ORDER BY 1",
-    ])
+    )
 }
 
 #[test]
@@ -178,17 +190,9 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         out.stdout
     );
     assert!(out.stdout.contains("--dest-config FILE"), "{}", out.stdout);
-    let dest = g.dest.display().to_string();
 
     let before = inspect(&g.catalog).unwrap();
-    let out = g.scene.cutover(&[
-        "task",
-        &g.catalog,
-        "migrate-object-storage",
-        "--dest-config",
-        &dest,
-        "--dry-run",
-    ]);
+    let out = g.scene.cutover(&g.migrate_args(&["--dry-run"]));
     out.expect(0);
     assert!(
         out.stdout
@@ -199,15 +203,7 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
     assert_untouched(&g.catalog, &before);
 
     // cutover's own options may follow the task's.
-    let out = g.scene.cutover(&[
-        "task",
-        &g.catalog,
-        "migrate-object-storage",
-        "--dest-config",
-        &dest,
-        "--yes",
-        "--json",
-    ]);
+    let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));
     out.expect(0);
     let report = out.json();
     assert_eq!(report["outcome"], "succeeded", "{}", out.stdout);
@@ -258,14 +254,7 @@ fn a_destination_that_fails_its_check_changes_nothing() {
     let g = group("objcheck", &[]);
     std::fs::write(&g.dest, catalog_config("/proc/nowhere")).unwrap();
     let before = inspect(&g.catalog).unwrap();
-    let out = g.scene.cutover(&[
-        "task",
-        &g.catalog,
-        "migrate-object-storage",
-        "--dest-config",
-        &g.dest.display().to_string(),
-        "--yes",
-    ]);
+    let out = g.scene.cutover(&g.migrate_args(&["--yes"]));
     out.expect(2);
     assert!(out.stdout.contains("Nothing was changed"), "{}", out.stdout);
     assert!(
@@ -284,14 +273,7 @@ fn a_destination_that_fails_its_check_changes_nothing() {
         .cutover(&["task", &g.catalog, "migrate-object-storage", "--yes"]);
     missing.refused(&["--dest-config FILE is required"]);
     std::fs::write(&g.dest, "services:\n  apiext: {}\n").unwrap();
-    let wrong = g.scene.cutover(&[
-        "task",
-        &g.catalog,
-        "migrate-object-storage",
-        "--dest-config",
-        &g.dest.display().to_string(),
-        "--yes",
-    ]);
+    let wrong = g.scene.cutover(&g.migrate_args(&["--yes"]));
     wrong.refused(&["has none of services.catalog"]);
     let unknown = g.scene.cutover(&["task", &g.catalog, "vacuum", "--yes"]);
     unknown.refused(&["has no task \"vacuum\"", "migrate-object-storage"]);
@@ -302,15 +284,7 @@ fn a_destination_that_fails_its_check_changes_nothing() {
 fn a_migration_that_fails_half_way_is_migrated_back_and_the_old_config_serves() {
     // The destination fails after three documents: the tool logs, skips and says "complete".
     let g = group("objhalf", &["EMULATOR_FAIL_WRITES=localfs:3"]);
-    let out = g.scene.cutover(&[
-        "task",
-        &g.catalog,
-        "migrate-object-storage",
-        "--dest-config",
-        &g.dest.display().to_string(),
-        "--yes",
-        "--json",
-    ]);
+    let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));
     out.expect(1);
     let report = out.json();
     assert_eq!(report["outcome"], "rolled_back");
@@ -340,32 +314,15 @@ fn a_migration_that_fails_half_way_is_migrated_back_and_the_old_config_serves() 
 #[test]
 fn a_task_killed_during_the_migration_is_recovered() {
     let g = group("objkill", &["EMULATOR_MIGRATE_DELAY_MS=400"]);
-    let mut run = g.scene.spawn(
-        &[
-            "task",
-            &g.catalog,
-            "migrate-object-storage",
-            "--dest-config",
-            &g.dest.display().to_string(),
-            "--yes",
-        ],
-        &[],
-    );
+    let mut run = g.scene.spawn(&g.migrate_args(&["--yes"]), &[]);
     let start = Instant::now();
     let moved = || {
-        docker(&[
-            "exec",
+        sql(
             &g.db,
-            "psql",
-            "-h",
-            "/tmp",
-            "-U",
             "anchore",
-            "-d",
             "anchore",
-            "-Atc",
             "SELECT count(*) FROM archive_metadata WHERE content_url LIKE 'file:%'",
-        ])
+        )
     };
     while moved().parse::<usize>().unwrap_or(0) < 2 {
         assert!(
@@ -379,14 +336,7 @@ fn a_task_killed_during_the_migration_is_recovered() {
         exists(&format!("{}-cutover-task", g.catalog)),
         "the migration runs on, killed only with cutover"
     );
-    let out = g.scene.cutover(&["recover", "--yes", "--json"]);
-    out.expect(0);
-    assert_eq!(
-        out.json()["recovered"][0]["outcome"],
-        "rolled_back",
-        "{}",
-        out.stdout
-    );
+    assert_eq!(g.scene.recover(&[])["outcome"], "rolled_back");
     assert!(!exists(&format!("{}-cutover-task", g.catalog)));
     assert!(!exists(&format!("{}-cutover-task-undo", g.catalog)));
     assert_eq!(stores(&g.db), "db", "the documents that moved came back");

@@ -166,6 +166,14 @@ impl Cx<'_> {
         let id = c.id.unwrap_or_default();
         Ok((!self.slots.values().any(|known| *known == id)).then_some(id))
     }
+
+    /// Removes a one-shot container a killed run left under `name`.
+    pub async fn remove_stray(&self, name: &str) -> Result<(), StepError> {
+        if let Some(id) = self.stray(name).await? {
+            self.engine.remove(&id).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

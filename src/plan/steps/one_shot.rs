@@ -78,9 +78,7 @@ impl Action for OneShot {
         cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
-        if let Some(id) = cx.stray(&self.name).await? {
-            cx.engine.remove(&id).await?;
-        }
+        cx.remove_stray(&self.name).await?;
         Ok(None)
     }
 }

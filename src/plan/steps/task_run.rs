@@ -125,9 +125,7 @@ impl Action for TaskRun {
         cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
-        if let Some(id) = cx.stray(&self.name).await? {
-            cx.engine.remove(&id).await?;
-        }
+        cx.remove_stray(&self.name).await?;
         if self.undo.is_empty() {
             return Ok(None);
         }
@@ -135,9 +133,7 @@ impl Action for TaskRun {
         let mut captured = cx.captured.clone();
         let mut said = Vec::new();
         for command in &self.undo {
-            if let Some(id) = cx.stray(&name).await? {
-                cx.engine.remove(&id).await?;
-            }
+            cx.remove_stray(&name).await?;
             let done = self
                 .run_checked(cx, &name, command, &mut captured)
                 .await
