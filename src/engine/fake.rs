@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
-    EndpointSettings, Health, HealthConfig, HealthStatusEnum, ImageConfig, ImageInspect,
-    NetworkSettings,
+    EndpointSettings, Health, HealthConfig, HealthStatusEnum, HostConfig, ImageConfig,
+    ImageInspect, MountPoint, NetworkSettings,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -153,6 +153,18 @@ impl FakeEngine {
             start(w, &id);
         });
         id
+    }
+
+    /// Mounts `bind` (`SOURCE:DEST[:ro]`: a volume, or a path of the host) in a container, as
+    /// `docker run -v` would have. The fake keeps its files per container all the same.
+    pub fn mount(&self, name: &str, bind: &str) {
+        self.with(|w| {
+            let c = w.containers.values_mut().find(|c| c.name == name).unwrap();
+            let host = c.body.host_config.get_or_insert_with(HostConfig::default);
+            host.binds
+                .get_or_insert_with(Vec::new)
+                .push(bind.to_string());
+        });
     }
 
     /// What the fake's database holds.
@@ -330,6 +342,7 @@ fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
             ..Default::default()
         }),
         host_config: body.host_config.clone(),
+        mounts: Some(mounts(body)),
         state: Some(ContainerState {
             running: Some(c.running),
             exit_code: Some(c.exit_code),
@@ -342,6 +355,33 @@ fn inspect(w: &World, c: &FakeContainer) -> ContainerInspectResponse {
         }),
         ..Default::default()
     }
+}
+
+/// The mounts the engine reports for a container's binds.
+fn mounts(body: &ContainerCreateBody) -> Vec<MountPoint> {
+    let binds = body
+        .host_config
+        .iter()
+        .flat_map(|h| h.binds.iter().flatten());
+    binds
+        .map(|bind| {
+            let mut parts = bind.split(':');
+            let source = parts.next().unwrap_or_default().to_string();
+            let destination = parts.next().map(str::to_string);
+            let volume = !source.starts_with('/');
+            MountPoint {
+                typ: Some(match volume {
+                    true => "volume".into(),
+                    false => "bind".into(),
+                }),
+                name: volume.then(|| source.clone()),
+                source: Some(source),
+                destination,
+                rw: Some(parts.next() != Some("ro")),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 #[async_trait]

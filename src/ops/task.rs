@@ -3,7 +3,9 @@
 //! members that do the work agree on their configuration, the database can be backed up), then
 //! the plan of [`crate::plan::task`].
 
-use bollard::models::ContainerInspectResponse;
+use std::path::PathBuf;
+
+use bollard::models::{ContainerInspectResponse, MountPoint};
 
 use super::backup::BackupRequest;
 use super::group::{choose_profile, claim_running, gather_facts, group_members};
@@ -135,12 +137,21 @@ pub async fn prepare(
                 }
                 Some(_) => {}
             }
-            ensure_writable(c, &spec.config.path, spec)?;
         }
+        let swapped = role.is_some()
+            && spec
+                .steps
+                .iter()
+                .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
+        let host_file = match (swapped, text) {
+            (true, Some(text)) => writable_home(c, &spec.config.path, text)?,
+            _ => None,
+        };
         task_members.push(TaskMember {
             inspect: c,
             role: role.is_some(),
             config_site: config_site(c, &spec.config.path),
+            host_file,
         });
     }
     spec.check_files(&req.args, &files)
@@ -222,44 +233,90 @@ fn parse(what: &str, bytes: &[u8]) -> Result<serde_json::Value> {
     yaml_serde::from_str(text).map_err(|e| Error::Refused(format!("{what} is not valid YAML: {e}")))
 }
 
+/// The volume or bind mount a container's file is on: one mounted at the file itself, or at a
+/// directory above it.
+fn mount_of<'a>(c: &'a ContainerInspectResponse, path: &str) -> Option<&'a MountPoint> {
+    c.mounts.iter().flatten().find(|m| {
+        m.destination.as_deref().is_some_and(|d| {
+            let d = d.trim_end_matches('/');
+            path == d || path.starts_with(&format!("{d}/"))
+        })
+    })
+}
+
 /// Where a container's file lives: a volume or bind mount (shared by every container that
 /// mounts it), else the container's own filesystem.
 fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
-    let mount = c.mounts.iter().flatten().find(|m| {
-        m.destination
-            .as_deref()
-            .is_some_and(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))))
-    });
-    match mount {
+    match mount_of(c, path) {
         Some(m) => format!(
             "{}{}",
             m.name.clone().or(m.source.clone()).unwrap_or_default(),
-            &path[m.destination.as_deref().unwrap_or_default().len()..]
+            &path[m
+                .destination
+                .as_deref()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .len()..]
         ),
         None => format!("container {}", c.id.clone().unwrap_or_default()),
     }
 }
 
-/// Refuses when the task swaps a file on a read-only mount: the swap would fail with the work
-/// already done.
-fn ensure_writable(c: &ContainerInspectResponse, path: &str, spec: &TaskSpec) -> Result<()> {
-    let swaps = spec
-        .steps
-        .iter()
-        .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
-    let read_only = c.mounts.iter().flatten().any(|m| {
-        m.rw == Some(false)
-            && m.destination
-                .as_deref()
-                .is_some_and(|d| path.starts_with(&format!("{}/", d.trim_end_matches('/'))))
-    });
-    if swaps && read_only {
+/// Refuses, before anything stops, a configuration file the task could not replace for good
+/// once the work is done: one in the container's own filesystem (a recreated container, after
+/// an upgrade or `docker-compose up`, would read the image's file again and the old store, its
+/// documents gone), on a read-only mount, or bind-mounted as a single file that cutover cannot
+/// reach. The engine cannot replace a file that is itself a mount point, so such a file is
+/// written in place on this host: its path is returned, once its content proves it is the same
+/// file the container reads.
+fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result<Option<PathBuf>> {
+    let name = engine::name_of(c);
+    let Some(mount) = mount_of(c, path) else {
         return Err(Error::Refused(format!(
-            "{path} of {} is on a read-only mount, so the task could not put the new configuration in place; mount it read-write first",
-            engine::name_of(c)
+            "{path} of {name} is in the container's own filesystem, on no volume or bind mount: the new configuration would be lost the next time the container is recreated (an upgrade, `docker-compose up`), and it would read the old store again; mount the file or its directory from the host or a volume first (compose: `./config:{}`), then run the task",
+            parent(path)
+        )));
+    };
+    if mount.rw == Some(false) {
+        return Err(Error::Refused(format!(
+            "{path} of {name} is on a read-only mount, so the task could not put the new configuration in place; mount it read-write first"
         )));
     }
-    Ok(())
+    if mount
+        .destination
+        .as_deref()
+        .map(|d| d.trim_end_matches('/'))
+        != Some(path)
+    {
+        return Ok(None);
+    }
+    let source = PathBuf::from(mount.source.clone().unwrap_or_default());
+    let unreachable = |why: String| {
+        Error::Refused(format!(
+            "{path} of {name} is the file {} bind-mounted from the engine's host, which the engine cannot replace (it is a mount point) and cutover {why}: run cutover on the engine's host with the rights to write that file, or mount its directory instead ({}:{})",
+            source.display(),
+            parent(&source.display().to_string()),
+            parent(path)
+        ))
+    };
+    match std::fs::read(&source) {
+        Ok(bytes) if bytes == text.as_bytes() => {}
+        Ok(_) => return Err(unreachable("finds another file at that path here".into())),
+        Err(e) => return Err(unreachable(format!("cannot read it here ({e})"))),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&source)
+        .map_err(|e| unreachable(format!("cannot write it ({e})")))?;
+    Ok(Some(source))
+}
+
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => ".",
+    }
 }
 
 /// Refuses when the member that does the work lacks a variable the task's commands need.

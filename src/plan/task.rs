@@ -24,6 +24,9 @@ pub struct TaskMember<'a> {
     /// Where its configuration file lives (a volume, a bind mount, or the container itself):
     /// members that share one file swap it once.
     pub config_site: String,
+    /// Its configuration file is bind-mounted from this host as a single file, which the engine
+    /// cannot replace: the swap writes it here, in place.
+    pub host_file: Option<PathBuf>,
 }
 
 /// What a task's plan is computed from.
@@ -150,6 +153,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                             path: input.spec.config.path.clone(),
                             key: from.clone(),
                             keep_old_as: keep_old_as.clone(),
+                            host_file: m.host_file.clone(),
                         }
                         .into(),
                     );

@@ -13,6 +13,7 @@ use super::tests::{
 };
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
+use crate::ops::preflight::Prepared;
 use crate::ops::task::{prepare, tasks_of, TaskRequest};
 use crate::plan::Plan;
 use crate::profile::{Catalog, Choice, Loaded, Profile};
@@ -59,8 +60,22 @@ fn config(driver: &str) -> String {
     format!("store:\n  driver: {driver}\n")
 }
 
-/// A host whose documents are in the store `source`, and a destination config for `dest`.
+/// A host whose documents are in the store `source`, and a destination config for `dest`; each
+/// member's config is on a volume of its own.
 fn task_host(source: &str, dest: &str) -> (Host, std::path::PathBuf) {
+    task_host_with(source, dest, |_| Some("web-etc:/etc".into()))
+}
+
+/// Web's mount, from the host's directory.
+type WebMount = fn(&std::path::Path) -> Option<String>;
+
+/// As [`task_host`], with web's mount (`SOURCE:DEST[:ro]`) given by `web_mount` from the host's
+/// directory, or none.
+fn task_host_with(
+    source: &str,
+    dest: &str,
+    web_mount: impl Fn(&std::path::Path) -> Option<String>,
+) -> (Host, std::path::PathBuf) {
     let host = new_host(&[]);
     let own = config(source);
     for name in MEMBERS {
@@ -74,6 +89,13 @@ fn task_host(source: &str, dest: &str) -> (Host, std::path::PathBuf) {
             &["DB_URL=postgres://app:pw-1234@db:5432/app"],
             &[("/etc/app.yaml", file)],
         );
+        let mount = match name {
+            "web" => web_mount(&host.dir),
+            _ => Some(format!("{name}-etc:/etc")),
+        };
+        if let Some(mount) = mount {
+            host.engine.mount(name, &mount);
+        }
     }
     host.engine.with_data(&[("docs", source)]);
     let path = host.dir.join("dest.yaml");
@@ -91,11 +113,8 @@ fn catalog() -> Catalog {
     }
 }
 
-async fn task(
-    host: &Host,
-    dest: &std::path::Path,
-    fault: Option<Fault>,
-) -> (Plan, Result<RunReport, RunError>) {
+/// The preflight of the task that moves the store to `dest`.
+async fn prepare_task(host: &Host, dest: &std::path::Path) -> crate::error::Result<Prepared> {
     let catalog = catalog();
     let tasks = tasks_of(&host.engine, &catalog, "web", &Choice::Auto)
         .await
@@ -122,9 +141,15 @@ async fn task(
             ..BackupRequest::default()
         },
     };
-    let prepared = prepare(&host.engine, &host.state, &catalog, &tasks, &request)
-        .await
-        .expect("preflight");
+    prepare(&host.engine, &host.state, &catalog, &tasks, &request).await
+}
+
+async fn task(
+    host: &Host,
+    dest: &std::path::Path,
+    fault: Option<Fault>,
+) -> (Plan, Result<RunReport, RunError>) {
+    let prepared = prepare_task(host, dest).await.expect("preflight");
     let plan = prepared.plan.clone();
     let result = run_plan(host, &plan, fault).await;
     (plan, result)
@@ -317,4 +342,98 @@ async fn a_way_back_that_fails_stops_for_a_person_when_the_backup_does_not_hold_
             "{name} is left stopped"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_the_task_could_not_replace_for_good_is_refused_before_anything_stops() {
+    let cases: [(&str, WebMount, &str); 4] = [
+        (
+            "own filesystem",
+            |_| None,
+            "in the container's own filesystem",
+        ),
+        (
+            "read-only",
+            |_| Some("web-etc:/etc:ro".into()),
+            "read-only mount",
+        ),
+        (
+            "another host's file",
+            |dir| Some(format!("{}/elsewhere.yaml:/etc/app.yaml", dir.display())),
+            "cannot read it here",
+        ),
+        (
+            "a different file here",
+            |dir| {
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::write(dir.join("other.yaml"), "store: {driver: s3}\n").unwrap();
+                Some(format!("{}/other.yaml:/etc/app.yaml", dir.display()))
+            },
+            "finds another file at that path here",
+        ),
+    ];
+    for (case, mount, says) in cases {
+        let (host, dest) = task_host_with("db", "fs", mount);
+        let refused = prepare_task(&host, &dest).await.err().expect(case);
+        assert!(refused.to_string().contains(says), "{case}: {refused}");
+        assert_settled(&host, &MEMBERS);
+        assert_state(&host, "db", "db", case);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_bind_mounted_as_a_file_is_rewritten_in_place_on_the_host() {
+    let bind = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("web.yaml"), config("db")).unwrap();
+        Some(format!("{}/web.yaml:/etc/app.yaml", dir.display()))
+    };
+    let (host, dest) = task_host_with("db", "fs", bind);
+    let file = host.dir.join("web.yaml");
+    let inode =
+        |f: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(f).unwrap());
+    let before = inode(&file);
+    let (plan, report) = task(&host, &dest, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    assert!(plan.stages[0]
+        .steps
+        .iter()
+        .any(|s| s.describe(&plan).contains(&file.display().to_string())));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), config("fs"));
+    assert_eq!(
+        inode(&file),
+        before,
+        "the same file, which the container mounts"
+    );
+    assert_eq!(
+        configs(&host, "web").1,
+        Some(config("db")),
+        "the old one kept beside"
+    );
+
+    // Killed once the file was rewritten: recovery writes the old one back in place.
+    let (host, dest) = task_host_with("db", "fs", bind);
+    let file = host.dir.join("web.yaml");
+    let before = inode(&file);
+    let swap = plan.stages[0]
+        .steps
+        .iter()
+        .position(|s| s.name() == "swap")
+        .unwrap();
+    let fault = Fault::Crash {
+        step: swap,
+        at: Moment::Acted,
+    };
+    let (_, result) = task(&host, &dest, Some(fault)).await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), config("fs"));
+    tokio::time::sleep(DEAD_FOR).await;
+    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
+    assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        config("db"),
+        "put back"
+    );
+    assert_eq!(inode(&file), before, "in place");
 }

@@ -18,14 +18,17 @@ fn catalog_config(driver: &str) -> String {
     }
 }
 
-/// Three Anchore containers on one database: two catalogs (each with its own config volume)
-/// and an API service whose config has no catalog section; documents in the database.
+/// Three Anchore containers on one database: two catalogs (one with a config volume, one with
+/// a config file bind-mounted from the host) and an API service whose config has no catalog
+/// section; documents in the database.
 struct Group {
     scene: Scene,
     db: String,
     catalog: String,
     catalog_port: u16,
     second: String,
+    /// The host file the second catalog mounts as its config.
+    second_file: std::path::PathBuf,
     api: String,
     /// The destination config's path on the host.
     dest: String,
@@ -66,7 +69,12 @@ fn group(test: &str, extra_env: &[&str]) -> Group {
         format!("{volume}:/config")
     };
     let catalog_conf = config("conf-catalog", &catalog_config("db"));
-    let second_conf = config("conf-second", &catalog_config("db"));
+    // The second catalog's config is a single file bind-mounted from the host (Anchore's
+    // compose files show `./config-engine.yaml:/config/config.yaml`), which the engine cannot
+    // replace: cutover writes it in place.
+    let second_file = temp_dir(&scene, "conf-second").join("config.yaml");
+    std::fs::write(&second_file, catalog_config("db")).unwrap();
+    let second_conf = format!("{}:/config/config.yaml", second_file.display());
     let api_conf = config("conf-api", "services:\n  apiext:\n    enabled: true\n");
     let archive = format!("{}:/archive", scene.name("archive"));
     let mut env = vec![
@@ -128,6 +136,7 @@ fn group(test: &str, extra_env: &[&str]) -> Group {
         catalog,
         catalog_port,
         second,
+        second_file,
         api,
         dest,
     }
@@ -234,6 +243,12 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         );
     }
     assert!(
+        std::fs::read_to_string(&g.second_file)
+            .unwrap()
+            .contains("name: localfs"),
+        "the bind-mounted file itself is rewritten"
+    );
+    assert!(
         !config_of(&g.api).contains("catalog"),
         "the API service's config is its own"
     );
@@ -307,7 +322,9 @@ fn a_migration_that_fails_half_way_is_migrated_back_and_the_old_config_serves() 
         "db",
         "every document is back in the database"
     );
-    assert!(config_of(&g.catalog).contains("name: db"));
+    for catalog in [&g.catalog, &g.second] {
+        assert!(config_of(catalog).contains("name: db"), "{catalog}");
+    }
     assert_documents_readable(&g, "after the way back");
 }
 

@@ -102,6 +102,19 @@ pub async fn put(
     Ok(())
 }
 
+/// Replaces the content of a file of this host in place, keeping its inode (a container mounts
+/// it by inode), mode and owner, and flushes it to disk before the run journals the step done.
+pub fn overwrite(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
+    let failed = |e: std::io::Error| StepError::Failed(format!("writing {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(failed)?;
+    file.write_all(bytes).map_err(failed)?;
+    file.sync_all().map_err(failed)
+}
+
 /// Writes new files (absolute paths, bytes) into a one-shot container that has not started, their
 /// directories created. They are readable by any user, because the product's image may run as
 /// one cutover cannot name; no other container sees that filesystem, and it is removed with the

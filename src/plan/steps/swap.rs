@@ -22,13 +22,21 @@ pub struct Swap {
     pub key: String,
     /// Where the old file is kept beside it.
     pub keep_old_as: String,
+    /// The file on this host that is bind-mounted at `path`: the engine cannot replace a mount
+    /// point, so it is written here, in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_file: Option<PathBuf>,
 }
 
 #[async_trait]
 impl Action for Swap {
     fn describe(&self, plan: &Plan) -> String {
+        let written = match &self.host_file {
+            Some(file) => format!(", written in place at {} on this host", file.display()),
+            None => String::new(),
+        };
         format!(
-            "put the kept {} in place as {} of {} (the old one kept as {})",
+            "put the kept {} in place as {} of {}{written} (the old one kept as {})",
             self.key,
             self.path,
             plan.label(&self.slot),
@@ -56,7 +64,7 @@ impl Action for Swap {
         };
         let new = read_kept(cx.files, &self.key)?;
         files::put(cx.engine, id, &self.keep_old_as, &old, &current.header).await?;
-        files::put(cx.engine, id, &self.path, &new, &current.header).await?;
+        self.write(cx, id, &new, &current.header).await?;
         Ok(Done::said(format!(
             "{} replaced ({} bytes; the old {} bytes kept as {})",
             self.path,
@@ -91,7 +99,7 @@ impl Action for Swap {
                 .map(|e| e.header)
                 .ok_or_else(|| StepError::Failed(format!("{} is gone", self.path)))?,
         };
-        files::put(cx.engine, id, &self.path, &old, &header).await?;
+        self.write(cx, id, &old, &header).await?;
         Ok(Some(format!(
             "put the old {} of {} back",
             self.path, self.slot.member
@@ -100,6 +108,19 @@ impl Action for Swap {
 }
 
 impl Swap {
+    async fn write(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        bytes: &[u8],
+        header: &tar::Header,
+    ) -> Result<(), StepError> {
+        match &self.host_file {
+            Some(file) => files::overwrite(file, bytes),
+            None => files::put(cx.engine, id, &self.path, bytes, header).await,
+        }
+    }
+
     fn previous(&self, files: &Path) -> PathBuf {
         files
             .join("previous")
