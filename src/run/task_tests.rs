@@ -11,6 +11,7 @@ use super::runner::{Fault, Moment, RunError, RunReport};
 use super::tests::{
     assert_settled, expected, health, new_host, run_plan, Host, BACKUPS_IN_HOST, DEAD_FOR,
 };
+use crate::engine::Engine;
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::preflight::Prepared;
@@ -436,4 +437,49 @@ async fn a_config_bind_mounted_as_a_file_is_rewritten_in_place_on_the_host() {
         "put back"
     );
     assert_eq!(inode(&file), before, "in place");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undone_swap_puts_back_the_file_that_stood_where_the_old_one_is_kept() {
+    let (probe, dest) = task_host("db", "fs");
+    let (plan, _) = task(&probe, &dest, None).await;
+    let swap = plan.stages[0]
+        .steps
+        .iter()
+        .position(|s| s.name() == "swap")
+        .unwrap();
+    let (host, dest) = task_host("db", "fs");
+    // An earlier task's old config, where this one keeps web's.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(7);
+    header.set_mode(0o640);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    tar.append_data(&mut header, "app.old.yaml", "earlier".as_bytes())
+        .unwrap();
+    let id = host.engine.named("web").unwrap().id;
+    host.engine
+        .archive_put(
+            &id,
+            "/etc",
+            crate::engine::bytes_stream(tar.into_inner().unwrap()),
+        )
+        .await
+        .unwrap();
+    let fault = Fault::Crash {
+        step: swap,
+        at: Moment::Acted,
+    };
+    let (_, result) = task(&host, &dest, Some(fault)).await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    assert_eq!(configs(&host, "web"), (config("fs"), Some(config("db"))));
+    tokio::time::sleep(DEAD_FOR).await;
+    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
+    assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        configs(&host, "web"),
+        (config("db"), Some("earlier".into()))
+    );
 }

@@ -56,6 +56,13 @@ impl Action for Swap {
         let old = match std::fs::read(&previous) {
             Ok(bytes) => bytes,
             Err(_) => {
+                // A file already where the old one is kept (an earlier task's) comes back if
+                // this one is undone.
+                if let Some(there) = files::fetch(cx.engine, id, &self.keep_old_as).await? {
+                    files::keep(&self.beside(cx.files), &there.bytes).map_err(|e| {
+                        StepError::Failed(format!("keeping a copy of {}: {e}", self.keep_old_as))
+                    })?;
+                }
                 files::keep(&previous, &current.bytes).map_err(|e| {
                     StepError::Failed(format!("keeping a copy of {}: {e}", self.path))
                 })?;
@@ -100,10 +107,15 @@ impl Action for Swap {
                 .ok_or_else(|| StepError::Failed(format!("{} is gone", self.path)))?,
         };
         self.write(cx, id, &old, &header).await?;
-        Ok(Some(format!(
-            "put the old {} of {} back",
-            self.path, self.slot.member
-        )))
+        let mut said = format!("put the old {} of {} back", self.path, self.slot.member);
+        if let Ok(there) = std::fs::read(self.beside(cx.files)) {
+            files::put(cx.engine, id, &self.keep_old_as, &there, &header).await?;
+            said.push_str(&format!(
+                ", and the {} that was there before",
+                self.keep_old_as
+            ));
+        }
+        Ok(Some(said))
     }
 }
 
@@ -122,8 +134,17 @@ impl Swap {
     }
 
     fn previous(&self, files: &Path) -> PathBuf {
+        self.kept(files, &self.path)
+    }
+
+    /// The copy of what stood at `keep_old_as` before the step.
+    fn beside(&self, files: &Path) -> PathBuf {
+        self.kept(files, &self.keep_old_as)
+    }
+
+    fn kept(&self, files: &Path, path: &str) -> PathBuf {
         files
             .join("previous")
-            .join(format!("{}{}", self.slot, self.path.replace('/', "%")))
+            .join(format!("{}{}", self.slot, path.replace('/', "%")))
     }
 }
