@@ -4,7 +4,8 @@
 # 20 ms, and the downtime is the longest stretch without an HTTP 200.
 #
 # Both pull the same image, a fixture with a 200 MB layer like a real product image, which is
-# removed from the engine before every run. Needs the test world (fixtures/world.sh start).
+# removed from the engine before every run. Needs the test world (fixtures/world.sh start) and
+# /usr/bin/time, for cutover's peak RSS.
 #
 #   bash bench/downtime.sh [RUNS]      (default 3; prints each run and the medians)
 set -euo pipefail
@@ -86,15 +87,16 @@ vendor_way() {
 }
 
 cutover_way() {
-    CUTOVER_STATE_DIR=$work/state "$cutover" upgrade app --to 2 --yes --health-url "http://127.0.0.1:$port/"
+    CUTOVER_STATE_DIR=$work/state /usr/bin/time -f '%M' -o "$work/rss" \
+        "$cutover" upgrade app --to 2 --yes --health-url "http://127.0.0.1:$port/"
 }
 
-vendor=() cut=()
+vendor=() cut=() rss=()
 for i in $(seq 1 "$runs"); do
     start_v1; v=$(probe vendor_way)
     start_v1; c=$(probe cutover_way)
     echo "run $i: vendor way ${v} ms, cutover ${c} ms" >&2
-    vendor+=("$v"); cut+=("$c")
+    vendor+=("$v"); cut+=("$c"); rss+=("$(cat "$work/rss")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 mv=$(median "${vendor[@]}"); mc=$(median "${cut[@]}")
@@ -102,6 +104,7 @@ printf '%-28s %10s\n' "downtime (median of $runs)" "ms"
 printf '%-28s %10s\n' "vendor way (stop,rename,pull,run)" "$mv"
 printf '%-28s %10s\n' "cutover upgrade" "$mc"
 awk -v v="$mv" -v c="$mc" 'BEGIN { if (c > 0) printf "ratio vendor/cutover: %.1fx less downtime with cutover\n", v / c }'
+awk -v k="$(median "${rss[@]}")" 'BEGIN { printf "cutover peak RSS (median): %.1f MiB\n", k / 1024 }'
 $docker rm -f app app-old >/dev/null 2>&1 || true
 $docker volume rm bench-data >/dev/null 2>&1 || true
 rm -rf "$work"
