@@ -70,13 +70,19 @@ pub struct ConfigSpec {
     pub role: String,
 }
 
-/// A file must have one of these sections (dotted paths).
+/// A file must have one of the sections `has_any` (dotted paths), or its section `at` must
+/// differ from the same section of the file `differs_from`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
     /// A file argument, or `source`.
     pub file: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub has_any: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differs_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     /// Applies only when this option was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_arg: Option<String>,
@@ -228,8 +234,18 @@ impl TaskSpec {
             _ => Ok(()),
         };
         for check in &self.checks {
-            if !files.contains(&check.file.as_str()) {
-                return fail(format!("checks: {} is not a file of the task", check.file));
+            for file in std::iter::once(&check.file).chain(&check.differs_from) {
+                if !files.contains(&file.as_str()) {
+                    return fail(format!("checks: {file} is not a file of the task"));
+                }
+            }
+            if check.has_any.is_empty() == check.differs_from.is_none()
+                || check.differs_from.is_some() != check.at.is_some()
+            {
+                return fail(format!(
+                    "checks: a check of {} names either has_any, or differs_from with at",
+                    check.file
+                ));
             }
             known_arg(&check.if_arg)?;
             known_arg(&check.unless_arg)?;
@@ -403,6 +419,18 @@ impl TaskSpec {
             let Some(file) = files.get(&check.file) else {
                 continue;
             };
+            if let (Some(other), Some(at)) = (&check.differs_from, &check.at) {
+                let theirs = files.get(other).and_then(|o| lookup(o, at));
+                if lookup(file, at) == theirs {
+                    return Err(format!(
+                        "{} has the same {at} as {}: {}",
+                        self.describe_file(args, &check.file),
+                        self.describe_file(args, other),
+                        check.why
+                    ));
+                }
+                continue;
+            }
             if !check.has_any.iter().any(|p| lookup(file, p).is_some()) {
                 return Err(format!(
                     "{} has none of {}: {}",

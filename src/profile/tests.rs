@@ -540,6 +540,13 @@ fn a_task_checks_its_files_and_whether_the_backup_covers_its_way_back() {
         .check_files(&plain, &files("other: 1", bare))
         .unwrap_err();
     assert!(e.contains("has none of services.catalog:"), "{e}");
+    let e = spec
+        .check_files(&plain, &files(localfs, localfs))
+        .unwrap_err();
+    assert!(
+        e.starts_with("d.yaml (--dest-config) has the same services.catalog as /config/config.yaml: there is nothing to move"),
+        "{e}"
+    );
 
     let task::TaskStepSpec::Run(migrate) = &spec.steps[1] else {
         panic!("the second step migrates")
@@ -597,6 +604,37 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
     let e = error("      - swap: {from: nowhere, keep_old_as: /c.old}\n");
     assert!(e.contains("swap: nowhere is not a file of the task"), "{e}");
     assert!(e.starts_with("x.yaml:4:"), "points at tasks: {e}");
+    let checked = |check: &str| {
+        Profile::parse(
+            &profile("      - run: {name: a, command: [x]}\n").replace(
+                "    steps:\n",
+                &format!("    checks: [{check}]\n    steps:\n"),
+            ),
+            "x.yaml",
+        )
+    };
+    let e = checked("{file: to, differs_from: source, why: w}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("names either has_any, or differs_from with at"),
+        "{e}"
+    );
+    let e = checked("{file: to, has_any: [r], differs_from: source, at: r, why: w}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("names either has_any, or differs_from with at"),
+        "{e}"
+    );
+    let e = checked("{file: to, differs_from: elsewhere, at: r, why: w}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("checks: elsewhere is not a file of the task"),
+        "{e}"
+    );
+    checked("{file: to, differs_from: source, at: r, why: w}").unwrap();
     let fine = profile(
         "      - run: {name: a, command: [x, \"${file:to}\", \"${arg:to}\", \"${HOME}\"]}\n",
     );

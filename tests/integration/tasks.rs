@@ -292,6 +292,24 @@ fn a_destination_that_fails_its_check_changes_nothing() {
     wrong.refused(&["has none of services.catalog"]);
     let unknown = g.scene.cutover(&["task", &g.catalog, "vacuum", "--yes"]);
     unknown.refused(&["has no task \"vacuum\"", "migrate-object-storage"]);
+    std::fs::write(&g.dest, catalog_config("db")).unwrap();
+    let same = g.scene.cutover(&g.migrate_args(&["--yes"]));
+    same.refused(&[
+        "has the same services.catalog as /config/config.yaml: there is nothing to move",
+    ]);
+    let bogus = g
+        .scene
+        .cutover(&g.migrate_args(&["--nodelete", "--bogus", "--yes"]));
+    bogus.refused(&["--bogus is an option neither of migrate-object-storage nor of cutover task"]);
+    let help = g
+        .scene
+        .cutover(&["task", &g.catalog, "migrate-object-storage", "--help"]);
+    help.expect(0);
+    assert!(
+        help.stdout.contains("--nodelete: leave each document"),
+        "{}",
+        help.stdout
+    );
     assert_untouched(&g.catalog, &before);
 }
 

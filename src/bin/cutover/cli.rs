@@ -92,7 +92,8 @@ patch releases and other tags (latest) follow their digest."
 
 Before anything stops: the files given parse and have what the task needs, the containers that do the work agree on their configuration, the database can be backed up. Then every container of the group is stopped, the database backed up, the task's commands run in one-shot containers from the product's image with the configuration of the container that does the work (their exit codes and output checked), configuration files are swapped (the old one kept beside the new), and the group is started and awaited healthy. On any failure every step is undone: the task's work reversed (Anchore: the migration run back) or the backup restored, the old configuration put back, the group started as before.
 
-The task's options come after TASK; cutover's own options may come before NAME or after TASK.")]
+The task's options come after TASK; cutover's own options may come before NAME or after TASK.", disable_help_flag = true,
+        override_usage = "cutover task [OPTIONS] <NAME> <TASK> [TASK OPTIONS]...")]
     Task(TaskArgs),
     /// One unattended pass: upgrade the opted-in containers along their policies
     #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
@@ -204,9 +205,11 @@ pub struct TasksArgs {
 #[derive(Args, Debug)]
 pub struct TaskArgs {
     /// A container of the product: the task runs over its whole group
-    pub name: String,
+    #[arg(required_unless_present = "help")]
+    pub name: Option<String>,
     /// The task, as `cutover tasks NAME` lists it
-    pub task: String,
+    #[arg(required_unless_present = "help")]
+    pub task: Option<String>,
     /// The task's own options (`cutover tasks NAME` lists them)
     #[arg(
         trailing_var_arg = true,
@@ -229,6 +232,9 @@ pub struct TaskArgs {
     pub health: HealthArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Print help; after TASK, the task's own options
+    #[arg(short, long)]
+    pub help: bool,
 }
 
 impl TaskArgs {

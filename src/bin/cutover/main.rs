@@ -219,31 +219,45 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(output::tasks(&args.name, &tasks, args.json))
         }
         Command::Task(args) => {
+            let (Some(name), Some(task_name)) = (args.name.clone(), args.task.clone()) else {
+                // `--help` before TASK: clap's own help of the command.
+                let mut cli = <Cli as clap::CommandFactory>::command();
+                cli.build();
+                let command = cli.find_subcommand_mut("task").expect("the task command");
+                // A closed pipe (`| head`) is no failure of the help.
+                let _ = command.print_long_help();
+                return Ok(Exit::Done);
+            };
             let catalog = load_profiles()?;
             let (engine, state) = connect(&state_root).await?;
             let choice = cli::choice(args.profile.as_deref());
-            let tasks = task::tasks_of(&engine, &catalog, &args.name, &choice).await?;
-            let spec = tasks.get(&args.task)?;
-            if args.words.iter().any(|w| w == "--help" || w == "-h") {
-                return Ok(output::task_help(&args.name, &args.task, spec));
+            let tasks = task::tasks_of(&engine, &catalog, &name, &choice).await?;
+            let spec = tasks.get(&task_name)?;
+            if args.help || args.words.iter().any(|w| w == "--help" || w == "-h") {
+                return Ok(output::task_help(&name, &task_name, spec));
             }
-            let (task_args, options) = spec.parse_args(&args.words).map_err(|e| {
-                refused(format!(
-                    "{e}; the options of {}: {}",
-                    args.task,
-                    spec.usage().join("; ")
-                ))
-            })?;
+            let usage = || format!("the options of {task_name}: {}", spec.usage().join("; "));
+            let (task_args, options) = spec
+                .parse_args(&args.words)
+                .map_err(|e| refused(format!("{e}; {}", usage())))?;
             let args = match options.is_empty() {
                 true => args,
-                false => args.with_options(&options).unwrap_or_else(|e| e.exit()),
+                false => args.with_options(&options).map_err(|e| match e.kind() {
+                    clap::error::ErrorKind::UnknownArgument => refused(format!(
+                        "{} is an option neither of {task_name} nor of cutover task; {}; cutover's: `cutover task --help`",
+                        e.get(clap::error::ContextKind::InvalidArg)
+                            .map_or_else(|| options.join(" "), |a| a.to_string()),
+                        usage()
+                    )),
+                    _ => e.exit(),
+                })?,
             };
             if !args.dry_run {
                 ensure_can_confirm(&args.common)?;
             }
             let request = task::TaskRequest {
-                name: args.name.clone(),
-                task: args.task.clone(),
+                name,
+                task: task_name,
                 args: task_args,
                 health: args.health.settings(None, None).map_err(refused)?,
                 backup: args.backup(),
