@@ -86,6 +86,13 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
         for step in &stage.steps {
             number += 1;
             lines.push(format!("  {number}. {}", step.describe(plan)));
+            // How the data comes back is what an operator weighs before saying yes.
+            let traits = step.traits();
+            if traits.reverts_data || traits.critical_undo {
+                if let Some(undo) = step.action().undo_describe(plan) {
+                    lines.push(format!("       if a later step fails: {undo}"));
+                }
+            }
         }
     }
     lines
