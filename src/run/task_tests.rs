@@ -416,21 +416,10 @@ async fn a_config_bind_mounted_as_a_file_is_rewritten_in_place_on_the_host() {
     let (host, dest) = task_host_with("db", "fs", bind);
     let file = host.dir.join("web.yaml");
     let before = inode(&file);
-    let swap = plan.stages[0]
-        .steps
-        .iter()
-        .position(|s| s.name() == "swap")
-        .unwrap();
-    let fault = Fault::Crash {
-        step: swap,
-        at: Moment::Acted,
-    };
-    let (_, result) = task(&host, &dest, Some(fault)).await;
-    assert!(matches!(result, Err(RunError::Interrupted)));
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), config("fs"));
-    tokio::time::sleep(DEAD_FOR).await;
-    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
-    assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
+    killed_after_the_first_swap_then_recovered(&host, &dest, || {
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), config("fs"));
+    })
+    .await;
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         config("db"),
@@ -441,13 +430,6 @@ async fn a_config_bind_mounted_as_a_file_is_rewritten_in_place_on_the_host() {
 
 #[tokio::test(start_paused = true)]
 async fn an_undone_swap_puts_back_the_file_that_stood_where_the_old_one_is_kept() {
-    let (probe, dest) = task_host("db", "fs");
-    let (plan, _) = task(&probe, &dest, None).await;
-    let swap = plan.stages[0]
-        .steps
-        .iter()
-        .position(|s| s.name() == "swap")
-        .unwrap();
     let (host, dest) = task_host("db", "fs");
     // An earlier task's old config, where this one keeps web's.
     let mut tar = tar::Builder::new(Vec::new());
@@ -468,18 +450,37 @@ async fn an_undone_swap_puts_back_the_file_that_stood_where_the_old_one_is_kept(
         )
         .await
         .unwrap();
-    let fault = Fault::Crash {
-        step: swap,
-        at: Moment::Acted,
-    };
-    let (_, result) = task(&host, &dest, Some(fault)).await;
-    assert!(matches!(result, Err(RunError::Interrupted)));
-    assert_eq!(configs(&host, "web"), (config("fs"), Some(config("db"))));
-    tokio::time::sleep(DEAD_FOR).await;
-    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
-    assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
+    killed_after_the_first_swap_then_recovered(&host, &dest, || {
+        assert_eq!(configs(&host, "web"), (config("fs"), Some(config("db"))));
+    })
+    .await;
     assert_eq!(
         configs(&host, "web"),
         (config("db"), Some("earlier".into()))
     );
+}
+
+/// Runs the task killed once its first config swap was done, lets `killed` look at the host
+/// then, and recovers, which must roll it back.
+async fn killed_after_the_first_swap_then_recovered(
+    host: &Host,
+    dest: &std::path::Path,
+    killed: impl FnOnce(),
+) {
+    let plan = prepare_task(host, dest).await.expect("preflight").plan;
+    let swap = plan.stages[0]
+        .steps
+        .iter()
+        .position(|s| s.name() == "swap")
+        .unwrap();
+    let fault = Fault::Crash {
+        step: swap,
+        at: Moment::Acted,
+    };
+    let result = run_plan(host, &plan, Some(fault)).await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    killed();
+    tokio::time::sleep(DEAD_FOR).await;
+    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
+    assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
 }
