@@ -3,6 +3,7 @@
 //! members that do the work agree on their configuration, the database can be backed up), then
 //! the plan of [`crate::plan::task`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bollard::models::{ContainerInspectResponse, MountPoint};
@@ -17,7 +18,7 @@ use crate::plan::steps::sha256;
 use crate::plan::task::{one_shot_name, plan_task, TaskInput, TaskMember};
 use crate::plan::ProfileUse;
 use crate::profile::task::{
-    lookup, resolve_command, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
+    lookup, resolve_command, ConfigSpec, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
 };
 use crate::profile::{Catalog, Choice, Facts, GroupBy, Loaded};
 use crate::run::StateDir;
@@ -105,7 +106,7 @@ pub async fn prepare(
         }
     }
     let mut files = Files::new();
-    let mut digests = std::collections::BTreeMap::new();
+    let mut digests = BTreeMap::new();
     for arg in spec.args.iter().filter(|a| a.file) {
         let Some(path) = req.args.values.get(&arg.name).and_then(|v| v.first()) else {
             continue;
@@ -116,44 +117,26 @@ pub async fn prepare(
         files.insert(arg.name.clone(), parse(&what, &bytes)?);
         digests.insert(arg.name.clone(), sha256(&bytes));
     }
-    let mut task_members = Vec::new();
-    let mut source: Option<(String, &serde_json::Value)> = None;
-    let configs = read_configs(engine, spec, &members).await?;
-    for ((c, _), (text, config)) in members.iter().zip(&configs) {
-        let name = engine::name_of(c);
-        let role = config.as_ref().and_then(|v| lookup(v, &spec.config.role));
-        if let (Some(section), Some(text)) = (role, text) {
-            match &source {
-                None => {
-                    files.insert(SOURCE.into(), config.clone().unwrap_or_default());
-                    digests.insert(SOURCE.into(), sha256(text.as_bytes()));
-                    source = Some((name.clone(), section));
-                }
-                Some((first, other)) if *other != section => {
-                    return Err(Error::Refused(format!(
-                        "{first} and {name} have different {} sections in {}: the task would move one of them and leave the other pointing at the old place; make them agree first",
-                        spec.config.role, spec.config.path
-                    )));
-                }
-                Some(_) => {}
-            }
+    let swaps = spec
+        .steps
+        .iter()
+        .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
+    let task_members = match &spec.config {
+        Some(config) => {
+            config_members(engine, config, swaps, &members, &mut files, &mut digests).await?
         }
-        let swapped = role.is_some()
-            && spec
-                .steps
-                .iter()
-                .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
-        let host_file = match (swapped, text) {
-            (true, Some(text)) => writable_home(c, &spec.config.path, text)?,
-            _ => None,
-        };
-        task_members.push(TaskMember {
-            inspect: c,
-            role: role.is_some(),
-            config_site: config_site(c, &spec.config.path),
-            host_file,
-        });
-    }
+        // Without a configuration file, the container named does the work.
+        None => members
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| TaskMember {
+                inspect: c,
+                role: i == 0,
+                config_site: String::new(),
+                host_file: None,
+            })
+            .collect(),
+    };
     spec.check_files(&req.args, &files)
         .map_err(Error::Refused)?;
     if let Some(worker) = task_members.iter().find(|m| m.role) {
@@ -203,26 +186,61 @@ pub async fn prepare(
     Ok(Prepared { plan, locks })
 }
 
-/// Each member's configuration file: its text and YAML, or nothing when it has none.
-async fn read_configs(
+/// The members as the task's configuration file sorts them: those whose file has the role
+/// section do the work, and must agree on it; it becomes the file `source`.
+async fn config_members<'a>(
     engine: &dyn Engine,
-    spec: &TaskSpec,
-    members: &[(ContainerInspectResponse, Facts)],
-) -> Result<Vec<(Option<String>, Option<serde_json::Value>)>> {
-    let mut configs = Vec::new();
+    config: &ConfigSpec,
+    swaps: bool,
+    members: &'a [(ContainerInspectResponse, Facts)],
+    files: &mut Files,
+    digests: &mut BTreeMap<String, String>,
+) -> Result<Vec<TaskMember<'a>>> {
+    let mut task_members = Vec::new();
+    let mut source: Option<(String, serde_json::Value)> = None;
     for (c, _) in members {
-        let read = Facts::read(engine, c, std::slice::from_ref(&spec.config.path)).await?;
-        let text = read.files.get(&spec.config.path).cloned();
-        let config = match &text {
-            Some(text) => {
-                let what = format!("{} of {}", spec.config.path, engine::name_of(c));
-                Some(parse(&what, text.as_bytes())?)
-            }
+        let name = engine::name_of(c);
+        let read = Facts::read(engine, c, std::slice::from_ref(&config.path)).await?;
+        let text = read.files.get(&config.path);
+        let parsed = match text {
+            Some(text) => Some(parse(
+                &format!("{} of {name}", config.path),
+                text.as_bytes(),
+            )?),
             None => None,
         };
-        configs.push((text, config));
+        let role = parsed
+            .as_ref()
+            .and_then(|v| lookup(v, &config.role))
+            .cloned();
+        let mut host_file = None;
+        if let (Some(section), Some(text), Some(parsed)) = (&role, text, &parsed) {
+            match &source {
+                None => {
+                    files.insert(SOURCE.into(), parsed.clone());
+                    digests.insert(SOURCE.into(), sha256(text.as_bytes()));
+                    source = Some((name.clone(), section.clone()));
+                }
+                Some((first, other)) if other != section => {
+                    return Err(Error::Refused(format!(
+                        "{first} and {name} have different {} sections in {}: the task would move one of them and leave the other pointing at the old place; make them agree first",
+                        config.role, config.path
+                    )));
+                }
+                Some(_) => {}
+            }
+            if swaps {
+                host_file = writable_home(c, &config.path, text)?;
+            }
+        }
+        task_members.push(TaskMember {
+            inspect: c,
+            role: role.is_some(),
+            config_site: config_site(c, &config.path),
+            host_file,
+        });
     }
-    Ok(configs)
+    Ok(task_members)
 }
 
 /// A YAML file, its secrets registered for redaction before anything prints it.

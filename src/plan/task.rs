@@ -55,11 +55,13 @@ pub fn one_shot_name(name: &str) -> String {
 pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
     let slot = |c: &ContainerInspectResponse| Slot::new(&name_of(c), 0);
     let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
-    let worker = workers.first().ok_or_else(|| {
-        format!(
+    let config = input.spec.config.as_ref();
+    let worker = workers.first().ok_or_else(|| match config {
+        Some(config) => format!(
             "none of the containers has {} in {}: the task needs one that does the work",
-            input.spec.config.role, input.spec.config.path
-        )
+            config.role, config.path
+        ),
+        None => "the task has no container to do its work".to_string(),
     })?;
     let primary = &input.members[0];
     let mut steps: Vec<Step> = Vec::new();
@@ -75,17 +77,19 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
             );
         }
     }
-    steps.push(
-        KeepFile {
-            key: SOURCE.into(),
-            from: FileSource::Container {
-                slot: slot(worker.inspect),
-                path: input.spec.config.path.clone(),
-            },
-            sha256: digest(input, SOURCE)?,
-        }
-        .into(),
-    );
+    if let Some(config) = config {
+        steps.push(
+            KeepFile {
+                key: SOURCE.into(),
+                from: FileSource::Container {
+                    slot: slot(worker.inspect),
+                    path: config.path.clone(),
+                },
+                sha256: digest(input, SOURCE)?,
+            }
+            .into(),
+        );
+    }
     let name = one_shot_name(&name_of(primary.inspect));
     let mut before = Vec::new();
     let mut after = Vec::new();
@@ -141,6 +145,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                 }
             }
             TaskStepSpec::Swap { from, keep_old_as } => {
+                let config = config.ok_or("a swap needs the task's config")?;
                 let mut sites = Vec::new();
                 for m in &workers {
                     if sites.contains(&&m.config_site) {
@@ -150,7 +155,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                     after.push(
                         Swap {
                             slot: slot(m.inspect),
-                            path: input.spec.config.path.clone(),
+                            path: config.path.clone(),
                             key: from.clone(),
                             keep_old_as: keep_old_as.clone(),
                             host_file: m.host_file.clone(),

@@ -30,7 +30,9 @@ pub struct TaskSpec {
     pub description: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<ArgSpec>,
-    pub config: ConfigSpec,
+    /// Without it, the container the command names does the work and nothing is swapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigSpec>,
     /// Conditions the files must meet before anything stops.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
@@ -202,20 +204,23 @@ impl TaskSpec {
     /// What serde cannot check; `name` is the task's, for messages.
     pub(super) fn check(&self, name: &str) -> Result<(), String> {
         let fail = |m: String| Err(format!("tasks: {name}: {m}"));
-        if !self.config.path.starts_with('/') {
-            return fail(format!(
-                "config: {:?} is not an absolute path",
-                self.config.path
-            ));
+        if let Some(config) = self.config.as_ref().filter(|c| !c.path.starts_with('/')) {
+            return fail(format!("config: {:?} is not an absolute path", config.path));
         }
         let files: Vec<&str> = self
             .args
             .iter()
             .filter(|a| a.file)
             .map(|a| a.name.as_str())
-            .chain([SOURCE])
+            .chain(self.config.as_ref().map(|_| SOURCE))
             .collect();
         for arg in &self.args {
+            if ["profile", "help"].contains(&arg.name.as_str()) {
+                return fail(format!(
+                    "args: --{} is cutover's own option; name the task's otherwise",
+                    arg.name
+                ));
+            }
             if arg.file && arg.value.is_none() {
                 return fail(format!(
                     "args: {} is a file, so it needs a value name",
@@ -300,6 +305,11 @@ impl TaskSpec {
                         }
                         known_arg(&cover.unless_arg)?;
                     }
+                }
+                TaskStepSpec::Swap { .. } if self.config.is_none() => {
+                    return fail(
+                        "swap: name the config file it replaces (config: {path, role})".into(),
+                    );
                 }
                 TaskStepSpec::Swap { from, .. } if !files.contains(&from.as_str()) => {
                     return fail(format!("swap: {from} is not a file of the task"));
@@ -447,7 +457,10 @@ impl TaskSpec {
     pub fn describe_file(&self, args: &TaskArgs, name: &str) -> String {
         match args.values.get(name).and_then(|v| v.first()) {
             Some(path) => format!("{path} (--{name})"),
-            None => self.config.path.clone(),
+            None => self
+                .config
+                .as_ref()
+                .map_or_else(|| name.to_string(), |c| c.path.clone()),
         }
     }
 }

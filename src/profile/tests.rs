@@ -635,6 +635,31 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
         "{e}"
     );
     checked("{file: to, differs_from: source, at: r, why: w}").unwrap();
+    let without_config = |step: &str| {
+        Profile::parse(
+            &profile(step).replace("    config: {path: /c.yaml, role: r}\n", ""),
+            "x.yaml",
+        )
+    };
+    let e = without_config("      - swap: {from: to, keep_old_as: /c.old}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("swap: name the config file it replaces"), "{e}");
+    let e = without_config("      - run: {name: a, command: [x, \"${file:source}\"]}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("source is not a file of the task"), "{e}");
+    without_config("      - run: {name: a, command: [x, \"${file:to}\"]}\n").unwrap();
+    let e = Profile::parse(
+        &profile("      - run: {name: a, command: [x]}\n").replace(
+            "{name: to, value: FILE, file: true, help: h}",
+            "{name: profile, help: h}",
+        ),
+        "x.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--profile is cutover's own option"), "{e}");
     let fine = profile(
         "      - run: {name: a, command: [x, \"${file:to}\", \"${arg:to}\", \"${HOME}\"]}\n",
     );

@@ -52,6 +52,12 @@ tasks:
           command: [store-list]
           table: {row: {id: "${captured:move}"}, expect: {state: complete}, same: [[moved, total]]}
       - swap: {from: dest, keep_old_as: /etc/app.old.yaml}
+  repair:
+    description: repair the database with every app stopped
+    steps:
+      - run: {name: repair, command: ["${arg:how|migrate-fail}", migrate], changes_data: true}
+    args:
+      - {name: how, help: repair the way that fails half-way}
 "#;
 
 /// Two members that hold the store (`web`, `worker`) and one that does not (`cron`).
@@ -116,19 +122,31 @@ fn catalog() -> Catalog {
 
 /// The preflight of the task that moves the store to `dest`.
 async fn prepare_task(host: &Host, dest: &std::path::Path) -> crate::error::Result<Prepared> {
+    prepare_named(
+        host,
+        "move-store",
+        &["--dest".into(), dest.display().to_string()],
+    )
+    .await
+}
+
+/// The preflight of `task` with its options `words`, named on web.
+async fn prepare_named(
+    host: &Host,
+    task: &str,
+    words: &[String],
+) -> crate::error::Result<Prepared> {
     let catalog = catalog();
     let tasks = tasks_of(&host.engine, &catalog, "web", &Choice::Auto)
         .await
         .unwrap();
-    let spec = tasks.get("move-store").unwrap();
-    let (args, rest) = spec
-        .parse_args(&["--dest".to_string(), dest.display().to_string()])
-        .unwrap();
+    let spec = tasks.get(task).unwrap();
+    let (args, rest) = spec.parse_args(words).unwrap();
     assert!(rest.is_empty());
     let policy = health();
     let request = TaskRequest {
         name: "web".into(),
-        task: "move-store".into(),
+        task: task.into(),
         args,
         health: HealthSettings {
             settle: Some(policy.settle),
@@ -483,4 +501,56 @@ async fn killed_after_the_first_swap_then_recovered(
     tokio::time::sleep(DEAD_FOR).await;
     let recovered = recover(&host.engine, &host.state, None).await.unwrap();
     assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_without_a_config_runs_in_the_named_container_and_the_backup_covers_it() {
+    let (host, _) = task_host("db", "fs");
+    let plan = prepare_named(&host, "repair", &[]).await.unwrap().plan;
+    let names: Vec<&str> = plan.stages[0].steps.iter().map(|s| s.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "stop",
+            "stop",
+            "stop",
+            "backup",
+            "run",
+            "start",
+            "start",
+            "start",
+            "await_healthy",
+            "await_healthy",
+            "await_healthy"
+        ],
+        "nothing kept, nothing swapped"
+    );
+    assert!(plan.stages[0].steps[4]
+        .describe(&plan)
+        .contains("with the configuration of web"));
+    let report = run_plan(&host, &plan, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    assert_eq!(host.engine.world().data["schema"], "1", "repaired");
+    assert_settled(&host, &MEMBERS);
+
+    let (host, _) = task_host("db", "fs");
+    let plan = prepare_named(&host, "repair", &["--how".into()])
+        .await
+        .unwrap()
+        .plan;
+    let report = run_plan(&host, &plan, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert!(
+        report
+            .restored
+            .iter()
+            .any(|r| r.starts_with("restored the PostgreSQL database")),
+        "{:?}",
+        report.restored
+    );
+    assert!(
+        !host.engine.world().data.contains_key("schema"),
+        "the half-done repair is undone"
+    );
+    assert_settled(&host, &MEMBERS);
 }

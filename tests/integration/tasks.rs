@@ -1,6 +1,7 @@
 //! Anchore Engine's object-storage migration as one command (`cutover task NAME
 //! migrate-object-storage --dest-config FILE`), against the product emulator's Anchore (its
-//! `anchore-manager objectstorage` with the real tool's traps) and a real PostgreSQL.
+//! `anchore-manager objectstorage` with the real tool's traps) and a real PostgreSQL; and a task
+//! of an operator's own profile.
 
 use std::time::{Duration, Instant};
 
@@ -380,4 +381,68 @@ fn a_task_killed_during_the_migration_is_recovered() {
     }
     assert!(config_of(&g.catalog).contains("name: db"));
     assert_documents_readable(&g, "after recovery");
+}
+
+#[test]
+fn a_task_of_your_own_profile_runs_in_a_one_shot_while_the_app_is_stopped() {
+    let scene = Scene::new("owntask");
+    let data = format!("{}:/data", scene.name("data"));
+    let name = scene.run("app", &["-v", &data], "1");
+    let profile = temp_dir(&scene, "profile").join("mine.yaml");
+    std::fs::write(
+        &profile,
+        r#"name: mine
+description: my app's maintenance
+match: [nothing/matches]
+tasks:
+  mark:
+    description: write a marker into the data volume while the app is stopped
+    args:
+      - {name: text, value: WORDS, required: true, help: what the marker says}
+    steps:
+      - run: {name: mark, command: [sh, -c, 'echo "$@" > /data/marker', sh, "${arg:text}"], changes_data: true}
+"#,
+    )
+    .unwrap();
+    let profile = profile.display().to_string();
+    let listed = scene.cutover(&["tasks", &name, "--profile", &profile]);
+    listed.expect(0);
+    assert!(
+        listed.stdout.contains("--text WORDS: what the marker says"),
+        "{}",
+        listed.stdout
+    );
+    let before = inspect(&name).unwrap();
+    // The profile named after the task's options, where cutover's own may stand too.
+    let out = scene.cutover(&[
+        "task",
+        &name,
+        "mark",
+        "--text",
+        "hello",
+        "--profile",
+        &profile,
+        "--settle",
+        "1s",
+        "--yes",
+        "--json",
+    ]);
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(report["outcome"], "succeeded", "{}", out.stdout);
+    assert!(
+        report["downtime_ms"].as_u64().is_some(),
+        "the app was stopped"
+    );
+    assert_eq!(
+        docker(&["exec", &name, "cat", "/data/marker"]),
+        "--text hello"
+    );
+    assert_eq!(
+        inspect(&name).unwrap()["Id"],
+        before["Id"],
+        "the same container"
+    );
+    assert!(is_running(&name));
+    assert!(!exists(&format!("{name}-cutover-task")));
 }

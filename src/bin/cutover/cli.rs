@@ -270,6 +270,18 @@ impl TaskArgs {
     }
 }
 
+/// The value of a `--profile` among words clap did not read (those after a task's name).
+pub fn profile_among(words: &[String]) -> Option<String> {
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--profile") {
+            Some("") => words.get(i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
+}
+
 /// The `profile` flag's three forms.
 pub fn choice(profile: Option<&str>) -> Choice {
     match profile {

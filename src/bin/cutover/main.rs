@@ -230,7 +230,13 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             };
             let catalog = load_profiles()?;
             let (engine, state) = connect(&state_root).await?;
-            let choice = cli::choice(args.profile.as_deref());
+            // The profile says which words after TASK are the task's, so a --profile among
+            // them is read first.
+            let profile = args
+                .profile
+                .clone()
+                .or_else(|| cli::profile_among(&args.words));
+            let choice = cli::choice(profile.as_deref());
             let tasks = task::tasks_of(&engine, &catalog, &name, &choice).await?;
             let spec = tasks.get(&task_name)?;
             if args.help || args.words.iter().any(|w| w == "--help" || w == "-h") {
