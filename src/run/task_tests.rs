@@ -327,14 +327,7 @@ async fn a_way_back_that_fails_is_covered_by_the_backup_when_it_holds_the_docume
         "{:?}",
         report.warnings
     );
-    assert!(
-        report
-            .restored
-            .iter()
-            .any(|r| r.starts_with("restored the PostgreSQL database")),
-        "{:?}",
-        report.restored
-    );
+    assert_restored_the_database(&report);
     assert_settled(&host, &MEMBERS);
     assert_state(&host, "db", "db", "covered");
 }
@@ -540,6 +533,15 @@ async fn a_task_without_a_config_runs_in_the_named_container_and_the_backup_cove
         .plan;
     let report = run_plan(&host, &plan, None).await.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_restored_the_database(&report);
+    assert!(
+        !host.engine.world().data.contains_key("schema"),
+        "the half-done repair is undone"
+    );
+    assert_settled(&host, &MEMBERS);
+}
+
+fn assert_restored_the_database(report: &RunReport) {
     assert!(
         report
             .restored
@@ -548,9 +550,4 @@ async fn a_task_without_a_config_runs_in_the_named_container_and_the_backup_cove
         "{:?}",
         report.restored
     );
-    assert!(
-        !host.engine.world().data.contains_key("schema"),
-        "the half-done repair is undone"
-    );
-    assert_settled(&host, &MEMBERS);
 }
