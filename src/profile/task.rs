@@ -12,7 +12,8 @@
 //! so a password never enters the plan or the journal), `${file:source}` (the role members'
 //! configuration) and `${file:ARG}` (a file given as an argument) as paths inside the one-shot
 //! container, and whole words `${arg:NAME}` (the option as given: `--nodelete`, `--bucket a
-//! --bucket b`, or nothing) and `${arg:NAME|WORD}` (WORD when the option was given).
+//! --bucket b`, or nothing), `${arg:NAME|WORD}` (WORD when the option was given) and
+//! `${value:NAME}` (its values alone, a word each).
 
 use std::collections::BTreeMap;
 
@@ -493,12 +494,28 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
         .filter(|v| !v.is_null())
 }
 
-/// `${arg:NAME}` or `${arg:NAME|WORD}` as a whole word.
-fn arg_reference(word: &str) -> Option<(&str, Option<&str>)> {
+/// What a whole word that names a task's option puts in a command.
+enum ArgForm<'a> {
+    /// `${arg:NAME}`: the option as given.
+    AsGiven,
+    /// `${arg:NAME|WORD}`: WORD when it was given.
+    When(&'a str),
+    /// `${value:NAME}`: its values alone.
+    Values,
+}
+
+/// `${arg:NAME}`, `${arg:NAME|WORD}` or `${value:NAME}` as a whole word.
+fn arg_reference(word: &str) -> Option<(&str, ArgForm<'_>)> {
+    if let Some(name) = word
+        .strip_prefix("${value:")
+        .and_then(|w| w.strip_suffix('}'))
+    {
+        return Some((name, ArgForm::Values));
+    }
     let inner = word.strip_prefix("${arg:")?.strip_suffix('}')?;
     Some(match inner.split_once('|') {
-        Some((name, when)) => (name, Some(when)),
-        None => (inner, None),
+        Some((name, when)) => (name, ArgForm::When(when)),
+        None => (inner, ArgForm::AsGiven),
     })
 }
 
@@ -549,12 +566,15 @@ pub fn resolve_command(words: &[String], args: &TaskArgs) -> (Vec<String>, Vec<S
     let mut out = Vec::new();
     let mut used = Vec::new();
     for word in words {
-        if let Some((name, when)) = arg_reference(word) {
-            match (args.values.get(name), when) {
-                (None, _) => {}
-                (Some(_), Some(when)) => out.push(when.to_string()),
-                (Some(values), None) if values.is_empty() => out.push(format!("--{name}")),
-                (Some(values), None) => {
+        if let Some((name, form)) = arg_reference(word) {
+            let Some(values) = args.values.get(name) else {
+                continue;
+            };
+            match form {
+                ArgForm::When(when) => out.push(when.to_string()),
+                ArgForm::Values => out.extend(values.iter().cloned()),
+                ArgForm::AsGiven if values.is_empty() => out.push(format!("--{name}")),
+                ArgForm::AsGiven => {
                     for v in values {
                         out.push(format!("--{name}"));
                         out.push(v.clone());

@@ -503,6 +503,20 @@ fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later()
         ]),
         "the way back reverses the configs and the analysis-archive side"
     );
+    let (values, _) = task::resolve_command(
+        &words(&[
+            "echo",
+            "${value:bucket}",
+            "${value:nodelete}",
+            "${value:from-analysis-archive}",
+        ]),
+        &args,
+    );
+    assert_eq!(
+        values,
+        words(&["echo", "x"]),
+        "values alone; a flag has none"
+    );
 }
 
 #[test]

@@ -400,7 +400,7 @@ tasks:
     args:
       - {name: text, value: WORDS, required: true, help: what the marker says}
     steps:
-      - run: {name: mark, command: [sh, -c, 'echo "$@" > /data/marker', sh, "${arg:text}"], changes_data: true}
+      - run: {name: mark, command: [sh, -c, 'echo "$@" > /data/marker', sh, "${value:text}"], changes_data: true}
 "#,
     )
     .unwrap();
@@ -434,10 +434,7 @@ tasks:
         report["downtime_ms"].as_u64().is_some(),
         "the app was stopped"
     );
-    assert_eq!(
-        docker(&["exec", &name, "cat", "/data/marker"]),
-        "--text hello"
-    );
+    assert_eq!(docker(&["exec", &name, "cat", "/data/marker"]), "hello");
     assert_eq!(
         inspect(&name).unwrap()["Id"],
         before["Id"],
