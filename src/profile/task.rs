@@ -222,6 +222,12 @@ impl TaskSpec {
                     arg.name
                 ));
             }
+            if arg.value.is_some() && !arg.file && crate::secrets::is_secret_name(&arg.name) {
+                return fail(format!(
+                    "args: --{} looks like a secret, and a task's options are written in its plan and journal; let the command read it from the container's environment (${{VAR}}, read only when the step runs)",
+                    arg.name
+                ));
+            }
             if arg.file && arg.value.is_none() {
                 return fail(format!(
                     "args: {} is a file, so it needs a value name",

@@ -674,6 +674,16 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("--profile is cutover's own option"), "{e}");
+    let e = Profile::parse(
+        &profile("      - run: {name: a, command: [x]}\n").replace(
+            "{name: to, value: FILE, file: true, help: h}",
+            "{name: admin-password, value: PW, help: h}",
+        ),
+        "x.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--admin-password looks like a secret"), "{e}");
     let fine = profile(
         "      - run: {name: a, command: [x, \"${file:to}\", \"${arg:to}\", \"${HOME}\"]}\n",
     );
