@@ -11,6 +11,9 @@ pub struct Entry {
     pub started_at: String,
     pub container: String,
     pub kind: Kind,
+    /// The profile task a task run ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     pub from: String,
     pub to: String,
     /// `None` for a run that was interrupted and not yet recovered.
@@ -30,6 +33,7 @@ pub fn history(state: &StateDir, name: Option<&str>) -> Result<Vec<Entry>> {
             started_at: humantime::format_rfc3339_seconds(r.started_at).to_string(),
             container: r.plan.container,
             kind: r.plan.kind,
+            task: r.plan.task,
             from: r.plan.image_from,
             to: r.plan.image_to,
             outcome: r.outcome,

@@ -442,4 +442,7 @@ tasks:
     );
     assert!(is_running(&name));
     assert!(!exists(&format!("{name}-cutover-task")));
+    let history = scene.cutover(&["history", &name]);
+    assert!(history.stdout.contains("task     "), "{}", history.stdout);
+    assert!(history.stdout.contains("  mark on "), "{}", history.stdout);
 }

@@ -328,13 +328,17 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
             })
             .unwrap_or_default();
         let recovered = if e.recovered { " (by recover)" } else { "" };
+        // A run that kept its image says what it did instead of an image going nowhere.
+        let what = match (&e.task, e.from == e.to) {
+            (Some(task), _) => format!("{task} on {}", e.from),
+            (None, true) => e.from.clone(),
+            (None, false) => format!("{} -> {}", e.from, e.to),
+        };
         print(&format!(
-            "{}  {:<8} {}  {} -> {}  {outcome}{recovered}{downtime}",
+            "{}  {:<8} {}  {what}  {outcome}{recovered}{downtime}",
             e.started_at,
             e.kind.word(),
             e.container,
-            e.from,
-            e.to
         ));
     }
     Exit::Done
