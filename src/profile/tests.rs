@@ -627,27 +627,23 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
             "x.yaml",
         )
     };
-    let e = checked("{file: to, differs_from: source, why: w}")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("names either has_any, or differs_from with at"),
-        "{e}"
-    );
-    let e = checked("{file: to, has_any: [r], differs_from: source, at: r, why: w}")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("names either has_any, or differs_from with at"),
-        "{e}"
-    );
-    let e = checked("{file: to, differs_from: elsewhere, at: r, why: w}")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("checks: elsewhere is not a file of the task"),
-        "{e}"
-    );
+    for (check, says) in [
+        (
+            "{file: to, differs_from: source, why: w}",
+            "names either has_any, or differs_from with at",
+        ),
+        (
+            "{file: to, has_any: [r], differs_from: source, at: r, why: w}",
+            "names either has_any, or differs_from with at",
+        ),
+        (
+            "{file: to, differs_from: elsewhere, at: r, why: w}",
+            "checks: elsewhere is not a file of the task",
+        ),
+    ] {
+        let e = checked(check).unwrap_err().to_string();
+        assert!(e.contains(says), "{check}: {e}");
+    }
     checked("{file: to, differs_from: source, at: r, why: w}").unwrap();
     let without_config = |step: &str| {
         Profile::parse(
