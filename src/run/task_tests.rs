@@ -163,6 +163,19 @@ async fn prepare_named(
     prepare(&host.engine, &host.state, &catalog, &tasks, &request).await
 }
 
+/// The task run from a store `source` to `dest`, which must end with `outcome`.
+async fn moved(source: &str, dest: &str, outcome: Outcome) -> (Host, RunReport) {
+    let (host, path) = task_host(source, dest);
+    let (_, report) = task(&host, &path, None).await;
+    let report = report.unwrap();
+    assert_eq!(
+        report.outcome, outcome,
+        "{:?} {:?}",
+        report.failure, report.undo_failures
+    );
+    (host, report)
+}
+
 async fn task(
     host: &Host,
     dest: &std::path::Path,
@@ -276,10 +289,7 @@ async fn a_task_killed_at_every_moment_of_every_step_is_recovered() {
 
 #[tokio::test(start_paused = true)]
 async fn a_destination_that_fails_its_check_stops_nothing() {
-    let (host, dest) = task_host("db", "broken");
-    let (_, report) = task(&host, &dest, None).await;
-    let report = report.unwrap();
-    assert_eq!(report.outcome, Outcome::NothingChanged);
+    let (host, report) = moved("db", "broken", Outcome::NothingChanged).await;
     assert!(report
         .failure
         .unwrap()
@@ -291,10 +301,7 @@ async fn a_destination_that_fails_its_check_stops_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_migration_short_of_its_total_is_migrated_back() {
-    let (host, dest) = task_host("db", "flaky");
-    let (_, report) = task(&host, &dest, None).await;
-    let report = report.unwrap();
-    assert_eq!(report.outcome, Outcome::RolledBack);
+    let (host, report) = moved("db", "flaky", Outcome::RolledBack).await;
     assert!(report
         .failure
         .unwrap()
@@ -312,15 +319,7 @@ async fn a_migration_short_of_its_total_is_migrated_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_way_back_that_fails_is_covered_by_the_backup_when_it_holds_the_documents() {
-    let (host, dest) = task_host("db", "oneway-flaky");
-    let (_, report) = task(&host, &dest, None).await;
-    let report = report.unwrap();
-    assert_eq!(
-        report.outcome,
-        Outcome::RolledBack,
-        "{:?}",
-        report.undo_failures
-    );
+    let (host, report) = moved("db", "oneway-flaky", Outcome::RolledBack).await;
     assert!(
         report.warnings[0]
             .contains("going back failed, so the database backup is restored instead"),
@@ -334,10 +333,7 @@ async fn a_way_back_that_fails_is_covered_by_the_backup_when_it_holds_the_docume
 
 #[tokio::test(start_paused = true)]
 async fn a_way_back_that_fails_stops_for_a_person_when_the_backup_does_not_hold_the_documents() {
-    let (host, dest) = task_host("files", "oneway-flaky");
-    let (_, report) = task(&host, &dest, None).await;
-    let report = report.unwrap();
-    assert_eq!(report.outcome, Outcome::NeedsAttention);
+    let (host, report) = moved("files", "oneway-flaky", Outcome::NeedsAttention).await;
     assert!(
         report.undo_failures[0].contains("the rollback stops here"),
         "{:?}",
