@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bollard::models::{ContainerInspectResponse, MountPoint};
+use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
 use super::group::{choose_profile, claim_running, gather_facts, group_members};
@@ -14,7 +14,9 @@ use super::preflight::{self, Prepared};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::health::{HealthPolicy, HealthSettings};
+use crate::plan::recreate::mount_holding;
 use crate::plan::steps::sha256;
+use crate::plan::steps::Home;
 use crate::plan::task::{one_shot_name, plan_task, TaskInput, TaskMember};
 use crate::plan::ProfileUse;
 use crate::profile::task::{
@@ -133,7 +135,7 @@ pub async fn prepare(
                 inspect: c,
                 role: i == 0,
                 config_site: String::new(),
-                host_file: None,
+                home: Home::Mount,
             })
             .collect(),
     };
@@ -213,7 +215,7 @@ async fn config_members<'a>(
             .as_ref()
             .and_then(|v| lookup(v, &config.role))
             .cloned();
-        let mut host_file = None;
+        let mut home = Home::Mount;
         if let (Some(section), Some(text), Some(parsed)) = (&role, text, &parsed) {
             match &source {
                 None => {
@@ -230,14 +232,14 @@ async fn config_members<'a>(
                 Some(_) => {}
             }
             if swaps {
-                host_file = writable_home(c, &config.path, text)?;
+                home = writable_home(c, &config.path, text)?;
             }
         }
         task_members.push(TaskMember {
             inspect: c,
             role: role.is_some(),
             config_site: config_site(c, &config.path),
-            host_file,
+            home,
         });
     }
     Ok(task_members)
@@ -251,21 +253,10 @@ fn parse(what: &str, bytes: &[u8]) -> Result<serde_json::Value> {
     yaml_serde::from_str(text).map_err(|e| Error::Refused(format!("{what} is not valid YAML: {e}")))
 }
 
-/// The volume or bind mount a container's file is on: one mounted at the file itself, or at a
-/// directory above it.
-fn mount_of<'a>(c: &'a ContainerInspectResponse, path: &str) -> Option<&'a MountPoint> {
-    c.mounts.iter().flatten().find(|m| {
-        m.destination.as_deref().is_some_and(|d| {
-            let d = d.trim_end_matches('/');
-            path == d || path.starts_with(&format!("{d}/"))
-        })
-    })
-}
-
 /// Where a container's file lives: a volume or bind mount (shared by every container that
 /// mounts it), else the container's own filesystem.
 fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
-    match mount_of(c, path) {
+    match mount_holding(c, path) {
         Some(m) => format!(
             "{}{}",
             m.name.clone().or(m.source.clone()).unwrap_or_default(),
@@ -280,20 +271,16 @@ fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
     }
 }
 
-/// Refuses, before anything stops, a configuration file the task could not replace for good
-/// once the work is done: one in the container's own filesystem (a recreated container, after
-/// an upgrade or `docker-compose up`, would read the image's file again and the old store, its
-/// documents gone), on a read-only mount, or bind-mounted as a single file that cutover cannot
-/// reach. The engine cannot replace a file that is itself a mount point, so such a file is
-/// written in place on this host: its path is returned, once its content proves it is the same
-/// file the container reads.
-fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result<Option<PathBuf>> {
+/// Where a working member's configuration file lives, refusing before anything stops one the
+/// task could not replace: on a read-only mount, or bind-mounted as a single file that cutover
+/// cannot reach. The engine cannot replace a file that is itself a mount point, so such a file
+/// is written in place on this host, once its content proves it is the file the container
+/// reads. One in the container's own filesystem is replaced there, and the run warns that it
+/// lasts only as long as the container.
+fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result<Home> {
     let name = engine::name_of(c);
-    let Some(mount) = mount_of(c, path) else {
-        return Err(Error::Refused(format!(
-            "{path} of {name} is in the container's own filesystem, on no volume or bind mount: the new configuration would be lost the next time the container is recreated (an upgrade, `docker-compose up`), and it would read the old store again; mount the file or its directory from the host or a volume first (compose: `./config:{}`), then run the task",
-            parent(path)
-        )));
+    let Some(mount) = mount_holding(c, path) else {
+        return Ok(Home::Container);
     };
     if mount.rw == Some(false) {
         return Err(Error::Refused(format!(
@@ -306,7 +293,7 @@ fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result
         .map(|d| d.trim_end_matches('/'))
         != Some(path)
     {
-        return Ok(None);
+        return Ok(Home::Mount);
     }
     let source = PathBuf::from(mount.source.clone().unwrap_or_default());
     let unreachable = |why: String| {
@@ -326,7 +313,7 @@ fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result
         .write(true)
         .open(&source)
         .map_err(|e| unreachable(format!("cannot write it ({e})")))?;
-    Ok(Some(source))
+    Ok(Home::HostFile(source))
 }
 
 fn parent(path: &str) -> &str {

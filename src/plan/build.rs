@@ -358,8 +358,9 @@ fn member<'a>(
             }
             if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
                 return Err(format!(
-                    "--carry-file {}: it lies on the mount {mount} of {name}, which the new container shares already; it needs no carrying",
-                    carried.path
+                    "--carry-file {}: it lies on the mount {} of {name}, which the new container shares already; it needs no carrying",
+                    carried.path,
+                    mount.destination.as_deref().unwrap_or_default()
                 ));
             }
         }

@@ -543,15 +543,18 @@ fn change_env(
     Ok(removed)
 }
 
-/// The mount (volume or bind) of the container that holds `path`, if any: a file there is shared
-/// with the successor already and needs no copying.
-pub fn mount_holding(inspect: &ContainerInspectResponse, path: &str) -> Option<String> {
-    inspect
-        .mounts
-        .iter()
-        .flatten()
-        .filter_map(|m| m.destination.clone())
-        .find(|dest| path == dest || path.starts_with(&format!("{}/", dest.trim_end_matches('/'))))
+/// The mount (volume or bind) of the container that holds `path`, if any: mounted at the file
+/// itself or at a directory above it. A file there is shared with the successor already.
+pub fn mount_holding<'a>(
+    inspect: &'a ContainerInspectResponse,
+    path: &str,
+) -> Option<&'a MountPoint> {
+    inspect.mounts.iter().flatten().find(|m| {
+        m.destination.as_deref().is_some_and(|dest| {
+            let dest = dest.trim_end_matches('/');
+            path == dest || path.starts_with(&format!("{dest}/"))
+        })
+    })
 }
 
 /// The create request of a one-shot container (a migration): the successor's configuration

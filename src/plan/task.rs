@@ -9,7 +9,9 @@ use std::time::Duration;
 use bollard::models::ContainerInspectResponse;
 
 use super::build::{in_place, BackupPlan};
-use super::steps::{AwaitHealthy, Command, FileSource, KeepFile, Start, Step, Stop, Swap, TaskRun};
+use super::steps::{
+    AwaitHealthy, Command, FileSource, Home, KeepFile, Start, Step, Stop, Swap, TaskRun,
+};
 use super::{Kind, Plan, Slot};
 use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
@@ -24,9 +26,8 @@ pub struct TaskMember<'a> {
     /// Where its configuration file lives (a volume, a bind mount, or the container itself):
     /// members that share one file swap it once.
     pub config_site: String,
-    /// Its configuration file is bind-mounted from this host as a single file, which the engine
-    /// cannot replace: the swap writes it here, in place.
-    pub host_file: Option<PathBuf>,
+    /// Where its configuration file lives, for the swap.
+    pub home: Home,
 }
 
 /// What a task's plan is computed from.
@@ -158,7 +159,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                             path: config.path.clone(),
                             key: from.clone(),
                             keep_old_as: keep_old_as.clone(),
-                            host_file: m.host_file.clone(),
+                            home: m.home.clone(),
                         }
                         .into(),
                     );

@@ -344,6 +344,10 @@ impl Runner<'_> {
                         tracing::info!("      {detail}");
                     }
                     report.detail = detail.clone();
+                    if let Some(warning) = done.warning.as_deref().map(secrets::redact) {
+                        tracing::warn!("{warning}");
+                        state.warnings.push(warning);
+                    }
                     state.learn(stage, index, done.outputs.clone());
                     self.journal.record(Event::Step {
                         stage,

@@ -353,13 +353,8 @@ async fn a_way_back_that_fails_stops_for_a_person_when_the_backup_does_not_hold_
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_config_the_task_could_not_replace_for_good_is_refused_before_anything_stops() {
-    let cases: [(&str, WebMount, &str); 4] = [
-        (
-            "own filesystem",
-            |_| None,
-            "in the container's own filesystem",
-        ),
+async fn a_config_the_task_could_not_replace_is_refused_before_anything_stops() {
+    let cases: [(&str, WebMount, &str); 3] = [
         (
             "read-only",
             |_| Some("web-etc:/etc:ro".into()),
@@ -545,5 +540,23 @@ fn assert_restored_the_database(report: &RunReport) {
             .any(|r| r.starts_with("restored the PostgreSQL database")),
         "{:?}",
         report.restored
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_in_the_containers_own_filesystem_is_swapped_with_a_warning() {
+    let (host, dest) = task_host_with("db", "fs", |_| None);
+    let (plan, report) = task(&host, &dest, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    assert_eq!(configs(&host, "web"), (config("fs"), Some(config("db"))));
+    assert!(plan.stages[0].steps.iter().any(|s| s
+        .describe(&plan)
+        .contains("of web (app:1), in the container's own filesystem")));
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].starts_with("/etc/app.yaml of web is in the container's own filesystem: the new one lasts as long as this container"),
+        "{:?}",
+        report.warnings
     );
 }

@@ -34,6 +34,7 @@ impl Action for AwaitHealthy {
                 settled_ms: verdict.settled.map(|d| d.as_millis() as u64),
                 ..Outputs::default()
             },
+            ..Done::default()
         })
     }
 }

@@ -81,6 +81,7 @@ impl Action for Backup {
                 more: [("backup".to_string(), path.display().to_string().into())].into(),
                 ..Outputs::default()
             },
+            ..Done::default()
         })
     }
 

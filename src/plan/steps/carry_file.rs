@@ -71,6 +71,7 @@ impl Action for CarryFile {
                 more: [("stored".to_string(), stored.display().to_string().into())].into(),
                 ..Outputs::default()
             },
+            ..Done::default()
         })
     }
 

@@ -63,6 +63,7 @@ impl Action for ComposeEdit {
         Ok(Done {
             detail: Some(format!("wrote {}", self.file.display())),
             outputs: Outputs::default(),
+            ..Done::default()
         })
     }
 

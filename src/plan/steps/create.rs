@@ -52,6 +52,7 @@ impl Action for Create {
                 bind: Some((self.slot.clone(), id)),
                 ..Outputs::default()
             },
+            ..Done::default()
         })
     }
 

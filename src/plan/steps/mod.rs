@@ -53,7 +53,7 @@ pub use rename::Rename;
 pub use restore::Restore;
 pub use start::Start;
 pub use stop::Stop;
-pub use swap::Swap;
+pub use swap::{Home, Swap};
 pub use task_run::{Command, TaskRun};
 pub use verify::Verify;
 
@@ -124,13 +124,16 @@ pub struct Outputs {
 pub struct Done {
     pub detail: Option<String>,
     pub outputs: Outputs,
+    /// What the operator must know although the step did its work: it ends up in the report's
+    /// warnings, not only in the step's log line.
+    pub warning: Option<String>,
 }
 
 impl Done {
     pub fn said(detail: impl Into<String>) -> Done {
         Done {
             detail: Some(detail.into()),
-            outputs: Outputs::default(),
+            ..Done::default()
         }
     }
 }
@@ -362,6 +365,7 @@ pub fn finished(
                 more: [("tail".to_string(), transcript.tail().into())].into(),
                 ..Outputs::default()
             },
+            ..Done::default()
         }),
         Some(code) => Err(StepError::Failed(format!(
             "`{command}` exited with code {code}; {}",

@@ -22,18 +22,34 @@ pub struct Swap {
     pub key: String,
     /// Where the old file is kept beside it.
     pub keep_old_as: String,
-    /// The file on this host that is bind-mounted at `path`: the engine cannot replace a mount
-    /// point, so it is written here, in place.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_file: Option<PathBuf>,
+    #[serde(default)]
+    pub home: Home,
+}
+
+/// Where the file lives, which decides how it is written and how long the new one lasts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Home {
+    /// On a volume or a bind-mounted directory: written through the engine.
+    #[default]
+    Mount,
+    /// A file of this host bind-mounted by itself: the engine cannot replace a mount point, so
+    /// it is written here, in place.
+    HostFile(PathBuf),
+    /// The container's own filesystem: written through the engine, and lost when the container
+    /// is recreated from its image.
+    Container,
 }
 
 #[async_trait]
 impl Action for Swap {
     fn describe(&self, plan: &Plan) -> String {
-        let written = match &self.host_file {
-            Some(file) => format!(", written in place at {} on this host", file.display()),
-            None => String::new(),
+        let written = match &self.home {
+            Home::HostFile(file) => {
+                format!(", written in place at {} on this host", file.display())
+            }
+            Home::Container => ", in the container's own filesystem".to_string(),
+            Home::Mount => String::new(),
         };
         format!(
             "put the kept {} in place as {} of {}{written} (the old one kept as {})",
@@ -72,13 +88,22 @@ impl Action for Swap {
         let new = read_kept(cx.files, &self.key)?;
         files::put(cx.engine, id, &self.keep_old_as, &old, &current.header).await?;
         self.write(cx, id, &new, &current.header).await?;
-        Ok(Done::said(format!(
-            "{} replaced ({} bytes; the old {} bytes kept as {})",
-            self.path,
-            new.len(),
-            old.len(),
-            self.keep_old_as
-        )))
+        let warning = (self.home == Home::Container).then(|| {
+            format!(
+                "{} of {} is in the container's own filesystem: the new one lasts as long as this container, and recreating it from its image (an upgrade, `docker-compose up`) brings back the image's file; mount it from a volume or the host to keep it",
+                self.path, self.slot.member
+            )
+        });
+        Ok(Done {
+            warning,
+            ..Done::said(format!(
+                "{} replaced ({} bytes; the old {} bytes kept as {})",
+                self.path,
+                new.len(),
+                old.len(),
+                self.keep_old_as
+            ))
+        })
     }
 
     fn undo_describe(&self, plan: &Plan) -> Option<String> {
@@ -127,9 +152,11 @@ impl Swap {
         bytes: &[u8],
         header: &tar::Header,
     ) -> Result<(), StepError> {
-        match &self.host_file {
-            Some(file) => files::overwrite(file, bytes),
-            None => files::put(cx.engine, id, &self.path, bytes, header).await,
+        match &self.home {
+            Home::HostFile(file) => files::overwrite(file, bytes),
+            Home::Mount | Home::Container => {
+                files::put(cx.engine, id, &self.path, bytes, header).await
+            }
         }
     }
 
