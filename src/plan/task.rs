@@ -113,10 +113,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                         table: table.clone(),
                     }
                 };
-                let timeout = match &run.timeout {
-                    Some(t) => humantime::parse_duration(t).map_err(|e| format!("{t}: {e}"))?,
-                    None => DEFAULT_TIMEOUT,
-                };
+                let timeout = run.timeout()?.unwrap_or(DEFAULT_TIMEOUT);
                 let step = TaskRun {
                     source: slot(worker.inspect),
                     name: name.clone(),

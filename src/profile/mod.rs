@@ -323,8 +323,14 @@ fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
 impl Profile {
     /// Parses and checks a profile; errors carry the file, line and column.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        let invalid = |(line, column), message| ProfileError::Invalid {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+        };
         let profile: Profile = yaml_serde::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let at = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             // The location leads the message already.
             let message = e.to_string();
             let message = message
@@ -332,22 +338,11 @@ impl Profile {
                 .next()
                 .unwrap_or(&message)
                 .to_string();
-            ProfileError::Invalid {
-                origin: origin.to_string(),
-                line,
-                column,
-                message,
-            }
+            invalid(at, message)
         })?;
-        profile.check().map_err(|message| {
-            let (line, column) = locate(text, &message);
-            ProfileError::Invalid {
-                origin: origin.to_string(),
-                line,
-                column,
-                message,
-            }
-        })?;
+        profile
+            .check()
+            .map_err(|message| invalid(locate(text, &message), message))?;
         Ok(profile)
     }
 

@@ -157,6 +157,16 @@ pub struct TableCheck {
     pub same: Vec<[String; 2]>,
 }
 
+impl RunSpec {
+    /// The time its command may take, when the profile sets one.
+    pub fn timeout(&self) -> Result<Option<std::time::Duration>, String> {
+        self.timeout
+            .as_deref()
+            .map(|t| parse_duration("timeout", t))
+            .transpose()
+    }
+}
+
 /// One command of a run step's undo (the migration reversed, then its result read back).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,9 +282,7 @@ impl TaskSpec {
                     if run.command.is_empty() {
                         return fail(format!("{}: command is empty", run.name));
                     }
-                    if let Some(t) = &run.timeout {
-                        parse_duration("timeout", t)?;
-                    }
+                    run.timeout()?;
                     if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
                         return fail(format!(
                             "{}: a step before the stop must change no data and need no undo",
