@@ -2,8 +2,15 @@
 //!
 //! Two layers: environment entries whose *name* looks secret are shown as `NAME=***` wherever
 //! cutover renders configuration, and their *values* (plus registry passwords) are registered
-//! process-wide so that [`redact`] can scrub them from any text that reaches a terminal, a log
-//! line, the journal or an error message, including text that came back from the engine.
+//! process-wide so that [`redact`] can scrub them from any text people read: the terminal, log
+//! lines, error messages (including text that came back from the engine), and the free-text
+//! fields of the journal (details, messages, commands).
+//!
+//! Records cutover reads back (journals, backup manifests) are never masked as a whole: they
+//! are written from typed data that holds no secret value, so that masking can never change a
+//! container's name, a port or a boolean into `***`. A product's image sets defaults such as
+//! `ANCHORE_AUTH_SECRET=null` or `ANCHORE_OAUTH_TOKEN_EXPIRATION=3600` under names that look
+//! secret; values that cannot be secrets (booleans, null, plain numbers) are never registered.
 
 use std::io::{self, Write};
 use std::sync::{Mutex, OnceLock, RwLock};
@@ -52,9 +59,27 @@ fn registry() -> &'static RwLock<Vec<String>> {
     VALUES.get_or_init(|| RwLock::new(Vec::new()))
 }
 
+/// Whether a value may be a secret: not a boolean, null or a plain number, whatever its
+/// variable is called (`ANCHORE_AUTH_SECRET=null`, `..._TOKEN_EXPIRATION=3600`,
+/// `..._HASHED_PASSWORDS=false`), and long enough to be worth scrubbing from free text.
+fn may_be_secret(value: &str) -> bool {
+    let word = value.trim().to_ascii_lowercase();
+    let plain_number = {
+        let digits = word.strip_prefix(['-', '+']).unwrap_or(&word);
+        !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && digits.chars().filter(|c| *c == '.').count() <= 1
+    };
+    let literal = matches!(
+        word.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "none" | "nil" | "~" | "undefined"
+    );
+    value.len() >= MIN_REDACTED_LEN && !literal && !plain_number
+}
+
 /// Remembers a secret value so that [`redact`] scrubs it from then on.
 pub fn register(value: &str) {
-    if value.len() < MIN_REDACTED_LEN {
+    if !may_be_secret(value) {
         return;
     }
     let mut values = registry().write().unwrap_or_else(|e| e.into_inner());
@@ -122,6 +147,52 @@ pub fn redact(text: &str) -> String {
     values
         .iter()
         .fold(text.to_string(), |acc, v| acc.replace(v.as_str(), MASK))
+}
+
+/// A JSON document for people to read, each string in it redacted: the structure, numbers and
+/// booleans stay as they are.
+pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redact(s)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact_json(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Serializes command words as people read them, secrets scrubbed: a command given on the
+/// command line may hold a password, and the journal keeps the command only to show it.
+pub fn shown_words<S: serde::Serializer>(words: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(words.iter().map(|w| redact(w)))
+}
+
+/// Serializes a URL with the password of its user info (`http://user:PASS@host/`) masked: the
+/// rest of it stays usable.
+pub fn url_without_password<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let masked = url.as_deref().map(|url| {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        match authority.rsplit_once('@') {
+            Some((info, host)) => match info.split_once(':') {
+                Some((user, _)) => {
+                    format!("{scheme}://{user}:{MASK}@{host}{}", &rest[authority.len()..])
+                }
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        }
+    });
+    serde::Serialize::serialize(&masked, s)
 }
 
 /// A `tracing` writer for standard error that redacts each formatted event.
@@ -195,6 +266,34 @@ mod tests {
         register_command(&words);
         let shown = redact(&words.join(" "));
         assert_eq!(shown, "anchore-manager db --db-connect postgresql+pg8000://anchore:***@db:5432/anchore PGPASSWORD=*** upgrade");
+    }
+
+    #[test]
+    fn values_that_cannot_be_secrets_are_never_registered() {
+        // The real Anchore image's own defaults, under names that look secret.
+        register_env(&[
+            "ANCHORE_AUTH_ENABLE_HASHED_PASSWORDS=false".to_string(),
+            "ANCHORE_DISABLE_METRICS_AUTH=false".to_string(),
+            "ANCHORE_OAUTH_TOKEN_EXPIRATION=3600".to_string(),
+            "ANCHORE_AUTH_SECRET=null".to_string(),
+            "SOME_KEY_TTL=-12.5".to_string(),
+            "ANCHORE_CLI_PASS=foobar".to_string(),
+        ]);
+        let record = r#"{"online":false,"timeout_secs":3600,"user":null,"ttl":-12.5,"pass":"foobar"}"#;
+        assert_eq!(
+            redact(record),
+            r#"{"online":false,"timeout_secs":3600,"user":null,"ttl":-12.5,"pass":"***"}"#
+        );
+    }
+
+    #[test]
+    fn json_for_people_keeps_its_structure() {
+        register("s3cr3t-json-value");
+        let doc = serde_json::json!({"env": ["A=s3cr3t-json-value"], "n": 5, "ok": true});
+        assert_eq!(
+            redact_json(&doc),
+            serde_json::json!({"env": ["A=***"], "n": 5, "ok": true})
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine, EngineError};
 use location::{DatabaseSpec, Engine as DbEngine};
-pub use store::{list, prune, Listed};
+pub use store::{catalogue, list, prune, Listed, Unreadable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {

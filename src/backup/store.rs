@@ -62,7 +62,9 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError
     let text =
         serde_json::to_string_pretty(manifest).map_err(|e| BackupError::Failed(e.to_string()))?;
     let mut file = create_file(&path)?;
-    std::io::Write::write_all(&mut file, crate::secrets::redact(&text).as_bytes())
+    // Typed data without credentials (they are read from the application when needed): never
+    // masked as text, which could turn a boolean or a name that equals a secret into `***`.
+    std::io::Write::write_all(&mut file, text.as_bytes())
         .map_err(io(format!("writing {}", path.display())))?;
     file.sync_all()
         .map_err(io(format!("writing {}", path.display())))
@@ -159,11 +161,27 @@ pub struct Listed {
     pub bytes: u64,
 }
 
+/// A backup directory whose manifest cannot be read: it is said, never taken for no backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub why: String,
+}
+
 /// Every backup under `root`, of one container or all, oldest first.
 pub fn list(root: &Path, container: Option<&str>) -> Result<Vec<Listed>, BackupError> {
+    Ok(catalogue(root, container)?.0)
+}
+
+/// Every backup under `root` (oldest first), and the directories whose manifest cannot be read.
+pub fn catalogue(
+    root: &Path,
+    container: Option<&str>,
+) -> Result<(Vec<Listed>, Vec<Unreadable>), BackupError> {
     let mut found = Vec::new();
+    let mut unreadable = Vec::new();
     let Ok(containers) = std::fs::read_dir(root) else {
-        return Ok(found);
+        return Ok((found, unreadable));
     };
     for dir in containers
         .flatten()
@@ -179,18 +197,27 @@ pub fn list(root: &Path, container: Option<&str>) -> Result<Vec<Listed>, BackupE
             .flatten()
             .map(|e| e.path())
         {
-            if let Ok(manifest) = read_manifest(&backup) {
-                let bytes = manifest.files.iter().map(|f| f.bytes).sum();
-                found.push(Listed {
+            if !backup.is_dir() {
+                continue;
+            }
+            match read_manifest(&backup) {
+                Ok(manifest) => {
+                    let bytes = manifest.files.iter().map(|f| f.bytes).sum();
+                    found.push(Listed {
+                        path: backup,
+                        manifest,
+                        bytes,
+                    });
+                }
+                Err(e) => unreadable.push(Unreadable {
                     path: backup,
-                    manifest,
-                    bytes,
-                });
+                    why: e.to_string(),
+                }),
             }
         }
     }
     found.sort_by_key(|b| b.manifest.taken_at);
-    Ok(found)
+    Ok((found, unreadable))
 }
 
 /// Removes the oldest backups of a container beyond the newest `keep`; returns what it removed.

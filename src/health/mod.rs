@@ -27,8 +27,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthPolicy {
-    /// A URL the host can reach.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A URL the host can reach; journaled without the password it may carry.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::secrets::url_without_password"
+    )]
     pub url: Option<String>,
     /// A port of the container, reached through its address or its published binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,9 @@ pub fn claim(state: &StateDir, name: &str) -> Result<ContainerLock> {
             run.path.display()
         )));
     }
+    if let Some(journal) = state.unreadable(Some(name))?.first() {
+        return Err(Error::Refused(journal.advice()));
+    }
     Ok(lock)
 }
 

@@ -30,7 +30,14 @@ pub enum Target {
 /// A one-shot command from the new image while the service is stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
+    /// The words the container runs, secrets included: never journaled.
     pub command: Vec<String>,
+    /// The command as people read it and the journal keeps it, when it differs: a profile's
+    /// `${VAR}` templates before the container's values filled them in.
+    pub shown: Option<Vec<String>>,
+    /// Variables set in the one-shot container only (Quay's entrypoint reads its mode from
+    /// `QUAYENTRY` before its arguments).
+    pub env: Vec<(String, String)>,
     pub entrypoint: Option<Vec<String>>,
     pub timeout: Duration,
     /// Output that means the command did nothing although it exited 0 (Anchore's "Skipping
@@ -470,18 +477,22 @@ fn stage_steps(
         backups(&mut steps);
     }
     if let Some(migration) = &hop.migrate {
-        let spec = recreate::one_shot_spec(
+        let mut spec = recreate::one_shot_spec(
             &primary.specs[stage],
             &migration.command,
             migration.entrypoint.as_deref(),
         );
+        recreate::set_env(&mut spec, &migration.env);
         steps.push(
             OneShot {
                 source: old(primary),
                 name: migrate_name(&primary.name),
                 image: primary.images[stage + 1].clone(),
                 entrypoint: migration.entrypoint.clone(),
-                command: migration.command.clone(),
+                command: migration
+                    .shown
+                    .clone()
+                    .unwrap_or_else(|| migration.command.clone()),
                 timeout: migration.timeout,
                 fails_if_output_has: migration.fails_if_output_has.clone(),
                 spec: Box::new(spec),

@@ -502,6 +502,23 @@ pub fn apply_to_whole_env(env: &[String], changes: &EnvChanges) -> Vec<String> {
     changed
 }
 
+/// Sets `name` in an environment, replacing any value it had.
+fn put_env(env: &mut Vec<String>, name: &str, value: &str) {
+    env.retain(|e| env_name(e) != name);
+    env.push(format!("{name}={value}"));
+}
+
+/// Sets variables in a one-shot container's environment, over the carried ones.
+pub fn set_env(spec: &mut SuccessorSpec, vars: &[(String, String)]) {
+    if vars.is_empty() {
+        return;
+    }
+    let env = spec.body.env.get_or_insert_with(Vec::new);
+    for (name, value) in vars {
+        put_env(env, name, value);
+    }
+}
+
 fn change_env(
     env: &mut Vec<String>,
     old_env: &[String],
@@ -509,10 +526,6 @@ fn change_env(
     require_renamed: bool,
 ) -> Result<Vec<String>, String> {
     let mut removed = Vec::new();
-    let put = |env: &mut Vec<String>, name: &str, value: &str| {
-        env.retain(|e| env_name(e) != name);
-        env.push(format!("{name}={value}"));
-    };
     for (old, new) in &changes.rename {
         let Some(value) = env_value(old_env, old) else {
             if require_renamed {
@@ -528,7 +541,7 @@ fn change_env(
             ));
         }
         env.retain(|e| env_name(e) != old);
-        put(env, new, value);
+        put_env(env, new, value);
         removed.push(old.clone());
     }
     for name in &changes.unset {
@@ -537,7 +550,7 @@ fn change_env(
     }
     for (name, value) in &changes.set {
         crate::secrets::register_env(std::iter::once(&format!("{name}={value}")));
-        put(env, name, value);
+        put_env(env, name, value);
         removed.retain(|r| r != name);
     }
     Ok(removed)
@@ -614,13 +627,11 @@ pub fn masked(spec: &SuccessorSpec) -> Value {
     body.env = body
         .env
         .map(|env| env.iter().map(|e| secrets::mask_env_entry(e)).collect());
-    let text = serde_json::to_string(&serde_json::json!({
+    secrets::redact_json(&serde_json::json!({
         "create": body,
         "connect": spec.extra_networks,
         "notes": spec.notes,
     }))
-    .unwrap_or_default();
-    serde_json::from_str(&secrets::redact(&text)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -116,6 +116,8 @@ fn every_step_that_changes_the_host_has_its_undo() {
 fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
     let mut opts = options();
     opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate".into(), "head".into()],
         entrypoint: None,
         timeout: Duration::from_secs(1800),
@@ -163,6 +165,8 @@ fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
 fn the_one_shot_keeps_the_configuration_but_serves_nothing() {
     let mut opts = options();
     opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate".into()],
         entrypoint: Some(vec!["/bin/tool".into()]),
         timeout: Duration::from_secs(60),

@@ -185,6 +185,9 @@ pub enum StepSpec {
         command: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entrypoint: Option<Vec<String>>,
+        /// Variables set in the one-shot container only, over the service's own.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        env: std::collections::BTreeMap<String, String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<String>,
         /// Output that means the command did nothing although it exited 0.
@@ -457,13 +460,14 @@ impl Profile {
             }
             match step {
                 StepSpec::Migrate {
-                    command,
+                    command: shown,
                     entrypoint,
+                    env,
                     timeout,
                     fails_if_output_has,
                     ..
                 } => {
-                    let command = command
+                    let command: Vec<String> = shown
                         .iter()
                         .map(|w| template::expand(w, &facts.env))
                         .collect::<Result<_, _>>()?;
@@ -473,6 +477,8 @@ impl Profile {
                         .transpose()?
                         .unwrap_or(Duration::from_secs(30 * 60));
                     hop.stage.migrate = Some(Migration {
+                        shown: (command != *shown).then(|| shown.clone()),
+                        env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                         command,
                         entrypoint: entrypoint.clone(),
                         timeout,

@@ -3,7 +3,10 @@
 //! A journal is a JSON-lines file written with an fsync after every record: the plan first,
 //! then each step as it starts and ends, each undo, and the outcome. A journal without an
 //! outcome belongs to a run that was killed, which `cutover recover` finishes or undoes.
-//! Every record passes through [`secrets::redact`] before it reaches the disk.
+//! Records are written from typed data that holds no secret value (commands keep their
+//! `${VAR}` templates, free text is scrubbed where it is made), never masked as a whole line:
+//! masking a line would turn a name, a number or a boolean that happens to equal a secret into
+//! `***`, and the journal could no longer be read back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -17,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::plan::steps::Outputs;
 use crate::plan::Plan;
-use crate::secrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -146,9 +148,8 @@ impl StateDir {
         })
     }
 
-    /// Every run, oldest first. Lines that do not parse (a record cut short by a crash) are
-    /// skipped: the records before them still tell the story.
-    pub fn runs(&self) -> Result<Vec<Run>, JournalError> {
+    /// Every journal, oldest first: the runs they tell, and those that cannot be read.
+    pub fn journals(&self) -> Result<Journals, JournalError> {
         let dir = self.root.join("runs");
         let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
             .map_err(io_error(&dir))?
@@ -156,18 +157,25 @@ impl StateDir {
             .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
             .collect();
         paths.sort();
-        let mut runs = Vec::new();
+        let mut journals = Journals::default();
         for path in paths {
             let text = fs::read_to_string(&path).map_err(io_error(&path))?;
-            let records: Vec<Record> = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            if let Some(run) = Run::from_records(path, records) {
-                runs.push(run);
+            match Run::read(path.clone(), &text) {
+                Ok(Some(run)) => journals.runs.push(run),
+                Ok(None) => {}
+                Err(why) => journals.unreadable.push(Unreadable {
+                    container: container_of(&path),
+                    path,
+                    why,
+                }),
             }
         }
-        Ok(runs)
+        Ok(journals)
+    }
+
+    /// Every run that can be read, oldest first.
+    pub fn runs(&self) -> Result<Vec<Run>, JournalError> {
+        Ok(self.journals()?.runs)
     }
 
     /// Runs that left a service in doubt: interrupted ones, and ones that ended needing
@@ -180,6 +188,62 @@ impl StateDir {
             .filter(|r| container.is_none_or(|c| r.plan.involves(c)))
             .collect())
     }
+
+    /// Journals that cannot be read, of runs on `container` (as their file names say) or of
+    /// all: what they did is unknown, so their containers may be down.
+    pub fn unreadable(&self, container: Option<&str>) -> Result<Vec<Unreadable>, JournalError> {
+        Ok(self
+            .journals()?
+            .unreadable
+            .into_iter()
+            .filter(|u| container.is_none_or(|c| u.container == c))
+            .collect())
+    }
+}
+
+/// What the state directory's journals hold.
+#[derive(Debug, Default)]
+pub struct Journals {
+    pub runs: Vec<Run>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A journal cutover cannot read: damaged, or written by a version whose records it does not
+/// know. Whatever the run did is unknown, so it is reported, never taken for nothing to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    /// The container the run began on, as the journal's file name says.
+    pub container: String,
+    pub why: String,
+}
+
+impl Unreadable {
+    /// What to do about it: nobody can tell what its run left behind.
+    pub fn advice(&self) -> String {
+        format!(
+            "the journal {} of a run on {} cannot be read ({}), so what that run left is unknown: check its containers (`docker ps -a --filter name={}`), bring the service back by hand if it is down, then move the journal out of {}",
+            self.path.display(),
+            self.container,
+            self.why,
+            self.container,
+            self.path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The container a journal's file name (`MILLIS-CONTAINER-KIND.jsonl`) names.
+fn container_of(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let rest = stem.split_once('-').map_or(stem.as_str(), |(_, rest)| rest);
+    let name = rest.rsplit_once('-').map_or(rest, |(name, _)| name);
+    name.to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,7 +337,6 @@ impl Journal {
             path: self.path.clone(),
             source: e.into(),
         })?;
-        let line = secrets::redact(&line);
         let path = self.path.clone();
         self.file
             .write_all(format!("{line}\n").as_bytes())
@@ -312,6 +375,29 @@ pub struct Run {
 }
 
 impl Run {
+    /// A journal's text as a run: `None` when no record was completed (the run was cut short
+    /// while writing its plan, before any step began), an error when a record cannot be read.
+    /// Only the last line may be incomplete, as a crash mid-write leaves it: it is skipped, and
+    /// the records before it tell the story.
+    fn read(path: PathBuf, text: &str) -> Result<Option<Run>, String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let torn = !text.is_empty() && !text.ends_with('\n');
+        let mut records = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<Record>(line) {
+                Ok(record) => records.push(record),
+                Err(_) if torn && i + 1 == lines.len() => {}
+                Err(e) => return Err(format!("line {}: {e}", i + 1)),
+            }
+        }
+        if records.is_empty() {
+            return Ok(None);
+        }
+        Run::from_records(path, records)
+            .map(Some)
+            .ok_or_else(|| "its first record is not the plan of a run".to_string())
+    }
+
     fn from_records(path: PathBuf, records: Vec<Record>) -> Option<Run> {
         let mut records = records.into_iter();
         let first = records.next()?;
@@ -482,6 +568,57 @@ mod tests {
         assert_eq!(run.steps[&(0, 0)].outputs.as_ref(), Some(&bound));
         assert!(!run.steps[&(1, 0)].done);
         assert!(state.unfinished(Some("other")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_keep_names_and_values_that_equal_a_secret() {
+        let dir = std::env::temp_dir().join(format!("cutover-journal-typed-{}", std::process::id()));
+        let state = StateDir::open(&dir).unwrap();
+        // A password that is also the name of the database and its container, as quickstarts
+        // have it (a rarer word than `postgres`: the registry is shared by every test).
+        crate::secrets::register("pg-quickstart");
+        crate::secrets::register_env(&["ANCHORE_OAUTH_TOKEN_EXPIRATION=3600".to_string()]);
+        let mut p = plan();
+        p.container = "pg-quickstart".into();
+        p.members = vec!["pg-quickstart".into()];
+        let mut j = state.begin(&p).unwrap();
+        j.record(Event::End {
+            outcome: Outcome::Succeeded,
+            message: "finished".into(),
+            downtime_ms: Some(3600),
+            recovered: false,
+        })
+        .unwrap();
+        let runs = state.runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].plan.container, "pg-quickstart");
+        assert_eq!(runs[0].downtime, Some(Duration::from_millis(3600)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_read_is_reported_not_skipped() {
+        let dir = std::env::temp_dir().join(format!("cutover-journal-bad-{}", std::process::id()));
+        let state = StateDir::open(&dir).unwrap();
+        let j = state.begin(&plan()).unwrap();
+        let path = j.path().to_path_buf();
+        // A record damaged in the middle: what happened after it is unknown.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}{{\"at\": ***}}\n{text}")).unwrap();
+        assert!(state.runs().unwrap().is_empty());
+        let bad = state.unreadable(Some("web")).unwrap();
+        assert_eq!(bad.len(), 1, "named by its file: {bad:?}");
+        assert!(bad[0].why.starts_with("line 2:"), "{}", bad[0].why);
+        assert!(bad[0].advice().contains("cannot be read"));
+        assert!(state.unreadable(Some("worker")).unwrap().is_empty());
+        // A first record that is not a plan.
+        std::fs::write(&path, "{\"at\":\"2026-01-01T00:00:00Z\",\"event\":\"undo\",\"stage\":0,\"index\":0,\"phase\":\"started\"}\n").unwrap();
+        assert_eq!(state.unreadable(None).unwrap().len(), 1);
+        // A journal cut short while its plan was written: no step began.
+        std::fs::write(&path, "{\"at\":\"2026").unwrap();
+        assert!(state.unreadable(None).unwrap().is_empty());
+        assert!(state.runs().unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -16,7 +16,8 @@ use crate::plan::Kind;
 #[derive(Debug, Serialize)]
 pub struct Recovery {
     pub container: String,
-    pub kind: Kind,
+    /// `None` when the journal cannot be read.
+    pub kind: Option<Kind>,
     pub journal: String,
     /// `None` when the run is still going on in another process and was left alone.
     pub outcome: Option<Outcome>,
@@ -30,12 +31,25 @@ pub async fn recover(
     state: &StateDir,
     name: Option<&str>,
 ) -> Result<Vec<Recovery>, RunError> {
-    let mut recoveries = Vec::new();
+    // A journal that cannot be read is said first, as needing a person: taking it for nothing
+    // to recover could leave a service down while cutover says all is well.
+    let mut recoveries: Vec<Recovery> = state
+        .unreadable(name)?
+        .iter()
+        .map(|journal| Recovery {
+            container: journal.container.clone(),
+            kind: None,
+            journal: journal.path.display().to_string(),
+            outcome: Some(Outcome::NeedsAttention),
+            message: journal.advice(),
+            downtime_ms: None,
+        })
+        .collect();
     for run in state.unfinished(name)? {
         let plan = &run.plan;
         let mut recovery = Recovery {
             container: plan.container.clone(),
-            kind: plan.kind,
+            kind: Some(plan.kind),
             journal: run.path.display().to_string(),
             outcome: None,
             message: String::new(),

@@ -584,7 +584,7 @@ impl Runner<'_> {
         let downtime_ms = state.downtime_ms();
         self.journal.record(Event::End {
             outcome,
-            message,
+            message: secrets::redact(&message),
             downtime_ms,
             recovered,
         })?;

@@ -190,6 +190,8 @@ pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
 fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     let mut migrate = options("2");
     migrate.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate".into()],
         entrypoint: None,
         timeout: Duration::from_secs(600),
@@ -207,6 +209,8 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     hops.via = vec!["2".into()];
     let mut backed_up = options("2");
     backed_up.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate".into()],
         entrypoint: None,
         timeout: Duration::from_secs(600),
@@ -498,6 +502,8 @@ async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_th
         let host = new_host(&["web"]);
         let mut opts = options("2");
         opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
             command: vec![command.into()],
             entrypoint: None,
             timeout: Duration::from_secs(60),
@@ -672,6 +678,8 @@ async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
     // The fake prints the command it runs, as Anchore's tool prints "Skipping upgrade".
     let command = vec!["migrate".to_string(), "Skipping upgrade.".to_string()];
     opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command,
         entrypoint: None,
         timeout: Duration::from_secs(60),
@@ -703,6 +711,8 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     let host = new_host(&["web"]);
     let mut opts = options("bad");
     opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate".into()],
         entrypoint: None,
         timeout: Duration::from_secs(60),
@@ -739,6 +749,8 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
     opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
         command: vec!["migrate-fail".into()],
         entrypoint: None,
         timeout: Duration::from_secs(60),

@@ -629,6 +629,8 @@ impl UpgradeArgs {
         let steps = &mut options.steps;
         steps.migrate = match &s.migrate {
             Some(cmd) => Some(Migration {
+                shown: None,
+                env: Vec::new(),
                 command: command("--migrate", cmd)?,
                 entrypoint: s
                     .migrate_entrypoint

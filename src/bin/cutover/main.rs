@@ -185,8 +185,15 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 .backup_dir
                 .clone()
                 .unwrap_or_else(|| state.path().join("backups"));
-            let found = cutover::backup::list(&root, args.name.as_deref())
+            let (found, unreadable) = cutover::backup::catalogue(&root, args.name.as_deref())
                 .map_err(|e| refused(e.to_string()))?;
+            for u in &unreadable {
+                tracing::warn!(
+                    "the backup in {} cannot be read: {}",
+                    u.path.display(),
+                    u.why
+                );
+            }
             Ok(output::backups(&found, args.json))
         }
         Command::Restore(args) => {

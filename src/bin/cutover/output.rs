@@ -291,12 +291,8 @@ pub fn recoveries(recoveries: &[Recovery], json: bool) -> Exit {
         print("No interrupted run to recover.");
     } else {
         for r in recoveries {
-            print(&format!(
-                "{} ({}): {}",
-                r.container,
-                r.kind.word(),
-                r.message
-            ));
+            let kind = r.kind.map_or("unreadable journal", |k| k.word());
+            print(&format!("{} ({kind}): {}", r.container, r.message));
         }
     }
     exit
@@ -311,6 +307,15 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         print("No runs recorded.");
     }
     for e in entries {
+        if let Some(why) = &e.unreadable {
+            print(&format!(
+                "{}  UNREADABLE journal of a run on {} ({why}): {}",
+                e.journal,
+                e.container,
+                e.message.as_deref().unwrap_or_default()
+            ));
+            continue;
+        }
         let outcome = match e.outcome {
             None => "interrupted (run `cutover recover`)".to_string(),
             Some(o) => serde_json::to_value(o)
@@ -337,7 +342,7 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
         print(&format!(
             "{}  {:<8} {}  {what}  {outcome}{recovered}{downtime}",
             e.started_at,
-            e.kind.word(),
+            e.kind.map_or("", |k| k.word()),
             e.container,
         ));
     }

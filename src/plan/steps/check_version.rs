@@ -23,7 +23,7 @@ pub enum VersionSource {
     /// `#FIELD` (a JSON pointer or a dotted path) naming the field of a JSON answer.
     Url(String),
     /// A command run inside the container; its output must name the version.
-    Command(Vec<String>),
+    Command(#[serde(serialize_with = "crate::secrets::shown_words")] Vec<String>),
 }
 
 impl std::fmt::Display for VersionSource {

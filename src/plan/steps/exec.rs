@@ -20,6 +20,7 @@ pub enum Hook {
 pub struct Exec {
     pub slot: Slot,
     pub hook: Hook,
+    #[serde(serialize_with = "crate::secrets::shown_words")]
     pub command: Vec<String>,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,

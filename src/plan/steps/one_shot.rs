@@ -20,6 +20,9 @@ pub struct OneShot {
     /// Shown before the command when it replaces the image's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
+    /// As people read it: a profile's `${VAR}` templates unexpanded (the spec holds the words
+    /// the container runs), a command line's words with secrets scrubbed.
+    #[serde(serialize_with = "crate::secrets::shown_words")]
     pub command: Vec<String>,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,
