@@ -172,6 +172,17 @@ async fn credentials(
     Ok(location.password)
 }
 
+/// Proves, before any downtime, that the database can be dumped and a restore could put the
+/// dump back with the application's own database user (see [`database::check_access`]).
+pub async fn check_database(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    db: &DatabaseTarget,
+) -> Result<(), BackupError> {
+    let password = credentials(engine, app, db).await?;
+    database::check_access(engine, db, &password).await
+}
+
 /// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups).
 pub async fn take(
     engine: &dyn Engine,
@@ -303,13 +314,30 @@ pub async fn estimate(
     Ok(bytes)
 }
 
+/// The container serving a database, as [`database_container`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    Running(String),
+    /// A container that would answer to the host name, but is not running.
+    Stopped(String),
+}
+
+impl Server {
+    pub fn name(&self) -> &str {
+        match self {
+            Server::Running(name) | Server::Stopped(name) => name,
+        }
+    }
+}
+
 /// The database server's container: on a network the application shares, answering to the
-/// host name the application uses (a container name or a network alias).
+/// host name the application uses (a container name or a network alias); a running one first,
+/// else a stopped one that would.
 pub async fn database_container(
     engine: &dyn Engine,
     app: &ContainerInspectResponse,
     host: &str,
-) -> Result<Option<String>, EngineError> {
+) -> Result<Option<Server>, EngineError> {
     let networks: Vec<String> = app
         .network_settings
         .as_ref()
@@ -325,11 +353,26 @@ pub async fn database_container(
         let link = crate::plan::recreate::create_form_link(&link);
         if let Some((target, alias)) = link.split_once(':') {
             if alias == host || target == host {
-                return Ok(Some(target.to_string()));
+                let running = engine.inspect(target).await?.is_some_and(|c| engine::is_running(&c));
+                return Ok(Some(match running {
+                    true => Server::Running(target.to_string()),
+                    false => Server::Stopped(target.to_string()),
+                }));
             }
         }
     }
-    for name in engine.running_names().await? {
+    let running = engine.container_names(false).await?;
+    let stopped: Vec<String> = engine
+        .container_names(true)
+        .await?
+        .into_iter()
+        .filter(|n| !running.contains(n))
+        .collect();
+    for (name, is_running) in running
+        .into_iter()
+        .map(|n| (n, true))
+        .chain(stopped.into_iter().map(|n| (n, false)))
+    {
         let Some(c) = engine.inspect(&name).await? else {
             continue;
         };
@@ -346,7 +389,10 @@ pub async fn database_container(
                     || (c.id.as_deref().is_some_and(|id| id.starts_with(host)) && host.len() >= 12))
         });
         if answers && engine::name_of(app) != name {
-            return Ok(Some(name));
+            return Ok(Some(match is_running {
+                true => Server::Running(name),
+                false => Server::Stopped(name),
+            }));
         }
     }
     Ok(None)

@@ -60,7 +60,7 @@ pub async fn discover(
 ) -> Result<Vec<Watched>> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
-        Selection::All | Selection::OptedIn => engine.running_names().await?,
+        Selection::All | Selection::OptedIn => engine.container_names(false).await?,
     };
     let mut inspected = Vec::new();
     for name in &names {

@@ -101,10 +101,13 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn running_names(&self) -> Result<Vec<String>, EngineError> {
+    async fn container_names(&self, all: bool) -> Result<Vec<String>, EngineError> {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(all)
+            .build();
         let list = self
             .docker
-            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+            .list_containers(Some(options))
             .await
             .map_err(|e| api_error("listing containers", e))?;
         Ok(list

@@ -65,6 +65,8 @@ pub struct World {
     pub registry: BTreeMap<String, (ImageConfig, Behaviour)>,
     /// Keys migrations and hooks wrote, as a database would keep them.
     pub data: BTreeMap<String, String>,
+    /// What the database user may not do that a restore needs, as the database says it.
+    pub restore_denied: Option<String>,
     next_id: u64,
 }
 
@@ -168,6 +170,11 @@ impl FakeEngine {
     }
 
     /// What the fake's database holds.
+    /// The database user may not do what a restore needs; the database says `why`.
+    pub fn set_restore_denied(&self, why: &str) {
+        self.with(|w| w.restore_denied = Some(why.to_string()));
+    }
+
     pub fn with_data(&self, data: &[(&str, &str)]) {
         self.with(|w| {
             w.data = data
@@ -409,11 +416,11 @@ impl Engine for FakeEngine {
         }))
     }
 
-    async fn running_names(&self) -> Result<Vec<String>, EngineError> {
+    async fn container_names(&self, all: bool) -> Result<Vec<String>, EngineError> {
         Ok(self.with(|w| {
             w.containers
                 .values()
-                .filter(|c| c.running)
+                .filter(|c| all || c.running)
                 .map(|c| c.name.clone())
                 .collect()
         }))
@@ -551,13 +558,29 @@ impl Engine for FakeEngine {
         }
         let program = cmd.first().map(String::as_str).unwrap_or_default();
         let listing = cmd.iter().any(|a| a == "--list");
+        let denied = self.with(|w| w.restore_denied.clone());
         match program {
             "pg_dump" | "mysqldump" => {
                 let dump = self.with(|w| serde_json::to_vec(&w.data).unwrap());
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }
-            "pg_restore" | "mysql" if !fed.is_empty() => {
+            // What a restore needs, asked of PostgreSQL (a query naming its problems) or tried
+            // on MySQL (a probe table).
+            "psql" if cmd.iter().any(|a| a.contains("rolsuper")) => {
+                let said = denied.map(|d| format!("{d}\n")).unwrap_or_default();
+                stdout(said.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
+                Ok(0)
+            }
+            "mysql" if cmd.iter().any(|a| a.contains("cutover_probe")) => match denied {
+                Some(d) => {
+                    stderr(&d);
+                    Ok(1)
+                }
+                None => Ok(0),
+            },
+            // The restore: a shell that empties the database and loads the dump.
+            "sh" | "pg_restore" if !fed.is_empty() => {
                 match serde_json::from_slice::<BTreeMap<String, String>>(&fed) {
                     Ok(data) if !listing => {
                         self.with(|w| w.data = data);

@@ -70,8 +70,8 @@ pub trait Engine: Send + Sync {
     /// The image, or `None` when the engine does not have it.
     async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError>;
 
-    /// The names of the running containers.
-    async fn running_names(&self) -> Result<Vec<String>, EngineError>;
+    /// The names of the running containers, or of every container with `all`.
+    async fn container_names(&self, all: bool) -> Result<Vec<String>, EngineError>;
 
     /// Pulls with the credentials the docker CLI would use; errors inside the stream fail it.
     async fn pull(

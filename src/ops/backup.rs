@@ -8,7 +8,7 @@ use bollard::models::ContainerInspectResponse;
 
 use super::preflight::{self, Prepared};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
-use crate::backup::{self, DatabaseTarget, Listed, Target, VolumeTarget};
+use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
@@ -85,20 +85,36 @@ pub async fn target(
                 location.from
             )));
         }
-        let container = backup::database_container(engine, app, &location.host).await?.ok_or_else(|| {
-            Error::Refused(format!(
-                "{name}'s database is on {}:{}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup",
-                location.host, location.port
-            ))
-        })?;
-        target.database = Some(DatabaseTarget {
+        let container = match backup::database_container(engine, app, &location.host).await? {
+            Some(Server::Running(container)) => container,
+            Some(Server::Stopped(container)) => {
+                return Err(Error::Refused(format!(
+                    "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can back the database up before anything changes"
+                )))
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "{name}'s database is on {}:{}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup",
+                    location.host, location.port
+                )))
+            }
+        };
+        let database = DatabaseTarget {
             spec: spec.clone(),
             engine: location.engine,
             container,
             port: location.port,
             name: location.name,
             user: location.user,
-        });
+        };
+        backup::check_database(engine, app, &database)
+            .await
+            .map_err(|e| {
+                Error::Refused(format!(
+                    "{name}: {e}; give the user those rights, or back up and restore yourself and pass --skip-backup"
+                ))
+            })?;
+        target.database = Some(database);
     }
     if volumes {
         for mount in app.mounts.iter().flatten() {

@@ -35,7 +35,7 @@ pub async fn project_members(
     services: &[String],
 ) -> Result<Vec<String>> {
     let mut found: Vec<(String, Membership, String)> = Vec::new();
-    for name in engine.running_names().await? {
+    for name in engine.container_names(false).await? {
         let Some(c) = engine.inspect(&name).await? else {
             continue;
         };

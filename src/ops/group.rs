@@ -66,7 +66,7 @@ pub async fn group_members(
         return Ok(Vec::new());
     };
     let identity = database_identity(engine, primary, database, primary_facts).await?;
-    let mut names = engine.running_names().await?;
+    let mut names = engine.container_names(false).await?;
     names.sort();
     let mut found = Vec::new();
     for name in names {
@@ -112,6 +112,6 @@ async fn database_identity(
         .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
     let server = crate::backup::database_container(engine, c, &location.host)
         .await?
-        .unwrap_or(location.host);
+        .map_or(location.host, |s| s.name().to_string());
     Ok((server, location.port, location.name))
 }

@@ -745,6 +745,25 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_database_user_who_could_not_restore_is_refused_before_anything_stops() {
+    let host = new_host(&["web"]);
+    host.engine
+        .set_restore_denied("table public.jobs is owned by postgres");
+    let request = request(&host, &["web"], with_backup(options("2")));
+    let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request).await;
+    let Err(crate::Error::Refused(message)) = refused else {
+        panic!("not refused: {:?}", refused.map(|p| p.plan.container));
+    };
+    assert!(
+        message.contains("cannot replace what the database holds: table public.jobs is owned by postgres"),
+        "{message}"
+    );
+    let web = host.engine.inspect("web").await.unwrap().unwrap();
+    assert_eq!(crate::engine::image_of(&web), "app:1");
+    assert!(crate::engine::is_running(&web));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
