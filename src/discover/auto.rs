@@ -210,7 +210,8 @@ async fn upgrade_one(
                 Outcome::RolledBack => PassOutcome::RolledBack,
                 Outcome::NothingChanged => PassOutcome::NothingChanged,
                 Outcome::Partial => PassOutcome::Partial,
-                Outcome::NeedsAttention => PassOutcome::NeedsAttention,
+                // The new version serves on data the old may refuse: a person decides.
+                Outcome::NeedsAttention | Outcome::KeptNew => PassOutcome::NeedsAttention,
             };
             let message = report.failure.unwrap_or_else(|| "done".into());
             (result, secrets::redact(&message))

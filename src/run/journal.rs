@@ -270,6 +270,10 @@ pub enum Outcome {
     Partial,
     /// The run failed and could not restore a running service: a person must look.
     NeedsAttention,
+    /// A check failed after a migration moved the schema on and the new version served, with
+    /// no backup to go back with: the old version might refuse the migrated data, so the new
+    /// one was kept serving (the old containers kept stopped) for a person to decide.
+    KeptNew,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -101,6 +101,11 @@ fn message(kind: Kind, name: &str, report: &RunReport) -> String {
             "{name} runs {}, the last hop of the interrupted {kind} that completed",
             report.running
         ),
+        Outcome::KeptNew => format!(
+            "{name} runs {}, kept because going back could not put the data back: {}",
+            report.running,
+            report.failure.clone().unwrap_or_default()
+        ),
         Outcome::NeedsAttention => format!(
             "could not bring {name} back: {}",
             if report.undo_failures.is_empty() {

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::engine::{inspect_required, name_of, Engine};
 use crate::health;
 use crate::plan::steps::{Cx, Outputs, StepError};
-use crate::plan::{Plan, Slot};
+use crate::plan::{old_name, Plan, Slot};
 use crate::secrets;
 
 /// How long a container put back by a rollback must keep running to count as running again.
@@ -202,6 +202,31 @@ impl State {
             .reduce(|a, b| a + b);
         total.map(|d| d.as_millis() as u64)
     }
+}
+
+/// The migration of a failed stage that means its new version must be kept: it moved the data
+/// on, nothing the stage took can put the data back, and every successor was proven serving
+/// (the failure came after, from a version check or a hook). Going back would start the old
+/// version on data it may refuse, which is how a service ends up down.
+fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Option<String> {
+    let steps = &plan.stages[stage].steps;
+    let done = |i: usize| state.reports[global(plan, stage, i)].status == "done";
+    if started.iter().any(|&i| steps[i].traits().backs_up) {
+        return None;
+    }
+    let mut proofs = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.traits().proves_serving)
+        .peekable();
+    proofs.peek()?;
+    if !proofs.all(|(i, _)| done(i)) {
+        return None;
+    }
+    started
+        .iter()
+        .find(|&&i| steps[i].traits().migrates && done(i))
+        .map(|&i| steps[i].describe(plan))
 }
 
 /// A step's number across the whole plan, as the journal and the report count them.
@@ -417,6 +442,18 @@ impl Runner<'_> {
     ) -> Result<RunReport, RunError> {
         let started = state.started.get(&stage).cloned().unwrap_or_default();
         let steps = &plan.stages[stage].steps;
+        if let Some(migration) = keeps_new(plan, stage, &started, &state) {
+            let message = format!(
+                "{failure}; the step \"{migration}\" had moved the data on and the new version serves, but cutover took no backup to go back with, and the old version may refuse the migrated data: the new version was kept serving, and the old {} kept stopped. Check it; to go back, restore your own backup of the data first",
+                plan.members.iter().map(|m| old_name(m)).collect::<Vec<_>>().join(", ")
+            );
+            tracing::error!("{message}");
+            let report = self.end(plan, Outcome::KeptNew, message, stage + 1, state, recovered, Vec::new())?;
+            return Ok(RunReport {
+                failure: Some(failure),
+                ..report
+            });
+        }
         if started
             .iter()
             .any(|&i| steps[i].action().undo_describe(plan).is_some())

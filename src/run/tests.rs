@@ -744,6 +744,48 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     assert_eq!(backup.status, "undone");
 }
 
+/// The migration of these options, and a version check the new version fails after it served.
+fn migrated_then_misreported(to: &str) -> UpgradeOptions {
+    let mut opts = options(to);
+    opts.steps.migrate = Some(Migration {
+        shown: None,
+        env: Vec::new(),
+        command: vec!["migrate".into()],
+        entrypoint: None,
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec![],
+    });
+    opts.steps.expect_version = Some(VersionSource::Command(vec![
+        "print".into(),
+        "version 2025.13 (Build 4)".into(),
+    ]));
+    opts
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_failing_after_a_migration_without_a_backup_keeps_the_new_version_serving() {
+    let host = new_host(&["web"]);
+    let (_, report) = upgrade(&host, &["web"], migrated_then_misreported("2"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::KeptNew, "{:?}", report.failure);
+    assert_eq!(report.running, "app:2");
+    let web = host.engine.inspect("web").await.unwrap().unwrap();
+    assert_eq!(crate::engine::image_of(&web), "app:2");
+    assert!(crate::engine::is_running(&web));
+    let old = host.engine.inspect("web-old").await.unwrap().unwrap();
+    assert!(!crate::engine::is_running(&old), "the old version is kept stopped");
+    assert_eq!(host.engine.world().data["schema"], "2", "the data stays migrated");
+    assert!(
+        host.state.unfinished(None).unwrap().is_empty(),
+        "recover must not take it back"
+    );
+    // With a backup the same failure goes back, data and all.
+    let host = new_host(&["web"]);
+    let (_, report) = upgrade(&host, &["web"], with_backup(migrated_then_misreported("2")), None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::RolledBack);
+    assert_eq!(host.engine.world().data["schema"], "1");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_database_user_who_could_not_restore_is_refused_before_anything_stops() {
     let host = new_host(&["web"]);

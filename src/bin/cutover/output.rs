@@ -42,7 +42,7 @@ impl From<Outcome> for Exit {
             Outcome::Succeeded => Exit::Done,
             Outcome::RolledBack => Exit::RolledBack,
             Outcome::NothingChanged => Exit::NothingChanged,
-            Outcome::NeedsAttention => Exit::NeedsAttention,
+            Outcome::NeedsAttention | Outcome::KeptNew => Exit::NeedsAttention,
             Outcome::Partial => Exit::Partial,
         }
     }
@@ -266,6 +266,11 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
         ),
         (Outcome::RolledBack, _) => format!("Rolled back: {names} {runs} {} again, on the {containers} {} ran before, with {} data; the new {containers} {were} removed.", plan.image_from, if plan.members.len() == 1 { "it" } else { "they" }, if plan.members.len() == 1 { "its" } else { "their" }),
         (Outcome::NothingChanged, _) => format!("Nothing was changed: {names} still {runs} {} and {were} not stopped.", plan.image_from),
+        (Outcome::KeptNew, _) => format!(
+            "NEEDS ATTENTION: {names} {runs} {}, kept although a check failed after the migration, because cutover has no backup to go back with; the old {containers} {were} kept stopped as {}.",
+            report.running,
+            plan.members.iter().map(|m| plan::old_name(m)).collect::<Vec<_>>().join(", ")
+        ),
         (Outcome::NeedsAttention, _) => format!(
             "NEEDS ATTENTION: {names} may be down. Could not finish putting things back: {}. Every step is in the journal; `cutover recover {}` tries again.",
             if report.undo_failures.is_empty() { "a container put back does not stay running".to_string() } else { report.undo_failures.join("; ") },
@@ -277,7 +282,7 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
 pub fn recoveries(recoveries: &[Recovery], json: bool) -> Exit {
     let exit = if recoveries
         .iter()
-        .any(|r| r.outcome == Some(Outcome::NeedsAttention))
+        .any(|r| matches!(r.outcome, Some(Outcome::NeedsAttention | Outcome::KeptNew)))
     {
         Exit::NeedsAttention
     } else {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Cx, Done, Outputs, StepError};
+use super::{Action, Cx, Done, Outputs, StepError, Traits};
 use crate::clock;
 use crate::health::{self, HealthPolicy};
 use crate::plan::{Plan, Slot};
@@ -23,6 +23,13 @@ impl Action for AwaitHealthy {
             plan.label(&self.slot),
             self.policy.describe()
         )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            proves_serving: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {

@@ -43,6 +43,7 @@ impl Action for Backup {
     fn traits(&self) -> Traits {
         Traits {
             critical_undo: true,
+            backs_up: true,
             ..Traits::default()
         }
     }

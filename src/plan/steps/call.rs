@@ -49,6 +49,7 @@ impl Action for CallStep {
     fn traits(&self) -> Traits {
         Traits {
             writes_data: true,
+            migrates: true,
             ..Traits::default()
         }
     }

@@ -100,6 +100,13 @@ pub struct Traits {
     /// An undo whose failure must stop the rollback: the undos before it in the plan (starting
     /// the old version) would do harm on data it could not put back.
     pub critical_undo: bool,
+    /// Moves the product's schema on (a migration): the old version may refuse what it leaves.
+    pub migrates: bool,
+    /// Its undo can put the data back as it was before the stage (a backup's restore).
+    pub backs_up: bool,
+    /// Confirms that a successor serves: once every such step of a stage is done, the new
+    /// version is known to work.
+    pub proves_serving: bool,
 }
 
 /// What a step leaves for later steps, for its undo, and for recovery; journaled with it.

@@ -55,6 +55,7 @@ impl Action for OneShot {
     fn traits(&self) -> Traits {
         Traits {
             writes_data: true,
+            migrates: true,
             ..Traits::default()
         }
     }
