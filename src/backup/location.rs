@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::facts::Facts;
+use crate::engine::facts::{file_variants, Facts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +52,19 @@ pub enum Source {
     },
     /// A URL under a top-level key of a YAML file inside the container.
     FileKey { path: String, key: String },
+    /// The product's own embedded database, whose files are this directory of the container,
+    /// used when no other source is set (ProGet 2025+ by default): it is backed up as a cold
+    /// copy of the volume there while the container is stopped, and must be on a volume.
+    Embedded { path: String },
+}
+
+/// Where a container's database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A server the container connects to.
+    Server(Location),
+    /// Files of the container itself, under this path.
+    Embedded(String),
 }
 
 /// A database as the container reaches it.
@@ -68,16 +81,46 @@ pub struct Location {
 }
 
 impl DatabaseSpec {
-    /// The files inside the container the sources read.
-    pub fn files(&self) -> Vec<String> {
+    /// The files inside the container (whose environment is `env`) the sources read: dotenv and
+    /// configuration files, and the file of each variable given as `NAME_FILE`.
+    pub fn files(&self, env: &[String]) -> Vec<String> {
         self.sources
             .iter()
             .flat_map(|s| match s {
-                Source::UrlEnv { files, .. } => files.clone(),
+                Source::UrlEnv { name, files } => [files.clone(), file_variants(env, &[name])].concat(),
+                Source::AdoEnv { name, .. } => file_variants(env, &[name]),
+                Source::PartsEnv {
+                    host,
+                    port,
+                    name,
+                    user,
+                    password,
+                    ..
+                } => {
+                    let mut names = vec![host.as_str(), name, user, password];
+                    names.extend(port.as_deref());
+                    file_variants(env, &names)
+                }
                 Source::FileKey { path, .. } => vec![path.clone()],
-                _ => Vec::new(),
+                Source::Embedded { .. } => Vec::new(),
             })
             .collect()
+    }
+
+    /// Where the container's database is: the first source set, else the product's embedded
+    /// database when the profile names one.
+    pub fn find(&self, facts: &Facts) -> Result<Found, String> {
+        match self.locate(facts) {
+            Ok(location) => Ok(Found::Server(location)),
+            Err(e) => self
+                .sources
+                .iter()
+                .find_map(|s| match s {
+                    Source::Embedded { path } => Some(Found::Embedded(path.clone())),
+                    _ => None,
+                })
+                .ok_or(e),
+        }
     }
 
     /// The database the container uses, or why it cannot be told.
@@ -134,6 +177,7 @@ impl DatabaseSpec {
                             ..l
                         })
                     }),
+                Source::Embedded { .. } => None,
             };
             if let Some(found) = found {
                 let location = found?;

@@ -164,7 +164,7 @@ async fn credentials(
     app: &ContainerInspectResponse,
     db: &DatabaseTarget,
 ) -> Result<String, BackupError> {
-    let facts = Facts::read(engine, app, &db.spec.files()).await?;
+    let facts = Facts::read(engine, app, &db.spec.files(&engine::env_of(app))).await?;
     let location = db
         .spec
         .locate(&facts)

@@ -2,7 +2,7 @@
 //! environment and small files inside it (dotenv files, a configuration file), read through the
 //! archive API, which works on stopped containers too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::models::ContainerInspectResponse;
 
@@ -16,6 +16,8 @@ pub struct Facts {
     pub env: Vec<String>,
     /// Path to content; absent files are absent.
     pub files: BTreeMap<String, String>,
+    /// Paths known to exist, of those asked about without reading them (a TLS key).
+    pub present: BTreeSet<String>,
 }
 
 /// Files read from a container are configuration: anything larger is not read.
@@ -31,11 +33,7 @@ impl Facts {
         files: &[String],
     ) -> Result<Facts, EngineError> {
         let mut facts = Facts {
-            env: c
-                .config
-                .as_ref()
-                .and_then(|c| c.env.clone())
-                .unwrap_or_default(),
+            env: super::env_of(c),
             ..Facts::default()
         };
         let id = c.id.clone().unwrap_or_default();
@@ -45,14 +43,42 @@ impl Facts {
                 facts.files.insert(path.clone(), text);
             }
         }
+        // A value given as a file (`NAME_FILE=/run/secrets/x`, Docker's convention for secrets)
+        // is the whole file: registered whole, since it is one value, not a configuration.
+        for path in &facts.files {
+            if facts.env.iter().any(|e| e.ends_with(&format!("_FILE={}", path.0))) {
+                crate::secrets::register(path.1.trim());
+            }
+        }
         Ok(facts)
     }
 
-    /// A variable from the environment, else from the first of the dotenv files that sets it.
+    /// Learns which of `paths` exist in the container, without reading them.
+    pub async fn test(
+        &mut self,
+        engine: &dyn Engine,
+        c: &ContainerInspectResponse,
+        paths: &[String],
+    ) -> Result<(), EngineError> {
+        let id = c.id.clone().unwrap_or_default();
+        for path in paths {
+            if engine.archive_get(&id, path).await?.is_some() {
+                self.present.insert(path.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// A variable from the environment, else from the file its `NAME_FILE` variable names (when
+    /// it was read), else from the first of the dotenv files that sets it.
     pub fn value(&self, name: &str, files: &[String]) -> Option<String> {
         env_value(&self.env, name)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
+            .or_else(|| {
+                let path = env_value(&self.env, &format!("{name}_FILE"))?;
+                self.files.get(path).map(|text| text.trim().to_string())
+            })
             .or_else(|| {
                 files
                     .iter()
@@ -60,6 +86,17 @@ impl Facts {
                     .find_map(|text| dotenv_value(text, name))
             })
     }
+}
+
+/// The files named by the `NAME_FILE` variables of `names` in an environment: where a value is
+/// given as a file, they must be read for the value.
+pub fn file_variants(env: &[String], names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| env_value(env, &format!("{n}_FILE")))
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A small text file inside a container.

@@ -155,6 +155,14 @@ pub fn name_of(c: &ContainerInspectResponse) -> String {
         .to_string()
 }
 
+/// The container's whole environment, its image's defaults included.
+pub fn env_of(c: &ContainerInspectResponse) -> Vec<String> {
+    c.config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default()
+}
+
 pub fn image_of(c: &ContainerInspectResponse) -> String {
     c.config
         .as_ref()

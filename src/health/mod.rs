@@ -21,7 +21,10 @@ use tokio::time::Instant;
 use crate::clock;
 use crate::engine::{inspect_required, Engine, EngineError};
 use crate::secrets;
-pub use probe::{endpoints, json_field, probe_port, scalar_text, Endpoint, JsonCondition};
+pub use probe::{
+    client as probe_client, endpoints, json_field, probe_port, scalar_text, Endpoint,
+    JsonCondition,
+};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -40,6 +43,10 @@ pub struct HealthPolicy {
     /// The path asked on `port`.
     #[serde(default = "root_path")]
     pub path: String,
+    /// `port` speaks https (the product serves TLS itself); its certificate is not verified,
+    /// since products serve self-signed ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
     /// The status the URL or port must answer; any 2xx when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_status: Option<u16>,
@@ -68,6 +75,7 @@ pub struct HealthSettings {
     pub url: Option<String>,
     pub port: Option<u16>,
     pub path: Option<String>,
+    pub tls: bool,
     pub expect_status: Option<u16>,
     pub json: Vec<JsonCondition>,
     pub settle: Option<Duration>,
@@ -81,6 +89,7 @@ impl HealthSettings {
             policy.url = self.url.clone();
             policy.port = self.port;
             policy.path = self.path.clone().unwrap_or_else(root_path);
+            policy.tls = self.tls;
             policy.expect_status = self.expect_status;
             policy.json = self.json.clone();
         }
@@ -104,6 +113,7 @@ impl HealthPolicy {
             url: None,
             port: None,
             path: root_path(),
+            tls: false,
             expect_status: None,
             json: Vec::new(),
             settle,
@@ -131,7 +141,12 @@ impl HealthPolicy {
     pub fn describe(&self) -> String {
         let named = match (&self.url, self.port) {
             (Some(url), _) => Some(format!("{url} {}", self.expectation())),
-            (None, Some(port)) => Some(format!("port {port} {} {}", self.path, self.expectation())),
+            (None, Some(port)) => Some(format!(
+                "port {port}{} {} {}",
+                if self.tls { " (https)" } else { "" },
+                self.path,
+                self.expectation()
+            )),
             (None, None) => None,
         };
         let settle = humantime::format_duration(self.settle);

@@ -270,7 +270,7 @@ pub async fn prepare_restore(
             .target
             .database
             .as_ref()
-            .map(|d| d.spec.files())
+            .map(|d| d.spec.files(&engine::env_of(&app)))
             .unwrap_or_default(),
     )
     .await?;
@@ -321,6 +321,9 @@ async fn database_facts(
         .choose(choice, &labels, &engine::image_of(app))
         .map_err(|e| Error::Refused(e.to_string()))?;
     let spec = chosen.and_then(|(loaded, _)| loaded.profile.database);
-    let files = spec.as_ref().map(DatabaseSpec::files).unwrap_or_default();
+    let files = spec
+        .as_ref()
+        .map(|s| s.files(&engine::env_of(app)))
+        .unwrap_or_default();
     Ok((spec, Facts::read(engine, app, &files).await?))
 }

@@ -49,8 +49,12 @@ pub async fn gather_facts(
     profile: Option<&Profile>,
     c: &ContainerInspectResponse,
 ) -> Result<Facts> {
-    let files = profile.map(Profile::files_to_read).unwrap_or_default();
-    Ok(Facts::read(engine, c, &files).await?)
+    let Some(profile) = profile else {
+        return Ok(Facts::read(engine, c, &[]).await?);
+    };
+    let mut facts = Facts::read(engine, c, &profile.files_to_read(&engine::env_of(c))).await?;
+    facts.test(engine, c, &profile.files_to_test()).await?;
+    Ok(facts)
 }
 
 /// The other running containers of the same profile on the same database, by name.

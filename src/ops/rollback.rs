@@ -82,7 +82,7 @@ async fn restore_plan(
     let files = target
         .database
         .as_ref()
-        .map(|d| d.spec.files())
+        .map(|d| d.spec.files(&engine::env_of(current)))
         .unwrap_or_default();
     let facts = Facts::read(engine, current, &files).await?;
     let spec = target.database.as_ref().map(|d| d.spec.clone());

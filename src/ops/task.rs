@@ -146,7 +146,7 @@ pub async fn prepare(
     }
     let health = req.health.over(
         profile
-            .health()
+            .health(&members[0].1)
             .map_err(Error::Refused)?
             .over(HealthPolicy::default()),
     );
@@ -330,11 +330,7 @@ fn check_environment(
     args: &TaskArgs,
     worker: &ContainerInspectResponse,
 ) -> Result<()> {
-    let env = worker
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
+    let env = crate::engine::env_of(&worker);
     for step in &spec.steps {
         if let TaskStepSpec::Run(run) = step {
             let undo = run.undo.iter().flat_map(|u| u.command.clone());

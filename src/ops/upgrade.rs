@@ -82,7 +82,7 @@ pub async fn prepare(
             }
         }
         options.health = profile
-            .health()
+            .health(&facts[0])
             .map_err(Error::Refused)?
             .over(options.health);
         if options.via.is_empty() {

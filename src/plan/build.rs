@@ -63,6 +63,10 @@ pub struct StageOptions {
     /// HTTP calls after each new container starts (DevLake's `/proceed-db-migration`).
     pub calls: Vec<Call>,
     pub expect_version: Option<VersionSource>,
+    /// The new version upgrades the data as it starts: its start counts as a migration.
+    pub migrates_at_start: bool,
+    /// Follow-ups the vendor lists for the hop, told with the plan.
+    pub notes: Vec<String>,
 }
 
 impl StageOptions {
@@ -91,6 +95,8 @@ impl StageOptions {
                 .expect_version
                 .clone()
                 .or_else(|| profile.expect_version.clone()),
+            migrates_at_start: self.migrates_at_start || profile.migrates_at_start,
+            notes: [profile.notes.clone(), self.notes.clone()].concat(),
         }
     }
 }
@@ -298,6 +304,15 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         carried,
         profile: None,
         task: None,
+        notes: hops.iter().flat_map(|h| h.notes.iter()).fold(
+            Vec::new(),
+            |mut notes, note| {
+                if !notes.contains(note) {
+                    notes.push(note.clone());
+                }
+                notes
+            },
+        ),
     })
 }
 
@@ -332,11 +347,7 @@ fn member<'a>(
     }
     // Each stage starts from the previous one's configuration and environment.
     let mut spec = recreate::successor_spec(old, &images[1]);
-    let mut env = inspect
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
+    let mut env = crate::engine::env_of(&inspect);
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
     for (stage, hop) in hops.iter().enumerate() {
@@ -527,6 +538,7 @@ fn stage_steps(
             Start {
                 slot: new(m),
                 successor: true,
+                migrates: hop.migrates_at_start,
             }
             .into(),
         );
@@ -567,6 +579,7 @@ fn stage_steps(
                     source: source.clone(),
                     want,
                     port: opts.health.port,
+                    tls: opts.health.tls,
                 }
                 .into(),
             );
@@ -664,6 +677,7 @@ pub fn plan_rollback(
         Start {
             slot: back.clone(),
             successor: true,
+            migrates: false,
         }
         .into(),
         AwaitHealthy {
@@ -687,6 +701,7 @@ pub fn plan_rollback(
         carried: serde_json::Value::Null,
         profile: None,
         task: None,
+        notes: Vec::new(),
     }
 }
 
@@ -723,6 +738,7 @@ pub fn plan_backup(
             Start {
                 slot: slot.clone(),
                 successor: false,
+                migrates: false,
             }
             .into(),
             AwaitHealthy {
@@ -770,6 +786,7 @@ pub fn plan_restore(
         Start {
             slot: slot.clone(),
             successor: true,
+            migrates: false,
         }
         .into(),
         AwaitHealthy {
@@ -815,5 +832,6 @@ pub(super) fn in_place(
         carried: serde_json::Value::Null,
         profile: None,
         task: None,
+        notes: Vec::new(),
     }
 }

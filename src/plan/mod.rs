@@ -140,6 +140,10 @@ pub struct Plan {
     /// The profile task a [`Kind::Task`] plan runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// What people must know before they say yes and do after: the follow-ups the vendor lists
+    /// for these versions, which cutover cannot do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {

@@ -191,6 +191,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
             Start {
                 slot: slot(m.inspect),
                 successor: true,
+                migrates: false,
             }
             .into(),
         );

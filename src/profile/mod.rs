@@ -101,6 +101,10 @@ pub struct Profile {
     pub group: Option<GroupSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseSpec>,
+    /// The product upgrades its database when the new version starts (no migration step runs
+    /// before): its start moves the data on, as a migration does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migrates_at_start: bool,
     /// Written as YAML maps (`- migrate: {...}`), not tags.
     #[serde(
         default,
@@ -130,6 +134,23 @@ pub struct HealthSpec {
     /// How long the product may take to come up (migrating at start can take minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// A variable of the container listing the URLs the product listens on
+    /// (`http://*:8181;https://*:4443`, ASP.NET's `ASPNETCORE_URLS`): when set, the port of its
+    /// first `http://` URL replaces `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_from_urls: Option<String>,
+    /// When the product serves TLS itself: health is then asked over https on another port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// TLS the product turns on when a file exists in the container (Quay's `ssl.key`); its
+/// certificate is not verified, since self-signed ones are common.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    pub when_file: String,
+    pub port: u16,
 }
 
 fn root() -> String {
@@ -146,6 +167,12 @@ pub struct GroupSpec {
     /// nodes); `reverse`: the rest start first and the named one last.
     #[serde(default)]
     pub start: StartOrder,
+    /// Repository paths of other images of the same installation, which move to the same tag
+    /// (DevLake's UI and dashboard): running containers of those images that share a network
+    /// or a compose project with the one named. They get the swap and their own health only:
+    /// the profile's steps are the product's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +190,8 @@ pub enum StartOrder {
 }
 
 /// Bounds a step to some hops: `from` and `to` are version ranges (`<25`, `>=0.18`) of the hop's
-/// source and target; `crossing` holds when the hop goes from below that version to it or above.
+/// source and target; `crossing` holds when the hop goes from below that version to it or above,
+/// pre-releases counted as semver orders them (`0.18.0-0` is below every `0.18.0-beta1`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct When {
@@ -226,6 +254,20 @@ pub enum StepSpec {
         #[serde(default, skip_serializing_if = "When::is_always")]
         when: When,
     },
+    /// Refuses the hop before any downtime, saying why and what to do instead (a vendor's
+    /// procedure that needs a person).
+    Refuse {
+        why: String,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
+    /// A follow-up the vendor lists for the hop, which cutover cannot do: shown with the plan
+    /// and in the report.
+    Note {
+        text: String,
+        #[serde(default, skip_serializing_if = "When::is_always")]
+        when: When,
+    },
     /// After each new container starts: while `while_path` answers `while_status`, call `path`.
     Call {
         port: u16,
@@ -270,7 +312,7 @@ impl When {
             }
         }
         if let Some(at) = &self.crossing {
-            let at = version(at)?;
+            let at = crossing_version(at)?;
             if !(from_v < at && at <= to_v) {
                 return Ok(false);
             }
@@ -283,11 +325,19 @@ impl When {
             semver::VersionReq::parse(r).map_err(|e| format!("when: {r:?}: {e}"))?;
         }
         if let Some(at) = &self.crossing {
-            TagVersion::parse(at)
-                .ok_or_else(|| format!("when: crossing {at:?} is not a version"))?;
+            crossing_version(at)?;
         }
         Ok(())
     }
+}
+
+/// A `crossing` bound: semver, so that `0.18.0-0` names the lowest pre-release of 0.18.0, or a
+/// tag-like version (`v0.18`).
+fn crossing_version(text: &str) -> Result<semver::Version, String> {
+    semver::Version::parse(text.trim_start_matches(['v', 'V']))
+        .ok()
+        .or_else(|| TagVersion::parse(text).map(|v| v.as_semver()))
+        .ok_or_else(|| format!("when: crossing {text:?} is not a version"))
 }
 
 impl StepSpec {
@@ -297,6 +347,8 @@ impl StepSpec {
             | StepSpec::CarryFile { when, .. }
             | StepSpec::EnvCopy { when, .. }
             | StepSpec::RequireEnv { when, .. }
+            | StepSpec::Refuse { when, .. }
+            | StepSpec::Note { when, .. }
             | StepSpec::Call { when, .. } => when,
         }
     }
@@ -416,27 +468,49 @@ impl Profile {
             })
     }
 
-    /// The dotenv files and the database file the profile reads from a container.
-    pub fn files_to_read(&self) -> Vec<String> {
+    /// The files the profile reads from a container whose environment is `env`: dotenv files,
+    /// the database's configuration file and the files its variables are given in, and the
+    /// configuration files its commands' conditions read.
+    pub fn files_to_read(&self, env: &[String]) -> Vec<String> {
         let mut files: Vec<String> = self
             .steps
             .iter()
             .flat_map(|s| s.files().iter().cloned())
             .collect();
-        files.extend(self.database.iter().flat_map(DatabaseSpec::files));
+        files.extend(self.database.iter().flat_map(|d| d.files(env)));
         files.sort();
         files.dedup();
         files
     }
 
-    /// The profile's layer of health settings, under the config file's and the command line's.
-    pub fn health(&self) -> Result<HealthSettings, String> {
+    /// The paths whose existence the profile asks of a container (a TLS key).
+    pub fn files_to_test(&self) -> Vec<String> {
+        self.health
+            .iter()
+            .flat_map(|h| h.tls.iter().map(|t| t.when_file.clone()))
+            .collect()
+    }
+
+    /// The profile's layer of health settings for a container with these facts, under the
+    /// config file's and the command line's: its port moved by its URL variable, and https when
+    /// it serves TLS itself.
+    pub fn health(&self, facts: &Facts) -> Result<HealthSettings, String> {
         let Some(spec) = &self.health else {
             return Ok(HealthSettings::default());
         };
+        let tls = spec
+            .tls
+            .as_ref()
+            .filter(|t| facts.present.contains(&t.when_file));
+        let listed = spec
+            .port_from_urls
+            .as_ref()
+            .and_then(|name| facts.value(name, &[]))
+            .and_then(|urls| http_port(&urls));
         Ok(HealthSettings {
-            port: Some(spec.port),
+            port: Some(tls.map_or(listed.unwrap_or(spec.port), |t| t.port)),
             path: Some(spec.path.clone()),
+            tls: tls.is_some(),
             expect_status: spec.status,
             json: spec.json.clone(),
             timeout: spec
@@ -451,6 +525,7 @@ impl Profile {
     /// The steps of one hop (tags `from` to `to`) for a container with these facts.
     pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
         let mut hop = HopSteps::default();
+        hop.stage.migrates_at_start = self.migrates_at_start;
         if let Some(url) = &self.expect_version {
             hop.stage.expect_version = Some(VersionSource::Url(url.clone()));
         }
@@ -510,6 +585,10 @@ impl Profile {
                         ));
                     }
                 },
+                StepSpec::Refuse { why, .. } => {
+                    hop.refusal.get_or_insert(why.clone());
+                }
+                StepSpec::Note { text, .. } => hop.stage.notes.push(text.clone()),
                 StepSpec::RequireEnv {
                     any_of, files, why, ..
                 } => {
@@ -544,6 +623,20 @@ impl Profile {
             }
         }
         Ok(hop)
+    }
+}
+
+/// The port of the first `http://` URL of a list such as `http://*:8181;https://*:4443`
+/// (`ASPNETCORE_URLS`); 80 when that URL names none.
+fn http_port(urls: &str) -> Option<u16> {
+    let url = urls
+        .split([';', ','])
+        .map(str::trim)
+        .find_map(|u| u.strip_prefix("http://"))?;
+    let authority = url.split('/').next().unwrap_or_default();
+    match authority.rsplit_once(':') {
+        Some((_, port)) => port.parse().ok(),
+        None => Some(80),
     }
 }
 

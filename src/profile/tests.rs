@@ -8,6 +8,7 @@ fn facts(env: &[&str], files: &[(&str, &str)]) -> Facts {
             .iter()
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect(),
+        present: Default::default(),
     }
 }
 

@@ -521,6 +521,7 @@ mod tests {
             carried: serde_json::Value::Null,
             profile: None,
             task: None,
+            notes: Vec::new(),
         }
     }
 

@@ -529,6 +529,9 @@ pub struct HealthArgs {
         requires = "health_port"
     )]
     pub health_path: String,
+    /// Ask --health-port over https, without verifying its certificate (products that serve TLS themselves serve self-signed ones)
+    #[arg(long, requires = "health_port")]
+    pub health_https: bool,
     /// The HTTP status --health-url or --health-port must answer [default: any 2xx]
     #[arg(long, value_name = "CODE")]
     pub health_status: Option<u16>,
@@ -564,6 +567,7 @@ impl HealthArgs {
             url: self.health_url.clone(),
             port: self.health_port,
             path: Some(self.health_path.clone()),
+            tls: self.health_https,
             expect_status: self.health_status,
             json: self
                 .health_json

@@ -127,12 +127,20 @@ fn profile_line(plan: &Plan) -> Option<String> {
         .map(|p| format!("Profile: {} ({}; {})", p.name, p.why, p.origin))
 }
 
+/// The vendor's follow-ups for these versions, which cutover cannot do.
+fn note_lines(plan: &Plan) -> Vec<String> {
+    plan.notes
+        .iter()
+        .map(|n| format!("Note from the vendor's upgrade notes: {n}"))
+        .collect()
+}
+
 pub fn plan_summary(plan: &Plan) {
     eprintln!("{}", secrets::redact(&headline(plan)));
     if let Some(line) = profile_line(plan) {
         eprintln!("{line}");
     }
-    for line in plan_lines(plan) {
+    for line in plan_lines(plan).into_iter().chain(note_lines(plan)) {
         eprintln!("{}", secrets::redact(&line));
     }
 }
@@ -152,7 +160,7 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
         print_json(&json!({
             "command": plan.kind.word(), "task": plan.task, "dry_run": true, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "profile": plan.profile,
-            "stages": stages, "steps": steps, "carried": plan.carried,
+            "stages": stages, "steps": steps, "carried": plan.carried, "notes": plan.notes,
         }));
     } else {
         print(&format!(
@@ -163,7 +171,7 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
             print(&line);
         }
         print("Steps:");
-        for line in plan_lines(plan) {
+        for line in plan_lines(plan).into_iter().chain(note_lines(plan)) {
             print(&line);
         }
         if !plan.carried.is_null() {
@@ -186,7 +194,7 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
             "warnings": report.warnings, "restored": report.restored,
             "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
             "hops_done": report.stages_done, "hops": plan.stages.len(),
-            "steps": report.steps, "journal": report.journal,
+            "steps": report.steps, "notes": plan.notes, "journal": report.journal,
         }));
         return exit;
     }
@@ -204,6 +212,9 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     }
     for warning in &report.warnings {
         print(&format!("warning: {warning}"));
+    }
+    for line in note_lines(plan) {
+        print(&line);
     }
     if let Some(ms) = report.downtime_ms {
         let settled = match report.settled_ms {

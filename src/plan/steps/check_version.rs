@@ -43,6 +43,9 @@ pub struct CheckVersion {
     pub want: String,
     /// The container port a relative URL is asked on when it names none.
     pub port: Option<u16>,
+    /// A relative URL is asked over https (the health check's port serves TLS).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 #[async_trait]
@@ -119,14 +122,13 @@ impl CheckVersion {
                     "{url}: the container has no port to ask; write :PORT/PATH"
                 ))
             })?;
+            let scheme = if self.tls { "https" } else { "http" };
             health::endpoints(&c, port)
                 .iter()
-                .map(|e| format!("http://{}{path}", e.addr))
+                .map(|e| format!("{scheme}://{}{path}", e.addr))
                 .collect()
         };
-        let http = reqwest::Client::builder()
-            .timeout(ATTEMPT_TIMEOUT)
-            .build()
+        let http = health::probe_client(ATTEMPT_TIMEOUT)
             .map_err(|e| StepError::Failed(e.to_string()))?;
         let mut last = format!("{url}: the container is not reachable");
         for url in urls {

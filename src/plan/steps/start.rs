@@ -12,18 +12,26 @@ pub struct Start {
     /// A successor's first start: it may migrate the data, and once every successor of a stage
     /// was started, recovery finishes the stage instead of undoing it.
     pub successor: bool,
+    /// The product upgrades its data as this start begins (its profile says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migrates: bool,
 }
 
 #[async_trait]
 impl Action for Start {
     fn describe(&self, plan: &Plan) -> String {
-        format!("start {}", plan.label(&self.slot))
+        let migrates = match self.migrates {
+            true => " (it upgrades its database as it starts)",
+            false => "",
+        };
+        format!("start {}{migrates}", plan.label(&self.slot))
     }
 
     fn traits(&self) -> Traits {
         Traits {
             runs_app: self.successor,
             writes_data: self.successor,
+            migrates: self.migrates,
             ..Traits::default()
         }
     }

@@ -215,11 +215,7 @@ impl TaskRun {
     ) -> Result<(Vec<String>, Ran), StepError> {
         let member = inspect_required(cx.engine, cx.id(&self.source)?).await?;
         crate::secrets::register_container(&member);
-        let env = member
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default();
+        let env = crate::engine::env_of(&member);
         let words = command
             .words
             .iter()

@@ -44,11 +44,7 @@ impl Action for Verify {
                 .and_then(|i| i.config)
                 .and_then(|c| c.env)
                 .unwrap_or_default();
-            let env = created
-                .config
-                .as_ref()
-                .and_then(|c| c.env.clone())
-                .unwrap_or_default();
+            let env = crate::engine::env_of(&created);
             for name in &self.removed_env {
                 let set = env
                     .iter()
