@@ -67,11 +67,25 @@ impl Target {
                 db.container
             ));
         }
-        if !self.volumes.is_empty() {
-            let paths: Vec<&str> = self.volumes.iter().map(|v| v.path.as_str()).collect();
+        for embedded in self.volumes.iter().filter(|v| v.database) {
+            parts.push(format!("the embedded database on {}", embedded.path));
+        }
+        let paths: Vec<&str> = self
+            .volumes
+            .iter()
+            .filter(|v| !v.database)
+            .map(|v| v.path.as_str())
+            .collect();
+        if !paths.is_empty() {
             parts.push(format!("the volumes on {}", paths.join(", ")));
         }
         parts.join(" and ")
+    }
+
+    /// Holds a database that lives in the application's own files, which only a stopped
+    /// application leaves consistent.
+    pub fn has_embedded_database(&self) -> bool {
+        self.volumes.iter().any(|v| v.database)
     }
 }
 
@@ -105,6 +119,9 @@ pub struct VolumeTarget {
     pub path: String,
     /// The volume's name, or the host directory of a bind mount.
     pub source: String,
+    /// The product's embedded database lives there (its files are the database).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub database: bool,
 }
 
 /// One file of a backup.

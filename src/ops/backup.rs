@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bollard::models::ContainerInspectResponse;
 
 use super::preflight::{self, Prepared};
-use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
+use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found, Location, Source};
 use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
@@ -47,6 +47,19 @@ impl BackupRequest {
         self.keep.unwrap_or(DEFAULT_KEEP).max(1)
     }
 
+    /// Refuses an online backup of a database that lives in the application's own files: only
+    /// a stopped application leaves them consistent.
+    fn check_online(&self, app: &ContainerInspectResponse, target: &Target) -> Result<()> {
+        match self.online && target.has_embedded_database() {
+            true => Err(Error::Refused(format!(
+                "{} keeps its database in its own files ({}), which are only consistent while it is stopped: leave out --backup-online",
+                engine::name_of(app),
+                target.describe()
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// Where the database is: `--backup-db`, else the profile's.
     fn spec(&self, profile: Option<&DatabaseSpec>) -> Option<DatabaseSpec> {
         match &self.db_var {
@@ -74,47 +87,17 @@ pub async fn target(
     let name = engine::name_of(app);
     let mut target = Target::default();
     if let Some(spec) = spec {
-        let location = spec.locate(facts).map_err(|e| {
+        let found = spec.find(facts).map_err(|e| {
             Error::Refused(format!(
                 "{name}: {e}; say where with --backup-db VAR, or pass --skip-backup"
             ))
         })?;
-        if location.engine == DbEngine::Sqlserver {
-            return Err(Error::Refused(format!(
-                "{name} uses a SQL Server database ({}), which cutover cannot dump: back it up with SQL Server's own tools, then pass --skip-backup",
-                location.from
-            )));
+        match found {
+            Found::Server(location) => {
+                target.database = Some(database_target(engine, app, spec, location).await?)
+            }
+            Found::Embedded(path) => target.volumes.push(embedded_database(app, &path)?),
         }
-        let container = match backup::database_container(engine, app, &location.host).await? {
-            Some(Server::Running(container)) => container,
-            Some(Server::Stopped(container)) => {
-                return Err(Error::Refused(format!(
-                    "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can back the database up before anything changes"
-                )))
-            }
-            None => {
-                return Err(Error::Refused(format!(
-                    "{name}'s database is on {}:{}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup",
-                    location.host, location.port
-                )))
-            }
-        };
-        let database = DatabaseTarget {
-            spec: spec.clone(),
-            engine: location.engine,
-            container,
-            port: location.port,
-            name: location.name,
-            user: location.user,
-        };
-        backup::check_database(engine, app, &database)
-            .await
-            .map_err(|e| {
-                Error::Refused(format!(
-                    "{name}: {e}; give the user those rights, or back up and restore yourself and pass --skip-backup"
-                ))
-            })?;
-        target.database = Some(database);
     }
     if volumes {
         for mount in app.mounts.iter().flatten() {
@@ -129,10 +112,90 @@ pub async fn target(
                 .clone()
                 .or(mount.source.clone())
                 .unwrap_or_default();
-            target.volumes.push(VolumeTarget { path, source });
+            if !target.volumes.iter().any(|v| v.path == path) {
+                target.volumes.push(VolumeTarget {
+                    path,
+                    source,
+                    database: false,
+                });
+            }
         }
     }
     Ok(target)
+}
+
+/// The server database a container uses, checked before anything changes: one cutover can dump,
+/// served by a running container on a network the application shares, whose user could put a
+/// backup back.
+async fn database_target(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    spec: &DatabaseSpec,
+    location: Location,
+) -> Result<DatabaseTarget> {
+    let name = engine::name_of(app);
+    if location.engine == DbEngine::Sqlserver {
+        return Err(Error::Refused(format!(
+            "{name} uses a SQL Server database ({}), which cutover cannot dump: back it up with SQL Server's own tools, then pass --skip-backup",
+            location.from
+        )));
+    }
+    let container = match backup::database_container(engine, app, &location.host).await? {
+        Some(Server::Running(container)) => container,
+        Some(Server::Stopped(container)) => {
+            return Err(Error::Refused(format!(
+                "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can back the database up before anything changes"
+            )))
+        }
+        None => {
+            return Err(Error::Refused(format!(
+                "{name}'s database is on {}:{}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup",
+                location.host, location.port
+            )))
+        }
+    };
+    let database = DatabaseTarget {
+        spec: spec.clone(),
+        engine: location.engine,
+        container,
+        port: location.port,
+        name: location.name,
+        user: location.user,
+    };
+    backup::check_database(engine, app, &database)
+        .await
+        .map_err(|e| {
+            Error::Refused(format!(
+                "{name}: {e}; give the user those rights, or back up and restore yourself and pass --skip-backup"
+            ))
+        })?;
+    Ok(database)
+}
+
+/// The product's embedded database, backed up as a copy of the mount that holds its files: it
+/// must be on a volume or bind mount, or the new container would start without it.
+pub fn embedded_database(app: &ContainerInspectResponse, path: &str) -> Result<VolumeTarget> {
+    let name = engine::name_of(app);
+    let mount = app
+        .mounts
+        .iter()
+        .flatten()
+        .find(|m| m.destination.as_deref() == Some(path))
+        .filter(|m| matches!(m.typ.as_deref(), Some("volume" | "bind")))
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "{name} keeps its embedded database in {path}, which is on no volume: the new container would start without it. Mount a volume there first (docker run -v NAME:{path}), or say where its database is"
+            ))
+        })?;
+    Ok(VolumeTarget {
+        path: path.to_string(),
+        source: mount
+            .name
+            .clone()
+            .or(mount.source.clone())
+            .unwrap_or_default(),
+        database: true,
+    })
 }
 
 /// Refuses, before any downtime, when the backups' disk lacks room for the estimate.
@@ -200,6 +263,7 @@ pub async fn plan_for(
             request.volumes,
         )
         .await?;
+        request.check_online(app, &target)?;
         if !target.is_empty() {
             plan.targets.insert(engine::name_of(app), target);
         }
@@ -235,6 +299,7 @@ pub async fn prepare_backup(
         request.volumes,
     )
     .await?;
+    request.check_online(&app, &target)?;
     if target.is_empty() {
         return Err(Error::Refused(format!(
             "nothing to back up for {name}: no profile names its database; give --backup-db VAR (a variable of the container holding its database URL) or --backup-volumes"

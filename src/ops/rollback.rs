@@ -91,7 +91,7 @@ async fn restore_plan(
         current,
         &facts,
         spec.as_ref(),
-        !target.volumes.is_empty(),
+        target.volumes.iter().any(|v| !v.database),
     )
     .await?;
     super::backup::ensure_room(engine, &root, &[(current, &current_target)]).await?;

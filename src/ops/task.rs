@@ -142,7 +142,7 @@ pub async fn prepare(
     spec.check_files(&req.args, &files)
         .map_err(Error::Refused)?;
     if let Some(worker) = task_members.iter().find(|m| m.role) {
-        check_environment(spec, &req.args, worker.inspect)?;
+        check_environment(spec, &req.args, &files, worker.inspect)?;
     }
     let health = req.health.over(
         profile
@@ -328,6 +328,7 @@ fn parent(path: &str) -> &str {
 fn check_environment(
     spec: &TaskSpec,
     args: &TaskArgs,
+    files: &Files,
     worker: &ContainerInspectResponse,
 ) -> Result<()> {
     let env = crate::engine::env_of(&worker);
@@ -335,7 +336,7 @@ fn check_environment(
         if let TaskStepSpec::Run(run) = step {
             let undo = run.undo.iter().flat_map(|u| u.command.clone());
             let words: Vec<String> = run.command.iter().cloned().chain(undo).collect();
-            for word in resolve_command(&words, args).0 {
+            for word in resolve_command(&words, args, files).0 {
                 crate::profile::expand(&word, &env)
                     .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(worker))))?;
             }

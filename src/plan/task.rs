@@ -101,7 +101,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
                                fails: &[String],
                                capture: &Option<task::Capture>,
                                table: &Option<task::TableCheck>| {
-                    let (words, used) = task::resolve_command(words, input.args);
+                    let (words, used) = task::resolve_command(words, input.args, input.files);
                     Command {
                         words,
                         files: used

@@ -353,11 +353,13 @@ impl StepSpec {
         }
     }
 
-    /// The dotenv files the step reads values from.
-    fn files(&self) -> &[String] {
+    /// The files of the container the step reads: dotenv files of values, the configuration
+    /// files its command's conditions test.
+    fn files(&self) -> Vec<String> {
         match self {
-            StepSpec::EnvCopy { files, .. } | StepSpec::RequireEnv { files, .. } => files,
-            _ => &[],
+            StepSpec::EnvCopy { files, .. } | StepSpec::RequireEnv { files, .. } => files.clone(),
+            StepSpec::Migrate { command, .. } => template::condition_files(command),
+            _ => Vec::new(),
         }
     }
 }
@@ -475,7 +477,7 @@ impl Profile {
         let mut files: Vec<String> = self
             .steps
             .iter()
-            .flat_map(|s| s.files().iter().cloned())
+            .flat_map(|s| s.files())
             .collect();
         files.extend(self.database.iter().flat_map(|d| d.files(env)));
         files.sort();
@@ -542,10 +544,7 @@ impl Profile {
                     fails_if_output_has,
                     ..
                 } => {
-                    let command: Vec<String> = shown
-                        .iter()
-                        .map(|w| template::expand(w, &facts.env))
-                        .collect::<Result<_, _>>()?;
+                    let command = template::expand_command(shown, facts)?;
                     let timeout = timeout
                         .as_deref()
                         .map(|t| parse_duration("timeout", t))

@@ -346,6 +346,12 @@ impl TaskSpec {
                 None => Err(format!("{word}: {name} is not an option of the task")),
             };
         }
+        if let Some(c) = template::condition(word) {
+            return match files.contains(&c.file) {
+                true => Ok(()),
+                false => Err(format!("{word}: {} is not a file of the task", c.file)),
+            };
+        }
         let rest = file_references(word, files)?;
         template::check(&rest)
     }
@@ -573,13 +579,24 @@ pub fn file_path(name: &str) -> String {
     format!("/cutover-task/{name}.yaml")
 }
 
-/// A command with the task's options put in (`${arg:...}`) and its files named where they
-/// stand in the one-shot (`${file:...}`); `${VAR}` stays for the step to fill in when it runs.
-/// Also returns the files the command uses.
-pub fn resolve_command(words: &[String], args: &TaskArgs) -> (Vec<String>, Vec<String>) {
+/// A command with the task's options put in (`${arg:...}`), its conditions on the task's files
+/// resolved (`${if:FILE#KEY|WORD}`) and its files named where they stand in the one-shot
+/// (`${file:...}`); `${VAR}` stays for the step to fill in when it runs. Also returns the files
+/// the command uses.
+pub fn resolve_command(
+    words: &[String],
+    args: &TaskArgs,
+    files: &Files,
+) -> (Vec<String>, Vec<String>) {
     let mut out = Vec::new();
     let mut used = Vec::new();
     for word in words {
+        if let Some(c) = template::condition(word) {
+            if c.holds(files.get(c.file)) {
+                out.push(c.word.to_string());
+            }
+            continue;
+        }
         if let Some((name, form)) = arg_reference(word) {
             let Some(values) = args.values.get(name) else {
                 continue;

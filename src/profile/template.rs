@@ -1,7 +1,81 @@
 //! `${VAR}` and `${VAR:-default}` in a profile's command words, from the container's
 //! environment: a migration needs the same database the service uses, named by its variables.
+//! A whole word `${if:FILE#KEY|WORD}` is WORD when the YAML file FILE sets KEY (a dotted path)
+//! to true, and no word at all otherwise: a flag that follows the product's own configuration
+//! (Anchore's `--db-use-ssl`, from `db_connect_args.ssl` in its `config.yaml`).
 
-use crate::engine::facts::env_value;
+use serde_json::Value;
+
+use crate::engine::facts::{env_value, Facts};
+
+/// A whole word `${if:FILE#KEY|WORD}`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Condition<'a> {
+    /// A path inside the container (a migration), or the name of a task's file.
+    pub file: &'a str,
+    pub key: &'a str,
+    pub word: &'a str,
+}
+
+/// The condition a whole word is, if it is one.
+pub fn condition(word: &str) -> Option<Condition<'_>> {
+    let inner = word.strip_prefix("${if:")?.strip_suffix('}')?;
+    let (test, word) = inner.split_once('|')?;
+    let (file, key) = test.split_once('#')?;
+    (!file.is_empty() && !key.is_empty() && !word.is_empty()).then_some(Condition {
+        file,
+        key,
+        word,
+    })
+}
+
+impl Condition<'_> {
+    /// Whether the key is true in the document: `true`, or a string or number that says so.
+    pub fn holds(&self, doc: Option<&Value>) -> bool {
+        let found = doc.and_then(|d| {
+            self.key
+                .split('.')
+                .try_fold(d, |v, k| v.get(k))
+        });
+        match found {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => {
+                matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+            }
+            Some(Value::Number(n)) => n.as_i64() == Some(1),
+            _ => false,
+        }
+    }
+}
+
+/// The files a migration's conditions read from the container.
+pub fn condition_files(words: &[String]) -> Vec<String> {
+    words
+        .iter()
+        .filter_map(|w| condition(w).map(|c| c.file.to_string()))
+        .collect()
+}
+
+/// A migration's words for a container with these facts: variables filled in, conditions
+/// resolved (a condition that does not hold leaves no word).
+pub fn expand_command(words: &[String], facts: &Facts) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for word in words {
+        match condition(word) {
+            Some(c) => {
+                let doc = facts
+                    .files
+                    .get(c.file)
+                    .and_then(|text| yaml_serde::from_str::<Value>(text).ok());
+                if c.holds(doc.as_ref()) {
+                    out.push(c.word.to_string());
+                }
+            }
+            None => out.push(expand(word, &facts.env)?),
+        }
+    }
+    Ok(out)
+}
 
 /// One `${NAME}` or `${NAME:-default}` of a word, and where it stands.
 struct Reference<'a> {
@@ -39,7 +113,15 @@ fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
 }
 
 pub fn check(word: &str) -> Result<(), String> {
-    references(word).map(|_| ())
+    if word.starts_with("${if:") && condition(word).is_none() {
+        return Err(format!(
+            "{word:?}: write a condition as the whole word ${{if:FILE#KEY|WORD}}"
+        ));
+    }
+    match condition(word) {
+        Some(_) => Ok(()),
+        None => references(word).map(|_| ()),
+    }
 }
 
 /// The word with every reference replaced; a variable the container lacks, without a default,

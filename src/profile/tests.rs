@@ -472,7 +472,7 @@ fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later()
             "x",
         ]))
         .unwrap();
-    let (forward, files) = task::resolve_command(&migrate.command, &args);
+    let (forward, files) = task::resolve_command(&migrate.command, &args, &task::Files::new());
     assert_eq!(
         forward[4..],
         words(&[
@@ -491,7 +491,7 @@ fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later()
         "expanded only when it runs"
     );
     assert_eq!(files, ["source", "dest-config"]);
-    let (back, _) = task::resolve_command(&migrate.undo[0].command, &args);
+    let (back, _) = task::resolve_command(&migrate.undo[0].command, &args, &task::Files::new());
     assert_eq!(
         back[5..],
         words(&[
@@ -512,6 +512,7 @@ fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later()
             "${value:from-analysis-archive}",
         ]),
         &args,
+        &task::Files::new(),
     );
     assert_eq!(
         values,
