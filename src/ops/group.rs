@@ -103,6 +103,58 @@ pub async fn group_members(
     Ok(found)
 }
 
+/// The running containers of the same installation as `primary` whose images are in one of the
+/// `companions` repositories: on a user-defined network it is on, or in its compose project.
+pub async fn companions(
+    engine: &dyn Engine,
+    companions: &[String],
+    primary: &ContainerInspectResponse,
+) -> Result<Vec<String>> {
+    let installation = |c: &ContainerInspectResponse| {
+        let networks = c
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .map(|n| n.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
+        let project = c
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get("com.docker.compose.project"))
+            .map(|p| format!("compose:{p}"));
+        networks.chain(project).collect::<Vec<_>>()
+    };
+    let ours = installation(primary);
+    let mut names = engine.container_names(false).await?;
+    names.sort();
+    let mut found = Vec::new();
+    for name in names {
+        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
+            continue;
+        }
+        let Some(c) = engine.inspect(&name).await? else {
+            continue;
+        };
+        let image = crate::engine::reference::ImageRef::parse(&engine::image_of(&c));
+        let companion = image
+            .as_ref()
+            .and_then(|i| profile::repository_matching(companions, i))
+            .is_some();
+        if companion && installation(&c).iter().any(|i| ours.contains(i)) {
+            tracing::info!(
+                "{name} ({}) belongs to the same installation: it moves with {}",
+                engine::image_of(&c),
+                engine::name_of(primary)
+            );
+            found.push(name);
+        }
+    }
+    Ok(found)
+}
+
 /// What makes two containers share a database: the server (the database's container when it
 /// runs in one, since two projects may each call theirs `db`, else its host), port and name.
 async fn database_identity(

@@ -211,8 +211,13 @@ async fn config_members<'a>(
             )?),
             None => None,
         };
+        let works = match &config.runs {
+            Some(runs) => runs.runs(&command_of(c), &engine::env_of(c)),
+            None => true,
+        };
         let role = parsed
             .as_ref()
+            .filter(|_| works)
             .and_then(|v| lookup(v, &config.role))
             .cloned();
         let mut home = Home::Mount;
@@ -243,6 +248,16 @@ async fn config_members<'a>(
         });
     }
     Ok(task_members)
+}
+
+/// The words a container was started with: its entrypoint, then its command.
+fn command_of(c: &ContainerInspectResponse) -> Vec<String> {
+    let config = c.config.clone().unwrap_or_default();
+    [config.entrypoint, config.cmd]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect()
 }
 
 /// A YAML file, its secrets registered for redaction before anything prints it.

@@ -5,7 +5,7 @@ use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
 use super::compose::ComposeRequest;
-use super::group::{choose_profile, claim_running, gather_facts, group_members};
+use super::group::{choose_profile, claim_running, companions, gather_facts, group_members};
 use super::preflight::{self, Prepared};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
@@ -77,6 +77,16 @@ pub async fn prepare(
                     facts.push(fact);
                 }
             }
+            if req.with.is_empty() && req.compose.project.is_none() {
+                for name in companions(engine, &group.companions, &olds[0]).await? {
+                    let (lock, old) = claim_running(engine, state, &name).await?;
+                    locks.push(lock);
+                    facts.push(gather_facts(engine, None, &old).await?);
+                    options.companions.push(name.clone());
+                    names.push(name);
+                    olds.push(old);
+                }
+            }
             if group.start == profile::StartOrder::NamedFirst {
                 options.start_order = StartOrder::NamedFirst;
             }
@@ -91,7 +101,9 @@ pub async fn prepare(
                     plan_hops(&olds[0], &options.target, path, &req.insecure_registries).await?;
             }
         }
-        options.hop_steps = hop_steps(profile, &olds[0], &options, &facts)?;
+        // The profile's steps are the product's: its other images' containers need none.
+        let product = facts.len() - options.companions.len();
+        options.hop_steps = hop_steps(profile, &olds[0], &options, &facts[..product])?;
     }
     options.health = req.health.over(options.health);
     let mut targets = Vec::new();

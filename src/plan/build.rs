@@ -166,6 +166,9 @@ pub struct UpgradeOptions {
     pub start_order: StartOrder,
     pub backup: Option<BackupPlan>,
     pub compose: Option<ComposePlan>,
+    /// Members that are other images of the product's installation (DevLake's UI): they move
+    /// to the same tag with the swap and their own health only, none of the hop's steps.
+    pub companions: Vec<String>,
 }
 
 impl UpgradeOptions {
@@ -182,6 +185,7 @@ impl UpgradeOptions {
             start_order: StartOrder::Reverse,
             backup: None,
             compose: None,
+            companions: Vec::new(),
         }
     }
 
@@ -201,6 +205,8 @@ impl UpgradeOptions {
 /// One member as the plan needs it.
 struct Member<'a> {
     name: String,
+    /// Another image of the installation: the swap only (see [`UpgradeOptions::companions`]).
+    companion: bool,
     inspect: &'a ContainerInspectResponse,
     /// The image of each generation: the current one, then one per stage.
     images: Vec<String>,
@@ -335,6 +341,7 @@ fn member<'a>(
 ) -> Result<Member<'a>, String> {
     let inspect = old.inspect;
     let name = name_of(inspect);
+    let companion = opts.companions.contains(&name);
     let current = image_of(inspect);
     let target = target_of(inspect, &opts.target)?;
     let mut images = vec![current];
@@ -350,10 +357,12 @@ fn member<'a>(
     let mut env = crate::engine::env_of(&inspect);
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
+    let unchanged = EnvChanges::default();
     for (stage, hop) in hops.iter().enumerate() {
         spec = spec.with_image(&images[stage + 1]);
-        let removed = recreate::apply_env_changes(&mut spec, &env, &hop.env, primary)?;
-        env = recreate::apply_to_whole_env(&env, &hop.env);
+        let changes = if companion { &unchanged } else { &hop.env };
+        let removed = recreate::apply_env_changes(&mut spec, &env, changes, primary)?;
+        env = recreate::apply_to_whole_env(&env, changes);
         let mut stage_spec = spec.clone();
         // Only the last hop's container stays: it carries the labels compose expects of it.
         if stage == hops.len() - 1 {
@@ -367,6 +376,9 @@ fn member<'a>(
         }
         specs.push(stage_spec);
         removed_env.push(removed);
+        if companion {
+            continue;
+        }
         for carried in &hop.carry {
             if !carried.path.starts_with('/') {
                 return Err(format!(
@@ -395,6 +407,7 @@ fn member<'a>(
     }
     Ok(Member {
         name,
+        companion,
         inspect,
         images,
         specs,
@@ -452,7 +465,7 @@ fn stage_steps(
             .into(),
         );
     }
-    for m in members {
+    for m in members.iter().filter(|m| !m.companion) {
         for carried in &hop.carry {
             steps.push(
                 CarryFile {
@@ -542,7 +555,8 @@ fn stage_steps(
             }
             .into(),
         );
-        for call in &hop.calls {
+        let calls = if m.companion { &[][..] } else { &hop.calls };
+        for call in calls {
             steps.push(
                 CallStep {
                     slot: new(m),
@@ -551,10 +565,15 @@ fn stage_steps(
                 .into(),
             );
         }
+        // A companion has its own port and health: its HEALTHCHECK, or the default probe.
+        let policy = match m.companion {
+            true => HealthPolicy::new(opts.health.settle, opts.health.timeout),
+            false => opts.health.clone(),
+        };
         steps.push(
             AwaitHealthy {
                 slot: new(m),
-                policy: opts.health.clone(),
+                policy,
             }
             .into(),
         );
@@ -571,7 +590,7 @@ fn stage_steps(
         );
     }
     if let Some(source) = &hop.expect_version {
-        for m in members {
+        for m in members.iter().filter(|m| !m.companion) {
             let want = short_tag(&m.images[stage + 1]);
             steps.push(
                 CheckVersion {

@@ -58,10 +58,19 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
     let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
     let config = input.spec.config.as_ref();
     let worker = workers.first().ok_or_else(|| match config {
-        Some(config) => format!(
-            "none of the containers has {} in {}: the task needs one that does the work",
-            config.role, config.path
-        ),
+        Some(config) => match &config.runs {
+            Some(runs) => format!(
+                "none of the containers runs the {} service (started with `{} {}`, or {}): the task needs one that does the work",
+                runs.service,
+                runs.after.join(" "),
+                runs.service,
+                runs.env.as_deref().map_or("--all".into(), |e| format!("{e} naming it, or {}", runs.all.as_deref().unwrap_or("--all")))
+            ),
+            None => format!(
+                "none of the containers has {} in {}: the task needs one that does the work",
+                config.role, config.path
+            ),
+        },
         None => "the task has no container to do its work".to_string(),
     })?;
     let primary = &input.members[0];

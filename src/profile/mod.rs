@@ -457,17 +457,7 @@ impl Profile {
 
     /// Whether the profile applies to an image, and the pattern that matched.
     pub fn matches(&self, image: &ImageRef) -> Option<&str> {
-        let path: Vec<&str> = match image.registry() {
-            Some(host) => image.repository[host.len() + 1..].split('/').collect(),
-            None => image.repository.split('/').collect(),
-        };
-        self.repositories
-            .iter()
-            .map(String::as_str)
-            .find(|pattern| {
-                let want: Vec<&str> = pattern.trim_start_matches("*/").split('/').collect();
-                path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
-            })
+        repository_matching(&self.repositories, image)
     }
 
     /// The files the profile reads from a container whose environment is `env`: dotenv files,
@@ -623,6 +613,19 @@ impl Profile {
         }
         Ok(hop)
     }
+}
+
+/// The first of `patterns` (repository paths, as the last components of the image's path,
+/// whatever registry or mirror serves it) that names the image's repository.
+pub fn repository_matching<'a>(patterns: &'a [String], image: &ImageRef) -> Option<&'a str> {
+    let path: Vec<&str> = match image.registry() {
+        Some(host) => image.repository[host.len() + 1..].split('/').collect(),
+        None => image.repository.split('/').collect(),
+    };
+    patterns.iter().map(String::as_str).find(|pattern| {
+        let want: Vec<&str> = pattern.trim_start_matches("*/").split('/').collect();
+        path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
+    })
 }
 
 /// The port of the first `http://` URL of a list such as `http://*:8181;https://*:4443`

@@ -68,9 +68,55 @@ pub struct ArgSpec {
 pub struct ConfigSpec {
     /// An absolute path inside the containers.
     pub path: String,
-    /// The section (dotted path) that makes a member one of those that do the work and get the
-    /// new configuration.
+    /// The section (dotted path) of the working members' files, which must agree; without
+    /// `runs`, it also makes a member one of those that do the work and get the new file.
     pub role: String,
+    /// Which members work, by the service their start command runs, where every member's file
+    /// has the section (Anchore's default configuration enables every service everywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<ServiceRole>,
+}
+
+/// A member runs `service` when its command, after the words `after`, names it; naming none, the
+/// space-separated variable `env` decides; neither, the flag `all` runs every service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRole {
+    pub service: String,
+    pub after: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<String>,
+}
+
+impl ServiceRole {
+    /// Whether a container with this command (entrypoint then cmd, programs by any path) and
+    /// environment runs the service.
+    pub fn runs(&self, command: &[String], env: &[String]) -> bool {
+        let words: Vec<&str> = command
+            .iter()
+            .map(|w| w.rsplit('/').next().unwrap_or(w))
+            .collect();
+        let after: Vec<&str> = self.after.iter().map(String::as_str).collect();
+        let Some(at) = words.windows(after.len()).position(|w| w == after.as_slice()) else {
+            return false;
+        };
+        let args = &words[at + after.len()..];
+        let named: Vec<&str> = args.iter().copied().filter(|a| !a.starts_with('-')).collect();
+        if !named.is_empty() {
+            return named.contains(&self.service.as_str());
+        }
+        let listed = self
+            .env
+            .as_deref()
+            .and_then(|name| crate::engine::facts::env_value(env, name))
+            .filter(|v| !v.trim().is_empty());
+        match listed {
+            Some(list) => list.split_whitespace().any(|s| s == self.service),
+            None => self.all.as_deref().is_some_and(|all| args.contains(&all)),
+        }
+    }
 }
 
 /// A file must have one of the sections `has_any` (dotted paths), or its section `at` must

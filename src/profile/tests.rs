@@ -687,3 +687,46 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
     );
     Profile::parse(&fine, "x.yaml").unwrap();
 }
+
+#[test]
+fn anchore_workers_are_found_by_the_service_their_command_starts() {
+    let role = task::ServiceRole {
+        service: "catalog".into(),
+        after: words(&["anchore-manager", "service", "start"]),
+        env: Some("ANCHORE_ENGINE_SERVICES".into()),
+        all: Some("--all".into()),
+    };
+    let image_default = words(&["/docker-entrypoint.sh", "anchore-manager", "service", "start", "--all"]);
+    let env = |v: &str| vec![format!("ANCHORE_ENGINE_SERVICES={v}")];
+    let cases: &[(&[&str], Vec<String>, bool)] = &[
+        (&["/docker-entrypoint.sh", "anchore-manager", "service", "start", "--all"], vec![], true),
+        (&["anchore-manager", "service", "start", "catalog"], vec![], true),
+        (&["/usr/bin/anchore-manager", "service", "start", "apiext"], vec![], false),
+        (&["anchore-manager", "service", "start", "apiext", "catalog"], vec![], true),
+        (&["anchore-manager", "service", "start"], vec![], false),
+        (&["anchore-manager", "service", "start"], env("catalog simplequeue"), true),
+        (&["anchore-manager", "service", "start", "apiext"], env("catalog"), false),
+        (&["anchore-manager", "db", "upgrade"], vec![], false),
+    ];
+    for (command, env, runs) in cases {
+        assert_eq!(role.runs(&words(command), env), *runs, "{command:?} {env:?}");
+    }
+    // The variable wins over --all when it names services.
+    assert!(!role.runs(&image_default, &env("apiext analyzer")));
+    assert!(role.runs(&image_default, &env("   ")));
+}
+
+#[test]
+fn a_migration_flag_follows_the_products_own_configuration() {
+    let ssl = "credentials:\n  database:\n    db_connect_args:\n      ssl: true\n";
+    let plain = "credentials:\n  database:\n    db_connect_args:\n      ssl: false\n";
+    let command = words(&["anchore-manager", "db", "--db-connect", "postgresql://${ANCHORE_DB_USER}@db/x", "${if:/config/config.yaml#credentials.database.db_connect_args.ssl|--db-use-ssl}", "upgrade"]);
+    for (config, expected) in [(Some(ssl), true), (Some(plain), false), (None, false)] {
+        let files: Vec<(&str, &str)> = config.map(|c| ("/config/config.yaml", c)).into_iter().collect();
+        let words = template::expand_command(&command, &facts(&["ANCHORE_DB_USER=anchore"], &files)).unwrap();
+        assert_eq!(words.contains(&"--db-use-ssl".to_string()), expected, "{words:?}");
+        assert!(words.contains(&"postgresql://anchore@db/x".to_string()));
+        assert_eq!(words.len(), if expected { 6 } else { 5 });
+    }
+    assert!(template::check("${if:/config/config.yaml#ssl}").is_err(), "a condition names its word");
+}
