@@ -17,6 +17,16 @@ pub enum Engine {
     Sqlserver,
 }
 
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL/MariaDB",
+            Engine::Sqlserver => "SQL Server",
+        }
+    }
+}
+
 /// Where the connection is read; the first source that is set wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +36,9 @@ pub struct DatabaseSpec {
     /// A query that answers the product's schema version, recorded with each backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_query: Option<String>,
+    /// PostgreSQL extensions the product needs (Quay's `pg_trgm`), checked before any downtime.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires_extensions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +118,22 @@ impl DatabaseSpec {
                 Source::Embedded { .. } => Vec::new(),
             })
             .collect()
+    }
+
+    /// Where the sources look, for people: `PROGET_POSTGRES_CONNECTION_STRING, ..., or the
+    /// embedded database on /var/proget/database`.
+    pub fn describe(&self) -> String {
+        let places: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::UrlEnv { name, .. } | Source::AdoEnv { name, .. } => name.clone(),
+                Source::PartsEnv { host, name, .. } => format!("{host}, {name}, ..."),
+                Source::FileKey { path, key } => format!("{key} in {path}"),
+                Source::Embedded { path } => format!("the embedded database on {path}"),
+            })
+            .collect();
+        places.join(", or ")
     }
 
     /// Where the container's database is: the first source set, else the product's embedded

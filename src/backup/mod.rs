@@ -104,11 +104,7 @@ pub struct DatabaseTarget {
 
 impl DatabaseTarget {
     fn engine_name(&self) -> &'static str {
-        match self.engine {
-            DbEngine::Postgres => "PostgreSQL",
-            DbEngine::Mysql => "MySQL/MariaDB",
-            DbEngine::Sqlserver => "SQL Server",
-        }
+        self.engine.name()
     }
 }
 
@@ -198,6 +194,23 @@ pub async fn check_database(
 ) -> Result<(), BackupError> {
     let password = credentials(engine, app, db).await?;
     database::check_access(engine, db, &password).await
+}
+
+/// Which of `extensions` the PostgreSQL database lacks.
+pub async fn missing_extensions(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    db: &DatabaseTarget,
+    extensions: &[String],
+) -> Result<Vec<String>, BackupError> {
+    let password = credentials(engine, app, db).await?;
+    let installed = database::query(engine, db, &password, "SELECT extname FROM pg_extension").await?;
+    let installed: Vec<&str> = installed.lines().map(str::trim).collect();
+    Ok(extensions
+        .iter()
+        .filter(|e| !installed.contains(&e.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups).

@@ -22,7 +22,7 @@ use crate::clock;
 use crate::engine::{inspect_required, Engine, EngineError};
 use crate::secrets;
 pub use probe::{
-    client as probe_client, endpoints, json_field, probe_port, scalar_text, Endpoint,
+    client as probe_client, endpoints, json_field, probe_port, quoted, scalar_text, Endpoint,
     JsonCondition,
 };
 
@@ -138,8 +138,9 @@ impl HealthPolicy {
         }
     }
 
-    pub fn describe(&self) -> String {
-        let named = match (&self.url, self.port) {
+    /// The HTTP check the policy names, for people: `port 80 /health answers 200`.
+    pub fn named_check(&self) -> Option<String> {
+        match (&self.url, self.port) {
             (Some(url), _) => Some(format!("{url} {}", self.expectation())),
             (None, Some(port)) => Some(format!(
                 "port {port}{} {} {}",
@@ -148,7 +149,11 @@ impl HealthPolicy {
                 self.expectation()
             )),
             (None, None) => None,
-        };
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let named = self.named_check();
         let settle = humantime::format_duration(self.settle);
         let checks = match named {
             Some(named) => format!("its HEALTHCHECK if it has one, and {named}"),
@@ -284,6 +289,33 @@ pub async fn await_healthy(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Whether a running container passes the HTTP check a policy names, now: a few attempts a
+/// second apart, for the check of a product before anything stops. `Ok` says what answered,
+/// `Err` what was seen instead; a policy that names no check passes.
+pub async fn probe_now(
+    engine: &dyn Engine,
+    id: &str,
+    policy: &HealthPolicy,
+) -> Result<Result<String, String>, HealthError> {
+    const ATTEMPTS: usize = 3;
+    if !policy.explicit() {
+        return Ok(Ok("no HTTP check to make".into()));
+    }
+    let mut probe = probe::Probe::named(policy)?;
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        let c = inspect_required(engine, id).await?;
+        match probe.attempt(&c).await {
+            Ok(seen) => return Ok(Ok(seen)),
+            Err(seen) => last = seen,
+        }
+        if attempt + 1 < ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    Ok(Err(last))
 }
 
 /// Confirms that a container put back by a rollback stays up: running, not restarting, for

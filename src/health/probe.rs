@@ -91,6 +91,19 @@ pub fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// An answer's body as a check quotes it: its start, secrets masked, so that a profile that
+/// disagrees with the product shows what the product said.
+pub fn quoted(body: &str) -> String {
+    const SHOWN: usize = 160;
+    let body = body.trim();
+    if body.is_empty() {
+        return String::new();
+    }
+    let cut: String = body.chars().take(SHOWN).collect();
+    let more = if cut.len() < body.len() { "..." } else { "" };
+    format!(": {:?}", format!("{}{more}", secrets::redact(&cut)))
+}
+
 /// The HTTP client of health and version checks: certificates are not verified, because a
 /// product that serves TLS itself serves a self-signed certificate more often than not, and the
 /// check asks a container cutover knows by its address, not a site by its name.
@@ -328,7 +341,8 @@ impl Probe {
             (_, None) => (200..300).contains(&code),
         };
         if !status_passes {
-            return Err(format!("answered {code}"));
+            let text = resp.text().await.unwrap_or_default();
+            return Err(format!("answered {code}{}", quoted(&text)));
         }
         if self.json.is_empty() {
             return Ok(code);
@@ -337,8 +351,9 @@ impl Probe {
             .text()
             .await
             .map_err(|e| format!("answered {code}, but the body could not be read ({e})"))?;
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("answered {code} without a JSON body ({e})"))?;
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            format!("answered {code} without a JSON body ({e}){}", quoted(&text))
+        })?;
         for condition in &self.json {
             condition
                 .check(&body)

@@ -69,6 +69,7 @@ impl BackupRequest {
                     files: Vec::new(),
                 }],
                 schema_query: None,
+                requires_extensions: Vec::new(),
             }),
             None => profile.cloned(),
         }
@@ -134,6 +135,32 @@ async fn database_target(
     location: Location,
 ) -> Result<DatabaseTarget> {
     let name = engine::name_of(app);
+    let (host, port) = (location.host.clone(), location.port);
+    let database = database_server(engine, app, spec, location).await?.ok_or_else(|| {
+        Error::Refused(format!(
+            "{name}'s database is on {host}:{port}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup"
+        ))
+    })?;
+    backup::check_database(engine, app, &database)
+        .await
+        .map_err(|e| {
+            Error::Refused(format!(
+                "{name}: {e}; give the user those rights, or back up and restore yourself and pass --skip-backup"
+            ))
+        })?;
+    Ok(database)
+}
+
+/// The server database a container uses, reached through its running container on a network
+/// the application shares; `None` when no container there serves it (a database elsewhere).
+/// One that cutover cannot dump, or whose container is stopped, is refused, saying why.
+pub async fn database_server(
+    engine: &dyn Engine,
+    app: &ContainerInspectResponse,
+    spec: &DatabaseSpec,
+    location: Location,
+) -> Result<Option<DatabaseTarget>> {
+    let name = engine::name_of(app);
     if location.engine == DbEngine::Sqlserver {
         return Err(Error::Refused(format!(
             "{name} uses a SQL Server database ({}), which cutover cannot dump: back it up with SQL Server's own tools, then pass --skip-backup",
@@ -147,29 +174,16 @@ async fn database_target(
                 "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can back the database up before anything changes"
             )))
         }
-        None => {
-            return Err(Error::Refused(format!(
-                "{name}'s database is on {}:{}, which is no container on a network {name} shares, so cutover cannot dump it through the database's own tools: back it up yourself and pass --skip-backup",
-                location.host, location.port
-            )))
-        }
+        None => return Ok(None),
     };
-    let database = DatabaseTarget {
+    Ok(Some(DatabaseTarget {
         spec: spec.clone(),
         engine: location.engine,
         container,
         port: location.port,
         name: location.name,
         user: location.user,
-    };
-    backup::check_database(engine, app, &database)
-        .await
-        .map_err(|e| {
-            Error::Refused(format!(
-                "{name}: {e}; give the user those rights, or back up and restore yourself and pass --skip-backup"
-            ))
-        })?;
-    Ok(database)
+    }))
 }
 
 /// The product's embedded database, backed up as a copy of the mount that holds its files: it

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
+use super::live;
+use crate::plan::steps::VersionSource;
 use super::group::{choose_profile, claim_running, gather_facts, group_members};
 use super::preflight::{self, Prepared};
 use crate::engine::{self, Engine};
@@ -150,6 +152,22 @@ pub async fn prepare(
             .map_err(Error::Refused)?
             .over(HealthPolicy::default()),
     );
+    let version = profile.expect_version.clone().map(VersionSource::Url);
+    let mut findings = Vec::new();
+    for (i, (c, facts)) in members.iter().enumerate() {
+        let subject = live::Subject {
+            container: c,
+            facts,
+            health: &health,
+            version: version.as_ref(),
+            database: profile.database.as_ref().filter(|_| i == 0),
+            dump: false,
+        };
+        findings.extend(live::check(engine, &subject).await);
+    }
+    if let Some(why) = live::refusal(&profile.name, &findings) {
+        return Err(Error::Refused(why));
+    }
     let with_facts: Vec<(&ContainerInspectResponse, &Facts)> =
         members.iter().map(|(c, f)| (c, f)).collect();
     let backup = super::backup::plan_for(

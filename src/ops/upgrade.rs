@@ -6,6 +6,7 @@ use bollard::models::ContainerInspectResponse;
 use super::backup::BackupRequest;
 use super::compose::ComposeRequest;
 use super::group::{choose_profile, claim_running, companions, gather_facts, group_members};
+use super::live;
 use super::preflight::{self, Prepared};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
@@ -106,6 +107,28 @@ pub async fn prepare(
         options.hop_steps = hop_steps(profile, &olds[0], &options, &facts[..product])?;
     }
     options.health = req.health.over(options.health);
+    if let Some((loaded, _)) = &chosen {
+        let product = olds.len() - options.companions.len();
+        let version = options.hop(0).expect_version;
+        let mut findings = Vec::new();
+        for (i, (old, fact)) in olds.iter().zip(&facts).take(product).enumerate() {
+            let subject = live::Subject {
+                container: old,
+                facts: fact,
+                health: &options.health,
+                version: version.as_ref(),
+                database: loaded.profile.database.as_ref().filter(|_| i == 0),
+                dump: false,
+            };
+            findings.extend(live::check(engine, &subject).await);
+        }
+        if let Some(why) = live::refusal(&loaded.profile.name, &findings) {
+            return Err(Error::Refused(why));
+        }
+        for f in &findings {
+            tracing::info!("{} matches its profile's {} rule: {}", f.container, f.check, f.answer);
+        }
+    }
     let mut targets = Vec::new();
     for old in &olds {
         targets.push((

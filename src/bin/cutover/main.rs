@@ -16,7 +16,7 @@ use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
 use cutover::ops::backup::{self, BackupRequest};
 use cutover::ops::preflight::Prepared;
-use cutover::ops::{history, rollback, task, upgrade};
+use cutover::ops::{history, live, rollback, task, upgrade};
 use cutover::profile::Catalog;
 use cutover::run::journal::{self, StateDir};
 use cutover::run::recover;
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Rollback(a) => a.common.json,
         Command::Recover(a) => a.common.json,
         Command::History(a) => a.json,
-        Command::Profiles(ProfilesCommand::List { json }) => *json,
+        Command::Profiles(ProfilesCommand::List { json } | ProfilesCommand::Check { json, .. }) => *json,
         Command::Profiles(_) => false,
         Command::Backup(a) => a.common.json,
         Command::Backups(a) => a.json,
@@ -141,6 +141,17 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 ProfilesCommand::Show { name } => {
                     let loaded = catalog.named(&name).map_err(|e| refused(e.to_string()))?;
                     Ok(output::profile(&loaded))
+                }
+                ProfilesCommand::Check {
+                    name,
+                    profile,
+                    json,
+                } => {
+                    let engine = DockerEngine::connect().await?;
+                    let choice = cli::choice(profile.as_deref());
+                    let (profile, findings) =
+                        live::check_container(&engine, &catalog, &name, &choice).await?;
+                    Ok(output::profile_check(&name, &profile, &findings, json))
                 }
                 ProfilesCommand::Validate { file } => {
                     let loaded =

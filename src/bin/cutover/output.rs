@@ -12,6 +12,7 @@ use cutover::ops::task::Tasks;
 use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
 use cutover::profile::task::TaskSpec;
 use cutover::profile::{Catalog, Loaded};
+use cutover::ops::live::Finding;
 use cutover::run::recover::Recovery;
 use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
@@ -390,6 +391,27 @@ pub fn backups(found: &[Listed], json: bool) -> Exit {
         ));
     }
     Exit::Done
+}
+
+/// `profiles check`: each rule with what the product answered.
+pub fn profile_check(name: &str, profile: &str, findings: &[Finding], json: bool) -> Exit {
+    let exit = match findings.iter().all(|f| f.passed) {
+        true => Exit::Done,
+        false => Exit::NothingChanged,
+    };
+    if json {
+        print_json(&json!({ "container": name, "profile": profile, "exit_code": exit as u8, "checks": findings }));
+        return exit;
+    }
+    print(&format!("Profile {profile} on {name}:"));
+    for f in findings {
+        let mark = if f.passed { "ok  " } else { "FAIL" };
+        print(&format!("  {mark} {} {}: {}: {}", f.container, f.check, f.rule, f.answer));
+    }
+    if findings.is_empty() {
+        print("  the profile names no rule that can be tried on a running container");
+    }
+    exit
 }
 
 pub fn profiles(catalog: &Catalog, json: bool) -> Exit {

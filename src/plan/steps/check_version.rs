@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{bounded, shown, Action, Cx, Done, StepError, Transcript};
-use crate::engine::inspect_required;
+use crate::engine::{inspect_required, Engine};
 use crate::health;
 use crate::plan::{Plan, Slot};
 
@@ -60,15 +60,30 @@ impl Action for CheckVersion {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let id = cx.id(&self.slot)?;
+        let reported = self.read(cx.engine, cx.id(&self.slot)?).await?;
+        if reports(&self.want, &reported) {
+            Ok(Done::said(format!("it reports {reported}")))
+        } else {
+            Err(StepError::Failed(format!(
+                "it reports version {reported:?}, not {} ({})",
+                self.want, self.source
+            )))
+        }
+    }
+}
+
+impl CheckVersion {
+    /// The version the container reports, as people may read it (secrets masked): also what
+    /// the check of a running product before an upgrade compares with its current tag.
+    pub async fn read(&self, engine: &dyn Engine, id: &str) -> Result<String, StepError> {
         let reported = match &self.source {
-            VersionSource::Url(url) => self.fetch(cx, id, url).await?,
+            VersionSource::Url(url) => self.fetch(engine, id, url).await?,
             VersionSource::Command(cmd) => {
                 let mut transcript = Transcript::new("version");
                 let mut text = String::new();
                 let code = bounded(
                     ATTEMPT_TIMEOUT,
-                    cx.engine.exec(id, cmd, &mut |line| {
+                    engine.exec(id, cmd, &mut |line| {
                         transcript.line(line);
                         text.push_str(line);
                         text.push('\n');
@@ -85,20 +100,10 @@ impl Action for CheckVersion {
                 text
             }
         };
-        let reported = crate::secrets::redact(reported.trim());
-        if reports(&self.want, &reported) {
-            Ok(Done::said(format!("it reports {reported}")))
-        } else {
-            Err(StepError::Failed(format!(
-                "it reports version {reported:?}, not {} ({})",
-                self.want, self.source
-            )))
-        }
+        Ok(crate::secrets::redact(reported.trim()))
     }
-}
 
-impl CheckVersion {
-    async fn fetch(&self, cx: &Cx<'_>, id: &str, url: &str) -> Result<String, StepError> {
+    async fn fetch(&self, engine: &dyn Engine, id: &str, url: &str) -> Result<String, StepError> {
         let (address, field) = match url.split_once('#') {
             Some((address, field)) => (address, Some(field)),
             None => (url, None),
@@ -106,7 +111,7 @@ impl CheckVersion {
         let urls = if address.starts_with("http://") || address.starts_with("https://") {
             vec![address.to_string()]
         } else {
-            let c = inspect_required(cx.engine, id).await?;
+            let c = inspect_required(engine, id).await?;
             let (port, path) = match address
                 .strip_prefix(':')
                 .and_then(|rest| rest.split_once('/'))
@@ -138,10 +143,15 @@ impl CheckVersion {
                         .text()
                         .await
                         .map_err(|e| StepError::Failed(format!("{url}: {e}")))?;
-                    return read_field(&body, field)
-                        .map_err(|e| StepError::Failed(format!("{url}: {e}")));
+                    return read_field(&body, field).map_err(|e| {
+                        StepError::Failed(format!("{url}: {e}{}", health::quoted(&body)))
+                    });
                 }
-                Ok(resp) => last = format!("{url} answered {}", resp.status().as_u16()),
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let body = resp.text().await.unwrap_or_default();
+                    last = format!("{url} answered {code}{}", health::quoted(&body))
+                }
                 Err(e) => last = format!("{url}: {}", crate::error_text(&e)),
             }
         }

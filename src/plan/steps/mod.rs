@@ -41,7 +41,7 @@ pub use await_healthy::AwaitHealthy;
 pub use backup::{human_bytes, Backup};
 pub use call::{Call, CallStep};
 pub use carry_file::CarryFile;
-pub use check_version::{CheckVersion, VersionSource};
+pub use check_version::{reports, CheckVersion, VersionSource};
 pub use compose_edit::{sha, ComposeEdit};
 pub use create::Create;
 pub use exec::{Exec, Hook};

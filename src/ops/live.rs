@@ -1,0 +1,274 @@
+//! The check of a running product against its profile, before anything stops.
+//!
+//! A profile is a belief about someone else's software, and vendors change it (ProGet 2026
+//! moved `/health` to plain text). So before any downtime the profile's rules for the version
+//! that runs now are tried on the running container: its health check must pass, its version
+//! check must report the current tag, the database it names must be found, with the extensions
+//! the product needs. A rule the product disagrees with stops the upgrade with nothing changed
+//! and says which, quoting what the product answered. `cutover profiles check` runs the same
+//! checks alone, and also proves the database can be dumped and restored.
+
+use bollard::models::ContainerInspectResponse;
+use serde::Serialize;
+
+use super::backup::{database_server, embedded_database};
+use super::group::{choose_profile, gather_facts, group_members};
+use crate::error::Error;
+use crate::profile::{Catalog, Choice, GroupBy};
+use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
+use crate::backup::{self, Target};
+use crate::engine::facts::Facts;
+use crate::engine::reference::ImageRef;
+use crate::engine::{self, Engine};
+use crate::health::{self, HealthPolicy};
+use crate::plan::steps::{CheckVersion, VersionSource};
+use crate::plan::Slot;
+
+/// One rule of the profile, tried on the running product.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub container: String,
+    /// `health`, `version`, `database` or `extensions`.
+    pub check: &'static str,
+    /// The profile's rule, as people read it.
+    pub rule: String,
+    pub passed: bool,
+    /// What the product answered, secrets masked.
+    pub answer: String,
+}
+
+/// What is checked of one running container of the product.
+pub struct Subject<'a> {
+    pub container: &'a ContainerInspectResponse,
+    pub facts: &'a Facts,
+    pub health: &'a HealthPolicy,
+    pub version: Option<&'a VersionSource>,
+    /// The database the profile names, checked for the first container of a group only.
+    pub database: Option<&'a DatabaseSpec>,
+    /// Also prove that the database can be dumped and put back (an upgrade proves it when it
+    /// plans its backup).
+    pub dump: bool,
+}
+
+/// Every rule of the profile that applies, tried on the running container.
+pub async fn check(engine: &dyn Engine, subject: &Subject<'_>) -> Vec<Finding> {
+    let c = subject.container;
+    let name = engine::name_of(c);
+    let id = c.id.clone().unwrap_or_default();
+    let finding = |check, rule: String, result: Result<String, String>| Finding {
+        container: name.clone(),
+        check,
+        rule,
+        passed: result.is_ok(),
+        answer: result.unwrap_or_else(|e| e),
+    };
+    let mut findings = Vec::new();
+    if let Some(rule) = subject.health.named_check() {
+        let seen = match health::probe_now(engine, &id, subject.health).await {
+            Ok(seen) => seen,
+            Err(e) => Err(e.to_string()),
+        };
+        findings.push(finding("health", rule, seen));
+    }
+    if let Some(source) = subject.version {
+        findings.push(finding(
+            "version",
+            format!("{source} reports the tag it runs"),
+            reports_current(engine, c, &id, source, subject.health).await,
+        ));
+    }
+    if let Some(spec) = subject.database {
+        findings.extend(
+            database(engine, c, subject.facts, spec, subject.dump)
+                .await
+                .into_iter()
+                .map(|(check, rule, result)| finding(check, rule, result)),
+        );
+    }
+    findings
+}
+
+/// The version the running container reports, against the tag it runs.
+async fn reports_current(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+    id: &str,
+    source: &VersionSource,
+    health: &HealthPolicy,
+) -> Result<String, String> {
+    let image = engine::image_of(c);
+    let Some(tag) = ImageRef::parse(&image).and_then(|r| r.tag) else {
+        return Ok(format!("{image} has no tag to compare with"));
+    };
+    let check = CheckVersion {
+        slot: Slot::new(&engine::name_of(c), 0),
+        source: source.clone(),
+        want: tag.clone(),
+        port: health.port,
+        tls: health.tls,
+    };
+    let reported = check.read(engine, id).await.map_err(|e| e.to_string())?;
+    match crate::plan::steps::reports(&tag, &reported) {
+        true => Ok(format!("it reports {reported}")),
+        false => Err(format!("it reports {reported:?}, which is not its tag {tag}")),
+    }
+}
+
+/// The database the profile names: found where the profile looks, served by a running
+/// container (or on a volume, embedded), with the extensions the product needs; dumped and
+/// restorable when asked.
+async fn database(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+    facts: &Facts,
+    spec: &DatabaseSpec,
+    dump: bool,
+) -> Vec<(&'static str, String, Result<String, String>)> {
+    let rule = format!("the database where the profile looks ({})", spec.describe());
+    let location = match spec.find(facts) {
+        Err(e) => return vec![("database", rule, Err(e))],
+        Ok(Found::Embedded(path)) => {
+            let result = embedded_database(c, &path)
+                .map(|v| format!("its embedded database is on {} ({})", v.path, v.source))
+                .map_err(|e| e.to_string());
+            return vec![("database", rule, result)];
+        }
+        Ok(Found::Server(location)) => location,
+    };
+    let at = format!(
+        "{} {} on {}:{} ({})",
+        location.engine.name(),
+        location.name,
+        location.host,
+        location.port,
+        location.from
+    );
+    if location.engine == DbEngine::Sqlserver {
+        return vec![(
+            "database",
+            rule,
+            Ok(format!("{at}: cutover cannot dump SQL Server; back it up with its own tools")),
+        )];
+    }
+    let server = match database_server(engine, c, spec, location).await {
+        Ok(Some(server)) => server,
+        // A database outside this host's containers is one an upgrade without a backup can use,
+        // but nothing more can be checked of it.
+        Ok(None) if !dump && spec.requires_extensions.is_empty() => {
+            return vec![("database", rule, Ok(format!("{at}, outside this host's containers")))]
+        }
+        Ok(None) => {
+            return vec![(
+                "database",
+                rule,
+                Err(format!("{at}, which is no container on a network the product shares: cutover cannot reach it to check it")),
+            )]
+        }
+        Err(e) => return vec![("database", rule, Err(e.to_string()))],
+    };
+    let mut found = vec![(
+        "database",
+        rule,
+        Ok(format!("{at}, served by {}", server.container)),
+    )];
+    if dump {
+        let target = Target {
+            database: Some(server.clone()),
+            volumes: Vec::new(),
+        };
+        found.push((
+            "database",
+            "it can be dumped, and a restore could put the dump back".to_string(),
+            backup::check_database(engine, c, &server)
+                .await
+                .map(|()| format!("{} can do both", target.describe()))
+                .map_err(|e| e.to_string()),
+        ));
+    }
+    if !spec.requires_extensions.is_empty() {
+        let rule = format!("the database has {}", spec.requires_extensions.join(", "));
+        let result = match backup::missing_extensions(engine, c, &server, &spec.requires_extensions).await {
+            Ok(missing) if missing.is_empty() => Ok("they are installed".to_string()),
+            Ok(missing) => Err(format!(
+                "{} is not installed: a superuser must run `CREATE EXTENSION IF NOT EXISTS {};` in {}",
+                missing.join(", "),
+                missing[0],
+                server.name
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        found.push(("extensions", rule, result));
+    }
+    found
+}
+
+/// `cutover profiles check NAME`: every rule of the container's profile tried on it and on the
+/// other containers of its group, the database proven dumpable and restorable; the profile's
+/// name and what each rule found.
+pub async fn check_container(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    name: &str,
+    choice: &Choice,
+) -> crate::Result<(String, Vec<Finding>)> {
+    let c = engine
+        .inspect(name)
+        .await?
+        .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
+    if !engine::is_running(&c) {
+        return Err(Error::Refused(format!(
+            "{name} is not running: a profile is checked against the running product; start it first"
+        )));
+    }
+    crate::secrets::register_container(&c);
+    let (loaded, _) = choose_profile(catalog, choice, &c)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "{name} follows no product profile; name one with --profile NAME|FILE"
+        ))
+    })?;
+    let profile = &loaded.profile;
+    let facts = gather_facts(engine, Some(profile), &c).await?;
+    let mut members = vec![(c, facts)];
+    if profile
+        .group
+        .as_ref()
+        .is_some_and(|g| g.by == GroupBy::Database)
+    {
+        let others = group_members(engine, catalog, &loaded, &members[0].0, &members[0].1).await?;
+        members.extend(others.into_iter().map(|(_, c, f)| (c, f)));
+    }
+    let version = profile.expect_version.clone().map(VersionSource::Url);
+    let mut findings = Vec::new();
+    for (i, (c, facts)) in members.iter().enumerate() {
+        let health = profile
+            .health(facts)
+            .map_err(Error::Refused)?
+            .over(HealthPolicy::default());
+        let subject = Subject {
+            container: c,
+            facts,
+            health: &health,
+            version: version.as_ref(),
+            database: profile.database.as_ref().filter(|_| i == 0),
+            dump: true,
+        };
+        findings.extend(check(engine, &subject).await);
+    }
+    Ok((profile.name.clone(), findings))
+}
+
+/// Why the upgrade stops, when a rule failed: each rule the product disagrees with, what it
+/// answered, and what to do.
+pub fn refusal(profile: &str, findings: &[Finding]) -> Option<String> {
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| !f.passed)
+        .map(|f| format!("  - {} {}: {}: {}", f.container, f.check, f.rule, f.answer))
+        .collect();
+    let first = findings.iter().find(|f| !f.passed)?;
+    Some(format!(
+        "the running product does not answer as profile {profile} says, so its upgrade could not be judged; nothing was changed:\n{}\nFix or replace the profile (`cutover profiles show {profile}`; a file of the same name in /etc/cutover/profiles replaces it) or give the --health-* and --expect-version options; `cutover profiles check {}` runs these checks alone",
+        failed.join("\n"),
+        first.container
+    ))
+}
