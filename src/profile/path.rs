@@ -11,7 +11,8 @@ pub struct UpgradePath {
     /// previous minor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minors_per_hop: Option<u64>,
-    /// Versions every upgrade that crosses them must stop at (Quay: 2.0.0).
+    /// Versions every upgrade that crosses them must stop at: `3.0.5` exactly, or `2.9` for
+    /// the newest release of that series the registry has.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waypoints: Vec<String>,
 }
@@ -51,16 +52,22 @@ pub fn hops(
         .filter(|(v, _)| v.same_family(&from) && v.prerelease.is_none())
         .collect();
     let mut stops: Vec<(Vec<u64>, String)> = Vec::new();
-    // Waypoints the upgrade crosses: reached by their exact version.
+    // Waypoints the upgrade crosses (it comes from below their series and goes above it): each
+    // reached by the newest release of its series.
     for waypoint in &path.waypoints {
         let w = parse(waypoint)?;
-        if from.numbers < w.numbers && w.numbers < to.numbers {
-            let tag = family
+        let series = |v: &TagVersion| -> Vec<u64> {
+            (0..w.numbers.len())
+                .map(|i| v.numbers.get(i).copied().unwrap_or(0))
+                .collect()
+        };
+        if series(&from) < w.numbers && w.numbers < series(&to) {
+            let newest = family
                 .iter()
-                .find(|(v, _)| trimmed(&v.numbers) == trimmed(&w.numbers))
-                .map(|(_, t)| (*t).clone());
-            let tag = tag.ok_or_else(|| format!("{current} to {target} must stop at {waypoint}, which the registry does not have"))?;
-            stops.push((w.numbers.clone(), tag));
+                .filter(|(v, _)| series(v) == w.numbers)
+                .max_by(|a, b| a.0.cmp(&b.0));
+            let (v, tag) = newest.ok_or_else(|| format!("{current} to {target} must stop at {waypoint}, which the registry does not have"))?;
+            stops.push((v.numbers.clone(), (*tag).clone()));
         }
     }
     if let Some(step) = path.minors_per_hop {
@@ -103,12 +110,4 @@ pub fn hops(
     stops.sort();
     stops.dedup();
     Ok(stops.into_iter().map(|(_, tag)| tag).collect())
-}
-
-fn trimmed(numbers: &[u64]) -> Vec<u64> {
-    let mut n = numbers.to_vec();
-    while n.len() > 1 && n.last() == Some(&0) {
-        n.pop();
-    }
-    n
 }

@@ -209,19 +209,23 @@ fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
         e.contains("through 3.9.x, which the registry does not have"),
         "{e}"
     );
-    // Older than 2.0.0 must stop at 2.0.0.
-    let old: Vec<String> = ["v1.18.0", "v2.0.0", "v2.0.1"]
+    // An exact waypoint, and a series reached by its newest release (ProGet: 5.1 and older go
+    // to the latest 5.2 first).
+    let tags: Vec<String> = ["5.1.3", "5.2.0", "5.2.9", "5.3.10", "24.0.1", "25.0.13", "2.0.0"]
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let waypoint = UpgradePath {
+    let waypoints = |w: &[&str]| UpgradePath {
         minors_per_hop: None,
-        waypoints: vec!["2.0.0".into()],
+        waypoints: w.iter().map(|w| w.to_string()).collect(),
     };
-    assert_eq!(
-        hops("v1.18.0", "v2.0.1", &old, &waypoint).unwrap(),
-        ["v2.0.0"]
-    );
+    assert_eq!(hops("5.1.3", "25.0.13", &tags, &waypoints(&["5.2"])).unwrap(), ["5.2.9"]);
+    assert!(hops("5.2.3", "25.0.13", &tags, &waypoints(&["5.2"])).unwrap().is_empty());
+    assert!(hops("5.1.3", "5.2.5", &tags, &waypoints(&["5.2"])).unwrap().is_empty());
+    assert_eq!(hops("1.1.0", "5.1.3", &tags, &waypoints(&["2.0.0"])).unwrap(), ["2.0.0"]);
+    assert!(hops("5.1.3", "25.0.13", &tags, &waypoints(&["4.1"]))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -838,6 +838,7 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
             files: vec![],
         }],
         schema_query: None,
+        requires_extensions: Vec::new(),
     };
     let target = BackupTarget {
         database: Some(DatabaseTarget {
