@@ -6,30 +6,16 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-/// A plain SQL dump's text without its comments (which name times and versions) and pg_dump's
-/// random `\restrict` keys, to compare databases.
+/// A plain SQL dump's text without its comments (which name times and versions).
 fn plain(dump: &str) -> String {
     dump.lines()
-        .filter(|l| {
-            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
-        })
+        .filter(|l| !l.starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 fn pg_plain(db: &str) -> String {
-    plain(&docker(&[
-        "exec",
-        db,
-        "pg_dump",
-        "-h",
-        "/tmp",
-        "-U",
-        "quay",
-        "-d",
-        "quay",
-        "--format=plain",
-    ]))
+    pg_dump_plain(db, "quay", "quay")
 }
 
 fn pg(db: &str, query: &str) -> String {
@@ -40,6 +26,8 @@ fn pg(db: &str, query: &str) -> String {
 fn quay(scene: &Scene) -> (String, String, u16) {
     let net = network(scene);
     let db = postgres(scene, &net, "quay", "quay-pw-55", "quay");
+    // Quay's configuration check wants pg_trgm (config-tool validators.go L662-679).
+    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
     let volume = scene.name("conf");
     let config = "DATABASE_SECRET_KEY: quay-db-secret-77\nDB_URI: postgresql://quay:quay-pw-55@db:5432/quay\n";
     docker(&[
@@ -70,17 +58,8 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
     let scene = Scene::new("pgrestore");
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
-    let out = scene.upgrade(
-        &name,
-        "v3.9.0",
-        &[
-            "--json",
-            "--health-url",
-            "http://127.0.0.1:9/",
-            "--health-timeout",
-            "3s",
-        ],
-    );
+    // A hook that fails once the new version serves: after the migration.
+    let out = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
     out.expect(1);
     let report = out.json();
     let restored = report["restored"][0].as_str().unwrap_or_default();
@@ -147,24 +126,19 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
 }
 
 #[test]
-fn without_the_backup_the_old_version_cannot_run_on_the_migrated_database() {
+fn without_a_backup_a_failure_after_the_migration_keeps_the_new_version_serving() {
     let scene = Scene::new("pgnobackup");
-    let (name, db, _) = quay(&scene);
+    let (name, db, port) = quay(&scene);
     let out = scene.upgrade(
         &name,
         "v3.9.0",
-        &[
-            "--json",
-            "--skip-backup",
-            "--health-url",
-            "http://127.0.0.1:9/",
-            "--health-timeout",
-            "3s",
-        ],
+        &["--json", "--skip-backup", "--exec-after", "false"],
     );
     out.expect(3);
+    let report = out.json();
+    assert_eq!(report["outcome"], "kept_new", "{}", out.stdout);
     assert!(
-        out.json()["state"]
+        report["state"]
             .as_str()
             .unwrap()
             .starts_with("NEEDS ATTENTION"),
@@ -174,8 +148,22 @@ fn without_the_backup_the_old_version_cannot_run_on_the_migrated_database() {
     assert_eq!(
         pg(&db, "SELECT version FROM emulator_schema"),
         "3.9.0",
-        "what the backup exists to prevent"
+        "the migration stays: the old version would refuse it"
     );
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        product("projectquay/quay:v3.9.0")
+    );
+    assert!(
+        http_get_eventually(port, "/health/instance").contains("\"status_code\":200"),
+        "the new version serves"
+    );
+    let old = format!("{name}-old");
+    assert!(exists(&old) && !is_running(&old), "the old container is kept stopped");
+    // Nothing for recover to take back: the run ended, serving.
+    let recovered = scene.cutover(&["recover", "--yes", "--json"]);
+    recovered.expect(0);
+    assert!(recovered.json()["recovered"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -230,13 +218,11 @@ fn maria_dump(db: &str) -> String {
     ]))
 }
 
-#[test]
-fn a_rollback_across_a_migration_restores_the_mariadb_database() {
-    let scene = Scene::new("mariadb");
-    let net = network(&scene);
+/// A MariaDB server on `net` with database `app` of user `app`, once it answers.
+fn mariadb(scene: &Scene, net: &str) -> String {
     let db = database(
-        &scene,
-        &net,
+        scene,
+        net,
         "mariadb:10",
         &[
             "MARIADB_ROOT_PASSWORD=root-pw-1",
@@ -245,14 +231,6 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
             "MARIADB_PASSWORD=app-pw-9",
         ],
     );
-    let (name, port) = scene.run_served(
-        "app",
-        &net,
-        8080,
-        &["-e", "DB_URL=mysql://app:app-pw-9@db:3306/app"],
-        &product("mysql-app:1"),
-    );
-    http_get_eventually(port, "/");
     let start = Instant::now();
     while !docker_output(&[
         "exec",
@@ -277,6 +255,57 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    db
+}
+
+#[test]
+fn a_mariadb_user_who_could_not_restore_is_refused_before_any_downtime() {
+    let scene = Scene::new("mariadbpriv");
+    let net = network(&scene);
+    let db = mariadb(&scene, &net);
+    // A user that reads and writes rows but may not create or drop tables.
+    // root is root@localhost: through the server's socket.
+    docker(&["exec", "-e", "MYSQL_PWD=root-pw-1", &db, "mariadb", "--socket=/tmp/mysql.sock", "-u", "root", "-e",
+        "CREATE USER 'rows'@'%' IDENTIFIED BY 'rows-pw-4'; GRANT SELECT, INSERT, UPDATE, DELETE, LOCK TABLES ON app.* TO 'rows'@'%'"]);
+    let (name, port) = scene.run_served(
+        "app",
+        &net,
+        8080,
+        &["-e", "DB_URL=mysql://rows:rows-pw-4@db:3306/app"],
+        &product("mysql-app:1"),
+    );
+    http_get_eventually(port, "/");
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "2", &["--backup-db", "DB_URL"]);
+    out.refused(&["a restore could not put the backup back", "the database user rows"]);
+    assert_untouched(&name, &before);
+    assert!(!out.stderr.contains("rows-pw-4"));
+}
+
+#[test]
+fn a_stopped_database_is_named_and_refused() {
+    let scene = Scene::new("pgstopped");
+    let (name, db, _) = quay(&scene);
+    docker(&["stop", &db]);
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "v3.9.0", &[]);
+    out.refused(&[&format!("the container {db}, which is not running: start it")]);
+    assert_untouched(&name, &before);
+}
+
+#[test]
+fn a_rollback_across_a_migration_restores_the_mariadb_database() {
+    let scene = Scene::new("mariadb");
+    let net = network(&scene);
+    let db = mariadb(&scene, &net);
+    let (name, port) = scene.run_served(
+        "app",
+        &net,
+        8080,
+        &["-e", "DB_URL=mysql://app:app-pw-9@db:3306/app"],
+        &product("mysql-app:1"),
+    );
+    http_get_eventually(port, "/");
     docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e",
         "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')"]);
     let before = maria_dump(&db);

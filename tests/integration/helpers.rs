@@ -441,3 +441,46 @@ pub fn sql(db: &str, user: &str, database: &str, query: &str) -> String {
         "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
     ])
 }
+
+/// `sql`, retried until the database answers (a server that was just started).
+pub fn sql_eventually(db: &str, user: &str, database: &str, query: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let out = docker_output(&[
+            "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
+        ]);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{db} never answered {query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A whole PostgreSQL database as plain SQL, without what changes from one dump to the next
+/// (comments with times, pg_dump's random `\restrict` keys): equal texts, equal databases.
+pub fn pg_dump_plain(db: &str, user: &str, database: &str) -> String {
+    docker(&[
+        "exec", db, "pg_dump", "-h", "/tmp", "-U", user, "-d", database, "--format=plain",
+    ])
+    .lines()
+    .filter(|l| {
+        !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+/// Every line of every journal parses as JSON: nothing masked their structure.
+pub fn assert_journals_parse(scene: &Scene) {
+    for line in scene.journal_text().lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "a journal record does not parse: {line}"
+        );
+    }
+}

@@ -56,6 +56,10 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
         &product("inedo/proget:24.0.1"),
     );
     assert!(serving(port, "/health").contains("\"databaseStatus\":\"OK\""));
+    assert!(
+        serving(port, "/health").contains("\"versionNumber\":\"2024.1 (Build 1)\""),
+        "the marketing version, never equal to a tag"
+    );
 
     // ProGet 2024 keeps its data in SQL Server, which cutover cannot dump: it says so.
     let out = scene.upgrade(&name, "24.0.2", &[]);
@@ -111,10 +115,28 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
         out.stdout
     );
     assert_eq!(id_of(&name), before, "the old version serves again");
-    assert!(serving(port, "/health").contains("\"versionNumber\":\"25.0.1\""));
+    assert!(serving(port, "/health").contains("\"releaseNumber\":\"25.0.1\""));
     assert_eq!(schema(&db, "proget", "proget", "proget").0, "25.0.1");
     assert_no_leftovers(&name);
     assert!(!exists(&format!("{name}-migrate")));
+
+    // To 2026 without a backup, a check that fails once upgradedb migrated and the new version
+    // serves keeps the new version: the old one may refuse the migrated database.
+    let out = scene.upgrade(
+        &name,
+        "26.0.1",
+        &["--json", "--skip-backup", "--exec-after", "false"],
+    );
+    out.expect(3);
+    let report = out.json();
+    assert_eq!(report["outcome"], "kept_new", "{}", out.stdout);
+    assert_eq!(image_of(&name), product("inedo/proget:26.0.1"));
+    assert_eq!(serving(port, "/health"), "OK", "2026 answers plain text");
+    assert_eq!(schema(&db, "proget", "proget", "proget").0, "26.0.1");
+    assert!(
+        exists(&format!("{name}-old")) && !is_running(&format!("{name}-old")),
+        "the old version is kept stopped for a person to decide"
+    );
 }
 
 #[test]
@@ -132,7 +154,7 @@ fn buildmaster_and_otter_upgrade_their_database_at_start() {
             &product(&format!("inedo/{p}:24.0.1")),
         );
         assert!(
-            serving(port, "/health").contains("\"versionNumber\":\"24.0.1\""),
+            serving(port, "/health").contains("\"releaseNumber\":\"24.0.1\""),
             "installed"
         );
         let out = scene.upgrade(&name, "25.0.1", &["--json", "--skip-backup"]);
@@ -147,6 +169,14 @@ fn buildmaster_and_otter_upgrade_their_database_at_start() {
         assert_eq!(schema(&db, p, p, p), ("25.0.1".into(), "startup".into()));
         assert_no_leftovers(&name);
     }
+}
+
+/// Quay's PostgreSQL, with the pg_trgm extension its configuration check wants
+/// (config-tool validators.go L662-679).
+fn quay_database(scene: &Scene, net: &str) -> String {
+    let db = postgres(scene, net, "quay", "quay-pw-55", "quay");
+    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
+    db
 }
 
 /// `DB_URI` and `DATABASE_SECRET_KEY` in a config volume, as Quay keeps them.
@@ -172,7 +202,7 @@ fn quay_config(scene: &Scene) -> String {
 fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     let scene = Scene::new("quay");
     let net = network(&scene);
-    let db = postgres(&scene, &net, "quay", "quay-pw-55", "quay");
+    let db = quay_database(&scene, &net);
     let conf = format!("{}:/conf/stack", quay_config(&scene));
     let (first, port) = scene.run_served(
         "quay-a",
@@ -483,7 +513,7 @@ fn a_devlake_without_its_key_is_refused_before_any_downtime() {
 fn check_and_auto_move_quay_through_its_hops_never_skipping() {
     let scene = Scene::new("quayauto");
     let net = network(&scene);
-    let db = postgres(&scene, &net, "quay", "quay-pw-55", "quay");
+    let db = quay_database(&scene, &net);
     let conf = format!("{}:/conf/stack", quay_config(&scene));
     // The profile's policy is minor; the pin keeps it off v3.11.0, whose migration fails.
     let (name, port) = scene.run_served(
@@ -525,4 +555,494 @@ fn check_and_auto_move_quay_through_its_hops_never_skipping() {
         "SELECT history FROM emulator_schema WHERE product = 'quay'",
     );
     assert_eq!(history, "3.8.0 3.9.0 3.10.0", "auto never skips a minor");
+}
+
+/// The quickstart's Anchore (docs/content/docs/quickstart/docker-compose.yaml): its services on
+/// the database `postgres` of user `postgres`, with nothing but the host and password set, so
+/// that the image's own defaults (`ANCHORE_AUTH_SECRET=null`, `..._TOKEN_EXPIRATION=3600`,
+/// `..._HASHED_PASSWORDS=false`, `ANCHORE_CLI_PASS=foobar`, `ANCHORE_DB_NAME=postgres`) apply.
+/// `db_user` other than `postgres` owns the database without CREATEDB, as production setups do.
+struct Anchore {
+    scene: Scene,
+    db: String,
+    /// The database user and name the services use.
+    user: &'static str,
+    services: Vec<String>,
+}
+
+const QUICKSTART_PASSWORD: &str = "mysecretpassword";
+
+fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
+    let scene = Scene::new(test);
+    let net = network(&scene);
+    let db = postgres(&scene, &net, "postgres", QUICKSTART_PASSWORD, "postgres");
+    let mut env = vec![
+        "ANCHORE_DB_HOST=db".to_string(),
+        format!("ANCHORE_DB_PASSWORD={QUICKSTART_PASSWORD}"),
+        "ANCHORE_ADMIN_PASSWORD=foobar".to_string(),
+    ];
+    if db_user != "postgres" {
+        sql_eventually(
+            &db,
+            "postgres",
+            "postgres",
+            &format!("CREATE ROLE {db_user} LOGIN NOCREATEDB PASSWORD '{QUICKSTART_PASSWORD}'"),
+        );
+        sql_eventually(
+            &db,
+            "postgres",
+            "postgres",
+            &format!("CREATE DATABASE {db_user} OWNER {db_user}"),
+        );
+        env.push(format!("ANCHORE_DB_USER={db_user}"));
+        env.push(format!("ANCHORE_DB_NAME={db_user}"));
+    }
+    env.extend(extra_env.iter().map(|e| e.to_string()));
+    let image = product("anchore/anchore-engine:v0.7.0");
+    let services: Vec<String> = ["catalog", "apiext", "simplequeue"]
+        .iter()
+        .map(|service| {
+            let mut options = vec!["--network".to_string(), net.clone()];
+            for e in &env {
+                options.extend(["-e".to_string(), e.clone()]);
+            }
+            let name = scene.name(service);
+            let mut args = vec!["run", "-d", "--name", name.as_str()];
+            args.extend(options.iter().map(String::as_str));
+            args.extend([image.as_str(), "anchore-manager", "service", "start", service]);
+            docker(&args);
+            name
+        })
+        .collect();
+    let start = Instant::now();
+    while !services
+        .iter()
+        .all(|c| inspect(c).unwrap()["State"]["Health"]["Status"] == "healthy")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the Anchore services never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let database = if db_user == "postgres" { "postgres" } else { db_user };
+    sql_eventually(
+        &db,
+        db_user,
+        database,
+        "CREATE TABLE images (digest text PRIMARY KEY, analyzed boolean); INSERT INTO images SELECT 'sha256:' || g, g % 2 = 0 FROM generate_series(1, 200) g",
+    );
+    Anchore {
+        scene,
+        db,
+        user: db_user,
+        services,
+    }
+}
+
+impl Anchore {
+    fn database(&self) -> String {
+        pg_dump_plain(&self.db, self.user, self.database_name())
+    }
+
+    fn database_name(&self) -> &str {
+        if self.user == "postgres" {
+            "postgres"
+        } else {
+            self.user
+        }
+    }
+
+    fn assert_serving(&self, tag: &str) {
+        for c in &self.services {
+            assert_eq!(image_of(c), product(&format!("anchore/anchore-engine:{tag}")), "{c}");
+            assert!(is_running(c), "{c}");
+            assert_no_leftovers(c);
+        }
+    }
+}
+
+/// An upgrade whose new version fails once its migration changed the schema: the rollback
+/// restores the database before the old version starts.
+fn anchore_fails_after_its_migration_and_comes_back_on_its_data(a: &Anchore) {
+    let before = a.database();
+    let out = a.scene.upgrade(&a.services[0], "v0.7.2", &["--json"]);
+    out.expect(1);
+    let report = out.json();
+    assert!(
+        report["restored"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("restored the PostgreSQL database {}", a.database_name())),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(a.database(), before, "the database equals the one before the upgrade");
+    a.assert_serving("v0.7.0");
+    assert_journals_parse(&a.scene);
+    let history = a.scene.cutover(&["history", "--json"]);
+    history.expect(0);
+    assert_eq!(history.json()[0]["outcome"], "rolled_back");
+    let backups = a.scene.cutover(&["backups", "--json"]);
+    backups.expect(0);
+    let listed = backups.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{}", backups.stdout);
+    assert_eq!(listed[0]["manifest"]["online"], false);
+    for text in [&out.stdout, &out.stderr, &a.scene.journal_text()] {
+        assert!(!text.contains(QUICKSTART_PASSWORD), "a secret leaked");
+    }
+}
+
+#[test]
+fn anchore_quickstart_with_its_image_defaults_comes_back_on_its_postgres_database() {
+    let a = anchore("anchorequick", "postgres", &[]);
+    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a);
+}
+
+#[test]
+fn an_owner_without_createdb_gets_its_database_back_in_place() {
+    let a = anchore("anchoreowner", "anchore", &[]);
+    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a);
+}
+
+#[test]
+fn anchore_killed_during_its_migration_is_recovered_onto_its_data() {
+    // The migration takes 60 s (a test knob of the emulator), time to kill cutover in it.
+    let a = anchore("anchorekill", "postgres", &["MIGRATION_DELAY_SECS=60"]);
+    let before = a.database();
+    let mut run = a.scene.spawn(&["upgrade", &a.services[0], "--to", "v0.7.1", "--yes"], &[]);
+    let migrate = format!("{}-migrate", a.services[0]);
+    let start = Instant::now();
+    while !is_running(&migrate) {
+        assert!(start.elapsed() < Duration::from_secs(120), "the migration never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    kill_hard(&mut run);
+    let blocked = a.scene.upgrade(&a.services[1], "v0.7.1", &[]);
+    blocked.refused(&["cutover recover"]);
+    let recovered = a.scene.recover(&[]);
+    assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
+    assert_eq!(a.database(), before, "recover restored the database");
+    a.assert_serving("v0.7.0");
+    assert!(!exists(&migrate), "the one-shot is gone");
+    assert_journals_parse(&a.scene);
+}
+
+/// ProGet 2025 as its Docker guide runs it: no connection string, so its embedded database is
+/// the volume on /var/proget/database; listening on 8181 through ASPNETCORE_URLS.
+fn proget_embedded(scene: &Scene) -> (String, u16) {
+    let net = network(scene);
+    let (name, port) = scene.run_served(
+        "proget",
+        &net,
+        8181,
+        &[
+            "-e",
+            "ASPNETCORE_URLS=http://*:8181",
+            "-v",
+            &format!("{}:/var/proget/packages", scene.name("packages")),
+            "-v",
+            &format!("{}:/var/proget/database", scene.name("database")),
+        ],
+        &product("inedo/proget:25.0.1"),
+    );
+    assert!(serving(port, "/health").contains("\"releaseNumber\":\"25.0.1\""));
+    docker(&["exec", &name, "sh", "-c", "echo feed-nuget >> /var/proget/database/feeds"]);
+    (name, port)
+}
+
+fn embedded_database(name: &str) -> String {
+    docker(&["exec", name, "sh", "-c", "cd /var/proget/database && for f in $(ls | sort); do echo \"== $f\"; cat \"$f\"; done"])
+}
+
+#[test]
+fn proget_2025_on_its_embedded_database_moves_to_2026_alone_and_comes_back_when_2026_fails() {
+    let scene = Scene::new("progetembedded");
+    let (name, port) = proget_embedded(&scene);
+    let before = embedded_database(&name);
+
+    // 26.0.2 upgrades the database, then never serves: the volume's copy is put back.
+    let out = scene.upgrade(&name, "26.0.2", &["--json"]);
+    out.expect(1);
+    let report = out.json();
+    assert!(
+        report["restored"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the embedded database on /var/proget/database"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(embedded_database(&name), before, "the database as it was");
+    assert!(serving(port, "/health").contains("\"releaseNumber\":\"25.0.1\""));
+    assert_no_leftovers(&name);
+
+    let out = scene.upgrade(&name, "26.0.1", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    assert!(
+        step_detail(&report, "backup").contains("verified"),
+        "a backup was taken: {}",
+        out.stdout
+    );
+    assert!(
+        step_detail(&report, "check_version").contains("it reports 26.0.1"),
+        "the version from releaseNumber: {}",
+        out.stdout
+    );
+    assert!(
+        step_detail(&report, "await_healthy").contains(":8181"),
+        "health on the port ASPNETCORE_URLS gives"
+    );
+    assert_eq!(serving(port, "/health"), "OK", "2026 answers plain text");
+    assert!(embedded_database(&name).contains("feed-nuget"), "its data came along");
+    assert!(embedded_database(&name).contains("26.0.1"), "and was upgraded");
+    assert_no_leftovers(&name);
+    let refused = scene.upgrade(&name, "26.0.2", &["--backup-online"]);
+    refused.refused(&["only consistent while it is stopped"]);
+}
+
+#[test]
+fn proget_on_an_external_postgresql_given_as_a_secret_file_is_backed_up_with_pg_dump() {
+    let scene = Scene::new("progetexternal");
+    let net = network(&scene);
+    let db = postgres(&scene, &net, "proget", "pg-secret-file-9", "proget");
+    let secrets = temp_dir(&scene, "secrets");
+    std::fs::write(
+        secrets.join("connection"),
+        "Server=db;Port=5432;Database=proget;User Id=proget;Password=pg-secret-file-9;\n",
+    )
+    .unwrap();
+    let (name, port) = scene.run_served(
+        "proget",
+        &net,
+        80,
+        &[
+            "-e",
+            "PROGET_POSTGRES_CONNECTION_STRING_FILE=/run/secrets/connection",
+            "-v",
+            &format!("{}:/run/secrets:ro", secrets.display()),
+        ],
+        &product("inedo/proget:25.0.1"),
+    );
+    assert!(serving(port, "/health").contains("\"databaseStatus\":\"OK\""));
+    let out = scene.upgrade(&name, "26.0.1", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    assert!(
+        step_detail(&report, "backup").contains("verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        steps_field(&report, "description")
+            .iter()
+            .any(|d| d.contains("the PostgreSQL database proget")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(schema(&db, "proget", "proget", "proget").0, "26.0.1");
+    for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
+        assert!(!text.contains("pg-secret-file-9"), "the password leaked");
+    }
+}
+
+#[test]
+fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downtime() {
+    let scene = Scene::new("livecheck");
+    let (name, _) = proget_embedded(&scene);
+    let profiles = temp_dir(&scene, "profiles");
+    // What cutover believed before ProGet 2026 was read: versionNumber equals the tag.
+    let believed = profiles.join("believed.yaml");
+    std::fs::write(
+        &believed,
+        "name: believed\ndescription: x\nmatch: [inedo/proget]\nhealth: {port: 80, path: /health, status: 200, json: [databaseStatus=OK], port_from_urls: ASPNETCORE_URLS}\nexpect_version: \"/health#versionNumber\"\n",
+    )
+    .unwrap();
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "26.0.1", &["--profile", believed.to_str().unwrap()]);
+    out.refused(&[
+        "does not answer as profile believed says",
+        "version",
+        "\"2025.1 (Build 1)\", which is not its tag 25.0.1",
+        "cutover profiles check",
+    ]);
+    assert_untouched(&name, &before);
+
+    let check = scene.cutover(&["profiles", "check", &name, "--profile", believed.to_str().unwrap()]);
+    check.expect(2);
+    assert!(check.stdout.contains("FAIL") && check.stdout.contains("versionNumber"), "{}", check.stdout);
+    let check = scene.cutover(&["profiles", "check", &name, "--json"]);
+    check.expect(0);
+    let report = check.json();
+    assert_eq!(report["profile"], "proget");
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["health", "version", "database"], "{report}");
+}
+
+/// A self-signed certificate and its key in Quay's config volume: Quay then serves TLS on 8443.
+fn quay_tls(scene: &Scene, volume: &str) {
+    let dir = temp_dir(scene, "tls");
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=quay.lan"])
+        .arg("-keyout")
+        .arg(dir.join("ssl.key"))
+        .arg("-out")
+        .arg(dir.join("ssl.cert"))
+        .output()
+        .expect("openssl runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    docker(&[
+        "run", "--rm", "-v", &format!("{volume}:/conf/stack"), "-v", &format!("{}:/tls", dir.display()),
+        "--entrypoint", "/bin/sh", &image("1"), "-c", "cp /tls/ssl.key /tls/ssl.cert /conf/stack/ && chmod 644 /conf/stack/ssl.*",
+    ]);
+}
+
+#[test]
+fn quay_serving_tls_itself_is_judged_on_8443() {
+    let scene = Scene::new("quaytls");
+    let net = network(&scene);
+    let db = quay_database(&scene, &net);
+    let volume = quay_config(&scene);
+    quay_tls(&scene, &volume);
+    let name = scene.run_image(
+        "quay",
+        &["--network", &net, "-v", &format!("{volume}:/conf/stack")],
+        &product("projectquay/quay:v3.8.0"),
+    );
+    let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
+    out.expect(0);
+    let health = step_detail(&out.json(), "await_healthy").to_string();
+    assert!(health.contains(":8443"), "asked over https on 8443: {health}");
+    assert_eq!(schema(&db, "quay", "quay", "quay").0, "3.9.0");
+}
+
+#[test]
+fn quay_whose_environment_sets_quayentry_still_migrates() {
+    let scene = Scene::new("quayentry");
+    let net = network(&scene);
+    let db = quay_database(&scene, &net);
+    let conf = format!("{}:/conf/stack", quay_config(&scene));
+    let (name, port) = scene.run_served(
+        "quay",
+        &net,
+        8080,
+        &["-v", &conf, "-e", "QUAYENTRY=registry"],
+        &product("projectquay/quay:v3.8.0"),
+    );
+    serving(port, "/health/instance");
+    let started = Instant::now();
+    let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
+    out.expect(0);
+    assert!(started.elapsed() < Duration::from_secs(120), "the migration ran and ended");
+    assert_eq!(
+        schema(&db, "quay", "quay", "quay"),
+        ("3.9.0".into(), "migrate head".into()),
+        "the one-shot migrated instead of starting the registry"
+    );
+    assert!(env_of(&name).contains(&"QUAYENTRY=registry".to_string()), "the service keeps its own");
+}
+
+#[test]
+fn quay_2_is_refused_before_any_downtime_where_3_0_needs_a_person() {
+    let scene = Scene::new("quay2");
+    let net = network(&scene);
+    quay_database(&scene, &net);
+    let conf = format!("{}:/conf/stack", quay_config(&scene));
+    let (name, port) = scene.run_served(
+        "quay",
+        &net,
+        8080,
+        &["-v", &conf],
+        &product("coreos/quay:v2.9.5"),
+    );
+    serving(port, "/health/instance");
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "v3.0.5", &[]);
+    out.refused(&["V3_UPGRADE_MODE"]);
+    assert_untouched(&name, &before);
+}
+
+#[test]
+fn quay_without_pg_trgm_is_refused_before_its_schema_changes() {
+    let scene = Scene::new("quaytrgm");
+    let net = network(&scene);
+    let db = quay_database(&scene, &net);
+    let conf = format!("{}:/conf/stack", quay_config(&scene));
+    let (name, port) = scene.run_served(
+        "quay",
+        &net,
+        8080,
+        &["-v", &conf],
+        &product("projectquay/quay:v3.8.0"),
+    );
+    serving(port, "/health/instance");
+    // Dropped behind the running registry's back; `migrate` would not notice.
+    sql(&db, "quay", "quay", "DROP EXTENSION pg_trgm");
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "v3.9.0", &[]);
+    out.refused(&["pg_trgm is not installed", "CREATE EXTENSION IF NOT EXISTS pg_trgm"]);
+    assert_untouched(&name, &before);
+    assert_eq!(schema(&db, "quay", "quay", "quay").0, "3.8.0");
+}
+
+#[test]
+fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_it() {
+    let scene = Scene::new("devlakebeta");
+    let net = network(&scene);
+    postgres(&scene, &net, "lake", "lake-pw-44", "lake");
+    let (name, port) = scene.run_served(
+        "devlake",
+        &net,
+        8080,
+        &["-e", "DB_URL=postgres://lake:lake-pw-44@db:5432/lake", "--network-alias", "devlake"],
+        &product("apache/devlake:v0.17.0"),
+    );
+    serving(port, "/blueprints");
+    let ui = scene.run_image(
+        "config-ui",
+        &["--network", &net, "-e", "DEVLAKE_ENDPOINT=devlake:8080", "-e", "GRAFANA_ENDPOINT=grafana:3000"],
+        &product("apache/devlake-config-ui:v0.17.0"),
+    );
+    let grafana = scene.run_image(
+        "grafana",
+        &["--network", &net, "--network-alias", "grafana", "-e", "MYSQL_URL=db:3306"],
+        &product("apache/devlake-dashboard:v0.17.0"),
+    );
+    let elsewhere = scene.run_image(
+        "other-ui",
+        &["-e", "DEVLAKE_ENDPOINT=lake.example:8080", "-e", "GRAFANA_ENDPOINT=grafana.example:3000"],
+        &product("apache/devlake-config-ui:v0.17.0"),
+    );
+    let key = docker(&["exec", &name, "cat", "/app/.env"])
+        .lines()
+        .find_map(|l| l.strip_prefix("ENCODE_KEY=").map(str::to_string))
+        .expect("the first boot wrote ENCODE_KEY");
+
+    let out = scene.upgrade(&name, "v0.18.0-beta1", &["--json", "--settle", "2s"]);
+    out.expect(0);
+    assert!(env_of(&name).contains(&format!("ENCRYPTION_SECRET={key}")));
+    assert!(serving(port, "/version").contains("v0.18.0-beta1"));
+    for (c, repo) in [(&ui, "apache/devlake-config-ui"), (&grafana, "apache/devlake-dashboard")] {
+        assert_eq!(image_of(c), product(&format!("{repo}:v0.18.0-beta1")), "{c}");
+        assert!(is_running(c), "{c}");
+        assert!(
+            !env_of(c).iter().any(|e| e.starts_with("ENCRYPTION_SECRET")),
+            "the key stays with DevLake"
+        );
+        assert_no_leftovers(c);
+    }
+    assert_eq!(
+        image_of(&elsewhere),
+        product("apache/devlake-config-ui:v0.17.0"),
+        "a UI of no network of this DevLake is another installation's"
+    );
+    for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
+        assert!(!text.contains(&key) && !text.contains("lake-pw-44"), "a secret leaked");
+    }
 }

@@ -91,3 +91,40 @@ fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
     );
     assert!(scene.journal_text().contains("\"recovered\":true"));
 }
+
+#[test]
+fn a_journal_that_cannot_be_read_is_said_with_a_failing_exit_never_nothing_to_recover() {
+    let scene = Scene::new("unreadable");
+    let name = scene.run("app", &["--init"], "1");
+    // A run killed after it stopped the container, whose journal a bad disk then damaged.
+    let mut run = scene.spawn(&["upgrade", &name, "--to", "slow", "--yes"], &[]);
+    scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
+    kill_hard(&mut run);
+    let runs = scene.state_dir.join("runs");
+    let journal = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let text = read(&journal);
+    let damaged = text.replacen("\"kind\":\"upgrade\"", "\"kind\":***", 1);
+    assert_ne!(text, damaged);
+    std::fs::write(&journal, damaged).unwrap();
+
+    let out = scene.cutover(&["recover", "--yes"]);
+    out.expect(3);
+    assert!(
+        out.stdout.contains("cannot be read") && out.stdout.contains(&name),
+        "{}",
+        out.stdout
+    );
+    let json = scene.cutover(&["recover", "--yes", "--json"]);
+    json.expect(3);
+    assert_eq!(json.json()["recovered"][0]["outcome"], "needs_attention");
+    let blocked = scene.upgrade(&name, "2", &[]);
+    blocked.refused(&["cannot be read", "move the journal out of"]);
+    let history = scene.cutover(&["history"]);
+    history.expect(0);
+    assert!(history.stdout.contains("UNREADABLE"), "{}", history.stdout);
+}

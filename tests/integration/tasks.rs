@@ -20,8 +20,10 @@ fn catalog_config(driver: &str) -> String {
 }
 
 /// Three Anchore containers on one database: two catalogs (one with a config volume, one with
-/// a config file bind-mounted from the host) and an API service whose config has no catalog
-/// section; documents in the database.
+/// a config file bind-mounted from the host) and an API service whose config enables the catalog
+/// too, as the image's default config does for every service (conf/default_config.yaml
+/// L85-167): only the start command says which container runs the catalog. Documents in the
+/// database.
 struct Group {
     scene: Scene,
     db: String,
@@ -76,7 +78,10 @@ fn group(test: &str, extra_env: &[&str]) -> Group {
     let second_file = temp_dir(&scene, "conf-second").join("config.yaml");
     std::fs::write(&second_file, catalog_config("db")).unwrap();
     let second_conf = format!("{}:/config/config.yaml", second_file.display());
-    let api_conf = config("conf-api", "services:\n  apiext:\n    enabled: true\n");
+    let api_conf = config(
+        "conf-api",
+        &format!("{}  apiext:\n    enabled: true\n", catalog_config("db")),
+    );
     let archive = format!("{}:/archive", scene.name("archive"));
     let mut env = vec![
         "-e".to_string(),
@@ -250,9 +255,13 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         "the bind-mounted file itself is rewritten"
     );
     assert!(
-        !config_of(&g.api).contains("catalog"),
-        "the API service's config is its own"
+        config_of(&g.api).contains("name: db"),
+        "the API service runs no catalog, whatever its config enables: its config is its own"
     );
+    assert!(docker_output(&["exec", &g.api, "cat", "/config/config.old.yaml"])
+        .status
+        .code()
+        != Some(0));
     assert_documents_readable(&g, "after the migration");
     for name in [&g.catalog, &g.second, &g.api] {
         assert!(is_running(name));
