@@ -70,16 +70,8 @@ pub async fn group_members(
         return Ok(Vec::new());
     };
     let identity = database_identity(engine, primary, database, primary_facts).await?;
-    let mut names = engine.container_names(false).await?;
-    names.sort();
     let mut found = Vec::new();
-    for name in names {
-        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
-            continue;
-        }
-        let Some(c) = engine.inspect(&name).await? else {
-            continue;
-        };
+    for (name, c) in others_running(engine, primary).await? {
         let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
             Ok(Some((other, _))) => other.profile.name == profile.name,
             _ => false,
@@ -128,16 +120,8 @@ pub async fn companions(
         networks.chain(project).collect::<Vec<_>>()
     };
     let ours = installation(primary);
-    let mut names = engine.container_names(false).await?;
-    names.sort();
     let mut found = Vec::new();
-    for name in names {
-        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
-            continue;
-        }
-        let Some(c) = engine.inspect(&name).await? else {
-            continue;
-        };
+    for (name, c) in others_running(engine, primary).await? {
         let image = crate::engine::reference::ImageRef::parse(&engine::image_of(&c));
         let companion = image
             .as_ref()
@@ -150,6 +134,25 @@ pub async fn companions(
                 engine::name_of(primary)
             );
             found.push(name);
+        }
+    }
+    Ok(found)
+}
+
+/// The running containers besides `primary` and those cutover keeps aside, by name.
+async fn others_running(
+    engine: &dyn Engine,
+    primary: &ContainerInspectResponse,
+) -> Result<Vec<(String, ContainerInspectResponse)>> {
+    let mut names = engine.container_names(false).await?;
+    names.sort();
+    let mut found = Vec::new();
+    for name in names {
+        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
+            continue;
+        }
+        if let Some(c) = engine.inspect(&name).await? {
+            found.push((name, c));
         }
     }
     Ok(found)

@@ -186,17 +186,22 @@ pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
     images[0].clone()
 }
 
-/// The plan shapes of the issue, each with the members it moves.
-fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
-    let mut migrate = options("2");
-    migrate.steps.migrate = Some(Migration {
+/// `migrate` in a one-shot, within `secs`.
+fn migration(secs: u64) -> Migration {
+    Migration {
         shown: None,
         env: Vec::new(),
         command: vec!["migrate".into()],
         entrypoint: None,
-        timeout: Duration::from_secs(600),
+        timeout: Duration::from_secs(secs),
         fails_if_output_has: vec![],
-    });
+    }
+}
+
+/// The plan shapes of the issue, each with the members it moves.
+fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
+    let mut migrate = options("2");
+    migrate.steps.migrate = Some(migration(600));
     let mut hooks = options("2");
     hooks.steps.exec_before = vec![vec!["true".into()]];
     hooks.steps.exec_after = vec![vec!["true".into()]];
@@ -208,14 +213,7 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
     let mut hops = options("3");
     hops.via = vec!["2".into()];
     let mut backed_up = options("2");
-    backed_up.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
-        command: vec!["migrate".into()],
-        entrypoint: None,
-        timeout: Duration::from_secs(600),
-        fails_if_output_has: vec![],
-    });
+    backed_up.steps.migrate = Some(migration(600));
     let backed_up = with_backup(backed_up);
     let mut checked = options("2");
     checked.steps.expect_version = Some(VersionSource::Command(vec![
@@ -502,12 +500,8 @@ async fn a_failing_migration_rolls_back_removes_its_container_and_warns_about_th
         let host = new_host(&["web"]);
         let mut opts = options("2");
         opts.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
             command: vec![command.into()],
-            entrypoint: None,
-            timeout: Duration::from_secs(60),
-            fails_if_output_has: vec![],
+            ..migration(60)
         });
         let (_, report) = upgrade(&host, &["web"], opts, None).await;
         let report = report.unwrap();
@@ -678,12 +672,9 @@ async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
     // The fake prints the command it runs, as Anchore's tool prints "Skipping upgrade".
     let command = vec!["migrate".to_string(), "Skipping upgrade.".to_string()];
     opts.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
         command,
-        entrypoint: None,
-        timeout: Duration::from_secs(60),
         fails_if_output_has: vec!["Skipping upgrade".into()],
+        ..migration(60)
     });
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
@@ -710,14 +701,7 @@ fn with_backup(mut options: UpgradeOptions) -> UpgradeOptions {
 async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     let host = new_host(&["web"]);
     let mut opts = options("bad");
-    opts.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
-        command: vec!["migrate".into()],
-        entrypoint: None,
-        timeout: Duration::from_secs(60),
-        fails_if_output_has: vec![],
-    });
+    opts.steps.migrate = Some(migration(60));
     let opts = with_backup(opts);
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
@@ -747,14 +731,7 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
 /// The migration of these options, and a version check the new version fails after it served.
 fn migrated_then_misreported(to: &str) -> UpgradeOptions {
     let mut opts = options(to);
-    opts.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
-        command: vec!["migrate".into()],
-        entrypoint: None,
-        timeout: Duration::from_secs(60),
-        fails_if_output_has: vec![],
-    });
+    opts.steps.migrate = Some(migration(60));
     opts.steps.expect_version = Some(VersionSource::Command(vec![
         "print".into(),
         "version 2025.13 (Build 4)".into(),
@@ -810,12 +787,8 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     let host = new_host(&["web"]);
     let mut opts = options("2");
     opts.steps.migrate = Some(Migration {
-        shown: None,
-        env: Vec::new(),
         command: vec!["migrate-fail".into()],
-        entrypoint: None,
-        timeout: Duration::from_secs(60),
-        fails_if_output_has: vec![],
+        ..migration(60)
     });
     let (_, report) = upgrade(&host, &["web"], with_backup(opts), None).await;
     let report = report.unwrap();

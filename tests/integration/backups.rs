@@ -24,33 +24,11 @@ fn pg(db: &str, query: &str) -> String {
 
 /// A Quay node on v3.8.0 with its PostgreSQL, and rows of the data it serves.
 fn quay(scene: &Scene) -> (String, String, u16) {
-    let net = network(scene);
-    let db = postgres(scene, &net, "quay", "quay-pw-55", "quay");
-    // Quay's configuration check wants pg_trgm (config-tool validators.go L662-679).
-    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
-    let volume = scene.name("conf");
-    let config = "DATABASE_SECRET_KEY: quay-db-secret-77\nDB_URI: postgresql://quay:quay-pw-55@db:5432/quay\n";
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &format!("{volume}:/conf/stack"),
-        "--entrypoint",
-        "/bin/sh",
-        &image("1"),
-        "-c",
-        &format!("printf '{config}' > /conf/stack/config.yaml"),
-    ]);
-    let (name, port) = scene.run_served(
-        "quay",
-        &net,
-        8080,
-        &["-v", &format!("{volume}:/conf/stack")],
-        &product("projectquay/quay:v3.8.0"),
-    );
+    let site = quay_site(scene);
+    let (name, port) = site.node(scene, "quay", "projectquay/quay:v3.8.0", &[]);
     http_get_eventually(port, "/health/instance");
-    pg(&db, "CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");
-    (name, db, port)
+    pg(&site.db, "CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");
+    (name, site.db, port)
 }
 
 #[test]
@@ -114,7 +92,7 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
         "the profile's schema query: {manifest}"
     );
     assert!(manifest.contains("\"sha256\""), "{manifest}");
-    for secret in ["quay-pw-55", "quay-db-secret-77"] {
+    for secret in [QUAY_DB_PASSWORD, QUAY_SECRET_KEY] {
         assert!(
             !manifest.contains(secret)
                 && !scene.journal_text().contains(secret)

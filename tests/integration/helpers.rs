@@ -484,3 +484,51 @@ pub fn assert_journals_parse(scene: &Scene) {
         );
     }
 }
+
+/// A Quay installation's shared parts on a network of the scene: its PostgreSQL (with the
+/// pg_trgm extension its configuration check wants, config-tool validators.go L662-679) and
+/// its config volume (`DB_URI`, `DATABASE_SECRET_KEY`), as Quay keeps them.
+pub struct QuaySite {
+    pub net: String,
+    pub db: String,
+    /// The config volume's name.
+    pub conf: String,
+}
+
+pub const QUAY_DB_PASSWORD: &str = "quay-pw-55";
+pub const QUAY_SECRET_KEY: &str = "quay-db-secret-77";
+
+pub fn quay_site(scene: &Scene) -> QuaySite {
+    let net = network(scene);
+    let db = postgres(scene, &net, "quay", QUAY_DB_PASSWORD, "quay");
+    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
+    let conf = scene.name("conf");
+    let config = format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@db:5432/quay\\nSERVER_HOSTNAME: quay.lan\\n");
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{conf}:/conf/stack"),
+        "--entrypoint",
+        "/bin/sh",
+        &image("1"),
+        "-c",
+        &format!("printf '{config}' > /conf/stack/config.yaml"),
+    ]);
+    QuaySite { net, db, conf }
+}
+
+impl QuaySite {
+    /// `-v CONF:/conf/stack`.
+    pub fn mount(&self) -> String {
+        format!("{}:/conf/stack", self.conf)
+    }
+
+    /// A node of `image` (a repository path and tag of the test world), its port 8080 published
+    /// on a free loopback port, with `options` besides.
+    pub fn node(&self, scene: &Scene, what: &str, image: &str, options: &[&str]) -> (String, u16) {
+        let mount = self.mount();
+        let all = [&["-v", mount.as_str()][..], options].concat();
+        scene.run_served(what, &self.net, 8080, &all, &product(image))
+    }
+}

@@ -171,50 +171,16 @@ fn buildmaster_and_otter_upgrade_their_database_at_start() {
     }
 }
 
-/// Quay's PostgreSQL, with the pg_trgm extension its configuration check wants
-/// (config-tool validators.go L662-679).
-fn quay_database(scene: &Scene, net: &str) -> String {
-    let db = postgres(scene, net, "quay", "quay-pw-55", "quay");
-    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
-    db
-}
-
-/// `DB_URI` and `DATABASE_SECRET_KEY` in a config volume, as Quay keeps them.
-fn quay_config(scene: &Scene) -> String {
-    let volume = scene.name("conf");
-    let mount = format!("{volume}:/conf/stack");
-    let config = "DATABASE_SECRET_KEY: quay-db-secret-77\nDB_URI: postgresql://quay:quay-pw-55@db:5432/quay\nSERVER_HOSTNAME: quay.lan\n";
-    docker(&[
-        "run",
-        "--rm",
-        "-v",
-        &mount,
-        "--entrypoint",
-        "/bin/sh",
-        &image("1"),
-        "-c",
-        &format!("printf '{config}' > /conf/stack/config.yaml"),
-    ]);
-    volume
-}
-
 #[test]
 fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     let scene = Scene::new("quay");
-    let net = network(&scene);
-    let db = quay_database(&scene, &net);
-    let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let (first, port) = scene.run_served(
-        "quay-a",
-        &net,
-        8080,
-        &["-v", &conf],
-        &product("projectquay/quay:v3.8.0"),
-    );
+    let site = quay_site(&scene);
+    let (net, db, conf) = (&site.net, &site.db, site.mount());
+    let (first, port) = site.node(&scene, "quay-a", "projectquay/quay:v3.8.0", &[]);
     serving(port, "/health/instance");
     let second = scene.run_image(
         "quay-b",
-        &["--network", &net, "-v", &conf],
+        &["--network", net, "-v", &conf],
         &product("projectquay/quay:v3.8.0"),
     );
     let other = scene.run_image("other", &["--init"], &image("1"));
@@ -254,7 +220,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
         "the other node moves too: {}",
         dry.stdout
     );
-    assert!(!dry.stdout.contains("quay-db-secret-77") && !dry.stdout.contains("quay-pw-55"));
+    assert!(!dry.stdout.contains(QUAY_SECRET_KEY) && !dry.stdout.contains(QUAY_DB_PASSWORD));
 
     let out = scene.upgrade(&first, "v3.10.0", &["--json"]);
     out.expect(0);
@@ -298,7 +264,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
         start_first < start_second,
         "the named node first, the rest once it is healthy"
     );
-    assert!(!scene.journal_text().contains("quay-pw-55"));
+    assert!(!scene.journal_text().contains(QUAY_DB_PASSWORD));
 
     // A migration that fails rolls both nodes back.
     let out = scene.upgrade(&first, "v3.11.0", &["--json"]);
@@ -512,23 +478,14 @@ fn a_devlake_without_its_key_is_refused_before_any_downtime() {
 #[test]
 fn check_and_auto_move_quay_through_its_hops_never_skipping() {
     let scene = Scene::new("quayauto");
-    let net = network(&scene);
-    let db = quay_database(&scene, &net);
-    let conf = format!("{}:/conf/stack", quay_config(&scene));
+    let site = quay_site(&scene);
+    let db = &site.db;
     // The profile's policy is minor; the pin keeps it off v3.11.0, whose migration fails.
-    let (name, port) = scene.run_served(
+    let (name, port) = site.node(
+        &scene,
         "quay",
-        &net,
-        8080,
-        &[
-            "-v",
-            &conf,
-            "-l",
-            "cutover.enable=true",
-            "-l",
-            "cutover.pin=<3.11",
-        ],
-        &product("projectquay/quay:v3.8.0"),
+        "projectquay/quay:v3.8.0",
+        &["-l", "cutover.enable=true", "-l", "cutover.pin=<3.11"],
     );
     serving(port, "/health/instance");
     let out = scene.cutover(&["check", &name, "--json"]);
@@ -761,8 +718,9 @@ fn proget_2025_on_its_embedded_database_moves_to_2026_alone_and_comes_back_when_
     let (name, port) = proget_embedded(&scene);
     let before = embedded_database(&name);
 
-    // 26.0.2 upgrades the database, then never serves: the volume's copy is put back.
-    let out = scene.upgrade(&name, "26.0.2", &["--json"]);
+    // 26.0.2 upgrades the database, then never serves (the profile would wait 10 minutes for
+    // it): the volume's copy is put back.
+    let out = scene.upgrade(&name, "26.0.2", &["--json", "--health-timeout", "15s"]);
     out.expect(1);
     let report = out.json();
     assert!(
@@ -906,15 +864,10 @@ fn quay_tls(scene: &Scene, volume: &str) {
 #[test]
 fn quay_serving_tls_itself_is_judged_on_8443() {
     let scene = Scene::new("quaytls");
-    let net = network(&scene);
-    let db = quay_database(&scene, &net);
-    let volume = quay_config(&scene);
-    quay_tls(&scene, &volume);
-    let name = scene.run_image(
-        "quay",
-        &["--network", &net, "-v", &format!("{volume}:/conf/stack")],
-        &product("projectquay/quay:v3.8.0"),
-    );
+    let site = quay_site(&scene);
+    let db = &site.db;
+    quay_tls(&scene, &site.conf);
+    let (name, _) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
     let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
     out.expect(0);
     let health = step_detail(&out.json(), "await_healthy").to_string();
@@ -925,15 +878,13 @@ fn quay_serving_tls_itself_is_judged_on_8443() {
 #[test]
 fn quay_whose_environment_sets_quayentry_still_migrates() {
     let scene = Scene::new("quayentry");
-    let net = network(&scene);
-    let db = quay_database(&scene, &net);
-    let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let (name, port) = scene.run_served(
+    let site = quay_site(&scene);
+    let db = &site.db;
+    let (name, port) = site.node(
+        &scene,
         "quay",
-        &net,
-        8080,
-        &["-v", &conf, "-e", "QUAYENTRY=registry"],
-        &product("projectquay/quay:v3.8.0"),
+        "projectquay/quay:v3.8.0",
+        &["-e", "QUAYENTRY=registry"],
     );
     serving(port, "/health/instance");
     let started = Instant::now();
@@ -951,16 +902,8 @@ fn quay_whose_environment_sets_quayentry_still_migrates() {
 #[test]
 fn quay_2_is_refused_before_any_downtime_where_3_0_needs_a_person() {
     let scene = Scene::new("quay2");
-    let net = network(&scene);
-    quay_database(&scene, &net);
-    let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let (name, port) = scene.run_served(
-        "quay",
-        &net,
-        8080,
-        &["-v", &conf],
-        &product("coreos/quay:v2.9.5"),
-    );
+    let site = quay_site(&scene);
+    let (name, port) = site.node(&scene, "quay", "coreos/quay:v2.9.5", &[]);
     serving(port, "/health/instance");
     let before = inspect(&name).unwrap();
     let out = scene.upgrade(&name, "v3.0.5", &[]);
@@ -971,16 +914,9 @@ fn quay_2_is_refused_before_any_downtime_where_3_0_needs_a_person() {
 #[test]
 fn quay_without_pg_trgm_is_refused_before_its_schema_changes() {
     let scene = Scene::new("quaytrgm");
-    let net = network(&scene);
-    let db = quay_database(&scene, &net);
-    let conf = format!("{}:/conf/stack", quay_config(&scene));
-    let (name, port) = scene.run_served(
-        "quay",
-        &net,
-        8080,
-        &["-v", &conf],
-        &product("projectquay/quay:v3.8.0"),
-    );
+    let site = quay_site(&scene);
+    let db = &site.db;
+    let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
     serving(port, "/health/instance");
     // Dropped behind the running registry's back; `migrate` would not notice.
     sql(&db, "quay", "quay", "DROP EXTENSION pg_trgm");
