@@ -72,7 +72,17 @@ fn may_be_secret(value: &str) -> bool {
     };
     let literal = matches!(
         word.as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "none" | "nil" | "~" | "undefined"
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "null"
+            | "none"
+            | "nil"
+            | "~"
+            | "undefined"
     );
     value.len() >= MIN_REDACTED_LEN && !literal && !plain_number
 }
@@ -185,7 +195,10 @@ pub fn url_without_password<S: serde::Serializer>(
         match authority.rsplit_once('@') {
             Some((info, host)) => match info.split_once(':') {
                 Some((user, _)) => {
-                    format!("{scheme}://{user}:{MASK}@{host}{}", &rest[authority.len()..])
+                    format!(
+                        "{scheme}://{user}:{MASK}@{host}{}",
+                        &rest[authority.len()..]
+                    )
                 }
                 None => url.to_string(),
             },
@@ -279,7 +292,8 @@ mod tests {
             "SOME_KEY_TTL=-12.5".to_string(),
             "ANCHORE_CLI_PASS=foobar".to_string(),
         ]);
-        let record = r#"{"online":false,"timeout_secs":3600,"user":null,"ttl":-12.5,"pass":"foobar"}"#;
+        let record =
+            r#"{"online":false,"timeout_secs":3600,"user":null,"ttl":-12.5,"pass":"foobar"}"#;
         assert_eq!(
             redact(record),
             r#"{"online":false,"timeout_secs":3600,"user":null,"ttl":-12.5,"pass":"***"}"#

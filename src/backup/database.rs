@@ -31,9 +31,16 @@ fn connection(db: &DatabaseTarget) -> Vec<String> {
         DbEngine::Mysql => ("-P", "-u"),
         _ => ("-p", "-U"),
     };
-    ["-h", "127.0.0.1", port, &db.port.to_string(), user, &db.user]
-        .map(str::to_string)
-        .to_vec()
+    [
+        "-h",
+        "127.0.0.1",
+        port,
+        &db.port.to_string(),
+        user,
+        &db.user,
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// A client command against the database.
@@ -334,7 +341,11 @@ pub async fn check_access(
             None,
         ),
         DbEngine::Mysql => (
-            client(db, "mysqldump", &["--no-data", "--no-tablespaces", &db.name]),
+            client(
+                db,
+                "mysqldump",
+                &["--no-data", "--no-tablespaces", &db.name],
+            ),
             Some(mysql_probe()),
         ),
         DbEngine::Sqlserver => return Err(unsupported(db)),
@@ -408,7 +419,14 @@ pub async fn restore(
         db.name.clone(),
     ];
     cmd.extend(connection(db));
-    run(engine, db, password, &cmd, Some(file_stream(path)?), &mut |_| Ok(()))
-        .await
-        .map_err(|e| BackupError::Failed(format!("restoring the database {}: {e}", db.name)))
+    run(
+        engine,
+        db,
+        password,
+        &cmd,
+        Some(file_stream(path)?),
+        &mut |_| Ok(()),
+    )
+    .await
+    .map_err(|e| BackupError::Failed(format!("restoring the database {}: {e}", db.name)))
 }

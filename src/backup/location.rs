@@ -100,7 +100,9 @@ impl DatabaseSpec {
         self.sources
             .iter()
             .flat_map(|s| match s {
-                Source::UrlEnv { name, files } => [files.clone(), file_variants(env, &[name])].concat(),
+                Source::UrlEnv { name, files } => {
+                    [files.clone(), file_variants(env, &[name])].concat()
+                }
                 Source::AdoEnv { name, .. } => file_variants(env, &[name]),
                 Source::PartsEnv {
                     host,

@@ -204,7 +204,8 @@ pub async fn missing_extensions(
     extensions: &[String],
 ) -> Result<Vec<String>, BackupError> {
     let password = credentials(engine, app, db).await?;
-    let installed = database::query(engine, db, &password, "SELECT extname FROM pg_extension").await?;
+    let installed =
+        database::query(engine, db, &password, "SELECT extname FROM pg_extension").await?;
     let installed: Vec<&str> = installed.lines().map(str::trim).collect();
     Ok(extensions
         .iter()
@@ -383,7 +384,10 @@ pub async fn database_container(
         let link = crate::plan::recreate::create_form_link(&link);
         if let Some((target, alias)) = link.split_once(':') {
             if alias == host || target == host {
-                let running = engine.inspect(target).await?.is_some_and(|c| engine::is_running(&c));
+                let running = engine
+                    .inspect(target)
+                    .await?
+                    .is_some_and(|c| engine::is_running(&c));
                 return Ok(Some(match running {
                     true => Server::Running(target.to_string()),
                     false => Server::Stopped(target.to_string()),

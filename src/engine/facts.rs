@@ -46,7 +46,11 @@ impl Facts {
         // A value given as a file (`NAME_FILE=/run/secrets/x`, Docker's convention for secrets)
         // is the whole file: registered whole, since it is one value, not a configuration.
         for path in &facts.files {
-            if facts.env.iter().any(|e| e.ends_with(&format!("_FILE={}", path.0))) {
+            if facts
+                .env
+                .iter()
+                .any(|e| e.ends_with(&format!("_FILE={}", path.0)))
+            {
                 crate::secrets::register(path.1.trim());
             }
         }

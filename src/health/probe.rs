@@ -263,11 +263,10 @@ impl Probe {
         expect_status: Option<u16>,
         json: Vec<JsonCondition>,
     ) -> Result<Probe, HealthError> {
-        let http = client(HTTP_ATTEMPT_TIMEOUT)
-            .map_err(|e| HealthError::Timeout {
-                waited: Duration::ZERO,
-                last: e.to_string(),
-            })?;
+        let http = client(HTTP_ATTEMPT_TIMEOUT).map_err(|e| HealthError::Timeout {
+            waited: Duration::ZERO,
+            last: e.to_string(),
+        })?;
         Ok(Probe {
             target,
             expect_status,
@@ -285,9 +284,12 @@ impl Probe {
                     .await
                     .map(|code| format!("{url} answered {code}"))
             }
-            Target::Port { port, path, tls } => {
-                (*port, path.clone(), false, if *tls { "https" } else { "http" })
-            }
+            Target::Port { port, path, tls } => (
+                *port,
+                path.clone(),
+                false,
+                if *tls { "https" } else { "http" },
+            ),
             Target::Default { port } => (*port, "/".to_string(), true, "http"),
         };
         let candidates = endpoints(c, port);
@@ -351,9 +353,8 @@ impl Probe {
             .text()
             .await
             .map_err(|e| format!("answered {code}, but the body could not be read ({e})"))?;
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            format!("answered {code} without a JSON body ({e}){}", quoted(&text))
-        })?;
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("answered {code} without a JSON body ({e}){}", quoted(&text)))?;
         for condition in &self.json {
             condition
                 .check(&body)

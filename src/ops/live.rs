@@ -13,16 +13,16 @@ use serde::Serialize;
 
 use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, gather_facts, group_members};
-use crate::error::Error;
-use crate::profile::{Catalog, Choice, GroupBy};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
 use crate::backup::{self, Target};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::engine::{self, Engine};
+use crate::error::Error;
 use crate::health::{self, HealthPolicy};
 use crate::plan::steps::{CheckVersion, VersionSource};
 use crate::plan::Slot;
+use crate::profile::{Catalog, Choice, GroupBy};
 
 /// One rule of the profile, tried on the running product.
 #[derive(Debug, Clone, Serialize)]
@@ -37,22 +37,66 @@ pub struct Finding {
     pub answer: String,
 }
 
-/// What is checked of one running container of the product.
-pub struct Subject<'a> {
-    pub container: &'a ContainerInspectResponse,
-    pub facts: &'a Facts,
+/// The rules of a profile, as they apply to the version that runs now (with the command line's
+/// options over them).
+pub struct Rules<'a> {
     pub health: &'a HealthPolicy,
     pub version: Option<&'a VersionSource>,
-    /// The database the profile names, checked for the first container of a group only.
+    /// The database the profile names, checked through the first container of the group.
     pub database: Option<&'a DatabaseSpec>,
     /// Also prove that the database can be dumped and put back (an upgrade proves it when it
     /// plans its backup).
     pub dump: bool,
 }
 
-/// Every rule of the profile that applies, tried on the running container.
-pub async fn check(engine: &dyn Engine, subject: &Subject<'_>) -> Vec<Finding> {
-    let c = subject.container;
+/// Every rule tried on every running container of the product's group (the first is the one
+/// named), the database through the first.
+pub async fn check_group(
+    engine: &dyn Engine,
+    members: &[(&ContainerInspectResponse, &Facts)],
+    rules: &Rules<'_>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (i, (c, facts)) in members.iter().enumerate() {
+        let rules = Rules {
+            database: rules.database.filter(|_| i == 0),
+            ..*rules
+        };
+        findings.extend(check(engine, c, facts, &rules).await);
+    }
+    findings
+}
+
+/// The check before any downtime: `Ok` when the product answers as its profile says (what
+/// each rule found is logged), a refusal that names each rule it disagrees with otherwise.
+pub async fn require_match(
+    engine: &dyn Engine,
+    profile: &str,
+    members: &[(&ContainerInspectResponse, &Facts)],
+    rules: &Rules<'_>,
+) -> crate::Result<()> {
+    let findings = check_group(engine, members, rules).await;
+    if let Some(why) = refusal(profile, &findings) {
+        return Err(Error::Refused(why));
+    }
+    for f in &findings {
+        tracing::info!(
+            "{} matches its profile's {} rule: {}",
+            f.container,
+            f.check,
+            f.answer
+        );
+    }
+    Ok(())
+}
+
+/// Every rule of the profile that applies, tried on one running container.
+async fn check(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+    facts: &Facts,
+    rules: &Rules<'_>,
+) -> Vec<Finding> {
     let name = engine::name_of(c);
     let id = c.id.clone().unwrap_or_default();
     let finding = |check, rule: String, result: Result<String, String>| Finding {
@@ -63,23 +107,23 @@ pub async fn check(engine: &dyn Engine, subject: &Subject<'_>) -> Vec<Finding> {
         answer: result.unwrap_or_else(|e| e),
     };
     let mut findings = Vec::new();
-    if let Some(rule) = subject.health.named_check() {
-        let seen = match health::probe_now(engine, &id, subject.health).await {
+    if let Some(rule) = rules.health.named_check() {
+        let seen = match health::probe_now(engine, &id, rules.health).await {
             Ok(seen) => seen,
             Err(e) => Err(e.to_string()),
         };
         findings.push(finding("health", rule, seen));
     }
-    if let Some(source) = subject.version {
+    if let Some(source) = rules.version {
         findings.push(finding(
             "version",
             format!("{source} reports the tag it runs"),
-            reports_current(engine, c, &id, source, subject.health).await,
+            reports_current(engine, c, &id, source, rules.health).await,
         ));
     }
-    if let Some(spec) = subject.database {
+    if let Some(spec) = rules.database {
         findings.extend(
-            database(engine, c, subject.facts, spec, subject.dump)
+            database(engine, c, facts, spec, rules.dump)
                 .await
                 .into_iter()
                 .map(|(check, rule, result)| finding(check, rule, result)),
@@ -110,7 +154,9 @@ async fn reports_current(
     let reported = check.read(engine, id).await.map_err(|e| e.to_string())?;
     match crate::plan::steps::reports(&tag, &reported) {
         true => Ok(format!("it reports {reported}")),
-        false => Err(format!("it reports {reported:?}, which is not its tag {tag}")),
+        false => Err(format!(
+            "it reports {reported:?}, which is not its tag {tag}"
+        )),
     }
 }
 
@@ -147,7 +193,9 @@ async fn database(
         return vec![(
             "database",
             rule,
-            Ok(format!("{at}: cutover cannot dump SQL Server; back it up with its own tools")),
+            Ok(format!(
+                "{at}: cutover cannot dump SQL Server; back it up with its own tools"
+            )),
         )];
     }
     let server = match database_server(engine, c, spec, location).await {
@@ -237,24 +285,23 @@ pub async fn check_container(
         let others = group_members(engine, catalog, &loaded, &members[0].0, &members[0].1).await?;
         members.extend(others.into_iter().map(|(_, c, f)| (c, f)));
     }
+    let health = profile
+        .health(&members[0].1)
+        .map_err(Error::Refused)?
+        .over(HealthPolicy::default());
     let version = profile.expect_version.clone().map(VersionSource::Url);
-    let mut findings = Vec::new();
-    for (i, (c, facts)) in members.iter().enumerate() {
-        let health = profile
-            .health(facts)
-            .map_err(Error::Refused)?
-            .over(HealthPolicy::default());
-        let subject = Subject {
-            container: c,
-            facts,
-            health: &health,
-            version: version.as_ref(),
-            database: profile.database.as_ref().filter(|_| i == 0),
-            dump: true,
-        };
-        findings.extend(check(engine, &subject).await);
-    }
-    Ok((profile.name.clone(), findings))
+    let rules = Rules {
+        health: &health,
+        version: version.as_ref(),
+        database: profile.database.as_ref(),
+        dump: true,
+    };
+    let members: Vec<(&ContainerInspectResponse, &Facts)> =
+        members.iter().map(|(c, f)| (c, f)).collect();
+    Ok((
+        profile.name.clone(),
+        check_group(engine, &members, &rules).await,
+    ))
 }
 
 /// Why the upgrade stops, when a rule failed: each rule the product disagrees with, what it

@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
-use super::live;
-use crate::plan::steps::VersionSource;
 use super::group::{choose_profile, claim_running, gather_facts, group_members};
+use super::live;
 use super::preflight::{self, Prepared};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
@@ -19,6 +18,7 @@ use crate::health::{HealthPolicy, HealthSettings};
 use crate::plan::recreate::mount_holding;
 use crate::plan::steps::sha256;
 use crate::plan::steps::Home;
+use crate::plan::steps::VersionSource;
 use crate::plan::task::{one_shot_name, plan_task, TaskInput, TaskMember};
 use crate::plan::ProfileUse;
 use crate::profile::task::{
@@ -153,23 +153,15 @@ pub async fn prepare(
             .over(HealthPolicy::default()),
     );
     let version = profile.expect_version.clone().map(VersionSource::Url);
-    let mut findings = Vec::new();
-    for (i, (c, facts)) in members.iter().enumerate() {
-        let subject = live::Subject {
-            container: c,
-            facts,
-            health: &health,
-            version: version.as_ref(),
-            database: profile.database.as_ref().filter(|_| i == 0),
-            dump: false,
-        };
-        findings.extend(live::check(engine, &subject).await);
-    }
-    if let Some(why) = live::refusal(&profile.name, &findings) {
-        return Err(Error::Refused(why));
-    }
+    let rules = live::Rules {
+        health: &health,
+        version: version.as_ref(),
+        database: profile.database.as_ref(),
+        dump: false,
+    };
     let with_facts: Vec<(&ContainerInspectResponse, &Facts)> =
         members.iter().map(|(c, f)| (c, f)).collect();
+    live::require_match(engine, &profile.name, &with_facts, &rules).await?;
     let backup = super::backup::plan_for(
         engine,
         state,
@@ -364,7 +356,7 @@ fn check_environment(
     files: &Files,
     worker: &ContainerInspectResponse,
 ) -> Result<()> {
-    let env = crate::engine::env_of(&worker);
+    let env = crate::engine::env_of(worker);
     for step in &spec.steps {
         if let TaskStepSpec::Run(run) = step {
             let undo = run.undo.iter().flat_map(|u| u.command.clone());

@@ -110,24 +110,15 @@ pub async fn prepare(
     if let Some((loaded, _)) = &chosen {
         let product = olds.len() - options.companions.len();
         let version = options.hop(0).expect_version;
-        let mut findings = Vec::new();
-        for (i, (old, fact)) in olds.iter().zip(&facts).take(product).enumerate() {
-            let subject = live::Subject {
-                container: old,
-                facts: fact,
-                health: &options.health,
-                version: version.as_ref(),
-                database: loaded.profile.database.as_ref().filter(|_| i == 0),
-                dump: false,
-            };
-            findings.extend(live::check(engine, &subject).await);
-        }
-        if let Some(why) = live::refusal(&loaded.profile.name, &findings) {
-            return Err(Error::Refused(why));
-        }
-        for f in &findings {
-            tracing::info!("{} matches its profile's {} rule: {}", f.container, f.check, f.answer);
-        }
+        let rules = live::Rules {
+            health: &options.health,
+            version: version.as_ref(),
+            database: loaded.profile.database.as_ref(),
+            dump: false,
+        };
+        let members: Vec<(&ContainerInspectResponse, &Facts)> =
+            olds.iter().zip(&facts).take(product).collect();
+        live::require_match(engine, &loaded.profile.name, &members, &rules).await?;
     }
     let mut targets = Vec::new();
     for old in &olds {

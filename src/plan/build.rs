@@ -310,15 +310,15 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         carried,
         profile: None,
         task: None,
-        notes: hops.iter().flat_map(|h| h.notes.iter()).fold(
-            Vec::new(),
-            |mut notes, note| {
+        notes: hops
+            .iter()
+            .flat_map(|h| h.notes.iter())
+            .fold(Vec::new(), |mut notes, note| {
                 if !notes.contains(note) {
                     notes.push(note.clone());
                 }
                 notes
-            },
-        ),
+            }),
     })
 }
 
@@ -354,7 +354,7 @@ fn member<'a>(
     }
     // Each stage starts from the previous one's configuration and environment.
     let mut spec = recreate::successor_spec(old, &images[1]);
-    let mut env = crate::engine::env_of(&inspect);
+    let mut env = crate::engine::env_of(inspect);
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
     let unchanged = EnvChanges::default();

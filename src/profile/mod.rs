@@ -464,11 +464,7 @@ impl Profile {
     /// the database's configuration file and the files its variables are given in, and the
     /// configuration files its commands' conditions read.
     pub fn files_to_read(&self, env: &[String]) -> Vec<String> {
-        let mut files: Vec<String> = self
-            .steps
-            .iter()
-            .flat_map(|s| s.files())
-            .collect();
+        let mut files: Vec<String> = self.steps.iter().flat_map(|s| s.files()).collect();
         files.extend(self.database.iter().flat_map(|d| d.files(env)));
         files.sort();
         files.dedup();

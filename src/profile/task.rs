@@ -99,11 +99,18 @@ impl ServiceRole {
             .map(|w| w.rsplit('/').next().unwrap_or(w))
             .collect();
         let after: Vec<&str> = self.after.iter().map(String::as_str).collect();
-        let Some(at) = words.windows(after.len()).position(|w| w == after.as_slice()) else {
+        let Some(at) = words
+            .windows(after.len())
+            .position(|w| w == after.as_slice())
+        else {
             return false;
         };
         let args = &words[at + after.len()..];
-        let named: Vec<&str> = args.iter().copied().filter(|a| !a.starts_with('-')).collect();
+        let named: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| !a.starts_with('-'))
+            .collect();
         if !named.is_empty() {
             return named.contains(&self.service.as_str());
         }

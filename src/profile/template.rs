@@ -32,11 +32,7 @@ pub fn condition(word: &str) -> Option<Condition<'_>> {
 impl Condition<'_> {
     /// Whether the key is true in the document: `true`, or a string or number that says so.
     pub fn holds(&self, doc: Option<&Value>) -> bool {
-        let found = doc.and_then(|d| {
-            self.key
-                .split('.')
-                .try_fold(d, |v, k| v.get(k))
-        });
+        let found = doc.and_then(|d| self.key.split('.').try_fold(d, |v, k| v.get(k)));
         match found {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) => {

@@ -211,18 +211,30 @@ fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
     );
     // An exact waypoint, and a series reached by its newest release (ProGet: 5.1 and older go
     // to the latest 5.2 first).
-    let tags: Vec<String> = ["5.1.3", "5.2.0", "5.2.9", "5.3.10", "24.0.1", "25.0.13", "2.0.0"]
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
+    let tags: Vec<String> = [
+        "5.1.3", "5.2.0", "5.2.9", "5.3.10", "24.0.1", "25.0.13", "2.0.0",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
     let waypoints = |w: &[&str]| UpgradePath {
         minors_per_hop: None,
         waypoints: w.iter().map(|w| w.to_string()).collect(),
     };
-    assert_eq!(hops("5.1.3", "25.0.13", &tags, &waypoints(&["5.2"])).unwrap(), ["5.2.9"]);
-    assert!(hops("5.2.3", "25.0.13", &tags, &waypoints(&["5.2"])).unwrap().is_empty());
-    assert!(hops("5.1.3", "5.2.5", &tags, &waypoints(&["5.2"])).unwrap().is_empty());
-    assert_eq!(hops("1.1.0", "5.1.3", &tags, &waypoints(&["2.0.0"])).unwrap(), ["2.0.0"]);
+    assert_eq!(
+        hops("5.1.3", "25.0.13", &tags, &waypoints(&["5.2"])).unwrap(),
+        ["5.2.9"]
+    );
+    assert!(hops("5.2.3", "25.0.13", &tags, &waypoints(&["5.2"]))
+        .unwrap()
+        .is_empty());
+    assert!(hops("5.1.3", "5.2.5", &tags, &waypoints(&["5.2"]))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        hops("1.1.0", "5.1.3", &tags, &waypoints(&["2.0.0"])).unwrap(),
+        ["2.0.0"]
+    );
     assert!(hops("5.1.3", "25.0.13", &tags, &waypoints(&["4.1"]))
         .unwrap()
         .is_empty());
@@ -700,20 +712,60 @@ fn anchore_workers_are_found_by_the_service_their_command_starts() {
         env: Some("ANCHORE_ENGINE_SERVICES".into()),
         all: Some("--all".into()),
     };
-    let image_default = words(&["/docker-entrypoint.sh", "anchore-manager", "service", "start", "--all"]);
+    let image_default = words(&[
+        "/docker-entrypoint.sh",
+        "anchore-manager",
+        "service",
+        "start",
+        "--all",
+    ]);
     let env = |v: &str| vec![format!("ANCHORE_ENGINE_SERVICES={v}")];
     let cases: &[(&[&str], Vec<String>, bool)] = &[
-        (&["/docker-entrypoint.sh", "anchore-manager", "service", "start", "--all"], vec![], true),
-        (&["anchore-manager", "service", "start", "catalog"], vec![], true),
-        (&["/usr/bin/anchore-manager", "service", "start", "apiext"], vec![], false),
-        (&["anchore-manager", "service", "start", "apiext", "catalog"], vec![], true),
+        (
+            &[
+                "/docker-entrypoint.sh",
+                "anchore-manager",
+                "service",
+                "start",
+                "--all",
+            ],
+            vec![],
+            true,
+        ),
+        (
+            &["anchore-manager", "service", "start", "catalog"],
+            vec![],
+            true,
+        ),
+        (
+            &["/usr/bin/anchore-manager", "service", "start", "apiext"],
+            vec![],
+            false,
+        ),
+        (
+            &["anchore-manager", "service", "start", "apiext", "catalog"],
+            vec![],
+            true,
+        ),
         (&["anchore-manager", "service", "start"], vec![], false),
-        (&["anchore-manager", "service", "start"], env("catalog simplequeue"), true),
-        (&["anchore-manager", "service", "start", "apiext"], env("catalog"), false),
+        (
+            &["anchore-manager", "service", "start"],
+            env("catalog simplequeue"),
+            true,
+        ),
+        (
+            &["anchore-manager", "service", "start", "apiext"],
+            env("catalog"),
+            false,
+        ),
         (&["anchore-manager", "db", "upgrade"], vec![], false),
     ];
     for (command, env, runs) in cases {
-        assert_eq!(role.runs(&words(command), env), *runs, "{command:?} {env:?}");
+        assert_eq!(
+            role.runs(&words(command), env),
+            *runs,
+            "{command:?} {env:?}"
+        );
     }
     // The variable wins over --all when it names services.
     assert!(!role.runs(&image_default, &env("apiext analyzer")));
@@ -724,13 +776,32 @@ fn anchore_workers_are_found_by_the_service_their_command_starts() {
 fn a_migration_flag_follows_the_products_own_configuration() {
     let ssl = "credentials:\n  database:\n    db_connect_args:\n      ssl: true\n";
     let plain = "credentials:\n  database:\n    db_connect_args:\n      ssl: false\n";
-    let command = words(&["anchore-manager", "db", "--db-connect", "postgresql://${ANCHORE_DB_USER}@db/x", "${if:/config/config.yaml#credentials.database.db_connect_args.ssl|--db-use-ssl}", "upgrade"]);
+    let command = words(&[
+        "anchore-manager",
+        "db",
+        "--db-connect",
+        "postgresql://${ANCHORE_DB_USER}@db/x",
+        "${if:/config/config.yaml#credentials.database.db_connect_args.ssl|--db-use-ssl}",
+        "upgrade",
+    ]);
     for (config, expected) in [(Some(ssl), true), (Some(plain), false), (None, false)] {
-        let files: Vec<(&str, &str)> = config.map(|c| ("/config/config.yaml", c)).into_iter().collect();
-        let words = template::expand_command(&command, &facts(&["ANCHORE_DB_USER=anchore"], &files)).unwrap();
-        assert_eq!(words.contains(&"--db-use-ssl".to_string()), expected, "{words:?}");
+        let files: Vec<(&str, &str)> = config
+            .map(|c| ("/config/config.yaml", c))
+            .into_iter()
+            .collect();
+        let words =
+            template::expand_command(&command, &facts(&["ANCHORE_DB_USER=anchore"], &files))
+                .unwrap();
+        assert_eq!(
+            words.contains(&"--db-use-ssl".to_string()),
+            expected,
+            "{words:?}"
+        );
         assert!(words.contains(&"postgresql://anchore@db/x".to_string()));
         assert_eq!(words.len(), if expected { 6 } else { 5 });
     }
-    assert!(template::check("${if:/config/config.yaml#ssl}").is_err(), "a condition names its word");
+    assert!(
+        template::check("${if:/config/config.yaml#ssl}").is_err(),
+        "a condition names its word"
+    );
 }

@@ -578,7 +578,8 @@ mod tests {
 
     #[test]
     fn records_keep_names_and_values_that_equal_a_secret() {
-        let dir = std::env::temp_dir().join(format!("cutover-journal-typed-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("cutover-journal-typed-{}", std::process::id()));
         let state = StateDir::open(&dir).unwrap();
         // A password that is also the name of the database and its container, as quickstarts
         // have it (a rarer word than `postgres`: the registry is shared by every test).

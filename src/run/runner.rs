@@ -448,7 +448,15 @@ impl Runner<'_> {
                 plan.members.iter().map(|m| old_name(m)).collect::<Vec<_>>().join(", ")
             );
             tracing::error!("{message}");
-            let report = self.end(plan, Outcome::KeptNew, message, stage + 1, state, recovered, Vec::new())?;
+            let report = self.end(
+                plan,
+                Outcome::KeptNew,
+                message,
+                stage + 1,
+                state,
+                recovered,
+                Vec::new(),
+            )?;
             return Ok(RunReport {
                 failure: Some(failure),
                 ..report

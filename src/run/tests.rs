@@ -750,15 +750,28 @@ async fn a_check_failing_after_a_migration_without_a_backup_keeps_the_new_versio
     assert_eq!(crate::engine::image_of(&web), "app:2");
     assert!(crate::engine::is_running(&web));
     let old = host.engine.inspect("web-old").await.unwrap().unwrap();
-    assert!(!crate::engine::is_running(&old), "the old version is kept stopped");
-    assert_eq!(host.engine.world().data["schema"], "2", "the data stays migrated");
+    assert!(
+        !crate::engine::is_running(&old),
+        "the old version is kept stopped"
+    );
+    assert_eq!(
+        host.engine.world().data["schema"],
+        "2",
+        "the data stays migrated"
+    );
     assert!(
         host.state.unfinished(None).unwrap().is_empty(),
         "recover must not take it back"
     );
     // With a backup the same failure goes back, data and all.
     let host = new_host(&["web"]);
-    let (_, report) = upgrade(&host, &["web"], with_backup(migrated_then_misreported("2")), None).await;
+    let (_, report) = upgrade(
+        &host,
+        &["web"],
+        with_backup(migrated_then_misreported("2")),
+        None,
+    )
+    .await;
     assert_eq!(report.unwrap().outcome, Outcome::RolledBack);
     assert_eq!(host.engine.world().data["schema"], "1");
 }
@@ -774,7 +787,9 @@ async fn a_database_user_who_could_not_restore_is_refused_before_anything_stops(
         panic!("not refused: {:?}", refused.map(|p| p.plan.container));
     };
     assert!(
-        message.contains("cannot replace what the database holds: table public.jobs is owned by postgres"),
+        message.contains(
+            "cannot replace what the database holds: table public.jobs is owned by postgres"
+        ),
         "{message}"
     );
     let web = host.engine.inspect("web").await.unwrap().unwrap();

@@ -137,7 +137,10 @@ fn without_a_backup_a_failure_after_the_migration_keeps_the_new_version_serving(
         "the new version serves"
     );
     let old = format!("{name}-old");
-    assert!(exists(&old) && !is_running(&old), "the old container is kept stopped");
+    assert!(
+        exists(&old) && !is_running(&old),
+        "the old container is kept stopped"
+    );
     // Nothing for recover to take back: the run ended, serving.
     let recovered = scene.cutover(&["recover", "--yes", "--json"]);
     recovered.expect(0);
@@ -255,7 +258,10 @@ fn a_mariadb_user_who_could_not_restore_is_refused_before_any_downtime() {
     http_get_eventually(port, "/");
     let before = inspect(&name).unwrap();
     let out = scene.upgrade(&name, "2", &["--backup-db", "DB_URL"]);
-    out.refused(&["a restore could not put the backup back", "the database user rows"]);
+    out.refused(&[
+        "a restore could not put the backup back",
+        "the database user rows",
+    ]);
     assert_untouched(&name, &before);
     assert!(!out.stderr.contains("rows-pw-4"));
 }
@@ -267,7 +273,9 @@ fn a_stopped_database_is_named_and_refused() {
     docker(&["stop", &db]);
     let before = inspect(&name).unwrap();
     let out = scene.upgrade(&name, "v3.9.0", &[]);
-    out.refused(&[&format!("the container {db}, which is not running: start it")]);
+    out.refused(&[&format!(
+        "the container {db}, which is not running: start it"
+    )]);
     assert_untouched(&name, &before);
 }
 

@@ -465,7 +465,16 @@ pub fn sql_eventually(db: &str, user: &str, database: &str, query: &str) -> Stri
 /// (comments with times, pg_dump's random `\restrict` keys): equal texts, equal databases.
 pub fn pg_dump_plain(db: &str, user: &str, database: &str) -> String {
     docker(&[
-        "exec", db, "pg_dump", "-h", "/tmp", "-U", user, "-d", database, "--format=plain",
+        "exec",
+        db,
+        "pg_dump",
+        "-h",
+        "/tmp",
+        "-U",
+        user,
+        "-d",
+        database,
+        "--format=plain",
     ])
     .lines()
     .filter(|l| {
@@ -501,7 +510,12 @@ pub const QUAY_SECRET_KEY: &str = "quay-db-secret-77";
 pub fn quay_site(scene: &Scene) -> QuaySite {
     let net = network(scene);
     let db = postgres(scene, &net, "quay", QUAY_DB_PASSWORD, "quay");
-    sql_eventually(&db, "quay", "quay", "CREATE EXTENSION IF NOT EXISTS pg_trgm");
+    sql_eventually(
+        &db,
+        "quay",
+        "quay",
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    );
     let conf = scene.name("conf");
     let config = format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@db:5432/quay\\nSERVER_HOSTNAME: quay.lan\\n");
     docker(&[

@@ -199,7 +199,7 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
         "3s",
     ]);
     out.expect(1);
-    assert_eq!(schema(&db, "quay", "quay", "quay").0, "3.8.0");
+    assert_eq!(schema(db, "quay", "quay", "quay").0, "3.8.0");
 
     let dry = scene.cutover(&["upgrade", &first, "--to", "v3.10.0", "--dry-run"]);
     dry.expect(0);
@@ -230,13 +230,13 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
         (Some(2), Some(2))
     );
     let history = sql(
-        &db,
+        db,
         "quay",
         "quay",
         "SELECT history FROM emulator_schema WHERE product = 'quay'",
     );
     assert_eq!(history, "3.8.0 3.9.0 3.10.0", "one minor at a time");
-    assert_eq!(schema(&db, "quay", "quay", "quay").1, "migrate head");
+    assert_eq!(schema(db, "quay", "quay", "quay").1, "migrate head");
     for node in [&first, &second] {
         assert_eq!(
             image_of(node),
@@ -506,7 +506,7 @@ fn check_and_auto_move_quay_through_its_hops_never_skipping() {
     out.expect(10);
     assert_eq!(image_of(&name), product("projectquay/quay:v3.10.0"));
     let history = sql(
-        &db,
+        db,
         "quay",
         "quay",
         "SELECT history FROM emulator_schema WHERE product = 'quay'",
@@ -566,7 +566,13 @@ fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
             let name = scene.name(service);
             let mut args = vec!["run", "-d", "--name", name.as_str()];
             args.extend(options.iter().map(String::as_str));
-            args.extend([image.as_str(), "anchore-manager", "service", "start", service]);
+            args.extend([
+                image.as_str(),
+                "anchore-manager",
+                "service",
+                "start",
+                service,
+            ]);
             docker(&args);
             name
         })
@@ -582,7 +588,11 @@ fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let database = if db_user == "postgres" { "postgres" } else { db_user };
+    let database = if db_user == "postgres" {
+        "postgres"
+    } else {
+        db_user
+    };
     sql_eventually(
         &db,
         db_user,
@@ -612,7 +622,11 @@ impl Anchore {
 
     fn assert_serving(&self, tag: &str) {
         for c in &self.services {
-            assert_eq!(image_of(c), product(&format!("anchore/anchore-engine:{tag}")), "{c}");
+            assert_eq!(
+                image_of(c),
+                product(&format!("anchore/anchore-engine:{tag}")),
+                "{c}"
+            );
             assert!(is_running(c), "{c}");
             assert_no_leftovers(c);
         }
@@ -630,11 +644,18 @@ fn anchore_fails_after_its_migration_and_comes_back_on_its_data(a: &Anchore) {
         report["restored"][0]
             .as_str()
             .unwrap_or_default()
-            .contains(&format!("restored the PostgreSQL database {}", a.database_name())),
+            .contains(&format!(
+                "restored the PostgreSQL database {}",
+                a.database_name()
+            )),
         "{}",
         out.stdout
     );
-    assert_eq!(a.database(), before, "the database equals the one before the upgrade");
+    assert_eq!(
+        a.database(),
+        before,
+        "the database equals the one before the upgrade"
+    );
     a.assert_serving("v0.7.0");
     assert_journals_parse(&a.scene);
     let history = a.scene.cutover(&["history", "--json"]);
@@ -667,11 +688,16 @@ fn anchore_killed_during_its_migration_is_recovered_onto_its_data() {
     // The migration takes 60 s (a test knob of the emulator), time to kill cutover in it.
     let a = anchore("anchorekill", "postgres", &["MIGRATION_DELAY_SECS=60"]);
     let before = a.database();
-    let mut run = a.scene.spawn(&["upgrade", &a.services[0], "--to", "v0.7.1", "--yes"], &[]);
+    let mut run = a
+        .scene
+        .spawn(&["upgrade", &a.services[0], "--to", "v0.7.1", "--yes"], &[]);
     let migrate = format!("{}-migrate", a.services[0]);
     let start = Instant::now();
     while !is_running(&migrate) {
-        assert!(start.elapsed() < Duration::from_secs(120), "the migration never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the migration never started"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     kill_hard(&mut run);
@@ -704,12 +730,24 @@ fn proget_embedded(scene: &Scene) -> (String, u16) {
         &product("inedo/proget:25.0.1"),
     );
     assert!(serving(port, "/health").contains("\"releaseNumber\":\"25.0.1\""));
-    docker(&["exec", &name, "sh", "-c", "echo feed-nuget >> /var/proget/database/feeds"]);
+    docker(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo feed-nuget >> /var/proget/database/feeds",
+    ]);
     (name, port)
 }
 
 fn embedded_database(name: &str) -> String {
-    docker(&["exec", name, "sh", "-c", "cd /var/proget/database && for f in $(ls | sort); do echo \"== $f\"; cat \"$f\"; done"])
+    docker(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "cd /var/proget/database && for f in $(ls | sort); do echo \"== $f\"; cat \"$f\"; done",
+    ])
 }
 
 #[test]
@@ -753,8 +791,14 @@ fn proget_2025_on_its_embedded_database_moves_to_2026_alone_and_comes_back_when_
         "health on the port ASPNETCORE_URLS gives"
     );
     assert_eq!(serving(port, "/health"), "OK", "2026 answers plain text");
-    assert!(embedded_database(&name).contains("feed-nuget"), "its data came along");
-    assert!(embedded_database(&name).contains("26.0.1"), "and was upgraded");
+    assert!(
+        embedded_database(&name).contains("feed-nuget"),
+        "its data came along"
+    );
+    assert!(
+        embedded_database(&name).contains("26.0.1"),
+        "and was upgraded"
+    );
     assert_no_leftovers(&name);
     let refused = scene.upgrade(&name, "26.0.2", &["--backup-online"]);
     refused.refused(&["only consistent while it is stopped"]);
@@ -827,9 +871,19 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
     ]);
     assert_untouched(&name, &before);
 
-    let check = scene.cutover(&["profiles", "check", &name, "--profile", believed.to_str().unwrap()]);
+    let check = scene.cutover(&[
+        "profiles",
+        "check",
+        &name,
+        "--profile",
+        believed.to_str().unwrap(),
+    ]);
     check.expect(2);
-    assert!(check.stdout.contains("FAIL") && check.stdout.contains("versionNumber"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("FAIL") && check.stdout.contains("versionNumber"),
+        "{}",
+        check.stdout
+    );
     let check = scene.cutover(&["profiles", "check", &name, "--json"]);
     check.expect(0);
     let report = check.json();
@@ -847,17 +901,40 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
 fn quay_tls(scene: &Scene, volume: &str) {
     let dir = temp_dir(scene, "tls");
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=quay.lan"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=quay.lan",
+        ])
         .arg("-keyout")
         .arg(dir.join("ssl.key"))
         .arg("-out")
         .arg(dir.join("ssl.cert"))
         .output()
         .expect("openssl runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     docker(&[
-        "run", "--rm", "-v", &format!("{volume}:/conf/stack"), "-v", &format!("{}:/tls", dir.display()),
-        "--entrypoint", "/bin/sh", &image("1"), "-c", "cp /tls/ssl.key /tls/ssl.cert /conf/stack/ && chmod 644 /conf/stack/ssl.*",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{volume}:/conf/stack"),
+        "-v",
+        &format!("{}:/tls", dir.display()),
+        "--entrypoint",
+        "/bin/sh",
+        &image("1"),
+        "-c",
+        "cp /tls/ssl.key /tls/ssl.cert /conf/stack/ && chmod 644 /conf/stack/ssl.*",
     ]);
 }
 
@@ -871,8 +948,11 @@ fn quay_serving_tls_itself_is_judged_on_8443() {
     let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
     out.expect(0);
     let health = step_detail(&out.json(), "await_healthy").to_string();
-    assert!(health.contains(":8443"), "asked over https on 8443: {health}");
-    assert_eq!(schema(&db, "quay", "quay", "quay").0, "3.9.0");
+    assert!(
+        health.contains(":8443"),
+        "asked over https on 8443: {health}"
+    );
+    assert_eq!(schema(db, "quay", "quay", "quay").0, "3.9.0");
 }
 
 #[test]
@@ -890,13 +970,19 @@ fn quay_whose_environment_sets_quayentry_still_migrates() {
     let started = Instant::now();
     let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
     out.expect(0);
-    assert!(started.elapsed() < Duration::from_secs(120), "the migration ran and ended");
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the migration ran and ended"
+    );
     assert_eq!(
-        schema(&db, "quay", "quay", "quay"),
+        schema(db, "quay", "quay", "quay"),
         ("3.9.0".into(), "migrate head".into()),
         "the one-shot migrated instead of starting the registry"
     );
-    assert!(env_of(&name).contains(&"QUAYENTRY=registry".to_string()), "the service keeps its own");
+    assert!(
+        env_of(&name).contains(&"QUAYENTRY=registry".to_string()),
+        "the service keeps its own"
+    );
 }
 
 #[test]
@@ -919,12 +1005,15 @@ fn quay_without_pg_trgm_is_refused_before_its_schema_changes() {
     let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
     serving(port, "/health/instance");
     // Dropped behind the running registry's back; `migrate` would not notice.
-    sql(&db, "quay", "quay", "DROP EXTENSION pg_trgm");
+    sql(db, "quay", "quay", "DROP EXTENSION pg_trgm");
     let before = inspect(&name).unwrap();
     let out = scene.upgrade(&name, "v3.9.0", &[]);
-    out.refused(&["pg_trgm is not installed", "CREATE EXTENSION IF NOT EXISTS pg_trgm"]);
+    out.refused(&[
+        "pg_trgm is not installed",
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    ]);
     assert_untouched(&name, &before);
-    assert_eq!(schema(&db, "quay", "quay", "quay").0, "3.8.0");
+    assert_eq!(schema(db, "quay", "quay", "quay").0, "3.8.0");
 }
 
 #[test]
@@ -936,23 +1025,47 @@ fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_
         "devlake",
         &net,
         8080,
-        &["-e", "DB_URL=postgres://lake:lake-pw-44@db:5432/lake", "--network-alias", "devlake"],
+        &[
+            "-e",
+            "DB_URL=postgres://lake:lake-pw-44@db:5432/lake",
+            "--network-alias",
+            "devlake",
+        ],
         &product("apache/devlake:v0.17.0"),
     );
     serving(port, "/blueprints");
     let ui = scene.run_image(
         "config-ui",
-        &["--network", &net, "-e", "DEVLAKE_ENDPOINT=devlake:8080", "-e", "GRAFANA_ENDPOINT=grafana:3000"],
+        &[
+            "--network",
+            &net,
+            "-e",
+            "DEVLAKE_ENDPOINT=devlake:8080",
+            "-e",
+            "GRAFANA_ENDPOINT=grafana:3000",
+        ],
         &product("apache/devlake-config-ui:v0.17.0"),
     );
     let grafana = scene.run_image(
         "grafana",
-        &["--network", &net, "--network-alias", "grafana", "-e", "MYSQL_URL=db:3306"],
+        &[
+            "--network",
+            &net,
+            "--network-alias",
+            "grafana",
+            "-e",
+            "MYSQL_URL=db:3306",
+        ],
         &product("apache/devlake-dashboard:v0.17.0"),
     );
     let elsewhere = scene.run_image(
         "other-ui",
-        &["-e", "DEVLAKE_ENDPOINT=lake.example:8080", "-e", "GRAFANA_ENDPOINT=grafana.example:3000"],
+        &[
+            "-e",
+            "DEVLAKE_ENDPOINT=lake.example:8080",
+            "-e",
+            "GRAFANA_ENDPOINT=grafana.example:3000",
+        ],
         &product("apache/devlake-config-ui:v0.17.0"),
     );
     let key = docker(&["exec", &name, "cat", "/app/.env"])
@@ -964,8 +1077,15 @@ fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_
     out.expect(0);
     assert!(env_of(&name).contains(&format!("ENCRYPTION_SECRET={key}")));
     assert!(serving(port, "/version").contains("v0.18.0-beta1"));
-    for (c, repo) in [(&ui, "apache/devlake-config-ui"), (&grafana, "apache/devlake-dashboard")] {
-        assert_eq!(image_of(c), product(&format!("{repo}:v0.18.0-beta1")), "{c}");
+    for (c, repo) in [
+        (&ui, "apache/devlake-config-ui"),
+        (&grafana, "apache/devlake-dashboard"),
+    ] {
+        assert_eq!(
+            image_of(c),
+            product(&format!("{repo}:v0.18.0-beta1")),
+            "{c}"
+        );
         assert!(is_running(c), "{c}");
         assert!(
             !env_of(c).iter().any(|e| e.starts_with("ENCRYPTION_SECRET")),
@@ -979,6 +1099,9 @@ fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_
         "a UI of no network of this DevLake is another installation's"
     );
     for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
-        assert!(!text.contains(&key) && !text.contains("lake-pw-44"), "a secret leaked");
+        assert!(
+            !text.contains(&key) && !text.contains("lake-pw-44"),
+            "a secret leaked"
+        );
     }
 }

@@ -258,10 +258,12 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         config_of(&g.api).contains("name: db"),
         "the API service runs no catalog, whatever its config enables: its config is its own"
     );
-    assert!(docker_output(&["exec", &g.api, "cat", "/config/config.old.yaml"])
-        .status
-        .code()
-        != Some(0));
+    assert!(
+        docker_output(&["exec", &g.api, "cat", "/config/config.old.yaml"])
+            .status
+            .code()
+            != Some(0)
+    );
     assert_documents_readable(&g, "after the migration");
     for name in [&g.catalog, &g.second, &g.api] {
         assert!(is_running(name));

@@ -307,7 +307,9 @@ pub enum ProfilesCommand {
     /// Check a profile file: its errors name the line and column
     Validate { file: PathBuf },
     /// Try a container's profile on the running product, changing nothing: its health and version rules for the version that runs, its database (found, dumpable, restorable, its extensions), on every container of its group. An upgrade runs the same checks before anything stops.
-    #[command(after_help = "Exit codes:\n  0  the product answers as its profile says\n  2  a rule does not match (each is shown with what the product answered), or bad input")]
+    #[command(
+        after_help = "Exit codes:\n  0  the product answers as its profile says\n  2  a rule does not match (each is shown with what the product answered), or bad input"
+    )]
     Check {
         /// The container
         name: String,

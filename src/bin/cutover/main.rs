@@ -51,7 +51,9 @@ fn main() -> ExitCode {
         Command::Rollback(a) => a.common.json,
         Command::Recover(a) => a.common.json,
         Command::History(a) => a.json,
-        Command::Profiles(ProfilesCommand::List { json } | ProfilesCommand::Check { json, .. }) => *json,
+        Command::Profiles(ProfilesCommand::List { json } | ProfilesCommand::Check { json, .. }) => {
+            *json
+        }
         Command::Profiles(_) => false,
         Command::Backup(a) => a.common.json,
         Command::Backups(a) => a.json,

@@ -8,11 +8,11 @@ use cutover::backup::Listed;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
 use cutover::ops::history::Entry;
+use cutover::ops::live::Finding;
 use cutover::ops::task::Tasks;
 use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
 use cutover::profile::task::TaskSpec;
 use cutover::profile::{Catalog, Loaded};
-use cutover::ops::live::Finding;
 use cutover::run::recover::Recovery;
 use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
@@ -400,13 +400,18 @@ pub fn profile_check(name: &str, profile: &str, findings: &[Finding], json: bool
         false => Exit::NothingChanged,
     };
     if json {
-        print_json(&json!({ "container": name, "profile": profile, "exit_code": exit as u8, "checks": findings }));
+        print_json(
+            &json!({ "container": name, "profile": profile, "exit_code": exit as u8, "checks": findings }),
+        );
         return exit;
     }
     print(&format!("Profile {profile} on {name}:"));
     for f in findings {
         let mark = if f.passed { "ok  " } else { "FAIL" };
-        print(&format!("  {mark} {} {}: {}: {}", f.container, f.check, f.rule, f.answer));
+        print(&format!(
+            "  {mark} {} {}: {}: {}",
+            f.container, f.check, f.rule, f.answer
+        ));
     }
     if findings.is_empty() {
         print("  the profile names no rule that can be tried on a running container");

@@ -133,8 +133,8 @@ impl CheckVersion {
                 .map(|e| format!("{scheme}://{}{path}", e.addr))
                 .collect()
         };
-        let http = health::probe_client(ATTEMPT_TIMEOUT)
-            .map_err(|e| StepError::Failed(e.to_string()))?;
+        let http =
+            health::probe_client(ATTEMPT_TIMEOUT).map_err(|e| StepError::Failed(e.to_string()))?;
         let mut last = format!("{url}: the container is not reachable");
         for url in urls {
             match http.get(&url).send().await {
