@@ -301,6 +301,25 @@ mod tests {
     }
 
     #[test]
+    fn a_url_is_journaled_without_its_password() {
+        let shown = |url: &str| {
+            serde_json::to_value(Wrapper(Some(url.to_string())))
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        #[derive(serde::Serialize)]
+        struct Wrapper(#[serde(serialize_with = "url_without_password")] Option<String>);
+        assert_eq!(
+            shown("http://admin:pw-4455@app:8080/health?x=1"),
+            "http://admin:***@app:8080/health?x=1"
+        );
+        assert_eq!(shown("http://app:8080/a@b"), "http://app:8080/a@b");
+        assert_eq!(shown("not a url"), "not a url");
+    }
+
+    #[test]
     fn json_for_people_keeps_its_structure() {
         register("s3cr3t-json-value");
         let doc = serde_json::json!({"env": ["A=s3cr3t-json-value"], "n": 5, "ok": true});

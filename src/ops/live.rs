@@ -319,3 +319,52 @@ pub fn refusal(profile: &str, findings: &[Finding]) -> Option<String> {
         first.container
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(container: &str, check: &'static str, passed: bool, answer: &str) -> Finding {
+        Finding {
+            container: container.into(),
+            check,
+            rule: format!("the {check} rule"),
+            passed,
+            answer: answer.into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_each_rule_the_product_disagrees_with_and_what_it_answered() {
+        let passing = [finding("proget", "health", true, "answered HTTP 200")];
+        assert_eq!(refusal("proget", &passing), None);
+        let findings = [
+            finding("proget", "health", true, "answered HTTP 200"),
+            finding(
+                "proget",
+                "version",
+                false,
+                "it reports \"2025.1 (Build 1)\"",
+            ),
+            finding("proget-2", "database", false, "not set"),
+        ];
+        let why = refusal("proget", &findings).unwrap();
+        assert!(
+            why.contains("does not answer as profile proget says"),
+            "{why}"
+        );
+        assert!(
+            why.contains("  - proget version: the version rule: it reports \"2025.1 (Build 1)\""),
+            "{why}"
+        );
+        assert!(
+            why.contains("  - proget-2 database: the database rule: not set"),
+            "{why}"
+        );
+        assert!(
+            !why.contains("answered HTTP 200"),
+            "only what disagrees: {why}"
+        );
+        assert!(why.contains("`cutover profiles check proget`"), "{why}");
+    }
+}

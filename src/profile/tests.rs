@@ -283,6 +283,21 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
     );
     assert_eq!(crossing.stage.carry[0].path, "/app/.env");
     assert_eq!(crossing.stage.calls[0].path, "/proceed-db-migration");
+    // The rename happened in the first beta of 0.18 already.
+    let beta = devlake
+        .for_hop("v0.17.0", "v0.18.0-beta1", &dotenv)
+        .unwrap();
+    assert_eq!(
+        beta.stage.env.set, crossing.stage.env.set,
+        "a beta crosses 0.18"
+    );
+    assert!(devlake
+        .for_hop("v0.18.0-beta1", "v0.18.0", &dotenv)
+        .unwrap()
+        .stage
+        .env
+        .set
+        .is_empty());
     assert!(
         devlake
             .for_hop("v0.18.0", "v0.19.0", &dotenv)
@@ -804,4 +819,78 @@ fn a_migration_flag_follows_the_products_own_configuration() {
         template::check("${if:/config/config.yaml#ssl}").is_err(),
         "a condition names its word"
     );
+}
+
+#[test]
+fn health_follows_the_products_own_port_and_tls() {
+    let proget = shipped("proget");
+    let plain = proget.health(&facts(&[], &[])).unwrap();
+    assert_eq!((plain.port, plain.tls), (Some(80), false));
+    assert_eq!(plain.path.as_deref(), Some("/health?format=json"));
+    let moved = proget
+        .health(&facts(
+            &["ASPNETCORE_URLS=https://*:4443;http://+:8181"],
+            &[],
+        ))
+        .unwrap();
+    assert_eq!(moved.port, Some(8181), "the first http URL's port");
+    let bare = proget
+        .health(&facts(&["ASPNETCORE_URLS=http://localhost"], &[]))
+        .unwrap();
+    assert_eq!(bare.port, Some(80));
+    let quay = shipped("quay");
+    let mut with_key = facts(&[], &[]);
+    assert_eq!(quay.health(&with_key).unwrap().port, Some(8080));
+    with_key.present.insert("/conf/stack/ssl.key".into());
+    let tls = quay.health(&with_key).unwrap();
+    assert_eq!((tls.port, tls.tls), (Some(8443), true));
+    assert_eq!(quay.files_to_test(), ["/conf/stack/ssl.key"]);
+}
+
+#[test]
+fn quay_migrates_whatever_its_environment_says_and_never_crosses_into_3_0_unattended() {
+    let quay = shipped("quay");
+    let hop = quay
+        .for_hop("v3.8.0", "v3.9.0", &facts(&["QUAYENTRY=registry"], &[]))
+        .unwrap();
+    let migrate = hop.stage.migrate.unwrap();
+    assert!(migrate
+        .env
+        .contains(&("QUAYENTRY".into(), "migrate".into())));
+    assert!(migrate
+        .env
+        .contains(&("MIGRATION_VERSION".into(), "head".into())));
+    let refused = quay
+        .for_hop("v2.9.5", "v3.0.5", &facts(&[], &[]))
+        .unwrap()
+        .refusal
+        .unwrap();
+    assert!(refused.contains("V3_UPGRADE_MODE"), "{refused}");
+    assert!(quay
+        .for_hop("v3.0.5", "v3.1.3", &facts(&[], &[]))
+        .unwrap()
+        .refusal
+        .is_none());
+}
+
+#[test]
+fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
+    let proget = shipped("proget");
+    let notes = |from, to| {
+        proget
+            .for_hop(from, to, &facts(&[], &[]))
+            .unwrap()
+            .stage
+            .notes
+    };
+    assert!(notes("22.0.5", "24.0.1")
+        .iter()
+        .any(|n| n.contains("retention rules")));
+    assert!(notes("5.2.9", "5.3.10")
+        .iter()
+        .any(|n| n.contains("quirks")));
+    assert!(notes("24.0.1", "25.0.1")
+        .iter()
+        .any(|n| n.contains("db_owner")));
+    assert!(notes("25.0.1", "26.0.1").is_empty());
 }

@@ -629,6 +629,17 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_names_its_container_in_its_file_name() {
+        for (file, name) in [
+            ("1700000000000-web-upgrade.jsonl", "web"),
+            ("1700000000000-my-app-old-rollback.jsonl", "my-app-old"),
+            ("17-x.jsonl", "x"),
+        ] {
+            assert_eq!(container_of(Path::new(file)), name, "{file}");
+        }
+    }
+
+    #[test]
     fn a_second_lock_on_one_container_is_refused() {
         let dir = std::env::temp_dir().join(format!("cutover-lock-{}", std::process::id()));
         let state = StateDir::open(&dir).unwrap();
