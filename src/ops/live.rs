@@ -141,8 +141,12 @@ async fn reports_current(
     health: &HealthPolicy,
 ) -> Result<String, String> {
     let image = engine::image_of(c);
-    let Some(tag) = ImageRef::parse(&image).and_then(|r| r.tag) else {
-        return Ok(format!("{image} has no tag to compare with"));
+    // A floating tag (`latest`) names no version: there is nothing to compare with.
+    let Some(tag) = ImageRef::parse(&image)
+        .and_then(|r| r.tag)
+        .filter(|t| crate::version::TagVersion::parse(t).is_some())
+    else {
+        return Ok(format!("{image} names no version to compare with"));
     };
     let check = CheckVersion {
         slot: Slot::new(&engine::name_of(c), 0),
