@@ -895,6 +895,16 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
         .map(|c| c["check"].as_str().unwrap())
         .collect();
     assert_eq!(checks, ["health", "version", "database"], "{report}");
+    // ProGet 2026 answers /health in plain text: the JSON rule no longer holds.
+    scene.upgrade(&name, "26.0.1", &[]).expect(0);
+    let before = inspect(&name).unwrap();
+    let out = scene.upgrade(&name, "26.0.2", &["--profile", believed.to_str().unwrap()]);
+    out.refused(&[
+        "health: port 8181 /health answers 200 with databaseStatus=OK",
+        "without a JSON body",
+        ": \"OK\"",
+    ]);
+    assert_untouched(&name, &before);
 }
 
 /// A self-signed certificate and its key in Quay's config volume: Quay then serves TLS on 8443.
