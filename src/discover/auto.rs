@@ -24,7 +24,7 @@ use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
 use crate::profile::{Catalog, Choice};
-use crate::run::{Outcome, StateDir};
+use crate::run::{Interrupt, Outcome, StateDir};
 use crate::secrets;
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,6 +105,7 @@ pub async fn pass(
     state: &StateDir,
     registry: &RegistryClient,
     settings: &Settings,
+    interrupt: &Interrupt,
 ) -> Result<PassReport> {
     let _host = state.lock_auto()?;
     let started_at = SystemTime::now();
@@ -121,10 +122,13 @@ pub async fn pass(
     let mut stopped: Option<String> = None;
     for status in dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
         let target = status.target.clone().unwrap_or_default();
-        let skip = match (&stopped, outside_window) {
-            (Some(why), _) => Some(why.clone()),
-            (None, true) => Some("outside the maintenance window".to_string()),
-            (None, false) => None,
+        let skip = match (&stopped, outside_window, interrupt.raised()) {
+            (Some(why), _, _) => Some(why.clone()),
+            (None, _, Some(signal)) => Some(format!(
+                "not attempted: the pass was interrupted by {signal}"
+            )),
+            (None, true, None) => Some("outside the maintenance window".to_string()),
+            (None, false, None) => None,
         };
         if let Some(why) = skip {
             results.push(PassResult {
@@ -144,7 +148,7 @@ pub async fn pass(
             status.image
         );
         let clock = Instant::now();
-        let (result, message) = upgrade_one(engine, state, settings, status).await;
+        let (result, message) = upgrade_one(engine, state, settings, status, interrupt).await;
         let result = PassResult {
             container: status.container.clone(),
             project: status.project.clone(),
@@ -179,6 +183,7 @@ async fn upgrade_one(
     state: &StateDir,
     settings: &Settings,
     status: &Status,
+    interrupt: &Interrupt,
 ) -> (PassOutcome, String) {
     let target = status.target.clone().unwrap_or_default();
     let Some(target) = ImageRef::parse(&target) else {
@@ -203,7 +208,7 @@ async fn upgrade_one(
         Ok(p) => p,
         Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string())),
     };
-    match prepared.execute(engine, state, None).await {
+    match prepared.execute(engine, state, None, interrupt).await {
         Ok(report) => {
             let result = match report.outcome {
                 Outcome::Succeeded => PassOutcome::Upgraded,

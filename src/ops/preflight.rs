@@ -7,7 +7,7 @@ use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::run::journal::{ContainerLock, StateDir};
-use crate::run::{Fault, RunReport, Runner};
+use crate::run::{Fault, Interrupt, RunReport, Runner};
 
 /// Takes the container's lock and refuses while an interrupted run of it awaits recovery: a
 /// new run on top of a half-done one could lose the old container.
@@ -61,18 +61,26 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Runs the plan; `interrupt` stops it between steps (see [`Interrupt`]).
     pub async fn execute(
         self,
         engine: &dyn Engine,
         state: &StateDir,
         progress: Option<&MultiProgress>,
+        interrupt: &Interrupt,
     ) -> Result<RunReport> {
+        if let Some(signal) = interrupt.raised() {
+            return Err(Error::Refused(format!(
+                "interrupted by {signal} before anything changed"
+            )));
+        }
         let mut journal = state.begin(&self.plan)?;
         let mut runner = Runner {
             engine,
             journal: &mut journal,
             progress,
             fault: Fault::from_env(),
+            interrupt: interrupt.clone(),
         };
         let report = runner.run(&self.plan).await?;
         drop(self.locks);

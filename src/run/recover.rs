@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use super::interrupt::Interrupt;
 use super::journal::{JournalError, Outcome, StateDir};
 use super::runner::{RunError, RunReport, Runner};
 use crate::engine::Engine;
@@ -30,6 +31,7 @@ pub async fn recover(
     engine: &dyn Engine,
     state: &StateDir,
     name: Option<&str>,
+    interrupt: &Interrupt,
 ) -> Result<Vec<Recovery>, RunError> {
     // A journal that cannot be read is said first, as needing a person: taking it for nothing
     // to recover could leave a service down while cutover says all is well.
@@ -75,6 +77,7 @@ pub async fn recover(
             journal: &mut journal,
             progress: None,
             fault: None,
+            interrupt: interrupt.clone(),
         }
         .resume(&run)
         .await?;

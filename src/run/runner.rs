@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use indicatif::MultiProgress;
 use serde::Serialize;
 
+use super::interrupt::Interrupt;
 use super::journal::{Event, Journal, JournalError, Outcome, Phase, Run};
 use crate::clock;
 use crate::engine::{inspect_required, name_of, Engine};
@@ -33,6 +34,9 @@ pub enum Fault {
     /// end.
     #[cfg(test)]
     Crash { step: usize, at: Moment },
+    /// SIGTERM arrives once step N (0-based) is journaled as done.
+    #[cfg(test)]
+    Signal(usize),
 }
 
 /// Where in a step a test crashes the run.
@@ -229,6 +233,19 @@ fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Opt
         .map(|&i| steps[i].describe(plan))
 }
 
+/// Whether every new container of the stage was started: from then on the stage is finished
+/// rather than undone (recovery's rule too).
+fn committed(plan: &Plan, stage: usize, state: &State) -> bool {
+    let started = state.started.get(&stage);
+    let mut starts = plan.stages[stage]
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.traits().runs_app)
+        .peekable();
+    starts.peek().is_some() && starts.all(|(i, _)| started.is_some_and(|s| s.contains(&i)))
+}
+
 /// A step's number across the whole plan, as the journal and the report count them.
 pub(crate) fn global(plan: &Plan, stage: usize, index: usize) -> usize {
     plan.stages[..stage]
@@ -249,6 +266,8 @@ pub struct Runner<'a> {
     pub journal: &'a mut Journal,
     pub progress: Option<&'a MultiProgress>,
     pub fault: Option<Fault>,
+    /// A signal asking the run to stop, read between steps.
+    pub interrupt: Interrupt,
 }
 
 impl Runner<'_> {
@@ -327,6 +346,15 @@ impl Runner<'_> {
         for (index, step) in plan.stages[stage].steps.iter().enumerate().skip(from) {
             let number = global(plan, stage, index);
             let description = step.describe(plan);
+            self.interrupt
+                .doing(&format!("step {} of {total}, {description}", number + 1));
+            if let Some(signal) = self.interrupt.raised() {
+                // Once every new container was started, finishing is the shorter way back
+                // to a serving product than undoing.
+                if !committed(plan, stage, state) {
+                    return Ok(Flow::Failed(format!("interrupted by {signal}")));
+                }
+            }
             tracing::info!("[{}/{total}] {description}", number + 1);
             self.journal.record(Event::Step {
                 stage,
@@ -355,7 +383,16 @@ impl Runner<'_> {
                     data_touched: false,
                     captured: &state.captured,
                 };
-                step.action().perform(&cx).await
+                match traits.interruptible {
+                    true => tokio::select! {
+                        done = step.action().perform(&cx) => done,
+                        () = self.interrupt.wait() => Err(StepError::Failed(format!(
+                            "interrupted by {}",
+                            self.interrupt.raised().unwrap_or("a signal")
+                        ))),
+                    },
+                    false => step.action().perform(&cx).await,
+                }
             };
             let report = &mut state.reports[number];
             report.millis = clock.elapsed().as_millis() as u64;
@@ -383,12 +420,16 @@ impl Runner<'_> {
                     })?;
                     #[cfg(test)]
                     self.crash_point(number, Moment::Journaled)?;
+                    #[cfg(test)]
+                    if self.fault == Some(Fault::Signal(number)) {
+                        self.interrupt.raise("SIGTERM");
+                    }
                     if self.fault == Some(Fault::PauseAfter(number + 1)) {
                         tracing::warn!(
-                            "{PAUSE_AFTER_ENV}={}: pausing here until killed",
+                            "{PAUSE_AFTER_ENV}={}: pausing here until killed or signalled",
                             number + 1
                         );
-                        std::future::pending::<()>().await;
+                        self.interrupt.wait().await;
                     }
                 }
                 Err(e) => {
@@ -476,6 +517,8 @@ impl Runner<'_> {
             let Some(description) = step.action().undo_describe(plan) else {
                 continue;
             };
+            self.interrupt
+                .doing(&format!("rolling back: {description}"));
             tracing::info!("undo: {description}");
             self.journal.record(Event::Undo {
                 stage,

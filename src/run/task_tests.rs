@@ -269,7 +269,9 @@ async fn a_task_killed_at_every_moment_of_every_step_is_recovered() {
             let (plan, result) = task(&host, &dest, Some(Fault::Crash { step, at })).await;
             assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
             tokio::time::sleep(DEAD_FOR).await;
-            let recoveries = recover(&host.engine, &host.state, None).await.unwrap();
+            let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+                .await
+                .unwrap();
             let (_, outcome, _) = expected(&plan, step);
             assert_eq!(
                 recoveries[0].outcome,
@@ -483,7 +485,9 @@ async fn killed_after_the_first_swap_then_recovered(
     assert!(matches!(result, Err(RunError::Interrupted)));
     killed();
     tokio::time::sleep(DEAD_FOR).await;
-    let recovered = recover(&host.engine, &host.state, None).await.unwrap();
+    let recovered = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(recovered[0].outcome, Some(Outcome::RolledBack));
 }
 

@@ -147,6 +147,7 @@ pub(super) async fn run_plan(
         journal: &mut journal,
         progress: None,
         fault,
+        interrupt: Default::default(),
     }
     .run(plan)
     .await
@@ -298,7 +299,9 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     "{case}: the run went on"
                 );
                 tokio::time::sleep(DEAD_FOR).await;
-                let recoveries = recover(&host.engine, &host.state, None).await.unwrap();
+                let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+                    .await
+                    .unwrap();
                 assert_eq!(recoveries.len(), 1, "{case}");
                 let (stage, outcome, went_down) = expected(&plan, step);
                 let recovered = &recoveries[0];
@@ -319,13 +322,7 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     }
                     _ => {}
                 }
-                let want = match outcome {
-                    Outcome::Succeeded => plan.image_to.clone(),
-                    Outcome::Partial if stage == 0 => plan.stages[0].to.clone(),
-                    Outcome::Partial => plan.stages[stage - 1].to.clone(),
-                    _ => plan.image_from.clone(),
-                };
-                assert_eq!(runs, want, "{case}");
+                assert_eq!(runs, serving_after(&plan, stage, outcome), "{case}");
                 let stopped_before = plan.stages[..stage]
                     .iter()
                     .any(|s| s.steps.iter().any(|s| s.traits().starts_downtime));
@@ -366,6 +363,53 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     "{case}: copies are deleted"
                 );
             }
+        }
+    }
+}
+
+/// What the first member runs once a run of `plan` ended with `outcome` in `stage`.
+fn serving_after(plan: &Plan, stage: usize, outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Succeeded => plan.image_to.clone(),
+        Outcome::Partial if stage == 0 => plan.stages[0].to.clone(),
+        Outcome::Partial => plan.stages[stage - 1].to.clone(),
+        _ => plan.image_from.clone(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_shape_stopped_by_a_signal_after_any_step_ends_with_one_version_serving() {
+    for (shape, members, opts) in shapes() {
+        let steps = step_count(&members, &opts).await;
+        for step in 0..steps {
+            let case = format!("{shape}, SIGTERM after step {}", step + 1);
+            let host = new_host(&members);
+            let (plan, result) =
+                upgrade(&host, &members, opts.clone(), Some(Fault::Signal(step))).await;
+            let report = result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            // As recovery after a kill there: finished once every new container was started,
+            // undone before.
+            let (stage, outcome, _) = expected(&plan, step);
+            assert_eq!(report.outcome, outcome, "{case}: {:?}", report.failure);
+            assert_eq!(
+                assert_settled(&host, &members),
+                serving_after(&plan, stage, outcome),
+                "{case}"
+            );
+            if !matches!(outcome, Outcome::Succeeded) {
+                assert!(
+                    report
+                        .failure
+                        .as_deref()
+                        .is_some_and(|f| f.contains("interrupted by SIGTERM")),
+                    "{case}: it says why: {:?}",
+                    report.failure
+                );
+            }
+            if opts.backup.is_some() && outcome == Outcome::RolledBack {
+                assert_eq!(host.engine.world().data["schema"], "1", "{case}");
+            }
+            assert!(host.state.unfinished(None).unwrap().is_empty(), "{case}");
         }
     }
 }
@@ -865,7 +909,7 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
             let result = run_plan(&host, &plan, Some(Fault::Crash { step, at })).await;
             assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
             tokio::time::sleep(DEAD_FOR).await;
-            let recovered = recover(&host.engine, &host.state, None)
+            let recovered = recover(&host.engine, &host.state, None, &Default::default())
                 .await
                 .unwrap()
                 .remove(0);

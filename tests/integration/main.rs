@@ -13,6 +13,7 @@ mod products;
 mod recover;
 mod refusals;
 mod rollback;
+mod signals;
 mod steps;
 mod tasks;
 mod upgrade;

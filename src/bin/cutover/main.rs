@@ -20,6 +20,7 @@ use cutover::ops::{history, live, rollback, task, upgrade};
 use cutover::profile::Catalog;
 use cutover::run::journal::{self, StateDir};
 use cutover::run::recover;
+use cutover::run::Interrupt;
 use indicatif::MultiProgress;
 
 use cli::{Cli, Command, CommonArgs, ProfilesCommand};
@@ -133,7 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                     names.join(", ")
                 ))?;
             }
-            let recoveries = recover::recover(&engine, &state, args.name.as_deref()).await?;
+            let interrupt = Interrupt::from_signals();
+            let recoveries =
+                recover::recover(&engine, &state, args.name.as_deref(), &interrupt).await?;
             Ok(output::recoveries(&recoveries, args.common.json))
         }
         Command::Profiles(command) => {
@@ -346,13 +349,22 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 health,
                 window,
             };
+            let interrupt = Interrupt::from_signals();
             match schedule {
                 None => {
-                    let report = auto::pass(&engine, &state, &registry, &settings).await?;
+                    let report =
+                        auto::pass(&engine, &state, &registry, &settings, &interrupt).await?;
                     Ok(output::auto(&report, args.json))
                 }
                 Some(schedule) => {
-                    resident(&schedule, &engine, &state, &registry, &settings, args.json).await
+                    let resident = Resident {
+                        engine: &engine,
+                        state: &state,
+                        registry: &registry,
+                        settings: &settings,
+                        interrupt: &interrupt,
+                    };
+                    resident.run(&schedule, args.json).await
                 }
             }
         }
@@ -376,32 +388,49 @@ fn load_config(args: &cli::DiscoveryArgs) -> anyhow::Result<Config> {
     }
 }
 
-/// `auto --schedule`: a pass at every occurrence until interrupted. A pass that cannot run
-/// (another one holds the host lock) is reported and the schedule goes on.
-async fn resident(
-    schedule: &Schedule,
-    engine: &DockerEngine,
-    state: &StateDir,
-    registry: &RegistryClient,
-    settings: &auto::Settings,
-    json: bool,
-) -> anyhow::Result<Exit> {
-    loop {
-        let now = chrono::Local::now();
-        let Some(next) = schedule.next_after(now) else {
-            return Err(refused("the schedule has no next occurrence".into()));
-        };
-        tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
-        let wait = (next - now).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(Exit::Done),
-        }
-        match auto::pass(engine, state, registry, settings).await {
-            Ok(report) => {
-                output::auto(&report, json);
+/// What `auto --schedule` runs a pass with.
+struct Resident<'a> {
+    engine: &'a DockerEngine,
+    state: &'a StateDir,
+    registry: &'a RegistryClient,
+    settings: &'a auto::Settings,
+    interrupt: &'a Interrupt,
+}
+
+impl Resident<'_> {
+    /// A pass at every occurrence until SIGINT or SIGTERM (a pass under way finishes or rolls
+    /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
+    /// reported and the schedule goes on.
+    async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
+        loop {
+            let now = chrono::Local::now();
+            let Some(next) = schedule.next_after(now) else {
+                return Err(refused("the schedule has no next occurrence".into()));
+            };
+            tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+            let wait = (next - now).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                () = self.interrupt.wait() => return Ok(Exit::Done),
             }
-            Err(e) => tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string())),
+            let pass = auto::pass(
+                self.engine,
+                self.state,
+                self.registry,
+                self.settings,
+                self.interrupt,
+            );
+            match pass.await {
+                Ok(report) => {
+                    output::auto(&report, json);
+                }
+                Err(e) => {
+                    tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()))
+                }
+            }
+            if self.interrupt.raised().is_some() {
+                return Ok(Exit::Done);
+            }
         }
     }
 }
@@ -428,7 +457,11 @@ async fn carry_out(
     }
     let progress = std::io::stderr().is_terminal().then(MultiProgress::new);
     let plan = prepared.plan.clone();
-    let report = prepared.execute(engine, state, progress.as_ref()).await?;
+    // From here a signal stops the run between steps, rather than the process mid-step.
+    let interrupt = Interrupt::from_signals();
+    let report = prepared
+        .execute(engine, state, progress.as_ref(), &interrupt)
+        .await?;
     Ok(output::run(&plan, &report, common.json))
 }
 

@@ -107,6 +107,9 @@ pub struct Traits {
     /// Confirms that a successor serves: once every such step of a stage is done, the new
     /// version is known to work.
     pub proves_serving: bool,
+    /// Only waits on something outside and changes nothing on the host (a pull): a signal may
+    /// cut it short, where any other step is finished first.
+    pub interruptible: bool,
 }
 
 /// What a step leaves for later steps, for its undo, and for recovery; journaled with it.

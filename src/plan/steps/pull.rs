@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Cx, Done, StepError};
+use super::{Action, Cx, Done, StepError, Traits};
 use crate::engine::reference::ImageRef;
 use crate::plan::Plan;
 
@@ -17,6 +17,13 @@ pub struct Pull {
 impl Action for Pull {
     fn describe(&self, _plan: &Plan) -> String {
         format!("pull {}", self.image)
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            interruptible: true,
+            ..Traits::default()
+        }
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
