@@ -136,12 +136,21 @@ impl StateDir {
         Ok(journal)
     }
 
-    /// Reopens an interrupted run's journal so recovery can append to it.
+    /// Reopens an interrupted run's journal so recovery can append to it. A last record the
+    /// crash cut short (power lost mid-write) is cut off first: a record appended after it
+    /// would leave it in the middle, where it would make the journal unreadable.
     pub fn resume(&self, run: &Run) -> Result<Journal, JournalError> {
+        let text = fs::read(&run.path).map_err(io_error(&run.path))?;
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let file = OpenOptions::new()
             .append(true)
             .open(&run.path)
             .map_err(io_error(&run.path))?;
+        if whole < text.len() {
+            file.set_len(whole as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(io_error(&run.path))?;
+        }
         Ok(Journal {
             file,
             path: run.path.clone(),
@@ -342,10 +351,18 @@ impl Journal {
             source: e.into(),
         })?;
         let path = self.path.clone();
-        self.file
+        let length = self.file.metadata().map_err(io_error(&path))?.len();
+        let written = self
+            .file
             .write_all(format!("{line}\n").as_bytes())
-            .map_err(io_error(&path))?;
-        self.file.sync_data().map_err(io_error(&path))
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Part of the record may be on disk (a full disk): take it back, so that the
+            // records written after it, once there is room, stay readable.
+            let _ = self.file.set_len(length);
+            return Err(io_error(&path)(e));
+        }
+        Ok(())
     }
 }
 
@@ -573,6 +590,18 @@ mod tests {
         assert_eq!(run.steps[&(0, 0)].outputs.as_ref(), Some(&bound));
         assert!(!run.steps[&(1, 0)].done);
         assert!(state.unfinished(Some("other")).unwrap().is_empty());
+        // Recovery appends after the torn record cut off, and the journal stays readable.
+        let mut resumed = state.resume(run).unwrap();
+        resumed
+            .record(Event::End {
+                outcome: Outcome::RolledBack,
+                message: "recovered".into(),
+                downtime_ms: None,
+                recovered: true,
+            })
+            .unwrap();
+        assert!(state.unreadable(None).unwrap().is_empty());
+        assert_eq!(state.runs().unwrap()[0].outcome, Some(Outcome::RolledBack));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

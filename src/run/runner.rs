@@ -21,15 +21,18 @@ use crate::secrets;
 const CONFIRM_SETTLE: Duration = Duration::from_secs(3);
 
 /// Fault injection for the crash-recovery tests: `CUTOVER_PAUSE_AFTER=N` makes a run stop
-/// forever after step N (1-based over the whole plan, as printed) is journaled as done, so a
-/// test can kill it at a known point. Unset in normal use.
+/// after step N (1-based over the whole plan, as printed) is journaled as done, so a test can
+/// kill or signal it at a known point, or change the host under it: until a signal, or for
+/// `CUTOVER_PAUSE_FOR` (a duration) and then go on. Unset in normal use.
 const PAUSE_AFTER_ENV: &str = "CUTOVER_PAUSE_AFTER";
+const PAUSE_FOR_ENV: &str = "CUTOVER_PAUSE_FOR";
 
 /// Where a run stops on purpose, for tests of recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Waits forever once step N (1-based) is done, for a test to kill the process.
-    PauseAfter(usize),
+    /// Waits once step N (1-based) is done, for a test to kill or signal the process: until a
+    /// signal, or for the duration given.
+    PauseAfter(usize, Option<Duration>),
     /// Returns as if the process died at that moment of step N (0-based): the journal has no
     /// end.
     #[cfg(test)]
@@ -53,10 +56,13 @@ pub enum Moment {
 
 impl Fault {
     pub fn from_env() -> Option<Fault> {
+        let pause_for = std::env::var(PAUSE_FOR_ENV)
+            .ok()
+            .and_then(|v| humantime::parse_duration(&v).ok());
         std::env::var(PAUSE_AFTER_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
-            .map(Fault::PauseAfter)
+            .map(|step| Fault::PauseAfter(step, pause_for))
     }
 }
 
@@ -124,6 +130,9 @@ struct State {
     restored: Vec<String>,
     /// Values steps captured from their commands' output, for later steps.
     captured: BTreeMap<String, String>,
+    /// Why the journal could not be written, once it could not: the run stops before its next
+    /// step and puts things back without it.
+    unjournaled: Option<String>,
 }
 
 impl State {
@@ -152,6 +161,7 @@ impl State {
             warnings: Vec::new(),
             restored: Vec::new(),
             captured: BTreeMap::new(),
+            unjournaled: None,
         }
     }
 
@@ -356,13 +366,17 @@ impl Runner<'_> {
                 }
             }
             tracing::info!("[{}/{total}] {description}", number + 1);
-            self.journal.record(Event::Step {
+            let began = Event::Step {
                 stage,
                 index,
                 phase: Phase::Started,
                 detail: None,
                 outputs: None,
-            })?;
+            };
+            // A step that could not be journaled is not begun: recovery would not know of it.
+            if let Some(why) = self.write(began, state) {
+                return Ok(Flow::Failed(format!("before {description}: {why}")));
+            }
             let started = state.started.entry(stage).or_default();
             if !started.contains(&index) {
                 started.push(index);
@@ -411,38 +425,49 @@ impl Runner<'_> {
                         state.warnings.push(warning);
                     }
                     state.learn(stage, index, done.outputs.clone());
-                    self.journal.record(Event::Step {
+                    let finished = Event::Step {
                         stage,
                         index,
                         phase: Phase::Done,
                         detail,
                         outputs: Some(done.outputs),
-                    })?;
+                    };
+                    if let Some(why) = self.write(finished, state) {
+                        return Ok(Flow::Failed(format!("after {description}: {why}")));
+                    }
                     #[cfg(test)]
                     self.crash_point(number, Moment::Journaled)?;
                     #[cfg(test)]
                     if self.fault == Some(Fault::Signal(number)) {
                         self.interrupt.raise("SIGTERM");
                     }
-                    if self.fault == Some(Fault::PauseAfter(number + 1)) {
-                        tracing::warn!(
-                            "{PAUSE_AFTER_ENV}={}: pausing here until killed or signalled",
-                            number + 1
-                        );
-                        self.interrupt.wait().await;
+                    if let Some(Fault::PauseAfter(step, pause_for)) = self.fault {
+                        if step == number + 1 {
+                            tracing::warn!(
+                                "{PAUSE_AFTER_ENV}={step}: pausing here until killed or signalled"
+                            );
+                            match pause_for {
+                                Some(pause) => tokio::select! {
+                                    () = tokio::time::sleep(pause) => {}
+                                    () = self.interrupt.wait() => {}
+                                },
+                                None => self.interrupt.wait().await,
+                            }
+                        }
                     }
                 }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());
                     report.status = "failed";
                     report.detail = Some(message.clone());
-                    self.journal.record(Event::Step {
+                    let failed = Event::Step {
                         stage,
                         index,
                         phase: Phase::Failed,
                         detail: Some(message.clone()),
                         outputs: None,
-                    })?;
+                    };
+                    self.write(failed, state);
                     if traits.cleanup {
                         tracing::warn!(
                             "{} failed after the service was healthy: {message}",
@@ -520,12 +545,14 @@ impl Runner<'_> {
             self.interrupt
                 .doing(&format!("rolling back: {description}"));
             tracing::info!("undo: {description}");
-            self.journal.record(Event::Undo {
+            // Without a journal the rollback still goes on: every undo can be applied again.
+            let began = Event::Undo {
                 stage,
                 index,
                 phase: Phase::Started,
                 detail: None,
-            })?;
+            };
+            self.write(began, &mut state);
             let clock = tokio::time::Instant::now();
             let data_touched = started.iter().any(|&later| {
                 later > index && steps[later].traits().writes_data && !reverted.contains(&later)
@@ -543,8 +570,8 @@ impl Runner<'_> {
                     .undo(&cx, state.outputs.get(&(stage, index)))
                     .await
             };
-            let report = &mut state.reports[global(plan, stage, index)];
-            report.millis += clock.elapsed().as_millis() as u64;
+            let number = global(plan, stage, index);
+            state.reports[number].millis += clock.elapsed().as_millis() as u64;
             match result {
                 Ok(said) => {
                     let said = said.map(|s| secrets::redact(&s));
@@ -552,26 +579,28 @@ impl Runner<'_> {
                         tracing::info!("      {said}");
                         state.restored.push(said.clone());
                     }
-                    self.journal.record(Event::Undo {
+                    let done = Event::Undo {
                         stage,
                         index,
                         phase: Phase::Done,
                         detail: said,
-                    })?;
-                    report.status = "undone";
+                    };
+                    self.write(done, &mut state);
+                    state.reports[number].status = "undone";
                     if step.traits().reverts_data {
                         reverted.push(index);
                     }
                 }
                 Err(e) => {
                     let message = secrets::redact(&e.to_string());
-                    self.journal.record(Event::Undo {
+                    let failed = Event::Undo {
                         stage,
                         index,
                         phase: Phase::Failed,
                         detail: Some(message.clone()),
-                    })?;
-                    report.status = "undo_failed";
+                    };
+                    self.write(failed, &mut state);
+                    state.reports[number].status = "undo_failed";
                     if let StepError::Covered(_) = e {
                         tracing::warn!("{message}");
                         state.warnings.push(format!("{description}: {message}"));
@@ -669,13 +698,22 @@ impl Runner<'_> {
         recovered: bool,
         undo_failures: Vec<String>,
     ) -> Result<RunReport, JournalError> {
+        let mut state = state;
         let downtime_ms = state.downtime_ms();
-        self.journal.record(Event::End {
+        let ended = Event::End {
             outcome,
             message: secrets::redact(&message),
             downtime_ms,
             recovered,
-        })?;
+        };
+        self.write(ended, &mut state);
+        if let Some(why) = &state.unjournaled {
+            // The journal lacks records: `recover` closes it, applying again what it must.
+            state.warnings.push(format!(
+                "{why}; once there is room, `cutover recover {}` closes the run's journal",
+                plan.container
+            ));
+        }
         if outcome != Outcome::NeedsAttention {
             // The copies served their purpose; a run that needs a person keeps them.
             let _ = std::fs::remove_dir_all(self.files());
@@ -693,6 +731,18 @@ impl Runner<'_> {
             steps: state.reports,
             journal: self.journal.path().display().to_string(),
         })
+    }
+
+    /// Journals an event; `Some(why)` when the journal cannot be written (a full disk), which
+    /// the state keeps so the run stops before its next step and says so.
+    fn write(&mut self, event: Event, state: &mut State) -> Option<String> {
+        let error = self.journal.record(event).err()?;
+        let why = format!("the journal cannot be written ({error})");
+        if state.unjournaled.is_none() {
+            tracing::error!("{why}: stopping before the next step");
+            state.unjournaled = Some(why.clone());
+        }
+        Some(why)
     }
 
     /// After undoing a stage, each member's container from before it must serve under the

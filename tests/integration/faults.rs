@@ -1,0 +1,145 @@
+//! Faults real hosts have, produced for real: a full disk under the journal or the backups,
+//! filled while a run is paused at a known step (`CUTOVER_PAUSE_AFTER` with
+//! `CUTOVER_PAUSE_FOR`). Each ends with one version serving, nothing left behind, and a true
+//! exit code and message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A small tmpfs mounted for the test, unmounted when dropped.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn new(scene: &Scene, what: &str, size: &str) -> SmallDisk {
+        let dir = temp_dir(scene, what);
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "a tmpfs on {} (these tests run as root)", dir.display());
+        SmallDisk { dir }
+    }
+
+    /// Writes until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    fn free(&self) {
+        let _ = std::fs::remove_file(self.dir.join("filler"));
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Runs `cutover ARGS --yes --json` paused for 3 s after step `after` (1-based), fills the disk
+/// during the pause, and returns how the run ended.
+fn filled_after(scene: &Scene, args: &[&str], after: usize, disk: &SmallDisk) -> Outcome {
+    let pause = after.to_string();
+    let mut all = args.to_vec();
+    all.extend(["--yes", "--json"]);
+    let run = scene.spawn(
+        &all,
+        &[("CUTOVER_PAUSE_AFTER", pause.as_str()), ("CUTOVER_PAUSE_FOR", "3s")],
+    );
+    scene.wait_for_journal(&format!("\"index\":{},\"phase\":\"done\"", after - 1), WAIT);
+    disk.fill();
+    Outcome::from(run.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_run_and_the_old_version_comes_back() {
+    let mut scene = Scene::new("fulljournal");
+    let disk = SmallDisk::new(&scene, "state", "1m");
+    scene.state_dir = disk.path().join("state");
+    let (name, port) = scene.run_published("app", "1");
+    let id = id_of(&name);
+    // After the stop (step 4), the next record finds no room.
+    let out = filled_after(&scene, &["upgrade", &name, "--to", "2"], 4, &disk);
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
+    assert!(
+        report["failure"].as_str().unwrap().contains("the journal cannot be written"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        report["warnings"].to_string().contains("cutover recover"),
+        "it says how to close the journal: {}",
+        out.stdout
+    );
+    assert_eq!(id_of(&name), id, "the old container serves again");
+    assert!(http_get_eventually(port, "/").contains("version=1"));
+    assert_no_leftovers(&name);
+
+    // With room again, recover closes the journal and the container can be upgraded.
+    disk.free();
+    let recovered = scene.recover(&[]);
+    assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
+    assert_eq!(id_of(&name), id);
+    scene.upgrade(&name, "2", &[]).expect(0);
+}
+
+#[test]
+fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_data() {
+    let scene = Scene::new("fullbackup");
+    let net = network(&scene);
+    let db = postgres(&scene, &net, "app", "app-pw-21", "app");
+    sql_eventually(&db, "app", "app", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)");
+    let before = pg_dump_plain(&db, "app", "app");
+    let (name, port) = scene.run_served(
+        "app",
+        &net,
+        8080,
+        &["--init", "-e", "DB_URL=postgres://app:app-pw-21@db:5432/app"],
+        &image("1"),
+    );
+    http_get_eventually(port, "/");
+    let id = id_of(&name);
+    let disk = SmallDisk::new(&scene, "backups", "64m");
+    let backups = disk.path().to_str().unwrap().to_string();
+    // After the stop (step 4) the disk fills; the backup (step 5) finds no room.
+    let out = filled_after(
+        &scene,
+        &["upgrade", &name, "--to", "2", "--backup-db", "DB_URL", "--backup-dir", &backups],
+        4,
+        &disk,
+    );
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
+    assert!(
+        step_detail(&report, "backup").contains("No space left on device"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(id_of(&name), id);
+    assert!(http_get_eventually(port, "/").contains("version=1"));
+    assert_no_leftovers(&name);
+    assert_eq!(pg_dump_plain(&db, "app", "app"), before, "the data as it was");
+    let partial: Vec<_> = std::fs::read_dir(disk.path().join(&name))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(partial.is_empty(), "no partial backup is left: {partial:?}");
+}
