@@ -28,8 +28,13 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("another cutover run is working on {what} right now (lock {path} is held); wait for it to finish")]
-    Busy { what: String, path: PathBuf },
+    #[error("another cutover run is working on {what} right now ({holder}; lock {path}); wait for it to finish")]
+    Busy {
+        what: String,
+        /// Who holds the lock, as the holder wrote it in the lock file.
+        holder: String,
+        path: PathBuf,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -105,9 +110,23 @@ impl StateDir {
             .open(&path)
             .map_err(io_error(&path))?;
         match file.try_lock() {
-            Ok(()) => Ok(ContainerLock { _file: file }),
+            Ok(()) => {
+                // Who holds it, for the refusal of a second run: best effort, the lock is what
+                // counts.
+                let holder = format!(
+                    "held by cutover process {} since {}",
+                    std::process::id(),
+                    humantime::format_rfc3339_seconds(clock::now())
+                );
+                let _ = file.set_len(0).and_then(|()| (&file).write_all(holder.as_bytes()));
+                Ok(ContainerLock { _file: file })
+            }
             Err(TryLockError::WouldBlock) => Err(JournalError::Busy {
                 what: what.to_string(),
+                holder: fs::read_to_string(&path)
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "held by a cutover process".into()),
                 path,
             }),
             Err(TryLockError::Error(e)) => Err(JournalError::Io { path, source: e }),

@@ -64,11 +64,37 @@ fn a_second_run_on_the_same_container_is_refused_while_the_first_works() {
     let second = scene.upgrade(&name, "3", &[]);
     second.expect(2);
     assert!(
-        second.stderr.contains("another cutover run is working on"),
-        "{}",
+        second.stderr.contains(&format!(
+            "another cutover run is working on {name} right now (held by cutover process {}",
+            first.id()
+        )),
+        "it says who holds it: {}",
         second.stderr
     );
     let first = first.wait().expect("first run ends");
     assert_eq!(first.code(), Some(0), "the first run is not disturbed");
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("slow"));
+}
+
+#[test]
+fn a_run_on_another_member_of_a_group_under_way_is_refused_at_once() {
+    let scene = Scene::new("concurrentgroup");
+    let web = scene.run("web", &["--init"], "1");
+    let worker = scene.run("worker", &["--init"], "1");
+    let mut group = scene.spawn(
+        &["upgrade", &web, "--with", &worker, "--to", "2", "--yes"],
+        &[("CUTOVER_PAUSE_AFTER", "1")],
+    );
+    scene.wait_for_journal("\"index\":0,\"phase\":\"done\"", Duration::from_secs(30));
+    let before = inspect(&worker).unwrap();
+    let started = std::time::Instant::now();
+    let second = scene.upgrade(&worker, "3", &[]);
+    second.refused(&[
+        &format!("another cutover run is working on {worker}"),
+        &format!("held by cutover process {}", group.id()),
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(10), "refused at once");
+    assert_untouched(&worker, &before);
+    kill_hard(&mut group);
+    scene.recover(&[]);
 }
