@@ -118,7 +118,9 @@ impl StateDir {
                     std::process::id(),
                     humantime::format_rfc3339_seconds(clock::now())
                 );
-                let _ = file.set_len(0).and_then(|()| (&file).write_all(holder.as_bytes()));
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| (&file).write_all(holder.as_bytes()));
                 Ok(ContainerLock { _file: file })
             }
             Err(TryLockError::WouldBlock) => Err(JournalError::Busy {

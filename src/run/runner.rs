@@ -243,17 +243,17 @@ fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Opt
         .map(|&i| steps[i].describe(plan))
 }
 
-/// Whether every new container of the stage was started: from then on the stage is finished
-/// rather than undone (recovery's rule too).
+/// Whether every new container of the stage was started (a stage that starts none, such as a
+/// backup's, counts as started): from then on the stage is finished rather than undone, by
+/// recovery after a crash as after a signal.
 fn committed(plan: &Plan, stage: usize, state: &State) -> bool {
     let started = state.started.get(&stage);
-    let mut starts = plan.stages[stage]
+    plan.stages[stage]
         .steps
         .iter()
         .enumerate()
         .filter(|(_, s)| s.traits().runs_app)
-        .peekable();
-    starts.peek().is_some() && starts.all(|(i, _)| started.is_some_and(|s| s.contains(&i)))
+        .all(|(i, _)| started.is_some_and(|s| s.contains(&i)))
 }
 
 /// A step's number across the whole plan, as the journal and the report count them.
@@ -314,16 +314,10 @@ impl Runner<'_> {
                 Vec::new(),
             )?);
         };
-        let steps = &plan.stages[stage].steps;
         let started = run.started(stage);
         let last = *started.last().unwrap_or(&0);
         let last_done = run.steps.get(&(stage, last)).is_some_and(|r| r.done);
-        let commits = steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.traits().runs_app)
-            .all(|(i, _)| started.contains(&i));
-        if commits && !run.rolling_back.contains(&stage) {
+        if committed(plan, stage, &state) && !run.rolling_back.contains(&stage) {
             let from = if last_done { last + 1 } else { last };
             tracing::info!(
                 "every new container of the interrupted run was started: finishing it from step {}",
@@ -359,9 +353,10 @@ impl Runner<'_> {
             self.interrupt
                 .doing(&format!("step {} of {total}, {description}", number + 1));
             if let Some(signal) = self.interrupt.raised() {
-                // Once every new container was started, finishing is the shorter way back
-                // to a serving product than undoing.
-                if !committed(plan, stage, state) {
+                // Before the downtime, stop; during it, go back, unless every new container
+                // was started already: finishing is then the shorter way to a serving product.
+                let down = state.down.contains_key(&stage);
+                if !down || !committed(plan, stage, state) {
                     return Ok(Flow::Failed(format!("interrupted by {signal}")));
                 }
             }

@@ -860,8 +860,9 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
     assert!(!report.restored.is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
+/// A host whose database held `old` when a backup of it was taken and holds `new` now, and the
+/// plan of `cutover restore` of that backup (5 steps).
+async fn restore_of_old_data() -> (Host, Plan) {
     use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
     use crate::backup::{DatabaseTarget, Target as BackupTarget};
     let spec = DatabaseSpec {
@@ -883,29 +884,58 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
         }),
         volumes: vec![],
     };
+    let host = new_host(&["web"]);
+    let app = host.engine.inspect("web").await.unwrap().unwrap();
+    host.engine.with_data(&[("schema", "old")]);
+    let root = host.dir.join("backups");
+    let (_, taken) = crate::backup::take(
+        &host.engine,
+        &app,
+        &target,
+        &root.join("web"),
+        false,
+        "earlier",
+        None,
+    )
+    .await
+    .unwrap();
+    host.engine.with_data(&[("schema", "new")]);
+    let plan = crate::plan::build::plan_restore(&app, target, &taken, root, 3, health());
+    assert_eq!(plan.step_count(), 5);
+    (host, plan)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_stopped_by_a_signal_ends_on_one_whole_set_of_data() {
+    for step in 0..5 {
+        let case = format!("restore, SIGTERM after step {}", step + 1);
+        let (host, plan) = restore_of_old_data().await;
+        let report = run_plan(&host, &plan, Some(Fault::Signal(step)))
+            .await
+            .unwrap();
+        let schema = host.engine.world().data["schema"].clone();
+        // Down from the stop (step 1); started again at step 4: finished from there.
+        match step {
+            0..=2 => {
+                assert_eq!(report.outcome, Outcome::RolledBack, "{case}");
+                assert_eq!(schema, "new", "{case}: the data it had is back");
+            }
+            _ => {
+                assert_eq!(report.outcome, Outcome::Succeeded, "{case}");
+                assert_eq!(schema, "old", "{case}: restored");
+            }
+        }
+        assert_settled(&host, &["web"]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
     let steps = 5;
     for step in 0..steps {
         for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
             let case = format!("restore killed at step {} ({at:?})", step + 1);
-            let host = new_host(&["web"]);
-            let app = host.engine.inspect("web").await.unwrap().unwrap();
-            host.engine.with_data(&[("schema", "old")]);
-            let root = host.dir.join("backups");
-            let (_, taken) = crate::backup::take(
-                &host.engine,
-                &app,
-                &target,
-                &root.join("web"),
-                false,
-                "earlier",
-                None,
-            )
-            .await
-            .unwrap();
-            host.engine.with_data(&[("schema", "new")]);
-            let plan =
-                crate::plan::build::plan_restore(&app, target.clone(), &taken, root, 3, health());
-            assert_eq!(plan.step_count(), steps);
+            let (host, plan) = restore_of_old_data().await;
             let result = run_plan(&host, &plan, Some(Fault::Crash { step, at })).await;
             assert!(matches!(result, Err(RunError::Interrupted)), "{case}");
             tokio::time::sleep(DEAD_FOR).await;

@@ -20,11 +20,21 @@ impl SmallDisk {
     fn new(scene: &Scene, what: &str, size: &str) -> SmallDisk {
         let dir = temp_dir(scene, what);
         let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(&dir)
             .status()
             .expect("mount runs");
-        assert!(mounted.success(), "a tmpfs on {} (these tests run as root)", dir.display());
+        assert!(
+            mounted.success(),
+            "a tmpfs on {} (these tests run as root)",
+            dir.display()
+        );
         SmallDisk { dir }
     }
 
@@ -60,7 +70,10 @@ fn filled_after(scene: &Scene, args: &[&str], after: usize, disk: &SmallDisk) ->
     all.extend(["--yes", "--json"]);
     let run = scene.spawn(
         &all,
-        &[("CUTOVER_PAUSE_AFTER", pause.as_str()), ("CUTOVER_PAUSE_FOR", "3s")],
+        &[
+            ("CUTOVER_PAUSE_AFTER", pause.as_str()),
+            ("CUTOVER_PAUSE_FOR", "3s"),
+        ],
     );
     scene.wait_for_journal(&format!("\"index\":{},\"phase\":\"done\"", after - 1), WAIT);
     disk.fill();
@@ -80,7 +93,10 @@ fn a_journal_that_cannot_be_written_stops_the_run_and_the_old_version_comes_back
     let report = out.json();
     assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
     assert!(
-        report["failure"].as_str().unwrap().contains("the journal cannot be written"),
+        report["failure"]
+            .as_str()
+            .unwrap()
+            .contains("the journal cannot be written"),
         "{}",
         out.stdout
     );
@@ -106,13 +122,22 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
     let scene = Scene::new("fullbackup");
     let net = network(&scene);
     let db = postgres(&scene, &net, "app", "app-pw-21", "app");
-    sql_eventually(&db, "app", "app", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)");
+    sql_eventually(
+        &db,
+        "app",
+        "app",
+        "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)",
+    );
     let before = pg_dump_plain(&db, "app", "app");
     let (name, port) = scene.run_served(
         "app",
         &net,
         8080,
-        &["--init", "-e", "DB_URL=postgres://app:app-pw-21@db:5432/app"],
+        &[
+            "--init",
+            "-e",
+            "DB_URL=postgres://app:app-pw-21@db:5432/app",
+        ],
         &image("1"),
     );
     http_get_eventually(port, "/");
@@ -122,7 +147,16 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
     // After the stop (step 4) the disk fills; the backup (step 5) finds no room.
     let out = filled_after(
         &scene,
-        &["upgrade", &name, "--to", "2", "--backup-db", "DB_URL", "--backup-dir", &backups],
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "2",
+            "--backup-db",
+            "DB_URL",
+            "--backup-dir",
+            &backups,
+        ],
         4,
         &disk,
     );
@@ -137,7 +171,11 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
     assert_eq!(id_of(&name), id);
     assert!(http_get_eventually(port, "/").contains("version=1"));
     assert_no_leftovers(&name);
-    assert_eq!(pg_dump_plain(&db, "app", "app"), before, "the data as it was");
+    assert_eq!(
+        pg_dump_plain(&db, "app", "app"),
+        before,
+        "the data as it was"
+    );
     let partial: Vec<_> = std::fs::read_dir(disk.path().join(&name))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();

@@ -93,7 +93,10 @@ fn a_run_on_another_member_of_a_group_under_way_is_refused_at_once() {
         &format!("another cutover run is working on {worker}"),
         &format!("held by cutover process {}", group.id()),
     ]);
-    assert!(started.elapsed() < Duration::from_secs(10), "refused at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once"
+    );
     assert_untouched(&worker, &before);
     kill_hard(&mut group);
     scene.recover(&[]);
