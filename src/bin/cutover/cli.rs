@@ -18,8 +18,12 @@ Exit codes:
   0  done: the service runs the target
   1  failed after the service went down, and rolled back: the old container runs again
   2  nothing changed: bad input, a refused precondition, or a failure before any downtime
-  3  failed and needs attention: the service may be down; the message says what is left
-  4  with --via: a later hop failed and was rolled back: the service runs the last hop that worked";
+  3  failed and needs attention: the service may be down, or the new version was kept serving after a
+     migration with no backup to go back with; the message says which and what is left
+  4  with --via: a later hop failed and was rolled back: the service runs the last hop that worked
+
+SIGINT or SIGTERM stop a run between steps: before the downtime nothing changes (2), during it the
+old version comes back (1), once the new one was started the upgrade finishes (0).";
 
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about = "Upgrade a container to a new image safely: pull first, carry its whole configuration, verify, roll back by itself.", after_help = EXIT_CODES)]
@@ -36,7 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Upgrade a running container to another tag or image, keeping its configuration and data
     #[command(after_help = EXIT_CODES, long_about = "Upgrade a running container to another tag or image.\n\n\
-Before any downtime: the target image is pulled, the new container is created as NAME-new with the old \
+Before any downtime: with a product profile, its rules are tried on the running product (health, \
+version, database; `cutover profiles check` alone) and a mismatch is refused; the target image is pulled, the new container is created as NAME-new with the old \
 one's whole configuration (plus --env changes) and --volumes-from the old one, and compared with it; \
 --exec-before runs inside the old container and --carry-file copies files into the new one. Then the old \
 container is stopped, the --migrate command runs in a one-shot container from the new image, the old \
@@ -46,7 +51,9 @@ step is undone and NAME-old is NAME again.\n\n\
 --with moves more containers in the same run (all created first, all stopped, then started in reverse \
 order); --migrate and the hooks run once, with the first container's configuration, while --carry-file \
 and --env apply to each. --via goes through intermediate tags, each hop a full upgrade of its own. Settings that came from \
-the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply.")]
+the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply. \
+A check that fails after a migration moved the data on, with no backup to go back with, keeps the new \
+version serving (exit 3) rather than start the old one on data it may refuse.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
