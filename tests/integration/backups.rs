@@ -256,13 +256,15 @@ fn a_mariadb_user_who_could_not_restore_is_refused_before_any_downtime() {
         &product("mysql-app:1"),
     );
     http_get_eventually(port, "/");
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "2", &["--backup-db", "DB_URL"]);
-    out.refused(&[
-        "a restore could not put the backup back",
-        "the database user rows",
-    ]);
-    assert_untouched(&name, &before);
+    let out = scene.upgrade_refused(
+        &name,
+        "2",
+        &["--backup-db", "DB_URL"],
+        &[
+            "a restore could not put the backup back",
+            "the database user rows",
+        ],
+    );
     assert!(!out.stderr.contains("rows-pw-4"));
 }
 
@@ -271,12 +273,14 @@ fn a_stopped_database_is_named_and_refused() {
     let scene = Scene::new("pgstopped");
     let (name, db, _) = quay(&scene);
     docker(&["stop", &db]);
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "v3.9.0", &[]);
-    out.refused(&[&format!(
-        "the container {db}, which is not running: start it"
-    )]);
-    assert_untouched(&name, &before);
+    scene.upgrade_refused(
+        &name,
+        "v3.9.0",
+        &[],
+        &[&format!(
+            "the container {db}, which is not running: start it"
+        )],
+    );
 }
 
 #[test]

@@ -546,3 +546,21 @@ impl QuaySite {
         scene.run_served(what, &self.net, 8080, &all, &product(image))
     }
 }
+
+impl Scene {
+    /// `cutover upgrade NAME --to TAG --yes EXTRA...` is refused naming every one of `reasons`,
+    /// and the container is the same one, never restarted, nothing left over.
+    pub fn upgrade_refused(
+        &self,
+        name: &str,
+        to: &str,
+        extra: &[&str],
+        reasons: &[&str],
+    ) -> Outcome {
+        let before = inspect(name).unwrap_or_else(|| panic!("no container {name}"));
+        let out = self.upgrade(name, to, extra);
+        out.refused(reasons);
+        assert_untouched(name, &before);
+        out
+    }
+}

@@ -469,10 +469,12 @@ fn a_devlake_without_its_key_is_refused_before_any_downtime() {
         "-c",
         "grep -v ENCODE_KEY /app/.env > /tmp/env; cat /tmp/env > /app/.env",
     ]);
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "v0.18.0", &[]);
-    out.refused(&["none of ENCRYPTION_SECRET, ENCODE_KEY set"]);
-    assert_untouched(&name, &before);
+    scene.upgrade_refused(
+        &name,
+        "v0.18.0",
+        &[],
+        &["none of ENCRYPTION_SECRET, ENCODE_KEY set"],
+    );
 }
 
 #[test]
@@ -861,15 +863,18 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
         "name: believed\ndescription: x\nmatch: [inedo/proget]\nhealth: {port: 80, path: /health, status: 200, json: [databaseStatus=OK], port_from_urls: ASPNETCORE_URLS}\nexpect_version: \"/health#versionNumber\"\n",
     )
     .unwrap();
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "26.0.1", &["--profile", believed.to_str().unwrap()]);
-    out.refused(&[
-        "does not answer as profile believed says",
-        "version",
-        "\"2025.1 (Build 1)\", which is not its tag 25.0.1",
-        "cutover profiles check",
-    ]);
-    assert_untouched(&name, &before);
+    let believed_profile = ["--profile", believed.to_str().unwrap()];
+    scene.upgrade_refused(
+        &name,
+        "26.0.1",
+        &believed_profile,
+        &[
+            "does not answer as profile believed says",
+            "version",
+            "\"2025.1 (Build 1)\", which is not its tag 25.0.1",
+            "cutover profiles check",
+        ],
+    );
 
     let check = scene.cutover(&[
         "profiles",
@@ -897,14 +902,16 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
     assert_eq!(checks, ["health", "version", "database"], "{report}");
     // ProGet 2026 answers /health in plain text: the JSON rule no longer holds.
     scene.upgrade(&name, "26.0.1", &[]).expect(0);
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "26.0.2", &["--profile", believed.to_str().unwrap()]);
-    out.refused(&[
-        "health: port 8181 /health answers 200 with databaseStatus=OK",
-        "without a JSON body",
-        ": \"OK\"",
-    ]);
-    assert_untouched(&name, &before);
+    scene.upgrade_refused(
+        &name,
+        "26.0.2",
+        &believed_profile,
+        &[
+            "health: port 8181 /health answers 200 with databaseStatus=OK",
+            "without a JSON body",
+            ": \"OK\"",
+        ],
+    );
 }
 
 /// A self-signed certificate and its key in Quay's config volume: Quay then serves TLS on 8443.
@@ -1001,10 +1008,7 @@ fn quay_2_is_refused_before_any_downtime_where_3_0_needs_a_person() {
     let site = quay_site(&scene);
     let (name, port) = site.node(&scene, "quay", "coreos/quay:v2.9.5", &[]);
     serving(port, "/health/instance");
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "v3.0.5", &[]);
-    out.refused(&["V3_UPGRADE_MODE"]);
-    assert_untouched(&name, &before);
+    scene.upgrade_refused(&name, "v3.0.5", &[], &["V3_UPGRADE_MODE"]);
 }
 
 #[test]
@@ -1016,13 +1020,15 @@ fn quay_without_pg_trgm_is_refused_before_its_schema_changes() {
     serving(port, "/health/instance");
     // Dropped behind the running registry's back; `migrate` would not notice.
     sql(db, "quay", "quay", "DROP EXTENSION pg_trgm");
-    let before = inspect(&name).unwrap();
-    let out = scene.upgrade(&name, "v3.9.0", &[]);
-    out.refused(&[
-        "pg_trgm is not installed",
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    ]);
-    assert_untouched(&name, &before);
+    scene.upgrade_refused(
+        &name,
+        "v3.9.0",
+        &[],
+        &[
+            "pg_trgm is not installed",
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        ],
+    );
     assert_eq!(schema(db, "quay", "quay", "quay").0, "3.8.0");
 }
 
