@@ -283,50 +283,10 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
 
 #[test]
 fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
-    let scene = Scene::new("anchore");
-    let net = network(&scene);
-    let db = postgres(&scene, &net, "anchore", "anchore-pw-31", "anchore");
-    let env = [
-        "ANCHORE_DB_HOST=db",
-        "ANCHORE_DB_USER=anchore",
-        "ANCHORE_DB_PASSWORD=anchore-pw-31",
-        "ANCHORE_DB_NAME=anchore",
-    ];
-    let mut options: Vec<&str> = vec!["--network", &net];
-    for e in &env {
-        options.extend(["-e", e]);
-    }
-    let image = product("anchore/anchore-engine:v0.7.0");
-    let run = |service: &str| {
-        let name = scene.name(service);
-        let mut args = vec!["run", "-d", "--name", name.as_str()];
-        args.extend(options.iter().copied());
-        args.extend([
-            image.as_str(),
-            "anchore-manager",
-            "service",
-            "start",
-            service,
-        ]);
-        docker(&args);
-        name
-    };
-    let catalog = run("catalog");
-    let api = run("api");
-    let queue = run("queue");
-    let start = Instant::now();
-    while ![&catalog, &api, &queue]
-        .iter()
-        .all(|c| inspect(c).unwrap()["State"]["Health"]["Status"] == "healthy")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the Anchore services never became healthy"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    let out = scene.upgrade(&api, "v0.7.1", &["--json"]);
+    let a = anchore("anchore", "anchore", &[]);
+    let (scene, db) = (&a.scene, &a.db);
+    let [catalog, api, queue] = [&a.services[0], &a.services[1], &a.services[2]];
+    let out = scene.upgrade(api, "v0.7.1", &["--json"]);
     out.expect(0);
     let report = out.json();
     assert_eq!(
@@ -336,7 +296,7 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
         out.stdout
     );
     assert_eq!(
-        schema(&db, "anchore", "anchore", "anchore"),
+        schema(db, "anchore", "anchore", "anchore"),
         ("0.7.1".into(), "anchore-manager db upgrade".into()),
         "the one-shot upgraded it before any service started"
     );
@@ -347,13 +307,13 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
         .filter(|s| s["step"] == "check_version" && s["status"] == "done")
         .count();
     assert_eq!(checks, 3, "each service reports the new version");
-    for c in [&catalog, &api, &queue] {
+    for c in [catalog, api, queue] {
         assert_eq!(image_of(c), product("anchore/anchore-engine:v0.7.1"));
         assert_no_leftovers(c);
     }
-    assert!(!out.stdout.contains("anchore-pw-31") && !out.stderr.contains("anchore-pw-31"));
+    assert!(!out.stdout.contains(QUICKSTART_PASSWORD) && !out.stderr.contains(QUICKSTART_PASSWORD));
 
-    let out = scene.upgrade(&catalog, "v0.8.0", &["--json"]);
+    let out = scene.upgrade(catalog, "v0.8.0", &["--json"]);
     out.expect(1);
     assert!(
         out.json()["failure"]
@@ -363,7 +323,7 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
         "{}",
         out.stdout
     );
-    for c in [&catalog, &api, &queue] {
+    for c in [catalog, api, queue] {
         assert_eq!(image_of(c), product("anchore/anchore-engine:v0.7.1"));
         assert!(is_running(c));
     }
