@@ -54,7 +54,7 @@ fn client(db: &DatabaseTarget, program: &str, args: &[&str]) -> Vec<String> {
 fn unsupported(db: &DatabaseTarget) -> BackupError {
     BackupError::Failed(format!(
         "cutover cannot dump a {} database from here; back it up with its own tools and pass --skip-backup",
-        db.engine_name()
+        db.engine.name()
     ))
 }
 

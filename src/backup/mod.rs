@@ -62,7 +62,7 @@ impl Target {
         if let Some(db) = &self.database {
             parts.push(format!(
                 "the {} database {} (through {})",
-                db.engine_name(),
+                db.engine.name(),
                 db.name,
                 db.container
             ));
@@ -100,12 +100,6 @@ pub struct DatabaseTarget {
     pub port: u16,
     pub name: String,
     pub user: String,
-}
-
-impl DatabaseTarget {
-    fn engine_name(&self) -> &'static str {
-        self.engine.name()
-    }
 }
 
 /// A volume or bind mount of the application.
@@ -354,6 +348,13 @@ pub enum Server {
 }
 
 impl Server {
+    fn of(name: String, running: bool) -> Server {
+        match running {
+            true => Server::Running(name),
+            false => Server::Stopped(name),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Server::Running(name) | Server::Stopped(name) => name,
@@ -388,25 +389,12 @@ pub async fn database_container(
                     .inspect(target)
                     .await?
                     .is_some_and(|c| engine::is_running(&c));
-                return Ok(Some(match running {
-                    true => Server::Running(target.to_string()),
-                    false => Server::Stopped(target.to_string()),
-                }));
+                return Ok(Some(Server::of(target.to_string(), running)));
             }
         }
     }
-    let running = engine.container_names(false).await?;
-    let stopped: Vec<String> = engine
-        .container_names(true)
-        .await?
-        .into_iter()
-        .filter(|n| !running.contains(n))
-        .collect();
-    for (name, is_running) in running
-        .into_iter()
-        .map(|n| (n, true))
-        .chain(stopped.into_iter().map(|n| (n, false)))
-    {
+    let mut stopped = None;
+    for name in engine.container_names(true).await? {
         let Some(c) = engine.inspect(&name).await? else {
             continue;
         };
@@ -423,11 +411,11 @@ pub async fn database_container(
                     || (c.id.as_deref().is_some_and(|id| id.starts_with(host)) && host.len() >= 12))
         });
         if answers && engine::name_of(app) != name {
-            return Ok(Some(match is_running {
-                true => Server::Running(name),
-                false => Server::Stopped(name),
-            }));
+            match engine::is_running(&c) {
+                true => return Ok(Some(Server::Running(name))),
+                false => stopped = stopped.or(Some(Server::Stopped(name))),
+            }
         }
     }
-    Ok(None)
+    Ok(stopped)
 }
