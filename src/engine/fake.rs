@@ -67,6 +67,8 @@ pub struct World {
     pub data: BTreeMap<String, String>,
     /// What the database user may not do that a restore needs, as the database says it.
     pub restore_denied: Option<String>,
+    /// Containers whose files cannot be read, with whether they are removed at the first try.
+    pub unreadable: BTreeMap<String, bool>,
     next_id: u64,
 }
 
@@ -169,12 +171,18 @@ impl FakeEngine {
         });
     }
 
-    /// What the fake's database holds.
     /// The database user may not do what a restore needs; the database says `why`.
     pub fn set_restore_denied(&self, why: &str) {
         self.with(|w| w.restore_denied = Some(why.to_string()));
     }
 
+    /// Reading a file of `name` fails as Docker's archive API does while it removes the
+    /// container; with `vanish`, the container is gone once the read failed.
+    pub fn fail_reads(&self, name: &str, vanish: bool) {
+        self.with(|w| w.unreadable.insert(name.to_string(), vanish));
+    }
+
+    /// What the fake's database holds.
     pub fn with_data(&self, data: &[(&str, &str)]) {
         self.with(|w| {
             w.data = data
@@ -601,6 +609,22 @@ impl Engine for FakeEngine {
     }
 
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
+        let failing = self.with(|w| {
+            let c = find(w, id)?;
+            let (id, name) = (c.id.clone(), c.name.clone());
+            let vanish = *w.unreadable.get(&name)?;
+            if vanish {
+                w.containers.remove(&id);
+            }
+            Some(id)
+        });
+        if let Some(id) = failing {
+            return Err(EngineError::Api {
+                action: format!("copying {path} out of {id}"),
+                status: Some(500),
+                message: format!("RWLayer of container {id} is unexpectedly nil"),
+            });
+        }
         let file = self
             .with(|w| find(w, id).map(|c| c.files.get(path).cloned()))
             .ok_or_else(|| not_found(id))?;

@@ -80,7 +80,17 @@ pub async fn group_members(
             continue;
         }
         secrets::register_container(&c);
-        let facts = gather_facts(engine, Some(profile), &c).await?;
+        let facts = match gather_facts(engine, Some(profile), &c).await {
+            Ok(facts) => facts,
+            // A container removed or stopped while it was read (a one-shot run with --rm, another
+            // tool's cleanup) is no member; one still running that cannot be read might be, and
+            // moving without it could leave it on a schema its version refuses.
+            Err(e) if still_running(engine, &name).await? => return Err(e),
+            Err(e) => {
+                tracing::debug!("{name} went away while it was read ({e}): not a member");
+                continue;
+            }
+        };
         if database_identity(engine, &c, database, &facts)
             .await
             .is_ok_and(|other| other == identity)
@@ -158,6 +168,13 @@ async fn others_running(
     Ok(found)
 }
 
+async fn still_running(engine: &dyn Engine, name: &str) -> Result<bool> {
+    Ok(engine
+        .inspect(name)
+        .await?
+        .is_some_and(|c| engine::is_running(&c)))
+}
+
 /// What makes two containers share a database: the server (the database's container when it
 /// runs in one, since two projects may each call theirs `db`, else its host), port and name.
 async fn database_identity(
@@ -173,4 +190,44 @@ async fn database_identity(
         .await?
         .map_or(location.host, |s| s.name().to_string());
     Ok((server, location.port, location.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::{Behaviour, FakeEngine};
+
+    const QUAY: &str = "quay.io/projectquay/quay:v3.8.0";
+
+    fn node(fake: &FakeEngine, name: &str) {
+        let config = "DB_URI: postgresql://quay:pw@db:5432/quay\nDATABASE_SECRET_KEY: k\n";
+        fake.run(name, QUAY, &[], &[("/conf/stack/config.yaml", config)]);
+    }
+
+    async fn members(fake: &FakeEngine) -> Result<Vec<String>> {
+        let catalog = Catalog::builtin();
+        let primary = fake.inspect("quay-a").await.unwrap().unwrap();
+        let (loaded, _) = choose_profile(&catalog, &Choice::Auto, &primary)?.unwrap();
+        let facts = gather_facts(fake, Some(&loaded.profile), &primary).await?;
+        let found = group_members(fake, &catalog, &loaded, &primary, &facts).await?;
+        Ok(found.into_iter().map(|(name, ..)| name).collect())
+    }
+
+    #[tokio::test]
+    async fn a_node_removed_while_it_is_read_is_left_out_and_a_running_one_is_not() {
+        let fake = FakeEngine::default();
+        fake.publish(QUAY, Behaviour::Serve, &[]);
+        for name in ["quay-a", "quay-b", "quay-c"] {
+            node(&fake, name);
+        }
+        assert_eq!(members(&fake).await.unwrap(), ["quay-b", "quay-c"]);
+
+        fake.fail_reads("quay-c", true);
+        assert_eq!(members(&fake).await.unwrap(), ["quay-b"]);
+
+        // Still running, unreadable: it may be on the database, so nothing goes ahead.
+        fake.fail_reads("quay-b", false);
+        let refused = members(&fake).await.unwrap_err().to_string();
+        assert!(refused.contains("unexpectedly nil"), "{refused}");
+    }
 }
