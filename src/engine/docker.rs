@@ -35,6 +35,19 @@ const STOP_REQUEST_SLACK: Duration = Duration::from_secs(60);
 const UNBOUNDED: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 
 fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
+    // A failure to connect or a connection cut mid-answer: no engine answered at all.
+    if matches!(
+        e,
+        BollardError::IOError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::HyperLegacyError { .. }
+            | BollardError::SocketNotFoundError(_)
+    ) {
+        return EngineError::Lost {
+            action: action.into(),
+            message: secrets::redact(&e.to_string()),
+        };
+    }
     let status = status_of(&e);
     let message = match e {
         BollardError::DockerResponseServerError { message, .. } => message,
@@ -82,6 +95,14 @@ impl DockerEngine {
 
 #[async_trait]
 impl Engine for DockerEngine {
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.docker
+            .ping()
+            .await
+            .map(drop)
+            .map_err(|e| api_error("asking the engine whether it answers", e))
+    }
+
     async fn inspect(
         &self,
         name_or_id: &str,

@@ -69,6 +69,11 @@ pub struct World {
     pub restore_denied: Option<String>,
     /// Containers whose files cannot be read, with whether they are removed at the first try.
     pub unreadable: BTreeMap<String, bool>,
+    /// The engine goes away at a call of this name, after letting that many through, for that
+    /// many calls.
+    pub outage_at: Option<(&'static str, usize, usize)>,
+    /// Calls that fail still, the engine being away.
+    pub away_for: usize,
     next_id: u64,
 }
 
@@ -180,6 +185,38 @@ impl FakeEngine {
     /// container; with `vanish`, the container is gone once the read failed.
     pub fn fail_reads(&self, name: &str, vanish: bool) {
         self.with(|w| w.unreadable.insert(name.to_string(), vanish));
+    }
+
+    /// The engine goes away at a `call` (an [`Engine`] method's name) once `skip` such calls
+    /// went through, as dockerd does when it restarts: every container stops, and `calls`
+    /// calls, pings included, fail.
+    pub fn outage_at(&self, call: &'static str, skip: usize, calls: usize) {
+        self.with(|w| w.outage_at = Some((call, skip, calls)));
+    }
+
+    fn reach(&self, call: &'static str) -> Result<(), EngineError> {
+        self.with(|w| {
+            if let Some((at, skip, calls)) = w.outage_at {
+                if at == call && skip > 0 {
+                    w.outage_at = Some((at, skip - 1, calls));
+                } else if at == call {
+                    w.outage_at = None;
+                    w.away_for = calls;
+                    for c in w.containers.values_mut().filter(|c| c.running) {
+                        c.running = false;
+                        c.exit_code = 143;
+                    }
+                }
+            }
+            if w.away_for == 0 {
+                return Ok(());
+            }
+            w.away_for -= 1;
+            Err(EngineError::Lost {
+                action: call.to_string(),
+                message: "connection refused".into(),
+            })
+        })
     }
 
     /// What the fake's database holds.
@@ -401,10 +438,15 @@ fn mounts(body: &ContainerCreateBody) -> Vec<MountPoint> {
 
 #[async_trait]
 impl Engine for FakeEngine {
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.reach("ping")
+    }
+
     async fn inspect(
         &self,
         name_or_id: &str,
     ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        self.reach("inspect")?;
         Ok(self.with(|w| {
             let c = w
                 .containers
@@ -415,6 +457,7 @@ impl Engine for FakeEngine {
     }
 
     async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
+        self.reach("image")?;
         Ok(self.with(|w| {
             w.images.get(image).map(|(config, _)| ImageInspect {
                 id: Some(image.to_string()),
@@ -425,6 +468,7 @@ impl Engine for FakeEngine {
     }
 
     async fn container_names(&self, all: bool) -> Result<Vec<String>, EngineError> {
+        self.reach("container_names")?;
         Ok(self.with(|w| {
             w.containers
                 .values()
@@ -439,6 +483,7 @@ impl Engine for FakeEngine {
         image: &ImageRef,
         _progress: Option<&MultiProgress>,
     ) -> Result<(), EngineError> {
+        self.reach("pull")?;
         let name = image.to_string();
         self.with(|w| match w.registry.get(&name).cloned() {
             Some(found) => {
@@ -453,6 +498,7 @@ impl Engine for FakeEngine {
     }
 
     async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError> {
+        self.reach("create")?;
         self.with(|w| create(w, name, body))
     }
 
@@ -462,6 +508,7 @@ impl Engine for FakeEngine {
         network: &str,
         endpoint: &EndpointSettings,
     ) -> Result<(), EngineError> {
+        self.reach("connect")?;
         self.with(|w| {
             let c = find(w, id).ok_or_else(|| not_found(id))?;
             c.networks.insert(network.to_string(), endpoint.clone());
@@ -470,6 +517,7 @@ impl Engine for FakeEngine {
     }
 
     async fn start(&self, id: &str) -> Result<(), EngineError> {
+        self.reach("start")?;
         self.with(|w| {
             let id = find(w, id).ok_or_else(|| not_found(id))?.id.clone();
             start(w, &id);
@@ -482,6 +530,7 @@ impl Engine for FakeEngine {
     }
 
     async fn kill(&self, id: &str) -> Result<(), EngineError> {
+        self.reach("kill")?;
         self.with(|w| {
             find(w, id).ok_or_else(|| not_found(id))?.running = false;
             Ok(())
@@ -489,6 +538,7 @@ impl Engine for FakeEngine {
     }
 
     async fn rename(&self, id: &str, to: &str) -> Result<(), EngineError> {
+        self.reach("rename")?;
         self.with(|w| {
             let own = find(w, id).ok_or_else(|| not_found(id))?.id.clone();
             if w.containers.values().any(|c| c.name == to && c.id != own) {
@@ -504,6 +554,7 @@ impl Engine for FakeEngine {
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        self.reach("remove")?;
         self.with(|w| {
             if let Some(own) = find(w, id).map(|c| c.id.clone()) {
                 w.containers.remove(&own);
@@ -513,6 +564,7 @@ impl Engine for FakeEngine {
     }
 
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
+        self.reach("follow_to_exit")?;
         let (running, code, command, output) = self.with(|w| {
             let c = find(w, id).ok_or_else(|| not_found(id))?;
             Ok::<_, EngineError>((
@@ -533,6 +585,7 @@ impl Engine for FakeEngine {
     }
 
     async fn exec(&self, id: &str, cmd: &[String], sink: LineSink<'_>) -> Result<i64, EngineError> {
+        self.reach("exec")?;
         self.ensure_running(id)?;
         sink(&format!("exec {}", cmd.join(" ")));
         match cmd.first().map(String::as_str) {
@@ -557,6 +610,7 @@ impl Engine for FakeEngine {
         stdout: ByteSink<'_>,
         stderr: LineSink<'_>,
     ) -> Result<i64, EngineError> {
+        self.reach("exec_io")?;
         self.ensure_running(id)?;
         let mut fed = Vec::new();
         if let Some(mut input) = input {
@@ -609,6 +663,7 @@ impl Engine for FakeEngine {
     }
 
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError> {
+        self.reach("archive_get")?;
         let failing = self.with(|w| {
             let c = find(w, id)?;
             let (id, name) = (c.id.clone(), c.name.clone());
@@ -652,6 +707,7 @@ impl Engine for FakeEngine {
         dir: &str,
         mut tar: ByteStream,
     ) -> Result<(), EngineError> {
+        self.reach("archive_put")?;
         let mut bytes = Vec::new();
         while let Some(chunk) = tar.next().await {
             bytes.extend_from_slice(&chunk.unwrap());

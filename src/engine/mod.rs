@@ -36,6 +36,9 @@ pub enum EngineError {
     },
     #[error("pulling {image} failed: {message}")]
     Pull { image: String, message: String },
+    /// The engine went away in the middle of a call: dockerd stopped or restarted.
+    #[error("{action}: the Docker engine stopped answering ({message})")]
+    Lost { action: String, message: String },
 }
 
 impl EngineError {
@@ -44,6 +47,14 @@ impl EngineError {
             EngineError::Api { status, .. } => *status,
             _ => None,
         }
+    }
+
+    /// The engine itself was gone, rather than refusing: a restart is worth waiting for.
+    pub fn is_lost(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unreachable { .. } | EngineError::Lost { .. }
+        )
     }
 }
 
@@ -61,6 +72,9 @@ pub type ByteSink<'a> = &'a mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send)
 
 #[async_trait]
 pub trait Engine: Send + Sync {
+    /// Answers once the engine does: how a run knows that a restarted engine is back.
+    async fn ping(&self) -> Result<(), EngineError>;
+
     /// The container, or `None` when there is none by that name or id.
     async fn inspect(
         &self,

@@ -20,6 +20,15 @@ use crate::secrets;
 /// How long a container put back by a rollback must keep running to count as running again.
 const CONFIRM_SETTLE: Duration = Duration::from_secs(3);
 
+/// How long a run waits for an engine that stopped answering (dockerd restarted, or its package
+/// upgraded under it) before it gives up and leaves the rest to `cutover recover`: a restart
+/// takes seconds, and giving up at once would leave the service down.
+const ENGINE_RETURN: Duration = Duration::from_secs(120);
+const ENGINE_POLL: Duration = Duration::from_millis(500);
+
+/// An undo the engine's absence made fail is tried again once it answers, this many times in all.
+const UNDO_ATTEMPTS: usize = 3;
+
 /// Fault injection for the crash-recovery tests: `CUTOVER_PAUSE_AFTER=N` makes a run stop
 /// after step N (1-based over the whole plan, as printed) is journaled as done, so a test can
 /// kill or signal it at a known point, or change the host under it: until a signal, or for
@@ -452,7 +461,11 @@ impl Runner<'_> {
                     }
                 }
                 Err(e) => {
-                    let message = secrets::redact(&e.to_string());
+                    let mut message = secrets::redact(&e.to_string());
+                    if self.engine_returned(&e).await {
+                        message.push_str(" (the Docker engine went away during the step and is back: the step's container was stopped with it)");
+                    }
+                    let report = &mut state.reports[number];
                     report.status = "failed";
                     report.detail = Some(message.clone());
                     let failed = Event::Step {
@@ -529,86 +542,12 @@ impl Runner<'_> {
         {
             tracing::warn!("rolling back");
         }
-        let mut undo_failures = Vec::new();
-        let mut reverted = Vec::new();
-        let files = self.files();
-        for &index in started.iter().rev() {
-            let step = &steps[index];
-            let Some(description) = step.action().undo_describe(plan) else {
-                continue;
-            };
-            self.interrupt
-                .doing(&format!("rolling back: {description}"));
-            tracing::info!("undo: {description}");
-            // Without a journal the rollback still goes on: every undo can be applied again.
-            let began = Event::Undo {
-                stage,
-                index,
-                phase: Phase::Started,
-                detail: None,
-            };
-            self.write(began, &mut state);
-            let clock = tokio::time::Instant::now();
-            let data_touched = started.iter().any(|&later| {
-                later > index && steps[later].traits().writes_data && !reverted.contains(&later)
-            });
-            let result = {
-                let cx = Cx {
-                    engine: self.engine,
-                    slots: &state.slots,
-                    files: &files,
-                    progress: None,
-                    data_touched,
-                    captured: &state.captured,
-                };
-                step.action()
-                    .undo(&cx, state.outputs.get(&(stage, index)))
-                    .await
-            };
-            let number = global(plan, stage, index);
-            state.reports[number].millis += clock.elapsed().as_millis() as u64;
-            match result {
-                Ok(said) => {
-                    let said = said.map(|s| secrets::redact(&s));
-                    if let Some(said) = &said {
-                        tracing::info!("      {said}");
-                        state.restored.push(said.clone());
-                    }
-                    let done = Event::Undo {
-                        stage,
-                        index,
-                        phase: Phase::Done,
-                        detail: said,
-                    };
-                    self.write(done, &mut state);
-                    state.reports[number].status = "undone";
-                    if step.traits().reverts_data {
-                        reverted.push(index);
-                    }
-                }
-                Err(e) => {
-                    let message = secrets::redact(&e.to_string());
-                    let failed = Event::Undo {
-                        stage,
-                        index,
-                        phase: Phase::Failed,
-                        detail: Some(message.clone()),
-                    };
-                    self.write(failed, &mut state);
-                    state.reports[number].status = "undo_failed";
-                    if let StepError::Covered(_) = e {
-                        tracing::warn!("{message}");
-                        state.warnings.push(format!("{description}: {message}"));
-                        continue;
-                    }
-                    tracing::error!("undo failed: {message}");
-                    undo_failures.push(format!("{description}: {message}"));
-                    if step.traits().critical_undo {
-                        tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
-                        break;
-                    }
-                }
-            }
+        let (mut undo_failures, away) = self.undo(plan, stage, &started, &mut state).await;
+        if away && undo_failures.is_empty() {
+            // A restart stops every container, those the rollback had started too; each undo
+            // can be applied again.
+            tracing::warn!("the Docker engine restarted during the rollback: rolling back again");
+            undo_failures = self.undo(plan, stage, &started, &mut state).await.0;
         }
         let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
         let went_down = state.down.contains_key(&stage);
@@ -656,6 +595,110 @@ impl Runner<'_> {
             failure: Some(failure),
             ..report
         })
+    }
+
+    /// Undoes the steps of `stage` that began, last first: what could not be undone, and whether
+    /// the engine went away and came back meanwhile.
+    async fn undo(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        started: &[usize],
+        state: &mut State,
+    ) -> (Vec<String>, bool) {
+        let steps = &plan.stages[stage].steps;
+        let mut away = false;
+        let mut undo_failures = Vec::new();
+        let mut reverted = Vec::new();
+        let files = self.files();
+        for &index in started.iter().rev() {
+            let step = &steps[index];
+            let Some(description) = step.action().undo_describe(plan) else {
+                continue;
+            };
+            self.interrupt
+                .doing(&format!("rolling back: {description}"));
+            tracing::info!("undo: {description}");
+            // Without a journal the rollback still goes on: every undo can be applied again.
+            let began = Event::Undo {
+                stage,
+                index,
+                phase: Phase::Started,
+                detail: None,
+            };
+            self.write(began, state);
+            let clock = tokio::time::Instant::now();
+            let data_touched = started.iter().any(|&later| {
+                later > index && steps[later].traits().writes_data && !reverted.contains(&later)
+            });
+            let cx = Cx {
+                engine: self.engine,
+                slots: &state.slots,
+                files: &files,
+                progress: None,
+                data_touched,
+                captured: &state.captured,
+            };
+            let outputs = state.outputs.get(&(stage, index));
+            let mut result = step.action().undo(&cx, outputs).await;
+            for _ in 1..UNDO_ATTEMPTS {
+                match &result {
+                    Err(e) if self.engine_returned(e).await => {
+                        away = true;
+                        tracing::info!("undo again: {description}");
+                        result = step.action().undo(&cx, outputs).await;
+                    }
+                    _ => break,
+                }
+            }
+            let number = global(plan, stage, index);
+            state.reports[number].millis += clock.elapsed().as_millis() as u64;
+            match result {
+                Ok(said) => {
+                    let said = said.map(|s| secrets::redact(&s));
+                    if let Some(said) = &said {
+                        tracing::info!("      {said}");
+                        if !state.restored.contains(said) {
+                            state.restored.push(said.clone());
+                        }
+                    }
+                    let done = Event::Undo {
+                        stage,
+                        index,
+                        phase: Phase::Done,
+                        detail: said,
+                    };
+                    self.write(done, state);
+                    state.reports[number].status = "undone";
+                    if step.traits().reverts_data {
+                        reverted.push(index);
+                    }
+                }
+                Err(e) => {
+                    let message = secrets::redact(&e.to_string());
+                    let failed = Event::Undo {
+                        stage,
+                        index,
+                        phase: Phase::Failed,
+                        detail: Some(message.clone()),
+                    };
+                    self.write(failed, state);
+                    state.reports[number].status = "undo_failed";
+                    if let StepError::Covered(_) = e {
+                        tracing::warn!("{message}");
+                        state.warnings.push(format!("{description}: {message}"));
+                        continue;
+                    }
+                    tracing::error!("undo failed: {message}");
+                    undo_failures.push(format!("{description}: {message}"));
+                    if step.traits().critical_undo {
+                        tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
+                        break;
+                    }
+                }
+            }
+        }
+        (undo_failures, away)
     }
 
     async fn succeed(
@@ -738,6 +781,35 @@ impl Runner<'_> {
             state.unjournaled = Some(why.clone());
         }
         Some(why)
+    }
+
+    /// After a step failed: when the engine itself was gone, waits for it to answer again, up to
+    /// [`ENGINE_RETURN`]. True when it was gone and is back, so that what failed for its absence
+    /// alone can be judged, or undone, against the engine as it is now.
+    async fn engine_returned(&self, error: &StepError) -> bool {
+        let lost = matches!(error, StepError::Engine(e) if e.is_lost());
+        if !lost && self.engine.ping().await.is_ok() {
+            return false;
+        }
+        tracing::warn!(
+            "the Docker engine stopped answering: waiting up to {} for it to come back",
+            humantime::format_duration(ENGINE_RETURN)
+        );
+        self.interrupt
+            .doing("waiting for the Docker engine to answer again");
+        let deadline = tokio::time::Instant::now() + ENGINE_RETURN;
+        while tokio::time::Instant::now() < deadline {
+            if self.engine.ping().await.is_ok() {
+                tracing::info!("the Docker engine answers again");
+                return true;
+            }
+            tokio::time::sleep(ENGINE_POLL).await;
+        }
+        tracing::error!(
+            "the Docker engine did not come back within {}",
+            humantime::format_duration(ENGINE_RETURN)
+        );
+        false
     }
 
     /// After undoing a stage, each member's container from before it must serve under the

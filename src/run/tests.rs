@@ -955,3 +955,82 @@ async fn a_restore_killed_at_any_moment_ends_on_one_whole_set_of_data() {
         }
     }
 }
+
+/// An upgrade of `web` with a migration that runs `command`.
+fn migrating(command: &str) -> UpgradeOptions {
+    let mut opts = options("2");
+    opts.steps.migrate = Some(Migration {
+        command: vec![command.into()],
+        ..migration(60)
+    });
+    opts
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_that_restarts_during_the_migration_is_waited_for_and_the_old_version_comes_back()
+{
+    let host = new_host(&["web"]);
+    // dockerd stops every container as it goes, and answers none of the next 6 calls.
+    host.engine.outage_at("follow_to_exit", 0, 6);
+    let (_, report) = upgrade(&host, &["web"], migrating("migrate"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
+    let failure = report.failure.unwrap();
+    assert!(
+        failure.contains("the Docker engine went away during the step and is back"),
+        "{failure}"
+    );
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undo_the_engine_was_away_for_is_applied_again_once_it_answers() {
+    let host = new_host(&["web"]);
+    // Away at the rollback's removal of the migration's container (the migration removed it
+    // once already), for that call and two pings; it stops every container.
+    host.engine.outage_at("remove", 1, 3);
+    let (_, report) = upgrade(&host, &["web"], migrating("migrate-fail"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
+    let failure = report.failure.unwrap();
+    assert!(failure.contains("exited with code 2"), "{failure}");
+    assert!(
+        !failure.contains("went away"),
+        "away only in the rollback: {failure}"
+    );
+    assert_eq!(host.engine.world().outage_at, None, "the engine went away");
+    assert!(
+        report.undo_failures.is_empty(),
+        "{:?}",
+        report.undo_failures
+    );
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_that_stays_away_ends_the_run_for_recover_within_a_bounded_wait() {
+    let host = new_host(&["web"]);
+    host.engine.outage_at("follow_to_exit", 0, usize::MAX);
+    let began = tokio::time::Instant::now();
+    let (_, report) = upgrade(&host, &["web"], migrating("migrate"), None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::NeedsAttention, "{report:?}");
+    assert!(
+        began.elapsed() < Duration::from_secs(20 * 60),
+        "each wait is bounded: {:?}",
+        began.elapsed()
+    );
+    host.engine.outage_at("ping", 0, 0);
+    host.engine.ping().await.unwrap();
+    let recovered = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        recovered.outcome,
+        Some(Outcome::RolledBack),
+        "{}",
+        recovered.message
+    );
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}

@@ -1,12 +1,15 @@
 //! Faults real hosts have, produced for real: a full disk under the journal or the backups,
 //! filled while a run is paused at a known step (`CUTOVER_PAUSE_AFTER` with
-//! `CUTOVER_PAUSE_FOR`). Each ends with one version serving, nothing left behind, and a true
-//! exit code and message.
+//! `CUTOVER_PAUSE_FOR`); a registry killed in the middle of a pull and a dockerd restarted in
+//! the middle of a migration, on an engine and a registry of the test's own. Each ends with one
+//! version serving, nothing left behind, and a true exit code and message.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::engines::{OwnRegistry, PrivateEngine, SlowLink};
 use crate::helpers::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -180,4 +183,184 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(partial.is_empty(), "no partial backup is left: {partial:?}");
+}
+
+/// `cutover ARGS` against `engine`, started in the background.
+fn spawn_on(scene: &Scene, engine: &PrivateEngine, args: &[&str]) -> std::process::Child {
+    scene.spawn(args, &[("DOCKER_HOST", engine.host().as_str())])
+}
+
+/// Waits until `ready` holds, or fails the test saying `what` never happened.
+fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < WAIT, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_upgrades() {
+    let scene = Scene::new("registrydies");
+    let mut registry = OwnRegistry::start("registrydies");
+    let link = SlowLink::to(registry.port);
+    // A new version with a layer of 4 MB of its own, pushed to the test's registry.
+    let context = temp_dir(&scene, "image");
+    let mut payload = Vec::new();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .take(4 << 20)
+        .read_to_end(&mut payload)
+        .unwrap();
+    std::fs::write(context.join("payload"), payload).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {}\nCOPY payload /payload\n", image("2")),
+    )
+    .unwrap();
+    let own = |tag: &str| format!("127.0.0.1:{}/demo:{tag}", registry.port);
+    let build = Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", &own("big")])
+        .arg(&context)
+        .env("DOCKER_HOST", std::env::var("DOCKER_HOST").unwrap())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    docker(&["tag", &image("1"), &own("1")]);
+    for tag in ["1", "big"] {
+        docker(&["push", "-q", &own(tag)]);
+        docker(&["rmi", &own(tag)]);
+    }
+
+    // The engine tries a download once (dockerd's default of 5 attempts with growing pauses
+    // only makes the same failure take a minute).
+    let engine = PrivateEngine::start("registrydies", &["--max-download-attempts", "1"]);
+    let through_link = |tag: &str| format!("127.0.0.1:{}/demo:{tag}", link.port);
+    let name = scene.name("app");
+    // On network `none` no port of it can be asked: its own HEALTHCHECK says it serves.
+    engine.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--init",
+        "-v",
+        "data:/data",
+        "--health-cmd",
+        "cat /www/index.html",
+        "--health-interval",
+        "1s",
+        &through_link("1"),
+    ]);
+    let id = engine.inspect(&name, "{{.Id}}").unwrap();
+
+    link.slow_down();
+    let args = [
+        "upgrade", &name, "--to", "big", "--yes", "--json", "--settle", "2s",
+    ];
+    let run = spawn_on(&scene, &engine, &args);
+    until("a quarter of a megabyte of the new layer", || {
+        link.relayed_slowly() > 256 << 10
+    });
+    registry.kill();
+    let out = Outcome::from(run.wait_with_output().unwrap());
+    out.expect(2);
+    let report = out.json();
+    assert_eq!(report["outcome"], "nothing_changed", "{}", out.stdout);
+    assert!(
+        report["failure"].as_str().unwrap().contains("pull"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        engine.inspect(&name, "{{.Id}} {{.State.Running}}"),
+        Some(format!("{id} true"))
+    );
+    assert_eq!(engine.names(), [name.clone()], "nothing left behind");
+
+    // The registry comes back: the next run pulls the whole image and upgrades.
+    registry.up();
+    link.speed_up();
+    let out = Outcome::from(spawn_on(&scene, &engine, &args).wait_with_output().unwrap());
+    out.expect(0);
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}"),
+        Some(through_link("big"))
+    );
+    let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
+    assert!(
+        log.contains("v1 started") && log.contains("v2 started"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_version_comes_back()
+{
+    let scene = Scene::new("enginerestart");
+    let mut engine = PrivateEngine::start("enginerestart", &[]);
+    let name = scene.name("app");
+    engine.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--init",
+        "-v",
+        "data:/data",
+        &image("1"),
+    ]);
+    let id = engine.inspect(&name, "{{.Id}}").unwrap();
+    let run = spawn_on(
+        &scene,
+        &engine,
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "2",
+            "--yes",
+            "--json",
+            "--settle",
+            "2s",
+            "--migrate",
+            "sh -c 'sleep 5; /app/migrate'",
+        ],
+    );
+    let migration = format!("{name}-migrate");
+    until("the migration's start", || {
+        engine.inspect(&migration, "{{.State.Running}}").as_deref() == Some("true")
+    });
+    // What `systemctl restart docker` does: SIGTERM stops every container, then it comes back.
+    engine.restart();
+    let out = Outcome::from(run.wait_with_output().unwrap());
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
+    assert!(
+        report["failure"]
+            .as_str()
+            .unwrap()
+            .contains("the Docker engine went away during the step and is back"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("waiting up to 2m for it to come back"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        engine.inspect(&name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
+        Some(format!("{id} true {}", image("1"))),
+        "the old container serves again"
+    );
+    assert_eq!(engine.names(), [name.clone()], "nothing left behind");
+    let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
+    assert!(log.starts_with("v1 started"), "its data is there: {log}");
 }

@@ -7,6 +7,7 @@ mod backups;
 mod campaigns;
 mod compose;
 mod discovery;
+mod engines;
 mod faults;
 mod helpers;
 mod install;
