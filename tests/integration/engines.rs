@@ -14,12 +14,13 @@ use crate::helpers::free_port;
 /// Debian's docker client, which speaks the API of Debian's engine.
 const DOCKER_CLI: &str = "/usr/bin/docker";
 
-/// A dockerd of its own: its socket, data and exec roots under a temporary directory, no
-/// default bridge and no iptables rules, so that it never touches the world engine's
-/// `docker0` or its NAT (two engines on one bridge break each other). Its containers run on
-/// network `none`, which is enough for what a fault test checks. Stopped and removed on drop.
+/// A dockerd of its own: its socket, data and exec roots under a temporary directory, a
+/// bridge of its own and no iptables rules, so that it never touches the world engine's
+/// `docker0` or its NAT (two engines on one bridge break each other, and a dockerd started
+/// with `--bridge none` deletes `docker0`). Stopped and removed on drop, its bridge too.
 pub struct PrivateEngine {
     root: PathBuf,
+    bridge: String,
     flags: Vec<String>,
     daemon: Option<Child>,
 }
@@ -27,11 +28,31 @@ pub struct PrivateEngine {
 impl PrivateEngine {
     /// Starts one with `flags` besides its own roots.
     pub fn start(what: &str, flags: &[&str]) -> PrivateEngine {
-        let root =
-            std::env::temp_dir().join(format!("cutover-engine-{}-{what}", std::process::id()));
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let root = std::env::temp_dir().join(format!("cutover-engine-{pid}-{what}"));
         std::fs::create_dir_all(&root).unwrap();
+        // A name of at most 15 characters, and a subnet no world network uses.
+        let bridge = format!("ctov{}-{n}", pid % 100_000);
+        let subnet = (pid as usize * 8 + n) % 250 + 1;
+        for args in [
+            vec!["link", "add", bridge.as_str(), "type", "bridge"],
+            vec![
+                "addr",
+                "add",
+                &format!("10.213.{subnet}.1/24"),
+                "dev",
+                &bridge,
+            ],
+            vec!["link", "set", bridge.as_str(), "up"],
+        ] {
+            let made = Command::new("ip").args(&args).status().unwrap();
+            assert!(made.success(), "ip {args:?}");
+        }
         let mut engine = PrivateEngine {
             root,
+            bridge,
             flags: flags.iter().map(|f| f.to_string()).collect(),
             daemon: None,
         };
@@ -58,7 +79,12 @@ impl PrivateEngine {
             .arg("--pidfile")
             .arg(self.root.join("docker.pid"))
             .args(["-H", &self.host()])
-            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+            .args([
+                "--bridge",
+                &self.bridge,
+                "--iptables=false",
+                "--ip6tables=false",
+            ])
             .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -138,6 +164,9 @@ impl Drop for PrivateEngine {
             }
         }
         self.down();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

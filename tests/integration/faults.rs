@@ -242,7 +242,7 @@ fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_
     let engine = PrivateEngine::start("registrydies", &["--max-download-attempts", "1"]);
     let through_link = |tag: &str| format!("127.0.0.1:{}/demo:{tag}", link.port);
     let name = scene.name("app");
-    // On network `none` no port of it can be asked: its own HEALTHCHECK says it serves.
+    // Its own HEALTHCHECK says it serves.
     engine.run(&[
         "run",
         "-d",
