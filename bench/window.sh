@@ -17,6 +17,8 @@
 #   bash bench/window.sh [DB_GB]      (default 2)
 set -euo pipefail
 gb=${1:-2}
+# About 100 bytes a row on disk with its tuple header: 10 million rows a GB.
+rows=$(awk -v gb="$gb" 'BEGIN { printf "%d", gb * 10000000 }')
 # shellcheck source=bench/world.sh
 . "$(dirname "${BASH_SOURCE[0]}")/world.sh"
 # shellcheck source=bench/probe.sh
@@ -68,15 +70,14 @@ $docker run -d --name bench-window-db --network $net --network-alias db -v bench
 psql_db() { $docker exec bench-window-db psql -h /tmp -U app -d app "$@"; }
 until psql_db -qAtc 'select 1' >/dev/null 2>&1; do sleep 0.3; done
 echo "filling the database with $gb GB" >&2
-# About 100 bytes a row on disk with its tuple header: 10 million rows a GB.
-psql_db -qc "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b, now() AS at FROM generate_series(1, $gb * 10000000) g" >/dev/null
+psql_db -qc "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b, now() AS at FROM generate_series(1, $rows) g" >/dev/null
 db_bytes=$(psql_db -Atc "SELECT pg_database_size('app')")
 
 start_v1() {
     $docker rm -f app app-old >/dev/null 2>&1 || true
     $docker rmi -f "$image_v2" >/dev/null 2>&1 || true
     $docker volume rm bench-window-data >/dev/null 2>&1 || true
-    psql_db -qc "DROP INDEX IF EXISTS events_a" >/dev/null
+    psql_db -qc "SET client_min_messages = warning; DROP INDEX IF EXISTS events_a"
     rm -rf "${work:?}/backups"/* "$work/plain.pgdump"
     # Every run starts with the table's pages out of the server's cache, as after weeks of
     # other work; dropping the host's page cache would also slow the engine's own files.
@@ -140,8 +141,8 @@ fc_z0_host() {
 fd_jobs() {
     rm -rf "$work/dir"
     mkdir -p "$work/dir" && chmod 777 "$work/dir"
-    $docker run --rm --network $net -v "$work/dir:/out" -e PGPASSWORD=bench-pw "$registry/postgres:15" \
-        pg_dump -h db -U app -d app -Fd -j "$(nproc)" -f /out/dump
+    $docker run --rm --network $net -v "$work/dir:/out" -e PGPASSWORD=bench-pw --entrypoint pg_dump "$registry/postgres:15" \
+        -h db -U app -d app -Fd -j "$(nproc)" -f /out/dump
     sync -f "$work/dir"
 }
 fc_plain_ms=$(dump_ms_of bash -c "$docker exec bench-window-db pg_dump -h /tmp -U app -d app -Fc | dd of=$work/fc.pgdump bs=1M conv=fsync status=none")
@@ -149,7 +150,7 @@ command -v zstd >/dev/null && fc_z0_ms=$(dump_ms_of fc_z0_host) || fc_z0_ms=
 fd_ms=$(dump_ms_of fd_jobs)
 
 mbps() { awk -v b="$db_bytes" -v ms="$1" 'BEGIN { if (ms) printf "%.0f MB/s", (b / 1048576) / (ms / 1000); else print "-" }'; }
-printf 'database %d MiB, migration: CREATE INDEX over %d million rows\n' $((db_bytes >> 20)) $((gb * 10))
+printf 'database %d MiB, migration: CREATE INDEX over %d rows\n' $((db_bytes >> 20)) "$rows"
 printf '%-46s %10s\n' "maintenance window" "ms"
 printf '%-46s %10s\n' "vendors' procedure (stop, dump, pull, migrate, run)" "$vendor_window"
 printf '%-46s %10s\n' "cutover upgrade" "$cutover_window"

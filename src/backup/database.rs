@@ -1,13 +1,13 @@
-//! Dumps and restores through the database server's own container: `pg_dump -Fc` and
-//! `mysqldump --single-transaction` by exec, their output streamed to the host; the password is
-//! given in the exec's environment (`PGPASSWORD`, `MYSQL_PWD`), never on a command line.
+//! Dumps and restores through the database server's own container: `pg_dump -Fc -Z0` and
+//! `mysqldump --single-transaction` by exec, their output streamed to the host and compressed
+//! there; the password is given in the exec's environment (`PGPASSWORD`, `MYSQL_PWD`), never on
+//! a command line.
 //! A restore goes into the existing database, which it never drops: see [`restore`].
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use indicatif::MultiProgress;
-use sha2::{Digest, Sha256};
 
 use super::location::Engine as DbEngine;
 use super::{io, store, BackupError, DatabaseTarget, FileEntry};
@@ -141,11 +141,12 @@ pub async fn dump(
 ) -> Result<(FileEntry, String), BackupError> {
     let (version_sql, cmd, name) = match db.engine {
         // With --create the dump recreates the database itself, with its encoding, locale,
-        // settings and privileges.
+        // settings and privileges. -Z0: pg_dump's own compression runs in its one process and
+        // halves its speed (bench/window.sh); the host compresses on several threads instead.
         DbEngine::Postgres => (
             "SHOW server_version",
-            client(db, "pg_dump", &["-Fc", "--create", "-d", &db.name]),
-            "database.pgdump",
+            client(db, "pg_dump", &["-Fc", "-Z0", "--create", "-d", &db.name]),
+            "database.pgdump.zst",
         ),
         DbEngine::Mysql => (
             "SELECT VERSION()",
@@ -156,50 +157,44 @@ pub async fn dump(
                 // the existing database, which the user may not be allowed to create.
                 &["--single-transaction", "--no-tablespaces", &db.name],
             ),
-            "database.sql",
+            "database.sql.zst",
         ),
         DbEngine::Sqlserver => return Err(unsupported(db)),
     };
     let version = query(engine, db, password, version_sql).await?;
     let path = dir.join(name);
-    let mut file = store::create_file(&path)?;
-    let mut hash = Sha256::new();
-    let mut bytes = 0u64;
+    let mut file = store::Compressed::create(&path)?;
     let bar = store::bar(progress, &format!("dump of {}", db.name));
     let mut failure = None;
     run(engine, db, password, &cmd, None, &mut |chunk| {
-        hash.update(chunk);
-        bytes += chunk.len() as u64;
         bar.inc(chunk.len() as u64);
-        file.write_all(chunk)
+        file.write(chunk)
             .inspect_err(|e| failure = Some(e.to_string()))
     })
     .await?;
     bar.finish_and_clear();
-    file.sync_all()
-        .map_err(io(format!("writing {}", path.display())))?;
     if let Some(e) = failure {
         return Err(BackupError::Failed(format!(
             "writing {}: {e}",
             path.display()
         )));
     }
+    let (bytes, sha256) = file.finish()?;
     Ok((
         FileEntry {
             name: name.into(),
             kind: "database".into(),
             of: db.name.clone(),
             bytes,
-            sha256: format!("{:x}", hash.finalize()),
+            sha256,
         },
         version,
     ))
 }
 
-/// A file as a stream, for a command's standard input.
+/// A dump's content as a stream, for a command's standard input.
 fn file_stream(path: &Path) -> Result<ByteStream, BackupError> {
-    let file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
-    Ok(store::read_stream(file))
+    Ok(store::read_stream(store::open(path)?))
 }
 
 /// Proves the dump readable by its own tool.
@@ -217,15 +212,21 @@ pub async fn check(
             .await
         }
         _ => {
-            // mysqldump ends a complete dump with this line.
-            let mut file =
-                std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            // mysqldump ends a complete dump with this line: read to the end, which also proves
+            // the compressed file whole.
+            let mut dump = store::open(path)?;
             let mut tail = Vec::new();
-            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(len.saturating_sub(256)))
-                .map_err(io("reading the dump"))?;
-            file.read_to_end(&mut tail)
-                .map_err(io("reading the dump"))?;
+            let mut buf = vec![0; store::CHUNK];
+            loop {
+                let n = dump
+                    .read(&mut buf)
+                    .map_err(io(format!("reading {}", path.display())))?;
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                tail.drain(..tail.len().saturating_sub(256));
+            }
             match String::from_utf8_lossy(&tail).contains("-- Dump completed") {
                 true => Ok(()),
                 false => Err(BackupError::Failed(format!(

@@ -1,41 +1,14 @@
 //! Volumes and bind mounts, streamed through the archive API as tar and compressed with zstd
 //! as they come: never held in memory whole.
 
-use std::io::Write;
 use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
 use futures_util::StreamExt;
 use indicatif::MultiProgress;
-use sha2::{Digest, Sha256};
 
 use super::{io, store, BackupError, FileEntry, VolumeTarget};
-use crate::engine::{self, ByteStream, Engine};
-
-/// Fast enough to keep up with a disk, and still a third of the size of most data.
-const LEVEL: i32 = 1;
-/// Threads that compress while the archive streams in.
-const WORKERS: u32 = 2;
-
-/// A writer that hashes and counts what reaches the file.
-struct Hashing<W: Write> {
-    inner: W,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
+use crate::engine::{self, Engine};
 
 /// Saves one mount of the (stopped) application as `volume-N.tar.zst`.
 pub async fn save(
@@ -55,49 +28,23 @@ pub async fn save(
         })?;
     let name = format!("volume-{n}.tar.zst");
     let path = dir.join(&name);
-    let file = store::create_file(&path)?;
-    let hashing = Hashing {
-        inner: std::io::BufWriter::new(file),
-        hash: Sha256::new(),
-        bytes: 0,
-    };
-    let mut encoder = zstd::Encoder::new(hashing, LEVEL).map_err(io("starting the compressor"))?;
-    // Compression runs beside the reading of the stream, not after it.
-    encoder
-        .multithread(WORKERS)
-        .map_err(io("starting the compressor"))?;
+    let mut file = store::Compressed::create(&path)?;
     let bar = store::bar(progress, &format!("volume {}", volume.path));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         bar.inc(chunk.len() as u64);
-        encoder
-            .write_all(&chunk)
+        file.write(&chunk)
             .map_err(io(format!("writing {}", path.display())))?;
     }
     bar.finish_and_clear();
-    let hashing = encoder
-        .finish()
-        .map_err(io(format!("writing {}", path.display())))?;
-    let Hashing { inner, hash, bytes } = hashing;
-    inner
-        .into_inner()
-        .map_err(|e| BackupError::Failed(e.to_string()))?
-        .sync_all()
-        .map_err(io(format!("writing {}", path.display())))?;
+    let (bytes, sha256) = file.finish()?;
     Ok(FileEntry {
         name,
         kind: "volume".into(),
         of: volume.path.clone(),
         bytes,
-        sha256: format!("{:x}", hash.finalize()),
+        sha256,
     })
-}
-
-/// The decompressed archive as a stream.
-fn decompressed(path: &Path) -> Result<ByteStream, BackupError> {
-    let file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
-    let decoder = zstd::Decoder::new(file).map_err(io(format!("reading {}", path.display())))?;
-    Ok(store::read_stream(decoder))
 }
 
 /// Empties the mount and extracts the archive into it, so that it holds what was saved and
@@ -158,7 +105,7 @@ pub async fn restore(
         Some((parent, _)) => parent,
     };
     engine
-        .archive_put(&id, parent, decompressed(archive)?)
+        .archive_put(&id, parent, store::read_stream(store::open(archive)?))
         .await?;
     Ok(())
 }
