@@ -128,3 +128,39 @@ fn a_journal_that_cannot_be_read_is_said_with_a_failing_exit_never_nothing_to_re
     history.expect(0);
     assert!(history.stdout.contains("UNREADABLE"), "{}", history.stdout);
 }
+
+#[test]
+fn a_journal_whose_last_record_was_torn_by_a_power_loss_is_recovered() {
+    let scene = Scene::new("tornjournal");
+    let (name, port) = scene.run_published("app", "1");
+    let id = id_of(&name);
+    // Killed once the old container is renamed (step 5), in the middle of writing the next
+    // record: its first bytes reached the disk, its end did not.
+    let mut run = scene.spawn(
+        &["upgrade", &name, "--to", "2", "--yes"],
+        &[("CUTOVER_PAUSE_AFTER", "5")],
+    );
+    scene.wait_for_journal("\"index\":4,\"phase\":\"done\"", WAIT);
+    kill_hard(&mut run);
+    let journal = std::fs::read_dir(scene.state_dir.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("the run's journal");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"event\":\"step\",\"stage\":0,\"ind").unwrap();
+    drop(file);
+
+    assert_eq!(scene.recover(&[])["outcome"], "rolled_back");
+    assert_eq!(id_of(&name), id, "the old container serves again");
+    assert!(http_get_eventually(port, "/").contains("version=1"));
+    assert_no_leftovers(&name);
+    assert!(
+        !scene.journal_text().contains("\"ind{"),
+        "the torn record was cut before recovery wrote after it"
+    );
+}
