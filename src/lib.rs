@@ -18,6 +18,7 @@ pub mod backup;
 pub mod clock;
 pub mod compose;
 pub mod discover;
+pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod health;

@@ -11,29 +11,29 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::check::{self, Selection, Status};
-use super::config::Config;
 use super::schedule::Window;
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::health::{HealthPolicy, HealthSettings};
+use crate::health::HealthPolicy;
 use crate::ops::backup::BackupRequest;
 use crate::ops::compose::ComposeRequest;
+use crate::ops::settings::Given;
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
-use crate::profile::{Catalog, Choice};
+use crate::profile::Catalog;
 use crate::run::{Interrupt, Outcome, StateDir};
 use crate::secrets;
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Settings {
-    pub config: Config,
+    /// The config file and the command line's health flags, which each upgrade resolves over
+    /// its container's profile and labels.
+    pub given: Given,
     pub catalog: Catalog,
-    /// The command line's over the config file's; a profile's lie under both.
-    pub health: HealthSettings,
     pub window: Option<Window>,
 }
 
@@ -111,7 +111,7 @@ pub async fn pass(
     let started_at = SystemTime::now();
     let watched = check::discover(
         engine,
-        &settings.config,
+        &settings.given.config,
         &settings.catalog,
         &Selection::OptedIn,
     )
@@ -171,7 +171,7 @@ pub async fn pass(
         checked,
         results,
     };
-    if let Some(url) = &settings.config.webhook {
+    if let Some(url) = &settings.given.config.webhook {
         notify(url, &report).await;
     }
     Ok(report)
@@ -198,9 +198,7 @@ async fn upgrade_one(
         name: status.container.clone(),
         with: Vec::new(),
         options,
-        health: settings.health.clone(),
-        profile: Choice::Auto,
-        insecure_registries: settings.config.insecure_registries.clone(),
+        given: settings.given.clone(),
         backup: BackupRequest::default(),
         compose: ComposeRequest::default(),
     };

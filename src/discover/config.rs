@@ -55,8 +55,20 @@ pub struct Config {
     pub webhook: Option<String>,
     /// Upgrades start only inside this daily window, local time, e.g. `02:00-05:00`.
     pub window: Option<String>,
-    pub health_timeout: Option<String>,
-    pub settle: Option<String>,
+    /// The config file's layer of the health settings (see `ops::settings`).
+    #[serde(default, deserialize_with = "duration")]
+    pub health_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub settle: Option<Duration>,
+}
+
+/// A duration as people write it, read when the file is: a typo fails before anything is
+/// looked at.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::duration::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 impl Config {
@@ -83,23 +95,12 @@ impl Config {
         if let Some(window) = &config.window {
             super::schedule::Window::parse(window)?;
         }
-        for d in [&config.health_timeout, &config.settle]
-            .into_iter()
-            .flatten()
-        {
-            parse_duration(d)?;
-        }
         Ok(config)
     }
 
     pub fn lists(&self, name: &str) -> bool {
         self.containers.contains_key(name)
     }
-}
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?}: {e} (write durations like 90s, 2m or 3d)"))
 }
 
 impl RuleLayer {
@@ -140,7 +141,7 @@ impl RuleLayer {
             rules.prerelease = prerelease;
         }
         if let Some(cooldown) = &self.cooldown {
-            rules.cooldown = parse_duration(cooldown)?;
+            rules.cooldown = crate::duration::parse(cooldown)?;
         }
         Ok(rules)
     }
@@ -202,6 +203,9 @@ mod tests {
         assert!(Config::parse("defaults: {pin: 'abc'}")
             .unwrap_err()
             .contains("^2024"));
+        assert!(Config::parse("health_timeout: soon")
+            .unwrap_err()
+            .contains("\"soon\" is not a duration"));
         assert!(Config::parse("webhok: x").unwrap_err().contains("webhok"));
         assert!(Config::parse("window: '25:00-26:00'").is_err());
         assert!(Config::parse("").is_ok());

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use bollard::models::ContainerInspectResponse;
 
 use super::preflight::{self, Prepared};
+use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found, Location, Source};
 use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::health::HealthPolicy;
 use crate::plan::build::BackupPlan;
 use crate::plan::{self, human_bytes};
-use crate::profile::{Catalog, Choice};
+use crate::profile::Catalog;
 use crate::run::StateDir;
 
 /// How many backups of a container are kept when nothing says otherwise.
@@ -299,12 +299,12 @@ pub async fn prepare_backup(
     state: &StateDir,
     catalog: &Catalog,
     name: &str,
-    choice: &Choice,
+    given: &Given,
     request: &BackupRequest,
-    health: HealthPolicy,
 ) -> Result<Prepared> {
     let (lock, app) = preflight::claim_running(engine, state, name).await?;
-    let (spec, facts) = database_facts(engine, catalog, choice, &app).await?;
+    let (loaded, facts, settings) = settings::of_container(engine, catalog, given, &app).await?;
+    let spec = loaded.and_then(|l| l.profile.database);
     let target = target(
         engine,
         &app,
@@ -321,7 +321,14 @@ pub async fn prepare_backup(
     }
     let root = request.root(state);
     ensure_room(engine, &root, &[(&app, &target)]).await?;
-    let plan = plan::build::plan_backup(&app, target, root, request.keep(), request.online, health);
+    let plan = plan::build::plan_backup(
+        &app,
+        target,
+        root,
+        request.keep(),
+        request.online,
+        settings.health,
+    );
     Ok(Prepared {
         plan,
         locks: vec![lock],
@@ -333,12 +340,14 @@ pub async fn prepare_backup(
 pub async fn prepare_restore(
     engine: &dyn Engine,
     state: &StateDir,
+    catalog: &Catalog,
     name: &str,
     id: &str,
+    given: &Given,
     request: &BackupRequest,
-    health: HealthPolicy,
 ) -> Result<Prepared> {
     let (lock, app) = preflight::claim_running(engine, state, name).await?;
+    let (.., settings) = settings::of_container(engine, catalog, given, &app).await?;
     let root = request.root(state);
     let found = find(&root, name, id)?;
     let facts = Facts::read(
@@ -362,7 +371,14 @@ pub async fn prepare_restore(
     )
     .await?;
     ensure_room(engine, &root, &[(&app, &safety)]).await?;
-    let plan = plan::build::plan_restore(&app, safety, &found.path, root, request.keep(), health);
+    let plan = plan::build::plan_restore(
+        &app,
+        safety,
+        &found.path,
+        root,
+        request.keep(),
+        settings.health,
+    );
     Ok(Prepared {
         plan,
         locks: vec![lock],
@@ -382,27 +398,4 @@ pub fn find(root: &Path, name: &str, id: &str) -> Result<Listed> {
             root.display()
         ))
     })
-}
-
-/// The database spec of the container's profile, and what the container holds.
-async fn database_facts(
-    engine: &dyn Engine,
-    catalog: &Catalog,
-    choice: &Choice,
-    app: &ContainerInspectResponse,
-) -> Result<(Option<DatabaseSpec>, Facts)> {
-    let labels = app
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
-    let chosen = catalog
-        .choose(choice, &labels, &engine::image_of(app))
-        .map_err(|e| Error::Refused(e.to_string()))?;
-    let spec = chosen.and_then(|(loaded, _)| loaded.profile.database);
-    let files = spec
-        .as_ref()
-        .map(|s| s.files(&engine::env_of(app)))
-        .unwrap_or_default();
-    Ok((spec, Facts::read(engine, app, &files).await?))
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, gather_facts, group_members};
+use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
 use crate::backup::{self, Target};
 use crate::engine::facts::Facts;
@@ -289,10 +290,11 @@ pub async fn check_container(
         let others = group_members(engine, catalog, &loaded, &members[0].0, &members[0].1).await?;
         members.extend(others.into_iter().map(|(_, c, f)| (c, f)));
     }
-    let health = profile
-        .health(&members[0].1)
-        .map_err(Error::Refused)?
-        .over(HealthPolicy::default());
+    let given = Given {
+        profile: choice.clone(),
+        ..Given::default()
+    };
+    let health = settings::resolve(&given, Some((profile, &members[0].1)), &members[0].0)?.health;
     let version = profile.expect_version.clone().map(VersionSource::Url);
     let rules = Rules {
         health: &health,

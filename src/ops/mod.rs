@@ -8,5 +8,6 @@ pub mod history;
 pub mod live;
 pub mod preflight;
 pub mod rollback;
+pub mod settings;
 pub mod task;
 pub mod upgrade;

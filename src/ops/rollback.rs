@@ -3,20 +3,24 @@
 
 use super::backup::BackupRequest;
 use super::preflight::{self, Prepared};
+use super::settings::{self, Given};
 use crate::backup;
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::health::HealthPolicy;
 use crate::plan::{self, build::RestoreOnRollback};
+use crate::profile::Catalog;
 use crate::run::StateDir;
 use crate::secrets;
 
+/// The plan to start `NAME-old` again in place of `name`, awaited with the health rules of the
+/// old version (its profile's, under the config file's, its labels' and the command line's).
 pub async fn prepare(
     engine: &dyn Engine,
     state: &StateDir,
+    catalog: &Catalog,
     name: &str,
-    health: HealthPolicy,
+    given: &Given,
     restore: bool,
     request: &BackupRequest,
 ) -> Result<Prepared> {
@@ -46,12 +50,13 @@ pub async fn prepare(
         ),
     )
     .await?;
+    let (.., settings) = settings::of_container(engine, catalog, given, &previous).await?;
     let restore = match restore {
         true => restore_plan(engine, state, name, &current, &previous, request).await?,
         false => None,
     };
     Ok(Prepared {
-        plan: plan::plan_rollback(name, &current, &previous, health, restore),
+        plan: plan::plan_rollback(name, &current, &previous, settings.health, restore),
         locks: vec![lock],
     })
 }

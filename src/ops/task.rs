@@ -12,9 +12,9 @@ use super::backup::BackupRequest;
 use super::group::{choose_profile, claim_running, gather_facts, group_members};
 use super::live;
 use super::preflight::{self, Prepared};
+use super::settings::{self, Given};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::health::{HealthPolicy, HealthSettings};
 use crate::plan::recreate::mount_holding;
 use crate::plan::steps::sha256;
 use crate::plan::steps::Home;
@@ -76,8 +76,8 @@ pub struct TaskRequest {
     pub name: String,
     pub task: String,
     pub args: TaskArgs,
-    /// The config file's and the command line's health settings, over the profile's.
-    pub health: HealthSettings,
+    /// The config file, the command line's health flags and `--profile` (which chose `tasks`).
+    pub given: Given,
     pub backup: BackupRequest,
 }
 
@@ -146,12 +146,8 @@ pub async fn prepare(
     if let Some(worker) = task_members.iter().find(|m| m.role) {
         check_environment(spec, &req.args, &files, worker.inspect)?;
     }
-    let health = req.health.over(
-        profile
-            .health(&members[0].1)
-            .map_err(Error::Refused)?
-            .over(HealthPolicy::default()),
-    );
+    let health =
+        settings::resolve(&req.given, Some((profile, &members[0].1)), &members[0].0)?.health;
     let version = profile.expect_version.clone().map(VersionSource::Url);
     let rules = live::Rules {
         health: &health,

@@ -8,15 +8,15 @@ use super::compose::ComposeRequest;
 use super::group::{choose_profile, claim_running, companions, gather_facts, group_members};
 use super::live;
 use super::preflight::{self, Prepared};
+use super::settings::{self, Given};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::health::HealthSettings;
 use crate::plan::build::{StageOptions, StartOrder, Target};
 use crate::plan::recreate::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
-use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Profile};
+use crate::profile::{self, Catalog, Facts, GroupBy, Profile};
 use crate::run::StateDir;
 
 pub struct UpgradeRequest {
@@ -24,13 +24,11 @@ pub struct UpgradeRequest {
     pub name: String,
     /// Other containers that move with it (`--with`), in the order they stop.
     pub with: Vec<String>,
-    /// What the command line asked for; a profile adds to it.
+    /// What the command line asked for; a profile adds to it. Its health policy is replaced by
+    /// the one [`settings::resolve`] makes of every layer.
     pub options: UpgradeOptions,
-    /// The health settings of the config file and the command line, over the profile's.
-    pub health: HealthSettings,
-    pub profile: Choice,
-    /// Registries reached over plain http though not on loopback, for the tag lists of hops.
-    pub insecure_registries: Vec<String>,
+    /// The config file, the command line's health flags and `--profile`.
+    pub given: Given,
     pub backup: BackupRequest,
     pub compose: ComposeRequest,
 }
@@ -58,7 +56,7 @@ pub async fn prepare(
         locks.push(lock);
         olds.push(old);
     }
-    let chosen = choose_profile(catalog, &req.profile, &olds[0])?;
+    let chosen = choose_profile(catalog, &req.given.profile, &olds[0])?;
     let mut options = req.options.clone();
     let mut facts = Vec::new();
     for old in &olds {
@@ -92,21 +90,25 @@ pub async fn prepare(
                 options.start_order = StartOrder::NamedFirst;
             }
         }
-        options.health = profile
-            .health(&facts[0])
-            .map_err(Error::Refused)?
-            .over(options.health);
         if options.via.is_empty() {
             if let Some(path) = &profile.upgrade_path {
-                options.via =
-                    plan_hops(&olds[0], &options.target, path, &req.insecure_registries).await?;
+                options.via = plan_hops(
+                    &olds[0],
+                    &options.target,
+                    path,
+                    &req.given.config.insecure_registries,
+                )
+                .await?;
             }
         }
         // The profile's steps are the product's: its other images' containers need none.
         let product = facts.len() - options.companions.len();
         options.hop_steps = hop_steps(profile, &olds[0], &options, &facts[..product])?;
     }
-    options.health = req.health.over(options.health);
+    let profile = chosen
+        .as_ref()
+        .map(|(loaded, _)| (&loaded.profile, &facts[0]));
+    options.health = settings::resolve(&req.given, profile, &olds[0])?.health;
     if let Some((loaded, _)) = &chosen {
         let product = olds.len() - options.companions.len();
         let version = options.hop(0).expect_version;

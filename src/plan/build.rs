@@ -45,6 +45,12 @@ pub struct Migration {
     pub fails_if_output_has: Vec<String>,
 }
 
+impl Migration {
+    /// How long a migration may run when nobody said: long enough for the schema changes of a
+    /// large database, short enough that a hung one does not hold the service down for a day.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+}
+
 /// A file on no volume, carried from each member's old container to its successor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarriedPath {

@@ -372,9 +372,12 @@ pub struct HopSteps {
     pub refusal: Option<String>,
 }
 
+/// How long a `call` step may keep calling when its profile does not say: as long as a
+/// migration may run, since that is what it waits for.
+const CALL_TIMEOUT: Duration = Migration::DEFAULT_TIMEOUT;
+
 fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{what} {text:?}: {e} (write durations like 90s or 30m)"))
+    crate::duration::parse(text).map_err(|e| format!("{what}: {e}"))
 }
 
 impl Profile {
@@ -535,7 +538,7 @@ impl Profile {
                         .as_deref()
                         .map(|t| parse_duration("timeout", t))
                         .transpose()?
-                        .unwrap_or(Duration::from_secs(30 * 60));
+                        .unwrap_or(Migration::DEFAULT_TIMEOUT);
                     hop.stage.migrate = Some(Migration {
                         shown: (command != *shown).then(|| shown.clone()),
                         env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -596,7 +599,7 @@ impl Profile {
                         .as_deref()
                         .map(|t| parse_duration("timeout", t))
                         .transpose()?
-                        .unwrap_or(Duration::from_secs(30 * 60));
+                        .unwrap_or(CALL_TIMEOUT);
                     hop.stage.calls.push(Call {
                         port: *port,
                         path: path.clone(),

@@ -85,14 +85,24 @@ pub enum RunError {
     Interrupted,
 }
 
+/// Where a step of the plan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    NotRun,
+    Done,
+    Failed,
+    Undone,
+    UndoFailed,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     /// The hop it belongs to, from 0.
     pub stage: usize,
     pub step: &'static str,
     pub description: String,
-    /// `done`, `failed`, `undone`, `undo_failed` or `not_run`.
-    pub status: &'static str,
+    pub status: StepStatus,
     pub millis: u64,
     /// What the step saw: a health verdict, a command's exit, what was copied.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +165,7 @@ impl State {
                 stage,
                 step: step.name(),
                 description: step.describe(plan),
-                status: "not_run",
+                status: StepStatus::NotRun,
                 millis: 0,
                 detail: None,
             })
@@ -184,7 +194,10 @@ impl State {
                 state.down.entry(stage).or_insert((record.started_at, None));
             }
             let report = &mut state.reports[global(&run.plan, stage, index)];
-            report.status = if record.done { "done" } else { "failed" };
+            report.status = match record.done {
+                true => StepStatus::Done,
+                false => StepStatus::Failed,
+            };
             if let Some(outputs) = &record.outputs {
                 state.learn(stage, index, outputs.clone());
             }
@@ -233,7 +246,7 @@ impl State {
 /// version on data it may refuse, which is how a service ends up down.
 fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Option<String> {
     let steps = &plan.stages[stage].steps;
-    let done = |i: usize| state.reports[global(plan, stage, i)].status == "done";
+    let done = |i: usize| state.reports[global(plan, stage, i)].status == StepStatus::Done;
     if started.iter().any(|&i| steps[i].traits().backs_up) {
         return None;
     }
@@ -418,7 +431,7 @@ impl Runner<'_> {
                 Ok(done) => {
                     #[cfg(test)]
                     self.crash_point(number, Moment::Acted)?;
-                    report.status = "done";
+                    report.status = StepStatus::Done;
                     let detail = done.detail.map(|d| secrets::redact(&d));
                     if let Some(detail) = &detail {
                         tracing::info!("      {detail}");
@@ -466,7 +479,7 @@ impl Runner<'_> {
                         message.push_str(" (the Docker engine went away during the step and is back: the step's container was stopped with it)");
                     }
                     let report = &mut state.reports[number];
-                    report.status = "failed";
+                    report.status = StepStatus::Failed;
                     report.detail = Some(message.clone());
                     let failed = Event::Step {
                         stage,
@@ -669,7 +682,7 @@ impl Runner<'_> {
                         detail: said,
                     };
                     self.write(done, state);
-                    state.reports[number].status = "undone";
+                    state.reports[number].status = StepStatus::Undone;
                     if step.traits().reverts_data {
                         reverted.push(index);
                     }
@@ -683,7 +696,7 @@ impl Runner<'_> {
                         detail: Some(message.clone()),
                     };
                     self.write(failed, state);
-                    state.reports[number].status = "undo_failed";
+                    state.reports[number].status = StepStatus::UndoFailed;
                     if let StepError::Covered(_) = e {
                         tracing::warn!("{message}");
                         state.warnings.push(format!("{description}: {message}"));

@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::preflight::Prepared;
+use crate::ops::settings::Given;
 use crate::ops::task::{prepare, tasks_of, TaskRequest};
 use crate::plan::Plan;
 use crate::profile::{Catalog, Choice, Loaded, Profile};
@@ -136,6 +137,16 @@ async fn prepare_named(
     task: &str,
     words: &[String],
 ) -> crate::error::Result<Prepared> {
+    prepare_given(host, task, words, |_| {}).await
+}
+
+/// [`prepare_named`] with what the operator gave changed by `change`.
+async fn prepare_given(
+    host: &Host,
+    task: &str,
+    words: &[String],
+    change: impl FnOnce(&mut Given),
+) -> crate::error::Result<Prepared> {
     let catalog = catalog();
     let tasks = tasks_of(&host.engine, &catalog, "web", &Choice::Auto)
         .await
@@ -144,15 +155,20 @@ async fn prepare_named(
     let (args, rest) = spec.parse_args(words).unwrap();
     assert!(rest.is_empty());
     let policy = health();
-    let request = TaskRequest {
-        name: "web".into(),
-        task: task.into(),
-        args,
+    let mut given = Given {
         health: HealthSettings {
             settle: Some(policy.settle),
             timeout: Some(policy.timeout),
             ..HealthSettings::default()
         },
+        ..Given::default()
+    };
+    change(&mut given);
+    let request = TaskRequest {
+        name: "web".into(),
+        task: task.into(),
+        args,
+        given,
         backup: BackupRequest {
             db_var: Some("DB_URL".into()),
             dir: Some(host.dir.join(BACKUPS_IN_HOST)),
@@ -563,4 +579,33 @@ async fn a_config_in_the_containers_own_filesystem_is_swapped_with_a_warning() {
         "{:?}",
         report.warnings
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_waits_as_long_as_the_config_file_says_unless_a_flag_says_otherwise() {
+    let (host, path) = task_host("db", "localfs");
+    let words = ["--dest".to_string(), path.display().to_string()];
+    let waits = |prepared: Prepared| {
+        let plan = prepared.plan;
+        plan.stages
+            .iter()
+            .flat_map(|s| &s.steps)
+            .map(|step| step.describe(&plan))
+            .find(|d| d.contains("(at most "))
+            .unwrap()
+    };
+    let configured = prepare_given(&host, "move-store", &words, |given| {
+        given.health = HealthSettings::default();
+        given.config.health_timeout = Some(std::time::Duration::from_secs(540));
+    })
+    .await
+    .unwrap();
+    assert!(waits(configured).contains("(at most 9m)"));
+    let flagged = prepare_given(&host, "move-store", &words, |given| {
+        given.config.health_timeout = Some(std::time::Duration::from_secs(540));
+        given.health.timeout = Some(std::time::Duration::from_secs(660));
+    })
+    .await
+    .unwrap();
+    assert!(waits(flagged).contains("(at most 11m)"));
 }

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::journal::{Outcome, StateDir};
 use super::recover::recover;
-use super::runner::{global, Fault, Moment, RunError, RunReport, Runner};
+use super::runner::{global, Fault, Moment, RunError, RunReport, Runner, StepStatus};
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::engine::Engine;
 use crate::health::{HealthPolicy, HealthSettings};
 use crate::ops::backup::BackupRequest;
+use crate::ops::settings::Given;
 use crate::ops::upgrade::{prepare, UpgradeRequest};
 use crate::plan::build::{BackupPlan, CarriedPath, Migration, Target};
 use crate::plan::steps::Cx;
@@ -103,14 +104,16 @@ fn request(host: &Host, members: &[&str], mut options: UpgradeOptions) -> Upgrad
     UpgradeRequest {
         name: members[0].into(),
         with: members[1..].iter().map(|m| m.to_string()).collect(),
-        health: HealthSettings {
-            settle: Some(options.health.settle),
-            timeout: Some(options.health.timeout),
-            ..HealthSettings::default()
+        given: Given {
+            health: HealthSettings {
+                settle: Some(options.health.settle),
+                timeout: Some(options.health.timeout),
+                ..HealthSettings::default()
+            },
+            profile: Choice::Without,
+            ..Given::default()
         },
         options,
-        profile: Choice::Without,
-        insecure_registries: Vec::new(),
         backup,
         compose: Default::default(),
     }
@@ -769,7 +772,7 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
         report.warnings
     );
     let backup = report.steps.iter().find(|s| s.step == "backup").unwrap();
-    assert_eq!(backup.status, "undone");
+    assert_eq!(backup.status, StepStatus::Undone);
 }
 
 /// The migration of these options, and a version check the new version fails after it served.

@@ -281,7 +281,7 @@ fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_
         engine.inspect(&name, "{{.Id}} {{.State.Running}}"),
         Some(format!("{id} true"))
     );
-    assert_eq!(engine.names(), [name.clone()], "nothing left behind");
+    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
 
     // The registry comes back: the next run pulls the whole image and upgrades.
     registry.up();
@@ -360,7 +360,7 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
         Some(format!("{id} true {}", image("1"))),
         "the old container serves again"
     );
-    assert_eq!(engine.names(), [name.clone()], "nothing left behind");
+    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
     let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
     assert!(log.starts_with("v1 started"), "its data is there: {log}");
 }

@@ -15,6 +15,7 @@ mod products;
 mod recover;
 mod refusals;
 mod rollback;
+mod settings;
 mod signals;
 mod steps;
 mod tasks;

@@ -1,17 +1,18 @@
-//! The command line, apart from what the commands do.
+//! The command line: the commands, and the groups of flags several of them take. Each
+//! command's own arguments live with it, in `commands/`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use cutover::engine::reference::ImageRef;
-use cutover::health::{HealthPolicy, HealthSettings};
-use cutover::ops::backup::BackupRequest;
-use cutover::ops::compose::ComposeRequest;
-use cutover::plan::build::{CarriedPath, Migration, Target};
-use cutover::plan::steps::VersionSource;
-use cutover::plan::UpgradeOptions;
+use cutover::health::HealthSettings;
 use cutover::profile::Choice;
+
+use crate::commands::{
+    auto::AutoArgs, backup::BackupArgs, backups::BackupsArgs, check::CheckArgs,
+    history::HistoryArgs, profiles::ProfilesCommand, recover::RecoverArgs, restore::RestoreArgs,
+    rollback::RollbackArgs, task::TaskArgs, tasks::TasksArgs, upgrade::UpgradeArgs,
+};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -110,14 +111,14 @@ pass on that cron expression. A host-wide lock keeps two passes from overlapping
     Auto(AutoArgs),
 }
 
-const TASK_EXIT_CODES: &str = "\
+pub const TASK_EXIT_CODES: &str = "\
 Exit codes:
   0  done: the task's work is done and every container of the group runs healthy
   1  failed after the group stopped, and rolled back: it runs as before, on its old configuration and data
   2  nothing changed: bad input, a refused precondition, or a failure before anything stopped
   3  failed and needs attention: the group may be down; the message says what is left";
 
-const AUTO_EXIT_CODES: &str = "\
+pub const AUTO_EXIT_CODES: &str = "\
 Exit codes:
   0   nothing to upgrade (or only outside the maintenance window)
   10  upgraded at least one container, no failure
@@ -148,147 +149,6 @@ pub struct BackupWhere {
     pub keep_backups: Option<usize>,
 }
 
-#[derive(Args, Debug)]
-pub struct BackupArgs {
-    /// The container to back up
-    pub name: String,
-    /// Back up while it runs instead of stopping it
-    #[arg(long)]
-    pub online: bool,
-    /// The product profile that names its database: a name, a file, or none
-    #[arg(long, value_name = "NAME|FILE|none")]
-    pub profile: Option<String>,
-    #[command(flatten)]
-    pub what: BackupWhat,
-    #[command(flatten)]
-    pub place: BackupWhere,
-    #[command(flatten)]
-    pub health: HealthArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct BackupsArgs {
-    /// Only this container's backups
-    pub name: Option<String>,
-    /// Where backups live [default: STATE_DIR/backups]
-    #[arg(long, value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct RestoreArgs {
-    /// The container whose data is replaced
-    pub name: String,
-    /// The backup (`cutover backups NAME` lists them), or `latest`
-    pub backup: String,
-    #[command(flatten)]
-    pub place: BackupWhere,
-    /// Print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub health: HealthArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct TasksArgs {
-    /// A container of the product
-    pub name: String,
-    /// The product profile: a name or a file
-    #[arg(long, value_name = "NAME|FILE")]
-    pub profile: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct TaskArgs {
-    /// A container of the product: the task runs over its whole group
-    #[arg(required_unless_present = "help")]
-    pub name: Option<String>,
-    /// The task, as `cutover tasks NAME` lists it
-    #[arg(required_unless_present = "help")]
-    pub task: Option<String>,
-    /// The task's own options (`cutover tasks NAME` lists them)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "TASK OPTIONS"
-    )]
-    pub words: Vec<String>,
-    /// Print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The product profile: a name or a file
-    #[arg(long, value_name = "NAME|FILE")]
-    pub profile: Option<String>,
-    /// Take no backup of the database first (say why: your own backup)
-    #[arg(long, help_heading = "Backup")]
-    pub skip_backup: bool,
-    #[command(flatten)]
-    pub backup_where: BackupWhere,
-    #[command(flatten)]
-    pub health: HealthArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Print help; after TASK, the task's own options
-    #[arg(short, long)]
-    pub help: bool,
-}
-
-impl TaskArgs {
-    pub fn backup(&self) -> BackupRequest {
-        BackupRequest {
-            skip: self.skip_backup,
-            dir: self.backup_where.backup_dir.clone(),
-            keep: self.backup_where.keep_backups,
-            ..BackupRequest::default()
-        }
-    }
-
-    /// The command line read again with `options` (words after TASK that are not the task's
-    /// own) moved before NAME, where they are cutover's options.
-    pub fn with_options(&self, options: &[String]) -> Result<TaskArgs, clap::Error> {
-        let argv: Vec<String> = std::env::args().collect();
-        let at = argv
-            .iter()
-            .skip(1)
-            .position(|a| a == "task")
-            .map_or(1, |i| i + 2);
-        let end = argv.len() - self.words.len();
-        let reordered: Vec<String> = argv[..at]
-            .iter()
-            .chain(options)
-            .chain(&argv[at..end])
-            .cloned()
-            .collect();
-        match Cli::try_parse_from(reordered)?.command {
-            Command::Task(args) => Ok(args),
-            _ => unreachable!("the same command line names the same command"),
-        }
-    }
-}
-
-/// The value of a `--profile` among words clap did not read (those after a task's name).
-pub fn profile_among(words: &[String]) -> Option<String> {
-    words
-        .iter()
-        .enumerate()
-        .find_map(|(i, w)| match w.strip_prefix("--profile") {
-            Some("") => words.get(i + 1).cloned(),
-            Some(rest) => rest.strip_prefix('=').map(str::to_string),
-            None => None,
-        })
-}
-
 /// The `profile` flag's three forms.
 pub fn choice(profile: Option<&str>) -> Choice {
     match profile {
@@ -298,112 +158,19 @@ pub fn choice(profile: Option<&str>) -> Choice {
     }
 }
 
-#[derive(Subcommand, Debug)]
-pub enum ProfilesCommand {
-    /// The profiles this host knows (built in, /etc/cutover/profiles, ~/.config/cutover/profiles) and what they match
-    List {
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
-    },
-    /// A profile as cutover resolved it, in YAML
-    Show {
-        /// A profile name, or a file
-        name: String,
-    },
-    /// Check a profile file: its errors name the line and column
-    Validate { file: PathBuf },
-    /// Try a container's profile on the running product, changing nothing: its health and version rules for the version that runs, its database (found, dumpable, restorable, its extensions), on every container of its group. An upgrade runs the same checks before anything stops.
-    #[command(
-        after_help = "Exit codes:\n  0  the product answers as its profile says\n  2  a rule does not match (each is shown with what the product answered), or bad input"
-    )]
-    Check {
-        /// The container
-        name: String,
-        /// The profile to try, a name or a file [default: the container's own]
-        #[arg(long, value_name = "NAME|FILE")]
-        profile: Option<String>,
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// Containers to check [default: the opted-in ones]
-    pub names: Vec<String>,
-    /// Check every running container
-    #[arg(long, conflicts_with = "names")]
-    pub all: bool,
-    #[command(flatten)]
-    pub discovery: DiscoveryArgs,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct AutoArgs {
-    #[command(flatten)]
-    pub discovery: DiscoveryArgs,
-    /// Stay resident and run a pass on this cron expression (5 or 6 fields, e.g. "0 3 * * *")
-    #[arg(long, value_name = "CRON")]
-    pub schedule: Option<String>,
-    /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
-    #[arg(long, value_name = "HH:MM-HH:MM")]
-    pub window: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub health: HealthArgs,
-}
-
 #[derive(Args, Debug)]
 pub struct DiscoveryArgs {
-    /// The YAML config: opted-in containers, their policies, insecure registries, webhook, window (see README)
+    /// The YAML config: opted-in containers, their policies, insecure registries, webhook, window, health timeout and settle (see README)
     #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
     pub config: Option<PathBuf>,
 }
 
+/// What every command that changes containers takes; flattened last, since its groups set the
+/// help headings of what follows them.
 #[derive(Args, Debug)]
-pub struct UpgradeArgs {
-    /// The container to upgrade (with --with, the first of the group)
-    #[arg(required_unless_present = "project")]
-    pub name: Option<String>,
-    /// Upgrade the services of this compose project as one group: those that run the image most
-    /// of its services run (not its database), or those named with --service; dependents stop first
-    #[arg(long, value_name = "PROJECT", conflicts_with_all = ["name", "with"])]
-    pub project: Option<String>,
-    /// With --project: a service to upgrade (repeatable)
-    #[arg(long, value_name = "SERVICE", requires = "project")]
-    pub service: Vec<String>,
-    /// Leave compose files alone (their old tag would bring the old version back on the next
-    /// `docker-compose up --force-recreate` or `down`/`up`)
-    #[arg(long)]
-    pub no_compose_edit: bool,
-    /// The tag to move to, in the container's current repository
-    #[arg(
-        long,
-        value_name = "TAG",
-        required_unless_present = "image",
-        conflicts_with = "image"
-    )]
-    pub to: Option<String>,
-    /// The image to move to, possibly in another repository
-    #[arg(long, value_name = "REPOSITORY:TAG")]
-    pub image: Option<String>,
-    /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
-    #[arg(long, value_name = "TAG")]
-    pub via: Vec<String>,
-    /// Another container that moves with it to the same tag (repeatable; stopped in the order given, started in reverse)
-    #[arg(long = "with", value_name = "NAME")]
-    pub with: Vec<String>,
-    /// Keep the old container, stopped, as NAME-old, for `cutover rollback` (with --via: the one of the last hop)
-    #[arg(long)]
-    pub keep_old: bool,
-    /// Print the plan and the configuration that will be carried; change nothing
+#[command(next_help_heading = "Common")]
+pub struct ChangeArgs {
+    /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
     /// The product profile to follow: a name (`cutover profiles list`), a file, or `none` [default: the container's
@@ -413,114 +180,9 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
     #[command(flatten)]
-    pub steps: StepArgs,
-    /// Take no backup (say why: a database cutover cannot dump, your own backup)
-    #[arg(long, help_heading = "Backup")]
-    pub skip_backup: bool,
-    /// Take the backup while the old version still runs (less downtime, a backup that may miss the last writes)
-    #[arg(long, help_heading = "Backup", conflicts_with = "skip_backup")]
-    pub backup_online: bool,
-    #[command(flatten)]
-    pub backup_what: BackupWhat,
-    #[command(flatten)]
-    pub backup_where: BackupWhere,
+    pub common: CommonArgs,
     #[command(flatten)]
     pub health: HealthArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// Steps around the swap, for products that need more than a new container.
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Steps around the swap")]
-pub struct StepArgs {
-    /// While the service is stopped, run this command in a one-shot container from the new image
-    /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
-    /// closed: give a tool that asks (y/N) its non-interactive flag
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
-    pub migrate: Option<String>,
-    /// The entrypoint of the migration container [default: the new image's]
-    #[arg(
-        long,
-        value_name = "CMD",
-        requires = "migrate",
-        allow_hyphen_values = true
-    )]
-    pub migrate_entrypoint: Option<String>,
-    /// How long the migration may run before it is killed and the upgrade rolled back
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", requires = "migrate")]
-    pub migrate_timeout: Duration,
-    /// Run this command inside the old container before it stops; a failure aborts with no downtime (repeatable)
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
-    pub exec_before: Vec<String>,
-    /// Run this command inside the new container once it is healthy; a failure rolls back (repeatable)
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
-    pub exec_after: Vec<String>,
-    /// How long each --exec-before/--exec-after command may run
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
-    pub hook_timeout: Duration,
-    /// Copy this file, which lives on no volume, from the old container into the new one, with its mode and owner (repeatable)
-    #[arg(long, value_name = "PATH")]
-    pub carry_file: Vec<String>,
-    /// Like --carry-file, for a file that may not exist
-    #[arg(long, value_name = "PATH")]
-    pub carry_file_if_present: Vec<String>,
-    /// Set a variable in the new container (repeatable)
-    #[arg(long = "env", value_name = "NAME=VALUE")]
-    pub env: Vec<String>,
-    /// Remove a variable you set from the new container (a default of the new image still applies) (repeatable)
-    #[arg(long, value_name = "NAME")]
-    pub env_unset: Vec<String>,
-    /// Move a variable's value to a new name in the new container, e.g. ENCODE_KEY=ENCRYPTION_SECRET (repeatable)
-    #[arg(long, value_name = "OLD=NEW")]
-    pub env_rename: Vec<String>,
-    /// After health, the new container must report the target version at this URL: http://HOST:PORT/PATH, or /PATH
-    /// or :PORT/PATH on the container, with #FIELD naming a JSON field (e.g. /version#service.version)
-    #[arg(
-        long,
-        value_name = "URL[#FIELD]",
-        conflicts_with = "expect_version_cmd"
-    )]
-    pub expect_version: Option<String>,
-    /// After health, this command inside the new container must print the target version
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
-    pub expect_version_cmd: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct RollbackArgs {
-    /// The container to roll back
-    pub name: String,
-    /// Keep the current data rather than restore the backup taken before the upgrade (the old
-    /// version may not run on data the new one migrated)
-    #[arg(long)]
-    pub no_restore: bool,
-    #[command(flatten)]
-    pub backup_where: BackupWhere,
-    /// Print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub health: HealthArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct RecoverArgs {
-    /// Only this container's interrupted runs
-    pub name: Option<String>,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct HistoryArgs {
-    /// Only this container's runs
-    pub name: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -559,27 +221,17 @@ pub struct HealthArgs {
     /// A field the JSON answer must hold, e.g. status_code=200 or databaseStatus=OK (repeatable)
     #[arg(long, value_name = "FIELD=VALUE")]
     pub health_json: Vec<String>,
-    /// How long to wait for the new container to be healthy [default: 2m, or the profile's]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// How long to wait for the new container to be healthy [default: the container's cutover.health_timeout label, else the config file's, else the profile's, else 2m]
+    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse)]
     pub health_timeout: Option<Duration>,
-    /// Without a HEALTHCHECK, URL or port: how long it must also run without exiting or restarting [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Without a HEALTHCHECK, URL or port: how long it must also run without exiting or restarting [default: the cutover.settle label, else the config file's, else 10s]
+    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse)]
     pub settle: Option<Duration>,
 }
 
-/// Durations as people write them: `90s`, `2m`, `1h30m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (write durations like 90s, 2m or 1h30m)"))
-}
-
 impl HealthArgs {
-    /// The flags over the config file's timeout and settle.
-    pub fn settings(
-        &self,
-        timeout: Option<Duration>,
-        settle: Option<Duration>,
-    ) -> Result<HealthSettings, String> {
+    /// The command line's layer of the health settings.
+    pub fn settings(&self) -> Result<HealthSettings, String> {
         let named = self.health_url.is_some() || self.health_port.is_some();
         if !named && (self.health_status.is_some() || !self.health_json.is_empty()) {
             return Err("--health-status and --health-json judge the answer of --health-url or --health-port: give one of them".into());
@@ -595,155 +247,29 @@ impl HealthArgs {
                 .iter()
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()?,
-            settle: self.settle.or(settle),
-            timeout: self.health_timeout.or(timeout),
+            settle: self.settle,
+            timeout: self.health_timeout,
         })
     }
-
-    /// The flags over the defaults alone, for commands that read no config file.
-    pub fn policy(&self) -> Result<HealthPolicy, String> {
-        Ok(self.settings(None, None)?.over(HealthPolicy::default()))
-    }
 }
 
-/// A tag as `--to` and `--via` take it.
-fn tag(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.contains(['/', '@', ':']) || text.contains(char::is_whitespace) {
-        return Err(format!(
-            "{text:?} is not a tag; use --image for a whole reference"
-        ));
-    }
-    Ok(text.to_string())
-}
-
-/// A command line, split the way a shell would (quotes group words; no variables, no globs).
-fn command(flag: &str, text: &str) -> Result<Vec<String>, String> {
-    let words = shell_words::split(text).map_err(|e| format!("{flag} {text:?}: {e}"))?;
-    if words.is_empty() {
-        return Err(format!("{flag} needs a command"));
-    }
-    Ok(words)
-}
-
-fn pair<'a>(flag: &str, text: &'a str, shape: &str) -> Result<(&'a str, &'a str), String> {
-    match text.split_once('=') {
-        Some((name, value)) if valid_env_name(name) => Ok((name, value)),
-        _ => Err(format!("{flag} {text:?}: write {shape}")),
-    }
-}
-
-fn valid_env_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(char::is_whitespace)
-}
-
-impl UpgradeArgs {
-    /// The raw flags, validated into the options of an upgrade.
-    pub fn options(&self) -> Result<UpgradeOptions, String> {
-        let target =
-            match (&self.to, &self.image) {
-                (Some(to), _) => Target::Tag(tag(to)?),
-                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
-                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
-                })?),
-                (None, None) => unreachable!("clap requires --to or --image"),
-            };
-        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
-        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
-        options.keep_old = self.keep_old;
-        let s = &self.steps;
-        let steps = &mut options.steps;
-        steps.migrate = match &s.migrate {
-            Some(cmd) => Some(Migration {
-                shown: None,
-                env: Vec::new(),
-                command: command("--migrate", cmd)?,
-                entrypoint: s
-                    .migrate_entrypoint
-                    .as_deref()
-                    .map(|e| command("--migrate-entrypoint", e))
-                    .transpose()?,
-                timeout: s.migrate_timeout,
-                fails_if_output_has: Vec::new(),
-            }),
-            None => None,
-        };
-        steps.exec_before = s
-            .exec_before
-            .iter()
-            .map(|c| command("--exec-before", c))
-            .collect::<Result<_, _>>()?;
-        steps.exec_after = s
-            .exec_after
-            .iter()
-            .map(|c| command("--exec-after", c))
-            .collect::<Result<_, _>>()?;
-        steps.carry = s
-            .carry_file
-            .iter()
-            .map(|p| CarriedPath {
-                path: p.clone(),
-                optional: false,
-            })
-            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath {
-                path: p.clone(),
-                optional: true,
-            }))
-            .collect();
-        for entry in &s.env {
-            let (name, value) = pair("--env", entry, "NAME=VALUE")?;
-            steps.env.set.push((name.to_string(), value.to_string()));
-        }
-        for name in &s.env_unset {
-            if !valid_env_name(name) || name.contains('=') {
-                return Err(format!("--env-unset {name:?}: give a variable name"));
-            }
-            steps.env.unset.push(name.clone());
-        }
-        for entry in &s.env_rename {
-            let (old, new) = pair("--env-rename", entry, "OLD=NEW")?;
-            if !valid_env_name(new) {
-                return Err(format!("--env-rename {entry:?}: write OLD=NEW"));
-            }
-            steps.env.rename.push((old.to_string(), new.to_string()));
-        }
-        steps.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
-            (Some(url), _) => {
-                let address = url.split('#').next().unwrap_or_default();
-                let known = ["http://", "https://", "/", ":"]
-                    .iter()
-                    .any(|p| address.starts_with(p));
-                if !known {
-                    return Err(format!("--expect-version {url:?}: write http://HOST:PORT/PATH, /PATH or :PORT/PATH, optionally with #FIELD"));
-                }
-                Some(VersionSource::Url(url.clone()))
-            }
-            (None, Some(cmd)) => Some(VersionSource::Command(command(
-                "--expect-version-cmd",
-                cmd,
-            )?)),
-            (None, None) => None,
-        };
-        options.hook_timeout = s.hook_timeout;
-        Ok(options)
-    }
-
-    pub fn compose(&self) -> ComposeRequest {
-        ComposeRequest {
-            project: self.project.clone(),
-            services: self.service.clone(),
-            no_edit: self.no_compose_edit,
-            dry_run: self.dry_run,
-        }
-    }
-
-    pub fn backup(&self) -> BackupRequest {
-        BackupRequest {
-            skip: self.skip_backup,
-            db_var: self.backup_what.backup_db.clone(),
-            volumes: self.backup_what.backup_volumes,
-            online: self.backup_online,
-            dir: self.backup_where.backup_dir.clone(),
-            keep: self.backup_where.keep_backups,
+impl Command {
+    /// Whether the command was asked for JSON, which its errors then are too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Upgrade(a) => a.change.common.json,
+            Command::Rollback(a) => a.change.common.json,
+            Command::Backup(a) => a.change.common.json,
+            Command::Restore(a) => a.change.common.json,
+            Command::Recover(a) => a.common.json,
+            Command::History(a) => a.json,
+            Command::Profiles(p) => p.json(),
+            Command::Backups(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Auto(a) => a.json,
+            Command::Tasks(a) => a.json,
+            // Options after TASK are cutover's too.
+            Command::Task(a) => a.change.common.json || a.words.iter().any(|w| w == "--json"),
         }
     }
 }

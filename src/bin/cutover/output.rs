@@ -14,6 +14,7 @@ use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
 use cutover::profile::task::TaskSpec;
 use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
+use cutover::run::runner::StepStatus;
 use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
 use serde_json::json;
@@ -228,7 +229,7 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
         let backup_ms: u64 = report
             .steps
             .iter()
-            .filter(|s| s.step == "backup" && s.status == "done")
+            .filter(|s| s.step == "backup" && s.status == StepStatus::Done)
             .map(|s| s.millis)
             .sum();
         let backup = match backup_ms {

@@ -1,0 +1,126 @@
+//! `cutover auto`: one unattended pass, or a pass on a schedule.
+
+use std::path::Path;
+
+use clap::Args;
+use cutover::discover::auto;
+use cutover::discover::schedule::{Schedule, Window};
+use cutover::engine::registry::RegistryClient;
+use cutover::engine::DockerEngine;
+use cutover::ops::settings::Given;
+use cutover::profile::Choice;
+use cutover::run::journal::StateDir;
+use cutover::run::Interrupt;
+
+use super::{connect, load_config, load_profiles, refused};
+use crate::cli::{DiscoveryArgs, HealthArgs};
+use crate::output::{self, Exit};
+
+pub async fn run(args: AutoArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    let given = Given {
+        config: load_config(&args.discovery)?,
+        health: args.health.settings().map_err(refused)?,
+        profile: Choice::Auto,
+    };
+    let window = args
+        .window
+        .as_ref()
+        .or(given.config.window.as_ref())
+        .map(|w| Window::parse(w))
+        .transpose()
+        .map_err(refused)?;
+    let schedule = args
+        .schedule
+        .as_deref()
+        .map(Schedule::parse)
+        .transpose()
+        .map_err(refused)?;
+    let (engine, state) = connect(state_root).await?;
+    let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
+    let settings = auto::Settings {
+        given,
+        catalog: load_profiles()?,
+        window,
+    };
+    let interrupt = Interrupt::from_signals();
+    match schedule {
+        None => {
+            let report = auto::pass(&engine, &state, &registry, &settings, &interrupt).await?;
+            Ok(output::auto(&report, args.json))
+        }
+        Some(schedule) => {
+            let resident = Resident {
+                engine: &engine,
+                state: &state,
+                registry: &registry,
+                settings: &settings,
+                interrupt: &interrupt,
+            };
+            resident.run(&schedule, args.json).await
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AutoArgs {
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// Stay resident and run a pass on this cron expression (5 or 6 fields, e.g. "0 3 * * *")
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub window: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+/// What `auto --schedule` runs a pass with.
+struct Resident<'a> {
+    engine: &'a DockerEngine,
+    state: &'a StateDir,
+    registry: &'a RegistryClient,
+    settings: &'a auto::Settings,
+    interrupt: &'a Interrupt,
+}
+
+impl Resident<'_> {
+    /// A pass at every occurrence until SIGINT or SIGTERM (a pass under way finishes or rolls
+    /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
+    /// reported and the schedule goes on.
+    async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
+        loop {
+            let now = chrono::Local::now();
+            let Some(next) = schedule.next_after(now) else {
+                return Err(refused("the schedule has no next occurrence".into()));
+            };
+            tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+            let wait = (next - now).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                () = self.interrupt.wait() => return Ok(Exit::Done),
+            }
+            let pass = auto::pass(
+                self.engine,
+                self.state,
+                self.registry,
+                self.settings,
+                self.interrupt,
+            );
+            match pass.await {
+                Ok(report) => {
+                    output::auto(&report, json);
+                }
+                Err(e) => {
+                    tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()))
+                }
+            }
+            if self.interrupt.raised().is_some() {
+                return Ok(Exit::Done);
+            }
+        }
+    }
+}

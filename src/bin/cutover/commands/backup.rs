@@ -1,0 +1,43 @@
+//! `cutover backup`.
+
+use std::path::Path;
+
+use clap::Args;
+use cutover::ops::backup::{self, BackupRequest};
+
+use super::{before_change, carry_out, connect, given, load_profiles};
+use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
+use crate::output::Exit;
+
+pub async fn run(args: BackupArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    before_change(&args.change)?;
+    let given = given(&args.change)?;
+    let catalog = load_profiles()?;
+    let request = BackupRequest {
+        db_var: args.what.backup_db.clone(),
+        volumes: args.what.backup_volumes,
+        online: args.online,
+        dir: args.place.backup_dir.clone(),
+        keep: args.place.keep_backups,
+        skip: false,
+    };
+    let (engine, state) = connect(state_root).await?;
+    let prepared =
+        backup::prepare_backup(&engine, &state, &catalog, &args.name, &given, &request).await?;
+    carry_out(prepared, &engine, &state, &args.change).await
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The container to back up
+    pub name: String,
+    /// Back up while it runs instead of stopping it
+    #[arg(long)]
+    pub online: bool,
+    #[command(flatten)]
+    pub what: BackupWhat,
+    #[command(flatten)]
+    pub place: BackupWhere,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}

@@ -1,0 +1,39 @@
+//! `cutover backups`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use cutover::run::journal::StateDir;
+
+use super::refused;
+use crate::output::{self, Exit};
+
+pub fn run(args: BackupsArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    let state = StateDir::open(state_root)?;
+    let root = args
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| state.path().join("backups"));
+    let (found, unreadable) = cutover::backup::catalogue(&root, args.name.as_deref())
+        .map_err(|e| refused(e.to_string()))?;
+    for u in &unreadable {
+        tracing::warn!(
+            "the backup in {} cannot be read: {}",
+            u.path.display(),
+            u.why
+        );
+    }
+    Ok(output::backups(&found, args.json))
+}
+
+#[derive(Args, Debug)]
+pub struct BackupsArgs {
+    /// Only this container's backups
+    pub name: Option<String>,
+    /// Where backups live [default: STATE_DIR/backups]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}

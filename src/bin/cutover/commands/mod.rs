@@ -1,0 +1,140 @@
+//! One module per command: each reads its arguments into the library's request, calls the
+//! library and renders the result. What several of them need is here.
+
+pub mod auto;
+pub mod backup;
+pub mod backups;
+pub mod check;
+pub mod history;
+pub mod profiles;
+pub mod recover;
+pub mod restore;
+pub mod rollback;
+pub mod task;
+pub mod tasks;
+pub mod upgrade;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use cutover::discover::config::Config;
+use cutover::engine::DockerEngine;
+use cutover::ops::preflight::Prepared;
+use cutover::ops::settings::Given;
+use cutover::profile::Catalog;
+use cutover::run::journal::{self, StateDir};
+use cutover::run::Interrupt;
+use indicatif::MultiProgress;
+
+use crate::cli::{self, ChangeArgs, Cli, Command, CommonArgs, DiscoveryArgs};
+use crate::output::{self, Exit};
+
+/// Runs the command the line names.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let state_root = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(journal::default_state_dir);
+    match cli.command {
+        Command::Upgrade(args) => upgrade::run(*args, &state_root).await,
+        Command::Rollback(args) => rollback::run(args, &state_root).await,
+        Command::Recover(args) => recover::run(args, &state_root).await,
+        Command::History(args) => history::run(args, &state_root),
+        Command::Profiles(command) => profiles::run(command).await,
+        Command::Backup(args) => backup::run(args, &state_root).await,
+        Command::Backups(args) => backups::run(args, &state_root),
+        Command::Restore(args) => restore::run(args, &state_root).await,
+        Command::Tasks(args) => tasks::run(args).await,
+        Command::Task(args) => task::run(args, &state_root).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Auto(args) => auto::run(args, &state_root).await,
+    }
+}
+
+/// The built-in profiles and the user's; a broken user profile stops the command, with its
+/// file, line and column.
+fn load_profiles() -> anyhow::Result<Catalog> {
+    Catalog::load().map_err(|e| refused(e.to_string()))
+}
+
+fn refused(message: String) -> anyhow::Error {
+    cutover::Error::Refused(message).into()
+}
+
+fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
+    match &args.config {
+        Some(path) => Config::load(path).map_err(|e| refused(e.to_string())),
+        None => Ok(Config::default()),
+    }
+}
+
+/// What the library resolves each container's settings from: the config file, the health
+/// flags, `--profile`.
+fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
+    Ok(Given {
+        config: load_config(&change.discovery)?,
+        health: change.health.settings().map_err(refused)?,
+        profile: cli::choice(change.profile.as_deref()),
+    })
+}
+
+/// Refuses a changing command that could not ask for its confirmation, before anything is
+/// looked at; a dry run asks nothing.
+fn before_change(change: &ChangeArgs) -> anyhow::Result<()> {
+    match change.dry_run {
+        true => Ok(()),
+        false => ensure_can_confirm(&change.common),
+    }
+}
+
+async fn connect(state_root: &Path) -> anyhow::Result<(DockerEngine, StateDir)> {
+    let state = StateDir::open(state_root)?;
+    let engine = DockerEngine::connect().await?;
+    Ok((engine, state))
+}
+
+/// Shows the plan of a dry run, or asks (unless `--yes`) and runs it.
+async fn carry_out(
+    prepared: Prepared,
+    engine: &DockerEngine,
+    state: &StateDir,
+    change: &ChangeArgs,
+) -> anyhow::Result<Exit> {
+    let common = &change.common;
+    if change.dry_run {
+        return Ok(output::dry_run(&prepared.plan, common.json));
+    }
+    if !common.yes {
+        output::plan_summary(&prepared.plan);
+        confirm("Proceed?")?;
+    }
+    let progress = std::io::stderr().is_terminal().then(MultiProgress::new);
+    let plan = prepared.plan.clone();
+    // From here a signal stops the run between steps, rather than the process mid-step.
+    let interrupt = Interrupt::from_signals();
+    let report = prepared
+        .execute(engine, state, progress.as_ref(), &interrupt)
+        .await?;
+    Ok(output::run(&plan, &report, common.json))
+}
+
+/// Refuses, before anything is looked at, to run a command that would need an answer nobody
+/// can give: a cron job must say `--yes`, and must not hang on a prompt.
+fn ensure_can_confirm(common: &CommonArgs) -> anyhow::Result<()> {
+    if common.yes || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(cutover::Error::Refused("this command changes containers and asks for confirmation, but standard input is not a terminal; pass --yes to run it unattended".into()).into())
+}
+
+fn confirm(question: &str) -> anyhow::Result<()> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(cutover::Error::Refused("not confirmed; nothing was changed".into()).into())
+    }
+}

@@ -1,0 +1,45 @@
+//! `cutover restore`.
+
+use std::path::Path;
+
+use clap::Args;
+use cutover::ops::backup::{self, BackupRequest};
+
+use super::{before_change, carry_out, connect, given, load_profiles};
+use crate::cli::{BackupWhere, ChangeArgs};
+use crate::output::Exit;
+
+pub async fn run(args: RestoreArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    before_change(&args.change)?;
+    let given = given(&args.change)?;
+    let catalog = load_profiles()?;
+    let request = BackupRequest {
+        dir: args.place.backup_dir.clone(),
+        keep: args.place.keep_backups,
+        ..BackupRequest::default()
+    };
+    let (engine, state) = connect(state_root).await?;
+    let prepared = backup::prepare_restore(
+        &engine,
+        &state,
+        &catalog,
+        &args.name,
+        &args.backup,
+        &given,
+        &request,
+    )
+    .await?;
+    carry_out(prepared, &engine, &state, &args.change).await
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The container whose data is replaced
+    pub name: String,
+    /// The backup (`cutover backups NAME` lists them), or `latest`
+    pub backup: String,
+    #[command(flatten)]
+    pub place: BackupWhere,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}

@@ -1,0 +1,48 @@
+//! `cutover rollback`.
+
+use std::path::Path;
+
+use clap::Args;
+use cutover::ops::backup::BackupRequest;
+use cutover::ops::rollback;
+
+use super::{before_change, carry_out, connect, given, load_profiles};
+use crate::cli::{BackupWhere, ChangeArgs};
+use crate::output::Exit;
+
+pub async fn run(args: RollbackArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    before_change(&args.change)?;
+    let given = given(&args.change)?;
+    let catalog = load_profiles()?;
+    let (engine, state) = connect(state_root).await?;
+    let request = BackupRequest {
+        dir: args.backup_where.backup_dir.clone(),
+        keep: args.backup_where.keep_backups,
+        ..BackupRequest::default()
+    };
+    let prepared = rollback::prepare(
+        &engine,
+        &state,
+        &catalog,
+        &args.name,
+        &given,
+        !args.no_restore,
+        &request,
+    )
+    .await?;
+    carry_out(prepared, &engine, &state, &args.change).await
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// The container to roll back
+    pub name: String,
+    /// Keep the current data rather than restore the backup taken before the upgrade (the old
+    /// version may not run on data the new one migrated)
+    #[arg(long)]
+    pub no_restore: bool,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}

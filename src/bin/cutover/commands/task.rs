@@ -1,0 +1,136 @@
+//! `cutover task`: the task's own options come after TASK, and the profile says which they are.
+
+use std::path::Path;
+
+use clap::{Args, Parser};
+use cutover::ops::backup::BackupRequest;
+use cutover::ops::task;
+
+use super::{before_change, carry_out, connect, given, load_profiles, refused};
+use crate::cli::{self, BackupWhere, ChangeArgs, Cli, Command};
+use crate::output::{self, Exit};
+
+pub async fn run(args: TaskArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    let (Some(name), Some(task_name)) = (args.name.clone(), args.task.clone()) else {
+        // `--help` before TASK: clap's own help of the command.
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        cli.build();
+        let command = cli.find_subcommand_mut("task").expect("the task command");
+        // A closed pipe (`| head`) is no failure of the help.
+        let _ = command.print_long_help();
+        return Ok(Exit::Done);
+    };
+    let catalog = load_profiles()?;
+    let (engine, state) = connect(state_root).await?;
+    // The profile says which words after TASK are the task's, so a --profile among them is
+    // read first.
+    let profile = args
+        .change
+        .profile
+        .clone()
+        .or_else(|| profile_among(&args.words));
+    let choice = cli::choice(profile.as_deref());
+    let tasks = task::tasks_of(&engine, &catalog, &name, &choice).await?;
+    let spec = tasks.get(&task_name)?;
+    if args.help || args.words.iter().any(|w| w == "--help" || w == "-h") {
+        return Ok(output::task_help(&name, &task_name, spec));
+    }
+    let usage = || format!("the options of {task_name}: {}", spec.usage().join("; "));
+    let (task_args, options) = spec
+        .parse_args(&args.words)
+        .map_err(|e| refused(format!("{e}; {}", usage())))?;
+    let args = match options.is_empty() {
+        true => args,
+        false => args.with_options(&options).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::UnknownArgument => refused(format!(
+                "{} is an option neither of {task_name} nor of cutover task; {}; cutover's: `cutover task --help`",
+                e.get(clap::error::ContextKind::InvalidArg)
+                    .map_or_else(|| options.join(" "), |a| a.to_string()),
+                usage()
+            )),
+            _ => e.exit(),
+        })?,
+    };
+    before_change(&args.change)?;
+    let request = task::TaskRequest {
+        name,
+        task: task_name,
+        args: task_args,
+        given: given(&args.change)?,
+        backup: args.backup(),
+    };
+    let prepared = task::prepare(&engine, &state, &catalog, &tasks, &request).await?;
+    carry_out(prepared, &engine, &state, &args.change).await
+}
+
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    /// A container of the product: the task runs over its whole group
+    #[arg(required_unless_present = "help")]
+    pub name: Option<String>,
+    /// The task, as `cutover tasks NAME` lists it
+    #[arg(required_unless_present = "help")]
+    pub task: Option<String>,
+    /// The task's own options (`cutover tasks NAME` lists them)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "TASK OPTIONS"
+    )]
+    pub words: Vec<String>,
+    /// Take no backup of the database first (say why: your own backup)
+    #[arg(long, help_heading = "Backup")]
+    pub skip_backup: bool,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
+    /// Print help; after TASK, the task's own options
+    #[arg(short, long)]
+    pub help: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+impl TaskArgs {
+    pub fn backup(&self) -> BackupRequest {
+        BackupRequest {
+            skip: self.skip_backup,
+            dir: self.backup_where.backup_dir.clone(),
+            keep: self.backup_where.keep_backups,
+            ..BackupRequest::default()
+        }
+    }
+
+    /// The command line read again with `options` (words after TASK that are not the task's
+    /// own) moved before NAME, where they are cutover's options.
+    pub fn with_options(&self, options: &[String]) -> Result<TaskArgs, clap::Error> {
+        let argv: Vec<String> = std::env::args().collect();
+        let at = argv
+            .iter()
+            .skip(1)
+            .position(|a| a == "task")
+            .map_or(1, |i| i + 2);
+        let end = argv.len() - self.words.len();
+        let reordered: Vec<String> = argv[..at]
+            .iter()
+            .chain(options)
+            .chain(&argv[at..end])
+            .cloned()
+            .collect();
+        match Cli::try_parse_from(reordered)?.command {
+            Command::Task(args) => Ok(args),
+            _ => unreachable!("the same command line names the same command"),
+        }
+    }
+}
+
+/// The value of a `--profile` among words clap did not read (those after a task's name).
+pub fn profile_among(words: &[String]) -> Option<String> {
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--profile") {
+            Some("") => words.get(i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
+}

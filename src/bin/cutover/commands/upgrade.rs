@@ -1,0 +1,287 @@
+//! `cutover upgrade`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+use cutover::engine::reference::ImageRef;
+use cutover::health::HealthPolicy;
+use cutover::ops::backup::BackupRequest;
+use cutover::ops::compose::ComposeRequest;
+use cutover::ops::upgrade::{self, UpgradeRequest};
+use cutover::plan::build::{CarriedPath, Migration, Target};
+use cutover::plan::steps::VersionSource;
+use cutover::plan::UpgradeOptions;
+
+use super::{before_change, carry_out, connect, given, load_profiles, refused};
+use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
+use crate::output::Exit;
+
+pub async fn run(args: UpgradeArgs, state_root: &Path) -> anyhow::Result<Exit> {
+    before_change(&args.change)?;
+    let options = args.options().map_err(refused)?;
+    let given = given(&args.change)?;
+    let catalog = load_profiles()?;
+    let (engine, state) = connect(state_root).await?;
+    let request = UpgradeRequest {
+        name: args.name.clone().unwrap_or_default(),
+        with: args.with.clone(),
+        options,
+        given,
+        backup: args.backup(),
+        compose: args.compose(),
+    };
+    let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
+    carry_out(prepared, &engine, &state, &args.change).await
+}
+
+#[derive(Args, Debug)]
+pub struct UpgradeArgs {
+    /// The container to upgrade (with --with, the first of the group)
+    #[arg(required_unless_present = "project")]
+    pub name: Option<String>,
+    /// Upgrade the services of this compose project as one group: those that run the image most
+    /// of its services run (not its database), or those named with --service; dependents stop first
+    #[arg(long, value_name = "PROJECT", conflicts_with_all = ["name", "with"])]
+    pub project: Option<String>,
+    /// With --project: a service to upgrade (repeatable)
+    #[arg(long, value_name = "SERVICE", requires = "project")]
+    pub service: Vec<String>,
+    /// Leave compose files alone (their old tag would bring the old version back on the next
+    /// `docker-compose up --force-recreate` or `down`/`up`)
+    #[arg(long)]
+    pub no_compose_edit: bool,
+    /// The tag to move to, in the container's current repository
+    #[arg(
+        long,
+        value_name = "TAG",
+        required_unless_present = "image",
+        conflicts_with = "image"
+    )]
+    pub to: Option<String>,
+    /// The image to move to, possibly in another repository
+    #[arg(long, value_name = "REPOSITORY:TAG")]
+    pub image: Option<String>,
+    /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
+    #[arg(long, value_name = "TAG")]
+    pub via: Vec<String>,
+    /// Another container that moves with it to the same tag (repeatable; stopped in the order given, started in reverse)
+    #[arg(long = "with", value_name = "NAME")]
+    pub with: Vec<String>,
+    /// Keep the old container, stopped, as NAME-old, for `cutover rollback` (with --via: the one of the last hop)
+    #[arg(long)]
+    pub keep_old: bool,
+    #[command(flatten)]
+    pub steps: StepArgs,
+    /// Take no backup (say why: a database cutover cannot dump, your own backup)
+    #[arg(long, help_heading = "Backup")]
+    pub skip_backup: bool,
+    /// Take the backup while the old version still runs (less downtime, a backup that may miss the last writes)
+    #[arg(long, help_heading = "Backup", conflicts_with = "skip_backup")]
+    pub backup_online: bool,
+    #[command(flatten)]
+    pub backup_what: BackupWhat,
+    #[command(flatten)]
+    pub backup_where: BackupWhere,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// Steps around the swap, for products that need more than a new container.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Steps around the swap")]
+pub struct StepArgs {
+    /// While the service is stopped, run this command in a one-shot container from the new image
+    /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
+    /// closed: give a tool that asks (y/N) its non-interactive flag
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub migrate: Option<String>,
+    /// The entrypoint of the migration container [default: the new image's]
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "migrate",
+        allow_hyphen_values = true
+    )]
+    pub migrate_entrypoint: Option<String>,
+    /// How long the migration may run before it is killed and the upgrade rolled back
+    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse, requires = "migrate")]
+    pub migrate_timeout: Option<Duration>,
+    /// Run this command inside the old container before it stops; a failure aborts with no downtime (repeatable)
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub exec_before: Vec<String>,
+    /// Run this command inside the new container once it is healthy; a failure rolls back (repeatable)
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub exec_after: Vec<String>,
+    /// How long each --exec-before/--exec-after command may run
+    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse, default_value = "5m")]
+    pub hook_timeout: Duration,
+    /// Copy this file, which lives on no volume, from the old container into the new one, with its mode and owner (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub carry_file: Vec<String>,
+    /// Like --carry-file, for a file that may not exist
+    #[arg(long, value_name = "PATH")]
+    pub carry_file_if_present: Vec<String>,
+    /// Set a variable in the new container (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Remove a variable you set from the new container (a default of the new image still applies) (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub env_unset: Vec<String>,
+    /// Move a variable's value to a new name in the new container, e.g. ENCODE_KEY=ENCRYPTION_SECRET (repeatable)
+    #[arg(long, value_name = "OLD=NEW")]
+    pub env_rename: Vec<String>,
+    /// After health, the new container must report the target version at this URL: http://HOST:PORT/PATH, or /PATH
+    /// or :PORT/PATH on the container, with #FIELD naming a JSON field (e.g. /version#service.version)
+    #[arg(
+        long,
+        value_name = "URL[#FIELD]",
+        conflicts_with = "expect_version_cmd"
+    )]
+    pub expect_version: Option<String>,
+    /// After health, this command inside the new container must print the target version
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub expect_version_cmd: Option<String>,
+}
+
+/// A tag as `--to` and `--via` take it.
+fn tag(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(['/', '@', ':']) || text.contains(char::is_whitespace) {
+        return Err(format!(
+            "{text:?} is not a tag; use --image for a whole reference"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A command line, split the way a shell would (quotes group words; no variables, no globs).
+fn command(flag: &str, text: &str) -> Result<Vec<String>, String> {
+    let words = shell_words::split(text).map_err(|e| format!("{flag} {text:?}: {e}"))?;
+    if words.is_empty() {
+        return Err(format!("{flag} needs a command"));
+    }
+    Ok(words)
+}
+
+fn pair<'a>(flag: &str, text: &'a str, shape: &str) -> Result<(&'a str, &'a str), String> {
+    match text.split_once('=') {
+        Some((name, value)) if valid_env_name(name) => Ok((name, value)),
+        _ => Err(format!("{flag} {text:?}: write {shape}")),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(char::is_whitespace)
+}
+
+impl UpgradeArgs {
+    /// The raw flags, validated into the options of an upgrade.
+    pub fn options(&self) -> Result<UpgradeOptions, String> {
+        let target =
+            match (&self.to, &self.image) {
+                (Some(to), _) => Target::Tag(tag(to)?),
+                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
+                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
+                })?),
+                (None, None) => unreachable!("clap requires --to or --image"),
+            };
+        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
+        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        options.keep_old = self.keep_old;
+        let s = &self.steps;
+        let steps = &mut options.steps;
+        steps.migrate = match &s.migrate {
+            Some(cmd) => Some(Migration {
+                shown: None,
+                env: Vec::new(),
+                command: command("--migrate", cmd)?,
+                entrypoint: s
+                    .migrate_entrypoint
+                    .as_deref()
+                    .map(|e| command("--migrate-entrypoint", e))
+                    .transpose()?,
+                timeout: s.migrate_timeout.unwrap_or(Migration::DEFAULT_TIMEOUT),
+                fails_if_output_has: Vec::new(),
+            }),
+            None => None,
+        };
+        steps.exec_before = s
+            .exec_before
+            .iter()
+            .map(|c| command("--exec-before", c))
+            .collect::<Result<_, _>>()?;
+        steps.exec_after = s
+            .exec_after
+            .iter()
+            .map(|c| command("--exec-after", c))
+            .collect::<Result<_, _>>()?;
+        steps.carry = s
+            .carry_file
+            .iter()
+            .map(|p| CarriedPath {
+                path: p.clone(),
+                optional: false,
+            })
+            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath {
+                path: p.clone(),
+                optional: true,
+            }))
+            .collect();
+        for entry in &s.env {
+            let (name, value) = pair("--env", entry, "NAME=VALUE")?;
+            steps.env.set.push((name.to_string(), value.to_string()));
+        }
+        for name in &s.env_unset {
+            if !valid_env_name(name) || name.contains('=') {
+                return Err(format!("--env-unset {name:?}: give a variable name"));
+            }
+            steps.env.unset.push(name.clone());
+        }
+        for entry in &s.env_rename {
+            let (old, new) = pair("--env-rename", entry, "OLD=NEW")?;
+            if !valid_env_name(new) {
+                return Err(format!("--env-rename {entry:?}: write OLD=NEW"));
+            }
+            steps.env.rename.push((old.to_string(), new.to_string()));
+        }
+        steps.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
+            (Some(url), _) => {
+                let address = url.split('#').next().unwrap_or_default();
+                let known = ["http://", "https://", "/", ":"]
+                    .iter()
+                    .any(|p| address.starts_with(p));
+                if !known {
+                    return Err(format!("--expect-version {url:?}: write http://HOST:PORT/PATH, /PATH or :PORT/PATH, optionally with #FIELD"));
+                }
+                Some(VersionSource::Url(url.clone()))
+            }
+            (None, Some(cmd)) => Some(VersionSource::Command(command(
+                "--expect-version-cmd",
+                cmd,
+            )?)),
+            (None, None) => None,
+        };
+        options.hook_timeout = s.hook_timeout;
+        Ok(options)
+    }
+
+    pub fn compose(&self) -> ComposeRequest {
+        ComposeRequest {
+            project: self.project.clone(),
+            services: self.service.clone(),
+            no_edit: self.no_compose_edit,
+            dry_run: self.change.dry_run,
+        }
+    }
+
+    pub fn backup(&self) -> BackupRequest {
+        BackupRequest {
+            skip: self.skip_backup,
+            db_var: self.backup_what.backup_db.clone(),
+            volumes: self.backup_what.backup_volumes,
+            online: self.backup_online,
+            dir: self.backup_where.backup_dir.clone(),
+            keep: self.backup_where.keep_backups,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! One container's settings, resolved once from every layer that may set them, weakest first:
+//! cutover's defaults, the product profile, the config file, the container's labels, the
+//! command line. Every command that starts containers reads its health rules from here, so
+//! that a profile's or a config file's timeout applies to `rollback`, `backup` and `restore`
+//! as it does to `upgrade`.
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerInspectResponse;
+
+use super::group::{choose_profile, gather_facts};
+use crate::discover::config::Config;
+use crate::duration;
+use crate::engine::facts::Facts;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::health::{HealthPolicy, HealthSettings};
+use crate::profile::{Catalog, Choice, Loaded, Profile};
+
+/// Labels a container may carry to set its own health timeout and settle time.
+pub const LABEL_HEALTH_TIMEOUT: &str = "cutover.health_timeout";
+pub const LABEL_SETTLE: &str = "cutover.settle";
+
+/// What the operator gave a command, before any container is looked at.
+#[derive(Debug, Clone)]
+pub struct Given {
+    /// The config file (`--config`, `CUTOVER_CONFIG`), or its defaults.
+    pub config: Config,
+    /// The command line's health flags.
+    pub health: HealthSettings,
+    /// `--profile`.
+    pub profile: Choice,
+}
+
+impl Default for Given {
+    fn default() -> Given {
+        Given {
+            config: Config::default(),
+            health: HealthSettings::default(),
+            profile: Choice::Auto,
+        }
+    }
+}
+
+/// A container's settings, every layer applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub health: HealthPolicy,
+}
+
+/// The layers over cutover's defaults for a container that follows `profile` (read with
+/// `facts`), if any.
+pub fn resolve(
+    given: &Given,
+    profile: Option<(&Profile, &Facts)>,
+    c: &ContainerInspectResponse,
+) -> Result<Settings> {
+    let mut health = HealthPolicy::default();
+    if let Some((profile, facts)) = profile {
+        health = profile.health(facts).map_err(Error::Refused)?.over(health);
+    }
+    let config = HealthSettings {
+        timeout: given.config.health_timeout,
+        settle: given.config.settle,
+        ..HealthSettings::default()
+    };
+    health = config.over(health);
+    health = from_labels(&labels(c))?.over(health);
+    health = given.health.over(health);
+    Ok(Settings { health })
+}
+
+/// [`resolve`] for a container whose profile the command has not chosen yet: chosen here as
+/// `--profile` says; with what the profile reads of the container.
+pub async fn of_container(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    given: &Given,
+    c: &ContainerInspectResponse,
+) -> Result<(Option<Loaded>, Facts, Settings)> {
+    let loaded = choose_profile(catalog, &given.profile, c)?.map(|(loaded, _)| loaded);
+    let profile = loaded.as_ref().map(|l| &l.profile);
+    let facts = gather_facts(engine, profile, c).await?;
+    let settings = resolve(given, profile.map(|p| (p, &facts)), c)?;
+    Ok((loaded, facts, settings))
+}
+
+fn labels(c: &ContainerInspectResponse) -> HashMap<String, String> {
+    c.config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
+fn from_labels(labels: &HashMap<String, String>) -> Result<HealthSettings> {
+    let read = |label: &str| {
+        labels
+            .get(label)
+            .map(|text| {
+                duration::parse(text).map_err(|e| Error::Refused(format!("label {label}: {e}")))
+            })
+            .transpose()
+    };
+    Ok(HealthSettings {
+        timeout: read(LABEL_HEALTH_TIMEOUT)?,
+        settle: read(LABEL_SETTLE)?,
+        ..HealthSettings::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bollard::models::ContainerConfig;
+
+    use super::*;
+
+    fn minutes(m: u64) -> Option<Duration> {
+        Some(Duration::from_secs(m * 60))
+    }
+
+    fn container(labels: &[(&str, &str)]) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_layer_beats_the_ones_below_and_sets_only_what_it_names() {
+        let profile = Profile::parse(
+            "name: p\ndescription: test\nmatch: [app]\nhealth: { port: 8080, path: /ready, timeout: 7m }\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let facts = Facts::default();
+        let timeout = |given: &Given, labels: &[(&str, &str)]| {
+            let settings = resolve(given, Some((&profile, &facts)), &container(labels)).unwrap();
+            (
+                settings.health.timeout,
+                settings.health.settle,
+                settings.health.path,
+            )
+        };
+        let mut given = Given::default();
+        let defaults = HealthPolicy::default();
+        assert_eq!(
+            timeout(&given, &[]),
+            (
+                Duration::from_secs(420),
+                defaults.settle,
+                "/ready".to_string()
+            ),
+            "the profile over the defaults"
+        );
+        given.config.health_timeout = minutes(9);
+        given.config.settle = minutes(1);
+        assert_eq!(
+            timeout(&given, &[]).0,
+            Duration::from_secs(540),
+            "the config file"
+        );
+        assert_eq!(timeout(&given, &[]).2, "/ready", "which names no check");
+        let labelled = [(LABEL_HEALTH_TIMEOUT, "10m")];
+        assert_eq!(
+            timeout(&given, &labelled).0,
+            Duration::from_secs(600),
+            "the label"
+        );
+        assert_eq!(timeout(&given, &labelled).1, Duration::from_secs(60));
+        given.health.timeout = minutes(11);
+        assert_eq!(
+            timeout(&given, &labelled).0,
+            Duration::from_secs(660),
+            "the flag"
+        );
+    }
+
+    #[test]
+    fn a_label_that_is_no_duration_is_refused_naming_the_label() {
+        let c = container(&[(LABEL_SETTLE, "soon")]);
+        let refused = resolve(&Given::default(), None, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("label cutover.settle") && refused.contains("\"soon\""),
+            "{refused}"
+        );
+    }
+}
