@@ -4,13 +4,12 @@
 //! a command line.
 //! A restore goes into the existing database, which it never drops: see [`restore`].
 
-use std::io::Read;
 use std::path::Path;
 
 use indicatif::MultiProgress;
 
 use super::location::Engine as DbEngine;
-use super::{io, store, BackupError, DatabaseTarget, FileEntry};
+use super::{store, BackupError, DatabaseTarget, FileEntry};
 use crate::engine::{ByteStream, Engine};
 use crate::secrets;
 
@@ -214,19 +213,11 @@ pub async fn check(
         _ => {
             // mysqldump ends a complete dump with this line: read to the end, which also proves
             // the compressed file whole.
-            let mut dump = store::open(path)?;
             let mut tail = Vec::new();
-            let mut buf = vec![0; store::CHUNK];
-            loop {
-                let n = dump
-                    .read(&mut buf)
-                    .map_err(io(format!("reading {}", path.display())))?;
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&buf[..n]);
+            store::read_chunks(store::open(path)?, path, |chunk| {
+                tail.extend_from_slice(chunk);
                 tail.drain(..tail.len().saturating_sub(256));
-            }
+            })?;
             match String::from_utf8_lossy(&tail).contains("-- Dump completed") {
                 true => Ok(()),
                 false => Err(BackupError::Failed(format!(

@@ -382,7 +382,7 @@ pub async fn database_container(
         .and_then(|h| h.links.clone())
         .unwrap_or_default();
     for link in links {
-        let link = crate::plan::recreate::create_form_link(&link);
+        let link = crate::engine::create_form_link(&link);
         if let Some((target, alias)) = link.split_once(':') {
             if alias == host || target == host {
                 let running = engine

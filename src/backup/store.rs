@@ -160,19 +160,28 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, BackupError> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
-    let mut file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(io(format!("reading {}", path.display())))?;
     let mut hash = Sha256::new();
+    read_chunks(file, path, |chunk| hash.update(chunk))?;
+    Ok(format!("{:x}", hash.finalize()))
+}
+
+/// Reads `reader` (the content of `path`) to its end, chunk by chunk.
+pub fn read_chunks(
+    mut reader: impl Read,
+    path: &Path,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), BackupError> {
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = file
+        let n = reader
             .read(&mut buf)
             .map_err(io(format!("reading {}", path.display())))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hash.update(&buf[..n]);
+        each(&buf[..n]);
     }
-    Ok(format!("{:x}", hash.finalize()))
 }
 
 /// A reader as a stream of chunks, read on a blocking thread so that disk and decompression

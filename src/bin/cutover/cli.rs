@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use cutover::health::HealthSettings;
+use cutover::ops::backup::BackupRequest;
 use cutover::profile::Choice;
 
 use crate::commands::{
@@ -147,6 +148,17 @@ pub struct BackupWhere {
     /// How many backups of a container to keep [default: 5]
     #[arg(long, value_name = "N")]
     pub keep_backups: Option<usize>,
+}
+
+impl BackupWhere {
+    /// A request for backups kept where these flags say.
+    pub fn request(&self) -> BackupRequest {
+        BackupRequest {
+            dir: self.backup_dir.clone(),
+            keep: self.keep_backups,
+            ..BackupRequest::default()
+        }
+    }
 }
 
 /// The `profile` flag's three forms.

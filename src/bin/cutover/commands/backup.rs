@@ -17,9 +17,7 @@ pub async fn run(args: BackupArgs, state_root: &Path) -> anyhow::Result<Exit> {
         db_var: args.what.backup_db.clone(),
         volumes: args.what.backup_volumes,
         online: args.online,
-        dir: args.place.backup_dir.clone(),
-        keep: args.place.keep_backups,
-        skip: false,
+        ..args.place.request()
     };
     let (engine, state) = connect(state_root).await?;
     let prepared =

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::Args;
-use cutover::ops::backup::{self, BackupRequest};
+use cutover::ops::backup;
 
 use super::{before_change, carry_out, connect, given, load_profiles};
 use crate::cli::{BackupWhere, ChangeArgs};
@@ -13,11 +13,7 @@ pub async fn run(args: RestoreArgs, state_root: &Path) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
-    let request = BackupRequest {
-        dir: args.place.backup_dir.clone(),
-        keep: args.place.keep_backups,
-        ..BackupRequest::default()
-    };
+    let request = args.place.request();
     let (engine, state) = connect(state_root).await?;
     let prepared = backup::prepare_restore(
         &engine,

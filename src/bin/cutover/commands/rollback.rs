@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use clap::Args;
-use cutover::ops::backup::BackupRequest;
 use cutover::ops::rollback;
 
 use super::{before_change, carry_out, connect, given, load_profiles};
@@ -15,11 +14,7 @@ pub async fn run(args: RollbackArgs, state_root: &Path) -> anyhow::Result<Exit> 
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
     let (engine, state) = connect(state_root).await?;
-    let request = BackupRequest {
-        dir: args.backup_where.backup_dir.clone(),
-        keep: args.backup_where.keep_backups,
-        ..BackupRequest::default()
-    };
+    let request = args.backup_where.request();
     let prepared = rollback::prepare(
         &engine,
         &state,

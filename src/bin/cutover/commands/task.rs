@@ -94,9 +94,7 @@ impl TaskArgs {
     pub fn backup(&self) -> BackupRequest {
         BackupRequest {
             skip: self.skip_backup,
-            dir: self.backup_where.backup_dir.clone(),
-            keep: self.backup_where.keep_backups,
-            ..BackupRequest::default()
+            ..self.backup_where.request()
         }
     }
 

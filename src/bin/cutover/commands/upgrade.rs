@@ -280,8 +280,7 @@ impl UpgradeArgs {
             db_var: self.backup_what.backup_db.clone(),
             volumes: self.backup_what.backup_volumes,
             online: self.backup_online,
-            dir: self.backup_where.backup_dir.clone(),
-            keep: self.backup_where.keep_backups,
+            ..self.backup_where.request()
         }
     }
 }
