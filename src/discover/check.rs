@@ -159,7 +159,7 @@ pub async fn discover(
             .unwrap_or_default()
             .iter()
             .map(|l| {
-                crate::plan::recreate::create_form_link(l)
+                crate::engine::create_form_link(l)
                     .split(':')
                     .next()
                     .unwrap_or_default()

@@ -3,9 +3,9 @@
 //! A profile names the images it applies to, the path its versions must take, the health and
 //! version checks, the group its containers move in, where its database is, and the steps around
 //! the swap (migration, carried files, environment, required secrets, calls after start), each
-//! optionally bounded to a range of source or target versions. [`Profile::for_hop`] turns it,
-//! for one hop, into the same [`StageOptions`] the command line gives, so the plan knows no
-//! product.
+//! optionally bounded to a range of source or target versions. It is data only: the ops layer
+//! (`ops::hop`) turns it, for one hop, into the same options the command line gives, so the plan
+//! knows no product and a profile knows no plan.
 //!
 //! Profiles are YAML files (`profiles/*.yaml`), embedded in the binary; files of the same name in
 //! `/etc/cutover/profiles`, then in `$XDG_CONFIG_HOME/cutover/profiles`
@@ -13,7 +13,7 @@
 
 mod path;
 pub mod task;
-mod template;
+pub(crate) mod template;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,8 +24,6 @@ pub use crate::backup::location::DatabaseSpec;
 pub use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
-use crate::plan::build::{CarriedPath, Migration, StageOptions};
-use crate::plan::steps::{Call, VersionSource};
 use crate::version::TagVersion;
 pub use path::{hops, UpgradePath};
 pub use template::expand;
@@ -341,7 +339,7 @@ fn crossing_version(text: &str) -> Result<semver::Version, String> {
 }
 
 impl StepSpec {
-    fn when(&self) -> &When {
+    pub(crate) fn when(&self) -> &When {
         match self {
             StepSpec::Migrate { when, .. }
             | StepSpec::CarryFile { when, .. }
@@ -363,18 +361,6 @@ impl StepSpec {
         }
     }
 }
-
-/// The steps a hop adds around the swap, as the command line's options would.
-#[derive(Debug, Clone, Default)]
-pub struct HopSteps {
-    pub stage: StageOptions,
-    /// Why the hop may not run at all (a required variable is missing).
-    pub refusal: Option<String>,
-}
-
-/// How long a `call` step may keep calling when its profile does not say: as long as a
-/// migration may run, since that is what it waits for.
-const CALL_TIMEOUT: Duration = Migration::DEFAULT_TIMEOUT;
 
 fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
     crate::duration::parse(text).map_err(|e| format!("{what}: {e}"))
@@ -511,106 +497,6 @@ impl Profile {
                 .transpose()?,
             ..HealthSettings::default()
         })
-    }
-
-    /// The steps of one hop (tags `from` to `to`) for a container with these facts.
-    pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
-        let mut hop = HopSteps::default();
-        hop.stage.migrates_at_start = self.migrates_at_start;
-        if let Some(url) = &self.expect_version {
-            hop.stage.expect_version = Some(VersionSource::Url(url.clone()));
-        }
-        for step in &self.steps {
-            if !step.when().holds(from, to)? {
-                continue;
-            }
-            match step {
-                StepSpec::Migrate {
-                    command: shown,
-                    entrypoint,
-                    env,
-                    timeout,
-                    fails_if_output_has,
-                    ..
-                } => {
-                    let command = template::expand_command(shown, facts)?;
-                    let timeout = timeout
-                        .as_deref()
-                        .map(|t| parse_duration("timeout", t))
-                        .transpose()?
-                        .unwrap_or(Migration::DEFAULT_TIMEOUT);
-                    hop.stage.migrate = Some(Migration {
-                        shown: (command != *shown).then(|| shown.clone()),
-                        env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                        command,
-                        entrypoint: entrypoint.clone(),
-                        timeout,
-                        fails_if_output_has: fails_if_output_has.clone(),
-                    });
-                }
-                StepSpec::CarryFile { path, optional, .. } => hop.stage.carry.push(CarriedPath {
-                    path: path.clone(),
-                    optional: *optional,
-                }),
-                StepSpec::EnvCopy {
-                    from: name,
-                    to: new,
-                    files,
-                    remove_from,
-                    ..
-                } => match facts.value(name, files) {
-                    Some(value) => {
-                        hop.stage.env.set.push((new.clone(), value));
-                        if *remove_from {
-                            hop.stage.env.unset.push(name.clone());
-                        }
-                    }
-                    None if facts.value(new, files).is_some() => {}
-                    None => {
-                        hop.refusal.get_or_insert(format!(
-                            "the container has neither {name} nor {new} (in its environment or {}); the new version needs {new} set to the key the data was encrypted with",
-                            if files.is_empty() { "its files".to_string() } else { files.join(", ") }
-                        ));
-                    }
-                },
-                StepSpec::Refuse { why, .. } => {
-                    hop.refusal.get_or_insert(why.clone());
-                }
-                StepSpec::Note { text, .. } => hop.stage.notes.push(text.clone()),
-                StepSpec::RequireEnv {
-                    any_of, files, why, ..
-                } => {
-                    if !any_of.iter().any(|name| facts.value(name, files).is_some()) {
-                        hop.refusal.get_or_insert(format!(
-                            "the container has none of {} set: {why}",
-                            any_of.join(", ")
-                        ));
-                    }
-                }
-                StepSpec::Call {
-                    port,
-                    path,
-                    while_path,
-                    while_status,
-                    timeout,
-                    ..
-                } => {
-                    let timeout = timeout
-                        .as_deref()
-                        .map(|t| parse_duration("timeout", t))
-                        .transpose()?
-                        .unwrap_or(CALL_TIMEOUT);
-                    hop.stage.calls.push(Call {
-                        port: *port,
-                        path: path.clone(),
-                        while_path: while_path.clone(),
-                        while_status: *while_status,
-                        timeout,
-                    });
-                }
-            }
-        }
-        Ok(hop)
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::backup::location::{Engine, Location};
+use crate::ops::hop::for_hop;
 
 fn facts(env: &[&str], files: &[(&str, &str)]) -> Facts {
     Facts {
@@ -244,8 +245,7 @@ fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
 fn proget_takes_the_upgradedb_command_of_the_target_version() {
     let proget = shipped("proget");
     let migration = |from, to| {
-        proget
-            .for_hop(from, to, &Facts::default())
+        for_hop(&proget, from, to, &Facts::default())
             .unwrap()
             .stage
             .migrate
@@ -274,7 +274,7 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         &["DB_URL=postgres://lake:pw@db:5432/lake"],
         &[("/app/.env", "ENCODE_KEY=\"k-5f2d9a\"\nOTHER=1\n")],
     );
-    let crossing = devlake.for_hop("v0.17.0", "v0.18.0", &dotenv).unwrap();
+    let crossing = for_hop(&devlake, "v0.17.0", "v0.18.0", &dotenv).unwrap();
     assert_eq!(crossing.refusal, None);
     assert_eq!(
         crossing.stage.env.set,
@@ -284,23 +284,19 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
     assert_eq!(crossing.stage.carry[0].path, "/app/.env");
     assert_eq!(crossing.stage.calls[0].path, "/proceed-db-migration");
     // The rename happened in the first beta of 0.18 already.
-    let beta = devlake
-        .for_hop("v0.17.0", "v0.18.0-beta1", &dotenv)
-        .unwrap();
+    let beta = for_hop(&devlake, "v0.17.0", "v0.18.0-beta1", &dotenv).unwrap();
     assert_eq!(
         beta.stage.env.set, crossing.stage.env.set,
         "a beta crosses 0.18"
     );
-    assert!(devlake
-        .for_hop("v0.18.0-beta1", "v0.18.0", &dotenv)
+    assert!(for_hop(&devlake, "v0.18.0-beta1", "v0.18.0", &dotenv)
         .unwrap()
         .stage
         .env
         .set
         .is_empty());
     assert!(
-        devlake
-            .for_hop("v0.18.0", "v0.19.0", &dotenv)
+        for_hop(&devlake, "v0.18.0", "v0.19.0", &dotenv)
             .unwrap()
             .stage
             .env
@@ -314,8 +310,7 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         &[("/app/.env", "ENCODE_KEY=from-file\n")],
     );
     assert_eq!(
-        devlake
-            .for_hop("v0.17.0", "v0.18.0", &env)
+        for_hop(&devlake, "v0.17.0", "v0.18.0", &env)
             .unwrap()
             .stage
             .env
@@ -324,8 +319,7 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         "from-env-1234"
     );
     let nothing = facts(&[], &[("/app/.env", "DB_URL=x\n")]);
-    let refused = devlake
-        .for_hop("v0.17.0", "v0.18.0", &nothing)
+    let refused = for_hop(&devlake, "v0.17.0", "v0.18.0", &nothing)
         .unwrap()
         .refusal
         .unwrap();
@@ -347,8 +341,7 @@ fn anchores_migration_reads_the_database_from_the_containers_environment() {
         ],
         &[],
     );
-    let migrate = anchore
-        .for_hop("v0.7.0", "v0.7.1", &env)
+    let migrate = for_hop(&anchore, "v0.7.0", "v0.7.1", &env)
         .unwrap()
         .stage
         .migrate
@@ -359,9 +352,13 @@ fn anchores_migration_reads_the_database_from_the_containers_environment() {
     );
     assert!(migrate.command.contains(&"--dontask".to_string()));
     assert_eq!(migrate.fails_if_output_has, ["Skipping upgrade"]);
-    let e = anchore
-        .for_hop("v0.7.0", "v0.7.1", &facts(&["ANCHORE_DB_HOST=db"], &[]))
-        .unwrap_err();
+    let e = for_hop(
+        &anchore,
+        "v0.7.0",
+        "v0.7.1",
+        &facts(&["ANCHORE_DB_HOST=db"], &[]),
+    )
+    .unwrap_err();
     assert!(e.contains("has no ANCHORE_DB_USER"), "{e}");
 }
 
@@ -850,9 +847,13 @@ fn health_follows_the_products_own_port_and_tls() {
 #[test]
 fn quay_migrates_whatever_its_environment_says_and_never_crosses_into_3_0_unattended() {
     let quay = shipped("quay");
-    let hop = quay
-        .for_hop("v3.8.0", "v3.9.0", &facts(&["QUAYENTRY=registry"], &[]))
-        .unwrap();
+    let hop = for_hop(
+        &quay,
+        "v3.8.0",
+        "v3.9.0",
+        &facts(&["QUAYENTRY=registry"], &[]),
+    )
+    .unwrap();
     let migrate = hop.stage.migrate.unwrap();
     assert!(migrate
         .env
@@ -860,14 +861,12 @@ fn quay_migrates_whatever_its_environment_says_and_never_crosses_into_3_0_unatte
     assert!(migrate
         .env
         .contains(&("MIGRATION_VERSION".into(), "head".into())));
-    let refused = quay
-        .for_hop("v2.9.5", "v3.0.5", &facts(&[], &[]))
+    let refused = for_hop(&quay, "v2.9.5", "v3.0.5", &facts(&[], &[]))
         .unwrap()
         .refusal
         .unwrap();
     assert!(refused.contains("V3_UPGRADE_MODE"), "{refused}");
-    assert!(quay
-        .for_hop("v3.0.5", "v3.1.3", &facts(&[], &[]))
+    assert!(for_hop(&quay, "v3.0.5", "v3.1.3", &facts(&[], &[]))
         .unwrap()
         .refusal
         .is_none());
@@ -877,8 +876,7 @@ fn quay_migrates_whatever_its_environment_says_and_never_crosses_into_3_0_unatte
 fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     let proget = shipped("proget");
     let notes = |from, to| {
-        proget
-            .for_hop(from, to, &facts(&[], &[]))
+        for_hop(&proget, from, to, &facts(&[], &[]))
             .unwrap()
             .stage
             .notes
