@@ -146,6 +146,19 @@ pub trait Engine: Send + Sync {
     async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError>;
 }
 
+/// A legacy link as a create call takes it (`target:alias`), from the form inspect reports it
+/// in (`/target:/name/alias`).
+pub fn create_form_link(link: &str) -> String {
+    match link.split_once(':') {
+        Some((target, alias)) => {
+            let target = target.trim_start_matches('/');
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            format!("{target}:{alias}")
+        }
+        None => link.trim_start_matches('/').to_string(),
+    }
+}
+
 /// Bytes already in memory, as a stream to send.
 pub fn bytes_stream(bytes: Vec<u8>) -> ByteStream {
     Box::pin(futures_util::stream::once(
@@ -197,4 +210,38 @@ pub async fn inspect_required(
             status: Some(404),
             message: "no such container".into(),
         })
+}
+
+/// What a successor of a container is built from besides the container itself, as the engine
+/// knows it now.
+pub struct Origin {
+    /// The configuration of the image the container was created from, which tells its defaults
+    /// from the settings made; `None` when the image is no longer on the host.
+    pub image: Option<bollard::models::ImageConfig>,
+    /// `--volumes-from` entries that name containers that no longer exist.
+    pub vanished_volumes_from: Vec<String>,
+}
+
+pub async fn origin(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+) -> Result<Origin, EngineError> {
+    let image_id = c.image.clone().unwrap_or_default();
+    let image = engine.image(&image_id).await?.and_then(|i| i.config);
+    let mut vanished_volumes_from = Vec::new();
+    for entry in c
+        .host_config
+        .as_ref()
+        .and_then(|h| h.volumes_from.clone())
+        .unwrap_or_default()
+    {
+        let source = entry.split(':').next().unwrap_or_default().to_string();
+        if engine.inspect(&source).await?.is_none() {
+            vanished_volumes_from.push(source);
+        }
+    }
+    Ok(Origin {
+        image,
+        vanished_volumes_from,
+    })
 }

@@ -162,34 +162,22 @@ pub async fn prepare(
         )
         .await?;
     }
-    let mut images = Vec::new();
-    let mut vanished = Vec::new();
+    let mut origins = Vec::new();
     for (old, name) in olds.iter().zip(&names) {
-        let image_id = old.image.clone().unwrap_or_default();
-        let image = engine.image(&image_id).await?.map(|i| i.config.unwrap_or_default()).ok_or_else(|| Error::Refused(format!(
-            "the image {name} was created from ({}) is no longer on this host, so its defaults cannot be told from the settings you made; pull {} again first",
-            engine::short(&image_id), engine::image_of(old)
-        )))?;
-        images.push(image);
-        let mut gone = Vec::new();
-        for source in old
-            .host_config
-            .as_ref()
-            .and_then(|h| h.volumes_from.clone())
-            .unwrap_or_default()
-        {
-            let source = source.split(':').next().unwrap_or_default().to_string();
-            if engine.inspect(&source).await?.is_none() {
-                gone.push(source);
-            }
-        }
-        vanished.push(gone);
+        let origin = engine::origin(engine, old).await?;
+        let Some(image) = origin.image else {
+            return Err(Error::Refused(format!(
+                "the image {name} was created from ({}) is no longer on this host, so its defaults cannot be told from the settings you made; pull {} again first",
+                engine::short(old.image.as_deref().unwrap_or_default()),
+                engine::image_of(old)
+            )));
+        };
+        origins.push((image, origin.vanished_volumes_from));
     }
     let members: Vec<Predecessor<'_>> = olds
         .iter()
-        .zip(&images)
-        .zip(&vanished)
-        .map(|((inspect, image), vanished)| Predecessor {
+        .zip(&origins)
+        .map(|(inspect, (image, vanished))| Predecessor {
             inspect,
             image,
             vanished_volumes_from: vanished,
@@ -271,8 +259,7 @@ fn hop_steps(
     for pair in tags.windows(2) {
         let mut steps = None;
         for member in facts {
-            let hop = profile
-                .for_hop(&pair[0], &pair[1], member)
+            let hop = super::hop::for_hop(profile, &pair[0], &pair[1], member)
                 .map_err(|e| Error::Refused(format!("profile {}: {e}", profile.name)))?;
             if let Some(why) = hop.refusal {
                 return Err(Error::Refused(format!(

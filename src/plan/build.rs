@@ -427,22 +427,43 @@ fn short_tag(image: &str) -> String {
         .unwrap_or_else(|| image.to_string())
 }
 
+/// A member's container before the stage, and its successor.
+fn old_slot(m: &Member<'_>, stage: usize) -> Slot {
+    Slot::new(&m.name, stage as u32)
+}
+
+fn new_slot(m: &Member<'_>, stage: usize) -> Slot {
+    Slot::new(&m.name, stage as u32 + 1)
+}
+
+/// The steps of one hop, in the order of the swap: what can be done while the old version
+/// serves, the downtime up to the renames, the starts and checks, then the cleanup.
 fn stage_steps(
     members: &[Member<'_>],
     stage: usize,
     hop: &StageOptions,
     opts: &UpgradeOptions,
 ) -> Vec<Step> {
-    let generation = stage as u32;
-    let old = |m: &Member<'_>| Slot::new(&m.name, generation);
-    let new = |m: &Member<'_>| Slot::new(&m.name, generation + 1);
-    let primary = &members[0];
+    let mut steps = before_downtime(members, stage, hop, opts);
+    steps.extend(down(members, stage, hop, opts));
+    steps.extend(starts(members, stage, hop, opts));
+    steps.extend(after_healthy(members, stage, hop, opts));
+    steps
+}
+
+/// Successors created and compared, hooks run and files carried while the old version serves.
+fn before_downtime(
+    members: &[Member<'_>],
+    stage: usize,
+    hop: &StageOptions,
+    opts: &UpgradeOptions,
+) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for m in members {
         steps.push(
             Create {
-                slot: new(m),
-                source: old(m),
+                slot: new_slot(m, stage),
+                source: old_slot(m, stage),
                 name: new_name(&m.name),
                 spec: Box::new(m.specs[stage].clone()),
             }
@@ -452,8 +473,8 @@ fn stage_steps(
     for m in members {
         steps.push(
             Verify {
-                slot: new(m),
-                source: old(m),
+                slot: new_slot(m, stage),
+                source: old_slot(m, stage),
                 expected: Box::new(m.specs[stage].clone()),
                 removed_env: m.removed_env[stage].clone(),
             }
@@ -463,7 +484,7 @@ fn stage_steps(
     for command in &hop.exec_before {
         steps.push(
             Exec {
-                slot: old(primary),
+                slot: old_slot(&members[0], stage),
                 hook: Hook::Before,
                 command: command.clone(),
                 timeout: opts.hook_timeout,
@@ -475,8 +496,8 @@ fn stage_steps(
         for carried in &hop.carry {
             steps.push(
                 CarryFile {
-                    from: old(m),
-                    to: new(m),
+                    from: old_slot(m, stage),
+                    to: new_slot(m, stage),
                     path: carried.path.clone(),
                     optional: carried.optional,
                 }
@@ -484,9 +505,27 @@ fn stage_steps(
             );
         }
     }
+    steps
+}
+
+/// The stops (with the backup before or after them), the migration and the renames.
+fn down(
+    members: &[Member<'_>],
+    stage: usize,
+    hop: &StageOptions,
+    opts: &UpgradeOptions,
+) -> Vec<Step> {
+    let primary = &members[0];
+    let mut steps: Vec<Step> = Vec::new();
     let backups = |steps: &mut Vec<Step>| {
         if let Some(plan) = &opts.backup {
-            steps.extend(plan.steps(members.iter().map(|m| (m.name.as_str(), old(m)))));
+            steps.extend(
+                plan.steps(
+                    members
+                        .iter()
+                        .map(|m| (m.name.as_str(), old_slot(m, stage))),
+                ),
+            );
         }
     };
     if opts.backup.as_ref().is_some_and(|b| b.online) {
@@ -496,7 +535,7 @@ fn stage_steps(
         let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
         steps.push(
             Stop {
-                slot: old(m),
+                slot: old_slot(m, stage),
                 timeout_secs,
                 serving: true,
             }
@@ -515,7 +554,7 @@ fn stage_steps(
         recreate::set_env(&mut spec, &migration.env);
         steps.push(
             OneShot {
-                source: old(primary),
+                source: old_slot(primary, stage),
                 name: migrate_name(&primary.name),
                 image: primary.images[stage + 1].clone(),
                 entrypoint: migration.entrypoint.clone(),
@@ -533,7 +572,7 @@ fn stage_steps(
     for m in members {
         steps.push(
             Rename {
-                slot: old(m),
+                slot: old_slot(m, stage),
                 from: m.name.clone(),
                 to: old_name(&m.name),
             }
@@ -541,21 +580,32 @@ fn stage_steps(
         );
         steps.push(
             Rename {
-                slot: new(m),
+                slot: new_slot(m, stage),
                 from: new_name(&m.name),
                 to: m.name.clone(),
             }
             .into(),
         );
     }
+    steps
+}
+
+/// Each successor started in the group's order, called as the profile says, and awaited.
+fn starts(
+    members: &[Member<'_>],
+    stage: usize,
+    hop: &StageOptions,
+    opts: &UpgradeOptions,
+) -> Vec<Step> {
     let starting: Vec<&Member<'_>> = match opts.start_order {
         StartOrder::Reverse => members.iter().rev().collect(),
         StartOrder::NamedFirst => members.iter().collect(),
     };
+    let mut steps: Vec<Step> = Vec::new();
     for m in starting {
         steps.push(
             Start {
-                slot: new(m),
+                slot: new_slot(m, stage),
                 successor: true,
                 migrates: hop.migrates_at_start,
             }
@@ -565,7 +615,7 @@ fn stage_steps(
         for call in calls {
             steps.push(
                 CallStep {
-                    slot: new(m),
+                    slot: new_slot(m, stage),
                     call: call.clone(),
                 }
                 .into(),
@@ -578,16 +628,28 @@ fn stage_steps(
         };
         steps.push(
             AwaitHealthy {
-                slot: new(m),
+                slot: new_slot(m, stage),
                 policy,
             }
             .into(),
         );
     }
+    steps
+}
+
+/// Hooks and version checks on the serving successors, then the compose file's edits and the
+/// removal of the old containers.
+fn after_healthy(
+    members: &[Member<'_>],
+    stage: usize,
+    hop: &StageOptions,
+    opts: &UpgradeOptions,
+) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
     for command in &hop.exec_after {
         steps.push(
             Exec {
-                slot: new(primary),
+                slot: new_slot(&members[0], stage),
                 hook: Hook::After,
                 command: command.clone(),
                 timeout: opts.hook_timeout,
@@ -600,7 +662,7 @@ fn stage_steps(
             let want = short_tag(&m.images[stage + 1]);
             steps.push(
                 CheckVersion {
-                    slot: new(m),
+                    slot: new_slot(m, stage),
                     source: source.clone(),
                     want,
                     port: opts.health.port,
@@ -622,7 +684,7 @@ fn stage_steps(
         for m in members {
             steps.push(
                 Remove {
-                    slot: old(m),
+                    slot: old_slot(m, stage),
                     name: old_name(&m.name),
                 }
                 .into(),

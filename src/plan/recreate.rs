@@ -15,6 +15,7 @@ use bollard::models::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine;
 use crate::engine::facts::env_value;
 use crate::secrets;
 
@@ -175,7 +176,7 @@ fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>)
     // The engine stores links as `/target:/this-name/alias`; create takes `target:alias`.
     hc.links = hc
         .links
-        .map(|links| links.iter().map(|l| create_form_link(l)).collect());
+        .map(|links| links.iter().map(|l| engine::create_form_link(l)).collect());
     let mut volumes_from: Vec<String> = hc
         .volumes_from
         .unwrap_or_default()
@@ -221,17 +222,6 @@ fn pin_anonymous_mounts(
             m
         })
         .collect()
-}
-
-pub fn create_form_link(link: &str) -> String {
-    match link.split_once(':') {
-        Some((target, alias)) => {
-            let target = target.trim_start_matches('/');
-            let alias = alias.rsplit('/').next().unwrap_or(alias);
-            format!("{target}:{alias}")
-        }
-        None => link.trim_start_matches('/').to_string(),
-    }
 }
 
 /// The primary network goes into the create call, the others are connected afterwards.
@@ -396,7 +386,7 @@ fn normalise_links(hc: &mut Value) {
     if let Some(Value::Array(links)) = hc.get_mut("Links") {
         for link in links.iter_mut() {
             if let Value::String(s) = link {
-                *s = create_form_link(s);
+                *s = engine::create_form_link(s);
             }
         }
     }

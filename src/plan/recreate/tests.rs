@@ -168,8 +168,14 @@ fn a_shared_network_namespace_carries_no_networks_nor_hostname() {
 
 #[test]
 fn links_and_macs() {
-    assert_eq!(create_form_link("/db:/web/database"), "db:database");
-    assert_eq!(create_form_link("cache:cache"), "cache:cache");
+    assert_eq!(
+        crate::engine::create_form_link("/db:/web/database"),
+        "db:database"
+    );
+    assert_eq!(
+        crate::engine::create_form_link("cache:cache"),
+        "cache:cache"
+    );
     assert!(engine_derived_mac("02:42:ac:11:00:02", Some("172.17.0.2")));
     assert!(!engine_derived_mac("02:42:ac:11:00:09", Some("172.17.0.2")));
     assert!(!engine_derived_mac("de:ad:be:ef:00:01", None));

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::keep_file::read_kept;
 use super::one_shot::run_once;
 use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
-use crate::engine::{inspect_required, EngineError};
+use crate::engine::{self, inspect_required, EngineError};
 use crate::plan::recreate::{one_shot_spec, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
 use crate::profile::task::{captured_name, Capture, TableCheck};
@@ -242,33 +242,19 @@ impl TaskRun {
         cx: &Cx<'_>,
         member: &bollard::models::ContainerInspectResponse,
     ) -> Result<SuccessorSpec, StepError> {
-        let image_id = member.image.clone().unwrap_or_default();
-        let image = cx
-            .engine
-            .image(&image_id)
-            .await?
-            .and_then(|i| i.config)
-            .ok_or_else(|| EngineError::Api {
-                action: format!("reading the image of {}", self.source.member),
-                status: Some(404),
-                message: format!("{image_id} is no longer on this host"),
-            })?;
-        let mut vanished = Vec::new();
-        for entry in member
-            .host_config
-            .as_ref()
-            .and_then(|h| h.volumes_from.clone())
-            .unwrap_or_default()
-        {
-            let source = entry.split(':').next().unwrap_or_default().to_string();
-            if cx.engine.inspect(&source).await?.is_none() {
-                vanished.push(source);
-            }
-        }
+        let origin = engine::origin(cx.engine, member).await?;
+        let image = origin.image.ok_or_else(|| EngineError::Api {
+            action: format!("reading the image of {}", self.source.member),
+            status: Some(404),
+            message: format!(
+                "{} is no longer on this host",
+                member.image.as_deref().unwrap_or_default()
+            ),
+        })?;
         let member = Predecessor {
             inspect: member,
             image: &image,
-            vanished_volumes_from: &vanished,
+            vanished_volumes_from: &origin.vanished_volumes_from,
         };
         Ok(successor_spec(&member, &self.image))
     }
