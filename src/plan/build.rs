@@ -287,7 +287,13 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
                     .into()
                 }));
             }
-            steps.extend(stage_steps(&members, stage, hop, opts));
+            let planned = Hop {
+                members: &members,
+                stage,
+                hop,
+                opts,
+            };
+            steps.extend(planned.steps());
             Stage {
                 from: primary.images[stage].clone(),
                 to: primary.images[stage + 1].clone(),
@@ -427,271 +433,255 @@ fn short_tag(image: &str) -> String {
         .unwrap_or_else(|| image.to_string())
 }
 
-/// A member's container before the stage, and its successor.
-fn old_slot(m: &Member<'_>, stage: usize) -> Slot {
-    Slot::new(&m.name, stage as u32)
-}
-
-fn new_slot(m: &Member<'_>, stage: usize) -> Slot {
-    Slot::new(&m.name, stage as u32 + 1)
-}
-
-/// The steps of one hop, in the order of the swap: what can be done while the old version
-/// serves, the downtime up to the renames, the starts and checks, then the cleanup.
-fn stage_steps(
-    members: &[Member<'_>],
+/// One hop of the plan being built: its members, its options, the whole upgrade's.
+struct Hop<'a> {
+    members: &'a [Member<'a>],
     stage: usize,
-    hop: &StageOptions,
-    opts: &UpgradeOptions,
-) -> Vec<Step> {
-    let mut steps = before_downtime(members, stage, hop, opts);
-    steps.extend(down(members, stage, hop, opts));
-    steps.extend(starts(members, stage, hop, opts));
-    steps.extend(after_healthy(members, stage, hop, opts));
-    steps
+    hop: &'a StageOptions,
+    opts: &'a UpgradeOptions,
 }
 
-/// Successors created and compared, hooks run and files carried while the old version serves.
-fn before_downtime(
-    members: &[Member<'_>],
-    stage: usize,
-    hop: &StageOptions,
-    opts: &UpgradeOptions,
-) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
-    for m in members {
-        steps.push(
-            Create {
-                slot: new_slot(m, stage),
-                source: old_slot(m, stage),
-                name: new_name(&m.name),
-                spec: Box::new(m.specs[stage].clone()),
-            }
-            .into(),
-        );
+impl Hop<'_> {
+    /// The steps of the hop, in the order of the swap: what can be done while the old version
+    /// serves, the downtime up to the renames, the starts and checks, then the cleanup.
+    fn steps(&self) -> Vec<Step> {
+        let mut steps = self.before_downtime();
+        steps.extend(self.down());
+        steps.extend(self.starts());
+        steps.extend(self.after_healthy());
+        steps
     }
-    for m in members {
-        steps.push(
-            Verify {
-                slot: new_slot(m, stage),
-                source: old_slot(m, stage),
-                expected: Box::new(m.specs[stage].clone()),
-                removed_env: m.removed_env[stage].clone(),
-            }
-            .into(),
-        );
-    }
-    for command in &hop.exec_before {
-        steps.push(
-            Exec {
-                slot: old_slot(&members[0], stage),
-                hook: Hook::Before,
-                command: command.clone(),
-                timeout: opts.hook_timeout,
-            }
-            .into(),
-        );
-    }
-    for m in members.iter().filter(|m| !m.companion) {
-        for carried in &hop.carry {
-            steps.push(
-                CarryFile {
-                    from: old_slot(m, stage),
-                    to: new_slot(m, stage),
-                    path: carried.path.clone(),
-                    optional: carried.optional,
-                }
-                .into(),
-            );
-        }
-    }
-    steps
-}
 
-/// The stops (with the backup before or after them), the migration and the renames.
-fn down(
-    members: &[Member<'_>],
-    stage: usize,
-    hop: &StageOptions,
-    opts: &UpgradeOptions,
-) -> Vec<Step> {
-    let primary = &members[0];
-    let mut steps: Vec<Step> = Vec::new();
-    let backups = |steps: &mut Vec<Step>| {
-        if let Some(plan) = &opts.backup {
-            steps.extend(
-                plan.steps(
-                    members
-                        .iter()
-                        .map(|m| (m.name.as_str(), old_slot(m, stage))),
-                ),
-            );
-        }
-    };
-    if opts.backup.as_ref().is_some_and(|b| b.online) {
-        backups(&mut steps);
+    /// A member's container before the hop.
+    fn before(&self, m: &Member<'_>) -> Slot {
+        Slot::new(&m.name, self.stage as u32)
     }
-    for m in members {
-        let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
-        steps.push(
-            Stop {
-                slot: old_slot(m, stage),
-                timeout_secs,
-                serving: true,
-            }
-            .into(),
-        );
-    }
-    if opts.backup.as_ref().is_some_and(|b| !b.online) {
-        backups(&mut steps);
-    }
-    if let Some(migration) = &hop.migrate {
-        let mut spec = recreate::one_shot_spec(
-            &primary.specs[stage],
-            &migration.command,
-            migration.entrypoint.as_deref(),
-        );
-        recreate::set_env(&mut spec, &migration.env);
-        steps.push(
-            OneShot {
-                source: old_slot(primary, stage),
-                name: migrate_name(&primary.name),
-                image: primary.images[stage + 1].clone(),
-                entrypoint: migration.entrypoint.clone(),
-                command: migration
-                    .shown
-                    .clone()
-                    .unwrap_or_else(|| migration.command.clone()),
-                timeout: migration.timeout,
-                fails_if_output_has: migration.fails_if_output_has.clone(),
-                spec: Box::new(spec),
-            }
-            .into(),
-        );
-    }
-    for m in members {
-        steps.push(
-            Rename {
-                slot: old_slot(m, stage),
-                from: m.name.clone(),
-                to: old_name(&m.name),
-            }
-            .into(),
-        );
-        steps.push(
-            Rename {
-                slot: new_slot(m, stage),
-                from: new_name(&m.name),
-                to: m.name.clone(),
-            }
-            .into(),
-        );
-    }
-    steps
-}
 
-/// Each successor started in the group's order, called as the profile says, and awaited.
-fn starts(
-    members: &[Member<'_>],
-    stage: usize,
-    hop: &StageOptions,
-    opts: &UpgradeOptions,
-) -> Vec<Step> {
-    let starting: Vec<&Member<'_>> = match opts.start_order {
-        StartOrder::Reverse => members.iter().rev().collect(),
-        StartOrder::NamedFirst => members.iter().collect(),
-    };
-    let mut steps: Vec<Step> = Vec::new();
-    for m in starting {
-        steps.push(
-            Start {
-                slot: new_slot(m, stage),
-                successor: true,
-                migrates: hop.migrates_at_start,
-            }
-            .into(),
-        );
-        let calls = if m.companion { &[][..] } else { &hop.calls };
-        for call in calls {
-            steps.push(
-                CallStep {
-                    slot: new_slot(m, stage),
-                    call: call.clone(),
-                }
-                .into(),
-            );
-        }
-        // A companion has its own port and health: its HEALTHCHECK, or the default probe.
-        let policy = match m.companion {
-            true => HealthPolicy::new(opts.health.settle, opts.health.timeout),
-            false => opts.health.clone(),
-        };
-        steps.push(
-            AwaitHealthy {
-                slot: new_slot(m, stage),
-                policy,
-            }
-            .into(),
-        );
+    /// A member's successor.
+    fn after(&self, m: &Member<'_>) -> Slot {
+        Slot::new(&m.name, self.stage as u32 + 1)
     }
-    steps
-}
 
-/// Hooks and version checks on the serving successors, then the compose file's edits and the
-/// removal of the old containers.
-fn after_healthy(
-    members: &[Member<'_>],
-    stage: usize,
-    hop: &StageOptions,
-    opts: &UpgradeOptions,
-) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
-    for command in &hop.exec_after {
-        steps.push(
-            Exec {
-                slot: new_slot(&members[0], stage),
-                hook: Hook::After,
-                command: command.clone(),
-                timeout: opts.hook_timeout,
-            }
-            .into(),
-        );
-    }
-    if let Some(source) = &hop.expect_version {
-        for m in members.iter().filter(|m| !m.companion) {
-            let want = short_tag(&m.images[stage + 1]);
-            steps.push(
-                CheckVersion {
-                    slot: new_slot(m, stage),
-                    source: source.clone(),
-                    want,
-                    port: opts.health.port,
-                    tls: opts.health.tls,
-                }
-                .into(),
-            );
-        }
-    }
-    let last = stage == opts.via.len();
-    if last {
-        steps.extend(
-            opts.compose
-                .iter()
-                .flat_map(|c| c.edits.iter().cloned().map(Step::from)),
-        );
-    }
-    if !(opts.keep_old && last) {
+    /// Successors created and compared, hooks run and files carried while the old version serves.
+    fn before_downtime(&self) -> Vec<Step> {
+        let (members, stage, hop, opts) = (self.members, self.stage, self.hop, self.opts);
+        let mut steps: Vec<Step> = Vec::new();
         for m in members {
             steps.push(
-                Remove {
-                    slot: old_slot(m, stage),
-                    name: old_name(&m.name),
+                Create {
+                    slot: self.after(m),
+                    source: self.before(m),
+                    name: new_name(&m.name),
+                    spec: Box::new(m.specs[stage].clone()),
                 }
                 .into(),
             );
         }
+        for m in members {
+            steps.push(
+                Verify {
+                    slot: self.after(m),
+                    source: self.before(m),
+                    expected: Box::new(m.specs[stage].clone()),
+                    removed_env: m.removed_env[stage].clone(),
+                }
+                .into(),
+            );
+        }
+        for command in &hop.exec_before {
+            steps.push(
+                Exec {
+                    slot: self.before(&members[0]),
+                    hook: Hook::Before,
+                    command: command.clone(),
+                    timeout: opts.hook_timeout,
+                }
+                .into(),
+            );
+        }
+        for m in members.iter().filter(|m| !m.companion) {
+            for carried in &hop.carry {
+                steps.push(
+                    CarryFile {
+                        from: self.before(m),
+                        to: self.after(m),
+                        path: carried.path.clone(),
+                        optional: carried.optional,
+                    }
+                    .into(),
+                );
+            }
+        }
+        steps
     }
-    steps
+
+    /// The stops (with the backup before or after them), the migration and the renames.
+    fn down(&self) -> Vec<Step> {
+        let (members, stage, hop, opts) = (self.members, self.stage, self.hop, self.opts);
+        let primary = &members[0];
+        let mut steps: Vec<Step> = Vec::new();
+        let backups = |steps: &mut Vec<Step>| {
+            if let Some(plan) = &opts.backup {
+                steps.extend(plan.steps(members.iter().map(|m| (m.name.as_str(), self.before(m)))));
+            }
+        };
+        if opts.backup.as_ref().is_some_and(|b| b.online) {
+            backups(&mut steps);
+        }
+        for m in members {
+            let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
+            steps.push(
+                Stop {
+                    slot: self.before(m),
+                    timeout_secs,
+                    serving: true,
+                }
+                .into(),
+            );
+        }
+        if opts.backup.as_ref().is_some_and(|b| !b.online) {
+            backups(&mut steps);
+        }
+        if let Some(migration) = &hop.migrate {
+            let mut spec = recreate::one_shot_spec(
+                &primary.specs[stage],
+                &migration.command,
+                migration.entrypoint.as_deref(),
+            );
+            recreate::set_env(&mut spec, &migration.env);
+            steps.push(
+                OneShot {
+                    source: self.before(primary),
+                    name: migrate_name(&primary.name),
+                    image: primary.images[stage + 1].clone(),
+                    entrypoint: migration.entrypoint.clone(),
+                    command: migration
+                        .shown
+                        .clone()
+                        .unwrap_or_else(|| migration.command.clone()),
+                    timeout: migration.timeout,
+                    fails_if_output_has: migration.fails_if_output_has.clone(),
+                    spec: Box::new(spec),
+                }
+                .into(),
+            );
+        }
+        for m in members {
+            steps.push(
+                Rename {
+                    slot: self.before(m),
+                    from: m.name.clone(),
+                    to: old_name(&m.name),
+                }
+                .into(),
+            );
+            steps.push(
+                Rename {
+                    slot: self.after(m),
+                    from: new_name(&m.name),
+                    to: m.name.clone(),
+                }
+                .into(),
+            );
+        }
+        steps
+    }
+
+    /// Each successor started in the group's order, called as the profile says, and awaited.
+    fn starts(&self) -> Vec<Step> {
+        let (members, hop, opts) = (self.members, self.hop, self.opts);
+        let starting: Vec<&Member<'_>> = match opts.start_order {
+            StartOrder::Reverse => members.iter().rev().collect(),
+            StartOrder::NamedFirst => members.iter().collect(),
+        };
+        let mut steps: Vec<Step> = Vec::new();
+        for m in starting {
+            steps.push(
+                Start {
+                    slot: self.after(m),
+                    successor: true,
+                    migrates: hop.migrates_at_start,
+                }
+                .into(),
+            );
+            let calls = if m.companion { &[][..] } else { &hop.calls };
+            for call in calls {
+                steps.push(
+                    CallStep {
+                        slot: self.after(m),
+                        call: call.clone(),
+                    }
+                    .into(),
+                );
+            }
+            // A companion has its own port and health: its HEALTHCHECK, or the default probe.
+            let policy = match m.companion {
+                true => HealthPolicy::new(opts.health.settle, opts.health.timeout),
+                false => opts.health.clone(),
+            };
+            steps.push(
+                AwaitHealthy {
+                    slot: self.after(m),
+                    policy,
+                }
+                .into(),
+            );
+        }
+        steps
+    }
+
+    /// Hooks and version checks on the serving successors, then the compose file's edits and the
+    /// removal of the old containers.
+    fn after_healthy(&self) -> Vec<Step> {
+        let (members, stage, hop, opts) = (self.members, self.stage, self.hop, self.opts);
+        let mut steps: Vec<Step> = Vec::new();
+        for command in &hop.exec_after {
+            steps.push(
+                Exec {
+                    slot: self.after(&members[0]),
+                    hook: Hook::After,
+                    command: command.clone(),
+                    timeout: opts.hook_timeout,
+                }
+                .into(),
+            );
+        }
+        if let Some(source) = &hop.expect_version {
+            for m in members.iter().filter(|m| !m.companion) {
+                let want = short_tag(&m.images[stage + 1]);
+                steps.push(
+                    CheckVersion {
+                        slot: self.after(m),
+                        source: source.clone(),
+                        want,
+                        port: opts.health.port,
+                        tls: opts.health.tls,
+                    }
+                    .into(),
+                );
+            }
+        }
+        let last = stage == opts.via.len();
+        if last {
+            steps.extend(
+                opts.compose
+                    .iter()
+                    .flat_map(|c| c.edits.iter().cloned().map(Step::from)),
+            );
+        }
+        if !(opts.keep_old && last) {
+            for m in members {
+                steps.push(
+                    Remove {
+                        slot: self.before(m),
+                        name: old_name(&m.name),
+                    }
+                    .into(),
+                );
+            }
+        }
+        steps
+    }
 }
 
 /// A backup to put back while going back: the one taken before the upgrade, and where the
