@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::plan::build::{StageOptions, StartOrder, Target};
 use crate::plan::recreate::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
-use crate::profile::{self, Catalog, Facts, GroupBy, Profile};
+use crate::profile::{self, Catalog, Facts, GroupBy, Loaded, Profile};
+use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
 pub struct UpgradeRequest {
@@ -33,6 +34,26 @@ pub struct UpgradeRequest {
     pub compose: ComposeRequest,
 }
 
+/// The containers an upgrade moves, claimed, with what the profile read of each.
+#[derive(Default)]
+struct Claimed {
+    names: Vec<String>,
+    locks: Vec<ContainerLock>,
+    olds: Vec<ContainerInspectResponse>,
+    facts: Vec<Facts>,
+}
+
+impl Claimed {
+    /// `name`, locked and found running.
+    async fn claim(&mut self, engine: &dyn Engine, state: &StateDir, name: &str) -> Result<()> {
+        let (lock, old) = claim_running(engine, state, name).await?;
+        self.names.push(name.to_string());
+        self.locks.push(lock);
+        self.olds.push(old);
+        Ok(())
+    }
+}
+
 /// Everything that can be checked without changing the host, then the plan.
 pub async fn prepare(
     engine: &dyn Engine,
@@ -40,7 +61,7 @@ pub async fn prepare(
     catalog: &Catalog,
     req: &UpgradeRequest,
 ) -> Result<Prepared> {
-    let mut names: Vec<String> = match &req.compose.project {
+    let names: Vec<String> = match &req.compose.project {
         Some(project) => {
             super::compose::project_members(engine, project, &req.compose.services).await?
         }
@@ -49,68 +70,34 @@ pub async fn prepare(
             .collect(),
     };
     check_names(&names)?;
-    let mut locks = Vec::new();
-    let mut olds = Vec::new();
+    let mut group = Claimed::default();
     for name in &names {
-        let (lock, old) = claim_running(engine, state, name).await?;
-        locks.push(lock);
-        olds.push(old);
+        group.claim(engine, state, name).await?;
     }
-    let chosen = choose_profile(catalog, &req.given.profile, &olds[0])?;
+    let chosen = choose_profile(catalog, &req.given.profile, &group.olds[0])?;
+    for old in &group.olds {
+        let profile = chosen.as_ref().map(|c| &c.0.profile);
+        group.facts.push(gather_facts(engine, profile, old).await?);
+    }
     let mut options = req.options.clone();
-    let mut facts = Vec::new();
-    for old in &olds {
-        facts.push(gather_facts(engine, chosen.as_ref().map(|c| &c.0.profile), old).await?);
-    }
     if let Some((loaded, _)) = &chosen {
-        let profile = &loaded.profile;
-        if let Some(group) = &profile.group {
-            if req.with.is_empty() && group.by == GroupBy::Database {
-                for (name, old, fact) in
-                    group_members(engine, catalog, loaded, &olds[0], &facts[0]).await?
-                {
-                    let (lock, _) = claim_running(engine, state, &name).await?;
-                    locks.push(lock);
-                    names.push(name);
-                    olds.push(old);
-                    facts.push(fact);
-                }
-            }
-            if req.with.is_empty() && req.compose.project.is_none() {
-                for name in companions(engine, &group.companions, &olds[0]).await? {
-                    let (lock, old) = claim_running(engine, state, &name).await?;
-                    locks.push(lock);
-                    facts.push(gather_facts(engine, None, &old).await?);
-                    options.companions.push(name.clone());
-                    names.push(name);
-                    olds.push(old);
-                }
-            }
-            if group.start == profile::StartOrder::NamedFirst {
-                options.start_order = StartOrder::NamedFirst;
-            }
-        }
-        if options.via.is_empty() {
-            if let Some(path) = &profile.upgrade_path {
-                options.via = plan_hops(
-                    &olds[0],
-                    &options.target,
-                    path,
-                    &req.given.config.insecure_registries,
-                )
-                .await?;
-            }
-        }
-        // The profile's steps are the product's: its other images' containers need none.
-        let product = facts.len() - options.companions.len();
-        options.hop_steps = hop_steps(profile, &olds[0], &options, &facts[..product])?;
+        follow_profile(
+            engine,
+            state,
+            catalog,
+            req,
+            loaded,
+            &mut group,
+            &mut options,
+        )
+        .await?;
     }
     let profile = chosen
         .as_ref()
-        .map(|(loaded, _)| (&loaded.profile, &facts[0]));
-    options.health = settings::resolve(&req.given, profile, &olds[0])?.health;
+        .map(|(loaded, _)| (&loaded.profile, &group.facts[0]));
+    options.health = settings::resolve(&req.given, profile, &group.olds[0])?.health;
     if let Some((loaded, _)) = &chosen {
-        let product = olds.len() - options.companions.len();
+        let product = group.olds.len() - options.companions.len();
         let version = options.hop(0).expect_version;
         let rules = live::Rules {
             health: &options.health,
@@ -119,62 +106,21 @@ pub async fn prepare(
             dump: false,
         };
         let members: Vec<(&ContainerInspectResponse, &Facts)> =
-            olds.iter().zip(&facts).take(product).collect();
+            group.olds.iter().zip(&group.facts).take(product).collect();
         live::require_match(engine, &loaded.profile.name, &members, &rules).await?;
     }
-    let mut targets = Vec::new();
-    for old in &olds {
-        targets.push((
-            old,
-            plan::build::target_of(old, &options.target)
-                .map_err(Error::Refused)?
-                .to_string(),
-        ));
-    }
-    let scratch = state
-        .path()
-        .join("tmp")
-        .join(format!("compose-{}", std::process::id()));
-    options.compose = super::compose::plan(engine, &req.compose, &targets, scratch).await?;
+    options.compose = compose_plan(engine, state, req, &group, &options).await?;
     let database = chosen
         .as_ref()
         .and_then(|(loaded, _)| loaded.profile.database.clone());
-    let members: Vec<(&ContainerInspectResponse, &Facts)> = olds.iter().zip(&facts).collect();
+    let members: Vec<(&ContainerInspectResponse, &Facts)> =
+        group.olds.iter().zip(&group.facts).collect();
     options.backup =
         super::backup::plan_for(engine, state, &req.backup, database.as_ref(), &members).await?;
-    for name in &names {
-        preflight::name_free(
-            engine,
-            &plan::new_name(name),
-            "it is left from an interrupted run: remove it, or run `cutover recover`",
-        )
-        .await?;
-        let old_name = plan::old_name(name);
-        preflight::name_free(engine, &old_name, &format!(
-            "it is kept from an earlier `upgrade --keep-old`: `cutover rollback {name}` to go back to it, or `docker rm {old_name}` to keep the current version"
-        )).await?;
-    }
-    if (0..=options.via.len()).any(|hop| options.hop(hop).migrate.is_some()) {
-        preflight::name_free(
-            engine,
-            &plan::migrate_name(&req.name),
-            "it is left from an interrupted migration: remove it, or run `cutover recover`",
-        )
-        .await?;
-    }
-    let mut origins = Vec::new();
-    for (old, name) in olds.iter().zip(&names) {
-        let origin = engine::origin(engine, old).await?;
-        let Some(image) = origin.image else {
-            return Err(Error::Refused(format!(
-                "the image {name} was created from ({}) is no longer on this host, so its defaults cannot be told from the settings you made; pull {} again first",
-                engine::short(old.image.as_deref().unwrap_or_default()),
-                engine::image_of(old)
-            )));
-        };
-        origins.push((image, origin.vanished_volumes_from));
-    }
-    let members: Vec<Predecessor<'_>> = olds
+    names_free(engine, &group.names, &req.name, &options).await?;
+    let origins = origins(engine, &group).await?;
+    let members: Vec<Predecessor<'_>> = group
+        .olds
         .iter()
         .zip(&origins)
         .map(|(inspect, (image, vanished))| Predecessor {
@@ -189,7 +135,127 @@ pub async fn prepare(
         origin: loaded.origin.clone(),
         why,
     });
-    Ok(Prepared { plan, locks })
+    Ok(Prepared {
+        plan,
+        locks: group.locks,
+    })
+}
+
+/// What the profile adds: the other members of its group (on the same database, and its
+/// companions' containers), their start order, the hops of its upgrade path, each hop's steps.
+async fn follow_profile(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &Catalog,
+    req: &UpgradeRequest,
+    loaded: &Loaded,
+    group: &mut Claimed,
+    options: &mut UpgradeOptions,
+) -> Result<()> {
+    let profile = &loaded.profile;
+    if let Some(spec) = &profile.group {
+        if req.with.is_empty() && spec.by == GroupBy::Database {
+            for (name, _, fact) in
+                group_members(engine, catalog, loaded, &group.olds[0], &group.facts[0]).await?
+            {
+                group.claim(engine, state, &name).await?;
+                group.facts.push(fact);
+            }
+        }
+        if req.with.is_empty() && req.compose.project.is_none() {
+            for name in companions(engine, &spec.companions, &group.olds[0]).await? {
+                group.claim(engine, state, &name).await?;
+                let old = group.olds.last().expect("just claimed");
+                group.facts.push(gather_facts(engine, None, old).await?);
+                options.companions.push(name);
+            }
+        }
+        if spec.start == profile::StartOrder::NamedFirst {
+            options.start_order = StartOrder::NamedFirst;
+        }
+    }
+    if options.via.is_empty() {
+        if let Some(path) = &profile.upgrade_path {
+            let insecure = &req.given.config.insecure_registries;
+            options.via = plan_hops(&group.olds[0], &options.target, path, insecure).await?;
+        }
+    }
+    // The profile's steps are the product's: its other images' containers need none.
+    let product = group.facts.len() - options.companions.len();
+    options.hop_steps = hop_steps(profile, &group.olds[0], options, &group.facts[..product])?;
+    Ok(())
+}
+
+/// The compose file's edits, when the members belong to a compose project.
+async fn compose_plan(
+    engine: &dyn Engine,
+    state: &StateDir,
+    req: &UpgradeRequest,
+    group: &Claimed,
+    options: &UpgradeOptions,
+) -> Result<Option<plan::build::ComposePlan>> {
+    let mut targets = Vec::new();
+    for old in &group.olds {
+        let target = plan::build::target_of(old, &options.target).map_err(Error::Refused)?;
+        targets.push((old, target.to_string()));
+    }
+    let scratch = state
+        .path()
+        .join("tmp")
+        .join(format!("compose-{}", std::process::id()));
+    super::compose::plan(engine, &req.compose, &targets, scratch).await
+}
+
+/// Refuses when a name the run needs is taken: a successor or a migration left by an
+/// interrupted run, or an old container an `upgrade --keep-old` kept.
+async fn names_free(
+    engine: &dyn Engine,
+    names: &[String],
+    primary: &str,
+    options: &UpgradeOptions,
+) -> Result<()> {
+    for name in names {
+        preflight::name_free(
+            engine,
+            &plan::new_name(name),
+            "it is left from an interrupted run: remove it, or run `cutover recover`",
+        )
+        .await?;
+        let old_name = plan::old_name(name);
+        preflight::name_free(engine, &old_name, &format!(
+            "it is kept from an earlier `upgrade --keep-old`: `cutover rollback {name}` to go back to it, or `docker rm {old_name}` to keep the current version"
+        )).await?;
+    }
+    if (0..=options.via.len()).any(|hop| options.hop(hop).migrate.is_some()) {
+        preflight::name_free(
+            engine,
+            &plan::migrate_name(primary),
+            "it is left from an interrupted migration: remove it, or run `cutover recover`",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Each member's image configuration and vanished `--volumes-from`, which its successor's
+/// configuration is told from; refused when an image is gone.
+async fn origins(
+    engine: &dyn Engine,
+    group: &Claimed,
+) -> Result<Vec<(bollard::models::ImageConfig, Vec<String>)>> {
+    let mut origins = Vec::new();
+    for (old, name) in group.olds.iter().zip(&group.names) {
+        let origin = engine::origin(engine, old).await?;
+        let Some(image) = origin.image else {
+            return Err(Error::Refused(format!(
+                "the image {name} was created from ({}) is no longer on this host, so its defaults cannot be told from the settings you made; pull {} again first",
+                engine::short(old.image.as_deref().unwrap_or_default()),
+                engine::image_of(old)
+            )));
+        };
+        origins.push((image, origin.vanished_volumes_from));
+    }
+    Ok(origins)
 }
 
 fn check_names(names: &[String]) -> Result<()> {
