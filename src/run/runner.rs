@@ -13,7 +13,7 @@ use super::journal::{Event, Journal, JournalError, Outcome, Phase, Run};
 use crate::clock;
 use crate::engine::{inspect_required, name_of, Engine};
 use crate::health;
-use crate::plan::steps::{Cx, Outputs, StepError};
+use crate::plan::steps::{Cx, Done, Outputs, Step, StepError};
 use crate::plan::{old_name, Plan, Slot};
 use crate::secrets;
 
@@ -287,6 +287,15 @@ pub(crate) fn global(plan: &Plan, stage: usize, index: usize) -> usize {
         + index
 }
 
+/// How one undo ended, and whether the engine went away meanwhile.
+struct Undid {
+    undone: bool,
+    /// What a person must finish by hand; not for an undo whose data the backup's restore
+    /// covers, which is only a warning.
+    failure: Option<String>,
+    engine_was_away: bool,
+}
+
 /// How a stage's forward run ended.
 enum Flow {
     Done,
@@ -367,142 +376,211 @@ impl Runner<'_> {
         from: usize,
         state: &mut State,
     ) -> Result<Flow, RunError> {
-        let total = plan.step_count();
-        let files = self.files();
-        for (index, step) in plan.stages[stage].steps.iter().enumerate().skip(from) {
-            let number = global(plan, stage, index);
-            let description = step.describe(plan);
-            self.interrupt
-                .doing(&format!("step {} of {total}, {description}", number + 1));
-            if let Some(signal) = self.interrupt.raised() {
-                // Before the downtime, stop; during it, go back, unless every new container
-                // was started already: finishing is then the shorter way to a serving product.
-                let down = state.down.contains_key(&stage);
-                if !down || !committed(plan, stage, state) {
-                    return Ok(Flow::Failed(format!("interrupted by {signal}")));
-                }
-            }
-            tracing::info!("[{}/{total}] {description}", number + 1);
-            let began = Event::Step {
-                stage,
-                index,
-                phase: Phase::Started,
-                detail: None,
-                outputs: None,
-            };
-            // A step that could not be journaled is not begun: recovery would not know of it.
-            if let Some(why) = self.write(began, state) {
-                return Ok(Flow::Failed(format!("before {description}: {why}")));
-            }
-            let started = state.started.entry(stage).or_default();
-            if !started.contains(&index) {
-                started.push(index);
-            }
-            let traits = step.traits();
-            if traits.starts_downtime {
-                state.down.entry(stage).or_insert((clock::now(), None));
-            }
-            #[cfg(test)]
-            self.crash_point(number, Moment::Began)?;
-            let clock = tokio::time::Instant::now();
-            let result = {
-                let cx = Cx {
-                    engine: self.engine,
-                    slots: &state.slots,
-                    files: &files,
-                    progress: self.progress,
-                    data_touched: false,
-                    captured: &state.captured,
-                };
-                match traits.interruptible {
-                    true => tokio::select! {
-                        done = step.action().perform(&cx) => done,
-                        () = self.interrupt.wait() => Err(StepError::Failed(format!(
-                            "interrupted by {}",
-                            self.interrupt.raised().unwrap_or("a signal")
-                        ))),
-                    },
-                    false => step.action().perform(&cx).await,
-                }
-            };
-            let report = &mut state.reports[number];
-            report.millis = clock.elapsed().as_millis() as u64;
-            match result {
-                Ok(done) => {
-                    #[cfg(test)]
-                    self.crash_point(number, Moment::Acted)?;
-                    report.status = StepStatus::Done;
-                    let detail = done.detail.map(|d| secrets::redact(&d));
-                    if let Some(detail) = &detail {
-                        tracing::info!("      {detail}");
-                    }
-                    report.detail = detail.clone();
-                    if let Some(warning) = done.warning.as_deref().map(secrets::redact) {
-                        tracing::warn!("{warning}");
-                        state.warnings.push(warning);
-                    }
-                    state.learn(stage, index, done.outputs.clone());
-                    let finished = Event::Step {
-                        stage,
-                        index,
-                        phase: Phase::Done,
-                        detail,
-                        outputs: Some(done.outputs),
-                    };
-                    if let Some(why) = self.write(finished, state) {
-                        return Ok(Flow::Failed(format!("after {description}: {why}")));
-                    }
-                    #[cfg(test)]
-                    self.crash_point(number, Moment::Journaled)?;
-                    #[cfg(test)]
-                    if self.fault == Some(Fault::Signal(number)) {
-                        self.interrupt.raise("SIGTERM");
-                    }
-                    if let Some(Fault::PauseAfter(step, pause_for)) = self.fault {
-                        if step == number + 1 {
-                            tracing::warn!(
-                                "{PAUSE_AFTER_ENV}={step}: pausing here until killed or signalled"
-                            );
-                            match pause_for {
-                                Some(pause) => tokio::select! {
-                                    () = tokio::time::sleep(pause) => {}
-                                    () = self.interrupt.wait() => {}
-                                },
-                                None => self.interrupt.wait().await,
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    let mut message = secrets::redact(&e.to_string());
-                    if self.engine_returned(&e).await {
-                        message.push_str(" (the Docker engine went away during the step and is back: the step's container was stopped with it)");
-                    }
-                    let report = &mut state.reports[number];
-                    report.status = StepStatus::Failed;
-                    report.detail = Some(message.clone());
-                    let failed = Event::Step {
-                        stage,
-                        index,
-                        phase: Phase::Failed,
-                        detail: Some(message.clone()),
-                        outputs: None,
-                    };
-                    self.write(failed, state);
-                    if traits.cleanup {
-                        tracing::warn!(
-                            "{} failed after the service was healthy: {message}",
-                            step.name()
-                        );
-                        state.warnings.push(format!("{description}: {message}"));
-                        continue;
-                    }
-                    tracing::error!("{} failed: {message}", step.name());
-                    return Ok(Flow::Failed(format!("{description}: {message}")));
-                }
+        for index in from..plan.stages[stage].steps.len() {
+            if let Some(failure) = self.step(plan, stage, index, state).await? {
+                return Ok(Flow::Failed(failure));
             }
         }
         Ok(Flow::Done)
+    }
+
+    /// Runs one step, journaled before and after it: `Some(failure)` when the stage must stop.
+    async fn step(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        index: usize,
+        state: &mut State,
+    ) -> Result<Option<String>, RunError> {
+        let step = &plan.stages[stage].steps[index];
+        let number = global(plan, stage, index);
+        let description = step.describe(plan);
+        if let Some(stop) = self.begin(plan, stage, index, &description, state) {
+            return Ok(Some(stop));
+        }
+        #[cfg(test)]
+        self.crash_point(number, Moment::Began)?;
+        let clock = tokio::time::Instant::now();
+        let result = self.perform(step, state).await;
+        state.reports[number].millis = clock.elapsed().as_millis() as u64;
+        match result {
+            Ok(done) => {
+                self.done(plan, stage, index, &description, done, state)
+                    .await
+            }
+            Err(e) => Ok(self
+                .failed(plan, stage, index, &description, e, state)
+                .await),
+        }
+    }
+
+    /// Says and journals that a step begins, unless a signal or a journal that cannot be
+    /// written stops the stage before it: then why.
+    fn begin(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        index: usize,
+        description: &str,
+        state: &mut State,
+    ) -> Option<String> {
+        let total = plan.step_count();
+        let number = global(plan, stage, index);
+        self.interrupt
+            .doing(&format!("step {} of {total}, {description}", number + 1));
+        if let Some(signal) = self.interrupt.raised() {
+            // Before the downtime, stop; during it, go back, unless every new container was
+            // started already: finishing is then the shorter way to a serving product.
+            let down = state.down.contains_key(&stage);
+            if !down || !committed(plan, stage, state) {
+                return Some(format!("interrupted by {signal}"));
+            }
+        }
+        tracing::info!("[{}/{total}] {description}", number + 1);
+        let began = Event::Step {
+            stage,
+            index,
+            phase: Phase::Started,
+            detail: None,
+            outputs: None,
+        };
+        // A step that could not be journaled is not begun: recovery would not know of it.
+        if let Some(why) = self.write(began, state) {
+            return Some(format!("before {description}: {why}"));
+        }
+        let started = state.started.entry(stage).or_default();
+        if !started.contains(&index) {
+            started.push(index);
+        }
+        if plan.stages[stage].steps[index].traits().starts_downtime {
+            state.down.entry(stage).or_insert((clock::now(), None));
+        }
+        None
+    }
+
+    /// The step's action; one that only waits (a pull) is cut short by a signal.
+    async fn perform(&self, step: &Step, state: &State) -> Result<Done, StepError> {
+        let files = self.files();
+        let cx = Cx {
+            engine: self.engine,
+            slots: &state.slots,
+            files: &files,
+            progress: self.progress,
+            data_touched: false,
+            captured: &state.captured,
+        };
+        match step.traits().interruptible {
+            true => tokio::select! {
+                done = step.action().perform(&cx) => done,
+                () = self.interrupt.wait() => Err(StepError::Failed(format!(
+                    "interrupted by {}",
+                    self.interrupt.raised().unwrap_or("a signal")
+                ))),
+            },
+            false => step.action().perform(&cx).await,
+        }
+    }
+
+    /// Records a step that did its work; `Some(why)` when its record could not be journaled.
+    async fn done(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        index: usize,
+        description: &str,
+        done: Done,
+        state: &mut State,
+    ) -> Result<Option<String>, RunError> {
+        let number = global(plan, stage, index);
+        #[cfg(test)]
+        self.crash_point(number, Moment::Acted)?;
+        let report = &mut state.reports[number];
+        report.status = StepStatus::Done;
+        let detail = done.detail.map(|d| secrets::redact(&d));
+        if let Some(detail) = &detail {
+            tracing::info!("      {detail}");
+        }
+        report.detail = detail.clone();
+        if let Some(warning) = done.warning.as_deref().map(secrets::redact) {
+            tracing::warn!("{warning}");
+            state.warnings.push(warning);
+        }
+        state.learn(stage, index, done.outputs.clone());
+        let finished = Event::Step {
+            stage,
+            index,
+            phase: Phase::Done,
+            detail,
+            outputs: Some(done.outputs),
+        };
+        if let Some(why) = self.write(finished, state) {
+            return Ok(Some(format!("after {description}: {why}")));
+        }
+        #[cfg(test)]
+        self.crash_point(number, Moment::Journaled)?;
+        #[cfg(test)]
+        if self.fault == Some(Fault::Signal(number)) {
+            self.interrupt.raise("SIGTERM");
+        }
+        self.pause_if_asked(number).await;
+        Ok(None)
+    }
+
+    /// [`Fault::PauseAfter`]: waits once step `number` (0-based) is done.
+    async fn pause_if_asked(&self, number: usize) {
+        let Some(Fault::PauseAfter(step, pause_for)) = self.fault else {
+            return;
+        };
+        if step != number + 1 {
+            return;
+        }
+        tracing::warn!("{PAUSE_AFTER_ENV}={step}: pausing here until killed or signalled");
+        match pause_for {
+            Some(pause) => tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.interrupt.wait() => {}
+            },
+            None => self.interrupt.wait().await,
+        }
+    }
+
+    /// Records a step that failed: `Some(failure)` unless it was a cleanup after the service was
+    /// healthy, which is only a warning.
+    async fn failed(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        index: usize,
+        description: &str,
+        e: StepError,
+        state: &mut State,
+    ) -> Option<String> {
+        let step = &plan.stages[stage].steps[index];
+        let mut message = secrets::redact(&e.to_string());
+        if self.engine_returned(&e).await {
+            message.push_str(" (the Docker engine went away during the step and is back: the step's container was stopped with it)");
+        }
+        let report = &mut state.reports[global(plan, stage, index)];
+        report.status = StepStatus::Failed;
+        report.detail = Some(message.clone());
+        let failed = Event::Step {
+            stage,
+            index,
+            phase: Phase::Failed,
+            detail: Some(message.clone()),
+            outputs: None,
+        };
+        self.write(failed, state);
+        if step.traits().cleanup {
+            tracing::warn!(
+                "{} failed after the service was healthy: {message}",
+                step.name()
+            );
+            state.warnings.push(format!("{description}: {message}"));
+            return None;
+        }
+        tracing::error!("{} failed: {message}", step.name());
+        Some(format!("{description}: {message}"))
     }
 
     #[cfg(test)]
@@ -623,95 +701,122 @@ impl Runner<'_> {
         let mut away = false;
         let mut undo_failures = Vec::new();
         let mut reverted = Vec::new();
-        let files = self.files();
         for &index in started.iter().rev() {
             let step = &steps[index];
             let Some(description) = step.action().undo_describe(plan) else {
                 continue;
             };
-            self.interrupt
-                .doing(&format!("rolling back: {description}"));
-            tracing::info!("undo: {description}");
-            // Without a journal the rollback still goes on: every undo can be applied again.
-            let began = Event::Undo {
-                stage,
-                index,
-                phase: Phase::Started,
-                detail: None,
-            };
-            self.write(began, state);
-            let clock = tokio::time::Instant::now();
             let data_touched = started.iter().any(|&later| {
                 later > index && steps[later].traits().writes_data && !reverted.contains(&later)
             });
-            let cx = Cx {
-                engine: self.engine,
-                slots: &state.slots,
-                files: &files,
-                progress: None,
-                data_touched,
-                captured: &state.captured,
-            };
-            let outputs = state.outputs.get(&(stage, index));
-            let mut result = step.action().undo(&cx, outputs).await;
-            for _ in 1..UNDO_ATTEMPTS {
-                match &result {
-                    Err(e) if self.engine_returned(e).await => {
-                        away = true;
-                        tracing::info!("undo again: {description}");
-                        result = step.action().undo(&cx, outputs).await;
-                    }
-                    _ => break,
-                }
+            let undid = self
+                .undo_step(plan, stage, index, &description, data_touched, state)
+                .await;
+            away |= undid.engine_was_away;
+            if undid.undone && step.traits().reverts_data {
+                reverted.push(index);
             }
-            let number = global(plan, stage, index);
-            state.reports[number].millis += clock.elapsed().as_millis() as u64;
-            match result {
-                Ok(said) => {
-                    let said = said.map(|s| secrets::redact(&s));
-                    if let Some(said) = &said {
-                        tracing::info!("      {said}");
-                        if !state.restored.contains(said) {
-                            state.restored.push(said.clone());
-                        }
-                    }
-                    let done = Event::Undo {
-                        stage,
-                        index,
-                        phase: Phase::Done,
-                        detail: said,
-                    };
-                    self.write(done, state);
-                    state.reports[number].status = StepStatus::Undone;
-                    if step.traits().reverts_data {
-                        reverted.push(index);
-                    }
-                }
-                Err(e) => {
-                    let message = secrets::redact(&e.to_string());
-                    let failed = Event::Undo {
-                        stage,
-                        index,
-                        phase: Phase::Failed,
-                        detail: Some(message.clone()),
-                    };
-                    self.write(failed, state);
-                    state.reports[number].status = StepStatus::UndoFailed;
-                    if let StepError::Covered(_) = e {
-                        tracing::warn!("{message}");
-                        state.warnings.push(format!("{description}: {message}"));
-                        continue;
-                    }
-                    tracing::error!("undo failed: {message}");
-                    undo_failures.push(format!("{description}: {message}"));
-                    if step.traits().critical_undo {
-                        tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
-                        break;
-                    }
+            if let Some(message) = undid.failure {
+                undo_failures.push(format!("{description}: {message}"));
+                if step.traits().critical_undo {
+                    tracing::error!("stopping the rollback here: what comes before this step would run on data that could not be put back");
+                    break;
                 }
             }
         }
         (undo_failures, away)
+    }
+
+    /// Undoes one step, journaled before and after, applied again when it failed for the
+    /// engine's absence alone.
+    async fn undo_step(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        index: usize,
+        description: &str,
+        data_touched: bool,
+        state: &mut State,
+    ) -> Undid {
+        let step = &plan.stages[stage].steps[index];
+        self.interrupt
+            .doing(&format!("rolling back: {description}"));
+        tracing::info!("undo: {description}");
+        // Without a journal the rollback still goes on: every undo can be applied again.
+        let began = Event::Undo {
+            stage,
+            index,
+            phase: Phase::Started,
+            detail: None,
+        };
+        self.write(began, state);
+        let clock = tokio::time::Instant::now();
+        let files = self.files();
+        let cx = Cx {
+            engine: self.engine,
+            slots: &state.slots,
+            files: &files,
+            progress: None,
+            data_touched,
+            captured: &state.captured,
+        };
+        let outputs = state.outputs.get(&(stage, index));
+        let mut engine_was_away = false;
+        let mut result = step.action().undo(&cx, outputs).await;
+        for _ in 1..UNDO_ATTEMPTS {
+            match &result {
+                Err(e) if self.engine_returned(e).await => {
+                    engine_was_away = true;
+                    tracing::info!("undo again: {description}");
+                    result = step.action().undo(&cx, outputs).await;
+                }
+                _ => break,
+            }
+        }
+        let number = global(plan, stage, index);
+        state.reports[number].millis += clock.elapsed().as_millis() as u64;
+        let (phase, detail, failure) = match result {
+            Ok(said) => {
+                let said = said.map(|s| secrets::redact(&s));
+                if let Some(said) = &said {
+                    tracing::info!("      {said}");
+                    if !state.restored.contains(said) {
+                        state.restored.push(said.clone());
+                    }
+                }
+                state.reports[number].status = StepStatus::Undone;
+                (Phase::Done, said, None)
+            }
+            Err(e) => {
+                let message = secrets::redact(&e.to_string());
+                state.reports[number].status = StepStatus::UndoFailed;
+                let failure = match e {
+                    StepError::Covered(_) => {
+                        tracing::warn!("{message}");
+                        state.warnings.push(format!("{description}: {message}"));
+                        None
+                    }
+                    _ => {
+                        tracing::error!("undo failed: {message}");
+                        Some(message.clone())
+                    }
+                };
+                (Phase::Failed, Some(message), failure)
+            }
+        };
+        let undone = phase == Phase::Done;
+        let ended = Event::Undo {
+            stage,
+            index,
+            phase,
+            detail,
+        };
+        self.write(ended, state);
+        Undid {
+            undone,
+            failure,
+            engine_was_away,
+        }
     }
 
     async fn succeed(
