@@ -54,125 +54,10 @@ pub fn one_shot_name(name: &str) -> String {
 }
 
 pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
-    let slot = |c: &ContainerInspectResponse| Slot::new(&name_of(c), 0);
     let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
-    let config = input.spec.config.as_ref();
-    let worker = workers.first().ok_or_else(|| match config {
-        Some(config) => match &config.runs {
-            Some(runs) => format!(
-                "none of the containers runs the {} service (started with `{} {}`, or {}): the task needs one that does the work",
-                runs.service,
-                runs.after.join(" "),
-                runs.service,
-                runs.env.as_deref().map_or("--all".into(), |e| format!("{e} naming it, or {}", runs.all.as_deref().unwrap_or("--all")))
-            ),
-            None => format!(
-                "none of the containers has {} in {}: the task needs one that does the work",
-                config.role, config.path
-            ),
-        },
-        None => "the task has no container to do its work".to_string(),
-    })?;
-    let primary = &input.members[0];
-    let mut steps: Vec<Step> = Vec::new();
-    for arg in input.spec.args.iter().filter(|a| a.file) {
-        if let Some(path) = input.args.values.get(&arg.name).and_then(|v| v.first()) {
-            steps.push(
-                KeepFile {
-                    key: arg.name.clone(),
-                    from: FileSource::Host(PathBuf::from(path)),
-                    sha256: digest(input, &arg.name)?,
-                }
-                .into(),
-            );
-        }
-    }
-    if let Some(config) = config {
-        steps.push(
-            KeepFile {
-                key: SOURCE.into(),
-                from: FileSource::Container {
-                    slot: slot(worker.inspect),
-                    path: config.path.clone(),
-                },
-                sha256: digest(input, SOURCE)?,
-            }
-            .into(),
-        );
-    }
-    let name = one_shot_name(&name_of(primary.inspect));
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    for spec in &input.spec.steps {
-        match spec {
-            TaskStepSpec::Run(run) => {
-                let command = |words: &[String],
-                               fails: &[String],
-                               capture: &Option<task::Capture>,
-                               table: &Option<task::TableCheck>| {
-                    let (words, used) = task::resolve_command(words, input.args, input.files);
-                    Command {
-                        words,
-                        files: used
-                            .iter()
-                            .map(|f| (f.clone(), task::file_path(f)))
-                            .collect(),
-                        fails_if_output_has: fails.to_vec(),
-                        capture: capture.clone(),
-                        table: table.clone(),
-                    }
-                };
-                let timeout = run.timeout()?.unwrap_or(DEFAULT_TIMEOUT);
-                let step = TaskRun {
-                    source: slot(worker.inspect),
-                    name: name.clone(),
-                    image: image_of(worker.inspect),
-                    command: command(
-                        &run.command,
-                        &run.fails_if_output_has,
-                        &run.capture,
-                        &run.table,
-                    ),
-                    timeout,
-                    changes_data: run.changes_data,
-                    undo: run
-                        .undo
-                        .iter()
-                        .map(|u| command(&u.command, &u.fails_if_output_has, &u.capture, &u.table))
-                        .collect(),
-                    backup_covers: input.backup.is_some()
-                        && run
-                            .backup_covers
-                            .as_ref()
-                            .is_some_and(|c| c.holds(input.args, input.files)),
-                };
-                match run.before_stop {
-                    true => before.push(step.into()),
-                    false => after.push(step.into()),
-                }
-            }
-            TaskStepSpec::Swap { from, keep_old_as } => {
-                let config = config.ok_or("a swap needs the task's config")?;
-                let mut sites = Vec::new();
-                for m in &workers {
-                    if sites.contains(&&m.config_site) {
-                        continue;
-                    }
-                    sites.push(&m.config_site);
-                    after.push(
-                        Swap {
-                            slot: slot(m.inspect),
-                            path: config.path.clone(),
-                            key: from.clone(),
-                            keep_old_as: keep_old_as.clone(),
-                            home: m.home.clone(),
-                        }
-                        .into(),
-                    );
-                }
-            }
-        }
-    }
+    let worker = workers.first().ok_or_else(|| no_worker(input))?;
+    let mut steps = kept_files(input, worker)?;
+    let (before, after) = task_steps(input, worker, &workers)?;
     steps.extend(before);
     for m in &input.members {
         steps.push(
@@ -218,6 +103,154 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
     Ok(Plan {
         task: Some(input.task.to_string()),
         ..in_place(Kind::Task, &members, steps)
+    })
+}
+
+/// A task runs its members in place: each keeps its container, generation 0.
+fn slot(c: &ContainerInspectResponse) -> Slot {
+    Slot::new(&name_of(c), 0)
+}
+
+/// Why no member can do the task's work.
+fn no_worker(input: &TaskInput<'_>) -> String {
+    match input.spec.config.as_ref() {
+        Some(config) => match &config.runs {
+            Some(runs) => format!(
+                "none of the containers runs the {} service (started with `{} {}`, or {}): the task needs one that does the work",
+                runs.service,
+                runs.after.join(" "),
+                runs.service,
+                runs.env.as_deref().map_or("--all".into(), |e| format!("{e} naming it, or {}", runs.all.as_deref().unwrap_or("--all")))
+            ),
+            None => format!(
+                "none of the containers has {} in {}: the task needs one that does the work",
+                config.role, config.path
+            ),
+        },
+        None => "the task has no container to do its work".to_string(),
+    }
+}
+
+/// The files given to the task and the worker's configuration, kept as they were checked.
+fn kept_files(input: &TaskInput<'_>, worker: &TaskMember<'_>) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    for arg in input.spec.args.iter().filter(|a| a.file) {
+        if let Some(path) = input.args.values.get(&arg.name).and_then(|v| v.first()) {
+            steps.push(
+                KeepFile {
+                    key: arg.name.clone(),
+                    from: FileSource::Host(PathBuf::from(path)),
+                    sha256: digest(input, &arg.name)?,
+                }
+                .into(),
+            );
+        }
+    }
+    if let Some(config) = &input.spec.config {
+        steps.push(
+            KeepFile {
+                key: SOURCE.into(),
+                from: FileSource::Container {
+                    slot: slot(worker.inspect),
+                    path: config.path.clone(),
+                },
+                sha256: digest(input, SOURCE)?,
+            }
+            .into(),
+        );
+    }
+    Ok(steps)
+}
+
+/// The task's own steps: those that run before the group stops, and those after.
+fn task_steps(
+    input: &TaskInput<'_>,
+    worker: &TaskMember<'_>,
+    workers: &[&TaskMember<'_>],
+) -> Result<(Vec<Step>, Vec<Step>), String> {
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for spec in &input.spec.steps {
+        match spec {
+            TaskStepSpec::Run(run) => {
+                let step = run_step(input, worker, run)?;
+                match run.before_stop {
+                    true => before.push(step.into()),
+                    false => after.push(step.into()),
+                }
+            }
+            TaskStepSpec::Swap { from, keep_old_as } => {
+                let config = input
+                    .spec
+                    .config
+                    .as_ref()
+                    .ok_or("a swap needs the task's config")?;
+                let mut sites = Vec::new();
+                for m in workers {
+                    if sites.contains(&&m.config_site) {
+                        continue;
+                    }
+                    sites.push(&m.config_site);
+                    after.push(
+                        Swap {
+                            slot: slot(m.inspect),
+                            path: config.path.clone(),
+                            key: from.clone(),
+                            keep_old_as: keep_old_as.clone(),
+                            home: m.home.clone(),
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok((before, after))
+}
+
+/// A command of the task, in a one-shot container with the worker's configuration.
+fn run_step(
+    input: &TaskInput<'_>,
+    worker: &TaskMember<'_>,
+    run: &task::RunSpec,
+) -> Result<TaskRun, String> {
+    let command = |words: &[String],
+                   fails: &[String],
+                   capture: &Option<task::Capture>,
+                   table: &Option<task::TableCheck>| {
+        let (words, used) = task::resolve_command(words, input.args, input.files);
+        Command {
+            words,
+            files: used
+                .iter()
+                .map(|f| (f.clone(), task::file_path(f)))
+                .collect(),
+            fails_if_output_has: fails.to_vec(),
+            capture: capture.clone(),
+            table: table.clone(),
+        }
+    };
+    Ok(TaskRun {
+        source: slot(worker.inspect),
+        name: one_shot_name(&name_of(input.members[0].inspect)),
+        image: image_of(worker.inspect),
+        command: command(
+            &run.command,
+            &run.fails_if_output_has,
+            &run.capture,
+            &run.table,
+        ),
+        timeout: run.timeout()?.unwrap_or(DEFAULT_TIMEOUT),
+        changes_data: run.changes_data,
+        undo: run
+            .undo
+            .iter()
+            .map(|u| command(&u.command, &u.fails_if_output_has, &u.capture, &u.table))
+            .collect(),
+        backup_covers: input.backup.is_some()
+            && run
+                .backup_covers
+                .as_ref()
+                .is_some_and(|c| c.holds(input.args, input.files)),
     })
 }
 
