@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+use bollard::models::ContainerInspectResponse;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -58,49 +59,14 @@ pub async fn discover(
     catalog: &Catalog,
     selection: &Selection,
 ) -> Result<Vec<Watched>> {
-    let names = match selection {
-        Selection::Named(names) => names.clone(),
-        Selection::All | Selection::OptedIn => engine.container_names(false).await?,
-    };
-    let mut inspected = Vec::new();
-    for name in &names {
-        match engine.inspect(name).await? {
-            Some(c) => inspected.push(c),
-            None if matches!(selection, Selection::Named(_)) => {
-                return Err(crate::Error::Refused(format!(
-                    "there is no container named {name}"
-                )));
-            }
-            None => {} // gone since the listing
-        }
-    }
-    // compose names services, not containers: map each project's services to container names.
-    let service_of = |c: &bollard::models::ContainerInspectResponse| {
-        let labels = c
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.clone())
-            .unwrap_or_default();
-        Some((
-            labels.get("com.docker.compose.project")?.clone(),
-            labels.get("com.docker.compose.service")?.clone(),
-        ))
-    };
-    let services: HashMap<(String, String), String> = inspected
-        .iter()
-        .filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c))))
-        .collect();
-
+    let inspected = selected(engine, selection).await?;
+    let services = compose_services(&inspected);
     // Many containers often share one image: inspect each image once.
     let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
     let mut watched = Vec::new();
     for c in &inspected {
         let name = engine::name_of(c);
-        let labels = c
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.clone())
-            .unwrap_or_default();
+        let labels = labels_of(c);
         let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
         if matches!(selection, Selection::OptedIn) && !opted_in {
             continue;
@@ -114,12 +80,6 @@ pub async fn discover(
             .as_ref()
             .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into()))
             .unwrap_or_default();
-        let entry = config
-            .containers
-            .get(&name)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
         let profile = match catalog.choose(&Choice::Auto, &labels, &engine::image_of(c)) {
             Ok(found) => found.map(|(loaded, _)| loaded.profile),
             Err(e) => return Err(crate::Error::Refused(format!("{name}: {e}"))),
@@ -128,6 +88,12 @@ pub async fn discover(
             policy: profile.as_ref().and_then(|p| p.policy.clone()),
             ..RuleLayer::default()
         };
+        let entry = config
+            .containers
+            .get(&name)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
         let rules = config::resolve(
             &tag,
             &[
@@ -152,40 +118,7 @@ pub async fn discover(
             },
             _ => Vec::new(),
         };
-        let mut depends_on: Vec<String> = c
-            .host_config
-            .as_ref()
-            .and_then(|h| h.links.clone())
-            .unwrap_or_default()
-            .iter()
-            .map(|l| {
-                crate::engine::create_form_link(l)
-                    .split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect();
-        depends_on.extend(
-            labels
-                .get(LABEL_DEPENDS_ON)
-                .iter()
-                .flat_map(|v| v.split(','))
-                .map(|s| s.trim().to_string()),
-        );
-        if let (Some(deps), Some((project, _))) =
-            (labels.get("com.docker.compose.depends_on"), service_of(c))
-        {
-            // `service:condition:restart,…`
-            for service in deps.split(',').filter_map(|d| d.split(':').next()) {
-                if let Some(container) =
-                    services.get(&(project.clone(), service.trim().to_string()))
-                {
-                    depends_on.push(container.clone());
-                }
-            }
-        }
-        depends_on.retain(|d| !d.is_empty() && *d != name);
+        let depends_on = depends_on(c, &labels, &services, &name);
         let compose = crate::compose::Membership::of(c).map(|m| (m.project, m.service));
         watched.push(Watched {
             name,
@@ -199,6 +132,97 @@ pub async fn discover(
         });
     }
     Ok(watched)
+}
+
+/// The running containers the selection names; a named one that does not exist is refused.
+async fn selected(
+    engine: &dyn Engine,
+    selection: &Selection,
+) -> Result<Vec<ContainerInspectResponse>> {
+    let names = match selection {
+        Selection::Named(names) => names.clone(),
+        Selection::All | Selection::OptedIn => engine.container_names(false).await?,
+    };
+    let mut inspected = Vec::new();
+    for name in &names {
+        match engine.inspect(name).await? {
+            Some(c) => inspected.push(c),
+            None if matches!(selection, Selection::Named(_)) => {
+                return Err(crate::Error::Refused(format!(
+                    "there is no container named {name}"
+                )));
+            }
+            None => {} // gone since the listing
+        }
+    }
+    Ok(inspected)
+}
+
+fn labels_of(c: &ContainerInspectResponse) -> HashMap<String, String> {
+    c.config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
+/// A compose container's project and service.
+fn service_of(c: &ContainerInspectResponse) -> Option<(String, String)> {
+    let labels = labels_of(c);
+    Some((
+        labels.get("com.docker.compose.project")?.clone(),
+        labels.get("com.docker.compose.service")?.clone(),
+    ))
+}
+
+/// compose names services, not containers: each project's services, to container names.
+fn compose_services(inspected: &[ContainerInspectResponse]) -> HashMap<(String, String), String> {
+    inspected
+        .iter()
+        .filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c))))
+        .collect()
+}
+
+/// The containers `c` needs up first: its links, its `cutover.depends_on` label and its
+/// compose `depends_on`.
+fn depends_on(
+    c: &ContainerInspectResponse,
+    labels: &HashMap<String, String>,
+    services: &HashMap<(String, String), String>,
+    name: &str,
+) -> Vec<String> {
+    let mut depends_on: Vec<String> = c
+        .host_config
+        .as_ref()
+        .and_then(|h| h.links.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|l| {
+            crate::engine::create_form_link(l)
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    depends_on.extend(
+        labels
+            .get(LABEL_DEPENDS_ON)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string()),
+    );
+    if let (Some(deps), Some((project, _))) =
+        (labels.get("com.docker.compose.depends_on"), service_of(c))
+    {
+        // `service:condition:restart,…`
+        for service in deps.split(',').filter_map(|d| d.split(':').next()) {
+            if let Some(container) = services.get(&(project.clone(), service.trim().to_string())) {
+                depends_on.push(container.clone());
+            }
+        }
+    }
+    depends_on.retain(|d| !d.is_empty() && d != name);
+    depends_on
 }
 
 #[derive(Debug, Clone, Serialize)]
