@@ -1,20 +1,13 @@
 //! `cutover auto` passes. Every pass looks at every opted-in container of the engine, so these
-//! tests take turns.
+//! tests take turns (`auto_turn`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::helpers::*;
-
-static ONE_PASS_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    ONE_PASS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn config(scene: &Scene, text: &str) -> String {
     let path = temp_dir(scene, "config").join("auto.yml");
@@ -63,7 +56,7 @@ fn tag_of(name: &str) -> String {
 
 #[test]
 fn auto_upgrades_the_opted_in_containers_in_dependency_order_and_leaves_the_others() {
-    let _turn = turn();
+    let _turn = auto_turn();
     let scene = Scene::new("auto");
     let reg = registry();
     let b = scene.run_image("b", &["--init"], &format!("{reg}/auto-b:1.0.0"));
@@ -118,7 +111,7 @@ fn auto_upgrades_the_opted_in_containers_in_dependency_order_and_leaves_the_othe
 
 #[test]
 fn auto_rolls_back_a_failing_target_and_reports_it() {
-    let _turn = turn();
+    let _turn = auto_turn();
     let scene = Scene::new("autofail");
     let name = scene.run_image(
         "f",
@@ -147,7 +140,7 @@ fn auto_rolls_back_a_failing_target_and_reports_it() {
 
 #[test]
 fn a_second_auto_pass_is_refused_while_one_runs() {
-    let _turn = turn();
+    let _turn = auto_turn();
     let scene = Scene::new("autolock");
     let name = scene.run_image(
         "x",
@@ -172,7 +165,7 @@ fn a_second_auto_pass_is_refused_while_one_runs() {
 
 #[test]
 fn a_resident_auto_runs_passes_on_its_schedule() {
-    let _turn = turn();
+    let _turn = auto_turn();
     let scene = Scene::new("autoschedule");
     let name = scene.run_image("s", &["--init"], &format!("{}/auto-b:1.0.0", registry()));
     let cfg = config(

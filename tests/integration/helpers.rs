@@ -13,6 +13,14 @@ use serde_json::Value;
 /// Debian's docker client, which speaks the API of Debian's engine.
 const DOCKER_CLI: &str = "/usr/bin/docker";
 
+static ONE_PASS_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held by every test that runs `cutover auto` or opts a container in with a label: a pass looks
+/// at every opted-in container of the engine, another test's too.
+pub fn auto_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_PASS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn registry() -> String {
     std::env::var("CUTOVER_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into())
 }

@@ -439,6 +439,7 @@ fn a_devlake_without_its_key_is_refused_before_any_downtime() {
 
 #[test]
 fn check_and_auto_move_quay_through_its_hops_never_skipping() {
+    let _turn = auto_turn();
     let scene = Scene::new("quayauto");
     let site = quay_site(&scene);
     let db = &site.db;
