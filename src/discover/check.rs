@@ -310,7 +310,58 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
 }
 
 async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>) -> Status {
-    let mut status = Status {
+    let mut status = unjudged(w);
+    let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
+        status.reason =
+            "created from an image id, not a reference: upgrade it by hand with --image".into();
+        return status;
+    };
+    let rules = match &w.rules {
+        Ok(rules) => rules,
+        Err(e) => {
+            status.reason = format!("bad rules: {e}");
+            return status;
+        }
+    };
+    let Some(facts) = facts else {
+        status.reason = "no registry answer".into();
+        return status;
+    };
+    let family = match &facts.tags {
+        Some(Ok(tags)) => version::candidates(&tag, tags, rules),
+        _ => None,
+    };
+    status.newest = family.as_ref().and_then(|c| c.newest.clone());
+    let candidates = match rules.policy {
+        Policy::Digest => digest_candidates(w, &tag, facts),
+        _ => version_candidates(&tag, rules, facts, family, status.newest.as_deref()),
+    };
+    let candidates = match candidates {
+        Ok((candidates, reason)) => {
+            status.reason = reason;
+            candidates
+        }
+        Err(reason) => {
+            status.reason = reason;
+            return status;
+        }
+    };
+    match past_cooldown(registry, image, &candidates, rules.cooldown).await {
+        Ok(Some(target)) => eligible(&mut status, w, image, &tag, &target, rules, facts),
+        Ok(None) => {
+            status.reason = format!(
+                "newer versions are younger than the cooldown of {}",
+                humantime::format_duration(rules.cooldown)
+            )
+        }
+        Err(e) => status.reason = format!("registry: {e}"),
+    }
+    status
+}
+
+/// What is known of a container before the registry is asked.
+fn unjudged(w: &Watched) -> Status {
+    Status {
         container: w.name.clone(),
         image: w
             .image
@@ -337,115 +388,104 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         reason: String::new(),
         opted_in: w.opted_in,
         depends_on: w.depends_on.clone(),
-    };
-    let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
-        status.reason =
-            "created from an image id, not a reference: upgrade it by hand with --image".into();
-        return status;
-    };
-    let rules = match &w.rules {
-        Ok(rules) => rules,
-        Err(e) => {
-            status.reason = format!("bad rules: {e}");
-            return status;
-        }
-    };
-    let Some(facts) = facts else {
-        status.reason = "no registry answer".into();
-        return status;
-    };
-    let family = match &facts.tags {
-        Some(Ok(tags)) => version::candidates(&tag, tags, rules),
-        _ => None,
-    };
-    status.newest = family.as_ref().and_then(|c| c.newest.clone());
-    let candidates: Vec<String> = if rules.policy == Policy::Digest {
-        match facts.digests.get(&tag) {
-            Some(Ok(remote)) if w.local_digests.iter().any(|d| d.ends_with(remote.as_str())) => {
-                status.reason = format!(
-                    "up to date: {tag} still has digest {}",
-                    short_digest(remote)
-                );
-                return status;
-            }
-            Some(Ok(remote)) => {
-                status.reason = format!("{tag} has a new digest {}", short_digest(remote));
-                vec![tag.clone()]
-            }
-            Some(Err(e)) => {
-                status.reason = format!("registry: {e}");
-                return status;
-            }
-            None => Vec::new(),
-        }
-    } else {
-        // Tags are fetched per repository: another container may have asked for them, so a
-        // tag that is no version is told by the tag itself, not by whether tags were fetched.
-        if TagVersion::parse(&tag).is_none() {
-            status.reason = format!("tag {tag} is not a version: use policy digest to follow it");
-            return status;
-        }
-        if let Some(Err(e)) = &facts.tags {
-            status.reason = format!("registry: {e}");
-            return status;
-        }
-        let allowed = family.map(|c| c.allowed).unwrap_or_default();
-        if allowed.is_empty() {
-            status.reason = match &status.newest {
-                Some(newest) if *newest != tag => format!(
-                    "{newest} is newer but outside policy {}{}",
-                    rules.policy,
-                    pin_text(rules)
-                ),
-                _ => format!("up to date under policy {}", rules.policy),
-            };
-            return status;
-        }
-        allowed
-    };
-    match past_cooldown(registry, image, &candidates, rules.cooldown).await {
-        Ok(Some(target)) => {
-            let path = w.profile.as_ref().and_then(|p| p.upgrade_path.as_ref());
-            let tags = match &facts.tags {
-                Some(Ok(tags)) => tags.as_slice(),
-                _ => &[],
-            };
-            match path
-                .map(|path| profile::hops(&tag, &target, tags, path))
-                .transpose()
-            {
-                Ok(via) => status.via = via.unwrap_or_default(),
-                Err(e) => {
-                    status.reason = format!("{target} is allowed, but {e}");
-                    return status;
-                }
-            }
-            status.eligible = true;
-            if rules.policy != Policy::Digest {
-                let via = match status.via.is_empty() {
-                    true => String::new(),
-                    false => format!(
-                        " (through {}, as its upgrade path requires)",
-                        status.via.join(", ")
-                    ),
-                };
-                status.reason = format!(
-                    "{target} is allowed by policy {}{}{via}",
-                    rules.policy,
-                    pin_text(rules)
-                );
-            }
-            status.target = Some(image.with_tag(&target).to_string());
-        }
-        Ok(None) => {
-            status.reason = format!(
-                "newer versions are younger than the cooldown of {}",
-                humantime::format_duration(rules.cooldown)
-            )
-        }
-        Err(e) => status.reason = format!("registry: {e}"),
     }
-    status
+}
+
+/// Candidates (and the reason so far), or why there are none.
+type Judged = std::result::Result<(Vec<String>, String), String>;
+
+/// Under policy digest: the tag itself, when the registry has a new digest for it.
+fn digest_candidates(w: &Watched, tag: &str, facts: &RepoFacts) -> Judged {
+    match facts.digests.get(tag) {
+        Some(Ok(remote)) if w.local_digests.iter().any(|d| d.ends_with(remote.as_str())) => {
+            Err(format!(
+                "up to date: {tag} still has digest {}",
+                short_digest(remote)
+            ))
+        }
+        Some(Ok(remote)) => Ok((
+            vec![tag.to_string()],
+            format!("{tag} has a new digest {}", short_digest(remote)),
+        )),
+        Some(Err(e)) => Err(format!("registry: {e}")),
+        None => Ok((Vec::new(), String::new())),
+    }
+}
+
+/// Under a version policy: the allowed newer versions of the tag's family.
+fn version_candidates(
+    tag: &str,
+    rules: &Rules,
+    facts: &RepoFacts,
+    family: Option<version::Candidates>,
+    newest: Option<&str>,
+) -> Judged {
+    // Tags are fetched per repository: another container may have asked for them, so a tag
+    // that is no version is told by the tag itself, not by whether tags were fetched.
+    if TagVersion::parse(tag).is_none() {
+        return Err(format!(
+            "tag {tag} is not a version: use policy digest to follow it"
+        ));
+    }
+    if let Some(Err(e)) = &facts.tags {
+        return Err(format!("registry: {e}"));
+    }
+    let allowed = family.map(|c| c.allowed).unwrap_or_default();
+    if allowed.is_empty() {
+        return Err(match newest {
+            Some(newest) if newest != tag => format!(
+                "{newest} is newer but outside policy {}{}",
+                rules.policy,
+                pin_text(rules)
+            ),
+            _ => format!("up to date under policy {}", rules.policy),
+        });
+    }
+    Ok((allowed, String::new()))
+}
+
+/// Marks the container eligible for `target`, through the hops its profile's upgrade path needs
+/// (or says why the path cannot be followed).
+fn eligible(
+    status: &mut Status,
+    w: &Watched,
+    image: &ImageRef,
+    tag: &str,
+    target: &str,
+    rules: &Rules,
+    facts: &RepoFacts,
+) {
+    let path = w.profile.as_ref().and_then(|p| p.upgrade_path.as_ref());
+    let tags = match &facts.tags {
+        Some(Ok(tags)) => tags.as_slice(),
+        _ => &[],
+    };
+    match path
+        .map(|path| profile::hops(tag, target, tags, path))
+        .transpose()
+    {
+        Ok(via) => status.via = via.unwrap_or_default(),
+        Err(e) => {
+            status.reason = format!("{target} is allowed, but {e}");
+            return;
+        }
+    }
+    status.eligible = true;
+    if rules.policy != Policy::Digest {
+        let via = match status.via.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (through {}, as its upgrade path requires)",
+                status.via.join(", ")
+            ),
+        };
+        status.reason = format!(
+            "{target} is allowed by policy {}{}{via}",
+            rules.policy,
+            pin_text(rules)
+        );
+    }
+    status.target = Some(image.with_tag(target).to_string());
 }
 
 /// The newest candidate at least `cooldown` old; ages are fetched only when there is one.
