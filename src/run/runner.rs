@@ -265,6 +265,22 @@ fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Opt
         .map(|&i| steps[i].describe(plan))
 }
 
+/// A rollback that restored no backup says so when a step that began may have changed the data
+/// the container put back now runs on.
+fn warn_unrestored(plan: &Plan, stage: usize, started: &[usize], state: &mut State) {
+    let steps = &plan.stages[stage].steps;
+    if let Some(step) = started
+        .iter()
+        .map(|&i| &steps[i])
+        .find(|s| s.traits().writes_data)
+    {
+        state.warnings.push(format!(
+            "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
+            step.describe(plan)
+        ));
+    }
+}
+
 /// Whether every new container of the stage was started (a stage that starts none, such as a
 /// backup's, counts as started): from then on the stage is finished rather than undone, by
 /// recovery after a crash as after a signal.
@@ -606,7 +622,6 @@ impl Runner<'_> {
         recovered: bool,
     ) -> Result<RunReport, RunError> {
         let started = state.started.get(&stage).cloned().unwrap_or_default();
-        let steps = &plan.stages[stage].steps;
         if let Some(migration) = keeps_new(plan, stage, &started, &state) {
             let message = format!(
                 "{failure}; the step \"{migration}\" had moved the data on and the new version serves, but cutover took no backup to go back with, and the old version may refuse the migrated data: the new version was kept serving, and the old {} kept stopped. Check it; to go back, restore your own backup of the data first",
@@ -627,19 +642,7 @@ impl Runner<'_> {
                 ..report
             });
         }
-        if started
-            .iter()
-            .any(|&i| steps[i].action().undo_describe(plan).is_some())
-        {
-            tracing::warn!("rolling back");
-        }
-        let (mut undo_failures, away) = self.undo(plan, stage, &started, &mut state).await;
-        if away && undo_failures.is_empty() {
-            // A restart stops every container, those the rollback had started too; each undo
-            // can be applied again.
-            tracing::warn!("the Docker engine restarted during the rollback: rolling back again");
-            undo_failures = self.undo(plan, stage, &started, &mut state).await.0;
-        }
+        let undo_failures = self.roll_back(plan, stage, &started, &mut state).await;
         let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
         let went_down = state.down.contains_key(&stage);
         if let Some((_, serving)) = state.down.get_mut(&stage) {
@@ -652,16 +655,7 @@ impl Runner<'_> {
             (true, 0, false) => Outcome::NothingChanged,
         };
         if back && state.restored.is_empty() {
-            if let Some(step) = started
-                .iter()
-                .map(|&i| &steps[i])
-                .find(|s| s.traits().writes_data)
-            {
-                state.warnings.push(format!(
-                    "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
-                    step.describe(plan)
-                ));
-            }
+            warn_unrestored(plan, stage, &started, &mut state);
         }
         let message = match outcome {
             Outcome::NeedsAttention if undo_failures.is_empty() => {
@@ -686,6 +680,32 @@ impl Runner<'_> {
             failure: Some(failure),
             ..report
         })
+    }
+
+    /// Undoes the steps of `stage` that began, once more when the engine restarted meanwhile:
+    /// what could not be undone.
+    async fn roll_back(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        started: &[usize],
+        state: &mut State,
+    ) -> Vec<String> {
+        let steps = &plan.stages[stage].steps;
+        if started
+            .iter()
+            .any(|&i| steps[i].action().undo_describe(plan).is_some())
+        {
+            tracing::warn!("rolling back");
+        }
+        let (undo_failures, away) = self.undo(plan, stage, started, state).await;
+        if !away || !undo_failures.is_empty() {
+            return undo_failures;
+        }
+        // A restart stops every container, those the rollback had started too; each undo can
+        // be applied again.
+        tracing::warn!("the Docker engine restarted during the rollback: rolling back again");
+        self.undo(plan, stage, started, state).await.0
     }
 
     /// Undoes the steps of `stage` that began, last first: what could not be undone, and whether
