@@ -29,94 +29,104 @@ pub fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result
         hop.stage.expect_version = Some(VersionSource::Url(url.clone()));
     }
     for step in &profile.steps {
-        if !step.when().holds(from, to)? {
-            continue;
-        }
-        match step {
-            StepSpec::Migrate {
-                command: shown,
-                entrypoint,
-                env,
-                timeout,
-                fails_if_output_has,
-                ..
-            } => {
-                let command = template::expand_command(shown, facts)?;
-                let timeout = timeout
-                    .as_deref()
-                    .map(|t| duration::parse(t).map_err(|e| format!("timeout: {e}")))
-                    .transpose()?
-                    .unwrap_or(Migration::DEFAULT_TIMEOUT);
-                hop.stage.migrate = Some(Migration {
-                    shown: (command != *shown).then(|| shown.clone()),
-                    env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    command,
-                    entrypoint: entrypoint.clone(),
-                    timeout,
-                    fails_if_output_has: fails_if_output_has.clone(),
-                });
-            }
-            StepSpec::CarryFile { path, optional, .. } => hop.stage.carry.push(CarriedPath {
-                path: path.clone(),
-                optional: *optional,
-            }),
-            StepSpec::EnvCopy {
-                from: name,
-                to: new,
-                files,
-                remove_from,
-                ..
-            } => match facts.value(name, files) {
-                Some(value) => {
-                    hop.stage.env.set.push((new.clone(), value));
-                    if *remove_from {
-                        hop.stage.env.unset.push(name.clone());
-                    }
-                }
-                None if facts.value(new, files).is_some() => {}
-                None => {
-                    hop.refusal.get_or_insert(format!(
-                        "the container has neither {name} nor {new} (in its environment or {}); the new version needs {new} set to the key the data was encrypted with",
-                        if files.is_empty() { "its files".to_string() } else { files.join(", ") }
-                    ));
-                }
-            },
-            StepSpec::Refuse { why, .. } => {
-                hop.refusal.get_or_insert(why.clone());
-            }
-            StepSpec::Note { text, .. } => hop.stage.notes.push(text.clone()),
-            StepSpec::RequireEnv {
-                any_of, files, why, ..
-            } => {
-                if !any_of.iter().any(|name| facts.value(name, files).is_some()) {
-                    hop.refusal.get_or_insert(format!(
-                        "the container has none of {} set: {why}",
-                        any_of.join(", ")
-                    ));
-                }
-            }
-            StepSpec::Call {
-                port,
-                path,
-                while_path,
-                while_status,
-                timeout,
-                ..
-            } => {
-                let timeout = timeout
-                    .as_deref()
-                    .map(|t| duration::parse(t).map_err(|e| format!("timeout: {e}")))
-                    .transpose()?
-                    .unwrap_or(CALL_TIMEOUT);
-                hop.stage.calls.push(Call {
-                    port: *port,
-                    path: path.clone(),
-                    while_path: while_path.clone(),
-                    while_status: *while_status,
-                    timeout,
-                });
-            }
+        if step.when().holds(from, to)? {
+            add(step, facts, &mut hop)?;
         }
     }
     Ok(hop)
+}
+
+/// What one step of the profile adds to the hop; a step that finds the container unfit says
+/// why, which refuses the hop.
+fn add(step: &StepSpec, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    let stage = &mut hop.stage;
+    let refusal = match step {
+        StepSpec::Migrate {
+            command: shown,
+            entrypoint,
+            env,
+            timeout,
+            fails_if_output_has,
+            ..
+        } => {
+            let command = template::expand_command(shown, facts)?;
+            stage.migrate = Some(Migration {
+                shown: (command != *shown).then(|| shown.clone()),
+                env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                command,
+                entrypoint: entrypoint.clone(),
+                timeout: timeout_or(timeout, Migration::DEFAULT_TIMEOUT)?,
+                fails_if_output_has: fails_if_output_has.clone(),
+            });
+            None
+        }
+        StepSpec::CarryFile { path, optional, .. } => {
+            stage.carry.push(CarriedPath {
+                path: path.clone(),
+                optional: *optional,
+            });
+            None
+        }
+        StepSpec::EnvCopy {
+            from: name,
+            to: new,
+            files,
+            remove_from,
+            ..
+        } => match facts.value(name, files) {
+            Some(value) => {
+                stage.env.set.push((new.clone(), value));
+                if *remove_from {
+                    stage.env.unset.push(name.clone());
+                }
+                None
+            }
+            None if facts.value(new, files).is_some() => None,
+            None => Some(format!(
+                "the container has neither {name} nor {new} (in its environment or {}); the new version needs {new} set to the key the data was encrypted with",
+                if files.is_empty() { "its files".to_string() } else { files.join(", ") }
+            )),
+        },
+        StepSpec::Refuse { why, .. } => Some(why.clone()),
+        StepSpec::Note { text, .. } => {
+            stage.notes.push(text.clone());
+            None
+        }
+        StepSpec::RequireEnv {
+            any_of, files, why, ..
+        } => (!any_of.iter().any(|name| facts.value(name, files).is_some())).then(|| {
+            format!(
+                "the container has none of {} set: {why}",
+                any_of.join(", ")
+            )
+        }),
+        StepSpec::Call {
+            port,
+            path,
+            while_path,
+            while_status,
+            timeout,
+            ..
+        } => {
+            stage.calls.push(Call {
+                port: *port,
+                path: path.clone(),
+                while_path: while_path.clone(),
+                while_status: *while_status,
+                timeout: timeout_or(timeout, CALL_TIMEOUT)?,
+            });
+            None
+        }
+    };
+    if let Some(why) = refusal {
+        hop.refusal.get_or_insert(why);
+    }
+    Ok(())
+}
+
+fn timeout_or(timeout: &Option<String>, default: Duration) -> Result<Duration, String> {
+    match timeout {
+        Some(t) => duration::parse(t).map_err(|e| format!("timeout: {e}")),
+        None => Ok(default),
+    }
 }
