@@ -25,6 +25,7 @@ use crate::profile::task::{
     lookup, resolve_command, ConfigSpec, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
 };
 use crate::profile::{Catalog, Choice, Facts, GroupBy, Loaded};
+use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
 /// A container's profile and its tasks.
@@ -91,36 +92,8 @@ pub async fn prepare(
 ) -> Result<Prepared> {
     let spec = tasks.get(&req.task)?;
     let profile = &tasks.loaded.profile;
-    let (lock, primary) = claim_running(engine, state, &req.name).await?;
-    let mut locks = vec![lock];
-    let facts = gather_facts(engine, Some(profile), &primary).await?;
-    let mut members = vec![(primary, facts)];
-    if profile
-        .group
-        .as_ref()
-        .is_some_and(|g| g.by == GroupBy::Database)
-    {
-        let (first, first_facts) = &members[0];
-        for (name, c, facts) in
-            group_members(engine, catalog, &tasks.loaded, first, first_facts).await?
-        {
-            let (lock, _) = claim_running(engine, state, &name).await?;
-            locks.push(lock);
-            members.push((c, facts));
-        }
-    }
-    let mut files = Files::new();
-    let mut digests = BTreeMap::new();
-    for arg in spec.args.iter().filter(|a| a.file) {
-        let Some(path) = req.args.values.get(&arg.name).and_then(|v| v.first()) else {
-            continue;
-        };
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Refused(format!("--{} {path}: {e}", arg.name)))?;
-        let what = format!("{path} (--{})", arg.name);
-        files.insert(arg.name.clone(), parse(&what, &bytes)?);
-        digests.insert(arg.name.clone(), sha256(&bytes));
-    }
+    let (locks, members) = claim_group(engine, state, catalog, tasks, &req.name).await?;
+    let (mut files, mut digests) = given_files(spec, &req.args)?;
     let swaps = spec
         .steps
         .iter()
@@ -192,6 +165,55 @@ pub async fn prepare(
         why: tasks.why.clone(),
     });
     Ok(Prepared { plan, locks })
+}
+
+/// The container named and, when the profile groups by database, every other one on the same
+/// database: claimed, with what the profile read of each.
+async fn claim_group(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &Catalog,
+    tasks: &Tasks,
+    name: &str,
+) -> Result<(Vec<ContainerLock>, Vec<(ContainerInspectResponse, Facts)>)> {
+    let profile = &tasks.loaded.profile;
+    let (lock, primary) = claim_running(engine, state, name).await?;
+    let mut locks = vec![lock];
+    let facts = gather_facts(engine, Some(profile), &primary).await?;
+    let mut members = vec![(primary, facts)];
+    if profile
+        .group
+        .as_ref()
+        .is_some_and(|g| g.by == GroupBy::Database)
+    {
+        let (first, first_facts) = &members[0];
+        for (name, c, facts) in
+            group_members(engine, catalog, &tasks.loaded, first, first_facts).await?
+        {
+            let (lock, _) = claim_running(engine, state, &name).await?;
+            locks.push(lock);
+            members.push((c, facts));
+        }
+    }
+    Ok((locks, members))
+}
+
+/// The files the task's options name, read and parsed, with their digests (the plan keeps
+/// them as they were checked).
+fn given_files(spec: &TaskSpec, args: &TaskArgs) -> Result<(Files, BTreeMap<String, String>)> {
+    let mut files = Files::new();
+    let mut digests = BTreeMap::new();
+    for arg in spec.args.iter().filter(|a| a.file) {
+        let Some(path) = args.values.get(&arg.name).and_then(|v| v.first()) else {
+            continue;
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Refused(format!("--{} {path}: {e}", arg.name)))?;
+        let what = format!("{path} (--{})", arg.name);
+        files.insert(arg.name.clone(), parse(&what, &bytes)?);
+        digests.insert(arg.name.clone(), sha256(&bytes));
+    }
+    Ok((files, digests))
 }
 
 /// The members as the task's configuration file sorts them: those whose file has the role
