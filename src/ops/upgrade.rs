@@ -97,17 +97,7 @@ pub async fn prepare(
         .map(|(loaded, _)| (&loaded.profile, &group.facts[0]));
     options.health = settings::resolve(&req.given, profile, &group.olds[0])?.health;
     if let Some((loaded, _)) = &chosen {
-        let product = group.olds.len() - options.companions.len();
-        let version = options.hop(0).expect_version;
-        let rules = live::Rules {
-            health: &options.health,
-            version: version.as_ref(),
-            database: loaded.profile.database.as_ref(),
-            dump: false,
-        };
-        let members: Vec<(&ContainerInspectResponse, &Facts)> =
-            group.olds.iter().zip(&group.facts).take(product).collect();
-        live::require_match(engine, &loaded.profile.name, &members, &rules).await?;
+        require_live(engine, &loaded.profile, &group, &options).await?;
     }
     options.compose = compose_plan(engine, state, req, &group, &options).await?;
     let database = chosen
@@ -139,6 +129,26 @@ pub async fn prepare(
         plan,
         locks: group.locks,
     })
+}
+
+/// The profile's rules, tried on the product's running containers before anything stops.
+async fn require_live(
+    engine: &dyn Engine,
+    profile: &Profile,
+    group: &Claimed,
+    options: &UpgradeOptions,
+) -> Result<()> {
+    let product = group.olds.len() - options.companions.len();
+    let version = options.hop(0).expect_version;
+    let rules = live::Rules {
+        health: &options.health,
+        version: version.as_ref(),
+        database: profile.database.as_ref(),
+        dump: false,
+    };
+    let members: Vec<(&ContainerInspectResponse, &Facts)> =
+        group.olds.iter().zip(&group.facts).take(product).collect();
+    live::require_match(engine, &profile.name, &members, &rules).await
 }
 
 /// What the profile adds: the other members of its group (on the same database, and its

@@ -9,7 +9,8 @@ use cutover::health::HealthPolicy;
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::compose::ComposeRequest;
 use cutover::ops::upgrade::{self, UpgradeRequest};
-use cutover::plan::build::{CarriedPath, Migration, Target};
+use cutover::plan::build::{CarriedPath, Migration, StageOptions, Target};
+use cutover::plan::recreate::EnvChanges;
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
@@ -174,77 +175,75 @@ fn valid_env_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(char::is_whitespace)
 }
 
-impl UpgradeArgs {
-    /// The raw flags, validated into the options of an upgrade.
-    pub fn options(&self) -> Result<UpgradeOptions, String> {
-        let target =
-            match (&self.to, &self.image) {
-                (Some(to), _) => Target::Tag(tag(to)?),
-                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
-                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
-                })?),
-                (None, None) => unreachable!("clap requires --to or --image"),
-            };
-        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
-        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
-        options.keep_old = self.keep_old;
-        let s = &self.steps;
-        let steps = &mut options.steps;
-        steps.migrate = match &s.migrate {
+impl StepArgs {
+    /// The steps around the swap these flags ask for, each hop the same.
+    fn stage(&self) -> Result<StageOptions, String> {
+        let migrate = match &self.migrate {
             Some(cmd) => Some(Migration {
                 shown: None,
                 env: Vec::new(),
                 command: command("--migrate", cmd)?,
-                entrypoint: s
+                entrypoint: self
                     .migrate_entrypoint
                     .as_deref()
                     .map(|e| command("--migrate-entrypoint", e))
                     .transpose()?,
-                timeout: s.migrate_timeout.unwrap_or(Migration::DEFAULT_TIMEOUT),
+                timeout: self.migrate_timeout.unwrap_or(Migration::DEFAULT_TIMEOUT),
                 fails_if_output_has: Vec::new(),
             }),
             None => None,
         };
-        steps.exec_before = s
-            .exec_before
-            .iter()
-            .map(|c| command("--exec-before", c))
-            .collect::<Result<_, _>>()?;
-        steps.exec_after = s
-            .exec_after
-            .iter()
-            .map(|c| command("--exec-after", c))
-            .collect::<Result<_, _>>()?;
-        steps.carry = s
+        let commands = |flag: &str, texts: &[String]| {
+            texts
+                .iter()
+                .map(|c| command(flag, c))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let carry = self
             .carry_file
             .iter()
-            .map(|p| CarriedPath {
-                path: p.clone(),
-                optional: false,
+            .map(|p| (p, false))
+            .chain(self.carry_file_if_present.iter().map(|p| (p, true)))
+            .map(|(path, optional)| CarriedPath {
+                path: path.clone(),
+                optional,
             })
-            .chain(s.carry_file_if_present.iter().map(|p| CarriedPath {
-                path: p.clone(),
-                optional: true,
-            }))
             .collect();
-        for entry in &s.env {
+        Ok(StageOptions {
+            migrate,
+            exec_before: commands("--exec-before", &self.exec_before)?,
+            exec_after: commands("--exec-after", &self.exec_after)?,
+            carry,
+            env: self.env_changes()?,
+            expect_version: self.expect_version()?,
+            ..StageOptions::default()
+        })
+    }
+
+    fn env_changes(&self) -> Result<EnvChanges, String> {
+        let mut env = EnvChanges::default();
+        for entry in &self.env {
             let (name, value) = pair("--env", entry, "NAME=VALUE")?;
-            steps.env.set.push((name.to_string(), value.to_string()));
+            env.set.push((name.to_string(), value.to_string()));
         }
-        for name in &s.env_unset {
+        for name in &self.env_unset {
             if !valid_env_name(name) || name.contains('=') {
                 return Err(format!("--env-unset {name:?}: give a variable name"));
             }
-            steps.env.unset.push(name.clone());
+            env.unset.push(name.clone());
         }
-        for entry in &s.env_rename {
+        for entry in &self.env_rename {
             let (old, new) = pair("--env-rename", entry, "OLD=NEW")?;
             if !valid_env_name(new) {
                 return Err(format!("--env-rename {entry:?}: write OLD=NEW"));
             }
-            steps.env.rename.push((old.to_string(), new.to_string()));
+            env.rename.push((old.to_string(), new.to_string()));
         }
-        steps.expect_version = match (&s.expect_version, &s.expect_version_cmd) {
+        Ok(env)
+    }
+
+    fn expect_version(&self) -> Result<Option<VersionSource>, String> {
+        Ok(match (&self.expect_version, &self.expect_version_cmd) {
             (Some(url), _) => {
                 let address = url.split('#').next().unwrap_or_default();
                 let known = ["http://", "https://", "/", ":"]
@@ -260,8 +259,26 @@ impl UpgradeArgs {
                 cmd,
             )?)),
             (None, None) => None,
-        };
-        options.hook_timeout = s.hook_timeout;
+        })
+    }
+}
+
+impl UpgradeArgs {
+    /// The raw flags, validated into the options of an upgrade.
+    pub fn options(&self) -> Result<UpgradeOptions, String> {
+        let target =
+            match (&self.to, &self.image) {
+                (Some(to), _) => Target::Tag(tag(to)?),
+                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
+                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
+                })?),
+                (None, None) => unreachable!("clap requires --to or --image"),
+            };
+        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
+        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        options.keep_old = self.keep_old;
+        options.steps = self.steps.stage()?;
+        options.hook_timeout = self.steps.hook_timeout;
         Ok(options)
     }
 
