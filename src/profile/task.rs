@@ -267,9 +267,13 @@ pub type Files = BTreeMap<String, Value>;
 impl TaskSpec {
     /// What serde cannot check; `name` is the task's, for messages.
     pub(super) fn check(&self, name: &str) -> Result<(), String> {
-        let fail = |m: String| Err(format!("tasks: {name}: {m}"));
+        self.check_parts()
+            .map_err(|m| format!("tasks: {name}: {m}"))
+    }
+
+    fn check_parts(&self) -> Result<(), String> {
         if let Some(config) = self.config.as_ref().filter(|c| !c.path.starts_with('/')) {
-            return fail(format!("config: {:?} is not an absolute path", config.path));
+            return Err(format!("config: {:?} is not an absolute path", config.path));
         }
         let files: Vec<&str> = self
             .args
@@ -278,112 +282,131 @@ impl TaskSpec {
             .map(|a| a.name.as_str())
             .chain(self.config.as_ref().map(|_| SOURCE))
             .collect();
+        self.check_args()?;
+        self.check_checks(&files)?;
+        if self.steps.is_empty() {
+            return Err("steps: name at least one".into());
+        }
+        let mut captured = Vec::new();
+        for step in &self.steps {
+            match step {
+                TaskStepSpec::Run(run) => self.check_run(run, &files, &mut captured)?,
+                TaskStepSpec::Swap { .. } if self.config.is_none() => {
+                    return Err(
+                        "swap: name the config file it replaces (config: {path, role})".into(),
+                    );
+                }
+                TaskStepSpec::Swap { from, .. } if !files.contains(&from.as_str()) => {
+                    return Err(format!("swap: {from} is not a file of the task"));
+                }
+                TaskStepSpec::Swap { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_args(&self) -> Result<(), String> {
         for arg in &self.args {
             if ["profile", "help"].contains(&arg.name.as_str()) {
-                return fail(format!(
+                return Err(format!(
                     "args: --{} is cutover's own option; name the task's otherwise",
                     arg.name
                 ));
             }
             if arg.value.is_some() && !arg.file && crate::secrets::is_secret_name(&arg.name) {
-                return fail(format!(
+                return Err(format!(
                     "args: --{} looks like a secret, and a task's options are written in its plan and journal; let the command read it from the container's environment (${{VAR}}, read only when the step runs)",
                     arg.name
                 ));
             }
             if arg.file && arg.value.is_none() {
-                return fail(format!(
+                return Err(format!(
                     "args: {} is a file, so it needs a value name",
                     arg.name
                 ));
             }
             if let Some(other) = arg.conflicts.iter().find(|c| self.arg(c).is_none()) {
-                return fail(format!(
+                return Err(format!(
                     "args: {} conflicts with {other}, which is not an option",
                     arg.name
                 ));
             }
         }
-        let known_arg = |n: &Option<String>| match n {
-            Some(n) if self.arg(n).is_none() => fail(format!("{n} is not an option of the task")),
+        Ok(())
+    }
+
+    /// An option a condition names must be one of the task's.
+    fn known_arg(&self, name: &Option<String>) -> Result<(), String> {
+        match name {
+            Some(n) if self.arg(n).is_none() => Err(format!("{n} is not an option of the task")),
             _ => Ok(()),
-        };
+        }
+    }
+
+    fn check_checks(&self, files: &[&str]) -> Result<(), String> {
         for check in &self.checks {
             for file in std::iter::once(&check.file).chain(&check.differs_from) {
                 if !files.contains(&file.as_str()) {
-                    return fail(format!("checks: {file} is not a file of the task"));
+                    return Err(format!("checks: {file} is not a file of the task"));
                 }
             }
             if check.has_any.is_empty() == check.differs_from.is_none()
                 || check.differs_from.is_some() != check.at.is_some()
             {
-                return fail(format!(
+                return Err(format!(
                     "checks: a check of {} names either has_any, or differs_from with at",
                     check.file
                 ));
             }
-            known_arg(&check.if_arg)?;
-            known_arg(&check.unless_arg)?;
+            self.known_arg(&check.if_arg)?;
+            self.known_arg(&check.unless_arg)?;
         }
-        if self.steps.is_empty() {
-            return fail("steps: name at least one".into());
+        Ok(())
+    }
+
+    /// A command step: its words, its undo, the values its tables read (captured by a step
+    /// before it), its backup cover.
+    fn check_run<'a>(
+        &self,
+        run: &'a RunSpec,
+        files: &[&str],
+        captured: &mut Vec<&'a str>,
+    ) -> Result<(), String> {
+        let name = &run.name;
+        if run.command.is_empty() {
+            return Err(format!("{name}: command is empty"));
         }
-        let mut captured = Vec::new();
-        for step in &self.steps {
-            match step {
-                TaskStepSpec::Run(run) => {
-                    if run.command.is_empty() {
-                        return fail(format!("{}: command is empty", run.name));
-                    }
-                    run.timeout()?;
-                    if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
-                        return fail(format!(
-                            "{}: a step before the stop must change no data and need no undo",
-                            run.name
-                        ));
-                    }
-                    let undo = run.undo.iter().flat_map(|u| &u.command);
-                    for word in run.command.iter().chain(undo) {
-                        self.check_word(word, &files)
-                            .or_else(|m| fail(format!("{}: {m}", run.name)))?;
-                    }
-                    if let Some(c) = &run.capture {
-                        captured.push(c.name.as_str());
-                    }
-                    let mut undo_captured = captured.clone();
-                    if let Some(table) = &run.table {
-                        check_table_refs(table, &captured)
-                            .or_else(|m| fail(format!("{}: {m}", run.name)))?;
-                    }
-                    for undo in &run.undo {
-                        if let Some(table) = &undo.table {
-                            check_table_refs(table, &undo_captured)
-                                .or_else(|m| fail(format!("{} undo: {m}", run.name)))?;
-                        }
-                        if let Some(c) = &undo.capture {
-                            undo_captured.push(c.name.as_str());
-                        }
-                    }
-                    if let Some(cover) = &run.backup_covers {
-                        if !files.contains(&cover.file.as_str()) {
-                            return fail(format!(
-                                "{}: {} is not a file of the task",
-                                run.name, cover.file
-                            ));
-                        }
-                        known_arg(&cover.unless_arg)?;
-                    }
-                }
-                TaskStepSpec::Swap { .. } if self.config.is_none() => {
-                    return fail(
-                        "swap: name the config file it replaces (config: {path, role})".into(),
-                    );
-                }
-                TaskStepSpec::Swap { from, .. } if !files.contains(&from.as_str()) => {
-                    return fail(format!("swap: {from} is not a file of the task"));
-                }
-                TaskStepSpec::Swap { .. } => {}
+        run.timeout()?;
+        if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
+            return Err(format!(
+                "{name}: a step before the stop must change no data and need no undo"
+            ));
+        }
+        let undo = run.undo.iter().flat_map(|u| &u.command);
+        for word in run.command.iter().chain(undo) {
+            self.check_word(word, files)
+                .map_err(|m| format!("{name}: {m}"))?;
+        }
+        if let Some(c) = &run.capture {
+            captured.push(c.name.as_str());
+        }
+        let mut undo_captured = captured.clone();
+        if let Some(table) = &run.table {
+            check_table_refs(table, captured).map_err(|m| format!("{name}: {m}"))?;
+        }
+        for undo in &run.undo {
+            if let Some(table) = &undo.table {
+                check_table_refs(table, &undo_captured).map_err(|m| format!("{name} undo: {m}"))?;
             }
+            if let Some(c) = &undo.capture {
+                undo_captured.push(c.name.as_str());
+            }
+        }
+        if let Some(cover) = &run.backup_covers {
+            if !files.contains(&cover.file.as_str()) {
+                return Err(format!("{name}: {} is not a file of the task", cover.file));
+            }
+            self.known_arg(&cover.unless_arg)?;
         }
         Ok(())
     }
