@@ -233,39 +233,13 @@ struct Member<'a> {
 /// Downtime runs from the first stop to the last successor serving.
 pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
     let hops = opts.hops();
-    let commands = hops.iter().flat_map(|h| {
-        h.migrate
-            .iter()
-            .map(|m| &m.command)
-            .chain(&h.exec_before)
-            .chain(&h.exec_after)
-    });
-    let version_commands = hops.iter().filter_map(|h| match &h.expect_version {
-        Some(VersionSource::Command(cmd)) => Some(cmd),
-        _ => None,
-    });
-    for command in commands.chain(version_commands) {
-        crate::secrets::register_command(command);
-    }
+    register_commands(&hops);
     let members = members
         .iter()
         .enumerate()
         .map(|(i, old)| member(old, opts, &hops, i == 0))
         .collect::<Result<Vec<_>, _>>()?;
     let primary = &members[0];
-    let mut slots = BTreeMap::new();
-    for m in &members {
-        for (generation, image) in m.images.iter().enumerate() {
-            let id = (generation == 0).then(|| m.inspect.id.clone().unwrap_or_default());
-            slots.insert(
-                Slot::new(&m.name, generation as u32),
-                SlotInfo {
-                    image: image.clone(),
-                    id,
-                },
-            );
-        }
-    }
     let mut pulls: Vec<String> = Vec::new();
     for m in &members {
         for image in &m.images[1..] {
@@ -317,7 +291,7 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         members: members.iter().map(|m| m.name.clone()).collect(),
         image_from: primary.images[0].clone(),
         image_to: primary.images.last().cloned().unwrap_or_default(),
-        slots,
+        slots: upgrade_slots(&members),
         stages,
         carried,
         profile: None,
@@ -332,6 +306,44 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
                 notes
             }),
     })
+}
+
+/// The commands the hops run may carry secrets (a URL's password, a `TOKEN=...` word): they are
+/// registered so that the plan can show and journal those commands masked.
+fn register_commands(hops: &[StageOptions]) {
+    let commands = hops.iter().flat_map(|h| {
+        h.migrate
+            .iter()
+            .map(|m| &m.command)
+            .chain(&h.exec_before)
+            .chain(&h.exec_after)
+    });
+    let version_commands = hops.iter().filter_map(|h| match &h.expect_version {
+        Some(VersionSource::Command(cmd)) => Some(cmd),
+        _ => None,
+    });
+    for command in commands.chain(version_commands) {
+        crate::secrets::register_command(command);
+    }
+}
+
+/// Every generation of every member: the running container (its id known) and one successor
+/// per hop.
+fn upgrade_slots(members: &[Member<'_>]) -> BTreeMap<Slot, SlotInfo> {
+    let mut slots = BTreeMap::new();
+    for m in members {
+        for (generation, image) in m.images.iter().enumerate() {
+            let id = (generation == 0).then(|| m.inspect.id.clone().unwrap_or_default());
+            slots.insert(
+                Slot::new(&m.name, generation as u32),
+                SlotInfo {
+                    image: image.clone(),
+                    id,
+                },
+            );
+        }
+    }
+    slots
 }
 
 /// The image a container moves to.
