@@ -127,7 +127,7 @@ pub async fn plan(
     members: &[(&ContainerInspectResponse, String)],
     scratch: PathBuf,
 ) -> Result<Option<ComposePlan>> {
-    let managed: Vec<(Membership, &ContainerInspectResponse, &String)> = members
+    let managed: Vec<Managed<'_>> = members
         .iter()
         .filter_map(|(c, image)| Membership::of(c).map(|m| (m, *c, image)))
         .collect();
@@ -138,8 +138,35 @@ pub async fn plan(
         tracing::warn!("--no-compose-edit: the compose files keep the old tag, and `docker-compose up --force-recreate` or `down`/`up` would bring the old version back");
         return Ok(None);
     }
+    let changed = file_changes(&managed)?;
+    let mut plan = ComposePlan::default();
+    for (file, (original, changes)) in &changed {
+        plan.edits.push(ComposeEdit {
+            file: file.clone(),
+            changes: changes.clone(),
+            planned: sha(original),
+        });
+    }
+    if request.dry_run {
+        return Ok(Some(plan));
+    }
+    if !compose::available() {
+        tracing::warn!("docker-compose is not on this host's PATH: the new containers keep their old config hash, so the next `docker-compose up` recreates them once (with the new version)");
+        return Ok(Some(plan));
+    }
+    plan.labels = config_hash_labels(engine, &managed, &changed, &scratch).await?;
+    Ok(Some(plan))
+}
+
+/// A member of a compose project, and the image it moves to.
+type Managed<'a> = (Membership, &'a ContainerInspectResponse, &'a String);
+
+/// Each compose file the upgrade must edit: its text now and the changes to it.
+fn file_changes(
+    managed: &[Managed<'_>],
+) -> Result<BTreeMap<PathBuf, (String, Vec<compose::Change>)>> {
     let mut changed: BTreeMap<PathBuf, (String, Vec<compose::Change>)> = BTreeMap::new();
-    for (m, c, image) in &managed {
+    for (m, c, image) in managed {
         let texts = read_files(m)?;
         let defs = compose::services(&texts).map_err(Error::Refused)?;
         let dotenv = std::fs::read_to_string(&m.env_file).ok();
@@ -164,24 +191,20 @@ pub async fn plan(
             .1
             .push(change);
     }
-    let mut plan = ComposePlan::default();
-    for (file, (original, changes)) in &changed {
-        plan.edits.push(ComposeEdit {
-            file: file.clone(),
-            changes: changes.clone(),
-            planned: sha(original),
-        });
-    }
-    if request.dry_run {
-        return Ok(Some(plan));
-    }
-    if !compose::available() {
-        tracing::warn!("docker-compose is not on this host's PATH: the new containers keep their old config hash, so the next `docker-compose up` recreates them once (with the new version)");
-        return Ok(Some(plan));
-    }
+    Ok(changed)
+}
+
+/// The config hash compose would give each new container once its file is edited, as the
+/// label that keeps the next `docker-compose up` from recreating it.
+async fn config_hash_labels(
+    engine: &dyn Engine,
+    managed: &[Managed<'_>],
+    changed: &BTreeMap<PathBuf, (String, Vec<compose::Change>)>,
+    scratch: &std::path::Path,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
     // compose hashes the image's id: the new image must be here.
     let mut pulled: Vec<String> = Vec::new();
-    for (_, _, image) in &managed {
+    for (_, _, image) in managed {
         if !pulled.contains(*image) {
             let reference = ImageRef::parse(image)
                 .ok_or_else(|| Error::Refused(format!("{image} is not an image reference")))?;
@@ -200,9 +223,10 @@ pub async fn plan(
         })
         .collect::<Result<_>>()?;
     let mut by_project: BTreeMap<String, Vec<&Membership>> = BTreeMap::new();
-    for (m, _, _) in &managed {
+    for (m, _, _) in managed {
         by_project.entry(m.project.clone()).or_default().push(m);
     }
+    let mut labels = BTreeMap::new();
     for (project, ms) in by_project {
         let services: Vec<String> = ms.iter().map(|m| m.service.clone()).collect();
         let hashes = compose::config_hashes(ms[0], &services, &edited, &scratch.join(&project))
@@ -212,14 +236,14 @@ pub async fn plan(
                     "{e}; pass --no-compose-edit to upgrade without keeping project {project} true"
                 ))
             })?;
-        for (m, c, _) in &managed {
+        for (m, c, _) in managed {
             if let Some(hash) = hashes.get(&m.service).filter(|_| m.project == project) {
-                plan.labels.insert(
+                labels.insert(
                     engine::name_of(c),
                     BTreeMap::from([(compose::LABEL_CONFIG_HASH.to_string(), hash.clone())]),
                 );
             }
         }
     }
-    Ok(Some(plan))
+    Ok(labels)
 }
