@@ -218,17 +218,9 @@ pub async fn await_healthy(
         let now = inspect_required(engine, id).await?;
         check_still_running(&now, restarts)?;
         if !healthcheck_ok {
-            match now
-                .state
-                .as_ref()
-                .and_then(|s| s.health.as_ref())
-                .and_then(|h| h.status)
-            {
-                Some(HealthStatusEnum::HEALTHY) => healthcheck_ok = true,
-                Some(HealthStatusEnum::UNHEALTHY) => {
-                    return Err(HealthError::Unhealthy(last_probe_output(&now)))
-                }
-                _ => last = "its HEALTHCHECK is still starting".into(),
+            healthcheck_ok = healthcheck_passed(&now)?;
+            if !healthcheck_ok {
+                last = "its HEALTHCHECK is still starting".into();
             }
         }
         if healthcheck_ok && serving.is_none() {
@@ -260,24 +252,9 @@ pub async fn await_healthy(
             }
         }
         if let Some((_, at, evidence)) = &serving {
-            if !settles {
-                return Ok(Verdict {
-                    evidence: evidence.join(" and "),
-                    serving_at: *at,
-                    settled: None,
-                });
-            }
-            if began.elapsed() >= policy.settle {
-                let mut evidence = evidence.clone();
-                evidence.push(format!(
-                    "it ran {} without exiting or restarting",
-                    humantime::format_duration(policy.settle)
-                ));
-                return Ok(Verdict {
-                    evidence: evidence.join(" and "),
-                    serving_at: *at,
-                    settled: Some(policy.settle),
-                });
+            let settle = settles.then_some(policy.settle);
+            if let Some(verdict) = verdict(*at, evidence, settle, began.elapsed()) {
+                return Ok(verdict);
             }
             last = "still settling".into();
         }
@@ -289,6 +266,46 @@ pub async fn await_healthy(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// What the container's own HEALTHCHECK says now: healthy, still starting, or unhealthy (an
+/// error with its last output).
+fn healthcheck_passed(now: &ContainerInspectResponse) -> Result<bool, HealthError> {
+    match now
+        .state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.status)
+    {
+        Some(HealthStatusEnum::HEALTHY) => Ok(true),
+        Some(HealthStatusEnum::UNHEALTHY) => Err(HealthError::Unhealthy(last_probe_output(now))),
+        _ => Ok(false),
+    }
+}
+
+/// The verdict on a container that serves since `at`: at once, or, when the settle time alone
+/// judges it, once it ran that long.
+fn verdict(
+    at: SystemTime,
+    evidence: &[String],
+    settle: Option<Duration>,
+    ran: Duration,
+) -> Option<Verdict> {
+    let mut evidence = evidence.to_vec();
+    if let Some(settle) = settle {
+        if ran < settle {
+            return None;
+        }
+        evidence.push(format!(
+            "it ran {} without exiting or restarting",
+            humantime::format_duration(settle)
+        ));
+    }
+    Some(Verdict {
+        evidence: evidence.join(" and "),
+        serving_at: at,
+        settled: settle,
+    })
 }
 
 /// Whether a running container passes the HTTP check a policy names, now: a few attempts a
