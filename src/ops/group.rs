@@ -7,7 +7,7 @@ use super::preflight;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan;
-use crate::profile::{self, Catalog, Choice, Facts, Loaded, Profile};
+use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Loaded, Profile};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 use crate::secrets;
@@ -55,6 +55,29 @@ pub async fn gather_facts(
     let mut facts = Facts::read(engine, c, &profile.files_to_read(&engine::env_of(c))).await?;
     facts.test(engine, c, &profile.files_to_test()).await?;
     Ok(facts)
+}
+
+/// `c` with what its profile reads of it, then, when the profile groups by database, every
+/// other running container of the product on the same database.
+pub async fn with_its_group(
+    engine: &dyn Engine,
+    catalog: &Catalog,
+    loaded: &Loaded,
+    c: ContainerInspectResponse,
+) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
+    let profile = &loaded.profile;
+    let facts = gather_facts(engine, Some(profile), &c).await?;
+    let mut members = vec![(engine::name_of(&c), c, facts)];
+    if profile
+        .group
+        .as_ref()
+        .is_some_and(|g| g.by == GroupBy::Database)
+    {
+        let (_, first, first_facts) = &members[0];
+        let others = group_members(engine, catalog, loaded, first, first_facts).await?;
+        members.extend(others);
+    }
+    Ok(members)
 }
 
 /// The other running containers of the same profile on the same database, by name.

@@ -12,7 +12,7 @@ use bollard::models::ContainerInspectResponse;
 use serde::Serialize;
 
 use super::backup::{database_server, embedded_database};
-use super::group::{choose_profile, gather_facts, group_members};
+use super::group::{choose_profile, with_its_group};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
 use crate::backup::{self, Target};
@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::health::{self, HealthPolicy};
 use crate::plan::steps::{CheckVersion, VersionSource};
 use crate::plan::Slot;
-use crate::profile::{Catalog, Choice, GroupBy};
+use crate::profile::{Catalog, Choice};
 
 /// One rule of the profile, tried on the running product.
 #[derive(Debug, Clone, Serialize)]
@@ -280,16 +280,12 @@ pub async fn check_container(
         ))
     })?;
     let profile = &loaded.profile;
-    let facts = gather_facts(engine, Some(profile), &c).await?;
-    let mut members = vec![(c, facts)];
-    if profile
-        .group
-        .as_ref()
-        .is_some_and(|g| g.by == GroupBy::Database)
-    {
-        let others = group_members(engine, catalog, &loaded, &members[0].0, &members[0].1).await?;
-        members.extend(others.into_iter().map(|(_, c, f)| (c, f)));
-    }
+    let members: Vec<(ContainerInspectResponse, Facts)> =
+        with_its_group(engine, catalog, &loaded, c)
+            .await?
+            .into_iter()
+            .map(|(_, c, f)| (c, f))
+            .collect();
     let given = Given {
         profile: choice.clone(),
         ..Given::default()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use bollard::models::ContainerInspectResponse;
 
 use super::backup::BackupRequest;
-use super::group::{choose_profile, claim_running, gather_facts, group_members};
+use super::group::{choose_profile, claim_running, with_its_group};
 use super::live;
 use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
@@ -24,7 +24,7 @@ use crate::plan::ProfileUse;
 use crate::profile::task::{
     lookup, resolve_command, ConfigSpec, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
 };
-use crate::profile::{Catalog, Choice, Facts, GroupBy, Loaded};
+use crate::profile::{Catalog, Choice, Facts, Loaded};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
@@ -176,26 +176,13 @@ async fn claim_group(
     tasks: &Tasks,
     name: &str,
 ) -> Result<(Vec<ContainerLock>, Vec<(ContainerInspectResponse, Facts)>)> {
-    let profile = &tasks.loaded.profile;
     let (lock, primary) = claim_running(engine, state, name).await?;
     let mut locks = vec![lock];
-    let facts = gather_facts(engine, Some(profile), &primary).await?;
-    let mut members = vec![(primary, facts)];
-    if profile
-        .group
-        .as_ref()
-        .is_some_and(|g| g.by == GroupBy::Database)
-    {
-        let (first, first_facts) = &members[0];
-        for (name, c, facts) in
-            group_members(engine, catalog, &tasks.loaded, first, first_facts).await?
-        {
-            let (lock, _) = claim_running(engine, state, &name).await?;
-            locks.push(lock);
-            members.push((c, facts));
-        }
+    let members = with_its_group(engine, catalog, &tasks.loaded, primary).await?;
+    for (name, ..) in &members[1..] {
+        locks.push(claim_running(engine, state, name).await?.0);
     }
-    Ok((locks, members))
+    Ok((locks, members.into_iter().map(|(_, c, f)| (c, f)).collect()))
 }
 
 /// The files the task's options name, read and parsed, with their digests (the plan keeps

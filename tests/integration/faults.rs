@@ -92,17 +92,7 @@ fn a_journal_that_cannot_be_written_stops_the_run_and_the_old_version_comes_back
     let id = id_of(&name);
     // After the stop (step 4), the next record finds no room.
     let out = filled_after(&scene, &["upgrade", &name, "--to", "2"], 4, &disk);
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
-    assert!(
-        report["failure"]
-            .as_str()
-            .unwrap()
-            .contains("the journal cannot be written"),
-        "{}",
-        out.stdout
-    );
+    let report = out.ended(1, "rolled_back", "the journal cannot be written");
     assert!(
         report["warnings"].to_string().contains("cutover recover"),
         "it says how to close the journal: {}",
@@ -274,14 +264,7 @@ fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_
     });
     registry.kill();
     let out = Outcome::from(run.wait_with_output().unwrap());
-    out.expect(2);
-    let report = out.json();
-    assert_eq!(report["outcome"], "nothing_changed", "{}", out.stdout);
-    assert!(
-        report["failure"].as_str().unwrap().contains("pull"),
-        "{}",
-        out.stdout
-    );
+    out.ended(2, "nothing_changed", "pull");
     assert_eq!(
         engine.inspect(&name, "{{.Id}} {{.State.Running}}"),
         Some(format!("{id} true"))
@@ -334,16 +317,10 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
     // What `systemctl restart docker` does: SIGTERM stops every container, then it comes back.
     engine.restart();
     let out = Outcome::from(run.wait_with_output().unwrap());
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{}", out.stdout);
-    assert!(
-        report["failure"]
-            .as_str()
-            .unwrap()
-            .contains("the Docker engine went away during the step and is back"),
-        "{}",
-        out.stdout
+    out.ended(
+        1,
+        "rolled_back",
+        "the Docker engine went away during the step and is back",
     );
     assert!(
         out.stderr.contains("waiting up to 2m for it to come back"),

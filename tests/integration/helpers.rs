@@ -324,6 +324,22 @@ impl Outcome {
         self
     }
 
+    /// Asserts how a `--json` run ended: its exit code, its outcome and a part of its failure;
+    /// returns its report.
+    pub fn ended(&self, code: i32, outcome: &str, failure: &str) -> Value {
+        self.expect(code);
+        let report = self.json();
+        assert_eq!(report["outcome"], outcome, "{}", self.stdout);
+        assert!(
+            report["failure"]
+                .as_str()
+                .is_some_and(|f| f.contains(failure)),
+            "expected {failure:?} in the failure: {}",
+            self.stdout
+        );
+        report
+    }
+
     /// Asserts a refusal: exit code 2 and stderr naming every one of `reasons`.
     pub fn refused(&self, reasons: &[&str]) -> &Outcome {
         self.expect(2);
