@@ -339,6 +339,19 @@ fn crossing_version(text: &str) -> Result<semver::Version, String> {
 }
 
 impl StepSpec {
+    /// The key a step is written under.
+    fn kind(&self) -> &'static str {
+        match self {
+            StepSpec::Migrate { .. } => "migrate",
+            StepSpec::CarryFile { .. } => "carry_file",
+            StepSpec::EnvCopy { .. } => "env_copy",
+            StepSpec::RequireEnv { .. } => "require_env",
+            StepSpec::Refuse { .. } => "refuse",
+            StepSpec::Note { .. } => "note",
+            StepSpec::Call { .. } => "call",
+        }
+    }
+
     pub(crate) fn when(&self) -> &When {
         match self {
             StepSpec::Migrate { when, .. }
@@ -388,58 +401,73 @@ impl Profile {
         })?;
         profile
             .check()
-            .map_err(|message| invalid(locate(text, &message), message))?;
+            .map_err(|p| invalid(locate(text, &p.at), p.message))?;
         Ok(profile)
     }
 
-    /// What serde cannot check: ranges, durations, policies, templates.
-    fn check(&self) -> Result<(), String> {
+    /// What serde cannot check: ranges, durations, policies, templates; each problem with the
+    /// keys that lead to its value.
+    fn check(&self) -> Result<(), Problem> {
         if self.repositories.is_empty() {
-            return Err("match: name at least one repository path".into());
+            return Err(Problem::under(&["match"])(
+                "match: name at least one repository path".into(),
+            ));
         }
         if let Some(policy) = &self.policy {
-            let p: crate::version::Policy = policy.parse()?;
+            let p: crate::version::Policy = policy.parse().map_err(Problem::under(&["policy"]))?;
             if p == crate::version::Policy::Digest {
-                return Err(
+                return Err(Problem::under(&["policy"])(
                     "policy: a profile's policy follows versions: patch, minor or major".into(),
-                );
+                ));
             }
         }
         if let Some(path) = &self.upgrade_path {
-            path.check()?;
+            path.check().map_err(Problem::under(&["upgrade_path"]))?;
         }
         if let Some(t) = self.health.as_ref().and_then(|h| h.timeout.as_ref()) {
-            parse_duration("health: timeout", t)?;
+            parse_duration("health: timeout", t).map_err(Problem::under(&["health", "timeout"]))?;
         }
-        for step in &self.steps {
-            step.when().check()?;
+        for (i, step) in self.steps.iter().enumerate() {
+            let at = |key: &str| {
+                let kind = step.kind();
+                let keys = vec![
+                    Key::name("steps"),
+                    Key::Item(i),
+                    Key::name(kind),
+                    Key::name(key),
+                ];
+                move |message: String| Problem { at: keys, message }
+            };
+            step.when().check().map_err(at("when"))?;
             match step {
                 StepSpec::Migrate {
                     command, timeout, ..
                 } => {
                     if command.is_empty() {
-                        return Err("migrate: command is empty".into());
+                        return Err(at("command")("migrate: command is empty".into()));
                     }
                     if let Some(t) = timeout {
-                        parse_duration("migrate: timeout", t)?;
+                        parse_duration("migrate: timeout", t).map_err(at("timeout"))?;
                     }
                     for word in command {
-                        template::check(word)?;
+                        template::check(word).map_err(at("command"))?;
                     }
                 }
                 StepSpec::CarryFile { path, .. } if !path.starts_with('/') => {
-                    return Err(format!("carry_file: {path:?} is not an absolute path"));
+                    return Err(at("path")(format!(
+                        "carry_file: {path:?} is not an absolute path"
+                    )));
                 }
                 StepSpec::Call {
                     timeout: Some(t), ..
                 } => {
-                    parse_duration("call: timeout", t)?;
+                    parse_duration("call: timeout", t).map_err(at("timeout"))?;
                 }
                 _ => {}
             }
         }
         for (name, spec) in &self.tasks {
-            spec.check(name)?;
+            spec.check(name).map_err(Problem::under(&["tasks", name]))?;
         }
         Ok(())
     }
@@ -527,14 +555,110 @@ fn http_port(urls: &str) -> Option<u16> {
     }
 }
 
-/// The line and column of the first line of `text` that mentions a word of a check's message,
-/// so that a semantic error points near its cause; the start of the file otherwise.
-fn locate(text: &str, message: &str) -> (usize, usize) {
-    let key = message.split([':', ' ']).next().unwrap_or_default();
-    text.lines()
-        .enumerate()
-        .find_map(|(i, line)| line.find(&format!("{key}:")).map(|col| (i + 1, col + 1)))
-        .unwrap_or((1, 1))
+/// A key on the way to a value of a profile: a mapping's key, or a list's item.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Name(String),
+    Item(usize),
+}
+
+impl Key {
+    fn name(name: &str) -> Key {
+        Key::Name(name.to_string())
+    }
+}
+
+/// Why a profile is invalid, and the keys that lead to the value at fault.
+#[derive(Debug)]
+struct Problem {
+    at: Vec<Key>,
+    message: String,
+}
+
+impl Problem {
+    /// The problem of the value under `keys`, for `map_err`.
+    fn under(keys: &[&str]) -> impl FnOnce(String) -> Problem {
+        let at = keys.iter().map(|k| Key::name(k)).collect();
+        move |message| Problem { at, message }
+    }
+}
+
+/// The line and column (1-based) of the value `at` leads to in the YAML `text`, following block
+/// mappings and lists by their indentation and flow mappings (`{ port: 8080 }`) within a line;
+/// as deep as the keys can be followed, the start of the file when none can.
+fn locate(text: &str, at: &[Key]) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let meaningful = |line: &str| {
+        let t = line.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    // The lines of a node whose key (or an item's dash) stands at `col` of line `i`.
+    let block = |i: usize, col: usize| {
+        let end = (i + 1..lines.len())
+            .find(|&j| meaningful(lines[j]) && indent(lines[j]) <= col)
+            .unwrap_or(lines.len());
+        i + 1..end
+    };
+    let mut found = (1, 1);
+    // The current node: its own line, the column of its key, the lines of its block.
+    let mut node: Option<(usize, usize)> = None;
+    let mut within = 0..lines.len();
+    for key in at {
+        let deeper = |col: usize| node.is_none_or(|(_, c)| col > c);
+        let hit = match key {
+            Key::Name(name) => {
+                let pattern = format!("{name}:");
+                let own = node.map(|(i, _)| i);
+                own.into_iter()
+                    .chain(within.clone())
+                    .filter_map(|i| {
+                        let line = lines[i];
+                        let start = indent(line);
+                        let (col, rest) = match line[start..].strip_prefix("- ") {
+                            Some(rest) => (start + 2, rest),
+                            None => (start, &line[start..]),
+                        };
+                        if rest.starts_with(&pattern) && (deeper(col) || Some(i) == own) {
+                            return Some((i, col));
+                        }
+                        // A flow mapping on the node's own line.
+                        (Some(i) == own)
+                            .then(|| flow_key(line, &pattern).filter(|&c| c > col))
+                            .flatten()
+                            .map(|c| (i, c))
+                    })
+                    .min_by_key(|&(i, col)| (col, i))
+            }
+            Key::Item(n) => {
+                let items: Vec<(usize, usize)> = within
+                    .clone()
+                    .filter(|&i| {
+                        let t = lines[i].trim_start();
+                        (t.starts_with("- ") || t == "-") && deeper(indent(lines[i]))
+                    })
+                    .map(|i| (i, indent(lines[i])))
+                    .collect();
+                let least = items.iter().map(|&(_, col)| col).min();
+                items
+                    .into_iter()
+                    .filter(|&(_, col)| Some(col) == least)
+                    .nth(*n)
+            }
+        };
+        let Some((i, col)) = hit else { break };
+        found = (i + 1, col + 1);
+        node = Some((i, col));
+        within = block(i, col);
+    }
+    found
+}
+
+/// The column of `pattern` (`key:`) as a key of a flow mapping in `line`.
+fn flow_key(line: &str, pattern: &str) -> Option<usize> {
+    line.match_indices(pattern)
+        .find(|(at, _)| line[..*at].trim_end_matches(' ').ends_with(['{', ',']))
+        .map(|(at, _)| at)
 }
 
 /// Where a profile came from, for `profiles list` and plans.

@@ -68,6 +68,11 @@ fn mistakes_are_reported_with_file_line_and_column() {
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("mine.yaml:7:7: when:"), "{e}");
+    // The value at fault, not the first line that names its key: the second step's timeout,
+    // in a flow mapping.
+    let second = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m]\n      timeout: 1h\n  - carry_file: { path: /a }\n  - migrate: { command: [n], timeout: soon }\n";
+    let e = Profile::parse(second, "mine.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("mine.yaml:9:30: migrate: timeout:"), "{e}");
     let bad_template = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [\"${UNCLOSED\"]\n";
     assert!(Profile::parse(bad_template, "t.yaml")
         .unwrap_err()
@@ -647,7 +652,7 @@ fn a_task_that_names_what_it_does_not_have_is_refused_where_it_says_so() {
     );
     let e = error("      - swap: {from: nowhere, keep_old_as: /c.old}\n");
     assert!(e.contains("swap: nowhere is not a file of the task"), "{e}");
-    assert!(e.starts_with("x.yaml:4:"), "points at tasks: {e}");
+    assert!(e.starts_with("x.yaml:5:3:"), "points at the task: {e}");
     let checked = |check: &str| {
         Profile::parse(
             &profile("      - run: {name: a, command: [x]}\n").replace(
