@@ -38,6 +38,12 @@ pub struct RuleLayer {
     pub pin: Option<String>,
     pub prerelease: Option<bool>,
     pub cooldown: Option<String>,
+    /// A container's entry may set its own health settings, over the file's (see
+    /// `ops::settings`).
+    #[serde(default, deserialize_with = "duration")]
+    pub health_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub settle: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -113,6 +119,7 @@ impl RuleLayer {
                 .get(LABEL_PRERELEASE)
                 .map(|v| matches!(v.as_str(), "true" | "1" | "yes")),
             cooldown: labels.get(LABEL_COOLDOWN).cloned(),
+            ..RuleLayer::default()
         }
     }
 
@@ -206,6 +213,9 @@ mod tests {
         assert!(Config::parse("health_timeout: soon")
             .unwrap_err()
             .contains("\"soon\" is not a duration"));
+        assert!(Config::parse("containers: {web: {settle: later}}")
+            .unwrap_err()
+            .contains("\"later\" is not a duration"));
         assert!(Config::parse("webhok: x").unwrap_err().contains("webhok"));
         assert!(Config::parse("window: '25:00-26:00'").is_err());
         assert!(Config::parse("").is_ok());

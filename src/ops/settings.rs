@@ -1,6 +1,6 @@
 //! One container's settings, resolved once from every layer that may set them, weakest first:
-//! cutover's defaults, the product profile, the config file, the container's labels, the
-//! command line. Every command that starts containers reads its health rules from here, so
+//! cutover's defaults, the product profile, the config file (its own values, then its entry for
+//! the container), the container's labels, the command line. Every command that starts containers reads its health rules from here, so
 //! that a profile's or a config file's timeout applies to `rollback`, `backup` and `restore`
 //! as it does to `upgrade`.
 
@@ -12,7 +12,7 @@ use super::group::{choose_profile, gather_facts};
 use crate::discover::config::Config;
 use crate::duration;
 use crate::engine::facts::Facts;
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::health::{HealthPolicy, HealthSettings};
 use crate::profile::{Catalog, Choice, Loaded, Profile};
@@ -59,9 +59,16 @@ pub fn resolve(
     if let Some((profile, facts)) = profile {
         health = profile.health(facts).map_err(Error::Refused)?.over(health);
     }
+    let config = &given.config;
+    let entry = config
+        .containers
+        .get(&engine::name_of(c))
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
     let config = HealthSettings {
-        timeout: given.config.health_timeout,
-        settle: given.config.settle,
+        timeout: entry.health_timeout.or(config.health_timeout),
+        settle: entry.settle.or(config.settle),
         ..HealthSettings::default()
     };
     health = config.over(health);
@@ -122,6 +129,7 @@ mod tests {
 
     fn container(labels: &[(&str, &str)]) -> ContainerInspectResponse {
         ContainerInspectResponse {
+            name: Some("/app".into()),
             config: Some(ContainerConfig {
                 labels: Some(
                     labels
@@ -170,6 +178,21 @@ mod tests {
             "the config file"
         );
         assert_eq!(timeout(&given, &[]).2, "/ready", "which names no check");
+        let entry = crate::discover::config::RuleLayer {
+            health_timeout: Some(Duration::from_secs(570)),
+            ..Default::default()
+        };
+        given.config.containers.insert("app".into(), Some(entry));
+        assert_eq!(
+            timeout(&given, &[]).0,
+            Duration::from_secs(570),
+            "its entry for the container"
+        );
+        assert_eq!(
+            timeout(&given, &[]).1,
+            Duration::from_secs(60),
+            "the file's settle"
+        );
         let labelled = [(LABEL_HEALTH_TIMEOUT, "10m")];
         assert_eq!(
             timeout(&given, &labelled).0,
