@@ -66,7 +66,7 @@ pub async fn discover(
     let mut watched = Vec::new();
     for c in &inspected {
         let name = engine::name_of(c);
-        let labels = labels_of(c);
+        let labels = engine::labels_of(c);
         let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
         if matches!(selection, Selection::OptedIn) && !opted_in {
             continue;
@@ -158,16 +158,9 @@ async fn selected(
     Ok(inspected)
 }
 
-fn labels_of(c: &ContainerInspectResponse) -> HashMap<String, String> {
-    c.config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default()
-}
-
 /// A compose container's project and service.
 fn service_of(c: &ContainerInspectResponse) -> Option<(String, String)> {
-    let labels = labels_of(c);
+    let labels = engine::labels_of(c);
     Some((
         labels.get("com.docker.compose.project")?.clone(),
         labels.get("com.docker.compose.service")?.clone(),

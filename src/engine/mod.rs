@@ -190,6 +190,13 @@ pub fn env_of(c: &ContainerInspectResponse) -> Vec<String> {
         .unwrap_or_default()
 }
 
+pub fn labels_of(c: &ContainerInspectResponse) -> std::collections::HashMap<String, String> {
+    c.config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
 pub fn image_of(c: &ContainerInspectResponse) -> String {
     c.config
         .as_ref()

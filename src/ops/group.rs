@@ -33,13 +33,8 @@ pub fn choose_profile(
     choice: &Choice,
     c: &ContainerInspectResponse,
 ) -> Result<Option<(Loaded, String)>> {
-    let labels = c
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
     catalog
-        .choose(choice, &labels, &engine::image_of(c))
+        .choose(choice, &engine::labels_of(c), &engine::image_of(c))
         .map_err(|e| Error::Refused(e.to_string()))
 }
 

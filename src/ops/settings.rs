@@ -1,8 +1,8 @@
 //! One container's settings, resolved once from every layer that may set them, weakest first:
 //! cutover's defaults, the product profile, the config file (its own values, then its entry for
-//! the container), the container's labels, the command line. Every command that starts containers reads its health rules from here, so
-//! that a profile's or a config file's timeout applies to `rollback`, `backup` and `restore`
-//! as it does to `upgrade`.
+//! the container), the container's labels, the command line. Every command that starts
+//! containers reads its health rules from here, so that a profile's or a config file's timeout
+//! applies to `rollback`, `backup` and `restore` as it does to `upgrade`.
 
 use std::collections::HashMap;
 
@@ -72,7 +72,7 @@ pub fn resolve(
         ..HealthSettings::default()
     };
     health = config.over(health);
-    health = from_labels(&labels(c))?.over(health);
+    health = from_labels(&engine::labels_of(c))?.over(health);
     health = given.health.over(health);
     Ok(Settings { health })
 }
@@ -90,13 +90,6 @@ pub async fn of_container(
     let facts = gather_facts(engine, profile, c).await?;
     let settings = resolve(given, profile.map(|p| (p, &facts)), c)?;
     Ok((loaded, facts, settings))
-}
-
-fn labels(c: &ContainerInspectResponse) -> HashMap<String, String> {
-    c.config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default()
 }
 
 fn from_labels(labels: &HashMap<String, String>) -> Result<HealthSettings> {
