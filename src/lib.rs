@@ -8,8 +8,8 @@
 //! - [`backup`]: backups of a product's database and volumes, and their restore;
 //! - [`plan`]: plans of steps over container slots, computed by pure functions from what the
 //!   engine reports, each step kind owning its description, action, undo and traits;
-//! - [`profile`]: product profiles, the vendors' procedures as data (which `ops` turns into plan
-//!   options; a profile knows no plan);
+//! - [`profile`]: product profiles, the vendors' procedures as data, whose step kinds each plan
+//!   themselves into a hop's options (the plan knows no profile);
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`, `backup`, `task`), their
 //!   preflight checks, the resolver of a container's settings, and `history`;

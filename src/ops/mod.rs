@@ -5,7 +5,6 @@ pub mod backup;
 pub mod compose;
 mod group;
 pub mod history;
-pub mod hop;
 pub mod live;
 pub mod preflight;
 pub mod rollback;

@@ -335,7 +335,8 @@ fn hop_steps(
     for pair in tags.windows(2) {
         let mut steps = None;
         for member in facts {
-            let hop = super::hop::for_hop(profile, &pair[0], &pair[1], member)
+            let hop = profile
+                .for_hop(&pair[0], &pair[1], member)
                 .map_err(|e| Error::Refused(format!("profile {}: {e}", profile.name)))?;
             if let Some(why) = hop.refusal {
                 return Err(Error::Refused(format!(

@@ -2,14 +2,16 @@
 //! plan.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::models::ContainerInspectResponse;
 
+use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, Backup, Call, CallStep, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook,
-    OneShot, Pull, Remove, Rename, Restore, Start, Stop, Verify, VersionSource,
+    AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, OneShot, Pull,
+    Remove, Rename, Restore, Start, Stop, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -66,8 +68,8 @@ pub struct StageOptions {
     pub exec_after: Vec<Vec<String>>,
     pub carry: Vec<CarriedPath>,
     pub env: EnvChanges,
-    /// HTTP calls after each new container starts (DevLake's `/proceed-db-migration`).
-    pub calls: Vec<Call>,
+    /// Steps placed by phase: a profile's own kinds (DevLake's call after start).
+    pub parts: Vec<Arc<dyn Part>>,
     pub expect_version: Option<VersionSource>,
     /// The new version upgrades the data as it starts: its start counts as a migration.
     pub migrates_at_start: bool,
@@ -96,7 +98,7 @@ impl StageOptions {
             exec_after: [profile.exec_after.clone(), self.exec_after.clone()].concat(),
             carry,
             env,
-            calls: [profile.calls.clone(), self.calls.clone()].concat(),
+            parts: [profile.parts.clone(), self.parts.clone()].concat(),
             expect_version: self
                 .expect_version
                 .clone()
@@ -185,7 +187,7 @@ impl UpgradeOptions {
             via: Vec::new(),
             keep_old: false,
             health,
-            hook_timeout: Duration::from_secs(300),
+            hook_timeout: Exec::DEFAULT_TIMEOUT,
             steps: StageOptions::default(),
             hop_steps: Vec::new(),
             start_order: StartOrder::Reverse,
@@ -474,6 +476,22 @@ impl Hop<'_> {
         Slot::new(&m.name, self.stage as u32 + 1)
     }
 
+    /// The steps the hop's parts of `phase` place for member `m`.
+    fn parts(&self, phase: Phase, m: &Member<'_>) -> Vec<Step> {
+        let at = Place {
+            old: self.before(m),
+            new: self.after(m),
+            primary: std::ptr::eq(m, &self.members[0]),
+            companion: m.companion,
+        };
+        self.hop
+            .parts
+            .iter()
+            .filter(|p| p.phase() == phase)
+            .flat_map(|p| p.steps(&at))
+            .collect()
+    }
+
     /// Successors created and compared, hooks run and files carried while the old version serves.
     fn before_downtime(&self) -> Vec<Step> {
         let (members, stage, hop, opts) = (self.members, self.stage, self.hop, self.opts);
@@ -523,6 +541,9 @@ impl Hop<'_> {
                     .into(),
                 );
             }
+        }
+        for m in members {
+            steps.extend(self.parts(Phase::BeforeDowntime, m));
         }
         steps
     }
@@ -616,16 +637,7 @@ impl Hop<'_> {
                 }
                 .into(),
             );
-            let calls = if m.companion { &[][..] } else { &hop.calls };
-            for call in calls {
-                steps.push(
-                    CallStep {
-                        slot: self.after(m),
-                        call: call.clone(),
-                    }
-                    .into(),
-                );
-            }
+            steps.extend(self.parts(Phase::Started, m));
             // A companion has its own port and health: its HEALTHCHECK, or the default probe.
             let policy = match m.companion {
                 true => HealthPolicy::new(opts.health.settle, opts.health.timeout),
@@ -657,6 +669,9 @@ impl Hop<'_> {
                 }
                 .into(),
             );
+        }
+        for m in members {
+            steps.extend(self.parts(Phase::AfterHealthy, m));
         }
         if let Some(source) = &hop.expect_version {
             for m in members.iter().filter(|m| !m.companion) {

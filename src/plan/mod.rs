@@ -13,6 +13,7 @@
 //! recovery rebuilds the bindings from the journal alone.
 
 pub mod build;
+pub mod part;
 pub mod recreate;
 pub mod steps;
 pub mod task;

@@ -3,15 +3,16 @@
 //! A profile names the images it applies to, the path its versions must take, the health and
 //! version checks, the group its containers move in, where its database is, and the steps around
 //! the swap (migration, carried files, environment, required secrets, calls after start), each
-//! optionally bounded to a range of source or target versions. It is data only: the ops layer
-//! (`ops::hop`) turns it, for one hop, into the same options the command line gives, so the plan
-//! knows no product and a profile knows no plan.
+//! optionally bounded to a range of source or target versions. For one hop, each step kind turns
+//! itself ([`steps`]) into the same options the command line gives, or into parts the plan
+//! places by phase, so the plan knows no product.
 //!
 //! Profiles are YAML files (`profiles/*.yaml`), embedded in the binary; files of the same name in
 //! `/etc/cutover/profiles`, then in `$XDG_CONFIG_HOME/cutover/profiles`
 //! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
 
 mod path;
+pub mod steps;
 pub mod task;
 pub(crate) mod template;
 
@@ -24,8 +25,9 @@ pub use crate::backup::location::DatabaseSpec;
 pub use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
-use crate::version::TagVersion;
+use crate::plan::steps::VersionSource;
 pub use path::{hops, UpgradePath};
+pub use steps::{HopSteps, Step};
 pub use template::expand;
 
 /// The label that names a container's profile (or `none`).
@@ -104,12 +106,8 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub migrates_at_start: bool,
     /// Written as YAML maps (`- migrate: {...}`), not tags.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        with = "yaml_serde::with::singleton_map_recursive"
-    )]
-    pub steps: Vec<StepSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
     /// Maintenance procedures (`cutover task`), by name.
     #[serde(
         default,
@@ -187,194 +185,6 @@ pub enum StartOrder {
     NamedFirst,
 }
 
-/// Bounds a step to some hops: `from` and `to` are version ranges (`<25`, `>=0.18`) of the hop's
-/// source and target; `crossing` holds when the hop goes from below that version to it or above,
-/// pre-releases counted as semver orders them (`0.18.0-0` is below every `0.18.0-beta1`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct When {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crossing: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum StepSpec {
-    /// A one-shot command from the new image while the service is stopped (`--migrate`).
-    Migrate {
-        /// Words of the command; `${VAR}` and `${VAR:-default}` come from the container's
-        /// environment.
-        command: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        entrypoint: Option<Vec<String>>,
-        /// Variables set in the one-shot container only, over the service's own.
-        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-        env: std::collections::BTreeMap<String, String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout: Option<String>,
-        /// Output that means the command did nothing although it exited 0.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        fails_if_output_has: Vec<String>,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// A file on no volume (`--carry-file`).
-    CarryFile {
-        path: String,
-        #[serde(default)]
-        optional: bool,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// Sets `to` in the new container to the value of `from`, read from the container's
-    /// environment or else from the dotenv `files`; `remove_from` also removes `from`.
-    EnvCopy {
-        from: String,
-        to: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        files: Vec<String>,
-        #[serde(default)]
-        remove_from: bool,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// Refuses before any downtime unless one of the variables is set (in the environment or a
-    /// dotenv file): an upgrade without it loses data.
-    RequireEnv {
-        any_of: Vec<String>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        files: Vec<String>,
-        why: String,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// Refuses the hop before any downtime, saying why and what to do instead (a vendor's
-    /// procedure that needs a person).
-    Refuse {
-        why: String,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// A follow-up the vendor lists for the hop, which cutover cannot do: shown with the plan
-    /// and in the report.
-    Note {
-        text: String,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-    /// After each new container starts: while `while_path` answers `while_status`, call `path`.
-    Call {
-        port: u16,
-        path: String,
-        while_path: String,
-        while_status: u16,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout: Option<String>,
-        #[serde(default, skip_serializing_if = "When::is_always")]
-        when: When,
-    },
-}
-
-impl When {
-    pub fn is_always(&self) -> bool {
-        *self == When::default()
-    }
-
-    /// Whether a hop from `from` to `to` (tags) is in bounds.
-    pub fn holds(&self, from: &str, to: &str) -> Result<bool, String> {
-        if self.is_always() {
-            return Ok(true);
-        }
-        let version = |tag: &str| {
-            TagVersion::parse(tag)
-                .map(|v| v.as_semver())
-                .ok_or_else(|| {
-                    format!("{tag} is not a version, so the profile's bounds cannot judge it")
-                })
-        };
-        let range =
-            |text: &str| semver::VersionReq::parse(text).map_err(|e| format!("{text:?}: {e}"));
-        let (from_v, to_v) = (version(from)?, version(to)?);
-        if let Some(r) = &self.from {
-            if !range(r)?.matches(&from_v) {
-                return Ok(false);
-            }
-        }
-        if let Some(r) = &self.to {
-            if !range(r)?.matches(&to_v) {
-                return Ok(false);
-            }
-        }
-        if let Some(at) = &self.crossing {
-            let at = crossing_version(at)?;
-            if !(from_v < at && at <= to_v) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn check(&self) -> Result<(), String> {
-        for r in [&self.from, &self.to].into_iter().flatten() {
-            semver::VersionReq::parse(r).map_err(|e| format!("when: {r:?}: {e}"))?;
-        }
-        if let Some(at) = &self.crossing {
-            crossing_version(at)?;
-        }
-        Ok(())
-    }
-}
-
-/// A `crossing` bound: semver, so that `0.18.0-0` names the lowest pre-release of 0.18.0, or a
-/// tag-like version (`v0.18`).
-fn crossing_version(text: &str) -> Result<semver::Version, String> {
-    semver::Version::parse(text.trim_start_matches(['v', 'V']))
-        .ok()
-        .or_else(|| TagVersion::parse(text).map(|v| v.as_semver()))
-        .ok_or_else(|| format!("when: crossing {text:?} is not a version"))
-}
-
-impl StepSpec {
-    /// The key a step is written under.
-    fn kind(&self) -> &'static str {
-        match self {
-            StepSpec::Migrate { .. } => "migrate",
-            StepSpec::CarryFile { .. } => "carry_file",
-            StepSpec::EnvCopy { .. } => "env_copy",
-            StepSpec::RequireEnv { .. } => "require_env",
-            StepSpec::Refuse { .. } => "refuse",
-            StepSpec::Note { .. } => "note",
-            StepSpec::Call { .. } => "call",
-        }
-    }
-
-    pub(crate) fn when(&self) -> &When {
-        match self {
-            StepSpec::Migrate { when, .. }
-            | StepSpec::CarryFile { when, .. }
-            | StepSpec::EnvCopy { when, .. }
-            | StepSpec::RequireEnv { when, .. }
-            | StepSpec::Refuse { when, .. }
-            | StepSpec::Note { when, .. }
-            | StepSpec::Call { when, .. } => when,
-        }
-    }
-
-    /// The files of the container the step reads: dotenv files of values, the configuration
-    /// files its command's conditions test.
-    fn files(&self) -> Vec<String> {
-        match self {
-            StepSpec::EnvCopy { files, .. } | StepSpec::RequireEnv { files, .. } => files.clone(),
-            StepSpec::Migrate { command, .. } => template::condition_files(command),
-            _ => Vec::new(),
-        }
-    }
-}
-
 fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
     crate::duration::parse(text).map_err(|e| format!("{what}: {e}"))
 }
@@ -428,48 +238,31 @@ impl Profile {
             parse_duration("health: timeout", t).map_err(Problem::under(&["health", "timeout"]))?;
         }
         for (i, step) in self.steps.iter().enumerate() {
-            let at = |key: &str| {
-                let kind = step.kind();
-                let keys = vec![
+            step.check().map_err(|(key, message)| Problem {
+                at: vec![
                     Key::name("steps"),
                     Key::Item(i),
-                    Key::name(kind),
+                    Key::name(step.spec.name()),
                     Key::name(key),
-                ];
-                move |message: String| Problem { at: keys, message }
-            };
-            step.when().check().map_err(at("when"))?;
-            match step {
-                StepSpec::Migrate {
-                    command, timeout, ..
-                } => {
-                    if command.is_empty() {
-                        return Err(at("command")("migrate: command is empty".into()));
-                    }
-                    if let Some(t) = timeout {
-                        parse_duration("migrate: timeout", t).map_err(at("timeout"))?;
-                    }
-                    for word in command {
-                        template::check(word).map_err(at("command"))?;
-                    }
-                }
-                StepSpec::CarryFile { path, .. } if !path.starts_with('/') => {
-                    return Err(at("path")(format!(
-                        "carry_file: {path:?} is not an absolute path"
-                    )));
-                }
-                StepSpec::Call {
-                    timeout: Some(t), ..
-                } => {
-                    parse_duration("call: timeout", t).map_err(at("timeout"))?;
-                }
-                _ => {}
-            }
+                ],
+                message,
+            })?;
         }
         for (name, spec) in &self.tasks {
             spec.check(name).map_err(Problem::under(&["tasks", name]))?;
         }
         Ok(())
+    }
+
+    /// What the profile adds to the hop from `from` to `to` (tags) for a container with these
+    /// facts: its version check and start-up migration, and its steps within their bounds.
+    pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
+        let mut hop = steps::for_hop(&self.steps, from, to, facts)?;
+        hop.stage.migrates_at_start = self.migrates_at_start;
+        if let Some(url) = &self.expect_version {
+            hop.stage.expect_version = Some(VersionSource::Url(url.clone()));
+        }
+        Ok(hop)
     }
 
     /// Whether the profile applies to an image, and the pattern that matched.
@@ -481,7 +274,11 @@ impl Profile {
     /// the database's configuration file and the files its variables are given in, and the
     /// configuration files its commands' conditions read.
     pub fn files_to_read(&self, env: &[String]) -> Vec<String> {
-        let mut files: Vec<String> = self.steps.iter().flat_map(|s| s.files()).collect();
+        let mut files: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.spec.plans().files())
+            .collect();
         files.extend(self.database.iter().flat_map(|d| d.files(env)));
         files.sort();
         files.dedup();

@@ -1,6 +1,28 @@
 use super::*;
 use crate::backup::location::{Engine, Location};
-use crate::ops::hop::for_hop;
+use crate::plan::part::{Phase, Place};
+use crate::plan::{Slot, Step as PlanStep};
+use steps::When;
+
+fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
+    profile.for_hop(from, to, facts)
+}
+
+/// The steps a hop's parts of `phase` place for the named container of a group.
+fn placed(hop: &HopSteps, phase: Phase) -> Vec<PlanStep> {
+    let at = Place {
+        old: Slot::new("app", 0),
+        new: Slot::new("app", 1),
+        primary: true,
+        companion: false,
+    };
+    hop.stage
+        .parts
+        .iter()
+        .filter(|p| p.phase() == phase)
+        .flat_map(|p| p.steps(&at))
+        .collect()
+}
 
 fn facts(env: &[&str], files: &[(&str, &str)]) -> Facts {
     Facts {
@@ -67,7 +89,7 @@ fn mistakes_are_reported_with_file_line_and_column() {
     let e = Profile::parse(bad_step, "mine.yaml")
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("mine.yaml:7:7: when:"), "{e}");
+    assert!(e.starts_with("mine.yaml:7:7: migrate: when:"), "{e}");
     // The value at fault, not the first line that names its key: the second step's timeout,
     // in a flow mapping.
     let second = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m]\n      timeout: 1h\n  - carry_file: { path: /a }\n  - migrate: { command: [n], timeout: soon }\n";
@@ -287,7 +309,10 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         "read from the .env file"
     );
     assert_eq!(crossing.stage.carry[0].path, "/app/.env");
-    assert_eq!(crossing.stage.calls[0].path, "/proceed-db-migration");
+    let [PlanStep::CallStep(call)] = &placed(&crossing, Phase::Started)[..] else {
+        panic!("one call as the new version starts");
+    };
+    assert_eq!(call.call.path, "/proceed-db-migration");
     // The rename happened in the first beta of 0.18 already.
     let beta = for_hop(&devlake, "v0.17.0", "v0.18.0-beta1", &dotenv).unwrap();
     assert_eq!(
@@ -896,4 +921,34 @@ fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
         .iter()
         .any(|n| n.contains("db_owner")));
     assert!(notes("25.0.1", "26.0.1").is_empty());
+}
+
+#[test]
+fn a_step_is_read_with_its_kind_s_own_fields_and_any_when() {
+    let head = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n";
+    let error = |steps: &str| {
+        Profile::parse(&format!("{head}{steps}"), "m.yaml")
+            .unwrap_err()
+            .to_string()
+    };
+    let e = error("  - note:\n      text: t\n      txt: u\n");
+    assert!(
+        e.starts_with("m.yaml:6:7: steps[0].note: unknown field `txt`, expected `text`"),
+        "{e}"
+    );
+    let e = error("  - nte: { text: t }\n");
+    assert!(
+        e.contains("unknown variant `nte`, expected one of `migrate`"),
+        "{e}"
+    );
+    let e = error("  - note: { text: t }\n    refuse: { why: w }\n");
+    assert!(e.contains("a step is of one kind: note or refuse"), "{e}");
+    let e = error("  - note: { text: t, when: { to: \"<2\" }, when: { to: \"<3\" } }\n");
+    assert!(e.contains("duplicate field `when`"), "{e}");
+    let ok = Profile::parse(
+        &format!("{head}  - note:\n      when: {{ crossing: \"2.0.0\" }}\n      text: t\n"),
+        "m.yaml",
+    )
+    .unwrap();
+    assert_eq!(ok.steps[0].when.crossing.as_deref(), Some("2.0.0"));
 }

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Action, Cx, Done, StepError, Traits};
+use super::{Action, Cx, Done, Step, StepError, Traits};
 use crate::engine::inspect_required;
 use crate::health;
+use crate::plan::part::{Part, Phase, Place};
 use crate::plan::{Plan, Slot};
 
 const POLL: Duration = Duration::from_millis(500);
@@ -24,6 +25,24 @@ pub struct Call {
     pub while_status: u16,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,
+}
+
+/// Called on each successor that is not a companion, as it starts.
+impl Part for Call {
+    fn phase(&self) -> Phase {
+        Phase::Started
+    }
+
+    fn steps(&self, at: &Place) -> Vec<Step> {
+        match at.companion {
+            true => Vec::new(),
+            false => vec![CallStep {
+                slot: at.new.clone(),
+                call: self.clone(),
+            }
+            .into()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

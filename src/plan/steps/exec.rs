@@ -26,6 +26,12 @@ pub struct Exec {
     pub timeout: Duration,
 }
 
+impl Exec {
+    /// How long a hook may run when nobody said: a hook before the downtime holds up nothing,
+    /// and one after it holds the rollback back, so minutes, not the hour of a migration.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+}
+
 #[async_trait]
 impl Action for Exec {
     fn describe(&self, plan: &Plan) -> String {

@@ -1,0 +1,40 @@
+//! Steps that place themselves in a hop. A product profile's step kinds add to a hop through
+//! [`Part`] rather than through a field of the hop's options each, so that a new kind is its own
+//! module and the plan builder never learns its name.
+
+use super::{Slot, Step};
+
+/// Where in a hop's swap a part's steps go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// While the old version still serves, once every successor is created and verified: a
+    /// failure there costs no downtime.
+    BeforeDowntime,
+    /// As each successor starts, before its health is awaited (in the group's start order).
+    Started,
+    /// Once every successor serves, before the old containers are removed: a failure there rolls
+    /// back.
+    AfterHealthy,
+}
+
+/// One member of the hop, as a part places its steps for it.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Its container before the hop.
+    pub old: Slot,
+    /// Its successor.
+    pub new: Slot,
+    /// The member the command named, first of its group: where a step that runs once goes.
+    pub primary: bool,
+    /// Another image of the installation (DevLake's UI): it takes only the swap and its own
+    /// health, so most parts add nothing to it.
+    pub companion: bool,
+}
+
+/// Steps a hop adds at one phase, member by member.
+pub trait Part: std::fmt::Debug + Send + Sync {
+    fn phase(&self) -> Phase;
+
+    /// Its steps for one member, in the order they run; none for a member it does not concern.
+    fn steps(&self, at: &Place) -> Vec<Step>;
+}
