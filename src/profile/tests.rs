@@ -924,6 +924,89 @@ fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
 }
 
 #[test]
+fn a_step_kind_plans_itself_where_the_swap_needs_it() {
+    let text = r#"
+name: shop
+description: a shop
+match: [acme/shop]
+steps:
+  - exec:
+      command: [shop, maintenance, "on"]
+      in: old
+      when: { to: ">=2" }
+  - exec: { command: [shop, cache, warm], in: new, timeout: 1m }
+  - call: { port: 8080, path: /go, while_path: /ready, while_status: 428 }
+"#;
+    let profile = Profile::parse(text, "shop.yaml").unwrap();
+    let mut opts = crate::plan::UpgradeOptions::new(
+        crate::plan::build::Target::Image(ImageRef::parse("127.0.0.1:5000/demo:2").unwrap()),
+        crate::health::HealthPolicy::new(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(120),
+        ),
+    );
+    opts.hop_steps = vec![profile.for_hop("1", "2", &Facts::default()).unwrap().stage];
+    let (container, image) = crate::plan::recreate::tests::fixture();
+    let old = crate::plan::recreate::Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &[],
+    };
+    let plan = crate::plan::plan_upgrade(&[old], &opts).unwrap();
+    let steps: Vec<String> = plan.stages[0]
+        .steps
+        .iter()
+        .map(|s| format!("{}: {}", s.name(), s.describe(&plan)))
+        .collect();
+    let at = |prefix: &str| steps.iter().position(|s| s.starts_with(prefix)).unwrap();
+    assert!(
+        steps[at("exec: run `shop maintenance on` inside fx-web (demo:1)")..]
+            .iter()
+            .position(|s| s.starts_with("stop:"))
+            .is_some(),
+        "the old one is switched before it stops: {steps:#?}"
+    );
+    assert!(steps[at("exec: run `shop maintenance on`")].ends_with("within 5m)"));
+    assert_eq!(
+        [
+            at("start:"),
+            at("call:"),
+            at("await_healthy:"),
+            at("exec: run `shop cache warm`")
+        ],
+        [
+            at("start:"),
+            at("start:") + 1,
+            at("start:") + 2,
+            at("await_healthy:") + 1
+        ],
+        "called as it starts, warmed once it serves: {steps:#?}"
+    );
+    assert!(steps[at("exec: run `shop cache warm`")]
+        .contains("inside fx-web (demo:2) (must exit 0 within 1m)"));
+    // Out of its bounds, a step adds nothing.
+    let earlier = profile.for_hop("0.9", "1", &Facts::default()).unwrap();
+    assert_eq!(placed(&earlier, Phase::BeforeDowntime).len(), 0);
+    assert_eq!(placed(&earlier, Phase::AfterHealthy).len(), 1);
+    // Written back as it was read.
+    let shown = yaml_serde::to_string(&profile).unwrap();
+    assert_eq!(Profile::parse(&shown, "shop.yaml").unwrap(), profile);
+    // Only the named container of a group runs it.
+    let hop = profile.for_hop("1", "2", &Facts::default()).unwrap();
+    let other = Place {
+        old: Slot::new("worker", 0),
+        new: Slot::new("worker", 1),
+        primary: false,
+        companion: false,
+    };
+    assert!(hop
+        .stage
+        .parts
+        .iter()
+        .all(|p| p.steps(&other).iter().all(|s| s.name() != "exec")));
+}
+
+#[test]
 fn a_step_is_read_with_its_kind_s_own_fields_and_any_when() {
     let head = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n";
     let error = |steps: &str| {
@@ -945,6 +1028,11 @@ fn a_step_is_read_with_its_kind_s_own_fields_and_any_when() {
     assert!(e.contains("a step is of one kind: note or refuse"), "{e}");
     let e = error("  - note: { text: t, when: { to: \"<2\" }, when: { to: \"<3\" } }\n");
     assert!(e.contains("duplicate field `when`"), "{e}");
+    let e = error("  - exec: { command: [a], in: later }\n");
+    assert!(
+        e.contains("unknown variant `later`, expected `old` or `new`"),
+        "{e}"
+    );
     let ok = Profile::parse(
         &format!("{head}  - note:\n      when: {{ crossing: \"2.0.0\" }}\n      text: t\n"),
         "m.yaml",

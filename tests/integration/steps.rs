@@ -297,6 +297,52 @@ fn hooks_run_inside_the_old_and_the_new_container() {
 }
 
 #[test]
+fn a_profiles_exec_steps_run_inside_the_old_and_the_new_container() {
+    let scene = Scene::new("profile-exec");
+    let (name, port) = app_with_volume(&scene, &[]);
+    let dir = temp_dir(&scene, "profile-exec");
+    let profile = |file: &str, steps: &str| {
+        let path = dir.join(file);
+        std::fs::write(
+            &path,
+            format!("name: mine\ndescription: mine\nmatch: [demo]\nsteps:\n{steps}"),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let switched = profile(
+        "switched.yaml",
+        "  - exec: { command: [sh, -c, 'echo flushed by $APP_VERSION > /data/flush'], in: old }\n  - exec: { command: [sh, -c, 'test -f /data/flush && echo checked'], in: new, when: { to: \">=2\" } }\n",
+    );
+    let out = scene.upgrade(&name, "2", &["--settle", "1s", "--profile", &switched]);
+    out.expect(0);
+    assert_eq!(
+        exec(&name, &["cat", "/data/flush"]),
+        "flushed by 1",
+        "the step in: old ran in the old container"
+    );
+    assert!(
+        out.stderr.contains("exec-after | checked"),
+        "{}",
+        out.stderr
+    );
+
+    let failing = profile(
+        "failing.yaml",
+        "  - exec: { command: [sh, -c, 'echo nope; exit 5'], in: new, timeout: 30s }\n",
+    );
+    let out = scene.upgrade(
+        &name,
+        "3",
+        &["--json", "--settle", "1s", "--profile", &failing],
+    );
+    out.expect(1);
+    let failure = out.json()["failure"].as_str().unwrap().to_string();
+    assert!(failure.contains("exited with code 5"), "{failure}");
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+}
+
+#[test]
 fn health_by_port_with_json_conditions() {
     let scene = Scene::new("healthport");
     let (name, port) = app_with_volume(&scene, &[]);

@@ -6,6 +6,7 @@
 mod call;
 mod carry_file;
 mod env_copy;
+mod exec;
 mod migrate;
 mod note;
 mod refuse;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use call::Call;
 pub use carry_file::CarryFile;
 pub use env_copy::EnvCopy;
+pub use exec::Exec;
 pub use migrate::Migrate;
 pub use note::Note;
 pub use refuse::Refuse;
@@ -127,6 +129,7 @@ kinds! {
     "refuse" => Refuse,
     "note" => Note,
     "call" => Call,
+    "exec" => Exec,
 }
 
 /// A step as a profile writes it, `- KIND: { ...fields, when: {...} }`: its spec, and the hops
