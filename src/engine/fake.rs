@@ -164,6 +164,11 @@ impl FakeEngine {
         id
     }
 
+    /// `docker rmi` while a container of the image still exists (`--force`).
+    pub fn remove_image(&self, image: &str) {
+        self.with(|w| w.images.remove(image));
+    }
+
     /// Mounts `bind` (`SOURCE:DEST[:ro]`: a volume, or a path of the host) in a container, as
     /// `docker run -v` would have. The fake keeps its files per container all the same.
     pub fn mount(&self, name: &str, bind: &str) {

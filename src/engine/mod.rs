@@ -36,6 +36,14 @@ pub enum EngineError {
     },
     #[error("pulling {image} failed: {message}")]
     Pull { image: String, message: String },
+    /// A container's image was removed: its defaults can no longer be told from the settings
+    /// made, which a successor or a one-shot of it needs.
+    #[error("the image {container} was created from ({image}) is no longer on this host, so its defaults cannot be told from the settings made; pull {reference} again first")]
+    ImageGone {
+        container: String,
+        image: String,
+        reference: String,
+    },
     /// The engine went away in the middle of a call: dockerd stopped or restarted.
     #[error("{action}: the Docker engine stopped answering ({message})")]
     Lost { action: String, message: String },
@@ -223,18 +231,27 @@ pub async fn inspect_required(
 /// knows it now.
 pub struct Origin {
     /// The configuration of the image the container was created from, which tells its defaults
-    /// from the settings made; `None` when the image is no longer on the host.
-    pub image: Option<bollard::models::ImageConfig>,
+    /// from the settings made.
+    pub image: bollard::models::ImageConfig,
     /// `--volumes-from` entries that name containers that no longer exist.
     pub vanished_volumes_from: Vec<String>,
 }
 
+/// Everything a successor of `c` is built from besides `c`; an error when its image is gone.
 pub async fn origin(
     engine: &dyn Engine,
     c: &ContainerInspectResponse,
 ) -> Result<Origin, EngineError> {
     let image_id = c.image.clone().unwrap_or_default();
-    let image = engine.image(&image_id).await?.and_then(|i| i.config);
+    let image = engine
+        .image(&image_id)
+        .await?
+        .and_then(|i| i.config)
+        .ok_or_else(|| EngineError::ImageGone {
+            container: name_of(c),
+            image: short(&image_id).to_string(),
+            reference: image_of(c),
+        })?;
     let mut vanished_volumes_from = Vec::new();
     for entry in c
         .host_config
@@ -251,4 +268,29 @@ pub async fn origin(
         image,
         vanished_volumes_from,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{Behaviour, FakeEngine};
+    use super::*;
+
+    #[tokio::test]
+    async fn a_container_whose_image_is_gone_has_no_origin_and_says_what_to_pull() {
+        let engine = FakeEngine::default();
+        engine.publish("demo:1", Behaviour::Healthy, &["A=1"]);
+        let id = engine.run("app", "demo:1", &[], &[]);
+        let app = inspect_required(&engine, &id).await.unwrap();
+        assert_eq!(
+            origin(&engine, &app).await.unwrap().image.env,
+            Some(vec!["A=1".into()])
+        );
+        engine.remove_image("demo:1");
+        let e = origin(&engine, &app).await.err().unwrap().to_string();
+        assert!(
+            e.starts_with("the image app was created from (demo:1) is no longer on this host")
+                && e.ends_with("pull demo:1 again first"),
+            "{e}"
+        );
+    }
 }

@@ -254,16 +254,9 @@ async fn origins(
     group: &Claimed,
 ) -> Result<Vec<(bollard::models::ImageConfig, Vec<String>)>> {
     let mut origins = Vec::new();
-    for (old, name) in group.olds.iter().zip(&group.names) {
+    for old in &group.olds {
         let origin = engine::origin(engine, old).await?;
-        let Some(image) = origin.image else {
-            return Err(Error::Refused(format!(
-                "the image {name} was created from ({}) is no longer on this host, so its defaults cannot be told from the settings you made; pull {} again first",
-                engine::short(old.image.as_deref().unwrap_or_default()),
-                engine::image_of(old)
-            )));
-        };
-        origins.push((image, origin.vanished_volumes_from));
+        origins.push((origin.image, origin.vanished_volumes_from));
     }
     Ok(origins)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::keep_file::read_kept;
 use super::one_shot::run_once;
 use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
-use crate::engine::{self, inspect_required, EngineError};
+use crate::engine::{self, inspect_required};
 use crate::plan::recreate::{one_shot_spec, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
 use crate::profile::task::{captured_name, Capture, TableCheck};
@@ -243,17 +243,9 @@ impl TaskRun {
         member: &bollard::models::ContainerInspectResponse,
     ) -> Result<SuccessorSpec, StepError> {
         let origin = engine::origin(cx.engine, member).await?;
-        let image = origin.image.ok_or_else(|| EngineError::Api {
-            action: format!("reading the image of {}", self.source.member),
-            status: Some(404),
-            message: format!(
-                "{} is no longer on this host",
-                member.image.as_deref().unwrap_or_default()
-            ),
-        })?;
         let member = Predecessor {
             inspect: member,
-            image: &image,
+            image: &origin.image,
             vanished_volumes_from: &origin.vanished_volumes_from,
         };
         Ok(successor_spec(&member, &self.image))
