@@ -12,7 +12,8 @@
 //!   themselves into a hop's options (the plan knows no profile);
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`, `backup`, `task`), their
-//!   preflight checks, the resolver of a container's settings, and `history`;
+//!   preflight checks, the resolver of a container's settings, the plan of a profile's task
+//!   (from the profile's words to the plan's steps), and `history`;
 //! - [`discover`]: update discovery (`check`) and unattended passes (`auto`).
 
 pub mod backup;
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod profile;
 pub mod run;
 pub mod secrets;
+pub(crate) mod template;
 pub mod version;
 
 pub use error::{Error, Result};

@@ -904,11 +904,7 @@ pub fn plan_restore(
 
 /// A plan on containers that stay the same containers (each slot is generation 0 throughout),
 /// the first one named.
-pub(super) fn in_place(
-    kind: Kind,
-    members: &[&ContainerInspectResponse],
-    steps: Vec<Step>,
-) -> Plan {
+pub fn in_place(kind: Kind, members: &[&ContainerInspectResponse], steps: Vec<Step>) -> Plan {
     let image = image_of(members[0]);
     Plan {
         kind,

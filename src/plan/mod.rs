@@ -16,7 +16,6 @@ pub mod build;
 pub mod part;
 pub mod recreate;
 pub mod steps;
-pub mod task;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -14,7 +14,6 @@
 mod path;
 pub mod steps;
 pub mod task;
-pub(crate) mod template;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +27,6 @@ use crate::health::{HealthSettings, JsonCondition};
 use crate::plan::steps::VersionSource;
 pub use path::{hops, UpgradePath};
 pub use steps::{HopSteps, Step};
-pub use template::expand;
 
 /// The label that names a container's profile (or `none`).
 pub const LABEL_PROFILE: &str = "cutover.profile";

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{parse_duration, template};
+use super::parse_duration;
+pub use crate::plan::steps::{captured_name, Capture, TableCheck};
+use crate::template;
 
 /// The name `${file:...}` gives the role members' configuration file.
 pub const SOURCE: &str = "source";
@@ -186,28 +188,6 @@ pub struct RunSpec {
     /// covered by that restore and the rollback goes on; otherwise it stops there, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_covers: Option<ValueCondition>,
-}
-
-/// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.
-/// The step fails when it is not printed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Capture {
-    pub name: String,
-    pub after: String,
-}
-
-/// A table the command prints (a header line naming the columns, which stand apart by two
-/// spaces or more): the row where each `row` column has its value must exist, have the
-/// `expect` values, and equal values in each pair of `same` columns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableCheck {
-    pub row: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub expect: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub same: Vec<[String; 2]>,
 }
 
 impl RunSpec {
@@ -625,11 +605,6 @@ fn check_table_refs(table: &TableCheck, captured: &[&str]) -> Result<(), String>
         }
     }
     Ok(())
-}
-
-/// The name in `${captured:NAME}`, when the value is one.
-pub fn captured_name(value: &str) -> Option<&str> {
-    value.strip_prefix("${captured:")?.strip_suffix('}')
 }
 
 /// Checks the `${file:...}` references of a word against the files, and returns the word

@@ -2,6 +2,7 @@ use super::*;
 use crate::backup::location::{Engine, Location};
 use crate::plan::part::{Phase, Place};
 use crate::plan::{Slot, Step as PlanStep};
+use crate::template;
 use steps::When;
 
 fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {

@@ -19,7 +19,33 @@ use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Trans
 use crate::engine::{self, inspect_required};
 use crate::plan::recreate::{one_shot_spec, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
-use crate::profile::task::{captured_name, Capture, TableCheck};
+
+/// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.
+/// The step fails when it is not printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    pub name: String,
+    pub after: String,
+}
+
+/// A table the command prints (a header line naming the columns, which stand apart by two
+/// spaces or more): the row where each `row` column has its value must exist, have the
+/// `expect` values, and equal values in each pair of `same` columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableCheck {
+    pub row: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same: Vec<[String; 2]>,
+}
+
+/// The name in `${captured:NAME}`, when the value is one.
+pub fn captured_name(value: &str) -> Option<&str> {
+    value.strip_prefix("${captured:")?.strip_suffix('}')
+}
 
 /// A command of a task and how its output is judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,7 +245,7 @@ impl TaskRun {
         let words = command
             .words
             .iter()
-            .map(|w| crate::profile::expand(w, &env))
+            .map(|w| crate::template::expand(w, &env))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StepError::Failed)?;
         crate::secrets::register_command(&words);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::build::Migration;
-use crate::profile::template;
+use crate::template;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,10 @@
-//! `${VAR}` and `${VAR:-default}` in a profile's command words, from the container's
+//! Templates in command words: `${VAR}` and `${VAR:-default}` from a container's
 //! environment: a migration needs the same database the service uses, named by its variables.
 //! A whole word `${if:FILE#KEY|WORD}` is WORD when the YAML file FILE sets KEY (a dotted path)
 //! to true, and no word at all otherwise: a flag that follows the product's own configuration
 //! (Anchore's `--db-use-ssl`, from `db_connect_args.ssl` in its `config.yaml`).
+//! Profiles' steps are filled in when their hop is planned; a task's commands only as they run,
+//! from the member's environment then, so that their secrets stay out of the plan.
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! `cutover tasks` and `cutover task`: a profile's maintenance procedure over the whole group,
 //! everything checked before anything stops (the files parse and have what the task needs, the
 //! members that do the work agree on their configuration, the database can be backed up), then
-//! the plan of [`crate::plan::task`].
+//! the plan of [`plan`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +19,8 @@ use crate::plan::recreate::mount_holding;
 use crate::plan::steps::sha256;
 use crate::plan::steps::Home;
 use crate::plan::steps::VersionSource;
-use crate::plan::task::{one_shot_name, plan_task, TaskInput, TaskMember};
+mod plan;
+
 use crate::plan::ProfileUse;
 use crate::profile::task::{
     lookup, resolve_command, ConfigSpec, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
@@ -27,6 +28,7 @@ use crate::profile::task::{
 use crate::profile::{Catalog, Choice, Facts, Loaded};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
+use plan::{one_shot_name, plan_task, TaskInput, TaskMember};
 
 /// A container's profile and its tasks.
 pub struct Tasks {
@@ -367,7 +369,7 @@ fn check_environment(
             let undo = run.undo.iter().flat_map(|u| u.command.clone());
             let words: Vec<String> = run.command.iter().cloned().chain(undo).collect();
             for word in resolve_command(&words, args, files).0 {
-                crate::profile::expand(&word, &env)
+                crate::template::expand(&word, &env)
                     .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(worker))))?;
             }
         }

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use bollard::models::ContainerInspectResponse;
 
-use super::build::{in_place, BackupPlan};
-use super::steps::{
-    AwaitHealthy, Command, FileSource, Home, KeepFile, Start, Step, Stop, Swap, TaskRun,
-};
-use super::{Kind, Plan, Slot};
 use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
+use crate::plan::build::{in_place, BackupPlan};
+use crate::plan::steps::{
+    AwaitHealthy, Command, FileSource, Home, KeepFile, Start, Step, Stop, Swap, TaskRun,
+};
+use crate::plan::{Kind, Plan, Slot};
 use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE};
 
 /// A member of the group, as the task sees it.
