@@ -1,6 +1,7 @@
 //! The Docker Engine API through bollard.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,9 +19,9 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::reference::ImageRef;
 use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
@@ -433,41 +434,16 @@ impl DockerEngine {
             .await
             .map_err(|e| api_error(action(), e))?;
         if let StartExecResults::Attached {
-            mut output,
-            input: mut writer,
+            output,
+            input: writer,
         } = docker
             .start_exec(&exec.id, None)
             .await
             .map_err(|e| api_error(action(), e))?
         {
-            let feed = async {
-                if let Some(mut input) = input {
-                    while let Some(chunk) = input.next().await {
-                        writer.write_all(&chunk?).await?;
-                    }
-                }
-                writer.shutdown().await
-            };
-            let read = async {
-                while let Some(frame) = output.next().await {
-                    on_frame(frame.map_err(|e| std::io::Error::other(e.to_string()))?)?;
-                }
-                Ok::<(), std::io::Error>(())
-            };
-            tokio::pin!(feed, read);
-            // The output ends when the command does: whatever input it did not read then is
-            // dropped (`pg_restore --list` reads the table of contents only). A truncated
-            // input makes a restore fail, which its exit code tells.
-            let read = tokio::select! {
-                read = &mut read => read,
-                fed = &mut feed => {
-                    if let Err(e) = fed {
-                        tracing::debug!("{} stopped reading its input: {e}", action());
-                    }
-                    read.await
-                }
-            };
-            read.map_err(failed)?;
+            pump(output, writer, input, on_frame, &action())
+                .await
+                .map_err(failed)?;
         }
         let inspected = docker
             .inspect_exec(&exec.id)
@@ -513,4 +489,41 @@ fn layer_style(sized: bool) -> ProgressStyle {
         "{prefix:.dim} {msg}"
     };
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Feeds an exec its input while its output goes to `on_frame`, until the output ends. The
+/// output ends when the command does: whatever input it did not read then is dropped
+/// (`pg_restore --list` reads the table of contents only). A truncated input makes a restore
+/// fail, which its exit code tells.
+async fn pump(
+    mut output: Pin<Box<dyn Stream<Item = Result<LogOutput, BollardError>> + Send>>,
+    mut writer: Pin<Box<dyn AsyncWrite + Send>>,
+    input: Option<ByteStream>,
+    on_frame: &mut (dyn FnMut(LogOutput) -> std::io::Result<()> + Send),
+    action: &str,
+) -> std::io::Result<()> {
+    let feed = async {
+        if let Some(mut input) = input {
+            while let Some(chunk) = input.next().await {
+                writer.write_all(&chunk?).await?;
+            }
+        }
+        writer.shutdown().await
+    };
+    let read = async {
+        while let Some(frame) = output.next().await {
+            on_frame(frame.map_err(|e| std::io::Error::other(e.to_string()))?)?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    tokio::pin!(feed, read);
+    tokio::select! {
+        read = &mut read => read,
+        fed = &mut feed => {
+            if let Err(e) = fed {
+                tracing::debug!("{action} stopped reading its input: {e}");
+            }
+            read.await
+        }
+    }
 }

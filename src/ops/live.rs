@@ -15,7 +15,7 @@ use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, with_its_group};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
-use crate::backup::{self, Target};
+use crate::backup::{self, DatabaseTarget, Target};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::engine::{self, Engine};
@@ -174,7 +174,7 @@ async fn database(
     facts: &Facts,
     spec: &DatabaseSpec,
     dump: bool,
-) -> Vec<(&'static str, String, Result<String, String>)> {
+) -> Vec<Answer> {
     let rule = format!("the database where the profile looks ({})", spec.describe());
     let location = match spec.find(facts) {
         Err(e) => return vec![("database", rule, Err(e))],
@@ -224,6 +224,23 @@ async fn database(
         rule,
         Ok(format!("{at}, served by {}", server.container)),
     )];
+    found.extend(served(engine, c, spec, &server, dump).await);
+    found
+}
+
+/// A rule's kind, the rule, and what the product answered.
+type Answer = (&'static str, String, Result<String, String>);
+
+/// What the server of the product's database must allow: a dump and its restore when asked,
+/// and the extensions the product needs.
+async fn served(
+    engine: &dyn Engine,
+    c: &ContainerInspectResponse,
+    spec: &DatabaseSpec,
+    server: &DatabaseTarget,
+    dump: bool,
+) -> Vec<Answer> {
+    let mut found = Vec::new();
     if dump {
         let target = Target {
             database: Some(server.clone()),
@@ -232,7 +249,7 @@ async fn database(
         found.push((
             "database",
             "it can be dumped, and a restore could put the dump back".to_string(),
-            backup::check_database(engine, c, &server)
+            backup::check_database(engine, c, server)
                 .await
                 .map(|()| format!("{} can do both", target.describe()))
                 .map_err(|e| e.to_string()),
@@ -240,7 +257,7 @@ async fn database(
     }
     if !spec.requires_extensions.is_empty() {
         let rule = format!("the database has {}", spec.requires_extensions.join(", "));
-        let result = match backup::missing_extensions(engine, c, &server, &spec.requires_extensions).await {
+        let result = match backup::missing_extensions(engine, c, server, &spec.requires_extensions).await {
             Ok(missing) if missing.is_empty() => Ok("they are installed".to_string()),
             Ok(missing) => Err(format!(
                 "{} is not installed: a superuser must run `CREATE EXTENSION IF NOT EXISTS {};` in {}",

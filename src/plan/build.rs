@@ -402,33 +402,8 @@ fn member<'a>(
         }
         specs.push(stage_spec);
         removed_env.push(removed);
-        if companion {
-            continue;
-        }
-        for carried in &hop.carry {
-            if !carried.path.starts_with('/') {
-                return Err(format!(
-                    "--carry-file {}: give the absolute path inside the container",
-                    carried.path
-                ));
-            }
-            if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
-                return Err(format!(
-                    "--carry-file {}: it lies on the mount {} of {name}, which the new container shares already; it needs no carrying",
-                    carried.path,
-                    mount.destination.as_deref().unwrap_or_default()
-                ));
-            }
-        }
-        if hop.expect_version.is_some()
-            && ImageRef::parse(&images[stage + 1])
-                .and_then(|r| r.tag)
-                .is_none()
-        {
-            return Err(format!(
-                "--expect-version needs a tag to compare with, and {} has none",
-                images[stage + 1]
-            ));
+        if !companion {
+            fits(inspect, hop, &images[stage + 1])?;
         }
     }
     Ok(Member {
@@ -439,6 +414,33 @@ fn member<'a>(
         specs,
         removed_env,
     })
+}
+
+/// Whether a hop's steps can apply to a container moving to `image`: its carried files on no
+/// mount, a tag to compare the reported version with.
+fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> Result<(), String> {
+    for carried in &hop.carry {
+        if !carried.path.starts_with('/') {
+            return Err(format!(
+                "--carry-file {}: give the absolute path inside the container",
+                carried.path
+            ));
+        }
+        if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
+            return Err(format!(
+                "--carry-file {}: it lies on the mount {} of {}, which the new container shares already; it needs no carrying",
+                carried.path,
+                mount.destination.as_deref().unwrap_or_default(),
+                name_of(inspect)
+            ));
+        }
+    }
+    if hop.expect_version.is_some() && ImageRef::parse(image).and_then(|r| r.tag).is_none() {
+        return Err(format!(
+            "--expect-version needs a tag to compare with, and {image} has none"
+        ));
+    }
+    Ok(())
 }
 
 fn short_tag(image: &str) -> String {
@@ -721,6 +723,28 @@ pub struct RestoreOnRollback {
     pub keep: usize,
 }
 
+impl RestoreOnRollback {
+    /// The current data backed up (kept beside the others), then the earlier backup put back,
+    /// while the container in `slot` is stopped.
+    fn steps(self, slot: &Slot) -> [Step; 2] {
+        [
+            Backup {
+                slot: slot.clone(),
+                target: self.current,
+                root: self.root,
+                keep: self.keep + 1,
+                online: false,
+            }
+            .into(),
+            Restore {
+                slot: slot.clone(),
+                backup: self.backup,
+            }
+            .into(),
+        ]
+    }
+}
+
 /// Going back to the `-old` container kept by `upgrade --keep-old`. The current container is
 /// stopped and kept aside as `NAME-failed`, so its logs and any data only it holds survive. With
 /// `restore`, the data goes back to the backup taken before the upgrade (the current data is
@@ -752,25 +776,7 @@ pub fn plan_rollback(
         }
         .into(),
     ];
-    if let Some(r) = restore {
-        steps.push(
-            Backup {
-                slot: now.clone(),
-                target: r.current,
-                root: r.root,
-                keep: r.keep + 1,
-                online: false,
-            }
-            .into(),
-        );
-        steps.push(
-            Restore {
-                slot: now.clone(),
-                backup: r.backup,
-            }
-            .into(),
-        );
-    }
+    steps.extend(restore.into_iter().flat_map(|r| r.steps(&now)));
     steps.extend([
         Rename {
             slot: back.clone(),

@@ -2,7 +2,7 @@
 //! undoes what a failed stage started. Recovery resumes a killed run with the same machinery.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use indicatif::MultiProgress;
@@ -294,6 +294,46 @@ fn committed(plan: &Plan, stage: usize, state: &State) -> bool {
         .all(|(i, _)| started.is_some_and(|s| s.contains(&i)))
 }
 
+/// An undo's end in the report: what it said (a restored backup), or its failure, which stops
+/// the rollback unless the backup's restore covers it (a warning then); the journal's phase and
+/// detail.
+fn undo_result(
+    result: Result<Option<String>, StepError>,
+    description: &str,
+    number: usize,
+    state: &mut State,
+) -> (Phase, Option<String>, Option<String>) {
+    match result {
+        Ok(said) => {
+            let said = said.map(|s| secrets::redact(&s));
+            if let Some(said) = &said {
+                tracing::info!("      {said}");
+                if !state.restored.contains(said) {
+                    state.restored.push(said.clone());
+                }
+            }
+            state.reports[number].status = StepStatus::Undone;
+            (Phase::Done, said, None)
+        }
+        Err(e) => {
+            let message = secrets::redact(&e.to_string());
+            state.reports[number].status = StepStatus::UndoFailed;
+            let failure = match e {
+                StepError::Covered(_) => {
+                    tracing::warn!("{message}");
+                    state.warnings.push(format!("{description}: {message}"));
+                    None
+                }
+                _ => {
+                    tracing::error!("undo failed: {message}");
+                    Some(message.clone())
+                }
+            };
+            (Phase::Failed, Some(message), failure)
+        }
+    }
+}
+
 /// A step's number across the whole plan, as the journal and the report count them.
 pub(crate) fn global(plan: &Plan, stage: usize, index: usize) -> usize {
     plan.stages[..stage]
@@ -477,14 +517,7 @@ impl Runner<'_> {
     /// The step's action; one that only waits (a pull) is cut short by a signal.
     async fn perform(&self, step: &Step, state: &State) -> Result<Done, StepError> {
         let files = self.files();
-        let cx = Cx {
-            engine: self.engine,
-            slots: &state.slots,
-            files: &files,
-            progress: self.progress,
-            data_touched: false,
-            captured: &state.captured,
-        };
+        let cx = self.cx(state, &files, self.progress, false);
         match step.traits().interruptible {
             true => tokio::select! {
                 done = step.action().perform(&cx) => done,
@@ -609,6 +642,24 @@ impl Runner<'_> {
 
     fn files(&self) -> PathBuf {
         self.journal.files_dir()
+    }
+
+    /// What a step may use, as the run stands.
+    fn cx<'s>(
+        &'s self,
+        state: &'s State,
+        files: &'s Path,
+        progress: Option<&'s MultiProgress>,
+        data_touched: bool,
+    ) -> Cx<'s> {
+        Cx {
+            engine: self.engine,
+            slots: &state.slots,
+            files,
+            progress,
+            data_touched,
+            captured: &state.captured,
+        }
     }
 
     /// Undoes a failed stage, confirms that every member runs its container from before the
@@ -772,58 +823,12 @@ impl Runner<'_> {
         self.write(began, state);
         let clock = tokio::time::Instant::now();
         let files = self.files();
-        let cx = Cx {
-            engine: self.engine,
-            slots: &state.slots,
-            files: &files,
-            progress: None,
-            data_touched,
-            captured: &state.captured,
-        };
+        let cx = self.cx(state, &files, None, data_touched);
         let outputs = state.outputs.get(&(stage, index));
-        let mut engine_was_away = false;
-        let mut result = step.action().undo(&cx, outputs).await;
-        for _ in 1..UNDO_ATTEMPTS {
-            match &result {
-                Err(e) if self.engine_returned(e).await => {
-                    engine_was_away = true;
-                    tracing::info!("undo again: {description}");
-                    result = step.action().undo(&cx, outputs).await;
-                }
-                _ => break,
-            }
-        }
+        let (result, engine_was_away) = self.attempt_undo(step, &cx, outputs, description).await;
         let number = global(plan, stage, index);
         state.reports[number].millis += clock.elapsed().as_millis() as u64;
-        let (phase, detail, failure) = match result {
-            Ok(said) => {
-                let said = said.map(|s| secrets::redact(&s));
-                if let Some(said) = &said {
-                    tracing::info!("      {said}");
-                    if !state.restored.contains(said) {
-                        state.restored.push(said.clone());
-                    }
-                }
-                state.reports[number].status = StepStatus::Undone;
-                (Phase::Done, said, None)
-            }
-            Err(e) => {
-                let message = secrets::redact(&e.to_string());
-                state.reports[number].status = StepStatus::UndoFailed;
-                let failure = match e {
-                    StepError::Covered(_) => {
-                        tracing::warn!("{message}");
-                        state.warnings.push(format!("{description}: {message}"));
-                        None
-                    }
-                    _ => {
-                        tracing::error!("undo failed: {message}");
-                        Some(message.clone())
-                    }
-                };
-                (Phase::Failed, Some(message), failure)
-            }
-        };
+        let (phase, detail, failure) = undo_result(result, description, number, state);
         let undone = phase == Phase::Done;
         let ended = Event::Undo {
             stage,
@@ -837,6 +842,30 @@ impl Runner<'_> {
             failure,
             engine_was_away,
         }
+    }
+
+    /// Applies a step's undo, again while it fails for the engine's absence alone; and whether
+    /// the engine was away.
+    async fn attempt_undo(
+        &self,
+        step: &Step,
+        cx: &Cx<'_>,
+        outputs: Option<&Outputs>,
+        description: &str,
+    ) -> (Result<Option<String>, StepError>, bool) {
+        let mut engine_was_away = false;
+        let mut result = step.action().undo(cx, outputs).await;
+        for _ in 1..UNDO_ATTEMPTS {
+            match &result {
+                Err(e) if self.engine_returned(e).await => {
+                    engine_was_away = true;
+                    tracing::info!("undo again: {description}");
+                    result = step.action().undo(cx, outputs).await;
+                }
+                _ => break,
+            }
+        }
+        (result, engine_was_away)
     }
 
     async fn succeed(

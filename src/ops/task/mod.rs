@@ -84,6 +84,37 @@ pub struct TaskRequest {
     pub backup: BackupRequest,
 }
 
+const LEFT_FROM_A_TASK: &str =
+    "it is left from an interrupted task: remove it, or run `cutover recover`";
+
+/// The members as the task sees them: those whose configuration file has the task's role do
+/// the work; without a configuration file, the container named does.
+async fn roles<'a>(
+    engine: &dyn Engine,
+    spec: &TaskSpec,
+    members: &'a [(ContainerInspectResponse, Facts)],
+    files: &mut Files,
+    digests: &mut BTreeMap<String, String>,
+) -> Result<Vec<TaskMember<'a>>> {
+    let Some(config) = &spec.config else {
+        return Ok(members
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| TaskMember {
+                inspect: c,
+                role: i == 0,
+                config_site: String::new(),
+                home: Home::Mount,
+            })
+            .collect());
+    };
+    let swaps = spec
+        .steps
+        .iter()
+        .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
+    config_members(engine, config, swaps, members, files, digests).await
+}
+
 /// Everything that can be checked without changing the host, then the plan.
 pub async fn prepare(
     engine: &dyn Engine,
@@ -96,26 +127,7 @@ pub async fn prepare(
     let profile = &tasks.loaded.profile;
     let (locks, members) = claim_group(engine, state, catalog, tasks, &req.name).await?;
     let (mut files, mut digests) = given_files(spec, &req.args)?;
-    let swaps = spec
-        .steps
-        .iter()
-        .any(|s| matches!(s, TaskStepSpec::Swap { .. }));
-    let task_members = match &spec.config {
-        Some(config) => {
-            config_members(engine, config, swaps, &members, &mut files, &mut digests).await?
-        }
-        // Without a configuration file, the container named does the work.
-        None => members
-            .iter()
-            .enumerate()
-            .map(|(i, (c, _))| TaskMember {
-                inspect: c,
-                role: i == 0,
-                config_site: String::new(),
-                home: Home::Mount,
-            })
-            .collect(),
-    };
+    let task_members = roles(engine, spec, &members, &mut files, &mut digests).await?;
     spec.check_files(&req.args, &files)
         .map_err(Error::Refused)?;
     if let Some(worker) = task_members.iter().find(|m| m.role) {
@@ -143,12 +155,7 @@ pub async fn prepare(
     .await?;
     let one_shot = one_shot_name(&req.name);
     for name in [one_shot.clone(), format!("{one_shot}-undo")] {
-        preflight::name_free(
-            engine,
-            &name,
-            "it is left from an interrupted task: remove it, or run `cutover recover`",
-        )
-        .await?;
+        preflight::name_free(engine, &name, LEFT_FROM_A_TASK).await?;
     }
     let input = TaskInput {
         task: &req.task,

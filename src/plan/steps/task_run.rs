@@ -314,17 +314,17 @@ pub fn check_table(
     table: &TableCheck,
     captured: &BTreeMap<String, String>,
 ) -> Result<String, String> {
-    let mut wanted: Vec<(String, String)> = Vec::new();
-    for (column, value) in &table.row {
-        let value = match captured_name(value) {
+    let wanted = table
+        .row
+        .iter()
+        .map(|(column, value)| match captured_name(value) {
             Some(name) => captured
                 .get(name)
-                .cloned()
-                .ok_or_else(|| format!("nothing captured {name}"))?,
-            None => value.clone(),
-        };
-        wanted.push((column.clone(), value));
-    }
+                .map(|v| (column.clone(), v.clone()))
+                .ok_or_else(|| format!("nothing captured {name}")),
+            None => Ok((column.clone(), value.clone())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut columns: Vec<&str> = table.row.keys().map(String::as_str).collect();
     columns.extend(table.expect.keys().map(String::as_str));
     columns.extend(table.same.iter().flatten().map(String::as_str));
@@ -367,13 +367,21 @@ pub fn check_table(
         .find(|row| wanted.iter().all(|(k, v)| row.get(k) == Some(v)));
     let which: Vec<String> = wanted.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let row = row.ok_or_else(|| format!("its table has no row with {}", which.join(", ")))?;
+    judge_row(&row, table, &which.join(", "))
+}
+
+/// The row found, held to the table's expected values and equal columns.
+fn judge_row(
+    row: &BTreeMap<String, String>,
+    table: &TableCheck,
+    which: &str,
+) -> Result<String, String> {
     let mut found = Vec::new();
     for (column, value) in &table.expect {
         let got = &row[column];
         if got != value {
             return Err(format!(
-                "the row with {} has {column} {got:?}, not {value:?}",
-                which.join(", ")
+                "the row with {which} has {column} {got:?}, not {value:?}"
             ));
         }
         found.push(format!("{column} {got}"));
@@ -381,15 +389,13 @@ pub fn check_table(
     for [a, b] in &table.same {
         if row[a] != row[b] {
             return Err(format!(
-                "the row with {} has {a} {} but {b} {}: not everything was done",
-                which.join(", "),
-                row[a],
-                row[b]
+                "the row with {which} has {a} {} but {b} {}: not everything was done",
+                row[a], row[b]
             ));
         }
         found.push(format!("{a} {} = {b}", row[a]));
     }
-    Ok(format!("{}: {}", which.join(", "), found.join(", ")))
+    Ok(format!("{which}: {}", found.join(", ")))
 }
 
 #[cfg(test)]
