@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::parse_duration;
-pub use crate::plan::steps::{captured_name, Capture, TableCheck};
+pub use crate::plan::steps::{captured_name, Capture, Judged, TableCheck};
 use crate::template;
 
 /// The name `${file:...}` gives the role members' configuration file.
@@ -181,9 +181,10 @@ pub struct RunSpec {
     pub capture: Option<Capture>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<TableCheck>,
-    /// Commands that undo it, in order, each checked as the step's own command is.
+    /// Commands that undo it, in order (the migration reversed, then its result read back),
+    /// each checked as the step's own command is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub undo: Vec<UndoCommand>,
+    pub undo: Vec<Judged>,
     /// When restoring the database backup puts back what the step changed, a failed undo is
     /// covered by that restore and the rollback goes on; otherwise it stops there, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +192,16 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// Its own command, judged as the profile says.
+    pub fn judged(&self) -> Judged {
+        Judged {
+            command: self.command.clone(),
+            fails_if_output_has: self.fails_if_output_has.clone(),
+            capture: self.capture.clone(),
+            table: self.table.clone(),
+        }
+    }
+
     /// The time its command may take, when the profile sets one.
     pub fn timeout(&self) -> Result<Option<std::time::Duration>, String> {
         self.timeout
@@ -198,19 +209,6 @@ impl RunSpec {
             .map(|t| parse_duration("timeout", t))
             .transpose()
     }
-}
-
-/// One command of a run step's undo (the migration reversed, then its result read back).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UndoCommand {
-    pub command: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fails_if_output_has: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capture: Option<Capture>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<TableCheck>,
 }
 
 /// A value of a YAML file: the first of `at` (dotted paths) present, else `default`, is one of

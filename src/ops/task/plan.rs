@@ -12,7 +12,7 @@ use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
 use crate::plan::build::{in_place, BackupPlan};
 use crate::plan::steps::{
-    AwaitHealthy, Command, FileSource, Home, KeepFile, Start, Step, Stop, Swap, TaskRun,
+    AwaitHealthy, Command, FileSource, Home, Judged, KeepFile, Start, Step, Stop, Swap, TaskRun,
 };
 use crate::plan::{Kind, Plan, Slot};
 use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE};
@@ -213,39 +213,27 @@ fn run_step(
     worker: &TaskMember<'_>,
     run: &task::RunSpec,
 ) -> Result<TaskRun, String> {
-    let command = |words: &[String],
-                   fails: &[String],
-                   capture: &Option<task::Capture>,
-                   table: &Option<task::TableCheck>| {
-        let (words, used) = task::resolve_command(words, input.args, input.files);
+    let command = |judged: Judged| {
+        let (words, used) = task::resolve_command(&judged.command, input.args, input.files);
         Command {
-            words,
+            run: Judged {
+                command: words,
+                ..judged
+            },
             files: used
                 .iter()
                 .map(|f| (f.clone(), task::file_path(f)))
                 .collect(),
-            fails_if_output_has: fails.to_vec(),
-            capture: capture.clone(),
-            table: table.clone(),
         }
     };
     Ok(TaskRun {
         source: slot(worker.inspect),
         name: one_shot_name(&name_of(input.members[0].inspect)),
         image: image_of(worker.inspect),
-        command: command(
-            &run.command,
-            &run.fails_if_output_has,
-            &run.capture,
-            &run.table,
-        ),
+        command: command(run.judged()),
         timeout: run.timeout()?.unwrap_or(DEFAULT_TIMEOUT),
         changes_data: run.changes_data,
-        undo: run
-            .undo
-            .iter()
-            .map(|u| command(&u.command, &u.fails_if_output_has, &u.capture, &u.table))
-            .collect(),
+        undo: run.undo.iter().map(|u| command(u.clone())).collect(),
         backup_covers: input.backup.is_some()
             && run
                 .backup_covers

@@ -54,7 +54,7 @@ pub use restore::Restore;
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
-pub use task_run::{captured_name, Capture, Command, TableCheck, TaskRun};
+pub use task_run::{captured_name, Capture, Command, Judged, TableCheck, TaskRun};
 pub use verify::Verify;
 
 /// How many of a command's last output lines a report keeps.

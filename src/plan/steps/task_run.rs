@@ -47,13 +47,14 @@ pub fn captured_name(value: &str) -> Option<&str> {
     value.strip_prefix("${captured:")?.strip_suffix('}')
 }
 
-/// A command of a task and how its output is judged.
+/// A command and how its output is judged besides its exit code: as a profile's task writes an
+/// undo, and as the plan runs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Command {
-    pub words: Vec<String>,
-    /// Kept files it reads: the name they were kept under, and where they stand in the one-shot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<(String, String)>,
+#[serde(deny_unknown_fields)]
+pub struct Judged {
+    /// Journals before the field was named so called it `words`.
+    #[serde(alias = "words")]
+    pub command: Vec<String>,
     /// Output that fails it although it exited 0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fails_if_output_has: Vec<String>,
@@ -63,7 +64,17 @@ pub struct Command {
     pub table: Option<TableCheck>,
 }
 
-impl Command {
+/// A command of a task, its task's templates resolved, with the kept files it reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    #[serde(flatten)]
+    pub run: Judged,
+    /// Kept files it reads: the name they were kept under, and where they stand in the one-shot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, String)>,
+}
+
+impl Judged {
     /// What it must show besides its exit code, for people.
     fn checks(&self) -> Vec<String> {
         let mut checks = Vec::new();
@@ -103,10 +114,10 @@ impl Action for TaskRun {
             "must exit 0 within {}",
             humantime::format_duration(self.timeout)
         )];
-        checks.extend(self.command.checks());
+        checks.extend(self.command.run.checks());
         format!(
             "run `{}` in a one-shot container {} from {} with the configuration of {} ({})",
-            shown(&self.command.words),
+            shown(&self.command.run.command),
             self.name,
             short_image(&self.image),
             plan.label(&self.source),
@@ -132,14 +143,14 @@ impl Action for TaskRun {
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {
         let mut said = format!("remove {} if it is left", self.name);
         for command in &self.undo {
-            let checks = command.checks();
+            let checks = command.run.checks();
             let checks = match checks.is_empty() {
                 true => String::new(),
                 false => format!(" ({})", checks.join(", ")),
             };
             said.push_str(&format!(
                 ", then run `{}` in a one-shot container {}-undo{checks}",
-                shown(&command.words),
+                shown(&command.run.command),
                 self.name
             ));
         }
@@ -190,12 +201,12 @@ impl TaskRun {
         command: &Command,
         captured: &mut BTreeMap<String, String>,
     ) -> Result<Done, StepError> {
-        let keep_all = command.capture.is_some() || command.table.is_some();
+        let keep_all = command.run.capture.is_some() || command.run.table.is_some();
         let (words, (code, transcript)) = self.execute(cx, name, command, keep_all).await?;
         let mut done = finished(&words, code, self.timeout, &transcript, "it was killed")?;
         let lines = transcript.all();
         let mut said = Vec::new();
-        if let Some(capture) = &command.capture {
+        if let Some(capture) = &command.run.capture {
             let value = capture_value(lines, &capture.after).ok_or_else(|| {
                 StepError::Failed(format!(
                     "`{}` exited 0 but never printed {:?}, so there is no proof it did its work; {}",
@@ -211,7 +222,7 @@ impl TaskRun {
                 serde_json::json!({ &capture.name: value }),
             );
         }
-        if let Some(table) = &command.table {
+        if let Some(table) = &command.run.table {
             said.push(check_table(lines, table, captured).map_err(|why| {
                 StepError::Failed(format!(
                     "`{}`: {why}; {}",
@@ -243,7 +254,8 @@ impl TaskRun {
         crate::secrets::register_container(&member);
         let env = crate::engine::env_of(&member);
         let words = command
-            .words
+            .run
+            .command
             .iter()
             .map(|w| crate::template::expand(w, &env))
             .collect::<Result<Vec<_>, _>>()
@@ -254,7 +266,7 @@ impl TaskRun {
             files.push((path.clone(), read_kept(cx.files, key)?));
         }
         let spec = one_shot_spec(&self.member_spec(cx, &member).await?, &words, None);
-        let mut transcript = Transcript::new(name).watching(&command.fails_if_output_has);
+        let mut transcript = Transcript::new(name).watching(&command.run.fails_if_output_has);
         if keep_all {
             transcript = transcript.keeping_all();
         }
@@ -401,6 +413,21 @@ fn judge_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_journaled_before_judged_commands_reads_back() {
+        let then = r#"{"words":["anchore-manager","list"],"fails_if_output_has":["x"],"files":[["dest","/cutover-task/dest.yaml"]]}"#;
+        let command: Command = serde_json::from_str(then).unwrap();
+        assert_eq!(command.run.command, ["anchore-manager", "list"]);
+        assert_eq!(command.run.fails_if_output_has, ["x"]);
+        assert_eq!(command.files.len(), 1);
+        let now = serde_json::to_string(&command).unwrap();
+        assert!(
+            now.starts_with(r#"{"command":["anchore-manager","list"]"#),
+            "{now}"
+        );
+        assert_eq!(serde_json::from_str::<Command>(&now).unwrap(), command);
+    }
 
     fn lines(text: &str) -> Vec<String> {
         text.lines().map(str::to_string).collect()
