@@ -283,6 +283,7 @@ impl Probe {
                     .get(url)
                     .await
                     .map(|code| format!("{url} answered {code}"))
+                    .map_err(|miss| miss.to_string())
             }
             Target::Port { port, path, tls } => (
                 *port,
@@ -309,7 +310,7 @@ impl Probe {
             let url = format!("{scheme}://{}{path}", endpoint.addr);
             return match (self.get(&url).await, default) {
                 (Ok(code), _) => Ok(format!("{endpoint} answered HTTP {code}")),
-                (Err(seen), true) if seen.starts_with("not HTTP") && endpoint.direct => Ok(
+                (Err(Miss::NotHttp(_)), true) if endpoint.direct => Ok(
                     format!("{endpoint} accepts connections (it does not answer HTTP)"),
                 ),
                 (Err(seen), _) => Err(format!("{endpoint}: {seen}")),
@@ -323,19 +324,19 @@ impl Probe {
     }
 
     /// The status when the answer passes; what was wrong otherwise.
-    async fn get(&self, url: &str) -> Result<u16, String> {
+    async fn get(&self, url: &str) -> Result<u16, Miss> {
         let resp = match self.http.get(url).send().await {
             Ok(resp) => resp,
             Err(e) if e.is_connect() || e.is_timeout() => {
-                return Err(secrets::redact(&crate::error_text(&e)))
+                return Err(Miss::Answer(secrets::redact(&crate::error_text(&e))))
             }
-            Err(e) => {
-                return Err(format!(
-                    "not HTTP: {}",
-                    secrets::redact(&crate::error_text(&e))
-                ))
-            }
+            Err(e) => return Err(Miss::NotHttp(secrets::redact(&crate::error_text(&e)))),
         };
+        self.judge(resp).await.map_err(Miss::Answer)
+    }
+
+    /// Whether an HTTP answer passes: its status, and its body's JSON conditions.
+    async fn judge(&self, resp: reqwest::Response) -> Result<u16, String> {
         let code = resp.status().as_u16();
         let status_passes = match (&self.target, self.expect_status) {
             (Target::Default { .. }, _) => code < 500,
@@ -362,6 +363,17 @@ impl Probe {
         }
         Ok(code)
     }
+}
+
+/// Why a request did not pass.
+#[derive(Debug, thiserror::Error)]
+enum Miss {
+    /// Something answered, but not in HTTP: the default probe of a container serving another
+    /// protocol takes the connection as its sign of life.
+    #[error("not HTTP: {0}")]
+    NotHttp(String),
+    #[error("{0}")]
+    Answer(String),
 }
 
 #[cfg(test)]
