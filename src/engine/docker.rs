@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,8 +24,10 @@ use futures_util::{Stream, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::endpoint::Endpoint;
 use super::reference::ImageRef;
-use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
+use super::ssh;
+use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, TarStream};
 use crate::secrets;
 
 /// The engine's own default grace period for `docker stop`.
@@ -34,6 +37,8 @@ const STOP_REQUEST_SLACK: Duration = Duration::from_secs(60);
 /// Following output and waiting for an exit last as long as the command runs: the caller bounds
 /// them with its own timeout, so bollard's per-request one (120 s) must not cut them short.
 const UNBOUNDED: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+/// bollard's own per-request timeout, for requests that are not bounded by their caller.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
     // A failure to connect or a connection cut mid-answer: no engine answered at all.
@@ -71,22 +76,45 @@ fn status_of(e: &BollardError) -> Option<u16> {
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    machine: Machine,
 }
 
 impl DockerEngine {
-    /// Connects the way the docker CLI does (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`,
-    /// `DOCKER_CERT_PATH`) and settles on an API version both sides speak.
-    pub async fn connect() -> Result<DockerEngine, EngineError> {
-        let host =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |e: BollardError| EngineError::Unreachable {
-            host: host.clone(),
-            message: e.to_string(),
+    /// Connects to the engine the docker CLI would (see [`endpoint`](super::endpoint)) and
+    /// settles on an API version both sides speak; an engine that does not answer is named, with
+    /// what to check for its kind of address.
+    pub async fn connect(endpoint: &Endpoint) -> Result<DockerEngine, EngineError> {
+        let unreachable = |message: String| EngineError::Unreachable {
+            host: match &endpoint.context {
+                Some(name) => format!("{} of the docker context {name}", endpoint.host),
+                None => endpoint.host.clone(),
+            },
+            message,
+            check: check_for(endpoint),
         };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        docker.ping().await.map_err(unreachable)?;
-        Ok(DockerEngine { docker })
+        let (docker, said) = open(endpoint).map_err(unreachable)?;
+        let answered = async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<Docker, BollardError>(docker)
+        };
+        match answered.await {
+            Ok(docker) => Ok(DockerEngine {
+                docker,
+                machine: endpoint.machine(),
+            }),
+            Err(e) => {
+                let mut message = crate::error_text(&e);
+                if let Some(said) = said
+                    .map(|s| s.lock().unwrap().clone())
+                    .filter(|s| !s.is_empty())
+                {
+                    message = format!("{message}; ssh said: {said}");
+                }
+                let message = message.trim_end_matches(['.', '\n', ' ']);
+                Err(unreachable(secrets::redact(message)))
+            }
+        }
     }
 
     fn unbounded(&self) -> Docker {
@@ -94,8 +122,69 @@ impl DockerEngine {
     }
 }
 
+/// Where an ssh transport keeps what ssh last said on its standard error.
+type SshSaid = Arc<Mutex<String>>;
+
+/// A client for the endpoint's kind of address.
+fn open(endpoint: &Endpoint) -> Result<(Docker, Option<SshSaid>), String> {
+    let host = endpoint.host.as_str();
+    let version = bollard::API_DEFAULT_VERSION;
+    let docker = match (host.split("://").next().unwrap_or_default(), &endpoint.tls) {
+        ("unix", _) => Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, version),
+        ("tcp" | "https", Some(tls)) => Docker::connect_with_ssl(
+            host,
+            &tls.key,
+            &tls.cert,
+            &tls.ca,
+            REQUEST_TIMEOUT_SECS,
+            version,
+        ),
+        ("tcp" | "http", None) => Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, version),
+        ("ssh", _) => {
+            let connector = ssh::Connector::new(ssh::Destination::parse(host)?);
+            let said = connector.said.clone();
+            let client = hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build(connector);
+            let transport = move |request: bollard::BollardRequest| {
+                let client = client.clone();
+                async move { client.request(request).await.map_err(BollardError::from) }
+            };
+            return Docker::connect_with_custom_transport(
+                transport,
+                Some(host),
+                REQUEST_TIMEOUT_SECS,
+                version,
+            )
+            .map(|docker| (docker, Some(said)))
+            .map_err(|e| e.to_string());
+        }
+        _ => {
+            return Err(format!(
+                "cutover reaches an engine at unix://, tcp:// (with TLS when the context or DOCKER_TLS_VERIFY says so) or ssh://, not {host}"
+            ))
+        }
+    };
+    docker.map(|d| (d, None)).map_err(|e| e.to_string())
+}
+
+/// What to check when the engine at `endpoint` does not answer.
+fn check_for(endpoint: &Endpoint) -> &'static str {
+    match (endpoint.host.split("://").next().unwrap_or_default(), &endpoint.tls) {
+        ("ssh", _) => "Does `ssh` reach that host without a prompt (a key the host accepts, a host key already known), and does `docker` run there for that user?",
+        ("tcp" | "http" | "https", Some(_)) => "Does dockerd listen there, and were its certificate and the client's signed by the authority in ca.pem?",
+        ("tcp" | "http" | "https", None) => "Does dockerd listen there without TLS? For TLS, set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or use a docker context that has the certificates.",
+        _ => "Is dockerd running, and does DOCKER_HOST (or --host, --context) point at it?",
+    }
+}
+
 #[async_trait]
 impl Engine for DockerEngine {
+    fn machine(&self) -> Machine {
+        self.machine.clone()
+    }
+
     async fn ping(&self) -> Result<(), EngineError> {
         self.docker
             .ping()

@@ -7,11 +7,13 @@
 
 pub mod credentials;
 mod docker;
+pub mod endpoint;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;
 pub mod reference;
 pub mod registry;
+mod ssh;
 
 use async_trait::async_trait;
 use bollard::models::{
@@ -26,8 +28,13 @@ use reference::ImageRef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot reach the Docker engine ({host}): {message}. Is dockerd running, and does DOCKER_HOST point at it?")]
-    Unreachable { host: String, message: String },
+    #[error("cannot reach the Docker engine at {host}: {message}. {check}")]
+    Unreachable {
+        host: String,
+        message: String,
+        /// What to check, for the kind of address.
+        check: &'static str,
+    },
     #[error("{action}: {message}")]
     Api {
         action: String,
@@ -78,8 +85,24 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 /// Where a command's standard output goes, as it arrives.
 pub type ByteSink<'a> = &'a mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send);
 
+/// The machine an engine runs on, as cutover sees it: where a container's published ports are
+/// reached, and whether its own addresses are reachable at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Machine {
+    /// This one: the engine's bridges and published ports are here.
+    #[default]
+    This,
+    /// Another host, by the name or address its engine was reached at.
+    Remote(String),
+}
+
 #[async_trait]
 pub trait Engine: Send + Sync {
+    /// Where the engine runs; this machine unless it was reached over the network.
+    fn machine(&self) -> Machine {
+        Machine::This
+    }
+
     /// Answers once the engine does: how a run knows that a restarted engine is back.
     async fn ping(&self) -> Result<(), EngineError>;
 

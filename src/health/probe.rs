@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{HealthError, HealthPolicy};
+use crate::engine::Machine;
 use crate::secrets;
 
 const HTTP_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -117,7 +118,8 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 /// One way to reach a container's port from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub addr: SocketAddr,
+    /// `HOST:PORT`, as a URL's authority writes it.
+    pub addr: String,
     /// Reached without the engine's userland proxy, which accepts connections on a published
     /// port even when nothing listens behind it: only here does an accepted connection mean the
     /// application listens.
@@ -154,9 +156,13 @@ pub fn probe_port(c: &ContainerInspectResponse) -> Option<u16> {
         .min()
 }
 
-/// Every way to reach `port` of the container from the host, direct ones first.
-pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
+/// Every way to reach `port` of the container from this machine, direct ones first. On another
+/// machine only what it publishes on all its addresses (or one of them) is reached, at that
+/// machine: its bridges and its loopback are not this one's.
+pub fn endpoints(c: &ContainerInspectResponse, port: u16, machine: &Machine) -> Vec<Endpoint> {
     let mut out = Vec::new();
+    let here = *machine == Machine::This;
+    let at = |ip: IpAddr, port: u16| SocketAddr::new(ip, port).to_string();
     let mode = c
         .host_config
         .as_ref()
@@ -164,7 +170,10 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
         .unwrap_or_default();
     if mode == "host" {
         out.push(Endpoint {
-            addr: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            addr: match machine {
+                Machine::This => at(Ipv4Addr::LOCALHOST.into(), port),
+                Machine::Remote(host) => authority(host, port),
+            },
             direct: true,
             how: "the host's network".into(),
         });
@@ -172,7 +181,8 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
     let networks = c
         .network_settings
         .as_ref()
-        .and_then(|s| s.networks.as_ref());
+        .and_then(|s| s.networks.as_ref())
+        .filter(|_| here);
     for (name, ep) in networks.into_iter().flatten() {
         if let Some(ip) = ep
             .ip_address
@@ -180,7 +190,7 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
             .and_then(|ip| ip.parse::<IpAddr>().ok())
         {
             out.push(Endpoint {
-                addr: SocketAddr::new(ip, port),
+                addr: at(ip, port),
                 direct: true,
                 how: format!("its address on network {name}"),
             });
@@ -199,24 +209,39 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16) -> Vec<Endpoint> {
         else {
             continue;
         };
-        let ip = match binding
+        let ip = binding
             .host_ip
             .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok())
-        {
-            Some(ip) if !ip.is_unspecified() => ip,
-            _ => Ipv4Addr::LOCALHOST.into(),
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let addr = match (ip, machine) {
+            (Some(ip), _) if !ip.is_unspecified() && !ip.is_loopback() => at(ip, host_port),
+            (_, Machine::This) => at(
+                ip.filter(|ip| ip.is_loopback())
+                    .unwrap_or(Ipv4Addr::LOCALHOST.into()),
+                host_port,
+            ),
+            // Its loopback is not this machine's.
+            (Some(ip), Machine::Remote(_)) if ip.is_loopback() => continue,
+            (_, Machine::Remote(host)) => authority(host, host_port),
         };
         let endpoint = Endpoint {
-            addr: SocketAddr::new(ip, host_port),
+            how: format!("published as {addr}"),
+            addr,
             direct: false,
-            how: format!("published as {ip}:{host_port}"),
         };
         if !out.iter().any(|e| e.addr == endpoint.addr) {
             out.push(endpoint);
         }
     }
     out
+}
+
+/// `host:port`, an IPv6 address in brackets.
+fn authority(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
 }
 
 enum Target {
@@ -276,7 +301,11 @@ impl Probe {
     }
 
     /// One attempt: `Ok` with what passed, `Err` with what was seen instead.
-    pub(super) async fn attempt(&mut self, c: &ContainerInspectResponse) -> Result<String, String> {
+    pub(super) async fn attempt(
+        &mut self,
+        c: &ContainerInspectResponse,
+        machine: &Machine,
+    ) -> Result<String, String> {
         let (port, path, default, scheme) = match &self.target {
             Target::Url(url) => {
                 return self
@@ -293,14 +322,14 @@ impl Probe {
             ),
             Target::Default { port } => (*port, "/".to_string(), true, "http"),
         };
-        let candidates = endpoints(c, port);
+        let candidates = endpoints(c, port, machine);
         if candidates.is_empty() {
             return Err(format!(
                 "port {port} is neither on a network the host reaches nor published"
             ));
         }
         for endpoint in &candidates {
-            let connect = tokio::net::TcpStream::connect(endpoint.addr);
+            let connect = tokio::net::TcpStream::connect(endpoint.addr.as_str());
             if !matches!(
                 tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
                 Ok(Ok(_))
@@ -310,9 +339,9 @@ impl Probe {
             let url = format!("{scheme}://{}{path}", endpoint.addr);
             return match (self.get(&url).await, default) {
                 (Ok(code), _) => Ok(format!("{endpoint} answered HTTP {code}")),
-                (Err(Miss::NotHttp(_)), true) if endpoint.direct => Ok(
-                    format!("{endpoint} accepts connections (it does not answer HTTP)"),
-                ),
+                (Err(Miss::NotHttp(_)), true) if endpoint.direct => Ok(format!(
+                    "{endpoint} accepts connections (it does not answer HTTP)"
+                )),
                 (Err(seen), _) => Err(format!("{endpoint}: {seen}")),
             };
         }
@@ -436,7 +465,7 @@ mod tests {
                 "Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}]}
             }
         }));
-        let found: Vec<String> = endpoints(&c, 8080)
+        let found: Vec<String> = endpoints(&c, 8080, &Machine::This)
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -447,10 +476,35 @@ mod tests {
                 "127.0.0.1:18080 (published as 127.0.0.1:18080)",
             ]
         );
-        assert!(endpoints(&c, 8080)[0].direct && !endpoints(&c, 8080)[1].direct);
+        assert!(
+            endpoints(&c, 8080, &Machine::This)[0].direct
+                && !endpoints(&c, 8080, &Machine::This)[1].direct
+        );
+        // On another machine its bridge and its loopback are out of reach: only what it
+        // publishes on its addresses, at that machine.
+        let far = container(serde_json::json!({
+            "HostConfig": {"NetworkMode": "bridge"},
+            "NetworkSettings": {
+                "Networks": {"bridge": {"IPAddress": "172.17.0.3"}},
+                "Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "127.0.0.1", "HostPort": "18081"}, {"HostIp": "192.0.2.7", "HostPort": "18082"}]}
+            }
+        }));
+        let remote = Machine::Remote("quay-2.lan".into());
+        let found: Vec<String> = endpoints(&far, 8080, &remote)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "quay-2.lan:18080 (published as quay-2.lan:18080)",
+                "192.0.2.7:18082 (published as 192.0.2.7:18082)",
+            ]
+        );
+        assert!(endpoints(&far, 8080, &remote).iter().all(|e| !e.direct));
         let host = container(serde_json::json!({"HostConfig": {"NetworkMode": "host"}}));
         assert_eq!(
-            endpoints(&host, 80)[0].to_string(),
+            endpoints(&host, 80, &Machine::This)[0].to_string(),
             "127.0.0.1:80 (the host's network)"
         );
     }

@@ -146,6 +146,27 @@ impl PrivateEngine {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Runs the demo app of `image` as `name`, its data on a volume and its own HEALTHCHECK
+    /// saying when it serves (so that no probe needs to reach the engine's network); returns
+    /// its id.
+    pub fn run_app(&self, name: &str, image: &str) -> String {
+        self.run(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--init",
+            "-v",
+            "data:/data",
+            "--health-cmd",
+            "cat /www/index.html",
+            "--health-interval",
+            "1s",
+            image,
+        ]);
+        self.inspect(name, "{{.Id}}").unwrap()
+    }
+
     /// The containers' names, running or not.
     pub fn names(&self) -> Vec<String> {
         self.run(&["ps", "-a", "--format", "{{.Names}}"])

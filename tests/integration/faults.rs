@@ -180,26 +180,6 @@ fn spawn_on(scene: &Scene, engine: &PrivateEngine, args: &[&str]) -> std::proces
     scene.spawn(args, &[("DOCKER_HOST", engine.host().as_str())])
 }
 
-/// Runs the demo app of `image` as `name` on `engine`, its data on a volume and its own
-/// HEALTHCHECK saying when it serves; returns its id.
-fn run_app(engine: &PrivateEngine, name: &str, image: &str) -> String {
-    engine.run(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--init",
-        "-v",
-        "data:/data",
-        "--health-cmd",
-        "cat /www/index.html",
-        "--health-interval",
-        "1s",
-        image,
-    ]);
-    engine.inspect(name, "{{.Id}}").unwrap()
-}
-
 /// Waits until `ready` holds, or fails the test saying `what` never happened.
 fn until(what: &str, mut ready: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
@@ -252,7 +232,7 @@ fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_
     let engine = PrivateEngine::start("registrydies", &["--max-download-attempts", "1"]);
     let through_link = |tag: &str| format!("127.0.0.1:{}/demo:{tag}", link.port);
     let name = scene.name("app");
-    let id = run_app(&engine, &name, &through_link("1"));
+    let id = engine.run_app(&name, &through_link("1"));
 
     link.slow_down();
     let args = [
@@ -293,7 +273,7 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
     let scene = Scene::new("enginerestart");
     let mut engine = PrivateEngine::start("enginerestart", &[]);
     let name = scene.name("app");
-    let id = run_app(&engine, &name, &image("1"));
+    let id = engine.run_app(&name, &image("1"));
     let run = spawn_on(
         &scene,
         &engine,

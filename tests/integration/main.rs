@@ -14,6 +14,7 @@ mod install;
 mod products;
 mod recover;
 mod refusals;
+mod remote;
 mod rollback;
 mod settings;
 mod signals;

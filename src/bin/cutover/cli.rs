@@ -34,8 +34,31 @@ pub struct Cli {
     #[arg(long, global = true, env = "CUTOVER_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which engine, in the docker CLI's own words: what `docker` reaches, cutover reaches.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// The engine: unix:///PATH, tcp://HOST:PORT (TLS when DOCKER_TLS_VERIFY is set, with DOCKER_CERT_PATH's ca.pem, cert.pem, key.pem) or ssh://[USER@]HOST[:PORT] (through `ssh HOST docker system dial-stdio`, as the docker CLI) [default: DOCKER_HOST, else the docker context]
+    #[arg(short = 'H', long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
+    /// A docker context (`docker context ls`), read from DOCKER_CONFIG or ~/.docker, its TLS material included [default: DOCKER_CONTEXT, else the one `docker context use` chose]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl EngineArgs {
+    pub fn given(&self) -> cutover::engine::endpoint::Given {
+        cutover::engine::endpoint::Given {
+            host: self.host.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -90,7 +90,7 @@ impl Action for CallStep {
                     "the container stopped while cutover waited to call it".into(),
                 ));
             }
-            for endpoint in health::endpoints(&container, c.port) {
+            for endpoint in health::endpoints(&container, c.port, &cx.engine.machine()) {
                 let base = format!("http://{}", endpoint.addr);
                 let probe = http
                     .get(format!("{base}{}", c.while_path))

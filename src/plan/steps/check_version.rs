@@ -128,7 +128,7 @@ impl CheckVersion {
                 ))
             })?;
             let scheme = if self.tls { "https" } else { "http" };
-            health::endpoints(&c, port)
+            health::endpoints(&c, port, &engine.machine())
                 .iter()
                 .map(|e| format!("{scheme}://{}{path}", e.addr))
                 .collect()

@@ -1,7 +1,5 @@
 //! `cutover auto`: one unattended pass, or a pass on a schedule.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::discover::auto;
 use cutover::discover::schedule::{Schedule, Window};
@@ -12,11 +10,11 @@ use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 
-use super::{connect, load_config, load_profiles, refused};
+use super::{load_config, load_profiles, refused, Site};
 use crate::cli::{DiscoveryArgs, HealthArgs};
 use crate::output::{self, Exit};
 
-pub async fn run(args: AutoArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let given = Given {
         config: load_config(&args.discovery)?,
         health: args.health.settings().map_err(refused)?,
@@ -35,7 +33,7 @@ pub async fn run(args: AutoArgs, state_root: &Path) -> anyhow::Result<Exit> {
         .map(Schedule::parse)
         .transpose()
         .map_err(refused)?;
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let settings = auto::Settings {
         given,

@@ -1,15 +1,13 @@
 //! `cutover backup`.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::ops::backup::{self, BackupRequest};
 
-use super::{before_change, carry_out, connect, given, load_profiles};
+use super::{before_change, carry_out, given, load_profiles, Site};
 use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
-pub async fn run(args: BackupArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: BackupArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
@@ -19,7 +17,7 @@ pub async fn run(args: BackupArgs, state_root: &Path) -> anyhow::Result<Exit> {
         online: args.online,
         ..args.place.request()
     };
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let prepared =
         backup::prepare_backup(&engine, &state, &catalog, &args.name, &given, &request).await?;
     carry_out(prepared, &engine, &state, &args.change).await

@@ -1,15 +1,16 @@
 //! `cutover backups`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use cutover::run::journal::StateDir;
 
 use super::refused;
+use super::Site;
 use crate::output::{self, Exit};
 
-pub fn run(args: BackupsArgs, state_root: &Path) -> anyhow::Result<Exit> {
-    let state = StateDir::open(state_root)?;
+pub fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
+    let state = StateDir::open(&site.state_root)?;
     let root = args
         .backup_dir
         .clone()

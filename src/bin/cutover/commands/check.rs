@@ -3,15 +3,14 @@
 use clap::Args;
 use cutover::discover::check::{self, Selection};
 use cutover::engine::registry::RegistryClient;
-use cutover::engine::DockerEngine;
 
-use super::{load_config, load_profiles};
+use super::{load_config, load_profiles, Site};
 use crate::cli::DiscoveryArgs;
 use crate::output::{self, Exit};
 
-pub async fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
     let config = load_config(&args.discovery)?;
-    let engine = DockerEngine::connect().await?;
+    let engine = site.engine().await?;
     let registry = RegistryClient::new(config.insecure_registries.clone())?;
     let selection = match (args.all, args.names.is_empty()) {
         (true, _) => Selection::All,

@@ -1,15 +1,14 @@
 //! `cutover history`.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::ops::history;
 use cutover::run::journal::StateDir;
 
+use super::Site;
 use crate::output::{self, Exit};
 
-pub fn run(args: HistoryArgs, state_root: &Path) -> anyhow::Result<Exit> {
-    let state = StateDir::open(state_root)?;
+pub fn run(args: HistoryArgs, site: &Site) -> anyhow::Result<Exit> {
+    let state = StateDir::open(&site.state_root)?;
     let entries = history::history(&state, args.name.as_deref())?;
     Ok(output::history(&entries, args.json))
 }

@@ -15,9 +15,10 @@ pub mod tasks;
 pub mod upgrade;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 
 use cutover::discover::config::Config;
+use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
@@ -31,23 +32,27 @@ use crate::output::{self, Exit};
 
 /// Runs the command the line names.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let state_root = cli
-        .state_dir
-        .clone()
-        .unwrap_or_else(journal::default_state_dir);
+    let site = Site {
+        state_root: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(journal::default_state_dir),
+        endpoint: endpoint::resolve(&cli.engine.given(), &endpoint::Sources::process())
+            .map_err(|e| refused(e.to_string()))?,
+    };
     match cli.command {
-        Command::Upgrade(args) => upgrade::run(*args, &state_root).await,
-        Command::Rollback(args) => rollback::run(args, &state_root).await,
-        Command::Recover(args) => recover::run(args, &state_root).await,
-        Command::History(args) => history::run(args, &state_root),
-        Command::Profiles(command) => profiles::run(command).await,
-        Command::Backup(args) => backup::run(args, &state_root).await,
-        Command::Backups(args) => backups::run(args, &state_root),
-        Command::Restore(args) => restore::run(args, &state_root).await,
-        Command::Tasks(args) => tasks::run(args).await,
-        Command::Task(args) => task::run(args, &state_root).await,
-        Command::Check(args) => check::run(args).await,
-        Command::Auto(args) => auto::run(args, &state_root).await,
+        Command::Upgrade(args) => upgrade::run(*args, &site).await,
+        Command::Rollback(args) => rollback::run(args, &site).await,
+        Command::Recover(args) => recover::run(args, &site).await,
+        Command::History(args) => history::run(args, &site),
+        Command::Profiles(command) => profiles::run(command, &site).await,
+        Command::Backup(args) => backup::run(args, &site).await,
+        Command::Backups(args) => backups::run(args, &site),
+        Command::Restore(args) => restore::run(args, &site).await,
+        Command::Tasks(args) => tasks::run(args, &site).await,
+        Command::Task(args) => task::run(args, &site).await,
+        Command::Check(args) => check::run(args, &site).await,
+        Command::Auto(args) => auto::run(args, &site).await,
     }
 }
 
@@ -87,10 +92,22 @@ fn before_change(change: &ChangeArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn connect(state_root: &Path) -> anyhow::Result<(DockerEngine, StateDir)> {
-    let state = StateDir::open(state_root)?;
-    let engine = DockerEngine::connect().await?;
-    Ok((engine, state))
+/// Where the command works: the engine the docker CLI would reach, and the state directory of
+/// this host (journals and locks stay with the one who runs cutover).
+pub struct Site {
+    pub state_root: PathBuf,
+    pub endpoint: Endpoint,
+}
+
+impl Site {
+    async fn engine(&self) -> anyhow::Result<DockerEngine> {
+        Ok(DockerEngine::connect(&self.endpoint).await?)
+    }
+
+    async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
+        let state = StateDir::open(&self.state_root)?;
+        Ok((self.engine().await?, state))
+    }
 }
 
 /// Shows the plan of a dry run, or asks (unless `--yes`) and runs it.

@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use cutover::engine::DockerEngine;
 use cutover::ops::live;
 
-use super::{load_profiles, refused};
+use super::{load_profiles, refused, Site};
 use crate::cli;
 use crate::output::{self, Exit};
 
-pub async fn run(command: ProfilesCommand) -> anyhow::Result<Exit> {
+pub async fn run(command: ProfilesCommand, site: &Site) -> anyhow::Result<Exit> {
     let catalog = load_profiles()?;
     match command {
         ProfilesCommand::List { json } => Ok(output::profiles(&catalog, json)),
@@ -23,7 +22,7 @@ pub async fn run(command: ProfilesCommand) -> anyhow::Result<Exit> {
             profile,
             json,
         } => {
-            let engine = DockerEngine::connect().await?;
+            let engine = site.engine().await?;
             let choice = cli::choice(profile.as_deref());
             let (profile, findings) =
                 live::check_container(&engine, &catalog, &name, &choice).await?;

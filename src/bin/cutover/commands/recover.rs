@@ -1,18 +1,16 @@
 //! `cutover recover`.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::run::recover;
 use cutover::run::Interrupt;
 
-use super::{confirm, connect, ensure_can_confirm};
+use super::{confirm, ensure_can_confirm, Site};
 use crate::cli::CommonArgs;
 use crate::output::{self, Exit};
 
-pub async fn run(args: RecoverArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: RecoverArgs, site: &Site) -> anyhow::Result<Exit> {
     ensure_can_confirm(&args.common)?;
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let pending = state.unfinished(args.name.as_deref())?;
     if !pending.is_empty() && !args.common.yes {
         let names: Vec<String> = pending.iter().map(|r| r.plan.members.join(", ")).collect();

@@ -1,20 +1,18 @@
 //! `cutover restore`.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::ops::backup;
 
-use super::{before_change, carry_out, connect, given, load_profiles};
+use super::{before_change, carry_out, given, load_profiles, Site};
 use crate::cli::{BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
-pub async fn run(args: RestoreArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
     let request = args.place.request();
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let prepared = backup::prepare_restore(
         &engine,
         &state,

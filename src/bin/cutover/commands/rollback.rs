@@ -1,19 +1,17 @@
 //! `cutover rollback`.
 
-use std::path::Path;
-
 use clap::Args;
 use cutover::ops::rollback;
 
-use super::{before_change, carry_out, connect, given, load_profiles};
+use super::{before_change, carry_out, given, load_profiles, Site};
 use crate::cli::{BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
-pub async fn run(args: RollbackArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let request = args.backup_where.request();
     let prepared = rollback::prepare(
         &engine,

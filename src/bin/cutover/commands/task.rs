@@ -1,16 +1,14 @@
 //! `cutover task`: the task's own options come after TASK, and the profile says which they are.
 
-use std::path::Path;
-
 use clap::{Args, Parser};
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::task;
 
-use super::{before_change, carry_out, connect, given, load_profiles, refused};
+use super::{before_change, carry_out, given, load_profiles, refused, Site};
 use crate::cli::{self, BackupWhere, ChangeArgs, Cli, Command};
 use crate::output::{self, Exit};
 
-pub async fn run(args: TaskArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
     let (Some(name), Some(task_name)) = (args.name.clone(), args.task.clone()) else {
         // `--help` before TASK: clap's own help of the command.
         let mut cli = <Cli as clap::CommandFactory>::command();
@@ -21,7 +19,7 @@ pub async fn run(args: TaskArgs, state_root: &Path) -> anyhow::Result<Exit> {
         return Ok(Exit::Done);
     };
     let catalog = load_profiles()?;
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     // The profile says which words after TASK are the task's, so a --profile among them is
     // read first.
     let profile = args

@@ -1,16 +1,16 @@
 //! `cutover tasks`.
 
 use clap::Args;
-use cutover::engine::DockerEngine;
 use cutover::ops::task;
 
 use super::load_profiles;
+use super::Site;
 use crate::cli;
 use crate::output::{self, Exit};
 
-pub async fn run(args: TasksArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: TasksArgs, site: &Site) -> anyhow::Result<Exit> {
     let catalog = load_profiles()?;
-    let engine = DockerEngine::connect().await?;
+    let engine = site.engine().await?;
     let choice = cli::choice(args.profile.as_deref());
     let tasks = task::tasks_of(&engine, &catalog, &args.name, &choice).await?;
     Ok(output::tasks(&args.name, &tasks, args.json))

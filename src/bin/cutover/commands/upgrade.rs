@@ -1,6 +1,5 @@
 //! `cutover upgrade`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -14,16 +13,16 @@ use cutover::plan::recreate::EnvChanges;
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
-use super::{before_change, carry_out, connect, given, load_profiles, refused};
+use super::{before_change, carry_out, given, load_profiles, refused, Site};
 use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
-pub async fn run(args: UpgradeArgs, state_root: &Path) -> anyhow::Result<Exit> {
+pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let options = args.options().map_err(refused)?;
     let given = given(&args.change)?;
     let catalog = load_profiles()?;
-    let (engine, state) = connect(state_root).await?;
+    let (engine, state) = site.connect().await?;
     let request = UpgradeRequest {
         name: args.name.clone().unwrap_or_default(),
         with: args.with.clone(),

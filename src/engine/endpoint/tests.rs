@@ -1,0 +1,232 @@
+//! The store as docker CLI 28.2 writes it (`docker context create remote --docker
+//! host=tcp://...,ca=...,cert=...,key=...`, then `docker context use`), read back.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    fn new(test: &str) -> Store {
+        let dir =
+            std::env::temp_dir().join(format!("cutover-endpoint-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Store { dir }
+    }
+
+    fn context(&self, name: &str, host: &str, tls: bool) {
+        let id = "b71199ebd070b36beab7317920c2c2f1d777df8d05e5527d8458fda57cb17a7a";
+        let id = if name == "remote" {
+            id.to_string()
+        } else {
+            context_dir(name)
+        };
+        let meta = self.dir.join("contexts/meta").join(&id);
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            format!(r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#),
+        )
+        .unwrap();
+        if tls {
+            let certs = self.dir.join("contexts/tls").join(&id).join("docker");
+            std::fs::create_dir_all(&certs).unwrap();
+            for f in ["ca.pem", "cert.pem", "key.pem"] {
+                std::fs::write(certs.join(f), "-----BEGIN-----").unwrap();
+            }
+        }
+    }
+
+    fn use_context(&self, name: &str) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            format!("{{\n\t\"auths\": {{}},\n\t\"currentContext\": \"{name}\"\n}}"),
+        )
+        .unwrap();
+    }
+
+    fn resolve(&self, given: &Given, env: &[(&str, &str)]) -> Result<Endpoint, EndpointError> {
+        let vars: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| vars.get(name).cloned();
+        resolve(
+            given,
+            &Sources {
+                env: &lookup,
+                config_dir: self.dir.clone(),
+            },
+        )
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn host(h: &str) -> Given {
+    Given {
+        host: Some(h.into()),
+        context: None,
+    }
+}
+
+fn context(c: &str) -> Given {
+    Given {
+        host: None,
+        context: Some(c.into()),
+    }
+}
+
+#[test]
+fn a_context_is_found_by_the_sha256_of_its_name_with_its_tls_material() {
+    let store = Store::new("tls");
+    store.context("remote", "tcp://10.0.0.1:2376", true);
+    let found = store.resolve(&context("remote"), &[]).unwrap();
+    assert_eq!(found.host, "tcp://10.0.0.1:2376");
+    assert_eq!(found.context.as_deref(), Some("remote"));
+    let tls = found.tls.unwrap();
+    assert!(tls.ca.ends_with("contexts/tls/b71199ebd070b36beab7317920c2c2f1d777df8d05e5527d8458fda57cb17a7a/docker/ca.pem"));
+    assert!(tls.key.ends_with("docker/key.pem"));
+}
+
+#[test]
+fn the_choice_follows_the_docker_cli_s_order() {
+    let store = Store::new("order");
+    store.context("remote", "tcp://10.0.0.1:2376", false);
+    store.context("sshy", "ssh://me@10.0.0.2:2222", false);
+    let none = Given::default();
+    // Nothing said: the local socket.
+    assert_eq!(store.resolve(&none, &[]).unwrap().host, LOCAL);
+    // `docker context use`.
+    store.use_context("sshy");
+    assert_eq!(
+        store.resolve(&none, &[]).unwrap().host,
+        "ssh://me@10.0.0.2:2222"
+    );
+    // DOCKER_CONTEXT over the current context.
+    let env = [("DOCKER_CONTEXT", "remote")];
+    assert_eq!(
+        store.resolve(&none, &env).unwrap().host,
+        "tcp://10.0.0.1:2376"
+    );
+    // DOCKER_HOST over both.
+    let env = [
+        ("DOCKER_CONTEXT", "remote"),
+        ("DOCKER_HOST", "unix:///run/other.sock"),
+    ];
+    assert_eq!(
+        store.resolve(&none, &env).unwrap().host,
+        "unix:///run/other.sock"
+    );
+    // --context over DOCKER_HOST, --host over everything.
+    assert_eq!(
+        store.resolve(&context("sshy"), &env).unwrap().host,
+        "ssh://me@10.0.0.2:2222"
+    );
+    assert_eq!(
+        store.resolve(&host("tcp://h:2375"), &env).unwrap().host,
+        "tcp://h:2375"
+    );
+    // The `default` context is DOCKER_HOST or the socket.
+    assert_eq!(store.resolve(&context("default"), &[]).unwrap().host, LOCAL);
+    assert_eq!(
+        store.resolve(
+            &Given {
+                host: Some("tcp://h:1".into()),
+                context: Some("sshy".into())
+            },
+            &[]
+        ),
+        Err(EndpointError::Both)
+    );
+}
+
+#[test]
+fn tls_from_the_environment_needs_its_three_files() {
+    let store = Store::new("env-tls");
+    let certs = store.dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let env = [
+        ("DOCKER_HOST", "tcp://h:2376"),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", certs.to_str().unwrap()),
+    ];
+    let e = store
+        .resolve(&Given::default(), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("DOCKER_TLS_VERIFY is set, so cutover needs") && e.contains("certs/ca.pem"),
+        "{e}"
+    );
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::write(certs.join(f), "x").unwrap();
+    }
+    let found = store.resolve(&Given::default(), &env).unwrap();
+    assert_eq!(found.tls.unwrap().cert, certs.join("cert.pem"));
+    // Without DOCKER_TLS_VERIFY, plain TCP.
+    assert_eq!(store.resolve(&host("tcp://h:2375"), &[]).unwrap().tls, None);
+}
+
+#[test]
+fn a_context_that_is_missing_or_broken_says_so() {
+    let store = Store::new("missing");
+    let e = store
+        .resolve(&context("nope"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("there is no docker context \"nope\" in ") && e.contains("docker context ls"),
+        "{e}"
+    );
+    store.context("broken", "x", false);
+    let meta = store
+        .dir
+        .join("contexts/meta")
+        .join(context_dir("broken"))
+        .join("meta.json");
+    std::fs::write(&meta, "{").unwrap();
+    let e = store
+        .resolve(&context("broken"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("the docker context \"broken\" cannot be read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_engine_on_another_host_is_on_another_machine() {
+    let machine = |host: &str| {
+        Endpoint {
+            host: host.into(),
+            tls: None,
+            context: None,
+        }
+        .machine()
+    };
+    use crate::engine::Machine::{Remote, This};
+    assert_eq!(machine(LOCAL), This);
+    assert_eq!(machine("tcp://127.0.0.1:2376"), This);
+    assert_eq!(machine("ssh://root@localhost:2222"), This);
+    assert_eq!(machine("tcp://[::1]:2376"), This);
+    assert_eq!(machine("tcp://10.0.0.1:2376"), Remote("10.0.0.1".into()));
+    assert_eq!(
+        machine("ssh://deploy@quay-2.lan:2222"),
+        Remote("quay-2.lan".into())
+    );
+    assert_eq!(machine("ssh://quay-3"), Remote("quay-3".into()));
+    assert_eq!(
+        machine("tcp://[2001:db8::1]:2376"),
+        Remote("2001:db8::1".into())
+    );
+}

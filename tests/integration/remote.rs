@@ -1,0 +1,447 @@
+//! Engines reached as the docker CLI reaches them: a dockerd listening on TCP with TLS
+//! (certificates the test makes), named by a context the real `docker context create` wrote or
+//! by `DOCKER_TLS_VERIFY`; and one behind Debian's sshd on a loopback port, reached through
+//! `ssh ... docker system dial-stdio`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::engines::PrivateEngine;
+use crate::helpers::*;
+
+fn sh(program: &str, args: &[&str], cwd: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority, the engine's certificate for 127.0.0.1 and a client's, as
+/// `ca.pem`, `server-*.pem`, and `cert.pem`/`key.pem` (the names the docker CLI looks for).
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| sh("openssl", args, dir);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cutover test CA",
+    ]);
+    for (who, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{who}.ext")), ext).unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{who}-key.pem"),
+            "-out",
+            &format!("{who}.csr"),
+            "-subj",
+            &format!("/CN={who}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{who}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{who}.ext"),
+            "-out",
+            &format!("{who}-cert.pem"),
+        ]);
+    }
+    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+}
+
+/// `cutover ARGS` with exactly this engine environment: the world's `DOCKER_HOST` is unset
+/// unless `env` sets it.
+fn cutover(scene: &Scene, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let unset = [
+        ("DOCKER_HOST", ""),
+        ("DOCKER_CONTEXT", ""),
+        ("DOCKER_TLS_VERIFY", ""),
+        ("DOCKER_CERT_PATH", ""),
+    ];
+    let merged: Vec<(&str, &str)> = unset
+        .iter()
+        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+        .chain(env)
+        .copied()
+        .collect();
+    scene.cutover_with_env(args, &merged)
+}
+
+#[test]
+fn an_engine_over_tcp_with_tls_is_reached_by_its_context_and_by_the_environment() {
+    let scene = Scene::new("tls");
+    let dir = temp_dir(&scene, "tls");
+    certificates(&dir);
+    let path = |f: &str| dir.join(f).display().to_string();
+    let port = free_port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let engine = PrivateEngine::start(
+        "tls",
+        &[
+            "-H",
+            &address,
+            "--tlsverify",
+            "--tlscacert",
+            &path("ca.pem"),
+            "--tlscert",
+            &path("server-cert.pem"),
+            "--tlskey",
+            &path("server-key.pem"),
+        ],
+    );
+    let name = scene.name("app");
+    engine.run_app(&name, &image("1"));
+
+    // The context as the docker CLI writes it, in a store of the test's own.
+    let config = dir.join("docker-config");
+    let docker_config = config.display().to_string();
+    let made = Command::new("/usr/bin/docker")
+        .args(["context", "create", "far", "--docker"])
+        .arg(format!(
+            "host={address},ca={},cert={},key={}",
+            path("ca.pem"),
+            path("cert.pem"),
+            path("key.pem")
+        ))
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let with_store = [("DOCKER_CONFIG", docker_config.as_str())];
+
+    // --context beats the world's DOCKER_HOST.
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    let out = cutover(
+        &scene,
+        &[
+            "--context",
+            "far",
+            "upgrade",
+            &name,
+            "--to",
+            "2",
+            "--yes",
+            "--json",
+            "--settle",
+            "1s",
+        ],
+        &[with_store[0], ("DOCKER_HOST", world.as_str())],
+    );
+    out.expect(0);
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}").unwrap(),
+        image("2")
+    );
+
+    // The context `docker context use` chose, after a flag given after the command.
+    let used = Command::new("/usr/bin/docker")
+        .args(["context", "use", "far"])
+        .env("DOCKER_CONFIG", &config)
+        .status()
+        .unwrap();
+    assert!(used.success());
+    let out = cutover(
+        &scene,
+        &["upgrade", &name, "--to", "3", "--yes", "--settle", "1s"],
+        &with_store,
+    );
+    out.expect(0);
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}").unwrap(),
+        image("3")
+    );
+
+    // DOCKER_TLS_VERIFY with DOCKER_CERT_PATH, as `docker` takes them.
+    let env = [
+        ("DOCKER_HOST", address.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", dir.to_str().unwrap()),
+    ];
+    let out = cutover(&scene, &["rollback", &name, "--yes", "--dry-run"], &env);
+    assert!(
+        out.stderr.contains(&format!("{name}-old")) || out.stdout.contains(&format!("{name}-old")),
+        "the engine answered about its containers: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    // Without TLS the engine refuses, and cutover says where and what to check, changing
+    // nothing.
+    let out = cutover(
+        &scene,
+        &["-H", &address, "upgrade", &name, "--to", "2", "--yes"],
+        &[],
+    );
+    out.expect(2);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot reach the Docker engine at {address}"))
+            && out
+                .stderr
+                .contains("Client sent an HTTP request to an HTTPS server")
+            && out.stderr.contains("For TLS, set DOCKER_TLS_VERIFY=1"),
+        "{}",
+        out.stderr
+    );
+    let out = cutover(
+        &scene,
+        &["--context", "nowhere", "check", "--all"],
+        &with_store,
+    );
+    out.expect(2);
+    assert!(
+        out.stderr
+            .contains("there is no docker context \"nowhere\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}").unwrap(),
+        image("3")
+    );
+}
+
+/// Debian's sshd on a loopback port, whose one key may only run commands with `DOCKER_HOST` set
+/// to an engine of the test; and the ssh configuration cutover's `ssh` uses (through a wrapper
+/// first on its PATH, since ssh reads no configuration from the environment).
+struct Sshd {
+    dir: PathBuf,
+    port: u16,
+    daemon: Child,
+}
+
+impl Sshd {
+    fn start(dir: &Path, engine_host: &str) -> Sshd {
+        let keygen = |file: &str| {
+            sh(
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-f", file],
+                dir,
+            )
+        };
+        keygen("host_key");
+        keygen("id");
+        keygen("stranger");
+        let key = std::fs::read_to_string(dir.join("id.pub")).unwrap();
+        std::fs::write(
+            dir.join("authorized_keys"),
+            format!("environment=\"DOCKER_HOST={engine_host}\" {key}"),
+        )
+        .unwrap();
+        let port = free_port();
+        let at = |f: &str| dir.join(f).display().to_string();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitUserEnvironment yes\nStrictModes no\nUsePAM no\nLogLevel ERROR\n",
+                at("host_key"),
+                at("authorized_keys"),
+                at("sshd.pid")
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let daemon = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &at("sshd_config")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "sshd did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {host_key}"),
+        )
+        .unwrap();
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        Sshd {
+            dir: dir.to_path_buf(),
+            port,
+            daemon,
+        }
+        .with_key("id")
+    }
+
+    /// cutover's `ssh` logs in with `key` from now on.
+    fn with_key(self, key: &str) -> Sshd {
+        let at = |f: &str| self.dir.join(f).display().to_string();
+        std::fs::write(
+            self.dir.join("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
+                at(key),
+                at("known_hosts")
+            ),
+        )
+        .unwrap();
+        let wrapper = self.dir.join("bin/ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+                at("ssh_config")
+            ),
+        )
+        .unwrap();
+        sh("chmod", &["+x", wrapper.to_str().unwrap()], &self.dir);
+        self
+    }
+
+    /// A PATH whose `ssh` is the wrapper.
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+#[test]
+fn an_engine_behind_ssh_is_reached_through_docker_system_dial_stdio() {
+    let scene = Scene::new("ssh");
+    let dir = temp_dir(&scene, "ssh");
+    let engine = PrivateEngine::start("ssh", &[]);
+    let sshd = Sshd::start(&dir, &engine.host());
+    let name = scene.name("app");
+    let id = engine.run_app(&name, &image("1"));
+    let address = format!("ssh://root@127.0.0.1:{}", sshd.port);
+    let path = sshd.path();
+
+    let out = cutover(
+        &scene,
+        &[
+            "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "1s", "-H", &address,
+        ],
+        &[("PATH", path.as_str())],
+    );
+    out.expect(0);
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}").unwrap(),
+        image("2")
+    );
+    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
+
+    // A context the docker CLI made for it, chosen by DOCKER_CONTEXT.
+    let config = dir.join("docker-config");
+    let made = Command::new("/usr/bin/docker")
+        .args([
+            "context",
+            "create",
+            "over-ssh",
+            "--docker",
+            &format!("host={address}"),
+        ])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = cutover(
+        &scene,
+        &["rollback", &name, "--yes", "--dry-run"],
+        &[
+            ("PATH", path.as_str()),
+            ("DOCKER_CONFIG", config.to_str().unwrap()),
+            ("DOCKER_CONTEXT", "over-ssh"),
+        ],
+    );
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains(&format!("{name}-old")),
+        "the engine answered about its containers: {}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    // A key the host does not accept: named, what to check said, nothing changed.
+    let sshd = sshd.with_key("stranger");
+    let out = cutover(
+        &scene,
+        &["upgrade", &name, "--to", "3", "--yes", "-H", &address],
+        &[("PATH", sshd.path().as_str())],
+    );
+    out.expect(2);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot reach the Docker engine at {address}"))
+            && out.stderr.contains("Permission denied")
+            && out
+                .stderr
+                .contains("Does `ssh` reach that host without a prompt"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(
+        engine.inspect(&name, "{{.Id}}").unwrap(),
+        id,
+        "the upgrade to 2 replaced it"
+    );
+    assert_eq!(
+        engine.inspect(&name, "{{.Config.Image}}").unwrap(),
+        image("2")
+    );
+}
