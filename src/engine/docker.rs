@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -105,11 +105,11 @@ impl DockerEngine {
             }),
             Err(e) => {
                 let mut message = crate::error_text(&e);
-                if let Some(said) = said
-                    .map(|s| s.lock().unwrap().clone())
-                    .filter(|s| !s.is_empty())
-                {
-                    message = format!("{message}; ssh said: {said}");
+                if let Some(said) = said {
+                    let words = said.words().await;
+                    if !words.is_empty() {
+                        message = format!("{message}; ssh said: {words}");
+                    }
                 }
                 let message = message.trim_end_matches(['.', '\n', ' ']);
                 Err(unreachable(secrets::redact(message)))
@@ -123,7 +123,7 @@ impl DockerEngine {
 }
 
 /// Where an ssh transport keeps what ssh last said on its standard error.
-type SshSaid = Arc<Mutex<String>>;
+type SshSaid = Arc<ssh::Said>;
 
 /// A client for the endpoint's kind of address.
 fn open(endpoint: &Endpoint) -> Result<(Docker, Option<SshSaid>), String> {

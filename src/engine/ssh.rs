@@ -12,11 +12,13 @@ use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Notify;
 
 /// `ssh://[USER@]HOST[:PORT]`, as ssh is given it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +86,34 @@ impl Destination {
 #[derive(Clone)]
 pub struct Connector {
     destination: Destination,
-    pub said: Arc<Mutex<String>>,
+    pub said: Arc<Said>,
+}
+
+/// What ssh said last on its standard error, once it closed it.
+#[derive(Default)]
+pub struct Said {
+    text: Mutex<String>,
+    ended: Notify,
+}
+
+impl Said {
+    /// What ssh said; a connection that failed may be told before ssh's own words are read, so
+    /// they are awaited a moment.
+    pub async fn words(&self) -> String {
+        let read = async {
+            loop {
+                let ended = self.ended.notified();
+                let text = self.text.lock().unwrap().clone();
+                if !text.is_empty() {
+                    return text;
+                }
+                ended.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), read)
+            .await
+            .unwrap_or_default()
+    }
 }
 
 impl Connector {
@@ -125,7 +154,8 @@ impl tower_service::Service<hyper::Uri> for Connector {
                 let mut text = String::new();
                 let _ = stderr.read_to_string(&mut text).await;
                 if !text.trim().is_empty() {
-                    *said.lock().unwrap() = text.trim().to_string();
+                    *said.text.lock().unwrap() = text.trim().to_string();
+                    said.ended.notify_waiters();
                 }
             });
             Ok(Stream {
