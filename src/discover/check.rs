@@ -134,6 +134,87 @@ pub async fn discover(
     Ok(watched)
 }
 
+/// One host of a fleet as discovery reached it: its engine, or why it could not be reached.
+pub struct FleetHost<'a> {
+    pub name: String,
+    pub engine: std::result::Result<&'a dyn Engine, String>,
+}
+
+/// What a fleet's discovery found: every container as `HOST/NAME`, and the hosts it could not
+/// read, with why.
+#[derive(Default)]
+pub struct FleetWatch {
+    pub watched: Vec<Watched>,
+    pub unreached: Vec<(String, String)>,
+}
+
+/// Discovery over every host of a fleet at once, each with the config file's entries for its
+/// containers; a host that cannot be read is told, not a reason to stop reading the others.
+/// Named containers are `HOST/NAME`.
+pub async fn discover_fleet(
+    hosts: &[FleetHost<'_>],
+    config: &Config,
+    catalog: &Catalog,
+    selection: &Selection,
+) -> Result<FleetWatch> {
+    let per_host: Vec<(&FleetHost<'_>, Option<Selection>)> = hosts
+        .iter()
+        .map(|h| (h, on_host(selection, &h.name)))
+        .collect();
+    if let Selection::Named(names) = selection {
+        if let Some(bare) = names.iter().find(|n| {
+            !n.split_once('/')
+                .is_some_and(|(host, _)| hosts.iter().any(|h| h.name == host))
+        }) {
+            let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(crate::Error::Refused(format!(
+                "{bare}: in a fleet, name a container HOST/NAME (hosts: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let reads = per_host.iter().filter_map(|(host, selection)| {
+        let selection = selection.as_ref()?;
+        Some(async move {
+            let found = match &host.engine {
+                Ok(engine) => discover(*engine, &config.for_host(&host.name), catalog, selection)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(why) => Err(why.clone()),
+            };
+            (host.name.clone(), found)
+        })
+    });
+    let mut fleet = FleetWatch::default();
+    for (host, found) in futures_util::future::join_all(reads).await {
+        match found {
+            Ok(watched) => fleet.watched.extend(watched.into_iter().map(|mut w| {
+                w.name = format!("{host}/{}", w.name);
+                w.depends_on = w.depends_on.iter().map(|d| format!("{host}/{d}")).collect();
+                w
+            })),
+            Err(why) => fleet.unreached.push((host, why)),
+        }
+    }
+    Ok(fleet)
+}
+
+/// What a fleet-wide selection asks of one host; `None` when it names none of its containers.
+fn on_host(selection: &Selection, host: &str) -> Option<Selection> {
+    match selection {
+        Selection::All => Some(Selection::All),
+        Selection::OptedIn => Some(Selection::OptedIn),
+        Selection::Named(names) => {
+            let here: Vec<String> = names
+                .iter()
+                .filter_map(|n| n.strip_prefix(host)?.strip_prefix('/'))
+                .map(str::to_string)
+                .collect();
+            (!here.is_empty()).then_some(Selection::Named(here))
+        }
+    }
+}
+
 /// The running containers the selection names; a named one that does not exist is refused.
 async fn selected(
     engine: &dyn Engine,

@@ -66,6 +66,31 @@ pub struct Config {
     pub health_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     pub settle: Option<Duration>,
+    /// A fleet: hosts by name, each reached as the docker CLI reaches it; their containers are
+    /// `HOST/NAME`, in `containers` as on the command line.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostEntry>,
+}
+
+/// One host of the fleet: a docker context, or an engine's address (`ssh://...`, `tcp://...`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostEntry {
+    pub context: Option<String>,
+    pub host: Option<String>,
+    /// Free labels (a site, a role), told with the host in `check --json`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl HostEntry {
+    /// What the command line's `--context` or `--host` would say of it.
+    pub fn given(&self) -> crate::engine::endpoint::Given {
+        crate::engine::endpoint::Given {
+            host: self.host.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 /// A duration as people write it, read when the file is: a typo fails before anything is
@@ -101,7 +126,46 @@ impl Config {
         if let Some(window) = &config.window {
             super::schedule::Window::parse(window)?;
         }
+        for (name, host) in &config.hosts {
+            if name.is_empty() || name.contains('/') {
+                return Err(format!(
+                    "hosts: {name:?}: a host's name has no slash (its containers are HOST/NAME)"
+                ));
+            }
+            if host.context.is_some() == host.host.is_some() {
+                return Err(format!("hosts: {name}: give it a context or a host (ssh://USER@HOST, tcp://HOST:PORT), one of them"));
+            }
+        }
+        for name in config.containers.keys() {
+            if let Some((host, _)) = name.split_once('/') {
+                if !config.hosts.contains_key(host) {
+                    return Err(format!(
+                        "containers: {name}: there is no host {host} under hosts"
+                    ));
+                }
+            }
+        }
         Ok(config)
+    }
+
+    /// The file as one host of the fleet sees it: its `HOST/NAME` entries under their bare
+    /// names, over the entries every host shares; other hosts' entries left out.
+    pub fn for_host(&self, host: &str) -> Config {
+        let mut containers: BTreeMap<String, Option<RuleLayer>> = self
+            .containers
+            .iter()
+            .filter(|(name, _)| !name.contains('/'))
+            .map(|(name, rules)| (name.clone(), rules.clone()))
+            .collect();
+        for (name, rules) in &self.containers {
+            if let Some(bare) = name.strip_prefix(host).and_then(|n| n.strip_prefix('/')) {
+                containers.insert(bare.to_string(), rules.clone());
+            }
+        }
+        Config {
+            containers,
+            ..self.clone()
+        }
     }
 
     pub fn lists(&self, name: &str) -> bool {
@@ -197,6 +261,37 @@ mod tests {
         assert_eq!(rules.cooldown, Duration::from_secs(86400));
         assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
         assert_eq!(resolve("1.2", &[]).unwrap().policy, Policy::Patch);
+    }
+
+    #[test]
+    fn a_fleet_s_entries_apply_to_their_host() {
+        let config = Config::parse(
+            "hosts:\n  quay-1: {context: quay-1}\n  quay-2: {host: 'ssh://deploy@quay-2', labels: {site: b}}\ncontainers:\n  quay: {policy: minor}\n  quay-2/quay: {policy: major}\n  quay-2/clair:\n",
+        )
+        .unwrap();
+        let one = config.for_host("quay-1");
+        assert_eq!(one.containers.keys().collect::<Vec<_>>(), ["quay"]);
+        assert_eq!(
+            one.containers["quay"].as_ref().unwrap().policy.as_deref(),
+            Some("minor")
+        );
+        let two = config.for_host("quay-2");
+        assert_eq!(two.containers.keys().collect::<Vec<_>>(), ["clair", "quay"]);
+        assert_eq!(
+            two.containers["quay"].as_ref().unwrap().policy.as_deref(),
+            Some("major")
+        );
+        assert_eq!(config.hosts["quay-2"].labels["site"], "b");
+        for (text, says) in [
+            ("hosts: {a: {}}", "a context or a host"),
+            ("hosts: {a: {context: x, host: 'tcp://h:1'}}", "one of them"),
+            ("hosts: {'a/b': {context: x}}", "has no slash"),
+            ("containers: {nowhere/web: {}}", "there is no host nowhere"),
+            ("hosts: {a: {contxt: x}}", "contxt"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod compose;
+pub mod fleet;
 mod group;
 pub mod history;
 pub mod live;

@@ -445,3 +445,93 @@ fn an_engine_behind_ssh_is_reached_through_docker_system_dial_stdio() {
         image("2")
     );
 }
+
+#[test]
+fn check_reads_every_host_of_a_fleet_at_once_and_asks_each_repository_once() {
+    let scene = Scene::new("fleet");
+    let dir = temp_dir(&scene, "fleet");
+    let far = PrivateEngine::start("fleet", &[]);
+    let sshd = Sshd::start(&dir, &far.host());
+    // The same name on two hosts: two containers.
+    let name = scene.run("app", &[], "1");
+    far.run_app(&name, &image("1"));
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    let config = dir.join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "hosts:\n  here: {{host: '{world}'}}\n  far: {{host: 'ssh://root@127.0.0.1:{}', labels: {{site: b}}}}\n  gone: {{host: 'unix:///nonexistent/docker.sock'}}\ncontainers:\n  here/{name}: {{policy: minor}}\n  far/{name}: {{}}\n",
+            sshd.port
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let path = sshd.path();
+    let env = [("PATH", path.as_str())];
+    let names = |out: &Outcome| -> Vec<String> {
+        let mut names: Vec<String> = out.json()["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["container"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let out = cutover(&scene, &["check", "--config", config, "--json"], &env);
+    out.expect(2);
+    assert_eq!(names(&out), [format!("far/{name}"), format!("here/{name}")]);
+    let report = out.json();
+    let hosts = &report["hosts"];
+    assert_eq!(hosts[0]["host"], "far", "{report}");
+    assert_eq!(hosts[0]["labels"]["site"], "b", "{report}");
+    assert!(
+        hosts[0]["error"].is_null() && hosts[2]["error"].is_null(),
+        "{report}"
+    );
+    assert_eq!(hosts[1]["host"], "gone", "{report}");
+    assert!(
+        hosts[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{report}"
+    );
+    // Both are of one repository: the registry is asked as often as for one container alone.
+    let alone = cutover(
+        &scene,
+        &["check", &name, "--json"],
+        &[("DOCKER_HOST", world.as_str())],
+    );
+    alone.expect(0);
+    assert!(alone.json()["registry_requests"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        report["registry_requests"],
+        alone.json()["registry_requests"]
+    );
+
+    // One host's container by HOST/NAME: the other hosts are not read.
+    let out = cutover(
+        &scene,
+        &[
+            "check",
+            &format!("far/{name}"),
+            "--config",
+            config,
+            "--json",
+        ],
+        &env,
+    );
+    out.expect(0);
+    assert_eq!(names(&out), [format!("far/{name}")]);
+    let out = cutover(&scene, &["check", &name, "--config", config], &env);
+    out.expect(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{name}: in a fleet, name a container HOST/NAME (hosts: far, gone, here)"
+        )),
+        "{}",
+        out.stderr
+    );
+}

@@ -2,11 +2,13 @@
 //! document; both say what state the host was left in. Everything passes through
 //! [`secrets::redact`].
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use cutover::backup::Listed;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::Status;
+use cutover::discover::config::HostEntry;
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
 use cutover::ops::task::Tasks;
@@ -453,14 +455,44 @@ pub fn profile(loaded: &Loaded) -> Exit {
     Exit::Done
 }
 
-pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
+/// The statuses, and a fleet's hosts with their labels and why one could not be read: then the
+/// answer is not whole, and the exit code says so (2).
+pub fn check(
+    statuses: &[Status],
+    hosts: &BTreeMap<String, HostEntry>,
+    unreached: &[(String, String)],
+    requests: usize,
+    json: bool,
+) -> Exit {
+    let exit = match unreached.is_empty() {
+        true => Exit::Done,
+        false => Exit::NothingChanged,
+    };
     if json {
-        print_json(&json!({ "containers": statuses, "registry_requests": requests }));
-        return Exit::Done;
+        let hosts: Vec<_> = hosts
+            .iter()
+            .map(|(host, entry)| {
+                let error = unreached
+                    .iter()
+                    .find(|(h, _)| h == host)
+                    .map(|(_, e)| secrets::redact(e));
+                json!({ "host": host, "labels": entry.labels, "error": error })
+            })
+            .collect();
+        print_json(
+            &json!({ "containers": statuses, "hosts": hosts, "registry_requests": requests }),
+        );
+        return exit;
+    }
+    for (host, error) in unreached {
+        eprintln!(
+            "cutover: host {host} was not read: {}",
+            secrets::redact(error)
+        );
     }
     if statuses.is_empty() {
         print("No container to check (opt containers in with the label cutover.enable=true, or name them).");
-        return Exit::Done;
+        return exit;
     }
     print(&format!(
         "{:<20} {:<12} {:<8} {:<12} {:<12} {:<9} WHY",
@@ -486,7 +518,7 @@ pub fn check(statuses: &[Status], requests: usize, json: bool) -> Exit {
             s.reason
         ));
     }
-    Exit::Done
+    exit
 }
 
 pub fn auto(report: &PassReport, json: bool) -> Exit {

@@ -1,16 +1,18 @@
 //! `cutover check`.
 
 use clap::Args;
-use cutover::discover::check::{self, Selection};
+use cutover::discover::check::{self, FleetHost, FleetWatch, Selection};
 use cutover::engine::registry::RegistryClient;
+use cutover::engine::Engine;
+use cutover::ops::fleet;
 
 use super::{load_config, load_profiles, Site};
 use crate::cli::DiscoveryArgs;
 use crate::output::{self, Exit};
 
+/// One host, or with a config file that names `hosts`, every host of the fleet at once.
 pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
     let config = load_config(&args.discovery)?;
-    let engine = site.engine().await?;
     let registry = RegistryClient::new(config.insecure_registries.clone())?;
     let selection = match (args.all, args.names.is_empty()) {
         (true, _) => Selection::All,
@@ -18,16 +20,41 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
         (false, false) => Selection::Named(args.names.clone()),
     };
     let catalog = load_profiles()?;
-    let watched = check::discover(&engine, &config, &catalog, &selection).await?;
-    let statuses = check::check(&registry, &watched).await;
-    Ok(output::check(&statuses, registry.requests(), args.json))
+    let found = match config.hosts.is_empty() {
+        true => FleetWatch {
+            watched: check::discover(&site.engine().await?, &config, &catalog, &selection).await?,
+            unreached: Vec::new(),
+        },
+        false => {
+            let engines = fleet::connect(&config.hosts).await;
+            let hosts: Vec<FleetHost<'_>> = engines
+                .iter()
+                .map(|(name, engine)| FleetHost {
+                    name: name.clone(),
+                    engine: engine
+                        .as_ref()
+                        .map(|e| e as &dyn Engine)
+                        .map_err(Clone::clone),
+                })
+                .collect();
+            check::discover_fleet(&hosts, &config, &catalog, &selection).await?
+        }
+    };
+    let statuses = check::check(&registry, &found.watched).await;
+    Ok(output::check(
+        &statuses,
+        &config.hosts,
+        &found.unreached,
+        registry.requests(),
+        args.json,
+    ))
 }
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Containers to check [default: the opted-in ones]
+    /// Containers to check, HOST/NAME in a fleet [default: the opted-in ones]
     pub names: Vec<String>,
-    /// Check every running container
+    /// Check every running container (of every host of the config file's fleet)
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     #[command(flatten)]
