@@ -31,6 +31,26 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Where this engine's journals, locks and backups live under the state directory: the
+    /// directory itself for a local socket (as before engines were named), else a directory of
+    /// its own per address, so that two hosts' containers of the same name never share a lock,
+    /// and `recover` never applies one engine's journal to another.
+    pub fn state_key(&self) -> Option<String> {
+        let (scheme, rest) = self.host.split_once("://")?;
+        if scheme == "unix" {
+            return None;
+        }
+        let safe: String = rest
+            .trim_end_matches('/')
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '@' => c,
+                _ => '_',
+            })
+            .collect();
+        Some(format!("{scheme}_{safe}"))
+    }
+
     /// The machine the engine runs on: another one when its address names a host that is not
     /// this one's loopback.
     pub fn machine(&self) -> super::Machine {

@@ -382,6 +382,24 @@ fn an_engine_behind_ssh_is_reached_through_docker_system_dial_stdio() {
         image("2")
     );
     assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
+    // The run is journaled as that engine's: the local engine's history and recovery never
+    // see it.
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    let runs_of = |env: &[(&str, &str)], args: &[&str]| -> Vec<String> {
+        let out = cutover(&scene, &[&["history", "--json"][..], args].concat(), env);
+        out.expect(0);
+        out.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["container"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        runs_of(&[("PATH", path.as_str())], &["-H", &address]),
+        [name.as_str()]
+    );
+    assert!(runs_of(&[("DOCKER_HOST", world.as_str())], &[]).is_empty());
 
     // A context the docker CLI made for it, chosen by DOCKER_CONTEXT.
     let config = dir.join("docker-config");

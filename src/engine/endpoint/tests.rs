@@ -230,3 +230,30 @@ fn an_engine_on_another_host_is_on_another_machine() {
         Remote("2001:db8::1".into())
     );
 }
+
+#[test]
+fn each_remote_engine_keeps_its_own_state() {
+    let key = |host: &str| {
+        Endpoint {
+            host: host.into(),
+            tls: None,
+            context: None,
+        }
+        .state_key()
+    };
+    assert_eq!(key(LOCAL), None);
+    assert_eq!(key("unix:///tmp/other.sock"), None);
+    assert_eq!(
+        key("ssh://deploy@quay-2.lan:2222").as_deref(),
+        Some("ssh_deploy@quay-2.lan_2222")
+    );
+    assert_eq!(
+        key("tcp://10.0.0.1:2376").as_deref(),
+        Some("tcp_10.0.0.1_2376")
+    );
+    assert_eq!(
+        key("tcp://[2001:db8::1]:2376").as_deref(),
+        Some("tcp__2001_db8__1__2376")
+    );
+    assert_ne!(key("ssh://a/"), key("tcp://a"));
+}

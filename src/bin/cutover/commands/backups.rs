@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cutover::run::journal::StateDir;
 
 use super::refused;
 use super::Site;
 use crate::output::{self, Exit};
 
 pub fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
-    let state = StateDir::open(&site.state_root)?;
+    let state = site.state()?;
     let root = args
         .backup_dir
         .clone()

@@ -2,13 +2,12 @@
 
 use clap::Args;
 use cutover::ops::history;
-use cutover::run::journal::StateDir;
 
 use super::Site;
 use crate::output::{self, Exit};
 
 pub fn run(args: HistoryArgs, site: &Site) -> anyhow::Result<Exit> {
-    let state = StateDir::open(&site.state_root)?;
+    let state = site.state()?;
     let entries = history::history(&state, args.name.as_deref())?;
     Ok(output::history(&entries, args.json))
 }

@@ -104,8 +104,17 @@ impl Site {
         Ok(DockerEngine::connect(&self.endpoint).await?)
     }
 
+    /// The state of the engine's containers: a directory per remote engine.
+    fn state(&self) -> anyhow::Result<StateDir> {
+        let dir = match self.endpoint.state_key() {
+            Some(key) => self.state_root.join("hosts").join(key),
+            None => self.state_root.clone(),
+        };
+        Ok(StateDir::open(&dir)?)
+    }
+
     async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
-        let state = StateDir::open(&self.state_root)?;
+        let state = self.state()?;
         Ok((self.engine().await?, state))
     }
 }
