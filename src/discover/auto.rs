@@ -63,6 +63,9 @@ pub struct PassResult {
     pub to: String,
     pub result: PassOutcome,
     pub duration_ms: u64,
+    /// How long the service was down, when an upgrade ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<u64>,
     pub message: String,
 }
 
@@ -74,6 +77,9 @@ pub struct PassReport {
     pub checked: Vec<Status>,
     /// What the pass did to the eligible ones, in the order it did it.
     pub results: Vec<PassResult>,
+    /// The hosts of a fleet it could not read.
+    #[serde(rename = "unreached_hosts", skip_serializing_if = "Vec::is_empty")]
+    pub unreached: Vec<super::rollout::Unreached>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -96,7 +102,13 @@ impl PassReport {
             PassOutcome::NotAttempted => 1,
             PassOutcome::Upgraded => 0,
         };
-        self.results.iter().map(|r| r.result).max_by_key(rank)
+        // A host that could not be read is as a container cutover would not start.
+        let unreached = self.unreached.iter().map(|_| PassOutcome::Refused);
+        self.results
+            .iter()
+            .map(|r| r.result)
+            .chain(unreached)
+            .max_by_key(rank)
     }
 }
 
@@ -138,6 +150,7 @@ pub async fn pass(
                 to: target,
                 result: PassOutcome::NotAttempted,
                 duration_ms: 0,
+                downtime_ms: None,
                 message: why,
             });
             continue;
@@ -148,7 +161,15 @@ pub async fn pass(
             status.image
         );
         let clock = Instant::now();
-        let (result, message) = upgrade_one(engine, state, settings, status, interrupt).await;
+        let (result, message, downtime_ms) = upgrade_one(
+            engine,
+            state,
+            &settings.given,
+            &settings.catalog,
+            status,
+            interrupt,
+        )
+        .await;
         let result = PassResult {
             container: status.container.clone(),
             project: status.project.clone(),
@@ -156,6 +177,7 @@ pub async fn pass(
             to: target,
             result,
             duration_ms: clock.elapsed().as_millis() as u64,
+            downtime_ms,
             message,
         };
         if result.result == PassOutcome::NeedsAttention {
@@ -170,6 +192,7 @@ pub async fn pass(
         started_at,
         checked,
         results,
+        unreached: Vec::new(),
     };
     if let Some(url) = &settings.given.config.webhook {
         notify(url, &report).await;
@@ -177,19 +200,22 @@ pub async fn pass(
     Ok(report)
 }
 
-/// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found.
-async fn upgrade_one(
+/// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found:
+/// how it ended, what to tell, and the downtime when it ran.
+pub(super) async fn upgrade_one(
     engine: &dyn Engine,
     state: &StateDir,
-    settings: &Settings,
+    given: &Given,
+    catalog: &Catalog,
     status: &Status,
     interrupt: &Interrupt,
-) -> (PassOutcome, String) {
+) -> (PassOutcome, String, Option<u64>) {
     let target = status.target.clone().unwrap_or_default();
     let Some(target) = ImageRef::parse(&target) else {
         return (
             PassOutcome::Refused,
             format!("{target} is not an image reference"),
+            None,
         );
     };
     let mut options = UpgradeOptions::new(Target::Image(target), HealthPolicy::default());
@@ -198,13 +224,13 @@ async fn upgrade_one(
         name: status.container.clone(),
         with: Vec::new(),
         options,
-        given: settings.given.clone(),
+        given: given.clone(),
         backup: BackupRequest::default(),
         compose: ComposeRequest::default(),
     };
-    let prepared = match upgrade::prepare(engine, state, &settings.catalog, &request).await {
+    let prepared = match upgrade::prepare(engine, state, catalog, &request).await {
         Ok(p) => p,
-        Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string())),
+        Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
     };
     match prepared.execute(engine, state, None, interrupt).await {
         Ok(report) => {
@@ -217,9 +243,13 @@ async fn upgrade_one(
                 Outcome::NeedsAttention | Outcome::KeptNew => PassOutcome::NeedsAttention,
             };
             let message = report.failure.unwrap_or_else(|| "done".into());
-            (result, secrets::redact(&message))
+            (result, secrets::redact(&message), report.downtime_ms)
         }
-        Err(e) => (PassOutcome::NeedsAttention, secrets::redact(&e.to_string())),
+        Err(e) => (
+            PassOutcome::NeedsAttention,
+            secrets::redact(&e.to_string()),
+            None,
+        ),
     }
 }
 

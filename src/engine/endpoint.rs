@@ -32,14 +32,14 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Where this engine's journals, locks and backups live under the state directory: the
-    /// directory itself for a local socket (as before engines were named), else a directory of
-    /// its own per address, so that two hosts' containers of the same name never share a lock,
+    /// directory itself for the host's own engine (its standard socket), else a directory of its
+    /// own per address, so that two engines' containers of the same name never share a lock,
     /// and `recover` never applies one engine's journal to another.
     pub fn state_key(&self) -> Option<String> {
-        let (scheme, rest) = self.host.split_once("://")?;
-        if scheme == "unix" {
+        if [LOCAL, "unix:///run/docker.sock"].contains(&self.host.as_str()) {
             return None;
         }
+        let (scheme, rest) = self.host.split_once("://")?;
         let safe: String = rest
             .trim_end_matches('/')
             .chars()

@@ -244,10 +244,21 @@ impl Scene {
         cmd
     }
 
+    /// Where the runs on the world's engine are journaled: its own directory under the state
+    /// directory, as for any engine but the host's standard socket.
+    pub fn runs(&self) -> PathBuf {
+        let world = cutover::engine::endpoint::Endpoint {
+            host: docker_host(),
+            tls: None,
+            context: None,
+        };
+        cutover::ops::fleet::state_dir(&self.state_dir, &world).join("runs")
+    }
+
     /// Everything the state directory holds, as text: the journals.
     pub fn journal_text(&self) -> String {
         let mut text = String::new();
-        for entry in std::fs::read_dir(self.state_dir.join("runs"))
+        for entry in std::fs::read_dir(self.runs())
             .into_iter()
             .flatten()
             .flatten()

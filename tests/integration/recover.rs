@@ -100,7 +100,7 @@ fn a_journal_that_cannot_be_read_is_said_with_a_failing_exit_never_nothing_to_re
     let mut run = scene.spawn(&["upgrade", &name, "--to", "slow", "--yes"], &[]);
     scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
     kill_hard(&mut run);
-    let runs = scene.state_dir.join("runs");
+    let runs = scene.runs();
     let journal = std::fs::read_dir(&runs)
         .unwrap()
         .flatten()
@@ -142,7 +142,7 @@ fn a_journal_whose_last_record_was_torn_by_a_power_loss_is_recovered() {
     );
     scene.wait_for_journal("\"index\":4,\"phase\":\"done\"", WAIT);
     kill_hard(&mut run);
-    let journal = std::fs::read_dir(scene.state_dir.join("runs"))
+    let journal = std::fs::read_dir(scene.runs())
         .unwrap()
         .flatten()
         .map(|e| e.path())

@@ -553,3 +553,119 @@ fn check_reads_every_host_of_a_fleet_at_once_and_asks_each_repository_once() {
         out.stderr
     );
 }
+
+#[test]
+fn auto_rolls_out_over_a_fleet_canary_first_and_stops_when_the_budget_is_spent() {
+    let scene = Scene::new("rollout");
+    let dir = temp_dir(&scene, "rollout");
+    let name = scene.name("app");
+    let hosts = ["a", "b", "c", "d"];
+    let engines: Vec<PrivateEngine> = hosts
+        .iter()
+        .map(|h| PrivateEngine::start(&format!("rollout-{h}"), &[]))
+        .collect();
+    // On host a, the app's own health check accepts version 1 only: any upgrade there fails
+    // its health and rolls back.
+    engines[0].run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--init",
+        "--health-cmd",
+        "test \"$APP_VERSION\" = 1",
+        "--health-interval",
+        "1s",
+        &image("1"),
+    ]);
+    for engine in &engines[1..] {
+        engine.run_app(&name, &image("1"));
+    }
+    let mut text = String::from("defaults: {policy: major}\nsettle: 1s\nhosts:\n");
+    for (h, engine) in hosts.iter().zip(&engines) {
+        text.push_str(&format!("  {h}: {{host: '{}'}}\n", engine.host()));
+    }
+    text.push_str("containers:\n");
+    for h in hosts {
+        text.push_str(&format!("  {h}/{name}: {{}}\n"));
+    }
+    let config = dir.join("fleet.yaml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let auto = |args: &[&str]| -> Vec<(String, String, String)> {
+        let out = cutover(
+            &scene,
+            &[&["auto", "--config", config, "--json"][..], args].concat(),
+            &[],
+        );
+        out.expect(1);
+        out.json()["pass"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["container"]
+                        .as_str()
+                        .unwrap()
+                        .split('/')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                    r["result"].as_str().unwrap().to_string(),
+                    r["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let version = |i: usize| engines[i].inspect(&name, "{{.Config.Image}}").unwrap();
+    let target = image("5");
+
+    // The canary fails: no other host is touched.
+    let results = auto(&["--canary", "a"]);
+    assert_eq!(results[0].0, "a");
+    assert_eq!(results[0].1, "rolled_back", "{results:?}");
+    for r in &results[1..] {
+        assert_eq!(r.1, "not_attempted", "{results:?}");
+        assert!(r.2.contains("the canary host a failed"), "{results:?}");
+    }
+    assert!((0..4).all(|i| version(i) == image("1")));
+
+    // Canary b, then one host at a time with no failure allowed: a fails, c and d wait.
+    let results = auto(&["--canary", "b", "--parallel", "1"]);
+    let by_host: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    assert_eq!(
+        by_host,
+        [
+            ("b", "upgraded"),
+            ("a", "rolled_back"),
+            ("c", "not_attempted"),
+            ("d", "not_attempted")
+        ]
+    );
+    assert!(
+        results[2].2.contains("1 host(s) failed (failure budget 0)"),
+        "{results:?}"
+    );
+    assert_eq!(
+        (version(0), version(1), version(2)),
+        (image("1"), target.clone(), image("1"))
+    );
+
+    // Canary c, then a and d at once, one failure allowed: d upgrades beside a's rollback.
+    let results = auto(&["--canary", "c", "--parallel", "2", "--failure-budget", "1"]);
+    let mut by_host: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    by_host[1..].sort();
+    assert_eq!(
+        by_host,
+        [("c", "upgraded"), ("a", "rolled_back"), ("d", "upgraded")]
+    );
+    assert_eq!(version(0), image("1"));
+    assert!((1..4).all(|i| version(i) == target));
+}

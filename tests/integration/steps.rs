@@ -153,8 +153,7 @@ fn a_file_on_no_volume_is_carried_with_its_mode_and_owner() {
     );
     assert!(
         !scene
-            .state_dir
-            .join("runs")
+            .runs()
             .read_dir()
             .unwrap()
             .flatten()

@@ -397,8 +397,7 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     );
     assert!(
         !scene
-            .state_dir
-            .join("runs")
+            .runs()
             .read_dir()
             .map(|mut d| d.next().is_some())
             .unwrap_or(false),

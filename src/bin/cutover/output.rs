@@ -543,13 +543,24 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
         report.checked.len(),
         report.upgraded()
     ));
+    for u in &report.unreached {
+        print(&format!(
+            "  host {} was not read: {}",
+            u.host,
+            secrets::redact(&u.error)
+        ));
+    }
     for r in by_project(&report.results, |r| r.project.as_deref()) {
         let result = serde_json::to_value(r.result)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        let downtime = r
+            .downtime_ms
+            .map(|ms| format!(", down {ms} ms"))
+            .unwrap_or_default();
         print(&format!(
-            "  {:<20} {} -> {}  {result} ({})  {}",
+            "  {:<20} {} -> {}  {result} ({}{downtime})  {}",
             r.container,
             r.from,
             r.to,

@@ -242,7 +242,11 @@ fn each_remote_engine_keeps_its_own_state() {
         .state_key()
     };
     assert_eq!(key(LOCAL), None);
-    assert_eq!(key("unix:///tmp/other.sock"), None);
+    assert_eq!(key("unix:///run/docker.sock"), None);
+    assert_eq!(
+        key("unix:///run/user/1000/docker.sock").as_deref(),
+        Some("unix__run_user_1000_docker.sock")
+    );
     assert_eq!(
         key("ssh://deploy@quay-2.lan:2222").as_deref(),
         Some("ssh_deploy@quay-2.lan_2222")

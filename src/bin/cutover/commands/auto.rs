@@ -2,9 +2,11 @@
 
 use clap::Args;
 use cutover::discover::auto;
+use cutover::discover::rollout::{self, Rollout};
 use cutover::discover::schedule::{Schedule, Window};
 use cutover::engine::registry::RegistryClient;
-use cutover::engine::DockerEngine;
+use cutover::engine::{DockerEngine, Engine};
+use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
@@ -33,14 +35,26 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map(Schedule::parse)
         .transpose()
         .map_err(refused)?;
-    let (engine, state) = site.connect().await?;
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
+    let fleet = !given.config.hosts.is_empty();
     let settings = auto::Settings {
         given,
         catalog: load_profiles()?,
         window,
     };
     let interrupt = Interrupt::from_signals();
+    if fleet {
+        if schedule.is_some() {
+            return Err(refused("--schedule runs passes on one host; over a fleet, run `cutover auto --config FILE` from cron".into()));
+        }
+        let rollout = Rollout {
+            canary: args.canary.clone(),
+            parallel: args.parallel as usize,
+            failure_budget: args.failure_budget,
+        };
+        return fleet_pass(site, &registry, &settings, &rollout, &interrupt, args.json).await;
+    }
+    let (engine, state) = site.connect().await?;
     match schedule {
         None => {
             let report = auto::pass(&engine, &state, &registry, &settings, &interrupt).await?;
@@ -69,11 +83,56 @@ pub struct AutoArgs {
     /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
     #[arg(long, value_name = "HH:MM-HH:MM")]
     pub window: Option<String>,
+    /// With a fleet: the host that goes first, alone; the rest follow only if it all went well [default: the first host with something to upgrade]
+    #[arg(long, value_name = "HOST")]
+    pub canary: Option<String>,
+    /// With a fleet: how many hosts upgrade at once after the canary
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub parallel: u64,
+    /// With a fleet: how many failed hosts the rollout tolerates after the canary before it stops
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub failure_budget: usize,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub health: HealthArgs,
+}
+
+/// A rolling pass over the config file's hosts, each with the state of its own engine.
+async fn fleet_pass(
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::Settings,
+    rollout: &Rollout,
+    interrupt: &Interrupt,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let reached = fleet::connect(&settings.given.config.hosts).await;
+    let mut states = Vec::new();
+    for (_, r) in &reached {
+        states.push(match r {
+            Ok(r) => Some(StateDir::open(&fleet::state_dir(
+                &site.state_root,
+                &r.endpoint,
+            ))?),
+            Err(_) => None,
+        });
+    }
+    let members: Vec<rollout::Member<'_>> = reached
+        .iter()
+        .zip(&states)
+        .map(|((name, r), state)| rollout::Member {
+            name: name.clone(),
+            reached: match (r, state) {
+                (Ok(r), Some(state)) => Ok((&r.engine as &dyn Engine, state)),
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), None) => Err("its state directory was not opened".into()),
+            },
+        })
+        .collect();
+    let report = rollout::pass(&members, registry, settings, rollout, interrupt).await?;
+    Ok(output::auto(&report, json))
 }
 
 /// What `auto --schedule` runs a pass with.

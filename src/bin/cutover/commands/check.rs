@@ -33,7 +33,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
                     name: name.clone(),
                     engine: engine
                         .as_ref()
-                        .map(|e| e as &dyn Engine)
+                        .map(|r| &r.engine as &dyn Engine)
                         .map_err(Clone::clone),
                 })
                 .collect();

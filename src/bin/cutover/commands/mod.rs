@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use cutover::discover::config::Config;
 use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
+use cutover::ops::fleet;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
 use cutover::profile::Catalog;
@@ -106,11 +107,10 @@ impl Site {
 
     /// The state of the engine's containers: a directory per remote engine.
     fn state(&self) -> anyhow::Result<StateDir> {
-        let dir = match self.endpoint.state_key() {
-            Some(key) => self.state_root.join("hosts").join(key),
-            None => self.state_root.clone(),
-        };
-        Ok(StateDir::open(&dir)?)
+        Ok(StateDir::open(&fleet::state_dir(
+            &self.state_root,
+            &self.endpoint,
+        ))?)
     }
 
     async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {

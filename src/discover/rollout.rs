@@ -1,0 +1,276 @@
+//! `cutover auto` over a fleet: one rolling pass. The fleet is checked at once (each repository
+//! asked once); then the canary host upgrades alone, and only if all of it went well do the
+//! other hosts follow, `parallel` at a time, each host's containers one by one in dependency
+//! order. The rollout stops when more hosts failed than the failure budget allows, or a host
+//! needs attention; every host it did not reach is left as it was, and said so.
+
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::auto::{dependency_order, upgrade_one, PassOutcome, PassReport, PassResult, Settings};
+use super::check::{self, FleetHost, Selection, Status};
+use crate::engine::registry::RegistryClient;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::ops::settings::Given;
+use crate::run::{Interrupt, StateDir};
+
+/// How the rollout goes over the hosts.
+#[derive(Debug, Clone, Default)]
+pub struct Rollout {
+    /// The host that goes first, alone; the first host with something to upgrade otherwise.
+    pub canary: Option<String>,
+    /// Hosts upgraded at once after the canary (at least 1).
+    pub parallel: usize,
+    /// Failed hosts the rollout tolerates before it stops (the canary's failure always stops it).
+    pub failure_budget: usize,
+}
+
+/// A host of the pass: its engine and the state of its containers, or why it was not reached.
+pub struct Member<'a> {
+    pub name: String,
+    pub reached: std::result::Result<(&'a dyn Engine, &'a StateDir), String>,
+}
+
+/// A host the pass could not read.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreached {
+    pub host: String,
+    pub error: String,
+}
+
+/// The hosts in the order the rollout takes them: the canary alone, then the others in waves of
+/// `parallel`, in the fleet's order.
+pub fn waves(hosts: &[String], canary: Option<&str>, parallel: usize) -> Vec<Vec<String>> {
+    let first = canary
+        .filter(|c| hosts.iter().any(|h| h == c))
+        .or(hosts.first().map(String::as_str));
+    let Some(first) = first else {
+        return Vec::new();
+    };
+    let rest: Vec<String> = hosts.iter().filter(|h| *h != first).cloned().collect();
+    std::iter::once(vec![first.to_string()])
+        .chain(rest.chunks(parallel.max(1)).map(<[String]>::to_vec))
+        .collect()
+}
+
+/// Whether a host's results count against the budget: anything but upgraded.
+fn failed(results: &[PassResult]) -> bool {
+    results.iter().any(|r| r.result != PassOutcome::Upgraded)
+}
+
+pub async fn pass(
+    members: &[Member<'_>],
+    registry: &RegistryClient,
+    settings: &Settings,
+    rollout: &Rollout,
+    interrupt: &Interrupt,
+) -> Result<PassReport> {
+    let started_at = SystemTime::now();
+    let mut locks = Vec::new();
+    for m in members {
+        if let Ok((_, state)) = &m.reached {
+            locks.push(state.lock_auto()?);
+        }
+    }
+    let hosts: Vec<FleetHost<'_>> = members
+        .iter()
+        .map(|m| FleetHost {
+            name: m.name.clone(),
+            engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
+        })
+        .collect();
+    let found = check::discover_fleet(
+        &hosts,
+        &settings.given.config,
+        &settings.catalog,
+        &Selection::OptedIn,
+    )
+    .await?;
+    let checked = check::check(registry, &found.watched).await;
+    let of_host = |host: &str| -> Vec<&Status> {
+        checked
+            .iter()
+            .filter(|s| s.eligible && host_of(&s.container) == host)
+            .collect()
+    };
+    let with_work: Vec<String> = members
+        .iter()
+        .map(|m| m.name.clone())
+        .filter(|h| !of_host(h).is_empty())
+        .collect();
+    let outside_window = settings.window.is_some_and(|w| !w.contains_now());
+    let mut stopped = outside_window.then(|| "outside the maintenance window".to_string());
+    let mut failed_hosts = 0;
+    let mut results = Vec::new();
+    for (i, wave) in waves(&with_work, rollout.canary.as_deref(), rollout.parallel)
+        .into_iter()
+        .enumerate()
+    {
+        if let (None, Some(signal)) = (&stopped, interrupt.raised()) {
+            stopped = Some(format!(
+                "not attempted: the pass was interrupted by {signal}"
+            ));
+        }
+        if let Some(why) = &stopped {
+            for host in &wave {
+                results.extend(of_host(host).into_iter().map(|s| not_attempted(s, why)));
+            }
+            continue;
+        }
+        let runs = wave.iter().map(|host| {
+            let member = members.iter().find(|m| &m.name == host);
+            upgrade_host(member, of_host(host), settings, interrupt)
+        });
+        let done = futures_util::future::join_all(runs).await;
+        let failed_now: Vec<&String> = wave
+            .iter()
+            .zip(&done)
+            .filter(|(_, r)| failed(r))
+            .map(|(h, _)| h)
+            .collect();
+        failed_hosts += failed_now.len();
+        let attention = done
+            .iter()
+            .flatten()
+            .find(|r| r.result == PassOutcome::NeedsAttention);
+        stopped = match (i, failed_now.first(), attention) {
+            (_, _, Some(r)) => Some(format!(
+                "not attempted: the rollout stopped after {} needed attention",
+                r.container
+            )),
+            (0, Some(canary), _) => Some(format!(
+                "not attempted: the rollout stopped after the canary host {canary} failed"
+            )),
+            (_, Some(_), _) if failed_hosts > rollout.failure_budget => Some(format!(
+                "not attempted: the rollout stopped after {failed_hosts} host(s) failed (failure budget {})",
+                rollout.failure_budget
+            )),
+            _ => None,
+        };
+        results.extend(done.into_iter().flatten());
+    }
+    drop(locks);
+    Ok(PassReport {
+        started_at,
+        checked,
+        results,
+        unreached: found
+            .unreached
+            .into_iter()
+            .map(|(host, error)| Unreached { host, error })
+            .collect(),
+    })
+}
+
+fn host_of(container: &str) -> &str {
+    container.split_once('/').map_or("", |(host, _)| host)
+}
+
+fn not_attempted(status: &Status, why: &str) -> PassResult {
+    PassResult {
+        container: status.container.clone(),
+        project: status.project.clone(),
+        from: status.image.clone(),
+        to: status.target.clone().unwrap_or_default(),
+        result: PassOutcome::NotAttempted,
+        duration_ms: 0,
+        downtime_ms: None,
+        message: why.to_string(),
+    }
+}
+
+/// One host's eligible containers, one by one in dependency order, as a single-host pass does
+/// them, with the config file's entries for that host; stops at one that needs attention.
+async fn upgrade_host(
+    member: Option<&Member<'_>>,
+    statuses: Vec<&Status>,
+    settings: &Settings,
+    interrupt: &Interrupt,
+) -> Vec<PassResult> {
+    let Some(Member {
+        name: host,
+        reached: Ok((engine, state)),
+    }) = member
+    else {
+        return Vec::new();
+    };
+    let given = Given {
+        config: settings.given.config.for_host(host),
+        ..settings.given.clone()
+    };
+    let mut results = Vec::new();
+    let mut stopped: Option<String> = None;
+    for status in dependency_order(statuses) {
+        if let Some(why) = &stopped {
+            results.push(not_attempted(status, why));
+            continue;
+        }
+        let bare = Status {
+            container: status.container[host.len() + 1..].to_string(),
+            depends_on: Vec::new(),
+            ..status.clone()
+        };
+        tracing::info!(
+            "auto: upgrading {} from {} to {}",
+            status.container,
+            status.image,
+            status.target.as_deref().unwrap_or_default()
+        );
+        let clock = Instant::now();
+        let (result, message, downtime_ms) =
+            upgrade_one(*engine, state, &given, &settings.catalog, &bare, interrupt).await;
+        if result == PassOutcome::NeedsAttention {
+            stopped = Some(format!(
+                "not attempted: {} needed attention",
+                status.container
+            ));
+        }
+        results.push(PassResult {
+            container: status.container.clone(),
+            project: status.project.clone(),
+            from: status.image.clone(),
+            to: status.target.clone().unwrap_or_default(),
+            result,
+            duration_ms: clock.elapsed().as_millis() as u64,
+            downtime_ms,
+            message,
+        });
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_canary_goes_alone_then_the_others_in_waves() {
+        let all = hosts(&["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            waves(&all, Some("c"), 2),
+            [hosts(&["c"]), hosts(&["a", "b"]), hosts(&["d", "e"])]
+        );
+        assert_eq!(
+            waves(&all, None, 1),
+            [
+                hosts(&["a"]),
+                hosts(&["b"]),
+                hosts(&["c"]),
+                hosts(&["d"]),
+                hosts(&["e"])
+            ]
+        );
+        // A canary with nothing to upgrade: the first host that has something goes first.
+        assert_eq!(
+            waves(&hosts(&["b", "d"]), Some("c"), 0),
+            [hosts(&["b"]), hosts(&["d"])]
+        );
+        assert!(waves(&[], Some("a"), 3).is_empty());
+    }
+}
