@@ -11,10 +11,10 @@ use serde::Serialize;
 use super::auto::{dependency_order, upgrade_one, PassOutcome, PassReport, PassResult, Settings};
 use super::check::{self, FleetHost, Selection, Status};
 use crate::engine::registry::RegistryClient;
-use crate::engine::Engine;
 use crate::error::Result;
+use crate::ops::fleet::Host;
 use crate::ops::settings::Given;
-use crate::run::{Interrupt, StateDir};
+use crate::run::Interrupt;
 
 /// How the rollout goes over the hosts.
 #[derive(Debug, Clone, Default)]
@@ -25,12 +25,6 @@ pub struct Rollout {
     pub parallel: usize,
     /// Failed hosts the rollout tolerates before it stops (the canary's failure always stops it).
     pub failure_budget: usize,
-}
-
-/// A host of the pass: its engine and the state of its containers, or why it was not reached.
-pub struct Member<'a> {
-    pub name: String,
-    pub reached: std::result::Result<(&'a dyn Engine, &'a StateDir), String>,
 }
 
 /// A host the pass could not read.
@@ -61,7 +55,7 @@ fn failed(results: &[PassResult]) -> bool {
 }
 
 pub async fn pass(
-    members: &[Member<'_>],
+    members: &[Host<'_>],
     registry: &RegistryClient,
     settings: &Settings,
     rollout: &Rollout,
@@ -184,12 +178,12 @@ fn not_attempted(status: &Status, why: &str) -> PassResult {
 /// One host's eligible containers, one by one in dependency order, as a single-host pass does
 /// them, with the config file's entries for that host; stops at one that needs attention.
 async fn upgrade_host(
-    member: Option<&Member<'_>>,
+    member: Option<&Host<'_>>,
     statuses: Vec<&Status>,
     settings: &Settings,
     interrupt: &Interrupt,
 ) -> Vec<PassResult> {
-    let Some(Member {
+    let Some(Host {
         name: host,
         reached: Ok((engine, state)),
     }) = member

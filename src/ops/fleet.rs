@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::discover::config::HostEntry;
 use crate::engine::endpoint::{self, Endpoint, Sources};
-use crate::engine::DockerEngine;
+use crate::engine::{DockerEngine, Engine};
+use crate::run::recover::Recovery;
+use crate::run::{Interrupt, Outcome, StateDir};
 
 /// A host of the fleet as it was reached.
 pub struct Reached {
@@ -33,6 +35,41 @@ pub async fn connect(
     futures_util::future::join_all(reached).await
 }
 
+/// A host reached with the state of its containers, for the commands that change them.
+pub struct Connected {
+    pub name: String,
+    pub reached: Result<(DockerEngine, StateDir), String>,
+}
+
+impl Connected {
+    pub fn host(&self) -> Host<'_> {
+        Host {
+            name: self.name.clone(),
+            reached: self
+                .reached
+                .as_ref()
+                .map(|(engine, state)| (engine as &dyn Engine, state))
+                .map_err(Clone::clone),
+        }
+    }
+}
+
+/// Every host reached at once, each with its state directory under `root` opened.
+pub async fn connect_with_state(
+    hosts: &BTreeMap<String, HostEntry>,
+    root: &Path,
+) -> crate::Result<Vec<Connected>> {
+    let mut connected = Vec::new();
+    for (name, reached) in connect(hosts).await {
+        let reached = match reached {
+            Ok(r) => Ok((r.engine, StateDir::open(&state_dir(root, &r.endpoint))?)),
+            Err(e) => Err(e),
+        };
+        connected.push(Connected { name, reached });
+    }
+    Ok(connected)
+}
+
 /// Where an engine's containers keep their state under `root`: `root` itself for a local
 /// socket, a directory of its own for an engine reached over the network (see
 /// [`Endpoint::state_key`]).
@@ -41,4 +78,91 @@ pub fn state_dir(root: &Path, endpoint: &Endpoint) -> PathBuf {
         Some(key) => root.join("hosts").join(key),
         None => root.to_path_buf(),
     }
+}
+
+/// A host of the fleet as a command over its state sees it: its engine and state, or why it
+/// was not reached.
+pub struct Host<'a> {
+    pub name: String,
+    pub reached: Result<(&'a dyn Engine, &'a StateDir), String>,
+}
+
+/// The interrupted runs of every host, or of `HOST/NAME`'s, each finished or undone by the
+/// journal of its own engine; containers are told as `HOST/NAME`. A host that was not reached
+/// is told as needing attention: its runs are not known.
+pub async fn recover(
+    hosts: &[Host<'_>],
+    name: Option<&str>,
+    interrupt: &Interrupt,
+) -> crate::Result<Vec<Recovery>> {
+    let (only_host, only_name) = split(name)?;
+    let mut all = Vec::new();
+    for host in hosts
+        .iter()
+        .filter(|h| only_host.is_none_or(|o| o == h.name))
+    {
+        match &host.reached {
+            Ok((engine, state)) => {
+                let done =
+                    crate::run::recover::recover(*engine, state, only_name, interrupt).await?;
+                all.extend(done.into_iter().map(|mut r| {
+                    r.container = format!("{}/{}", host.name, r.container);
+                    r
+                }));
+            }
+            Err(why) => all.push(Recovery {
+                container: host.name.clone(),
+                kind: None,
+                journal: String::new(),
+                outcome: Some(Outcome::NeedsAttention),
+                message: format!(
+                    "the host was not reached, so its interrupted runs are not known: {why}"
+                ),
+                downtime_ms: None,
+            }),
+        }
+    }
+    Ok(all)
+}
+
+/// `HOST/NAME` as the host and the name; a bare name is refused, since the fleet has many.
+pub fn split(name: Option<&str>) -> crate::Result<(Option<&str>, Option<&str>)> {
+    match name.map(|n| n.split_once('/')) {
+        None => Ok((None, None)),
+        Some(Some((host, name))) => Ok((Some(host), Some(name))),
+        Some(None) => Err(crate::Error::Refused(format!(
+            "{}: in a fleet, name a container HOST/NAME",
+            name.unwrap_or_default()
+        ))),
+    }
+}
+
+/// The runs every host's journals tell (or `HOST/NAME`'s), read on this machine: no host is
+/// asked. Containers are told as `HOST/NAME`, the newest run first.
+pub fn history(
+    hosts: &BTreeMap<String, HostEntry>,
+    root: &Path,
+    name: Option<&str>,
+) -> crate::Result<Vec<crate::ops::history::Entry>> {
+    let (only_host, only_name) = split(name)?;
+    let sources = Sources::process();
+    let mut all = Vec::new();
+    for (host, entry) in hosts
+        .iter()
+        .filter(|(h, _)| only_host.is_none_or(|o| o == *h))
+    {
+        let endpoint = endpoint::resolve(&entry.given(), &sources)
+            .map_err(|e| crate::Error::Refused(format!("host {host}: {e}")))?;
+        let state = StateDir::open(&state_dir(root, &endpoint))?;
+        all.extend(
+            crate::ops::history::history(&state, only_name)?
+                .into_iter()
+                .map(|mut e| {
+                    e.container = format!("{host}/{}", e.container);
+                    e
+                }),
+        );
+    }
+    all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    Ok(all)
 }

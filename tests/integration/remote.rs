@@ -23,6 +23,20 @@ fn sh(program: &str, args: &[&str], cwd: &Path) {
     );
 }
 
+/// The real docker CLI on a context store of the test's own.
+fn docker_cli(config: &Path, args: &[&str]) {
+    let out = Command::new("/usr/bin/docker")
+        .args(args)
+        .env("DOCKER_CONFIG", config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A certificate authority, the engine's certificate for 127.0.0.1 and a client's, as
 /// `ca.pem`, `server-*.pem`, and `cert.pem`/`key.pem` (the names the docker CLI looks for).
 fn certificates(dir: &Path) {
@@ -134,22 +148,13 @@ fn an_engine_over_tcp_with_tls_is_reached_by_its_context_and_by_the_environment(
     // The context as the docker CLI writes it, in a store of the test's own.
     let config = dir.join("docker-config");
     let docker_config = config.display().to_string();
-    let made = Command::new("/usr/bin/docker")
-        .args(["context", "create", "far", "--docker"])
-        .arg(format!(
-            "host={address},ca={},cert={},key={}",
-            path("ca.pem"),
-            path("cert.pem"),
-            path("key.pem")
-        ))
-        .env("DOCKER_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    let keys = format!(
+        "host={address},ca={},cert={},key={}",
+        path("ca.pem"),
+        path("cert.pem"),
+        path("key.pem")
     );
+    docker_cli(&config, &["context", "create", "far", "--docker", &keys]);
     let with_store = [("DOCKER_CONFIG", docker_config.as_str())];
 
     // --context beats the world's DOCKER_HOST.
@@ -177,12 +182,7 @@ fn an_engine_over_tcp_with_tls_is_reached_by_its_context_and_by_the_environment(
     );
 
     // The context `docker context use` chose, after a flag given after the command.
-    let used = Command::new("/usr/bin/docker")
-        .args(["context", "use", "far"])
-        .env("DOCKER_CONFIG", &config)
-        .status()
-        .unwrap();
-    assert!(used.success());
+    docker_cli(&config, &["context", "use", "far"]);
     let out = cutover(
         &scene,
         &["upgrade", &name, "--to", "3", "--yes", "--settle", "1s"],
@@ -403,21 +403,15 @@ fn an_engine_behind_ssh_is_reached_through_docker_system_dial_stdio() {
 
     // A context the docker CLI made for it, chosen by DOCKER_CONTEXT.
     let config = dir.join("docker-config");
-    let made = Command::new("/usr/bin/docker")
-        .args([
+    docker_cli(
+        &config,
+        &[
             "context",
             "create",
             "over-ssh",
             "--docker",
             &format!("host={address}"),
-        ])
-        .env("DOCKER_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+        ],
     );
     let out = cutover(
         &scene,
@@ -668,4 +662,100 @@ fn auto_rolls_out_over_a_fleet_canary_first_and_stops_when_the_budget_is_spent()
     );
     assert_eq!(version(0), image("1"));
     assert!((1..4).all(|i| version(i) == target));
+}
+
+#[test]
+fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
+    let scene = Scene::new("fleetkill");
+    let dir = temp_dir(&scene, "fleetkill");
+    let name = scene.name("app");
+    let engines = [
+        PrivateEngine::start("fleetkill-x", &[]),
+        PrivateEngine::start("fleetkill-y", &[]),
+    ];
+    let ids: Vec<String> = engines
+        .iter()
+        .map(|e| e.run_app(&name, &image("1")))
+        .collect();
+    let config = dir.join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "defaults: {{policy: major}}\nsettle: 1s\nhosts:\n  x: {{host: '{}'}}\n  y: {{host: '{}'}}\ncontainers:\n  x/{name}: {{}}\n  y/{name}: {{}}\n",
+            engines[0].host(),
+            engines[1].host()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let x_runs = cutover::ops::fleet::state_dir(
+        &scene.state_dir,
+        &cutover::engine::endpoint::Endpoint {
+            host: engines[0].host(),
+            tls: None,
+            context: None,
+        },
+    )
+    .join("runs");
+
+    // The controller dies on the canary once its container is stopped.
+    let mut run = scene.spawn(
+        &["auto", "--config", config, "--canary", "x"],
+        &[("CUTOVER_PAUSE_AFTER", "5")],
+    );
+    let start = Instant::now();
+    while !std::fs::read_dir(&x_runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| read(&e.path()).contains("\"index\":4,\"phase\":\"done\""))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the canary never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill_hard(&mut run);
+    assert_eq!(
+        engines[0].inspect(&ids[0], "{{.State.Running}}").as_deref(),
+        Some("false")
+    );
+
+    // The world's engine has nothing to recover: the run is x's.
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    let out = cutover(
+        &scene,
+        &["recover", "--yes", "--json"],
+        &[("DOCKER_HOST", world.as_str())],
+    );
+    out.expect(0);
+    assert_eq!(out.json()["recovered"].as_array().unwrap().len(), 0);
+
+    let out = cutover(
+        &scene,
+        &["recover", "--config", config, "--yes", "--json"],
+        &[],
+    );
+    out.expect(0);
+    let recovered = out.json()["recovered"].clone();
+    assert_eq!(
+        recovered[0]["container"],
+        format!("x/{name}"),
+        "{recovered}"
+    );
+    assert_eq!(recovered[0]["outcome"], "rolled_back", "{recovered}");
+    assert_eq!(recovered.as_array().unwrap().len(), 1, "{recovered}");
+    for (engine, id) in engines.iter().zip(&ids) {
+        assert_eq!(
+            engine.inspect(&name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
+            Some(format!("{id} true {}", image("1"))),
+            "the same container runs demo:1 on each host"
+        );
+    }
+    let out = cutover(&scene, &["history", "--config", config, "--json"], &[]);
+    out.expect(0);
+    let runs = out.json();
+    assert_eq!(runs[0]["container"], format!("x/{name}"), "{runs}");
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
 }

@@ -5,7 +5,7 @@ use cutover::discover::auto;
 use cutover::discover::rollout::{self, Rollout};
 use cutover::discover::schedule::{Schedule, Window};
 use cutover::engine::registry::RegistryClient;
-use cutover::engine::{DockerEngine, Engine};
+use cutover::engine::DockerEngine;
 use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
@@ -108,29 +108,9 @@ async fn fleet_pass(
     interrupt: &Interrupt,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let reached = fleet::connect(&settings.given.config.hosts).await;
-    let mut states = Vec::new();
-    for (_, r) in &reached {
-        states.push(match r {
-            Ok(r) => Some(StateDir::open(&fleet::state_dir(
-                &site.state_root,
-                &r.endpoint,
-            ))?),
-            Err(_) => None,
-        });
-    }
-    let members: Vec<rollout::Member<'_>> = reached
-        .iter()
-        .zip(&states)
-        .map(|((name, r), state)| rollout::Member {
-            name: name.clone(),
-            reached: match (r, state) {
-                (Ok(r), Some(state)) => Ok((&r.engine as &dyn Engine, state)),
-                (Err(e), _) => Err(e.clone()),
-                (Ok(_), None) => Err("its state directory was not opened".into()),
-            },
-        })
-        .collect();
+    let connected =
+        fleet::connect_with_state(&settings.given.config.hosts, &site.state_root).await?;
+    let members: Vec<fleet::Host<'_>> = connected.iter().map(fleet::Connected::host).collect();
     let report = rollout::pass(&members, registry, settings, rollout, interrupt).await?;
     Ok(output::auto(&report, json))
 }

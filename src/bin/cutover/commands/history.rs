@@ -1,21 +1,27 @@
 //! `cutover history`.
 
 use clap::Args;
-use cutover::ops::history;
+use cutover::ops::{fleet, history};
 
-use super::Site;
+use super::{load_config, Site};
+use crate::cli::DiscoveryArgs;
 use crate::output::{self, Exit};
 
 pub fn run(args: HistoryArgs, site: &Site) -> anyhow::Result<Exit> {
-    let state = site.state()?;
-    let entries = history::history(&state, args.name.as_deref())?;
+    let config = load_config(&args.discovery)?;
+    let entries = match config.hosts.is_empty() {
+        true => history::history(&site.state()?, args.name.as_deref())?,
+        false => fleet::history(&config.hosts, &site.state_root, args.name.as_deref())?,
+    };
     Ok(output::history(&entries, args.json))
 }
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Only this container's runs
+    /// Only this container's runs (HOST/NAME with a fleet)
     pub name: Option<String>,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
