@@ -758,4 +758,49 @@ fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
     let runs = out.json();
     assert_eq!(runs[0]["container"], format!("x/{name}"), "{runs}");
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+
+    // One container of the fleet by HOST/NAME, on that host alone.
+    let y = format!("y/{name}");
+    let out = cutover(
+        &scene,
+        &[
+            "upgrade", &y, "--to", "2", "--config", config, "--yes", "--settle", "1s",
+        ],
+        &[],
+    );
+    out.expect(0);
+    assert_eq!(
+        engines[1].inspect(&name, "{{.Config.Image}}"),
+        Some(image("2"))
+    );
+    assert_eq!(
+        engines[0].inspect(&name, "{{.Config.Image}}"),
+        Some(image("1"))
+    );
+    let out = cutover(&scene, &["history", &y, "--config", config, "--json"], &[]);
+    assert_eq!(out.json()[0]["container"], y);
+    for (args, says) in [
+        (
+            vec!["upgrade", "z/app", "--to", "2", "--config", config, "--yes"],
+            "z is no host of the config file's `hosts`",
+        ),
+        (
+            vec![
+                "-H",
+                "unix:///nowhere.sock",
+                "upgrade",
+                &y,
+                "--to",
+                "3",
+                "--config",
+                config,
+                "--yes",
+            ],
+            "names its host, and -H/--context name another engine",
+        ),
+    ] {
+        let out = cutover(&scene, &args, &[]);
+        out.expect(2);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+    }
 }

@@ -9,7 +9,7 @@ use crate::output::Exit;
 
 pub async fn run(args: BackupArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let given = given(&args.change)?;
+    let (site, given, name) = site.aim(given(&args.change)?, &args.name)?;
     let catalog = load_profiles()?;
     let request = BackupRequest {
         db_var: args.what.backup_db.clone(),
@@ -19,13 +19,13 @@ pub async fn run(args: BackupArgs, site: &Site) -> anyhow::Result<Exit> {
     };
     let (engine, state) = site.connect().await?;
     let prepared =
-        backup::prepare_backup(&engine, &state, &catalog, &args.name, &given, &request).await?;
+        backup::prepare_backup(&engine, &state, &catalog, &name, &given, &request).await?;
     carry_out(prepared, &engine, &state, &args.change).await
 }
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// The container to back up
+    /// The container to back up; HOST/NAME for one of the config file's hosts
     pub name: String,
     /// Back up while it runs instead of stopping it
     #[arg(long)]

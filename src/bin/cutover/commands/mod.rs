@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             .unwrap_or_else(journal::default_state_dir),
         endpoint: endpoint::resolve(&cli.engine.given(), &endpoint::Sources::process())
             .map_err(|e| refused(e.to_string()))?,
+        named_engine: cli.engine.given() != endpoint::Given::default(),
     };
     match cli.command {
         Command::Upgrade(args) => upgrade::run(*args, &site).await,
@@ -98,6 +99,8 @@ fn before_change(change: &ChangeArgs) -> anyhow::Result<()> {
 pub struct Site {
     pub state_root: PathBuf,
     pub endpoint: Endpoint,
+    /// `-H` or `--context` was given.
+    named_engine: bool,
 }
 
 impl Site {
@@ -116,6 +119,42 @@ impl Site {
     async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
         let state = self.state()?;
         Ok((self.engine().await?, state))
+    }
+
+    /// Where a container the command line names lives: `HOST/NAME` is NAME on that host of the
+    /// config file's fleet, with the file's entries as that host sees them; any other name is
+    /// on this site's engine.
+    fn aim(&self, given: Given, name: &str) -> anyhow::Result<(Site, Given, String)> {
+        let Some((host, bare)) = name.split_once('/') else {
+            let site = Site {
+                state_root: self.state_root.clone(),
+                endpoint: self.endpoint.clone(),
+                named_engine: self.named_engine,
+            };
+            return Ok((site, given, name.to_string()));
+        };
+        if self.named_engine {
+            return Err(refused(format!(
+                "{name} names its host, and -H/--context name another engine: give one"
+            )));
+        }
+        let Some(entry) = given.config.hosts.get(host) else {
+            return Err(refused(format!(
+                "{name}: {host} is no host of the config file's `hosts` (give --config with it, or -H/--context and the bare name)"
+            )));
+        };
+        let endpoint = endpoint::resolve(&entry.given(), &endpoint::Sources::process())
+            .map_err(|e| refused(format!("host {host}: {e}")))?;
+        let site = Site {
+            state_root: self.state_root.clone(),
+            endpoint,
+            named_engine: true,
+        };
+        let given = Given {
+            config: given.config.for_host(host),
+            ..given
+        };
+        Ok((site, given, bare.to_string()))
     }
 }
 

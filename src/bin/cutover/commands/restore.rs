@@ -9,7 +9,7 @@ use crate::output::Exit;
 
 pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let given = given(&args.change)?;
+    let (site, given, name) = site.aim(given(&args.change)?, &args.name)?;
     let catalog = load_profiles()?;
     let request = args.place.request();
     let (engine, state) = site.connect().await?;
@@ -17,7 +17,7 @@ pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
         &engine,
         &state,
         &catalog,
-        &args.name,
+        &name,
         &args.backup,
         &given,
         &request,
@@ -28,7 +28,7 @@ pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// The container whose data is replaced
+    /// The container whose data is replaced; HOST/NAME for one of the config file's hosts
     pub name: String,
     /// The backup (`cutover backups NAME` lists them), or `latest`
     pub backup: String,

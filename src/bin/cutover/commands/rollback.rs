@@ -9,7 +9,7 @@ use crate::output::Exit;
 
 pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let given = given(&args.change)?;
+    let (site, given, name) = site.aim(given(&args.change)?, &args.name)?;
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
     let request = args.backup_where.request();
@@ -17,7 +17,7 @@ pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
         &engine,
         &state,
         &catalog,
-        &args.name,
+        &name,
         &given,
         !args.no_restore,
         &request,
@@ -28,7 +28,7 @@ pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
 
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
-    /// The container to roll back
+    /// The container to roll back; HOST/NAME for one of the config file's hosts
     pub name: String,
     /// Keep the current data rather than restore the backup taken before the upgrade (the old
     /// version may not run on data the new one migrated)

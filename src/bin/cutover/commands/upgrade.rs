@@ -20,11 +20,14 @@ use crate::output::Exit;
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let options = args.options().map_err(refused)?;
-    let given = given(&args.change)?;
+    let (site, given, name) = site.aim(
+        given(&args.change)?,
+        args.name.as_deref().unwrap_or_default(),
+    )?;
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
     let request = UpgradeRequest {
-        name: args.name.clone().unwrap_or_default(),
+        name,
         with: args.with.clone(),
         options,
         given,
@@ -37,7 +40,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
 
 #[derive(Args, Debug)]
 pub struct UpgradeArgs {
-    /// The container to upgrade (with --with, the first of the group)
+    /// The container to upgrade (with --with, the first of the group); HOST/NAME for one of the config file's hosts
     #[arg(required_unless_present = "project")]
     pub name: Option<String>,
     /// Upgrade the services of this compose project as one group: those that run the image most
