@@ -164,3 +164,46 @@ fn a_journal_whose_last_record_was_torn_by_a_power_loss_is_recovered() {
         "the torn record was cut before recovery wrote after it"
     );
 }
+
+#[test]
+fn a_run_journaled_where_an_earlier_cutover_kept_it_is_named_not_taken_for_nothing_to_recover() {
+    let scene = Scene::new("legacyroot");
+    let name = scene.run("app", &["--init"], "1");
+    let original = id_of(&name);
+    let mut run = scene.spawn(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "unhealthy",
+            "--yes",
+            "--health-timeout",
+            "30s",
+        ],
+        &[],
+    );
+    scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
+    kill_hard(&mut run);
+    // Where a cutover before per-engine state kept it: the state directory's own runs.
+    let legacy = scene.state_dir.join("runs");
+    std::fs::create_dir_all(&legacy).unwrap();
+    for journal in std::fs::read_dir(scene.runs()).unwrap().flatten() {
+        std::fs::rename(journal.path(), legacy.join(journal.file_name())).unwrap();
+    }
+    let out = scene.cutover(&["recover", "--yes"]);
+    out.expect(0);
+    assert!(
+        out.stderr
+            .contains(&format!("also holds interrupted runs of {name}"))
+            && out.stderr.contains(&scene.runs().display().to_string()),
+        "{}",
+        out.stderr
+    );
+    // As the message says: moved into this engine's own runs, it is recovered.
+    for journal in std::fs::read_dir(&legacy).unwrap().flatten() {
+        std::fs::rename(journal.path(), scene.runs().join(journal.file_name())).unwrap();
+    }
+    assert_eq!(scene.recover(&[&name])["outcome"], "rolled_back");
+    assert_eq!(id_of(&name), original);
+    assert!(is_running(&name));
+}

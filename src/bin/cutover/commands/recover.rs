@@ -29,7 +29,31 @@ pub async fn run(args: RecoverArgs, site: &Site) -> anyhow::Result<Exit> {
     }
     let interrupt = Interrupt::from_signals();
     let recoveries = recover::recover(&engine, &state, args.name.as_deref(), &interrupt).await?;
+    elsewhere(site, args.name.as_deref());
     Ok(output::recoveries(&recoveries, args.common.json))
+}
+
+/// Interrupted runs this engine's recovery does not see, because the state directory's root
+/// holds them: the host's standard socket's, or an earlier cutover's of this very engine (which
+/// kept every engine's runs there). They are named, never taken for nothing to recover.
+fn elsewhere(site: &Site, name: Option<&str>) {
+    if site.endpoint.state_key().is_none() {
+        return;
+    }
+    let Ok(root) = cutover::run::StateDir::open(&site.state_root) else {
+        return;
+    };
+    let runs = root.unfinished(name).unwrap_or_default();
+    if !runs.is_empty() {
+        let names: Vec<String> = runs.iter().map(|r| r.plan.members.join(", ")).collect();
+        let own = cutover::ops::fleet::state_dir(&site.state_root, &site.endpoint);
+        eprintln!(
+            "cutover: {} also holds interrupted runs of {}, journaled for the host's standard socket or by a cutover before each engine kept its own state: recover them with -H unix:///var/run/docker.sock, or, if they ran on this engine, move their journals into {} and run recover again",
+            site.state_root.join("runs").display(),
+            names.join(", "),
+            own.join("runs").display()
+        );
+    }
 }
 
 /// Every host of the config file's fleet, each by its own journals, after one confirmation.
