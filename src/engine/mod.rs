@@ -5,6 +5,7 @@
 //! stopping a stopped one, renaming to the name it already has, removing one that is gone all
 //! succeed), because recovery replays undo steps that may or may not have happened.
 
+pub mod claim;
 pub mod credentials;
 mod docker;
 pub mod endpoint;

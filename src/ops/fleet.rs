@@ -103,8 +103,7 @@ pub async fn recover(
     {
         match &host.reached {
             Ok((engine, state)) => {
-                let done =
-                    crate::run::recover::recover(*engine, state, only_name, interrupt).await?;
+                let done = super::recover::recover(*engine, state, only_name, interrupt).await?;
                 all.extend(done.into_iter().map(|mut r| {
                     r.container = format!("{}/{}", host.name, r.container);
                     r
@@ -119,6 +118,7 @@ pub async fn recover(
                     "the host was not reached, so its interrupted runs are not known: {why}"
                 ),
                 downtime_ms: None,
+                members: Vec::new(),
             }),
         }
     }

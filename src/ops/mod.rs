@@ -8,6 +8,7 @@ mod group;
 pub mod history;
 pub mod live;
 pub mod preflight;
+pub mod recover;
 pub mod rollback;
 pub mod settings;
 pub mod task;

@@ -61,7 +61,9 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Runs the plan; `interrupt` stops it between steps (see [`Interrupt`]).
+    /// Runs the plan holding a claim on its containers on the engine itself (see
+    /// [`engine::claim`]), which another controller of the same host sees; `interrupt` stops it
+    /// between steps (see [`Interrupt`]).
     pub async fn execute(
         self,
         engine: &dyn Engine,
@@ -74,6 +76,24 @@ impl Prepared {
                 "interrupted by {signal} before anything changed"
             )));
         }
+        let claim = engine::claim::claim(engine, &self.plan.members)
+            .await
+            .map_err(|e| match e {
+                engine::claim::ClaimError::Engine(e) => Error::Engine(e),
+                held => Error::Refused(held.to_string()),
+            })?;
+        let report = self.run(engine, state, progress, interrupt).await;
+        claim.release(engine).await;
+        report
+    }
+
+    async fn run(
+        self,
+        engine: &dyn Engine,
+        state: &StateDir,
+        progress: Option<&MultiProgress>,
+        interrupt: &Interrupt,
+    ) -> Result<RunReport> {
         let mut journal = state.begin(&self.plan)?;
         let mut runner = Runner {
             engine,

@@ -226,6 +226,7 @@ pub fn is_reserved_name(name: &str) -> bool {
         "-migrate",
         "-cutover-task",
         "-cutover-task-undo",
+        crate::engine::claim::SUFFIX,
     ]
     .iter()
     .any(|s| name.ends_with(s))

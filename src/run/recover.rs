@@ -25,6 +25,9 @@ pub struct Recovery {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downtime_ms: Option<u64>,
+    /// Every container the run moved, whose claims on the engine its killed controller left.
+    #[serde(skip)]
+    pub members: Vec<String>,
 }
 
 pub async fn recover(
@@ -45,6 +48,7 @@ pub async fn recover(
             outcome: Some(Outcome::NeedsAttention),
             message: journal.advice(),
             downtime_ms: None,
+            members: Vec::new(),
         })
         .collect();
     for run in state.unfinished(name)? {
@@ -56,6 +60,7 @@ pub async fn recover(
             outcome: None,
             message: String::new(),
             downtime_ms: None,
+            members: plan.members.clone(),
         };
         let mut locks = Vec::new();
         for member in &plan.members {

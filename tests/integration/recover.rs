@@ -207,3 +207,40 @@ fn a_run_journaled_where_an_earlier_cutover_kept_it_is_named_not_taken_for_nothi
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
 }
+
+#[test]
+fn a_second_controller_is_refused_by_the_claim_on_the_engine_until_the_first_recovered() {
+    let first = Scene::new("claimfirst");
+    let second = Scene::new("claimsecond");
+    let name = first.run("app", &["--init"], "1");
+    // The first controller is killed after it pulled, before it created anything.
+    let mut run = first.spawn(
+        &["upgrade", &name, "--to", "2", "--yes"],
+        &[("CUTOVER_PAUSE_AFTER", "1")],
+    );
+    first.wait_for_journal("\"index\":0,\"phase\":\"done\"", WAIT);
+    // Another machine's cutover (its own state directory) sees the claim on the engine.
+    let refused = second.upgrade(&name, "3", &["--settle", "1s"]);
+    refused.expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("{name} is being changed by cutover on "))
+            && refused.stderr.contains(&format!("(process {})", run.id())),
+        "{}",
+        refused.stderr
+    );
+    kill_hard(&mut run);
+    second.upgrade(&name, "3", &["--settle", "1s"]).expect(2);
+    assert!(exists(&format!("{name}-cutover-lock")));
+
+    // Recovered by the first controller, the claim is gone and the second may go on.
+    assert_eq!(first.recover(&[&name])["outcome"], "nothing_changed");
+    assert!(!exists(&format!("{name}-cutover-lock")));
+    second.upgrade(&name, "3", &["--settle", "1s"]).expect(0);
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("3"));
+    assert!(
+        !exists(&format!("{name}-cutover-lock")),
+        "released when the run ended"
+    );
+}

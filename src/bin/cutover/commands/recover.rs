@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use cutover::discover::config::HostEntry;
 use cutover::ops::fleet;
-use cutover::run::recover;
 use cutover::run::Interrupt;
 
 use super::{confirm, ensure_can_confirm, load_config, Site};
@@ -28,7 +27,8 @@ pub async fn run(args: RecoverArgs, site: &Site) -> anyhow::Result<Exit> {
         ))?;
     }
     let interrupt = Interrupt::from_signals();
-    let recoveries = recover::recover(&engine, &state, args.name.as_deref(), &interrupt).await?;
+    let recoveries =
+        cutover::ops::recover::recover(&engine, &state, args.name.as_deref(), &interrupt).await?;
     elsewhere(site, args.name.as_deref());
     Ok(output::recoveries(&recoveries, args.common.json))
 }
