@@ -38,9 +38,9 @@ fn killed_while_waiting_for_health_then_recover_finishes_the_upgrade() {
     );
 }
 
-#[test]
-fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls_back() {
-    let scene = Scene::new("killunhealthy");
+/// The demo app, and an upgrade of it to a version never healthy SIGKILLed while it waits for
+/// that version's health: its name and its container's id.
+fn killed_waiting_for_a_version_never_healthy(scene: &Scene) -> (String, String) {
     let name = scene.run("app", &["--init"], "1");
     let original = id_of(&name);
     let mut run = scene.spawn(
@@ -57,6 +57,13 @@ fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls
     );
     scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
     kill_hard(&mut run);
+    (name, original)
+}
+
+#[test]
+fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls_back() {
+    let scene = Scene::new("killunhealthy");
+    let (name, original) = killed_waiting_for_a_version_never_healthy(&scene);
     assert_eq!(scene.recover(&[&name])["outcome"], "rolled_back");
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
@@ -168,22 +175,7 @@ fn a_journal_whose_last_record_was_torn_by_a_power_loss_is_recovered() {
 #[test]
 fn a_run_journaled_where_an_earlier_cutover_kept_it_is_named_not_taken_for_nothing_to_recover() {
     let scene = Scene::new("legacyroot");
-    let name = scene.run("app", &["--init"], "1");
-    let original = id_of(&name);
-    let mut run = scene.spawn(
-        &[
-            "upgrade",
-            &name,
-            "--to",
-            "unhealthy",
-            "--yes",
-            "--health-timeout",
-            "30s",
-        ],
-        &[],
-    );
-    scene.wait_for_journal("\"index\":7,\"phase\":\"started\"", WAIT);
-    kill_hard(&mut run);
+    let (name, original) = killed_waiting_for_a_version_never_healthy(&scene);
     // Where a cutover before per-engine state kept it: the state directory's own runs.
     let legacy = scene.state_dir.join("runs");
     std::fs::create_dir_all(&legacy).unwrap();

@@ -10,31 +10,27 @@ use std::time::{Duration, Instant};
 use crate::engines::PrivateEngine;
 use crate::helpers::*;
 
-fn sh(program: &str, args: &[&str], cwd: &Path) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+/// Runs a command to its end; fails the test with its stderr when it fails.
+fn succeed(mut command: Command) {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
-        "{program} {args:?}: {}",
+        "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
+fn sh(program: &str, args: &[&str], cwd: &Path) {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(cwd);
+    succeed(command);
+}
+
 /// The real docker CLI on a context store of the test's own.
 fn docker_cli(config: &Path, args: &[&str]) {
-    let out = Command::new("/usr/bin/docker")
-        .args(args)
-        .env("DOCKER_CONFIG", config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut command = Command::new("/usr/bin/docker");
+    command.args(args).env("DOCKER_CONFIG", config);
+    succeed(command);
 }
 
 /// A certificate authority, the engine's certificate for 127.0.0.1 and a client's, as
