@@ -37,23 +37,31 @@ fn docker_cli(config: &Path, args: &[&str]) {
 /// `ca.pem`, `server-*.pem`, and `cert.pem`/`key.pem` (the names the docker CLI looks for).
 fn certificates(dir: &Path) {
     let openssl = |args: &[&str]| sh("openssl", args, dir);
-    openssl(&[
-        "req",
-        "-x509",
+    // A new P-256 key without a passphrase, written to the file that follows.
+    let new_key = [
         "-newkey",
         "ec",
         "-pkeyopt",
         "ec_paramgen_curve:prime256v1",
         "-nodes",
         "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=cutover test CA",
-    ]);
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &new_key,
+            &[
+                "ca-key.pem",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=cutover test CA",
+            ],
+        ]
+        .concat(),
+    );
     for (who, ext) in [
         (
             "server",
@@ -62,20 +70,21 @@ fn certificates(dir: &Path) {
         ("client", "extendedKeyUsage=clientAuth\n"),
     ] {
         std::fs::write(dir.join(format!("{who}.ext")), ext).unwrap();
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{who}-key.pem"),
-            "-out",
-            &format!("{who}.csr"),
-            "-subj",
-            &format!("/CN={who}"),
-        ]);
+        let key = format!("{who}-key.pem");
+        openssl(
+            &[
+                &["req"][..],
+                &new_key,
+                &[
+                    &key,
+                    "-out",
+                    &format!("{who}.csr"),
+                    "-subj",
+                    &format!("/CN={who}"),
+                ],
+            ]
+            .concat(),
+        );
         openssl(&[
             "x509",
             "-req",
