@@ -83,7 +83,7 @@ pub async fn release_of(engine: &dyn Engine, members: &[String]) {
 
 async fn release(engine: &dyn Engine, names: &[String]) {
     for name in names {
-        if let Err(e) = engine.remove(name).await {
+        if let Err(e) = engine.remove_with_anonymous_volumes(name).await {
             tracing::warn!("the claim {name} was not removed: {e}; remove it by hand");
         }
     }

@@ -117,6 +117,20 @@ impl DockerEngine {
         }
     }
 
+    /// Removes a container, gone or not; `anonymous_volumes` removes the volumes only it had.
+    async fn remove_container(&self, id: &str, anonymous_volumes: bool) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: anonymous_volumes,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(format!("removing {}", short(id)), e)),
+        }
+    }
+
     fn unbounded(&self) -> Docker {
         self.docker.clone().with_timeout(UNBOUNDED)
     }
@@ -370,16 +384,11 @@ impl Engine for DockerEngine {
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: false,
-            link: false,
-        };
-        match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(404) => Ok(()),
-            Err(e) => Err(api_error(format!("removing {}", short(id)), e)),
-        }
+        self.remove_container(id, false).await
+    }
+
+    async fn remove_with_anonymous_volumes(&self, id: &str) -> Result<(), EngineError> {
+        self.remove_container(id, true).await
     }
 
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {

@@ -568,6 +568,11 @@ impl Engine for FakeEngine {
         })
     }
 
+    /// The fake keeps no volumes of its own: as `remove`.
+    async fn remove_with_anonymous_volumes(&self, id: &str) -> Result<(), EngineError> {
+        self.remove(id).await
+    }
+
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError> {
         self.reach("follow_to_exit")?;
         let (running, code, command, output) = self.with(|w| {

@@ -149,6 +149,10 @@ pub trait Engine: Send + Sync {
     /// removes.
     async fn remove(&self, id: &str) -> Result<(), EngineError>;
 
+    /// Removes a container cutover created to hold nothing (a claim) with the anonymous volumes
+    /// its image's VOLUMEs gave it, which would otherwise pile up; named volumes stay.
+    async fn remove_with_anonymous_volumes(&self, id: &str) -> Result<(), EngineError>;
+
     /// Follows the container's output (stdout and stderr) line by line until it stops, then
     /// returns its exit code.
     async fn follow_to_exit(&self, id: &str, sink: LineSink<'_>) -> Result<i64, EngineError>;

@@ -224,11 +224,21 @@ fn a_second_controller_is_refused_by_the_claim_on_the_engine_until_the_first_rec
     );
     kill_hard(&mut run);
     second.upgrade(&name, "3", &["--settle", "1s"]).expect(2);
-    assert!(exists(&format!("{name}-cutover-lock")));
+    let claim = inspect(&format!("{name}-cutover-lock")).expect("the claim stays");
+    // The image's VOLUME gave the claim an anonymous volume of its own.
+    let volume = claim["Mounts"][0]["Name"].as_str().unwrap().to_string();
 
     // Recovered by the first controller, the claim is gone and the second may go on.
     assert_eq!(first.recover(&[&name])["outcome"], "nothing_changed");
     assert!(!exists(&format!("{name}-cutover-lock")));
+    let gone = std::process::Command::new("/usr/bin/docker")
+        .args(["volume", "inspect", &volume])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "the claim's anonymous volume went with it"
+    );
     second.upgrade(&name, "3", &["--settle", "1s"]).expect(0);
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image("3"));
     assert!(
