@@ -103,7 +103,9 @@ Without names, the opted-in containers (label cutover.enable=true, or listed in 
 Each repository is asked once (tag list, and a HEAD per floating tag); nothing is pulled.\n\n\
 Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=^2024, cutover.prerelease=true, \
 cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
-patch releases and other tags (latest) follow their digest."
+patch releases and other tags (latest) follow their digest.\n\n\
+With a config file that names `hosts` (a fleet: each a docker context or an engine's address), every host is read at once \
+and its containers are HOST/NAME; a host that cannot be read is named and the exit code is 2."
     )]
     Check(CheckArgs),
     /// Product profiles: list them, show one, or check a file
@@ -131,7 +133,10 @@ The task's options come after TASK; cutover's own options may come before NAME o
     #[command(after_help = AUTO_EXIT_CODES, long_about = "One unattended pass, for cron: check the opted-in containers and upgrade the eligible ones \
 one at a time, dependencies first (links, cutover.depends_on, compose depends_on), each with the safety of `cutover upgrade`. \
 A failure that rolled back does not stop the pass; one that needs attention does. With --schedule, stay resident and run a \
-pass on that cron expression. A host-wide lock keeps two passes from overlapping. No confirmation is asked.")]
+pass on that cron expression. A host-wide lock keeps two passes from overlapping. No confirmation is asked.\n\n\
+With a config file that names `hosts`, one pass is a rolling upgrade of the fleet: the canary host alone first (--canary), \
+then the others --parallel N at a time; it stops when more hosts failed than --failure-budget allows or one needs attention, \
+leaving every host it did not reach as it was.")]
     Auto(AutoArgs),
 }
 
@@ -195,7 +200,7 @@ pub fn choice(profile: Option<&str>) -> Choice {
 
 #[derive(Args, Debug)]
 pub struct DiscoveryArgs {
-    /// The YAML config: opted-in containers, their policies, insecure registries, webhook, window, health timeout and settle (see README)
+    /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, webhook, window, health timeout and settle (see README)
     #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
     pub config: Option<PathBuf>,
 }
