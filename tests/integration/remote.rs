@@ -809,3 +809,47 @@ fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
         assert!(out.stderr.contains(says), "{}", out.stderr);
     }
 }
+
+#[test]
+fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
+    let scene = Scene::new("fleetschedule");
+    let dir = temp_dir(&scene, "fleetschedule");
+    let name = scene.name("app");
+    let engine = PrivateEngine::start("fleetschedule", &[]);
+    engine.run_app(&name, &image("1"));
+    let config = dir.join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "defaults: {{policy: major}}\nsettle: 1s\nhosts:\n  p: {{host: '{}'}}\ncontainers:\n  p/{name}: {{}}\n",
+            engine.host()
+        ),
+    )
+    .unwrap();
+    // Every second: the first pass upgrades p's container, later ones find it current.
+    let mut resident = scene.spawn(
+        &[
+            "auto",
+            "--config",
+            config.to_str().unwrap(),
+            "--schedule",
+            "* * * * * *",
+        ],
+        &[],
+    );
+    let start = Instant::now();
+    while engine.inspect(&name, "{{.Config.Image}}") != Some(image("5")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no pass upgraded it"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(resident.try_wait().unwrap().is_none(), "it stays resident");
+    kill_hard(&mut resident);
+    assert_eq!(
+        engine.inspect(&name, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
+}

@@ -43,33 +43,29 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         window,
     };
     let interrupt = Interrupt::from_signals();
-    if fleet {
-        if schedule.is_some() {
-            return Err(refused("--schedule runs passes on one host; over a fleet, run `cutover auto --config FILE` from cron".into()));
-        }
-        let rollout = Rollout {
-            canary: args.canary.clone(),
-            parallel: args.parallel as usize,
-            failure_budget: args.failure_budget,
-        };
-        return fleet_pass(site, &registry, &settings, &rollout, &interrupt, args.json).await;
-    }
-    let (engine, state) = site.connect().await?;
+    let rollout = Rollout {
+        canary: args.canary.clone(),
+        parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
+        failure_budget: args.failure_budget,
+    };
+    // One engine is reached once; a fleet's hosts at each pass, so that a host away for one
+    // pass is tried again at the next.
+    let host = match fleet {
+        true => None,
+        false => Some(site.connect().await?),
+    };
+    let passes = Passes {
+        over: match &host {
+            Some((engine, state)) => Over::Host(engine, state),
+            None => Over::Fleet(site, &rollout),
+        },
+        registry: &registry,
+        settings: &settings,
+        interrupt: &interrupt,
+    };
     match schedule {
-        None => {
-            let report = auto::pass(&engine, &state, &registry, &settings, &interrupt).await?;
-            Ok(output::auto(&report, args.json))
-        }
-        Some(schedule) => {
-            let resident = Resident {
-                engine: &engine,
-                state: &state,
-                registry: &registry,
-                settings: &settings,
-                interrupt: &interrupt,
-            };
-            resident.run(&schedule, args.json).await
-        }
+        None => Ok(output::auto(&passes.pass().await?, args.json)),
+        Some(schedule) => passes.run(&schedule, args.json).await,
     }
 }
 
@@ -99,32 +95,37 @@ pub struct AutoArgs {
     pub health: HealthArgs,
 }
 
-/// A rolling pass over the config file's hosts, each with the state of its own engine.
-async fn fleet_pass(
-    site: &Site,
-    registry: &RegistryClient,
-    settings: &auto::Settings,
-    rollout: &Rollout,
-    interrupt: &Interrupt,
-    json: bool,
-) -> anyhow::Result<Exit> {
-    let connected =
-        fleet::connect_with_state(&settings.given.config.hosts, &site.state_root).await?;
-    let members: Vec<fleet::Host<'_>> = connected.iter().map(fleet::Connected::host).collect();
-    let report = rollout::pass(&members, registry, settings, rollout, interrupt).await?;
-    Ok(output::auto(&report, json))
+/// What passes go over: one engine, or the config file's fleet as a rolling upgrade.
+enum Over<'a> {
+    Host(&'a DockerEngine, &'a StateDir),
+    Fleet(&'a Site, &'a Rollout),
 }
 
-/// What `auto --schedule` runs a pass with.
-struct Resident<'a> {
-    engine: &'a DockerEngine,
-    state: &'a StateDir,
+/// What a pass, once or on a schedule, runs with.
+struct Passes<'a> {
+    over: Over<'a>,
     registry: &'a RegistryClient,
     settings: &'a auto::Settings,
     interrupt: &'a Interrupt,
 }
 
-impl Resident<'_> {
+impl Passes<'_> {
+    async fn pass(&self) -> anyhow::Result<auto::PassReport> {
+        let (registry, settings, interrupt) = (self.registry, self.settings, self.interrupt);
+        match self.over {
+            Over::Host(engine, state) => {
+                Ok(auto::pass(engine, state, registry, settings, interrupt).await?)
+            }
+            Over::Fleet(site, rollout) => {
+                let hosts = &settings.given.config.hosts;
+                let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
+                let members: Vec<fleet::Host<'_>> =
+                    connected.iter().map(fleet::Connected::host).collect();
+                Ok(rollout::pass(&members, registry, settings, rollout, interrupt).await?)
+            }
+        }
+    }
+
     /// A pass at every occurrence until SIGINT or SIGTERM (a pass under way finishes or rolls
     /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
     /// reported and the schedule goes on.
@@ -140,14 +141,7 @@ impl Resident<'_> {
                 _ = tokio::time::sleep(wait) => {}
                 () = self.interrupt.wait() => return Ok(Exit::Done),
             }
-            let pass = auto::pass(
-                self.engine,
-                self.state,
-                self.registry,
-                self.settings,
-                self.interrupt,
-            );
-            match pass.await {
+            match self.pass().await {
                 Ok(report) => {
                     output::auto(&report, json);
                 }
