@@ -143,16 +143,7 @@ pub async fn pass(
             (None, false, None) => None,
         };
         if let Some(why) = skip {
-            results.push(PassResult {
-                container: status.container.clone(),
-                project: status.project.clone(),
-                from: status.image.clone(),
-                to: target,
-                result: PassOutcome::NotAttempted,
-                duration_ms: 0,
-                downtime_ms: None,
-                message: why,
-            });
+            results.push(not_attempted(status, &why));
             continue;
         }
         tracing::info!(
@@ -198,6 +189,20 @@ pub async fn pass(
         notify(url, &report).await;
     }
     Ok(report)
+}
+
+/// An eligible container a pass did not upgrade, and why.
+pub(super) fn not_attempted(status: &Status, why: &str) -> PassResult {
+    PassResult {
+        container: status.container.clone(),
+        project: status.project.clone(),
+        from: status.image.clone(),
+        to: status.target.clone().unwrap_or_default(),
+        result: PassOutcome::NotAttempted,
+        duration_ms: 0,
+        downtime_ms: None,
+        message: why.to_string(),
+    }
 }
 
 /// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found:

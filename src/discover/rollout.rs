@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::auto::{dependency_order, upgrade_one, PassOutcome, PassReport, PassResult, Settings};
+use super::auto::{
+    dependency_order, not_attempted, upgrade_one, PassOutcome, PassReport, PassResult, Settings,
+};
 use super::check::{self, FleetHost, Selection, Status};
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
@@ -68,21 +70,7 @@ pub async fn pass(
             locks.push(state.lock_auto()?);
         }
     }
-    let hosts: Vec<FleetHost<'_>> = members
-        .iter()
-        .map(|m| FleetHost {
-            name: m.name.clone(),
-            engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
-        })
-        .collect();
-    let found = check::discover_fleet(
-        &hosts,
-        &settings.given.config,
-        &settings.catalog,
-        &Selection::OptedIn,
-    )
-    .await?;
-    let checked = check::check(registry, &found.watched).await;
+    let (checked, unreached) = survey(members, registry, settings).await?;
     let of_host = |host: &str| -> Vec<&Status> {
         checked
             .iter()
@@ -129,20 +117,13 @@ pub async fn pass(
             .iter()
             .flatten()
             .find(|r| r.result == PassOutcome::NeedsAttention);
-        stopped = match (i, failed_now.first(), attention) {
-            (_, _, Some(r)) => Some(format!(
-                "not attempted: the rollout stopped after {} needed attention",
-                r.container
-            )),
-            (0, Some(canary), _) => Some(format!(
-                "not attempted: the rollout stopped after the canary host {canary} failed"
-            )),
-            (_, Some(_), _) if failed_hosts > rollout.failure_budget => Some(format!(
-                "not attempted: the rollout stopped after {failed_hosts} host(s) failed (failure budget {})",
-                rollout.failure_budget
-            )),
-            _ => None,
-        };
+        stopped = stop_after(
+            i == 0,
+            failed_now.first().copied(),
+            attention,
+            failed_hosts,
+            rollout.failure_budget,
+        );
         results.extend(done.into_iter().flatten());
     }
     drop(locks);
@@ -150,29 +131,65 @@ pub async fn pass(
         started_at,
         checked,
         results,
-        unreached: found
-            .unreached
-            .into_iter()
-            .map(|(host, error)| Unreached { host, error })
-            .collect(),
+        unreached,
     })
+}
+
+/// Every host's opted-in containers, checked at once, and the hosts that could not be read.
+async fn survey(
+    members: &[Host<'_>],
+    registry: &RegistryClient,
+    settings: &Settings,
+) -> Result<(Vec<Status>, Vec<Unreached>)> {
+    let hosts: Vec<FleetHost<'_>> = members
+        .iter()
+        .map(|m| FleetHost {
+            name: m.name.clone(),
+            engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
+        })
+        .collect();
+    let found = check::discover_fleet(
+        &hosts,
+        &settings.given.config,
+        &settings.catalog,
+        &Selection::OptedIn,
+    )
+    .await?;
+    let checked = check::check(registry, &found.watched).await;
+    let unreached = found
+        .unreached
+        .into_iter()
+        .map(|(host, error)| Unreached { host, error })
+        .collect();
+    Ok((checked, unreached))
+}
+
+/// Why the rollout stops after a wave, if it does: a container that needs attention, a failed
+/// canary, or more failed hosts than the budget allows.
+fn stop_after(
+    canary: bool,
+    failed: Option<&String>,
+    attention: Option<&PassResult>,
+    failed_hosts: usize,
+    budget: usize,
+) -> Option<String> {
+    match (canary, failed, attention) {
+        (_, _, Some(r)) => Some(format!(
+            "not attempted: the rollout stopped after {} needed attention",
+            r.container
+        )),
+        (true, Some(host), _) => Some(format!(
+            "not attempted: the rollout stopped after the canary host {host} failed"
+        )),
+        (false, Some(_), _) if failed_hosts > budget => Some(format!(
+            "not attempted: the rollout stopped after {failed_hosts} host(s) failed (failure budget {budget})"
+        )),
+        _ => None,
+    }
 }
 
 fn host_of(container: &str) -> &str {
     container.split_once('/').map_or("", |(host, _)| host)
-}
-
-fn not_attempted(status: &Status, why: &str) -> PassResult {
-    PassResult {
-        container: status.container.clone(),
-        project: status.project.clone(),
-        from: status.image.clone(),
-        to: status.target.clone().unwrap_or_default(),
-        result: PassOutcome::NotAttempted,
-        duration_ms: 0,
-        downtime_ms: None,
-        message: why.to_string(),
-    }
 }
 
 /// One host's eligible containers, one by one in dependency order, as a single-host pass does
