@@ -79,7 +79,7 @@ pub struct PassReport {
     pub results: Vec<PassResult>,
     /// The hosts of a fleet it could not read.
     #[serde(rename = "unreached_hosts", skip_serializing_if = "Vec::is_empty")]
-    pub unreached: Vec<super::rollout::Unreached>,
+    pub unreached: Vec<super::check::Unreached>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -140,12 +140,19 @@ pub struct FleetHost<'a> {
     pub engine: std::result::Result<&'a dyn Engine, String>,
 }
 
+/// A host of a fleet that could not be read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreached {
+    pub host: String,
+    pub error: String,
+}
+
 /// What a fleet's discovery found: every container as `HOST/NAME`, and the hosts it could not
 /// read, with why.
 #[derive(Default)]
 pub struct FleetWatch {
     pub watched: Vec<Watched>,
-    pub unreached: Vec<(String, String)>,
+    pub unreached: Vec<Unreached>,
 }
 
 /// Discovery over every host of a fleet at once, each with the config file's entries for its
@@ -193,7 +200,7 @@ pub async fn discover_fleet(
                 w.depends_on = w.depends_on.iter().map(|d| format!("{host}/{d}")).collect();
                 w
             })),
-            Err(why) => fleet.unreached.push((host, why)),
+            Err(error) => fleet.unreached.push(Unreached { host, error }),
         }
     }
     Ok(fleet)

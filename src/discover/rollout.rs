@@ -6,12 +6,10 @@
 
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
-
 use super::auto::{
     dependency_order, not_attempted, upgrade_one, PassOutcome, PassReport, PassResult, Settings,
 };
-use super::check::{self, FleetHost, Selection, Status};
+use super::check::{self, FleetHost, Selection, Status, Unreached};
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
 use crate::ops::fleet::Host;
@@ -27,13 +25,6 @@ pub struct Rollout {
     pub parallel: usize,
     /// Failed hosts the rollout tolerates before it stops (the canary's failure always stops it).
     pub failure_budget: usize,
-}
-
-/// A host the pass could not read.
-#[derive(Debug, Clone, Serialize)]
-pub struct Unreached {
-    pub host: String,
-    pub error: String,
 }
 
 /// The hosts in the order the rollout takes them: the canary alone, then the others in waves of
@@ -156,12 +147,7 @@ async fn survey(
     )
     .await?;
     let checked = check::check(registry, &found.watched).await;
-    let unreached = found
-        .unreached
-        .into_iter()
-        .map(|(host, error)| Unreached { host, error })
-        .collect();
-    Ok((checked, unreached))
+    Ok((checked, found.unreached))
 }
 
 /// Why the rollout stops after a wave, if it does: a container that needs attention, a failed

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use cutover::backup::Listed;
 use cutover::discover::auto::{PassOutcome, PassReport};
-use cutover::discover::check::Status;
+use cutover::discover::check::{Status, Unreached};
 use cutover::discover::config::HostEntry;
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
@@ -460,7 +460,7 @@ pub fn profile(loaded: &Loaded) -> Exit {
 pub fn check(
     statuses: &[Status],
     hosts: &BTreeMap<String, HostEntry>,
-    unreached: &[(String, String)],
+    unreached: &[Unreached],
     requests: usize,
     json: bool,
 ) -> Exit {
@@ -474,8 +474,8 @@ pub fn check(
             .map(|(host, entry)| {
                 let error = unreached
                     .iter()
-                    .find(|(h, _)| h == host)
-                    .map(|(_, e)| secrets::redact(e));
+                    .find(|u| &u.host == host)
+                    .map(|u| secrets::redact(&u.error));
                 json!({ "host": host, "labels": entry.labels, "error": error })
             })
             .collect();
@@ -484,10 +484,11 @@ pub fn check(
         );
         return exit;
     }
-    for (host, error) in unreached {
+    for u in unreached {
         eprintln!(
-            "cutover: host {host} was not read: {}",
-            secrets::redact(error)
+            "cutover: host {} was not read: {}",
+            u.host,
+            secrets::redact(&u.error)
         );
     }
     if statuses.is_empty() {

@@ -96,6 +96,7 @@ fn before_change(change: &ChangeArgs) -> anyhow::Result<()> {
 
 /// Where the command works: the engine the docker CLI would reach, and the state directory of
 /// this host (journals and locks stay with the one who runs cutover).
+#[derive(Clone)]
 pub struct Site {
     pub state_root: PathBuf,
     pub endpoint: Endpoint,
@@ -126,12 +127,7 @@ impl Site {
     /// on this site's engine.
     fn aim(&self, given: Given, name: &str) -> anyhow::Result<(Site, Given, String)> {
         let Some((host, bare)) = name.split_once('/') else {
-            let site = Site {
-                state_root: self.state_root.clone(),
-                endpoint: self.endpoint.clone(),
-                named_engine: self.named_engine,
-            };
-            return Ok((site, given, name.to_string()));
+            return Ok((self.clone(), given, name.to_string()));
         };
         if self.named_engine {
             return Err(refused(format!(
