@@ -225,7 +225,7 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16, machine: &Machine) -> 
             (_, Machine::Remote(host)) => authority(host, host_port),
         };
         let endpoint = Endpoint {
-            how: format!("published as {addr}"),
+            how: format!("its port {port} published as {addr}"),
             addr,
             direct: false,
         };
@@ -473,7 +473,7 @@ mod tests {
             found,
             [
                 "172.17.0.3:8080 (its address on network bridge)",
-                "127.0.0.1:18080 (published as 127.0.0.1:18080)",
+                "127.0.0.1:18080 (its port 8080 published as 127.0.0.1:18080)",
             ]
         );
         assert!(
@@ -497,8 +497,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                "quay-2.lan:18080 (published as quay-2.lan:18080)",
-                "192.0.2.7:18082 (published as 192.0.2.7:18082)",
+                "quay-2.lan:18080 (its port 8080 published as quay-2.lan:18080)",
+                "192.0.2.7:18082 (its port 8080 published as 192.0.2.7:18082)",
             ]
         );
         assert!(endpoints(&far, 8080, &remote).iter().all(|e| !e.direct));

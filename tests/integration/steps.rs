@@ -359,7 +359,7 @@ fn health_by_port_with_json_conditions() {
     out.expect(0);
     // Through the container's address when the host reaches the bridge, else through the
     // published port (a host where another engine holds docker0): either way it says which.
-    let published = format!("(published as 127.0.0.1:{port}) answered HTTP 200");
+    let published = format!("(its port 8080 published as 127.0.0.1:{port}) answered HTTP 200");
     assert!(
         out.stderr
             .contains("(its address on network bridge) answered HTTP 200")
