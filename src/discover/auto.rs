@@ -327,6 +327,7 @@ mod tests {
             newest: None,
             eligible: true,
             reason: String::new(),
+            held_back: false,
             opted_in: true,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
         }

@@ -12,10 +12,12 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
+use super::clusters;
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::{self, Engine};
 use crate::error::Result;
+use crate::ops::group::Node;
 use crate::profile::{self, Catalog, Choice, Profile};
 use crate::version::{self, Policy, Rules, TagVersion};
 
@@ -153,6 +155,22 @@ pub struct Unreached {
 pub struct FleetWatch {
     pub watched: Vec<Watched>,
     pub unreached: Vec<Unreached>,
+    /// The running containers of products that move together by database, on every host read.
+    pub nodes: Vec<Node>,
+}
+
+impl FleetWatch {
+    /// [`check`] over the fleet, holding back what [`clusters::hold_back`] holds.
+    pub async fn check(&self, registry: &RegistryClient) -> Vec<Status> {
+        let mut statuses = check(registry, &self.watched).await;
+        clusters::hold_back(&mut statuses, &self.nodes, &self.unreached);
+        statuses
+    }
+}
+
+/// The host of a fleet's `HOST/NAME`.
+pub(crate) fn host_of(container: &str) -> &str {
+    container.split_once('/').map_or("", |(host, _)| host)
 }
 
 /// Discovery over every host of a fleet at once, each with the config file's entries for its
@@ -184,7 +202,7 @@ pub async fn discover_fleet(
         let selection = selection.as_ref()?;
         Some(async move {
             let found = match &host.engine {
-                Ok(engine) => discover(*engine, &config.for_host(&host.name), catalog, selection)
+                Ok(engine) => read_host(*engine, &config.for_host(&host.name), catalog, selection)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(why) => Err(why.clone()),
@@ -195,15 +213,32 @@ pub async fn discover_fleet(
     let mut fleet = FleetWatch::default();
     for (host, found) in futures_util::future::join_all(reads).await {
         match found {
-            Ok(watched) => fleet.watched.extend(watched.into_iter().map(|mut w| {
-                w.name = format!("{host}/{}", w.name);
-                w.depends_on = w.depends_on.iter().map(|d| format!("{host}/{d}")).collect();
-                w
-            })),
+            Ok((watched, nodes)) => {
+                fleet.watched.extend(watched.into_iter().map(|mut w| {
+                    w.name = format!("{host}/{}", w.name);
+                    w.depends_on = w.depends_on.iter().map(|d| format!("{host}/{d}")).collect();
+                    w
+                }));
+                fleet.nodes.extend(nodes.into_iter().map(|mut n| {
+                    n.container = format!("{host}/{}", n.container);
+                    n
+                }));
+            }
             Err(error) => fleet.unreached.push(Unreached { host, error }),
         }
     }
     Ok(fleet)
+}
+
+/// One host's selected containers, and its nodes of products that move together by database.
+async fn read_host(
+    engine: &dyn Engine,
+    config: &Config,
+    catalog: &Catalog,
+    selection: &Selection,
+) -> Result<(Vec<Watched>, Vec<Node>)> {
+    let watched = discover(engine, config, catalog, selection).await?;
+    Ok((watched, crate::ops::group::nodes(engine, catalog).await?))
 }
 
 /// What a fleet-wide selection asks of one host; `None` when it names none of its containers.
@@ -329,6 +364,9 @@ pub struct Status {
     pub newest: Option<String>,
     pub eligible: bool,
     pub reason: String,
+    /// Eligible, but held back by the topology of the fleet (see [`clusters::hold_back`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held_back: bool,
     pub opted_in: bool,
     #[serde(skip)]
     pub depends_on: Vec<String>,
@@ -467,6 +505,7 @@ fn unjudged(w: &Watched) -> Status {
         newest: None,
         eligible: false,
         reason: String::new(),
+        held_back: false,
         opted_in: w.opted_in,
         depends_on: w.depends_on.clone(),
     }

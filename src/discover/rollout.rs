@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use super::auto::{
     dependency_order, not_attempted, upgrade_one, PassOutcome, PassReport, PassResult, Settings,
 };
-use super::check::{self, FleetHost, Selection, Status, Unreached};
+use super::check::{self, host_of, FleetHost, Selection, Status, Unreached};
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
 use crate::ops::fleet::Host;
@@ -146,7 +146,7 @@ async fn survey(
         &Selection::OptedIn,
     )
     .await?;
-    let checked = check::check(registry, &found.watched).await;
+    let checked = found.check(registry).await;
     Ok((checked, found.unreached))
 }
 
@@ -172,10 +172,6 @@ fn stop_after(
         )),
         _ => None,
     }
-}
-
-fn host_of(container: &str) -> &str {
-    container.split_once('/').map_or("", |(host, _)| host)
 }
 
 /// One host's eligible containers, one by one in dependency order, as a single-host pass does

@@ -195,19 +195,86 @@ async fn still_running(engine: &dyn Engine, name: &str) -> Result<bool> {
 
 /// What makes two containers share a database: the server (the database's container when it
 /// runs in one, since two projects may each call theirs `db`, else its host), port and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseIdentity {
+    pub server: String,
+    pub port: u16,
+    pub name: String,
+    /// The server is a container of the node's own engine: its name means nothing on another
+    /// host, so no node elsewhere can be told to share it.
+    pub local: bool,
+}
+
+impl std::fmt::Display for DatabaseIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}/{}", self.server, self.port, self.name)
+    }
+}
+
 async fn database_identity(
     engine: &dyn Engine,
     c: &ContainerInspectResponse,
     database: &profile::DatabaseSpec,
     facts: &Facts,
-) -> Result<(String, u16, String)> {
+) -> Result<DatabaseIdentity> {
     let location = database
         .locate(facts)
         .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
-    let server = crate::backup::database_container(engine, c, &location.host)
-        .await?
-        .map_or(location.host, |s| s.name().to_string());
-    Ok((server, location.port, location.name))
+    let container = crate::backup::database_container(engine, c, &location.host).await?;
+    Ok(DatabaseIdentity {
+        local: container.is_some(),
+        server: container.map_or(location.host, |s| s.name().to_string()),
+        port: location.port,
+        name: location.name,
+    })
+}
+
+/// A running container of a product whose containers on one database move together.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub container: String,
+    pub profile: String,
+    pub database: DatabaseIdentity,
+}
+
+/// Every running container of this engine that follows a profile grouping by database, with its
+/// database: over a fleet, what tells the nodes of one cluster spread over several hosts. A
+/// container whose database cannot be told is left out, and said so.
+pub async fn nodes(engine: &dyn Engine, catalog: &Catalog) -> Result<Vec<Node>> {
+    let mut found = Vec::new();
+    for name in engine.container_names(false).await? {
+        if plan::is_reserved_name(&name) {
+            continue;
+        }
+        let Some(c) = engine.inspect(&name).await? else {
+            continue;
+        };
+        let Ok(Some((loaded, _))) = choose_profile(catalog, &Choice::Auto, &c) else {
+            continue;
+        };
+        let profile = &loaded.profile;
+        let grouped = profile
+            .group
+            .as_ref()
+            .is_some_and(|g| g.by == GroupBy::Database);
+        let (true, Some(database)) = (grouped, &profile.database) else {
+            continue;
+        };
+        secrets::register_container(&c);
+        let identity = match gather_facts(engine, Some(profile), &c).await {
+            Ok(facts) => database_identity(engine, &c, database, &facts).await,
+            Err(e) => Err(e),
+        };
+        match identity {
+            Ok(database) => found.push(Node {
+                container: name,
+                profile: profile.name.clone(),
+                database,
+            }),
+            Err(e) => tracing::warn!("{name}: its database cannot be told ({e})"),
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

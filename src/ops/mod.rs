@@ -4,7 +4,7 @@
 pub mod backup;
 pub mod compose;
 pub mod fleet;
-mod group;
+pub mod group;
 pub mod history;
 pub mod live;
 pub mod preflight;

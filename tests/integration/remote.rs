@@ -853,3 +853,115 @@ fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
         Some("true")
     );
 }
+
+#[test]
+fn nodes_of_one_database_on_two_hosts_are_held_back_and_the_rest_of_the_fleet_goes_on() {
+    let scene = Scene::new("spread");
+    let dir = temp_dir(&scene, "spread");
+    let engines = [
+        PrivateEngine::start("spread-a", &[]),
+        PrivateEngine::start("spread-b", &[]),
+    ];
+    // One Quay cluster: a node on each host, both on the database at db.internal. Whether the
+    // nodes serve does not matter here: nothing may touch them.
+    let stack = dir.join("stack");
+    std::fs::create_dir_all(&stack).unwrap();
+    std::fs::write(
+        stack.join("config.yaml"),
+        "DB_URI: postgresql://quay:secretpw@db.internal:5432/quay\nDATABASE_SECRET_KEY: k\n",
+    )
+    .unwrap();
+    let node = scene.name("quay");
+    let mount = format!("{}:/conf/stack", stack.display());
+    let quay = format!("{}/projectquay/quay:v3.8.0", registry());
+    let ids: Vec<String> = engines
+        .iter()
+        .map(|engine| {
+            engine.run(&[
+                "run",
+                "-d",
+                "--name",
+                &node,
+                "--label",
+                "cutover.enable=true",
+                "-v",
+                &mount,
+                "--entrypoint",
+                "sleep",
+                &quay,
+                "1d",
+            ])
+        })
+        .collect();
+    let web = scene.name("web");
+    engines[1].run_app(&web, &image("1"));
+    let config = dir.join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "settle: 1s\nhosts:\n  a: {{host: '{}'}}\n  b: {{host: '{}'}}\ncontainers:\n  b/{web}: {{policy: major}}\n",
+            engines[0].host(),
+            engines[1].host()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let held = |statuses: &serde_json::Value| -> Vec<String> {
+        let mut held: Vec<String> = statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["held_back"] == true && s["eligible"] == false)
+            .map(|s| s["container"].as_str().unwrap().to_string())
+            .collect();
+        held.sort();
+        held
+    };
+
+    let out = cutover(&scene, &["check", "--config", config, "--json"], &[]);
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(
+        held(&report["containers"]),
+        [format!("a/{node}"), format!("b/{node}")],
+        "{report}"
+    );
+    let reason = report["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["container"] == format!("a/{node}"))
+        .unwrap()["reason"]
+        .to_string();
+    assert!(
+        reason.contains(&format!(
+            "quay containers on other hosts share its database db.internal:5432/quay (b/{node})"
+        )),
+        "{reason}"
+    );
+    assert!(!out.stdout.contains("secretpw"));
+
+    let out = cutover(&scene, &["auto", "--config", config, "--json"], &[]);
+    out.expect(10);
+    let pass = &out.json()["pass"];
+    let results: Vec<(&str, &str)> = pass["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(results, [(format!("b/{web}").as_str(), "upgraded")], "{pass}");
+    assert_eq!(
+        held(&pass["checked"]),
+        [format!("a/{node}"), format!("b/{node}")]
+    );
+    for (engine, id) in engines.iter().zip(&ids) {
+        assert_eq!(engine.inspect(&node, "{{.Id}}").as_ref(), Some(id));
+        assert_eq!(engine.inspect(&node, "{{.Config.Image}}"), Some(quay.clone()));
+    }
+}

@@ -551,6 +551,9 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
             secrets::redact(&u.error)
         ));
     }
+    for s in report.checked.iter().filter(|s| s.held_back) {
+        print(&format!("  {:<20} {}  {}", s.container, s.image, s.reason));
+    }
     for r in by_project(&report.results, |r| r.project.as_deref()) {
         let result = serde_json::to_value(r.result)
             .ok()

@@ -24,6 +24,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
         true => FleetWatch {
             watched: check::discover(&site.engine().await?, &config, &catalog, &selection).await?,
             unreached: Vec::new(),
+            nodes: Vec::new(),
         },
         false => {
             let engines = fleet::connect(&config.hosts).await;
@@ -40,7 +41,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
             check::discover_fleet(&hosts, &config, &catalog, &selection).await?
         }
     };
-    let statuses = check::check(&registry, &found.watched).await;
+    let statuses = found.check(&registry).await;
     Ok(output::check(
         &statuses,
         &config.hosts,
