@@ -232,6 +232,7 @@ pub(super) async fn upgrade_one(
         given: given.clone(),
         backup: BackupRequest::default(),
         compose: ComposeRequest::default(),
+        follows: None,
     };
     let prepared = match upgrade::prepare(engine, state, catalog, &request).await {
         Ok(p) => p,

@@ -32,6 +32,11 @@ pub struct UpgradeRequest {
     pub given: Given,
     pub backup: BackupRequest,
     pub compose: ComposeRequest,
+    /// Another node of its cluster, on another host, moves the shared database to the target
+    /// first (see [`crate::plan::steps::gate`]): this one goes straight to the target, with
+    /// neither a migration nor a backup of that database, whose rollback would undo the other
+    /// node's.
+    pub follows: Option<String>,
 }
 
 /// The containers an upgrade moves, claimed, with what the profile read of each.
@@ -102,7 +107,8 @@ pub async fn prepare(
     options.compose = compose_plan(engine, state, req, &group, &options).await?;
     let database = chosen
         .as_ref()
-        .and_then(|(loaded, _)| loaded.profile.database.clone());
+        .and_then(|(loaded, _)| loaded.profile.database.clone())
+        .filter(|_| req.follows.is_none());
     let members: Vec<(&ContainerInspectResponse, &Facts)> =
         group.olds.iter().zip(&group.facts).collect();
     options.backup =
@@ -184,7 +190,7 @@ async fn follow_profile(
             options.start_order = StartOrder::NamedFirst;
         }
     }
-    if options.via.is_empty() {
+    if options.via.is_empty() && req.follows.is_none() {
         if let Some(path) = &profile.upgrade_path {
             let insecure = &req.given.config.insecure_registries;
             options.via = plan_hops(&group.olds[0], &options.target, path, insecure).await?;
@@ -193,6 +199,15 @@ async fn follow_profile(
     // The profile's steps are the product's: its other images' containers need none.
     let product = group.facts.len() - options.companions.len();
     options.hop_steps = hop_steps(profile, &group.olds[0], options, &group.facts[..product])?;
+    if let Some(first) = &req.follows {
+        for hop in &mut options.hop_steps {
+            hop.migrate = None;
+            hop.migrates_at_start = false;
+            hop.notes.push(format!(
+                "{first} migrates the database shared with this node first"
+            ));
+        }
+    }
     Ok(())
 }
 

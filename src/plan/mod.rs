@@ -193,6 +193,29 @@ impl Plan {
     pub fn step_count(&self) -> usize {
         self.stages.iter().map(|s| s.steps.len()).sum()
     }
+
+    /// Places a cluster's gate in the first stage (see [`steps::gate`]): the first node's just
+    /// before it stops a serving container, another node's just after its last stop.
+    pub fn gate(&mut self, gate: steps::Gate) {
+        let first = gate.node == gate.first;
+        let Some(stage) = self.stages.first_mut() else {
+            return;
+        };
+        let stops: Vec<usize> = stage
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.traits().starts_downtime)
+            .map(|(i, _)| i)
+            .collect();
+        let at = match first {
+            true => stops.first().copied(),
+            false => stops.last().map(|i| i + 1),
+        };
+        stage
+            .steps
+            .insert(at.unwrap_or(stage.steps.len()), gate.into());
+    }
 }
 
 /// The last path component of an image reference: `demo:2` for `127.0.0.1:5000/demo:2`.

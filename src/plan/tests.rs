@@ -376,3 +376,20 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
         .unwrap_err()
         .contains("absolute path"));
 }
+
+#[test]
+fn a_cluster_s_first_node_waits_before_it_stops_and_another_node_once_stopped() {
+    let gate = |node: &str| steps::Gate {
+        cluster: "c".into(),
+        first: "a/quay".into(),
+        node: node.into(),
+    };
+    let mut first = upgrade(&options());
+    first.gate(gate("a/quay"));
+    let mut other = upgrade(&options());
+    other.gate(gate("b/quay"));
+    assert_eq!(names(&first)[2..6], ["verify", "gate", "stop", "rename"]);
+    assert_eq!(names(&other)[2..6], ["verify", "stop", "gate", "rename"]);
+    assert!(!first.stages[0].steps[3].traits().critical_undo);
+    assert!(other.stages[0].steps[4].traits().critical_undo);
+}

@@ -102,6 +102,7 @@ fn request(host: &Host, members: &[&str], mut options: UpgradeOptions) -> Upgrad
         },
     };
     UpgradeRequest {
+        follows: None,
         name: members[0].into(),
         with: members[1..].iter().map(|m| m.to_string()).collect(),
         given: Given {

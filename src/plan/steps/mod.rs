@@ -12,6 +12,7 @@ mod compose_edit;
 mod create;
 mod exec;
 mod files;
+pub mod gate;
 mod keep_file;
 mod one_shot;
 mod pull;
@@ -45,6 +46,7 @@ pub use check_version::{reports, CheckVersion, VersionSource};
 pub use compose_edit::{sha, ComposeEdit};
 pub use create::Create;
 pub use exec::{Exec, Hook};
+pub use gate::Gate;
 pub use keep_file::{sha256, FileSource, KeepFile};
 pub use one_shot::OneShot;
 pub use pull::Pull;
@@ -257,6 +259,7 @@ steps! {
     "exec" => Exec,
     "carry_file" => CarryFile,
     "stop" => Stop,
+    "gate" => Gate,
     "backup" => Backup,
     "restore" => Restore,
     "migrate" => OneShot,

@@ -27,6 +27,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
     let request = UpgradeRequest {
+        follows: None,
         name,
         with: args.with.clone(),
         options,
