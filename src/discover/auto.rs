@@ -24,7 +24,7 @@ use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
 use crate::profile::Catalog;
-use crate::run::{Interrupt, Outcome, StateDir};
+use crate::run::{Interrupt, Outcome, RunReport, StateDir};
 use crate::secrets;
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -215,30 +215,47 @@ pub(super) async fn upgrade_one(
     status: &Status,
     interrupt: &Interrupt,
 ) -> (PassOutcome, String, Option<u64>) {
+    let prepared = match request(status, given, None) {
+        Ok(request) => upgrade::prepare(engine, state, catalog, &request).await,
+        Err(e) => Err(e),
+    };
+    match prepared {
+        Ok(prepared) => judge(prepared.execute(engine, state, None, interrupt).await),
+        Err(e) => (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
+    }
+}
+
+/// What `cutover upgrade NAME --image TARGET` would ask for `status`, through the hops check
+/// found unless another node of its cluster (`follows`) moves the database first.
+pub(super) fn request(
+    status: &Status,
+    given: &Given,
+    follows: Option<&str>,
+) -> Result<UpgradeRequest> {
     let target = status.target.clone().unwrap_or_default();
     let Some(target) = ImageRef::parse(&target) else {
-        return (
-            PassOutcome::Refused,
-            format!("{target} is not an image reference"),
-            None,
-        );
+        return Err(crate::Error::Refused(format!(
+            "{target} is not an image reference"
+        )));
     };
     let mut options = UpgradeOptions::new(Target::Image(target), HealthPolicy::default());
-    options.via = status.via.clone();
-    let request = UpgradeRequest {
+    if follows.is_none() {
+        options.via = status.via.clone();
+    }
+    Ok(UpgradeRequest {
         name: status.container.clone(),
         with: Vec::new(),
         options,
         given: given.clone(),
         backup: BackupRequest::default(),
         compose: ComposeRequest::default(),
-        follows: None,
-    };
-    let prepared = match upgrade::prepare(engine, state, catalog, &request).await {
-        Ok(p) => p,
-        Err(e) => return (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
-    };
-    match prepared.execute(engine, state, None, interrupt).await {
+        follows: follows.map(str::to_string),
+    })
+}
+
+/// A run's end as a pass tells it: how it ended, what to tell, and the downtime.
+pub(super) fn judge(result: Result<RunReport>) -> (PassOutcome, String, Option<u64>) {
+    match result {
         Ok(report) => {
             let result = match report.outcome {
                 Outcome::Succeeded => PassOutcome::Upgraded,
@@ -329,6 +346,7 @@ mod tests {
             eligible: true,
             reason: String::new(),
             held_back: false,
+            cluster: Vec::new(),
             opted_in: true,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
         }

@@ -11,8 +11,8 @@ use bollard::models::ContainerInspectResponse;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use super::clusters;
+use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::{self, Engine};
@@ -160,10 +160,10 @@ pub struct FleetWatch {
 }
 
 impl FleetWatch {
-    /// [`check`] over the fleet, holding back what [`clusters::hold_back`] holds.
+    /// [`check`] over the fleet, with its clusters over hosts (see [`clusters::form`]).
     pub async fn check(&self, registry: &RegistryClient) -> Vec<Status> {
         let mut statuses = check(registry, &self.watched).await;
-        clusters::hold_back(&mut statuses, &self.nodes, &self.unreached);
+        clusters::form(&mut statuses, &self.nodes, &self.unreached);
         statuses
     }
 }
@@ -364,9 +364,13 @@ pub struct Status {
     pub newest: Option<String>,
     pub eligible: bool,
     pub reason: String,
-    /// Eligible, but held back by the topology of the fleet (see [`clusters::hold_back`]).
+    /// Eligible, but held back by the topology of the fleet (see [`clusters::form`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held_back: bool,
+    /// Every node of the cluster over hosts it moves with, itself included (see
+    /// [`clusters::form`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cluster: Vec<String>,
     pub opted_in: bool,
     #[serde(skip)]
     pub depends_on: Vec<String>,
@@ -506,6 +510,7 @@ fn unjudged(w: &Watched) -> Status {
         eligible: false,
         reason: String::new(),
         held_back: false,
+        cluster: Vec::new(),
         opted_in: w.opted_in,
         depends_on: w.depends_on.clone(),
     }

@@ -2,55 +2,262 @@
 //! vendor stop every container on the database before the schema changes (Quay: "Shutdown the
 //! Quay Enterprise cluster: Remove all containers from service", coreos/docs
 //! quay-enterprise/upgrade-quay.md; Anchore: `db upgrade` "requires *all* anchore-engine
-//! services to be stopped"; DevLake: never two instances on one database). cutover moves such
-//! containers together only on one host, so a node whose database also serves nodes on another
-//! host, or perhaps on a host that could not be read, is held back rather than upgraded under
-//! them.
+//! services to be stopped"; DevLake: never two instances on one database). So the containers
+//! of one product that name the same database server from several hosts move as one cluster
+//! (see [`crate::plan::steps::gate`]), only as a whole and to one version; and one whose
+//! database may also serve a host that could not be read is held back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use super::auto::{judge, not_attempted, request, PassOutcome, PassResult, Settings};
 use super::check::{host_of, Status, Unreached};
+use crate::ops::fleet::Host;
 use crate::ops::group::Node;
+use crate::ops::settings::Given;
+use crate::ops::upgrade;
+use crate::plan::steps::gate::{Cluster, FirstFailed, Gate};
+use crate::run::{Interrupt, Outcome, RunReport};
 
-/// A fleet's nodes, each as `HOST/NAME`.
-pub fn hold_back(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
-    for status in statuses.iter_mut().filter(|s| s.eligible) {
+/// Marks each eligible node of a cluster over hosts with the cluster's other nodes, or holds it
+/// back when the cluster cannot move as a whole. Containers are `HOST/NAME`.
+pub fn form(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
+    let mut decided: Vec<(usize, Result<Vec<String>, String>)> = Vec::new();
+    for (i, status) in statuses.iter().enumerate().filter(|(_, s)| s.eligible) {
         let Some(node) = nodes.iter().find(|n| n.container == status.container) else {
             continue;
         };
-        if node.database.local {
-            continue;
-        }
-        let host = host_of(&node.container);
-        let elsewhere: Vec<&str> = nodes
+        let cluster = cluster_of(node, nodes);
+        let spread = cluster
             .iter()
-            .filter(|n| {
-                host_of(&n.container) != host
-                    && n.profile == node.profile
-                    && n.database == node.database
-            })
-            .map(|n| n.container.as_str())
-            .collect();
-        let why = if !elsewhere.is_empty() {
-            format!(
-                "held back: {} containers on other hosts share its database {} ({}); {} stops every container on the database before the schema changes, and cutover moves them together only on one host: upgrade them by hand in one window, or run them on one host",
-                node.profile,
-                node.database,
-                elsewhere.join(", "),
-                node.profile
-            )
-        } else if !unreached.is_empty() {
+            .any(|n| host_of(&n.container) != host_of(&node.container));
+        let reachable = !node.database.local || !node.database.published.is_empty();
+        let decision = if reachable && !unreached.is_empty() {
             let hosts: Vec<&str> = unreached.iter().map(|u| u.host.as_str()).collect();
-            format!(
-                "held back: its database {} is outside its host, and {} could not be read: a {} container there on the same database would be left on a schema it may refuse",
+            Err(format!(
+                "held back: its database {} may serve other hosts, and {} could not be read: a {} container there on the same database would be left on a schema it may refuse",
                 node.database,
                 hosts.join(", "),
                 node.profile
-            )
+            ))
+        } else if !spread {
+            continue;
         } else {
+            let names: Vec<String> = cluster.iter().map(|n| n.container.clone()).collect();
+            match cluster.iter().find_map(|n| unfit(n, status, statuses)) {
+                Some(why) => Err(format!(
+                    "held back: its cluster over hosts ({}, all on the database {}) moves only as a whole and to one version, and {why}",
+                    names.join(", "),
+                    node.database
+                )),
+                None => Ok(names),
+            }
+        };
+        decided.push((i, decision));
+    }
+    for (i, decision) in decided {
+        let status = &mut statuses[i];
+        match decision {
+            Ok(cluster) => status.cluster = cluster,
+            Err(why) => {
+                status.eligible = false;
+                status.held_back = true;
+                status.reason = why;
+            }
+        }
+    }
+}
+
+/// The nodes of `node`'s product that share its database, itself included: those beside the
+/// database's container first (only they can back it up), then in the fleet's order.
+fn cluster_of<'a>(node: &Node, nodes: &'a [Node]) -> Vec<&'a Node> {
+    let here = host_of(&node.container);
+    let mut cluster: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.profile == node.profile)
+        .filter(|n| match host_of(&n.container) == here {
+            true => n.database == node.database,
+            false => n.database.across_hosts(&node.database),
+        })
+        .collect();
+    cluster.sort_by_key(|n| !n.database.local);
+    cluster
+}
+
+/// Why `node` cannot move with `status`'s container, if it cannot.
+fn unfit(node: &Node, status: &Status, statuses: &[Status]) -> Option<String> {
+    let name = &node.container;
+    match statuses.iter().find(|s| &s.container == name) {
+        None => Some(format!(
+            "{name} is not opted in (label cutover.enable=true, or list it in the config)"
+        )),
+        Some(other) if !other.eligible => Some(format!("{name} may not move: {}", other.reason)),
+        Some(other) if other.target != status.target => Some(format!(
+            "{name} would move to {} rather than {}",
+            other.target.as_deref().unwrap_or("nothing"),
+            status.target.as_deref().unwrap_or("nothing")
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Moves one cluster over hosts as its vendors do: every node's run prepared first (nothing
+/// changes if one cannot be), then all at once, meeting at their gates (see
+/// [`crate::plan::steps::gate`]). `nodes` is `HOST/NAME`, the first node first; on a host with
+/// several nodes, the first of them moves the others with it, as on a single host.
+pub async fn upgrade(
+    members: &[Host<'_>],
+    nodes: &[&Status],
+    settings: &Settings,
+    interrupt: &Interrupt,
+) -> Vec<PassResult> {
+    let mut runs: Vec<&Status> = Vec::new();
+    let mut carried: Vec<(&Status, String)> = Vec::new();
+    for node in nodes {
+        match runs
+            .iter()
+            .find(|r| host_of(&r.container) == host_of(&node.container))
+        {
+            Some(with) => carried.push((node, with.container.clone())),
+            None => runs.push(node),
+        }
+    }
+    let first = runs[0].container.clone();
+    let mut prepared = Vec::new();
+    for (i, status) in runs.iter().enumerate() {
+        let host = host_of(&status.container);
+        let reached = members
+            .iter()
+            .find(|m| m.name == host)
+            .and_then(|m| m.reached.as_ref().ok());
+        let Some((engine, state)) = reached else {
+            return refused(nodes, &status.container, "its host was not reached");
+        };
+        let given = Given {
+            config: settings.given.config.for_host(host),
+            ..settings.given.clone()
+        };
+        let bare = Status {
+            container: status.container[host.len() + 1..].to_string(),
+            target: runs[0].target.clone(),
+            ..(*status).clone()
+        };
+        let follows = (i > 0).then_some(first.as_str());
+        let ready = match request(&bare, &given, follows) {
+            Ok(req) => upgrade::prepare(*engine, state, &settings.catalog, &req).await,
+            Err(e) => Err(e),
+        };
+        match ready {
+            Ok(p) => prepared.push((status.container.clone(), *engine, *state, p)),
+            Err(e) => return refused(nodes, &status.container, &e.to_string()),
+        }
+    }
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "{first}#{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::SeqCst)
+    );
+    let followers = runs[1..].iter().map(|s| s.container.clone()).collect();
+    let gates = Cluster::open(&name, followers);
+    tracing::info!(
+        "cluster over hosts: {first} migrates once every other node ({}) is stopped",
+        runs[1..]
+            .iter()
+            .map(|s| s.container.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let moves = prepared.into_iter().map(|(node, engine, state, mut p)| {
+        p.plan.gate(Gate {
+            cluster: name.clone(),
+            first: first.clone(),
+            node: node.clone(),
+        });
+        let (gates, first) = (gates.clone(), first.clone());
+        async move {
+            let clock = Instant::now();
+            let result = p.execute(engine, state, None, interrupt).await;
+            match node == first {
+                true => gates.first_ended(failure(&result)),
+                false => gates.node_ended(&node, &told(&result)),
+            }
+            (judge(result), clock.elapsed().as_millis() as u64)
+        }
+    });
+    let done = futures_util::future::join_all(moves).await;
+    gates.close();
+    let mut results: Vec<PassResult> = runs
+        .iter()
+        .zip(done)
+        .map(
+            |(status, ((result, message, downtime_ms), duration_ms))| PassResult {
+                container: status.container.clone(),
+                project: status.project.clone(),
+                from: status.image.clone(),
+                to: runs[0].target.clone().unwrap_or_default(),
+                result,
+                duration_ms,
+                downtime_ms,
+                message,
+            },
+        )
+        .collect();
+    for (status, with) in carried {
+        let Some(moved) = results.iter().find(|r| r.container == with).cloned() else {
             continue;
         };
-        status.eligible = false;
-        status.held_back = true;
-        status.reason = why;
+        results.push(PassResult {
+            container: status.container.clone(),
+            from: status.image.clone(),
+            message: format!("moved with {with}: {}", moved.message),
+            ..moved
+        });
+    }
+    results
+}
+
+/// Every node of a cluster that could not be prepared: the one that failed refused, the others
+/// not attempted; nothing changed.
+fn refused(nodes: &[&Status], failed: &str, why: &str) -> Vec<PassResult> {
+    nodes
+        .iter()
+        .map(|status| match status.container == failed {
+            true => PassResult {
+                result: PassOutcome::Refused,
+                message: crate::secrets::redact(why),
+                ..not_attempted(status, "")
+            },
+            false => not_attempted(
+                status,
+                &format!("not attempted: its cluster moves only as a whole, and {failed} could not be prepared"),
+            ),
+        })
+        .collect()
+}
+
+/// How the first node's run failed, as the other nodes' gates need it.
+fn failure(result: &crate::Result<RunReport>) -> Option<FirstFailed> {
+    match result {
+        Ok(report) if report.outcome == Outcome::Succeeded => None,
+        Ok(report) => Some(FirstFailed {
+            message: told(result),
+            database_as_it_was: matches!(
+                report.outcome,
+                Outcome::RolledBack | Outcome::NothingChanged
+            ),
+        }),
+        Err(_) => Some(FirstFailed {
+            message: told(result),
+            database_as_it_was: false,
+        }),
+    }
+}
+
+fn told(result: &crate::Result<RunReport>) -> String {
+    match result {
+        Ok(report) => report.failure.clone().unwrap_or_else(|| "done".into()),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -68,6 +275,7 @@ mod tests {
                 port: 5432,
                 name: "quay".into(),
                 local,
+                published: Vec::new(),
             },
         }
     }
@@ -88,6 +296,7 @@ mod tests {
             eligible: true,
             reason: "v3.9.0 available".into(),
             held_back: false,
+            cluster: Vec::new(),
             opted_in: true,
             depends_on: Vec::new(),
         }
@@ -101,8 +310,16 @@ mod tests {
             .collect()
     }
 
+    fn cluster_of<'a>(statuses: &'a [Status], name: &str) -> &'a [String] {
+        &statuses
+            .iter()
+            .find(|s| s.container == name)
+            .unwrap()
+            .cluster
+    }
+
     #[test]
-    fn nodes_of_one_database_on_two_hosts_are_held_back_and_others_go_on() {
+    fn nodes_of_one_database_on_several_hosts_move_as_one_cluster() {
         let nodes = [
             node("a/quay", "quay", "db.internal", false),
             node("b/quay", "quay", "db.internal", false),
@@ -120,15 +337,48 @@ mod tests {
         .into_iter()
         .map(eligible)
         .collect();
-        hold_back(&mut statuses, &nodes, &[]);
+        hold_back_none(&mut statuses, &nodes);
+        assert_eq!(cluster_of(&statuses, "a/quay"), ["a/quay", "b/quay"]);
+        assert_eq!(cluster_of(&statuses, "b/quay"), ["a/quay", "b/quay"]);
+        for alone in ["a/quay2", "b/quay2", "c/quay", "c/lake", "c/web"] {
+            assert!(cluster_of(&statuses, alone).is_empty(), "{alone}");
+        }
+    }
+
+    fn hold_back_none(statuses: &mut [Status], nodes: &[Node]) {
+        form(statuses, nodes, &[]);
+        assert!(held(statuses).is_empty());
+    }
+
+    #[test]
+    fn a_cluster_moves_only_as_a_whole_and_to_one_version() {
+        let nodes = [
+            node("a/quay", "quay", "db.internal", false),
+            node("b/quay", "quay", "db.internal", false),
+            node("c/quay", "quay", "db.internal", false),
+        ];
+        // c's node is not opted in.
+        let mut statuses: Vec<Status> = ["a/quay", "b/quay"].into_iter().map(eligible).collect();
+        form(&mut statuses, &nodes, &[]);
         assert_eq!(held(&statuses), ["a/quay", "b/quay"]);
         assert!(
-            statuses[0]
-                .reason
-                .contains("quay containers on other hosts share its database db.internal:5432/quay (b/quay)"),
+            statuses[0].reason.contains(
+                "its cluster over hosts (a/quay, b/quay, c/quay, all on the database db.internal:5432/quay) moves only as a whole and to one version, and c/quay is not opted in"
+            ),
             "{}",
             statuses[0].reason
         );
+        // c's node would move elsewhere.
+        let mut statuses: Vec<Status> = ["a/quay", "b/quay", "c/quay"]
+            .into_iter()
+            .map(eligible)
+            .collect();
+        statuses[2].target = Some("quay:v3.10.0".into());
+        form(&mut statuses, &nodes, &[]);
+        assert_eq!(held(&statuses), ["a/quay", "b/quay", "c/quay"]);
+        assert!(statuses[0]
+            .reason
+            .contains("c/quay would move to quay:v3.10.0 rather than quay:v3.9.0"));
     }
 
     #[test]
@@ -145,12 +395,50 @@ mod tests {
             host: "b".into(),
             error: "cannot reach".into(),
         };
-        hold_back(&mut statuses, &nodes, &[gone]);
+        form(&mut statuses, &nodes, &[gone]);
         assert_eq!(held(&statuses), ["a/quay"]);
-        assert!(statuses[0].reason.contains("and b could not be read"));
-        // Reached, the fleet has no other node: nothing is held.
+        assert!(statuses[0]
+            .reason
+            .contains("db.internal:5432/quay may serve other hosts, and b could not be read"));
+        // Reached, the fleet has no other node: nothing is held, and no cluster formed.
         let mut statuses = vec![eligible("a/quay")];
-        hold_back(&mut statuses, &nodes, &[]);
-        assert!(held(&statuses).is_empty());
+        hold_back_none(&mut statuses, &nodes);
+        assert!(statuses[0].cluster.is_empty());
+    }
+
+    #[test]
+    fn the_node_beside_the_database_container_it_publishes_goes_first() {
+        let mut beside = node("c/quay", "quay", "quay-db", true);
+        beside.database.published = vec![15432];
+        let far = |host: &str, port: u16| {
+            let mut n = node(&format!("{host}/quay"), "quay", "10.0.0.3", false);
+            n.database.port = port;
+            n
+        };
+        let nodes = [
+            far("a", 15432),
+            far("b", 15432),
+            beside.clone(),
+            far("d", 5432),
+        ];
+        let mut statuses: Vec<Status> = ["a/quay", "b/quay", "c/quay", "d/quay"]
+            .into_iter()
+            .map(eligible)
+            .collect();
+        hold_back_none(&mut statuses, &nodes);
+        for member in ["a/quay", "b/quay", "c/quay"] {
+            assert_eq!(
+                cluster_of(&statuses, member),
+                ["c/quay", "a/quay", "b/quay"]
+            );
+        }
+        // Another port: another database, as far as can be told.
+        assert!(cluster_of(&statuses, "d/quay").is_empty());
+        // Unpublished, the container cannot be what other hosts reach.
+        beside.database.published.clear();
+        let nodes = [far("a", 15432), beside];
+        let mut statuses: Vec<Status> = ["a/quay", "c/quay"].into_iter().map(eligible).collect();
+        hold_back_none(&mut statuses, &nodes);
+        assert!(statuses.iter().all(|s| s.cluster.is_empty()));
     }
 }

@@ -10,6 +10,7 @@ use super::auto::{
     dependency_order, not_attempted, upgrade_one, PassOutcome, PassReport, PassResult, Settings,
 };
 use super::check::{self, host_of, FleetHost, Selection, Status, Unreached};
+use super::clusters;
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
 use crate::ops::fleet::Host;
@@ -65,7 +66,7 @@ pub async fn pass(
     let of_host = |host: &str| -> Vec<&Status> {
         checked
             .iter()
-            .filter(|s| s.eligible && host_of(&s.container) == host)
+            .filter(|s| s.eligible && s.cluster.is_empty() && host_of(&s.container) == host)
             .collect()
     };
     let with_work: Vec<String> = members
@@ -77,6 +78,26 @@ pub async fn pass(
     let mut stopped = outside_window.then(|| "outside the maintenance window".to_string());
     let mut failed_hosts = 0;
     let mut results = Vec::new();
+    // Clusters over hosts first: each is a canary of its own.
+    for nodes in clusters_of(&checked) {
+        if let (None, Some(signal)) = (&stopped, interrupt.raised()) {
+            stopped = Some(format!(
+                "not attempted: the pass was interrupted by {signal}"
+            ));
+        }
+        if let Some(why) = &stopped {
+            results.extend(nodes.iter().map(|s| not_attempted(s, why)));
+            continue;
+        }
+        let done = clusters::upgrade(members, &nodes, settings, interrupt).await;
+        if failed(&done) {
+            stopped = Some(format!(
+                "not attempted: the rollout stopped after the cluster of {} failed",
+                nodes[0].container
+            ));
+        }
+        results.extend(done);
+    }
     for (i, wave) in waves(&with_work, rollout.canary.as_deref(), rollout.parallel)
         .into_iter()
         .enumerate()
@@ -124,6 +145,30 @@ pub async fn pass(
         results,
         unreached,
     })
+}
+
+/// The clusters over hosts among the eligible containers, each in the order
+/// [`clusters::form`] gave its nodes: the one that migrates first.
+fn clusters_of(checked: &[Status]) -> Vec<Vec<&Status>> {
+    let mut clusters: Vec<Vec<&Status>> = Vec::new();
+    for status in checked
+        .iter()
+        .filter(|s| s.eligible && !s.cluster.is_empty())
+    {
+        if clusters
+            .iter()
+            .any(|c| c.iter().any(|n| n.container == status.container))
+        {
+            continue;
+        }
+        let nodes: Vec<&Status> = status
+            .cluster
+            .iter()
+            .filter_map(|name| checked.iter().find(|s| &s.container == name))
+            .collect();
+        clusters.push(nodes);
+    }
+    clusters
 }
 
 /// Every host's opted-in containers, checked at once, and the hosts that could not be read.

@@ -201,8 +201,25 @@ pub struct DatabaseIdentity {
     pub port: u16,
     pub name: String,
     /// The server is a container of the node's own engine: its name means nothing on another
-    /// host, so no node elsewhere can be told to share it.
+    /// host.
     pub local: bool,
+    /// The host ports a local server publishes its database's port on: what a node on
+    /// another host would name it by, with this host's address.
+    pub published: Vec<u16>,
+}
+
+impl DatabaseIdentity {
+    /// Whether nodes on two hosts may share this database: the same server, port and name as
+    /// both name it, or a port one host's database container publishes, with the same name.
+    /// Two hosts' own database containers are never one.
+    pub fn across_hosts(&self, other: &DatabaseIdentity) -> bool {
+        match (self.local, other.local) {
+            (false, false) => self == other,
+            (true, true) => false,
+            (true, false) => self.name == other.name && self.published.contains(&other.port),
+            (false, true) => other.across_hosts(self),
+        }
+    }
 }
 
 impl std::fmt::Display for DatabaseIdentity {
@@ -221,12 +238,35 @@ async fn database_identity(
         .locate(facts)
         .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
     let container = crate::backup::database_container(engine, c, &location.host).await?;
+    let published = match &container {
+        Some(server) => published(engine, server.name(), location.port).await?,
+        None => Vec::new(),
+    };
     Ok(DatabaseIdentity {
         local: container.is_some(),
         server: container.map_or(location.host, |s| s.name().to_string()),
         port: location.port,
         name: location.name,
+        published,
     })
+}
+
+/// The host ports `container` publishes its TCP `port` on.
+async fn published(engine: &dyn Engine, container: &str, port: u16) -> Result<Vec<u16>> {
+    let bindings = engine
+        .inspect(container)
+        .await?
+        .and_then(|c| c.network_settings)
+        .and_then(|n| n.ports)
+        .and_then(|mut ports| ports.remove(&format!("{port}/tcp")))
+        .flatten()
+        .unwrap_or_default();
+    let mut ports: Vec<u16> = bindings
+        .iter()
+        .filter_map(|b| b.host_port.as_deref()?.parse().ok())
+        .collect();
+    ports.dedup();
+    Ok(ports)
 }
 
 /// A running container of a product whose containers on one database move together.

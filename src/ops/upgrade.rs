@@ -102,7 +102,14 @@ pub async fn prepare(
         .map(|(loaded, _)| (&loaded.profile, &group.facts[0]));
     options.health = settings::resolve(&req.given, profile, &group.olds[0])?.health;
     if let Some((loaded, _)) = &chosen {
-        require_live(engine, &loaded.profile, &group, &options).await?;
+        require_live(
+            engine,
+            &loaded.profile,
+            &group,
+            &options,
+            req.follows.is_some(),
+        )
+        .await?;
     }
     options.compose = compose_plan(engine, state, req, &group, &options).await?;
     let database = chosen
@@ -137,19 +144,21 @@ pub async fn prepare(
     })
 }
 
-/// The profile's rules, tried on the product's running containers before anything stops.
+/// The profile's rules, tried on the product's running containers before anything stops; those
+/// of the database only where it is backed up and migrated (not on a node that `follows`).
 async fn require_live(
     engine: &dyn Engine,
     profile: &Profile,
     group: &Claimed,
     options: &UpgradeOptions,
+    follows: bool,
 ) -> Result<()> {
     let product = group.olds.len() - options.companions.len();
     let version = options.hop(0).expect_version;
     let rules = live::Rules {
         health: &options.health,
         version: version.as_ref(),
-        database: profile.database.as_ref(),
+        database: profile.database.as_ref().filter(|_| !follows),
         dump: false,
     };
     let members: Vec<(&ContainerInspectResponse, &Facts)> =

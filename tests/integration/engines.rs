@@ -15,12 +15,14 @@ use crate::helpers::free_port;
 const DOCKER_CLI: &str = "/usr/bin/docker";
 
 /// A dockerd of its own: its socket, data and exec roots under a temporary directory, a
-/// bridge of its own and no iptables rules, so that it never touches the world engine's
-/// `docker0` or its NAT (two engines on one bridge break each other, and a dockerd started
+/// bridge of its own and no iptables rules of its own (the test adds one, for traffic within
+/// its bridge), so that it never touches the world engine's `docker0` or its NAT (two engines on one bridge break each other, and a dockerd started
 /// with `--bridge none` deletes `docker0`). Stopped and removed on drop, its bridge too.
 pub struct PrivateEngine {
     root: PathBuf,
     bridge: String,
+    /// The bridge's address on this machine, which every engine's containers reach.
+    pub gateway: String,
     flags: Vec<String>,
     daemon: Option<Child>,
 }
@@ -50,9 +52,17 @@ impl PrivateEngine {
             let made = Command::new("ip").args(&args).status().unwrap();
             assert!(made.success(), "ip {args:?}");
         }
+        // Bridged traffic passes the host's FORWARD chain, whose policy the world's dockerd set
+        // to DROP: its containers reach each other only with this rule, removed on drop.
+        let allowed = Command::new("iptables")
+            .args(forward_rule("-I", &bridge))
+            .status()
+            .unwrap();
+        assert!(allowed.success(), "iptables -I FORWARD for {bridge}");
         let mut engine = PrivateEngine {
             root,
             bridge,
+            gateway: format!("10.213.{subnet}.1"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             daemon: None,
         };
@@ -176,6 +186,13 @@ impl PrivateEngine {
     }
 }
 
+/// The rule that lets the containers on `bridge` reach each other, inserted or deleted.
+fn forward_rule<'a>(action: &'a str, bridge: &'a str) -> [&'a str; 8] {
+    [
+        action, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT",
+    ]
+}
+
 impl Drop for PrivateEngine {
     fn drop(&mut self) {
         if self.daemon.is_some() {
@@ -185,6 +202,9 @@ impl Drop for PrivateEngine {
             }
         }
         self.down();
+        let _ = Command::new("iptables")
+            .args(forward_rule("-D", &self.bridge))
+            .status();
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();

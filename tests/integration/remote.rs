@@ -854,114 +854,240 @@ fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
     );
 }
 
+/// Every journal cutover keeps for `engine`, as text.
+fn journals(scene: &Scene, engine: &PrivateEngine) -> String {
+    let endpoint = cutover::engine::endpoint::Endpoint {
+        host: engine.host(),
+        tls: None,
+        context: None,
+    };
+    let runs = cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
+    std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+/// When each step named `name` of a journal's runs began, and when each run ended, as the
+/// journal wrote them (RFC 3339 to the millisecond, so that the texts sort as the times do).
+fn began(journal: &str, name: &str) -> (Vec<String>, Vec<String>) {
+    let (mut began, mut ended) = (Vec::new(), Vec::new());
+    let mut steps = serde_json::Value::Null;
+    for line in journal.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let at = record["at"].as_str().unwrap().to_string();
+        match record["event"].as_str() {
+            Some("begin") => steps = record["plan"]["stages"].clone(),
+            Some("end") => ended.push(at),
+            Some("step") if record["phase"] == "started" => {
+                let (stage, index) = (&record["stage"], &record["index"]);
+                let step = &steps[stage.as_u64().unwrap() as usize]["steps"]
+                    [index.as_u64().unwrap() as usize];
+                if step["step"] == name {
+                    began.push(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    (began, ended)
+}
+
+/// Waits until `node` on `engine` answers on its port 8080 at `path`, from inside.
+fn answers(engine: &PrivateEngine, node: &str, path: &str) {
+    let start = Instant::now();
+    let url = format!("http://127.0.0.1:8080{path}");
+    loop {
+        let asked = engine.docker(&["exec", node, "wget", "-q", "-O", "/dev/null", &url]);
+        if asked.status.success() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{node} never answered {path}: {}\n{}",
+            String::from_utf8_lossy(&asked.stderr),
+            String::from_utf8_lossy(&engine.docker(&["logs", "--tail", "20", node]).stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[test]
-fn nodes_of_one_database_on_two_hosts_are_held_back_and_the_rest_of_the_fleet_goes_on() {
-    let scene = Scene::new("spread");
-    let dir = temp_dir(&scene, "spread");
-    let engines = [
-        PrivateEngine::start("spread-a", &[]),
-        PrivateEngine::start("spread-b", &[]),
-    ];
-    // One Quay cluster: a node on each host, both on the database at db.internal. Whether the
-    // nodes serve does not matter here: nothing may touch them.
-    let stack = dir.join("stack");
-    std::fs::create_dir_all(&stack).unwrap();
-    std::fs::write(
-        stack.join("config.yaml"),
-        "DB_URI: postgresql://quay:secretpw@db.internal:5432/quay\nDATABASE_SECRET_KEY: k\n",
-    )
-    .unwrap();
-    let node = scene.name("quay");
-    let mount = format!("{}:/conf/stack", stack.display());
-    let quay = format!("{}/projectquay/quay:v3.8.0", registry());
-    let ids: Vec<String> = engines
+fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_the_others() {
+    let scene = Scene::new("cluster");
+    let dir = temp_dir(&scene, "cluster");
+    let engines: Vec<PrivateEngine> = ["a", "b", "c"]
         .iter()
-        .map(|engine| {
-            engine.run(&[
-                "run",
-                "-d",
-                "--name",
-                &node,
-                "--label",
-                "cutover.enable=true",
-                "-v",
-                &mount,
-                "--entrypoint",
-                "sleep",
-                &quay,
-                "1d",
-            ])
-        })
+        .map(|h| PrivateEngine::start(&format!("cluster-{h}"), &[]))
         .collect();
-    let web = scene.name("web");
-    engines[1].run_app(&web, &image("1"));
+    // The database beside the node of host a, which the nodes of b and c reach through the
+    // port it publishes on a's bridge address (on this machine only).
+    let near = &engines[0];
+    let port = free_port();
+    near.run(&[
+        "run",
+        "-d",
+        "--name",
+        "quay-db",
+        "-e",
+        "POSTGRES_USER=quay",
+        "-e",
+        &format!("POSTGRES_PASSWORD={QUAY_DB_PASSWORD}"),
+        "-e",
+        "POSTGRES_DB=quay",
+        "-p",
+        &format!("{}:{port}:5432", near.gateway),
+        &format!("{}/postgres:15", registry()),
+    ]);
+    let psql = |query: &str| -> std::process::Output {
+        near.docker(&[
+            "exec", "quay-db", "psql", "-h", "/tmp", "-U", "quay", "-d", "quay", "-Atc", query,
+        ])
+    };
+    let start = Instant::now();
+    while !psql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        .status
+        .success()
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "no database");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let stack = |what: &str, server: &str| -> String {
+        let conf = dir.join(what);
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("config.yaml"),
+            format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@{server}/quay\n"),
+        )
+        .unwrap();
+        format!("{}:/conf/stack", conf.display())
+    };
+    let (beside, far) = (
+        stack("near", "db:5432"),
+        stack("far", &format!("{}:{port}", near.gateway)),
+    );
+    let quay = |tag: &str| format!("{}/projectquay/quay:{tag}", registry());
+    for (i, engine) in engines.iter().enumerate() {
+        let (mount, link): (&str, &[&str]) = match i {
+            0 => (&beside, &["--link", "quay-db:db"]),
+            _ => (&far, &[]),
+        };
+        engine.run(
+            &[
+                &["run", "-d", "--name", "quay"][..],
+                link,
+                &["-l", "cutover.enable=true", "-v", mount, &quay("v3.8.0")],
+            ]
+            .concat(),
+        );
+        answers(engine, "quay", "/health/instance");
+    }
     let config = dir.join("fleet.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "settle: 1s\nhosts:\n  a: {{host: '{}'}}\n  b: {{host: '{}'}}\ncontainers:\n  b/{web}: {{policy: major}}\n",
-            engines[0].host(),
-            engines[1].host()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let held = |statuses: &serde_json::Value| -> Vec<String> {
-        let mut held: Vec<String> = statuses
+    let fleet = |pin: &str| {
+        let mut text = format!("defaults: {{{pin}}}\nsettle: 1s\nhosts:\n");
+        for (h, engine) in ["a", "b", "c"].iter().zip(&engines) {
+            text.push_str(&format!("  {h}: {{host: '{}'}}\n", engine.host()));
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    let history = || {
+        String::from_utf8_lossy(
+            &psql("SELECT history FROM emulator_schema WHERE product = 'quay'").stdout,
+        )
+        .trim()
+        .to_string()
+    };
+    let images = || -> Vec<String> {
+        engines
+            .iter()
+            .map(|e| e.inspect("quay", "{{.Config.Image}}").unwrap())
+            .collect()
+    };
+    let results = |out: &Outcome| -> Vec<(String, String)> {
+        out.json()["pass"]["results"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|s| s["held_back"] == true && s["eligible"] == false)
-            .map(|s| s["container"].as_str().unwrap().to_string())
-            .collect();
-        held.sort();
-        held
+            .map(|r| {
+                (
+                    r["container"].as_str().unwrap().to_string(),
+                    r["result"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
     };
+    let nodes = ["a/quay", "b/quay", "c/quay"];
 
-    let out = cutover(&scene, &["check", "--config", config, "--json"], &[]);
+    // Off v3.11.0, whose migration fails: through v3.9.0 to v3.10.0, the node beside the
+    // database first, migrating at each hop; the others straight to v3.10.0, never migrating.
+    fleet("pin: '<3.11'");
+    let config_path = config.to_str().unwrap();
+    let out = cutover(&scene, &["check", "--config", config_path, "--json"], &[]);
     out.expect(0);
-    let report = out.json();
-    assert_eq!(
-        held(&report["containers"]),
-        [format!("a/{node}"), format!("b/{node}")],
-        "{report}"
-    );
-    let reason = report["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["container"] == format!("a/{node}"))
-        .unwrap()["reason"]
-        .to_string();
-    assert!(
-        reason.contains(&format!(
-            "quay containers on other hosts share its database db.internal:5432/quay (b/{node})"
-        )),
-        "{reason}"
-    );
-    assert!(!out.stdout.contains("secretpw"));
-
-    let out = cutover(&scene, &["auto", "--config", config, "--json"], &[]);
-    out.expect(10);
-    let pass = &out.json()["pass"];
-    let results: Vec<(&str, &str)> = pass["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["container"].as_str().unwrap(),
-                r["result"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(results, [(format!("b/{web}").as_str(), "upgraded")], "{pass}");
-    assert_eq!(
-        held(&pass["checked"]),
-        [format!("a/{node}"), format!("b/{node}")]
-    );
-    for (engine, id) in engines.iter().zip(&ids) {
-        assert_eq!(engine.inspect(&node, "{{.Id}}").as_ref(), Some(id));
-        assert_eq!(engine.inspect(&node, "{{.Config.Image}}"), Some(quay.clone()));
+    for status in out.json()["containers"].as_array().unwrap() {
+        assert_eq!(status["cluster"], serde_json::json!(nodes), "{status}");
+        assert_eq!(status["eligible"], true, "{status}");
     }
+    let out = cutover(&scene, &["auto", "--config", config_path, "--json"], &[]);
+    out.expect(10);
+    let moved: Vec<(String, String)> = nodes
+        .iter()
+        .map(|n| (n.to_string(), "upgraded".to_string()))
+        .collect();
+    assert_eq!(results(&out), moved, "{}", out.stderr);
+    assert_eq!(
+        images(),
+        [quay("v3.10.0"), quay("v3.10.0"), quay("v3.10.0")]
+    );
+    assert_eq!(history(), "3.8.0 3.9.0 3.10.0", "one migration per hop");
+    for engine in &engines {
+        answers(engine, "quay", "/health/instance");
+    }
+    let first = journals(&scene, &engines[0]);
+    assert!(first.contains("\"step\":\"migrate\"") && first.contains("\"step\":\"backup\""));
+    for engine in &engines[1..] {
+        let other = journals(&scene, engine);
+        assert!(other.contains("\"step\":\"gate\""), "{other}");
+        assert!(!other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"backup\""));
+    }
+    // Each other node was stopped before the first one's migration began, and started its new
+    // version only once the first one's run had ended, serving.
+    let (migrations, first_end) = began(&first, "migrate");
+    assert_eq!(migrations.len(), 2, "{first}");
+    for engine in &engines[1..] {
+        let other = journals(&scene, engine);
+        let (gates, _) = began(&other, "gate");
+        let (starts, _) = began(&other, "start");
+        assert!(gates[0] <= migrations[0], "{gates:?} {migrations:?}");
+        assert!(starts[0] >= first_end[0], "{starts:?} {first_end:?}");
+    }
+    assert!(
+        out.stderr.contains(
+            "cluster over hosts: a/quay migrates once every other node (b/quay, c/quay) is stopped"
+        ),
+        "{}",
+        out.stderr
+    );
+
+    // To v3.11.0, whose migration fails: the first node's database is restored, and every
+    // other node, stopped meanwhile, goes back to v3.10.0 on it.
+    fleet("policy: minor");
+    let out = cutover(&scene, &["auto", "--config", config_path, "--json"], &[]);
+    out.expect(1);
+    let back: Vec<(String, String)> = nodes
+        .iter()
+        .map(|n| (n.to_string(), "rolled_back".to_string()))
+        .collect();
+    assert_eq!(results(&out), back, "{}", out.stderr);
+    assert_eq!(
+        images(),
+        [quay("v3.10.0"), quay("v3.10.0"), quay("v3.10.0")]
+    );
+    assert_eq!(history(), "3.8.0 3.9.0 3.10.0");
+    for engine in &engines {
+        answers(engine, "quay", "/health/instance");
+    }
+    assert!(!out.stdout.contains(QUAY_DB_PASSWORD));
 }

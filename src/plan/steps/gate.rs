@@ -63,7 +63,9 @@ impl Action for Gate {
             )));
         };
         if self.is_first() {
-            let state = cluster.wait(|s| s.aborted.is_some() || s.all_stopped()).await;
+            let state = cluster
+                .wait(|s| s.aborted.is_some() || s.all_stopped())
+                .await;
             if let Some(why) = state.aborted {
                 return Err(StepError::Failed(why));
             }
