@@ -265,7 +265,13 @@ pub(super) fn judge(result: Result<RunReport>) -> (PassOutcome, String, Option<u
                 // The new version serves on data the old may refuse: a person decides.
                 Outcome::NeedsAttention | Outcome::KeptNew => PassOutcome::NeedsAttention,
             };
-            let message = report.failure.unwrap_or_else(|| "done".into());
+            let mut message = report.failure.unwrap_or_else(|| "done".into());
+            if !report.undo_failures.is_empty() {
+                message = format!(
+                    "{message}; not put back: {}",
+                    report.undo_failures.join("; ")
+                );
+            }
             (result, secrets::redact(&message), report.downtime_ms)
         }
         Err(e) => (

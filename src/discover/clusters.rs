@@ -11,47 +11,75 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::auto::{judge, not_attempted, request, PassOutcome, PassResult, Settings};
-use super::check::{host_of, Status, Unreached};
+use super::check::{discover_fleet, host_of, FleetHost, Selection, Status, Unreached};
+use super::config::Config;
 use crate::ops::fleet::Host;
 use crate::ops::group::Node;
 use crate::ops::settings::Given;
 use crate::ops::upgrade;
 use crate::plan::steps::gate::{Cluster, FirstFailed, Gate};
+use crate::profile::Catalog;
 use crate::run::{Interrupt, Outcome, RunReport};
+use crate::Result;
 
-/// Marks each eligible node of a cluster over hosts with the cluster's other nodes, or holds it
-/// back when the cluster cannot move as a whole. Containers are `HOST/NAME`.
+/// What a node's place in the fleet allows.
+enum Place<'a> {
+    /// On its own, or with the other nodes of its one host.
+    Alone,
+    /// With these nodes on other hosts, itself included, the one that migrates first.
+    Cluster(Vec<&'a Node>),
+    /// Neither: why not.
+    Held(String),
+}
+
+fn place<'a>(node: &Node, nodes: &'a [Node], unreached: &[Unreached]) -> Place<'a> {
+    let reachable = !node.database.local || !node.database.published.is_empty();
+    if reachable && !unreached.is_empty() {
+        let hosts: Vec<&str> = unreached.iter().map(|u| u.host.as_str()).collect();
+        return Place::Held(format!(
+            "its database {} may serve other hosts, and {} could not be read: a {} container there on the same database would be left on a schema it may refuse",
+            node.database,
+            hosts.join(", "),
+            node.profile
+        ));
+    }
+    let cluster = cluster_of(node, nodes);
+    match cluster
+        .iter()
+        .any(|n| host_of(&n.container) != host_of(&node.container))
+    {
+        true => Place::Cluster(cluster),
+        false => Place::Alone,
+    }
+}
+
+fn names(cluster: &[&Node]) -> String {
+    let names: Vec<&str> = cluster.iter().map(|n| n.container.as_str()).collect();
+    format!(
+        "{}, all on the database {}",
+        names.join(", "),
+        cluster[0].database
+    )
+}
+
+/// Marks each eligible node of a cluster over hosts with the cluster's nodes, or holds it back
+/// when the cluster cannot move as a whole. Containers are `HOST/NAME`.
 pub fn form(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
-    let mut decided: Vec<(usize, Result<Vec<String>, String>)> = Vec::new();
+    let mut decided: Vec<(usize, std::result::Result<Vec<String>, String>)> = Vec::new();
     for (i, status) in statuses.iter().enumerate().filter(|(_, s)| s.eligible) {
         let Some(node) = nodes.iter().find(|n| n.container == status.container) else {
             continue;
         };
-        let cluster = cluster_of(node, nodes);
-        let spread = cluster
-            .iter()
-            .any(|n| host_of(&n.container) != host_of(&node.container));
-        let reachable = !node.database.local || !node.database.published.is_empty();
-        let decision = if reachable && !unreached.is_empty() {
-            let hosts: Vec<&str> = unreached.iter().map(|u| u.host.as_str()).collect();
-            Err(format!(
-                "held back: its database {} may serve other hosts, and {} could not be read: a {} container there on the same database would be left on a schema it may refuse",
-                node.database,
-                hosts.join(", "),
-                node.profile
-            ))
-        } else if !spread {
-            continue;
-        } else {
-            let names: Vec<String> = cluster.iter().map(|n| n.container.clone()).collect();
-            match cluster.iter().find_map(|n| unfit(n, status, statuses)) {
+        let decision = match place(node, nodes, unreached) {
+            Place::Alone => continue,
+            Place::Held(why) => Err(format!("held back: {why}")),
+            Place::Cluster(cluster) => match cluster.iter().find_map(|n| unfit(n, status, statuses)) {
                 Some(why) => Err(format!(
-                    "held back: its cluster over hosts ({}, all on the database {}) moves only as a whole and to one version, and {why}",
-                    names.join(", "),
-                    node.database
+                    "held back: its cluster over hosts ({}) moves only as a whole and to one version, and {why}",
+                    names(&cluster)
                 )),
-                None => Ok(names),
-            }
+                None => Ok(cluster.iter().map(|n| n.container.clone()).collect()),
+            },
         };
         decided.push((i, decision));
     }
@@ -66,6 +94,39 @@ pub fn form(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
             }
         }
     }
+}
+
+/// Why a command that changes one container or its database (`upgrade`, `rollback`,
+/// `restore`) must not touch `container` (`HOST/NAME` of the config file's fleet) alone: it is
+/// a node of a cluster over hosts, or may be. Reads every host of the fleet.
+pub async fn refusal(
+    config: &Config,
+    catalog: &Catalog,
+    container: &str,
+) -> Result<Option<String>> {
+    let connected = crate::ops::fleet::connect(&config.hosts).await;
+    let hosts: Vec<FleetHost<'_>> = connected
+        .iter()
+        .map(|(name, reached)| FleetHost {
+            name: name.clone(),
+            engine: reached
+                .as_ref()
+                .map(|r| &r.engine as &dyn crate::engine::Engine)
+                .map_err(Clone::clone),
+        })
+        .collect();
+    let fleet = discover_fleet(&hosts, config, catalog, &Selection::OptedIn).await?;
+    let Some(node) = fleet.nodes.iter().find(|n| n.container == container) else {
+        return Ok(None);
+    };
+    Ok(match place(node, &fleet.nodes, &fleet.unreached) {
+        Place::Alone => None,
+        Place::Held(why) => Some(format!("{container}: {why}")),
+        Place::Cluster(cluster) => Some(format!(
+            "{container} is a node of a cluster over hosts ({}): its vendor stops every node before the schema changes, so it moves only with the others; opt them all in (label cutover.enable=true) and run `cutover auto` with this config file, which moves them together",
+            names(&cluster)
+        )),
+    })
 }
 
 /// The nodes of `node`'s product that share its database, itself included: those beside the

@@ -914,116 +914,146 @@ fn answers(engine: &PrivateEngine, node: &str, path: &str) {
     }
 }
 
-#[test]
-fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_the_others() {
-    let scene = Scene::new("cluster");
-    let dir = temp_dir(&scene, "cluster");
-    let engines: Vec<PrivateEngine> = ["a", "b", "c"]
-        .iter()
-        .map(|h| PrivateEngine::start(&format!("cluster-{h}"), &[]))
-        .collect();
-    // The database beside the node of host a, which the nodes of b and c reach through the
-    // port it publishes on a's bridge address (on this machine only).
-    let near = &engines[0];
-    let port = free_port();
-    near.run(&[
-        "run",
-        "-d",
-        "--name",
-        "quay-db",
-        "-e",
-        "POSTGRES_USER=quay",
-        "-e",
-        &format!("POSTGRES_PASSWORD={QUAY_DB_PASSWORD}"),
-        "-e",
-        "POSTGRES_DB=quay",
-        "-p",
-        &format!("{}:{port}:5432", near.gateway),
-        &format!("{}/postgres:15", registry()),
-    ]);
-    let psql = |query: &str| -> std::process::Output {
-        near.docker(&[
+/// A Quay cluster over private engines: the database beside the node of the first host, which
+/// the nodes of the others reach through the port it publishes on that host's bridge address
+/// (on this machine only). Every node is opted in, named `quay`.
+struct QuayCluster {
+    engines: Vec<PrivateEngine>,
+    hosts: Vec<&'static str>,
+    config: PathBuf,
+}
+
+fn quay(tag: &str) -> String {
+    format!("{}/projectquay/quay:{tag}", registry())
+}
+
+impl QuayCluster {
+    /// Nodes of v3.8.0 on `hosts`, the options of each node's `docker run` besides.
+    fn start(scene: &Scene, hosts: &[&'static str], options: &[&[&str]]) -> QuayCluster {
+        let dir = temp_dir(scene, "cluster");
+        let engines: Vec<PrivateEngine> = hosts
+            .iter()
+            .map(|h| PrivateEngine::start(&format!("{}-{h}", scene.prefix), &[]))
+            .collect();
+        let cluster = QuayCluster {
+            engines,
+            hosts: hosts.to_vec(),
+            config: dir.join("fleet.yaml"),
+        };
+        let near = &cluster.engines[0];
+        let port = free_port();
+        near.run(&[
+            "run",
+            "-d",
+            "--name",
+            "quay-db",
+            "-e",
+            "POSTGRES_USER=quay",
+            "-e",
+            &format!("POSTGRES_PASSWORD={QUAY_DB_PASSWORD}"),
+            "-e",
+            "POSTGRES_DB=quay",
+            "-p",
+            &format!("{}:{port}:5432", near.gateway),
+            &format!("{}/postgres:15", registry()),
+        ]);
+        let start = Instant::now();
+        while !cluster
+            .psql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            .status
+            .success()
+        {
+            assert!(start.elapsed() < Duration::from_secs(60), "no database");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let stack = |what: &str, server: &str| -> String {
+            let conf = dir.join(what);
+            std::fs::create_dir_all(&conf).unwrap();
+            std::fs::write(
+                conf.join("config.yaml"),
+                format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@{server}/quay\n"),
+            )
+            .unwrap();
+            format!("{}:/conf/stack", conf.display())
+        };
+        let (beside, far) = (
+            stack("near", "db:5432"),
+            stack("far", &format!("{}:{port}", near.gateway)),
+        );
+        for (i, engine) in cluster.engines.iter().enumerate() {
+            let (mount, link): (&str, &[&str]) = match i {
+                0 => (&beside, &["--link", "quay-db:db"]),
+                _ => (&far, &[]),
+            };
+            engine.run(
+                &[
+                    &["run", "-d", "--name", "quay"][..],
+                    link,
+                    options.get(i).copied().unwrap_or_default(),
+                    &["-l", "cutover.enable=true", "-v", mount, &quay("v3.8.0")],
+                ]
+                .concat(),
+            );
+            answers(engine, "quay", "/health/instance");
+        }
+        cluster
+    }
+
+    fn psql(&self, query: &str) -> std::process::Output {
+        self.engines[0].docker(&[
             "exec", "quay-db", "psql", "-h", "/tmp", "-U", "quay", "-d", "quay", "-Atc", query,
         ])
-    };
-    let start = Instant::now();
-    while !psql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        .status
-        .success()
-    {
-        assert!(start.elapsed() < Duration::from_secs(60), "no database");
-        std::thread::sleep(Duration::from_millis(300));
     }
-    let stack = |what: &str, server: &str| -> String {
-        let conf = dir.join(what);
-        std::fs::create_dir_all(&conf).unwrap();
-        std::fs::write(
-            conf.join("config.yaml"),
-            format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@{server}/quay\n"),
-        )
-        .unwrap();
-        format!("{}:/conf/stack", conf.display())
-    };
-    let (beside, far) = (
-        stack("near", "db:5432"),
-        stack("far", &format!("{}:{port}", near.gateway)),
-    );
-    let quay = |tag: &str| format!("{}/projectquay/quay:{tag}", registry());
-    for (i, engine) in engines.iter().enumerate() {
-        let (mount, link): (&str, &[&str]) = match i {
-            0 => (&beside, &["--link", "quay-db:db"]),
-            _ => (&far, &[]),
-        };
-        engine.run(
-            &[
-                &["run", "-d", "--name", "quay"][..],
-                link,
-                &["-l", "cutover.enable=true", "-v", mount, &quay("v3.8.0")],
-            ]
-            .concat(),
-        );
-        answers(engine, "quay", "/health/instance");
-    }
-    let config = dir.join("fleet.yaml");
-    let fleet = |pin: &str| {
-        let mut text = format!("defaults: {{{pin}}}\nsettle: 1s\nhosts:\n");
-        for (h, engine) in ["a", "b", "c"].iter().zip(&engines) {
+
+    /// Writes the fleet's config file with these defaults; its path.
+    fn fleet(&self, defaults: &str) -> &str {
+        let mut text = format!("defaults: {{{defaults}}}\nsettle: 1s\nhosts:\n");
+        for (h, engine) in self.hosts.iter().zip(&self.engines) {
             text.push_str(&format!("  {h}: {{host: '{}'}}\n", engine.host()));
         }
-        std::fs::write(&config, text).unwrap();
-    };
-    let history = || {
-        String::from_utf8_lossy(
-            &psql("SELECT history FROM emulator_schema WHERE product = 'quay'").stdout,
-        )
-        .trim()
-        .to_string()
-    };
-    let images = || -> Vec<String> {
-        engines
+        std::fs::write(&self.config, text).unwrap();
+        self.config.to_str().unwrap()
+    }
+
+    /// The versions the emulator's schema went through.
+    fn history(&self) -> String {
+        let out = self.psql("SELECT history FROM emulator_schema WHERE product = 'quay'");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn images(&self) -> Vec<String> {
+        self.engines
             .iter()
             .map(|e| e.inspect("quay", "{{.Config.Image}}").unwrap())
             .collect()
-    };
-    let results = |out: &Outcome| -> Vec<(String, String)> {
-        out.json()["pass"]["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["container"].as_str().unwrap().to_string(),
-                    r["result"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+    }
+}
+
+/// An `auto --json` pass's results: each container and how it ended.
+fn results(out: &Outcome) -> Vec<(String, String)> {
+    out.json()["pass"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_the_others() {
+    let scene = Scene::new("cluster");
+    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[]);
+    let engines = &cluster.engines;
     let nodes = ["a/quay", "b/quay", "c/quay"];
 
     // Off v3.11.0, whose migration fails: through v3.9.0 to v3.10.0, the node beside the
     // database first, migrating at each hop; the others straight to v3.10.0, never migrating.
-    fleet("pin: '<3.11'");
-    let config_path = config.to_str().unwrap();
+    let config_path = cluster.fleet("pin: '<3.11'");
     let out = cutover(&scene, &["check", "--config", config_path, "--json"], &[]);
     out.expect(0);
     for status in out.json()["containers"].as_array().unwrap() {
@@ -1038,11 +1068,15 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
         .collect();
     assert_eq!(results(&out), moved, "{}", out.stderr);
     assert_eq!(
-        images(),
+        cluster.images(),
         [quay("v3.10.0"), quay("v3.10.0"), quay("v3.10.0")]
     );
-    assert_eq!(history(), "3.8.0 3.9.0 3.10.0", "one migration per hop");
-    for engine in &engines {
+    assert_eq!(
+        cluster.history(),
+        "3.8.0 3.9.0 3.10.0",
+        "one migration per hop"
+    );
+    for engine in engines {
         answers(engine, "quay", "/health/instance");
     }
     let first = journals(&scene, &engines[0]);
@@ -1073,7 +1107,7 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
 
     // To v3.11.0, whose migration fails: the first node's database is restored, and every
     // other node, stopped meanwhile, goes back to v3.10.0 on it.
-    fleet("policy: minor");
+    cluster.fleet("policy: minor");
     let out = cutover(&scene, &["auto", "--config", config_path, "--json"], &[]);
     out.expect(1);
     let back: Vec<(String, String)> = nodes
@@ -1082,12 +1116,75 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
         .collect();
     assert_eq!(results(&out), back, "{}", out.stderr);
     assert_eq!(
-        images(),
+        cluster.images(),
         [quay("v3.10.0"), quay("v3.10.0"), quay("v3.10.0")]
     );
-    assert_eq!(history(), "3.8.0 3.9.0 3.10.0");
-    for engine in &engines {
+    assert_eq!(cluster.history(), "3.8.0 3.9.0 3.10.0");
+    for engine in engines {
         answers(engine, "quay", "/health/instance");
     }
     assert!(!out.stdout.contains(QUAY_DB_PASSWORD));
+
+    // One node alone, by hand, would move the database under the others: refused.
+    for args in [
+        &["upgrade", "b/quay", "--to", "v3.11.0"][..],
+        &["rollback", "a/quay"],
+    ] {
+        let out = cutover(
+            &scene,
+            &[args, &["--config", config_path, "--yes"]].concat(),
+            &[],
+        );
+        out.refused(&["is a node of a cluster over hosts (a/quay, b/quay, c/quay, all on the database quay-db:5432/quay)", "cutover auto"]);
+    }
+    assert_eq!(
+        cluster.images(),
+        [quay("v3.10.0"), quay("v3.10.0"), quay("v3.10.0")]
+    );
+}
+
+#[test]
+fn a_node_whose_new_version_fails_after_the_migration_is_left_stopped_and_the_others_go_on() {
+    let scene = Scene::new("clusterfail");
+    // b's own HEALTHCHECK accepts v3.8.0 only.
+    let picky: &[&str] = &[
+        "--health-cmd",
+        "test \"$PRODUCT_VERSION\" = 3.8.0",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+    ];
+    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[&[], picky]);
+    let config = cluster.fleet("pin: '<3.10'");
+    let out = cutover(&scene, &["auto", "--config", config, "--json"], &[]);
+    out.expect(3);
+    let ended = results(&out);
+    assert_eq!(
+        ended,
+        [
+            ("a/quay".to_string(), "upgraded".to_string()),
+            ("b/quay".to_string(), "needs_attention".to_string()),
+            ("c/quay".to_string(), "upgraded".to_string()),
+        ],
+        "{}",
+        out.stderr
+    );
+    let message = out.json()["pass"]["results"][1]["message"].to_string();
+    assert!(
+        message.contains("a/quay may have moved the database on, where b/quay's old version is not made to run: it is left stopped while a/quay serves"),
+        "{message}"
+    );
+    assert_eq!(cluster.history(), "3.8.0 3.9.0");
+    // b's old version never ran on the migrated database; a and c serve the new one.
+    let b = &cluster.engines[1];
+    assert_eq!(
+        b.inspect("quay", "{{.State.Running}}").as_deref(),
+        Some("false")
+    );
+    assert_eq!(b.inspect("quay", "{{.Config.Image}}"), Some(quay("v3.8.0")));
+    for i in [0, 2] {
+        assert_eq!(cluster.images()[i], quay("v3.9.0"));
+        answers(&cluster.engines[i], "quay", "/health/instance");
+    }
 }

@@ -110,7 +110,7 @@ impl Action for Gate {
         match left_alone {
             true => Ok(None),
             false => Err(StepError::Failed(format!(
-                "{} may have moved the database on, where {}'s old version is not made to run: it is left stopped while {} serves; upgrade it once the cause is fixed (`cutover history` on both hosts tells what each run did)",
+                "{} may have moved the database on, where {}'s old version is not made to run: it is left stopped while {} serves; bring it to the new version by hand once the cause is fixed (`cutover history` on both hosts tells what each run did)",
                 self.first, self.node, self.first
             ))),
         }

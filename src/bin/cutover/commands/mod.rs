@@ -17,6 +17,7 @@ pub mod upgrade;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use cutover::discover::clusters;
 use cutover::discover::config::Config;
 use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
@@ -120,6 +121,17 @@ impl Site {
     async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
         let state = self.state()?;
         Ok((self.engine().await?, state))
+    }
+
+    /// [`Site::aim`] for a command that changes the container's version or its database,
+    /// refused on a node of a cluster over hosts, which moves only with the others.
+    async fn aim_alone(&self, given: Given, name: &str) -> anyhow::Result<(Site, Given, String)> {
+        if name.contains('/') && !given.config.hosts.is_empty() {
+            if let Some(why) = clusters::refusal(&given.config, &load_profiles()?, name).await? {
+                return Err(refused(why));
+            }
+        }
+        self.aim(given, name)
     }
 
     /// Where a container the command line names lives: `HOST/NAME` is NAME on that host of the

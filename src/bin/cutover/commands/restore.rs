@@ -9,7 +9,7 @@ use crate::output::Exit;
 
 pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let (site, given, name) = site.aim(given(&args.change)?, &args.name)?;
+    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
     let catalog = load_profiles()?;
     let request = args.place.request();
     let (engine, state) = site.connect().await?;

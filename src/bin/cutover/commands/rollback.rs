@@ -9,7 +9,7 @@ use crate::output::Exit;
 
 pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let (site, given, name) = site.aim(given(&args.change)?, &args.name)?;
+    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
     let request = args.backup_where.request();

@@ -20,10 +20,12 @@ use crate::output::Exit;
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let options = args.options().map_err(refused)?;
-    let (site, given, name) = site.aim(
-        given(&args.change)?,
-        args.name.as_deref().unwrap_or_default(),
-    )?;
+    let (site, given, name) = site
+        .aim_alone(
+            given(&args.change)?,
+            args.name.as_deref().unwrap_or_default(),
+        )
+        .await?;
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
     let request = UpgradeRequest {
