@@ -1,5 +1,6 @@
 //! `cutover auto` over a fleet: one rolling pass. The fleet is checked at once (each repository
-//! asked once); then the canary host upgrades alone, and only if all of it went well do the
+//! asked once); its clusters over hosts move first, each as a whole (see [`clusters`]); then the
+//! canary host upgrades alone, and only if all of it went well do the
 //! other hosts follow, `parallel` at a time, each host's containers one by one in dependency
 //! order. The rollout stops when more hosts failed than the failure budget allows, or a host
 //! needs attention; every host it did not reach is left as it was, and said so.

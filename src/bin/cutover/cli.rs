@@ -105,7 +105,9 @@ Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=
 cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
 patch releases and other tags (latest) follow their digest.\n\n\
 With a config file that names `hosts` (a fleet: each a docker context or an engine's address), every host is read at once \
-and its containers are HOST/NAME; a host that cannot be read is named and the exit code is 2."
+and its containers are HOST/NAME; a host that cannot be read is named and the exit code is 2. \
+A product's containers on several hosts that share one database are one cluster: each lists it, or is held back (held_back) \
+when the cluster cannot move as a whole."
     )]
     Check(CheckArgs),
     /// Product profiles: list them, show one, or check a file
@@ -136,7 +138,9 @@ A failure that rolled back does not stop the pass; one that needs attention does
 pass on that cron expression. A host-wide lock keeps two passes from overlapping. No confirmation is asked.\n\n\
 With a config file that names `hosts`, one pass is a rolling upgrade of the fleet: the canary host alone first (--canary), \
 then the others --parallel N at a time; it stops when more hosts failed than --failure-budget allows or one needs attention, \
-leaving every host it did not reach as it was.")]
+leaving every host it did not reach as it was. A product's containers on several hosts that share one database (Quay, Anchore) \
+move first, as one cluster: every node stopped, the one beside the database backed up and migrated once, then the others \
+started one by one; a cluster some of whose nodes may not move is held back whole.")]
     Auto(AutoArgs),
 }
 
