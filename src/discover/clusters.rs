@@ -17,7 +17,7 @@ use crate::ops::fleet::Host;
 use crate::ops::group::Node;
 use crate::ops::settings::Given;
 use crate::ops::upgrade;
-use crate::plan::steps::gate::{Cluster, FirstFailed, Gate};
+use crate::plan::steps::gate::{Cluster, Gate, Moves, Record};
 use crate::profile::Catalog;
 use crate::run::{Interrupt, Outcome, RunReport};
 use crate::Result;
@@ -219,6 +219,11 @@ pub async fn upgrade(
         std::process::id(),
         RUNS.fetch_add(1, Ordering::SeqCst)
     );
+    let record = Record::path(prepared[0].2.path(), &name);
+    let bare_first = &first[host_of(&first).len() + 1..];
+    if let Err(e) = Record::create(&record, bare_first) {
+        return refused(nodes, &first, &e);
+    }
     let followers = runs[1..].iter().map(|s| s.container.clone()).collect();
     let gates = Cluster::open(&name, followers);
     tracing::info!(
@@ -234,14 +239,21 @@ pub async fn upgrade(
             cluster: name.clone(),
             first: first.clone(),
             node: node.clone(),
+            record: record.clone(),
         });
-        let (gates, first) = (gates.clone(), first.clone());
+        let (gates, first, record) = (gates.clone(), first.clone(), record.clone());
         async move {
             let clock = Instant::now();
             let result = p.execute(engine, state, None, interrupt).await;
-            match node == first {
-                true => gates.first_ended(failure(&result)),
-                false => gates.node_ended(&node, &told(&result)),
+            match (node == first, failure(&result)) {
+                (true, None) => {
+                    if let Err(e) = Record::write(&record, Moves::Moved) {
+                        tracing::warn!("{e}");
+                    }
+                    gates.first_ended(None);
+                }
+                (true, failed) => gates.first_ended(failed),
+                (false, _) => gates.node_ended(&node, &told(&result)),
             }
             (judge(result), clock.elapsed().as_millis() as u64)
         }
@@ -297,21 +309,11 @@ fn refused(nodes: &[&Status], failed: &str, why: &str) -> Vec<PassResult> {
         .collect()
 }
 
-/// How the first node's run failed, as the other nodes' gates need it.
-fn failure(result: &crate::Result<RunReport>) -> Option<FirstFailed> {
+/// How a run failed, if it did.
+fn failure(result: &crate::Result<RunReport>) -> Option<String> {
     match result {
         Ok(report) if report.outcome == Outcome::Succeeded => None,
-        Ok(report) => Some(FirstFailed {
-            message: told(result),
-            database_as_it_was: matches!(
-                report.outcome,
-                Outcome::RolledBack | Outcome::NothingChanged
-            ),
-        }),
-        Err(_) => Some(FirstFailed {
-            message: told(result),
-            database_as_it_was: false,
-        }),
+        _ => Some(told(result)),
     }
 }
 

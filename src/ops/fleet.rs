@@ -96,6 +96,36 @@ pub async fn recover(
     interrupt: &Interrupt,
 ) -> crate::Result<Vec<Recovery>> {
     let (only_host, only_name) = split(name)?;
+    let mut all = recover_hosts(hosts, only_host, only_name, interrupt).await?;
+    // A node of a cluster over hosts waits for its first node's run, which a later host may
+    // have held: once that one is recovered, it can be.
+    let waiting: Vec<&str> = all
+        .iter()
+        .filter(|r| r.waits_for.is_some())
+        .filter_map(|r| r.container.split_once('/').map(|(host, _)| host))
+        .collect();
+    if !waiting.is_empty() {
+        let again: Vec<Host<'_>> = hosts
+            .iter()
+            .filter(|h| waiting.contains(&h.name.as_str()))
+            .map(|h| Host {
+                name: h.name.clone(),
+                reached: h.reached.clone(),
+            })
+            .collect();
+        let retried = recover_hosts(&again, only_host, only_name, interrupt).await?;
+        all.retain(|r| r.waits_for.is_none());
+        all.extend(retried);
+    }
+    Ok(all)
+}
+
+async fn recover_hosts(
+    hosts: &[Host<'_>],
+    only_host: Option<&str>,
+    only_name: Option<&str>,
+    interrupt: &Interrupt,
+) -> crate::Result<Vec<Recovery>> {
     let mut all = Vec::new();
     for host in hosts
         .iter()
@@ -119,6 +149,7 @@ pub async fn recover(
                 ),
                 downtime_ms: None,
                 members: Vec::new(),
+                waits_for: None,
             }),
         }
     }

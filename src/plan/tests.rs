@@ -383,6 +383,7 @@ fn a_cluster_s_first_node_waits_before_it_stops_and_another_node_once_stopped() 
         cluster: "c".into(),
         first: "a/quay".into(),
         node: node.into(),
+        record: "/nonexistent".into(),
     };
     let mut first = upgrade(&options());
     first.gate(gate("a/quay"));

@@ -12,7 +12,7 @@ use super::interrupt::Interrupt;
 use super::journal::{JournalError, Outcome, StateDir};
 use super::runner::{RunError, RunReport, Runner};
 use crate::engine::Engine;
-use crate::plan::Kind;
+use crate::plan::{Kind, Step};
 
 #[derive(Debug, Serialize)]
 pub struct Recovery {
@@ -28,6 +28,9 @@ pub struct Recovery {
     /// Every container the run moved, whose claims on the engine its killed controller left.
     #[serde(skip)]
     pub members: Vec<String>,
+    /// Left for later: the run of another host's node it depends on must be recovered first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
 }
 
 pub async fn recover(
@@ -49,6 +52,7 @@ pub async fn recover(
             message: journal.advice(),
             downtime_ms: None,
             members: Vec::new(),
+            waits_for: None,
         })
         .collect();
     for run in state.unfinished(name)? {
@@ -61,7 +65,17 @@ pub async fn recover(
             message: String::new(),
             downtime_ms: None,
             members: plan.members.clone(),
+            waits_for: None,
         };
+        if let Some(first) = waits_for(plan) {
+            recovery.outcome = Some(Outcome::NeedsAttention);
+            recovery.message = format!(
+                "left stopped for now: it is a node of a cluster over hosts, and the run of its first node {first} may have moved their database on and is not recovered yet; recover that one first (`cutover recover --config FILE` does the whole fleet, in that order)"
+            );
+            recovery.waits_for = Some(first);
+            recoveries.push(recovery);
+            continue;
+        }
         let mut locks = Vec::new();
         for member in &plan.members {
             match state.lock(member) {
@@ -92,6 +106,17 @@ pub async fn recover(
         recoveries.push(recovery);
     }
     Ok(recoveries)
+}
+
+/// The node of a cluster over hosts whose interrupted run this one's recovery must wait for.
+fn waits_for(plan: &crate::plan::Plan) -> Option<String> {
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.steps)
+        .find_map(|step| match step {
+            Step::Gate(gate) => gate.waits_for().map(str::to_string),
+            _ => None,
+        })
 }
 
 fn message(kind: Kind, name: &str, report: &RunReport) -> String {

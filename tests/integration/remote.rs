@@ -1188,3 +1188,86 @@ fn a_node_whose_new_version_fails_after_the_migration_is_left_stopped_and_the_ot
         answers(&cluster.engines[i], "quay", "/health/instance");
     }
 }
+
+#[test]
+fn a_cluster_run_killed_in_its_migration_is_recovered_first_node_first() {
+    let scene = Scene::new("clusterkill");
+    // The first node, beside the database, is on host c: the fleet's last host, which `recover`
+    // reaches after the others' nodes, which wait for it.
+    let slow: &[&str] = &["-e", "MIGRATION_DELAY_SECS=60"];
+    let cluster = QuayCluster::start(&scene, &["c", "a", "b"], &[slow]);
+    let config = cluster.fleet("pin: '<3.10'");
+    let first = &cluster.engines[0];
+    let mut run = scene.spawn(&["auto", "--config", config], &[]);
+    let start = Instant::now();
+    while began(&journals(&scene, first), "migrate").0.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the migration never began"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill_hard(&mut run);
+    for engine in &cluster.engines {
+        assert_eq!(
+            engine.inspect("quay", "{{.State.Running}}").as_deref(),
+            Some("false"),
+            "every node is stopped before the migration"
+        );
+    }
+
+    // Alone, a node of another host waits for the first one, stopped: its old version may not
+    // run on a database the first may have moved on.
+    let out = cutover(
+        &scene,
+        &["recover", "a/quay", "--config", config, "--yes", "--json"],
+        &[],
+    );
+    out.expect(3);
+    let waits = &out.json()["recovered"][0];
+    assert_eq!(waits["waits_for"], "c/quay", "{waits}");
+    assert_eq!(
+        cluster.engines[1]
+            .inspect("quay", "{{.State.Running}}")
+            .as_deref(),
+        Some("false")
+    );
+
+    // The whole fleet: c first (its database restored), then a and b back on it.
+    let out = cutover(
+        &scene,
+        &["recover", "--config", config, "--yes", "--json"],
+        &[],
+    );
+    out.expect(0);
+    let mut recovered: Vec<(String, String)> = out.json()["recovered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    recovered.sort();
+    assert_eq!(
+        recovered,
+        [
+            ("a/quay".to_string(), "rolled_back".to_string()),
+            ("b/quay".to_string(), "rolled_back".to_string()),
+            ("c/quay".to_string(), "rolled_back".to_string()),
+        ],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(cluster.history(), "3.8.0");
+    assert_eq!(
+        cluster.images(),
+        [quay("v3.8.0"), quay("v3.8.0"), quay("v3.8.0")]
+    );
+    for engine in &cluster.engines {
+        answers(engine, "quay", "/health/instance");
+    }
+}

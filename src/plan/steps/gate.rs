@@ -7,10 +7,13 @@
 //!   version on the migrated database, then for its turn, one node after the other.
 //!
 //! An old node is never started on a database the first node moved on: a node whose new
-//! version fails then, or whose run is recovered by another process (which cannot tell what the
-//! first node did), is left stopped, needing attention, while the first node serves.
+//! version fails then is left stopped, needing attention, while the first node serves. What the
+//! first node did to the database is kept in a [`Record`] beside its journal, so that `recover`
+//! in another process can tell too: it puts another node back only once the first node's run
+//! has put the database back (or never touched it), and waits while that run is unfinished.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
@@ -28,11 +31,21 @@ pub struct Gate {
     pub first: String,
     /// This run's node, `HOST/NAME`.
     pub node: String,
+    /// The cluster run's [`Record`].
+    pub record: PathBuf,
 }
 
 impl Gate {
     fn is_first(&self) -> bool {
         self.node == self.first
+    }
+
+    /// For another node's run: the first node, while its run may still change the database
+    /// and has not ended (an interrupted run not yet recovered), so that this one's recovery
+    /// waits for it.
+    pub fn waits_for(&self) -> Option<&str> {
+        (!self.is_first() && Record::read(&self.record) == Moves::Unfinished)
+            .then_some(self.first.as_str())
     }
 }
 
@@ -69,7 +82,7 @@ impl Action for Gate {
             if let Some(why) = state.aborted {
                 return Err(StepError::Failed(why));
             }
-            cluster.state.send_modify(|s| s.first_passed = true);
+            Record::write(&self.record, Moves::Moving).map_err(StepError::Failed)?;
             return Ok(Done::said(format!(
                 "stopped: {}",
                 state.followers.join(", ")
@@ -82,8 +95,8 @@ impl Action for Gate {
             .await;
         match state.first_failed {
             Some(why) => Err(StepError::Failed(format!(
-                "the first node {} failed: {}",
-                self.first, why.message
+                "the first node {} failed: {why}",
+                self.first
             ))),
             None => Ok(Done::said(format!(
                 "{} serves the new version; {}'s turn",
@@ -93,11 +106,12 @@ impl Action for Gate {
     }
 
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {
-        (!self.is_first()).then(|| {
-            format!(
+        Some(match self.is_first() {
+            true => "record that the database is as it was".into(),
+            false => format!(
                 "go on back to {}'s old version only if {} left the database as it was",
                 self.node, self.first
-            )
+            ),
         })
     }
 
@@ -106,10 +120,15 @@ impl Action for Gate {
         _cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
-        let left_alone = Cluster::find(&self.cluster).is_some_and(|c| c.database_as_it_was());
-        match left_alone {
-            true => Ok(None),
-            false => Err(StepError::Failed(format!(
+        // The first node's later steps are undone by now: the database is back.
+        if self.is_first() {
+            return Record::write(&self.record, Moves::PutBack)
+                .map(|()| None)
+                .map_err(StepError::Failed);
+        }
+        match Record::read(&self.record) {
+            Moves::Untouched | Moves::PutBack => Ok(None),
+            Moves::Moving | Moves::Unfinished | Moves::Moved => Err(StepError::Failed(format!(
                 "{} may have moved the database on, where {}'s old version is not made to run: it is left stopped while {} serves; bring it to the new version by hand once the cause is fixed (`cutover history` on both hosts tells what each run did)",
                 self.first, self.node, self.first
             ))),
@@ -117,12 +136,89 @@ impl Action for Gate {
     }
 }
 
-/// How the first node's run ended, as the other nodes' gates need it.
-#[derive(Debug, Clone)]
-pub struct FirstFailed {
-    pub message: String,
-    /// Its rollback put the database back as it was (or it never changed it).
-    pub database_as_it_was: bool,
+/// What the first node's run did to the database, as its [`Record`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moves {
+    /// Not past its gate: the database is as it was.
+    Untouched,
+    /// Past its gate: it may have changed the database.
+    Moving,
+    /// Its rollback undid everything after its gate: the database is as it was.
+    PutBack,
+    /// It serves the new version on the database it moved on.
+    Moved,
+    /// Moving, and its run has not ended: an interrupted run to recover first.
+    Unfinished,
+}
+
+/// A cluster run's record of the first node's run, beside that run's journal (`clusters/` in
+/// its host's state directory), written at each of its turns and flushed to disk.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// The first node's container on its host.
+    pub first: String,
+    pub moves: Moves,
+}
+
+impl Record {
+    /// Where the record of the cluster run `cluster`, whose first node is `first` on the host
+    /// of `state`, is kept.
+    pub fn path(state: &Path, cluster: &str) -> PathBuf {
+        let file: String = cluster
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        state.join("clusters").join(format!("{file}.json"))
+    }
+
+    /// A new record: the first node's run has not begun.
+    pub fn create(path: &Path, first: &str) -> Result<(), String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let record = Record {
+            first: first.to_string(),
+            moves: Moves::Untouched,
+        };
+        Self::put(path, &record)
+    }
+
+    pub fn write(path: &Path, moves: Moves) -> Result<(), String> {
+        let mut record: Record = Self::load(path)?;
+        record.moves = moves;
+        Self::put(path, &record)
+    }
+
+    fn put(path: &Path, record: &Record) -> Result<(), String> {
+        let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        crate::compose::edit::replace(path, &text)
+    }
+
+    fn load(path: &Path) -> Result<Record, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// What the first node's run did; a record that cannot be read tells nothing, and counts as
+    /// moved. Moving becomes [`Moves::Unfinished`] while its run is one to recover, and
+    /// [`Moves::Moved`] once it ended without putting the database back.
+    pub fn read(path: &Path) -> Moves {
+        let Ok(record) = Self::load(path) else {
+            return Moves::Moved;
+        };
+        if record.moves != Moves::Moving {
+            return record.moves;
+        }
+        let state = path.parent().and_then(Path::parent);
+        let unfinished = state
+            .and_then(|s| crate::run::StateDir::open(s).ok())
+            .map(|s| s.unfinished(Some(&record.first)).map(|r| !r.is_empty()));
+        match unfinished {
+            Some(Ok(false)) => Moves::Moved,
+            _ => Moves::Unfinished,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -131,9 +227,7 @@ struct State {
     stopped: BTreeSet<String>,
     /// Why the first node must not go on: another node's run ended before its node stopped.
     aborted: Option<String>,
-    /// Whether the first node went past its gate: from then on it may change the database.
-    first_passed: bool,
-    first_failed: Option<FirstFailed>,
+    first_failed: Option<String>,
     /// The node whose run may start its new version now.
     turn: Option<String>,
 }
@@ -205,15 +299,6 @@ impl Cluster {
         });
     }
 
-    fn database_as_it_was(&self) -> bool {
-        let state = self.state.borrow();
-        !state.first_passed
-            || state
-                .first_failed
-                .as_ref()
-                .is_some_and(|f| f.database_as_it_was)
-    }
-
     /// A node's run ended: before its node stopped, the first node must not go on; after its
     /// turn, the next node's comes.
     pub fn node_ended(&self, node: &str, message: &str) {
@@ -230,7 +315,7 @@ impl Cluster {
 
     /// The first node's run ended: the other nodes start their new version one by one, or go
     /// back.
-    pub fn first_ended(&self, failed: Option<FirstFailed>) {
+    pub fn first_ended(&self, failed: Option<String>) {
         self.state.send_modify(|s| match failed {
             Some(failed) => s.first_failed = Some(failed),
             None => s.turn = s.followers.first().cloned(),
