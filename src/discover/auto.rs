@@ -35,6 +35,16 @@ pub struct Settings {
     pub given: Given,
     pub catalog: Catalog,
     pub window: Option<Window>,
+    pub asked: Asked,
+}
+
+/// What each upgrade of a pass asks besides its target: `cutover upgrade`'s options over
+/// several containers; nothing more for `auto`.
+#[derive(Default)]
+pub struct Asked {
+    /// Intermediate tags, steps, `--keep-old`: the target is each container's own.
+    pub options: Option<UpgradeOptions>,
+    pub backup: BackupRequest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,15 +162,8 @@ pub async fn pass(
             status.image
         );
         let clock = Instant::now();
-        let (result, message, downtime_ms) = upgrade_one(
-            engine,
-            state,
-            &settings.given,
-            &settings.catalog,
-            status,
-            interrupt,
-        )
-        .await;
+        let (result, message, downtime_ms) =
+            upgrade_one(engine, state, &settings.given, settings, status, interrupt).await;
         let result = PassResult {
             container: status.container.clone(),
             project: status.project.clone(),
@@ -211,12 +214,12 @@ pub(super) async fn upgrade_one(
     engine: &dyn Engine,
     state: &StateDir,
     given: &Given,
-    catalog: &Catalog,
+    settings: &Settings,
     status: &Status,
     interrupt: &Interrupt,
 ) -> (PassOutcome, String, Option<u64>) {
-    let prepared = match request(status, given, None) {
-        Ok(request) => upgrade::prepare(engine, state, catalog, &request).await,
+    let prepared = match request(status, given, &settings.asked, None) {
+        Ok(request) => upgrade::prepare(engine, state, &settings.catalog, &request).await,
         Err(e) => Err(e),
     };
     match prepared {
@@ -230,6 +233,7 @@ pub(super) async fn upgrade_one(
 pub(super) fn request(
     status: &Status,
     given: &Given,
+    asked: &Asked,
     follows: Option<&str>,
 ) -> Result<UpgradeRequest> {
     let target = status.target.clone().unwrap_or_default();
@@ -238,16 +242,22 @@ pub(super) fn request(
             "{target} is not an image reference"
         )));
     };
-    let mut options = UpgradeOptions::new(Target::Image(target), HealthPolicy::default());
-    if follows.is_none() {
-        options.via = status.via.clone();
+    let mut options = match &asked.options {
+        Some(options) => options.clone(),
+        None => UpgradeOptions::new(Target::Image(target.clone()), HealthPolicy::default()),
+    };
+    options.target = Target::Image(target);
+    match follows {
+        Some(_) => options.via.clear(),
+        None if !status.via.is_empty() => options.via = status.via.clone(),
+        None => {}
     }
     Ok(UpgradeRequest {
         name: status.container.clone(),
         with: Vec::new(),
         options,
         given: given.clone(),
-        backup: BackupRequest::default(),
+        backup: asked.backup.clone(),
         compose: ComposeRequest::default(),
         follows: follows.map(str::to_string),
     })

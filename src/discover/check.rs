@@ -18,6 +18,7 @@ use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::ops::group::Node;
+use crate::plan::build::Target;
 use crate::profile::{self, Catalog, Choice, Profile};
 use crate::version::{self, Policy, Rules, TagVersion};
 
@@ -483,6 +484,27 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
 }
 
 /// What is known of a container before the registry is asked.
+impl Status {
+    /// A container the command line names, to move to `target` whatever its policy says.
+    pub fn asked(w: &Watched, target: &Target) -> std::result::Result<Status, String> {
+        let mut status = unjudged(w);
+        let to = match (target, &w.image) {
+            (Target::Image(image), _) => image.clone(),
+            (Target::Tag(tag), Some(current)) => current.with_tag(tag),
+            (Target::Tag(_), None) => {
+                return Err(format!(
+                    "{} was created from an image id, not a reference: give --image",
+                    w.name
+                ))
+            }
+        };
+        status.target = Some(to.to_string());
+        status.eligible = true;
+        status.reason = "named on the command line".into();
+        Ok(status)
+    }
+}
+
 fn unjudged(w: &Watched) -> Status {
     Status {
         container: w.name.clone(),

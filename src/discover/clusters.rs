@@ -204,7 +204,7 @@ pub async fn upgrade(
             ..(*status).clone()
         };
         let follows = (i > 0).then_some(first.as_str());
-        let ready = match request(&bare, &given, follows) {
+        let ready = match request(&bare, &given, &settings.asked, follows) {
             Ok(req) => upgrade::prepare(*engine, state, &settings.catalog, &req).await,
             Err(e) => Err(e),
         };

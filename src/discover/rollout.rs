@@ -16,6 +16,7 @@ use crate::engine::registry::RegistryClient;
 use crate::error::Result;
 use crate::ops::fleet::Host;
 use crate::ops::settings::Given;
+use crate::plan::build::Target;
 use crate::run::Interrupt;
 
 /// How the rollout goes over the hosts.
@@ -56,14 +57,92 @@ pub async fn pass(
     rollout: &Rollout,
     interrupt: &Interrupt,
 ) -> Result<PassReport> {
+    let surveyed = survey(members, registry, settings).await?;
+    upgrade_surveyed(members, surveyed, settings, rollout, interrupt).await
+}
+
+/// `cutover upgrade HOST/NAME...`, before anything changes: the named containers, each to move
+/// to `target` whatever its policy says, with their clusters over hosts (see
+/// [`clusters::form`]), and the hosts that could not be read.
+pub async fn survey_named(
+    members: &[Host<'_>],
+    names: &[String],
+    target: &Target,
+    settings: &Settings,
+) -> Result<(Vec<Status>, Vec<Unreached>)> {
+    let found = check::discover_fleet(
+        &fleet_hosts(members),
+        &settings.given.config,
+        &settings.catalog,
+        &Selection::All,
+    )
+    .await?;
+    let mut checked = Vec::new();
+    for name in names {
+        let Some(watched) = found.watched.iter().find(|w| &w.name == name) else {
+            let host = host_of(name);
+            let why = match found.unreached.iter().find(|u| u.host == host) {
+                Some(u) => format!("{name}: host {host} could not be read: {}", u.error),
+                None => format!("there is no running container named {name}"),
+            };
+            return Err(crate::Error::Refused(why));
+        };
+        checked.push(Status::asked(watched, target).map_err(crate::Error::Refused)?);
+    }
+    clusters::form(&mut checked, &found.nodes, &found.unreached);
+    Ok((checked, found.unreached))
+}
+
+/// The eligible containers of a survey (a pass's, or [`survey_named`]'s) moved as a rolling
+/// pass, holding each host's pass lock, which keeps two passes from overlapping.
+pub async fn upgrade_surveyed(
+    members: &[Host<'_>],
+    (checked, unreached): (Vec<Status>, Vec<Unreached>),
+    settings: &Settings,
+    rollout: &Rollout,
+    interrupt: &Interrupt,
+) -> Result<PassReport> {
     let started_at = SystemTime::now();
+    let locks = lock(members)?;
+    let report = roll(members, checked, unreached, settings, rollout, interrupt).await;
+    drop(locks);
+    Ok(PassReport {
+        started_at,
+        ..report
+    })
+}
+
+/// Each reached host's lock for a pass, which keeps two from overlapping.
+fn lock(members: &[Host<'_>]) -> Result<Vec<crate::run::journal::ContainerLock>> {
     let mut locks = Vec::new();
     for m in members {
         if let Ok((_, state)) = &m.reached {
             locks.push(state.lock_auto()?);
         }
     }
-    let (checked, unreached) = survey(members, registry, settings).await?;
+    Ok(locks)
+}
+
+fn fleet_hosts<'a>(members: &[Host<'a>]) -> Vec<FleetHost<'a>> {
+    members
+        .iter()
+        .map(|m| FleetHost {
+            name: m.name.clone(),
+            engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
+        })
+        .collect()
+}
+
+/// The rollout itself, over what was checked: clusters over hosts first, then the canary host,
+/// then the others in waves.
+async fn roll(
+    members: &[Host<'_>],
+    checked: Vec<Status>,
+    unreached: Vec<Unreached>,
+    settings: &Settings,
+    rollout: &Rollout,
+    interrupt: &Interrupt,
+) -> PassReport {
     let of_host = |host: &str| -> Vec<&Status> {
         checked
             .iter()
@@ -139,13 +218,12 @@ pub async fn pass(
         );
         results.extend(done.into_iter().flatten());
     }
-    drop(locks);
-    Ok(PassReport {
-        started_at,
+    PassReport {
+        started_at: SystemTime::now(),
         checked,
         results,
         unreached,
-    })
+    }
 }
 
 /// The clusters over hosts among the eligible containers, each in the order
@@ -178,15 +256,8 @@ async fn survey(
     registry: &RegistryClient,
     settings: &Settings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
-    let hosts: Vec<FleetHost<'_>> = members
-        .iter()
-        .map(|m| FleetHost {
-            name: m.name.clone(),
-            engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
-        })
-        .collect();
     let found = check::discover_fleet(
-        &hosts,
+        &fleet_hosts(members),
         &settings.given.config,
         &settings.catalog,
         &Selection::OptedIn,
@@ -259,7 +330,7 @@ async fn upgrade_host(
         );
         let clock = Instant::now();
         let (result, message, downtime_ms) =
-            upgrade_one(*engine, state, &given, &settings.catalog, &bare, interrupt).await;
+            upgrade_one(*engine, state, &given, settings, &bare, interrupt).await;
         if result == PassOutcome::NeedsAttention {
             stopped = Some(format!(
                 "not attempted: {} needed attention",

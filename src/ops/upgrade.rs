@@ -85,6 +85,10 @@ pub async fn prepare(
         group.facts.push(gather_facts(engine, profile, old).await?);
     }
     let mut options = req.options.clone();
+    if req.follows.is_some() {
+        options.steps.migrate = None;
+        options.steps.migrates_at_start = false;
+    }
     if let Some((loaded, _)) = &chosen {
         follow_profile(
             engine,

@@ -1107,8 +1107,25 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
 
     // To v3.11.0, whose migration fails: the first node's database is restored, and every
     // other node, stopped meanwhile, goes back to v3.10.0 on it.
+    // By hand this time: several HOST/NAME roll out as auto does.
     cluster.fleet("policy: minor");
-    let out = cutover(&scene, &["auto", "--config", config_path, "--json"], &[]);
+    let out = cutover(
+        &scene,
+        &[
+            &["upgrade"][..],
+            &nodes,
+            &[
+                "--to",
+                "v3.11.0",
+                "--config",
+                config_path,
+                "--yes",
+                "--json",
+            ],
+        ]
+        .concat(),
+        &[],
+    );
     out.expect(1);
     let back: Vec<(String, String)> = nodes
         .iter()
@@ -1269,5 +1286,103 @@ fn a_cluster_run_killed_in_its_migration_is_recovered_first_node_first() {
     );
     for engine in &cluster.engines {
         answers(engine, "quay", "/health/instance");
+    }
+}
+
+#[test]
+fn upgrade_of_several_containers_over_a_fleet_rolls_out_canary_first() {
+    let scene = Scene::new("several");
+    let dir = temp_dir(&scene, "several");
+    let name = scene.name("app");
+    let engines = [
+        PrivateEngine::start("several-x", &[]),
+        PrivateEngine::start("several-y", &[]),
+    ];
+    let ids: Vec<String> = engines
+        .iter()
+        .map(|e| e.run_app(&name, &image("1")))
+        .collect();
+    let config = dir.join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "settle: 1s\nhosts:\n  x: {{host: '{}'}}\n  y: {{host: '{}'}}\n",
+            engines[0].host(),
+            engines[1].host()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (x, y) = (format!("x/{name}"), format!("y/{name}"));
+    let version = |i: usize| engines[i].inspect(&name, "{{.Config.Image}}").unwrap();
+
+    // Nothing changes on a dry run, nor for a name the fleet does not have.
+    let out = cutover(
+        &scene,
+        &[
+            "upgrade",
+            &x,
+            &y,
+            "--to",
+            "2",
+            "--config",
+            config,
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    );
+    out.expect(0);
+    let targets: Vec<String> = out.json()["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(targets, [image("2"), image("2")]);
+    let out = cutover(
+        &scene,
+        &[
+            "upgrade",
+            &x,
+            "y/nothing",
+            "--to",
+            "2",
+            "--config",
+            config,
+            "--yes",
+        ],
+        &[],
+    );
+    out.refused(&["there is no running container named y/nothing"]);
+    let out = cutover(&scene, &["upgrade", &x, &name, "--to", "2", "--yes"], &[]);
+    out.refused(&["name each HOST/NAME of its `hosts`"]);
+    assert_eq!((version(0), version(1)), (image("1"), image("1")));
+
+    let out = cutover(
+        &scene,
+        &[
+            "upgrade", &x, &y, "--to", "2", "--config", config, "--canary", "y", "--yes", "--json",
+        ],
+        &[],
+    );
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(report["command"], "upgrade");
+    let order: Vec<(&str, &str)> = report["pass"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(order, [(y.as_str(), "upgraded"), (x.as_str(), "upgraded")]);
+    assert_eq!((version(0), version(1)), (image("2"), image("2")));
+    for (engine, id) in engines.iter().zip(&ids) {
+        assert_ne!(engine.inspect(&name, "{{.Id}}").as_ref(), Some(id));
     }
 }

@@ -202,6 +202,31 @@ pub fn choice(profile: Option<&str>) -> Choice {
     }
 }
 
+/// How a rolling upgrade goes over a fleet's hosts (`auto`, `upgrade` of several HOST/NAME).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Rolling over a fleet")]
+pub struct RolloutArgs {
+    /// The host that goes first, alone; the rest follow only if it all went well [default: the first host with something to upgrade]
+    #[arg(long, value_name = "HOST")]
+    pub canary: Option<String>,
+    /// How many hosts upgrade at once after the canary
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub parallel: u64,
+    /// How many failed hosts the rollout tolerates after the canary before it stops
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub failure_budget: usize,
+}
+
+impl RolloutArgs {
+    pub fn rollout(&self) -> cutover::discover::rollout::Rollout {
+        cutover::discover::rollout::Rollout {
+            canary: self.canary.clone(),
+            parallel: usize::try_from(self.parallel).unwrap_or(usize::MAX),
+            failure_budget: self.failure_budget,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct DiscoveryArgs {
     /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, webhook, window, health timeout and settle (see README)

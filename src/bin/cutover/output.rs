@@ -522,7 +522,14 @@ pub fn check(
     exit
 }
 
+/// `cutover auto`'s pass: exit 10 when it upgraded something and nothing failed.
 pub fn auto(report: &PassReport, json: bool) -> Exit {
+    pass("auto", report, json)
+}
+
+/// A pass of `command`: `auto`'s, or the rolling `upgrade` of several containers, which exits 0
+/// rather than 10 when all went well.
+pub fn pass(command: &str, report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
         Some(
@@ -531,16 +538,16 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
             | PassOutcome::NothingChanged
             | PassOutcome::Refused,
         ) => Exit::RolledBack,
-        _ if report.upgraded() > 0 => Exit::Upgraded,
+        _ if report.upgraded() > 0 && command == "auto" => Exit::Upgraded,
         _ => Exit::Done,
     };
     if json {
-        print_json(&json!({ "command": "auto", "exit_code": exit as u8, "pass": report }));
+        print_json(&json!({ "command": command, "exit_code": exit as u8, "pass": report }));
         return exit;
     }
     let eligible = report.checked.iter().filter(|s| s.eligible).count();
     print(&format!(
-        "auto: {} opted-in container(s) checked, {eligible} eligible, {} upgraded.",
+        "{command}: {} container(s) checked, {eligible} eligible, {} upgraded.",
         report.checked.len(),
         report.upgraded()
     ));

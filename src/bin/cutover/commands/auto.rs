@@ -13,7 +13,7 @@ use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 
 use super::{load_config, load_profiles, refused, Site};
-use crate::cli::{DiscoveryArgs, HealthArgs};
+use crate::cli::{DiscoveryArgs, HealthArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
@@ -38,16 +38,13 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
     let settings = auto::Settings {
+        asked: auto::Asked::default(),
         given,
         catalog: load_profiles()?,
         window,
     };
     let interrupt = Interrupt::from_signals();
-    let rollout = Rollout {
-        canary: args.canary.clone(),
-        parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-        failure_budget: args.failure_budget,
-    };
+    let rollout = args.rollout.rollout();
     // One engine is reached once; a fleet's hosts at each pass, so that a host away for one
     // pass is tried again at the next.
     let host = match fleet {
@@ -79,18 +76,11 @@ pub struct AutoArgs {
     /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
     #[arg(long, value_name = "HH:MM-HH:MM")]
     pub window: Option<String>,
-    /// With a fleet: the host that goes first, alone; the rest follow only if it all went well [default: the first host with something to upgrade]
-    #[arg(long, value_name = "HOST")]
-    pub canary: Option<String>,
-    /// With a fleet: how many hosts upgrade at once after the canary
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub parallel: u64,
-    /// With a fleet: how many failed hosts the rollout tolerates after the canary before it stops
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub failure_budget: usize,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub health: HealthArgs,
 }

@@ -13,17 +13,24 @@ use cutover::plan::recreate::EnvChanges;
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
-use super::{before_change, carry_out, given, load_profiles, refused, Site};
-use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
-use crate::output::Exit;
+use cutover::discover::{auto, rollout};
+use cutover::ops::fleet;
+use cutover::run::Interrupt;
+
+use super::{before_change, carry_out, confirm, given, load_profiles, refused, Site};
+use crate::cli::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
+use crate::output::{self, Exit};
 
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let options = args.options().map_err(refused)?;
+    if args.names.len() > 1 {
+        return several(args, options, site).await;
+    }
     let (site, given, name) = site
         .aim_alone(
             given(&args.change)?,
-            args.name.as_deref().unwrap_or_default(),
+            args.names.first().map(String::as_str).unwrap_or_default(),
         )
         .await?;
     let catalog = load_profiles()?;
@@ -41,14 +48,78 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     carry_out(prepared, &engine, &state, &args.change).await
 }
 
+/// Several `HOST/NAME` of the config file's fleet, each to the target: a rolling upgrade, as
+/// `auto` rolls out over a fleet, with this command's options for each container.
+async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> anyhow::Result<Exit> {
+    let given = given(&args.change)?;
+    let fleet_names = args.names.iter().all(|n| {
+        n.split_once('/')
+            .is_some_and(|(host, _)| given.config.hosts.contains_key(host))
+    });
+    if !fleet_names || site.named_engine {
+        return Err(refused(
+            "several containers are upgraded over the config file's fleet: name each HOST/NAME of its `hosts`, without -H/--context (to move containers of one host as one group, name one and add --with)".into(),
+        ));
+    }
+    if !args.with.is_empty() {
+        return Err(refused(
+            "--with moves a group with the one container named; with several, each moves on its own (with its profile's group)".into(),
+        ));
+    }
+    if let Some(twice) = args
+        .names
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| args.names[..i].contains(n).then_some(n))
+    {
+        return Err(refused(format!(
+            "{twice} is named twice; name each container once"
+        )));
+    }
+    let json = args.change.common.json;
+    let target = options.target.clone();
+    let settings = auto::Settings {
+        catalog: load_profiles()?,
+        window: None,
+        asked: auto::Asked {
+            options: Some(options),
+            backup: args.backup(),
+        },
+        given,
+    };
+    let hosts = &settings.given.config.hosts;
+    let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
+    let members: Vec<fleet::Host<'_>> = connected.iter().map(fleet::Connected::host).collect();
+    let surveyed = rollout::survey_named(&members, &args.names, &target, &settings).await?;
+    if args.change.dry_run || !args.change.common.yes {
+        let shown = output::check(
+            &surveyed.0,
+            hosts,
+            &surveyed.1,
+            0,
+            json && args.change.dry_run,
+        );
+        if args.change.dry_run {
+            return Ok(shown);
+        }
+        confirm("Proceed?")?;
+    }
+    let interrupt = Interrupt::from_signals();
+    let rollout = args.rollout.rollout();
+    let report =
+        rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt).await?;
+    Ok(output::pass("upgrade", &report, json))
+}
+
 #[derive(Args, Debug)]
 pub struct UpgradeArgs {
-    /// The container to upgrade (with --with, the first of the group); HOST/NAME for one of the config file's hosts
+    /// The container to upgrade (with --with, the first of the group); HOST/NAME for one of the
+    /// config file's hosts. Several HOST/NAME: a rolling upgrade over the fleet, as `auto` does
     #[arg(required_unless_present = "project")]
-    pub name: Option<String>,
+    pub names: Vec<String>,
     /// Upgrade the services of this compose project as one group: those that run the image most
     /// of its services run (not its database), or those named with --service; dependents stop first
-    #[arg(long, value_name = "PROJECT", conflicts_with_all = ["name", "with"])]
+    #[arg(long, value_name = "PROJECT", conflicts_with_all = ["names", "with"])]
     pub project: Option<String>,
     /// With --project: a service to upgrade (repeatable)
     #[arg(long, value_name = "SERVICE", requires = "project")]
@@ -89,6 +160,8 @@ pub struct UpgradeArgs {
     pub backup_what: BackupWhat,
     #[command(flatten)]
     pub backup_where: BackupWhere,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
 }
