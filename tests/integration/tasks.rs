@@ -216,6 +216,22 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         out.stdout
     );
     assert_untouched(&g.catalog, &before);
+    // HOST/NAME of a fleet, its config file among the words after the task.
+    let fleet = temp_dir(&g.scene, "fleet").join("fleet.yaml");
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    std::fs::write(&fleet, format!("hosts:\n  here: {{host: '{world}'}}\n")).unwrap();
+    let here = format!("here/{}", g.catalog);
+    let mut args = g.migrate_args(&["--dry-run", "--config", fleet.to_str().unwrap()]);
+    args[1] = &here;
+    let out = g.scene.cutover(&args);
+    out.expect(0);
+    assert!(
+        out.stdout
+            .contains(&format!("Task migrate-object-storage on {}", g.catalog)),
+        "{}",
+        out.stdout
+    );
+    assert_untouched(&g.catalog, &before);
 
     // cutover's own options may follow the task's.
     let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));

@@ -4,8 +4,12 @@ use clap::{Args, Parser};
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::task;
 
-use super::{before_change, carry_out, given, load_profiles, refused, Site};
-use crate::cli::{self, BackupWhere, ChangeArgs, Cli, Command};
+use std::path::PathBuf;
+
+use cutover::ops::settings::Given;
+
+use super::{before_change, carry_out, given, load_config, load_profiles, refused, Site};
+use crate::cli::{self, BackupWhere, ChangeArgs, Cli, Command, DiscoveryArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
@@ -19,14 +23,27 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         return Ok(Exit::Done);
     };
     let catalog = load_profiles()?;
+    // The profile says which words after TASK are the task's, so a --profile or --config among
+    // them (the config file's hosts tell where HOST/NAME lives) is read first.
+    let discovery = DiscoveryArgs {
+        config: (args.change.discovery.config.clone())
+            .or_else(|| option_among(&args.words, "--config").map(PathBuf::from)),
+    };
+    let (site, aimed, name) = site
+        .aim_alone(
+            Given {
+                config: load_config(&discovery)?,
+                ..Given::default()
+            },
+            &name,
+        )
+        .await?;
     let (engine, state) = site.connect().await?;
-    // The profile says which words after TASK are the task's, so a --profile among them is
-    // read first.
     let profile = args
         .change
         .profile
         .clone()
-        .or_else(|| profile_among(&args.words));
+        .or_else(|| option_among(&args.words, "--profile"));
     let choice = cli::choice(profile.as_deref());
     let tasks = task::tasks_of(&engine, &catalog, &name, &choice).await?;
     let spec = tasks.get(&task_name)?;
@@ -54,7 +71,10 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         name,
         task: task_name,
         args: task_args,
-        given: given(&args.change)?,
+        given: Given {
+            config: aimed.config,
+            ..given(&args.change)?
+        },
         backup: args.backup(),
     };
     let prepared = task::prepare(&engine, &state, &catalog, &tasks, &request).await?;
@@ -63,7 +83,8 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
 
 #[derive(Args, Debug)]
 pub struct TaskArgs {
-    /// A container of the product: the task runs over its whole group
+    /// A container of the product: the task runs over its whole group; HOST/NAME for one of the
+    /// config file's hosts
     #[arg(required_unless_present = "help")]
     pub name: Option<String>,
     /// The task, as `cutover tasks NAME` lists it
@@ -119,12 +140,12 @@ impl TaskArgs {
     }
 }
 
-/// The value of a `--profile` among words clap did not read (those after a task's name).
-pub fn profile_among(words: &[String]) -> Option<String> {
+/// The value of `option` among words clap did not read (those after a task's name).
+pub fn option_among(words: &[String], option: &str) -> Option<String> {
     words
         .iter()
         .enumerate()
-        .find_map(|(i, w)| match w.strip_prefix("--profile") {
+        .find_map(|(i, w)| match w.strip_prefix(option) {
             Some("") => words.get(i + 1).cloned(),
             Some(rest) => rest.strip_prefix('=').map(str::to_string),
             None => None,
