@@ -348,23 +348,8 @@ mod tests {
 
     fn status(name: &str, deps: &[&str]) -> Status {
         Status {
-            container: name.into(),
-            image: String::new(),
-            current_tag: None,
-            current_digest: None,
-            policy: None,
-            target: None,
-            via: Vec::new(),
-            profile: None,
-            project: None,
-            service: None,
-            newest: None,
-            eligible: true,
-            reason: String::new(),
-            held_back: false,
-            cluster: Vec::new(),
-            opted_in: true,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            ..Status::eligible(name)
         }
     }
 

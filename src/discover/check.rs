@@ -143,6 +143,27 @@ pub struct FleetHost<'a> {
     pub engine: std::result::Result<&'a dyn Engine, String>,
 }
 
+impl<'a> FleetHost<'a> {
+    /// The hosts as [`crate::ops::fleet::connect`] reached them.
+    pub fn all(
+        connected: &'a [(
+            String,
+            std::result::Result<crate::ops::fleet::Reached, String>,
+        )],
+    ) -> Vec<FleetHost<'a>> {
+        connected
+            .iter()
+            .map(|(name, reached)| FleetHost {
+                name: name.clone(),
+                engine: reached
+                    .as_ref()
+                    .map(|r| &r.engine as &dyn Engine)
+                    .map_err(Clone::clone),
+            })
+            .collect()
+    }
+}
+
 /// A host of a fleet that could not be read, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unreached {
@@ -485,6 +506,30 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
 
 /// What is known of a container before the registry is asked.
 impl Status {
+    /// An eligible container with nothing else known, for the tests of what a pass does.
+    #[cfg(test)]
+    pub fn eligible(container: &str) -> Status {
+        Status {
+            container: container.into(),
+            image: String::new(),
+            current_tag: None,
+            current_digest: None,
+            policy: None,
+            target: None,
+            via: Vec::new(),
+            profile: None,
+            project: None,
+            service: None,
+            newest: None,
+            eligible: true,
+            reason: String::new(),
+            held_back: false,
+            cluster: Vec::new(),
+            opted_in: true,
+            depends_on: Vec::new(),
+        }
+    }
+
     /// A container the command line names, to move to `target` whatever its policy says.
     pub fn asked(w: &Watched, target: &Target) -> std::result::Result<Status, String> {
         let mut status = unjudged(w);

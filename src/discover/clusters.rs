@@ -105,16 +105,7 @@ pub async fn refusal(
     container: &str,
 ) -> Result<Option<String>> {
     let connected = crate::ops::fleet::connect(&config.hosts).await;
-    let hosts: Vec<FleetHost<'_>> = connected
-        .iter()
-        .map(|(name, reached)| FleetHost {
-            name: name.clone(),
-            engine: reached
-                .as_ref()
-                .map(|r| &r.engine as &dyn crate::engine::Engine)
-                .map_err(Clone::clone),
-        })
-        .collect();
+    let hosts = FleetHost::all(&connected);
     let fleet = discover_fleet(&hosts, config, catalog, &Selection::OptedIn).await?;
     let Some(node) = fleet.nodes.iter().find(|n| n.container == container) else {
         return Ok(None);
@@ -345,23 +336,9 @@ mod tests {
 
     fn eligible(container: &str) -> Status {
         Status {
-            container: container.into(),
-            image: String::new(),
-            current_tag: None,
-            current_digest: None,
-            policy: None,
             target: Some("quay:v3.9.0".into()),
-            via: Vec::new(),
-            profile: None,
-            project: None,
-            service: None,
-            newest: None,
-            eligible: true,
             reason: "v3.9.0 available".into(),
-            held_back: false,
-            cluster: Vec::new(),
-            opted_in: true,
-            depends_on: Vec::new(),
+            ..Status::eligible(container)
         }
     }
 

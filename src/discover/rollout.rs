@@ -70,13 +70,7 @@ pub async fn survey_named(
     target: &Target,
     settings: &Settings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
-    let found = check::discover_fleet(
-        &fleet_hosts(members),
-        &settings.given.config,
-        &settings.catalog,
-        &Selection::All,
-    )
-    .await?;
+    let found = discover(members, settings, &Selection::All).await?;
     let mut checked = Vec::new();
     for name in names {
         let Some(watched) = found.watched.iter().find(|w| &w.name == name) else {
@@ -123,14 +117,20 @@ fn lock(members: &[Host<'_>]) -> Result<Vec<crate::run::journal::ContainerLock>>
     Ok(locks)
 }
 
-fn fleet_hosts<'a>(members: &[Host<'a>]) -> Vec<FleetHost<'a>> {
-    members
+/// Discovery over the members' engines, with the config file's entries for each.
+async fn discover(
+    members: &[Host<'_>],
+    settings: &Settings,
+    selection: &Selection,
+) -> Result<check::FleetWatch> {
+    let hosts: Vec<FleetHost<'_>> = members
         .iter()
         .map(|m| FleetHost {
             name: m.name.clone(),
             engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
         })
-        .collect()
+        .collect();
+    check::discover_fleet(&hosts, &settings.given.config, &settings.catalog, selection).await
 }
 
 /// The rollout itself, over what was checked: clusters over hosts first, then the canary host,
@@ -256,13 +256,7 @@ async fn survey(
     registry: &RegistryClient,
     settings: &Settings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
-    let found = check::discover_fleet(
-        &fleet_hosts(members),
-        &settings.given.config,
-        &settings.catalog,
-        &Selection::OptedIn,
-    )
-    .await?;
+    let found = discover(members, settings, &Selection::OptedIn).await?;
     let checked = found.check(registry).await;
     Ok((checked, found.unreached))
 }

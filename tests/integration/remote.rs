@@ -669,39 +669,66 @@ fn auto_rolls_out_over_a_fleet_canary_first_and_stops_when_the_budget_is_spent()
     assert!((1..4).all(|i| version(i) == target));
 }
 
+/// The demo app v1 as one name on two private engines, the hosts x and y of a fleet's config
+/// file that starts with `head`, with both containers opted in by it if `listed`.
+struct TwoHosts {
+    engines: [PrivateEngine; 2],
+    name: String,
+    ids: Vec<String>,
+    config: String,
+}
+
+impl TwoHosts {
+    fn start(scene: &Scene, head: &str, listed: bool) -> TwoHosts {
+        let name = scene.name("app");
+        let engines =
+            ["x", "y"].map(|h| PrivateEngine::start(&format!("{}-{h}", scene.prefix), &[]));
+        let ids = engines
+            .iter()
+            .map(|e| e.run_app(&name, &image("1")))
+            .collect();
+        let mut text = format!(
+            "{head}hosts:\n  x: {{host: '{}'}}\n  y: {{host: '{}'}}\n",
+            engines[0].host(),
+            engines[1].host()
+        );
+        if listed {
+            text.push_str(&format!(
+                "containers:\n  x/{name}: {{}}\n  y/{name}: {{}}\n"
+            ));
+        }
+        let config = temp_dir(scene, "fleet").join("fleet.yaml");
+        std::fs::write(&config, text).unwrap();
+        TwoHosts {
+            engines,
+            name,
+            ids,
+            config: config.to_str().unwrap().to_string(),
+        }
+    }
+}
+
+/// Where cutover keeps the journals of `engine`'s runs.
+fn runs_of(scene: &Scene, engine: &PrivateEngine) -> PathBuf {
+    let endpoint = cutover::engine::endpoint::Endpoint {
+        host: engine.host(),
+        tls: None,
+        context: None,
+    };
+    cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs")
+}
+
 #[test]
 fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
     let scene = Scene::new("fleetkill");
-    let dir = temp_dir(&scene, "fleetkill");
-    let name = scene.name("app");
-    let engines = [
-        PrivateEngine::start("fleetkill-x", &[]),
-        PrivateEngine::start("fleetkill-y", &[]),
-    ];
-    let ids: Vec<String> = engines
-        .iter()
-        .map(|e| e.run_app(&name, &image("1")))
-        .collect();
-    let config = dir.join("fleet.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "defaults: {{policy: major}}\nsettle: 1s\nhosts:\n  x: {{host: '{}'}}\n  y: {{host: '{}'}}\ncontainers:\n  x/{name}: {{}}\n  y/{name}: {{}}\n",
-            engines[0].host(),
-            engines[1].host()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let x_runs = cutover::ops::fleet::state_dir(
-        &scene.state_dir,
-        &cutover::engine::endpoint::Endpoint {
-            host: engines[0].host(),
-            tls: None,
-            context: None,
-        },
-    )
-    .join("runs");
+    let TwoHosts {
+        engines,
+        name,
+        ids,
+        config,
+    } = TwoHosts::start(&scene, "defaults: {policy: major}\nsettle: 1s\n", true);
+    let config = config.as_str();
+    let x_runs = runs_of(&scene, &engines[0]);
 
     // The controller dies on the canary once its container is stopped.
     let mut run = scene.spawn(
@@ -856,13 +883,7 @@ fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
 
 /// Every journal cutover keeps for `engine`, as text.
 fn journals(scene: &Scene, engine: &PrivateEngine) -> String {
-    let endpoint = cutover::engine::endpoint::Endpoint {
-        host: engine.host(),
-        tls: None,
-        context: None,
-    };
-    let runs = cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
-    std::fs::read_dir(runs)
+    std::fs::read_dir(runs_of(scene, engine))
         .into_iter()
         .flatten()
         .flatten()
@@ -1292,27 +1313,13 @@ fn a_cluster_run_killed_in_its_migration_is_recovered_first_node_first() {
 #[test]
 fn upgrade_of_several_containers_over_a_fleet_rolls_out_canary_first() {
     let scene = Scene::new("several");
-    let dir = temp_dir(&scene, "several");
-    let name = scene.name("app");
-    let engines = [
-        PrivateEngine::start("several-x", &[]),
-        PrivateEngine::start("several-y", &[]),
-    ];
-    let ids: Vec<String> = engines
-        .iter()
-        .map(|e| e.run_app(&name, &image("1")))
-        .collect();
-    let config = dir.join("fleet.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "settle: 1s\nhosts:\n  x: {{host: '{}'}}\n  y: {{host: '{}'}}\n",
-            engines[0].host(),
-            engines[1].host()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
+    let TwoHosts {
+        engines,
+        name,
+        ids,
+        config,
+    } = TwoHosts::start(&scene, "settle: 1s\n", false);
+    let config = config.as_str();
     let (x, y) = (format!("x/{name}"), format!("y/{name}"));
     let version = |i: usize| engines[i].inspect(&name, "{{.Config.Image}}").unwrap();
 

@@ -207,15 +207,18 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
     assert!(out.stdout.contains("--dest-config FILE"), "{}", out.stdout);
 
     let before = inspect(&g.catalog).unwrap();
-    let out = g.scene.cutover(&g.migrate_args(&["--dry-run"]));
-    out.expect(0);
-    assert!(
-        out.stdout
-            .contains(&format!("Task migrate-object-storage on {}", g.catalog)),
-        "{}",
-        out.stdout
-    );
-    assert_untouched(&g.catalog, &before);
+    let dry_run = |args: &[&str]| {
+        let out = g.scene.cutover(args);
+        out.expect(0);
+        assert!(
+            out.stdout
+                .contains(&format!("Task migrate-object-storage on {}", g.catalog)),
+            "{}",
+            out.stdout
+        );
+        assert_untouched(&g.catalog, &before);
+    };
+    dry_run(&g.migrate_args(&["--dry-run"]));
     // HOST/NAME of a fleet, its config file among the words after the task.
     let fleet = temp_dir(&g.scene, "fleet").join("fleet.yaml");
     let world = std::env::var("DOCKER_HOST").unwrap();
@@ -223,15 +226,7 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
     let here = format!("here/{}", g.catalog);
     let mut args = g.migrate_args(&["--dry-run", "--config", fleet.to_str().unwrap()]);
     args[1] = &here;
-    let out = g.scene.cutover(&args);
-    out.expect(0);
-    assert!(
-        out.stdout
-            .contains(&format!("Task migrate-object-storage on {}", g.catalog)),
-        "{}",
-        out.stdout
-    );
-    assert_untouched(&g.catalog, &before);
+    dry_run(&args);
 
     // cutover's own options may follow the task's.
     let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));

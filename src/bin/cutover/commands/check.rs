@@ -3,7 +3,6 @@
 use clap::Args;
 use cutover::discover::check::{self, FleetHost, FleetWatch, Selection};
 use cutover::engine::registry::RegistryClient;
-use cutover::engine::Engine;
 use cutover::ops::fleet;
 
 use super::{load_config, load_profiles, Site};
@@ -28,16 +27,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
         },
         false => {
             let engines = fleet::connect(&config.hosts).await;
-            let hosts: Vec<FleetHost<'_>> = engines
-                .iter()
-                .map(|(name, engine)| FleetHost {
-                    name: name.clone(),
-                    engine: engine
-                        .as_ref()
-                        .map(|r| &r.engine as &dyn Engine)
-                        .map_err(Clone::clone),
-                })
-                .collect();
+            let hosts = FleetHost::all(&engines);
             check::discover_fleet(&hosts, &config, &catalog, &selection).await?
         }
     };
