@@ -251,6 +251,15 @@ pub async fn upgrade(
     });
     let done = futures_util::future::join_all(moves).await;
     gates.close();
+    // Only a run that needs attention may be taken up again by `recover`, which reads the record.
+    if done
+        .iter()
+        .all(|((result, ..), _)| *result != PassOutcome::NeedsAttention)
+    {
+        if let Err(e) = std::fs::remove_file(&record) {
+            tracing::warn!("{}: {e}", record.display());
+        }
+    }
     let mut results: Vec<PassResult> = runs
         .iter()
         .zip(done)

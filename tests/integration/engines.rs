@@ -120,7 +120,13 @@ impl PrivateEngine {
         self.up();
     }
 
-    fn down(&mut self) {
+    /// Starts dockerd again after [`PrivateEngine::down`].
+    pub fn up_again(&mut self) {
+        self.up();
+    }
+
+    /// Stops dockerd as a service manager would, and waits until it is gone.
+    pub fn down(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &daemon.id().to_string()])

@@ -708,10 +708,10 @@ impl TwoHosts {
     }
 }
 
-/// Where cutover keeps the journals of `engine`'s runs.
-fn runs_of(scene: &Scene, engine: &PrivateEngine) -> PathBuf {
+/// Where cutover keeps the journals of the runs on the engine at `address`.
+fn runs_of(scene: &Scene, address: &str) -> PathBuf {
     let endpoint = cutover::engine::endpoint::Endpoint {
-        host: engine.host(),
+        host: address.to_string(),
         tls: None,
         context: None,
     };
@@ -728,7 +728,7 @@ fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
         config,
     } = TwoHosts::start(&scene, "defaults: {policy: major}\nsettle: 1s\n", true);
     let config = config.as_str();
-    let x_runs = runs_of(&scene, &engines[0]);
+    let x_runs = runs_of(&scene, &engines[0].host());
 
     // The controller dies on the canary once its container is stopped.
     let mut run = scene.spawn(
@@ -881,9 +881,9 @@ fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
     );
 }
 
-/// Every journal cutover keeps for `engine`, as text.
-fn journals(scene: &Scene, engine: &PrivateEngine) -> String {
-    std::fs::read_dir(runs_of(scene, engine))
+/// Every journal cutover keeps for the engine at `address`, as text.
+fn journals(scene: &Scene, address: &str) -> String {
+    std::fs::read_dir(runs_of(scene, address))
         .into_iter()
         .flatten()
         .flatten()
@@ -942,6 +942,10 @@ struct QuayCluster {
     engines: Vec<PrivateEngine>,
     hosts: Vec<&'static str>,
     config: PathBuf,
+    /// How the config file reaches each host.
+    addresses: Vec<String>,
+    /// The last host's, when it is reached over ssh.
+    sshd: Option<Sshd>,
 }
 
 fn quay(tag: &str) -> String {
@@ -949,17 +953,28 @@ fn quay(tag: &str) -> String {
 }
 
 impl QuayCluster {
-    /// Nodes of v3.8.0 on `hosts`, the options of each node's `docker run` besides.
-    fn start(scene: &Scene, hosts: &[&'static str], options: &[&[&str]]) -> QuayCluster {
+    /// Nodes of v3.8.0 on `hosts`, the options of each node's `docker run` besides; the last
+    /// host reached over ssh if `ssh`, its node's port published on loopback, where cutover
+    /// judges a remote host's health.
+    fn start(scene: &Scene, hosts: &[&'static str], options: &[&[&str]], ssh: bool) -> QuayCluster {
         let dir = temp_dir(scene, "cluster");
         let engines: Vec<PrivateEngine> = hosts
             .iter()
             .map(|h| PrivateEngine::start(&format!("{}-{h}", scene.prefix), &[]))
             .collect();
+        let mut addresses: Vec<String> = engines.iter().map(PrivateEngine::host).collect();
+        let last = engines.len() - 1;
+        let sshd = ssh.then(|| {
+            let sshd = Sshd::start(&temp_dir(scene, "sshd"), &engines[last].host());
+            addresses[last] = format!("ssh://root@127.0.0.1:{}", sshd.port);
+            sshd
+        });
         let cluster = QuayCluster {
             engines,
             hosts: hosts.to_vec(),
             config: dir.join("fleet.yaml"),
+            addresses,
+            sshd,
         };
         let near = &cluster.engines[0];
         let port = free_port();
@@ -1001,9 +1016,11 @@ impl QuayCluster {
             stack("near", "db:5432"),
             stack("far", &format!("{}:{port}", near.gateway)),
         );
+        let published = format!("127.0.0.1:{}:8080", free_port());
         for (i, engine) in cluster.engines.iter().enumerate() {
             let (mount, link): (&str, &[&str]) = match i {
                 0 => (&beside, &["--link", "quay-db:db"]),
+                _ if i == last && ssh => (&far, &["-p", &published]),
                 _ => (&far, &[]),
             };
             engine.run(
@@ -1029,8 +1046,8 @@ impl QuayCluster {
     /// Writes the fleet's config file with these defaults; its path.
     fn fleet(&self, defaults: &str) -> &str {
         let mut text = format!("defaults: {{{defaults}}}\nsettle: 1s\nhosts:\n");
-        for (h, engine) in self.hosts.iter().zip(&self.engines) {
-            text.push_str(&format!("  {h}: {{host: '{}'}}\n", engine.host()));
+        for (h, address) in self.hosts.iter().zip(&self.addresses) {
+            text.push_str(&format!("  {h}: {{host: '{address}'}}\n"));
         }
         std::fs::write(&self.config, text).unwrap();
         self.config.to_str().unwrap()
@@ -1040,6 +1057,14 @@ impl QuayCluster {
     fn history(&self) -> String {
         let out = self.psql("SELECT history FROM emulator_schema WHERE product = 'quay'");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `cutover` with the `ssh` that reaches the host behind sshd.
+    fn cutover(&self, scene: &Scene, args: &[&str]) -> Outcome {
+        match &self.sshd {
+            Some(sshd) => cutover(scene, args, &[("PATH", sshd.path().as_str())]),
+            None => cutover(scene, args, &[]),
+        }
     }
 
     fn images(&self) -> Vec<String> {
@@ -1066,22 +1091,22 @@ fn results(out: &Outcome) -> Vec<(String, String)> {
 }
 
 #[test]
-fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_the_others() {
+fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_stopped() {
     let scene = Scene::new("cluster");
-    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[]);
+    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[], true);
     let engines = &cluster.engines;
     let nodes = ["a/quay", "b/quay", "c/quay"];
 
     // Off v3.11.0, whose migration fails: through v3.9.0 to v3.10.0, the node beside the
     // database first, migrating at each hop; the others straight to v3.10.0, never migrating.
     let config_path = cluster.fleet("pin: '<3.11'");
-    let out = cutover(&scene, &["check", "--config", config_path, "--json"], &[]);
+    let out = cluster.cutover(&scene, &["check", "--config", config_path, "--json"]);
     out.expect(0);
     for status in out.json()["containers"].as_array().unwrap() {
         assert_eq!(status["cluster"], serde_json::json!(nodes), "{status}");
         assert_eq!(status["eligible"], true, "{status}");
     }
-    let out = cutover(&scene, &["auto", "--config", config_path, "--json"], &[]);
+    let out = cluster.cutover(&scene, &["auto", "--config", config_path, "--json"]);
     out.expect(10);
     let moved: Vec<(String, String)> = nodes
         .iter()
@@ -1100,10 +1125,10 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
     for engine in engines {
         answers(engine, "quay", "/health/instance");
     }
-    let first = journals(&scene, &engines[0]);
+    let first = journals(&scene, &cluster.addresses[0]);
     assert!(first.contains("\"step\":\"migrate\"") && first.contains("\"step\":\"backup\""));
-    for engine in &engines[1..] {
-        let other = journals(&scene, engine);
+    for address in &cluster.addresses[1..] {
+        let other = journals(&scene, address);
         assert!(other.contains("\"step\":\"gate\""), "{other}");
         assert!(!other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"backup\""));
     }
@@ -1111,8 +1136,8 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
     // version only once the first one's run had ended, serving.
     let (migrations, first_end) = began(&first, "migrate");
     assert_eq!(migrations.len(), 2, "{first}");
-    for engine in &engines[1..] {
-        let other = journals(&scene, engine);
+    for address in &cluster.addresses[1..] {
+        let other = journals(&scene, address);
         let (gates, _) = began(&other, "gate");
         let (starts, _) = began(&other, "start");
         assert!(gates[0] <= migrations[0], "{gates:?} {migrations:?}");
@@ -1130,7 +1155,7 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
     // other node, stopped meanwhile, goes back to v3.10.0 on it.
     // By hand this time: several HOST/NAME roll out as auto does.
     cluster.fleet("policy: minor");
-    let out = cutover(
+    let out = cluster.cutover(
         &scene,
         &[
             &["upgrade"][..],
@@ -1145,7 +1170,6 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
             ],
         ]
         .concat(),
-        &[],
     );
     out.expect(1);
     let back: Vec<(String, String)> = nodes
@@ -1168,10 +1192,9 @@ fn a_quay_cluster_over_three_hosts_stops_every_node_migrates_once_then_starts_th
         &["upgrade", "b/quay", "--to", "v3.11.0"][..],
         &["rollback", "a/quay"],
     ] {
-        let out = cutover(
+        let out = cluster.cutover(
             &scene,
             &[args, &["--config", config_path, "--yes"]].concat(),
-            &[],
         );
         out.refused(&["is a node of a cluster over hosts (a/quay, b/quay, c/quay, all on the database quay-db:5432/quay)", "cutover auto"]);
     }
@@ -1193,7 +1216,7 @@ fn a_node_whose_new_version_fails_after_the_migration_is_left_stopped_and_the_ot
         "--health-retries",
         "1",
     ];
-    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[&[], picky]);
+    let cluster = QuayCluster::start(&scene, &["a", "b", "c"], &[&[], picky], false);
     let config = cluster.fleet("pin: '<3.10'");
     let out = cutover(&scene, &["auto", "--config", config, "--json"], &[]);
     out.expect(3);
@@ -1233,12 +1256,15 @@ fn a_cluster_run_killed_in_its_migration_is_recovered_first_node_first() {
     // The first node, beside the database, is on host c: the fleet's last host, which `recover`
     // reaches after the others' nodes, which wait for it.
     let slow: &[&str] = &["-e", "MIGRATION_DELAY_SECS=60"];
-    let cluster = QuayCluster::start(&scene, &["c", "a", "b"], &[slow]);
+    let cluster = QuayCluster::start(&scene, &["c", "a", "b"], &[slow], false);
     let config = cluster.fleet("pin: '<3.10'");
     let first = &cluster.engines[0];
     let mut run = scene.spawn(&["auto", "--config", config], &[]);
     let start = Instant::now();
-    while began(&journals(&scene, first), "migrate").0.is_empty() {
+    while began(&journals(&scene, &first.host()), "migrate")
+        .0
+        .is_empty()
+    {
         assert!(
             start.elapsed() < Duration::from_secs(90),
             "the migration never began"
@@ -1392,4 +1418,69 @@ fn upgrade_of_several_containers_over_a_fleet_rolls_out_canary_first() {
     for (engine, id) in engines.iter().zip(&ids) {
         assert_ne!(engine.inspect(&name, "{{.Id}}").as_ref(), Some(id));
     }
+}
+
+#[test]
+fn a_host_that_goes_away_mid_rollout_is_told_and_left_as_it_was() {
+    let scene = Scene::new("hostgone");
+    // x, the canary, takes its time settling; y goes away meanwhile, before its turn.
+    let TwoHosts {
+        mut engines,
+        name,
+        config,
+        ..
+    } = TwoHosts::start(&scene, "defaults: {policy: major}\nsettle: 8s\n", true);
+    let run = scene.spawn(
+        &[
+            "auto",
+            "--config",
+            &config,
+            "--canary",
+            "x",
+            "--failure-budget",
+            "1",
+            "--json",
+        ],
+        &[],
+    );
+    let start = Instant::now();
+    while began(&journals(&scene, &engines[0].host()), "await_healthy")
+        .0
+        .is_empty()
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "x never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    engines[1].down();
+    let out = Outcome::from(run.wait_with_output().unwrap());
+    out.expect(1);
+    let results = results(&out);
+    assert_eq!(
+        results,
+        [
+            (format!("x/{name}"), "upgraded".to_string()),
+            (format!("y/{name}"), "refused".to_string()),
+        ],
+        "{}",
+        out.stderr
+    );
+    let message = out.json()["pass"]["results"][1]["message"].to_string();
+    assert!(
+        message.contains("the Docker engine stopped answering"),
+        "{message}"
+    );
+    // Back, y has its container as it was, under its name, and nothing of a run.
+    engines[1].up_again();
+    assert_eq!(
+        engines[1].inspect(&name, "{{.Config.Image}}"),
+        Some(image("1"))
+    );
+    assert_eq!(
+        engines[1]
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(&name))
+            .collect::<Vec<_>>(),
+        [name.clone()]
+    );
 }

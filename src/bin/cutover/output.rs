@@ -516,7 +516,14 @@ pub fn check(
             target,
             s.newest.as_deref().unwrap_or("-"),
             if s.eligible { "yes" } else { "no" },
-            s.reason
+            match s.cluster.is_empty() {
+                true => s.reason.clone(),
+                false => format!(
+                    "{}; moves with its cluster over hosts: {}",
+                    s.reason,
+                    s.cluster.join(", ")
+                ),
+            }
         ));
     }
     exit
