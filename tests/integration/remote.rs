@@ -1481,6 +1481,6 @@ fn a_host_that_goes_away_mid_rollout_is_told_and_left_as_it_was() {
             .into_iter()
             .filter(|n| n.starts_with(&name))
             .collect::<Vec<_>>(),
-        [name.clone()]
+        std::slice::from_ref(&name)
     );
 }
