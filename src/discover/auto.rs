@@ -139,49 +139,16 @@ pub async fn pass(
     )
     .await?;
     let checked = check::check(registry, &watched).await;
-    let mut results = Vec::new();
     let outside_window = settings.window.is_some_and(|w| !w.contains_now());
-    let mut stopped: Option<String> = None;
-    for status in dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
-        let target = status.target.clone().unwrap_or_default();
-        let skip = match (&stopped, outside_window, interrupt.raised()) {
-            (Some(why), _, _) => Some(why.clone()),
-            (None, _, Some(signal)) => Some(format!(
-                "not attempted: the pass was interrupted by {signal}"
-            )),
-            (None, true, None) => Some("outside the maintenance window".to_string()),
-            (None, false, None) => None,
-        };
-        if let Some(why) = skip {
-            results.push(not_attempted(status, &why));
-            continue;
-        }
-        tracing::info!(
-            "auto: upgrading {} from {} to {target}",
-            status.container,
-            status.image
-        );
-        let clock = Instant::now();
-        let (result, message, downtime_ms) =
-            upgrade_one(engine, state, &settings.given, settings, status, interrupt).await;
-        let result = PassResult {
-            container: status.container.clone(),
-            project: status.project.clone(),
-            from: status.image.clone(),
-            to: target,
-            result,
-            duration_ms: clock.elapsed().as_millis() as u64,
-            downtime_ms,
-            message,
-        };
-        if result.result == PassOutcome::NeedsAttention {
-            stopped = Some(format!(
-                "not attempted: the pass stopped after {} needed attention",
-                result.container
-            ));
-        }
-        results.push(result);
+    let eligible = checked.iter().filter(|s| s.eligible).collect();
+    let results = OnHost {
+        engine,
+        state,
+        given: &settings.given,
+        host: "",
     }
+    .upgrade_in_order(eligible, settings, outside_window, interrupt)
+    .await;
     let report = PassReport {
         started_at,
         checked,
@@ -208,23 +175,122 @@ pub(super) fn not_attempted(status: &Status, why: &str) -> PassResult {
     }
 }
 
-/// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check found:
-/// how it ended, what to tell, and the downtime when it ran.
-pub(super) async fn upgrade_one(
-    engine: &dyn Engine,
-    state: &StateDir,
-    given: &Given,
-    settings: &Settings,
-    status: &Status,
-    interrupt: &Interrupt,
-) -> (PassOutcome, String, Option<u64>) {
-    let prepared = match request(status, given, &settings.asked, None) {
-        Ok(request) => upgrade::prepare(engine, state, &settings.catalog, &request).await,
-        Err(e) => Err(e),
-    };
-    match prepared {
-        Ok(prepared) => judge(prepared.execute(engine, state, None, interrupt).await),
-        Err(e) => (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
+/// One engine a pass upgrades on, with the config file's entries as that host sees them; its
+/// containers are named `HOST/NAME` in the pass when `host` is not empty.
+pub(super) struct OnHost<'a> {
+    pub engine: &'a dyn Engine,
+    pub state: &'a StateDir,
+    pub given: &'a Given,
+    pub host: &'a str,
+}
+
+impl OnHost<'_> {
+    /// The eligible containers of this engine, one by one in dependency order, each as
+    /// `cutover upgrade NAME --image TARGET` moves it. One that an earlier upgrade moved with
+    /// its group (on the same database) is told so, not moved again. After one that needs
+    /// attention, or once interrupted, the rest are not attempted.
+    pub(super) async fn upgrade_in_order(
+        &self,
+        statuses: Vec<&Status>,
+        settings: &Settings,
+        outside_window: bool,
+        interrupt: &Interrupt,
+    ) -> Vec<PassResult> {
+        let mut results: Vec<PassResult> = Vec::new();
+        let mut moved: Vec<(String, usize)> = Vec::new();
+        let mut stopped: Option<String> = None;
+        for status in dependency_order(statuses) {
+            let skip = match (&stopped, outside_window, interrupt.raised()) {
+                (Some(why), _, _) => Some(why.clone()),
+                (None, _, Some(signal)) => Some(format!(
+                    "not attempted: the pass was interrupted by {signal}"
+                )),
+                (None, true, None) => Some("outside the maintenance window".to_string()),
+                (None, false, None) => None,
+            };
+            if let Some(why) = skip {
+                results.push(not_attempted(status, &why));
+                continue;
+            }
+            let bare = match self.host.is_empty() {
+                true => status.container.clone(),
+                false => status.container[self.host.len() + 1..].to_string(),
+            };
+            if let Some((_, i)) = moved.iter().find(|(m, _)| *m == bare) {
+                let with = &results[*i];
+                results.push(PassResult {
+                    container: status.container.clone(),
+                    project: status.project.clone(),
+                    from: status.image.clone(),
+                    message: format!("moved with {}: {}", with.container, with.message),
+                    duration_ms: 0,
+                    ..with.clone()
+                });
+                continue;
+            }
+            let target = status.target.clone().unwrap_or_default();
+            tracing::info!(
+                "auto: upgrading {} from {} to {target}",
+                status.container,
+                status.image
+            );
+            let clock = Instant::now();
+            let (ran, members) = self.upgrade_one(&bare, status, settings, interrupt).await;
+            let (result, message, downtime_ms) = ran;
+            if result == PassOutcome::NeedsAttention {
+                stopped = Some(format!(
+                    "not attempted: the pass stopped after {} needed attention",
+                    status.container
+                ));
+            }
+            moved.extend(members.into_iter().map(|m| (m, results.len())));
+            results.push(PassResult {
+                container: status.container.clone(),
+                project: status.project.clone(),
+                from: status.image.clone(),
+                to: target,
+                result,
+                duration_ms: clock.elapsed().as_millis() as u64,
+                downtime_ms,
+                message,
+            });
+        }
+        results
+    }
+
+    /// The same upgrade as `cutover upgrade NAME --image TARGET`, through the hops check
+    /// found: how it ended, what to tell, the downtime when it ran, and every container it
+    /// moved.
+    async fn upgrade_one(
+        &self,
+        bare: &str,
+        status: &Status,
+        settings: &Settings,
+        interrupt: &Interrupt,
+    ) -> ((PassOutcome, String, Option<u64>), Vec<String>) {
+        let bare = Status {
+            container: bare.to_string(),
+            ..status.clone()
+        };
+        let prepared = match request(&bare, self.given, &settings.asked, None) {
+            Ok(request) => {
+                upgrade::prepare(self.engine, self.state, &settings.catalog, &request).await
+            }
+            Err(e) => Err(e),
+        };
+        match prepared {
+            Ok(prepared) => {
+                let members = prepared.plan.members.clone();
+                let ran = prepared
+                    .execute(self.engine, self.state, None, interrupt)
+                    .await;
+                (judge(ran), members)
+            }
+            Err(e) => (
+                (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
+                Vec::new(),
+            ),
+        }
     }
 }
 

@@ -5,11 +5,9 @@
 //! order. The rollout stops when more hosts failed than the failure budget allows, or a host
 //! needs attention; every host it did not reach is left as it was, and said so.
 
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use super::auto::{
-    dependency_order, not_attempted, upgrade_one, PassOutcome, PassReport, PassResult, Settings,
-};
+use super::auto::{not_attempted, OnHost, PassOutcome, PassReport, PassResult, Settings};
 use super::check::{self, host_of, FleetHost, Selection, Status, Unreached};
 use super::clusters;
 use crate::engine::registry::RegistryClient;
@@ -304,45 +302,14 @@ async fn upgrade_host(
         config: settings.given.config.for_host(host),
         ..settings.given.clone()
     };
-    let mut results = Vec::new();
-    let mut stopped: Option<String> = None;
-    for status in dependency_order(statuses) {
-        if let Some(why) = &stopped {
-            results.push(not_attempted(status, why));
-            continue;
-        }
-        let bare = Status {
-            container: status.container[host.len() + 1..].to_string(),
-            depends_on: Vec::new(),
-            ..status.clone()
-        };
-        tracing::info!(
-            "auto: upgrading {} from {} to {}",
-            status.container,
-            status.image,
-            status.target.as_deref().unwrap_or_default()
-        );
-        let clock = Instant::now();
-        let (result, message, downtime_ms) =
-            upgrade_one(*engine, state, &given, settings, &bare, interrupt).await;
-        if result == PassOutcome::NeedsAttention {
-            stopped = Some(format!(
-                "not attempted: {} needed attention",
-                status.container
-            ));
-        }
-        results.push(PassResult {
-            container: status.container.clone(),
-            project: status.project.clone(),
-            from: status.image.clone(),
-            to: status.target.clone().unwrap_or_default(),
-            result,
-            duration_ms: clock.elapsed().as_millis() as u64,
-            downtime_ms,
-            message,
-        });
+    OnHost {
+        engine: *engine,
+        state,
+        given: &given,
+        host,
     }
-    results
+    .upgrade_in_order(statuses, settings, false, interrupt)
+    .await
 }
 
 #[cfg(test)]

@@ -477,6 +477,50 @@ fn check_and_auto_move_quay_through_its_hops_never_skipping() {
     assert_eq!(history, "3.8.0 3.9.0 3.10.0", "auto never skips a minor");
 }
 
+#[test]
+fn auto_moves_two_quay_nodes_of_one_database_once_together() {
+    let _turn = auto_turn();
+    let scene = Scene::new("quaypair");
+    let site = quay_site(&scene);
+    let opted = ["-l", "cutover.enable=true", "-l", "cutover.pin=<3.10"];
+    let (first, port) = site.node(&scene, "quay-a", "projectquay/quay:v3.8.0", &opted);
+    serving(port, "/health/instance");
+    let (second, port) = site.node(&scene, "quay-b", "projectquay/quay:v3.8.0", &opted);
+    serving(port, "/health/instance");
+    let out = scene.cutover(&["auto", "--json"]);
+    out.expect(10);
+    let results = out.json()["pass"]["results"].clone();
+    let ours: Vec<(&str, &str, &str)> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+                r["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let moved_with = format!("moved with {first}: done");
+    assert_eq!(
+        ours,
+        [
+            (first.as_str(), "upgraded", "done"),
+            (second.as_str(), "upgraded", moved_with.as_str())
+        ],
+        "{results}"
+    );
+    for node in [&first, &second] {
+        assert_eq!(image_of(node), product("projectquay/quay:v3.9.0"));
+    }
+    assert_eq!(
+        scene.journal_text().matches("\"event\":\"begin\"").count(),
+        1,
+        "one run moved both"
+    );
+}
+
 /// The quickstart's Anchore (docs/content/docs/quickstart/docker-compose.yaml): its services on
 /// the database `postgres` of user `postgres`, with nothing but the host and password set, so
 /// that the image's own defaults (`ANCHORE_AUTH_SECRET=null`, `..._TOKEN_EXPIRATION=3600`,
