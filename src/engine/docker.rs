@@ -40,7 +40,7 @@ const UNBOUNDED: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 /// bollard's own per-request timeout, for requests that are not bounded by their caller.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 
-fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
+fn api_error(host: &str, action: impl Into<String>, e: BollardError) -> EngineError {
     // A failure to connect or a connection cut mid-answer: no engine answered at all.
     if matches!(
         e,
@@ -50,6 +50,7 @@ fn api_error(action: impl Into<String>, e: BollardError) -> EngineError {
             | BollardError::SocketNotFoundError(_)
     ) {
         return EngineError::Lost {
+            host: host.to_string(),
             action: action.into(),
             message: secrets::redact(&e.to_string()),
         };
@@ -77,6 +78,8 @@ fn status_of(e: &BollardError) -> Option<u16> {
 pub struct DockerEngine {
     docker: Docker,
     machine: Machine,
+    /// The address it was reached at, as errors name it.
+    host: String,
 }
 
 impl DockerEngine {
@@ -84,11 +87,12 @@ impl DockerEngine {
     /// settles on an API version both sides speak; an engine that does not answer is named, with
     /// what to check for its kind of address.
     pub async fn connect(endpoint: &Endpoint) -> Result<DockerEngine, EngineError> {
+        let host = match &endpoint.context {
+            Some(name) => format!("{} of the docker context {name}", endpoint.host),
+            None => endpoint.host.clone(),
+        };
         let unreachable = |message: String| EngineError::Unreachable {
-            host: match &endpoint.context {
-                Some(name) => format!("{} of the docker context {name}", endpoint.host),
-                None => endpoint.host.clone(),
-            },
+            host: host.clone(),
             message,
             check: check_for(endpoint),
         };
@@ -102,6 +106,7 @@ impl DockerEngine {
             Ok(docker) => Ok(DockerEngine {
                 docker,
                 machine: endpoint.machine(),
+                host,
             }),
             Err(e) => {
                 let mut message = crate::error_text(&e);
@@ -127,7 +132,7 @@ impl DockerEngine {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
-            Err(e) => Err(api_error(format!("removing {}", short(id)), e)),
+            Err(e) => Err(api_error(&self.host, format!("removing {}", short(id)), e)),
         }
     }
 
@@ -204,7 +209,7 @@ impl Engine for DockerEngine {
             .ping()
             .await
             .map(drop)
-            .map_err(|e| api_error("asking the engine whether it answers", e))
+            .map_err(|e| api_error(&self.host, "asking the engine whether it answers", e))
     }
 
     async fn inspect(
@@ -214,7 +219,7 @@ impl Engine for DockerEngine {
         match self.docker.inspect_container(name_or_id, None).await {
             Ok(c) => Ok(Some(c)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(api_error(format!("inspecting {name_or_id}"), e)),
+            Err(e) => Err(api_error(&self.host, format!("inspecting {name_or_id}"), e)),
         }
     }
 
@@ -222,7 +227,11 @@ impl Engine for DockerEngine {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(Some(i)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(api_error(format!("inspecting image {image}"), e)),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("inspecting image {image}"),
+                e,
+            )),
         }
     }
 
@@ -234,7 +243,7 @@ impl Engine for DockerEngine {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| api_error("listing containers", e))?;
+            .map_err(|e| api_error(&self.host, "listing containers", e))?;
         Ok(list
             .into_iter()
             .filter_map(|c| {
@@ -308,7 +317,7 @@ impl Engine for DockerEngine {
             .docker
             .create_container(Some(options), body.clone())
             .await
-            .map_err(|e| api_error(format!("creating {name}"), e))?;
+            .map_err(|e| api_error(&self.host, format!("creating {name}"), e))?;
         Ok(created.id)
     }
 
@@ -325,14 +334,20 @@ impl Engine for DockerEngine {
         self.docker
             .connect_network(network, request)
             .await
-            .map_err(|e| api_error(format!("connecting {} to network {network}", short(id)), e))
+            .map_err(|e| {
+                api_error(
+                    &self.host,
+                    format!("connecting {} to network {network}", short(id)),
+                    e,
+                )
+            })
     }
 
     async fn start(&self, id: &str) -> Result<(), EngineError> {
         match self.docker.start_container(id, None).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(304) => Ok(()),
-            Err(e) => Err(api_error(format!("starting {}", short(id)), e)),
+            Err(e) => Err(api_error(&self.host, format!("starting {}", short(id)), e)),
         }
     }
 
@@ -350,7 +365,7 @@ impl Engine for DockerEngine {
         match docker.stop_container(id, options).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(304) => Ok(()),
-            Err(e) => Err(api_error(format!("stopping {}", short(id)), e)),
+            Err(e) => Err(api_error(&self.host, format!("stopping {}", short(id)), e)),
         }
     }
 
@@ -363,7 +378,7 @@ impl Engine for DockerEngine {
             Ok(()) => Ok(()),
             // Not running (409) or gone (404): either way it no longer runs.
             Err(e) if matches!(status_of(&e), Some(404 | 409)) => Ok(()),
-            Err(e) => Err(api_error(format!("killing {}", short(id)), e)),
+            Err(e) => Err(api_error(&self.host, format!("killing {}", short(id)), e)),
         }
     }
 
@@ -380,7 +395,7 @@ impl Engine for DockerEngine {
                 },
             )
             .await
-            .map_err(|e| api_error(format!("renaming {} to {to}", short(id)), e))
+            .map_err(|e| api_error(&self.host, format!("renaming {} to {to}", short(id)), e))
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
@@ -402,8 +417,13 @@ impl Engine for DockerEngine {
         let mut logs = docker.logs(id, Some(options));
         let mut lines = Lines::default();
         while let Some(frame) = logs.next().await {
-            let frame =
-                frame.map_err(|e| api_error(format!("reading the output of {}", short(id)), e))?;
+            let frame = frame.map_err(|e| {
+                api_error(
+                    &self.host,
+                    format!("reading the output of {}", short(id)),
+                    e,
+                )
+            })?;
             lines.feed(frame.as_ref(), sink);
         }
         lines.finish(sink);
@@ -414,7 +434,11 @@ impl Engine for DockerEngine {
         match wait.next().await {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(api_error(format!("waiting for {}", short(id)), e)),
+            Some(Err(e)) => Err(api_error(
+                &self.host,
+                format!("waiting for {}", short(id)),
+                e,
+            )),
             None => Err(EngineError::Api {
                 action: format!("waiting for {}", short(id)),
                 status: None,
@@ -472,9 +496,10 @@ impl Engine for DockerEngine {
             None => Bytes::new(),
             Some(Ok(bytes)) => bytes,
             Some(Err(e)) if status_of(&e) == Some(404) => return Ok(None),
-            Some(Err(e)) => return Err(api_error(action, e)),
+            Some(Err(e)) => return Err(api_error(&self.host, action, e)),
         };
-        let rest = stream.map(move |item| item.map_err(|e| api_error(action.clone(), e)));
+        let host = self.host.clone();
+        let rest = stream.map(move |item| item.map_err(|e| api_error(&host, action.clone(), e)));
         Ok(Some(
             futures_util::stream::once(async move { Ok(first) })
                 .chain(rest)
@@ -490,7 +515,7 @@ impl Engine for DockerEngine {
         self.unbounded()
             .upload_to_container(id, Some(options), bollard::body_try_stream(tar))
             .await
-            .map_err(|e| api_error(format!("copying into {}:{dir}", short(id)), e))
+            .map_err(|e| api_error(&self.host, format!("copying into {}:{dir}", short(id)), e))
     }
 }
 
@@ -530,14 +555,14 @@ impl DockerEngine {
         let exec = docker
             .create_exec(id, options)
             .await
-            .map_err(|e| api_error(action(), e))?;
+            .map_err(|e| api_error(&self.host, action(), e))?;
         if let StartExecResults::Attached {
             output,
             input: writer,
         } = docker
             .start_exec(&exec.id, None)
             .await
-            .map_err(|e| api_error(action(), e))?
+            .map_err(|e| api_error(&self.host, action(), e))?
         {
             pump(output, writer, input, on_frame, &action())
                 .await
@@ -546,7 +571,7 @@ impl DockerEngine {
         let inspected = docker
             .inspect_exec(&exec.id)
             .await
-            .map_err(|e| api_error(action(), e))?;
+            .map_err(|e| api_error(&self.host, action(), e))?;
         inspected.exit_code.ok_or_else(|| EngineError::Api {
             action: action(),
             status: None,

@@ -218,6 +218,7 @@ impl FakeEngine {
             }
             w.away_for -= 1;
             Err(EngineError::Lost {
+                host: "unix:///fake.sock".into(),
                 action: call.to_string(),
                 message: "connection refused".into(),
             })

@@ -53,8 +53,12 @@ pub enum EngineError {
         reference: String,
     },
     /// The engine went away in the middle of a call: dockerd stopped or restarted.
-    #[error("{action}: the Docker engine stopped answering ({message})")]
-    Lost { action: String, message: String },
+    #[error("{action}: the Docker engine at {host} stopped answering ({message})")]
+    Lost {
+        host: String,
+        action: String,
+        message: String,
+    },
 }
 
 impl EngineError {

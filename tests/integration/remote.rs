@@ -1466,7 +1466,10 @@ fn a_host_that_goes_away_mid_rollout_is_told_and_left_as_it_was() {
     );
     let message = out.json()["pass"]["results"][1]["message"].to_string();
     assert!(
-        message.contains("the Docker engine stopped answering"),
+        message.contains(&format!(
+            "the Docker engine at {} stopped answering",
+            engines[1].host()
+        )),
         "{message}"
     );
     // Back, y has its container as it was, under its name, and nothing of a run.
