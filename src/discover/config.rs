@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::engine::endpoint::{self, Endpoint};
 use crate::version::{Policy, Rules, TagVersion};
 
 pub const LABEL_ENABLE: &str = "cutover.enable";
@@ -84,12 +85,15 @@ pub struct HostEntry {
 }
 
 impl HostEntry {
-    /// What the command line's `--context` or `--host` would say of it.
-    pub fn given(&self) -> crate::engine::endpoint::Given {
-        crate::engine::endpoint::Given {
+    /// The engine of the host `name`, as the docker CLI would reach it given its `--context` or
+    /// `--host`; the error names the host.
+    pub fn endpoint(&self, name: &str) -> Result<Endpoint, String> {
+        let given = endpoint::Given {
             host: self.host.clone(),
             context: self.context.clone(),
-        }
+        };
+        endpoint::resolve(&given, &endpoint::Sources::process())
+            .map_err(|e| format!("host {name}: {e}"))
     }
 }
 

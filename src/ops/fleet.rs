@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::discover::config::HostEntry;
-use crate::engine::endpoint::{self, Endpoint, Sources};
+use crate::engine::endpoint::Endpoint;
 use crate::engine::{DockerEngine, Engine};
 use crate::run::recover::Recovery;
 use crate::run::{Interrupt, Outcome, StateDir};
@@ -20,15 +20,13 @@ pub struct Reached {
 pub async fn connect(
     hosts: &BTreeMap<String, HostEntry>,
 ) -> Vec<(String, Result<Reached, String>)> {
-    let sources = Sources::process();
-    let sources = &sources;
     let reached = hosts.iter().map(|(name, entry)| async move {
-        let reached = match endpoint::resolve(&entry.given(), sources) {
+        let reached = match entry.endpoint(name) {
             Ok(endpoint) => DockerEngine::connect(&endpoint)
                 .await
                 .map(|engine| Reached { endpoint, engine })
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         (name.clone(), reached)
     });
@@ -176,14 +174,12 @@ pub fn history(
     name: Option<&str>,
 ) -> crate::Result<Vec<crate::ops::history::Entry>> {
     let (only_host, only_name) = split(name)?;
-    let sources = Sources::process();
     let mut all = Vec::new();
     for (host, entry) in hosts
         .iter()
         .filter(|(h, _)| only_host.is_none_or(|o| o == *h))
     {
-        let endpoint = endpoint::resolve(&entry.given(), &sources)
-            .map_err(|e| crate::Error::Refused(format!("host {host}: {e}")))?;
+        let endpoint = entry.endpoint(host).map_err(crate::Error::Refused)?;
         let state = StateDir::open(&state_dir(root, &endpoint))?;
         all.extend(
             crate::ops::history::history(&state, only_name)?

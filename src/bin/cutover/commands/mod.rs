@@ -151,8 +151,7 @@ impl Site {
                 "{name}: {host} is no host of the config file's `hosts` (give --config with it, or -H/--context and the bare name)"
             )));
         };
-        let endpoint = endpoint::resolve(&entry.given(), &endpoint::Sources::process())
-            .map_err(|e| refused(format!("host {host}: {e}")))?;
+        let endpoint = entry.endpoint(host).map_err(refused)?;
         let site = Site {
             state_root: self.state_root.clone(),
             endpoint,
