@@ -45,6 +45,8 @@ pub struct Watched {
     /// Containers this one needs running first: links, `cutover.depends_on`, compose's
     /// `depends_on`.
     pub depends_on: Vec<String>,
+    /// The Swarm service it is a task of, which no upgrade of it alone may change.
+    pub swarm_service: Option<String>,
 }
 
 /// Which containers to look at.
@@ -124,6 +126,7 @@ pub async fn discover(
         let depends_on = depends_on(c, &labels, &services, &name);
         let compose = crate::compose::Membership::of(c).map(|m| (m.project, m.service));
         watched.push(Watched {
+            swarm_service: engine::swarm_service_of(c),
             name,
             image,
             local_digests,
@@ -456,6 +459,10 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
 
 async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>) -> Status {
     let mut status = unjudged(w);
+    if let Some(service) = &w.swarm_service {
+        status.reason = engine::swarm_refusal("it", service);
+        return status;
+    }
     let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
         status.reason =
             "created from an image id, not a reference: upgrade it by hand with --image".into();

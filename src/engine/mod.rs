@@ -237,6 +237,19 @@ pub fn labels_of(c: &ContainerInspectResponse) -> std::collections::HashMap<Stri
         .unwrap_or_default()
 }
 
+/// The Swarm service whose task `c` is: Swarm replaces such a container itself, and would undo
+/// any change made to it alone.
+pub fn swarm_service_of(c: &ContainerInspectResponse) -> Option<String> {
+    labels_of(c).remove("com.docker.swarm.service.name")
+}
+
+/// Why a Swarm task is not moved on its own.
+pub fn swarm_refusal(name: &str, service: &str) -> String {
+    format!(
+        "{name} is a task of the Swarm service {service}: Swarm replaces its containers itself and would undo a change to one of them; cutover does not upgrade Swarm services yet (`docker service update --image` does, without the product's steps)"
+    )
+}
+
 pub fn image_of(c: &ContainerInspectResponse) -> String {
     c.config
         .as_ref()

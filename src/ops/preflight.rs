@@ -37,6 +37,9 @@ pub async fn claim_running(
         .inspect(name)
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
+    if let Some(service) = engine::swarm_service_of(&container) {
+        return Err(Error::Refused(engine::swarm_refusal(name, &service)));
+    }
     if !engine::is_running(&container) {
         return Err(Error::Refused(format!("{name} is not running; start it first, so that cutover can tell a failed start from a stopped service")));
     }

@@ -19,5 +19,6 @@ mod rollback;
 mod settings;
 mod signals;
 mod steps;
+mod swarm;
 mod tasks;
 mod upgrade;
