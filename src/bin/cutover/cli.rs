@@ -78,7 +78,11 @@ order); --migrate and the hooks run once, with the first container's configurati
 and --env apply to each. --via goes through intermediate tags, each hop a full upgrade of its own. Settings that came from \
 the old image's defaults (Env, Labels, Cmd, Entrypoint, ...) are not carried: the new image's apply. \
 A check that fails after a migration moved the data on, with no backup to go back with, keeps the new \
-version serving (exit 3) rather than start the old one on data it may refuse.")]
+version serving (exit 3) rather than start the old one on data it may refuse.\n\n\
+Several HOST/NAME of the config file's fleet are a rolling upgrade, as `cutover auto` rolls out over a fleet \
+(--canary, --parallel, --failure-budget), each container to the target with these options; a product's \
+containers on several hosts that share one database move as one cluster. One node of such a cluster is \
+refused alone.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
