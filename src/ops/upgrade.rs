@@ -116,14 +116,27 @@ pub async fn prepare(
         .await?;
     }
     options.compose = compose_plan(engine, state, req, &group, &options).await?;
-    let database = chosen
-        .as_ref()
-        .and_then(|(loaded, _)| loaded.profile.database.clone())
-        .filter(|_| req.follows.is_none());
+    // A node that follows backs up no database: the first node backed up the shared one, and
+    // restoring it from here would undo that node's migration.
+    let (database, backup) = match req.follows {
+        None => (
+            chosen
+                .as_ref()
+                .and_then(|(loaded, _)| loaded.profile.database.clone()),
+            req.backup.clone(),
+        ),
+        Some(_) => (
+            None,
+            BackupRequest {
+                db_var: None,
+                ..req.backup.clone()
+            },
+        ),
+    };
     let members: Vec<(&ContainerInspectResponse, &Facts)> =
         group.olds.iter().zip(&group.facts).collect();
     options.backup =
-        super::backup::plan_for(engine, state, &req.backup, database.as_ref(), &members).await?;
+        super::backup::plan_for(engine, state, &backup, database.as_ref(), &members).await?;
     names_free(engine, &group.names, &req.name, &options).await?;
     let origins = origins(engine, &group).await?;
     let members: Vec<Predecessor<'_>> = group

@@ -7,6 +7,8 @@ pub mod recover;
 pub mod runner;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod task_tests;
 #[cfg(test)]
 mod tests;

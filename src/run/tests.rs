@@ -192,7 +192,7 @@ pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
 }
 
 /// `migrate` in a one-shot, within `secs`.
-fn migration(secs: u64) -> Migration {
+pub(super) fn migration(secs: u64) -> Migration {
     Migration {
         shown: None,
         env: Vec::new(),
