@@ -375,6 +375,20 @@ impl Outcome {
     }
 }
 
+/// An `auto --json` pass's (or a rolling `upgrade`'s) results: each container, how it ended and
+/// what was said.
+pub fn pass_results(out: &Outcome) -> Vec<(String, String, String)> {
+    out.json()["pass"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |field: &str| r[field].as_str().unwrap().to_string();
+            (text("container"), text("result"), text("message"))
+        })
+        .collect()
+}
+
 /// The first step of kind `kind` in a `--json` report.
 pub fn step<'a>(report: &'a Value, kind: &str) -> &'a Value {
     report["steps"]

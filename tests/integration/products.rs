@@ -489,27 +489,21 @@ fn auto_moves_two_quay_nodes_of_one_database_once_together() {
     serving(port, "/health/instance");
     let out = scene.cutover(&["auto", "--json"]);
     out.expect(10);
-    let results = out.json()["pass"]["results"].clone();
-    let ours: Vec<(&str, &str, &str)> = results
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["container"].as_str().unwrap(),
-                r["result"].as_str().unwrap(),
-                r["message"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    let moved_with = format!("moved with {first}: done");
+    let upgraded = |name: &str, message: &str| {
+        (
+            name.to_string(),
+            "upgraded".to_string(),
+            message.to_string(),
+        )
+    };
     assert_eq!(
-        ours,
+        pass_results(&out),
         [
-            (first.as_str(), "upgraded", "done"),
-            (second.as_str(), "upgraded", moved_with.as_str())
+            upgraded(&first, "done"),
+            upgraded(&second, &format!("moved with {first}: done"))
         ],
-        "{results}"
+        "{}",
+        out.stdout
     );
     for node in [&first, &second] {
         assert_eq!(image_of(node), product("projectquay/quay:v3.9.0"));

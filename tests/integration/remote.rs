@@ -1077,16 +1077,9 @@ impl QuayCluster {
 
 /// An `auto --json` pass's results: each container and how it ended.
 fn results(out: &Outcome) -> Vec<(String, String)> {
-    out.json()["pass"]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["container"].as_str().unwrap().to_string(),
-                r["result"].as_str().unwrap().to_string(),
-            )
-        })
+    pass_results(out)
+        .into_iter()
+        .map(|(container, result, _)| (container, result))
         .collect()
 }
 
@@ -1400,20 +1393,9 @@ fn upgrade_of_several_containers_over_a_fleet_rolls_out_canary_first() {
         &[],
     );
     out.expect(0);
-    let report = out.json();
-    assert_eq!(report["command"], "upgrade");
-    let order: Vec<(&str, &str)> = report["pass"]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["container"].as_str().unwrap(),
-                r["result"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(order, [(y.as_str(), "upgraded"), (x.as_str(), "upgraded")]);
+    assert_eq!(out.json()["command"], "upgrade");
+    let upgraded = |name: &str| (name.to_string(), "upgraded".to_string());
+    assert_eq!(results(&out), [upgraded(&y), upgraded(&x)]);
     assert_eq!((version(0), version(1)), (image("2"), image("2")));
     for (engine, id) in engines.iter().zip(&ids) {
         assert_ne!(engine.inspect(&name, "{{.Id}}").as_ref(), Some(id));
