@@ -935,6 +935,51 @@ fn answers(engine: &PrivateEngine, node: &str, path: &str) {
     }
 }
 
+/// A PostgreSQL `shared-db` on `engine`, its port published on the engine's bridge address (on
+/// this machine only, where every private engine's containers reach it), awaited until it
+/// answers; the port.
+fn database_beside(engine: &PrivateEngine, user: &str, password: &str, name: &str) -> u16 {
+    let port = free_port();
+    engine.run(&[
+        "run",
+        "-d",
+        "--name",
+        "shared-db",
+        "-e",
+        &format!("POSTGRES_USER={user}"),
+        "-e",
+        &format!("POSTGRES_PASSWORD={password}"),
+        "-e",
+        &format!("POSTGRES_DB={name}"),
+        "-p",
+        &format!("{}:{port}:5432", engine.gateway),
+        &format!("{}/postgres:15", registry()),
+    ]);
+    let start = Instant::now();
+    while !psql_on(engine, user, "SELECT 1").status.success() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no database");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    port
+}
+
+/// `query` on the database of `user` (named after it) in `shared-db` on `engine`.
+fn psql_on(engine: &PrivateEngine, user: &str, query: &str) -> std::process::Output {
+    engine.docker(&[
+        "exec",
+        "shared-db",
+        "psql",
+        "-h",
+        "/tmp",
+        "-U",
+        user,
+        "-d",
+        user,
+        "-Atc",
+        query,
+    ])
+}
+
 /// A Quay cluster over private engines: the database beside the node of the first host, which
 /// the nodes of the others reach through the port it publishes on that host's bridge address
 /// (on this machine only). Every node is opted in, named `quay`.
@@ -977,31 +1022,11 @@ impl QuayCluster {
             sshd,
         };
         let near = &cluster.engines[0];
-        let port = free_port();
-        near.run(&[
-            "run",
-            "-d",
-            "--name",
-            "quay-db",
-            "-e",
-            "POSTGRES_USER=quay",
-            "-e",
-            &format!("POSTGRES_PASSWORD={QUAY_DB_PASSWORD}"),
-            "-e",
-            "POSTGRES_DB=quay",
-            "-p",
-            &format!("{}:{port}:5432", near.gateway),
-            &format!("{}/postgres:15", registry()),
-        ]);
-        let start = Instant::now();
-        while !cluster
+        let port = database_beside(near, "quay", QUAY_DB_PASSWORD, "quay");
+        assert!(cluster
             .psql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             .status
-            .success()
-        {
-            assert!(start.elapsed() < Duration::from_secs(60), "no database");
-            std::thread::sleep(Duration::from_millis(300));
-        }
+            .success());
         let stack = |what: &str, server: &str| -> String {
             let conf = dir.join(what);
             std::fs::create_dir_all(&conf).unwrap();
@@ -1019,7 +1044,7 @@ impl QuayCluster {
         let published = format!("127.0.0.1:{}:8080", free_port());
         for (i, engine) in cluster.engines.iter().enumerate() {
             let (mount, link): (&str, &[&str]) = match i {
-                0 => (&beside, &["--link", "quay-db:db"]),
+                0 => (&beside, &["--link", "shared-db:db"]),
                 _ if i == last && ssh => (&far, &["-p", &published]),
                 _ => (&far, &[]),
             };
@@ -1038,9 +1063,7 @@ impl QuayCluster {
     }
 
     fn psql(&self, query: &str) -> std::process::Output {
-        self.engines[0].docker(&[
-            "exec", "quay-db", "psql", "-h", "/tmp", "-U", "quay", "-d", "quay", "-Atc", query,
-        ])
+        psql_on(&self.engines[0], "quay", query)
     }
 
     /// Writes the fleet's config file with these defaults; its path.
@@ -1189,7 +1212,7 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
             &scene,
             &[args, &["--config", config_path, "--yes"]].concat(),
         );
-        out.refused(&["is a node of a cluster over hosts (a/quay, b/quay, c/quay, all on the database quay-db:5432/quay)", "cutover auto"]);
+        out.refused(&["is a node of a cluster over hosts (a/quay, b/quay, c/quay, all on the database shared-db:5432/quay)", "cutover auto"]);
     }
     assert_eq!(
         cluster.images(),
@@ -1468,4 +1491,102 @@ fn a_host_that_goes_away_mid_rollout_is_told_and_left_as_it_was() {
             .collect::<Vec<_>>(),
         std::slice::from_ref(&name)
     );
+}
+
+#[test]
+fn anchore_services_spread_over_two_hosts_move_as_one_cluster() {
+    let scene = Scene::new("anchorespread");
+    let engines = ["a", "b"].map(|h| PrivateEngine::start(&format!("{}-{h}", scene.prefix), &[]));
+    // The quickstart's database `postgres` of user `postgres`, beside the catalog on host a;
+    // the API on host b reaches it through the port published on a's bridge address.
+    let port = database_beside(&engines[0], "postgres", "anchore-pw-3", "postgres");
+    let image = |tag: &str| format!("{}/anchore/anchore-engine:{tag}", registry());
+    let run = |engine: &PrivateEngine, service: &str, place: &[&str]| {
+        engine.run(
+            &[
+                &["run", "-d", "--name", service, "-l", "cutover.enable=true"][..],
+                place,
+                &[
+                    "-e",
+                    "ANCHORE_DB_PASSWORD=anchore-pw-3",
+                    "-e",
+                    "ANCHORE_ADMIN_PASSWORD=foobar",
+                    &image("v0.7.0"),
+                    "anchore-manager",
+                    "service",
+                    "start",
+                    service,
+                ],
+            ]
+            .concat(),
+        );
+    };
+    run(
+        &engines[0],
+        "catalog",
+        &["--link", "shared-db:db", "-e", "ANCHORE_DB_HOST=db"],
+    );
+    let (host, port) = (
+        format!("ANCHORE_DB_HOST={}", engines[0].gateway),
+        format!("ANCHORE_DB_PORT={port}"),
+    );
+    run(&engines[1], "apiext", &["-e", &host, "-e", &port]);
+    let start = Instant::now();
+    while !engines
+        .iter()
+        .zip(["catalog", "apiext"])
+        .all(|(e, s)| e.inspect(s, "{{.State.Health.Status}}").as_deref() == Some("healthy"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the Anchore services never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let schema = || {
+        let out = psql_on(
+            &engines[0],
+            "postgres",
+            "SELECT history FROM emulator_schema WHERE product = 'anchore'",
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = schema();
+    let config = temp_dir(&scene, "fleet").join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "defaults: {{pin: '<0.7.2'}}\nsettle: 1s\nhosts:\n  a: {{host: '{}'}}\n  b: {{host: '{}'}}\n",
+            engines[0].host(),
+            engines[1].host()
+        ),
+    )
+    .unwrap();
+    let out = cutover(
+        &scene,
+        &["auto", "--config", config.to_str().unwrap(), "--json"],
+        &[],
+    );
+    out.expect(10);
+    assert_eq!(
+        results(&out),
+        [
+            ("a/catalog".to_string(), "upgraded".to_string()),
+            ("b/apiext".to_string(), "upgraded".to_string()),
+        ],
+        "{}",
+        out.stderr
+    );
+    for (engine, service) in engines.iter().zip(["catalog", "apiext"]) {
+        assert_eq!(
+            engine.inspect(service, "{{.Config.Image}}"),
+            Some(image("v0.7.1"))
+        );
+    }
+    assert_eq!(
+        schema(),
+        format!("{before} 0.7.1"),
+        "one migration, by the catalog's host"
+    );
+    assert!(!out.stdout.contains("anchore-pw-3") && !out.stderr.contains("anchore-pw-3"));
 }
