@@ -6,8 +6,11 @@
 #   bash install.sh --systemd-timer "*-*-* 03:00:00"   ... or with a systemd timer (OnCalendar syntax)
 #   --config FILE                                the config `cutover auto` reads (see README)
 #
-# CUTOVER_BINARY=PATH installs that binary instead of building one; CUTOVER_BIN_DIR and
-# CUTOVER_SYSTEMD_DIR choose other destinations.
+# It also installs the shell completions (bash, zsh, fish) and man pages the binary makes, under
+# /usr/local/share for root, else ~/.local/share.
+#
+# CUTOVER_BINARY=PATH installs that binary instead of building one; CUTOVER_BIN_DIR,
+# CUTOVER_SHARE_DIR and CUTOVER_SYSTEMD_DIR choose other destinations.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -46,6 +49,14 @@ fi
 mkdir -p "$dest"
 install -m 0755 "$binary" "$dest/cutover"
 echo "installed $dest/cutover" >&2
+
+if $root; then share=${CUTOVER_SHARE_DIR:-/usr/local/share}; else share=${CUTOVER_SHARE_DIR:-$HOME/.local/share}; fi
+mkdir -p "$share/bash-completion/completions" "$share/zsh/site-functions" "$share/fish/vendor_completions.d"
+"$dest/cutover" completions bash >"$share/bash-completion/completions/cutover"
+"$dest/cutover" completions zsh >"$share/zsh/site-functions/_cutover"
+"$dest/cutover" completions fish >"$share/fish/vendor_completions.d/cutover.fish"
+"$dest/cutover" man --dir "$share/man/man1"
+echo "installed completions and man pages under $share" >&2
 
 command_line="$dest/cutover auto${config:+ --config $config}"
 marker="# cutover auto (install.sh)"

@@ -12,7 +12,8 @@ fn install(scene: &Scene, args: &[&str], env: &[(&str, String)]) -> Outcome {
     cmd.arg(script)
         .args(args)
         .env("CUTOVER_BINARY", env!("CARGO_BIN_EXE_cutover"))
-        .env("CUTOVER_BIN_DIR", temp_dir(scene, "bin"));
+        .env("CUTOVER_BIN_DIR", temp_dir(scene, "bin"))
+        .env("CUTOVER_SHARE_DIR", temp_dir(scene, "share"));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -83,4 +84,50 @@ fn install_writes_a_systemd_timer() {
     .expect(0);
     assert!(read(&units.join("cutover-auto.timer")).contains("OnCalendar=*-*-* 03:00:00"));
     assert!(read(&units.join("cutover-auto.service")).contains("cutover auto"));
+}
+
+#[test]
+fn install_puts_completions_bash_loads_and_man_pages() {
+    let scene = Scene::new("completions");
+    install(&scene, &[], &[]).expect(0);
+    let share = temp_dir(&scene, "share");
+    // bash's own completion machinery: the script loads and completes commands and options.
+    let complete = |line: &[&str]| -> String {
+        let words = line
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!(
+            "source {}/bash-completion/completions/cutover; COMP_WORDS=({words}); COMP_CWORD={}; _cutover cutover; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            share.display(),
+            line.len() - 1
+        );
+        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(complete(&["cutover", "up"]).lines().any(|l| l == "upgrade"));
+    let options = complete(&["cutover", "auto", "--can"]);
+    assert!(options.lines().any(|l| l == "--canary"), "{options}");
+    for (file, has) in [
+        ("zsh/site-functions/_cutover", "#compdef cutover"),
+        (
+            "fish/vendor_completions.d/cutover.fish",
+            "complete -c cutover",
+        ),
+        ("man/man1/cutover.1", ".TH cutover 1"),
+        ("man/man1/cutover-upgrade.1", "\\-\\-canary"),
+    ] {
+        let text = read(&share.join(file));
+        assert!(
+            text.contains(has),
+            "{file} lacks {has}: {}",
+            &text[..text.len().min(300)]
+        );
+    }
 }

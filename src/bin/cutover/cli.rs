@@ -146,6 +146,24 @@ leaving every host it did not reach as it was. A product's containers on several
 move first, as one cluster: every node stopped, the one beside the database backed up and migrated once, then the others \
 started one by one; a cluster some of whose nodes may not move is held back whole.")]
     Auto(AutoArgs),
+    /// Print the shell completion script (bash, zsh, fish, ...); install.sh installs them
+    Completions(CompletionsArgs),
+    /// Print cutover's man page, or write every command's into a directory; install.sh installs them
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write cutover.1 and a cutover-COMMAND.1 for each command into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 pub const TASK_EXIT_CODES: &str = "\
@@ -343,6 +361,7 @@ impl Command {
             Command::Tasks(a) => a.json,
             // Options after TASK are cutover's too.
             Command::Task(a) => a.change.common.json || a.words.iter().any(|w| w == "--json"),
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod auto;
 pub mod backup;
 pub mod backups;
 pub mod check;
+pub mod docs;
 pub mod history;
 pub mod profiles;
 pub mod recover;
@@ -32,30 +33,36 @@ use indicatif::MultiProgress;
 use crate::cli::{self, ChangeArgs, Cli, Command, CommonArgs, DiscoveryArgs};
 use crate::output::{self, Exit};
 
-/// Runs the command the line names.
+/// Runs the command the line names; the engine is resolved only for commands that use one.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let site = Site {
-        state_root: cli
-            .state_dir
-            .clone()
-            .unwrap_or_else(journal::default_state_dir),
-        endpoint: endpoint::resolve(&cli.engine.given(), &endpoint::Sources::process())
-            .map_err(|e| refused(e.to_string()))?,
-        named_engine: cli.engine.given() != endpoint::Given::default(),
+    let Cli {
+        state_dir,
+        engine,
+        command,
+    } = cli;
+    let site = || -> anyhow::Result<Site> {
+        Ok(Site {
+            state_root: state_dir.clone().unwrap_or_else(journal::default_state_dir),
+            endpoint: endpoint::resolve(&engine.given(), &endpoint::Sources::process())
+                .map_err(|e| refused(e.to_string()))?,
+            named_engine: engine.given() != endpoint::Given::default(),
+        })
     };
-    match cli.command {
-        Command::Upgrade(args) => upgrade::run(*args, &site).await,
-        Command::Rollback(args) => rollback::run(args, &site).await,
-        Command::Recover(args) => recover::run(args, &site).await,
-        Command::History(args) => history::run(args, &site),
-        Command::Profiles(command) => profiles::run(command, &site).await,
-        Command::Backup(args) => backup::run(args, &site).await,
-        Command::Backups(args) => backups::run(args, &site),
-        Command::Restore(args) => restore::run(args, &site).await,
-        Command::Tasks(args) => tasks::run(args, &site).await,
-        Command::Task(args) => task::run(args, &site).await,
-        Command::Check(args) => check::run(args, &site).await,
-        Command::Auto(args) => auto::run(args, &site).await,
+    match command {
+        Command::Upgrade(args) => upgrade::run(*args, &site()?).await,
+        Command::Rollback(args) => rollback::run(args, &site()?).await,
+        Command::Recover(args) => recover::run(args, &site()?).await,
+        Command::History(args) => history::run(args, &site()?),
+        Command::Profiles(command) => profiles::run(command, &site()?).await,
+        Command::Backup(args) => backup::run(args, &site()?).await,
+        Command::Backups(args) => backups::run(args, &site()?),
+        Command::Restore(args) => restore::run(args, &site()?).await,
+        Command::Tasks(args) => tasks::run(args, &site()?).await,
+        Command::Task(args) => task::run(args, &site()?).await,
+        Command::Check(args) => check::run(args, &site()?).await,
+        Command::Auto(args) => auto::run(args, &site()?).await,
+        Command::Completions(args) => Ok(docs::completions(&args)),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
