@@ -8,5 +8,6 @@ pub mod auto;
 pub mod check;
 pub mod clusters;
 pub mod config;
+pub mod metrics;
 pub mod rollout;
 pub mod schedule;

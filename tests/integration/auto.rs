@@ -193,3 +193,87 @@ fn a_resident_auto_runs_passes_on_its_schedule() {
         "later passes found nothing to do: {runs}"
     );
 }
+
+#[test]
+fn a_pass_writes_metrics_that_promtool_accepts_and_node_exporter_serves() {
+    let _turn = auto_turn();
+    let scene = Scene::new("metrics");
+    let reg = registry();
+    let good = scene.run_image(
+        "good",
+        &["--init", "-l", "cutover.enable=true"],
+        &format!("{reg}/auto-a:1.0.0"),
+    );
+    let bad = scene.run_image(
+        "bad",
+        &["--init", "-l", "cutover.enable=true"],
+        &format!("{reg}/auto-fail:1.0.0"),
+    );
+    let dir = temp_dir(&scene, "textfile");
+    let file = dir.join("cutover.prom");
+    let out = scene.cutover(&[
+        "auto",
+        "--json",
+        "--settle",
+        "3s",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]);
+    out.expect(1);
+    let text = read(&file);
+    for line in [
+        "cutover_last_pass_success 0.0".to_string(),
+        "cutover_last_pass_upgrades{result=\"upgraded\"} 1.0".to_string(),
+        "cutover_last_pass_upgrades{result=\"rolled_back\"} 1.0".to_string(),
+        format!("cutover_last_pass_downtime_seconds{{container=\"{good}\"}}"),
+        format!("cutover_last_pass_downtime_seconds{{container=\"{bad}\"}}"),
+    ] {
+        assert!(text.contains(&line), "{line} missing from:\n{text}");
+    }
+
+    // Prometheus' own linter.
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    // node_exporter's textfile collector serves it.
+    let port = free_port();
+    let mut exporter = std::process::Command::new("prometheus-node-exporter")
+        .args([
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            &format!("--collector.textfile.directory={}", dir.display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = http_get_eventually(port, "/metrics");
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    assert!(
+        served.contains("cutover_last_pass_upgrades{result=\"upgraded\"} 1"),
+        "{served}"
+    );
+    assert!(
+        served.lines().any(|l| l == "node_textfile_scrape_error 0"),
+        "node_exporter read the file: {served}"
+    );
+}

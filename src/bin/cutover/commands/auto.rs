@@ -1,9 +1,11 @@
 //! `cutover auto`: one unattended pass, or a pass on a schedule.
 
+use std::path::{Path, PathBuf};
+
 use clap::Args;
-use cutover::discover::auto;
 use cutover::discover::rollout::{self, Rollout};
 use cutover::discover::schedule::{Schedule, Window};
+use cutover::discover::{auto, metrics};
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
 use cutover::ops::fleet;
@@ -59,6 +61,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         registry: &registry,
         settings: &settings,
         interrupt: &interrupt,
+        metrics: args.metrics_file.as_deref(),
     };
     match schedule {
         None => Ok(output::auto(&passes.pass().await?, args.json)),
@@ -79,6 +82,10 @@ pub struct AutoArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// After each pass, write its metrics to this file in Prometheus' text format, whole (for
+    /// node_exporter's --collector.textfile.directory: name it *.prom there)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     #[command(flatten)]
@@ -97,10 +104,23 @@ struct Passes<'a> {
     registry: &'a RegistryClient,
     settings: &'a auto::Settings,
     interrupt: &'a Interrupt,
+    metrics: Option<&'a Path>,
 }
 
 impl Passes<'_> {
+    /// A pass, its metrics written when asked: a file that cannot be written is logged and
+    /// changes nothing else.
     async fn pass(&self) -> anyhow::Result<auto::PassReport> {
+        let report = self.upgrade().await?;
+        if let Some(path) = self.metrics {
+            if let Err(e) = metrics::write(path, &report) {
+                tracing::warn!("metrics not written: {e}");
+            }
+        }
+        Ok(report)
+    }
+
+    async fn upgrade(&self) -> anyhow::Result<auto::PassReport> {
         let (registry, settings, interrupt) = (self.registry, self.settings, self.interrupt);
         match self.over {
             Over::Host(engine, state) => {

@@ -1,0 +1,188 @@
+//! A pass told as Prometheus metrics, in the text format node_exporter's textfile collector reads
+//! (`--collector.textfile.directory`): written whole beside the file and renamed over it, so that
+//! a scrape never reads half of one.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::time::UNIX_EPOCH;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::auto::{PassOutcome, PassReport};
+
+type Labels = Vec<(String, String)>;
+type Value = Gauge<f64, AtomicU64>;
+
+/// Every outcome a result may have, so that each series exists from the first pass on.
+const OUTCOMES: [PassOutcome; 7] = [
+    PassOutcome::Upgraded,
+    PassOutcome::RolledBack,
+    PassOutcome::Partial,
+    PassOutcome::NothingChanged,
+    PassOutcome::NeedsAttention,
+    PassOutcome::Refused,
+    PassOutcome::NotAttempted,
+];
+
+/// The pass as metrics text.
+pub fn text(report: &PassReport) -> String {
+    let mut registry = Registry::with_prefix("cutover");
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: f64| {
+        let g = Value::default();
+        g.set(value);
+        registry.register(name, help, g);
+    };
+    let started = report
+        .started_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    gauge(
+        &mut registry,
+        "last_pass_timestamp_seconds",
+        "When the last pass started, in seconds since the epoch",
+        started,
+    );
+    let ok = !matches!(
+        report.worst(),
+        Some(
+            PassOutcome::NeedsAttention
+                | PassOutcome::RolledBack
+                | PassOutcome::Partial
+                | PassOutcome::NothingChanged
+                | PassOutcome::Refused
+        )
+    );
+    gauge(
+        &mut registry,
+        "last_pass_success",
+        "1 when every upgrade of the last pass went well and every host was read, else 0",
+        f64::from(u8::from(ok)),
+    );
+    let results = Family::<Labels, Value>::default();
+    for outcome in OUTCOMES {
+        let count = report
+            .results
+            .iter()
+            .filter(|r| r.result == outcome)
+            .count();
+        results
+            .get_or_create(&vec![("result".into(), word(outcome))])
+            .set(count as f64);
+    }
+    registry.register(
+        "last_pass_upgrades",
+        "The last pass's containers by how their upgrade ended",
+        results,
+    );
+    let downtime = Family::<Labels, Value>::default();
+    for r in &report.results {
+        if let Some(ms) = r.downtime_ms {
+            downtime
+                .get_or_create(&vec![("container".into(), r.container.clone())])
+                .set(ms as f64 / 1000.0);
+        }
+    }
+    registry.register(
+        "last_pass_downtime_seconds",
+        "How long each container the last pass upgraded was down",
+        downtime,
+    );
+    let behind = report
+        .checked
+        .iter()
+        .filter(|s| s.target.is_some())
+        .filter(|s| {
+            !report
+                .results
+                .iter()
+                .any(|r| r.container == s.container && r.result == PassOutcome::Upgraded)
+        })
+        .count();
+    gauge(
+        &mut registry,
+        "containers_behind_target",
+        "Opted-in containers whose policy allows a newer version than they run after the last pass",
+        behind as f64,
+    );
+    gauge(
+        &mut registry,
+        "hosts_unreached",
+        "Hosts of the fleet the last pass could not read",
+        report.unreached.len() as f64,
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+        .expect("writing into a String does not fail");
+    text
+}
+
+/// Writes the pass's metrics to `path`, whole.
+pub fn write(path: &Path, report: &PassReport) -> Result<(), String> {
+    crate::compose::edit::replace(path, &text(report))
+}
+
+fn word(outcome: PassOutcome) -> String {
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::discover::auto::PassResult;
+    use crate::discover::check::Status;
+
+    fn result(container: &str, result: PassOutcome, downtime_ms: Option<u64>) -> PassResult {
+        PassResult {
+            container: container.into(),
+            project: None,
+            from: "app:1".into(),
+            to: "app:2".into(),
+            result,
+            duration_ms: 1000,
+            downtime_ms,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_pass_with_one_upgrade_and_one_rollback_is_told_series_by_series() {
+        let behind = |name: &str| Status {
+            target: Some("app:2".into()),
+            ..Status::eligible(name)
+        };
+        let report = PassReport {
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            checked: vec![behind("web"), behind("api"), Status::eligible("db")],
+            results: vec![
+                result("web", PassOutcome::Upgraded, Some(1250)),
+                result("api", PassOutcome::RolledBack, Some(800)),
+            ],
+            unreached: Vec::new(),
+        };
+        let text = text(&report);
+        for line in [
+            "cutover_last_pass_timestamp_seconds 1700000000.0",
+            "cutover_last_pass_success 0.0",
+            "cutover_last_pass_upgrades{result=\"upgraded\"} 1.0",
+            "cutover_last_pass_upgrades{result=\"rolled_back\"} 1.0",
+            "cutover_last_pass_upgrades{result=\"needs_attention\"} 0.0",
+            "cutover_last_pass_downtime_seconds{container=\"web\"} 1.25",
+            "cutover_containers_behind_target 1.0",
+            "cutover_hosts_unreached 0.0",
+            "# TYPE cutover_last_pass_upgrades gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
+    }
+}
