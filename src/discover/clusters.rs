@@ -15,6 +15,7 @@ use super::check::{discover_fleet, host_of, FleetHost, Selection, Status, Unreac
 use super::config::Config;
 use crate::ops::fleet::Host;
 use crate::ops::group::Node;
+use crate::ops::preflight::Prepared;
 use crate::ops::settings::Given;
 use crate::ops::upgrade;
 use crate::plan::steps::gate::{Cluster, Gate, Moves, Record};
@@ -122,17 +123,35 @@ pub async fn refusal(
 
 /// The nodes of `node`'s product that share its database, itself included: those beside the
 /// database's container first (only they can back it up), then in the fleet's order.
+/// Taken whole: two nodes of the database's host that name it differently (its container, and
+/// the port it publishes) share it through the nodes of other hosts, and are one cluster.
 fn cluster_of<'a>(node: &Node, nodes: &'a [Node]) -> Vec<&'a Node> {
-    let here = host_of(&node.container);
+    let shares = |a: &Node, b: &Node| {
+        a.profile == b.profile
+            && match host_of(&a.container) == host_of(&b.container) {
+                true => a.database == b.database,
+                false => a.database.across_hosts(&b.database),
+            }
+    };
     let mut cluster: Vec<&Node> = nodes
         .iter()
-        .filter(|n| n.profile == node.profile)
-        .filter(|n| match host_of(&n.container) == here {
-            true => n.database == node.database,
-            false => n.database.across_hosts(&node.database),
-        })
+        .filter(|n| n.container == node.container)
         .collect();
-    cluster.sort_by_key(|n| !n.database.local);
+    let mut grew = true;
+    while grew {
+        let more: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| !cluster.iter().any(|c| c.container == n.container))
+            .filter(|n| cluster.iter().any(|c| shares(c, n)))
+            .collect();
+        grew = !more.is_empty();
+        cluster.extend(more);
+    }
+    // The fleet's order, those beside the database's container first.
+    cluster.sort_by_key(|n| {
+        let at = nodes.iter().position(|m| m.container == n.container);
+        (!n.database.local, at)
+    });
     cluster
 }
 
@@ -163,21 +182,23 @@ pub async fn upgrade(
     settings: &Settings,
     interrupt: &Interrupt,
 ) -> Vec<PassResult> {
+    let first = nodes[0].container.clone();
     let mut runs: Vec<&Status> = Vec::new();
     let mut carried: Vec<(&Status, String)> = Vec::new();
-    for node in nodes {
-        match runs
-            .iter()
-            .find(|r| host_of(&r.container) == host_of(&node.container))
-        {
-            Some(with) => carried.push((node, with.container.clone())),
-            None => runs.push(node),
-        }
-    }
-    let first = runs[0].container.clone();
     let mut prepared = Vec::new();
-    for (i, status) in runs.iter().enumerate() {
+    for status in nodes {
         let host = host_of(&status.container);
+        let bare_name = &status.container[host.len() + 1..];
+        // A node an earlier run of its host moves with its group is that run's.
+        let moved_by = prepared
+            .iter()
+            .find(|(node, _, _, p): &&(String, _, _, Prepared)| {
+                host_of(node) == host && p.plan.involves(bare_name)
+            });
+        if let Some((node, ..)) = moved_by {
+            carried.push((status, node.clone()));
+            continue;
+        }
         let reached = members
             .iter()
             .find(|m| m.name == host)
@@ -190,11 +211,11 @@ pub async fn upgrade(
             ..settings.given.clone()
         };
         let bare = Status {
-            container: status.container[host.len() + 1..].to_string(),
-            target: runs[0].target.clone(),
+            container: bare_name.to_string(),
+            target: nodes[0].target.clone(),
             ..(*status).clone()
         };
-        let follows = (i > 0).then_some(first.as_str());
+        let follows = (status.container != first).then_some(first.as_str());
         let ready = match request(&bare, &given, &settings.asked, follows) {
             Ok(req) => upgrade::prepare(*engine, state, &settings.catalog, &req).await,
             Err(e) => Err(e),
@@ -203,6 +224,7 @@ pub async fn upgrade(
             Ok(p) => prepared.push((status.container.clone(), *engine, *state, p)),
             Err(e) => return refused(nodes, &status.container, &e.to_string()),
         }
+        runs.push(status);
     }
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
@@ -483,6 +505,22 @@ mod tests {
         }
         // Another port: another database, as far as can be told.
         assert!(cluster_of(&statuses, "d/quay").is_empty());
+        // A node of c reaching the database through the published port shares it through the
+        // other hosts' nodes: one cluster, the same for each.
+        let mut through_port = far("c", 15432);
+        through_port.container = "c/quay2".into();
+        let nodes = [far("a", 15432), beside.clone(), through_port];
+        let mut statuses: Vec<Status> = ["a/quay", "c/quay", "c/quay2"]
+            .into_iter()
+            .map(eligible)
+            .collect();
+        hold_back_none(&mut statuses, &nodes);
+        for member in ["a/quay", "c/quay", "c/quay2"] {
+            assert_eq!(
+                cluster_of(&statuses, member),
+                ["c/quay", "a/quay", "c/quay2"]
+            );
+        }
         // Unpublished, the container cannot be what other hosts reach.
         beside.database.published.clear();
         let nodes = [far("a", 15432), beside];
