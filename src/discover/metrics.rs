@@ -1,10 +1,18 @@
 //! A pass told as Prometheus metrics, in the text format node_exporter's textfile collector reads
 //! (`--collector.textfile.directory`): written whole beside the file and renamed over it, so that
-//! a scrape never reads half of one.
+//! a scrape never reads half of one; or served on `/metrics` by a resident `auto`.
 
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -122,6 +130,65 @@ pub fn text(report: &PassReport) -> String {
 /// Writes the pass's metrics to `path`, whole.
 pub fn write(path: &Path, report: &PassReport) -> Result<(), String> {
     crate::compose::edit::replace(path, &text(report))
+}
+
+/// The last pass's metrics, served on `/metrics` for as long as the process lives: empty until
+/// the first pass ends.
+#[derive(Clone, Default)]
+pub struct Exposition {
+    text: Arc<Mutex<String>>,
+}
+
+impl Exposition {
+    pub fn set(&self, report: &PassReport) {
+        *self.text.lock().expect("metrics text") = text(report);
+    }
+
+    /// Answers every connection `listener` accepts, each on a task of its own.
+    pub fn serve(self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let exposition = self.clone();
+                tokio::spawn(async move {
+                    let answer = hyper::service::service_fn(move |request| {
+                        let exposition = exposition.clone();
+                        async move { Ok::<_, Infallible>(exposition.answer(&request)) }
+                    });
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), answer)
+                        .await;
+                    if let Err(e) = served {
+                        tracing::debug!("metrics: {e}");
+                    }
+                });
+            }
+        })
+    }
+
+    fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let (status, body) = match request.uri().path() {
+            "/metrics" => (
+                StatusCode::OK,
+                self.text.lock().expect("metrics text").clone(),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "cutover serves /metrics only\n".into(),
+            ),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(
+                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            ),
+        );
+        response
+    }
 }
 
 fn word(outcome: PassOutcome) -> String {

@@ -173,8 +173,18 @@ fn a_resident_auto_runs_passes_on_its_schedule() {
         &format!("containers:\n  {name}: {{}}\nsettle: 1s\n"),
     );
     // Every second; the first pass that comes upgrades the container, later ones find it current.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
     let mut resident = scene.spawn(
-        &["auto", "--config", &cfg, "--schedule", "* * * * * *"],
+        &[
+            "auto",
+            "--config",
+            &cfg,
+            "--schedule",
+            "* * * * * *",
+            "--metrics-listen",
+            &listen,
+        ],
         &[],
     );
     scene.wait_for_journal("\"outcome\":\"succeeded\"", Duration::from_secs(60));
@@ -183,6 +193,16 @@ fn a_resident_auto_runs_passes_on_its_schedule() {
         resident.try_wait().unwrap().is_none(),
         "it stays resident after a pass"
     );
+    // The last pass's metrics, served while it stays.
+    let served = http_get_eventually(port, "/metrics");
+    assert!(
+        served
+            .lines()
+            .any(|l| l == "cutover_last_pass_upgrades{result=\"upgraded\"} 0.0"),
+        "a later pass found nothing to do: {served}"
+    );
+    promtool_accepts(&served);
+    assert_eq!(http_get(port, "/other"), None);
     kill_hard(&mut resident);
     assert_eq!(tag_of(&name), "1.0.1");
     assert!(is_running(&name));
@@ -231,26 +251,7 @@ fn a_pass_writes_metrics_that_promtool_accepts_and_node_exporter_serves() {
         assert!(text.contains(&line), "{line} missing from:\n{text}");
     }
 
-    // Prometheus' own linter.
-    let mut lint = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let lint = lint.wait_with_output().unwrap();
-    assert!(
-        lint.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    promtool_accepts(&text);
 
     // node_exporter's textfile collector serves it.
     let port = free_port();
@@ -275,5 +276,28 @@ fn a_pass_writes_metrics_that_promtool_accepts_and_node_exporter_serves() {
     assert!(
         served.lines().any(|l| l == "node_textfile_scrape_error 0"),
         "node_exporter read the file: {served}"
+    );
+}
+
+/// Prometheus' own linter takes the metrics text.
+fn promtool_accepts(text: &str) {
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
     );
 }

@@ -45,6 +45,18 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         catalog: load_profiles()?,
         window,
     };
+    let exposition = match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                refused(format!("--metrics-listen {addr}: {e}; give a free address"))
+            })?;
+            let exposition = metrics::Exposition::default();
+            exposition.clone().serve(listener);
+            tracing::info!("serving metrics on http://{addr}/metrics");
+            Some(exposition)
+        }
+        None => None,
+    };
     let interrupt = Interrupt::from_signals();
     let rollout = args.rollout.rollout();
     // One engine is reached once; a fleet's hosts at each pass, so that a host away for one
@@ -62,6 +74,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         settings: &settings,
         interrupt: &interrupt,
         metrics: args.metrics_file.as_deref(),
+        exposition: exposition.clone(),
     };
     match schedule {
         None => Ok(output::auto(&passes.pass().await?, args.json)),
@@ -86,6 +99,9 @@ pub struct AutoArgs {
     /// node_exporter's --collector.textfile.directory: name it *.prom there)
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// With --schedule: serve the last pass's metrics on http://ADDR/metrics (e.g. 127.0.0.1:9561)
+    #[arg(long, value_name = "ADDR", requires = "schedule")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     #[command(flatten)]
@@ -105,6 +121,7 @@ struct Passes<'a> {
     settings: &'a auto::Settings,
     interrupt: &'a Interrupt,
     metrics: Option<&'a Path>,
+    exposition: Option<metrics::Exposition>,
 }
 
 impl Passes<'_> {
@@ -116,6 +133,9 @@ impl Passes<'_> {
             if let Err(e) = metrics::write(path, &report) {
                 tracing::warn!("metrics not written: {e}");
             }
+        }
+        if let Some(exposition) = &self.exposition {
+            exposition.set(&report);
         }
         Ok(report)
     }
