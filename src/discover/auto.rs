@@ -161,18 +161,49 @@ pub async fn pass(
     Ok(report)
 }
 
+/// How an upgrade of a pass ended: its outcome, what to tell, and the downtime when it ran.
+pub(super) struct Ended {
+    pub result: PassOutcome,
+    pub message: String,
+    pub downtime_ms: Option<u64>,
+}
+
+impl PassResult {
+    /// `status`'s container, moved to `to` as `ended` tells, in `duration_ms`.
+    pub(super) fn of(status: &Status, to: String, ended: Ended, duration_ms: u64) -> PassResult {
+        PassResult {
+            container: status.container.clone(),
+            project: status.project.clone(),
+            from: status.image.clone(),
+            to,
+            result: ended.result,
+            duration_ms,
+            downtime_ms: ended.downtime_ms,
+            message: ended.message,
+        }
+    }
+
+    /// `status`'s container, which the upgrade this result tells moved with its group.
+    pub(super) fn moved_with(&self, status: &Status) -> PassResult {
+        PassResult {
+            container: status.container.clone(),
+            project: status.project.clone(),
+            from: status.image.clone(),
+            message: format!("moved with {}: {}", self.container, self.message),
+            duration_ms: 0,
+            ..self.clone()
+        }
+    }
+}
+
 /// An eligible container a pass did not upgrade, and why.
 pub(super) fn not_attempted(status: &Status, why: &str) -> PassResult {
-    PassResult {
-        container: status.container.clone(),
-        project: status.project.clone(),
-        from: status.image.clone(),
-        to: status.target.clone().unwrap_or_default(),
+    let ended = Ended {
         result: PassOutcome::NotAttempted,
-        duration_ms: 0,
-        downtime_ms: None,
         message: why.to_string(),
-    }
+        downtime_ms: None,
+    };
+    PassResult::of(status, status.target.clone().unwrap_or_default(), ended, 0)
 }
 
 /// One engine a pass upgrades on, with the config file's entries as that host sees them; its
@@ -217,15 +248,7 @@ impl OnHost<'_> {
                 false => status.container[self.host.len() + 1..].to_string(),
             };
             if let Some((_, i)) = moved.iter().find(|(m, _)| *m == bare) {
-                let with = &results[*i];
-                results.push(PassResult {
-                    container: status.container.clone(),
-                    project: status.project.clone(),
-                    from: status.image.clone(),
-                    message: format!("moved with {}: {}", with.container, with.message),
-                    duration_ms: 0,
-                    ..with.clone()
-                });
+                results.push(results[*i].moved_with(status));
                 continue;
             }
             let target = status.target.clone().unwrap_or_default();
@@ -235,25 +258,16 @@ impl OnHost<'_> {
                 status.image
             );
             let clock = Instant::now();
-            let (ran, members) = self.upgrade_one(&bare, status, settings, interrupt).await;
-            let (result, message, downtime_ms) = ran;
-            if result == PassOutcome::NeedsAttention {
+            let (ended, members) = self.upgrade_one(&bare, status, settings, interrupt).await;
+            if ended.result == PassOutcome::NeedsAttention {
                 stopped = Some(format!(
                     "not attempted: the pass stopped after {} needed attention",
                     status.container
                 ));
             }
             moved.extend(members.into_iter().map(|m| (m, results.len())));
-            results.push(PassResult {
-                container: status.container.clone(),
-                project: status.project.clone(),
-                from: status.image.clone(),
-                to: target,
-                result,
-                duration_ms: clock.elapsed().as_millis() as u64,
-                downtime_ms,
-                message,
-            });
+            let duration_ms = clock.elapsed().as_millis() as u64;
+            results.push(PassResult::of(status, target, ended, duration_ms));
         }
         results
     }
@@ -267,7 +281,7 @@ impl OnHost<'_> {
         status: &Status,
         settings: &Settings,
         interrupt: &Interrupt,
-    ) -> ((PassOutcome, String, Option<u64>), Vec<String>) {
+    ) -> (Ended, Vec<String>) {
         let bare = Status {
             container: bare.to_string(),
             ..status.clone()
@@ -286,10 +300,14 @@ impl OnHost<'_> {
                     .await;
                 (judge(ran), members)
             }
-            Err(e) => (
-                (PassOutcome::Refused, secrets::redact(&e.to_string()), None),
-                Vec::new(),
-            ),
+            Err(e) => {
+                let ended = Ended {
+                    result: PassOutcome::Refused,
+                    message: secrets::redact(&e.to_string()),
+                    downtime_ms: None,
+                };
+                (ended, Vec::new())
+            }
         }
     }
 }
@@ -329,8 +347,8 @@ pub(super) fn request(
     })
 }
 
-/// A run's end as a pass tells it: how it ended, what to tell, and the downtime.
-pub(super) fn judge(result: Result<RunReport>) -> (PassOutcome, String, Option<u64>) {
+/// A run's end as a pass tells it.
+pub(super) fn judge(result: Result<RunReport>) -> Ended {
     match result {
         Ok(report) => {
             let result = match report.outcome {
@@ -348,13 +366,17 @@ pub(super) fn judge(result: Result<RunReport>) -> (PassOutcome, String, Option<u
                     report.undo_failures.join("; ")
                 );
             }
-            (result, secrets::redact(&message), report.downtime_ms)
+            Ended {
+                result,
+                message: secrets::redact(&message),
+                downtime_ms: report.downtime_ms,
+            }
         }
-        Err(e) => (
-            PassOutcome::NeedsAttention,
-            secrets::redact(&e.to_string()),
-            None,
-        ),
+        Err(e) => Ended {
+            result: PassOutcome::NeedsAttention,
+            message: secrets::redact(&e.to_string()),
+            downtime_ms: None,
+        },
     }
 }
 

@@ -20,7 +20,7 @@ use crate::ops::settings::Given;
 use crate::ops::upgrade;
 use crate::plan::steps::gate::{Cluster, Gate, Moves, Record};
 use crate::profile::Catalog;
-use crate::run::{Interrupt, Outcome, RunReport};
+use crate::run::Interrupt;
 use crate::Result;
 
 /// What a node's place in the fleet allows.
@@ -257,18 +257,18 @@ pub async fn upgrade(
         let (gates, first, record) = (gates.clone(), first.clone(), record.clone());
         async move {
             let clock = Instant::now();
-            let result = p.execute(engine, state, None, interrupt).await;
-            match (node == first, failure(&result)) {
-                (true, None) => {
+            let ended = judge(p.execute(engine, state, None, interrupt).await);
+            match (node == first, ended.result == PassOutcome::Upgraded) {
+                (true, true) => {
                     if let Err(e) = Record::write(&record, Moves::Moved) {
                         tracing::warn!("{e}");
                     }
                     gates.first_ended(None);
                 }
-                (true, failed) => gates.first_ended(failed),
-                (false, _) => gates.node_ended(&node, &told(&result)),
+                (true, false) => gates.first_ended(Some(ended.message.clone())),
+                (false, _) => gates.node_ended(&node, &ended.message),
             }
-            (judge(result), clock.elapsed().as_millis() as u64)
+            (ended, clock.elapsed().as_millis() as u64)
         }
     });
     let done = futures_util::future::join_all(moves).await;
@@ -276,38 +276,24 @@ pub async fn upgrade(
     // Only a run that needs attention may be taken up again by `recover`, which reads the record.
     if done
         .iter()
-        .all(|((result, ..), _)| *result != PassOutcome::NeedsAttention)
+        .all(|(ended, _)| ended.result != PassOutcome::NeedsAttention)
     {
         if let Err(e) = std::fs::remove_file(&record) {
             tracing::warn!("{}: {e}", record.display());
         }
     }
+    let to = runs[0].target.clone().unwrap_or_default();
     let mut results: Vec<PassResult> = runs
         .iter()
         .zip(done)
-        .map(
-            |(status, ((result, message, downtime_ms), duration_ms))| PassResult {
-                container: status.container.clone(),
-                project: status.project.clone(),
-                from: status.image.clone(),
-                to: runs[0].target.clone().unwrap_or_default(),
-                result,
-                duration_ms,
-                downtime_ms,
-                message,
-            },
-        )
+        .map(|(status, (ended, duration_ms))| {
+            PassResult::of(status, to.clone(), ended, duration_ms)
+        })
         .collect();
     for (status, with) in carried {
-        let Some(moved) = results.iter().find(|r| r.container == with).cloned() else {
-            continue;
-        };
-        results.push(PassResult {
-            container: status.container.clone(),
-            from: status.image.clone(),
-            message: format!("moved with {with}: {}", moved.message),
-            ..moved
-        });
+        if let Some(moved) = results.iter().find(|r| r.container == with) {
+            results.push(moved.moved_with(status));
+        }
     }
     results
 }
@@ -329,21 +315,6 @@ fn refused(nodes: &[&Status], failed: &str, why: &str) -> Vec<PassResult> {
             ),
         })
         .collect()
-}
-
-/// How a run failed, if it did.
-fn failure(result: &crate::Result<RunReport>) -> Option<String> {
-    match result {
-        Ok(report) if report.outcome == Outcome::Succeeded => None,
-        _ => Some(told(result)),
-    }
-}
-
-fn told(result: &crate::Result<RunReport>) -> String {
-    match result {
-        Ok(report) => report.failure.clone().unwrap_or_else(|| "done".into()),
-        Err(e) => e.to_string(),
-    }
 }
 
 #[cfg(test)]
