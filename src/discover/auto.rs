@@ -196,6 +196,15 @@ impl PassResult {
     }
 }
 
+/// Once a signal came, what is not under way yet is not attempted.
+pub(super) fn stop_if_interrupted(stopped: &mut Option<String>, interrupt: &Interrupt) {
+    if let (None, Some(signal)) = (&stopped, interrupt.raised()) {
+        *stopped = Some(format!(
+            "not attempted: the pass was interrupted by {signal}"
+        ));
+    }
+}
+
 /// An eligible container a pass did not upgrade, and why.
 pub(super) fn not_attempted(status: &Status, why: &str) -> PassResult {
     let ended = Ended {
@@ -231,14 +240,10 @@ impl OnHost<'_> {
         let mut moved: Vec<(String, usize)> = Vec::new();
         let mut stopped: Option<String> = None;
         for status in dependency_order(statuses) {
-            let skip = match (&stopped, outside_window, interrupt.raised()) {
-                (Some(why), _, _) => Some(why.clone()),
-                (None, _, Some(signal)) => Some(format!(
-                    "not attempted: the pass was interrupted by {signal}"
-                )),
-                (None, true, None) => Some("outside the maintenance window".to_string()),
-                (None, false, None) => None,
-            };
+            stop_if_interrupted(&mut stopped, interrupt);
+            let skip = stopped
+                .clone()
+                .or_else(|| outside_window.then(|| "outside the maintenance window".to_string()));
             if let Some(why) = skip {
                 results.push(not_attempted(status, &why));
                 continue;

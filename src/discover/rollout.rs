@@ -7,7 +7,9 @@
 
 use std::time::SystemTime;
 
-use super::auto::{not_attempted, OnHost, PassOutcome, PassReport, PassResult, Settings};
+use super::auto::{
+    not_attempted, stop_if_interrupted, OnHost, PassOutcome, PassReport, PassResult, Settings,
+};
 use super::check::{self, host_of, FleetHost, Selection, Status, Unreached};
 use super::clusters;
 use crate::engine::registry::RegistryClient;
@@ -96,11 +98,13 @@ pub async fn upgrade_surveyed(
 ) -> Result<PassReport> {
     let started_at = SystemTime::now();
     let locks = lock(members)?;
-    let report = roll(members, checked, unreached, settings, rollout, interrupt).await;
+    let results = roll(members, &checked, settings, rollout, interrupt).await;
     drop(locks);
     Ok(PassReport {
         started_at,
-        ..report
+        checked,
+        results,
+        unreached,
     })
 }
 
@@ -135,12 +139,11 @@ async fn discover(
 /// then the others in waves.
 async fn roll(
     members: &[Host<'_>],
-    checked: Vec<Status>,
-    unreached: Vec<Unreached>,
+    checked: &[Status],
     settings: &Settings,
     rollout: &Rollout,
     interrupt: &Interrupt,
-) -> PassReport {
+) -> Vec<PassResult> {
     let of_host = |host: &str| -> Vec<&Status> {
         checked
             .iter()
@@ -157,12 +160,8 @@ async fn roll(
     let mut failed_hosts = 0;
     let mut results = Vec::new();
     // Clusters over hosts first: each is a canary of its own.
-    for nodes in clusters_of(&checked) {
-        if let (None, Some(signal)) = (&stopped, interrupt.raised()) {
-            stopped = Some(format!(
-                "not attempted: the pass was interrupted by {signal}"
-            ));
-        }
+    for nodes in clusters_of(checked) {
+        stop_if_interrupted(&mut stopped, interrupt);
         if let Some(why) = &stopped {
             results.extend(nodes.iter().map(|s| not_attempted(s, why)));
             continue;
@@ -180,11 +179,7 @@ async fn roll(
         .into_iter()
         .enumerate()
     {
-        if let (None, Some(signal)) = (&stopped, interrupt.raised()) {
-            stopped = Some(format!(
-                "not attempted: the pass was interrupted by {signal}"
-            ));
-        }
+        stop_if_interrupted(&mut stopped, interrupt);
         if let Some(why) = &stopped {
             for host in &wave {
                 results.extend(of_host(host).into_iter().map(|s| not_attempted(s, why)));
@@ -216,12 +211,7 @@ async fn roll(
         );
         results.extend(done.into_iter().flatten());
     }
-    PassReport {
-        started_at: SystemTime::now(),
-        checked,
-        results,
-        unreached,
-    }
+    results
 }
 
 /// The clusters over hosts among the eligible containers, each in the order
