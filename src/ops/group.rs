@@ -7,7 +7,7 @@ use super::preflight;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan;
-use crate::profile::{self, Catalog, Choice, Facts, GroupBy, Loaded, Profile};
+use crate::profile::{self, Catalog, Choice, Facts, Loaded, Profile};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 use crate::secrets;
@@ -63,11 +63,7 @@ pub async fn with_its_group(
     let profile = &loaded.profile;
     let facts = gather_facts(engine, Some(profile), &c).await?;
     let mut members = vec![(engine::name_of(&c), c, facts)];
-    if profile
-        .group
-        .as_ref()
-        .is_some_and(|g| g.by == GroupBy::Database)
-    {
+    if profile.groups_by_database() {
         let (_, first, first_facts) = &members[0];
         let others = group_members(engine, catalog, loaded, first, first_facts).await?;
         members.extend(others);
@@ -89,7 +85,7 @@ pub async fn group_members(
     };
     let identity = database_identity(engine, primary, database, primary_facts).await?;
     let mut found = Vec::new();
-    for (name, c) in others_running(engine, primary).await? {
+    for (name, c) in running(engine, Some(&engine::name_of(primary))).await? {
         let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
             Ok(Some((other, _))) => other.profile.name == profile.name,
             _ => false,
@@ -149,7 +145,7 @@ pub async fn companions(
     };
     let ours = installation(primary);
     let mut found = Vec::new();
-    for (name, c) in others_running(engine, primary).await? {
+    for (name, c) in running(engine, Some(&engine::name_of(primary))).await? {
         let image = crate::engine::reference::ImageRef::parse(&engine::image_of(&c));
         let companion = image
             .as_ref()
@@ -167,16 +163,16 @@ pub async fn companions(
     Ok(found)
 }
 
-/// The running containers besides `primary` and those cutover keeps aside, by name.
-async fn others_running(
+/// The running containers besides `besides` and those cutover keeps aside, by name.
+async fn running(
     engine: &dyn Engine,
-    primary: &ContainerInspectResponse,
+    besides: Option<&str>,
 ) -> Result<Vec<(String, ContainerInspectResponse)>> {
     let mut names = engine.container_names(false).await?;
     names.sort();
     let mut found = Vec::new();
     for name in names {
-        if name == engine::name_of(primary) || plan::is_reserved_name(&name) {
+        if Some(name.as_str()) == besides || plan::is_reserved_name(&name) {
             continue;
         }
         if let Some(c) = engine.inspect(&name).await? {
@@ -282,22 +278,12 @@ pub struct Node {
 /// container whose database cannot be told is left out, and said so.
 pub async fn nodes(engine: &dyn Engine, catalog: &Catalog) -> Result<Vec<Node>> {
     let mut found = Vec::new();
-    for name in engine.container_names(false).await? {
-        if plan::is_reserved_name(&name) {
-            continue;
-        }
-        let Some(c) = engine.inspect(&name).await? else {
-            continue;
-        };
+    for (name, c) in running(engine, None).await? {
         let Ok(Some((loaded, _))) = choose_profile(catalog, &Choice::Auto, &c) else {
             continue;
         };
         let profile = &loaded.profile;
-        let grouped = profile
-            .group
-            .as_ref()
-            .is_some_and(|g| g.by == GroupBy::Database);
-        let (true, Some(database)) = (grouped, &profile.database) else {
+        let (true, Some(database)) = (profile.groups_by_database(), &profile.database) else {
             continue;
         };
         secrets::register_container(&c);

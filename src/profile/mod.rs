@@ -188,6 +188,13 @@ fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
 }
 
 impl Profile {
+    /// Whether every running container of the product on one database moves together.
+    pub fn groups_by_database(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.by == GroupBy::Database)
+    }
+
     /// Parses and checks a profile; errors carry the file, line and column.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
         let invalid = |(line, column), message| ProfileError::Invalid {
