@@ -98,7 +98,7 @@ pub fn form(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
 }
 
 /// Why a command that changes one container or its database (`upgrade`, `rollback`,
-/// `restore`) must not touch `container` (`HOST/NAME` of the config file's fleet) alone: it is
+/// `restore`, `task`) must not touch `container` (`HOST/NAME` of the config file's fleet) alone: it is
 /// a node of a cluster over hosts, or may be. Reads every host of the fleet.
 pub async fn refusal(
     config: &Config,
@@ -174,8 +174,9 @@ fn unfit(node: &Node, status: &Status, statuses: &[Status]) -> Option<String> {
 
 /// Moves one cluster over hosts as its vendors do: every node's run prepared first (nothing
 /// changes if one cannot be), then all at once, meeting at their gates (see
-/// [`crate::plan::steps::gate`]). `nodes` is `HOST/NAME`, the first node first; on a host with
-/// several nodes, the first of them moves the others with it, as on a single host.
+/// [`crate::plan::steps::gate`]). `nodes` is `HOST/NAME`, the first node first; a node that an
+/// earlier run of its host moves with its group (on the same database) is that run's, as on a
+/// single host, and any other gets a run of its own.
 pub async fn upgrade(
     members: &[Host<'_>],
     nodes: &[&Status],

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::discover::check::host_of;
 use crate::discover::config::HostEntry;
 use crate::engine::endpoint::Endpoint;
 use crate::engine::{DockerEngine, Engine};
@@ -94,41 +95,33 @@ pub async fn recover(
     interrupt: &Interrupt,
 ) -> crate::Result<Vec<Recovery>> {
     let (only_host, only_name) = split(name)?;
-    let mut all = recover_hosts(hosts, only_host, only_name, interrupt).await?;
+    let asked = hosts
+        .iter()
+        .filter(|h| only_host.is_none_or(|o| o == h.name));
+    let mut all = recover_hosts(asked, only_name, interrupt).await?;
     // A node of a cluster over hosts waits for its first node's run, which a later host may
     // have held: once that one is recovered, it can be.
     let waiting: Vec<&str> = all
         .iter()
         .filter(|r| r.waits_for.is_some())
-        .filter_map(|r| r.container.split_once('/').map(|(host, _)| host))
+        .map(|r| host_of(&r.container))
         .collect();
     if !waiting.is_empty() {
-        let again: Vec<Host<'_>> = hosts
-            .iter()
-            .filter(|h| waiting.contains(&h.name.as_str()))
-            .map(|h| Host {
-                name: h.name.clone(),
-                reached: h.reached.clone(),
-            })
-            .collect();
-        let retried = recover_hosts(&again, only_host, only_name, interrupt).await?;
+        let again = hosts.iter().filter(|h| waiting.contains(&h.name.as_str()));
+        let retried = recover_hosts(again, only_name, interrupt).await?;
         all.retain(|r| r.waits_for.is_none());
         all.extend(retried);
     }
     Ok(all)
 }
 
-async fn recover_hosts(
-    hosts: &[Host<'_>],
-    only_host: Option<&str>,
+async fn recover_hosts<'a>(
+    hosts: impl Iterator<Item = &'a Host<'a>>,
     only_name: Option<&str>,
     interrupt: &Interrupt,
 ) -> crate::Result<Vec<Recovery>> {
     let mut all = Vec::new();
-    for host in hosts
-        .iter()
-        .filter(|h| only_host.is_none_or(|o| o == h.name))
-    {
+    for host in hosts {
         match &host.reached {
             Ok((engine, state)) => {
                 let done = super::recover::recover(*engine, state, only_name, interrupt).await?;

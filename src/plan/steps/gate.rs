@@ -288,9 +288,8 @@ impl Cluster {
         let state = rx
             .wait_for(|s| ready(s))
             .await
-            .expect("the sender lives as long as the cluster")
-            .clone();
-        state
+            .expect("the sender lives as long as the cluster");
+        state.clone()
     }
 
     fn stopped(&self, node: &str) {
