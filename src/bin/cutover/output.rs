@@ -531,12 +531,12 @@ pub fn check(
 
 /// `cutover auto`'s pass: exit 10 when it upgraded something and nothing failed.
 pub fn auto(report: &PassReport, json: bool) -> Exit {
-    pass("auto", report, json)
+    pass("auto", Exit::Upgraded, report, json)
 }
 
-/// A pass of `command`: `auto`'s, or the rolling `upgrade` of several containers, which exits 0
-/// rather than 10 when all went well.
-pub fn pass(command: &str, report: &PassReport, json: bool) -> Exit {
+/// A pass of `command`: `auto`'s, or the rolling `upgrade` of several containers. `upgraded`
+/// is its exit when it upgraded something and nothing failed.
+pub fn pass(command: &str, upgraded: Exit, report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
         Some(
@@ -545,7 +545,7 @@ pub fn pass(command: &str, report: &PassReport, json: bool) -> Exit {
             | PassOutcome::NothingChanged
             | PassOutcome::Refused,
         ) => Exit::RolledBack,
-        _ if report.upgraded() > 0 && command == "auto" => Exit::Upgraded,
+        _ if report.upgraded() > 0 => upgraded,
         _ => Exit::Done,
     };
     if json {

@@ -108,7 +108,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     let rollout = args.rollout.rollout();
     let report =
         rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt).await?;
-    Ok(output::pass("upgrade", &report, json))
+    Ok(output::pass("upgrade", Exit::Done, &report, json))
 }
 
 #[derive(Args, Debug)]
