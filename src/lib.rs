@@ -14,7 +14,8 @@
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`, `backup`, `task`), their
 //!   preflight checks, the resolver of a container's settings, the plan of a profile's task
 //!   (from the profile's words to the plan's steps), and `history`;
-//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`).
+//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`);
+//! - [`notify`]: messages about what passes and commands did, sent to operators' services.
 
 pub mod backup;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod health;
+pub mod notify;
 pub mod ops;
 pub mod plan;
 pub mod profile;

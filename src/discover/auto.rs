@@ -6,7 +6,7 @@
 //! host is not made worse. A host-wide lock keeps two passes from overlapping.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -26,8 +26,6 @@ use crate::plan::UpgradeOptions;
 use crate::profile::Catalog;
 use crate::run::{Interrupt, Outcome, RunReport, StateDir};
 use crate::secrets;
-
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Settings {
     /// The config file and the command line's health flags, which each upgrade resolves over
@@ -77,6 +75,9 @@ pub struct PassResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downtime_ms: Option<u64>,
     pub message: String,
+    /// The backups the upgrade took, as its backup steps told them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +95,20 @@ pub struct PassReport {
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+}
+
+impl PassOutcome {
+    /// An outcome someone should hear of: the upgrade did not happen as asked.
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            PassOutcome::NeedsAttention
+                | PassOutcome::RolledBack
+                | PassOutcome::Partial
+                | PassOutcome::NothingChanged
+                | PassOutcome::Refused
+        )
+    }
 }
 
 impl PassReport {
@@ -155,9 +170,6 @@ pub async fn pass(
         results,
         unreached: Vec::new(),
     };
-    if let Some(url) = &settings.given.config.webhook {
-        notify(url, &report).await;
-    }
     Ok(report)
 }
 
@@ -166,6 +178,7 @@ pub(super) struct Ended {
     pub result: PassOutcome,
     pub message: String,
     pub downtime_ms: Option<u64>,
+    pub backups: Vec<String>,
 }
 
 impl PassResult {
@@ -180,6 +193,7 @@ impl PassResult {
             duration_ms,
             downtime_ms: ended.downtime_ms,
             message: ended.message,
+            backups: ended.backups,
         }
     }
 
@@ -192,6 +206,25 @@ impl PassResult {
             message: format!("moved with {}: {}", self.container, self.message),
             duration_ms: 0,
             ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+impl PassResult {
+    /// `container` moved from `app:1` to `app:2` with `result`, for the tests of what tells a
+    /// pass.
+    pub fn told(container: &str, result: PassOutcome, downtime_ms: Option<u64>) -> PassResult {
+        PassResult {
+            container: container.into(),
+            project: None,
+            from: "app:1".into(),
+            to: "app:2".into(),
+            result,
+            duration_ms: 1000,
+            downtime_ms,
+            message: String::new(),
+            backups: Vec::new(),
         }
     }
 }
@@ -211,6 +244,7 @@ pub(super) fn not_attempted(status: &Status, why: &str) -> PassResult {
         result: PassOutcome::NotAttempted,
         message: why.to_string(),
         downtime_ms: None,
+        backups: Vec::new(),
     };
     PassResult::of(status, status.target.clone().unwrap_or_default(), ended, 0)
 }
@@ -310,6 +344,7 @@ impl OnHost<'_> {
                     result: PassOutcome::Refused,
                     message: secrets::redact(&e.to_string()),
                     downtime_ms: None,
+                    backups: Vec::new(),
                 };
                 (ended, Vec::new())
             }
@@ -364,7 +399,7 @@ pub(super) fn judge(result: Result<RunReport>) -> Ended {
                 // The new version serves on data the old may refuse: a person decides.
                 Outcome::NeedsAttention | Outcome::KeptNew => PassOutcome::NeedsAttention,
             };
-            let mut message = report.failure.unwrap_or_else(|| "done".into());
+            let mut message = report.failure.clone().unwrap_or_else(|| "done".into());
             if !report.undo_failures.is_empty() {
                 message = format!(
                     "{message}; not put back: {}",
@@ -375,12 +410,14 @@ pub(super) fn judge(result: Result<RunReport>) -> Ended {
                 result,
                 message: secrets::redact(&message),
                 downtime_ms: report.downtime_ms,
+                backups: crate::notify::backups(&report),
             }
         }
         Err(e) => Ended {
             result: PassOutcome::NeedsAttention,
             message: secrets::redact(&e.to_string()),
             downtime_ms: None,
+            backups: Vec::new(),
         },
     }
 }
@@ -403,36 +440,6 @@ pub fn dependency_order(mut pending: Vec<&Status>) -> Vec<&Status> {
         ordered.push(next);
     }
     ordered
-}
-
-/// POSTs the pass's results; a failure is logged and never fails the pass.
-async fn notify(url: &str, report: &PassReport) {
-    let body = serde_json::json!({
-        "started_at": humantime::format_rfc3339_seconds(report.started_at).to_string(),
-        "containers": report.results,
-    });
-    let body = secrets::redact(&body.to_string());
-    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!("webhook: {e}"),
-    };
-    match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
-        Ok(resp) if resp.status().is_success() => tracing::info!("webhook: notified {url}"),
-        Ok(resp) => tracing::warn!(
-            "webhook {url} answered {}; the pass itself is unaffected",
-            resp.status()
-        ),
-        Err(e) => tracing::warn!(
-            "webhook {url} failed: {}; the pass itself is unaffected",
-            secrets::redact(&crate::error_text(&e))
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::engine::endpoint::{self, Endpoint};
+use crate::notify::{Level, Notifier};
 use crate::version::{Policy, Rules, TagVersion};
 
 pub const LABEL_ENABLE: &str = "cutover.enable";
@@ -58,8 +59,13 @@ pub struct Config {
     /// Registries reached over plain http although not on loopback.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
-    /// Where a JSON report is POSTed after each `auto` pass.
-    pub webhook: Option<String>,
+    /// Where a message goes after each pass and each changing command: notification URLs
+    /// (README "Notifications"), read with the file so that a malformed one stops the command
+    /// before anything runs. `--notify` adds to them.
+    #[serde(default)]
+    pub notify: Vec<Notifier>,
+    /// The one URL earlier versions POSTed each pass to: a `notify` URL that takes every pass.
+    webhook: Option<Notifier>,
     /// Upgrades start only inside this daily window, local time, e.g. `02:00-05:00`.
     pub window: Option<String>,
     /// The config file's layer of the health settings (see `ops::settings`).
@@ -170,6 +176,15 @@ impl Config {
             containers,
             ..self.clone()
         }
+    }
+
+    /// Where messages go: `notify`, then `webhook` (which takes every message, as it always did).
+    pub fn notifiers(&self) -> Vec<Notifier> {
+        let webhook = self.webhook.clone().map(|w| Notifier {
+            level: Level::All,
+            ..w
+        });
+        self.notify.iter().cloned().chain(webhook).collect()
     }
 
     pub fn lists(&self, name: &str) -> bool {

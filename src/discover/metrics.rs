@@ -53,16 +53,7 @@ pub fn text(report: &PassReport) -> String {
         "When the last pass started, in seconds since the epoch",
         started,
     );
-    let ok = !matches!(
-        report.worst(),
-        Some(
-            PassOutcome::NeedsAttention
-                | PassOutcome::RolledBack
-                | PassOutcome::Partial
-                | PassOutcome::NothingChanged
-                | PassOutcome::Refused
-        )
-    );
+    let ok = !report.worst().is_some_and(PassOutcome::failed);
     gauge(
         &mut registry,
         "last_pass_success",
@@ -207,16 +198,7 @@ mod tests {
     use crate::discover::check::Status;
 
     fn result(container: &str, result: PassOutcome, downtime_ms: Option<u64>) -> PassResult {
-        PassResult {
-            container: container.into(),
-            project: None,
-            from: "app:1".into(),
-            to: "app:2".into(),
-            result,
-            duration_ms: 1000,
-            downtime_ms,
-            message: String::new(),
-        }
+        PassResult::told(container, result, downtime_ms)
     }
 
     #[test]

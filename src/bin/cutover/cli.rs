@@ -251,7 +251,7 @@ impl RolloutArgs {
 
 #[derive(Args, Debug)]
 pub struct DiscoveryArgs {
-    /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, webhook, window, health timeout and settle (see README)
+    /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, notification URLs, window, health timeout and settle (see README)
     #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -271,9 +271,21 @@ pub struct ChangeArgs {
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
     #[command(flatten)]
+    pub notify: NotifyArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
     pub health: HealthArgs,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct NotifyArgs {
+    /// Send a message of what this did to URL (repeatable; adds to the config file's `notify`):
+    /// ntfy://, gotify://, slack://, discord://, workflows:// (Teams), matrix://, smtp://,
+    /// mailto://, json://, apprise://, their TLS forms ending in s, each with
+    /// ?level=all|change|failure [default level: change] (README "Notifications")
+    #[arg(long = "notify", value_name = "URL")]
+    pub urls: Vec<cutover::notify::Notifier>,
 }
 
 #[derive(Args, Debug)]

@@ -8,19 +8,20 @@ use cutover::discover::schedule::{Schedule, Window};
 use cutover::discover::{auto, metrics};
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
+use cutover::notify;
 use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 
-use super::{load_config, load_profiles, refused, Site};
-use crate::cli::{DiscoveryArgs, HealthArgs, RolloutArgs};
+use super::{config_told, load_profiles, refused, Site};
+use crate::cli::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let given = Given {
-        config: load_config(&args.discovery)?,
+        config: config_told(&args.discovery, &args.notify)?,
         health: args.health.settings().map_err(refused)?,
         profile: Choice::Auto,
     };
@@ -103,6 +104,8 @@ pub struct AutoArgs {
     #[arg(long, value_name = "ADDR", requires = "schedule")]
     pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
+    pub notify: NotifyArgs,
+    #[command(flatten)]
     pub rollout: RolloutArgs,
     #[command(flatten)]
     pub health: HealthArgs,
@@ -125,10 +128,12 @@ struct Passes<'a> {
 }
 
 impl Passes<'_> {
-    /// A pass, its metrics written when asked: a file that cannot be written is logged and
-    /// changes nothing else.
+    /// A pass, its metrics written and its message sent when asked: a file that cannot be
+    /// written or a notifier that fails is logged and changes nothing else.
     async fn pass(&self) -> anyhow::Result<auto::PassReport> {
         let report = self.upgrade().await?;
+        let message = notify::Message::of_pass("auto", &notify::host_name(), &report);
+        notify::send(&self.settings.given.config.notifiers(), &message).await;
         if let Some(path) = self.metrics {
             if let Err(e) = metrics::write(path, &report) {
                 tracing::warn!("metrics not written: {e}");

@@ -22,6 +22,7 @@ use cutover::discover::clusters;
 use cutover::discover::config::Config;
 use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
+use cutover::notify::{self, Message, Notifier};
 use cutover::ops::fleet;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
@@ -30,7 +31,7 @@ use cutover::run::journal::{self, StateDir};
 use cutover::run::Interrupt;
 use indicatif::MultiProgress;
 
-use crate::cli::{self, ChangeArgs, Cli, Command, CommonArgs, DiscoveryArgs};
+use crate::cli::{self, ChangeArgs, Cli, Command, CommonArgs, DiscoveryArgs, NotifyArgs};
 use crate::output::{self, Exit};
 
 /// Runs the command the line names; the engine is resolved only for commands that use one.
@@ -83,11 +84,18 @@ fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
     }
 }
 
+/// The config file, with the command line's notification URLs after its own.
+fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Config> {
+    let mut config = load_config(args)?;
+    config.notify.extend(notify.urls.iter().cloned());
+    Ok(config)
+}
+
 /// What the library resolves each container's settings from: the config file, the health
 /// flags, `--profile`.
 fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
     Ok(Given {
-        config: load_config(&change.discovery)?,
+        config: config_told(&change.discovery, &change.notify)?,
         health: change.health.settings().map_err(refused)?,
         profile: cli::choice(change.profile.as_deref()),
     })
@@ -123,6 +131,18 @@ impl Site {
             &self.state_root,
             &self.endpoint,
         ))?)
+    }
+
+    /// Where a command's message goes, naming this site: the engine when one was named, else
+    /// this machine.
+    fn tell(&self, given: &Given) -> Tell {
+        Tell {
+            notifiers: given.config.notifiers(),
+            host: match self.named_engine {
+                true => self.endpoint.host.clone(),
+                false => notify::host_name(),
+            },
+        }
     }
 
     async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
@@ -172,12 +192,20 @@ impl Site {
     }
 }
 
-/// Shows the plan of a dry run, or asks (unless `--yes`) and runs it.
+/// Where a command's message goes, and the host it names.
+struct Tell {
+    notifiers: Vec<Notifier>,
+    host: String,
+}
+
+/// Shows the plan of a dry run, or asks (unless `--yes`) and runs it, then tells the run's
+/// notifiers what it did.
 async fn carry_out(
     prepared: Prepared,
     engine: &DockerEngine,
     state: &StateDir,
     change: &ChangeArgs,
+    tell: Tell,
 ) -> anyhow::Result<Exit> {
     let common = &change.common;
     if change.dry_run {
@@ -191,10 +219,21 @@ async fn carry_out(
     let plan = prepared.plan.clone();
     // From here a signal stops the run between steps, rather than the process mid-step.
     let interrupt = Interrupt::from_signals();
-    let report = prepared
+    let started_at = std::time::SystemTime::now();
+    let ran = prepared
         .execute(engine, state, progress.as_ref(), &interrupt)
-        .await?;
-    Ok(output::run(&plan, &report, common.json))
+        .await;
+    let message = match &ran {
+        Ok(report) => Message::of_run(&tell.host, &plan, report, started_at),
+        Err(e) => Message::of_error(
+            &tell.host,
+            &format!("{} {}", plan.kind.word(), plan.container),
+            &e.to_string(),
+            started_at,
+        ),
+    };
+    notify::send(&tell.notifiers, &message).await;
+    Ok(output::run(&plan, &ran?, common.json))
 }
 
 /// Refuses, before anything is looked at, to run a command that would need an answer nobody

@@ -23,7 +23,7 @@ pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
         &request,
     )
     .await?;
-    carry_out(prepared, &engine, &state, &args.change).await
+    carry_out(prepared, &engine, &state, &args.change, site.tell(&given)).await
 }
 
 #[derive(Args, Debug)]

@@ -67,18 +67,24 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         })?,
     };
     before_change(&args.change)?;
+    let mut config = aimed.config;
+    config
+        .notify
+        .extend(args.change.notify.urls.iter().cloned());
+    let given = Given {
+        config,
+        ..given(&args.change)?
+    };
+    let tell = site.tell(&given);
     let request = task::TaskRequest {
         name,
         task: task_name,
         args: task_args,
-        given: Given {
-            config: aimed.config,
-            ..given(&args.change)?
-        },
+        given,
         backup: args.backup(),
     };
     let prepared = task::prepare(&engine, &state, &catalog, &tasks, &request).await?;
-    carry_out(prepared, &engine, &state, &args.change).await
+    carry_out(prepared, &engine, &state, &args.change, tell).await
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
 use cutover::discover::{auto, rollout};
+use cutover::notify;
 use cutover::ops::fleet;
 use cutover::run::Interrupt;
 
@@ -35,6 +36,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
         .await?;
     let catalog = load_profiles()?;
     let (engine, state) = site.connect().await?;
+    let tell = site.tell(&given);
     let request = UpgradeRequest {
         follows: None,
         name,
@@ -45,7 +47,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
         compose: args.compose(),
     };
     let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
-    carry_out(prepared, &engine, &state, &args.change).await
+    carry_out(prepared, &engine, &state, &args.change, tell).await
 }
 
 /// Several `HOST/NAME` of the config file's fleet, each to the target: a rolling upgrade, as
@@ -108,6 +110,8 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     let rollout = args.rollout.rollout();
     let report =
         rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt).await?;
+    let message = notify::Message::of_pass("upgrade", &notify::host_name(), &report);
+    notify::send(&settings.given.config.notifiers(), &message).await;
     Ok(output::pass("upgrade", Exit::Done, &report, json))
 }
 
