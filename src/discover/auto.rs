@@ -91,6 +91,42 @@ pub struct PassReport {
     /// The hosts of a fleet it could not read.
     #[serde(rename = "unreached_hosts", skip_serializing_if = "Vec::is_empty")]
     pub unreached: Vec<super::check::Unreached>,
+    /// The newest backup of each container in the stores of the hosts it read, for the
+    /// metrics: a backup that is old or missing is something to alert on.
+    #[serde(skip)]
+    pub backups: Vec<NewestBackup>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewestBackup {
+    /// `HOST/NAME` on a fleet.
+    pub container: String,
+    pub bytes: u64,
+    pub taken_at: SystemTime,
+}
+
+/// The newest backup of each container in the default store of `state` (`auto`'s), named as
+/// the pass names its containers on `host`. A store that cannot be read tells nothing.
+pub(super) fn newest_backups(state: &StateDir, host: &str) -> Vec<NewestBackup> {
+    let listed = crate::backup::list(&BackupRequest::default().root(state), None);
+    let mut newest: Vec<NewestBackup> = Vec::new();
+    // Oldest first: a later one of the same container replaces the earlier.
+    for backup in listed.unwrap_or_default() {
+        let container = match host {
+            "" => backup.manifest.container.clone(),
+            host => format!("{host}/{}", backup.manifest.container),
+        };
+        let entry = NewestBackup {
+            container,
+            bytes: backup.bytes,
+            taken_at: backup.manifest.taken_at,
+        };
+        match newest.iter_mut().find(|n| n.container == entry.container) {
+            Some(n) => *n = entry,
+            None => newest.push(entry),
+        }
+    }
+    newest
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -169,6 +205,7 @@ pub async fn pass(
         checked,
         results,
         unreached: Vec::new(),
+        backups: newest_backups(state, ""),
     };
     Ok(report)
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -42,11 +42,7 @@ pub fn text(report: &PassReport) -> String {
         g.set(value);
         registry.register(name, help, g);
     };
-    let started = report
-        .started_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
+    let started = seconds(report.started_at);
     gauge(
         &mut registry,
         "last_pass_timestamp_seconds",
@@ -106,6 +102,23 @@ pub fn text(report: &PassReport) -> String {
         "Opted-in containers whose policy allows a newer version than they run after the last pass",
         behind as f64,
     );
+    let bytes = Family::<Labels, Value>::default();
+    let taken = Family::<Labels, Value>::default();
+    for b in &report.backups {
+        let labels = vec![("container".into(), b.container.clone())];
+        bytes.get_or_create(&labels).set(b.bytes as f64);
+        taken.get_or_create(&labels).set(seconds(b.taken_at));
+    }
+    registry.register(
+        "backup_last_bytes",
+        "The size of each container's newest backup in cutover's store",
+        bytes,
+    );
+    registry.register(
+        "backup_last_timestamp_seconds",
+        "When each container's newest backup in cutover's store was taken, in seconds since the epoch (its age is time() minus this)",
+        taken,
+    );
     gauge(
         &mut registry,
         "hosts_unreached",
@@ -116,6 +129,12 @@ pub fn text(report: &PassReport) -> String {
     prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
         .expect("writing into a String does not fail");
     text
+}
+
+fn seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 /// Writes the pass's metrics to `path`, whole.
@@ -194,7 +213,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::discover::auto::PassResult;
+    use crate::discover::auto::{NewestBackup, PassResult};
     use crate::discover::check::Status;
 
     fn result(container: &str, result: PassOutcome, downtime_ms: Option<u64>) -> PassResult {
@@ -215,6 +234,11 @@ mod tests {
                 result("api", PassOutcome::RolledBack, Some(800)),
             ],
             unreached: Vec::new(),
+            backups: vec![NewestBackup {
+                container: "db".into(),
+                bytes: 4096,
+                taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_699_990_000),
+            }],
         };
         let text = text(&report);
         for line in [
@@ -226,6 +250,8 @@ mod tests {
             "cutover_last_pass_downtime_seconds{container=\"web\"} 1.25",
             "cutover_containers_behind_target 1.0",
             "cutover_hosts_unreached 0.0",
+            "cutover_backup_last_bytes{container=\"db\"} 4096.0",
+            "cutover_backup_last_timestamp_seconds{container=\"db\"} 1699990000.0",
             "# TYPE cutover_last_pass_upgrades gauge",
         ] {
             assert!(

@@ -100,11 +100,17 @@ pub async fn upgrade_surveyed(
     let locks = lock(members)?;
     let results = roll(members, &checked, settings, rollout, interrupt).await;
     drop(locks);
+    let backups = members
+        .iter()
+        .filter_map(|h| Some((&h.name, h.reached.as_ref().ok()?.1)))
+        .flat_map(|(name, state)| super::auto::newest_backups(state, name))
+        .collect();
     Ok(PassReport {
         started_at,
         checked,
         results,
         unreached,
+        backups,
     })
 }
 

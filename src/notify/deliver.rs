@@ -348,6 +348,7 @@ mod tests {
             checked: vec![],
             results: vec![result],
             unreached: vec![],
+            backups: vec![],
         };
         Message::of_pass("auto", "h1", &report)
     }

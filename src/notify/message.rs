@@ -248,6 +248,7 @@ mod tests {
             checked: vec![Status::eligible("a"), Status::eligible("b")],
             results,
             unreached: vec![],
+            backups: vec![],
         }
     }
 
