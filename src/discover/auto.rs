@@ -134,6 +134,16 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S:
 }
 
 impl PassOutcome {
+    pub const ALL: [PassOutcome; 7] = [
+        PassOutcome::Upgraded,
+        PassOutcome::RolledBack,
+        PassOutcome::Partial,
+        PassOutcome::NothingChanged,
+        PassOutcome::NeedsAttention,
+        PassOutcome::Refused,
+        PassOutcome::NotAttempted,
+    ];
+
     /// An outcome someone should hear of: the upgrade did not happen as asked.
     pub fn failed(self) -> bool {
         matches!(

@@ -23,17 +23,6 @@ use super::auto::{PassOutcome, PassReport};
 type Labels = Vec<(String, String)>;
 type Value = Gauge<f64, AtomicU64>;
 
-/// Every outcome a result may have, so that each series exists from the first pass on.
-const OUTCOMES: [PassOutcome; 7] = [
-    PassOutcome::Upgraded,
-    PassOutcome::RolledBack,
-    PassOutcome::Partial,
-    PassOutcome::NothingChanged,
-    PassOutcome::NeedsAttention,
-    PassOutcome::Refused,
-    PassOutcome::NotAttempted,
-];
-
 /// The pass as metrics text.
 pub fn text(report: &PassReport) -> String {
     let mut registry = Registry::with_prefix("cutover");
@@ -57,7 +46,8 @@ pub fn text(report: &PassReport) -> String {
         f64::from(u8::from(ok)),
     );
     let results = Family::<Labels, Value>::default();
-    for outcome in OUTCOMES {
+    // Every outcome, so that each series exists from the first pass on.
+    for outcome in PassOutcome::ALL {
         let count = report
             .results
             .iter()

@@ -7,7 +7,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
 use serde_json::{json, Value};
 
@@ -18,6 +18,13 @@ use super::target::{Auth, Mail, MatrixAuth, Notifier, Security, Service};
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Pauses before the second and third attempts.
 const PAUSES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
+/// What a room's id or alias keeps of itself in a path: all but RFC 3986's unreserved
+/// characters encoded (`#` and `!` above all).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// Discord refuses a message's content beyond this many characters.
 const DISCORD_MAX: usize = 2000;
 
@@ -266,10 +273,7 @@ async fn matrix(
     let bearer = vec![("authorization", format!("Bearer {token}"))];
     let join = Request {
         method: reqwest::Method::POST,
-        url: api(&format!(
-            "join/{}",
-            utf8_percent_encode(room, NON_ALPHANUMERIC)
-        ))?,
+        url: api(&format!("join/{}", utf8_percent_encode(room, SEGMENT)))?,
         headers: bearer.clone(),
         body: json!({}),
     };
@@ -289,7 +293,7 @@ async fn matrix(
         method: reqwest::Method::PUT,
         url: api(&format!(
             "rooms/{}/send/m.room.message/{txn}",
-            utf8_percent_encode(room_id, NON_ALPHANUMERIC)
+            utf8_percent_encode(room_id, SEGMENT)
         ))?,
         headers: bearer,
         body: json!({"msgtype": "m.text", "body": format!("{}\n{}", m.title, m.text())}),

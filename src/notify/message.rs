@@ -52,13 +52,11 @@ impl Message {
 
     /// A pass of `command` (`auto`, or the rolling `upgrade` of several containers) on `host`.
     pub fn of_pass(command: &str, host: &str, report: &PassReport) -> Message {
-        let mut counts: Vec<(PassOutcome, usize)> = Vec::new();
-        for r in &report.results {
-            match counts.iter_mut().find(|(o, _)| *o == r.result) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((r.result, 1)),
-            }
-        }
+        let counts: Vec<(PassOutcome, usize)> = PassOutcome::ALL
+            .into_iter()
+            .map(|o| (o, report.results.iter().filter(|r| r.result == o).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         let summary = match counts.is_empty() {
             true => format!("nothing to upgrade, {} checked", report.checked.len()),
             false => counts

@@ -278,26 +278,3 @@ fn a_pass_writes_metrics_that_promtool_accepts_and_node_exporter_serves() {
         "node_exporter read the file: {served}"
     );
 }
-
-/// Prometheus' own linter takes the metrics text.
-fn promtool_accepts(text: &str) {
-    let mut lint = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let lint = lint.wait_with_output().unwrap();
-    assert!(
-        lint.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
-}

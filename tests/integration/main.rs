@@ -11,6 +11,7 @@ mod engines;
 mod faults;
 mod helpers;
 mod install;
+mod notify;
 mod products;
 mod recover;
 mod refusals;
