@@ -132,7 +132,7 @@ fn auto_rolls_back_a_failing_target_and_reports_it() {
     assert_eq!(id_of(&name), original);
     assert!(is_running(&name));
     assert!(
-        out.stderr.contains("webhook"),
+        out.stderr.contains("notifying http://127.0.0.1 failed"),
         "the failed notification is logged: {}",
         out.stderr
     );

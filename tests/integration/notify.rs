@@ -333,6 +333,16 @@ fn a_command_tells_its_run_and_a_malformed_url_is_refused_before_anything() {
         "{}",
         out.stderr
     );
+    let out = scene.upgrade(&app, "1.0.1", &["--notify", "discord://1234/"]);
+    out.expect(2);
+    assert!(
+        out.stderr.contains("discord://WEBHOOK_ID/WEBHOOK_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    let out = scene.upgrade(&app, "1.0.1", &["--notify", "slack://T1/B2SlackFlagSecret"]);
+    out.expect(2);
+    assert!(!out.stderr.contains("B2SlackFlagSecret"), "{}", out.stderr);
     assert_untouched(&app, &before);
 
     // One message for the run, which failed and was rolled back.

@@ -284,8 +284,9 @@ pub struct NotifyArgs {
     /// ntfy://, gotify://, slack://, discord://, workflows:// (Teams), matrix://, smtp://,
     /// mailto://, json://, apprise://, their TLS forms ending in s, each with
     /// ?level=all|change|failure [default level: change] (README "Notifications")
+    // Read by `commands::config_told`, not by clap, whose error would quote the URL's token.
     #[arg(long = "notify", value_name = "URL")]
-    pub urls: Vec<cutover::notify::Notifier>,
+    pub urls: Vec<String>,
 }
 
 #[derive(Args, Debug)]

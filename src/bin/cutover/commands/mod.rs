@@ -87,7 +87,9 @@ fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
 /// The config file, with the command line's notification URLs after its own.
 fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Config> {
     let mut config = load_config(args)?;
-    config.notify.extend(notify.urls.iter().cloned());
+    for url in &notify.urls {
+        config.notify.push(url.parse().map_err(refused)?);
+    }
     Ok(config)
 }
 

@@ -67,14 +67,11 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         })?,
     };
     before_change(&args.change)?;
+    // The file's notification URLs and the command line's, with the file as the host sees it.
+    let given = given(&args.change)?;
     let mut config = aimed.config;
-    config
-        .notify
-        .extend(args.change.notify.urls.iter().cloned());
-    let given = Given {
-        config,
-        ..given(&args.change)?
-    };
+    config.notify = given.config.notify;
+    let given = Given { config, ..given };
     let tell = site.tell(&given);
     let request = task::TaskRequest {
         name,
