@@ -11,12 +11,12 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-    NetworkConnectRequest,
+    NetworkConnectRequest, Service, ServiceSpec, Task,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
-    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
-    UploadToContainerOptions, WaitContainerOptions,
+    ListTasksOptionsBuilder, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
+    StopContainerOptions, UpdateServiceOptions, UploadToContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -516,6 +516,45 @@ impl Engine for DockerEngine {
             .upload_to_container(id, Some(options), bollard::body_try_stream(tar))
             .await
             .map_err(|e| api_error(&self.host, format!("copying into {}:{dir}", short(id)), e))
+    }
+
+    async fn service(&self, name_or_id: &str) -> Result<Option<Service>, EngineError> {
+        match self.docker.inspect_service(name_or_id, None).await {
+            Ok(s) => Ok(Some(s)),
+            // 503: this engine is no Swarm manager, so it has no services to upgrade.
+            Err(e) if matches!(status_of(&e), Some(404 | 503)) => Ok(None),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("inspecting the service {name_or_id}"),
+                e,
+            )),
+        }
+    }
+
+    async fn update_service(
+        &self,
+        id: &str,
+        version: i32,
+        spec: ServiceSpec,
+    ) -> Result<(), EngineError> {
+        let options = UpdateServiceOptions {
+            version,
+            ..Default::default()
+        };
+        self.docker
+            .update_service(id, spec, options, None)
+            .await
+            .map(drop)
+            .map_err(|e| api_error(&self.host, format!("updating the service {id}"), e))
+    }
+
+    async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError> {
+        let filters = HashMap::from([("service", vec![id.to_string()])]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        self.docker
+            .list_tasks(Some(options))
+            .await
+            .map_err(|e| api_error(&self.host, format!("listing the tasks of {id}"), e))
     }
 }
 

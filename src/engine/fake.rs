@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     EndpointSettings, Health, HealthConfig, HealthStatusEnum, HostConfig, ImageConfig,
-    ImageInspect, MountPoint, NetworkSettings,
+    ImageInspect, MountPoint, NetworkSettings, Service, ServiceSpec, Task,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -710,6 +710,25 @@ impl Engine for FakeEngine {
         Ok(Some(
             futures_util::stream::once(async move { Ok(bytes) }).boxed(),
         ))
+    }
+
+    /// The fake is no Swarm manager.
+    async fn service(&self, _name_or_id: &str) -> Result<Option<Service>, EngineError> {
+        self.reach("service")?;
+        Ok(None)
+    }
+
+    async fn update_service(
+        &self,
+        id: &str,
+        _version: i32,
+        _spec: ServiceSpec,
+    ) -> Result<(), EngineError> {
+        Err(not_found(id))
+    }
+
+    async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError> {
+        Err(not_found(id))
     }
 
     async fn archive_put(

@@ -18,7 +18,8 @@ mod ssh;
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, Service,
+    ServiceSpec, Task,
 };
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -184,6 +185,23 @@ pub trait Engine: Send + Sync {
     /// Extracts a tar archive into directory `dir` of the container (created, running or
     /// stopped), as it streams.
     async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError>;
+
+    /// The Swarm service, or `None` when there is none by that name or id, or the engine is no
+    /// Swarm manager.
+    async fn service(&self, name_or_id: &str) -> Result<Option<Service>, EngineError>;
+
+    /// Replaces a service's spec; `version` is the one it was read at, so that a change made
+    /// meanwhile by someone else is refused rather than overwritten.
+    async fn update_service(
+        &self,
+        id: &str,
+        version: i32,
+        spec: ServiceSpec,
+    ) -> Result<(), EngineError>;
+
+    /// Every task of a service its manager keeps: those it runs, and the history of those it
+    /// replaced or that failed.
+    async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError>;
 }
 
 /// A legacy link as a create call takes it (`target:alias`), from the form inspect reports it

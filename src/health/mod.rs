@@ -121,7 +121,7 @@ impl HealthPolicy {
         }
     }
 
-    fn explicit(&self) -> bool {
+    pub fn explicit(&self) -> bool {
         self.url.is_some() || self.port.is_some()
     }
 

@@ -10,6 +10,7 @@ pub mod live;
 pub mod preflight;
 pub mod recover;
 pub mod rollback;
+pub mod service;
 pub mod settings;
 pub mod task;
 pub mod upgrade;

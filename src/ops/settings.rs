@@ -55,6 +55,17 @@ pub fn resolve(
     profile: Option<(&Profile, &Facts)>,
     c: &ContainerInspectResponse,
 ) -> Result<Settings> {
+    resolve_named(given, profile, &engine::name_of(c), &engine::labels_of(c))
+}
+
+/// [`resolve`] for what the config file names `name` and carries `labels`: a container, or a
+/// Swarm service.
+pub fn resolve_named(
+    given: &Given,
+    profile: Option<(&Profile, &Facts)>,
+    name: &str,
+    labels: &std::collections::HashMap<String, String>,
+) -> Result<Settings> {
     let mut health = HealthPolicy::default();
     if let Some((profile, facts)) = profile {
         health = profile.health(facts).map_err(Error::Refused)?.over(health);
@@ -62,7 +73,7 @@ pub fn resolve(
     let config = &given.config;
     let entry = config
         .containers
-        .get(&engine::name_of(c))
+        .get(name)
         .cloned()
         .flatten()
         .unwrap_or_default();
@@ -72,7 +83,7 @@ pub fn resolve(
         ..HealthSettings::default()
     };
     health = config.over(health);
-    health = from_labels(&engine::labels_of(c))?.over(health);
+    health = from_labels(labels)?.over(health);
     health = given.health.over(health);
     Ok(Settings { health })
 }

@@ -66,6 +66,12 @@ pub async fn prepare(
     catalog: &Catalog,
     req: &UpgradeRequest,
 ) -> Result<Prepared> {
+    // A name that is no container but a Swarm service of this manager: the manager moves it.
+    if req.compose.project.is_none() && engine.inspect(&req.name).await?.is_none() {
+        if let Some(service) = engine.service(&req.name).await? {
+            return super::service::prepare(state, catalog, req, &service).await;
+        }
+    }
     let names: Vec<String> = match &req.compose.project {
         Some(project) => {
             super::compose::project_members(engine, project, &req.compose.services).await?

@@ -11,7 +11,7 @@ use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, OneShot, Pull,
-    Remove, Rename, Restore, Start, Stop, Verify, VersionSource,
+    Remove, Rename, Restore, ServiceAwait, ServiceUpdate, Start, Stop, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -933,6 +933,54 @@ pub fn in_place(kind: Kind, members: &[&ContainerInspectResponse], steps: Vec<St
         stages: vec![Stage {
             from: image.clone(),
             to: image,
+            steps,
+        }],
+        carried: serde_json::Value::Null,
+        profile: None,
+        task: None,
+        notes: Vec::new(),
+    }
+}
+
+/// A Swarm service moved to `to` by its manager: the target pulled on this engine first (a
+/// missing tag fails with nothing changed), the spec updated to it pinned to its digest, and
+/// every task awaited. The plan knows the service by name: its tasks are the manager's.
+pub fn plan_service_update(
+    service: &str,
+    from: &str,
+    to: &str,
+    stops_all: bool,
+    health: &HealthPolicy,
+) -> Plan {
+    let steps = vec![
+        Pull { image: to.into() }.into(),
+        ServiceUpdate {
+            service: service.into(),
+            from: from.into(),
+            to: to.into(),
+            timeout: health.timeout,
+            settle: health.settle,
+            stops_all,
+        }
+        .into(),
+        ServiceAwait {
+            service: service.into(),
+            to: to.into(),
+            timeout: health.timeout,
+            settle: health.settle,
+        }
+        .into(),
+    ];
+    Plan {
+        kind: Kind::Upgrade,
+        container: service.into(),
+        members: vec![service.into()],
+        image_from: from.into(),
+        image_to: to.into(),
+        slots: BTreeMap::new(),
+        stages: vec![Stage {
+            from: from.into(),
+            to: to.into(),
             steps,
         }],
         carried: serde_json::Value::Null,

@@ -190,6 +190,15 @@ impl Plan {
             .is_some_and(|s| s.steps.iter().any(|step| step.name() == "remove"))
     }
 
+    /// Whether the plan moves a Swarm service, whose tasks are its manager's, not containers of
+    /// the plan's.
+    pub fn moves_a_service(&self) -> bool {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.steps)
+            .any(|step| matches!(step, Step::ServiceUpdate(_)))
+    }
+
     pub fn step_count(&self) -> usize {
         self.stages.iter().map(|s| s.steps.len()).sum()
     }

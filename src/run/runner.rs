@@ -487,8 +487,7 @@ impl Runner<'_> {
         if let Some(signal) = self.interrupt.raised() {
             // Before the downtime, stop; during it, go back, unless every new container was
             // started already: finishing is then the shorter way to a serving product.
-            let down = state.down.contains_key(&stage);
-            if !down || !committed(plan, stage, state) {
+            if !touched(plan, stage, state) || !committed(plan, stage, state) {
                 return Some(format!("interrupted by {signal}"));
             }
         }
@@ -695,7 +694,7 @@ impl Runner<'_> {
         }
         let undo_failures = self.roll_back(plan, stage, &started, &mut state).await;
         let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
-        let went_down = state.down.contains_key(&stage);
+        let went_down = touched(plan, stage, &state);
         if let Some((_, serving)) = state.down.get_mut(&stage) {
             *serving = Some(clock::now());
         }
@@ -981,9 +980,14 @@ impl Runner<'_> {
 
     /// After undoing a stage, each member's container from before it must serve under the
     /// member's name and keep running.
+    /// A member without containers of the plan's (a Swarm service, whose manager runs its tasks)
+    /// was confirmed by its own undo.
     async fn confirm(&self, plan: &Plan, stage: usize, state: &State) -> Result<(), StepError> {
         for member in &plan.members {
             let slot = Slot::new(member, stage as u32);
+            if !plan.slots.contains_key(&slot) {
+                continue;
+            }
             let id = state
                 .slots
                 .get(&slot)
@@ -999,4 +1003,14 @@ impl Runner<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether the stage changed what serves: took it down, or began replacing it.
+fn touched(plan: &Plan, stage: usize, state: &State) -> bool {
+    let steps = &plan.stages[stage].steps;
+    state.down.contains_key(&stage)
+        || state
+            .started
+            .get(&stage)
+            .is_some_and(|began| began.iter().any(|&i| steps[i].traits().replaces_app))
 }

@@ -8,8 +8,7 @@ use crate::helpers::*;
 #[test]
 fn a_swarm_task_is_never_moved_alone() {
     let scene = Scene::new("swarm");
-    let engine = PrivateEngine::start(&scene.prefix, &[]);
-    engine.run(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    let (engine, _) = swarm(&scene);
     let service = scene.name("svc");
     engine.run(&[
         "service",
@@ -75,4 +74,220 @@ fn a_swarm_task_is_never_moved_alone() {
             .map(|i| i.starts_with(&image("1"))),
         Some(true)
     );
+}
+
+/// A single-node swarm on a private engine, and the environment that reaches it.
+/// Its manager listens on a loopback port of its own, and its data path on another, so that
+/// swarms of tests running at once do not meet on Swarm's default ports.
+pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
+    let engine = PrivateEngine::start(&scene.prefix, &[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let data_port = free_port().to_string();
+    engine.run(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &listen,
+        "--listen-addr",
+        &listen,
+        "--data-path-port",
+        &data_port,
+    ]);
+    let host = engine.host();
+    (engine, host)
+}
+
+/// The journals of the runs on the engine at `host`, as text.
+fn journals_of(scene: &Scene, host: &str) -> String {
+    let endpoint = cutover::engine::endpoint::Endpoint {
+        host: host.to_string(),
+        tls: None,
+        context: None,
+    };
+    let runs = cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
+    std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+/// `docker service create` of `image` with `replicas`, waited for until every task runs it.
+fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) {
+    engine.run(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        name,
+        "--replicas",
+        &replicas.to_string(),
+        image,
+        "/app/start",
+    ]);
+    wait_running(engine, name, replicas, image);
+}
+
+/// The images the service's running tasks run, as their specs name them.
+fn running_images(engine: &PrivateEngine, name: &str) -> Vec<String> {
+    engine
+        .run(&[
+            "service",
+            "ps",
+            name,
+            "--filter",
+            "desired-state=running",
+            "--no-trunc",
+            "--format",
+            "{{.Image}} {{.CurrentState}}",
+        ])
+        .lines()
+        .filter(|l| l.contains(" Running "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+fn wait_running(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) {
+    let start = Instant::now();
+    loop {
+        let images = running_images(engine, name);
+        if images.len() == replicas as usize && images.iter().all(|i| i.starts_with(image)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{name} never ran {image} on {replicas} tasks: {images:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn spec_image(engine: &PrivateEngine, name: &str) -> String {
+    engine
+        .run(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_service_moves_to_its_target_pinned_and_one_that_fails_goes_back_to_its_image() {
+    let scene = Scene::new("svcup");
+    let (engine, host) = swarm(&scene);
+    let env = [("DOCKER_HOST", host.as_str())];
+    let name = scene.name("web");
+    service(&engine, &name, 2, &image("1"));
+    let before = spec_image(&engine, &name);
+
+    // A tag the registry does not have: refused at the pull, the service as it was.
+    let out = scene.cutover_with_env(&["upgrade", &name, "--to", "9.9.9", "--yes"], &env);
+    out.expect(2);
+    assert_eq!(spec_image(&engine, &name), before);
+    // What a service's upgrade does not do is refused, not dropped.
+    let out = scene.cutover_with_env(
+        &["upgrade", &name, "--to", "2", "--keep-old", "--yes"],
+        &env,
+    );
+    out.refused(&["--keep-old not taken for a service"]);
+    // The dry run shows the plan.
+    let out = scene.cutover_with_env(&["upgrade", &name, "--to", "2", "--dry-run"], &env);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("update the Swarm service"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(spec_image(&engine, &name), before);
+
+    let out = scene.cutover_with_env(
+        &[
+            "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "2s",
+        ],
+        &env,
+    );
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    // One task at a time, the other serving: no downtime to tell.
+    assert!(report["downtime_ms"].is_null(), "{report}");
+    let pinned = spec_image(&engine, &name);
+    assert!(
+        pinned.starts_with(&format!("{}@sha256:", image("2"))),
+        "the spec names the target by its digest: {pinned}"
+    );
+    assert_eq!(
+        running_images(&engine, &name),
+        [pinned.clone(), pinned.clone()]
+    );
+
+    // A target whose tasks never pass their HEALTHCHECK: the previous image is put back, and
+    // runs on both tasks.
+    let out = scene.cutover_with_env(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "unhealthy",
+            "--yes",
+            "--json",
+            "--settle",
+            "2s",
+        ],
+        &env,
+    );
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert!(
+        report["failure"].as_str().unwrap().contains("unhealthy"),
+        "{report}"
+    );
+    assert_eq!(spec_image(&engine, &name), pinned);
+    wait_running(&engine, &name, 2, &pinned);
+    let runs = scene.cutover_with_env(&["history", "--json"], &env).json();
+    let outcomes: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["nothing_changed", "succeeded", "rolled_back"]);
+}
+
+#[test]
+fn a_service_upgrade_killed_after_the_update_is_finished_by_recover() {
+    let scene = Scene::new("svcrecover");
+    let (engine, host) = swarm(&scene);
+    let name = scene.name("web");
+    service(&engine, &name, 1, &image("1"));
+    // Paused after its second step (the spec's update), then killed.
+    let mut run = scene.spawn(
+        &["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"],
+        &[("DOCKER_HOST", host.as_str()), ("CUTOVER_PAUSE_AFTER", "2")],
+    );
+    let start = Instant::now();
+    while !journals_of(&scene, &host).contains("\"index\":1,\"phase\":\"done\"") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the update never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill_hard(&mut run);
+    let out = scene.cutover_with_env(
+        &["recover", "--yes", "--json"],
+        &[("DOCKER_HOST", host.as_str())],
+    );
+    out.expect(0);
+    let recovered = &out.json()["recovered"][0];
+    assert_eq!(recovered["outcome"], "succeeded", "{recovered}");
+    let pinned = spec_image(&engine, &name);
+    assert!(pinned.starts_with(&image("2")), "{pinned}");
+    wait_running(&engine, &name, 1, &pinned);
 }

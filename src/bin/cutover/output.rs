@@ -259,6 +259,13 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
         ("run", "containers", "were")
     };
     match (report.outcome, plan.kind) {
+        (Outcome::Succeeded, Kind::Upgrade) if plan.moves_a_service() => {
+            format!("The Swarm service {names} runs {} on every task.", plan.image_to)
+        }
+        (Outcome::RolledBack, _) if plan.moves_a_service() => format!(
+            "Rolled back: the Swarm service {names} runs {} again on every task.",
+            plan.image_from
+        ),
         (Outcome::Succeeded, Kind::Upgrade) => {
             if plan.removes_old() {
                 format!("{names} {runs} {}; the old {containers} {were} removed (volumes are kept).", plan.image_to)

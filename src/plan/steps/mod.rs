@@ -19,6 +19,7 @@ mod pull;
 mod remove;
 mod rename;
 mod restore;
+mod service;
 mod start;
 mod stop;
 mod swap;
@@ -53,6 +54,7 @@ pub use pull::Pull;
 pub use remove::Remove;
 pub use rename::Rename;
 pub use restore::Restore;
+pub use service::{image_of as service_image, ServiceAwait, ServiceUpdate};
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
@@ -88,6 +90,9 @@ pub enum StepError {
 pub struct Traits {
     /// Takes the service down: a stage's downtime starts when the first such step begins.
     pub starts_downtime: bool,
+    /// Replaces what serves without taking all of it down (a Swarm service updated a task at
+    /// a time): no downtime, but a failure once it began is a rollback, not "nothing changed".
+    pub replaces_app: bool,
     /// Starts a successor. Once every such step of a stage began, recovery finishes the stage
     /// (health decides) rather than undoing it.
     pub runs_app: bool,
@@ -273,6 +278,8 @@ steps! {
     "run" => TaskRun,
     "swap" => Swap,
     "remove" => Remove,
+    "service_update" => ServiceUpdate,
+    "service_await" => ServiceAwait,
 }
 
 impl Step {

@@ -1,0 +1,380 @@
+//! A Swarm service moved by its manager: its spec's image replaced by the target pinned to the
+//! digest this engine pulled (so that every node runs the same image, as `docker service update`
+//! pins it), then its tasks watched until every replica runs it. The service's own update
+//! config (order, parallelism, failure action) is left as its operator set it: cutover watches
+//! the tasks itself, and puts the previous image back when they do not come up.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bollard::models::{Service, ServiceSpec, ServiceUpdateStatusStateEnum, Task, TaskState};
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use crate::clock;
+use crate::engine::reference::ImageRef;
+use crate::engine::Engine;
+use crate::plan::Plan;
+
+/// How often the manager is asked how the tasks are doing.
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceUpdate {
+    pub service: String,
+    /// The image its spec named before, as written there (with its digest when pinned).
+    pub from: String,
+    /// The target as asked.
+    pub to: String,
+    /// How long the previous image's tasks may take to run again when undone.
+    #[serde(with = "clock::duration_ms")]
+    pub timeout: Duration,
+    #[serde(with = "clock::duration_ms")]
+    pub settle: Duration,
+    /// Its update config stops every task before starting the new ones (stop-first, all at
+    /// once, or one replica): the service is down until they run. Otherwise some task serves
+    /// throughout, and there is no downtime to tell.
+    pub stops_all: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceAwait {
+    pub service: String,
+    /// The target as asked: the spec must still name it (pinned), or someone else changed it.
+    pub to: String,
+    #[serde(with = "clock::duration_ms")]
+    pub timeout: Duration,
+    #[serde(with = "clock::duration_ms")]
+    pub settle: Duration,
+}
+
+#[async_trait]
+impl Action for ServiceUpdate {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "update the Swarm service {} to {} (pinned to the digest pulled), as its update config says",
+            self.service, self.to
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            starts_downtime: self.stops_all,
+            replaces_app: true,
+            runs_app: true,
+            writes_data: true,
+            ..Traits::default()
+        }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let pinned = pinned(cx.engine, &self.to).await?;
+        let service = required(cx.engine, &self.service).await?;
+        let current = image_of(&service);
+        if current != self.from && current != pinned {
+            return Err(changed(&self.service, &current));
+        }
+        set_image(cx.engine, &service, &pinned).await?;
+        Ok(Done {
+            detail: Some(format!("the spec names {pinned}")),
+            outputs: Outputs {
+                more: [("image".to_string(), pinned.into())].into(),
+                ..Outputs::default()
+            },
+            ..Done::default()
+        })
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!(
+            "put {} back in the spec of {} and wait until its tasks run it",
+            self.from, self.service
+        ))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        let service = required(cx.engine, &self.service).await?;
+        if image_of(&service) != self.from {
+            set_image(cx.engine, &service, &self.from).await?;
+        }
+        let watch = Watch {
+            service: &self.service,
+            image: &self.from,
+            timeout: self.timeout,
+            settle: self.settle,
+            // The manager may still say how the update it is undoing went.
+            heed_update_status: false,
+        };
+        watch.converge(cx.engine).await?;
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Action for ServiceAwait {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "wait until every task of {} runs {} (Swarm starts a task once its HEALTHCHECK passes) and stays up {} (at most {})",
+            self.service,
+            self.to,
+            humantime::format_duration(self.settle),
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            proves_serving: true,
+            ..Traits::default()
+        }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let service = required(cx.engine, &self.service).await?;
+        let image = image_of(&service);
+        if !names(&image, &self.to) {
+            return Err(changed(&self.service, &image));
+        }
+        let watch = Watch {
+            service: &self.service,
+            image: &image,
+            timeout: self.timeout,
+            settle: self.settle,
+            heed_update_status: true,
+        };
+        let (serving_at, evidence) = watch.converge(cx.engine).await?;
+        Ok(Done {
+            detail: Some(evidence),
+            outputs: Outputs {
+                serving_at_ms: Some(clock::millis(serving_at)),
+                settled_ms: Some(self.settle.as_millis() as u64),
+                ..Outputs::default()
+            },
+            ..Done::default()
+        })
+    }
+}
+
+/// The service, or a failure naming it when it is gone.
+async fn required(engine: &dyn Engine, name: &str) -> Result<Service, StepError> {
+    engine
+        .service(name)
+        .await?
+        .ok_or_else(|| StepError::Failed(format!("the Swarm service {name} is gone")))
+}
+
+fn changed(service: &str, image: &str) -> StepError {
+    StepError::Failed(format!(
+        "the spec of {service} now names {image}: someone else changed it meanwhile; cutover leaves it as it is"
+    ))
+}
+
+/// The image a service's spec names.
+pub fn image_of(service: &Service) -> String {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// Whether `image` (as a spec writes it, maybe pinned) is `target` (as asked).
+fn names(image: &str, target: &str) -> bool {
+    image == target
+        || image
+            .strip_prefix(target)
+            .is_some_and(|r| r.starts_with('@'))
+}
+
+/// `target@DIGEST`, with the digest this engine's pull of `target` recorded for its repository.
+async fn pinned(engine: &dyn Engine, target: &str) -> Result<String, StepError> {
+    let reference = ImageRef::parse(target)
+        .ok_or_else(|| StepError::Failed(format!("{target} is not an image reference")))?;
+    let image = engine.image(target).await?.unwrap_or_default();
+    let digest = image
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|d| {
+            let (repository, digest) = d.split_once('@')?;
+            (repository == reference.repository).then(|| digest.to_string())
+        })
+        .ok_or_else(|| {
+            StepError::Failed(format!(
+                "{target} has no digest from its registry on this engine: Swarm's other nodes pull images from a registry, so the target must come from one"
+            ))
+        })?;
+    Ok(format!("{target}@{digest}"))
+}
+
+/// Replaces the image of the service's spec, at the version it was read at.
+async fn set_image(engine: &dyn Engine, service: &Service, image: &str) -> Result<(), StepError> {
+    let id = service.id.clone().unwrap_or_default();
+    let version = service
+        .version
+        .as_ref()
+        .and_then(|v| v.index)
+        .unwrap_or_default();
+    let mut spec: ServiceSpec = service.spec.clone().unwrap_or_default();
+    let container = spec
+        .task_template
+        .get_or_insert_with(Default::default)
+        .container_spec
+        .get_or_insert_with(Default::default);
+    container.image = Some(image.to_string());
+    engine
+        .update_service(&id, i32::try_from(version).unwrap_or(i32::MAX), spec)
+        .await?;
+    Ok(())
+}
+
+/// What waiting for a service's tasks to run one image looks for.
+struct Watch<'a> {
+    service: &'a str,
+    image: &'a str,
+    timeout: Duration,
+    settle: Duration,
+    /// Whether a paused or rolled-back update fails the wait.
+    heed_update_status: bool,
+}
+
+impl Watch<'_> {
+    /// Waits until every task the manager wants running runs `image`, as many as the service
+    /// has replicas, then that they stay up for `settle`: when they first all ran, and what
+    /// showed it.
+    async fn converge(&self, engine: &dyn Engine) -> Result<(SystemTime, String), StepError> {
+        let began = Instant::now();
+        let since = SystemTime::now() - Duration::from_secs(5);
+        let mut serving: Option<(SystemTime, Instant, Vec<String>)> = None;
+        loop {
+            let service = required(engine, self.service).await?;
+            let tasks = engine
+                .service_tasks(service.id.as_deref().unwrap_or_default())
+                .await?;
+            let seen = self.look(&service, &tasks, since)?;
+            serving = match (serving, seen) {
+                (None, Some(ids)) => Some((SystemTime::now(), Instant::now(), ids)),
+                (Some((at, from, before)), Some(ids)) if ids == before => Some((at, from, ids)),
+                (Some(_), _) => {
+                    return Err(StepError::Failed(format!(
+                        "a task of {} running {} stopped or was replaced within the settle time",
+                        self.service, self.image
+                    )))
+                }
+                (None, None) => None,
+            };
+            if let Some((at, from, ids)) = &serving {
+                if from.elapsed() >= self.settle {
+                    return Ok((
+                        *at,
+                        format!(
+                            "{} task(s) of {} ran {} and stayed up {}",
+                            ids.len(),
+                            self.service,
+                            self.image,
+                            humantime::format_duration(self.settle)
+                        ),
+                    ));
+                }
+            }
+            if began.elapsed() >= self.timeout {
+                return Err(StepError::Failed(format!(
+                    "the tasks of {} did not all run {} within {}",
+                    self.service,
+                    self.image,
+                    humantime::format_duration(self.timeout)
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The ids of the running tasks when every wanted task runs `image`; `None` while not
+    /// yet; a failure once a task of `image` failed or the manager gave the update up.
+    fn look(
+        &self,
+        service: &Service,
+        tasks: &[Task],
+        since: SystemTime,
+    ) -> Result<Option<Vec<String>>, StepError> {
+        let state = service
+            .update_status
+            .as_ref()
+            .and_then(|u| u.state.as_ref().map(|s| (*s, u.message.clone())));
+        if let (true, Some((state, message))) = (self.heed_update_status, &state) {
+            if matches!(
+                state,
+                ServiceUpdateStatusStateEnum::PAUSED
+                    | ServiceUpdateStatusStateEnum::ROLLBACK_STARTED
+                    | ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED
+                    | ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED
+            ) {
+                return Err(StepError::Failed(format!(
+                    "Swarm's update of {} is {state}: {}",
+                    self.service,
+                    message.clone().unwrap_or_default()
+                )));
+            }
+        }
+        let ours = |t: &&Task| task_image(t) == self.image;
+        if let Some(failed) = tasks.iter().filter(ours).find(|t| {
+            matches!(task_state(t), Some(TaskState::FAILED | TaskState::REJECTED))
+                && created(t).is_some_and(|c| c >= since)
+        }) {
+            let status = failed.status.clone().unwrap_or_default();
+            return Err(StepError::Failed(format!(
+                "a task of {} running {} {}: {}",
+                self.service,
+                self.image,
+                status.state.map(|s| s.to_string()).unwrap_or_default(),
+                status.err.or(status.message).unwrap_or_default()
+            )));
+        }
+        let wanted: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+            .collect();
+        let replicas = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.mode.as_ref())
+            .and_then(|m| m.replicated.as_ref())
+            .and_then(|r| r.replicas);
+        let enough = match replicas {
+            Some(n) => wanted.len() as i64 == n,
+            None => !wanted.is_empty(),
+        };
+        let settled = enough
+            && wanted.iter().all(|t| task_image(t) == self.image)
+            && wanted
+                .iter()
+                .all(|t| task_state(t) == Some(TaskState::RUNNING));
+        Ok(settled.then(|| {
+            let mut ids: Vec<String> = wanted.iter().filter_map(|t| t.id.clone()).collect();
+            ids.sort();
+            ids
+        }))
+    }
+}
+
+fn task_image(t: &Task) -> &str {
+    t.spec
+        .as_ref()
+        .and_then(|s| s.container_spec.as_ref())
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default()
+}
+
+fn task_state(t: &Task) -> Option<TaskState> {
+    t.status.as_ref().and_then(|s| s.state)
+}
+
+fn created(t: &Task) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(t.created_at.as_deref()?).ok()
+}
