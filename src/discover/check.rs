@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, Service};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -47,6 +47,51 @@ pub struct Watched {
     pub depends_on: Vec<String>,
     /// The Swarm service it is a task of, which no upgrade of it alone may change.
     pub swarm_service: Option<String>,
+    /// It is a Swarm service itself, which its manager moves (see `ops::service`).
+    pub swarm: bool,
+}
+
+/// What discovery reads of a container or of a Swarm service.
+struct Seen {
+    name: String,
+    labels: HashMap<String, String>,
+    /// Its image as written.
+    image: Option<String>,
+    /// The digests the engine knows for it (`RepoDigests`), or the one its spec pins.
+    local_digests: Vec<String>,
+    depends_on: Vec<String>,
+    compose: Option<(String, String)>,
+    swarm_service: Option<String>,
+    swarm: bool,
+}
+
+impl Seen {
+    /// A service, by its spec: the image it pins is the one its tasks run, and its labels or
+    /// its containers' opt it in.
+    fn of_service(service: &Service) -> Seen {
+        let spec = service.spec.clone().unwrap_or_default();
+        let image = crate::plan::steps::service_image(service);
+        let local_digests = ImageRef::parse(&image)
+            .and_then(|i| Some(format!("{}@{}", i.repository, i.digest?)))
+            .into_iter()
+            .collect();
+        let mut labels = spec
+            .task_template
+            .and_then(|t| t.container_spec)
+            .and_then(|c| c.labels)
+            .unwrap_or_default();
+        labels.extend(spec.labels.unwrap_or_default());
+        Seen {
+            name: spec.name.unwrap_or_default(),
+            labels,
+            image: Some(image),
+            local_digests,
+            depends_on: Vec::new(),
+            compose: None,
+            swarm_service: None,
+            swarm: true,
+        }
+    }
 }
 
 /// Which containers to look at.
@@ -64,51 +109,15 @@ pub async fn discover(
     catalog: &Catalog,
     selection: &Selection,
 ) -> Result<Vec<Watched>> {
-    let inspected = selected(engine, selection).await?;
-    let services = compose_services(&inspected);
+    let (inspected, services) = selected(engine, selection).await?;
+    let compose = compose_services(&inspected);
     // Many containers often share one image: inspect each image once.
     let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
-    let mut watched = Vec::new();
+    let mut seen = Vec::new();
     for c in &inspected {
         let name = engine::name_of(c);
         let labels = engine::labels_of(c);
-        let opted_in = labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&name);
-        if matches!(selection, Selection::OptedIn) && !opted_in {
-            continue;
-        }
-        let image = c
-            .config
-            .as_ref()
-            .and_then(|c| c.image.as_deref())
-            .and_then(ImageRef::parse);
-        let tag = image
-            .as_ref()
-            .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into()))
-            .unwrap_or_default();
-        let profile = match catalog.choose(&Choice::Auto, &labels, &engine::image_of(c)) {
-            Ok(found) => found.map(|(loaded, _)| loaded.profile),
-            Err(e) => return Err(crate::Error::Refused(format!("{name}: {e}"))),
-        };
-        let from_profile = RuleLayer {
-            policy: profile.as_ref().and_then(|p| p.policy.clone()),
-            ..RuleLayer::default()
-        };
-        let entry = config
-            .containers
-            .get(&name)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
-        let rules = config::resolve(
-            &tag,
-            &[
-                &from_profile,
-                &config.defaults,
-                &entry,
-                &RuleLayer::from_labels(&labels),
-            ],
-        );
-        let local_digests = match (&image, c.image.as_deref()) {
+        let local_digests = match (ImageRef::parse(&engine::image_of(c)), c.image.as_deref()) {
             (Some(_), Some(id)) => match repo_digests.get(id) {
                 Some(digests) => digests.clone(),
                 None => {
@@ -123,18 +132,65 @@ pub async fn discover(
             },
             _ => Vec::new(),
         };
-        let depends_on = depends_on(c, &labels, &services, &name);
-        let compose = crate::compose::Membership::of(c).map(|m| (m.project, m.service));
-        watched.push(Watched {
+        seen.push(Seen {
+            depends_on: depends_on(c, &labels, &compose, &name),
+            compose: crate::compose::Membership::of(c).map(|m| (m.project, m.service)),
             swarm_service: engine::swarm_service_of(c),
+            image: c.config.as_ref().and_then(|c| c.image.clone()),
+            swarm: false,
             name,
-            image,
+            labels,
             local_digests,
+        });
+    }
+    seen.extend(services.iter().map(Seen::of_service));
+    let mut watched = Vec::new();
+    for s in seen {
+        let opted_in =
+            s.labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&s.name);
+        if matches!(selection, Selection::OptedIn) && !opted_in {
+            continue;
+        }
+        let image = s.image.as_deref().and_then(ImageRef::parse);
+        let tag = image
+            .as_ref()
+            .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into()))
+            .unwrap_or_default();
+        let written = s.image.clone().unwrap_or_default();
+        let profile = match catalog.choose(&Choice::Auto, &s.labels, &written) {
+            Ok(found) => found.map(|(loaded, _)| loaded.profile),
+            Err(e) => return Err(crate::Error::Refused(format!("{}: {e}", s.name))),
+        };
+        let from_profile = RuleLayer {
+            policy: profile.as_ref().and_then(|p| p.policy.clone()),
+            ..RuleLayer::default()
+        };
+        let entry = config
+            .containers
+            .get(&s.name)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let rules = config::resolve(
+            &tag,
+            &[
+                &from_profile,
+                &config.defaults,
+                &entry,
+                &RuleLayer::from_labels(&s.labels),
+            ],
+        );
+        watched.push(Watched {
+            swarm_service: s.swarm_service,
+            swarm: s.swarm,
+            name: s.name,
+            image,
+            local_digests: s.local_digests,
             rules,
             profile,
-            compose,
+            compose: s.compose,
             opted_in,
-            depends_on,
+            depends_on: s.depends_on,
         });
     }
     Ok(watched)
@@ -283,27 +339,40 @@ fn on_host(selection: &Selection, host: &str) -> Option<Selection> {
 }
 
 /// The running containers the selection names; a named one that does not exist is refused.
+/// The containers selected, and the Swarm services of a manager: every one, or those named
+/// that are no container.
 async fn selected(
     engine: &dyn Engine,
     selection: &Selection,
-) -> Result<Vec<ContainerInspectResponse>> {
+) -> Result<(Vec<ContainerInspectResponse>, Vec<Service>)> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
-        Selection::All | Selection::OptedIn => engine.container_names(false).await?,
+        Selection::All | Selection::OptedIn => {
+            let containers = engine.container_names(false).await?;
+            let mut inspected = Vec::new();
+            for name in &containers {
+                // One gone since the listing is left out.
+                inspected.extend(engine.inspect(name).await?);
+            }
+            return Ok((inspected, engine.services().await?));
+        }
     };
     let mut inspected = Vec::new();
+    let mut services = Vec::new();
     for name in &names {
         match engine.inspect(name).await? {
             Some(c) => inspected.push(c),
-            None if matches!(selection, Selection::Named(_)) => {
-                return Err(crate::Error::Refused(format!(
-                    "there is no container named {name}"
-                )));
-            }
-            None => {} // gone since the listing
+            None => match engine.service(name).await? {
+                Some(s) => services.push(s),
+                None => {
+                    return Err(crate::Error::Refused(format!(
+                        "there is no container named {name}"
+                    )))
+                }
+            },
         }
     }
-    Ok(inspected)
+    Ok((inspected, services))
 }
 
 /// A compose container's project and service.
@@ -397,6 +466,9 @@ pub struct Status {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cluster: Vec<String>,
     pub opted_in: bool,
+    /// A Swarm service, which its manager moves, rather than a container.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
     #[serde(skip)]
     pub depends_on: Vec<String>,
 }
@@ -461,6 +533,10 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
     let mut status = unjudged(w);
     if let Some(service) = &w.swarm_service {
         status.reason = engine::swarm_refusal("it", service);
+        return status;
+    }
+    if let (true, Some(profile)) = (w.swarm, &w.profile) {
+        status.reason = crate::ops::service::product_refusal(&profile.name);
         return status;
     }
     let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
@@ -533,6 +609,7 @@ impl Status {
             held_back: false,
             cluster: Vec::new(),
             opted_in: true,
+            swarm: false,
             depends_on: Vec::new(),
         }
     }
@@ -586,6 +663,7 @@ fn unjudged(w: &Watched) -> Status {
         held_back: false,
         cluster: Vec::new(),
         opted_in: w.opted_in,
+        swarm: w.swarm,
         depends_on: w.depends_on.clone(),
     }
 }

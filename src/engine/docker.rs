@@ -531,6 +531,14 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn services(&self) -> Result<Vec<Service>, EngineError> {
+        match self.docker.list_services(None).await {
+            Ok(services) => Ok(services),
+            Err(e) if status_of(&e) == Some(503) => Ok(Vec::new()),
+            Err(e) => Err(api_error(&self.host, "listing the services", e)),
+        }
+    }
+
     async fn update_service(
         &self,
         id: &str,

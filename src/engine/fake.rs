@@ -718,6 +718,11 @@ impl Engine for FakeEngine {
         Ok(None)
     }
 
+    async fn services(&self) -> Result<Vec<Service>, EngineError> {
+        self.reach("services")?;
+        Ok(Vec::new())
+    }
+
     async fn update_service(
         &self,
         id: &str,

@@ -190,6 +190,9 @@ pub trait Engine: Send + Sync {
     /// Swarm manager.
     async fn service(&self, name_or_id: &str) -> Result<Option<Service>, EngineError>;
 
+    /// Every Swarm service of the manager; none when the engine is no Swarm manager.
+    async fn services(&self) -> Result<Vec<Service>, EngineError>;
+
     /// Replaces a service's spec; `version` is the one it was read at, so that a change made
     /// meanwhile by someone else is refused rather than overwritten.
     async fn update_service(

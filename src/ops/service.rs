@@ -49,8 +49,9 @@ pub async fn prepare(
         .map_err(|e| Error::Refused(e.to_string()))?;
     if let Some((loaded, why)) = chosen {
         return Err(Error::Refused(format!(
-            "{name} runs {} ({why}), whose vendor backs up and migrates the database with every instance stopped: cutover does not do that for a Swarm service yet, so it leaves it alone; upgrade it by the vendor's procedure, or give --profile none if it is not that product",
-            loaded.profile.name
+            "{name} runs {} ({why}): {}; or give --profile none if it is not that product",
+            loaded.profile.name,
+            product_refusal(&loaded.profile.name)
         )));
     }
     let current = ImageRef::parse(&from).ok_or_else(|| {
@@ -77,6 +78,11 @@ pub async fn prepare(
         plan,
         locks: vec![lock],
     })
+}
+
+/// Why a product's service is left alone, for `upgrade` and `check`.
+pub fn product_refusal(profile: &str) -> String {
+    format!("{profile}'s vendor backs up and migrates the database with every instance stopped, which cutover does not do for a Swarm service yet: upgrade it by the vendor's procedure")
 }
 
 /// Whether its update stops every task before any new one runs: stop-first (Swarm's default

@@ -291,3 +291,49 @@ fn a_service_upgrade_killed_after_the_update_is_finished_by_recover() {
     assert!(pinned.starts_with(&image("2")), "{pinned}");
     wait_running(&engine, &name, 1, &pinned);
 }
+
+#[test]
+fn check_sees_an_opted_in_service_and_auto_moves_it_by_its_policy() {
+    let scene = Scene::new("svcauto");
+    let (engine, host) = swarm(&scene);
+    let env = [("DOCKER_HOST", host.as_str())];
+    let name = scene.name("web");
+    engine.run(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &name,
+        "--label",
+        "cutover.enable=true",
+        "--label",
+        "cutover.policy=major",
+        &image("1"),
+        "/app/start",
+    ]);
+    wait_running(&engine, &name, 1, &image("1"));
+
+    let out = scene.cutover_with_env(&["check", "--json"], &env);
+    out.expect(0);
+    let status = &out.json()["containers"][0];
+    assert_eq!(status["container"], name.as_str(), "{status}");
+    assert_eq!(status["swarm"], true, "{status}");
+    assert_eq!(status["eligible"], true, "{status}");
+    assert_eq!(status["target"], image("5").as_str(), "{status}");
+
+    let out = scene.cutover_with_env(&["auto", "--json", "--settle", "1s"], &env);
+    out.expect(10);
+    let results = pass_results(&out);
+    assert_eq!(
+        (results.len(), results[0].0.as_str(), results[0].1.as_str()),
+        (1, name.as_str(), "upgraded"),
+        "{}",
+        out.stdout
+    );
+    let pinned = spec_image(&engine, &name);
+    assert!(
+        pinned.starts_with(&format!("{}@sha256:", image("5"))),
+        "{pinned}"
+    );
+    wait_running(&engine, &name, 1, &pinned);
+}
