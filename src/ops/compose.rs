@@ -18,8 +18,13 @@ use crate::plan::steps::{sha, ComposeEdit};
 pub struct ComposeRequest {
     /// `--project`: upgrade the services of this project.
     pub project: Option<String>,
-    /// `--service`: only these services of it.
+    /// `--service`: only these services of it (or of the stack).
     pub services: Vec<String>,
+    /// `--stack`: upgrade the Swarm services of this stack (see `ops::service`).
+    pub stack: Option<String>,
+    /// `--stack-file`: the stack's files, as `docker stack deploy -c` took them, written with
+    /// the new image once the services run it.
+    pub stack_files: Vec<std::path::PathBuf>,
     /// `--no-compose-edit`: leave the files alone.
     pub no_edit: bool,
     /// A dry run reads the files but pulls nothing, so the config hash is left to the run.

@@ -1,37 +1,135 @@
-//! `cutover upgrade SERVICE` on a Swarm manager: a service's image moved by its manager, its
-//! tasks watched, the previous image put back when they do not come up. What the command line
-//! asks beyond the target and the health timings is refused rather than silently dropped, and
-//! so is a product's service: its vendor's procedure (a database backup and a migration with
-//! every instance stopped) is not built for Swarm yet.
+//! `cutover upgrade SERVICE` and `upgrade --stack NAME` on a Swarm manager: services' images
+//! moved by their manager, their tasks watched, the previous images put back when they do not
+//! come up, and the stack's files written once they do. What the command line asks beyond the
+//! target and the health timings is refused rather than silently dropped, and so is a
+//! product's service: its vendor's procedure (a database backup and a migration with every
+//! instance stopped) is not built for Swarm yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use bollard::models::{Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum};
 
 use super::preflight::Prepared;
 use super::settings;
 use super::upgrade::UpgradeRequest;
+use crate::compose::{self, edit, Change};
 use crate::engine::reference::ImageRef;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::plan::build::{plan_service_update, Target};
-use crate::plan::steps::service_image;
+use crate::health::HealthPolicy;
+use crate::plan::build::{plan_service_update, ServiceMove, Target};
+use crate::plan::steps::{service_image, sha, ComposeEdit};
 use crate::profile::Catalog;
 use crate::run::StateDir;
 
-pub async fn prepare(
+/// The label `docker stack deploy` gives each service of a stack.
+const STACK_LABEL: &str = "com.docker.stack.namespace";
+
+/// The services `--stack` moves: those named with `--service` (as the stack file names them,
+/// or whole), else those that run the repository most of the stack's services run (an app's
+/// services, not its database).
+pub async fn stack_members(
+    engine: &dyn Engine,
+    stack: &str,
+    named: &[String],
+) -> Result<Vec<Service>> {
+    let of_stack: Vec<Service> = engine
+        .services()
+        .await?
+        .into_iter()
+        .filter(|s| labels(s).get(STACK_LABEL).is_some_and(|n| n == stack))
+        .collect();
+    if of_stack.is_empty() {
+        return Err(Error::Refused(format!(
+            "no Swarm service of this engine belongs to the stack {stack} (`docker stack services {stack}` lists them; run cutover against a manager)"
+        )));
+    }
+    if !named.is_empty() {
+        return named
+            .iter()
+            .map(|n| {
+                of_stack
+                    .iter()
+                    .find(|s| name_of(s) == *n || short_name(s) == *n)
+                    .cloned()
+                    .ok_or_else(|| Error::Refused(format!("the stack {stack} has no service {n}")))
+            })
+            .collect();
+    }
+    let mut by_repository: BTreeMap<String, Vec<Service>> = BTreeMap::new();
+    for s in of_stack {
+        let repository = ImageRef::parse(&service_image(&s))
+            .map(|i| i.repository)
+            .unwrap_or_default();
+        by_repository.entry(repository).or_default().push(s);
+    }
+    let most = by_repository.values().map(Vec::len).max().unwrap_or(0);
+    let mut widest: Vec<Vec<Service>> = by_repository
+        .into_values()
+        .filter(|v| v.len() == most)
+        .collect();
+    match widest.len() {
+        1 => Ok(widest.remove(0)),
+        _ => Err(Error::Refused(format!(
+            "the services of the stack {stack} run as many images of one repository as of another: name those to move with --service"
+        ))),
+    }
+}
+
+pub fn prepare(
     state: &StateDir,
     catalog: &Catalog,
     req: &UpgradeRequest,
-    service: &Service,
+    services: &[Service],
 ) -> Result<Prepared> {
-    let name = &req.name;
     let asked = unsupported(req);
     if !asked.is_empty() {
         return Err(Error::Refused(format!(
-            "{name} is a Swarm service, which cutover moves to a new image and nothing more: {} not taken for a service",
+            "a Swarm service is moved to a new image and nothing more: {} not taken for a service",
             asked.join(", ")
         )));
     }
+    let mut moves = Vec::new();
+    let mut health: Option<HealthPolicy> = None;
+    for service in services {
+        let (to, policy) = check(catalog, req, service)?;
+        moves.push(ServiceMove {
+            service: name_of(service),
+            from: service_image(service),
+            to: to.to_string(),
+            stops_all: stops_all(&service.spec.clone().unwrap_or_default()),
+        });
+        // The longest wait any of them asks for.
+        health = Some(match health {
+            Some(h) if h.timeout >= policy.timeout && h.settle >= policy.settle => h,
+            _ => policy,
+        });
+    }
+    let edits = stack_edits(&req.compose.stack_files, services, &moves)?;
+    let mut locks = Vec::new();
+    for m in &moves {
+        locks.push(state.lock(&m.service)?);
+    }
+    let mut plan = plan_service_update(&moves, edits, &health.unwrap_or_default());
+    if req.compose.stack_files.is_empty() {
+        if let Some(stack) = services.iter().find_map(|s| labels(s).remove(STACK_LABEL)) {
+            plan.notes.push(format!(
+                "the stack {stack}'s file still names the old image: a later `docker stack deploy` brings it back; give --stack-file to write the new one there"
+            ));
+        }
+    }
+    Ok(Prepared { plan, locks })
+}
+
+/// The image `service` moves to, and its health timings; a product's service, a job or an
+/// HTTP check refused.
+fn check(
+    catalog: &Catalog,
+    req: &UpgradeRequest,
+    service: &Service,
+) -> Result<(ImageRef, HealthPolicy)> {
+    let name = name_of(service);
     let spec = service.spec.clone().unwrap_or_default();
     if spec
         .mode
@@ -66,18 +164,69 @@ pub async fn prepare(
         },
         Target::Image(image) => image.clone(),
     };
-    let health = settings::resolve_named(&req.given, None, name, &labels)?.health;
+    let health = settings::resolve_named(&req.given, None, &name, &labels)?.health;
     if health.explicit() {
         return Err(Error::Refused(format!(
             "{name} is a Swarm service: its tasks' HEALTHCHECK, which Swarm awaits, decides; --health-url and --health-port are not taken for it"
         )));
     }
-    let lock = state.lock(name)?;
-    let plan = plan_service_update(name, &from, &to.to_string(), stops_all(&spec), &health);
-    Ok(Prepared {
-        plan,
-        locks: vec![lock],
-    })
+    Ok((to, health))
+}
+
+/// The edits that write each moved service's new image in the stack's files, as
+/// `docker stack deploy -c` reads them; refused where the files cannot say it plainly.
+fn stack_edits(
+    files: &[PathBuf],
+    services: &[Service],
+    moves: &[ServiceMove],
+) -> Result<Vec<ComposeEdit>> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refused = |why: String| Error::Refused(format!("--stack-file: {why}; nothing was changed"));
+    let mut texts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| refused(format!("{}: {e}", file.display())))?;
+        texts.push((file.clone(), text));
+    }
+    let defs = compose::services(&texts).map_err(refused)?;
+    let mut edits: Vec<ComposeEdit> = Vec::new();
+    for (service, m) in services.iter().zip(moves) {
+        let short = short_name(service);
+        let def = defs
+            .get(&short)
+            .ok_or_else(|| refused(format!("no file defines the service {short}")))?;
+        let (file, written) = def
+            .image
+            .clone()
+            .ok_or_else(|| refused(format!("no file sets the image of {short}")))?;
+        if edit::variable(&written).map_err(refused)?.is_some() {
+            return Err(refused(format!(
+                "the image of {short} is written {written:?}: `docker stack deploy` takes the variable from the environment of whoever runs it, which cutover cannot change"
+            )));
+        }
+        let change = Change::ImageLine {
+            service: short,
+            image: m.to.clone(),
+        };
+        match edits.iter_mut().find(|e| e.file == file) {
+            Some(e) => e.changes.push(change),
+            None => {
+                let text = &texts
+                    .iter()
+                    .find(|(f, _)| *f == file)
+                    .expect("read above")
+                    .1;
+                edits.push(ComposeEdit {
+                    planned: sha(text),
+                    file,
+                    changes: vec![change],
+                });
+            }
+        }
+    }
+    Ok(edits)
 }
 
 /// Why a product's service is left alone, for `upgrade` and `check`.
@@ -100,8 +249,28 @@ fn stops_all(spec: &ServiceSpec) -> bool {
     !start_first && (parallelism == 0 || replicas.is_some_and(|n| n <= parallelism))
 }
 
+fn name_of(service: &Service) -> String {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap_or_default()
+}
+
+/// The service's name in its stack's file: its name without the stack's prefix.
+fn short_name(service: &Service) -> String {
+    let name = name_of(service);
+    match labels(service).get(STACK_LABEL) {
+        Some(stack) => name
+            .strip_prefix(&format!("{stack}_"))
+            .unwrap_or(&name)
+            .to_string(),
+        None => name,
+    }
+}
+
 /// The service's labels and its containers': either may opt it in or name its profile.
-fn labels(service: &Service) -> HashMap<String, String> {
+pub fn labels(service: &Service) -> HashMap<String, String> {
     let spec = service.spec.clone().unwrap_or_default();
     let mut labels = spec
         .task_template

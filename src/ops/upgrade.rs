@@ -66,11 +66,21 @@ pub async fn prepare(
     catalog: &Catalog,
     req: &UpgradeRequest,
 ) -> Result<Prepared> {
-    // A name that is no container but a Swarm service of this manager: the manager moves it.
+    // A stack, or a name that is no container but a Swarm service: the manager moves them.
+    if let Some(stack) = &req.compose.stack {
+        let services = super::service::stack_members(engine, stack, &req.compose.services).await?;
+        return super::service::prepare(state, catalog, req, &services);
+    }
     if req.compose.project.is_none() && engine.inspect(&req.name).await?.is_none() {
         if let Some(service) = engine.service(&req.name).await? {
-            return super::service::prepare(state, catalog, req, &service).await;
+            return super::service::prepare(state, catalog, req, &[service]);
         }
+    }
+    if !req.compose.stack_files.is_empty() {
+        return Err(Error::Refused(format!(
+            "--stack-file is a Swarm stack's file: it goes with a service or --stack, and {} is a container",
+            req.name
+        )));
     }
     let names: Vec<String> = match &req.compose.project {
         Some(project) => {

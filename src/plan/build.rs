@@ -942,45 +942,65 @@ pub fn in_place(kind: Kind, members: &[&ContainerInspectResponse], steps: Vec<St
     }
 }
 
-/// A Swarm service moved to `to` by its manager: the target pulled on this engine first (a
-/// missing tag fails with nothing changed), the spec updated to it pinned to its digest, and
-/// every task awaited. The plan knows the service by name: its tasks are the manager's.
+/// A Swarm service to move, as the plan says it.
+#[derive(Debug, Clone)]
+pub struct ServiceMove {
+    pub service: String,
+    /// The image its spec names, as written there.
+    pub from: String,
+    /// The target as asked (pinned to its digest when the update runs).
+    pub to: String,
+    /// Its update stops every task before any new one runs (see `ServiceUpdate::stops_all`).
+    pub stops_all: bool,
+}
+
+/// Swarm services moved by their manager: each target pulled on this engine first (a missing
+/// tag fails with nothing changed), each spec updated to it pinned to its digest, every task
+/// awaited, then the stack's files written (`edits`). The plan knows the services by name:
+/// their tasks are the manager's.
 pub fn plan_service_update(
-    service: &str,
-    from: &str,
-    to: &str,
-    stops_all: bool,
+    moves: &[ServiceMove],
+    edits: Vec<ComposeEdit>,
     health: &HealthPolicy,
 ) -> Plan {
-    let steps = vec![
-        Pull { image: to.into() }.into(),
+    let mut targets: Vec<&str> = moves.iter().map(|m| m.to.as_str()).collect();
+    targets.dedup();
+    let mut steps: Vec<Step> = targets
+        .into_iter()
+        .map(|to| Pull { image: to.into() }.into())
+        .collect();
+    steps.extend(moves.iter().map(|m| {
         ServiceUpdate {
-            service: service.into(),
-            from: from.into(),
-            to: to.into(),
+            service: m.service.clone(),
+            from: m.from.clone(),
+            to: m.to.clone(),
             timeout: health.timeout,
             settle: health.settle,
-            stops_all,
+            stops_all: m.stops_all,
         }
-        .into(),
+        .into()
+    }));
+    steps.extend(moves.iter().map(|m| {
         ServiceAwait {
-            service: service.into(),
-            to: to.into(),
+            service: m.service.clone(),
+            to: m.to.clone(),
             timeout: health.timeout,
             settle: health.settle,
         }
-        .into(),
-    ];
+        .into()
+    }));
+    steps.extend(edits.into_iter().map(Step::from));
+    let first = &moves[0];
     Plan {
         kind: Kind::Upgrade,
-        container: service.into(),
-        members: vec![service.into()],
-        image_from: from.into(),
-        image_to: to.into(),
+        container: first.service.clone(),
+        members: moves.iter().map(|m| m.service.clone()).collect(),
+        image_from: first.from.clone(),
+        image_to: first.to.clone(),
         slots: BTreeMap::new(),
         stages: vec![Stage {
-            from: from.into(),
-            to: to.into(),
+            from: first.from.clone(),
+            to: first.to.clone(),
             steps,
         }],
         carried: serde_json::Value::Null,

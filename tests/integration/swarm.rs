@@ -337,3 +337,96 @@ fn check_sees_an_opted_in_service_and_auto_moves_it_by_its_policy() {
     );
     wait_running(&engine, &name, 1, &pinned);
 }
+
+#[test]
+fn a_stack_moves_its_app_services_and_its_file_keeps_the_new_image_for_the_next_deploy() {
+    let scene = Scene::new("svcstack");
+    let (engine, host) = swarm(&scene);
+    let env = [("DOCKER_HOST", host.as_str())];
+    let stack = scene.name("shop");
+    let dir = temp_dir(&scene, "stack");
+    let file = dir.join("stack.yml");
+    let (app, db) = (image("1"), format!("{}/auto-a:1.0.0", registry()));
+    std::fs::write(
+        &file,
+        format!(
+            "version: \"3.8\"
+services:
+  web:
+    image: {app}
+    command: [\"/app/start\"]
+  worker:
+    image: {app} # the same image
+    command: [\"/app/start\"]
+  db:
+    image: {db}
+"
+        ),
+    )
+    .unwrap();
+    let deploy = |file: &std::path::Path| {
+        engine.run(&["stack", "deploy", "-c", file.to_str().unwrap(), &stack]);
+    };
+    deploy(&file);
+    let (web, worker, database) = (
+        format!("{stack}_web"),
+        format!("{stack}_worker"),
+        format!("{stack}_db"),
+    );
+    wait_running(&engine, &web, 1, &app);
+    wait_running(&engine, &worker, 1, &app);
+    wait_running(&engine, &database, 1, &db);
+
+    let out = scene.cutover_with_env(
+        &[
+            "upgrade",
+            "--stack",
+            &stack,
+            "--to",
+            "2",
+            "--stack-file",
+            file.to_str().unwrap(),
+            "--yes",
+            "--json",
+            "--settle",
+            "1s",
+        ],
+        &env,
+    );
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(
+        report["members"],
+        serde_json::json!([web, worker]),
+        "{report}"
+    );
+    for service in [&web, &worker] {
+        assert!(
+            spec_image(&engine, service).starts_with(&format!("{}@sha256:", image("2"))),
+            "{service}"
+        );
+    }
+    assert!(
+        spec_image(&engine, &database).starts_with(&db),
+        "the database stays"
+    );
+    let text = read(&file);
+    assert_eq!(
+        text.matches(&format!("image: {}", image("2"))).count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains(&format!("image: {db}")), "{text}");
+    assert!(text.contains("# the same image"), "comments stay: {text}");
+
+    // The next deploy of the file keeps the new version.
+    deploy(&file);
+    std::thread::sleep(Duration::from_secs(2));
+    for service in [&web, &worker] {
+        assert!(
+            spec_image(&engine, service).starts_with(&image("2")),
+            "{service}"
+        );
+        wait_running(&engine, service, 1, &image("2"));
+    }
+}

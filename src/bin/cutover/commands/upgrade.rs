@@ -116,18 +116,27 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("grouped").args(["project", "stack"]))]
 pub struct UpgradeArgs {
     /// The container to upgrade (with --with, the first of the group); HOST/NAME for one of the
     /// config file's hosts. Several HOST/NAME: a rolling upgrade over the fleet, as `auto` does
-    #[arg(required_unless_present = "project")]
+    #[arg(required_unless_present_any = ["project", "stack"])]
     pub names: Vec<String>,
     /// Upgrade the services of this compose project as one group: those that run the image most
     /// of its services run (not its database), or those named with --service; dependents stop first
     #[arg(long, value_name = "PROJECT", conflicts_with_all = ["names", "with"])]
     pub project: Option<String>,
-    /// With --project: a service to upgrade (repeatable)
-    #[arg(long, value_name = "SERVICE", requires = "project")]
+    /// With --project or --stack: a service to upgrade (repeatable)
+    #[arg(long, value_name = "SERVICE", requires = "grouped")]
     pub service: Vec<String>,
+    /// Upgrade the Swarm services of this stack (on a manager): those that run the image most of
+    /// its services run (not its database), or those named with --service
+    #[arg(long, value_name = "STACK", conflicts_with_all = ["names", "with", "project"])]
+    pub stack: Option<String>,
+    /// The stack's file, as `docker stack deploy -c` took it (repeatable): the new image is
+    /// written there once the services run it, so that a later deploy keeps it
+    #[arg(long, value_name = "FILE")]
+    pub stack_file: Vec<std::path::PathBuf>,
     /// Leave compose files alone (their old tag would bring the old version back on the next
     /// `docker-compose up --force-recreate` or `down`/`up`)
     #[arg(long)]
@@ -368,6 +377,8 @@ impl UpgradeArgs {
         ComposeRequest {
             project: self.project.clone(),
             services: self.service.clone(),
+            stack: self.stack.clone(),
+            stack_files: self.stack_file.clone(),
             no_edit: self.no_compose_edit,
             dry_run: self.change.dry_run,
         }
