@@ -307,3 +307,39 @@ fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
     .filter_map(|(given, flag)| given.then_some(flag))
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig};
+
+    use super::*;
+
+    fn spec(replicas: i64, parallelism: Option<i64>, start_first: bool) -> ServiceSpec {
+        ServiceSpec {
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(replicas),
+                }),
+                ..Default::default()
+            }),
+            update_config: Some(ServiceSpecUpdateConfig {
+                parallelism,
+                order: start_first.then_some(ServiceSpecUpdateConfigOrderEnum::START_FIRST),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_service_is_down_only_when_its_update_stops_every_task_first() {
+        assert!(stops_all(&spec(1, None, false)), "one replica, stop-first");
+        assert!(
+            !stops_all(&spec(2, None, false)),
+            "one task at a time of two"
+        );
+        assert!(stops_all(&spec(3, Some(0), false)), "all at once");
+        assert!(stops_all(&spec(2, Some(2), false)));
+        assert!(!stops_all(&spec(1, None, true)), "start-first");
+    }
+}

@@ -82,7 +82,10 @@ version serving (exit 3) rather than start the old one on data it may refuse.\n\
 Several HOST/NAME of the config file's fleet are a rolling upgrade, as `cutover auto` rolls out over a fleet \
 (--canary, --parallel, --failure-budget), each container to the target with these options; a product's \
 containers on several hosts that share one database move as one cluster. One node of such a cluster is \
-refused alone.")]
+refused alone.\n\n\
+On a Swarm manager, NAME may be a service, and --stack moves a stack's services: the target is pulled, \
+the spec updated to it pinned to its digest, every task awaited; on failure the previous image is put \
+back. --stack-file writes the new image in the stack's files. A product's service is refused.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\

@@ -378,3 +378,124 @@ fn task_state(t: &Task) -> Option<TaskState> {
 fn created(t: &Task) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(t.created_at.as_deref()?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{
+        ServiceSpecMode, ServiceSpecModeReplicated, ServiceUpdateStatus, TaskSpec,
+        TaskSpecContainerSpec, TaskStatus,
+    };
+
+    use super::*;
+
+    const NEW: &str = "reg/app:2@sha256:b";
+    const OLD: &str = "reg/app:1@sha256:a";
+
+    fn service(replicas: i64, update: Option<ServiceUpdateStatusStateEnum>) -> Service {
+        Service {
+            spec: Some(ServiceSpec {
+                mode: Some(ServiceSpecMode {
+                    replicated: Some(ServiceSpecModeReplicated {
+                        replicas: Some(replicas),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            update_status: update.map(|state| ServiceUpdateStatus {
+                state: Some(state),
+                message: Some("update paused due to failure".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn task(id: &str, image: &str, desired: TaskState, state: TaskState) -> Task {
+        Task {
+            id: Some(id.into()),
+            desired_state: Some(desired),
+            status: Some(TaskStatus {
+                state: Some(state),
+                err: Some("task: non-zero exit (3)".into()),
+                ..Default::default()
+            }),
+            spec: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            created_at: Some(humantime::format_rfc3339_nanos(SystemTime::now()).to_string()),
+            ..Default::default()
+        }
+    }
+
+    fn watch(heed: bool) -> Watch<'static> {
+        Watch {
+            service: "web",
+            image: NEW,
+            timeout: Duration::from_secs(1),
+            settle: Duration::ZERO,
+            heed_update_status: heed,
+        }
+    }
+
+    fn look(w: &Watch<'_>, s: &Service, tasks: &[Task]) -> Result<Option<Vec<String>>, String> {
+        let since = SystemTime::now() - Duration::from_secs(60);
+        w.look(s, tasks, since).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_service_has_moved_once_every_wanted_task_runs_the_image() {
+        use TaskState::{RUNNING, SHUTDOWN, STARTING};
+        let s = service(2, None);
+        let w = watch(true);
+        let old_going = task("o1", OLD, SHUTDOWN, RUNNING);
+        let half = [
+            task("n1", NEW, RUNNING, RUNNING),
+            task("o2", OLD, RUNNING, RUNNING),
+        ];
+        assert_eq!(look(&w, &s, &half), Ok(None));
+        let starting = [
+            task("n1", NEW, RUNNING, RUNNING),
+            task("n2", NEW, RUNNING, STARTING),
+        ];
+        assert_eq!(look(&w, &s, &starting), Ok(None));
+        let done = [
+            task("n2", NEW, RUNNING, RUNNING),
+            task("n1", NEW, RUNNING, RUNNING),
+            old_going,
+        ];
+        assert_eq!(
+            look(&w, &s, &done),
+            Ok(Some(vec!["n1".into(), "n2".into()]))
+        );
+        assert_eq!(look(&w, &service(0, None), &[]), Ok(Some(vec![])));
+    }
+
+    #[test]
+    fn a_failed_task_or_a_paused_update_fails_the_wait_but_not_the_undo() {
+        let failed = [task("n1", NEW, TaskState::SHUTDOWN, TaskState::FAILED)];
+        let why = look(&watch(true), &service(1, None), &failed).unwrap_err();
+        assert!(why.contains("failed: task: non-zero exit (3)"), "{why}");
+        let paused = service(1, Some(ServiceUpdateStatusStateEnum::PAUSED));
+        let why = look(&watch(true), &paused, &[]).unwrap_err();
+        assert!(why.contains("paused"), "{why}");
+        // Putting the old image back, the paused update it undoes is no failure.
+        let undo = Watch {
+            image: OLD,
+            ..watch(false)
+        };
+        let back = [task("o3", OLD, TaskState::RUNNING, TaskState::RUNNING)];
+        assert_eq!(look(&undo, &paused, &back), Ok(Some(vec!["o3".into()])));
+    }
+
+    #[test]
+    fn a_pinned_spec_names_the_target_it_was_asked_for() {
+        assert!(names("reg/app:2@sha256:b", "reg/app:2"));
+        assert!(names("reg/app:2", "reg/app:2"));
+        assert!(!names("reg/app:20@sha256:b", "reg/app:2"));
+    }
+}
