@@ -549,8 +549,20 @@ impl Engine for DockerEngine {
             version,
             ..Default::default()
         };
+        // The registry's credentials for the image, as `--with-registry-auth` sends them: the
+        // manager hands them to the nodes that pull it.
+        let image = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.as_deref())
+            .and_then(ImageRef::parse);
+        let credentials = match image {
+            Some(image) => super::credentials::for_pull(image.auth_key()).await,
+            None => None,
+        };
         self.docker
-            .update_service(id, spec, options, None)
+            .update_service(id, spec, options, credentials)
             .await
             .map(drop)
             .map_err(|e| api_error(&self.host, format!("updating the service {id}"), e))
