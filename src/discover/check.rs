@@ -75,15 +75,9 @@ impl Seen {
             .and_then(|i| Some(format!("{}@{}", i.repository, i.digest?)))
             .into_iter()
             .collect();
-        let mut labels = spec
-            .task_template
-            .and_then(|t| t.container_spec)
-            .and_then(|c| c.labels)
-            .unwrap_or_default();
-        labels.extend(spec.labels.unwrap_or_default());
         Seen {
             name: spec.name.unwrap_or_default(),
-            labels,
+            labels: crate::ops::service::labels(service),
             image: Some(image),
             local_digests,
             depends_on: Vec::new(),

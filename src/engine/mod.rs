@@ -267,7 +267,7 @@ pub fn swarm_service_of(c: &ContainerInspectResponse) -> Option<String> {
 /// Why a Swarm task is not moved on its own.
 pub fn swarm_refusal(name: &str, service: &str) -> String {
     format!(
-        "{name} is a task of the Swarm service {service}: Swarm replaces its containers itself and would undo a change to one of them; cutover does not upgrade Swarm services yet (`docker service update --image` does, without the product's steps)"
+        "{name} is a task of the Swarm service {service}: Swarm replaces its containers itself and would undo a change to one of them: upgrade the service (`cutover upgrade {service}`)"
     )
 }
 

@@ -64,6 +64,9 @@ pub async fn stack_members(
             .unwrap_or_default();
         by_repository.entry(repository).or_default().push(s);
     }
+    for services in by_repository.values_mut() {
+        services.sort_by_key(name_of);
+    }
     let most = by_repository.values().map(Vec::len).max().unwrap_or(0);
     let mut widest: Vec<Vec<Service>> = by_repository
         .into_values()

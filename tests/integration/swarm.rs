@@ -44,21 +44,30 @@ fn a_swarm_task_is_never_moved_alone() {
     let host = engine.host();
     let env = [("DOCKER_HOST", host.as_str())];
 
+    // The task is listed as not to be moved; its service, opted in by its containers' label,
+    // is what moves.
     let out = scene.cutover_with_env(&["check", "--json"], &env);
     out.expect(0);
-    let status = &out.json()["containers"][0];
-    assert_eq!(status["container"], task.as_str(), "{status}");
-    assert_eq!(status["eligible"], false, "{status}");
+    let statuses = out.json()["containers"].clone();
+    let status = |name: &str| {
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["container"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {statuses}"))
+            .clone()
+    };
+    let of_task = status(&task);
+    assert_eq!(of_task["eligible"], false, "{of_task}");
     assert!(
-        status["reason"]
+        of_task["reason"]
             .as_str()
             .unwrap()
             .contains(&format!("a task of the Swarm service {service}")),
-        "{status}"
+        "{of_task}"
     );
-    let out = scene.cutover_with_env(&["auto", "--json"], &env);
-    out.expect(0);
-    assert!(out.json()["pass"]["results"].as_array().unwrap().is_empty());
+    assert_eq!(status(&service)["eligible"], true);
 
     let out = scene.cutover_with_env(&["upgrade", &task, "--to", "2", "--yes"], &env);
     out.refused(&[&format!(
@@ -73,6 +82,18 @@ fn a_swarm_task_is_never_moved_alone() {
             .inspect(&task, "{{.Config.Image}}")
             .map(|i| i.starts_with(&image("1"))),
         Some(true)
+    );
+
+    let out = scene.cutover_with_env(&["auto", "--json", "--settle", "1s"], &env);
+    out.expect(10);
+    let results = pass_results(&out);
+    assert_eq!(
+        results
+            .iter()
+            .map(|(name, result, _)| (name.as_str(), result.as_str()))
+            .collect::<Vec<_>>(),
+        [(service.as_str(), "upgraded")],
+        "only the service moved, never its task alone"
     );
 }
 
@@ -113,19 +134,22 @@ fn journals_of(scene: &Scene, host: &str) -> String {
         .collect()
 }
 
-/// `docker service create` of `image` with `replicas`, waited for until every task runs it.
-fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) {
-    engine.run(&[
+/// `docker service create` of `image` with `replicas` and `options`, waited for until every
+/// task runs it.
+fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str, options: &[&str]) {
+    let replicas_text = replicas.to_string();
+    let mut args = vec![
         "service",
         "create",
         "--detach",
         "--name",
         name,
         "--replicas",
-        &replicas.to_string(),
-        image,
-        "/app/start",
-    ]);
+        &replicas_text,
+    ];
+    args.extend_from_slice(options);
+    args.extend([image, "/app/start"]);
+    engine.run(&args);
     wait_running(engine, name, replicas, image);
 }
 
@@ -182,7 +206,7 @@ fn a_service_moves_to_its_target_pinned_and_one_that_fails_goes_back_to_its_imag
     let (engine, host) = swarm(&scene);
     let env = [("DOCKER_HOST", host.as_str())];
     let name = scene.name("web");
-    service(&engine, &name, 2, &image("1"));
+    service(&engine, &name, 2, &image("1"), &[]);
     let before = spec_image(&engine, &name);
 
     // A tag the registry does not have: refused at the pull, the service as it was.
@@ -265,7 +289,7 @@ fn a_service_upgrade_killed_after_the_update_is_finished_by_recover() {
     let scene = Scene::new("svcrecover");
     let (engine, host) = swarm(&scene);
     let name = scene.name("web");
-    service(&engine, &name, 1, &image("1"));
+    service(&engine, &name, 1, &image("1"), &[]);
     // Paused after its second step (the spec's update), then killed.
     let mut run = scene.spawn(
         &["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"],
@@ -298,20 +322,13 @@ fn check_sees_an_opted_in_service_and_auto_moves_it_by_its_policy() {
     let (engine, host) = swarm(&scene);
     let env = [("DOCKER_HOST", host.as_str())];
     let name = scene.name("web");
-    engine.run(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        &name,
+    let labels = [
         "--label",
         "cutover.enable=true",
         "--label",
         "cutover.policy=major",
-        &image("1"),
-        "/app/start",
-    ]);
-    wait_running(&engine, &name, 1, &image("1"));
+    ];
+    service(&engine, &name, 1, &image("1"), &labels);
 
     let out = scene.cutover_with_env(&["check", "--json"], &env);
     out.expect(0);

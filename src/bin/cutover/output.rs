@@ -250,6 +250,13 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     exit
 }
 
+fn swarm_services(plan: &Plan) -> &'static str {
+    match plan.members.len() {
+        1 => "Swarm service",
+        _ => "Swarm services",
+    }
+}
+
 /// One sentence on what runs now: the truth an operator needs after any outcome.
 fn host_state(plan: &Plan, report: &RunReport) -> String {
     let names = plan.members.join(", ");
@@ -260,10 +267,11 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
     };
     match (report.outcome, plan.kind) {
         (Outcome::Succeeded, Kind::Upgrade) if plan.moves_a_service() => {
-            format!("The Swarm service {names} runs {} on every task.", plan.image_to)
+            format!("The {} {names} {runs} {} on every task.", swarm_services(plan), plan.image_to)
         }
         (Outcome::RolledBack, _) if plan.moves_a_service() => format!(
-            "Rolled back: the Swarm service {names} runs {} again on every task.",
+            "Rolled back: the {} {names} {runs} {} again on every task.",
+            swarm_services(plan),
             plan.image_from
         ),
         (Outcome::Succeeded, Kind::Upgrade) => {
