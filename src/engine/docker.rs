@@ -549,23 +549,50 @@ impl Engine for DockerEngine {
             version,
             ..Default::default()
         };
-        // The registry's credentials for the image, as `--with-registry-auth` sends them: the
-        // manager hands them to the nodes that pull it.
-        let image = spec
-            .task_template
-            .as_ref()
-            .and_then(|t| t.container_spec.as_ref())
-            .and_then(|c| c.image.as_deref())
-            .and_then(ImageRef::parse);
-        let credentials = match image {
-            Some(image) => super::credentials::for_pull(image.auth_key()).await,
-            None => None,
-        };
+        let credentials = registry_auth(&spec).await;
         self.docker
             .update_service(id, spec, options, credentials)
             .await
             .map(drop)
             .map_err(|e| api_error(&self.host, format!("updating the service {id}"), e))
+    }
+
+    async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {
+        let credentials = registry_auth(&spec).await;
+        let name = spec.name.clone().unwrap_or_default();
+        self.docker
+            .create_service(spec, credentials)
+            .await
+            .map(|created| created.id.unwrap_or_default())
+            .map_err(|e| api_error(&self.host, format!("creating the service {name}"), e))
+    }
+
+    async fn remove_service(&self, name_or_id: &str) -> Result<(), EngineError> {
+        match self.docker.delete_service(name_or_id).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("removing the service {name_or_id}"),
+                e,
+            )),
+        }
+    }
+
+    async fn service_logs(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut stream = self.docker.service_logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(frame) = stream.next().await {
+            let frame =
+                frame.map_err(|e| api_error(&self.host, format!("reading the logs of {id}"), e))?;
+            text.push_str(&String::from_utf8_lossy(&frame.into_bytes()));
+        }
+        Ok(text.lines().map(str::to_string).collect())
     }
 
     async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError> {
@@ -576,6 +603,18 @@ impl Engine for DockerEngine {
             .await
             .map_err(|e| api_error(&self.host, format!("listing the tasks of {id}"), e))
     }
+}
+
+/// The registry's credentials for a service's image, as `--with-registry-auth` sends them: the
+/// manager hands them to the nodes that pull it.
+async fn registry_auth(spec: &ServiceSpec) -> Option<bollard::auth::DockerCredentials> {
+    let image = spec
+        .task_template
+        .as_ref()
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.image.as_deref())
+        .and_then(ImageRef::parse)?;
+    super::credentials::for_pull(image.auth_key()).await
 }
 
 impl DockerEngine {

@@ -736,6 +736,18 @@ impl Engine for FakeEngine {
         Err(not_found(id))
     }
 
+    async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {
+        Err(not_found(&spec.name.unwrap_or_default()))
+    }
+
+    async fn remove_service(&self, _name_or_id: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    async fn service_logs(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        Err(not_found(id))
+    }
+
     async fn archive_put(
         &self,
         id: &str,

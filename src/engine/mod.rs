@@ -202,6 +202,15 @@ pub trait Engine: Send + Sync {
         spec: ServiceSpec,
     ) -> Result<(), EngineError>;
 
+    /// Creates a service (a one-shot job's); its id.
+    async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError>;
+
+    /// Removes a service; one already gone is no error.
+    async fn remove_service(&self, name_or_id: &str) -> Result<(), EngineError>;
+
+    /// What a service's tasks printed, line by line, so far.
+    async fn service_logs(&self, id: &str) -> Result<Vec<String>, EngineError>;
+
     /// Every task of a service its manager keeps: those it runs, and the history of those it
     /// replaced or that failed.
     async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError>;

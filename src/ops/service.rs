@@ -1,9 +1,10 @@
 //! `cutover upgrade SERVICE` and `upgrade --stack NAME` on a Swarm manager: services' images
-//! moved by their manager, their tasks watched, the previous images put back when they do not
-//! come up, and the stack's files written once they do. What the command line asks beyond the
-//! target and the health timings is refused rather than silently dropped, and so is a
-//! product's service: its vendor's procedure (a database backup and a migration with every
-//! instance stopped) is not built for Swarm yet.
+//! moved by their manager (with `--migrate`, scaled to 0 and the migration run as a job first),
+//! their tasks watched, the previous images put back when they do not come up, and the stack's
+//! files written once they do. What the command line asks beyond the target, a migration and
+//! the health timings is refused rather than silently dropped, and so is a product's service:
+//! its vendor's procedure (a database backup before the migration, the profile's checks) is not
+//! built for Swarm yet.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -102,6 +103,7 @@ pub fn prepare(
             from: service_image(service),
             to: to.to_string(),
             stops_all: stops_all(&service.spec.clone().unwrap_or_default()),
+            replicas: replicas(service),
         });
         // The longest wait any of them asks for.
         health = Some(match health {
@@ -109,12 +111,22 @@ pub fn prepare(
             _ => policy,
         });
     }
+    let migration = req.options.steps.migrate.as_ref();
+    if let Some(global) = moves
+        .iter()
+        .find(|m| migration.is_some() && m.replicas.is_none())
+    {
+        return Err(Error::Refused(format!(
+            "{} is a global service, which cannot be scaled to 0 for --migrate",
+            global.service
+        )));
+    }
     let edits = stack_edits(&req.compose.stack_files, services, &moves)?;
     let mut locks = Vec::new();
     for m in &moves {
         locks.push(state.lock(&m.service)?);
     }
-    let mut plan = plan_service_update(&moves, edits, &health.unwrap_or_default());
+    let mut plan = plan_service_update(&moves, migration, edits, &health.unwrap_or_default());
     if req.compose.stack_files.is_empty() {
         if let Some(stack) = services.iter().find_map(|s| labels(s).remove(STACK_LABEL)) {
             plan.notes.push(format!(
@@ -252,6 +264,15 @@ fn stops_all(spec: &ServiceSpec) -> bool {
     !start_first && (parallelism == 0 || replicas.is_some_and(|n| n <= parallelism))
 }
 
+fn replicas(service: &Service) -> Option<i64> {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.mode.as_ref())
+        .and_then(|m| m.replicated.as_ref())
+        .map(|r| r.replicas.unwrap_or(1))
+}
+
 fn name_of(service: &Service) -> String {
     service
         .spec
@@ -293,7 +314,6 @@ fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
         (!req.with.is_empty(), "--with"),
         (!options.via.is_empty(), "--via"),
         (options.keep_old, "--keep-old"),
-        (steps.migrate.is_some(), "--migrate"),
         (!steps.exec_before.is_empty(), "--exec-before"),
         (!steps.exec_after.is_empty(), "--exec-after"),
         (!steps.carry.is_empty(), "--carry-file"),

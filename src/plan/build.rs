@@ -11,7 +11,8 @@ use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, OneShot, Pull,
-    Remove, Rename, Restore, ServiceAwait, ServiceUpdate, Start, Stop, Verify, VersionSource,
+    Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, Start, Stop,
+    Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -952,14 +953,18 @@ pub struct ServiceMove {
     pub to: String,
     /// Its update stops every task before any new one runs (see `ServiceUpdate::stops_all`).
     pub stops_all: bool,
+    /// Its replicas; `None` for a global service.
+    pub replicas: Option<i64>,
 }
 
 /// Swarm services moved by their manager: each target pulled on this engine first (a missing
-/// tag fails with nothing changed), each spec updated to it pinned to its digest, every task
-/// awaited, then the stack's files written (`edits`). The plan knows the services by name:
-/// their tasks are the manager's.
+/// tag fails with nothing changed); with a `migration`, every service scaled to 0 and the
+/// migration run once as a job with the first one's task template; each spec updated to its
+/// target pinned to its digest (with its replicas back), every task awaited, then the stack's
+/// files written (`edits`). The plan knows the services by name: their tasks are the manager's.
 pub fn plan_service_update(
     moves: &[ServiceMove],
+    migration: Option<&Migration>,
     edits: Vec<ComposeEdit>,
     health: &HealthPolicy,
 ) -> Plan {
@@ -969,6 +974,31 @@ pub fn plan_service_update(
         .into_iter()
         .map(|to| Pull { image: to.into() }.into())
         .collect();
+    if let Some(migration) = migration {
+        steps.extend(moves.iter().map(|m| {
+            ServiceScale {
+                service: m.service.clone(),
+                replicas: m.replicas.unwrap_or_default(),
+                image: m.from.clone(),
+                timeout: health.timeout,
+                settle: health.settle,
+            }
+            .into()
+        }));
+        steps.push(
+            ServiceJob {
+                service: moves[0].service.clone(),
+                to: moves[0].to.clone(),
+                command: migration
+                    .shown
+                    .clone()
+                    .unwrap_or_else(|| migration.command.clone()),
+                words: migration.command.clone(),
+                timeout: migration.timeout,
+            }
+            .into(),
+        );
+    }
     steps.extend(moves.iter().map(|m| {
         ServiceUpdate {
             service: m.service.clone(),
@@ -977,6 +1007,7 @@ pub fn plan_service_update(
             timeout: health.timeout,
             settle: health.settle,
             stops_all: m.stops_all,
+            replicas: migration.and(m.replicas),
         }
         .into()
     }));

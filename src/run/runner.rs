@@ -266,7 +266,7 @@ fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Opt
 }
 
 /// A rollback that restored no backup says so when a step that began may have changed the data
-/// the container put back now runs on.
+/// the old version put back now runs on.
 fn warn_unrestored(plan: &Plan, stage: usize, started: &[usize], state: &mut State) {
     let steps = &plan.stages[stage].steps;
     if let Some(step) = started
@@ -275,7 +275,7 @@ fn warn_unrestored(plan: &Plan, stage: usize, started: &[usize], state: &mut Sta
         .find(|s| s.traits().writes_data)
     {
         state.warnings.push(format!(
-            "`{}` began before the failure and may have changed the data, which the container put back now runs on. cutover took no backup: check the data, or restore your own backup",
+            "`{}` began before the failure and may have changed the data, which the old version put back now runs on. cutover took no backup: check the data, or restore your own backup",
             step.describe(plan)
         ));
     }
@@ -673,9 +673,19 @@ impl Runner<'_> {
     ) -> Result<RunReport, RunError> {
         let started = state.started.get(&stage).cloned().unwrap_or_default();
         if let Some(migration) = keeps_new(plan, stage, &started, &state) {
+            let old = match plan.moves_a_service() {
+                true => "the services' specs kept on the new image".to_string(),
+                false => format!(
+                    "the old {} kept stopped",
+                    plan.members
+                        .iter()
+                        .map(|m| old_name(m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             let message = format!(
-                "{failure}; the step \"{migration}\" had moved the data on and the new version serves, but cutover took no backup to go back with, and the old version may refuse the migrated data: the new version was kept serving, and the old {} kept stopped. Check it; to go back, restore your own backup of the data first",
-                plan.members.iter().map(|m| old_name(m)).collect::<Vec<_>>().join(", ")
+                "{failure}; the step \"{migration}\" had moved the data on and the new version serves, but cutover took no backup to go back with, and the old version may refuse the migrated data: the new version was kept serving, and {old}. Check it; to go back, restore your own backup of the data first"
             );
             tracing::error!("{message}");
             let report = self.end(

@@ -447,3 +447,100 @@ services:
         wait_running(&engine, service, 1, &image("2"));
     }
 }
+
+/// What the file `path` holds in a running task of `service`.
+fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String {
+    let task = engine
+        .run(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={service}"),
+        ])
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no task of {service} runs"))
+        .to_string();
+    engine.run(&["exec", &task, "cat", path]).trim().to_string()
+}
+
+#[test]
+fn a_migration_runs_as_a_job_with_every_task_stopped_and_one_that_fails_puts_the_service_back() {
+    let scene = Scene::new("svcmigrate");
+    let (engine, host) = swarm(&scene);
+    let env = [("DOCKER_HOST", host.as_str())];
+    let name = scene.name("app");
+    let mount = format!("type=volume,source={name}-data,target=/data");
+    service(&engine, &name, 2, &image("1"), &["--mount", &mount]);
+
+    let migrate_to = |tag: &str, migration: &str| {
+        let args = [
+            "upgrade", &name, "--to", tag, "--yes", "--json", "--settle", "1s",
+        ];
+        scene.cutover_with_env(&[&args[..], &["--migrate", migration]].concat(), &env)
+    };
+
+    // A migration that fails: the job's output is shown, the service runs demo:1 on two tasks
+    // again, and no job is left.
+    let before = spec_image(&engine, &name);
+    let out = migrate_to("2", "/app/migrate --fail");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert!(
+        report["failure"]
+            .as_str()
+            .unwrap()
+            .contains("migration 0042 failed"),
+        "the job's output is told: {report}"
+    );
+    assert_eq!(spec_image(&engine, &name), before);
+    wait_running(&engine, &name, 2, &before);
+    assert!(!engine
+        .run(&["service", "ls", "--format", "{{.Name}}"])
+        .contains("cutover-migrate"));
+
+    // The migration runs once, while no task runs, from the new image, on the service's volume.
+    let out = migrate_to("2", "/app/migrate");
+    out.expect(0);
+    let report = out.json();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "pull",
+            "service_scale",
+            "service_job",
+            "service_update",
+            "service_await"
+        ]
+    );
+    assert!(
+        report["downtime_ms"].as_u64().is_some(),
+        "scaled to 0: {report}"
+    );
+    let pinned = spec_image(&engine, &name);
+    wait_running(&engine, &name, 2, &pinned);
+    assert_eq!(read_in_task(&engine, &name, "/data/schema"), "2");
+
+    // A new version that never serves after its migration: the old one comes back, and the
+    // report warns that it runs on data the migration may have changed (no backup was taken).
+    let out = migrate_to("unhealthy", "/app/migrate");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("may have changed the data"),
+        "{report}"
+    );
+    assert_eq!(spec_image(&engine, &name), pinned);
+    wait_running(&engine, &name, 2, &pinned);
+}

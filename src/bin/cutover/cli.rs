@@ -85,7 +85,9 @@ containers on several hosts that share one database move as one cluster. One nod
 refused alone.\n\n\
 On a Swarm manager, NAME may be a service, and --stack moves a stack's services: the target is pulled, \
 the spec updated to it pinned to its digest, every task awaited; on failure the previous image is put \
-back. --stack-file writes the new image in the stack's files. A product's service is refused.")]
+back. With --migrate, the services are scaled to 0 and the command runs once as a Swarm job from the new \
+image with the first service's task template. --stack-file writes the new image in the stack's files. A \
+product's service is refused.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\

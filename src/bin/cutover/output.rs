@@ -269,6 +269,11 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
         (Outcome::Succeeded, Kind::Upgrade) if plan.moves_a_service() => {
             format!("The {} {names} {runs} {} on every task.", swarm_services(plan), plan.image_to)
         }
+        (Outcome::KeptNew, _) if plan.moves_a_service() => format!(
+            "NEEDS ATTENTION: the {} {names} {runs} {}, kept although a check failed after the migration, because cutover has no backup to go back with.",
+            swarm_services(plan),
+            plan.image_to
+        ),
         (Outcome::RolledBack, _) if plan.moves_a_service() => format!(
             "Rolled back: the {} {names} {runs} {} again on every task.",
             swarm_services(plan),

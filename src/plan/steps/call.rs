@@ -66,11 +66,7 @@ impl Action for CallStep {
     }
 
     fn traits(&self) -> Traits {
-        Traits {
-            writes_data: true,
-            migrates: true,
-            ..Traits::default()
-        }
+        Traits::migration()
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {

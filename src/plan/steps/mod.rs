@@ -54,7 +54,9 @@ pub use pull::Pull;
 pub use remove::Remove;
 pub use rename::Rename;
 pub use restore::Restore;
-pub use service::{image_of as service_image, ServiceAwait, ServiceUpdate};
+pub use service::{
+    image_of as service_image, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
+};
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
@@ -117,6 +119,17 @@ pub struct Traits {
     /// Only waits on something outside and changes nothing on the host (a pull): a signal may
     /// cut it short, where any other step is finished first.
     pub interruptible: bool,
+}
+
+impl Traits {
+    /// A migration's: it changes the data, and the old version may refuse what it leaves.
+    pub fn migration() -> Traits {
+        Traits {
+            writes_data: true,
+            migrates: true,
+            ..Traits::default()
+        }
+    }
 }
 
 /// What a step leaves for later steps, for its undo, and for recovery; journaled with it.
@@ -278,6 +291,8 @@ steps! {
     "run" => TaskRun,
     "swap" => Swap,
     "remove" => Remove,
+    "service_scale" => ServiceScale,
+    "service_job" => ServiceJob,
     "service_update" => ServiceUpdate,
     "service_await" => ServiceAwait,
 }

@@ -53,11 +53,7 @@ impl Action for OneShot {
     }
 
     fn traits(&self) -> Traits {
-        Traits {
-            writes_data: true,
-            migrates: true,
-            ..Traits::default()
-        }
+        Traits::migration()
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {

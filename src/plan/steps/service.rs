@@ -7,10 +7,14 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use bollard::models::{Service, ServiceSpec, ServiceUpdateStatusStateEnum, Task, TaskState};
+use bollard::models::{
+    Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicatedJob,
+    ServiceUpdateStatusStateEnum, Task, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
+};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
 use crate::clock;
 use crate::engine::reference::ImageRef;
 use crate::engine::Engine;
@@ -35,6 +39,47 @@ pub struct ServiceUpdate {
     /// once, or one replica): the service is down until they run. Otherwise some task serves
     /// throughout, and there is no downtime to tell.
     pub stops_all: bool,
+    /// The replicas the update gives it back, after a [`ServiceScale`] to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+}
+
+/// The service scaled to 0 and awaited until none of its tasks runs: products change their
+/// schema with every instance stopped. Undone by giving it its replicas back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceScale {
+    pub service: String,
+    /// Its replicas before, given back by the undo.
+    pub replicas: i64,
+    /// The image it runs, awaited again by the undo.
+    pub image: String,
+    #[serde(with = "clock::duration_ms")]
+    pub timeout: Duration,
+    #[serde(with = "clock::duration_ms")]
+    pub settle: Duration,
+}
+
+/// A one-shot Swarm job (a `ReplicatedJob` service, API 1.41) from the target image with the
+/// service's task template (networks, secrets, configs, mounts, environment), its command
+/// replaced, awaited to its end and its output shown; removed either way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceJob {
+    pub service: String,
+    pub to: String,
+    /// As people read it, secrets scrubbed; the words the job runs are `words`.
+    #[serde(serialize_with = "crate::secrets::shown_words")]
+    pub command: Vec<String>,
+    /// The words the job runs, secrets included: never journaled.
+    #[serde(skip)]
+    pub words: Vec<String>,
+    #[serde(with = "clock::duration_ms")]
+    pub timeout: Duration,
+}
+
+impl ServiceJob {
+    fn name(&self) -> String {
+        format!("{}-cutover-migrate", self.service)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,7 +119,7 @@ impl Action for ServiceUpdate {
         if current != self.from && current != pinned {
             return Err(changed(&self.service, &current));
         }
-        set_image(cx.engine, &service, &pinned).await?;
+        set_spec(cx.engine, &service, Some(&pinned), self.replicas).await?;
         Ok(Done {
             detail: Some(format!("the spec names {pinned}")),
             outputs: Outputs {
@@ -99,18 +144,16 @@ impl Action for ServiceUpdate {
     ) -> Result<Option<String>, StepError> {
         let service = required(cx.engine, &self.service).await?;
         if image_of(&service) != self.from {
-            set_image(cx.engine, &service, &self.from).await?;
+            set_spec(cx.engine, &service, Some(&self.from), None).await?;
         }
-        let watch = Watch {
-            service: &self.service,
-            image: &self.from,
-            timeout: self.timeout,
-            settle: self.settle,
-            // The manager may still say how the update it is undoing went.
-            heed_update_status: false,
-        };
-        watch.converge(cx.engine).await?;
-        Ok(None)
+        back_to(
+            cx.engine,
+            &self.service,
+            &self.from,
+            self.timeout,
+            self.settle,
+        )
+        .await
     }
 }
 
@@ -157,6 +200,211 @@ impl Action for ServiceAwait {
             ..Done::default()
         })
     }
+}
+
+#[async_trait]
+impl Action for ServiceScale {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "scale {} to 0 and wait until none of its tasks runs (at most {})",
+            self.service,
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            starts_downtime: true,
+            ..Traits::default()
+        }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let service = required(cx.engine, &self.service).await?;
+        set_spec(cx.engine, &service, None, Some(0)).await?;
+        let id = service.id.unwrap_or_default();
+        let began = Instant::now();
+        loop {
+            let tasks = cx.engine.service_tasks(&id).await?;
+            let running = tasks.iter().filter(|t| {
+                !matches!(
+                    task_state(t),
+                    Some(
+                        TaskState::COMPLETE
+                            | TaskState::SHUTDOWN
+                            | TaskState::FAILED
+                            | TaskState::REJECTED
+                            | TaskState::ORPHANED
+                            | TaskState::REMOVE
+                    )
+                )
+            });
+            if running.count() == 0 {
+                return Ok(Done::said(format!("no task of {} runs", self.service)));
+            }
+            if began.elapsed() >= self.timeout {
+                return Err(StepError::Failed(format!(
+                    "tasks of {} still ran {} after it was scaled to 0",
+                    self.service,
+                    humantime::format_duration(self.timeout)
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!(
+            "give {} its {} replica(s) back and wait until they run {}",
+            self.service, self.replicas, self.image
+        ))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        let service = required(cx.engine, &self.service).await?;
+        set_spec(cx.engine, &service, None, Some(self.replicas)).await?;
+        back_to(
+            cx.engine,
+            &self.service,
+            &self.image,
+            self.timeout,
+            self.settle,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Action for ServiceJob {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "run `{}` as the Swarm job {} from {} with the task template of {} (must end well within {})",
+            shown(&self.command),
+            self.name(),
+            self.to,
+            self.service,
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits::migration()
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let service = required(cx.engine, &self.service).await?;
+        let pinned = pinned(cx.engine, &self.to).await?;
+        let name = self.name();
+        // One a killed run left would hold the name.
+        cx.engine.remove_service(&name).await?;
+        let mut template = service
+            .spec
+            .and_then(|s| s.task_template)
+            .unwrap_or_default();
+        let container = template.container_spec.get_or_insert_with(Default::default);
+        container.image = Some(pinned);
+        container.args = Some(self.words.clone());
+        template.restart_policy = Some(TaskSpecRestartPolicy {
+            condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+            ..Default::default()
+        });
+        let spec = ServiceSpec {
+            name: Some(name.clone()),
+            labels: Some([("cutover.job".to_string(), self.service.clone())].into()),
+            task_template: Some(template),
+            mode: Some(ServiceSpecMode {
+                replicated_job: Some(ServiceSpecModeReplicatedJob {
+                    max_concurrent: Some(1),
+                    total_completions: Some(1),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = cx.engine.create_service(spec).await?;
+        let ended = self.await_end(cx.engine, &id).await;
+        let mut transcript = Transcript::new(&name);
+        for line in cx.engine.service_logs(&id).await.unwrap_or_default() {
+            transcript.line(&line);
+        }
+        cx.engine.remove_service(&id).await?;
+        finished(
+            &self.command,
+            ended?,
+            self.timeout,
+            &transcript,
+            "its job was removed",
+        )
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!("remove the job {} if it is left", self.name()))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        cx.engine.remove_service(&self.name()).await?;
+        Ok(None)
+    }
+}
+
+impl ServiceJob {
+    /// The job's exit code once its task ended, or `None` when the time ran out.
+    async fn await_end(&self, engine: &dyn Engine, id: &str) -> Result<Option<i64>, StepError> {
+        let began = Instant::now();
+        loop {
+            let tasks = engine.service_tasks(id).await?;
+            if let Some(task) = tasks.iter().find(|t| {
+                matches!(
+                    task_state(t),
+                    Some(TaskState::COMPLETE | TaskState::FAILED | TaskState::REJECTED)
+                )
+            }) {
+                let status = task.status.clone().unwrap_or_default();
+                let code = status.container_status.and_then(|c| c.exit_code);
+                return match (task_state(task), code) {
+                    (Some(TaskState::COMPLETE), _) => Ok(Some(0)),
+                    (_, Some(code)) if code != 0 => Ok(Some(code)),
+                    _ => Err(StepError::Failed(format!(
+                        "the job {} could not run: {}",
+                        self.name(),
+                        status.err.or(status.message).unwrap_or_default()
+                    ))),
+                };
+            }
+            if began.elapsed() >= self.timeout {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// An undo's wait until every task of `service` runs `image` again. The manager may still say
+/// how the update it is undoing went: that is no failure of the undo.
+async fn back_to(
+    engine: &dyn Engine,
+    service: &str,
+    image: &str,
+    timeout: Duration,
+    settle: Duration,
+) -> Result<Option<String>, StepError> {
+    let watch = Watch {
+        service,
+        image,
+        timeout,
+        settle,
+        heed_update_status: false,
+    };
+    watch.converge(engine).await?;
+    Ok(None)
 }
 
 /// The service, or a failure naming it when it is gone.
@@ -213,8 +461,14 @@ async fn pinned(engine: &dyn Engine, target: &str) -> Result<String, StepError> 
     Ok(format!("{target}@{digest}"))
 }
 
-/// Replaces the image of the service's spec, at the version it was read at.
-async fn set_image(engine: &dyn Engine, service: &Service, image: &str) -> Result<(), StepError> {
+/// Replaces the image of the service's spec, its replicas, or both, at the version it was read
+/// at.
+async fn set_spec(
+    engine: &dyn Engine,
+    service: &Service,
+    image: Option<&str>,
+    replicas: Option<i64>,
+) -> Result<(), StepError> {
     let id = service.id.clone().unwrap_or_default();
     let version = service
         .version
@@ -222,12 +476,21 @@ async fn set_image(engine: &dyn Engine, service: &Service, image: &str) -> Resul
         .and_then(|v| v.index)
         .unwrap_or_default();
     let mut spec: ServiceSpec = service.spec.clone().unwrap_or_default();
-    let container = spec
-        .task_template
-        .get_or_insert_with(Default::default)
-        .container_spec
-        .get_or_insert_with(Default::default);
-    container.image = Some(image.to_string());
+    if let Some(image) = image {
+        let container = spec
+            .task_template
+            .get_or_insert_with(Default::default)
+            .container_spec
+            .get_or_insert_with(Default::default);
+        container.image = Some(image.to_string());
+    }
+    if let Some(replicas) = replicas {
+        spec.mode
+            .get_or_insert_with(Default::default)
+            .replicated
+            .get_or_insert_with(Default::default)
+            .replicas = Some(replicas);
+    }
     engine
         .update_service(&id, i32::try_from(version).unwrap_or(i32::MAX), spec)
         .await?;
