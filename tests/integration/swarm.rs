@@ -284,36 +284,74 @@ fn a_service_moves_to_its_target_pinned_and_one_that_fails_goes_back_to_its_imag
     assert_eq!(outcomes, ["nothing_changed", "succeeded", "rolled_back"]);
 }
 
+/// `cutover upgrade NAME ARGS` on the swarm at `host`, paused after step `after` (1-based, as
+/// printed) and killed there; then `recover`'s report of it.
+fn killed_after(scene: &Scene, host: &str, args: &[&str], after: usize) -> serde_json::Value {
+    let pause = after.to_string();
+    let mut run = scene.spawn(
+        args,
+        &[
+            ("DOCKER_HOST", host),
+            ("CUTOVER_PAUSE_AFTER", pause.as_str()),
+        ],
+    );
+    let done = format!("\"index\":{},\"phase\":\"done\"", after - 1);
+    let start = Instant::now();
+    while !journals_of(scene, host).contains(&done) {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "step {after} never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill_hard(&mut run);
+    let out = scene.cutover_with_env(&["recover", "--yes", "--json"], &[("DOCKER_HOST", host)]);
+    out.expect(0);
+    out.json()["recovered"][0].clone()
+}
+
 #[test]
 fn a_service_upgrade_killed_after_the_update_is_finished_by_recover() {
     let scene = Scene::new("svcrecover");
     let (engine, host) = swarm(&scene);
     let name = scene.name("web");
     service(&engine, &name, 1, &image("1"), &[]);
-    // Paused after its second step (the spec's update), then killed.
-    let mut run = scene.spawn(
-        &["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"],
-        &[("DOCKER_HOST", host.as_str()), ("CUTOVER_PAUSE_AFTER", "2")],
-    );
-    let start = Instant::now();
-    while !journals_of(&scene, &host).contains("\"index\":1,\"phase\":\"done\"") {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the update never ended"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    kill_hard(&mut run);
-    let out = scene.cutover_with_env(
-        &["recover", "--yes", "--json"],
-        &[("DOCKER_HOST", host.as_str())],
-    );
-    out.expect(0);
-    let recovered = &out.json()["recovered"][0];
+    // Killed after its second step, the spec's update.
+    let args = ["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"];
+    let recovered = killed_after(&scene, &host, &args, 2);
     assert_eq!(recovered["outcome"], "succeeded", "{recovered}");
     let pinned = spec_image(&engine, &name);
     assert!(pinned.starts_with(&image("2")), "{pinned}");
     wait_running(&engine, &name, 1, &pinned);
+}
+
+#[test]
+fn a_service_upgrade_killed_after_its_migration_job_is_put_back_by_recover() {
+    let scene = Scene::new("svcrecoverjob");
+    let (engine, host) = swarm(&scene);
+    let name = scene.name("app");
+    let mount = format!("type=volume,source={name}-data,target=/data");
+    service(&engine, &name, 2, &image("1"), &["--mount", &mount]);
+    let before = spec_image(&engine, &name);
+    // Killed after its third step, the migration job: pull, scale to 0, job.
+    let args = [
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--settle",
+        "1s",
+        "--migrate",
+        "/app/migrate",
+    ];
+    let recovered = killed_after(&scene, &host, &args, 3);
+    assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
+    assert_eq!(spec_image(&engine, &name), before);
+    wait_running(&engine, &name, 2, &before);
+    assert!(!engine
+        .run(&["service", "ls", "--format", "{{.Name}}"])
+        .contains("cutover-migrate"));
 }
 
 #[test]
