@@ -78,7 +78,12 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         exposition: exposition.clone(),
     };
     match schedule {
-        None => Ok(output::auto(&passes.pass().await?, args.json)),
+        None => {
+            let report = passes.pass().await?;
+            let exit = output::auto(&report, args.json);
+            passes.tell(&report).await;
+            Ok(exit)
+        }
         Some(schedule) => passes.run(&schedule, args.json).await,
     }
 }
@@ -128,12 +133,17 @@ struct Passes<'a> {
 }
 
 impl Passes<'_> {
-    /// A pass, its metrics written and its message sent when asked: a file that cannot be
-    /// written or a notifier that fails is logged and changes nothing else.
+    /// A pass's message, sent once its result is printed: a notifier that fails is logged and
+    /// changes nothing else.
+    async fn tell(&self, report: &auto::PassReport) {
+        let message = notify::Message::of_pass("auto", &notify::host_name(), report);
+        notify::send(&self.settings.given.config.notifiers(), &message).await;
+    }
+
+    /// A pass, its metrics written when asked: a file that cannot be written is logged and
+    /// changes nothing else.
     async fn pass(&self) -> anyhow::Result<auto::PassReport> {
         let report = self.upgrade().await?;
-        let message = notify::Message::of_pass("auto", &notify::host_name(), &report);
-        notify::send(&self.settings.given.config.notifiers(), &message).await;
         if let Some(path) = self.metrics {
             if let Err(e) = metrics::write(path, &report) {
                 tracing::warn!("metrics not written: {e}");
@@ -179,6 +189,7 @@ impl Passes<'_> {
             match self.pass().await {
                 Ok(report) => {
                     output::auto(&report, json);
+                    self.tell(&report).await;
                 }
                 Err(e) => {
                     tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()))

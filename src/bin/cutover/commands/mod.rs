@@ -200,8 +200,8 @@ struct Tell {
     host: String,
 }
 
-/// Shows the plan of a dry run, or asks (unless `--yes`) and runs it, then tells the run's
-/// notifiers what it did.
+/// Shows the plan of a dry run, or asks (unless `--yes`) and runs it, prints what it did, then
+/// tells the run's notifiers.
 async fn carry_out(
     prepared: Prepared,
     engine: &DockerEngine,
@@ -225,17 +225,21 @@ async fn carry_out(
     let ran = prepared
         .execute(engine, state, progress.as_ref(), &interrupt)
         .await;
-    let message = match &ran {
-        Ok(report) => Message::of_run(&tell.host, &plan, report, started_at),
-        Err(e) => Message::of_error(
-            &tell.host,
-            &format!("{} {}", plan.kind.word(), plan.container),
-            &e.to_string(),
-            started_at,
-        ),
-    };
-    notify::send(&tell.notifiers, &message).await;
-    Ok(output::run(&plan, &ran?, common.json))
+    // The result is printed first: a slow notifier delays only the exit.
+    match ran {
+        Ok(report) => {
+            let exit = output::run(&plan, &report, common.json);
+            let message = Message::of_run(&tell.host, &plan, &report, started_at);
+            notify::send(&tell.notifiers, &message).await;
+            Ok(exit)
+        }
+        Err(e) => {
+            let what = format!("{} {}", plan.kind.word(), plan.container);
+            let message = Message::of_error(&tell.host, &what, &e.to_string(), started_at);
+            notify::send(&tell.notifiers, &message).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Refuses, before anything is looked at, to run a command that would need an answer nobody

@@ -111,8 +111,9 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     let report =
         rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt).await?;
     let message = notify::Message::of_pass("upgrade", &notify::host_name(), &report);
+    let exit = output::pass("upgrade", Exit::Done, &report, json);
     notify::send(&settings.given.config.notifiers(), &message).await;
-    Ok(output::pass("upgrade", Exit::Done, &report, json))
+    Ok(exit)
 }
 
 #[derive(Args, Debug)]
