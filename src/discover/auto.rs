@@ -165,6 +165,12 @@ impl PassReport {
             .count()
     }
 
+    /// Whether someone should hear of the pass: an upgrade did not happen as asked, or a host
+    /// was not read.
+    pub fn failed(&self) -> bool {
+        self.worst().is_some_and(PassOutcome::failed)
+    }
+
     pub fn worst(&self) -> Option<PassOutcome> {
         let rank = |r: &PassOutcome| match r {
             PassOutcome::NeedsAttention => 4,

@@ -38,7 +38,7 @@ pub fn text(report: &PassReport) -> String {
         "When the last pass started, in seconds since the epoch",
         started,
     );
-    let ok = !report.worst().is_some_and(PassOutcome::failed);
+    let ok = !report.failed();
     gauge(
         &mut registry,
         "last_pass_success",
@@ -127,9 +127,9 @@ fn seconds(at: SystemTime) -> f64 {
         .unwrap_or_default()
 }
 
-/// Writes the pass's metrics to `path`, whole.
-pub fn write(path: &Path, report: &PassReport) -> Result<(), String> {
-    crate::compose::edit::replace(path, &text(report))
+/// Writes a pass's metrics `text` to `path`, whole.
+pub fn write(path: &Path, text: &str) -> Result<(), String> {
+    crate::compose::edit::replace(path, text)
 }
 
 /// The last pass's metrics, served on `/metrics` for as long as the process lives: empty until
@@ -140,8 +140,8 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub fn set(&self, report: &PassReport) {
-        *self.text.lock().expect("metrics text") = text(report);
+    pub fn set(&self, text: String) {
+        *self.text.lock().expect("metrics text") = text;
     }
 
     /// Answers every connection `listener` accepts, each on a task of its own.

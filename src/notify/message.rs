@@ -72,9 +72,7 @@ impl Message {
                 .iter()
                 .map(|u| format!("host {} was not read: {}", u.host, u.error)),
         );
-        let failed =
-            report.results.iter().any(|r| r.result.failed()) || !report.unreached.is_empty();
-        let severity = match (failed, report.upgraded()) {
+        let severity = match (report.failed(), report.upgraded()) {
             (true, _) => Severity::Failure,
             (false, 0) => Severity::Quiet,
             (false, _) => Severity::Success,

@@ -20,7 +20,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
 use crate::plan::build::{plan_service_update, ServiceMove, Target};
-use crate::plan::steps::{service_image, sha, ComposeEdit};
+use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit};
 use crate::profile::Catalog;
 use crate::run::StateDir;
 
@@ -103,7 +103,7 @@ pub fn prepare(
             from: service_image(service),
             to: to.to_string(),
             stops_all: stops_all(&service.spec.clone().unwrap_or_default()),
-            replicas: replicas(service),
+            replicas: service.spec.as_ref().and_then(replicas_of),
         });
         // The longest wait any of them asks for.
         health = Some(match health {
@@ -254,23 +254,9 @@ pub fn product_refusal(profile: &str) -> String {
 fn stops_all(spec: &ServiceSpec) -> bool {
     let update = spec.update_config.clone().unwrap_or_default();
     let start_first = update.order == Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST);
-    let replicas = spec
-        .mode
-        .as_ref()
-        .and_then(|m| m.replicated.as_ref())
-        .and_then(|r| r.replicas);
     // Swarm's default parallelism is 1.
     let parallelism = update.parallelism.unwrap_or(1);
-    !start_first && (parallelism == 0 || replicas.is_some_and(|n| n <= parallelism))
-}
-
-fn replicas(service: &Service) -> Option<i64> {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.mode.as_ref())
-        .and_then(|m| m.replicated.as_ref())
-        .map(|r| r.replicas.unwrap_or(1))
+    !start_first && (parallelism == 0 || replicas_of(spec).is_some_and(|n| n <= parallelism))
 }
 
 fn name_of(service: &Service) -> String {

@@ -559,12 +559,7 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
 pub fn pass(command: &str, upgraded: Exit, report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
-        Some(
-            PassOutcome::RolledBack
-            | PassOutcome::Partial
-            | PassOutcome::NothingChanged
-            | PassOutcome::Refused,
-        ) => Exit::RolledBack,
+        Some(worst) if worst.failed() => Exit::RolledBack,
         _ if report.upgraded() > 0 => upgraded,
         _ => Exit::Done,
     };

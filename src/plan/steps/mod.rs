@@ -55,7 +55,7 @@ pub use remove::Remove;
 pub use rename::Rename;
 pub use restore::Restore;
 pub use service::{
-    image_of as service_image, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
+    image_of as service_image, replicas_of, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
 };
 pub use start::Start;
 pub use stop::Stop;

@@ -432,6 +432,14 @@ pub fn image_of(service: &Service) -> String {
         .unwrap_or_default()
 }
 
+/// A replicated service's replicas (Swarm's default is 1); `None` for a global one.
+pub fn replicas_of(spec: &ServiceSpec) -> Option<i64> {
+    spec.mode
+        .as_ref()
+        .and_then(|m| m.replicated.as_ref())
+        .map(|r| r.replicas.unwrap_or(1))
+}
+
 /// Whether `image` (as a spec writes it, maybe pinned) is `target` (as asked).
 fn names(image: &str, target: &str) -> bool {
     image == target
@@ -603,13 +611,7 @@ impl Watch<'_> {
             .iter()
             .filter(|t| t.desired_state == Some(TaskState::RUNNING))
             .collect();
-        let replicas = service
-            .spec
-            .as_ref()
-            .and_then(|s| s.mode.as_ref())
-            .and_then(|m| m.replicated.as_ref())
-            .and_then(|r| r.replicas);
-        let enough = match replicas {
+        let enough = match service.spec.as_ref().and_then(replicas_of) {
             Some(n) => wanted.len() as i64 == n,
             None => !wanted.is_empty(),
         };

@@ -144,13 +144,17 @@ impl Passes<'_> {
     /// changes nothing else.
     async fn pass(&self) -> anyhow::Result<auto::PassReport> {
         let report = self.upgrade().await?;
+        if self.metrics.is_none() && self.exposition.is_none() {
+            return Ok(report);
+        }
+        let text = metrics::text(&report);
         if let Some(path) = self.metrics {
-            if let Err(e) = metrics::write(path, &report) {
+            if let Err(e) = metrics::write(path, &text) {
                 tracing::warn!("metrics not written: {e}");
             }
         }
         if let Some(exposition) = &self.exposition {
-            exposition.set(&report);
+            exposition.set(text);
         }
         Ok(report)
     }
