@@ -339,6 +339,20 @@ pub async fn estimate(
     Ok(bytes)
 }
 
+/// Whether `c` is a task of the Swarm service that `host` names on its networks: the service's
+/// own name, or its name in its stack's file (`docker stack deploy` gives each service that
+/// alias). A task's endpoint lists neither among its aliases: Swarm's DNS answers for them.
+fn answers_for_service(c: &ContainerInspectResponse, host: &str) -> bool {
+    let labels = engine::labels_of(c);
+    let Some(service) = labels.get("com.docker.swarm.service.name") else {
+        return false;
+    };
+    service == host
+        || labels
+            .get("com.docker.stack.namespace")
+            .is_some_and(|stack| *service == format!("{stack}_{host}"))
+}
+
 /// The container serving a database, as [`database_container`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
@@ -406,6 +420,7 @@ pub async fn database_container(
         let answers = endpoints.iter().any(|(net, ep)| {
             networks.contains(net)
                 && (name == host
+                    || answers_for_service(&c, host)
                     || ep.aliases.iter().flatten().any(|a| a == host)
                     || ep.ip_address.as_deref() == Some(host)
                     || (c.id.as_deref().is_some_and(|id| id.starts_with(host)) && host.len() >= 12))

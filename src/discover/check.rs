@@ -529,10 +529,6 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
         status.reason = engine::swarm_refusal("it", service);
         return status;
     }
-    if let (true, Some(profile)) = (w.swarm, &w.profile) {
-        status.reason = crate::ops::service::product_refusal(&profile.name);
-        return status;
-    }
     let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {
         status.reason =
             "created from an image id, not a reference: upgrade it by hand with --image".into();

@@ -11,7 +11,7 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-    NetworkConnectRequest, Service, ServiceSpec, Task,
+    NetworkConnectRequest, NetworkInspect, Service, ServiceSpec, Task,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
@@ -602,6 +602,18 @@ impl Engine for DockerEngine {
             .list_tasks(Some(options))
             .await
             .map_err(|e| api_error(&self.host, format!("listing the tasks of {id}"), e))
+    }
+
+    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("inspecting the network {name}"),
+                e,
+            )),
+        }
     }
 }
 

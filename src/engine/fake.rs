@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     EndpointSettings, Health, HealthConfig, HealthStatusEnum, HostConfig, ImageConfig,
-    ImageInspect, MountPoint, NetworkSettings, Service, ServiceSpec, Task,
+    ImageInspect, MountPoint, NetworkInspect, NetworkSettings, Service, ServiceSpec, Task,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -734,6 +734,10 @@ impl Engine for FakeEngine {
 
     async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError> {
         Err(not_found(id))
+    }
+
+    async fn network(&self, _name: &str) -> Result<Option<NetworkInspect>, EngineError> {
+        Ok(None)
     }
 
     async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {

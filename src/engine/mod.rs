@@ -18,8 +18,8 @@ mod ssh;
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, Service,
-    ServiceSpec, Task,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, NetworkInspect,
+    Service, ServiceSpec, Task,
 };
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -214,6 +214,9 @@ pub trait Engine: Send + Sync {
     /// Every task of a service its manager keeps: those it runs, and the history of those it
     /// replaced or that failed.
     async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError>;
+    /// The network and the containers of this engine on it, or `None` when there is none by
+    /// that name.
+    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError>;
 }
 
 /// A legacy link as a create call takes it (`target:alias`), from the form inspect reports it
@@ -271,6 +274,64 @@ pub fn labels_of(c: &ContainerInspectResponse) -> std::collections::HashMap<Stri
 /// any change made to it alone.
 pub fn swarm_service_of(c: &ContainerInspectResponse) -> Option<String> {
     labels_of(c).remove("com.docker.swarm.service.name")
+}
+
+/// The containers of a Swarm service's tasks on this engine's node, those running first, then
+/// the newest: a running one to read a product's settings from, a stopped one (Swarm keeps
+/// them as its task history) to read them again while the service is scaled to 0.
+pub async fn service_containers(
+    engine: &dyn Engine,
+    service: &str,
+) -> Result<Vec<ContainerInspectResponse>, EngineError> {
+    let mut found = Vec::new();
+    for name in engine.container_names(true).await? {
+        if let Some(c) = engine.inspect(&name).await? {
+            if swarm_service_of(&c).as_deref() == Some(service) {
+                found.push(c);
+            }
+        }
+    }
+    found.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(is_running(c)),
+            std::cmp::Reverse(c.created.clone().unwrap_or_default()),
+        )
+    });
+    Ok(found)
+}
+
+/// `c` as this machine reaches it. A Swarm task's overlay addresses are routed by no bridge of
+/// this host (they would leave by its default route), but every such task also has an address
+/// on the node's `docker_gwbridge`: that one stands for its networks.
+pub async fn as_reached(
+    engine: &dyn Engine,
+    mut c: ContainerInspectResponse,
+) -> Result<ContainerInspectResponse, EngineError> {
+    if swarm_service_of(&c).is_none() || engine.machine() != Machine::This {
+        return Ok(c);
+    }
+    let id = c.id.clone().unwrap_or_default();
+    let gateway = engine
+        .network("docker_gwbridge")
+        .await?
+        .and_then(|n| n.containers)
+        .and_then(|mut on| on.remove(&id))
+        .and_then(|ep| ep.ipv4_address)
+        .map(|a| a.split('/').next().unwrap_or_default().to_string());
+    if let Some(settings) = c.network_settings.as_mut() {
+        settings.networks = Some(
+            gateway
+                .map(|ip| {
+                    let endpoint = bollard::models::EndpointSettings {
+                        ip_address: Some(ip),
+                        ..Default::default()
+                    };
+                    [("docker_gwbridge".to_string(), endpoint)].into()
+                })
+                .unwrap_or_default(),
+        );
+    }
+    Ok(c)
 }
 
 /// Why a Swarm task is not moved on its own.

@@ -1,27 +1,35 @@
 //! `cutover upgrade SERVICE` and `upgrade --stack NAME` on a Swarm manager: services' images
-//! moved by their manager (with `--migrate`, scaled to 0 and the migration run as a job first),
-//! their tasks watched, the previous images put back when they do not come up, and the stack's
-//! files written once they do. What the command line asks beyond the target, a migration and
-//! the health timings is refused rather than silently dropped, and so is a product's service:
-//! its vendor's procedure (a database backup before the migration, the profile's checks) is not
-//! built for Swarm yet.
+//! moved by their manager, their tasks watched, the previous images put back when they do not
+//! come up, and the stack's files written once they do. A product's services follow its
+//! profile as its containers do, read through a running task on this node: checked before any
+//! downtime, scaled to 0, the database backed up, the migration run as a job, the new tasks
+//! tried by the profile's rules, and on failure the database restored before the old version
+//! runs again. What the command line asks beyond that is refused rather than silently dropped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use bollard::models::{Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum};
+use bollard::models::{
+    ContainerInspectResponse, Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum,
+};
 
+use super::group::{gather_facts, group_members};
+use super::live;
 use super::preflight::Prepared;
 use super::settings;
-use super::upgrade::UpgradeRequest;
+use super::upgrade::{hop_steps, plan_hops, UpgradeRequest};
 use crate::compose::{self, edit, Change};
+use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
-use crate::plan::build::{plan_service_update, ServiceMove, Target};
-use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit};
-use crate::profile::Catalog;
+use crate::plan::build::{
+    plan_service_update, BackupPlan, ServiceMove, ServiceSteps, StageOptions, Target,
+};
+use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit, TaskChecks};
+use crate::plan::ProfileUse;
+use crate::profile::{Catalog, Loaded, Profile};
 use crate::run::StateDir;
 
 /// The label `docker stack deploy` gives each service of a stack.
@@ -81,7 +89,8 @@ pub async fn stack_members(
     }
 }
 
-pub fn prepare(
+pub async fn prepare(
+    engine: &dyn Engine,
     state: &StateDir,
     catalog: &Catalog,
     req: &UpgradeRequest,
@@ -94,10 +103,22 @@ pub fn prepare(
             asked.join(", ")
         )));
     }
+    let mut services = services.to_vec();
+    let product = match profile_of(catalog, req, &services)? {
+        Some((loaded, why)) => {
+            Some(Product::read(engine, state, catalog, req, &loaded, why, &mut services).await?)
+        }
+        None if req.backup.db_var.is_some() => {
+            return Err(Error::Refused(
+                "--backup-db: a Swarm service is backed up only by its product's profile; nothing was changed".into(),
+            ))
+        }
+        None => None,
+    };
     let mut moves = Vec::new();
     let mut health: Option<HealthPolicy> = None;
-    for service in services {
-        let (to, policy) = check(catalog, req, service)?;
+    for service in &services {
+        let (to, policy) = check(req, service, product.is_some())?;
         moves.push(ServiceMove {
             service: name_of(service),
             from: service_image(service),
@@ -111,22 +132,36 @@ pub fn prepare(
             _ => policy,
         });
     }
-    let migration = req.options.steps.migrate.as_ref();
+    let steps = match &product {
+        Some(p) => p.steps.clone(),
+        None => ServiceSteps {
+            migration: req.options.steps.migrate.clone(),
+            ..ServiceSteps::default()
+        },
+    };
     if let Some(global) = moves
         .iter()
-        .find(|m| migration.is_some() && m.replicas.is_none())
+        .find(|m| steps.scales() && m.replicas.is_none())
     {
         return Err(Error::Refused(format!(
-            "{} is a global service, which cannot be scaled to 0 for --migrate",
+            "{} is a global service, which cannot be scaled to 0 to change its data with none running",
             global.service
         )));
     }
-    let edits = stack_edits(&req.compose.stack_files, services, &moves)?;
+    let edits = stack_edits(&req.compose.stack_files, &services, &moves)?;
     let mut locks = Vec::new();
     for m in &moves {
         locks.push(state.lock(&m.service)?);
     }
-    let mut plan = plan_service_update(&moves, migration, edits, &health.unwrap_or_default());
+    let health = match &product {
+        Some(p) => p.health.clone(),
+        None => health.unwrap_or_default(),
+    };
+    let mut plan = plan_service_update(&moves, &steps, edits, &health);
+    if let Some(p) = product {
+        plan.notes.extend(p.notes);
+        plan.profile = Some(p.profile);
+    }
     if req.compose.stack_files.is_empty() {
         if let Some(stack) = services.iter().find_map(|s| labels(s).remove(STACK_LABEL)) {
             plan.notes.push(format!(
@@ -137,12 +172,273 @@ pub fn prepare(
     Ok(Prepared { plan, locks })
 }
 
-/// The image `service` moves to, and its health timings; a product's service, a job or an
-/// HTTP check refused.
-fn check(
+/// The profile the services follow: the first one's, which every other must share.
+fn profile_of(
     catalog: &Catalog,
     req: &UpgradeRequest,
+    services: &[Service],
+) -> Result<Option<(Loaded, String)>> {
+    let choose = |s: &Service| {
+        catalog
+            .choose(&req.given.profile, &labels(s), &service_image(s))
+            .map_err(|e| Error::Refused(e.to_string()))
+    };
+    let chosen = choose(&services[0])?;
+    let name = |c: &Option<(Loaded, String)>| c.as_ref().map(|(l, _)| l.profile.name.clone());
+    for other in &services[1..] {
+        if name(&choose(other)?) != name(&chosen) {
+            return Err(Error::Refused(format!(
+                "{} and {} are not the same product: move them one at a time",
+                name_of(&services[0]),
+                name_of(other)
+            )));
+        }
+    }
+    Ok(chosen)
+}
+
+/// What a product's profile makes of its services, read from a running task of each on this
+/// node as a container's upgrade reads the container: the same checks before any downtime, its
+/// database backed up with every instance stopped, its migration as a job, its rules tried on
+/// the new tasks.
+struct Product {
+    steps: ServiceSteps,
+    health: HealthPolicy,
+    notes: Vec<String>,
+    profile: ProfileUse,
+}
+
+impl Product {
+    async fn read(
+        engine: &dyn Engine,
+        state: &StateDir,
+        catalog: &Catalog,
+        req: &UpgradeRequest,
+        loaded: &Loaded,
+        why: String,
+        services: &mut Vec<Service>,
+    ) -> Result<Product> {
+        let profile = &loaded.profile;
+        let mut tasks = Vec::new();
+        for s in services.iter() {
+            tasks.push(running_task(engine, profile, s).await?);
+        }
+        if profile.groups_by_database() && req.compose.services.is_empty() {
+            let (first, facts) = &tasks[0];
+            for (name, c, _) in group_members(engine, catalog, loaded, first, facts).await? {
+                let Some(service) = engine::swarm_service_of(&c) else {
+                    return Err(Error::Refused(format!(
+                        "{name} runs {} on the same database but is no Swarm task: every instance must stop before the schema changes; make it a service of the swarm, or move it apart from the services",
+                        profile.name
+                    )));
+                };
+                if services.iter().any(|s| name_of(s) == service) {
+                    continue;
+                }
+                let other = engine.service(&service).await?.ok_or_else(|| {
+                    Error::Refused(format!("the Swarm service {service} of {name} is gone"))
+                })?;
+                tasks.push(running_task(engine, profile, &other).await?);
+                services.push(other);
+            }
+        }
+        for (c, _) in &tasks {
+            crate::secrets::register_container(c);
+        }
+        let (first, facts) = &tasks[0];
+        if let Some(path) = &profile.upgrade_path {
+            let insecure = &req.given.config.insecure_registries;
+            let via = plan_hops(first, &req.options.target, path, insecure).await?;
+            if let Some(next) = via.first() {
+                return Err(Error::Refused(format!(
+                    "profile {}: this upgrade goes through {}; a Swarm service moves one hop at a time: give --to {next} first",
+                    profile.name,
+                    via.join(", ")
+                )));
+            }
+        }
+        let all_facts: Vec<Facts> = tasks.iter().map(|(_, f)| f.clone()).collect();
+        let hop = hop_steps(profile, first, &req.options, &all_facts)?.remove(0);
+        let stage = req.options.steps.over(&hop);
+        fits_a_service(&profile.name, &stage, services)?;
+        if let Some(m) = &stage.migrate {
+            crate::secrets::register_command(&m.command);
+        }
+        let primary = &services[0];
+        let health = settings::resolve_named(
+            &req.given,
+            Some((profile, facts)),
+            &name_of(primary),
+            &labels(primary),
+        )?
+        .health;
+        let members: Vec<(&ContainerInspectResponse, &Facts)> =
+            tasks.iter().map(|(c, f)| (c, f)).collect();
+        let rules = live::Rules {
+            health: &health,
+            version: stage.expect_version.as_ref(),
+            database: profile.database.as_ref(),
+            dump: false,
+        };
+        live::require_match(engine, &profile.name, &members, &rules).await?;
+        let backup = backup_plan(engine, state, req, profile, (first, facts), primary).await?;
+        Ok(Product {
+            steps: ServiceSteps {
+                migration: stage.migrate.clone(),
+                migrates_at_start: stage.migrates_at_start,
+                backup,
+                checks: Some(TaskChecks {
+                    health: health.clone(),
+                    version: stage.expect_version.clone(),
+                }),
+            },
+            health,
+            notes: stage.notes,
+            profile: ProfileUse {
+                name: profile.name.clone(),
+                origin: loaded.origin.clone(),
+                why,
+            },
+        })
+    }
+}
+
+/// A running task of the service on this node, and what the profile reads of it.
+async fn running_task(
+    engine: &dyn Engine,
+    profile: &Profile,
     service: &Service,
+) -> Result<(ContainerInspectResponse, Facts)> {
+    let name = name_of(service);
+    let task = engine::service_containers(engine, &name)
+        .await?
+        .into_iter()
+        .find(engine::is_running)
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "no task of {name} runs on this engine's node: cutover reads a product's settings and checks it through a running task; run it against a manager whose node runs one"
+            ))
+        })?;
+    let facts = gather_facts(engine, Some(profile), &task).await?;
+    Ok((task, facts))
+}
+
+/// Refuses the profile's steps that a service cannot take yet: a new task has only what its
+/// spec gives it, and changing the spec's environment, secrets or configs is not built.
+fn fits_a_service(profile: &str, stage: &StageOptions, services: &[Service]) -> Result<()> {
+    let refused = |what: String| {
+        Err(Error::Refused(format!(
+            "profile {profile}: {what}; nothing was changed"
+        )))
+    };
+    if !(stage.exec_before.is_empty() && stage.exec_after.is_empty()) {
+        return refused(
+            "its commands run inside a container (`exec`) are not run in a Swarm task".into(),
+        );
+    }
+    if !(stage.env.set.is_empty() && stage.env.unset.is_empty() && stage.env.rename.is_empty()) {
+        return refused("this hop changes the environment (`env_copy`), which for a service means a new spec, or a new Swarm secret or config (they are immutable), and is not built yet: upgrade it by the vendor's procedure".into());
+    }
+    if let Some(part) = stage.parts.first() {
+        return refused(format!(
+            "its `{}` step is made on a container as it starts, which is not built for a Swarm task yet",
+            part.kind()
+        ));
+    }
+    for carried in &stage.carry {
+        if let Some(s) = services.iter().find(|s| !spec_holds(s, &carried.path)) {
+            return refused(format!(
+                "{} keeps {} in its own files, which every new task of {} starts without: give it to the service as a Swarm config or secret (or a mount), which its spec carries",
+                profile,
+                carried.path,
+                name_of(s)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the service's spec gives each task `path`: a secret, a config, or a mount holds it.
+fn spec_holds(service: &Service, path: &str) -> bool {
+    let container = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.container_spec.clone())
+        .unwrap_or_default();
+    let secrets = container
+        .secrets
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| {
+            let target = s.file?.name?;
+            Some(match target.starts_with('/') {
+                true => target,
+                false => format!("/run/secrets/{target}"),
+            })
+        });
+    let configs = container
+        .configs
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            let target = c.file?.name?;
+            Some(match target.starts_with('/') {
+                true => target,
+                false => format!("/{target}"),
+            })
+        });
+    let mounts = container
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.target);
+    let under =
+        |dir: &str| path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/')));
+    secrets.chain(configs).any(|t| t == path) || mounts.into_iter().any(|t| under(&t))
+}
+
+/// The backup of the product's database, taken through the service's newest task (its
+/// settings say where the database is and who may dump it), kept under the service's name.
+async fn backup_plan(
+    engine: &dyn Engine,
+    state: &StateDir,
+    req: &UpgradeRequest,
+    profile: &Profile,
+    (task, facts): (&ContainerInspectResponse, &Facts),
+    service: &Service,
+) -> Result<Option<BackupPlan>> {
+    let Some(mut plan) = super::backup::plan_for(
+        engine,
+        state,
+        &req.backup,
+        profile.database.as_ref(),
+        &[(task, facts)],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let target = plan
+        .targets
+        .remove(&engine::name_of(task))
+        .unwrap_or_default();
+    if target.has_embedded_database() || !target.volumes.is_empty() {
+        return Err(Error::Refused(format!(
+            "{} keeps its data on a volume of the node its task runs on, which cutover does not back up for a Swarm service: give it an external database, or back it up yourself and give --skip-backup",
+            name_of(service)
+        )));
+    }
+    plan.targets = [(name_of(service), target)].into();
+    Ok(Some(plan))
+}
+
+/// The image `service` moves to, and its health timings; a job refused, and an HTTP check
+/// given for a service that is no product's (its tasks' HEALTHCHECK decides).
+fn check(
+    req: &UpgradeRequest,
+    service: &Service,
+    product: bool,
 ) -> Result<(ImageRef, HealthPolicy)> {
     let name = name_of(service);
     let spec = service.spec.clone().unwrap_or_default();
@@ -157,16 +453,6 @@ fn check(
     }
     let from = service_image(service);
     let labels = labels(service);
-    let chosen = catalog
-        .choose(&req.given.profile, &labels, &from)
-        .map_err(|e| Error::Refused(e.to_string()))?;
-    if let Some((loaded, why)) = chosen {
-        return Err(Error::Refused(format!(
-            "{name} runs {} ({why}): {}; or give --profile none if it is not that product",
-            loaded.profile.name,
-            product_refusal(&loaded.profile.name)
-        )));
-    }
     let current = ImageRef::parse(&from).ok_or_else(|| {
         Error::Refused(format!(
             "the spec of {name} names {from:?}, no image reference"
@@ -180,7 +466,7 @@ fn check(
         Target::Image(image) => image.clone(),
     };
     let health = settings::resolve_named(&req.given, None, &name, &labels)?.health;
-    if health.explicit() {
+    if health.explicit() && !product {
         return Err(Error::Refused(format!(
             "{name} is a Swarm service: its tasks' HEALTHCHECK, which Swarm awaits, decides; --health-url and --health-port are not taken for it"
         )));
@@ -244,11 +530,6 @@ fn stack_edits(
     Ok(edits)
 }
 
-/// Why a product's service is left alone, for `upgrade` and `check`.
-pub fn product_refusal(profile: &str) -> String {
-    format!("{profile}'s vendor backs up and migrates the database with every instance stopped, which cutover does not do for a Swarm service yet: upgrade it by the vendor's procedure")
-}
-
 /// Whether its update stops every task before any new one runs: stop-first (Swarm's default
 /// order), with as many replicas as it updates at once (0: all).
 fn stops_all(spec: &ServiceSpec) -> bool {
@@ -310,7 +591,10 @@ fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
             "--env and its kin",
         ),
         (steps.expect_version.is_some(), "--expect-version"),
-        (backup.db_var.is_some() || backup.volumes, "a backup"),
+        (
+            backup.volumes,
+            "--backup-volumes (a task's volumes are its node's)",
+        ),
     ]
     .into_iter()
     .filter_map(|(given, flag)| given.then_some(flag))

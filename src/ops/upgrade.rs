@@ -69,11 +69,11 @@ pub async fn prepare(
     // A stack, or a name that is no container but a Swarm service: the manager moves them.
     if let Some(stack) = &req.compose.stack {
         let services = super::service::stack_members(engine, stack, &req.compose.services).await?;
-        return super::service::prepare(state, catalog, req, &services);
+        return super::service::prepare(engine, state, catalog, req, &services).await;
     }
     if req.compose.project.is_none() && engine.inspect(&req.name).await?.is_none() {
         if let Some(service) = engine.service(&req.name).await? {
-            return super::service::prepare(state, catalog, req, &[service]);
+            return super::service::prepare(engine, state, catalog, req, &[service]).await;
         }
     }
     if !req.compose.stack_files.is_empty() {
@@ -335,7 +335,7 @@ fn check_names(names: &[String]) -> Result<()> {
 }
 
 /// The hops the profile's upgrade path needs, from the registry's tags.
-async fn plan_hops(
+pub(super) async fn plan_hops(
     primary: &ContainerInspectResponse,
     target: &Target,
     path: &profile::UpgradePath,
@@ -364,7 +364,7 @@ async fn plan_hops(
 }
 
 /// The profile's steps for each hop, refusing when a member lacks what the new version needs.
-fn hop_steps(
+pub(super) fn hop_steps(
     profile: &Profile,
     primary: &ContainerInspectResponse,
     options: &UpgradeOptions,

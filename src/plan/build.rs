@@ -12,7 +12,7 @@ use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, OneShot, Pull,
     Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, Start, Stop,
-    Verify, VersionSource,
+    TaskChecks, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -121,8 +121,13 @@ pub struct BackupPlan {
 }
 
 impl BackupPlan {
-    /// A backup step for each member that has something to back up, on the container given.
-    pub fn steps<'a>(&self, members: impl IntoIterator<Item = (&'a str, Slot)>) -> Vec<Step> {
+    /// A backup step for each member that has something to back up, on the container given
+    /// (or, with `services`, of the Swarm service the slot names).
+    pub fn steps<'a>(
+        &self,
+        members: impl IntoIterator<Item = (&'a str, Slot)>,
+        services: bool,
+    ) -> Vec<Step> {
         members
             .into_iter()
             .filter_map(|(name, slot)| {
@@ -134,6 +139,7 @@ impl BackupPlan {
                         root: self.root.clone(),
                         keep: self.keep,
                         online: self.online,
+                        service: services,
                     }
                     .into(),
                 )
@@ -558,7 +564,10 @@ impl Hop<'_> {
         let mut steps: Vec<Step> = Vec::new();
         let backups = |steps: &mut Vec<Step>| {
             if let Some(plan) = &opts.backup {
-                steps.extend(plan.steps(members.iter().map(|m| (m.name.as_str(), self.before(m)))));
+                steps.extend(plan.steps(
+                    members.iter().map(|m| (m.name.as_str(), self.before(m))),
+                    false,
+                ));
             }
         };
         if opts.backup.as_ref().is_some_and(|b| b.online) {
@@ -735,6 +744,7 @@ impl RestoreOnRollback {
                 root: self.root,
                 keep: self.keep + 1,
                 online: false,
+                service: false,
             }
             .into(),
             Restore {
@@ -834,6 +844,7 @@ pub fn plan_backup(
         root,
         keep,
         online,
+        service: false,
     }
     .into();
     let steps = match online {
@@ -887,6 +898,7 @@ pub fn plan_restore(
             root,
             keep: keep + 1,
             online: false,
+            service: false,
         }
         .into(),
         Restore {
@@ -957,14 +969,53 @@ pub struct ServiceMove {
     pub replicas: Option<i64>,
 }
 
+/// What a move of Swarm services does beyond the update: a product profile's procedure, or
+/// the command line's `--migrate`.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSteps {
+    pub migration: Option<Migration>,
+    /// The new version upgrades the data as it starts (Inedo's products).
+    pub migrates_at_start: bool,
+    /// Keyed by service: the database reached through its newest task's settings.
+    pub backup: Option<BackupPlan>,
+    pub checks: Option<TaskChecks>,
+}
+
+impl ServiceSteps {
+    /// Every instance must be stopped first: the data is backed up, or a new version changes
+    /// it, only with none running, as the vendors' procedures do it.
+    pub fn scales(&self) -> bool {
+        self.migration.is_some()
+            || self.migrates_at_start
+            || self.backup.as_ref().is_some_and(|b| !b.online)
+    }
+
+    /// Its backup steps, one per service that has something to back up.
+    fn backups(&self, moves: &[ServiceMove]) -> Vec<Step> {
+        self.backup
+            .iter()
+            .flat_map(|backup| {
+                backup.steps(
+                    moves
+                        .iter()
+                        .map(|m| (m.service.as_str(), Slot::new(&m.service, 0))),
+                    true,
+                )
+            })
+            .collect()
+    }
+}
+
 /// Swarm services moved by their manager: each target pulled on this engine first (a missing
-/// tag fails with nothing changed); with a `migration`, every service scaled to 0 and the
-/// migration run once as a job with the first one's task template; each spec updated to its
-/// target pinned to its digest (with its replicas back), every task awaited, then the stack's
-/// files written (`edits`). The plan knows the services by name: their tasks are the manager's.
+/// tag fails with nothing changed); when `steps` change the data, every service scaled to 0,
+/// the data backed up and the migration run once as a job with the first one's task template;
+/// each spec updated to its target pinned to its digest (with its replicas back), every task
+/// awaited (and tried by the profile's rules), then the stack's files written (`edits`). The
+/// plan knows the services by name: their tasks are the manager's. Undone, the old image is put
+/// back with no task running, the backup restored, and only then the replicas given back.
 pub fn plan_service_update(
     moves: &[ServiceMove],
-    migration: Option<&Migration>,
+    steps_asked: &ServiceSteps,
     edits: Vec<ComposeEdit>,
     health: &HealthPolicy,
 ) -> Plan {
@@ -974,7 +1025,12 @@ pub fn plan_service_update(
         .into_iter()
         .map(|to| Pull { image: to.into() }.into())
         .collect();
-    if let Some(migration) = migration {
+    let scales = steps_asked.scales();
+    let online = steps_asked.backup.as_ref().is_some_and(|b| b.online);
+    if online {
+        steps.extend(steps_asked.backups(moves));
+    }
+    if scales {
         steps.extend(moves.iter().map(|m| {
             ServiceScale {
                 service: m.service.clone(),
@@ -985,6 +1041,11 @@ pub fn plan_service_update(
             }
             .into()
         }));
+    }
+    if !online {
+        steps.extend(steps_asked.backups(moves));
+    }
+    if let Some(migration) = &steps_asked.migration {
         steps.push(
             ServiceJob {
                 service: moves[0].service.clone(),
@@ -994,6 +1055,9 @@ pub fn plan_service_update(
                     .clone()
                     .unwrap_or_else(|| migration.command.clone()),
                 words: migration.command.clone(),
+                entrypoint: migration.entrypoint.clone(),
+                env: migration.env.clone(),
+                fails_if_output_has: migration.fails_if_output_has.clone(),
                 timeout: migration.timeout,
             }
             .into(),
@@ -1007,7 +1071,7 @@ pub fn plan_service_update(
             timeout: health.timeout,
             settle: health.settle,
             stops_all: m.stops_all,
-            replicas: migration.and(m.replicas),
+            replicas: m.replicas.filter(|_| scales),
         }
         .into()
     }));
@@ -1017,6 +1081,7 @@ pub fn plan_service_update(
             to: m.to.clone(),
             timeout: health.timeout,
             settle: health.settle,
+            checks: steps_asked.checks.clone(),
         }
         .into()
     }));

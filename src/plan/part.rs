@@ -33,6 +33,9 @@ pub struct Place {
 
 /// Steps a hop adds at one phase, member by member.
 pub trait Part: std::fmt::Debug + Send + Sync {
+    /// The profile's name for the step kind, for messages that refuse it.
+    fn kind(&self) -> &'static str;
+
     fn phase(&self) -> Phase;
 
     /// Its steps for one member, in the order they run; none for a member it does not concern.

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use bollard::models::ContainerInspectResponse;
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Cx, Done, Outputs, StepError, Traits};
@@ -21,6 +22,9 @@ pub struct Backup {
     /// How many backups of the container to keep.
     pub keep: usize,
     pub online: bool,
+    /// The slot's member is a Swarm service, not a container (see [`Backup::app`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service: bool,
 }
 
 #[async_trait]
@@ -34,7 +38,7 @@ impl Action for Backup {
         format!(
             "back up {} of {} {when} into {} (verified; the last {} kept)",
             self.target.describe(),
-            plan.label(&self.slot),
+            self.label(plan),
             self.root.join(&self.slot.member).display(),
             self.keep
         )
@@ -49,7 +53,7 @@ impl Action for Backup {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let app = self.app(cx).await?;
         let dir = self.root.join(&self.slot.member);
         let clock = tokio::time::Instant::now();
         let (manifest, path) = backup::take(
@@ -90,7 +94,7 @@ impl Action for Backup {
         Some(format!(
             "restore {} of {} from the backup, if a later step may have changed it",
             self.target.describe(),
-            plan.label(&self.slot)
+            self.label(plan)
         ))
     }
 
@@ -123,7 +127,7 @@ impl Action for Backup {
                 })?
             }
         };
-        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let app = self.app(cx).await?;
         let manifest = backup::restore(cx.engine, &app, &path)
             .await
             .map_err(failed)?;
@@ -137,6 +141,33 @@ impl Action for Backup {
 }
 
 impl Backup {
+    /// The application's container, whose settings and files say how to reach the database.
+    /// A Swarm service's is its newest task's: by the time of the backup the service is scaled
+    /// to 0, and Swarm keeps its stopped tasks' containers (its task history), which hold the
+    /// same environment, secrets and configs.
+    async fn app(&self, cx: &Cx<'_>) -> Result<ContainerInspectResponse, StepError> {
+        if !self.service {
+            return Ok(inspect_required(cx.engine, cx.id(&self.slot)?).await?);
+        }
+        let service = &self.slot.member;
+        crate::engine::service_containers(cx.engine, service)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                StepError::Failed(format!(
+                    "no container of a task of {service} is left on this node to read the database's connection from (Swarm keeps them unless its task history limit is 0)"
+                ))
+            })
+    }
+
+    fn label(&self, plan: &Plan) -> String {
+        match self.service {
+            true => format!("the Swarm service {}", self.slot.member),
+            false => plan.label(&self.slot),
+        }
+    }
+
     /// This step of this run, as the manifest records it.
     fn run(&self, cx: &Cx<'_>) -> String {
         let journal = cx

@@ -29,6 +29,10 @@ pub struct Call {
 
 /// Called on each successor that is not a companion, as it starts.
 impl Part for Call {
+    fn kind(&self) -> &'static str {
+        "call"
+    }
+
     fn phase(&self) -> Phase {
         Phase::Started
     }

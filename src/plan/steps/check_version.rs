@@ -111,7 +111,7 @@ impl CheckVersion {
         let urls = if address.starts_with("http://") || address.starts_with("https://") {
             vec![address.to_string()]
         } else {
-            let c = inspect_required(engine, id).await?;
+            let c = crate::engine::as_reached(engine, inspect_required(engine, id).await?).await?;
             let (port, path) = match address
                 .strip_prefix(':')
                 .and_then(|rest| rest.split_once('/'))

@@ -56,6 +56,7 @@ pub use rename::Rename;
 pub use restore::Restore;
 pub use service::{
     image_of as service_image, replicas_of, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
+    TaskChecks,
 };
 pub use start::Start;
 pub use stop::Stop;

@@ -14,10 +14,14 @@ use bollard::models::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
+use super::{
+    finished, reports, shown, Action, CheckVersion, Cx, Done, Outputs, StepError, Traits,
+    Transcript, VersionSource,
+};
 use crate::clock;
 use crate::engine::reference::ImageRef;
 use crate::engine::Engine;
+use crate::health::HealthPolicy;
 use crate::plan::Plan;
 
 /// How often the manager is asked how the tasks are doing.
@@ -72,6 +76,15 @@ pub struct ServiceJob {
     /// The words the job runs, secrets included: never journaled.
     #[serde(skip)]
     pub words: Vec<String>,
+    /// Replaces the image's entrypoint (ProGet's `upgradedb` program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Variables set in the job only (Quay's `QUAYENTRY`), over the service's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// Output that means the command did nothing although it exited 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails_if_output_has: Vec<String>,
     #[serde(with = "clock::duration_ms")]
     pub timeout: Duration,
 }
@@ -91,6 +104,86 @@ pub struct ServiceAwait {
     pub timeout: Duration,
     #[serde(with = "clock::duration_ms")]
     pub settle: Duration,
+    /// A product's own rules, tried on its new tasks once Swarm runs them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<TaskChecks>,
+}
+
+/// A product profile's health and version rules, tried on each running task of the new image on
+/// this node (by its address on the node's gateway bridge): a HEALTHCHECK that passes may not
+/// say what the profile asks (Quay's `status_code`, ProGet's `databaseStatus`). Tasks on other
+/// nodes are not reached from here: their HEALTHCHECK alone decides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskChecks {
+    pub health: HealthPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionSource>,
+}
+
+impl TaskChecks {
+    /// What each local task answered, or the first that did not pass within `timeout`.
+    async fn on_tasks(
+        &self,
+        engine: &dyn Engine,
+        service: &str,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<String, StepError> {
+        let tasks: Vec<String> = crate::engine::service_containers(engine, service)
+            .await?
+            .into_iter()
+            .filter(|c| crate::engine::is_running(c) && crate::engine::image_of(c) == image)
+            .filter_map(|c| c.id)
+            .collect();
+        if tasks.is_empty() {
+            return Ok("no task runs on this node: their HEALTHCHECK alone decided".into());
+        }
+        let began = Instant::now();
+        let mut seen = Vec::new();
+        for id in &tasks {
+            loop {
+                match crate::health::probe_now(engine, id, &self.health).await? {
+                    Ok(answer) => {
+                        seen.push(answer);
+                        break;
+                    }
+                    Err(answer) if began.elapsed() >= timeout => {
+                        return Err(StepError::Failed(format!(
+                            "the task {} of {service} does not pass its profile's health rule ({}): {answer}",
+                            crate::engine::short(id),
+                            self.health.named_check().unwrap_or_default()
+                        )))
+                    }
+                    Err(_) => tokio::time::sleep(POLL).await,
+                }
+            }
+            if let Some(source) = &self.version {
+                let want = ImageRef::parse(image)
+                    .and_then(|r| r.tag)
+                    .unwrap_or_default();
+                let check = CheckVersion {
+                    slot: crate::plan::Slot::new(service, 0),
+                    source: source.clone(),
+                    want: want.clone(),
+                    port: self.health.port,
+                    tls: self.health.tls,
+                };
+                let reported = check.read(engine, id).await?;
+                if !reports(&want, &reported) {
+                    return Err(StepError::Failed(format!(
+                        "the task {} of {service} reports {reported:?} ({source}), not {want}",
+                        crate::engine::short(id)
+                    )));
+                }
+                seen.push(format!("it reports {reported}"));
+            }
+        }
+        Ok(format!(
+            "its {} task(s) on this node: {}",
+            tasks.len(),
+            seen.join("; ")
+        ))
+    }
 }
 
 #[async_trait]
@@ -131,10 +224,17 @@ impl Action for ServiceUpdate {
     }
 
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {
-        Some(format!(
-            "put {} back in the spec of {} and wait until its tasks run it",
-            self.from, self.service
-        ))
+        Some(match self.replicas {
+            // Data the migration changed is put back before the old version runs on it.
+            Some(_) => format!(
+                "put {} back in the spec of {} with 0 replicas, and wait until none of its tasks runs",
+                self.from, self.service
+            ),
+            None => format!(
+                "put {} back in the spec of {} and wait until its tasks run it",
+                self.from, self.service
+            ),
+        })
     }
 
     async fn undo(
@@ -143,6 +243,11 @@ impl Action for ServiceUpdate {
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
         let service = required(cx.engine, &self.service).await?;
+        if self.replicas.is_some() {
+            set_spec(cx.engine, &service, Some(&self.from), Some(0)).await?;
+            none_running(cx.engine, &service, self.timeout).await?;
+            return Ok(None);
+        }
         if image_of(&service) != self.from {
             set_spec(cx.engine, &service, Some(&self.from), None).await?;
         }
@@ -189,7 +294,13 @@ impl Action for ServiceAwait {
             settle: self.settle,
             heed_update_status: true,
         };
-        let (serving_at, evidence) = watch.converge(cx.engine).await?;
+        let (serving_at, mut evidence) = watch.converge(cx.engine).await?;
+        if let Some(checks) = &self.checks {
+            let answered = checks
+                .on_tasks(cx.engine, &self.service, &image, self.timeout)
+                .await?;
+            evidence = format!("{evidence}; {answered}");
+        }
         Ok(Done {
             detail: Some(evidence),
             outputs: Outputs {
@@ -222,35 +333,8 @@ impl Action for ServiceScale {
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let service = required(cx.engine, &self.service).await?;
         set_spec(cx.engine, &service, None, Some(0)).await?;
-        let id = service.id.unwrap_or_default();
-        let began = Instant::now();
-        loop {
-            let tasks = cx.engine.service_tasks(&id).await?;
-            let running = tasks.iter().filter(|t| {
-                !matches!(
-                    task_state(t),
-                    Some(
-                        TaskState::COMPLETE
-                            | TaskState::SHUTDOWN
-                            | TaskState::FAILED
-                            | TaskState::REJECTED
-                            | TaskState::ORPHANED
-                            | TaskState::REMOVE
-                    )
-                )
-            });
-            if running.count() == 0 {
-                return Ok(Done::said(format!("no task of {} runs", self.service)));
-            }
-            if began.elapsed() >= self.timeout {
-                return Err(StepError::Failed(format!(
-                    "tasks of {} still ran {} after it was scaled to 0",
-                    self.service,
-                    humantime::format_duration(self.timeout)
-                )));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        none_running(cx.engine, &service, self.timeout).await?;
+        Ok(Done::said(format!("no task of {} runs", self.service)))
     }
 
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {
@@ -275,6 +359,47 @@ impl Action for ServiceScale {
             self.settle,
         )
         .await
+    }
+}
+
+/// Waits until no task of a service scaled to 0 runs any more.
+async fn none_running(
+    engine: &dyn Engine,
+    service: &Service,
+    timeout: Duration,
+) -> Result<(), StepError> {
+    let id = service.id.clone().unwrap_or_default();
+    let name = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap_or_default();
+    let began = Instant::now();
+    loop {
+        let tasks = engine.service_tasks(&id).await?;
+        let running = tasks.iter().filter(|t| {
+            !matches!(
+                task_state(t),
+                Some(
+                    TaskState::COMPLETE
+                        | TaskState::SHUTDOWN
+                        | TaskState::FAILED
+                        | TaskState::REJECTED
+                        | TaskState::ORPHANED
+                        | TaskState::REMOVE
+                )
+            )
+        });
+        if running.count() == 0 {
+            return Ok(());
+        }
+        if began.elapsed() >= timeout {
+            return Err(StepError::Failed(format!(
+                "tasks of {name} still ran {} after it was scaled to 0",
+                humantime::format_duration(timeout)
+            )));
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -308,6 +433,14 @@ impl Action for ServiceJob {
         let container = template.container_spec.get_or_insert_with(Default::default);
         container.image = Some(pinned);
         container.args = Some(self.words.clone());
+        if let Some(entrypoint) = &self.entrypoint {
+            container.command = Some(entrypoint.clone());
+        }
+        let env = container.env.get_or_insert_with(Vec::new);
+        for (name, value) in &self.env {
+            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != name);
+            env.push(format!("{name}={value}"));
+        }
         template.restart_policy = Some(TaskSpecRestartPolicy {
             condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
             ..Default::default()
@@ -327,7 +460,7 @@ impl Action for ServiceJob {
         };
         let id = cx.engine.create_service(spec).await?;
         let ended = self.await_end(cx.engine, &id).await;
-        let mut transcript = Transcript::new(&name);
+        let mut transcript = Transcript::new(&name).watching(&self.fails_if_output_has);
         for line in cx.engine.service_logs(&id).await.unwrap_or_default() {
             transcript.line(&line);
         }

@@ -63,6 +63,10 @@ struct Placed {
 }
 
 impl Part for Placed {
+    fn kind(&self) -> &'static str {
+        "exec"
+    }
+
     fn phase(&self) -> Phase {
         match self.hook {
             Hook::Before => Phase::BeforeDowntime,
