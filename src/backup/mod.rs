@@ -164,17 +164,45 @@ mod rfc3339 {
     }
 }
 
+/// The application a backup is of: its container, and its settings when the run read them
+/// before (`known`: a Swarm service's, whose tasks are gone while it is scaled to 0), which live
+/// only in memory.
+#[derive(Clone, Copy)]
+pub struct App<'a> {
+    pub container: &'a ContainerInspectResponse,
+    pub known: Option<&'a Facts>,
+}
+
+impl<'a> App<'a> {
+    /// A container whose settings are read from it each time.
+    pub fn of(container: &'a ContainerInspectResponse) -> App<'a> {
+        App {
+            container,
+            known: None,
+        }
+    }
+}
+
 /// The credentials of the database, read again from the application's container (its
-/// environment and files), so that they are never stored.
+/// environment and files), so that they are never stored; or from what the run read before.
 async fn credentials(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: App<'_>,
     db: &DatabaseTarget,
 ) -> Result<String, BackupError> {
-    let facts = Facts::read(engine, app, &db.spec.files(&engine::env_of(app))).await?;
+    let read;
+    let facts = match app.known {
+        Some(facts) => facts,
+        None => {
+            let container = app.container;
+            let files = db.spec.files(&engine::env_of(container));
+            read = Facts::read(engine, container, &files).await?;
+            &read
+        }
+    };
     let location = db
         .spec
-        .locate(&facts)
+        .locate(facts)
         .map_err(|e| BackupError::Failed(format!("the application's database connection: {e}")))?;
     Ok(location.password)
 }
@@ -186,7 +214,7 @@ pub async fn check_database(
     app: &ContainerInspectResponse,
     db: &DatabaseTarget,
 ) -> Result<(), BackupError> {
-    let password = credentials(engine, app, db).await?;
+    let password = credentials(engine, App::of(app), db).await?;
     database::check_access(engine, db, &password).await
 }
 
@@ -197,7 +225,7 @@ pub async fn missing_extensions(
     db: &DatabaseTarget,
     extensions: &[String],
 ) -> Result<Vec<String>, BackupError> {
-    let password = credentials(engine, app, db).await?;
+    let password = credentials(engine, App::of(app), db).await?;
     let installed =
         database::query(engine, db, &password, "SELECT extname FROM pg_extension").await?;
     let installed: Vec<&str> = installed.lines().map(str::trim).collect();
@@ -211,7 +239,7 @@ pub async fn missing_extensions(
 /// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups).
 pub async fn take(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: App<'_>,
     target: &Target,
     dir: &Path,
     online: bool,
@@ -239,7 +267,7 @@ pub async fn take(
             }
         }
         for (i, volume) in target.volumes.iter().enumerate() {
-            files.push(volumes::save(engine, app, volume, &path, i + 1, progress).await?);
+            files.push(volumes::save(engine, app.container, volume, &path, i + 1, progress).await?);
         }
         Ok::<(), BackupError>(())
     }
@@ -250,8 +278,8 @@ pub async fn take(
     }
     let manifest = Manifest {
         id,
-        container: engine::name_of(app),
-        image: engine::image_of(app),
+        container: engine::name_of(app.container),
+        image: engine::image_of(app.container),
         taken_at,
         online,
         run: run.to_string(),
@@ -294,7 +322,7 @@ pub async fn verify(
 /// Puts a backup back: the database, then each volume (emptied first), into the stopped `app`.
 pub async fn restore(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: App<'_>,
     path: &Path,
 ) -> Result<Manifest, BackupError> {
     let manifest = store::read_manifest(path)?;
@@ -309,7 +337,7 @@ pub async fn restore(
                 let password = credentials(engine, app, db).await?;
                 database::restore(engine, db, &password, &source).await?;
             }
-            _ => volumes::restore(engine, app, &file.of, &source).await?,
+            _ => volumes::restore(engine, app.container, &file.of, &source).await?,
         }
     }
     Ok(manifest)
@@ -324,7 +352,7 @@ pub async fn estimate(
 ) -> Result<u64, BackupError> {
     let mut bytes = 0;
     if let Some(db) = &target.database {
-        let password = credentials(engine, app, db).await?;
+        let password = credentials(engine, App::of(app), db).await?;
         bytes += database::size(engine, db, &password).await?;
     }
     for volume in &target.volumes {

@@ -37,8 +37,15 @@ impl Facts {
             ..Facts::default()
         };
         let id = c.id.clone().unwrap_or_default();
+        // Swarm mounts a task's secrets and configs where the archive API sees only empty
+        // placeholders: a running task's files are read as the task sees them.
+        let task = super::swarm_service_of(c).is_some() && super::is_running(c);
         for path in files {
-            if let Some(text) = read_text(engine, &id, path).await? {
+            let text = match task {
+                true => read_in_task(engine, &id, path).await?,
+                false => read_text(engine, &id, path).await?,
+            };
+            if let Some(text) = text {
                 crate::secrets::register_config_text(&text);
                 facts.files.insert(path.clone(), text);
             }
@@ -101,6 +108,31 @@ pub fn file_variants(env: &[String], names: &[&str]) -> Vec<String> {
         .filter(|p| p.starts_with('/'))
         .map(str::to_string)
         .collect()
+}
+
+/// A small text file as a running container sees it, by `cat` inside it; through the archive
+/// API when the image has no `cat`.
+async fn read_in_task(
+    engine: &dyn Engine,
+    id: &str,
+    path: &str,
+) -> Result<Option<String>, EngineError> {
+    let mut text = String::new();
+    let cat = ["cat".to_string(), path.to_string()];
+    let code = engine
+        .exec(id, &cat, &mut |line| {
+            if text.len() <= MAX_FACT_BYTES {
+                text.push_str(line);
+                text.push('\n');
+            }
+        })
+        .await?;
+    match code {
+        0 => Ok(Some(text)),
+        // The shell's "not found" and "cannot run": no `cat` in the image.
+        126 | 127 => read_text(engine, id, path).await,
+        _ => Ok(None),
+    }
 }
 
 /// A small text file inside a container.

@@ -300,6 +300,42 @@ pub async fn service_containers(
     Ok(found)
 }
 
+/// A Swarm service as a container of it would be: its name, the image its spec names, that
+/// image's environment under the spec's, and its labels. What a product's settings are read
+/// from while no task of it runs.
+pub async fn service_as_container(
+    engine: &dyn Engine,
+    service: &bollard::models::Service,
+) -> Result<ContainerInspectResponse, EngineError> {
+    let spec = service.spec.clone().unwrap_or_default();
+    let container = spec
+        .task_template
+        .and_then(|t| t.container_spec)
+        .unwrap_or_default();
+    let image = container.image.clone().unwrap_or_default();
+    let mut env = engine
+        .image(&image)
+        .await?
+        .and_then(|i| i.config)
+        .and_then(|c| c.env)
+        .unwrap_or_default();
+    for given in container.env.unwrap_or_default() {
+        let name = given.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(name.as_str()));
+        env.push(given);
+    }
+    Ok(ContainerInspectResponse {
+        name: spec.name,
+        config: Some(bollard::models::ContainerConfig {
+            image: Some(image),
+            env: Some(env),
+            labels: container.labels,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 /// `c` as this machine reaches it. A Swarm task's overlay addresses are routed by no bridge of
 /// this host (they would leave by its default route), but every such task also has an address
 /// on the node's `docker_gwbridge`: that one stands for its networks.

@@ -27,7 +27,7 @@ use crate::health::HealthPolicy;
 use crate::plan::build::{
     plan_service_update, BackupPlan, ServiceMove, ServiceSteps, StageOptions, Target,
 };
-use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit, TaskChecks};
+use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit, Known, TaskChecks};
 use crate::plan::ProfileUse;
 use crate::profile::{Catalog, Loaded, Profile};
 use crate::run::StateDir;
@@ -287,6 +287,7 @@ impl Product {
                 migration: stage.migrate.clone(),
                 migrates_at_start: stage.migrates_at_start,
                 backup,
+                known: Known(Some(std::sync::Arc::new(facts.clone()))),
                 checks: Some(TaskChecks {
                     health: health.clone(),
                     version: stage.expect_version.clone(),

@@ -10,9 +10,9 @@ use bollard::models::ContainerInspectResponse;
 use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, OneShot, Pull,
-    Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, Start, Stop,
-    TaskChecks, Verify, VersionSource,
+    AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
+    Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, Start,
+    Stop, TaskChecks, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -126,7 +126,7 @@ impl BackupPlan {
     pub fn steps<'a>(
         &self,
         members: impl IntoIterator<Item = (&'a str, Slot)>,
-        services: bool,
+        services: Option<&Known>,
     ) -> Vec<Step> {
         members
             .into_iter()
@@ -139,7 +139,8 @@ impl BackupPlan {
                         root: self.root.clone(),
                         keep: self.keep,
                         online: self.online,
-                        service: services,
+                        service: services.is_some(),
+                        known: services.cloned().unwrap_or_default(),
                     }
                     .into(),
                 )
@@ -566,7 +567,7 @@ impl Hop<'_> {
             if let Some(plan) = &opts.backup {
                 steps.extend(plan.steps(
                     members.iter().map(|m| (m.name.as_str(), self.before(m))),
-                    false,
+                    None,
                 ));
             }
         };
@@ -745,6 +746,7 @@ impl RestoreOnRollback {
                 keep: self.keep + 1,
                 online: false,
                 service: false,
+                known: Known::default(),
             }
             .into(),
             Restore {
@@ -845,6 +847,7 @@ pub fn plan_backup(
         keep,
         online,
         service: false,
+        known: Known::default(),
     }
     .into();
     let steps = match online {
@@ -899,6 +902,7 @@ pub fn plan_restore(
             keep: keep + 1,
             online: false,
             service: false,
+            known: Known::default(),
         }
         .into(),
         Restore {
@@ -978,6 +982,9 @@ pub struct ServiceSteps {
     pub migrates_at_start: bool,
     /// Keyed by service: the database reached through its newest task's settings.
     pub backup: Option<BackupPlan>,
+    /// The settings read through a running task, which the backup and its restore read the
+    /// database's credentials from once no task runs.
+    pub known: Known,
     pub checks: Option<TaskChecks>,
 }
 
@@ -999,7 +1006,7 @@ impl ServiceSteps {
                     moves
                         .iter()
                         .map(|m| (m.service.as_str(), Slot::new(&m.service, 0))),
-                    true,
+                    Some(&self.known),
                 )
             })
             .collect()

@@ -894,7 +894,7 @@ async fn restore_of_old_data() -> (Host, Plan) {
     let root = host.dir.join("backups");
     let (_, taken) = crate::backup::take(
         &host.engine,
-        &app,
+        crate::backup::App::of(&app),
         &target,
         &root.join("web"),
         false,

@@ -21,6 +21,10 @@ const DOCKER_CLI: &str = "/usr/bin/docker";
 pub struct PrivateEngine {
     root: PathBuf,
     bridge: String,
+    /// The third number of its bridge's subnet, which its other networks reuse.
+    subnet: usize,
+    /// The bridge of its Swarm gateway network, when it made one.
+    gateway_bridge: Option<String>,
     /// The bridge's address on this machine, which every engine's containers reach.
     pub gateway: String,
     flags: Vec<String>,
@@ -62,12 +66,33 @@ impl PrivateEngine {
         let mut engine = PrivateEngine {
             root,
             bridge,
+            subnet,
+            gateway_bridge: None,
             gateway: format!("10.213.{subnet}.1"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             daemon: None,
         };
         engine.up();
         engine
+    }
+
+    /// Its own `docker_gwbridge`, made before it joins a swarm: every engine would otherwise
+    /// make one on the same Linux bridge with the same subnet, and the tasks of two swarms could
+    /// get one address. Its tasks are reached there from this machine.
+    pub fn own_gateway_bridge(&mut self) {
+        let bridge = self.bridge.replacen("ctov", "ctgw", 1);
+        self.run(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.214.{}.0/24", self.subnet),
+            "--opt",
+            &format!("com.docker.network.bridge.name={bridge}"),
+            "--opt",
+            "com.docker.network.bridge.enable_icc=false",
+            "docker_gwbridge",
+        ]);
+        self.gateway_bridge = Some(bridge);
     }
 
     /// `unix://SOCKET`, for `DOCKER_HOST`.
@@ -211,9 +236,9 @@ impl Drop for PrivateEngine {
         let _ = Command::new("iptables")
             .args(forward_rule("-D", &self.bridge))
             .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
+        for bridge in std::iter::once(&self.bridge).chain(&self.gateway_bridge) {
+            let _ = Command::new("ip").args(["link", "del", bridge]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -21,5 +21,6 @@ mod settings;
 mod signals;
 mod steps;
 mod swarm;
+mod swarm_products;
 mod tasks;
 mod upgrade;

@@ -101,7 +101,8 @@ fn a_swarm_task_is_never_moved_alone() {
 /// Its manager listens on a loopback port of its own, and its data path on another, so that
 /// swarms of tests running at once do not meet on Swarm's default ports.
 pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
-    let engine = PrivateEngine::start(&scene.prefix, &[]);
+    let mut engine = PrivateEngine::start(&scene.prefix, &[]);
+    engine.own_gateway_bridge();
     let listen = format!("127.0.0.1:{}", free_port());
     let data_port = free_port().to_string();
     engine.run(&[
@@ -119,7 +120,7 @@ pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
 }
 
 /// The journals of the runs on the engine at `host`, as text.
-fn journals_of(scene: &Scene, host: &str) -> String {
+pub fn journals_of(scene: &Scene, host: &str) -> String {
     let endpoint = cutover::engine::endpoint::Endpoint {
         host: host.to_string(),
         tls: None,
@@ -136,7 +137,19 @@ fn journals_of(scene: &Scene, host: &str) -> String {
 
 /// `docker service create` of `image` with `replicas` and `options`, waited for until every
 /// task runs it.
-fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str, options: &[&str]) {
+pub fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str, options: &[&str]) {
+    create_service(engine, name, replicas, options, &[image, "/app/start"]);
+}
+
+/// `docker service create` running `image_and_args` (the image, then its arguments) with
+/// `replicas` and `options`, waited for until every task runs it.
+pub fn create_service(
+    engine: &PrivateEngine,
+    name: &str,
+    replicas: u32,
+    options: &[&str],
+    image_and_args: &[&str],
+) {
     let replicas_text = replicas.to_string();
     let mut args = vec![
         "service",
@@ -148,13 +161,13 @@ fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str, optio
         &replicas_text,
     ];
     args.extend_from_slice(options);
-    args.extend([image, "/app/start"]);
+    args.extend_from_slice(image_and_args);
     engine.run(&args);
-    wait_running(engine, name, replicas, image);
+    wait_running(engine, name, replicas, image_and_args[0]);
 }
 
 /// The images the service's running tasks run, as their specs name them.
-fn running_images(engine: &PrivateEngine, name: &str) -> Vec<String> {
+pub fn running_images(engine: &PrivateEngine, name: &str) -> Vec<String> {
     engine
         .run(&[
             "service",
@@ -172,7 +185,7 @@ fn running_images(engine: &PrivateEngine, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_running(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) {
+pub fn wait_running(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) {
     let start = Instant::now();
     loop {
         let images = running_images(engine, name);
@@ -187,7 +200,7 @@ fn wait_running(engine: &PrivateEngine, name: &str, replicas: u32, image: &str) 
     }
 }
 
-fn spec_image(engine: &PrivateEngine, name: &str) -> String {
+pub fn spec_image(engine: &PrivateEngine, name: &str) -> String {
     engine
         .run(&[
             "service",
@@ -286,7 +299,7 @@ fn a_service_moves_to_its_target_pinned_and_one_that_fails_goes_back_to_its_imag
 
 /// `cutover upgrade NAME ARGS` on the swarm at `host`, paused after step `after` (1-based, as
 /// printed) and killed there; then `recover`'s report of it.
-fn killed_after(scene: &Scene, host: &str, args: &[&str], after: usize) -> serde_json::Value {
+pub fn killed_after(scene: &Scene, host: &str, args: &[&str], after: usize) -> serde_json::Value {
     let pause = after.to_string();
     let mut run = scene.spawn(
         args,
@@ -487,7 +500,7 @@ services:
 }
 
 /// What the file `path` holds in a running task of `service`.
-fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String {
+pub fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String {
     let task = engine
         .run(&[
             "ps",

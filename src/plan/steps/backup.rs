@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Cx, Done, Outputs, StepError, Traits};
 use crate::backup::{self, Target};
+use crate::engine::facts::Facts;
 use crate::engine::inspect_required;
 use crate::plan::{Plan, Slot};
 
@@ -25,6 +26,23 @@ pub struct Backup {
     /// The slot's member is a Swarm service, not a container (see [`Backup::app`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub service: bool,
+    #[serde(skip)]
+    pub known: Known,
+}
+
+/// What the run read of a Swarm service's settings through a running task before it scaled the
+/// service to 0 (a password in a Swarm secret only a task can read): in memory only, never
+/// journaled or printed. A recovering run has none, and reads the service's spec instead.
+#[derive(Clone, Default)]
+pub struct Known(pub Option<std::sync::Arc<Facts>>);
+
+impl std::fmt::Debug for Known {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(_) => f.write_str("Known(settings read before the run)"),
+            None => f.write_str("Known(none)"),
+        }
+    }
 }
 
 #[async_trait]
@@ -53,12 +71,15 @@ impl Action for Backup {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let app = self.app(cx).await?;
+        let (app, known) = self.app(cx).await?;
         let dir = self.root.join(&self.slot.member);
         let clock = tokio::time::Instant::now();
         let (manifest, path) = backup::take(
             cx.engine,
-            &app,
+            backup::App {
+                container: &app,
+                known: known.as_ref(),
+            },
             &self.target,
             &dir,
             self.online,
@@ -127,10 +148,17 @@ impl Action for Backup {
                 })?
             }
         };
-        let app = self.app(cx).await?;
-        let manifest = backup::restore(cx.engine, &app, &path)
-            .await
-            .map_err(failed)?;
+        let (app, known) = self.app(cx).await?;
+        let manifest = backup::restore(
+            cx.engine,
+            backup::App {
+                container: &app,
+                known: known.as_ref(),
+            },
+            &path,
+        )
+        .await
+        .map_err(failed)?;
         Ok(Some(format!(
             "restored {} from backup {} ({})",
             self.target.describe(),
@@ -141,24 +169,36 @@ impl Action for Backup {
 }
 
 impl Backup {
-    /// The application's container, whose settings and files say how to reach the database.
-    /// A Swarm service's is its newest task's: by the time of the backup the service is scaled
-    /// to 0, and Swarm keeps its stopped tasks' containers (its task history), which hold the
-    /// same environment, secrets and configs.
-    async fn app(&self, cx: &Cx<'_>) -> Result<ContainerInspectResponse, StepError> {
+    /// The application's container, whose settings and files say how to reach the database,
+    /// and those settings when they cannot be read from it. A Swarm service's is a running task
+    /// of it, else (scaled to 0) its spec as a container would hold it, with what the run read
+    /// before it scaled the service, or the spec's environment alone when recovering.
+    async fn app(
+        &self,
+        cx: &Cx<'_>,
+    ) -> Result<(ContainerInspectResponse, Option<Facts>), StepError> {
         if !self.service {
-            return Ok(inspect_required(cx.engine, cx.id(&self.slot)?).await?);
+            return Ok((inspect_required(cx.engine, cx.id(&self.slot)?).await?, None));
         }
-        let service = &self.slot.member;
-        crate::engine::service_containers(cx.engine, service)
+        let name = &self.slot.member;
+        let tasks = crate::engine::service_containers(cx.engine, name).await?;
+        if let Some(task) = tasks.into_iter().find(crate::engine::is_running) {
+            return Ok((task, None));
+        }
+        let service = cx
+            .engine
+            .service(name)
             .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                StepError::Failed(format!(
-                    "no container of a task of {service} is left on this node to read the database's connection from (Swarm keeps them unless its task history limit is 0)"
-                ))
-            })
+            .ok_or_else(|| StepError::Failed(format!("the Swarm service {name} is gone")))?;
+        let app = crate::engine::service_as_container(cx.engine, &service).await?;
+        let facts = match &self.known.0 {
+            Some(facts) => (**facts).clone(),
+            None => Facts {
+                env: crate::engine::env_of(&app),
+                ..Facts::default()
+            },
+        };
+        Ok((app, Some(facts)))
     }
 
     fn label(&self, plan: &Plan) -> String {

@@ -38,7 +38,7 @@ impl Action for Restore {
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
-        let manifest = backup::restore(cx.engine, &app, &self.backup)
+        let manifest = backup::restore(cx.engine, backup::App::of(&app), &self.backup)
             .await
             .map_err(|e| StepError::Failed(crate::secrets::redact(&e.to_string())))?;
         Ok(Done::said(format!(

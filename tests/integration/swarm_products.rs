@@ -1,0 +1,376 @@
+//! A product's Swarm services moved by its profile on a real single-node swarm: Anchore
+//! Engine's services and ProGet, each on a real PostgreSQL service of an overlay network.
+
+use std::time::{Duration, Instant};
+
+use crate::engines::PrivateEngine;
+use crate::helpers::*;
+use crate::swarm::{create_service, journals_of, killed_after, spec_image, swarm, wait_running};
+
+const DB_PASSWORD: &str = "swarm-db-pw-31";
+
+/// A swarm with an overlay network and a PostgreSQL service on it.
+struct Site {
+    scene: Scene,
+    engine: PrivateEngine,
+    host: String,
+    net: String,
+    /// The database's service, which the products reach by this name.
+    db: String,
+}
+
+impl Site {
+    fn new(test: &str, user: &str, database: &str) -> Site {
+        let scene = Scene::new(test);
+        let (engine, host) = swarm(&scene);
+        let net = scene.name("net");
+        engine.run(&["network", "create", "--driver", "overlay", &net]);
+        let db = scene.name("db");
+        let env = [
+            format!("POSTGRES_USER={user}"),
+            format!("POSTGRES_PASSWORD={DB_PASSWORD}"),
+            format!("POSTGRES_DB={database}"),
+        ];
+        // DNS round robin: a virtual IP needs IPVS, which this machine's engines lack.
+        let mut options = vec!["--network", &net, "--endpoint-mode", "dnsrr"];
+        for e in &env {
+            options.extend(["-e", e]);
+        }
+        create_service(&engine, &db, 1, &options, &[&product("postgres:15")]);
+        let site = Site {
+            scene,
+            engine,
+            host,
+            net,
+            db,
+        };
+        // The products fail when their database does not answer yet.
+        site.sql(user, database, "SELECT 1");
+        site
+    }
+
+    fn env(&self) -> [(&str, &str); 1] {
+        [("DOCKER_HOST", self.host.as_str())]
+    }
+
+    /// The database service's task.
+    fn db_task(&self) -> String {
+        self.engine
+            .run(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={}", self.db),
+            ])
+            .lines()
+            .next()
+            .expect("the database's task runs")
+            .to_string()
+    }
+
+    /// A query's answer, retried until the server answers.
+    fn sql(&self, user: &str, database: &str, query: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.engine.docker(&[
+                "exec",
+                &self.db_task(),
+                "psql",
+                "-h",
+                "/tmp",
+                "-U",
+                user,
+                "-d",
+                database,
+                "-Atc",
+                query,
+            ]);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).trim().to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{query}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The whole database as plain SQL, without what differs between two dumps of one state.
+    fn dump(&self, user: &str, database: &str) -> String {
+        self.engine
+            .run(&[
+                "exec",
+                &self.db_task(),
+                "pg_dump",
+                "-h",
+                "/tmp",
+                "-U",
+                user,
+                "-d",
+                database,
+                "--format=plain",
+            ])
+            .lines()
+            .filter(|l| {
+                !l.starts_with("--")
+                    && !l.starts_with("\\restrict")
+                    && !l.starts_with("\\unrestrict")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The product's schema version, as the emulator keeps it.
+    fn schema(&self, user: &str, database: &str, product: &str) -> String {
+        self.sql(
+            user,
+            database,
+            &format!("SELECT version FROM emulator_schema WHERE product = '{product}'"),
+        )
+    }
+
+    fn upgrade(&self, service: &str, to: &str) -> Outcome {
+        let args = [
+            "upgrade", service, "--to", to, "--yes", "--json", "--settle", "2s",
+        ];
+        self.scene.cutover_with_env(&args, &self.env())
+    }
+
+    /// Whether every one of the service's `replicas` tasks runs `image` (as its spec pins it).
+    fn assert_runs(&self, service: &str, replicas: u32, image: &str) {
+        let spec = spec_image(&self.engine, service);
+        assert!(spec.starts_with(&format!("{image}@sha256:")), "{spec}");
+        wait_running(&self.engine, service, replicas, &spec);
+    }
+}
+
+/// Anchore Engine's catalog as a service of two replicas on the quickstart's database (user and
+/// database `postgres`, as the image defaults them), with `extra` variables.
+fn anchore(test: &str, extra: &[&str]) -> (Site, String) {
+    let site = Site::new(test, "postgres", "postgres");
+    let name = site.scene.name("catalog");
+    let host_var = format!("ANCHORE_DB_HOST={}", site.db);
+    let password_var = format!("ANCHORE_DB_PASSWORD={DB_PASSWORD}");
+    let mut options = vec![
+        "--network",
+        &site.net,
+        "-e",
+        &host_var,
+        "-e",
+        &password_var,
+        "-e",
+        "ANCHORE_ADMIN_PASSWORD=foobar",
+    ];
+    for e in extra {
+        options.extend(["-e", e]);
+    }
+    create_service(
+        &site.engine,
+        &name,
+        2,
+        &options,
+        &[
+            &product("anchore/anchore-engine:v0.7.0"),
+            "anchore-manager",
+            "service",
+            "start",
+            "catalog",
+        ],
+    );
+    site.sql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE images (digest text PRIMARY KEY, analyzed boolean); INSERT INTO images SELECT 'sha256:' || g, g % 2 = 0 FROM generate_series(1, 200) g",
+    );
+    (site, name)
+}
+
+fn step_names(report: &serde_json::Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database() {
+    let (site, name) = anchore("swarmanchore", &[]);
+    let anchore = |tag: &str| product(&format!("anchore/anchore-engine:{tag}"));
+
+    // A migration that fails: the previous spec back on both tasks, the database as before.
+    let before = site.dump("postgres", "postgres");
+    let out = site.upgrade(&name, "v0.8.0");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert!(
+        report["failure"].as_str().unwrap().contains("failed"),
+        "{report}"
+    );
+    site.assert_runs(&name, 2, &anchore("v0.7.0"));
+    assert_eq!(site.dump("postgres", "postgres"), before, "restored");
+
+    // The migration as a job while no task runs, the database backed up first, the new tasks
+    // tried by the profile's health and version rules.
+    let out = site.upgrade(&name, "v0.7.1");
+    out.expect(0);
+    let report = out.json();
+    assert_eq!(
+        step_names(&report),
+        [
+            "pull",
+            "service_scale",
+            "backup",
+            "service_job",
+            "service_update",
+            "service_await"
+        ],
+        "{report}"
+    );
+    assert_eq!(report["profile"]["name"], "anchore-engine", "{report}");
+    let awaited = report["steps"][5]["detail"].as_str().unwrap();
+    assert!(
+        awaited.contains("answered HTTP 200") && awaited.contains("it reports 0.7.1"),
+        "{awaited}"
+    );
+    site.assert_runs(&name, 2, &anchore("v0.7.1"));
+    assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
+    assert_eq!(
+        site.sql("postgres", "postgres", "SELECT count(*) FROM images"),
+        "200"
+    );
+
+    // A new version that fails once its migration changed the schema: the old image back
+    // with no task running, the database restored, then the replicas.
+    let before = site.dump("postgres", "postgres");
+    let out = site.upgrade(&name, "v0.7.2");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let text = report.to_string();
+    assert!(text.contains("restored the PostgreSQL database"), "{text}");
+    site.assert_runs(&name, 2, &anchore("v0.7.1"));
+    assert_eq!(site.dump("postgres", "postgres"), before, "restored");
+    assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
+
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &journals_of(&site.scene, &site.host),
+    ] {
+        assert!(!text.contains(DB_PASSWORD), "the password leaked");
+    }
+    assert!(!site
+        .engine
+        .run(&["service", "ls", "--format", "{{.Name}}"])
+        .contains("cutover-migrate"));
+}
+
+#[test]
+fn anchore_killed_during_its_migration_job_is_recovered_onto_its_data() {
+    // The migration takes 60 s (a test knob of the emulator), time to kill cutover in it.
+    let (site, name) = anchore("swarmanchorekill", &["MIGRATION_DELAY_SECS=60"]);
+    let before = site.dump("postgres", "postgres");
+    // Killed once its job began: pull, scale, backup, then the job.
+    let args = [
+        "upgrade", &name, "--to", "v0.7.1", "--yes", "--settle", "2s",
+    ];
+    let recovered = killed_after(&site.scene, &site.host, &args, 3);
+    assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
+    site.assert_runs(&name, 2, &product("anchore/anchore-engine:v0.7.0"));
+    assert_eq!(
+        site.dump("postgres", "postgres"),
+        before,
+        "recover restored it"
+    );
+    assert!(!site
+        .engine
+        .run(&["service", "ls", "--format", "{{.Name}}"])
+        .contains("cutover-migrate"));
+}
+
+#[test]
+fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it() {
+    let site = Site::new("swarmproget", "proget", "proget");
+    let secret = site.scene.name("connection");
+    let connection = format!(
+        "Server={};Port=5432;Database=proget;User Id=proget;Password={DB_PASSWORD};",
+        site.db
+    );
+    let mut made = std::process::Command::new("/usr/bin/docker")
+        .args(["secret", "create", &secret, "-"])
+        .env("DOCKER_HOST", &site.host)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(made.stdin.as_mut().unwrap(), connection.as_bytes()).unwrap();
+    drop(made.stdin.take());
+    assert!(made.wait().unwrap().success());
+    let name = site.scene.name("proget");
+    create_service(
+        &site.engine,
+        &name,
+        1,
+        &[
+            "--network",
+            &site.net,
+            "--secret",
+            &format!("source={secret},target=connection"),
+            "-e",
+            "PROGET_POSTGRES_CONNECTION_STRING_FILE=/run/secrets/connection",
+        ],
+        &[&product("inedo/proget:25.0.1")],
+    );
+    let proget = |tag: &str| product(&format!("inedo/proget:{tag}"));
+
+    // `upgradedb` as a job with the service's secret, the database reached and backed up with
+    // the connection the secret holds, read through the running task.
+    let out = site.upgrade(&name, "26.0.1");
+    out.expect(0);
+    let report = out.json();
+    assert!(
+        step_names(&report).contains(&"backup".to_string()),
+        "{report}"
+    );
+    site.assert_runs(&name, 1, &proget("26.0.1"));
+    assert_eq!(site.schema("proget", "proget", "proget"), "26.0.1");
+
+    // 26.0.2 fails once its migration changed the schema: the backup, read with the secret's
+    // password while the task still ran, is restored with it while none runs.
+    let before = site.dump("proget", "proget");
+    let out = site.upgrade(&name, "26.0.2");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("restored the PostgreSQL database proget"),
+        "{report}"
+    );
+    site.assert_runs(&name, 1, &proget("26.0.1"));
+    assert_eq!(site.dump("proget", "proget"), before, "restored");
+    assert_eq!(site.schema("proget", "proget", "proget"), "26.0.1");
+
+    // The secret stays the service's: the job ran with it, and the new task has it.
+    let spec_secrets = site.engine.run(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
+        &name,
+    ]);
+    assert_eq!(spec_secrets.trim(), secret);
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &journals_of(&site.scene, &site.host),
+    ] {
+        assert!(!text.contains(DB_PASSWORD), "the password leaked");
+    }
+}
