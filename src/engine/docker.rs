@@ -27,7 +27,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::endpoint::Endpoint;
 use super::reference::ImageRef;
 use super::ssh;
-use super::{short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, TarStream};
+use super::{
+    short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, Stored, TarStream,
+};
 use crate::secrets;
 
 /// The engine's own default grace period for `docker stop`.
@@ -602,6 +604,54 @@ impl Engine for DockerEngine {
             .list_tasks(Some(options))
             .await
             .map_err(|e| api_error(&self.host, format!("listing the tasks of {id}"), e))
+    }
+
+    async fn create_stored(
+        &self,
+        kind: Stored,
+        name: &str,
+        data: &[u8],
+    ) -> Result<String, EngineError> {
+        use base64::Engine as _;
+        let data = Some(base64::engine::general_purpose::STANDARD.encode(data));
+        let made = match kind {
+            Stored::Secret => {
+                self.docker
+                    .create_secret(bollard::models::SecretSpec {
+                        name: Some(name.to_string()),
+                        data,
+                        ..Default::default()
+                    })
+                    .await
+            }
+            Stored::Config => {
+                self.docker
+                    .create_config(bollard::models::ConfigSpec {
+                        name: Some(name.to_string()),
+                        data,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        made.map(|r| r.id)
+            .map_err(|e| api_error(&self.host, format!("creating the {kind} {name}"), e))
+    }
+
+    async fn remove_stored(&self, kind: Stored, name_or_id: &str) -> Result<(), EngineError> {
+        let removed = match kind {
+            Stored::Secret => self.docker.delete_secret(name_or_id).await,
+            Stored::Config => self.docker.delete_config(name_or_id).await,
+        };
+        match removed {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("removing the {kind} {name_or_id}"),
+                e,
+            )),
+        }
     }
 
     async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {

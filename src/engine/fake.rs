@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::reference::ImageRef;
-use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, TarStream};
+use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, Stored, TarStream};
 
 /// How a container of an image behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -738,6 +738,19 @@ impl Engine for FakeEngine {
 
     async fn network(&self, _name: &str) -> Result<Option<NetworkInspect>, EngineError> {
         Ok(None)
+    }
+
+    async fn create_stored(
+        &self,
+        _kind: Stored,
+        name: &str,
+        _data: &[u8],
+    ) -> Result<String, EngineError> {
+        Err(not_found(name))
+    }
+
+    async fn remove_stored(&self, _kind: Stored, _name_or_id: &str) -> Result<(), EngineError> {
+        Ok(())
     }
 
     async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {

@@ -217,6 +217,34 @@ pub trait Engine: Send + Sync {
     /// The network and the containers of this engine on it, or `None` when there is none by
     /// that name.
     async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError>;
+
+    /// Creates a Swarm secret or config holding `data`; its id.
+    async fn create_stored(
+        &self,
+        kind: Stored,
+        name: &str,
+        data: &[u8],
+    ) -> Result<String, EngineError>;
+
+    /// Removes a Swarm secret or config; one already gone is no error.
+    async fn remove_stored(&self, kind: Stored, name_or_id: &str) -> Result<(), EngineError>;
+}
+
+/// What Swarm keeps for services to mount as files, and never changes once made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stored {
+    Secret,
+    Config,
+}
+
+impl std::fmt::Display for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stored::Secret => "secret",
+            Stored::Config => "config",
+        })
+    }
 }
 
 /// A legacy link as a create call takes it (`target:alias`), from the form inspect reports it

@@ -21,13 +21,16 @@ use super::upgrade::{hop_steps, plan_hops, UpgradeRequest};
 use crate::compose::{self, edit, Change};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Stored};
 use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
 use crate::plan::build::{
     plan_service_update, BackupPlan, ServiceMove, ServiceSteps, StageOptions, Target,
 };
-use crate::plan::steps::{replicas_of, service_image, sha, ComposeEdit, Known, TaskChecks};
+use crate::plan::steps::{
+    replicas_of, service_image, sha, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome,
+    TaskChecks,
+};
 use crate::plan::ProfileUse;
 use crate::profile::{Catalog, Loaded, Profile};
 use crate::run::StateDir;
@@ -120,6 +123,9 @@ pub async fn prepare(
     for service in &services {
         let (to, policy) = check(req, service, product.is_some())?;
         moves.push(ServiceMove {
+            companion: product
+                .as_ref()
+                .is_some_and(|p| p.companions.contains(&name_of(service))),
             service: name_of(service),
             from: service_image(service),
             to: to.to_string(),
@@ -205,6 +211,9 @@ struct Product {
     steps: ServiceSteps,
     health: HealthPolicy,
     notes: Vec<String>,
+    /// The services of the installation's other images, which move to the same tag with their
+    /// own HEALTHCHECK only.
+    companions: Vec<String>,
     profile: ProfileUse,
 }
 
@@ -242,6 +251,9 @@ impl Product {
                 services.push(other);
             }
         }
+        let product = services.len();
+        let companions = companions(engine, profile, services).await?;
+        services.extend(companions.iter().cloned());
         for (c, _) in &tasks {
             crate::secrets::register_container(c);
         }
@@ -260,7 +272,7 @@ impl Product {
         let all_facts: Vec<Facts> = tasks.iter().map(|(_, f)| f.clone()).collect();
         let hop = hop_steps(profile, first, &req.options, &all_facts)?.remove(0);
         let stage = req.options.steps.over(&hop);
-        fits_a_service(&profile.name, &stage, services)?;
+        fits_a_service(&profile.name, &stage, &services[..product], facts)?;
         if let Some(m) = &stage.migrate {
             crate::secrets::register_command(&m.command);
         }
@@ -282,19 +294,27 @@ impl Product {
         };
         live::require_match(engine, &profile.name, &members, &rules).await?;
         let backup = backup_plan(engine, state, req, profile, (first, facts), primary).await?;
+        let settings = settings_for(primary, facts, &stage.env.set, &req.options.target)?;
         Ok(Product {
             steps: ServiceSteps {
                 migration: stage.migrate.clone(),
                 migrates_at_start: stage.migrates_at_start,
                 backup,
                 known: Known(Some(std::sync::Arc::new(facts.clone()))),
+                settings,
                 checks: Some(TaskChecks {
+                    calls: stage
+                        .parts
+                        .iter()
+                        .filter_map(|p| p.as_call().cloned())
+                        .collect(),
                     health: health.clone(),
                     version: stage.expect_version.clone(),
                 }),
             },
             health,
             notes: stage.notes,
+            companions: companions.iter().map(name_of).collect(),
             profile: ProfileUse {
                 name: profile.name.clone(),
                 origin: loaded.origin.clone(),
@@ -302,6 +322,47 @@ impl Product {
             },
         })
     }
+}
+
+/// The services of the profile's companion images (DevLake's config UI and dashboard) that
+/// belong with `services`: in their stack, or on one of their networks.
+async fn companions(
+    engine: &dyn Engine,
+    profile: &Profile,
+    services: &[Service],
+) -> Result<Vec<Service>> {
+    let patterns = profile
+        .group
+        .as_ref()
+        .map(|g| g.companions.clone())
+        .unwrap_or_default();
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let installation = |s: &Service| {
+        let networks = s
+            .spec
+            .as_ref()
+            .and_then(|s| s.task_template.as_ref())
+            .and_then(|t| t.networks.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|n| n.target);
+        let stack = labels(s).remove(STACK_LABEL).map(|n| format!("stack:{n}"));
+        networks.chain(stack).collect::<Vec<_>>()
+    };
+    let ours: Vec<String> = services.iter().flat_map(installation).collect();
+    Ok(engine
+        .services()
+        .await?
+        .into_iter()
+        .filter(|s| !services.iter().any(|m| name_of(m) == name_of(s)))
+        .filter(|s| {
+            ImageRef::parse(&service_image(s))
+                .is_some_and(|i| crate::profile::repository_matching(&patterns, &i).is_some())
+        })
+        .filter(|s| installation(s).iter().any(|i| ours.contains(i)))
+        .collect())
 }
 
 /// A running task of the service on this node, and what the profile reads of it.
@@ -326,7 +387,12 @@ async fn running_task(
 
 /// Refuses the profile's steps that a service cannot take yet: a new task has only what its
 /// spec gives it, and changing the spec's environment, secrets or configs is not built.
-fn fits_a_service(profile: &str, stage: &StageOptions, services: &[Service]) -> Result<()> {
+fn fits_a_service(
+    profile: &str,
+    stage: &StageOptions,
+    services: &[Service],
+    facts: &Facts,
+) -> Result<()> {
     let refused = |what: String| {
         Err(Error::Refused(format!(
             "profile {profile}: {what}; nothing was changed"
@@ -337,16 +403,26 @@ fn fits_a_service(profile: &str, stage: &StageOptions, services: &[Service]) -> 
             "its commands run inside a container (`exec`) are not run in a Swarm task".into(),
         );
     }
-    if !(stage.env.set.is_empty() && stage.env.unset.is_empty() && stage.env.rename.is_empty()) {
-        return refused("this hop changes the environment (`env_copy`), which for a service means a new spec, or a new Swarm secret or config (they are immutable), and is not built yet: upgrade it by the vendor's procedure".into());
+    if !(stage.env.unset.is_empty() && stage.env.rename.is_empty()) {
+        return refused(
+            "this hop removes or renames variables, which is not done to a Swarm service's spec"
+                .into(),
+        );
     }
-    if let Some(part) = stage.parts.first() {
+    if let Some(part) = stage.parts.iter().find(|p| p.as_call().is_none()) {
         return refused(format!(
-            "its `{}` step is made on a container as it starts, which is not built for a Swarm task yet",
+            "its `{}` step runs inside a container, which is not done in a Swarm task",
             part.kind()
         ));
     }
     for carried in &stage.carry {
+        // An optional file the task does not have is nothing to carry.
+        if carried.optional
+            && !facts.files.contains_key(&carried.path)
+            && !facts.present.contains(&carried.path)
+        {
+            continue;
+        }
         if let Some(s) = services.iter().find(|s| !spec_holds(s, &carried.path)) {
             return refused(format!(
                 "{} keeps {} in its own files, which every new task of {} starts without: give it to the service as a Swarm config or secret (or a mount), which its spec carries",
@@ -359,44 +435,163 @@ fn fits_a_service(profile: &str, stage: &StageOptions, services: &[Service]) -> 
     Ok(())
 }
 
-/// Whether the service's spec gives each task `path`: a secret, a config, or a mount holds it.
-fn spec_holds(service: &Service, path: &str) -> bool {
-    let container = service
+/// Where the service keeps each variable the hop sets (DevLake's `ENCRYPTION_SECRET`, a copy of
+/// its `ENCODE_KEY`): beside the value copied, in the spec's environment or in the dotenv file
+/// a Swarm secret or config holds, so that a value kept secret is not written into the spec.
+fn settings_for(
+    service: &Service,
+    facts: &Facts,
+    set: &[(String, String)],
+    target: &Target,
+) -> Result<Vec<ServiceSettings>> {
+    let name = name_of(service);
+    let spec_env = service
         .spec
         .as_ref()
         .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.container_spec.clone())
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.env.clone())
         .unwrap_or_default();
-    let secrets = container
+    let holds_value = |entries: &[String], value: &str| {
+        entries
+            .iter()
+            .any(|e| e.split_once('=').is_some_and(|(_, v)| v == value))
+    };
+    let mut env = ServiceSettings {
+        service: name.clone(),
+        names: Vec::new(),
+        into: SettingsHome::Env,
+        text: Hidden::default(),
+    };
+    let mut files: Vec<ServiceSettings> = Vec::new();
+    for (variable, value) in set {
+        let in_file = facts.files.iter().find(|(path, text)| {
+            let lines: Vec<String> = text.lines().map(|l| l.trim().replace('"', "")).collect();
+            holds_value(&lines, value) && stored_at(service, path).is_some()
+        });
+        let into = match (in_file, holds_value(&spec_env, value) || holds_value(&facts.env, value)) {
+            (_, true) => &mut env,
+            (Some((path, text)), false) => {
+                let (kind, from, from_id) = stored_at(service, path).expect("found above");
+                if !files.iter().any(|f| matches!(&f.into, SettingsHome::File { target, .. } if target == path)) {
+                    let made = made_name(&from, target);
+                    let mut text = text.clone();
+                    if !text.is_empty() && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    files.push(ServiceSettings {
+                        service: name.clone(),
+                        names: Vec::new(),
+                        into: SettingsHome::File {
+                            kind,
+                            from,
+                            from_id,
+                            made,
+                            target: path.clone(),
+                        },
+                        text: Hidden(text),
+                    });
+                }
+                files
+                    .iter_mut()
+                    .find(|f| matches!(&f.into, SettingsHome::File { target, .. } if target == path))
+                    .expect("pushed above")
+            }
+            (None, false) => {
+                return Err(Error::Refused(format!(
+                    "{name}: the new version needs {variable}, whose value comes from neither its spec's environment nor a file a Swarm secret or config gives it: set {variable} on the service first"
+                )))
+            }
+        };
+        into.names.push(variable.clone());
+        into.text.0.push_str(&format!("{variable}={value}\n"));
+    }
+    Ok(std::iter::once(env)
+        .filter(|e| !e.names.is_empty())
+        .chain(files)
+        .collect())
+}
+
+/// The name of the Swarm secret or config made from `from` for the target: `NAME-TAG`, as
+/// Swarm takes names (64 characters of letters, digits, `-`, `_` and `.`).
+fn made_name(from: &str, target: &Target) -> String {
+    let tag = match target {
+        Target::Tag(tag) => tag.clone(),
+        Target::Image(image) => image.tag.clone().unwrap_or_default(),
+    };
+    let tag: String = tag
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || "-_.".contains(c) {
+            true => c,
+            false => '-',
+        })
+        .collect();
+    let mut name = format!("{from}-{tag}");
+    name.truncate(64);
+    name
+}
+
+/// The Swarm secret or config the spec mounts at `path`: its kind, name and id.
+fn stored_at(service: &Service, path: &str) -> Option<(Stored, String, String)> {
+    let container = service
+        .spec
+        .as_ref()?
+        .task_template
+        .as_ref()?
+        .container_spec
+        .clone()?;
+    let secret = container
         .secrets
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|s| {
-            let target = s.file?.name?;
-            Some(match target.starts_with('/') {
+        .find_map(|s| {
+            let target = s.file.as_ref()?.name.clone()?;
+            let target = match target.starts_with('/') {
                 true => target,
                 false => format!("/run/secrets/{target}"),
-            })
+            };
+            (target == path).then_some((
+                Stored::Secret,
+                s.secret_name.clone()?,
+                s.secret_id.clone()?,
+            ))
         });
-    let configs = container
-        .configs
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|c| {
-            let target = c.file?.name?;
-            Some(match target.starts_with('/') {
-                true => target,
-                false => format!("/{target}"),
+    secret.or_else(|| {
+        container
+            .configs
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|c| {
+                let target = c.file.as_ref()?.name.clone()?;
+                let target = match target.starts_with('/') {
+                    true => target,
+                    false => format!("/{target}"),
+                };
+                (target == path).then_some((
+                    Stored::Config,
+                    c.config_name.clone()?,
+                    c.config_id.clone()?,
+                ))
             })
-        });
-    let mounts = container
-        .mounts
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| m.target);
+    })
+}
+
+/// Whether the service's spec gives each task `path`: a secret, a config, or a mount holds it.
+fn spec_holds(service: &Service, path: &str) -> bool {
+    let mounts = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.mounts.clone())
+        .unwrap_or_default();
     let under =
         |dir: &str| path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/')));
-    secrets.chain(configs).any(|t| t == path) || mounts.into_iter().any(|t| under(&t))
+    stored_at(service, path).is_some()
+        || mounts
+            .into_iter()
+            .filter_map(|m| m.target)
+            .any(|t| under(&t))
 }
 
 /// The backup of the product's database, taken through the service's newest task (its

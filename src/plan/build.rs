@@ -11,8 +11,8 @@ use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
-    Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, Start,
-    Stop, TaskChecks, Verify, VersionSource,
+    Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceSettings,
+    ServiceUpdate, Start, Stop, TaskChecks, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -971,6 +971,8 @@ pub struct ServiceMove {
     pub stops_all: bool,
     /// Its replicas; `None` for a global service.
     pub replicas: Option<i64>,
+    /// Another image of the product's installation: the profile's rules are not its.
+    pub companion: bool,
 }
 
 /// What a move of Swarm services does beyond the update: a product profile's procedure, or
@@ -985,6 +987,8 @@ pub struct ServiceSteps {
     /// The settings read through a running task, which the backup and its restore read the
     /// database's credentials from once no task runs.
     pub known: Known,
+    /// Settings the new version needs given to the services, while none of their tasks runs.
+    pub settings: Vec<ServiceSettings>,
     pub checks: Option<TaskChecks>,
 }
 
@@ -994,6 +998,7 @@ impl ServiceSteps {
     pub fn scales(&self) -> bool {
         self.migration.is_some()
             || self.migrates_at_start
+            || !self.settings.is_empty()
             || self.backup.as_ref().is_some_and(|b| !b.online)
     }
 
@@ -1052,6 +1057,7 @@ pub fn plan_service_update(
     if !online {
         steps.extend(steps_asked.backups(moves));
     }
+    steps.extend(steps_asked.settings.iter().cloned().map(Step::from));
     if let Some(migration) = &steps_asked.migration {
         steps.push(
             ServiceJob {
@@ -1088,7 +1094,7 @@ pub fn plan_service_update(
             to: m.to.clone(),
             timeout: health.timeout,
             settle: health.settle,
-            checks: steps_asked.checks.clone(),
+            checks: steps_asked.checks.clone().filter(|_| !m.companion),
         }
         .into()
     }));

@@ -36,6 +36,11 @@ pub trait Part: std::fmt::Debug + Send + Sync {
     /// The profile's name for the step kind, for messages that refuse it.
     fn kind(&self) -> &'static str;
 
+    /// The call it makes on a started container, which a Swarm service's new tasks take too.
+    fn as_call(&self) -> Option<&super::steps::Call> {
+        None
+    }
+
     fn phase(&self) -> Phase;
 
     /// Its steps for one member, in the order they run; none for a member it does not concern.

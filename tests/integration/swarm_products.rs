@@ -1,11 +1,13 @@
 //! A product's Swarm services moved by its profile on a real single-node swarm: Anchore
-//! Engine's services and ProGet, each on a real PostgreSQL service of an overlay network.
+//! Engine's services, ProGet and DevLake, each on a real PostgreSQL service of an overlay network.
 
 use std::time::{Duration, Instant};
 
 use crate::engines::PrivateEngine;
 use crate::helpers::*;
-use crate::swarm::{create_service, journals_of, killed_after, spec_image, swarm, wait_running};
+use crate::swarm::{
+    create_service, journals_of, killed_after, read_in_task, spec_image, swarm, wait_running,
+};
 
 const DB_PASSWORD: &str = "swarm-db-pw-31";
 
@@ -372,5 +374,120 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
         &journals_of(&site.scene, &site.host),
     ] {
         assert!(!text.contains(DB_PASSWORD), "the password leaked");
+    }
+}
+
+/// `docker secret create NAME -` with `data`.
+fn secret(site: &Site, name: &str, data: &str) {
+    let mut made = std::process::Command::new("/usr/bin/docker")
+        .args(["secret", "create", name, "-"])
+        .env("DOCKER_HOST", &site.host)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(made.stdin.as_mut().unwrap(), data.as_bytes()).unwrap();
+    drop(made.stdin.take());
+    assert!(made.wait().unwrap().success());
+}
+
+/// The secrets the service's spec names, and where.
+fn secrets_of(site: &Site, service: &str) -> String {
+    site.engine
+        .run(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}:{{.File.Name}} {{end}}",
+            service,
+        ])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn devlake_whose_key_is_in_a_swarm_secret_gets_a_new_secret_with_its_encryption_secret() {
+    let site = Site::new("swarmdevlake", "lake", "lake");
+    let key = "3f5e8c1d9a7b4e2f6c0d8a1b5e9f7c3d";
+    let env_secret = site.scene.name("lake-env");
+    secret(
+        &site,
+        &env_secret,
+        &format!(
+            "DB_URL=postgres://lake:{DB_PASSWORD}@{}:5432/lake\nENCODE_KEY={key}\n",
+            site.db
+        ),
+    );
+    let lake = site.scene.name("devlake");
+    create_service(
+        &site.engine,
+        &lake,
+        1,
+        &[
+            "--network",
+            &site.net,
+            "--secret",
+            &format!("source={env_secret},target=/app/.env"),
+        ],
+        &[&product("apache/devlake:v0.17.0")],
+    );
+    let lake_image = |tag: &str| product(&format!("apache/devlake:{tag}"));
+
+    // 0.19's migration fails once called: DevLake back on its data, the old secret with it,
+    // and the one made for the new version removed.
+    let before = site.dump("lake", "lake");
+    let out = site.upgrade(&lake, "v0.19.0");
+    out.expect(1);
+    let report = out.json();
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    site.assert_runs(&lake, 1, &lake_image("v0.17.0"));
+    assert_eq!(secrets_of(&site, &lake), format!("{env_secret}:/app/.env"));
+    let secrets = site.engine.run(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(secrets.trim(), env_secret, "the new secret is removed");
+    assert_eq!(site.dump("lake", "lake"), before, "restored");
+
+    let devlake_endpoint = format!("DEVLAKE_ENDPOINT={lake}:8080");
+    let ui = site.scene.name("config-ui");
+    create_service(
+        &site.engine,
+        &ui,
+        1,
+        &[
+            "--network",
+            &site.net,
+            "-e",
+            &devlake_endpoint,
+            "-e",
+            "GRAFANA_ENDPOINT=grafana:3000",
+        ],
+        &[&product("apache/devlake-config-ui:v0.17.0")],
+    );
+    // 0.18: a new secret, the old file with ENCRYPTION_SECRET added, in the old one's place;
+    // the migration called on the new task; the config UI moved to the same tag.
+    let out = site.upgrade(&lake, "v0.18.0-beta1");
+    out.expect(0);
+    let report = out.json();
+    let made = format!("{env_secret}-v0.18.0-beta1");
+    assert_eq!(secrets_of(&site, &lake), format!("{made}:/app/.env"));
+    let dotenv = read_in_task(&site.engine, &lake, "/app/.env");
+    assert!(
+        dotenv.contains(&format!("ENCODE_KEY={key}"))
+            && dotenv.contains(&format!("ENCRYPTION_SECRET={key}")),
+        "the new secret's file has both"
+    );
+    let text = report.to_string();
+    assert!(text.contains("called /proceed-db-migration"), "{text}");
+    site.assert_runs(&lake, 1, &lake_image("v0.18.0-beta1"));
+    site.assert_runs(&ui, 1, &product("apache/devlake-config-ui:v0.18.0-beta1"));
+    assert_eq!(site.schema("lake", "lake", "devlake"), "0.18.0-beta1");
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &journals_of(&site.scene, &site.host),
+    ] {
+        assert!(
+            !text.contains(key) && !text.contains(DB_PASSWORD),
+            "a secret leaked"
+        );
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Action, Cx, Done, Step, StepError, Traits};
-use crate::engine::inspect_required;
+use crate::engine::{inspect_required, Engine};
 use crate::health;
 use crate::plan::part::{Part, Phase, Place};
 use crate::plan::{Plan, Slot};
@@ -33,6 +33,10 @@ impl Part for Call {
         "call"
     }
 
+    fn as_call(&self) -> Option<&Call> {
+        Some(self)
+    }
+
     fn phase(&self) -> Phase {
         Phase::Started
     }
@@ -46,6 +50,74 @@ impl Part for Call {
             }
             .into()],
         }
+    }
+}
+
+impl Call {
+    /// Makes the call on the running container `id`: what it found, or why it failed.
+    pub async fn make(&self, engine: &dyn Engine, id: &str) -> Result<String, StepError> {
+        let c = self;
+        let http = reqwest::Client::builder()
+            .timeout(c.timeout.max(ATTEMPT))
+            .build()
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        let began = Instant::now();
+        let mut called = false;
+        let mut last = String::from("nothing answered yet");
+        while began.elapsed() < c.timeout {
+            let container = inspect_required(engine, id).await?;
+            let container = crate::engine::as_reached(engine, container).await?;
+            if !crate::engine::is_running(&container) {
+                return Err(StepError::Failed(
+                    "the container stopped while cutover waited to call it".into(),
+                ));
+            }
+            for endpoint in health::endpoints(&container, c.port, &engine.machine()) {
+                let base = format!("http://{}", endpoint.addr);
+                let probe = http
+                    .get(format!("{base}{}", c.while_path))
+                    .timeout(ATTEMPT)
+                    .send()
+                    .await;
+                let status = match probe {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(e) => {
+                        last = format!("{base}{}: {}", c.while_path, crate::error_text(&e));
+                        continue;
+                    }
+                };
+                if status != c.while_status {
+                    let detail = match called {
+                        true => format!("called {}; {} now answers {status}", c.path, c.while_path),
+                        false => format!("{} answers {status}: no call needed", c.while_path),
+                    };
+                    return Ok(detail);
+                }
+                let resp = http
+                    .get(format!("{base}{}", c.path))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StepError::Failed(format!("{}: {}", c.path, crate::error_text(&e)))
+                    })?;
+                let code = resp.status().as_u16();
+                let body = resp.text().await.unwrap_or_default();
+                if !(200..300).contains(&code) {
+                    return Err(StepError::Failed(crate::secrets::redact(&format!(
+                        "{} answered {code}: {}",
+                        c.path,
+                        body.trim()
+                    ))));
+                }
+                called = true;
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Err(StepError::Failed(crate::secrets::redact(&format!(
+            "still waiting after {}: {last}",
+            humantime::format_duration(c.timeout)
+        ))))
     }
 }
 
@@ -74,67 +146,7 @@ impl Action for CallStep {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let c = &self.call;
         let id = cx.id(&self.slot)?;
-        let http = reqwest::Client::builder()
-            .timeout(c.timeout.max(ATTEMPT))
-            .build()
-            .map_err(|e| StepError::Failed(e.to_string()))?;
-        let began = Instant::now();
-        let mut called = false;
-        let mut last = String::from("nothing answered yet");
-        while began.elapsed() < c.timeout {
-            let container = inspect_required(cx.engine, id).await?;
-            if !crate::engine::is_running(&container) {
-                return Err(StepError::Failed(
-                    "the container stopped while cutover waited to call it".into(),
-                ));
-            }
-            for endpoint in health::endpoints(&container, c.port, &cx.engine.machine()) {
-                let base = format!("http://{}", endpoint.addr);
-                let probe = http
-                    .get(format!("{base}{}", c.while_path))
-                    .timeout(ATTEMPT)
-                    .send()
-                    .await;
-                let status = match probe {
-                    Ok(resp) => resp.status().as_u16(),
-                    Err(e) => {
-                        last = format!("{base}{}: {}", c.while_path, crate::error_text(&e));
-                        continue;
-                    }
-                };
-                if status != c.while_status {
-                    let detail = match called {
-                        true => format!("called {}; {} now answers {status}", c.path, c.while_path),
-                        false => format!("{} answers {status}: no call needed", c.while_path),
-                    };
-                    return Ok(Done::said(detail));
-                }
-                let resp = http
-                    .get(format!("{base}{}", c.path))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        StepError::Failed(format!("{}: {}", c.path, crate::error_text(&e)))
-                    })?;
-                let code = resp.status().as_u16();
-                let body = resp.text().await.unwrap_or_default();
-                if !(200..300).contains(&code) {
-                    return Err(StepError::Failed(crate::secrets::redact(&format!(
-                        "{} answered {code}: {}",
-                        c.path,
-                        body.trim()
-                    ))));
-                }
-                called = true;
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        Err(StepError::Failed(crate::secrets::redact(&format!(
-            "still waiting after {}: {last}",
-            humantime::format_duration(c.timeout)
-        ))))
+        Ok(Done::said(self.call.make(cx.engine, id).await?))
     }
 }

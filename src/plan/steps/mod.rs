@@ -20,6 +20,7 @@ mod remove;
 mod rename;
 mod restore;
 mod service;
+mod service_settings;
 mod start;
 mod stop;
 mod swap;
@@ -58,6 +59,7 @@ pub use service::{
     image_of as service_image, replicas_of, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
     TaskChecks,
 };
+pub use service_settings::{Hidden, ServiceSettings, SettingsHome};
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
@@ -294,6 +296,7 @@ steps! {
     "remove" => Remove,
     "service_scale" => ServiceScale,
     "service_job" => ServiceJob,
+    "service_settings" => ServiceSettings,
     "service_update" => ServiceUpdate,
     "service_await" => ServiceAwait,
 }

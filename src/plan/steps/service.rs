@@ -15,7 +15,7 @@ use bollard::models::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    finished, reports, shown, Action, CheckVersion, Cx, Done, Outputs, StepError, Traits,
+    finished, reports, shown, Action, Call, CheckVersion, Cx, Done, Outputs, StepError, Traits,
     Transcript, VersionSource,
 };
 use crate::clock;
@@ -115,6 +115,10 @@ pub struct ServiceAwait {
 /// nodes are not reached from here: their HEALTHCHECK alone decides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskChecks {
+    /// Calls the product waits for once it started (DevLake's `/proceed-db-migration`), made
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Call>,
     pub health: HealthPolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<VersionSource>,
@@ -141,6 +145,9 @@ impl TaskChecks {
         let began = Instant::now();
         let mut seen = Vec::new();
         for id in &tasks {
+            for call in &self.calls {
+                seen.push(call.make(engine, id).await?);
+            }
             loop {
                 match crate::health::probe_now(engine, id, &self.health).await? {
                     Ok(answer) => {
@@ -541,7 +548,7 @@ async fn back_to(
 }
 
 /// The service, or a failure naming it when it is gone.
-async fn required(engine: &dyn Engine, name: &str) -> Result<Service, StepError> {
+pub(super) async fn required(engine: &dyn Engine, name: &str) -> Result<Service, StepError> {
     engine
         .service(name)
         .await?
@@ -602,13 +609,39 @@ async fn pinned(engine: &dyn Engine, target: &str) -> Result<String, StepError> 
     Ok(format!("{target}@{digest}"))
 }
 
-/// Replaces the image of the service's spec, its replicas, or both, at the version it was read
-/// at.
+/// Replaces the image of the service's spec, its replicas, or both.
 async fn set_spec(
     engine: &dyn Engine,
     service: &Service,
     image: Option<&str>,
     replicas: Option<i64>,
+) -> Result<(), StepError> {
+    update_spec(engine, service, |spec| {
+        if let Some(image) = image {
+            let container = spec
+                .task_template
+                .get_or_insert_with(Default::default)
+                .container_spec
+                .get_or_insert_with(Default::default);
+            container.image = Some(image.to_string());
+        }
+        if let Some(replicas) = replicas {
+            spec.mode
+                .get_or_insert_with(Default::default)
+                .replicated
+                .get_or_insert_with(Default::default)
+                .replicas = Some(replicas);
+        }
+    })
+    .await
+}
+
+/// Updates the service's spec as `edit` changes it, at the version it was read at, so that a
+/// change someone made meanwhile is refused rather than overwritten.
+pub(super) async fn update_spec(
+    engine: &dyn Engine,
+    service: &Service,
+    edit: impl FnOnce(&mut ServiceSpec),
 ) -> Result<(), StepError> {
     let id = service.id.clone().unwrap_or_default();
     let version = service
@@ -617,21 +650,7 @@ async fn set_spec(
         .and_then(|v| v.index)
         .unwrap_or_default();
     let mut spec: ServiceSpec = service.spec.clone().unwrap_or_default();
-    if let Some(image) = image {
-        let container = spec
-            .task_template
-            .get_or_insert_with(Default::default)
-            .container_spec
-            .get_or_insert_with(Default::default);
-        container.image = Some(image.to_string());
-    }
-    if let Some(replicas) = replicas {
-        spec.mode
-            .get_or_insert_with(Default::default)
-            .replicated
-            .get_or_insert_with(Default::default)
-            .replicas = Some(replicas);
-    }
+    edit(&mut spec);
     engine
         .update_service(&id, i32::try_from(version).unwrap_or(i32::MAX), spec)
         .await?;
