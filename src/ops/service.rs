@@ -831,4 +831,100 @@ mod tests {
         assert!(stops_all(&spec(2, Some(2), false)));
         assert!(!stops_all(&spec(1, None, true)), "start-first");
     }
+
+    /// DevLake's service: `env` in its spec, its dotenv file from the secret `lake-env`.
+    fn lake(env: &[&str]) -> Service {
+        use bollard::models::{Mount, TaskSpecContainerSpecFile};
+        use bollard::models::{TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecSecrets};
+        Service {
+            spec: Some(ServiceSpec {
+                name: Some("lake".into()),
+                task_template: Some(TaskSpec {
+                    container_spec: Some(TaskSpecContainerSpec {
+                        env: Some(env.iter().map(|e| e.to_string()).collect()),
+                        secrets: Some(vec![TaskSpecContainerSpecSecrets {
+                            file: Some(TaskSpecContainerSpecFile {
+                                name: Some("/app/.env".into()),
+                                ..Default::default()
+                            }),
+                            secret_id: Some("s1".into()),
+                            secret_name: Some("lake-env".into()),
+                        }]),
+                        mounts: Some(vec![Mount {
+                            target: Some("/var/lib/lake".into()),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn facts(dotenv: &str) -> Facts {
+        Facts {
+            env: vec!["PATH=/bin".into()],
+            files: [("/app/.env".to_string(), dotenv.to_string())].into(),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_copied_key_goes_where_the_service_keeps_the_old_one() {
+        let set = [("ENCRYPTION_SECRET".to_string(), "k1".to_string())];
+        let to = Target::Tag("v0.18.0".into());
+
+        // In the spec's environment: set there, beside it.
+        let made = settings_for(&lake(&["ENCODE_KEY=k1"]), &facts(""), &set, &to).unwrap();
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].into, SettingsHome::Env);
+        assert_eq!(made[0].text.0, "ENCRYPTION_SECRET=k1\n");
+
+        // In the secret's file: a new secret with the file's lines and the new one.
+        let made =
+            settings_for(&lake(&[]), &facts("DB_URL=x\nENCODE_KEY=\"k1\""), &set, &to).unwrap();
+        assert_eq!(
+            made[0].into,
+            SettingsHome::File {
+                kind: Stored::Secret,
+                from: "lake-env".into(),
+                from_id: "s1".into(),
+                made: "lake-env-v0.18.0".into(),
+                target: "/app/.env".into(),
+            }
+        );
+        assert_eq!(
+            made[0].text.0,
+            "DB_URL=x\nENCODE_KEY=\"k1\"\nENCRYPTION_SECRET=k1\n"
+        );
+        assert_eq!(made[0].names, ["ENCRYPTION_SECRET"]);
+
+        // Anywhere else: refused, naming the variable.
+        let why = settings_for(&lake(&[]), &facts("DB_URL=x"), &set, &to)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            why.contains("set ENCRYPTION_SECRET on the service"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn what_a_spec_gives_its_tasks_is_carried_and_a_made_name_is_one_swarm_takes() {
+        let service = lake(&[]);
+        assert!(spec_holds(&service, "/app/.env"));
+        assert!(spec_holds(&service, "/var/lib/lake/conf.yaml"));
+        assert!(!spec_holds(&service, "/app/config.yaml"));
+        assert!(!spec_holds(&service, "/var/lib/lakehouse"));
+        let long = "x".repeat(70);
+        assert_eq!(made_name(&long, &Target::Tag("v1".into())).len(), 64);
+        assert_eq!(
+            made_name("env", &Target::Tag("1.0+build/7".into())),
+            "env-1.0-build-7"
+        );
+    }
 }

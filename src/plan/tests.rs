@@ -394,3 +394,95 @@ fn a_cluster_s_first_node_waits_before_it_stops_and_another_node_once_stopped() 
     assert!(!first.stages[0].steps[3].traits().critical_undo);
     assert!(other.stages[0].steps[4].traits().critical_undo);
 }
+
+fn service_move(service: &str, companion: bool) -> build::ServiceMove {
+    build::ServiceMove {
+        service: service.into(),
+        from: "reg/lake:1@sha256:a".into(),
+        to: "reg/lake:2".into(),
+        stops_all: true,
+        replicas: Some(2),
+        companion,
+    }
+}
+
+#[test]
+fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_before_the_update() {
+    use crate::plan::steps::{Hidden, ServiceSettings, SettingsHome, TaskChecks};
+    let settings = ServiceSettings {
+        service: "lake".into(),
+        names: vec!["ENCRYPTION_SECRET".into()],
+        into: SettingsHome::Env,
+        text: Hidden("ENCRYPTION_SECRET=k".into()),
+    };
+    let backup = |online| build::BackupPlan {
+        targets: [("lake".to_string(), crate::backup::Target::default())].into(),
+        root: "/backups".into(),
+        keep: 2,
+        online,
+    };
+    let steps = build::ServiceSteps {
+        migration: Some(Migration {
+            shown: None,
+            env: Vec::new(),
+            command: vec!["migrate".into()],
+            entrypoint: None,
+            timeout: Duration::from_secs(60),
+            fails_if_output_has: vec![],
+        }),
+        backup: Some(backup(false)),
+        settings: vec![settings],
+        checks: Some(TaskChecks {
+            calls: Vec::new(),
+            health: health(),
+            version: None,
+        }),
+        ..Default::default()
+    };
+    let moves = [service_move("lake", false), service_move("ui", true)];
+    let plan = build::plan_service_update(&moves, &steps, Vec::new(), &health());
+    assert_eq!(
+        names(&plan),
+        [
+            "pull",
+            "service_scale",
+            "service_scale",
+            "backup",
+            "service_settings",
+            "service_job",
+            "service_update",
+            "service_update",
+            "service_await",
+            "service_await"
+        ]
+    );
+    let steps_of = |plan: &Plan| plan.stages[0].steps.clone();
+    let undo = steps_of(&plan)[6].action().undo_describe(&plan).unwrap();
+    assert!(
+        undo.contains("with 0 replicas"),
+        "the old version starts only once the data is back: {undo}"
+    );
+    let awaits: Vec<bool> = steps_of(&plan)
+        .iter()
+        .filter_map(|s| match s {
+            Step::ServiceAwait(a) => Some(a.checks.is_some()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        awaits,
+        [true, false],
+        "a companion is not tried by the profile"
+    );
+
+    // An online backup is taken while the services still serve; nothing else stops them.
+    let online = build::ServiceSteps {
+        backup: Some(backup(true)),
+        ..Default::default()
+    };
+    let plan = build::plan_service_update(&moves[..1], &online, Vec::new(), &health());
+    assert_eq!(
+        names(&plan),
+        ["pull", "backup", "service_update", "service_await"]
+    );
+}

@@ -246,6 +246,26 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
         "200"
     );
 
+    // `check` judges the product's service by its profile's policy, like its containers.
+    let out = site
+        .scene
+        .cutover_with_env(&["check", "--all", "--json"], &site.env());
+    out.expect(0);
+    let statuses = out.json()["containers"].clone();
+    let status = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["container"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} is not listed: {statuses}"))
+        .clone();
+    assert_eq!(
+        (status["swarm"].as_bool(), status["eligible"].as_bool()),
+        (Some(true), Some(true)),
+        "{status}"
+    );
+    assert_eq!(status["profile"], "anchore-engine", "{status}");
+
     // A new version that fails once its migration changed the schema: the old image back
     // with no task running, the database restored, then the replicas.
     let before = site.dump("postgres", "postgres");
