@@ -95,6 +95,12 @@ impl PrivateEngine {
         self.gateway_bridge = Some(bridge);
     }
 
+    /// A loopback address of its own (`127.0.N.1`): a swarm it joins binds its gossip port
+    /// (7946, which no flag moves) there, apart from other engines' swarms.
+    pub fn loopback(&self) -> String {
+        format!("127.0.{}.1", self.subnet)
+    }
+
     /// `unix://SOCKET`, for `DOCKER_HOST`.
     pub fn host(&self) -> String {
         format!("unix://{}", self.root.join("docker.sock").display())
@@ -238,6 +244,19 @@ impl Drop for PrivateEngine {
             .status();
         for bridge in std::iter::once(&self.bridge).chain(&self.gateway_bridge) {
             let _ = Command::new("ip").args(["link", "del", bridge]).status();
+        }
+        // A swarm's overlay networks keep their namespaces mounted under the exec root after
+        // dockerd stops: unmounted, so that the directory goes and the namespaces with it.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let root = self.root.display().to_string();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in under {
+            let _ = Command::new("umount").args(["-l", mount]).status();
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }

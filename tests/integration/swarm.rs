@@ -98,12 +98,13 @@ fn a_swarm_task_is_never_moved_alone() {
 }
 
 /// A single-node swarm on a private engine, and the environment that reaches it.
-/// Its manager listens on a loopback port of its own, and its data path on another, so that
-/// swarms of tests running at once do not meet on Swarm's default ports.
+/// Its manager listens on a loopback address of its own (where its gossip binds too) and a port
+/// of its own, and its data path on another port, so that swarms of tests running at once do not
+/// meet on Swarm's default ports: two on one gossip port lose their services' names.
 pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
     let mut engine = PrivateEngine::start(&scene.prefix, &[]);
     engine.own_gateway_bridge();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("{}:{}", engine.loopback(), free_port());
     let data_port = free_port().to_string();
     engine.run(&[
         "swarm",
@@ -194,7 +195,13 @@ pub fn wait_running(engine: &PrivateEngine, name: &str, replicas: u32, image: &s
         }
         assert!(
             start.elapsed() < Duration::from_secs(90),
-            "{name} never ran {image} on {replicas} tasks: {images:?}"
+            "{name} never ran {image} on {replicas} tasks: {images:?}; its tasks:\n{}\nwhat they printed last:\n{}",
+            engine.run(&["service", "ps", "--no-trunc", name]),
+            String::from_utf8_lossy(
+                &engine
+                    .docker(&["service", "logs", "--tail", "20", name])
+                    .stderr
+            )
         );
         std::thread::sleep(Duration::from_millis(300));
     }

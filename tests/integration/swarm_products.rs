@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::engines::PrivateEngine;
 use crate::helpers::*;
-use crate::swarm::{
-    create_service, journals_of, killed_after, read_in_task, spec_image, swarm, wait_running,
-};
+use crate::swarm::{create_service, journals_of, read_in_task, spec_image, swarm, wait_running};
 
 const DB_PASSWORD: &str = "swarm-db-pw-31";
 
@@ -134,10 +132,50 @@ impl Site {
     }
 
     fn upgrade(&self, service: &str, to: &str) -> Outcome {
+        self.upgrade_with(service, to, &[])
+    }
+
+    fn upgrade_with(&self, service: &str, to: &str, extra: &[&str]) -> Outcome {
         let args = [
             "upgrade", service, "--to", to, "--yes", "--json", "--settle", "2s",
         ];
-        self.scene.cutover_with_env(&args, &self.env())
+        self.scene
+            .cutover_with_env(&[&args[..], extra].concat(), &self.env())
+    }
+
+    /// Waits until a task of the service answers `path` on `port` inside it (a product with no
+    /// HEALTHCHECK runs before it serves).
+    fn serving(&self, service: &str, port: u16, path: &str) {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let start = Instant::now();
+        loop {
+            let task = self
+                .engine
+                .run(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={service}"),
+                ])
+                .lines()
+                .next()
+                .map(str::to_string);
+            if let Some(task) = task {
+                if self
+                    .engine
+                    .docker(&["exec", &task, "wget", "-qO-", &url])
+                    .status
+                    .success()
+                {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "{service} never answered {url}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Whether every one of the service's `replicas` tasks runs `image` (as its spec pins it).
@@ -148,11 +186,13 @@ impl Site {
     }
 }
 
-/// Anchore Engine's catalog as a service of two replicas on the quickstart's database (user and
-/// database `postgres`, as the image defaults them), with `extra` variables.
-fn anchore(test: &str, extra: &[&str]) -> (Site, String) {
+/// Anchore Engine's catalog (two replicas) and its API (one) as services on the quickstart's
+/// database (user and database `postgres`, as the image defaults them), with `extra`
+/// variables; their names.
+fn anchore(test: &str, extra: &[&str]) -> (Site, String, String) {
     let site = Site::new(test, "postgres", "postgres");
     let name = site.scene.name("catalog");
+    let api = site.scene.name("apiext");
     let host_var = format!("ANCHORE_DB_HOST={}", site.db);
     let password_var = format!("ANCHORE_DB_PASSWORD={DB_PASSWORD}");
     let mut options = vec![
@@ -181,12 +221,25 @@ fn anchore(test: &str, extra: &[&str]) -> (Site, String) {
             "catalog",
         ],
     );
+    create_service(
+        &site.engine,
+        &api,
+        1,
+        &options,
+        &[
+            &product("anchore/anchore-engine:v0.7.0"),
+            "anchore-manager",
+            "service",
+            "start",
+            "apiext",
+        ],
+    );
     site.sql(
         "postgres",
         "postgres",
         "CREATE TABLE images (digest text PRIMARY KEY, analyzed boolean); INSERT INTO images SELECT 'sha256:' || g, g % 2 = 0 FROM generate_series(1, 200) g",
     );
-    (site, name)
+    (site, name, api)
 }
 
 fn step_names(report: &serde_json::Value) -> Vec<String> {
@@ -200,10 +253,11 @@ fn step_names(report: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database() {
-    let (site, name) = anchore("swarmanchore", &[]);
+    let (site, name, api) = anchore("swarmanchore", &[]);
     let anchore = |tag: &str| product(&format!("anchore/anchore-engine:{tag}"));
 
-    // A migration that fails: the previous spec back on both tasks, the database as before.
+    // A migration that fails: the previous spec back on every task of both services (the API
+    // is on the same database, so it moves too), the database as before.
     let before = site.dump("postgres", "postgres");
     let out = site.upgrade(&name, "v0.8.0");
     out.expect(1);
@@ -214,6 +268,7 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
         "{report}"
     );
     site.assert_runs(&name, 2, &anchore("v0.7.0"));
+    site.assert_runs(&api, 1, &anchore("v0.7.0"));
     assert_eq!(site.dump("postgres", "postgres"), before, "restored");
 
     // The migration as a job while no task runs, the database backed up first, the new tasks
@@ -226,20 +281,24 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
         [
             "pull",
             "service_scale",
+            "service_scale",
             "backup",
             "service_job",
             "service_update",
+            "service_update",
+            "service_await",
             "service_await"
         ],
         "{report}"
     );
     assert_eq!(report["profile"]["name"], "anchore-engine", "{report}");
-    let awaited = report["steps"][5]["detail"].as_str().unwrap();
+    let awaited = report["steps"][7]["detail"].as_str().unwrap();
     assert!(
         awaited.contains("answered HTTP 200") && awaited.contains("it reports 0.7.1"),
         "{awaited}"
     );
     site.assert_runs(&name, 2, &anchore("v0.7.1"));
+    site.assert_runs(&api, 1, &anchore("v0.7.1"));
     assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
     assert_eq!(
         site.sql("postgres", "postgres", "SELECT count(*) FROM images"),
@@ -276,6 +335,7 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
     let text = report.to_string();
     assert!(text.contains("restored the PostgreSQL database"), "{text}");
     site.assert_runs(&name, 2, &anchore("v0.7.1"));
+    site.assert_runs(&api, 1, &anchore("v0.7.1"));
     assert_eq!(site.dump("postgres", "postgres"), before, "restored");
     assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
 
@@ -295,15 +355,35 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
 #[test]
 fn anchore_killed_during_its_migration_job_is_recovered_onto_its_data() {
     // The migration takes 60 s (a test knob of the emulator), time to kill cutover in it.
-    let (site, name) = anchore("swarmanchorekill", &["MIGRATION_DELAY_SECS=60"]);
+    let (site, name, api) = anchore("swarmanchorekill", &["MIGRATION_DELAY_SECS=60"]);
     let before = site.dump("postgres", "postgres");
-    // Killed once its job began: pull, scale, backup, then the job.
     let args = [
         "upgrade", &name, "--to", "v0.7.1", "--yes", "--settle", "2s",
     ];
-    let recovered = killed_after(&site.scene, &site.host, &args, 3);
+    let mut run = site.scene.spawn(&args, &site.env());
+    let job = format!("{name}-cutover-migrate");
+    let start = Instant::now();
+    while !site
+        .engine
+        .run(&["ps", "--format", "{{.Names}}"])
+        .contains(&job)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the migration job never ran"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    kill_hard(&mut run);
+    let out = site
+        .scene
+        .cutover_with_env(&["recover", "--yes", "--json"], &site.env());
+    out.expect(0);
+    let recovered = out.json()["recovered"][0].clone();
     assert_eq!(recovered["outcome"], "rolled_back", "{recovered}");
-    site.assert_runs(&name, 2, &product("anchore/anchore-engine:v0.7.0"));
+    let anchore = product("anchore/anchore-engine:v0.7.0");
+    site.assert_runs(&name, 2, &anchore);
+    site.assert_runs(&api, 1, &anchore);
     assert_eq!(
         site.dump("postgres", "postgres"),
         before,
@@ -348,6 +428,7 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
         ],
         &[&product("inedo/proget:25.0.1")],
     );
+    site.serving(&name, 80, "/health");
     let proget = |tag: &str| product(&format!("inedo/proget:{tag}"));
 
     // `upgradedb` as a job with the service's secret, the database reached and backed up with
@@ -365,7 +446,8 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
     // 26.0.2 fails once its migration changed the schema: the backup, read with the secret's
     // password while the task still ran, is restored with it while none runs.
     let before = site.dump("proget", "proget");
-    let out = site.upgrade(&name, "26.0.2");
+    // It answers 500 for ever: the profile's 10 minutes are not waited out.
+    let out = site.upgrade_with(&name, "26.0.2", &["--health-timeout", "20s"]);
     out.expect(1);
     let report = out.json();
     assert_eq!(report["outcome"], "rolled_back", "{report}");
@@ -451,6 +533,7 @@ fn devlake_whose_key_is_in_a_swarm_secret_gets_a_new_secret_with_its_encryption_
         ],
         &[&product("apache/devlake:v0.17.0")],
     );
+    site.serving(&lake, 8080, "/ping");
     let lake_image = |tag: &str| product(&format!("apache/devlake:{tag}"));
 
     // 0.19's migration fails once called: DevLake back on its data, the old secret with it,

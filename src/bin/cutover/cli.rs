@@ -86,8 +86,11 @@ refused alone.\n\n\
 On a Swarm manager, NAME may be a service, and --stack moves a stack's services: the target is pulled, \
 the spec updated to it pinned to its digest, every task awaited; on failure the previous image is put \
 back. With --migrate, the services are scaled to 0 and the command runs once as a Swarm job from the new \
-image with the first service's task template. --stack-file writes the new image in the stack's files. A \
-product's service is refused.")]
+image with the first service's task template. A product's services follow its profile, read and checked \
+through a running task on this node: scaled to 0, the database backed up, the profile's migration run as \
+a job, its settings given (a new Swarm secret or config where the old one holds them), its calls made and \
+its rules tried on the new tasks; on failure the old image goes back with no task running and the \
+database is restored before the replicas return. --stack-file writes the new image in the stack's files.")]
     Upgrade(Box<UpgradeArgs>),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
