@@ -496,20 +496,28 @@ pub fn assert_no_leftovers(name: &str) {
     }
 }
 
+/// `docker exec` of psql inside the container `db`, answering `query` unaligned.
+pub fn psql_args<'a>(
+    db: &'a str,
+    user: &'a str,
+    database: &'a str,
+    query: &'a str,
+) -> [&'a str; 11] {
+    [
+        "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
+    ]
+}
+
 /// One value from a PostgreSQL database, through psql inside its container.
 pub fn sql(db: &str, user: &str, database: &str, query: &str) -> String {
-    docker(&[
-        "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
-    ])
+    docker(&psql_args(db, user, database, query))
 }
 
 /// `sql`, retried until the database answers (a server that was just started).
 pub fn sql_eventually(db: &str, user: &str, database: &str, query: &str) -> String {
     let start = Instant::now();
     loop {
-        let out = docker_output(&[
-            "exec", db, "psql", "-h", "/tmp", "-U", user, "-d", database, "-Atc", query,
-        ]);
+        let out = docker_output(&psql_args(db, user, database, query));
         if out.status.success() {
             return String::from_utf8_lossy(&out.stdout).trim().to_string();
         }
@@ -522,10 +530,9 @@ pub fn sql_eventually(db: &str, user: &str, database: &str, query: &str) -> Stri
     }
 }
 
-/// A whole PostgreSQL database as plain SQL, without what changes from one dump to the next
-/// (comments with times, pg_dump's random `\restrict` keys): equal texts, equal databases.
-pub fn pg_dump_plain(db: &str, user: &str, database: &str) -> String {
-    docker(&[
+/// `docker exec` of pg_dump inside the container `db`: the whole database as plain SQL.
+pub fn pg_dump_args<'a>(db: &'a str, user: &'a str, database: &'a str) -> [&'a str; 10] {
+    [
         "exec",
         db,
         "pg_dump",
@@ -536,13 +543,23 @@ pub fn pg_dump_plain(db: &str, user: &str, database: &str) -> String {
         "-d",
         database,
         "--format=plain",
-    ])
-    .lines()
-    .filter(|l| {
-        !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
-    })
-    .collect::<Vec<_>>()
-    .join("\n")
+    ]
+}
+
+/// A plain dump without what changes from one dump to the next (comments with times,
+/// pg_dump's random `\restrict` keys): equal texts, equal databases.
+pub fn comparable(dump: &str) -> String {
+    dump.lines()
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A whole PostgreSQL database as comparable plain SQL.
+pub fn pg_dump_plain(db: &str, user: &str, database: &str) -> String {
+    comparable(&docker(&pg_dump_args(db, user, database)))
 }
 
 /// Every line of every journal parses as JSON: nothing masked their structure.

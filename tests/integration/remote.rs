@@ -965,19 +965,7 @@ fn database_beside(engine: &PrivateEngine, user: &str, password: &str, name: &st
 
 /// `query` on the database of `user` (named after it) in `shared-db` on `engine`.
 fn psql_on(engine: &PrivateEngine, user: &str, query: &str) -> std::process::Output {
-    engine.docker(&[
-        "exec",
-        "shared-db",
-        "psql",
-        "-h",
-        "/tmp",
-        "-U",
-        user,
-        "-d",
-        user,
-        "-Atc",
-        query,
-    ])
+    engine.docker(&psql_args("shared-db", user, user, query))
 }
 
 /// A Quay cluster over private engines: the database beside the node of the first host, which

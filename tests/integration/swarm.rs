@@ -507,8 +507,9 @@ services:
 }
 
 /// What the file `path` holds in a running task of `service`.
-pub fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String {
-    let task = engine
+/// A running task of the service (its container's id).
+pub fn task_of(engine: &PrivateEngine, service: &str) -> Option<String> {
+    engine
         .run(&[
             "ps",
             "-q",
@@ -517,8 +518,11 @@ pub fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String
         ])
         .lines()
         .next()
-        .unwrap_or_else(|| panic!("no task of {service} runs"))
-        .to_string();
+        .map(str::to_string)
+}
+
+pub fn read_in_task(engine: &PrivateEngine, service: &str, path: &str) -> String {
+    let task = task_of(engine, service).unwrap_or_else(|| panic!("no task of {service} runs"));
     engine.run(&["exec", &task, "cat", path]).trim().to_string()
 }
 

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::engines::PrivateEngine;
 use crate::helpers::*;
-use crate::swarm::{create_service, journals_of, read_in_task, spec_image, swarm, wait_running};
+use crate::swarm::{
+    create_service, journals_of, read_in_task, spec_image, swarm, task_of, wait_running,
+};
 
 const DB_PASSWORD: &str = "swarm-db-pw-31";
 
@@ -55,36 +57,15 @@ impl Site {
 
     /// The database service's task.
     fn db_task(&self) -> String {
-        self.engine
-            .run(&[
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={}", self.db),
-            ])
-            .lines()
-            .next()
-            .expect("the database's task runs")
-            .to_string()
+        task_of(&self.engine, &self.db).expect("the database's task runs")
     }
 
     /// A query's answer, retried until the server answers.
     fn sql(&self, user: &str, database: &str, query: &str) -> String {
         let start = Instant::now();
         loop {
-            let out = self.engine.docker(&[
-                "exec",
-                &self.db_task(),
-                "psql",
-                "-h",
-                "/tmp",
-                "-U",
-                user,
-                "-d",
-                database,
-                "-Atc",
-                query,
-            ]);
+            let task = self.db_task();
+            let out = self.engine.docker(&psql_args(&task, user, database, query));
             if out.status.success() {
                 return String::from_utf8_lossy(&out.stdout).trim().to_string();
             }
@@ -99,27 +80,8 @@ impl Site {
 
     /// The whole database as plain SQL, without what differs between two dumps of one state.
     fn dump(&self, user: &str, database: &str) -> String {
-        self.engine
-            .run(&[
-                "exec",
-                &self.db_task(),
-                "pg_dump",
-                "-h",
-                "/tmp",
-                "-U",
-                user,
-                "-d",
-                database,
-                "--format=plain",
-            ])
-            .lines()
-            .filter(|l| {
-                !l.starts_with("--")
-                    && !l.starts_with("\\restrict")
-                    && !l.starts_with("\\unrestrict")
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        let task = self.db_task();
+        comparable(&self.engine.run(&pg_dump_args(&task, user, database)))
     }
 
     /// The product's schema version, as the emulator keeps it.
@@ -133,6 +95,18 @@ impl Site {
 
     fn upgrade(&self, service: &str, to: &str) -> Outcome {
         self.upgrade_with(service, to, &[])
+    }
+
+    /// An upgrade that fails and rolls back (exit 1): its report.
+    fn rolls_back(&self, service: &str, to: &str, extra: &[&str]) -> serde_json::Value {
+        let out = self.upgrade_with(service, to, extra);
+        out.expect(1);
+        let report = out.json();
+        assert_eq!(report["outcome"], "rolled_back", "{report}");
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains(DB_PASSWORD), "the password leaked");
+        }
+        report
     }
 
     fn upgrade_with(&self, service: &str, to: &str, extra: &[&str]) -> Outcome {
@@ -149,17 +123,7 @@ impl Site {
         let url = format!("http://127.0.0.1:{port}{path}");
         let start = Instant::now();
         loop {
-            let task = self
-                .engine
-                .run(&[
-                    "ps",
-                    "-q",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={service}"),
-                ])
-                .lines()
-                .next()
-                .map(str::to_string);
+            let task = task_of(&self.engine, service);
             if let Some(task) = task {
                 if self
                     .engine
@@ -259,10 +223,7 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
     // A migration that fails: the previous spec back on every task of both services (the API
     // is on the same database, so it moves too), the database as before.
     let before = site.dump("postgres", "postgres");
-    let out = site.upgrade(&name, "v0.8.0");
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let report = site.rolls_back(&name, "v0.8.0", &[]);
     assert!(
         report["failure"].as_str().unwrap().contains("failed"),
         "{report}"
@@ -328,10 +289,7 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
     // A new version that fails once its migration changed the schema: the old image back
     // with no task running, the database restored, then the replicas.
     let before = site.dump("postgres", "postgres");
-    let out = site.upgrade(&name, "v0.7.2");
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let report = site.rolls_back(&name, "v0.7.2", &[]);
     let text = report.to_string();
     assert!(text.contains("restored the PostgreSQL database"), "{text}");
     site.assert_runs(&name, 2, &anchore("v0.7.1"));
@@ -339,13 +297,10 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
     assert_eq!(site.dump("postgres", "postgres"), before, "restored");
     assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
 
-    for text in [
-        &out.stdout,
-        &out.stderr,
-        &journals_of(&site.scene, &site.host),
-    ] {
-        assert!(!text.contains(DB_PASSWORD), "the password leaked");
-    }
+    assert!(
+        !journals_of(&site.scene, &site.host).contains(DB_PASSWORD),
+        "the password leaked into a journal"
+    );
     assert!(!site
         .engine
         .run(&["service", "ls", "--format", "{{.Name}}"])
@@ -398,21 +353,12 @@ fn anchore_killed_during_its_migration_job_is_recovered_onto_its_data() {
 #[test]
 fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it() {
     let site = Site::new("swarmproget", "proget", "proget");
-    let secret = site.scene.name("connection");
+    let secret_name = site.scene.name("connection");
     let connection = format!(
         "Server={};Port=5432;Database=proget;User Id=proget;Password={DB_PASSWORD};",
         site.db
     );
-    let mut made = std::process::Command::new("/usr/bin/docker")
-        .args(["secret", "create", &secret, "-"])
-        .env("DOCKER_HOST", &site.host)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(made.stdin.as_mut().unwrap(), connection.as_bytes()).unwrap();
-    drop(made.stdin.take());
-    assert!(made.wait().unwrap().success());
+    secret(&site, &secret_name, &connection);
     let name = site.scene.name("proget");
     create_service(
         &site.engine,
@@ -422,7 +368,7 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
             "--network",
             &site.net,
             "--secret",
-            &format!("source={secret},target=connection"),
+            &format!("source={secret_name},target=connection"),
             "-e",
             "PROGET_POSTGRES_CONNECTION_STRING_FILE=/run/secrets/connection",
         ],
@@ -447,10 +393,7 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
     // password while the task still ran, is restored with it while none runs.
     let before = site.dump("proget", "proget");
     // It answers 500 for ever: the profile's 10 minutes are not waited out.
-    let out = site.upgrade_with(&name, "26.0.2", &["--health-timeout", "20s"]);
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let report = site.rolls_back(&name, "26.0.2", &["--health-timeout", "20s"]);
     assert!(
         report
             .to_string()
@@ -469,14 +412,11 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
         "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
         &name,
     ]);
-    assert_eq!(spec_secrets.trim(), secret);
-    for text in [
-        &out.stdout,
-        &out.stderr,
-        &journals_of(&site.scene, &site.host),
-    ] {
-        assert!(!text.contains(DB_PASSWORD), "the password leaked");
-    }
+    assert_eq!(spec_secrets.trim(), secret_name);
+    assert!(
+        !journals_of(&site.scene, &site.host).contains(DB_PASSWORD),
+        "the password leaked into a journal"
+    );
 }
 
 /// `docker secret create NAME -` with `data`.
@@ -539,10 +479,7 @@ fn devlake_whose_key_is_in_a_swarm_secret_gets_a_new_secret_with_its_encryption_
     // 0.19's migration fails once called: DevLake back on its data, the old secret with it,
     // and the one made for the new version removed.
     let before = site.dump("lake", "lake");
-    let out = site.upgrade(&lake, "v0.19.0");
-    out.expect(1);
-    let report = out.json();
-    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    site.rolls_back(&lake, "v0.19.0", &[]);
     site.assert_runs(&lake, 1, &lake_image("v0.17.0"));
     assert_eq!(secrets_of(&site, &lake), format!("{env_secret}:/app/.env"));
     let secrets = site.engine.run(&["secret", "ls", "--format", "{{.Name}}"]);
