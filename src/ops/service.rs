@@ -294,7 +294,32 @@ impl Product {
         };
         live::require_match(engine, &profile.name, &members, &rules).await?;
         let backup = backup_plan(engine, state, req, profile, (first, facts), primary).await?;
-        let settings = settings_for(primary, facts, &stage.env.set, &req.options.target)?;
+        let mut settings = Vec::new();
+        for (service, (_, facts)) in services[..product].iter().zip(&tasks) {
+            settings.extend(settings_for(
+                service,
+                facts,
+                &stage.env.set,
+                &req.options.target,
+            )?);
+        }
+        let made: Vec<&String> = settings
+            .iter()
+            .filter_map(|s| match &s.into {
+                SettingsHome::File { made, .. } => Some(made),
+                SettingsHome::Env => None,
+            })
+            .collect();
+        if let Some(shared) = made
+            .iter()
+            .enumerate()
+            .find(|(i, m)| made[..*i].contains(m))
+        {
+            return Err(Error::Refused(format!(
+                "the services share the file that becomes {}: give each its own secret or config, or set the new variable on them first",
+                shared.1
+            )));
+        }
         Ok(Product {
             steps: ServiceSteps {
                 migration: stage.migrate.clone(),
