@@ -364,13 +364,15 @@ pub async fn service_as_container(
     })
 }
 
-/// `c` as this machine reaches it. A Swarm task's overlay addresses are routed by no bridge of
-/// this host (they would leave by its default route), but every such task also has an address
-/// on the node's `docker_gwbridge`: that one stands for its networks.
-pub async fn as_reached(
+/// The container as this machine reaches it, for a probe of its ports. A Swarm task's overlay
+/// addresses are routed by no bridge of this host (they would leave by its default route), but
+/// every such task also has an address on the node's `docker_gwbridge`: that one stands for its
+/// networks.
+pub async fn inspect_reached(
     engine: &dyn Engine,
-    mut c: ContainerInspectResponse,
+    id: &str,
 ) -> Result<ContainerInspectResponse, EngineError> {
+    let mut c = inspect_required(engine, id).await?;
     if swarm_service_of(&c).is_none() || engine.machine() != Machine::This {
         return Ok(c);
     }

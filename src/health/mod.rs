@@ -323,7 +323,7 @@ pub async fn probe_now(
     let mut probe = probe::Probe::named(policy)?;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
-        let c = crate::engine::as_reached(engine, inspect_required(engine, id).await?).await?;
+        let c = crate::engine::inspect_reached(engine, id).await?;
         match probe.attempt(&c, &engine.machine()).await {
             Ok(seen) => return Ok(Ok(seen)),
             Err(seen) => last = seen,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Action, Cx, Done, Step, StepError, Traits};
-use crate::engine::{inspect_required, Engine};
+use crate::engine::Engine;
 use crate::health;
 use crate::plan::part::{Part, Phase, Place};
 use crate::plan::{Plan, Slot};
@@ -65,8 +65,7 @@ impl Call {
         let mut called = false;
         let mut last = String::from("nothing answered yet");
         while began.elapsed() < c.timeout {
-            let container = inspect_required(engine, id).await?;
-            let container = crate::engine::as_reached(engine, container).await?;
+            let container = crate::engine::inspect_reached(engine, id).await?;
             if !crate::engine::is_running(&container) {
                 return Err(StepError::Failed(
                     "the container stopped while cutover waited to call it".into(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{bounded, shown, Action, Cx, Done, StepError, Transcript};
-use crate::engine::{inspect_required, Engine};
+use crate::engine::Engine;
 use crate::health;
 use crate::plan::{Plan, Slot};
 
@@ -111,7 +111,7 @@ impl CheckVersion {
         let urls = if address.starts_with("http://") || address.starts_with("https://") {
             vec![address.to_string()]
         } else {
-            let c = crate::engine::as_reached(engine, inspect_required(engine, id).await?).await?;
+            let c = crate::engine::inspect_reached(engine, id).await?;
             let (port, path) = match address
                 .strip_prefix(':')
                 .and_then(|rest| rest.split_once('/'))
