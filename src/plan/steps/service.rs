@@ -272,8 +272,29 @@ impl Action for ServiceUpdate {
 #[async_trait]
 impl Action for ServiceAwait {
     fn describe(&self, _plan: &Plan) -> String {
+        let checks = match &self.checks {
+            Some(c) => format!(
+                "; then, on each of its tasks on this node, {}the profile's health rule{}",
+                match c.calls.len() {
+                    0 => String::new(),
+                    _ => format!(
+                        "the call of {}, ",
+                        c.calls
+                            .iter()
+                            .map(|c| c.path.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+                match c.version {
+                    Some(_) => " and its version rule",
+                    None => "",
+                }
+            ),
+            None => String::new(),
+        };
         format!(
-            "wait until every task of {} runs {} (Swarm starts a task once its HEALTHCHECK passes) and stays up {} (at most {})",
+            "wait until every task of {} runs {} (Swarm starts a task once its HEALTHCHECK passes) and stays up {} (at most {}){checks}",
             self.service,
             self.to,
             humantime::format_duration(self.settle),
