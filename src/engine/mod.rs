@@ -238,6 +238,18 @@ pub enum Stored {
     Config,
 }
 
+impl Stored {
+    /// Where a task finds the file a spec mounts at `file`: a secret's relative name under
+    /// `/run/secrets`, a config's under `/`.
+    pub fn target(self, file: &str) -> String {
+        match (self, file.starts_with('/')) {
+            (_, true) => file.to_string(),
+            (Stored::Secret, false) => format!("/run/secrets/{file}"),
+            (Stored::Config, false) => format!("/{file}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Stored {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -281,6 +293,27 @@ pub fn name_of(c: &ContainerInspectResponse) -> String {
         .unwrap_or_default()
         .trim_start_matches('/')
         .to_string()
+}
+
+/// The name of an environment entry (`NAME=VALUE`, or a bare `NAME`).
+pub fn env_name(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(name, _)| name)
+}
+
+/// Sets `name` in an environment list, replacing the entry it had.
+pub fn put_env(env: &mut Vec<String>, name: &str, value: &str) {
+    env.retain(|e| env_name(e) != name);
+    env.push(format!("{name}={value}"));
+}
+
+/// What a Swarm service's tasks are created with: its spec's container part.
+pub fn task_container(service: &Service) -> bollard::models::TaskSpecContainerSpec {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.container_spec.clone())
+        .unwrap_or_default()
 }
 
 /// The container's whole environment, its image's defaults included.
@@ -335,11 +368,7 @@ pub async fn service_as_container(
     engine: &dyn Engine,
     service: &bollard::models::Service,
 ) -> Result<ContainerInspectResponse, EngineError> {
-    let spec = service.spec.clone().unwrap_or_default();
-    let container = spec
-        .task_template
-        .and_then(|t| t.container_spec)
-        .unwrap_or_default();
+    let container = task_container(service);
     let image = container.image.clone().unwrap_or_default();
     let mut env = engine
         .image(&image)
@@ -348,12 +377,11 @@ pub async fn service_as_container(
         .and_then(|c| c.env)
         .unwrap_or_default();
     for given in container.env.unwrap_or_default() {
-        let name = given.split('=').next().unwrap_or_default().to_string();
-        env.retain(|e| e.split('=').next() != Some(name.as_str()));
-        env.push(given);
+        let (name, value) = given.split_once('=').unwrap_or((&given, ""));
+        put_env(&mut env, name, value);
     }
     Ok(ContainerInspectResponse {
-        name: spec.name,
+        name: service.spec.as_ref().and_then(|s| s.name.clone()),
         config: Some(bollard::models::ContainerConfig {
             image: Some(image),
             env: Some(env),

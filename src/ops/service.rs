@@ -470,13 +470,7 @@ fn settings_for(
     target: &Target,
 ) -> Result<Vec<ServiceSettings>> {
     let name = name_of(service);
-    let spec_env = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
+    let spec_env = engine::task_container(service).env.unwrap_or_default();
     let holds_value = |entries: &[String], value: &str| {
         entries
             .iter()
@@ -490,37 +484,42 @@ fn settings_for(
     };
     let mut files: Vec<ServiceSettings> = Vec::new();
     for (variable, value) in set {
-        let in_file = facts.files.iter().find(|(path, text)| {
+        let in_file = facts.files.iter().find_map(|(path, text)| {
             let lines: Vec<String> = text.lines().map(|l| l.trim().replace('"', "")).collect();
-            holds_value(&lines, value) && stored_at(service, path).is_some()
+            holds_value(&lines, value)
+                .then(|| Some((path, text, stored_at(service, path)?)))
+                .flatten()
         });
-        let into = match (in_file, holds_value(&spec_env, value) || holds_value(&facts.env, value)) {
+        let in_env = holds_value(&spec_env, value) || holds_value(&facts.env, value);
+        let into = match (in_file, in_env) {
             (_, true) => &mut env,
-            (Some((path, text)), false) => {
-                let (kind, from, from_id) = stored_at(service, path).expect("found above");
-                if !files.iter().any(|f| matches!(&f.into, SettingsHome::File { target, .. } if target == path)) {
-                    let made = made_name(&from, target);
-                    let mut text = text.clone();
-                    if !text.is_empty() && !text.ends_with('\n') {
-                        text.push('\n');
+            (Some((path, text, (kind, from, from_id))), false) => {
+                let made_for = |f: &ServiceSettings| {
+                    matches!(&f.into, SettingsHome::File { target, .. } if target == path)
+                };
+                let at = match files.iter().position(made_for) {
+                    Some(at) => at,
+                    None => {
+                        let mut text = text.clone();
+                        if !text.is_empty() && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        files.push(ServiceSettings {
+                            service: name.clone(),
+                            names: Vec::new(),
+                            into: SettingsHome::File {
+                                kind,
+                                made: made_name(&from, target),
+                                from,
+                                from_id,
+                                target: path.clone(),
+                            },
+                            text: Hidden(text),
+                        });
+                        files.len() - 1
                     }
-                    files.push(ServiceSettings {
-                        service: name.clone(),
-                        names: Vec::new(),
-                        into: SettingsHome::File {
-                            kind,
-                            from,
-                            from_id,
-                            made,
-                            target: path.clone(),
-                        },
-                        text: Hidden(text),
-                    });
-                }
-                files
-                    .iter_mut()
-                    .find(|f| matches!(&f.into, SettingsHome::File { target, .. } if target == path))
-                    .expect("pushed above")
+                };
+                &mut files[at]
             }
             (None, false) => {
                 return Err(Error::Refused(format!(
@@ -558,28 +557,15 @@ fn made_name(from: &str, target: &Target) -> String {
 
 /// The Swarm secret or config the spec mounts at `path`: its kind, name and id.
 fn stored_at(service: &Service, path: &str) -> Option<(Stored, String, String)> {
-    let container = service
-        .spec
-        .as_ref()?
-        .task_template
-        .as_ref()?
-        .container_spec
-        .clone()?;
+    let container = engine::task_container(service);
+    let at = |kind: Stored, file: Option<&str>| file.is_some_and(|f| kind.target(f) == path);
     let secret = container
         .secrets
         .unwrap_or_default()
         .into_iter()
         .find_map(|s| {
-            let target = s.file.as_ref()?.name.clone()?;
-            let target = match target.starts_with('/') {
-                true => target,
-                false => format!("/run/secrets/{target}"),
-            };
-            (target == path).then_some((
-                Stored::Secret,
-                s.secret_name.clone()?,
-                s.secret_id.clone()?,
-            ))
+            let file = s.file.as_ref().and_then(|f| f.name.as_deref());
+            at(Stored::Secret, file).then_some((Stored::Secret, s.secret_name?, s.secret_id?))
         });
     secret.or_else(|| {
         container
@@ -587,33 +573,20 @@ fn stored_at(service: &Service, path: &str) -> Option<(Stored, String, String)> 
             .unwrap_or_default()
             .into_iter()
             .find_map(|c| {
-                let target = c.file.as_ref()?.name.clone()?;
-                let target = match target.starts_with('/') {
-                    true => target,
-                    false => format!("/{target}"),
-                };
-                (target == path).then_some((
-                    Stored::Config,
-                    c.config_name.clone()?,
-                    c.config_id.clone()?,
-                ))
+                let file = c.file.as_ref().and_then(|f| f.name.as_deref());
+                at(Stored::Config, file).then_some((Stored::Config, c.config_name?, c.config_id?))
             })
     })
 }
 
 /// Whether the service's spec gives each task `path`: a secret, a config, or a mount holds it.
 fn spec_holds(service: &Service, path: &str) -> bool {
-    let mounts = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.mounts.clone())
-        .unwrap_or_default();
     let under =
         |dir: &str| path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/')));
     stored_at(service, path).is_some()
-        || mounts
+        || engine::task_container(service)
+            .mounts
+            .unwrap_or_default()
             .into_iter()
             .filter_map(|m| m.target)
             .any(|t| under(&t))

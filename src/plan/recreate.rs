@@ -15,8 +15,8 @@ use bollard::models::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine;
 use crate::engine::facts::env_value;
+use crate::engine::{self, env_name, put_env};
 use crate::secrets;
 
 /// The create request for a successor, plus the networks to connect before it starts (engines
@@ -464,10 +464,6 @@ impl EnvChanges {
     }
 }
 
-fn env_name(entry: &str) -> &str {
-    entry.split_once('=').map_or(entry, |(name, _)| name)
-}
-
 /// Applies the changes to the successor's environment and returns the names that must no longer
 /// be set. A rename reads the old container's whole environment (`old_env`), so a value that
 /// came from its image moves too; `require_renamed` refuses when OLD is not there at all,
@@ -493,11 +489,6 @@ pub fn apply_to_whole_env(env: &[String], changes: &EnvChanges) -> Vec<String> {
 }
 
 /// Sets `name` in an environment, replacing any value it had.
-fn put_env(env: &mut Vec<String>, name: &str, value: &str) {
-    env.retain(|e| env_name(e) != name);
-    env.push(format!("{name}={value}"));
-}
-
 /// Sets variables in a one-shot container's environment, over the carried ones.
 pub fn set_env(spec: &mut SuccessorSpec, vars: &[(String, String)]) {
     if vars.is_empty() {

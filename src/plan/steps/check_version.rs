@@ -60,9 +60,18 @@ impl Action for CheckVersion {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let reported = self.read(cx.engine, cx.id(&self.slot)?).await?;
+        Ok(Done::said(
+            self.confirm(cx.engine, cx.id(&self.slot)?).await?,
+        ))
+    }
+}
+
+impl CheckVersion {
+    /// What the container `id` reports, when it is the version wanted; a failure otherwise.
+    pub async fn confirm(&self, engine: &dyn Engine, id: &str) -> Result<String, StepError> {
+        let reported = self.read(engine, id).await?;
         if reports(&self.want, &reported) {
-            Ok(Done::said(format!("it reports {reported}")))
+            Ok(format!("it reports {reported}"))
         } else {
             Err(StepError::Failed(format!(
                 "it reports version {reported:?}, not {} ({})",
@@ -70,9 +79,7 @@ impl Action for CheckVersion {
             )))
         }
     }
-}
 
-impl CheckVersion {
     /// The version the container reports, as people may read it (secrets masked): also what
     /// the check of a running product before an upgrade compares with its current tag.
     pub async fn read(&self, engine: &dyn Engine, id: &str) -> Result<String, StepError> {

@@ -15,8 +15,8 @@ use bollard::models::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    finished, reports, shown, Action, Call, CheckVersion, Cx, Done, Outputs, StepError, Traits,
-    Transcript, VersionSource,
+    finished, shown, Action, Call, CheckVersion, Cx, Done, Outputs, StepError, Traits, Transcript,
+    VersionSource,
 };
 use crate::clock;
 use crate::engine::reference::ImageRef;
@@ -171,18 +171,17 @@ impl TaskChecks {
                 let check = CheckVersion {
                     slot: crate::plan::Slot::new(service, 0),
                     source: source.clone(),
-                    want: want.clone(),
+                    want,
                     port: self.health.port,
                     tls: self.health.tls,
                 };
-                let reported = check.read(engine, id).await?;
-                if !reports(&want, &reported) {
-                    return Err(StepError::Failed(format!(
-                        "the task {} of {service} reports {reported:?} ({source}), not {want}",
+                let confirmed = check.confirm(engine, id).await.map_err(|e| {
+                    StepError::Failed(format!(
+                        "the task {} of {service}: {e}",
                         crate::engine::short(id)
-                    )));
-                }
-                seen.push(format!("it reports {reported}"));
+                    ))
+                })?;
+                seen.push(confirmed);
             }
         }
         Ok(format!(
@@ -466,8 +465,7 @@ impl Action for ServiceJob {
         }
         let env = container.env.get_or_insert_with(Vec::new);
         for (name, value) in &self.env {
-            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != name);
-            env.push(format!("{name}={value}"));
+            crate::engine::put_env(env, name, value);
         }
         template.restart_policy = Some(TaskSpecRestartPolicy {
             condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::service::{required, update_spec};
 use super::{Action, Cx, Done, Outputs, StepError, Traits};
-use crate::engine::Stored;
+use crate::engine::{env_name, put_env, Stored};
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,30 +178,24 @@ fn container(spec: &mut ServiceSpec) -> &mut bollard::models::TaskSpecContainerS
         .get_or_insert_with(Default::default)
 }
 
-fn name_of(entry: &str) -> &str {
-    entry.split_once('=').map_or(entry, |(name, _)| name)
-}
-
 fn set_env(spec: &mut ServiceSpec, entries: &[String]) {
     let env = container(spec).env.get_or_insert_with(Vec::new);
     for entry in entries {
-        env.retain(|e| name_of(e) != name_of(entry));
-        env.push(entry.clone());
+        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+        put_env(env, name, value);
     }
 }
 
 fn unset_env(spec: &mut ServiceSpec, names: &[String]) {
     if let Some(env) = container(spec).env.as_mut() {
-        env.retain(|e| !names.iter().any(|n| n == name_of(e)));
+        env.retain(|e| !names.iter().any(|n| n == env_name(e)));
     }
 }
 
 /// Makes the reference to `old` at `target` name `new` (its id and name) instead.
 fn point(spec: &mut ServiceSpec, kind: Stored, old: &str, new: (&str, &str), target: &str) {
     let container = container(spec);
-    let at = |file: Option<&str>| {
-        file == Some(target) || file.map(|f| format!("/run/secrets/{f}")).as_deref() == Some(target)
-    };
+    let at = |file: Option<&str>| file.is_some_and(|f| kind.target(f) == target);
     match kind {
         Stored::Secret => {
             for s in container.secrets.iter_mut().flatten() {
