@@ -85,6 +85,10 @@ pub struct Config {
 pub struct HostEntry {
     pub context: Option<String>,
     pub host: Option<String>,
+    /// How long a run on this host waits in all for its engine while it does not answer
+    /// (`engine_wait: 5m`), over `CUTOVER_ENGINE_WAIT` and the default.
+    #[serde(default, deserialize_with = "duration")]
+    pub engine_wait: Option<Duration>,
     /// Free labels (a site, a role), told with the host in `check --json`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -97,6 +101,7 @@ impl HostEntry {
         let given = endpoint::Given {
             host: self.host.clone(),
             context: self.context.clone(),
+            wait: self.engine_wait,
         };
         endpoint::resolve(&given, &endpoint::Sources::process())
             .map_err(|e| format!("host {name}: {e}"))

@@ -82,6 +82,7 @@ pub struct DockerEngine {
     machine: Machine,
     /// The address it was reached at, as errors name it.
     host: String,
+    wait: Duration,
 }
 
 impl DockerEngine {
@@ -109,6 +110,7 @@ impl DockerEngine {
                 docker,
                 machine: endpoint.machine(),
                 host,
+                wait: endpoint.wait,
             }),
             Err(e) => {
                 let mut message = crate::error_text(&e);
@@ -204,6 +206,10 @@ fn check_for(endpoint: &Endpoint) -> &'static str {
 impl Engine for DockerEngine {
     fn machine(&self) -> Machine {
         self.machine.clone()
+    }
+
+    fn wait(&self) -> Duration {
+        self.wait
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

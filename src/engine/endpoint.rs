@@ -5,6 +5,7 @@
 //! name>/meta.json`, its TLS material under `contexts/tls/`), in `DOCKER_CONFIG` or `~/.docker`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -12,11 +13,22 @@ use sha2::{Digest, Sha256};
 /// The engine's address when nothing names one.
 pub const LOCAL: &str = "unix:///var/run/docker.sock";
 
-/// What the command line says of the engine (`-H/--host`, `--context`).
+/// How long one run waits in all for an engine that stopped answering, when nothing says: a
+/// restart of dockerd takes seconds, a package upgrade under it a minute; past that the engine
+/// is not coming back soon, and a run that kept waiting would hold its lock and leave its caller
+/// (a service manager, a cron pass, an operator) looking at a hang.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+/// The variable that sets the wait when `--engine-wait` does not (and for a fleet's hosts,
+/// whose entries may set their own).
+pub const WAIT_ENV: &str = "CUTOVER_ENGINE_WAIT";
+
+/// What the command line says of the engine (`-H/--host`, `--context`, `--engine-wait`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Given {
     pub host: Option<String>,
     pub context: Option<String>,
+    pub wait: Option<Duration>,
 }
 
 /// An engine to connect to.
@@ -28,9 +40,22 @@ pub struct Endpoint {
     pub tls: Option<Tls>,
     /// The context it came from, for messages.
     pub context: Option<String>,
+    /// How long a run waits in all for this engine while it does not answer, before it leaves
+    /// the rest to `cutover recover`.
+    pub wait: Duration,
 }
 
 impl Endpoint {
+    /// The engine at `host` with no TLS and the default wait: what a plain `-H` gives.
+    pub fn at(host: &str) -> Endpoint {
+        Endpoint {
+            host: host.to_string(),
+            tls: None,
+            context: None,
+            wait: DEFAULT_WAIT,
+        }
+    }
+
     /// Where this engine's journals, locks and backups live under the state directory: the
     /// directory itself for the host's own engine (its standard socket), else a directory of its
     /// own per address, so that two engines' containers of the same name never share a lock,
@@ -98,6 +123,8 @@ pub enum EndpointError {
     },
     #[error("{what}: {why}")]
     Tls { what: String, why: String },
+    #[error("{WAIT_ENV}: {0}")]
+    Wait(String),
 }
 
 /// The environment and the files the choice reads, so that it can be tried without either.
@@ -136,15 +163,29 @@ pub fn resolve(given: &Given, sources: &Sources<'_>) -> Result<Endpoint, Endpoin
             .var("DOCKER_CONTEXT")
             .or_else(|| current_context(&sources.config_dir)),
     };
-    match named.filter(|n| n != "default") {
-        Some(name) => from_store(&name, &sources.config_dir),
-        None => default_endpoint(given, sources),
-    }
+    let wait = match (given.wait, sources.var(WAIT_ENV)) {
+        (Some(wait), _) => wait,
+        (None, Some(value)) => crate::duration::parse(&value).map_err(EndpointError::Wait)?,
+        (None, None) => DEFAULT_WAIT,
+    };
+    let (host, tls, context) = match named.filter(|n| n != "default") {
+        Some(name) => from_store(&name, &sources.config_dir)?,
+        None => default_endpoint(given, sources)?,
+    };
+    Ok(Endpoint {
+        host,
+        tls,
+        context,
+        wait,
+    })
 }
+
+/// An engine's address, its TLS material and the context that named it.
+type Reached = (String, Option<Tls>, Option<String>);
 
 /// The `default` context: `--host` or `DOCKER_HOST`, with TLS when `DOCKER_TLS_VERIFY` is set
 /// (its files in `DOCKER_CERT_PATH`, else the configuration directory).
-fn default_endpoint(given: &Given, sources: &Sources<'_>) -> Result<Endpoint, EndpointError> {
+fn default_endpoint(given: &Given, sources: &Sources<'_>) -> Result<Reached, EndpointError> {
     let host = given
         .host
         .clone()
@@ -160,11 +201,7 @@ fn default_endpoint(given: &Given, sources: &Sources<'_>) -> Result<Endpoint, En
         }
         None => None,
     };
-    Ok(Endpoint {
-        host,
-        tls,
-        context: None,
-    })
+    Ok((host, tls, None))
 }
 
 /// `ca.pem`, `cert.pem` and `key.pem` in `dir`, each required.
@@ -220,7 +257,7 @@ fn context_dir(name: &str) -> String {
     format!("{:x}", Sha256::digest(name.as_bytes()))
 }
 
-fn from_store(name: &str, config_dir: &Path) -> Result<Endpoint, EndpointError> {
+fn from_store(name: &str, config_dir: &Path) -> Result<Reached, EndpointError> {
     let store = config_dir.join("contexts");
     let id = context_dir(name);
     let path = store.join("meta").join(&id).join("meta.json");
@@ -255,11 +292,7 @@ fn from_store(name: &str, config_dir: &Path) -> Result<Endpoint, EndpointError> 
         }
         (true, false) => Some(tls_in(&tls_dir, &format!("the docker context {name:?} has TLS material, so"))?),
     };
-    Ok(Endpoint {
-        host: docker.host.clone(),
-        tls,
-        context: Some(name.to_string()),
-    })
+    Ok((docker.host.clone(), tls, Some(name.to_string())))
 }
 
 #[cfg(test)]

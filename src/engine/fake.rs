@@ -70,8 +70,8 @@ pub struct World {
     /// Containers whose files cannot be read, with whether they are removed at the first try.
     pub unreadable: BTreeMap<String, bool>,
     /// The engine goes away at a call of this name, after letting that many through, for that
-    /// many calls.
-    pub outage_at: Option<(&'static str, usize, usize)>,
+    /// many calls; each outage once the one before it happened.
+    pub outages: std::collections::VecDeque<(&'static str, usize, usize)>,
     /// Calls that fail still, the engine being away.
     pub away_for: usize,
     next_id: u64,
@@ -194,18 +194,26 @@ impl FakeEngine {
 
     /// The engine goes away at a `call` (an [`Engine`] method's name) once `skip` such calls
     /// went through, as dockerd does when it restarts: every container stops, and `calls`
-    /// calls, pings included, fail.
+    /// calls, pings included, fail. A second outage asked waits for the first to happen.
     pub fn outage_at(&self, call: &'static str, skip: usize, calls: usize) {
-        self.with(|w| w.outage_at = Some((call, skip, calls)));
+        self.with(|w| w.outages.push_back((call, skip, calls)));
+    }
+
+    /// The engine answers again, and no outage is waiting.
+    pub fn end_outages(&self) {
+        self.with(|w| {
+            w.outages.clear();
+            w.away_for = 0;
+        });
     }
 
     fn reach(&self, call: &'static str) -> Result<(), EngineError> {
         self.with(|w| {
-            if let Some((at, skip, calls)) = w.outage_at {
+            if let Some(&(at, skip, calls)) = w.outages.front() {
                 if at == call && skip > 0 {
-                    w.outage_at = Some((at, skip - 1, calls));
+                    w.outages[0] = (at, skip - 1, calls);
                 } else if at == call {
-                    w.outage_at = None;
+                    w.outages.pop_front();
                     w.away_for = calls;
                     for c in w.containers.values_mut().filter(|c| c.running) {
                         c.running = false;

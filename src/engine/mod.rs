@@ -16,6 +16,8 @@ pub mod reference;
 pub mod registry;
 mod ssh;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, NetworkInspect,
@@ -111,6 +113,12 @@ pub trait Engine: Send + Sync {
 
     /// Answers once the engine does: how a run knows that a restarted engine is back.
     async fn ping(&self) -> Result<(), EngineError>;
+
+    /// How long one run waits in all for this engine while it does not answer (see
+    /// [`endpoint::DEFAULT_WAIT`]).
+    fn wait(&self) -> Duration {
+        endpoint::DEFAULT_WAIT
+    }
 
     /// The container, or `None` when there is none by that name or id.
     async fn inspect(

@@ -104,6 +104,7 @@ impl Prepared {
             progress,
             fault: Fault::from_env(),
             interrupt: interrupt.clone(),
+            patience: Default::default(),
         };
         let report = runner.run(&self.plan).await?;
         drop(self.locks);

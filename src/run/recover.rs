@@ -97,6 +97,7 @@ pub async fn recover(
             progress: None,
             fault: None,
             interrupt: interrupt.clone(),
+            patience: Default::default(),
         }
         .resume(&run)
         .await?;

@@ -20,11 +20,10 @@ use crate::secrets;
 /// How long a container put back by a rollback must keep running to count as running again.
 const CONFIRM_SETTLE: Duration = Duration::from_secs(3);
 
-/// How long a run waits for an engine that stopped answering (dockerd restarted, or its package
-/// upgraded under it) before it gives up and leaves the rest to `cutover recover`: a restart
-/// takes seconds, and giving up at once would leave the service down.
-const ENGINE_RETURN: Duration = Duration::from_secs(120);
+/// How often a run asks an engine that stopped answering whether it is back, and how long it
+/// waits for one answer: an engine on another host that vanished may not even refuse.
 const ENGINE_POLL: Duration = Duration::from_millis(500);
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An undo the engine's absence made fail is tried again once it answers, this many times in all.
 const UNDO_ATTEMPTS: usize = 3;
@@ -365,6 +364,52 @@ pub struct Runner<'a> {
     pub fault: Option<Fault>,
     /// A signal asking the run to stop, read between steps.
     pub interrupt: Interrupt,
+    /// What is left of the run's wait for an absent engine.
+    pub patience: Patience,
+}
+
+/// One wait for an absent engine per run ([`Engine::wait`]), shared by every step and undo: an
+/// engine that stays away (dockerd stopped for good, a host powered off) ends the run once the
+/// wait is spent, rather than after a wait per step and per undo, with the lock held meanwhile.
+/// A restart that comes back within it lets the run go on as before.
+#[derive(Debug, Default)]
+pub struct Patience {
+    /// What is left, once the engine first stopped answering.
+    left: std::sync::Mutex<Option<Duration>>,
+    /// The wait was spent and the engine still did not answer: nothing more is tried.
+    spent: std::sync::atomic::AtomicBool,
+}
+
+impl Patience {
+    fn left(&self, engine: &dyn Engine) -> Duration {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        *left.get_or_insert_with(|| engine.wait())
+    }
+
+    fn spend(&self, waited: Duration, back: bool) {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        let now = left.unwrap_or_default().saturating_sub(waited);
+        *left = Some(now);
+        if !back {
+            self.spent.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The engine did not come back within the run's wait.
+    pub fn spent(&self) -> bool {
+        self.spent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Whether a failure came with the engine's absence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Absence {
+    /// The engine answers: the failure is the step's own.
+    None,
+    /// It was gone and answers again.
+    Back,
+    /// It was gone and did not come back within the run's wait.
+    Gone,
 }
 
 impl Runner<'_> {
@@ -605,7 +650,7 @@ impl Runner<'_> {
     ) -> Option<String> {
         let step = &plan.stages[stage].steps[index];
         let mut message = secrets::redact(&e.to_string());
-        if self.engine_returned(&e).await {
+        if self.engine_returned(&e).await == Absence::Back {
             message.push_str(" (the Docker engine went away during the step and is back: the step's container was stopped with it)");
         }
         let report = &mut state.reports[global(plan, stage, index)];
@@ -672,6 +717,9 @@ impl Runner<'_> {
         recovered: bool,
     ) -> Result<RunReport, RunError> {
         let started = state.started.get(&stage).cloned().unwrap_or_default();
+        if self.patience.spent() {
+            return self.abandon(plan, stage, failure, state, recovered, Vec::new());
+        }
         if let Some(migration) = keeps_new(plan, stage, &started, &state) {
             let old = match plan.moves_a_service() {
                 true => "the services' specs kept on the new image".to_string(),
@@ -703,6 +751,9 @@ impl Runner<'_> {
             });
         }
         let undo_failures = self.roll_back(plan, stage, &started, &mut state).await;
+        if self.patience.spent() {
+            return self.abandon(plan, stage, failure, state, recovered, undo_failures);
+        }
         let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
         let went_down = touched(plan, stage, &state);
         if let Some((_, serving)) = state.down.get_mut(&stage) {
@@ -742,6 +793,40 @@ impl Runner<'_> {
         })
     }
 
+    /// Ends a run whose engine stayed away past the run's wait: nothing more is tried, so that
+    /// its locks are released and its caller hears it now. The journal holds where the run
+    /// stands (the steps begun, the undos done), and `cutover recover` finishes or undoes the
+    /// rest once the engine answers; the run's copies of carried files stay for it.
+    fn abandon(
+        &mut self,
+        plan: &Plan,
+        stage: usize,
+        failure: String,
+        state: State,
+        recovered: bool,
+        undo_failures: Vec<String>,
+    ) -> Result<RunReport, RunError> {
+        let message = format!(
+            "{failure}; the Docker engine did not answer within the run's wait for it ({}, --engine-wait), so cutover stopped trying: once it answers, `cutover recover {}` finishes or undoes the run",
+            humantime::format_duration(self.engine.wait()),
+            plan.container
+        );
+        tracing::error!("{message}");
+        let report = self.end(
+            plan,
+            Outcome::NeedsAttention,
+            message,
+            stage,
+            state,
+            recovered,
+            undo_failures,
+        )?;
+        Ok(RunReport {
+            failure: Some(failure),
+            ..report
+        })
+    }
+
     /// Undoes the steps of `stage` that began, once more when the engine restarted meanwhile:
     /// what could not be undone.
     async fn roll_back(
@@ -759,7 +844,7 @@ impl Runner<'_> {
             tracing::warn!("rolling back");
         }
         let (undo_failures, away) = self.undo(plan, stage, started, state).await;
-        if !away || !undo_failures.is_empty() {
+        if !away || !undo_failures.is_empty() || self.patience.spent() {
             return undo_failures;
         }
         // A restart stops every container, those the rollback had started too; each undo can
@@ -782,6 +867,9 @@ impl Runner<'_> {
         let mut undo_failures = Vec::new();
         let mut reverted = Vec::new();
         for &index in started.iter().rev() {
+            if self.patience.spent() {
+                break;
+            }
             let step = &steps[index];
             let Some(description) = step.action().undo_describe(plan) else {
                 continue;
@@ -866,7 +954,7 @@ impl Runner<'_> {
         let mut result = step.action().undo(cx, outputs).await;
         for _ in 1..UNDO_ATTEMPTS {
             match &result {
-                Err(e) if self.engine_returned(e).await => {
+                Err(e) if self.engine_returned(e).await == Absence::Back => {
                     engine_was_away = true;
                     tracing::info!("undo again: {description}");
                     result = step.action().undo(cx, outputs).await;
@@ -959,33 +1047,57 @@ impl Runner<'_> {
         Some(why)
     }
 
-    /// After a step failed: when the engine itself was gone, waits for it to answer again, up to
-    /// [`ENGINE_RETURN`]. True when it was gone and is back, so that what failed for its absence
-    /// alone can be judged, or undone, against the engine as it is now.
-    async fn engine_returned(&self, error: &StepError) -> bool {
-        let lost = matches!(error, StepError::Engine(e) if e.is_lost());
-        if !lost && self.engine.ping().await.is_ok() {
-            return false;
+    /// After a step failed: when the engine itself was gone, waits for it to answer again, for
+    /// what is left of the run's [`Patience`]. `Back` when it was gone and is back, so that what
+    /// failed for its absence alone can be judged, or undone, against the engine as it is now.
+    async fn engine_returned(&self, error: &StepError) -> Absence {
+        if self.patience.spent() {
+            return Absence::Gone;
         }
+        let lost = matches!(error, StepError::Engine(e) if e.is_lost());
+        if !lost && self.answers().await {
+            return Absence::None;
+        }
+        let left = self.patience.left(self.engine);
         tracing::warn!(
             "the Docker engine stopped answering: waiting up to {} for it to come back",
-            humantime::format_duration(ENGINE_RETURN)
+            humantime::format_duration(left)
         );
         self.interrupt
             .doing("waiting for the Docker engine to answer again");
-        let deadline = tokio::time::Instant::now() + ENGINE_RETURN;
-        while tokio::time::Instant::now() < deadline {
-            if self.engine.ping().await.is_ok() {
-                tracing::info!("the Docker engine answers again");
-                return true;
+        let began = tokio::time::Instant::now();
+        let back = loop {
+            if self.answers().await {
+                break true;
             }
-            tokio::time::sleep(ENGINE_POLL).await;
+            let waited = began.elapsed();
+            if waited >= left {
+                break false;
+            }
+            tokio::time::sleep(ENGINE_POLL.min(left - waited)).await;
+        };
+        self.patience.spend(began.elapsed(), back);
+        match back {
+            true => {
+                tracing::info!("the Docker engine answers again");
+                Absence::Back
+            }
+            false => {
+                tracing::error!(
+                    "the Docker engine did not come back within the run's wait for it ({}): stopping here",
+                    humantime::format_duration(self.engine.wait())
+                );
+                Absence::Gone
+            }
         }
-        tracing::error!(
-            "the Docker engine did not come back within {}",
-            humantime::format_duration(ENGINE_RETURN)
-        );
-        false
+    }
+
+    /// Whether the engine answers a ping within [`PING_TIMEOUT`].
+    async fn answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(PING_TIMEOUT, self.engine.ping()).await,
+            Ok(Ok(()))
+        )
     }
 
     /// After undoing a stage, each member's container from before it must serve under the

@@ -316,3 +316,70 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
     let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
     assert!(log.starts_with("v1 started"), "its data is there: {log}");
 }
+
+#[test]
+fn a_dockerd_that_stays_away_ends_the_run_within_its_wait_and_recover_brings_the_old_version_back()
+{
+    let scene = Scene::new("enginegone");
+    let mut engine = PrivateEngine::start("enginegone", &[]);
+    let name = scene.name("app");
+    let id = engine.run_app(&name, &image("1"));
+    let run = spawn_on(
+        &scene,
+        &engine,
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "2",
+            "--yes",
+            "--json",
+            "--engine-wait",
+            "10s",
+            "--migrate",
+            "sh -c 'sleep 5; /app/migrate'",
+        ],
+    );
+    let migration = format!("{name}-migrate");
+    until("the migration's start", || {
+        engine.inspect(&migration, "{{.State.Running}}").as_deref() == Some("true")
+    });
+    // dockerd stopped for good (a failed package upgrade, a host being drained).
+    let stopped = std::time::Instant::now();
+    engine.down();
+    let out = Outcome::from(run.wait_with_output().unwrap());
+    let took = stopped.elapsed();
+    out.ended(3, "needs_attention", "");
+    assert!(
+        took < Duration::from_secs(10 + 8),
+        "one wait for the whole run, undos included: {took:?}"
+    );
+    let report = out.json();
+    let message = report.to_string();
+    assert!(
+        message.contains(&format!("`cutover recover {name}`")) && message.contains("10s"),
+        "{}",
+        out.stdout
+    );
+    engine.up_again();
+    let recovered = scene
+        .cutover_with_env(
+            &["recover", "--yes", "--json"],
+            &[("DOCKER_HOST", engine.host().as_str())],
+        )
+        .expect(0)
+        .json();
+    assert_eq!(
+        recovered["recovered"][0]["outcome"],
+        "rolled_back",
+        "{recovered}"
+    );
+    assert_eq!(
+        engine.inspect(&name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
+        Some(format!("{id} true {}", image("1"))),
+        "the old container serves again"
+    );
+    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
+    let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
+    assert!(log.starts_with("v1 started"), "its data is there: {log}");
+}

@@ -247,11 +247,7 @@ impl Scene {
     /// Where the runs on the world's engine are journaled: its own directory under the state
     /// directory, as for any engine but the host's standard socket.
     pub fn runs(&self) -> PathBuf {
-        let world = cutover::engine::endpoint::Endpoint {
-            host: docker_host(),
-            tls: None,
-            context: None,
-        };
+        let world = cutover::engine::endpoint::Endpoint::at(&docker_host());
         cutover::ops::fleet::state_dir(&self.state_dir, &world).join("runs")
     }
 

@@ -50,6 +50,9 @@ pub struct EngineArgs {
     /// A docker context (`docker context ls`), read from DOCKER_CONFIG or ~/.docker, its TLS material included [default: DOCKER_CONTEXT, else the one `docker context use` chose]
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// How long one run waits in all for the engine while it does not answer (dockerd restarting): once spent, the run stops, journaled, and exits 3 for `cutover recover` [default: CUTOVER_ENGINE_WAIT, else 2m; a fleet's hosts: their engine_wait, else CUTOVER_ENGINE_WAIT]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = cutover::duration::parse)]
+    pub engine_wait: Option<Duration>,
 }
 
 impl EngineArgs {
@@ -57,6 +60,7 @@ impl EngineArgs {
         cutover::engine::endpoint::Given {
             host: self.host.clone(),
             context: self.context.clone(),
+            wait: self.engine_wait,
         }
     }
 }

@@ -74,14 +74,14 @@ impl Drop for Store {
 fn host(h: &str) -> Given {
     Given {
         host: Some(h.into()),
-        context: None,
+        ..Given::default()
     }
 }
 
 fn context(c: &str) -> Given {
     Given {
-        host: None,
         context: Some(c.into()),
+        ..Given::default()
     }
 }
 
@@ -141,7 +141,8 @@ fn the_choice_follows_the_docker_cli_s_order() {
         store.resolve(
             &Given {
                 host: Some("tcp://h:1".into()),
-                context: Some("sshy".into())
+                context: Some("sshy".into()),
+                wait: None,
             },
             &[]
         ),
@@ -207,12 +208,7 @@ fn a_context_that_is_missing_or_broken_says_so() {
 #[test]
 fn an_engine_on_another_host_is_on_another_machine() {
     let machine = |host: &str| {
-        Endpoint {
-            host: host.into(),
-            tls: None,
-            context: None,
-        }
-        .machine()
+        Endpoint::at(host).machine()
     };
     use crate::engine::Machine::{Remote, This};
     assert_eq!(machine(LOCAL), This);
@@ -234,12 +230,7 @@ fn an_engine_on_another_host_is_on_another_machine() {
 #[test]
 fn each_remote_engine_keeps_its_own_state() {
     let key = |host: &str| {
-        Endpoint {
-            host: host.into(),
-            tls: None,
-            context: None,
-        }
-        .state_key()
+        Endpoint::at(host).state_key()
     };
     assert_eq!(key(LOCAL), None);
     assert_eq!(key("unix:///run/docker.sock"), None);
@@ -260,4 +251,28 @@ fn each_remote_engine_keeps_its_own_state() {
         Some("tcp__2001_db8__1__2376")
     );
     assert_ne!(key("ssh://a/"), key("tcp://a"));
+}
+
+#[test]
+fn the_wait_for_an_absent_engine_is_the_flag_else_the_variable_else_two_minutes() {
+    let store = Store::new("wait");
+    let none = Given::default();
+    let wait = |given: &Given, env: &[(&str, &str)]| store.resolve(given, env).map(|e| e.wait);
+    assert_eq!(wait(&none, &[]), Ok(DEFAULT_WAIT));
+    assert_eq!(
+        wait(&none, &[(WAIT_ENV, "45s")]),
+        Ok(Duration::from_secs(45))
+    );
+    let flag = Given {
+        wait: Some(Duration::from_secs(10)),
+        ..Given::default()
+    };
+    assert_eq!(
+        wait(&flag, &[(WAIT_ENV, "45s")]),
+        Ok(Duration::from_secs(10))
+    );
+    let Err(EndpointError::Wait(why)) = wait(&none, &[(WAIT_ENV, "soon")]) else {
+        panic!("a wait that is no duration is refused");
+    };
+    assert!(why.contains("\"soon\" is not a duration"), "{why}");
 }
