@@ -4,7 +4,8 @@
 //! to true, and no word at all otherwise: a flag that follows the product's own configuration
 //! (Anchore's `--db-use-ssl`, from `db_connect_args.ssl` in its `config.yaml`).
 //! Profiles' steps are filled in when their hop is planned; a task's commands only as they run,
-//! from the member's environment then, so that their secrets stay out of the plan.
+//! from the member's environment then, so that their secrets stay out of the plan. A command's
+//! words never take a secret ([`check`]); a one-shot's environment does ([`check_value`]).
 
 use serde_json::Value;
 
@@ -110,16 +111,36 @@ fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
     Ok(found)
 }
 
-pub fn check(word: &str) -> Result<(), String> {
+/// A word of a one-shot's command line: its templates well formed, and none of them a secret.
+/// A command line is every local user's to read (`ps`, `/proc/PID/cmdline`), a container's
+/// too, and `docker inspect` shows it, so a secret goes through the one-shot's environment
+/// instead (see [`check_value`]), as libpq's `PGPASSWORD` with a URL that has no password.
+/// `secrets` are the variables the profile knows to hold one (its database's password or URL),
+/// besides those whose name says so.
+pub fn check(word: &str, secrets: &[String]) -> Result<(), String> {
     if word.starts_with("${if:") && condition(word).is_none() {
         return Err(format!(
             "{word:?}: write a condition as the whole word ${{if:FILE#KEY|WORD}}"
         ));
     }
-    match condition(word) {
-        Some(_) => Ok(()),
-        None => references(word).map(|_| ()),
+    if condition(word).is_some() {
+        return Ok(());
     }
+    match references(word)?
+        .into_iter()
+        .find(|r| crate::secrets::is_secret_name(r.name) || secrets.iter().any(|s| s == r.name))
+    {
+        Some(r) => Err(format!(
+            "{word:?}: ${{{}}} would put a secret on the one-shot's command line, which every user of the host reads in `ps`: pass it in the one-shot's environment instead (`env: {{PGPASSWORD: \"${{{}}}\"}}` with a URL that has no password, for a libpq client)",
+            r.name, r.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A value of a one-shot's environment: its templates well formed. Secrets belong here.
+pub fn check_value(value: &str) -> Result<(), String> {
+    references(value).map(|_| ())
 }
 
 /// The word with every reference replaced; a variable the container lacks, without a default,

@@ -41,6 +41,21 @@ pub struct DatabaseSpec {
     pub requires_extensions: Vec<String>,
 }
 
+impl DatabaseSpec {
+    /// The variables its sources read a secret from: a password, or a URL or connection string
+    /// that holds one.
+    pub fn secret_variables(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::UrlEnv { name, .. } | Source::AdoEnv { name, .. } => Some(name.clone()),
+                Source::PartsEnv { password, .. } => Some(password.clone()),
+                Source::FileKey { .. } | Source::Embedded { .. } => None,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Source {

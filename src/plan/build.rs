@@ -39,7 +39,8 @@ pub struct Migration {
     /// `${VAR}` templates before the container's values filled them in.
     pub shown: Option<Vec<String>>,
     /// Variables set in the one-shot container only (Quay's entrypoint reads its mode from
-    /// `QUAYENTRY` before its arguments).
+    /// `QUAYENTRY` before its arguments; Anchore's tool its password from `PGPASSWORD`), secrets
+    /// included: never journaled.
     pub env: Vec<(String, String)>,
     pub entrypoint: Option<Vec<String>>,
     pub timeout: Duration,

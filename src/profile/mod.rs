@@ -242,8 +242,13 @@ impl Profile {
         if let Some(t) = self.health.as_ref().and_then(|h| h.timeout.as_ref()) {
             parse_duration("health: timeout", t).map_err(Problem::under(&["health", "timeout"]))?;
         }
+        let secrets: Vec<String> = self
+            .database
+            .iter()
+            .flat_map(|d| d.secret_variables())
+            .collect();
         for (i, step) in self.steps.iter().enumerate() {
-            step.check().map_err(|(key, message)| Problem {
+            step.check(&secrets).map_err(|(key, message)| Problem {
                 at: vec![
                     Key::name("steps"),
                     Key::Item(i),
@@ -254,7 +259,8 @@ impl Profile {
             })?;
         }
         for (name, spec) in &self.tasks {
-            spec.check(name).map_err(Problem::under(&["tasks", name]))?;
+            spec.check(name, &secrets)
+                .map_err(Problem::under(&["tasks", name]))?;
         }
         Ok(())
     }

@@ -166,6 +166,11 @@ pub struct RunSpec {
     /// The step's name in the plan; its one-shot container is `NAME-cutover-task`.
     pub name: String,
     pub command: Vec<String>,
+    /// Variables set in its one-shot containers (its undo's too), over the member's own, filled
+    /// in from the member's environment as they run: where a secret the command needs goes
+    /// (Anchore's `PGPASSWORD`), never into its words.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -244,12 +249,12 @@ pub type Files = BTreeMap<String, Value>;
 
 impl TaskSpec {
     /// What serde cannot check; `name` is the task's, for messages.
-    pub(super) fn check(&self, name: &str) -> Result<(), String> {
-        self.check_parts()
+    pub(super) fn check(&self, name: &str, secrets: &[String]) -> Result<(), String> {
+        self.check_parts(secrets)
             .map_err(|m| format!("tasks: {name}: {m}"))
     }
 
-    fn check_parts(&self) -> Result<(), String> {
+    fn check_parts(&self, secrets: &[String]) -> Result<(), String> {
         if let Some(config) = self.config.as_ref().filter(|c| !c.path.starts_with('/')) {
             return Err(format!("config: {:?} is not an absolute path", config.path));
         }
@@ -268,7 +273,7 @@ impl TaskSpec {
         let mut captured = Vec::new();
         for step in &self.steps {
             match step {
-                TaskStepSpec::Run(run) => self.check_run(run, &files, &mut captured)?,
+                TaskStepSpec::Run(run) => self.check_run(run, &files, secrets, &mut captured)?,
                 TaskStepSpec::Swap { .. } if self.config.is_none() => {
                     return Err(
                         "swap: name the config file it replaces (config: {path, role})".into(),
@@ -348,6 +353,7 @@ impl TaskSpec {
         &self,
         run: &'a RunSpec,
         files: &[&str],
+        secrets: &[String],
         captured: &mut Vec<&'a str>,
     ) -> Result<(), String> {
         let name = &run.name;
@@ -362,8 +368,11 @@ impl TaskSpec {
         }
         let undo = run.undo.iter().flat_map(|u| &u.command);
         for word in run.command.iter().chain(undo) {
-            self.check_word(word, files)
+            self.check_word(word, files, secrets)
                 .map_err(|m| format!("{name}: {m}"))?;
+        }
+        for value in run.env.values() {
+            template::check_value(value).map_err(|m| format!("{name}: env: {m}"))?;
         }
         if let Some(c) = &run.capture {
             captured.push(c.name.as_str());
@@ -393,7 +402,7 @@ impl TaskSpec {
         self.args.iter().find(|a| a.name == name)
     }
 
-    fn check_word(&self, word: &str, files: &[&str]) -> Result<(), String> {
+    fn check_word(&self, word: &str, files: &[&str], secrets: &[String]) -> Result<(), String> {
         if let Some((name, _)) = arg_reference(word) {
             return match self.arg(name) {
                 Some(_) => Ok(()),
@@ -407,7 +416,7 @@ impl TaskSpec {
             };
         }
         let rest = file_references(word, files)?;
-        template::check(&rest)
+        template::check(&rest, secrets)
     }
 
     /// The task's options out of the words after its name; the words it does not know (the

@@ -101,6 +101,18 @@ fn mistakes_are_reported_with_file_line_and_column() {
         .unwrap_err()
         .to_string()
         .contains("unclosed"));
+    let secret_word = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m, \"--password=${DB_PASSWORD}\"]\n";
+    let e = Profile::parse(secret_word, "s.yaml").unwrap_err().to_string();
+    assert!(
+        e.starts_with("s.yaml:6:") && e.contains("${DB_PASSWORD} would put a secret on the one-shot's command line"),
+        "{e}"
+    );
+    let in_env = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m]\n      env: { PGPASSWORD: \"${DB_PASSWORD}\" }\n";
+    Profile::parse(in_env, "e.yaml").expect("a secret goes in the environment");
+    // A variable the profile's database is read from holds a secret whatever its name.
+    let database = "name: x\ndescription: y\nmatch: [a/b]\ndatabase:\n  sources:\n    - parts_env: { engine: postgres, host: H, name: N, user: U, password: DBPW }\ntasks:\n  t:\n    description: d\n    steps:\n      - run: { name: r, command: [m, \"${DBPW}\"] }\n";
+    let e = Profile::parse(database, "p.yaml").unwrap_err().to_string();
+    assert!(e.contains("${DBPW} would put a secret"), "{e}");
     let digest = "name: x\ndescription: y\nmatch: [a/b]\npolicy: digest\n";
     assert!(Profile::parse(digest, "d.yaml")
         .unwrap_err()
@@ -378,8 +390,14 @@ fn anchores_migration_reads_the_database_from_the_containers_environment() {
         .migrate
         .unwrap();
     assert_eq!(
-        migrate.command[3], "postgresql://anchore:pw-1234@db:5432/anchore",
-        "the port defaults to 5432"
+        migrate.command[3], "postgresql://anchore@db:5432/anchore",
+        "the port defaults to 5432; the password is not on the command line"
+    );
+    assert!(!migrate.command.concat().contains("pw-1234"));
+    assert_eq!(
+        migrate.env,
+        [("PGPASSWORD".to_string(), "pw-1234".to_string())],
+        "libpq reads it from the one-shot's environment"
     );
     assert!(migrate.command.contains(&"--dontask".to_string()));
     assert_eq!(migrate.fails_if_output_has, ["Skipping upgrade"]);
@@ -546,8 +564,13 @@ fn a_task_command_gets_its_options_and_files_but_keeps_its_variables_for_later()
         ])
     );
     assert!(
-        forward[3].contains("${ANCHORE_DB_PASSWORD}"),
-        "expanded only when it runs"
+        forward[3].contains("${ANCHORE_DB_USER}") && !forward[3].contains("PASSWORD"),
+        "expanded only when it runs, and no password on the command line: {}",
+        forward[3]
+    );
+    assert_eq!(
+        migrate.env["PGPASSWORD"], "${ANCHORE_DB_PASSWORD}",
+        "libpq reads it from the one-shot's environment"
     );
     assert_eq!(files, ["source", "dest-config"]);
     let (back, _) = task::resolve_command(&migrate.undo[0].command, &args, &task::Files::new());
@@ -844,7 +867,7 @@ fn a_migration_flag_follows_the_products_own_configuration() {
         assert_eq!(words.len(), if expected { 6 } else { 5 });
     }
     assert!(
-        template::check("${if:/config/config.yaml#ssl}").is_err(),
+        template::check("${if:/config/config.yaml#ssl}", &[]).is_err(),
         "a condition names its word"
     );
 }

@@ -661,3 +661,55 @@ pub fn promtool_accepts(text: &str) {
         String::from_utf8_lossy(&lint.stderr)
     );
 }
+
+/// Reads, until stopped, every command line on the host (`/proc/PID/cmdline`, what `ps` shows
+/// every local user: containers' processes and execs included) and every container's command
+/// (`docker ps -a --no-trunc`, one-shots included while they exist), looking for a secret.
+/// The docker CLI's own command lines are the tests' (`docker run -e ...`), never cutover's,
+/// which speaks the engine's API.
+pub struct ArgvWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<String>, Vec<String>)>,
+}
+
+impl ArgvWatch {
+    pub fn start(secret: &str) -> ArgvWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, secret) = (stop.clone(), secret.to_string());
+        let thread = std::thread::spawn(move || {
+            let (mut seen, mut leaks) = (std::collections::BTreeSet::new(), Vec::new());
+            while !flag.load(Ordering::SeqCst) {
+                let mut lines: Vec<String> = std::fs::read_dir("/proc")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                    .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+                    .filter(|line| !line.starts_with(DOCKER_CLI) && !line.starts_with("docker "))
+                    .collect();
+                let containers =
+                    docker_output(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]);
+                lines.extend(
+                    String::from_utf8_lossy(&containers.stdout)
+                        .lines()
+                        .map(str::to_string),
+                );
+                for line in lines {
+                    if line.contains(&secret) {
+                        leaks.push(line.clone());
+                    }
+                    seen.insert(line);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (seen.into_iter().collect(), leaks)
+        });
+        ArgvWatch { stop, thread }
+    }
+
+    /// Every command line seen, and those that held the secret.
+    pub fn stop(self) -> (Vec<String>, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("the watch")
+    }
+}

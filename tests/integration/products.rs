@@ -679,9 +679,19 @@ fn anchore_quickstart_with_its_image_defaults_comes_back_on_its_postgres_databas
 }
 
 #[test]
-fn an_owner_without_createdb_gets_its_database_back_in_place() {
-    let a = anchore("anchoreowner", "anchore", &[]);
+fn an_owner_without_createdb_gets_its_database_back_in_place_and_no_command_line_held_its_password()
+{
+    // The migration lasts 2 s (a test knob of the emulator), long enough to be read in `ps`.
+    let a = anchore("anchoreowner", "anchore", &["MIGRATION_DELAY_SECS=2"]);
+    let watch = ArgvWatch::start(QUICKSTART_PASSWORD);
     anchore_fails_after_its_migration_and_comes_back_on_its_data(&a);
+    let (seen, leaks) = watch.stop();
+    assert!(leaks.is_empty(), "the password on a command line: {leaks:#?}");
+    assert!(
+        seen.iter().any(|line| line
+            .contains("anchore-manager db --db-connect postgresql://anchore@db:5432/anchore")),
+        "the migration was seen, and connected with the password from PGPASSWORD: {seen:#?}"
+    );
 }
 
 #[test]

@@ -195,7 +195,9 @@ fn stores(db: &str) -> String {
 
 #[test]
 fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
-    let g = group("objstore", &[]);
+    // Each document's copy takes 200 ms (a test knob of the emulator): the migration's command
+    // line is there to be read for 2 s.
+    let g = group("objstore", &["EMULATOR_MIGRATE_DELAY_MS=200"]);
     let out = g.scene.cutover(&["tasks", &g.catalog]);
     out.expect(0);
     assert!(
@@ -229,8 +231,17 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
     dry_run(&args);
 
     // cutover's own options may follow the task's.
+    let watch = ArgvWatch::start(PASSWORD);
     let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));
+    let (seen, leaks) = watch.stop();
     out.expect(0);
+    assert!(leaks.is_empty(), "the password on a command line: {leaks:#?}");
+    assert!(
+        seen.iter()
+            .any(|line| line.contains("objectstorage --db-connect postgresql://anchore@db:5432/anchore")
+                && line.contains(" migrate ")),
+        "the migration was seen, and connected with the password from PGPASSWORD: {seen:#?}"
+    );
     let report = out.json();
     assert_eq!(report["outcome"], "succeeded", "{}", out.stdout);
     let mut members: Vec<String> = serde_json::from_value(report["members"].clone()).unwrap();

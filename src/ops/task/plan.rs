@@ -231,6 +231,7 @@ fn run_step(
         name: one_shot_name(&name_of(input.members[0].inspect)),
         image: image_of(worker.inspect),
         command: command(run.judged()),
+        env: run.env.clone(),
         timeout: run.timeout()?.unwrap_or(DEFAULT_TIMEOUT),
         changes_data: run.changes_data,
         undo: run.undo.iter().map(|u| command(u.clone())).collect(),

@@ -79,8 +79,9 @@ pub struct ServiceJob {
     /// Replaces the image's entrypoint (ProGet's `upgradedb` program).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
-    /// Variables set in the job only (Quay's `QUAYENTRY`), over the service's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Variables set in the job only (Quay's `QUAYENTRY`, Anchore's `PGPASSWORD`), over the
+    /// service's; they may hold secrets: never journaled.
+    #[serde(skip)]
     pub env: Vec<(String, String)>,
     /// Output that means the command did nothing although it exited 0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -17,7 +17,7 @@ use super::keep_file::read_kept;
 use super::one_shot::run_once;
 use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
 use crate::engine::{self, inspect_required};
-use crate::plan::recreate::{one_shot_spec, successor_spec, Predecessor, SuccessorSpec};
+use crate::plan::recreate::{one_shot_spec, set_env, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
 
 /// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.
@@ -96,6 +96,10 @@ pub struct TaskRun {
     pub name: String,
     pub image: String,
     pub command: Command,
+    /// Variables set in its one-shot containers, as the profile writes them: their `${VAR}`
+    /// are filled in from the member's environment only as they run, like the words.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
     #[serde(with = "crate::clock::duration_ms")]
     pub timeout: Duration,
     pub changes_data: bool,
@@ -261,11 +265,18 @@ impl TaskRun {
             .collect::<Result<Vec<_>, _>>()
             .map_err(StepError::Failed)?;
         crate::secrets::register_command(&words);
+        let vars = self
+            .env
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), crate::template::expand(value, &env)?)))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(StepError::Failed)?;
         let mut files = Vec::new();
         for (key, path) in &command.files {
             files.push((path.clone(), read_kept(cx.files, key)?));
         }
-        let spec = one_shot_spec(&self.member_spec(cx, &member).await?, &words, None);
+        let mut spec = one_shot_spec(&self.member_spec(cx, &member).await?, &words, None);
+        set_env(&mut spec, &vars);
         let mut transcript = Transcript::new(name).watching(&command.run.fails_if_output_has);
         if keep_all {
             transcript = transcript.keeping_all();

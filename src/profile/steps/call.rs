@@ -28,7 +28,7 @@ pub struct Call {
 }
 
 impl Plans for Call {
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         check_timeout(&self.timeout)
     }
 

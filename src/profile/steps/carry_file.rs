@@ -16,7 +16,7 @@ pub struct CarryFile {
 }
 
 impl Plans for CarryFile {
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         match self.path.starts_with('/') {
             true => Ok(()),
             false => Err(("path", format!("{:?} is not an absolute path", self.path))),

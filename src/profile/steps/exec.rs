@@ -34,7 +34,7 @@ pub enum Which {
 }
 
 impl Plans for Exec {
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         if self.command.is_empty() {
             return Err(("command", "command is empty".into()));
         }

@@ -18,7 +18,9 @@ pub struct Migrate {
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
-    /// Variables set in the one-shot container only, over the service's own.
+    /// Variables set in the one-shot container only, over the service's own; `${VAR}` and
+    /// `${VAR:-default}` come from the container's environment. A secret the command needs goes
+    /// here, never into its words (see [`template::check`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,13 +31,16 @@ pub struct Migrate {
 }
 
 impl Plans for Migrate {
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self, secrets: &[String]) -> Result<(), (&'static str, String)> {
         if self.command.is_empty() {
             return Err(("command", "command is empty".into()));
         }
         check_timeout(&self.timeout)?;
         for word in &self.command {
-            template::check(word).map_err(|e| ("command", e))?;
+            template::check(word, secrets).map_err(|e| ("command", e))?;
+        }
+        for value in self.env.values() {
+            template::check_value(value).map_err(|e| ("env", e))?;
         }
         Ok(())
     }
@@ -51,8 +56,8 @@ impl Plans for Migrate {
             env: self
                 .env
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+                .map(|(k, v)| Ok((k.clone(), template::expand(v, &facts.env)?)))
+                .collect::<Result<_, String>>()?,
             command,
             entrypoint: self.entrypoint.clone(),
             timeout: timeout_or(&self.timeout, Migration::DEFAULT_TIMEOUT)?,

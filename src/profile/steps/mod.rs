@@ -35,8 +35,9 @@ use crate::plan::build::StageOptions;
 /// What a step kind knows of itself.
 pub trait Plans {
     /// What serde cannot check (a duration, a template, a path): the key of the value at fault
-    /// and why.
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    /// and why. `secrets` are the variables the profile's database is read from that hold a
+    /// secret, which no command line may carry.
+    fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         Ok(())
     }
 
@@ -157,11 +158,11 @@ impl Step {
 
     /// What serde cannot check, with the key under the step that leads to the value at fault;
     /// the message names the kind.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    pub fn check(&self, secrets: &[String]) -> Result<(), (&'static str, String)> {
         self.when
             .check()
             .map_err(|e| ("when", e))
-            .and_then(|()| self.spec.plans().check())
+            .and_then(|()| self.spec.plans().check(secrets))
             .map_err(|(key, e)| (key, format!("{}: {e}", self.spec.name())))
     }
 }
