@@ -1,9 +1,12 @@
 //! What the property tests of the parsers share: how many cases each kind of property tries
-//! (the README's table quotes these) and the inputs they try.
+//! (the README's table quotes these), the inputs they try, and the damage they do to files.
 //!
 //! Random text alone rarely gets past a parser's first character, so most properties also try
 //! valid examples with a few bytes flipped, inserted or deleted: those reach deep into the
 //! parser, where a panic or a silent misreading would hide.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -88,4 +91,54 @@ pub fn seeds(texts: &[&str]) -> Vec<String> {
 pub fn said(error: &str) -> Result<(), TestCaseError> {
     prop_assert!(!error.trim().is_empty(), "an empty error");
     Ok(())
+}
+
+/// What a file can be after a crash or a bad disk: cut short at an offset, or with the byte
+/// there overwritten by a NUL (a block the disk never wrote) or by 0xFF (not UTF-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    Cut,
+    Nul,
+    NotUtf8,
+}
+
+/// Every way [`Damage`] can befall `bytes`, at every offset: exhaustive, not sampled.
+pub fn damaged(bytes: &[u8]) -> impl Iterator<Item = (Damage, usize, Vec<u8>)> + '_ {
+    let cut = (0..bytes.len()).map(|at| (Damage::Cut, at, bytes[..at].to_vec()));
+    let overwritten = (0..bytes.len()).flat_map(move |at| {
+        [(Damage::Nul, 0u8), (Damage::NotUtf8, 0xFF)].map(|(damage, byte)| {
+            let mut copy = bytes.to_vec();
+            copy[at] = byte;
+            (damage, at, copy)
+        })
+    });
+    cut.chain(overwritten)
+}
+
+/// A directory of its own for a test, removed when the test is done with it.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh directory, even for each case of a property or each thread of the test run.
+    pub fn new(name: &str) -> Scratch {
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cutover-{name}-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -189,7 +189,9 @@ impl StateDir {
         paths.sort();
         let mut journals = Journals::default();
         for path in paths {
-            let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+            // Bytes, not text: a record torn inside a character is not UTF-8, and it must not
+            // hide the records before it (nor a damaged journal the others).
+            let text = fs::read(&path).map_err(io_error(&path))?;
             match Run::read(path.clone(), &text) {
                 Ok(Some(run)) => journals.runs.push(run),
                 Ok(None) => {}
@@ -417,16 +419,23 @@ pub struct Run {
 }
 
 impl Run {
-    /// A journal's text as a run: `None` when no record was completed (the run was cut short
+    /// A journal's bytes as a run: `None` when no record was completed (the run was cut short
     /// while writing its plan, before any step began), an error when a record cannot be read.
-    /// Only the last line may be incomplete, as a crash mid-write leaves it: it is skipped, and
-    /// the records before it tell the story.
-    fn read(path: PathBuf, text: &str) -> Result<Option<Run>, String> {
-        let lines: Vec<&str> = text.lines().collect();
-        let torn = !text.is_empty() && !text.ends_with('\n');
+    /// Only the last line may be incomplete, as a crash mid-write leaves it (even inside a
+    /// character): it is skipped, and the records before it tell the story.
+    fn read(path: PathBuf, text: &[u8]) -> Result<Option<Run>, String> {
+        let torn = !text.is_empty() && !text.ends_with(b"\n");
+        let lines: Vec<&[u8]> = match text {
+            [] => Vec::new(),
+            _ => text
+                .strip_suffix(b"\n")
+                .unwrap_or(text)
+                .split(|b| *b == b'\n')
+                .collect(),
+        };
         let mut records = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Record>(line) {
+            match serde_json::from_slice::<Record>(line) {
                 Ok(record) => records.push(record),
                 Err(_) if torn && i + 1 == lines.len() => {}
                 Err(e) => return Err(format!("line {}: {e}", i + 1)),
@@ -545,7 +554,8 @@ mod humantime_serde_rfc3339 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Kind;
+    use crate::plan::{Kind, Slot};
+    use crate::testing::{damaged, Damage, Scratch};
 
     fn plan() -> Plan {
         Plan {
@@ -624,6 +634,102 @@ mod tests {
         assert!(state.unreadable(None).unwrap().is_empty());
         assert_eq!(state.runs().unwrap()[0].outcome, Some(Outcome::RolledBack));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A journal as a run writes it: the plan, a step that began and ended with outputs, one
+    /// that failed with an engine's words (not all ASCII), its undo, and the end.
+    fn written(state: &StateDir) -> PathBuf {
+        let mut j = state.begin(&plan()).unwrap();
+        let step = |index, phase, detail: Option<&str>, outputs| Event::Step {
+            stage: 0,
+            index,
+            phase,
+            detail: detail.map(str::to_string),
+            outputs,
+        };
+        let bound = Outputs {
+            bind: Some((Slot::new("web", 1), "def".into())),
+            serving_at_ms: Some(1_700_000_000_000),
+            ..Outputs::default()
+        };
+        for event in [
+            step(0, Phase::Started, None, None),
+            step(0, Phase::Done, None, Some(bound)),
+            step(1, Phase::Started, None, None),
+            step(1, Phase::Failed, Some("pull failed — “demo:2” not found"), None),
+            Event::Undo {
+                stage: 0,
+                index: 0,
+                phase: Phase::Done,
+                detail: None,
+            },
+            Event::End {
+                outcome: Outcome::RolledBack,
+                message: "rolled back — web runs demo:1".into(),
+                downtime_ms: Some(1500),
+                recovered: false,
+            },
+        ] {
+            j.record(event).unwrap();
+        }
+        j.path().to_path_buf()
+    }
+
+    /// What `cutover recover` acts on, after a kill at any byte of a journal's last record or
+    /// a bad disk anywhere in it: the run its whole records tell (never a cut record taken for a
+    /// whole one, which could make a run look finished), or a journal reported as unreadable by
+    /// its file and line, never hiding the other journals. Exhaustive over the offsets.
+    #[test]
+    fn a_journal_damaged_at_any_byte_reads_its_whole_records_or_is_reported() {
+        let scratch = Scratch::new("journal-damaged");
+        let state = StateDir::open(scratch.path()).unwrap();
+        let path = written(&state);
+        let bytes = fs::read(&path).unwrap();
+        let ends: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+        // The run the first `n` whole records tell.
+        let told = |n: usize| {
+            (n > 0).then(|| {
+                let run = Run::read(path.clone(), &bytes[..=ends[n - 1]]);
+                format!("{:?}", run.unwrap().unwrap())
+            })
+        };
+        for (damage, at, text) in damaged(&bytes) {
+            fs::write(&path, &text).unwrap();
+            let journals = state.journals().unwrap();
+            let runs: Vec<String> = journals.runs.iter().map(|r| format!("{r:?}")).collect();
+            // The line the damage is on, counted from 0: the records before it are whole.
+            let line = ends.iter().filter(|&&end| end < at).count();
+            let whole = match damage {
+                // Cut just before its newline, a record is whole all the same.
+                Damage::Cut if bytes[at] == b'\n' => Some(line + 1),
+                Damage::Cut => Some(line),
+                // Its newline overwritten, the last record reads as one a crash cut short.
+                Damage::Nul | Damage::NotUtf8 if at + 1 == bytes.len() => Some(line),
+                Damage::Nul | Damage::NotUtf8 => None,
+            };
+            match whole {
+                Some(whole) => {
+                    assert!(journals.unreadable.is_empty(), "{damage:?} at {at}");
+                    assert_eq!(runs, told(whole).into_iter().collect::<Vec<_>>());
+                    assert_eq!(
+                        journals.runs.iter().any(|r| r.outcome.is_some()),
+                        whole == ends.len(),
+                        "{damage:?} at {at}: only the whole end record ends the run"
+                    );
+                }
+                None => {
+                    assert!(runs.is_empty(), "{damage:?} at {at}");
+                    assert_eq!(journals.unreadable.len(), 1, "{damage:?} at {at}");
+                    let bad = &journals.unreadable[0];
+                    assert_eq!(bad.path, path);
+                    assert!(
+                        bad.why.starts_with(&format!("line {}:", line + 1)),
+                        "{damage:?} at {at}: {}",
+                        bad.why
+                    );
+                }
+            }
+        }
     }
 
     #[test]
