@@ -17,6 +17,8 @@ pub const ARBITRARY: u32 = 512;
 pub const MUTATED: u32 = 512;
 /// Cases of a property that writes a value as cutover does and reads it back.
 pub const ROUND_TRIP: u32 = 256;
+/// Cases of a property that writes files (each case fsyncs what it writes): fewer.
+pub const FILES: u32 = 32;
 
 /// A proptest configuration that tries `cases` cases.
 pub fn cases(cases: u32) -> ProptestConfig {

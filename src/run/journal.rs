@@ -553,9 +553,13 @@ mod humantime_serde_rfc3339 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::plan::{Kind, Slot};
-    use crate::testing::{damaged, Damage, Scratch};
+    use crate::testing::{
+        cases, damaged, mutated, said, Damage, Scratch, ARBITRARY, MUTATED, ROUND_TRIP,
+    };
 
     fn plan() -> Plan {
         Plan {
@@ -729,6 +733,87 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A step's outputs as the runner records them: a bound container, times, and what its
+    /// undo needs.
+    fn outputs() -> impl Strategy<Value = Option<Outputs>> {
+        proptest::option::of(
+            (
+                proptest::option::of(("[a-z][a-z0-9_.-]{0,12}", any::<u32>(), any::<String>())),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u64>()),
+                proptest::collection::btree_map(any::<String>(), any::<String>(), 0..3),
+            )
+                .prop_map(|(bind, serving_at_ms, settled_ms, more)| Outputs {
+                    bind: bind.map(|(member, generation, id)| (Slot::new(&member, generation), id)),
+                    serving_at_ms,
+                    settled_ms,
+                    more: more.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                }),
+        )
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let phase = proptest::sample::select(vec![Phase::Started, Phase::Done, Phase::Failed]);
+        let outcome = proptest::sample::select(vec![
+            Outcome::Succeeded,
+            Outcome::RolledBack,
+            Outcome::NothingChanged,
+            Outcome::Partial,
+            Outcome::NeedsAttention,
+            Outcome::KeptNew,
+        ]);
+        prop_oneof![
+            (any::<usize>(), any::<usize>(), phase.clone(), proptest::option::of(any::<String>()), outputs())
+                .prop_map(|(stage, index, phase, detail, outputs)| Event::Step { stage, index, phase, detail, outputs }),
+            (any::<usize>(), any::<usize>(), phase, proptest::option::of(any::<String>()))
+                .prop_map(|(stage, index, phase, detail)| Event::Undo { stage, index, phase, detail }),
+            (outcome, any::<String>(), proptest::option::of(any::<u64>()), any::<bool>())
+                .prop_map(|(outcome, message, downtime_ms, recovered)| Event::End { outcome, message, downtime_ms, recovered }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// A record reads back as it was written, to the millisecond the journal keeps.
+        #[test]
+        fn a_written_record_reads_back_equal(millis in 0..253_402_300_799_999u64, event in event()) {
+            let record = Record { at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis), event };
+            let line = serde_json::to_string(&record).unwrap();
+            prop_assert!(!line.contains('\n'), "one record, one line");
+            let read: Record = serde_json::from_str(&line).unwrap();
+            prop_assert_eq!(read.at, record.at);
+            prop_assert_eq!(serde_json::to_value(&read.event).unwrap(), serde_json::to_value(&record.event).unwrap());
+        }
+    }
+
+    /// Whatever a journal holds, reading it tells a run, nothing, or why not.
+    fn read_or_said(text: &[u8]) -> Result<(), TestCaseError> {
+        if let Err(e) = Run::read(PathBuf::from("runs/1-web-upgrade.jsonl"), text) {
+            said(&e)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_bytes_are_a_run_nothing_or_an_error(text in proptest::collection::vec(any::<u8>(), 0..256)) {
+            read_or_said(&text)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn a_mutated_journal_is_a_run_nothing_or_an_error(text in mutated(vec![{
+            let scratch = Scratch::new("journal-seed");
+            let state = StateDir::open(scratch.path()).unwrap();
+            String::from_utf8(fs::read(written(&state)).unwrap()).unwrap()
+        }])) {
+            read_or_said(&text)?;
         }
     }
 
