@@ -234,7 +234,11 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
         "postgres" | "postgresql" => Engine::Postgres,
         "mysql" | "mariadb" => Engine::Mysql,
         "sqlserver" | "mssql" => Engine::Sqlserver,
-        other => return Err(shown(&format!("scheme {other}"))),
+        // A password followed by `://` must not be shown as a scheme.
+        _ => match crate::secrets::shown_scheme(url) {
+            Some(scheme) => return Err(shown(&format!("scheme {scheme}"))),
+            None => return Err(shown("no scheme")),
+        },
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (credentials, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));

@@ -208,14 +208,7 @@ impl std::str::FromStr for Notifier {
     fn from_str(text: &str) -> Result<Notifier, String> {
         let url = Url::parse(text.trim()).map_err(|e| {
             // Only a scheme is named: text that is no URL may be a token pasted on its own.
-            let scheme = text
-                .trim()
-                .split_once("://")
-                .map(|(scheme, _)| scheme)
-                .filter(|s| {
-                    s.starts_with(|c: char| c.is_ascii_alphabetic())
-                        && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                });
+            let scheme = crate::secrets::shown_scheme(text);
             let named = scheme.map_or(String::new(), |s| format!(" {s}://..."));
             format!("notify URL{named}: {e}; see README \"Notifications\" for the forms")
         })?;
@@ -500,7 +493,12 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(cases(MUTATED))]
+        // A URL read registers its tokens as secrets, which every test then sees scrubbed: the
+        // same mutants each run, so that no run registers a word another test prints.
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(25),
+            ..cases(MUTATED)
+        })]
         #[test]
         fn mistyped_urls_are_read_or_refused(
             text in mutated_text(seeds(&[
