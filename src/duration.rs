@@ -12,6 +12,49 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use crate::testing::{cases, mutated_text, said, seeds, text, ARBITRARY, MUTATED, ROUND_TRIP};
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        /// Whatever is written where a duration goes, the answer is a duration or an error that
+        /// quotes what was written.
+        #[test]
+        fn any_text_is_a_duration_or_an_error_quoting_it(text in text()) {
+            if let Err(e) = super::parse(&text) {
+                said(&e)?;
+                prop_assert!(e.contains(&format!("{text:?}")), "{e}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn mistyped_durations_are_a_duration_or_an_error_quoting_them(
+            text in mutated_text(seeds(&["90s", "2m", "1h30m", "3d", "1day 2h", "500ms", "10min"]))
+        ) {
+            if let Err(e) = super::parse(&text) {
+                prop_assert!(e.contains(&format!("{text:?}")), "{e}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// cutover writes durations (`check --json`'s cooldown, plans' timeouts) as humantime
+        /// formats them; they read back to the same duration, to the nanosecond.
+        #[test]
+        fn a_written_duration_reads_back_equal(secs in 0..10_000_000_000u64, nanos in 0..1_000_000_000u32) {
+            let d = Duration::new(secs, nanos);
+            let written = humantime::format_duration(d).to_string();
+            prop_assert_eq!(super::parse(&written), Ok(d), "{}", written);
+        }
+    }
+
     #[test]
     fn people_write_durations_with_units_and_hear_how_when_they_do_not() {
         assert_eq!(super::parse("1h30m").unwrap().as_secs(), 5400);

@@ -32,6 +32,8 @@ pub mod profile;
 pub mod run;
 pub mod secrets;
 pub(crate) mod template;
+#[cfg(test)]
+mod testing;
 pub mod version;
 
 pub use error::{Error, Result};

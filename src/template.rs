@@ -162,3 +162,116 @@ pub fn expand(word: &str, env: &[String]) -> Result<String, String> {
     out.push_str(&word[at..]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{cases, mutated_text, said, seeds, text, ARBITRARY, MUTATED, ROUND_TRIP};
+
+    /// One piece of a word: text as it stands, or a reference with its value in the
+    /// environment (none: its default is used).
+    #[derive(Debug, Clone)]
+    enum Piece {
+        Text(String),
+        Reference {
+            name: String,
+            value: Option<String>,
+            default: String,
+        },
+    }
+
+    fn piece() -> impl Strategy<Value = Piece> {
+        prop_oneof![
+            "[a-zA-Z0-9 /:.=}-]{0,10}".prop_map(Piece::Text),
+            (
+                "[A-Z_][A-Z0-9_]{0,8}",
+                proptest::option::of(any::<String>()),
+                "[a-z0-9./-]{0,8}"
+            )
+                .prop_map(|(name, value, default)| Piece::Reference {
+                    name,
+                    value,
+                    default
+                }),
+        ]
+    }
+
+    /// A word is checked (when its profile is loaded) before it is expanded (when its hop is
+    /// planned or its task runs): a word the check let through fails to expand only for a
+    /// variable the container lacks, never for how it is written.
+    fn checked_then_expanded(word: &str) -> Result<(), TestCaseError> {
+        let env = ["HOME=/root".to_string(), "DB=quay".to_string()];
+        let checked = check(word);
+        let expanded = expand(word, &env);
+        if let Err(e) = &checked {
+            said(e)?;
+        }
+        if let Err(e) = &expanded {
+            said(e)?;
+        }
+        if checked.is_ok() && condition(word).is_none() {
+            if let Err(e) = expanded {
+                prop_assert!(e.contains("the container has no"), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_word_expands_or_says_why(word in text()) {
+            checked_then_expanded(&word)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn mistyped_templates_expand_or_say_why(
+            word in mutated_text(seeds(&[
+                "--db=${DB}",
+                "${USER:-anchore}@${HOST}:${PORT:-5432}",
+                "${if:/config/config.yaml#db_connect_args.ssl|--db-use-ssl}",
+            ]))
+        ) {
+            checked_then_expanded(&word)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// Each reference is replaced by its value (or its default) and only it: the text
+        /// around stays, and a value that looks like a template is not expanded again.
+        #[test]
+        fn a_word_expands_to_its_text_and_its_values(pieces in proptest::collection::vec(piece(), 0..6)) {
+            // A container has one value per name: the first piece to give one.
+            let mut env: Vec<String> = Vec::new();
+            for piece in &pieces {
+                if let Piece::Reference { name, value: Some(value), .. } = piece {
+                    if env_value(&env, name).is_none() {
+                        env.push(format!("{name}={value}"));
+                    }
+                }
+            }
+            let mut word = String::new();
+            let mut expected = String::new();
+            for piece in &pieces {
+                match piece {
+                    Piece::Text(text) => {
+                        word.push_str(text);
+                        expected.push_str(text);
+                    }
+                    Piece::Reference { name, default, .. } => {
+                        word.push_str(&format!("${{{name}:-{default}}}"));
+                        expected.push_str(env_value(&env, name).unwrap_or(default));
+                    }
+                }
+            }
+            prop_assert_eq!(check(&word), Ok(()));
+            prop_assert_eq!(expand(&word, &env), Ok(expected));
+        }
+    }
+}

@@ -249,7 +249,11 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
         "postgres" | "postgresql" => Engine::Postgres,
         "mysql" | "mariadb" => Engine::Mysql,
         "sqlserver" | "mssql" => Engine::Sqlserver,
-        other => return Err(shown(&format!("scheme {other}"))),
+        // A password followed by `://` must not be shown as a scheme.
+        _ => match crate::secrets::shown_scheme(url) {
+            Some(scheme) => return Err(shown(&format!("scheme {scheme}"))),
+            None => return Err(shown("no scheme")),
+        },
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (credentials, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
@@ -324,4 +328,80 @@ pub fn parse_ado(ado: &str, engine: Engine) -> Result<Location, String> {
         password,
         from: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{cases, mutated_text, said, seeds, ARBITRARY, MUTATED, ROUND_TRIP};
+
+    /// A password as products generate them, long enough that finding it in an error means the
+    /// error quoted it.
+    const PASSWORD: &str = "[A-Za-z0-9!#%&*+,.;<=>^_~-]{12,24}";
+
+    /// A connection read from a container, or why not: an error that never quotes its
+    /// password, since errors are printed and sent to notification services.
+    fn read_without_telling(text: &str, password: &str) -> Result<(), TestCaseError> {
+        for read in [
+            parse_url(text),
+            parse_ado(text, Engine::Sqlserver),
+            parse_ado(text, Engine::Postgres),
+        ] {
+            if let Err(e) = read {
+                said(&e)?;
+                prop_assert!(!e.contains(password), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_connection_text_is_read_or_refused_without_its_password(
+            head in "[ -~]{0,40}", password in PASSWORD, tail in "[ -~]{0,40}"
+        ) {
+            read_without_telling(&format!("{head}{password}{tail}"), &password)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn mistyped_connections_are_read_or_refused_without_their_password(
+            text in mutated_text(seeds(&[
+                "postgresql://quay:S3cr3tPassw0rd@quay-db:5432/quay?sslmode=disable",
+                "mysql+pymysql://app:S3cr3tPassw0rd@db/app",
+                "Server=tcp:sql,1433;Database=ProGet;User ID=proget;Password=S3cr3tPassw0rd",
+                "Host=postgres;Port=5432;Database=otter;Username=otter;Password=S3cr3tPassw0rd",
+            ]))
+        ) {
+            read_without_telling(&text, "S3cr3tPassw0rd")?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// A URL written with its parts reads as those parts.
+        #[test]
+        fn a_database_url_reads_as_its_parts(
+            scheme in proptest::sample::select(vec![("postgresql", Engine::Postgres), ("mysql", Engine::Mysql), ("sqlserver", Engine::Sqlserver)]),
+            user in "[a-z][a-z0-9_]{0,10}",
+            password in "[A-Za-z0-9_.~-]{0,24}",
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in any::<u16>(),
+            name in "[a-z][a-z0-9_]{0,10}",
+        ) {
+            let (scheme, engine) = scheme;
+            let url = format!("{scheme}://{user}:{password}@{host}:{port}/{name}?sslmode=disable");
+            let read = parse_url(&url).unwrap();
+            prop_assert_eq!(read.engine, engine);
+            prop_assert_eq!(
+                (read.user, read.password, read.host, read.port, read.name),
+                (user, password, host, port, name)
+            );
+        }
+    }
 }

@@ -324,7 +324,156 @@ pub fn prune(root: &Path, container: &str, keep: usize) -> Result<Vec<String>, B
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::backup::{FileEntry, Target, VolumeTarget};
+    use crate::testing::{cases, damaged, mutated, said, Scratch, ARBITRARY, FILES, MUTATED};
+
+    /// A manifest as a backup writes it, from its parts.
+    fn manifest() -> impl Strategy<Value = Manifest> {
+        let volume = (any::<String>(), any::<String>(), any::<bool>()).prop_map(
+            |(path, source, database)| VolumeTarget {
+                path,
+                source,
+                database,
+            },
+        );
+        let file = (any::<String>(), any::<String>(), any::<u64>(), "[0-9a-f]{64}").prop_map(
+            |(name, of, bytes, sha256)| FileEntry {
+                name,
+                kind: "volume".into(),
+                of,
+                bytes,
+                sha256,
+            },
+        );
+        (
+            (any::<String>(), any::<String>(), any::<String>(), 0..253_402_300_799u64),
+            (any::<bool>(), any::<String>(), proptest::collection::vec(volume, 0..3)),
+            (
+                proptest::option::of(any::<String>()),
+                proptest::option::of(any::<String>()),
+                proptest::collection::vec(file, 0..3),
+            ),
+        )
+            .prop_map(
+                |((id, container, image, secs), (online, run, volumes), (server, schema, files))| {
+                    Manifest {
+                        id,
+                        container,
+                        image,
+                        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+                        online,
+                        run,
+                        target: Target {
+                            database: None,
+                            volumes,
+                        },
+                        server_version: server,
+                        schema_version: schema,
+                        files,
+                        cutover: env!("CARGO_PKG_VERSION").into(),
+                    }
+                },
+            )
+    }
+
+    /// The manifest of a backup of a volume and its embedded database, as written.
+    fn written(dir: &Path) -> Vec<u8> {
+        let example = Manifest {
+            id: "20261121T120000Z".into(),
+            container: "proget".into(),
+            image: "proget.inedo.com/productimages/inedo/proget:2024.22".into(),
+            taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_262_400),
+            online: false,
+            run: "1795262399000-proget-upgrade.jsonl#proget@0".into(),
+            target: Target {
+                database: None,
+                volumes: vec![VolumeTarget {
+                    path: "/var/proget/database".into(),
+                    source: "proget-db — données".into(),
+                    database: true,
+                }],
+            },
+            server_version: Some("16.4".into()),
+            schema_version: None,
+            files: vec![FileEntry {
+                name: "volume-1.tar.zst".into(),
+                kind: "volume".into(),
+                of: "/var/proget/database".into(),
+                bytes: 1234,
+                sha256: "ab".repeat(32),
+            }],
+            cutover: "0.1.0".into(),
+        };
+        write_manifest(dir, &example).unwrap();
+        std::fs::read(dir.join(MANIFEST)).unwrap()
+    }
+
+    /// A manifest that cannot be read is refused with its file named, so that `backups` lists
+    /// it as unreadable and a restore says which backup is damaged.
+    fn refused_naming_it(dir: &Path) -> Result<(), TestCaseError> {
+        let e = read_manifest(dir).unwrap_err().to_string();
+        said(&e)?;
+        let path = dir.join(MANIFEST).display().to_string();
+        prop_assert!(e.contains(&path), "{}", e);
+        Ok(())
+    }
+
+    /// A manifest damaged at any byte (cut short by a crash while it was written, or
+    /// overwritten by NUL or 0xFF) is refused, never read as another manifest: pretty JSON
+    /// holds no byte that such damage leaves valid. Exhaustive over the offsets.
+    #[test]
+    fn a_manifest_damaged_at_any_byte_is_refused_with_its_file_named() {
+        let scratch = Scratch::new("manifest-damaged");
+        let bytes = written(scratch.path());
+        for (damage, at, text) in damaged(&bytes) {
+            std::fs::write(scratch.path().join(MANIFEST), &text).unwrap();
+            if let Err(e) = refused_naming_it(scratch.path()) {
+                panic!("{damage:?} at {at}: {e}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(FILES))]
+        #[test]
+        fn a_written_manifest_reads_back_equal(manifest in manifest()) {
+            let scratch = Scratch::new("manifest-written");
+            write_manifest(scratch.path(), &manifest).unwrap();
+            prop_assert_eq!(read_manifest(scratch.path()).unwrap(), manifest);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_bytes_are_a_manifest_or_refused_naming_it(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let scratch = Scratch::new("manifest-bytes");
+            std::fs::write(scratch.path().join(MANIFEST), &bytes).unwrap();
+            if read_manifest(scratch.path()).is_err() {
+                refused_naming_it(scratch.path())?;
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn a_mutated_manifest_is_read_or_refused_naming_it(bytes in mutated(vec![{
+            let scratch = Scratch::new("manifest-seed");
+            String::from_utf8(written(scratch.path())).unwrap()
+        }])) {
+            let scratch = Scratch::new("manifest-mutated");
+            std::fs::write(scratch.path().join(MANIFEST), &bytes).unwrap();
+            if read_manifest(scratch.path()).is_err() {
+                refused_naming_it(scratch.path())?;
+            }
+        }
+    }
 
     #[test]
     fn a_dump_reads_back_the_same_stored_compressed_or_as_older_versions_stored_it() {

@@ -1,7 +1,11 @@
 use std::path::PathBuf;
 
+use proptest::prelude::*;
+
 use super::edit::{set_dotenv, set_image, variable, VarRef};
 use super::*;
+use crate::engine::facts::dotenv_value;
+use crate::testing::{cases, mutated_text, said, seeds, text, ARBITRARY, MUTATED, ROUND_TRIP};
 
 const FILE: &str = "version: \"3.7\"\n# the project\nservices:\n  db:\n    image: postgres:15   # keep\n  app:\n    # the app\n    image: \"registry.lan/app:1.2.3\"   # pinned\n    depends_on: [db]\n    environment:\n      image: not-this-one\n  worker:\n    build: ./worker\n";
 
@@ -172,4 +176,67 @@ fn membership_comes_from_compose_labels() {
     );
     assert_eq!(m.env_file, PathBuf::from("/srv/shop/.env"));
     assert_eq!(Membership::of(&ContainerInspectResponse::default()), None);
+}
+
+/// A project's file as compose reads it: its services, or an error naming the file; and the
+/// edits cutover makes to it and to a `.env` fail with a message, never a panic.
+fn read_or_refused_naming_it(text: &str) -> Result<(), TestCaseError> {
+    let path = PathBuf::from("/srv/app/compose.yaml");
+    if let Err(e) = services(&[(path, text.to_string())]) {
+        said(&e)?;
+        prop_assert!(e.starts_with("/srv/app/compose.yaml: "), "{}", e);
+    }
+    if let Err(e) = set_image(text, "app", "registry.lan/app:1.3.0") {
+        said(&e)?;
+    }
+    if let Err(e) = variable(text) {
+        said(&e)?;
+    }
+    let _ = set_dotenv(text, "APP_TAG", "1.3.0");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(ARBITRARY))]
+    #[test]
+    fn any_text_is_a_project_or_refused_naming_its_file(text in text()) {
+        read_or_refused_naming_it(&text)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(MUTATED))]
+    #[test]
+    fn a_mistyped_project_is_read_or_refused_naming_its_file(
+        text in mutated_text(seeds(&[FILE, "web:\r\n  image: 'nginx:1.25'\r\n", "services:\n  app:\n    image: ${REGISTRY:-registry.lan}/app:${APP_TAG}\n"]))
+    ) {
+        read_or_refused_naming_it(&text)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(ROUND_TRIP))]
+    /// The image cutover writes into a service's line is the one compose then reads, and the
+    /// other services keep theirs; a value written into `.env` reads back.
+    #[test]
+    fn a_written_image_and_dotenv_value_read_back_equal(
+        service in proptest::sample::select(vec!["db", "app"]),
+        image in "[a-z0-9-]{1,10}(\\.[a-z]{2,4}(:[0-9]{2,5})?)?/[a-z0-9_-]{1,12}:[A-Za-z0-9_.-]{1,16}(@sha256:[0-9a-f]{64})?",
+        dotenv in "([A-Z_]{1,8}=[a-z0-9]{0,8}\n){0,4}",
+        value in "[A-Za-z0-9_.:/-]{1,30}",
+    ) {
+        let path = PathBuf::from("compose.yaml");
+        let before = services(&[(path.clone(), FILE.to_string())]).unwrap();
+        let edited = set_image(FILE, service, &image).unwrap();
+        let after = services(&[(path.clone(), edited)]).unwrap();
+        for (name, def) in &after {
+            let expected = match name == service {
+                true => Some((path.clone(), image.clone())),
+                false => before[name].image.clone(),
+            };
+            prop_assert_eq!(&def.image, &expected, "{}", name);
+        }
+        let written = set_dotenv(&dotenv, "APP_TAG", &value);
+        prop_assert_eq!(dotenv_value(&written, "APP_TAG"), Some(value));
+    }
 }

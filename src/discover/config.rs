@@ -267,7 +267,49 @@ pub fn resolve(tag: &str, layers: &[&RuleLayer]) -> Result<Rules, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::testing::{cases, mutated, said, seeds, text, Scratch, ARBITRARY, MUTATED};
+
+    /// A config file as operators write one (notify URLs left out: reading one registers its
+    /// tokens as secrets for the whole test run; their own properties try them).
+    const EXAMPLES: &[&str] = &[
+        "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3'}\n  db:\n",
+        "hosts:\n  quay-1: {context: quay-1}\n  quay-2: {host: 'ssh://deploy@quay-2', labels: {site: b}}\ncontainers:\n  quay: {policy: minor}\n  quay-2/quay: {policy: major, settle: 30s}\n  quay-2/clair:\n",
+        "window: '02:00-05:00'\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
+    ];
+
+    /// The config file is read, or refused by its path and a message.
+    fn loaded_or_refused_naming_it(text: &[u8]) -> Result<(), TestCaseError> {
+        let scratch = Scratch::new("config");
+        let path = scratch.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        if let Err(e) = Config::load(&path) {
+            let e = e.to_string();
+            said(&e)?;
+            prop_assert!(e.contains(&path.display().to_string()), "{}", e);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_text_is_a_config_or_an_error(text in text()) {
+            if let Err(e) = Config::parse(&text) {
+                said(&e)?;
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn a_mistyped_config_file_is_read_or_refused_naming_it(text in mutated(seeds(EXAMPLES))) {
+            loaded_or_refused_naming_it(&text)?;
+        }
+    }
 
     #[test]
     fn labels_beat_the_container_entry_which_beats_the_defaults() {

@@ -67,8 +67,51 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+    use proptest::prelude::*;
 
     use super::*;
+    use crate::testing::{cases, mutated_text, said, seeds, text, ARBITRARY, MUTATED};
+
+    /// A window or a schedule from the config file or a flag: read, or refused with what was
+    /// written and how to write it; a schedule read finds its next time without hanging.
+    fn read_as_window_and_schedule(text: &str) -> Result<(), TestCaseError> {
+        match Window::parse(text) {
+            Ok(window) => {
+                let _ = window.contains(t(12, 0));
+            }
+            Err(e) => {
+                said(&e)?;
+                prop_assert!(e.contains(&format!("{text:?}")) && e.contains("HH:MM-HH:MM"), "{}", e);
+            }
+        }
+        match Schedule::parse(text) {
+            Ok(schedule) => {
+                let _ = schedule.next_after(Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
+            }
+            Err(e) => {
+                prop_assert!(e.contains(&format!("{text:?}")) && e.contains("0 3 * * *"), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_text_is_a_window_and_a_schedule_or_refused(text in text()) {
+            read_as_window_and_schedule(&text)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn mistyped_windows_and_schedules_are_read_or_refused(
+            text in mutated_text(seeds(&["02:00-05:00", "22:30-01:00", "0 3 * * *", "*/30 * * * * *", "0 0 29 2 1"]))
+        ) {
+            read_as_window_and_schedule(&text)?;
+        }
+    }
 
     fn t(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).unwrap()

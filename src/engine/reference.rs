@@ -94,7 +94,75 @@ impl fmt::Display for ImageRef {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::testing::{cases, mutated_text, seeds, text, ARBITRARY, MUTATED, ROUND_TRIP};
+
+    /// References as registries name them, with the host they name: an optional host (with a
+    /// port), a path (whose first part has no dot, so it is not taken for a host), a tag, a
+    /// digest.
+    fn reference() -> impl Strategy<Value = (Option<String>, ImageRef)> {
+        (
+            proptest::option::of("(localhost|[a-z0-9-]{1,8}\\.[a-z]{2,5})(:[0-9]{1,5})?"),
+            proptest::collection::vec("[a-z0-9]([a-z0-9_-]{0,10}[a-z0-9])?", 1..4),
+            proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            proptest::option::of("sha256:[0-9a-f]{64}"),
+        )
+            .prop_map(|(host, path, tag, digest)| {
+                let repository = host.iter().cloned().chain(path).collect::<Vec<_>>().join("/");
+                (
+                    host,
+                    ImageRef {
+                        repository,
+                        tag,
+                        digest,
+                    },
+                )
+            })
+    }
+
+    /// Whatever a reference is read from, what cutover writes of it reads back the same:
+    /// a container's image, a compose file's, a label's.
+    fn reads_back_as_written(text: &str) -> Result<(), TestCaseError> {
+        if let Some(r) = ImageRef::parse(text) {
+            prop_assert!(!r.repository.is_empty());
+            prop_assert_eq!(ImageRef::parse(&r.to_string()), Some(r));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        #[test]
+        fn a_written_reference_reads_back_equal((host, r) in reference()) {
+            prop_assert_eq!(ImageRef::parse(&r.to_string()), Some(r.clone()));
+            prop_assert_eq!(r.registry(), host.as_deref());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_text_is_no_reference_or_one_that_reads_back(text in text()) {
+            reads_back_as_written(&text)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn mistyped_references_are_none_or_read_back(
+            text in mutated_text(seeds(&[
+                "127.0.0.1:5000/demo:1.2",
+                "quay.io/projectquay/quay:v3.9.0@sha256:abc",
+                "anchore/anchore-engine:v1.1.0",
+                "localhost:5000/team/app",
+            ]))
+        ) {
+            reads_back_as_written(&text)?;
+        }
+    }
 
     #[test]
     fn splits_tag_after_registry_port() {

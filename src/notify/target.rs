@@ -207,8 +207,10 @@ impl std::str::FromStr for Notifier {
     /// The error names the URL by its scheme and host only, and says what form it takes.
     fn from_str(text: &str) -> Result<Notifier, String> {
         let url = Url::parse(text.trim()).map_err(|e| {
-            let scheme = text.split("://").next().unwrap_or_default();
-            format!("notify URL {scheme}://...: {e}; see README \"Notifications\" for the forms")
+            // Only a scheme is named: text that is no URL may be a token pasted on its own.
+            let scheme = crate::secrets::shown_scheme(text);
+            let named = scheme.map_or(String::new(), |s| format!(" {s}://..."));
+            format!("notify URL{named}: {e}; see README \"Notifications\" for the forms")
         })?;
         let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
         let mut query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -457,7 +459,63 @@ fn mail(p: &mut Parts, scheme: &str) -> Result<Mail, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::testing::{cases, mutated_text, said, seeds, ARBITRARY, MUTATED};
+
+    /// A URL from the config file or `--notify`: read, or refused with an error that says it is
+    /// about a notify URL.
+    fn read_or_refused(text: &str) -> Result<(), TestCaseError> {
+        if let Err(e) = text.parse::<Notifier>() {
+            said(&e)?;
+            prop_assert!(e.starts_with("notify URL"), "{}", e);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        /// Text that is no URL at all may be all secret (a token pasted without its scheme,
+        /// `https:/` mistyped): its error quotes no more of it than a scheme, and a token, with
+        /// its `_`, cannot be one.
+        #[test]
+        fn text_that_is_no_url_is_refused_without_quoting_it(
+            head in "[ -~]{0,30}", token in "[A-Za-z0-9]{6}_[A-Za-z0-9]{10}", tail in "[ -~]{0,30}"
+        ) {
+            let text = format!("{head}{token}{tail}");
+            read_or_refused(&text)?;
+            if Url::parse(text.trim()).is_err() {
+                let e = text.parse::<Notifier>().unwrap_err();
+                prop_assert!(!e.contains(&token), "{}", e);
+            }
+        }
+    }
+
+    proptest! {
+        // A URL read registers its tokens as secrets, which every test then sees scrubbed: the
+        // same mutants each run, so that no run registers a word another test prints.
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(25),
+            ..cases(MUTATED)
+        })]
+        #[test]
+        fn mistyped_urls_are_read_or_refused(
+            text in mutated_text(seeds(&[
+                "ntfys://tk_secret@ntfy.example:8443/upgrades",
+                "gotify://push.example/gotify/AbC.token?level=failure",
+                "slack://T0001/B0002/XXXXsecret",
+                "discord://1234/tok-en",
+                "workflows://prod.example:443/abc/SIGsecret",
+                "matrixs://syt_token@matrix.example/#ops",
+                "smtps://ops:pw@mail.example/?to=a@example.com,b@example.com&from=cutover@example.com",
+                "jsons://user:pw@hooks.example/cutover?x=1",
+                "apprises://apprise.example/key?tags=ops",
+            ]))
+        ) {
+            read_or_refused(&text)?;
+        }
+    }
 
     fn parse(text: &str) -> Notifier {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))

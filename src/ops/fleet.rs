@@ -186,3 +186,32 @@ pub fn history(
     all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     Ok(all)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::testing::{cases, said, text, ARBITRARY};
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        /// `HOST/NAME` splits at its first slash into parts that make it up again; a name
+        /// without one is refused with the name and the form.
+        #[test]
+        fn a_fleet_name_splits_into_its_host_and_name_or_is_refused(name in text()) {
+            match super::split(Some(&name)) {
+                Ok((Some(host), Some(container))) => {
+                    prop_assert!(!host.contains('/'));
+                    prop_assert_eq!(format!("{host}/{container}"), name);
+                }
+                Ok(other) => prop_assert!(false, "{:?}", other),
+                Err(e) => {
+                    let e = e.to_string();
+                    said(&e)?;
+                    prop_assert!(!name.contains('/'));
+                    prop_assert!(e.contains(&name) && e.contains("HOST/NAME"), "{}", e);
+                }
+            }
+        }
+    }
+}

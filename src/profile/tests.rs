@@ -1,5 +1,8 @@
+use proptest::prelude::*;
+
 use super::*;
 use crate::backup::location::{Engine, Location};
+use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use crate::plan::part::{Phase, Place};
 use crate::plan::{Slot, Step as PlanStep};
 use crate::template;
@@ -1063,4 +1066,70 @@ fn a_step_is_read_with_its_kind_s_own_fields_and_any_when() {
     )
     .unwrap();
     assert_eq!(ok.steps[0].when.crossing.as_deref(), Some("2.0.0"));
+}
+
+/// A profile file is loaded, or refused as `FILE:LINE:COLUMN: message` with a line of the
+/// file, as editors read it.
+fn loaded_or_refused_at_a_line(text: &[u8]) -> Result<(), TestCaseError> {
+    let scratch = Scratch::new("profile");
+    let path = scratch.path().join("mine.yaml");
+    std::fs::write(&path, text).unwrap();
+    let origin = path.display().to_string();
+    match load_file(&path) {
+        Ok(loaded) => prop_assert_eq!(loaded.origin, origin),
+        Err(ProfileError::Invalid {
+            origin: named,
+            line,
+            column,
+            message,
+        }) => {
+            said(&message)?;
+            prop_assert_eq!(named, origin);
+            let lines = String::from_utf8_lossy(text).lines().count();
+            prop_assert!(line >= 1 && line <= lines + 1, "line {} of {}", line, lines);
+            prop_assert!(column >= 1);
+        }
+        Err(e) => {
+            let e = e.to_string();
+            prop_assert!(e.starts_with(&format!("{origin}: ")), "{}", e);
+        }
+    }
+    Ok(())
+}
+
+/// A task's options as a person types them: a task reads them or says what is wrong.
+fn task_options_read_or_refused(words: &[String]) -> Result<(), TestCaseError> {
+    for loaded in &Catalog::builtin().profiles {
+        for task in loaded.profile.tasks.values() {
+            if let Err(e) = task.parse_args(words) {
+                said(&e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(ARBITRARY))]
+    #[test]
+    fn any_text_is_a_profile_or_refused_at_a_line(text in text()) {
+        loaded_or_refused_at_a_line(text.as_bytes())?;
+    }
+
+    #[test]
+    fn any_words_are_a_task_s_options_or_refused(
+        words in proptest::collection::vec(prop_oneof![text(), "--[a-z-]{1,12}(=[ -~]{0,8})?"], 0..6)
+    ) {
+        task_options_read_or_refused(&words)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(MUTATED))]
+    #[test]
+    fn a_mistyped_shipped_profile_is_loaded_or_refused_at_a_line(
+        text in mutated(BUILTIN.iter().map(|(_, text)| text.to_string()).collect())
+    ) {
+        loaded_or_refused_at_a_line(&text)?;
+    }
 }

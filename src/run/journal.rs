@@ -189,7 +189,9 @@ impl StateDir {
         paths.sort();
         let mut journals = Journals::default();
         for path in paths {
-            let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+            // Bytes, not text: a record torn inside a character is not UTF-8, and it must not
+            // hide the records before it (nor a damaged journal the others).
+            let text = fs::read(&path).map_err(io_error(&path))?;
             match Run::read(path.clone(), &text) {
                 Ok(Some(run)) => journals.runs.push(run),
                 Ok(None) => {}
@@ -417,16 +419,23 @@ pub struct Run {
 }
 
 impl Run {
-    /// A journal's text as a run: `None` when no record was completed (the run was cut short
+    /// A journal's bytes as a run: `None` when no record was completed (the run was cut short
     /// while writing its plan, before any step began), an error when a record cannot be read.
-    /// Only the last line may be incomplete, as a crash mid-write leaves it: it is skipped, and
-    /// the records before it tell the story.
-    fn read(path: PathBuf, text: &str) -> Result<Option<Run>, String> {
-        let lines: Vec<&str> = text.lines().collect();
-        let torn = !text.is_empty() && !text.ends_with('\n');
+    /// Only the last line may be incomplete, as a crash mid-write leaves it (even inside a
+    /// character): it is skipped, and the records before it tell the story.
+    fn read(path: PathBuf, text: &[u8]) -> Result<Option<Run>, String> {
+        let torn = !text.is_empty() && !text.ends_with(b"\n");
+        let lines: Vec<&[u8]> = match text {
+            [] => Vec::new(),
+            _ => text
+                .strip_suffix(b"\n")
+                .unwrap_or(text)
+                .split(|b| *b == b'\n')
+                .collect(),
+        };
         let mut records = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Record>(line) {
+            match serde_json::from_slice::<Record>(line) {
                 Ok(record) => records.push(record),
                 Err(_) if torn && i + 1 == lines.len() => {}
                 Err(e) => return Err(format!("line {}: {e}", i + 1)),
@@ -544,8 +553,13 @@ mod humantime_serde_rfc3339 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::plan::Kind;
+    use crate::plan::{Kind, Slot};
+    use crate::testing::{
+        cases, damaged, mutated, said, Damage, Scratch, ARBITRARY, MUTATED, ROUND_TRIP,
+    };
 
     fn plan() -> Plan {
         Plan {
@@ -624,6 +638,183 @@ mod tests {
         assert!(state.unreadable(None).unwrap().is_empty());
         assert_eq!(state.runs().unwrap()[0].outcome, Some(Outcome::RolledBack));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A journal as a run writes it: the plan, a step that began and ended with outputs, one
+    /// that failed with an engine's words (not all ASCII), its undo, and the end.
+    fn written(state: &StateDir) -> PathBuf {
+        let mut j = state.begin(&plan()).unwrap();
+        let step = |index, phase, detail: Option<&str>, outputs| Event::Step {
+            stage: 0,
+            index,
+            phase,
+            detail: detail.map(str::to_string),
+            outputs,
+        };
+        let bound = Outputs {
+            bind: Some((Slot::new("web", 1), "def".into())),
+            serving_at_ms: Some(1_700_000_000_000),
+            ..Outputs::default()
+        };
+        for event in [
+            step(0, Phase::Started, None, None),
+            step(0, Phase::Done, None, Some(bound)),
+            step(1, Phase::Started, None, None),
+            step(1, Phase::Failed, Some("pull failed — “demo:2” not found"), None),
+            Event::Undo {
+                stage: 0,
+                index: 0,
+                phase: Phase::Done,
+                detail: None,
+            },
+            Event::End {
+                outcome: Outcome::RolledBack,
+                message: "rolled back — web runs demo:1".into(),
+                downtime_ms: Some(1500),
+                recovered: false,
+            },
+        ] {
+            j.record(event).unwrap();
+        }
+        j.path().to_path_buf()
+    }
+
+    /// What `cutover recover` acts on, after a kill at any byte of a journal's last record or
+    /// a bad disk anywhere in it: the run its whole records tell (never a cut record taken for a
+    /// whole one, which could make a run look finished), or a journal reported as unreadable by
+    /// its file and line, never hiding the other journals. Exhaustive over the offsets.
+    #[test]
+    fn a_journal_damaged_at_any_byte_reads_its_whole_records_or_is_reported() {
+        let scratch = Scratch::new("journal-damaged");
+        let state = StateDir::open(scratch.path()).unwrap();
+        let path = written(&state);
+        let bytes = fs::read(&path).unwrap();
+        let ends: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+        // The run the first `n` whole records tell.
+        let told = |n: usize| {
+            (n > 0).then(|| {
+                let run = Run::read(path.clone(), &bytes[..=ends[n - 1]]);
+                format!("{:?}", run.unwrap().unwrap())
+            })
+        };
+        for (damage, at, text) in damaged(&bytes) {
+            fs::write(&path, &text).unwrap();
+            let journals = state.journals().unwrap();
+            let runs: Vec<String> = journals.runs.iter().map(|r| format!("{r:?}")).collect();
+            // The line the damage is on, counted from 0: the records before it are whole.
+            let line = ends.iter().filter(|&&end| end < at).count();
+            let whole = match damage {
+                // Cut just before its newline, a record is whole all the same.
+                Damage::Cut if bytes[at] == b'\n' => Some(line + 1),
+                Damage::Cut => Some(line),
+                // Its newline overwritten, the last record reads as one a crash cut short.
+                Damage::Nul | Damage::NotUtf8 if at + 1 == bytes.len() => Some(line),
+                Damage::Nul | Damage::NotUtf8 => None,
+            };
+            match whole {
+                Some(whole) => {
+                    assert!(journals.unreadable.is_empty(), "{damage:?} at {at}");
+                    assert_eq!(runs, told(whole).into_iter().collect::<Vec<_>>());
+                    assert_eq!(
+                        journals.runs.iter().any(|r| r.outcome.is_some()),
+                        whole == ends.len(),
+                        "{damage:?} at {at}: only the whole end record ends the run"
+                    );
+                }
+                None => {
+                    assert!(runs.is_empty(), "{damage:?} at {at}");
+                    assert_eq!(journals.unreadable.len(), 1, "{damage:?} at {at}");
+                    let bad = &journals.unreadable[0];
+                    assert_eq!(bad.path, path);
+                    assert!(
+                        bad.why.starts_with(&format!("line {}:", line + 1)),
+                        "{damage:?} at {at}: {}",
+                        bad.why
+                    );
+                }
+            }
+        }
+    }
+
+    /// A step's outputs as the runner records them: a bound container, times, and what its
+    /// undo needs.
+    fn outputs() -> impl Strategy<Value = Option<Outputs>> {
+        proptest::option::of(
+            (
+                proptest::option::of(("[a-z][a-z0-9_.-]{0,12}", any::<u32>(), any::<String>())),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u64>()),
+                proptest::collection::btree_map(any::<String>(), any::<String>(), 0..3),
+            )
+                .prop_map(|(bind, serving_at_ms, settled_ms, more)| Outputs {
+                    bind: bind.map(|(member, generation, id)| (Slot::new(&member, generation), id)),
+                    serving_at_ms,
+                    settled_ms,
+                    more: more.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                }),
+        )
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let phase = proptest::sample::select(vec![Phase::Started, Phase::Done, Phase::Failed]);
+        let outcome = proptest::sample::select(vec![
+            Outcome::Succeeded,
+            Outcome::RolledBack,
+            Outcome::NothingChanged,
+            Outcome::Partial,
+            Outcome::NeedsAttention,
+            Outcome::KeptNew,
+        ]);
+        prop_oneof![
+            (any::<usize>(), any::<usize>(), phase.clone(), proptest::option::of(any::<String>()), outputs())
+                .prop_map(|(stage, index, phase, detail, outputs)| Event::Step { stage, index, phase, detail, outputs }),
+            (any::<usize>(), any::<usize>(), phase, proptest::option::of(any::<String>()))
+                .prop_map(|(stage, index, phase, detail)| Event::Undo { stage, index, phase, detail }),
+            (outcome, any::<String>(), proptest::option::of(any::<u64>()), any::<bool>())
+                .prop_map(|(outcome, message, downtime_ms, recovered)| Event::End { outcome, message, downtime_ms, recovered }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// A record reads back as it was written, to the millisecond the journal keeps.
+        #[test]
+        fn a_written_record_reads_back_equal(millis in 0..253_402_300_799_999u64, event in event()) {
+            let record = Record { at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis), event };
+            let line = serde_json::to_string(&record).unwrap();
+            prop_assert!(!line.contains('\n'), "one record, one line");
+            let read: Record = serde_json::from_str(&line).unwrap();
+            prop_assert_eq!(read.at, record.at);
+            prop_assert_eq!(serde_json::to_value(&read.event).unwrap(), serde_json::to_value(&record.event).unwrap());
+        }
+    }
+
+    /// Whatever a journal holds, reading it tells a run, nothing, or why not.
+    fn read_or_said(text: &[u8]) -> Result<(), TestCaseError> {
+        if let Err(e) = Run::read(PathBuf::from("runs/1-web-upgrade.jsonl"), text) {
+            said(&e)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ARBITRARY))]
+        #[test]
+        fn any_bytes_are_a_run_nothing_or_an_error(text in proptest::collection::vec(any::<u8>(), 0..256)) {
+            read_or_said(&text)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(MUTATED))]
+        #[test]
+        fn a_mutated_journal_is_a_run_nothing_or_an_error(text in mutated(vec![{
+            let scratch = Scratch::new("journal-seed");
+            let state = StateDir::open(scratch.path()).unwrap();
+            String::from_utf8(fs::read(written(&state)).unwrap()).unwrap()
+        }])) {
+            read_or_said(&text)?;
+        }
     }
 
     #[test]

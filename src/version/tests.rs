@@ -1,6 +1,9 @@
 use std::time::Duration;
 
+use proptest::prelude::*;
+
 use super::*;
+use crate::testing::{cases, mutated_text, said, seeds, text, ARBITRARY, MUTATED, ROUND_TRIP};
 
 fn rules(policy: Policy) -> Rules {
     Rules {
@@ -137,4 +140,98 @@ fn policies_parse_with_a_helpful_error() {
         .parse::<Policy>()
         .unwrap_err()
         .contains("digest, patch, minor or major"));
+}
+
+/// A tag as registries carry them, with the parts it is made of: an optional `v`, one to four
+/// numbers, and a pre-release or a variant.
+fn tag() -> impl Strategy<Value = (String, TagVersion)> {
+    let prerelease = ("(alpha|beta|rc|dev|nightly)", "[0-9]{0,3}").prop_map(|(w, n)| w + &n);
+    let suffix = prop_oneof![
+        Just((None, None)),
+        prerelease.prop_map(|p| (Some(p), None)),
+        "(alpine|slim|bookworm|ubi[0-9])".prop_map(|v| (None, Some(v))),
+    ];
+    (
+        any::<bool>(),
+        proptest::collection::vec(any::<u64>(), 1..=4),
+        suffix,
+    )
+        .prop_map(|(v_prefix, numbers, (prerelease, variant))| {
+            let mut tag = if v_prefix { "v".to_string() } else { String::new() };
+            let core: Vec<String> = numbers.iter().map(u64::to_string).collect();
+            tag.push_str(&core.join("."));
+            if let Some(suffix) = prerelease.as_ref().or(variant.as_ref()) {
+                tag.push('-');
+                tag.push_str(suffix);
+            }
+            let version = TagVersion {
+                v_prefix,
+                numbers,
+                prerelease,
+                variant,
+            };
+            (tag, version)
+        })
+}
+
+/// A tag from a registry is a version or none, never a panic, and comparing it with the
+/// running one (which `candidates` does with every tag of the repository) cannot panic
+/// either; what `candidates` allows is newer and among the tags it was given.
+fn read_as_version(current: &str, tag: &str) -> Result<(), TestCaseError> {
+    if let Some(v) = TagVersion::parse(tag) {
+        prop_assert!((1..=4).contains(&v.numbers.len()));
+        let _ = v.as_semver();
+    }
+    let tags = vec![tag.to_string(), "1.2.3".to_string()];
+    if let Some(c) = candidates(current, &tags, &rules(Policy::Major)) {
+        let now = TagVersion::parse(current).unwrap();
+        for allowed in &c.allowed {
+            prop_assert!(tags.contains(allowed));
+            prop_assert!(TagVersion::parse(allowed).unwrap() > now);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(ROUND_TRIP))]
+    #[test]
+    fn a_tag_reads_as_the_parts_it_is_written_with((tag, version) in tag()) {
+        prop_assert_eq!(TagVersion::parse(&tag), Some(version));
+    }
+
+    #[test]
+    fn a_policy_reads_back_as_it_is_written(
+        policy in proptest::sample::select(vec![Policy::Digest, Policy::Patch, Policy::Minor, Policy::Major])
+    ) {
+        prop_assert_eq!(policy.to_string().parse::<Policy>(), Ok(policy));
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(ARBITRARY))]
+    #[test]
+    fn any_tag_is_a_version_or_none(current in text(), tag in text()) {
+        read_as_version(&current, &tag)?;
+        read_as_version("1.2.3", &tag)?;
+    }
+
+    #[test]
+    fn any_policy_word_is_a_policy_or_an_error_naming_the_four(word in text()) {
+        if let Err(e) = word.parse::<Policy>() {
+            said(&e)?;
+            prop_assert!(e.contains("digest, patch, minor or major"), "{}", e);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(MUTATED))]
+    #[test]
+    fn mistyped_tags_are_a_version_or_none(
+        tag in mutated_text(seeds(&["1.2.3", "v0.7.1", "2024.3", "2.0.0-rc1", "1.2.4-alpine", "16"]))
+    ) {
+        read_as_version("1.2.3", &tag)?;
+        read_as_version(&tag, "1.2.4")?;
+    }
 }
