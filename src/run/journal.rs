@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -28,6 +28,8 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Dir(#[from] crate::private::DirError),
     #[error("another cutover run is working on {what} right now ({holder}; lock {path}); wait for it to finish")]
     Busy {
         what: String,
@@ -74,13 +76,11 @@ pub struct ContainerLock {
 }
 
 impl StateDir {
+    /// Creates the state directory and the ones it holds, refusing any that other users could
+    /// write (see [`crate::private::dir`]): `recover` acts as root on what the journals say.
     pub fn open(root: &Path) -> Result<StateDir, JournalError> {
         for dir in [root.to_path_buf(), root.join("runs"), root.join("locks")] {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(io_error(&dir))?;
+            crate::private::dir(&dir)?;
         }
         Ok(StateDir {
             root: root.to_path_buf(),
@@ -103,7 +103,7 @@ impl StateDir {
 
     fn lock_file(&self, file_name: &str, what: &str) -> Result<ContainerLock, JournalError> {
         let path = self.root.join("locks").join(file_name);
-        let file = OpenOptions::new()
+        let file = crate::private::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -143,7 +143,7 @@ impl StateDir {
             plan.container,
             plan.kind.word()
         ));
-        let file = OpenOptions::new()
+        let file = crate::private::options()
             .create_new(true)
             .append(true)
             .open(&path)
@@ -687,6 +687,31 @@ mod tests {
         ] {
             assert_eq!(container_of(Path::new(file)), name, "{file}");
         }
+    }
+
+    #[test]
+    fn a_state_directory_other_users_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cutover-open-{}", std::process::id()));
+        StateDir::open(&dir).unwrap();
+        let mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        for exposed in [dir.clone(), dir.join("runs"), dir.join("locks")] {
+            mode(&exposed, 0o770);
+            let refused = StateDir::open(&dir).err().expect("refused").to_string();
+            assert!(
+                refused.contains(&format!("`chmod 700 {}`", exposed.display())),
+                "{refused}"
+            );
+            mode(&exposed, 0o700);
+        }
+        // A sticky bit, as /tmp has, still lets every user add files.
+        mode(&dir, 0o1777);
+        assert!(StateDir::open(&dir).is_err());
+        mode(&dir, 0o755);
+        StateDir::open(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

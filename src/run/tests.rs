@@ -776,6 +776,31 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     assert_eq!(backup.status, StepStatus::Undone);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_backup_directory_other_users_can_write_is_refused_before_anything_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = new_host(&["web"]);
+    let root = host.dir.join(BACKUPS_IN_HOST);
+    let folder = root.join("web");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (exposed, other) in [(&root, &folder), (&folder, &root)] {
+        std::fs::set_permissions(exposed, std::fs::Permissions::from_mode(0o770)).unwrap();
+        std::fs::set_permissions(other, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let request = request(&host, &["web"], with_backup(options("2")));
+        let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.contains(&format!("`chmod 700 {}`", exposed.display())),
+            "{refused}"
+        );
+        assert_eq!(assert_settled(&host, &["web"]), "app:1");
+        assert!(host.state.runs().unwrap().is_empty());
+    }
+}
+
 /// The migration of these options, and a version check the new version fails after it served.
 fn migrated_then_misreported(to: &str) -> UpgradeOptions {
     let mut opts = options(to);
