@@ -89,7 +89,10 @@ impl fmt::Display for Exposure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Exposure::Writable { mode } => {
-                write!(f, "users other than its owner can write it (mode {mode:04o})")
+                write!(
+                    f,
+                    "users other than its owner can write it (mode {mode:04o})"
+                )
             }
             Exposure::Owner { owner, me } => write!(
                 f,

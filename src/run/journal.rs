@@ -178,7 +178,9 @@ impl StateDir {
         })
     }
 
-    /// Every journal, oldest first: the runs they tell, and those that cannot be read.
+    /// Every journal, oldest first: the runs they tell, and those that cannot be read or that
+    /// another user could have written (see [`crate::private::exposure`]), which are never acted
+    /// on: `recover` would undo and redo, as root, whatever such a journal said.
     pub fn journals(&self) -> Result<Journals, JournalError> {
         let dir = self.root.join("runs");
         let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
@@ -189,6 +191,16 @@ impl StateDir {
         paths.sort();
         let mut journals = Journals::default();
         for path in paths {
+            let meta = fs::metadata(&path).map_err(io_error(&path))?;
+            if let Some(exposure) = crate::private::exposure(&meta) {
+                journals.unreadable.push(Unreadable {
+                    container: container_of(&path),
+                    why: exposure.to_string(),
+                    exposure: Some(exposure),
+                    path,
+                });
+                continue;
+            }
             let text = fs::read_to_string(&path).map_err(io_error(&path))?;
             match Run::read(path.clone(), &text) {
                 Ok(Some(run)) => journals.runs.push(run),
@@ -197,6 +209,7 @@ impl StateDir {
                     container: container_of(&path),
                     path,
                     why,
+                    exposure: None,
                 }),
             }
         }
@@ -238,29 +251,47 @@ pub struct Journals {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// A journal cutover cannot read: damaged, or written by a version whose records it does not
-/// know. Whatever the run did is unknown, so it is reported, never taken for nothing to do.
+/// A journal cutover cannot read (damaged, or written by a version whose records it does not
+/// know) or will not trust (another user could have written it). Whatever the run did is
+/// unknown, so it is reported, never taken for nothing to do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unreadable {
     pub path: PathBuf,
     /// The container the run began on, as the journal's file name says.
     pub container: String,
     pub why: String,
+    /// How another user could have written it, when that is why it is not read.
+    #[serde(skip)]
+    pub exposure: Option<crate::private::Exposure>,
 }
 
 impl Unreadable {
     /// What to do about it: nobody can tell what its run left behind.
     pub fn advice(&self) -> String {
+        let dir = self
+            .path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let (problem, then) = match &self.exposure {
+            None => (
+                "cannot be read",
+                format!("then move the journal out of {dir}"),
+            ),
+            Some(exposure) => (
+                "is not trusted",
+                format!(
+                    "then, if the journal is yours, make it yours alone (`{}`) and run recover again, or else move it out of {dir}",
+                    exposure.fix(&self.path, 0o600)
+                ),
+            ),
+        };
         format!(
-            "the journal {} of a run on {} cannot be read ({}), so what that run left is unknown: check its containers (`docker ps -a --filter name={}`), bring the service back by hand if it is down, then move the journal out of {}",
+            "the journal {} of a run on {} {problem} ({}), so what that run left is unknown: check its containers (`docker ps -a --filter name={}`), bring the service back by hand if it is down, {then}",
             self.path.display(),
             self.container,
             self.why,
             self.container,
-            self.path
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
         )
     }
 }

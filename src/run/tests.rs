@@ -371,6 +371,63 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = new_host(&["web"]);
+    let (plan, result) = upgrade(
+        &host,
+        &["web"],
+        options("2"),
+        Some(Fault::Crash {
+            step: step_count(&["web"], &options("2")).await / 2,
+            at: Moment::Acted,
+        }),
+    )
+    .await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    let journal = host.state.unfinished(None).unwrap()[0].path.clone();
+    let chmod =
+        |mode| std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(mode)).unwrap();
+    chmod(0o620);
+    let written = std::fs::read(&journal).unwrap();
+    let world = host.engine.world();
+    let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(recoveries.len(), 1);
+    let told = &recoveries[0];
+    assert_eq!(told.outcome, Some(Outcome::NeedsAttention));
+    assert_eq!(told.journal, journal.display().to_string());
+    assert!(
+        told.message
+            .contains("is not trusted (users other than its owner can write it (mode 0620))")
+            && told
+                .message
+                .contains(&format!("`chmod 600 {}`", journal.display())),
+        "{}",
+        told.message
+    );
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        written,
+        "the journal is left alone"
+    );
+    assert_eq!(host.engine.world(), world, "so are the containers");
+    // Made its owner's alone again, as the message says, it is recovered.
+    chmod(0o600);
+    let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        recoveries[0].kind,
+        Some(plan.kind),
+        "{}",
+        recoveries[0].message
+    );
+    assert_settled(&host, &["web"]);
+}
+
 /// What the first member runs once a run of `plan` ended with `outcome` in `stage`.
 fn serving_after(plan: &Plan, stage: usize, outcome: Outcome) -> String {
     match outcome {
