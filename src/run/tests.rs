@@ -858,6 +858,101 @@ async fn a_backup_directory_other_users_can_write_is_refused_before_anything_cha
     }
 }
 
+/// Set in the process [`under_umask_000_what_a_run_writes_is_its_owners_alone`] starts.
+const UMASK_000_CHILD: &str = "CUTOVER_TEST_UMASK_000_CHILD";
+
+/// Under `umask 000`, every directory a run creates is 0700 and every file 0600: the state
+/// directory, journal and locks, the backups, the run's copies of files and a cluster record.
+/// A umask belongs to the whole process, and unit tests run side by side in its threads: this
+/// test runs itself again (this test binary, this one test) in a process of its own that
+/// `sh -c 'umask 000; exec …'` starts, so no other test makes files under that umask, and the
+/// child checks that it really has it.
+#[test]
+fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
+    use std::os::unix::fs::MetadataExt;
+    if std::env::var_os(UMASK_000_CHILD).is_none() {
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let test = format!("{module}::under_umask_000_what_a_run_writes_is_its_owners_alone");
+        let out = std::process::Command::new("sh")
+            .args(["-c", "umask 000 && exec \"$@\"", "sh"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", &test, "--test-threads=1"])
+            .env(UMASK_000_CHILD, "1")
+            .output()
+            .unwrap();
+        let told = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        // A filter that matched no test passes too: the child must have run this one.
+        assert!(out.status.success() && told.contains(" 1 passed"), "{told}");
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(
+        status.lines().any(|l| l == "Umask:\t0000"),
+        "the child runs under umask 000: {status}"
+    );
+    let host = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let host = new_host(&["web"]);
+            let mut opts = with_backup(options("2"));
+            opts.steps.carry = vec![CarriedPath {
+                path: "/app/.env".into(),
+                optional: false,
+            }];
+            // Killed once its last step is journaled: nothing is cleaned up yet.
+            let last = step_count(&["web"], &opts).await - 1;
+            let fault = Fault::Crash {
+                step: last,
+                at: Moment::Journaled,
+            };
+            let (_, result) = upgrade(&host, &["web"], opts, Some(fault)).await;
+            assert!(matches!(result, Err(RunError::Interrupted)));
+            host
+        });
+    let record = crate::plan::steps::gate::Record::path(&host.dir, "cluster");
+    crate::plan::steps::gate::Record::create(&record, "web").unwrap();
+    let mut seen = Vec::new();
+    let mut dirs = vec![host.dir.clone()];
+    while let Some(dir) = dirs.pop() {
+        let meta = std::fs::symlink_metadata(&dir).unwrap();
+        assert_eq!(
+            format!("{:o}", meta.mode() & 0o7777),
+            "700",
+            "{}",
+            dir.display()
+        );
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            seen.push(path.strip_prefix(&host.dir).unwrap().display().to_string());
+            match entry.file_type().unwrap().is_dir() {
+                true => dirs.push(path),
+                false => {
+                    let mode = entry.metadata().unwrap().mode() & 0o7777;
+                    assert_eq!(format!("{mode:o}"), "600", "{}", path.display());
+                }
+            }
+        }
+    }
+    let journal = |p: &String| p.starts_with("runs/") && p.ends_with(".jsonl");
+    let copy = |p: &String| p.contains(".files/") && p.ends_with("%app%.env");
+    let backup = |p: &String| p.starts_with("backups/web/") && p.ends_with("manifest.json");
+    for (what, found) in [
+        ("the journal", seen.iter().any(journal)),
+        ("the lock", seen.iter().any(|p| p == "locks/web.lock")),
+        ("the carried file's copy", seen.iter().any(copy)),
+        ("the backup", seen.iter().any(backup)),
+        (
+            "the cluster record",
+            seen.iter().any(|p| p == "clusters/cluster.json"),
+        ),
+    ] {
+        assert!(found, "{what} is among {seen:#?}");
+    }
+}
+
 /// The migration of these options, and a version check the new version fails after it served.
 fn migrated_then_misreported(to: &str) -> UpgradeOptions {
     let mut opts = options(to);
