@@ -122,10 +122,27 @@ fn exposure_of(mode: u32, owner: u32, me: u32) -> Option<Exposure> {
     None
 }
 
+/// Gives `path` the permission bits `mode`, for tests that expose a file or directory.
+#[cfg(test)]
+pub(crate) fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Asserts that `refused` refuses the directory `exposed`, which group and others can write,
+/// naming the command that fixes it.
+#[cfg(test)]
+pub(crate) fn assert_refuses(refused: impl fmt::Display, exposed: &Path) {
+    let refused = refused.to_string();
+    assert!(
+        refused.contains(&format!("`chmod 700 {}`", exposed.display())),
+        "{refused}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn only_what_its_user_or_root_alone_can_write_is_trusted() {
@@ -159,16 +176,13 @@ mod tests {
     fn a_directory_others_can_write_is_refused_with_the_command_that_fixes_it() {
         let path = std::env::temp_dir().join(format!("cutover-private-{}", std::process::id()));
         dir(&path.join("deeper")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o770)).unwrap();
+        chmod(&path, 0o770);
         let refused = dir(&path).unwrap_err().to_string();
-        assert!(
-            refused.contains(&format!("`chmod 700 {}`", path.display())),
-            "{refused}"
-        );
+        assert_refuses(&refused, &path);
         assert!(refused.contains("mode 0770"), "{refused}");
         // A parent's mode is the operator's: only the directory asked for is checked.
         dir(&path.join("deeper")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        chmod(&path, 0o700);
         dir(&path).unwrap();
         std::fs::remove_dir_all(&path).unwrap();
     }

@@ -210,7 +210,7 @@ pub fn history(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::private::{assert_refuses, chmod};
 
     #[test]
     fn the_state_root_above_an_engines_own_directory_is_refused_when_others_can_write_it() {
@@ -222,16 +222,9 @@ mod tests {
         };
         open_state(&root, &remote).unwrap();
         for exposed in [root.clone(), root.join("hosts")] {
-            std::fs::set_permissions(&exposed, std::fs::Permissions::from_mode(0o777)).unwrap();
-            let refused = open_state(&root, &remote)
-                .err()
-                .expect("refused")
-                .to_string();
-            assert!(
-                refused.contains(&format!("`chmod 700 {}`", exposed.display())),
-                "{refused}"
-            );
-            std::fs::set_permissions(&exposed, std::fs::Permissions::from_mode(0o700)).unwrap();
+            chmod(&exposed, 0o777);
+            assert_refuses(open_state(&root, &remote).err().expect("refused"), &exposed);
+            chmod(&exposed, 0o700);
         }
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -722,25 +722,18 @@ mod tests {
 
     #[test]
     fn a_state_directory_other_users_can_write_is_refused() {
-        use std::os::unix::fs::PermissionsExt;
+        use crate::private::{assert_refuses, chmod};
         let dir = std::env::temp_dir().join(format!("cutover-open-{}", std::process::id()));
         StateDir::open(&dir).unwrap();
-        let mode = |path: &Path, mode: u32| {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
-        };
         for exposed in [dir.clone(), dir.join("runs"), dir.join("locks")] {
-            mode(&exposed, 0o770);
-            let refused = StateDir::open(&dir).err().expect("refused").to_string();
-            assert!(
-                refused.contains(&format!("`chmod 700 {}`", exposed.display())),
-                "{refused}"
-            );
-            mode(&exposed, 0o700);
+            chmod(&exposed, 0o770);
+            assert_refuses(StateDir::open(&dir).err().expect("refused"), &exposed);
+            chmod(&exposed, 0o700);
         }
         // A sticky bit, as /tmp has, still lets every user add files.
-        mode(&dir, 0o1777);
+        chmod(&dir, 0o1777);
         assert!(StateDir::open(&dir).is_err());
-        mode(&dir, 0o755);
+        chmod(&dir, 0o755);
         StateDir::open(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -373,7 +373,7 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
 
 #[tokio::test(start_paused = true)]
 async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
-    use std::os::unix::fs::PermissionsExt;
+    use crate::private::chmod;
     let host = new_host(&["web"]);
     let (plan, result) = upgrade(
         &host,
@@ -387,9 +387,7 @@ async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
     .await;
     assert!(matches!(result, Err(RunError::Interrupted)));
     let journal = host.state.unfinished(None).unwrap()[0].path.clone();
-    let chmod =
-        |mode| std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(mode)).unwrap();
-    chmod(0o620);
+    chmod(&journal, 0o620);
     let written = std::fs::read(&journal).unwrap();
     let world = host.engine.world();
     let recoveries = recover(&host.engine, &host.state, None, &Default::default())
@@ -415,7 +413,7 @@ async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
     );
     assert_eq!(host.engine.world(), world, "so are the containers");
     // Made its owner's alone again, as the message says, it is recovered.
-    chmod(0o600);
+    chmod(&journal, 0o600);
     let recoveries = recover(&host.engine, &host.state, None, &Default::default())
         .await
         .unwrap();
@@ -835,24 +833,17 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
 
 #[tokio::test(start_paused = true)]
 async fn a_backup_directory_other_users_can_write_is_refused_before_anything_changes() {
-    use std::os::unix::fs::PermissionsExt;
+    use crate::private::{assert_refuses, chmod};
     let host = new_host(&["web"]);
     let root = host.dir.join(BACKUPS_IN_HOST);
     let folder = root.join("web");
     std::fs::create_dir_all(&folder).unwrap();
     for (exposed, other) in [(&root, &folder), (&folder, &root)] {
-        std::fs::set_permissions(exposed, std::fs::Permissions::from_mode(0o770)).unwrap();
-        std::fs::set_permissions(other, std::fs::Permissions::from_mode(0o700)).unwrap();
+        chmod(exposed, 0o770);
+        chmod(other, 0o700);
         let request = request(&host, &["web"], with_backup(options("2")));
-        let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request)
-            .await
-            .err()
-            .expect("refused")
-            .to_string();
-        assert!(
-            refused.contains(&format!("`chmod 700 {}`", exposed.display())),
-            "{refused}"
-        );
+        let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request).await;
+        assert_refuses(refused.err().expect("refused"), exposed);
         assert_eq!(assert_settled(&host, &["web"]), "app:1");
         assert!(host.state.runs().unwrap().is_empty());
     }
