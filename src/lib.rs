@@ -28,6 +28,7 @@ pub mod health;
 pub mod notify;
 pub mod ops;
 pub mod plan;
+pub mod private;
 pub mod profile;
 pub mod run;
 pub mod secrets;

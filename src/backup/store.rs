@@ -2,7 +2,7 @@
 //! files readable by their owner only.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -101,18 +101,15 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, BackupError> {
 }
 
 /// A new backup's directory, named by when it was taken (sortable), with a suffix when another
-/// backup of the container was taken in the same millisecond; returns its id and path.
+/// backup of the container was taken in the same millisecond, in `dir` (refused when other users
+/// could write it: see [`crate::private::dir`]); returns its id and path.
 pub fn create_dir(dir: &Path, at: SystemTime) -> Result<(String, PathBuf), BackupError> {
     let stamp = humantime::format_rfc3339_millis(at)
         .to_string()
         .replace([':', '-'], "")
         .replace('.', "-");
     let stamp = stamp.trim_end_matches('Z');
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io(format!("creating {}", dir.display())))?;
+    crate::private::dir(dir).map_err(|e| BackupError::Failed(e.to_string()))?;
     for n in 1.. {
         let id = if n == 1 {
             stamp.to_string()
@@ -130,10 +127,9 @@ pub fn create_dir(dir: &Path, at: SystemTime) -> Result<(String, PathBuf), Backu
 }
 
 pub fn create_file(path: &Path) -> Result<std::fs::File, BackupError> {
-    std::fs::OpenOptions::new()
+    crate::private::options()
         .create_new(true)
         .write(true)
-        .mode(0o600)
         .open(path)
         .map_err(io(format!("creating {}", path.display())))
 }

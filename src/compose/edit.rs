@@ -2,7 +2,7 @@
 //! lose the user's comments, order and quoting.
 
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// `${NAME}`, `${NAME:-default}` or `$NAME` in an image string, with what stands around it.
@@ -195,20 +195,6 @@ pub fn set_dotenv(text: &str, name: &str, value: &str) -> String {
     out
 }
 
-/// A new file readable by its owner only.
-pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Replaces a file's content in one step (a new file renamed over it), keeping its mode and
 /// owner, so that a crash leaves the old content or the new, never half of one.
 pub fn replace(path: &Path, text: &str) -> Result<(), String> {
@@ -220,11 +206,10 @@ pub fn replace(path: &Path, text: &str) -> Result<(), String> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.cutover"));
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::private::options()
         .create(true)
         .write(true)
         .truncate(true)
-        .mode(0o600)
         .open(&temp)
         .map_err(shown)?;
     file.write_all(text.as_bytes())

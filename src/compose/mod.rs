@@ -225,14 +225,15 @@ pub async fn config_hashes(
         "--project-directory".into(),
         m.working_dir.display().to_string(),
     ];
-    std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    crate::private::dir(scratch).map_err(|e| e.to_string())?;
     let write = |path: &Path, text: &str| -> Result<String, String> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let temp = scratch.join(format!("{}-{name}", changed.len()));
-        edit::write_private(&temp, text)?;
+        crate::private::write(&temp, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", temp.display()))?;
         Ok(temp.display().to_string())
     };
     for file in &m.config_files {

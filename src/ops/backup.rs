@@ -212,7 +212,9 @@ pub fn embedded_database(app: &ContainerInspectResponse, path: &str) -> Result<V
     })
 }
 
-/// Refuses, before any downtime, when the backups' disk lacks room for the estimate.
+/// Refuses, before any downtime, when the backups' disk lacks room for the estimate, or when
+/// other users could write the backups' directory or an app's folder in it (see
+/// [`crate::private::dir`]): a restore loads whatever is there into the database.
 pub async fn ensure_room(
     engine: &dyn Engine,
     root: &Path,
@@ -224,12 +226,11 @@ pub async fn ensure_room(
             .await
             .map_err(|e| Error::Refused(format!("estimating the backup's size: {e}")))?;
     }
-    std::fs::create_dir_all(root).map_err(|e| {
-        Error::Refused(format!(
-            "cannot create the backup directory {}: {e}",
-            root.display()
-        ))
-    })?;
+    let folders = apps.iter().map(|(app, _)| root.join(engine::name_of(app)));
+    for dir in std::iter::once(root.to_path_buf()).chain(folders) {
+        crate::private::dir(&dir)
+            .map_err(|e| Error::Refused(format!("the backup directory: {e}")))?;
+    }
     let free = fs4::available_space(root).map_err(|e| {
         Error::Refused(format!(
             "cannot tell the free space of {}: {e}",

@@ -61,7 +61,7 @@ pub async fn connect_with_state(
     let mut connected = Vec::new();
     for (name, reached) in connect(hosts).await {
         let reached = match reached {
-            Ok(r) => Ok((r.engine, StateDir::open(&state_dir(root, &r.endpoint))?)),
+            Ok(r) => Ok((r.engine, open_state(root, &r.endpoint)?)),
             Err(e) => Err(e),
         };
         connected.push(Connected { name, reached });
@@ -77,6 +77,26 @@ pub fn state_dir(root: &Path, endpoint: &Endpoint) -> PathBuf {
         Some(key) => root.join("hosts").join(key),
         None => root.to_path_buf(),
     }
+}
+
+/// The state directory of an engine's containers under `root` (see [`state_dir`]), opened.
+/// `root` and its `hosts/` are refused as the engine's own directory is when other users could
+/// write them (see [`crate::private::dir`]): they could put another directory in its place.
+pub fn open_state(
+    root: &Path,
+    endpoint: &Endpoint,
+) -> Result<StateDir, crate::run::journal::JournalError> {
+    let dir = state_dir(root, endpoint);
+    let above: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(root))
+        .collect();
+    // From the top: nothing is made under a directory that is refused.
+    for above in above.into_iter().rev() {
+        crate::private::dir(above)?;
+    }
+    StateDir::open(&dir)
 }
 
 /// A host of the fleet as a command over its state sees it: its engine and state, or why it
@@ -173,7 +193,7 @@ pub fn history(
         .filter(|(h, _)| only_host.is_none_or(|o| o == *h))
     {
         let endpoint = entry.endpoint(host).map_err(crate::Error::Refused)?;
-        let state = StateDir::open(&state_dir(root, &endpoint))?;
+        let state = open_state(root, &endpoint)?;
         all.extend(
             crate::ops::history::history(&state, only_name)?
                 .into_iter()
@@ -189,6 +209,8 @@ pub fn history(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::private::{assert_refuses, chmod};
     use proptest::prelude::*;
 
     use crate::testing::{cases, said, text, ARBITRARY};
@@ -213,5 +235,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_state_root_above_an_engines_own_directory_is_refused_when_others_can_write_it() {
+        let root = std::env::temp_dir().join(format!("cutover-fleet-{}", std::process::id()));
+        let remote = Endpoint::at("tcp://10.0.0.2:2375");
+        open_state(&root, &remote).unwrap();
+        for exposed in [root.clone(), root.join("hosts")] {
+            chmod(&exposed, 0o777);
+            assert_refuses(open_state(&root, &remote).err().expect("refused"), &exposed);
+            chmod(&exposed, 0o700);
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -28,6 +28,8 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Dir(#[from] crate::private::DirError),
     #[error("another cutover run is working on {what} right now ({holder}; lock {path}); wait for it to finish")]
     Busy {
         what: String,
@@ -74,13 +76,11 @@ pub struct ContainerLock {
 }
 
 impl StateDir {
+    /// Creates the state directory and the ones it holds, refusing any that other users could
+    /// write (see [`crate::private::dir`]): `recover` acts as root on what the journals say.
     pub fn open(root: &Path) -> Result<StateDir, JournalError> {
         for dir in [root.to_path_buf(), root.join("runs"), root.join("locks")] {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(io_error(&dir))?;
+            crate::private::dir(&dir)?;
         }
         Ok(StateDir {
             root: root.to_path_buf(),
@@ -103,7 +103,7 @@ impl StateDir {
 
     fn lock_file(&self, file_name: &str, what: &str) -> Result<ContainerLock, JournalError> {
         let path = self.root.join("locks").join(file_name);
-        let file = OpenOptions::new()
+        let file = crate::private::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -143,7 +143,7 @@ impl StateDir {
             plan.container,
             plan.kind.word()
         ));
-        let file = OpenOptions::new()
+        let file = crate::private::options()
             .create_new(true)
             .append(true)
             .open(&path)
@@ -178,7 +178,9 @@ impl StateDir {
         })
     }
 
-    /// Every journal, oldest first: the runs they tell, and those that cannot be read.
+    /// Every journal, oldest first: the runs they tell, and those that cannot be read or that
+    /// another user could have written (see [`crate::private::exposure`]), which are never acted
+    /// on: `recover` would undo and redo, as root, whatever such a journal said.
     pub fn journals(&self) -> Result<Journals, JournalError> {
         let dir = self.root.join("runs");
         let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
@@ -189,6 +191,16 @@ impl StateDir {
         paths.sort();
         let mut journals = Journals::default();
         for path in paths {
+            let meta = fs::metadata(&path).map_err(io_error(&path))?;
+            if let Some(exposure) = crate::private::exposure(&meta) {
+                journals.unreadable.push(Unreadable {
+                    container: container_of(&path),
+                    why: exposure.to_string(),
+                    exposure: Some(exposure),
+                    path,
+                });
+                continue;
+            }
             // Bytes, not text: a record torn inside a character is not UTF-8, and it must not
             // hide the records before it (nor a damaged journal the others).
             let text = fs::read(&path).map_err(io_error(&path))?;
@@ -199,6 +211,7 @@ impl StateDir {
                     container: container_of(&path),
                     path,
                     why,
+                    exposure: None,
                 }),
             }
         }
@@ -240,29 +253,47 @@ pub struct Journals {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// A journal cutover cannot read: damaged, or written by a version whose records it does not
-/// know. Whatever the run did is unknown, so it is reported, never taken for nothing to do.
+/// A journal cutover cannot read (damaged, or written by a version whose records it does not
+/// know) or will not trust (another user could have written it). Whatever the run did is
+/// unknown, so it is reported, never taken for nothing to do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unreadable {
     pub path: PathBuf,
     /// The container the run began on, as the journal's file name says.
     pub container: String,
     pub why: String,
+    /// How another user could have written it, when that is why it is not read.
+    #[serde(skip)]
+    pub exposure: Option<crate::private::Exposure>,
 }
 
 impl Unreadable {
     /// What to do about it: nobody can tell what its run left behind.
     pub fn advice(&self) -> String {
+        let dir = self
+            .path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let (problem, then) = match &self.exposure {
+            None => (
+                "cannot be read",
+                format!("then move the journal out of {dir}"),
+            ),
+            Some(exposure) => (
+                "is not trusted",
+                format!(
+                    "then, if the journal is yours, make it yours alone (`{}`) and run recover again, or else move it out of {dir}",
+                    exposure.fix(&self.path, 0o600)
+                ),
+            ),
+        };
         format!(
-            "the journal {} of a run on {} cannot be read ({}), so what that run left is unknown: check its containers (`docker ps -a --filter name={}`), bring the service back by hand if it is down, then move the journal out of {}",
+            "the journal {} of a run on {} {problem} ({}), so what that run left is unknown: check its containers (`docker ps -a --filter name={}`), bring the service back by hand if it is down, {then}",
             self.path.display(),
             self.container,
             self.why,
             self.container,
-            self.path
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
         )
     }
 }
@@ -878,6 +909,24 @@ mod tests {
         ] {
             assert_eq!(container_of(Path::new(file)), name, "{file}");
         }
+    }
+
+    #[test]
+    fn a_state_directory_other_users_can_write_is_refused() {
+        use crate::private::{assert_refuses, chmod};
+        let dir = std::env::temp_dir().join(format!("cutover-open-{}", std::process::id()));
+        StateDir::open(&dir).unwrap();
+        for exposed in [dir.clone(), dir.join("runs"), dir.join("locks")] {
+            chmod(&exposed, 0o770);
+            assert_refuses(StateDir::open(&dir).err().expect("refused"), &exposed);
+            chmod(&exposed, 0o700);
+        }
+        // A sticky bit, as /tmp has, still lets every user add files.
+        chmod(&dir, 0o1777);
+        assert!(StateDir::open(&dir).is_err());
+        chmod(&dir, 0o755);
+        StateDir::open(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -372,6 +372,61 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
+    use crate::private::chmod;
+    let host = new_host(&["web"]);
+    let (plan, result) = upgrade(
+        &host,
+        &["web"],
+        options("2"),
+        Some(Fault::Crash {
+            step: step_count(&["web"], &options("2")).await / 2,
+            at: Moment::Acted,
+        }),
+    )
+    .await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    let journal = host.state.unfinished(None).unwrap()[0].path.clone();
+    chmod(&journal, 0o620);
+    let written = std::fs::read(&journal).unwrap();
+    let world = host.engine.world();
+    let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(recoveries.len(), 1);
+    let told = &recoveries[0];
+    assert_eq!(told.outcome, Some(Outcome::NeedsAttention));
+    assert_eq!(told.journal, journal.display().to_string());
+    assert!(
+        told.message
+            .contains("is not trusted (users other than its owner can write it (mode 0620))")
+            && told
+                .message
+                .contains(&format!("`chmod 600 {}`", journal.display())),
+        "{}",
+        told.message
+    );
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        written,
+        "the journal is left alone"
+    );
+    assert_eq!(host.engine.world(), world, "so are the containers");
+    // Made its owner's alone again, as the message says, it is recovered.
+    chmod(&journal, 0o600);
+    let recoveries = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        recoveries[0].kind,
+        Some(plan.kind),
+        "{}",
+        recoveries[0].message
+    );
+    assert_settled(&host, &["web"]);
+}
+
 /// What the first member runs once a run of `plan` ended with `outcome` in `stage`.
 fn serving_after(plan: &Plan, stage: usize, outcome: Outcome) -> String {
     match outcome {
@@ -775,6 +830,119 @@ async fn a_rollback_across_a_migration_restores_the_backup_and_says_so() {
     );
     let backup = report.steps.iter().find(|s| s.step == "backup").unwrap();
     assert_eq!(backup.status, StepStatus::Undone);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_directory_other_users_can_write_is_refused_before_anything_changes() {
+    use crate::private::{assert_refuses, chmod};
+    let host = new_host(&["web"]);
+    let root = host.dir.join(BACKUPS_IN_HOST);
+    let folder = root.join("web");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (exposed, other) in [(&root, &folder), (&folder, &root)] {
+        chmod(exposed, 0o770);
+        chmod(other, 0o700);
+        let request = request(&host, &["web"], with_backup(options("2")));
+        let refused = prepare(&host.engine, &host.state, &Catalog::default(), &request).await;
+        assert_refuses(refused.err().expect("refused"), exposed);
+        assert_eq!(assert_settled(&host, &["web"]), "app:1");
+        assert!(host.state.runs().unwrap().is_empty());
+    }
+}
+
+/// Set in the process [`under_umask_000_what_a_run_writes_is_its_owners_alone`] starts.
+const UMASK_000_CHILD: &str = "CUTOVER_TEST_UMASK_000_CHILD";
+
+/// Under `umask 000`, every directory a run creates is 0700 and every file 0600: the state
+/// directory, journal and locks, the backups, the run's copies of files and a cluster record.
+/// A umask belongs to the whole process, and unit tests run side by side in its threads: this
+/// test runs itself again (this test binary, this one test) in a process of its own that
+/// `sh -c 'umask 000; exec …'` starts, so no other test makes files under that umask, and the
+/// child checks that it really has it.
+#[test]
+fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
+    use std::os::unix::fs::MetadataExt;
+    if std::env::var_os(UMASK_000_CHILD).is_none() {
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let test = format!("{module}::under_umask_000_what_a_run_writes_is_its_owners_alone");
+        let out = std::process::Command::new("sh")
+            .args(["-c", "umask 000 && exec \"$@\"", "sh"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", &test, "--test-threads=1"])
+            .env(UMASK_000_CHILD, "1")
+            .output()
+            .unwrap();
+        let told = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        // A filter that matched no test passes too: the child must have run this one.
+        assert!(out.status.success() && told.contains(" 1 passed"), "{told}");
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(
+        status.lines().any(|l| l == "Umask:\t0000"),
+        "the child runs under umask 000: {status}"
+    );
+    let host = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let host = new_host(&["web"]);
+            let mut opts = with_backup(options("2"));
+            opts.steps.carry = vec![CarriedPath {
+                path: "/app/.env".into(),
+                optional: false,
+            }];
+            // Killed once its last step is journaled: nothing is cleaned up yet.
+            let last = step_count(&["web"], &opts).await - 1;
+            let fault = Fault::Crash {
+                step: last,
+                at: Moment::Journaled,
+            };
+            let (_, result) = upgrade(&host, &["web"], opts, Some(fault)).await;
+            assert!(matches!(result, Err(RunError::Interrupted)));
+            host
+        });
+    let record = crate::plan::steps::gate::Record::path(&host.dir, "cluster");
+    crate::plan::steps::gate::Record::create(&record, "web").unwrap();
+    let mut seen = Vec::new();
+    let mut dirs = vec![host.dir.clone()];
+    while let Some(dir) = dirs.pop() {
+        let meta = std::fs::symlink_metadata(&dir).unwrap();
+        assert_eq!(
+            format!("{:o}", meta.mode() & 0o7777),
+            "700",
+            "{}",
+            dir.display()
+        );
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            seen.push(path.strip_prefix(&host.dir).unwrap().display().to_string());
+            match entry.file_type().unwrap().is_dir() {
+                true => dirs.push(path),
+                false => {
+                    let mode = entry.metadata().unwrap().mode() & 0o7777;
+                    assert_eq!(format!("{mode:o}"), "600", "{}", path.display());
+                }
+            }
+        }
+    }
+    let journal = |p: &String| p.starts_with("runs/") && p.ends_with(".jsonl");
+    let copy = |p: &String| p.contains(".files/") && p.ends_with("%app%.env");
+    let backup = |p: &String| p.starts_with("backups/web/") && p.ends_with("manifest.json");
+    for (what, found) in [
+        ("the journal", seen.iter().any(journal)),
+        ("the lock", seen.iter().any(|p| p == "locks/web.lock")),
+        ("the carried file's copy", seen.iter().any(copy)),
+        ("the backup", seen.iter().any(backup)),
+        (
+            "the cluster record",
+            seen.iter().any(|p| p == "clusters/cluster.json"),
+        ),
+    ] {
+        assert!(found, "{what} is among {seen:#?}");
+    }
 }
 
 /// The migration of these options, and a version check the new version fails after it served.

@@ -210,6 +210,22 @@ impl Scene {
         Outcome::from(out)
     }
 
+    /// Runs `cutover` as `cutover_with_env` does, started by `sh` under `umask MASK`.
+    pub fn cutover_under_umask(&self, mask: &str, args: &[&str]) -> Outcome {
+        let cutover = self.command(args, &[]);
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("umask {mask} && exec \"$@\""), "sh"])
+            .arg(cutover.get_program())
+            .args(cutover.get_args());
+        for (key, value) in cutover.get_envs() {
+            match value {
+                Some(value) => sh.env(key, value),
+                None => sh.env_remove(key),
+            };
+        }
+        Outcome::from(sh.stdin(Stdio::null()).output().expect("sh runs"))
+    }
+
     /// Starts `cutover` in the background, for tests that kill or race it.
     /// `cutover recover [ARGS] --yes --json`, which must exit 0: the first run it recovered.
     pub fn recover(&self, args: &[&str]) -> Value {

@@ -101,3 +101,37 @@ fn a_run_on_another_member_of_a_group_under_way_is_refused_at_once() {
     kill_hard(&mut group);
     scene.recover(&[]);
 }
+
+#[test]
+fn a_state_directory_other_users_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let scene = Scene::new("exposed");
+    std::fs::create_dir_all(&scene.state_dir).unwrap();
+    let exposed = std::fs::Permissions::from_mode(0o775);
+    std::fs::set_permissions(&scene.state_dir, exposed).unwrap();
+    let out = scene.cutover(&["history"]);
+    out.refused(&[
+        &format!("`chmod 700 {}`", scene.state_dir.display()),
+        "Nothing was changed.",
+    ]);
+    let left: Vec<_> = std::fs::read_dir(&scene.state_dir).unwrap().collect();
+    assert!(left.is_empty(), "nothing was made in it: {left:?}");
+}
+
+#[test]
+fn under_umask_000_the_state_directories_are_made_private() {
+    use std::os::unix::fs::MetadataExt;
+    let scene = Scene::new("umask");
+    scene.cutover_under_umask("000", &["history"]).expect(0);
+    let runs = scene.runs();
+    let mut made: Vec<std::path::PathBuf> = runs
+        .ancestors()
+        .take_while(|d| d.starts_with(&scene.state_dir))
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    made.push(runs.with_file_name("locks"));
+    for dir in made {
+        let mode = std::fs::metadata(&dir).unwrap().mode() & 0o7777;
+        assert_eq!(format!("{mode:o}"), "700", "{}", dir.display());
+    }
+}

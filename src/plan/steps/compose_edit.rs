@@ -54,11 +54,12 @@ impl Action for ComposeEdit {
         }
         // The original, for the undo: the run's private directory (the file may hold secrets).
         let kept = self.kept(cx.files);
-        std::fs::create_dir_all(cx.files).map_err(|e| failed(cx.files, e))?;
-        match existed {
-            true => edit::write_private(&kept, &current).map_err(StepError::Failed)?,
-            false => edit::write_private(&absent(&kept), "").map_err(StepError::Failed)?,
-        }
+        crate::private::dir(cx.files).map_err(|e| StepError::Failed(e.to_string()))?;
+        let (copy, original) = match existed {
+            true => (kept, current.as_str()),
+            false => (absent(&kept), ""),
+        };
+        crate::private::write(&copy, original.as_bytes()).map_err(|e| failed(&copy, e))?;
         edit::replace(&self.file, &edited).map_err(StepError::Failed)?;
         Ok(Done {
             detail: Some(format!("wrote {}", self.file.display())),

@@ -2,7 +2,6 @@
 //! containers too), and the run's private copies of them.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use futures_util::StreamExt;
@@ -172,23 +171,13 @@ pub fn split(path: &str) -> (&str, &str) {
     }
 }
 
-/// Writes the run's copy readable by its owner only, in a directory only its owner can enter,
-/// and waits until it is on disk.
-pub fn keep(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes the run's copy readable by its owner only, in a directory only its owner can enter
+/// (see [`crate::private`]), and waits until it is on disk.
+pub fn keep(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        crate::private::dir(dir).map_err(|e| e.to_string())?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    crate::private::write(path, bytes).map_err(|e| e.to_string())
 }
 
 /// Deletes a copy of the run; one that is already gone is fine.

@@ -175,7 +175,7 @@ impl Record {
     /// A new record: the first node's run has not begun.
     pub fn create(path: &Path, first: &str) -> Result<(), String> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            crate::private::dir(dir).map_err(|e| e.to_string())?;
         }
         let record = Record {
             first: first.to_string(),

@@ -129,10 +129,7 @@ impl Site {
 
     /// The state of the engine's containers: a directory per remote engine.
     fn state(&self) -> anyhow::Result<StateDir> {
-        Ok(StateDir::open(&fleet::state_dir(
-            &self.state_root,
-            &self.endpoint,
-        ))?)
+        Ok(fleet::open_state(&self.state_root, &self.endpoint)?)
     }
 
     /// Where a command's message goes, naming this site: the engine when one was named, else
