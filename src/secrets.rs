@@ -90,10 +90,14 @@ fn may_be_secret(value: &str) -> bool {
 /// The scheme of `text` (what stands before `://`) when it is one: all an error may show of
 /// a URL that could not be read, whose rest, or whole, may be a password or a token.
 pub fn shown_scheme(text: &str) -> Option<&str> {
-    text.trim().split_once("://").map(|(scheme, _)| scheme).filter(|s| {
-        s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    })
+    text.trim()
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
 }
 
 /// Remembers a secret value so that [`redact`] scrubs it from then on.

@@ -337,18 +337,31 @@ mod tests {
                 database,
             },
         );
-        let file = (any::<String>(), any::<String>(), any::<u64>(), "[0-9a-f]{64}").prop_map(
-            |(name, of, bytes, sha256)| FileEntry {
+        let file = (
+            any::<String>(),
+            any::<String>(),
+            any::<u64>(),
+            "[0-9a-f]{64}",
+        )
+            .prop_map(|(name, of, bytes, sha256)| FileEntry {
                 name,
                 kind: "volume".into(),
                 of,
                 bytes,
                 sha256,
-            },
-        );
+            });
         (
-            (any::<String>(), any::<String>(), any::<String>(), 0..253_402_300_799u64),
-            (any::<bool>(), any::<String>(), proptest::collection::vec(volume, 0..3)),
+            (
+                any::<String>(),
+                any::<String>(),
+                any::<String>(),
+                0..253_402_300_799u64,
+            ),
+            (
+                any::<bool>(),
+                any::<String>(),
+                proptest::collection::vec(volume, 0..3),
+            ),
             (
                 proptest::option::of(any::<String>()),
                 proptest::option::of(any::<String>()),
@@ -356,7 +369,11 @@ mod tests {
             ),
         )
             .prop_map(
-                |((id, container, image, secs), (online, run, volumes), (server, schema, files))| {
+                |(
+                    (id, container, image, secs),
+                    (online, run, volumes),
+                    (server, schema, files),
+                )| {
                     Manifest {
                         id,
                         container,

@@ -81,15 +81,24 @@ mod tests {
             }
             Err(e) => {
                 said(&e)?;
-                prop_assert!(e.contains(&format!("{text:?}")) && e.contains("HH:MM-HH:MM"), "{}", e);
+                prop_assert!(
+                    e.contains(&format!("{text:?}")) && e.contains("HH:MM-HH:MM"),
+                    "{}",
+                    e
+                );
             }
         }
         match Schedule::parse(text) {
             Ok(schedule) => {
-                let _ = schedule.next_after(Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
+                let _ =
+                    schedule.next_after(Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
             }
             Err(e) => {
-                prop_assert!(e.contains(&format!("{text:?}")) && e.contains("0 3 * * *"), "{}", e);
+                prop_assert!(
+                    e.contains(&format!("{text:?}")) && e.contains("0 3 * * *"),
+                    "{}",
+                    e
+                );
             }
         }
         Ok(())

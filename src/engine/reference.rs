@@ -110,7 +110,12 @@ mod tests {
             proptest::option::of("sha256:[0-9a-f]{64}"),
         )
             .prop_map(|(host, path, tag, digest)| {
-                let repository = host.iter().cloned().chain(path).collect::<Vec<_>>().join("/");
+                let repository = host
+                    .iter()
+                    .cloned()
+                    .chain(path)
+                    .collect::<Vec<_>>()
+                    .join("/");
                 (
                     host,
                     ImageRef {

@@ -2,10 +2,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::backup::location::{Engine, Location};
-use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use crate::plan::part::{Phase, Place};
 use crate::plan::{Slot, Step as PlanStep};
 use crate::template;
+use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use steps::When;
 
 fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
@@ -105,9 +105,12 @@ fn mistakes_are_reported_with_file_line_and_column() {
         .to_string()
         .contains("unclosed"));
     let secret_word = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m, \"--password=${DB_PASSWORD}\"]\n";
-    let e = Profile::parse(secret_word, "s.yaml").unwrap_err().to_string();
+    let e = Profile::parse(secret_word, "s.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.starts_with("s.yaml:6:") && e.contains("${DB_PASSWORD} would put a secret on the one-shot's command line"),
+        e.starts_with("s.yaml:6:")
+            && e.contains("${DB_PASSWORD} would put a secret on the one-shot's command line"),
         "{e}"
     );
     let in_env = "name: x\ndescription: y\nmatch: [a/b]\nsteps:\n  - migrate:\n      command: [m]\n      env: { PGPASSWORD: \"${DB_PASSWORD}\" }\n";

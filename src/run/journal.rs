@@ -691,7 +691,12 @@ mod tests {
             step(0, Phase::Started, None, None),
             step(0, Phase::Done, None, Some(bound)),
             step(1, Phase::Started, None, None),
-            step(1, Phase::Failed, Some("pull failed — “demo:2” not found"), None),
+            step(
+                1,
+                Phase::Failed,
+                Some("pull failed — “demo:2” not found"),
+                None,
+            ),
             Event::Undo {
                 stage: 0,
                 index: 0,
@@ -797,12 +802,44 @@ mod tests {
             Outcome::KeptNew,
         ]);
         prop_oneof![
-            (any::<usize>(), any::<usize>(), phase.clone(), proptest::option::of(any::<String>()), outputs())
-                .prop_map(|(stage, index, phase, detail, outputs)| Event::Step { stage, index, phase, detail, outputs }),
-            (any::<usize>(), any::<usize>(), phase, proptest::option::of(any::<String>()))
-                .prop_map(|(stage, index, phase, detail)| Event::Undo { stage, index, phase, detail }),
-            (outcome, any::<String>(), proptest::option::of(any::<u64>()), any::<bool>())
-                .prop_map(|(outcome, message, downtime_ms, recovered)| Event::End { outcome, message, downtime_ms, recovered }),
+            (
+                any::<usize>(),
+                any::<usize>(),
+                phase.clone(),
+                proptest::option::of(any::<String>()),
+                outputs()
+            )
+                .prop_map(|(stage, index, phase, detail, outputs)| Event::Step {
+                    stage,
+                    index,
+                    phase,
+                    detail,
+                    outputs
+                }),
+            (
+                any::<usize>(),
+                any::<usize>(),
+                phase,
+                proptest::option::of(any::<String>())
+            )
+                .prop_map(|(stage, index, phase, detail)| Event::Undo {
+                    stage,
+                    index,
+                    phase,
+                    detail
+                }),
+            (
+                outcome,
+                any::<String>(),
+                proptest::option::of(any::<u64>()),
+                any::<bool>()
+            )
+                .prop_map(|(outcome, message, downtime_ms, recovered)| Event::End {
+                    outcome,
+                    message,
+                    downtime_ms,
+                    recovered
+                }),
         ]
     }
 

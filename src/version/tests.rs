@@ -157,7 +157,11 @@ fn tag() -> impl Strategy<Value = (String, TagVersion)> {
         suffix,
     )
         .prop_map(|(v_prefix, numbers, (prerelease, variant))| {
-            let mut tag = if v_prefix { "v".to_string() } else { String::new() };
+            let mut tag = if v_prefix {
+                "v".to_string()
+            } else {
+                String::new()
+            };
             let core: Vec<String> = numbers.iter().map(u64::to_string).collect();
             tag.push_str(&core.join("."));
             if let Some(suffix) = prerelease.as_ref().or(variant.as_ref()) {

@@ -235,11 +235,14 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
     let out = g.scene.cutover(&g.migrate_args(&["--yes", "--json"]));
     let (seen, leaks) = watch.stop();
     out.expect(0);
-    assert!(leaks.is_empty(), "the password on a command line: {leaks:#?}");
     assert!(
-        seen.iter()
-            .any(|line| line.contains("objectstorage --db-connect postgresql://anchore@db:5432/anchore")
-                && line.contains(" migrate ")),
+        leaks.is_empty(),
+        "the password on a command line: {leaks:#?}"
+    );
+    assert!(
+        seen.iter().any(|line| line
+            .contains("objectstorage --db-connect postgresql://anchore@db:5432/anchore")
+            && line.contains(" migrate ")),
         "the migration was seen, and connected with the password from PGPASSWORD: {seen:#?}"
     );
     let report = out.json();

@@ -207,9 +207,7 @@ fn a_context_that_is_missing_or_broken_says_so() {
 
 #[test]
 fn an_engine_on_another_host_is_on_another_machine() {
-    let machine = |host: &str| {
-        Endpoint::at(host).machine()
-    };
+    let machine = |host: &str| Endpoint::at(host).machine();
     use crate::engine::Machine::{Remote, This};
     assert_eq!(machine(LOCAL), This);
     assert_eq!(machine("tcp://127.0.0.1:2376"), This);
@@ -229,9 +227,7 @@ fn an_engine_on_another_host_is_on_another_machine() {
 
 #[test]
 fn each_remote_engine_keeps_its_own_state() {
-    let key = |host: &str| {
-        Endpoint::at(host).state_key()
-    };
+    let key = |host: &str| Endpoint::at(host).state_key();
     assert_eq!(key(LOCAL), None);
     assert_eq!(key("unix:///run/docker.sock"), None);
     assert_eq!(
