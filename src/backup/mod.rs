@@ -9,6 +9,7 @@
 
 mod database;
 pub mod location;
+pub mod snapshot;
 mod store;
 mod volumes;
 
@@ -236,7 +237,9 @@ pub async fn missing_extensions(
         .collect())
 }
 
-/// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups).
+/// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups);
+/// its database read from `snapshot`, a copy of it the run took on its server, when given.
+#[allow(clippy::too_many_arguments)]
 pub async fn take(
     engine: &dyn Engine,
     app: App<'_>,
@@ -245,6 +248,7 @@ pub async fn take(
     online: bool,
     run: &str,
     progress: Option<&MultiProgress>,
+    snapshot: Option<&str>,
 ) -> Result<(Manifest, PathBuf), BackupError> {
     let taken_at = crate::clock::now();
     let (id, path) = store::create_dir(dir, taken_at)?;
@@ -254,12 +258,20 @@ pub async fn take(
     let result = async {
         if let Some(db) = &target.database {
             let password = credentials(engine, app, db).await?;
-            let (file, version) = database::dump(engine, db, &password, &path, progress).await?;
+            // What is read: the database, or the run's copy of it; the backup names the
+            // database either way.
+            let source = DatabaseTarget {
+                name: snapshot.unwrap_or(&db.name).to_string(),
+                ..db.clone()
+            };
+            let (mut file, version) =
+                database::dump(engine, &source, &password, &path, progress).await?;
+            file.of = db.name.clone();
             files.push(file);
             server_version = Some(version);
             if let Some(query) = &db.spec.schema_query {
                 // A schema the query does not fit (another version's) is not worth failing for.
-                match database::query(engine, db, &password, query).await {
+                match database::query(engine, &source, &password, query).await {
                     Ok(v) if !v.is_empty() => schema_version = Some(v),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("the schema version could not be read: {e}"),

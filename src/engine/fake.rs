@@ -65,6 +65,11 @@ pub struct World {
     pub registry: BTreeMap<String, (ImageConfig, Behaviour)>,
     /// Keys migrations and hooks wrote, as a database would keep them.
     pub data: BTreeMap<String, String>,
+    /// The copies of the database its server made (see [`crate::backup::snapshot`]), by name;
+    /// `None` for a server whose superuser does not answer, which copies nothing.
+    pub copies: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Why the server refuses to copy the database (another session is on it).
+    pub copy_refused: Option<String>,
     /// What the database user may not do that a restore needs, as the database says it.
     pub restore_denied: Option<String>,
     /// Containers whose files cannot be read, with whether they are removed at the first try.
@@ -230,6 +235,55 @@ impl FakeEngine {
                 action: call.to_string(),
                 message: "connection refused".into(),
             })
+        })
+    }
+
+    /// The database's server copies databases: its superuser answers over its local socket.
+    pub fn copies_databases(&self) {
+        self.with(|w| w.copies = Some(BTreeMap::new()));
+    }
+
+    /// The server refuses to copy the database, saying why.
+    pub fn refuse_copies(&self, why: &str) {
+        self.with(|w| w.copy_refused = Some(why.to_string()));
+    }
+
+    /// An operation of the snapshot script on the server's copies: what it prints, or why it
+    /// fails. The database itself is `data`; every other name is a copy.
+    fn snapshot_op(&self, args: &[String]) -> Result<String, String> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+        self.with(|w| {
+            let Some(copies) = w.copies.as_mut() else {
+                return match arg(0).as_str() {
+                    "probe" => Ok("150004|f|1048576|app|10485760".into()),
+                    _ => Err("the server's superuser does not answer".into()),
+                };
+            };
+            match arg(0).as_str() {
+                "probe" => Ok("150004|t|1048576|app|10485760".into()),
+                "create" if w.copy_refused.is_some() => Err(w.copy_refused.clone().unwrap()),
+                "create" if copies.contains_key(&arg(3)) => {
+                    Err(format!("database \"{}\" already exists", arg(3)))
+                }
+                "create" => {
+                    copies.insert(arg(3), w.data.clone());
+                    Ok(String::new())
+                }
+                "swap" => {
+                    if let Some(snapshot) = copies.remove(&arg(3)) {
+                        let migrated = std::mem::replace(&mut w.data, snapshot);
+                        copies.entry(arg(4)).or_insert(migrated);
+                    }
+                    Ok(String::new())
+                }
+                "drop" => {
+                    copies.remove(&arg(3));
+                    Ok(String::new())
+                }
+                "allow" => Ok(String::new()),
+                "exists" => Ok(format!("{}\n", copies.contains_key(&arg(3)) as u8)),
+                op => Err(format!("no operation {op}")),
+            }
         })
     }
 
@@ -640,9 +694,31 @@ impl Engine for FakeEngine {
         let program = cmd.first().map(String::as_str).unwrap_or_default();
         let listing = cmd.iter().any(|a| a == "--list");
         let denied = self.with(|w| w.restore_denied.clone());
+        let snapshot_op = program == "sh" && cmd.get(2).is_some_and(|s| s.contains("op=$1"));
+        if snapshot_op {
+            return match self.snapshot_op(&cmd[4..]) {
+                Ok(said) => {
+                    stdout(said.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
+                    Ok(0)
+                }
+                Err(e) => {
+                    stderr(&e);
+                    Ok(1)
+                }
+            };
+        }
         match program {
             "pg_dump" | "mysqldump" => {
-                let dump = self.with(|w| serde_json::to_vec(&w.data).unwrap());
+                // `-d NAME` for pg_dump, the last word for mysqldump: a copy's data, when named.
+                let from = cmd
+                    .iter()
+                    .position(|a| a == "-d")
+                    .and_then(|i| cmd.get(i + 1))
+                    .or(cmd.last());
+                let dump = self.with(|w| {
+                    let copy = from.and_then(|f| w.copies.as_ref()?.get(f));
+                    serde_json::to_vec(copy.unwrap_or(&w.data)).unwrap()
+                });
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }

@@ -2,6 +2,7 @@
 //! `--backup-db`, `--backup-volumes`), whether there is room, and the `backup`, `backups` and
 //! `restore` commands.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bollard::models::ContainerInspectResponse;
@@ -13,7 +14,7 @@ use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::plan::build::BackupPlan;
+use crate::plan::build::{BackupPlan, SnapshotPlan};
 use crate::plan::{self, human_bytes};
 use crate::profile::Catalog;
 use crate::run::StateDir;
@@ -34,6 +35,8 @@ pub struct BackupRequest {
     pub online: bool,
     pub dir: Option<PathBuf>,
     pub keep: Option<usize>,
+    /// Dump a database in the window even where its server could copy it (`--backup-dump`).
+    pub dump: bool,
 }
 
 impl BackupRequest {
@@ -268,6 +271,7 @@ pub async fn plan_for(
         root: request.root(state),
         keep: request.keep(),
         online: request.online,
+        ..BackupPlan::default()
     };
     for (i, (app, facts)) in members.iter().enumerate() {
         let target = target(
@@ -292,6 +296,55 @@ pub async fn plan_for(
         .collect();
     ensure_room(engine, &plan.root, &apps).await?;
     Ok(Some(plan))
+}
+
+/// Which databases of `plan` are copied on their servers in the window rather than dumped (see
+/// [`crate::plan::steps::Snapshot`]), asked of each server before any downtime: a PostgreSQL
+/// container's database, in a backup of nothing else, taken while the product is stopped, when
+/// the server's superuser answers over its local socket with room for the copy. Otherwise the
+/// dump, and the plan says why.
+pub async fn choose_snapshots(engine: &dyn Engine, request: &BackupRequest, plan: &mut BackupPlan) {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
+    let mut dumped_because = BTreeMap::new();
+    for (member, target) in &plan.targets {
+        let Some(db) = &target.database else {
+            continue;
+        };
+        let why = match () {
+            _ if plan.online => continue,
+            _ if db.engine != DbEngine::Postgres => {
+                format!(
+                    "only a PostgreSQL database is copied on its server; {} is {}",
+                    db.name,
+                    db.engine.name()
+                )
+            }
+            _ if request.dump => "--backup-dump".to_string(),
+            _ if !target.volumes.is_empty() => {
+                "the volumes are backed up in the window too".to_string()
+            }
+            _ => match crate::backup::snapshot::probe(engine, db).await {
+                Ok(probe) => match probe.refusal() {
+                    None => {
+                        plan.snapshots.insert(
+                            member.clone(),
+                            SnapshotPlan {
+                                stamp: stamp.clone(),
+                                owner: probe.owner.clone(),
+                                strategy: probe.strategy().to_string(),
+                            },
+                        );
+                        continue;
+                    }
+                    Some(why) => why,
+                },
+                Err(e) => format!("the server could not be asked as its superuser ({e})"),
+            },
+        };
+        tracing::info!("{member}'s database is dumped in the window: {why}");
+        dumped_because.insert(member.clone(), why);
+    }
+    plan.dumped_because = dumped_because;
 }
 
 /// `cutover backup NAME`: stops the container (unless online), backs it up, starts it again.

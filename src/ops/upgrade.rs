@@ -153,6 +153,9 @@ pub async fn prepare(
         group.olds.iter().zip(&group.facts).collect();
     options.backup =
         super::backup::plan_for(engine, state, &backup, database.as_ref(), &members).await?;
+    if let Some(plan) = options.backup.as_mut() {
+        super::backup::choose_snapshots(engine, &backup, plan).await;
+    }
     names_free(engine, &group.names, &req.name, &options).await?;
     let origins = origins(engine, &group).await?;
     let members: Vec<Predecessor<'_>> = group

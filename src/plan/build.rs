@@ -12,7 +12,7 @@ use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
     Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceSettings,
-    ServiceUpdate, Start, Stop, TaskChecks, Verify, VersionSource,
+    ServiceUpdate, Snapshot, SnapshotBackup, Start, Stop, TaskChecks, Verify, VersionSource,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -112,41 +112,118 @@ impl StageOptions {
 }
 
 /// The backups an upgrade takes at each hop, per member.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BackupPlan {
     pub targets: BTreeMap<String, crate::backup::Target>,
     pub root: std::path::PathBuf,
     pub keep: usize,
     /// Taken while the old version still serves, for less downtime.
     pub online: bool,
+    /// Members whose database is copied on its server in the window, the portable backup
+    /// written once the new version serves (see [`Snapshot`]).
+    pub snapshots: BTreeMap<String, SnapshotPlan>,
+    /// Why a member's database is dumped in the window rather than copied, where it could have
+    /// been: what the plan tells.
+    pub dumped_because: BTreeMap<String, String>,
+}
+
+/// A database copy the server said it can take, before any downtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPlan {
+    /// When the run was planned (`20261207T031500`), in the copies' names.
+    pub stamp: String,
+    pub owner: String,
+    /// The clause of `CREATE DATABASE` that copies files.
+    pub strategy: String,
 }
 
 impl BackupPlan {
     /// A backup step for each member that has something to back up, on the container given
-    /// (or, with `services`, of the Swarm service the slot names).
+    /// (or, with `services`, of the Swarm service the slot names): the snapshot of hop `stage`
+    /// where the server takes one.
     pub fn steps<'a>(
         &self,
         members: impl IntoIterator<Item = (&'a str, Slot)>,
         services: Option<&Known>,
+        stage: usize,
     ) -> Vec<Step> {
         members
             .into_iter()
             .filter_map(|(name, slot)| {
                 let target = self.targets.get(name)?;
+                let backup = Backup {
+                    slot,
+                    target: target.clone(),
+                    root: self.root.clone(),
+                    keep: self.keep,
+                    online: self.online,
+                    service: services.is_some(),
+                    known: services.cloned().unwrap_or_default(),
+                    dumped_because: self.dumped_because.get(name).cloned(),
+                };
+                Some(match self.snapshot_of(name, target, stage, services) {
+                    Some((plan, snapshot, aside)) => Snapshot {
+                        backup,
+                        name: snapshot,
+                        aside,
+                        owner: plan.owner.clone(),
+                        strategy: plan.strategy.clone(),
+                    }
+                    .into(),
+                    None => backup.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// The portable backups written from the snapshots of hop `stage` once its new version
+    /// serves, read through each member's container from before it (stopped, still there).
+    pub fn after_serving<'a>(
+        &self,
+        members: impl IntoIterator<Item = (&'a str, Slot)>,
+        stage: usize,
+    ) -> Vec<Step> {
+        members
+            .into_iter()
+            .filter_map(|(name, slot)| {
+                let target = self.targets.get(name)?;
+                let (_, snapshot, _) = self.snapshot_of(name, target, stage, None)?;
                 Some(
-                    Backup {
-                        slot,
-                        target: target.clone(),
-                        root: self.root.clone(),
-                        keep: self.keep,
-                        online: self.online,
-                        service: services.is_some(),
-                        known: services.cloned().unwrap_or_default(),
+                    SnapshotBackup {
+                        backup: Backup {
+                            slot,
+                            target: target.clone(),
+                            root: self.root.clone(),
+                            keep: self.keep,
+                            online: false,
+                            service: false,
+                            known: Known::default(),
+                            dumped_because: None,
+                        },
+                        name: snapshot,
                     }
                     .into(),
                 )
             })
             .collect()
+    }
+
+    /// A member's snapshot of hop `stage` and its names, when its database is copied: a
+    /// container's (a Swarm service's is dumped), in the window.
+    fn snapshot_of(
+        &self,
+        name: &str,
+        target: &crate::backup::Target,
+        stage: usize,
+        services: Option<&Known>,
+    ) -> Option<(&SnapshotPlan, String, String)> {
+        let plan = self
+            .snapshots
+            .get(name)
+            .filter(|_| services.is_none() && !self.online)?;
+        let db = target.database.as_ref()?;
+        let (snapshot, aside) = crate::backup::snapshot::names(&db.name, &plan.stamp, stage);
+        Some((plan, snapshot, aside))
     }
 }
 
@@ -569,6 +646,7 @@ impl Hop<'_> {
                 steps.extend(plan.steps(
                     members.iter().map(|m| (m.name.as_str(), self.before(m))),
                     None,
+                    stage,
                 ));
             }
         };
@@ -710,6 +788,12 @@ impl Hop<'_> {
                     .flat_map(|c| c.edits.iter().cloned().map(Step::from)),
             );
         }
+        if let Some(plan) = &opts.backup {
+            steps.extend(plan.after_serving(
+                members.iter().map(|m| (m.name.as_str(), self.before(m))),
+                stage,
+            ));
+        }
         if !(opts.keep_old && last) {
             for m in members {
                 steps.push(
@@ -748,6 +832,7 @@ impl RestoreOnRollback {
                 online: false,
                 service: false,
                 known: Known::default(),
+                dumped_because: None,
             }
             .into(),
             Restore {
@@ -849,6 +934,7 @@ pub fn plan_backup(
         online,
         service: false,
         known: Known::default(),
+        dumped_because: None,
     }
     .into();
     let steps = match online {
@@ -904,6 +990,7 @@ pub fn plan_restore(
             online: false,
             service: false,
             known: Known::default(),
+            dumped_because: None,
         }
         .into(),
         Restore {
@@ -1013,6 +1100,7 @@ impl ServiceSteps {
                         .iter()
                         .map(|m| (m.service.as_str(), Slot::new(&m.service, 0))),
                     Some(&self.known),
+                    0,
                 )
             })
             .collect()

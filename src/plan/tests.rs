@@ -420,6 +420,7 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         root: "/backups".into(),
         keep: 2,
         online,
+        ..build::BackupPlan::default()
     };
     let steps = build::ServiceSteps {
         migration: Some(Migration {

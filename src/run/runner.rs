@@ -755,6 +755,9 @@ impl Runner<'_> {
             return self.abandon(plan, stage, failure, state, recovered, undo_failures);
         }
         let back = undo_failures.is_empty() && self.confirm(plan, stage, &state).await.is_ok();
+        if back {
+            self.settle(plan, stage, &started, &mut state).await;
+        }
         let went_down = touched(plan, stage, &state);
         if let Some((_, serving)) = state.down.get_mut(&stage) {
             *serving = Some(clock::now());
@@ -851,6 +854,29 @@ impl Runner<'_> {
         // be applied again.
         tracing::warn!("the Docker engine restarted during the rollback: rolling back again");
         self.undo(plan, stage, started, state).await.0
+    }
+
+    /// Once the old version serves again, lets each step that began remove what its undo kept
+    /// until then; a failure is a warning, the old version serving either way.
+    async fn settle(&mut self, plan: &Plan, stage: usize, started: &[usize], state: &mut State) {
+        let files = self.files();
+        for &index in started.iter().rev() {
+            let step = &plan.stages[stage].steps[index];
+            let cx = self.cx(state, &files, None, false);
+            match step.action().settle(&cx).await {
+                Ok(Some(said)) => tracing::info!("{}", secrets::redact(&said)),
+                Ok(None) => {}
+                Err(e) => {
+                    let message = format!(
+                        "{}: once the old version served, {}",
+                        step.describe(plan),
+                        secrets::redact(&e.to_string())
+                    );
+                    tracing::warn!("{message}");
+                    state.warnings.push(message);
+                }
+            }
+        }
     }
 
     /// Undoes the steps of `stage` that began, last first: what could not be undone, and whether

@@ -204,8 +204,20 @@ pub(super) fn migration(secs: u64) -> Migration {
     }
 }
 
-/// The plan shapes of the issue, each with the members it moves.
-fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
+/// A plan's shape: its name, its members, its options, and whether the database's server copies
+/// databases (the backup is then a snapshot).
+type Shape = (&'static str, Vec<&'static str>, UpgradeOptions, bool);
+
+/// A host for a shape.
+fn shape_host(members: &[&str], copies: bool) -> Host {
+    let host = new_host(members);
+    if copies {
+        host.engine.copies_databases();
+    }
+    host
+}
+
+fn shapes() -> Vec<Shape> {
     let mut migrate = options("2");
     migrate.steps.migrate = Some(migration(600));
     let mut hooks = options("2");
@@ -226,19 +238,30 @@ fn shapes() -> Vec<(&'static str, Vec<&'static str>, UpgradeOptions)> {
         "print".into(),
         "version 2".into(),
     ]));
+    let mut snapshot_hops = with_backup(options("3"));
+    snapshot_hops.via = vec!["2".into()];
+    snapshot_hops.steps.migrate = Some(migration(600));
     vec![
-        ("swap", vec!["web"], options("2")),
-        ("migrate", vec!["web"], migrate),
-        ("hooks", vec!["web"], hooks),
-        ("carried file", vec!["web"], carried),
+        ("swap", vec!["web"], options("2"), false),
+        ("migrate", vec!["web"], migrate, false),
+        ("hooks", vec!["web"], hooks, false),
+        ("carried file", vec!["web"], carried, false),
         (
             "group of three",
             vec!["web", "worker", "cron"],
             options("2"),
+            false,
         ),
-        ("two hops", vec!["web"], hops),
-        ("migrate with a backup", vec!["web"], backed_up),
-        ("version check", vec!["web"], checked),
+        ("two hops", vec!["web"], hops, false),
+        (
+            "migrate with a backup",
+            vec!["web"],
+            backed_up.clone(),
+            false,
+        ),
+        ("migrate with a snapshot", vec!["web"], backed_up, true),
+        ("two hops with snapshots", vec!["web"], snapshot_hops, true),
+        ("version check", vec!["web"], checked, false),
     ]
 }
 
@@ -271,8 +294,8 @@ pub(super) fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
 }
 
 /// How many steps the shape's plan has.
-async fn step_count(members: &[&str], opts: &UpgradeOptions) -> usize {
-    let host = new_host(members);
+async fn step_count(members: &[&str], opts: &UpgradeOptions, copies: bool) -> usize {
+    let host = shape_host(members, copies);
     let prepared = prepare(
         &host.engine,
         &host.state,
@@ -286,12 +309,12 @@ async fn step_count(members: &[&str], opts: &UpgradeOptions) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
-    for (shape, members, opts) in shapes() {
-        let steps = step_count(&members, &opts).await;
+    for (shape, members, opts, copies) in shapes() {
+        let steps = step_count(&members, &opts, copies).await;
         for step in 0..steps {
             for at in [Moment::Began, Moment::Acted, Moment::Journaled] {
                 let case = format!("{shape}, killed at step {} ({at:?})", step + 1);
-                let host = new_host(&members);
+                let host = shape_host(&members, copies);
                 let (plan, result) = upgrade(
                     &host,
                     &members,
@@ -318,14 +341,16 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                 );
                 let runs = assert_settled(&host, &members);
                 let schema = host.engine.world().data["schema"].clone();
-                match outcome {
-                    Outcome::RolledBack | Outcome::NothingChanged if opts.backup.is_some() => {
-                        assert_eq!(schema, "1", "{case}: the backup was restored")
-                    }
-                    Outcome::Succeeded if opts.steps.migrate.is_some() => {
-                        assert_eq!(schema, "2", "{case}: migrated")
-                    }
-                    _ => {}
+                // Each hop's migration moves the schema to its tag: the version serving has its
+                // own, migrated to or put back by the backup.
+                if opts.steps.migrate.is_some()
+                    && (opts.backup.is_some() || outcome == Outcome::Succeeded)
+                {
+                    assert_eq!(
+                        Some(schema.as_str()),
+                        runs.rsplit(':').next(),
+                        "{case}: the data of the version serving"
+                    );
                 }
                 assert_eq!(runs, serving_after(&plan, stage, outcome), "{case}");
                 let stopped_before = plan.stages[..stage]
@@ -357,6 +382,12 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     host.state.unfinished(None).unwrap().is_empty(),
                     "{case}: the run is closed"
                 );
+                let world = host.engine.world();
+                assert!(
+                    world.copies.iter().all(|c| c.is_empty()),
+                    "{case}: no snapshot or database set aside is left: {:?}",
+                    world.copies
+                );
                 assert!(
                     !host
                         .dir
@@ -381,7 +412,7 @@ async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
         &["web"],
         options("2"),
         Some(Fault::Crash {
-            step: step_count(&["web"], &options("2")).await / 2,
+            step: step_count(&["web"], &options("2"), false).await / 2,
             at: Moment::Acted,
         }),
     )
@@ -439,11 +470,11 @@ fn serving_after(plan: &Plan, stage: usize, outcome: Outcome) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn every_shape_stopped_by_a_signal_after_any_step_ends_with_one_version_serving() {
-    for (shape, members, opts) in shapes() {
-        let steps = step_count(&members, &opts).await;
+    for (shape, members, opts, copies) in shapes() {
+        let steps = step_count(&members, &opts, copies).await;
         for step in 0..steps {
             let case = format!("{shape}, SIGTERM after step {}", step + 1);
-            let host = new_host(&members);
+            let host = shape_host(&members, copies);
             let (plan, result) =
                 upgrade(&host, &members, opts.clone(), Some(Fault::Signal(step))).await;
             let report = result.unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -476,10 +507,10 @@ async fn every_shape_stopped_by_a_signal_after_any_step_ends_with_one_version_se
 
 #[tokio::test(start_paused = true)]
 async fn every_undo_applied_twice_is_applied_once() {
-    for (shape, members, opts) in shapes() {
-        let steps = step_count(&members, &opts).await;
+    for (shape, members, opts, copies) in shapes() {
+        let steps = step_count(&members, &opts, copies).await;
         for step in 0..steps {
-            let host = new_host(&members);
+            let host = shape_host(&members, copies);
             let (plan, _) = upgrade(
                 &host,
                 &members,
@@ -542,8 +573,8 @@ async fn every_undo_applied_twice_is_applied_once() {
 
 #[tokio::test(start_paused = true)]
 async fn each_shape_succeeds_and_tells_its_downtime() {
-    for (shape, members, opts) in shapes() {
-        let host = new_host(&members);
+    for (shape, members, opts, copies) in shapes() {
+        let host = shape_host(&members, copies);
         let (plan, report) = upgrade(&host, &members, opts, None).await;
         let report = report.unwrap();
         assert_eq!(
@@ -793,10 +824,9 @@ async fn a_migration_that_prints_it_did_nothing_fails_although_it_exited_0() {
 /// Backs up the apps' database (named by `DB_URL`) into the host's directory.
 fn with_backup(mut options: UpgradeOptions) -> UpgradeOptions {
     options.backup = Some(BackupPlan {
-        targets: Default::default(),
         root: BACKUPS_IN_HOST.into(),
         keep: 2,
-        online: false,
+        ..BackupPlan::default()
     });
     options
 }
@@ -895,7 +925,7 @@ fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
                 optional: false,
             }];
             // Killed once its last step is journaled: nothing is cleaned up yet.
-            let last = step_count(&["web"], &opts).await - 1;
+            let last = step_count(&["web"], &opts, false).await - 1;
             let fault = Fault::Crash {
                 step: last,
                 at: Moment::Journaled,
@@ -1069,6 +1099,7 @@ async fn restore_of_old_data() -> (Host, Plan) {
         false,
         "earlier",
         None,
+        None,
     )
     .await
     .unwrap();
@@ -1171,7 +1202,10 @@ async fn an_undo_the_engine_was_away_for_is_applied_again_once_it_answers() {
         !failure.contains("went away"),
         "away only in the rollback: {failure}"
     );
-    assert!(host.engine.world().outages.is_empty(), "the engine went away");
+    assert!(
+        host.engine.world().outages.is_empty(),
+        "the engine went away"
+    );
     assert!(
         report.undo_failures.is_empty(),
         "{:?}",
@@ -1196,7 +1230,8 @@ async fn an_engine_that_stays_away_ends_the_run_within_its_wait_and_recover_brin
     assert_eq!(report.outcome, Outcome::NeedsAttention, "{report:?}");
     // One wait for the whole run, the undos included: not one per step.
     assert!(
-        waited >= endpoint::DEFAULT_WAIT && waited < endpoint::DEFAULT_WAIT + Duration::from_secs(10),
+        waited >= endpoint::DEFAULT_WAIT
+            && waited < endpoint::DEFAULT_WAIT + Duration::from_secs(10),
         "{waited:?}"
     );
     let failure = report.failure.clone().unwrap();
@@ -1246,6 +1281,218 @@ async fn the_wait_for_the_engine_is_one_for_the_whole_run() {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(recovered.outcome, Some(Outcome::RolledBack), "{}", recovered.message);
+    assert_eq!(
+        recovered.outcome,
+        Some(Outcome::RolledBack),
+        "{}",
+        recovered.message
+    );
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+/// The backups of `web` the host keeps, and what their manifests say of the database.
+fn backups_of_web(host: &Host) -> Vec<crate::backup::Listed> {
+    crate::backup::list(&host.dir.join(BACKUPS_IN_HOST), Some("web")).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_in_the_window_becomes_the_portable_backup_once_the_new_version_serves() {
+    let host = shape_host(&["web"], true);
+    let mut opts = with_backup(options("2"));
+    opts.steps.migrate = Some(migration(60));
+    let (plan, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    let names: Vec<&str> = report.steps.iter().map(|s| s.step).collect();
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert!(
+        !names.contains(&"backup"),
+        "no dump in the window: {names:?}"
+    );
+    assert!(
+        at("stop") < at("snapshot") && at("snapshot") < at("migrate"),
+        "{names:?}"
+    );
+    assert!(
+        at("await_healthy") < at("backup_from_snapshot"),
+        "{names:?}"
+    );
+    assert!(plan.stages[0].steps.iter().any(|s| s
+        .describe(&plan)
+        .contains("snapshot the PostgreSQL database app")));
+    let written = report
+        .steps
+        .iter()
+        .find(|s| s.step == "backup_from_snapshot")
+        .unwrap();
+    assert!(
+        written
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("written after")),
+        "{written:?}"
+    );
+    let backups = backups_of_web(&host);
+    assert_eq!(backups.len(), 1, "the portable backup");
+    assert_eq!(backups[0].manifest.container, "web");
+    assert_eq!(
+        backups[0].manifest.target.database.as_ref().unwrap().name,
+        "app"
+    );
+    let world = host.engine.world();
+    assert_eq!(world.data["schema"], "2");
+    assert_eq!(
+        world.copies,
+        Some(BTreeMap::new()),
+        "the snapshot was dropped"
+    );
+    // What it holds is the data before the migration: restoring it gives the old schema.
+    let dump = std::fs::read(backups[0].path.join("database.pgdump.zst")).unwrap();
+    let data: BTreeMap<String, String> =
+        serde_json::from_slice(&zstd::decode_all(&dump[..]).unwrap()).unwrap();
+    assert_eq!(data["schema"], "1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_migration_puts_the_snapshot_back_and_drops_the_migrated_copy_once_the_old_version_serves(
+) {
+    let host = shape_host(&["web"], true);
+    let mut opts = with_backup(options("2"));
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate-fail".into()],
+        ..migration(60)
+    });
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
+    assert!(
+        report
+            .restored
+            .iter()
+            .any(|r| r.contains("put the snapshot app__cutover_")),
+        "{:?}",
+        report.restored
+    );
+    let world = host.engine.world();
+    assert_eq!(world.data["schema"], "1", "the data before the migration");
+    assert_eq!(
+        world.copies,
+        Some(BTreeMap::new()),
+        "neither the snapshot nor the migrated copy is left"
+    );
+    assert!(
+        backups_of_web(&host).is_empty(),
+        "no backup was written: none was needed"
+    );
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_database_the_server_will_not_copy_then_is_dumped_in_the_window_and_restored() {
+    let host = shape_host(&["web"], true);
+    host.engine
+        .refuse_copies("source database \"app\" is being accessed by other users");
+    let mut opts = with_backup(options("2"));
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate-fail".into()],
+        ..migration(60)
+    });
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("dumped in the window, not snapshotted")
+                && w.contains("being accessed by other users")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report.restored[0].contains("restored the PostgreSQL database app"),
+        "{:?}",
+        report.restored
+    );
+    assert_eq!(host.engine.world().data["schema"], "1");
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
+    let host = new_host(&["web"]);
+    let mut opts = with_backup(options("2"));
+    opts.steps.migrate = Some(migration(60));
+    let (plan, report) = upgrade(&host, &["web"], opts, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    let backup = plan.stages[0]
+        .steps
+        .iter()
+        .find(|s| s.name() == "backup")
+        .expect("a dump in the window");
+    assert!(
+        backup.describe(&plan).contains(
+            "dumped, not snapshotted: the server's own user (POSTGRES_USER) is no superuser"
+        ),
+        "{}",
+        backup.describe(&plan)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshotted_database_whose_server_is_gone_is_named_and_recover_puts_it_back_later() {
+    let host = shape_host(&["web"], true);
+    let mut opts = with_backup(options("2"));
+    opts.steps.migrate = Some(migration(60));
+    let (plan, result) = upgrade(&host, &["web"], opts.clone(), None).await;
+    drop(result);
+    let migrate = plan.stages[0]
+        .steps
+        .iter()
+        .position(|s| s.name() == "migrate")
+        .unwrap();
+    let host = shape_host(&["web"], true);
+    let (_, result) = upgrade(
+        &host,
+        &["web"],
+        opts,
+        Some(Fault::Crash {
+            step: migrate,
+            at: Moment::Journaled,
+        }),
+    )
+    .await;
+    assert!(matches!(result, Err(RunError::Interrupted)));
+    host.engine.stop(DB, None).await.unwrap();
+    let recovered = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(recovered.outcome, Some(Outcome::NeedsAttention));
+    assert!(
+        recovered.message.contains("the snapshot app__cutover_")
+            && recovered.message.contains("could not be put back on db"),
+        "{}",
+        recovered.message
+    );
+    assert_eq!(
+        host.engine.world().data["schema"],
+        "2",
+        "nothing was guessed"
+    );
+    host.engine.start(DB).await.unwrap();
+    let recovered = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        recovered.outcome,
+        Some(Outcome::RolledBack),
+        "{}",
+        recovered.message
+    );
+    let world = host.engine.world();
+    assert_eq!(world.data["schema"], "1");
+    assert_eq!(world.copies, Some(BTreeMap::new()));
     assert_eq!(assert_settled(&host, &["web"]), "app:1");
 }

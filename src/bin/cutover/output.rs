@@ -228,22 +228,36 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
             ),
             None => String::new(),
         };
-        let backup_ms: u64 = report
-            .steps
-            .iter()
-            .filter(|s| s.step == "backup" && s.status == StepStatus::Done)
-            .map(|s| s.millis)
-            .sum();
-        let backup = match backup_ms {
-            0 => String::new(),
-            ms => format!(
-                ", of which the backup took {}",
-                humantime::format_duration(std::time::Duration::from_millis(ms))
-            ),
-        };
+        // The backup in the window: a dump, or a snapshot whose dump came after.
+        let within = ["backup", "snapshot"].map(|step| {
+            let ms: u64 = report
+                .steps
+                .iter()
+                .filter(|s| s.step == step && s.status == StepStatus::Done)
+                .map(|s| s.millis)
+                .sum();
+            match ms {
+                0 => String::new(),
+                ms => format!(
+                    ", of which the {step} took {}",
+                    humantime::format_duration(std::time::Duration::from_millis(ms))
+                ),
+            }
+        });
         print(&format!(
-            "Downtime: {}{backup}{settled}",
-            humantime::format_duration(std::time::Duration::from_millis(ms))
+            "Downtime: {}{}{settled}",
+            humantime::format_duration(std::time::Duration::from_millis(ms)),
+            within.concat()
+        ));
+    }
+    for after in report
+        .steps
+        .iter()
+        .filter(|s| s.step == "backup_from_snapshot" && s.status == StepStatus::Done)
+    {
+        print(&format!(
+            "Backup: {}",
+            after.detail.as_deref().unwrap_or_default()
         ));
     }
     print(&format!("Journal: {}", report.journal));

@@ -71,7 +71,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
     }
     if let Some(backup) = &input.backup {
         let names: Vec<String> = input.members.iter().map(|m| name_of(m.inspect)).collect();
-        steps.extend(backup.steps(names.iter().map(|n| (n.as_str(), Slot::new(n, 0))), None));
+        steps.extend(backup.steps(names.iter().map(|n| (n.as_str(), Slot::new(n, 0))), None, 0));
     }
     steps.extend(after);
     // The members that do the work first: the others wait for them (Anchore's catalog).

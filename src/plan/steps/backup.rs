@@ -28,6 +28,10 @@ pub struct Backup {
     pub service: bool,
     #[serde(skip)]
     pub known: Known,
+    /// Why the database is dumped here rather than copied on its server, where it could have
+    /// been (see [`super::Snapshot`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dumped_because: Option<String>,
 }
 
 /// What the run read of a Swarm service's settings through a running task before it scaled the
@@ -53,8 +57,12 @@ impl Action for Backup {
         } else {
             "while it is stopped"
         };
+        let why = match &self.dumped_because {
+            Some(why) => format!("; dumped, not snapshotted: {why}"),
+            None => String::new(),
+        };
         format!(
-            "back up {} of {} {when} into {} (verified; the last {} kept)",
+            "back up {} of {} {when} into {} (verified; the last {} kept{why})",
             self.target.describe(),
             self.label(plan),
             self.root.join(&self.slot.member).display(),
@@ -85,6 +93,7 @@ impl Action for Backup {
             self.online,
             &self.run(cx),
             cx.progress,
+            None,
         )
         .await
         .map_err(failed)?;
@@ -209,7 +218,7 @@ impl Backup {
     }
 
     /// This step of this run, as the manifest records it.
-    fn run(&self, cx: &Cx<'_>) -> String {
+    pub(super) fn run(&self, cx: &Cx<'_>) -> String {
         let journal = cx
             .files
             .file_stem()

@@ -21,6 +21,7 @@ mod rename;
 mod restore;
 mod service;
 mod service_settings;
+mod snapshot;
 mod start;
 mod stop;
 mod swap;
@@ -60,6 +61,7 @@ pub use service::{
     TaskChecks,
 };
 pub use service_settings::{Hidden, ServiceSettings, SettingsHome};
+pub use snapshot::{Snapshot, SnapshotBackup};
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
@@ -239,6 +241,13 @@ pub trait Action: Send + Sync {
     ) -> Result<Option<String>, StepError> {
         Ok(None)
     }
+
+    /// Once a rollback put the old version back and it serves, removes what the undo kept until
+    /// then (the migrated database set aside), so that nothing is destroyed before the old
+    /// version serves. Idempotent, like the undo; a failure is a warning.
+    async fn settle(&self, _cx: &Cx<'_>) -> Result<Option<String>, StepError> {
+        Ok(None)
+    }
 }
 
 /// Declares the step kinds once: the journaled enum, its names and its dispatch.
@@ -282,6 +291,8 @@ steps! {
     "stop" => Stop,
     "gate" => Gate,
     "backup" => Backup,
+    "snapshot" => Snapshot,
+    "backup_from_snapshot" => SnapshotBackup,
     "restore" => Restore,
     "migrate" => OneShot,
     "rename" => Rename,

@@ -170,6 +170,9 @@ pub struct UpgradeArgs {
     /// Take the backup while the old version still runs (less downtime, a backup that may miss the last writes)
     #[arg(long, help_heading = "Backup", conflicts_with = "skip_backup")]
     pub backup_online: bool,
+    /// Dump a PostgreSQL database in the window as before, rather than copy it on its server and write the backup once the new version serves
+    #[arg(long, help_heading = "Backup", conflicts_with_all = ["skip_backup", "backup_online"])]
+    pub backup_dump: bool,
     #[command(flatten)]
     pub backup_what: BackupWhat,
     #[command(flatten)]
@@ -391,6 +394,7 @@ impl UpgradeArgs {
             db_var: self.backup_what.backup_db.clone(),
             volumes: self.backup_what.backup_volumes,
             online: self.backup_online,
+            dump: self.backup_dump,
             ..self.backup_where.request()
         }
     }
