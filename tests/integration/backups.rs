@@ -36,8 +36,13 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
     let scene = Scene::new("pgrestore");
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
-    // A hook that fails once the new version serves: after the migration.
-    let out = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
+    // A hook that fails once the new version serves: after the migration. The dump in the
+    // window, as before snapshots, and where the server cannot copy.
+    let out = scene.upgrade(
+        &name,
+        "v3.9.0",
+        &["--json", "--exec-after", "false", "--backup-dump"],
+    );
     out.expect(1);
     let report = out.json();
     let restored = report["restored"][0].as_str().unwrap_or_default();
@@ -101,6 +106,91 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
             "{secret} leaked"
         );
     }
+}
+
+/// What belongs to the database itself rather than to what it holds, which a copy of it does
+/// not take: its privileges, connection limit and settings.
+fn database_itself(db: &str) -> String {
+    pg(
+        db,
+        "SELECT datacl::text || ' ' || datconnlimit || ' ' || COALESCE((SELECT setconfig::text FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0), '') FROM pg_database d WHERE datname = 'quay'",
+    )
+}
+
+/// The copies of the database a run left on its server.
+fn copies(db: &str) -> String {
+    pg(
+        db,
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'quay\\_\\_cutover\\_%'",
+    )
+}
+
+#[test]
+fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_after_success() {
+    let scene = Scene::new("pgsnapshot");
+    let (name, db, port) = quay(&scene);
+    pg(
+        &db,
+        "ALTER DATABASE quay SET work_mem = '7MB'; ALTER DATABASE quay CONNECTION LIMIT 50; CREATE ROLE reader; GRANT CONNECT ON DATABASE quay TO reader",
+    );
+    let (before, itself) = (pg_plain(&db), database_itself(&db));
+    assert!(
+        itself.contains("reader=c") && itself.contains("work_mem=7MB"),
+        "{itself}"
+    );
+    let out = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
+    out.expect(1);
+    let report = out.json();
+    let steps = steps_field(&report, "step");
+    let position = |name: &str| steps.iter().position(|s| *s == name).unwrap();
+    assert!(
+        position("stop") < position("snapshot") && position("snapshot") < position("migrate"),
+        "copied on the server while stopped, before the migration: {steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s == "backup"),
+        "no dump in the window: {steps:?}"
+    );
+    assert!(
+        report["restored"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("put the snapshot quay__cutover_")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(pg_plain(&db), before, "the database equals the one before");
+    assert_eq!(
+        database_itself(&db),
+        itself,
+        "with its own settings and privileges"
+    );
+    assert_eq!(
+        copies(&db),
+        "0",
+        "neither the snapshot nor the migrated copy is left"
+    );
+    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+    assert_no_leftovers(&name);
+
+    let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let written = step_detail(&report, "backup_from_snapshot");
+    assert!(written.contains("written after"), "{written}");
+    assert_eq!(copies(&db), "0", "the snapshot was dropped");
+    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.9.0");
+    assert_eq!(
+        database_itself(&db),
+        itself,
+        "the database was never replaced"
+    );
+    let listed = scene.cutover(&["backups", &name, "--json"]).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed[0]["manifest"]["schema_version"], "3.8.0",
+        "the portable backup holds the data from before the migration"
+    );
+    assert_eq!(listed[0]["manifest"]["container"], name.as_str());
 }
 
 #[test]

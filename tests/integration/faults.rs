@@ -137,7 +137,7 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
     let id = id_of(&name);
     let disk = SmallDisk::new(&scene, "backups", "64m");
     let backups = disk.path().to_str().unwrap().to_string();
-    // After the stop (step 4) the disk fills; the backup (step 5) finds no room.
+    // After the stop (step 4) the disk fills; the dump in the window (step 5) finds no room.
     let out = filled_after(
         &scene,
         &[
@@ -149,6 +149,7 @@ fn a_backup_that_runs_out_of_room_aborts_cleanly_and_the_old_version_keeps_its_d
             "DB_URL",
             "--backup-dir",
             &backups,
+            "--backup-dump",
         ],
         4,
         &disk,
@@ -370,8 +371,7 @@ fn a_dockerd_that_stays_away_ends_the_run_within_its_wait_and_recover_brings_the
         .expect(0)
         .json();
     assert_eq!(
-        recovered["recovered"][0]["outcome"],
-        "rolled_back",
+        recovered["recovered"][0]["outcome"], "rolled_back",
         "{recovered}"
     );
     assert_eq!(

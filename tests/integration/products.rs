@@ -311,7 +311,7 @@ fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
         assert_eq!(image_of(c), product("anchore/anchore-engine:v0.7.1"));
         assert_no_leftovers(c);
     }
-    assert!(!out.stdout.contains(QUICKSTART_PASSWORD) && !out.stderr.contains(QUICKSTART_PASSWORD));
+    assert!(!out.stdout.contains(&a.password) && !out.stderr.contains(&a.password));
 
     let out = scene.upgrade(catalog, "v0.8.0", &["--json"]);
     out.expect(1);
@@ -523,6 +523,9 @@ fn auto_moves_two_quay_nodes_of_one_database_once_together() {
 struct Anchore {
     scene: Scene,
     db: String,
+    /// The quickstart's password, made the test's own: a watch of command lines must not see
+    /// another test setting up its database with it.
+    password: String,
     /// The database user and name the services use.
     user: &'static str,
     services: Vec<String>,
@@ -533,10 +536,11 @@ const QUICKSTART_PASSWORD: &str = "mysecretpassword";
 fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
     let scene = Scene::new(test);
     let net = network(&scene);
-    let db = postgres(&scene, &net, "postgres", QUICKSTART_PASSWORD, "postgres");
+    let password = format!("{QUICKSTART_PASSWORD}-{test}");
+    let db = postgres(&scene, &net, "postgres", &password, "postgres");
     let mut env = vec![
         "ANCHORE_DB_HOST=db".to_string(),
-        format!("ANCHORE_DB_PASSWORD={QUICKSTART_PASSWORD}"),
+        format!("ANCHORE_DB_PASSWORD={password}"),
         "ANCHORE_ADMIN_PASSWORD=foobar".to_string(),
     ];
     if db_user != "postgres" {
@@ -544,7 +548,7 @@ fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
             &db,
             "postgres",
             "postgres",
-            &format!("CREATE ROLE {db_user} LOGIN NOCREATEDB PASSWORD '{QUICKSTART_PASSWORD}'"),
+            &format!("CREATE ROLE {db_user} LOGIN NOCREATEDB PASSWORD '{password}'"),
         );
         sql_eventually(
             &db,
@@ -603,6 +607,7 @@ fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
     Anchore {
         scene,
         db,
+        password,
         user: db_user,
         services,
     }
@@ -635,20 +640,24 @@ impl Anchore {
 }
 
 /// An upgrade whose new version fails once its migration changed the schema: the rollback
-/// restores the database before the old version starts.
-fn anchore_fails_after_its_migration_and_comes_back_on_its_data(a: &Anchore) {
+/// restores the database before the old version starts: the snapshot put back in its place,
+/// or with `--backup-dump` the dump restored into it; `restored` says which.
+fn anchore_fails_after_its_migration_and_comes_back_on_its_data(
+    a: &Anchore,
+    extra: &[&str],
+    restored: &str,
+    expected: usize,
+) {
     let before = a.database();
-    let out = a.scene.upgrade(&a.services[0], "v0.7.2", &["--json"]);
+    let args = [&["--json"][..], extra].concat();
+    let out = a.scene.upgrade(&a.services[0], "v0.7.2", &args);
     out.expect(1);
     let report = out.json();
     assert!(
         report["restored"][0]
             .as_str()
             .unwrap_or_default()
-            .contains(&format!(
-                "restored the PostgreSQL database {}",
-                a.database_name()
-            )),
+            .contains(&format!("{restored} {}", a.database_name())),
         "{}",
         out.stdout
     );
@@ -665,17 +674,25 @@ fn anchore_fails_after_its_migration_and_comes_back_on_its_data(a: &Anchore) {
     let backups = a.scene.cutover(&["backups", "--json"]);
     backups.expect(0);
     let listed = backups.json();
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{}", backups.stdout);
-    assert_eq!(listed[0]["manifest"]["online"], false);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        expected,
+        "{}",
+        backups.stdout
+    );
+    if expected > 0 {
+        assert_eq!(listed[0]["manifest"]["online"], false);
+    }
     for text in [&out.stdout, &out.stderr, &a.scene.journal_text()] {
-        assert!(!text.contains(QUICKSTART_PASSWORD), "a secret leaked");
+        assert!(!text.contains(&a.password), "a secret leaked");
     }
 }
 
 #[test]
 fn anchore_quickstart_with_its_image_defaults_comes_back_on_its_postgres_database() {
     let a = anchore("anchorequick", "postgres", &[]);
-    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a);
+    // Copied on its server and put back by renaming: no dump was needed, so none is kept.
+    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a, &[], "as the database", 0);
 }
 
 #[test]
@@ -683,10 +700,19 @@ fn an_owner_without_createdb_gets_its_database_back_in_place_and_no_command_line
 {
     // The migration lasts 2 s (a test knob of the emulator), long enough to be read in `ps`.
     let a = anchore("anchoreowner", "anchore", &["MIGRATION_DELAY_SECS=2"]);
-    let watch = ArgvWatch::start(QUICKSTART_PASSWORD);
-    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a);
+    let watch = ArgvWatch::start(&a.password);
+    // Dumped in the window and restored in place by the owner, who may not create databases.
+    anchore_fails_after_its_migration_and_comes_back_on_its_data(
+        &a,
+        &["--backup-dump"],
+        "restored the PostgreSQL database",
+        1,
+    );
     let (seen, leaks) = watch.stop();
-    assert!(leaks.is_empty(), "the password on a command line: {leaks:#?}");
+    assert!(
+        leaks.is_empty(),
+        "the password on a command line: {leaks:#?}"
+    );
     assert!(
         seen.iter().any(|line| line
             .contains("anchore-manager db --db-connect postgresql://anchore@db:5432/anchore")),
@@ -839,12 +865,22 @@ fn proget_on_an_external_postgresql_given_as_a_secret_file_is_backed_up_with_pg_
         &product("inedo/proget:25.0.1"),
     );
     assert!(serving(port, "/health").contains("\"databaseStatus\":\"OK\""));
+    let watch = ArgvWatch::start("pg-secret-file-9");
     let out = scene.upgrade(&name, "26.0.1", &["--json"]);
+    let (seen, leaks) = watch.stop();
     out.expect(0);
+    assert!(
+        leaks.is_empty(),
+        "the password on a command line: {leaks:#?}"
+    );
+    assert!(
+        seen.iter().any(|line| line.contains("proget upgradedb")),
+        "the migration's one-shot was seen: {seen:#?}"
+    );
     let report = out.json();
     assert!(
-        step_detail(&report, "backup").contains("verified"),
-        "{}",
+        step_detail(&report, "backup_from_snapshot").contains("written after"),
+        "the database copied on its server in the window, its backup written after: {}",
         out.stdout
     );
     assert!(

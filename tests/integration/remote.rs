@@ -710,7 +710,7 @@ impl TwoHosts {
 
 /// Where cutover keeps the journals of the runs on the engine at `address`.
 fn runs_of(scene: &Scene, address: &str) -> PathBuf {
-    let endpoint = cutover::engine::endpoint::Endpoint::at(&address);
+    let endpoint = cutover::engine::endpoint::Endpoint::at(address);
     cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs")
 }
 
@@ -1126,11 +1126,18 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
         answers(engine, "quay", "/health/instance");
     }
     let first = journals(&scene, &cluster.addresses[0]);
-    assert!(first.contains("\"step\":\"migrate\"") && first.contains("\"step\":\"backup\""));
+    // The database copied on its server in the window, its backup written after.
+    assert!(
+        first.contains("\"step\":\"migrate\"")
+            && first.contains("\"step\":\"snapshot\"")
+            && first.contains("\"step\":\"backup_from_snapshot\"")
+    );
     for address in &cluster.addresses[1..] {
         let other = journals(&scene, address);
         assert!(other.contains("\"step\":\"gate\""), "{other}");
-        assert!(!other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"backup\""));
+        assert!(
+            !other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"snapshot\"")
+        );
     }
     // Each other node was stopped before the first one's migration began, and started its new
     // version only once the first one's run had ended, serving.
