@@ -5,21 +5,23 @@
 #   - the vendors' way, as their upgrade documents tell it: stop the product, back up the
 #     database (`pg_dump -Fc` to a file, flushed), pull the new image, rename the old container,
 #     run the migration in a one-shot container, run the new version, wait for its first answer;
-#   - by `cutover upgrade --backup-db DB_URL --migrate ...`.
+#   - by `cutover upgrade --backup-db DB_URL --migrate ...`: the database copied on its server
+#     in the window (a snapshot), the portable backup written from it once the new version serves;
+#   - the same with `--backup-dump` (the dump in the window, as before snapshots);
+#   - and a new version whose check fails after its migration, rolled back by cutover (the
+#     snapshot put back in the database's place).
 # The window is the longest stretch without an HTTP 200 as a prober outside the engine sees it
-# (every 20 ms). The unavoidable parts are what no tool can skip: the dump, the migration and the
-# start until the first answer; the pull is not one, since it can be done before the stop. Prints
-# both windows, the parts of each run, cutover's window divided by the sum of its own parts (what
-# its machinery adds; the goal is at most 1.1) and by the vendors' parts, and the throughput of
-# other ways to dump the database.
+# (every 20 ms). The unavoidable parts are what no tool can skip: the stop, the migration and
+# the start until the first answer (the pull is not one, since it can be done before the stop;
+# the backup is not one either, once it is taken at the storage's speed). Prints, for each size,
+# each window, the parts, each window divided by the parts (the goals: an upgrade at most 1.25,
+# a rollback at most 2), cutover's peak memory and the disk the backup took.
 #
 # Needs the test world (fixtures/world.sh start) and /usr/bin/time.
 #
-#   bash bench/window.sh [DB_GB]      (default 2)
+#   bash bench/window.sh [DB_GB...]      (default 2; `2 8` shows the window not growing with size)
 set -euo pipefail
-gb=${1:-2}
-# About 100 bytes a row on disk with its tuple header: 10 million rows a GB.
-rows=$(awk -v gb="$gb" 'BEGIN { printf "%d", gb * 10000000 }')
+sizes=("${@:-2}")
 # shellcheck source=bench/world.sh
 . "$(dirname "${BASH_SOURCE[0]}")/world.sh"
 # shellcheck source=bench/probe.sh
@@ -30,6 +32,7 @@ net=bench-window-net
 db_url=postgres://app:bench-pw@db:5432/app
 image_v1=$registry/bench-window:1
 image_v2=$registry/bench-window:2
+image_v3=$registry/bench-window:3
 cleanup() {
     $docker rm -f app app-old app-migrate bench-window-db >/dev/null 2>&1 || true
     $docker network rm $net >/dev/null 2>&1 || true
@@ -64,22 +67,29 @@ DOCKERFILE
 }
 build_product 1
 build_product 2
+build_product 3
 
 $docker network create $net >/dev/null
 $docker run -d --name bench-window-db --network $net --network-alias db -v bench-window-pg:/var/lib/postgresql/data \
     -e POSTGRES_USER=app -e POSTGRES_PASSWORD=bench-pw -e POSTGRES_DB=app "$registry/postgres:15" >/dev/null
 psql_db() { $docker exec bench-window-db psql -h /tmp -U app -d app "$@"; }
 until psql_db -qAtc 'select 1' >/dev/null 2>&1; do sleep 0.3; done
-echo "filling the database with $gb GB" >&2
-psql_db -qc "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b, now() AS at FROM generate_series(1, $rows) g" >/dev/null
-db_bytes=$(psql_db -Atc "SELECT pg_database_size('app')")
+
+fill() { # GB
+    # About 100 bytes a row on disk with its tuple header: 10 million rows a GB.
+    rows=$(awk -v gb="$1" 'BEGIN { printf "%d", gb * 10000000 }')
+    echo "filling the database with $1 GB" >&2
+    psql_db -qc "DROP TABLE IF EXISTS events" >/dev/null
+    psql_db -qc "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b, now() AS at FROM generate_series(1, $rows) g" >/dev/null
+    db_bytes=$(psql_db -Atc "SELECT pg_database_size('app')")
+}
 
 start_v1() {
     $docker rm -f app app-old >/dev/null 2>&1 || true
     $docker rmi -f "$image_v2" >/dev/null 2>&1 || true
     $docker volume rm bench-window-data >/dev/null 2>&1 || true
     psql_db -qc "SET client_min_messages = warning; DROP INDEX IF EXISTS events_a"
-    rm -rf "${work:?}/backups"/* "$work/plain.pgdump"
+    rm -rf "${work:?}/backups"/* "$work/plain.pgdump" "$work/state"
     # Every run starts with the table's pages out of the server's cache, as after weeks of
     # other work; dropping the host's page cache would also slow the engine's own files.
     $docker restart bench-window-db >/dev/null
@@ -91,7 +101,8 @@ start_v1() {
 
 # The vendors' procedure, each part timed into $work/parts.
 vendor_way() {
-    local t0 t1 t2 t3 t4
+    local s t0 t1 t2 t3 t4
+    s=$(now_ms)
     $docker stop app >/dev/null
     t0=$(now_ms)
     $docker exec bench-window-db pg_dump -h /tmp -U app -d app -Fc | dd of="$work/plain.pgdump" bs=1M conv=fsync status=none
@@ -105,13 +116,15 @@ vendor_way() {
     until_serving
     t4=$(now_ms)
     $docker rm app-old >/dev/null
-    echo "$((t1 - t0)) $((t3 - t2)) $((t4 - t3))" >"$work/parts"
+    echo "$((t0 - s)) $((t1 - t0)) $((t3 - t2)) $((t4 - t3))" >"$work/parts"
 }
 
-cutover_way() {
+cutover_way() { # TAG EXTRA...
+    local tag=$1
+    shift
     CUTOVER_STATE_DIR=$work/state /usr/bin/time -f '%M' -o "$work/rss" \
-        "$cutover" upgrade app --to 2 --yes --json --backup-db DB_URL --backup-dir "$work/backups" \
-        --migrate /app/migrate-db --migrate-timeout 1h --health-url "http://127.0.0.1:$port/" >"$work/report.json"
+        "$cutover" upgrade app --to "$tag" --yes --json --backup-db DB_URL --backup-dir "$work/backups" \
+        --migrate /app/migrate-db --migrate-timeout 1h --health-url "http://127.0.0.1:$port/" "$@" >"$work/report.json" || true
 }
 
 # A step's own time in cutover's report.
@@ -119,49 +132,44 @@ step_ms() { # STEP
     tr -d '\n' <"$work/report.json" | grep -o "\"millis\": [0-9]*,[^}]*\"step\": \"$1\"" | grep -o '^"millis": [0-9]*' | grep -o '[0-9]*$' | head -1
 }
 
-start_v1
-vendor_window=$(probe vendor_way)
-read -r dump_ms migrate_ms start_ms <"$work/parts"
-start_v1
-cutover_window=$(probe cutover_way)
-cut_backup_ms=$(step_ms backup)
-cut_migrate_ms=$(step_ms migrate)
-cut_start_ms=$(($(step_ms start) + $(step_ms await_healthy)))
-unavoidable=$((dump_ms + migrate_ms + start_ms))
-cut_unavoidable=$((cut_backup_ms + cut_migrate_ms + cut_start_ms))
+# The window of a cutover run, with its report's outcome checked.
+measured() { # OUTCOME TAG EXTRA...
+    local want=$1 window
+    shift
+    start_v1
+    window=$(probe cutover_way "$@")
+    grep -q "\"outcome\": \"$want\"" "$work/report.json" || { echo "cutover $* did not end $want:" >&2; cat "$work/report.json" >&2; exit 1; }
+    echo "$window"
+}
 
-# Other ways to dump the same database, each to a flushed file: no compression in the server
-# with compression on the host, and the directory format with parallel jobs.
-dump_ms_of() { # COMMAND...
-    local t0
-    t0=$(now_ms)
-    "$@"
-    echo $(($(now_ms) - t0))
-}
-fc_z0_host() {
-    $docker exec bench-window-db pg_dump -h /tmp -U app -d app -Fc -Z0 | zstd -q -T0 -3 | dd of="$work/z0.pgdump.zst" bs=1M conv=fsync status=none
-}
-fd_jobs() {
-    rm -rf "$work/dir"
-    mkdir -p "$work/dir" && chmod 777 "$work/dir"
-    $docker run --rm --network $net -v "$work/dir:/out" -e PGPASSWORD=bench-pw --entrypoint pg_dump "$registry/postgres:15" \
-        -h db -U app -d app -Fd -j "$(nproc)" -f /out/dump
-    sync -f "$work/dir"
-}
-fc_plain_ms=$(dump_ms_of bash -c "$docker exec bench-window-db pg_dump -h /tmp -U app -d app -Fc | dd of=$work/fc.pgdump bs=1M conv=fsync status=none")
-command -v zstd >/dev/null && fc_z0_ms=$(dump_ms_of fc_z0_host) || fc_z0_ms=
-fd_ms=$(dump_ms_of fd_jobs)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mib() { echo $(($1 >> 20)); }
 
-mbps() { awk -v b="$db_bytes" -v ms="$1" 'BEGIN { if (ms) printf "%.0f MB/s", (b / 1048576) / (ms / 1000); else print "-" }'; }
-printf 'database %d MiB, migration: CREATE INDEX over %d rows\n' $((db_bytes >> 20)) "$rows"
-printf '%-46s %10s\n' "maintenance window" "ms"
-printf '%-46s %10s\n' "vendors' procedure (stop, dump, pull, migrate, run)" "$vendor_window"
-printf '%-46s %10s\n' "cutover upgrade" "$cutover_window"
-printf '%-46s %10s\n' "vendors' parts (dump+migration+start)" "$unavoidable ($dump_ms + $migrate_ms + $start_ms)"
-printf '%-46s %10s\n' "cutover's parts (backup+migration+start)" "$cut_unavoidable ($cut_backup_ms + $cut_migrate_ms + $cut_start_ms)"
-awk -v v="$vendor_window" -v c="$cutover_window" -v u="$unavoidable" -v o="$cut_unavoidable" 'BEGIN {
-    printf "ratio vendor/cutover: %.2fx less window with cutover\n", v / c
-    printf "cutover window / its own parts: %.2f (goal <= 1.1); / the vendor procedure parts: %.2f\n", c / o, c / u }'
-printf 'dumps of the same database: pg_dump -Fc %s; -Fc -Z0 compressed on the host (zstd -T0) %s; -Fd -j %d %s\n' \
-    "$(mbps "$fc_plain_ms")" "$(mbps "$fc_z0_ms")" "$(nproc)" "$(mbps "$fd_ms")"
-echo "cutover peak RSS: $(($(cat "$work/rss") / 1024)) MiB"
+printf '%6s %9s | %8s %8s %8s %8s | %8s %8s %5s | %8s %5s | %7s %9s %9s %6s %8s\n' \
+    "DB MiB" "index s" "vendor" "cut-dump" "cutover" "parts" "snap ms" "after ms" "up/p" "rollback" "rb/p" "vendor" "cut-dump" "cutover" "RSS" "backup"
+printf '%6s %9s | %8s %8s %8s %8s | %8s %8s %5s | %8s %5s | %7s %9s %9s %6s %8s\n' \
+    "" "" "ms" "ms" "ms" "ms" "" "" "" "ms" "" "/parts" "/parts" "/parts" "MiB" "MiB"
+for gb in "${sizes[@]}"; do
+    fill "$gb"
+    start_v1
+    vendor_window=$(probe vendor_way)
+    read -r stop_ms dump_ms migrate_ms start_ms <"$work/parts"
+    parts=$((stop_ms + migrate_ms + start_ms))
+    dump_window=$(measured succeeded 2 --backup-dump)
+    cutover_window=$(measured succeeded 2)
+    snapshot_ms=$(step_ms snapshot)
+    after_ms=$(step_ms backup_from_snapshot)
+    rss_kib=$(cat "$work/rss")
+    backup_bytes=$(du -sb "$work/backups" | cut -f1)
+    # Version 3 passes its migration, then its check fails: rolled back onto the snapshot.
+    rollback_window=$(measured rolled_back 3 --exec-after false)
+    grep -q 'put the snapshot' "$work/report.json" || { echo "the rollback did not put the snapshot back" >&2; exit 1; }
+    printf '%6d %9.1f | %8d %8d %8d %8d | %8s %8s %5s | %8d %5s | %7s %9s %9s %6d %8d\n' \
+        "$(mib "$db_bytes")" "$(awk -v m="$migrate_ms" 'BEGIN { print m / 1000 }')" \
+        "$vendor_window" "$dump_window" "$cutover_window" "$parts" "$snapshot_ms" "$after_ms" \
+        "$(ratio "$cutover_window" "$parts")" "$rollback_window" "$(ratio "$rollback_window" "$parts")" \
+        "$(ratio "$vendor_window" "$parts")" "$(ratio "$dump_window" "$parts")" "$(ratio "$cutover_window" "$parts")" \
+        $((rss_kib / 1024)) "$(mib "$backup_bytes")"
+done
+echo "parts: the stop, the migration (CREATE INDEX) and the start until the first answer, timed in the vendor's run." >&2
+echo "snap ms: cutover's snapshot in the window; after ms: the portable backup written from it once the new version served." >&2
