@@ -151,16 +151,7 @@ impl BackupPlan {
             .into_iter()
             .filter_map(|(name, slot)| {
                 let target = self.targets.get(name)?;
-                let backup = Backup {
-                    slot,
-                    target: target.clone(),
-                    root: self.root.clone(),
-                    keep: self.keep,
-                    online: self.online,
-                    service: services.is_some(),
-                    known: services.cloned().unwrap_or_default(),
-                    dumped_because: self.dumped_because.get(name).cloned(),
-                };
+                let backup = self.backup(name, slot, target, services);
                 Some(match self.snapshot_of(name, target, stage, services) {
                     Some((plan, snapshot, aside)) => Snapshot {
                         backup,
@@ -190,22 +181,33 @@ impl BackupPlan {
                 let (_, snapshot, _) = self.snapshot_of(name, target, stage, None)?;
                 Some(
                     SnapshotBackup {
-                        backup: Backup {
-                            slot,
-                            target: target.clone(),
-                            root: self.root.clone(),
-                            keep: self.keep,
-                            online: false,
-                            service: false,
-                            known: Known::default(),
-                            dumped_because: None,
-                        },
+                        backup: self.backup(name, slot, target, None),
                         name: snapshot,
                     }
                     .into(),
                 )
             })
             .collect()
+    }
+
+    /// The backup of member `name` into the plan's folder.
+    fn backup(
+        &self,
+        name: &str,
+        slot: Slot,
+        target: &crate::backup::Target,
+        services: Option<&Known>,
+    ) -> Backup {
+        Backup {
+            slot,
+            target: target.clone(),
+            root: self.root.clone(),
+            keep: self.keep,
+            online: self.online,
+            service: services.is_some(),
+            known: services.cloned().unwrap_or_default(),
+            dumped_because: self.dumped_because.get(name).cloned(),
+        }
     }
 
     /// A member's snapshot of hop `stage` and its names, when its database is copied: a

@@ -736,7 +736,7 @@ impl Runner<'_> {
                 "{failure}; the step \"{migration}\" had moved the data on and the new version serves, but cutover took no backup to go back with, and the old version may refuse the migrated data: the new version was kept serving, and {old}. Check it; to go back, restore your own backup of the data first"
             );
             tracing::error!("{message}");
-            let report = self.end(
+            return self.end_failed(
                 plan,
                 Outcome::KeptNew,
                 message,
@@ -744,11 +744,8 @@ impl Runner<'_> {
                 state,
                 recovered,
                 Vec::new(),
-            )?;
-            return Ok(RunReport {
-                failure: Some(failure),
-                ..report
-            });
+                failure,
+            );
         }
         let undo_failures = self.roll_back(plan, stage, &started, &mut state).await;
         if self.patience.spent() {
@@ -781,7 +778,7 @@ impl Runner<'_> {
             ),
             _ => failure.clone(),
         };
-        let report = self.end(
+        self.end_failed(
             plan,
             outcome,
             message,
@@ -789,11 +786,8 @@ impl Runner<'_> {
             state,
             recovered,
             undo_failures,
-        )?;
-        Ok(RunReport {
-            failure: Some(failure),
-            ..report
-        })
+            failure,
+        )
     }
 
     /// Ends a run whose engine stayed away past the run's wait: nothing more is tried, so that
@@ -815,7 +809,7 @@ impl Runner<'_> {
             plan.container
         );
         tracing::error!("{message}");
-        let report = self.end(
+        self.end_failed(
             plan,
             Outcome::NeedsAttention,
             message,
@@ -823,11 +817,8 @@ impl Runner<'_> {
             state,
             recovered,
             undo_failures,
-        )?;
-        Ok(RunReport {
-            failure: Some(failure),
-            ..report
-        })
+            failure,
+        )
     }
 
     /// Undoes the steps of `stage` that began, once more when the engine restarted meanwhile:
@@ -1013,6 +1004,34 @@ impl Runner<'_> {
             recovered,
             Vec::new(),
         )?)
+    }
+
+    /// Ends a run that failed: [`Runner::end`], with the failure that started the rollback.
+    #[allow(clippy::too_many_arguments)]
+    fn end_failed(
+        &mut self,
+        plan: &Plan,
+        outcome: Outcome,
+        message: String,
+        stages_done: usize,
+        state: State,
+        recovered: bool,
+        undo_failures: Vec<String>,
+        failure: String,
+    ) -> Result<RunReport, RunError> {
+        let report = self.end(
+            plan,
+            outcome,
+            message,
+            stages_done,
+            state,
+            recovered,
+            undo_failures,
+        )?;
+        Ok(RunReport {
+            failure: Some(failure),
+            ..report
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1214,6 +1214,22 @@ async fn an_undo_the_engine_was_away_for_is_applied_again_once_it_answers() {
     assert_eq!(assert_settled(&host, &["web"]), "app:1");
 }
 
+/// The engine answers again: `recover` rolls the run back, the old version serving.
+async fn recovered_once_the_engine_answers(host: &Host) {
+    host.engine.end_outages();
+    let recovered = recover(&host.engine, &host.state, None, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        recovered.outcome,
+        Some(Outcome::RolledBack),
+        "{}",
+        recovered.message
+    );
+    assert_eq!(assert_settled(host, &["web"]), "app:1");
+}
+
 /// A run's journal as text.
 fn journal_text(report: &RunReport) -> String {
     std::fs::read_to_string(&report.journal).unwrap()
@@ -1245,18 +1261,7 @@ async fn an_engine_that_stays_away_ends_the_run_within_its_wait_and_recover_brin
         "nothing is undone without an engine: {}",
         journal_text(&report)
     );
-    host.engine.end_outages();
-    let recovered = recover(&host.engine, &host.state, None, &Default::default())
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(
-        recovered.outcome,
-        Some(Outcome::RolledBack),
-        "{}",
-        recovered.message
-    );
-    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+    recovered_once_the_engine_answers(&host).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1276,18 +1281,7 @@ async fn the_wait_for_the_engine_is_one_for_the_whole_run() {
         waited < endpoint::DEFAULT_WAIT + Duration::from_secs(10),
         "the second absence had what was left of the wait: {waited:?}"
     );
-    host.engine.end_outages();
-    let recovered = recover(&host.engine, &host.state, None, &Default::default())
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(
-        recovered.outcome,
-        Some(Outcome::RolledBack),
-        "{}",
-        recovered.message
-    );
-    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+    recovered_once_the_engine_answers(&host).await;
 }
 
 /// The backups of `web` the host keeps, and what their manifests say of the database.
@@ -1298,8 +1292,7 @@ fn backups_of_web(host: &Host) -> Vec<crate::backup::Listed> {
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_in_the_window_becomes_the_portable_backup_once_the_new_version_serves() {
     let host = shape_host(&["web"], true);
-    let mut opts = with_backup(options("2"));
-    opts.steps.migrate = Some(migration(60));
+    let opts = with_backup(migrating("migrate"));
     let (plan, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
@@ -1357,11 +1350,7 @@ async fn a_snapshot_in_the_window_becomes_the_portable_backup_once_the_new_versi
 async fn a_failed_migration_puts_the_snapshot_back_and_drops_the_migrated_copy_once_the_old_version_serves(
 ) {
     let host = shape_host(&["web"], true);
-    let mut opts = with_backup(options("2"));
-    opts.steps.migrate = Some(Migration {
-        command: vec!["migrate-fail".into()],
-        ..migration(60)
-    });
+    let opts = with_backup(migrating("migrate-fail"));
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
@@ -1392,11 +1381,7 @@ async fn a_database_the_server_will_not_copy_then_is_dumped_in_the_window_and_re
     let host = shape_host(&["web"], true);
     host.engine
         .refuse_copies("source database \"app\" is being accessed by other users");
-    let mut opts = with_backup(options("2"));
-    opts.steps.migrate = Some(Migration {
-        command: vec!["migrate-fail".into()],
-        ..migration(60)
-    });
+    let opts = with_backup(migrating("migrate-fail"));
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
@@ -1421,8 +1406,7 @@ async fn a_database_the_server_will_not_copy_then_is_dumped_in_the_window_and_re
 #[tokio::test(start_paused = true)]
 async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
     let host = new_host(&["web"]);
-    let mut opts = with_backup(options("2"));
-    opts.steps.migrate = Some(migration(60));
+    let opts = with_backup(migrating("migrate"));
     let (plan, report) = upgrade(&host, &["web"], opts, None).await;
     assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
     let backup = plan.stages[0]
@@ -1442,8 +1426,7 @@ async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
 #[tokio::test(start_paused = true)]
 async fn a_snapshotted_database_whose_server_is_gone_is_named_and_recover_puts_it_back_later() {
     let host = shape_host(&["web"], true);
-    let mut opts = with_backup(options("2"));
-    opts.steps.migrate = Some(migration(60));
+    let opts = with_backup(migrating("migrate"));
     let (plan, result) = upgrade(&host, &["web"], opts.clone(), None).await;
     drop(result);
     let migrate = plan.stages[0]

@@ -268,6 +268,48 @@ fn a_registry_killed_in_the_middle_of_the_pull_changes_nothing_and_the_next_run_
     );
 }
 
+/// `cutover upgrade NAME --to 2 EXTRA...` on `engine` with a migration of 5 s, started in the
+/// background and returned once its migration runs.
+fn in_its_migration(
+    scene: &Scene,
+    engine: &PrivateEngine,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Child {
+    let args = [
+        &[
+            "upgrade",
+            name,
+            "--to",
+            "2",
+            "--yes",
+            "--json",
+            "--migrate",
+            "sh -c 'sleep 5; /app/migrate'",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let run = spawn_on(scene, engine, &args);
+    let migration = format!("{name}-migrate");
+    until("the migration's start", || {
+        engine.inspect(&migration, "{{.State.Running}}").as_deref() == Some("true")
+    });
+    run
+}
+
+/// The old container (`id`) serves again under its name, with its data, and nothing else is left.
+fn old_serves_again(engine: &PrivateEngine, name: &str, id: &str) {
+    assert_eq!(
+        engine.inspect(name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
+        Some(format!("{id} true {}", image("1"))),
+        "the old container serves again"
+    );
+    assert_eq!(engine.names(), [name], "nothing left behind");
+    let log = engine.run(&["exec", name, "cat", "/data/log.txt"]);
+    assert!(log.starts_with("v1 started"), "its data is there: {log}");
+}
+
 #[test]
 fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_version_comes_back()
 {
@@ -275,26 +317,7 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
     let mut engine = PrivateEngine::start("enginerestart", &[]);
     let name = scene.name("app");
     let id = engine.run_app(&name, &image("1"));
-    let run = spawn_on(
-        &scene,
-        &engine,
-        &[
-            "upgrade",
-            &name,
-            "--to",
-            "2",
-            "--yes",
-            "--json",
-            "--settle",
-            "2s",
-            "--migrate",
-            "sh -c 'sleep 5; /app/migrate'",
-        ],
-    );
-    let migration = format!("{name}-migrate");
-    until("the migration's start", || {
-        engine.inspect(&migration, "{{.State.Running}}").as_deref() == Some("true")
-    });
+    let run = in_its_migration(&scene, &engine, &name, &["--settle", "2s"]);
     // What `systemctl restart docker` does: SIGTERM stops every container, then it comes back.
     engine.restart();
     let out = Outcome::from(run.wait_with_output().unwrap());
@@ -308,14 +331,7 @@ fn a_dockerd_restarted_in_the_middle_of_the_migration_is_waited_for_and_the_old_
         "{}",
         out.stderr
     );
-    assert_eq!(
-        engine.inspect(&name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
-        Some(format!("{id} true {}", image("1"))),
-        "the old container serves again"
-    );
-    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
-    let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
-    assert!(log.starts_with("v1 started"), "its data is there: {log}");
+    old_serves_again(&engine, &name, &id);
 }
 
 #[test]
@@ -325,26 +341,7 @@ fn a_dockerd_that_stays_away_ends_the_run_within_its_wait_and_recover_brings_the
     let mut engine = PrivateEngine::start("enginegone", &[]);
     let name = scene.name("app");
     let id = engine.run_app(&name, &image("1"));
-    let run = spawn_on(
-        &scene,
-        &engine,
-        &[
-            "upgrade",
-            &name,
-            "--to",
-            "2",
-            "--yes",
-            "--json",
-            "--engine-wait",
-            "10s",
-            "--migrate",
-            "sh -c 'sleep 5; /app/migrate'",
-        ],
-    );
-    let migration = format!("{name}-migrate");
-    until("the migration's start", || {
-        engine.inspect(&migration, "{{.State.Running}}").as_deref() == Some("true")
-    });
+    let run = in_its_migration(&scene, &engine, &name, &["--engine-wait", "10s"]);
     // dockerd stopped for good (a failed package upgrade, a host being drained).
     let stopped = std::time::Instant::now();
     engine.down();
@@ -374,12 +371,5 @@ fn a_dockerd_that_stays_away_ends_the_run_within_its_wait_and_recover_brings_the
         recovered["recovered"][0]["outcome"], "rolled_back",
         "{recovered}"
     );
-    assert_eq!(
-        engine.inspect(&name, "{{.Id}} {{.State.Running}} {{.Config.Image}}"),
-        Some(format!("{id} true {}", image("1"))),
-        "the old container serves again"
-    );
-    assert_eq!(engine.names(), [name.as_str()], "nothing left behind");
-    let log = engine.run(&["exec", &name, "cat", "/data/log.txt"]);
-    assert!(log.starts_with("v1 started"), "its data is there: {log}");
+    old_serves_again(&engine, &name, &id);
 }
