@@ -1217,6 +1217,12 @@ async fn an_undo_the_engine_was_away_for_is_applied_again_once_it_answers() {
 /// The engine answers again: `recover` rolls the run back, the old version serving.
 async fn recovered_once_the_engine_answers(host: &Host) {
     host.engine.end_outages();
+    recover_rolls_back(host).await;
+    assert_eq!(assert_settled(host, &["web"]), "app:1");
+}
+
+/// `recover` takes the host's one unfinished run back to the version before it.
+async fn recover_rolls_back(host: &Host) {
     let recovered = recover(&host.engine, &host.state, None, &Default::default())
         .await
         .unwrap()
@@ -1227,7 +1233,6 @@ async fn recovered_once_the_engine_answers(host: &Host) {
         "{}",
         recovered.message
     );
-    assert_eq!(assert_settled(host, &["web"]), "app:1");
 }
 
 /// A run's journal as text.
@@ -1427,14 +1432,20 @@ async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
 async fn a_snapshotted_database_whose_server_is_gone_is_named_and_recover_puts_it_back_later() {
     let host = shape_host(&["web"], true);
     let opts = with_backup(migrating("migrate"));
-    let (plan, result) = upgrade(&host, &["web"], opts.clone(), None).await;
-    drop(result);
-    let migrate = plan.stages[0]
+    let planned = prepare(
+        &host.engine,
+        &host.state,
+        &Catalog::default(),
+        &request(&host, &["web"], opts.clone()),
+    )
+    .await
+    .expect("preflight")
+    .plan;
+    let migrate = planned.stages[0]
         .steps
         .iter()
         .position(|s| s.name() == "migrate")
         .unwrap();
-    let host = shape_host(&["web"], true);
     let (_, result) = upgrade(
         &host,
         &["web"],
@@ -1464,16 +1475,7 @@ async fn a_snapshotted_database_whose_server_is_gone_is_named_and_recover_puts_i
         "nothing was guessed"
     );
     host.engine.start(DB).await.unwrap();
-    let recovered = recover(&host.engine, &host.state, None, &Default::default())
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(
-        recovered.outcome,
-        Some(Outcome::RolledBack),
-        "{}",
-        recovered.message
-    );
+    recover_rolls_back(&host).await;
     let world = host.engine.world();
     assert_eq!(world.data["schema"], "1");
     assert_eq!(world.copies, Some(BTreeMap::new()));
