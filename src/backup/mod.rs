@@ -11,6 +11,7 @@ mod database;
 pub mod location;
 pub mod snapshot;
 mod store;
+pub mod volume_copy;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -238,7 +239,8 @@ pub async fn missing_extensions(
 }
 
 /// Takes a backup of `app` into a new directory under `dir` (the container's folder of backups);
-/// its database read from `snapshot`, a copy of it the run took on its server, when given.
+/// its database read from `copy`, a copy of it the run took (on its server, or a throwaway
+/// server on a copy of its volume), when given.
 #[allow(clippy::too_many_arguments)]
 pub async fn take(
     engine: &dyn Engine,
@@ -248,7 +250,7 @@ pub async fn take(
     online: bool,
     run: &str,
     progress: Option<&MultiProgress>,
-    snapshot: Option<&str>,
+    copy: Option<&DatabaseTarget>,
 ) -> Result<(Manifest, PathBuf), BackupError> {
     let taken_at = crate::clock::now();
     let (id, path) = store::create_dir(dir, taken_at)?;
@@ -260,10 +262,7 @@ pub async fn take(
             let password = credentials(engine, app, db).await?;
             // What is read: the database, or the run's copy of it; the backup names the
             // database either way.
-            let source = DatabaseTarget {
-                name: snapshot.unwrap_or(&db.name).to_string(),
-                ..db.clone()
-            };
+            let source = copy.unwrap_or(db).clone();
             let (mut file, version) =
                 database::dump(engine, &source, &password, &path, progress).await?;
             file.of = db.name.clone();

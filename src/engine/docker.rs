@@ -660,6 +660,36 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn volumes(&self) -> Result<Vec<String>, EngineError> {
+        let listed = self
+            .docker
+            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+            .await
+            .map_err(|e| api_error(&self.host, "listing the volumes".to_string(), e))?;
+        Ok(listed
+            .volumes
+            .into_iter()
+            .flatten()
+            .map(|v| v.name)
+            .collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("removing the volume {name}"),
+                e,
+            )),
+        }
+    }
+
     async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
         match self.docker.inspect_network(name, None).await {
             Ok(n) => Ok(Some(n)),

@@ -70,6 +70,15 @@ pub struct World {
     pub copies: Option<BTreeMap<String, BTreeMap<String, String>>>,
     /// Why the server refuses to copy the database (another session is on it).
     pub copy_refused: Option<String>,
+    /// Named volumes, with what a copy of the database's volume holds (see
+    /// [`crate::backup::volume_copy`]); the database's own volume holds `data`.
+    pub volumes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Files of the database a rollback set aside on its volume, by folder.
+    pub asides: BTreeMap<String, BTreeMap<String, String>>,
+    /// Why a pass copying the database's volume in the window fails (the storage is full).
+    pub volume_copy_fails: Option<String>,
+    /// Databases the server holds besides the product's.
+    pub other_databases: Vec<String>,
     /// What the database user may not do that a restore needs, as the database says it.
     pub restore_denied: Option<String>,
     /// Containers whose files cannot be read, with whether they are removed at the first try.
@@ -79,7 +88,18 @@ pub struct World {
     pub outages: std::collections::VecDeque<(&'static str, usize, usize)>,
     /// Calls that fail still, the engine being away.
     pub away_for: usize,
-    next_id: u64,
+    next_id: Counter,
+}
+
+/// How many ids the fake handed out: what names the next container, not what the world holds,
+/// so that two worlds that hold the same are equal however many one-shots came and went.
+#[derive(Debug, Clone, Default)]
+struct Counter(u64);
+
+impl PartialEq for Counter {
+    fn eq(&self, _: &Counter) -> bool {
+        true
+    }
 }
 
 #[derive(Default)]
@@ -243,6 +263,16 @@ impl FakeEngine {
         self.with(|w| w.copies = Some(BTreeMap::new()));
     }
 
+    /// A pass copying the database's volume in the window fails, saying why.
+    pub fn fail_volume_copies(&self, why: &str) {
+        self.with(|w| w.volume_copy_fails = Some(why.to_string()));
+    }
+
+    /// The database's server holds these databases besides the product's.
+    pub fn hold_other_databases(&self, names: &[&str]) {
+        self.with(|w| w.other_databases = names.iter().map(|n| n.to_string()).collect());
+    }
+
     /// The server refuses to copy the database, saying why.
     pub fn refuse_copies(&self, why: &str) {
         self.with(|w| w.copy_refused = Some(why.to_string()));
@@ -318,8 +348,13 @@ fn create(w: &mut World, name: &str, body: &ContainerCreateBody) -> Result<Strin
             message: format!("no such image {image}"),
         });
     }
-    w.next_id += 1;
-    let id = format!("{:064x}", w.next_id);
+    for (source, _) in binds(body) {
+        if !source.starts_with('/') {
+            w.volumes.entry(source).or_default();
+        }
+    }
+    w.next_id.0 += 1;
+    let id = format!("{:064x}", w.next_id.0);
     let networks = body
         .networking_config
         .as_ref()
@@ -341,10 +376,86 @@ fn create(w: &mut World, name: &str, body: &ContainerCreateBody) -> Result<Strin
     Ok(id)
 }
 
+/// A container's binds, as (source, destination).
+fn binds(body: &ContainerCreateBody) -> Vec<(String, String)> {
+    body.host_config
+        .iter()
+        .flat_map(|h| h.binds.iter().flatten())
+        .map(|b| {
+            let mut parts = b.split(':');
+            let source = parts.next().unwrap_or_default().to_string();
+            (source, parts.next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// A pass of [`crate::backup::volume_copy`]'s script over the database's volume and its copy:
+/// what it says and its exit code. The first pass copies a server that writes as it is read
+/// (a torn copy, which the second must mend); the others refuse a running server, which would
+/// tear what they copy.
+fn volume_pass(w: &mut World, helper: &FakeContainer) -> (Vec<String>, i64) {
+    let words = helper.body.entrypoint.clone().unwrap_or_default();
+    let op = words.get(4).cloned().unwrap_or_default();
+    let mounted = binds(&helper.body);
+    let at = |dest: &str| {
+        mounted
+            .iter()
+            .find(|(_, d)| d == dest)
+            .map(|(s, _)| s.clone())
+            .unwrap_or_default()
+    };
+    let (data, copy) = (at("/cutover-data"), at("/cutover-copy"));
+    let server_runs = w.containers.values().any(|c| {
+        c.running && c.id != helper.id && binds(&c.body).iter().any(|(s, _)| *s == data)
+    });
+    if server_runs && op != "precopy" && op != "settle" {
+        return (vec![format!("{op}: the server on {data} is running")], 1);
+    }
+    match op.as_str() {
+        "precopy" => {
+            let mut torn = w.data.clone();
+            torn.insert("torn".into(), "precopy".into());
+            w.volumes.insert(copy, torn);
+        }
+        "sync" => match &w.volume_copy_fails {
+            Some(why) => return (vec![why.clone()], 1),
+            None => {
+                w.volumes.insert(copy, w.data.clone());
+            }
+        },
+        "back" => {
+            let aside = words.get(5).cloned().unwrap_or_default();
+            let before = w.volumes.get(&copy).cloned().unwrap_or_default();
+            // Again after a kill: what the first moved aside stays there.
+            let migrated = std::mem::replace(&mut w.data, before);
+            w.asides.entry(aside).or_insert(migrated);
+        }
+        "settle" => {
+            w.asides.remove(&words.get(5).cloned().unwrap_or_default());
+        }
+        op => return (vec![format!("no operation {op}")], 2),
+    }
+    (Vec::new(), 0)
+}
+
 /// The first word of a container's command decides what a one-shot does.
 fn start(w: &mut World, id: &str) {
     let c = w.containers.get_mut(id).unwrap();
     if c.running {
+        return;
+    }
+    let pass = c
+        .body
+        .entrypoint
+        .as_ref()
+        .and_then(|e| e.get(2))
+        .is_some_and(|script| script.contains("data=/cutover-data"));
+    if pass {
+        let helper = c.clone();
+        let (output, code) = volume_pass(w, &helper);
+        let c = w.containers.get_mut(id).unwrap();
+        c.output = output;
+        c.exit_code = code;
         return;
     }
     let behaviour = w.images[&c.image].1;
@@ -694,6 +805,12 @@ impl Engine for FakeEngine {
         let program = cmd.first().map(String::as_str).unwrap_or_default();
         let listing = cmd.iter().any(|a| a == "--list");
         let denied = self.with(|w| w.restore_denied.clone());
+        if program == "sh" && cmd.get(2).is_some_and(|s| s.contains("data=/cutover-data")) {
+            let others = self.with(|w| w.other_databases.clone());
+            let said = format!("1024|10485760\nbase\n{}", others.join("\n"));
+            stdout(said.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
+            return Ok(0);
+        }
         let snapshot_op = program == "sh" && cmd.get(2).is_some_and(|s| s.contains("op=$1"));
         if snapshot_op {
             return match self.snapshot_op(&cmd[4..]) {
@@ -717,9 +834,24 @@ impl Engine for FakeEngine {
                     .or(cmd.last());
                 let dump = self.with(|w| {
                     let copy = from.and_then(|f| w.copies.as_ref()?.get(f));
-                    serde_json::to_vec(copy.unwrap_or(&w.data)).unwrap()
+                    // A throwaway server on a copy of the volume serves the copy.
+                    let on_copy = w
+                        .containers
+                        .values()
+                        .find(|c| c.id == id || c.name == id)
+                        .and_then(|c| {
+                            binds(&c.body)
+                                .into_iter()
+                                .find_map(|(s, _)| w.volumes.get(&s).filter(|v| !v.is_empty()))
+                        });
+                    serde_json::to_vec(copy.or(on_copy).unwrap_or(&w.data)).unwrap()
                 });
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
+                Ok(0)
+            }
+            "psql" if cmd.iter().any(|a| a.contains("FROM pg_database")) => {
+                let others = self.with(|w| w.other_databases.join("\n"));
+                stdout(others.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }
             // What a restore needs, asked of PostgreSQL (a query naming its problems) or tried
@@ -835,6 +967,31 @@ impl Engine for FakeEngine {
 
     async fn remove_stored(&self, _kind: Stored, _name_or_id: &str) -> Result<(), EngineError> {
         Ok(())
+    }
+
+    async fn volumes(&self) -> Result<Vec<String>, EngineError> {
+        self.reach("volumes")?;
+        Ok(self.with(|w| w.volumes.keys().cloned().collect()))
+    }
+
+    /// Refused while a container uses it, as Docker refuses.
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.reach("remove_volume")?;
+        self.with(|w| {
+            if w
+                .containers
+                .values()
+                .any(|c| binds(&c.body).iter().any(|(s, _)| s == name))
+            {
+                return Err(EngineError::Api {
+                    action: format!("removing the volume {name}"),
+                    status: Some(409),
+                    message: "volume is in use".into(),
+                });
+            }
+            w.volumes.remove(name);
+            Ok(())
+        })
     }
 
     async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {

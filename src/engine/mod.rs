@@ -236,6 +236,12 @@ pub trait Engine: Send + Sync {
 
     /// Removes a Swarm secret or config; one already gone is no error.
     async fn remove_stored(&self, kind: Stored, name_or_id: &str) -> Result<(), EngineError>;
+
+    /// The names of the engine's volumes.
+    async fn volumes(&self) -> Result<Vec<String>, EngineError>;
+
+    /// Removes a volume cutover made (a database's copy); one already gone is no error.
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
 }
 
 /// What Swarm keeps for services to mount as files, and never changes once made.

@@ -14,7 +14,7 @@ use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::plan::build::{BackupPlan, SnapshotPlan};
+use crate::plan::build::{BackupPlan, SnapshotHow, SnapshotPlan};
 use crate::plan::{self, human_bytes};
 use crate::profile::Catalog;
 use crate::run::StateDir;
@@ -298,53 +298,82 @@ pub async fn plan_for(
     Ok(Some(plan))
 }
 
-/// Which databases of `plan` are copied on their servers in the window rather than dumped (see
-/// [`crate::plan::steps::Snapshot`]), asked of each server before any downtime: a PostgreSQL
-/// container's database, in a backup of nothing else, taken while the product is stopped, when
-/// the server's superuser answers over its local socket with room for the copy. Otherwise the
-/// dump, and the plan says why.
-pub async fn choose_snapshots(engine: &dyn Engine, request: &BackupRequest, plan: &mut BackupPlan) {
+/// Which databases of `plan` are copied in the window rather than dumped (see
+/// [`crate::plan::steps::VolumeSnapshot`] and [`crate::plan::steps::Snapshot`]), asked before
+/// any downtime, in a backup of nothing else taken while the product is stopped: the server's
+/// whole data volume where the server is the product's alone, on a local volume with room for
+/// a copy; else a PostgreSQL database copied on its server, when its superuser answers over the
+/// local socket with room for the copy. Otherwise the dump, and the plan says why.
+pub async fn choose_snapshots(
+    engine: &dyn Engine,
+    request: &BackupRequest,
+    plan: &mut BackupPlan,
+    members: &[(&ContainerInspectResponse, &Facts)],
+) {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let mut dumped_because = BTreeMap::new();
     for (member, target) in &plan.targets {
         let Some(db) = &target.database else {
             continue;
         };
+        let Some((app, facts)) = members.iter().find(|(app, _)| engine::name_of(app) == *member)
+        else {
+            continue;
+        };
         let why = match () {
             _ if plan.online => continue,
-            _ if db.engine != DbEngine::Postgres => {
-                format!(
-                    "only a PostgreSQL database is copied on its server; {} is {}",
-                    db.name,
-                    db.engine.name()
-                )
-            }
             _ if request.dump => "--backup-dump".to_string(),
             _ if !target.volumes.is_empty() => {
                 "the volumes are backed up in the window too".to_string()
             }
-            _ => match crate::backup::snapshot::probe(engine, db).await {
-                Ok(probe) => match probe.refusal() {
-                    None => {
-                        plan.snapshots.insert(
-                            member.clone(),
-                            SnapshotPlan {
-                                stamp: stamp.clone(),
-                                owner: probe.owner.clone(),
-                                strategy: probe.strategy().to_string(),
-                            },
-                        );
-                        continue;
-                    }
-                    Some(why) => why,
-                },
-                Err(e) => format!("the server could not be asked as its superuser ({e})"),
+            _ => match snapshot_how(engine, backup::App { container: app, known: Some(facts) }, db).await {
+                Ok(how) => {
+                    plan.snapshots.insert(
+                        member.clone(),
+                        SnapshotPlan {
+                            stamp: stamp.clone(),
+                            how,
+                        },
+                    );
+                    continue;
+                }
+                Err(why) => why,
             },
         };
         tracing::info!("{member}'s database is dumped in the window: {why}");
         dumped_because.insert(member.clone(), why);
     }
     plan.dumped_because = dumped_because;
+}
+
+/// How the database can be copied in the window, the fastest way first; or why it cannot.
+async fn snapshot_how(
+    engine: &dyn Engine,
+    app: backup::App<'_>,
+    db: &DatabaseTarget,
+) -> std::result::Result<SnapshotHow, String> {
+    let volume = match crate::backup::volume_copy::fits(engine, app, db).await {
+        Ok((volume, mount)) => return Ok(SnapshotHow::Volume { volume, mount }),
+        Err(why) => format!("its server's volume cannot be copied: {why}"),
+    };
+    if db.engine != DbEngine::Postgres {
+        return Err(volume);
+    }
+    let server = match crate::backup::snapshot::probe(engine, db).await {
+        Ok(probe) => match probe.refusal() {
+            None => {
+                return Ok(SnapshotHow::Server {
+                    owner: probe.owner.clone(),
+                    strategy: probe.strategy().to_string(),
+                })
+            }
+            Some(why) => why,
+        },
+        Err(e) => format!("the server could not be asked as its superuser ({e})"),
+    };
+    Err(format!(
+        "{volume}; and the server cannot copy the database: {server}"
+    ))
 }
 
 /// `cutover backup NAME`: stops the container (unless online), backs it up, starts it again.

@@ -154,7 +154,7 @@ pub async fn prepare(
     options.backup =
         super::backup::plan_for(engine, state, &backup, database.as_ref(), &members).await?;
     if let Some(plan) = options.backup.as_mut() {
-        super::backup::choose_snapshots(engine, &backup, plan).await;
+        super::backup::choose_snapshots(engine, &backup, plan, &members).await;
     }
     names_free(engine, &group.names, &req.name, &options).await?;
     let origins = origins(engine, &group).await?;

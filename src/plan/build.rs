@@ -13,10 +13,12 @@ use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
     Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceSettings,
     ServiceUpdate, Snapshot, SnapshotBackup, Start, Stop, TaskChecks, Verify, VersionSource,
+    VolumeSnapshot, PreCopy,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
 };
+use crate::backup::volume_copy::VolumeCopy;
 use crate::engine::reference::ImageRef;
 use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
@@ -132,9 +134,21 @@ pub struct BackupPlan {
 pub struct SnapshotPlan {
     /// When the run was planned (`20261207T031500`), in the copies' names.
     pub stamp: String,
-    pub owner: String,
-    /// The clause of `CREATE DATABASE` that copies files.
-    pub strategy: String,
+    pub how: SnapshotHow,
+}
+
+/// How a database is copied in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotHow {
+    /// On its server, as a database (see [`Snapshot`]).
+    Server {
+        owner: String,
+        /// The clause of `CREATE DATABASE` that copies files.
+        strategy: String,
+    },
+    /// Its server's whole data volume, the server being the product's alone (see
+    /// [`VolumeSnapshot`]).
+    Volume { volume: String, mount: String },
 }
 
 impl BackupPlan {
@@ -153,16 +167,47 @@ impl BackupPlan {
                 let target = self.targets.get(name)?;
                 let backup = self.backup(name, slot, target, services);
                 Some(match self.snapshot_of(name, target, stage, services) {
-                    Some((plan, snapshot, aside)) => Snapshot {
-                        backup,
-                        name: snapshot,
+                    Some(Copy::Server {
+                        name,
                         aside,
-                        owner: plan.owner.clone(),
-                        strategy: plan.strategy.clone(),
+                        owner,
+                        strategy,
+                    }) => Snapshot {
+                        backup,
+                        name,
+                        aside,
+                        owner,
+                        strategy,
                     }
                     .into(),
+                    Some(Copy::Volume(copy)) => VolumeSnapshot { backup, copy }.into(),
                     None => backup.into(),
                 })
+            })
+            .collect()
+    }
+
+    /// The first passes of the volume copies of hop `stage`, while the old version serves.
+    pub fn before_downtime<'a>(
+        &self,
+        members: impl IntoIterator<Item = (&'a str, Slot)>,
+        stage: usize,
+    ) -> Vec<Step> {
+        members
+            .into_iter()
+            .filter_map(|(name, slot)| {
+                let target = self.targets.get(name)?;
+                let Some(Copy::Volume(copy)) = self.snapshot_of(name, target, stage, None) else {
+                    return None;
+                };
+                Some(
+                    PreCopy {
+                        slot,
+                        database: target.database.clone()?,
+                        copy,
+                    }
+                    .into(),
+                )
             })
             .collect()
     }
@@ -178,11 +223,19 @@ impl BackupPlan {
             .into_iter()
             .filter_map(|(name, slot)| {
                 let target = self.targets.get(name)?;
-                let (_, snapshot, _) = self.snapshot_of(name, target, stage, None)?;
+                let backup = self.backup(name, slot, target, None);
                 Some(
-                    SnapshotBackup {
-                        backup: self.backup(name, slot, target, None),
-                        name: snapshot,
+                    match self.snapshot_of(name, target, stage, None)? {
+                        Copy::Server { name, .. } => SnapshotBackup {
+                            backup,
+                            name,
+                            volume: None,
+                        },
+                        Copy::Volume(copy) => SnapshotBackup {
+                            backup,
+                            name: copy.copy.clone(),
+                            volume: Some(copy),
+                        },
                     }
                     .into(),
                 )
@@ -218,15 +271,38 @@ impl BackupPlan {
         target: &crate::backup::Target,
         stage: usize,
         services: Option<&Known>,
-    ) -> Option<(&SnapshotPlan, String, String)> {
+    ) -> Option<Copy> {
         let plan = self
             .snapshots
             .get(name)
             .filter(|_| services.is_none() && !self.online)?;
         let db = target.database.as_ref()?;
-        let (snapshot, aside) = crate::backup::snapshot::names(&db.name, &plan.stamp, stage);
-        Some((plan, snapshot, aside))
+        Some(match &plan.how {
+            SnapshotHow::Server { owner, strategy } => {
+                let (name, aside) = crate::backup::snapshot::names(&db.name, &plan.stamp, stage);
+                Copy::Server {
+                    name,
+                    aside,
+                    owner: owner.clone(),
+                    strategy: strategy.clone(),
+                }
+            }
+            SnapshotHow::Volume { volume, mount } => {
+                Copy::Volume(VolumeCopy::new(volume, mount, &plan.stamp, stage))
+            }
+        })
     }
+}
+
+/// A member's snapshot at one hop, named.
+enum Copy {
+    Server {
+        name: String,
+        aside: String,
+        owner: String,
+        strategy: String,
+    },
+    Volume(VolumeCopy),
 }
 
 /// What a compose project needs of the upgrade: its files rewritten once the new version is
@@ -634,6 +710,13 @@ impl Hop<'_> {
         }
         for m in members {
             steps.extend(self.parts(Phase::BeforeDowntime, m));
+        }
+        // Last before the stop, so that the window copies as little as possible.
+        if let Some(plan) = &opts.backup {
+            steps.extend(plan.before_downtime(
+                members.iter().map(|m| (m.name.as_str(), self.before(m))),
+                self.stage,
+            ));
         }
         steps
     }

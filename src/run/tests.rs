@@ -204,15 +204,29 @@ pub(super) fn migration(secs: u64) -> Migration {
     }
 }
 
-/// A plan's shape: its name, its members, its options, and whether the database's server copies
-/// databases (the backup is then a snapshot).
-type Shape = (&'static str, Vec<&'static str>, UpgradeOptions, bool);
+/// How the database of a shape's backup can be copied in the window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Copies {
+    /// Not at all: it is dumped.
+    Dump,
+    /// By its server (a snapshot database).
+    Server,
+    /// As its server's data volume, the server's being the product's alone; its server could
+    /// copy it too, but the volume is the faster way.
+    Volume,
+}
+
+/// A plan's shape: its name, its members, its options, and how the database can be copied.
+type Shape = (&'static str, Vec<&'static str>, UpgradeOptions, Copies);
 
 /// A host for a shape.
-fn shape_host(members: &[&str], copies: bool) -> Host {
+pub(super) fn shape_host(members: &[&str], copies: Copies) -> Host {
     let host = new_host(members);
-    if copies {
+    if copies != Copies::Dump {
         host.engine.copies_databases();
+    }
+    if copies == Copies::Volume {
+        host.engine.mount(DB, "dbdata:/var/lib/postgresql/data");
     }
     host
 }
@@ -242,26 +256,48 @@ fn shapes() -> Vec<Shape> {
     snapshot_hops.via = vec!["2".into()];
     snapshot_hops.steps.migrate = Some(migration(600));
     vec![
-        ("swap", vec!["web"], options("2"), false),
-        ("migrate", vec!["web"], migrate, false),
-        ("hooks", vec!["web"], hooks, false),
-        ("carried file", vec!["web"], carried, false),
+        ("swap", vec!["web"], options("2"), Copies::Dump),
+        ("migrate", vec!["web"], migrate, Copies::Dump),
+        ("hooks", vec!["web"], hooks, Copies::Dump),
+        ("carried file", vec!["web"], carried, Copies::Dump),
         (
             "group of three",
             vec!["web", "worker", "cron"],
             options("2"),
-            false,
+            Copies::Dump,
         ),
-        ("two hops", vec!["web"], hops, false),
+        ("two hops", vec!["web"], hops, Copies::Dump),
         (
             "migrate with a backup",
             vec!["web"],
             backed_up.clone(),
-            false,
+            Copies::Dump,
         ),
-        ("migrate with a snapshot", vec!["web"], backed_up, true),
-        ("two hops with snapshots", vec!["web"], snapshot_hops, true),
-        ("version check", vec!["web"], checked, false),
+        (
+            "migrate with a snapshot",
+            vec!["web"],
+            backed_up.clone(),
+            Copies::Server,
+        ),
+        (
+            "migrate with a volume snapshot",
+            vec!["web"],
+            backed_up,
+            Copies::Volume,
+        ),
+        (
+            "two hops with snapshots",
+            vec!["web"],
+            snapshot_hops.clone(),
+            Copies::Server,
+        ),
+        (
+            "two hops with volume snapshots",
+            vec!["web"],
+            snapshot_hops,
+            Copies::Volume,
+        ),
+        ("version check", vec!["web"], checked, Copies::Dump),
     ]
 }
 
@@ -294,7 +330,7 @@ pub(super) fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
 }
 
 /// How many steps the shape's plan has.
-async fn step_count(members: &[&str], opts: &UpgradeOptions, copies: bool) -> usize {
+async fn step_count(members: &[&str], opts: &UpgradeOptions, copies: Copies) -> usize {
     let host = shape_host(members, copies);
     let prepared = prepare(
         &host.engine,
@@ -384,9 +420,18 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                 );
                 let world = host.engine.world();
                 assert!(
-                    world.copies.iter().all(|c| c.is_empty()),
-                    "{case}: no snapshot or database set aside is left: {:?}",
-                    world.copies
+                    world.copies.iter().all(|c| c.is_empty())
+                        && world.asides.is_empty()
+                        && !world.volumes.keys().any(|v| v.contains("__cutover_")),
+                    "{case}: no snapshot or database set aside is left: {:?} {:?} {:?}",
+                    world.copies,
+                    world.volumes,
+                    world.asides
+                );
+                assert!(
+                    !world.data.contains_key("torn"),
+                    "{case}: the first pass's torn copy reached the database: {:?}",
+                    world.data
                 );
                 assert!(
                     !host
@@ -412,7 +457,7 @@ async fn recover_leaves_alone_a_journal_another_user_could_have_written() {
         &["web"],
         options("2"),
         Some(Fault::Crash {
-            step: step_count(&["web"], &options("2"), false).await / 2,
+            step: step_count(&["web"], &options("2"), Copies::Dump).await / 2,
             at: Moment::Acted,
         }),
     )
@@ -925,7 +970,7 @@ fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
                 optional: false,
             }];
             // Killed once its last step is journaled: nothing is cleaned up yet.
-            let last = step_count(&["web"], &opts, false).await - 1;
+            let last = step_count(&["web"], &opts, Copies::Dump).await - 1;
             let fault = Fault::Crash {
                 step: last,
                 at: Moment::Journaled,
@@ -1296,7 +1341,7 @@ fn backups_of_web(host: &Host) -> Vec<crate::backup::Listed> {
 
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_in_the_window_becomes_the_portable_backup_once_the_new_version_serves() {
-    let host = shape_host(&["web"], true);
+    let host = shape_host(&["web"], Copies::Server);
     let opts = with_backup(migrating("migrate"));
     let (plan, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
@@ -1354,7 +1399,7 @@ async fn a_snapshot_in_the_window_becomes_the_portable_backup_once_the_new_versi
 #[tokio::test(start_paused = true)]
 async fn a_failed_migration_puts_the_snapshot_back_and_drops_the_migrated_copy_once_the_old_version_serves(
 ) {
-    let host = shape_host(&["web"], true);
+    let host = shape_host(&["web"], Copies::Server);
     let opts = with_backup(migrating("migrate-fail"));
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
@@ -1383,7 +1428,7 @@ async fn a_failed_migration_puts_the_snapshot_back_and_drops_the_migrated_copy_o
 
 #[tokio::test(start_paused = true)]
 async fn a_database_the_server_will_not_copy_then_is_dumped_in_the_window_and_restored() {
-    let host = shape_host(&["web"], true);
+    let host = shape_host(&["web"], Copies::Server);
     host.engine
         .refuse_copies("source database \"app\" is being accessed by other users");
     let opts = with_backup(migrating("migrate-fail"));
@@ -1421,8 +1466,127 @@ async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
         .expect("a dump in the window");
     assert!(
         backup.describe(&plan).contains(
-            "dumped, not snapshotted: the server's own user (POSTGRES_USER) is no superuser"
+            "dumped, not snapshotted: its server's volume cannot be copied: its data directory /var/lib/postgresql/data is on no volume; and the server cannot copy the database: the server's own user (POSTGRES_USER) is no superuser"
         ),
+        "{}",
+        backup.describe(&plan)
+    );
+}
+
+/// The steps of a report, by name.
+fn step_names(report: &RunReport) -> Vec<&'static str> {
+    report.steps.iter().map(|s| s.step).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_of_the_product_alone_is_copied_as_its_volume_first_while_it_serves() {
+    let host = shape_host(&["web"], Copies::Volume);
+    let opts = with_backup(migrating("migrate"));
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    let names = step_names(&report);
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert!(
+        at("precopy") < at("stop")
+            && at("stop") < at("snapshot_volume")
+            && at("snapshot_volume") < at("migrate")
+            && at("await_healthy") < at("backup_from_snapshot"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"backup") && !names.contains(&"snapshot"));
+    let backups = backups_of_web(&host);
+    assert_eq!(backups.len(), 1, "the portable backup");
+    let dump = std::fs::read(backups[0].path.join("database.pgdump.zst")).unwrap();
+    let data: BTreeMap<String, String> =
+        serde_json::from_slice(&zstd::decode_all(&dump[..]).unwrap()).unwrap();
+    assert_eq!(
+        data,
+        BTreeMap::from([("schema".to_string(), "1".to_string())]),
+        "the data from before the migration, read from the copy the window mended"
+    );
+    let world = host.engine.world();
+    assert_eq!(world.data["schema"], "2");
+    assert_eq!(
+        world.volumes.keys().collect::<Vec<_>>(),
+        ["dbdata"],
+        "the copy was removed"
+    );
+    assert_settled(&host, &["web"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_migration_copies_back_what_it_changed_and_drops_it_once_the_old_version_serves() {
+    let host = shape_host(&["web"], Copies::Volume);
+    let opts = with_backup(migrating("migrate-fail"));
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
+    assert!(
+        report
+            .restored
+            .iter()
+            .any(|r| r.contains("copied back from dbdata__cutover_")),
+        "{:?}",
+        report.restored
+    );
+    let world = host.engine.world();
+    assert_eq!(world.data, BTreeMap::from([("schema".to_string(), "1".to_string())]));
+    assert!(world.asides.is_empty(), "{:?}", world.asides);
+    assert_eq!(world.volumes.keys().collect::<Vec<_>>(), ["dbdata"]);
+    assert!(backups_of_web(&host).is_empty(), "none was needed");
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_volume_copy_that_fails_in_the_window_is_a_dump_and_the_server_serves_again() {
+    let host = shape_host(&["web"], Copies::Volume);
+    host.engine.fail_volume_copies("cp: write error: No space left on device");
+    let opts = with_backup(migrating("migrate-fail"));
+    let (_, report) = upgrade(&host, &["web"], opts, None).await;
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("dumped in the window, not snapshotted")
+                && w.contains("No space left")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(report.restored[0].contains("restored the PostgreSQL database app"));
+    assert_eq!(host.engine.world().data["schema"], "1");
+    assert!(host.engine.named(DB).unwrap().running, "the server serves");
+    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_holding_other_databases_is_copied_on_the_server_and_says_why() {
+    let host = shape_host(&["web"], Copies::Volume);
+    host.engine.hold_other_databases(&["billing"]);
+    let opts = with_backup(migrating("migrate"));
+    let (plan, report) = upgrade(&host, &["web"], opts, None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    let names: Vec<&str> = plan.stages[0].steps.iter().map(|s| s.name()).collect();
+    assert!(
+        names.contains(&"snapshot") && !names.contains(&"precopy"),
+        "{names:?}"
+    );
+    // Nor can its server copy it: the dump, saying why.
+    let host = new_host(&["web"]);
+    host.engine.mount(DB, "dbdata:/var/lib/postgresql/data");
+    host.engine.hold_other_databases(&["billing"]);
+    let (plan, _) = upgrade(&host, &["web"], with_backup(migrating("migrate")), None).await;
+    let backup = plan.stages[0]
+        .steps
+        .iter()
+        .find(|s| s.name() == "backup")
+        .expect("a dump");
+    assert!(
+        backup
+            .describe(&plan)
+            .contains("holds other databases too (billing)"),
         "{}",
         backup.describe(&plan)
     );
@@ -1430,7 +1594,7 @@ async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
 
 #[tokio::test(start_paused = true)]
 async fn a_snapshotted_database_whose_server_is_gone_is_named_and_recover_puts_it_back_later() {
-    let host = shape_host(&["web"], true);
+    let host = shape_host(&["web"], Copies::Server);
     let opts = with_backup(migrating("migrate"));
     let planned = prepare(
         &host.engine,

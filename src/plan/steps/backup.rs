@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bollard::models::ContainerInspectResponse;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use super::{took, Action, Cx, Done, Outputs, StepError, Traits};
 use crate::backup::{self, Target};
 use crate::engine::facts::Facts;
 use crate::engine::inspect_required;
@@ -108,9 +108,7 @@ impl Action for Backup {
                 "backup {} ({}, verified) in {}{pruned}",
                 manifest.id,
                 human_bytes(bytes),
-                humantime::format_duration(std::time::Duration::from_millis(
-                    clock.elapsed().as_millis() as u64
-                ))
+                took(clock)
             )),
             outputs: Outputs {
                 more: [("backup".to_string(), path.display().to_string().into())].into(),
@@ -182,7 +180,7 @@ impl Backup {
     /// and those settings when they cannot be read from it. A Swarm service's is a running task
     /// of it, else (scaled to 0) its spec as a container would hold it, with what the run read
     /// before it scaled the service, or the spec's environment alone when recovering.
-    async fn app(
+    pub(super) async fn app(
         &self,
         cx: &Cx<'_>,
     ) -> Result<(ContainerInspectResponse, Option<Facts>), StepError> {

@@ -27,6 +27,7 @@ mod stop;
 mod swap;
 mod task_run;
 mod verify;
+mod volume_snapshot;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -67,6 +68,13 @@ pub use stop::Stop;
 pub use swap::{Home, Swap};
 pub use task_run::{captured_name, Capture, Command, Judged, TableCheck, TaskRun};
 pub use verify::Verify;
+pub use volume_snapshot::{PreCopy, VolumeSnapshot};
+
+/// How long since `clock`, to the millisecond, as people read it.
+pub(super) fn took(clock: tokio::time::Instant) -> String {
+    humantime::format_duration(Duration::from_millis(clock.elapsed().as_millis() as u64))
+        .to_string()
+}
 
 /// How many of a command's last output lines a report keeps.
 const TAIL_LINES: usize = 20;
@@ -291,7 +299,9 @@ steps! {
     "stop" => Stop,
     "gate" => Gate,
     "backup" => Backup,
+    "precopy" => PreCopy,
     "snapshot" => Snapshot,
+    "snapshot_volume" => VolumeSnapshot,
     "backup_from_snapshot" => SnapshotBackup,
     "restore" => Restore,
     "migrate" => OneShot,

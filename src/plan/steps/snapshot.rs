@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Backup, Cx, Done, Outputs, StepError, Traits};
+use super::{took, Action, Backup, Cx, Done, Outputs, StepError, Traits};
+use crate::backup::volume_copy::{self, VolumeCopy};
 use crate::backup::{self, snapshot, DatabaseTarget};
 use crate::engine::inspect_required;
 use crate::plan::Plan;
@@ -37,6 +38,10 @@ pub struct Snapshot {
 pub struct SnapshotBackup {
     pub backup: Backup,
     pub name: String,
+    /// The snapshot is a copy of the server's data volume, read through a throwaway server of
+    /// the same image (see [`super::VolumeSnapshot`]), not a database on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeCopy>,
 }
 
 /// The database the step copies.
@@ -76,9 +81,7 @@ impl Action for Snapshot {
                 detail: Some(format!(
                     "snapshot {} in {}",
                     self.name,
-                    humantime::format_duration(std::time::Duration::from_millis(
-                        clock.elapsed().as_millis() as u64
-                    ))
+                    took(clock)
                 )),
                 outputs: Outputs {
                     more: [("snapshot".to_string(), self.name.clone().into())].into(),
@@ -200,10 +203,11 @@ impl Action for SnapshotBackup {
     /// snapshot stays until one is whole.
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let db = database(&self.backup)?;
-        if !snapshot::exists(cx.engine, db, &self.name)
-            .await
-            .map_err(failed)?
-        {
+        let there = match &self.volume {
+            Some(copy) => volume_copy::exists(cx.engine, copy).await,
+            None => snapshot::exists(cx.engine, db, &self.name).await,
+        };
+        if !there.map_err(failed)? {
             return Ok(Done::said(format!(
                 "no snapshot {} (the backup was dumped in the window, or written already)",
                 self.name
@@ -214,21 +218,34 @@ impl Action for SnapshotBackup {
         // its settings say how to reach the database; the backup is the member's.
         let mut app = inspect_required(cx.engine, cx.id(&self.backup.slot)?).await?;
         app.name = Some(format!("/{}", self.backup.slot.member));
-        snapshot::allow(cx.engine, db, &self.name)
+        let taken = async {
+            let source = match &self.volume {
+                Some(copy) => volume_copy::serve(cx.engine, backup::App::of(&app), db, copy).await?,
+                None => {
+                    snapshot::allow(cx.engine, db, &self.name).await?;
+                    DatabaseTarget {
+                        name: self.name.clone(),
+                        ..db.clone()
+                    }
+                }
+            };
+            backup::take(
+                cx.engine,
+                backup::App::of(&app),
+                &self.backup.target,
+                &self.backup.root.join(&self.backup.slot.member),
+                false,
+                &self.backup.run(cx),
+                cx.progress,
+                Some(&source),
+            )
             .await
-            .map_err(failed)?;
-        let taken = backup::take(
-            cx.engine,
-            backup::App::of(&app),
-            &self.backup.target,
-            &self.backup.root.join(&self.backup.slot.member),
-            false,
-            &self.backup.run(cx),
-            cx.progress,
-            Some(&self.name),
-        )
+        }
         .await;
-        let dropped = snapshot::remove(cx.engine, db, &self.name).await;
+        let dropped = match &self.volume {
+            Some(copy) => volume_copy::remove(cx.engine, db, copy).await,
+            None => snapshot::remove(cx.engine, db, &self.name).await,
+        };
         let (manifest, path): (_, PathBuf) = taken.map_err(|e| {
             StepError::Failed(format!(
                 "the portable backup could not be written from the snapshot, which is dropped: no backup of this upgrade exists ({})",
@@ -248,9 +265,7 @@ impl Action for SnapshotBackup {
                 "backup {} written after, {} in {}{}; snapshot dropped",
                 manifest.id,
                 crate::plan::human_bytes(bytes),
-                humantime::format_duration(std::time::Duration::from_millis(
-                    clock.elapsed().as_millis() as u64
-                )),
+                took(clock),
                 match removed.len() {
                     0 => String::new(),
                     n => format!("; {n} older backup(s) removed"),
