@@ -64,7 +64,7 @@ mirror() { # SRC DST REF [ASIDE]
       chmod "$(stat -c %a "$src/$d")" "$dst/$d"
     fi
   done
-  while IFS= read -r act f; do
+  while read -r act f; do
     if [ -n "$aside" ] && { [ -e "$dst/$f" ] || [ -L "$dst/$f" ]; }; then
       mkdir -p "$dst/$aside/${f%/*}"
       mv -f "$dst/$f" "$dst/$aside/$f"
@@ -118,15 +118,22 @@ pub struct VolumeCopy {
 }
 
 impl VolumeCopy {
-    pub fn new(volume: &str, mount: &str, stamp: &str, stage: usize) -> VolumeCopy {
+    /// The copy of hop `stage`, named after the volume, or after the server's container when
+    /// the volume is an anonymous one (64 hexadecimal digits nobody recognises).
+    pub fn new(volume: &str, server: &str, mount: &str, stamp: &str, stage: usize) -> VolumeCopy {
         let hop = match stage {
             0 => String::new(),
             n => format!("_{}", n + 1),
         };
+        let anonymous = volume.len() == 64 && volume.bytes().all(|b| b.is_ascii_hexdigit());
+        let base = match anonymous {
+            true => server,
+            false => volume,
+        };
         VolumeCopy {
             volume: volume.to_string(),
             mount: mount.to_string(),
-            copy: format!("{volume}{}{stamp}{hop}", super::snapshot::MARK),
+            copy: format!("{base}{}{stamp}{hop}", super::snapshot::MARK),
         }
     }
 
@@ -333,10 +340,14 @@ fn copier(db: &DatabaseTarget) -> String {
 }
 
 /// The server's container, which must still be there.
-async fn server(engine: &dyn Engine, db: &DatabaseTarget) -> Result<ContainerInspectResponse, BackupError> {
-    engine.inspect(&db.container).await?.ok_or_else(|| {
-        BackupError::Failed(format!("the database server {} is gone", db.container))
-    })
+async fn server(
+    engine: &dyn Engine,
+    db: &DatabaseTarget,
+) -> Result<ContainerInspectResponse, BackupError> {
+    engine
+        .inspect(&db.container)
+        .await?
+        .ok_or_else(|| BackupError::Failed(format!("the database server {} is gone", db.container)))
 }
 
 /// Runs one pass in a one-shot container of the server's image over both volumes.
@@ -585,9 +596,26 @@ mod tests {
 
     #[test]
     fn names_say_whose_copy_it_is() {
-        let copy = VolumeCopy::new("quay_db", "/var/lib/postgresql/data", "20261207T031500", 1);
+        let copy = VolumeCopy::new(
+            "quay_db",
+            "quay-postgres",
+            "/var/lib/postgresql/data",
+            "20261207T031500",
+            1,
+        );
         assert_eq!(copy.copy, "quay_db__cutover_20261207T031500_2");
-        assert_eq!(copy.aside(), ".cutover-failed-quay_db__cutover_20261207T031500_2");
+        let anonymous = VolumeCopy::new(
+            &"ab12".repeat(16),
+            "quay-postgres",
+            "/d",
+            "20261207T031500",
+            0,
+        );
+        assert_eq!(anonymous.copy, "quay-postgres__cutover_20261207T031500");
+        assert_eq!(
+            copy.aside(),
+            ".cutover-failed-quay_db__cutover_20261207T031500_2"
+        );
     }
 
     #[test]

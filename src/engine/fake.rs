@@ -405,9 +405,10 @@ fn volume_pass(w: &mut World, helper: &FakeContainer) -> (Vec<String>, i64) {
             .unwrap_or_default()
     };
     let (data, copy) = (at("/cutover-data"), at("/cutover-copy"));
-    let server_runs = w.containers.values().any(|c| {
-        c.running && c.id != helper.id && binds(&c.body).iter().any(|(s, _)| *s == data)
-    });
+    let server_runs = w
+        .containers
+        .values()
+        .any(|c| c.running && c.id != helper.id && binds(&c.body).iter().any(|(s, _)| *s == data));
     if server_runs && op != "precopy" && op != "settle" {
         return (vec![format!("{op}: the server on {data} is running")], 1);
     }
@@ -978,8 +979,7 @@ impl Engine for FakeEngine {
     async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
         self.reach("remove_volume")?;
         self.with(|w| {
-            if w
-                .containers
+            if w.containers
                 .values()
                 .any(|c| binds(&c.body).iter().any(|(s, _)| s == name))
             {

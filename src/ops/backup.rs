@@ -316,7 +316,9 @@ pub async fn choose_snapshots(
         let Some(db) = &target.database else {
             continue;
         };
-        let Some((app, facts)) = members.iter().find(|(app, _)| engine::name_of(app) == *member)
+        let Some((app, facts)) = members
+            .iter()
+            .find(|(app, _)| engine::name_of(app) == *member)
         else {
             continue;
         };
@@ -326,7 +328,16 @@ pub async fn choose_snapshots(
             _ if !target.volumes.is_empty() => {
                 "the volumes are backed up in the window too".to_string()
             }
-            _ => match snapshot_how(engine, backup::App { container: app, known: Some(facts) }, db).await {
+            _ => match snapshot_how(
+                engine,
+                backup::App {
+                    container: app,
+                    known: Some(facts),
+                },
+                db,
+            )
+            .await
+            {
                 Ok(how) => {
                     plan.snapshots.insert(
                         member.clone(),

@@ -11,9 +11,9 @@ use super::part::{Part, Phase, Place};
 use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
-    Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale, ServiceSettings,
-    ServiceUpdate, Snapshot, SnapshotBackup, Start, Stop, TaskChecks, Verify, VersionSource,
-    VolumeSnapshot, PreCopy,
+    PreCopy, Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale,
+    ServiceSettings, ServiceUpdate, Snapshot, SnapshotBackup, Start, Stop, TaskChecks, Verify,
+    VersionSource, VolumeSnapshot,
 };
 use super::{
     failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
@@ -287,9 +287,13 @@ impl BackupPlan {
                     strategy: strategy.clone(),
                 }
             }
-            SnapshotHow::Volume { volume, mount } => {
-                Copy::Volume(VolumeCopy::new(volume, mount, &plan.stamp, stage))
-            }
+            SnapshotHow::Volume { volume, mount } => Copy::Volume(VolumeCopy::new(
+                volume,
+                &db.container,
+                mount,
+                &plan.stamp,
+                stage,
+            )),
         })
     }
 }

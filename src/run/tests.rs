@@ -1526,12 +1526,15 @@ async fn a_failed_migration_copies_back_what_it_changed_and_drops_it_once_the_ol
         report
             .restored
             .iter()
-            .any(|r| r.contains("copied back from dbdata__cutover_")),
+            .any(|r| r.contains("put the database app back from the copy dbdata__cutover_")),
         "{:?}",
         report.restored
     );
     let world = host.engine.world();
-    assert_eq!(world.data, BTreeMap::from([("schema".to_string(), "1".to_string())]));
+    assert_eq!(
+        world.data,
+        BTreeMap::from([("schema".to_string(), "1".to_string())])
+    );
     assert!(world.asides.is_empty(), "{:?}", world.asides);
     assert_eq!(world.volumes.keys().collect::<Vec<_>>(), ["dbdata"]);
     assert!(backups_of_web(&host).is_empty(), "none was needed");
@@ -1541,7 +1544,8 @@ async fn a_failed_migration_copies_back_what_it_changed_and_drops_it_once_the_ol
 #[tokio::test(start_paused = true)]
 async fn a_volume_copy_that_fails_in_the_window_is_a_dump_and_the_server_serves_again() {
     let host = shape_host(&["web"], Copies::Volume);
-    host.engine.fail_volume_copies("cp: write error: No space left on device");
+    host.engine
+        .fail_volume_copies("cp: write error: No space left on device");
     let opts = with_backup(migrating("migrate-fail"));
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();

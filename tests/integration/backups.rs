@@ -129,6 +129,9 @@ fn copies(db: &str) -> String {
 fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_after_success() {
     let scene = Scene::new("pgsnapshot");
     let (name, db, port) = quay(&scene);
+    // A server shared with another application's database: copying its whole volume would put
+    // that one back too, so the database is copied on the server.
+    pg(&db, "CREATE DATABASE billing");
     pg(
         &db,
         "ALTER DATABASE quay SET work_mem = '7MB'; ALTER DATABASE quay CONNECTION LIMIT 50; CREATE ROLE reader; GRANT CONNECT ON DATABASE quay TO reader",
@@ -148,8 +151,8 @@ fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_a
         "copied on the server while stopped, before the migration: {steps:?}"
     );
     assert!(
-        !steps.iter().any(|s| s == "backup"),
-        "no dump in the window: {steps:?}"
+        !steps.iter().any(|s| s == "backup" || s == "precopy"),
+        "no dump in the window, no copy of the shared volume: {steps:?}"
     );
     assert!(
         report["restored"][0]
@@ -191,6 +194,84 @@ fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_a
         "the portable backup holds the data from before the migration"
     );
     assert_eq!(listed[0]["manifest"]["container"], name.as_str());
+}
+
+/// The run's copies of a server's volume left on the engine, and the folders a rollback set
+/// aside in its data.
+fn volume_leftovers(db: &str) -> (String, String) {
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("name={db}__cutover_"),
+    ]);
+    let aside = docker(&[
+        "exec",
+        db,
+        "sh",
+        "-c",
+        "ls -a $(dirname $PGDATA/x) /var/lib/mysql 2>/dev/null | grep cutover || true",
+    ]);
+    (volumes, aside)
+}
+
+#[test]
+fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a_failure() {
+    let scene = Scene::new("pgvolume");
+    let (name, db, port) = quay(&scene);
+    let before = pg_plain(&db);
+    let out = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
+    out.expect(1);
+    let report = out.json();
+    let steps = steps_field(&report, "step");
+    let position = |name: &str| steps.iter().position(|s| *s == name).unwrap();
+    assert!(
+        position("precopy") < position("stop")
+            && position("stop") < position("snapshot_volume")
+            && position("snapshot_volume") < position("migrate"),
+        "copied while it served, then what changed while stopped, before the migration: {steps:?}"
+    );
+    assert!(
+        report["restored"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("put the database quay back from the copy")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(pg_plain(&db), before, "the database equals the one before");
+    assert_eq!(pg(&db, "SELECT count(*) FROM repositories"), "500");
+    assert_eq!(
+        volume_leftovers(&db),
+        (String::new(), String::new()),
+        "neither the copy nor the files set aside are left"
+    );
+    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+    assert_no_leftovers(&name);
+    assert!(!exists(&format!("{db}-cutover-copy")));
+
+    let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let written = step_detail(&report, "backup_from_snapshot");
+    assert!(written.contains("written after"), "{written}");
+    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.9.0");
+    assert_eq!(volume_leftovers(&db), (String::new(), String::new()));
+    assert!(
+        !exists(&format!("{db}-cutover-backup")),
+        "the throwaway server is gone"
+    );
+    let listed = scene.cutover(&["backups", &name, "--json"]).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed[0]["manifest"]["schema_version"], "3.8.0",
+        "the portable backup holds the data from before the migration"
+    );
+    // `cutover restore` takes it (v3.9.0 migrates it again as it starts, as Quay does).
+    pg(&db, "DELETE FROM repositories");
+    let out = scene.cutover(&["restore", &name, "latest", "--yes", "--json"]);
+    out.expect(0);
+    assert_eq!(pg(&db, "SELECT count(*) FROM repositories"), "500");
 }
 
 #[test]
@@ -258,7 +339,17 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
         &[],
     );
     let start = Instant::now();
-    while pg(&db, "SELECT version FROM emulator_schema") != "3.9.0" {
+    // The server stops for a moment in the window, while what changed is copied.
+    let version = || {
+        let out = docker_output(&psql_args(
+            &db,
+            "quay",
+            "quay",
+            "SELECT version FROM emulator_schema",
+        ));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    while version() != "3.9.0" {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "the migration never ran"
@@ -399,6 +490,7 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
         "--json",
         "--backup-db",
         "DB_URL",
+        "--backup-dump",
         "--migrate",
         "/app/migrate-mysql",
         "--health-url",
@@ -435,6 +527,7 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
         &name,
         "2",
         &[
+            "--json",
             "--keep-old",
             "--backup-db",
             "DB_URL",
@@ -448,6 +541,11 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
     assert!(
         maria_dump(&db).contains("migrated_to"),
         "a good upgrade keeps its migration"
+    );
+    assert!(
+        step_detail(&out.json(), "backup_from_snapshot").contains("written after"),
+        "its server's volume copied in the window, the backup read from the copy after: {}",
+        out.stdout
     );
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
     assert_eq!(
@@ -474,6 +572,64 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
         3,
         "the migrated data was backed up before the restore"
     );
+}
+
+#[test]
+fn a_mariadb_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back() {
+    let scene = Scene::new("mariavolume");
+    let net = network(&scene);
+    let db = mariadb(&scene, &net);
+    let (name, port) = scene.run_served(
+        "app",
+        &net,
+        8080,
+        &["-e", "DB_URL=mysql://app:app-pw-9@db:3306/app"],
+        &product("mysql-app:1"),
+    );
+    http_get_eventually(port, "/");
+    docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e",
+        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')"]);
+    let before = maria_dump(&db);
+    let out = scene.cutover(&[
+        "upgrade",
+        &name,
+        "--to",
+        "2",
+        "--yes",
+        "--json",
+        "--backup-db",
+        "DB_URL",
+        "--migrate",
+        "/app/migrate-mysql",
+        "--health-url",
+        "http://127.0.0.1:9/",
+        "--health-timeout",
+        "3s",
+    ]);
+    out.expect(1);
+    let report = out.json();
+    let steps = steps_field(&report, "step");
+    assert!(
+        steps.contains(&"precopy".to_string()) && steps.contains(&"snapshot_volume".to_string()),
+        "{steps:?}"
+    );
+    assert!(
+        report["restored"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("put the database app back from the copy")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        maria_dump(&db),
+        before,
+        "the database equals the one before"
+    );
+    assert_eq!(volume_leftovers(&db), (String::new(), String::new()));
+    assert!(http_get_eventually(port, "/").contains("version=1"));
+    for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
+        assert!(!text.contains("app-pw-9"), "the password leaked");
+    }
 }
 
 /// A volume's files as `stat` sees them, with each file's checksum.

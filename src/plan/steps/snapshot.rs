@@ -78,11 +78,7 @@ impl Action for Snapshot {
         let clock = tokio::time::Instant::now();
         match snapshot::create(cx.engine, db, &self.name, &self.owner, &self.strategy).await {
             Ok(()) => Ok(Done {
-                detail: Some(format!(
-                    "snapshot {} in {}",
-                    self.name,
-                    took(clock)
-                )),
+                detail: Some(format!("snapshot {} in {}", self.name, took(clock))),
                 outputs: Outputs {
                     more: [("snapshot".to_string(), self.name.clone().into())].into(),
                     ..Outputs::default()
@@ -220,7 +216,9 @@ impl Action for SnapshotBackup {
         app.name = Some(format!("/{}", self.backup.slot.member));
         let taken = async {
             let source = match &self.volume {
-                Some(copy) => volume_copy::serve(cx.engine, backup::App::of(&app), db, copy).await?,
+                Some(copy) => {
+                    volume_copy::serve(cx.engine, backup::App::of(&app), db, copy).await?
+                }
                 None => {
                     snapshot::allow(cx.engine, db, &self.name).await?;
                     DatabaseTarget {

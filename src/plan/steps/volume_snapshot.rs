@@ -148,7 +148,9 @@ impl Action for VolumeSnapshot {
             // A copy that failed (the storage filled) leaves the data as it was: the server
             // serves again and the dump takes its place.
             Err(e) => {
-                tracing::warn!("the database's volume could not be copied ({e}): dumping it instead");
+                tracing::warn!(
+                    "the database's volume could not be copied ({e}): dumping it instead"
+                );
                 self.serve(cx).await?;
                 let mut done = self.backup.perform(cx).await?;
                 done.warning = Some(format!(
@@ -203,7 +205,8 @@ impl Action for VolumeSnapshot {
         self.pass(cx, "back").await.map_err(lost)?;
         self.serve(cx).await.map_err(lost)?;
         Ok(Some(format!(
-            "copied back from {} what the new version changed in the database server {} (kept aside as {} until the old version serves)",
+            "put the database {} back from the copy {}: what the new version changed on its server {} copied back (kept aside as {} until the old version serves)",
+            db.name,
             self.copy.copy,
             db.container,
             self.copy.aside()
