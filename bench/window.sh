@@ -5,11 +5,14 @@
 #   - the vendors' way, as their upgrade documents tell it: stop the product, back up the
 #     database (`pg_dump -Fc` to a file, flushed), pull the new image, rename the old container,
 #     run the migration in a one-shot container, run the new version, wait for its first answer;
-#   - by `cutover upgrade --backup-db DB_URL --migrate ...`: the database copied on its server
-#     in the window (a snapshot), the portable backup written from it once the new version serves;
+#   - by `cutover upgrade --backup-db DB_URL --migrate ...`: the server being the product's
+#     alone, its data volume copied while it serves and, in the window, only what changed since
+#     (a snapshot), the portable backup written from the copy once the new version serves;
+#   - the same on a server shared with another database, where the database is copied on its
+#     server in the window (cut-srv);
 #   - the same with `--backup-dump` (the dump in the window, as before snapshots);
-#   - and a new version whose check fails after its migration, rolled back by cutover (the
-#     snapshot put back in the database's place).
+#   - and a new version whose check fails after its migration, rolled back by cutover (what the
+#     migration changed copied back from the copy).
 # The window is the longest stretch without an HTTP 200 as a prober outside the engine sees it
 # (every 20 ms). The unavoidable parts are what no tool can skip: the stop, the migration and
 # the start until the first answer (the pull is not one, since it can be done before the stop;
@@ -145,10 +148,10 @@ measured() { # OUTCOME TAG EXTRA...
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { echo $(($1 >> 20)); }
 
-printf '%6s %9s | %8s %8s %8s %8s | %8s %8s %5s | %8s %5s | %7s %9s %9s %6s %8s\n' \
-    "DB MiB" "index s" "vendor" "cut-dump" "cutover" "parts" "snap ms" "after ms" "up/p" "rollback" "rb/p" "vendor" "cut-dump" "cutover" "RSS" "backup"
-printf '%6s %9s | %8s %8s %8s %8s | %8s %8s %5s | %8s %5s | %7s %9s %9s %6s %8s\n' \
-    "" "" "ms" "ms" "ms" "ms" "" "" "" "ms" "" "/parts" "/parts" "/parts" "MiB" "MiB"
+printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s\n' \
+    "DB MiB" "index s" "vendor" "cut-dump" "cut-srv" "cutover" "parts" "pre ms" "snap ms" "after ms" "up/p" "rollback" "rb/p" "vendor" "cut-dump" "cut-srv" "cutover" "RSS" "backup"
+printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s\n' \
+    "" "" "ms" "ms" "ms" "ms" "ms" "" "" "" "" "ms" "" "/parts" "/parts" "/parts" "/parts" "MiB" "MiB"
 for gb in "${sizes[@]}"; do
     fill "$gb"
     start_v1
@@ -156,20 +159,27 @@ for gb in "${sizes[@]}"; do
     read -r stop_ms dump_ms migrate_ms start_ms <"$work/parts"
     parts=$((stop_ms + migrate_ms + start_ms))
     dump_window=$(measured succeeded 2 --backup-dump)
+    # Another database on the server: the product's is copied on the server instead.
+    psql_db -qc "CREATE DATABASE billing"
+    server_window=$(measured succeeded 2)
+    grep -q '"step": "snapshot"' "$work/report.json" || { echo "the shared server's copy was not taken on it" >&2; exit 1; }
+    psql_db -qc "DROP DATABASE billing"
     cutover_window=$(measured succeeded 2)
-    snapshot_ms=$(step_ms snapshot)
+    grep -q '"step": "snapshot_volume"' "$work/report.json" || { echo "the server's volume was not copied" >&2; exit 1; }
+    precopy_ms=$(step_ms precopy)
+    snapshot_ms=$(step_ms snapshot_volume)
     after_ms=$(step_ms backup_from_snapshot)
     rss_kib=$(cat "$work/rss")
     backup_bytes=$(du -sb "$work/backups" | cut -f1)
-    # Version 3 passes its migration, then its check fails: rolled back onto the snapshot.
+    # Version 3 passes its migration, then its check fails: rolled back onto the copy.
     rollback_window=$(measured rolled_back 3 --exec-after false)
-    grep -q 'put the snapshot' "$work/report.json" || { echo "the rollback did not put the snapshot back" >&2; exit 1; }
-    printf '%6d %9.1f | %8d %8d %8d %8d | %8s %8s %5s | %8d %5s | %7s %9s %9s %6d %8d\n' \
+    grep -q 'back from the copy' "$work/report.json" || { echo "the rollback did not copy the data back" >&2; exit 1; }
+    printf '%6d %9.1f | %8d %8d %8d %8d %8d | %8s %8s %8s %5s | %8d %5s | %7s %9s %7s %9s %6d %8d\n' \
         "$(mib "$db_bytes")" "$(awk -v m="$migrate_ms" 'BEGIN { print m / 1000 }')" \
-        "$vendor_window" "$dump_window" "$cutover_window" "$parts" "$snapshot_ms" "$after_ms" \
+        "$vendor_window" "$dump_window" "$server_window" "$cutover_window" "$parts" "$precopy_ms" "$snapshot_ms" "$after_ms" \
         "$(ratio "$cutover_window" "$parts")" "$rollback_window" "$(ratio "$rollback_window" "$parts")" \
-        "$(ratio "$vendor_window" "$parts")" "$(ratio "$dump_window" "$parts")" "$(ratio "$cutover_window" "$parts")" \
+        "$(ratio "$vendor_window" "$parts")" "$(ratio "$dump_window" "$parts")" "$(ratio "$server_window" "$parts")" "$(ratio "$cutover_window" "$parts")" \
         $((rss_kib / 1024)) "$(mib "$backup_bytes")"
 done
 echo "parts: the stop, the migration (CREATE INDEX) and the start until the first answer, timed in the vendor's run." >&2
-echo "snap ms: cutover's snapshot in the window; after ms: the portable backup written from it once the new version served." >&2
+echo "pre ms: the volume's first copy, before the window; snap ms: what changed since, copied in the window; after ms: the portable backup written from the copy once the new version served." >&2

@@ -438,6 +438,14 @@ pub async fn answers(
     }
 }
 
+/// The copies of volumes runs left on the engine: none, unless a run's cleanup failed or a run
+/// is still unfinished (`cutover recover` takes it up).
+pub async fn left_behind(engine: &dyn Engine) -> Result<Vec<String>, BackupError> {
+    let mut names = engine.volumes().await?;
+    names.retain(|n| n.contains(super::snapshot::MARK));
+    Ok(names)
+}
+
 /// Whether the run's copy is still there (a backup written from it removes it).
 pub async fn exists(engine: &dyn Engine, copy: &VolumeCopy) -> Result<bool, BackupError> {
     Ok(engine.volumes().await?.contains(&copy.copy))

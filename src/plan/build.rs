@@ -259,7 +259,15 @@ impl BackupPlan {
             online: self.online,
             service: services.is_some(),
             known: services.cloned().unwrap_or_default(),
-            dumped_because: self.dumped_because.get(name).cloned(),
+            dumped_because: match services {
+                // Swarm places a service's database server on any node, whose storage and
+                // server cutover does not copy yet.
+                Some(_) if target.database.is_some() && !self.online => Some(
+                    "a Swarm service's database is dumped: only a container's is copied in the window yet"
+                        .to_string(),
+                ),
+                _ => self.dumped_because.get(name).cloned(),
+            },
         }
     }
 

@@ -415,8 +415,28 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         into: SettingsHome::Env,
         text: Hidden("ENCRYPTION_SECRET=k".into()),
     };
+    use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
+    let database = crate::backup::DatabaseTarget {
+        spec: DatabaseSpec {
+            sources: vec![Source::UrlEnv {
+                name: "DB_URL".into(),
+                files: vec![],
+            }],
+            schema_query: None,
+            requires_extensions: Vec::new(),
+        },
+        engine: DbEngine::Mysql,
+        container: "mysql".into(),
+        port: 3306,
+        name: "lake".into(),
+        user: "merico".into(),
+    };
+    let target = crate::backup::Target {
+        database: Some(database),
+        volumes: vec![],
+    };
     let backup = |online| build::BackupPlan {
-        targets: [("lake".to_string(), crate::backup::Target::default())].into(),
+        targets: [("lake".to_string(), target.clone())].into(),
         root: "/backups".into(),
         keep: 2,
         online,
@@ -458,6 +478,11 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         ]
     );
     let steps_of = |plan: &Plan| plan.stages[0].steps.clone();
+    let backed_up = steps_of(&plan)[3].describe(&plan);
+    assert!(
+        backed_up.contains("dumped, not snapshotted: a Swarm service's database is dumped"),
+        "the plan says why no snapshot: {backed_up}"
+    );
     let undo = steps_of(&plan)[6].action().undo_describe(&plan).unwrap();
     assert!(
         undo.contains("with 0 replicas"),

@@ -267,6 +267,19 @@ fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a
         listed[0]["manifest"]["schema_version"], "3.8.0",
         "the portable backup holds the data from before the migration"
     );
+    // A copy a run could not remove is named where the backups are listed.
+    let stray = format!("{db}__cutover_20260101T000000");
+    docker(&["volume", "create", &stray]);
+    let listed = scene.cutover(&["backups", &name]);
+    listed.expect(0);
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("Left behind: the copy {stray}")),
+        "{}",
+        listed.stdout
+    );
+    docker(&["volume", "rm", &stray]);
     // `cutover restore` takes it (v3.9.0 migrates it again as it starts, as Quay does).
     pg(&db, "DELETE FROM repositories");
     let out = scene.cutover(&["restore", &name, "latest", "--yes", "--json"]);

@@ -640,8 +640,9 @@ impl Anchore {
 }
 
 /// An upgrade whose new version fails once its migration changed the schema: the rollback
-/// restores the database before the old version starts: the snapshot put back in its place,
-/// or with `--backup-dump` the dump restored into it; `restored` says which.
+/// restores the database before the old version starts: what the migration changed copied
+/// back from the copy of its server's volume, the snapshot put back in its place, or with
+/// `--backup-dump` the dump restored into it; `restored` says which.
 fn anchore_fails_after_its_migration_and_comes_back_on_its_data(
     a: &Anchore,
     extra: &[&str],
@@ -691,8 +692,9 @@ fn anchore_fails_after_its_migration_and_comes_back_on_its_data(
 #[test]
 fn anchore_quickstart_with_its_image_defaults_comes_back_on_its_postgres_database() {
     let a = anchore("anchorequick", "postgres", &[]);
-    // Copied on its server and put back by renaming: no dump was needed, so none is kept.
-    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a, &[], "as the database", 0);
+    // Its server's volume copied in the window and what the migration changed copied back: no
+    // dump was needed, so none is kept.
+    anchore_fails_after_its_migration_and_comes_back_on_its_data(&a, &[], "put the database", 0);
 }
 
 #[test]

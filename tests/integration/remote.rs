@@ -1126,18 +1126,16 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
         answers(engine, "quay", "/health/instance");
     }
     let first = journals(&scene, &cluster.addresses[0]);
-    // The database copied on its server in the window, its backup written after.
+    // The database server's volume copied in the window, the backup written after.
     assert!(
         first.contains("\"step\":\"migrate\"")
-            && first.contains("\"step\":\"snapshot\"")
+            && first.contains("\"step\":\"snapshot_volume\"")
             && first.contains("\"step\":\"backup_from_snapshot\"")
     );
     for address in &cluster.addresses[1..] {
         let other = journals(&scene, address);
         assert!(other.contains("\"step\":\"gate\""), "{other}");
-        assert!(
-            !other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"snapshot\"")
-        );
+        assert!(!other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"snapshot"));
     }
     // Each other node was stopped before the first one's migration began, and started its new
     // version only once the first one's run had ended, serving.

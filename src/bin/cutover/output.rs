@@ -403,7 +403,18 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
     Exit::Done
 }
 
-pub fn backups(found: &[Listed], json: bool) -> Exit {
+/// The backups, and the copies of database volumes runs left on the engine: said on standard
+/// error beside the JSON, whose shape stays a list of backups.
+pub fn backups(found: &[Listed], left: &[String], json: bool) -> Exit {
+    for copy in left {
+        let said = format!(
+            "the copy {copy} of a database's volume was left by a run: `cutover recover` takes up a run that is unfinished; once none is, `docker volume rm {copy}` removes it"
+        );
+        match json {
+            true => tracing::warn!("{said}"),
+            false => print(&format!("Left behind: {said}")),
+        }
+    }
     if json {
         print_json(&json!(found));
         return Exit::Done;

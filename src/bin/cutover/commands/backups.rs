@@ -8,7 +8,7 @@ use super::refused;
 use super::Site;
 use crate::output::{self, Exit};
 
-pub fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
+pub async fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
     let state = site.state()?;
     let root = args
         .backup_dir
@@ -23,7 +23,25 @@ pub fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
             u.why
         );
     }
-    Ok(output::backups(&found, args.json))
+    Ok(output::backups(&found, &left_behind(site).await, args.json))
+}
+
+/// The copies of database volumes runs left on the engine, asked briefly: the backups are
+/// listed whether or not the engine answers.
+async fn left_behind(site: &Site) -> Vec<String> {
+    let asked = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let engine = site.engine().await?;
+        anyhow::Ok(cutover::backup::volume_copy::left_behind(&engine).await?)
+    })
+    .await;
+    match asked {
+        Ok(Ok(names)) => names,
+        Ok(Err(e)) => {
+            tracing::debug!("the engine's volumes were not listed: {e}");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 #[derive(Args, Debug)]

@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => history::run(args, &site()?),
         Command::Profiles(command) => profiles::run(command, &site()?).await,
         Command::Backup(args) => backup::run(args, &site()?).await,
-        Command::Backups(args) => backups::run(args, &site()?),
+        Command::Backups(args) => backups::run(args, &site()?).await,
         Command::Restore(args) => restore::run(args, &site()?).await,
         Command::Tasks(args) => tasks::run(args, &site()?).await,
         Command::Task(args) => task::run(args, &site()?).await,
