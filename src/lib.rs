@@ -11,15 +11,19 @@
 //! - [`profile`]: product profiles, the vendors' procedures as data, whose step kinds each plan
 //!   themselves into a hop's options (the plan knows no profile);
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
+//! - [`notify`]: messages about what passes and commands did, sent to operators' services;
+//! - [`config`]: the config file (`--config`): the update rules' layers, the fleet's hosts,
+//!   the notification URLs;
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`, `backup`, `task`), their
 //!   preflight checks, the resolver of a container's settings, the plan of a profile's task
 //!   (from the profile's words to the plan's steps), and `history`;
-//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`);
-//! - [`notify`]: messages about what passes and commands did, sent to operators' services.
+//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`), whose messages
+//!   it writes for [`notify`] to send.
 
 pub mod backup;
 pub mod clock;
 pub mod compose;
+pub mod config;
 pub mod discover;
 pub mod duration;
 pub mod engine;
@@ -31,6 +35,7 @@ pub mod plan;
 pub mod private;
 pub mod profile;
 pub mod run;
+pub mod schedule;
 pub mod secrets;
 pub(crate) mod template;
 #[cfg(test)]

@@ -11,7 +11,6 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use super::check::{self, Selection, Status};
-use super::schedule::Window;
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
@@ -25,6 +24,7 @@ use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
 use crate::profile::Catalog;
 use crate::run::{Interrupt, Outcome, RunReport, StateDir};
+use crate::schedule::Window;
 use crate::secrets;
 
 pub struct Settings {

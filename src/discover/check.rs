@@ -12,7 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::clusters;
-use super::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
+use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{RegistryClient, RegistryError};
 use crate::engine::{self, Engine};
@@ -241,11 +241,6 @@ impl FleetWatch {
         clusters::form(&mut statuses, &self.nodes, &self.unreached);
         statuses
     }
-}
-
-/// The host of a fleet's `HOST/NAME`.
-pub(crate) fn host_of(container: &str) -> &str {
-    container.split_once('/').map_or("", |(host, _)| host)
 }
 
 /// Discovery over every host of a fleet at once, each with the config file's entries for its

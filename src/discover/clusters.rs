@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::auto::{judge, not_attempted, request, PassOutcome, PassResult, Settings};
-use super::check::{discover_fleet, host_of, FleetHost, Selection, Status, Unreached};
-use super::config::Config;
+use super::check::{discover_fleet, FleetHost, Selection, Status, Unreached};
+use crate::config::Config;
+use crate::ops::fleet::host_of;
 use crate::ops::fleet::Host;
 use crate::ops::group::Node;
 use crate::ops::preflight::Prepared;

@@ -10,10 +10,11 @@ use std::time::SystemTime;
 use super::auto::{
     not_attempted, stop_if_interrupted, OnHost, PassOutcome, PassReport, PassResult, Settings,
 };
-use super::check::{self, host_of, FleetHost, Selection, Status, Unreached};
+use super::check::{self, FleetHost, Selection, Status, Unreached};
 use super::clusters;
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
+use crate::ops::fleet::host_of;
 use crate::ops::fleet::Host;
 use crate::ops::settings::Given;
 use crate::plan::build::Target;

@@ -340,21 +340,16 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::discover::auto::{PassOutcome, PassReport, PassResult};
 
+    /// A pass's message as [`crate::discover::notice`] writes one.
     fn message() -> Message {
-        let result = PassResult {
-            message: "health <503> & more".into(),
-            ..PassResult::told("quay", PassOutcome::RolledBack, Some(900))
-        };
-        let report = PassReport {
-            started_at: SystemTime::UNIX_EPOCH,
-            checked: vec![],
-            results: vec![result],
-            unreached: vec![],
-            backups: vec![],
-        };
-        Message::of_pass("auto", "h1", &report)
+        Message::new(
+            "cutover auto on h1: 1 rolled back".into(),
+            vec!["quay: app:1 -> app:2: failed and was rolled back: health <503> & more".into()],
+            Severity::Failure,
+            json!([{ "container": "quay", "result": "rolled_back" }]),
+            SystemTime::UNIX_EPOCH,
+        )
     }
 
     fn notifier(url: &str) -> Notifier {

@@ -7,7 +7,7 @@ mod message;
 mod target;
 
 pub use deliver::request;
-pub use message::{backups, Message, Severity};
+pub use message::{backups, seconds, Message, Severity};
 pub use target::{Level, Notifier, Service};
 
 impl Notifier {

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::discover::check::host_of;
-use crate::discover::config::HostEntry;
+use crate::config::HostEntry;
 use crate::engine::endpoint::Endpoint;
 use crate::engine::{DockerEngine, Engine};
 use crate::run::recover::Recovery;
@@ -205,6 +204,11 @@ pub fn history(
     }
     all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     Ok(all)
+}
+
+/// The host of a fleet's `HOST/NAME`.
+pub fn host_of(container: &str) -> &str {
+    container.split_once('/').map_or("", |(host, _)| host)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use bollard::models::ContainerInspectResponse;
 
 use super::group::{choose_profile, gather_facts};
-use crate::discover::config::Config;
+use crate::config::Config;
 use crate::duration;
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
@@ -182,7 +182,7 @@ mod tests {
             "the config file"
         );
         assert_eq!(timeout(&given, &[]).2, "/ready", "which names no check");
-        let entry = crate::discover::config::RuleLayer {
+        let entry = crate::config::RuleLayer {
             health_timeout: Some(Duration::from_secs(570)),
             ..Default::default()
         };

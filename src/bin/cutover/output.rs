@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use cutover::backup::Listed;
+use cutover::config::HostEntry;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::{Status, Unreached};
-use cutover::discover::config::HostEntry;
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
 use cutover::ops::task::Tasks;

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use cutover::discover::rollout::{self, Rollout};
-use cutover::discover::schedule::{Schedule, Window};
 use cutover::discover::{auto, metrics};
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
@@ -14,6 +13,7 @@ use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
+use cutover::schedule::{Schedule, Window};
 
 use super::{config_told, load_profiles, refused, Site};
 use crate::cli::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
@@ -136,7 +136,7 @@ impl Passes<'_> {
     /// A pass's message, sent once its result is printed: a notifier that fails is logged and
     /// changes nothing else.
     async fn tell(&self, report: &auto::PassReport) {
-        let message = notify::Message::of_pass("auto", &notify::host_name(), report);
+        let message = report.message("auto", &notify::host_name());
         notify::send(&self.settings.given.config.notifiers(), &message).await;
     }
 

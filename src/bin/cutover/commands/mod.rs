@@ -18,8 +18,8 @@ pub mod upgrade;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use cutover::config::Config;
 use cutover::discover::clusters;
-use cutover::discover::config::Config;
 use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
 use cutover::notify::{self, Message, Notifier};

@@ -3,7 +3,7 @@
 use clap::Args;
 use std::collections::BTreeMap;
 
-use cutover::discover::config::HostEntry;
+use cutover::config::HostEntry;
 use cutover::ops::fleet;
 use cutover::run::Interrupt;
 

@@ -110,7 +110,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     let rollout = args.rollout.rollout();
     let report =
         rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt).await?;
-    let message = notify::Message::of_pass("upgrade", &notify::host_name(), &report);
+    let message = report.message("upgrade", &notify::host_name());
     let exit = output::pass("upgrade", Exit::Done, &report, json);
     notify::send(&settings.given.config.notifiers(), &message).await;
     Ok(exit)

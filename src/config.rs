@@ -139,7 +139,7 @@ impl Config {
             layer.validate()?;
         }
         if let Some(window) = &config.window {
-            super::schedule::Window::parse(window)?;
+            crate::schedule::Window::parse(window)?;
         }
         for (name, host) in &config.hosts {
             if name.is_empty() || name.contains('/') {
