@@ -1,19 +1,19 @@
-//! The command line: the commands, and the groups of flags several of them take. Each
-//! command's own arguments live with it, in `commands/`.
+//! The command line: the commands, and which module runs each. Each command's own arguments
+//! live with it, in `commands/`; the groups of flags several of them take, in `args.rs`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use cutover::health::HealthSettings;
-use cutover::ops::backup::BackupRequest;
-use cutover::profile::Choice;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    auto::AutoArgs, backup::BackupArgs, backups::BackupsArgs, check::CheckArgs,
-    history::HistoryArgs, profiles::ProfilesCommand, recover::RecoverArgs, restore::RestoreArgs,
-    rollback::RollbackArgs, task::TaskArgs, tasks::TasksArgs, upgrade::UpgradeArgs,
+    auto, auto::AutoArgs, backup, backup::BackupArgs, backups, backups::BackupsArgs, check,
+    check::CheckArgs, docs, docs::CompletionsArgs, docs::ManArgs, history, history::HistoryArgs,
+    profiles, profiles::ProfilesCommand, recover, recover::RecoverArgs, restore,
+    restore::RestoreArgs, rollback, rollback::RollbackArgs, task, task::TaskArgs, tasks,
+    tasks::TasksArgs, upgrade, upgrade::UpgradeArgs, Site,
 };
+use crate::output::Exit;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -164,20 +164,6 @@ started one by one; a cluster some of whose nodes may not move is held back whol
     Man(ManArgs),
 }
 
-#[derive(Args, Debug)]
-pub struct CompletionsArgs {
-    /// The shell
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Args, Debug)]
-pub struct ManArgs {
-    /// Write cutover.1 and a cutover-COMMAND.1 for each command into this directory
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-}
-
 pub const TASK_EXIT_CODES: &str = "\
 Exit codes:
   0  done: the task's work is done and every container of the group runs healthy
@@ -192,182 +178,6 @@ Exit codes:
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running
   3   an upgrade failed and needs attention: the pass stopped there";
-
-/// What a backup holds beyond the database a profile names.
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Backup")]
-pub struct BackupWhat {
-    /// A variable of the container that holds its database's URL (postgres://... or mysql://...), when no profile names it
-    #[arg(long, value_name = "VAR")]
-    pub backup_db: Option<String>,
-    /// Back up the container's volumes and bind mounts too
-    #[arg(long)]
-    pub backup_volumes: bool,
-}
-
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Backup")]
-pub struct BackupWhere {
-    /// Where backups live, a folder per container [default: STATE_DIR/backups]
-    #[arg(long, value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
-    /// How many backups of a container to keep [default: 5]
-    #[arg(long, value_name = "N")]
-    pub keep_backups: Option<usize>,
-}
-
-impl BackupWhere {
-    /// A request for backups kept where these flags say.
-    pub fn request(&self) -> BackupRequest {
-        BackupRequest {
-            dir: self.backup_dir.clone(),
-            keep: self.keep_backups,
-            ..BackupRequest::default()
-        }
-    }
-}
-
-/// The `profile` flag's three forms.
-pub fn choice(profile: Option<&str>) -> Choice {
-    match profile {
-        None => Choice::Auto,
-        Some("none") => Choice::Without,
-        Some(name) => Choice::Named(name.to_string()),
-    }
-}
-
-/// How a rolling upgrade goes over a fleet's hosts (`auto`, `upgrade` of several HOST/NAME).
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Rolling over a fleet")]
-pub struct RolloutArgs {
-    /// The host that goes first, alone; the rest follow only if it all went well [default: the first host with something to upgrade]
-    #[arg(long, value_name = "HOST")]
-    pub canary: Option<String>,
-    /// How many hosts upgrade at once after the canary
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub parallel: u64,
-    /// How many failed hosts the rollout tolerates after the canary before it stops
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub failure_budget: usize,
-}
-
-impl RolloutArgs {
-    pub fn rollout(&self) -> cutover::discover::rollout::Rollout {
-        cutover::discover::rollout::Rollout {
-            canary: self.canary.clone(),
-            parallel: usize::try_from(self.parallel).unwrap_or(usize::MAX),
-            failure_budget: self.failure_budget,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-pub struct DiscoveryArgs {
-    /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, notification URLs, window, health timeout and settle (see README)
-    #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
-    pub config: Option<PathBuf>,
-}
-
-/// What every command that changes containers takes; flattened last, since its groups set the
-/// help headings of what follows them.
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Common")]
-pub struct ChangeArgs {
-    /// Print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The product profile to follow: a name (`cutover profiles list`), a file, or `none` [default: the container's
-    /// cutover.profile label, else the profile matching its image]
-    #[arg(long, value_name = "NAME|FILE|none")]
-    pub profile: Option<String>,
-    #[command(flatten)]
-    pub discovery: DiscoveryArgs,
-    #[command(flatten)]
-    pub notify: NotifyArgs,
-    #[command(flatten)]
-    pub common: CommonArgs,
-    #[command(flatten)]
-    pub health: HealthArgs,
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct NotifyArgs {
-    /// Send a message of what this did to URL (repeatable; adds to the config file's `notify`):
-    /// ntfy://, gotify://, slack://, discord://, workflows:// (Teams), matrix://, smtp://,
-    /// mailto://, json://, apprise://, their TLS forms ending in s, each with
-    /// ?level=all|change|failure [default level: change] (README "Notifications")
-    // Read by `commands::config_told`, not by clap, whose error would quote the URL's token.
-    #[arg(long = "notify", value_name = "URL")]
-    pub urls: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct CommonArgs {
-    /// Do not ask for confirmation (required without a terminal)
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Print the result as JSON on standard output
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Health")]
-pub struct HealthArgs {
-    /// Require this URL to answer too, besides the image's HEALTHCHECK if it has one (e.g. http://127.0.0.1:8080/health)
-    #[arg(long, value_name = "URL", conflicts_with = "health_port")]
-    pub health_url: Option<String>,
-    /// Require this port of the container to answer too, reached through its address or its published binding
-    #[arg(long, value_name = "PORT")]
-    pub health_port: Option<u16>,
-    /// The path asked on --health-port
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "/",
-        requires = "health_port"
-    )]
-    pub health_path: String,
-    /// Ask --health-port over https, without verifying its certificate (products that serve TLS themselves serve self-signed ones)
-    #[arg(long, requires = "health_port")]
-    pub health_https: bool,
-    /// The HTTP status --health-url or --health-port must answer [default: any 2xx]
-    #[arg(long, value_name = "CODE")]
-    pub health_status: Option<u16>,
-    /// A field the JSON answer must hold, e.g. status_code=200 or databaseStatus=OK (repeatable)
-    #[arg(long, value_name = "FIELD=VALUE")]
-    pub health_json: Vec<String>,
-    /// How long to wait for the new container to be healthy [default: the container's cutover.health_timeout label, else the config file's, else the profile's, else 2m]
-    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse)]
-    pub health_timeout: Option<Duration>,
-    /// Without a HEALTHCHECK, URL or port: how long it must also run without exiting or restarting [default: the cutover.settle label, else the config file's, else 10s]
-    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse)]
-    pub settle: Option<Duration>,
-}
-
-impl HealthArgs {
-    /// The command line's layer of the health settings.
-    pub fn settings(&self) -> Result<HealthSettings, String> {
-        let named = self.health_url.is_some() || self.health_port.is_some();
-        if !named && (self.health_status.is_some() || !self.health_json.is_empty()) {
-            return Err("--health-status and --health-json judge the answer of --health-url or --health-port: give one of them".into());
-        }
-        Ok(HealthSettings {
-            url: self.health_url.clone(),
-            port: self.health_port,
-            path: Some(self.health_path.clone()),
-            tls: self.health_https,
-            expect_status: self.health_status,
-            json: self
-                .health_json
-                .iter()
-                .map(|c| c.parse())
-                .collect::<Result<_, _>>()?,
-            settle: self.settle,
-            timeout: self.health_timeout,
-        })
-    }
-}
 
 impl Command {
     /// Whether the command was asked for JSON, which its errors then are too.
@@ -387,6 +197,34 @@ impl Command {
             // Options after TASK are cutover's too.
             Command::Task(a) => a.change.common.json || a.words.iter().any(|w| w == "--json"),
             Command::Completions(_) | Command::Man(_) => false,
+        }
+    }
+}
+
+impl Cli {
+    /// Runs the command the line names; the engine is resolved only for commands that use one.
+    pub async fn run(self) -> anyhow::Result<Exit> {
+        let Cli {
+            state_dir,
+            engine,
+            command,
+        } = self;
+        let site = || Site::new(state_dir.clone(), &engine.given());
+        match command {
+            Command::Upgrade(args) => upgrade::run(*args, &site()?).await,
+            Command::Rollback(args) => rollback::run(args, &site()?).await,
+            Command::Recover(args) => recover::run(args, &site()?).await,
+            Command::History(args) => history::run(args, &site()?),
+            Command::Profiles(command) => profiles::run(command, &site()?).await,
+            Command::Backup(args) => backup::run(args, &site()?).await,
+            Command::Backups(args) => backups::run(args, &site()?).await,
+            Command::Restore(args) => restore::run(args, &site()?).await,
+            Command::Tasks(args) => tasks::run(args, &site()?).await,
+            Command::Task(args) => task::run(args, &site()?, Cli::command()).await,
+            Command::Check(args) => check::run(args, &site()?).await,
+            Command::Auto(args) => auto::run(args, &site()?).await,
+            Command::Completions(args) => Ok(docs::completions(&args, Cli::command())),
+            Command::Man(args) => docs::man(&args, Cli::command()),
         }
     }
 }

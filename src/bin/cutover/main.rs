@@ -1,6 +1,8 @@
 //! The `cutover` command: parses arguments, sets up logging and the runtime, runs the command
-//! (`commands/`) and turns its result into an exit code.
+//! (`cli.rs` names the module of `commands/` that runs it) and turns its result into an exit
+//! code.
 
+mod args;
 mod cli;
 mod commands;
 mod output;
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.command.json();
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(cli.run()) {
         Ok(exit) => exit.into(),
         Err(e) => output::fatal(&e, json),
     }

@@ -16,7 +16,7 @@ use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
 use super::{config_told, load_profiles, refused, Site};
-use crate::cli::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
+use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {

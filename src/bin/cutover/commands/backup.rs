@@ -4,7 +4,7 @@ use clap::Args;
 use cutover::ops::backup::{self, BackupRequest};
 
 use super::{before_change, carry_out, given, load_profiles, Site};
-use crate::cli::{BackupWhat, BackupWhere, ChangeArgs};
+use crate::args::{BackupWhat, BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
 pub async fn run(args: BackupArgs, site: &Site) -> anyhow::Result<Exit> {

@@ -6,7 +6,7 @@ use cutover::engine::registry::RegistryClient;
 use cutover::ops::fleet;
 
 use super::{load_config, load_profiles, Site};
-use crate::cli::DiscoveryArgs;
+use crate::args::DiscoveryArgs;
 use crate::output::{self, Exit};
 
 /// One host, or with a config file that names `hosts`, every host of the fleet at once.

@@ -3,24 +3,37 @@
 
 use std::io::Write;
 
-use clap::CommandFactory;
+use std::path::PathBuf;
 
-use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use clap::Args;
+
 use crate::output::Exit;
 
-pub fn completions(args: &CompletionsArgs) -> Exit {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "cutover",
-        &mut std::io::stdout(),
-    );
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write cutover.1 and a cutover-COMMAND.1 for each command into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// The script for `args.shell`, of the command line `cli`.
+pub fn completions(args: &CompletionsArgs, mut cli: clap::Command) -> Exit {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cli, "cutover", &mut script);
+    // A closed pipe (`| head`) is no failure of the script.
+    let _ = std::io::stdout().write_all(&script);
     Exit::Done
 }
 
 /// The main page on standard output; with `--dir`, it and one page per command as files there.
-pub fn man(args: &ManArgs) -> anyhow::Result<Exit> {
-    let mut cli = Cli::command();
+pub fn man(args: &ManArgs, mut cli: clap::Command) -> anyhow::Result<Exit> {
     cli.build();
     let Some(dir) = &args.dir else {
         clap_mangen::Man::new(cli).render(&mut std::io::stdout())?;

@@ -4,7 +4,7 @@ use clap::Args;
 use cutover::ops::{fleet, history};
 
 use super::{load_config, Site};
-use crate::cli::DiscoveryArgs;
+use crate::args::DiscoveryArgs;
 use crate::output::{self, Exit};
 
 pub fn run(args: HistoryArgs, site: &Site) -> anyhow::Result<Exit> {

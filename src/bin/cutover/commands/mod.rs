@@ -31,41 +31,8 @@ use cutover::run::journal::{self, StateDir};
 use cutover::run::Interrupt;
 use indicatif::MultiProgress;
 
-use crate::cli::{self, ChangeArgs, Cli, Command, CommonArgs, DiscoveryArgs, NotifyArgs};
+use crate::args::{self, ChangeArgs, CommonArgs, DiscoveryArgs, NotifyArgs};
 use crate::output::{self, Exit};
-
-/// Runs the command the line names; the engine is resolved only for commands that use one.
-pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let Cli {
-        state_dir,
-        engine,
-        command,
-    } = cli;
-    let site = || -> anyhow::Result<Site> {
-        Ok(Site {
-            state_root: state_dir.clone().unwrap_or_else(journal::default_state_dir),
-            endpoint: endpoint::resolve(&engine.given(), &endpoint::Sources::process())
-                .map_err(|e| refused(e.to_string()))?,
-            named_engine: engine.given() != endpoint::Given::default(),
-        })
-    };
-    match command {
-        Command::Upgrade(args) => upgrade::run(*args, &site()?).await,
-        Command::Rollback(args) => rollback::run(args, &site()?).await,
-        Command::Recover(args) => recover::run(args, &site()?).await,
-        Command::History(args) => history::run(args, &site()?),
-        Command::Profiles(command) => profiles::run(command, &site()?).await,
-        Command::Backup(args) => backup::run(args, &site()?).await,
-        Command::Backups(args) => backups::run(args, &site()?).await,
-        Command::Restore(args) => restore::run(args, &site()?).await,
-        Command::Tasks(args) => tasks::run(args, &site()?).await,
-        Command::Task(args) => task::run(args, &site()?).await,
-        Command::Check(args) => check::run(args, &site()?).await,
-        Command::Auto(args) => auto::run(args, &site()?).await,
-        Command::Completions(args) => Ok(docs::completions(&args)),
-        Command::Man(args) => docs::man(&args),
-    }
-}
 
 /// The built-in profiles and the user's; a broken user profile stops the command, with its
 /// file, line and column.
@@ -99,7 +66,7 @@ fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
     Ok(Given {
         config: config_told(&change.discovery, &change.notify)?,
         health: change.health.settings().map_err(refused)?,
-        profile: cli::choice(change.profile.as_deref()),
+        profile: args::choice(change.profile.as_deref()),
     })
 }
 
@@ -123,6 +90,16 @@ pub struct Site {
 }
 
 impl Site {
+    /// The site the command line names: its state directory, and the engine it resolves to.
+    pub fn new(state_dir: Option<PathBuf>, engine: &endpoint::Given) -> anyhow::Result<Site> {
+        Ok(Site {
+            state_root: state_dir.unwrap_or_else(journal::default_state_dir),
+            endpoint: endpoint::resolve(engine, &endpoint::Sources::process())
+                .map_err(|e| refused(e.to_string()))?,
+            named_engine: *engine != endpoint::Given::default(),
+        })
+    }
+
     async fn engine(&self) -> anyhow::Result<DockerEngine> {
         Ok(DockerEngine::connect(&self.endpoint).await?)
     }

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use cutover::ops::live;
 
 use super::{load_profiles, refused, Site};
-use crate::cli;
+use crate::args;
 use crate::output::{self, Exit};
 
 pub async fn run(command: ProfilesCommand, site: &Site) -> anyhow::Result<Exit> {
@@ -23,7 +23,7 @@ pub async fn run(command: ProfilesCommand, site: &Site) -> anyhow::Result<Exit> 
             json,
         } => {
             let engine = site.engine().await?;
-            let choice = cli::choice(profile.as_deref());
+            let choice = args::choice(profile.as_deref());
             let (profile, findings) =
                 live::check_container(&engine, &catalog, &name, &choice).await?;
             Ok(output::profile_check(&name, &profile, &findings, json))

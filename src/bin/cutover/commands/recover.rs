@@ -8,7 +8,7 @@ use cutover::ops::fleet;
 use cutover::run::Interrupt;
 
 use super::{confirm, ensure_can_confirm, load_config, Site};
-use crate::cli::{CommonArgs, DiscoveryArgs};
+use crate::args::{CommonArgs, DiscoveryArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: RecoverArgs, site: &Site) -> anyhow::Result<Exit> {

@@ -4,7 +4,7 @@ use clap::Args;
 use cutover::ops::rollback;
 
 use super::{before_change, carry_out, given, load_profiles, Site};
-use crate::cli::{BackupWhere, ChangeArgs};
+use crate::args::{BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
 pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {

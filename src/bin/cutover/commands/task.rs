@@ -1,6 +1,6 @@
 //! `cutover task`: the task's own options come after TASK, and the profile says which they are.
 
-use clap::{Args, Parser};
+use clap::Args;
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::task;
 
@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use cutover::ops::settings::Given;
 
 use super::{before_change, carry_out, given, load_config, load_profiles, refused, Site};
-use crate::cli::{self, BackupWhere, ChangeArgs, Cli, Command, DiscoveryArgs};
+use crate::args::{self, BackupWhere, ChangeArgs, DiscoveryArgs};
 use crate::output::{self, Exit};
 
-pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
+/// Runs `cutover task`; `cli` is the whole command line's definition, which reads it again
+/// once the task's profile says which words are the task's.
+pub async fn run(args: TaskArgs, site: &Site, mut cli: clap::Command) -> anyhow::Result<Exit> {
     let (Some(name), Some(task_name)) = (args.name.clone(), args.task.clone()) else {
         // `--help` before TASK: clap's own help of the command.
-        let mut cli = <Cli as clap::CommandFactory>::command();
         cli.build();
         let command = cli.find_subcommand_mut("task").expect("the task command");
         // A closed pipe (`| head`) is no failure of the help.
@@ -44,7 +45,7 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         .profile
         .clone()
         .or_else(|| option_among(&args.words, "--profile"));
-    let choice = cli::choice(profile.as_deref());
+    let choice = args::choice(profile.as_deref());
     let tasks = task::tasks_of(&engine, &catalog, &name, &choice).await?;
     let spec = tasks.get(&task_name)?;
     if args.help || args.words.iter().any(|w| w == "--help" || w == "-h") {
@@ -56,7 +57,7 @@ pub async fn run(args: TaskArgs, site: &Site) -> anyhow::Result<Exit> {
         .map_err(|e| refused(format!("{e}; {}", usage())))?;
     let args = match options.is_empty() {
         true => args,
-        false => args.with_options(&options).map_err(|e| match e.kind() {
+        false => args.with_options(&options, cli).map_err(|e| match e.kind() {
             clap::error::ErrorKind::UnknownArgument => refused(format!(
                 "{} is an option neither of {task_name} nor of cutover task; {}; cutover's: `cutover task --help`",
                 e.get(clap::error::ContextKind::InvalidArg)
@@ -122,7 +123,11 @@ impl TaskArgs {
 
     /// The command line read again with `options` (words after TASK that are not the task's
     /// own) moved before NAME, where they are cutover's options.
-    pub fn with_options(&self, options: &[String]) -> Result<TaskArgs, clap::Error> {
+    pub fn with_options(
+        &self,
+        options: &[String],
+        cli: clap::Command,
+    ) -> Result<TaskArgs, clap::Error> {
         let argv: Vec<String> = std::env::args().collect();
         let at = argv
             .iter()
@@ -136,10 +141,11 @@ impl TaskArgs {
             .chain(&argv[at..end])
             .cloned()
             .collect();
-        match Cli::try_parse_from(reordered)?.command {
-            Command::Task(args) => Ok(args),
-            _ => unreachable!("the same command line names the same command"),
-        }
+        let matches = cli.try_get_matches_from(reordered)?;
+        let (_, task) = matches
+            .subcommand()
+            .expect("the same command line names the same command");
+        <TaskArgs as clap::FromArgMatches>::from_arg_matches(task)
     }
 }
 

@@ -5,13 +5,13 @@ use cutover::ops::task;
 
 use super::load_profiles;
 use super::Site;
-use crate::cli;
+use crate::args;
 use crate::output::{self, Exit};
 
 pub async fn run(args: TasksArgs, site: &Site) -> anyhow::Result<Exit> {
     let catalog = load_profiles()?;
     let engine = site.engine().await?;
-    let choice = cli::choice(args.profile.as_deref());
+    let choice = args::choice(args.profile.as_deref());
     let tasks = task::tasks_of(&engine, &catalog, &args.name, &choice).await?;
     Ok(output::tasks(&args.name, &tasks, args.json))
 }

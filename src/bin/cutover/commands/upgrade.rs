@@ -19,7 +19,7 @@ use cutover::ops::fleet;
 use cutover::run::Interrupt;
 
 use super::{before_change, carry_out, confirm, given, load_profiles, refused, Site};
-use crate::cli::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
+use crate::args::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
