@@ -37,6 +37,7 @@ pub mod profile;
 pub mod run;
 pub mod schedule;
 pub mod secrets;
+pub mod size;
 pub(crate) mod template;
 #[cfg(test)]
 mod testing;

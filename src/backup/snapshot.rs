@@ -138,9 +138,9 @@ impl Probe {
         (wanted > self.free_bytes).then(|| {
             format!(
                 "a copy of the database ({}) needs about {} on the server's storage, which has {} free",
-                crate::plan::human_bytes(self.bytes),
-                crate::plan::human_bytes(wanted),
-                crate::plan::human_bytes(self.free_bytes)
+                crate::size::human_bytes(self.bytes),
+                crate::size::human_bytes(wanted),
+                crate::size::human_bytes(self.free_bytes)
             )
         })
     }

@@ -172,9 +172,9 @@ impl Room {
         (wanted > self.free_bytes).then(|| {
             format!(
                 "a copy of the database's volume ({}) needs about {} beside it, which has {} free",
-                crate::plan::human_bytes(self.bytes),
-                crate::plan::human_bytes(wanted),
-                crate::plan::human_bytes(self.free_bytes)
+                crate::size::human_bytes(self.bytes),
+                crate::size::human_bytes(wanted),
+                crate::size::human_bytes(self.free_bytes)
             )
         })
     }

@@ -14,10 +14,11 @@ use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
+use crate::plan;
 use crate::plan::build::{BackupPlan, SnapshotHow, SnapshotPlan};
-use crate::plan::{self, human_bytes};
 use crate::profile::Catalog;
 use crate::run::StateDir;
+use crate::size::human_bytes;
 
 /// How many backups of a container are kept when nothing says otherwise.
 pub const DEFAULT_KEEP: usize = 5;

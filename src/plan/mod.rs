@@ -23,7 +23,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use build::{plan_rollback, plan_upgrade, UpgradeOptions};
-pub use steps::{human_bytes, Step};
+pub use steps::Step;
 
 /// A container of the run: one generation of one member.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -12,13 +12,14 @@ use cutover::discover::check::{Status, Unreached};
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
 use cutover::ops::task::Tasks;
-use cutover::plan::{self, human_bytes, short_image, Kind, Plan};
+use cutover::plan::{self, short_image, Kind, Plan};
 use cutover::profile::task::TaskSpec;
 use cutover::profile::{Catalog, Loaded};
 use cutover::run::recover::Recovery;
 use cutover::run::runner::StepStatus;
 use cutover::run::{Outcome, RunReport};
 use cutover::secrets;
+use cutover::size::human_bytes;
 use serde_json::json;
 
 /// The documented exit codes (see `cutover --help`).

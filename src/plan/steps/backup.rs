@@ -12,6 +12,7 @@ use crate::backup::{self, Target};
 use crate::engine::facts::Facts;
 use crate::engine::inspect_required;
 use crate::plan::{Plan, Slot};
+use crate::size::human_bytes;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Backup {
@@ -228,13 +229,4 @@ impl Backup {
 
 fn failed(e: backup::BackupError) -> StepError {
     StepError::Failed(crate::secrets::redact(&e.to_string()))
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }

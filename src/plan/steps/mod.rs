@@ -43,7 +43,7 @@ use crate::health::HealthError;
 use crate::secrets;
 
 pub use await_healthy::AwaitHealthy;
-pub use backup::{human_bytes, Backup, Known};
+pub use backup::{Backup, Known};
 pub use call::{Call, CallStep};
 pub use carry_file::CarryFile;
 pub use check_version::{reports, CheckVersion, VersionSource};

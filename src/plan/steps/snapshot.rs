@@ -262,7 +262,7 @@ impl Action for SnapshotBackup {
             detail: Some(format!(
                 "backup {} written after, {} in {}{}; snapshot dropped",
                 manifest.id,
-                crate::plan::human_bytes(bytes),
+                crate::size::human_bytes(bytes),
                 took(clock),
                 match removed.len() {
                     0 => String::new(),
