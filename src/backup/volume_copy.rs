@@ -14,7 +14,7 @@
 //!
 //! Each pass runs in a one-shot container of the server's own image (its shell, `find`, `cp`,
 //! `awk`), as root, without network; the stop and start of the server, and the check that it
-//! answers again, are the step's (see [`crate::plan::steps::VolumeSnapshot`]).
+//! answers again, are the plan's (its `snapshot_volume` step).
 
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
 use serde::{Deserialize, Serialize};

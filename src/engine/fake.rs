@@ -65,13 +65,13 @@ pub struct World {
     pub registry: BTreeMap<String, (ImageConfig, Behaviour)>,
     /// Keys migrations and hooks wrote, as a database would keep them.
     pub data: BTreeMap<String, String>,
-    /// The copies of the database its server made (see [`crate::backup::snapshot`]), by name;
+    /// The copies of the database its server made (as the backup's snapshot script asks), by name;
     /// `None` for a server whose superuser does not answer, which copies nothing.
     pub copies: Option<BTreeMap<String, BTreeMap<String, String>>>,
     /// Why the server refuses to copy the database (another session is on it).
     pub copy_refused: Option<String>,
-    /// Named volumes, with what a copy of the database's volume holds (see
-    /// [`crate::backup::volume_copy`]); the database's own volume holds `data`.
+    /// Named volumes, with what a copy of the database's volume holds (the backup's volume
+    /// copy); the database's own volume holds `data`.
     pub volumes: BTreeMap<String, BTreeMap<String, String>>,
     /// Files of the database a rollback set aside on its volume, by folder.
     pub asides: BTreeMap<String, BTreeMap<String, String>>,
@@ -389,7 +389,7 @@ fn binds(body: &ContainerCreateBody) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A pass of [`crate::backup::volume_copy`]'s script over the database's volume and its copy:
+/// A pass of the backup's volume copy's script over the database's volume and its copy:
 /// what it says and its exit code. The first pass copies a server that writes as it is read
 /// (a torn copy, which the second must mend); the others refuse a running server, which would
 /// tear what they copy.

@@ -582,6 +582,19 @@ mod humantime_serde_rfc3339 {
     }
 }
 
+/// The runs of any state directory, as steps ask of them (see [`crate::plan::steps::Runs`]).
+pub struct StateDirs;
+
+impl crate::plan::steps::Runs for StateDirs {
+    fn unfinished(&self, root: &Path, container: &str) -> Result<bool, String> {
+        let state = StateDir::open(root).map_err(|e| e.to_string())?;
+        let runs = state
+            .unfinished(Some(container))
+            .map_err(|e| e.to_string())?;
+        Ok(!runs.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

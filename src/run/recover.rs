@@ -115,7 +115,9 @@ fn waits_for(plan: &crate::plan::Plan) -> Option<String> {
         .iter()
         .flat_map(|s| &s.steps)
         .find_map(|step| match step {
-            Step::Gate(gate) => gate.waits_for().map(str::to_string),
+            Step::Gate(gate) => gate
+                .waits_for(&super::journal::StateDirs)
+                .map(str::to_string),
             _ => None,
         })
 }

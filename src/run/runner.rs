@@ -703,6 +703,7 @@ impl Runner<'_> {
             progress,
             data_touched,
             captured: &state.captured,
+            runs: &super::journal::StateDirs,
         }
     }
 

@@ -583,6 +583,7 @@ async fn every_undo_applied_twice_is_applied_once() {
                 progress: None,
                 data_touched: true,
                 captured: &BTreeMap::new(),
+                runs: &super::journal::StateDirs,
             };
             let action = plan.stages[stage].steps[index].action();
             let outputs = run.steps[&(stage, index)].outputs.as_ref();

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use super::{Action, Cx, Done, Outputs, Runs, StepError, Traits};
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,8 +43,8 @@ impl Gate {
     /// For another node's run: the first node, while its run may still change the database
     /// and has not ended (an interrupted run not yet recovered), so that this one's recovery
     /// waits for it.
-    pub fn waits_for(&self) -> Option<&str> {
-        (!self.is_first() && Record::read(&self.record) == Moves::Unfinished)
+    pub fn waits_for(&self, runs: &dyn Runs) -> Option<&str> {
+        (!self.is_first() && Record::read(&self.record, runs) == Moves::Unfinished)
             .then_some(self.first.as_str())
     }
 }
@@ -117,7 +117,7 @@ impl Action for Gate {
 
     async fn undo(
         &self,
-        _cx: &Cx<'_>,
+        cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
         // The first node's later steps are undone by now: the database is back.
@@ -126,7 +126,7 @@ impl Action for Gate {
                 .map(|()| None)
                 .map_err(StepError::Failed);
         }
-        match Record::read(&self.record) {
+        match Record::read(&self.record, cx.runs) {
             Moves::Untouched | Moves::PutBack => Ok(None),
             Moves::Moving | Moves::Unfinished | Moves::Moved => Err(StepError::Failed(format!(
                 "{} may have moved the database on, where {}'s old version is not made to run: it is left stopped while {} serves; bring it to the new version by hand once the cause is fixed (`cutover history` on both hosts tells what each run did)",
@@ -203,17 +203,17 @@ impl Record {
     /// What the first node's run did; a record that cannot be read tells nothing, and counts as
     /// moved. Moving becomes [`Moves::Unfinished`] while its run is one to recover, and
     /// [`Moves::Moved`] once it ended without putting the database back.
-    pub fn read(path: &Path) -> Moves {
+    pub fn read(path: &Path, runs: &dyn Runs) -> Moves {
         let Ok(record) = Self::load(path) else {
             return Moves::Moved;
         };
         if record.moves != Moves::Moving {
             return record.moves;
         }
-        let state = path.parent().and_then(Path::parent);
-        let unfinished = state
-            .and_then(|s| crate::run::StateDir::open(s).ok())
-            .map(|s| s.unfinished(Some(&record.first)).map(|r| !r.is_empty()));
+        let unfinished = path
+            .parent()
+            .and_then(Path::parent)
+            .map(|state| runs.unfinished(state, &record.first));
         match unfinished {
             Some(Ok(false)) => Moves::Moved,
             _ => Moves::Unfinished,

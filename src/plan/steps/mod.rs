@@ -193,6 +193,16 @@ pub struct Cx<'a> {
     pub data_touched: bool,
     /// Values earlier steps captured from their commands' output.
     pub captured: &'a BTreeMap<String, String>,
+    /// The runs journaled on this host, which the runner keeps.
+    pub runs: &'a dyn Runs,
+}
+
+/// What a step may ask of the runs the runner journals: a cluster's gate asks whether the
+/// first node's run ended.
+pub trait Runs: Sync {
+    /// Whether a run of `container`, journaled in the state directory `root`, is unfinished
+    /// (to recover, or needing a person).
+    fn unfinished(&self, root: &Path, container: &str) -> Result<bool, String>;
 }
 
 impl Cx<'_> {
