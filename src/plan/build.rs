@@ -62,6 +62,18 @@ impl Migration {
 pub struct CarriedPath {
     pub path: String,
     pub optional: bool,
+    /// A profile's, which cannot know the container's layout: where the file lies on a mount
+    /// the successor shares (DevLake 0.17's compose file bind-mounts `./.env:/app/.env`), it
+    /// is there already and nothing is carried. `--carry-file` there is refused as a mistake.
+    pub by_profile: bool,
+}
+
+impl CarriedPath {
+    /// Whether the member `inspect` carries it: not a profile's file on a mount its successor
+    /// shares.
+    fn carried_by(&self, inspect: &ContainerInspectResponse) -> bool {
+        !(self.by_profile && recreate::mount_holding(inspect, &self.path).is_some())
+    }
 }
 
 /// What a hop does around the swap, beyond creating, stopping, renaming and starting.
@@ -595,7 +607,7 @@ fn member<'a>(
 /// Whether a hop's steps can apply to a container moving to `image`: its carried files on no
 /// mount, a tag to compare the reported version with.
 fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> Result<(), String> {
-    for carried in &hop.carry {
+    for carried in hop.carry.iter().filter(|c| c.carried_by(inspect)) {
         if !carried.path.starts_with('/') {
             return Err(format!(
                 "--carry-file {}: give the absolute path inside the container",
@@ -708,7 +720,7 @@ impl Hop<'_> {
             );
         }
         for m in members.iter().filter(|m| !m.companion) {
-            for carried in &hop.carry {
+            for carried in hop.carry.iter().filter(|c| c.carried_by(m.inspect)) {
                 steps.push(
                     CarryFile {
                         from: self.before(m),

@@ -128,6 +128,7 @@ fn a_migration_runs_from_the_new_image_while_the_service_is_stopped() {
     opts.steps.carry = vec![CarriedPath {
         path: "/app/.env".into(),
         optional: false,
+        by_profile: false,
     }];
     let plan = upgrade(&opts);
     assert_eq!(
@@ -354,6 +355,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     opts.steps.carry = vec![CarriedPath {
         path: "/data/settings".into(),
         optional: false,
+        by_profile: false,
     }];
     let (container, image) = fixture();
     let old = Predecessor {
@@ -363,9 +365,19 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     };
     let refused = plan_upgrade(&[old], &opts).unwrap_err();
     assert!(refused.contains("lies on the mount /data"), "{refused}");
+    // A profile's file there is there already for the successor, which shares the mount.
+    opts.steps.carry[0].by_profile = true;
+    let old = Predecessor {
+        inspect: &container,
+        image: &image,
+        vanished_volumes_from: &[],
+    };
+    let plan = plan_upgrade(&[old], &opts).expect("nothing to carry");
+    assert!(!names(&plan).contains(&"carry_file"), "{:?}", names(&plan));
     opts.steps.carry = vec![CarriedPath {
         path: "app/.env".into(),
         optional: false,
+        by_profile: false,
     }];
     let old = Predecessor {
         inspect: &container,

@@ -241,6 +241,7 @@ fn shapes() -> Vec<Shape> {
     carried.steps.carry = vec![CarriedPath {
         path: "/app/.env".into(),
         optional: false,
+        by_profile: false,
     }];
     let mut hops = options("3");
     hops.via = vec!["2".into()];
@@ -763,10 +764,12 @@ async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
         CarriedPath {
             path: "/app/.env".into(),
             optional: false,
+            by_profile: false,
         },
         CarriedPath {
             path: "/app/missing".into(),
             optional: true,
+            by_profile: false,
         },
     ];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
@@ -789,6 +792,7 @@ async fn a_carried_file_keeps_its_content_mode_and_owner_and_its_copy_goes() {
     opts.steps.carry = vec![CarriedPath {
         path: "/app/missing".into(),
         optional: false,
+        by_profile: false,
     }];
     let (_, report) = upgrade(&host, &["web"], opts, None).await;
     let report = report.unwrap();
@@ -969,6 +973,7 @@ fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
             opts.steps.carry = vec![CarriedPath {
                 path: "/app/.env".into(),
                 optional: false,
+                by_profile: false,
             }];
             // Killed once its last step is journaled: nothing is cleaned up yet.
             let last = step_count(&["web"], &opts, Copies::Dump).await - 1;

@@ -1079,6 +1079,67 @@ fn quay_without_pg_trgm_is_refused_before_its_schema_changes() {
     assert_eq!(schema(db, "quay", "quay", "quay").0, "3.8.0");
 }
 
+/// DevLake 0.17 as its own compose file runs it: `./.env:/app/.env` bind-mounted
+/// (devops/releases/lake-v0.17.0/docker-compose.yml). The profile's `/app/.env` is there already
+/// for the new container, which shares the mount: nothing is carried, and the key still reaches
+/// 0.18 as ENCRYPTION_SECRET.
+#[test]
+fn devlake_0_17_with_its_env_file_bind_mounted_moves_to_0_18_with_its_key() {
+    let scene = Scene::new("devlakebind");
+    let net = network(&scene);
+    postgres(&scene, &net, "lake", "lake-pw-45", "lake");
+    let env_file = temp_dir(&scene, "compose").join(".env");
+    std::fs::write(
+        &env_file,
+        "DB_URL=postgres://lake:lake-pw-45@db:5432/lake\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &env_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let (name, port) = scene.run_served(
+        "lake",
+        &net,
+        8080,
+        &["-v", &format!("{}:/app/.env", env_file.display())],
+        &product("apache/devlake:v0.17.0"),
+    );
+    serving(port, "/blueprints");
+    let dotenv = std::fs::read_to_string(&env_file).unwrap();
+    let key = dotenv
+        .lines()
+        .find_map(|l| l.strip_prefix("ENCODE_KEY="))
+        .expect("the first boot wrote ENCODE_KEY into the host's .env")
+        .to_string();
+    let out = scene.upgrade(&name, "v0.18.0", &["--json"]);
+    out.expect(0);
+    let steps = steps_field(&out.json(), "step");
+    assert!(
+        !steps.iter().any(|s| s == "carry_file"),
+        "nothing to carry: {steps:?}"
+    );
+    assert!(
+        env_of(&name).contains(&format!("ENCRYPTION_SECRET={key}")),
+        "{:?}",
+        env_of(&name)
+    );
+    assert!(serving(port, "/version").contains("v0.18.0"));
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        dotenv,
+        "the host's .env is as it was"
+    );
+    for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
+        assert!(
+            !text.contains(&key) && !text.contains("lake-pw-45"),
+            "a secret leaked"
+        );
+    }
+    assert_no_leftovers(&name);
+}
+
 #[test]
 fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_it() {
     let scene = Scene::new("devlakebeta");

@@ -27,6 +27,7 @@ impl Plans for CarryFile {
         hop.stage.carry.push(CarriedPath {
             path: self.path.clone(),
             optional: self.optional,
+            by_profile: true,
         });
         Ok(())
     }

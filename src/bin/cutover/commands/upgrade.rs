@@ -302,6 +302,7 @@ impl StepArgs {
             .map(|(path, optional)| CarriedPath {
                 path: path.clone(),
                 optional,
+                by_profile: false,
             })
             .collect();
         Ok(StageOptions {
