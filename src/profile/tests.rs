@@ -328,6 +328,12 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         "read from the .env file"
     );
     assert_eq!(crossing.stage.carry[0].path, "/app/.env");
+    // Before v0.10.0 DevLake did not migrate its own schema.
+    let old = for_hop(&devlake, "v0.9.3", "v0.10.0", &dotenv).unwrap();
+    assert!(
+        old.refusal.is_some_and(|r| r.contains("prior to v0.10.0")),
+        "refused before any downtime"
+    );
     let [PlanStep::CallStep(call)] = &placed(&crossing, Phase::Started)[..] else {
         panic!("one call as the new version starts");
     };
