@@ -15,7 +15,7 @@ use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, with_its_group};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
-use crate::backup::{self, DatabaseTarget, Target};
+use crate::backup::{self, DatabaseTarget, Server, Target};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::engine::{self, Engine};
@@ -36,6 +36,10 @@ pub struct Finding {
     pub passed: bool,
     /// What the product answered, secrets masked.
     pub answer: String,
+    /// The cause lies outside the product (its database server is stopped): the profile is
+    /// not in question, and the refusal says only that, with what to do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outside: bool,
 }
 
 /// The rules of a profile, as they apply to the version that runs now (with the command line's
@@ -106,6 +110,7 @@ async fn check(
         rule,
         passed: result.is_ok(),
         answer: result.unwrap_or_else(|e| e),
+        outside: false,
     };
     let mut findings = Vec::new();
     if let Some(rule) = rules.health.named_check() {
@@ -123,12 +128,17 @@ async fn check(
         ));
     }
     if let Some(spec) = rules.database {
-        findings.extend(
-            database(engine, c, facts, spec, rules.dump)
-                .await
-                .into_iter()
-                .map(|(check, rule, result)| finding(check, rule, result)),
-        );
+        match database(engine, c, facts, spec, rules.dump).await {
+            Ok(answers) => findings.extend(
+                answers
+                    .into_iter()
+                    .map(|(check, rule, result)| finding(check, rule, result)),
+            ),
+            Err(cause) => findings.push(Finding {
+                outside: true,
+                ..finding("database", "its database server runs".into(), Err(cause))
+            }),
+        }
     }
     findings
 }
@@ -167,22 +177,23 @@ async fn reports_current(
 
 /// The database the profile names: found where the profile looks, served by a running
 /// container (or on a volume, embedded), with the extensions the product needs; dumped and
-/// restorable when asked.
+/// restorable when asked. Its server's container found stopped is a cause outside the product
+/// (`Err`), whatever else fails because of it.
 async fn database(
     engine: &dyn Engine,
     c: &ContainerInspectResponse,
     facts: &Facts,
     spec: &DatabaseSpec,
     dump: bool,
-) -> Vec<Answer> {
+) -> Result<Vec<Answer>, String> {
     let rule = format!("the database where the profile looks ({})", spec.describe());
     let location = match spec.find(facts) {
-        Err(e) => return vec![("database", rule, Err(e))],
+        Err(e) => return Ok(vec![("database", rule, Err(e))]),
         Ok(Found::Embedded(path)) => {
             let result = embedded_database(c, &path)
                 .map(|v| format!("its embedded database is on {} ({})", v.path, v.source))
                 .map_err(|e| e.to_string());
-            return vec![("database", rule, result)];
+            return Ok(vec![("database", rule, result)]);
         }
         Ok(Found::Server(location)) => location,
     };
@@ -195,29 +206,36 @@ async fn database(
         location.from
     );
     if location.engine == DbEngine::Sqlserver {
-        return vec![(
+        return Ok(vec![(
             "database",
             rule,
             Ok(format!(
                 "{at}: cutover cannot dump SQL Server; back it up with its own tools"
             )),
-        )];
+        )]);
+    }
+    if let Ok(Some(Server::Stopped(container))) =
+        backup::database_container(engine, c, &location.host).await
+    {
+        return Err(format!(
+            "its database ({at}) is served by the container {container}, which is not running: start it (`docker start {container}`), then try again"
+        ));
     }
     let server = match database_server(engine, c, spec, location).await {
         Ok(Some(server)) => server,
         // A database outside this host's containers is one an upgrade without a backup can use,
         // but nothing more can be checked of it.
         Ok(None) if !dump && spec.requires_extensions.is_empty() => {
-            return vec![("database", rule, Ok(format!("{at}, outside this host's containers")))]
+            return Ok(vec![("database", rule, Ok(format!("{at}, outside this host's containers")))])
         }
         Ok(None) => {
-            return vec![(
+            return Ok(vec![(
                 "database",
                 rule,
                 Err(format!("{at}, which is no container on a network the product shares: cutover cannot reach it to check it")),
-            )]
+            )])
         }
-        Err(e) => return vec![("database", rule, Err(e.to_string()))],
+        Err(e) => return Ok(vec![("database", rule, Err(e.to_string()))]),
     };
     let mut found = vec![(
         "database",
@@ -225,7 +243,7 @@ async fn database(
         Ok(format!("{at}, served by {}", server.container)),
     )];
     found.extend(served(engine, c, spec, &server, dump).await);
-    found
+    Ok(found)
 }
 
 /// A rule's kind, the rule, and what the product answered.
@@ -326,6 +344,15 @@ pub async fn check_container(
 /// Why the upgrade stops, when a rule failed: each rule the product disagrees with, what it
 /// answered, and what to do.
 pub fn refusal(profile: &str, findings: &[Finding]) -> Option<String> {
+    // A cause outside the product explains what else failed: it alone is said.
+    let outside: Vec<String> = findings
+        .iter()
+        .filter(|f| !f.passed && f.outside)
+        .map(|f| format!("{}: {}", f.container, f.answer))
+        .collect();
+    if !outside.is_empty() {
+        return Some(format!("nothing was changed: {}", outside.join("; ")));
+    }
     let failed: Vec<String> = findings
         .iter()
         .filter(|f| !f.passed)
@@ -350,7 +377,30 @@ mod tests {
             rule: format!("the {check} rule"),
             passed,
             answer: answer.into(),
+            outside: false,
         }
+    }
+
+    #[test]
+    fn a_stopped_database_server_is_said_alone_with_what_to_do_not_as_a_broken_profile() {
+        let findings = [
+            finding("catalog", "health", false, "answered HTTP 500"),
+            Finding {
+                outside: true,
+                ..finding(
+                    "catalog",
+                    "database",
+                    false,
+                    "its database is served by the container db, which is not running: start it",
+                )
+            },
+        ];
+        let why = refusal("anchore-engine", &findings).unwrap();
+        assert!(why.contains("which is not running: start it"), "{why}");
+        assert!(
+            !why.contains("Fix or replace the profile") && !why.contains("HTTP 500"),
+            "{why}"
+        );
     }
 
     #[test]

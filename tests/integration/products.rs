@@ -689,6 +689,28 @@ fn anchore_fails_after_its_migration_and_comes_back_on_its_data(
     }
 }
 
+/// Its database server stopped: the refusal says that alone, with what to do, and gives no
+/// advice to change the profile (the health rule fails too, for that reason only).
+#[test]
+fn anchore_with_its_database_stopped_is_told_to_start_it_not_to_fix_its_profile() {
+    let a = anchore("anchoredbstop", "postgres", &[]);
+    docker(&["stop", &a.db]);
+    let out = a.scene.upgrade_refused(
+        &a.services[0],
+        "v0.7.1",
+        &[],
+        &[&format!(
+            "served by the container {}, which is not running: start it",
+            a.db
+        )],
+    );
+    assert!(
+        !out.stderr.contains("Fix or replace the profile"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn anchore_quickstart_with_its_image_defaults_comes_back_on_its_postgres_database() {
     let a = anchore("anchorequick", "postgres", &[]);
