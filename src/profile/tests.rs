@@ -939,6 +939,34 @@ fn quay_migrates_whatever_its_environment_says_and_never_crosses_into_3_0_unatte
 }
 
 #[test]
+fn proget_crossing_6_0_gets_its_connection_string_under_the_name_6_0_reads() {
+    let proget = shipped("proget");
+    let old = "Data Source=sql;Initial Catalog=ProGet;User ID=proget;Password=pw";
+    let set = |env: &[&str]| {
+        for_hop(&proget, "5.3.44", "6.0.1", &facts(env, &[]))
+            .unwrap()
+            .stage
+            .env
+            .set
+    };
+    let named = format!("SQL_CONNECTION_STRING={old}");
+    assert_eq!(
+        set(&[&named]),
+        [("PROGET_SQL_CONNECTION_STRING".to_string(), old.to_string())]
+    );
+    let both = [named.as_str(), "PROGET_SQL_CONNECTION_STRING=Data Source=other"];
+    assert!(set(&both).is_empty(), "a set new name is left as it is");
+    let neither = for_hop(&proget, "5.3.44", "6.0.1", &facts(&[], &[])).unwrap();
+    assert_eq!(neither.refusal, None);
+    assert!(for_hop(&proget, "6.0.1", "2022.1.0", &facts(&[&named], &[]))
+        .unwrap()
+        .stage
+        .env
+        .set
+        .is_empty());
+}
+
+#[test]
 fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     let proget = shipped("proget");
     let notes = |from, to| {

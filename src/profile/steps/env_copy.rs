@@ -17,6 +17,11 @@ pub struct EnvCopy {
     pub files: Vec<String>,
     #[serde(default)]
     pub remove_from: bool,
+    /// A new name for a setting the container may not use at all (ProGet's connection string
+    /// from 6.0): `to` is set only where the container lacks it and has `from`; neither is no
+    /// refusal, and a `to` already set is left as it is.
+    #[serde(default)]
+    pub if_missing: bool,
 }
 
 impl Plans for EnvCopy {
@@ -26,6 +31,9 @@ impl Plans for EnvCopy {
 
     fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
         let (name, new, files) = (&self.from, &self.to, &self.files);
+        if self.if_missing && facts.value(new, files).is_some() {
+            return Ok(());
+        }
         match facts.value(name, files) {
             Some(value) => {
                 hop.stage.env.set.push((new.clone(), value));
@@ -33,7 +41,7 @@ impl Plans for EnvCopy {
                     hop.stage.env.unset.push(name.clone());
                 }
             }
-            None if facts.value(new, files).is_some() => {}
+            None if self.if_missing || facts.value(new, files).is_some() => {}
             None => hop.refuse(format!(
                 "the container has neither {name} nor {new} (in its environment or {}); the new version needs {new} set to the key the data was encrypted with",
                 if files.is_empty() { "its files".to_string() } else { files.join(", ") }
