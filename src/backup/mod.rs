@@ -185,6 +185,45 @@ impl<'a> App<'a> {
     }
 }
 
+/// Runs `cmd` in `container` by exec (a script of [`snapshot`] or [`volume_copy`]); what it
+/// printed, or, when it fails, its first lines of error output, secrets masked.
+async fn exec_script(
+    engine: &dyn Engine,
+    container: &str,
+    cmd: &[String],
+    what: &str,
+) -> Result<String, BackupError> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let code = engine
+        .exec_io(
+            container,
+            cmd,
+            &[],
+            None,
+            &mut |bytes| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            },
+            &mut |line| {
+                if errors.len() < 8 {
+                    errors.push(crate::secrets::redact(line));
+                }
+            },
+        )
+        .await?;
+    if code != 0 {
+        return Err(BackupError::Failed(format!(
+            "{what} in {container} exited with code {code}: {}",
+            match errors.is_empty() {
+                true => "no message".to_string(),
+                false => errors.join(" / "),
+            }
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
 /// The credentials of the database, read again from the application's container (its
 /// environment and files), so that they are never stored; or from what the run read before.
 async fn credentials(

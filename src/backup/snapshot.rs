@@ -12,7 +12,6 @@
 use super::location::Engine as DbEngine;
 use super::{BackupError, DatabaseTarget};
 use crate::engine::Engine;
-use crate::secrets;
 
 /// The part of the names cutover gives its copies, which people recognise and `cutover backups`
 /// lists: `appdb__cutover_20261207T031500`.
@@ -194,36 +193,7 @@ async fn run(
         .map(str::to_string)
         .to_vec();
     cmd.extend(args.iter().map(|a| a.to_string()));
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    let code = engine
-        .exec_io(
-            &db.container,
-            &cmd,
-            &[],
-            None,
-            &mut |bytes| {
-                out.extend_from_slice(bytes);
-                Ok(())
-            },
-            &mut |line| {
-                if errors.len() < 8 {
-                    errors.push(secrets::redact(line));
-                }
-            },
-        )
-        .await?;
-    if code != 0 {
-        return Err(BackupError::Failed(format!(
-            "{op} in {} exited with code {code}: {}",
-            db.container,
-            match errors.is_empty() {
-                true => "no message".to_string(),
-                false => errors.join(" / "),
-            }
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out).trim().to_string())
+    super::exec_script(engine, &db.container, &cmd, op).await
 }
 
 /// Asks the server, as its superuser, what a snapshot of the database would take.

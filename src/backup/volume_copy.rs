@@ -299,39 +299,13 @@ pub async fn room(
     mount: &str,
     dir: &str,
 ) -> Result<Room, BackupError> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
     let cmd: Vec<String> = ["sh", "-c", SCRIPT, "sh", "room", mount, dir]
         .map(str::to_string)
         .to_vec();
-    let code = engine
-        .exec_io(
-            &db.container,
-            &cmd,
-            &[],
-            None,
-            &mut |bytes| {
-                out.extend_from_slice(bytes);
-                Ok(())
-            },
-            &mut |line| {
-                if errors.len() < 8 {
-                    errors.push(secrets::redact(line));
-                }
-            },
-        )
-        .await?;
-    let text = String::from_utf8_lossy(&out);
-    match code {
-        0 => Room::parse(&text).ok_or_else(|| {
-            BackupError::Failed(format!("the server's answer {text:?} cannot be read"))
-        }),
-        _ => Err(BackupError::Failed(format!(
-            "measuring {mount} in {} exited with code {code}: {}",
-            db.container,
-            errors.join(" / ")
-        ))),
-    }
+    let text =
+        super::exec_script(engine, &db.container, &cmd, &format!("measuring {mount}")).await?;
+    Room::parse(&text)
+        .ok_or_else(|| BackupError::Failed(format!("the server's answer {text:?} cannot be read")))
 }
 
 /// The one-shot container of a pass.

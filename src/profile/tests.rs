@@ -954,16 +954,21 @@ fn proget_crossing_6_0_gets_its_connection_string_under_the_name_6_0_reads() {
         set(&[&named]),
         [("PROGET_SQL_CONNECTION_STRING".to_string(), old.to_string())]
     );
-    let both = [named.as_str(), "PROGET_SQL_CONNECTION_STRING=Data Source=other"];
+    let both = [
+        named.as_str(),
+        "PROGET_SQL_CONNECTION_STRING=Data Source=other",
+    ];
     assert!(set(&both).is_empty(), "a set new name is left as it is");
     let neither = for_hop(&proget, "5.3.44", "6.0.1", &facts(&[], &[])).unwrap();
     assert_eq!(neither.refusal, None);
-    assert!(for_hop(&proget, "6.0.1", "2022.1.0", &facts(&[&named], &[]))
-        .unwrap()
-        .stage
-        .env
-        .set
-        .is_empty());
+    assert!(
+        for_hop(&proget, "6.0.1", "2022.1.0", &facts(&[&named], &[]))
+            .unwrap()
+            .stage
+            .env
+            .set
+            .is_empty()
+    );
 }
 
 #[test]

@@ -1433,33 +1433,6 @@ async fn a_failed_migration_puts_the_snapshot_back_and_drops_the_migrated_copy_o
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_database_the_server_will_not_copy_then_is_dumped_in_the_window_and_restored() {
-    let host = shape_host(&["web"], Copies::Server);
-    host.engine
-        .refuse_copies("source database \"app\" is being accessed by other users");
-    let opts = with_backup(migrating("migrate-fail"));
-    let (_, report) = upgrade(&host, &["web"], opts, None).await;
-    let report = report.unwrap();
-    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("dumped in the window, not snapshotted")
-                && w.contains("being accessed by other users")),
-        "{:?}",
-        report.warnings
-    );
-    assert!(
-        report.restored[0].contains("restored the PostgreSQL database app"),
-        "{:?}",
-        report.restored
-    );
-    assert_eq!(host.engine.world().data["schema"], "1");
-    assert_eq!(assert_settled(&host, &["web"]), "app:1");
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
     let host = new_host(&["web"]);
     let opts = with_backup(migrating("migrate"));
@@ -1547,28 +1520,55 @@ async fn a_failed_migration_copies_back_what_it_changed_and_drops_it_once_the_ol
     assert_eq!(assert_settled(&host, &["web"]), "app:1");
 }
 
+/// A copy the window cannot take (another session on the database keeps its server from
+/// copying it; the storage fills under a volume's pass) gives way to the dump, said, which the
+/// rollback restores; the server serves all along.
 #[tokio::test(start_paused = true)]
-async fn a_volume_copy_that_fails_in_the_window_is_a_dump_and_the_server_serves_again() {
-    let host = shape_host(&["web"], Copies::Volume);
-    host.engine
-        .fail_volume_copies("cp: write error: No space left on device");
-    let opts = with_backup(migrating("migrate-fail"));
-    let (_, report) = upgrade(&host, &["web"], opts, None).await;
-    let report = report.unwrap();
-    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("dumped in the window, not snapshotted")
-                && w.contains("No space left")),
-        "{:?}",
-        report.warnings
-    );
-    assert!(report.restored[0].contains("restored the PostgreSQL database app"));
-    assert_eq!(host.engine.world().data["schema"], "1");
-    assert!(host.engine.named(DB).unwrap().running, "the server serves");
-    assert_eq!(assert_settled(&host, &["web"]), "app:1");
+async fn a_copy_the_window_cannot_take_is_a_dump_there_and_is_restored() {
+    /// How the copy is taken, what makes it fail, and what the warning says of it.
+    type Case = (Copies, fn(&Host), &'static str);
+    let cases: [Case; 2] = [
+        (
+            Copies::Server,
+            |h| {
+                h.engine
+                    .refuse_copies("source database \"app\" is being accessed by other users")
+            },
+            "being accessed by other users",
+        ),
+        (
+            Copies::Volume,
+            |h| {
+                h.engine
+                    .fail_volume_copies("cp: write error: No space left on device")
+            },
+            "No space left",
+        ),
+    ];
+    for (copies, fail, why) in cases {
+        let host = shape_host(&["web"], copies);
+        fail(&host);
+        let opts = with_backup(migrating("migrate-fail"));
+        let (_, report) = upgrade(&host, &["web"], opts, None).await;
+        let report = report.unwrap();
+        assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.failure);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("dumped in the window, not snapshotted") && w.contains(why)),
+            "{copies:?}: {:?}",
+            report.warnings
+        );
+        assert!(
+            report.restored[0].contains("restored the PostgreSQL database app"),
+            "{:?}",
+            report.restored
+        );
+        assert_eq!(host.engine.world().data["schema"], "1");
+        assert!(host.engine.named(DB).unwrap().running, "the server serves");
+        assert_eq!(assert_settled(&host, &["web"]), "app:1");
+    }
 }
 
 #[tokio::test(start_paused = true)]

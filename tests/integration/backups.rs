@@ -477,11 +477,11 @@ fn a_stopped_database_is_named_and_refused() {
     );
 }
 
-#[test]
-fn a_rollback_across_a_migration_restores_the_mariadb_database() {
-    let scene = Scene::new("mariadb");
-    let net = network(&scene);
-    let db = mariadb(&scene, &net);
+/// The app of version 1 on its own MariaDB, serving, with rows of its data: the server, the
+/// app and its port.
+fn maria_app(scene: &Scene) -> (String, String, u16) {
+    let net = network(scene);
+    let db = mariadb(scene, &net);
     let (name, port) = scene.run_served(
         "app",
         &net,
@@ -492,6 +492,13 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
     http_get_eventually(port, "/");
     docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e",
         "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')"]);
+    (db, name, port)
+}
+
+#[test]
+fn a_rollback_across_a_migration_restores_the_mariadb_database() {
+    let scene = Scene::new("mariadb");
+    let (db, name, port) = maria_app(&scene);
     let before = maria_dump(&db);
 
     let failing = [
@@ -590,18 +597,7 @@ fn a_rollback_across_a_migration_restores_the_mariadb_database() {
 #[test]
 fn a_mariadb_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back() {
     let scene = Scene::new("mariavolume");
-    let net = network(&scene);
-    let db = mariadb(&scene, &net);
-    let (name, port) = scene.run_served(
-        "app",
-        &net,
-        8080,
-        &["-e", "DB_URL=mysql://app:app-pw-9@db:3306/app"],
-        &product("mysql-app:1"),
-    );
-    http_get_eventually(port, "/");
-    docker(&["exec", "-e", "MYSQL_PWD=app-pw-9", &db, "mariadb", "-h", "127.0.0.1", "-u", "app", "app", "-e",
-        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')"]);
+    let (db, name, port) = maria_app(&scene);
     let before = maria_dump(&db);
     let out = scene.cutover(&[
         "upgrade",

@@ -97,8 +97,9 @@ impl Action for Backup {
             None,
         )
         .await
-        .map_err(failed)?;
-        let removed = backup::prune(&self.root, &self.slot.member, self.keep).map_err(failed)?;
+        .map_err(StepError::from)?;
+        let removed =
+            backup::prune(&self.root, &self.slot.member, self.keep).map_err(StepError::from)?;
         let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
         let pruned = match removed.len() {
             0 => String::new(),
@@ -145,7 +146,7 @@ impl Action for Backup {
             None => {
                 let run = self.run(cx);
                 let found = backup::list(&self.root, Some(&self.slot.member))
-                    .map_err(failed)?
+                    .map_err(StepError::from)?
                     .into_iter()
                     .find(|b| b.manifest.run == run);
                 found.map(|b| b.path).ok_or_else(|| {
@@ -166,7 +167,7 @@ impl Action for Backup {
             &path,
         )
         .await
-        .map_err(failed)?;
+        .map_err(StepError::from)?;
         Ok(Some(format!(
             "restored {} from backup {} ({})",
             self.target.describe(),
@@ -225,8 +226,4 @@ impl Backup {
             .unwrap_or_default();
         format!("{journal}#{}", self.slot)
     }
-}
-
-fn failed(e: backup::BackupError) -> StepError {
-    StepError::Failed(crate::secrets::redact(&e.to_string()))
 }

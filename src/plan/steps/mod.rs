@@ -100,6 +100,13 @@ pub enum StepError {
     Covered(String),
 }
 
+/// A backup's failure, said in its words, secrets masked.
+impl From<crate::backup::BackupError> for StepError {
+    fn from(e: crate::backup::BackupError) -> StepError {
+        StepError::Failed(secrets::redact(&e.to_string()))
+    }
+}
+
 /// What kind of effect a step has, which is all the runner needs to know about it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traits {

@@ -53,8 +53,30 @@ fn database(backup: &Backup) -> Result<&DatabaseTarget, StepError> {
         .ok_or_else(|| StepError::Failed("the backup has no database to snapshot".into()))
 }
 
-fn failed(e: backup::BackupError) -> StepError {
-    StepError::Failed(crate::secrets::redact(&e.to_string()))
+/// A snapshot taken: its name in the step's outputs, where the report reads it.
+pub(super) fn taken(name: &str, clock: tokio::time::Instant) -> Done {
+    Done {
+        detail: Some(format!("snapshot {name} in {}", took(clock))),
+        outputs: Outputs {
+            more: [("snapshot".to_string(), name.to_string().into())].into(),
+            ..Outputs::default()
+        },
+        ..Done::default()
+    }
+}
+
+/// The dump a snapshot that could not be taken gives way to, in the window, saying why.
+pub(super) async fn dumped_instead(
+    backup: &Backup,
+    cx: &Cx<'_>,
+    why: &str,
+) -> Result<Done, StepError> {
+    let mut done = backup.perform(cx).await?;
+    done.warning = Some(format!(
+        "the database was dumped in the window, not snapshotted: {}",
+        crate::secrets::redact(why)
+    ));
+    Ok(done)
 }
 
 #[async_trait]
@@ -77,14 +99,7 @@ impl Action for Snapshot {
         let db = database(&self.backup)?;
         let clock = tokio::time::Instant::now();
         match snapshot::create(cx.engine, db, &self.name, &self.owner, &self.strategy).await {
-            Ok(()) => Ok(Done {
-                detail: Some(format!("snapshot {} in {}", self.name, took(clock))),
-                outputs: Outputs {
-                    more: [("snapshot".to_string(), self.name.clone().into())].into(),
-                    ..Outputs::default()
-                },
-                ..Done::default()
-            }),
+            Ok(()) => Ok(taken(&self.name, clock)),
             // Another session still on the database (a monitor, a second application) keeps
             // the server from copying it: the dump does not mind.
             Err(e) => {
@@ -92,12 +107,7 @@ impl Action for Snapshot {
                     "the database could not be copied on its server ({e}): dumping it instead"
                 );
                 let _ = snapshot::remove(cx.engine, db, &self.name).await;
-                let mut done = self.backup.perform(cx).await?;
-                done.warning = Some(format!(
-                    "the database was dumped in the window, not snapshotted: {}",
-                    crate::secrets::redact(&e.to_string())
-                ));
-                Ok(done)
+                dumped_instead(&self.backup, cx, &e.to_string()).await
             }
         }
     }
@@ -123,7 +133,7 @@ impl Action for Snapshot {
         if !cx.data_touched {
             snapshot::remove(cx.engine, db, &self.name)
                 .await
-                .map_err(failed)?;
+                .map_err(StepError::from)?;
             return Ok(None);
         }
         // The server gone or refusing: say which copy holds the data from before, and where.
@@ -162,13 +172,13 @@ impl Action for Snapshot {
         let db = database(&self.backup)?;
         if !snapshot::exists(cx.engine, db, &self.aside)
             .await
-            .map_err(failed)?
+            .map_err(StepError::from)?
         {
             return Ok(None);
         }
         snapshot::remove(cx.engine, db, &self.aside)
             .await
-            .map_err(failed)?;
+            .map_err(StepError::from)?;
         Ok(Some(format!(
             "dropped {}, the database as the new version left it",
             self.aside
@@ -203,7 +213,7 @@ impl Action for SnapshotBackup {
             Some(copy) => volume_copy::exists(cx.engine, copy).await,
             None => snapshot::exists(cx.engine, db, &self.name).await,
         };
-        if !there.map_err(failed)? {
+        if !there.map_err(StepError::from)? {
             return Ok(Done::said(format!(
                 "no snapshot {} (the backup was dumped in the window, or written already)",
                 self.name
@@ -250,13 +260,13 @@ impl Action for SnapshotBackup {
                 crate::secrets::redact(&e.to_string())
             ))
         })?;
-        dropped.map_err(failed)?;
+        dropped.map_err(StepError::from)?;
         let removed = backup::prune(
             &self.backup.root,
             &self.backup.slot.member,
             self.backup.keep,
         )
-        .map_err(failed)?;
+        .map_err(StepError::from)?;
         let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
         Ok(Done {
             detail: Some(format!(

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::snapshot::{dumped_instead, taken};
 use super::{took, Action, Backup, Cx, Done, Outputs, StepError, Traits};
 use crate::backup::volume_copy::{self, VolumeCopy};
 use crate::backup::{self, DatabaseTarget};
@@ -31,10 +32,6 @@ pub struct VolumeSnapshot {
     pub copy: VolumeCopy,
 }
 
-fn failed(e: backup::BackupError) -> StepError {
-    StepError::Failed(crate::secrets::redact(&e.to_string()))
-}
-
 #[async_trait]
 impl Action for PreCopy {
     fn describe(&self, plan: &Plan) -> String {
@@ -55,7 +52,7 @@ impl Action for PreCopy {
         let clock = tokio::time::Instant::now();
         volume_copy::pass(cx.engine, &self.database, &self.copy, "precopy")
             .await
-            .map_err(failed)?;
+            .map_err(StepError::from)?;
         Ok(Done::said(format!(
             "copied {} into {} in {}",
             self.copy.volume,
@@ -75,7 +72,7 @@ impl Action for PreCopy {
     ) -> Result<Option<String>, StepError> {
         volume_copy::remove(cx.engine, &self.database, &self.copy)
             .await
-            .map_err(failed)?;
+            .map_err(StepError::from)?;
         Ok(None)
     }
 }
@@ -100,7 +97,7 @@ impl VolumeSnapshot {
         };
         volume_copy::answers(cx.engine, app, db)
             .await
-            .map_err(failed)
+            .map_err(StepError::from)
     }
 
     /// Stops the server for a pass, and runs it.
@@ -109,7 +106,7 @@ impl VolumeSnapshot {
         cx.engine.stop(&db.container, None).await?;
         volume_copy::pass(cx.engine, db, &self.copy, op)
             .await
-            .map_err(failed)
+            .map_err(StepError::from)
     }
 }
 
@@ -136,14 +133,7 @@ impl Action for VolumeSnapshot {
         match self.pass(cx, "sync").await {
             Ok(()) => {
                 self.serve(cx).await?;
-                Ok(Done {
-                    detail: Some(format!("snapshot {} in {}", self.copy.copy, took(clock))),
-                    outputs: Outputs {
-                        more: [("snapshot".to_string(), self.copy.copy.clone().into())].into(),
-                        ..Outputs::default()
-                    },
-                    ..Done::default()
-                })
+                Ok(taken(&self.copy.copy, clock))
             }
             // A copy that failed (the storage filled) leaves the data as it was: the server
             // serves again and the dump takes its place.
@@ -152,11 +142,7 @@ impl Action for VolumeSnapshot {
                     "the database's volume could not be copied ({e}): dumping it instead"
                 );
                 self.serve(cx).await?;
-                let mut done = self.backup.perform(cx).await?;
-                done.warning = Some(format!(
-                    "the database was dumped in the window, not snapshotted: {e}"
-                ));
-                Ok(done)
+                dumped_instead(&self.backup, cx, &e.to_string()).await
             }
         }
     }
@@ -195,7 +181,7 @@ impl Action for VolumeSnapshot {
         };
         if !volume_copy::exists(cx.engine, &self.copy)
             .await
-            .map_err(|e| lost(failed(e)))?
+            .map_err(|e| lost(StepError::from(e)))?
         {
             return Err(StepError::Failed(format!(
                 "the data may have changed, and the copy {} is not on the engine",
@@ -217,10 +203,10 @@ impl Action for VolumeSnapshot {
         let db = self.database()?;
         volume_copy::pass(cx.engine, db, &self.copy, "settle")
             .await
-            .map_err(failed)?;
+            .map_err(StepError::from)?;
         volume_copy::remove(cx.engine, db, &self.copy)
             .await
-            .map_err(failed)?;
+            .map_err(StepError::from)?;
         Ok(Some(format!(
             "removed {} and the files the new version wrote",
             self.copy.copy
