@@ -11,7 +11,6 @@ use bollard::models::{ContainerInspectResponse, Service};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::clusters;
 use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{RegistryClient, RegistryError};
@@ -234,15 +233,6 @@ pub struct FleetWatch {
     pub nodes: Vec<Node>,
 }
 
-impl FleetWatch {
-    /// [`check`] over the fleet, with its clusters over hosts (see [`clusters::form`]).
-    pub async fn check(&self, registry: &RegistryClient) -> Vec<Status> {
-        let mut statuses = check(registry, &self.watched).await;
-        clusters::form(&mut statuses, &self.nodes, &self.unreached);
-        statuses
-    }
-}
-
 /// Discovery over every host of a fleet at once, each with the config file's entries for its
 /// containers; a host that cannot be read is told, not a reason to stop reading the others.
 /// Named containers are `HOST/NAME`.
@@ -447,11 +437,11 @@ pub struct Status {
     pub newest: Option<String>,
     pub eligible: bool,
     pub reason: String,
-    /// Eligible, but held back by the topology of the fleet (see [`clusters::form`]).
+    /// Eligible, but held back by the topology of the fleet (see the clusters over hosts).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held_back: bool,
     /// Every node of the cluster over hosts it moves with, itself included (see
-    /// [`clusters::form`]).
+    /// the clusters over hosts).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cluster: Vec<String>,
     pub opted_in: bool,

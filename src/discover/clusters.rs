@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::auto::{judge, not_attempted, request, PassOutcome, PassResult, Settings};
-use super::check::{discover_fleet, FleetHost, Selection, Status, Unreached};
+use super::check::{self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached};
 use crate::config::Config;
+use crate::engine::registry::RegistryClient;
 use crate::ops::fleet::host_of;
 use crate::ops::fleet::Host;
 use crate::ops::group::Node;
@@ -23,6 +24,15 @@ use crate::plan::steps::gate::{Cluster, Gate, Moves, Record};
 use crate::profile::Catalog;
 use crate::run::Interrupt;
 use crate::Result;
+
+impl FleetWatch {
+    /// [`check::check`] over the fleet, with its clusters over hosts (see [`form`]).
+    pub async fn check(&self, registry: &RegistryClient) -> Vec<Status> {
+        let mut statuses = check::check(registry, &self.watched).await;
+        form(&mut statuses, &self.nodes, &self.unreached);
+        statuses
+    }
+}
 
 /// What a node's place in the fleet allows.
 enum Place<'a> {

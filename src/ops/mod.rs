@@ -9,6 +9,7 @@ pub mod history;
 pub mod live;
 pub mod preflight;
 pub mod recover;
+mod request;
 pub mod rollback;
 pub mod service;
 pub mod settings;

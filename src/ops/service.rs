@@ -16,8 +16,8 @@ use bollard::models::{
 use super::group::{gather_facts, group_members};
 use super::live;
 use super::preflight::Prepared;
+use super::request::{hop_steps, plan_hops, UpgradeRequest};
 use super::settings;
-use super::upgrade::{hop_steps, plan_hops, UpgradeRequest};
 use crate::compose::{self, edit, Change};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
