@@ -25,7 +25,7 @@ const MAX_NAME: usize = 63;
 
 /// The operations, in the database's container: `probe DB PORT`, `create DB PORT SNAP OWNER
 /// STRATEGY`, `swap DB PORT SNAP ASIDE`, `drop DB PORT NAME`, `allow DB PORT NAME`, `exists DB
-/// PORT NAME`. Names reach SQL only as psql variables, quoted by psql (`:"name"`, `:'name'`).
+/// PORT NAME`, `list DB PORT` (every copy on the server). Names reach SQL only as psql variables, quoted by psql (`:"name"`, `:'name'`).
 const SCRIPT: &str = r#"set -e
 op=$1; db=$2; port=$3; shift 3
 user=${POSTGRES_USER:-postgres}
@@ -93,6 +93,11 @@ EOF
 exists)
   sql -v name="$1" <<'EOF'
 SELECT count(*) FROM pg_database WHERE datname = :'name';
+EOF
+  ;;
+list)
+  sql <<'EOF'
+SELECT datname FROM pg_database WHERE position('__cutover_' in datname) > 0 ORDER BY 1;
 EOF
   ;;
 esac
@@ -247,6 +252,19 @@ pub async fn allow(
     name: &str,
 ) -> Result<(), BackupError> {
     run(engine, db, "allow", &[name]).await.map(|_| ())
+}
+
+/// Every copy a run left on the server of `db`: none, unless a run's cleanup failed or a run is
+/// unfinished.
+pub async fn left_behind(
+    engine: &dyn Engine,
+    db: &DatabaseTarget,
+) -> Result<Vec<String>, BackupError> {
+    Ok(run(engine, db, "list", &[])
+        .await?
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 pub async fn exists(

@@ -273,6 +273,23 @@ impl FakeEngine {
         self.with(|w| w.other_databases = names.iter().map(|n| n.to_string()).collect());
     }
 
+    /// A volume named `name` is on the engine.
+    pub fn with_volume(&self, name: &str) {
+        self.with(|w| {
+            w.volumes.entry(name.to_string()).or_default();
+        });
+    }
+
+    /// A copy of the database named `name` is on its server.
+    pub fn with_copy(&self, name: &str) {
+        self.with(|w| {
+            let data = w.data.clone();
+            w.copies
+                .get_or_insert_with(BTreeMap::new)
+                .insert(name.to_string(), data);
+        });
+    }
+
     /// The server refuses to copy the database, saying why.
     pub fn refuse_copies(&self, why: &str) {
         self.with(|w| w.copy_refused = Some(why.to_string()));
@@ -312,6 +329,11 @@ impl FakeEngine {
                 }
                 "allow" => Ok(String::new()),
                 "exists" => Ok(format!("{}\n", copies.contains_key(&arg(3)) as u8)),
+                "list" => Ok(copies
+                    .keys()
+                    .filter(|name| name.contains("__cutover_"))
+                    .map(|name| format!("{name}\n"))
+                    .collect()),
                 op => Err(format!("no operation {op}")),
             }
         })

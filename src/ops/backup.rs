@@ -388,6 +388,56 @@ async fn snapshot_how(
     ))
 }
 
+/// A copy of a database a run left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub copy: String,
+    /// What it is a copy of, and where.
+    pub of: String,
+    /// What removes it, once no run needs it.
+    pub remove: String,
+}
+
+/// The copies runs left on the engine: none, unless a run's cleanup failed or a run is
+/// unfinished. Volumes (`VOLUME__cutover_...`), and databases on the PostgreSQL servers that
+/// the journaled snapshot steps of `state` name, each server asked once; one that does not
+/// answer tells nothing.
+pub async fn copies_left(engine: &dyn Engine, state: &StateDir) -> Vec<Leftover> {
+    let mut left: Vec<Leftover> = crate::backup::volume_copy::left_behind(engine)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|volume| Leftover {
+            of: "a database server's volume".into(),
+            remove: format!("`docker volume rm {volume}`"),
+            copy: volume,
+        })
+        .collect();
+    let mut servers: BTreeMap<String, DatabaseTarget> = BTreeMap::new();
+    for run in state.runs().unwrap_or_default() {
+        for step in run.plan.stages.iter().flat_map(|s| &s.steps) {
+            if let plan::Step::Snapshot(snapshot) = step {
+                if let Some(db) = &snapshot.backup.target.database {
+                    servers
+                        .entry(db.container.clone())
+                        .or_insert_with(|| db.clone());
+                }
+            }
+        }
+    }
+    for (container, db) in servers {
+        match crate::backup::snapshot::left_behind(engine, &db).await {
+            Ok(names) => left.extend(names.into_iter().map(|name| Leftover {
+                of: format!("a database on the server {container}"),
+                remove: format!("`DROP DATABASE \"{name}\"` there, as its superuser,"),
+                copy: name,
+            })),
+            Err(e) => tracing::debug!("the copies on {container} were not listed: {e}"),
+        }
+    }
+    left
+}
+
 /// `cutover backup NAME`: stops the container (unless online), backs it up, starts it again.
 pub async fn prepare_backup(
     engine: &dyn Engine,

@@ -1452,6 +1452,32 @@ async fn a_server_that_cannot_copy_says_why_the_database_is_dumped() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn copies_a_run_could_not_remove_are_found_on_their_servers_and_volumes() {
+    let host = shape_host(&["web"], Copies::Server);
+    let (plan, report) = upgrade(&host, &["web"], with_backup(migrating("migrate")), None).await;
+    assert_eq!(report.unwrap().outcome, Outcome::Succeeded);
+    assert!(crate::ops::backup::copies_left(&host.engine, &host.state)
+        .await
+        .is_empty());
+    // As if the run's cleanup had failed: its copy stays on the server, and a volume's too.
+    let name = plan.stages[0]
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            crate::plan::Step::Snapshot(s) => Some(s.name.clone()),
+            _ => None,
+        })
+        .unwrap();
+    host.engine
+        .mount("web", "dbdata__cutover_20260101T000000:/x");
+    host.engine.with_copy(&name);
+    let left = crate::ops::backup::copies_left(&host.engine, &host.state).await;
+    let copies: Vec<&str> = left.iter().map(|l| l.copy.as_str()).collect();
+    assert_eq!(copies, [name.as_str()], "{left:?}");
+    assert!(left[0].of.contains("on the server db") && left[0].remove.contains("DROP DATABASE"));
+}
+
 /// The steps of a report, by name.
 fn step_names(report: &RunReport) -> Vec<&'static str> {
     report.steps.iter().map(|s| s.step).collect()

@@ -9,6 +9,7 @@ use cutover::backup::Listed;
 use cutover::config::HostEntry;
 use cutover::discover::auto::{PassOutcome, PassReport};
 use cutover::discover::check::{Status, Unreached};
+use cutover::ops::backup::Leftover;
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
 use cutover::ops::task::Tasks;
@@ -406,10 +407,11 @@ pub fn history(entries: &[Entry], json: bool) -> Exit {
 
 /// The backups, and the copies of database volumes runs left on the engine: said on standard
 /// error beside the JSON, whose shape stays a list of backups.
-pub fn backups(found: &[Listed], left: &[String], json: bool) -> Exit {
-    for copy in left {
+pub fn backups(found: &[Listed], left: &[Leftover], json: bool) -> Exit {
+    for l in left {
         let said = format!(
-            "the copy {copy} of a database's volume was left by a run: `cutover recover` takes up a run that is unfinished; once none is, `docker volume rm {copy}` removes it"
+            "the copy {} of {} was left by a run: `cutover recover` takes up a run that is unfinished; once none is, {} removes it",
+            l.copy, l.of, l.remove
         );
         match json {
             true => tracing::warn!("{said}"),

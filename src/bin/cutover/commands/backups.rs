@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use cutover::ops::backup::{copies_left, Leftover};
+use cutover::run::StateDir;
 
 use super::refused;
 use super::Site;
@@ -23,21 +25,22 @@ pub async fn run(args: BackupsArgs, site: &Site) -> anyhow::Result<Exit> {
             u.why
         );
     }
-    Ok(output::backups(&found, &left_behind(site).await, args.json))
+    let left = left_behind(site, &state).await;
+    Ok(output::backups(&found, &left, args.json))
 }
 
-/// The copies of database volumes runs left on the engine, asked briefly: the backups are
-/// listed whether or not the engine answers.
-async fn left_behind(site: &Site) -> Vec<String> {
+/// The copies of databases runs left on the engine, asked briefly: the backups are listed
+/// whether or not the engine answers.
+async fn left_behind(site: &Site, state: &StateDir) -> Vec<Leftover> {
     let asked = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let engine = site.engine().await?;
-        anyhow::Ok(cutover::backup::volume_copy::left_behind(&engine).await?)
+        anyhow::Ok(copies_left(&engine, state).await)
     })
     .await;
     match asked {
-        Ok(Ok(names)) => names,
+        Ok(Ok(left)) => left,
         Ok(Err(e)) => {
-            tracing::debug!("the engine's volumes were not listed: {e}");
+            tracing::debug!("the engine was not asked for copies left behind: {e}");
             Vec::new()
         }
         Err(_) => Vec::new(),
