@@ -339,6 +339,11 @@ pub async fn pass(
     if matches!(op, "back" | "settle") {
         entrypoint.push(copy.aside());
     }
+    // Settling reads no copy, which may be removed by then: naming it would make it anew.
+    let mut binds = vec![format!("{}:{DATA}", copy.volume)];
+    if op != "settle" {
+        binds.push(format!("{}:{COPY}", copy.copy));
+    }
     let body = ContainerCreateBody {
         image: server.image.clone(),
         user: Some("0".into()),
@@ -346,10 +351,7 @@ pub async fn pass(
         cmd: None,
         network_disabled: Some(true),
         host_config: Some(HostConfig {
-            binds: Some(vec![
-                format!("{}:{DATA}", copy.volume),
-                format!("{}:{COPY}", copy.copy),
-            ]),
+            binds: Some(binds),
             network_mode: Some("none".into()),
             ..Default::default()
         }),

@@ -173,30 +173,25 @@ impl BackupPlan {
         services: Option<&Known>,
         stage: usize,
     ) -> Vec<Step> {
-        members
-            .into_iter()
-            .filter_map(|(name, slot)| {
-                let target = self.targets.get(name)?;
-                let backup = self.backup(name, slot, target, services);
-                Some(match self.snapshot_of(name, target, stage, services) {
-                    Some(Copy::Server {
-                        name,
-                        aside,
-                        owner,
-                        strategy,
-                    }) => Snapshot {
-                        backup,
-                        name,
-                        aside,
-                        owner,
-                        strategy,
-                    }
-                    .into(),
-                    Some(Copy::Volume(copy)) => VolumeSnapshot { backup, copy }.into(),
-                    None => backup.into(),
-                })
+        self.each(members, services, stage, |backup, copy| {
+            Some(match copy {
+                Some(Copy::Server {
+                    name,
+                    aside,
+                    owner,
+                    strategy,
+                }) => Snapshot {
+                    backup,
+                    name,
+                    aside,
+                    owner,
+                    strategy,
+                }
+                .into(),
+                Some(Copy::Volume(copy)) => VolumeSnapshot { backup, copy }.into(),
+                None => backup.into(),
             })
-            .collect()
+        })
     }
 
     /// The first passes of the volume copies of hop `stage`, while the old version serves.
@@ -205,23 +200,17 @@ impl BackupPlan {
         members: impl IntoIterator<Item = (&'a str, Slot)>,
         stage: usize,
     ) -> Vec<Step> {
-        members
-            .into_iter()
-            .filter_map(|(name, slot)| {
-                let target = self.targets.get(name)?;
-                let Some(Copy::Volume(copy)) = self.snapshot_of(name, target, stage, None) else {
-                    return None;
-                };
-                Some(
-                    PreCopy {
-                        slot,
-                        database: target.database.clone()?,
-                        copy,
-                    }
-                    .into(),
-                )
-            })
-            .collect()
+        self.each(members, None, stage, |backup, copy| match copy {
+            Some(Copy::Volume(copy)) => Some(
+                PreCopy {
+                    slot: backup.slot,
+                    database: backup.target.database?,
+                    copy,
+                }
+                .into(),
+            ),
+            _ => None,
+        })
     }
 
     /// The portable backups written from the snapshots of hop `stage` once its new version
@@ -231,26 +220,40 @@ impl BackupPlan {
         members: impl IntoIterator<Item = (&'a str, Slot)>,
         stage: usize,
     ) -> Vec<Step> {
+        self.each(members, None, stage, |backup, copy| {
+            Some(
+                match copy? {
+                    Copy::Server { name, .. } => SnapshotBackup {
+                        backup,
+                        name,
+                        volume: None,
+                    },
+                    Copy::Volume(copy) => SnapshotBackup {
+                        backup,
+                        name: copy.copy.clone(),
+                        volume: Some(copy),
+                    },
+                }
+                .into(),
+            )
+        })
+    }
+
+    /// What `place` makes of each member that has something to back up: its backup, and its
+    /// snapshot of hop `stage` when its database is copied.
+    fn each<'a>(
+        &self,
+        members: impl IntoIterator<Item = (&'a str, Slot)>,
+        services: Option<&Known>,
+        stage: usize,
+        place: impl Fn(Backup, Option<Copy>) -> Option<Step>,
+    ) -> Vec<Step> {
         members
             .into_iter()
             .filter_map(|(name, slot)| {
                 let target = self.targets.get(name)?;
-                let backup = self.backup(name, slot, target, None);
-                Some(
-                    match self.snapshot_of(name, target, stage, None)? {
-                        Copy::Server { name, .. } => SnapshotBackup {
-                            backup,
-                            name,
-                            volume: None,
-                        },
-                        Copy::Volume(copy) => SnapshotBackup {
-                            backup,
-                            name: copy.copy.clone(),
-                            volume: Some(copy),
-                        },
-                    }
-                    .into(),
-                )
+                let backup = self.backup(name, slot, target, services);
+                place(backup, self.snapshot_of(name, target, stage, services))
             })
             .collect()
     }
