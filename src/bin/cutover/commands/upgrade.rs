@@ -170,7 +170,7 @@ pub struct UpgradeArgs {
     /// Take the backup while the old version still runs (less downtime, a backup that may miss the last writes)
     #[arg(long, help_heading = "Backup", conflicts_with = "skip_backup")]
     pub backup_online: bool,
-    /// Dump a PostgreSQL database in the window as before, rather than copy it on its server and write the backup once the new version serves
+    /// Dump the database in the window as before, rather than copy it (its server's volume, or the database on its server) and write the backup once the new version serves
     #[arg(long, help_heading = "Backup", conflicts_with_all = ["skip_backup", "backup_online"])]
     pub backup_dump: bool,
     #[command(flatten)]
