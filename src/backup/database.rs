@@ -96,6 +96,9 @@ async fn run(
     Ok(())
 }
 
+/// The file a PostgreSQL dump is written to.
+pub const PG_DUMP: &str = "database.pgdump.zst";
+
 /// A query's single value.
 pub async fn query(
     engine: &dyn Engine,
@@ -145,7 +148,7 @@ pub async fn dump(
         DbEngine::Postgres => (
             "SHOW server_version",
             client(db, "pg_dump", &["-Fc", "-Z0", "--create", "-d", &db.name]),
-            "database.pgdump.zst",
+            PG_DUMP,
         ),
         DbEngine::Mysql => (
             "SELECT VERSION()",

@@ -235,6 +235,119 @@ impl DatabaseSpec {
     }
 }
 
+impl DatabaseSpec {
+    /// The variables that point the container at a copy of its database served on `host`,
+    /// every other part of the connection (port, name, user, password, options) as it was:
+    /// what a rehearsal sets in the containers it runs on the copy. The first source set is the
+    /// one rewritten, as [`DatabaseSpec::locate`] reads it. Only a value the environment holds
+    /// is rewritten: a variable set as well would not override a `NAME_FILE` secret or a file's
+    /// key for every product, so those are refused with the reason.
+    pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Vec<(String, String)>, String> {
+        let in_env = |name: &str| {
+            crate::engine::facts::env_value(&facts.env, name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let elsewhere = |name: &str| {
+            format!("{name} is read from a file, which a rehearsal does not rewrite yet: set it in the container's environment to rehearse")
+        };
+        for source in &self.sources {
+            let pointed = match source {
+                Source::UrlEnv { name, files } => match in_env(name) {
+                    Some(url) => Some(vec![(name.clone(), url_at(&url, host)?)]),
+                    None => match facts.value(name, files) {
+                        Some(_) => return Err(elsewhere(name)),
+                        None => None,
+                    },
+                },
+                Source::AdoEnv { name, .. } => match in_env(name) {
+                    Some(ado) => Some(vec![(name.clone(), ado_at(&ado, host)?)]),
+                    None => match facts.value(name, &[]) {
+                        Some(_) => return Err(elsewhere(name)),
+                        None => None,
+                    },
+                },
+                Source::PartsEnv { host: var, .. } => match in_env(var) {
+                    Some(_) => Some(vec![(var.clone(), host.to_string())]),
+                    None => match facts.value(var, &[]) {
+                        Some(_) => return Err(elsewhere(var)),
+                        None => None,
+                    },
+                },
+                Source::FileKey { path, key } => match facts.files.get(path) {
+                    Some(text) if yaml_key(text, key).is_some() => return Err(format!(
+                        "the connection is {key} in {path}, which a rehearsal does not rewrite yet"
+                    )),
+                    _ => None,
+                },
+                Source::Embedded { .. } => None,
+            };
+            if let Some(pointed) = pointed {
+                return Ok(pointed);
+            }
+        }
+        Err("the container's database connection is not set where the profile looks for it, or it is the product's embedded database, which cannot be copied while the product serves".into())
+    }
+}
+
+/// `url` with its host replaced, every other byte as it was.
+fn url_at(url: &str, host: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("the database URL has no scheme")?;
+    // Split where [`parse_url`] splits, so that both read the same host.
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let (credentials, hostport) = match authority.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, authority),
+    };
+    let port = hostport.rsplit_once(':').map(|(_, p)| p);
+    let mut out = format!("{scheme}://");
+    if let Some(credentials) = credentials {
+        out.push_str(credentials);
+        out.push('@');
+    }
+    out.push_str(host);
+    if let Some(port) = port {
+        out.push(':');
+        out.push_str(port);
+    }
+    out.push_str(path);
+    Ok(out)
+}
+
+/// An ADO connection string with its host replaced (SQL Server's `tcp:` and `,port` kept),
+/// every other part as it was; a list of hosts is refused, since each would need a copy.
+fn ado_at(ado: &str, host: &str) -> Result<String, String> {
+    let parts: Vec<String> = ado
+        .split(';')
+        .map(|part| {
+            let Some((key, value)) = part.split_once('=') else {
+                return Ok(part.to_string());
+            };
+            let normal = key.trim().to_ascii_lowercase().replace(' ', "");
+            if !matches!(normal.as_str(), "host" | "server" | "datasource" | "address") {
+                return Ok(part.to_string());
+            }
+            let value = value.trim();
+            let (tcp, bare) = match value.strip_prefix("tcp:") {
+                Some(bare) => ("tcp:", bare),
+                None => ("", value),
+            };
+            let port = match bare.split_once(',') {
+                Some((_, port)) if port.trim().parse::<u16>().is_ok() => format!(",{}", port.trim()),
+                Some(_) => return Err("the connection string names several hosts, each of which a rehearsal would need a copy of".to_string()),
+                None => String::new(),
+            };
+            Ok(format!("{key}={tcp}{host}{port}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(parts.join(";"))
+}
+
 /// A top-level key of a YAML document, as a string.
 fn yaml_key(text: &str, key: &str) -> Option<String> {
     let doc: serde_json::Value = yaml_serde::from_str(text).ok()?;
@@ -380,6 +493,109 @@ mod tests {
         ) {
             read_without_telling(&text, "S3cr3tPassw0rd")?;
         }
+    }
+
+    fn facts(env: &[&str]) -> Facts {
+        Facts {
+            env: env.iter().map(|e| e.to_string()).collect(),
+            ..Facts::default()
+        }
+    }
+
+    /// The facts with the rewritten variables in place of the container's own.
+    fn pointed(facts: &Facts, set: &[(String, String)]) -> Facts {
+        let mut env: Vec<String> = facts
+            .env
+            .iter()
+            .filter(|e| !set.iter().any(|(n, _)| e.starts_with(&format!("{n}="))))
+            .cloned()
+            .collect();
+        env.extend(set.iter().map(|(n, v)| format!("{n}={v}")));
+        Facts {
+            env,
+            ..facts.clone()
+        }
+    }
+
+    /// Read again, a rewritten connection reaches the new host with every other part the same.
+    fn only_the_host_moved(spec: &DatabaseSpec, facts: &Facts) -> Result<(), TestCaseError> {
+        let set = spec.point_at(facts, "cutover-rehearsal-db").unwrap();
+        let before = spec.locate(facts).unwrap();
+        let after = spec.locate(&pointed(facts, &set)).unwrap();
+        prop_assert_eq!(&after.host, "cutover-rehearsal-db");
+        prop_assert_eq!(
+            Location {
+                host: before.host.clone(),
+                ..after
+            },
+            before
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// Whatever a password holds, pointing a connection at a copy moves its host alone.
+        #[test]
+        fn a_connection_pointed_at_a_copy_moves_only_its_host(
+            user in "[a-z][a-z0-9_]{0,10}",
+            password in "[A-Za-z0-9!#%&*+,.:@/=<>^_~-]{0,24}",
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in proptest::option::of(1u16..),
+            name in "[a-z][a-z0-9_]{0,10}",
+        ) {
+            let at = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let url = DatabaseSpec { sources: vec![Source::UrlEnv { name: "DB_URL".into(), files: vec![] }], schema_query: None, requires_extensions: vec![] };
+            // A URL's password holds no `/`: it would be percent-encoded.
+            let text = format!("DB_URL=postgresql+psycopg2://{user}:{}@{host}{at}/{name}?sslmode=disable", password.replace('/', ""));
+            only_the_host_moved(&url, &facts(&[&text]))?;
+            let ado = DatabaseSpec { sources: vec![Source::AdoEnv { name: "CS".into(), engine: Engine::Postgres }], schema_query: None, requires_extensions: vec![] };
+            let password = password.replace(';', "");
+            let text = format!("CS=Host={host};Port={};Database={name};Username={user};Password={password}", port.unwrap_or(5432));
+            only_the_host_moved(&ado, &facts(&[&text]))?;
+            let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![] };
+            let env = [format!("H={host}"), format!("P={}", port.unwrap_or(5432)), format!("N={name}"), format!("U={user}"), format!("W={password}")];
+            only_the_host_moved(&parts, &facts(&env.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        }
+    }
+
+    #[test]
+    fn a_connection_read_from_a_file_or_the_embedded_database_is_not_pointed_at_a_copy() {
+        let url = DatabaseSpec {
+            sources: vec![Source::UrlEnv {
+                name: "DB_URL".into(),
+                files: vec![],
+            }],
+            schema_query: None,
+            requires_extensions: vec![],
+        };
+        let mut secret = facts(&["DB_URL_FILE=/run/secrets/db"]);
+        secret
+            .files
+            .insert("/run/secrets/db".into(), "postgres://a:b@db/x".into());
+        assert!(url
+            .point_at(&secret, "copy")
+            .unwrap_err()
+            .contains("DB_URL is read from a file"));
+        let sql = "Server=tcp:sql,1433;Database=ProGet";
+        assert_eq!(
+            ado_at(sql, "copy").unwrap(),
+            "Server=tcp:copy,1433;Database=ProGet"
+        );
+        assert!(ado_at("Host=a,b;Database=x", "copy")
+            .unwrap_err()
+            .contains("several hosts"));
+        let embedded = DatabaseSpec {
+            sources: vec![Source::Embedded {
+                path: "/var/proget/database".into(),
+            }],
+            schema_query: None,
+            requires_extensions: vec![],
+        };
+        assert!(embedded
+            .point_at(&facts(&[]), "copy")
+            .unwrap_err()
+            .contains("embedded database"));
     }
 
     proptest! {

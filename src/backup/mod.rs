@@ -9,6 +9,7 @@
 
 mod database;
 pub mod location;
+pub mod rehearsal;
 pub mod snapshot;
 mod store;
 pub mod volume_copy;
@@ -185,22 +186,29 @@ impl<'a> App<'a> {
     }
 }
 
-/// Runs `cmd` in `container` by exec (a script of [`snapshot`] or [`volume_copy`]); what it
-/// printed, or, when it fails, its first lines of error output, secrets masked.
+/// Runs `cmd` in `container` by exec (a script of [`snapshot`], [`volume_copy`] or
+/// [`rehearsal`]), `input` on its standard input (never on a command line, which any local user
+/// reads); what it printed, or, when it fails, its first lines of error output, secrets masked.
 async fn exec_script(
     engine: &dyn Engine,
     container: &str,
     cmd: &[String],
+    input: Option<String>,
     what: &str,
 ) -> Result<String, BackupError> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    let input = input.map(|text| -> engine::ByteStream {
+        Box::pin(futures_util::stream::once(async move {
+            Ok(bytes::Bytes::from(text))
+        }))
+    });
     let code = engine
         .exec_io(
             container,
             cmd,
             &[],
-            None,
+            input,
             &mut |bytes| {
                 out.extend_from_slice(bytes);
                 Ok(())

@@ -198,7 +198,7 @@ async fn run(
         .map(str::to_string)
         .to_vec();
     cmd.extend(args.iter().map(|a| a.to_string()));
-    super::exec_script(engine, &db.container, &cmd, op).await
+    super::exec_script(engine, &db.container, &cmd, None, op).await
 }
 
 /// Asks the server, as its superuser, what a snapshot of the database would take.

@@ -302,8 +302,14 @@ pub async fn room(
     let cmd: Vec<String> = ["sh", "-c", SCRIPT, "sh", "room", mount, dir]
         .map(str::to_string)
         .to_vec();
-    let text =
-        super::exec_script(engine, &db.container, &cmd, &format!("measuring {mount}")).await?;
+    let text = super::exec_script(
+        engine,
+        &db.container,
+        &cmd,
+        None,
+        &format!("measuring {mount}"),
+    )
+    .await?;
     Room::parse(&text)
         .ok_or_else(|| BackupError::Failed(format!("the server's answer {text:?} cannot be read")))
 }

@@ -690,6 +690,37 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn create_internal_network(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            labels: Some(labels.iter().cloned().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error(&self.host, format!("creating the network {name}"), e))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(
+                &self.host,
+                format!("removing the network {name}"),
+                e,
+            )),
+        }
+    }
+
     async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
         match self.docker.inspect_network(name, None).await {
             Ok(n) => Ok(Some(n)),

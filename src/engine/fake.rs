@@ -79,6 +79,8 @@ pub struct World {
     pub volume_copy_fails: Option<String>,
     /// Databases the server holds besides the product's.
     pub other_databases: Vec<String>,
+    /// The networks cutover made (a rehearsal's), none of which routes out.
+    pub networks: std::collections::BTreeSet<String>,
     /// What the database user may not do that a restore needs, as the database says it.
     pub restore_denied: Option<String>,
     /// Containers whose files cannot be read, with whether they are removed at the first try.
@@ -975,8 +977,47 @@ impl Engine for FakeEngine {
         Err(not_found(id))
     }
 
-    async fn network(&self, _name: &str) -> Result<Option<NetworkInspect>, EngineError> {
-        Ok(None)
+    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
+        self.reach("network")?;
+        Ok(self
+            .with(|w| w.networks.contains(name))
+            .then(|| NetworkInspect {
+                name: Some(name.to_string()),
+                internal: Some(true),
+                ..Default::default()
+            }))
+    }
+
+    async fn create_internal_network(
+        &self,
+        name: &str,
+        _labels: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        self.reach("create_internal_network")?;
+        self.with(|w| match w.networks.insert(name.to_string()) {
+            true => Ok(()),
+            false => Err(EngineError::Api {
+                action: format!("creating the network {name}"),
+                status: Some(409),
+                message: format!("network with name {name} already exists"),
+            }),
+        })
+    }
+
+    /// Refused while a container is on it, as Docker refuses.
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        self.reach("remove_network")?;
+        self.with(|w| {
+            if w.containers.values().any(|c| c.networks.contains_key(name)) {
+                return Err(EngineError::Api {
+                    action: format!("removing the network {name}"),
+                    status: Some(403),
+                    message: "network has active endpoints".into(),
+                });
+            }
+            w.networks.remove(name);
+            Ok(())
+        })
     }
 
     async fn create_stored(

@@ -226,6 +226,17 @@ pub trait Engine: Send + Sync {
     /// that name.
     async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError>;
 
+    /// Creates a local bridge network with no route out of it (`internal`), labelled: where a
+    /// rehearsal's containers reach only each other.
+    async fn create_internal_network(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(), EngineError>;
+
+    /// Removes a network cutover made; one already gone is no error.
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError>;
+
     /// Creates a Swarm secret or config holding `data`; its id.
     async fn create_stored(
         &self,

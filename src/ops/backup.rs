@@ -65,7 +65,7 @@ impl BackupRequest {
     }
 
     /// Where the database is: `--backup-db`, else the profile's.
-    fn spec(&self, profile: Option<&DatabaseSpec>) -> Option<DatabaseSpec> {
+    pub(super) fn spec(&self, profile: Option<&DatabaseSpec>) -> Option<DatabaseSpec> {
         match &self.db_var {
             Some(var) => Some(DatabaseSpec {
                 sources: vec![Source::UrlEnv {

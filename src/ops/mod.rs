@@ -9,6 +9,7 @@ pub mod history;
 pub mod live;
 pub mod preflight;
 pub mod recover;
+pub mod rehearse;
 mod request;
 pub mod rollback;
 pub mod service;

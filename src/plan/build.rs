@@ -396,22 +396,22 @@ impl UpgradeOptions {
         }
     }
 
-    fn hops(&self) -> Vec<StageOptions> {
+    pub(super) fn hops(&self) -> Vec<StageOptions> {
         (0..=self.via.len()).map(|stage| self.hop(stage)).collect()
     }
 }
 
 /// One member as the plan needs it.
-struct Member<'a> {
-    name: String,
+pub(super) struct Member<'a> {
+    pub(super) name: String,
     /// Another image of the installation: the swap only (see [`UpgradeOptions::companions`]).
     companion: bool,
     inspect: &'a ContainerInspectResponse,
     /// The image of each generation: the current one, then one per stage.
-    images: Vec<String>,
+    pub(super) images: Vec<String>,
     /// Each stage's create request: the carried configuration, the stage's image, and the
     /// environment changes of that stage and those before it.
-    specs: Vec<SuccessorSpec>,
+    pub(super) specs: Vec<SuccessorSpec>,
     /// Per stage, the variables it removed or renamed away.
     removed_env: Vec<Vec<String>>,
 }
@@ -503,7 +503,7 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
 
 /// The commands the hops run may carry secrets (a URL's password, a `TOKEN=...` word): they are
 /// registered so that the plan can show and journal those commands masked.
-fn register_commands(hops: &[StageOptions]) {
+pub(super) fn register_commands(hops: &[StageOptions]) {
     let commands = hops.iter().flat_map(|h| {
         h.migrate
             .iter()
@@ -550,7 +550,7 @@ pub fn target_of(inspect: &ContainerInspectResponse, target: &Target) -> Result<
     }
 }
 
-fn member<'a>(
+pub(super) fn member<'a>(
     old: &Predecessor<'a>,
     opts: &UpgradeOptions,
     hops: &[StageOptions],

@@ -15,6 +15,7 @@
 pub mod build;
 pub mod part;
 pub mod recreate;
+pub mod rehearse;
 pub mod steps;
 
 use std::collections::BTreeMap;
@@ -87,6 +88,8 @@ pub enum Kind {
     Backup,
     Restore,
     Task,
+    /// An upgrade's migration tried on a copy: production is only read.
+    Rehearsal,
 }
 
 impl Kind {
@@ -97,6 +100,7 @@ impl Kind {
             Kind::Backup => "backup",
             Kind::Restore => "restore",
             Kind::Task => "task",
+            Kind::Rehearsal => "rehearsal",
         }
     }
 }
@@ -258,6 +262,8 @@ pub fn is_reserved_name(name: &str) -> bool {
         "-migrate",
         "-cutover-task",
         "-cutover-task-undo",
+        "-cutover-rehearse-db",
+        "-cutover-rehearse-migrate",
         crate::engine::claim::SUFFIX,
     ]
     .iter()

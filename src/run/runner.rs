@@ -14,7 +14,7 @@ use crate::clock;
 use crate::engine::{inspect_required, name_of, Engine};
 use crate::health;
 use crate::plan::steps::{Cx, Done, Outputs, Step, StepError};
-use crate::plan::{old_name, Plan, Slot};
+use crate::plan::{old_name, Kind, Plan, Slot};
 use crate::secrets;
 
 /// How long a container put back by a rollback must keep running to count as running again.
@@ -283,7 +283,11 @@ fn warn_unrestored(plan: &Plan, stage: usize, started: &[usize], state: &mut Sta
 /// Whether every new container of the stage was started (a stage that starts none, such as a
 /// backup's, counts as started): from then on the stage is finished rather than undone, by
 /// recovery after a crash as after a signal.
+/// A rehearsal is never committed: production did not move, and undoing it removes its copy.
 fn committed(plan: &Plan, stage: usize, state: &State) -> bool {
+    if plan.kind == Kind::Rehearsal {
+        return false;
+    }
     let started = state.started.get(&stage);
     plan.stages[stage]
         .steps

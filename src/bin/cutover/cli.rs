@@ -9,9 +9,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::commands::{
     auto, auto::AutoArgs, backup, backup::BackupArgs, backups, backups::BackupsArgs, check,
     check::CheckArgs, docs, docs::CompletionsArgs, docs::ManArgs, history, history::HistoryArgs,
-    profiles, profiles::ProfilesCommand, recover, recover::RecoverArgs, restore,
-    restore::RestoreArgs, rollback, rollback::RollbackArgs, task, task::TaskArgs, tasks,
-    tasks::TasksArgs, upgrade, upgrade::UpgradeArgs, Site,
+    profiles, profiles::ProfilesCommand, recover, recover::RecoverArgs, rehearse,
+    rehearse::RehearseArgs, restore, restore::RestoreArgs, rollback, rollback::RollbackArgs, task,
+    task::TaskArgs, tasks, tasks::TasksArgs, upgrade, upgrade::UpgradeArgs, Site,
 };
 use crate::output::Exit;
 
@@ -26,6 +26,15 @@ Exit codes:
 
 SIGINT or SIGTERM stop a run between steps: before the downtime nothing changes (2), during it the
 old version comes back (1), once the new one was started the upgrade finishes (0).";
+
+const REHEARSE_EXIT_CODES: &str = "\
+Exit codes:
+  0  every migration passed on the copy
+  2  nothing was tried: bad input or a refused precondition
+  3  the rehearsal's containers, network or volume could not all be removed: the message names them
+  5  a migration failed on the copy: its output is shown; production was not touched
+
+Production is never stopped: a signal stops the rehearsal between steps and removes what it made.";
 
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about = "Upgrade a container to a new image safely: pull first, carry its whole configuration, verify, roll back by itself.", after_help = EXIT_CODES)]
@@ -96,6 +105,20 @@ a job, its settings given (a new Swarm secret or config where the old one holds 
 its rules tried on the new tasks; on failure the old image goes back with no task running and the \
 database is restored before the replicas return. --stack-file writes the new image in the stack's files.")]
     Upgrade(Box<UpgradeArgs>),
+    /// Try an upgrade's migrations on a copy of the product's database, while it serves untouched
+    #[command(after_help = REHEARSE_EXIT_CODES, long_about = "Try an upgrade's migrations on a copy of the product's database, while the product serves untouched.\n\n\
+Everything an upgrade checks is checked first (the profile's rules on the running product, the database's access). \
+Then, on an internal network of its own (NAME-cutover-rehearse, no route out of it): a server of the database server's own image \
+on a fresh volume (NAME-cutover-rehearse-db), given the product's database user, its database and extensions; a dump of \
+the product's database read while it serves (one snapshot), restored there; each hop's migration (the profile's, or \
+--migrate) run from its new image with the product's configuration, its connection pointed at the copy, none of its \
+volumes (empty scratch space in their place), ports or networks. The report says which migration failed and its output, \
+how long each took, and the window they predict. Everything the rehearsal made is removed; a rehearsal that was killed \
+is removed by `cutover recover NAME`.\n\n\
+So far: a PostgreSQL database on a container of this engine, its connection held in the product's environment. \
+Refused, with the reason: SQL Server and MySQL databases, embedded databases, a connection in a file, Swarm services, \
+products that migrate as they start.")]
+    Rehearse(RehearseArgs),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\
 The current NAME is stopped and kept aside as NAME-failed (stopped, not removed, so its logs and any \
@@ -184,6 +207,7 @@ impl Command {
     pub fn json(&self) -> bool {
         match self {
             Command::Upgrade(a) => a.change.common.json,
+            Command::Rehearse(a) => a.change.common.json,
             Command::Rollback(a) => a.change.common.json,
             Command::Backup(a) => a.change.common.json,
             Command::Restore(a) => a.change.common.json,
@@ -212,6 +236,7 @@ impl Cli {
         let site = || Site::new(state_dir.clone(), &engine.given());
         match command {
             Command::Upgrade(args) => upgrade::run(*args, &site()?).await,
+            Command::Rehearse(args) => rehearse::run(args, &site()?).await,
             Command::Rollback(args) => rollback::run(args, &site()?).await,
             Command::Recover(args) => recover::run(args, &site()?).await,
             Command::History(args) => history::run(args, &site()?),

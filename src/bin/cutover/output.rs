@@ -12,6 +12,7 @@ use cutover::discover::check::{Status, Unreached};
 use cutover::ops::backup::Leftover;
 use cutover::ops::history::Entry;
 use cutover::ops::live::Finding;
+use cutover::ops::rehearse::Findings;
 use cutover::ops::task::Tasks;
 use cutover::plan::{self, short_image, Kind, Plan};
 use cutover::profile::task::TaskSpec;
@@ -32,6 +33,8 @@ pub enum Exit {
     NeedsAttention = 3,
     /// A campaign of hops stopped at a later hop and rolled that one back.
     Partial = 4,
+    /// `rehearse` only: the migration failed on the copy; production was never touched.
+    RehearsalFailed = 5,
     /// `auto` only: upgraded at least one container, with no failure.
     Upgraded = 10,
 }
@@ -189,10 +192,17 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
 }
 
 pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
-    let exit = Exit::from(report.outcome);
+    let rehearsal = (plan.kind == Kind::Rehearsal).then(|| Findings::of(plan, report));
+    let exit = match report.outcome {
+        Outcome::NothingChanged if rehearsal.is_some() && report.failure.is_some() => {
+            Exit::RehearsalFailed
+        }
+        outcome => Exit::from(outcome),
+    };
     let state = host_state(plan, report);
     if json {
         print_json(&json!({
+            "rehearsal": rehearsal,
             "command": plan.kind.word(), "task": plan.task, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "running": report.running, "profile": plan.profile,
             "outcome": report.outcome, "exit_code": exit as u8, "state": state,
@@ -221,6 +231,9 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     }
     for line in note_lines(plan) {
         print(&line);
+    }
+    if let Some(findings) = &rehearsal {
+        rehearsal_lines(findings);
     }
     if let Some(ms) = report.downtime_ms {
         let settled = match report.settled_ms {
@@ -266,6 +279,29 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     exit
 }
 
+/// What a rehearsal measured, for people.
+fn rehearsal_lines(findings: &Findings) {
+    let took = |ms: u64| humantime::format_duration(std::time::Duration::from_millis(ms));
+    for m in &findings.migrations {
+        print(&format!(
+            "Migration from {} on the copy: {} after {}",
+            short_image(&m.image),
+            if m.succeeded { "passed" } else { "FAILED" },
+            took(m.ms)
+        ));
+    }
+    if let Some(ms) = findings.migrations_ms {
+        let dump = findings
+            .dump_ms
+            .map(|d| format!("; a backup dumped in the window adds about {} (this rehearsal's dump of the serving database)", took(d)))
+            .unwrap_or_default();
+        print(&format!(
+            "Predicted window: the migrations take about {}, plus the stop and the start of the product{dump}. The copy was freshly restored: a long-lived database may take longer",
+            took(ms)
+        ));
+    }
+}
+
 fn swarm_services(plan: &Plan) -> &'static str {
     match plan.members.len() {
         1 => "Swarm service",
@@ -303,6 +339,7 @@ fn host_state(plan: &Plan, report: &RunReport) -> String {
                 format!("{names} {runs} {}; the old {containers} {were} kept, stopped, as {} (`cutover rollback {}` goes back).", plan.image_to, kept.join(", "), plan.container)
             }
         }
+        (Outcome::Succeeded, Kind::Rehearsal) => format!("{names} still {runs} {}, untouched; the migrations ran on a copy of its database, which is removed.", plan.image_from),
         (Outcome::Succeeded, Kind::Task) => format!("{names} {runs} {} again, healthy, with the task done.", plan.image_from),
         (Outcome::RolledBack, Kind::Task) => format!("Rolled back: every step of the task was undone and {names} {runs} {} again as before it.", plan.image_from),
         (Outcome::Succeeded, Kind::Backup) => format!("{names} is backed up and {runs} {} as before.", plan.image_from),
@@ -704,6 +741,9 @@ fn task_lines(name: &str, task: &str, spec: &TaskSpec) {
 fn verb(plan: &Plan) -> String {
     if let (Kind::Task, Some(task)) = (plan.kind, &plan.task) {
         return format!("Task {task} on");
+    }
+    if plan.kind == Kind::Rehearsal {
+        return "Rehearsal of the upgrade of".into();
     }
     let word = plan.kind.word();
     word[..1].to_uppercase() + &word[1..]

@@ -16,6 +16,7 @@ pub mod gate;
 mod keep_file;
 mod one_shot;
 mod pull;
+mod rehearse;
 mod remove;
 mod rename;
 mod restore;
@@ -54,6 +55,9 @@ pub use gate::Gate;
 pub use keep_file::{sha256, FileSource, KeepFile};
 pub use one_shot::OneShot;
 pub use pull::Pull;
+pub use rehearse::{
+    RehearseDump, RehearseMigrate, RehearseNetwork, RehearseRemove, RehearseRestore, RehearseServer,
+};
 pub use remove::Remove;
 pub use rename::Rename;
 pub use restore::Restore;
@@ -337,6 +341,12 @@ steps! {
     "service_settings" => ServiceSettings,
     "service_update" => ServiceUpdate,
     "service_await" => ServiceAwait,
+    "rehearse_network" => RehearseNetwork,
+    "rehearse_server" => RehearseServer,
+    "rehearse_dump" => RehearseDump,
+    "rehearse_restore" => RehearseRestore,
+    "rehearse_migrate" => RehearseMigrate,
+    "rehearse_remove" => RehearseRemove,
 }
 
 impl Step {

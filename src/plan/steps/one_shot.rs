@@ -96,8 +96,17 @@ pub async fn run_once(
 ) -> Result<Option<i64>, StepError> {
     let id = cx.engine.create(name, &spec.body).await?;
     let result = run(cx, &id, spec, files, timeout, transcript).await;
-    // Removed whatever happened: its output is in the log and the report.
-    let removed = cx.engine.remove(&id).await;
+    // Removed whatever happened: its output is in the log and the report. One that borrows no
+    // container's volumes owns the anonymous ones its image declares, which would be left.
+    let borrows = spec
+        .body
+        .host_config
+        .as_ref()
+        .is_some_and(|h| h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()));
+    let removed = match borrows {
+        true => cx.engine.remove(&id).await,
+        false => cx.engine.remove_with_anonymous_volumes(&id).await,
+    };
     let code = result?;
     removed?;
     Ok(code)

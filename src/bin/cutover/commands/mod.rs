@@ -9,6 +9,7 @@ pub mod docs;
 pub mod history;
 pub mod profiles;
 pub mod recover;
+pub mod rehearse;
 pub mod restore;
 pub mod rollback;
 pub mod task;

@@ -142,20 +142,8 @@ pub struct UpgradeArgs {
     /// `docker-compose up --force-recreate` or `down`/`up`)
     #[arg(long)]
     pub no_compose_edit: bool,
-    /// The tag to move to, in the container's current repository
-    #[arg(
-        long,
-        value_name = "TAG",
-        required_unless_present = "image",
-        conflicts_with = "image"
-    )]
-    pub to: Option<String>,
-    /// The image to move to, possibly in another repository
-    #[arg(long, value_name = "REPOSITORY:TAG")]
-    pub image: Option<String>,
-    /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
-    #[arg(long, value_name = "TAG")]
-    pub via: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Another container that moves with it to the same tag (repeatable; stopped in the order given, started in reverse)
     #[arg(long = "with", value_name = "NAME")]
     pub with: Vec<String>,
@@ -183,10 +171,46 @@ pub struct UpgradeArgs {
     pub change: ChangeArgs,
 }
 
-/// Steps around the swap, for products that need more than a new container.
+/// Where an upgrade goes: `upgrade` and `rehearse` take the same.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Steps around the swap")]
-pub struct StepArgs {
+pub struct TargetArgs {
+    /// The tag to move to, in the container's current repository
+    #[arg(
+        long,
+        value_name = "TAG",
+        required_unless_present = "image",
+        conflicts_with = "image"
+    )]
+    pub to: Option<String>,
+    /// The image to move to, possibly in another repository
+    #[arg(long, value_name = "REPOSITORY:TAG")]
+    pub image: Option<String>,
+    /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
+    #[arg(long, value_name = "TAG")]
+    pub via: Vec<String>,
+}
+
+impl TargetArgs {
+    /// An upgrade's options to this target through these hops, nothing else asked yet.
+    pub fn options(&self) -> Result<UpgradeOptions, String> {
+        let target =
+            match (&self.to, &self.image) {
+                (Some(to), _) => Target::Tag(tag(to)?),
+                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
+                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
+                })?),
+                (None, None) => unreachable!("clap requires --to or --image"),
+            };
+        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
+        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        Ok(options)
+    }
+}
+
+/// The migration each hop runs, when no profile gives one: `upgrade` and `rehearse` take the
+/// same.
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
     /// While the service is stopped, run this command in a one-shot container from the new image
     /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
     /// closed: give a tool that asks (y/N) its non-interactive flag
@@ -203,6 +227,34 @@ pub struct StepArgs {
     /// How long the migration may run before it is killed and the upgrade rolled back
     #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse, requires = "migrate")]
     pub migrate_timeout: Option<Duration>,
+}
+
+impl MigrateArgs {
+    pub fn migration(&self) -> Result<Option<Migration>, String> {
+        let Some(cmd) = &self.migrate else {
+            return Ok(None);
+        };
+        Ok(Some(Migration {
+            shown: None,
+            env: Vec::new(),
+            command: command("--migrate", cmd)?,
+            entrypoint: self
+                .migrate_entrypoint
+                .as_deref()
+                .map(|e| command("--migrate-entrypoint", e))
+                .transpose()?,
+            timeout: self.migrate_timeout.unwrap_or(Migration::DEFAULT_TIMEOUT),
+            fails_if_output_has: Vec::new(),
+        }))
+    }
+}
+
+/// Steps around the swap, for products that need more than a new container.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Steps around the swap")]
+pub struct StepArgs {
+    #[command(flatten)]
+    pub migrate: MigrateArgs,
     /// Run this command inside the old container before it stops; a failure aborts with no downtime (repeatable)
     #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub exec_before: Vec<String>,
@@ -273,21 +325,7 @@ fn valid_env_name(name: &str) -> bool {
 impl StepArgs {
     /// The steps around the swap these flags ask for, each hop the same.
     fn stage(&self) -> Result<StageOptions, String> {
-        let migrate = match &self.migrate {
-            Some(cmd) => Some(Migration {
-                shown: None,
-                env: Vec::new(),
-                command: command("--migrate", cmd)?,
-                entrypoint: self
-                    .migrate_entrypoint
-                    .as_deref()
-                    .map(|e| command("--migrate-entrypoint", e))
-                    .transpose()?,
-                timeout: self.migrate_timeout.unwrap_or(Migration::DEFAULT_TIMEOUT),
-                fails_if_output_has: Vec::new(),
-            }),
-            None => None,
-        };
+        let migrate = self.migrate.migration()?;
         let commands = |flag: &str, texts: &[String]| {
             texts
                 .iter()
@@ -362,16 +400,7 @@ impl StepArgs {
 impl UpgradeArgs {
     /// The raw flags, validated into the options of an upgrade.
     pub fn options(&self) -> Result<UpgradeOptions, String> {
-        let target =
-            match (&self.to, &self.image) {
-                (Some(to), _) => Target::Tag(tag(to)?),
-                (None, Some(image)) => Target::Image(ImageRef::parse(image).ok_or_else(|| {
-                    format!("{image} is not an image reference (REPOSITORY[:TAG])")
-                })?),
-                (None, None) => unreachable!("clap requires --to or --image"),
-            };
-        let mut options = UpgradeOptions::new(target, HealthPolicy::default());
-        options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        let mut options = self.target.options()?;
         options.keep_old = self.keep_old;
         options.steps = self.steps.stage()?;
         options.hook_timeout = self.steps.hook_timeout;

@@ -1,0 +1,338 @@
+//! A rehearsal's copy of the product's database: a server of the production server's own image,
+//! with its settings, on a fresh volume and on an isolated network only, holding a consistent
+//! dump of the product's database read while the product serves. The migration of the new
+//! version is tried there, where whatever it does touches nothing of production's.
+//!
+//! Production is only read: one `pg_dump` session (a snapshot, as `--backup-online` takes it)
+//! and a query of the extensions the database has. The copy's server is given what a restore as
+//! the product's own user needs and a fresh server lacks: the product's role with its password,
+//! the database it owns, the extensions a superuser made for it (Quay's `pg_trgm`). That is done
+//! as the copy's superuser over its local socket (the official image trusts `POSTGRES_USER`
+//! there), the statements on standard input, so that the password is on no command line.
+
+use std::path::Path;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use super::location::Engine as DbEngine;
+use super::{database, volume_copy, App, BackupError, DatabaseTarget};
+use crate::engine::Engine;
+
+/// The name the copy's server answers to on the rehearsal's network. It is deliberately not
+/// the production server's: a setting the rehearsal did not rewrite names a host that does not
+/// resolve there, and fails, rather than reaching anything.
+pub const ALIAS: &str = "cutover-rehearsal-db";
+
+/// The label on everything a rehearsal makes, whose value is the product's container.
+pub const LABEL: &str = "cutover.rehearsal";
+
+/// What a rehearsal of `product` makes, by names fixed from the product's, so that an undo or
+/// `cutover recover` finds each without having journaled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyServer {
+    pub product: String,
+    /// The internal network the rehearsal's containers share and nothing else is on.
+    pub network: String,
+    /// The copy's server container, and its data volume.
+    pub container: String,
+    pub volume: String,
+}
+
+impl CopyServer {
+    pub fn of(product: &str) -> CopyServer {
+        CopyServer {
+            product: product.to_string(),
+            network: format!("{product}-cutover-rehearse"),
+            container: format!("{product}-cutover-rehearse-db"),
+            volume: format!("{product}-cutover-rehearse-db"),
+        }
+    }
+
+    /// The copy, as the product's user reaches it from inside its server.
+    pub fn target(&self, db: &DatabaseTarget) -> DatabaseTarget {
+        DatabaseTarget {
+            container: self.container.clone(),
+            ..db.clone()
+        }
+    }
+
+    /// The label everything of this rehearsal carries.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        vec![(LABEL.to_string(), self.product.clone())]
+    }
+}
+
+/// Waits until the copy's server accepts connections over TCP (an image's first start runs a
+/// server on its socket alone while it initialises), then runs the statements on standard
+/// input as its superuser over the local socket.
+const SUPERUSER: &str = r#"set -e
+port=$1
+user=${POSTGRES_USER:-postgres}
+i=0
+until pg_isready -q -h 127.0.0.1 -p "$port"; do
+  i=$((i + 1))
+  if [ "$i" -ge 1200 ]; then echo "the copy's server did not accept connections within 120 s" >&2; exit 3; fi
+  sleep 0.1
+done
+host=
+for d in "${PGHOST:-}" /var/run/postgresql /run/postgresql /tmp; do
+  if [ -n "$d" ] && [ -S "$d/.s.PGSQL.$port" ]; then host=$d; break; fi
+done
+if [ -z "$host" ]; then echo "no local socket of the copy's server for port $port" >&2; exit 3; fi
+psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d postgres
+"#;
+
+/// The copy's server: the production server's image, environment, command and user (so that
+/// it listens where the product expects and initialises the same superuser), a fresh volume
+/// where production keeps its data, on the rehearsal's network alone under [`ALIAS`]. None of
+/// production's mounts, ports or networks.
+pub fn server_body(
+    server: &ContainerInspectResponse,
+    data_mount: &str,
+    copy: &CopyServer,
+) -> ContainerCreateBody {
+    let config = server.config.clone().unwrap_or_default();
+    let endpoint = EndpointSettings {
+        aliases: Some(vec![ALIAS.to_string()]),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: server.image.clone(),
+        env: config.env,
+        cmd: config.cmd,
+        entrypoint: config.entrypoint,
+        user: config.user,
+        working_dir: config.working_dir,
+        labels: Some(copy.labels().into_iter().collect()),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{}:{data_mount}", copy.volume)]),
+            network_mode: Some(copy.network.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some([(copy.network.clone(), endpoint)].into()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Where the copy's fresh volume goes: the production mount that holds the data directory (so
+/// that a `PGDATA` below it is initialised as production's was), else the directory itself.
+fn data_mount(server: &ContainerInspectResponse, dir: &str) -> String {
+    let inside = |of: &str| dir == of || dir.starts_with(&format!("{of}/"));
+    server
+        .mounts
+        .iter()
+        .flatten()
+        .filter_map(|m| m.destination.as_deref())
+        .filter(|d| inside(d))
+        .max_by_key(|d| d.len())
+        .unwrap_or(dir)
+        .to_string()
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `text` as an SQL identifier.
+fn ident(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// What the copy's superuser runs before the restore: the product's role with its password
+/// and its database, when the image's first start did not make them, and the extensions
+/// production's database has.
+fn preparation(db: &DatabaseTarget, password: &str, extensions: &[String]) -> String {
+    let mut sql = format!(
+        "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', {user}, {pw}) WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {user}) \\gexec\n\
+         SELECT format('CREATE DATABASE %I OWNER %I', {name}, {user}) WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {name}) \\gexec\n\
+         \\connect {ident_name}\n",
+        user = literal(&db.user),
+        pw = literal(password),
+        name = literal(&db.name),
+        ident_name = ident(&db.name),
+    );
+    for extension in extensions {
+        sql.push_str(&format!(
+            "CREATE EXTENSION IF NOT EXISTS {};\n",
+            ident(extension)
+        ));
+    }
+    sql
+}
+
+/// The production server's container, which must still be there.
+async fn production(
+    engine: &dyn Engine,
+    db: &DatabaseTarget,
+) -> Result<ContainerInspectResponse, BackupError> {
+    engine
+        .inspect(&db.container)
+        .await?
+        .ok_or_else(|| BackupError::Failed(format!("the database server {} is gone", db.container)))
+}
+
+/// Starts the copy's server on the rehearsal's network, gives it the product's role, database
+/// and extensions, and waits until it answers the product's user with production's password.
+pub async fn start(
+    engine: &dyn Engine,
+    app: App<'_>,
+    db: &DatabaseTarget,
+    copy: &CopyServer,
+) -> Result<(), BackupError> {
+    if db.engine != DbEngine::Postgres {
+        return Err(BackupError::Failed(format!(
+            "a rehearsal copies PostgreSQL databases only so far, and this one is {}",
+            db.engine.name()
+        )));
+    }
+    let server = production(engine, db).await?;
+    let password = super::credentials(engine, app, db).await?;
+    let dir = volume_copy::data_directory(engine, &server, db, &password).await?;
+    let extensions: Vec<String> = database::query(
+        engine,
+        db,
+        &password,
+        "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
+    )
+    .await?
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(str::to_string)
+    .collect();
+    // One a killed rehearsal left is of no use: its data may be half restored.
+    remove_server(engine, copy).await?;
+    let body = server_body(&server, &data_mount(&server, &dir), copy);
+    let id = engine.create(&copy.container, &body).await?;
+    engine.start(&id).await?;
+    let cmd: Vec<String> = ["sh", "-c", SUPERUSER, "sh", &db.port.to_string()]
+        .map(str::to_string)
+        .to_vec();
+    super::exec_script(
+        engine,
+        &copy.container,
+        &cmd,
+        Some(preparation(db, &password, &extensions)),
+        "preparing the copy's server",
+    )
+    .await?;
+    volume_copy::answers(engine, app, &copy.target(db)).await
+}
+
+/// Where the dump is kept in the run's private directory `dir` until it is restored.
+pub fn dump_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(database::PG_DUMP)
+}
+
+/// Dumps the product's database while it serves (one snapshot, as `--backup-online` reads it)
+/// into the run's private directory `dir` (see [`dump_path`]): its size.
+pub async fn dump(
+    engine: &dyn Engine,
+    app: App<'_>,
+    db: &DatabaseTarget,
+    dir: &Path,
+) -> Result<u64, BackupError> {
+    let password = super::credentials(engine, app, db).await?;
+    crate::private::dir(dir).map_err(|e| BackupError::Failed(e.to_string()))?;
+    let (entry, _) = database::dump(engine, db, &password, dir, None).await?;
+    Ok(entry.bytes)
+}
+
+/// Restores the dump in `dir` into the copy as the product's user, as a rollback restores.
+pub async fn restore(
+    engine: &dyn Engine,
+    app: App<'_>,
+    db: &DatabaseTarget,
+    copy: &CopyServer,
+    dir: &Path,
+) -> Result<(), BackupError> {
+    let password = super::credentials(engine, app, db).await?;
+    database::restore(engine, &copy.target(db), &password, &dump_path(dir)).await
+}
+
+/// Removes the copy's server and its data.
+pub async fn remove_server(engine: &dyn Engine, copy: &CopyServer) -> Result<(), BackupError> {
+    engine
+        .remove_with_anonymous_volumes(&copy.container)
+        .await?;
+    engine.remove_volume(&copy.volume).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerConfig, MountPoint};
+
+    #[test]
+    fn the_copy_server_takes_the_servers_settings_and_nothing_of_its_storage_or_networks() {
+        let server = ContainerInspectResponse {
+            image: Some("sha256:pg".into()),
+            config: Some(ContainerConfig {
+                env: Some(vec![
+                    "POSTGRES_PASSWORD=pw".into(),
+                    "PGDATA=/var/lib/postgresql/data/pgdata".into(),
+                ]),
+                cmd: Some(vec!["postgres".into()]),
+                ..Default::default()
+            }),
+            mounts: Some(vec![MountPoint {
+                destination: Some("/var/lib/postgresql/data".into()),
+                name: Some("pgdata".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let copy = CopyServer::of("quay");
+        let body = server_body(
+            &server,
+            &data_mount(&server, "/var/lib/postgresql/data/pgdata"),
+            &copy,
+        );
+        assert_eq!(body.image.as_deref(), Some("sha256:pg"));
+        assert_eq!(body.env, server.config.as_ref().unwrap().env);
+        let host = body.host_config.unwrap();
+        assert_eq!(
+            host.binds,
+            Some(vec![
+                "quay-cutover-rehearse-db:/var/lib/postgresql/data".to_string()
+            ])
+        );
+        assert_eq!(host.network_mode.as_deref(), Some("quay-cutover-rehearse"));
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(endpoints.len(), 1);
+        assert_eq!(
+            endpoints["quay-cutover-rehearse"].aliases,
+            Some(vec![ALIAS.to_string()])
+        );
+        assert_eq!(
+            data_mount(&ContainerInspectResponse::default(), "/data"),
+            "/data"
+        );
+    }
+
+    #[test]
+    fn the_preparation_quotes_every_name_and_the_password() {
+        let db = DatabaseTarget {
+            spec: super::super::location::DatabaseSpec {
+                sources: vec![],
+                schema_query: None,
+                requires_extensions: vec![],
+            },
+            engine: DbEngine::Postgres,
+            container: "db".into(),
+            port: 5432,
+            name: "my\"db".into(),
+            user: "o'neil".into(),
+        };
+        let sql = preparation(&db, "p'w", &["pg_trgm".into()]);
+        assert!(sql.contains("'o''neil'") && sql.contains("'p''w'"));
+        assert!(sql.contains("\\connect \"my\"\"db\""));
+        assert!(sql.ends_with("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\";\n"));
+    }
+}

@@ -1,0 +1,51 @@
+//! `cutover rehearse`.
+
+use clap::Args;
+use cutover::ops::backup::BackupRequest;
+use cutover::ops::compose::ComposeRequest;
+use cutover::ops::rehearse;
+use cutover::ops::upgrade::UpgradeRequest;
+
+use super::upgrade::{MigrateArgs, TargetArgs};
+use super::{before_change, carry_out, given, load_profiles, refused, Site};
+use crate::args::ChangeArgs;
+use crate::output::Exit;
+
+pub async fn run(args: RehearseArgs, site: &Site) -> anyhow::Result<Exit> {
+    before_change(&args.change)?;
+    let mut options = args.target.options().map_err(refused)?;
+    options.steps.migrate = args.migrate.migration().map_err(refused)?;
+    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
+    let catalog = load_profiles()?;
+    let (engine, state) = site.connect().await?;
+    let tell = site.tell(&given);
+    let request = UpgradeRequest {
+        follows: None,
+        name,
+        with: Vec::new(),
+        options,
+        given,
+        backup: BackupRequest {
+            db_var: args.backup_db.clone(),
+            ..BackupRequest::default()
+        },
+        compose: ComposeRequest::default(),
+    };
+    let prepared = rehearse::prepare(&engine, &state, &catalog, &request).await?;
+    carry_out(prepared, &engine, &state, &args.change, tell).await
+}
+
+#[derive(Args, Debug)]
+pub struct RehearseArgs {
+    /// The product's container; HOST/NAME for one of the config file's hosts
+    pub name: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub migrate: MigrateArgs,
+    /// A variable of the container that holds its database's URL (postgres://...), when no profile names it
+    #[arg(long, value_name = "VAR")]
+    pub backup_db: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}

@@ -1,0 +1,221 @@
+//! `cutover rehearse`: the upgrade's migrations tried on a copy of the product's database
+//! before any downtime (see [`crate::plan::rehearse`]). Everything is checked as an upgrade
+//! checks it, read-only, before anything is made; the plan then copies, migrates the copy and
+//! removes it, production serving throughout.
+
+use serde::Serialize;
+
+use super::group::{choose_profile, gather_facts};
+use super::preflight::{self, claim_running, Prepared};
+use super::request::{hop_steps, plan_hops, UpgradeRequest};
+use super::{backup::database_server, live, settings};
+use crate::backup::location::{Engine as DbEngine, Found};
+use crate::backup::rehearsal::{CopyServer, ALIAS};
+use crate::engine::{self, facts::Facts, Engine};
+use crate::error::{Error, Result};
+use crate::plan::recreate::Predecessor;
+use crate::plan::rehearse::{migrate_name, plan_rehearsal, Rehearsal};
+use crate::plan::{Plan, ProfileUse};
+use crate::run::runner::StepStatus;
+use crate::run::{RunReport, StateDir};
+
+/// Everything a rehearsal can check without making anything, then its plan.
+pub async fn prepare(
+    engine: &dyn Engine,
+    state: &StateDir,
+    catalog: &crate::profile::Catalog,
+    req: &UpgradeRequest,
+) -> Result<Prepared> {
+    let name = &req.name;
+    if req.compose.project.is_some() || req.compose.stack.is_some() || !req.with.is_empty() {
+        return Err(Error::Refused(
+            "a rehearsal tries the migration of one container: name the product's container alone (its group's other members share its database and are not needed)".into(),
+        ));
+    }
+    if engine.inspect(name).await?.is_none() && engine.service(name).await?.is_some() {
+        return Err(Error::Refused(format!(
+            "{name} is a Swarm service, which a rehearsal does not copy yet: rehearse on a container of the same images and database, or upgrade without a rehearsal"
+        )));
+    }
+    let (lock, old) = claim_running(engine, state, name).await?;
+    let chosen = choose_profile(catalog, &req.given.profile, &old)?;
+    let profile = chosen.as_ref().map(|(loaded, _)| &loaded.profile);
+    let spec = req
+        .backup
+        .spec(profile.and_then(|p| p.database.as_ref()))
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "no profile says where {name}'s database is: give --backup-db VAR, the variable holding its database URL"
+            ))
+        })?;
+    let facts = match profile {
+        Some(profile) => gather_facts(engine, Some(profile), &old).await?,
+        // `--backup-db VAR` may be given as `VAR_FILE`, a file to read.
+        None => Facts::read(engine, &old, &spec.files(&engine::env_of(&old))).await?,
+    };
+    let location = match spec.find(&facts).map_err(|e| Error::Refused(format!("{name}: {e}")))? {
+        Found::Server(location) => location,
+        Found::Embedded(path) => {
+            return Err(Error::Refused(format!(
+                "{name} keeps its database in its own files ({path}), which are consistent only while it is stopped: a rehearsal cannot copy them while it serves"
+            )))
+        }
+    };
+    let database = database_server(engine, &old, &spec, location)
+        .await?
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "{name}'s database is on no container of this engine, so no copy of its server can be made beside it"
+            ))
+        })?;
+    if database.engine != DbEngine::Postgres {
+        return Err(Error::Refused(format!(
+            "{name}'s database is {}: a rehearsal copies PostgreSQL databases only so far",
+            database.engine.name()
+        )));
+    }
+    crate::backup::check_database(engine, &old, &database)
+        .await
+        .map_err(|e| {
+            Error::Refused(format!(
+                "{name}: {e}; a rehearsal copies the database as the product's own user"
+            ))
+        })?;
+    let pointed = spec
+        .point_at(&facts, ALIAS)
+        .map_err(|e| Error::Refused(format!("{name}: {e}")))?;
+    let mut options = req.options.clone();
+    if let Some(profile) = profile {
+        if options.via.is_empty() {
+            if let Some(path) = &profile.upgrade_path {
+                let insecure = &req.given.config.insecure_registries;
+                options.via = plan_hops(&old, &options.target, path, insecure).await?;
+            }
+        }
+        // The profile's commands are written against the copy: `${ANCHORE_DB_HOST}` is its.
+        options.hop_steps = hop_steps(profile, &old, &options, &[pointed_facts(&facts, &pointed)])?;
+        options.health = settings::resolve(&req.given, Some((profile, &facts)), &old)?.health;
+        let version = options.hop(0).expect_version;
+        let rules = live::Rules {
+            health: &options.health,
+            version: version.as_ref(),
+            database: profile.database.as_ref(),
+            dump: false,
+        };
+        live::require_match(engine, &profile.name, &[(&old, &facts)], &rules).await?;
+    }
+    let copy = CopyServer::of(name);
+    for left in [&copy.container, &migrate_name(name)] {
+        preflight::name_free(
+            engine,
+            left,
+            &format!("it is left from an interrupted rehearsal: run `cutover recover {name}`, or remove it"),
+        )
+        .await?;
+    }
+    let origin = engine::origin(engine, &old).await?;
+    let predecessor = Predecessor {
+        inspect: &old,
+        image: &origin.image,
+        vanished_volumes_from: &origin.vanished_volumes_from,
+    };
+    let rehearsal = Rehearsal { database, pointed };
+    let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal).map_err(Error::Refused)?;
+    plan.profile = chosen.map(|(loaded, why)| ProfileUse {
+        name: loaded.profile.name.clone(),
+        origin: loaded.origin.clone(),
+        why,
+    });
+    Ok(Prepared {
+        plan,
+        locks: vec![lock],
+    })
+}
+
+/// The container's facts as the rehearsal's containers see them: the variables pointing at
+/// the copy in place of production's.
+fn pointed_facts(facts: &Facts, pointed: &[(String, String)]) -> Facts {
+    let mut env: Vec<String> = facts
+        .env
+        .iter()
+        .filter(|e| {
+            !pointed
+                .iter()
+                .any(|(name, _)| e.split_once('=').is_some_and(|(n, _)| n == name))
+        })
+        .cloned()
+        .collect();
+    env.extend(
+        pointed
+            .iter()
+            .map(|(name, value)| format!("{name}={value}")),
+    );
+    Facts {
+        env,
+        ..facts.clone()
+    }
+}
+
+/// What a rehearsal measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Findings {
+    /// Each hop's migration that ran, in order: the image it ran from and how long it took.
+    pub migrations: Vec<Migrated>,
+    /// How long the dump of the database took while it served: what a backup taken in the
+    /// window as a dump adds to it.
+    pub dump_ms: Option<u64>,
+    /// The migrations' time, when every one of them succeeded: the part of the upgrade's
+    /// window the rehearsal predicts (its stop, its start and its backup come on top).
+    pub migrations_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migrated {
+    pub image: String,
+    pub ms: u64,
+    pub succeeded: bool,
+}
+
+impl Findings {
+    pub fn of(plan: &Plan, report: &RunReport) -> Findings {
+        let steps: Vec<&crate::plan::Step> =
+            plan.stages.iter().flat_map(|s| s.steps.iter()).collect();
+        let began = |i: usize| {
+            report
+                .steps
+                .get(i)
+                .is_some_and(|s| s.status != StepStatus::NotRun)
+        };
+        // Steps run one after the other: each that began before the last completed, and the
+        // last failed when the run did (its status says "undone" once rolled back).
+        let last = (0..steps.len()).rev().find(|&i| began(i));
+        let succeeded = |i: usize| Some(i) != last || report.failure.is_none();
+        let mut migrations = Vec::new();
+        let mut dump_ms = None;
+        for (i, step) in steps.iter().enumerate().filter(|(i, _)| began(*i)) {
+            let ms = report.steps[i].millis;
+            match step {
+                crate::plan::Step::RehearseMigrate(m) => migrations.push(Migrated {
+                    image: m.run.image.clone(),
+                    ms,
+                    succeeded: succeeded(i),
+                }),
+                crate::plan::Step::RehearseDump(_) if succeeded(i) => dump_ms = Some(ms),
+                _ => {}
+            }
+        }
+        let all = plan
+            .stages
+            .iter()
+            .flat_map(|s| s.steps.iter())
+            .filter(|s| matches!(s, crate::plan::Step::RehearseMigrate(_)))
+            .count();
+        let migrations_ms = (migrations.len() == all && migrations.iter().all(|m| m.succeeded))
+            .then(|| migrations.iter().map(|m| m.ms).sum());
+        Findings {
+            migrations,
+            dump_ms,
+            migrations_ms,
+        }
+    }
+}

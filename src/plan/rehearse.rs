@@ -1,0 +1,258 @@
+//! The plan of a rehearsal: the upgrade's migrations tried, hop by hop, from the new images,
+//! against a copy of the product's database on a network of their own, while production serves
+//! untouched. A pure function, like [`super::plan_upgrade`], whose hops and specs it shares.
+
+use std::collections::BTreeMap;
+
+use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConfig};
+
+use super::build::{member, register_commands, UpgradeOptions};
+use super::recreate::{self, Predecessor, SuccessorSpec};
+use super::steps::{
+    OneShot, Pull, RehearseDump, RehearseMigrate, RehearseNetwork, RehearseRemove, RehearseRestore,
+    RehearseServer,
+};
+use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
+use crate::backup::rehearsal::{CopyServer, LABEL};
+use crate::backup::DatabaseTarget;
+
+/// What a rehearsal needs besides the upgrade's options.
+pub struct Rehearsal {
+    /// The product's database, which is dumped.
+    pub database: DatabaseTarget,
+    /// The variables that point the product at the copy (see
+    /// [`crate::backup::location::DatabaseSpec::point_at`]); they hold the password.
+    pub pointed: Vec<(String, String)>,
+}
+
+/// The one-shot of the rehearsal's migrations.
+pub fn migrate_name(name: &str) -> String {
+    format!("{name}-cutover-rehearse-migrate")
+}
+
+/// The rehearsal of the upgrade of `old` that `opts` describe.
+pub fn plan_rehearsal(
+    old: &Predecessor<'_>,
+    opts: &UpgradeOptions,
+    rehearsal: &Rehearsal,
+) -> Result<Plan, String> {
+    let hops = opts.hops();
+    register_commands(&hops);
+    let m = member(old, opts, &hops, true)?;
+    let name = m.name.clone();
+    if hops.iter().any(|h| h.migrates_at_start) {
+        return Err(format!(
+            "the new version of {name} migrates its database as it starts, which a rehearsal does not try yet"
+        ));
+    }
+    if hops.iter().all(|h| h.migrate.is_none()) {
+        return Err(format!(
+            "the upgrade of {name} runs no migration, so there is nothing to rehearse; give the one it needs with --migrate"
+        ));
+    }
+    let copy = CopyServer::of(&name);
+    let slot = Slot::new(&name, 0);
+    let one_shot = migrate_name(&name);
+    let mut steps: Vec<Step> = Vec::new();
+    for (i, image) in m.images.iter().enumerate().skip(1) {
+        if !m.images[1..i].contains(image) {
+            steps.push(
+                Pull {
+                    image: image.clone(),
+                }
+                .into(),
+            );
+        }
+    }
+    steps.push(RehearseNetwork { copy: copy.clone() }.into());
+    steps.push(
+        RehearseServer {
+            slot: slot.clone(),
+            database: rehearsal.database.clone(),
+            copy: copy.clone(),
+        }
+        .into(),
+    );
+    steps.push(
+        RehearseDump {
+            slot: slot.clone(),
+            database: rehearsal.database.clone(),
+        }
+        .into(),
+    );
+    steps.push(
+        RehearseRestore {
+            slot: slot.clone(),
+            database: rehearsal.database.clone(),
+            copy: copy.clone(),
+        }
+        .into(),
+    );
+    for (stage, hop) in hops.iter().enumerate() {
+        let Some(migration) = &hop.migrate else {
+            continue;
+        };
+        let mut spec = recreate::one_shot_spec(
+            &m.specs[stage],
+            &migration.command,
+            migration.entrypoint.as_deref(),
+        );
+        recreate::set_env(&mut spec, &migration.env);
+        isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
+        isolated(&spec, &copy)?;
+        steps.push(
+            RehearseMigrate {
+                run: OneShot {
+                    source: slot.clone(),
+                    name: one_shot.clone(),
+                    image: m.images[stage + 1].clone(),
+                    entrypoint: migration.entrypoint.clone(),
+                    command: migration
+                        .shown
+                        .clone()
+                        .unwrap_or_else(|| migration.command.clone()),
+                    timeout: migration.timeout,
+                    fails_if_output_has: migration.fails_if_output_has.clone(),
+                    spec: Box::new(spec),
+                },
+            }
+            .into(),
+        );
+    }
+    steps.push(
+        RehearseRemove {
+            copy,
+            one_shots: vec![one_shot],
+        }
+        .into(),
+    );
+    let current = m.images[0].clone();
+    Ok(Plan {
+        kind: Kind::Rehearsal,
+        container: name.clone(),
+        members: vec![name.clone()],
+        image_from: current.clone(),
+        image_to: m.images.last().cloned().unwrap_or_default(),
+        slots: BTreeMap::from([(
+            slot,
+            SlotInfo {
+                image: current.clone(),
+                id: old.inspect.id.clone(),
+            },
+        )]),
+        // Production does not move.
+        stages: vec![Stage {
+            from: current.clone(),
+            to: current,
+            steps,
+        }],
+        carried: recreate::masked(&m.specs[0]),
+        profile: None,
+        task: None,
+        notes: Vec::new(),
+    })
+}
+
+/// Makes a one-shot of the product's configuration a rehearsal's: on the rehearsal's network
+/// alone, with none of production's volumes, binds, links, host entries, ports or namespaces
+/// (every place production mounts gets an empty scratch space instead), its connection pointed
+/// at the copy, and labelled as the rehearsal's.
+pub fn isolate(
+    spec: &mut SuccessorSpec,
+    production: &ContainerInspectResponse,
+    copy: &CopyServer,
+    pointed: &[(String, String)],
+) {
+    recreate::set_env(spec, pointed);
+    let body = &mut spec.body;
+    body.labels
+        .get_or_insert_with(Default::default)
+        .insert(LABEL.to_string(), copy.product.clone());
+    body.volumes = None;
+    let host = body.host_config.get_or_insert_with(Default::default);
+    host.binds = None;
+    host.mounts = None;
+    host.volumes_from = None;
+    host.volume_driver = None;
+    host.links = None;
+    host.extra_hosts = None;
+    host.port_bindings = None;
+    host.publish_all_ports = None;
+    host.network_mode = Some(copy.network.clone());
+    host.log_config = None;
+    let shares = |mode: &Option<String>| {
+        mode.as_deref()
+            .is_some_and(|m| m != "private" && m != "shareable")
+    };
+    if shares(&host.ipc_mode) {
+        host.ipc_mode = None;
+    }
+    if host
+        .pid_mode
+        .as_deref()
+        .is_some_and(|m| m.starts_with("container:") || m == "host")
+    {
+        host.pid_mode = None;
+    }
+    let scratch = host.tmpfs.get_or_insert_with(Default::default);
+    for mount in production.mounts.iter().flatten() {
+        if let Some(at) = &mount.destination {
+            scratch.insert(at.clone(), String::new());
+        }
+    }
+    body.networking_config = Some(NetworkingConfig {
+        endpoints_config: Some([(copy.network.clone(), EndpointSettings::default())].into()),
+    });
+    spec.extra_networks.clear();
+}
+
+/// Why a rehearsal's container could reach something of production's, or `Ok`: checked on
+/// every container a rehearsal creates, whatever built it.
+pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), String> {
+    let body = &spec.body;
+    let host = body.host_config.clone().unwrap_or_default();
+    let mut reaches = Vec::new();
+    let some = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if some(&host.binds) || host.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
+        reaches.push("mounts");
+    }
+    if some(&host.volumes_from) {
+        reaches.push("another container's volumes");
+    }
+    if some(&host.links) || some(&host.extra_hosts) {
+        reaches.push("links or host entries");
+    }
+    if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
+        reaches.push("published ports");
+    }
+    if host.network_mode.as_deref() != Some(copy.network.as_str())
+        || !spec.extra_networks.is_empty()
+    {
+        reaches.push("another network");
+    }
+    let endpoints: Vec<&String> = body
+        .networking_config
+        .iter()
+        .flat_map(|n| n.endpoints_config.iter().flatten())
+        .map(|(name, _)| name)
+        .collect();
+    if endpoints != [&copy.network] {
+        reaches.push("another network");
+    }
+    for mode in [&host.ipc_mode, &host.pid_mode] {
+        if mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("container:") || m == "host")
+        {
+            reaches.push("another container's namespaces");
+        }
+    }
+    match reaches.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "a rehearsal's container for {} would keep {} of production's; nothing was run",
+            copy.product,
+            reaches.join(", ")
+        )),
+    }
+}

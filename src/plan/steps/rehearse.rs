@@ -1,0 +1,278 @@
+//! A rehearsal's steps: an isolated network, a copy of the product's database on a server of
+//! its own there, the new version's migration run against the copy, and everything removed.
+//! Production is only read (its database dumped while it serves); each step's undo removes what
+//! it made, by names fixed from the product's, so that a rehearsal killed at any moment leaves
+//! nothing once it is recovered.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{took, Action, Cx, Done, OneShot, Outputs, StepError, Traits};
+use crate::backup::rehearsal::{self, CopyServer};
+use crate::backup::{App, DatabaseTarget};
+use crate::engine::inspect_required;
+use crate::plan::{Plan, Slot};
+
+/// The network the rehearsal's containers share, with no route out of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseNetwork {
+    pub copy: CopyServer,
+}
+
+/// The copy's server, started on the network and given the product's role and database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseServer {
+    /// The product, whose settings hold the database's credentials.
+    pub slot: Slot,
+    pub database: DatabaseTarget,
+    pub copy: CopyServer,
+}
+
+/// The product's database dumped while it serves, into the run's private directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseDump {
+    pub slot: Slot,
+    pub database: DatabaseTarget,
+}
+
+/// The dump restored into the copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseRestore {
+    pub slot: Slot,
+    pub database: DatabaseTarget,
+    pub copy: CopyServer,
+}
+
+/// A hop's migration, from its new image, against the copy: a one-shot on the rehearsal's
+/// network alone, with none of production's volumes, its connection pointed at the copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseMigrate {
+    #[serde(flatten)]
+    pub run: OneShot,
+}
+
+/// Everything the rehearsal made, removed once it is over.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseRemove {
+    pub copy: CopyServer,
+    /// The one-shots of the migrations, which a kill may have left.
+    pub one_shots: Vec<String>,
+}
+
+/// Removes the copy's server and the network, the containers on it first.
+async fn remove_all(cx: &Cx<'_>, copy: &CopyServer, one_shots: &[String]) -> Result<(), StepError> {
+    for name in one_shots {
+        cx.engine.remove_with_anonymous_volumes(name).await?;
+    }
+    rehearsal::remove_server(cx.engine, copy).await?;
+    cx.engine.remove_network(&copy.network).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Action for RehearseNetwork {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "create the network {}, internal (no route out of it), for the rehearsal's containers alone",
+            self.copy.network
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        // One a killed rehearsal left has nothing on it that is still of use.
+        cx.engine.remove_network(&self.copy.network).await?;
+        cx.engine
+            .create_internal_network(&self.copy.network, &self.copy.labels())
+            .await?;
+        let made = cx.engine.network(&self.copy.network).await?;
+        if made.and_then(|n| n.internal) != Some(true) {
+            return Err(StepError::Failed(format!(
+                "the engine made the network {} without isolating it (not internal): nothing is run on it",
+                self.copy.network
+            )));
+        }
+        Ok(Done::said(format!("created {}", self.copy.network)))
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!("remove the network {}", self.copy.network))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        cx.engine.remove_network(&self.copy.network).await?;
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Action for RehearseServer {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "start {}, a server of {}'s image on a fresh volume, on {} only, with {}'s database user",
+            self.copy.container,
+            self.database.container,
+            self.copy.network,
+            plan.label(&self.slot)
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let clock = tokio::time::Instant::now();
+        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        rehearsal::start(cx.engine, App::of(&app), &self.database, &self.copy).await?;
+        Ok(Done::said(format!(
+            "{} answers the product's user, in {}",
+            self.copy.container,
+            took(clock)
+        )))
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!(
+            "remove {} and its volume {}",
+            self.copy.container, self.copy.volume
+        ))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        rehearsal::remove_server(cx.engine, &self.copy).await?;
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Action for RehearseDump {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "dump the database {} of {} while it serves (one read-only snapshot)",
+            self.database.name,
+            plan.label(&self.slot)
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let bytes = rehearsal::dump(cx.engine, App::of(&app), &self.database, cx.files).await?;
+        Ok(Done::said(format!(
+            "dumped {}",
+            crate::size::human_bytes(bytes)
+        )))
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some("delete the dump".into())
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        match std::fs::remove_file(rehearsal::dump_path(cx.files)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepError::Failed(format!(
+                "deleting the rehearsal's dump: {e}"
+            ))),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Action for RehearseRestore {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "restore the dump into {} as the product's user",
+            self.copy.container
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let app = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
+        let restored = rehearsal::restore(
+            cx.engine,
+            App::of(&app),
+            &self.database,
+            &self.copy,
+            cx.files,
+        )
+        .await;
+        // The dump served its purpose either way; the copy's server goes with its undo.
+        let _ = std::fs::remove_file(rehearsal::dump_path(cx.files));
+        restored?;
+        Ok(Done::said(format!(
+            "{} holds the copy",
+            self.copy.container
+        )))
+    }
+}
+
+#[async_trait]
+impl Action for RehearseMigrate {
+    fn describe(&self, plan: &Plan) -> String {
+        format!("on the copy: {}", self.run.describe(plan))
+    }
+
+    /// Unlike the upgrade's migration, it writes the copy alone: nothing of production's data.
+    fn traits(&self) -> Traits {
+        Traits::default()
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        self.run.perform(cx).await
+    }
+
+    fn undo_describe(&self, plan: &Plan) -> Option<String> {
+        self.run.undo_describe(plan)
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        self.run.undo(cx, outputs).await
+    }
+}
+
+#[async_trait]
+impl Action for RehearseRemove {
+    fn describe(&self, _plan: &Plan) -> String {
+        format!(
+            "remove {}, its volume and the network {}",
+            self.copy.container, self.copy.network
+        )
+    }
+
+    fn traits(&self) -> Traits {
+        Traits {
+            cleanup: true,
+            ..Traits::default()
+        }
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        remove_all(cx, &self.copy, &self.one_shots).await?;
+        Ok(Done::said("nothing of the rehearsal is left"))
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some("remove what is left of the rehearsal".into())
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        remove_all(cx, &self.copy, &self.one_shots).await?;
+        Ok(None)
+    }
+}
