@@ -275,9 +275,11 @@ impl DatabaseSpec {
                     },
                 },
                 Source::FileKey { path, key } => match facts.files.get(path) {
-                    Some(text) if yaml_key(text, key).is_some() => return Err(format!(
+                    Some(text) if yaml_key(text, key).is_some() => {
+                        return Err(format!(
                         "the connection is {key} in {path}, which a rehearsal does not rewrite yet"
-                    )),
+                    ))
+                    }
                     _ => None,
                 },
                 Source::Embedded { .. } => None,

@@ -463,6 +463,41 @@ fn volume_pass(w: &mut World, helper: &FakeContainer) -> (Vec<String>, i64) {
     (Vec::new(), 0)
 }
 
+/// The volume of the rehearsal's copy a container works on: the copy's server itself (labelled
+/// as a rehearsal's), or a one-shot on the network of a running one. `None`: the fake's own
+/// database, `data`.
+fn rehearsal_copy(w: &World, c: &FakeContainer) -> Option<String> {
+    let label = crate::backup::rehearsal::LABEL;
+    // The rehearsal's one-shots mount nothing: the labelled container with a volume is the
+    // copy's server.
+    let server_volume = |s: &FakeContainer| {
+        let labelled = s
+            .body
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(label));
+        labelled
+            .then(|| binds(&s.body).into_iter().next().map(|(v, _)| v))
+            .flatten()
+    };
+    if let Some(volume) = server_volume(c) {
+        return Some(volume);
+    }
+    w.containers
+        .values()
+        .filter(|s| s.running && s.id != c.id)
+        .filter(|s| s.networks.keys().any(|n| c.networks.contains_key(n)))
+        .find_map(server_volume)
+}
+
+/// The data the container `id` works on: its rehearsal's copy, else the fake's database.
+fn database<'w>(w: &'w mut World, id: &str) -> &'w mut BTreeMap<String, String> {
+    match rehearsal_copy(w, &w.containers[id]) {
+        Some(volume) => w.volumes.entry(volume).or_default(),
+        None => &mut w.data,
+    }
+}
+
 /// The first word of a container's command decides what a one-shot does.
 fn start(w: &mut World, id: &str) {
     let c = w.containers.get_mut(id).unwrap();
@@ -492,12 +527,12 @@ fn start(w: &mut World, id: &str) {
         ("migrate", _) => {
             c.running = false;
             let version = c.image.rsplit(':').next().unwrap_or_default().to_string();
-            w.data.insert("schema".into(), version);
+            database(w, id).insert("schema".into(), version);
         }
         ("migrate-fail", _) => {
             c.running = false;
             c.exit_code = 2;
-            w.data.insert("schema".into(), "half-migrated".into());
+            database(w, id).insert("schema".into(), "half-migrated".into());
         }
         ("hang", _) => {}
         ("store-check", _) => {
@@ -874,6 +909,9 @@ impl Engine for FakeEngine {
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }
+            // The rehearsal's superuser preparing the copy's server.
+            "sh" if cmd.get(2).is_some_and(|s| s.contains("pg_isready")) => Ok(0),
+            "psql" if cmd.iter().any(|a| a.contains("FROM pg_extension")) => Ok(0),
             "psql" if cmd.iter().any(|a| a.contains("FROM pg_database")) => {
                 let others = self.with(|w| w.other_databases.join("\n"));
                 stdout(others.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
@@ -897,7 +935,10 @@ impl Engine for FakeEngine {
             "sh" | "pg_restore" if !fed.is_empty() => {
                 match serde_json::from_slice::<BTreeMap<String, String>>(&fed) {
                     Ok(data) if !listing => {
-                        self.with(|w| w.data = data);
+                        self.with(|w| {
+                            let id = find(w, id).map(|c| c.id.clone()).unwrap_or_default();
+                            *database(w, &id) = data;
+                        });
                         Ok(0)
                     }
                     Ok(_) => Ok(0),

@@ -256,3 +256,60 @@ pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::recreate::tests::fixture;
+
+    /// A real container's one-shot (two networks, a published port, a bind and a volume, a
+    /// link and a host entry added) keeps none of them once made a rehearsal's.
+    #[test]
+    fn a_one_shot_made_a_rehearsals_keeps_nothing_of_productions() {
+        let (container, image) = fixture();
+        let old = Predecessor {
+            inspect: &container,
+            image: &image,
+            vanished_volumes_from: &[],
+        };
+        let mut spec = recreate::one_shot_spec(
+            &recreate::successor_spec(&old, "demo:2"),
+            &["migrate".into()],
+            None,
+        );
+        let host = spec.body.host_config.get_or_insert_with(Default::default);
+        host.links = Some(vec!["db:db".into()]);
+        host.extra_hosts = Some(vec!["db:10.0.0.5".into()]);
+        host.volumes_from = Some(vec!["web".into()]);
+        let copy = CopyServer::of("web");
+        let refused = isolated(&spec, &copy).unwrap_err();
+        for leak in ["mounts", "volumes", "links", "another network"] {
+            assert!(refused.contains(leak), "{leak}: {refused}");
+        }
+        let pointed = [(
+            "DB_URL".to_string(),
+            "postgres://u:p@cutover-rehearsal-db/x".to_string(),
+        )];
+        isolate(&mut spec, &container, &copy, &pointed);
+        assert_eq!(isolated(&spec, &copy), Ok(()));
+        let host = spec.body.host_config.as_ref().unwrap();
+        let scratch: Vec<&String> = host.tmpfs.as_ref().unwrap().keys().collect();
+        assert_eq!(
+            scratch.len(),
+            2,
+            "/bind and /data are empty scratch space: {scratch:?}"
+        );
+        assert!(spec
+            .env()
+            .contains(&"DB_URL=postgres://u:p@cutover-rehearsal-db/x".to_string()));
+        assert_eq!(
+            spec.body
+                .labels
+                .as_ref()
+                .unwrap()
+                .get(LABEL)
+                .map(String::as_str),
+            Some("web")
+        );
+    }
+}

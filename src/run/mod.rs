@@ -9,6 +9,8 @@ pub mod runner;
 #[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
+mod rehearse_tests;
+#[cfg(test)]
 mod task_tests;
 #[cfg(test)]
 mod tests;
