@@ -14,8 +14,8 @@ use crate::backup::rehearsal::{CopyServer, ALIAS};
 use crate::engine::{self, facts::Facts, Engine};
 use crate::error::{Error, Result};
 use crate::plan::recreate::Predecessor;
-use crate::plan::rehearse::{migrate_name, plan_rehearsal, Rehearsal};
-use crate::plan::{Plan, ProfileUse};
+use crate::plan::rehearse::{migrate_name, plan_rehearsal, start_name, Rehearsal};
+use crate::plan::{Plan, ProfileUse, Step};
 use crate::run::runner::StepStatus;
 use crate::run::{RunReport, StateDir};
 
@@ -105,7 +105,7 @@ pub async fn prepare(
         live::require_match(engine, &profile.name, &[(&old, &facts)], &rules).await?;
     }
     let copy = CopyServer::of(name);
-    for left in [&copy.container, &migrate_name(name)] {
+    for left in [&copy.container, &migrate_name(name), &start_name(name)] {
         preflight::name_free(
             engine,
             left,
@@ -164,9 +164,13 @@ pub struct Findings {
     /// How long the dump of the database took while it served: what a backup taken in the
     /// window as a dump adds to it.
     pub dump_ms: Option<u64>,
-    /// The migrations' time, when every one of them succeeded: the part of the upgrade's
-    /// window the rehearsal predicts (its stop, its start and its backup come on top).
-    pub migrations_ms: Option<u64>,
+    /// From the new version's start on the migrated copy until it passed its checks.
+    pub start_ms: Option<u64>,
+    /// How long the new version took to stop: the upgrade stops the old one likewise.
+    pub stop_ms: Option<u64>,
+    /// The upgrade's window as the rehearsal predicts it, when every step it times passed:
+    /// the stop, the migrations, the start until healthy; a backup in the window comes on top.
+    pub window_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -178,8 +182,7 @@ pub struct Migrated {
 
 impl Findings {
     pub fn of(plan: &Plan, report: &RunReport) -> Findings {
-        let steps: Vec<&crate::plan::Step> =
-            plan.stages.iter().flat_map(|s| s.steps.iter()).collect();
+        let steps: Vec<&Step> = plan.stages.iter().flat_map(|s| s.steps.iter()).collect();
         let began = |i: usize| {
             report
                 .steps
@@ -189,33 +192,41 @@ impl Findings {
         // Steps run one after the other: each that began before the last completed, and the
         // last failed when the run did (its status says "undone" once rolled back).
         let last = (0..steps.len()).rev().find(|&i| began(i));
-        let succeeded = |i: usize| Some(i) != last || report.failure.is_none();
-        let mut migrations = Vec::new();
-        let mut dump_ms = None;
-        for (i, step) in steps.iter().enumerate().filter(|(i, _)| began(*i)) {
-            let ms = report.steps[i].millis;
-            match step {
-                crate::plan::Step::RehearseMigrate(m) => migrations.push(Migrated {
+        let succeeded = |i: usize| began(i) && (Some(i) != last || report.failure.is_none());
+        // The time of the steps of these kinds, when every one of them succeeded.
+        let timed = |kinds: &[&str]| {
+            let of_kind: Vec<usize> = (0..steps.len())
+                .filter(|&i| kinds.contains(&steps[i].name()))
+                .collect();
+            (!of_kind.is_empty() && of_kind.iter().all(|&i| succeeded(i)))
+                .then(|| of_kind.iter().map(|&i| report.steps[i].millis).sum::<u64>())
+        };
+        let migrations = (0..steps.len())
+            .filter(|&i| began(i))
+            .filter_map(|i| match steps[i] {
+                Step::RehearseMigrate(m) => Some(Migrated {
                     image: m.run.image.clone(),
-                    ms,
+                    ms: report.steps[i].millis,
                     succeeded: succeeded(i),
                 }),
-                crate::plan::Step::RehearseDump(_) if succeeded(i) => dump_ms = Some(ms),
-                _ => {}
-            }
-        }
-        let all = plan
-            .stages
-            .iter()
-            .flat_map(|s| s.steps.iter())
-            .filter(|s| matches!(s, crate::plan::Step::RehearseMigrate(_)))
-            .count();
-        let migrations_ms = (migrations.len() == all && migrations.iter().all(|m| m.succeeded))
-            .then(|| migrations.iter().map(|m| m.ms).sum());
+                _ => None,
+            })
+            .collect();
+        let (migrated, start_ms, stop_ms) = (
+            timed(&["rehearse_migrate"]),
+            timed(&["rehearse_start", "await_healthy"]),
+            timed(&["rehearse_stop"]),
+        );
+        let window_ms = match (migrated, start_ms, stop_ms) {
+            (Some(m), Some(start), Some(stop)) => Some(stop + m + start),
+            _ => None,
+        };
         Findings {
             migrations,
-            dump_ms,
-            migrations_ms,
+            dump_ms: timed(&["rehearse_dump"]),
+            start_ms,
+            stop_ms,
+            window_ms,
         }
     }
 }

@@ -634,7 +634,7 @@ fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> 
     Ok(())
 }
 
-fn short_tag(image: &str) -> String {
+pub(super) fn short_tag(image: &str) -> String {
     ImageRef::parse(image)
         .and_then(|r| r.tag)
         .unwrap_or_else(|| image.to_string())

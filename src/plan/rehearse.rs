@@ -9,8 +9,8 @@ use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConf
 use super::build::{member, register_commands, UpgradeOptions};
 use super::recreate::{self, Predecessor, SuccessorSpec};
 use super::steps::{
-    OneShot, Pull, RehearseDump, RehearseMigrate, RehearseNetwork, RehearseRemove, RehearseRestore,
-    RehearseServer,
+    AwaitHealthy, CheckVersion, OneShot, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
+    RehearseRemove, RehearseRestore, RehearseServer, RehearseStart, RehearseStop,
 };
 use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
 use crate::backup::rehearsal::{CopyServer, LABEL};
@@ -28,6 +28,11 @@ pub struct Rehearsal {
 /// The one-shot of the rehearsal's migrations.
 pub fn migrate_name(name: &str) -> String {
     format!("{name}-cutover-rehearse-migrate")
+}
+
+/// The new version, started on the migrated copy.
+pub fn start_name(name: &str) -> String {
+    format!("{name}-cutover-rehearse")
 }
 
 /// The rehearsal of the upgrade of `old` that `opts` describe.
@@ -119,10 +124,51 @@ pub fn plan_rehearsal(
             .into(),
         );
     }
+    let last = hops.len() - 1;
+    // Named after its container, which is what people see of it.
+    let started = Slot::new(&start_name(&name), 1);
+    let mut spec = m.specs[last].clone();
+    isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
+    isolated(&spec, &copy)?;
+    steps.push(
+        RehearseStart {
+            slot: started.clone(),
+            name: start_name(&name),
+            spec: Box::new(spec),
+        }
+        .into(),
+    );
+    steps.push(
+        AwaitHealthy {
+            slot: started.clone(),
+            policy: opts.health.clone(),
+        }
+        .into(),
+    );
+    let target = m.images[last + 1].clone();
+    if let Some(source) = &hops[last].expect_version {
+        steps.push(
+            CheckVersion {
+                slot: started.clone(),
+                source: source.clone(),
+                want: super::build::short_tag(&target),
+                port: opts.health.port,
+                tls: opts.health.tls,
+            }
+            .into(),
+        );
+    }
+    steps.push(
+        RehearseStop {
+            slot: started.clone(),
+            timeout_secs: old.inspect.config.as_ref().and_then(|c| c.stop_timeout),
+        }
+        .into(),
+    );
     steps.push(
         RehearseRemove {
             copy,
-            one_shots: vec![one_shot],
+            containers: vec![one_shot, start_name(&name)],
         }
         .into(),
     );
@@ -133,13 +179,22 @@ pub fn plan_rehearsal(
         members: vec![name.clone()],
         image_from: current.clone(),
         image_to: m.images.last().cloned().unwrap_or_default(),
-        slots: BTreeMap::from([(
-            slot,
-            SlotInfo {
-                image: current.clone(),
-                id: old.inspect.id.clone(),
-            },
-        )]),
+        slots: BTreeMap::from([
+            (
+                slot,
+                SlotInfo {
+                    image: current.clone(),
+                    id: old.inspect.id.clone(),
+                },
+            ),
+            (
+                started,
+                SlotInfo {
+                    image: target,
+                    id: None,
+                },
+            ),
+        ]),
         // Production does not move.
         stages: vec![Stage {
             from: current.clone(),
@@ -153,7 +208,7 @@ pub fn plan_rehearsal(
     })
 }
 
-/// Makes a one-shot of the product's configuration a rehearsal's: on the rehearsal's network
+/// Makes a container of the product's configuration a rehearsal's: on the rehearsal's network
 /// alone, with none of production's volumes, binds, links, host entries, ports or namespaces
 /// (every place production mounts gets an empty scratch space instead), its connection pointed
 /// at the copy, and labelled as the rehearsal's.
@@ -180,6 +235,8 @@ pub fn isolate(
     host.publish_all_ports = None;
     host.network_mode = Some(copy.network.clone());
     host.log_config = None;
+    host.restart_policy = None;
+    host.auto_remove = None;
     let shares = |mode: &Option<String>| {
         mode.as_deref()
             .is_some_and(|m| m != "private" && m != "shareable")

@@ -94,7 +94,11 @@ async fn a_rehearsal_migrates_the_copy_and_leaves_production_as_it_was() {
     let findings = Findings::of(&plan, &report);
     assert_eq!(findings.migrations.len(), 1);
     assert!(findings.migrations[0].succeeded);
-    assert!(findings.migrations_ms.is_some() && findings.dump_ms.is_some());
+    assert!(findings.window_ms.is_some() && findings.dump_ms.is_some());
+    assert_eq!(
+        findings.window_ms,
+        Some(findings.stop_ms.unwrap() + findings.migrations[0].ms + findings.start_ms.unwrap())
+    );
     assert_untouched(&host, &web, "passed");
 }
 
@@ -147,7 +151,7 @@ async fn a_migration_that_fails_on_the_copy_changes_nothing_and_says_so() {
         report.warnings
     );
     let findings = Findings::of(&plan, &report);
-    assert!(!findings.migrations[0].succeeded && findings.migrations_ms.is_none());
+    assert!(!findings.migrations[0].succeeded && findings.window_ms.is_none());
     assert_untouched(&host, &web, "failed");
 }
 

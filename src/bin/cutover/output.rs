@@ -279,27 +279,48 @@ pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     exit
 }
 
+/// A rehearsal that passed before an upgrade: what it measured, on standard error, so that the
+/// upgrade's own result is the one on standard output.
+pub fn rehearsed(plan: &Plan, report: &RunReport) {
+    let findings = Findings::of(plan, report);
+    for line in rehearsal_text(&findings) {
+        eprintln!("{}", secrets::redact(&line));
+    }
+}
+
 /// What a rehearsal measured, for people.
 fn rehearsal_lines(findings: &Findings) {
+    for line in rehearsal_text(findings) {
+        print(&line);
+    }
+}
+
+/// What a rehearsal measured, a line each.
+fn rehearsal_text(findings: &Findings) -> Vec<String> {
     let took = |ms: u64| humantime::format_duration(std::time::Duration::from_millis(ms));
+    let mut lines = Vec::new();
     for m in &findings.migrations {
-        print(&format!(
+        lines.push(format!(
             "Migration from {} on the copy: {} after {}",
             short_image(&m.image),
             if m.succeeded { "passed" } else { "FAILED" },
             took(m.ms)
         ));
     }
-    if let Some(ms) = findings.migrations_ms {
+    if let Some(ms) = findings.window_ms {
         let dump = findings
             .dump_ms
             .map(|d| format!("; a backup dumped in the window adds about {} (this rehearsal's dump of the serving database)", took(d)))
             .unwrap_or_default();
-        print(&format!(
-            "Predicted window: the migrations take about {}, plus the stop and the start of the product{dump}. The copy was freshly restored: a long-lived database may take longer",
-            took(ms)
+        lines.push(format!(
+            "Predicted window: about {} (stop {}, migrations {}, start until healthy {}){dump}. The copy was freshly restored: a long-lived database may take longer",
+            took(ms),
+            took(findings.stop_ms.unwrap_or_default()),
+            took(findings.migrations.iter().map(|m| m.ms).sum()),
+            took(findings.start_ms.unwrap_or_default()),
         ));
     }
+    lines
 }
 
 fn swarm_services(plan: &Plan) -> &'static str {

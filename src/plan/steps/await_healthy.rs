@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Cx, Done, Outputs, StepError, Traits};
+use super::{Action, Cx, Done, Outputs, StepError, Traits, Transcript};
 use crate::clock;
-use crate::health::{self, HealthPolicy};
+use crate::health::{self, HealthError, HealthPolicy};
 use crate::plan::{Plan, Slot};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,7 +33,22 @@ impl Action for AwaitHealthy {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let verdict = health::await_healthy(cx.engine, cx.id(&self.slot)?, &self.policy).await?;
+        let id = cx.id(&self.slot)?;
+        let verdict = match health::await_healthy(cx.engine, id, &self.policy).await {
+            Ok(verdict) => verdict,
+            // What it printed before it exited says why; the rollback removes it, and its logs.
+            Err(e @ HealthError::Exited { .. }) => {
+                let mut transcript = Transcript::new(&self.slot.member);
+                cx.engine
+                    .follow_to_exit(id, &mut |line| transcript.line(line))
+                    .await?;
+                return Err(StepError::Failed(format!(
+                    "{e}; {}",
+                    transcript.tail_text()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Done {
             detail: Some(verdict.evidence),
             outputs: Outputs {

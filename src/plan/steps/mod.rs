@@ -56,7 +56,8 @@ pub use keep_file::{sha256, FileSource, KeepFile};
 pub use one_shot::OneShot;
 pub use pull::Pull;
 pub use rehearse::{
-    RehearseDump, RehearseMigrate, RehearseNetwork, RehearseRemove, RehearseRestore, RehearseServer,
+    RehearseDump, RehearseMigrate, RehearseNetwork, RehearseRemove, RehearseRestore,
+    RehearseServer, RehearseStart, RehearseStop,
 };
 pub use remove::Remove;
 pub use rename::Rename;
@@ -346,6 +347,8 @@ steps! {
     "rehearse_dump" => RehearseDump,
     "rehearse_restore" => RehearseRestore,
     "rehearse_migrate" => RehearseMigrate,
+    "rehearse_start" => RehearseStart,
+    "rehearse_stop" => RehearseStop,
     "rehearse_remove" => RehearseRemove,
 }
 

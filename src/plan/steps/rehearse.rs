@@ -1,5 +1,6 @@
 //! A rehearsal's steps: an isolated network, a copy of the product's database on a server of
-//! its own there, the new version's migration run against the copy, and everything removed.
+//! its own there, the new version's migration run against the copy, the new version started on
+//! it (then awaited and checked by the upgrade's own steps), and everything removed.
 //! Production is only read (its database dumped while it serves); each step's undo removes what
 //! it made, by names fixed from the product's, so that a rehearsal killed at any moment leaves
 //! nothing once it is recovered.
@@ -10,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::{took, Action, Cx, Done, OneShot, Outputs, StepError, Traits};
 use crate::backup::rehearsal::{self, CopyServer};
 use crate::backup::{App, DatabaseTarget};
-use crate::engine::inspect_required;
+use crate::engine::{inspect_required, short};
+use crate::plan::recreate::SuccessorSpec;
 use crate::plan::{Plan, Slot};
 
 /// The network the rehearsal's containers share, with no route out of it.
@@ -51,17 +53,42 @@ pub struct RehearseMigrate {
     pub run: OneShot,
 }
 
+/// The new version, created and started on the migrated copy, isolated as the migrations
+/// are; the upgrade's own steps then await it and check its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseStart {
+    pub slot: Slot,
+    pub name: String,
+    /// Carries secrets, like every create request: never journaled.
+    #[serde(skip)]
+    pub spec: Box<SuccessorSpec>,
+}
+
+/// The new version stopped as the upgrade stops the old one (its own grace period): how long
+/// that takes is the part of the window a rehearsal cannot try on production.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseStop {
+    pub slot: Slot,
+    pub timeout_secs: Option<i64>,
+}
+
 /// Everything the rehearsal made, removed once it is over.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RehearseRemove {
     pub copy: CopyServer,
-    /// The one-shots of the migrations, which a kill may have left.
-    pub one_shots: Vec<String>,
+    /// The containers on its network (the migrations' one-shots, the new version), which a
+    /// kill may have left.
+    pub containers: Vec<String>,
 }
 
-/// Removes the copy's server and the network, the containers on it first.
-async fn remove_all(cx: &Cx<'_>, copy: &CopyServer, one_shots: &[String]) -> Result<(), StepError> {
-    for name in one_shots {
+/// Removes the copy's server and the network, the containers on it first, each with the
+/// anonymous volumes its image made: a rehearsal's container borrows no other's.
+async fn remove_all(
+    cx: &Cx<'_>,
+    copy: &CopyServer,
+    containers: &[String],
+) -> Result<(), StepError> {
+    for name in containers {
         cx.engine.remove_with_anonymous_volumes(name).await?;
     }
     rehearsal::remove_server(cx.engine, copy).await?;
@@ -243,6 +270,66 @@ impl Action for RehearseMigrate {
 }
 
 #[async_trait]
+impl Action for RehearseStart {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "start {} ({}) on the migrated copy, isolated as the migrations",
+            self.name,
+            plan.image_of(&self.slot)
+        )
+    }
+
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let id = cx.engine.create(&self.name, &self.spec.body).await?;
+        let done = Done {
+            detail: Some(format!("started {} ({})", self.name, short(&id))),
+            outputs: Outputs {
+                bind: Some((self.slot.clone(), id.clone())),
+                ..Outputs::default()
+            },
+            ..Done::default()
+        };
+        if let Err(e) = cx.engine.start(&id).await {
+            cx.engine.remove_with_anonymous_volumes(&id).await?;
+            return Err(e.into());
+        }
+        Ok(done)
+    }
+
+    fn undo_describe(&self, _plan: &Plan) -> Option<String> {
+        Some(format!("remove {}", self.name))
+    }
+
+    async fn undo(
+        &self,
+        cx: &Cx<'_>,
+        _outputs: Option<&Outputs>,
+    ) -> Result<Option<String>, StepError> {
+        cx.engine.remove_with_anonymous_volumes(&self.name).await?;
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Action for RehearseStop {
+    fn describe(&self, plan: &Plan) -> String {
+        format!(
+            "stop {} as the upgrade stops the product, to time it",
+            plan.label(&self.slot)
+        )
+    }
+
+    /// Its container goes with the undo of the start that made it.
+    async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        let clock = tokio::time::Instant::now();
+        cx.engine
+            .stop(cx.id(&self.slot)?, self.timeout_secs)
+            .await?;
+        Ok(Done::said(format!("stopped in {}", took(clock))))
+    }
+}
+
+#[async_trait]
 impl Action for RehearseRemove {
     fn describe(&self, _plan: &Plan) -> String {
         format!(
@@ -259,7 +346,7 @@ impl Action for RehearseRemove {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        remove_all(cx, &self.copy, &self.one_shots).await?;
+        remove_all(cx, &self.copy, &self.containers).await?;
         Ok(Done::said("nothing of the rehearsal is left"))
     }
 
@@ -272,7 +359,7 @@ impl Action for RehearseRemove {
         cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
-        remove_all(cx, &self.copy, &self.one_shots).await?;
+        remove_all(cx, &self.copy, &self.containers).await?;
         Ok(None)
     }
 }

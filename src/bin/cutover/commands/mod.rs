@@ -192,6 +192,17 @@ async fn carry_out(
         output::plan_summary(&prepared.plan);
         confirm("Proceed?")?;
     }
+    execute(prepared, engine, state, common.json, tell).await
+}
+
+/// Runs a plan already confirmed, prints what it did, then tells the run's notifiers.
+async fn execute(
+    prepared: Prepared,
+    engine: &DockerEngine,
+    state: &StateDir,
+    json: bool,
+    tell: Tell,
+) -> anyhow::Result<Exit> {
     let progress = std::io::stderr().is_terminal().then(MultiProgress::new);
     let plan = prepared.plan.clone();
     // From here a signal stops the run between steps, rather than the process mid-step.
@@ -203,7 +214,7 @@ async fn carry_out(
     // The result is printed first: a slow notifier delays only the exit.
     match ran {
         Ok(report) => {
-            let exit = output::run(&plan, &report, common.json);
+            let exit = output::run(&plan, &report, json);
             let message = Message::of_run(&tell.host, &plan, &report, started_at);
             notify::send(&tell.notifiers, &message).await;
             Ok(exit)

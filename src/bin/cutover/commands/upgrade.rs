@@ -7,6 +7,7 @@ use cutover::engine::reference::ImageRef;
 use cutover::health::HealthPolicy;
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::compose::ComposeRequest;
+use cutover::ops::rehearse;
 use cutover::ops::upgrade::{self, UpgradeRequest};
 use cutover::plan::build::{CarriedPath, Migration, StageOptions, Target};
 use cutover::plan::recreate::EnvChanges;
@@ -16,9 +17,9 @@ use cutover::plan::UpgradeOptions;
 use cutover::discover::{auto, rollout};
 use cutover::notify;
 use cutover::ops::fleet;
-use cutover::run::Interrupt;
+use cutover::run::{Interrupt, Outcome};
 
-use super::{before_change, carry_out, confirm, given, load_profiles, refused, Site};
+use super::{before_change, carry_out, confirm, execute, given, load_profiles, refused, Site};
 use crate::args::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
@@ -47,7 +48,37 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
         compose: args.compose(),
     };
     let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
-    carry_out(prepared, &engine, &state, &args.change, tell).await
+    if !args.rehearse {
+        return carry_out(prepared, &engine, &state, &args.change, tell).await;
+    }
+    let mut plan = prepared.plan.clone();
+    plan.notes.push("--rehearse: its migrations are tried first on a copy of the database while the product serves (`cutover rehearse` with the same options shows how); if one fails there, the upgrade does not start".into());
+    if args.change.dry_run {
+        return Ok(output::dry_run(&plan, args.change.common.json));
+    }
+    if !args.change.common.yes {
+        output::plan_summary(&plan);
+        confirm("Proceed?")?;
+    }
+    // The upgrade's claim is let go for the rehearsal, which takes its own, and prepared anew
+    // after it: what it checked may have changed meanwhile.
+    drop(prepared);
+    let rehearsal = rehearse::prepare(&engine, &state, &catalog, &request).await?;
+    let rehearsal_plan = rehearsal.plan.clone();
+    let report = rehearsal
+        .execute(&engine, &state, None, &Interrupt::from_signals())
+        .await?;
+    if report.outcome != Outcome::Succeeded {
+        tracing::error!("the rehearsal failed: the upgrade was not started, and nothing changed");
+        return Ok(output::run(
+            &rehearsal_plan,
+            &report,
+            args.change.common.json,
+        ));
+    }
+    output::rehearsed(&rehearsal_plan, &report);
+    let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
+    execute(prepared, &engine, &state, args.change.common.json, tell).await
 }
 
 /// Several `HOST/NAME` of the config file's fleet, each to the target: a rolling upgrade, as
@@ -150,6 +181,9 @@ pub struct UpgradeArgs {
     /// Keep the old container, stopped, as NAME-old, for `cutover rollback` (with --via: the one of the last hop)
     #[arg(long)]
     pub keep_old: bool,
+    /// First try the migrations on a copy of the database while the product serves, as `cutover rehearse` does; if one fails there, the upgrade does not start (exit 5)
+    #[arg(long, conflicts_with_all = ["project", "stack", "with"])]
+    pub rehearse: bool,
     #[command(flatten)]
     pub steps: StepArgs,
     /// Take no backup (say why: a database cutover cannot dump, your own backup)
