@@ -231,7 +231,10 @@ impl DatabaseSpec {
                 return Ok(location);
             }
         }
-        Err("the container's database connection is not set where the profile looks for it".into())
+        Err(format!(
+            "the container's database connection is not set: it was looked for in {}",
+            self.describe()
+        ))
     }
 }
 
@@ -288,7 +291,10 @@ impl DatabaseSpec {
                 return Ok(pointed);
             }
         }
-        Err("the container's database connection is not set where the profile looks for it, or it is the product's embedded database, which cannot be copied while the product serves".into())
+        Err(format!(
+            "the container's database connection is not set: it was looked for in {}",
+            self.describe()
+        ))
     }
 }
 

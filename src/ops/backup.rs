@@ -175,7 +175,7 @@ pub async fn database_server(
         Some(Server::Running(container)) => container,
         Some(Server::Stopped(container)) => {
             return Err(Error::Refused(format!(
-                "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can back the database up before anything changes"
+                "{name}'s database is served by the container {container}, which is not running: start it (`docker start {container}`), so that cutover can read the database before anything changes"
             )))
         }
         None => return Ok(None),

@@ -61,6 +61,12 @@ pub async fn prepare(
             )))
         }
     };
+    if location.engine != DbEngine::Postgres {
+        return Err(Error::Refused(format!(
+            "{name}'s database is {}: a rehearsal copies PostgreSQL databases only so far",
+            location.engine.name()
+        )));
+    }
     let database = database_server(engine, &old, &spec, location)
         .await?
         .ok_or_else(|| {
@@ -68,12 +74,6 @@ pub async fn prepare(
                 "{name}'s database is on no container of this engine, so no copy of its server can be made beside it"
             ))
         })?;
-    if database.engine != DbEngine::Postgres {
-        return Err(Error::Refused(format!(
-            "{name}'s database is {}: a rehearsal copies PostgreSQL databases only so far",
-            database.engine.name()
-        )));
-    }
     crate::backup::check_database(engine, &old, &database)
         .await
         .map_err(|e| {

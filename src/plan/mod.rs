@@ -262,7 +262,7 @@ pub fn is_reserved_name(name: &str) -> bool {
         "-migrate",
         "-cutover-task",
         "-cutover-task-undo",
-        "-cutover-rehearse",
+        "-cutover-rehearse-app",
         "-cutover-rehearse-db",
         "-cutover-rehearse-migrate",
         crate::engine::claim::SUFFIX,

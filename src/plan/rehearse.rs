@@ -32,7 +32,7 @@ pub fn migrate_name(name: &str) -> String {
 
 /// The new version, started on the migrated copy.
 pub fn start_name(name: &str) -> String {
-    format!("{name}-cutover-rehearse")
+    format!("{name}-cutover-rehearse-app")
 }
 
 /// The rehearsal of the upgrade of `old` that `opts` describe.
@@ -130,6 +130,8 @@ pub fn plan_rehearsal(
     let mut spec = m.specs[last].clone();
     isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
     isolated(&spec, &copy)?;
+    // What the dry run shows: the rehearsal's container, not production's configuration.
+    let carried = recreate::masked(&spec);
     steps.push(
         RehearseStart {
             slot: started.clone(),
@@ -201,7 +203,7 @@ pub fn plan_rehearsal(
             to: current,
             steps,
         }],
-        carried: recreate::masked(&m.specs[0]),
+        carried,
         profile: None,
         task: None,
         notes: Vec::new(),

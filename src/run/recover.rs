@@ -130,6 +130,9 @@ fn message(kind: Kind, name: &str, report: &RunReport) -> String {
             "rolled back: {name} runs the container it ran before the interrupted {kind} ({})",
             report.running
         ),
+        Outcome::NothingChanged if kind == "rehearsal" => {
+            format!("undone: what the interrupted rehearsal made is removed; {name} runs as before")
+        }
         Outcome::NothingChanged => {
             format!("undone: the interrupted {kind} had not stopped {name} yet; it runs as before")
         }

@@ -840,7 +840,10 @@ impl Runner<'_> {
             .iter()
             .any(|&i| steps[i].action().undo_describe(plan).is_some())
         {
-            tracing::warn!("rolling back");
+            match plan.kind {
+                Kind::Rehearsal => tracing::warn!("removing what the rehearsal made"),
+                _ => tracing::warn!("rolling back"),
+            }
         }
         let (undo_failures, away) = self.undo(plan, stage, started, state).await;
         if !away || !undo_failures.is_empty() || self.patience.spent() {

@@ -15,6 +15,7 @@ mod notify;
 mod products;
 mod recover;
 mod refusals;
+mod rehearse;
 mod remote;
 mod rollback;
 mod settings;

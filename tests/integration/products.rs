@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::*;
 
 /// The product's schema version and what migrated it last, as the emulator records them.
-fn schema(db: &str, user: &str, database: &str, product: &str) -> (String, String) {
+pub(crate) fn schema(db: &str, user: &str, database: &str, product: &str) -> (String, String) {
     let row = sql(
         db,
         user,
@@ -26,7 +26,7 @@ fn serving(port: u16, path: &str) -> String {
     http_get_eventually(port, path)
 }
 
-fn image_of(name: &str) -> String {
+pub(crate) fn image_of(name: &str) -> String {
     inspect(name).unwrap()["Config"]["Image"]
         .as_str()
         .unwrap()
@@ -520,20 +520,20 @@ fn auto_moves_two_quay_nodes_of_one_database_once_together() {
 /// that the image's own defaults (`ANCHORE_AUTH_SECRET=null`, `..._TOKEN_EXPIRATION=3600`,
 /// `..._HASHED_PASSWORDS=false`, `ANCHORE_CLI_PASS=foobar`, `ANCHORE_DB_NAME=postgres`) apply.
 /// `db_user` other than `postgres` owns the database without CREATEDB, as production setups do.
-struct Anchore {
-    scene: Scene,
-    db: String,
+pub(crate) struct Anchore {
+    pub(crate) scene: Scene,
+    pub(crate) db: String,
     /// The quickstart's password, made the test's own: a watch of command lines must not see
     /// another test setting up its database with it.
-    password: String,
+    pub(crate) password: String,
     /// The database user and name the services use.
-    user: &'static str,
-    services: Vec<String>,
+    pub(crate) user: &'static str,
+    pub(crate) services: Vec<String>,
 }
 
 const QUICKSTART_PASSWORD: &str = "mysecretpassword";
 
-fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
+pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
     let scene = Scene::new(test);
     let net = network(&scene);
     let password = format!("{QUICKSTART_PASSWORD}-{test}");
@@ -614,11 +614,11 @@ fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
 }
 
 impl Anchore {
-    fn database(&self) -> String {
+    pub(crate) fn database(&self) -> String {
         pg_dump_plain(&self.db, self.user, self.database_name())
     }
 
-    fn database_name(&self) -> &str {
+    pub(crate) fn database_name(&self) -> &str {
         if self.user == "postgres" {
             "postgres"
         } else {
