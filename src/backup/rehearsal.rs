@@ -94,18 +94,11 @@ pub fn server_body(
     data_mount: &str,
     copy: &CopyServer,
 ) -> ContainerCreateBody {
-    let config = server.config.clone().unwrap_or_default();
     let endpoint = EndpointSettings {
         aliases: Some(vec![ALIAS.to_string()]),
         ..Default::default()
     };
     ContainerCreateBody {
-        image: server.image.clone(),
-        env: config.env,
-        cmd: config.cmd,
-        entrypoint: config.entrypoint,
-        user: config.user,
-        working_dir: config.working_dir,
         labels: Some(copy.labels().into_iter().collect()),
         host_config: Some(HostConfig {
             binds: Some(vec![format!("{}:{data_mount}", copy.volume)]),
@@ -115,7 +108,7 @@ pub fn server_body(
         networking_config: Some(bollard::models::NetworkingConfig {
             endpoints_config: Some([(copy.network.clone(), endpoint)].into()),
         }),
-        ..Default::default()
+        ..volume_copy::same_server(server)
     }
 }
 
@@ -166,17 +159,6 @@ fn preparation(db: &DatabaseTarget, password: &str, extensions: &[String]) -> St
     sql
 }
 
-/// The production server's container, which must still be there.
-async fn production(
-    engine: &dyn Engine,
-    db: &DatabaseTarget,
-) -> Result<ContainerInspectResponse, BackupError> {
-    engine
-        .inspect(&db.container)
-        .await?
-        .ok_or_else(|| BackupError::Failed(format!("the database server {} is gone", db.container)))
-}
-
 /// Starts the copy's server on the rehearsal's network, gives it the product's role, database
 /// and extensions, and waits until it answers the product's user with production's password.
 pub async fn start(
@@ -191,7 +173,7 @@ pub async fn start(
             db.engine.name()
         )));
     }
-    let server = production(engine, db).await?;
+    let server = volume_copy::server(engine, db).await?;
     let password = super::credentials(engine, app, db).await?;
     let dir = volume_copy::data_directory(engine, &server, db, &password).await?;
     let extensions: Vec<String> = database::query(

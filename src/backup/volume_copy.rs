@@ -320,7 +320,7 @@ fn copier(db: &DatabaseTarget) -> String {
 }
 
 /// The server's container, which must still be there.
-async fn server(
+pub(super) async fn server(
     engine: &dyn Engine,
     db: &DatabaseTarget,
 ) -> Result<ContainerInspectResponse, BackupError> {
@@ -504,9 +504,9 @@ pub async fn fits(
     }
 }
 
-/// A throwaway server of the same image on the copy, on no network, from which the portable
-/// backup is read: the server's own settings, its data volume replaced by the copy.
-pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> ContainerCreateBody {
+/// Another server of the same image with the server's own settings (environment, command,
+/// user), none of its storage or networks: where a throwaway or a rehearsal's server starts.
+pub(super) fn same_server(server: &ContainerInspectResponse) -> ContainerCreateBody {
     let config = server.config.clone().unwrap_or_default();
     ContainerCreateBody {
         image: server.image.clone(),
@@ -515,6 +515,14 @@ pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> Contai
         entrypoint: config.entrypoint,
         user: config.user,
         working_dir: config.working_dir,
+        ..Default::default()
+    }
+}
+
+/// A throwaway server of the same image on the copy, on no network, from which the portable
+/// backup is read: the server's own settings, its data volume replaced by the copy.
+pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> ContainerCreateBody {
+    ContainerCreateBody {
         labels: Some([("cutover.copy".to_string(), copy.copy.clone())].into()),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
@@ -522,7 +530,7 @@ pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> Contai
             network_mode: Some("none".into()),
             ..Default::default()
         }),
-        ..Default::default()
+        ..same_server(server)
     }
 }
 

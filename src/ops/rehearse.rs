@@ -121,11 +121,7 @@ pub async fn prepare(
     };
     let rehearsal = Rehearsal { database, pointed };
     let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal).map_err(Error::Refused)?;
-    plan.profile = chosen.map(|(loaded, why)| ProfileUse {
-        name: loaded.profile.name.clone(),
-        origin: loaded.origin.clone(),
-        why,
-    });
+    plan.profile = chosen.map(ProfileUse::of);
     Ok(Prepared {
         plan,
         locks: vec![lock],

@@ -149,11 +149,7 @@ pub async fn prepare(
         })
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
-    plan.profile = chosen.map(|(loaded, why)| ProfileUse {
-        name: loaded.profile.name.clone(),
-        origin: loaded.origin.clone(),
-        why,
-    });
+    plan.profile = chosen.map(ProfileUse::of);
     Ok(Prepared {
         plan,
         locks: group.locks,

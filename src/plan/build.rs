@@ -55,6 +55,27 @@ impl Migration {
     /// How long a migration may run when nobody said: long enough for the schema changes of a
     /// large database, short enough that a hung one does not hold the service down for a day.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+    /// Its one-shot container `name` from `image`, made from `spec`, with the configuration of
+    /// the container in `source`.
+    pub(super) fn one_shot(
+        &self,
+        source: Slot,
+        name: String,
+        image: String,
+        spec: SuccessorSpec,
+    ) -> OneShot {
+        OneShot {
+            source,
+            name,
+            image,
+            entrypoint: self.entrypoint.clone(),
+            command: self.shown.clone().unwrap_or_else(|| self.command.clone()),
+            timeout: self.timeout,
+            fails_if_output_has: self.fails_if_output_has.clone(),
+            spec: Box::new(spec),
+        }
+    }
 }
 
 /// A file on no volume, carried from each member's old container to its successor.
@@ -787,20 +808,14 @@ impl Hop<'_> {
             );
             recreate::set_env(&mut spec, &migration.env);
             steps.push(
-                OneShot {
-                    source: self.before(primary),
-                    name: migrate_name(&primary.name),
-                    image: primary.images[stage + 1].clone(),
-                    entrypoint: migration.entrypoint.clone(),
-                    command: migration
-                        .shown
-                        .clone()
-                        .unwrap_or_else(|| migration.command.clone()),
-                    timeout: migration.timeout,
-                    fails_if_output_has: migration.fails_if_output_has.clone(),
-                    spec: Box::new(spec),
-                }
-                .into(),
+                migration
+                    .one_shot(
+                        self.before(primary),
+                        migrate_name(&primary.name),
+                        primary.images[stage + 1].clone(),
+                        spec,
+                    )
+                    .into(),
             );
         }
         for m in members {

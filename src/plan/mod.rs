@@ -124,6 +124,17 @@ pub struct ProfileUse {
     pub why: String,
 }
 
+impl ProfileUse {
+    /// The profile `choose_profile` chose, with why.
+    pub fn of((loaded, why): (crate::profile::Loaded, String)) -> ProfileUse {
+        ProfileUse {
+            name: loaded.profile.name.clone(),
+            origin: loaded.origin.clone(),
+            why,
+        }
+    }
+}
+
 /// A plan and what it was computed from, as the journal's first record keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {

@@ -9,7 +9,7 @@ use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConf
 use super::build::{member, register_commands, UpgradeOptions};
 use super::recreate::{self, Predecessor, SuccessorSpec};
 use super::steps::{
-    AwaitHealthy, CheckVersion, OneShot, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
+    AwaitHealthy, CheckVersion, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
     RehearseRemove, RehearseRestore, RehearseServer, RehearseStart, RehearseStop,
 };
 use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
@@ -107,19 +107,12 @@ pub fn plan_rehearsal(
         isolated(&spec, &copy)?;
         steps.push(
             RehearseMigrate {
-                run: OneShot {
-                    source: slot.clone(),
-                    name: one_shot.clone(),
-                    image: m.images[stage + 1].clone(),
-                    entrypoint: migration.entrypoint.clone(),
-                    command: migration
-                        .shown
-                        .clone()
-                        .unwrap_or_else(|| migration.command.clone()),
-                    timeout: migration.timeout,
-                    fails_if_output_has: migration.fails_if_output_has.clone(),
-                    spec: Box::new(spec),
-                },
+                run: migration.one_shot(
+                    slot.clone(),
+                    one_shot.clone(),
+                    m.images[stage + 1].clone(),
+                    spec,
+                ),
             }
             .into(),
         );

@@ -8,7 +8,7 @@
 use super::journal::Outcome;
 use super::recover::recover;
 use super::runner::{Fault, Moment, RunError};
-use super::tests::{health, migration, new_host, run_plan, Host, DEAD_FOR};
+use super::tests::{assert_no_run_files, health, migration, new_host, run_plan, Host, DEAD_FOR};
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::rehearse::{prepare, Findings};
@@ -71,16 +71,7 @@ fn assert_untouched(host: &Host, web: &str, case: &str) {
         "{case}: {:?}",
         world.volumes
     );
-    assert!(
-        !host
-            .dir
-            .join("runs")
-            .read_dir()
-            .unwrap()
-            .flatten()
-            .any(|e| e.path().extension().is_some_and(|x| x == "files")),
-        "{case}: the dump is deleted"
-    );
+    assert_no_run_files(host, case);
 }
 
 #[tokio::test(start_paused = true)]

@@ -434,19 +434,24 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
                     "{case}: the first pass's torn copy reached the database: {:?}",
                     world.data
                 );
-                assert!(
-                    !host
-                        .dir
-                        .join("runs")
-                        .read_dir()
-                        .unwrap()
-                        .flatten()
-                        .any(|e| e.path().extension().is_some_and(|x| x == "files")),
-                    "{case}: copies are deleted"
-                );
+                assert_no_run_files(&host, &case);
             }
         }
     }
+}
+
+/// The runs' private copies (carried files, a rehearsal's dump) are deleted.
+pub(super) fn assert_no_run_files(host: &Host, case: &str) {
+    assert!(
+        !host
+            .dir
+            .join("runs")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "files")),
+        "{case}: copies are deleted"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -237,25 +237,21 @@ impl EngineEvents {
                 .filter(|e| e["Type"] == kind && e["Action"] == action)
                 .collect()
         };
+        // Each event's actor, with one of its attributes.
+        let pairs = |kind: &str, action: &str, attribute: &str| {
+            of(kind, action)
+                .into_iter()
+                .map(|e| {
+                    (
+                        text(&e["Actor"]["ID"]),
+                        text(&e["Actor"]["Attributes"][attribute]),
+                    )
+                })
+                .collect()
+        };
         Seen {
-            containers: of("container", "create")
-                .into_iter()
-                .map(|e| {
-                    (
-                        text(&e["Actor"]["ID"]),
-                        text(&e["Actor"]["Attributes"]["name"]),
-                    )
-                })
-                .collect(),
-            mounts: of("volume", "mount")
-                .into_iter()
-                .map(|e| {
-                    (
-                        text(&e["Actor"]["ID"]),
-                        text(&e["Actor"]["Attributes"]["container"]),
-                    )
-                })
-                .collect(),
+            containers: pairs("container", "create", "name"),
+            mounts: pairs("volume", "mount", "container"),
         }
     }
 }

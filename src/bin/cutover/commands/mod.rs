@@ -169,6 +169,39 @@ impl Site {
     }
 }
 
+/// What a command about one container works with: where it lives, the settings as its host
+/// sees them, its bare name, the profiles, its engine and that engine's state directory.
+struct One {
+    site: Site,
+    given: Given,
+    name: String,
+    catalog: Catalog,
+    engine: DockerEngine,
+    state: StateDir,
+}
+
+impl One {
+    /// Aims at the container `name` the command line gives (see [`Site::aim_alone`]) and
+    /// connects to its engine.
+    async fn aim(site: &Site, change: &ChangeArgs, name: &str) -> anyhow::Result<One> {
+        let (site, given, name) = site.aim_alone(given(change)?, name).await?;
+        let catalog = load_profiles()?;
+        let (engine, state) = site.connect().await?;
+        Ok(One {
+            site,
+            given,
+            name,
+            catalog,
+            engine,
+            state,
+        })
+    }
+
+    fn tell(&self) -> Tell {
+        self.site.tell(&self.given)
+    }
+}
+
 /// Where a command's message goes, and the host it names.
 struct Tell {
     notifiers: Vec<Notifier>,

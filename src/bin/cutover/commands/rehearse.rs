@@ -7,7 +7,7 @@ use cutover::ops::rehearse;
 use cutover::ops::upgrade::UpgradeRequest;
 
 use super::upgrade::{MigrateArgs, TargetArgs};
-use super::{before_change, carry_out, given, load_profiles, refused, Site};
+use super::{before_change, carry_out, refused, One, Site};
 use crate::args::ChangeArgs;
 use crate::output::Exit;
 
@@ -15,24 +15,21 @@ pub async fn run(args: RehearseArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
     let mut options = args.target.options().map_err(refused)?;
     options.steps.migrate = args.migrate.migration().map_err(refused)?;
-    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
-    let catalog = load_profiles()?;
-    let (engine, state) = site.connect().await?;
-    let tell = site.tell(&given);
+    let one = One::aim(site, &args.change, &args.name).await?;
     let request = UpgradeRequest {
         follows: None,
-        name,
+        name: one.name.clone(),
         with: Vec::new(),
         options,
-        given,
+        given: one.given.clone(),
         backup: BackupRequest {
             db_var: args.backup_db.clone(),
             ..BackupRequest::default()
         },
         compose: ComposeRequest::default(),
     };
-    let prepared = rehearse::prepare(&engine, &state, &catalog, &request).await?;
-    carry_out(prepared, &engine, &state, &args.change, tell).await
+    let prepared = rehearse::prepare(&one.engine, &one.state, &one.catalog, &request).await?;
+    carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await
 }
 
 #[derive(Args, Debug)]

@@ -3,27 +3,25 @@
 use clap::Args;
 use cutover::ops::backup;
 
-use super::{before_change, carry_out, given, load_profiles, Site};
+use super::{before_change, carry_out, One, Site};
 use crate::args::{BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
 pub async fn run(args: RestoreArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
-    let catalog = load_profiles()?;
+    let one = One::aim(site, &args.change, &args.name).await?;
     let request = args.place.request();
-    let (engine, state) = site.connect().await?;
     let prepared = backup::prepare_restore(
-        &engine,
-        &state,
-        &catalog,
-        &name,
+        &one.engine,
+        &one.state,
+        &one.catalog,
+        &one.name,
         &args.backup,
-        &given,
+        &one.given,
         &request,
     )
     .await?;
-    carry_out(prepared, &engine, &state, &args.change, site.tell(&given)).await
+    carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await
 }
 
 #[derive(Args, Debug)]

@@ -3,27 +3,25 @@
 use clap::Args;
 use cutover::ops::rollback;
 
-use super::{before_change, carry_out, given, load_profiles, Site};
+use super::{before_change, carry_out, One, Site};
 use crate::args::{BackupWhere, ChangeArgs};
 use crate::output::Exit;
 
 pub async fn run(args: RollbackArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let (site, given, name) = site.aim_alone(given(&args.change)?, &args.name).await?;
-    let catalog = load_profiles()?;
-    let (engine, state) = site.connect().await?;
+    let one = One::aim(site, &args.change, &args.name).await?;
     let request = args.backup_where.request();
     let prepared = rollback::prepare(
-        &engine,
-        &state,
-        &catalog,
-        &name,
-        &given,
+        &one.engine,
+        &one.state,
+        &one.catalog,
+        &one.name,
+        &one.given,
         !args.no_restore,
         &request,
     )
     .await?;
-    carry_out(prepared, &engine, &state, &args.change, site.tell(&given)).await
+    carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await
 }
 
 #[derive(Args, Debug)]

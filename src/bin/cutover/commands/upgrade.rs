@@ -19,9 +19,10 @@ use cutover::notify;
 use cutover::ops::fleet;
 use cutover::run::{Interrupt, Outcome};
 
-use super::{before_change, carry_out, confirm, execute, given, load_profiles, refused, Site};
+use super::{before_change, carry_out, confirm, execute, given, load_profiles, refused, One, Site};
 use crate::args::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
 use crate::output::{self, Exit};
+use cutover::ops::preflight::Prepared;
 
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
@@ -29,56 +30,57 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     if args.names.len() > 1 {
         return several(args, options, site).await;
     }
-    let (site, given, name) = site
-        .aim_alone(
-            given(&args.change)?,
-            args.names.first().map(String::as_str).unwrap_or_default(),
-        )
-        .await?;
-    let catalog = load_profiles()?;
-    let (engine, state) = site.connect().await?;
-    let tell = site.tell(&given);
+    let name = args.names.first().map(String::as_str).unwrap_or_default();
+    let one = One::aim(site, &args.change, name).await?;
     let request = UpgradeRequest {
         follows: None,
-        name,
+        name: one.name.clone(),
         with: args.with.clone(),
         options,
-        given,
+        given: one.given.clone(),
         backup: args.backup(),
         compose: args.compose(),
     };
-    let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
-    if !args.rehearse {
-        return carry_out(prepared, &engine, &state, &args.change, tell).await;
+    let prepared = upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?;
+    match args.rehearse {
+        false => carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await,
+        true => rehearse_first(prepared, &one, &request, &args.change).await,
     }
+}
+
+/// `upgrade --rehearse`: the plan confirmed, the rehearsal run; the upgrade prepared anew and
+/// run only when the rehearsal passed.
+async fn rehearse_first(
+    prepared: Prepared,
+    one: &One,
+    request: &UpgradeRequest,
+    change: &ChangeArgs,
+) -> anyhow::Result<Exit> {
     let mut plan = prepared.plan.clone();
     plan.notes.push("--rehearse: its migrations are tried first on a copy of the database while the product serves (`cutover rehearse` with the same options shows how); if one fails there, the upgrade does not start".into());
-    if args.change.dry_run {
-        return Ok(output::dry_run(&plan, args.change.common.json));
+    if change.dry_run {
+        return Ok(output::dry_run(&plan, change.common.json));
     }
-    if !args.change.common.yes {
+    if !change.common.yes {
         output::plan_summary(&plan);
         confirm("Proceed?")?;
     }
     // The upgrade's claim is let go for the rehearsal, which takes its own, and prepared anew
     // after it: what it checked may have changed meanwhile.
     drop(prepared);
-    let rehearsal = rehearse::prepare(&engine, &state, &catalog, &request).await?;
+    let (engine, state, catalog) = (&one.engine, &one.state, &one.catalog);
+    let rehearsal = rehearse::prepare(engine, state, catalog, request).await?;
     let rehearsal_plan = rehearsal.plan.clone();
     let report = rehearsal
-        .execute(&engine, &state, None, &Interrupt::from_signals())
+        .execute(engine, state, None, &Interrupt::from_signals())
         .await?;
     if report.outcome != Outcome::Succeeded {
         tracing::error!("the rehearsal failed: the upgrade was not started, and nothing changed");
-        return Ok(output::run(
-            &rehearsal_plan,
-            &report,
-            args.change.common.json,
-        ));
+        return Ok(output::run(&rehearsal_plan, &report, change.common.json));
     }
     output::rehearsed(&rehearsal_plan, &report);
-    let prepared = upgrade::prepare(&engine, &state, &catalog, &request).await?;
-    execute(prepared, &engine, &state, args.change.common.json, tell).await
+    let prepared = upgrade::prepare(engine, state, catalog, request).await?;
+    execute(prepared, engine, state, change.common.json, one.tell()).await
 }
 
 /// Several `HOST/NAME` of the config file's fleet, each to the target: a rolling upgrade, as
