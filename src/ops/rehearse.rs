@@ -189,12 +189,14 @@ impl Findings {
         // last failed when the run did (its status says "undone" once rolled back).
         let last = (0..steps.len()).rev().find(|&i| began(i));
         let succeeded = |i: usize| began(i) && (Some(i) != last || report.failure.is_none());
-        // The time of the steps of these kinds, when every one of them succeeded.
+        // The time of the steps of these kinds, when every one of them succeeded (none: 0).
         let timed = |kinds: &[&str]| {
             let of_kind: Vec<usize> = (0..steps.len())
                 .filter(|&i| kinds.contains(&steps[i].name()))
                 .collect();
-            (!of_kind.is_empty() && of_kind.iter().all(|&i| succeeded(i)))
+            of_kind
+                .iter()
+                .all(|&i| succeeded(i))
                 .then(|| of_kind.iter().map(|&i| report.steps[i].millis).sum::<u64>())
         };
         let migrations = (0..steps.len())
@@ -210,7 +212,8 @@ impl Findings {
             .collect();
         let (migrated, start_ms, stop_ms) = (
             timed(&["rehearse_migrate"]),
-            timed(&["rehearse_start", "await_healthy"]),
+            // The profile's calls as the new version starts (DevLake's migration) included.
+            timed(&["rehearse_start", "call", "await_healthy"]),
             timed(&["rehearse_stop"]),
         );
         let window_ms = match (migrated, start_ms, stop_ms) {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConfig};
 
 use super::build::{member, register_commands, UpgradeOptions};
+use super::part::{Phase, Place};
 use super::recreate::{self, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, CheckVersion, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
@@ -45,16 +46,6 @@ pub fn plan_rehearsal(
     register_commands(&hops);
     let m = member(old, opts, &hops, true)?;
     let name = m.name.clone();
-    if hops.iter().any(|h| h.migrates_at_start) {
-        return Err(format!(
-            "the new version of {name} migrates its database as it starts, which a rehearsal does not try yet"
-        ));
-    }
-    if hops.iter().all(|h| h.migrate.is_none()) {
-        return Err(format!(
-            "the upgrade of {name} runs no migration, so there is nothing to rehearse; give the one it needs with --migrate"
-        ));
-    }
     let copy = CopyServer::of(&name);
     let slot = Slot::new(&name, 0);
     let one_shot = migrate_name(&name);
@@ -93,73 +84,108 @@ pub fn plan_rehearsal(
         }
         .into(),
     );
+    let mut slots = BTreeMap::from([(
+        slot.clone(),
+        SlotInfo {
+            image: m.images[0].clone(),
+            id: old.inspect.id.clone(),
+        },
+    )]);
+    let mut carried = serde_json::Value::Null;
+    let mut migrates = false;
     for (stage, hop) in hops.iter().enumerate() {
-        let Some(migration) = &hop.migrate else {
-            continue;
+        let image = m.images[stage + 1].clone();
+        if let Some(migration) = &hop.migrate {
+            migrates = true;
+            let mut spec = recreate::one_shot_spec(
+                &m.specs[stage],
+                &migration.command,
+                migration.entrypoint.as_deref(),
+            );
+            recreate::set_env(&mut spec, &migration.env);
+            isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
+            isolated(&spec, &copy)?;
+            steps.push(
+                RehearseMigrate {
+                    run: migration.one_shot(slot.clone(), one_shot.clone(), image.clone(), spec),
+                }
+                .into(),
+            );
+        }
+        // Named after its container, which is what people see of it.
+        let started = Slot::new(&start_name(&name), stage as u32 + 1);
+        let at = Place {
+            old: slot.clone(),
+            new: started.clone(),
+            primary: true,
+            companion: false,
         };
-        let mut spec = recreate::one_shot_spec(
-            &m.specs[stage],
-            &migration.command,
-            migration.entrypoint.as_deref(),
-        );
-        recreate::set_env(&mut spec, &migration.env);
+        let parts: Vec<Step> = hop
+            .parts
+            .iter()
+            .filter(|p| p.phase() == Phase::Started)
+            .flat_map(|p| p.steps(&at))
+            .collect();
+        let start_migrates = hop.migrates_at_start || parts.iter().any(|s| s.traits().migrates);
+        migrates |= start_migrates;
+        // A hop's version is started where its start migrates the copy (as it starts, or by the
+        // profile's call on it), and the last hop's always: it must serve on the migrated data.
+        if !start_migrates && stage + 1 < hops.len() {
+            continue;
+        }
+        let mut spec = m.specs[stage].clone();
         isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
         isolated(&spec, &copy)?;
-        steps.push(
-            RehearseMigrate {
-                run: migration.one_shot(
-                    slot.clone(),
-                    one_shot.clone(),
-                    m.images[stage + 1].clone(),
-                    spec,
-                ),
-            }
-            .into(),
+        // What the dry run shows: the rehearsal's container, not production's configuration.
+        carried = recreate::masked(&spec);
+        slots.insert(
+            started.clone(),
+            SlotInfo {
+                image: image.clone(),
+                id: None,
+            },
         );
-    }
-    let last = hops.len() - 1;
-    // Named after its container, which is what people see of it.
-    let started = Slot::new(&start_name(&name), 1);
-    let mut spec = m.specs[last].clone();
-    isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
-    isolated(&spec, &copy)?;
-    // What the dry run shows: the rehearsal's container, not production's configuration.
-    let carried = recreate::masked(&spec);
-    steps.push(
-        RehearseStart {
-            slot: started.clone(),
-            name: start_name(&name),
-            spec: Box::new(spec),
-        }
-        .into(),
-    );
-    steps.push(
-        AwaitHealthy {
-            slot: started.clone(),
-            policy: opts.health.clone(),
-        }
-        .into(),
-    );
-    let target = m.images[last + 1].clone();
-    if let Some(source) = &hops[last].expect_version {
         steps.push(
-            CheckVersion {
+            RehearseStart {
                 slot: started.clone(),
-                source: source.clone(),
-                want: super::build::short_tag(&target),
-                port: opts.health.port,
-                tls: opts.health.tls,
+                name: start_name(&name),
+                spec: Box::new(spec),
+            }
+            .into(),
+        );
+        steps.extend(parts);
+        steps.push(
+            AwaitHealthy {
+                slot: started.clone(),
+                policy: opts.health.clone(),
+            }
+            .into(),
+        );
+        if let Some(source) = &hop.expect_version {
+            steps.push(
+                CheckVersion {
+                    slot: started.clone(),
+                    source: source.clone(),
+                    want: super::build::short_tag(&image),
+                    port: opts.health.port,
+                    tls: opts.health.tls,
+                }
+                .into(),
+            );
+        }
+        steps.push(
+            RehearseStop {
+                slot: started,
+                timeout_secs: old.inspect.config.as_ref().and_then(|c| c.stop_timeout),
             }
             .into(),
         );
     }
-    steps.push(
-        RehearseStop {
-            slot: started.clone(),
-            timeout_secs: old.inspect.config.as_ref().and_then(|c| c.stop_timeout),
-        }
-        .into(),
-    );
+    if !migrates {
+        return Err(format!(
+            "the upgrade of {name} runs no migration, so there is nothing to rehearse; give the one it needs with --migrate"
+        ));
+    }
     steps.push(
         RehearseRemove {
             copy,
@@ -174,22 +200,7 @@ pub fn plan_rehearsal(
         members: vec![name.clone()],
         image_from: current.clone(),
         image_to: m.images.last().cloned().unwrap_or_default(),
-        slots: BTreeMap::from([
-            (
-                slot,
-                SlotInfo {
-                    image: current.clone(),
-                    id: old.inspect.id.clone(),
-                },
-            ),
-            (
-                started,
-                SlotInfo {
-                    image: target,
-                    id: None,
-                },
-            ),
-        ]),
+        slots,
         // Production does not move.
         stages: vec![Stage {
             from: current.clone(),

@@ -26,6 +26,11 @@ async fn rehearsal(host: &Host, to: &str, command: &str) -> Plan {
         command: vec![command.into()],
         ..migration(600)
     });
+    prepared(host, options).await.expect("preflight")
+}
+
+/// The plan of a rehearsal with these options, or why it is refused.
+async fn prepared(host: &Host, options: UpgradeOptions) -> Result<Plan, crate::Error> {
     let request = UpgradeRequest {
         follows: None,
         name: "web".into(),
@@ -44,8 +49,7 @@ async fn rehearsal(host: &Host, to: &str, command: &str) -> Plan {
     };
     prepare(&host.engine, &host.state, &Catalog::default(), &request)
         .await
-        .expect("preflight")
-        .plan
+        .map(|p| p.plan)
 }
 
 /// Production as it was: `web` the same container on `app:1`, the database at schema 1, and
@@ -174,4 +178,25 @@ async fn a_rehearsal_killed_at_every_moment_of_every_step_leaves_nothing_once_re
             assert!(host.state.unfinished(None).unwrap().is_empty(), "{case}");
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_version_that_migrates_as_it_starts_is_rehearsed_by_its_start_and_none_is_refused() {
+    let host = new_host(&["web"]);
+    let mut options = UpgradeOptions::new(Target::Tag("2".into()), health());
+    let refused = prepared(&host, options.clone()).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("nothing to rehearse"),
+        "{refused}"
+    );
+    options.steps.migrates_at_start = true;
+    let plan = prepared(&host, options).await.unwrap();
+    let names: Vec<&str> = plan.stages[0].steps.iter().map(|s| s.name()).collect();
+    assert!(
+        names.contains(&"rehearse_start") && !names.contains(&"rehearse_migrate"),
+        "{names:?}"
+    );
+    let report = run_plan(&host, &plan, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+    assert!(Findings::of(&plan, &report).window_ms.is_some());
 }

@@ -244,6 +244,10 @@ impl State {
 /// (the failure came after, from a version check or a hook). Going back would start the old
 /// version on data it may refuse, which is how a service ends up down.
 fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Option<String> {
+    // A rehearsal's migrations moved its copy, which is removed: production is as it was.
+    if plan.kind == Kind::Rehearsal {
+        return None;
+    }
     let steps = &plan.stages[stage].steps;
     let done = |i: usize| state.reports[global(plan, stage, i)].status == StepStatus::Done;
     if started.iter().any(|&i| steps[i].traits().backs_up) {
@@ -267,6 +271,9 @@ fn keeps_new(plan: &Plan, stage: usize, started: &[usize], state: &State) -> Opt
 /// A rollback that restored no backup says so when a step that began may have changed the data
 /// the old version put back now runs on.
 fn warn_unrestored(plan: &Plan, stage: usize, started: &[usize], state: &mut State) {
+    if plan.kind == Kind::Rehearsal {
+        return;
+    }
     let steps = &plan.stages[stage].steps;
     if let Some(step) = started
         .iter()

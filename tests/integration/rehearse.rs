@@ -650,3 +650,85 @@ fn a_mysql_database_is_refused() {
         &["a rehearsal copies PostgreSQL databases only so far"],
     );
 }
+
+/// DevLake on PostgreSQL, whose migration is the profile's call on the new version as it
+/// starts (`/proceed-db-migration`): 0.18's passes on the copy and is timed in the start; the
+/// emulator's 0.19 answers 500 to it, which fails the rehearsal (exit 5) with the answer. Its
+/// production database keeps 0.17's schema and nothing is left either way.
+#[test]
+fn devlake_is_rehearsed_through_its_migration_call_on_the_started_copy() {
+    let scene = Scene::new("rehearselake");
+    let net = network(&scene);
+    let db = postgres(&scene, &net, "lake", "lake-rehearse-7", "lake");
+    let (name, port) = scene.run_served(
+        "lake",
+        &net,
+        8080,
+        &["-e", "DB_URL=postgres://lake:lake-rehearse-7@db:5432/lake"],
+        &product("apache/devlake:v0.17.0"),
+    );
+    http_get_eventually(port, "/blueprints");
+    let schema_of = || {
+        sql(
+            &db,
+            "lake",
+            "lake",
+            "SELECT version FROM emulator_schema WHERE product = 'devlake'",
+        )
+    };
+    let before = (
+        identity(&name),
+        pg_dump_plain(&db, "lake", "lake"),
+        schema_of(),
+    );
+
+    let passed = rehearse(&scene, &name, "v0.18.0", &["--json"]);
+    passed.expect(0);
+    let report = passed.json();
+    let calls: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "call")
+        .collect();
+    assert!(
+        calls.len() == 1 && calls[0]["status"] == "done",
+        "the migration call was made on the copy: {}",
+        passed.stdout
+    );
+    let start = report["rehearsal"]["start_ms"].as_u64().unwrap();
+    assert_eq!(
+        report["rehearsal"]["window_ms"].as_u64(),
+        Some(report["rehearsal"]["stop_ms"].as_u64().unwrap() + start),
+        "no one-shot: the window is the stop and the start with its migration"
+    );
+
+    let failed = rehearse(&scene, &name, "v0.19.0", &["--json"]);
+    failed.expect(5);
+    let failure = failed.json()["failure"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        failure.contains("/proceed-db-migration answered 500"),
+        "{failure}"
+    );
+    assert_eq!(
+        (
+            identity(&name),
+            pg_dump_plain(&db, "lake", "lake"),
+            schema_of()
+        ),
+        before,
+        "production's container and database are as they were"
+    );
+    for text in [
+        &passed.stdout,
+        &passed.stderr,
+        &failed.stderr,
+        &scene.journal_text(),
+    ] {
+        assert!(!text.contains("lake-rehearse-7"), "the password was shown");
+    }
+    assert_nothing_left(&scene);
+}

@@ -23,6 +23,7 @@ Exit codes:
   3  failed and needs attention: the service may be down, or the new version was kept serving after a
      migration with no backup to go back with; the message says which and what is left
   4  with --via: a later hop failed and was rolled back: the service runs the last hop that worked
+  5  with --rehearse: a step failed on the copy of the database; the upgrade did not start
 
 SIGINT or SIGTERM stop a run between steps: before the downtime nothing changes (2), during it the
 old version comes back (1), once the new one was started the upgrade finishes (0).";
@@ -112,12 +113,13 @@ Then, on an internal network of its own (NAME-cutover-rehearse, no route out of 
 on a fresh volume (NAME-cutover-rehearse-db), given the product's database user, its database and extensions; a dump of \
 the product's database read while it serves (one snapshot), restored there; each hop's migration (the profile's, or \
 --migrate) run from its new image with the product's configuration, its connection pointed at the copy, none of its \
-volumes (empty scratch space in their place), ports or networks. The report says which migration failed and its output, \
-how long each took, and the window they predict. Everything the rehearsal made is removed; a rehearsal that was killed \
+volumes (empty scratch space in their place), ports or networks; then the new version started on the migrated copy \
+(with the profile's calls as it starts, DevLake's migration), awaited healthy, its version checked, and stopped: the \
+last hop's, and each hop's whose version migrates as it starts. The report says which step failed and its output, \
+how long each migration took, and the window predicted: the stop, the migrations, the start until healthy. Everything the rehearsal made is removed; a rehearsal that was killed \
 is removed by `cutover recover NAME`.\n\n\
 So far: a PostgreSQL database on a container of this engine, its connection held in the product's environment. \
-Refused, with the reason: SQL Server and MySQL databases, embedded databases, a connection in a file, Swarm services, \
-products that migrate as they start.")]
+Refused, with the reason: SQL Server and MySQL databases, embedded databases, a connection in a file, Swarm services.")]
     Rehearse(RehearseArgs),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\

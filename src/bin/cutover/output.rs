@@ -312,11 +312,17 @@ fn rehearsal_text(findings: &Findings) -> Vec<String> {
             .dump_ms
             .map(|d| format!("; a backup dumped in the window adds about {} (this rehearsal's dump of the serving database)", took(d)))
             .unwrap_or_default();
+        let migrations = match findings.migrations.is_empty() {
+            true => String::new(),
+            false => format!(
+                ", migrations {}",
+                took(findings.migrations.iter().map(|m| m.ms).sum())
+            ),
+        };
         lines.push(format!(
-            "Predicted window: about {} (stop {}, migrations {}, start until healthy {}){dump}. The copy was freshly restored: a long-lived database may take longer",
+            "Predicted window: about {} (stop {}{migrations}, start until healthy {}){dump}. The copy was freshly restored: a long-lived database may take longer",
             took(ms),
             took(findings.stop_ms.unwrap_or_default()),
-            took(findings.migrations.iter().map(|m| m.ms).sum()),
             took(findings.start_ms.unwrap_or_default()),
         ));
     }

@@ -280,6 +280,8 @@ impl Action for RehearseStart {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
+        // An earlier hop's, stopped: each hop's version has the name in turn.
+        cx.engine.remove_with_anonymous_volumes(&self.name).await?;
         let id = cx.engine.create(&self.name, &self.spec.body).await?;
         let done = Done {
             detail: Some(format!("started {} ({})", self.name, short(&id))),
