@@ -96,8 +96,9 @@ async fn run(
     Ok(())
 }
 
-/// The file a PostgreSQL dump is written to.
+/// The files a dump is written to.
 pub const PG_DUMP: &str = "database.pgdump.zst";
+pub const MYSQL_DUMP: &str = "database.sql.zst";
 
 /// A query's single value.
 pub async fn query(
@@ -159,7 +160,7 @@ pub async fn dump(
                 // the existing database, which the user may not be allowed to create.
                 &["--single-transaction", "--no-tablespaces", &db.name],
             ),
-            "database.sql.zst",
+            MYSQL_DUMP,
         ),
         DbEngine::Sqlserver => return Err(unsupported(db)),
     };
@@ -322,32 +323,39 @@ fn mysql_probe() -> String {
     )
 }
 
-/// Proves, before anything stops, that the backup can be taken and put back: the dump tool reads
-/// every object (a dump of the schema alone), and the user may replace every object a restore
-/// replaces. Says what is missing.
-pub async fn check_access(
+/// The dump tool reads every object: a dump of the schema alone, which changes nothing.
+pub async fn check_dump(
     engine: &dyn Engine,
     db: &DatabaseTarget,
     password: &str,
 ) -> Result<(), BackupError> {
-    let (dump, restore) = match db.engine {
-        DbEngine::Postgres => (
-            client(db, "pg_dump", &["--schema-only", "-d", &db.name]),
-            None,
-        ),
-        DbEngine::Mysql => (
-            client(
-                db,
-                "mysqldump",
-                &["--no-data", "--no-tablespaces", &db.name],
-            ),
-            Some(mysql_probe()),
+    let dump = match db.engine {
+        DbEngine::Postgres => client(db, "pg_dump", &["--schema-only", "-d", &db.name]),
+        DbEngine::Mysql => client(
+            db,
+            "mysqldump",
+            &["--no-data", "--no-tablespaces", &db.name],
         ),
         DbEngine::Sqlserver => return Err(unsupported(db)),
     };
     run(engine, db, password, &dump, None, &mut |_| Ok(()))
         .await
-        .map_err(|e| BackupError::Failed(format!("the database cannot be dumped: {e}")))?;
+        .map_err(|e| BackupError::Failed(format!("the database cannot be dumped: {e}")))
+}
+
+/// Proves, before anything stops, that the backup can be taken and put back: the dump tool reads
+/// every object ([`check_dump`]), and the user may replace every object a restore replaces (on
+/// MySQL, tried on a table of its own). Says what is missing.
+pub async fn check_access(
+    engine: &dyn Engine,
+    db: &DatabaseTarget,
+    password: &str,
+) -> Result<(), BackupError> {
+    check_dump(engine, db, password).await?;
+    let restore = match db.engine {
+        DbEngine::Mysql => Some(mysql_probe()),
+        _ => None,
+    };
     let missing = match restore {
         None => query(engine, db, password, PG_RESTORE_PRIVILEGES).await?,
         Some(probe) => {

@@ -65,24 +65,47 @@ impl CopyServer {
     }
 }
 
-/// Waits until the copy's server accepts connections over TCP (an image's first start runs a
-/// server on its socket alone while it initialises), then runs the statements on standard
-/// input as its superuser over the local socket.
+/// The copy's superuser, in its server's container: `wait ENGINE PORT` until the server accepts
+/// connections over TCP (an image's first start runs a server without networking while it
+/// initialises), `sql ENGINE PORT` runs the statements on standard input as the superuser over
+/// the local socket (the official images trust it: `POSTGRES_USER`; MySQL's root, with
+/// `MYSQL_ROOT_PASSWORD`/`MARIADB_ROOT_PASSWORD` from the container's own environment).
 const SUPERUSER: &str = r#"set -e
-port=$1
-user=${POSTGRES_USER:-postgres}
-i=0
-until pg_isready -q -h 127.0.0.1 -p "$port"; do
-  i=$((i + 1))
-  if [ "$i" -ge 1200 ]; then echo "the copy's server did not accept connections within 120 s" >&2; exit 3; fi
-  sleep 0.1
-done
-host=
-for d in "${PGHOST:-}" /var/run/postgresql /run/postgresql /tmp; do
-  if [ -n "$d" ] && [ -S "$d/.s.PGSQL.$port" ]; then host=$d; break; fi
-done
-if [ -z "$host" ]; then echo "no local socket of the copy's server for port $port" >&2; exit 3; fi
-psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d postgres
+op=$1 engine=$2 port=$3
+ready() {
+  case $engine in
+  pg) pg_isready -q -h 127.0.0.1 -p "$port" ;;
+  # Alive is 0 even when the server refuses who asks.
+  *) mariadb-admin ping -h 127.0.0.1 -P "$port" --silent 2>/dev/null || mysqladmin ping -h 127.0.0.1 -P "$port" --silent 2>/dev/null ;;
+  esac
+}
+if [ "$op" = wait ]; then
+  i=0
+  until ready; do
+    i=$((i + 1))
+    if [ "$i" -ge 1200 ]; then echo "the copy's server did not accept connections within 120 s" >&2; exit 3; fi
+    sleep 0.1
+  done
+  exit 0
+fi
+case $engine in
+pg)
+  host=
+  for d in "${PGHOST:-}" /var/run/postgresql /run/postgresql /tmp; do
+    if [ -n "$d" ] && [ -S "$d/.s.PGSQL.$port" ]; then host=$d; break; fi
+  done
+  if [ -z "$host" ]; then echo "no local socket of the copy's server for port $port" >&2; exit 3; fi
+  psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "${POSTGRES_USER:-postgres}" -d postgres ;;
+*)
+  socket=
+  for s in /var/run/mysqld/mysqld.sock /run/mysqld/mysqld.sock /tmp/mysql.sock; do
+    if [ -S "$s" ]; then socket=$s; break; fi
+  done
+  if [ -z "$socket" ]; then echo "no local socket of the copy's server" >&2; exit 3; fi
+  client=mariadb
+  command -v mariadb >/dev/null || client=mysql
+  MYSQL_PWD=${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}} "$client" --socket="$socket" -uroot ;;
+esac
 "#;
 
 /// The copy's server: the production server's image, environment, command and user (so that
@@ -127,36 +150,73 @@ fn data_mount(server: &ContainerInspectResponse, dir: &str) -> String {
         .to_string()
 }
 
-/// `text` as an SQL string literal.
-fn literal(text: &str) -> String {
+/// `text` as a string literal of the server's SQL (MySQL's reads backslashes as escapes).
+fn literal(engine: DbEngine, text: &str) -> String {
+    let text = match engine {
+        DbEngine::Mysql => text.replace('\\', "\\\\"),
+        _ => text.to_string(),
+    };
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// `text` as an SQL identifier.
-fn ident(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+/// `text` as an identifier of the server's SQL.
+fn ident(engine: DbEngine, text: &str) -> String {
+    match engine {
+        DbEngine::Mysql => format!("`{}`", text.replace('`', "``")),
+        _ => format!("\"{}\"", text.replace('"', "\"\"")),
+    }
 }
 
-/// What the copy's superuser runs before the restore: the product's role with its password
-/// and its database, when the image's first start did not make them, and the extensions
-/// production's database has.
+/// What the copy's superuser runs before the restore: the product's user with its password
+/// and its database, when the image's first start did not make them (from the same
+/// environment, it usually did), and the extensions production's database has.
 fn preparation(db: &DatabaseTarget, password: &str, extensions: &[String]) -> String {
+    let e = db.engine;
+    let (user, pw, name) = (
+        literal(e, &db.user),
+        literal(e, password),
+        literal(e, &db.name),
+    );
+    if e == DbEngine::Mysql {
+        return format!(
+            "CREATE DATABASE IF NOT EXISTS {db};\nCREATE USER IF NOT EXISTS {user}@'%' IDENTIFIED BY {pw};\nGRANT ALL PRIVILEGES ON {db}.* TO {user}@'%';\n",
+            db = ident(e, &db.name)
+        );
+    }
     let mut sql = format!(
         "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', {user}, {pw}) WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {user}) \\gexec\n\
          SELECT format('CREATE DATABASE %I OWNER %I', {name}, {user}) WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {name}) \\gexec\n\
-         \\connect {ident_name}\n",
-        user = literal(&db.user),
-        pw = literal(password),
-        name = literal(&db.name),
-        ident_name = ident(&db.name),
+         \\connect {}\n",
+        ident(e, &db.name),
     );
     for extension in extensions {
         sql.push_str(&format!(
             "CREATE EXTENSION IF NOT EXISTS {};\n",
-            ident(extension)
+            ident(e, extension)
         ));
     }
     sql
+}
+
+/// Runs `op` of [`SUPERUSER`] in the copy's server, `sql` on its standard input.
+async fn superuser(
+    engine: &dyn Engine,
+    db: &DatabaseTarget,
+    copy: &CopyServer,
+    op: &str,
+    sql: Option<String>,
+) -> Result<(), BackupError> {
+    let kind = match db.engine {
+        DbEngine::Postgres => "pg",
+        _ => "mysql",
+    };
+    let cmd: Vec<String> = ["sh", "-c", SUPERUSER, "sh", op, kind, &db.port.to_string()]
+        .map(str::to_string)
+        .to_vec();
+    let what = format!("preparing the copy's server ({op})");
+    super::exec_script(engine, &copy.container, &cmd, sql, &what)
+        .await
+        .map(|_| ())
 }
 
 /// Starts the copy's server on the rehearsal's network, gives it the product's role, database
@@ -167,48 +227,60 @@ pub async fn start(
     db: &DatabaseTarget,
     copy: &CopyServer,
 ) -> Result<(), BackupError> {
-    if db.engine != DbEngine::Postgres {
-        return Err(BackupError::Failed(format!(
-            "a rehearsal copies PostgreSQL databases only so far, and this one is {}",
-            db.engine.name()
-        )));
-    }
     let server = volume_copy::server(engine, db).await?;
     let password = super::credentials(engine, app, db).await?;
     let dir = volume_copy::data_directory(engine, &server, db, &password).await?;
-    let extensions: Vec<String> = database::query(
-        engine,
-        db,
-        &password,
-        "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
-    )
-    .await?
-    .lines()
-    .filter(|l| !l.is_empty())
-    .map(str::to_string)
-    .collect();
+    let extensions: Vec<String> = match db.engine {
+        DbEngine::Postgres => database::query(
+            engine,
+            db,
+            &password,
+            "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
+        )
+        .await?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect(),
+        _ => Vec::new(),
+    };
     // One a killed rehearsal left is of no use: its data may be half restored.
     remove_server(engine, copy).await?;
     let body = server_body(&server, &data_mount(&server, &dir), copy);
     let id = engine.create(&copy.container, &body).await?;
     engine.start(&id).await?;
-    let cmd: Vec<String> = ["sh", "-c", SUPERUSER, "sh", &db.port.to_string()]
-        .map(str::to_string)
-        .to_vec();
-    super::exec_script(
-        engine,
-        &copy.container,
-        &cmd,
-        Some(preparation(db, &password, &extensions)),
-        "preparing the copy's server",
-    )
-    .await?;
-    volume_copy::answers(engine, app, &copy.target(db)).await
+    superuser(engine, db, copy, "wait", None).await?;
+    // MySQL's root may be unknown (a random password): it is asked only when the user the
+    // image made from the same environment does not answer.
+    let target = copy.target(db);
+    let made = db.engine == DbEngine::Mysql
+        && database::query(engine, &target, &password, "SELECT 1")
+            .await
+            .is_ok();
+    if !made {
+        let sql = preparation(db, &password, &extensions);
+        superuser(engine, db, copy, "sql", Some(sql)).await?;
+    }
+    volume_copy::answers(engine, app, &target).await
+}
+
+/// Proves the product's user can dump its database, which is all a rehearsal asks of it: a
+/// dump of the schema alone, which changes nothing (a restore's checks would write to it).
+pub async fn check(
+    engine: &dyn Engine,
+    app: App<'_>,
+    db: &DatabaseTarget,
+) -> Result<(), BackupError> {
+    let password = super::credentials(engine, app, db).await?;
+    database::check_dump(engine, db, &password).await
 }
 
 /// Where the dump is kept in the run's private directory `dir` until it is restored.
-pub fn dump_path(dir: &Path) -> std::path::PathBuf {
-    dir.join(database::PG_DUMP)
+pub fn dump_path(dir: &Path, engine: DbEngine) -> std::path::PathBuf {
+    dir.join(match engine {
+        DbEngine::Mysql => database::MYSQL_DUMP,
+        _ => database::PG_DUMP,
+    })
 }
 
 /// Dumps the product's database while it serves (one snapshot, as `--backup-online` reads it)
@@ -234,7 +306,13 @@ pub async fn restore(
     dir: &Path,
 ) -> Result<(), BackupError> {
     let password = super::credentials(engine, app, db).await?;
-    database::restore(engine, &copy.target(db), &password, &dump_path(dir)).await
+    database::restore(
+        engine,
+        &copy.target(db),
+        &password,
+        &dump_path(dir, db.engine),
+    )
+    .await
 }
 
 /// Removes the copy's server and its data.
@@ -312,9 +390,19 @@ mod tests {
             name: "my\"db".into(),
             user: "o'neil".into(),
         };
-        let sql = preparation(&db, "p'w", &["pg_trgm".into()]);
-        assert!(sql.contains("'o''neil'") && sql.contains("'p''w'"));
+        let sql = preparation(&db, "p'w\\", &["pg_trgm".into()]);
+        assert!(sql.contains("'o''neil'") && sql.contains("'p''w\\'"));
         assert!(sql.contains("\\connect \"my\"\"db\""));
         assert!(sql.ends_with("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\";\n"));
+        let mysql = DatabaseTarget {
+            engine: DbEngine::Mysql,
+            name: "my`db".into(),
+            ..db
+        };
+        let sql = preparation(&mysql, "p'w\\", &[]);
+        assert!(
+            sql.contains("`my``db`") && sql.contains("'p''w\\\\'"),
+            "{sql}"
+        );
     }
 }

@@ -871,6 +871,10 @@ impl Engine for FakeEngine {
             stdout(said.as_bytes()).map_err(|e| not_found(&e.to_string()))?;
             return Ok(0);
         }
+        // The rehearsal's superuser preparing the copy's server.
+        if program == "sh" && cmd.get(2).is_some_and(|s| s.contains("the copy's server")) {
+            return Ok(0);
+        }
         let snapshot_op = program == "sh" && cmd.get(2).is_some_and(|s| s.contains("op=$1"));
         if snapshot_op {
             return match self.snapshot_op(&cmd[4..]) {
@@ -909,8 +913,6 @@ impl Engine for FakeEngine {
                 stdout(&dump).map_err(|e| not_found(&e.to_string()))?;
                 Ok(0)
             }
-            // The rehearsal's superuser preparing the copy's server.
-            "sh" if cmd.get(2).is_some_and(|s| s.contains("pg_isready")) => Ok(0),
             "psql" if cmd.iter().any(|a| a.contains("FROM pg_extension")) => Ok(0),
             "psql" if cmd.iter().any(|a| a.contains("FROM pg_database")) => {
                 let others = self.with(|w| w.other_databases.join("\n"));

@@ -23,7 +23,7 @@ use crate::engine::{inspect_required, Engine, EngineError};
 use crate::secrets;
 pub use probe::{
     client as probe_client, endpoints, json_field, probe_port, quoted, scalar_text, Endpoint,
-    JsonCondition,
+    JsonCondition, PROBE_PORT_LABEL,
 };
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);

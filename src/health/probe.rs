@@ -136,8 +136,22 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// The port the default probe asks: the lowest published TCP port, else the lowest exposed one.
+/// A label naming the port the default probe asks, on a container that cannot publish the one
+/// it stands in for: a rehearsal's copy of a product, asked as the product would be.
+pub const PROBE_PORT_LABEL: &str = "cutover.probe_port";
+
+/// The port the default probe asks: the one [`PROBE_PORT_LABEL`] names, else the lowest
+/// published TCP port, else the lowest exposed one.
 pub fn probe_port(c: &ContainerInspectResponse) -> Option<u16> {
+    let labelled = c
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(PROBE_PORT_LABEL))
+        .and_then(|p| p.parse().ok());
+    if labelled.is_some() {
+        return labelled;
+    }
     let tcp = |key: &String| key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
     let published = c
         .host_config
@@ -457,6 +471,10 @@ mod tests {
         );
         assert_eq!(probe_port(&c), Some(8080));
         assert_eq!(probe_port(&container(serde_json::json!({}))), None);
+        let labelled = container(serde_json::json!({
+            "Config": {"ExposedPorts": {"3306/tcp": {}, "8080/tcp": {}}, "Labels": {PROBE_PORT_LABEL: "8080"}}
+        }));
+        assert_eq!(probe_port(&labelled), Some(8080));
     }
 
     #[test]

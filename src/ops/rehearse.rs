@@ -61,10 +61,10 @@ pub async fn prepare(
             )))
         }
     };
-    if location.engine != DbEngine::Postgres {
+    if location.engine == DbEngine::Sqlserver {
         return Err(Error::Refused(format!(
-            "{name}'s database is {}: a rehearsal copies PostgreSQL databases only so far",
-            location.engine.name()
+            "{name}'s database is SQL Server ({}), which cutover cannot dump, so it cannot make a copy to rehearse on",
+            location.from
         )));
     }
     let database = database_server(engine, &old, &spec, location)
@@ -74,7 +74,7 @@ pub async fn prepare(
                 "{name}'s database is on no container of this engine, so no copy of its server can be made beside it"
             ))
         })?;
-    crate::backup::check_database(engine, &old, &database)
+    crate::backup::rehearsal::check(engine, crate::backup::App::of(&old), &database)
         .await
         .map_err(|e| {
             Error::Refused(format!(

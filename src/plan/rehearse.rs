@@ -226,9 +226,15 @@ pub fn isolate(
 ) {
     recreate::set_env(spec, pointed);
     let body = &mut spec.body;
-    body.labels
-        .get_or_insert_with(Default::default)
-        .insert(LABEL.to_string(), copy.product.clone());
+    let labels = body.labels.get_or_insert_with(Default::default);
+    labels.insert(LABEL.to_string(), copy.product.clone());
+    // Its ports are not published: the default probe asks the port production's is asked on.
+    if let Some(port) = crate::health::probe_port(production) {
+        labels.insert(
+            crate::health::PROBE_PORT_LABEL.to_string(),
+            port.to_string(),
+        );
+    }
     body.volumes = None;
     let host = body.host_config.get_or_insert_with(Default::default);
     host.binds = None;

@@ -377,7 +377,7 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
     assert_no_leftovers(&name);
 }
 
-fn maria_dump(db: &str) -> String {
+pub(crate) fn maria_dump(db: &str) -> String {
     plain(&docker(&[
         "exec",
         "-e",
@@ -479,7 +479,7 @@ fn a_stopped_database_is_named_and_refused() {
 
 /// The app of version 1 on its own MariaDB, serving, with rows of its data: the server, the
 /// app and its port.
-fn maria_app(scene: &Scene) -> (String, String, u16) {
+pub(crate) fn maria_app(scene: &Scene) -> (String, String, u16) {
     let net = network(scene);
     let db = mariadb(scene, &net);
     let (name, port) = scene.run_served(

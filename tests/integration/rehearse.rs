@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::backups::{maria_app, maria_dump};
 use crate::helpers::*;
 use crate::products::{anchore, image_of, schema, Anchore};
 
@@ -615,40 +616,48 @@ fn a_database_on_no_container_is_refused() {
     );
 }
 
-/// A MySQL database, served by a MariaDB container beside the product: refused, PostgreSQL
-/// only so far.
+/// A MariaDB database (no profile: `--backup-db` and `--migrate`), copied onto a server of its
+/// image whose first start makes the product's user from the same environment: the app's
+/// migration runs on the copy, production's container and dump are as they were, nothing is
+/// left, and no command line held the password.
 #[test]
-fn a_mysql_database_is_refused() {
-    let scene = Scene::new("rehearsemysql");
-    let net = network(&scene);
-    database(
-        &scene,
-        &net,
-        "mariadb:10",
-        &[
-            "MARIADB_ROOT_PASSWORD=root-pw-1",
-            "MARIADB_DATABASE=app",
-            "MARIADB_USER=app",
-            "MARIADB_PASSWORD=app-pw-9",
-        ],
-    );
-    let name = scene.run(
-        "app",
-        &[
-            "--init",
-            "--network",
-            &net,
-            "-e",
-            "DB_URL=mysql://app:app-pw-9@db:3306/app",
-        ],
-        "1",
-    );
-    assert_refused_and_nothing_made(
+fn a_mariadb_database_is_rehearsed_on_a_copy() {
+    let scene = Scene::new("rehearsemaria");
+    let (db, name, _) = maria_app(&scene);
+    let before = (identity(&name), maria_dump(&db));
+    let watch = ArgvWatch::start("app-pw-9");
+    let out = rehearse(
         &scene,
         &name,
-        &["--backup-db", "DB_URL", "--migrate", "true"],
-        &["a rehearsal copies PostgreSQL databases only so far"],
+        "2",
+        &[
+            "--backup-db",
+            "DB_URL",
+            "--migrate",
+            "/app/migrate-mysql",
+            "--json",
+        ],
     );
+    let (_, leaks) = watch.stop();
+    out.expect(0);
+    assert!(
+        out.stderr.contains("schema migrated to 2"),
+        "the migration ran on the copy: {}",
+        out.stderr
+    );
+    assert_eq!(
+        (identity(&name), maria_dump(&db)),
+        before,
+        "production's container and database are as they were"
+    );
+    assert!(
+        leaks.is_empty(),
+        "the password on a command line: {leaks:#?}"
+    );
+    for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
+        assert!(!text.contains("app-pw-9"), "the password was shown");
+    }
+    assert_nothing_left(&scene);
 }
 
 /// DevLake on PostgreSQL, whose migration is the profile's call on the new version as it

@@ -118,8 +118,8 @@ volumes (empty scratch space in their place), ports or networks; then the new ve
 last hop's, and each hop's whose version migrates as it starts. The report says which step failed and its output, \
 how long each migration took, and the window predicted: the stop, the migrations, the start until healthy. Everything the rehearsal made is removed; a rehearsal that was killed \
 is removed by `cutover recover NAME`.\n\n\
-So far: a PostgreSQL database on a container of this engine, its connection held in the product's environment. \
-Refused, with the reason: SQL Server and MySQL databases, embedded databases, a connection in a file, Swarm services.")]
+So far: a PostgreSQL, MySQL or MariaDB database on a container of this engine, its connection held in the product's \
+environment. Refused, with the reason: SQL Server databases, embedded databases, a connection in a file, Swarm services.")]
     Rehearse(RehearseArgs),
     /// Go back to the NAME-old container an `upgrade --keep-old` left
     #[command(after_help = EXIT_CODES, long_about = "Go back to the NAME-old container an `upgrade --keep-old` left.\n\n\

@@ -203,7 +203,7 @@ impl Action for RehearseDump {
         cx: &Cx<'_>,
         _outputs: Option<&Outputs>,
     ) -> Result<Option<String>, StepError> {
-        match std::fs::remove_file(rehearsal::dump_path(cx.files)) {
+        match std::fs::remove_file(rehearsal::dump_path(cx.files, self.database.engine)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepError::Failed(format!(
                 "deleting the rehearsal's dump: {e}"
             ))),
@@ -232,7 +232,7 @@ impl Action for RehearseRestore {
         )
         .await;
         // The dump served its purpose either way; the copy's server goes with its undo.
-        let _ = std::fs::remove_file(rehearsal::dump_path(cx.files));
+        let _ = std::fs::remove_file(rehearsal::dump_path(cx.files, self.database.engine));
         restored?;
         Ok(Done::said(format!(
             "{} holds the copy",

@@ -40,7 +40,7 @@ pub struct RehearseArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub migrate: MigrateArgs,
-    /// A variable of the container that holds its database's URL (postgres://...), when no profile names it
+    /// A variable of the container that holds its database's URL (postgres://... or mysql://...), when no profile names it
     #[arg(long, value_name = "VAR")]
     pub backup_db: Option<String>,
     #[command(flatten)]
