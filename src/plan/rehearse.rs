@@ -16,6 +16,7 @@ use super::steps::{
 use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
 use crate::backup::rehearsal::{CopyServer, LABEL};
 use crate::backup::DatabaseTarget;
+use crate::health::HealthPolicy;
 
 /// What a rehearsal needs besides the upgrade's options.
 pub struct Rehearsal {
@@ -157,7 +158,7 @@ pub fn plan_rehearsal(
         steps.push(
             AwaitHealthy {
                 slot: started.clone(),
-                policy: opts.health.clone(),
+                policy: health(&opts.health, old.inspect),
             }
             .into(),
         );
@@ -212,6 +213,51 @@ pub fn plan_rehearsal(
         task: None,
         notes: Vec::new(),
     })
+}
+
+/// The upgrade's health policy as the rehearsal's container can be asked it. A URL on the host
+/// reaches production, which serves throughout: one on a port production publishes becomes
+/// that container port with the URL's path; another is dropped, the rest of the policy kept.
+pub fn health(policy: &HealthPolicy, production: &ContainerInspectResponse) -> HealthPolicy {
+    let Some(url) = policy.url.as_deref() else {
+        return policy.clone();
+    };
+    let parsed = reqwest::Url::parse(url).ok();
+    let published = |host_port: u16| {
+        production
+            .host_config
+            .as_ref()
+            .and_then(|h| h.port_bindings.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|(_, bindings)| {
+                bindings
+                    .iter()
+                    .flatten()
+                    .any(|b| b.host_port.as_deref().and_then(|p| p.parse().ok()) == Some(host_port))
+            })
+            .and_then(|(key, _)| key.strip_suffix("/tcp")?.parse::<u16>().ok())
+    };
+    let port = parsed
+        .as_ref()
+        .and_then(|u| u.port_or_known_default())
+        .and_then(published);
+    HealthPolicy {
+        url: None,
+        port: port.or(policy.port),
+        path: match (port, &parsed) {
+            (Some(_), Some(u)) => match u.query() {
+                Some(query) => format!("{}?{query}", u.path()),
+                None => u.path().to_string(),
+            },
+            _ => policy.path.clone(),
+        },
+        tls: match (port, &parsed) {
+            (Some(_), Some(u)) => u.scheme() == "https",
+            _ => policy.tls,
+        },
+        ..policy.clone()
+    }
 }
 
 /// Makes a container of the product's configuration a rehearsal's: on the rehearsal's network
@@ -328,8 +374,30 @@ pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::plan::recreate::tests::fixture;
+
+    /// The fixture publishes 8080 on 127.0.0.1:8080: a URL there becomes the container's port.
+    #[test]
+    fn a_health_url_on_productions_published_port_asks_the_copys_container_port() {
+        let (container, _) = fixture();
+        let mut policy = HealthPolicy::new(Duration::from_secs(1), Duration::from_secs(9));
+        policy.url = Some("http://127.0.0.1:8080/health?full=1".into());
+        let asked = health(&policy, &container);
+        assert_eq!(
+            (asked.url, asked.port, asked.path.as_str()),
+            (None, Some(8080), "/health?full=1")
+        );
+        policy.url = Some("http://127.0.0.1:9999/".into());
+        let asked = health(&policy, &container);
+        assert_eq!(
+            (asked.url, asked.port),
+            (None, None),
+            "not production's: dropped"
+        );
+    }
 
     /// A real container's one-shot (two networks, a published port, a bind and a volume, a
     /// link and a host entry added) keeps none of them once made a rehearsal's.
