@@ -20,6 +20,7 @@ pub const LABEL_PIN: &str = "cutover.pin";
 pub const LABEL_PRERELEASE: &str = "cutover.prerelease";
 pub const LABEL_COOLDOWN: &str = "cutover.cooldown";
 pub const LABEL_DEPENDS_ON: &str = "cutover.depends_on";
+pub const LABEL_REHEARSE: &str = "cutover.rehearse";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,6 +41,8 @@ pub struct RuleLayer {
     pub pin: Option<String>,
     pub prerelease: Option<bool>,
     pub cooldown: Option<String>,
+    /// Rehearse each upgrade first (`cutover rehearse`); a failed rehearsal holds it back.
+    pub rehearse: Option<bool>,
     /// A container's entry may set its own health settings, over the file's (see
     /// `ops::settings`).
     #[serde(default, deserialize_with = "duration")]
@@ -203,10 +206,9 @@ impl RuleLayer {
         RuleLayer {
             policy: labels.get(LABEL_POLICY).cloned(),
             pin: labels.get(LABEL_PIN).cloned(),
-            prerelease: labels
-                .get(LABEL_PRERELEASE)
-                .map(|v| matches!(v.as_str(), "true" | "1" | "yes")),
+            prerelease: labels.get(LABEL_PRERELEASE).map(|v| yes(v)),
             cooldown: labels.get(LABEL_COOLDOWN).cloned(),
+            rehearse: labels.get(LABEL_REHEARSE).map(|v| yes(v)),
             ..RuleLayer::default()
         }
     }
@@ -217,6 +219,7 @@ impl RuleLayer {
             pin: None,
             prerelease: false,
             cooldown: Duration::ZERO,
+            rehearse: false,
         })
         .map(|_| ())
     }
@@ -238,8 +241,16 @@ impl RuleLayer {
         if let Some(cooldown) = &self.cooldown {
             rules.cooldown = crate::duration::parse(cooldown)?;
         }
+        if let Some(rehearse) = self.rehearse {
+            rules.rehearse = rehearse;
+        }
         Ok(rules)
     }
+}
+
+/// A boolean label as people write one.
+fn yes(value: &str) -> bool {
+    matches!(value, "true" | "1" | "yes")
 }
 
 /// cutover's own default: follow patch releases of a versioned tag, and the digest of any
@@ -255,6 +266,7 @@ pub fn builtin_rules(tag: &str) -> Rules {
         pin: None,
         prerelease: false,
         cooldown: Duration::ZERO,
+        rehearse: false,
     }
 }
 
@@ -275,7 +287,7 @@ mod tests {
     /// A config file as operators write one (notify URLs left out: reading one registers its
     /// tokens as secrets for the whole test run; their own properties try them).
     const EXAMPLES: &[&str] = &[
-        "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3'}\n  db:\n",
+        "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3', rehearse: true}\n  db:\n",
         "hosts:\n  quay-1: {context: quay-1}\n  quay-2: {host: 'ssh://deploy@quay-2', labels: {site: b}}\ncontainers:\n  quay: {policy: minor}\n  quay-2/quay: {policy: major, settle: 30s}\n  quay-2/clair:\n",
         "window: '02:00-05:00'\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
     ];
@@ -314,7 +326,7 @@ mod tests {
     #[test]
     fn labels_beat_the_container_entry_which_beats_the_defaults() {
         let config = Config::parse(
-            "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3'}\n  db:\n",
+            "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3', rehearse: true}\n  db:\n",
         )
         .unwrap();
         assert!(config.lists("db") && config.lists("web") && !config.lists("cache"));
@@ -325,6 +337,13 @@ mod tests {
         assert_eq!(rules.policy, Policy::Major);
         assert_eq!(rules.pin.unwrap().to_string(), "^2");
         assert_eq!(rules.cooldown, Duration::from_secs(86400));
+        assert!(rules.rehearse, "its entry asks for a rehearsal");
+        let declined = RuleLayer::from_labels(&HashMap::from([(
+            LABEL_REHEARSE.to_string(),
+            "false".into(),
+        )]));
+        assert!(!resolve("1.2.3", &[&web, &declined]).unwrap().rehearse);
+        assert!(!resolve("1.2.3", &[&config.defaults]).unwrap().rehearse);
         assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
         assert_eq!(resolve("1.2", &[]).unwrap().policy, Policy::Patch);
     }

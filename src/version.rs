@@ -187,7 +187,8 @@ impl std::fmt::Display for Policy {
     }
 }
 
-/// Everything that decides a container's target, once its layers of settings are merged.
+/// Everything that decides a container's target and how a pass moves it, once its layers of
+/// settings are merged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rules {
     pub policy: Policy,
@@ -196,6 +197,9 @@ pub struct Rules {
     pub prerelease: bool,
     #[serde(with = "humantime_secs")]
     pub cooldown: Duration,
+    /// A pass first rehearses the upgrade on a copy of the database (`cutover rehearse`) and
+    /// holds the container back when the rehearsal fails.
+    pub rehearse: bool,
 }
 
 fn serialize_pin<S: serde::Serializer>(

@@ -16,8 +16,10 @@ use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::HealthPolicy;
+use crate::notify::seconds;
 use crate::ops::backup::BackupRequest;
 use crate::ops::compose::ComposeRequest;
+use crate::ops::rehearse;
 use crate::ops::settings::Given;
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
@@ -43,6 +45,9 @@ pub struct Asked {
     /// Intermediate tags, steps, `--keep-old`: the target is each container's own.
     pub options: Option<UpgradeOptions>,
     pub backup: BackupRequest,
+    /// Every upgrade rehearsed first (`upgrade --rehearse`), as a container's `rehearse` rule
+    /// asks of its own.
+    pub rehearse: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,6 +62,9 @@ pub enum PassOutcome {
     NeedsAttention,
     /// cutover would not start it (another run holds it, a precondition failed).
     Refused,
+    /// Its rehearsal on a copy of the database failed: the upgrade was not started, and the
+    /// container runs as before.
+    HeldBack,
     /// Eligible, but the pass stopped at an earlier failure or is outside its window.
     NotAttempted,
 }
@@ -134,13 +142,14 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S:
 }
 
 impl PassOutcome {
-    pub const ALL: [PassOutcome; 7] = [
+    pub const ALL: [PassOutcome; 8] = [
         PassOutcome::Upgraded,
         PassOutcome::RolledBack,
         PassOutcome::Partial,
         PassOutcome::NothingChanged,
         PassOutcome::NeedsAttention,
         PassOutcome::Refused,
+        PassOutcome::HeldBack,
         PassOutcome::NotAttempted,
     ];
 
@@ -153,6 +162,7 @@ impl PassOutcome {
                 | PassOutcome::Partial
                 | PassOutcome::NothingChanged
                 | PassOutcome::Refused
+                | PassOutcome::HeldBack
         )
     }
 }
@@ -173,8 +183,9 @@ impl PassReport {
 
     pub fn worst(&self) -> Option<PassOutcome> {
         let rank = |r: &PassOutcome| match r {
-            PassOutcome::NeedsAttention => 4,
-            PassOutcome::RolledBack | PassOutcome::Partial | PassOutcome::NothingChanged => 3,
+            PassOutcome::NeedsAttention => 5,
+            PassOutcome::RolledBack | PassOutcome::Partial | PassOutcome::NothingChanged => 4,
+            PassOutcome::HeldBack => 3,
             PassOutcome::Refused => 2,
             PassOutcome::NotAttempted => 1,
             PassOutcome::Upgraded => 0,
@@ -378,31 +389,96 @@ impl OnHost<'_> {
             container: bare.to_string(),
             ..status.clone()
         };
-        let prepared = match request(&bare, self.given, &settings.asked, None) {
-            Ok(request) => {
-                upgrade::prepare(self.engine, self.state, &settings.catalog, &request).await
-            }
-            Err(e) => Err(e),
+        let request = match request(&bare, self.given, &settings.asked, None) {
+            Ok(request) => request,
+            Err(e) => return (Ended::refused(&e.to_string()), Vec::new()),
         };
-        match prepared {
+        let rehearsed = match settings.asked.rehearses(status) {
+            true => {
+                let on = (self.engine, self.state, &settings.catalog);
+                match rehearse_first(on, &request, interrupt).await {
+                    Ok(said) => Some(said),
+                    Err(held) => return (held, Vec::new()),
+                }
+            }
+            false => None,
+        };
+        match upgrade::prepare(self.engine, self.state, &settings.catalog, &request).await {
             Ok(prepared) => {
                 let members = prepared.plan.members.clone();
                 let ran = prepared
                     .execute(self.engine, self.state, None, interrupt)
                     .await;
-                (judge(ran), members)
+                (judge(ran).after(rehearsed), members)
             }
-            Err(e) => {
-                let ended = Ended {
-                    result: PassOutcome::Refused,
-                    message: secrets::redact(&e.to_string()),
-                    downtime_ms: None,
-                    backups: Vec::new(),
-                };
-                (ended, Vec::new())
-            }
+            Err(e) => (Ended::refused(&e.to_string()), Vec::new()),
         }
     }
+}
+
+impl Asked {
+    /// Whether `status`'s upgrade is rehearsed first: its rules say so, or the command asked.
+    pub(super) fn rehearses(&self, status: &Status) -> bool {
+        self.rehearse || status.rehearse
+    }
+}
+
+impl Ended {
+    /// cutover would not start it, for `why`.
+    pub(super) fn refused(why: &str) -> Ended {
+        Ended {
+            result: PassOutcome::Refused,
+            message: secrets::redact(why),
+            downtime_ms: None,
+            backups: Vec::new(),
+        }
+    }
+
+    /// This end, told after what the rehearsal before it said.
+    pub(super) fn after(mut self, rehearsed: Option<String>) -> Ended {
+        if let Some(said) = rehearsed {
+            self.message = format!("{} ({said})", self.message);
+        }
+        self
+    }
+}
+
+/// The upgrade `request` asks, rehearsed on a copy of the database on the host `on` names
+/// (see [`crate::ops::rehearse`]) before anything is stopped: what the rehearsal found when
+/// it passed, or how the container's pass ends when it did not (held back, untouched; refused
+/// when it cannot be rehearsed, since a rehearsal was asked).
+pub(super) async fn rehearse_first(
+    on: (&dyn Engine, &StateDir, &Catalog),
+    request: &UpgradeRequest,
+    interrupt: &Interrupt,
+) -> std::result::Result<String, Ended> {
+    let (engine, state, catalog) = on;
+    let prepared = rehearse::prepare(engine, state, catalog, request)
+        .await
+        .map_err(|e| Ended::refused(&format!("a rehearsal was asked, and {e}")))?;
+    let plan = prepared.plan.clone();
+    let held = |why: String| Ended {
+        result: PassOutcome::HeldBack,
+        message: secrets::redact(&format!("its rehearsal failed: {why}")),
+        downtime_ms: None,
+        backups: Vec::new(),
+    };
+    let report = prepared
+        .execute(engine, state, None, interrupt)
+        .await
+        .map_err(|e| held(e.to_string()))?;
+    if report.outcome != Outcome::Succeeded {
+        let mut why = report.failure.clone().unwrap_or_default();
+        if !report.undo_failures.is_empty() {
+            why = format!("{why}; not removed: {}", report.undo_failures.join("; "));
+        }
+        return Err(held(why));
+    }
+    let window = rehearse::Findings::of(&plan, &report)
+        .window_ms
+        .map(|ms| format!(", predicted window {}", seconds(ms)))
+        .unwrap_or_default();
+    Ok(format!("rehearsed first{window}"))
 }
 
 /// What `cutover upgrade NAME --image TARGET` would ask for `status`, through the hops check

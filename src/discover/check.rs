@@ -448,6 +448,9 @@ pub struct Status {
     /// A Swarm service, which its manager moves, rather than a container.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub swarm: bool,
+    /// A pass rehearses its upgrade first (its rules say `rehearse`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rehearse: bool,
     #[serde(skip)]
     pub depends_on: Vec<String>,
 }
@@ -585,6 +588,7 @@ impl Status {
             cluster: Vec::new(),
             opted_in: true,
             swarm: false,
+            rehearse: false,
             depends_on: Vec::new(),
         }
     }
@@ -639,6 +643,7 @@ fn unjudged(w: &Watched) -> Status {
         cluster: Vec::new(),
         opted_in: w.opted_in,
         swarm: w.swarm,
+        rehearse: w.rules.as_ref().is_ok_and(|r| r.rehearse),
         depends_on: w.depends_on.clone(),
     }
 }

@@ -10,7 +10,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::auto::{judge, not_attempted, request, PassOutcome, PassResult, Settings};
+use super::auto::{
+    judge, not_attempted, rehearse_first, request, Ended, PassOutcome, PassResult, Settings,
+};
 use super::check::{self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached};
 use crate::config::Config;
 use crate::engine::registry::RegistryClient;
@@ -198,6 +200,7 @@ pub async fn upgrade(
     let mut runs: Vec<&Status> = Vec::new();
     let mut carried: Vec<(&Status, String)> = Vec::new();
     let mut prepared = Vec::new();
+    let mut rehearsed = None;
     for status in nodes {
         let host = host_of(&status.container);
         let bare_name = &status.container[host.len() + 1..];
@@ -216,7 +219,11 @@ pub async fn upgrade(
             .find(|m| m.name == host)
             .and_then(|m| m.reached.as_ref().ok());
         let Some((engine, state)) = reached else {
-            return refused(nodes, &status.container, "its host was not reached");
+            return refused(
+                nodes,
+                &status.container,
+                Ended::refused("its host was not reached"),
+            );
         };
         let given = Given {
             config: settings.given.config.for_host(host),
@@ -228,13 +235,21 @@ pub async fn upgrade(
             ..(*status).clone()
         };
         let follows = (status.container != first).then_some(first.as_str());
-        let ready = match request(&bare, &given, &settings.asked, follows) {
-            Ok(req) => upgrade::prepare(*engine, state, &settings.catalog, &req).await,
-            Err(e) => Err(e),
+        let req = match request(&bare, &given, &settings.asked, follows) {
+            Ok(req) => req,
+            Err(e) => return refused(nodes, &status.container, Ended::refused(&e.to_string())),
         };
-        match ready {
+        // The database moves once, with the first node: its migration is the one rehearsed.
+        if follows.is_none() && settings.asked.rehearses(status) {
+            let on = (*engine, *state, &settings.catalog);
+            match rehearse_first(on, &req, interrupt).await {
+                Ok(said) => rehearsed = Some(said),
+                Err(held) => return refused(nodes, &status.container, held),
+            }
+        }
+        match upgrade::prepare(*engine, state, &settings.catalog, &req).await {
             Ok(p) => prepared.push((status.container.clone(), *engine, *state, p)),
-            Err(e) => return refused(nodes, &status.container, &e.to_string()),
+            Err(e) => return refused(nodes, &status.container, Ended::refused(&e.to_string())),
         }
         runs.push(status);
     }
@@ -247,7 +262,7 @@ pub async fn upgrade(
     let record = Record::path(prepared[0].2.path(), &name);
     let bare_first = &first[host_of(&first).len() + 1..];
     if let Err(e) = Record::create(&record, bare_first) {
-        return refused(nodes, &first, &e);
+        return refused(nodes, &first, Ended::refused(&e));
     }
     let followers = runs[1..].iter().map(|s| s.container.clone()).collect();
     let gates = Cluster::open(&name, followers);
@@ -267,9 +282,10 @@ pub async fn upgrade(
             record: record.clone(),
         });
         let (gates, first, record) = (gates.clone(), first.clone(), record.clone());
+        let rehearsed = rehearsed.clone().filter(|_| node == first);
         async move {
             let clock = Instant::now();
-            let ended = judge(p.execute(engine, state, None, interrupt).await);
+            let ended = judge(p.execute(engine, state, None, interrupt).await).after(rehearsed);
             match (node == first, ended.result == PassOutcome::Upgraded) {
                 (true, true) => {
                     if let Err(e) = Record::write(&record, Moves::Moved) {
@@ -310,15 +326,15 @@ pub async fn upgrade(
     results
 }
 
-/// Every node of a cluster that could not be prepared: the one that failed refused, the others
-/// not attempted; nothing changed.
-fn refused(nodes: &[&Status], failed: &str, why: &str) -> Vec<PassResult> {
+/// Every node of a cluster that could not be prepared: the one that failed refused (or held
+/// back by its rehearsal), the others not attempted; nothing changed.
+fn refused(nodes: &[&Status], failed: &str, ended: Ended) -> Vec<PassResult> {
     nodes
         .iter()
         .map(|status| match status.container == failed {
             true => PassResult {
-                result: PassOutcome::Refused,
-                message: crate::secrets::redact(why),
+                result: ended.result,
+                message: ended.message.clone(),
                 ..not_attempted(status, "")
             },
             false => not_attempted(

@@ -53,6 +53,7 @@ fn said(outcome: PassOutcome) -> &'static str {
         PassOutcome::NothingChanged => "failed before any downtime",
         PassOutcome::NeedsAttention => "NEED ATTENTION",
         PassOutcome::Refused => "refused",
+        PassOutcome::HeldBack => "held back by a failed rehearsal",
         PassOutcome::NotAttempted => "not attempted",
     }
 }
@@ -77,6 +78,10 @@ fn line(r: &PassResult) -> String {
         PassOutcome::Partial => format!("{moved}: went part of the way{down}: {}", r.message),
         PassOutcome::NeedsAttention => format!("{moved}: NEEDS ATTENTION{down}: {}", r.message),
         PassOutcome::Refused => format!("{moved}: refused: {}; untouched", r.message),
+        PassOutcome::HeldBack => format!(
+            "{moved}: held back, not stopped: {}; runs {}, untouched",
+            r.message, r.from
+        ),
         PassOutcome::NotAttempted => {
             format!("{moved}: not attempted: {}; runs {}", r.message, r.from)
         }

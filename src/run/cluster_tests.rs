@@ -6,14 +6,14 @@ use std::time::Duration;
 use super::tests::{health, migration, new_host, Host, BACKUPS_IN_HOST};
 use crate::discover::auto::{Asked, PassOutcome, Settings};
 use crate::discover::check::Status;
-use crate::discover::clusters;
+use crate::discover::rollout::{self, Rollout};
 use crate::engine::fake::Behaviour;
 use crate::engine::Engine;
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::fleet;
 use crate::ops::settings::Given;
-use crate::plan::build::Target;
+use crate::plan::build::{Migration, Target};
 use crate::plan::UpgradeOptions;
 use crate::profile::{Catalog, Choice};
 use crate::run::Interrupt;
@@ -29,8 +29,22 @@ fn hosts() -> Vec<Host> {
 
 /// Every node to `app:2`; the first migrates with `migrate`, backing up the database.
 async fn roll(hosts: &[Host]) -> Vec<(String, PassOutcome, String)> {
+    roll_asking(hosts, false, "migrate", &NODES).await
+}
+
+/// `nodes` (of hosts a, b and c) to `app:2` as one cluster, or `web` of host a alone when it
+/// is the only one, migrating with `command`; with `rehearse`, rehearsed first.
+async fn roll_asking(
+    hosts: &[Host],
+    rehearse: bool,
+    command: &str,
+    nodes: &[&str],
+) -> Vec<(String, PassOutcome, String)> {
     let mut options = UpgradeOptions::new(Target::Tag("2".into()), health());
-    options.steps.migrate = Some(migration(600));
+    options.steps.migrate = Some(Migration {
+        command: vec![command.into()],
+        ..migration(600)
+    });
     let settings = Settings {
         given: Given {
             health: HealthSettings {
@@ -50,6 +64,7 @@ async fn roll(hosts: &[Host]) -> Vec<(String, PassOutcome, String)> {
                 dir: Some(hosts[0].dir.join(BACKUPS_IN_HOST)),
                 ..BackupRequest::default()
             },
+            rehearse,
         },
     };
     let members: Vec<fleet::Host<'_>> = ["a", "b", "c"]
@@ -60,18 +75,30 @@ async fn roll(hosts: &[Host]) -> Vec<(String, PassOutcome, String)> {
             reached: Ok((&host.engine as &dyn Engine, &host.state)),
         })
         .collect();
-    let statuses: Vec<Status> = NODES
+    let cluster = match nodes.len() {
+        1 => Vec::new(),
+        _ => nodes.iter().map(|n| n.to_string()).collect(),
+    };
+    let statuses: Vec<Status> = nodes
         .iter()
         .map(|node| Status {
             image: "app:1".into(),
             target: Some("app:2".into()),
-            cluster: NODES.iter().map(|n| n.to_string()).collect(),
+            cluster: cluster.clone(),
             ..Status::eligible(node)
         })
         .collect();
-    let nodes: Vec<&Status> = statuses.iter().collect();
-    clusters::upgrade(&members, &nodes, &settings, &Interrupt::default())
+    let rollout = Rollout {
+        canary: None,
+        parallel: 1,
+        failure_budget: 0,
+    };
+    let surveyed = (statuses, Vec::new());
+    let interrupt = Interrupt::default();
+    rollout::upgrade_surveyed(&members, surveyed, &settings, &rollout, &interrupt)
         .await
+        .expect("the pass ran")
+        .results
         .into_iter()
         .map(|r| (r.container, r.result, r.message))
         .collect()
@@ -201,4 +228,60 @@ async fn a_node_that_cannot_be_prepared_leaves_every_node_as_it_was() {
         assert_eq!(web(host), ("app:1".into(), true));
     }
     assert_eq!(schema(&hosts[0]), "1");
+}
+
+/// A rehearsal asked of the pass: the cluster's migration is tried on a copy of the first
+/// node's database; it fails there, so no node is stopped and no database moves.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_whose_rehearsal_fails_is_held_back_whole_with_nothing_stopped() {
+    let hosts = hosts();
+    let results = roll_asking(&hosts, true, "migrate-fail", &NODES).await;
+    assert_eq!(
+        outcomes(&results),
+        [
+            PassOutcome::HeldBack,
+            PassOutcome::NotAttempted,
+            PassOutcome::NotAttempted
+        ],
+        "{results:?}"
+    );
+    assert!(results[0].2.contains("its rehearsal failed"), "{results:?}");
+    for host in &hosts {
+        assert_eq!(web(host), ("app:1".into(), true));
+        assert_eq!(schema(host), "1");
+        assert_eq!(host.engine.world().containers.len(), 2, "only web and db");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rehearsal_that_passes_lets_the_cluster_move_and_says_the_predicted_window() {
+    let hosts = hosts();
+    let results = roll_asking(&hosts, true, "migrate", &NODES).await;
+    assert_eq!(
+        outcomes(&results),
+        [PassOutcome::Upgraded; 3],
+        "{results:?}"
+    );
+    assert!(
+        results[0].2.contains("rehearsed first, predicted window"),
+        "{results:?}"
+    );
+    assert_eq!(
+        hosts.iter().map(schema).collect::<Vec<_>>(),
+        ["2", "1", "1"]
+    );
+}
+
+/// A lone container of a pass (not a cluster) is rehearsed likewise.
+#[tokio::test(start_paused = true)]
+async fn a_lone_container_is_rehearsed_first_and_held_back_when_it_fails() {
+    let hosts = hosts();
+    let results = roll_asking(&hosts, true, "migrate-fail", &["a/web"]).await;
+    assert_eq!(outcomes(&results), [PassOutcome::HeldBack], "{results:?}");
+    assert_eq!(web(&hosts[0]), ("app:1".into(), true));
+    assert_eq!(schema(&hosts[0]), "1");
+    let results = roll_asking(&hosts, true, "migrate", &["a/web"]).await;
+    assert_eq!(outcomes(&results), [PassOutcome::Upgraded], "{results:?}");
+    assert!(results[0].2.contains("rehearsed first"), "{results:?}");
+    assert_eq!(web(&hosts[0]), ("app:2".into(), true));
 }

@@ -11,6 +11,7 @@ fn rules(policy: Policy) -> Rules {
         pin: None,
         prerelease: false,
         cooldown: Duration::ZERO,
+        rehearse: false,
     }
 }
 

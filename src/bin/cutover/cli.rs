@@ -143,7 +143,7 @@ written since the upgrade is then only in that new backup; --no-restore keeps th
 Without names, the opted-in containers (label cutover.enable=true, or listed in the config); --all for every running container. \
 Each repository is asked once (tag list, and a HEAD per floating tag); nothing is pulled.\n\n\
 Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=^2024, cutover.prerelease=true, \
-cutover.cooldown=3d) over the config file's entry for the container over its defaults; without any, versioned tags follow \
+cutover.cooldown=3d, cutover.rehearse=true) over the config file's entry for the container over its defaults; without any, versioned tags follow \
 patch releases and other tags (latest) follow their digest.\n\n\
 With a config file that names `hosts` (a fleet: each a docker context or an engine's address), every host is read at once \
 and its containers are HOST/NAME; a host that cannot be read is named and the exit code is 2. \
@@ -181,7 +181,9 @@ With a config file that names `hosts`, one pass is a rolling upgrade of the flee
 then the others --parallel N at a time; it stops when more hosts failed than --failure-budget allows or one needs attention, \
 leaving every host it did not reach as it was. A product's containers on several hosts that share one database (Quay, Anchore) \
 move first, as one cluster: every node stopped, the one beside the database backed up and migrated once, then the others \
-started one by one; a cluster some of whose nodes may not move is held back whole.")]
+started one by one; a cluster some of whose nodes may not move is held back whole.\n\n\
+A container whose rules say rehearse (label cutover.rehearse=true, or `rehearse: true` in the config) has its upgrade rehearsed \
+first, as `cutover rehearse` does, while it serves; when the rehearsal fails it is held back, untouched, and the pass says why.")]
     Auto(AutoArgs),
     /// Print the shell completion script (bash, zsh, fish, ...); install.sh installs them
     Completions(CompletionsArgs),
@@ -202,7 +204,8 @@ Exit codes:
   10  upgraded at least one container, no failure
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running
-  3   an upgrade failed and needs attention: the pass stopped there";
+  3   an upgrade failed and needs attention: the pass stopped there
+  5   a rehearsal failed: that container was held back, untouched (and nothing worse happened)";
 
 impl Command {
     /// Whether the command was asked for JSON, which its errors then are too.

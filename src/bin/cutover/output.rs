@@ -651,6 +651,7 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
 pub fn pass(command: &str, upgraded: Exit, report: &PassReport, json: bool) -> Exit {
     let exit = match report.worst() {
         Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
+        Some(PassOutcome::HeldBack) => Exit::RehearsalFailed,
         Some(worst) if worst.failed() => Exit::RolledBack,
         _ if report.upgraded() > 0 => upgraded,
         _ => Exit::Done,

@@ -119,6 +119,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
         asked: auto::Asked {
             options: Some(options),
             backup: args.backup(),
+            rehearse: args.rehearse,
         },
         given,
     };
