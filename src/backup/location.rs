@@ -238,14 +238,56 @@ impl DatabaseSpec {
     }
 }
 
+/// What points a container at a copy of its database, every other part of its connection as
+/// it was: variables to set, or one of its files (path, new text) to put in place of its own.
+/// Both hold the password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pointed {
+    pub env: Vec<(String, String)>,
+    pub file: Option<(String, String)>,
+}
+
+impl Pointed {
+    fn env(env: Vec<(String, String)>) -> Pointed {
+        Pointed { env, file: None }
+    }
+
+    /// `facts` as a container pointed so reads them.
+    pub fn facts(&self, facts: &Facts) -> Facts {
+        let mut env: Vec<String> = facts
+            .env
+            .iter()
+            .filter(|e| {
+                !self
+                    .env
+                    .iter()
+                    .any(|(name, _)| e.split_once('=').is_some_and(|(n, _)| n == name))
+            })
+            .cloned()
+            .collect();
+        env.extend(
+            self.env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}")),
+        );
+        let mut files = facts.files.clone();
+        files.extend(self.file.clone());
+        Facts {
+            env,
+            files,
+            ..facts.clone()
+        }
+    }
+}
+
 impl DatabaseSpec {
-    /// The variables that point the container at a copy of its database served on `host`,
-    /// every other part of the connection (port, name, user, password, options) as it was:
-    /// what a rehearsal sets in the containers it runs on the copy. The first source set is the
-    /// one rewritten, as [`DatabaseSpec::locate`] reads it. Only a value the environment holds
-    /// is rewritten: a variable set as well would not override a `NAME_FILE` secret or a file's
-    /// key for every product, so those are refused with the reason.
-    pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Vec<(String, String)>, String> {
+    /// What points the container at a copy of its database served on `host`, every other part
+    /// of the connection (port, name, user, password, options) as it was: what a rehearsal
+    /// gives the containers it runs on the copy. The first source set is the one rewritten, as
+    /// [`DatabaseSpec::locate`] reads it: a variable the environment holds, or a file's key.
+    /// A variable set as well would not override a `NAME_FILE` secret or a dotenv file for
+    /// every product, so those are refused with the reason.
+    pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Pointed, String> {
         let in_env = |name: &str| {
             crate::engine::facts::env_value(&facts.env, name)
                 .filter(|v| !v.is_empty())
@@ -257,32 +299,31 @@ impl DatabaseSpec {
         for source in &self.sources {
             let pointed = match source {
                 Source::UrlEnv { name, files } => match in_env(name) {
-                    Some(url) => Some(vec![(name.clone(), url_at(&url, host)?)]),
+                    Some(url) => Some(Pointed::env(vec![(name.clone(), url_at(&url, host)?)])),
                     None => match facts.value(name, files) {
                         Some(_) => return Err(elsewhere(name)),
                         None => None,
                     },
                 },
                 Source::AdoEnv { name, .. } => match in_env(name) {
-                    Some(ado) => Some(vec![(name.clone(), ado_at(&ado, host)?)]),
+                    Some(ado) => Some(Pointed::env(vec![(name.clone(), ado_at(&ado, host)?)])),
                     None => match facts.value(name, &[]) {
                         Some(_) => return Err(elsewhere(name)),
                         None => None,
                     },
                 },
                 Source::PartsEnv { host: var, .. } => match in_env(var) {
-                    Some(_) => Some(vec![(var.clone(), host.to_string())]),
+                    Some(_) => Some(Pointed::env(vec![(var.clone(), host.to_string())])),
                     None => match facts.value(var, &[]) {
                         Some(_) => return Err(elsewhere(var)),
                         None => None,
                     },
                 },
                 Source::FileKey { path, key } => match facts.files.get(path) {
-                    Some(text) if yaml_key(text, key).is_some() => {
-                        return Err(format!(
-                        "the connection is {key} in {path}, which a rehearsal does not rewrite yet"
-                    ))
-                    }
+                    Some(text) if yaml_key(text, key).is_some() => Some(Pointed {
+                        env: Vec::new(),
+                        file: Some((path.clone(), yaml_key_at(text, key, host)?)),
+                    }),
                     _ => None,
                 },
                 Source::Embedded { .. } => None,
@@ -295,6 +336,37 @@ impl DatabaseSpec {
             "the container's database connection is not set: it was looked for in {}",
             self.describe()
         ))
+    }
+}
+
+/// `text` with the URL under its top-level `key` pointed at `host`, every other byte as it
+/// was; refused, saying how to write it, when that URL is not written on the key's own line as
+/// it reads (a block scalar, an escape, an anchor).
+fn yaml_key_at(text: &str, key: &str, host: &str) -> Result<String, String> {
+    let url = yaml_key(text, key).ok_or_else(|| format!("{key} is not set"))?;
+    let wanted = url_at(&url, host)?;
+    let mut out = String::with_capacity(text.len() + host.len());
+    let mut rewritten = false;
+    for line in text.split_inclusive('\n') {
+        let value = line
+            .strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(':'));
+        match value.and_then(|v| v.find(url.as_str()).map(|at| (v, at))) {
+            Some((value, at)) if !rewritten => {
+                out.push_str(&line[..line.len() - value.len()]);
+                out.push_str(&value[..at]);
+                out.push_str(&wanted);
+                out.push_str(&value[at + url.len()..]);
+                rewritten = true;
+            }
+            _ => out.push_str(line),
+        }
+    }
+    match yaml_key(&out, key) == Some(wanted) {
+        true => Ok(out),
+        false => Err(format!(
+            "{key} is not written on one line as `{key}: URL`, the only way a rehearsal rewrites it: write it so to rehearse"
+        )),
     }
 }
 
@@ -510,26 +582,11 @@ mod tests {
         }
     }
 
-    /// The facts with the rewritten variables in place of the container's own.
-    fn pointed(facts: &Facts, set: &[(String, String)]) -> Facts {
-        let mut env: Vec<String> = facts
-            .env
-            .iter()
-            .filter(|e| !set.iter().any(|(n, _)| e.starts_with(&format!("{n}="))))
-            .cloned()
-            .collect();
-        env.extend(set.iter().map(|(n, v)| format!("{n}={v}")));
-        Facts {
-            env,
-            ..facts.clone()
-        }
-    }
-
     /// Read again, a rewritten connection reaches the new host with every other part the same.
     fn only_the_host_moved(spec: &DatabaseSpec, facts: &Facts) -> Result<(), TestCaseError> {
         let set = spec.point_at(facts, "cutover-rehearsal-db").unwrap();
         let before = spec.locate(facts).unwrap();
-        let after = spec.locate(&pointed(facts, &set)).unwrap();
+        let after = spec.locate(&set.facts(facts)).unwrap();
         prop_assert_eq!(&after.host, "cutover-rehearsal-db");
         prop_assert_eq!(
             Location {
@@ -564,7 +621,39 @@ mod tests {
             let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![] };
             let env = [format!("H={host}"), format!("P={}", port.unwrap_or(5432)), format!("N={name}"), format!("U={user}"), format!("W={password}")];
             only_the_host_moved(&parts, &facts(&env.iter().map(String::as_str).collect::<Vec<_>>()))?;
+            let quay = DatabaseSpec { sources: vec![Source::FileKey { path: "/conf/stack/config.yaml".into(), key: "DB_URI".into() }], schema_query: None, requires_extensions: vec![] };
+            let url = format!("postgresql://{user}:{}@{host}{at}/{name}", password.replace(['/', '\''], ""));
+            for written in [format!("DB_URI: {url}"), format!("DB_URI: '{url}'  # the database"), format!("DB_URI:    \"{url}\"")] {
+                let mut config = facts(&[]);
+                let text = format!("SERVER_HOSTNAME: quay.lan\n{written}\nDB_URI_X: {url}\n");
+                config.files.insert("/conf/stack/config.yaml".into(), text.clone());
+                only_the_host_moved(&quay, &config)?;
+                let pointed = quay.point_at(&config, "cutover-rehearsal-db").unwrap();
+                let (_, new) = pointed.file.unwrap();
+                prop_assert_eq!(new.lines().count(), text.lines().count());
+                prop_assert!(new.ends_with(&format!("DB_URI_X: {url}\n")), "{}", new);
+            }
         }
+    }
+
+    #[test]
+    fn a_file_key_written_otherwise_than_on_its_line_is_refused() {
+        let quay = DatabaseSpec {
+            sources: vec![Source::FileKey {
+                path: "/c.yaml".into(),
+                key: "DB_URI".into(),
+            }],
+            schema_query: None,
+            requires_extensions: vec![],
+        };
+        let mut config = facts(&[]);
+        config.files.insert(
+            "/c.yaml".into(),
+            "DB_URI: >-\n  postgresql://u:p@db/quay\n".into(),
+        );
+        let refused = quay.point_at(&config, "copy").unwrap_err();
+        assert!(refused.contains("write it so"), "{refused}");
+        assert!(!refused.contains("u:p"), "{refused}");
     }
 
     #[test]

@@ -975,21 +975,39 @@ impl Engine for FakeEngine {
                 message: format!("RWLayer of container {id} is unexpectedly nil"),
             });
         }
-        let file = self
-            .with(|w| find(w, id).map(|c| c.files.get(path).cloned()))
+        // The file at `path`, or every file under the directory `path`, named from its last
+        // component on as the engine names them.
+        let base = path.trim_end_matches('/');
+        let name = base.rsplit('/').next().unwrap_or(base).to_string();
+        let files: Vec<(String, FakeFile)> = self
+            .with(|w| {
+                find(w, id).map(|c| {
+                    c.files
+                        .iter()
+                        .filter_map(|(at, file)| match at == path {
+                            true => Some((name.clone(), file.clone())),
+                            false => at
+                                .strip_prefix(&format!("{base}/"))
+                                .map(|rest| (format!("{name}/{rest}"), file.clone())),
+                        })
+                        .collect()
+                })
+            })
             .ok_or_else(|| not_found(id))?;
-        let Some(file) = file else { return Ok(None) };
-        let mut header = tar::Header::new_gnu();
-        header
-            .set_path(path.rsplit('/').next().unwrap_or(path))
-            .unwrap();
-        header.set_size(file.bytes.len() as u64);
-        header.set_mode(file.mode);
-        header.set_uid(file.uid);
-        header.set_gid(file.gid);
-        header.set_cksum();
+        if files.is_empty() {
+            return Ok(None);
+        }
         let mut archive = tar::Builder::new(Vec::new());
-        archive.append(&header, file.bytes.as_slice()).unwrap();
+        for (at, file) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_path(at).unwrap();
+            header.set_size(file.bytes.len() as u64);
+            header.set_mode(file.mode);
+            header.set_uid(file.uid);
+            header.set_gid(file.gid);
+            header.set_cksum();
+            archive.append(&header, file.bytes.as_slice()).unwrap();
+        }
         let bytes = Bytes::from(archive.into_inner().unwrap());
         Ok(Some(
             futures_util::stream::once(async move { Ok(bytes) }).boxed(),

@@ -84,6 +84,10 @@ pub async fn prepare(
     let pointed = spec
         .point_at(&facts, ALIAS)
         .map_err(|e| Error::Refused(format!("{name}: {e}")))?;
+    let files = match &pointed.file {
+        Some(file) => with_its_directory(engine, &old, file).await?,
+        None => Vec::new(),
+    };
     let mut options = req.options.clone();
     if let Some(profile) = profile {
         if options.via.is_empty() {
@@ -93,7 +97,7 @@ pub async fn prepare(
             }
         }
         // The profile's commands are written against the copy: `${ANCHORE_DB_HOST}` is its.
-        options.hop_steps = hop_steps(profile, &old, &options, &[pointed_facts(&facts, &pointed)])?;
+        options.hop_steps = hop_steps(profile, &old, &options, &[pointed.facts(&facts)])?;
         options.health = settings::resolve(&req.given, Some((profile, &facts)), &old)?.health;
         let version = options.hop(0).expect_version;
         let rules = live::Rules {
@@ -119,7 +123,11 @@ pub async fn prepare(
         image: &origin.image,
         vanished_volumes_from: &origin.vanished_volumes_from,
     };
-    let rehearsal = Rehearsal { database, pointed };
+    let rehearsal = Rehearsal {
+        database,
+        env: pointed.env,
+        files,
+    };
     let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal).map_err(Error::Refused)?;
     plan.profile = chosen.map(ProfileUse::of);
     Ok(Prepared {
@@ -128,28 +136,28 @@ pub async fn prepare(
     })
 }
 
-/// The container's facts as the rehearsal's containers see them: the variables pointing at
-/// the copy in place of production's.
-fn pointed_facts(facts: &Facts, pointed: &[(String, String)]) -> Facts {
-    let mut env: Vec<String> = facts
-        .env
-        .iter()
-        .filter(|e| {
-            !pointed
-                .iter()
-                .any(|(name, _)| e.split_once('=').is_some_and(|(n, _)| n == name))
-        })
-        .cloned()
-        .collect();
-    env.extend(
-        pointed
-            .iter()
-            .map(|(name, value)| format!("{name}={value}")),
-    );
-    Facts {
-        env,
-        ..facts.clone()
-    }
+/// The connection's file rewritten (`file`: its path and new text) with every other file of
+/// its directory in production's container, as the rehearsal's containers get them: a
+/// product's configuration directory holds what it needs beside it (Quay's `/conf/stack`: its
+/// TLS certificate and key, extra CA certificates).
+async fn with_its_directory(
+    engine: &dyn Engine,
+    old: &bollard::models::ContainerInspectResponse,
+    (path, text): &(String, String),
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let id = old.id.clone().unwrap_or_default();
+    let (dir, _) = crate::plan::steps::files::split(path);
+    let mut files = crate::plan::steps::files::fetch_dir(engine, &id, dir)
+        .await
+        .map_err(|e| {
+            Error::Refused(format!(
+                "{}: a rehearsal copies {dir}, which holds its database connection: {e}",
+                engine::name_of(old)
+            ))
+        })?;
+    files.retain(|(p, _)| p != path);
+    files.push((path.clone(), text.clone().into_bytes()));
+    Ok(files)
 }
 
 /// What a rehearsal measured.

@@ -24,7 +24,17 @@ pub struct Rehearsal {
     pub database: DatabaseTarget,
     /// The variables that point the product at the copy (see
     /// [`crate::backup::location::DatabaseSpec::point_at`]); they hold the password.
-    pub pointed: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    /// Files (path, bytes) put into each of its containers before it starts: the directory of
+    /// the product's connection file, the file pointed at the copy. They hold the password.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Rehearsal {
+    /// Where its files go: no scratch space may hide them.
+    fn paths(&self) -> Vec<&str> {
+        self.files.iter().map(|(path, _)| path.as_str()).collect()
+    }
 }
 
 /// The one-shot of the rehearsal's migrations.
@@ -104,11 +114,18 @@ pub fn plan_rehearsal(
                 migration.entrypoint.as_deref(),
             );
             recreate::set_env(&mut spec, &migration.env);
-            isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
+            isolate(
+                &mut spec,
+                old.inspect,
+                &copy,
+                &rehearsal.env,
+                &rehearsal.paths(),
+            );
             isolated(&spec, &copy)?;
             steps.push(
                 RehearseMigrate {
                     run: migration.one_shot(slot.clone(), one_shot.clone(), image.clone(), spec),
+                    files: rehearsal.files.clone(),
                 }
                 .into(),
             );
@@ -135,7 +152,13 @@ pub fn plan_rehearsal(
             continue;
         }
         let mut spec = m.specs[stage].clone();
-        isolate(&mut spec, old.inspect, &copy, &rehearsal.pointed);
+        isolate(
+            &mut spec,
+            old.inspect,
+            &copy,
+            &rehearsal.env,
+            &rehearsal.paths(),
+        );
         isolated(&spec, &copy)?;
         // What the dry run shows: the rehearsal's container, not production's configuration.
         carried = recreate::masked(&spec);
@@ -151,6 +174,7 @@ pub fn plan_rehearsal(
                 slot: started.clone(),
                 name: start_name(&name),
                 spec: Box::new(spec),
+                files: rehearsal.files.clone(),
             }
             .into(),
         );
@@ -262,15 +286,17 @@ pub fn health(policy: &HealthPolicy, production: &ContainerInspectResponse) -> H
 
 /// Makes a container of the product's configuration a rehearsal's: on the rehearsal's network
 /// alone, with none of production's volumes, binds, links, host entries, ports or namespaces
-/// (every place production mounts gets an empty scratch space instead), its connection pointed
-/// at the copy, and labelled as the rehearsal's.
+/// (every place production mounts gets an empty scratch space instead, but those that will
+/// hold files put in at `paths`, which a scratch space mounted over them would hide), its
+/// connection pointed at the copy (`env`), and labelled as the rehearsal's.
 pub fn isolate(
     spec: &mut SuccessorSpec,
     production: &ContainerInspectResponse,
     copy: &CopyServer,
-    pointed: &[(String, String)],
+    env: &[(String, String)],
+    paths: &[&str],
 ) {
-    recreate::set_env(spec, pointed);
+    recreate::set_env(spec, env);
     let body = &mut spec.body;
     let labels = body.labels.get_or_insert_with(Default::default);
     labels.insert(LABEL.to_string(), copy.product.clone());
@@ -312,7 +338,10 @@ pub fn isolate(
     let scratch = host.tmpfs.get_or_insert_with(Default::default);
     for mount in production.mounts.iter().flatten() {
         if let Some(at) = &mount.destination {
-            scratch.insert(at.clone(), String::new());
+            let holds = |path: &&str| path.starts_with(&format!("{}/", at.trim_end_matches('/')));
+            if !paths.iter().any(holds) {
+                scratch.insert(at.clone(), String::new());
+            }
         }
     }
     body.networking_config = Some(NetworkingConfig {
@@ -427,7 +456,7 @@ mod tests {
             "DB_URL".to_string(),
             "postgres://u:p@cutover-rehearsal-db/x".to_string(),
         )];
-        isolate(&mut spec, &container, &copy, &pointed);
+        isolate(&mut spec, &container, &copy, &pointed, &[]);
         assert_eq!(isolated(&spec, &copy), Ok(()));
         let host = spec.body.host_config.as_ref().unwrap();
         let scratch: Vec<&String> = host.tmpfs.as_ref().unwrap().keys().collect();
@@ -448,5 +477,18 @@ mod tests {
                 .map(String::as_str),
             Some("web")
         );
+        // Files put in at /data (a connection's file) must not lie under a scratch space.
+        let mut spec = recreate::successor_spec(&old, "demo:2");
+        isolate(
+            &mut spec,
+            &container,
+            &copy,
+            &[],
+            &["/data/conf/config.yaml"],
+        );
+        assert_eq!(isolated(&spec, &copy), Ok(()));
+        let host = spec.body.host_config.as_ref().unwrap();
+        let scratch: Vec<&String> = host.tmpfs.as_ref().unwrap().keys().collect();
+        assert_eq!(scratch, ["/bind"], "the files' mount is not hidden");
     }
 }

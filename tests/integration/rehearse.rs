@@ -741,3 +741,73 @@ fn devlake_is_rehearsed_through_its_migration_call_on_the_started_copy() {
     }
     assert_nothing_left(&scene);
 }
+
+/// Quay keeps its connection in `config.yaml` on its config volume (Red Hat's standalone
+/// procedure mounts it at /conf/stack): the rehearsal's containers get a copy of that
+/// directory with `DB_URI` pointed at the copy, and production's file, container and database
+/// stay as they were, whether the new version's migration passes or fails.
+#[test]
+fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
+    let scene = Scene::new("rehearsequay");
+    let site = quay_site(&scene);
+    let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.9.0", &[]);
+    http_get_eventually(port, "/health/instance");
+    let mount = site.mount();
+    let config = || {
+        docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &mount,
+            "--entrypoint",
+            "/bin/cat",
+            &image("1"),
+            "/conf/stack/config.yaml",
+        ])
+    };
+    let before = (
+        identity(&name),
+        pg_dump_plain(&site.db, "quay", "quay"),
+        config(),
+    );
+
+    let passed = rehearse(&scene, &name, "v3.10.0", &["--json"]);
+    passed.expect(0);
+    let report = passed.json();
+    assert!(
+        report["rehearsal"]["window_ms"].as_u64().is_some(),
+        "{}",
+        passed.stdout
+    );
+    assert!(
+        steps_field(&report, "description")
+            .iter()
+            .any(|d| d.contains("a copy of production's /conf/stack")),
+        "the migration was given the config directory: {}",
+        passed.stdout
+    );
+    assert_nothing_left(&scene);
+
+    let failed = rehearse(&scene, &name, "v3.11.0", &["--json"]);
+    failed.expect(5);
+    assert_eq!(
+        (
+            identity(&name),
+            pg_dump_plain(&site.db, "quay", "quay"),
+            config()
+        ),
+        before,
+        "production's container, database and config file are as they were"
+    );
+    for text in [
+        &passed.stdout,
+        &passed.stderr,
+        &failed.stdout,
+        &failed.stderr,
+        &scene.journal_text(),
+    ] {
+        assert!(!text.contains(QUAY_DB_PASSWORD), "{text}");
+        assert!(!text.contains(QUAY_SECRET_KEY), "{text}");
+    }
+    assert_nothing_left(&scene);
+}

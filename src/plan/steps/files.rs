@@ -1,5 +1,5 @@
-//! Single files in and out of containers through the archive API (which works on stopped
-//! containers too), and the run's private copies of them.
+//! Files in and out of containers through the archive API (which works on stopped containers
+//! too), and the run's private copies of them.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -19,8 +19,8 @@ pub struct Entry {
     pub header: tar::Header,
 }
 
-/// The regular file at `path` in the container, or `None` when there is none.
-pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<Entry>, StepError> {
+/// The archive of `path` in the container, or `None` when there is nothing there.
+async fn archive(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<Vec<u8>>, StepError> {
     let Some(mut stream) = engine.archive_get(id, path).await? else {
         return Ok(None);
     };
@@ -34,6 +34,46 @@ pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<E
             )));
         }
     }
+    Ok(Some(tar))
+}
+
+/// Every regular file under the directory `dir` in the container, by its path there: a
+/// directory of configuration, copied whole.
+pub async fn fetch_dir(
+    engine: &dyn Engine,
+    id: &str,
+    dir: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    let Some(tar) = archive(engine, id, dir).await? else {
+        return Ok(Vec::new());
+    };
+    let unreadable =
+        |e: std::io::Error| StepError::Failed(format!("reading the archive of {dir}: {e}"));
+    // The archive names its entries from the directory's own name on: `stack/config.yaml`.
+    let (parent, _) = split(dir.trim_end_matches('/'));
+    let mut files = Vec::new();
+    let mut archive = tar::Archive::new(tar.as_slice());
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let relative = entry.path().map_err(unreadable)?.display().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(unreadable)?;
+        files.push((
+            format!("{}/{relative}", parent.trim_end_matches('/')),
+            bytes,
+        ));
+    }
+    Ok(files)
+}
+
+/// The regular file at `path` in the container, or `None` when there is none.
+pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<Entry>, StepError> {
+    let Some(tar) = archive(engine, id, path).await? else {
+        return Ok(None);
+    };
     let unreadable =
         |e: std::io::Error| StepError::Failed(format!("reading the archive of {path}: {e}"));
     let mut archive = tar::Archive::new(tar.as_slice());

@@ -11,7 +11,7 @@ mod check_version;
 mod compose_edit;
 mod create;
 mod exec;
-mod files;
+pub(crate) mod files;
 pub mod gate;
 mod keep_file;
 mod one_shot;

@@ -34,6 +34,26 @@ pub struct OneShot {
     pub spec: Box<SuccessorSpec>,
 }
 
+impl OneShot {
+    /// Runs it with `files` (path, bytes) put into its container before it starts.
+    pub async fn run_with(
+        &self,
+        cx: &Cx<'_>,
+        files: &[(String, Vec<u8>)],
+    ) -> Result<Done, StepError> {
+        let spec = self.spec.with_source(cx.id(&self.source)?);
+        let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
+        let code = run_once(cx, &self.name, &spec, files, self.timeout, &mut transcript).await?;
+        finished(
+            &self.command,
+            code,
+            self.timeout,
+            &transcript,
+            "it was killed",
+        )
+    }
+}
+
 #[async_trait]
 impl Action for OneShot {
     fn describe(&self, plan: &Plan) -> String {
@@ -57,16 +77,7 @@ impl Action for OneShot {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        let spec = self.spec.with_source(cx.id(&self.source)?);
-        let mut transcript = Transcript::new(&self.name).watching(&self.fails_if_output_has);
-        let code = run_once(cx, &self.name, &spec, &[], self.timeout, &mut transcript).await?;
-        finished(
-            &self.command,
-            code,
-            self.timeout,
-            &transcript,
-            "it was killed",
-        )
+        self.run_with(cx, &[]).await
     }
 
     fn undo_describe(&self, _plan: &Plan) -> Option<String> {

@@ -51,6 +51,10 @@ pub struct RehearseRestore {
 pub struct RehearseMigrate {
     #[serde(flatten)]
     pub run: OneShot,
+    /// Put in before it starts (see [`crate::plan::rehearse::Rehearsal::files`]); they hold
+    /// the password, so are never journaled.
+    #[serde(skip)]
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// The new version, created and started on the migrated copy, isolated as the migrations
@@ -62,6 +66,9 @@ pub struct RehearseStart {
     /// Carries secrets, like every create request: never journaled.
     #[serde(skip)]
     pub spec: Box<SuccessorSpec>,
+    /// Put in before it starts, as the migrations' (see [`RehearseMigrate::files`]).
+    #[serde(skip)]
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// The new version stopped as the upgrade stops the old one (its own grace period): how long
@@ -244,7 +251,11 @@ impl Action for RehearseRestore {
 #[async_trait]
 impl Action for RehearseMigrate {
     fn describe(&self, plan: &Plan) -> String {
-        format!("on the copy: {}", self.run.describe(plan))
+        format!(
+            "on the copy: {}{}",
+            self.run.describe(plan),
+            put_in(&self.files)
+        )
     }
 
     /// Unlike the upgrade's migration, it writes the copy alone: nothing of production's data.
@@ -253,7 +264,7 @@ impl Action for RehearseMigrate {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        self.run.perform(cx).await
+        self.run.run_with(cx, &self.files).await
     }
 
     fn undo_describe(&self, plan: &Plan) -> Option<String> {
@@ -273,9 +284,10 @@ impl Action for RehearseMigrate {
 impl Action for RehearseStart {
     fn describe(&self, plan: &Plan) -> String {
         format!(
-            "start {} ({}) on the migrated copy, isolated as the migrations",
+            "start {} ({}) on the migrated copy, isolated as the migrations{}",
             self.name,
-            plan.image_of(&self.slot)
+            plan.image_of(&self.slot),
+            put_in(&self.files)
         )
     }
 
@@ -291,9 +303,17 @@ impl Action for RehearseStart {
             },
             ..Done::default()
         };
-        if let Err(e) = cx.engine.start(&id).await {
+        let started = match self.files.is_empty() {
+            true => Ok(()),
+            false => super::files::put_new(cx.engine, &id, &self.files).await,
+        };
+        let started = match started {
+            Ok(()) => cx.engine.start(&id).await.map_err(StepError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
             cx.engine.remove_with_anonymous_volumes(&id).await?;
-            return Err(e.into());
+            return Err(e);
         }
         Ok(done)
     }
@@ -363,5 +383,21 @@ impl Action for RehearseRemove {
     ) -> Result<Option<String>, StepError> {
         remove_all(cx, &self.copy, &self.containers).await?;
         Ok(None)
+    }
+}
+
+/// What a rehearsal's container is given of production's files, said by their directory (the
+/// shortest: the one copied whole).
+fn put_in(files: &[(String, Vec<u8>)]) -> String {
+    let mut dirs: Vec<&str> = files
+        .iter()
+        .map(|(p, _)| super::files::split(p).0)
+        .collect();
+    dirs.sort();
+    match dirs.first() {
+        None => String::new(),
+        Some(dir) => {
+            format!(", given a copy of production's {dir} with its connection pointed at the copy")
+        }
     }
 }
