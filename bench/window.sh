@@ -12,7 +12,10 @@
 #     server in the window (cut-srv);
 #   - the same with `--backup-dump` (the dump in the window, as before snapshots);
 #   - and a new version whose check fails after its migration, rolled back by cutover (what the
-#     migration changed copied back from the copy).
+#     migration changed copied back from the copy);
+#   - `cutover rehearse` first, while the product serves, whose predicted window (its stop,
+#     migration and start on a copy of the database) is set beside the window of the upgrade
+#     that follows it, as `upgrade --rehearse` runs them.
 # The window is the longest stretch without an HTTP 200 as a prober outside the engine sees it
 # (every 20 ms). The unavoidable parts are what no tool can skip: the stop, the migration and
 # the start until the first answer (the pull is not one, since it can be done before the stop;
@@ -37,7 +40,9 @@ image_v1=$registry/bench-window:1
 image_v2=$registry/bench-window:2
 image_v3=$registry/bench-window:3
 cleanup() {
-    $docker rm -f app app-old app-migrate bench-window-db >/dev/null 2>&1 || true
+    $docker rm -f app app-old app-migrate bench-window-db app-cutover-rehearse-db app-cutover-rehearse-app app-cutover-rehearse-migrate >/dev/null 2>&1 || true
+    $docker network rm app-cutover-rehearse >/dev/null 2>&1 || true
+    $docker volume rm app-cutover-rehearse-db >/dev/null 2>&1 || true
     $docker network rm $net >/dev/null 2>&1 || true
     $docker volume rm bench-window-pg bench-window-data >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -130,6 +135,19 @@ cutover_way() { # TAG EXTRA...
         --migrate /app/migrate-db --migrate-timeout 1h --health-url "http://127.0.0.1:$port/" "$@" >"$work/report.json" || true
 }
 
+# The rehearsal's predicted window, then the window of the upgrade that follows it.
+rehearsed() {
+    start_v1
+    CUTOVER_STATE_DIR=$work/state "$cutover" rehearse app --to 2 --yes --json --backup-db DB_URL \
+        --migrate /app/migrate-db --migrate-timeout 1h --health-url "http://127.0.0.1:$port/" >"$work/rehearsal.json" \
+        || { echo "the rehearsal failed:" >&2; cat "$work/rehearsal.json" >&2; exit 1; }
+    predicted_ms=$(tr -d '\n ' <"$work/rehearsal.json" | grep -o '"window_ms":[0-9]*' | grep -o '[0-9]*$')
+    copy_migrate_ms=$(tr -d '\n ' <"$work/rehearsal.json" | grep -o '"migrations":\[{[^]]*' | grep -o '"ms":[0-9]*' | grep -o '[0-9]*$')
+    rehearsed_window=$(probe cutover_way 2)
+    grep -q '"outcome": "succeeded"' "$work/report.json" || { echo "the upgrade after the rehearsal failed" >&2; exit 1; }
+    real_migrate_ms=$(step_ms migrate)
+}
+
 # A step's own time in cutover's report.
 step_ms() { # STEP
     tr -d '\n' <"$work/report.json" | grep -o "\"millis\": [0-9]*,[^}]*\"step\": \"$1\"" | grep -o '^"millis": [0-9]*' | grep -o '[0-9]*$' | head -1
@@ -148,10 +166,10 @@ measured() { # OUTCOME TAG EXTRA...
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { echo $(($1 >> 20)); }
 
-printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s\n' \
-    "DB MiB" "index s" "vendor" "cut-dump" "cut-srv" "cutover" "parts" "pre ms" "snap ms" "after ms" "up/p" "rollback" "rb/p" "vendor" "cut-dump" "cut-srv" "cutover" "RSS" "backup"
-printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s\n' \
-    "" "" "ms" "ms" "ms" "ms" "ms" "" "" "" "" "ms" "" "/parts" "/parts" "/parts" "/parts" "MiB" "MiB"
+printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s | %9s %8s %9s %8s %8s\n' \
+    "DB MiB" "index s" "vendor" "cut-dump" "cut-srv" "cutover" "parts" "pre ms" "snap ms" "after ms" "up/p" "rollback" "rb/p" "vendor" "cut-dump" "cut-srv" "cutover" "RSS" "backup" "predicted" "after" "pred/real" "mig copy" "mig real"
+printf '%6s %9s | %8s %8s %8s %8s %8s | %8s %8s %8s %5s | %8s %5s | %7s %9s %7s %9s %6s %8s | %9s %8s %9s %8s %8s\n' \
+    "" "" "ms" "ms" "ms" "ms" "ms" "" "" "" "" "ms" "" "/parts" "/parts" "/parts" "/parts" "MiB" "MiB" "ms" "ms" "" "ms" "ms"
 for gb in "${sizes[@]}"; do
     fill "$gb"
     start_v1
@@ -174,12 +192,15 @@ for gb in "${sizes[@]}"; do
     # Version 3 passes its migration, then its check fails: rolled back onto the copy.
     rollback_window=$(measured rolled_back 3 --exec-after false)
     grep -q 'back from the copy' "$work/report.json" || { echo "the rollback did not copy the data back" >&2; exit 1; }
-    printf '%6d %9.1f | %8d %8d %8d %8d %8d | %8s %8s %8s %5s | %8d %5s | %7s %9s %7s %9s %6d %8d\n' \
+    rehearsed
+    printf '%6d %9.1f | %8d %8d %8d %8d %8d | %8s %8s %8s %5s | %8d %5s | %7s %9s %7s %9s %6d %8d | %9d %8d %9s %8d %8d\n' \
         "$(mib "$db_bytes")" "$(awk -v m="$migrate_ms" 'BEGIN { print m / 1000 }')" \
         "$vendor_window" "$dump_window" "$server_window" "$cutover_window" "$parts" "$precopy_ms" "$snapshot_ms" "$after_ms" \
         "$(ratio "$cutover_window" "$parts")" "$rollback_window" "$(ratio "$rollback_window" "$parts")" \
         "$(ratio "$vendor_window" "$parts")" "$(ratio "$dump_window" "$parts")" "$(ratio "$server_window" "$parts")" "$(ratio "$cutover_window" "$parts")" \
-        $((rss_kib / 1024)) "$(mib "$backup_bytes")"
+        $((rss_kib / 1024)) "$(mib "$backup_bytes")" \
+        "$predicted_ms" "$rehearsed_window" "$(ratio "$predicted_ms" "$rehearsed_window")" "$copy_migrate_ms" "$real_migrate_ms"
 done
 echo "parts: the stop, the migration (CREATE INDEX) and the start until the first answer, timed in the vendor's run." >&2
+echo "predicted: the window cutover rehearse foretold (stop, migration and start until it first answered, on a copy; no backup); after: the window of the upgrade that followed it, backup included; mig copy, mig real: the migration's time on the copy and in that upgrade." >&2
 echo "pre ms: the volume's first copy, before the window; snap ms: what changed since, copied in the window; after ms: the portable backup written from the copy once the new version served." >&2

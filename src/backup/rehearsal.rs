@@ -67,8 +67,8 @@ impl CopyServer {
 
 /// The copy's superuser, in its server's container: `wait ENGINE PORT` until the server accepts
 /// connections over TCP (an image's first start runs a server without networking while it
-/// initialises), `sql ENGINE PORT` runs the statements on standard input as the superuser over
-/// the local socket (the official images trust it: `POSTGRES_USER`; MySQL's root, with
+/// initialises), `sql ENGINE PORT [DATABASE]` runs the statements on standard input as the
+/// superuser over the local socket (PostgreSQL: in DATABASE, `postgres` without it) (the official images trust it: `POSTGRES_USER`; MySQL's root, with
 /// `MYSQL_ROOT_PASSWORD`/`MARIADB_ROOT_PASSWORD` from the container's own environment).
 const SUPERUSER: &str = r#"set -e
 op=$1 engine=$2 port=$3
@@ -95,7 +95,7 @@ pg)
     if [ -n "$d" ] && [ -S "$d/.s.PGSQL.$port" ]; then host=$d; break; fi
   done
   if [ -z "$host" ]; then echo "no local socket of the copy's server for port $port" >&2; exit 3; fi
-  psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "${POSTGRES_USER:-postgres}" -d postgres ;;
+  psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "${POSTGRES_USER:-postgres}" -d "${4:-postgres}" ;;
 *)
   socket=
   for s in /var/run/mysqld/mysqld.sock /run/mysqld/mysqld.sock /tmp/mysql.sock; do
@@ -198,21 +198,24 @@ fn preparation(db: &DatabaseTarget, password: &str, extensions: &[String]) -> St
     sql
 }
 
-/// Runs `op` of [`SUPERUSER`] in the copy's server, `sql` on its standard input.
+/// Runs `op` of [`SUPERUSER`] in the copy's server, `sql` on its standard input, in the
+/// database `on` (PostgreSQL).
 async fn superuser(
     engine: &dyn Engine,
     db: &DatabaseTarget,
     copy: &CopyServer,
     op: &str,
     sql: Option<String>,
+    on: Option<&str>,
 ) -> Result<(), BackupError> {
     let kind = match db.engine {
         DbEngine::Postgres => "pg",
         _ => "mysql",
     };
-    let cmd: Vec<String> = ["sh", "-c", SUPERUSER, "sh", op, kind, &db.port.to_string()]
+    let mut cmd: Vec<String> = ["sh", "-c", SUPERUSER, "sh", op, kind, &db.port.to_string()]
         .map(str::to_string)
         .to_vec();
+    cmd.extend(on.map(str::to_string));
     let what = format!("preparing the copy's server ({op})");
     super::exec_script(engine, &copy.container, &cmd, sql, &what)
         .await
@@ -249,7 +252,7 @@ pub async fn start(
     let body = server_body(&server, &data_mount(&server, &dir), copy);
     let id = engine.create(&copy.container, &body).await?;
     engine.start(&id).await?;
-    superuser(engine, db, copy, "wait", None).await?;
+    superuser(engine, db, copy, "wait", None, None).await?;
     // MySQL's root may be unknown (a random password): it is asked only when the user the
     // image made from the same environment does not answer.
     let target = copy.target(db);
@@ -259,7 +262,7 @@ pub async fn start(
             .is_ok();
     if !made {
         let sql = preparation(db, &password, &extensions);
-        superuser(engine, db, copy, "sql", Some(sql)).await?;
+        superuser(engine, db, copy, "sql", Some(sql), None).await?;
     }
     volume_copy::answers(engine, app, &target).await
 }
@@ -312,7 +315,16 @@ pub async fn restore(
         &password,
         &dump_path(dir, db.engine),
     )
-    .await
+    .await?;
+    // Freshly restored rows carry no hint bits and no statistics: the migration's first read of
+    // each page would write it again (and autovacuum would run beside it), which production's
+    // long-lived tables do not pay, so the migration's time would be foretold too long. The
+    // checkpoint writes the restore out before the migration is timed.
+    if db.engine == DbEngine::Postgres {
+        let settle = "VACUUM (ANALYZE);\nCHECKPOINT;\n".to_string();
+        superuser(engine, db, copy, "sql", Some(settle), Some(&db.name)).await?;
+    }
+    Ok(())
 }
 
 /// Removes the copy's server and its data.

@@ -168,7 +168,8 @@ pub struct Findings {
     /// How long the dump of the database took while it served: what a backup taken in the
     /// window as a dump adds to it.
     pub dump_ms: Option<u64>,
-    /// From the new version's start on the migrated copy until it passed its checks.
+    /// From the new version's start on the migrated copy until it first passed its checks: its
+    /// settle time after that is not downtime, as the upgrade's report counts it.
     pub start_ms: Option<u64>,
     /// How long the new version took to stop: the upgrade stops the old one likewise.
     pub stop_ms: Option<u64>,
@@ -221,7 +222,8 @@ impl Findings {
         let (migrated, start_ms, stop_ms) = (
             timed(&["rehearse_migrate"]),
             // The profile's calls as the new version starts (DevLake's migration) included.
-            timed(&["rehearse_start", "call", "await_healthy"]),
+            timed(&["rehearse_start", "call", "await_healthy"])
+                .map(|ms| ms.saturating_sub(report.settled_ms.unwrap_or_default())),
             timed(&["rehearse_stop"]),
         );
         let window_ms = match (migrated, start_ms, stop_ms) {
