@@ -1,9 +1,13 @@
 //! cutover: upgrade a container to a new image without losing its configuration or its data,
 //! and go back by itself when the new version does not come up.
 //!
-//! The binary is a thin layer over this library, whose folders are its layers, lowest first:
+//! The binary is a thin layer over this library, whose modules are its layers, lowest first;
+//! each uses only those listed before it (`tests/layers.rs` holds the code to this list):
 //! - [`engine`]: the container engine as a trait, with the Docker implementation (and an
 //!   in-memory one for unit tests);
+//! - [`compose`]: docker-compose's projects: membership, the image's place in their files,
+//!   the config hash;
+//! - `template`: the `${VAR}` templates of profiles' command words;
 //! - [`health`]: deciding that a started container serves;
 //! - [`backup`]: backups of a product's database and volumes, and their restore;
 //! - [`plan`]: plans of steps over container slots, computed by pure functions from what the
@@ -11,6 +15,7 @@
 //! - [`profile`]: product profiles, the vendors' procedures as data, whose step kinds each plan
 //!   themselves into a hop's options (the plan knows no profile);
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
+//! - [`error`]: the errors that stop a command before it changes anything;
 //! - [`notify`]: messages about what passes and commands did, sent to operators' services;
 //! - [`config`]: the config file (`--config`): the update rules' layers, the fleet's hosts,
 //!   the notification URLs;
@@ -19,8 +24,12 @@
 //!   (from the profile's words to the plan's steps), and `history`;
 //! - [`discover`]: update discovery (`check`) and unattended passes (`auto`), whose messages
 //!   it writes for [`notify`] to send.
+//!
+//! Beneath them all, leaves that use none of them: [`causes`], [`clock`], [`duration`],
+//! [`private`], [`schedule`], [`secrets`], [`size`], [`version`].
 
 pub mod backup;
+pub mod causes;
 pub mod clock;
 pub mod compose;
 pub mod config;
@@ -44,20 +53,3 @@ mod testing;
 pub mod version;
 
 pub use error::{Error, Result};
-
-/// An error with its causes: reqwest's top-level message ("error sending request") hides the
-/// cause worth reading.
-pub fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own text.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -26,8 +26,7 @@ use crate::engine::Engine;
 /// resolve there, and fails, rather than reaching anything.
 pub const ALIAS: &str = "cutover-rehearsal-db";
 
-/// The label on everything a rehearsal makes, whose value is the product's container.
-pub const LABEL: &str = "cutover.rehearsal";
+pub use crate::engine::REHEARSAL_LABEL as LABEL;
 
 /// What a rehearsal of `product` makes, by names fixed from the product's, so that an undo or
 /// `cutover recover` finds each without having journaled it.

@@ -113,7 +113,7 @@ impl DockerEngine {
                 wait: endpoint.wait,
             }),
             Err(e) => {
-                let mut message = crate::error_text(&e);
+                let mut message = crate::causes::error_text(&e);
                 if let Some(said) = said {
                     let words = said.words().await;
                     if !words.is_empty() {

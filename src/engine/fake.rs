@@ -467,7 +467,7 @@ fn volume_pass(w: &mut World, helper: &FakeContainer) -> (Vec<String>, i64) {
 /// as a rehearsal's), or a one-shot on the network of a running one. `None`: the fake's own
 /// database, `data`.
 fn rehearsal_copy(w: &World, c: &FakeContainer) -> Option<String> {
-    let label = crate::backup::rehearsal::LABEL;
+    let label = super::REHEARSAL_LABEL;
     // The rehearsal's one-shots mount nothing: the labelled container with a volume is the
     // copy's server.
     let server_volume = |s: &FakeContainer| {

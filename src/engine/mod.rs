@@ -30,6 +30,10 @@ use indicatif::MultiProgress;
 pub use docker::DockerEngine;
 use reference::ImageRef;
 
+/// The label on everything a rehearsal (`cutover rehearse`) makes, whose value is the product's
+/// container: what recovery and the in-memory engine know its containers, network and volume by.
+pub const REHEARSAL_LABEL: &str = "cutover.rehearsal";
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot reach the Docker engine at {host}: {message}. {check}")]

@@ -14,9 +14,9 @@ use reqwest::header::{HeaderMap, ACCEPT, LINK, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 
+use crate::causes::error_text;
 use crate::engine::credentials::{self, Credential};
 use crate::engine::reference::ImageRef;
-use crate::error_text;
 use crate::secrets;
 
 /// Manifest types accepted for a digest: a multi-platform index answers with the digest a

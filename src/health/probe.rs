@@ -374,9 +374,15 @@ impl Probe {
         let resp = match self.http.get(url).send().await {
             Ok(resp) => resp,
             Err(e) if e.is_connect() || e.is_timeout() => {
-                return Err(Miss::Answer(secrets::redact(&crate::error_text(&e))))
+                return Err(Miss::Answer(secrets::redact(&crate::causes::error_text(
+                    &e,
+                ))))
             }
-            Err(e) => return Err(Miss::NotHttp(secrets::redact(&crate::error_text(&e)))),
+            Err(e) => {
+                return Err(Miss::NotHttp(secrets::redact(&crate::causes::error_text(
+                    &e,
+                ))))
+            }
         };
         self.judge(resp).await.map_err(Miss::Answer)
     }

@@ -54,7 +54,7 @@ pub(super) fn client() -> Result<reqwest::Client, String> {
         .timeout(TIMEOUT)
         .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| crate::error_text(&e))
+        .map_err(|e| crate::causes::error_text(&e))
 }
 
 /// The request of a service reached by one POST; Matrix and mail take more than one call.
@@ -220,7 +220,7 @@ async fn call(client: &reqwest::Client, request: &Request) -> Result<Value, Fail
         builder = builder.header(*name, value);
     }
     let response = builder.send().await.map_err(|e| Failed {
-        why: crate::error_text(&e),
+        why: crate::causes::error_text(&e),
         again: true,
     })?;
     let status = response.status();
@@ -331,7 +331,7 @@ async fn send_mail(mail: &Mail, m: &Message) -> Result<(), Failed> {
         .map(drop)
         .map_err(|e| Failed {
             again: !e.is_permanent(),
-            why: crate::error_text(&e),
+            why: crate::causes::error_text(&e),
         })
 }
 

@@ -1,5 +1,5 @@
-//! What a message says: one per changing command (a pass's is written by
-//! [`crate::discover::notice`]).
+//! What a message says: one per changing command (a pass's is written by discovery's notice,
+//! which uses this layer as every command does).
 //! Operators read it on a phone: what moved, from and to, the downtime, what failed and the
 //! state each service is left in, the backups taken. Every text is scrubbed of secrets.
 

@@ -129,7 +129,7 @@ pub async fn prepare(
         files,
     };
     let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal).map_err(Error::Refused)?;
-    plan.profile = chosen.map(ProfileUse::of);
+    plan.profile = chosen.map(ProfileUse::from);
     Ok(Prepared {
         plan,
         locks: vec![lock],

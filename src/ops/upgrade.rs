@@ -149,7 +149,7 @@ pub async fn prepare(
         })
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
-    plan.profile = chosen.map(ProfileUse::of);
+    plan.profile = chosen.map(ProfileUse::from);
     Ok(Prepared {
         plan,
         locks: group.locks,

@@ -4,7 +4,7 @@
 //! Plans are computed by pure functions ([`build`]) from what the engine reported, so unit tests
 //! can snapshot them and `--dry-run` can print exactly what would run. Each step kind lives in
 //! its own module under [`steps`] with its description, action, undo and traits; the runner
-//! (`crate::run`) journals every step and its outputs, which is what lets `cutover recover`
+//! (the layer above) journals every step and its outputs, which is what lets `cutover recover`
 //! finish or undo a run that was killed.
 //!
 //! A *slot* names a container by role rather than by id: member `web`, generation 0 is the
@@ -122,17 +122,6 @@ pub struct ProfileUse {
     /// `built-in`, or the file it came from.
     pub origin: String,
     pub why: String,
-}
-
-impl ProfileUse {
-    /// The profile `choose_profile` chose, with why.
-    pub fn of((loaded, why): (crate::profile::Loaded, String)) -> ProfileUse {
-        ProfileUse {
-            name: loaded.profile.name.clone(),
-            origin: loaded.origin.clone(),
-            why,
-        }
-    }
 }
 
 /// A plan and what it was computed from, as the journal's first record keeps it.

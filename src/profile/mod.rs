@@ -477,6 +477,17 @@ pub struct Loaded {
     pub origin: String,
 }
 
+/// The profile `choose_profile` chose, with why, as a plan names it.
+impl From<(Loaded, String)> for crate::plan::ProfileUse {
+    fn from((loaded, why): (Loaded, String)) -> Self {
+        crate::plan::ProfileUse {
+            name: loaded.profile.name,
+            origin: loaded.origin,
+            why,
+        }
+    }
+}
+
 /// Every profile this host knows: the built-in ones, replaced or added to by the files of the
 /// user directories.
 #[derive(Debug, Clone, Default)]

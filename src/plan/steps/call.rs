@@ -81,7 +81,7 @@ impl Call {
                 let status = match probe {
                     Ok(resp) => resp.status().as_u16(),
                     Err(e) => {
-                        last = format!("{base}{}: {}", c.while_path, crate::error_text(&e));
+                        last = format!("{base}{}: {}", c.while_path, crate::causes::error_text(&e));
                         continue;
                     }
                 };
@@ -97,7 +97,7 @@ impl Call {
                     .send()
                     .await
                     .map_err(|e| {
-                        StepError::Failed(format!("{}: {}", c.path, crate::error_text(&e)))
+                        StepError::Failed(format!("{}: {}", c.path, crate::causes::error_text(&e)))
                     })?;
                 let code = resp.status().as_u16();
                 let body = resp.text().await.unwrap_or_default();

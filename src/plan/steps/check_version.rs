@@ -159,7 +159,7 @@ impl CheckVersion {
                     let body = resp.text().await.unwrap_or_default();
                     last = format!("{url} answered {code}{}", health::quoted(&body))
                 }
-                Err(e) => last = format!("{url}: {}", crate::error_text(&e)),
+                Err(e) => last = format!("{url}: {}", crate::causes::error_text(&e)),
             }
         }
         Err(StepError::Failed(crate::secrets::redact(&last)))

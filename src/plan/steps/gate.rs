@@ -1,6 +1,6 @@
 //! Where the runs of one cluster spread over hosts wait for each other. Its vendors stop every
 //! node on the database before the schema changes, then run the new version on one node, which
-//! migrates, and only then the others (see `crate::discover::clusters`). Each host's run is its
+//! migrates, and only then the others (see the clusters over hosts, in `discover`). Each host's run is its
 //! own plan and journal; these steps are where they meet, through gates this process holds:
 //! - the first node's run, before it stops anything, waits until every other node is stopped;
 //! - each other node's run, once its node is stopped, waits until the first node serves the new
