@@ -245,11 +245,17 @@ impl DatabaseSpec {
 pub struct Pointed {
     pub env: Vec<(String, String)>,
     pub file: Option<(String, String)>,
+    /// The file is a product's configuration, which needs the rest of its directory beside it
+    /// (Quay's certificates): that directory is copied with it.
+    pub whole_directory: bool,
 }
 
 impl Pointed {
     fn env(env: Vec<(String, String)>) -> Pointed {
-        Pointed { env, file: None }
+        Pointed {
+            env,
+            ..Pointed::default()
+        }
     }
 
     /// `facts` as a container pointed so reads them.
@@ -284,47 +290,35 @@ impl DatabaseSpec {
     /// What points the container at a copy of its database served on `host`, every other part
     /// of the connection (port, name, user, password, options) as it was: what a rehearsal
     /// gives the containers it runs on the copy. The first source set is the one rewritten, as
-    /// [`DatabaseSpec::locate`] reads it: a variable the environment holds, or a file's key.
-    /// A variable set as well would not override a `NAME_FILE` secret or a dotenv file for
-    /// every product, so those are refused with the reason.
+    /// [`DatabaseSpec::locate`] reads it, where the container reads it: a variable of its
+    /// environment, the file of its `NAME_FILE` secret, a dotenv file, a configuration file's
+    /// key (a variable set as well would not override those for every product).
     pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Pointed, String> {
         let in_env = |name: &str| {
             crate::engine::facts::env_value(&facts.env, name)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let elsewhere = |name: &str| {
-            format!("{name} is read from a file, which a rehearsal does not rewrite yet: set it in the container's environment to rehearse")
-        };
         for source in &self.sources {
             let pointed = match source {
                 Source::UrlEnv { name, files } => match in_env(name) {
                     Some(url) => Some(Pointed::env(vec![(name.clone(), url_at(&url, host)?)])),
-                    None => match facts.value(name, files) {
-                        Some(_) => return Err(elsewhere(name)),
-                        None => None,
-                    },
+                    None => in_file(facts, name, files, |url| url_at(url, host))?,
                 },
                 Source::AdoEnv { name, .. } => match in_env(name) {
                     Some(ado) => Some(Pointed::env(vec![(name.clone(), ado_at(&ado, host)?)])),
-                    None => match facts.value(name, &[]) {
-                        Some(_) => return Err(elsewhere(name)),
-                        None => None,
-                    },
+                    None => in_file(facts, name, &[], |ado| ado_at(ado, host))?,
                 },
                 Source::PartsEnv { host: var, .. } => match in_env(var) {
                     Some(_) => Some(Pointed::env(vec![(var.clone(), host.to_string())])),
-                    None => match facts.value(var, &[]) {
-                        Some(_) => return Err(elsewhere(var)),
-                        None => None,
-                    },
+                    None => in_file(facts, var, &[], |_| Ok(host.to_string()))?,
                 },
                 Source::FileKey { path, key } => match facts.files.get(path) {
-                    Some(text) if yaml_key(text, key).is_some() => Some(Pointed {
-                        env: Vec::new(),
-                        file: Some((path.clone(), yaml_key_at(text, key, host)?)),
-                    }),
-                    _ => None,
+                    Some(text) => match yaml_key(text, key) {
+                        Some(url) => Some(in_key(facts, (path, text), key, &url, host)?),
+                        None => None,
+                    },
+                    None => None,
                 },
                 Source::Embedded { .. } => None,
             };
@@ -339,35 +333,111 @@ impl DatabaseSpec {
     }
 }
 
-/// `text` with the URL under its top-level `key` pointed at `host`, every other byte as it
-/// was; refused, saying how to write it, when that URL is not written on the key's own line as
-/// it reads (a block scalar, an escape, an anchor).
-fn yaml_key_at(text: &str, key: &str, host: &str) -> Result<String, String> {
-    let url = yaml_key(text, key).ok_or_else(|| format!("{key} is not set"))?;
-    let wanted = url_at(&url, host)?;
-    let mut out = String::with_capacity(text.len() + host.len());
+/// The URL under the top-level `key` of the YAML file (`path`, `text`) pointed at `host` in a
+/// copy of that file, written on its own line `KEY: URL` (quoted or not). Checked by reading
+/// the copy back.
+fn in_key(
+    facts: &Facts,
+    (path, text): (&String, &String),
+    key: &str,
+    url: &str,
+    host: &str,
+) -> Result<Pointed, String> {
+    let wanted = url_at(url, host)?;
+    let on_its_line = |line: &str| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'))
+    };
+    let pointed = Pointed {
+        env: Vec::new(),
+        file: Some((path.clone(), in_line(text, on_its_line, url, &wanted))),
+        whole_directory: true,
+    };
+    let read = pointed
+        .facts(facts)
+        .files
+        .get(path)
+        .and_then(|t| yaml_key(t, key));
+    match read == Some(wanted) {
+        true => Ok(pointed),
+        false => Err(unwritable(key, path, &format!("`{key}: URL` on one line"))),
+    }
+}
+
+/// The variable `name` as the container reads it from a file (its `NAME_FILE` secret, else a
+/// dotenv file of `files`), rewritten by `at` in a copy of that file; `None` when no file sets
+/// it. Checked by reading the copy back as the container would.
+fn in_file(
+    facts: &Facts,
+    name: &str,
+    files: &[String],
+    at: impl Fn(&str) -> Result<String, String>,
+) -> Result<Option<Pointed>, String> {
+    let Some(value) = facts.value(name, files) else {
+        return Ok(None);
+    };
+    let wanted = at(&value)?;
+    let secret = crate::engine::facts::env_value(&facts.env, &format!("{name}_FILE"))
+        .filter(|path| facts.files.contains_key(*path));
+    let dotenv = || {
+        files.iter().find(|f| {
+            facts
+                .files
+                .get(*f)
+                .is_some_and(|text| crate::engine::facts::dotenv_value(text, name).is_some())
+        })
+    };
+    let (path, written) = match secret {
+        Some(path) => (path.to_string(), "the value alone"),
+        None => match dotenv() {
+            Some(path) => (path.clone(), "`NAME=VALUE` on one line"),
+            None => return Ok(None),
+        },
+    };
+    let sets_it = |line: &str| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        secret.is_some()
+            || line
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let text = &facts.files[&path];
+    let pointed = Pointed {
+        env: Vec::new(),
+        file: Some((path.clone(), in_line(text, sets_it, &value, &wanted))),
+        whole_directory: false,
+    };
+    match pointed.facts(facts).value(name, files) == Some(wanted) {
+        true => Ok(Some(pointed)),
+        false => Err(unwritable(name, &path, written)),
+    }
+}
+
+/// `text` with `value` replaced by `wanted` on the first line `sets_it` that holds it, every
+/// other byte as it was.
+fn in_line(text: &str, sets_it: impl Fn(&str) -> bool, value: &str, wanted: &str) -> String {
+    let mut out = String::with_capacity(text.len() + wanted.len());
     let mut rewritten = false;
     for line in text.split_inclusive('\n') {
-        let value = line
-            .strip_prefix(key)
-            .and_then(|rest| rest.strip_prefix(':'));
-        match value.and_then(|v| v.find(url.as_str()).map(|at| (v, at))) {
-            Some((value, at)) if !rewritten => {
-                out.push_str(&line[..line.len() - value.len()]);
-                out.push_str(&value[..at]);
-                out.push_str(&wanted);
-                out.push_str(&value[at + url.len()..]);
+        match line.find(value).filter(|_| !rewritten && sets_it(line)) {
+            Some(at) => {
+                out.push_str(&line[..at]);
+                out.push_str(wanted);
+                out.push_str(&line[at + value.len()..]);
                 rewritten = true;
             }
-            _ => out.push_str(line),
+            None => out.push_str(line),
         }
     }
-    match yaml_key(&out, key) == Some(wanted) {
-        true => Ok(out),
-        false => Err(format!(
-            "{key} is not written on one line as `{key}: URL`, the only way a rehearsal rewrites it: write it so to rehearse"
-        )),
-    }
+    out
+}
+
+/// Why a connection in a file could not be rewritten, and how to write it so that it can.
+fn unwritable(name: &str, path: &str, written: &str) -> String {
+    format!(
+        "{name} in {path} is not written as {written}, the only way a rehearsal rewrites it to name the copy: write it so to rehearse"
+    )
 }
 
 /// `url` with its host replaced, every other byte as it was.
@@ -618,6 +688,9 @@ mod tests {
             let password = password.replace(';', "");
             let text = format!("CS=Host={host};Port={};Database={name};Username={user};Password={password}", port.unwrap_or(5432));
             only_the_host_moved(&ado, &facts(&[&text]))?;
+            let mut secret = facts(&["CS_FILE=/run/secrets/cs"]);
+            secret.files.insert("/run/secrets/cs".into(), format!("{}\n", text.trim_start_matches("CS=")));
+            only_the_host_moved(&ado, &secret)?;
             let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![] };
             let env = [format!("H={host}"), format!("P={}", port.unwrap_or(5432)), format!("N={name}"), format!("U={user}"), format!("W={password}")];
             only_the_host_moved(&parts, &facts(&env.iter().map(String::as_str).collect::<Vec<_>>()))?;
@@ -657,11 +730,11 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_read_from_a_file_or_the_embedded_database_is_not_pointed_at_a_copy() {
+    fn a_connection_in_a_secret_or_a_dotenv_file_is_pointed_in_a_copy_of_that_file() {
         let url = DatabaseSpec {
             sources: vec![Source::UrlEnv {
                 name: "DB_URL".into(),
-                files: vec![],
+                files: vec!["/app/.env".into()],
             }],
             schema_query: None,
             requires_extensions: vec![],
@@ -669,11 +742,26 @@ mod tests {
         let mut secret = facts(&["DB_URL_FILE=/run/secrets/db"]);
         secret
             .files
-            .insert("/run/secrets/db".into(), "postgres://a:b@db/x".into());
-        assert!(url
-            .point_at(&secret, "copy")
-            .unwrap_err()
-            .contains("DB_URL is read from a file"));
+            .insert("/run/secrets/db".into(), "postgres://a:b@db/x\n".into());
+        let pointed = url.point_at(&secret, "copy").unwrap();
+        assert_eq!(
+            pointed.file,
+            Some(("/run/secrets/db".into(), "postgres://a:b@copy/x\n".into()))
+        );
+        assert!(pointed.env.is_empty() && !pointed.whole_directory);
+        let mut dotenv = facts(&[]);
+        dotenv.files.insert(
+            "/app/.env".into(),
+            "# lake\nDB_URL_OLD=postgres://a:b@db/x\nexport DB_URL=\"postgres://a:b@db/x\"\nPORT=8080\n".into(),
+        );
+        assert_eq!(
+            url.point_at(&dotenv, "copy").unwrap().file.unwrap().1,
+            "# lake\nDB_URL_OLD=postgres://a:b@db/x\nexport DB_URL=\"postgres://a:b@copy/x\"\nPORT=8080\n"
+        );
+    }
+
+    #[test]
+    fn an_ado_string_moves_its_host_alone_and_the_embedded_database_is_not_pointed_at_a_copy() {
         let sql = "Server=tcp:sql,1433;Database=ProGet";
         assert_eq!(
             ado_at(sql, "copy").unwrap(),

@@ -85,6 +85,9 @@ pub async fn prepare(
         .point_at(&facts, ALIAS)
         .map_err(|e| Error::Refused(format!("{name}: {e}")))?;
     let files = match &pointed.file {
+        Some((path, text)) if !pointed.whole_directory => {
+            vec![(path.clone(), text.clone().into_bytes())]
+        }
         Some(file) => with_its_directory(engine, &old, file).await?,
         None => Vec::new(),
     };

@@ -338,7 +338,9 @@ pub fn isolate(
     let scratch = host.tmpfs.get_or_insert_with(Default::default);
     for mount in production.mounts.iter().flatten() {
         if let Some(at) = &mount.destination {
-            let holds = |path: &&str| path.starts_with(&format!("{}/", at.trim_end_matches('/')));
+            let holds = |path: &&str| {
+                *path == at || path.starts_with(&format!("{}/", at.trim_end_matches('/')))
+            };
             if !paths.iter().any(holds) {
                 scratch.insert(at.clone(), String::new());
             }

@@ -782,7 +782,7 @@ fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
     assert!(
         steps_field(&report, "description")
             .iter()
-            .any(|d| d.contains("a copy of production's /conf/stack")),
+            .any(|d| d.contains("/conf/stack with its connection pointed at the copy")),
         "the migration was given the config directory: {}",
         passed.stdout
     );
@@ -808,6 +808,79 @@ fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
     ] {
         assert!(!text.contains(QUAY_DB_PASSWORD), "{text}");
         assert!(!text.contains(QUAY_SECRET_KEY), "{text}");
+    }
+    assert_nothing_left(&scene);
+}
+
+/// ProGet on PostgreSQL, its connection string given as a secret file (a bind mount): the
+/// rehearsal's containers get a copy of that file naming the copy; production's file,
+/// container and database are as they were, and no password reaches a command line.
+#[test]
+fn proget_on_postgresql_with_its_connection_in_a_secret_file_is_rehearsed() {
+    let scene = Scene::new("rehearseproget");
+    let net = network(&scene);
+    let password = "pg-rehearse-secret-3";
+    let db = postgres(&scene, &net, "proget", password, "proget");
+    let secrets = temp_dir(&scene, "secrets");
+    let connection =
+        format!("Server=db;Port=5432;Database=proget;User Id=proget;Password={password};\n");
+    std::fs::write(secrets.join("connection"), &connection).unwrap();
+    let (name, port) = scene.run_served(
+        "proget",
+        &net,
+        80,
+        &[
+            "-e",
+            "PROGET_POSTGRES_CONNECTION_STRING_FILE=/run/secrets/connection",
+            "-v",
+            &format!("{}:/run/secrets:ro", secrets.display()),
+        ],
+        &product("inedo/proget:25.0.1"),
+    );
+    http_get_eventually(port, "/health");
+    let before = (identity(&name), pg_dump_plain(&db, "proget", "proget"));
+
+    let watch = ArgvWatch::start(password);
+    let passed = rehearse(&scene, &name, "26.0.1", &["--json"]);
+    let (_, leaks) = watch.stop();
+    passed.expect(0);
+    assert!(
+        leaks.is_empty(),
+        "the password on a command line: {leaks:#?}"
+    );
+    assert!(
+        steps_field(&passed.json(), "description")
+            .iter()
+            .any(|d| d.contains("a copy of its file in /run/secrets")),
+        "the migration was given the secret file: {}",
+        passed.stdout
+    );
+    assert!(
+        passed.stderr.contains("26.0.1"),
+        "the new version's migration ran: {}",
+        passed.stderr
+    );
+
+    let failed = rehearse(&scene, &name, "25.0.2", &["--json"]);
+    failed.expect(5);
+    assert_eq!(
+        (identity(&name), pg_dump_plain(&db, "proget", "proget")),
+        before,
+        "production's container and database are as they were"
+    );
+    assert_eq!(
+        std::fs::read_to_string(secrets.join("connection")).unwrap(),
+        connection,
+        "production's secret file was only read"
+    );
+    for text in [
+        &passed.stdout,
+        &passed.stderr,
+        &failed.stdout,
+        &failed.stderr,
+        &scene.journal_text(),
+    ] {
+        assert!(!text.contains(password), "{text}");
     }
     assert_nothing_left(&scene);
 }

@@ -386,18 +386,21 @@ impl Action for RehearseRemove {
     }
 }
 
-/// What a rehearsal's container is given of production's files, said by their directory (the
-/// shortest: the one copied whole).
+/// What a rehearsal's container is given of production's files: one file, or a directory
+/// copied whole (the shortest of their directories), named by its directory (a secret file's
+/// path may be masked as a secret's value).
 fn put_in(files: &[(String, Vec<u8>)]) -> String {
     let mut dirs: Vec<&str> = files
         .iter()
         .map(|(p, _)| super::files::split(p).0)
         .collect();
     dirs.sort();
-    match dirs.first() {
-        None => String::new(),
-        Some(dir) => {
-            format!(", given a copy of production's {dir} with its connection pointed at the copy")
-        }
-    }
+    let Some(dir) = dirs.first() else {
+        return String::new();
+    };
+    let what = match files.len() {
+        1 => format!("its file in {dir}"),
+        _ => format!("production's {dir}"),
+    };
+    format!(", given a copy of {what} with its connection pointed at the copy")
 }
