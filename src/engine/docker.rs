@@ -83,6 +83,11 @@ pub struct DockerEngine {
     /// The address it was reached at, as errors name it.
     host: String,
     wait: Duration,
+    /// Podman's Docker-compatible service answers it (its `/version` says so): its answers
+    /// are made Docker's (see [`super::podman`]).
+    podman: bool,
+    /// What `/version` named: `Podman Engine 4.3.1`.
+    product: String,
 }
 
 impl DockerEngine {
@@ -103,14 +108,17 @@ impl DockerEngine {
         let answered = async {
             let docker = docker.negotiate_version().await?;
             docker.ping().await?;
-            Ok::<Docker, BollardError>(docker)
+            let version = docker.version().await?;
+            Ok::<_, BollardError>((docker, version))
         };
         match answered.await {
-            Ok(docker) => Ok(DockerEngine {
+            Ok((docker, version)) => Ok(DockerEngine {
                 docker,
                 machine: endpoint.machine(),
                 host,
                 wait: endpoint.wait,
+                podman: super::podman::is_podman(&version),
+                product: super::podman::product(&version),
             }),
             Err(e) => {
                 let mut message = crate::causes::error_text(&e);
@@ -204,6 +212,10 @@ fn check_for(endpoint: &Endpoint) -> &'static str {
 
 #[async_trait]
 impl Engine for DockerEngine {
+    fn other_than_docker(&self) -> Option<String> {
+        self.podman.then(|| self.product.clone())
+    }
+
     fn machine(&self) -> Machine {
         self.machine.clone()
     }
@@ -224,7 +236,20 @@ impl Engine for DockerEngine {
         &self,
         name_or_id: &str,
     ) -> Result<Option<ContainerInspectResponse>, EngineError> {
-        match self.docker.inspect_container(name_or_id, None).await {
+        let mut inspected = self.docker.inspect_container(name_or_id, None).await;
+        let mut waited = Duration::ZERO;
+        while self.podman && waited < super::podman::TRANSIENT_FOR {
+            match &inspected {
+                Err(e) if super::podman::transient_state(&e.to_string()) => {
+                    tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
+                    waited += super::podman::TRANSIENT_POLL;
+                    inspected = self.docker.inspect_container(name_or_id, None).await;
+                }
+                _ => break,
+            }
+        }
+        match inspected {
+            Ok(c) if self.podman => Ok(Some(super::podman::as_docker(c))),
             Ok(c) => Ok(Some(c)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(api_error(&self.host, format!("inspecting {name_or_id}"), e)),

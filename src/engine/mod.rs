@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;
+mod podman;
 pub mod reference;
 pub mod registry;
 mod ssh;
@@ -113,6 +114,12 @@ pub trait Engine: Send + Sync {
     /// Where the engine runs; this machine unless it was reached over the network.
     fn machine(&self) -> Machine {
         Machine::This
+    }
+
+    /// The engine, when it is not Docker's: Podman's Docker-compatible service, named with its
+    /// version, which plans note (its answers are made Docker's, see `podman.rs`).
+    fn other_than_docker(&self) -> Option<String> {
+        None
     }
 
     /// Answers once the engine does: how a run knows that a restarted engine is back.

@@ -150,6 +150,11 @@ pub async fn prepare(
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
     plan.profile = chosen.map(ProfileUse::from);
+    if let Some(other) = engine.other_than_docker() {
+        plan.notes.push(format!(
+            "the engine is {other}, through its Docker-compatible API: its answers are read as Docker's (ulimit names, its random MAC addresses not carried, its transient state `stopped` waited out)"
+        ));
+    }
     Ok(Prepared {
         plan,
         locks: group.locks,

@@ -81,10 +81,18 @@ pub fn image(tag: &str) -> String {
     format!("{}/demo:{tag}", registry())
 }
 
+std::thread_local! {
+    /// The engine this test's docker CLI and `cutover` speak to when it is not the world's
+    /// dockerd: Podman's service, for the tests of [`Scene::on_podman`].
+    static ENGINE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 fn docker_host() -> String {
-    std::env::var("DOCKER_HOST").expect(
-        "DOCKER_HOST is not set: these tests need the real engine of `bash fixtures/world.sh test`",
-    )
+    ENGINE.with(|e| e.borrow().clone()).unwrap_or_else(|| {
+        std::env::var("DOCKER_HOST").expect(
+            "DOCKER_HOST is not set: these tests need the real engine of `bash fixtures/world.sh test`",
+        )
+    })
 }
 
 /// Runs the docker CLI against the world's engine; panics with its stderr when it fails.
@@ -147,6 +155,16 @@ impl Scene {
         );
         let state_dir = std::env::temp_dir().join(format!("cutover-state-{prefix}"));
         Scene { prefix, state_dir }
+    }
+
+    /// A scene on the world's Podman service (`CUTOVER_TEST_PODMAN`): this test's docker CLI
+    /// and `cutover` reach it by `DOCKER_HOST`, as Podman's users point Docker tools at it.
+    pub fn on_podman(test: &str) -> Scene {
+        let host = std::env::var("CUTOVER_TEST_PODMAN").expect(
+            "CUTOVER_TEST_PODMAN is not set: run the tests in `bash fixtures/world.sh test`",
+        );
+        ENGINE.with(|e| *e.borrow_mut() = Some(host));
+        Scene::new(test)
     }
 
     pub fn name(&self, what: &str) -> String {

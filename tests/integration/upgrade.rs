@@ -195,7 +195,13 @@ fn a_missing_tag_fails_before_any_downtime_and_changes_nothing() {
     assert!(is_running(&name));
 }
 
-fn assert_rolled_back(scene: &Scene, name: &str, port: u16, before: &Value, out: &Outcome) {
+pub(crate) fn assert_rolled_back(
+    scene: &Scene,
+    name: &str,
+    port: u16,
+    before: &Value,
+    out: &Outcome,
+) {
     out.expect(1);
     let report = out.json();
     assert_eq!(report["outcome"], "rolled_back");

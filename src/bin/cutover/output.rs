@@ -136,12 +136,10 @@ fn profile_line(plan: &Plan) -> Option<String> {
         .map(|p| format!("Profile: {} ({}; {})", p.name, p.why, p.origin))
 }
 
-/// The vendor's follow-ups for these versions, which cutover cannot do.
+/// What to know before saying yes: the vendor's follow-ups for these versions, which cutover
+/// cannot do, and what it noted of the host.
 fn note_lines(plan: &Plan) -> Vec<String> {
-    plan.notes
-        .iter()
-        .map(|n| format!("Note from the vendor's upgrade notes: {n}"))
-        .collect()
+    plan.notes.iter().map(|n| format!("Note: {n}")).collect()
 }
 
 pub fn plan_summary(plan: &Plan) {

@@ -1,0 +1,167 @@
+//! Where Podman's Docker-compatible API (`podman system service`) answers otherwise than
+//! Docker's, its answers made Docker's, so that the rest of cutover knows one engine. Each
+//! difference is named with where it was seen (Debian's podman 4.3.1, rootful).
+
+use std::time::Duration;
+
+use bollard::models::{ContainerInspectResponse, ResourcesUlimits, SystemVersion};
+
+/// Podman reports a container between its exit and its cleanup or restart (by its restart
+/// policy) as `"Status": "stopped"`, a state Docker's API does not have, which no Docker client
+/// reads (`unknown variant `stopped``). It lasts a moment, so an inspect is asked again, every
+/// [`TRANSIENT_POLL`], for at most [`TRANSIENT_FOR`]: seen on a container crashing under
+/// `--restart always`, a third of the answers.
+pub const TRANSIENT_FOR: Duration = Duration::from_secs(10);
+pub const TRANSIENT_POLL: Duration = Duration::from_millis(100);
+
+/// Whether an inspect failed on that state.
+pub fn transient_state(error: &str) -> bool {
+    error.contains("unknown variant `stopped`")
+}
+
+/// Whether the engine that answered `/version` is Podman: its components name it.
+pub fn is_podman(version: &SystemVersion) -> bool {
+    version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.starts_with("Podman"))
+}
+
+/// The engine as its `/version` names its first component: `Podman Engine 4.3.1`.
+pub fn product(version: &SystemVersion) -> String {
+    match version.components.iter().flatten().next() {
+        Some(c) => format!("{} {}", c.name, c.version),
+        None => format!(
+            "an engine of version {}",
+            version.version.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+/// A container as Docker would report it:
+/// - Podman names its ulimits as the kernel does (`RLIMIT_NOFILE`) but its create takes
+///   Docker's names (`nofile`) and refuses its own: `ulimit option "RLIMIT_NOFILE=1024:1024"
+///   requires name=SOFT:HARD ... invalid ulimit type`;
+/// - it gives every container a random MAC address, reported as the endpoint's, which a MAC
+///   set with `podman run --mac-address` looks exactly like, and its create ignores the
+///   endpoint's MAC the Docker API sends: none is carried (a Docker engine before 26 derives
+///   its own from the address, which cutover does not carry either);
+/// - it writes `container=podman` and `HOSTNAME=` its hostname into every container's
+///   environment, where Docker's config has neither: carried, the new container's `HOSTNAME`
+///   would name the old one.
+pub fn as_docker(mut c: ContainerInspectResponse) -> ContainerInspectResponse {
+    if let Some(config) = c.config.as_mut() {
+        let own = format!(
+            "HOSTNAME={}",
+            config.hostname.as_deref().unwrap_or_default()
+        );
+        if let Some(env) = config.env.as_mut() {
+            env.retain(|e| e != "container=podman" && *e != own);
+        }
+    }
+    let networks = c
+        .network_settings
+        .as_mut()
+        .and_then(|s| s.networks.as_mut());
+    for endpoint in networks.into_iter().flat_map(|n| n.values_mut()) {
+        endpoint.mac_address = None;
+    }
+    if let Some(ulimits) = c.host_config.as_mut().and_then(|h| h.ulimits.as_mut()) {
+        for ulimit in ulimits.iter_mut() {
+            *ulimit = ResourcesUlimits {
+                name: ulimit.name.as_deref().map(ulimit_name),
+                ..ulimit.clone()
+            };
+        }
+    }
+    c
+}
+
+/// `RLIMIT_NOFILE` as Docker names it, `nofile`; a Docker name as it is.
+fn ulimit_name(name: &str) -> String {
+    name.strip_prefix("RLIMIT_")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{EndpointSettings, HostConfig, NetworkSettings, SystemVersionComponents};
+
+    #[test]
+    fn podman_is_told_by_its_version_components() {
+        let of = |name: &str| SystemVersion {
+            components: Some(vec![SystemVersionComponents {
+                name: name.into(),
+                version: "4.3.1".into(),
+                details: None,
+            }]),
+            ..Default::default()
+        };
+        assert!(is_podman(&of("Podman Engine")));
+        assert!(!is_podman(&of("Engine")));
+    }
+
+    #[test]
+    fn podmans_own_variables_are_not_the_containers() {
+        let c = ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                hostname: Some("1d3fcfb0c689".into()),
+                env: Some(vec![
+                    "KEPT=yes".into(),
+                    "container=podman".into(),
+                    "HOSTNAME=1d3fcfb0c689".into(),
+                    "HOSTNAME_OF_DB=db".into(),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let env = as_docker(c).config.unwrap().env.unwrap();
+        assert_eq!(env, ["KEPT=yes", "HOSTNAME_OF_DB=db"]);
+    }
+
+    #[test]
+    fn podmans_random_macs_are_not_carried() {
+        let c = ContainerInspectResponse {
+            network_settings: Some(NetworkSettings {
+                networks: Some(
+                    [(
+                        "podman".to_string(),
+                        EndpointSettings {
+                            mac_address: Some("ee:a5:b1:20:8e:fb".into()),
+                            ip_address: Some("10.89.77.3".into()),
+                            ..Default::default()
+                        },
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let endpoint = as_docker(c).network_settings.unwrap().networks.unwrap()["podman"].clone();
+        assert_eq!(endpoint.mac_address, None);
+        assert_eq!(endpoint.ip_address.as_deref(), Some("10.89.77.3"));
+    }
+
+    #[test]
+    fn podmans_ulimit_names_become_dockers() {
+        let limit = |name: &str| ResourcesUlimits {
+            name: Some(name.into()),
+            soft: Some(1024),
+            hard: Some(2048),
+        };
+        let c = ContainerInspectResponse {
+            host_config: Some(HostConfig {
+                ulimits: Some(vec![limit("RLIMIT_NOFILE"), limit("nproc")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ulimits = as_docker(c).host_config.unwrap().ulimits.unwrap();
+        assert_eq!(ulimits, [limit("nofile"), limit("nproc")]);
+    }
+}

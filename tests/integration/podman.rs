@@ -1,0 +1,84 @@
+//! The core promises on Podman's Docker-compatible service (the world's private rootful one),
+//! reached as Podman's users point Docker tools at it: `DOCKER_HOST`. Each difference from
+//! Docker that cutover handles (see `src/engine/podman.rs`) is met by a case here.
+
+use crate::helpers::*;
+use crate::upgrade::assert_rolled_back;
+
+/// `demo:TAG` on Podman, its port 8080 on a free loopback port, with `options` besides.
+fn served(scene: &Scene, tag: &str, options: &[&str]) -> (String, u16) {
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let all = [&["-p", publish.as_str()][..], options].concat();
+    (scene.run("app", &all, tag), port)
+}
+
+/// Podman reports ulimits as `RLIMIT_NOFILE`, gives each container a random MAC address and
+/// writes its own `HOSTNAME` and `container=podman` into its environment; its create refuses
+/// the first and ignores the second. The new version keeps the container's volume,
+/// environment and limits, names its own host, and serves; the plan says it ran on Podman.
+#[test]
+fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
+    let scene = Scene::on_podman("podup");
+    let volume = scene.name("data");
+    let (name, port) = served(
+        &scene,
+        "1",
+        &[
+            "-v",
+            &format!("{volume}:/data"),
+            "-e",
+            "KEPT=yes",
+            "--ulimit",
+            "nofile=1000:1000",
+            "--ulimit",
+            "nproc=2000:2000",
+        ],
+    );
+    http_get_eventually(port, "/");
+    docker(&["exec", &name, "sh", "-c", "echo written-on-1 > /data/mine"]);
+    let old_id = id_of(&name);
+    let out = scene.upgrade(&name, "2", &["--json", "--settle", "2s"]);
+    out.expect(0);
+    assert!(
+        out.json()["notes"].to_string().contains("Podman Engine"),
+        "the plan says which engine it ran on: {}",
+        out.stdout
+    );
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert_eq!(
+        docker(&["exec", &name, "cat", "/data/mine"]),
+        "written-on-1"
+    );
+    let c = inspect(&name).unwrap();
+    let env = c["Config"]["Env"].to_string();
+    assert!(env.contains("KEPT=yes"), "{env}");
+    let limits = c["HostConfig"]["Ulimits"].to_string();
+    assert!(
+        limits.contains("1000"),
+        "the container's own limit was carried: {limits}"
+    );
+    let host = docker(&["exec", &name, "hostname"]);
+    assert!(!old_id.starts_with(&host), "a host of its own: {host}");
+    assert_eq!(
+        docker(&["exec", &name, "sh", "-c", "echo $HOSTNAME"]),
+        host,
+        "Podman's own HOSTNAME of the old container was not carried"
+    );
+    assert_no_leftovers(&name);
+}
+
+/// A version that crashes as it starts is rolled back to the same container on Podman, whose
+/// data is intact.
+#[test]
+fn a_crashing_version_on_podman_goes_back_to_the_same_container() {
+    let scene = Scene::on_podman("podcrash");
+    let (name, port) = served(&scene, "1", &["--restart", "always"]);
+    http_get_eventually(port, "/");
+    let before = inspect(&name).unwrap();
+    let crash = image("crash");
+    let out = scene.cutover(&[
+        "upgrade", &name, "--image", &crash, "--yes", "--json", "--settle", "5s",
+    ]);
+    assert_rolled_back(&scene, &name, port, &before, &out);
+}
