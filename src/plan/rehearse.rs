@@ -31,9 +31,17 @@ pub struct Rehearsal {
 }
 
 impl Rehearsal {
-    /// Where its files go: no scratch space may hide them.
-    fn paths(&self) -> Vec<&str> {
-        self.files.iter().map(|(path, _)| path.as_str()).collect()
+    /// `spec` made one of the rehearsal's containers (see [`isolate`]; no scratch space over
+    /// where its files go), and proved so (see [`isolated`]).
+    fn contain(
+        &self,
+        spec: &mut SuccessorSpec,
+        production: &ContainerInspectResponse,
+        copy: &CopyServer,
+    ) -> Result<(), String> {
+        let paths: Vec<&str> = self.files.iter().map(|(path, _)| path.as_str()).collect();
+        isolate(spec, production, copy, &self.env, &paths);
+        isolated(spec, copy)
     }
 }
 
@@ -114,14 +122,7 @@ pub fn plan_rehearsal(
                 migration.entrypoint.as_deref(),
             );
             recreate::set_env(&mut spec, &migration.env);
-            isolate(
-                &mut spec,
-                old.inspect,
-                &copy,
-                &rehearsal.env,
-                &rehearsal.paths(),
-            );
-            isolated(&spec, &copy)?;
+            rehearsal.contain(&mut spec, old.inspect, &copy)?;
             steps.push(
                 RehearseMigrate {
                     run: migration.one_shot(slot.clone(), one_shot.clone(), image.clone(), spec),
@@ -152,14 +153,7 @@ pub fn plan_rehearsal(
             continue;
         }
         let mut spec = m.specs[stage].clone();
-        isolate(
-            &mut spec,
-            old.inspect,
-            &copy,
-            &rehearsal.env,
-            &rehearsal.paths(),
-        );
-        isolated(&spec, &copy)?;
+        rehearsal.contain(&mut spec, old.inspect, &copy)?;
         // What the dry run shows: the rehearsal's container, not production's configuration.
         carried = recreate::masked(&spec);
         slots.insert(

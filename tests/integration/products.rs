@@ -865,15 +865,20 @@ fn proget_2025_on_its_embedded_database_moves_to_2026_alone_and_comes_back_when_
     refused.refused(&["only consistent while it is stopped"]);
 }
 
-#[test]
-fn proget_on_an_external_postgresql_given_as_a_secret_file_is_backed_up_with_pg_dump() {
-    let scene = Scene::new("progetexternal");
-    let net = network(&scene);
-    let db = postgres(&scene, &net, "proget", "pg-secret-file-9", "proget");
-    let secrets = temp_dir(&scene, "secrets");
+/// ProGet 25.0.1 on a PostgreSQL of its own whose user has `password`, its connection string
+/// in a secret file (`PROGET_POSTGRES_CONNECTION_STRING_FILE`, the file's directory bind-mounted
+/// read-only at /run/secrets), serving: its container, its port, the database's container and
+/// the secret file.
+pub(crate) fn proget_with_a_secret_file(
+    scene: &Scene,
+    password: &str,
+) -> (String, u16, String, std::path::PathBuf) {
+    let net = network(scene);
+    let db = postgres(scene, &net, "proget", password, "proget");
+    let secrets = temp_dir(scene, "secrets");
     std::fs::write(
         secrets.join("connection"),
-        "Server=db;Port=5432;Database=proget;User Id=proget;Password=pg-secret-file-9;\n",
+        format!("Server=db;Port=5432;Database=proget;User Id=proget;Password={password};\n"),
     )
     .unwrap();
     let (name, port) = scene.run_served(
@@ -889,6 +894,13 @@ fn proget_on_an_external_postgresql_given_as_a_secret_file_is_backed_up_with_pg_
         &product("inedo/proget:25.0.1"),
     );
     assert!(serving(port, "/health").contains("\"databaseStatus\":\"OK\""));
+    (name, port, db, secrets.join("connection"))
+}
+
+#[test]
+fn proget_on_an_external_postgresql_given_as_a_secret_file_is_backed_up_with_pg_dump() {
+    let scene = Scene::new("progetexternal");
+    let (name, _, db, _) = proget_with_a_secret_file(&scene, "pg-secret-file-9");
     let watch = ArgvWatch::start("pg-secret-file-9");
     let out = scene.upgrade(&name, "26.0.1", &["--json"]);
     let (seen, leaks) = watch.stop();

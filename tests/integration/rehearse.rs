@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::backups::{maria_app, maria_dump};
 use crate::helpers::*;
-use crate::products::{anchore, image_of, schema, Anchore};
+use crate::products::{anchore, image_of, proget_with_a_secret_file, schema, Anchore};
 
 /// What a rehearsal's containers, network and volume are named after: `NAME-cutover-rehearse`.
 const REHEARSE: &str = "cutover-rehearse";
@@ -742,6 +742,20 @@ fn devlake_is_rehearsed_through_its_migration_call_on_the_started_copy() {
     assert_nothing_left(&scene);
 }
 
+/// None of `secrets` in what the runs printed or the scene's journals hold.
+fn never_said(scene: &Scene, runs: &[&Outcome], secrets: &[&str]) {
+    let mut texts: Vec<String> = runs
+        .iter()
+        .flat_map(|r| [r.stdout.clone(), r.stderr.clone()])
+        .collect();
+    texts.push(scene.journal_text());
+    for text in &texts {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} was said: {text}");
+        }
+    }
+}
+
 /// Quay keeps its connection in `config.yaml` on its config volume (Red Hat's standalone
 /// procedure mounts it at /conf/stack): the rehearsal's containers get a copy of that
 /// directory with `DB_URI` pointed at the copy, and production's file, container and database
@@ -799,16 +813,11 @@ fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
         before,
         "production's container, database and config file are as they were"
     );
-    for text in [
-        &passed.stdout,
-        &passed.stderr,
-        &failed.stdout,
-        &failed.stderr,
-        &scene.journal_text(),
-    ] {
-        assert!(!text.contains(QUAY_DB_PASSWORD), "{text}");
-        assert!(!text.contains(QUAY_SECRET_KEY), "{text}");
-    }
+    never_said(
+        &scene,
+        &[&passed, &failed],
+        &[QUAY_DB_PASSWORD, QUAY_SECRET_KEY],
+    );
     assert_nothing_left(&scene);
 }
 
@@ -818,26 +827,9 @@ fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
 #[test]
 fn proget_on_postgresql_with_its_connection_in_a_secret_file_is_rehearsed() {
     let scene = Scene::new("rehearseproget");
-    let net = network(&scene);
     let password = "pg-rehearse-secret-3";
-    let db = postgres(&scene, &net, "proget", password, "proget");
-    let secrets = temp_dir(&scene, "secrets");
-    let connection =
-        format!("Server=db;Port=5432;Database=proget;User Id=proget;Password={password};\n");
-    std::fs::write(secrets.join("connection"), &connection).unwrap();
-    let (name, port) = scene.run_served(
-        "proget",
-        &net,
-        80,
-        &[
-            "-e",
-            "PROGET_POSTGRES_CONNECTION_STRING_FILE=/run/secrets/connection",
-            "-v",
-            &format!("{}:/run/secrets:ro", secrets.display()),
-        ],
-        &product("inedo/proget:25.0.1"),
-    );
-    http_get_eventually(port, "/health");
+    let (name, _, db, secret) = proget_with_a_secret_file(&scene, password);
+    let connection = std::fs::read_to_string(&secret).unwrap();
     let before = (identity(&name), pg_dump_plain(&db, "proget", "proget"));
 
     let watch = ArgvWatch::start(password);
@@ -869,18 +861,10 @@ fn proget_on_postgresql_with_its_connection_in_a_secret_file_is_rehearsed() {
         "production's container and database are as they were"
     );
     assert_eq!(
-        std::fs::read_to_string(secrets.join("connection")).unwrap(),
+        std::fs::read_to_string(&secret).unwrap(),
         connection,
         "production's secret file was only read"
     );
-    for text in [
-        &passed.stdout,
-        &passed.stderr,
-        &failed.stdout,
-        &failed.stderr,
-        &scene.journal_text(),
-    ] {
-        assert!(!text.contains(password), "{text}");
-    }
+    never_said(&scene, &[&passed, &failed], &[password]);
     assert_nothing_left(&scene);
 }
