@@ -141,11 +141,74 @@ impl DockerEngine {
             v: anonymous_volumes,
             link: false,
         };
-        match self.docker.remove_container(id, Some(options)).await {
+        let mut removed = self
+            .docker
+            .remove_container(id, Some(options.clone()))
+            .await;
+        let mut waited = Duration::ZERO;
+        // Podman refuses to remove a container in its transient `stopped` state ("container
+        // state improper"): asked again while it lasts.
+        while self.podman && waited < super::podman::TRANSIENT_FOR {
+            match &removed {
+                Err(e) if super::podman::transient_state(&e.to_string()) => {
+                    tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
+                    waited += super::podman::TRANSIENT_POLL;
+                    removed = self
+                        .docker
+                        .remove_container(id, Some(options.clone()))
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        match removed {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(api_error(&self.host, format!("removing {}", short(id)), e)),
         }
+    }
+
+    /// One stop request, with the grace period given (the container's own without one).
+    async fn stop_once(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError> {
+        let grace = timeout_secs.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS).max(0) as u64;
+        // bollard's request timeout covers the whole call: a long grace period needs a longer one.
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
+        let options = timeout_secs.map(|t| StopContainerOptions {
+            t: Some(t as i32),
+            signal: None,
+        });
+        match docker.stop_container(id, options).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(304) => Ok(()),
+            Err(e) => Err(api_error(&self.host, format!("stopping {}", short(id)), e)),
+        }
+    }
+
+    /// Podman answers a stop that meets a container between two runs of its restart policy (in
+    /// its transient `stopped` state) as done, then restarts it: stopped again until it stays
+    /// so, for at most [`super::podman::TRANSIENT_FOR`].
+    async fn stays_stopped(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError> {
+        let mut waited = Duration::ZERO;
+        while waited < super::podman::TRANSIENT_FOR {
+            let Some(c) = self.inspect(id).await? else {
+                return Ok(());
+            };
+            let state = c.state.unwrap_or_default();
+            if !state.running.unwrap_or(false) && !state.restarting.unwrap_or(false) {
+                return Ok(());
+            }
+            self.stop_once(id, timeout_secs).await?;
+            tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
+            waited += super::podman::TRANSIENT_POLL;
+        }
+        Err(EngineError::Api {
+            action: format!("stopping {}", short(id)),
+            status: None,
+            message: "Podman restarted it by its restart policy each time it was stopped".into(),
+        })
     }
 
     fn unbounded(&self) -> Docker {
@@ -385,21 +448,11 @@ impl Engine for DockerEngine {
     }
 
     async fn stop(&self, id: &str, timeout_secs: Option<i64>) -> Result<(), EngineError> {
-        let grace = timeout_secs.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS).max(0) as u64;
-        // bollard's request timeout covers the whole call: a long grace period needs a longer one.
-        let docker = self
-            .docker
-            .clone()
-            .with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
-        let options = timeout_secs.map(|t| StopContainerOptions {
-            t: Some(t as i32),
-            signal: None,
-        });
-        match docker.stop_container(id, options).await {
-            Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(304) => Ok(()),
-            Err(e) => Err(api_error(&self.host, format!("stopping {}", short(id)), e)),
+        self.stop_once(id, timeout_secs).await?;
+        if self.podman {
+            self.stays_stopped(id, timeout_secs).await?;
         }
+        Ok(())
     }
 
     async fn kill(&self, id: &str) -> Result<(), EngineError> {

@@ -14,9 +14,17 @@ use bollard::models::{ContainerInspectResponse, ResourcesUlimits, SystemVersion}
 pub const TRANSIENT_FOR: Duration = Duration::from_secs(10);
 pub const TRANSIENT_POLL: Duration = Duration::from_millis(100);
 
-/// Whether an inspect failed on that state.
+/// Whether a request failed on that moment: an inspect cannot read the state, or fails
+/// reading the process that just ended (`read /proc/PID/cgroup: no such process`); a forced
+/// remove is refused (`container state improper: stopped`).
 pub fn transient_state(error: &str) -> bool {
-    error.contains("unknown variant `stopped`")
+    [
+        "unknown variant `stopped`",
+        "container state improper",
+        ": no such process",
+    ]
+    .iter()
+    .any(|seen| error.contains(seen))
 }
 
 /// Whether the engine that answered `/version` is Podman: its components name it.
