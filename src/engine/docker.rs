@@ -176,6 +176,13 @@ impl DockerEngine {
             .docker
             .clone()
             .with_timeout(Duration::from_secs(grace) + STOP_REQUEST_SLACK);
+        // Without one, Docker stops with the container's own grace period or 10 s; Podman with
+        // the container's own, which its compatible API records as 0 when none was given (see
+        // `podman::as_docker`): it is given Docker's default.
+        let timeout_secs = match self.podman {
+            true => Some(grace as i64),
+            false => timeout_secs,
+        };
         let options = timeout_secs.map(|t| StopContainerOptions {
             t: Some(t as i32),
             signal: None,

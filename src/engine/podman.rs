@@ -57,9 +57,16 @@ pub fn product(version: &SystemVersion) -> String {
 ///   its own from the address, which cutover does not carry either);
 /// - it writes `container=podman` and `HOSTNAME=` its hostname into every container's
 ///   environment, where Docker's config has neither: carried, the new container's `HOSTNAME`
-///   would name the old one.
+///   would name the old one;
+/// - a container its Docker-compatible API created without a stop timeout reports 0 seconds
+///   (Docker reports none, and stops with 10): stopped so, a database server is killed at once
+///   and its data left mid-write (seen: PostgreSQL then found no valid checkpoint in what a
+///   rollback copied back). Read as none: stopped with the default grace period.
 pub fn as_docker(mut c: ContainerInspectResponse) -> ContainerInspectResponse {
     if let Some(config) = c.config.as_mut() {
+        if config.stop_timeout == Some(0) {
+            config.stop_timeout = None;
+        }
         let own = format!(
             "HOSTNAME={}",
             config.hostname.as_deref().unwrap_or_default()
@@ -113,9 +120,10 @@ mod tests {
     }
 
     #[test]
-    fn podmans_own_variables_are_not_the_containers() {
+    fn podmans_own_variables_and_zero_grace_are_not_the_containers() {
         let c = ContainerInspectResponse {
             config: Some(bollard::models::ContainerConfig {
+                stop_timeout: Some(0),
                 hostname: Some("1d3fcfb0c689".into()),
                 env: Some(vec![
                     "KEPT=yes".into(),
@@ -127,8 +135,9 @@ mod tests {
             }),
             ..Default::default()
         };
-        let env = as_docker(c).config.unwrap().env.unwrap();
-        assert_eq!(env, ["KEPT=yes", "HOSTNAME_OF_DB=db"]);
+        let config = as_docker(c).config.unwrap();
+        assert_eq!(config.env.unwrap(), ["KEPT=yes", "HOSTNAME_OF_DB=db"]);
+        assert_eq!(config.stop_timeout, None);
     }
 
     #[test]

@@ -115,3 +115,34 @@ fn a_run_killed_on_podman_is_put_back_by_recover() {
         "its data kept, started once more"
     );
 }
+
+/// Quay's profile on Podman, as Red Hat's standalone procedure runs it: its PostgreSQL, run by
+/// Podman too, is backed up before the migration and restored, byte for byte, when the new
+/// version fails after it; the next upgrade then goes through.
+#[test]
+fn quay_on_podman_is_migrated_and_its_database_restored_when_it_fails() {
+    let scene = Scene::on_podman("podquay");
+    let site = quay_site(&scene);
+    let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
+    http_get_eventually(port, "/health/instance");
+    let pg = |query: &str| sql(&site.db, "quay", "quay", query);
+    pg("CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");
+    let before = pg_dump_plain(&site.db, "quay", "quay");
+
+    let failed = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
+    failed.expect(1);
+    assert!(
+        failed.json()["restored"].to_string().contains("quay"),
+        "the rollback restored the database: {}",
+        failed.stdout
+    );
+    assert_eq!(pg("SELECT version FROM emulator_schema"), "3.8.0");
+    assert_eq!(pg_dump_plain(&site.db, "quay", "quay"), before);
+    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+
+    let passed = scene.upgrade(&name, "v3.9.0", &["--json"]);
+    passed.expect(0);
+    assert_eq!(pg("SELECT version FROM emulator_schema"), "3.9.0");
+    assert_eq!(pg("SELECT count(*) FROM repositories"), "500");
+    assert_no_leftovers(&name);
+}
