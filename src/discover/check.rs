@@ -48,6 +48,8 @@ pub struct Watched {
     pub swarm_service: Option<String>,
     /// It is a Swarm service itself, which its manager moves (see `ops::service`).
     pub swarm: bool,
+    /// Why a pass leaves it alone although it may move: Podman's own auto-update manages it.
+    pub raced: Option<String>,
 }
 
 /// What discovery reads of a container or of a Swarm service.
@@ -174,6 +176,7 @@ pub async fn discover(
             ],
         );
         watched.push(Watched {
+            raced: engine::podman::auto_update_race(&s.labels),
             swarm_service: s.swarm_service,
             swarm: s.swarm,
             name: s.name,
@@ -500,12 +503,19 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
 
     let mut statuses = Vec::new();
     for w in watched {
-        let status = judge(
+        let mut status = judge(
             registry,
             w,
             w.image.as_ref().and_then(|i| facts.get(&i.repository)),
         )
         .await;
+        if let Some(race) = w.raced.as_ref().filter(|_| status.eligible) {
+            status.eligible = false;
+            status.reason = format!(
+                "{} would be next, but {race}",
+                status.target.clone().unwrap_or_default()
+            );
+        }
         statuses.push(status);
     }
     statuses

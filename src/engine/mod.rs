@@ -12,7 +12,7 @@ pub mod endpoint;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;
-mod podman;
+pub mod podman;
 pub mod reference;
 pub mod registry;
 mod ssh;

@@ -27,6 +27,20 @@ pub fn transient_state(error: &str) -> bool {
     .any(|seen| error.contains(seen))
 }
 
+/// The label by which Podman's own `podman auto-update` (run by its systemd timer) pulls and
+/// restarts a container (`registry` or `local`; docs.podman.io podman-auto-update(1)).
+pub const AUTO_UPDATE_LABEL: &str = "io.containers.autoupdate";
+
+/// Why an unattended pass does not move a container Podman's own auto-update manages too, or
+/// `None` when its labels do not ask for that: two tools would pull and restart it, each behind
+/// the other's back.
+pub fn auto_update_race(labels: &std::collections::HashMap<String, String>) -> Option<String> {
+    let policy = labels.get(AUTO_UPDATE_LABEL).filter(|v| !v.is_empty())?;
+    Some(format!(
+        "Podman's own auto-update also manages it (label {AUTO_UPDATE_LABEL}={policy}): two tools would race; remove that label to leave it to cutover, or upgrade it by hand"
+    ))
+}
+
 /// Whether the engine that answered `/version` is Podman: its components name it.
 pub fn is_podman(version: &SystemVersion) -> bool {
     version
@@ -104,6 +118,15 @@ fn ulimit_name(name: &str) -> String {
 mod tests {
     use super::*;
     use bollard::models::{EndpointSettings, HostConfig, NetworkSettings, SystemVersionComponents};
+
+    #[test]
+    fn a_container_podmans_auto_update_manages_is_named() {
+        let labels = |v: &str| [(AUTO_UPDATE_LABEL.to_string(), v.to_string())].into();
+        let race = auto_update_race(&labels("registry")).unwrap();
+        assert!(race.contains("io.containers.autoupdate=registry"), "{race}");
+        assert_eq!(auto_update_race(&labels("")), None);
+        assert_eq!(auto_update_race(&Default::default()), None);
+    }
 
     #[test]
     fn podman_is_told_by_its_version_components() {

@@ -150,6 +150,12 @@ pub async fn prepare(
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
     plan.profile = chosen.map(ProfileUse::from);
+    let labels = engine::labels_of(&group.olds[0]);
+    if let Some(race) = engine::podman::auto_update_race(&labels) {
+        plan.notes.push(format!(
+            "{race}; until then its timer may pull and restart it behind cutover's back"
+        ));
+    }
     if let Some(other) = engine.other_than_docker() {
         plan.notes.push(format!(
             "the engine is {other}, through its Docker-compatible API: its answers are read as Docker's (ulimit names, its random MAC addresses not carried, its transient state `stopped` waited out)"

@@ -146,3 +146,35 @@ fn quay_on_podman_is_migrated_and_its_database_restored_when_it_fails() {
     assert_eq!(pg("SELECT count(*) FROM repositories"), "500");
     assert_no_leftovers(&name);
 }
+
+/// A container Podman's own auto-update manages (its label `io.containers.autoupdate`) is not
+/// moved by an unattended pass, which `check` says with the target it would take; an upgrade by
+/// hand notes the race in its plan.
+#[test]
+fn a_container_podmans_auto_update_manages_is_left_to_it_unless_moved_by_hand() {
+    let scene = Scene::on_podman("podautoupdate");
+    let name = scene.run_image(
+        "app",
+        &["--label", "io.containers.autoupdate=registry"],
+        &format!("{}/auto-a:1.0.0", registry()),
+    );
+    let checked = scene.cutover(&["check", "--json", &name]);
+    checked.expect(0);
+    let status = checked.json()["containers"][0].clone();
+    assert_eq!(status["eligible"], false, "{status}");
+    let reason = status["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("1.0.1 would be next")
+            && reason.contains("io.containers.autoupdate=registry"),
+        "{reason}"
+    );
+    let planned = scene.upgrade(&name, "1.0.1", &["--dry-run", "--json"]);
+    planned.expect(0);
+    assert!(
+        planned.json()["notes"]
+            .to_string()
+            .contains("two tools would race"),
+        "{}",
+        planned.stdout
+    );
+}
