@@ -42,6 +42,15 @@ pub struct DatabaseSpec {
 }
 
 impl DatabaseSpec {
+    /// The extensions the product needs of a database of `engine`: PostgreSQL's alone, none of
+    /// another (Quay on MySQL, still supported, is asked no `pg_trgm`).
+    pub fn extensions_of(&self, engine: Engine) -> &[String] {
+        match engine {
+            Engine::Postgres => &self.requires_extensions,
+            _ => &[],
+        }
+    }
+
     /// The variables its sources read a secret from: a password, or a URL or connection string
     /// that holds one.
     pub fn secret_variables(&self) -> Vec<String> {
@@ -707,6 +716,17 @@ mod tests {
                 prop_assert!(new.ends_with(&format!("DB_URI_X: {url}\n")), "{}", new);
             }
         }
+    }
+
+    #[test]
+    fn extensions_are_asked_of_postgresql_alone() {
+        let quay = DatabaseSpec {
+            sources: vec![],
+            schema_query: None,
+            requires_extensions: vec!["pg_trgm".into()],
+        };
+        assert_eq!(quay.extensions_of(Engine::Postgres), ["pg_trgm"]);
+        assert!(quay.extensions_of(Engine::Mysql).is_empty());
     }
 
     #[test]

@@ -221,11 +221,12 @@ async fn database(
             "its database ({at}) is served by the container {container}, which is not running: start it (`docker start {container}`), then try again"
         ));
     }
+    let extensions = spec.extensions_of(location.engine);
     let server = match database_server(engine, c, spec, location).await {
         Ok(Some(server)) => server,
         // A database outside this host's containers is one an upgrade without a backup can use,
         // but nothing more can be checked of it.
-        Ok(None) if !dump && spec.requires_extensions.is_empty() => {
+        Ok(None) if !dump && extensions.is_empty() => {
             return Ok(vec![("database", rule, Ok(format!("{at}, outside this host's containers")))])
         }
         Ok(None) => {
@@ -273,9 +274,10 @@ async fn served(
                 .map_err(|e| e.to_string()),
         ));
     }
-    if !spec.requires_extensions.is_empty() {
-        let rule = format!("the database has {}", spec.requires_extensions.join(", "));
-        let result = match backup::missing_extensions(engine, c, server, &spec.requires_extensions).await {
+    let wanted = spec.extensions_of(server.engine);
+    if !wanted.is_empty() {
+        let rule = format!("the database has {}", wanted.join(", "));
+        let result = match backup::missing_extensions(engine, c, server, wanted).await {
             Ok(missing) if missing.is_empty() => Ok("they are installed".to_string()),
             Ok(missing) => Err(format!(
                 "{} is not installed: a superuser must run `CREATE EXTENSION IF NOT EXISTS {};` in {}",
