@@ -141,31 +141,36 @@ impl DockerEngine {
             v: anonymous_volumes,
             link: false,
         };
-        let mut removed = self
-            .docker
-            .remove_container(id, Some(options.clone()))
+        let removed = self
+            .past_transient(|| self.docker.remove_container(id, Some(options.clone())))
             .await;
-        let mut waited = Duration::ZERO;
-        // Podman refuses to remove a container in its transient `stopped` state ("container
-        // state improper"): asked again while it lasts.
-        while self.podman && waited < super::podman::TRANSIENT_FOR {
-            match &removed {
-                Err(e) if super::podman::transient_state(&e.to_string()) => {
-                    tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
-                    waited += super::podman::TRANSIENT_POLL;
-                    removed = self
-                        .docker
-                        .remove_container(id, Some(options.clone()))
-                        .await;
-                }
-                _ => break,
-            }
-        }
         match removed {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(api_error(&self.host, format!("removing {}", short(id)), e)),
         }
+    }
+
+    /// `request`'s answer, asked again while Podman answers it in a transient state (see
+    /// [`super::podman::TRANSIENT_FOR`]); Docker's as it comes.
+    async fn past_transient<T, F, Fut>(&self, request: F) -> Result<T, BollardError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, BollardError>>,
+    {
+        let mut answer = request().await;
+        let mut waited = Duration::ZERO;
+        while self.podman && waited < super::podman::TRANSIENT_FOR {
+            match &answer {
+                Err(e) if super::podman::transient_state(&e.to_string()) => {
+                    tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
+                    waited += super::podman::TRANSIENT_POLL;
+                    answer = request().await;
+                }
+                _ => break,
+            }
+        }
+        answer
     }
 
     /// One stop request, with the grace period given (the container's own without one).
@@ -306,18 +311,9 @@ impl Engine for DockerEngine {
         &self,
         name_or_id: &str,
     ) -> Result<Option<ContainerInspectResponse>, EngineError> {
-        let mut inspected = self.docker.inspect_container(name_or_id, None).await;
-        let mut waited = Duration::ZERO;
-        while self.podman && waited < super::podman::TRANSIENT_FOR {
-            match &inspected {
-                Err(e) if super::podman::transient_state(&e.to_string()) => {
-                    tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
-                    waited += super::podman::TRANSIENT_POLL;
-                    inspected = self.docker.inspect_container(name_or_id, None).await;
-                }
-                _ => break,
-            }
-        }
+        let inspected = self
+            .past_transient(|| self.docker.inspect_container(name_or_id, None))
+            .await;
         match inspected {
             Ok(c) if self.podman => Ok(Some(super::podman::as_docker(c))),
             Ok(c) => Ok(Some(c)),
