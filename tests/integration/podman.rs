@@ -2,9 +2,8 @@
 //! reached as Podman's users point Docker tools at it: `DOCKER_HOST`. Each difference from
 //! Docker that cutover handles (see `src/engine/podman.rs`) is met by a case here.
 
-use std::time::Duration;
-
 use crate::helpers::*;
+use crate::recover::killed_after_the_rename_is_put_back;
 use crate::upgrade::assert_rolled_back;
 
 /// `demo:TAG` on Podman, its port 8080 on a free loopback port, with `options` besides.
@@ -92,28 +91,7 @@ fn a_run_killed_on_podman_is_put_back_by_recover() {
     let scene = Scene::on_podman("podkill");
     let (name, port) = served(&scene, "1", &[]);
     http_get_eventually(port, "/");
-    let original = id_of(&name);
-    // Step 5 renames the old container to NAME-old; the run pauses right after it.
-    let mut run = scene.spawn(
-        &["upgrade", &name, "--to", "2", "--yes"],
-        &[("CUTOVER_PAUSE_AFTER", "5")],
-    );
-    scene.wait_for_journal("\"index\":4,\"phase\":\"done\"", Duration::from_secs(60));
-    kill_hard(&mut run);
-    assert_eq!(id_of(&format!("{name}-old")), original);
-    assert!(!exists(&name), "the service is down, its container renamed");
-
-    assert_eq!(scene.recover(&[])["outcome"], "rolled_back");
-    assert_eq!(id_of(&name), original);
-    assert!(is_running(&name));
-    assert_no_leftovers(&name);
-    assert_eq!(
-        http_get_eventually(port, "/log.txt")
-            .matches("v1 started")
-            .count(),
-        2,
-        "its data kept, started once more"
-    );
+    killed_after_the_rename_is_put_back(&scene, &name, port);
 }
 
 /// Quay's profile on Podman, as Red Hat's standalone procedure runs it: its PostgreSQL, run by

@@ -74,29 +74,37 @@ fn killed_while_waiting_for_a_version_that_never_gets_healthy_then_recover_rolls
 fn killed_while_the_old_container_is_renamed_then_recover_puts_it_back() {
     let scene = Scene::new("killrename");
     let (name, port) = scene.run_published("app", "1");
-    let original = id_of(&name);
+    killed_after_the_rename_is_put_back(&scene, &name, port);
+    assert!(scene.journal_text().contains("\"recovered\":true"));
+}
+
+/// An upgrade of `name` (demo:1, serving on `port`) to 2, SIGKILLed right after it renamed the
+/// old container aside, then `recover`: the same container back under its name, running on its
+/// data, started once more.
+pub(crate) fn killed_after_the_rename_is_put_back(scene: &Scene, name: &str, port: u16) {
+    let original = id_of(name);
     // Step 5 renames the old container to NAME-old; the run pauses right after it.
     let mut run = scene.spawn(
-        &["upgrade", &name, "--to", "2", "--yes"],
+        &["upgrade", name, "--to", "2", "--yes"],
         &[("CUTOVER_PAUSE_AFTER", "5")],
     );
     scene.wait_for_journal("\"index\":4,\"phase\":\"done\"", WAIT);
     kill_hard(&mut run);
     assert_eq!(id_of(&format!("{name}-old")), original);
-    assert!(!exists(&name), "the service is down, its container renamed");
+    assert!(!exists(name), "the service is down, its container renamed");
     assert!(exists(&format!("{name}-new")));
 
     assert_eq!(scene.recover(&[])["outcome"], "rolled_back");
-    assert_eq!(id_of(&name), original);
-    assert!(is_running(&name));
-    assert_no_leftovers(&name);
+    assert_eq!(id_of(name), original);
+    assert!(is_running(name));
+    assert_no_leftovers(name);
     assert_eq!(
         http_get_eventually(port, "/log.txt")
             .matches("v1 started")
             .count(),
-        2
+        2,
+        "its data kept, started once more"
     );
-    assert!(scene.journal_text().contains("\"recovered\":true"));
 }
 
 #[test]
