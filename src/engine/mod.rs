@@ -14,6 +14,7 @@ pub mod facts;
 pub mod fake;
 pub mod podman;
 pub mod reference;
+pub mod successor;
 pub mod registry;
 mod ssh;
 

@@ -13,7 +13,7 @@ use crate::backup::location::{Engine as DbEngine, Found};
 use crate::backup::rehearsal::{CopyServer, ALIAS};
 use crate::engine::{self, facts::Facts, Engine};
 use crate::error::{Error, Result};
-use crate::plan::recreate::Predecessor;
+use crate::engine::successor::Predecessor;
 use crate::plan::rehearse::{migrate_name, plan_rehearsal, start_name, Rehearsal};
 use crate::plan::{Plan, ProfileUse, Step};
 use crate::run::runner::StepStatus;

@@ -13,7 +13,7 @@ use super::settings;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan::build::StartOrder;
-use crate::plan::recreate::Predecessor;
+use crate::engine::successor::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
 use crate::profile::{self, Catalog, Facts, GroupBy, Loaded, Profile};
 use crate::run::journal::ContainerLock;

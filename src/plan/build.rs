@@ -8,7 +8,7 @@ use std::time::Duration;
 use bollard::models::ContainerInspectResponse;
 
 use super::part::{Part, Phase, Place};
-use super::recreate::{self, EnvChanges, Predecessor, SuccessorSpec};
+use crate::engine::successor::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
     PreCopy, Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale,
@@ -93,7 +93,7 @@ impl CarriedPath {
     /// Whether the member `inspect` carries it: not a profile's file on a mount its successor
     /// shares.
     fn carried_by(&self, inspect: &ContainerInspectResponse) -> bool {
-        !(self.by_profile && recreate::mount_holding(inspect, &self.path).is_some())
+        !(self.by_profile && successor::mount_holding(inspect, &self.path).is_some())
     }
 }
 
@@ -490,12 +490,12 @@ pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Resul
         })
         .collect();
     let carried = if members.len() == 1 {
-        recreate::masked(&primary.specs[0])
+        successor::masked(&primary.specs[0])
     } else {
         serde_json::Value::Object(
             members
                 .iter()
-                .map(|m| (m.name.clone(), recreate::masked(&m.specs[0])))
+                .map(|m| (m.name.clone(), successor::masked(&m.specs[0])))
                 .collect(),
         )
     };
@@ -591,7 +591,7 @@ pub(super) fn member<'a>(
         }
     }
     // Each stage starts from the previous one's configuration and environment.
-    let mut spec = recreate::successor_spec(old, &images[1]);
+    let mut spec = successor::successor_spec(old, &images[1]);
     let mut env = crate::engine::env_of(inspect);
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
@@ -599,8 +599,8 @@ pub(super) fn member<'a>(
     for (stage, hop) in hops.iter().enumerate() {
         spec = spec.with_image(&images[stage + 1]);
         let changes = if companion { &unchanged } else { &hop.env };
-        let removed = recreate::apply_env_changes(&mut spec, &env, changes, primary)?;
-        env = recreate::apply_to_whole_env(&env, changes);
+        let removed = successor::apply_env_changes(&mut spec, &env, changes, primary)?;
+        env = successor::apply_to_whole_env(&env, changes);
         let mut stage_spec = spec.clone();
         // Only the last hop's container stays: it carries the labels compose expects of it.
         if stage == hops.len() - 1 {
@@ -638,7 +638,7 @@ fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> 
                 carried.path
             ));
         }
-        if let Some(mount) = recreate::mount_holding(inspect, &carried.path) {
+        if let Some(mount) = successor::mount_holding(inspect, &carried.path) {
             return Err(format!(
                 "--carry-file {}: it lies on the mount {} of {}, which the new container shares already; it needs no carrying",
                 carried.path,
@@ -801,12 +801,12 @@ impl Hop<'_> {
             backups(&mut steps);
         }
         if let Some(migration) = &hop.migrate {
-            let mut spec = recreate::one_shot_spec(
+            let mut spec = successor::one_shot_spec(
                 &primary.specs[stage],
                 &migration.command,
                 migration.entrypoint.as_deref(),
             );
-            recreate::set_env(&mut spec, &migration.env);
+            successor::set_env(&mut spec, &migration.env);
             steps.push(
                 migration
                     .one_shot(

@@ -14,7 +14,6 @@
 
 pub mod build;
 pub mod part;
-pub mod recreate;
 pub mod rehearse;
 pub mod steps;
 

@@ -8,7 +8,7 @@ use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConf
 
 use super::build::{member, register_commands, UpgradeOptions};
 use super::part::{Phase, Place};
-use super::recreate::{self, Predecessor, SuccessorSpec};
+use crate::engine::successor::{self, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, CheckVersion, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
     RehearseRemove, RehearseRestore, RehearseServer, RehearseStart, RehearseStop,
@@ -116,12 +116,12 @@ pub fn plan_rehearsal(
         let image = m.images[stage + 1].clone();
         if let Some(migration) = &hop.migrate {
             migrates = true;
-            let mut spec = recreate::one_shot_spec(
+            let mut spec = successor::one_shot_spec(
                 &m.specs[stage],
                 &migration.command,
                 migration.entrypoint.as_deref(),
             );
-            recreate::set_env(&mut spec, &migration.env);
+            successor::set_env(&mut spec, &migration.env);
             rehearsal.contain(&mut spec, old.inspect, &copy)?;
             steps.push(
                 RehearseMigrate {
@@ -155,7 +155,7 @@ pub fn plan_rehearsal(
         let mut spec = m.specs[stage].clone();
         rehearsal.contain(&mut spec, old.inspect, &copy)?;
         // What the dry run shows: the rehearsal's container, not production's configuration.
-        carried = recreate::masked(&spec);
+        carried = successor::masked(&spec);
         slots.insert(
             started.clone(),
             SlotInfo {
@@ -290,7 +290,7 @@ pub fn isolate(
     env: &[(String, String)],
     paths: &[&str],
 ) {
-    recreate::set_env(spec, env);
+    successor::set_env(spec, env);
     let body = &mut spec.body;
     let labels = body.labels.get_or_insert_with(Default::default);
     labels.insert(LABEL.to_string(), copy.product.clone());
@@ -402,7 +402,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::plan::recreate::tests::fixture;
+    use crate::engine::successor::tests::fixture;
 
     /// The fixture publishes 8080 on 127.0.0.1:8080: a URL there becomes the container's port.
     #[test]
@@ -434,8 +434,8 @@ mod tests {
             image: &image,
             vanished_volumes_from: &[],
         };
-        let mut spec = recreate::one_shot_spec(
-            &recreate::successor_spec(&old, "demo:2"),
+        let mut spec = successor::one_shot_spec(
+            &successor::successor_spec(&old, "demo:2"),
             &["migrate".into()],
             None,
         );
@@ -474,7 +474,7 @@ mod tests {
             Some("web")
         );
         // Files put in at /data (a connection's file) must not lie under a scratch space.
-        let mut spec = recreate::successor_spec(&old, "demo:2");
+        let mut spec = successor::successor_spec(&old, "demo:2");
         isolate(
             &mut spec,
             &container,

@@ -4,8 +4,8 @@ use super::build::{CarriedPath, Migration, Target};
 use super::*;
 use crate::engine::reference::ImageRef;
 use crate::health::HealthPolicy;
-use crate::plan::recreate::tests::fixture;
-use crate::plan::recreate::Predecessor;
+use crate::engine::successor::tests::fixture;
+use crate::engine::successor::Predecessor;
 
 fn health() -> HealthPolicy {
     HealthPolicy::new(Duration::from_secs(10), Duration::from_secs(120))

@@ -1015,8 +1015,8 @@ steps:
         ),
     );
     opts.hop_steps = vec![profile.for_hop("1", "2", &Facts::default()).unwrap().stage];
-    let (container, image) = crate::plan::recreate::tests::fixture();
-    let old = crate::plan::recreate::Predecessor {
+    let (container, image) = crate::engine::successor::tests::fixture();
+    let old = crate::engine::successor::Predecessor {
         inspect: &container,
         image: &image,
         vanished_volumes_from: &[],

@@ -15,7 +15,7 @@ use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::plan::recreate::mount_holding;
+use crate::engine::successor::mount_holding;
 use crate::plan::steps::sha256;
 use crate::plan::steps::Home;
 use crate::plan::steps::VersionSource;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Cx, Done, Outputs, StepError};
 use crate::engine::short;
-use crate::plan::recreate::SuccessorSpec;
+use crate::engine::successor::SuccessorSpec;
 use crate::plan::{Plan, Slot};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

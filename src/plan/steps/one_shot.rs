@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{bounded, finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
-use crate::plan::recreate::SuccessorSpec;
+use crate::engine::successor::SuccessorSpec;
 use crate::plan::{short_image, Plan, Slot};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use super::keep_file::read_kept;
 use super::one_shot::run_once;
 use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
 use crate::engine::{self, inspect_required};
-use crate::plan::recreate::{one_shot_spec, set_env, successor_spec, Predecessor, SuccessorSpec};
+use crate::engine::successor::{one_shot_spec, set_env, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
 
 /// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Cx, Done, StepError};
 use crate::engine::inspect_required;
-use crate::plan::recreate::{self, Difference, SuccessorSpec};
+use crate::engine::successor::{self, Difference, SuccessorSpec};
 use crate::plan::{Plan, Slot};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ impl Action for Verify {
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let created = inspect_required(cx.engine, cx.id(&self.slot)?).await?;
         let expected = self.expected.with_source(cx.id(&self.source)?);
-        let mut diffs = recreate::verify(&expected, &created);
+        let mut diffs = successor::verify(&expected, &created);
         if !self.removed_env.is_empty() {
             let image = crate::engine::image_of(&created);
             let defaults = cx

@@ -10,7 +10,7 @@ use cutover::ops::compose::ComposeRequest;
 use cutover::ops::rehearse;
 use cutover::ops::upgrade::{self, UpgradeRequest};
 use cutover::plan::build::{CarriedPath, Migration, StageOptions, Target};
-use cutover::plan::recreate::EnvChanges;
+use cutover::engine::successor::EnvChanges;
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
