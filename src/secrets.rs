@@ -159,11 +159,6 @@ pub fn register_command(words: &[String]) {
     }
 }
 
-/// Registers the secrets of a container's environment, before anything about it is printed.
-pub fn register_container(c: &bollard::models::ContainerInspectResponse) {
-    register_env(c.config.iter().flat_map(|c| c.env.iter().flatten()));
-}
-
 /// The text with every registered secret value replaced by `***`.
 pub fn redact(text: &str) -> String {
     let values = registry().read().unwrap_or_else(|e| e.into_inner());

@@ -18,7 +18,7 @@ mod volumes;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 use indicatif::MultiProgress;
 use serde::{Deserialize, Serialize};
 
@@ -172,13 +172,13 @@ mod rfc3339 {
 /// only in memory.
 #[derive(Clone, Copy)]
 pub struct App<'a> {
-    pub container: &'a ContainerInspectResponse,
+    pub container: &'a Container,
     pub known: Option<&'a Facts>,
 }
 
 impl<'a> App<'a> {
     /// A container whose settings are read from it each time.
-    pub fn of(container: &'a ContainerInspectResponse) -> App<'a> {
+    pub fn of(container: &'a Container) -> App<'a> {
         App {
             container,
             known: None,
@@ -244,7 +244,7 @@ async fn credentials(
         Some(facts) => facts,
         None => {
             let container = app.container;
-            let files = db.spec.files(&engine::env_of(container));
+            let files = db.spec.files(container.env());
             read = Facts::read(engine, container, &files).await?;
             &read
         }
@@ -260,7 +260,7 @@ async fn credentials(
 /// dump back with the application's own database user (see [`database::check_access`]).
 pub async fn check_database(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     db: &DatabaseTarget,
 ) -> Result<(), BackupError> {
     let password = credentials(engine, App::of(app), db).await?;
@@ -270,7 +270,7 @@ pub async fn check_database(
 /// Which of `extensions` the PostgreSQL database lacks.
 pub async fn missing_extensions(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     db: &DatabaseTarget,
     extensions: &[String],
 ) -> Result<Vec<String>, BackupError> {
@@ -336,8 +336,8 @@ pub async fn take(
     }
     let manifest = Manifest {
         id,
-        container: engine::name_of(app.container),
-        image: engine::image_of(app.container),
+        container: app.container.name().to_string(),
+        image: app.container.image().to_string(),
         taken_at,
         online,
         run: run.to_string(),
@@ -405,7 +405,7 @@ pub async fn restore(
 /// the mounts' sizes where this host can read them.
 pub async fn estimate(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     target: &Target,
 ) -> Result<u64, BackupError> {
     let mut bytes = 0;
@@ -415,11 +415,10 @@ pub async fn estimate(
     }
     for volume in &target.volumes {
         let source = app
-            .mounts
-            .iter()
-            .flatten()
-            .find(|m| m.destination.as_deref() == Some(volume.path.as_str()))
-            .and_then(|m| m.source.clone());
+            .mounts()
+            .into_iter()
+            .find(|m| m.destination == volume.path)
+            .and_then(|m| m.source);
         bytes += source.map(|s| store::du(Path::new(&s))).unwrap_or(0);
     }
     Ok(bytes)
@@ -428,8 +427,8 @@ pub async fn estimate(
 /// Whether `c` is a task of the Swarm service that `host` names on its networks: the service's
 /// own name, or its name in its stack's file (`docker stack deploy` gives each service that
 /// alias). A task's endpoint lists neither among its aliases: Swarm's DNS answers for them.
-fn answers_for_service(c: &ContainerInspectResponse, host: &str) -> bool {
-    let labels = engine::labels_of(c);
+fn answers_for_service(c: &Container, host: &str) -> bool {
+    let labels = c.labels();
     let Some(service) = labels.get("com.docker.swarm.service.name") else {
         return false;
     };
@@ -467,28 +466,17 @@ impl Server {
 /// else a stopped one that would.
 pub async fn database_container(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     host: &str,
 ) -> Result<Option<Server>, EngineError> {
-    let networks: Vec<String> = app
-        .network_settings
-        .as_ref()
-        .and_then(|s| s.networks.as_ref())
-        .map(|n| n.keys().cloned().collect())
-        .unwrap_or_default();
-    let links = app
-        .host_config
-        .as_ref()
-        .and_then(|h| h.links.clone())
-        .unwrap_or_default();
-    for link in links {
-        let link = crate::engine::create_form_link(&link);
+    let networks: Vec<String> = app.attachments().into_iter().map(|a| a.network).collect();
+    for link in app.links() {
         if let Some((target, alias)) = link.split_once(':') {
             if alias == host || target == host {
                 let running = engine
                     .inspect(target)
                     .await?
-                    .is_some_and(|c| engine::is_running(&c));
+                    .is_some_and(|c| c.is_running());
                 return Ok(Some(Server::of(target.to_string(), running)));
             }
         }
@@ -498,21 +486,16 @@ pub async fn database_container(
         let Some(c) = engine.inspect(&name).await? else {
             continue;
         };
-        let endpoints = c
-            .network_settings
-            .as_ref()
-            .and_then(|s| s.networks.clone())
-            .unwrap_or_default();
-        let answers = endpoints.iter().any(|(net, ep)| {
-            networks.contains(net)
+        let answers = c.attachments().iter().any(|on| {
+            networks.contains(&on.network)
                 && (name == host
                     || answers_for_service(&c, host)
-                    || ep.aliases.iter().flatten().any(|a| a == host)
-                    || ep.ip_address.as_deref() == Some(host)
-                    || (c.id.as_deref().is_some_and(|id| id.starts_with(host)) && host.len() >= 12))
+                    || on.aliases.iter().any(|a| a == host)
+                    || on.address.as_deref() == Some(host)
+                    || (c.id().starts_with(host) && host.len() >= 12))
         });
-        if answers && engine::name_of(app) != name {
-            match engine::is_running(&c) {
+        if answers && app.name() != name {
+            match c.is_running() {
                 true => return Ok(Some(Server::Running(name))),
                 false => stopped = stopped.or(Some(Server::Stopped(name))),
             }

@@ -12,9 +12,8 @@
 
 use std::path::Path;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
-};
+use crate::engine::Container;
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use super::location::Engine as DbEngine;
@@ -111,11 +110,7 @@ esac
 /// it listens where the product expects and initialises the same superuser), a fresh volume
 /// where production keeps its data, on the rehearsal's network alone under [`ALIAS`]. None of
 /// production's mounts, ports or networks.
-pub fn server_body(
-    server: &ContainerInspectResponse,
-    data_mount: &str,
-    copy: &CopyServer,
-) -> ContainerCreateBody {
+pub fn server_body(server: &Container, data_mount: &str, copy: &CopyServer) -> ContainerCreateBody {
     let endpoint = EndpointSettings {
         aliases: Some(vec![ALIAS.to_string()]),
         ..Default::default()
@@ -130,23 +125,21 @@ pub fn server_body(
         networking_config: Some(bollard::models::NetworkingConfig {
             endpoints_config: Some([(copy.network.clone(), endpoint)].into()),
         }),
-        ..volume_copy::same_server(server)
+        ..server.same_server()
     }
 }
 
 /// Where the copy's fresh volume goes: the production mount that holds the data directory (so
 /// that a `PGDATA` below it is initialised as production's was), else the directory itself.
-fn data_mount(server: &ContainerInspectResponse, dir: &str) -> String {
+fn data_mount(server: &Container, dir: &str) -> String {
     let inside = |of: &str| dir == of || dir.starts_with(&format!("{of}/"));
     server
-        .mounts
-        .iter()
-        .flatten()
-        .filter_map(|m| m.destination.as_deref())
+        .mounts()
+        .into_iter()
+        .map(|m| m.destination)
         .filter(|d| inside(d))
         .max_by_key(|d| d.len())
-        .unwrap_or(dir)
-        .to_string()
+        .unwrap_or_else(|| dir.to_string())
 }
 
 /// `text` as a string literal of the server's SQL (MySQL's reads backslashes as escapes).
@@ -338,27 +331,18 @@ pub async fn remove_server(engine: &dyn Engine, copy: &CopyServer) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerConfig, MountPoint};
 
     #[test]
     fn the_copy_server_takes_the_servers_settings_and_nothing_of_its_storage_or_networks() {
-        let server = ContainerInspectResponse {
-            image: Some("sha256:pg".into()),
-            config: Some(ContainerConfig {
-                env: Some(vec![
-                    "POSTGRES_PASSWORD=pw".into(),
-                    "PGDATA=/var/lib/postgresql/data/pgdata".into(),
-                ]),
-                cmd: Some(vec!["postgres".into()]),
-                ..Default::default()
-            }),
-            mounts: Some(vec![MountPoint {
-                destination: Some("/var/lib/postgresql/data".into()),
-                name: Some("pgdata".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        };
+        let server: Container = serde_json::from_value(serde_json::json!({
+            "Image": "sha256:pg",
+            "Config": {
+                "Env": ["POSTGRES_PASSWORD=pw", "PGDATA=/var/lib/postgresql/data/pgdata"],
+                "Cmd": ["postgres"]
+            },
+            "Mounts": [{"Destination": "/var/lib/postgresql/data", "Name": "pgdata"}]
+        }))
+        .unwrap();
         let copy = CopyServer::of("quay");
         let body = server_body(
             &server,
@@ -366,7 +350,7 @@ mod tests {
             &copy,
         );
         assert_eq!(body.image.as_deref(), Some("sha256:pg"));
-        assert_eq!(body.env, server.config.as_ref().unwrap().env);
+        assert_eq!(body.env.as_deref(), Some(server.env()));
         let host = body.host_config.unwrap();
         assert_eq!(
             host.binds,
@@ -381,10 +365,7 @@ mod tests {
             endpoints["quay-cutover-rehearse"].aliases,
             Some(vec![ALIAS.to_string()])
         );
-        assert_eq!(
-            data_mount(&ContainerInspectResponse::default(), "/data"),
-            "/data"
-        );
+        assert_eq!(data_mount(&Container::default(), "/data"), "/data");
     }
 
     #[test]

@@ -16,12 +16,13 @@
 //! `awk`), as root, without network; the stop and start of the server, and the check that it
 //! answers again, are the plan's (its `snapshot_volume` step).
 
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use crate::engine::Container;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use super::location::Engine as DbEngine;
 use super::{database, App, BackupError, DatabaseTarget};
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::secrets;
 
 /// Where a pass finds the server's data volume, and the copy's.
@@ -232,12 +233,14 @@ pub async fn others(
 /// `@@datadir` to any user.
 pub async fn data_directory(
     engine: &dyn Engine,
-    server: &ContainerInspectResponse,
+    server: &Container,
     db: &DatabaseTarget,
     password: &str,
 ) -> Result<String, BackupError> {
     let dir = match db.engine {
-        DbEngine::Postgres => engine::env_of(server)
+        DbEngine::Postgres => server
+            .env()
+            .to_vec()
             .iter()
             .find_map(|e| e.strip_prefix("PGDATA=").map(str::to_string))
             .unwrap_or_else(|| "/var/lib/postgresql/data".to_string()),
@@ -249,31 +252,26 @@ pub async fn data_directory(
 /// The named volume holding `dir` in the server's container, and where it is mounted; or why
 /// there is none that a copy could take whole: a bind mount (whose copy would land on other
 /// storage), another volume driver, or a second mount inside the data.
-pub fn data_volume(
-    server: &ContainerInspectResponse,
-    dir: &str,
-) -> Result<(String, String), String> {
-    let mounts: Vec<_> = server.mounts.iter().flatten().collect();
-    let inside = |path: &str, of: &str| path == of || path.starts_with(&format!("{of}/"));
+pub fn data_volume(server: &Container, dir: &str) -> Result<(String, String), String> {
+    let mounts = server.mounts();
     let holder = mounts
         .iter()
-        .filter(|m| m.destination.as_deref().is_some_and(|d| inside(dir, d)))
-        .max_by_key(|m| m.destination.as_ref().map(String::len))
+        .filter(|m| m.holds(dir))
+        .max_by_key(|m| m.destination.len())
         .ok_or_else(|| format!("its data directory {dir} is on no volume"))?;
-    let mount = holder.destination.clone().unwrap_or_default();
-    if let Some(nested) = mounts.iter().find(|m| {
-        m.destination
-            .as_deref()
-            .is_some_and(|d| d != mount && inside(d, &mount))
-    }) {
+    let mount = holder.destination.clone();
+    if let Some(nested) = mounts
+        .iter()
+        .find(|m| m.destination != mount && holder.holds(&m.destination))
+    {
         return Err(format!(
             "another mount ({}) lies inside its data volume at {mount}",
-            nested.destination.as_deref().unwrap_or_default()
+            nested.destination
         ));
     }
-    match (holder.typ.as_deref(), holder.driver.as_deref()) {
-        (Some("volume"), None | Some("local")) => {}
-        (Some("volume"), Some(driver)) => {
+    match (holder.kind.as_str(), holder.driver.as_deref()) {
+        ("volume", None | Some("local")) => {}
+        ("volume", Some(driver)) => {
             return Err(format!(
                 "its data is on a volume of the {driver} driver, which may be remote"
             ))
@@ -323,7 +321,7 @@ fn copier(db: &DatabaseTarget) -> String {
 pub(super) async fn server(
     engine: &dyn Engine,
     db: &DatabaseTarget,
-) -> Result<ContainerInspectResponse, BackupError> {
+) -> Result<Container, BackupError> {
     engine
         .inspect(&db.container)
         .await?
@@ -351,7 +349,7 @@ pub async fn pass(
         binds.push(format!("{}:{COPY}", copy.copy));
     }
     let body = ContainerCreateBody {
-        image: server.image.clone(),
+        image: Some(server.image_id().to_string()),
         user: Some("0".into()),
         entrypoint: Some(entrypoint),
         cmd: None,
@@ -365,7 +363,7 @@ pub async fn pass(
     };
     // One left by a kill is of no use: the pass starts again.
     if let Some(old) = engine.inspect(&name).await? {
-        engine.remove(old.id.as_deref().unwrap_or(&name)).await?;
+        engine.remove(old.id()).await?;
     }
     let helper = engine.create(&name, &body).await?;
     let mut said = Vec::new();
@@ -486,7 +484,7 @@ pub async fn fits(
         .await
         .map_err(|e| asked(e.into()))?
         .ok_or_else(|| format!("the server's container {} is gone", db.container))?;
-    if server.id == app.container.id {
+    if server.id() == app.container.id() {
         return Err("the database lives in the product's own container".into());
     }
     let password = super::credentials(engine, app, db).await.map_err(asked)?;
@@ -504,24 +502,9 @@ pub async fn fits(
     }
 }
 
-/// Another server of the same image with the server's own settings (environment, command,
-/// user), none of its storage or networks: where a throwaway or a rehearsal's server starts.
-pub(super) fn same_server(server: &ContainerInspectResponse) -> ContainerCreateBody {
-    let config = server.config.clone().unwrap_or_default();
-    ContainerCreateBody {
-        image: server.image.clone(),
-        env: config.env,
-        cmd: config.cmd,
-        entrypoint: config.entrypoint,
-        user: config.user,
-        working_dir: config.working_dir,
-        ..Default::default()
-    }
-}
-
 /// A throwaway server of the same image on the copy, on no network, from which the portable
 /// backup is read: the server's own settings, its data volume replaced by the copy.
-pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> ContainerCreateBody {
+pub fn throwaway(server: &Container, copy: &VolumeCopy) -> ContainerCreateBody {
     ContainerCreateBody {
         labels: Some([("cutover.copy".to_string(), copy.copy.clone())].into()),
         network_disabled: Some(true),
@@ -530,30 +513,22 @@ pub fn throwaway(server: &ContainerInspectResponse, copy: &VolumeCopy) -> Contai
             network_mode: Some("none".into()),
             ..Default::default()
         }),
-        ..same_server(server)
+        ..server.same_server()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::MountPoint;
 
-    fn mount(typ: &str, name: Option<&str>, dest: &str) -> MountPoint {
-        MountPoint {
-            typ: Some(typ.into()),
-            name: name.map(str::to_string),
-            source: Some(format!("/srv/{dest}")),
-            destination: Some(dest.into()),
-            ..Default::default()
-        }
+    fn mount(typ: &str, name: Option<&str>, dest: &str) -> serde_json::Value {
+        serde_json::json!({
+            "Type": typ, "Name": name, "Source": format!("/srv/{dest}"), "Destination": dest
+        })
     }
 
-    fn server(mounts: Vec<MountPoint>) -> ContainerInspectResponse {
-        ContainerInspectResponse {
-            mounts: Some(mounts),
-            ..Default::default()
-        }
+    fn server(mounts: Vec<serde_json::Value>) -> Container {
+        serde_json::from_value(serde_json::json!({ "Mounts": mounts })).unwrap()
     }
 
     #[test]
@@ -583,7 +558,7 @@ mod tests {
             .unwrap_err()
             .contains("pg_wal"));
         let mut remote = mount("volume", Some("nfs"), "/var/lib/mysql");
-        remote.driver = Some("rexray".into());
+        remote["Driver"] = "rexray".into();
         assert!(data_volume(&server(vec![remote]), "/var/lib/mysql")
             .unwrap_err()
             .contains("rexray"));

@@ -3,23 +3,24 @@
 
 use std::path::Path;
 
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use crate::engine::Container;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::{io, store, BackupError, FileEntry, VolumeTarget};
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 
 /// Saves one mount of the (stopped) application as `volume-N.tar.zst`.
 pub async fn save(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     volume: &VolumeTarget,
     dir: &Path,
     n: usize,
     progress: Option<&MultiProgress>,
 ) -> Result<FileEntry, BackupError> {
-    let id = app.id.clone().unwrap_or_default();
+    let id = app.id().to_string();
     let mut stream = engine
         .archive_get(&id, &volume.path)
         .await?
@@ -52,14 +53,14 @@ pub async fn save(
 /// application's own image (the engine's API cannot delete files), as root, without network.
 pub async fn restore(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     mount: &str,
     archive: &Path,
 ) -> Result<(), BackupError> {
-    let id = app.id.clone().unwrap_or_default();
+    let id = app.id().to_string();
     let script = "set -e; for d; do cd \"$d\"; rm -rf -- ./* ./.[!.]* ./..?*; done";
     let body = ContainerCreateBody {
-        image: Some(engine::image_of(app)),
+        image: Some(app.image().to_string()),
         user: Some("0".into()),
         entrypoint: Some(vec![
             "/bin/sh".into(),
@@ -77,9 +78,9 @@ pub async fn restore(
         }),
         ..Default::default()
     };
-    let name = format!("{}-restore", engine::name_of(app));
+    let name = format!("{}-restore", app.name());
     if let Some(old) = engine.inspect(&name).await? {
-        engine.remove(old.id.as_deref().unwrap_or(&name)).await?;
+        engine.remove(old.id()).await?;
     }
     let helper = engine.create(&name, &body).await?;
     let mut said = Vec::new();

@@ -9,7 +9,7 @@ pub mod edit;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 use serde::{Deserialize, Serialize};
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -33,8 +33,8 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn of(c: &ContainerInspectResponse) -> Option<Membership> {
-        let labels = c.config.as_ref().and_then(|c| c.labels.as_ref())?;
+    pub fn of(c: &Container) -> Option<Membership> {
+        let labels = c.labels();
         if labels.get(LABEL_ONE_OFF).is_some_and(|v| v == "True") {
             return None;
         }

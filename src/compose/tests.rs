@@ -157,15 +157,14 @@ fn an_image_the_project_takes_from_the_environment_is_refused() {
 
 #[test]
 fn membership_comes_from_compose_labels() {
-    let c: ContainerInspectResponse =
-        serde_json::from_value(serde_json::json!({"Config": {"Labels": {
-            "com.docker.compose.project": "shop",
-            "com.docker.compose.service": "web",
-            "com.docker.compose.project.working_dir": "/srv/shop",
-            "com.docker.compose.project.config_files": "docker-compose.yml,/etc/extra.yml",
-            "com.docker.compose.oneoff": "False"
-        }}}))
-        .unwrap();
+    let c: Container = serde_json::from_value(serde_json::json!({"Config": {"Labels": {
+        "com.docker.compose.project": "shop",
+        "com.docker.compose.service": "web",
+        "com.docker.compose.project.working_dir": "/srv/shop",
+        "com.docker.compose.project.config_files": "docker-compose.yml,/etc/extra.yml",
+        "com.docker.compose.oneoff": "False"
+    }}}))
+    .unwrap();
     let m = Membership::of(&c).unwrap();
     assert_eq!(
         m.config_files,
@@ -175,7 +174,7 @@ fn membership_comes_from_compose_labels() {
         ]
     );
     assert_eq!(m.env_file, PathBuf::from("/srv/shop/.env"));
-    assert_eq!(Membership::of(&ContainerInspectResponse::default()), None);
+    assert_eq!(Membership::of(&Container::default()), None);
 }
 
 /// A project's file as compose reads it: its services, or an error naming the file; and the

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use bollard::models::{ContainerInspectResponse, Service};
+use crate::engine::Container;
+use bollard::models::Service;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -110,9 +111,12 @@ pub async fn discover(
     let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
     let mut seen = Vec::new();
     for c in &inspected {
-        let name = engine::name_of(c);
-        let labels = engine::labels_of(c);
-        let local_digests = match (ImageRef::parse(&engine::image_of(c)), c.image.as_deref()) {
+        let name = c.name().to_string();
+        let labels = c.labels();
+        let local_digests = match (
+            ImageRef::parse(c.image()),
+            Some(c.image_id()).filter(|i| !i.is_empty()),
+        ) {
             (Some(_), Some(id)) => match repo_digests.get(id) {
                 Some(digests) => digests.clone(),
                 None => {
@@ -130,8 +134,8 @@ pub async fn discover(
         seen.push(Seen {
             depends_on: depends_on(c, &labels, &compose, &name),
             compose: crate::compose::Membership::of(c).map(|m| (m.project, m.service)),
-            swarm_service: engine::swarm_service_of(c),
-            image: c.config.as_ref().and_then(|c| c.image.clone()),
+            swarm_service: c.swarm_service(),
+            image: Some(c.image().to_string()).filter(|i| !i.is_empty()),
             swarm: false,
             name,
             labels,
@@ -326,7 +330,7 @@ fn on_host(selection: &Selection, host: &str) -> Option<Selection> {
 async fn selected(
     engine: &dyn Engine,
     selection: &Selection,
-) -> Result<(Vec<ContainerInspectResponse>, Vec<Service>)> {
+) -> Result<(Vec<Container>, Vec<Service>)> {
     let names = match selection {
         Selection::Named(names) => names.clone(),
         Selection::All | Selection::OptedIn => {
@@ -358,8 +362,8 @@ async fn selected(
 }
 
 /// A compose container's project and service.
-fn service_of(c: &ContainerInspectResponse) -> Option<(String, String)> {
-    let labels = engine::labels_of(c);
+fn service_of(c: &Container) -> Option<(String, String)> {
+    let labels = c.labels();
     Some((
         labels.get("com.docker.compose.project")?.clone(),
         labels.get("com.docker.compose.service")?.clone(),
@@ -367,34 +371,25 @@ fn service_of(c: &ContainerInspectResponse) -> Option<(String, String)> {
 }
 
 /// compose names services, not containers: each project's services, to container names.
-fn compose_services(inspected: &[ContainerInspectResponse]) -> HashMap<(String, String), String> {
+fn compose_services(inspected: &[Container]) -> HashMap<(String, String), String> {
     inspected
         .iter()
-        .filter_map(|c| service_of(c).map(|k| (k, engine::name_of(c))))
+        .filter_map(|c| service_of(c).map(|k| (k, c.name().to_string())))
         .collect()
 }
 
 /// The containers `c` needs up first: its links, its `cutover.depends_on` label and its
 /// compose `depends_on`.
 fn depends_on(
-    c: &ContainerInspectResponse,
+    c: &Container,
     labels: &HashMap<String, String>,
     services: &HashMap<(String, String), String>,
     name: &str,
 ) -> Vec<String> {
     let mut depends_on: Vec<String> = c
-        .host_config
-        .as_ref()
-        .and_then(|h| h.links.clone())
-        .unwrap_or_default()
+        .links()
         .iter()
-        .map(|l| {
-            crate::engine::create_form_link(l)
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })
+        .map(|l| l.split(':').next().unwrap_or_default().to_string())
         .collect();
     depends_on.extend(
         labels

@@ -36,7 +36,7 @@ pub async fn claim(engine: &dyn Engine, members: &[String]) -> Result<Claim, Cla
             continue;
         };
         let body = ContainerCreateBody {
-            image: container.image.clone(),
+            image: Some(container.image_id().to_string()),
             cmd: Some(vec!["cutover-lock".into()]),
             labels: Some(HashMap::from([(LABEL.to_string(), holder())])),
             host_config: Some(HostConfig {
@@ -92,7 +92,7 @@ async fn release(engine: &dyn Engine, names: &[String]) {
 /// Who holds the claim `name`, as its label says; `None` when it is no claim of cutover's.
 async fn held_by(engine: &dyn Engine, name: &str) -> Option<String> {
     let c = engine.inspect(name).await.ok()??;
-    c.config?.labels?.get(LABEL).cloned()
+    c.label(LABEL).map(str::to_string)
 }
 
 /// This controller, for the label: its host name, process and the time.

@@ -10,8 +10,8 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-    NetworkConnectRequest, NetworkInspect, Service, ServiceSpec, Task,
+    ContainerCreateBody, EndpointSettings, ImageInspect, NetworkConnectRequest, NetworkInspect,
+    Service, ServiceSpec, Task,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
@@ -27,6 +27,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::endpoint::Endpoint;
 use super::reference::ImageRef;
 use super::ssh;
+use super::Container;
 use super::{
     short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, Stored, TarStream,
 };
@@ -208,8 +209,7 @@ impl DockerEngine {
             let Some(c) = self.inspect(id).await? else {
                 return Ok(());
             };
-            let state = c.state.unwrap_or_default();
-            if !state.running.unwrap_or(false) && !state.restarting.unwrap_or(false) {
+            if !c.is_running() && !c.is_restarting() {
                 return Ok(());
             }
             self.stop_once(id, timeout_secs).await?;
@@ -307,16 +307,13 @@ impl Engine for DockerEngine {
             .map_err(|e| api_error(&self.host, "asking the engine whether it answers", e))
     }
 
-    async fn inspect(
-        &self,
-        name_or_id: &str,
-    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<Container>, EngineError> {
         let inspected = self
             .past_transient(|| self.docker.inspect_container(name_or_id, None))
             .await;
         match inspected {
-            Ok(c) if self.podman => Ok(Some(super::podman::as_docker(c))),
-            Ok(c) => Ok(Some(c)),
+            Ok(c) if self.podman => Ok(Some(super::podman::as_docker(c).into())),
+            Ok(c) => Ok(Some(c.into())),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(api_error(&self.host, format!("inspecting {name_or_id}"), e)),
         }
@@ -473,7 +470,7 @@ impl Engine for DockerEngine {
 
     async fn rename(&self, id: &str, to: &str) -> Result<(), EngineError> {
         let current = super::inspect_required(self, id).await?;
-        if super::name_of(&current) == to {
+        if current.name() == to {
             return Ok(());
         }
         self.docker

@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bollard::models::ContainerInspectResponse;
-
 use super::{Engine, EngineError};
 
 /// What the containers hold that a profile reads before planning: the whole environment of each
@@ -29,17 +27,17 @@ impl Facts {
     /// redaction before anything else sees them.
     pub async fn read(
         engine: &dyn Engine,
-        c: &ContainerInspectResponse,
+        c: &super::Container,
         files: &[String],
     ) -> Result<Facts, EngineError> {
         let mut facts = Facts {
-            env: super::env_of(c),
+            env: c.env().to_vec(),
             ..Facts::default()
         };
-        let id = c.id.clone().unwrap_or_default();
+        let id = c.id().to_string();
         // Swarm mounts a task's secrets and configs where the archive API sees only empty
         // placeholders: a running task's files are read as the task sees them.
-        let task = super::swarm_service_of(c).is_some() && super::is_running(c);
+        let task = c.swarm_service().is_some() && c.is_running();
         for path in files {
             let text = match task {
                 true => read_in_task(engine, &id, path).await?,
@@ -68,10 +66,10 @@ impl Facts {
     pub async fn test(
         &mut self,
         engine: &dyn Engine,
-        c: &ContainerInspectResponse,
+        c: &super::Container,
         paths: &[String],
     ) -> Result<(), EngineError> {
-        let id = c.id.clone().unwrap_or_default();
+        let id = c.id().to_string();
         for path in paths {
             if engine.archive_get(&id, path).await?.is_some() {
                 self.present.insert(path.clone());

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::reference::ImageRef;
+use super::Container;
 use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, Stored, TarStream};
 
 /// How a container of an image behaves once started.
@@ -681,17 +682,14 @@ impl Engine for FakeEngine {
         self.reach("ping")
     }
 
-    async fn inspect(
-        &self,
-        name_or_id: &str,
-    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<Container>, EngineError> {
         self.reach("inspect")?;
         Ok(self.with(|w| {
             let c = w
                 .containers
                 .values()
                 .find(|c| c.id == name_or_id || c.name == name_or_id)?;
-            Some(inspect(w, c))
+            Some(inspect(w, c).into())
         }))
     }
 

@@ -6,6 +6,7 @@
 //! succeed), because recovery replays undo steps that may or may not have happened.
 
 pub mod claim;
+mod container;
 pub mod credentials;
 mod docker;
 pub mod endpoint;
@@ -14,9 +15,9 @@ pub mod facts;
 pub mod fake;
 pub mod podman;
 pub mod reference;
-pub mod successor;
 pub mod registry;
 mod ssh;
+pub mod successor;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use indicatif::MultiProgress;
 
+pub use container::{Attachment, Container, Mount};
 pub use docker::DockerEngine;
 use reference::ImageRef;
 
@@ -133,10 +135,7 @@ pub trait Engine: Send + Sync {
     }
 
     /// The container, or `None` when there is none by that name or id.
-    async fn inspect(
-        &self,
-        name_or_id: &str,
-    ) -> Result<Option<ContainerInspectResponse>, EngineError>;
+    async fn inspect(&self, name_or_id: &str) -> Result<Option<Container>, EngineError>;
 
     /// The image, or `None` when the engine does not have it.
     async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError>;
@@ -320,18 +319,6 @@ pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-pub fn is_running(c: &ContainerInspectResponse) -> bool {
-    c.state.as_ref().and_then(|s| s.running).unwrap_or(false)
-}
-
-pub fn name_of(c: &ContainerInspectResponse) -> String {
-    c.name
-        .as_deref()
-        .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_string()
-}
-
 /// The name of an environment entry (`NAME=VALUE`, or a bare `NAME`).
 pub fn env_name(entry: &str) -> &str {
     entry.split_once('=').map_or(entry, |(name, _)| name)
@@ -353,46 +340,25 @@ pub fn task_container(service: &Service) -> bollard::models::TaskSpecContainerSp
         .unwrap_or_default()
 }
 
-/// The container's whole environment, its image's defaults included.
-pub fn env_of(c: &ContainerInspectResponse) -> Vec<String> {
-    c.config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default()
-}
-
-pub fn labels_of(c: &ContainerInspectResponse) -> std::collections::HashMap<String, String> {
-    c.config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default()
-}
-
-/// The Swarm service whose task `c` is: Swarm replaces such a container itself, and would undo
-/// any change made to it alone.
-pub fn swarm_service_of(c: &ContainerInspectResponse) -> Option<String> {
-    labels_of(c).remove("com.docker.swarm.service.name")
-}
-
 /// The containers of a Swarm service's tasks on this engine's node, those running first, then
 /// the newest: a running one to read a product's settings from, a stopped one (Swarm keeps
 /// them as its task history) to read them again while the service is scaled to 0.
 pub async fn service_containers(
     engine: &dyn Engine,
     service: &str,
-) -> Result<Vec<ContainerInspectResponse>, EngineError> {
+) -> Result<Vec<Container>, EngineError> {
     let mut found = Vec::new();
     for name in engine.container_names(true).await? {
         if let Some(c) = engine.inspect(&name).await? {
-            if swarm_service_of(&c).as_deref() == Some(service) {
+            if c.swarm_service().as_deref() == Some(service) {
                 found.push(c);
             }
         }
     }
     found.sort_by_key(|c| {
         (
-            std::cmp::Reverse(is_running(c)),
-            std::cmp::Reverse(c.created.clone().unwrap_or_default()),
+            std::cmp::Reverse(c.is_running()),
+            std::cmp::Reverse(c.created().to_string()),
         )
     });
     Ok(found)
@@ -404,7 +370,7 @@ pub async fn service_containers(
 pub async fn service_as_container(
     engine: &dyn Engine,
     service: &bollard::models::Service,
-) -> Result<ContainerInspectResponse, EngineError> {
+) -> Result<Container, EngineError> {
     let container = task_container(service);
     let image = container.image.clone().unwrap_or_default();
     let mut env = engine
@@ -426,22 +392,20 @@ pub async fn service_as_container(
             ..Default::default()
         }),
         ..Default::default()
-    })
+    }
+    .into())
 }
 
 /// The container as this machine reaches it, for a probe of its ports. A Swarm task's overlay
 /// addresses are routed by no bridge of this host (they would leave by its default route), but
 /// every such task also has an address on the node's `docker_gwbridge`: that one stands for its
 /// networks.
-pub async fn inspect_reached(
-    engine: &dyn Engine,
-    id: &str,
-) -> Result<ContainerInspectResponse, EngineError> {
+pub async fn inspect_reached(engine: &dyn Engine, id: &str) -> Result<Container, EngineError> {
     let mut c = inspect_required(engine, id).await?;
-    if swarm_service_of(&c).is_none() || engine.machine() != Machine::This {
+    if c.swarm_service().is_none() || engine.machine() != Machine::This {
         return Ok(c);
     }
-    let id = c.id.clone().unwrap_or_default();
+    let id = c.id().to_string();
     let gateway = engine
         .network("docker_gwbridge")
         .await?
@@ -449,7 +413,7 @@ pub async fn inspect_reached(
         .and_then(|mut on| on.remove(&id))
         .and_then(|ep| ep.ipv4_address)
         .map(|a| a.split('/').next().unwrap_or_default().to_string());
-    if let Some(settings) = c.network_settings.as_mut() {
+    if let Some(settings) = c.0.network_settings.as_mut() {
         settings.networks = Some(
             gateway
                 .map(|ip| {
@@ -472,18 +436,11 @@ pub fn swarm_refusal(name: &str, service: &str) -> String {
     )
 }
 
-pub fn image_of(c: &ContainerInspectResponse) -> String {
-    c.config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
 /// The container, or an error naming it: for steps that act on a container they know exists.
 pub async fn inspect_required(
     engine: &dyn Engine,
     name_or_id: &str,
-) -> Result<ContainerInspectResponse, EngineError> {
+) -> Result<Container, EngineError> {
     engine
         .inspect(name_or_id)
         .await?
@@ -505,27 +462,19 @@ pub struct Origin {
 }
 
 /// Everything a successor of `c` is built from besides `c`; an error when its image is gone.
-pub async fn origin(
-    engine: &dyn Engine,
-    c: &ContainerInspectResponse,
-) -> Result<Origin, EngineError> {
-    let image_id = c.image.clone().unwrap_or_default();
+pub async fn origin(engine: &dyn Engine, c: &Container) -> Result<Origin, EngineError> {
+    let image_id = c.image_id().to_string();
     let image = engine
         .image(&image_id)
         .await?
         .and_then(|i| i.config)
         .ok_or_else(|| EngineError::ImageGone {
-            container: name_of(c),
+            container: c.name().to_string(),
             image: short(&image_id).to_string(),
-            reference: image_of(c),
+            reference: c.image().to_string(),
         })?;
     let mut vanished_volumes_from = Vec::new();
-    for entry in c
-        .host_config
-        .as_ref()
-        .and_then(|h| h.volumes_from.clone())
-        .unwrap_or_default()
-    {
+    for entry in c.volumes_from() {
         let source = entry.split(':').next().unwrap_or_default().to_string();
         if engine.inspect(&source).await?.is_none() {
             vanished_volumes_from.push(source);

@@ -9,14 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
-    ImageConfig, MountPoint, MountType, NetworkingConfig,
+    ContainerConfig, ContainerCreateBody, EndpointSettings, HostConfig, ImageConfig, MountType,
+    NetworkingConfig,
 };
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::facts::env_value;
-use crate::engine::{self, env_name, put_env};
+use crate::engine::{self, env_name, put_env, Container, Mount};
 use crate::secrets;
 
 /// The create request for a successor, plus the networks to connect before it starts (engines
@@ -61,7 +61,7 @@ impl SuccessorSpec {
 
 /// What the old container looked like, as far as recreating it is concerned.
 pub struct Predecessor<'a> {
-    pub inspect: &'a ContainerInspectResponse,
+    pub inspect: &'a Container,
     /// The configuration of the image the old container was created from.
     pub image: &'a ImageConfig,
     /// `VolumesFrom` entries of the old container that name containers that no longer exist
@@ -73,11 +73,11 @@ pub struct Predecessor<'a> {
 /// Builds the successor's create request: the old container's whole user configuration, the
 /// new image reference, and `VolumesFrom` the old container, as the vendors' procedures do.
 pub fn successor_spec(old: &Predecessor<'_>, image: &str) -> SuccessorSpec {
-    let inspect = old.inspect;
-    let id = inspect.id.clone().unwrap_or_default();
+    let inspect = &old.inspect.0;
+    let id = old.inspect.id().to_string();
     let mut notes = Vec::new();
     let host_config = carried_host_config(old, &id, &mut notes);
-    let (networking_config, extra_networks) = carried_networks(inspect, &host_config, &id);
+    let (networking_config, extra_networks) = carried_networks(old.inspect, &host_config, &id);
 
     let ContainerConfig {
         hostname,
@@ -172,7 +172,7 @@ fn user_command(
 }
 
 fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>) -> HostConfig {
-    let mut hc = old.inspect.host_config.clone().unwrap_or_default();
+    let mut hc = old.inspect.0.host_config.clone().unwrap_or_default();
     // The engine stores links as `/target:/this-name/alias`; create takes `target:alias`.
     hc.links = hc
         .links
@@ -197,7 +197,7 @@ fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>)
     hc.volumes_from = Some(volumes_from);
     hc.mounts = hc
         .mounts
-        .map(|mounts| pin_anonymous_mounts(mounts, old.inspect.mounts.as_deref()));
+        .map(|mounts| pin_anonymous_mounts(mounts, &old.inspect.mounts()));
     hc
 }
 
@@ -205,7 +205,7 @@ fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>)
 /// shadow the data that `VolumesFrom` brings; naming the old container's volume keeps the data.
 fn pin_anonymous_mounts(
     mounts: Vec<bollard::models::Mount>,
-    actual: Option<&[MountPoint]>,
+    actual: &[Mount],
 ) -> Vec<bollard::models::Mount> {
     mounts
         .into_iter()
@@ -214,9 +214,8 @@ fn pin_anonymous_mounts(
                 m.typ == Some(MountType::VOLUME) && m.source.as_deref().is_none_or(str::is_empty);
             if anonymous {
                 m.source = actual
-                    .unwrap_or_default()
                     .iter()
-                    .find(|p| p.destination == m.target)
+                    .find(|p| Some(&p.destination) == m.target.as_ref())
                     .and_then(|p| p.name.clone());
             }
             m
@@ -226,7 +225,7 @@ fn pin_anonymous_mounts(
 
 /// The primary network goes into the create call, the others are connected afterwards.
 fn carried_networks(
-    inspect: &ContainerInspectResponse,
+    inspect: &Container,
     hc: &HostConfig,
     id: &str,
 ) -> (Option<NetworkingConfig>, BTreeMap<String, EndpointSettings>) {
@@ -235,12 +234,9 @@ fn carried_networks(
         return (None, BTreeMap::new());
     }
     let primary = if mode == "default" { "bridge" } else { mode };
-    let name = inspect
-        .name
-        .as_deref()
-        .unwrap_or_default()
-        .trim_start_matches('/');
+    let name = inspect.name();
     let mut extra: BTreeMap<String, EndpointSettings> = inspect
+        .0
         .network_settings
         .as_ref()
         .and_then(|s| s.networks.clone())
@@ -345,9 +341,9 @@ impl std::fmt::Display for Difference {
 
 /// Compares what was carried with what the engine actually created: every carried setting must
 /// be present in the created container. Values are rendered with secrets masked.
-pub fn verify(spec: &SuccessorSpec, created: &ContainerInspectResponse) -> Vec<Difference> {
+pub fn verify(spec: &SuccessorSpec, created: &Container) -> Vec<Difference> {
     let expected = comparable(&spec.body, &spec.extra_networks);
-    let actual = comparable_created(created);
+    let actual = comparable_created(&created.0);
     let mut diffs = Vec::new();
     contained(&expected, &actual, "", &mut diffs);
     diffs
@@ -372,7 +368,7 @@ fn comparable(body: &ContainerCreateBody, extra: &BTreeMap<String, EndpointSetti
     serde_json::json!({ "Config": config, "HostConfig": hc, "Networks": networks })
 }
 
-fn comparable_created(created: &ContainerInspectResponse) -> Value {
+fn comparable_created(created: &bollard::models::ContainerInspectResponse) -> Value {
     let mut hc = serde_json::to_value(&created.host_config).unwrap_or(Value::Null);
     normalise_links(&mut hc);
     let networks = created
@@ -535,20 +531,6 @@ fn change_env(
         removed.retain(|r| r != name);
     }
     Ok(removed)
-}
-
-/// The mount (volume or bind) of the container that holds `path`, if any: mounted at the file
-/// itself or at a directory above it. A file there is shared with the successor already.
-pub fn mount_holding<'a>(
-    inspect: &'a ContainerInspectResponse,
-    path: &str,
-) -> Option<&'a MountPoint> {
-    inspect.mounts.iter().flatten().find(|m| {
-        m.destination.as_deref().is_some_and(|dest| {
-            let dest = dest.trim_end_matches('/');
-            path == dest || path.starts_with(&format!("{dest}/"))
-        })
-    })
 }
 
 /// The create request of a one-shot container (a migration): the successor's configuration

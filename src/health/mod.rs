@@ -14,7 +14,7 @@ mod probe;
 
 use std::time::{Duration, SystemTime};
 
-use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use crate::engine::Container;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -202,8 +202,8 @@ pub async fn await_healthy(
     let began = Instant::now();
     let began_at = clock::now();
     let first = inspect_required(engine, id).await?;
-    let restarts = first.restart_count.unwrap_or(0);
-    let has_healthcheck = has_healthcheck(&first);
+    let restarts = first.restart_count();
+    let has_healthcheck = first.has_healthcheck();
     // Addresses are assigned at start; the port probe resolves them from a fresh inspect.
     let mut probe = match (policy.explicit(), has_healthcheck) {
         (true, _) => Some(probe::Probe::named(policy)?),
@@ -270,15 +270,10 @@ pub async fn await_healthy(
 
 /// What the container's own HEALTHCHECK says now: healthy, still starting, or unhealthy (an
 /// error with its last output).
-fn healthcheck_passed(now: &ContainerInspectResponse) -> Result<bool, HealthError> {
-    match now
-        .state
-        .as_ref()
-        .and_then(|s| s.health.as_ref())
-        .and_then(|h| h.status)
-    {
-        Some(HealthStatusEnum::HEALTHY) => Ok(true),
-        Some(HealthStatusEnum::UNHEALTHY) => Err(HealthError::Unhealthy(last_probe_output(now))),
+fn healthcheck_passed(now: &Container) -> Result<bool, HealthError> {
+    match now.health().as_deref() {
+        Some("healthy") => Ok(true),
+        Some("unhealthy") => Err(HealthError::Unhealthy(last_probe_output(now))),
         _ => Ok(false),
     }
 }
@@ -342,10 +337,7 @@ pub async fn confirm_running(
     id: &str,
     settle: Duration,
 ) -> Result<(), HealthError> {
-    let restarts = inspect_required(engine, id)
-        .await?
-        .restart_count
-        .unwrap_or(0);
+    let restarts = inspect_required(engine, id).await?.restart_count();
     let started = Instant::now();
     loop {
         check_still_running(&inspect_required(engine, id).await?, restarts)?;
@@ -356,43 +348,20 @@ pub async fn confirm_running(
     }
 }
 
-/// Whether the container (its own setting or its image's) has a HEALTHCHECK that is not
-/// disabled with `NONE`.
-fn has_healthcheck(c: &ContainerInspectResponse) -> bool {
-    let test = c
-        .config
-        .as_ref()
-        .and_then(|c| c.healthcheck.as_ref())
-        .and_then(|h| h.test.as_ref());
-    test.is_some_and(|t| !t.is_empty() && t[0] != "NONE")
-}
-
-fn check_still_running(
-    c: &ContainerInspectResponse,
-    restarts_before: i64,
-) -> Result<(), HealthError> {
-    let state = c.state.clone().unwrap_or_default();
-    if c.restart_count.unwrap_or(0) > restarts_before || state.restarting == Some(true) {
+fn check_still_running(c: &Container, restarts_before: i64) -> Result<(), HealthError> {
+    if c.restart_count() > restarts_before || c.is_restarting() {
         return Err(HealthError::Restarted);
     }
-    if state.running != Some(true) {
+    if !c.is_running() {
         return Err(HealthError::Exited {
-            code: state.exit_code.unwrap_or(-1),
+            code: c.exit_code().unwrap_or(-1),
         });
     }
     Ok(())
 }
 
-fn last_probe_output(c: &ContainerInspectResponse) -> String {
-    let log = c
-        .state
-        .as_ref()
-        .and_then(|s| s.health.as_ref())
-        .and_then(|h| h.log.as_ref());
-    let output = log
-        .and_then(|l| l.last())
-        .and_then(|r| r.output.clone())
-        .unwrap_or_default();
+fn last_probe_output(c: &Container) -> String {
+    let output = c.last_health_output().unwrap_or_default();
     let output = output.trim();
     secrets::redact(if output.is_empty() {
         "the probe printed nothing"
@@ -429,27 +398,5 @@ mod tests {
             "{}",
             p.describe()
         );
-    }
-
-    #[test]
-    fn a_disabled_healthcheck_is_none() {
-        let mut c = ContainerInspectResponse::default();
-        assert!(!has_healthcheck(&c));
-        c.config = Some(bollard::models::ContainerConfig {
-            healthcheck: Some(bollard::models::HealthConfig {
-                test: Some(vec!["NONE".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        assert!(!has_healthcheck(&c));
-        c.config
-            .as_mut()
-            .unwrap()
-            .healthcheck
-            .as_mut()
-            .unwrap()
-            .test = Some(vec!["CMD".into(), "true".into()]);
-        assert!(has_healthcheck(&c));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -142,50 +142,21 @@ pub const PROBE_PORT_LABEL: &str = "cutover.probe_port";
 
 /// The port the default probe asks: the one [`PROBE_PORT_LABEL`] names, else the lowest
 /// published TCP port, else the lowest exposed one.
-pub fn probe_port(c: &ContainerInspectResponse) -> Option<u16> {
-    let labelled = c
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(PROBE_PORT_LABEL))
-        .and_then(|p| p.parse().ok());
-    if labelled.is_some() {
-        return labelled;
-    }
-    let tcp = |key: &String| key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
-    let published = c
-        .host_config
-        .as_ref()
-        .and_then(|h| h.port_bindings.as_ref());
-    let published = published.into_iter().flat_map(|b| {
-        b.iter()
-            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
-            .map(|(k, _)| k)
-    });
-    if let Some(port) = published.filter_map(tcp).min() {
-        return Some(port);
-    }
-    let exposed = c.config.as_ref().and_then(|c| c.exposed_ports.as_ref());
-    exposed
-        .into_iter()
-        .flat_map(|e| e.iter())
-        .filter_map(tcp)
-        .min()
+pub fn probe_port(c: &Container) -> Option<u16> {
+    let labelled = c.label(PROBE_PORT_LABEL).and_then(|p| p.parse().ok());
+    labelled
+        .or_else(|| c.tcp_ports_to_publish().first().copied())
+        .or_else(|| c.exposed_tcp_ports().first().copied())
 }
 
 /// Every way to reach `port` of the container from this machine, direct ones first. On another
 /// machine only what it publishes on all its addresses (or one of them) is reached, at that
 /// machine: its bridges and its loopback are not this one's.
-pub fn endpoints(c: &ContainerInspectResponse, port: u16, machine: &Machine) -> Vec<Endpoint> {
+pub fn endpoints(c: &Container, port: u16, machine: &Machine) -> Vec<Endpoint> {
     let mut out = Vec::new();
     let here = *machine == Machine::This;
     let at = |ip: IpAddr, port: u16| SocketAddr::new(ip, port).to_string();
-    let mode = c
-        .host_config
-        .as_ref()
-        .and_then(|h| h.network_mode.clone())
-        .unwrap_or_default();
-    if mode == "host" {
+    if c.network_mode() == "host" {
         out.push(Endpoint {
             addr: match machine {
                 Machine::This => at(Ipv4Addr::LOCALHOST.into(), port),
@@ -195,41 +166,22 @@ pub fn endpoints(c: &ContainerInspectResponse, port: u16, machine: &Machine) -> 
             how: "the host's network".into(),
         });
     }
-    let networks = c
-        .network_settings
-        .as_ref()
-        .and_then(|s| s.networks.as_ref())
-        .filter(|_| here);
-    for (name, ep) in networks.into_iter().flatten() {
-        if let Some(ip) = ep
-            .ip_address
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok())
-        {
+    let networks = c.attachments().into_iter().filter(|_| here);
+    for on in networks {
+        if let Some(ip) = on.address.and_then(|ip| ip.parse::<IpAddr>().ok()) {
             out.push(Endpoint {
                 addr: at(ip, port),
                 direct: true,
-                how: format!("its address on network {name}"),
+                how: format!("its address on network {}", on.network),
             });
         }
     }
     let bindings = c
-        .network_settings
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten());
-    for binding in bindings.into_iter().flatten() {
-        let Some(host_port) = binding
-            .host_port
-            .as_deref()
-            .and_then(|p| p.parse::<u16>().ok())
-        else {
-            continue;
-        };
-        let ip = binding
-            .host_ip
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        .published()
+        .into_iter()
+        .filter(|(p, proto, _, _)| *p == port && proto == "tcp");
+    for (_, _, host_ip, host_port) in bindings {
+        let ip = host_ip.parse::<IpAddr>().ok();
         let addr = match (ip, machine) {
             (Some(ip), _) if !ip.is_unspecified() && !ip.is_loopback() => at(ip, host_port),
             (_, Machine::This) => at(
@@ -296,7 +248,7 @@ impl Probe {
         Probe::new(target, policy.expect_status, policy.json.clone())
     }
 
-    pub(super) fn default_for(c: &ContainerInspectResponse) -> Option<Result<Probe, HealthError>> {
+    pub(super) fn default_for(c: &Container) -> Option<Result<Probe, HealthError>> {
         probe_port(c).map(|port| Probe::new(Target::Default { port }, None, Vec::new()))
     }
 
@@ -320,7 +272,7 @@ impl Probe {
     /// One attempt: `Ok` with what passed, `Err` with what was seen instead.
     pub(super) async fn attempt(
         &mut self,
-        c: &ContainerInspectResponse,
+        c: &Container,
         machine: &Machine,
     ) -> Result<String, String> {
         let (port, path, default, scheme) = match &self.target {
@@ -432,7 +384,7 @@ enum Miss {
 mod tests {
     use super::*;
 
-    fn container(json: Value) -> ContainerInspectResponse {
+    fn container(json: Value) -> Container {
         serde_json::from_value(json).unwrap()
     }
 

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found, Location, Source};
 use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan;
 use crate::plan::build::{BackupPlan, SnapshotHow, SnapshotPlan};
@@ -53,11 +53,11 @@ impl BackupRequest {
 
     /// Refuses an online backup of a database that lives in the application's own files: only
     /// a stopped application leaves them consistent.
-    fn check_online(&self, app: &ContainerInspectResponse, target: &Target) -> Result<()> {
+    fn check_online(&self, app: &Container, target: &Target) -> Result<()> {
         match self.online && target.has_embedded_database() {
             true => Err(Error::Refused(format!(
                 "{} keeps its database in its own files ({}), which are only consistent while it is stopped: leave out --backup-online",
-                engine::name_of(app),
+                app.name(),
                 target.describe()
             ))),
             false => Ok(()),
@@ -84,12 +84,12 @@ impl BackupRequest {
 /// cutover can dump, served by a container on a network the application shares.
 pub async fn target(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     facts: &Facts,
     spec: Option<&DatabaseSpec>,
     volumes: bool,
 ) -> Result<Target> {
-    let name = engine::name_of(app);
+    let name = app.name().to_string();
     let mut target = Target::default();
     if let Some(spec) = spec {
         let found = spec.find(facts).map_err(|e| {
@@ -105,11 +105,11 @@ pub async fn target(
         }
     }
     if volumes {
-        for mount in app.mounts.iter().flatten() {
-            if !matches!(mount.typ.as_deref(), Some("volume" | "bind")) {
+        for mount in app.mounts() {
+            if !matches!(mount.kind.as_str(), "volume" | "bind") {
                 continue;
             }
-            let Some(path) = mount.destination.clone() else {
+            let Some(path) = Some(mount.destination.clone()).filter(|d| !d.is_empty()) else {
                 continue;
             };
             let source = mount
@@ -134,11 +134,11 @@ pub async fn target(
 /// backup back.
 async fn database_target(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     spec: &DatabaseSpec,
     location: Location,
 ) -> Result<DatabaseTarget> {
-    let name = engine::name_of(app);
+    let name = app.name().to_string();
     let (host, port) = (location.host.clone(), location.port);
     let database = database_server(engine, app, spec, location).await?.ok_or_else(|| {
         Error::Refused(format!(
@@ -160,11 +160,11 @@ async fn database_target(
 /// One that cutover cannot dump, or whose container is stopped, is refused, saying why.
 pub async fn database_server(
     engine: &dyn Engine,
-    app: &ContainerInspectResponse,
+    app: &Container,
     spec: &DatabaseSpec,
     location: Location,
 ) -> Result<Option<DatabaseTarget>> {
-    let name = engine::name_of(app);
+    let name = app.name().to_string();
     if location.engine == DbEngine::Sqlserver {
         return Err(Error::Refused(format!(
             "{name} uses a SQL Server database ({}), which cutover cannot dump: back it up with SQL Server's own tools, then pass --skip-backup",
@@ -192,14 +192,13 @@ pub async fn database_server(
 
 /// The product's embedded database, backed up as a copy of the mount that holds its files: it
 /// must be on a volume or bind mount, or the new container would start without it.
-pub fn embedded_database(app: &ContainerInspectResponse, path: &str) -> Result<VolumeTarget> {
-    let name = engine::name_of(app);
+pub fn embedded_database(app: &Container, path: &str) -> Result<VolumeTarget> {
+    let name = app.name().to_string();
     let mount = app
-        .mounts
-        .iter()
-        .flatten()
-        .find(|m| m.destination.as_deref() == Some(path))
-        .filter(|m| matches!(m.typ.as_deref(), Some("volume" | "bind")))
+        .mounts()
+        .into_iter()
+        .find(|m| m.destination == path)
+        .filter(|m| matches!(m.kind.as_str(), "volume" | "bind"))
         .ok_or_else(|| {
             Error::Refused(format!(
                 "{name} keeps its embedded database in {path}, which is on no volume: the new container would start without it. Mount a volume there first (docker run -v NAME:{path}), or say where its database is"
@@ -222,7 +221,7 @@ pub fn embedded_database(app: &ContainerInspectResponse, path: &str) -> Result<V
 pub async fn ensure_room(
     engine: &dyn Engine,
     root: &Path,
-    apps: &[(&ContainerInspectResponse, &Target)],
+    apps: &[(&Container, &Target)],
 ) -> Result<()> {
     let mut needed = 0u64;
     for (app, target) in apps {
@@ -230,7 +229,7 @@ pub async fn ensure_room(
             .await
             .map_err(|e| Error::Refused(format!("estimating the backup's size: {e}")))?;
     }
-    let folders = apps.iter().map(|(app, _)| root.join(engine::name_of(app)));
+    let folders = apps.iter().map(|(app, _)| root.join(app.name()));
     for dir in std::iter::once(root.to_path_buf()).chain(folders) {
         crate::private::dir(&dir)
             .map_err(|e| Error::Refused(format!("the backup directory: {e}")))?;
@@ -260,7 +259,7 @@ pub async fn plan_for(
     state: &StateDir,
     request: &BackupRequest,
     profile: Option<&DatabaseSpec>,
-    members: &[(&ContainerInspectResponse, &Facts)],
+    members: &[(&Container, &Facts)],
 ) -> Result<Option<BackupPlan>> {
     if request.skip {
         tracing::info!("no backup: --skip-backup");
@@ -285,15 +284,15 @@ pub async fn plan_for(
         .await?;
         request.check_online(app, &target)?;
         if !target.is_empty() {
-            plan.targets.insert(engine::name_of(app), target);
+            plan.targets.insert(app.name().to_string(), target);
         }
     }
     if plan.targets.is_empty() {
         return Ok(None);
     }
-    let apps: Vec<(&ContainerInspectResponse, &Target)> = members
+    let apps: Vec<(&Container, &Target)> = members
         .iter()
-        .filter_map(|(app, _)| plan.targets.get(&engine::name_of(app)).map(|t| (*app, t)))
+        .filter_map(|(app, _)| plan.targets.get(app.name()).map(|t| (*app, t)))
         .collect();
     ensure_room(engine, &plan.root, &apps).await?;
     Ok(Some(plan))
@@ -309,7 +308,7 @@ pub async fn choose_snapshots(
     engine: &dyn Engine,
     request: &BackupRequest,
     plan: &mut BackupPlan,
-    members: &[(&ContainerInspectResponse, &Facts)],
+    members: &[(&Container, &Facts)],
 ) {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let mut dumped_because = BTreeMap::new();
@@ -317,10 +316,7 @@ pub async fn choose_snapshots(
         let Some(db) = &target.database else {
             continue;
         };
-        let Some((app, facts)) = members
-            .iter()
-            .find(|(app, _)| engine::name_of(app) == *member)
-        else {
+        let Some((app, facts)) = members.iter().find(|(app, _)| app.name() == member) else {
             continue;
         };
         let why = match () {
@@ -503,7 +499,7 @@ pub async fn prepare_restore(
             .target
             .database
             .as_ref()
-            .map(|d| d.spec.files(&engine::env_of(&app)))
+            .map(|d| d.spec.files(app.env()))
             .unwrap_or_default(),
     )
     .await?;

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use crate::compose::{self, Membership};
 use crate::engine::reference::ImageRef;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::build::ComposePlan;
 use crate::plan::steps::{sha, ComposeEdit};
@@ -45,7 +45,7 @@ pub async fn project_members(
             continue;
         };
         if let Some(m) = Membership::of(&c).filter(|m| m.project == project) {
-            let repository = ImageRef::parse(&engine::image_of(&c))
+            let repository = ImageRef::parse(c.image())
                 .map(|r| r.repository)
                 .unwrap_or_default();
             found.push((name, m, repository));
@@ -129,7 +129,7 @@ fn read_files(m: &Membership) -> Result<Vec<(PathBuf, String)>> {
 pub async fn plan(
     engine: &dyn Engine,
     request: &ComposeRequest,
-    members: &[(&ContainerInspectResponse, String)],
+    members: &[(&Container, String)],
     scratch: PathBuf,
 ) -> Result<Option<ComposePlan>> {
     let managed: Vec<Managed<'_>> = members
@@ -164,7 +164,7 @@ pub async fn plan(
 }
 
 /// A member of a compose project, and the image it moves to.
-type Managed<'a> = (Membership, &'a ContainerInspectResponse, &'a String);
+type Managed<'a> = (Membership, &'a Container, &'a String);
 
 /// Each compose file the upgrade must edit: its text now and the changes to it.
 fn file_changes(
@@ -177,10 +177,7 @@ fn file_changes(
         let dotenv = std::fs::read_to_string(&m.env_file).ok();
         let (file, change) =
             compose::plan_change(m, &defs, dotenv.as_deref(), image).map_err(|why| {
-                Error::Refused(format!(
-                    "{}: {why}; or pass --no-compose-edit",
-                    engine::name_of(c)
-                ))
+                Error::Refused(format!("{}: {why}; or pass --no-compose-edit", c.name()))
             })?;
         if !compose::edit::writable(&file) {
             return Err(Error::Refused(format!(
@@ -244,7 +241,7 @@ async fn config_hash_labels(
         for (m, c, _) in managed {
             if let Some(hash) = hashes.get(&m.service).filter(|_| m.project == project) {
                 labels.insert(
-                    engine::name_of(c),
+                    c.name().to_string(),
                     BTreeMap::from([(compose::LABEL_CONFIG_HASH.to_string(), hash.clone())]),
                 );
             }

@@ -1,10 +1,10 @@
 //! The containers a command works on: claimed, running, with their profile and the other
 //! members of their group (every container of the profile on the same database).
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::preflight;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan;
 use crate::profile::{self, Catalog, Choice, Facts, Loaded, Profile};
@@ -17,9 +17,9 @@ pub async fn claim_running(
     engine: &dyn Engine,
     state: &StateDir,
     name: &str,
-) -> Result<(ContainerLock, ContainerInspectResponse)> {
+) -> Result<(ContainerLock, Container)> {
     let (lock, old) = preflight::claim_running(engine, state, name).await?;
-    if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
+    if old.removes_itself() {
         return Err(Error::Refused(format!(
             "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
         )));
@@ -31,10 +31,10 @@ pub async fn claim_running(
 pub fn choose_profile(
     catalog: &Catalog,
     choice: &Choice,
-    c: &ContainerInspectResponse,
+    c: &Container,
 ) -> Result<Option<(Loaded, String)>> {
     catalog
-        .choose(choice, &engine::labels_of(c), &engine::image_of(c))
+        .choose(choice, &c.labels(), c.image())
         .map_err(|e| Error::Refused(e.to_string()))
 }
 
@@ -42,12 +42,12 @@ pub fn choose_profile(
 pub async fn gather_facts(
     engine: &dyn Engine,
     profile: Option<&Profile>,
-    c: &ContainerInspectResponse,
+    c: &Container,
 ) -> Result<Facts> {
     let Some(profile) = profile else {
         return Ok(Facts::read(engine, c, &[]).await?);
     };
-    let mut facts = Facts::read(engine, c, &profile.files_to_read(&engine::env_of(c))).await?;
+    let mut facts = Facts::read(engine, c, &profile.files_to_read(c.env())).await?;
     facts.test(engine, c, &profile.files_to_test()).await?;
     Ok(facts)
 }
@@ -58,11 +58,11 @@ pub async fn with_its_group(
     engine: &dyn Engine,
     catalog: &Catalog,
     loaded: &Loaded,
-    c: ContainerInspectResponse,
-) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
+    c: Container,
+) -> Result<Vec<(String, Container, Facts)>> {
     let profile = &loaded.profile;
     let facts = gather_facts(engine, Some(profile), &c).await?;
-    let mut members = vec![(engine::name_of(&c), c, facts)];
+    let mut members = vec![(c.name().to_string(), c, facts)];
     if profile.groups_by_database() {
         let (_, first, first_facts) = &members[0];
         let others = group_members(engine, catalog, loaded, first, first_facts).await?;
@@ -76,16 +76,16 @@ pub async fn group_members(
     engine: &dyn Engine,
     catalog: &Catalog,
     loaded: &Loaded,
-    primary: &ContainerInspectResponse,
+    primary: &Container,
     primary_facts: &Facts,
-) -> Result<Vec<(String, ContainerInspectResponse, Facts)>> {
+) -> Result<Vec<(String, Container, Facts)>> {
     let profile = &loaded.profile;
     let Some(database) = &profile.database else {
         return Ok(Vec::new());
     };
     let identity = database_identity(engine, primary, database, primary_facts).await?;
     let mut found = Vec::new();
-    for (name, c) in running(engine, Some(&engine::name_of(primary))).await? {
+    for (name, c) in running(engine, Some(primary.name())).await? {
         let same_profile = match choose_profile(catalog, &Choice::Auto, &c) {
             Ok(Some((other, _))) => other.profile.name == profile.name,
             _ => false,
@@ -93,7 +93,7 @@ pub async fn group_members(
         if !same_profile {
             continue;
         }
-        secrets::register_container(&c);
+        secrets::register_env(c.env());
         let facts = match gather_facts(engine, Some(profile), &c).await {
             Ok(facts) => facts,
             // A container removed or stopped while it was read (a one-shot run with --rm, another
@@ -111,7 +111,7 @@ pub async fn group_members(
         {
             tracing::info!(
                 "{name} is on the same database: it moves with {}",
-                engine::name_of(primary)
+                primary.name().to_string()
             );
             found.push((name, c, facts));
         }
@@ -124,29 +124,23 @@ pub async fn group_members(
 pub async fn companions(
     engine: &dyn Engine,
     companions: &[String],
-    primary: &ContainerInspectResponse,
+    primary: &Container,
 ) -> Result<Vec<String>> {
-    let installation = |c: &ContainerInspectResponse| {
+    let installation = |c: &Container| {
         let networks = c
-            .network_settings
-            .as_ref()
-            .and_then(|s| s.networks.as_ref())
-            .map(|n| n.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
+            .attachments()
             .into_iter()
+            .map(|a| a.network)
             .filter(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
         let project = c
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get("com.docker.compose.project"))
+            .label("com.docker.compose.project")
             .map(|p| format!("compose:{p}"));
         networks.chain(project).collect::<Vec<_>>()
     };
     let ours = installation(primary);
     let mut found = Vec::new();
-    for (name, c) in running(engine, Some(&engine::name_of(primary))).await? {
-        let image = crate::engine::reference::ImageRef::parse(&engine::image_of(&c));
+    for (name, c) in running(engine, Some(primary.name())).await? {
+        let image = crate::engine::reference::ImageRef::parse(c.image());
         let companion = image
             .as_ref()
             .and_then(|i| profile::repository_matching(companions, i))
@@ -154,8 +148,8 @@ pub async fn companions(
         if companion && installation(&c).iter().any(|i| ours.contains(i)) {
             tracing::info!(
                 "{name} ({}) belongs to the same installation: it moves with {}",
-                engine::image_of(&c),
-                engine::name_of(primary)
+                c.image().to_string(),
+                primary.name().to_string()
             );
             found.push(name);
         }
@@ -164,10 +158,7 @@ pub async fn companions(
 }
 
 /// The running containers besides `besides` and those cutover keeps aside, by name.
-async fn running(
-    engine: &dyn Engine,
-    besides: Option<&str>,
-) -> Result<Vec<(String, ContainerInspectResponse)>> {
+async fn running(engine: &dyn Engine, besides: Option<&str>) -> Result<Vec<(String, Container)>> {
     let mut names = engine.container_names(false).await?;
     names.sort();
     let mut found = Vec::new();
@@ -183,10 +174,7 @@ async fn running(
 }
 
 async fn still_running(engine: &dyn Engine, name: &str) -> Result<bool> {
-    Ok(engine
-        .inspect(name)
-        .await?
-        .is_some_and(|c| engine::is_running(&c)))
+    Ok(engine.inspect(name).await?.is_some_and(|c| c.is_running()))
 }
 
 /// What makes two containers share a database: the server (the database's container when it
@@ -226,13 +214,13 @@ impl std::fmt::Display for DatabaseIdentity {
 
 async fn database_identity(
     engine: &dyn Engine,
-    c: &ContainerInspectResponse,
+    c: &Container,
     database: &profile::DatabaseSpec,
     facts: &Facts,
 ) -> Result<DatabaseIdentity> {
     let location = database
         .locate(facts)
-        .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(c))))?;
+        .map_err(|e| Error::Refused(format!("{}: {e}", c.name())))?;
     let container = crate::backup::database_container(engine, c, &location.host).await?;
     let published = match &container {
         Some(server) => published(engine, server.name(), location.port).await?,
@@ -252,14 +240,12 @@ async fn published(engine: &dyn Engine, container: &str, port: u16) -> Result<Ve
     let bindings = engine
         .inspect(container)
         .await?
-        .and_then(|c| c.network_settings)
-        .and_then(|n| n.ports)
-        .and_then(|mut ports| ports.remove(&format!("{port}/tcp")))
-        .flatten()
+        .map(|c| c.published())
         .unwrap_or_default();
     let mut ports: Vec<u16> = bindings
-        .iter()
-        .filter_map(|b| b.host_port.as_deref()?.parse().ok())
+        .into_iter()
+        .filter(|(p, proto, _, _)| *p == port && proto == "tcp")
+        .map(|(_, _, _, host_port)| host_port)
         .collect();
     ports.dedup();
     Ok(ports)
@@ -286,7 +272,7 @@ pub async fn nodes(engine: &dyn Engine, catalog: &Catalog) -> Result<Vec<Node>> 
         let (true, Some(database)) = (profile.groups_by_database(), &profile.database) else {
             continue;
         };
-        secrets::register_container(&c);
+        secrets::register_env(c.env());
         let identity = match gather_facts(engine, Some(profile), &c).await {
             Ok(facts) => database_identity(engine, &c, database, &facts).await,
             Err(e) => Err(e),

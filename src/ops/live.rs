@@ -8,7 +8,7 @@
 //! and says which, quoting what the product answered. `cutover profiles check` runs the same
 //! checks alone, and also proves the database can be dumped and restored.
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 use serde::Serialize;
 
 use super::backup::{database_server, embedded_database};
@@ -18,7 +18,7 @@ use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
 use crate::backup::{self, DatabaseTarget, Server, Target};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::health::{self, HealthPolicy};
 use crate::plan::steps::{CheckVersion, VersionSource};
@@ -58,7 +58,7 @@ pub struct Rules<'a> {
 /// named), the database through the first.
 pub async fn check_group(
     engine: &dyn Engine,
-    members: &[(&ContainerInspectResponse, &Facts)],
+    members: &[(&Container, &Facts)],
     rules: &Rules<'_>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -77,7 +77,7 @@ pub async fn check_group(
 pub async fn require_match(
     engine: &dyn Engine,
     profile: &str,
-    members: &[(&ContainerInspectResponse, &Facts)],
+    members: &[(&Container, &Facts)],
     rules: &Rules<'_>,
 ) -> crate::Result<()> {
     let findings = check_group(engine, members, rules).await;
@@ -98,12 +98,12 @@ pub async fn require_match(
 /// Every rule of the profile that applies, tried on one running container.
 async fn check(
     engine: &dyn Engine,
-    c: &ContainerInspectResponse,
+    c: &Container,
     facts: &Facts,
     rules: &Rules<'_>,
 ) -> Vec<Finding> {
-    let name = engine::name_of(c);
-    let id = c.id.clone().unwrap_or_default();
+    let name = c.name().to_string();
+    let id = c.id().to_string();
     let finding = |check, rule: String, result: Result<String, String>| Finding {
         container: name.clone(),
         check,
@@ -146,12 +146,12 @@ async fn check(
 /// The version the running container reports, against the tag it runs.
 async fn reports_current(
     engine: &dyn Engine,
-    c: &ContainerInspectResponse,
+    c: &Container,
     id: &str,
     source: &VersionSource,
     health: &HealthPolicy,
 ) -> Result<String, String> {
-    let image = engine::image_of(c);
+    let image = c.image().to_string();
     // A floating tag (`latest`) names no version: there is nothing to compare with.
     let Some(tag) = ImageRef::parse(&image)
         .and_then(|r| r.tag)
@@ -160,7 +160,7 @@ async fn reports_current(
         return Ok(format!("{image} names no version to compare with"));
     };
     let check = CheckVersion {
-        slot: Slot::new(&engine::name_of(c), 0),
+        slot: Slot::new(c.name(), 0),
         source: source.clone(),
         want: tag.clone(),
         port: health.port,
@@ -181,7 +181,7 @@ async fn reports_current(
 /// (`Err`), whatever else fails because of it.
 async fn database(
     engine: &dyn Engine,
-    c: &ContainerInspectResponse,
+    c: &Container,
     facts: &Facts,
     spec: &DatabaseSpec,
     dump: bool,
@@ -254,7 +254,7 @@ type Answer = (&'static str, String, Result<String, String>);
 /// and the extensions the product needs.
 async fn served(
     engine: &dyn Engine,
-    c: &ContainerInspectResponse,
+    c: &Container,
     spec: &DatabaseSpec,
     server: &DatabaseTarget,
     dump: bool,
@@ -305,24 +305,23 @@ pub async fn check_container(
         .inspect(name)
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
-    if !engine::is_running(&c) {
+    if !c.is_running() {
         return Err(Error::Refused(format!(
             "{name} is not running: a profile is checked against the running product; start it first"
         )));
     }
-    crate::secrets::register_container(&c);
+    crate::secrets::register_env(c.env());
     let (loaded, _) = choose_profile(catalog, choice, &c)?.ok_or_else(|| {
         Error::Refused(format!(
             "{name} follows no product profile; name one with --profile NAME|FILE"
         ))
     })?;
     let profile = &loaded.profile;
-    let members: Vec<(ContainerInspectResponse, Facts)> =
-        with_its_group(engine, catalog, &loaded, c)
-            .await?
-            .into_iter()
-            .map(|(_, c, f)| (c, f))
-            .collect();
+    let members: Vec<(Container, Facts)> = with_its_group(engine, catalog, &loaded, c)
+        .await?
+        .into_iter()
+        .map(|(_, c, f)| (c, f))
+        .collect();
     let given = Given {
         profile: choice.clone(),
         ..Given::default()
@@ -335,8 +334,7 @@ pub async fn check_container(
         database: profile.database.as_ref(),
         dump: true,
     };
-    let members: Vec<(&ContainerInspectResponse, &Facts)> =
-        members.iter().map(|(c, f)| (c, f)).collect();
+    let members: Vec<(&Container, &Facts)> = members.iter().map(|(c, f)| (c, f)).collect();
     Ok((
         profile.name.clone(),
         check_group(engine, &members, &rules).await,

@@ -1,6 +1,6 @@
 //! Checks shared by every command that changes a container, made before it changes anything.
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 use indicatif::MultiProgress;
 
 use crate::engine::{self, Engine};
@@ -31,19 +31,19 @@ pub async fn claim_running(
     engine: &dyn Engine,
     state: &StateDir,
     name: &str,
-) -> Result<(ContainerLock, ContainerInspectResponse)> {
+) -> Result<(ContainerLock, Container)> {
     let lock = claim(state, name)?;
     let container = engine
         .inspect(name)
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
-    if let Some(service) = engine::swarm_service_of(&container) {
+    if let Some(service) = container.swarm_service() {
         return Err(Error::Refused(engine::swarm_refusal(name, &service)));
     }
-    if !engine::is_running(&container) {
+    if !container.is_running() {
         return Err(Error::Refused(format!("{name} is not running; start it first, so that cutover can tell a failed start from a stopped service")));
     }
-    crate::secrets::register_container(&container);
+    crate::secrets::register_env(container.env());
     Ok((lock, container))
 }
 

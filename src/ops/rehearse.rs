@@ -11,9 +11,9 @@ use super::request::{hop_steps, plan_hops, UpgradeRequest};
 use super::{backup::database_server, live, settings};
 use crate::backup::location::{Engine as DbEngine, Found};
 use crate::backup::rehearsal::{CopyServer, ALIAS};
+use crate::engine::successor::Predecessor;
 use crate::engine::{self, facts::Facts, Engine};
 use crate::error::{Error, Result};
-use crate::engine::successor::Predecessor;
 use crate::plan::rehearse::{migrate_name, plan_rehearsal, start_name, Rehearsal};
 use crate::plan::{Plan, ProfileUse, Step};
 use crate::run::runner::StepStatus;
@@ -51,7 +51,7 @@ pub async fn prepare(
     let facts = match profile {
         Some(profile) => gather_facts(engine, Some(profile), &old).await?,
         // `--backup-db VAR` may be given as `VAR_FILE`, a file to read.
-        None => Facts::read(engine, &old, &spec.files(&engine::env_of(&old))).await?,
+        None => Facts::read(engine, &old, &spec.files(old.env())).await?,
     };
     let location = match spec.find(&facts).map_err(|e| Error::Refused(format!("{name}: {e}")))? {
         Found::Server(location) => location,
@@ -145,17 +145,17 @@ pub async fn prepare(
 /// TLS certificate and key, extra CA certificates).
 async fn with_its_directory(
     engine: &dyn Engine,
-    old: &bollard::models::ContainerInspectResponse,
+    old: &crate::engine::Container,
     (path, text): &(String, String),
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    let id = old.id.clone().unwrap_or_default();
+    let id = old.id().to_string();
     let (dir, _) = crate::plan::steps::files::split(path);
     let mut files = crate::plan::steps::files::fetch_dir(engine, &id, dir)
         .await
         .map_err(|e| {
             Error::Refused(format!(
                 "{}: a rehearsal copies {dir}, which holds its database connection: {e}",
-                engine::name_of(old)
+                old.name()
             ))
         })?;
     files.retain(|(p, _)| p != path);

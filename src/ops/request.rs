@@ -2,12 +2,11 @@
 //! hop's steps: shared by the upgrade of containers ([`super::upgrade`]) and of a product's
 //! Swarm services ([`super::service`]).
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::backup::BackupRequest;
 use super::compose::ComposeRequest;
 use super::settings::Given;
-use crate::engine;
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::error::{Error, Result};
@@ -36,12 +35,12 @@ pub struct UpgradeRequest {
 
 /// The hops the profile's upgrade path needs, from the registry's tags.
 pub(super) async fn plan_hops(
-    primary: &ContainerInspectResponse,
+    primary: &Container,
     target: &Target,
     path: &profile::UpgradePath,
     insecure: &[String],
 ) -> Result<Vec<String>> {
-    let current = ImageRef::parse(&engine::image_of(primary));
+    let current = ImageRef::parse(primary.image());
     let target = match (target, &current) {
         (Target::Image(image), _) => image.clone(),
         (Target::Tag(tag), Some(current)) => current.with_tag(tag),
@@ -66,11 +65,11 @@ pub(super) async fn plan_hops(
 /// The profile's steps for each hop, refusing when a member lacks what the new version needs.
 pub(super) fn hop_steps(
     profile: &Profile,
-    primary: &ContainerInspectResponse,
+    primary: &Container,
     options: &UpgradeOptions,
     facts: &[Facts],
 ) -> Result<Vec<StageOptions>> {
-    let current = ImageRef::parse(&engine::image_of(primary))
+    let current = ImageRef::parse(primary.image())
         .and_then(|r| r.tag)
         .unwrap_or_default();
     let target = match &options.target {

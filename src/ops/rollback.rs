@@ -6,7 +6,7 @@ use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
 use crate::backup;
 use crate::engine::facts::Facts;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::{self, build::RestoreOnRollback};
 use crate::profile::Catalog;
@@ -39,7 +39,7 @@ pub async fn prepare(
         .await?
         .ok_or_else(|| Error::Refused(format!("there is no container named {name}")))?;
     for c in [&previous, &current] {
-        secrets::register_container(c);
+        secrets::register_env(c.env());
     }
     preflight::name_free(
         engine,
@@ -66,8 +66,8 @@ async fn restore_plan(
     engine: &dyn Engine,
     state: &StateDir,
     name: &str,
-    current: &bollard::models::ContainerInspectResponse,
-    previous: &bollard::models::ContainerInspectResponse,
+    current: &crate::engine::Container,
+    previous: &crate::engine::Container,
     request: &BackupRequest,
 ) -> Result<Option<RestoreOnRollback>> {
     let root = request.root(state);
@@ -75,11 +75,11 @@ async fn restore_plan(
     let Some(taken) = backups
         .into_iter()
         .rev()
-        .find(|b| b.manifest.image == engine::image_of(previous))
+        .find(|b| b.manifest.image == previous.image())
     else {
         tracing::info!(
             "no backup of {name} taken while it ran {}: the data stays as it is",
-            engine::image_of(previous)
+            previous.image().to_string()
         );
         return Ok(None);
     };
@@ -87,7 +87,7 @@ async fn restore_plan(
     let files = target
         .database
         .as_ref()
-        .map(|d| d.spec.files(&engine::env_of(current)))
+        .map(|d| d.spec.files(current.env()))
         .unwrap_or_default();
     let facts = Facts::read(engine, current, &files).await?;
     let spec = target.database.as_ref().map(|d| d.spec.clone());

@@ -9,9 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use bollard::models::{
-    ContainerInspectResponse, Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum,
-};
+use crate::engine::Container;
+use bollard::models::{Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum};
 
 use super::group::{gather_facts, group_members};
 use super::live;
@@ -235,7 +234,7 @@ impl Product {
         if profile.groups_by_database() && req.compose.services.is_empty() {
             let (first, facts) = &tasks[0];
             for (name, c, _) in group_members(engine, catalog, loaded, first, facts).await? {
-                let Some(service) = engine::swarm_service_of(&c) else {
+                let Some(service) = c.swarm_service() else {
                     return Err(Error::Refused(format!(
                         "{name} runs {} on the same database but is no Swarm task: every instance must stop before the schema changes; make it a service of the swarm, or move it apart from the services",
                         profile.name
@@ -255,7 +254,7 @@ impl Product {
         let companions = companions(engine, profile, services).await?;
         services.extend(companions.iter().cloned());
         for (c, _) in &tasks {
-            crate::secrets::register_container(c);
+            crate::secrets::register_env(c.env());
         }
         let (first, facts) = &tasks[0];
         if let Some(path) = &profile.upgrade_path {
@@ -284,8 +283,7 @@ impl Product {
             &labels(primary),
         )?
         .health;
-        let members: Vec<(&ContainerInspectResponse, &Facts)> =
-            tasks.iter().map(|(c, f)| (c, f)).collect();
+        let members: Vec<(&Container, &Facts)> = tasks.iter().map(|(c, f)| (c, f)).collect();
         let rules = live::Rules {
             health: &health,
             version: stage.expect_version.as_ref(),
@@ -395,12 +393,12 @@ async fn running_task(
     engine: &dyn Engine,
     profile: &Profile,
     service: &Service,
-) -> Result<(ContainerInspectResponse, Facts)> {
+) -> Result<(Container, Facts)> {
     let name = name_of(service);
     let task = engine::service_containers(engine, &name)
         .await?
         .into_iter()
-        .find(engine::is_running)
+        .find(|c| c.is_running())
         .ok_or_else(|| {
             Error::Refused(format!(
                 "no task of {name} runs on this engine's node: cutover reads a product's settings and checks it through a running task; run it against a manager whose node runs one"
@@ -599,7 +597,7 @@ async fn backup_plan(
     state: &StateDir,
     req: &UpgradeRequest,
     profile: &Profile,
-    (task, facts): (&ContainerInspectResponse, &Facts),
+    (task, facts): (&Container, &Facts),
     service: &Service,
 ) -> Result<Option<BackupPlan>> {
     let Some(mut plan) = super::backup::plan_for(
@@ -613,10 +611,7 @@ async fn backup_plan(
     else {
         return Ok(None);
     };
-    let target = plan
-        .targets
-        .remove(&engine::name_of(task))
-        .unwrap_or_default();
+    let target = plan.targets.remove(task.name()).unwrap_or_default();
     if target.has_embedded_database() || !target.volumes.is_empty() {
         return Err(Error::Refused(format!(
             "{} keeps its data on a volume of the node its task runs on, which cutover does not back up for a Swarm service: give it an external database, or back it up yourself and give --skip-backup",

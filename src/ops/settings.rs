@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::group::{choose_profile, gather_facts};
 use crate::config::Config;
 use crate::duration;
 use crate::engine::facts::Facts;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::health::{HealthPolicy, HealthSettings};
 use crate::profile::{Catalog, Choice, Loaded, Profile};
@@ -53,9 +53,9 @@ pub struct Settings {
 pub fn resolve(
     given: &Given,
     profile: Option<(&Profile, &Facts)>,
-    c: &ContainerInspectResponse,
+    c: &Container,
 ) -> Result<Settings> {
-    resolve_named(given, profile, &engine::name_of(c), &engine::labels_of(c))
+    resolve_named(given, profile, c.name(), &c.labels())
 }
 
 /// [`resolve`] for what the config file names `name` and carries `labels`: a container, or a
@@ -94,7 +94,7 @@ pub async fn of_container(
     engine: &dyn Engine,
     catalog: &Catalog,
     given: &Given,
-    c: &ContainerInspectResponse,
+    c: &Container,
 ) -> Result<(Option<Loaded>, Facts, Settings)> {
     let loaded = choose_profile(catalog, &given.profile, c)?.map(|(loaded, _)| loaded);
     let profile = loaded.as_ref().map(|l| &l.profile);
@@ -123,28 +123,16 @@ fn from_labels(labels: &HashMap<String, String>) -> Result<HealthSettings> {
 mod tests {
     use std::time::Duration;
 
-    use bollard::models::ContainerConfig;
-
     use super::*;
 
     fn minutes(m: u64) -> Option<Duration> {
         Some(Duration::from_secs(m * 60))
     }
 
-    fn container(labels: &[(&str, &str)]) -> ContainerInspectResponse {
-        ContainerInspectResponse {
-            name: Some("/app".into()),
-            config: Some(ContainerConfig {
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+    fn container(labels: &[(&str, &str)]) -> Container {
+        let labels: HashMap<&str, &str> = labels.iter().copied().collect();
+        Container::default()
+            .patched(serde_json::json!({"Name": "/app", "Config": {"Labels": labels}}))
     }
 
     #[test]

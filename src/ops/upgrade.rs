@@ -1,7 +1,7 @@
 //! `cutover upgrade`: preflight over every member of the group, the product profile's steps for
 //! each hop, then the plan of [`crate::plan::plan_upgrade`].
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::backup::BackupRequest;
 use super::group::{choose_profile, claim_running, companions, gather_facts, group_members};
@@ -10,10 +10,10 @@ use super::preflight::{self, Prepared};
 pub use super::request::UpgradeRequest;
 use super::request::{hop_steps, plan_hops};
 use super::settings;
+use crate::engine::successor::Predecessor;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan::build::StartOrder;
-use crate::engine::successor::Predecessor;
 use crate::plan::{self, ProfileUse, UpgradeOptions};
 use crate::profile::{self, Catalog, Facts, GroupBy, Loaded, Profile};
 use crate::run::journal::ContainerLock;
@@ -24,7 +24,7 @@ use crate::run::StateDir;
 struct Claimed {
     names: Vec<String>,
     locks: Vec<ContainerLock>,
-    olds: Vec<ContainerInspectResponse>,
+    olds: Vec<Container>,
     facts: Vec<Facts>,
 }
 
@@ -129,8 +129,7 @@ pub async fn prepare(
             },
         ),
     };
-    let members: Vec<(&ContainerInspectResponse, &Facts)> =
-        group.olds.iter().zip(&group.facts).collect();
+    let members: Vec<(&Container, &Facts)> = group.olds.iter().zip(&group.facts).collect();
     options.backup =
         super::backup::plan_for(engine, state, &backup, database.as_ref(), &members).await?;
     if let Some(plan) = options.backup.as_mut() {
@@ -150,7 +149,7 @@ pub async fn prepare(
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
     plan.profile = chosen.map(ProfileUse::from);
-    let labels = engine::labels_of(&group.olds[0]);
+    let labels = group.olds[0].labels();
     if let Some(race) = engine::podman::auto_update_race(&labels) {
         plan.notes.push(format!(
             "{race}; until then its timer may pull and restart it behind cutover's back"
@@ -184,7 +183,7 @@ async fn require_live(
         database: profile.database.as_ref().filter(|_| !follows),
         dump: false,
     };
-    let members: Vec<(&ContainerInspectResponse, &Facts)> =
+    let members: Vec<(&Container, &Facts)> =
         group.olds.iter().zip(&group.facts).take(product).collect();
     live::require_match(engine, &profile.name, &members, &rules).await
 }

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::part::{Part, Phase, Place};
-use crate::engine::successor::{self, EnvChanges, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
     PreCopy, Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale,
@@ -20,7 +19,7 @@ use super::{
 };
 use crate::backup::volume_copy::VolumeCopy;
 use crate::engine::reference::ImageRef;
-use crate::engine::{image_of, name_of};
+use crate::engine::successor::{self, EnvChanges, Predecessor, SuccessorSpec};
 use crate::health::HealthPolicy;
 
 /// What to move to.
@@ -92,8 +91,8 @@ pub struct CarriedPath {
 impl CarriedPath {
     /// Whether the member `inspect` carries it: not a profile's file on a mount its successor
     /// shares.
-    fn carried_by(&self, inspect: &ContainerInspectResponse) -> bool {
-        !(self.by_profile && successor::mount_holding(inspect, &self.path).is_some())
+    fn carried_by(&self, inspect: &Container) -> bool {
+        !(self.by_profile && inspect.mount_holding(&self.path).is_some())
     }
 }
 
@@ -427,7 +426,7 @@ pub(super) struct Member<'a> {
     pub(super) name: String,
     /// Another image of the installation: the swap only (see [`UpgradeOptions::companions`]).
     companion: bool,
-    inspect: &'a ContainerInspectResponse,
+    inspect: &'a Container,
     /// The image of each generation: the current one, then one per stage.
     pub(super) images: Vec<String>,
     /// Each stage's create request: the carried configuration, the stage's image, and the
@@ -547,7 +546,7 @@ fn upgrade_slots(members: &[Member<'_>]) -> BTreeMap<Slot, SlotInfo> {
     let mut slots = BTreeMap::new();
     for m in members {
         for (generation, image) in m.images.iter().enumerate() {
-            let id = (generation == 0).then(|| m.inspect.id.clone().unwrap_or_default());
+            let id = (generation == 0).then(|| m.inspect.id().to_string());
             slots.insert(
                 Slot::new(&m.name, generation as u32),
                 SlotInfo {
@@ -561,12 +560,12 @@ fn upgrade_slots(members: &[Member<'_>]) -> BTreeMap<Slot, SlotInfo> {
 }
 
 /// The image a container moves to.
-pub fn target_of(inspect: &ContainerInspectResponse, target: &Target) -> Result<ImageRef, String> {
-    let current = image_of(inspect);
+pub fn target_of(inspect: &Container, target: &Target) -> Result<ImageRef, String> {
+    let current = inspect.image().to_string();
     match target {
         Target::Image(image) => Ok(image.clone()),
         Target::Tag(tag) => ImageRef::parse(&current).map(|r| r.with_tag(tag)).ok_or_else(|| {
-            format!("{} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG", name_of(inspect))
+            format!("{} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG", inspect.name())
         }),
     }
 }
@@ -578,9 +577,9 @@ pub(super) fn member<'a>(
     primary: bool,
 ) -> Result<Member<'a>, String> {
     let inspect = old.inspect;
-    let name = name_of(inspect);
+    let name = inspect.name().to_string();
     let companion = opts.companions.contains(&name);
-    let current = image_of(inspect);
+    let current = inspect.image().to_string();
     let target = target_of(inspect, &opts.target)?;
     let mut images = vec![current];
     images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
@@ -592,7 +591,7 @@ pub(super) fn member<'a>(
     }
     // Each stage starts from the previous one's configuration and environment.
     let mut spec = successor::successor_spec(old, &images[1]);
-    let mut env = crate::engine::env_of(inspect);
+    let mut env = inspect.env().to_vec();
     let mut specs = Vec::new();
     let mut removed_env = Vec::new();
     let unchanged = EnvChanges::default();
@@ -630,7 +629,7 @@ pub(super) fn member<'a>(
 
 /// Whether a hop's steps can apply to a container moving to `image`: its carried files on no
 /// mount, a tag to compare the reported version with.
-fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> Result<(), String> {
+fn fits(inspect: &Container, hop: &StageOptions, image: &str) -> Result<(), String> {
     for carried in hop.carry.iter().filter(|c| c.carried_by(inspect)) {
         if !carried.path.starts_with('/') {
             return Err(format!(
@@ -638,12 +637,12 @@ fn fits(inspect: &ContainerInspectResponse, hop: &StageOptions, image: &str) -> 
                 carried.path
             ));
         }
-        if let Some(mount) = successor::mount_holding(inspect, &carried.path) {
+        if let Some(mount) = inspect.mount_holding(&carried.path) {
             return Err(format!(
                 "--carry-file {}: it lies on the mount {} of {}, which the new container shares already; it needs no carrying",
                 carried.path,
-                mount.destination.as_deref().unwrap_or_default(),
-                name_of(inspect)
+                mount.destination,
+                inspect.name()
             ));
         }
     }
@@ -787,7 +786,7 @@ impl Hop<'_> {
             backups(&mut steps);
         }
         for m in members {
-            let timeout_secs = m.inspect.config.as_ref().and_then(|c| c.stop_timeout);
+            let timeout_secs = m.inspect.stop_timeout();
             steps.push(
                 Stop {
                     slot: self.before(m),
@@ -977,21 +976,21 @@ impl RestoreOnRollback {
 /// backed up first), because the old version may not run on data the new one migrated.
 pub fn plan_rollback(
     name: &str,
-    current: &ContainerInspectResponse,
-    previous: &ContainerInspectResponse,
+    current: &Container,
+    previous: &Container,
     health: HealthPolicy,
     restore: Option<RestoreOnRollback>,
 ) -> Plan {
     let now = Slot::new(name, 0);
     let back = Slot::new(name, 1);
-    let info = |c: &ContainerInspectResponse| SlotInfo {
-        image: image_of(c),
-        id: c.id.clone(),
+    let info = |c: &Container| SlotInfo {
+        image: c.image().to_string(),
+        id: Some(c.id().to_string()),
     };
     let mut steps: Vec<Step> = vec![
         Stop {
             slot: now.clone(),
-            timeout_secs: current.config.as_ref().and_then(|c| c.stop_timeout),
+            timeout_secs: current.stop_timeout(),
             serving: true,
         }
         .into(),
@@ -1026,12 +1025,12 @@ pub fn plan_rollback(
         kind: Kind::Rollback,
         container: name.to_string(),
         members: vec![name.to_string()],
-        image_from: image_of(current),
-        image_to: image_of(previous),
+        image_from: current.image().to_string(),
+        image_to: previous.image().to_string(),
         slots: BTreeMap::from([(now, info(current)), (back, info(previous))]),
         stages: vec![Stage {
-            from: image_of(current),
-            to: image_of(previous),
+            from: current.image().to_string(),
+            to: previous.image().to_string(),
             steps,
         }],
         carried: serde_json::Value::Null,
@@ -1044,14 +1043,14 @@ pub fn plan_rollback(
 /// `cutover backup`: the container stopped, backed up and started again (or, online, backed up
 /// while it runs).
 pub fn plan_backup(
-    app: &ContainerInspectResponse,
+    app: &Container,
     target: crate::backup::Target,
     root: std::path::PathBuf,
     keep: usize,
     online: bool,
     health: HealthPolicy,
 ) -> Plan {
-    let name = name_of(app);
+    let name = app.name().to_string();
     let slot = Slot::new(&name, 0);
     let backup: Step = Backup {
         slot: slot.clone(),
@@ -1069,7 +1068,7 @@ pub fn plan_backup(
         false => vec![
             Stop {
                 slot: slot.clone(),
-                timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout),
+                timeout_secs: app.stop_timeout(),
                 serving: true,
             }
             .into(),
@@ -1093,19 +1092,19 @@ pub fn plan_backup(
 /// `cutover restore`: the current data backed up first, then the backup put back; if the
 /// container does not come up healthy on it, the current data goes back.
 pub fn plan_restore(
-    app: &ContainerInspectResponse,
+    app: &Container,
     safety: crate::backup::Target,
     backup: &std::path::Path,
     root: std::path::PathBuf,
     keep: usize,
     health: HealthPolicy,
 ) -> Plan {
-    let name = name_of(app);
+    let name = app.name().to_string();
     let slot = Slot::new(&name, 0);
     let steps: Vec<Step> = vec![
         Stop {
             slot: slot.clone(),
-            timeout_secs: app.config.as_ref().and_then(|c| c.stop_timeout),
+            timeout_secs: app.stop_timeout(),
             serving: true,
         }
         .into(),
@@ -1142,22 +1141,22 @@ pub fn plan_restore(
 
 /// A plan on containers that stay the same containers (each slot is generation 0 throughout),
 /// the first one named.
-pub fn in_place(kind: Kind, members: &[&ContainerInspectResponse], steps: Vec<Step>) -> Plan {
-    let image = image_of(members[0]);
+pub fn in_place(kind: Kind, members: &[&Container], steps: Vec<Step>) -> Plan {
+    let image = members[0].image().to_string();
     Plan {
         kind,
-        container: name_of(members[0]),
-        members: members.iter().map(|m| name_of(m)).collect(),
+        container: members[0].name().to_string(),
+        members: members.iter().map(|m| m.name().to_string()).collect(),
         image_from: image.clone(),
         image_to: image.clone(),
         slots: members
             .iter()
             .map(|m| {
                 (
-                    Slot::new(&name_of(m), 0),
+                    Slot::new(m.name(), 0),
                     SlotInfo {
-                        image: image_of(m),
-                        id: m.id.clone(),
+                        image: m.image().to_string(),
+                        id: Some(m.id().to_string()),
                     },
                 )
             })

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkingConfig};
+use crate::engine::Container;
+use bollard::models::{EndpointSettings, NetworkingConfig};
 
 use super::build::{member, register_commands, UpgradeOptions};
 use super::part::{Phase, Place};
-use crate::engine::successor::{self, Predecessor, SuccessorSpec};
 use super::steps::{
     AwaitHealthy, CheckVersion, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
     RehearseRemove, RehearseRestore, RehearseServer, RehearseStart, RehearseStop,
@@ -16,6 +16,7 @@ use super::steps::{
 use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
 use crate::backup::rehearsal::{CopyServer, LABEL};
 use crate::backup::DatabaseTarget;
+use crate::engine::successor::{self, Predecessor, SuccessorSpec};
 use crate::health::HealthPolicy;
 
 /// What a rehearsal needs besides the upgrade's options.
@@ -36,7 +37,7 @@ impl Rehearsal {
     fn contain(
         &self,
         spec: &mut SuccessorSpec,
-        production: &ContainerInspectResponse,
+        production: &Container,
         copy: &CopyServer,
     ) -> Result<(), String> {
         let paths: Vec<&str> = self.files.iter().map(|(path, _)| path.as_str()).collect();
@@ -107,7 +108,7 @@ pub fn plan_rehearsal(
         slot.clone(),
         SlotInfo {
             image: m.images[0].clone(),
-            id: old.inspect.id.clone(),
+            id: Some(old.inspect.id().to_string()),
         },
     )]);
     let mut carried = serde_json::Value::Null;
@@ -195,7 +196,7 @@ pub fn plan_rehearsal(
         steps.push(
             RehearseStop {
                 slot: started,
-                timeout_secs: old.inspect.config.as_ref().and_then(|c| c.stop_timeout),
+                timeout_secs: old.inspect.stop_timeout(),
             }
             .into(),
         );
@@ -236,26 +237,12 @@ pub fn plan_rehearsal(
 /// The upgrade's health policy as the rehearsal's container can be asked it. A URL on the host
 /// reaches production, which serves throughout: one on a port production publishes becomes
 /// that container port with the URL's path; another is dropped, the rest of the policy kept.
-pub fn health(policy: &HealthPolicy, production: &ContainerInspectResponse) -> HealthPolicy {
+pub fn health(policy: &HealthPolicy, production: &Container) -> HealthPolicy {
     let Some(url) = policy.url.as_deref() else {
         return policy.clone();
     };
     let parsed = reqwest::Url::parse(url).ok();
-    let published = |host_port: u16| {
-        production
-            .host_config
-            .as_ref()
-            .and_then(|h| h.port_bindings.as_ref())
-            .into_iter()
-            .flatten()
-            .find(|(_, bindings)| {
-                bindings
-                    .iter()
-                    .flatten()
-                    .any(|b| b.host_port.as_deref().and_then(|p| p.parse().ok()) == Some(host_port))
-            })
-            .and_then(|(key, _)| key.strip_suffix("/tcp")?.parse::<u16>().ok())
-    };
+    let published = |host_port: u16| production.tcp_port_published_as(host_port);
     let port = parsed
         .as_ref()
         .and_then(|u| u.port_or_known_default())
@@ -285,7 +272,7 @@ pub fn health(policy: &HealthPolicy, production: &ContainerInspectResponse) -> H
 /// connection pointed at the copy (`env`), and labelled as the rehearsal's.
 pub fn isolate(
     spec: &mut SuccessorSpec,
-    production: &ContainerInspectResponse,
+    production: &Container,
     copy: &CopyServer,
     env: &[(String, String)],
     paths: &[&str],
@@ -330,14 +317,9 @@ pub fn isolate(
         host.pid_mode = None;
     }
     let scratch = host.tmpfs.get_or_insert_with(Default::default);
-    for mount in production.mounts.iter().flatten() {
-        if let Some(at) = &mount.destination {
-            let holds = |path: &&str| {
-                *path == at || path.starts_with(&format!("{}/", at.trim_end_matches('/')))
-            };
-            if !paths.iter().any(holds) {
-                scratch.insert(at.clone(), String::new());
-            }
+    for mount in production.mounts() {
+        if !mount.destination.is_empty() && !paths.iter().any(|p| mount.holds(p)) {
+            scratch.insert(mount.destination, String::new());
         }
     }
     body.networking_config = Some(NetworkingConfig {

@@ -3,9 +3,9 @@ use std::time::Duration;
 use super::build::{CarriedPath, Migration, Target};
 use super::*;
 use crate::engine::reference::ImageRef;
-use crate::health::HealthPolicy;
 use crate::engine::successor::tests::fixture;
 use crate::engine::successor::Predecessor;
+use crate::health::HealthPolicy;
 
 fn health() -> HealthPolicy {
     HealthPolicy::new(Duration::from_secs(10), Duration::from_secs(120))
@@ -265,9 +265,7 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
 #[test]
 fn a_group_is_created_before_any_stop_and_started_in_reverse() {
     let (web, image) = fixture();
-    let mut worker = web.clone();
-    worker.name = Some("/fx-worker".into());
-    worker.id = Some("worker-id".into());
+    let worker = web.patched(serde_json::json!({"Name": "/fx-worker", "Id": "worker-id"}));
     let members = [
         Predecessor {
             inspect: &web,
@@ -313,9 +311,9 @@ fn a_group_is_created_before_any_stop_and_started_in_reverse() {
 #[test]
 fn rollback_plan_swaps_the_kept_old_container_back() {
     let (current, _) = fixture();
-    let mut previous = current.clone();
-    previous.id = Some("previous-id".into());
-    previous.config.as_mut().unwrap().image = Some("127.0.0.1:5000/demo:0".into());
+    let previous = current.patched(
+        serde_json::json!({"Id": "previous-id", "Config": {"Image": "127.0.0.1:5000/demo:0"}}),
+    );
     let plan = plan_rollback("fx-web", &current, &previous, health(), None);
     assert_eq!(
         described(&plan)[..4],

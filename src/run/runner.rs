@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::interrupt::Interrupt;
 use super::journal::{Event, Journal, JournalError, Outcome, Phase, Run};
 use crate::clock;
-use crate::engine::{inspect_required, name_of, Engine};
+use crate::engine::{inspect_required, Engine};
 use crate::health;
 use crate::plan::steps::{Cx, Done, Outputs, Step, StepError};
 use crate::plan::{old_name, Kind, Plan, Slot};
@@ -443,7 +443,7 @@ impl Runner<'_> {
         let mut state = State::from_run(run);
         for id in state.slots.values() {
             if let Some(c) = self.engine.inspect(id).await.ok().flatten() {
-                secrets::register_container(&c);
+                secrets::register_env(c.env());
             }
         }
         let Some(stage) = run.current_stage() else {
@@ -1175,7 +1175,7 @@ impl Runner<'_> {
                 .get(&slot)
                 .ok_or_else(|| StepError::Unbound(slot.clone()))?;
             let c = inspect_required(self.engine, id).await?;
-            if name_of(&c) != *member {
+            if c.name() != member {
                 return Err(StepError::Failed(format!(
                     "{} is not named {member}",
                     plan.label(&slot)

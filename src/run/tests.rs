@@ -820,10 +820,8 @@ async fn an_env_rename_moves_the_value_and_verify_expects_it() {
         .await
         .unwrap()
         .unwrap()
-        .config
-        .unwrap()
-        .env
-        .unwrap();
+        .env()
+        .to_vec();
     assert!(
         env.contains(&"ENCRYPTION_SECRET=k-123456".to_string()),
         "{env:?}"
@@ -1050,13 +1048,10 @@ async fn a_check_failing_after_a_migration_without_a_backup_keeps_the_new_versio
     assert_eq!(report.outcome, Outcome::KeptNew, "{:?}", report.failure);
     assert_eq!(report.running, "app:2");
     let web = host.engine.inspect("web").await.unwrap().unwrap();
-    assert_eq!(crate::engine::image_of(&web), "app:2");
-    assert!(crate::engine::is_running(&web));
+    assert_eq!(web.image().to_string(), "app:2");
+    assert!(web.is_running());
     let old = host.engine.inspect("web-old").await.unwrap().unwrap();
-    assert!(
-        !crate::engine::is_running(&old),
-        "the old version is kept stopped"
-    );
+    assert!(!old.is_running(), "the old version is kept stopped");
     assert_eq!(
         host.engine.world().data["schema"],
         "2",
@@ -1096,8 +1091,8 @@ async fn a_database_user_who_could_not_restore_is_refused_before_anything_stops(
         "{message}"
     );
     let web = host.engine.inspect("web").await.unwrap().unwrap();
-    assert_eq!(crate::engine::image_of(&web), "app:1");
-    assert!(crate::engine::is_running(&web));
+    assert_eq!(web.image().to_string(), "app:1");
+    assert!(web.is_running());
 }
 
 #[tokio::test(start_paused = true)]

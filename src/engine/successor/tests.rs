@@ -1,10 +1,10 @@
-use bollard::models::{ContainerInspectResponse, ImageInspect};
+use bollard::models::{ImageInspect, MountPoint};
 
 use super::*;
 
 /// A real `docker inspect` of a container with networks, ports, volumes, env, labels, user,
 /// limits and log options, and of the image it was created from (`fixtures/inspect/`).
-pub(crate) fn fixture() -> (ContainerInspectResponse, ImageConfig) {
+pub(crate) fn fixture() -> (Container, ImageConfig) {
     let container =
         serde_json::from_str(include_str!("../../../fixtures/inspect/web-container.json")).unwrap();
     let image: ImageInspect =
@@ -12,7 +12,7 @@ pub(crate) fn fixture() -> (ContainerInspectResponse, ImageConfig) {
     (container, image.config.unwrap())
 }
 
-fn spec_for(container: &ContainerInspectResponse, image: &ImageConfig) -> SuccessorSpec {
+fn spec_for(container: &Container, image: &ImageConfig) -> SuccessorSpec {
     let old = Predecessor {
         inspect: container,
         image,
@@ -50,7 +50,7 @@ fn carries_what_the_user_set_and_drops_the_old_image_defaults() {
     let hc = body.host_config.as_ref().unwrap();
     assert_eq!(
         hc.volumes_from.clone().unwrap(),
-        vec![container.id.clone().unwrap()]
+        vec![container.0.id.clone().unwrap()]
     );
     assert_eq!(hc.memory, Some(64 * 1024 * 1024));
     assert_eq!(hc.init, Some(true));
@@ -124,12 +124,12 @@ fn an_anonymous_mount_is_pinned_to_the_old_volume() {
     let (mut container, image) = fixture();
     let mount: bollard::models::Mount =
         serde_json::from_value(serde_json::json!({"Type": "volume", "Target": "/cache"})).unwrap();
-    container.host_config.as_mut().unwrap().mounts = Some(vec![mount]);
+    container.0.host_config.as_mut().unwrap().mounts = Some(vec![mount]);
     let point: MountPoint = serde_json::from_value(
         serde_json::json!({"Type": "volume", "Name": "abc123", "Destination": "/cache"}),
     )
     .unwrap();
-    container.mounts.as_mut().unwrap().push(point);
+    container.0.mounts.as_mut().unwrap().push(point);
     let spec = spec_for(&container, &image);
     let mounts = spec.body.host_config.unwrap().mounts.unwrap();
     assert_eq!(mounts[0].source.as_deref(), Some("abc123"));
@@ -138,7 +138,7 @@ fn an_anonymous_mount_is_pinned_to_the_old_volume() {
 #[test]
 fn vanished_volumes_from_are_dropped_and_said() {
     let (mut container, image) = fixture();
-    container.host_config.as_mut().unwrap().volumes_from =
+    container.0.host_config.as_mut().unwrap().volumes_from =
         Some(vec!["gone:ro".into(), "sidecar".into()]);
     let old = Predecessor {
         inspect: &container,
@@ -149,7 +149,7 @@ fn vanished_volumes_from_are_dropped_and_said() {
     let from = spec.body.host_config.unwrap().volumes_from.unwrap();
     assert_eq!(
         from,
-        vec!["sidecar".to_string(), container.id.clone().unwrap()]
+        vec!["sidecar".to_string(), container.0.id.clone().unwrap()]
     );
     assert_eq!(spec.notes.len(), 1);
     assert!(spec.notes[0].contains("gone"));
@@ -158,8 +158,8 @@ fn vanished_volumes_from_are_dropped_and_said() {
 #[test]
 fn a_shared_network_namespace_carries_no_networks_nor_hostname() {
     let (mut container, image) = fixture();
-    container.host_config.as_mut().unwrap().network_mode = Some("container:db".into());
-    container.config.as_mut().unwrap().hostname = Some("custom".into());
+    container.0.host_config.as_mut().unwrap().network_mode = Some("container:db".into());
+    container.0.config.as_mut().unwrap().hostname = Some("custom".into());
     let spec = spec_for(&container, &image);
     assert!(spec.body.networking_config.is_none());
     assert!(spec.extra_networks.is_empty());
@@ -183,9 +183,10 @@ fn links_and_macs() {
 
 /// The created container as the engine reports it: here, the old one plus what the successor
 /// gets on top (the `VolumesFrom` of the old container).
-fn created_from(container: &ContainerInspectResponse) -> ContainerInspectResponse {
+fn created_from(container: &Container) -> Container {
     let mut created = container.clone();
-    created.host_config.as_mut().unwrap().volumes_from = Some(vec![container.id.clone().unwrap()]);
+    created.0.host_config.as_mut().unwrap().volumes_from =
+        Some(vec![container.0.id.clone().unwrap()]);
     created
 }
 
@@ -201,8 +202,9 @@ fn verify_names_every_lost_setting_with_secrets_masked() {
     let (container, image) = fixture();
     let spec = spec_for(&container, &image);
     let mut created = created_from(&container);
-    created.host_config.as_mut().unwrap().memory = Some(0);
+    created.0.host_config.as_mut().unwrap().memory = Some(0);
     let networks = created
+        .0
         .network_settings
         .as_mut()
         .unwrap()
@@ -210,7 +212,7 @@ fn verify_names_every_lost_setting_with_secrets_masked() {
         .as_mut()
         .unwrap();
     networks.get_mut("fx-back").unwrap().aliases = Some(vec![]);
-    let env = created.config.as_mut().unwrap().env.as_mut().unwrap();
+    let env = created.0.config.as_mut().unwrap().env.as_mut().unwrap();
     env.retain(|e| !e.starts_with("DB_PASSWORD"));
     let diffs = verify(&spec, &created);
     let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();

@@ -6,16 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
 use super::backup::BackupRequest;
 use super::group::{choose_profile, claim_running, with_its_group};
 use super::live;
 use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::engine::successor::mount_holding;
 use crate::plan::steps::sha256;
 use crate::plan::steps::Home;
 use crate::plan::steps::VersionSource;
@@ -92,7 +91,7 @@ const LEFT_FROM_A_TASK: &str =
 async fn roles<'a>(
     engine: &dyn Engine,
     spec: &TaskSpec,
-    members: &'a [(ContainerInspectResponse, Facts)],
+    members: &'a [(Container, Facts)],
     files: &mut Files,
     digests: &mut BTreeMap<String, String>,
 ) -> Result<Vec<TaskMember<'a>>> {
@@ -142,8 +141,7 @@ pub async fn prepare(
         database: profile.database.as_ref(),
         dump: false,
     };
-    let with_facts: Vec<(&ContainerInspectResponse, &Facts)> =
-        members.iter().map(|(c, f)| (c, f)).collect();
+    let with_facts: Vec<(&Container, &Facts)> = members.iter().map(|(c, f)| (c, f)).collect();
     live::require_match(engine, &profile.name, &with_facts, &rules).await?;
     let backup = super::backup::plan_for(
         engine,
@@ -184,7 +182,7 @@ async fn claim_group(
     catalog: &Catalog,
     tasks: &Tasks,
     name: &str,
-) -> Result<(Vec<ContainerLock>, Vec<(ContainerInspectResponse, Facts)>)> {
+) -> Result<(Vec<ContainerLock>, Vec<(Container, Facts)>)> {
     let (lock, primary) = claim_running(engine, state, name).await?;
     let mut locks = vec![lock];
     let members = with_its_group(engine, catalog, &tasks.loaded, primary).await?;
@@ -218,14 +216,14 @@ async fn config_members<'a>(
     engine: &dyn Engine,
     config: &ConfigSpec,
     swaps: bool,
-    members: &'a [(ContainerInspectResponse, Facts)],
+    members: &'a [(Container, Facts)],
     files: &mut Files,
     digests: &mut BTreeMap<String, String>,
 ) -> Result<Vec<TaskMember<'a>>> {
     let mut task_members = Vec::new();
     let mut source: Option<(String, serde_json::Value)> = None;
     for (c, _) in members {
-        let name = engine::name_of(c);
+        let name = c.name().to_string();
         let read = Facts::read(engine, c, std::slice::from_ref(&config.path)).await?;
         let text = read.files.get(&config.path);
         let parsed = match text {
@@ -236,7 +234,7 @@ async fn config_members<'a>(
             None => None,
         };
         let works = match &config.runs {
-            Some(runs) => runs.runs(&command_of(c), &engine::env_of(c)),
+            Some(runs) => runs.runs(&c.command(), c.env()),
             None => true,
         };
         let role = parsed
@@ -274,16 +272,6 @@ async fn config_members<'a>(
     Ok(task_members)
 }
 
-/// The words a container was started with: its entrypoint, then its command.
-fn command_of(c: &ContainerInspectResponse) -> Vec<String> {
-    let config = c.config.clone().unwrap_or_default();
-    [config.entrypoint, config.cmd]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect()
-}
-
 /// A YAML file, its secrets registered for redaction before anything prints it.
 fn parse(what: &str, bytes: &[u8]) -> Result<serde_json::Value> {
     let text = std::str::from_utf8(bytes)
@@ -294,19 +282,14 @@ fn parse(what: &str, bytes: &[u8]) -> Result<serde_json::Value> {
 
 /// Where a container's file lives: a volume or bind mount (shared by every container that
 /// mounts it), else the container's own filesystem.
-fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
-    match mount_holding(c, path) {
+fn config_site(c: &Container, path: &str) -> String {
+    match c.mount_holding(path) {
         Some(m) => format!(
             "{}{}",
             m.name.clone().or(m.source.clone()).unwrap_or_default(),
-            &path[m
-                .destination
-                .as_deref()
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .len()..]
+            &path[m.destination.trim_end_matches('/').len()..]
         ),
-        None => format!("container {}", c.id.clone().unwrap_or_default()),
+        None => format!("container {}", c.id()),
     }
 }
 
@@ -316,22 +299,17 @@ fn config_site(c: &ContainerInspectResponse, path: &str) -> String {
 /// is written in place on this host, once its content proves it is the file the container
 /// reads. One in the container's own filesystem is replaced there, and the run warns that it
 /// lasts only as long as the container.
-fn writable_home(c: &ContainerInspectResponse, path: &str, text: &str) -> Result<Home> {
-    let name = engine::name_of(c);
-    let Some(mount) = mount_holding(c, path) else {
+fn writable_home(c: &Container, path: &str, text: &str) -> Result<Home> {
+    let name = c.name().to_string();
+    let Some(mount) = c.mount_holding(path) else {
         return Ok(Home::Container);
     };
-    if mount.rw == Some(false) {
+    if !mount.writable {
         return Err(Error::Refused(format!(
             "{path} of {name} is on a read-only mount, so the task could not put the new configuration in place; mount it read-write first"
         )));
     }
-    if mount
-        .destination
-        .as_deref()
-        .map(|d| d.trim_end_matches('/'))
-        != Some(path)
-    {
+    if mount.destination.trim_end_matches('/') != path {
         return Ok(Home::Mount);
     }
     let source = PathBuf::from(mount.source.clone().unwrap_or_default());
@@ -368,16 +346,16 @@ fn check_environment(
     spec: &TaskSpec,
     args: &TaskArgs,
     files: &Files,
-    worker: &ContainerInspectResponse,
+    worker: &Container,
 ) -> Result<()> {
-    let env = crate::engine::env_of(worker);
+    let env = worker.env().to_vec();
     for step in &spec.steps {
         if let TaskStepSpec::Run(run) = step {
             let undo = run.undo.iter().flat_map(|u| u.command.clone());
             let words: Vec<String> = run.command.iter().cloned().chain(undo).collect();
             for word in resolve_command(&words, args, files).0 {
                 crate::template::expand(&word, &env)
-                    .map_err(|e| Error::Refused(format!("{}: {e}", engine::name_of(worker))))?;
+                    .map_err(|e| Error::Refused(format!("{}: {e}", worker.name())))?;
             }
         }
     }

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::models::ContainerInspectResponse;
+use crate::engine::Container;
 
-use crate::engine::{image_of, name_of};
 use crate::health::HealthPolicy;
 use crate::plan::build::{in_place, BackupPlan};
 use crate::plan::steps::{
@@ -19,7 +18,7 @@ use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE
 
 /// A member of the group, as the task sees it.
 pub struct TaskMember<'a> {
-    pub inspect: &'a ContainerInspectResponse,
+    pub inspect: &'a Container,
     /// Its configuration file has the task's role section: it does the work, and its file is
     /// swapped.
     pub role: bool,
@@ -63,14 +62,18 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
         steps.push(
             Stop {
                 slot: slot(m.inspect),
-                timeout_secs: m.inspect.config.as_ref().and_then(|c| c.stop_timeout),
+                timeout_secs: m.inspect.stop_timeout(),
                 serving: true,
             }
             .into(),
         );
     }
     if let Some(backup) = &input.backup {
-        let names: Vec<String> = input.members.iter().map(|m| name_of(m.inspect)).collect();
+        let names: Vec<String> = input
+            .members
+            .iter()
+            .map(|m| m.inspect.name().to_string())
+            .collect();
         steps.extend(backup.steps(names.iter().map(|n| (n.as_str(), Slot::new(n, 0))), None, 0));
     }
     steps.extend(after);
@@ -99,7 +102,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
             .into(),
         );
     }
-    let members: Vec<&ContainerInspectResponse> = input.members.iter().map(|m| m.inspect).collect();
+    let members: Vec<&Container> = input.members.iter().map(|m| m.inspect).collect();
     Ok(Plan {
         task: Some(input.task.to_string()),
         ..in_place(Kind::Task, &members, steps)
@@ -107,8 +110,8 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
 }
 
 /// A task runs its members in place: each keeps its container, generation 0.
-fn slot(c: &ContainerInspectResponse) -> Slot {
-    Slot::new(&name_of(c), 0)
+fn slot(c: &Container) -> Slot {
+    Slot::new(c.name(), 0)
 }
 
 /// Why no member can do the task's work.
@@ -228,8 +231,8 @@ fn run_step(
     };
     Ok(TaskRun {
         source: slot(worker.inspect),
-        name: one_shot_name(&name_of(input.members[0].inspect)),
-        image: image_of(worker.inspect),
+        name: one_shot_name(input.members[0].inspect.name()),
+        image: worker.inspect.image().to_string(),
         command: command(run.judged()),
         env: run.env.clone(),
         timeout: run.timeout()?.unwrap_or(DEFAULT_TIMEOUT),

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::engine::Container;
 use async_trait::async_trait;
-use bollard::models::ContainerInspectResponse;
 use serde::{Deserialize, Serialize};
 
 use super::{took, Action, Cx, Done, Outputs, StepError, Traits};
@@ -182,16 +182,13 @@ impl Backup {
     /// and those settings when they cannot be read from it. A Swarm service's is a running task
     /// of it, else (scaled to 0) its spec as a container would hold it, with what the run read
     /// before it scaled the service, or the spec's environment alone when recovering.
-    pub(super) async fn app(
-        &self,
-        cx: &Cx<'_>,
-    ) -> Result<(ContainerInspectResponse, Option<Facts>), StepError> {
+    pub(super) async fn app(&self, cx: &Cx<'_>) -> Result<(Container, Option<Facts>), StepError> {
         if !self.service {
             return Ok((inspect_required(cx.engine, cx.id(&self.slot)?).await?, None));
         }
         let name = &self.slot.member;
         let tasks = crate::engine::service_containers(cx.engine, name).await?;
-        if let Some(task) = tasks.into_iter().find(crate::engine::is_running) {
+        if let Some(task) = tasks.into_iter().find(|c| c.is_running()) {
             return Ok((task, None));
         }
         let service = cx
@@ -203,7 +200,7 @@ impl Backup {
         let facts = match &self.known.0 {
             Some(facts) => (**facts).clone(),
             None => Facts {
-                env: crate::engine::env_of(&app),
+                env: app.env().to_vec(),
                 ..Facts::default()
             },
         };

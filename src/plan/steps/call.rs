@@ -66,7 +66,7 @@ impl Call {
         let mut last = String::from("nothing answered yet");
         while began.elapsed() < c.timeout {
             let container = crate::engine::inspect_reached(engine, id).await?;
-            if !crate::engine::is_running(&container) {
+            if !container.is_running() {
                 return Err(StepError::Failed(
                     "the container stopped while cutover waited to call it".into(),
                 ));

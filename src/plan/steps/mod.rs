@@ -231,7 +231,7 @@ impl Cx<'_> {
         let Some(c) = self.engine.inspect(name).await? else {
             return Ok(None);
         };
-        let id = c.id.unwrap_or_default();
+        let id = c.id().to_string();
         Ok((!self.slots.values().any(|known| *known == id)).then_some(id))
     }
 

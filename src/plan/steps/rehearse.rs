@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::{took, Action, Cx, Done, OneShot, Outputs, StepError, Traits};
 use crate::backup::rehearsal::{self, CopyServer};
 use crate::backup::{App, DatabaseTarget};
-use crate::engine::{inspect_required, short};
 use crate::engine::successor::SuccessorSpec;
+use crate::engine::{inspect_required, short};
 use crate::plan::{Plan, Slot};
 
 /// The network the rehearsal's containers share, with no route out of it.

@@ -137,8 +137,8 @@ impl TaskChecks {
         let tasks: Vec<String> = crate::engine::service_containers(engine, service)
             .await?
             .into_iter()
-            .filter(|c| crate::engine::is_running(c) && crate::engine::image_of(c) == image)
-            .filter_map(|c| c.id)
+            .filter(|c| c.is_running() && c.image() == image)
+            .map(|c| c.id().to_string())
             .collect();
         if tasks.is_empty() {
             return Ok("no task runs on this node: their HEALTHCHECK alone decided".into());

@@ -222,8 +222,9 @@ impl Action for SnapshotBackup {
         let clock = tokio::time::Instant::now();
         // The old container, stopped and renamed NAME-old by now: its image is the data's, and
         // its settings say how to reach the database; the backup is the member's.
-        let mut app = inspect_required(cx.engine, cx.id(&self.backup.slot)?).await?;
-        app.name = Some(format!("/{}", self.backup.slot.member));
+        let app = inspect_required(cx.engine, cx.id(&self.backup.slot)?)
+            .await?
+            .named(&self.backup.slot.member);
         let taken = async {
             let source = match &self.volume {
                 Some(copy) => {

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::keep_file::read_kept;
 use super::one_shot::run_once;
 use super::{finished, shown, Action, Cx, Done, Outputs, StepError, Traits, Transcript};
+use crate::engine::successor::{
+    one_shot_spec, set_env, successor_spec, Predecessor, SuccessorSpec,
+};
 use crate::engine::{self, inspect_required};
-use crate::engine::successor::{one_shot_spec, set_env, successor_spec, Predecessor, SuccessorSpec};
 use crate::plan::{short_image, Plan, Slot};
 
 /// A value the command prints, for later steps (`${captured:NAME}`): the word after `after`.
@@ -255,8 +257,8 @@ impl TaskRun {
         keep_all: bool,
     ) -> Result<(Vec<String>, Ran), StepError> {
         let member = inspect_required(cx.engine, cx.id(&self.source)?).await?;
-        crate::secrets::register_container(&member);
-        let env = crate::engine::env_of(&member);
+        crate::secrets::register_env(member.env());
+        let env = member.env().to_vec();
         let words = command
             .run
             .command
@@ -289,7 +291,7 @@ impl TaskRun {
     async fn member_spec(
         &self,
         cx: &Cx<'_>,
-        member: &bollard::models::ContainerInspectResponse,
+        member: &crate::engine::Container,
     ) -> Result<SuccessorSpec, StepError> {
         let origin = engine::origin(cx.engine, member).await?;
         let member = Predecessor {

@@ -36,7 +36,7 @@ impl Action for Verify {
         let expected = self.expected.with_source(cx.id(&self.source)?);
         let mut diffs = successor::verify(&expected, &created);
         if !self.removed_env.is_empty() {
-            let image = crate::engine::image_of(&created);
+            let image = created.image().to_string();
             let defaults = cx
                 .engine
                 .image(&image)
@@ -44,7 +44,7 @@ impl Action for Verify {
                 .and_then(|i| i.config)
                 .and_then(|c| c.env)
                 .unwrap_or_default();
-            let env = crate::engine::env_of(&created);
+            let env = created.env().to_vec();
             for name in &self.removed_env {
                 let set = env
                     .iter()

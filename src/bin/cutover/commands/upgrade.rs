@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use clap::Args;
 use cutover::engine::reference::ImageRef;
+use cutover::engine::successor::EnvChanges;
 use cutover::health::HealthPolicy;
 use cutover::ops::backup::BackupRequest;
 use cutover::ops::compose::ComposeRequest;
 use cutover::ops::rehearse;
 use cutover::ops::upgrade::{self, UpgradeRequest};
 use cutover::plan::build::{CarriedPath, Migration, StageOptions, Target};
-use cutover::engine::successor::EnvChanges;
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 
