@@ -13,12 +13,11 @@
 use std::path::Path;
 
 use crate::engine::Container;
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use super::location::Engine as DbEngine;
 use super::{database, volume_copy, App, BackupError, DatabaseTarget};
-use crate::engine::Engine;
+use crate::engine::{Engine, Helper};
 
 /// The name the copy's server answers to on the rehearsal's network. It is deliberately not
 /// the production server's: a setting the rehearsal did not rewrite names a host that does not
@@ -110,21 +109,11 @@ esac
 /// it listens where the product expects and initialises the same superuser), a fresh volume
 /// where production keeps its data, on the rehearsal's network alone under [`ALIAS`]. None of
 /// production's mounts, ports or networks.
-pub fn server_body(server: &Container, data_mount: &str, copy: &CopyServer) -> ContainerCreateBody {
-    let endpoint = EndpointSettings {
-        aliases: Some(vec![ALIAS.to_string()]),
-        ..Default::default()
-    };
-    ContainerCreateBody {
-        labels: Some(copy.labels().into_iter().collect()),
-        host_config: Some(HostConfig {
-            binds: Some(vec![format!("{}:{data_mount}", copy.volume)]),
-            network_mode: Some(copy.network.clone()),
-            ..Default::default()
-        }),
-        networking_config: Some(bollard::models::NetworkingConfig {
-            endpoints_config: Some([(copy.network.clone(), endpoint)].into()),
-        }),
+pub fn server_body(server: &Container, data_mount: &str, copy: &CopyServer) -> Helper {
+    Helper {
+        labels: copy.labels().into_iter().collect(),
+        binds: vec![format!("{}:{data_mount}", copy.volume)],
+        network: Some((copy.network.clone(), vec![ALIAS.to_string()])),
         ..server.same_server()
     }
 }
@@ -242,7 +231,7 @@ pub async fn start(
     // One a killed rehearsal left is of no use: its data may be half restored.
     remove_server(engine, copy).await?;
     let body = server_body(&server, &data_mount(&server, &dir), copy);
-    let id = engine.create(&copy.container, &body).await?;
+    let id = engine.create_helper(&copy.container, &body).await?;
     engine.start(&id).await?;
     superuser(engine, db, copy, "wait", None, None).await?;
     // MySQL's root may be unknown (a random password): it is asked only when the user the
@@ -349,22 +338,17 @@ mod tests {
             &data_mount(&server, "/var/lib/postgresql/data/pgdata"),
             &copy,
         );
-        assert_eq!(body.image.as_deref(), Some("sha256:pg"));
+        assert_eq!(body.image, "sha256:pg");
         assert_eq!(body.env.as_deref(), Some(server.env()));
-        let host = body.host_config.unwrap();
         assert_eq!(
-            host.binds,
-            Some(vec![
-                "quay-cutover-rehearse-db:/var/lib/postgresql/data".to_string()
-            ])
+            body.binds,
+            vec!["quay-cutover-rehearse-db:/var/lib/postgresql/data".to_string()]
         );
-        assert_eq!(host.network_mode.as_deref(), Some("quay-cutover-rehearse"));
-        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
-        assert_eq!(endpoints.len(), 1);
         assert_eq!(
-            endpoints["quay-cutover-rehearse"].aliases,
-            Some(vec![ALIAS.to_string()])
+            body.network,
+            Some(("quay-cutover-rehearse".into(), vec![ALIAS.to_string()]))
         );
+        assert!(body.volumes_from.is_empty());
         assert_eq!(data_mount(&Container::default(), "/data"), "/data");
     }
 

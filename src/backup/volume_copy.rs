@@ -17,12 +17,11 @@
 //! answers again, are the plan's (its `snapshot_volume` step).
 
 use crate::engine::Container;
-use bollard::models::{ContainerCreateBody, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use super::location::Engine as DbEngine;
 use super::{database, App, BackupError, DatabaseTarget};
-use crate::engine::Engine;
+use crate::engine::{Engine, Helper};
 use crate::secrets;
 
 /// Where a pass finds the server's data volume, and the copy's.
@@ -348,24 +347,18 @@ pub async fn pass(
     if op != "settle" {
         binds.push(format!("{}:{COPY}", copy.copy));
     }
-    let body = ContainerCreateBody {
-        image: Some(server.image_id().to_string()),
+    let helper = Helper {
+        image: server.image_id().to_string(),
         user: Some("0".into()),
         entrypoint: Some(entrypoint),
-        cmd: None,
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            binds: Some(binds),
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
+        binds,
         ..Default::default()
     };
     // One left by a kill is of no use: the pass starts again.
     if let Some(old) = engine.inspect(&name).await? {
         engine.remove(old.id()).await?;
     }
-    let helper = engine.create(&name, &body).await?;
+    let helper = engine.create_helper(&name, &helper).await?;
     let mut said = Vec::new();
     let ran = async {
         engine.start(&helper).await?;
@@ -447,7 +440,9 @@ pub async fn serve(
     let server = server(engine, db).await?;
     let name = reader(db);
     engine.remove_with_anonymous_volumes(&name).await?;
-    let id = engine.create(&name, &throwaway(&server, copy)).await?;
+    let id = engine
+        .create_helper(&name, &throwaway(&server, copy))
+        .await?;
     engine.start(&id).await?;
     let source = DatabaseTarget {
         container: name,
@@ -504,15 +499,11 @@ pub async fn fits(
 
 /// A throwaway server of the same image on the copy, on no network, from which the portable
 /// backup is read: the server's own settings, its data volume replaced by the copy.
-pub fn throwaway(server: &Container, copy: &VolumeCopy) -> ContainerCreateBody {
-    ContainerCreateBody {
-        labels: Some([("cutover.copy".to_string(), copy.copy.clone())].into()),
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            binds: Some(vec![format!("{}:{}", copy.copy, copy.mount)]),
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
+pub fn throwaway(server: &Container, copy: &VolumeCopy) -> Helper {
+    Helper {
+        labels: vec![("cutover.copy".to_string(), copy.copy.clone())],
+        binds: vec![format!("{}:{}", copy.copy, copy.mount)],
+        network: None,
         ..server.same_server()
     }
 }

@@ -4,12 +4,11 @@
 use std::path::Path;
 
 use crate::engine::Container;
-use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::{io, store, BackupError, FileEntry, VolumeTarget};
-use crate::engine::Engine;
+use crate::engine::{Engine, Helper};
 
 /// Saves one mount of the (stopped) application as `volume-N.tar.zst`.
 pub async fn save(
@@ -59,8 +58,8 @@ pub async fn restore(
 ) -> Result<(), BackupError> {
     let id = app.id().to_string();
     let script = "set -e; for d; do cd \"$d\"; rm -rf -- ./* ./.[!.]* ./..?*; done";
-    let body = ContainerCreateBody {
-        image: Some(app.image().to_string()),
+    let helper = Helper {
+        image: app.image().to_string(),
         user: Some("0".into()),
         entrypoint: Some(vec![
             "/bin/sh".into(),
@@ -69,20 +68,14 @@ pub async fn restore(
             "sh".into(),
             mount.into(),
         ]),
-        cmd: None,
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            volumes_from: Some(vec![id.clone()]),
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
+        volumes_from: vec![id.clone()],
         ..Default::default()
     };
     let name = format!("{}-restore", app.name());
     if let Some(old) = engine.inspect(&name).await? {
         engine.remove(old.id()).await?;
     }
-    let helper = engine.create(&name, &body).await?;
+    let helper = engine.create_helper(&name, &helper).await?;
     let mut said = Vec::new();
     let emptied = async {
         engine.start(&helper).await?;

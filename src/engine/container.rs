@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum,
-};
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
 
 /// One container, as inspected; read from `docker inspect`'s own JSON form too (captured
 /// fixtures).
@@ -387,10 +385,10 @@ impl Container {
     /// The create request of another server of the same image with this one's own settings
     /// (environment, command, user, working directory) and none of its storage or networks:
     /// where a throwaway or a rehearsal's copy of a database server starts.
-    pub fn same_server(&self) -> ContainerCreateBody {
+    pub fn same_server(&self) -> super::Helper {
         let config = self.0.config.clone().unwrap_or_default();
-        ContainerCreateBody {
-            image: self.0.image.clone(),
+        super::Helper {
+            image: self.image_id().to_string(),
             env: config.env,
             cmd: config.cmd,
             entrypoint: config.entrypoint,

@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;
+mod helper;
 pub mod podman;
 pub mod reference;
 pub mod registry;
@@ -32,6 +33,7 @@ use indicatif::MultiProgress;
 
 pub use container::{Attachment, Container, Mount};
 pub use docker::DockerEngine;
+pub use helper::Helper;
 use reference::ImageRef;
 
 /// The label on everything a rehearsal (`cutover rehearse`) makes, whose value is the product's
@@ -152,6 +154,11 @@ pub trait Engine: Send + Sync {
 
     /// Creates a container (not started) on its primary network; returns its id.
     async fn create(&self, name: &str, body: &ContainerCreateBody) -> Result<String, EngineError>;
+
+    /// Creates (not starts) a container for cutover's own work; returns its id.
+    async fn create_helper(&self, name: &str, helper: &Helper) -> Result<String, EngineError> {
+        self.create(name, &helper.body()).await
+    }
 
     async fn connect(
         &self,
@@ -453,11 +460,14 @@ pub async fn inspect_required(
 
 /// What a successor of a container is built from besides the container itself, as the engine
 /// knows it now.
+#[derive(Debug, Clone, Default)]
 pub struct Origin {
     /// The configuration of the image the container was created from, which tells its defaults
     /// from the settings made.
-    pub image: bollard::models::ImageConfig,
-    /// `--volumes-from` entries that name containers that no longer exist.
+    pub(crate) image: bollard::models::ImageConfig,
+    /// `--volumes-from` entries that name containers that no longer exist (typically a
+    /// predecessor an earlier upgrade removed): the volumes they lent are already mounted in the
+    /// container and reach its successor through it.
     pub vanished_volumes_from: Vec<String>,
 }
 

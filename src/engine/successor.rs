@@ -57,17 +57,119 @@ impl SuccessorSpec {
     pub fn env(&self) -> &[String] {
         self.body.env.as_deref().unwrap_or_default()
     }
+
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.body.labels.as_ref()?.get(name).map(String::as_str)
+    }
+
+    /// The directories it gets as empty scratch space (tmpfs).
+    pub fn scratch(&self) -> Vec<&str> {
+        let tmpfs = self
+            .body
+            .host_config
+            .as_ref()
+            .and_then(|h| h.tmpfs.as_ref());
+        let mut dirs: Vec<&str> = tmpfs
+            .into_iter()
+            .flatten()
+            .map(|(d, _)| d.as_str())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+
+    /// Makes the request reach nothing but `network`: none of the old container's volumes,
+    /// binds, links, host entries, published ports, logging or restart policy, no namespace
+    /// shared with another container or the host; `scratch` directories as empty tmpfs and
+    /// `labels` added. What a rehearsal's container is made from production's configuration.
+    pub fn isolate(&mut self, network: &str, labels: &[(String, String)], scratch: &[String]) {
+        let body = &mut self.body;
+        body.labels
+            .get_or_insert_with(Default::default)
+            .extend(labels.iter().cloned());
+        body.volumes = None;
+        let host = body.host_config.get_or_insert_with(Default::default);
+        host.binds = None;
+        host.mounts = None;
+        host.volumes_from = None;
+        host.volume_driver = None;
+        host.links = None;
+        host.extra_hosts = None;
+        host.port_bindings = None;
+        host.publish_all_ports = None;
+        host.network_mode = Some(network.to_string());
+        host.log_config = None;
+        host.restart_policy = None;
+        host.auto_remove = None;
+        // Only a namespace of its own is kept: private, or shareable by others.
+        if host
+            .ipc_mode
+            .as_deref()
+            .is_some_and(|m| m != "private" && m != "shareable")
+        {
+            host.ipc_mode = None;
+        }
+        if shares_namespace(&host.pid_mode) {
+            host.pid_mode = None;
+        }
+        let tmpfs = host.tmpfs.get_or_insert_with(Default::default);
+        tmpfs.extend(scratch.iter().map(|d| (d.clone(), String::new())));
+        body.networking_config = Some(NetworkingConfig {
+            endpoints_config: Some([(network.to_string(), EndpointSettings::default())].into()),
+        });
+        self.extra_networks.clear();
+    }
+
+    /// What the request would reach beyond `network` (its mounts, another container's volumes
+    /// or namespaces, links or host entries, published ports, another network); none when
+    /// [`SuccessorSpec::isolate`] made it so.
+    pub fn reaches_beyond(&self, network: &str) -> Vec<&'static str> {
+        let body = &self.body;
+        let host = body.host_config.clone().unwrap_or_default();
+        let mut reaches = Vec::new();
+        let some = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        if some(&host.binds) || host.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
+            reaches.push("mounts");
+        }
+        if some(&host.volumes_from) {
+            reaches.push("another container's volumes");
+        }
+        if some(&host.links) || some(&host.extra_hosts) {
+            reaches.push("links or host entries");
+        }
+        if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
+            reaches.push("published ports");
+        }
+        let endpoints: Vec<&String> = body
+            .networking_config
+            .iter()
+            .flat_map(|n| n.endpoints_config.iter().flatten())
+            .map(|(name, _)| name)
+            .collect();
+        if host.network_mode.as_deref() != Some(network)
+            || !self.extra_networks.is_empty()
+            || endpoints != [network]
+        {
+            reaches.push("another network");
+        }
+        if shares_namespace(&host.ipc_mode) || shares_namespace(&host.pid_mode) {
+            reaches.push("another container's namespaces");
+        }
+        reaches
+    }
+}
+
+/// Whether an IPC or PID mode joins another container's namespace or the host's.
+fn shares_namespace(mode: &Option<String>) -> bool {
+    mode.as_deref()
+        .is_some_and(|m| m.starts_with("container:") || m == "host")
 }
 
 /// What the old container looked like, as far as recreating it is concerned.
 pub struct Predecessor<'a> {
     pub inspect: &'a Container,
-    /// The configuration of the image the old container was created from.
-    pub image: &'a ImageConfig,
-    /// `VolumesFrom` entries of the old container that name containers that no longer exist
-    /// (typically a predecessor an earlier upgrade removed): the volumes they lent are already
-    /// mounted in the old container and reach the successor through it.
-    pub vanished_volumes_from: &'a [String],
+    /// Its image's configuration and the `--volumes-from` sources gone since.
+    pub origin: &'a engine::Origin,
 }
 
 /// Builds the successor's create request: the old container's whole user configuration, the
@@ -105,7 +207,7 @@ pub fn successor_spec(old: &Predecessor<'_>, image: &str) -> SuccessorSpec {
         stop_timeout,
         shell,
     } = inspect.config.clone().unwrap_or_default();
-    let img = old.image;
+    let img = &old.origin.image;
 
     let (entrypoint, cmd) = user_command(entrypoint, cmd, img);
     let shares_namespace = matches!(host_config.network_mode.as_deref(), Some(m) if m == "host" || m.starts_with("container:"));
@@ -183,7 +285,7 @@ fn carried_host_config(old: &Predecessor<'_>, id: &str, notes: &mut Vec<String>)
         .into_iter()
         .filter(|entry| {
             let source = entry.split(':').next().unwrap_or_default();
-            let vanished = old.vanished_volumes_from.iter().any(|v| v == source);
+            let vanished = old.origin.vanished_volumes_from.iter().any(|v| v == source);
             if vanished {
                 notes.push(format!(
                     "VolumesFrom {source} dropped: that container no longer exists; its volumes \

@@ -123,8 +123,7 @@ pub async fn prepare(
     let origin = engine::origin(engine, &old).await?;
     let predecessor = Predecessor {
         inspect: &old,
-        image: &origin.image,
-        vanished_volumes_from: &origin.vanished_volumes_from,
+        origin: &origin,
     };
     let rehearsal = Rehearsal {
         database,

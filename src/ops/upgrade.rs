@@ -141,11 +141,7 @@ pub async fn prepare(
         .olds
         .iter()
         .zip(&origins)
-        .map(|(inspect, (image, vanished))| Predecessor {
-            inspect,
-            image,
-            vanished_volumes_from: vanished,
-        })
+        .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
     plan.profile = chosen.map(ProfileUse::from);
@@ -295,14 +291,10 @@ async fn names_free(
 
 /// Each member's image configuration and vanished `--volumes-from`, which its successor's
 /// configuration is told from; refused when an image is gone.
-async fn origins(
-    engine: &dyn Engine,
-    group: &Claimed,
-) -> Result<Vec<(bollard::models::ImageConfig, Vec<String>)>> {
+async fn origins(engine: &dyn Engine, group: &Claimed) -> Result<Vec<engine::Origin>> {
     let mut origins = Vec::new();
     for old in &group.olds {
-        let origin = engine::origin(engine, old).await?;
-        origins.push((origin.image, origin.vanished_volumes_from));
+        origins.push(engine::origin(engine, old).await?);
     }
     Ok(origins)
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use crate::engine::Container;
-use bollard::models::{EndpointSettings, NetworkingConfig};
 
 use super::build::{member, register_commands, UpgradeOptions};
 use super::part::{Phase, Place};
@@ -278,97 +277,27 @@ pub fn isolate(
     paths: &[&str],
 ) {
     successor::set_env(spec, env);
-    let body = &mut spec.body;
-    let labels = body.labels.get_or_insert_with(Default::default);
-    labels.insert(LABEL.to_string(), copy.product.clone());
+    let mut labels = vec![(LABEL.to_string(), copy.product.clone())];
     // Its ports are not published: the default probe asks the port production's is asked on.
     if let Some(port) = crate::health::probe_port(production) {
-        labels.insert(
+        labels.push((
             crate::health::PROBE_PORT_LABEL.to_string(),
             port.to_string(),
-        );
+        ));
     }
-    body.volumes = None;
-    let host = body.host_config.get_or_insert_with(Default::default);
-    host.binds = None;
-    host.mounts = None;
-    host.volumes_from = None;
-    host.volume_driver = None;
-    host.links = None;
-    host.extra_hosts = None;
-    host.port_bindings = None;
-    host.publish_all_ports = None;
-    host.network_mode = Some(copy.network.clone());
-    host.log_config = None;
-    host.restart_policy = None;
-    host.auto_remove = None;
-    let shares = |mode: &Option<String>| {
-        mode.as_deref()
-            .is_some_and(|m| m != "private" && m != "shareable")
-    };
-    if shares(&host.ipc_mode) {
-        host.ipc_mode = None;
-    }
-    if host
-        .pid_mode
-        .as_deref()
-        .is_some_and(|m| m.starts_with("container:") || m == "host")
-    {
-        host.pid_mode = None;
-    }
-    let scratch = host.tmpfs.get_or_insert_with(Default::default);
-    for mount in production.mounts() {
-        if !mount.destination.is_empty() && !paths.iter().any(|p| mount.holds(p)) {
-            scratch.insert(mount.destination, String::new());
-        }
-    }
-    body.networking_config = Some(NetworkingConfig {
-        endpoints_config: Some([(copy.network.clone(), EndpointSettings::default())].into()),
-    });
-    spec.extra_networks.clear();
+    let scratch: Vec<String> = production
+        .mounts()
+        .into_iter()
+        .filter(|m| !m.destination.is_empty() && !paths.iter().any(|p| m.holds(p)))
+        .map(|m| m.destination)
+        .collect();
+    spec.isolate(&copy.network, &labels, &scratch);
 }
 
 /// Why a rehearsal's container could reach something of production's, or `Ok`: checked on
 /// every container a rehearsal creates, whatever built it.
 pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), String> {
-    let body = &spec.body;
-    let host = body.host_config.clone().unwrap_or_default();
-    let mut reaches = Vec::new();
-    let some = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    if some(&host.binds) || host.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        reaches.push("mounts");
-    }
-    if some(&host.volumes_from) {
-        reaches.push("another container's volumes");
-    }
-    if some(&host.links) || some(&host.extra_hosts) {
-        reaches.push("links or host entries");
-    }
-    if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
-        reaches.push("published ports");
-    }
-    if host.network_mode.as_deref() != Some(copy.network.as_str())
-        || !spec.extra_networks.is_empty()
-    {
-        reaches.push("another network");
-    }
-    let endpoints: Vec<&String> = body
-        .networking_config
-        .iter()
-        .flat_map(|n| n.endpoints_config.iter().flatten())
-        .map(|(name, _)| name)
-        .collect();
-    if endpoints != [&copy.network] {
-        reaches.push("another network");
-    }
-    for mode in [&host.ipc_mode, &host.pid_mode] {
-        if mode
-            .as_deref()
-            .is_some_and(|m| m.starts_with("container:") || m == "host")
-        {
-            reaches.push("another container's namespaces");
-        }
-    }
+    let reaches = spec.reaches_beyond(&copy.network);
     match reaches.is_empty() {
         true => Ok(()),
         false => Err(format!(
@@ -406,28 +335,23 @@ mod tests {
         );
     }
 
-    /// A real container's one-shot (two networks, a published port, a bind and a volume, a
-    /// link and a host entry added) keeps none of them once made a rehearsal's.
+    /// A real container's one-shot (two networks, a published port, a bind and a volume) keeps
+    /// none of them once made a rehearsal's: every place production mounts is scratch space.
     #[test]
     fn a_one_shot_made_a_rehearsals_keeps_nothing_of_productions() {
         let (container, image) = fixture();
         let old = Predecessor {
             inspect: &container,
-            image: &image,
-            vanished_volumes_from: &[],
+            origin: &image,
         };
         let mut spec = successor::one_shot_spec(
             &successor::successor_spec(&old, "demo:2"),
             &["migrate".into()],
             None,
         );
-        let host = spec.body.host_config.get_or_insert_with(Default::default);
-        host.links = Some(vec!["db:db".into()]);
-        host.extra_hosts = Some(vec!["db:10.0.0.5".into()]);
-        host.volumes_from = Some(vec!["web".into()]);
         let copy = CopyServer::of("web");
         let refused = isolated(&spec, &copy).unwrap_err();
-        for leak in ["mounts", "volumes", "links", "another network"] {
+        for leak in ["mounts", "another network"] {
             assert!(refused.contains(leak), "{leak}: {refused}");
         }
         let pointed = [(
@@ -436,25 +360,16 @@ mod tests {
         )];
         isolate(&mut spec, &container, &copy, &pointed, &[]);
         assert_eq!(isolated(&spec, &copy), Ok(()));
-        let host = spec.body.host_config.as_ref().unwrap();
-        let scratch: Vec<&String> = host.tmpfs.as_ref().unwrap().keys().collect();
         assert_eq!(
-            scratch.len(),
+            spec.scratch().len(),
             2,
-            "/bind and /data are empty scratch space: {scratch:?}"
+            "/bind and /data are empty scratch space: {:?}",
+            spec.scratch()
         );
         assert!(spec
             .env()
             .contains(&"DB_URL=postgres://u:p@cutover-rehearsal-db/x".to_string()));
-        assert_eq!(
-            spec.body
-                .labels
-                .as_ref()
-                .unwrap()
-                .get(LABEL)
-                .map(String::as_str),
-            Some("web")
-        );
+        assert_eq!(spec.label(LABEL), Some("web"));
         // Files put in at /data (a connection's file) must not lie under a scratch space.
         let mut spec = successor::successor_spec(&old, "demo:2");
         isolate(
@@ -465,8 +380,6 @@ mod tests {
             &["/data/conf/config.yaml"],
         );
         assert_eq!(isolated(&spec, &copy), Ok(()));
-        let host = spec.body.host_config.as_ref().unwrap();
-        let scratch: Vec<&String> = host.tmpfs.as_ref().unwrap().keys().collect();
-        assert_eq!(scratch, ["/bind"], "the files' mount is not hidden");
+        assert_eq!(spec.scratch(), ["/bind"], "the files' mount is not hidden");
     }
 }

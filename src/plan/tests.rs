@@ -22,8 +22,7 @@ fn upgrade(opts: &UpgradeOptions) -> Plan {
     let (container, image) = fixture();
     let old = Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &[],
+        origin: &image,
     };
     plan_upgrade(&[old], opts).unwrap()
 }
@@ -253,8 +252,7 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
     assert!(plan_upgrade(
         &[Predecessor {
             inspect: &fixture().0,
-            image: &fixture().1,
-            vanished_volumes_from: &[]
+            origin: &fixture().1,
         }],
         &opts
     )
@@ -269,13 +267,11 @@ fn a_group_is_created_before_any_stop_and_started_in_reverse() {
     let members = [
         Predecessor {
             inspect: &web,
-            image: &image,
-            vanished_volumes_from: &[],
+            origin: &image,
         },
         Predecessor {
             inspect: &worker,
-            image: &image,
-            vanished_volumes_from: &[],
+            origin: &image,
         },
     ];
     let plan = plan_upgrade(&members, &options()).unwrap();
@@ -358,8 +354,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     let (container, image) = fixture();
     let old = Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &[],
+        origin: &image,
     };
     let refused = plan_upgrade(&[old], &opts).unwrap_err();
     assert!(refused.contains("lies on the mount /data"), "{refused}");
@@ -367,8 +362,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     opts.steps.carry[0].by_profile = true;
     let old = Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &[],
+        origin: &image,
     };
     let plan = plan_upgrade(&[old], &opts).expect("nothing to carry");
     assert!(!names(&plan).contains(&"carry_file"), "{:?}", names(&plan));
@@ -379,8 +373,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     }];
     let old = Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &[],
+        origin: &image,
     };
     assert!(plan_upgrade(&[old], &opts)
         .unwrap_err()

@@ -1018,8 +1018,7 @@ steps:
     let (container, image) = crate::engine::successor::tests::fixture();
     let old = crate::engine::successor::Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &[],
+        origin: &image,
     };
     let plan = crate::plan::plan_upgrade(&[old], &opts).unwrap();
     let steps: Vec<String> = plan.stages[0]

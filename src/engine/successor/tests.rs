@@ -1,22 +1,27 @@
 use bollard::models::{ImageInspect, MountPoint};
 
+use crate::engine::Origin;
+
 use super::*;
 
 /// A real `docker inspect` of a container with networks, ports, volumes, env, labels, user,
 /// limits and log options, and of the image it was created from (`fixtures/inspect/`).
-pub(crate) fn fixture() -> (Container, ImageConfig) {
+pub(crate) fn fixture() -> (Container, Origin) {
     let container =
         serde_json::from_str(include_str!("../../../fixtures/inspect/web-container.json")).unwrap();
     let image: ImageInspect =
         serde_json::from_str(include_str!("../../../fixtures/inspect/demo-1-image.json")).unwrap();
-    (container, image.config.unwrap())
+    let origin = Origin {
+        image: image.config.unwrap(),
+        vanished_volumes_from: vec![],
+    };
+    (container, origin)
 }
 
-fn spec_for(container: &Container, image: &ImageConfig) -> SuccessorSpec {
+fn spec_for(container: &Container, image: &Origin) -> SuccessorSpec {
     let old = Predecessor {
         inspect: container,
-        image,
-        vanished_volumes_from: &[],
+        origin: image,
     };
     successor_spec(&old, "127.0.0.1:5000/demo:2")
 }
@@ -142,8 +147,10 @@ fn vanished_volumes_from_are_dropped_and_said() {
         Some(vec!["gone:ro".into(), "sidecar".into()]);
     let old = Predecessor {
         inspect: &container,
-        image: &image,
-        vanished_volumes_from: &["gone".to_string()],
+        origin: &Origin {
+            vanished_volumes_from: vec!["gone".to_string()],
+            ..image
+        },
     };
     let spec = successor_spec(&old, "demo:2");
     let from = spec.body.host_config.unwrap().volumes_from.unwrap();
@@ -233,4 +240,35 @@ fn the_masked_view_hides_secret_values() {
     let text = masked(&spec_for(&container, &image)).to_string();
     assert!(text.contains("DB_PASSWORD=***"));
     assert!(!text.contains("fixture-password"));
+}
+
+/// Links, host entries and another container's volumes, added to a real container's request,
+/// are each named, and none is left once the request is isolated.
+#[test]
+fn an_isolated_request_reaches_nothing_beyond_its_network() {
+    let (container, image) = fixture();
+    let mut spec = spec_for(&container, &image);
+    let host = spec.body.host_config.get_or_insert_with(Default::default);
+    host.links = Some(vec!["db:db".into()]);
+    host.extra_hosts = Some(vec!["db:10.0.0.5".into()]);
+    host.pid_mode = Some("host".into());
+    let reaches = spec.reaches_beyond("rehearsal");
+    for leak in [
+        "mounts",
+        "another container's volumes",
+        "links or host entries",
+        "published ports",
+        "another network",
+        "another container's namespaces",
+    ] {
+        assert!(reaches.contains(&leak), "{leak}: {reaches:?}");
+    }
+    spec.isolate(
+        "rehearsal",
+        &[("role".into(), "copy".into())],
+        &["/data".into()],
+    );
+    assert_eq!(spec.reaches_beyond("rehearsal"), Vec::<&str>::new());
+    assert_eq!(spec.scratch(), ["/data"]);
+    assert_eq!(spec.label("role"), Some("copy"));
 }

@@ -296,8 +296,7 @@ impl TaskRun {
         let origin = engine::origin(cx.engine, member).await?;
         let member = Predecessor {
             inspect: member,
-            image: &origin.image,
-            vanished_volumes_from: &origin.vanished_volumes_from,
+            origin: &origin,
         };
         Ok(successor_spec(&member, &self.image))
     }
