@@ -4,7 +4,8 @@
 //! The binary is a thin layer over this library, whose modules are its layers, lowest first;
 //! each uses only those listed before it (`tests/layers.rs` holds the code to this list):
 //! - [`engine`]: the container engine as a trait, with the Docker implementation (and an
-//!   in-memory one for unit tests);
+//!   in-memory one for unit tests), and the library's own words for what it reports and makes
+//!   (`Container`, `Helper`, a successor's create request): Docker's wire types stay in it;
 //! - [`compose`]: docker-compose's projects: membership, the image's place in their files,
 //!   the config hash;
 //! - `template`: the `${VAR}` templates of profiles' command words;
