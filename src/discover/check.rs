@@ -49,7 +49,8 @@ pub struct Watched {
     pub swarm_service: Option<String>,
     /// It is a Swarm service itself, which its manager moves (see `ops::service`).
     pub swarm: bool,
-    /// Why a pass leaves it alone although it may move: Podman's own auto-update manages it.
+    /// Why a pass leaves it alone although it may move: Podman's own auto-update manages it, or
+    /// it is in a Podman pod.
     pub raced: Option<String>,
 }
 
@@ -65,6 +66,8 @@ struct Seen {
     compose: Option<(String, String)>,
     swarm_service: Option<String>,
     swarm: bool,
+    /// The infra container of the Podman pod it is in.
+    pod: Option<String>,
 }
 
 impl Seen {
@@ -86,6 +89,7 @@ impl Seen {
             compose: None,
             swarm_service: None,
             swarm: true,
+            pod: None,
         }
     }
 }
@@ -137,6 +141,7 @@ pub async fn discover(
             swarm_service: c.swarm_service(),
             image: Some(c.image().to_string()).filter(|i| !i.is_empty()),
             swarm: false,
+            pod: crate::engine::podman::pod_infra(engine, c).await?,
             name,
             labels,
             local_digests,
@@ -180,7 +185,10 @@ pub async fn discover(
             ],
         );
         watched.push(Watched {
-            raced: engine::podman::auto_update_race(&s.labels),
+            raced: engine::podman::auto_update_race(&s.labels).or_else(|| {
+                let infra = s.pod.as_deref()?;
+                Some(engine::podman::pod_refusal(&s.name, infra))
+            }),
             swarm_service: s.swarm_service,
             swarm: s.swarm,
             name: s.name,

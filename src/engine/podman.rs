@@ -41,6 +41,42 @@ pub fn auto_update_race(labels: &std::collections::HashMap<String, String>) -> O
     ))
 }
 
+/// The infra container of the Podman pod `c` belongs to, or `None` when it is in none. Podman's
+/// Docker-compatible inspect does not name a container's pod (its own libpod API does); what it
+/// shows is that the container joins another's network, IPC and UTS namespaces
+/// (`"NetworkMode": "container:ID"`), and that other is the pod's infra container, named
+/// `<first 12 of the pod's id>-infra` and running `/catatonit -P` (seen on Debian's podman
+/// 4.3.1 for `podman pod create` and `podman run --pod`). A container recreated through the
+/// Docker-compatible API would join those namespaces but not the pod: `podman pod stop`,
+/// `restart` and the pod's systemd unit would no longer include it.
+pub async fn pod_infra(
+    engine: &dyn super::Engine,
+    c: &super::Container,
+) -> Result<Option<String>, super::EngineError> {
+    let Some(other) = c.network_mode().strip_prefix("container:") else {
+        return Ok(None);
+    };
+    if engine.other_than_docker().is_none() {
+        return Ok(None);
+    }
+    let Some(infra) = engine.inspect(other).await? else {
+        return Ok(None);
+    };
+    let named = infra
+        .name()
+        .strip_suffix("-infra")
+        .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let pauses = infra.command() == ["/catatonit", "-P"];
+    Ok((named || pauses).then(|| infra.name().to_string()))
+}
+
+/// Why a container in a Podman pod is not moved.
+pub fn pod_refusal(name: &str, infra: &str) -> String {
+    format!(
+        "{name} is in a Podman pod (it shares the namespaces of the pod's infra container {infra}): a new container made through Podman's Docker-compatible API would not be a member of the pod, so cutover does not move it; upgrade it with Podman (`podman pod` and `podman run --pod`), or run it outside a pod"
+    )
+}
+
 /// Whether the engine that answered `/version` is Podman: its components name it.
 pub fn is_podman(version: &SystemVersion) -> bool {
     version

@@ -24,6 +24,11 @@ pub async fn claim_running(
             "{name} was started with --rm: stopping it would delete it, leaving nothing to roll back to; recreate it without --rm first"
         )));
     }
+    if let Some(infra) = crate::engine::podman::pod_infra(engine, &old).await? {
+        return Err(Error::Refused(crate::engine::podman::pod_refusal(
+            name, &infra,
+        )));
+    }
     Ok((lock, old))
 }
 

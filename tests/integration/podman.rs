@@ -156,3 +156,70 @@ fn a_container_podmans_auto_update_manages_is_left_to_it_unless_moved_by_hand() 
         planned.stdout
     );
 }
+
+/// `podman` on the world's service, for what the Docker CLI cannot do (pods).
+fn podman(args: &[&str]) -> String {
+    let url = std::env::var("CUTOVER_TEST_PODMAN").expect("CUTOVER_TEST_PODMAN is not set");
+    let out = std::process::Command::new("podman")
+        .args(["--remote", "--url", &url])
+        .args(args)
+        .output()
+        .expect("podman runs");
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A pod this test made, removed with its containers however the test ends.
+struct Pod(String);
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| podman(&["pod", "rm", "-f", &self.0]));
+    }
+}
+
+/// A container in a Podman pod is never taken out of it: a new container made through the
+/// Docker-compatible API would share the pod's namespaces without being its member. `upgrade`
+/// refuses it before anything stops (exit 2, the container untouched) and `check` says why it
+/// is not eligible.
+#[test]
+fn a_container_in_a_podman_pod_is_refused_and_left_in_its_pod() {
+    let scene = Scene::on_podman("podpod");
+    let pod = Pod(scene.name("pod"));
+    podman(&["pod", "create", "--name", &pod.0]);
+    let name = scene.name("app");
+    let app = format!("{}/auto-a:1.0.0", registry());
+    podman(&["run", "-d", "--pod", &pod.0, "--name", &name, &app]);
+    let before = inspect(&name).unwrap();
+    scene.upgrade(&name, "1.0.1", &[]).refused(&[
+        "is in a Podman pod",
+        "-infra",
+        "podman run --pod",
+    ]);
+    assert_untouched(&name, &before);
+    let members = podman(&[
+        "ps",
+        "--filter",
+        &format!("pod={}", pod.0),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(
+        members.lines().any(|m| m == name),
+        "still a member of its pod: {members}"
+    );
+    let checked = scene.cutover(&["check", "--json", &name]);
+    checked.expect(0);
+    let status = checked.json()["containers"][0].clone();
+    assert_eq!(status["eligible"], false, "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("1.0.1 would be next") && r.contains("is in a Podman pod")),
+        "{status}"
+    );
+}
