@@ -8,14 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use crate::engine::Container;
-use bollard::models::Service;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{RegistryClient, RegistryError};
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Service};
 use crate::error::Result;
 use crate::ops::group::Node;
 use crate::plan::build::Target;
@@ -74,15 +73,14 @@ impl Seen {
     /// A service, by its spec: the image it pins is the one its tasks run, and its labels or
     /// its containers' opt it in.
     fn of_service(service: &Service) -> Seen {
-        let spec = service.spec.clone().unwrap_or_default();
-        let image = crate::plan::steps::service_image(service);
+        let image = service.image();
         let local_digests = ImageRef::parse(&image)
             .and_then(|i| Some(format!("{}@{}", i.repository, i.digest?)))
             .into_iter()
             .collect();
         Seen {
-            name: spec.name.unwrap_or_default(),
-            labels: crate::ops::service::labels(service),
+            name: service.name().to_string(),
+            labels: service.labels(),
             image: Some(image),
             local_digests,
             depends_on: Vec::new(),

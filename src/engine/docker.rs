@@ -11,7 +11,6 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, ImageInspect, NetworkConnectRequest, NetworkInspect,
-    Service, ServiceSpec, Task,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
@@ -27,10 +26,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::endpoint::Endpoint;
 use super::reference::ImageRef;
 use super::ssh;
-use super::Container;
 use super::{
     short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, Stored, TarStream,
 };
+use super::{Container, Service, ServiceSpec, Task};
 use crate::secrets;
 
 /// The engine's own default grace period for `docker stop`.
@@ -606,7 +605,7 @@ impl Engine for DockerEngine {
 
     async fn service(&self, name_or_id: &str) -> Result<Option<Service>, EngineError> {
         match self.docker.inspect_service(name_or_id, None).await {
-            Ok(s) => Ok(Some(s)),
+            Ok(s) => Ok(Some(s.into())),
             // 503: this engine is no Swarm manager, so it has no services to upgrade.
             Err(e) if matches!(status_of(&e), Some(404 | 503)) => Ok(None),
             Err(e) => Err(api_error(
@@ -619,7 +618,7 @@ impl Engine for DockerEngine {
 
     async fn services(&self) -> Result<Vec<Service>, EngineError> {
         match self.docker.list_services(None).await {
-            Ok(services) => Ok(services),
+            Ok(services) => Ok(services.into_iter().map(Service::from).collect()),
             Err(e) if status_of(&e) == Some(503) => Ok(Vec::new()),
             Err(e) => Err(api_error(&self.host, "listing the services", e)),
         }
@@ -637,7 +636,7 @@ impl Engine for DockerEngine {
         };
         let credentials = registry_auth(&spec).await;
         self.docker
-            .update_service(id, spec, options, credentials)
+            .update_service(id, spec.0, options, credentials)
             .await
             .map(drop)
             .map_err(|e| api_error(&self.host, format!("updating the service {id}"), e))
@@ -645,9 +644,9 @@ impl Engine for DockerEngine {
 
     async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {
         let credentials = registry_auth(&spec).await;
-        let name = spec.name.clone().unwrap_or_default();
+        let name = spec.0.name.clone().unwrap_or_default();
         self.docker
-            .create_service(spec, credentials)
+            .create_service(spec.0, credentials)
             .await
             .map(|created| created.id.unwrap_or_default())
             .map_err(|e| api_error(&self.host, format!("creating the service {name}"), e))
@@ -687,6 +686,7 @@ impl Engine for DockerEngine {
         self.docker
             .list_tasks(Some(options))
             .await
+            .map(|tasks| tasks.into_iter().map(Task::from).collect())
             .map_err(|e| api_error(&self.host, format!("listing the tasks of {id}"), e))
     }
 
@@ -816,6 +816,7 @@ impl Engine for DockerEngine {
 /// manager hands them to the nodes that pull it.
 async fn registry_auth(spec: &ServiceSpec) -> Option<bollard::auth::DockerCredentials> {
     let image = spec
+        .0
         .task_template
         .as_ref()
         .and_then(|t| t.container_spec.as_ref())

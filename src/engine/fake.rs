@@ -12,15 +12,15 @@ use async_trait::async_trait;
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     EndpointSettings, Health, HealthConfig, HealthStatusEnum, HostConfig, ImageConfig,
-    ImageInspect, MountPoint, NetworkInspect, NetworkSettings, Service, ServiceSpec, Task,
+    ImageInspect, MountPoint, NetworkInspect, NetworkSettings,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
 use indicatif::MultiProgress;
 
 use super::reference::ImageRef;
-use super::Container;
 use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, Stored, TarStream};
+use super::{Container, Service, ServiceSpec, Task};
 
 /// How a container of an image behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1117,7 +1117,7 @@ impl Engine for FakeEngine {
     }
 
     async fn create_service(&self, spec: ServiceSpec) -> Result<String, EngineError> {
-        Err(not_found(&spec.name.unwrap_or_default()))
+        Err(not_found(&spec.0.name.unwrap_or_default()))
     }
 
     async fn remove_service(&self, _name_or_id: &str) -> Result<(), EngineError> {

@@ -17,16 +17,14 @@ mod helper;
 pub mod podman;
 pub mod reference;
 pub mod registry;
+mod service;
 mod ssh;
 pub mod successor;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect, NetworkInspect,
-    Service, ServiceSpec, Task,
-};
+use bollard::models::{ContainerCreateBody, EndpointSettings, ImageInspect, NetworkInspect};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use indicatif::MultiProgress;
@@ -35,6 +33,7 @@ pub use container::{Attachment, Container, Mount};
 pub use docker::DockerEngine;
 pub use helper::Helper;
 use reference::ImageRef;
+pub use service::{Service, ServiceSpec, Task};
 
 /// The label on everything a rehearsal (`cutover rehearse`) makes, whose value is the product's
 /// container: what recovery and the in-memory engine know its containers, network and volume by.
@@ -337,16 +336,6 @@ pub fn put_env(env: &mut Vec<String>, name: &str, value: &str) {
     env.push(format!("{name}={value}"));
 }
 
-/// What a Swarm service's tasks are created with: its spec's container part.
-pub fn task_container(service: &Service) -> bollard::models::TaskSpecContainerSpec {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.container_spec.clone())
-        .unwrap_or_default()
-}
-
 /// The containers of a Swarm service's tasks on this engine's node, those running first, then
 /// the newest: a running one to read a product's settings from, a stopped one (Swarm keeps
 /// them as its task history) to read them again while the service is scaled to 0.
@@ -376,9 +365,9 @@ pub async fn service_containers(
 /// from while no task of it runs.
 pub async fn service_as_container(
     engine: &dyn Engine,
-    service: &bollard::models::Service,
+    service: &Service,
 ) -> Result<Container, EngineError> {
-    let container = task_container(service);
+    let container = service.task_container();
     let image = container.image.clone().unwrap_or_default();
     let mut env = engine
         .image(&image)
@@ -390,8 +379,8 @@ pub async fn service_as_container(
         let (name, value) = given.split_once('=').unwrap_or((&given, ""));
         put_env(&mut env, name, value);
     }
-    Ok(ContainerInspectResponse {
-        name: service.spec.as_ref().and_then(|s| s.name.clone()),
+    Ok(bollard::models::ContainerInspectResponse {
+        name: Some(service.name().to_string()),
         config: Some(bollard::models::ContainerConfig {
             image: Some(image),
             env: Some(env),

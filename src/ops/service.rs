@@ -6,11 +6,10 @@
 //! tried by the profile's rules, and on failure the database restored before the old version
 //! runs again. What the command line asks beyond that is refused rather than silently dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::engine::Container;
-use bollard::models::{Service, ServiceSpec, ServiceSpecUpdateConfigOrderEnum};
 
 use super::group::{gather_facts, group_members};
 use super::live;
@@ -20,15 +19,14 @@ use super::settings;
 use crate::compose::{self, edit, Change};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
-use crate::engine::{self, Engine, Stored};
+use crate::engine::{self, Engine, Service};
 use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
 use crate::plan::build::{
     plan_service_update, BackupPlan, ServiceMove, ServiceSteps, StageOptions, Target,
 };
 use crate::plan::steps::{
-    replicas_of, service_image, sha, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome,
-    TaskChecks,
+    sha, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome, TaskChecks,
 };
 use crate::plan::ProfileUse;
 use crate::profile::{Catalog, Loaded, Profile};
@@ -49,7 +47,7 @@ pub async fn stack_members(
         .services()
         .await?
         .into_iter()
-        .filter(|s| labels(s).get(STACK_LABEL).is_some_and(|n| n == stack))
+        .filter(|s| s.labels().get(STACK_LABEL).is_some_and(|n| n == stack))
         .collect();
     if of_stack.is_empty() {
         return Err(Error::Refused(format!(
@@ -62,7 +60,7 @@ pub async fn stack_members(
             .map(|n| {
                 of_stack
                     .iter()
-                    .find(|s| name_of(s) == *n || short_name(s) == *n)
+                    .find(|s| s.name() == n || short_name(s) == *n)
                     .cloned()
                     .ok_or_else(|| Error::Refused(format!("the stack {stack} has no service {n}")))
             })
@@ -70,13 +68,13 @@ pub async fn stack_members(
     }
     let mut by_repository: BTreeMap<String, Vec<Service>> = BTreeMap::new();
     for s in of_stack {
-        let repository = ImageRef::parse(&service_image(&s))
+        let repository = ImageRef::parse(&s.image())
             .map(|i| i.repository)
             .unwrap_or_default();
         by_repository.entry(repository).or_default().push(s);
     }
     for services in by_repository.values_mut() {
-        services.sort_by_key(name_of);
+        services.sort_by(|a, b| a.name().cmp(b.name()));
     }
     let most = by_repository.values().map(Vec::len).max().unwrap_or(0);
     let mut widest: Vec<Vec<Service>> = by_repository
@@ -124,12 +122,12 @@ pub async fn prepare(
         moves.push(ServiceMove {
             companion: product
                 .as_ref()
-                .is_some_and(|p| p.companions.contains(&name_of(service))),
-            service: name_of(service),
-            from: service_image(service),
+                .is_some_and(|p| p.companions.contains(&service.name().to_string())),
+            service: service.name().to_string(),
+            from: service.image(),
             to: to.to_string(),
-            stops_all: stops_all(&service.spec.clone().unwrap_or_default()),
-            replicas: service.spec.as_ref().and_then(replicas_of),
+            stops_all: service.stops_all(),
+            replicas: service.replicas(),
         });
         // The longest wait any of them asks for.
         health = Some(match health {
@@ -168,7 +166,7 @@ pub async fn prepare(
         plan.profile = Some(p.profile);
     }
     if req.compose.stack_files.is_empty() {
-        if let Some(stack) = services.iter().find_map(|s| labels(s).remove(STACK_LABEL)) {
+        if let Some(stack) = services.iter().find_map(|s| s.labels().remove(STACK_LABEL)) {
             plan.notes.push(format!(
                 "the stack {stack}'s file still names the old image: a later `docker stack deploy` brings it back; give --stack-file to write the new one there"
             ));
@@ -185,7 +183,7 @@ fn profile_of(
 ) -> Result<Option<(Loaded, String)>> {
     let choose = |s: &Service| {
         catalog
-            .choose(&req.given.profile, &labels(s), &service_image(s))
+            .choose(&req.given.profile, &s.labels(), &s.image())
             .map_err(|e| Error::Refused(e.to_string()))
     };
     let chosen = choose(&services[0])?;
@@ -194,8 +192,8 @@ fn profile_of(
         if name(&choose(other)?) != name(&chosen) {
             return Err(Error::Refused(format!(
                 "{} and {} are not the same product: move them one at a time",
-                name_of(&services[0]),
-                name_of(other)
+                services[0].name(),
+                other.name()
             )));
         }
     }
@@ -240,7 +238,7 @@ impl Product {
                         profile.name
                     )));
                 };
-                if services.iter().any(|s| name_of(s) == service) {
+                if services.iter().any(|s| s.name() == service) {
                     continue;
                 }
                 let other = engine.service(&service).await?.ok_or_else(|| {
@@ -279,8 +277,8 @@ impl Product {
         let health = settings::resolve_named(
             &req.given,
             Some((profile, facts)),
-            &name_of(primary),
-            &labels(primary),
+            primary.name(),
+            &primary.labels(),
         )?
         .health;
         let members: Vec<(&Container, &Facts)> = tasks.iter().map(|(c, f)| (c, f)).collect();
@@ -337,7 +335,7 @@ impl Product {
             },
             health,
             notes: stage.notes,
-            companions: companions.iter().map(name_of).collect(),
+            companions: companions.iter().map(|c| c.name().to_string()).collect(),
             profile: ProfileUse {
                 name: profile.name.clone(),
                 origin: loaded.origin.clone(),
@@ -363,15 +361,8 @@ async fn companions(
         return Ok(Vec::new());
     }
     let installation = |s: &Service| {
-        let networks = s
-            .spec
-            .as_ref()
-            .and_then(|s| s.task_template.as_ref())
-            .and_then(|t| t.networks.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|n| n.target);
-        let stack = labels(s).remove(STACK_LABEL).map(|n| format!("stack:{n}"));
+        let networks = s.networks().into_iter();
+        let stack = s.labels().remove(STACK_LABEL).map(|n| format!("stack:{n}"));
         networks.chain(stack).collect::<Vec<_>>()
     };
     let ours: Vec<String> = services.iter().flat_map(installation).collect();
@@ -379,9 +370,13 @@ async fn companions(
         .services()
         .await?
         .into_iter()
-        .filter(|s| !services.iter().any(|m| name_of(m) == name_of(s)))
         .filter(|s| {
-            ImageRef::parse(&service_image(s))
+            !services
+                .iter()
+                .any(|m| m.name() == s.name())
+        })
+        .filter(|s| {
+            ImageRef::parse(&s.image())
                 .is_some_and(|i| crate::profile::repository_matching(&patterns, &i).is_some())
         })
         .filter(|s| installation(s).iter().any(|i| ours.contains(i)))
@@ -394,7 +389,7 @@ async fn running_task(
     profile: &Profile,
     service: &Service,
 ) -> Result<(Container, Facts)> {
-    let name = name_of(service);
+    let name = service.name().to_string();
     let task = engine::service_containers(engine, &name)
         .await?
         .into_iter()
@@ -446,12 +441,12 @@ fn fits_a_service(
         {
             continue;
         }
-        if let Some(s) = services.iter().find(|s| !spec_holds(s, &carried.path)) {
+        if let Some(s) = services.iter().find(|s| !s.gives(&carried.path)) {
             return refused(format!(
                 "{} keeps {} in its own files, which every new task of {} starts without: give it to the service as a Swarm config or secret (or a mount), which its spec carries",
                 profile,
                 carried.path,
-                name_of(s)
+                s.name()
             ));
         }
     }
@@ -467,8 +462,8 @@ fn settings_for(
     set: &[(String, String)],
     target: &Target,
 ) -> Result<Vec<ServiceSettings>> {
-    let name = name_of(service);
-    let spec_env = engine::task_container(service).env.unwrap_or_default();
+    let name = service.name().to_string();
+    let spec_env = service.env();
     let holds_value = |entries: &[String], value: &str| {
         entries
             .iter()
@@ -485,7 +480,7 @@ fn settings_for(
         let in_file = facts.files.iter().find_map(|(path, text)| {
             let lines: Vec<String> = text.lines().map(|l| l.trim().replace('"', "")).collect();
             holds_value(&lines, value)
-                .then(|| Some((path, text, stored_at(service, path)?)))
+                .then(|| Some((path, text, service.stored_at(path)?)))
                 .flatten()
         });
         let in_env = holds_value(&spec_env, value) || holds_value(&facts.env, value);
@@ -553,43 +548,6 @@ fn made_name(from: &str, target: &Target) -> String {
     name
 }
 
-/// The Swarm secret or config the spec mounts at `path`: its kind, name and id.
-fn stored_at(service: &Service, path: &str) -> Option<(Stored, String, String)> {
-    let container = engine::task_container(service);
-    let at = |kind: Stored, file: Option<&str>| file.is_some_and(|f| kind.target(f) == path);
-    let secret = container
-        .secrets
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|s| {
-            let file = s.file.as_ref().and_then(|f| f.name.as_deref());
-            at(Stored::Secret, file).then_some((Stored::Secret, s.secret_name?, s.secret_id?))
-        });
-    secret.or_else(|| {
-        container
-            .configs
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|c| {
-                let file = c.file.as_ref().and_then(|f| f.name.as_deref());
-                at(Stored::Config, file).then_some((Stored::Config, c.config_name?, c.config_id?))
-            })
-    })
-}
-
-/// Whether the service's spec gives each task `path`: a secret, a config, or a mount holds it.
-fn spec_holds(service: &Service, path: &str) -> bool {
-    let under =
-        |dir: &str| path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/')));
-    stored_at(service, path).is_some()
-        || engine::task_container(service)
-            .mounts
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| m.target)
-            .any(|t| under(&t))
-}
-
 /// The backup of the product's database, taken through the service's newest task (its
 /// settings say where the database is and who may dump it), kept under the service's name.
 async fn backup_plan(
@@ -615,10 +573,10 @@ async fn backup_plan(
     if target.has_embedded_database() || !target.volumes.is_empty() {
         return Err(Error::Refused(format!(
             "{} keeps its data on a volume of the node its task runs on, which cutover does not back up for a Swarm service: give it an external database, or back it up yourself and give --skip-backup",
-            name_of(service)
+            service.name()
         )));
     }
-    plan.targets = [(name_of(service), target)].into();
+    plan.targets = [(service.name().to_string(), target)].into();
     Ok(Some(plan))
 }
 
@@ -629,19 +587,14 @@ fn check(
     service: &Service,
     product: bool,
 ) -> Result<(ImageRef, HealthPolicy)> {
-    let name = name_of(service);
-    let spec = service.spec.clone().unwrap_or_default();
-    if spec
-        .mode
-        .as_ref()
-        .is_some_and(|m| m.replicated_job.is_some() || m.global_job.is_some())
-    {
+    let name = service.name().to_string();
+    if service.is_job() {
         return Err(Error::Refused(format!(
             "{name} is a Swarm job, which runs to its end: update it with `docker service update`"
         )));
     }
-    let from = service_image(service);
-    let labels = labels(service);
+    let from = service.image();
+    let labels = service.labels();
     let current = ImageRef::parse(&from).ok_or_else(|| {
         Error::Refused(format!(
             "the spec of {name} names {from:?}, no image reference"
@@ -719,46 +672,16 @@ fn stack_edits(
     Ok(edits)
 }
 
-/// Whether its update stops every task before any new one runs: stop-first (Swarm's default
-/// order), with as many replicas as it updates at once (0: all).
-fn stops_all(spec: &ServiceSpec) -> bool {
-    let update = spec.update_config.clone().unwrap_or_default();
-    let start_first = update.order == Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST);
-    // Swarm's default parallelism is 1.
-    let parallelism = update.parallelism.unwrap_or(1);
-    !start_first && (parallelism == 0 || replicas_of(spec).is_some_and(|n| n <= parallelism))
-}
-
-fn name_of(service: &Service) -> String {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap_or_default()
-}
-
 /// The service's name in its stack's file: its name without the stack's prefix.
 fn short_name(service: &Service) -> String {
-    let name = name_of(service);
-    match labels(service).get(STACK_LABEL) {
+    let name = service.name().to_string();
+    match service.labels().get(STACK_LABEL) {
         Some(stack) => name
             .strip_prefix(&format!("{stack}_"))
             .unwrap_or(&name)
             .to_string(),
         None => name,
     }
-}
-
-/// The service's labels and its containers': either may opt it in or name its profile.
-pub fn labels(service: &Service) -> HashMap<String, String> {
-    let spec = service.spec.clone().unwrap_or_default();
-    let mut labels = spec
-        .task_template
-        .and_then(|t| t.container_spec)
-        .and_then(|c| c.labels)
-        .unwrap_or_default();
-    labels.extend(spec.labels.unwrap_or_default());
-    labels
 }
 
 /// The options given that a service's upgrade does not do.
@@ -792,69 +715,19 @@ fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::{ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig};
-
     use super::*;
-
-    fn spec(replicas: i64, parallelism: Option<i64>, start_first: bool) -> ServiceSpec {
-        ServiceSpec {
-            mode: Some(ServiceSpecMode {
-                replicated: Some(ServiceSpecModeReplicated {
-                    replicas: Some(replicas),
-                }),
-                ..Default::default()
-            }),
-            update_config: Some(ServiceSpecUpdateConfig {
-                parallelism,
-                order: start_first.then_some(ServiceSpecUpdateConfigOrderEnum::START_FIRST),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_service_is_down_only_when_its_update_stops_every_task_first() {
-        assert!(stops_all(&spec(1, None, false)), "one replica, stop-first");
-        assert!(
-            !stops_all(&spec(2, None, false)),
-            "one task at a time of two"
-        );
-        assert!(stops_all(&spec(3, Some(0), false)), "all at once");
-        assert!(stops_all(&spec(2, Some(2), false)));
-        assert!(!stops_all(&spec(1, None, true)), "start-first");
-    }
 
     /// DevLake's service: `env` in its spec, its dotenv file from the secret `lake-env`.
     fn lake(env: &[&str]) -> Service {
-        use bollard::models::{Mount, TaskSpecContainerSpecFile};
-        use bollard::models::{TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecSecrets};
-        Service {
-            spec: Some(ServiceSpec {
-                name: Some("lake".into()),
-                task_template: Some(TaskSpec {
-                    container_spec: Some(TaskSpecContainerSpec {
-                        env: Some(env.iter().map(|e| e.to_string()).collect()),
-                        secrets: Some(vec![TaskSpecContainerSpecSecrets {
-                            file: Some(TaskSpecContainerSpecFile {
-                                name: Some("/app/.env".into()),
-                                ..Default::default()
-                            }),
-                            secret_id: Some("s1".into()),
-                            secret_name: Some("lake-env".into()),
-                        }]),
-                        mounts: Some(vec![Mount {
-                            target: Some("/var/lib/lake".into()),
-                            ..Default::default()
-                        }]),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        serde_json::from_value(serde_json::json!({"Spec": {
+            "Name": "lake",
+            "TaskTemplate": {"ContainerSpec": {
+                "Env": env,
+                "Secrets": [{"File": {"Name": "/app/.env"}, "SecretID": "s1", "SecretName": "lake-env"}],
+                "Mounts": [{"Target": "/var/lib/lake"}]
+            }}
+        }}))
+        .unwrap()
     }
 
     fn facts(dotenv: &str) -> Facts {
@@ -882,7 +755,7 @@ mod tests {
         assert_eq!(
             made[0].into,
             SettingsHome::File {
-                kind: Stored::Secret,
+                kind: crate::engine::Stored::Secret,
                 from: "lake-env".into(),
                 from_id: "s1".into(),
                 made: "lake-env-v0.18.0".into(),
@@ -909,10 +782,10 @@ mod tests {
     #[test]
     fn what_a_spec_gives_its_tasks_is_carried_and_a_made_name_is_one_swarm_takes() {
         let service = lake(&[]);
-        assert!(spec_holds(&service, "/app/.env"));
-        assert!(spec_holds(&service, "/var/lib/lake/conf.yaml"));
-        assert!(!spec_holds(&service, "/app/config.yaml"));
-        assert!(!spec_holds(&service, "/var/lib/lakehouse"));
+        assert!(service.gives("/app/.env"));
+        assert!(service.gives("/var/lib/lake/conf.yaml"));
+        assert!(!service.gives("/app/config.yaml"));
+        assert!(!service.gives("/var/lib/lakehouse"));
         let long = "x".repeat(70);
         assert_eq!(made_name(&long, &Target::Tag("v1".into())).len(), 64);
         assert_eq!(

@@ -62,10 +62,7 @@ pub use rehearse::{
 pub use remove::Remove;
 pub use rename::Rename;
 pub use restore::Restore;
-pub use service::{
-    image_of as service_image, replicas_of, ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate,
-    TaskChecks,
-};
+pub use service::{ServiceAwait, ServiceJob, ServiceScale, ServiceUpdate, TaskChecks};
 pub use service_settings::{Hidden, ServiceSettings, SettingsHome};
 pub use snapshot::{Snapshot, SnapshotBackup};
 pub use start::Start;

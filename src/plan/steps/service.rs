@@ -7,11 +7,6 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use bollard::models::{
-    Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicatedJob,
-    ServiceUpdateStatusStateEnum, Task, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
-    TaskState,
-};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -20,7 +15,7 @@ use super::{
 };
 use crate::clock;
 use crate::engine::reference::ImageRef;
-use crate::engine::Engine;
+use crate::engine::{Engine, Service, ServiceSpec, Task};
 use crate::health::HealthPolicy;
 use crate::plan::Plan;
 
@@ -215,7 +210,7 @@ impl Action for ServiceUpdate {
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let pinned = pinned(cx.engine, &self.to).await?;
         let service = required(cx.engine, &self.service).await?;
-        let current = image_of(&service);
+        let current = service.image();
         if current != self.from && current != pinned {
             return Err(changed(&self.service, &current));
         }
@@ -255,7 +250,7 @@ impl Action for ServiceUpdate {
             none_running(cx.engine, &service, self.timeout).await?;
             return Ok(None);
         }
-        if image_of(&service) != self.from {
+        if service.image() != self.from {
             set_spec(cx.engine, &service, Some(&self.from), None).await?;
         }
         back_to(
@@ -311,7 +306,7 @@ impl Action for ServiceAwait {
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let service = required(cx.engine, &self.service).await?;
-        let image = image_of(&service);
+        let image = service.image();
         if !names(&image, &self.to) {
             return Err(changed(&self.service, &image));
         }
@@ -396,28 +391,11 @@ async fn none_running(
     service: &Service,
     timeout: Duration,
 ) -> Result<(), StepError> {
-    let id = service.id.clone().unwrap_or_default();
-    let name = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap_or_default();
+    let name = service.name();
     let began = Instant::now();
     loop {
-        let tasks = engine.service_tasks(&id).await?;
-        let running = tasks.iter().filter(|t| {
-            !matches!(
-                task_state(t),
-                Some(
-                    TaskState::COMPLETE
-                        | TaskState::SHUTDOWN
-                        | TaskState::FAILED
-                        | TaskState::REJECTED
-                        | TaskState::ORPHANED
-                        | TaskState::REMOVE
-                )
-            )
-        });
+        let tasks = engine.service_tasks(service.id()).await?;
+        let running = tasks.iter().filter(|t| !t.has_ended());
         if running.count() == 0 {
             return Ok(());
         }
@@ -454,37 +432,14 @@ impl Action for ServiceJob {
         let name = self.name();
         // One a killed run left would hold the name.
         cx.engine.remove_service(&name).await?;
-        let mut template = service
-            .spec
-            .and_then(|s| s.task_template)
-            .unwrap_or_default();
-        let container = template.container_spec.get_or_insert_with(Default::default);
-        container.image = Some(pinned);
-        container.args = Some(self.words.clone());
-        if let Some(entrypoint) = &self.entrypoint {
-            container.command = Some(entrypoint.clone());
-        }
-        let env = container.env.get_or_insert_with(Vec::new);
-        for (name, value) in &self.env {
-            crate::engine::put_env(env, name, value);
-        }
-        template.restart_policy = Some(TaskSpecRestartPolicy {
-            condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-            ..Default::default()
-        });
-        let spec = ServiceSpec {
-            name: Some(name.clone()),
-            labels: Some([("cutover.job".to_string(), self.service.clone())].into()),
-            task_template: Some(template),
-            mode: Some(ServiceSpecMode {
-                replicated_job: Some(ServiceSpecModeReplicatedJob {
-                    max_concurrent: Some(1),
-                    total_completions: Some(1),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let spec = service.job(
+            &name,
+            &pinned,
+            &self.words,
+            self.entrypoint.as_deref(),
+            &self.env,
+            &[("cutover.job".to_string(), self.service.clone())],
+        );
         let id = cx.engine.create_service(spec).await?;
         let ended = self.await_end(cx.engine, &id).await;
         let mut transcript = Transcript::new(&name).watching(&self.fails_if_output_has);
@@ -521,21 +476,14 @@ impl ServiceJob {
         let began = Instant::now();
         loop {
             let tasks = engine.service_tasks(id).await?;
-            if let Some(task) = tasks.iter().find(|t| {
-                matches!(
-                    task_state(t),
-                    Some(TaskState::COMPLETE | TaskState::FAILED | TaskState::REJECTED)
-                )
-            }) {
-                let status = task.status.clone().unwrap_or_default();
-                let code = status.container_status.and_then(|c| c.exit_code);
-                return match (task_state(task), code) {
-                    (Some(TaskState::COMPLETE), _) => Ok(Some(0)),
+            if let Some(task) = tasks.iter().find(|t| t.completed() || t.failed()) {
+                return match (task.completed(), task.exit_code()) {
+                    (true, _) => Ok(Some(0)),
                     (_, Some(code)) if code != 0 => Ok(Some(code)),
                     _ => Err(StepError::Failed(format!(
                         "the job {} could not run: {}",
                         self.name(),
-                        status.err.or(status.message).unwrap_or_default()
+                        task.said()
                     ))),
                 };
             }
@@ -581,25 +529,6 @@ fn changed(service: &str, image: &str) -> StepError {
     ))
 }
 
-/// The image a service's spec names.
-pub fn image_of(service: &Service) -> String {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
-/// A replicated service's replicas (Swarm's default is 1); `None` for a global one.
-pub fn replicas_of(spec: &ServiceSpec) -> Option<i64> {
-    spec.mode
-        .as_ref()
-        .and_then(|m| m.replicated.as_ref())
-        .map(|r| r.replicas.unwrap_or(1))
-}
-
 /// Whether `image` (as a spec writes it, maybe pinned) is `target` (as asked).
 fn names(image: &str, target: &str) -> bool {
     image == target
@@ -638,19 +567,10 @@ async fn set_spec(
 ) -> Result<(), StepError> {
     update_spec(engine, service, |spec| {
         if let Some(image) = image {
-            let container = spec
-                .task_template
-                .get_or_insert_with(Default::default)
-                .container_spec
-                .get_or_insert_with(Default::default);
-            container.image = Some(image.to_string());
+            spec.set_image(image);
         }
         if let Some(replicas) = replicas {
-            spec.mode
-                .get_or_insert_with(Default::default)
-                .replicated
-                .get_or_insert_with(Default::default)
-                .replicas = Some(replicas);
+            spec.set_replicas(replicas);
         }
     })
     .await
@@ -663,17 +583,10 @@ pub(super) async fn update_spec(
     service: &Service,
     edit: impl FnOnce(&mut ServiceSpec),
 ) -> Result<(), StepError> {
-    let id = service.id.clone().unwrap_or_default();
-    let version = service
-        .version
-        .as_ref()
-        .and_then(|v| v.index)
-        .unwrap_or_default();
-    let mut spec: ServiceSpec = service.spec.clone().unwrap_or_default();
+    let version = i32::try_from(service.version()).unwrap_or(i32::MAX);
+    let mut spec = service.spec();
     edit(&mut spec);
-    engine
-        .update_service(&id, i32::try_from(version).unwrap_or(i32::MAX), spec)
-        .await?;
+    engine.update_service(service.id(), version, spec).await?;
     Ok(())
 }
 
@@ -697,9 +610,7 @@ impl Watch<'_> {
         let mut serving: Option<(SystemTime, Instant, Vec<String>)> = None;
         loop {
             let service = required(engine, self.service).await?;
-            let tasks = engine
-                .service_tasks(service.id.as_deref().unwrap_or_default())
-                .await?;
+            let tasks = engine.service_tasks(service.id()).await?;
             let seen = self.look(&service, &tasks, since)?;
             serving = match (serving, seen) {
                 (None, Some(ids)) => Some((SystemTime::now(), Instant::now(), ids)),
@@ -746,127 +657,75 @@ impl Watch<'_> {
         tasks: &[Task],
         since: SystemTime,
     ) -> Result<Option<Vec<String>>, StepError> {
-        let state = service
-            .update_status
-            .as_ref()
-            .and_then(|u| u.state.as_ref().map(|s| (*s, u.message.clone())));
-        if let (true, Some((state, message))) = (self.heed_update_status, &state) {
-            if matches!(
-                state,
-                ServiceUpdateStatusStateEnum::PAUSED
-                    | ServiceUpdateStatusStateEnum::ROLLBACK_STARTED
-                    | ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED
-                    | ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED
-            ) {
-                return Err(StepError::Failed(format!(
-                    "Swarm's update of {} is {state}: {}",
-                    self.service,
-                    message.clone().unwrap_or_default()
-                )));
-            }
+        if let Some(given_up) = service
+            .update_given_up()
+            .filter(|_| self.heed_update_status)
+        {
+            return Err(StepError::Failed(format!(
+                "Swarm's update of {} is {given_up}",
+                self.service
+            )));
         }
-        let ours = |t: &&Task| task_image(t) == self.image;
-        if let Some(failed) = tasks.iter().filter(ours).find(|t| {
-            matches!(task_state(t), Some(TaskState::FAILED | TaskState::REJECTED))
-                && created(t).is_some_and(|c| c >= since)
-        }) {
-            let status = failed.status.clone().unwrap_or_default();
+        let ours = |t: &&Task| t.image() == self.image;
+        if let Some(failed) = tasks
+            .iter()
+            .filter(ours)
+            .find(|t| t.failed() && t.created().is_some_and(|c| c >= since))
+        {
             return Err(StepError::Failed(format!(
                 "a task of {} running {} {}: {}",
                 self.service,
                 self.image,
-                status.state.map(|s| s.to_string()).unwrap_or_default(),
-                status.err.or(status.message).unwrap_or_default()
+                failed.state_name(),
+                failed.said()
             )));
         }
-        let wanted: Vec<&Task> = tasks
-            .iter()
-            .filter(|t| t.desired_state == Some(TaskState::RUNNING))
-            .collect();
-        let enough = match service.spec.as_ref().and_then(replicas_of) {
+        let wanted: Vec<&Task> = tasks.iter().filter(|t| t.is_wanted()).collect();
+        let enough = match service.replicas() {
             Some(n) => wanted.len() as i64 == n,
             None => !wanted.is_empty(),
         };
         let settled = enough
-            && wanted.iter().all(|t| task_image(t) == self.image)
-            && wanted
-                .iter()
-                .all(|t| task_state(t) == Some(TaskState::RUNNING));
+            && wanted.iter().all(|t| t.image() == self.image)
+            && wanted.iter().all(|t| t.is_running());
         Ok(settled.then(|| {
-            let mut ids: Vec<String> = wanted.iter().filter_map(|t| t.id.clone()).collect();
+            let mut ids: Vec<String> = wanted.iter().map(|t| t.id().to_string()).collect();
             ids.sort();
             ids
         }))
     }
 }
 
-fn task_image(t: &Task) -> &str {
-    t.spec
-        .as_ref()
-        .and_then(|s| s.container_spec.as_ref())
-        .and_then(|c| c.image.as_deref())
-        .unwrap_or_default()
-}
-
-fn task_state(t: &Task) -> Option<TaskState> {
-    t.status.as_ref().and_then(|s| s.state)
-}
-
-fn created(t: &Task) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(t.created_at.as_deref()?).ok()
-}
-
 #[cfg(test)]
 mod tests {
-    use bollard::models::{
-        ServiceSpecMode, ServiceSpecModeReplicated, ServiceUpdateStatus, TaskSpec,
-        TaskSpecContainerSpec, TaskStatus,
-    };
+    use serde_json::json;
 
     use super::*;
 
     const NEW: &str = "reg/app:2@sha256:b";
     const OLD: &str = "reg/app:1@sha256:a";
 
-    fn service(replicas: i64, update: Option<ServiceUpdateStatusStateEnum>) -> Service {
-        Service {
-            spec: Some(ServiceSpec {
-                mode: Some(ServiceSpecMode {
-                    replicated: Some(ServiceSpecModeReplicated {
-                        replicas: Some(replicas),
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            update_status: update.map(|state| ServiceUpdateStatus {
-                state: Some(state),
-                message: Some("update paused due to failure".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+    /// `update` is the manager's state of the update under way (`paused`, ...).
+    fn service(replicas: i64, update: Option<&str>) -> Service {
+        let status =
+            update.map(|state| json!({"State": state, "Message": "update paused due to failure"}));
+        serde_json::from_value(json!({
+            "Spec": {"Mode": {"Replicated": {"Replicas": replicas}}},
+            "UpdateStatus": status
+        }))
+        .unwrap()
     }
 
-    fn task(id: &str, image: &str, desired: TaskState, state: TaskState) -> Task {
-        Task {
-            id: Some(id.into()),
-            desired_state: Some(desired),
-            status: Some(TaskStatus {
-                state: Some(state),
-                err: Some("task: non-zero exit (3)".into()),
-                ..Default::default()
-            }),
-            spec: Some(TaskSpec {
-                container_spec: Some(TaskSpecContainerSpec {
-                    image: Some(image.into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            created_at: Some(humantime::format_rfc3339_nanos(SystemTime::now()).to_string()),
-            ..Default::default()
-        }
+    /// A task, by the manager's names of its desired and current states (`running`, ...).
+    fn task(id: &str, image: &str, desired: &str, state: &str) -> Task {
+        serde_json::from_value(json!({
+            "ID": id,
+            "DesiredState": desired,
+            "Status": {"State": state, "Err": "task: non-zero exit (3)"},
+            "Spec": {"ContainerSpec": {"Image": image}},
+            "CreatedAt": humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+        }))
+        .unwrap()
     }
 
     fn watch(heed: bool) -> Watch<'static> {
@@ -886,23 +745,22 @@ mod tests {
 
     #[test]
     fn a_service_has_moved_once_every_wanted_task_runs_the_image() {
-        use TaskState::{RUNNING, SHUTDOWN, STARTING};
         let s = service(2, None);
         let w = watch(true);
-        let old_going = task("o1", OLD, SHUTDOWN, RUNNING);
+        let old_going = task("o1", OLD, "shutdown", "running");
         let half = [
-            task("n1", NEW, RUNNING, RUNNING),
-            task("o2", OLD, RUNNING, RUNNING),
+            task("n1", NEW, "running", "running"),
+            task("o2", OLD, "running", "running"),
         ];
         assert_eq!(look(&w, &s, &half), Ok(None));
         let starting = [
-            task("n1", NEW, RUNNING, RUNNING),
-            task("n2", NEW, RUNNING, STARTING),
+            task("n1", NEW, "running", "running"),
+            task("n2", NEW, "running", "starting"),
         ];
         assert_eq!(look(&w, &s, &starting), Ok(None));
         let done = [
-            task("n2", NEW, RUNNING, RUNNING),
-            task("n1", NEW, RUNNING, RUNNING),
+            task("n2", NEW, "running", "running"),
+            task("n1", NEW, "running", "running"),
             old_going,
         ];
         assert_eq!(
@@ -914,10 +772,10 @@ mod tests {
 
     #[test]
     fn a_failed_task_or_a_paused_update_fails_the_wait_but_not_the_undo() {
-        let failed = [task("n1", NEW, TaskState::SHUTDOWN, TaskState::FAILED)];
+        let failed = [task("n1", NEW, "shutdown", "failed")];
         let why = look(&watch(true), &service(1, None), &failed).unwrap_err();
         assert!(why.contains("failed: task: non-zero exit (3)"), "{why}");
-        let paused = service(1, Some(ServiceUpdateStatusStateEnum::PAUSED));
+        let paused = service(1, Some("paused"));
         let why = look(&watch(true), &paused, &[]).unwrap_err();
         assert!(why.contains("paused"), "{why}");
         // Putting the old image back, the paused update it undoes is no failure.
@@ -925,7 +783,7 @@ mod tests {
             image: OLD,
             ..watch(false)
         };
-        let back = [task("o3", OLD, TaskState::RUNNING, TaskState::RUNNING)];
+        let back = [task("o3", OLD, "running", "running")];
         assert_eq!(look(&undo, &paused, &back), Ok(Some(vec!["o3".into()])));
     }
 

@@ -7,12 +7,11 @@
 //! left as it is, for the way back. Made while no task runs, so that no task restarts for it.
 
 use async_trait::async_trait;
-use bollard::models::ServiceSpec;
 use serde::{Deserialize, Serialize};
 
 use super::service::{required, update_spec};
 use super::{Action, Cx, Done, Outputs, StepError, Traits};
-use crate::engine::{env_name, put_env, Stored};
+use crate::engine::Stored;
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,7 +88,7 @@ impl Action for ServiceSettings {
         match &self.into {
             SettingsHome::Env => {
                 let entries: Vec<String> = self.text.0.lines().map(str::to_string).collect();
-                update_spec(cx.engine, &service, |spec| set_env(spec, &entries)).await?;
+                update_spec(cx.engine, &service, |spec| spec.set_env(&entries)).await?;
                 Ok(Done::said(format!(
                     "the spec of {} sets {}",
                     self.service,
@@ -110,7 +109,7 @@ impl Action for ServiceSettings {
                     .create_stored(*kind, made, self.text.0.as_bytes())
                     .await?;
                 update_spec(cx.engine, &service, |spec| {
-                    point(spec, *kind, from, (&id, made), target)
+                    spec.point(*kind, from, (&id, made), target)
                 })
                 .await?;
                 Ok(Done {
@@ -151,7 +150,7 @@ impl Action for ServiceSettings {
         match &self.into {
             SettingsHome::Env => {
                 let names = &self.names;
-                update_spec(cx.engine, &service, |spec| unset_env(spec, names)).await?;
+                update_spec(cx.engine, &service, |spec| spec.unset_env(names)).await?;
             }
             SettingsHome::File {
                 kind,
@@ -161,59 +160,12 @@ impl Action for ServiceSettings {
                 target,
             } => {
                 update_spec(cx.engine, &service, |spec| {
-                    point(spec, *kind, made, (from_id, from), target)
+                    spec.point(*kind, made, (from_id, from), target)
                 })
                 .await?;
                 cx.engine.remove_stored(*kind, made).await?;
             }
         }
         Ok(None)
-    }
-}
-
-fn container(spec: &mut ServiceSpec) -> &mut bollard::models::TaskSpecContainerSpec {
-    spec.task_template
-        .get_or_insert_with(Default::default)
-        .container_spec
-        .get_or_insert_with(Default::default)
-}
-
-fn set_env(spec: &mut ServiceSpec, entries: &[String]) {
-    let env = container(spec).env.get_or_insert_with(Vec::new);
-    for entry in entries {
-        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-        put_env(env, name, value);
-    }
-}
-
-fn unset_env(spec: &mut ServiceSpec, names: &[String]) {
-    if let Some(env) = container(spec).env.as_mut() {
-        env.retain(|e| !names.iter().any(|n| n == env_name(e)));
-    }
-}
-
-/// Makes the reference to `old` at `target` name `new` (its id and name) instead.
-fn point(spec: &mut ServiceSpec, kind: Stored, old: &str, new: (&str, &str), target: &str) {
-    let container = container(spec);
-    let at = |file: Option<&str>| file.is_some_and(|f| kind.target(f) == target);
-    match kind {
-        Stored::Secret => {
-            for s in container.secrets.iter_mut().flatten() {
-                let file = s.file.as_ref().and_then(|f| f.name.as_deref());
-                if s.secret_name.as_deref() == Some(old) && at(file) {
-                    s.secret_id = Some(new.0.to_string());
-                    s.secret_name = Some(new.1.to_string());
-                }
-            }
-        }
-        Stored::Config => {
-            for c in container.configs.iter_mut().flatten() {
-                let file = c.file.as_ref().and_then(|f| f.name.as_deref());
-                if c.config_name.as_deref() == Some(old) && at(file) {
-                    c.config_id = Some(new.0.to_string());
-                    c.config_name = Some(new.1.to_string());
-                }
-            }
-        }
     }
 }
