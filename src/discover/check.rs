@@ -125,7 +125,7 @@ pub async fn discover(
                     let digests = engine
                         .image(id)
                         .await?
-                        .and_then(|i| i.repo_digests)
+                        .map(|i| i.repo_digests())
                         .unwrap_or_default();
                     repo_digests.insert(id.to_string(), digests.clone());
                     digests

@@ -9,9 +9,7 @@ use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ImageInspect, NetworkConnectRequest, NetworkInspect,
-};
+use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, KillContainerOptions,
     ListTasksOptionsBuilder, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
@@ -29,7 +27,7 @@ use super::ssh;
 use super::{
     short, ByteSink, ByteStream, Engine, EngineError, LineSink, Machine, Stored, TarStream,
 };
-use super::{Container, Service, ServiceSpec, Task};
+use super::{Container, Image, Network, Service, ServiceSpec, Task};
 use crate::secrets;
 
 /// The engine's own default grace period for `docker stop`.
@@ -318,9 +316,9 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
+    async fn image(&self, image: &str) -> Result<Option<Image>, EngineError> {
         match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(Some(i)),
+            Ok(i) => Ok(Some(Image(i))),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(api_error(
                 &self.host,
@@ -799,9 +797,9 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
+    async fn network(&self, name: &str) -> Result<Option<Network>, EngineError> {
         match self.docker.inspect_network(name, None).await {
-            Ok(n) => Ok(Some(n)),
+            Ok(n) => Ok(Some(Network(n))),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(api_error(
                 &self.host,

@@ -20,7 +20,7 @@ use indicatif::MultiProgress;
 
 use super::reference::ImageRef;
 use super::{ByteSink, ByteStream, Engine, EngineError, LineSink, Stored, TarStream};
-use super::{Container, Service, ServiceSpec, Task};
+use super::{Container, Image, Network, Service, ServiceSpec, Task};
 
 /// How a container of an image behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -693,13 +693,15 @@ impl Engine for FakeEngine {
         }))
     }
 
-    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError> {
+    async fn image(&self, image: &str) -> Result<Option<Image>, EngineError> {
         self.reach("image")?;
         Ok(self.with(|w| {
-            w.images.get(image).map(|(config, _)| ImageInspect {
-                id: Some(image.to_string()),
-                config: Some(config.clone()),
-                ..Default::default()
+            w.images.get(image).map(|(config, _)| {
+                Image(ImageInspect {
+                    id: Some(image.to_string()),
+                    config: Some(config.clone()),
+                    ..Default::default()
+                })
             })
         }))
     }
@@ -1036,15 +1038,15 @@ impl Engine for FakeEngine {
         Err(not_found(id))
     }
 
-    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError> {
+    async fn network(&self, name: &str) -> Result<Option<Network>, EngineError> {
         self.reach("network")?;
-        Ok(self
-            .with(|w| w.networks.contains(name))
-            .then(|| NetworkInspect {
+        Ok(self.with(|w| w.networks.contains(name)).then(|| {
+            Network(NetworkInspect {
                 name: Some(name.to_string()),
                 internal: Some(true),
                 ..Default::default()
-            }))
+            })
+        }))
     }
 
     async fn create_internal_network(

@@ -14,6 +14,7 @@ pub mod facts;
 #[cfg(test)]
 pub mod fake;
 mod helper;
+mod image;
 pub mod podman;
 pub mod reference;
 pub mod registry;
@@ -24,7 +25,7 @@ pub mod successor;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, EndpointSettings, ImageInspect, NetworkInspect};
+use bollard::models::{ContainerCreateBody, EndpointSettings};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use indicatif::MultiProgress;
@@ -32,6 +33,7 @@ use indicatif::MultiProgress;
 pub use container::{Attachment, Container, Mount};
 pub use docker::DockerEngine;
 pub use helper::Helper;
+pub use image::{Image, Network};
 use reference::ImageRef;
 pub use service::{Service, ServiceSpec, Task};
 
@@ -139,7 +141,7 @@ pub trait Engine: Send + Sync {
     async fn inspect(&self, name_or_id: &str) -> Result<Option<Container>, EngineError>;
 
     /// The image, or `None` when the engine does not have it.
-    async fn image(&self, image: &str) -> Result<Option<ImageInspect>, EngineError>;
+    async fn image(&self, image: &str) -> Result<Option<Image>, EngineError>;
 
     /// The names of the running containers, or of every container with `all`.
     async fn container_names(&self, all: bool) -> Result<Vec<String>, EngineError>;
@@ -157,6 +159,26 @@ pub trait Engine: Send + Sync {
     /// Creates (not starts) a container for cutover's own work; returns its id.
     async fn create_helper(&self, name: &str, helper: &Helper) -> Result<String, EngineError> {
         self.create(name, &helper.body()).await
+    }
+
+    /// Creates (not starts) a container from a successor's request, connected before it can
+    /// start to the networks the create call could not name (engines before API 1.44 take one);
+    /// returns its id. One that cannot be connected is removed: it is made whole or not at all.
+    async fn create_successor(
+        &self,
+        name: &str,
+        spec: &successor::SuccessorSpec,
+    ) -> Result<String, EngineError> {
+        let id = self.create(name, &spec.body).await?;
+        for (network, endpoint) in &spec.extra_networks {
+            if let Err(e) = self.connect(&id, network, endpoint).await {
+                // The connect's failure is the one to tell; a removal that fails too leaves a
+                // container that recovery and the next run find by its name.
+                let _ = self.remove_with_anonymous_volumes(&id).await;
+                return Err(e);
+            }
+        }
+        Ok(id)
     }
 
     async fn connect(
@@ -241,7 +263,7 @@ pub trait Engine: Send + Sync {
     async fn service_tasks(&self, id: &str) -> Result<Vec<Task>, EngineError>;
     /// The network and the containers of this engine on it, or `None` when there is none by
     /// that name.
-    async fn network(&self, name: &str) -> Result<Option<NetworkInspect>, EngineError>;
+    async fn network(&self, name: &str) -> Result<Option<Network>, EngineError>;
 
     /// Creates a local bridge network with no route out of it (`internal`), labelled: where a
     /// rehearsal's containers reach only each other.
@@ -372,8 +394,7 @@ pub async fn service_as_container(
     let mut env = engine
         .image(&image)
         .await?
-        .and_then(|i| i.config)
-        .and_then(|c| c.env)
+        .map(|i| i.env())
         .unwrap_or_default();
     for given in container.env.unwrap_or_default() {
         let (name, value) = given.split_once('=').unwrap_or((&given, ""));
@@ -405,10 +426,7 @@ pub async fn inspect_reached(engine: &dyn Engine, id: &str) -> Result<Container,
     let gateway = engine
         .network("docker_gwbridge")
         .await?
-        .and_then(|n| n.containers)
-        .and_then(|mut on| on.remove(&id))
-        .and_then(|ep| ep.ipv4_address)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string());
+        .and_then(|n| n.address_of(&id));
     if let Some(settings) = c.0.network_settings.as_mut() {
         settings.networks = Some(
             gateway
@@ -466,7 +484,7 @@ pub async fn origin(engine: &dyn Engine, c: &Container) -> Result<Origin, Engine
     let image = engine
         .image(&image_id)
         .await?
-        .and_then(|i| i.config)
+        .and_then(|i| i.config())
         .ok_or_else(|| EngineError::ImageGone {
             container: c.name().to_string(),
             image: short(&image_id).to_string(),

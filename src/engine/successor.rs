@@ -23,8 +23,8 @@ use crate::secrets;
 /// older than API 1.44 accept only one network in the create call).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SuccessorSpec {
-    pub body: ContainerCreateBody,
-    pub extra_networks: BTreeMap<String, EndpointSettings>,
+    pub(super) body: ContainerCreateBody,
+    pub(super) extra_networks: BTreeMap<String, EndpointSettings>,
     /// Settings that could not be carried, said out loud in the plan.
     pub notes: Vec<String>,
 }
@@ -56,6 +56,31 @@ impl SuccessorSpec {
     /// The entries the successor's environment sets.
     pub fn env(&self) -> &[String] {
         self.body.env.as_deref().unwrap_or_default()
+    }
+
+    /// The image it is created from.
+    pub fn image(&self) -> &str {
+        self.body.image.as_deref().unwrap_or_default()
+    }
+
+    /// The networks connected after the create call, beside the one it names.
+    pub fn extra_networks(&self) -> usize {
+        self.extra_networks.len()
+    }
+
+    /// Whether it mounts another container's volumes (`--volumes-from`): then the anonymous
+    /// volumes of its image are that container's, not its own to remove with it.
+    pub fn borrows_volumes(&self) -> bool {
+        self.body
+            .host_config
+            .as_ref()
+            .is_some_and(|h| h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()))
+    }
+
+    /// Adds `labels` over its own.
+    pub fn add_labels<'a>(&mut self, labels: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        let own = self.body.labels.get_or_insert_with(Default::default);
+        own.extend(labels.into_iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     pub fn label(&self, name: &str) -> Option<&str> {

@@ -370,11 +370,7 @@ async fn companions(
         .services()
         .await?
         .into_iter()
-        .filter(|s| {
-            !services
-                .iter()
-                .any(|m| m.name() == s.name())
-        })
+        .filter(|s| !services.iter().any(|m| m.name() == s.name()))
         .filter(|s| {
             ImageRef::parse(&s.image())
                 .is_some_and(|i| crate::profile::repository_matching(&patterns, &i).is_some())

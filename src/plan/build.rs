@@ -604,11 +604,7 @@ pub(super) fn member<'a>(
         // Only the last hop's container stays: it carries the labels compose expects of it.
         if stage == hops.len() - 1 {
             if let Some(labels) = opts.compose.as_ref().and_then(|c| c.labels.get(&name)) {
-                stage_spec
-                    .body
-                    .labels
-                    .get_or_insert_with(Default::default)
-                    .extend(labels.clone());
+                stage_spec.add_labels(labels);
             }
         }
         specs.push(stage_spec);

@@ -27,7 +27,7 @@ pub struct Create {
 impl Action for Create {
     fn describe(&self, plan: &Plan) -> String {
         let image = plan.image_of(&self.slot);
-        let networks = match self.spec.extra_networks.len() {
+        let networks = match self.spec.extra_networks() {
             0 => String::new(),
             n => format!(" and connect {n} more network(s)"),
         };
@@ -40,12 +40,7 @@ impl Action for Create {
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         let spec = self.spec.with_source(cx.id(&self.source)?);
-        let id = cx.engine.create(&self.name, &spec.body).await?;
-        // Engines before API 1.44 take one network in the create call: connect the others
-        // before the container ever starts.
-        for (network, endpoint) in &spec.extra_networks {
-            cx.engine.connect(&id, network, endpoint).await?;
-        }
+        let id = cx.engine.create_successor(&self.name, &spec).await?;
         Ok(Done {
             detail: Some(format!("created {} ({})", self.name, short(&id))),
             outputs: Outputs {

@@ -105,16 +105,11 @@ pub async fn run_once(
     timeout: Duration,
     transcript: &mut Transcript,
 ) -> Result<Option<i64>, StepError> {
-    let id = cx.engine.create(name, &spec.body).await?;
-    let result = run(cx, &id, spec, files, timeout, transcript).await;
+    let id = cx.engine.create_successor(name, spec).await?;
+    let result = run(cx, &id, files, timeout, transcript).await;
     // Removed whatever happened: its output is in the log and the report. One that borrows no
     // container's volumes owns the anonymous ones its image declares, which would be left.
-    let borrows = spec
-        .body
-        .host_config
-        .as_ref()
-        .is_some_and(|h| h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()));
-    let removed = match borrows {
+    let removed = match spec.borrows_volumes() {
         true => cx.engine.remove(&id).await,
         false => cx.engine.remove_with_anonymous_volumes(&id).await,
     };
@@ -126,14 +121,10 @@ pub async fn run_once(
 async fn run(
     cx: &Cx<'_>,
     id: &str,
-    spec: &SuccessorSpec,
     files: &[(String, Vec<u8>)],
     timeout: Duration,
     transcript: &mut Transcript,
 ) -> Result<Option<i64>, StepError> {
-    for (network, endpoint) in &spec.extra_networks {
-        cx.engine.connect(id, network, endpoint).await?;
-    }
     if !files.is_empty() {
         super::files::put_new(cx.engine, id, files).await?;
     }

@@ -119,7 +119,7 @@ impl Action for RehearseNetwork {
             .create_internal_network(&self.copy.network, &self.copy.labels())
             .await?;
         let made = cx.engine.network(&self.copy.network).await?;
-        if made.and_then(|n| n.internal) != Some(true) {
+        if !made.is_some_and(|n| n.is_internal()) {
             return Err(StepError::Failed(format!(
                 "the engine made the network {} without isolating it (not internal): nothing is run on it",
                 self.copy.network
@@ -294,7 +294,7 @@ impl Action for RehearseStart {
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         // An earlier hop's, stopped: each hop's version has the name in turn.
         cx.engine.remove_with_anonymous_volumes(&self.name).await?;
-        let id = cx.engine.create(&self.name, &self.spec.body).await?;
+        let id = cx.engine.create_successor(&self.name, &self.spec).await?;
         let done = Done {
             detail: Some(format!("started {} ({})", self.name, short(&id))),
             outputs: Outputs {

@@ -543,8 +543,7 @@ async fn pinned(engine: &dyn Engine, target: &str) -> Result<String, StepError> 
         .ok_or_else(|| StepError::Failed(format!("{target} is not an image reference")))?;
     let image = engine.image(target).await?.unwrap_or_default();
     let digest = image
-        .repo_digests
-        .unwrap_or_default()
+        .repo_digests()
         .into_iter()
         .find_map(|d| {
             let (repository, digest) = d.split_once('@')?;

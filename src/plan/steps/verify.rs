@@ -41,8 +41,7 @@ impl Action for Verify {
                 .engine
                 .image(&image)
                 .await?
-                .and_then(|i| i.config)
-                .and_then(|c| c.env)
+                .map(|i| i.env())
                 .unwrap_or_default();
             let env = created.env().to_vec();
             for name in &self.removed_env {
