@@ -5,7 +5,8 @@
 //! each uses only those listed before it (`tests/layers.rs` holds the code to this list):
 //! - [`engine`]: the container engine as a trait, with the Docker implementation (and an
 //!   in-memory one for unit tests), and the library's own words for what it reports and makes
-//!   (`Container`, `Helper`, a successor's create request): Docker's wire types stay in it;
+//!   (`Container`, `Service`, `Task`, `Image`, `Network`, `Helper`, a successor's create
+//!   request, a service's spec): Docker's wire types stay in it;
 //! - [`compose`]: docker-compose's projects: membership, the image's place in their files,
 //!   the config hash;
 //! - `template`: the `${VAR}` templates of profiles' command words;
