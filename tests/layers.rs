@@ -183,3 +183,31 @@ fn the_check_sees_every_way_of_naming_a_module() {
         ["engine", "ops", "plan"]
     );
 }
+
+/// The engine's wire types (bollard's) are read and written in `src/engine/` alone: the rest of
+/// the library and the binary speak of containers, services, images and networks in the
+/// engine's own types, so that another engine or another client touches one folder.
+#[test]
+fn no_wire_type_leaves_the_engine() {
+    let mut files = Vec::new();
+    sources(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        &mut files,
+    );
+    let engine = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/engine"));
+    let named: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(engine))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| l.contains("bollard"))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        named.is_empty(),
+        "bollard named outside src/engine/: {named:?}"
+    );
+}
