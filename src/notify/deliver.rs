@@ -12,7 +12,7 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use super::message::{Message, Severity};
-use super::target::{Auth, Mail, MatrixAuth, Notifier, Security, Service};
+use super::target::{Auth, Channel, Mail, MatrixAuth, Notifier, Security};
 
 /// Each attempt's limit: a notifier must not hold a pass for long.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +58,7 @@ pub(super) fn client() -> Result<reqwest::Client, String> {
 }
 
 /// The request of a service reached by one POST; Matrix and mail take more than one call.
-pub fn request(service: &Service, m: &Message) -> Option<Request> {
+pub fn request(service: &Channel, m: &Message) -> Option<Request> {
     let failed = m.severity == Severity::Failure;
     let text = m.text();
     let post = |url: &Url, headers: Vec<(&'static str, String)>, body: Value| Request {
@@ -69,7 +69,7 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
     };
     Some(match service {
         // https://docs.ntfy.sh/publish/#publish-as-json
-        Service::Ntfy { base, topic, auth } => post(
+        Channel::Ntfy { base, topic, auth } => post(
             base,
             auth_header(auth),
             json!({
@@ -81,19 +81,19 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
             }),
         ),
         // https://gotify.net/api-docs: POST /message, token in X-Gotify-Key.
-        Service::Gotify { url, token } => post(
+        Channel::Gotify { url, token } => post(
             url,
             vec![("x-gotify-key", token.clone())],
             json!({"title": m.title, "message": text, "priority": if failed { 8 } else { 5 }}),
         ),
         // https://api.slack.com/messaging/webhooks; &, < and > escaped as Slack's text wants.
-        Service::Slack { url } => post(
+        Channel::Slack { url } => post(
             url,
             vec![],
             json!({"text": slack_escape(&format!("*{}*\n{text}", m.title))}),
         ),
         // https://discord.com/developers/docs/resources/webhook#execute-webhook
-        Service::Discord { url } => post(
+        Channel::Discord { url } => post(
             url,
             vec![],
             json!({
@@ -103,7 +103,7 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
         ),
         // The adaptive card Teams' "When a Teams webhook request is received" workflow posts,
         // as Apprise's workflows plugin sends it.
-        Service::Teams { url } => post(
+        Channel::Teams { url } => post(
             url,
             vec![],
             json!({
@@ -126,7 +126,7 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
         ),
         // Apprise's JSON fields (custom_json.py), with the results and the pass's start: what
         // `webhook:` always sent.
-        Service::Json { url, auth } => post(
+        Channel::Json { url, auth } => post(
             url,
             auth_header(auth),
             json!({
@@ -140,7 +140,7 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
             }),
         ),
         // apprise-api's stateful POST /notify/KEY.
-        Service::Apprise { url, auth, tags } => {
+        Channel::Apprise { url, auth, tags } => {
             let mut body = json!({
                 "title": m.title,
                 "body": text,
@@ -152,7 +152,7 @@ pub fn request(service: &Service, m: &Message) -> Option<Request> {
             }
             post(url, auth_header(auth), body)
         }
-        Service::Matrix { .. } | Service::Mail(_) => return None,
+        Channel::Matrix { .. } | Channel::Mail(_) => return None,
     })
 }
 
@@ -199,10 +199,10 @@ pub(super) async fn with_retries(
     }
 }
 
-async fn once(client: &reqwest::Client, service: &Service, m: &Message) -> Result<(), Failed> {
+async fn once(client: &reqwest::Client, service: &Channel, m: &Message) -> Result<(), Failed> {
     match service {
-        Service::Matrix { base, auth, room } => matrix(client, base, auth, room, m).await,
-        Service::Mail(mail) => send_mail(mail, m).await,
+        Channel::Matrix { base, auth, room } => matrix(client, base, auth, room, m).await,
+        Channel::Mail(mail) => send_mail(mail, m).await,
         _ => {
             let request = request(service, m).expect("a one-request service");
             call(client, &request).await.map(drop)

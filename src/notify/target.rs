@@ -52,7 +52,7 @@ pub struct Mail {
 
 /// A service and where its API is, as its URL says.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Service {
+pub enum Channel {
     /// ntfy's JSON publishing: POST to the server's root.
     Ntfy {
         base: Url,
@@ -100,7 +100,7 @@ pub enum Service {
 /// One place messages go, and which of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notifier {
-    pub service: Service,
+    pub service: Channel,
     pub level: Level,
     /// The URL's scheme and host only, for logs: the rest may hold a token.
     pub shown: String,
@@ -264,13 +264,13 @@ impl Auth {
     }
 }
 
-impl Service {
+impl Channel {
     fn secrets(&self) -> Vec<String> {
         match self {
-            Service::Ntfy { auth, .. } => auth.secrets(),
-            Service::Gotify { url, token } => vec![url.to_string(), token.clone()],
+            Channel::Ntfy { auth, .. } => auth.secrets(),
+            Channel::Gotify { url, token } => vec![url.to_string(), token.clone()],
             // The webhook's last two segments are its id and token.
-            Service::Slack { url } | Service::Discord { url } => {
+            Channel::Slack { url } | Channel::Discord { url } => {
                 let segments: Vec<String> = url
                     .path_segments()
                     .into_iter()
@@ -281,7 +281,7 @@ impl Service {
                 secrets.extend(segments.iter().rev().take(2).cloned());
                 secrets
             }
-            Service::Teams { url } => {
+            Channel::Teams { url } => {
                 let mut secrets = vec![url.to_string()];
                 secrets.extend(
                     url.query_pairs()
@@ -290,12 +290,12 @@ impl Service {
                 );
                 secrets
             }
-            Service::Matrix { auth, .. } => match auth {
+            Channel::Matrix { auth, .. } => match auth {
                 MatrixAuth::Token(t) => vec![t.clone()],
                 MatrixAuth::Login { password, .. } => vec![password.clone()],
             },
-            Service::Mail(mail) => mail.login.iter().map(|(_, p)| p.clone()).collect(),
-            Service::Json { url, auth } | Service::Apprise { url, auth, .. } => {
+            Channel::Mail(mail) => mail.login.iter().map(|(_, p)| p.clone()).collect(),
+            Channel::Json { url, auth } | Channel::Apprise { url, auth, .. } => {
                 let mut secrets = auth.secrets();
                 secrets.push(url.to_string());
                 secrets
@@ -305,7 +305,7 @@ impl Service {
 }
 
 /// The service a URL names, read from its scheme.
-fn service(p: &mut Parts) -> Result<Service, String> {
+fn service(p: &mut Parts) -> Result<Channel, String> {
     let scheme = p.url.scheme().to_string();
     let secure = scheme.ends_with('s');
     Ok(match scheme.as_str() {
@@ -314,7 +314,7 @@ fn service(p: &mut Parts) -> Result<Service, String> {
                 p.exact_segments(1, "ntfy[s]://[USER:PASSWORD@|TOKEN@]HOST[:PORT]/TOPIC")?,
             )
             .expect("one segment");
-            Service::Ntfy {
+            Channel::Ntfy {
                 base: p.web(secure, &p.authority()?, "/")?,
                 topic,
                 auth: p.auth(),
@@ -326,7 +326,7 @@ fn service(p: &mut Parts) -> Result<Service, String> {
                 .pop()
                 .ok_or("the form is gotify[s]://HOST[:PORT][/PATH]/TOKEN")?;
             let path: String = segments.iter().map(|s| format!("/{s}")).collect();
-            Service::Gotify {
+            Channel::Gotify {
                 url: p.web(secure, &p.authority()?, &format!("{path}/message"))?,
                 token,
             }
@@ -335,7 +335,7 @@ fn service(p: &mut Parts) -> Result<Service, String> {
             let tokens = p.exact_segments(2, "slack://TOKEN_A/TOKEN_B/TOKEN_C")?;
             // The first token is the URL's host: `slack://T000/B000/XXXX`.
             let first = p.host()?;
-            Service::Slack {
+            Channel::Slack {
                 url: Url::parse(&format!(
                     "https://hooks.slack.com/services/{first}/{}/{}",
                     tokens[0], tokens[1]
@@ -345,7 +345,7 @@ fn service(p: &mut Parts) -> Result<Service, String> {
         }
         "discord" => {
             let token = p.exact_segments(1, "discord://WEBHOOK_ID/WEBHOOK_TOKEN")?;
-            Service::Discord {
+            Channel::Discord {
                 url: Url::parse(&format!(
                     "https://discord.com/api/webhooks/{}/{}",
                     p.host()?,
@@ -367,7 +367,7 @@ fn service(p: &mut Parts) -> Result<Service, String> {
                 .append_pair("sp", "/triggers/manual/run")
                 .append_pair("sv", "1.0")
                 .append_pair("sig", &parts[1]);
-            Service::Teams { url }
+            Channel::Teams { url }
         }
         "matrix" | "matrixs" => {
             let auth = match (p.user(), p.password()) {
@@ -392,13 +392,13 @@ fn service(p: &mut Parts) -> Result<Service, String> {
                 true => room,
                 false => format!("{room}:{host}"),
             };
-            Service::Matrix {
+            Channel::Matrix {
                 base: p.web(secure, &p.authority()?, "/")?,
                 auth,
                 room,
             }
         }
-        "smtp" | "smtps" | "mailto" | "mailtos" => Service::Mail(mail(p, &scheme)?),
+        "smtp" | "smtps" | "mailto" | "mailtos" => Channel::Mail(mail(p, &scheme)?),
         "json" | "jsons" | "http" | "https" => {
             let mut url = p.web(secure, &p.authority()?, p.url.path())?;
             // What is left of the query is the receiver's own.
@@ -406,11 +406,11 @@ fn service(p: &mut Parts) -> Result<Service, String> {
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(query);
             }
-            Service::Json { url, auth: p.auth() }
+            Channel::Json { url, auth: p.auth() }
         }
         "apprise" | "apprises" => {
             let key = p.exact_segments(1, "apprise[s]://[USER:PASSWORD@]HOST[:PORT]/KEY")?;
-            Service::Apprise {
+            Channel::Apprise {
                 url: p.web(secure, &p.authority()?, &format!("/notify/{}", key[0]))?,
                 auth: p.auth(),
                 tags: p.take("tags"),
@@ -530,7 +530,7 @@ mod tests {
         let ntfy = parse("ntfys://tk_secret@ntfy.example:8443/upgrades");
         assert_eq!(
             ntfy.service,
-            Service::Ntfy {
+            Channel::Ntfy {
                 base: Url::parse("https://ntfy.example:8443/").unwrap(),
                 topic: "upgrades".into(),
                 auth: Auth::Bearer("tk_secret".into()),
@@ -538,7 +538,7 @@ mod tests {
         );
         assert_eq!(ntfy.shown, "ntfys://ntfy.example");
         assert_eq!(ntfy.level, Level::Change);
-        let Service::Gotify { url, token } =
+        let Channel::Gotify { url, token } =
             parse("gotify://push.example/gotify/AbC.token?level=failure").service
         else {
             panic!()
@@ -547,17 +547,17 @@ mod tests {
         assert_eq!(token, "AbC.token");
         assert_eq!(
             parse("slack://T0001/B0002/XXXXsecret").service,
-            Service::Slack {
+            Channel::Slack {
                 url: Url::parse("https://hooks.slack.com/services/T0001/B0002/XXXXsecret").unwrap()
             }
         );
         assert_eq!(
             parse("discord://1234/tok-en").service,
-            Service::Discord {
+            Channel::Discord {
                 url: Url::parse("https://discord.com/api/webhooks/1234/tok-en").unwrap()
             }
         );
-        let Service::Teams { url } =
+        let Channel::Teams { url } =
             parse("workflows://prod-1.westeurope.logic.azure.com:443/abcd/SIG-1").service
         else {
             panic!()
@@ -565,13 +565,13 @@ mod tests {
         assert_eq!(url.as_str(), "https://prod-1.westeurope.logic.azure.com/workflows/abcd/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=SIG-1");
         assert_eq!(
             parse("matrixs://syt_tok@matrix.example/#ops").service,
-            Service::Matrix {
+            Channel::Matrix {
                 base: Url::parse("https://matrix.example/").unwrap(),
                 auth: MatrixAuth::Token("syt_tok".into()),
                 room: "#ops:matrix.example".into(),
             }
         );
-        let Service::Matrix { room, auth, .. } =
+        let Channel::Matrix { room, auth, .. } =
             parse("matrix://bot:p%40ss@127.0.0.1:8008/!abc:example.org").service
         else {
             panic!()
@@ -586,7 +586,7 @@ mod tests {
         );
         assert_eq!(
             parse("smtp://relay.example:2525/?to=ops@example.com,dba@example.com").service,
-            Service::Mail(Mail {
+            Channel::Mail(Mail {
                 host: "relay.example".into(),
                 port: 2525,
                 security: Security::Opportunistic,
@@ -595,7 +595,7 @@ mod tests {
                 to: vec!["ops@example.com".into(), "dba@example.com".into()],
             })
         );
-        let Service::Mail(mail) =
+        let Channel::Mail(mail) =
             parse("mailtos://me:pw@smtp.example?to=a@example.com&from=cutover@example.com").service
         else {
             panic!()
@@ -606,7 +606,7 @@ mod tests {
         );
         assert_eq!(
             parse("jsons://u:p@hooks.example/in?team=ops&level=all").service,
-            Service::Json {
+            Channel::Json {
                 url: Url::parse("https://hooks.example/in?team=ops").unwrap(),
                 auth: Auth::Basic {
                     user: "u".into(),
@@ -617,7 +617,7 @@ mod tests {
         assert_eq!(parse("https://hooks.example/in").level, Level::Change);
         assert_eq!(
             parse("apprise://apprise.example:8000/cutover?tags=ops").service,
-            Service::Apprise {
+            Channel::Apprise {
                 url: Url::parse("http://apprise.example:8000/notify/cutover").unwrap(),
                 auth: Auth::None,
                 tags: Some("ops".into()),
