@@ -908,6 +908,83 @@ fn health_follows_the_products_own_port_and_tls() {
     let tls = quay.health(&with_key).unwrap();
     assert_eq!((tls.port, tls.tls), (Some(8443), true));
     assert_eq!(quay.files_to_test(), ["/conf/stack/ssl.key"]);
+    let anchore = shipped("anchore-engine");
+    assert_eq!(anchore.health(&facts(&[], &[])).unwrap().port, Some(8228));
+    let moved = anchore
+        .health(&facts(&["ANCHORE_SERVICE_PORT=9228"], &[]))
+        .unwrap();
+    assert_eq!(moved.port, Some(9228), "every service's port in its config");
+    let wrong = anchore
+        .health(&facts(&["ANCHORE_SERVICE_PORT=eighty"], &[]))
+        .unwrap_err();
+    assert!(wrong.contains("is not a port"), "{wrong}");
+}
+
+#[test]
+fn anchore_reads_its_database_where_its_config_says_or_refuses() {
+    let anchore = shipped("anchore-engine");
+    let db = anchore.database.as_ref().unwrap();
+    let config = "/config/config.yaml";
+    assert!(db.files(&[]).contains(&config.to_string()));
+    let env = [
+        "ANCHORE_DB_HOST=db",
+        "ANCHORE_DB_PORT=5432",
+        "ANCHORE_DB_NAME=anchore",
+        "ANCHORE_DB_USER=anchore",
+        "ANCHORE_DB_PASSWORD=pw-4711-secret",
+    ];
+    let with = |env: &[&str], db_connect: &str| {
+        let text = format!("credentials:\n  database:\n    db_connect: '{db_connect}'\n");
+        facts(env, &[(config, text.as_str())])
+    };
+    let image = "postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@${ANCHORE_DB_HOST}:${ANCHORE_DB_PORT}/${ANCHORE_DB_NAME}";
+    let found = db.locate(&with(&env, image)).unwrap();
+    assert_eq!(
+        (found.host.as_str(), found.name.as_str()),
+        ("db", "anchore")
+    );
+    let same = "postgresql://anchore:pw-4711-secret@db:5432/anchore";
+    assert_eq!(
+        db.locate(&with(&env, same)).unwrap(),
+        found,
+        "written out, the same"
+    );
+    assert_eq!(db.locate(&facts(&env, &[])).unwrap(), found, "no file read");
+    for (env, db_connect, says) in [
+        (
+            &env[..],
+            "postgresql://anchore:pw-4711-secret@other:5432/anchore",
+            "names the database anchore@other:5432/anchore, but ANCHORE_DB_HOST",
+        ),
+        (
+            &env[..],
+            "postgresql://anchore:another-pw-0815@db:5432/anchore",
+            "with another password than ANCHORE_DB_HOST",
+        ),
+        (
+            &[][..],
+            "postgresql://anchore:pw-4711-secret@db:5432/anchore",
+            "names the database anchore@db:5432/anchore itself, where cutover does not read it",
+        ),
+        (
+            &env[1..],
+            image,
+            "uses ${ANCHORE_DB_HOST}, which the container's environment does not set",
+        ),
+    ] {
+        let refused = db.locate(&with(env, db_connect)).unwrap_err();
+        assert!(refused.contains(says), "{refused}");
+        assert!(
+            !refused.contains("pw-4711-secret") && !refused.contains("another-pw-0815"),
+            "{refused}"
+        );
+        if !says.starts_with("uses") {
+            assert!(
+                refused.contains("postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@"),
+                "says how: {refused}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -534,6 +534,17 @@ pub(crate) struct Anchore {
 const QUICKSTART_PASSWORD: &str = "mysecretpassword";
 
 pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
+    anchore_with(test, db_user, extra_env, |_, _| Vec::new())
+}
+
+/// As [`anchore`], each service also given the `docker run` options `options` makes from the
+/// scene and the database password.
+fn anchore_with(
+    test: &str,
+    db_user: &'static str,
+    extra_env: &[&str],
+    options: impl Fn(&Scene, &str) -> Vec<String>,
+) -> Anchore {
     let scene = Scene::new(test);
     let net = network(&scene);
     let password = format!("{QUICKSTART_PASSWORD}-{test}");
@@ -560,6 +571,7 @@ pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> 
         env.push(format!("ANCHORE_DB_NAME={db_user}"));
     }
     env.extend(extra_env.iter().map(|e| e.to_string()));
+    let own_options = options(&scene, &password);
     let image = product("anchore/anchore-engine:v0.7.0");
     let services: Vec<String> = ["catalog", "apiext", "simplequeue"]
         .iter()
@@ -568,6 +580,7 @@ pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> 
             for e in &env {
                 options.extend(["-e".to_string(), e.clone()]);
             }
+            options.extend(own_options.iter().cloned());
             let name = scene.name(service);
             let mut args = vec!["run", "-d", "--name", name.as_str()];
             args.extend(options.iter().map(String::as_str));
@@ -709,6 +722,75 @@ fn anchore_with_its_database_stopped_is_told_to_start_it_not_to_fix_its_profile(
         "{}",
         out.stderr
     );
+}
+
+/// Every service listens on ANCHORE_SERVICE_PORT (the image's config sets each `port` to it):
+/// health and the version are asked there. The image's own HEALTHCHECK curls 8228 whatever the
+/// variable says, so such a container brings its own.
+#[test]
+fn anchore_on_its_own_service_port_is_judged_there() {
+    let a = anchore_with(
+        "anchoreport",
+        "postgres",
+        &["ANCHORE_SERVICE_PORT=9228"],
+        |_, _| {
+            [
+                "--health-cmd",
+                "healthcheck http://127.0.0.1:9228/health",
+                "--health-interval",
+                "1s",
+            ]
+            .map(String::from)
+            .to_vec()
+        },
+    );
+    let out = a.scene.upgrade(&a.services[1], "v0.7.1", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let checks: Vec<String> = steps_field(&report, "detail")
+        .into_iter()
+        .filter(|d| d.contains("reports 0.7.1"))
+        .collect();
+    assert_eq!(
+        checks.len(),
+        3,
+        "each service asked on 9228: {}",
+        out.stdout
+    );
+    a.assert_serving("v0.7.1");
+}
+
+/// An operator's own config.yaml whose db_connect names another database than ANCHORE_DB_*:
+/// Anchore uses the config's, so backing up and migrating the variables' would miss it.
+#[test]
+fn anchore_whose_config_names_another_database_is_refused_before_any_downtime() {
+    let a = anchore_with("anchoreconnect", "anchore", &[], |scene, password| {
+        let file = temp_dir(scene, "config").join("config.yaml");
+        std::fs::write(
+            &file,
+            format!("credentials:\n  database:\n    db_connect: 'postgresql://postgres:{password}@db:5432/postgres'\n    db_connect_args: {{ssl: false}}\nservices:\n  catalog:\n    enabled: true\n"),
+        )
+        .unwrap();
+        vec![
+            "-v".into(),
+            format!("{}:/config/config.yaml:ro", file.display()),
+        ]
+    });
+    let before: Vec<serde_json::Value> = a.services.iter().map(|c| inspect(c).unwrap()).collect();
+    let out = a.scene.upgrade_refused(
+        &a.services[0],
+        "v0.7.1",
+        &[],
+        &[
+            "credentials.database.db_connect in /config/config.yaml names the database postgres@db:5432/postgres, but ANCHORE_DB_HOST",
+            "anchore@db:5432/anchore",
+            "`postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@${ANCHORE_DB_HOST}:${ANCHORE_DB_PORT}/${ANCHORE_DB_NAME}`",
+        ],
+    );
+    assert!(!out.stderr.contains(&a.password), "{}", out.stderr);
+    for (c, before) in a.services.iter().zip(&before) {
+        assert_untouched(c, before);
+    }
 }
 
 #[test]
