@@ -394,6 +394,49 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     assert_no_leftovers(&name);
 }
 
+/// DevLake's login gate (AUTH_ENABLED, its main branch after v1.0.3) answers 401 on /blueprints:
+/// health is read on /ready and the migration's wait there, and /proceed-db-migration, which the
+/// gate leaves open, confirms it.
+#[test]
+fn devlake_behind_its_login_gate_is_judged_on_ready_and_its_migration_confirmed() {
+    let scene = Scene::new("devlakegate");
+    let net = network(&scene);
+    postgres(&scene, &net, "lake", "lake-pw-44", "lake");
+    let (name, port) = scene.run_served(
+        "lake",
+        &net,
+        8080,
+        &[
+            "-e",
+            "DB_URL=postgres://lake:lake-pw-44@db:5432/lake",
+            "-e",
+            "ENCRYPTION_SECRET=lake-secret-44",
+            "-e",
+            "AUTH_ENABLED=true",
+            "-e",
+            "SESSION_SECRET=a-session-secret-of-forty-bytes-0123456",
+        ],
+        &product("apache/devlake:v1.0.3"),
+    );
+    serving(port, "/ready");
+    let out = scene.upgrade(&name, "v1.1.0", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let call = step_detail(&report, "call");
+    assert_eq!(
+        call, "called /proceed-db-migration; /ready now answers 200",
+        "{}",
+        out.stdout
+    );
+    assert!(serving(port, "/version").contains("v1.1.0"));
+    assert_eq!(
+        http_answer(port, "/blueprints"),
+        Some((401, r#"{"success":false,"message":"unauthorized"}"#.into())),
+        "the gate is on: /blueprints is closed"
+    );
+    assert_no_leftovers(&name);
+}
+
 #[test]
 fn a_devlake_without_its_key_is_refused_before_any_downtime() {
     let scene = Scene::new("devlakekey");
