@@ -1049,6 +1049,34 @@ fn proget_crossing_6_0_gets_its_connection_string_under_the_name_6_0_reads() {
 }
 
 #[test]
+fn proget_5_2_and_older_are_refused_with_the_way_inedo_gives() {
+    let proget = shipped("proget");
+    assert_eq!(proget.upgrade_path, None, "no waypoint through 5.2");
+    for (from, to) in [
+        ("5.2.32", "5.3.10"),
+        ("5.2.9", "25.0.13"),
+        ("5.1.3", "5.2.32"),
+    ] {
+        let refused = for_hop(&proget, from, to, &facts(&[], &[]))
+            .unwrap()
+            .refusal
+            .unwrap_or_else(|| panic!("{from} to {to} is refused"));
+        for says in [
+            "/usr/share/Inedo/SharedConfig/ProGet.config",
+            "As of ProGet 5.3, PostgreSQL is no longer supported",
+            "https://docs.inedo.com/docs/proget-5-3-upgrade-notes",
+            "https://docs.inedo.com/docs/proget-upgrade-2026",
+        ] {
+            assert!(refused.contains(says), "{refused}");
+        }
+    }
+    for (from, to) in [("5.3.10", "6.0.1"), ("5.3.44", "25.0.13")] {
+        let hop = for_hop(&proget, from, to, &facts(&[], &[])).unwrap();
+        assert_eq!(hop.refusal, None, "{from} to {to}");
+    }
+}
+
+#[test]
 fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     let proget = shipped("proget");
     let notes = |from, to| {
@@ -1060,9 +1088,6 @@ fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     assert!(notes("22.0.5", "24.0.1")
         .iter()
         .any(|n| n.contains("retention rules")));
-    assert!(notes("5.2.9", "5.3.10")
-        .iter()
-        .any(|n| n.contains("quirks")));
     assert!(notes("24.0.1", "25.0.1")
         .iter()
         .any(|n| n.contains("db_owner")));
