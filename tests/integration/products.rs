@@ -394,29 +394,50 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     assert_no_leftovers(&name);
 }
 
+/// DevLake `tag` on a new network of the scene, its database `lake` in a PostgreSQL there whose
+/// user `lake` has `password`, with the `docker run` options `options`: the network, the
+/// container and its published port.
+fn lake_on_postgres(
+    scene: &Scene,
+    what: &str,
+    password: &str,
+    options: &[&str],
+    tag: &str,
+) -> (String, String, u16) {
+    let net = network(scene);
+    postgres(scene, &net, "lake", password, "lake");
+    let url = format!("DB_URL=postgres://lake:{password}@db:5432/lake");
+    let mut all = vec!["-e", url.as_str()];
+    all.extend(options);
+    let (name, port) = scene.run_served(
+        what,
+        &net,
+        8080,
+        &all,
+        &product(&format!("apache/devlake:{tag}")),
+    );
+    (net, name, port)
+}
+
 /// DevLake's login gate (AUTH_ENABLED, its main branch after v1.0.3) answers 401 on /blueprints:
 /// health is read on /ready and the migration's wait there, and /proceed-db-migration, which the
 /// gate leaves open, confirms it.
 #[test]
 fn devlake_behind_its_login_gate_is_judged_on_ready_and_its_migration_confirmed() {
     let scene = Scene::new("devlakegate");
-    let net = network(&scene);
-    postgres(&scene, &net, "lake", "lake-pw-44", "lake");
-    let (name, port) = scene.run_served(
+    let (_, name, port) = lake_on_postgres(
+        &scene,
         "lake",
-        &net,
-        8080,
+        "lake-pw-45",
         &[
             "-e",
-            "DB_URL=postgres://lake:lake-pw-44@db:5432/lake",
-            "-e",
-            "ENCRYPTION_SECRET=lake-secret-44",
+            "ENCRYPTION_SECRET=lake-secret-45",
             "-e",
             "AUTH_ENABLED=true",
             "-e",
             "SESSION_SECRET=a-session-secret-of-forty-bytes-0123456",
         ],
-        &product("apache/devlake:v1.0.3"),
+        "v1.0.3",
     );
     serving(port, "/ready");
     let out = scene.upgrade(&name, "v1.1.0", &["--json"]);
@@ -1302,19 +1323,12 @@ fn devlake_0_17_with_its_env_file_bind_mounted_moves_to_0_18_with_its_key() {
 #[test]
 fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_it() {
     let scene = Scene::new("devlakebeta");
-    let net = network(&scene);
-    postgres(&scene, &net, "lake", "lake-pw-44", "lake");
-    let (name, port) = scene.run_served(
+    let (net, name, port) = lake_on_postgres(
+        &scene,
         "devlake",
-        &net,
-        8080,
-        &[
-            "-e",
-            "DB_URL=postgres://lake:lake-pw-44@db:5432/lake",
-            "--network-alias",
-            "devlake",
-        ],
-        &product("apache/devlake:v0.17.0"),
+        "lake-pw-44",
+        &["--network-alias", "devlake"],
+        "v0.17.0",
     );
     serving(port, "/blueprints");
     let ui = scene.run_image(
