@@ -139,6 +139,59 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     );
 }
 
+/// ProGet 5.2 as Inedo's proget-docker image ran it: its PostgreSQL connection written into the
+/// SharedConfig volume at first start, a /health without databaseStatus. Refused before
+/// anything stops, in Inedo's words, whatever the target.
+#[test]
+fn proget_5_2_is_refused_before_any_downtime_with_inedos_way_by_hand() {
+    let scene = Scene::new("proget52");
+    let net = network(&scene);
+    postgres(&scene, &net, "proget", "pw-proget-52", "proget");
+    let (name, port) = scene.run_served(
+        "proget",
+        &net,
+        80,
+        &[
+            "-e",
+            "PROGET_DATABASE=Server=db; Database=proget; User Id=proget; Password=pw-proget-52;",
+        ],
+        &product("inedo/proget:5.2.32"),
+    );
+    let health = serving(port, "/health");
+    assert!(
+        health.contains("\"releaseNumber\":\"5.2.32\"") && !health.contains("databaseStatus"),
+        "{health}"
+    );
+    assert!(
+        docker(&[
+            "exec",
+            &name,
+            "cat",
+            "/usr/share/Inedo/SharedConfig/ProGet.config"
+        ])
+        .contains("<ConnectionString Type=\"PostgreSQL\">Server=db;"),
+        "the image wrote the connection into its SharedConfig volume"
+    );
+    for to in ["25.0.1", "24.0.1"] {
+        let out = scene.upgrade_refused(
+            &name,
+            to,
+            &[],
+            &[
+                &format!("profile proget, 5.2.32 to {to}"),
+                "As of ProGet 5.3, PostgreSQL is no longer supported",
+                "https://docs.inedo.com/docs/proget-5-3-upgrade-notes",
+                "upgrade to latest ProGet 5.2, then latest ProGet 2026",
+            ],
+        );
+        assert!(
+            !out.stderr.contains("does not answer as profile"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn buildmaster_and_otter_upgrade_their_database_at_start() {
     for p in ["buildmaster", "otter"] {
