@@ -57,6 +57,8 @@ pub struct ProductReads {
     pub prefix: String,
     /// The value that agrees with the sources, for the refusal to show (no secret in it).
     pub written_as: String,
+    /// Where the product says so, for the refusal to link.
+    pub see: String,
 }
 
 impl ProductReads {
@@ -82,8 +84,8 @@ impl ProductReads {
         };
         let place = format!("{} in {}", self.key, self.path);
         let how = format!(
-            "write it as the image's own configuration does, `{}`, with those variables set for the database, or give those variables the database it names",
-            self.written_as
+            "write it as the image's own configuration does, `{}` ({}), with those variables set for the database, or give those variables the database it names",
+            self.written_as, self.see
         );
         let url = self.filled_in(facts, &value).map_err(|unset| {
             format!("{place} uses ${{{unset}}}, which the container's environment does not set")

@@ -980,7 +980,8 @@ fn anchore_reads_its_database_where_its_config_says_or_refuses() {
         );
         if !says.starts_with("uses") {
             assert!(
-                refused.contains("postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@"),
+                refused.contains("postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@")
+                    && refused.contains("anchore-engine/blob/v1.1.0/conf/default_config.yaml"),
                 "says how: {refused}"
             );
         }
