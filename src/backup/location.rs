@@ -39,6 +39,99 @@ pub struct DatabaseSpec {
     /// PostgreSQL extensions the product needs (Quay's `pg_trgm`), checked before any downtime.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires_extensions: Vec<String>,
+    /// Where the product itself reads its connection, when that can name another database than
+    /// the sources do: the database is located only when the two agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_reads: Option<ProductReads>,
+}
+
+/// A URL under a dotted key of a YAML file inside the container, into whose text the product
+/// puts each `${NAME}` whose variable (named with `prefix`) is set: Anchore's
+/// `credentials.database.db_connect`, which its image's config builds from the `ANCHORE_DB_*`
+/// variables the sources read, and which an operator's own config may write out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductReads {
+    pub path: String,
+    pub key: String,
+    pub prefix: String,
+    /// The value that agrees with the sources, for the refusal to show (no secret in it).
+    pub written_as: String,
+    /// Where the product says so, for the refusal to link.
+    pub see: String,
+}
+
+impl ProductReads {
+    /// The location the sources found, when the file names the same database (engine, host,
+    /// port, name, user and password); a refusal that says how to make them agree otherwise.
+    /// Without the file or the key, the sources alone decide.
+    fn agrees(
+        &self,
+        facts: &Facts,
+        found: Result<Location, String>,
+        sources: &str,
+    ) -> Result<Location, String> {
+        let Some(value) = facts
+            .files
+            .get(&self.path)
+            .and_then(|text| yaml_serde::from_str::<serde_json::Value>(text).ok())
+            .and_then(|doc| {
+                let v = self.key.split('.').try_fold(&doc, |v, k| v.get(k))?;
+                Some(crate::health::scalar_text(v))
+            })
+        else {
+            return found;
+        };
+        let place = format!("{} in {}", self.key, self.path);
+        let how = format!(
+            "write it as the image's own configuration does, `{}` ({}), with those variables set for the database, or give those variables the database it names",
+            self.written_as, self.see
+        );
+        let url = self.filled_in(facts, &value).map_err(|unset| {
+            format!("{place} uses ${{{unset}}}, which the container's environment does not set")
+        })?;
+        let theirs = parse_url(&url).map_err(|e| format!("{place}: {e}"))?;
+        crate::secrets::register(&theirs.password);
+        let who = |l: &Location| format!("{}@{}:{}/{}", l.user, l.host, l.port, l.name);
+        match found {
+            Err(_) => Err(format!(
+                "{place} names the database {} itself, where cutover does not read it: it reads the database from {sources} to back it up and migrate it, and they are not set; {how}",
+                who(&theirs)
+            )),
+            Ok(ours) if (theirs.engine, who(&theirs)) != (ours.engine, who(&ours)) => Err(format!(
+                "{place} names the database {}, but {sources} name {}: cutover would back up and migrate another database than the one the product uses; {how}",
+                who(&theirs),
+                who(&ours)
+            )),
+            Ok(ours) if theirs.password != ours.password => Err(format!(
+                "{place} names the database {} with another password than {sources}: cutover would connect with the wrong one; {how}",
+                who(&theirs)
+            )),
+            Ok(ours) => Ok(ours),
+        }
+    }
+
+    /// The value with each `${NAME}` of the prefix put in from the environment, as the product
+    /// does; the first one the environment does not set, otherwise.
+    fn filled_in(&self, facts: &Facts, value: &str) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = value;
+        while let Some(open) = rest.find("${") {
+            let Some(close) = rest[open..].find('}').map(|i| open + i) else {
+                break;
+            };
+            let name = &rest[open + 2..close];
+            out.push_str(&rest[..open]);
+            match crate::engine::facts::env_value(&facts.env, name) {
+                Some(v) if name.starts_with(&self.prefix) => out.push_str(v),
+                _ if name.starts_with(&self.prefix) => return Err(name.to_string()),
+                _ => out.push_str(&rest[open..=close]),
+            }
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
 }
 
 impl DatabaseSpec {
@@ -143,6 +236,7 @@ impl DatabaseSpec {
                 Source::FileKey { path, .. } => vec![path.clone()],
                 Source::Embedded { .. } => Vec::new(),
             })
+            .chain(self.product_reads.iter().map(|r| r.path.clone()))
             .collect()
     }
 
@@ -178,8 +272,17 @@ impl DatabaseSpec {
         }
     }
 
-    /// The database the container uses, or why it cannot be told.
+    /// The database the container uses, or why it cannot be told: where the sources say, when
+    /// the product's own reading agrees.
     pub fn locate(&self, facts: &Facts) -> Result<Location, String> {
+        let found = self.located_by_sources(facts);
+        match &self.product_reads {
+            Some(reads) => reads.agrees(facts, found, &self.describe()),
+            None => found,
+        }
+    }
+
+    fn located_by_sources(&self, facts: &Facts) -> Result<Location, String> {
         for source in &self.sources {
             let found = match source {
                 Source::UrlEnv { name, files } => facts.value(name, files).map(|url| {
@@ -689,21 +792,21 @@ mod tests {
             name in "[a-z][a-z0-9_]{0,10}",
         ) {
             let at = port.map(|p| format!(":{p}")).unwrap_or_default();
-            let url = DatabaseSpec { sources: vec![Source::UrlEnv { name: "DB_URL".into(), files: vec![] }], schema_query: None, requires_extensions: vec![] };
+            let url = DatabaseSpec { sources: vec![Source::UrlEnv { name: "DB_URL".into(), files: vec![] }], schema_query: None, requires_extensions: vec![], product_reads: None };
             // A URL's password holds no `/`: it would be percent-encoded.
             let text = format!("DB_URL=postgresql+psycopg2://{user}:{}@{host}{at}/{name}?sslmode=disable", password.replace('/', ""));
             only_the_host_moved(&url, &facts(&[&text]))?;
-            let ado = DatabaseSpec { sources: vec![Source::AdoEnv { name: "CS".into(), engine: Engine::Postgres }], schema_query: None, requires_extensions: vec![] };
+            let ado = DatabaseSpec { sources: vec![Source::AdoEnv { name: "CS".into(), engine: Engine::Postgres }], schema_query: None, requires_extensions: vec![], product_reads: None };
             let password = password.replace(';', "");
             let text = format!("CS=Host={host};Port={};Database={name};Username={user};Password={password}", port.unwrap_or(5432));
             only_the_host_moved(&ado, &facts(&[&text]))?;
             let mut secret = facts(&["CS_FILE=/run/secrets/cs"]);
             secret.files.insert("/run/secrets/cs".into(), format!("{}\n", text.trim_start_matches("CS=")));
             only_the_host_moved(&ado, &secret)?;
-            let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![] };
+            let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![], product_reads: None };
             let env = [format!("H={host}"), format!("P={}", port.unwrap_or(5432)), format!("N={name}"), format!("U={user}"), format!("W={password}")];
             only_the_host_moved(&parts, &facts(&env.iter().map(String::as_str).collect::<Vec<_>>()))?;
-            let quay = DatabaseSpec { sources: vec![Source::FileKey { path: "/conf/stack/config.yaml".into(), key: "DB_URI".into() }], schema_query: None, requires_extensions: vec![] };
+            let quay = DatabaseSpec { sources: vec![Source::FileKey { path: "/conf/stack/config.yaml".into(), key: "DB_URI".into() }], schema_query: None, requires_extensions: vec![], product_reads: None };
             let url = format!("postgresql://{user}:{}@{host}{at}/{name}", password.replace(['/', '\''], ""));
             for written in [format!("DB_URI: {url}"), format!("DB_URI: '{url}'  # the database"), format!("DB_URI:    \"{url}\"")] {
                 let mut config = facts(&[]);
@@ -724,6 +827,7 @@ mod tests {
             sources: vec![],
             schema_query: None,
             requires_extensions: vec!["pg_trgm".into()],
+            product_reads: None,
         };
         assert_eq!(quay.extensions_of(Engine::Postgres), ["pg_trgm"]);
         assert!(quay.extensions_of(Engine::Mysql).is_empty());
@@ -738,6 +842,7 @@ mod tests {
             }],
             schema_query: None,
             requires_extensions: vec![],
+            product_reads: None,
         };
         let mut config = facts(&[]);
         config.files.insert(
@@ -758,6 +863,7 @@ mod tests {
             }],
             schema_query: None,
             requires_extensions: vec![],
+            product_reads: None,
         };
         let mut secret = facts(&["DB_URL_FILE=/run/secrets/db"]);
         secret
@@ -796,6 +902,7 @@ mod tests {
             }],
             schema_query: None,
             requires_extensions: vec![],
+            product_reads: None,
         };
         assert!(embedded
             .point_at(&facts(&[]), "copy")

@@ -359,6 +359,7 @@ mod tests {
                 sources: vec![],
                 schema_query: None,
                 requires_extensions: vec![],
+                product_reads: None,
             },
             engine: DbEngine::Postgres,
             container: "db".into(),

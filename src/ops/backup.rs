@@ -74,6 +74,7 @@ impl BackupRequest {
                 }],
                 schema_query: None,
                 requires_extensions: Vec::new(),
+                product_reads: None,
             }),
             None => profile.cloned(),
         }

@@ -422,6 +422,7 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
             }],
             schema_query: None,
             requires_extensions: Vec::new(),
+            product_reads: None,
         },
         engine: DbEngine::Mysql,
         container: "mysql".into(),

@@ -133,9 +133,42 @@ pub struct HealthSpec {
     /// first `http://` URL replaces `port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_from_urls: Option<String>,
+    /// A variable of the container holding the port the product listens on (Anchore's
+    /// `ANCHORE_SERVICE_PORT`): when set, it replaces `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_from_env: Option<String>,
     /// When the product serves TLS itself: health is then asked over https on another port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSpec>,
+    /// Another path, when a setting of the container closes `path` (DevLake's login gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_when: Option<PathWhen>,
+}
+
+/// `path` instead, when `env` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathWhen {
+    pub env: EnvIs,
+    pub path: String,
+}
+
+/// A variable of the container (its environment, else the dotenv `files`) set to one of `is`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvIs {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    pub is: Vec<String>,
+}
+
+impl EnvIs {
+    pub fn holds(&self, facts: &Facts) -> bool {
+        facts
+            .value(&self.name, &self.files)
+            .is_some_and(|v| self.is.iter().any(|w| *w == v.trim()))
+    }
 }
 
 /// TLS the product turns on when a file exists in the container (Quay's `ssl.key`); its
@@ -290,6 +323,11 @@ impl Profile {
             .iter()
             .flat_map(|s| s.spec.plans().files())
             .collect();
+        files.extend(
+            self.health
+                .iter()
+                .flat_map(|h| h.path_when.iter().flat_map(|w| w.env.files.clone())),
+        );
         files.extend(self.database.iter().flat_map(|d| d.files(env)));
         files.sort();
         files.dedup();
@@ -320,9 +358,24 @@ impl Profile {
             .as_ref()
             .and_then(|name| facts.value(name, &[]))
             .and_then(|urls| http_port(&urls));
+        let set = match spec
+            .port_from_env
+            .as_ref()
+            .and_then(|name| facts.value(name, &[]).map(|v| (name, v)))
+        {
+            Some((name, v)) => Some(v.trim().parse::<u16>().map_err(|_| {
+                format!("{name}={v:?} is not a port: set it to the port the product listens on")
+            })?),
+            None => None,
+        };
+        let listed = set.or(listed);
+        let path = match spec.path_when.as_ref().filter(|w| w.env.holds(facts)) {
+            Some(when) => when.path.clone(),
+            None => spec.path.clone(),
+        };
         Ok(HealthSettings {
             port: Some(tls.map_or(listed.unwrap_or(spec.port), |t| t.port)),
-            path: Some(spec.path.clone()),
+            path: Some(path),
             tls: tls.is_some(),
             expect_status: spec.status,
             json: spec.json.clone(),

@@ -6,7 +6,9 @@
 //! that means failure, a value captured for later steps, a table row that must say the work is
 //! complete, and a command that undoes them) and the swap of the members' configuration file;
 //! then the group starts and must come up healthy. The members that do the work are the ones
-//! whose configuration file has the task's `role` section (Anchore's `services.catalog`).
+//! whose configuration file has the task's `role` section (Anchore's `services.catalog`) and,
+//! with `runs`, that run its service; a swap replaces the file of every member that has the
+//! section, working or not.
 //!
 //! Command words take `${VAR}` from the member's environment (expanded only when the step runs,
 //! so a password never enters the plan or the journal), `${file:source}` (the role members'
@@ -70,8 +72,9 @@ pub struct ArgSpec {
 pub struct ConfigSpec {
     /// An absolute path inside the containers.
     pub path: String,
-    /// The section (dotted path) of the working members' files, which must agree; without
-    /// `runs`, it also makes a member one of those that do the work and get the new file.
+    /// The section (dotted path) of the working members' files, which must agree; a member
+    /// whose file has it gets the new file from a swap, and without `runs` it also does the
+    /// work.
     pub role: String,
     /// Which members work, by the service their start command runs, where every member's file
     /// has the section (Anchore's default configuration enables every service everywhere).
@@ -155,8 +158,8 @@ pub struct CheckSpec {
 pub enum TaskStepSpec {
     /// A one-shot container from the first role member's image, with its configuration.
     Run(Box<RunSpec>),
-    /// The file argument `from` replaces the configuration file of every role member, the old
-    /// one kept beside it as `keep_old_as`.
+    /// The file argument `from` replaces the configuration file of every member whose file has
+    /// the role section (working or not), the old one kept beside it as `keep_old_as`.
     Swap { from: String, keep_old_as: String },
 }
 

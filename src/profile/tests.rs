@@ -908,6 +908,84 @@ fn health_follows_the_products_own_port_and_tls() {
     let tls = quay.health(&with_key).unwrap();
     assert_eq!((tls.port, tls.tls), (Some(8443), true));
     assert_eq!(quay.files_to_test(), ["/conf/stack/ssl.key"]);
+    let anchore = shipped("anchore-engine");
+    assert_eq!(anchore.health(&facts(&[], &[])).unwrap().port, Some(8228));
+    let moved = anchore
+        .health(&facts(&["ANCHORE_SERVICE_PORT=9228"], &[]))
+        .unwrap();
+    assert_eq!(moved.port, Some(9228), "every service's port in its config");
+    let wrong = anchore
+        .health(&facts(&["ANCHORE_SERVICE_PORT=eighty"], &[]))
+        .unwrap_err();
+    assert!(wrong.contains("is not a port"), "{wrong}");
+}
+
+#[test]
+fn anchore_reads_its_database_where_its_config_says_or_refuses() {
+    let anchore = shipped("anchore-engine");
+    let db = anchore.database.as_ref().unwrap();
+    let config = "/config/config.yaml";
+    assert!(db.files(&[]).contains(&config.to_string()));
+    let env = [
+        "ANCHORE_DB_HOST=db",
+        "ANCHORE_DB_PORT=5432",
+        "ANCHORE_DB_NAME=anchore",
+        "ANCHORE_DB_USER=anchore",
+        "ANCHORE_DB_PASSWORD=pw-4711-secret",
+    ];
+    let with = |env: &[&str], db_connect: &str| {
+        let text = format!("credentials:\n  database:\n    db_connect: '{db_connect}'\n");
+        facts(env, &[(config, text.as_str())])
+    };
+    let image = "postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@${ANCHORE_DB_HOST}:${ANCHORE_DB_PORT}/${ANCHORE_DB_NAME}";
+    let found = db.locate(&with(&env, image)).unwrap();
+    assert_eq!(
+        (found.host.as_str(), found.name.as_str()),
+        ("db", "anchore")
+    );
+    let same = "postgresql://anchore:pw-4711-secret@db:5432/anchore";
+    assert_eq!(
+        db.locate(&with(&env, same)).unwrap(),
+        found,
+        "written out, the same"
+    );
+    assert_eq!(db.locate(&facts(&env, &[])).unwrap(), found, "no file read");
+    for (env, db_connect, says) in [
+        (
+            &env[..],
+            "postgresql://anchore:pw-4711-secret@other:5432/anchore",
+            "names the database anchore@other:5432/anchore, but ANCHORE_DB_HOST",
+        ),
+        (
+            &env[..],
+            "postgresql://anchore:another-pw-0815@db:5432/anchore",
+            "with another password than ANCHORE_DB_HOST",
+        ),
+        (
+            &[][..],
+            "postgresql://anchore:pw-4711-secret@db:5432/anchore",
+            "names the database anchore@db:5432/anchore itself, where cutover does not read it",
+        ),
+        (
+            &env[1..],
+            image,
+            "uses ${ANCHORE_DB_HOST}, which the container's environment does not set",
+        ),
+    ] {
+        let refused = db.locate(&with(env, db_connect)).unwrap_err();
+        assert!(refused.contains(says), "{refused}");
+        assert!(
+            !refused.contains("pw-4711-secret") && !refused.contains("another-pw-0815"),
+            "{refused}"
+        );
+        if !says.starts_with("uses") {
+            assert!(
+                refused.contains("postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@")
+                    && refused.contains("anchore-engine/blob/v1.1.0/conf/default_config.yaml"),
+                "says how: {refused}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -972,6 +1050,34 @@ fn proget_crossing_6_0_gets_its_connection_string_under_the_name_6_0_reads() {
 }
 
 #[test]
+fn proget_5_2_and_older_are_refused_with_the_way_inedo_gives() {
+    let proget = shipped("proget");
+    assert_eq!(proget.upgrade_path, None, "no waypoint through 5.2");
+    for (from, to) in [
+        ("5.2.32", "5.3.10"),
+        ("5.2.9", "25.0.13"),
+        ("5.1.3", "5.2.32"),
+    ] {
+        let refused = for_hop(&proget, from, to, &facts(&[], &[]))
+            .unwrap()
+            .refusal
+            .unwrap_or_else(|| panic!("{from} to {to} is refused"));
+        for says in [
+            "/usr/share/Inedo/SharedConfig/ProGet.config",
+            "As of ProGet 5.3, PostgreSQL is no longer supported",
+            "https://docs.inedo.com/docs/proget-5-3-upgrade-notes",
+            "https://docs.inedo.com/docs/proget-upgrade-2026",
+        ] {
+            assert!(refused.contains(says), "{refused}");
+        }
+    }
+    for (from, to) in [("5.3.10", "6.0.1"), ("5.3.44", "25.0.13")] {
+        let hop = for_hop(&proget, from, to, &facts(&[], &[])).unwrap();
+        assert_eq!(hop.refusal, None, "{from} to {to}");
+    }
+}
+
+#[test]
 fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     let proget = shipped("proget");
     let notes = |from, to| {
@@ -983,9 +1089,6 @@ fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     assert!(notes("22.0.5", "24.0.1")
         .iter()
         .any(|n| n.contains("retention rules")));
-    assert!(notes("5.2.9", "5.3.10")
-        .iter()
-        .any(|n| n.contains("quirks")));
     assert!(notes("24.0.1", "25.0.1")
         .iter()
         .any(|n| n.contains("db_owner")));

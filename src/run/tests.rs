@@ -1126,6 +1126,7 @@ async fn restore_of_old_data() -> (Host, Plan) {
         }],
         schema_query: None,
         requires_extensions: Vec::new(),
+        product_reads: None,
     };
     let target = BackupTarget {
         database: Some(DatabaseTarget {

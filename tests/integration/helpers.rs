@@ -467,14 +467,20 @@ pub fn free_port() -> u16 {
 
 /// The body of `GET path` on 127.0.0.1:port, or `None` when nothing answers 200.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let (status, body) = http_answer(port, path)?;
+    (status == 200).then_some(body)
+}
+
+/// `GET path` on 127.0.0.1:`port`: its status and body, or nothing when nothing answered.
+pub fn http_answer(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?;
-    (status == "200").then(|| body.to_string())
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Polls `http_get` until it answers, for a container that was just started: within a minute,

@@ -139,6 +139,59 @@ fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_faile
     );
 }
 
+/// ProGet 5.2 as Inedo's proget-docker image ran it: its PostgreSQL connection written into the
+/// SharedConfig volume at first start, a /health without databaseStatus. Refused before
+/// anything stops, in Inedo's words, whatever the target.
+#[test]
+fn proget_5_2_is_refused_before_any_downtime_with_inedos_way_by_hand() {
+    let scene = Scene::new("proget52");
+    let net = network(&scene);
+    postgres(&scene, &net, "proget", "pw-proget-52", "proget");
+    let (name, port) = scene.run_served(
+        "proget",
+        &net,
+        80,
+        &[
+            "-e",
+            "PROGET_DATABASE=Server=db; Database=proget; User Id=proget; Password=pw-proget-52;",
+        ],
+        &product("inedo/proget:5.2.32"),
+    );
+    let health = serving(port, "/health");
+    assert!(
+        health.contains("\"releaseNumber\":\"5.2.32\"") && !health.contains("databaseStatus"),
+        "{health}"
+    );
+    assert!(
+        docker(&[
+            "exec",
+            &name,
+            "cat",
+            "/usr/share/Inedo/SharedConfig/ProGet.config"
+        ])
+        .contains("<ConnectionString Type=\"PostgreSQL\">Server=db;"),
+        "the image wrote the connection into its SharedConfig volume"
+    );
+    for to in ["25.0.1", "24.0.1"] {
+        let out = scene.upgrade_refused(
+            &name,
+            to,
+            &[],
+            &[
+                &format!("profile proget, 5.2.32 to {to}"),
+                "As of ProGet 5.3, PostgreSQL is no longer supported",
+                "https://docs.inedo.com/docs/proget-5-3-upgrade-notes",
+                "upgrade to latest ProGet 5.2, then latest ProGet 2026",
+            ],
+        );
+        assert!(
+            !out.stderr.contains("does not answer as profile"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn buildmaster_and_otter_upgrade_their_database_at_start() {
     for p in ["buildmaster", "otter"] {
@@ -394,6 +447,70 @@ fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() 
     assert_no_leftovers(&name);
 }
 
+/// DevLake `tag` on a new network of the scene, its database `lake` in a PostgreSQL there whose
+/// user `lake` has `password`, with the `docker run` options `options`: the network, the
+/// container and its published port.
+fn lake_on_postgres(
+    scene: &Scene,
+    what: &str,
+    password: &str,
+    options: &[&str],
+    tag: &str,
+) -> (String, String, u16) {
+    let net = network(scene);
+    postgres(scene, &net, "lake", password, "lake");
+    let url = format!("DB_URL=postgres://lake:{password}@db:5432/lake");
+    let mut all = vec!["-e", url.as_str()];
+    all.extend(options);
+    let (name, port) = scene.run_served(
+        what,
+        &net,
+        8080,
+        &all,
+        &product(&format!("apache/devlake:{tag}")),
+    );
+    (net, name, port)
+}
+
+/// DevLake's login gate (AUTH_ENABLED, its main branch after v1.0.3) answers 401 on /blueprints:
+/// health is read on /ready and the migration's wait there, and /proceed-db-migration, which the
+/// gate leaves open, confirms it.
+#[test]
+fn devlake_behind_its_login_gate_is_judged_on_ready_and_its_migration_confirmed() {
+    let scene = Scene::new("devlakegate");
+    let (_, name, port) = lake_on_postgres(
+        &scene,
+        "lake",
+        "lake-pw-45",
+        &[
+            "-e",
+            "ENCRYPTION_SECRET=lake-secret-45",
+            "-e",
+            "AUTH_ENABLED=true",
+            "-e",
+            "SESSION_SECRET=a-session-secret-of-forty-bytes-0123456",
+        ],
+        "v1.0.3",
+    );
+    serving(port, "/ready");
+    let out = scene.upgrade(&name, "v1.1.0", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let call = step_detail(&report, "call");
+    assert_eq!(
+        call, "called /proceed-db-migration; /ready now answers 200",
+        "{}",
+        out.stdout
+    );
+    assert!(serving(port, "/version").contains("v1.1.0"));
+    assert_eq!(
+        http_answer(port, "/blueprints"),
+        Some((401, r#"{"success":false,"message":"unauthorized"}"#.into())),
+        "the gate is on: /blueprints is closed"
+    );
+    assert_no_leftovers(&name);
+}
+
 #[test]
 fn a_devlake_without_its_key_is_refused_before_any_downtime() {
     let scene = Scene::new("devlakekey");
@@ -534,6 +651,17 @@ pub(crate) struct Anchore {
 const QUICKSTART_PASSWORD: &str = "mysecretpassword";
 
 pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
+    anchore_with(test, db_user, extra_env, |_, _| Vec::new())
+}
+
+/// As [`anchore`], each service also given the `docker run` options `options` makes from the
+/// scene and the database password.
+fn anchore_with(
+    test: &str,
+    db_user: &'static str,
+    extra_env: &[&str],
+    options: impl Fn(&Scene, &str) -> Vec<String>,
+) -> Anchore {
     let scene = Scene::new(test);
     let net = network(&scene);
     let password = format!("{QUICKSTART_PASSWORD}-{test}");
@@ -560,6 +688,7 @@ pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> 
         env.push(format!("ANCHORE_DB_NAME={db_user}"));
     }
     env.extend(extra_env.iter().map(|e| e.to_string()));
+    let own_options = options(&scene, &password);
     let image = product("anchore/anchore-engine:v0.7.0");
     let services: Vec<String> = ["catalog", "apiext", "simplequeue"]
         .iter()
@@ -568,6 +697,7 @@ pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> 
             for e in &env {
                 options.extend(["-e".to_string(), e.clone()]);
             }
+            options.extend(own_options.iter().cloned());
             let name = scene.name(service);
             let mut args = vec!["run", "-d", "--name", name.as_str()];
             args.extend(options.iter().map(String::as_str));
@@ -709,6 +839,75 @@ fn anchore_with_its_database_stopped_is_told_to_start_it_not_to_fix_its_profile(
         "{}",
         out.stderr
     );
+}
+
+/// Every service listens on ANCHORE_SERVICE_PORT (the image's config sets each `port` to it):
+/// health and the version are asked there. The image's own HEALTHCHECK curls 8228 whatever the
+/// variable says, so such a container brings its own.
+#[test]
+fn anchore_on_its_own_service_port_is_judged_there() {
+    let a = anchore_with(
+        "anchoreport",
+        "postgres",
+        &["ANCHORE_SERVICE_PORT=9228"],
+        |_, _| {
+            [
+                "--health-cmd",
+                "healthcheck http://127.0.0.1:9228/health",
+                "--health-interval",
+                "1s",
+            ]
+            .map(String::from)
+            .to_vec()
+        },
+    );
+    let out = a.scene.upgrade(&a.services[1], "v0.7.1", &["--json"]);
+    out.expect(0);
+    let report = out.json();
+    let checks: Vec<String> = steps_field(&report, "detail")
+        .into_iter()
+        .filter(|d| d.contains("reports 0.7.1"))
+        .collect();
+    assert_eq!(
+        checks.len(),
+        3,
+        "each service asked on 9228: {}",
+        out.stdout
+    );
+    a.assert_serving("v0.7.1");
+}
+
+/// An operator's own config.yaml whose db_connect names another database than ANCHORE_DB_*:
+/// Anchore uses the config's, so backing up and migrating the variables' would miss it.
+#[test]
+fn anchore_whose_config_names_another_database_is_refused_before_any_downtime() {
+    let a = anchore_with("anchoreconnect", "anchore", &[], |scene, password| {
+        let file = temp_dir(scene, "config").join("config.yaml");
+        std::fs::write(
+            &file,
+            format!("credentials:\n  database:\n    db_connect: 'postgresql://postgres:{password}@db:5432/postgres'\n    db_connect_args: {{ssl: false}}\nservices:\n  catalog:\n    enabled: true\n"),
+        )
+        .unwrap();
+        vec![
+            "-v".into(),
+            format!("{}:/config/config.yaml:ro", file.display()),
+        ]
+    });
+    let before: Vec<serde_json::Value> = a.services.iter().map(|c| inspect(c).unwrap()).collect();
+    let out = a.scene.upgrade_refused(
+        &a.services[0],
+        "v0.7.1",
+        &[],
+        &[
+            "credentials.database.db_connect in /config/config.yaml names the database postgres@db:5432/postgres, but ANCHORE_DB_HOST",
+            "anchore@db:5432/anchore",
+            "`postgresql://${ANCHORE_DB_USER}:${ANCHORE_DB_PASSWORD}@${ANCHORE_DB_HOST}:${ANCHORE_DB_PORT}/${ANCHORE_DB_NAME}`",
+        ],
+    );
+    assert!(!out.stderr.contains(&a.password), "{}", out.stderr);
+    for (c, before) in a.services.iter().zip(&before) {
+        assert_untouched(c, before);
+    }
 }
 
 #[test]
@@ -1177,19 +1376,12 @@ fn devlake_0_17_with_its_env_file_bind_mounted_moves_to_0_18_with_its_key() {
 #[test]
 fn devlake_to_a_beta_of_0_18_gets_its_secret_and_its_ui_and_dashboard_move_with_it() {
     let scene = Scene::new("devlakebeta");
-    let net = network(&scene);
-    postgres(&scene, &net, "lake", "lake-pw-44", "lake");
-    let (name, port) = scene.run_served(
+    let (net, name, port) = lake_on_postgres(
+        &scene,
         "devlake",
-        &net,
-        8080,
-        &[
-            "-e",
-            "DB_URL=postgres://lake:lake-pw-44@db:5432/lake",
-            "--network-alias",
-            "devlake",
-        ],
-        &product("apache/devlake:v0.17.0"),
+        "lake-pw-44",
+        &["--network-alias", "devlake"],
+        "v0.17.0",
     );
     serving(port, "/blueprints");
     let ui = scene.run_image(

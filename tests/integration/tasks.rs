@@ -20,10 +20,10 @@ fn catalog_config(driver: &str) -> String {
 }
 
 /// Three Anchore containers on one database: two catalogs (one with a config volume, one with
-/// a config file bind-mounted from the host) and an API service whose config enables the catalog
-/// too, as the image's default config does for every service (conf/default_config.yaml
-/// L85-167): only the start command says which container runs the catalog. Documents in the
-/// database.
+/// a config file bind-mounted from the host) and an API service with its own config, which
+/// enables the catalog too, as the image's default config does for every service
+/// (conf/default_config.yaml L85-167): only the start command says which container runs the
+/// catalog. Documents in the database.
 struct Group {
     scene: Scene,
     db: String,
@@ -194,7 +194,7 @@ fn stores(db: &str) -> String {
 }
 
 #[test]
-fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
+fn the_object_store_moves_to_another_driver_and_every_component_switches_to_it() {
     // Each document's copy takes 200 ms (a test knob of the emulator): the migration's command
     // line is there to be read for 2 s.
     let g = group("objstore", &["EMULATOR_MIGRATE_DELAY_MS=200"]);
@@ -262,32 +262,28 @@ fn the_object_store_moves_to_another_driver_and_every_catalog_switches_to_it() {
         "{verify}"
     );
     assert_eq!(stores(&g.db), "file", "every document moved");
-    for catalog in [&g.catalog, &g.second] {
+    // Anchore's step 7: "Ensure the dest-config.yaml is in place for all the components as
+    // config.yaml": the API's own file too, though it runs no catalog.
+    for member in [&g.catalog, &g.second, &g.api] {
         assert!(
-            config_of(catalog).contains("name: localfs"),
-            "{catalog} switched"
+            config_of(member).contains("name: localfs"),
+            "{member} switched"
         );
-        let old = docker(&["exec", catalog, "cat", "/config/config.old.yaml"]);
+        let old = docker(&["exec", member, "cat", "/config/config.old.yaml"]);
         assert!(
             old.contains("name: db"),
-            "{catalog} keeps the old config beside"
+            "{member} keeps its old config beside"
         );
     }
+    assert!(
+        docker(&["exec", &g.api, "cat", "/config/config.old.yaml"]).contains("apiext:"),
+        "the API's own old file is the one kept beside it"
+    );
     assert!(
         std::fs::read_to_string(&g.second_file)
             .unwrap()
             .contains("name: localfs"),
         "the bind-mounted file itself is rewritten"
-    );
-    assert!(
-        config_of(&g.api).contains("name: db"),
-        "the API service runs no catalog, whatever its config enables: its config is its own"
-    );
-    assert!(
-        docker_output(&["exec", &g.api, "cat", "/config/config.old.yaml"])
-            .status
-            .code()
-            != Some(0)
     );
     assert_documents_readable(&g, "after the migration");
     for name in [&g.catalog, &g.second, &g.api] {
@@ -377,9 +373,13 @@ fn a_migration_that_fails_half_way_is_migrated_back_and_the_old_config_serves() 
         "db",
         "every document is back in the database"
     );
-    for catalog in [&g.catalog, &g.second] {
-        assert!(config_of(catalog).contains("name: db"), "{catalog}");
+    for member in [&g.catalog, &g.second, &g.api] {
+        assert!(config_of(member).contains("name: db"), "{member}");
     }
+    assert!(
+        config_of(&g.api).contains("apiext:"),
+        "the API's own file back"
+    );
     assert_documents_readable(&g, "after the way back");
 }
 

@@ -102,6 +102,7 @@ async fn roles<'a>(
             .map(|(i, (c, _))| TaskMember {
                 inspect: c,
                 role: i == 0,
+                holds: false,
                 config_site: String::new(),
                 home: Home::Mount,
             })
@@ -210,8 +211,9 @@ fn given_files(spec: &TaskSpec, args: &TaskArgs) -> Result<(Files, BTreeMap<Stri
     Ok((files, digests))
 }
 
-/// The members as the task's configuration file sorts them: those whose file has the role
-/// section do the work, and must agree on it; it becomes the file `source`.
+/// The members as the task's configuration file sorts them: those that run the role's service
+/// and whose file has the role section do the work, and must agree on it (it becomes the file
+/// `source`); every member whose file has the section gets the new one, checked writable here.
 async fn config_members<'a>(
     engine: &dyn Engine,
     config: &ConfigSpec,
@@ -237,14 +239,14 @@ async fn config_members<'a>(
             Some(runs) => runs.runs(&c.command(), c.env()),
             None => true,
         };
-        let role = parsed
+        let section = parsed
             .as_ref()
-            .filter(|_| works)
             .and_then(|v| lookup(v, &config.role))
             .cloned();
         let mut home = Home::Mount;
-        if let (Some(section), Some(text), Some(parsed)) = (&role, text, &parsed) {
+        if let (Some(section), Some(text), Some(parsed)) = (&section, text, &parsed) {
             match &source {
+                _ if !works => {}
                 None => {
                     files.insert(SOURCE.into(), parsed.clone());
                     digests.insert(SOURCE.into(), sha256(text.as_bytes()));
@@ -264,7 +266,8 @@ async fn config_members<'a>(
         }
         task_members.push(TaskMember {
             inspect: c,
-            role: role.is_some(),
+            role: works && section.is_some(),
+            holds: section.is_some(),
             config_site: config_site(c, &config.path),
             home,
         });

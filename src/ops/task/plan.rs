@@ -19,9 +19,13 @@ use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE
 /// A member of the group, as the task sees it.
 pub struct TaskMember<'a> {
     pub inspect: &'a Container,
-    /// Its configuration file has the task's role section: it does the work, and its file is
-    /// swapped.
+    /// It does the work: it runs the role's service and its configuration file has the
+    /// section.
     pub role: bool,
+    /// Its configuration file has the task's role section, so a swap replaces it, whether the
+    /// member does the work or not: Anchore's procedure puts the destination config "in place
+    /// for all the components" (profiles/anchore-engine.yaml says where).
+    pub holds: bool,
     /// Where its configuration file lives (a volume, a bind mount, or the container itself):
     /// members that share one file swap it once.
     pub config_site: String,
@@ -56,7 +60,7 @@ pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
     let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
     let worker = workers.first().ok_or_else(|| no_worker(input))?;
     let mut steps = kept_files(input, worker)?;
-    let (before, after) = task_steps(input, worker, &workers)?;
+    let (before, after) = task_steps(input, worker)?;
     steps.extend(before);
     for m in &input.members {
         steps.push(
@@ -169,7 +173,6 @@ fn kept_files(input: &TaskInput<'_>, worker: &TaskMember<'_>) -> Result<Vec<Step
 fn task_steps(
     input: &TaskInput<'_>,
     worker: &TaskMember<'_>,
-    workers: &[&TaskMember<'_>],
 ) -> Result<(Vec<Step>, Vec<Step>), String> {
     let (mut before, mut after) = (Vec::new(), Vec::new());
     for spec in &input.spec.steps {
@@ -188,7 +191,7 @@ fn task_steps(
                     .as_ref()
                     .ok_or("a swap needs the task's config")?;
                 let mut sites = Vec::new();
-                for m in workers {
+                for m in input.members.iter().filter(|m| m.holds) {
                     if sites.contains(&&m.config_site) {
                         continue;
                     }

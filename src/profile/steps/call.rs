@@ -10,6 +10,7 @@ use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::build::Migration;
 use crate::plan::steps;
+use crate::profile::EnvIs;
 
 /// How long a call may keep calling when its profile does not say: as long as a migration may
 /// run, since that is what it waits for.
@@ -25,6 +26,19 @@ pub struct Call {
     pub while_status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// Another `while_path` and `while_status` when a setting of the container closes the first
+    /// (DevLake's login gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub while_when: Option<WhileWhen>,
+}
+
+/// `while_path` and `while_status` instead, when `env` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhileWhen {
+    pub env: EnvIs,
+    pub while_path: String,
+    pub while_status: u16,
 }
 
 impl Plans for Call {
@@ -32,12 +46,24 @@ impl Plans for Call {
         check_timeout(&self.timeout)
     }
 
-    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn files(&self) -> Vec<String> {
+        self.while_when
+            .iter()
+            .flat_map(|w| w.env.files.clone())
+            .collect()
+    }
+
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+        let (while_path, while_status) =
+            match self.while_when.as_ref().filter(|w| w.env.holds(facts)) {
+                Some(w) => (w.while_path.clone(), w.while_status),
+                None => (self.while_path.clone(), self.while_status),
+            };
         hop.stage.parts.push(Arc::new(steps::Call {
             port: self.port,
             path: self.path.clone(),
-            while_path: self.while_path.clone(),
-            while_status: self.while_status,
+            while_path,
+            while_status,
             timeout: timeout_or(&self.timeout, DEFAULT_TIMEOUT)?,
         }));
         Ok(())
