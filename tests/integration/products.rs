@@ -177,14 +177,11 @@ fn quay_goes_through_each_minor_with_every_node_of_the_cluster() {
     let quay = quay_code();
     let scene = Scene::new("quay");
     let site = quay_site(&scene);
-    let (net, db, conf) = (&site.net, &site.db, site.mount());
+    let db = &site.db;
     let (first, port) = site.node(&scene, "quay-a", &quay.image("v3.8.0"), &[]);
     quay.healthy(port);
-    let second = scene.run_image(
-        "quay-b",
-        &["--network", net, "-v", &conf],
-        &quay.image("v3.8.0"),
-    );
+    let (second, second_port) = site.node(&scene, "quay-b", &quay.image("v3.8.0"), &[]);
+    quay.healthy(second_port);
     let other = scene.run_image("other", &["--init"], &image("1"));
     assert_eq!(quay.schema(&site.db), quay.schema_of("v3.8.0"));
 
@@ -264,7 +261,8 @@ fn a_failing_quay_migration_rolls_both_nodes_back_onto_the_same_database() {
     let site = quay_site(&scene);
     let (first, port) = site.node(&scene, "quay-a", &quay.image(from), &[]);
     quay.healthy(port);
-    let (second, _) = site.node(&scene, "quay-b", &quay.image(from), &[]);
+    let (second, second_port) = site.node(&scene, "quay-b", &quay.image(from), &[]);
+    quay.healthy(second_port);
     if let Some(query) = breaking {
         sql(&site.db, "quay", "quay", query);
     }
@@ -274,7 +272,10 @@ fn a_failing_quay_migration_rolls_both_nodes_back_onto_the_same_database() {
     out.expect(1);
     let report = out.json();
     assert!(
-        report["failure"].as_str().unwrap().contains("failed"),
+        report["failure"]
+            .as_str()
+            .unwrap()
+            .contains("`migrate head` exited with code 1"),
         "{}",
         out.stdout
     );
