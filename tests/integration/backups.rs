@@ -22,11 +22,12 @@ fn pg(db: &str, query: &str) -> String {
     sql(db, "quay", "quay", query)
 }
 
-/// A Quay node on v3.8.0 with its PostgreSQL, and rows of the data it serves.
+/// A Quay node on v3.8.0 with its PostgreSQL, and rows of the data it serves: the emulator's,
+/// or Quay's own code with CUTOVER_TEST_QUAY_REAL (`QuayCode`).
 fn quay(scene: &Scene) -> (String, String, u16) {
     let site = quay_site(scene);
-    let (name, port) = site.node(scene, "quay", "projectquay/quay:v3.8.0", &[]);
-    http_get_eventually(port, "/health/instance");
+    let (name, port) = site.node(scene, "quay", &quay_code().image("v3.8.0"), &[]);
+    quay_code().healthy(port);
     pg(&site.db, "CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");
     (name, site.db, port)
 }
@@ -58,8 +59,8 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
         "backed up while stopped, before the migration: {steps:?}"
     );
     assert_eq!(
-        pg(&db, "SELECT version FROM emulator_schema"),
-        "3.8.0",
+        quay_code().schema(&db),
+        quay_code().schema_of("v3.8.0"),
         "the old code's schema is back"
     );
     assert_eq!(pg(&db, "SELECT count(*) FROM repositories"), "500");
@@ -69,7 +70,7 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
         "the database equals the one before the upgrade"
     );
     assert!(
-        http_get_eventually(port, "/health/instance").contains("\"status_code\":200"),
+        quay_code().healthy(port).contains("\"status_code\":200"),
         "the old version serves on it"
     );
     assert_no_leftovers(&name);
@@ -93,7 +94,10 @@ fn a_rollback_across_a_migration_restores_the_postgres_database() {
     let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"server_version\": \"15."), "{manifest}");
     assert!(
-        manifest.contains("\"schema_version\": \"3.8.0\""),
+        manifest.contains(&format!(
+            "\"schema_version\": \"{}\"",
+            quay_code().schema_of("v3.8.0")
+        )),
         "the profile's schema query: {manifest}"
     );
     assert!(manifest.contains("\"sha256\""), "{manifest}");
@@ -172,7 +176,7 @@ fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_a
         "0",
         "neither the snapshot nor the migrated copy is left"
     );
-    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+    assert!(quay_code().healthy(port).contains("\"status_code\":200"));
     assert_no_leftovers(&name);
 
     let out = scene.upgrade(&name, "v3.9.0", &["--json"]);
@@ -181,7 +185,7 @@ fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_a
     let written = step_detail(&report, "backup_from_snapshot");
     assert!(written.contains("written after"), "{written}");
     assert_eq!(copies(&db), "0", "the snapshot was dropped");
-    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.9.0");
+    assert_eq!(quay_code().schema(&db), quay_code().schema_of("v3.9.0"));
     assert_eq!(
         database_itself(&db),
         itself,
@@ -190,7 +194,8 @@ fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_a
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(
-        listed[0]["manifest"]["schema_version"], "3.8.0",
+        listed[0]["manifest"]["schema_version"],
+        quay_code().schema_of("v3.8.0").as_str(),
         "the portable backup holds the data from before the migration"
     );
     assert_eq!(listed[0]["manifest"]["container"], name.as_str());
@@ -246,7 +251,7 @@ fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a
         (String::new(), String::new()),
         "neither the copy nor the files set aside are left"
     );
-    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+    assert!(quay_code().healthy(port).contains("\"status_code\":200"));
     assert_no_leftovers(&name);
     assert!(!exists(&format!("{db}-cutover-copy")));
 
@@ -255,7 +260,7 @@ fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a
     let report = out.json();
     let written = step_detail(&report, "backup_from_snapshot");
     assert!(written.contains("written after"), "{written}");
-    assert_eq!(pg(&db, "SELECT version FROM emulator_schema"), "3.9.0");
+    assert_eq!(quay_code().schema(&db), quay_code().schema_of("v3.9.0"));
     assert_eq!(volume_leftovers(&db), (String::new(), String::new()));
     assert!(
         !exists(&format!("{db}-cutover-backup")),
@@ -264,7 +269,8 @@ fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a
     let listed = scene.cutover(&["backups", &name, "--json"]).json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(
-        listed[0]["manifest"]["schema_version"], "3.8.0",
+        listed[0]["manifest"]["schema_version"],
+        quay_code().schema_of("v3.8.0").as_str(),
         "the portable backup holds the data from before the migration"
     );
     // A copy a run could not remove is named where the backups are listed.
@@ -308,16 +314,16 @@ fn without_a_backup_a_failure_after_the_migration_keeps_the_new_version_serving(
         out.stdout
     );
     assert_eq!(
-        pg(&db, "SELECT version FROM emulator_schema"),
-        "3.9.0",
+        quay_code().schema(&db),
+        quay_code().schema_of("v3.9.0"),
         "the migration stays: the old version would refuse it"
     );
     assert_eq!(
         inspect(&name).unwrap()["Config"]["Image"],
-        product("projectquay/quay:v3.9.0")
+        quay_code().image("v3.9.0")
     );
     assert!(
-        http_get_eventually(port, "/health/instance").contains("\"status_code\":200"),
+        quay_code().healthy(port).contains("\"status_code\":200"),
         "the new version serves"
     );
     let old = format!("{name}-old");
@@ -336,7 +342,8 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
     let scene = Scene::new("pgkill");
     let (name, db, port) = quay(&scene);
     let before = pg_plain(&db);
-    let migrate = "-c '/quay-registry/quay-entrypoint migrate head; sleep 1000'";
+    // Quay's image runs /quay-registry/quay-entrypoint.sh (Dockerfile, ENTRYPOINT).
+    let migrate = "-c '/quay-registry/quay-entrypoint.sh migrate head; sleep 1000'";
     let mut run = scene.spawn(
         &[
             "upgrade",
@@ -358,11 +365,12 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
             &db,
             "quay",
             "quay",
-            "SELECT version FROM emulator_schema",
+            "SELECT version_num FROM alembic_version",
         ));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    while version() != "3.9.0" {
+    let migrated = quay_code().schema_of("v3.9.0");
+    while version() != migrated {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "the migration never ran"
@@ -372,7 +380,7 @@ fn killed_during_the_migration_then_recover_restores_the_database() {
     kill_hard(&mut run);
     assert_eq!(scene.recover(&[])["outcome"], "rolled_back");
     assert_eq!(pg_plain(&db), before, "recover restored the database");
-    assert!(http_get_eventually(port, "/health/instance").contains("\"status_code\":200"));
+    assert!(quay_code().healthy(port).contains("\"status_code\":200"));
     assert!(!exists(&format!("{name}-migrate")));
     assert_no_leftovers(&name);
 }

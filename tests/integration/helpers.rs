@@ -631,7 +631,8 @@ pub fn quay_site(scene: &Scene) -> QuaySite {
         "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     );
     let conf = scene.name("conf");
-    let config = format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@db:5432/quay\\nSERVER_HOSTNAME: quay.lan\\n");
+    // Quay's boot refuses a configuration without SETUP_COMPLETE (boot.py L99-103).
+    let config = format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@db:5432/quay\\nSERVER_HOSTNAME: quay.lan\\nSETUP_COMPLETE: true\\n");
     docker(&[
         "run",
         "--rm",
@@ -652,12 +653,100 @@ impl QuaySite {
         format!("{}:/conf/stack", self.conf)
     }
 
-    /// A node of `image` (a repository path and tag of the test world), its port 8080 published
-    /// on a free loopback port, with `options` besides.
+    /// A node of `image` (`QuayCode::image`), its port 8080 published on a free loopback port,
+    /// with `options` besides.
     pub fn node(&self, scene: &Scene, what: &str, image: &str, options: &[&str]) -> (String, u16) {
         let mount = self.mount();
         let all = [&["-v", mount.as_str()][..], options].concat();
-        scene.run_served(what, &self.net, 8080, &all, &product(image))
+        scene.run_served(what, &self.net, 8080, &all, image)
+    }
+}
+
+/// The Quay code the Quay tests run against: the emulator's images of the test world
+/// (`projectquay/quay:vX`), or, when `CUTOVER_TEST_QUAY_REAL` names a repository prefix (such as
+/// `127.0.0.1:5000/quay-real`), images of Quay's own code built from its public source and
+/// pushed as `PREFIX/projectquay/quay:vX` (never built by this repository: profiles/README.md,
+/// "Quay's real code"). The same tests run on both; only what each can show differs.
+pub struct QuayCode {
+    real: Option<String>,
+}
+
+pub fn quay_code() -> QuayCode {
+    QuayCode {
+        real: std::env::var("CUTOVER_TEST_QUAY_REAL")
+            .ok()
+            .filter(|prefix| !prefix.is_empty()),
+    }
+}
+
+impl QuayCode {
+    pub fn is_real(&self) -> bool {
+        self.real.is_some()
+    }
+
+    /// The image of Quay's `tag`, such as `v3.8.0`.
+    pub fn image(&self, tag: &str) -> String {
+        match &self.real {
+            Some(prefix) => format!("{prefix}/projectquay/quay:{tag}"),
+            None => product(&format!("projectquay/quay:{tag}")),
+        }
+    }
+
+    /// What `alembic_version` holds once `tag`'s code migrated: the emulator writes its version;
+    /// Quay writes the head revision of its data/migrations/versions at that tag.
+    pub fn schema_of(&self, tag: &str) -> String {
+        match (self.is_real(), tag) {
+            (true, "v3.8.0") => "7bca88923f2c".into(),
+            (true, "v3.9.0") => "8cf90670bf38".into(),
+            (true, "v3.10.0") => "2062bbd5ef0e".into(),
+            (true, _) => panic!("no head revision known for Quay {tag}"),
+            (false, _) => tag.trim_start_matches('v').into(),
+        }
+    }
+
+    /// `alembic_version` in the database container `db` (of `quay_site`).
+    pub fn schema(&self, db: &str) -> String {
+        sql(
+            db,
+            "quay",
+            "quay",
+            "SELECT version_num FROM alembic_version",
+        )
+    }
+
+    /// `/health/instance` of a node once it answers 200. Quay's own code first runs its init
+    /// scripts, the migration included, then nginx and two gunicorns: seen 60 s on an idle machine.
+    pub fn healthy(&self, port: u16) -> String {
+        let within = Duration::from_secs(if self.is_real() { 600 } else { 60 });
+        let start = Instant::now();
+        loop {
+            if let Some(body) = http_get(port, "/health/instance") {
+                return body;
+            }
+            assert!(
+                start.elapsed() < within,
+                "Quay on port {port} never answered healthy"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// A hop whose migration fails, as (from, to, SQL that makes it fail, run at `from`). The
+    /// emulator's v3.11.0 fails by its MIGRATION_FAILS knob. Quay's own 3.8 -> 3.9 runs six
+    /// revisions, then fails at 8cf90670bf38, which inserts the logentrykind
+    /// `permanently_delete_tag` (data/migrations/versions/8cf90670bf38_add_permanently_delete_tag_log_entry_.py),
+    /// when that row exists already (the name is unique): a migration that changed the schema
+    /// before it failed, as Quay's migrations do not run in one transaction (env.py,
+    /// transactional_ddl=False).
+    pub fn failing_hop(&self) -> (&'static str, &'static str, Option<&'static str>) {
+        match self.is_real() {
+            true => (
+                "v3.8.0",
+                "v3.9.0",
+                Some("INSERT INTO logentrykind (name) VALUES ('permanently_delete_tag')"),
+            ),
+            false => ("v3.10.0", "v3.11.0", None),
+        }
     }
 }
 

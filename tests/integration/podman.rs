@@ -101,7 +101,7 @@ fn a_run_killed_on_podman_is_put_back_by_recover() {
 fn quay_on_podman_is_migrated_and_its_database_restored_when_it_fails() {
     let scene = Scene::on_podman("podquay");
     let site = quay_site(&scene);
-    let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
+    let (name, port) = site.node(&scene, "quay", &product("projectquay/quay:v3.8.0"), &[]);
     http_get_eventually(port, "/health/instance");
     let pg = |query: &str| sql(&site.db, "quay", "quay", query);
     pg("CREATE TABLE repositories (id serial PRIMARY KEY, name text); INSERT INTO repositories (name) SELECT 'repo-' || g FROM generate_series(1, 500) g");

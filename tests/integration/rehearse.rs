@@ -764,7 +764,7 @@ fn never_said(scene: &Scene, runs: &[&Outcome], secrets: &[&str]) {
 fn quay_is_rehearsed_on_a_copy_of_its_config_directory_pointed_at_the_copy() {
     let scene = Scene::new("rehearsequay");
     let site = quay_site(&scene);
-    let (name, port) = site.node(&scene, "quay", "projectquay/quay:v3.9.0", &[]);
+    let (name, port) = site.node(&scene, "quay", &product("projectquay/quay:v3.9.0"), &[]);
     http_get_eventually(port, "/health/instance");
     let mount = site.mount();
     let config = || {

@@ -1016,7 +1016,7 @@ impl QuayCluster {
             std::fs::create_dir_all(&conf).unwrap();
             std::fs::write(
                 conf.join("config.yaml"),
-                format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@{server}/quay\n"),
+                format!("DATABASE_SECRET_KEY: {QUAY_SECRET_KEY}\nDB_URI: postgresql://quay:{QUAY_DB_PASSWORD}@{server}/quay\nSETUP_COMPLETE: true\n"),
             )
             .unwrap();
             format!("{}:/conf/stack", conf.display())
