@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 
 /// One container, as inspected; read from `docker inspect`'s own JSON form too (captured
 /// fixtures).
@@ -47,11 +47,6 @@ pub struct Mount {
 }
 
 impl Mount {
-    /// A named volume, the only kind cutover copies or archives as a whole.
-    pub fn is_volume(&self) -> bool {
-        self.kind == "volume"
-    }
-
     /// Whether `path` lies on this mount (at it, or below it).
     pub fn holds(&self, path: &str) -> bool {
         let dest = self.destination.trim_end_matches('/');
@@ -134,15 +129,6 @@ impl Container {
         command
     }
 
-    /// The user it runs as; empty for the image's.
-    pub fn user(&self) -> &str {
-        self.0
-            .config
-            .as_ref()
-            .and_then(|c| c.user.as_deref())
-            .unwrap_or_default()
-    }
-
     /// Its own stop grace period (`--stop-timeout`), if it has one.
     pub fn stop_timeout(&self) -> Option<i64> {
         self.0.config.as_ref().and_then(|c| c.stop_timeout)
@@ -166,28 +152,9 @@ impl Container {
             .unwrap_or(false)
     }
 
-    /// `created`, `running`, `exited`, ... as the engine says it.
-    pub fn status(&self) -> String {
-        self.0
-            .state
-            .as_ref()
-            .and_then(|s| s.status)
-            .unwrap_or(ContainerStateStatusEnum::EMPTY)
-            .to_string()
-    }
-
     /// The exit code of its last run.
     pub fn exit_code(&self) -> Option<i64> {
         self.0.state.as_ref().and_then(|s| s.exit_code)
-    }
-
-    /// When its current (or last) run started, as the engine writes it.
-    pub fn started_at(&self) -> &str {
-        self.0
-            .state
-            .as_ref()
-            .and_then(|s| s.started_at.as_deref())
-            .unwrap_or_default()
     }
 
     /// The health its HEALTHCHECK reports (`healthy`, `unhealthy`, `starting`), if it has one.
@@ -309,18 +276,36 @@ impl Container {
             .and_then(|r| r.output.clone())
     }
 
-    /// The TCP ports it asked to publish (whether or not the engine could), lowest first.
-    pub fn tcp_ports_to_publish(&self) -> Vec<u16> {
+    /// Its TCP ports it asked to publish, each with the host ports asked for it (empty strings
+    /// where the engine was to choose).
+    fn asked_to_publish(&self) -> Vec<(u16, Vec<String>)> {
         let bindings = self
             .0
             .host_config
             .as_ref()
             .and_then(|h| h.port_bindings.as_ref());
-        let mut ports: Vec<u16> = bindings
+        bindings
             .into_iter()
             .flatten()
-            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
-            .filter_map(|(k, _)| tcp_port(k))
+            .filter_map(|(key, to)| {
+                let hosts = to.iter().flatten();
+                Some((
+                    tcp_port(key)?,
+                    hosts
+                        .map(|b| b.host_port.clone().unwrap_or_default())
+                        .collect(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The TCP ports it asked to publish (whether or not the engine could), lowest first.
+    pub fn tcp_ports_to_publish(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .asked_to_publish()
+            .into_iter()
+            .filter(|(_, hosts)| !hosts.is_empty())
+            .map(|(port, _)| port)
             .collect();
         ports.sort();
         ports
@@ -328,17 +313,11 @@ impl Container {
 
     /// The container's TCP port it asked to publish on host port `host_port`, if any.
     pub fn tcp_port_published_as(&self, host_port: u16) -> Option<u16> {
-        let bindings = self
-            .0
-            .host_config
-            .as_ref()
-            .and_then(|h| h.port_bindings.as_ref());
-        let wanted = Some(host_port.to_string());
-        bindings
+        let wanted = host_port.to_string();
+        self.asked_to_publish()
             .into_iter()
-            .flatten()
-            .find(|(_, to)| to.iter().flatten().any(|b| b.host_port == wanted))
-            .and_then(|(key, _)| tcp_port(key))
+            .find(|(_, hosts)| hosts.contains(&wanted))
+            .map(|(port, _)| port)
     }
 
     /// The TCP ports it (or its image) exposes, lowest first.
@@ -459,8 +438,8 @@ mod tests {
         ]}));
         let data = c.mount_holding("/var/lib/data/db/file").unwrap();
         assert_eq!(
-            (data.is_volume(), data.name.as_deref(), data.writable),
-            (true, Some("data"), false)
+            (data.kind.as_str(), data.name.as_deref(), data.writable),
+            ("volume", Some("data"), false)
         );
         assert!(c.mount_holding("/var/lib/database").is_none());
         let conf = c.mount_holding("/conf").unwrap();

@@ -36,12 +36,7 @@ impl Project {
             .env("DOCKER_HOST", std::env::var("DOCKER_HOST").unwrap())
             .output()
             .expect("docker-compose runs");
-        assert!(
-            out.status.success(),
-            "docker-compose {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&format!("docker-compose {args:?}"), out)
     }
 
     fn container(&self, service: &str) -> String {

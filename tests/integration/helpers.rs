@@ -97,10 +97,14 @@ fn docker_host() -> String {
 
 /// Runs the docker CLI against the world's engine; panics with its stderr when it fails.
 pub fn docker(args: &[&str]) -> String {
-    let out = docker_output(args);
+    succeeded(&format!("docker {args:?}"), docker_output(args))
+}
+
+/// What a command printed, trimmed; panics with its stderr when it failed.
+pub fn succeeded(what: &str, out: Output) -> String {
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()

@@ -165,12 +165,7 @@ fn podman(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("podman runs");
-    assert!(
-        out.status.success(),
-        "podman {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    succeeded(&format!("podman {args:?}"), out)
 }
 
 /// A pod this test made, removed with its containers however the test ends.
