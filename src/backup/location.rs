@@ -1034,7 +1034,7 @@ mod tests {
             reversed in any::<bool>(),
         ) {
             let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
-            let mut parts = vec![
+            let mut parts = [
                 format!("host={host}"),
                 format!("port = {port}"),
                 format!("dbname={name}"),

@@ -151,13 +151,10 @@ impl RelatedSpec {
         Ok(())
     }
 
-    /// Its readiness in a container with these facts: `None` when its address listens on
-    /// loopback only (`localhost:8089`), which nothing outside the container can ask.
-    pub fn readiness(
-        &self,
-        facts: &Facts,
-        settle: Duration,
-    ) -> Result<Option<HealthPolicy>, String> {
+    /// Its readiness in a container with these facts, within its timeout: no port when its
+    /// address listens on loopback only (`localhost:8089`), which nothing outside the container
+    /// can ask: then it is awaited as a container without a health rule.
+    pub fn readiness(&self, facts: &Facts, settle: Duration) -> Result<HealthPolicy, String> {
         let path = self.config_path(&facts.env);
         let addr = self
             .ready
@@ -165,6 +162,10 @@ impl RelatedSpec {
             .as_deref()
             .and_then(|key| facts.files.get(&path).and_then(|t| yaml_key(t, key)))
             .filter(|a| !a.is_empty());
+        let timeout = match &self.ready.timeout {
+            Some(t) => parse_duration("timeout", t)?,
+            None => DEFAULT_TIMEOUT,
+        };
         let port = match &addr {
             None => self.ready.port,
             Some(addr) => {
@@ -175,22 +176,18 @@ impl RelatedSpec {
                     host.trim_matches(['[', ']']),
                     "localhost" | "127.0.0.1" | "::1"
                 ) {
-                    return Ok(None);
+                    return Ok(HealthPolicy::new(settle, timeout));
                 }
                 port.parse()
                     .map_err(|_| format!("{addr:?} in {path} names no port"))?
             }
         };
-        let timeout = match &self.ready.timeout {
-            Some(t) => parse_duration("timeout", t)?,
-            None => DEFAULT_TIMEOUT,
-        };
-        Ok(Some(HealthPolicy {
+        Ok(HealthPolicy {
             port: Some(port),
             path: self.ready.path.clone(),
             expect_status: self.ready.status,
             ..HealthPolicy::new(settle, timeout)
-        }))
+        })
     }
 
     /// Its image after each hop of the product through `tags` (the product's tag after each
@@ -289,13 +286,17 @@ ready: { port: 8089, addr_key: introspection_addr, path: /readyz, status: 200, t
         let spec = clair();
         let settle = Duration::from_secs(1);
         let at = |config: &str| spec.readiness(&facts(&[], "/config/config.yaml", config), settle);
-        let own = at("introspection_addr: :8088\n").unwrap().unwrap();
+        let own = at("introspection_addr: :8088\n").unwrap();
         assert_eq!(
             (own.port, own.path.as_str(), own.expect_status, own.timeout),
             (Some(8088), "/readyz", Some(200), Duration::from_secs(300))
         );
-        assert_eq!(at("log_level: info\n").unwrap().unwrap().port, Some(8089));
-        assert_eq!(at("introspection_addr: localhost:8089\n").unwrap(), None);
+        assert_eq!(at("log_level: info\n").unwrap().port, Some(8089));
+        assert_eq!(
+            at("introspection_addr: localhost:8089\n").unwrap(),
+            HealthPolicy::new(settle, Duration::from_secs(300)),
+            "awaited without a port, within its own timeout"
+        );
         assert!(at("introspection_addr: nowhere\n").is_err());
     }
 
