@@ -255,6 +255,13 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
     .contains("repeats a hop"));
 }
 
+/// Where the first step described as starting with `prefix` is.
+fn first(text: &[String], prefix: &str) -> usize {
+    text.iter()
+        .position(|t| t.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
+}
+
 /// The fixture's `fx-web` and a member `name` of the same image and configuration.
 fn pair(name: &str) -> ([crate::engine::Container; 2], crate::engine::Origin) {
     let (web, image) = fixture();
@@ -279,11 +286,7 @@ fn a_group_is_created_before_any_stop_and_started_in_reverse() {
     let plan = plan_upgrade(&predecessors(&containers, &image), &options()).unwrap();
     assert_eq!(plan.members, ["fx-web", "fx-worker"]);
     let text = described(&plan);
-    let position = |prefix: &str| {
-        text.iter()
-            .position(|t| t.starts_with(prefix))
-            .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
-    };
+    let position = |prefix: &str| first(&text, prefix);
     assert!(
         position("check that fx-worker") < position("stop fx-web"),
         "every member is verified before any stop"
@@ -345,11 +348,7 @@ fn a_related_product_moves_to_its_own_images_and_is_ready_before_the_product_sta
     assert_eq!(plan.label(&Slot::new("fx-web", 2)), "fx-web (demo:3)");
     for stage in &plan.stages {
         let text: Vec<String> = stage.steps.iter().map(|s| s.describe(&plan)).collect();
-        let position = |prefix: &str| {
-            text.iter()
-                .position(|t| t.starts_with(prefix))
-                .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
-        };
+        let position = |prefix: &str| first(&text, prefix);
         assert!(position("stop fx-web") < position("stop fx-scanner"));
         assert!(
             position("run `migrate`") < position("start fx-scanner"),
