@@ -304,36 +304,28 @@ async fn follow_related(
     };
     let tags: Vec<String> = options.via.iter().cloned().chain(target_tag).collect();
     for (name, spec) in &profile.related {
-        let given: Vec<String> = group
-            .names
-            .iter()
-            .zip(&group.olds)
-            .skip(1)
-            .filter(|(_, old)| ImageRef::parse(old.image()).is_some_and(|i| spec.matches(&i)))
-            .map(|(n, _)| n.clone())
-            .collect();
-        let found = match given.is_empty() && req.with.is_empty() && req.compose.project.is_none() {
-            true => beside(engine, &spec.repositories, &group.olds[0]).await?,
-            false => Vec::new(),
+        let matching = |group: &Claimed| -> Vec<usize> {
+            (1..group.names.len())
+                .filter(|&i| {
+                    ImageRef::parse(group.olds[i].image()).is_some_and(|i| spec.matches(&i))
+                })
+                .collect()
         };
-        if given.is_empty() && found.is_empty() {
-            if req.related.contains_key(name) {
-                return Err(Error::Refused(format!(
-                    "--related {name}: no running {name} container ({}) was found beside {} (on a user-defined network it is on, or in its compose project); leave the option out to move {} alone",
-                    spec.repositories.join(", "),
-                    req.name,
-                    req.name
-                )));
+        if matching(group).is_empty() && req.with.is_empty() && req.compose.project.is_none() {
+            for container in beside(engine, &spec.repositories, &group.olds[0]).await? {
+                group.claim(engine, state, &container).await?;
+                group.facts.push(Facts::default());
             }
-            continue;
         }
-        for container in found {
-            group.claim(engine, state, &container).await?;
-            group.facts.push(Facts::default());
+        let members = matching(group);
+        if members.is_empty() && req.related.contains_key(name) {
+            return Err(Error::Refused(format!(
+                "--related {name}: no running {name} container ({}) was found beside {} (on a user-defined network it is on, or in its compose project); leave the option out to move {} alone",
+                spec.repositories.join(", "),
+                req.name,
+                req.name
+            )));
         }
-        let members: Vec<usize> = (1..group.names.len())
-            .filter(|&i| ImageRef::parse(group.olds[i].image()).is_some_and(|i| spec.matches(&i)))
-            .collect();
         for i in members {
             let (container, old) = (group.names[i].clone(), &group.olds[i]);
             let env = old.env().to_vec();

@@ -208,6 +208,25 @@ async fn without_the_related_version_or_with_another_database_nothing_changes() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_a_related_container_the_product_moves_alone_and_a_version_for_none_is_refused() {
+    let host = new_host(&["web"]);
+    let refused = planned(&host, "2", Some("2"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(
+            "--related scanner: no running scanner container (scan) was found beside web"
+        ),
+        "{refused}"
+    );
+    let plan = planned(&host, "2", None).await.unwrap();
+    assert_eq!(plan.members, ["web"]);
+    let report = run_plan(&host, &plan, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.failure);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_product_that_fails_after_the_related_one_started_puts_both_back() {
     let host = host();
     host.engine.publish("app:bad", Behaviour::Unhealthy, &[]);
