@@ -180,7 +180,10 @@ pub enum Source {
         user: String,
         password: String,
     },
-    /// A URL under a top-level key of a YAML file inside the container.
+    /// A URL under a key of a YAML file inside the container: a top-level key, or a dotted
+    /// path (Clair's `indexer.connstring`); PostgreSQL's keyword/value form (`host=db
+    /// port=5432 dbname=clair user=clair password=...`, which Clair's pgx reads as well as a URL)
+    /// is read too.
     FileKey { path: String, key: String },
     /// The product's own embedded database, whose files are this directory of the container,
     /// used when no other source is set (ProGet 2025+ by default): it is backed up as a cold
@@ -330,7 +333,7 @@ impl DatabaseSpec {
                     .get(path)
                     .and_then(|text| yaml_key(text, key))
                     .map(|url| {
-                        parse_url(&url).map(|l| Location {
+                        parse_connection(&url).map(|l| Location {
                             from: format!("{key} in {path}"),
                             ..l
                         })
@@ -610,10 +613,95 @@ fn ado_at(ado: &str, host: &str) -> Result<String, String> {
     Ok(parts.join(";"))
 }
 
-/// A top-level key of a YAML document, as a string.
-fn yaml_key(text: &str, key: &str) -> Option<String> {
+/// A key of a YAML document, as a string: a top-level key, else a dotted path
+/// (`indexer.connstring`).
+pub fn yaml_key(text: &str, key: &str) -> Option<String> {
     let doc: serde_json::Value = yaml_serde::from_str(text).ok()?;
-    doc.get(key).map(crate::health::scalar_text)
+    doc.get(key)
+        .or_else(|| crate::health::json_field(&doc, key))
+        .map(crate::health::scalar_text)
+}
+
+/// A PostgreSQL connection as libpq and pgx read it: a URL, or keyword/value pairs.
+pub fn parse_connection(text: &str) -> Result<Location, String> {
+    match text.contains("://") || !text.contains('=') {
+        true => parse_url(text),
+        false => parse_keywords(text),
+    }
+}
+
+/// libpq's keyword/value form, `host=db port=5432 dbname=clair user=clair password='a b'`:
+/// pairs separated by spaces, `=` with optional spaces around it, a value in single quotes
+/// with `\'` and `\\` escaped (PostgreSQL's "Connection Strings", libpq-connect). `dbname`
+/// defaults to `user`, as libpq does.
+pub fn parse_keywords(text: &str) -> Result<Location, String> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            // The word is not quoted: it may be a password written out of place.
+            return Err("the connection string has a word without '=' after it".into());
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(
+                            "the connection string has a quoted value without its closing quote"
+                                .into(),
+                        )
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+    let get = |want: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == want)
+            .map(|(_, value)| value.clone())
+    };
+    let user = get("user").unwrap_or_default();
+    let port = match get("port") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| "the connection string's port is not a number".to_string())?,
+        None => 5432,
+    };
+    Ok(Location {
+        engine: Engine::Postgres,
+        host: get("host")
+            .or_else(|| get("hostaddr"))
+            .ok_or("the connection string names no host")?,
+        port,
+        name: get("dbname").unwrap_or_else(|| user.clone()),
+        user,
+        password: get("password").unwrap_or_default(),
+        from: String::new(),
+    })
 }
 
 /// `scheme://user:password@host:port/name?options`.
@@ -721,6 +809,7 @@ mod tests {
     fn read_without_telling(text: &str, password: &str) -> Result<(), TestCaseError> {
         for read in [
             parse_url(text),
+            parse_keywords(text),
             parse_ado(text, Engine::Sqlserver),
             parse_ado(text, Engine::Postgres),
         ] {
@@ -931,5 +1020,69 @@ mod tests {
                 (user, password, host, port, name)
             );
         }
+    }
+    proptest! {
+        #![proptest_config(cases(ROUND_TRIP))]
+        /// libpq's keyword/value form, values bare or quoted in any order, reads as its parts.
+        #[test]
+        fn a_keyword_connection_string_reads_as_its_parts(
+            user in "[a-z][a-z0-9_]{0,10}",
+            password in "[A-Za-z0-9 '\\\\_.~-]{0,24}",
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in any::<u16>(),
+            name in "[a-z][a-z0-9_]{0,10}",
+            reversed in any::<bool>(),
+        ) {
+            let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
+            let mut parts = [
+                format!("host={host}"),
+                format!("port = {port}"),
+                format!("dbname={name}"),
+                format!("user={user}"),
+                format!("password='{quoted}'"),
+                "sslmode=disable".to_string(),
+            ];
+            if reversed {
+                parts.reverse();
+            }
+            let read = parse_connection(&parts.join("  ")).unwrap();
+            prop_assert_eq!(read.engine, Engine::Postgres);
+            prop_assert_eq!(
+                (read.user, read.password, read.host, read.port, read.name),
+                (user, password, host, port, name)
+            );
+        }
+    }
+
+    #[test]
+    fn a_nested_file_key_names_clairs_database_and_dbname_defaults_to_the_user() {
+        let clair = DatabaseSpec {
+            sources: vec![Source::FileKey {
+                path: "/config/config.yaml".into(),
+                key: "indexer.connstring".into(),
+            }],
+            schema_query: None,
+            requires_extensions: vec![],
+            product_reads: None,
+        };
+        let mut config = facts(&[]);
+        config.files.insert(
+            "/config/config.yaml".into(),
+            "http_listen_addr: :8081\nindexer:\n  connstring: host=clair-db port=5433 user=clairuser password=clairpass sslmode=disable\n  migrations: true\n".into(),
+        );
+        let found = clair.locate(&config).unwrap();
+        assert_eq!(
+            (found.host.as_str(), found.port, found.name.as_str()),
+            ("clair-db", 5433, "clairuser")
+        );
+        assert_eq!(found.from, "indexer.connstring in /config/config.yaml");
+        let unclosed = parse_keywords("host=db password='abc").unwrap_err();
+        assert!(
+            unclosed.contains("closing quote") && !unclosed.contains("abc"),
+            "{unclosed}"
+        );
+        assert!(parse_keywords("dbname=clair")
+            .unwrap_err()
+            .contains("no host"));
     }
 }

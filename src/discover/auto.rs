@@ -513,6 +513,7 @@ pub(super) fn request(
         backup: asked.backup.clone(),
         compose: ComposeRequest::default(),
         follows: follows.map(str::to_string),
+        related: Default::default(),
     })
 }
 

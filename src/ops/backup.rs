@@ -253,13 +253,14 @@ pub async fn ensure_room(
     Ok(())
 }
 
-/// The backups of an upgrade (or `None`): the primary's database and, with `volumes`, every
-/// member's mounts.
+/// The backups of an upgrade (or `None`): the primary's database, each related product's own
+/// (`related`, by container), and, with `volumes`, every member's mounts.
 pub async fn plan_for(
     engine: &dyn Engine,
     state: &StateDir,
     request: &BackupRequest,
     profile: Option<&DatabaseSpec>,
+    related: &BTreeMap<String, DatabaseSpec>,
     members: &[(&Container, &Facts)],
 ) -> Result<Option<BackupPlan>> {
     if request.skip {
@@ -275,14 +276,11 @@ pub async fn plan_for(
         ..BackupPlan::default()
     };
     for (i, (app, facts)) in members.iter().enumerate() {
-        let target = target(
-            engine,
-            app,
-            facts,
-            if i == 0 { spec.as_ref() } else { None },
-            request.volumes,
-        )
-        .await?;
+        let spec = match i {
+            0 => spec.as_ref(),
+            _ => related.get(app.name()),
+        };
+        let target = target(engine, app, facts, spec, request.volumes).await?;
         request.check_online(app, &target)?;
         if !target.is_empty() {
             plan.targets.insert(app.name().to_string(), target);

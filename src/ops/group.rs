@@ -125,10 +125,11 @@ pub async fn group_members(
 }
 
 /// The running containers of the same installation as `primary` whose images are in one of the
-/// `companions` repositories: on a user-defined network it is on, or in its compose project.
-pub async fn companions(
+/// `repositories` (a profile's companions, or a related product's): on a user-defined network
+/// it is on, or in its compose project.
+pub async fn beside(
     engine: &dyn Engine,
-    companions: &[String],
+    repositories: &[String],
     primary: &Container,
 ) -> Result<Vec<String>> {
     let installation = |c: &Container| {
@@ -148,7 +149,7 @@ pub async fn companions(
         let image = crate::engine::reference::ImageRef::parse(c.image());
         let companion = image
             .as_ref()
-            .and_then(|i| profile::repository_matching(companions, i))
+            .and_then(|i| profile::repository_matching(repositories, i))
             .is_some();
         if companion && installation(&c).iter().any(|i| ours.contains(i)) {
             tracing::info!(

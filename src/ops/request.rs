@@ -31,6 +31,9 @@ pub struct UpgradeRequest {
     /// neither a migration nor a backup of that database, whose rollback would undo the other
     /// node's.
     pub follows: Option<String>,
+    /// The versions of the profile's related products the operator gave (`--related
+    /// clair=4.8.0`), by the profile's name for each.
+    pub related: std::collections::BTreeMap<String, String>,
 }
 
 /// The hops the profile's upgrade path needs, from the registry's tags.

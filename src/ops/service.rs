@@ -559,6 +559,7 @@ async fn backup_plan(
         state,
         &req.backup,
         profile.database.as_ref(),
+        &Default::default(),
         &[(task, facts)],
     )
     .await?

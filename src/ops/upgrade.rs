@@ -1,19 +1,23 @@
 //! `cutover upgrade`: preflight over every member of the group, the product profile's steps for
 //! each hop, then the plan of [`crate::plan::plan_upgrade`].
 
+use std::collections::BTreeMap;
+
 use crate::engine::Container;
 
 use super::backup::BackupRequest;
-use super::group::{choose_profile, claim_running, companions, gather_facts, group_members};
+use super::group::{beside, choose_profile, claim_running, gather_facts, group_members};
 use super::live;
 use super::preflight::{self, Prepared};
 pub use super::request::UpgradeRequest;
 use super::request::{hop_steps, plan_hops};
 use super::settings;
+use crate::backup::location::DatabaseSpec;
+use crate::engine::reference::ImageRef;
 use crate::engine::successor::Predecessor;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::plan::build::StartOrder;
+use crate::plan::build::{RelatedMove, StartOrder, Target};
 use crate::plan::{self, ProfileUse, UpgradeOptions};
 use crate::profile::{self, Catalog, Facts, GroupBy, Loaded, Profile};
 use crate::run::journal::ContainerLock;
@@ -26,6 +30,8 @@ struct Claimed {
     locks: Vec<ContainerLock>,
     olds: Vec<Container>,
     facts: Vec<Facts>,
+    /// The databases of the related products' containers, by container.
+    related_databases: BTreeMap<String, DatabaseSpec>,
 }
 
 impl Claimed {
@@ -36,6 +42,21 @@ impl Claimed {
         self.locks.push(lock);
         self.olds.push(old);
         Ok(())
+    }
+
+    /// The members and facts of the product itself: neither companions nor related products,
+    /// whose facts its profile's rules do not read.
+    fn product<'a>(
+        &'a self,
+        options: &'a UpgradeOptions,
+    ) -> impl Iterator<Item = (&'a Container, &'a Facts)> + 'a {
+        self.names
+            .iter()
+            .zip(self.olds.iter().zip(&self.facts))
+            .filter(|(name, _)| {
+                !options.companions.contains(name) && !options.related.contains_key(*name)
+            })
+            .map(|(_, member)| member)
     }
 }
 
@@ -130,8 +151,15 @@ pub async fn prepare(
         ),
     };
     let members: Vec<(&Container, &Facts)> = group.olds.iter().zip(&group.facts).collect();
-    options.backup =
-        super::backup::plan_for(engine, state, &backup, database.as_ref(), &members).await?;
+    options.backup = super::backup::plan_for(
+        engine,
+        state,
+        &backup,
+        database.as_ref(),
+        &group.related_databases,
+        &members,
+    )
+    .await?;
     if let Some(plan) = options.backup.as_mut() {
         super::backup::choose_snapshots(engine, &backup, plan, &members).await;
     }
@@ -171,7 +199,6 @@ async fn require_live(
     options: &UpgradeOptions,
     follows: bool,
 ) -> Result<()> {
-    let product = group.olds.len() - options.companions.len();
     let version = options.hop(0).expect_version;
     let rules = live::Rules {
         health: &options.health,
@@ -179,8 +206,7 @@ async fn require_live(
         database: profile.database.as_ref().filter(|_| !follows),
         dump: false,
     };
-    let members: Vec<(&Container, &Facts)> =
-        group.olds.iter().zip(&group.facts).take(product).collect();
+    let members: Vec<(&Container, &Facts)> = group.product(options).collect();
     live::require_match(engine, &profile.name, &members, &rules).await
 }
 
@@ -206,7 +232,7 @@ async fn follow_profile(
             }
         }
         if req.with.is_empty() && req.compose.project.is_none() {
-            for name in companions(engine, &spec.companions, &group.olds[0]).await? {
+            for name in beside(engine, &spec.companions, &group.olds[0]).await? {
                 group.claim(engine, state, &name).await?;
                 let old = group.olds.last().expect("just claimed");
                 group.facts.push(gather_facts(engine, None, old).await?);
@@ -223,9 +249,16 @@ async fn follow_profile(
             options.via = plan_hops(&group.olds[0], &options.target, path, insecure).await?;
         }
     }
+    if req.follows.is_none() {
+        follow_related(engine, state, req, profile, group, options).await?;
+    } else if !req.related.is_empty() {
+        return Err(Error::Refused(
+            "--related: a node that follows its cluster's first node moves no related product; give it to the first node's upgrade".into(),
+        ));
+    }
     // The profile's steps are the product's: its other images' containers need none.
-    let product = group.facts.len() - options.companions.len();
-    options.hop_steps = hop_steps(profile, &group.olds[0], options, &group.facts[..product])?;
+    let product: Vec<Facts> = group.product(options).map(|(_, f)| f.clone()).collect();
+    options.hop_steps = hop_steps(profile, &group.olds[0], options, &product)?;
     if let Some(first) = &req.follows {
         for hop in &mut options.hop_steps {
             hop.migrate = None;
@@ -233,6 +266,106 @@ async fn follow_profile(
             hop.notes.push(format!(
                 "{first} migrates the database shared with this node first"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The profile's related products (Quay's Clair): their containers among the members given
+/// (`--with`, a compose project's), else found beside the product's, each with its images per
+/// hop, its readiness and its database; refused before anything changes when its version is
+/// not known or its configuration cannot be read.
+async fn follow_related(
+    engine: &dyn Engine,
+    state: &StateDir,
+    req: &UpgradeRequest,
+    profile: &Profile,
+    group: &mut Claimed,
+    options: &mut UpgradeOptions,
+) -> Result<()> {
+    if let Some((unknown, _)) = req
+        .related
+        .iter()
+        .find(|(name, _)| !profile.related.contains_key(*name))
+    {
+        let known: Vec<&str> = profile.related.keys().map(String::as_str).collect();
+        return Err(Error::Refused(format!(
+            "--related {unknown}: profile {} has no related product of that name{}",
+            profile.name,
+            match known.is_empty() {
+                true => String::new(),
+                false => format!(" (it has: {})", known.join(", ")),
+            }
+        )));
+    }
+    let target_tag = match &options.target {
+        Target::Tag(tag) => Some(tag.clone()),
+        Target::Image(image) => image.tag.clone(),
+    };
+    let tags: Vec<String> = options.via.iter().cloned().chain(target_tag).collect();
+    for (name, spec) in &profile.related {
+        let matching = |group: &Claimed| -> Vec<usize> {
+            (1..group.names.len())
+                .filter(|&i| {
+                    ImageRef::parse(group.olds[i].image()).is_some_and(|i| spec.matches(&i))
+                })
+                .collect()
+        };
+        if matching(group).is_empty() && req.with.is_empty() && req.compose.project.is_none() {
+            for container in beside(engine, &spec.repositories, &group.olds[0]).await? {
+                group.claim(engine, state, &container).await?;
+                group.facts.push(Facts::default());
+            }
+        }
+        let members = matching(group);
+        if members.is_empty() && req.related.contains_key(name) {
+            return Err(Error::Refused(format!(
+                "--related {name}: no running {name} container ({}) was found beside {} (on a user-defined network it is on, or in its compose project); leave the option out to move {} alone",
+                spec.repositories.join(", "),
+                req.name,
+                req.name
+            )));
+        }
+        for i in members {
+            let (container, old) = (group.names[i].clone(), &group.olds[i]);
+            let env = old.env().to_vec();
+            let facts = Facts::read(engine, old, &[spec.config_path(&env)]).await?;
+            let refused = |e: String| Error::Refused(format!("{container} ({name}): {e}"));
+            let image = ImageRef::parse(old.image())
+                .ok_or_else(|| refused("its image names no repository to move in".into()))?;
+            let images = spec
+                .images(
+                    name,
+                    &image,
+                    &tags,
+                    req.related.get(name).map(String::as_str),
+                )
+                .map_err(refused)?;
+            let ready = spec
+                .readiness(&facts, crate::health::DEFAULT_SETTLE)
+                .map_err(refused)?;
+            if ready.port.is_none() {
+                options.steps.notes.push(format!(
+                    "{container} ({name}) answers its readiness on loopback only ({} in {}): it is awaited as a container without health rule",
+                    spec.ready.addr_key.as_deref().unwrap_or("its address"),
+                    spec.config_path(&env)
+                ));
+            }
+            if !req.backup.skip {
+                spec.one_database(&facts).map_err(refused)?;
+                group
+                    .related_databases
+                    .insert(container.clone(), spec.database(&env));
+            }
+            tracing::info!(
+                "{container} ({name}) moves with {} to {}, ready before it starts",
+                req.name,
+                images.join(", then ")
+            );
+            options
+                .related
+                .insert(container, RelatedMove { images, ready });
+            group.facts[i] = facts;
         }
     }
     Ok(())
@@ -247,9 +380,14 @@ async fn compose_plan(
     options: &UpgradeOptions,
 ) -> Result<Option<plan::build::ComposePlan>> {
     let mut targets = Vec::new();
-    for old in &group.olds {
-        let target = plan::build::target_of(old, &options.target).map_err(Error::Refused)?;
-        targets.push((old, target.to_string()));
+    for (name, old) in group.names.iter().zip(&group.olds) {
+        let target = match options.related.get(name).and_then(|r| r.images.last()) {
+            Some(image) => image.clone(),
+            None => plan::build::target_of(old, &options.target)
+                .map_err(Error::Refused)?
+                .to_string(),
+        };
+        targets.push((old, target));
     }
     let scratch = state
         .path()

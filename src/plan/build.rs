@@ -388,6 +388,21 @@ pub struct UpgradeOptions {
     /// Members that are other images of the product's installation (DevLake's UI): they move
     /// to the same tag with the swap and their own health only, none of the hop's steps.
     pub companions: Vec<String>,
+    /// Members that are related products (Quay's Clair), by name: the swap only, as a
+    /// companion, to images of their own, started and ready before the rest.
+    pub related: BTreeMap<String, RelatedMove>,
+}
+
+/// How a related product's container moves with the product (see
+/// [`crate::profile::RelatedSpec`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelatedMove {
+    /// Its image after each hop.
+    pub images: Vec<String>,
+    /// Its readiness (Clair's `/readyz`), asked before any other member starts. Its start
+    /// counts as a migration: a related product upgrades its own database as it starts (Clair
+    /// with `migrations: true`), which has no separate command.
+    pub ready: HealthPolicy,
 }
 
 impl UpgradeOptions {
@@ -405,6 +420,7 @@ impl UpgradeOptions {
             backup: None,
             compose: None,
             companions: Vec::new(),
+            related: BTreeMap::new(),
         }
     }
 
@@ -426,6 +442,9 @@ pub(super) struct Member<'a> {
     pub(super) name: String,
     /// Another image of the installation: the swap only (see [`UpgradeOptions::companions`]).
     companion: bool,
+    /// A related product's readiness: it starts before the others (see
+    /// [`UpgradeOptions::related`]).
+    ready_first: Option<HealthPolicy>,
     inspect: &'a Container,
     /// The image of each generation: the current one, then one per stage.
     pub(super) images: Vec<String>,
@@ -578,12 +597,24 @@ pub(super) fn member<'a>(
 ) -> Result<Member<'a>, String> {
     let inspect = old.inspect;
     let name = inspect.name().to_string();
-    let companion = opts.companions.contains(&name);
-    let current = inspect.image().to_string();
-    let target = target_of(inspect, &opts.target)?;
-    let mut images = vec![current];
-    images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
-    images.push(target.to_string());
+    let related = opts.related.get(&name);
+    let companion = related.is_some() || opts.companions.contains(&name);
+    let mut images = vec![inspect.image().to_string()];
+    match related {
+        Some(r) if r.images.len() == hops.len() => images.extend(r.images.iter().cloned()),
+        Some(r) => {
+            return Err(format!(
+                "{name} is given {} images for {} hops",
+                r.images.len(),
+                hops.len()
+            ))
+        }
+        None => {
+            let target = target_of(inspect, &opts.target)?;
+            images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
+            images.push(target.to_string());
+        }
+    }
     for pair in images[1..].windows(2) {
         if pair[0] == pair[1] {
             return Err(format!("--via {} repeats a hop: give each intermediate tag once, in order, and not the target", short_tag(&pair[0])));
@@ -616,6 +647,7 @@ pub(super) fn member<'a>(
     Ok(Member {
         name,
         companion,
+        ready_first: related.map(|r| r.ready.clone()),
         inspect,
         images,
         specs,
@@ -834,28 +866,34 @@ impl Hop<'_> {
         steps
     }
 
-    /// Each successor started in the group's order, called as the profile says, and awaited.
+    /// Each successor started in the group's order, called as the profile says, and awaited:
+    /// related products first, each ready before the next starts ("Wait until Clair is ready
+    /// to accept connections before starting the new version of Quay").
     fn starts(&self) -> Vec<Step> {
         let (members, hop, opts) = (self.members, self.hop, self.opts);
-        let starting: Vec<&Member<'_>> = match opts.start_order {
+        let ordered: Vec<&Member<'_>> = match opts.start_order {
             StartOrder::Reverse => members.iter().rev().collect(),
             StartOrder::NamedFirst => members.iter().collect(),
         };
+        let (mut starting, rest): (Vec<&Member<'_>>, Vec<&Member<'_>>) =
+            ordered.into_iter().partition(|m| m.ready_first.is_some());
+        starting.extend(rest);
         let mut steps: Vec<Step> = Vec::new();
         for m in starting {
             steps.push(
                 Start {
                     slot: self.after(m),
                     successor: true,
-                    migrates: hop.migrates_at_start,
+                    migrates: hop.migrates_at_start || m.ready_first.is_some(),
                 }
                 .into(),
             );
             steps.extend(self.parts(Phase::Started, m));
             // A companion has its own port and health: its HEALTHCHECK, or the default probe.
-            let policy = match m.companion {
-                true => HealthPolicy::new(opts.health.settle, opts.health.timeout),
-                false => opts.health.clone(),
+            let policy = match (&m.ready_first, m.companion) {
+                (Some(ready), _) => ready.clone(),
+                (None, true) => HealthPolicy::new(opts.health.settle, opts.health.timeout),
+                (None, false) => opts.health.clone(),
             };
             steps.push(
                 AwaitHealthy {

@@ -255,28 +255,38 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
     .contains("repeats a hop"));
 }
 
+/// Where the first step described as starting with `prefix` is.
+fn first(text: &[String], prefix: &str) -> usize {
+    text.iter()
+        .position(|t| t.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
+}
+
+/// The fixture's `fx-web` and a member `name` of the same image and configuration.
+fn pair(name: &str) -> ([crate::engine::Container; 2], crate::engine::Origin) {
+    let (web, image) = fixture();
+    let other =
+        web.patched(serde_json::json!({"Name": format!("/{name}"), "Id": format!("{name}-id")}));
+    ([web, other], image)
+}
+
+fn predecessors<'a>(
+    containers: &'a [crate::engine::Container],
+    origin: &'a crate::engine::Origin,
+) -> Vec<Predecessor<'a>> {
+    containers
+        .iter()
+        .map(|inspect| Predecessor { inspect, origin })
+        .collect()
+}
+
 #[test]
 fn a_group_is_created_before_any_stop_and_started_in_reverse() {
-    let (web, image) = fixture();
-    let worker = web.patched(serde_json::json!({"Name": "/fx-worker", "Id": "worker-id"}));
-    let members = [
-        Predecessor {
-            inspect: &web,
-            origin: &image,
-        },
-        Predecessor {
-            inspect: &worker,
-            origin: &image,
-        },
-    ];
-    let plan = plan_upgrade(&members, &options()).unwrap();
+    let (containers, image) = pair("fx-worker");
+    let plan = plan_upgrade(&predecessors(&containers, &image), &options()).unwrap();
     assert_eq!(plan.members, ["fx-web", "fx-worker"]);
     let text = described(&plan);
-    let position = |prefix: &str| {
-        text.iter()
-            .position(|t| t.starts_with(prefix))
-            .unwrap_or_else(|| panic!("{prefix}: {text:#?}"))
-    };
+    let position = |prefix: &str| first(&text, prefix);
     assert!(
         position("check that fx-worker") < position("stop fx-web"),
         "every member is verified before any stop"
@@ -297,6 +307,89 @@ fn a_group_is_created_before_any_stop_and_started_in_reverse() {
         plan.carried.get("fx-worker").is_some(),
         "each member's carried configuration is shown"
     );
+}
+
+#[test]
+fn a_related_product_moves_to_its_own_images_and_is_ready_before_the_product_starts() {
+    let (containers, image) = pair("fx-scanner");
+    let members = predecessors(&containers, &image);
+    let mut opts = options();
+    opts.target = Target::Image(ImageRef::parse("127.0.0.1:5000/demo:3").unwrap());
+    opts.via = vec!["2".into()];
+    opts.start_order = build::StartOrder::NamedFirst;
+    opts.steps.migrate = Some(Migration {
+        command: vec!["migrate".into()],
+        shown: None,
+        env: vec![],
+        entrypoint: None,
+        timeout: Duration::from_secs(60),
+        fails_if_output_has: vec![],
+    });
+    opts.steps.expect_version = Some(steps::VersionSource::Url("/version".into()));
+    let ready = HealthPolicy {
+        port: Some(8089),
+        path: "/readyz".into(),
+        expect_status: Some(200),
+        ..health()
+    };
+    opts.related.insert(
+        "fx-scanner".into(),
+        build::RelatedMove {
+            images: vec!["scan:4.8".into(), "scan:4.9".into()],
+            ready: ready.clone(),
+        },
+    );
+    let plan = plan_upgrade(&members, &opts).unwrap();
+    assert_eq!(plan.members, ["fx-web", "fx-scanner"]);
+    assert_eq!(
+        plan.label(&Slot::new("fx-scanner", 2)),
+        "fx-scanner (scan:4.9)"
+    );
+    assert_eq!(plan.label(&Slot::new("fx-web", 2)), "fx-web (demo:3)");
+    for stage in &plan.stages {
+        let text: Vec<String> = stage.steps.iter().map(|s| s.describe(&plan)).collect();
+        let position = |prefix: &str| first(&text, prefix);
+        assert!(position("stop fx-web") < position("stop fx-scanner"));
+        assert!(
+            position("run `migrate`") < position("start fx-scanner"),
+            "{text:#?}"
+        );
+        assert!(
+            position("start fx-scanner") < position("start fx-web"),
+            "the related product starts first"
+        );
+        let scanner_ready = stage
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::AwaitHealthy(a) if a.slot.member == "fx-scanner"))
+            .unwrap();
+        let Step::AwaitHealthy(awaited) = &stage.steps[scanner_ready] else {
+            unreachable!()
+        };
+        assert_eq!(awaited.policy, ready, "its own readiness rule");
+        assert!(
+            scanner_ready < position("start fx-web"),
+            "ready before the product starts"
+        );
+        assert!(
+            text[position("start fx-scanner")].contains("upgrades its database as it starts"),
+            "{text:#?}"
+        );
+        let checked = |member: &str| {
+            text.iter().any(|t| {
+                t.starts_with(&format!("check that {member} (")) && t.contains("reports version")
+            })
+        };
+        assert!(checked("fx-web"), "{text:#?}");
+        assert!(
+            !checked("fx-scanner"),
+            "the product's version check is not asked of it: {text:#?}"
+        );
+    }
+    opts.related.get_mut("fx-scanner").unwrap().images.pop();
+    assert!(plan_upgrade(&members, &opts)
+        .unwrap_err()
+        .contains("fx-scanner is given 1 images for 2 hops"));
 }
 
 #[test]

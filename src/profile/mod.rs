@@ -12,6 +12,7 @@
 //! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
 
 mod path;
+pub mod related;
 pub mod steps;
 pub mod task;
 
@@ -26,6 +27,7 @@ use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
 use crate::plan::steps::VersionSource;
 pub use path::{hops, UpgradePath};
+pub use related::RelatedSpec;
 pub use steps::{HopSteps, Step};
 
 /// The label that names a container's profile (or `none`).
@@ -106,6 +108,10 @@ pub struct Profile {
     /// Written as YAML maps (`- migrate: {...}`), not tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// Other products of the installation that move with it and must be ready before it
+    /// starts (Quay's Clair), by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub related: std::collections::BTreeMap<String, RelatedSpec>,
     /// Maintenance procedures (`cutover task`), by name.
     #[serde(
         default,
@@ -289,6 +295,12 @@ impl Profile {
                     Key::name(key),
                 ],
                 message,
+            })?;
+        }
+        for (name, spec) in &self.related {
+            spec.check().map_err(|(key, message)| Problem {
+                at: vec![Key::name("related"), Key::name(name), Key::name(key)],
+                message: format!("related {name}: {key}: {message}"),
             })?;
         }
         for (name, spec) in &self.tasks {

@@ -11,6 +11,8 @@ mod cluster_tests;
 #[cfg(test)]
 mod rehearse_tests;
 #[cfg(test)]
+mod related_tests;
+#[cfg(test)]
 mod task_tests;
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,7 @@ async fn prepared(host: &Host, options: UpgradeOptions) -> Result<Plan, crate::E
             ..BackupRequest::default()
         },
         compose: Default::default(),
+        related: Default::default(),
     };
     prepare(&host.engine, &host.state, &Catalog::default(), &request)
         .await

@@ -103,6 +103,7 @@ fn request(host: &Host, members: &[&str], mut options: UpgradeOptions) -> Upgrad
     };
     UpgradeRequest {
         follows: None,
+        related: Default::default(),
         name: members[0].into(),
         with: members[1..].iter().map(|m| m.to_string()).collect(),
         given: Given {

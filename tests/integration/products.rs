@@ -347,6 +347,130 @@ fn a_failing_quay_migration_rolls_both_nodes_back_onto_the_same_database() {
     assert!(quay.healthy(port).contains("\"status_code\":200"));
 }
 
+const CLAIR_DB_PASSWORD: &str = "clair-pw-66";
+
+/// Clair v4 beside Quay as Red Hat sets it up (quay-docs clair-standalone-configure.adoc
+/// L28-39, L105-152): its own PostgreSQL (`clair-db`), its configuration in `/clair` named by
+/// `CLAIR_CONF`, introspection on `:8088` published on loopback. The name and that port.
+fn clair(scene: &Scene, net: &str, tag: &str) -> (String, u16) {
+    scene.run_image(
+        "clair-db",
+        &[
+            "--network",
+            net,
+            "--network-alias",
+            "clair-db",
+            "-e",
+            "POSTGRES_USER=clair",
+            "-e",
+            &format!("POSTGRES_PASSWORD={CLAIR_DB_PASSWORD}"),
+            "-e",
+            "POSTGRES_DB=clair",
+        ],
+        &product("postgres:15"),
+    );
+    let conf = scene.name("clair-conf");
+    let connstring = format!(
+        "host=clair-db port=5432 dbname=clair user=clair password={CLAIR_DB_PASSWORD} sslmode=disable"
+    );
+    let config = format!(
+        "http_listen_addr: :6060\\nintrospection_addr: :8088\\nindexer:\\n  connstring: {connstring}\\n  migrations: true\\nmatcher:\\n  connstring: {connstring}\\n  migrations: true\\nnotifier:\\n  connstring: {connstring}\\n  migrations: true\\n"
+    );
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{conf}:/clair"),
+        "--entrypoint",
+        "/bin/sh",
+        &image("1"),
+        "-c",
+        &format!("printf '{config}' > /clair/config.yaml"),
+    ]);
+    let mount = format!("{conf}:/clair");
+    scene.run_served(
+        "clair",
+        net,
+        8088,
+        &["-e", "CLAIR_CONF=/clair/config.yaml", "-v", &mount],
+        &product(&format!("projectquay/clair:{tag}")),
+    )
+}
+
+#[test]
+fn quays_clair_moves_with_it_backed_up_and_ready_before_quay_starts() {
+    let scene = Scene::new("clair");
+    let site = quay_site(&scene);
+    let (quay, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
+    let (clair, ready) = clair(&scene, &site.net, "4.7.0");
+    serving(port, "/health/instance");
+    http_get_eventually(ready, "/readyz");
+    let clair_db = scene.name("clair-db");
+    assert_eq!(schema(&clair_db, "clair", "clair", "clair").0, "4.7.0");
+
+    // Upstream Clair's version is not tied to Quay's: the operator must say it.
+    let clair_before = inspect(&clair).unwrap();
+    scene.upgrade_refused(
+        &quay,
+        "v3.9.0",
+        &[],
+        &[&format!("{clair} (clair)"), "--related clair=TAG"],
+    );
+    assert_untouched(&clair, &clair_before);
+
+    let out = scene.upgrade(&quay, "v3.9.0", &["--related", "clair=4.8.0", "--json"]);
+    out.expect(0);
+    assert_eq!(image_of(&quay), product("projectquay/quay:v3.9.0"));
+    assert_eq!(image_of(&clair), product("projectquay/clair:4.8.0"));
+    assert!(is_running(&quay) && is_running(&clair));
+    assert_eq!(
+        schema(&clair_db, "clair", "clair", "clair"),
+        ("4.8.0".to_string(), "clair startup".to_string()),
+        "Clair migrated its own database as it started"
+    );
+    assert_eq!(schema(&site.db, "quay", "quay", "quay").0, "3.9.0");
+    let report = out.json();
+    let steps = steps_field(&report, "description");
+    let at = |prefix: &str| {
+        steps
+            .iter()
+            .position(|s| s.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {steps:#?}"))
+    };
+    assert!(at(&format!("stop {quay}")) < at(&format!("stop {clair}")));
+    // Backed up (here as a snapshot of its server's volume) while everything is stopped.
+    let backup = steps
+        .iter()
+        .position(|s| s.contains(&format!("the PostgreSQL database clair of {clair} ")))
+        .unwrap_or_else(|| panic!("Clair's database is backed up: {steps:#?}"));
+    assert!(at(&format!("stop {clair}")) < backup && backup < at(&format!("start {clair}")));
+    assert!(at(&format!("wait until {clair}")) < at(&format!("start {quay}")));
+    assert!(
+        steps[at(&format!("wait until {clair}"))].contains("/readyz"),
+        "its readiness endpoint: {steps:#?}"
+    );
+    for node in [&quay, &clair] {
+        assert_no_leftovers(node);
+    }
+    let journal = scene.journal_text();
+    assert!(!journal.contains(CLAIR_DB_PASSWORD) && !journal.contains(QUAY_DB_PASSWORD));
+
+    // Clair 4.9.0 fails its migration as it starts, after Quay's own migration moved Quay's
+    // database: both are put back, both run their old versions.
+    let out = scene.upgrade(&quay, "v3.10.0", &["--related", "clair=4.9.0", "--json"]);
+    out.expect(1);
+    let report = out.json();
+    let restored: Vec<String> = serde_json::from_value(report["restored"].clone()).unwrap();
+    assert_eq!(restored.len(), 2, "{restored:?}");
+    assert_eq!(image_of(&quay), product("projectquay/quay:v3.9.0"));
+    assert_eq!(image_of(&clair), product("projectquay/clair:4.8.0"));
+    assert!(is_running(&quay) && is_running(&clair));
+    assert_eq!(schema(&site.db, "quay", "quay", "quay").0, "3.9.0");
+    assert_eq!(schema(&clair_db, "clair", "clair", "clair").0, "4.8.0");
+    assert!(serving(port, "/health/instance").contains("\"status_code\":200"));
+    http_get_eventually(ready, "/readyz");
+}
+
 #[test]
 fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
     let a = anchore("anchore", "anchore", &[]);

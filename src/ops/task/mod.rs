@@ -149,6 +149,7 @@ pub async fn prepare(
         state,
         &req.backup,
         profile.database.as_ref(),
+        &Default::default(),
         &with_facts,
     )
     .await?;

@@ -27,6 +27,7 @@ pub async fn run(args: RehearseArgs, site: &Site) -> anyhow::Result<Exit> {
             ..BackupRequest::default()
         },
         compose: ComposeRequest::default(),
+        related: Default::default(),
     };
     let prepared = rehearse::prepare(&one.engine, &one.state, &one.catalog, &request).await?;
     carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await

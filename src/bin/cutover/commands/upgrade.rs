@@ -40,6 +40,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
         given: one.given.clone(),
         backup: args.backup(),
         compose: args.compose(),
+        related: args.related.iter().cloned().collect(),
     };
     let prepared = upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?;
     match args.rehearse {
@@ -94,6 +95,11 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     if !fleet_names || site.named_engine {
         return Err(refused(
             "several containers are upgraded over the config file's fleet: name each HOST/NAME of its `hosts`, without -H/--context (to move containers of one host as one group, name one and add --with)".into(),
+        ));
+    }
+    if !args.related.is_empty() {
+        return Err(refused(
+            "--related gives the version of a related product beside the one container named; with several, upgrade each on its own".into(),
         ));
     }
     if !args.with.is_empty() {
@@ -181,6 +187,9 @@ pub struct UpgradeArgs {
     /// Another container that moves with it to the same tag (repeatable; stopped in the order given, started in reverse)
     #[arg(long = "with", value_name = "NAME")]
     pub with: Vec<String>,
+    /// The version a related product of its profile moves to, where its vendor ties none to the target: Quay's Clair from quay.io/projectquay/clair, e.g. --related clair=4.8.0 (Red Hat's clair-rhel8 takes Quay's tag) (repeatable)
+    #[arg(long = "related", value_name = "NAME=TAG", value_parser = name_and_tag)]
+    pub related: Vec<(String, String)>,
     /// Keep the old container, stopped, as NAME-old, for `cutover rollback` (with --via: the one of the last hop)
     #[arg(long)]
     pub keep_old: bool,
@@ -464,5 +473,17 @@ impl UpgradeArgs {
             dump: self.backup_dump,
             ..self.backup_where.request()
         }
+    }
+}
+
+/// `NAME=TAG` of `--related`.
+fn name_and_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, tag)) if !name.is_empty() && !tag.is_empty() && !tag.contains([':', '/', '@']) => {
+            Ok((name.to_string(), tag.to_string()))
+        }
+        _ => Err(format!(
+            "give NAME=TAG, a related product of the profile and its tag alone (clair=4.8.0), not {text:?}"
+        )),
     }
 }
