@@ -40,6 +40,9 @@ pub struct Finding {
     /// not in question, and the refusal says only that, with what to do.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub outside: bool,
+    /// Where the profile read the rule (its `sources`), for `cutover profiles check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The rules of a profile, as they apply to the version that runs now (with the command line's
@@ -111,6 +114,7 @@ async fn check(
         passed: result.is_ok(),
         answer: result.unwrap_or_else(|e| e),
         outside: false,
+        source: None,
     };
     let mut findings = Vec::new();
     if let Some(rule) = rules.health.named_check() {
@@ -335,10 +339,11 @@ pub async fn check_container(
         dump: true,
     };
     let members: Vec<(&Container, &Facts)> = members.iter().map(|(c, f)| (c, f)).collect();
-    Ok((
-        profile.name.clone(),
-        check_group(engine, &members, &rules).await,
-    ))
+    let mut findings = check_group(engine, &members, &rules).await;
+    for f in findings.iter_mut().filter(|f| !f.outside) {
+        f.source = profile.sources.get(f.check).cloned();
+    }
+    Ok((profile.name.clone(), findings))
 }
 
 /// Why the upgrade stops, when a rule failed: each rule the product disagrees with, what it
@@ -378,6 +383,7 @@ mod tests {
             passed,
             answer: answer.into(),
             outside: false,
+            source: None,
         }
     }
 

@@ -112,6 +112,12 @@ pub struct Profile {
     /// starts (Quay's Clair), by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub related: std::collections::BTreeMap<String, RelatedSpec>,
+    /// Where each rule the running product is tried against was read (a vendor's document or
+    /// source path), by the check that tries it ([`Profile::rules_given`]): what `cutover profiles check`
+    /// shows beside the product's answer, so that a rule it disagrees with can be weighed
+    /// against its source.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sources: std::collections::BTreeMap<String, String>,
     /// Maintenance procedures (`cutover task`), by name.
     #[serde(
         default,
@@ -259,9 +265,34 @@ impl Profile {
         Ok(profile)
     }
 
+    /// The checks of the running product whose rules this profile gives: each needs its entry
+    /// in `sources`.
+    pub fn rules_given(&self) -> Vec<&'static str> {
+        let database = self.database.as_ref();
+        [
+            ("health", self.health.is_some()),
+            ("version", self.expect_version.is_some()),
+            ("database", database.is_some()),
+            (
+                "extensions",
+                database.is_some_and(|d| !d.requires_extensions.is_empty()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(check, given)| given.then_some(check))
+        .collect()
+    }
+
     /// What serde cannot check: ranges, durations, policies, templates; each problem with the
     /// keys that lead to its value.
     fn check(&self) -> Result<(), Problem> {
+        let given = self.rules_given();
+        if let Some(other) = self.sources.keys().find(|k| !given.contains(&k.as_str())) {
+            return Err(Problem::under(&["sources", other])(format!(
+                "sources: {other} is none of the rules this profile gives ({})",
+                given.join(", ")
+            )));
+        }
         if self.repositories.is_empty() {
             return Err(Problem::under(&["match"])(
                 "match: name at least one repository path".into(),

@@ -74,6 +74,32 @@ fn every_shipped_profile_is_valid_and_each_product_has_one() {
     }
 }
 
+/// Every rule a built-in profile gives the running product to answer names where it was read,
+/// which `cutover profiles check` shows beside the answer; a source for a rule the profile does
+/// not give is refused where it is written.
+#[test]
+fn every_built_in_rule_names_its_source() {
+    for (file, text) in BUILTIN {
+        let profile = Profile::parse(text, file).unwrap();
+        for rule in profile.rules_given() {
+            assert!(
+                profile
+                    .sources
+                    .get(rule)
+                    .is_some_and(|s| !s.trim().is_empty()),
+                "{file}: no source for its {rule} rule"
+            );
+        }
+    }
+    let stray = "name: x\ndescription: y\nmatch: [a/b]\nsources:\n  health: doc\n";
+    let e = Profile::parse(stray, "mine.yaml").unwrap_err().to_string();
+    assert!(
+        e.starts_with("mine.yaml:5:")
+            && e.contains("health is none of the rules this profile gives"),
+        "{e}"
+    );
+}
+
 #[test]
 fn mistakes_are_reported_with_file_line_and_column() {
     let unknown = "name: x\ndescription: y\nmatch: [a/b]\nhelth:\n  port: 80\n";

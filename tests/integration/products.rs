@@ -1327,6 +1327,28 @@ fn a_profile_that_does_not_match_the_running_product_is_refused_before_any_downt
         .map(|c| c["check"].as_str().unwrap())
         .collect();
     assert_eq!(checks, ["health", "version", "database"], "{report}");
+    // Each rule says where the profile read it.
+    let sources: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        sources[0].contains("proget/api/health.md")
+            && sources[1].contains("releaseNumber")
+            && sources[2].contains("docker-guide.md"),
+        "{report}"
+    );
+    let shown = scene.cutover(&["profiles", "check", &name]);
+    shown.expect(0);
+    assert!(
+        shown
+            .stdout
+            .contains("the rule's source: GET /health?format=json"),
+        "{}",
+        shown.stdout
+    );
     // ProGet 2026 answers /health in plain text: the JSON rule no longer holds.
     scene.upgrade(&name, "26.0.1", &[]).expect(0);
     scene.upgrade_refused(

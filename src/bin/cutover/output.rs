@@ -525,6 +525,9 @@ pub fn profile_check(name: &str, profile: &str, findings: &[Finding], json: bool
             "  {mark} {} {}: {}: {}",
             f.container, f.check, f.rule, f.answer
         ));
+        if let Some(source) = &f.source {
+            print(&format!("       the rule's source: {source}"));
+        }
     }
     if findings.is_empty() {
         print("  the profile names no rule that can be tried on a running container");
