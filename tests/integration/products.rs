@@ -401,7 +401,7 @@ fn clair(scene: &Scene, net: &str, tag: &str) -> (String, u16) {
 fn quays_clair_moves_with_it_backed_up_and_ready_before_quay_starts() {
     let scene = Scene::new("clair");
     let site = quay_site(&scene);
-    let (quay, port) = site.node(&scene, "quay", "projectquay/quay:v3.8.0", &[]);
+    let (quay, port) = site.node(&scene, "quay", &product("projectquay/quay:v3.8.0"), &[]);
     let (clair, ready) = clair(&scene, &site.net, "4.7.0");
     serving(port, "/health/instance");
     http_get_eventually(ready, "/readyz");
