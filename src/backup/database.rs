@@ -8,7 +8,7 @@ use std::path::Path;
 
 use indicatif::MultiProgress;
 
-use super::location::Engine as DbEngine;
+use super::location::DbEngine;
 use super::{store, BackupError, DatabaseTarget, FileEntry};
 use crate::engine::{ByteStream, Engine};
 use crate::secrets;

@@ -10,19 +10,19 @@ use crate::engine::facts::{file_variants, Facts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Engine {
+pub enum DbEngine {
     Postgres,
     Mysql,
     /// SQL Server, which cutover cannot dump: backups must be skipped explicitly.
     Sqlserver,
 }
 
-impl Engine {
+impl DbEngine {
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Postgres => "PostgreSQL",
-            Engine::Mysql => "MySQL/MariaDB",
-            Engine::Sqlserver => "SQL Server",
+            DbEngine::Postgres => "PostgreSQL",
+            DbEngine::Mysql => "MySQL/MariaDB",
+            DbEngine::Sqlserver => "SQL Server",
         }
     }
 }
@@ -137,9 +137,9 @@ impl ProductReads {
 impl DatabaseSpec {
     /// The extensions the product needs of a database of `engine`: PostgreSQL's alone, none of
     /// another (Quay on MySQL, still supported, is asked no `pg_trgm`).
-    pub fn extensions_of(&self, engine: Engine) -> &[String] {
+    pub fn extensions_of(&self, engine: DbEngine) -> &[String] {
         match engine {
-            Engine::Postgres => &self.requires_extensions,
+            DbEngine::Postgres => &self.requires_extensions,
             _ => &[],
         }
     }
@@ -169,10 +169,10 @@ pub enum Source {
         files: Vec<String>,
     },
     /// An ADO connection string (`Host=...;Database=...` or `Data Source=...;Initial Catalog=...`).
-    AdoEnv { name: String, engine: Engine },
+    AdoEnv { name: String, engine: DbEngine },
     /// One variable per part.
     PartsEnv {
-        engine: Engine,
+        engine: DbEngine,
         host: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         port: Option<String>,
@@ -203,7 +203,7 @@ pub enum Found {
 /// A database as the container reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub engine: Engine,
+    pub engine: DbEngine,
     pub host: String,
     pub port: u16,
     pub name: String,
@@ -309,9 +309,9 @@ impl DatabaseSpec {
                     password,
                 } => facts.value(host, &[]).map(|h| {
                     let default_port = match engine {
-                        Engine::Postgres => 5432,
-                        Engine::Mysql => 3306,
-                        Engine::Sqlserver => 1433,
+                        DbEngine::Postgres => 5432,
+                        DbEngine::Mysql => 3306,
+                        DbEngine::Sqlserver => 1433,
                     };
                     let port = port
                         .as_deref()
@@ -692,7 +692,7 @@ pub fn parse_keywords(text: &str) -> Result<Location, String> {
         None => 5432,
     };
     Ok(Location {
-        engine: Engine::Postgres,
+        engine: DbEngine::Postgres,
         host: get("host")
             .or_else(|| get("hostaddr"))
             .ok_or("the connection string names no host")?,
@@ -709,9 +709,9 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
     let shown = |why: &str| format!("the database URL is not one cutover can read ({why})");
     let (scheme, rest) = url.split_once("://").ok_or_else(|| shown("no scheme"))?;
     let engine = match scheme.split('+').next().unwrap_or_default() {
-        "postgres" | "postgresql" => Engine::Postgres,
-        "mysql" | "mariadb" => Engine::Mysql,
-        "sqlserver" | "mssql" => Engine::Sqlserver,
+        "postgres" | "postgresql" => DbEngine::Postgres,
+        "mysql" | "mariadb" => DbEngine::Mysql,
+        "sqlserver" | "mssql" => DbEngine::Sqlserver,
         // A password followed by `://` must not be shown as a scheme.
         _ => match crate::secrets::shown_scheme(url) {
             Some(scheme) => return Err(shown(&format!("scheme {scheme}"))),
@@ -731,7 +731,11 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
         ),
         None => (hostport, None),
     };
-    let default_port = if engine == Engine::Mysql { 3306 } else { 5432 };
+    let default_port = if engine == DbEngine::Mysql {
+        3306
+    } else {
+        5432
+    };
     Ok(Location {
         engine,
         host: host.to_string(),
@@ -748,7 +752,7 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
 }
 
 /// `Key=Value;...` as SQL Server and Npgsql write it.
-pub fn parse_ado(ado: &str, engine: Engine) -> Result<Location, String> {
+pub fn parse_ado(ado: &str, engine: DbEngine) -> Result<Location, String> {
     let mut host = None;
     let mut port = None;
     let mut name = None;
@@ -778,9 +782,9 @@ pub fn parse_ado(ado: &str, engine: Engine) -> Result<Location, String> {
         }
     }
     let default_port = match engine {
-        Engine::Sqlserver => 1433,
-        Engine::Mysql => 3306,
-        Engine::Postgres => 5432,
+        DbEngine::Sqlserver => 1433,
+        DbEngine::Mysql => 3306,
+        DbEngine::Postgres => 5432,
     };
     Ok(Location {
         engine,
@@ -810,8 +814,8 @@ mod tests {
         for read in [
             parse_url(text),
             parse_keywords(text),
-            parse_ado(text, Engine::Sqlserver),
-            parse_ado(text, Engine::Postgres),
+            parse_ado(text, DbEngine::Sqlserver),
+            parse_ado(text, DbEngine::Postgres),
         ] {
             if let Err(e) = read {
                 said(&e)?;
@@ -885,14 +889,14 @@ mod tests {
             // A URL's password holds no `/`: it would be percent-encoded.
             let text = format!("DB_URL=postgresql+psycopg2://{user}:{}@{host}{at}/{name}?sslmode=disable", password.replace('/', ""));
             only_the_host_moved(&url, &facts(&[&text]))?;
-            let ado = DatabaseSpec { sources: vec![Source::AdoEnv { name: "CS".into(), engine: Engine::Postgres }], schema_query: None, requires_extensions: vec![], product_reads: None };
+            let ado = DatabaseSpec { sources: vec![Source::AdoEnv { name: "CS".into(), engine: DbEngine::Postgres }], schema_query: None, requires_extensions: vec![], product_reads: None };
             let password = password.replace(';', "");
             let text = format!("CS=Host={host};Port={};Database={name};Username={user};Password={password}", port.unwrap_or(5432));
             only_the_host_moved(&ado, &facts(&[&text]))?;
             let mut secret = facts(&["CS_FILE=/run/secrets/cs"]);
             secret.files.insert("/run/secrets/cs".into(), format!("{}\n", text.trim_start_matches("CS=")));
             only_the_host_moved(&ado, &secret)?;
-            let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: Engine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![], product_reads: None };
+            let parts = DatabaseSpec { sources: vec![Source::PartsEnv { engine: DbEngine::Postgres, host: "H".into(), port: Some("P".into()), name: "N".into(), user: "U".into(), password: "W".into() }], schema_query: None, requires_extensions: vec![], product_reads: None };
             let env = [format!("H={host}"), format!("P={}", port.unwrap_or(5432)), format!("N={name}"), format!("U={user}"), format!("W={password}")];
             only_the_host_moved(&parts, &facts(&env.iter().map(String::as_str).collect::<Vec<_>>()))?;
             let quay = DatabaseSpec { sources: vec![Source::FileKey { path: "/conf/stack/config.yaml".into(), key: "DB_URI".into() }], schema_query: None, requires_extensions: vec![], product_reads: None };
@@ -918,8 +922,8 @@ mod tests {
             requires_extensions: vec!["pg_trgm".into()],
             product_reads: None,
         };
-        assert_eq!(quay.extensions_of(Engine::Postgres), ["pg_trgm"]);
-        assert!(quay.extensions_of(Engine::Mysql).is_empty());
+        assert_eq!(quay.extensions_of(DbEngine::Postgres), ["pg_trgm"]);
+        assert!(quay.extensions_of(DbEngine::Mysql).is_empty());
     }
 
     #[test]
@@ -1004,7 +1008,7 @@ mod tests {
         /// A URL written with its parts reads as those parts.
         #[test]
         fn a_database_url_reads_as_its_parts(
-            scheme in proptest::sample::select(vec![("postgresql", Engine::Postgres), ("mysql", Engine::Mysql), ("sqlserver", Engine::Sqlserver)]),
+            scheme in proptest::sample::select(vec![("postgresql", DbEngine::Postgres), ("mysql", DbEngine::Mysql), ("sqlserver", DbEngine::Sqlserver)]),
             user in "[a-z][a-z0-9_]{0,10}",
             password in "[A-Za-z0-9_.~-]{0,24}",
             host in "[a-z][a-z0-9.-]{0,20}",
@@ -1046,7 +1050,7 @@ mod tests {
                 parts.reverse();
             }
             let read = parse_connection(&parts.join("  ")).unwrap();
-            prop_assert_eq!(read.engine, Engine::Postgres);
+            prop_assert_eq!(read.engine, DbEngine::Postgres);
             prop_assert_eq!(
                 (read.user, read.password, read.host, read.port, read.name),
                 (user, password, host, port, name)

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine, EngineError};
-use location::{DatabaseSpec, Engine as DbEngine};
+use location::{DatabaseSpec, DbEngine};
 pub use store::{catalogue, list, prune, Listed, Unreadable};
 
 #[derive(Debug, thiserror::Error)]

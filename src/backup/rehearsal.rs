@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::engine::Container;
 use serde::{Deserialize, Serialize};
 
-use super::location::Engine as DbEngine;
+use super::location::DbEngine;
 use super::{database, volume_copy, App, BackupError, DatabaseTarget};
 use crate::engine::{Engine, Helper};
 

@@ -9,7 +9,7 @@
 //! trusts `POSTGRES_USER` there), through one script whose first argument is the operation:
 //! the application's own user may not create databases, and no password is needed or passed.
 
-use super::location::Engine as DbEngine;
+use super::location::DbEngine;
 use super::{BackupError, DatabaseTarget};
 use crate::engine::Engine;
 

@@ -19,7 +19,7 @@
 use crate::engine::Container;
 use serde::{Deserialize, Serialize};
 
-use super::location::Engine as DbEngine;
+use super::location::DbEngine;
 use super::{database, App, BackupError, DatabaseTarget};
 use crate::engine::{Engine, Helper};
 use crate::secrets;

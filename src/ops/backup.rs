@@ -9,7 +9,7 @@ use crate::engine::Container;
 
 use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
-use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found, Location, Source};
+use crate::backup::location::{DatabaseSpec, DbEngine, Found, Location, Source};
 use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::Engine;

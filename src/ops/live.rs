@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, with_its_group};
 use super::settings::{self, Given};
-use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Found};
+use crate::backup::location::{DatabaseSpec, DbEngine, Found};
 use crate::backup::{self, DatabaseTarget, Server, Target};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;

@@ -9,7 +9,7 @@ use super::group::{choose_profile, gather_facts};
 use super::preflight::{self, claim_running, Prepared};
 use super::request::{hop_steps, plan_hops, UpgradeRequest};
 use super::{backup::database_server, live, settings};
-use crate::backup::location::{Engine as DbEngine, Found};
+use crate::backup::location::{DbEngine, Found};
 use crate::backup::rehearsal::{CopyServer, ALIAS};
 use crate::engine::successor::Predecessor;
 use crate::engine::{self, facts::Facts, Engine};

@@ -506,7 +506,7 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         into: SettingsHome::Env,
         text: Hidden("ENCRYPTION_SECRET=k".into()),
     };
-    use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
+    use crate::backup::location::{DatabaseSpec, DbEngine, Source};
     let database = crate::backup::DatabaseTarget {
         spec: DatabaseSpec {
             sources: vec![Source::UrlEnv {

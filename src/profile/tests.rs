@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::backup::location::{Engine, Location};
+use crate::backup::location::{DbEngine, Location};
 use crate::plan::part::{Phase, Place};
 use crate::plan::{Slot, Step as PlanStep};
 use crate::template;
@@ -465,7 +465,7 @@ fn databases_are_located_the_way_each_product_reads_them() {
     let l = anchore.locate(&env).unwrap();
     assert_eq!(
         (l.engine, l.host.as_str(), l.port, l.name.as_str()),
-        (Engine::Postgres, "db", 5433, "anchore")
+        (DbEngine::Postgres, "db", 5433, "anchore")
     );
     let quay = shipped("quay").database.unwrap();
     let config = facts(&[], &[("/conf/stack/config.yaml", "DATABASE_SECRET_KEY: abc\nDB_URI: postgresql://quay:pw@quay-db:5432/quay\nSERVER_HOSTNAME: q\n")]);
@@ -479,13 +479,13 @@ fn databases_are_located_the_way_each_product_reads_them() {
     let l: Location = proget.locate(&sql).unwrap();
     assert_eq!(
         (l.engine, l.host.as_str(), l.port, l.name.as_str()),
-        (Engine::Sqlserver, "sql", 1434, "ProGet")
+        (DbEngine::Sqlserver, "sql", 1434, "ProGet")
     );
     let pg = facts(
         &["PROGET_POSTGRES_CONNECTION_STRING=Host=pg;Database=proget;Username=u;Password=pw"],
         &[],
     );
-    assert_eq!(proget.locate(&pg).unwrap().engine, Engine::Postgres);
+    assert_eq!(proget.locate(&pg).unwrap().engine, DbEngine::Postgres);
     let devlake = shipped("devlake").database.unwrap();
     let dotenv = facts(
         &[],
@@ -497,7 +497,7 @@ fn databases_are_located_the_way_each_product_reads_them() {
     let l = devlake.locate(&dotenv).unwrap();
     assert_eq!(
         (l.engine, l.port, l.name.as_str()),
-        (Engine::Mysql, 3306, "lake")
+        (DbEngine::Mysql, 3306, "lake")
     );
     assert!(devlake.locate(&Facts::default()).is_err());
 }

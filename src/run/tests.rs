@@ -1118,7 +1118,7 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
 /// A host whose database held `old` when a backup of it was taken and holds `new` now, and the
 /// plan of `cutover restore` of that backup (5 steps).
 async fn restore_of_old_data() -> (Host, Plan) {
-    use crate::backup::location::{DatabaseSpec, Engine as DbEngine, Source};
+    use crate::backup::location::{DatabaseSpec, DbEngine, Source};
     use crate::backup::{DatabaseTarget, Target as BackupTarget};
     let spec = DatabaseSpec {
         sources: vec![Source::UrlEnv {
