@@ -74,11 +74,7 @@ impl ProductReads {
         let Some(value) = facts
             .files
             .get(&self.path)
-            .and_then(|text| yaml_serde::from_str::<serde_json::Value>(text).ok())
-            .and_then(|doc| {
-                let v = self.key.split('.').try_fold(&doc, |v, k| v.get(k))?;
-                Some(crate::health::scalar_text(v))
-            })
+            .and_then(|text| yaml_key(text, &self.key))
         else {
             return found;
         };
