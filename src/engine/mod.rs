@@ -174,11 +174,24 @@ pub trait Engine: Send + Sync {
             if let Err(e) = self.connect(&id, network, endpoint).await {
                 // The connect's failure is the one to tell; a removal that fails too leaves a
                 // container that recovery and the next run find by its name.
-                let _ = self.remove_with_anonymous_volumes(&id).await;
+                let _ = self.remove_successor(&id, spec).await;
                 return Err(e);
             }
         }
         Ok(id)
+    }
+
+    /// Removes a container made from `spec`: with the anonymous volumes its image gave it, unless
+    /// it borrows another container's (`--volumes-from`), which are that one's data.
+    async fn remove_successor(
+        &self,
+        id: &str,
+        spec: &successor::SuccessorSpec,
+    ) -> Result<(), EngineError> {
+        match spec.borrows_volumes() {
+            true => self.remove(id).await,
+            false => self.remove_with_anonymous_volumes(id).await,
+        }
     }
 
     async fn connect(

@@ -107,12 +107,8 @@ pub async fn run_once(
 ) -> Result<Option<i64>, StepError> {
     let id = cx.engine.create_successor(name, spec).await?;
     let result = run(cx, &id, files, timeout, transcript).await;
-    // Removed whatever happened: its output is in the log and the report. One that borrows no
-    // container's volumes owns the anonymous ones its image declares, which would be left.
-    let removed = match spec.borrows_volumes() {
-        true => cx.engine.remove(&id).await,
-        false => cx.engine.remove_with_anonymous_volumes(&id).await,
-    };
+    // Removed whatever happened: its output is in the log and the report.
+    let removed = cx.engine.remove_successor(&id, spec).await;
     let code = result?;
     removed?;
     Ok(code)
