@@ -26,7 +26,7 @@ use crate::plan::build::{
     plan_service_update, BackupPlan, ServiceMove, ServiceSteps, StageOptions, Target,
 };
 use crate::plan::steps::{
-    sha, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome, TaskChecks,
+    sha, Call, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome, TaskChecks,
 };
 use crate::plan::ProfileUse;
 use crate::profile::{Catalog, Loaded, Profile};
@@ -269,7 +269,7 @@ impl Product {
         let all_facts: Vec<Facts> = tasks.iter().map(|(_, f)| f.clone()).collect();
         let hop = hop_steps(profile, first, &req.options, &all_facts)?.remove(0);
         let stage = req.options.steps.over(&hop);
-        fits_a_service(&profile.name, &stage, &services[..product], facts)?;
+        let calls = fits_a_service(&profile.name, &stage, &services[..product], facts)?;
         if let Some(m) = &stage.migrate {
             crate::secrets::register_command(&m.command);
         }
@@ -324,11 +324,7 @@ impl Product {
                 known: Known(Some(std::sync::Arc::new(facts.clone()))),
                 settings,
                 checks: Some(TaskChecks {
-                    calls: stage
-                        .parts
-                        .iter()
-                        .filter_map(|p| p.as_call().cloned())
-                        .collect(),
+                    calls,
                     health: health.clone(),
                     version: stage.expect_version.clone(),
                 }),
@@ -399,36 +395,23 @@ async fn running_task(
     Ok((task, facts))
 }
 
-/// Refuses the profile's steps that a service cannot take yet: a new task has only what its
-/// spec gives it, and changing the spec's environment, secrets or configs is not built.
+/// Refuses the profile's steps that a service cannot take yet (each says why), and the files
+/// it carries that a new task would start without; the calls each new task takes otherwise.
 fn fits_a_service(
     profile: &str,
     stage: &StageOptions,
     services: &[Service],
     facts: &Facts,
-) -> Result<()> {
+) -> Result<Vec<Call>> {
     let refused = |what: String| {
         Err(Error::Refused(format!(
             "profile {profile}: {what}; nothing was changed"
         )))
     };
-    if !(stage.exec_before.is_empty() && stage.exec_after.is_empty()) {
-        return refused(
-            "its commands run inside a container (`exec`) are not run in a Swarm task".into(),
-        );
-    }
-    if !(stage.env.unset.is_empty() && stage.env.rename.is_empty()) {
-        return refused(
-            "this hop removes or renames variables, which is not done to a Swarm service's spec"
-                .into(),
-        );
-    }
-    if let Some(part) = stage.parts.iter().find(|p| p.as_call().is_none()) {
-        return refused(format!(
-            "its `{}` step runs inside a container, which is not done in a Swarm task",
-            part.kind()
-        ));
-    }
+    let calls = match stage.on_a_service() {
+        Ok(calls) => calls,
+        Err(why) => return refused(why),
+    };
     for carried in &stage.carry {
         // An optional file the task does not have is nothing to carry.
         if carried.optional
@@ -446,7 +429,7 @@ fn fits_a_service(
             ));
         }
     }
-    Ok(())
+    Ok(calls)
 }
 
 /// Where the service keeps each variable the hop sets (DevLake's `ENCRYPTION_SECRET`, a copy of

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::engine::Container;
 
-use super::part::{Part, Phase, Place};
+use super::part::{OnAService, Part, Phase, Place};
 use super::steps::{
-    AwaitHealthy, Backup, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known, OneShot,
-    PreCopy, Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale,
+    AwaitHealthy, Backup, Call, CarryFile, CheckVersion, ComposeEdit, Create, Exec, Hook, Known,
+    OneShot, PreCopy, Pull, Remove, Rename, Restore, ServiceAwait, ServiceJob, ServiceScale,
     ServiceSettings, ServiceUpdate, Snapshot, SnapshotBackup, Start, Stop, TaskChecks, Verify,
     VersionSource, VolumeSnapshot,
 };
@@ -142,6 +142,30 @@ impl StageOptions {
             migrates_at_start: self.migrates_at_start || profile.migrates_at_start,
             notes: [profile.notes.clone(), self.notes.clone()].concat(),
         }
+    }
+
+    /// What the hop does when it moves a Swarm service: the calls each new task takes as it
+    /// starts, or why the hop cannot be done to a service (its files carried are judged with
+    /// the service, whose spec may give them).
+    pub fn on_a_service(&self) -> Result<Vec<Call>, String> {
+        if !(self.exec_before.is_empty() && self.exec_after.is_empty()) {
+            return Err(
+                "its commands run inside a container (`exec`) are not run in a Swarm task".into(),
+            );
+        }
+        if !(self.env.unset.is_empty() && self.env.rename.is_empty()) {
+            return Err(
+                "this hop removes or renames variables, which is not done to a Swarm service's spec"
+                    .into(),
+            );
+        }
+        self.parts
+            .iter()
+            .map(|part| match part.on_a_service() {
+                OnAService::CalledOnEachTask(call) => Ok(call.clone()),
+                OnAService::Refused(why) => Err(format!("its `{}` step: {why}", part.kind())),
+            })
+            .collect()
     }
 }
 

@@ -31,15 +31,24 @@ pub struct Place {
     pub companion: bool,
 }
 
+/// What a part does for a Swarm service, whose tasks have only what the service's spec gives
+/// them and whose update Swarm itself carries out.
+#[derive(Debug)]
+pub enum OnAService<'a> {
+    /// Made on each new task as it starts, awaited with the task's health.
+    CalledOnEachTask(&'a super::steps::Call),
+    /// Not done to a service: why, for the refusal before any downtime.
+    Refused(&'static str),
+}
+
 /// Steps a hop adds at one phase, member by member.
 pub trait Part: std::fmt::Debug + Send + Sync {
     /// The profile's name for the step kind, for messages that refuse it.
     fn kind(&self) -> &'static str;
 
-    /// The call it makes on a started container, which a Swarm service's new tasks take too.
-    fn as_call(&self) -> Option<&super::steps::Call> {
-        None
-    }
+    /// What it does when the hop moves a Swarm service rather than containers. Every kind
+    /// answers, so that a new kind either runs on a service or says why it does not.
+    fn on_a_service(&self) -> OnAService<'_>;
 
     fn phase(&self) -> Phase;
 

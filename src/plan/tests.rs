@@ -604,3 +604,54 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         ["pull", "backup", "service_update", "service_await"]
     );
 }
+
+/// A step kind that cannot be done to a service, as a profile's `exec` is.
+#[derive(Debug)]
+struct InsideTheContainer;
+
+impl part::Part for InsideTheContainer {
+    fn kind(&self) -> &'static str {
+        "inside"
+    }
+
+    fn on_a_service(&self) -> part::OnAService<'_> {
+        part::OnAService::Refused("it runs in the old container")
+    }
+
+    fn phase(&self) -> part::Phase {
+        part::Phase::BeforeDowntime
+    }
+
+    fn steps(&self, _at: &part::Place) -> Vec<Step> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn each_part_says_what_it_does_for_a_service_and_the_hop_refuses_what_it_cannot() {
+    let call = steps::Call {
+        port: 8080,
+        path: "/proceed-db-migration".into(),
+        while_path: "/ping".into(),
+        while_status: 428,
+        timeout: Duration::from_secs(60),
+    };
+    let mut stage = build::StageOptions {
+        parts: vec![std::sync::Arc::new(call.clone())],
+        ..Default::default()
+    };
+    assert_eq!(stage.on_a_service(), Ok(vec![call.clone()]));
+
+    stage.parts.push(std::sync::Arc::new(InsideTheContainer));
+    let refused = stage.on_a_service().unwrap_err();
+    assert!(refused.contains("`inside` step: it runs in the old container"), "{refused}");
+
+    stage.parts.truncate(1);
+    stage.env.rename.push(("OLD".into(), "NEW".into()));
+    let refused = stage.on_a_service().unwrap_err();
+    assert!(refused.contains("renames variables"), "{refused}");
+
+    stage.env.rename.clear();
+    stage.exec_after.push(vec!["true".into()]);
+    assert!(stage.on_a_service().unwrap_err().contains("`exec`"));
+}

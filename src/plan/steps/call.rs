@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::{Action, Cx, Done, Step, StepError, Traits};
 use crate::engine::Engine;
 use crate::health;
-use crate::plan::part::{Part, Phase, Place};
+use crate::plan::part::{OnAService, Part, Phase, Place};
 use crate::plan::{Plan, Slot};
 
 const POLL: Duration = Duration::from_millis(500);
@@ -33,8 +33,8 @@ impl Part for Call {
         "call"
     }
 
-    fn as_call(&self) -> Option<&Call> {
-        Some(self)
+    fn on_a_service(&self) -> OnAService<'_> {
+        OnAService::CalledOnEachTask(self)
     }
 
     fn phase(&self) -> Phase {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
-use crate::plan::part::{Part, Phase, Place};
+use crate::plan::part::{OnAService, Part, Phase, Place};
 use crate::plan::steps::{self, Hook};
 use crate::plan::Step;
 
@@ -65,6 +65,14 @@ struct Placed {
 impl Part for Placed {
     fn kind(&self) -> &'static str {
         "exec"
+    }
+
+    /// Swarm replaces a service's tasks itself: there is no old task kept serving to run a
+    /// command in before the swap, nor one new task chosen to run it in after.
+    fn on_a_service(&self) -> OnAService<'_> {
+        OnAService::Refused(
+            "it runs a command inside the product's container, which is not done in a Swarm task",
+        )
     }
 
     fn phase(&self) -> Phase {
