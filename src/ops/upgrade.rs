@@ -17,9 +17,9 @@ use crate::engine::reference::ImageRef;
 use crate::engine::successor::Predecessor;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::plan::build::{RelatedMove, StartOrder, Target};
+use crate::plan::build::{RelatedMove, Target};
 use crate::plan::{self, ProfileUse, UpgradeOptions};
-use crate::profile::{self, Catalog, Facts, GroupBy, Loaded, Profile};
+use crate::profile::{Catalog, Facts, GroupBy, Loaded, Profile};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
@@ -239,9 +239,7 @@ async fn follow_profile(
                 options.companions.push(name);
             }
         }
-        if spec.start == profile::StartOrder::NamedFirst {
-            options.start_order = StartOrder::NamedFirst;
-        }
+        options.start_order = spec.start;
     }
     if options.via.is_empty() && req.follows.is_none() {
         if let Some(path) = &profile.upgrade_path {

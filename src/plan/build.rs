@@ -384,8 +384,10 @@ pub struct ComposePlan {
     pub labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-/// In which order the members of a group start once every one is stopped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// In which order the members of a group start once every one is stopped (a profile's
+/// `group.start`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StartOrder {
     /// The last stopped starts first; the named container last.
     #[default]

@@ -644,7 +644,10 @@ fn each_part_says_what_it_does_for_a_service_and_the_hop_refuses_what_it_cannot(
 
     stage.parts.push(std::sync::Arc::new(InsideTheContainer));
     let refused = stage.on_a_service().unwrap_err();
-    assert!(refused.contains("`inside` step: it runs in the old container"), "{refused}");
+    assert!(
+        refused.contains("`inside` step: it runs in the old container"),
+        "{refused}"
+    );
 
     stage.parts.truncate(1);
     stage.env.rename.push(("OLD".into(), "NEW".into()));

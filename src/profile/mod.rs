@@ -25,10 +25,11 @@ pub use crate::backup::location::DatabaseSpec;
 pub use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
+use crate::plan::build::StartOrder;
 use crate::plan::steps::VersionSource;
 pub use path::{hops, UpgradePath};
 pub use related::RelatedSpec;
-pub use steps::{HopSteps, Step};
+pub use steps::{HopSteps, ProfileStep};
 
 /// The label that names a container's profile (or `none`).
 pub const LABEL_PROFILE: &str = "cutover.profile";
@@ -107,7 +108,7 @@ pub struct Profile {
     pub migrates_at_start: bool,
     /// Written as YAML maps (`- migrate: {...}`), not tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<Step>,
+    pub steps: Vec<ProfileStep>,
     /// Other products of the installation that move with it and must be ready before it
     /// starts (Quay's Clair), by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -218,14 +219,6 @@ pub struct GroupSpec {
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     Database,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartOrder {
-    #[default]
-    Reverse,
-    NamedFirst,
 }
 
 fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {

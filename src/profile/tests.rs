@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::backup::location::{DbEngine, Location};
 use crate::plan::part::{Phase, Place};
-use crate::plan::{Slot, Step as PlanStep};
+use crate::plan::{Slot, Step};
 use crate::template;
 use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use steps::When;
@@ -13,7 +13,7 @@ fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<Hop
 }
 
 /// The steps a hop's parts of `phase` place for the named container of a group.
-fn placed(hop: &HopSteps, phase: Phase) -> Vec<PlanStep> {
+fn placed(hop: &HopSteps, phase: Phase) -> Vec<Step> {
     let at = Place {
         old: Slot::new("app", 0),
         new: Slot::new("app", 1),
@@ -360,7 +360,7 @@ fn devlake_copies_its_key_only_when_crossing_0_18_and_needs_one() {
         old.refusal.is_some_and(|r| r.contains("prior to v0.10.0")),
         "refused before any downtime"
     );
-    let [PlanStep::CallStep(call)] = &placed(&crossing, Phase::Started)[..] else {
+    let [Step::CallStep(call)] = &placed(&crossing, Phase::Started)[..] else {
         panic!("one call as the new version starts");
     };
     assert_eq!(call.call.path, "/proceed-db-migration");

@@ -19,7 +19,7 @@ const DEFAULT_TIMEOUT: Duration = Migration::DEFAULT_TIMEOUT;
 /// After each new container starts: while `while_path` answers `while_status`, call `path`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Call {
+pub struct CallSpec {
     pub port: u16,
     pub path: String,
     pub while_path: String,
@@ -41,7 +41,7 @@ pub struct WhileWhen {
     pub while_status: u16,
 }
 
-impl Plans for Call {
+impl Plans for CallSpec {
     fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         check_timeout(&self.timeout)
     }

@@ -9,13 +9,13 @@ use crate::plan::build::CarriedPath;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CarryFile {
+pub struct CarryFileSpec {
     pub path: String,
     #[serde(default)]
     pub optional: bool,
 }
 
-impl Plans for CarryFile {
+impl Plans for CarryFileSpec {
     fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         match self.path.starts_with('/') {
             true => Ok(()),

@@ -15,7 +15,7 @@ use crate::plan::Step;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Exec {
+pub struct ExecSpec {
     /// Words run as they are, no shell: `[sh, -c, "..."]` for one, which also reads the
     /// container's own variables, so no secret passes through cutover.
     pub command: Vec<String>,
@@ -33,7 +33,7 @@ pub enum Which {
     New,
 }
 
-impl Plans for Exec {
+impl Plans for ExecSpec {
     fn check(&self, _secrets: &[String]) -> Result<(), (&'static str, String)> {
         if self.command.is_empty() {
             return Err(("command", "command is empty".into()));

@@ -1,6 +1,6 @@
 //! A profile's steps around the swap. Each kind is a module holding its spec, as a profile file
 //! writes it, and how it plans itself into a hop ([`Plans`]); `when:` bounds any of them
-//! ([`Step`]). Adding a kind is its module and one line in the [`kinds!`] list: the plan builder
+//! ([`ProfileStep`]). Adding a kind is its module and one line in the [`kinds!`] list: the plan builder
 //! places what it adds ([`crate::plan::part::Part`]) without knowing its name.
 
 mod call;
@@ -19,10 +19,10 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use call::Call;
-pub use carry_file::CarryFile;
+pub use call::CallSpec;
+pub use carry_file::CarryFileSpec;
 pub use env_copy::EnvCopy;
-pub use exec::Exec;
+pub use exec::ExecSpec;
 pub use migrate::Migrate;
 pub use note::Note;
 pub use refuse::Refuse;
@@ -83,11 +83,11 @@ fn check_timeout(timeout: &Option<String>) -> Result<(), (&'static str, String)>
 
 /// Declares the kinds once: the enum of specs, their names, their parsing by name.
 macro_rules! kinds {
-    ($($name:literal => $kind:ident),* $(,)?) => {
+    ($($name:literal => $variant:ident($kind:ident)),* $(,)?) => {
         /// A step's spec, of one of the kinds.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Spec {
-            $($kind($kind),)*
+            $($variant($kind),)*
         }
 
         const NAMES: &[&str] = &[$($name),*];
@@ -96,26 +96,26 @@ macro_rules! kinds {
             /// The key the step is written under.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(Spec::$kind(_) => $name,)*
+                    $(Spec::$variant(_) => $name,)*
                 }
             }
 
             pub fn plans(&self) -> &dyn Plans {
                 match self {
-                    $(Spec::$kind(s) => s,)*
+                    $(Spec::$variant(s) => s,)*
                 }
             }
 
             fn parse<'de, D: Deserializer<'de>>(name: &str, d: D) -> Result<Spec, D::Error> {
                 match name {
-                    $($name => $kind::deserialize(d).map(Spec::$kind),)*
+                    $($name => $kind::deserialize(d).map(Spec::$variant),)*
                     other => Err(de::Error::unknown_variant(other, NAMES)),
                 }
             }
 
             fn body(&self) -> Result<yaml_serde::Value, yaml_serde::Error> {
                 match self {
-                    $(Spec::$kind(s) => yaml_serde::to_value(s),)*
+                    $(Spec::$variant(s) => yaml_serde::to_value(s),)*
                 }
             }
         }
@@ -123,25 +123,25 @@ macro_rules! kinds {
 }
 
 kinds! {
-    "migrate" => Migrate,
-    "carry_file" => CarryFile,
-    "env_copy" => EnvCopy,
-    "require_env" => RequireEnv,
-    "refuse" => Refuse,
-    "note" => Note,
-    "call" => Call,
-    "exec" => Exec,
+    "migrate" => Migrate(Migrate),
+    "carry_file" => CarryFile(CarryFileSpec),
+    "env_copy" => EnvCopy(EnvCopy),
+    "require_env" => RequireEnv(RequireEnv),
+    "refuse" => Refuse(Refuse),
+    "note" => Note(Note),
+    "call" => Call(CallSpec),
+    "exec" => Exec(ExecSpec),
 }
 
 /// A step as a profile writes it, `- KIND: { ...fields, when: {...} }`: its spec, and the hops
 /// it is bounded to, which every kind takes alike.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step {
+pub struct ProfileStep {
     pub spec: Spec,
     pub when: When,
 }
 
-impl Step {
+impl ProfileStep {
     /// What this step adds to a hop from `from` to `to` (tags), if it is within its bounds.
     pub fn plan(
         &self,
@@ -167,8 +167,8 @@ impl Step {
     }
 }
 
-impl<'de> Deserialize<'de> for Step {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
+impl<'de> Deserialize<'de> for ProfileStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ProfileStep, D::Error> {
         d.deserialize_map(StepVisitor)
     }
 }
@@ -176,13 +176,13 @@ impl<'de> Deserialize<'de> for Step {
 struct StepVisitor;
 
 impl<'de> Visitor<'de> for StepVisitor {
-    type Value = Step;
+    type Value = ProfileStep;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "a step: one of {} with its fields", NAMES.join(", "))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProfileStep, A::Error> {
         let Some(name) = map.next_key::<String>()? else {
             return Err(de::Error::invalid_length(0, &self));
         };
@@ -196,23 +196,23 @@ impl<'de> Visitor<'de> for StepVisitor {
     }
 }
 
-/// The fields of a step of kind `.0`, `when` taken aside for [`Step`].
+/// The fields of a step of kind `.0`, `when` taken aside for [`ProfileStep`].
 struct Named<'a>(&'a str);
 
 impl<'de> DeserializeSeed<'de> for Named<'_> {
-    type Value = Step;
+    type Value = ProfileStep;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Step, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ProfileStep, D::Error> {
         let mut bound = None;
         let spec = Spec::parse(self.0, when::Aside::new(d, &mut bound))?;
-        Ok(Step {
+        Ok(ProfileStep {
             spec,
             when: bound.unwrap_or_default(),
         })
     }
 }
 
-impl Serialize for Step {
+impl Serialize for ProfileStep {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut body = self.spec.body().map_err(serde::ser::Error::custom)?;
         if let (false, Some(fields)) = (self.when.is_always(), body.as_mapping_mut()) {
@@ -226,7 +226,12 @@ impl Serialize for Step {
 }
 
 /// What a profile's steps add to the hop from `from` to `to` for a container with these facts.
-pub fn for_hop(steps: &[Step], from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
+pub fn for_hop(
+    steps: &[ProfileStep],
+    from: &str,
+    to: &str,
+    facts: &Facts,
+) -> Result<HopSteps, String> {
     let mut hop = HopSteps::default();
     for step in steps {
         step.plan(from, to, facts, &mut hop)?;
