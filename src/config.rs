@@ -101,7 +101,7 @@ impl HostEntry {
     /// The engine of the host `name`, as the docker CLI would reach it given its `--context` or
     /// `--host`; the error names the host.
     pub fn endpoint(&self, name: &str) -> Result<Endpoint, String> {
-        let given = endpoint::Given {
+        let given = endpoint::EngineGiven {
             host: self.host.clone(),
             context: self.context.clone(),
             wait: self.engine_wait,

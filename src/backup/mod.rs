@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::facts::Facts;
 use crate::engine::{self, Engine, EngineError};
 use location::{DatabaseSpec, DbEngine};
-pub use store::{catalogue, list, prune, Listed, Unreadable};
+pub use store::{catalogue, list, prune, Listed, UnreadableBackup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -48,14 +48,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
 /// What a backup of one container holds, decided before the run: nothing secret, so that the
 /// journal can keep it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Target {
+pub struct BackupTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseTarget>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeTarget>,
 }
 
-impl Target {
+impl BackupTarget {
     pub fn is_empty(&self) -> bool {
         self.database.is_none() && self.volumes.is_empty()
     }
@@ -143,7 +143,7 @@ pub struct Manifest {
     /// the run was killed before it journaled where it was.
     #[serde(default)]
     pub run: String,
-    pub target: Target,
+    pub target: BackupTarget,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
     /// The product's schema version, where its profile says how to read it.
@@ -292,7 +292,7 @@ pub async fn missing_extensions(
 pub async fn take(
     engine: &dyn Engine,
     app: App<'_>,
-    target: &Target,
+    target: &BackupTarget,
     dir: &Path,
     online: bool,
     run: &str,
@@ -406,7 +406,7 @@ pub async fn restore(
 pub async fn estimate(
     engine: &dyn Engine,
     app: &Container,
-    target: &Target,
+    target: &BackupTarget,
 ) -> Result<u64, BackupError> {
     let mut bytes = 0;
     if let Some(db) = &target.database {

@@ -249,7 +249,7 @@ pub struct Listed {
 
 /// A backup directory whose manifest cannot be read: it is said, never taken for no backup.
 #[derive(Debug, Clone, Serialize)]
-pub struct Unreadable {
+pub struct UnreadableBackup {
     pub path: PathBuf,
     pub why: String,
 }
@@ -263,7 +263,7 @@ pub fn list(root: &Path, container: Option<&str>) -> Result<Vec<Listed>, BackupE
 pub fn catalogue(
     root: &Path,
     container: Option<&str>,
-) -> Result<(Vec<Listed>, Vec<Unreadable>), BackupError> {
+) -> Result<(Vec<Listed>, Vec<UnreadableBackup>), BackupError> {
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
     let Ok(containers) = std::fs::read_dir(root) else {
@@ -295,7 +295,7 @@ pub fn catalogue(
                         bytes,
                     });
                 }
-                Err(e) => unreadable.push(Unreadable {
+                Err(e) => unreadable.push(UnreadableBackup {
                     path: backup,
                     why: e.to_string(),
                 }),
@@ -325,7 +325,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::backup::{FileEntry, Target, VolumeTarget};
+    use crate::backup::{BackupTarget, FileEntry, VolumeTarget};
     use crate::testing::{cases, damaged, mutated, said, Scratch, ARBITRARY, FILES, MUTATED};
 
     /// A manifest as a backup writes it, from its parts.
@@ -381,7 +381,7 @@ mod tests {
                         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
                         online,
                         run,
-                        target: Target {
+                        target: BackupTarget {
                             database: None,
                             volumes,
                         },
@@ -403,7 +403,7 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_262_400),
             online: false,
             run: "1795262399000-proget-upgrade.jsonl#proget@0".into(),
-            target: Target {
+            target: BackupTarget {
                 database: None,
                 volumes: vec![VolumeTarget {
                     path: "/var/proget/database".into(),

@@ -29,7 +29,8 @@ use crate::run::{Interrupt, Outcome, RunReport, StateDir};
 use crate::schedule::Window;
 use crate::secrets;
 
-pub struct Settings {
+/// What every upgrade of an unattended pass runs with, the same for each container it moves.
+pub struct PassSettings {
     /// The config file and the command line's health flags, which each upgrade resolves over
     /// its container's profile and labels.
     pub given: Given,
@@ -204,7 +205,7 @@ pub async fn pass(
     engine: &dyn Engine,
     state: &StateDir,
     registry: &RegistryClient,
-    settings: &Settings,
+    settings: &PassSettings,
     interrupt: &Interrupt,
 ) -> Result<PassReport> {
     let _host = state.lock_auto()?;
@@ -330,7 +331,7 @@ impl OnHost<'_> {
     pub(super) async fn upgrade_in_order(
         &self,
         statuses: Vec<&Status>,
-        settings: &Settings,
+        settings: &PassSettings,
         outside_window: bool,
         interrupt: &Interrupt,
     ) -> Vec<PassResult> {
@@ -382,7 +383,7 @@ impl OnHost<'_> {
         &self,
         bare: &str,
         status: &Status,
-        settings: &Settings,
+        settings: &PassSettings,
         interrupt: &Interrupt,
     ) -> (Ended, Vec<String>) {
         let bare = Status {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::auto::{
-    judge, not_attempted, rehearse_first, request, Ended, PassOutcome, PassResult, Settings,
+    judge, not_attempted, rehearse_first, request, Ended, PassOutcome, PassResult, PassSettings,
 };
 use super::check::{self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached};
 use crate::config::Config;
@@ -22,7 +22,7 @@ use crate::ops::group::Node;
 use crate::ops::preflight::Prepared;
 use crate::ops::settings::Given;
 use crate::ops::upgrade;
-use crate::plan::steps::gate::{Cluster, Gate, Moves, Record};
+use crate::plan::steps::gate::{Cluster, ClusterRecord, Gate, Moves};
 use crate::profile::Catalog;
 use crate::run::Interrupt;
 use crate::Result;
@@ -193,7 +193,7 @@ fn unfit(node: &Node, status: &Status, statuses: &[Status]) -> Option<String> {
 pub async fn upgrade(
     members: &[Host<'_>],
     nodes: &[&Status],
-    settings: &Settings,
+    settings: &PassSettings,
     interrupt: &Interrupt,
 ) -> Vec<PassResult> {
     let first = nodes[0].container.clone();
@@ -259,9 +259,9 @@ pub async fn upgrade(
         std::process::id(),
         RUNS.fetch_add(1, Ordering::SeqCst)
     );
-    let record = Record::path(prepared[0].2.path(), &name);
+    let record = ClusterRecord::path(prepared[0].2.path(), &name);
     let bare_first = &first[host_of(&first).len() + 1..];
-    if let Err(e) = Record::create(&record, bare_first) {
+    if let Err(e) = ClusterRecord::create(&record, bare_first) {
         return refused(nodes, &first, Ended::refused(&e));
     }
     let followers = runs[1..].iter().map(|s| s.container.clone()).collect();
@@ -288,7 +288,7 @@ pub async fn upgrade(
             let ended = judge(p.execute(engine, state, None, interrupt).await).after(rehearsed);
             match (node == first, ended.result == PassOutcome::Upgraded) {
                 (true, true) => {
-                    if let Err(e) = Record::write(&record, Moves::Moved) {
+                    if let Err(e) = ClusterRecord::write(&record, Moves::Moved) {
                         tracing::warn!("{e}");
                     }
                     gates.first_ended(None);

@@ -8,7 +8,7 @@
 use std::time::SystemTime;
 
 use super::auto::{
-    not_attempted, stop_if_interrupted, OnHost, PassOutcome, PassReport, PassResult, Settings,
+    not_attempted, stop_if_interrupted, OnHost, PassOutcome, PassReport, PassResult, PassSettings,
 };
 use super::check::{self, FleetHost, Selection, Status, Unreached};
 use super::clusters;
@@ -54,7 +54,7 @@ fn failed(results: &[PassResult]) -> bool {
 pub async fn pass(
     members: &[Host<'_>],
     registry: &RegistryClient,
-    settings: &Settings,
+    settings: &PassSettings,
     rollout: &Rollout,
     interrupt: &Interrupt,
 ) -> Result<PassReport> {
@@ -69,7 +69,7 @@ pub async fn survey_named(
     members: &[Host<'_>],
     names: &[String],
     target: &Target,
-    settings: &Settings,
+    settings: &PassSettings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
     let found = discover(members, settings, &Selection::All).await?;
     let mut checked = Vec::new();
@@ -93,7 +93,7 @@ pub async fn survey_named(
 pub async fn upgrade_surveyed(
     members: &[Host<'_>],
     (checked, unreached): (Vec<Status>, Vec<Unreached>),
-    settings: &Settings,
+    settings: &PassSettings,
     rollout: &Rollout,
     interrupt: &Interrupt,
 ) -> Result<PassReport> {
@@ -129,7 +129,7 @@ fn lock(members: &[Host<'_>]) -> Result<Vec<crate::run::journal::ContainerLock>>
 /// Discovery over the members' engines, with the config file's entries for each.
 async fn discover(
     members: &[Host<'_>],
-    settings: &Settings,
+    settings: &PassSettings,
     selection: &Selection,
 ) -> Result<check::FleetWatch> {
     let hosts: Vec<FleetHost<'_>> = members
@@ -147,7 +147,7 @@ async fn discover(
 async fn roll(
     members: &[Host<'_>],
     checked: &[Status],
-    settings: &Settings,
+    settings: &PassSettings,
     rollout: &Rollout,
     interrupt: &Interrupt,
 ) -> Vec<PassResult> {
@@ -249,7 +249,7 @@ fn clusters_of(checked: &[Status]) -> Vec<Vec<&Status>> {
 async fn survey(
     members: &[Host<'_>],
     registry: &RegistryClient,
-    settings: &Settings,
+    settings: &PassSettings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
     let found = discover(members, settings, &Selection::OptedIn).await?;
     let checked = found.check(registry).await;
@@ -285,7 +285,7 @@ fn stop_after(
 async fn upgrade_host(
     member: Option<&Host<'_>>,
     statuses: Vec<&Status>,
-    settings: &Settings,
+    settings: &PassSettings,
     interrupt: &Interrupt,
 ) -> Vec<PassResult> {
     let Some(Host {

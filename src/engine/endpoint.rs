@@ -25,7 +25,7 @@ pub const WAIT_ENV: &str = "CUTOVER_ENGINE_WAIT";
 
 /// What the command line says of the engine (`-H/--host`, `--context`, `--engine-wait`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Given {
+pub struct EngineGiven {
     pub host: Option<String>,
     pub context: Option<String>,
     pub wait: Option<Duration>,
@@ -151,7 +151,7 @@ impl Sources<'_> {
 }
 
 /// The engine the command line and the environment name, as the docker CLI would pick it.
-pub fn resolve(given: &Given, sources: &Sources<'_>) -> Result<Endpoint, EndpointError> {
+pub fn resolve(given: &EngineGiven, sources: &Sources<'_>) -> Result<Endpoint, EndpointError> {
     if given.host.is_some() && given.context.is_some() {
         return Err(EndpointError::Both);
     }
@@ -185,7 +185,7 @@ type Reached = (String, Option<Tls>, Option<String>);
 
 /// The `default` context: `--host` or `DOCKER_HOST`, with TLS when `DOCKER_TLS_VERIFY` is set
 /// (its files in `DOCKER_CERT_PATH`, else the configuration directory).
-fn default_endpoint(given: &Given, sources: &Sources<'_>) -> Result<Reached, EndpointError> {
+fn default_endpoint(given: &EngineGiven, sources: &Sources<'_>) -> Result<Reached, EndpointError> {
     let host = given
         .host
         .clone()

@@ -66,7 +66,7 @@ pub struct RegistryClient {
 }
 
 /// Where a repository lives and how to reach it.
-struct Endpoint {
+struct Repository {
     registry: String,
     base: String,
     repository: String,
@@ -104,7 +104,7 @@ impl RegistryClient {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn endpoint(&self, image: &ImageRef) -> Endpoint {
+    fn endpoint(&self, image: &ImageRef) -> Repository {
         let (registry, repository) = match image.registry() {
             Some(host) => (
                 host.to_string(),
@@ -120,7 +120,7 @@ impl RegistryClient {
         };
         let plain = is_loopback(&registry) || self.insecure.iter().any(|i| i == &registry);
         let base = format!("{}://{registry}", if plain { "http" } else { "https" });
-        Endpoint {
+        Repository {
             registry,
             base,
             repository,
@@ -239,7 +239,7 @@ impl RegistryClient {
     /// registry's challenge (Bearer token or Basic) once and retries.
     async fn send(
         &self,
-        ep: &Endpoint,
+        ep: &Repository,
         image: &ImageRef,
         method: Method,
         url: &str,
@@ -296,7 +296,7 @@ impl RegistryClient {
 
     async fn request(
         &self,
-        ep: &Endpoint,
+        ep: &Repository,
         method: Method,
         url: &str,
         accept: &[&str],
@@ -317,7 +317,7 @@ impl RegistryClient {
     /// Every request the client makes goes out here, so `requests()` counts them all.
     async fn send_counted(
         &self,
-        ep: &Endpoint,
+        ep: &Repository,
         req: reqwest::RequestBuilder,
     ) -> Result<Response, RegistryError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +329,7 @@ impl RegistryClient {
 
     async fn answer(
         &self,
-        ep: &Endpoint,
+        ep: &Repository,
         image: &ImageRef,
         challenge: &str,
     ) -> Result<Auth, RegistryError> {
@@ -394,7 +394,7 @@ impl RegistryClient {
 
 async fn read_json<T: serde::de::DeserializeOwned>(
     resp: Response,
-    ep: &Endpoint,
+    ep: &Repository,
     what: &str,
 ) -> Result<T, RegistryError> {
     let invalid = |message: String| RegistryError::Invalid {

@@ -22,8 +22,8 @@ use crate::clock;
 use crate::engine::{inspect_required, Engine, EngineError};
 use crate::secrets;
 pub use probe::{
-    client as probe_client, endpoints, json_field, probe_port, quoted, scalar_text, Endpoint,
-    JsonCondition, PROBE_PORT_LABEL,
+    client as probe_client, json_field, probe_port, quoted, routes, scalar_text, JsonCondition,
+    Route, PROBE_PORT_LABEL,
 };
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);

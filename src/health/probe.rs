@@ -120,7 +120,7 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 
 /// One way to reach a container's port from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct Route {
     /// `HOST:PORT`, as a URL's authority writes it.
     pub addr: String,
     /// Reached without the engine's userland proxy, which accepts connections on a published
@@ -130,7 +130,7 @@ pub struct Endpoint {
     pub how: String,
 }
 
-impl fmt::Display for Endpoint {
+impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.addr, self.how)
     }
@@ -152,12 +152,12 @@ pub fn probe_port(c: &Container) -> Option<u16> {
 /// Every way to reach `port` of the container from this machine, direct ones first. On another
 /// machine only what it publishes on all its addresses (or one of them) is reached, at that
 /// machine: its bridges and its loopback are not this one's.
-pub fn endpoints(c: &Container, port: u16, machine: &Machine) -> Vec<Endpoint> {
+pub fn routes(c: &Container, port: u16, machine: &Machine) -> Vec<Route> {
     let mut out = Vec::new();
     let here = *machine == Machine::This;
     let at = |ip: IpAddr, port: u16| SocketAddr::new(ip, port).to_string();
     if c.network_mode() == "host" {
-        out.push(Endpoint {
+        out.push(Route {
             addr: match machine {
                 Machine::This => at(Ipv4Addr::LOCALHOST.into(), port),
                 Machine::Remote(host) => authority(host, port),
@@ -169,7 +169,7 @@ pub fn endpoints(c: &Container, port: u16, machine: &Machine) -> Vec<Endpoint> {
     let networks = c.attachments().into_iter().filter(|_| here);
     for on in networks {
         if let Some(ip) = on.address.and_then(|ip| ip.parse::<IpAddr>().ok()) {
-            out.push(Endpoint {
+            out.push(Route {
                 addr: at(ip, port),
                 direct: true,
                 how: format!("its address on network {}", on.network),
@@ -193,7 +193,7 @@ pub fn endpoints(c: &Container, port: u16, machine: &Machine) -> Vec<Endpoint> {
             (Some(ip), Machine::Remote(_)) if ip.is_loopback() => continue,
             (_, Machine::Remote(host)) => authority(host, host_port),
         };
-        let endpoint = Endpoint {
+        let endpoint = Route {
             how: format!("its port {port} published as {addr}"),
             addr,
             direct: false,
@@ -291,7 +291,7 @@ impl Probe {
             ),
             Target::Default { port } => (*port, "/".to_string(), true, "http"),
         };
-        let candidates = endpoints(c, port, machine);
+        let candidates = routes(c, port, machine);
         if candidates.is_empty() {
             return Err(format!(
                 "port {port} is neither on a network the host reaches nor published"
@@ -444,7 +444,7 @@ mod tests {
                 "Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}]}
             }
         }));
-        let found: Vec<String> = endpoints(&c, 8080, &Machine::This)
+        let found: Vec<String> = routes(&c, 8080, &Machine::This)
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -456,8 +456,8 @@ mod tests {
             ]
         );
         assert!(
-            endpoints(&c, 8080, &Machine::This)[0].direct
-                && !endpoints(&c, 8080, &Machine::This)[1].direct
+            routes(&c, 8080, &Machine::This)[0].direct
+                && !routes(&c, 8080, &Machine::This)[1].direct
         );
         // On another machine its bridge and its loopback are out of reach: only what it
         // publishes on its addresses, at that machine.
@@ -469,7 +469,7 @@ mod tests {
             }
         }));
         let remote = Machine::Remote("quay-2.lan".into());
-        let found: Vec<String> = endpoints(&far, 8080, &remote)
+        let found: Vec<String> = routes(&far, 8080, &remote)
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -480,10 +480,10 @@ mod tests {
                 "192.0.2.7:18082 (its port 8080 published as 192.0.2.7:18082)",
             ]
         );
-        assert!(endpoints(&far, 8080, &remote).iter().all(|e| !e.direct));
+        assert!(routes(&far, 8080, &remote).iter().all(|e| !e.direct));
         let host = container(serde_json::json!({"HostConfig": {"NetworkMode": "host"}}));
         assert_eq!(
-            endpoints(&host, 80, &Machine::This)[0].to_string(),
+            routes(&host, 80, &Machine::This)[0].to_string(),
             "127.0.0.1:80 (the host's network)"
         );
     }

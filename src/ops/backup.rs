@@ -10,7 +10,7 @@ use crate::engine::Container;
 use super::preflight::{self, Prepared};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, DbEngine, Found, Location, Source};
-use crate::backup::{self, DatabaseTarget, Listed, Server, Target, VolumeTarget};
+use crate::backup::{self, BackupTarget, DatabaseTarget, Listed, Server, VolumeTarget};
 use crate::engine::facts::Facts;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -53,7 +53,7 @@ impl BackupRequest {
 
     /// Refuses an online backup of a database that lives in the application's own files: only
     /// a stopped application leaves them consistent.
-    fn check_online(&self, app: &Container, target: &Target) -> Result<()> {
+    fn check_online(&self, app: &Container, target: &BackupTarget) -> Result<()> {
         match self.online && target.has_embedded_database() {
             true => Err(Error::Refused(format!(
                 "{} keeps its database in its own files ({}), which are only consistent while it is stopped: leave out --backup-online",
@@ -89,9 +89,9 @@ pub async fn target(
     facts: &Facts,
     spec: Option<&DatabaseSpec>,
     volumes: bool,
-) -> Result<Target> {
+) -> Result<BackupTarget> {
     let name = app.name().to_string();
-    let mut target = Target::default();
+    let mut target = BackupTarget::default();
     if let Some(spec) = spec {
         let found = spec.find(facts).map_err(|e| {
             Error::Refused(format!(
@@ -222,7 +222,7 @@ pub fn embedded_database(app: &Container, path: &str) -> Result<VolumeTarget> {
 pub async fn ensure_room(
     engine: &dyn Engine,
     root: &Path,
-    apps: &[(&Container, &Target)],
+    apps: &[(&Container, &BackupTarget)],
 ) -> Result<()> {
     let mut needed = 0u64;
     for (app, target) in apps {
@@ -289,7 +289,7 @@ pub async fn plan_for(
     if plan.targets.is_empty() {
         return Ok(None);
     }
-    let apps: Vec<(&Container, &Target)> = members
+    let apps: Vec<(&Container, &BackupTarget)> = members
         .iter()
         .filter_map(|(app, _)| plan.targets.get(app.name()).map(|t| (*app, t)))
         .collect();

@@ -15,7 +15,7 @@ use super::backup::{database_server, embedded_database};
 use super::group::{choose_profile, with_its_group};
 use super::settings::{self, Given};
 use crate::backup::location::{DatabaseSpec, DbEngine, Found};
-use crate::backup::{self, DatabaseTarget, Server, Target};
+use crate::backup::{self, BackupTarget, DatabaseTarget, Server};
 use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::engine::Engine;
@@ -47,7 +47,7 @@ pub struct Finding {
 
 /// The rules of a profile, as they apply to the version that runs now (with the command line's
 /// options over them).
-pub struct Rules<'a> {
+pub struct LiveRules<'a> {
     pub health: &'a HealthPolicy,
     pub version: Option<&'a VersionSource>,
     /// The database the profile names, checked through the first container of the group.
@@ -62,11 +62,11 @@ pub struct Rules<'a> {
 pub async fn check_group(
     engine: &dyn Engine,
     members: &[(&Container, &Facts)],
-    rules: &Rules<'_>,
+    rules: &LiveRules<'_>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (i, (c, facts)) in members.iter().enumerate() {
-        let rules = Rules {
+        let rules = LiveRules {
             database: rules.database.filter(|_| i == 0),
             ..*rules
         };
@@ -81,7 +81,7 @@ pub async fn require_match(
     engine: &dyn Engine,
     profile: &str,
     members: &[(&Container, &Facts)],
-    rules: &Rules<'_>,
+    rules: &LiveRules<'_>,
 ) -> crate::Result<()> {
     let findings = check_group(engine, members, rules).await;
     if let Some(why) = refusal(profile, &findings) {
@@ -103,7 +103,7 @@ async fn check(
     engine: &dyn Engine,
     c: &Container,
     facts: &Facts,
-    rules: &Rules<'_>,
+    rules: &LiveRules<'_>,
 ) -> Vec<Finding> {
     let name = c.name().to_string();
     let id = c.id().to_string();
@@ -265,7 +265,7 @@ async fn served(
 ) -> Vec<Answer> {
     let mut found = Vec::new();
     if dump {
-        let target = Target {
+        let target = BackupTarget {
             database: Some(server.clone()),
             volumes: Vec::new(),
         };
@@ -332,7 +332,7 @@ pub async fn check_container(
     };
     let health = settings::resolve(&given, Some((profile, &members[0].1)), &members[0].0)?.health;
     let version = profile.expect_version.clone().map(VersionSource::Url);
-    let rules = Rules {
+    let rules = LiveRules {
         health: &health,
         version: version.as_ref(),
         database: profile.database.as_ref(),

@@ -103,7 +103,7 @@ pub async fn prepare(
         options.hop_steps = hop_steps(profile, &old, &options, &[pointed.facts(&facts)])?;
         options.health = settings::resolve(&req.given, Some((profile, &facts)), &old)?.health;
         let version = options.hop(0).expect_version;
-        let rules = live::Rules {
+        let rules = live::LiveRules {
             health: &options.health,
             version: version.as_ref(),
             database: profile.database.as_ref(),

@@ -282,7 +282,7 @@ impl Product {
         )?
         .health;
         let members: Vec<(&Container, &Facts)> = tasks.iter().map(|(c, f)| (c, f)).collect();
-        let rules = live::Rules {
+        let rules = live::LiveRules {
             health: &health,
             version: stage.expect_version.as_ref(),
             database: profile.database.as_ref(),

@@ -200,7 +200,7 @@ async fn require_live(
     follows: bool,
 ) -> Result<()> {
     let version = options.hop(0).expect_version;
-    let rules = live::Rules {
+    let rules = live::LiveRules {
         health: &options.health,
         version: version.as_ref(),
         database: profile.database.as_ref().filter(|_| !follows),

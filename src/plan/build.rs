@@ -172,7 +172,7 @@ impl StageOptions {
 /// The backups an upgrade takes at each hop, per member.
 #[derive(Debug, Clone, Default)]
 pub struct BackupPlan {
-    pub targets: BTreeMap<String, crate::backup::Target>,
+    pub targets: BTreeMap<String, crate::backup::BackupTarget>,
     pub root: std::path::PathBuf,
     pub keep: usize,
     /// Taken while the old version still serves, for less downtime.
@@ -307,7 +307,7 @@ impl BackupPlan {
         &self,
         name: &str,
         slot: Slot,
-        target: &crate::backup::Target,
+        target: &crate::backup::BackupTarget,
         services: Option<&Known>,
     ) -> Backup {
         Backup {
@@ -335,7 +335,7 @@ impl BackupPlan {
     fn snapshot_of(
         &self,
         name: &str,
-        target: &crate::backup::Target,
+        target: &crate::backup::BackupTarget,
         stage: usize,
         services: Option<&Known>,
     ) -> Option<Copy> {
@@ -1000,7 +1000,7 @@ impl Hop<'_> {
 #[derive(Debug, Clone)]
 pub struct RestoreOnRollback {
     pub backup: std::path::PathBuf,
-    pub current: crate::backup::Target,
+    pub current: crate::backup::BackupTarget,
     pub root: std::path::PathBuf,
     pub keep: usize,
 }
@@ -1104,7 +1104,7 @@ pub fn plan_rollback(
 /// while it runs).
 pub fn plan_backup(
     app: &Container,
-    target: crate::backup::Target,
+    target: crate::backup::BackupTarget,
     root: std::path::PathBuf,
     keep: usize,
     online: bool,
@@ -1153,7 +1153,7 @@ pub fn plan_backup(
 /// container does not come up healthy on it, the current data goes back.
 pub fn plan_restore(
     app: &Container,
-    safety: crate::backup::Target,
+    safety: crate::backup::BackupTarget,
     backup: &std::path::Path,
     root: std::path::PathBuf,
     keep: usize,

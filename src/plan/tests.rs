@@ -523,7 +523,7 @@ fn a_products_services_are_stopped_backed_up_given_their_settings_and_migrated_b
         name: "lake".into(),
         user: "merico".into(),
     };
-    let target = crate::backup::Target {
+    let target = crate::backup::BackupTarget {
         database: Some(database),
         volumes: vec![],
     };

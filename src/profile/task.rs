@@ -237,11 +237,11 @@ pub struct ValueCondition {
 
 /// The task's options as given: each name with its values (none for a flag).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TaskArgs {
+pub struct TaskOptions {
     pub values: BTreeMap<String, Vec<String>>,
 }
 
-impl TaskArgs {
+impl TaskOptions {
     pub fn given(&self, name: &str) -> bool {
         self.values.contains_key(name)
     }
@@ -424,8 +424,8 @@ impl TaskSpec {
 
     /// The task's options out of the words after its name; the words it does not know (the
     /// command's own options) come back in their order.
-    pub fn parse_args(&self, words: &[String]) -> Result<(TaskArgs, Vec<String>), String> {
-        let mut args = TaskArgs::default();
+    pub fn parse_args(&self, words: &[String]) -> Result<(TaskOptions, Vec<String>), String> {
+        let mut args = TaskOptions::default();
         let mut rest = Vec::new();
         let mut words = words.iter();
         while let Some(word) = words.next() {
@@ -506,7 +506,7 @@ impl TaskSpec {
     }
 
     /// Refuses when a file lacks what the task needs of it.
-    pub fn check_files(&self, args: &TaskArgs, files: &Files) -> Result<(), String> {
+    pub fn check_files(&self, args: &TaskOptions, files: &Files) -> Result<(), String> {
         for check in &self.checks {
             if check.if_arg.as_ref().is_some_and(|a| !args.given(a))
                 || check.unless_arg.as_ref().is_some_and(|a| args.given(a))
@@ -541,7 +541,7 @@ impl TaskSpec {
     }
 
     /// A file of the task as people know it: the path given, or the configuration's.
-    pub fn describe_file(&self, args: &TaskArgs, name: &str) -> String {
+    pub fn describe_file(&self, args: &TaskOptions, name: &str) -> String {
         match args.values.get(name).and_then(|v| v.first()) {
             Some(path) => format!("{path} (--{name})"),
             None => self
@@ -553,7 +553,7 @@ impl TaskSpec {
 }
 
 impl ValueCondition {
-    pub fn holds(&self, args: &TaskArgs, files: &Files) -> bool {
+    pub fn holds(&self, args: &TaskOptions, files: &Files) -> bool {
         if self.unless_arg.as_ref().is_some_and(|a| args.given(a)) {
             return false;
         }
@@ -646,7 +646,7 @@ pub fn file_path(name: &str) -> String {
 /// the command uses.
 pub fn resolve_command(
     words: &[String],
-    args: &TaskArgs,
+    args: &TaskOptions,
     files: &Files,
 ) -> (Vec<String>, Vec<String>) {
     let mut out = Vec::new();

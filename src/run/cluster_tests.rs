@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::tests::{health, migration, new_host, Host, BACKUPS_IN_HOST};
-use crate::discover::auto::{Asked, PassOutcome, Settings};
+use crate::discover::auto::{Asked, PassOutcome, PassSettings};
 use crate::discover::check::Status;
 use crate::discover::rollout::{self, Rollout};
 use crate::engine::fake::Behaviour;
@@ -45,7 +45,7 @@ async fn roll_asking(
         command: vec![command.into()],
         ..migration(600)
     });
-    let settings = Settings {
+    let settings = PassSettings {
         given: Given {
             health: HealthSettings {
                 settle: Some(Duration::from_secs(10)),

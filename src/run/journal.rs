@@ -311,7 +311,7 @@ fn container_of(path: &Path) -> String {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub enum StepPhase {
     Started,
     Done,
     Failed,
@@ -348,7 +348,7 @@ pub enum Event {
     Step {
         stage: usize,
         index: usize,
-        phase: Phase,
+        phase: StepPhase,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         detail: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -357,7 +357,7 @@ pub enum Event {
     Undo {
         stage: usize,
         index: usize,
-        phase: Phase,
+        phase: StepPhase,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         detail: Option<String>,
     },
@@ -507,7 +507,7 @@ impl Run {
                     outputs,
                     ..
                 } => match phase {
-                    Phase::Started => {
+                    StepPhase::Started => {
                         run.steps.insert(
                             (stage, index),
                             StepRecord {
@@ -517,13 +517,13 @@ impl Run {
                             },
                         );
                     }
-                    Phase::Done => {
+                    StepPhase::Done => {
                         if let Some(step) = run.steps.get_mut(&(stage, index)) {
                             step.done = true;
                             step.outputs = outputs;
                         }
                     }
-                    Phase::Failed => {
+                    StepPhase::Failed => {
                         let step = run.plan.stages.get(stage).and_then(|s| s.steps.get(index));
                         if step.is_some_and(|s| !s.traits().cleanup) {
                             run.rolling_back.insert(stage);
@@ -633,7 +633,7 @@ mod tests {
         j.record(Event::Step {
             stage: 0,
             index: 0,
-            phase: Phase::Started,
+            phase: StepPhase::Started,
             detail: None,
             outputs: None,
         })
@@ -641,7 +641,7 @@ mod tests {
         j.record(Event::Step {
             stage: 0,
             index: 0,
-            phase: Phase::Done,
+            phase: StepPhase::Done,
             detail: None,
             outputs: Some(bound.clone()),
         })
@@ -649,7 +649,7 @@ mod tests {
         j.record(Event::Step {
             stage: 1,
             index: 0,
-            phase: Phase::Started,
+            phase: StepPhase::Started,
             detail: None,
             outputs: None,
         })
@@ -701,19 +701,19 @@ mod tests {
             ..Outputs::default()
         };
         for event in [
-            step(0, Phase::Started, None, None),
-            step(0, Phase::Done, None, Some(bound)),
-            step(1, Phase::Started, None, None),
+            step(0, StepPhase::Started, None, None),
+            step(0, StepPhase::Done, None, Some(bound)),
+            step(1, StepPhase::Started, None, None),
             step(
                 1,
-                Phase::Failed,
+                StepPhase::Failed,
                 Some("pull failed — “demo:2” not found"),
                 None,
             ),
             Event::Undo {
                 stage: 0,
                 index: 0,
-                phase: Phase::Done,
+                phase: StepPhase::Done,
                 detail: None,
             },
             Event::End {
@@ -805,7 +805,8 @@ mod tests {
     }
 
     fn event() -> impl Strategy<Value = Event> {
-        let phase = proptest::sample::select(vec![Phase::Started, Phase::Done, Phase::Failed]);
+        let phase =
+            proptest::sample::select(vec![StepPhase::Started, StepPhase::Done, StepPhase::Failed]);
         let outcome = proptest::sample::select(vec![
             Outcome::Succeeded,
             Outcome::RolledBack,

@@ -9,7 +9,7 @@ use indicatif::MultiProgress;
 use serde::Serialize;
 
 use super::interrupt::Interrupt;
-use super::journal::{Event, Journal, JournalError, Outcome, Phase, Run};
+use super::journal::{Event, Journal, JournalError, Outcome, Run, StepPhase};
 use crate::clock;
 use crate::engine::{inspect_required, Engine};
 use crate::health;
@@ -312,7 +312,7 @@ fn undo_result(
     description: &str,
     number: usize,
     state: &mut State,
-) -> (Phase, Option<String>, Option<String>) {
+) -> (StepPhase, Option<String>, Option<String>) {
     match result {
         Ok(said) => {
             let said = said.map(|s| secrets::redact(&s));
@@ -323,7 +323,7 @@ fn undo_result(
                 }
             }
             state.reports[number].status = StepStatus::Undone;
-            (Phase::Done, said, None)
+            (StepPhase::Done, said, None)
         }
         Err(e) => {
             let message = secrets::redact(&e.to_string());
@@ -339,7 +339,7 @@ fn undo_result(
                     Some(message.clone())
                 }
             };
-            (Phase::Failed, Some(message), failure)
+            (StepPhase::Failed, Some(message), failure)
         }
     }
 }
@@ -551,7 +551,7 @@ impl Runner<'_> {
         let began = Event::Step {
             stage,
             index,
-            phase: Phase::Started,
+            phase: StepPhase::Started,
             detail: None,
             outputs: None,
         };
@@ -613,7 +613,7 @@ impl Runner<'_> {
         let finished = Event::Step {
             stage,
             index,
-            phase: Phase::Done,
+            phase: StepPhase::Done,
             detail,
             outputs: Some(done.outputs),
         };
@@ -670,7 +670,7 @@ impl Runner<'_> {
         let failed = Event::Step {
             stage,
             index,
-            phase: Phase::Failed,
+            phase: StepPhase::Failed,
             detail: Some(message.clone()),
             outputs: None,
         };
@@ -946,7 +946,7 @@ impl Runner<'_> {
         let began = Event::Undo {
             stage,
             index,
-            phase: Phase::Started,
+            phase: StepPhase::Started,
             detail: None,
         };
         self.write(began, state);
@@ -958,7 +958,7 @@ impl Runner<'_> {
         let number = global(plan, stage, index);
         state.reports[number].millis += clock.elapsed().as_millis() as u64;
         let (phase, detail, failure) = undo_result(result, description, number, state);
-        let undone = phase == Phase::Done;
+        let undone = phase == StepPhase::Done;
         let ended = Event::Undo {
             stage,
             index,

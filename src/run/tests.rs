@@ -989,8 +989,8 @@ fn under_umask_000_what_a_run_writes_is_its_owners_alone() {
             assert!(matches!(result, Err(RunError::Interrupted)));
             host
         });
-    let record = crate::plan::steps::gate::Record::path(&host.dir, "cluster");
-    crate::plan::steps::gate::Record::create(&record, "web").unwrap();
+    let record = crate::plan::steps::gate::ClusterRecord::path(&host.dir, "cluster");
+    crate::plan::steps::gate::ClusterRecord::create(&record, "web").unwrap();
     let mut seen = Vec::new();
     let mut dirs = vec![host.dir.clone()];
     while let Some(dir) = dirs.pop() {
@@ -1119,7 +1119,7 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
 /// plan of `cutover restore` of that backup (5 steps).
 async fn restore_of_old_data() -> (Host, Plan) {
     use crate::backup::location::{DatabaseSpec, DbEngine, Source};
-    use crate::backup::{DatabaseTarget, Target as BackupTarget};
+    use crate::backup::{DatabaseTarget, BackupTarget};
     let spec = DatabaseSpec {
         sources: vec![Source::UrlEnv {
             name: "DB_URL".into(),

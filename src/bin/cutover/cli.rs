@@ -66,8 +66,8 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    pub fn given(&self) -> cutover::engine::endpoint::Given {
-        cutover::engine::endpoint::Given {
+    pub fn given(&self) -> cutover::engine::endpoint::EngineGiven {
+        cutover::engine::endpoint::EngineGiven {
             host: self.host.clone(),
             context: self.context.clone(),
             wait: self.engine_wait,

@@ -49,7 +49,11 @@ impl Store {
         .unwrap();
     }
 
-    fn resolve(&self, given: &Given, env: &[(&str, &str)]) -> Result<Endpoint, EndpointError> {
+    fn resolve(
+        &self,
+        given: &EngineGiven,
+        env: &[(&str, &str)],
+    ) -> Result<Endpoint, EndpointError> {
         let vars: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -71,17 +75,17 @@ impl Drop for Store {
     }
 }
 
-fn host(h: &str) -> Given {
-    Given {
+fn host(h: &str) -> EngineGiven {
+    EngineGiven {
         host: Some(h.into()),
-        ..Given::default()
+        ..EngineGiven::default()
     }
 }
 
-fn context(c: &str) -> Given {
-    Given {
+fn context(c: &str) -> EngineGiven {
+    EngineGiven {
         context: Some(c.into()),
-        ..Given::default()
+        ..EngineGiven::default()
     }
 }
 
@@ -102,7 +106,7 @@ fn the_choice_follows_the_docker_cli_s_order() {
     let store = Store::new("order");
     store.context("remote", "tcp://10.0.0.1:2376", false);
     store.context("sshy", "ssh://me@10.0.0.2:2222", false);
-    let none = Given::default();
+    let none = EngineGiven::default();
     // Nothing said: the local socket.
     assert_eq!(store.resolve(&none, &[]).unwrap().host, LOCAL);
     // `docker context use`.
@@ -139,7 +143,7 @@ fn the_choice_follows_the_docker_cli_s_order() {
     assert_eq!(store.resolve(&context("default"), &[]).unwrap().host, LOCAL);
     assert_eq!(
         store.resolve(
-            &Given {
+            &EngineGiven {
                 host: Some("tcp://h:1".into()),
                 context: Some("sshy".into()),
                 wait: None,
@@ -161,7 +165,7 @@ fn tls_from_the_environment_needs_its_three_files() {
         ("DOCKER_CERT_PATH", certs.to_str().unwrap()),
     ];
     let e = store
-        .resolve(&Given::default(), &env)
+        .resolve(&EngineGiven::default(), &env)
         .unwrap_err()
         .to_string();
     assert!(
@@ -171,7 +175,7 @@ fn tls_from_the_environment_needs_its_three_files() {
     for f in ["ca.pem", "cert.pem", "key.pem"] {
         std::fs::write(certs.join(f), "x").unwrap();
     }
-    let found = store.resolve(&Given::default(), &env).unwrap();
+    let found = store.resolve(&EngineGiven::default(), &env).unwrap();
     assert_eq!(found.tls.unwrap().cert, certs.join("cert.pem"));
     // Without DOCKER_TLS_VERIFY, plain TCP.
     assert_eq!(store.resolve(&host("tcp://h:2375"), &[]).unwrap().tls, None);
@@ -252,16 +256,17 @@ fn each_remote_engine_keeps_its_own_state() {
 #[test]
 fn the_wait_for_an_absent_engine_is_the_flag_else_the_variable_else_two_minutes() {
     let store = Store::new("wait");
-    let none = Given::default();
-    let wait = |given: &Given, env: &[(&str, &str)]| store.resolve(given, env).map(|e| e.wait);
+    let none = EngineGiven::default();
+    let wait =
+        |given: &EngineGiven, env: &[(&str, &str)]| store.resolve(given, env).map(|e| e.wait);
     assert_eq!(wait(&none, &[]), Ok(DEFAULT_WAIT));
     assert_eq!(
         wait(&none, &[(WAIT_ENV, "45s")]),
         Ok(Duration::from_secs(45))
     );
-    let flag = Given {
+    let flag = EngineGiven {
         wait: Some(Duration::from_secs(10)),
-        ..Given::default()
+        ..EngineGiven::default()
     };
     assert_eq!(
         wait(&flag, &[(WAIT_ENV, "45s")]),

@@ -22,7 +22,7 @@ mod plan;
 
 use crate::plan::ProfileUse;
 use crate::profile::task::{
-    lookup, resolve_command, ConfigSpec, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE,
+    lookup, resolve_command, ConfigSpec, Files, TaskOptions, TaskSpec, TaskStepSpec, SOURCE,
 };
 use crate::profile::{Catalog, Choice, Facts, Loaded};
 use crate::run::journal::ContainerLock;
@@ -77,7 +77,7 @@ pub struct TaskRequest {
     /// The container the command names; the group's first member.
     pub name: String,
     pub task: String,
-    pub args: TaskArgs,
+    pub args: TaskOptions,
     /// The config file, the command line's health flags and `--profile` (which chose `tasks`).
     pub given: Given,
     pub backup: BackupRequest,
@@ -136,7 +136,7 @@ pub async fn prepare(
     let health =
         settings::resolve(&req.given, Some((profile, &members[0].1)), &members[0].0)?.health;
     let version = profile.expect_version.clone().map(VersionSource::Url);
-    let rules = live::Rules {
+    let rules = live::LiveRules {
         health: &health,
         version: version.as_ref(),
         database: profile.database.as_ref(),
@@ -196,7 +196,7 @@ async fn claim_group(
 
 /// The files the task's options name, read and parsed, with their digests (the plan keeps
 /// them as they were checked).
-fn given_files(spec: &TaskSpec, args: &TaskArgs) -> Result<(Files, BTreeMap<String, String>)> {
+fn given_files(spec: &TaskSpec, args: &TaskOptions) -> Result<(Files, BTreeMap<String, String>)> {
     let mut files = Files::new();
     let mut digests = BTreeMap::new();
     for arg in spec.args.iter().filter(|a| a.file) {
@@ -348,7 +348,7 @@ fn parent(path: &str) -> &str {
 /// Refuses when the member that does the work lacks a variable the task's commands need.
 fn check_environment(
     spec: &TaskSpec,
-    args: &TaskArgs,
+    args: &TaskOptions,
     files: &Files,
     worker: &Container,
 ) -> Result<()> {

@@ -11,10 +11,10 @@ use crate::engine::Container;
 use crate::health::HealthPolicy;
 use crate::plan::build::{in_place, BackupPlan};
 use crate::plan::steps::{
-    AwaitHealthy, Command, FileSource, Home, Judged, KeepFile, Start, Step, Stop, Swap, TaskRun,
+    AwaitHealthy, FileSource, Home, Judged, KeepFile, Start, Step, Stop, Swap, TaskCommand, TaskRun,
 };
 use crate::plan::{Kind, Plan, Slot};
-use crate::profile::task::{self, Files, TaskArgs, TaskSpec, TaskStepSpec, SOURCE};
+use crate::profile::task::{self, Files, TaskOptions, TaskSpec, TaskStepSpec, SOURCE};
 
 /// A member of the group, as the task sees it.
 pub struct TaskMember<'a> {
@@ -37,7 +37,7 @@ pub struct TaskMember<'a> {
 pub struct TaskInput<'a> {
     pub task: &'a str,
     pub spec: &'a TaskSpec,
-    pub args: &'a TaskArgs,
+    pub args: &'a TaskOptions,
     /// The files it reads, parsed: `source` and the file arguments.
     pub files: &'a Files,
     /// The SHA-256 of each, as checked: the run refuses a file that changed since.
@@ -221,7 +221,7 @@ fn run_step(
 ) -> Result<TaskRun, String> {
     let command = |judged: Judged| {
         let (words, used) = task::resolve_command(&judged.command, input.args, input.files);
-        Command {
+        TaskCommand {
             run: Judged {
                 command: words,
                 ..judged

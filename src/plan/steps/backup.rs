@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{took, Action, Cx, Done, Outputs, StepError, Traits};
-use crate::backup::{self, Target};
+use crate::backup::{self, BackupTarget};
 use crate::engine::facts::Facts;
 use crate::engine::inspect_required;
 use crate::plan::{Plan, Slot};
@@ -18,7 +18,7 @@ use crate::size::human_bytes;
 pub struct Backup {
     /// The application, stopped (or running, for an online backup).
     pub slot: Slot,
-    pub target: Target,
+    pub target: BackupTarget,
     /// Where backups live: a folder per container under it.
     pub root: PathBuf,
     /// How many backups of the container to keep.

@@ -71,7 +71,7 @@ impl Call {
                     "the container stopped while cutover waited to call it".into(),
                 ));
             }
-            for endpoint in health::endpoints(&container, c.port, &engine.machine()) {
+            for endpoint in health::routes(&container, c.port, &engine.machine()) {
                 let base = format!("http://{}", endpoint.addr);
                 let probe = http
                     .get(format!("{base}{}", c.while_path))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::files::{self, Entry};
+use super::files::{self, ArchiveEntry};
 use super::{Action, Cx, Done, Outputs, StepError};
 use crate::plan::{Plan, Slot};
 
@@ -95,7 +95,7 @@ impl CarryFile {
         files.join(format!("{}{}", self.from, self.path.replace('/', "%")))
     }
 
-    async fn fetch(&self, cx: &Cx<'_>) -> Result<Option<Entry>, StepError> {
+    async fn fetch(&self, cx: &Cx<'_>) -> Result<Option<ArchiveEntry>, StepError> {
         match files::fetch(cx.engine, cx.id(&self.from)?, &self.path).await? {
             Some(entry) => Ok(Some(entry)),
             None if self.optional => Ok(None),

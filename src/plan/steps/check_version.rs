@@ -135,7 +135,7 @@ impl CheckVersion {
                 ))
             })?;
             let scheme = if self.tls { "https" } else { "http" };
-            health::endpoints(&c, port, &engine.machine())
+            health::routes(&c, port, &engine.machine())
                 .iter()
                 .map(|e| format!("{scheme}://{}{path}", e.addr))
                 .collect()

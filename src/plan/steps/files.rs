@@ -14,7 +14,7 @@ use crate::engine::Engine;
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// A file as the archive API gave it: its bytes, and the header that holds its mode and owner.
-pub struct Entry {
+pub struct ArchiveEntry {
     pub bytes: Vec<u8>,
     pub header: tar::Header,
 }
@@ -70,7 +70,11 @@ pub async fn fetch_dir(
 }
 
 /// The regular file at `path` in the container, or `None` when there is none.
-pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<Entry>, StepError> {
+pub async fn fetch(
+    engine: &dyn Engine,
+    id: &str,
+    path: &str,
+) -> Result<Option<ArchiveEntry>, StepError> {
     let Some(tar) = archive(engine, id, path).await? else {
         return Ok(None);
     };
@@ -110,7 +114,7 @@ pub async fn fetch(engine: &dyn Engine, id: &str, path: &str) -> Result<Option<E
     entry
         .read_to_end(&mut bytes)
         .map_err(|e| StepError::Failed(format!("reading {path}: {e}")))?;
-    Ok(Some(Entry { bytes, header }))
+    Ok(Some(ArchiveEntry { bytes, header }))
 }
 
 /// Writes `bytes` at `path` in the container, with the mode and owner of `header`.

@@ -8,7 +8,7 @@
 //!
 //! An old node is never started on a database the first node moved on: a node whose new
 //! version fails then is left stopped, needing attention, while the first node serves. What the
-//! first node did to the database is kept in a [`Record`] beside its journal, so that `recover`
+//! first node did to the database is kept in a [`ClusterRecord`] beside its journal, so that `recover`
 //! in another process can tell too: it puts another node back only once the first node's run
 //! has put the database back (or never touched it), and waits while that run is unfinished.
 
@@ -31,7 +31,7 @@ pub struct Gate {
     pub first: String,
     /// This run's node, `HOST/NAME`.
     pub node: String,
-    /// The cluster run's [`Record`].
+    /// The cluster run's [`ClusterRecord`].
     pub record: PathBuf,
 }
 
@@ -44,7 +44,7 @@ impl Gate {
     /// and has not ended (an interrupted run not yet recovered), so that this one's recovery
     /// waits for it.
     pub fn waits_for(&self, runs: &dyn Runs) -> Option<&str> {
-        (!self.is_first() && Record::read(&self.record, runs) == Moves::Unfinished)
+        (!self.is_first() && ClusterRecord::read(&self.record, runs) == Moves::Unfinished)
             .then_some(self.first.as_str())
     }
 }
@@ -82,7 +82,7 @@ impl Action for Gate {
             if let Some(why) = state.aborted {
                 return Err(StepError::Failed(why));
             }
-            Record::write(&self.record, Moves::Moving).map_err(StepError::Failed)?;
+            ClusterRecord::write(&self.record, Moves::Moving).map_err(StepError::Failed)?;
             return Ok(Done::said(format!(
                 "stopped: {}",
                 state.followers.join(", ")
@@ -122,11 +122,11 @@ impl Action for Gate {
     ) -> Result<Option<String>, StepError> {
         // The first node's later steps are undone by now: the database is back.
         if self.is_first() {
-            return Record::write(&self.record, Moves::PutBack)
+            return ClusterRecord::write(&self.record, Moves::PutBack)
                 .map(|()| None)
                 .map_err(StepError::Failed);
         }
-        match Record::read(&self.record, cx.runs) {
+        match ClusterRecord::read(&self.record, cx.runs) {
             Moves::Untouched | Moves::PutBack => Ok(None),
             Moves::Moving | Moves::Unfinished | Moves::Moved => Err(StepError::Failed(format!(
                 "{} may have moved the database on, where {}'s old version is not made to run: it is left stopped while {} serves; bring it to the new version by hand once the cause is fixed (`cutover history` on both hosts tells what each run did)",
@@ -136,7 +136,7 @@ impl Action for Gate {
     }
 }
 
-/// What the first node's run did to the database, as its [`Record`] tells.
+/// What the first node's run did to the database, as its [`ClusterRecord`] tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Moves {
@@ -155,13 +155,13 @@ pub enum Moves {
 /// A cluster run's record of the first node's run, beside that run's journal (`clusters/` in
 /// its host's state directory), written at each of its turns and flushed to disk.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Record {
+pub struct ClusterRecord {
     /// The first node's container on its host.
     pub first: String,
     pub moves: Moves,
 }
 
-impl Record {
+impl ClusterRecord {
     /// Where the record of the cluster run `cluster`, whose first node is `first` on the host
     /// of `state`, is kept.
     pub fn path(state: &Path, cluster: &str) -> PathBuf {
@@ -177,7 +177,7 @@ impl Record {
         if let Some(dir) = path.parent() {
             crate::private::dir(dir).map_err(|e| e.to_string())?;
         }
-        let record = Record {
+        let record = ClusterRecord {
             first: first.to_string(),
             moves: Moves::Untouched,
         };
@@ -185,17 +185,17 @@ impl Record {
     }
 
     pub fn write(path: &Path, moves: Moves) -> Result<(), String> {
-        let mut record: Record = Self::load(path)?;
+        let mut record: ClusterRecord = Self::load(path)?;
         record.moves = moves;
         Self::put(path, &record)
     }
 
-    fn put(path: &Path, record: &Record) -> Result<(), String> {
+    fn put(path: &Path, record: &ClusterRecord) -> Result<(), String> {
         let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
         crate::compose::edit::replace(path, &text)
     }
 
-    fn load(path: &Path) -> Result<Record, String> {
+    fn load(path: &Path) -> Result<ClusterRecord, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }

@@ -68,7 +68,7 @@ pub use snapshot::{Snapshot, SnapshotBackup};
 pub use start::Start;
 pub use stop::Stop;
 pub use swap::{Home, Swap};
-pub use task_run::{captured_name, Capture, Command, Judged, TableCheck, TaskRun};
+pub use task_run::{captured_name, Capture, Judged, TableCheck, TaskCommand, TaskRun};
 pub use verify::Verify;
 pub use volume_snapshot::{PreCopy, VolumeSnapshot};
 

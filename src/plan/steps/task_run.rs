@@ -68,7 +68,7 @@ pub struct Judged {
 
 /// A command of a task, its task's templates resolved, with the kept files it reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Command {
+pub struct TaskCommand {
     #[serde(flatten)]
     pub run: Judged,
     /// Kept files it reads: the name they were kept under, and where they stand in the one-shot.
@@ -97,7 +97,7 @@ pub struct TaskRun {
     /// The one-shot's name; its undo's is this with `-undo`.
     pub name: String,
     pub image: String,
-    pub command: Command,
+    pub command: TaskCommand,
     /// Variables set in its one-shot containers, as the profile writes them: their `${VAR}`
     /// are filled in from the member's environment only as they run, like the words.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -107,7 +107,7 @@ pub struct TaskRun {
     pub changes_data: bool,
     /// Commands that undo it, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub undo: Vec<Command>,
+    pub undo: Vec<TaskCommand>,
     /// Restoring the database backup puts back what the step changed, so a failed undo need not
     /// stop the rollback.
     pub backup_covers: bool,
@@ -204,7 +204,7 @@ impl TaskRun {
         &self,
         cx: &Cx<'_>,
         name: &str,
-        command: &Command,
+        command: &TaskCommand,
         captured: &mut BTreeMap<String, String>,
     ) -> Result<Done, StepError> {
         let keep_all = command.run.capture.is_some() || command.run.table.is_some();
@@ -253,7 +253,7 @@ impl TaskRun {
         &self,
         cx: &Cx<'_>,
         name: &str,
-        command: &Command,
+        command: &TaskCommand,
         keep_all: bool,
     ) -> Result<(Vec<String>, Ran), StepError> {
         let member = inspect_required(cx.engine, cx.id(&self.source)?).await?;
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn a_command_journaled_before_judged_commands_reads_back() {
         let then = r#"{"words":["anchore-manager","list"],"fails_if_output_has":["x"],"files":[["dest","/cutover-task/dest.yaml"]]}"#;
-        let command: Command = serde_json::from_str(then).unwrap();
+        let command: TaskCommand = serde_json::from_str(then).unwrap();
         assert_eq!(command.run.command, ["anchore-manager", "list"]);
         assert_eq!(command.run.fails_if_output_has, ["x"]);
         assert_eq!(command.files.len(), 1);
@@ -438,7 +438,7 @@ mod tests {
             now.starts_with(r#"{"command":["anchore-manager","list"]"#),
             "{now}"
         );
-        assert_eq!(serde_json::from_str::<Command>(&now).unwrap(), command);
+        assert_eq!(serde_json::from_str::<TaskCommand>(&now).unwrap(), command);
     }
 
     fn lines(text: &str) -> Vec<String> {

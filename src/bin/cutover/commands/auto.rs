@@ -40,7 +40,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map_err(refused)?;
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
-    let settings = auto::Settings {
+    let settings = auto::PassSettings {
         asked: auto::Asked::default(),
         given,
         catalog: load_profiles()?,
@@ -126,7 +126,7 @@ enum Over<'a> {
 struct Passes<'a> {
     over: Over<'a>,
     registry: &'a RegistryClient,
-    settings: &'a auto::Settings,
+    settings: &'a auto::PassSettings,
     interrupt: &'a Interrupt,
     metrics: Option<&'a Path>,
     exposition: Option<metrics::Exposition>,

@@ -92,12 +92,12 @@ pub struct Site {
 
 impl Site {
     /// The site the command line names: its state directory, and the engine it resolves to.
-    pub fn new(state_dir: Option<PathBuf>, engine: &endpoint::Given) -> anyhow::Result<Site> {
+    pub fn new(state_dir: Option<PathBuf>, engine: &endpoint::EngineGiven) -> anyhow::Result<Site> {
         Ok(Site {
             state_root: state_dir.unwrap_or_else(journal::default_state_dir),
             endpoint: endpoint::resolve(engine, &endpoint::Sources::process())
                 .map_err(|e| refused(e.to_string()))?,
-            named_engine: *engine != endpoint::Given::default(),
+            named_engine: *engine != endpoint::EngineGiven::default(),
         })
     }
 

@@ -119,7 +119,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     }
     let json = args.change.common.json;
     let target = options.target.clone();
-    let settings = auto::Settings {
+    let settings = auto::PassSettings {
         catalog: load_profiles()?,
         window: None,
         asked: auto::Asked {
