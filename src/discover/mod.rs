@@ -6,6 +6,8 @@
 
 pub mod auto;
 pub mod check;
+#[cfg(test)]
+mod cluster_tests;
 pub mod clusters;
 pub mod metrics;
 pub mod notice;

@@ -16,3 +16,10 @@ pub mod service;
 pub mod settings;
 pub mod task;
 pub mod upgrade;
+
+#[cfg(test)]
+mod rehearse_tests;
+#[cfg(test)]
+mod related_tests;
+#[cfg(test)]
+pub(crate) mod upgrade_tests;

@@ -6,17 +6,6 @@ pub mod journal;
 pub mod recover;
 pub mod runner;
 
-#[cfg(test)]
-mod cluster_tests;
-#[cfg(test)]
-mod rehearse_tests;
-#[cfg(test)]
-mod related_tests;
-#[cfg(test)]
-mod task_tests;
-#[cfg(test)]
-mod tests;
-
 pub use interrupt::Interrupt;
 pub use journal::{Outcome, StateDir};
 pub use runner::{Fault, RunReport, Runner};

@@ -365,3 +365,6 @@ fn check_environment(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

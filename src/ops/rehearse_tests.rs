@@ -5,10 +5,9 @@
 //! The fake's copy: the rehearsal's server (the labelled container with a volume) keeps what is
 //! restored into it in that volume, and a one-shot on its network migrates that volume.
 
-use super::journal::Outcome;
-use super::recover::recover;
-use super::runner::{Fault, Moment, RunError};
-use super::tests::{assert_no_run_files, health, migration, new_host, run_plan, Host, DEAD_FOR};
+use super::upgrade_tests::{
+    assert_no_run_files, health, migration, new_host, run_plan, Host, DEAD_FOR,
+};
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::rehearse::{prepare, Findings};
@@ -17,6 +16,9 @@ use crate::ops::upgrade::UpgradeRequest;
 use crate::plan::build::Target;
 use crate::plan::{Plan, UpgradeOptions};
 use crate::profile::{Catalog, Choice};
+use crate::run::journal::Outcome;
+use crate::run::recover::recover;
+use crate::run::runner::{Fault, Moment, RunError};
 
 /// A rehearsal of `web`'s move to `to`, running `command` as its migration, its database named
 /// by `--backup-db DB_URL`.

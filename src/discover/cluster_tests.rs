@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::tests::{health, migration, new_host, Host, BACKUPS_IN_HOST};
 use crate::discover::auto::{Asked, PassOutcome, PassSettings};
 use crate::discover::check::Status;
 use crate::discover::rollout::{self, Rollout};
@@ -13,6 +12,7 @@ use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::fleet;
 use crate::ops::settings::Given;
+use crate::ops::upgrade_tests::{health, migration, new_host, Host, BACKUPS_IN_HOST};
 use crate::plan::build::{Migration, Target};
 use crate::plan::UpgradeOptions;
 use crate::profile::{Catalog, Choice};

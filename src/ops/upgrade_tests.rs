@@ -1,13 +1,11 @@
-//! The runner and recovery over the in-memory engine, on tokio's paused clock: every plan shape
-//! is killed at every moment of every step and recovered from its journal alone.
+//! Upgrades as `ops` prepares them, run and recovered over the in-memory engine on tokio's
+//! paused clock: every plan shape is killed at every moment of every step and recovered from its
+//! journal alone. The other `*_tests` of `ops`, `ops::task` and `discover` share its harness.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::journal::{Outcome, StateDir};
-use super::recover::recover;
-use super::runner::{global, Fault, Moment, RunError, RunReport, Runner, StepStatus};
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::engine::{endpoint, Engine};
 use crate::health::{HealthPolicy, HealthSettings};
@@ -19,21 +17,24 @@ use crate::plan::steps::Cx;
 use crate::plan::steps::VersionSource;
 use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
 use crate::profile::{Catalog, Choice};
+use crate::run::journal::{Outcome, StateDir};
+use crate::run::recover::recover;
+use crate::run::runner::{global, Fault, Moment, RunError, RunReport, Runner, StepStatus};
 
 /// The database server's container.
-pub(super) const DB: &str = "db";
+pub(crate) const DB: &str = "db";
 
 /// Marks options that want a backup: the request then names the database, and each host keeps
 /// its backups in its own directory.
-pub(super) const BACKUPS_IN_HOST: &str = "backups";
+pub(crate) const BACKUPS_IN_HOST: &str = "backups";
 
 /// How long a killed run stays dead before `cutover recover` runs.
-pub(super) const DEAD_FOR: Duration = Duration::from_secs(60);
+pub(crate) const DEAD_FOR: Duration = Duration::from_secs(60);
 
-pub(super) struct Host {
-    pub(super) engine: FakeEngine,
-    pub(super) state: StateDir,
-    pub(super) dir: std::path::PathBuf,
+pub(crate) struct Host {
+    pub(crate) engine: FakeEngine,
+    pub(crate) state: StateDir,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Drop for Host {
@@ -44,7 +45,7 @@ impl Drop for Host {
 
 /// A host running `members` on `app:1`, with `app:2` and `app:3` (healthy), `app:serve` (no
 /// HEALTHCHECK), `app:bad` (unhealthy) and `app:crash` in the registry.
-pub(super) fn new_host(members: &[&str]) -> Host {
+pub(crate) fn new_host(members: &[&str]) -> Host {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "cutover-unit-{}-{}",
@@ -80,7 +81,7 @@ pub(super) fn new_host(members: &[&str]) -> Host {
     }
 }
 
-pub(super) fn health() -> HealthPolicy {
+pub(crate) fn health() -> HealthPolicy {
     HealthPolicy::new(Duration::from_secs(10), Duration::from_secs(120))
 }
 
@@ -141,7 +142,7 @@ async fn upgrade(
 }
 
 /// Runs `plan` on the host with a journal of its own, as the CLI would.
-pub(super) async fn run_plan(
+pub(crate) async fn run_plan(
     host: &Host,
     plan: &Plan,
     fault: Option<Fault>,
@@ -161,7 +162,7 @@ pub(super) async fn run_plan(
 
 /// Every member runs under its name, once; nothing the run made is left. Returns what the
 /// first member runs.
-pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
+pub(crate) fn assert_settled(host: &Host, members: &[&str]) -> String {
     let world = host.engine.world();
     for c in world.containers.values() {
         assert!(
@@ -194,7 +195,7 @@ pub(super) fn assert_settled(host: &Host, members: &[&str]) -> String {
 }
 
 /// `migrate` in a one-shot, within `secs`.
-pub(super) fn migration(secs: u64) -> Migration {
+pub(crate) fn migration(secs: u64) -> Migration {
     Migration {
         shown: None,
         env: Vec::new(),
@@ -207,7 +208,7 @@ pub(super) fn migration(secs: u64) -> Migration {
 
 /// How the database of a shape's backup can be copied in the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Copies {
+pub(crate) enum Copies {
     /// Not at all: it is dumped.
     Dump,
     /// By its server (a snapshot database).
@@ -221,7 +222,7 @@ pub(super) enum Copies {
 type Shape = (&'static str, Vec<&'static str>, UpgradeOptions, Copies);
 
 /// A host for a shape.
-pub(super) fn shape_host(members: &[&str], copies: Copies) -> Host {
+pub(crate) fn shape_host(members: &[&str], copies: Copies) -> Host {
     let host = new_host(members);
     if copies != Copies::Dump {
         host.engine.copies_databases();
@@ -304,7 +305,7 @@ fn shapes() -> Vec<Shape> {
 }
 
 /// Where a plan's step lives, and what recovery must make of a crash there.
-pub(super) fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
+pub(crate) fn expected(plan: &Plan, step: usize) -> (usize, Outcome, bool) {
     let mut stage = 0;
     let mut local = step;
     while local >= plan.stages[stage].steps.len() {
@@ -442,7 +443,7 @@ async fn every_shape_recovers_from_a_kill_at_every_moment_of_every_step() {
 }
 
 /// The runs' private copies (carried files, a rehearsal's dump) are deleted.
-pub(super) fn assert_no_run_files(host: &Host, case: &str) {
+pub(crate) fn assert_no_run_files(host: &Host, case: &str) {
     assert!(
         !host
             .dir
@@ -590,7 +591,7 @@ async fn every_undo_applied_twice_is_applied_once() {
                 progress: None,
                 data_touched: true,
                 captured: &BTreeMap::new(),
-                runs: &super::journal::StateDirs,
+                runs: &crate::run::journal::StateDirs,
             };
             let action = plan.stages[stage].steps[index].action();
             let outputs = run.steps[&(stage, index)].outputs.as_ref();
@@ -1119,7 +1120,7 @@ async fn a_migration_that_fails_half_way_is_undone_by_the_restore() {
 /// plan of `cutover restore` of that backup (5 steps).
 async fn restore_of_old_data() -> (Host, Plan) {
     use crate::backup::location::{DatabaseSpec, DbEngine, Source};
-    use crate::backup::{DatabaseTarget, BackupTarget};
+    use crate::backup::{BackupTarget, DatabaseTarget};
     let spec = DatabaseSpec {
         sources: vec![Source::UrlEnv {
             name: "DB_URL".into(),

@@ -5,20 +5,20 @@
 //! The fake's object store: its data `docs` names the driver that holds the documents, and
 //! `store-check`, `store-move` and `store-list` play `anchore-manager objectstorage`.
 
-use super::journal::Outcome;
-use super::recover::recover;
-use super::runner::{Fault, Moment, RunError, RunReport};
-use super::tests::{
-    assert_settled, expected, health, new_host, run_plan, Host, BACKUPS_IN_HOST, DEAD_FOR,
-};
 use crate::engine::Engine;
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
 use crate::ops::preflight::Prepared;
 use crate::ops::settings::Given;
 use crate::ops::task::{prepare, tasks_of, TaskRequest};
+use crate::ops::upgrade_tests::{
+    assert_settled, expected, health, new_host, run_plan, Host, BACKUPS_IN_HOST, DEAD_FOR,
+};
 use crate::plan::Plan;
 use crate::profile::{Catalog, Choice, Loaded, Profile};
+use crate::run::journal::Outcome;
+use crate::run::recover::recover;
+use crate::run::runner::{Fault, Moment, RunError, RunReport};
 
 const PROFILE: &str = r#"
 name: store

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use super::recover::recover;
-use super::runner::{Fault, Moment, RunError};
-use super::tests::{expected, health, migration, new_host, run_plan, Host, DB, DEAD_FOR};
+use super::upgrade_tests::{expected, health, migration, new_host, run_plan, Host, DB, DEAD_FOR};
 use crate::engine::fake::Behaviour;
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
@@ -17,6 +15,8 @@ use crate::plan::build::Target;
 use crate::plan::{is_reserved_name, Plan, UpgradeOptions};
 use crate::profile::{Catalog, Choice, Loaded, Profile};
 use crate::run::journal::Outcome;
+use crate::run::recover::recover;
+use crate::run::runner::{Fault, Moment, RunError};
 
 /// A product on `app` whose related product `scanner` (on `scan`) keeps its own database in
 /// its configuration file, as Quay's profile says of Clair.
