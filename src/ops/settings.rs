@@ -77,9 +77,14 @@ pub fn resolve_named(
         .cloned()
         .flatten()
         .unwrap_or_default();
+    // The file's `defaults` take the same keys as an entry: a duration given there holds for
+    // every container the file does not give its own.
+    let defaults = &config.defaults;
     let config = HealthSettings {
-        timeout: entry.health_timeout.or(config.health_timeout),
-        settle: entry.settle.or(config.settle),
+        timeout: (entry.health_timeout)
+            .or(defaults.health_timeout)
+            .or(config.health_timeout),
+        settle: entry.settle.or(defaults.settle).or(config.settle),
         ..HealthSettings::default()
     };
     health = config.over(health);
@@ -170,6 +175,12 @@ mod tests {
             "the config file"
         );
         assert_eq!(timeout(&given, &[]).2, "/ready", "which names no check");
+        given.config.defaults.health_timeout = Some(Duration::from_secs(555));
+        assert_eq!(
+            timeout(&given, &[]).0,
+            Duration::from_secs(555),
+            "the file's defaults"
+        );
         let entry = crate::config::RuleLayer {
             health_timeout: Some(Duration::from_secs(570)),
             ..Default::default()
