@@ -71,6 +71,10 @@ pub struct Config {
     webhook: Option<Notifier>,
     /// Upgrades start only inside this daily window, local time, e.g. `02:00-05:00`.
     pub window: Option<String>,
+    /// `required`: `auto` writes a plan for a person to approve (`cutover approve ID`)
+    /// instead of moving anything.
+    #[serde(default)]
+    pub approval: Approval,
     /// The config file's layer of the health settings (see `ops::settings`).
     #[serde(default, deserialize_with = "duration")]
     pub health_timeout: Option<Duration>,
@@ -80,6 +84,17 @@ pub struct Config {
     /// `HOST/NAME`, in `containers` as on the command line.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
+}
+
+/// Whether `auto`'s upgrades wait for a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// A pass upgrades what it found.
+    #[default]
+    None,
+    /// A pass writes its upgrades as a plan, which waits for `cutover approve`.
+    Required,
 }
 
 /// One host of the fleet: a docker context, or an engine's address (`ssh://...`, `tcp://...`).

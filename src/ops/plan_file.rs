@@ -21,6 +21,7 @@ use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::{Container, Engine};
 use crate::error::{Error, Result};
+use crate::notify::{Message, Severity};
 use crate::plan::Plan;
 use crate::run::StateDir;
 
@@ -357,6 +358,29 @@ impl PlanFile {
         let value = serde_json::to_value(&*self).expect("a plan file serialises");
         self.checksum = checksum(&value);
         self.id = id_of(&self.checksum);
+    }
+
+    /// The message that tells a plan waits for approval on `host`, and the command that
+    /// approves it.
+    pub fn message(&self, host: &str) -> Message {
+        let mut lines = self.summary.clone();
+        lines.push(format!(
+            "Nothing was changed. Valid until {}; to carry it out: cutover approve {}",
+            humantime::format_rfc3339_seconds(self.valid_until),
+            self.id
+        ));
+        let upgrades: Vec<Value> = self
+            .upgrades
+            .iter()
+            .map(|u| serde_json::json!({"container": u.container, "from": u.from, "to": u.to, "result": "waits_for_approval"}))
+            .collect();
+        Message::new(
+            format!("cutover plan {} on {host}: waits for approval", self.id),
+            lines,
+            Severity::Success,
+            Value::Array(upgrades),
+            self.made_at,
+        )
     }
 
     /// The file's text: JSON, as people read it.

@@ -16,7 +16,7 @@ fn config(scene: &Scene, text: &str) -> String {
 }
 
 /// A one-shot HTTP endpoint on loopback that hands back the body it receives.
-fn webhook() -> (String, std::thread::JoinHandle<String>) {
+pub(crate) fn webhook() -> (String, std::thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {

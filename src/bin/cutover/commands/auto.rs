@@ -15,9 +15,12 @@ use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
-use super::{config_told, load_profiles, refused, Site};
+use super::{config_told, load_profiles, plan, refused, Site};
 use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
 use crate::output::{self, Exit};
+use cutover::config::Approval;
+use cutover::discover::check::Status;
+use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let given = Given {
@@ -40,12 +43,16 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map_err(refused)?;
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
+    let approval = args.approval || given.config.approval == Approval::Required;
     let settings = auto::Settings {
         asked: auto::Asked::default(),
         given,
         catalog: load_profiles()?,
         window,
     };
+    if approval {
+        return approval_pass(&args, site, &registry, &settings).await;
+    }
     let exposition = match args.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -98,6 +105,10 @@ pub struct AutoArgs {
     /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
     #[arg(long, value_name = "HH:MM-HH:MM")]
     pub window: Option<String>,
+    /// Move nothing: write what the pass would upgrade as a plan in the state directory, tell
+    /// the notifiers, and wait for `cutover approve ID` (the config's `approval: required`)
+    #[arg(long, conflicts_with_all = ["schedule", "metrics_file"])]
+    pub approval: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -204,4 +215,102 @@ impl Passes<'_> {
             }
         }
     }
+}
+
+/// A pass with approval: what it would upgrade, planned as `cutover plan NAME --image TARGET`
+/// plans it (in the order the pass would move them), kept in the state directory and told to
+/// the notifiers with the command that approves it. Nothing moves.
+async fn approval_pass(
+    args: &AutoArgs,
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::Settings,
+) -> anyhow::Result<Exit> {
+    if args.schedule.is_some() || args.health.given() {
+        return Err(refused(
+            "approval: plans are made by one pass, without --schedule, and with the health settings of the config file and labels (not --health-*)".into(),
+        ));
+    }
+    let checked = match settings.given.config.hosts.is_empty() {
+        true => {
+            let (engine, state) = site.connect().await?;
+            let _pass = state.lock_auto()?;
+            auto::survey(&engine, registry, settings).await?
+        }
+        false => {
+            let hosts = &settings.given.config.hosts;
+            let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
+            let members: Vec<fleet::Host<'_>> =
+                connected.iter().map(fleet::Connected::host).collect();
+            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
+            for host in unreached {
+                tracing::warn!("host {} could not be read: {}", host.host, host.error);
+            }
+            checked
+        }
+    };
+    let config = args
+        .discovery
+        .config
+        .as_ref()
+        .map(std::fs::canonicalize)
+        .transpose()
+        .map_err(|e| refused(format!("--config: {e}")))?;
+    let mut planned: Vec<cutover::ops::plan_file::Planned> = Vec::new();
+    // A container an earlier upgrade moves with its group is not planned again.
+    let mut moved: Vec<String> = Vec::new();
+    for status in auto::dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
+        if moved.contains(&status.container) {
+            continue;
+        }
+        let words = upgrade_words(status, config.as_deref());
+        match plan::plan_one(site, &plan::upgrade_args(&words)?, &status.container).await {
+            Ok(p) => {
+                let host = match p.container.rsplit_once('/') {
+                    Some((host, _)) => format!("{host}/"),
+                    None => String::new(),
+                };
+                moved.extend(p.plan.members.iter().map(|m| format!("{host}{m}")));
+                planned.push(p);
+            }
+            Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
+        }
+    }
+    if planned.is_empty() {
+        println!("Nothing to upgrade: no plan was written.");
+        return Ok(Exit::Done);
+    }
+    let file = PlanFile::seal(
+        planned,
+        std::time::SystemTime::now(),
+        cutover::ops::plan_file::DEFAULT_VALIDITY,
+    );
+    let path =
+        cutover::ops::plan_file::Plans::open(&StateDir::open(&site.state_root)?)?.keep(&file)?;
+    let exit = plan::told(
+        &file,
+        &path,
+        &format!("cutover approve {}", file.id),
+        args.json,
+    );
+    let message = file.message(&notify::host_name());
+    notify::send(&settings.given.config.notifiers(), &message).await;
+    Ok(exit)
+}
+
+/// `cutover upgrade`'s words for what check found of `status`: its target and hops, with the
+/// config file.
+fn upgrade_words(status: &Status, config: Option<&Path>) -> Vec<String> {
+    let mut words = vec![
+        status.container.clone(),
+        "--image".into(),
+        status.target.clone().unwrap_or_default(),
+    ];
+    for hop in &status.via {
+        words.extend(["--via".into(), hop.clone()]);
+    }
+    if let Some(config) = config {
+        words.extend(["--config".into(), config.display().to_string()]);
+    }
+    words
 }
