@@ -304,7 +304,7 @@ mod tests {
     const EXAMPLES: &[&str] = &[
         "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3', rehearse: true}\n  db:\n",
         "hosts:\n  quay-1: {context: quay-1}\n  quay-2: {host: 'ssh://deploy@quay-2', labels: {site: b}}\ncontainers:\n  quay: {policy: minor}\n  quay-2/quay: {policy: major, settle: 30s}\n  quay-2/clair:\n",
-        "window: '02:00-05:00'\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
+        "window: '02:00-05:00'\napproval: required\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
     ];
 
     /// The config file is read, or refused by its path and a message.
@@ -361,6 +361,18 @@ mod tests {
         assert!(!resolve("1.2.3", &[&config.defaults]).unwrap().rehearse);
         assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
         assert_eq!(resolve("1.2", &[]).unwrap().policy, Policy::Patch);
+    }
+
+    #[test]
+    fn approval_is_required_or_not() {
+        assert_eq!(
+            Config::parse("settle: 1s").unwrap().approval,
+            Approval::None
+        );
+        let required = Config::parse("approval: required").unwrap();
+        assert_eq!(required.approval, Approval::Required);
+        let e = Config::parse("approval: maybe").unwrap_err();
+        assert!(e.contains("required"), "{e}");
     }
 
     #[test]
