@@ -229,7 +229,8 @@ Exit codes:
 
 pub const AUTO_EXIT_CODES: &str = "\
 Exit codes:
-  0   nothing to upgrade (or only outside the maintenance window)
+  0   nothing to upgrade (or only outside the maintenance window); with approval, nothing moved: a plan
+      was written, or there was nothing to plan
   10  upgraded at least one container, no failure
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running

@@ -137,14 +137,7 @@ pub(super) async fn plan_one(
     name: &str,
 ) -> anyhow::Result<Planned> {
     let one = One::aim(site, &args.change, name).await?;
-    let options = args.options().map_err(refused)?;
-    let first = upgrade::prepare(
-        &one.engine,
-        &one.state,
-        &one.catalog,
-        &args.request(&one, options),
-    )
-    .await?;
+    let first = prepare(&one, args).await?;
     let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
     let to = plan_file::pin(&registry, &first.plan.image_to).await?;
     let hops = first.plan.stages.len().saturating_sub(1);
@@ -159,16 +152,16 @@ pub(super) async fn plan_one(
     asked["target"]["to"] = Value::Null;
     asked["target"]["image"] = json!(to);
     let pinned: UpgradeArgs = serde_json::from_value(asked.clone())?;
-    let options = pinned.options().map_err(refused)?;
-    let prepared = upgrade::prepare(
-        &one.engine,
-        &one.state,
-        &one.catalog,
-        &pinned.request(&one, options),
-    )
-    .await?;
+    let prepared = prepare(&one, &pinned).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
     Ok(Planned::of(name, &prepared.plan, via, now, asked))
+}
+
+/// The upgrade `args` asks of the container `one` aims at, prepared: nothing changes.
+async fn prepare(one: &One, args: &UpgradeArgs) -> anyhow::Result<Prepared> {
+    let options = args.options().map_err(refused)?;
+    let request = args.request(one, options);
+    Ok(upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?)
 }
 
 pub async fn apply(args: ApplyArgs, site: &Site) -> anyhow::Result<Exit> {
@@ -182,12 +175,8 @@ pub async fn apply(args: ApplyArgs, site: &Site) -> anyhow::Result<Exit> {
 pub async fn approve(args: ApproveArgs, site: &Site) -> anyhow::Result<Exit> {
     ensure_can_confirm(&args.common)?;
     let plans = plans(site)?;
-    if let Some(when) = plans.applied(&args.id) {
-        println!(
-            "plan {} was applied already at {when}: nothing to do",
-            args.id
-        );
-        return Ok(Exit::Done);
+    if let Some(done) = applied_already(&plans, &args.id) {
+        return Ok(done);
     }
     let path = plans.find(&args.id)?;
     let text =
@@ -236,6 +225,13 @@ pub fn pending(args: PendingArgs, site: &Site) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// Says so, and that there is nothing to do, when plan `id` was applied already.
+fn applied_already(plans: &Plans, id: &str) -> Option<Exit> {
+    let when = plans.applied(id)?;
+    println!("plan {id} was applied already at {when}: nothing to do");
+    Some(Exit::Done)
+}
+
 /// An upgrade of a plan, prepared again and found to be the one planned.
 struct Ready {
     prepared: Prepared,
@@ -259,12 +255,8 @@ async fn carry_out(
         ))
     })?;
     let plans = plans(site)?;
-    if let Some(when) = plans.applied(&file.id) {
-        println!(
-            "plan {} was applied already at {when}: nothing to do",
-            file.id
-        );
-        return Ok(Exit::Done);
+    if let Some(done) = applied_already(&plans, &file.id) {
+        return Ok(done);
     }
     let mut ready = Vec::new();
     let mut differs = Vec::new();
@@ -346,14 +338,7 @@ async fn prepare_again(
     }
     let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
     said.extend(plan_file::hops_moved(&registry, &planned.via).await?);
-    let options = args.options().map_err(refused)?;
-    let prepared = upgrade::prepare(
-        &one.engine,
-        &one.state,
-        &one.catalog,
-        &args.request(&one, options),
-    )
-    .await?;
+    let prepared = prepare(&one, &args).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
     said.extend(plan_file::changed(&planned.containers, &now));
     said.extend(plan_file::plan_differs(planned, &prepared.plan));
