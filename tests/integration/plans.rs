@@ -99,6 +99,13 @@ fn apply_refuses_an_edited_expired_or_outdated_plan() {
         .refused(&["expired"]);
     assert_untouched(&name, &before);
 
+    // Its configuration is changed in place, then put back.
+    docker(&["update", "--restart", "always", &name]);
+    scene
+        .cutover(&["apply", &file, "--yes"])
+        .refused(&["configuration changed since"]);
+    docker(&["update", "--restart", "no", &name]);
+
     // The container is recreated with the same settings after planning.
     docker(&["rm", "-f", &name]);
     let name = scene.run("app", &["--init"], "1");
@@ -108,6 +115,40 @@ fn apply_refuses_an_edited_expired_or_outdated_plan() {
         .refused(&["was recreated", "nothing was changed"]);
     assert_untouched(&name, &recreated);
     assert!(!exists(&format!("{name}-new")));
+}
+
+#[test]
+fn a_plan_over_a_fleet_moves_each_host_s_container_in_turn() {
+    let scene = Scene::new("planfleet");
+    let world = std::env::var("DOCKER_HOST").unwrap();
+    let (a, b) = (
+        scene.run("a", &["--init"], "1"),
+        scene.run("b", &["--init"], "1"),
+    );
+    let config = temp_dir(&scene, "config").join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!("settle: 1s\nhosts:\n  one: {{host: '{world}'}}\n  two: {{host: '{world}'}}\n"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let (one, two) = (format!("one/{a}"), format!("two/{b}"));
+    let (file, json) = plan(
+        &scene,
+        "plan",
+        &one,
+        &[&two, "--to", "2", "--config", &config],
+    );
+    let planned: Vec<&str> = json["upgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["container"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, [one.as_str(), two.as_str()]);
+    assert!(env_of(&a).contains("APP_VERSION=1") && env_of(&b).contains("APP_VERSION=1"));
+    scene.cutover(&["apply", &file, "--yes"]).expect(0);
+    assert!(env_of(&a).contains("APP_VERSION=2") && env_of(&b).contains("APP_VERSION=2"));
 }
 
 #[test]
