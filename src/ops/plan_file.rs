@@ -267,6 +267,58 @@ impl Planned {
     }
 }
 
+/// How a plan's upgrades of several hosts roll, as `upgrade` of several `HOST/NAME` does with
+/// `--parallel 1`: the canary host first, then one host after the other.
+#[derive(Debug, Clone, Default)]
+pub struct Roll {
+    /// The host that goes first; the first one planned otherwise.
+    pub canary: Option<String>,
+    /// Failed hosts tolerated after the canary before the roll stops.
+    pub failure_budget: usize,
+}
+
+impl Roll {
+    /// The order the upgrades of `containers` (NAME or HOST/NAME, as planned) run in: the canary
+    /// host's, then the others' as planned.
+    pub fn order(&self, containers: &[String]) -> Vec<usize> {
+        let first = self.first(containers);
+        let (mut order, rest): (Vec<usize>, Vec<usize>) =
+            (0..containers.len()).partition(|&i| host(&containers[i]) == first);
+        order.extend(rest);
+        order
+    }
+
+    /// The canary: the one given when a container of the plan is on it, else the first host
+    /// planned.
+    pub fn first<'a>(&'a self, containers: &'a [String]) -> &'a str {
+        self.canary
+            .as_deref()
+            .filter(|c| containers.iter().any(|n| host(n) == *c))
+            .or(containers.first().map(|c| host(c)))
+            .unwrap_or_default()
+    }
+
+    /// Why the roll stops after an upgrade on `host` that did not end done, when it does: one
+    /// that needs attention, the canary's failure, or more failed hosts than the budget allows
+    /// (`failed_hosts` counts this one).
+    pub fn stops(&self, canary: bool, attention: bool, failed_hosts: usize) -> Option<String> {
+        match (attention, canary) {
+            (true, _) => Some("it needs attention".into()),
+            (false, true) => Some("it is on the canary host".into()),
+            _ if failed_hosts > self.failure_budget => Some(format!(
+                "{failed_hosts} host(s) failed (failure budget {})",
+                self.failure_budget
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The host of a container as planned: `HOST` of `HOST/NAME`, empty for a bare name.
+pub fn host(container: &str) -> &str {
+    container.split_once('/').map_or("", |(host, _)| host)
+}
+
 /// `image` pinned to the digest the registry serves for its tag now: `REPOSITORY:TAG@sha256:…`
 /// (one pinned already is kept).
 pub async fn pin(registry: &RegistryClient, image: &str) -> Result<String> {

@@ -137,7 +137,7 @@ fn a_plan_over_a_fleet_moves_each_host_s_container_in_turn() {
         &scene,
         "plan",
         &one,
-        &[&two, "--to", "2", "--config", &config],
+        &[&two, "--to", "2", "--config", &config, "--canary", "two"],
     );
     let planned: Vec<&str> = json["upgrades"]
         .as_array()
@@ -149,6 +149,13 @@ fn a_plan_over_a_fleet_moves_each_host_s_container_in_turn() {
     assert!(env_of(&a).contains("APP_VERSION=1") && env_of(&b).contains("APP_VERSION=1"));
     scene.cutover(&["apply", &file, "--yes"]).expect(0);
     assert!(env_of(&a).contains("APP_VERSION=2") && env_of(&b).contains("APP_VERSION=2"));
+    let created = |name: &str| {
+        inspect(name).unwrap()["Created"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(created(&b) < created(&a), "the canary host two went first");
 }
 
 #[test]

@@ -122,7 +122,8 @@ and the same steps.\n\n\
 Refused with exit 2, before any downtime and with nothing changed, saying what differs: a file altered since it was made (its checksum), \
 one that expired, one whose containers are no longer those planned (recreated, another image, another configuration), one whose \
 intermediate hops' tags moved, or one whose steps would now differ. A plan applied already does nothing the second time, and says \
-so. The upgrades of a plan run in their order, each as `cutover upgrade` runs it, and stop at the first that does not end done. \
+so. Each upgrade of a plan runs as `cutover upgrade` runs it; those of several hosts roll one host at a time, the canary host \
+first, as --canary and --failure-budget given to `plan` say, and those of one engine stop at the first failure. \
 Asks for confirmation unless --yes (required without a terminal).", after_help = EXIT_CODES)]
     Apply(ApplyArgs),
     /// List the plans that wait for approval in the state directory (`auto` with approval, `plan` without --out)

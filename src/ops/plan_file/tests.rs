@@ -174,3 +174,28 @@ fn applied_plans_leave_the_waiting_list() {
     assert!(plans.waiting(made).unwrap().is_empty());
     assert!(plans.find(&file.id).is_err());
 }
+
+#[test]
+fn a_plan_rolls_from_its_canary_host_one_host_at_a_time() {
+    let planned: Vec<String> = ["a/x", "b/x", "a/y", "c/x"].map(String::from).to_vec();
+    let by_default = Roll::default();
+    assert_eq!(by_default.order(&planned), [0, 2, 1, 3]);
+    assert_eq!(by_default.first(&planned), "a");
+    let canary = Roll {
+        canary: Some("c".into()),
+        failure_budget: 1,
+    };
+    assert_eq!(canary.order(&planned), [3, 0, 1, 2]);
+    let unknown = Roll {
+        canary: Some("z".into()),
+        ..Roll::default()
+    };
+    assert_eq!(unknown.first(&planned), "a");
+    assert!(canary.stops(true, false, 1).unwrap().contains("canary"));
+    assert!(canary.stops(false, true, 0).unwrap().contains("attention"));
+    assert_eq!(canary.stops(false, false, 1), None);
+    assert!(canary.stops(false, false, 2).unwrap().contains("budget 1"));
+    let one_host: Vec<String> = vec!["x".into(), "y".into()];
+    assert_eq!(by_default.order(&one_host), [0, 1]);
+    assert!(by_default.stops(true, false, 1).is_some());
+}

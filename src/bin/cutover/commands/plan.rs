@@ -65,6 +65,9 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         _ if upgrade.project.is_some() || upgrade.stack.is_some() => {
             Some("--project and --stack are not planned yet: name the containers (with --with)")
         }
+        _ if upgrade.rollout.parallel > 1 => {
+            Some("--parallel: a plan's hosts roll one after the other")
+        }
         _ if !upgrade.steps.env.is_empty() => Some(
             "--env NAME=VALUE would write its value in the plan file: set it on the container first, or upgrade without a plan",
         ),
@@ -236,6 +239,10 @@ fn applied_already(plans: &Plans, id: &str) -> Option<Exit> {
 struct Ready {
     prepared: Prepared,
     one: One,
+    /// As planned: NAME or HOST/NAME.
+    container: String,
+    /// How the plan's hosts roll, as its `plan` command asked.
+    roll: plan_file::Roll,
 }
 
 /// Reads the plan `text` (`shown` names it), refuses it with exit 2 and nothing changed when it
@@ -288,20 +295,37 @@ async fn carry_out(
         }
         confirm("Proceed?")?;
     }
-    let mut exit = Exit::Done;
-    let mut ran = Vec::new();
-    for (i, Ready { prepared, one }) in ready.into_iter().enumerate() {
-        let name = file.upgrades[i].container.clone();
-        exit = execute(prepared, &one.engine, &one.state, common.json, one.tell()).await?;
-        ran.push(format!("{name}: exit {}", exit as u8));
-        if exit != Exit::Done {
-            let rest: Vec<&str> = file.upgrades[i + 1..]
+    let containers: Vec<String> = file.upgrades.iter().map(|u| u.container.clone()).collect();
+    let roll = ready.first().map(|r| r.roll.clone()).unwrap_or_default();
+    let canary = roll.first(&containers).to_string();
+    let mut ready: Vec<Option<Ready>> = ready.into_iter().map(Some).collect();
+    let (mut exit, mut ran, mut failed_hosts) = (Exit::Done, Vec::new(), Vec::new());
+    for i in roll.order(&containers) {
+        let Some(Ready { prepared, one, .. }) = ready[i].take() else {
+            continue;
+        };
+        let (name, host) = (&containers[i], plan_file::host(&containers[i]));
+        let ended = execute(prepared, &one.engine, &one.state, common.json, one.tell()).await?;
+        ran.push(format!("{name}: exit {}", ended as u8));
+        if ended == Exit::Done {
+            continue;
+        }
+        if exit == Exit::Done {
+            exit = ended;
+        }
+        if !failed_hosts.contains(&host) {
+            failed_hosts.push(host);
+        }
+        let attention = ended == Exit::NeedsAttention;
+        if let Some(why) = roll.stops(host == canary, attention, failed_hosts.len()) {
+            let rest: Vec<&str> = ready
                 .iter()
-                .map(|u| u.container.as_str())
+                .flatten()
+                .map(|r| r.container.as_str())
                 .collect();
             if !rest.is_empty() {
                 tracing::warn!(
-                    "not attempted, after {name} did not end done: {}",
+                    "not attempted, since {name} did not end done and {why}: {}",
                     rest.join(", ")
                 );
             }
@@ -343,7 +367,15 @@ async fn prepare_again(
     said.extend(plan_file::changed(&planned.containers, &now));
     said.extend(plan_file::plan_differs(planned, &prepared.plan));
     match said.is_empty() {
-        true => Ok(Ok(Ready { prepared, one })),
+        true => Ok(Ok(Ready {
+            prepared,
+            one,
+            container: planned.container.clone(),
+            roll: plan_file::Roll {
+                canary: args.rollout.canary.clone(),
+                failure_budget: args.rollout.failure_budget,
+            },
+        })),
         false => Ok(Err(said)),
     }
 }
