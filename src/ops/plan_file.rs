@@ -319,6 +319,21 @@ pub fn host(container: &str) -> &str {
     container.split_once('/').map_or("", |(host, _)| host)
 }
 
+impl Planned {
+    /// The containers it moves, named as the plan names them (`HOST/NAME` on a fleet).
+    pub fn moves(&self) -> Vec<String> {
+        let host = match host(&self.container) {
+            "" => String::new(),
+            host => format!("{host}/"),
+        };
+        self.plan
+            .members
+            .iter()
+            .map(|m| format!("{host}{m}"))
+            .collect()
+    }
+}
+
 /// `image` pinned to the digest the registry serves for its tag now: `REPOSITORY:TAG@sha256:…`
 /// (one pinned already is kept).
 pub async fn pin(registry: &RegistryClient, image: &str) -> Result<String> {
@@ -508,7 +523,7 @@ impl Plans {
     /// The `plans/` of a state directory, created private (see [`crate::private::dir`]).
     pub fn open(state: &StateDir) -> Result<Plans> {
         let dir = state.path().join("plans");
-        for dir in [dir.clone(), dir.join("applied")] {
+        for dir in [dir.clone(), dir.join("applied"), dir.join("approved")] {
             crate::private::dir(&dir).map_err(|e| Error::Refused(e.to_string()))?;
         }
         Ok(Plans { dir })
@@ -574,11 +589,42 @@ impl Plans {
             humantime::format_rfc3339_seconds(crate::clock::now())
         );
         crate::private::write(&path, said.as_bytes()).map_err(|e| io(&path, e))?;
-        let waiting = self.dir.join(format!("{id}.json"));
-        if waiting.exists() {
-            std::fs::remove_file(&waiting).map_err(|e| io(&waiting, e))?;
+        for done in [
+            self.dir.join(format!("{id}.json")),
+            self.dir.join("approved").join(id),
+        ] {
+            if done.exists() {
+                std::fs::remove_file(&done).map_err(|e| io(&done, e))?;
+            }
         }
         Ok(())
+    }
+
+    /// Records that the waiting plan `id` was approved, for a resident `auto` to apply in its
+    /// window.
+    pub fn approve(&self, id: &str) -> Result<()> {
+        let path = self.dir.join("approved").join(id);
+        crate::private::write(&path, b"").map_err(|e| io(&path, e))
+    }
+
+    /// Takes back the approval of plan `id`, which could not be applied: it waits again.
+    pub fn withdraw(&self, id: &str) -> Result<()> {
+        let path = self.dir.join("approved").join(id);
+        std::fs::remove_file(&path).map_err(|e| io(&path, e))
+    }
+
+    /// The waiting plans approved for a resident `auto`, with their paths, oldest first.
+    pub fn approved(&self, now: SystemTime) -> Result<Vec<Waiting>> {
+        let approved = self.dir.join("approved");
+        Ok(self
+            .waiting(now)?
+            .into_iter()
+            .filter(|w| {
+                w.path
+                    .file_stem()
+                    .is_some_and(|id| approved.join(id).exists())
+            })
+            .collect())
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn config(scene: &Scene, text: &str) -> String {
+pub(crate) fn config(scene: &Scene, text: &str) -> String {
     let path = temp_dir(scene, "config").join("auto.yml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()

@@ -125,13 +125,10 @@ fn a_plan_over_a_fleet_moves_each_host_s_container_in_turn() {
         scene.run("a", &["--init"], "1"),
         scene.run("b", &["--init"], "1"),
     );
-    let config = temp_dir(&scene, "config").join("fleet.yaml");
-    std::fs::write(
-        &config,
-        format!("settle: 1s\nhosts:\n  one: {{host: '{world}'}}\n  two: {{host: '{world}'}}\n"),
-    )
-    .unwrap();
-    let config = config.display().to_string();
+    let config = crate::auto::config(
+        &scene,
+        &format!("settle: 1s\nhosts:\n  one: {{host: '{world}'}}\n  two: {{host: '{world}'}}\n"),
+    );
     let (one, two) = (format!("one/{a}"), format!("two/{b}"));
     let (file, json) = plan(
         &scene,
@@ -169,13 +166,10 @@ fn auto_with_approval_moves_nothing_until_approved() {
     );
     let before = inspect(&name).unwrap();
     let (url, hook) = crate::auto::webhook();
-    let config = temp_dir(&scene, "config").join("auto.yml");
-    std::fs::write(
-        &config,
-        format!("approval: required\nsettle: 1s\nwebhook: {url}\ncontainers:\n  {name}: {{policy: patch}}\n"),
-    )
-    .unwrap();
-    let config = config.display().to_string();
+    let config = crate::auto::config(
+        &scene,
+        &format!("approval: required\nsettle: 1s\nwebhook: {url}\ncontainers:\n  {name}: {{policy: patch}}\n"),
+    );
 
     let out = scene.cutover(&["auto", "--config", &config]);
     out.expect(0);
@@ -201,4 +195,69 @@ fn auto_with_approval_moves_nothing_until_approved() {
     assert!(image.contains("auto-b:1.0.1@sha256:"), "{image}");
     let left = scene.cutover(&["pending", "--json"]).json();
     assert!(!left.to_string().contains(id), "{left}");
+}
+
+#[test]
+fn a_resident_auto_applies_a_plan_approved_for_its_window() {
+    let _turn = auto_turn();
+    let scene = Scene::new("approvalwindow");
+    let name = scene.run_image("app", &["--init"], &format!("{}/auto-c:1.0.0", registry()));
+    let config = crate::auto::config(
+        &scene,
+        &format!("approval: required\nsettle: 1s\ncontainers:\n  {name}: {{policy: patch}}\n"),
+    );
+    // Every second: the first pass plans, later ones find the plan waiting and plan nothing more.
+    let mut resident = scene.spawn(
+        &["auto", "--config", &config, "--schedule", "* * * * * *"],
+        &[],
+    );
+    let waiting = || -> Vec<Value> {
+        let pending = scene.cutover(&["pending", "--json"]).json();
+        pending["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["summary"].to_string().contains(&name))
+            .cloned()
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while waiting().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let plans = waiting();
+    assert_eq!(plans.len(), 1, "one plan, not one per pass: {plans:?}");
+    assert_eq!(tag_of(&name), "1.0.0", "nothing moves before approval");
+
+    let id = plans[0]["id"].as_str().unwrap();
+    let approved = scene.cutover(&["approve", id, "--in-window"]);
+    approved.expect(0);
+    assert!(
+        approved.stdout.contains("is approved"),
+        "{}",
+        approved.stdout
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    // Applied, the plan waits no more.
+    while !waiting().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    kill_hard(&mut resident);
+    assert!(waiting().is_empty());
+    let tag = tag_of(&name);
+    assert!(tag.starts_with("1.0.1@sha256:"), "{tag}");
+    assert!(is_running(&name));
+}
+
+/// The tag (and digest) a container's image names.
+fn tag_of(name: &str) -> String {
+    let image = inspect(name).unwrap()["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = image.rsplit('/').next().unwrap();
+    last.split_once(':')
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_default()
 }

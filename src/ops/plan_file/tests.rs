@@ -169,7 +169,14 @@ fn applied_plans_leave_the_waiting_list() {
     assert_eq!(waiting[0].plan.as_ref().unwrap().id, file.id);
     assert_eq!(plans.find(&file.id[..4]).unwrap(), waiting[0].path);
     assert!(plans.applied(&file.id).is_none());
+    assert!(plans.approved(made).unwrap().is_empty());
+    plans.approve(&file.id).unwrap();
+    assert_eq!(plans.approved(made).unwrap()[0].path, waiting[0].path);
+    plans.withdraw(&file.id).unwrap();
+    assert!(plans.approved(made).unwrap().is_empty());
+    plans.approve(&file.id).unwrap();
     plans.mark_applied(&file.id, "done").unwrap();
+    assert!(plans.approved(made).unwrap().is_empty());
     assert!(plans.applied(&file.id).unwrap().contains("done"));
     assert!(plans.waiting(made).unwrap().is_empty());
     assert!(plans.find(&file.id).is_err());

@@ -16,7 +16,7 @@ use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
 use super::{config_told, load_profiles, plan, refused, Site};
-use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
+use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
 use cutover::discover::check::Status;
@@ -51,7 +51,10 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         window,
     };
     if approval {
-        return approval_pass(&args, site, &registry, &settings).await;
+        return match schedule {
+            None => approval_pass(&args, site, &registry, &settings).await,
+            Some(schedule) => approval_passes(&args, site, &registry, &settings, &schedule).await,
+        };
     }
     let exposition = match args.metrics_listen {
         Some(addr) => {
@@ -107,7 +110,9 @@ pub struct AutoArgs {
     pub window: Option<String>,
     /// Move nothing: write what the pass would upgrade as a plan in the state directory, tell
     /// the notifiers, and wait for `cutover approve ID` (the config's `approval: required`)
-    #[arg(long, conflicts_with_all = ["schedule", "metrics_file"])]
+    /// With --schedule: each pass also applies the plans approved with `cutover approve ID
+    /// --in-window`, inside the window
+    #[arg(long, conflicts_with = "metrics_file")]
     pub approval: bool,
     /// Print JSON
     #[arg(long)]
@@ -190,17 +195,7 @@ impl Passes<'_> {
     /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
     /// reported and the schedule goes on.
     async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
-        loop {
-            let now = chrono::Local::now();
-            let Some(next) = schedule.next_after(now) else {
-                return Err(refused("the schedule has no next occurrence".into()));
-            };
-            tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
-            let wait = (next - now).to_std().unwrap_or_default();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                () = self.interrupt.wait() => return Ok(Exit::Done),
-            }
+        while next_occurrence(schedule, self.interrupt).await? {
             match self.pass().await {
                 Ok(report) => {
                     output::auto(&report, json);
@@ -211,9 +206,10 @@ impl Passes<'_> {
                 }
             }
             if self.interrupt.raised().is_some() {
-                return Ok(Exit::Done);
+                break;
             }
         }
+        Ok(Exit::Done)
     }
 }
 
@@ -226,9 +222,9 @@ async fn approval_pass(
     registry: &RegistryClient,
     settings: &auto::Settings,
 ) -> anyhow::Result<Exit> {
-    if args.schedule.is_some() || args.health.given() {
+    if args.health.given() {
         return Err(refused(
-            "approval: plans are made by one pass, without --schedule, and with the health settings of the config file and labels (not --health-*)".into(),
+            "approval: plans are made with the health settings of the config file and labels, not --health-*".into(),
         ));
     }
     let checked = match settings.given.config.hosts.is_empty() {
@@ -257,8 +253,19 @@ async fn approval_pass(
         .transpose()
         .map_err(|e| refused(format!("--config: {e}")))?;
     let mut planned: Vec<cutover::ops::plan_file::Planned> = Vec::new();
-    // A container an earlier upgrade moves with its group is not planned again.
+    // A container an earlier upgrade moves with its group, or that a plan waiting already
+    // moves, is not planned again.
+    let plans = plan::plans(site)?;
     let mut moved: Vec<String> = Vec::new();
+    for waiting in plans.waiting(std::time::SystemTime::now())? {
+        moved.extend(
+            waiting
+                .plan
+                .iter()
+                .flat_map(|p| &p.upgrades)
+                .flat_map(|u| u.moves()),
+        );
+    }
     for status in auto::dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
         if moved.contains(&status.container) {
             continue;
@@ -266,11 +273,7 @@ async fn approval_pass(
         let words = upgrade_words(status, config.as_deref());
         match plan::plan_one(site, &plan::upgrade_args(&words)?, &status.container).await {
             Ok(p) => {
-                let host = match p.container.rsplit_once('/') {
-                    Some((host, _)) => format!("{host}/"),
-                    None => String::new(),
-                };
-                moved.extend(p.plan.members.iter().map(|m| format!("{host}{m}")));
+                moved.extend(p.moves());
                 planned.push(p);
             }
             Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
@@ -285,8 +288,7 @@ async fn approval_pass(
         std::time::SystemTime::now(),
         cutover::ops::plan_file::DEFAULT_VALIDITY,
     );
-    let path =
-        cutover::ops::plan_file::Plans::open(&StateDir::open(&site.state_root)?)?.keep(&file)?;
+    let path = plans.keep(&file)?;
     let exit = plan::told(
         &file,
         &path,
@@ -296,6 +298,62 @@ async fn approval_pass(
     let message = file.message(&notify::host_name());
     notify::send(&settings.given.config.notifiers(), &message).await;
     Ok(exit)
+}
+
+/// Approval passes on `schedule`, until SIGINT or SIGTERM: each applies the plans approved for
+/// it (`approve ID --in-window`) when inside the window, then plans what it would upgrade. A plan
+/// that cannot be applied is told and waits again, unapproved.
+async fn approval_passes(
+    args: &AutoArgs,
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::Settings,
+    schedule: &Schedule,
+) -> anyhow::Result<Exit> {
+    let interrupt = Interrupt::from_signals();
+    while next_occurrence(schedule, &interrupt).await? {
+        if settings.window.is_none_or(|w| w.contains_now()) {
+            let plans = plan::plans(site)?;
+            for approved in plans.approved(std::time::SystemTime::now())? {
+                let Ok(file) = approved.plan else { continue };
+                let common = CommonArgs {
+                    yes: true,
+                    json: args.json,
+                };
+                let text = file.text();
+                if let Err(e) =
+                    plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
+                {
+                    tracing::warn!(
+                        "approved plan {} was not applied, and waits again: {e:#}",
+                        file.id
+                    );
+                    plans.withdraw(&file.id)?;
+                }
+            }
+        }
+        if let Err(e) = approval_pass(args, site, registry, settings).await {
+            tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()));
+        }
+        if interrupt.raised().is_some() {
+            break;
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// Waits for the schedule's next occurrence: false when a signal came first.
+async fn next_occurrence(schedule: &Schedule, interrupt: &Interrupt) -> anyhow::Result<bool> {
+    let now = chrono::Local::now();
+    let Some(next) = schedule.next_after(now) else {
+        return Err(refused("the schedule has no next occurrence".into()));
+    };
+    tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+    let wait = (next - now).to_std().unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(true),
+        () = interrupt.wait() => Ok(false),
+    }
 }
 
 /// `cutover upgrade`'s words for what check found of `status`: its target and hops, with the

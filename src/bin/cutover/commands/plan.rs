@@ -44,6 +44,10 @@ pub struct ApplyArgs {
 pub struct ApproveArgs {
     /// The plan's id, as `cutover pending` lists it (its first characters are enough)
     pub id: String,
+    /// Apply it not now but at the next pass of the resident `cutover auto --schedule` (with
+    /// approval) that falls inside its window
+    #[arg(long)]
+    pub in_window: bool,
     #[command(flatten)]
     pub notify: NotifyArgs,
     #[command(flatten)]
@@ -127,7 +131,7 @@ pub(super) fn told(file: &PlanFile, path: &Path, apply: &str, json: bool) -> Exi
 }
 
 /// The state directory's plans: this machine's, whichever engine they move.
-fn plans(site: &Site) -> anyhow::Result<Plans> {
+pub(super) fn plans(site: &Site) -> anyhow::Result<Plans> {
     Ok(Plans::open(&StateDir::open(&site.state_root)?)?)
 }
 
@@ -176,7 +180,9 @@ pub async fn apply(args: ApplyArgs, site: &Site) -> anyhow::Result<Exit> {
 }
 
 pub async fn approve(args: ApproveArgs, site: &Site) -> anyhow::Result<Exit> {
-    ensure_can_confirm(&args.common)?;
+    if !args.in_window {
+        ensure_can_confirm(&args.common)?;
+    }
     let plans = plans(site)?;
     if let Some(done) = applied_already(&plans, &args.id) {
         return Ok(done);
@@ -184,6 +190,16 @@ pub async fn approve(args: ApproveArgs, site: &Site) -> anyhow::Result<Exit> {
     let path = plans.find(&args.id)?;
     let text =
         std::fs::read_to_string(&path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
+    if args.in_window {
+        let file = PlanFile::read(&text, SystemTime::now())
+            .map_err(|why| refused(format!("plan {} is refused: {why}", args.id)))?;
+        plans.approve(&file.id)?;
+        println!(
+            "Plan {} is approved: the resident `cutover auto --schedule` applies it at its next pass inside its window.",
+            file.id
+        );
+        return Ok(Exit::Done);
+    }
     carry_out(&text, &args.id, args.notify, args.common, site).await
 }
 
@@ -249,7 +265,7 @@ struct Ready {
 /// was altered, expired or applied already or when its containers or its steps are no longer
 /// those planned, then asks (unless `--yes`) and runs its upgrades in their order, stopping at
 /// the first that does not end done.
-async fn carry_out(
+pub(super) async fn carry_out(
     text: &str,
     shown: &str,
     notify: NotifyArgs,
