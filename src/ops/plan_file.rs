@@ -509,24 +509,24 @@ fn id_of(checksum: &str) -> String {
 }
 
 /// Where plans wait for approval (`auto` with approval), and what was applied.
-pub struct Plans {
+pub struct PlanStore {
     dir: PathBuf,
 }
 
 /// A waiting plan, or one that cannot be read, with why.
-pub struct Waiting {
+pub struct WaitingPlan {
     pub path: PathBuf,
     pub plan: std::result::Result<PlanFile, String>,
 }
 
-impl Plans {
+impl PlanStore {
     /// The `plans/` of a state directory, created private (see [`crate::private::dir`]).
-    pub fn open(state: &StateDir) -> Result<Plans> {
+    pub fn open(state: &StateDir) -> Result<PlanStore> {
         let dir = state.path().join("plans");
         for dir in [dir.clone(), dir.join("applied"), dir.join("approved")] {
             crate::private::dir(&dir).map_err(|e| Error::Refused(e.to_string()))?;
         }
-        Ok(Plans { dir })
+        Ok(PlanStore { dir })
     }
 
     /// Keeps `plan` to wait for approval; its path.
@@ -537,7 +537,7 @@ impl Plans {
     }
 
     /// The plans waiting, oldest first, read as of `now`.
-    pub fn waiting(&self, now: SystemTime) -> Result<Vec<Waiting>> {
+    pub fn waiting(&self, now: SystemTime) -> Result<Vec<WaitingPlan>> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))? {
             let path = entry.map_err(|e| io(&self.dir, e))?.path();
@@ -547,7 +547,7 @@ impl Plans {
             let plan = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|text| PlanFile::read(&text, now));
-            found.push(Waiting { path, plan });
+            found.push(WaitingPlan { path, plan });
         }
         found.sort_by_key(|w| w.plan.as_ref().map(|p| p.made_at).ok());
         Ok(found)
@@ -614,7 +614,7 @@ impl Plans {
     }
 
     /// The waiting plans approved for a resident `auto`, with their paths, oldest first.
-    pub fn approved(&self, now: SystemTime) -> Result<Vec<Waiting>> {
+    pub fn approved(&self, now: SystemTime) -> Result<Vec<WaitingPlan>> {
         let approved = self.dir.join("approved");
         Ok(self
             .waiting(now)?

@@ -161,7 +161,7 @@ fn the_downtime_runs_from_the_stop_until_serving() {
 fn applied_plans_leave_the_waiting_list() {
     let scratch = Scratch::new("plans");
     let state = StateDir::open(scratch.path()).unwrap();
-    let plans = Plans::open(&state).unwrap();
+    let plans = PlanStore::open(&state).unwrap();
     let (file, made) = sealed();
     plans.keep(&file).unwrap();
     let waiting = plans.waiting(made).unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
 use cutover::engine::registry::RegistryClient;
-use cutover::ops::plan_file::{self, PlanFile, Planned, Plans};
+use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
 use cutover::ops::upgrade;
 use cutover::run::journal::StateDir;
@@ -131,8 +131,8 @@ pub(super) fn told(file: &PlanFile, path: &Path, apply: &str, json: bool) -> Exi
 }
 
 /// The state directory's plans: this machine's, whichever engine they move.
-pub(super) fn plans(site: &Site) -> anyhow::Result<Plans> {
-    Ok(Plans::open(&StateDir::open(&site.state_root)?)?)
+pub(super) fn plans(site: &Site) -> anyhow::Result<PlanStore> {
+    Ok(PlanStore::open(&StateDir::open(&site.state_root)?)?)
 }
 
 /// The upgrade `args` asks of `name`, prepared (changing nothing) with its target and hops
@@ -245,7 +245,7 @@ pub fn pending(args: PendingArgs, site: &Site) -> anyhow::Result<Exit> {
 }
 
 /// Says so, and that there is nothing to do, when plan `id` was applied already.
-fn applied_already(plans: &Plans, id: &str) -> Option<Exit> {
+fn applied_already(plans: &PlanStore, id: &str) -> Option<Exit> {
     let when = plans.applied(id)?;
     println!("plan {id} was applied already at {when}: nothing to do");
     Some(Exit::Done)
