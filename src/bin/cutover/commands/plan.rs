@@ -69,6 +69,9 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         _ if upgrade.project.is_some() || upgrade.stack.is_some() => {
             Some("--project and --stack are not planned yet: name the containers (with --with)")
         }
+        _ if upgrade.names.len() > 1 && !(upgrade.with.is_empty() && upgrade.related.is_empty()) => {
+            Some("--with and --related go with the one container named; with several, each moves on its own")
+        }
         _ if upgrade.rollout.parallel > 1 => {
             Some("--parallel: a plan's hosts roll one after the other")
         }
