@@ -71,6 +71,10 @@ pub struct Config {
     webhook: Option<Notifier>,
     /// Upgrades start only inside this daily window, local time, e.g. `02:00-05:00`.
     pub window: Option<String>,
+    /// `required`: `auto` writes a plan for a person to approve (`cutover approve ID`)
+    /// instead of moving anything.
+    #[serde(default)]
+    pub approval: Approval,
     /// The config file's layer of the health settings (see `ops::settings`).
     #[serde(default, deserialize_with = "duration")]
     pub health_timeout: Option<Duration>,
@@ -80,6 +84,17 @@ pub struct Config {
     /// `HOST/NAME`, in `containers` as on the command line.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
+}
+
+/// Whether `auto`'s upgrades wait for a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// A pass upgrades what it found.
+    #[default]
+    None,
+    /// A pass writes its upgrades as a plan, which waits for `cutover approve`.
+    Required,
 }
 
 /// One host of the fleet: a docker context, or an engine's address (`ssh://...`, `tcp://...`).
@@ -289,7 +304,7 @@ mod tests {
     const EXAMPLES: &[&str] = &[
         "defaults: {policy: minor, cooldown: 1d}\ncontainers:\n  web: {policy: major, pin: '<3', rehearse: true}\n  db:\n",
         "hosts:\n  quay-1: {context: quay-1}\n  quay-2: {host: 'ssh://deploy@quay-2', labels: {site: b}}\ncontainers:\n  quay: {policy: minor}\n  quay-2/quay: {policy: major, settle: 30s}\n  quay-2/clair:\n",
-        "window: '02:00-05:00'\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
+        "window: '02:00-05:00'\napproval: required\nhealth_timeout: 2m\nsettle: 10s\ninsecure_registries: [registry.lan:5000]\ndefaults:\n  prerelease: false\n  health_timeout: 90s\n",
     ];
 
     /// The config file is read, or refused by its path and a message.
@@ -346,6 +361,18 @@ mod tests {
         assert!(!resolve("1.2.3", &[&config.defaults]).unwrap().rehearse);
         assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
         assert_eq!(resolve("1.2", &[]).unwrap().policy, Policy::Patch);
+    }
+
+    #[test]
+    fn approval_is_required_or_not() {
+        assert_eq!(
+            Config::parse("settle: 1s").unwrap().approval,
+            Approval::None
+        );
+        let required = Config::parse("approval: required").unwrap();
+        assert_eq!(required.approval, Approval::Required);
+        let e = Config::parse("approval: maybe").unwrap_err();
+        assert!(e.contains("required"), "{e}");
     }
 
     #[test]

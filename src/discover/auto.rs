@@ -210,14 +210,7 @@ pub async fn pass(
 ) -> Result<PassReport> {
     let _host = state.lock_auto()?;
     let started_at = SystemTime::now();
-    let watched = check::discover(
-        engine,
-        &settings.given.config,
-        &settings.catalog,
-        &Selection::OptedIn,
-    )
-    .await?;
-    let checked = check::check(registry, &watched).await;
+    let checked = survey(engine, registry, settings).await?;
     let outside_window = settings.window.is_some_and(|w| !w.contains_now());
     let eligible = checked.iter().filter(|s| s.eligible).collect();
     let results = OnHost {
@@ -236,6 +229,22 @@ pub async fn pass(
         backups: newest_backups(state, ""),
     };
     Ok(report)
+}
+
+/// What check finds for a pass on this engine: its opted-in containers.
+pub async fn survey(
+    engine: &dyn Engine,
+    registry: &RegistryClient,
+    settings: &PassSettings,
+) -> Result<Vec<Status>> {
+    let watched = check::discover(
+        engine,
+        &settings.given.config,
+        &settings.catalog,
+        &Selection::OptedIn,
+    )
+    .await?;
+    Ok(check::check(registry, &watched).await)
 }
 
 /// How an upgrade of a pass ended: its outcome, what to tell, and the downtime when it ran.

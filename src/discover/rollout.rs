@@ -246,7 +246,9 @@ fn clusters_of(checked: &[Status]) -> Vec<Vec<&Status>> {
 }
 
 /// Every host's opted-in containers, checked at once, and the hosts that could not be read.
-async fn survey(
+/// What check finds over the fleet for a pass: its opted-in containers, and the hosts that
+/// could not be read.
+pub async fn survey(
     members: &[Host<'_>],
     registry: &RegistryClient,
     settings: &PassSettings,

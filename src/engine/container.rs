@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use sha2::Digest;
 
 /// One container, as inspected; read from `docker inspect`'s own JSON form too (captured
 /// fixtures).
@@ -392,6 +393,28 @@ impl Container {
     }
 }
 
+impl Container {
+    /// A hash of the settings an upgrade carries to the successor (its configuration, host
+    /// configuration and networks), so that a plan made earlier can tell this container was
+    /// changed since without writing any of its values (environment secrets among them) down.
+    /// Its state (running, addresses, health) does not count.
+    pub fn fingerprint(&self) -> String {
+        let mut networks: Vec<String> = self.attachments().into_iter().map(|a| a.network).collect();
+        networks.sort();
+        let settings = serde_json::json!({
+            "config": self.0.config,
+            "host_config": self.0.host_config,
+            "networks": networks,
+        });
+        // A map's keys come sorted (serde_json without `preserve_order`), so the same settings
+        // always hash the same.
+        format!(
+            "sha256:{:x}",
+            sha2::Sha256::digest(settings.to_string().as_bytes())
+        )
+    }
+}
+
 #[cfg(test)]
 impl Container {
     /// The same container with `patch` (the engine's own JSON form, `{"Config": {"Image":
@@ -474,5 +497,30 @@ mod tests {
                 (9000, "tcp".into(), "0.0.0.0".into(), 32768)
             ]
         );
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_what_an_upgrade_carries_only() {
+        let c = from(serde_json::json!({
+            "Id": "abc", "Config": {"Image": "app:1", "Env": ["TOKEN=s3cret"]},
+            "HostConfig": {"Binds": ["/srv:/data"]},
+            "State": {"Running": true},
+            "NetworkSettings": {"Networks": {"app": {"IPAddress": "172.18.0.2"}}}
+        }));
+        let print = c.fingerprint();
+        assert!(print.starts_with("sha256:") && !print.contains("s3cret"));
+        let restarted = c.patched(serde_json::json!({
+            "State": {"Running": false},
+            "NetworkSettings": {"Networks": {"app": {"IPAddress": "172.18.0.9"}}}
+        }));
+        assert_eq!(restarted.fingerprint(), print);
+        for changed in [
+            serde_json::json!({"Config": {"Env": ["TOKEN=other"]}}),
+            serde_json::json!({"Config": {"Image": "app:2"}}),
+            serde_json::json!({"HostConfig": {"Binds": ["/srv:/other"]}}),
+            serde_json::json!({"NetworkSettings": {"Networks": {"more": {}}}}),
+        ] {
+            assert_ne!(c.patched(changed.clone()).fingerprint(), print, "{changed}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod group;
 pub mod history;
 pub mod live;
+pub mod plan_file;
 pub mod preflight;
 pub mod recover;
 pub mod rehearse;

@@ -566,8 +566,8 @@ impl Run {
     }
 }
 
-/// RFC 3339 timestamps, readable in the journal by people and tools alike.
-mod humantime_serde_rfc3339 {
+/// RFC 3339 timestamps, readable in the journal (and plan files) by people and tools alike.
+pub(crate) mod humantime_serde_rfc3339 {
     use std::time::SystemTime;
 
     use serde::{de::Error, Deserialize, Deserializer, Serializer};

@@ -9,14 +9,14 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn config(scene: &Scene, text: &str) -> String {
+pub(crate) fn config(scene: &Scene, text: &str) -> String {
     let path = temp_dir(scene, "config").join("auto.yml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
 
 /// A one-shot HTTP endpoint on loopback that hands back the body it receives.
-fn webhook() -> (String, std::thread::JoinHandle<String>) {
+pub(crate) fn webhook() -> (String, std::thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {

@@ -12,6 +12,7 @@ mod faults;
 mod helpers;
 mod install;
 mod notify;
+mod plans;
 mod podman;
 mod products;
 mod recover;

@@ -7,9 +7,10 @@ use clap::Args;
 use cutover::health::HealthSettings;
 use cutover::ops::backup::BackupRequest;
 use cutover::profile::Choice;
+use serde::{Deserialize, Serialize};
 
 /// What a backup holds beyond the database a profile names.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Backup")]
 pub struct BackupWhat {
     /// A variable of the container that holds its database's URL (postgres://... or mysql://...), when no profile names it
@@ -20,7 +21,7 @@ pub struct BackupWhat {
     pub backup_volumes: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Backup")]
 pub struct BackupWhere {
     /// Where backups live, a folder per container [default: STATE_DIR/backups]
@@ -52,7 +53,7 @@ pub fn choice(profile: Option<&str>) -> Choice {
 }
 
 /// How a rolling upgrade goes over a fleet's hosts (`auto`, `upgrade` of several HOST/NAME).
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Rolling over a fleet")]
 pub struct RolloutArgs {
     /// The host that goes first, alone; the rest follow only if it all went well [default: the first host with something to upgrade]
@@ -76,7 +77,7 @@ impl RolloutArgs {
     }
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 pub struct DiscoveryArgs {
     /// The YAML config: opted-in containers, their policies, the hosts of a fleet, insecure registries, notification URLs, window, health timeout and settle (see README)
     #[arg(long, value_name = "FILE", env = "CUTOVER_CONFIG")]
@@ -85,11 +86,12 @@ pub struct DiscoveryArgs {
 
 /// What every command that changes containers takes; flattened last, since its groups set the
 /// help headings of what follows them.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Common")]
 pub struct ChangeArgs {
     /// Print the plan; change nothing
     #[arg(long)]
+    #[serde(skip)]
     pub dry_run: bool,
     /// The product profile to follow: a name (`cutover profiles list`), a file, or `none` [default: the container's
     /// cutover.profile label, else the profile matching its image]
@@ -97,9 +99,13 @@ pub struct ChangeArgs {
     pub profile: Option<String>,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+    // A plan file keeps what was asked (see `commands::plan`), but neither the notification
+    // URLs, which hold tokens, nor how the command that made it was run.
     #[command(flatten)]
+    #[serde(skip)]
     pub notify: NotifyArgs,
     #[command(flatten)]
+    #[serde(skip)]
     pub common: CommonArgs,
     #[command(flatten)]
     pub health: HealthArgs,
@@ -116,7 +122,7 @@ pub struct NotifyArgs {
     pub urls: Vec<String>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct CommonArgs {
     /// Do not ask for confirmation (required without a terminal)
     #[arg(short = 'y', long)]
@@ -126,7 +132,7 @@ pub struct CommonArgs {
     pub json: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Health")]
 pub struct HealthArgs {
     /// Require this URL to answer too, besides the image's HEALTHCHECK if it has one (e.g. http://127.0.0.1:8080/health)
@@ -161,6 +167,16 @@ pub struct HealthArgs {
 }
 
 impl HealthArgs {
+    /// Whether any health flag was given (`--health-path` alone judges nothing).
+    pub fn given(&self) -> bool {
+        self.health_url.is_some()
+            || self.health_port.is_some()
+            || self.health_status.is_some()
+            || !self.health_json.is_empty()
+            || self.health_timeout.is_some()
+            || self.settle.is_some()
+    }
+
     /// The command line's layer of the health settings.
     pub fn settings(&self) -> Result<HealthSettings, String> {
         let named = self.health_url.is_some() || self.health_port.is_some();

@@ -9,9 +9,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::commands::{
     auto, auto::AutoArgs, backup, backup::BackupArgs, backups, backups::BackupsArgs, check,
     check::CheckArgs, docs, docs::CompletionsArgs, docs::ManArgs, history, history::HistoryArgs,
-    profiles, profiles::ProfilesCommand, recover, recover::RecoverArgs, rehearse,
-    rehearse::RehearseArgs, restore, restore::RestoreArgs, rollback, rollback::RollbackArgs, task,
-    task::TaskArgs, tasks, tasks::TasksArgs, upgrade, upgrade::UpgradeArgs, Site,
+    plan, plan::ApplyArgs, plan::ApproveArgs, plan::PendingArgs, plan::PlanArgs, profiles,
+    profiles::ProfilesCommand, recover, recover::RecoverArgs, rehearse, rehearse::RehearseArgs,
+    restore, restore::RestoreArgs, rollback, rollback::RollbackArgs, task, task::TaskArgs, tasks,
+    tasks::TasksArgs, upgrade, upgrade::UpgradeArgs, Site,
 };
 use crate::output::Exit;
 
@@ -106,6 +107,30 @@ a job, its settings given (a new Swarm secret or config where the old one holds 
 its rules tried on the new tasks; on failure the old image goes back with no task running and the \
 database is restored before the replicas return. --stack-file writes the new image in the stack's files.")]
     Upgrade(Box<UpgradeArgs>),
+    /// Plan an upgrade now, to carry it out later exactly as planned: its targets pinned to their digests; nothing changes
+    #[command(long_about = "Plan an upgrade now, to carry it out later exactly as planned (`cutover apply FILE`, or `cutover approve ID`).\n\n\
+Takes what `cutover upgrade` takes (NAME, --with, several HOST/NAME of the config file's fleet, the steps and health options) and \
+checks everything an upgrade checks before any downtime (the profile's rules on the running product, the target's existence), \
+changing nothing. The plan holds every target pinned to the digest its tag has now, each hop, every step (the backups and \
+migrations among them), the downtime expected, each container's identity and a fingerprint of its configuration, when it was made \
+and until when it holds (--valid-for), and a checksum of all of it. It is written as JSON to --out FILE, else kept in the state \
+directory, where `cutover pending` lists it. Environment values are never written in it (so --env NAME=VALUE is refused).", after_help = PLAN_EXIT_CODES)]
+    Plan(Box<PlanArgs>),
+    /// Carry out a plan file exactly as planned, or refuse it (altered, expired, its containers changed) before any downtime
+    #[command(long_about = "Carry out a plan file `cutover plan --out FILE` wrote, exactly as planned: the pinned digests, even if the tags have moved since, \
+and the same steps.\n\n\
+Refused with exit 2, before any downtime and with nothing changed, saying what differs: a file altered since it was made (its checksum), \
+one that expired, one whose containers are no longer those planned (recreated, another image, another configuration), one whose \
+intermediate hops' tags moved, or one whose steps would now differ. A plan applied already does nothing the second time, and says \
+so. Each upgrade of a plan runs as `cutover upgrade` runs it; those of several hosts roll one host at a time, the canary host \
+first, as --canary and --failure-budget given to `plan` say, and those of one engine stop at the first failure. \
+Asks for confirmation unless --yes (required without a terminal).", after_help = EXIT_CODES)]
+    Apply(ApplyArgs),
+    /// List the plans that wait for approval in the state directory (`auto` with approval, `plan` without --out)
+    Pending(PendingArgs),
+    /// Carry out a waiting plan now, as `cutover apply` does
+    #[command(after_help = EXIT_CODES)]
+    Approve(ApproveArgs),
     /// Try an upgrade's migrations on a copy of the product's database, while it serves untouched
     #[command(after_help = REHEARSE_EXIT_CODES, long_about = "Try an upgrade's migrations on a copy of the product's database, while the product serves untouched.\n\n\
 Everything an upgrade checks is checked first (the profile's rules on the running product, the database's access). \
@@ -198,9 +223,15 @@ Exit codes:
   2  nothing changed: bad input, a refused precondition, or a failure before anything stopped
   3  failed and needs attention: the group may be down; the message says what is left";
 
+pub const PLAN_EXIT_CODES: &str = "\
+Exit codes:
+  0  the plan was written; nothing was changed
+  2  nothing was planned: bad input, or a refused precondition";
+
 pub const AUTO_EXIT_CODES: &str = "\
 Exit codes:
-  0   nothing to upgrade (or only outside the maintenance window)
+  0   nothing to upgrade (or only outside the maintenance window); with approval, nothing moved: a plan
+      was written, or there was nothing to plan
   10  upgraded at least one container, no failure
   1   an upgrade failed and was rolled back (or refused): those services run as before
   2   nothing changed: bad input, or another pass is running
@@ -212,6 +243,10 @@ impl Command {
     pub fn json(&self) -> bool {
         match self {
             Command::Upgrade(a) => a.change.common.json,
+            Command::Plan(a) => a.upgrade.change.common.json,
+            Command::Apply(a) => a.common.json,
+            Command::Approve(a) => a.common.json,
+            Command::Pending(a) => a.json,
             Command::Rehearse(a) => a.change.common.json,
             Command::Rollback(a) => a.change.common.json,
             Command::Backup(a) => a.change.common.json,
@@ -241,6 +276,10 @@ impl Cli {
         let site = || Site::new(state_dir.clone(), &engine.given());
         match command {
             Command::Upgrade(args) => upgrade::run(*args, &site()?).await,
+            Command::Plan(args) => plan::plan(*args, &site()?).await,
+            Command::Apply(args) => plan::apply(args, &site()?).await,
+            Command::Pending(args) => plan::pending(args, &site()?),
+            Command::Approve(args) => plan::approve(args, &site()?).await,
             Command::Rehearse(args) => rehearse::run(args, &site()?).await,
             Command::Rollback(args) => rollback::run(args, &site()?).await,
             Command::Recover(args) => recover::run(args, &site()?).await,

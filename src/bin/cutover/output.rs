@@ -61,7 +61,7 @@ fn print(text: &str) {
     println!("{}", secrets::redact(text));
 }
 
-fn print_json(value: &serde_json::Value) {
+pub fn print_json(value: &serde_json::Value) {
     print(&serde_json::to_string_pretty(value).unwrap_or_default());
 }
 

@@ -15,9 +15,12 @@ use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
-use super::{config_told, load_profiles, refused, Site};
-use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
+use super::{config_told, load_profiles, plan, refused, Site};
+use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
 use crate::output::{self, Exit};
+use cutover::config::Approval;
+use cutover::discover::check::Status;
+use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let given = Given {
@@ -40,12 +43,19 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map_err(refused)?;
     let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
+    let approval = args.approval || given.config.approval == Approval::Required;
     let settings = auto::PassSettings {
         asked: auto::Asked::default(),
         given,
         catalog: load_profiles()?,
         window,
     };
+    if approval {
+        return match schedule {
+            None => approval_pass(&args, site, &registry, &settings).await,
+            Some(schedule) => approval_passes(&args, site, &registry, &settings, &schedule).await,
+        };
+    }
     let exposition = match args.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -98,6 +108,12 @@ pub struct AutoArgs {
     /// Start upgrades only inside this daily window, local time (e.g. 02:00-05:00); overrides the config
     #[arg(long, value_name = "HH:MM-HH:MM")]
     pub window: Option<String>,
+    /// Move nothing: write what the pass would upgrade as a plan in the state directory, tell
+    /// the notifiers, and wait for `cutover approve ID` (the config's `approval: required`)
+    /// With --schedule: each pass also applies the plans approved with `cutover approve ID
+    /// --in-window`, inside the window
+    #[arg(long, conflicts_with = "metrics_file")]
+    pub approval: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -179,17 +195,7 @@ impl Passes<'_> {
     /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
     /// reported and the schedule goes on.
     async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
-        loop {
-            let now = chrono::Local::now();
-            let Some(next) = schedule.next_after(now) else {
-                return Err(refused("the schedule has no next occurrence".into()));
-            };
-            tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
-            let wait = (next - now).to_std().unwrap_or_default();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                () = self.interrupt.wait() => return Ok(Exit::Done),
-            }
+        while next_occurrence(schedule, self.interrupt).await? {
             match self.pass().await {
                 Ok(report) => {
                     output::auto(&report, json);
@@ -200,8 +206,169 @@ impl Passes<'_> {
                 }
             }
             if self.interrupt.raised().is_some() {
-                return Ok(Exit::Done);
+                break;
             }
         }
+        Ok(Exit::Done)
     }
+}
+
+/// A pass with approval: what it would upgrade, planned as `cutover plan NAME --image TARGET`
+/// plans it (in the order the pass would move them), kept in the state directory and told to
+/// the notifiers with the command that approves it. Nothing moves.
+async fn approval_pass(
+    args: &AutoArgs,
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::PassSettings,
+) -> anyhow::Result<Exit> {
+    if args.health.given() {
+        return Err(refused(
+            "approval: plans are made with the health settings of the config file and labels, not --health-*".into(),
+        ));
+    }
+    let checked = match settings.given.config.hosts.is_empty() {
+        true => {
+            let (engine, state) = site.connect().await?;
+            let _pass = state.lock_auto()?;
+            auto::survey(&engine, registry, settings).await?
+        }
+        false => {
+            let hosts = &settings.given.config.hosts;
+            let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
+            let members: Vec<fleet::Host<'_>> =
+                connected.iter().map(fleet::Connected::host).collect();
+            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
+            for host in unreached {
+                tracing::warn!("host {} could not be read: {}", host.host, host.error);
+            }
+            checked
+        }
+    };
+    let config = args
+        .discovery
+        .config
+        .as_ref()
+        .map(std::fs::canonicalize)
+        .transpose()
+        .map_err(|e| refused(format!("--config: {e}")))?;
+    let mut planned: Vec<cutover::ops::plan_file::Planned> = Vec::new();
+    // A container an earlier upgrade moves with its group, or that a plan waiting already
+    // moves, is not planned again.
+    let plans = plan::plans(site)?;
+    let mut moved: Vec<String> = Vec::new();
+    for waiting in plans.waiting(std::time::SystemTime::now())? {
+        moved.extend(
+            waiting
+                .plan
+                .iter()
+                .flat_map(|p| &p.upgrades)
+                .flat_map(|u| u.moves()),
+        );
+    }
+    for status in auto::dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
+        if moved.contains(&status.container) {
+            continue;
+        }
+        let words = upgrade_words(status, config.as_deref());
+        match plan::plan_one(site, &plan::upgrade_args(&words)?, &status.container).await {
+            Ok(p) => {
+                moved.extend(p.moves());
+                planned.push(p);
+            }
+            Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
+        }
+    }
+    if planned.is_empty() {
+        println!("Nothing to upgrade: no plan was written.");
+        return Ok(Exit::Done);
+    }
+    let file = PlanFile::seal(
+        planned,
+        std::time::SystemTime::now(),
+        cutover::ops::plan_file::DEFAULT_VALIDITY,
+    );
+    let path = plans.keep(&file)?;
+    let exit = plan::told(
+        &file,
+        &path,
+        &format!("cutover approve {}", file.id),
+        args.json,
+    );
+    let message = file.message(&notify::host_name());
+    notify::send(&settings.given.config.notifiers(), &message).await;
+    Ok(exit)
+}
+
+/// Approval passes on `schedule`, until SIGINT or SIGTERM: each applies the plans approved for
+/// it (`approve ID --in-window`) when inside the window, then plans what it would upgrade. A plan
+/// that cannot be applied is told and waits again, unapproved.
+async fn approval_passes(
+    args: &AutoArgs,
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::PassSettings,
+    schedule: &Schedule,
+) -> anyhow::Result<Exit> {
+    let interrupt = Interrupt::from_signals();
+    while next_occurrence(schedule, &interrupt).await? {
+        if settings.window.is_none_or(|w| w.contains_now()) {
+            let plans = plan::plans(site)?;
+            for approved in plans.approved(std::time::SystemTime::now())? {
+                let Ok(file) = approved.plan else { continue };
+                let common = CommonArgs {
+                    yes: true,
+                    json: args.json,
+                };
+                let text = file.text();
+                if let Err(e) =
+                    plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
+                {
+                    tracing::warn!(
+                        "approved plan {} was not applied, and waits again: {e:#}",
+                        file.id
+                    );
+                    plans.withdraw(&file.id)?;
+                }
+            }
+        }
+        if let Err(e) = approval_pass(args, site, registry, settings).await {
+            tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()));
+        }
+        if interrupt.raised().is_some() {
+            break;
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// Waits for the schedule's next occurrence: false when a signal came first.
+async fn next_occurrence(schedule: &Schedule, interrupt: &Interrupt) -> anyhow::Result<bool> {
+    let now = chrono::Local::now();
+    let Some(next) = schedule.next_after(now) else {
+        return Err(refused("the schedule has no next occurrence".into()));
+    };
+    tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+    let wait = (next - now).to_std().unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(true),
+        () = interrupt.wait() => Ok(false),
+    }
+}
+
+/// `cutover upgrade`'s words for what check found of `status`: its target and hops, with the
+/// config file.
+fn upgrade_words(status: &Status, config: Option<&Path>) -> Vec<String> {
+    let mut words = vec![
+        status.container.clone(),
+        "--image".into(),
+        status.target.clone().unwrap_or_default(),
+    ];
+    for hop in &status.via {
+        words.extend(["--via".into(), hop.clone()]);
+    }
+    if let Some(config) = config {
+        words.extend(["--config".into(), config.display().to_string()]);
+    }
+    words
 }

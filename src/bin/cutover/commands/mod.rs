@@ -7,6 +7,7 @@ pub mod backups;
 pub mod check;
 pub mod docs;
 pub mod history;
+pub mod plan;
 pub mod profiles;
 pub mod recover;
 pub mod rehearse;

@@ -13,6 +13,7 @@ use cutover::ops::upgrade::{self, UpgradeRequest};
 use cutover::plan::build::{CarriedPath, Migration, StageOptions, Target};
 use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
+use serde::{Deserialize, Serialize};
 
 use cutover::discover::{auto, rollout};
 use cutover::notify;
@@ -32,16 +33,7 @@ pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     }
     let name = args.names.first().map(String::as_str).unwrap_or_default();
     let one = One::aim(site, &args.change, name).await?;
-    let request = UpgradeRequest {
-        follows: None,
-        name: one.name.clone(),
-        with: args.with.clone(),
-        options,
-        given: one.given.clone(),
-        backup: args.backup(),
-        compose: args.compose(),
-        related: args.related.iter().cloned().collect(),
-    };
+    let request = args.request(&one, options);
     let prepared = upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?;
     match args.rehearse {
         false => carry_out(prepared, &one.engine, &one.state, &args.change, one.tell()).await,
@@ -156,7 +148,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     Ok(exit)
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(group = clap::ArgGroup::new("grouped").args(["project", "stack"]))]
 pub struct UpgradeArgs {
     /// The container to upgrade (with --with, the first of the group); HOST/NAME for one of the
@@ -218,7 +210,7 @@ pub struct UpgradeArgs {
 }
 
 /// Where an upgrade goes: `upgrade` and `rehearse` take the same.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 pub struct TargetArgs {
     /// The tag to move to, in the container's current repository
     #[arg(
@@ -255,7 +247,7 @@ impl TargetArgs {
 
 /// The migration each hop runs, when no profile gives one: `upgrade` and `rehearse` take the
 /// same.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 pub struct MigrateArgs {
     /// While the service is stopped, run this command in a one-shot container from the new image
     /// with the old container's configuration (e.g. "migrate head"); it must exit 0. Stdin is
@@ -296,7 +288,7 @@ impl MigrateArgs {
 }
 
 /// Steps around the swap, for products that need more than a new container.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize, Deserialize)]
 #[command(next_help_heading = "Steps around the swap")]
 pub struct StepArgs {
     #[command(flatten)]
@@ -451,6 +443,21 @@ impl UpgradeArgs {
         options.steps = self.steps.stage()?;
         options.hook_timeout = self.steps.hook_timeout;
         Ok(options)
+    }
+
+    /// The upgrade these flags ask, with `options` read from them, of the container `one` aims
+    /// at.
+    pub(super) fn request(&self, one: &One, options: UpgradeOptions) -> UpgradeRequest {
+        UpgradeRequest {
+            follows: None,
+            name: one.name.clone(),
+            with: self.with.clone(),
+            options,
+            given: one.given.clone(),
+            backup: self.backup(),
+            compose: self.compose(),
+            related: self.related.iter().cloned().collect(),
+        }
     }
 
     pub fn compose(&self) -> ComposeRequest {
