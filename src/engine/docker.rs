@@ -352,7 +352,8 @@ impl Engine for DockerEngine {
         image: &ImageRef,
         progress: Option<&MultiProgress>,
     ) -> Result<(), EngineError> {
-        let credentials = super::credentials::for_pull(image.auth_key()).await;
+        let credentials =
+            super::credentials::for_pull(image, super::credentials::Logins::of(self)).await;
         let options = CreateImageOptions {
             from_image: Some(image.repository.clone()),
             tag: Some(image.tag_or_digest()),
@@ -820,7 +821,7 @@ async fn registry_auth(spec: &ServiceSpec) -> Option<bollard::auth::DockerCreden
         .and_then(|t| t.container_spec.as_ref())
         .and_then(|c| c.image.as_deref())
         .and_then(ImageRef::parse)?;
-    super::credentials::for_pull(image.auth_key()).await
+    super::credentials::for_pull(&image, super::credentials::Logins::DockerFirst).await
 }
 
 impl DockerEngine {

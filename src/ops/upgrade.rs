@@ -246,7 +246,8 @@ async fn follow_profile(
     if options.via.is_empty() && req.follows.is_none() {
         if let Some(path) = &profile.upgrade_path {
             let insecure = &req.given.config.insecure_registries;
-            options.via = plan_hops(&group.olds[0], &options.target, path, insecure).await?;
+            options.via =
+                plan_hops(engine, &group.olds[0], &options.target, path, insecure).await?;
         }
     }
     if req.follows.is_none() {

@@ -2,6 +2,8 @@
 //! reached as Podman's users point Docker tools at it: `DOCKER_HOST`. Each difference from
 //! Docker that cutover handles (see `src/engine/podman.rs`) is met by a case here.
 
+use std::path::Path;
+
 use crate::helpers::*;
 use crate::recover::killed_after_the_rename_is_put_back;
 use crate::upgrade::assert_rolled_back;
@@ -217,4 +219,63 @@ fn a_container_in_a_podman_pod_is_refused_and_left_in_its_pod() {
             .is_some_and(|r| r.contains("1.0.1 would be next") && r.contains("is in a Podman pod")),
         "{status}"
     );
+}
+
+/// An operator of Podman logs in with `podman login`, which writes only its own auth.json:
+/// `check` and the engine's pull find the login there, in the order containers-auth.json(5)
+/// gives (`REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`), with no
+/// Docker config at all; without it the registry refuses (401). No password is shown.
+#[test]
+fn podmans_own_login_file_reaches_an_authenticated_registry() {
+    let scene = Scene::on_podman("podlogin");
+    let image = format!("{}/private/app:1.0.0", auth_registry());
+    let runtime = temp_dir(&scene, "xdg-runtime");
+    let login = podman_login_file(runtime.join("containers/auth.json"));
+    podman(&["pull", "--authfile", login.to_str().unwrap(), &image]);
+    let name = scene.run_image("app", &["--init"], &image);
+    let home = temp_dir(&scene, "home");
+    let nowhere = temp_dir(&scene, "nowhere");
+    let env = |runtime: &Path| {
+        [
+            ("HOME", home.to_str().unwrap().to_string()),
+            (
+                "DOCKER_CONFIG",
+                home.join(".docker").to_str().unwrap().into(),
+            ),
+            ("XDG_RUNTIME_DIR", runtime.to_str().unwrap().into()),
+        ]
+    };
+    let run = |args: &[&str], env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        scene.cutover_with_env(args, &env)
+    };
+    let anonymous = run(&["check", "--json", &name], &env(&nowhere));
+    let reason = anonymous.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("401") && reason.contains("podman login"),
+        "{reason}"
+    );
+
+    let checked = run(&["check", "--json", &name], &env(&runtime));
+    let target = format!("{}/private/app:1.0.1", auth_registry());
+    assert_eq!(
+        checked.json()["containers"][0]["target"],
+        target.as_str(),
+        "{}",
+        checked.stdout
+    );
+    // The file REGISTRY_AUTH_FILE names stands for the primary one.
+    let elsewhere = podman_login_file(home.join("auth.json"));
+    let mut named = env(&nowhere).to_vec();
+    named.push(("REGISTRY_AUTH_FILE", elsewhere.to_str().unwrap().into()));
+    let upgraded = run(
+        &["upgrade", &name, "--to", "1.0.1", "--yes", "--settle", "1s"],
+        &named,
+    );
+    upgraded.expect(0);
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], target.as_str());
+    for out in [&anonymous, &checked, &upgraded] {
+        assert!(!out.stdout.contains(REGISTRY_PASSWORD) && !out.stderr.contains(REGISTRY_PASSWORD));
+    }
+    assert!(!scene.journal_text().contains(REGISTRY_PASSWORD));
 }
