@@ -352,6 +352,16 @@ impl Engine for DockerEngine {
         image: &ImageRef,
         progress: Option<&MultiProgress>,
     ) -> Result<(), EngineError> {
+        // Podman's own builds have no registry: the one on its host is used as it is.
+        if self.podman && super::podman::is_built_here(image) {
+            return match self.image(&image.to_string()).await? {
+                Some(_) => Ok(()),
+                None => Err(EngineError::Pull {
+                    image: image.to_string(),
+                    message: super::podman::not_built_here(image),
+                }),
+            };
+        }
         let credentials =
             super::credentials::for_pull(image, super::credentials::Logins::of(self)).await;
         let options = CreateImageOptions {

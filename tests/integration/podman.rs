@@ -279,3 +279,92 @@ fn podmans_own_login_file_reaches_an_authenticated_registry() {
     }
     assert!(!scene.journal_text().contains(REGISTRY_PASSWORD));
 }
+
+/// Images this test tagged on Podman's host, removed however it ends.
+struct Tagged(Vec<String>);
+
+impl Drop for Tagged {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = std::panic::catch_unwind(|| podman(&["rmi", "-f", image]));
+        }
+    }
+}
+
+/// `podman run -d --name NAME OPTIONS IMAGE` through Podman's own CLI, as its users run it.
+fn podman_run(scene: &Scene, what: &str, options: &[&str], image: &str) -> String {
+    let name = scene.name(what);
+    podman(&[&["run", "-d", "--name", &name][..], options, &[image]].concat());
+    name
+}
+
+/// A container created from a short name (`auto-a:1.0.0`) that Podman found in its storage
+/// reports the name in full, the registry's (`Config.Image`), as one Podman found through
+/// `unqualified-search-registries` does: `check` and `upgrade --to` work on it as given.
+#[test]
+fn a_container_podman_made_from_a_short_name_is_checked_and_upgraded() {
+    let scene = Scene::on_podman("podshort");
+    let full = format!("{}/auto-a:1.0.0", registry());
+    podman(&["pull", &full]);
+    let name = podman_run(&scene, "app", &[], "auto-a:1.0.0");
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], full.as_str());
+    let checked = scene.cutover(&["check", "--json", &name]);
+    let next = format!("{}/auto-a:1.0.1", registry());
+    assert_eq!(
+        checked.json()["containers"][0]["target"],
+        next.as_str(),
+        "{}",
+        checked.stdout
+    );
+    scene.upgrade(&name, "1.0.1", &["--settle", "1s"]).expect(0);
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], next.as_str());
+}
+
+/// An image built or tagged on Podman's host is `localhost/NAME`, which no registry serves:
+/// `check` says so without asking one; an upgrade to a tag not built there fails before
+/// anything stops, saying what to do; one to a tag built there uses it without a pull.
+#[test]
+fn an_image_podman_built_on_its_host_is_upgraded_without_a_registry() {
+    let scene = Scene::on_podman("podbuilt");
+    let built = format!("localhost/{}", scene.name("built"));
+    let tagged = Tagged(vec![format!("{built}:1"), format!("{built}:2")]);
+    podman(&["pull", &image("1")]);
+    podman(&["pull", &image("2")]);
+    podman(&["tag", &image("1"), &tagged.0[0]]);
+    podman(&["tag", &image("2"), &tagged.0[1]]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let short = format!("{}:1", scene.name("built"));
+    let name = podman_run(&scene, "app", &["-p", &publish], &short);
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        tagged.0[0].as_str()
+    );
+    http_get_eventually(port, "/");
+
+    let checked = scene.cutover(&["check", "--json", &name]);
+    let reason = checked.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("built or tagged on Podman's host"),
+        "{reason}"
+    );
+
+    let before = inspect(&name).unwrap();
+    let missing = scene.upgrade(&name, "3", &[]);
+    assert_ne!(missing.code, 0, "{}", missing.stdout);
+    assert!(
+        missing.stderr.contains("is not on Podman's host")
+            || missing.stdout.contains("is not on Podman's host"),
+        "{} {}",
+        missing.stdout,
+        missing.stderr
+    );
+    assert_untouched(&name, &before);
+
+    scene.upgrade(&name, "2", &["--settle", "1s"]).expect(0);
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        tagged.0[1].as_str()
+    );
+}
