@@ -5,6 +5,7 @@
 //! and a `down`/`up` brings back the new version rather than the old one.
 
 pub mod edit;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,12 @@ pub enum Change {
     ImageLine { service: String, image: String },
     /// A variable of the project's `.env` that the image is written with.
     Variable { name: String, value: String },
+    /// The image a Podman container's systemd unit runs (see [`units`]), which names `old`.
+    UnitImage {
+        unit: String,
+        old: String,
+        image: String,
+    },
 }
 
 impl Change {
@@ -138,6 +145,9 @@ impl Change {
         match self {
             Change::ImageLine { service, image } => edit::set_image(text, service, image),
             Change::Variable { name, value } => Ok(edit::set_dotenv(text, name, value)),
+            Change::UnitImage { unit, old, image } => {
+                units::set_image(text, old, image).map_err(|e| format!("unit {unit}: {e}"))
+            }
         }
     }
 
@@ -147,6 +157,7 @@ impl Change {
                 format!("image of service {service} to {image}")
             }
             Change::Variable { name, value } => format!("{name}={value}"),
+            Change::UnitImage { unit, image, .. } => format!("image of unit {unit} to {image}"),
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct Watched {
     pub raced: Option<String>,
     /// Why no registry is asked about its image: Podman built or tagged it on its host.
     pub unchecked: Option<String>,
+    /// The systemd unit that runs it, and whether an upgrade keeps the unit true to it.
+    pub unit: Option<String>,
 }
 
 /// What discovery reads of a container or of a Swarm service.
@@ -71,6 +73,8 @@ struct Seen {
     pod: Option<String>,
     /// Why no registry is asked about its image (see [`Watched::unchecked`]).
     unchecked: Option<String>,
+    /// The systemd unit that runs it (see [`Watched::unit`]).
+    unit: Option<String>,
 }
 
 impl Seen {
@@ -93,6 +97,7 @@ impl Seen {
             swarm: true,
             pod: None,
             unchecked: None,
+            unit: None,
         }
     }
 }
@@ -146,6 +151,7 @@ pub async fn discover(
             swarm: false,
             pod: crate::engine::podman::pod_infra(engine, c).await?,
             unchecked: crate::engine::podman::built_here(engine, c.image()),
+            unit: crate::ops::compose::unit_note(engine, c),
             name,
             labels,
             local_digests,
@@ -196,6 +202,7 @@ pub async fn discover(
             swarm_service: s.swarm_service,
             swarm: s.swarm,
             unchecked: s.unchecked,
+            unit: s.unit,
             name: s.name,
             image,
             local_digests: s.local_digests,
@@ -523,6 +530,9 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
                 "{} would be next, but {race}",
                 status.target.clone().unwrap_or_default()
             );
+        }
+        if let Some(unit) = &w.unit {
+            status.reason = format!("{}; {unit}", status.reason);
         }
         statuses.push(status);
     }

@@ -368,3 +368,72 @@ fn an_image_podman_built_on_its_host_is_upgraded_without_a_registry() {
         tagged.0[1].as_str()
     );
 }
+
+/// A container a systemd unit runs (`podman generate systemd --new`, whose `ExecStart` runs
+/// `podman run ... IMAGE` and whose containers Podman labels `PODMAN_SYSTEMD_UNIT`): `check`
+/// names the unit and its file; a failed upgrade leaves the file byte for byte; one that
+/// serves writes the new image in it, and its plan says to `systemctl daemon-reload`. The unit
+/// directory is given by `CUTOVER_UNIT_PATH`: this machine runs no systemd.
+#[test]
+fn the_unit_that_runs_a_podman_container_is_kept_true_to_its_new_image() {
+    let scene = Scene::on_podman("podunit");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let unit = format!("container-{}.service", scene.name("app"));
+    let label = format!("PODMAN_SYSTEMD_UNIT={unit}");
+    let name = podman_run(
+        &scene,
+        "app",
+        &["-p", &publish, "--label", &label],
+        &image("1"),
+    );
+    http_get_eventually(port, "/");
+    let units = temp_dir(&scene, "units");
+    let file = units.join(&unit);
+    let generated = podman(&["generate", "systemd", "--new", "--name", &name]);
+    std::fs::write(&file, format!("{generated}\n")).unwrap();
+    let before = read(&file);
+    assert!(before.contains(&image("1")), "{before}");
+    let dirs = units.to_str().unwrap();
+    let env = [("CUTOVER_UNIT_PATH", dirs)];
+
+    let checked = scene.cutover_with_env(&["check", "--json", &name], &env);
+    let reason = checked.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains(&format!("systemd unit {unit} runs it"))
+            && reason.contains(file.to_str().unwrap()),
+        "{reason}"
+    );
+    let nowhere = temp_dir(&scene, "nowhere");
+    let lost = scene.cutover_with_env(
+        &["check", "--json", &name],
+        &[("CUTOVER_UNIT_PATH", nowhere.to_str().unwrap())],
+    );
+    let reason = lost.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("would bring back the image it names"),
+        "{reason}"
+    );
+
+    let crashed = scene.cutover_with_env(
+        &["upgrade", &name, "--to", "crash", "--yes", "--settle", "3s"],
+        &env,
+    );
+    crashed.expect(1);
+    assert_eq!(read(&file), before, "byte for byte");
+
+    let upgraded = scene.cutover_with_env(
+        &[
+            "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "1s",
+        ],
+        &env,
+    );
+    upgraded.expect(0);
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert_eq!(read(&file), before.replace(&image("1"), &image("2")));
+    let notes = upgraded.json()["notes"].to_string();
+    assert!(
+        notes.contains("systemctl daemon-reload") && notes.contains(&unit),
+        "{notes}"
+    );
+}
