@@ -233,13 +233,18 @@ fn with_path(bin: &Path) -> String {
     )
 }
 
+/// The authenticated registry's `private/app:1.0.0`, running; 1.0.1 is there too.
+fn run_private_app(scene: &Scene) -> String {
+    let img = format!("{}/private/app:1.0.0", auth_registry());
+    scene.run_image("app", &["--init"], &img)
+}
+
 /// On Docker, a registry Docker's config has no login for is looked up in `podman login`'s
 /// files after it: `~/.config/containers/auth.json` here.
 #[test]
 fn a_login_dockers_config_lacks_is_found_in_podmans_files() {
     let scene = Scene::new("authpodman");
-    let img = format!("{}/private/app:1.0.0", auth_registry());
-    let name = scene.run_image("app", &["--init"], &img);
+    let name = run_private_app(&scene);
     let home = temp_dir(&scene, "home");
     std::fs::create_dir_all(home.join(".docker")).unwrap();
     std::fs::write(
@@ -273,8 +278,7 @@ fn a_login_dockers_config_lacks_is_found_in_podmans_files() {
 #[test]
 fn credentials_come_from_docker_config_and_credential_helpers() {
     let scene = Scene::new("auth");
-    let img = format!("{}/private/app:1.0.0", auth_registry());
-    let name = scene.run_image("app", &["--init"], &img);
+    let name = run_private_app(&scene);
     let empty = temp_dir(&scene, "nocreds");
 
     let anonymous = scene.cutover_with_env(

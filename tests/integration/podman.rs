@@ -159,6 +159,16 @@ fn a_container_podmans_auto_update_manages_is_left_to_it_unless_moved_by_hand() 
     );
 }
 
+/// `check`'s first container would move to `target`.
+fn assert_target(checked: &Outcome, target: &str) {
+    assert_eq!(
+        checked.json()["containers"][0]["target"],
+        target,
+        "{}",
+        checked.stdout
+    );
+}
+
 /// `podman` on the world's service, for what the Docker CLI cannot do (pods).
 fn podman(args: &[&str]) -> String {
     let url = std::env::var("CUTOVER_TEST_PODMAN").expect("CUTOVER_TEST_PODMAN is not set");
@@ -258,12 +268,7 @@ fn podmans_own_login_file_reaches_an_authenticated_registry() {
 
     let checked = run(&["check", "--json", &name], &env(&runtime));
     let target = format!("{}/private/app:1.0.1", auth_registry());
-    assert_eq!(
-        checked.json()["containers"][0]["target"],
-        target.as_str(),
-        "{}",
-        checked.stdout
-    );
+    assert_target(&checked, &target);
     // The file REGISTRY_AUTH_FILE names stands for the primary one.
     let elsewhere = podman_login_file(home.join("auth.json"));
     let mut named = env(&nowhere).to_vec();
@@ -310,12 +315,7 @@ fn a_container_podman_made_from_a_short_name_is_checked_and_upgraded() {
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], full.as_str());
     let checked = scene.cutover(&["check", "--json", &name]);
     let next = format!("{}/auto-a:1.0.1", registry());
-    assert_eq!(
-        checked.json()["containers"][0]["target"],
-        next.as_str(),
-        "{}",
-        checked.stdout
-    );
+    assert_target(&checked, &next);
     scene.upgrade(&name, "1.0.1", &["--settle", "1s"]).expect(0);
     assert_eq!(inspect(&name).unwrap()["Config"]["Image"], next.as_str());
 }
@@ -436,4 +436,28 @@ fn the_unit_that_runs_a_podman_container_is_kept_true_to_its_new_image() {
         notes.contains("systemctl daemon-reload") && notes.contains(&unit),
         "{notes}"
     );
+}
+
+/// A Quadlet `.container` file (Podman 4.4+ makes `NAME.service` of it), its image written
+/// short: the upgrade writes the new image in its `Image=`, comments and the rest kept.
+#[test]
+fn a_quadlet_files_image_is_kept_true_to_the_new_version() {
+    let scene = Scene::on_podman("podquadlet");
+    let stem = scene.name("app");
+    let label = format!("PODMAN_SYSTEMD_UNIT={stem}.service");
+    let name = podman_run(&scene, "app", &["--label", &label], &image("1"));
+    let units = temp_dir(&scene, "quadlet");
+    let file = units.join(format!("{stem}.container"));
+    let short = |tag: &str| format!("demo:{tag}");
+    let quadlet = |image: &str| {
+        format!("# the demo\n[Container]\nContainerName={name}\nImage={image}\n\n[Install]\nWantedBy=default.target\n")
+    };
+    std::fs::write(&file, quadlet(&short("1"))).unwrap();
+    let env = [("CUTOVER_UNIT_PATH", units.to_str().unwrap())];
+    let upgraded = scene.cutover_with_env(
+        &["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"],
+        &env,
+    );
+    upgraded.expect(0);
+    assert_eq!(read(&file), quadlet(&image("2")));
 }
