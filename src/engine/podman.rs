@@ -98,6 +98,14 @@ pub fn not_built_here(image: &ImageRef) -> String {
     )
 }
 
+/// Whether an archive the engine gave of a directory names its entries from the directory
+/// itself (`/`, `/x`) rather than after it (`payload`, `payload/x`, as Docker names them, and
+/// Podman for a running container): Podman 4.3.1 does so for a stopped container's volume
+/// (measured). Such an archive is extracted into the directory, not beside it.
+pub fn rooted_at_the_directory(first_entry: &[u8]) -> bool {
+    first_entry.starts_with(b"/")
+}
+
 /// Why a container in a Podman pod is not moved.
 pub fn pod_refusal(name: &str, infra: &str) -> String {
     format!(
@@ -199,6 +207,13 @@ mod tests {
         assert!(!built("localhost:5000/app:1"));
         assert!(!built("127.0.0.1:5000/app:1"));
         assert!(!built("app:1"));
+    }
+
+    #[test]
+    fn an_archive_rooted_at_the_directory_is_told_by_its_first_entry() {
+        assert!(rooted_at_the_directory(b"/"));
+        assert!(!rooted_at_the_directory(b"payload"));
+        assert!(!rooted_at_the_directory(b"payload/x"));
     }
 
     #[test]
