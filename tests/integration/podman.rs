@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::backups::volumes_round_trip;
+use crate::campaigns::two_hops;
 use crate::helpers::*;
 use crate::recover::killed_after_the_rename_is_put_back;
 use crate::tasks::own_task_runs_in_a_one_shot;
@@ -477,4 +478,10 @@ fn volumes_round_trip_on_podman() {
 #[test]
 fn a_task_runs_on_podman() {
     own_task_runs_in_a_one_shot(&Scene::on_podman("podtask"));
+}
+
+/// A campaign of two hops (`--via`) on Podman, in one run.
+#[test]
+fn two_hops_on_podman() {
+    two_hops(&Scene::on_podman("podhops"));
 }
