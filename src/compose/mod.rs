@@ -2,7 +2,8 @@
 //! project writes their image (a service's `image:` line, or a variable of the project's `.env`),
 //! that place rewritten as text so comments and formatting stay, and the config hash compose
 //! will expect of the recreated container, so that the next `docker-compose up` leaves it alone
-//! and a `down`/`up` brings back the new version rather than the old one.
+//! and a `down`/`up` brings back the new version rather than the old one. Podman's systemd units
+//! ([`units`]) name a container's image too, and are edited the same way.
 
 pub mod edit;
 pub mod units;

@@ -25,7 +25,7 @@ pub struct ComposeRequest {
     /// `--stack-file`: the stack's files, as `docker stack deploy -c` took them, written with
     /// the new image once the services run it.
     pub stack_files: Vec<std::path::PathBuf>,
-    /// `--no-compose-edit`: leave the files alone.
+    /// `--no-compose-edit`: leave the files alone, compose's and systemd units'.
     pub no_edit: bool,
     /// A dry run reads the files but pulls nothing, so the config hash is left to the run.
     pub dry_run: bool,

@@ -429,7 +429,7 @@ fn a_task_of_your_own_profile_runs_in_a_one_shot_while_the_app_is_stopped() {
 pub fn own_task_runs_in_a_one_shot(scene: &Scene) {
     let data = format!("{}:/data", scene.name("data"));
     let name = scene.run("app", &["-v", &data], "1");
-    let profile = temp_dir(&scene, "profile").join("mine.yaml");
+    let profile = temp_dir(scene, "profile").join("mine.yaml");
     std::fs::write(
         &profile,
         r#"name: mine
