@@ -8,7 +8,8 @@
 //!   (`Container`, `Service`, `Task`, `Image`, `Network`, `Helper`, a successor's create
 //!   request, a service's spec): Docker's wire types stay in it;
 //! - [`compose`]: docker-compose's projects: membership, the image's place in their files,
-//!   the config hash;
+//!   the config hash; and the systemd units that run Podman's containers, which name an image
+//!   too;
 //! - `template`: the `${VAR}` templates of profiles' command words;
 //! - [`health`]: deciding that a started container serves;
 //! - [`backup`]: backups of a product's database and volumes, and their restore;

@@ -94,12 +94,31 @@ pub async fn restore(
             )))
         }
     }
-    let parent = match mount.rsplit_once('/') {
-        Some(("", _)) | None => "/",
-        Some((parent, _)) => parent,
-    };
     engine
-        .archive_put(&id, parent, store::read_stream(store::open(archive)?))
+        .archive_put(
+            &id,
+            extract_at(archive, mount)?,
+            store::read_stream(store::open(archive)?),
+        )
         .await?;
     Ok(())
+}
+
+/// Where the archive of `mount` is extracted: beside it, its entries being named after it
+/// (`payload/x`); or into it, when they are named from it (see
+/// [`crate::engine::podman::rooted_at_the_directory`]).
+fn extract_at<'a>(archive: &Path, mount: &'a str) -> Result<&'a str, BackupError> {
+    let mut tar = tar::Archive::new(store::open(archive)?);
+    let what = format!("reading {}", archive.display());
+    let first = match tar.entries().map_err(io(what.clone()))?.next() {
+        Some(entry) => entry.map_err(io(what))?.header().path_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    if crate::engine::podman::rooted_at_the_directory(&first) {
+        return Ok(mount);
+    }
+    Ok(match mount.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    })
 }

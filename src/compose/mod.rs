@@ -2,9 +2,11 @@
 //! project writes their image (a service's `image:` line, or a variable of the project's `.env`),
 //! that place rewritten as text so comments and formatting stay, and the config hash compose
 //! will expect of the recreated container, so that the next `docker-compose up` leaves it alone
-//! and a `down`/`up` brings back the new version rather than the old one.
+//! and a `down`/`up` brings back the new version rather than the old one. Podman's systemd units
+//! ([`units`]) name a container's image too, and are edited the same way.
 
 pub mod edit;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,6 +132,12 @@ pub enum Change {
     ImageLine { service: String, image: String },
     /// A variable of the project's `.env` that the image is written with.
     Variable { name: String, value: String },
+    /// The image a Podman container's systemd unit runs (see [`units`]), which names `old`.
+    UnitImage {
+        unit: String,
+        old: String,
+        image: String,
+    },
 }
 
 impl Change {
@@ -138,6 +146,9 @@ impl Change {
         match self {
             Change::ImageLine { service, image } => edit::set_image(text, service, image),
             Change::Variable { name, value } => Ok(edit::set_dotenv(text, name, value)),
+            Change::UnitImage { unit, old, image } => {
+                units::set_image(text, old, image).map_err(|e| format!("unit {unit}: {e}"))
+            }
         }
     }
 
@@ -147,6 +158,7 @@ impl Change {
                 format!("image of service {service} to {image}")
             }
             Change::Variable { name, value } => format!("{name}={value}"),
+            Change::UnitImage { unit, image, .. } => format!("image of unit {unit} to {image}"),
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct Watched {
     /// Why a pass leaves it alone although it may move: Podman's own auto-update manages it, or
     /// it is in a Podman pod.
     pub raced: Option<String>,
+    /// Why no registry is asked about its image: Podman built or tagged it on its host.
+    pub unchecked: Option<String>,
+    /// The systemd unit that runs it, and whether an upgrade keeps the unit true to it.
+    pub unit: Option<String>,
 }
 
 /// What discovery reads of a container or of a Swarm service.
@@ -67,6 +71,10 @@ struct Seen {
     swarm: bool,
     /// The infra container of the Podman pod it is in.
     pod: Option<String>,
+    /// Why no registry is asked about its image (see [`Watched::unchecked`]).
+    unchecked: Option<String>,
+    /// The systemd unit that runs it (see [`Watched::unit`]).
+    unit: Option<String>,
 }
 
 impl Seen {
@@ -88,6 +96,8 @@ impl Seen {
             swarm_service: None,
             swarm: true,
             pod: None,
+            unchecked: None,
+            unit: None,
         }
     }
 }
@@ -140,6 +150,8 @@ pub async fn discover(
             image: Some(c.image().to_string()).filter(|i| !i.is_empty()),
             swarm: false,
             pod: crate::engine::podman::pod_infra(engine, c).await?,
+            unchecked: crate::engine::podman::built_here(engine, c.image()),
+            unit: crate::ops::compose::unit_note(engine, c),
             name,
             labels,
             local_digests,
@@ -189,6 +201,8 @@ pub async fn discover(
             }),
             swarm_service: s.swarm_service,
             swarm: s.swarm,
+            unchecked: s.unchecked,
+            unit: s.unit,
             name: s.name,
             image,
             local_digests: s.local_digests,
@@ -469,7 +483,7 @@ struct RepoFacts {
 pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status> {
     let mut repos: BTreeMap<String, (ImageRef, bool, Vec<String>)> = BTreeMap::new();
     for w in watched {
-        let (Some(image), Ok(rules)) = (&w.image, &w.rules) else {
+        let (Some(image), Ok(rules), None) = (&w.image, &w.rules, &w.unchecked) else {
             continue;
         };
         let tag = image.tag.clone().unwrap_or_else(|| "latest".into());
@@ -517,6 +531,9 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
                 status.target.clone().unwrap_or_default()
             );
         }
+        if let Some(unit) = &w.unit {
+            status.reason = format!("{}; {unit}", status.reason);
+        }
         statuses.push(status);
     }
     statuses
@@ -526,6 +543,10 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
     let mut status = unjudged(w);
     if let Some(service) = &w.swarm_service {
         status.reason = engine::swarm_refusal("it", service);
+        return status;
+    }
+    if let Some(why) = &w.unchecked {
+        status.reason = why.clone();
         return status;
     }
     let (Some(image), Some(tag)) = (&w.image, status.current_tag.clone()) else {

@@ -352,7 +352,18 @@ impl Engine for DockerEngine {
         image: &ImageRef,
         progress: Option<&MultiProgress>,
     ) -> Result<(), EngineError> {
-        let credentials = super::credentials::for_pull(image.auth_key()).await;
+        // Podman's own builds have no registry: the one on its host is used as it is.
+        if self.podman && super::podman::is_built_here(image) {
+            return match self.image(&image.to_string()).await? {
+                Some(_) => Ok(()),
+                None => Err(EngineError::Pull {
+                    image: image.to_string(),
+                    message: super::podman::not_built_here(image),
+                }),
+            };
+        }
+        let credentials =
+            super::credentials::for_pull(image, super::credentials::Logins::of(self)).await;
         let options = CreateImageOptions {
             from_image: Some(image.repository.clone()),
             tag: Some(image.tag_or_digest()),
@@ -820,7 +831,7 @@ async fn registry_auth(spec: &ServiceSpec) -> Option<bollard::auth::DockerCreden
         .and_then(|t| t.container_spec.as_ref())
         .and_then(|c| c.image.as_deref())
         .and_then(ImageRef::parse)?;
-    super::credentials::for_pull(image.auth_key()).await
+    super::credentials::for_pull(&image, super::credentials::Logins::DockerFirst).await
 }
 
 impl DockerEngine {

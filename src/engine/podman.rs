@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bollard::models::{ContainerInspectResponse, ResourcesUlimits, SystemVersion};
 
+use super::reference::ImageRef;
+
 /// Podman reports a container between its exit and its cleanup or restart (by its restart
 /// policy) as `"Status": "stopped"`, a state Docker's API does not have, which no Docker client
 /// reads (`unknown variant `stopped``). It lasts a moment, so an inspect is asked again, every
@@ -68,6 +70,40 @@ pub async fn pod_infra(
         .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
     let pauses = infra.command() == ["/catatonit", "-P"];
     Ok((named || pauses).then(|| infra.name().to_string()))
+}
+
+/// Whether Podman names the image as one built or tagged on its host: `podman build -t app:1`
+/// and `podman tag` make `localhost/app:1`, which containers made from the short name report
+/// (`Config.Image`, seen on podman 4.3.1). No registry serves it: its Docker-compatible pull
+/// asks `https://localhost/v2/` and fails. A short name Podman found in a registry is reported
+/// in full (`127.0.0.1:5000/app:1`), found locally or through `unqualified-search-registries`.
+pub fn is_built_here(image: &ImageRef) -> bool {
+    image.registry() == Some("localhost")
+}
+
+/// Why `check` asks no registry about a container's image, when Podman built it on its host.
+pub fn built_here(engine: &dyn super::Engine, image: &str) -> Option<String> {
+    engine.other_than_docker()?;
+    let image = ImageRef::parse(image).filter(is_built_here)?;
+    Some(format!(
+        "{image} was built or tagged on Podman's host (`localhost/`): no registry to ask; build or tag the next version as {}:TAG there, then `cutover upgrade --to TAG`",
+        image.repository
+    ))
+}
+
+/// Why a pull of an image Podman would build on its host cannot be done: the tag is not there.
+pub fn not_built_here(image: &ImageRef) -> String {
+    format!(
+        "{image} is not on Podman's host, and no registry serves `localhost/` images: build or tag it there first (`podman build -t {image}` or `podman tag`); nothing was changed"
+    )
+}
+
+/// Whether an archive the engine gave of a directory names its entries from the directory
+/// itself (`/`, `/x`) rather than after it (`payload`, `payload/x`, as Docker names them, and
+/// Podman for a running container): Podman 4.3.1 does so for a stopped container's volume
+/// (measured). Such an archive is extracted into the directory, not beside it.
+pub fn rooted_at_the_directory(first_entry: &[u8]) -> bool {
+    first_entry.starts_with(b"/")
 }
 
 /// Why a container in a Podman pod is not moved.
@@ -162,6 +198,22 @@ mod tests {
         assert!(race.contains("io.containers.autoupdate=registry"), "{race}");
         assert_eq!(auto_update_race(&labels("")), None);
         assert_eq!(auto_update_race(&Default::default()), None);
+    }
+
+    #[test]
+    fn only_podmans_localhost_names_are_built_here() {
+        let built = |text: &str| is_built_here(&ImageRef::parse(text).unwrap());
+        assert!(built("localhost/app:1"));
+        assert!(!built("localhost:5000/app:1"));
+        assert!(!built("127.0.0.1:5000/app:1"));
+        assert!(!built("app:1"));
+    }
+
+    #[test]
+    fn an_archive_rooted_at_the_directory_is_told_by_its_first_entry() {
+        assert!(rooted_at_the_directory(b"/"));
+        assert!(!rooted_at_the_directory(b"payload"));
+        assert!(!rooted_at_the_directory(b"payload/x"));
     }
 
     #[test]

@@ -8,6 +8,10 @@ use std::fmt;
 /// Docker Hub's key in `~/.docker/config.json`, kept for historical reasons by the docker CLI.
 const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
+/// Docker Hub's names for itself as a host: Podman reports its images in full
+/// (`docker.io/library/postgres:15`, seen on podman 4.3.1), where Docker writes `postgres:15`.
+const DOCKER_HUB_HOSTS: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
     pub repository: String,
@@ -73,9 +77,31 @@ impl ImageRef {
         (looks_like_host && !rest.is_empty()).then_some(first)
     }
 
+    /// Whether Docker Hub serves it: no host written, or one of Hub's own.
+    pub fn on_docker_hub(&self) -> bool {
+        self.registry()
+            .is_none_or(|host| DOCKER_HUB_HOSTS.contains(&host))
+    }
+
+    /// The repository as its registry names it: without the host, and Docker Hub's official
+    /// images under `library/`.
+    pub fn path_in_registry(&self) -> String {
+        let path = match self.registry() {
+            Some(host) => &self.repository[host.len() + 1..],
+            None => &self.repository,
+        };
+        match self.on_docker_hub() && !path.contains('/') {
+            true => format!("library/{path}"),
+            false => path.to_string(),
+        }
+    }
+
     /// The key under which `~/.docker/config.json` keeps this registry's credentials.
     pub fn auth_key(&self) -> &str {
-        self.registry().unwrap_or(DOCKER_HUB_AUTH_KEY)
+        match (self.on_docker_hub(), self.registry()) {
+            (false, Some(host)) => host,
+            _ => DOCKER_HUB_AUTH_KEY,
+        }
     }
 }
 
@@ -192,6 +218,23 @@ mod tests {
         assert_eq!(r.registry(), None);
         assert_eq!(r.auth_key(), "https://index.docker.io/v1/");
         assert_eq!(ImageRef::parse("postgres").unwrap().registry(), None);
+    }
+
+    #[test]
+    fn docker_hub_written_in_full_as_podman_reports_it_is_docker_hub() {
+        let full = ImageRef::parse("docker.io/library/postgres:15").unwrap();
+        let short = ImageRef::parse("postgres:15").unwrap();
+        for r in [&full, &short] {
+            assert!(r.on_docker_hub());
+            assert_eq!(r.auth_key(), "https://index.docker.io/v1/");
+            assert_eq!(r.path_in_registry(), "library/postgres");
+        }
+        let quay = ImageRef::parse("quay.io/projectquay/quay:v3.9.0").unwrap();
+        assert!(!quay.on_docker_hub());
+        assert_eq!(quay.auth_key(), "quay.io");
+        assert_eq!(quay.path_in_registry(), "projectquay/quay");
+        let local = ImageRef::parse("localhost/app").unwrap();
+        assert_eq!(local.path_in_registry(), "app");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::causes::error_text;
-use crate::engine::credentials::{self, Credential};
+use crate::engine::credentials::{self, Credential, Logins};
 use crate::engine::reference::ImageRef;
 use crate::secrets;
 
@@ -30,6 +30,8 @@ const MANIFEST_TYPES: &[&str] = &[
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_PAGE_SIZE: usize = 1000;
+/// What to look at when a registry refuses the login cutover found.
+const CHECK_LOGIN: &str = " (check the login `docker login` or `podman login` keeps for it)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -63,6 +65,8 @@ pub struct RegistryClient {
     requests: AtomicUsize,
     /// Authorisation that worked, per registry and repository, reused for later requests.
     auth: Mutex<HashMap<(String, String), Auth>>,
+    /// Whose logins are read first (see [`credentials`]).
+    logins: Logins,
 }
 
 /// Where a repository lives and how to reach it.
@@ -90,7 +94,14 @@ impl RegistryClient {
             page_size: DEFAULT_PAGE_SIZE,
             requests: AtomicUsize::new(0),
             auth: Mutex::new(HashMap::new()),
+            logins: Logins::default(),
         })
+    }
+
+    /// Reads `podman login`'s files first, as Podman does, for the containers of its engine.
+    pub fn logins(mut self, logins: Logins) -> RegistryClient {
+        self.logins = logins;
+        self
     }
 
     /// Smaller pages, for registries that paginate (and for tests of pagination).
@@ -105,19 +116,12 @@ impl RegistryClient {
     }
 
     fn endpoint(&self, image: &ImageRef) -> Repository {
-        let (registry, repository) = match image.registry() {
-            Some(host) => (
-                host.to_string(),
-                image.repository[host.len() + 1..].to_string(),
-            ),
-            None if image.repository.contains('/') => {
-                (DOCKER_HUB_API.to_string(), image.repository.clone())
-            }
-            None => (
-                DOCKER_HUB_API.to_string(),
-                format!("library/{}", image.repository),
-            ),
-        };
+        let registry = match image.registry() {
+            Some(host) if !image.on_docker_hub() => host,
+            _ => DOCKER_HUB_API,
+        }
+        .to_string();
+        let repository = image.path_in_registry();
         let plain = is_loopback(&registry) || self.insecure.iter().any(|i| i == &registry);
         let base = format!("{}://{registry}", if plain { "http" } else { "https" });
         Repository {
@@ -279,9 +283,7 @@ impl RegistryClient {
             return Ok(resp);
         }
         let hint = match resp.status() {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                " (check the credentials in ~/.docker/config.json)"
-            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CHECK_LOGIN,
             StatusCode::NOT_FOUND => " (no such repository or tag)",
             StatusCode::TOO_MANY_REQUESTS => " (rate limited: try later)",
             _ => "",
@@ -333,7 +335,7 @@ impl RegistryClient {
         image: &ImageRef,
         challenge: &str,
     ) -> Result<Auth, RegistryError> {
-        let credential = credentials::lookup(image.auth_key()).await;
+        let credential = credentials::lookup(image, self.logins).await;
         let basic = match &credential {
             Some(Credential::Basic { username, password }) => {
                 Some((username.clone(), password.clone()))
@@ -348,7 +350,7 @@ impl RegistryClient {
                     registry: ep.registry.clone(),
                     what: "anonymous access".into(),
                     status: 401,
-                    hint: " (log in with `docker login`, or configure a credential helper)",
+                    hint: " (log in with `docker login` or `podman login`, or configure a credential helper)",
                 });
         };
         #[derive(Deserialize)]
@@ -375,7 +377,7 @@ impl RegistryClient {
                 registry: ep.registry.clone(),
                 what: "the token service".into(),
                 status: resp.status().as_u16(),
-                hint: " (check the credentials in ~/.docker/config.json)",
+                hint: CHECK_LOGIN,
             });
         }
         let token: Token = read_json(resp, ep, "the token service").await?;

@@ -25,7 +25,7 @@ pub struct ComposeRequest {
     /// `--stack-file`: the stack's files, as `docker stack deploy -c` took them, written with
     /// the new image once the services run it.
     pub stack_files: Vec<std::path::PathBuf>,
-    /// `--no-compose-edit`: leave the files alone.
+    /// `--no-compose-edit`: leave the files alone, compose's and systemd units'.
     pub no_edit: bool,
     /// A dry run reads the files but pulls nothing, so the config hash is left to the run.
     pub dry_run: bool,
@@ -248,4 +248,63 @@ async fn config_hash_labels(
         }
     }
     Ok(labels)
+}
+
+/// The edits that keep each member's systemd unit (see [`compose::units`]) true to its new
+/// image, once it serves; none for units on another host, whose files cutover cannot reach, nor
+/// with `--no-compose-edit`. A unit file that names no image cutover can replace is refused
+/// before any downtime, saying what to do.
+pub fn unit_edits(
+    engine: &dyn Engine,
+    request: &ComposeRequest,
+    members: &[(&Container, String)],
+) -> Result<Vec<ComposeEdit>> {
+    if request.no_edit || engine.machine() != crate::engine::Machine::This {
+        return Ok(Vec::new());
+    }
+    let dirs = compose::units::here();
+    let mut edits = Vec::new();
+    for (c, image) in members {
+        let Some(unit) = c.label(compose::units::LABEL_UNIT) else {
+            continue;
+        };
+        let Some(file) = compose::units::find(unit, &dirs) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::Refused(format!("{}: {e}", file.display())))?;
+        let change = compose::Change::UnitImage {
+            unit: unit.to_string(),
+            old: c.image().to_string(),
+            image: image.clone(),
+        };
+        let refused = |why: String| {
+            Error::Refused(format!(
+                "{}: {why}; write the new image there yourself once it serves, and upgrade with --no-compose-edit",
+                file.display()
+            ))
+        };
+        change.apply(&text).map_err(refused)?;
+        if !compose::edit::writable(&file) {
+            return Err(refused("cutover may not write it".into()));
+        }
+        edits.push(ComposeEdit {
+            file,
+            changes: vec![change],
+            planned: sha(&text),
+        });
+    }
+    Ok(edits)
+}
+
+/// What a plan and `check` say of a container a systemd unit runs: where the new image is
+/// written, or that the unit's next start would bring back the old one.
+pub fn unit_note(engine: &dyn Engine, c: &Container) -> Option<String> {
+    let unit = c.label(compose::units::LABEL_UNIT)?;
+    Some(match engine.machine() {
+        crate::engine::Machine::This => compose::units::described(unit, &compose::units::here()),
+        crate::engine::Machine::Remote(host) => format!(
+            "systemd unit {unit} runs it on {host}, whose files cutover does not edit: write the new image in the unit there and `systemctl daemon-reload`, or its next start brings back the old one"
+        ),
+    })
 }

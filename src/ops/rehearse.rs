@@ -96,7 +96,7 @@ pub async fn prepare(
         if options.via.is_empty() {
             if let Some(path) = &profile.upgrade_path {
                 let insecure = &req.given.config.insecure_registries;
-                options.via = plan_hops(&old, &options.target, path, insecure).await?;
+                options.via = plan_hops(engine, &old, &options.target, path, insecure).await?;
             }
         }
         // The profile's commands are written against the copy: `${ANCHORE_DB_HOST}` is its.

@@ -2,7 +2,8 @@
 //! hop's steps: shared by the upgrade of containers ([`super::upgrade`]) and of a product's
 //! Swarm services ([`super::service`]).
 
-use crate::engine::Container;
+use crate::engine::credentials::Logins;
+use crate::engine::{Container, Engine};
 
 use super::backup::BackupRequest;
 use super::compose::ComposeRequest;
@@ -36,8 +37,10 @@ pub struct UpgradeRequest {
     pub related: std::collections::BTreeMap<String, String>,
 }
 
-/// The hops the profile's upgrade path needs, from the registry's tags.
+/// The hops the profile's upgrade path needs, from the registry's tags: asked with the config's
+/// insecure registries and the logins of the engine's tool (see [`Logins`]).
 pub(super) async fn plan_hops(
+    engine: &dyn Engine,
     primary: &Container,
     target: &Target,
     path: &profile::UpgradePath,
@@ -53,8 +56,9 @@ pub(super) async fn plan_hops(
     else {
         return Ok(Vec::new());
     };
-    let registry =
-        RegistryClient::new(insecure.to_vec()).map_err(|e| Error::Refused(e.to_string()))?;
+    let registry = RegistryClient::new(insecure.to_vec())
+        .map_err(|e| Error::Refused(e.to_string()))?
+        .logins(Logins::of(engine));
     let tags = registry.tags(&target).await.map_err(|e| Error::Refused(format!(
         "the profile's upgrade path needs the registry's tags to choose the hops: {e}; give them with --via"
     )))?;

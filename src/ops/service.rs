@@ -257,7 +257,7 @@ impl Product {
         let (first, facts) = &tasks[0];
         if let Some(path) = &profile.upgrade_path {
             let insecure = &req.given.config.insecure_registries;
-            let via = plan_hops(first, &req.options.target, path, insecure).await?;
+            let via = plan_hops(engine, first, &req.options.target, path, insecure).await?;
             if let Some(next) = via.first() {
                 return Err(Error::Refused(format!(
                     "profile {}: this upgrade goes through {}; a Swarm service moves one hop at a time: give --to {next} first",

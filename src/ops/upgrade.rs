@@ -179,6 +179,11 @@ pub async fn prepare(
             "{race}; until then its timer may pull and restart it behind cutover's back"
         ));
     }
+    for old in &group.olds {
+        if let Some(note) = super::compose::unit_note(engine, old) {
+            plan.notes.push(format!("{}: {note}", old.name()));
+        }
+    }
     if let Some(other) = engine.other_than_docker() {
         plan.notes.push(format!(
             "the engine is {other}, through its Docker-compatible API: its answers are read as Docker's (ulimit names, its random MAC addresses not carried, its transient state `stopped` waited out)"
@@ -244,7 +249,8 @@ async fn follow_profile(
     if options.via.is_empty() && req.follows.is_none() {
         if let Some(path) = &profile.upgrade_path {
             let insecure = &req.given.config.insecure_registries;
-            options.via = plan_hops(&group.olds[0], &options.target, path, insecure).await?;
+            options.via =
+                plan_hops(engine, &group.olds[0], &options.target, path, insecure).await?;
         }
     }
     if req.follows.is_none() {
@@ -369,7 +375,8 @@ async fn follow_related(
     Ok(())
 }
 
-/// The compose file's edits, when the members belong to a compose project.
+/// The compose file's edits, when the members belong to a compose project, and those of the
+/// systemd units that run them.
 async fn compose_plan(
     engine: &dyn Engine,
     state: &StateDir,
@@ -391,7 +398,14 @@ async fn compose_plan(
         .path()
         .join("tmp")
         .join(format!("compose-{}", std::process::id()));
-    super::compose::plan(engine, &req.compose, &targets, scratch).await
+    let mut plan = super::compose::plan(engine, &req.compose, &targets, scratch).await?;
+    let units = super::compose::unit_edits(engine, &req.compose, &targets)?;
+    if !units.is_empty() {
+        plan.get_or_insert_with(Default::default)
+            .edits
+            .extend(units);
+    }
+    Ok(plan)
 }
 
 /// Refuses when a name the run needs is taken: a successor or a migration left by an

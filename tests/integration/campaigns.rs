@@ -79,7 +79,11 @@ fn a_group_member_that_fails_rolls_the_whole_group_back() {
 
 #[test]
 fn two_hops_in_one_run() {
-    let scene = Scene::new("hops");
+    two_hops(&Scene::new("hops"));
+}
+
+/// `--via 2 --to 3` on the scene's engine: each hop runs, in one run, on one volume.
+pub fn two_hops(scene: &Scene) {
     let (name, port) = scene.run_published("app", "1");
     let out = scene.cutover(&[
         "upgrade", &name, "--via", "2", "--to", "3", "--yes", "--json", "--settle", "1s",

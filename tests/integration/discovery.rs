@@ -233,11 +233,52 @@ fn with_path(bin: &Path) -> String {
     )
 }
 
+/// The authenticated registry's `private/app:1.0.0`, running; 1.0.1 is there too.
+fn run_private_app(scene: &Scene) -> String {
+    let img = format!("{}/private/app:1.0.0", auth_registry());
+    scene.run_image("app", &["--init"], &img)
+}
+
+/// On Docker, a registry Docker's config has no login for is looked up in `podman login`'s
+/// files after it: `~/.config/containers/auth.json` here.
+#[test]
+fn a_login_dockers_config_lacks_is_found_in_podmans_files() {
+    let scene = Scene::new("authpodman");
+    let name = run_private_app(&scene);
+    let home = temp_dir(&scene, "home");
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        r#"{"auths":{"other.lan":{"auth":"dTpw"}}}"#,
+    )
+    .unwrap();
+    let env = [
+        ("HOME", home.to_str().unwrap()),
+        ("DOCKER_CONFIG", home.join(".docker").to_str().unwrap()),
+        ("XDG_RUNTIME_DIR", home.join("run").to_str().unwrap()),
+    ]
+    .map(|(k, v)| (k, v.to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = scene.cutover_with_env(&["check", "--json", &name], &env);
+    assert!(
+        statuses(&refused)[0]["reason"].to_string().contains("401"),
+        "{}",
+        refused.stdout
+    );
+    podman_login_file(home.join(".config/containers/auth.json"));
+    let checked = scene.cutover_with_env(&["check", "--json", &name], &env);
+    assert_eq!(
+        statuses(&checked)[0]["target"],
+        format!("{}/private/app:1.0.1", auth_registry()),
+        "{}",
+        checked.stdout
+    );
+}
+
 #[test]
 fn credentials_come_from_docker_config_and_credential_helpers() {
     let scene = Scene::new("auth");
-    let img = format!("{}/private/app:1.0.0", auth_registry());
-    let name = scene.run_image("app", &["--init"], &img);
+    let name = run_private_app(&scene);
     let empty = temp_dir(&scene, "nocreds");
 
     let anonymous = scene.cutover_with_env(

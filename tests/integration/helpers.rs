@@ -41,6 +41,24 @@ pub fn logged_in_docker_config() -> PathBuf {
 /// The password of the authenticated registry's fixture user.
 pub const REGISTRY_PASSWORD: &str = "registry-pass-123";
 
+/// `path`, written as `podman login` writes its auth.json for the authenticated registry's
+/// fixture user (containers-auth.json(5): `auths`, base64 of `user:password`).
+pub fn podman_login_file(path: PathBuf) -> PathBuf {
+    use base64::Engine as _;
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("cutover:{REGISTRY_PASSWORD}"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+            auth_registry()
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// An image of the test world's products (`fixtures/world.sh`), e.g. `projectquay/quay:v3.8.0`.
 pub fn product(repo_tag: &str) -> String {
     format!("{}/{repo_tag}", registry())

@@ -2,8 +2,13 @@
 //! reached as Podman's users point Docker tools at it: `DOCKER_HOST`. Each difference from
 //! Docker that cutover handles (see `src/engine/podman.rs`) is met by a case here.
 
+use std::path::Path;
+
+use crate::backups::volumes_round_trip;
+use crate::campaigns::two_hops;
 use crate::helpers::*;
 use crate::recover::killed_after_the_rename_is_put_back;
+use crate::tasks::own_task_runs_in_a_one_shot;
 use crate::upgrade::assert_rolled_back;
 
 /// `demo:TAG` on Podman, its port 8080 on a free loopback port, with `options` besides.
@@ -157,6 +162,16 @@ fn a_container_podmans_auto_update_manages_is_left_to_it_unless_moved_by_hand() 
     );
 }
 
+/// `check`'s first container would move to `target`.
+fn assert_target(checked: &Outcome, target: &str) {
+    assert_eq!(
+        checked.json()["containers"][0]["target"],
+        target,
+        "{}",
+        checked.stdout
+    );
+}
+
 /// `podman` on the world's service, for what the Docker CLI cannot do (pods).
 fn podman(args: &[&str]) -> String {
     let url = std::env::var("CUTOVER_TEST_PODMAN").expect("CUTOVER_TEST_PODMAN is not set");
@@ -217,4 +232,256 @@ fn a_container_in_a_podman_pod_is_refused_and_left_in_its_pod() {
             .is_some_and(|r| r.contains("1.0.1 would be next") && r.contains("is in a Podman pod")),
         "{status}"
     );
+}
+
+/// An operator of Podman logs in with `podman login`, which writes only its own auth.json:
+/// `check` and the engine's pull find the login there, in the order containers-auth.json(5)
+/// gives (`REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`), with no
+/// Docker config at all; without it the registry refuses (401). No password is shown.
+#[test]
+fn podmans_own_login_file_reaches_an_authenticated_registry() {
+    let scene = Scene::on_podman("podlogin");
+    let image = format!("{}/private/app:1.0.0", auth_registry());
+    let runtime = temp_dir(&scene, "xdg-runtime");
+    let login = podman_login_file(runtime.join("containers/auth.json"));
+    podman(&["pull", "--authfile", login.to_str().unwrap(), &image]);
+    let name = scene.run_image("app", &["--init"], &image);
+    let home = temp_dir(&scene, "home");
+    let nowhere = temp_dir(&scene, "nowhere");
+    let env = |runtime: &Path| {
+        [
+            ("HOME", home.to_str().unwrap().to_string()),
+            (
+                "DOCKER_CONFIG",
+                home.join(".docker").to_str().unwrap().into(),
+            ),
+            ("XDG_RUNTIME_DIR", runtime.to_str().unwrap().into()),
+        ]
+    };
+    let run = |args: &[&str], env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        scene.cutover_with_env(args, &env)
+    };
+    let anonymous = run(&["check", "--json", &name], &env(&nowhere));
+    let reason = anonymous.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("401") && reason.contains("podman login"),
+        "{reason}"
+    );
+
+    let checked = run(&["check", "--json", &name], &env(&runtime));
+    let target = format!("{}/private/app:1.0.1", auth_registry());
+    assert_target(&checked, &target);
+    // The file REGISTRY_AUTH_FILE names stands for the primary one.
+    let elsewhere = podman_login_file(home.join("auth.json"));
+    let mut named = env(&nowhere).to_vec();
+    named.push(("REGISTRY_AUTH_FILE", elsewhere.to_str().unwrap().into()));
+    let upgraded = run(
+        &["upgrade", &name, "--to", "1.0.1", "--yes", "--settle", "1s"],
+        &named,
+    );
+    upgraded.expect(0);
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], target.as_str());
+    for out in [&anonymous, &checked, &upgraded] {
+        assert!(!out.stdout.contains(REGISTRY_PASSWORD) && !out.stderr.contains(REGISTRY_PASSWORD));
+    }
+    assert!(!scene.journal_text().contains(REGISTRY_PASSWORD));
+}
+
+/// Images this test tagged on Podman's host, removed however it ends.
+struct Tagged(Vec<String>);
+
+impl Drop for Tagged {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = std::panic::catch_unwind(|| podman(&["rmi", "-f", image]));
+        }
+    }
+}
+
+/// `podman run -d --name NAME OPTIONS IMAGE` through Podman's own CLI, as its users run it.
+fn podman_run(scene: &Scene, what: &str, options: &[&str], image: &str) -> String {
+    let name = scene.name(what);
+    podman(&[&["run", "-d", "--name", &name][..], options, &[image]].concat());
+    name
+}
+
+/// A container created from a short name (`auto-a:1.0.0`) that Podman found in its storage
+/// reports the name in full, the registry's (`Config.Image`), as one Podman found through
+/// `unqualified-search-registries` does: `check` and `upgrade --to` work on it as given.
+#[test]
+fn a_container_podman_made_from_a_short_name_is_checked_and_upgraded() {
+    let scene = Scene::on_podman("podshort");
+    let full = format!("{}/auto-a:1.0.0", registry());
+    podman(&["pull", &full]);
+    let name = podman_run(&scene, "app", &[], "auto-a:1.0.0");
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], full.as_str());
+    let checked = scene.cutover(&["check", "--json", &name]);
+    let next = format!("{}/auto-a:1.0.1", registry());
+    assert_target(&checked, &next);
+    scene.upgrade(&name, "1.0.1", &["--settle", "1s"]).expect(0);
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], next.as_str());
+}
+
+/// An image built or tagged on Podman's host is `localhost/NAME`, which no registry serves:
+/// `check` says so without asking one; an upgrade to a tag not built there fails before
+/// anything stops, saying what to do; one to a tag built there uses it without a pull.
+#[test]
+fn an_image_podman_built_on_its_host_is_upgraded_without_a_registry() {
+    let scene = Scene::on_podman("podbuilt");
+    let built = format!("localhost/{}", scene.name("built"));
+    let tagged = Tagged(vec![format!("{built}:1"), format!("{built}:2")]);
+    podman(&["pull", &image("1")]);
+    podman(&["pull", &image("2")]);
+    podman(&["tag", &image("1"), &tagged.0[0]]);
+    podman(&["tag", &image("2"), &tagged.0[1]]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let short = format!("{}:1", scene.name("built"));
+    let name = podman_run(&scene, "app", &["-p", &publish], &short);
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        tagged.0[0].as_str()
+    );
+    http_get_eventually(port, "/");
+
+    let checked = scene.cutover(&["check", "--json", &name]);
+    let reason = checked.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("built or tagged on Podman's host"),
+        "{reason}"
+    );
+
+    let before = inspect(&name).unwrap();
+    let missing = scene.upgrade(&name, "3", &[]);
+    assert_ne!(missing.code, 0, "{}", missing.stdout);
+    assert!(
+        missing.stderr.contains("is not on Podman's host")
+            || missing.stdout.contains("is not on Podman's host"),
+        "{} {}",
+        missing.stdout,
+        missing.stderr
+    );
+    assert_untouched(&name, &before);
+
+    scene.upgrade(&name, "2", &["--settle", "1s"]).expect(0);
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        tagged.0[1].as_str()
+    );
+}
+
+/// A container a systemd unit runs (`podman generate systemd --new`, whose `ExecStart` runs
+/// `podman run ... IMAGE` and whose containers Podman labels `PODMAN_SYSTEMD_UNIT`): `check`
+/// names the unit and its file; a failed upgrade leaves the file byte for byte; one that
+/// serves writes the new image in it, and its plan says to `systemctl daemon-reload`. The unit
+/// directory is given by `CUTOVER_UNIT_PATH`: this machine runs no systemd.
+#[test]
+fn the_unit_that_runs_a_podman_container_is_kept_true_to_its_new_image() {
+    let scene = Scene::on_podman("podunit");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let unit = format!("container-{}.service", scene.name("app"));
+    let label = format!("PODMAN_SYSTEMD_UNIT={unit}");
+    let name = podman_run(
+        &scene,
+        "app",
+        &["-p", &publish, "--label", &label],
+        &image("1"),
+    );
+    http_get_eventually(port, "/");
+    let units = temp_dir(&scene, "units");
+    let file = units.join(&unit);
+    let generated = podman(&["generate", "systemd", "--new", "--name", &name]);
+    std::fs::write(&file, format!("{generated}\n")).unwrap();
+    let before = read(&file);
+    assert!(before.contains(&image("1")), "{before}");
+    let dirs = units.to_str().unwrap();
+    let env = [("CUTOVER_UNIT_PATH", dirs)];
+
+    let checked = scene.cutover_with_env(&["check", "--json", &name], &env);
+    let reason = checked.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains(&format!("systemd unit {unit} runs it"))
+            && reason.contains(file.to_str().unwrap()),
+        "{reason}"
+    );
+    let nowhere = temp_dir(&scene, "nowhere");
+    let lost = scene.cutover_with_env(
+        &["check", "--json", &name],
+        &[("CUTOVER_UNIT_PATH", nowhere.to_str().unwrap())],
+    );
+    let reason = lost.json()["containers"][0]["reason"].to_string();
+    assert!(
+        reason.contains("would bring back the image it names"),
+        "{reason}"
+    );
+
+    let crashed = scene.cutover_with_env(
+        &["upgrade", &name, "--to", "crash", "--yes", "--settle", "3s"],
+        &env,
+    );
+    crashed.expect(1);
+    assert_eq!(read(&file), before, "byte for byte");
+
+    let upgraded = scene.cutover_with_env(
+        &[
+            "upgrade", &name, "--to", "2", "--yes", "--json", "--settle", "1s",
+        ],
+        &env,
+    );
+    upgraded.expect(0);
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert_eq!(read(&file), before.replace(&image("1"), &image("2")));
+    let notes = upgraded.json()["notes"].to_string();
+    assert!(
+        notes.contains("systemctl daemon-reload") && notes.contains(&unit),
+        "{notes}"
+    );
+}
+
+/// A Quadlet `.container` file (Podman 4.4+ makes `NAME.service` of it), its image written
+/// short: the upgrade writes the new image in its `Image=`, comments and the rest kept.
+#[test]
+fn a_quadlet_files_image_is_kept_true_to_the_new_version() {
+    let scene = Scene::on_podman("podquadlet");
+    let stem = scene.name("app");
+    let label = format!("PODMAN_SYSTEMD_UNIT={stem}.service");
+    let name = podman_run(&scene, "app", &["--label", &label], &image("1"));
+    let units = temp_dir(&scene, "quadlet");
+    let file = units.join(format!("{stem}.container"));
+    let short = |tag: &str| format!("demo:{tag}");
+    let quadlet = |image: &str| {
+        format!("# the demo\n[Container]\nContainerName={name}\nImage={image}\n\n[Install]\nWantedBy=default.target\n")
+    };
+    std::fs::write(&file, quadlet(&short("1"))).unwrap();
+    let env = [("CUTOVER_UNIT_PATH", units.to_str().unwrap())];
+    let upgraded = scene.cutover_with_env(
+        &["upgrade", &name, "--to", "2", "--yes", "--settle", "1s"],
+        &env,
+    );
+    upgraded.expect(0);
+    assert_eq!(read(&file), quadlet(&image("2")));
+}
+
+/// `backup --backup-volumes` and `restore` on Podman: a volume's files come back byte for byte,
+/// with their modes and links, into the volume although Podman's archive of a stopped
+/// container names them from the volume's root (`/x`, not `payload/x`). Not their owners:
+/// Podman's archive API reports every file as 0:0 (measured), which cutover does not make up.
+#[test]
+fn volumes_round_trip_on_podman() {
+    volumes_round_trip(&Scene::on_podman("podvolumes"), false);
+}
+
+/// `task` on Podman: a profile's task runs in a one-shot on the app's volume while it is stopped.
+#[test]
+fn a_task_runs_on_podman() {
+    own_task_runs_in_a_one_shot(&Scene::on_podman("podtask"));
+}
+
+/// A campaign of two hops (`--via`) on Podman, in one run.
+#[test]
+fn two_hops_on_podman() {
+    two_hops(&Scene::on_podman("podhops"));
 }

@@ -421,10 +421,15 @@ fn a_task_killed_during_the_migration_is_recovered() {
 
 #[test]
 fn a_task_of_your_own_profile_runs_in_a_one_shot_while_the_app_is_stopped() {
-    let scene = Scene::new("owntask");
+    own_task_runs_in_a_one_shot(&Scene::new("owntask"));
+}
+
+/// A task of the operator's own profile, on the scene's engine: listed, then run in a one-shot
+/// on the app's volume while the app is stopped; the same container serves again.
+pub fn own_task_runs_in_a_one_shot(scene: &Scene) {
     let data = format!("{}:/data", scene.name("data"));
     let name = scene.run("app", &["-v", &data], "1");
-    let profile = temp_dir(&scene, "profile").join("mine.yaml");
+    let profile = temp_dir(scene, "profile").join("mine.yaml");
     std::fs::write(
         &profile,
         r#"name: mine

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use cutover::discover::rollout::{self, Rollout};
 use cutover::discover::{auto, metrics};
+use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
 use cutover::notify;
@@ -41,7 +42,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map(Schedule::parse)
         .transpose()
         .map_err(refused)?;
-    let registry = RegistryClient::new(given.config.insecure_registries.clone())?;
+    let mut registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
     let approval = args.approval || given.config.approval == Approval::Required;
     let settings = auto::PassSettings {
@@ -76,6 +77,9 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         true => None,
         false => Some(site.connect().await?),
     };
+    if let Some((engine, _)) = &host {
+        registry = registry.logins(Logins::of(engine));
+    }
     let passes = Passes {
         over: match &host {
             Some((engine, state)) => Over::Host(engine, state),

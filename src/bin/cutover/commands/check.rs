@@ -2,6 +2,7 @@
 
 use clap::Args;
 use cutover::discover::check::{self, FleetHost, FleetWatch, Selection};
+use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
 use cutover::ops::fleet;
 
@@ -12,7 +13,7 @@ use crate::output::{self, Exit};
 /// One host, or with a config file that names `hosts`, every host of the fleet at once.
 pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
     let config = load_config(&args.discovery)?;
-    let registry = RegistryClient::new(config.insecure_registries.clone())?;
+    let mut registry = RegistryClient::new(config.insecure_registries.clone())?;
     let selection = match (args.all, args.names.is_empty()) {
         (true, _) => Selection::All,
         (false, true) => Selection::OptedIn,
@@ -20,11 +21,15 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
     };
     let catalog = load_profiles()?;
     let found = match config.hosts.is_empty() {
-        true => FleetWatch {
-            watched: check::discover(&site.engine().await?, &config, &catalog, &selection).await?,
-            unreached: Vec::new(),
-            nodes: Vec::new(),
-        },
+        true => {
+            let engine = site.engine().await?;
+            registry = registry.logins(Logins::of(&engine));
+            FleetWatch {
+                watched: check::discover(&engine, &config, &catalog, &selection).await?,
+                unreached: Vec::new(),
+                nodes: Vec::new(),
+            }
+        }
         false => {
             let engines = fleet::connect(&config.hosts).await;
             let hosts = FleetHost::all(&engines);

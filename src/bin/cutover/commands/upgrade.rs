@@ -170,8 +170,9 @@ pub struct UpgradeArgs {
     /// written there once the services run it, so that a later deploy keeps it
     #[arg(long, value_name = "FILE")]
     pub stack_file: Vec<std::path::PathBuf>,
-    /// Leave compose files alone (their old tag would bring the old version back on the next
-    /// `docker-compose up --force-recreate` or `down`/`up`)
+    /// Leave compose files and Podman's systemd unit files alone (their old tag would bring the
+    /// old version back on the next `docker-compose up --force-recreate`, `down`/`up`, or start of
+    /// the unit)
     #[arg(long)]
     pub no_compose_edit: bool,
     #[command(flatten)]
