@@ -12,16 +12,19 @@ use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
+use cutover::run::FirstSeen;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
 use super::{config_told, load_profiles, refused, Site};
-use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
+use crate::args::{DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
+    let mut config = config_told(&args.discovery, &args.notify)?;
+    config.command_line = args.policy.layer();
     let given = Given {
-        config: config_told(&args.discovery, &args.notify)?,
+        config,
         health: args.health.settings().map_err(refused)?,
         profile: Choice::Auto,
     };
@@ -45,6 +48,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         given,
         catalog: load_profiles()?,
         window,
+        first_seen: FirstSeen::under(&site.state_root),
     };
     let exposition = match args.metrics_listen {
         Some(addr) => {
@@ -92,6 +96,8 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
 pub struct AutoArgs {
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Stay resident and run a pass on this cron expression (5 or 6 fields, e.g. "0 3 * * *")
     #[arg(long, value_name = "CRON")]
     pub schedule: Option<String>,
