@@ -532,3 +532,87 @@ fn an_image_that_does_not_say_when_it_was_built_counts_from_when_cutover_first_s
     let again = scene.cutover(&["check", "--json", &name]);
     assert_eq!(statuses(&again)[0]["eligible_at"], s["eligible_at"]);
 }
+
+#[test]
+fn check_links_each_product_s_release_notes_for_the_target_and_every_hop() {
+    let scene = Scene::new("vendornotes");
+    let cases = [
+        (
+            "proget",
+            "inedo/proget:24.0.1",
+            "https://docs.inedo.com/docs/proget-upgrade-2026",
+        ),
+        (
+            "buildmaster",
+            "inedo/buildmaster:24.0.1",
+            "https://docs.inedo.com/docs/buildmaster-upgrade-2025",
+        ),
+        (
+            "otter",
+            "inedo/otter:24.0.1",
+            "https://docs.inedo.com/docs/otter-upgrade-2025",
+        ),
+        (
+            "quay",
+            "projectquay/quay:v3.8.0",
+            "https://github.com/quay/quay/blob/v3.11.0/CHANGELOG.md#v3.11.0",
+        ),
+        (
+            "anchore",
+            "anchore/anchore-engine:v0.7.0",
+            "https://github.com/anchore/anchore-engine/blob/v0.8.0/CHANGELOG.md",
+        ),
+        (
+            "devlake",
+            "apache/devlake:v0.17.0",
+            "https://github.com/apache/incubator-devlake/releases/tag/v1.1.0",
+        ),
+    ];
+    // Created, not started: check reads what they run, and no product needs to answer.
+    let names: Vec<String> = cases
+        .iter()
+        .map(|(what, image, _)| {
+            let name = scene.name(what);
+            docker(&[
+                "create",
+                "--name",
+                &name,
+                "-l",
+                "cutover.policy=major",
+                &product(image),
+            ]);
+            name
+        })
+        .collect();
+    let mut args = vec!["check", "--json"];
+    args.extend(names.iter().map(String::as_str));
+    let out = scene.cutover(&args);
+    out.expect(0);
+    let all = statuses(&out);
+    for ((what, _, url), name) in cases.iter().zip(&names) {
+        let s = status_of(&all, name);
+        assert_eq!(s["eligible"], true, "{what}: {s}");
+        let links = urls(s);
+        assert!(links.iter().any(|(_, u, _)| u == url), "{what}: {links:?}");
+        assert!(
+            links.iter().all(|(_, _, from)| from
+                .starts_with(&format!("profile {}", s["profile"].as_str().unwrap()))),
+            "{what}: {links:?}"
+        );
+        // Every hop through has its own.
+        for via in s["via"].as_array().into_iter().flatten() {
+            assert!(
+                links.iter().any(|(v, _, _)| v == via),
+                "{what}: {via} in {links:?}"
+            );
+        }
+    }
+    let quay = status_of(&all, &names[3]);
+    assert_eq!(
+        quay["via"],
+        serde_json::json!(["v3.9.0", "v3.10.0"]),
+        "{quay}"
+    );
+    assert!(urls(quay).iter().any(|(_, u, _)| u
+        == "https://access.redhat.com/documentation/en-us/red_hat_quay/3.9/html/red_hat_quay_release_notes/index"));
+}
