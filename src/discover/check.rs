@@ -647,9 +647,21 @@ impl Published {
             "{} was published at {} ({how}); under min_age {} it is eligible from {}",
             self.tag,
             rfc3339(self.at),
-            humantime::format_duration(min_age),
+            age_text(min_age),
             rfc3339(self.eligible_at(min_age))
         )
+    }
+}
+
+/// A minimum age as people write one: whole days as days (`3650d`, not humantime's years of
+/// 365.25 days), anything else as humantime writes it.
+fn age_text(age: Duration) -> String {
+    const DAY: u64 = 86400;
+    match age.as_secs() {
+        secs if secs > 0 && secs % DAY == 0 && age.subsec_nanos() == 0 => {
+            format!("{}d", secs / DAY)
+        }
+        _ => humantime::format_duration(age).to_string(),
     }
 }
 
@@ -1037,7 +1049,7 @@ mod tests {
         assert_eq!(
             waiting.reason(3 * DAY),
             format!(
-                "1.3.0 was published at {} (first seen by cutover then: its image does not say when it was built); under min_age 3days it is eligible from {}",
+                "1.3.0 was published at {} (first seen by cutover then: its image does not say when it was built); under min_age 3d it is eligible from {}",
                 rfc3339(now - DAY),
                 rfc3339(now + 2 * DAY)
             )
@@ -1052,5 +1064,7 @@ mod tests {
             Some(Aged::Eligible("1.2.9".into())),
             "published exactly min_age ago: eligible"
         );
+        assert_eq!(age_text(3650 * DAY), "3650d");
+        assert_eq!(age_text(Duration::from_secs(90)), "1m 30s");
     }
 }
