@@ -232,17 +232,16 @@ async fn labelled_notes(
                 )
             }
             None => {
-                if running.is_none() {
-                    let image = engine.image(old.image_id()).await?;
-                    running = Some(OciLabels::read(
-                        &image.map(|i| i.labels()).unwrap_or_default(),
-                    ));
-                }
-                notes::from_labels(
-                    to,
-                    running.as_ref().unwrap_or(&OciLabels::default()),
-                    "the running image",
-                )
+                let oci = match running.take() {
+                    Some(known) => known,
+                    None => {
+                        let image = engine.image(old.image_id()).await?;
+                        OciLabels::read(&image.map(|i| i.labels()).unwrap_or_default())
+                    }
+                };
+                let links = notes::from_labels(to, &oci, "the running image");
+                running = Some(oci);
+                links
             }
         };
         lines.extend(links.iter().map(NotesLink::line));

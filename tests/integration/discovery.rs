@@ -429,6 +429,14 @@ fn push_with_epoch_creation(scene: &Scene, repo: &str, tag: &str) -> String {
     reference
 }
 
+const THREE_DAYS: std::time::Duration = std::time::Duration::from_secs(3 * 86400);
+
+/// A container of `image` that follows minor releases once they are three days old.
+fn run_waiting_3d(scene: &Scene, image: &str) -> String {
+    let labels = ["cutover.policy=minor", "cutover.min_age=3d"];
+    scene.run_image("app", &["--init", "-l", labels[0], "-l", labels[1]], image)
+}
+
 #[test]
 fn min_age_holds_back_a_fresh_tag_and_check_says_until_when() {
     let scene = Scene::new("minage");
@@ -437,17 +445,7 @@ fn min_age_holds_back_a_fresh_tag_and_check_says_until_when() {
     let fresh = build_and_push(&scene, &repo, "1.1.0", &["LABEL release=1.1.0".into()]);
     let created = docker(&["image", "inspect", "-f", "{{.Created}}", &fresh]);
     let created = humantime::parse_rfc3339_weak(created.split('.').next().unwrap()).unwrap();
-    let name = scene.run_image(
-        "app",
-        &[
-            "--init",
-            "-l",
-            "cutover.policy=minor",
-            "-l",
-            "cutover.min_age=3d",
-        ],
-        &old,
-    );
+    let name = run_waiting_3d(&scene, &old);
 
     let held = scene.cutover(&["check", "--json", &name]);
     held.expect(0);
@@ -455,9 +453,8 @@ fn min_age_holds_back_a_fresh_tag_and_check_says_until_when() {
     assert_eq!(s["eligible"], false, "{s}");
     assert_eq!(s["waiting_for"], "1.1.0");
     let at = humantime::parse_rfc3339(s["eligible_at"].as_str().unwrap()).unwrap();
-    let three_days = std::time::Duration::from_secs(3 * 86400);
     let off = at
-        .duration_since(created + three_days)
+        .duration_since(created + THREE_DAYS)
         .unwrap_or_else(|e| e.duration());
     assert!(off.as_secs() <= 1, "{s}: built at {created:?}");
     let reason = s["reason"].as_str().unwrap();
@@ -502,17 +499,7 @@ fn an_image_that_does_not_say_when_it_was_built_counts_from_when_cutover_first_s
     let repo = format!("{}/epoch-{}", registry(), scene.prefix);
     let old = build_and_push(&scene, &repo, "1.0.0", &["LABEL release=1.0.0".into()]);
     push_with_epoch_creation(&scene, &repo, "1.1.0");
-    let name = scene.run_image(
-        "app",
-        &[
-            "--init",
-            "-l",
-            "cutover.policy=minor",
-            "-l",
-            "cutover.min_age=3d",
-        ],
-        &old,
-    );
+    let name = run_waiting_3d(&scene, &old);
     let before = std::time::SystemTime::now();
     let first = scene.cutover(&["check", "--json", &name]);
     first.expect(0);
@@ -526,9 +513,8 @@ fn an_image_that_does_not_say_when_it_was_built_counts_from_when_cutover_first_s
         "{s}"
     );
     let at = humantime::parse_rfc3339(s["eligible_at"].as_str().unwrap()).unwrap();
-    let three_days = std::time::Duration::from_secs(3 * 86400);
     assert!(
-        at + std::time::Duration::from_secs(1) >= before + three_days,
+        at + std::time::Duration::from_secs(1) >= before + THREE_DAYS,
         "{s}"
     );
     let record = std::fs::read_to_string(scene.state_dir.join("first-seen.json")).unwrap();
