@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cost of `cutover check --all` for 100 containers over 20 repositories on the loopback
 # registry: wall time and registry requests, next to the number of repositories.
-# Goal: at most 2 requests per repository (no cooldown here), and under a second.
+# Goal: at most 2 requests per repository (no min_age here; release notes ask nothing), and
+# under a second.
 #
 #   bash bench/check.sh [RUNS]    (default 5; prints each run and the median wall time)
 set -euo pipefail

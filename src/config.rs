@@ -18,6 +18,8 @@ pub const LABEL_ENABLE: &str = "cutover.enable";
 pub const LABEL_POLICY: &str = "cutover.policy";
 pub const LABEL_PIN: &str = "cutover.pin";
 pub const LABEL_PRERELEASE: &str = "cutover.prerelease";
+pub const LABEL_MIN_AGE: &str = "cutover.min_age";
+/// `min_age`'s earlier name, still read with the same meaning.
 pub const LABEL_COOLDOWN: &str = "cutover.cooldown";
 pub const LABEL_DEPENDS_ON: &str = "cutover.depends_on";
 pub const LABEL_REHEARSE: &str = "cutover.rehearse";
@@ -40,6 +42,9 @@ pub struct RuleLayer {
     pub policy: Option<String>,
     pub pin: Option<String>,
     pub prerelease: Option<bool>,
+    /// How long a version must have been published before a pass takes it (`3d`).
+    pub min_age: Option<String>,
+    /// `min_age`'s earlier name: one setting, so a layer gives one or the other.
     pub cooldown: Option<String>,
     /// Rehearse each upgrade first (`cutover rehearse`); a failed rehearsal holds it back.
     pub rehearse: Option<bool>,
@@ -84,6 +89,10 @@ pub struct Config {
     /// `HOST/NAME`, in `containers` as on the command line.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
+    /// The command line's rules (`--min-age`), over every container's labels: what the one who
+    /// runs the command asks of this run.
+    #[serde(skip)]
+    pub command_line: RuleLayer,
 }
 
 /// Whether `auto`'s upgrades wait for a person.
@@ -222,6 +231,7 @@ impl RuleLayer {
             policy: labels.get(LABEL_POLICY).cloned(),
             pin: labels.get(LABEL_PIN).cloned(),
             prerelease: labels.get(LABEL_PRERELEASE).map(|v| yes(v)),
+            min_age: labels.get(LABEL_MIN_AGE).cloned(),
             cooldown: labels.get(LABEL_COOLDOWN).cloned(),
             rehearse: labels.get(LABEL_REHEARSE).map(|v| yes(v)),
             ..RuleLayer::default()
@@ -233,7 +243,7 @@ impl RuleLayer {
             policy: Policy::Patch,
             pin: None,
             prerelease: false,
-            cooldown: Duration::ZERO,
+            min_age: Duration::ZERO,
             rehearse: false,
         })
         .map(|_| ())
@@ -253,8 +263,14 @@ impl RuleLayer {
         if let Some(prerelease) = self.prerelease {
             rules.prerelease = prerelease;
         }
-        if let Some(cooldown) = &self.cooldown {
-            rules.cooldown = crate::duration::parse(cooldown)?;
+        let min_age = match (&self.min_age, &self.cooldown) {
+            (Some(_), Some(_)) => {
+                return Err("min_age and cooldown are one setting (cooldown is its earlier name): give only min_age".into())
+            }
+            (given, earlier) => given.as_ref().or(earlier.as_ref()),
+        };
+        if let Some(min_age) = min_age {
+            rules.min_age = crate::duration::parse(min_age)?;
         }
         if let Some(rehearse) = self.rehearse {
             rules.rehearse = rehearse;
@@ -280,7 +296,7 @@ pub fn builtin_rules(tag: &str) -> Rules {
         policy,
         pin: None,
         prerelease: false,
-        cooldown: Duration::ZERO,
+        min_age: Duration::ZERO,
         rehearse: false,
     }
 }
@@ -351,7 +367,7 @@ mod tests {
         let rules = resolve("1.2.3", &[&config.defaults, &web, &labels]).unwrap();
         assert_eq!(rules.policy, Policy::Major);
         assert_eq!(rules.pin.unwrap().to_string(), "^2");
-        assert_eq!(rules.cooldown, Duration::from_secs(86400));
+        assert_eq!(rules.min_age, Duration::from_secs(86400));
         assert!(rules.rehearse, "its entry asks for a rehearsal");
         let declined = RuleLayer::from_labels(&HashMap::from([(
             LABEL_REHEARSE.to_string(),
@@ -373,6 +389,38 @@ mod tests {
         assert_eq!(required.approval, Approval::Required);
         let e = Config::parse("approval: maybe").unwrap_err();
         assert!(e.contains("required"), "{e}");
+    }
+
+    #[test]
+    fn min_age_and_its_earlier_name_cooldown_are_one_setting() {
+        let label = |key: &str| {
+            RuleLayer::from_labels(&HashMap::from([(key.to_string(), "3d".to_string())]))
+        };
+        for layer in [label(LABEL_MIN_AGE), label(LABEL_COOLDOWN)] {
+            let rules = resolve("1.2.3", &[&layer]).unwrap();
+            assert_eq!(rules.min_age, Duration::from_secs(3 * 86400));
+        }
+        let config =
+            Config::parse("defaults: {min_age: 2d}\ncontainers:\n  web: {cooldown: 1h}\n").unwrap();
+        let web = config.containers["web"].clone().unwrap();
+        let rules = resolve("1.2.3", &[&config.defaults, &web]).unwrap();
+        assert_eq!(
+            rules.min_age,
+            Duration::from_secs(3600),
+            "the stronger layer's, by either name"
+        );
+        let flag = RuleLayer {
+            min_age: Some("5m".into()),
+            ..RuleLayer::default()
+        };
+        let rules = resolve("1.2.3", &[&label(LABEL_MIN_AGE), &flag]).unwrap();
+        assert_eq!(
+            rules.min_age,
+            Duration::from_secs(300),
+            "the command line over the labels"
+        );
+        let both = Config::parse("defaults: {min_age: 2d, cooldown: 1d}").unwrap_err();
+        assert!(both.contains("one setting"), "{both}");
     }
 
     #[test]

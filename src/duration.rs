@@ -45,7 +45,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(cases(ROUND_TRIP))]
-        /// cutover writes durations (`check --json`'s cooldown, plans' timeouts) as humantime
+        /// cutover writes durations (`check --json`'s min_age, plans' timeouts) as humantime
         /// formats them; they read back to the same duration, to the nanosecond.
         #[test]
         fn a_written_duration_reads_back_equal(secs in 0..10_000_000_000u64, nanos in 0..1_000_000_000u32) {

@@ -138,6 +138,11 @@ pub fn check(word: &str, secrets: &[String]) -> Result<(), String> {
     }
 }
 
+/// The variables a word names, in order; an error when one is malformed.
+pub fn names(word: &str) -> Result<Vec<&str>, String> {
+    Ok(references(word)?.into_iter().map(|r| r.name).collect())
+}
+
 /// A value of a one-shot's environment: its templates well formed. Secrets belong here.
 pub fn check_value(value: &str) -> Result<(), String> {
     references(value).map(|_| ())

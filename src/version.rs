@@ -195,8 +195,10 @@ pub struct Rules {
     #[serde(serialize_with = "serialize_pin")]
     pub pin: Option<semver::VersionReq>,
     pub prerelease: bool,
+    /// How long a version must have been published before a pass takes it (`min_age`, which
+    /// `cooldown` names too): a release pulled back within days is never installed.
     #[serde(with = "humantime_secs")]
-    pub cooldown: Duration,
+    pub min_age: Duration,
     /// A pass first rehearses the upgrade on a copy of the database (`cutover rehearse`) and
     /// holds the container back when the rehearsal fails.
     pub rehearse: bool,
@@ -223,7 +225,7 @@ mod humantime_secs {
 /// Why a tag is or is not a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidates {
-    /// Allowed targets, newest first (the cooldown, which needs the registry, is checked later).
+    /// Allowed targets, newest first (the minimum age, which needs the registry, is checked later).
     pub allowed: Vec<String>,
     /// The newest version of the family, allowed or not.
     pub newest: Option<String>,

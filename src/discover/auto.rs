@@ -24,8 +24,8 @@ use crate::ops::settings::Given;
 use crate::ops::upgrade::{self, UpgradeRequest};
 use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
-use crate::profile::Catalog;
-use crate::run::{Interrupt, Outcome, RunReport, StateDir};
+use crate::profile::{Catalog, NotesLink};
+use crate::run::{FirstSeen, Interrupt, Outcome, RunReport, StateDir};
 use crate::schedule::Window;
 use crate::secrets;
 
@@ -37,6 +37,9 @@ pub struct PassSettings {
     pub catalog: Catalog,
     pub window: Option<Window>,
     pub asked: Asked,
+    /// When cutover first saw each image that does not say when it was built, for a minimum
+    /// age: one record for every engine and host this machine looks at.
+    pub first_seen: FirstSeen,
 }
 
 /// What each upgrade of a pass asks besides its target: `cutover upgrade`'s options over
@@ -87,6 +90,9 @@ pub struct PassResult {
     /// The backups the upgrade took, as its backup steps told them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backups: Vec<String>,
+    /// Where to read what the target and each hop through change, as `check` found them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub release_notes: Vec<NotesLink>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +250,7 @@ pub async fn survey(
         &Selection::OptedIn,
     )
     .await?;
-    Ok(check::check(registry, &watched).await)
+    Ok(check::check(registry, &settings.first_seen, &watched).await)
 }
 
 /// How an upgrade of a pass ended: its outcome, what to tell, and the downtime when it ran.
@@ -268,6 +274,7 @@ impl PassResult {
             downtime_ms: ended.downtime_ms,
             message: ended.message,
             backups: ended.backups,
+            release_notes: status.release_notes.clone(),
         }
     }
 
@@ -299,6 +306,7 @@ impl PassResult {
             downtime_ms,
             message: String::new(),
             backups: Vec::new(),
+            release_notes: Vec::new(),
         }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! Containers are grouped by repository and each repository is asked once (its tag list, and a
 //! `HEAD` per floating tag watched by digest), concurrently with a bound. Image ages are fetched
-//! only for the candidates a cooldown has to judge. Nothing is ever pulled.
+//! only for the candidates a minimum age has to judge, once each per pass; an image that does
+//! not say when it was built counts from when cutover first saw its digest. Release notes come
+//! from the profile, else from the OCI labels of the target's image when its config was fetched
+//! anyway, else of the running image: no request is made for them. Nothing is ever pulled.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
@@ -13,18 +16,19 @@ use serde::Serialize;
 
 use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
 use crate::engine::reference::ImageRef;
-use crate::engine::registry::{RegistryClient, RegistryError};
-use crate::engine::{self, Engine, Service};
+use crate::engine::registry::{built_at, RegistryClient, RemoteImage};
+use crate::engine::{self, Engine, OciLabels, Service};
 use crate::error::Result;
 use crate::ops::group::Node;
 use crate::plan::build::Target;
-use crate::profile::{self, Catalog, Choice, Profile};
+use crate::profile::{self, notes, Catalog, Choice, NotesLink, Profile};
+use crate::run::FirstSeen;
 use crate::version::{self, Policy, Rules, TagVersion};
 
 /// Repositories asked at once.
 const CONCURRENCY: usize = 8;
-/// Candidates whose age a cooldown may fetch before giving up on a container for this pass.
-const MAX_COOLDOWN_LOOKUPS: usize = 3;
+/// Candidates whose age a minimum age may fetch before giving up on a container for this pass.
+const MAX_AGE_LOOKUPS: usize = 3;
 
 /// A running container, as update discovery sees it.
 #[derive(Debug, Clone)]
@@ -34,6 +38,9 @@ pub struct Watched {
     pub image: Option<ImageRef>,
     /// The digests the engine recorded when it pulled the image (`RepoDigests`).
     pub local_digests: Vec<String>,
+    /// What the running image's OCI labels say of where it comes from: the project's pages,
+    /// which a target's release notes fall back on.
+    pub oci: OciLabels,
     pub rules: std::result::Result<Rules, String>,
     /// The product profile it follows: its path decides the hops of an upgrade.
     pub profile: Option<Profile>,
@@ -65,6 +72,8 @@ struct Seen {
     image: Option<String>,
     /// The digests the engine knows for it (`RepoDigests`), or the one its spec pins.
     local_digests: Vec<String>,
+    /// Its image's OCI labels, when the engine has the image.
+    oci: OciLabels,
     depends_on: Vec<String>,
     compose: Option<(String, String)>,
     swarm_service: Option<String>,
@@ -91,6 +100,7 @@ impl Seen {
             labels: service.labels(),
             image: Some(image),
             local_digests,
+            oci: OciLabels::default(),
             depends_on: Vec::new(),
             compose: None,
             swarm_service: None,
@@ -120,28 +130,28 @@ pub async fn discover(
     let (inspected, services) = selected(engine, selection).await?;
     let compose = compose_services(&inspected);
     // Many containers often share one image: inspect each image once.
-    let mut repo_digests: HashMap<String, Vec<String>> = HashMap::new();
+    let mut images: HashMap<String, (Vec<String>, OciLabels)> = HashMap::new();
     let mut seen = Vec::new();
     for c in &inspected {
         let name = c.name().to_string();
         let labels = c.labels();
-        let local_digests = match (
+        let (local_digests, oci) = match (
             ImageRef::parse(c.image()),
             Some(c.image_id()).filter(|i| !i.is_empty()),
         ) {
-            (Some(_), Some(id)) => match repo_digests.get(id) {
-                Some(digests) => digests.clone(),
+            (Some(_), Some(id)) => match images.get(id) {
+                Some(known) => known.clone(),
                 None => {
-                    let digests = engine
+                    let known = engine
                         .image(id)
                         .await?
-                        .map(|i| i.repo_digests())
+                        .map(|i| (i.repo_digests(), OciLabels::read(&i.labels())))
                         .unwrap_or_default();
-                    repo_digests.insert(id.to_string(), digests.clone());
-                    digests
+                    images.insert(id.to_string(), known.clone());
+                    known
                 }
             },
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         seen.push(Seen {
             depends_on: depends_on(c, &labels, &compose, &name),
@@ -155,6 +165,7 @@ pub async fn discover(
             name,
             labels,
             local_digests,
+            oci,
         });
     }
     seen.extend(services.iter().map(Seen::of_service));
@@ -192,6 +203,7 @@ pub async fn discover(
                 &config.defaults,
                 &entry,
                 &RuleLayer::from_labels(&s.labels),
+                &config.command_line,
             ],
         );
         watched.push(Watched {
@@ -206,6 +218,7 @@ pub async fn discover(
             name: s.name,
             image,
             local_digests: s.local_digests,
+            oci: s.oci,
             rules,
             profile,
             compose: s.compose,
@@ -455,6 +468,15 @@ pub struct Status {
     pub newest: Option<String>,
     pub eligible: bool,
     pub reason: String,
+    /// Held back by its minimum age: when the first of its newer versions becomes eligible
+    /// (RFC 3339), and which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eligible_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// Where to read what the target and each hop through change (see [`profile::notes`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub release_notes: Vec<NotesLink>,
     /// Eligible, but held back by the topology of the fleet (see the clusters over hosts).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held_back: bool,
@@ -480,7 +502,13 @@ struct RepoFacts {
     digests: HashMap<String, std::result::Result<String, String>>,
 }
 
-pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status> {
+/// Each container's status: what the registry serves, judged by its rules; `first_seen` is
+/// when cutover first saw each image that does not say when it was built.
+pub async fn check(
+    registry: &RegistryClient,
+    first_seen: &FirstSeen,
+    watched: &[Watched],
+) -> Vec<Status> {
     let mut repos: BTreeMap<String, (ImageRef, bool, Vec<String>)> = BTreeMap::new();
     for w in watched {
         let (Some(image), Ok(rules), None) = (&w.image, &w.rules, &w.unchecked) else {
@@ -516,10 +544,15 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
         .collect()
         .await;
 
+    let mut lookups = Lookups {
+        registry,
+        first_seen,
+        images: HashMap::new(),
+    };
     let mut statuses = Vec::new();
     for w in watched {
         let mut status = judge(
-            registry,
+            &mut lookups,
             w,
             w.image.as_ref().and_then(|i| facts.get(&i.repository)),
         )
@@ -539,7 +572,7 @@ pub async fn check(registry: &RegistryClient, watched: &[Watched]) -> Vec<Status
     statuses
 }
 
-async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>) -> Status {
+async fn judge(lookups: &mut Lookups<'_>, w: &Watched, facts: Option<&RepoFacts>) -> Status {
     let mut status = unjudged(w);
     if let Some(service) = &w.swarm_service {
         status.reason = engine::swarm_refusal("it", service);
@@ -584,17 +617,174 @@ async fn judge(registry: &RegistryClient, w: &Watched, facts: Option<&RepoFacts>
             return status;
         }
     };
-    match past_cooldown(registry, image, &candidates, rules.cooldown).await {
-        Ok(Some(target)) => eligible(&mut status, w, image, &tag, &target, rules, facts),
-        Ok(None) => {
-            status.reason = format!(
-                "newer versions are younger than the cooldown of {}",
-                humantime::format_duration(rules.cooldown)
-            )
+    match past_min_age(lookups, image, &candidates, rules.min_age).await {
+        Ok(Aged::Eligible(target)) => {
+            eligible(&mut status, w, image, &tag, &target, rules, facts);
+            if status.eligible {
+                status.release_notes = lookups.release_notes(w, image, &tag, &status.via, &target);
+            }
         }
-        Err(e) => status.reason = format!("registry: {e}"),
+        Ok(Aged::Waiting(soonest)) => {
+            status.reason = soonest.reason(rules.min_age);
+            status.eligible_at = Some(rfc3339(soonest.eligible_at(rules.min_age)));
+            status.waiting_for = Some(soonest.tag);
+        }
+        Ok(Aged::Nothing) => status.reason = "no newer version was found".into(),
+        Err(e) => status.reason = e,
     }
     status
+}
+
+/// What check asks the registry of single images, once each per pass, and when cutover first
+/// saw those that do not say when they were built.
+struct Lookups<'a> {
+    registry: &'a RegistryClient,
+    first_seen: &'a FirstSeen,
+    /// By repository and tag.
+    images: HashMap<(String, String), std::result::Result<RemoteImage, String>>,
+}
+
+/// When a version was published, and how that is known.
+#[derive(Debug, Clone, PartialEq)]
+struct Published {
+    tag: String,
+    at: SystemTime,
+    /// Its image does not say when it was built: `at` is when cutover first saw its digest.
+    first_seen: bool,
+}
+
+impl Published {
+    fn eligible_at(&self, min_age: Duration) -> SystemTime {
+        self.at + min_age
+    }
+
+    /// Why it is not taken yet, and until when.
+    fn reason(&self, min_age: Duration) -> String {
+        let how = match self.first_seen {
+            true => "first seen by cutover then: its image does not say when it was built",
+            false => "as its image says",
+        };
+        format!(
+            "{} was published at {} ({how}); under min_age {} it is eligible from {}",
+            self.tag,
+            rfc3339(self.at),
+            age_text(min_age),
+            rfc3339(self.eligible_at(min_age))
+        )
+    }
+}
+
+/// A minimum age as people write one: whole days as days (`3650d`, not humantime's years of
+/// 365.25 days), anything else as humantime writes it.
+fn age_text(age: Duration) -> String {
+    const DAY: u64 = 86400;
+    match age.as_secs() {
+        secs if secs > 0 && secs % DAY == 0 && age.subsec_nanos() == 0 => {
+            format!("{}d", secs / DAY)
+        }
+        _ => humantime::format_duration(age).to_string(),
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// What a minimum age makes of the candidates.
+#[derive(Debug, PartialEq)]
+enum Aged {
+    /// The newest candidate old enough.
+    Eligible(String),
+    /// None is old enough yet: the one that becomes eligible first.
+    Waiting(Published),
+    /// There is no candidate.
+    Nothing,
+}
+
+impl Lookups<'_> {
+    /// What the registry says of `image`'s `tag`, asked once per pass.
+    async fn image(
+        &mut self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> std::result::Result<RemoteImage, String> {
+        let key = (image.repository.clone(), tag.to_string());
+        if let Some(known) = self.images.get(&key) {
+            return known.clone();
+        }
+        let found = self
+            .registry
+            .image(image, tag)
+            .await
+            .map_err(|e| format!("registry: {e}"));
+        self.images.insert(key, found.clone());
+        found
+    }
+
+    /// When the version behind `tag` was published: when its image was built, as its config
+    /// (else its `org.opencontainers.image.created` label) says, else when cutover first saw its
+    /// digest.
+    async fn published(
+        &mut self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> std::result::Result<Published, String> {
+        let remote = self.image(image, tag).await?;
+        let built = remote.created.or_else(|| {
+            OciLabels::read(&remote.labels)
+                .created
+                .as_deref()
+                .and_then(built_at)
+        });
+        let (at, first_seen) = match built {
+            Some(at) => (at, false),
+            None => (
+                self.first_seen
+                    .first_seen(&remote.digest, SystemTime::now())
+                    .map_err(|e| format!("min_age: {e}"))?,
+                true,
+            ),
+        };
+        Ok(Published {
+            tag: tag.to_string(),
+            at,
+            first_seen,
+        })
+    }
+
+    /// The release notes of each hop from `current` through `via` to `target`: the profile's,
+    /// else the pages the OCI labels name, of the hop's image when this pass fetched its config
+    /// anyway, else of the running image (no request is made for them).
+    fn release_notes(
+        &self,
+        w: &Watched,
+        image: &ImageRef,
+        current: &str,
+        via: &[String],
+        target: &str,
+    ) -> Vec<NotesLink> {
+        notes::pairs(current, via, target)
+            .into_iter()
+            .flat_map(|(from, to)| {
+                let told = w
+                    .profile
+                    .as_ref()
+                    .map(|p| p.release_notes(from, to))
+                    .unwrap_or_default();
+                if !told.is_empty() {
+                    return told;
+                }
+                match self.images.get(&(image.repository.clone(), to.to_string())) {
+                    Some(Ok(remote)) => {
+                        let oci = OciLabels::read(&remote.labels);
+                        let version = notes::labelled_version(to, &oci);
+                        notes::from_labels(&version, &oci, &format!("{to}'s image"))
+                    }
+                    _ => notes::from_labels(to, &w.oci, "the running image"),
+                }
+            })
+            .collect()
+    }
 }
 
 /// What is known of a container before the registry is asked.
@@ -616,6 +806,9 @@ impl Status {
             newest: None,
             eligible: true,
             reason: String::new(),
+            eligible_at: None,
+            waiting_for: None,
+            release_notes: Vec::new(),
             held_back: false,
             cluster: Vec::new(),
             opted_in: true,
@@ -671,6 +864,9 @@ fn unjudged(w: &Watched) -> Status {
         newest: None,
         eligible: false,
         reason: String::new(),
+        eligible_at: None,
+        waiting_for: None,
+        release_notes: Vec::new(),
         held_back: false,
         cluster: Vec::new(),
         opted_in: w.opted_in,
@@ -777,24 +973,44 @@ fn eligible(
     status.target = Some(image.with_tag(target).to_string());
 }
 
-/// The newest candidate at least `cooldown` old; ages are fetched only when there is one.
-async fn past_cooldown(
-    registry: &RegistryClient,
+/// The newest candidate published at least `min_age` ago; ages are fetched only when there is
+/// a minimum age, for the newest few candidates.
+async fn past_min_age(
+    lookups: &mut Lookups<'_>,
     image: &ImageRef,
     candidates: &[String],
-    cooldown: Duration,
-) -> std::result::Result<Option<String>, RegistryError> {
-    if cooldown.is_zero() {
-        return Ok(candidates.first().cloned());
+    min_age: Duration,
+) -> std::result::Result<Aged, String> {
+    if min_age.is_zero() {
+        return Ok(candidates
+            .first()
+            .map_or(Aged::Nothing, |t| Aged::Eligible(t.clone())));
     }
-    for tag in candidates.iter().take(MAX_COOLDOWN_LOOKUPS) {
-        let created = registry.created(image, tag).await?;
-        let age = created.and_then(|c| SystemTime::now().duration_since(c).ok());
-        if age.is_some_and(|a| a >= cooldown) {
-            return Ok(Some(tag.clone()));
+    let mut soonest: Option<Published> = None;
+    for tag in candidates.iter().take(MAX_AGE_LOOKUPS) {
+        let published = lookups.published(image, tag).await?;
+        if let Some(aged) = ripe(published, min_age, SystemTime::now(), &mut soonest) {
+            return Ok(aged);
         }
     }
-    Ok(None)
+    Ok(soonest.map_or(Aged::Nothing, Aged::Waiting))
+}
+
+/// A candidate published as `published`, at `now`: eligible when old enough, else kept in
+/// `soonest` if it becomes eligible before the others seen so far.
+fn ripe(
+    published: Published,
+    min_age: Duration,
+    now: SystemTime,
+    soonest: &mut Option<Published>,
+) -> Option<Aged> {
+    if published.eligible_at(min_age) <= now {
+        return Some(Aged::Eligible(published.tag));
+    }
+    if soonest.as_ref().is_none_or(|s| published.at < s.at) {
+        *soonest = Some(published);
+    }
+    None
 }
 
 fn pin_text(rules: &Rules) -> String {
@@ -808,4 +1024,68 @@ fn pin_text(rules: &Rules) -> String {
 fn short_digest(digest: &str) -> &str {
     let hex = digest.split(':').nth(1).unwrap_or(digest);
     &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86400);
+
+    fn published(tag: &str, at: SystemTime, first_seen: bool) -> Published {
+        Published {
+            tag: tag.into(),
+            at,
+            first_seen,
+        }
+    }
+
+    #[test]
+    fn a_version_is_eligible_once_published_for_its_min_age_and_told_until_when_before() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut soonest = None;
+        // Newest first: 1.4.0 came out an hour ago, 1.3.0 a day ago, 1.2.9 two days ago.
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            ripe(
+                published("1.4.0", now - hour, false),
+                3 * DAY,
+                now,
+                &mut soonest
+            ),
+            None
+        );
+        assert_eq!(
+            ripe(
+                published("1.3.0", now - DAY, true),
+                3 * DAY,
+                now,
+                &mut soonest
+            ),
+            None
+        );
+        let waiting = soonest.clone().unwrap();
+        assert_eq!(waiting.tag, "1.3.0", "the older one becomes eligible first");
+        assert_eq!(waiting.eligible_at(3 * DAY), now + 2 * DAY);
+        assert_eq!(
+            waiting.reason(3 * DAY),
+            format!(
+                "1.3.0 was published at {} (first seen by cutover then: its image does not say when it was built); under min_age 3d it is eligible from {}",
+                rfc3339(now - DAY),
+                rfc3339(now + 2 * DAY)
+            )
+        );
+        assert_eq!(
+            ripe(
+                published("1.2.9", now - 3 * DAY, false),
+                3 * DAY,
+                now,
+                &mut soonest
+            ),
+            Some(Aged::Eligible("1.2.9".into())),
+            "published exactly min_age ago: eligible"
+        );
+        assert_eq!(age_text(3650 * DAY), "3650d");
+        assert_eq!(age_text(Duration::from_secs(90)), "1m 30s");
+    }
 }

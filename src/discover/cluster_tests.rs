@@ -57,6 +57,7 @@ async fn roll_asking(
         },
         catalog: Catalog::default(),
         window: None,
+        first_seen: crate::run::FirstSeen::under(&hosts[0].dir),
         asked: Asked {
             options: Some(options),
             backup: BackupRequest {

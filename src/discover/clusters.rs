@@ -24,13 +24,13 @@ use crate::ops::settings::Given;
 use crate::ops::upgrade;
 use crate::plan::steps::gate::{Cluster, ClusterRecord, Gate, Moves};
 use crate::profile::Catalog;
-use crate::run::Interrupt;
+use crate::run::{FirstSeen, Interrupt};
 use crate::Result;
 
 impl FleetWatch {
     /// [`check::check`] over the fleet, with its clusters over hosts (see [`form`]).
-    pub async fn check(&self, registry: &RegistryClient) -> Vec<Status> {
-        let mut statuses = check::check(registry, &self.watched).await;
+    pub async fn check(&self, registry: &RegistryClient, first_seen: &FirstSeen) -> Vec<Status> {
+        let mut statuses = check::check(registry, first_seen, &self.watched).await;
         form(&mut statuses, &self.nodes, &self.unreached);
         statuses
     }

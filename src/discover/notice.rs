@@ -1,6 +1,7 @@
 //! The message of an unattended pass (`auto`, or the rolling `upgrade` of several containers),
 //! for [`crate::notify`] to send: what moved, from and to, the downtime, what failed and the
-//! state each container is left in, the backups taken.
+//! state each container is left in, the backups taken, and where to read what each version
+//! changes.
 
 use serde_json::json;
 
@@ -89,6 +90,9 @@ fn line(r: &PassResult) -> String {
     for b in &r.backups {
         text.push_str(&format!("; backup {b}"));
     }
+    for link in &r.release_notes {
+        text.push_str(&format!("; {}", link.line()));
+    }
     format!("{}: {text}", r.container)
 }
 
@@ -136,6 +140,26 @@ mod tests {
             ]
         );
         assert_eq!(message.results[1]["result"], "rolled_back");
+    }
+
+    #[test]
+    fn each_hop_s_release_notes_are_linked_in_the_message() {
+        let link = |version: &str| crate::profile::NotesLink {
+            version: version.into(),
+            url: format!("https://docs.example.com/{version}"),
+            from: "profile demo (the vendor's docs)".into(),
+        };
+        let mut moved = result("quay", PassOutcome::Upgraded, "done");
+        moved.release_notes = vec![link("v3.9.0"), link("v3.10.0")];
+        let message = report(vec![moved]).message("auto", "h1");
+        assert_eq!(
+            message.lines,
+            ["quay: app:1 -> app:2: upgraded, down 1s 250ms; runs app:2; release notes of v3.9.0: https://docs.example.com/v3.9.0 (profile demo (the vendor's docs)); release notes of v3.10.0: https://docs.example.com/v3.10.0 (profile demo (the vendor's docs))"]
+        );
+        assert_eq!(
+            message.results[0]["release_notes"][1]["url"],
+            "https://docs.example.com/v3.10.0"
+        );
     }
 
     #[test]

@@ -254,7 +254,7 @@ pub async fn survey(
     settings: &PassSettings,
 ) -> Result<(Vec<Status>, Vec<Unreached>)> {
     let found = discover(members, settings, &Selection::OptedIn).await?;
-    let checked = found.check(registry).await;
+    let checked = found.check(registry, &settings.first_seen).await;
     Ok((checked, found.unreached))
 }
 

@@ -33,7 +33,7 @@ use indicatif::MultiProgress;
 pub use container::{Attachment, Container, Mount};
 pub use docker::DockerEngine;
 pub use helper::Helper;
-pub use image::{Image, Network};
+pub use image::{Image, Network, OciLabels};
 use reference::ImageRef;
 pub use service::{Service, ServiceSpec, Task};
 

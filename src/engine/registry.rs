@@ -2,8 +2,8 @@
 //!
 //! Registries rate-limit and some charge per request, so the client does the least the answer
 //! needs: one tag listing (more only when the registry paginates), one `HEAD` for a digest, and
-//! the manifest and config only when a cooldown needs an image's age. It counts its requests
-//! so the benchmark can hold it to that.
+//! the manifest and config only when a minimum age needs an image's age or release notes its
+//! labels. It counts its requests so the benchmark can hold it to that.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -176,13 +176,10 @@ impl RegistryClient {
             })
     }
 
-    /// When the image behind `tag` was built, for this machine's platform: the manifest (and
-    /// for an index, the platform's manifest), then its config.
-    pub async fn created(
-        &self,
-        image: &ImageRef,
-        tag: &str,
-    ) -> Result<Option<SystemTime>, RegistryError> {
+    /// What the registry says of the image behind `tag` for this machine's platform: the
+    /// manifest (and for an index, the platform's manifest), then its config, whose creation
+    /// time and labels are the image's own word on when it was built and what it is.
+    pub async fn image(&self, image: &ImageRef, tag: &str) -> Result<RemoteImage, RegistryError> {
         #[derive(Deserialize)]
         struct Manifest {
             config: Option<Descriptor>,
@@ -199,27 +196,51 @@ impl RegistryClient {
             architecture: String,
         }
         #[derive(Deserialize)]
-        struct Config {
+        struct Blob {
             created: Option<String>,
+            config: Option<BlobConfig>,
+        }
+        #[derive(Deserialize)]
+        struct BlobConfig {
+            #[serde(rename = "Labels")]
+            labels: Option<HashMap<String, String>>,
         }
         let ep = self.endpoint(image);
         let what = format!("the manifest of {tag}");
         let mut reference = tag.to_string();
+        let mut found = RemoteImage::default();
         for _ in 0..2 {
             let url = format!("{}/v2/{}/manifests/{reference}", ep.base, ep.repository);
             let resp = self
                 .send(&ep, image, Method::GET, &url, MANIFEST_TYPES, &what)
                 .await?;
-            let manifest: Manifest = read_json(resp, &ep, &what).await?;
+            let served = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let bytes = read_bytes(resp, &ep, &what).await?;
+            if found.digest.is_empty() {
+                // The tag's own digest (an index's, for a multi-platform image), as a `HEAD`
+                // gives it; a registry that does not send it is answered by the bytes' hash.
+                found.digest = served.unwrap_or_else(|| {
+                    format!(
+                        "sha256:{:x}",
+                        <sha2::Sha256 as sha2::Digest>::digest(&bytes)
+                    )
+                });
+            }
+            let manifest: Manifest = parse_json(&bytes, &ep, &what)?;
             if let Some(config) = manifest.config {
                 let url = format!("{}/v2/{}/blobs/{}", ep.base, ep.repository, config.digest);
                 let resp = self
                     .send(&ep, image, Method::GET, &url, &[], "the image config")
                     .await?;
-                let config: Config = read_json(resp, &ep, "the image config").await?;
-                return Ok(config
-                    .created
-                    .and_then(|c| humantime::parse_rfc3339_weak(&c).ok()));
+                let bytes = read_bytes(resp, &ep, "the image config").await?;
+                let blob: Blob = parse_json(&bytes, &ep, "the image config")?;
+                found.created = blob.created.as_deref().and_then(built_at);
+                found.labels = blob.config.and_then(|c| c.labels).unwrap_or_default();
+                return Ok(found);
             }
             let arch = platform_architecture();
             let chosen = manifest
@@ -233,10 +254,10 @@ impl RegistryClient {
                 });
             match chosen {
                 Some(m) => reference = m.digest,
-                None => return Ok(None),
+                None => return Ok(found),
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Sends a request with the authorisation that worked before; on a 401, follows the
@@ -394,18 +415,61 @@ impl RegistryClient {
     }
 }
 
+fn invalid(ep: &Repository, what: &str, message: String) -> RegistryError {
+    RegistryError::Invalid {
+        registry: ep.registry.clone(),
+        what: what.to_string(),
+        message,
+    }
+}
+
+async fn read_bytes(
+    resp: Response,
+    ep: &Repository,
+    what: &str,
+) -> Result<bytes::Bytes, RegistryError> {
+    resp.bytes()
+        .await
+        .map_err(|e| invalid(ep, what, error_text(&e)))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    ep: &Repository,
+    what: &str,
+) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| invalid(ep, what, e.to_string()))
+}
+
 async fn read_json<T: serde::de::DeserializeOwned>(
     resp: Response,
     ep: &Repository,
     what: &str,
 ) -> Result<T, RegistryError> {
-    let invalid = |message: String| RegistryError::Invalid {
-        registry: ep.registry.clone(),
-        what: what.to_string(),
-        message,
-    };
-    let bytes = resp.bytes().await.map_err(|e| invalid(error_text(&e)))?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
+    parse_json(&read_bytes(resp, ep, what).await?, ep, what)
+}
+
+/// What a registry says of one image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteImage {
+    /// The digest the registry serves for the tag: what the engine records in `RepoDigests`.
+    pub digest: String,
+    /// When it was built, when its config says so truly (see [`built_at`]).
+    pub created: Option<SystemTime>,
+    /// Its config's labels (`org.opencontainers.image.*` among them).
+    pub labels: HashMap<String, String>,
+}
+
+/// No container image was built before this: an earlier creation time is a placeholder.
+const FIRST_REAL_BUILD: Duration = Duration::from_secs(946_684_800); // 2000-01-01T00:00:00Z
+
+/// An image config's `created` as a time it was built, or `None` when it says none: reproducible
+/// builds write the epoch (or a second after it, as Nix's dockerTools does), Go's zero time
+/// (`0001-01-01`) reads as no time at all.
+pub fn built_at(created: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(created)
+        .ok()
+        .filter(|t| *t >= SystemTime::UNIX_EPOCH + FIRST_REAL_BUILD)
 }
 
 fn is_loopback(registry: &str) -> bool {
@@ -498,6 +562,23 @@ mod tests {
             Some("repository:library/ubuntu:pull,push")
         );
         assert!(parse_bearer_challenge(r#"Basic realm="Registry""#).is_none());
+    }
+
+    #[test]
+    fn placeholder_creation_times_say_no_time() {
+        for placeholder in [
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:01Z",
+            "0001-01-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(built_at(placeholder), None, "{placeholder:?}");
+        }
+        let real = built_at("2026-11-30T10:20:30.123456789Z").unwrap();
+        assert_eq!(
+            humantime::format_rfc3339_seconds(real).to_string(),
+            "2026-11-30T10:20:30Z"
+        );
     }
 
     #[test]

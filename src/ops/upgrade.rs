@@ -15,11 +15,12 @@ use super::settings;
 use crate::backup::location::DatabaseSpec;
 use crate::engine::reference::ImageRef;
 use crate::engine::successor::Predecessor;
+use crate::engine::OciLabels;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan::build::{RelatedMove, Target};
 use crate::plan::{self, ProfileUse, UpgradeOptions};
-use crate::profile::{Catalog, Facts, GroupBy, Loaded, Profile};
+use crate::profile::{notes, Catalog, Facts, GroupBy, Loaded, NotesLink, Profile};
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
@@ -172,6 +173,9 @@ pub async fn prepare(
         .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
     let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
+    let profile = chosen.as_ref().map(|(loaded, _)| &loaded.profile);
+    plan.notes
+        .extend(labelled_notes(engine, &group.olds[0], profile, &options).await?);
     plan.profile = chosen.map(ProfileUse::from);
     let labels = group.olds[0].labels();
     if let Some(race) = engine::podman::auto_update_race(&labels) {
@@ -193,6 +197,61 @@ pub async fn prepare(
         plan,
         locks: group.locks,
     })
+}
+
+/// The release notes of each hop its profile tells none of (see [`notes`]): the pages
+/// the OCI labels of the hop's image name when the engine has it, else the running image's.
+/// Nothing is asked of a registry: the labels are the engine's.
+async fn labelled_notes(
+    engine: &dyn Engine,
+    old: &Container,
+    profile: Option<&Profile>,
+    options: &UpgradeOptions,
+) -> Result<Vec<String>> {
+    let Some(current) = ImageRef::parse(old.image()) else {
+        return Ok(Vec::new());
+    };
+    let tag_of = |image: &ImageRef| image.tag.clone().unwrap_or_else(|| "latest".into());
+    let target = match &options.target {
+        Target::Tag(tag) => current.with_tag(tag),
+        Target::Image(image) => image.clone(),
+    };
+    let (current_tag, target_tag) = (tag_of(&current), tag_of(&target));
+    let mut running: Option<OciLabels> = None;
+    let mut lines = Vec::new();
+    for (from, to) in notes::pairs(&current_tag, &options.via, &target_tag) {
+        if profile.is_some_and(|p| !p.release_notes(from, to).is_empty()) {
+            continue;
+        }
+        let hop = match to == target_tag {
+            true => target.clone(),
+            false => current.with_tag(to),
+        };
+        let links = match engine.image(&hop.to_string()).await? {
+            Some(image) => {
+                let oci = OciLabels::read(&image.labels());
+                notes::from_labels(
+                    &notes::labelled_version(to, &oci),
+                    &oci,
+                    &format!("{to}'s image"),
+                )
+            }
+            None => {
+                let oci = match running.take() {
+                    Some(known) => known,
+                    None => {
+                        let image = engine.image(old.image_id()).await?;
+                        OciLabels::read(&image.map(|i| i.labels()).unwrap_or_default())
+                    }
+                };
+                let links = notes::from_labels(to, &oci, "the running image");
+                running = Some(oci);
+                links
+            }
+        };
+        lines.extend(links.iter().map(NotesLink::line));
+    }
+    Ok(lines)
 }
 
 /// The profile's rules, tried on the product's running containers before anything stops; those

@@ -11,6 +11,7 @@
 //! `/etc/cutover/profiles`, then in `$XDG_CONFIG_HOME/cutover/profiles`
 //! (`~/.config/cutover/profiles`), replace them, and other files there add profiles.
 
+pub mod notes;
 mod path;
 pub mod related;
 pub mod steps;
@@ -27,6 +28,7 @@ use crate::engine::reference::ImageRef;
 use crate::health::{HealthSettings, JsonCondition};
 use crate::plan::build::StartOrder;
 use crate::plan::steps::VersionSource;
+pub use notes::{NotesLink, ReleaseNotes};
 pub use path::{hops, UpgradePath};
 pub use related::RelatedSpec;
 pub use steps::{HopSteps, ProfileStep};
@@ -113,6 +115,10 @@ pub struct Profile {
     /// starts (Quay's Clair), by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub related: std::collections::BTreeMap<String, RelatedSpec>,
+    /// Where the vendor publishes release notes, each page a URL template over the version
+    /// (see [`notes`]); its source under `sources: release_notes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub release_notes: Vec<ReleaseNotes>,
     /// Where each rule the running product is tried against was read (a vendor's document or
     /// source path), by the check that tries it ([`Profile::rules_given`]): what `cutover profiles check`
     /// shows beside the product's answer, so that a rule it disagrees with can be weighed
@@ -258,8 +264,8 @@ impl Profile {
         Ok(profile)
     }
 
-    /// The checks of the running product whose rules this profile gives: each needs its entry
-    /// in `sources`.
+    /// The rules this profile gives that are claims about the vendor's software, each needing
+    /// its entry in `sources`: the checks of the running product, and where release notes are.
     pub fn rules_given(&self) -> Vec<&'static str> {
         let database = self.database.as_ref();
         [
@@ -270,6 +276,7 @@ impl Profile {
                 "extensions",
                 database.is_some_and(|d| !d.requires_extensions.is_empty()),
             ),
+            ("release_notes", !self.release_notes.is_empty()),
         ]
         .into_iter()
         .filter_map(|(check, given)| given.then_some(check))
@@ -301,6 +308,12 @@ impl Profile {
         }
         if let Some(path) = &self.upgrade_path {
             path.check().map_err(Problem::under(&["upgrade_path"]))?;
+        }
+        for (i, notes) in self.release_notes.iter().enumerate() {
+            notes.check().map_err(|message| Problem {
+                at: vec![Key::name("release_notes"), Key::Item(i), Key::name("url")],
+                message: format!("release_notes: {message}"),
+            })?;
         }
         if let Some(t) = self.health.as_ref().and_then(|h| h.timeout.as_ref()) {
             parse_duration("health: timeout", t).map_err(Problem::under(&["health", "timeout"]))?;
@@ -335,9 +348,13 @@ impl Profile {
     }
 
     /// What the profile adds to the hop from `from` to `to` (tags) for a container with these
-    /// facts: its version check and start-up migration, and its steps within their bounds.
+    /// facts: its version check and start-up migration, its steps within their bounds, and its
+    /// release notes among the hop's notes.
     pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
         let mut hop = steps::for_hop(&self.steps, from, to, facts)?;
+        hop.stage
+            .notes
+            .extend(self.release_notes(from, to).iter().map(NotesLink::line));
         hop.stage.migrates_at_start = self.migrates_at_start;
         if let Some(url) = &self.expect_version {
             hop.stage.expect_version = Some(VersionSource::Url(url.clone()));

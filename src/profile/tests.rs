@@ -1118,7 +1118,36 @@ fn proget_tells_the_follow_ups_its_vendor_lists_for_the_versions_crossed() {
     assert!(notes("24.0.1", "25.0.1")
         .iter()
         .any(|n| n.contains("db_owner")));
-    assert!(notes("25.0.1", "26.0.1").is_empty());
+    let (links, follow_ups): (Vec<String>, Vec<String>) = notes("25.0.1", "26.0.1")
+        .into_iter()
+        .partition(|n| n.starts_with("release notes of "));
+    assert!(follow_ups.is_empty(), "{follow_ups:?}");
+    assert_eq!(links.len(), 2, "{links:?}");
+    assert!(
+        links[0].starts_with("release notes of 26.0.1: https://docs.inedo.com/docs/proget-upgrade-2026 (profile proget (docs.inedo.com"),
+        "{links:?}"
+    );
+    assert!(links[1].contains("https://my.inedo.com/downloads/issues"));
+}
+
+#[test]
+fn each_shipped_profile_links_its_vendor_s_release_notes() {
+    for (profile, from, to, url) in [
+        ("proget", "24.0.1", "25.0.13", "https://docs.inedo.com/docs/proget-upgrade-2025"),
+        ("buildmaster", "23.0.9", "24.0.2", "https://docs.inedo.com/docs/buildmaster-upgrade-2024"),
+        ("otter", "23.0.1", "25.0.3", "https://docs.inedo.com/docs/otter-upgrade-2025"),
+        ("quay", "v3.9.0", "v3.10.0", "https://github.com/quay/quay/blob/v3.10.0/CHANGELOG.md#v3.10.0"),
+        ("quay", "v3.9.0", "v3.10.0", "https://access.redhat.com/documentation/en-us/red_hat_quay/3.10/html/red_hat_quay_release_notes/index"),
+        ("anchore-engine", "v1.0.1", "v1.1.0", "https://github.com/anchore/anchore-engine/blob/v1.1.0/CHANGELOG.md"),
+        ("devlake", "v0.21.0", "v1.0.0", "https://github.com/apache/incubator-devlake/releases/tag/v1.0.0"),
+    ] {
+        let links = shipped(profile).release_notes(from, to);
+        assert!(
+            links.iter().any(|l| l.url == url && l.version == to),
+            "{profile} {from} to {to}: {links:?}"
+        );
+        assert!(links.iter().all(|l| l.from.starts_with(&format!("profile {profile} ("))));
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn rules(policy: Policy) -> Rules {
         policy,
         pin: None,
         prerelease: false,
-        cooldown: Duration::ZERO,
+        min_age: Duration::ZERO,
         rehearse: false,
     }
 }

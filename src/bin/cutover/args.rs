@@ -84,6 +84,27 @@ pub struct DiscoveryArgs {
     pub config: Option<PathBuf>,
 }
 
+/// The rules `check` and `auto` take on the command line, over every container's labels.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Policy")]
+pub struct PolicyArgs {
+    /// Take a version only once it has been published this long (e.g. 3d): its image's creation time, or when cutover first saw it if the image does not say [default: the container's cutover.min_age label, else the config file's min_age]
+    #[arg(long, value_name = "DURATION", value_parser = cutover::duration::parse)]
+    pub min_age: Option<Duration>,
+}
+
+impl PolicyArgs {
+    /// The command line's layer of the rules.
+    pub fn layer(&self) -> cutover::config::RuleLayer {
+        cutover::config::RuleLayer {
+            min_age: self
+                .min_age
+                .map(|d| humantime::format_duration(d).to_string()),
+            ..Default::default()
+        }
+    }
+}
+
 /// What every command that changes containers takes; flattened last, since its groups set the
 /// help headings of what follows them.
 #[derive(Args, Debug, Serialize, Deserialize)]

@@ -168,8 +168,10 @@ written since the upgrade is then only in that new backup; --no-restore keeps th
 Without names, the opted-in containers (label cutover.enable=true, or listed in the config); --all for every running container. \
 Each repository is asked once (tag list, and a HEAD per floating tag); nothing is pulled.\n\n\
 Policies come from labels (cutover.policy=digest|patch|minor|major, cutover.pin=^2024, cutover.prerelease=true, \
-cutover.cooldown=3d, cutover.rehearse=true) over the config file's entry for the container over its defaults; without any, versioned tags follow \
-patch releases and other tags (latest) follow their digest.\n\n\
+cutover.min_age=3d, cutover.rehearse=true) over the config file's entry for the container over its defaults, and --min-age over them all; without any, versioned tags follow \
+patch releases and other tags (latest) follow their digest. A version younger than its min_age (cooldown, its earlier name) is held back, with when it becomes \
+eligible; an image that does not say when it was built counts from when cutover first saw it. An eligible target is shown with its release notes, and \
+every hop's: the product profile's links, else the pages its image's OCI labels name.\n\n\
 With a config file that names `hosts` (a fleet: each a docker context or an engine's address), every host is read at once \
 and its containers are HOST/NAME; a host that cannot be read is named and the exit code is 2. \
 A product's containers on several hosts that share one database are one cluster: each lists it, or is held back (held_back) \

@@ -638,6 +638,9 @@ pub fn check(
                 ),
             }
         ));
+        for link in &s.release_notes {
+            print(&format!("  {}", link.line()));
+        }
     }
     exit
 }

@@ -59,7 +59,7 @@ impl When {
         Ok(true)
     }
 
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         for r in [&self.from, &self.to].into_iter().flatten() {
             semver::VersionReq::parse(r).map_err(|e| format!("when: {r:?}: {e}"))?;
         }

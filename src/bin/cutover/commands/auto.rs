@@ -13,19 +13,22 @@ use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
+use cutover::run::FirstSeen;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
 use super::{config_told, load_profiles, plan, refused, Site};
-use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, RolloutArgs};
+use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
 use cutover::discover::check::Status;
 use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
+    let mut config = config_told(&args.discovery, &args.notify)?;
+    config.command_line = args.policy.layer();
     let given = Given {
-        config: config_told(&args.discovery, &args.notify)?,
+        config,
         health: args.health.settings().map_err(refused)?,
         profile: Choice::Auto,
     };
@@ -50,6 +53,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         given,
         catalog: load_profiles()?,
         window,
+        first_seen: FirstSeen::under(&site.state_root),
     };
     if approval {
         return match schedule {
@@ -106,6 +110,8 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
 pub struct AutoArgs {
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Stay resident and run a pass on this cron expression (5 or 6 fields, e.g. "0 3 * * *")
     #[arg(long, value_name = "CRON")]
     pub schedule: Option<String>,

@@ -5,14 +5,16 @@ use cutover::discover::check::{self, FleetHost, FleetWatch, Selection};
 use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
 use cutover::ops::fleet;
+use cutover::run::FirstSeen;
 
 use super::{load_config, load_profiles, Site};
-use crate::args::DiscoveryArgs;
+use crate::args::{DiscoveryArgs, PolicyArgs};
 use crate::output::{self, Exit};
 
 /// One host, or with a config file that names `hosts`, every host of the fleet at once.
 pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
-    let config = load_config(&args.discovery)?;
+    let mut config = load_config(&args.discovery)?;
+    config.command_line = args.policy.layer();
     let mut registry = RegistryClient::new(config.insecure_registries.clone())?;
     let selection = match (args.all, args.names.is_empty()) {
         (true, _) => Selection::All,
@@ -36,7 +38,9 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
             check::discover_fleet(&hosts, &config, &catalog, &selection).await?
         }
     };
-    let statuses = found.check(&registry).await;
+    let statuses = found
+        .check(&registry, &FirstSeen::under(&site.state_root))
+        .await;
     Ok(output::check(
         &statuses,
         &config.hosts,
@@ -55,6 +59,8 @@ pub struct CheckArgs {
     pub all: bool,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -114,6 +114,7 @@ async fn several(args: UpgradeArgs, options: UpgradeOptions, site: &Site) -> any
     let settings = auto::PassSettings {
         catalog: load_profiles()?,
         window: None,
+        first_seen: cutover::run::FirstSeen::under(&site.state_root),
         asked: auto::Asked {
             options: Some(options),
             backup: args.backup(),
