@@ -388,11 +388,13 @@ impl PlanFile {
     /// A plan file of `upgrades`, made at `made_at` and valid for `valid_for`, sealed with its
     /// id and checksum.
     pub fn seal(upgrades: Vec<Planned>, made_at: SystemTime, valid_for: Duration) -> PlanFile {
+        // Each upgrade's line, then its plan's notes: the release notes of each hop and the
+        // vendor's follow-ups are what a reviewer reads before approving.
         let summary = upgrades
             .iter()
-            .map(|u| {
+            .flat_map(|u| {
                 let via: Vec<&str> = u.via.iter().map(|v| crate::plan::short_image(v)).collect();
-                format!(
+                let line = format!(
                     "{}: {} -> {}{}; {} steps; {}",
                     u.container,
                     crate::plan::short_image(&u.from),
@@ -403,7 +405,8 @@ impl PlanFile {
                     },
                     u.steps.len(),
                     u.downtime
-                )
+                );
+                std::iter::once(line).chain(u.plan.notes.iter().map(|n| format!("  {n}")))
             })
             .collect();
         let mut file = PlanFile {

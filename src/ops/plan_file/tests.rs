@@ -206,3 +206,21 @@ fn a_plan_rolls_from_its_canary_host_one_host_at_a_time() {
     assert_eq!(by_default.order(&one_host), [0, 1]);
     assert!(by_default.stops(true, false, 1).is_some());
 }
+
+#[test]
+fn the_summary_tells_each_upgrade_with_its_release_notes() {
+    let mut upgrade = planned(false);
+    let link = "release notes of 2: https://example.com/releases/2 (profile demo)";
+    upgrade.plan.notes.push(link.into());
+    let file = PlanFile::seal(
+        vec![upgrade, planned(true)],
+        SystemTime::now(),
+        DEFAULT_VALIDITY,
+    );
+    assert_eq!(file.summary.len(), 3, "{:?}", file.summary);
+    assert!(file.summary[0].starts_with(&file.upgrades[0].container));
+    assert_eq!(file.summary[1], format!("  {link}"));
+    assert!(file.summary[2].starts_with(&file.upgrades[1].container));
+    let told = file.message("here").lines.join("\n");
+    assert!(told.contains(link), "{told}");
+}
