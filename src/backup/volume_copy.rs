@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use super::location::DbEngine;
 use super::{database, App, BackupError, DatabaseTarget};
 use crate::engine::{Engine, Helper};
-use crate::secrets;
 
 /// Where a pass finds the server's data volume, and the copy's.
 const DATA: &str = "/cutover-data";
@@ -355,31 +354,15 @@ pub async fn pass(
         ..Default::default()
     };
     // One left by a kill is of no use: the pass starts again.
-    if let Some(old) = engine.inspect(&name).await? {
-        engine.remove(old.id()).await?;
-    }
-    let helper = engine.create_helper(&name, &helper).await?;
-    let mut said = Vec::new();
-    let ran = async {
-        engine.start(&helper).await?;
-        engine
-            .follow_to_exit(&helper, &mut |line| {
-                if said.len() < 8 {
-                    said.push(secrets::redact(line));
-                }
-            })
-            .await
-    }
-    .await;
-    engine.remove(&helper).await?;
-    match ran? {
+    let ran = helper.run_once(engine, &name).await?;
+    match ran.code {
         0 => Ok(()),
         code => Err(BackupError::Failed(format!(
             "copying the volume {} ({op}) exited with code {code}: {}; the server's image needs /bin/sh, find, awk, cp and stat",
             copy.volume,
-            match said.is_empty() {
+            match ran.said.is_empty() {
                 true => "no message".to_string(),
-                false => said.join(" / "),
+                false => ran.said.join(" / "),
             }
         ))),
     }

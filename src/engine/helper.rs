@@ -5,6 +5,20 @@
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 
+use super::{Engine, EngineError};
+use crate::secrets;
+
+/// The lines of a helper's output kept for a message: enough to say why it failed.
+const SAID: usize = 8;
+
+/// How a helper run to its end ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    pub code: i64,
+    /// Its first lines of output, secrets hidden.
+    pub said: Vec<String>,
+}
+
 /// What a helper container is created with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Helper {
@@ -27,6 +41,29 @@ pub struct Helper {
 }
 
 impl Helper {
+    /// Runs it once as `name` to its exit, then removes it. One of that name a killed run left
+    /// behind is of no use and is removed first.
+    pub async fn run_once(&self, engine: &dyn Engine, name: &str) -> Result<Ran, EngineError> {
+        if let Some(old) = engine.inspect(name).await? {
+            engine.remove(old.id()).await?;
+        }
+        let id = engine.create_helper(name, self).await?;
+        let mut said = Vec::new();
+        let ran = async {
+            engine.start(&id).await?;
+            engine
+                .follow_to_exit(&id, &mut |line| {
+                    if said.len() < SAID {
+                        said.push(secrets::redact(line));
+                    }
+                })
+                .await
+        }
+        .await;
+        engine.remove(&id).await?;
+        Ok(Ran { code: ran?, said })
+    }
+
     /// The engine's create request for it.
     pub(super) fn body(&self) -> ContainerCreateBody {
         let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
