@@ -26,7 +26,6 @@ use crate::engine::facts::Facts;
 use crate::engine::{self, Engine, EngineError};
 use location::{DatabaseSpec, DbEngine};
 pub use store::{catalogue, list, prune, Listed, UnreadableBackup};
-pub use volumes::not_owned_by_root;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {

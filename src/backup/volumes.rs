@@ -1,5 +1,7 @@
 //! Volumes and bind mounts, streamed through the archive API as tar and compressed with zstd
-//! as they come: never held in memory whole.
+//! as they come: never held in memory whole. On Podman, whose archive API reports every file as
+//! root's, through `tar` run in a one-shot of the application's image instead, so that owners
+//! come back too.
 
 use std::path::Path;
 
@@ -19,6 +21,20 @@ pub async fn save(
     n: usize,
     progress: Option<&MultiProgress>,
 ) -> Result<FileEntry, BackupError> {
+    let name = format!("volume-{n}.tar.zst");
+    let path = dir.join(&name);
+    let entry = |(bytes, sha256)| FileEntry {
+        name: name.clone(),
+        kind: "volume".into(),
+        of: volume.path.clone(),
+        bytes,
+        sha256,
+    };
+    if engine.other_than_docker().is_some() {
+        return Ok(entry(
+            save_with_tar(engine, app, &volume.path, &path).await?,
+        ));
+    }
     let id = app.id().to_string();
     let mut stream = engine
         .archive_get(&id, &volume.path)
@@ -26,8 +42,6 @@ pub async fn save(
         .ok_or_else(|| {
             BackupError::Failed(format!("{} is not in the container any more", volume.path))
         })?;
-    let name = format!("volume-{n}.tar.zst");
-    let path = dir.join(&name);
     let mut file = store::Compressed::create(&path)?;
     let bar = store::bar(progress, &format!("volume {}", volume.path));
     while let Some(chunk) = stream.next().await {
@@ -37,47 +51,74 @@ pub async fn save(
             .map_err(io(format!("writing {}", path.display())))?;
     }
     bar.finish_and_clear();
-    let (bytes, sha256) = file.finish()?;
-    Ok(FileEntry {
-        name,
-        kind: "volume".into(),
-        of: volume.path.clone(),
-        bytes,
-        sha256,
-    })
+    Ok(entry(file.finish()?))
 }
 
-/// The first file of `mounts` (of the running or stopped `app`) that root does not own, if any.
-///
-/// Podman's archive API reports every file as owned by root (measured on Podman 4.3.1, running
-/// or stopped): a volume saved through it would come back with all its files root's, and a
-/// server that checks who owns its data (PostgreSQL) would not start on it. So on Podman a
-/// volume is backed up only when root owns all of it. The look runs in a one-shot container of
-/// the application's own image, as root, without network.
-pub async fn not_owned_by_root(
+/// The mount's files, owners and all, as `tar` in a one-shot of the app's image writes them
+/// (entries named `./x`): its size and checksum once compressed into `path`.
+async fn save_with_tar(
     engine: &dyn Engine,
     app: &Container,
-    mounts: &[String],
-) -> Result<Option<String>, BackupError> {
-    let script = "for d; do find \"$d\" \\( ! -user 0 -o ! -group 0 \\) -print | head -n 1; done";
-    let mut entrypoint: Vec<String> = ["/bin/sh", "-c", script, "sh"].map(str::to_string).to_vec();
-    entrypoint.extend(mounts.iter().cloned());
-    let helper = Helper {
+    mount: &str,
+    path: &Path,
+) -> Result<(u64, String), BackupError> {
+    let mut file = store::Compressed::create(path)?;
+    let command = ["tar", "-cf", "-", "-C", mount, "."].map(str::to_string);
+    in_holder(engine, app, "save", &command, None, &mut |chunk| {
+        file.write(chunk)
+    })
+    .await?;
+    file.finish()
+}
+
+/// Runs `command` in a one-shot of `app`'s image that holds its volumes (as root, without
+/// network; the app itself may be stopped), feeding it `input`, its output to `stdout`.
+async fn in_holder(
+    engine: &dyn Engine,
+    app: &Container,
+    what: &str,
+    command: &[String],
+    input: Option<crate::engine::ByteStream>,
+    stdout: crate::engine::ByteSink<'_>,
+) -> Result<(), BackupError> {
+    let holder = Helper {
         image: app.image().to_string(),
         user: Some("0".into()),
-        entrypoint: Some(entrypoint),
+        entrypoint: Some(
+            ["/bin/sh", "-c", "exec sleep 2147483647"]
+                .map(str::to_string)
+                .to_vec(),
+        ),
         volumes_from: vec![app.id().to_string()],
         ..Default::default()
     };
-    let ran = helper
-        .run_once(engine, &format!("{}-owners", app.name()))
-        .await?;
-    match ran.code {
-        0 => Ok(ran.said.into_iter().find(|line| !line.is_empty())),
+    let name = format!("{}-{what}", app.name());
+    if let Some(old) = engine.inspect(&name).await? {
+        let _ = engine.kill(old.id()).await;
+        engine.remove(old.id()).await?;
+    }
+    let id = engine.create_helper(&name, &holder).await?;
+    let mut said = Vec::new();
+    let ran = async {
+        engine.start(&id).await?;
+        engine
+            .exec_io(&id, command, &[], input, stdout, &mut |line| {
+                if said.len() < 8 {
+                    said.push(crate::secrets::redact(line));
+                }
+            })
+            .await
+    }
+    .await;
+    let _ = engine.kill(&id).await;
+    engine.remove(&id).await?;
+    match ran? {
+        0 => Ok(()),
         code => Err(BackupError::Failed(format!(
-            "looking who owns the files of {} failed (exit {code}: {}); the image needs /bin/sh, find and head",
-            mounts.join(", "),
-            ran.said.join(" / ")
+            "`{}` for {} exited with code {code} ({}); the image needs /bin/sh, sleep, tar and rm",
+            command.join(" "),
+            app.name(),
+            said.join(" / ")
         ))),
     }
 }
@@ -93,6 +134,22 @@ pub async fn restore(
 ) -> Result<(), BackupError> {
     let id = app.id().to_string();
     let script = "set -e; for d; do cd \"$d\"; rm -rf -- ./* ./.[!.]* ./..?*; done";
+    if first_entry(archive)?.starts_with(b"./") {
+        // Written by `tar` in a one-shot (on Podman): put back the same way, owners and all.
+        let command = [
+            "/bin/sh",
+            "-c",
+            &format!("{script}; tar -xf - -C \"$1\""),
+            "sh",
+            mount,
+        ]
+        .map(str::to_string);
+        let input = store::read_stream(store::open(archive)?);
+        return in_holder(engine, app, "restore", &command, Some(input), &mut |_| {
+            Ok(())
+        })
+        .await;
+    }
     let helper = Helper {
         image: app.image().to_string(),
         user: Some("0".into()),
@@ -130,17 +187,21 @@ pub async fn restore(
 /// (`payload/x`); or into it, when they are named from it (see
 /// [`crate::engine::podman::rooted_at_the_directory`]).
 fn extract_at<'a>(archive: &Path, mount: &'a str) -> Result<&'a str, BackupError> {
-    let mut tar = tar::Archive::new(store::open(archive)?);
-    let what = format!("reading {}", archive.display());
-    let first = match tar.entries().map_err(io(what.clone()))?.next() {
-        Some(entry) => entry.map_err(io(what))?.header().path_bytes().to_vec(),
-        None => Vec::new(),
-    };
-    if crate::engine::podman::rooted_at_the_directory(&first) {
+    if crate::engine::podman::rooted_at_the_directory(&first_entry(archive)?) {
         return Ok(mount);
     }
     Ok(match mount.rsplit_once('/') {
         Some(("", _)) | None => "/",
         Some((parent, _)) => parent,
+    })
+}
+
+/// The name of the archive's first entry: how it was written says where it goes.
+fn first_entry(archive: &Path) -> Result<Vec<u8>, BackupError> {
+    let mut tar = tar::Archive::new(store::open(archive)?);
+    let what = format!("reading {}", archive.display());
+    Ok(match tar.entries().map_err(io(what.clone()))?.next() {
+        Some(entry) => entry.map_err(io(what))?.header().path_bytes().to_vec(),
+        None => Vec::new(),
     })
 }

@@ -127,20 +127,6 @@ pub async fn target(
             }
         }
     }
-    if let Some(podman) = engine
-        .other_than_docker()
-        .filter(|_| !target.volumes.is_empty())
-    {
-        let mounts: Vec<String> = target.volumes.iter().map(|v| v.path.clone()).collect();
-        let owned = backup::not_owned_by_root(engine, app, &mounts)
-            .await
-            .map_err(|e| Error::Refused(format!("{name}: {e}; nothing was changed")))?;
-        if let Some(file) = owned {
-            return Err(Error::Refused(format!(
-                "{name}: {file} belongs to a user other than root, and {podman}'s archive API reports every file as root's: restored from a backup, the volume's files would all be root's. Back the volume up another way (`podman volume export`) and leave out --backup-volumes; nothing was changed"
-            )));
-        }
-    }
     Ok(target)
 }
 
