@@ -60,7 +60,7 @@ pub struct Planned {
     pub from: String,
     /// Where it goes, pinned: `REPOSITORY:TAG@sha256:…`.
     pub to: String,
-    /// Each intermediate hop with the digest its tag had: `apply` refuses when one moved.
+    /// Each intermediate hop pinned to the digest its tag had, which `apply` runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
     /// Every step, as `--dry-run` shows it: the backups and migrations among them.
@@ -356,32 +356,6 @@ pub async fn pin(registry: &RegistryClient, image: &str) -> Result<String> {
         ..reference
     }
     .to_string())
-}
-
-/// The pinned hops whose tag the registry serves another digest for now.
-pub async fn hops_moved(registry: &RegistryClient, via: &[String]) -> Result<Vec<String>> {
-    let mut moved = Vec::new();
-    for pinned in via {
-        let Some(reference) = ImageRef::parse(pinned) else {
-            moved.push(format!("{pinned} is no pinned image"));
-            continue;
-        };
-        let unpinned = ImageRef {
-            digest: None,
-            ..reference.clone()
-        };
-        let now = pin(registry, &unpinned.to_string()).await?;
-        if now != *pinned {
-            moved.push(format!(
-                "the hop {unpinned} was {} when planned, and is {} now",
-                reference.digest.unwrap_or_default(),
-                ImageRef::parse(&now)
-                    .and_then(|r| r.digest)
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    Ok(moved)
 }
 
 impl PlanFile {

@@ -26,10 +26,8 @@ fn env_of(name: &str) -> String {
 fn a_plan_runs_its_pinned_digest_after_the_tag_moved() {
     let scene = Scene::new("planpin");
     let repo = format!("{}/plan-{}", registry(), scene.prefix);
-    for (from, to) in [("1", "1"), ("2", "2")] {
-        docker(&["pull", "-q", &image(from)]);
-        docker(&["tag", &image(from), &format!("{repo}:{to}")]);
-        docker(&["push", "-q", &format!("{repo}:{to}")]);
+    for tag in ["1", "2"] {
+        push(&repo, tag, tag);
     }
     let name = scene.run_image(
         "app",
@@ -46,9 +44,7 @@ fn a_plan_runs_its_pinned_digest_after_the_tag_moved() {
     assert_eq!(id_of(&name), before, "planning changes nothing");
 
     // The tag is pushed again, with other content.
-    docker(&["pull", "-q", &image("3")]);
-    docker(&["tag", &image("3"), &format!("{repo}:2")]);
-    docker(&["push", "-q", &format!("{repo}:2")]);
+    push(&repo, "2", "3");
 
     scene.cutover(&["apply", &file, "--yes"]).expect(0);
     let env = env_of(&name);
@@ -71,6 +67,67 @@ fn a_plan_runs_its_pinned_digest_after_the_tag_moved() {
     let again = scene.cutover(&["apply", &file, "--yes"]);
     again.expect(0);
     assert!(again.stdout.contains("applied already"), "{}", again.stdout);
+}
+
+/// Pushes `content` (a tag of the world's demo image) to `repo:tag`.
+fn push(repo: &str, tag: &str, content: &str) {
+    docker(&["pull", "-q", &image(content)]);
+    docker(&["tag", &image(content), &format!("{repo}:{tag}")]);
+    docker(&["push", "-q", &format!("{repo}:{tag}")]);
+}
+
+#[test]
+fn a_plan_runs_its_pinned_hop_after_the_hop_s_tag_moved() {
+    let scene = Scene::new("planhop");
+    let repo = format!("{}/plan-{}", registry(), scene.prefix);
+    for tag in ["1", "2", "3"] {
+        push(&repo, tag, tag);
+    }
+    let name = scene.run_image("app", &["--init"], &format!("{repo}:1"));
+    scene
+        .cutover(&[
+            "upgrade",
+            &name,
+            "--to",
+            "3",
+            "--pin",
+            &format!("{repo}:2"),
+            "--dry-run",
+        ])
+        .refused(&["--pin", "REPOSITORY:TAG@sha256:DIGEST"]);
+    let (file, json) = plan(
+        &scene,
+        "plan",
+        &name,
+        &["--via", "2", "--to", "3", "--settle", "1s"],
+    );
+    let hop = json["upgrades"][0]["via"][0].as_str().unwrap().to_string();
+    assert!(hop.starts_with(&format!("{repo}:2@sha256:")), "{hop}");
+
+    // The hop's tag is pushed again, with other content: its new digest is never run.
+    push(&repo, "2", "3");
+    let digests: Vec<String> = serde_json::from_str(&docker(&[
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &image("3"),
+    ]))
+    .unwrap();
+    let moved = digests
+        .iter()
+        .find_map(|d| d.strip_prefix(&format!("{repo}@")))
+        .unwrap()
+        .to_string();
+    assert!(!hop.ends_with(&moved), "the tag moved");
+
+    scene.cutover(&["apply", &file, "--yes"]).expect(0);
+    assert!(env_of(&name).contains("APP_VERSION=3"));
+    let journal = scene.journal_text();
+    assert!(
+        journal.contains(&hop),
+        "the planned hop digest ran: {journal}"
+    );
+    assert!(!journal.contains(&format!("{repo}:2@{moved}")));
 }
 
 #[test]

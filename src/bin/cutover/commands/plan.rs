@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
+use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
@@ -138,9 +139,9 @@ pub(super) fn plans(site: &Site) -> anyhow::Result<PlanStore> {
     Ok(PlanStore::open(&StateDir::open(&site.state_root)?)?)
 }
 
-/// The upgrade `args` asks of `name`, prepared (changing nothing) with its target and hops
-/// pinned to the digests their tags have now, then prepared again to the pinned target: that
-/// is the plan `apply` will compute again.
+/// The upgrade `args` asks of `name`, prepared (changing nothing), then prepared again with
+/// every image it would run pinned to the digest its tag has now (the target's, each hop's, a
+/// related product's) and its hops fixed: that is the plan `apply` will compute again.
 pub(super) async fn plan_one(
     site: &Site,
     args: &UpgradeArgs,
@@ -149,21 +150,43 @@ pub(super) async fn plan_one(
     let one = One::aim(site, &args.change, name).await?;
     let first = prepare(&one, args).await?;
     let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
-    let to = plan_file::pin(&registry, &first.plan.image_to).await?;
-    let hops = first.plan.stages.len().saturating_sub(1);
-    let mut via = Vec::new();
-    for stage in &first.plan.stages[..hops] {
-        via.push(plan_file::pin(&registry, &stage.to).await?);
+    // A Swarm service's plan names its images by stage only.
+    let images = first
+        .plan
+        .slots
+        .iter()
+        .filter(|(slot, _)| slot.generation > 0);
+    let images = images
+        .map(|(_, info)| &info.image)
+        .chain(first.plan.stages.iter().map(|stage| &stage.to));
+    let mut pins: Vec<String> = Vec::new();
+    for image in images {
+        let pinned = plan_file::pin(&registry, image).await?;
+        if !pins.contains(&pinned) {
+            pins.push(pinned);
+        }
     }
+    let hops = first.plan.stages.len().saturating_sub(1);
+    let via: Vec<Value> = first.plan.stages[..hops]
+        .iter()
+        .filter_map(|stage| ImageRef::parse(&stage.to).and_then(|r| r.tag))
+        .map(Value::from)
+        .collect();
     // Its locks are let go for the second preparation, which takes them again.
     drop(first);
     let mut asked = serde_json::to_value(args)?;
     asked["names"] = json!([name]);
-    asked["target"]["to"] = Value::Null;
-    asked["target"]["image"] = json!(to);
+    // The hops a profile's upgrade path chose are fixed: a tag pushed since changes none.
+    asked["target"]["via"] = Value::Array(via);
+    asked["target"]["pin"] = json!(pins);
     let pinned: UpgradeArgs = serde_json::from_value(asked.clone())?;
     let prepared = prepare(&one, &pinned).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
+    let hops = prepared.plan.stages.len().saturating_sub(1);
+    let via = prepared.plan.stages[..hops]
+        .iter()
+        .map(|stage| stage.to.clone())
+        .collect();
     Ok(Planned::of(name, &prepared.plan, via, now, asked))
 }
 
@@ -379,8 +402,6 @@ async fn prepare_again(
     if !said.is_empty() {
         return Ok(Err(said));
     }
-    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
-    said.extend(plan_file::hops_moved(&registry, &planned.via).await?);
     let prepared = prepare(&one, &args).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
     said.extend(plan_file::changed(&planned.containers, &now));
