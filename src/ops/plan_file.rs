@@ -167,12 +167,14 @@ pub fn steps(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// How a plan computed now differs from the planned one: the first step that differs, the
-/// configuration carried.
+/// How a plan computed now differs from the planned one: the first step that differs (the
+/// names of its database copies aside, which tell when each was prepared), the configuration
+/// carried.
 pub fn plan_differs(planned: &Planned, now: &Plan) -> Vec<String> {
     let mut said = Vec::new();
     let (was, is) = (&planned.steps, steps(now));
-    if let Some(i) = (0..was.len().max(is.len())).find(|&i| was.get(i) != is.get(i)) {
+    let same = |i: usize| was.get(i).map(|s| unstamped(s)) == is.get(i).map(|s| unstamped(s));
+    if let Some(i) = (0..was.len().max(is.len())).find(|&i| !same(i)) {
         let step = |s: Option<&String>| s.map_or("nothing".to_string(), |s| format!("`{s}`"));
         said.push(format!(
             "its steps differ from step {}: planned {}, now {}",
@@ -185,6 +187,24 @@ pub fn plan_differs(planned: &Planned, now: &Plan) -> Vec<String> {
         said.push("the configuration it would carry to the new containers differs".into());
     }
     said
+}
+
+/// A step's description with the run's stamp in its copies' names (`db__cutover_STAMP`, see
+/// [`crate::backup::snapshot::MARK`]) left out: a plan prepared again is prepared at another
+/// time.
+fn unstamped(step: &str) -> String {
+    let mark = crate::backup::snapshot::MARK;
+    let mut parts = step.split(mark);
+    let mut text = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        let stamp = part
+            .char_indices()
+            .take_while(|(_, c)| c.is_ascii_digit() || *c == 'T')
+            .count();
+        text.push_str(mark);
+        text.push_str(&part[stamp..]);
+    }
+    text
 }
 
 fn carried_hash(plan: &Plan) -> String {

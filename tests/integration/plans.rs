@@ -71,9 +71,14 @@ fn a_plan_runs_its_pinned_digest_after_the_tag_moved() {
 
 /// Pushes `content` (a tag of the world's demo image) to `repo:tag`.
 fn push(repo: &str, tag: &str, content: &str) {
-    docker(&["pull", "-q", &image(content)]);
-    docker(&["tag", &image(content), &format!("{repo}:{tag}")]);
-    docker(&["push", "-q", &format!("{repo}:{tag}")]);
+    copy(&image(content), &format!("{repo}:{tag}"));
+}
+
+/// Pushes the image `from` as `to`.
+fn copy(from: &str, to: &str) {
+    docker(&["pull", "-q", from]);
+    docker(&["tag", from, to]);
+    docker(&["push", "-q", to]);
 }
 
 #[test]
@@ -128,6 +133,53 @@ fn a_plan_runs_its_pinned_hop_after_the_hop_s_tag_moved() {
         "the planned hop digest ran: {journal}"
     );
     assert!(!journal.contains(&format!("{repo}:2@{moved}")));
+}
+
+/// Quay's Clair is pinned as Quay is: its tag pushed again with a version that fails as it
+/// starts (the world's Clair 4.9.0), the plan still runs the Clair it planned.
+#[test]
+fn a_plan_runs_the_related_product_s_pinned_digest() {
+    let scene = Scene::new("planclair");
+    let repo = format!("{}/plan-{}/projectquay", registry(), scene.prefix);
+    for (what, tag) in [
+        ("quay", "v3.8.0"),
+        ("quay", "v3.9.0"),
+        ("clair", "4.7.0"),
+        ("clair", "4.8.0"),
+    ] {
+        copy(
+            &product(&format!("projectquay/{what}:{tag}")),
+            &format!("{repo}/{what}:{tag}"),
+        );
+    }
+    let site = quay_site(&scene);
+    let (quay, port) = site.node(&scene, "quay", &format!("{repo}/quay:v3.8.0"), &[]);
+    let (clair, ready) = crate::products::clair(&scene, &site.net, &format!("{repo}/clair:4.7.0"));
+    http_get_eventually(port, "/health/instance");
+    http_get_eventually(ready, "/readyz");
+    let (file, _) = plan(
+        &scene,
+        "plan",
+        &quay,
+        &["--to", "v3.9.0", "--related", "clair=4.8.0"],
+    );
+    let text = read(std::path::Path::new(&file));
+    let pinned = format!("{repo}/clair:4.8.0@sha256:");
+    assert!(text.contains(&pinned), "{text}");
+
+    copy(
+        &product("projectquay/clair:4.9.0"),
+        &format!("{repo}/clair:4.8.0"),
+    );
+    scene.cutover(&["apply", &file, "--yes"]).expect(0);
+    let image = crate::products::image_of(&clair);
+    assert!(image.starts_with(&pinned), "{image}");
+    let clair_db = scene.name("clair-db");
+    assert_eq!(
+        crate::products::schema(&clair_db, "clair", "clair", "clair").0,
+        "4.8.0"
+    );
+    assert!(crate::products::image_of(&quay).starts_with(&format!("{repo}/quay:v3.9.0@sha256:")));
 }
 
 #[test]
