@@ -370,3 +370,49 @@ fn tag_of(name: &str) -> String {
         .map(|(_, t)| t.to_string())
         .unwrap_or_default()
 }
+
+#[test]
+fn plan_all_plans_what_the_policies_make_eligible_in_one_file() {
+    let _turn = auto_turn();
+    let scene = Scene::new("planall");
+    let patch = scene.run_image(
+        "patch",
+        &["--init"],
+        &format!("{}/auto-b:1.0.0", registry()),
+    );
+    let pinned = scene.run_image(
+        "pinned",
+        &["--init"],
+        &format!("{}/auto-c:1.0.0", registry()),
+    );
+    let config = crate::auto::config(
+        &scene,
+        &format!(
+            "settle: 1s\ncontainers:\n  {patch}: {{policy: patch}}\n  {pinned}: {{policy: patch, pin: \"<1.0.1\"}}\n"
+        ),
+    );
+    let before = inspect(&patch).unwrap();
+    scene
+        .cutover(&["plan", "--all", "--config", &config, "--keep-old"])
+        .refused(&["--all", "no other upgrade option"]);
+    let file = temp_dir(&scene, "plan").join("plan.json");
+    let file = file.display().to_string();
+    let out = scene.cutover(&["plan", "--all", "--config", &config, "--out", &file]);
+    out.expect(0);
+    let json: Value = serde_json::from_str(&read(std::path::Path::new(&file))).unwrap();
+    let ours: Vec<&Value> = json["upgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| [&patch, &pinned].contains(&&u["container"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(ours.len(), 1, "the pinned one is not eligible: {json}");
+    assert_eq!(ours[0]["container"], patch.as_str());
+    let to = ours[0]["to"].as_str().unwrap();
+    assert!(to.contains("auto-b:1.0.1@sha256:"), "{to}");
+    assert_untouched(&patch, &before);
+
+    scene.cutover(&["apply", &file, "--yes"]).expect(0);
+    assert_eq!(inspect(&patch).unwrap()["Config"]["Image"], to);
+    assert_eq!(tag_of(&pinned), "1.0.0");
+}

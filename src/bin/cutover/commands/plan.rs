@@ -13,15 +13,26 @@ use cutover::ops::upgrade;
 use cutover::run::journal::StateDir;
 use serde_json::{json, Value};
 
-use super::{confirm, ensure_can_confirm, execute, refused, One, Site};
+use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
+use cutover::discover::auto;
+use cutover::ops::settings::Given;
+use cutover::profile::Choice;
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("names", |a| a.required_unless_present_any(["all"])),
+    mut_arg("to", |a| a.required_unless_present_any(["all"]))
+)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub upgrade: UpgradeArgs,
+    /// Plan every upgrade the config file's policies make eligible now (what `cutover check`
+    /// marks eligible), into one plan file, as `auto --approval` plans its pass
+    #[arg(long, conflicts_with_all = ["names", "project", "stack", "to", "image", "via", "with", "related"])]
+    pub all: bool,
     /// Write the plan to this file [default: keep it in the state directory, where `cutover
     /// pending` lists it and `cutover approve ID` carries it out]
     #[arg(long, value_name = "FILE")]
@@ -63,6 +74,9 @@ pub struct PendingArgs {
 }
 
 pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
+    if args.all {
+        return plan_all(args, site).await;
+    }
     let upgrade = &mut args.upgrade;
     let refusal = match () {
         _ if upgrade.change.dry_run => Some("--dry-run: a plan changes nothing already"),
@@ -95,6 +109,57 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
     for name in &upgrade.names {
         planned.push(plan_one(site, upgrade, name).await?);
     }
+    let json = upgrade.change.common.json;
+    write(&args, planned, json, site)
+}
+
+/// `plan --all`: what a pass of `auto` would upgrade now, planned as `auto --approval` plans it
+/// (the config file's settings and labels; no other upgrade option is taken).
+async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
+    let change = &args.upgrade.change;
+    // What the option parser makes of nothing but a name and a target, the config file and
+    // the output format being what `--all` takes.
+    let mut plain =
+        serde_json::to_value(upgrade_args(&["NAME".into(), "--to".into(), "TAG".into()])?)?;
+    let mut given = serde_json::to_value(&args.upgrade)?;
+    for value in [&mut plain, &mut given] {
+        value["names"] = Value::Null;
+        value["target"] = Value::Null;
+        value["change"]["discovery"] = Value::Null;
+    }
+    if plain != given || change.dry_run {
+        return Err(refused(
+            "--all plans each upgrade with the config file's settings and the containers' labels, as `auto --approval` does: give it no other upgrade option (only --config, --out, --valid-for, --json)".into(),
+        ));
+    }
+    let settings = auto::PassSettings {
+        asked: auto::Asked::default(),
+        given: Given {
+            config: config_told(&change.discovery, &change.notify)?,
+            health: change.health.settings().map_err(refused)?,
+            profile: Choice::Auto,
+        },
+        catalog: load_profiles()?,
+        window: None,
+    };
+    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
+    let planned = super::auto::plan_eligible(
+        site,
+        &registry,
+        &settings,
+        change.discovery.config.as_deref(),
+        &plans(site)?,
+    )
+    .await?;
+    if planned.is_empty() {
+        println!("Nothing to upgrade: no plan was written.");
+        return Ok(Exit::Done);
+    }
+    write(&args, planned, change.common.json, site)
+}
+
+/// Seals `planned` into a plan file, writes it where `args` says and tells how to carry it out.
+fn write(args: &PlanArgs, planned: Vec<Planned>, json: bool, site: &Site) -> anyhow::Result<Exit> {
     let file = PlanFile::seal(planned, SystemTime::now(), args.valid_for);
     let path = match &args.out {
         Some(path) => {
@@ -108,7 +173,7 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         Some(path) => format!("cutover apply {}", path.display()),
         None => format!("cutover approve {}", file.id),
     };
-    Ok(told(&file, &path, &apply, upgrade.change.common.json))
+    Ok(told(&file, &path, &apply, json))
 }
 
 /// Prints what a plan written to `path` does and how to carry it out.
