@@ -416,3 +416,31 @@ fn plan_all_plans_what_the_policies_make_eligible_in_one_file() {
     assert_eq!(inspect(&patch).unwrap()["Config"]["Image"], to);
     assert_eq!(tag_of(&pinned), "1.0.0");
 }
+
+/// The hops Quay's upgrade path chooses are planned, pinned and fixed: `apply` goes through
+/// them, not through what the registry's tags would choose then.
+#[test]
+fn a_plan_fixes_and_pins_the_hops_of_the_profile_s_upgrade_path() {
+    let scene = Scene::new("planpath");
+    let site = quay_site(&scene);
+    let (quay, port) = site.node(&scene, "quay", &product("projectquay/quay:v3.8.0"), &[]);
+    http_get_eventually(port, "/health/instance");
+    let (file, json) = plan(&scene, "plan", &quay, &["--to", "v3.10.0"]);
+    let planned = &json["upgrades"][0];
+    let hop = planned["via"][0].as_str().unwrap();
+    assert!(
+        hop.starts_with(&format!("{}@sha256:", product("projectquay/quay:v3.9.0"))),
+        "{planned}"
+    );
+    assert_eq!(
+        planned["asked"]["target"]["via"],
+        serde_json::json!(["v3.9.0"])
+    );
+    scene.cutover(&["apply", &file, "--yes"]).expect(0);
+    let image = crate::products::image_of(&quay);
+    assert!(
+        image.starts_with(&format!("{}@sha256:", product("projectquay/quay:v3.10.0"))),
+        "{image}"
+    );
+    assert!(scene.journal_text().contains(hop));
+}
