@@ -1,9 +1,10 @@
 //! Plans made now and carried out later (`cutover plan`, `cutover apply`, `auto` with
 //! approval): what a person reviews is what runs, or nothing does.
 //!
-//! A plan file holds each upgrade's prepared plan with every target pinned to the digest its tag
-//! had, the identity and configuration fingerprint of each container it moves, when it was made
-//! and until when it holds, and a checksum of all of it. The create requests themselves carry
+//! A plan file holds each upgrade's prepared plan with every image it runs (target, hops, related
+//! products) pinned to the digest its tag had, the identity and configuration fingerprint of
+//! each container it moves, when it was made and until when it holds, and a checksum of all of
+//! it. The create requests themselves carry
 //! secrets and are never written (see [`crate::plan::steps::Create`]): `apply` prepares the same
 //! upgrade again, to the pinned digests, and runs it only when the containers are those planned
 //! and the plan it computes is the one in the file. Fields a later cutover adds are kept and

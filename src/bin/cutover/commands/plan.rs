@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
+use cutover::discover::auto;
 use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
+use cutover::ops::settings::Given;
 use cutover::ops::upgrade;
+use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use serde_json::{json, Value};
 
@@ -17,9 +20,6 @@ use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, re
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
-use cutover::discover::auto;
-use cutover::ops::settings::Given;
-use cutover::profile::Choice;
 
 #[derive(Args, Debug)]
 #[command(
