@@ -444,3 +444,31 @@ fn a_plan_fixes_and_pins_the_hops_of_the_profile_s_upgrade_path() {
     );
     assert!(scene.journal_text().contains(hop));
 }
+
+/// A Swarm service's plan holds its target pinned too: the tag pushed again, the service is
+/// updated to the planned digest.
+#[test]
+fn a_plan_of_a_swarm_service_runs_its_pinned_digest() {
+    let scene = Scene::new("plansvc");
+    let repo = format!("{}/plan-{}", registry(), scene.prefix);
+    for tag in ["1", "2"] {
+        push(&repo, tag, tag);
+    }
+    let (engine, host) = crate::swarm::swarm(&scene);
+    let env = [("DOCKER_HOST", host.as_str())];
+    let name = scene.name("web");
+    crate::swarm::service(&engine, &name, 1, &format!("{repo}:1"), &[]);
+    let file = temp_dir(&scene, "plan").join("plan.json");
+    let file = file.display().to_string();
+    let args = ["plan", &name, "--to", "2", "--settle", "1s", "--out", &file];
+    scene.cutover_with_env(&args, &env).expect(0);
+    let json: Value = serde_json::from_str(&read(std::path::Path::new(&file))).unwrap();
+    let to = json["upgrades"][0]["to"].as_str().unwrap().to_string();
+    assert!(to.starts_with(&format!("{repo}:2@sha256:")), "{json}");
+
+    push(&repo, "2", "3");
+    scene
+        .cutover_with_env(&["apply", &file, "--yes"], &env)
+        .expect(0);
+    assert_eq!(crate::swarm::spec_image(&engine, &name), to);
+}
