@@ -1,9 +1,10 @@
 //! Plans made now and carried out later (`cutover plan`, `cutover apply`, `auto` with
 //! approval): what a person reviews is what runs, or nothing does.
 //!
-//! A plan file holds each upgrade's prepared plan with every target pinned to the digest its tag
-//! had, the identity and configuration fingerprint of each container it moves, when it was made
-//! and until when it holds, and a checksum of all of it. The create requests themselves carry
+//! A plan file holds each upgrade's prepared plan with every image it runs (target, hops, related
+//! products) pinned to the digest its tag had, the identity and configuration fingerprint of
+//! each container it moves, when it was made and until when it holds, and a checksum of all of
+//! it. The create requests themselves carry
 //! secrets and are never written (see [`crate::plan::steps::Create`]): `apply` prepares the same
 //! upgrade again, to the pinned digests, and runs it only when the containers are those planned
 //! and the plan it computes is the one in the file. Fields a later cutover adds are kept and
@@ -60,7 +61,7 @@ pub struct Planned {
     pub from: String,
     /// Where it goes, pinned: `REPOSITORY:TAG@sha256:…`.
     pub to: String,
-    /// Each intermediate hop with the digest its tag had: `apply` refuses when one moved.
+    /// Each intermediate hop pinned to the digest its tag had, which `apply` runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
     /// Every step, as `--dry-run` shows it: the backups and migrations among them.
@@ -167,12 +168,14 @@ pub fn steps(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// How a plan computed now differs from the planned one: the first step that differs, the
-/// configuration carried.
+/// How a plan computed now differs from the planned one: the first step that differs (the
+/// names of its database copies aside, which tell when each was prepared), the configuration
+/// carried.
 pub fn plan_differs(planned: &Planned, now: &Plan) -> Vec<String> {
     let mut said = Vec::new();
     let (was, is) = (&planned.steps, steps(now));
-    if let Some(i) = (0..was.len().max(is.len())).find(|&i| was.get(i) != is.get(i)) {
+    let same = |i: usize| was.get(i).map(|s| unstamped(s)) == is.get(i).map(|s| unstamped(s));
+    if let Some(i) = (0..was.len().max(is.len())).find(|&i| !same(i)) {
         let step = |s: Option<&String>| s.map_or("nothing".to_string(), |s| format!("`{s}`"));
         said.push(format!(
             "its steps differ from step {}: planned {}, now {}",
@@ -185,6 +188,24 @@ pub fn plan_differs(planned: &Planned, now: &Plan) -> Vec<String> {
         said.push("the configuration it would carry to the new containers differs".into());
     }
     said
+}
+
+/// A step's description with the run's stamp in its copies' names (`db__cutover_STAMP`, see
+/// [`crate::backup::snapshot::MARK`]) left out: a plan prepared again is prepared at another
+/// time.
+fn unstamped(step: &str) -> String {
+    let mark = crate::backup::snapshot::MARK;
+    let mut parts = step.split(mark);
+    let mut text = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        let stamp = part
+            .char_indices()
+            .take_while(|(_, c)| c.is_ascii_digit() || *c == 'T')
+            .count();
+        text.push_str(mark);
+        text.push_str(&part[stamp..]);
+    }
+    text
 }
 
 fn carried_hash(plan: &Plan) -> String {
@@ -356,32 +377,6 @@ pub async fn pin(registry: &RegistryClient, image: &str) -> Result<String> {
         ..reference
     }
     .to_string())
-}
-
-/// The pinned hops whose tag the registry serves another digest for now.
-pub async fn hops_moved(registry: &RegistryClient, via: &[String]) -> Result<Vec<String>> {
-    let mut moved = Vec::new();
-    for pinned in via {
-        let Some(reference) = ImageRef::parse(pinned) else {
-            moved.push(format!("{pinned} is no pinned image"));
-            continue;
-        };
-        let unpinned = ImageRef {
-            digest: None,
-            ..reference.clone()
-        };
-        let now = pin(registry, &unpinned.to_string()).await?;
-        if now != *pinned {
-            moved.push(format!(
-                "the hop {unpinned} was {} when planned, and is {} now",
-                reference.digest.unwrap_or_default(),
-                ImageRef::parse(&now)
-                    .and_then(|r| r.digest)
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    Ok(moved)
 }
 
 impl PlanFile {

@@ -587,6 +587,7 @@ fn check(
         },
         Target::Image(image) => image.clone(),
     };
+    let to = crate::plan::build::pinned(to, &req.options.pins);
     let health = settings::resolve_named(&req.given, None, &name, &labels)?.health;
     if health.explicit() && !product {
         return Err(Error::Refused(format!(

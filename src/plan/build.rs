@@ -417,6 +417,10 @@ pub struct UpgradeOptions {
     /// Members that are related products (Quay's Clair), by name: the swap only, as a
     /// companion, to images of their own, started and ready before the rest.
     pub related: BTreeMap<String, RelatedMove>,
+    /// Images fixed to a digest (`REPOSITORY:TAG@sha256:…`, `--pin`, as a plan file holds
+    /// them): a member that would move to one's `REPOSITORY:TAG`, at any hop, runs its digest,
+    /// even if the tag moved since.
+    pub pins: Vec<ImageRef>,
 }
 
 /// How a related product's container moves with the product (see
@@ -447,6 +451,7 @@ impl UpgradeOptions {
             compose: None,
             companions: Vec::new(),
             related: BTreeMap::new(),
+            pins: Vec::new(),
         }
     }
 
@@ -604,6 +609,15 @@ fn upgrade_slots(members: &[Member<'_>]) -> BTreeMap<Slot, SlotInfo> {
     slots
 }
 
+/// `image` as the pin of its `REPOSITORY:TAG` fixes it, if one does (see
+/// [`UpgradeOptions::pins`]).
+pub fn pinned(image: ImageRef, pins: &[ImageRef]) -> ImageRef {
+    pins.iter()
+        .find(|p| image.tag.is_some() && p.repository == image.repository && p.tag == image.tag)
+        .cloned()
+        .unwrap_or(image)
+}
+
 /// The image a container moves to.
 pub fn target_of(inspect: &Container, target: &Target) -> Result<ImageRef, String> {
     let current = inspect.image().to_string();
@@ -639,6 +653,11 @@ pub(super) fn member<'a>(
             let target = target_of(inspect, &opts.target)?;
             images.extend(opts.via.iter().map(|tag| target.with_tag(tag).to_string()));
             images.push(target.to_string());
+        }
+    }
+    for image in &mut images[1..] {
+        if let Some(reference) = ImageRef::parse(image) {
+            *image = pinned(reference, &opts.pins).to_string();
         }
     }
     for pair in images[1..].windows(2) {

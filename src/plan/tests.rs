@@ -255,6 +255,44 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
     .contains("repeats a hop"));
 }
 
+/// A pin fixes the hop and the target of its `REPOSITORY:TAG` to its digest, and the related
+/// product's image of its own; an image no pin names moves by its tag.
+#[test]
+fn pinned_images_run_their_digest_at_every_hop() {
+    let (containers, image) = pair("fx-scanner");
+    let members = predecessors(&containers, &image);
+    let digest = |n: char| format!("sha256:{}", n.to_string().repeat(64));
+    let mut opts = options();
+    opts.target = Target::Tag("3".into());
+    opts.via = vec!["2".into()];
+    opts.related.insert(
+        "fx-scanner".into(),
+        build::RelatedMove {
+            images: vec!["scan:4.8".into(), "scan:4.9".into()],
+            ready: health(),
+        },
+    );
+    let pins = [
+        format!("127.0.0.1:5000/demo:2@{}", digest('a')),
+        format!("scan:4.9@{}", digest('b')),
+        format!("other:2@{}", digest('c')),
+    ];
+    opts.pins = pins.iter().map(|p| ImageRef::parse(p).unwrap()).collect();
+    let plan = plan_upgrade(&members, &opts).unwrap();
+    let image =
+        |member: &str, generation: u32| plan.slots[&Slot::new(member, generation)].image.clone();
+    assert_eq!(image("fx-web", 1), pins[0]);
+    assert_eq!(plan.stages[0].to, pins[0]);
+    assert_eq!(image("fx-web", 2), "127.0.0.1:5000/demo:3");
+    assert_eq!(image("fx-scanner", 1), "scan:4.8");
+    assert_eq!(image("fx-scanner", 2), pins[1]);
+    assert!(
+        described(&plan).contains(&format!("pull {}", pins[0])),
+        "{:#?}",
+        described(&plan)
+    );
+}
+
 /// Where the first step described as starting with `prefix` is.
 fn first(text: &[String], prefix: &str) -> usize {
     text.iter()

@@ -351,8 +351,9 @@ const CLAIR_DB_PASSWORD: &str = "clair-pw-66";
 
 /// Clair v4 beside Quay as Red Hat sets it up (quay-docs clair-standalone-configure.adoc
 /// L28-39, L105-152): its own PostgreSQL (`clair-db`), its configuration in `/clair` named by
-/// `CLAIR_CONF`, introspection on `:8088` published on loopback. The name and that port.
-fn clair(scene: &Scene, net: &str, tag: &str) -> (String, u16) {
+/// `CLAIR_CONF`, introspection on `:8088` published on loopback, from `clair_image`. The name and
+/// that port.
+pub(crate) fn clair(scene: &Scene, net: &str, clair_image: &str) -> (String, u16) {
     scene.run_image(
         "clair-db",
         &[
@@ -393,7 +394,7 @@ fn clair(scene: &Scene, net: &str, tag: &str) -> (String, u16) {
         net,
         8088,
         &["-e", "CLAIR_CONF=/clair/config.yaml", "-v", &mount],
-        &product(&format!("projectquay/clair:{tag}")),
+        clair_image,
     )
 }
 
@@ -402,7 +403,7 @@ fn quays_clair_moves_with_it_backed_up_and_ready_before_quay_starts() {
     let scene = Scene::new("clair");
     let site = quay_site(&scene);
     let (quay, port) = site.node(&scene, "quay", &product("projectquay/quay:v3.8.0"), &[]);
-    let (clair, ready) = clair(&scene, &site.net, "4.7.0");
+    let (clair, ready) = clair(&scene, &site.net, &product("projectquay/clair:4.7.0"));
     serving(port, "/health/instance");
     http_get_eventually(ready, "/readyz");
     let clair_db = scene.name("clair-db");

@@ -151,6 +151,20 @@ fn a_plan_computed_again_differs_by_its_steps() {
 }
 
 #[test]
+fn a_database_copy_s_stamp_is_no_difference() {
+    let copy =
+        |stamp: &str| format!("copy the volume v of db into db__cutover_{stamp}_2 while it serves");
+    assert_eq!(
+        unstamped(&copy("20261207T194531")),
+        unstamped(&copy("20261208T080000"))
+    );
+    assert_ne!(
+        unstamped(&copy("20261207T194531")),
+        unstamped("copy the volume v of db into db2__cutover_20261207T194531_2 while it serves")
+    );
+}
+
+#[test]
 fn the_downtime_runs_from_the_stop_until_serving() {
     let said = planned(true).downtime;
     assert!(said.starts_with("the service is down from `stop"), "{said}");

@@ -537,10 +537,14 @@ fn names(image: &str, target: &str) -> bool {
             .is_some_and(|r| r.starts_with('@'))
 }
 
-/// `target@DIGEST`, with the digest this engine's pull of `target` recorded for its repository.
+/// `target@DIGEST`, with the digest this engine's pull of `target` recorded for its repository;
+/// a target pinned already (as a plan's is) is kept.
 async fn pinned(engine: &dyn Engine, target: &str) -> Result<String, StepError> {
     let reference = ImageRef::parse(target)
         .ok_or_else(|| StepError::Failed(format!("{target} is not an image reference")))?;
+    if reference.digest.is_some() {
+        return Ok(target.to_string());
+    }
     let image = engine.image(target).await?.unwrap_or_default();
     let digest = image
         .repo_digests()

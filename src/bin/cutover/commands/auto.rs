@@ -22,7 +22,7 @@ use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs,
 use crate::output::{self, Exit};
 use cutover::config::Approval;
 use cutover::discover::check::Status;
-use cutover::ops::plan_file::PlanFile;
+use cutover::ops::plan_file::{PlanFile, PlanStore, Planned};
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let mut config = config_told(&args.discovery, &args.notify)?;
@@ -237,6 +237,46 @@ async fn approval_pass(
             "approval: plans are made with the health settings of the config file and labels, not --health-*".into(),
         ));
     }
+    let plans = plan::plans(site)?;
+    let planned = plan_eligible(
+        site,
+        registry,
+        settings,
+        args.discovery.config.as_deref(),
+        &plans,
+    )
+    .await?;
+    if planned.is_empty() {
+        println!("Nothing to upgrade: no plan was written.");
+        return Ok(Exit::Done);
+    }
+    let file = PlanFile::seal(
+        planned,
+        std::time::SystemTime::now(),
+        cutover::ops::plan_file::DEFAULT_VALIDITY,
+    );
+    let path = plans.keep(&file)?;
+    let exit = plan::told(
+        &file,
+        &path,
+        &format!("cutover approve {}", file.id),
+        args.json,
+    );
+    let message = file.message(&notify::host_name());
+    notify::send(&settings.given.config.notifiers(), &message).await;
+    Ok(exit)
+}
+
+/// What a pass would upgrade now (what `check`'s policies make eligible), each planned as
+/// `cutover plan NAME --image TARGET` plans it with the config file `config`, in the order the
+/// pass would move them: `auto` with approval and `plan --all` write these. Nothing moves.
+pub(super) async fn plan_eligible(
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::PassSettings,
+    config: Option<&Path>,
+    plans: &PlanStore,
+) -> anyhow::Result<Vec<Planned>> {
     let checked = match settings.given.config.hosts.is_empty() {
         true => {
             let (engine, state) = site.connect().await?;
@@ -255,17 +295,13 @@ async fn approval_pass(
             checked
         }
     };
-    let config = args
-        .discovery
-        .config
-        .as_ref()
+    let config = config
         .map(std::fs::canonicalize)
         .transpose()
         .map_err(|e| refused(format!("--config: {e}")))?;
-    let mut planned: Vec<cutover::ops::plan_file::Planned> = Vec::new();
+    let mut planned: Vec<Planned> = Vec::new();
     // A container an earlier upgrade moves with its group, or that a plan waiting already
     // moves, is not planned again.
-    let plans = plan::plans(site)?;
     let mut moved: Vec<String> = Vec::new();
     for waiting in plans.waiting(std::time::SystemTime::now())? {
         moved.extend(
@@ -289,25 +325,7 @@ async fn approval_pass(
             Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
         }
     }
-    if planned.is_empty() {
-        println!("Nothing to upgrade: no plan was written.");
-        return Ok(Exit::Done);
-    }
-    let file = PlanFile::seal(
-        planned,
-        std::time::SystemTime::now(),
-        cutover::ops::plan_file::DEFAULT_VALIDITY,
-    );
-    let path = plans.keep(&file)?;
-    let exit = plan::told(
-        &file,
-        &path,
-        &format!("cutover approve {}", file.id),
-        args.json,
-    );
-    let message = file.message(&notify::host_name());
-    notify::send(&settings.given.config.notifiers(), &message).await;
-    Ok(exit)
+    Ok(planned)
 }
 
 /// Approval passes on `schedule`, until SIGINT or SIGTERM: each applies the plans approved for

@@ -5,22 +5,34 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
+use cutover::discover::auto;
+use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
+use cutover::ops::settings::Given;
 use cutover::ops::upgrade;
+use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use serde_json::{json, Value};
 
-use super::{confirm, ensure_can_confirm, execute, refused, One, Site};
+use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("names", |a| a.required_unless_present_any(["all"])),
+    mut_arg("to", |a| a.required_unless_present_any(["all"]))
+)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub upgrade: UpgradeArgs,
+    /// Plan every upgrade the config file's policies make eligible now (what `cutover check`
+    /// marks eligible), into one plan file, as `auto --approval` plans its pass
+    #[arg(long, conflicts_with_all = ["names", "project", "stack", "to", "image", "via", "with", "related"])]
+    pub all: bool,
     /// Write the plan to this file [default: keep it in the state directory, where `cutover
     /// pending` lists it and `cutover approve ID` carries it out]
     #[arg(long, value_name = "FILE")]
@@ -62,6 +74,9 @@ pub struct PendingArgs {
 }
 
 pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
+    if args.all {
+        return plan_all(args, site).await;
+    }
     let upgrade = &mut args.upgrade;
     let refusal = match () {
         _ if upgrade.change.dry_run => Some("--dry-run: a plan changes nothing already"),
@@ -94,6 +109,57 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
     for name in &upgrade.names {
         planned.push(plan_one(site, upgrade, name).await?);
     }
+    let json = upgrade.change.common.json;
+    write(&args, planned, json, site)
+}
+
+/// `plan --all`: what a pass of `auto` would upgrade now, planned as `auto --approval` plans it
+/// (the config file's settings and labels; no other upgrade option is taken).
+async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
+    let change = &args.upgrade.change;
+    // What the option parser makes of nothing but a name and a target, the config file and
+    // the output format being what `--all` takes.
+    let mut plain =
+        serde_json::to_value(upgrade_args(&["NAME".into(), "--to".into(), "TAG".into()])?)?;
+    let mut given = serde_json::to_value(&args.upgrade)?;
+    for value in [&mut plain, &mut given] {
+        value["names"] = Value::Null;
+        value["target"] = Value::Null;
+        value["change"]["discovery"] = Value::Null;
+    }
+    if plain != given || change.dry_run {
+        return Err(refused(
+            "--all plans each upgrade with the config file's settings and the containers' labels, as `auto --approval` does: give it no other upgrade option (only --config, --out, --valid-for, --json)".into(),
+        ));
+    }
+    let settings = auto::PassSettings {
+        asked: auto::Asked::default(),
+        given: Given {
+            config: config_told(&change.discovery, &change.notify)?,
+            health: change.health.settings().map_err(refused)?,
+            profile: Choice::Auto,
+        },
+        catalog: load_profiles()?,
+        window: None,
+    };
+    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
+    let planned = super::auto::plan_eligible(
+        site,
+        &registry,
+        &settings,
+        change.discovery.config.as_deref(),
+        &plans(site)?,
+    )
+    .await?;
+    if planned.is_empty() {
+        println!("Nothing to upgrade: no plan was written.");
+        return Ok(Exit::Done);
+    }
+    write(&args, planned, change.common.json, site)
+}
+
+/// Seals `planned` into a plan file, writes it where `args` says and tells how to carry it out.
+fn write(args: &PlanArgs, planned: Vec<Planned>, json: bool, site: &Site) -> anyhow::Result<Exit> {
     let file = PlanFile::seal(planned, SystemTime::now(), args.valid_for);
     let path = match &args.out {
         Some(path) => {
@@ -107,7 +173,7 @@ pub async fn plan(mut args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         Some(path) => format!("cutover apply {}", path.display()),
         None => format!("cutover approve {}", file.id),
     };
-    Ok(told(&file, &path, &apply, upgrade.change.common.json))
+    Ok(told(&file, &path, &apply, json))
 }
 
 /// Prints what a plan written to `path` does and how to carry it out.
@@ -138,9 +204,9 @@ pub(super) fn plans(site: &Site) -> anyhow::Result<PlanStore> {
     Ok(PlanStore::open(&StateDir::open(&site.state_root)?)?)
 }
 
-/// The upgrade `args` asks of `name`, prepared (changing nothing) with its target and hops
-/// pinned to the digests their tags have now, then prepared again to the pinned target: that
-/// is the plan `apply` will compute again.
+/// The upgrade `args` asks of `name`, prepared (changing nothing), then prepared again with
+/// every image it would run pinned to the digest its tag has now (the target's, each hop's, a
+/// related product's) and its hops fixed: that is the plan `apply` will compute again.
 pub(super) async fn plan_one(
     site: &Site,
     args: &UpgradeArgs,
@@ -149,21 +215,43 @@ pub(super) async fn plan_one(
     let one = One::aim(site, &args.change, name).await?;
     let first = prepare(&one, args).await?;
     let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
-    let to = plan_file::pin(&registry, &first.plan.image_to).await?;
-    let hops = first.plan.stages.len().saturating_sub(1);
-    let mut via = Vec::new();
-    for stage in &first.plan.stages[..hops] {
-        via.push(plan_file::pin(&registry, &stage.to).await?);
+    // A Swarm service's plan names its images by stage only.
+    let images = first
+        .plan
+        .slots
+        .iter()
+        .filter(|(slot, _)| slot.generation > 0);
+    let images = images
+        .map(|(_, info)| &info.image)
+        .chain(first.plan.stages.iter().map(|stage| &stage.to));
+    let mut pins: Vec<String> = Vec::new();
+    for image in images {
+        let pinned = plan_file::pin(&registry, image).await?;
+        if !pins.contains(&pinned) {
+            pins.push(pinned);
+        }
     }
+    let hops = first.plan.stages.len().saturating_sub(1);
+    let via: Vec<Value> = first.plan.stages[..hops]
+        .iter()
+        .filter_map(|stage| ImageRef::parse(&stage.to).and_then(|r| r.tag))
+        .map(Value::from)
+        .collect();
     // Its locks are let go for the second preparation, which takes them again.
     drop(first);
     let mut asked = serde_json::to_value(args)?;
     asked["names"] = json!([name]);
-    asked["target"]["to"] = Value::Null;
-    asked["target"]["image"] = json!(to);
+    // The hops a profile's upgrade path chose are fixed: a tag pushed since changes none.
+    asked["target"]["via"] = Value::Array(via);
+    asked["target"]["pin"] = json!(pins);
     let pinned: UpgradeArgs = serde_json::from_value(asked.clone())?;
     let prepared = prepare(&one, &pinned).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
+    let hops = prepared.plan.stages.len().saturating_sub(1);
+    let via = prepared.plan.stages[..hops]
+        .iter()
+        .map(|stage| stage.to.clone())
+        .collect();
     Ok(Planned::of(name, &prepared.plan, via, now, asked))
 }
 
@@ -379,8 +467,6 @@ async fn prepare_again(
     if !said.is_empty() {
         return Ok(Err(said));
     }
-    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
-    said.extend(plan_file::hops_moved(&registry, &planned.via).await?);
     let prepared = prepare(&one, &args).await?;
     let now = plan_file::identities(&one.engine, &prepared.plan.members).await?;
     said.extend(plan_file::changed(&planned.containers, &now));

@@ -228,6 +228,11 @@ pub struct TargetArgs {
     /// Go through this intermediate tag first, as an upgrade of its own (repeatable, in order)
     #[arg(long, value_name = "TAG")]
     pub via: Vec<String>,
+    /// Run this digest wherever the upgrade would move a container to REPOSITORY:TAG, at any hop,
+    /// even if the tag moved since (repeatable): how a plan file holds its images
+    #[arg(long, value_name = "REPOSITORY:TAG@sha256:DIGEST")]
+    #[serde(default)]
+    pub pin: Vec<String>,
 }
 
 impl TargetArgs {
@@ -243,6 +248,7 @@ impl TargetArgs {
             };
         let mut options = UpgradeOptions::new(target, HealthPolicy::default());
         options.via = self.via.iter().map(|v| tag(v)).collect::<Result<_, _>>()?;
+        options.pins = self.pin.iter().map(|p| pin(p)).collect::<Result<_, _>>()?;
         Ok(options)
     }
 }
@@ -340,6 +346,22 @@ fn tag(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// A `--pin`: a whole reference with its tag and a sha256 digest.
+fn pin(text: &str) -> Result<ImageRef, String> {
+    ImageRef::parse(text)
+        .filter(|r| {
+            r.tag.is_some()
+                && r.digest.as_deref().is_some_and(|d| {
+                    d.strip_prefix("sha256:").is_some_and(|hex| {
+                        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+                })
+        })
+        .ok_or_else(|| {
+            format!("--pin {text}: give REPOSITORY:TAG@sha256:DIGEST (64 hex digits), as `cutover plan` writes it")
+        })
 }
 
 /// A command line, split the way a shell would (quotes group words; no variables, no globs).
