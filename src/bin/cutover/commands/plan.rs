@@ -14,6 +14,7 @@ use cutover::ops::settings::Given;
 use cutover::ops::upgrade;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
+use cutover::run::FirstSeen;
 use serde_json::{json, Value};
 
 use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
@@ -141,6 +142,7 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         },
         catalog: load_profiles()?,
         window: None,
+        first_seen: FirstSeen::under(&site.state_root),
     };
     let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let planned = super::auto::plan_eligible(
