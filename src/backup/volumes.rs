@@ -81,11 +81,13 @@ async fn in_holder(
     input: Option<crate::engine::ByteStream>,
     stdout: crate::engine::ByteSink<'_>,
 ) -> Result<(), BackupError> {
+    // It holds the volumes for as long as `tar` runs in it; one a killed run leaves behind
+    // goes by itself within a day, or when that container is next backed up or restored.
     let holder = Helper {
         image: app.image().to_string(),
         user: Some("0".into()),
         entrypoint: Some(
-            ["/bin/sh", "-c", "exec sleep 2147483647"]
+            ["/bin/sh", "-c", "exec sleep 86400"]
                 .map(str::to_string)
                 .to_vec(),
         ),
