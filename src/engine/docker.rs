@@ -332,9 +332,10 @@ impl Engine for DockerEngine {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(all)
             .build();
+        // One container between its exit and its restart on Podman (`stopped`) fails the
+        // whole list's reading: asked again, as for one container.
         let list = self
-            .docker
-            .list_containers(Some(options))
+            .past_transient(|| self.docker.list_containers(Some(options.clone())))
             .await
             .map_err(|e| api_error(&self.host, "listing containers", e))?;
         Ok(list
@@ -628,7 +629,8 @@ impl Engine for DockerEngine {
     async fn services(&self) -> Result<Vec<Service>, EngineError> {
         match self.docker.list_services(None).await {
             Ok(services) => Ok(services.into_iter().map(Service::from).collect()),
-            Err(e) if status_of(&e) == Some(503) => Ok(Vec::new()),
+            // 503: this engine is no Swarm manager; 404: it has no Swarm at all (Podman).
+            Err(e) if matches!(status_of(&e), Some(404 | 503)) => Ok(Vec::new()),
             Err(e) => Err(api_error(&self.host, "listing the services", e)),
         }
     }
