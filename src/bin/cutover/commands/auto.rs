@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use cutover::discover::rollout::{self, Rollout};
-use cutover::discover::{auto, metrics};
+use cutover::auto::{self, metrics};
 use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
+use cutover::fleet;
+use cutover::fleet::rollout::{self, Rollout};
 use cutover::notify;
-use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;

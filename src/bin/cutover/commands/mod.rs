@@ -21,11 +21,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use cutover::config::Config;
-use cutover::discover::clusters;
 use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
+use cutover::fleet;
+use cutover::fleet::clusters;
 use cutover::notify::{self, Message, Notifier};
-use cutover::ops::fleet;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
 use cutover::profile::Catalog;

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
-use cutover::discover::auto;
+use cutover::auto;
 use cutover::discover::check::Status;
-use cutover::discover::rollout;
 use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
-use cutover::ops::fleet;
+use cutover::fleet;
+use cutover::fleet::rollout;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;

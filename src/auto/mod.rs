@@ -5,12 +5,15 @@
 //! stop the pass (the service runs as before); one that needs attention does, so that a broken
 //! host is not made worse. A host-wide lock keeps two passes from overlapping.
 
+pub mod metrics;
+pub mod notice;
+
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::check::{self, Selection, Status};
+use crate::discover::check::{self, Selection, Status};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
@@ -105,7 +108,7 @@ pub struct PassReport {
     pub results: Vec<PassResult>,
     /// The hosts of a fleet it could not read.
     #[serde(rename = "unreached_hosts", skip_serializing_if = "Vec::is_empty")]
-    pub unreached: Vec<super::check::Unreached>,
+    pub unreached: Vec<check::Unreached>,
     /// The newest backup of each container in the stores of the hosts it read, for the
     /// metrics: a backup that is old or missing is something to alert on.
     #[serde(skip)]
