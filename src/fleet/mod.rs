@@ -7,6 +7,9 @@
 mod cluster_tests;
 pub mod clusters;
 pub mod rollout;
+mod site;
+
+pub use site::Site;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -204,20 +204,14 @@ impl Passes<'_> {
     /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
     /// reported and the schedule goes on.
     async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
-        while next_occurrence(schedule, self.interrupt).await? {
-            match self.pass().await {
-                Ok(report) => {
-                    output::auto(&report, json);
-                    self.tell(&report).await;
-                }
-                Err(e) => {
-                    tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()))
-                }
+        auto::on_schedule(schedule, self.interrupt, async || match self.pass().await {
+            Ok(report) => {
+                output::auto(&report, json);
+                self.tell(&report).await;
             }
-            if self.interrupt.raised().is_some() {
-                break;
-            }
-        }
+            Err(e) => tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string())),
+        })
+        .await?;
         Ok(Exit::Done)
     }
 }
@@ -277,47 +271,39 @@ async fn approval_passes(
     schedule: &Schedule,
 ) -> anyhow::Result<Exit> {
     let interrupt = Interrupt::from_signals();
-    while next_occurrence(schedule, &interrupt).await? {
+    auto::on_schedule(schedule, &interrupt, async || {
         if settings.window.is_none_or(|w| w.contains_now()) {
-            let plans = plan::plans(site)?;
-            for approved in plans.approved(std::time::SystemTime::now())? {
-                let Ok(file) = approved.plan else { continue };
-                let common = CommonArgs {
-                    yes: true,
-                    json: args.json,
-                };
-                let text = file.text();
-                if let Err(e) =
-                    plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
-                {
-                    tracing::warn!(
-                        "approved plan {} was not applied, and waits again: {e:#}",
-                        file.id
-                    );
-                    plans.withdraw(&file.id)?;
-                }
+            if let Err(e) = apply_approved(args, site).await {
+                tracing::warn!("approved plans not applied: {e:#}");
             }
         }
         if let Err(e) = approval_pass(args, site, registry, settings).await {
             tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()));
         }
-        if interrupt.raised().is_some() {
-            break;
-        }
-    }
+    })
+    .await?;
     Ok(Exit::Done)
 }
 
-/// Waits for the schedule's next occurrence: false when a signal came first.
-async fn next_occurrence(schedule: &Schedule, interrupt: &Interrupt) -> anyhow::Result<bool> {
-    let now = chrono::Local::now();
-    let Some(next) = schedule.next_after(now) else {
-        return Err(refused("the schedule has no next occurrence".into()));
-    };
-    tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
-    let wait = (next - now).to_std().unwrap_or_default();
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => Ok(true),
-        () = interrupt.wait() => Ok(false),
+/// The plans approved for the next pass in the window (`approve ID --in-window`), applied; a
+/// plan that cannot be applied is told and waits again, unapproved.
+async fn apply_approved(args: &AutoArgs, site: &Site) -> anyhow::Result<()> {
+    let plans = plan::plans(site)?;
+    for approved in plans.approved(std::time::SystemTime::now())? {
+        let Ok(file) = approved.plan else { continue };
+        let common = CommonArgs {
+            yes: true,
+            json: args.json,
+        };
+        let text = file.text();
+        if let Err(e) = plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
+        {
+            tracing::warn!(
+                "approved plan {} was not applied, and waits again: {e:#}",
+                file.id
+            );
+            plans.withdraw(&file.id)?;
+        }
     }
+    Ok(())
 }
