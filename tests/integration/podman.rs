@@ -4,10 +4,15 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
+use crate::auto::{config, webhook};
 use crate::backups::volumes_round_trip;
 use crate::campaigns::two_hops;
 use crate::helpers::*;
+use crate::products::{anchore_group_moves_together, anchore_with};
 use crate::recover::killed_after_the_rename_is_put_back;
+use crate::rollback::rolled_back_to_the_kept_old_container;
 use crate::tasks::own_task_runs_in_a_one_shot;
 use crate::upgrade::assert_rolled_back;
 
@@ -497,4 +502,148 @@ fn check_reads_podmans_containers_beside_one_it_keeps_restarting() {
     for _ in 0..30 {
         scene.cutover(&["check", "--all", "--json"]).expect(0);
     }
+}
+
+/// `check`'s entry for `name` among the containers it reported.
+fn status_of(checked: &Outcome, name: &str) -> Value {
+    checked.json()["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["container"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("check did not report {name}: {}", checked.stdout))
+}
+
+/// `auto` on Podman: a container opted in by its label and one by the config file are seen by
+/// `check` for what they are, eligible, and upgraded by one pass, which notifies its webhook.
+#[test]
+fn auto_on_podman_upgrades_the_opted_in_containers_and_notifies() {
+    let _turn = auto_turn();
+    let scene = Scene::on_podman("podauto");
+    let reg = registry();
+    let labelled = scene.run_image(
+        "a",
+        &["-l", "cutover.enable=true"],
+        &format!("{reg}/auto-a:1.0.0"),
+    );
+    let listed = scene.run_image("b", &[], &format!("{reg}/auto-b:1.0.0"));
+    let (url, hook) = webhook();
+    let cfg = config(
+        &scene,
+        &format!("webhook: {url}\ncontainers:\n  {listed}: {{policy: patch}}\n"),
+    );
+    let checked = scene.cutover(&["check", "--json", "--config", &cfg]);
+    checked.expect(0);
+    for (name, repo) in [(&labelled, "auto-a"), (&listed, "auto-b")] {
+        let status = status_of(&checked, name);
+        assert_eq!(status["eligible"], true, "{status}");
+        assert_eq!(status["target"], format!("{reg}/{repo}:1.0.1"), "{status}");
+    }
+
+    let out = scene.cutover(&["auto", "--config", &cfg, "--json", "--settle", "1s"]);
+    out.expect(10);
+    let results = out.json()["pass"]["results"].clone();
+    for (name, repo) in [(&labelled, "auto-a"), (&listed, "auto-b")] {
+        let result = results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["container"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} was not in the pass: {results}"));
+        assert_eq!(result["result"], "upgraded", "{result}");
+        assert_eq!(
+            inspect(name).unwrap()["Config"]["Image"],
+            format!("{reg}/{repo}:1.0.1")
+        );
+    }
+    let body: Value = serde_json::from_str(&hook.join().unwrap()).unwrap();
+    let told = body["containers"].to_string();
+    assert!(told.contains(&labelled) && told.contains(&listed), "{body}");
+}
+
+/// On Podman, the passes that only plan (`plan --all`, `auto --approval`) read `podman login`'s
+/// file before Docker's config, as `check` and `upgrade` do: an old Docker login for the same
+/// registry, which it refuses, is not the one used. No password is shown.
+#[test]
+fn plans_on_podman_take_podmans_login_before_an_old_docker_one() {
+    use base64::Engine as _;
+    let _turn = auto_turn();
+    let scene = Scene::on_podman("podplanlogin");
+    let image = format!("{}/private/app:1.0.0", auth_registry());
+    let runtime = temp_dir(&scene, "xdg-runtime");
+    let login = podman_login_file(runtime.join("containers/auth.json"));
+    podman(&["pull", "--authfile", login.to_str().unwrap(), &image]);
+    let name = scene.run_image("app", &[], &image);
+    let home = temp_dir(&scene, "home");
+    let docker_config = home.join(".docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let old = base64::engine::general_purpose::STANDARD.encode("cutover:an-old-password");
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{old}\"}}}}}}",
+            auth_registry()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("HOME", home.to_str().unwrap()),
+        ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
+        ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+    ];
+    let cfg = config(
+        &scene,
+        &format!("settle: 1s\ncontainers:\n  {name}: {{policy: patch}}\n"),
+    );
+    let target = format!("{}/private/app:1.0.1@sha256:", auth_registry());
+
+    let file = temp_dir(&scene, "plan").join("plan.json");
+    let file = file.to_str().unwrap();
+    let all = scene.cutover_with_env(&["plan", "--all", "--config", &cfg, "--out", file], &env);
+    all.expect(0);
+    let written: Value = serde_json::from_str(&read(Path::new(file))).unwrap();
+    let planned = written["upgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["container"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} was not planned: {written}"));
+    assert!(
+        planned["to"].as_str().unwrap().starts_with(&target),
+        "{planned}"
+    );
+
+    let approval =
+        scene.cutover_with_env(&["auto", "--approval", "--config", &cfg, "--json"], &env);
+    approval.expect(0);
+    assert!(
+        approval.json()["summary"].to_string().contains(&name),
+        "{}",
+        approval.stdout
+    );
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image.as_str());
+    for out in [&all, &approval] {
+        assert!(!out.stdout.contains(REGISTRY_PASSWORD) && !out.stderr.contains(REGISTRY_PASSWORD));
+    }
+}
+
+/// A product's group on Podman: Anchore's three services on one PostgreSQL, all run by Podman,
+/// move together and go back together, as on Docker. Without their image's HEALTHCHECK, which
+/// Podman runs from systemd timers, and this machine has no systemd: it would stay `starting`
+/// (see README); cutover asks their profile's health endpoint.
+#[test]
+fn anchore_services_on_podman_move_together_and_go_back_together() {
+    let a = anchore_with(Scene::on_podman("podanchore"), "anchore", &[], |_, _| {
+        vec!["--no-healthcheck".into()]
+    });
+    anchore_group_moves_together(&a);
+}
+
+/// `rollback` on Podman, after `upgrade --keep-old`: the kept container serves again.
+#[test]
+fn rollback_on_podman_returns_to_the_kept_old_container() {
+    let scene = Scene::on_podman("podrollback");
+    let (name, port) = scene.run_published("app", "1");
+    rolled_back_to_the_kept_old_container(&scene, &name, port);
 }
