@@ -230,7 +230,7 @@ pub async fn await_healthy(
             }
             let passed = match probe.as_mut() {
                 None => true,
-                Some(p) => match p.attempt(&now, &engine.machine()).await {
+                Some(p) => match p.attempt(&now, engine).await {
                     Ok(seen) => {
                         evidence.push(seen);
                         true
@@ -319,7 +319,7 @@ pub async fn probe_now(
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         let c = crate::engine::inspect_reached(engine, id).await?;
-        match probe.attempt(&c, &engine.machine()).await {
+        match probe.attempt(&c, engine).await {
             Ok(seen) => return Ok(Ok(seen)),
             Err(seen) => last = seen,
         }
