@@ -30,24 +30,45 @@ fn served(scene: &Scene, tag: &str, options: &[&str]) -> (String, u16) {
 /// environment and limits, names its own host, and serves; the plan says it ran on Podman.
 #[test]
 fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
-    let scene = Scene::on_podman("podup");
+    upgraded_keeping_the_data_and_the_settings(&Scene::on_podman("podup"), true);
+}
+
+/// A rootless Podman (its service run by a user with subordinate ids, containers on its own
+/// network namespace through slirp4netns): the same upgrade keeps the data, its owners and
+/// the settings. Its container's address on its network is the namespace's, not the host's:
+/// the new version is judged through the port it publishes on the host's loopback. (Its
+/// Docker-compatible create ignores `--ulimit`, measured: there is no limit to carry.)
+#[test]
+fn an_upgrade_on_rootless_podman_keeps_the_data_and_is_judged_where_it_publishes() {
+    let out = upgraded_keeping_the_data_and_the_settings(
+        &Scene::on_rootless_podman("podrootless"),
+        false,
+    );
+    let judged = step_detail(&out.json(), "await_healthy").to_string();
+    assert!(
+        judged.contains("published as 127.0.0.1:") && !judged.contains("its address on network"),
+        "{judged}"
+    );
+}
+
+/// The upgrade of a container with a volume (a file of user 999's in it), an environment and,
+/// with `limits`, limits of its own, on the scene's Podman, from 1 to 2: its outcome.
+fn upgraded_keeping_the_data_and_the_settings(scene: &Scene, limits: bool) -> Outcome {
     let volume = scene.name("data");
-    let (name, port) = served(
-        &scene,
-        "1",
-        &[
-            "-v",
-            &format!("{volume}:/data"),
-            "-e",
-            "KEPT=yes",
+    let mount = format!("{volume}:/data");
+    let mut options = vec!["-v", &mount, "-e", "KEPT=yes"];
+    if limits {
+        options.extend([
             "--ulimit",
             "nofile=1000:1000",
             "--ulimit",
             "nproc=2000:2000",
-        ],
-    );
+        ]);
+    }
+    let (name, port) = served(scene, "1", &options);
     http_get_eventually(port, "/");
-    docker(&["exec", &name, "sh", "-c", "echo written-on-1 > /data/mine"]);
+    let mine = "echo written-on-1 > /data/mine && chown 999:999 /data/mine";
+    docker(&["exec", &name, "sh", "-c", mine]);
     let old_id = id_of(&name);
     let out = scene.upgrade(&name, "2", &["--json", "--settle", "2s"]);
     out.expect(0);
@@ -64,10 +85,14 @@ fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
     let c = inspect(&name).unwrap();
     let env = c["Config"]["Env"].to_string();
     assert!(env.contains("KEPT=yes"), "{env}");
-    let limits = c["HostConfig"]["Ulimits"].to_string();
+    assert_eq!(
+        docker(&["exec", &name, "stat", "-c", "%u:%g", "/data/mine"]),
+        "999:999"
+    );
+    let carried = c["HostConfig"]["Ulimits"].to_string();
     assert!(
-        limits.contains("1000"),
-        "the container's own limit was carried: {limits}"
+        !limits || carried.contains("1000"),
+        "the container's own limit was carried: {carried}"
     );
     let host = docker(&["exec", &name, "hostname"]);
     assert!(!old_id.starts_with(&host), "a host of its own: {host}");
@@ -77,6 +102,7 @@ fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
         "Podman's own HOSTNAME of the old container was not carried"
     );
     assert_no_leftovers(&name);
+    out
 }
 
 /// A version that crashes as it starts is rolled back to the same container on Podman, whose
