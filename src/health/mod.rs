@@ -220,7 +220,7 @@ pub async fn await_healthy(
         if !healthcheck_ok {
             healthcheck_ok = healthcheck_passed(&now)?;
             if !healthcheck_ok {
-                last = "its HEALTHCHECK is still starting".into();
+                last = still_starting(&now, engine.other_than_docker().is_some()).into();
             }
         }
         if healthcheck_ok && serving.is_none() {
@@ -265,6 +265,14 @@ pub async fn await_healthy(
             });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// What a HEALTHCHECK not yet passed says: on Podman, one that never ran may never run.
+fn still_starting(now: &Container, podman: bool) -> &'static str {
+    match podman && !now.healthcheck_ran() {
+        true => crate::engine::podman::HEALTHCHECK_NEVER_RAN,
+        false => "its HEALTHCHECK is still starting",
     }
 }
 
@@ -373,6 +381,27 @@ fn last_probe_output(c: &Container) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healthcheck_podman_never_ran_is_told_apart() {
+        let c = |log: serde_json::Value| -> Container {
+            serde_json::from_value(
+                serde_json::json!({"State": {"Health": {"Status": "starting", "Log": log}}}),
+            )
+            .unwrap()
+        };
+        let never = c(serde_json::Value::Null);
+        assert!(still_starting(&never, true).contains("systemd timers"));
+        assert_eq!(
+            still_starting(&never, false),
+            "its HEALTHCHECK is still starting"
+        );
+        let ran = c(serde_json::json!([{"ExitCode": 1, "Output": "not yet"}]));
+        assert_eq!(
+            still_starting(&ran, true),
+            "its HEALTHCHECK is still starting"
+        );
+    }
 
     #[test]
     fn describes_what_it_waits_for() {

@@ -673,3 +673,21 @@ fn rollback_on_podman_returns_to_the_kept_old_container() {
     let (name, port) = scene.run_published("app", "1");
     rolled_back_to_the_kept_old_container(&scene, &name, port);
 }
+
+/// Podman runs a HEALTHCHECK from a systemd timer, and this machine runs no systemd: a version
+/// with one never reports healthy. The upgrade goes back when its health timeout ends, and says
+/// why, not only that it was still starting.
+#[test]
+fn a_healthcheck_podman_never_runs_is_named_when_the_upgrade_goes_back() {
+    let scene = Scene::on_podman("podnohealth");
+    let (name, port) = served(&scene, "1", &["--init"]);
+    http_get_eventually(port, "/");
+    let out = scene.upgrade(&name, "healthy", &["--json", "--health-timeout", "4s"]);
+    out.expect(1);
+    let failure = out.json()["failure"].to_string();
+    assert!(
+        failure.contains("Podman never ran its HEALTHCHECK"),
+        "{failure}"
+    );
+    assert!(http_get_eventually(port, "/").contains("version=1"));
+}
