@@ -207,7 +207,7 @@ pub async fn await_healthy(
     // Addresses are assigned at start; the port probe resolves them from a fresh inspect.
     let mut probe = match (policy.explicit(), has_healthcheck) {
         (true, _) => Some(probe::Probe::named(policy)?),
-        (false, false) => probe::Probe::default_for(&first).transpose()?,
+        (false, false) => probe::Probe::default_for(&first, engine).transpose()?,
         (false, true) => None,
     };
     let settles = !has_healthcheck && !policy.explicit();

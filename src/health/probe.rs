@@ -250,8 +250,23 @@ impl Probe {
         Probe::new(target, policy.expect_status, policy.json.clone())
     }
 
-    pub(super) fn default_for(c: &Container) -> Option<Result<Probe, HealthError>> {
-        probe_port(c).map(|port| Probe::new(Target::Default { port }, None, Vec::new()))
+    /// The probe of a container no check was named for: its [`probe_port`], unless nothing
+    /// reaches it from here, a port it only exposes on an engine whose networks are not this
+    /// machine's (another machine's, a rootless one's): then none, as for a container with no
+    /// port, and the settle time alone judges it.
+    pub(super) fn default_for(
+        c: &Container,
+        engine: &dyn Engine,
+    ) -> Option<Result<Probe, HealthError>> {
+        let port = probe_port(c)?;
+        if !engine.networks_here() && routes(c, port, &engine.machine(), false).is_empty() {
+            tracing::info!(
+                "{}: port {port} is not published, and its address is not reached from here: judged by its settle time alone",
+                c.name()
+            );
+            return None;
+        }
+        Some(Probe::new(Target::Default { port }, None, Vec::new()))
     }
 
     fn new(

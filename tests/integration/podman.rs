@@ -504,6 +504,13 @@ fn volumes_round_trip_on_podman() {
     volumes_round_trip(&Scene::on_podman("podvolumes"));
 }
 
+/// The same on a rootless Podman, whose volumes hold the files of its user's subordinate ids:
+/// they come back as the container sees them.
+#[test]
+fn volumes_round_trip_on_rootless_podman() {
+    volumes_round_trip(&Scene::on_rootless_podman("podrlvolumes"));
+}
+
 /// `task` on Podman: a profile's task runs in a one-shot on the app's volume while it is stopped.
 #[test]
 fn a_task_runs_on_podman() {
