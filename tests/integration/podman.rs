@@ -557,10 +557,10 @@ fn auto_on_podman_upgrades_the_opted_in_containers_and_notifies() {
     let reg = registry();
     let labelled = scene.run_image(
         "a",
-        &["-l", "cutover.enable=true"],
+        &["--init", "-l", "cutover.enable=true"],
         &format!("{reg}/auto-a:1.0.0"),
     );
-    let listed = scene.run_image("b", &[], &format!("{reg}/auto-b:1.0.0"));
+    let listed = scene.run_image("b", &["--init"], &format!("{reg}/auto-b:1.0.0"));
     let (url, hook) = webhook();
     let cfg = config(
         &scene,
