@@ -109,25 +109,46 @@ fn upgraded_keeping_the_data_and_the_settings(scene: &Scene, limits: bool) -> Ou
 /// data is intact.
 #[test]
 fn a_crashing_version_on_podman_goes_back_to_the_same_container() {
-    let scene = Scene::on_podman("podcrash");
-    let (name, port) = served(&scene, "1", &["--restart", "always"]);
+    crashing_version_goes_back(&Scene::on_podman("podcrash"));
+}
+
+/// The same on a rootless Podman.
+#[test]
+fn a_crashing_version_on_rootless_podman_goes_back_to_the_same_container() {
+    crashing_version_goes_back(&Scene::on_rootless_podman("podrlcrash"));
+}
+
+/// An upgrade of `demo:1` (restarted always) to a version that crashes as it starts, on the
+/// scene's Podman: back to the same container, serving.
+fn crashing_version_goes_back(scene: &Scene) {
+    let (name, port) = served(scene, "1", &["--restart", "always"]);
     http_get_eventually(port, "/");
     let before = inspect(&name).unwrap();
     let crash = image("crash");
     let out = scene.cutover(&[
         "upgrade", &name, "--image", &crash, "--yes", "--json", "--settle", "5s",
     ]);
-    assert_rolled_back(&scene, &name, port, &before, &out);
+    assert_rolled_back(scene, &name, port, &before, &out);
 }
 
 /// A run killed right after it renamed the old container aside on Podman: `recover` puts the
 /// same container back under its name, running on its data.
 #[test]
 fn a_run_killed_on_podman_is_put_back_by_recover() {
-    let scene = Scene::on_podman("podkill");
-    let (name, port) = served(&scene, "1", &[]);
+    killed_then_recovered(&Scene::on_podman("podkill"));
+}
+
+/// The same on a rootless Podman.
+#[test]
+fn a_run_killed_on_rootless_podman_is_put_back_by_recover() {
+    killed_then_recovered(&Scene::on_rootless_podman("podrlkill"));
+}
+
+/// `demo:1` on the scene's Podman, its upgrade killed after the rename, then `recover`.
+fn killed_then_recovered(scene: &Scene) {
+    let (name, port) = served(scene, "1", &[]);
     http_get_eventually(port, "/");
-    killed_after_the_rename_is_put_back(&scene, &name, port);
+    killed_after_the_rename_is_put_back(scene, &name, port);
 }
 
 /// Quay's profile on Podman, as Red Hat's standalone procedure runs it: its PostgreSQL, run by
