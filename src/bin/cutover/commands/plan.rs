@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser};
 use cutover::auto;
 use cutover::discover::check::Status;
+use cutover::engine::credentials::Logins;
 use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
 use cutover::fleet;
@@ -147,10 +148,8 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         window: None,
         first_seen: FirstSeen::under(&site.state_root),
     };
-    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let planned = plan_eligible(
         site,
-        &registry,
         &settings,
         change.discovery.config.as_deref(),
         &plans(site)?,
@@ -219,7 +218,8 @@ pub(super) async fn plan_one(
 ) -> anyhow::Result<Planned> {
     let one = One::aim(site, &args.change, name).await?;
     let first = prepare(&one, args).await?;
-    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
+    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?
+        .logins(Logins::of(&one.engine));
     // A Swarm service's plan names its images by stage only.
     let images = first
         .plan
@@ -509,25 +509,28 @@ pub(super) fn upgrade_args(words: &[String]) -> anyhow::Result<UpgradeArgs> {
 /// What a pass would upgrade now (what `check`'s policies make eligible), each planned as
 /// `cutover plan NAME --image TARGET` plans it with the config file `config`, in the order the
 /// pass would move them: `auto` with approval and `plan --all` write these. Nothing moves.
+/// One engine's registry logins are read in its own order (Podman's files first on Podman), as
+/// `check` reads them.
 pub(super) async fn plan_eligible(
     site: &Site,
-    registry: &RegistryClient,
     settings: &auto::PassSettings,
     config: Option<&Path>,
     plans: &PlanStore,
 ) -> anyhow::Result<Vec<Planned>> {
+    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let checked = match settings.given.config.hosts.is_empty() {
         true => {
             let (engine, state) = site.connect().await?;
             let _pass = state.lock_auto()?;
-            auto::survey(&engine, registry, settings).await?
+            let registry = registry.logins(Logins::of(&engine));
+            auto::survey(&engine, &registry, settings).await?
         }
         false => {
             let hosts = &settings.given.config.hosts;
             let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
             let members: Vec<fleet::Host<'_>> =
                 connected.iter().map(fleet::Connected::host).collect();
-            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
+            let (checked, unreached) = rollout::survey(&members, &registry, settings).await?;
             for host in unreached {
                 tracing::warn!("host {} could not be read: {}", host.host, host.error);
             }
