@@ -246,97 +246,163 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::version::Policy;
 
     fn minutes(m: u64) -> Option<Duration> {
         Some(Duration::from_secs(m * 60))
     }
 
-    fn container(labels: &[(&str, &str)]) -> Container {
+    fn days(d: u64) -> Duration {
+        Duration::from_secs(d * 86400)
+    }
+
+    fn container(image: &str, labels: &[(&str, &str)]) -> Container {
         let labels: HashMap<&str, &str> = labels.iter().copied().collect();
-        Container::default()
-            .patched(serde_json::json!({"Name": "/app", "Config": {"Labels": labels}}))
+        Container::default().patched(
+            serde_json::json!({"Name": "/app", "Config": {"Image": image, "Labels": labels}}),
+        )
     }
 
     #[test]
     fn each_layer_beats_the_ones_below_and_sets_only_what_it_names() {
         let profile = Profile::parse(
-            "name: p\ndescription: test\nmatch: [app]\nhealth: { port: 8080, path: /ready, timeout: 7m }\n",
+            "name: p\ndescription: test\nmatch: [app]\npolicy: minor\nhealth: { port: 8080, path: /ready, timeout: 7m }\n",
             "p.yaml",
         )
         .unwrap();
         let facts = Facts::default();
-        let timeout = |given: &Given, labels: &[(&str, &str)]| {
-            let settings = resolve(given, Some((&profile, &facts)), &container(labels)).unwrap();
+        // What each layer may set: the health timeout, the settle time, the check's path; the
+        // policy, the minimum age.
+        let settings = |given: &Given, labels: &[(&str, &str)]| {
+            let settings = resolve(
+                given,
+                Some((&profile, &facts)),
+                &container("app:1.2.3", labels),
+            );
+            let health = settings.health().unwrap();
+            let rules = settings.rules().unwrap();
             (
-                settings.health.timeout,
-                settings.health.settle,
-                settings.health.path,
+                health.timeout,
+                health.settle,
+                health.path,
+                rules.policy,
+                rules.min_age,
             )
         };
-        let mut given = Given::default();
+        let without_profile = |image: &str| {
+            let settings = resolve(&Given::default(), None, &container(image, &[]));
+            (settings.health().unwrap(), settings.rules().unwrap().policy)
+        };
         let defaults = HealthPolicy::default();
         assert_eq!(
-            timeout(&given, &[]),
+            without_profile("app:1.2.3"),
+            (defaults.clone(), Policy::Patch),
+            "cutover's defaults: patch releases of a versioned tag"
+        );
+        assert_eq!(
+            without_profile("app:latest").1,
+            Policy::Digest,
+            "and the digest of any other"
+        );
+        let mut given = Given::default();
+        assert_eq!(
+            settings(&given, &[]),
             (
                 Duration::from_secs(420),
                 defaults.settle,
-                "/ready".to_string()
+                "/ready".to_string(),
+                Policy::Minor,
+                Duration::ZERO
             ),
             "the profile over the defaults"
         );
         given.config.health_timeout = minutes(9);
         given.config.settle = minutes(1);
+        let file = settings(&given, &[]);
+        assert_eq!(file.0, Duration::from_secs(540), "the config file");
+        assert_eq!(file.2, "/ready", "which names no check");
+        assert_eq!(file.3, Policy::Minor, "nor a rule of its own");
+        given.config.defaults = RuleLayer {
+            health_timeout: Some(Duration::from_secs(555)),
+            policy: Some("major".into()),
+            min_age: Some("1d".into()),
+            ..RuleLayer::default()
+        };
+        let file_defaults = settings(&given, &[]);
         assert_eq!(
-            timeout(&given, &[]).0,
-            Duration::from_secs(540),
-            "the config file"
-        );
-        assert_eq!(timeout(&given, &[]).2, "/ready", "which names no check");
-        given.config.defaults.health_timeout = Some(Duration::from_secs(555));
-        assert_eq!(
-            timeout(&given, &[]).0,
-            Duration::from_secs(555),
+            (file_defaults.0, file_defaults.3, file_defaults.4),
+            (Duration::from_secs(555), Policy::Major, days(1)),
             "the file's defaults"
         );
-        let entry = crate::config::RuleLayer {
+        let entry = RuleLayer {
             health_timeout: Some(Duration::from_secs(570)),
-            ..Default::default()
+            min_age: Some("2d".into()),
+            ..RuleLayer::default()
         };
         given.config.containers.insert("app".into(), Some(entry));
+        let entry = settings(&given, &[]);
         assert_eq!(
-            timeout(&given, &[]).0,
-            Duration::from_secs(570),
-            "its entry for the container"
+            (entry.0, entry.3, entry.4),
+            (Duration::from_secs(570), Policy::Major, days(2)),
+            "its entry for the container, which leaves the policy to the defaults"
         );
+        assert_eq!(entry.1, Duration::from_secs(60), "the file's settle");
+        let labelled = [
+            (LABEL_HEALTH_TIMEOUT, "10m"),
+            (config::LABEL_POLICY, "patch"),
+            (config::LABEL_MIN_AGE, "3d"),
+        ];
+        let labels = settings(&given, &labelled);
         assert_eq!(
-            timeout(&given, &[]).1,
-            Duration::from_secs(60),
-            "the file's settle"
+            (labels.0, labels.1, labels.3, labels.4),
+            (
+                Duration::from_secs(600),
+                Duration::from_secs(60),
+                Policy::Patch,
+                days(3)
+            ),
+            "the labels"
         );
-        let labelled = [(LABEL_HEALTH_TIMEOUT, "10m")];
-        assert_eq!(
-            timeout(&given, &labelled).0,
-            Duration::from_secs(600),
-            "the label"
-        );
-        assert_eq!(timeout(&given, &labelled).1, Duration::from_secs(60));
         given.health.timeout = minutes(11);
+        given.rules.min_age = Some("4d".into());
+        let flags = settings(&given, &labelled);
         assert_eq!(
-            timeout(&given, &labelled).0,
-            Duration::from_secs(660),
-            "the flag"
+            (flags.0, flags.3, flags.4),
+            (Duration::from_secs(660), Policy::Patch, days(4)),
+            "the flags"
         );
     }
 
     #[test]
-    fn a_label_that_is_no_duration_is_refused_naming_the_label() {
-        let c = container(&[(LABEL_SETTLE, "soon")]);
-        let refused = resolve(&Given::default(), None, &c)
-            .unwrap_err()
-            .to_string();
+    fn a_bad_label_is_refused_naming_it_and_only_where_its_setting_is_used() {
+        let health = resolve(
+            &Given::default(),
+            None,
+            &container("app:1", &[(LABEL_SETTLE, "soon")]),
+        );
+        let refused = health.health().unwrap_err().to_string();
         assert!(
             refused.contains("label cutover.settle") && refused.contains("\"soon\""),
             "{refused}"
         );
+        assert!(health.rules().is_ok(), "the rules name no settle time");
+        for (label, value) in [
+            (config::LABEL_POLICY, "often"),
+            (config::LABEL_PIN, "abc"),
+            (config::LABEL_MIN_AGE, "forever"),
+            (config::LABEL_COOLDOWN, "later"),
+        ] {
+            let rules = resolve(
+                &Given::default(),
+                None,
+                &container("app:1", &[(label, value)]),
+            );
+            let refused = rules.rules().unwrap_err();
+            assert!(
+                refused.contains(&format!("label {label}")) && refused.contains(value),
+                "{refused}"
+            );
+            assert!(rules.health().is_ok(), "health takes no {label}");
+        }
     }
 }
