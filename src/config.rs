@@ -221,8 +221,11 @@ impl Config {
     }
 }
 
-/// The labels that set update rules, each with where its value goes in a layer.
-const RULE_LABELS: [(&str, fn(&mut RuleLayer, &str)); 6] = [
+/// Where a label's value goes in a layer.
+type Setter = fn(&mut RuleLayer, &str);
+
+/// The labels that set update rules, each with where its value goes.
+const RULE_LABELS: [(&str, Setter); 6] = [
     (LABEL_POLICY, |l, v| l.policy = Some(v.into())),
     (LABEL_PIN, |l, v| l.pin = Some(v.into())),
     (LABEL_PRERELEASE, |l, v| l.prerelease = Some(yes(v))),
