@@ -10,27 +10,20 @@ use cutover::engine::DockerEngine;
 use cutover::fleet;
 use cutover::fleet::rollout::{self, Rollout};
 use cutover::notify;
-use cutover::ops::settings::Given;
-use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
-use super::{config_told, load_profiles, plan, refused, Site};
+use super::{config_told, given_of, load_profiles, plan, refused, Site};
 use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
 use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
-    let mut config = config_told(&args.discovery, &args.notify)?;
-    config.command_line = args.policy.layer();
-    let given = Given {
-        config,
-        health: args.health.settings().map_err(refused)?,
-        profile: Choice::Auto,
-    };
+    let config = config_told(&args.discovery, &args.notify)?;
+    let given = given_of(config, Some(&args.health), Some(&args.policy), None)?;
     let window = args
         .window
         .as_ref()

@@ -14,14 +14,12 @@ use cutover::fleet;
 use cutover::fleet::rollout;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
-use cutover::ops::settings::Given;
 use cutover::ops::upgrade;
-use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use serde_json::{json, Value};
 
-use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
+use super::{confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
@@ -139,11 +137,8 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
     }
     let settings = auto::PassSettings {
         asked: auto::Asked::default(),
-        given: Given {
-            config: config_told(&change.discovery, &change.notify)?,
-            health: change.health.settings().map_err(refused)?,
-            profile: Choice::Auto,
-        },
+        // Nothing but the config file was given (refused above), so no flag sets a layer.
+        given: super::given(change)?,
         catalog: load_profiles()?,
         window: None,
         first_seen: FirstSeen::under(&site.state_root),
