@@ -21,7 +21,7 @@ use crate::engine::registry::{built_at, RegistryClient, RemoteImage};
 use crate::engine::{self, Engine, OciLabels, Service};
 use crate::error::Result;
 use crate::ops::group::Node;
-use crate::ops::settings::{self, Given, Workload};
+use crate::ops::settings::{self, Given, Subject};
 use crate::plan::build::Target;
 use crate::profile::{self, notes, Catalog, Choice, NotesLink, Profile};
 use crate::run::FirstSeen;
@@ -190,7 +190,7 @@ pub async fn discover(
         let facts = Facts::default();
         let rules = settings::resolve_workload(
             given,
-            &Workload {
+            &Subject {
                 name: &s.name,
                 labels: &s.labels,
                 image: &written,

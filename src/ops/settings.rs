@@ -72,8 +72,8 @@ impl Given {
     }
 }
 
-/// What the settings of a workload depend on of it.
-pub struct Workload<'a> {
+/// What the settings of a workload (a container, a Swarm service) depend on of it.
+pub struct Subject<'a> {
     /// What the config file names it: a container's name, or a Swarm service's.
     pub name: &'a str,
     pub labels: &'a HashMap<String, String>,
@@ -128,7 +128,7 @@ impl Layer {
 }
 
 /// The settings of `workload`: every layer (see the module's doc) over cutover's defaults.
-pub fn resolve_workload(given: &Given, workload: &Workload) -> Settings {
+pub fn resolve_workload(given: &Given, workload: &Subject) -> Settings {
     let config = &given.config;
     let profile = match workload.profile {
         Some((profile, facts)) => Layer {
@@ -188,7 +188,7 @@ fn tag(image: &str) -> String {
 pub fn resolve(given: &Given, profile: Option<(&Profile, &Facts)>, c: &Container) -> Settings {
     resolve_workload(
         given,
-        &Workload {
+        &Subject {
             name: c.name(),
             labels: &c.labels(),
             image: c.image(),
@@ -201,7 +201,7 @@ pub fn resolve(given: &Given, profile: Option<(&Profile, &Facts)>, c: &Container
 pub fn resolve_service(given: &Given, service: &Service) -> Settings {
     resolve_workload(
         given,
-        &Workload {
+        &Subject {
             name: service.name(),
             labels: &service.labels(),
             image: &service.image(),

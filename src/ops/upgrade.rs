@@ -252,7 +252,7 @@ pub async fn prepare(
         .await?;
     }
     let read = profile.map(|p| (p, &group.facts[0]));
-    let primary = settings::Workload {
+    let primary = settings::Subject {
         name: &group.names[0],
         labels: &group.labels(),
         image: &group.image(),
