@@ -48,7 +48,7 @@ fn refused(message: String) -> anyhow::Error {
 
 fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
     match &args.config {
-        Some(path) => Config::load(path).map_err(|e| refused(e.to_string())),
+        Some(path) => Ok(Config::load(path).map_err(cutover::Error::from)?),
         None => Ok(Config::default()),
     }
 }
@@ -156,7 +156,7 @@ impl Site {
                 "{name}: {host} is no host of the config file's `hosts` (give --config with it, or -H/--context and the bare name)"
             )));
         };
-        let endpoint = entry.endpoint(host).map_err(refused)?;
+        let endpoint = entry.endpoint(host).map_err(cutover::Error::from)?;
         let site = Site {
             state_root: self.state_root.clone(),
             endpoint,

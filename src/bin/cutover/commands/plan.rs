@@ -415,7 +415,7 @@ pub(super) async fn carry_out(
         };
         let (name, host) = (&containers[i], plan_file::host(&containers[i]));
         let ended = execute(prepared, &one.engine, &one.state, common.json, one.tell()).await?;
-        ran.push(format!("{name}: exit {}", ended as u8));
+        ran.push(format!("{name}: exit {}", ended.code()));
         if ended == Exit::Done {
             continue;
         }
