@@ -8,7 +8,7 @@ mod target;
 
 pub use deliver::request;
 pub use message::{backups, seconds, Message, Severity};
-pub use target::{Channel, Level, Notifier};
+pub use target::{Channel, Level, Notifier, NotifyUrlError};
 
 impl Notifier {
     /// Whether this URL's level takes `message`.

@@ -57,7 +57,9 @@ fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
 fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Config> {
     let mut config = load_config(args)?;
     for url in &notify.urls {
-        config.notify.push(url.parse().map_err(refused)?);
+        config
+            .notify
+            .push(url.parse().map_err(cutover::Error::from)?);
     }
     Ok(config)
 }
