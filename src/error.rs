@@ -74,6 +74,18 @@ impl From<crate::schedule::ScheduleError> for Error {
     }
 }
 
+impl From<crate::health::JsonConditionError> for Error {
+    fn from(e: crate::health::JsonConditionError) -> Error {
+        Error::bad_input(e)
+    }
+}
+
+impl From<crate::plan::PlanError> for Error {
+    fn from(e: crate::plan::PlanError) -> Error {
+        Error::refused(e)
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The documented exit codes (README "Exit codes", `auto`'s table, `cutover --help`).

@@ -172,7 +172,7 @@ pub async fn prepare(
         .zip(&origins)
         .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
-    let mut plan = plan::plan_upgrade(&members, &options).map_err(Error::Refused)?;
+    let mut plan = plan::plan_upgrade(&members, &options)?;
     let profile = chosen.as_ref().map(|(loaded, _)| &loaded.profile);
     plan.notes
         .extend(labelled_notes(engine, &group.olds[0], profile, &options).await?);
@@ -447,9 +447,7 @@ async fn compose_plan(
     for (name, old) in group.names.iter().zip(&group.olds) {
         let target = match options.related.get(name).and_then(|r| r.images.last()) {
             Some(image) => image.clone(),
-            None => plan::build::target_of(old, &options.target)
-                .map_err(Error::Refused)?
-                .to_string(),
+            None => plan::build::target_of(old, &options.target)?.to_string(),
         };
         targets.push((old, target));
     }
