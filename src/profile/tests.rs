@@ -998,7 +998,7 @@ fn anchore_reads_its_database_where_its_config_says_or_refuses() {
             "uses ${ANCHORE_DB_HOST}, which the container's environment does not set",
         ),
     ] {
-        let refused = db.locate(&with(env, db_connect)).unwrap_err();
+        let refused = db.locate(&with(env, db_connect)).unwrap_err().to_string();
         assert!(refused.contains(says), "{refused}");
         assert!(
             !refused.contains("pw-4711-secret") && !refused.contains("another-pw-0815"),
