@@ -86,6 +86,12 @@ impl From<crate::plan::PlanError> for Error {
     }
 }
 
+impl From<crate::profile::ApplyError> for Error {
+    fn from(e: crate::profile::ApplyError) -> Error {
+        Error::refused(e)
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The documented exit codes (README "Exit codes", `auto`'s table, `cutover --help`).

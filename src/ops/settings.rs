@@ -68,7 +68,7 @@ pub fn resolve_named(
 ) -> Result<Settings> {
     let mut health = HealthPolicy::default();
     if let Some((profile, facts)) = profile {
-        health = profile.health(facts).map_err(Error::Refused)?.over(health);
+        health = profile.health(facts)?.over(health);
     }
     let config = &given.config;
     let entry = config

@@ -406,7 +406,7 @@ async fn follow_related(
                 .map_err(refused)?;
             let ready = spec
                 .readiness(&facts, crate::health::DEFAULT_SETTLE)
-                .map_err(refused)?;
+                .map_err(|e| refused(e.to_string()))?;
             if ready.port.is_none() {
                 options.steps.notes.push(format!(
                     "{container} ({name}) answers its readiness on loopback only ({} in {}): it is awaited as a container without health rule",
@@ -415,7 +415,8 @@ async fn follow_related(
                 ));
             }
             if !req.backup.skip {
-                spec.one_database(&facts).map_err(refused)?;
+                spec.one_database(&facts)
+                    .map_err(|e| refused(e.to_string()))?;
                 group
                     .related_databases
                     .insert(container.clone(), spec.database(&env));

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse_duration;
+use super::{parse_duration, ApplyError};
 pub use crate::plan::steps::{captured_name, Capture, Judged, TableCheck};
 use crate::template;
 
@@ -211,7 +211,7 @@ impl RunSpec {
     }
 
     /// The time its command may take, when the profile sets one.
-    pub fn timeout(&self) -> Result<Option<std::time::Duration>, String> {
+    pub fn timeout(&self) -> Result<Option<std::time::Duration>, ApplyError> {
         self.timeout
             .as_deref()
             .map(|t| parse_duration("timeout", t))
@@ -363,7 +363,7 @@ impl TaskSpec {
         if run.command.is_empty() {
             return Err(format!("{name}: command is empty"));
         }
-        run.timeout()?;
+        run.timeout().map_err(|e| e.to_string())?;
         if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
             return Err(format!(
                 "{name}: a step before the stop must change no data and need no undo"
@@ -419,7 +419,7 @@ impl TaskSpec {
             };
         }
         let rest = file_references(word, files)?;
-        template::check(&rest, secrets)
+        template::check(&rest, secrets).map_err(|e| e.to_string())
     }
 
     /// The task's options out of the words after its name; the words it does not know (the

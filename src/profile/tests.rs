@@ -9,7 +9,7 @@ use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use steps::When;
 
 fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
-    profile.for_hop(from, to, facts)
+    profile.for_hop(from, to, facts).map_err(|e| e.to_string())
 }
 
 /// The steps a hop's parts of `phase` place for the named container of a group.
@@ -534,6 +534,7 @@ fn when_bounds_hops_by_their_versions() {
     assert!(w(None, Some("<25"), None)
         .holds("latest", "25.0.1")
         .unwrap_err()
+        .to_string()
         .contains("latest is not a version"));
 }
 
@@ -942,7 +943,8 @@ fn health_follows_the_products_own_port_and_tls() {
     assert_eq!(moved.port, Some(9228), "every service's port in its config");
     let wrong = anchore
         .health(&facts(&["ANCHORE_SERVICE_PORT=eighty"], &[]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(wrong.contains("is not a port"), "{wrong}");
 }
 

@@ -238,7 +238,10 @@ fn run_step(
         image: worker.inspect.image().to_string(),
         command: command(run.judged()),
         env: run.env.clone(),
-        timeout: run.timeout()?.unwrap_or(DEFAULT_TIMEOUT),
+        timeout: run
+            .timeout()
+            .map_err(|e| e.to_string())?
+            .unwrap_or(DEFAULT_TIMEOUT),
         changes_data: run.changes_data,
         undo: run.undo.iter().map(|u| command(u.clone())).collect(),
         backup_covers: input.backup.is_some()
