@@ -95,9 +95,10 @@ pub enum ApplyError {
     /// A hop the step's bounds cannot judge (a tag that is no version).
     #[error("{0}")]
     Bounds(String),
-    /// A value of the container the profile reads and cannot use, or a container it refuses.
+    /// What the profile reads of the container, or of the files given to its task, is missing
+    /// or does not fit what it needs.
     #[error("{0}")]
-    Container(String),
+    Unfit(String),
 }
 
 /// A product's profile, as its file says it.
@@ -439,7 +440,7 @@ impl Profile {
             .and_then(|name| facts.value(name, &[]).map(|v| (name, v)))
         {
             Some((name, v)) => Some(v.trim().parse::<u16>().map_err(|_| {
-                ApplyError::Container(format!(
+                ApplyError::Unfit(format!(
                     "{name}={v:?} is not a port: set it to the port the product listens on"
                 ))
             })?),

@@ -134,14 +134,14 @@ impl RelatedSpec {
                 return Ok(None);
             };
             let at = crate::backup::location::parse_connection(&value)
-                .map_err(|e| ApplyError::Container(format!("{key} in {path}: {e}")))?;
+                .map_err(|e| ApplyError::Unfit(format!("{key} in {path}: {e}")))?;
             Ok(Some((at.host, at.port, at.name)))
         };
         let own = named(&self.database.key)?;
         for other in &self.database.same_as {
             if let Some(theirs) = named(other)? {
                 if Some(&theirs) != own.as_ref() {
-                    return Err(ApplyError::Container(format!(
+                    return Err(ApplyError::Unfit(format!(
                         "{other} in {path} names another database than {} ({}:{}/{}): cutover backs up one database per container; back them up yourself and pass --skip-backup",
                         self.database.key, theirs.0, theirs.1, theirs.2
                     )));
@@ -170,7 +170,7 @@ impl RelatedSpec {
             None => self.ready.port,
             Some(addr) => {
                 let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
-                    ApplyError::Container(format!("{addr:?} in {path} is no host:port"))
+                    ApplyError::Unfit(format!("{addr:?} in {path} is no host:port"))
                 })?;
                 if matches!(
                     host.trim_matches(['[', ']']),
@@ -178,9 +178,8 @@ impl RelatedSpec {
                 ) {
                     return Ok(HealthPolicy::new(settle, timeout));
                 }
-                port.parse().map_err(|_| {
-                    ApplyError::Container(format!("{addr:?} in {path} names no port"))
-                })?
+                port.parse()
+                    .map_err(|_| ApplyError::Unfit(format!("{addr:?} in {path} names no port")))?
             }
         };
         Ok(HealthPolicy {

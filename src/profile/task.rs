@@ -506,7 +506,7 @@ impl TaskSpec {
     }
 
     /// Refuses when a file lacks what the task needs of it.
-    pub fn check_files(&self, args: &TaskOptions, files: &Files) -> Result<(), String> {
+    pub fn check_files(&self, args: &TaskOptions, files: &Files) -> Result<(), ApplyError> {
         for check in &self.checks {
             if check.if_arg.as_ref().is_some_and(|a| !args.given(a))
                 || check.unless_arg.as_ref().is_some_and(|a| args.given(a))
@@ -519,22 +519,22 @@ impl TaskSpec {
             if let (Some(other), Some(at)) = (&check.differs_from, &check.at) {
                 let theirs = files.get(other).and_then(|o| lookup(o, at));
                 if lookup(file, at) == theirs {
-                    return Err(format!(
+                    return Err(ApplyError::Unfit(format!(
                         "{} has the same {at} as {}: {}",
                         self.describe_file(args, &check.file),
                         self.describe_file(args, other),
                         check.why
-                    ));
+                    )));
                 }
                 continue;
             }
             if !check.has_any.iter().any(|p| lookup(file, p).is_some()) {
-                return Err(format!(
+                return Err(ApplyError::Unfit(format!(
                     "{} has none of {}: {}",
                     self.describe_file(args, &check.file),
                     check.has_any.join(", "),
                     check.why
-                ));
+                )));
             }
         }
         Ok(())

@@ -667,19 +667,25 @@ fn a_task_checks_its_files_and_whether_the_backup_covers_its_way_back() {
         "services:\n  catalog:\n    object_store:\n      storage_driver:\n        name: localfs\n";
     let bare = "services:\n  catalog:\n    enabled: true\n";
     assert_eq!(spec.check_files(&plain, &files(localfs, bare)), Ok(()));
-    let e = spec.check_files(&plain, &files(bare, bare)).unwrap_err();
+    let e = spec
+        .check_files(&plain, &files(bare, bare))
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("d.yaml (--dest-config) has none of services.catalog.object_store, services.catalog.archive"), "{e}");
     let e = spec
         .check_files(&archive, &files(localfs, bare))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("services.catalog.analysis_archive"), "{e}");
     let e = spec
         .check_files(&plain, &files("other: 1", bare))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has none of services.catalog:"), "{e}");
     let e = spec
         .check_files(&plain, &files(localfs, localfs))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("d.yaml (--dest-config) has the same services.catalog as /config/config.yaml: there is nothing to move"),
         "{e}"
