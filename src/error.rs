@@ -92,6 +92,12 @@ impl From<crate::profile::ApplyError> for Error {
     }
 }
 
+impl From<crate::compose::ComposeError> for Error {
+    fn from(e: crate::compose::ComposeError) -> Error {
+        Error::refused(e)
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The documented exit codes (README "Exit codes", `auto`'s table, `cutover --help`).
