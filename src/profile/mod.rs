@@ -95,6 +95,10 @@ pub enum ApplyError {
     /// A hop the step's bounds cannot judge (a tag that is no version).
     #[error("{0}")]
     Bounds(String),
+    /// The vendor's upgrade path from the current version to the target stops at a release
+    /// the registry does not have.
+    #[error("{0}")]
+    NoPath(String),
     /// What the profile reads of the container, or of the files given to its task, is missing
     /// or does not fit what it needs.
     #[error("{0}")]

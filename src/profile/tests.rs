@@ -277,7 +277,9 @@ fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let e = hops("v3.8.0", "v3.10.0", &missing, &path).unwrap_err();
+    let e = hops("v3.8.0", "v3.10.0", &missing, &path)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("through 3.9.x, which the registry does not have"),
         "{e}"
