@@ -74,6 +74,12 @@ impl From<crate::schedule::ScheduleError> for Error {
     }
 }
 
+impl From<crate::profile::ProfileError> for Error {
+    fn from(e: crate::profile::ProfileError) -> Error {
+        Error::bad_input(e)
+    }
+}
+
 impl From<crate::health::JsonConditionError> for Error {
     fn from(e: crate::health::JsonConditionError) -> Error {
         Error::bad_input(e)

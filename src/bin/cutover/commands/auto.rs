@@ -17,7 +17,7 @@ use cutover::run::FirstSeen;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
-use super::{config_told, load_profiles, plan, refused, Site};
+use super::{bad_input, config_told, load_profiles, plan, refused, Site};
 use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
@@ -29,7 +29,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     config.command_line = args.policy.layer();
     let given = Given {
         config,
-        health: args.health.settings().map_err(refused)?,
+        health: args.health.settings().map_err(bad_input)?,
         profile: Choice::Auto,
     };
     let window = args

@@ -39,11 +39,20 @@ use crate::output::{self, Exit};
 /// The built-in profiles and the user's; a broken user profile stops the command, with its
 /// file, line and column.
 fn load_profiles() -> anyhow::Result<Catalog> {
-    Catalog::load().map_err(|e| refused(e.to_string()))
+    Ok(Catalog::load().map_err(cutover::Error::from)?)
 }
 
 fn refused(message: String) -> anyhow::Error {
     cutover::Error::Refused(message).into()
+}
+
+/// Options that cannot be read or do not go together: bad input, its message saying which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadOptions(String);
+
+fn bad_input(message: String) -> anyhow::Error {
+    cutover::Error::bad_input(BadOptions(message)).into()
 }
 
 fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
@@ -69,7 +78,7 @@ fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Conf
 fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
     Ok(Given {
         config: config_told(&change.discovery, &change.notify)?,
-        health: change.health.settings().map_err(refused)?,
+        health: change.health.settings().map_err(bad_input)?,
         profile: args::choice(change.profile.as_deref()),
     })
 }
@@ -99,7 +108,7 @@ impl Site {
         Ok(Site {
             state_root: state_dir.unwrap_or_else(journal::default_state_dir),
             endpoint: endpoint::resolve(engine, &endpoint::Sources::process())
-                .map_err(|e| refused(e.to_string()))?,
+                .map_err(cutover::Error::bad_input)?,
             named_engine: *engine != endpoint::EngineGiven::default(),
         })
     }

@@ -17,7 +17,9 @@ use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use serde_json::{json, Value};
 
-use super::{config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
+use super::{
+    bad_input, config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site,
+};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
@@ -137,7 +139,7 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         asked: auto::Asked::default(),
         given: Given {
             config: config_told(&change.discovery, &change.notify)?,
-            health: change.health.settings().map_err(refused)?,
+            health: change.health.settings().map_err(bad_input)?,
             profile: Choice::Auto,
         },
         catalog: load_profiles()?,
@@ -259,7 +261,7 @@ pub(super) async fn plan_one(
 
 /// The upgrade `args` asks of the container `one` aims at, prepared: nothing changes.
 async fn prepare(one: &One, args: &UpgradeArgs) -> anyhow::Result<Prepared> {
-    let options = args.options().map_err(refused)?;
+    let options = args.options().map_err(bad_input)?;
     let request = args.request(one, options);
     Ok(upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?)
 }
@@ -499,6 +501,6 @@ struct Upgrade {
 pub(super) fn upgrade_args(words: &[String]) -> anyhow::Result<UpgradeArgs> {
     let parsed =
         Upgrade::try_parse_from(std::iter::once("cutover").chain(words.iter().map(String::as_str)))
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(|e| bad_input(e.to_string()))?;
     Ok(parsed.args)
 }
