@@ -63,11 +63,7 @@ pub enum Invalid {
     NoHost { name: String, host: String },
 }
 
-impl From<ConfigError> for crate::Error {
-    fn from(e: ConfigError) -> crate::Error {
-        crate::Error::bad_input(e)
-    }
-}
+crate::error::category! { ConfigError => bad_input }
 
 /// One layer of rules; every field optional.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -520,5 +516,22 @@ mod tests {
             .contains("webhok"));
         assert!(Config::parse("window: '25:00-26:00'").is_err());
         assert!(Config::parse("").is_ok());
+    }
+
+    /// A config file that cannot be read is bad input (exit 2) whose message, as the command
+    /// prints it with its causes, names the file and the reason once.
+    #[test]
+    fn an_unreadable_config_file_is_bad_input_told_once() {
+        let scratch = Scratch::new("config-missing");
+        let path = scratch.path().join("none.yaml");
+        let e = crate::Error::from(Config::load(&path).unwrap_err());
+        assert!(matches!(e, crate::Error::BadInput(_)), "{e:?}");
+        assert_eq!(e.exit(), crate::error::Exit::NothingChanged);
+        let told = format!("{:#}", anyhow::Error::from(e));
+        assert!(
+            told.starts_with(&format!("cannot read {}: ", path.display())),
+            "{told}"
+        );
+        assert_eq!(told.matches("No such file").count(), 1, "{told}");
     }
 }

@@ -62,46 +62,28 @@ impl From<RunError> for Error {
     }
 }
 
-impl From<crate::duration::DurationError> for Error {
-    fn from(e: crate::duration::DurationError) -> Error {
-        Error::bad_input(e)
-    }
+/// Makes each layer's error an [`Error`] of the category that says what the operator does
+/// about it (`bad_input` or `refused`), its message kept: one line per error type, here for the
+/// layers below this one, in the layer itself for those above.
+macro_rules! category {
+    ($($kind:ty => $category:ident),* $(,)?) => {$(
+        impl From<$kind> for $crate::error::Error {
+            fn from(e: $kind) -> $crate::error::Error {
+                $crate::error::Error::$category(e)
+            }
+        }
+    )*};
 }
+pub(crate) use category;
 
-impl From<crate::schedule::ScheduleError> for Error {
-    fn from(e: crate::schedule::ScheduleError) -> Error {
-        Error::bad_input(e)
-    }
-}
-
-impl From<crate::profile::ProfileError> for Error {
-    fn from(e: crate::profile::ProfileError) -> Error {
-        Error::bad_input(e)
-    }
-}
-
-impl From<crate::health::JsonConditionError> for Error {
-    fn from(e: crate::health::JsonConditionError) -> Error {
-        Error::bad_input(e)
-    }
-}
-
-impl From<crate::plan::PlanError> for Error {
-    fn from(e: crate::plan::PlanError) -> Error {
-        Error::refused(e)
-    }
-}
-
-impl From<crate::profile::ApplyError> for Error {
-    fn from(e: crate::profile::ApplyError) -> Error {
-        Error::refused(e)
-    }
-}
-
-impl From<crate::compose::ComposeError> for Error {
-    fn from(e: crate::compose::ComposeError) -> Error {
-        Error::refused(e)
-    }
+category! {
+    crate::duration::DurationError => bad_input,
+    crate::schedule::ScheduleError => bad_input,
+    crate::profile::ProfileError => bad_input,
+    crate::health::JsonConditionError => bad_input,
+    crate::plan::PlanError => refused,
+    crate::profile::ApplyError => refused,
+    crate::compose::ComposeError => refused,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -220,5 +202,29 @@ mod tests {
         assert_eq!(errors[3].to_string(), "stop the other run first");
         let io = std::io::Error::other("no runtime");
         assert_eq!(Exit::of_error(&io), Exit::NothingChanged);
+    }
+
+    /// A layer's error becomes the category its `category!` line names, saying the same; a bad
+    /// input tells no cause after its message (`{:#}` would repeat it).
+    #[test]
+    fn a_layers_error_keeps_its_message_in_its_category() {
+        let duration = crate::duration::parse("soon").unwrap_err();
+        let said = duration.to_string();
+        let e = Error::from(duration);
+        assert!(matches!(e, Error::BadInput(_)), "{e:?}");
+        assert_eq!(e.to_string(), said);
+        assert!(std::error::Error::source(&e).is_none());
+        let hop = crate::plan::PlanError::RepeatedHop("2.1".into());
+        let said = hop.to_string();
+        let e = Error::from(hop);
+        assert!(matches!(&e, Error::Refused(m) if *m == said), "{e:?}");
+        assert!(said.starts_with("--via 2.1 repeats a hop"), "{said}");
+        let unset = crate::profile::ApplyError::from(crate::template::TemplateError::Unset(
+            "DB_URL".into(),
+        ));
+        assert_eq!(
+            Error::from(unset).to_string(),
+            "the container has no DB_URL, which the profile's command needs"
+        );
     }
 }

@@ -511,11 +511,7 @@ pub enum LookupError {
 #[error("{0} was created from an image id, not a reference: give --image")]
 pub struct NoReference(String);
 
-impl From<NoReference> for crate::Error {
-    fn from(e: NoReference) -> crate::Error {
-        crate::Error::refused(e)
-    }
-}
+crate::error::category! { NoReference => refused }
 
 /// What a repository's registry said, once for all its containers.
 #[derive(Default)]

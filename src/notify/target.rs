@@ -171,11 +171,7 @@ pub enum Form {
     Url(UrlError),
 }
 
-impl From<NotifyUrlError> for crate::Error {
-    fn from(e: NotifyUrlError) -> crate::Error {
-        crate::Error::bad_input(e)
-    }
-}
+crate::error::category! { NotifyUrlError => bad_input }
 
 impl Parts {
     fn host(&self) -> Result<String, Form> {
