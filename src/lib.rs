@@ -25,12 +25,17 @@
 //! - [`ops`]: the commands that change containers (`upgrade`, `rollback`, `backup`, `task`), their
 //!   preflight checks, the resolver of a container's settings, the plan of a profile's task
 //!   (from the profile's words to the plan's steps), and `history`;
-//! - [`discover`]: update discovery (`check`) and unattended passes (`auto`), whose messages
-//!   it writes for [`notify`] to send.
+//! - [`discover`]: update discovery (`check`): which version each container may move to, on
+//!   one engine or on each host of a fleet;
+//! - [`auto`]: the unattended pass that upgrades what discovery found eligible, its message
+//!   for [`notify`] to send and its metrics;
+//! - [`fleet`]: the config file's hosts reached at once, the rolling passes and upgrades over
+//!   them, and the clusters of a product spread over hosts, which move only as a whole.
 //!
 //! Beneath them all, leaves that use none of them: [`causes`], [`clock`], [`duration`],
 //! [`private`], [`schedule`], [`secrets`], [`size`], [`version`].
 
+pub mod auto;
 pub mod backup;
 pub mod causes;
 pub mod clock;
@@ -40,6 +45,7 @@ pub mod discover;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod notify;
 pub mod ops;

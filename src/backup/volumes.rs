@@ -71,8 +71,8 @@ async fn save_with_tar(
     file.finish()
 }
 
-/// Runs `command` in a one-shot of `app`'s image that holds its volumes (as root, without
-/// network; the app itself may be stopped), feeding it `input`, its output to `stdout`.
+/// Runs `command` in a one-shot of `app`'s image that holds its volumes (see
+/// [`Helper::over_volumes_of`]), feeding it `input`, its output to `stdout`.
 async fn in_holder(
     engine: &dyn Engine,
     app: &Container,
@@ -83,44 +83,18 @@ async fn in_holder(
 ) -> Result<(), BackupError> {
     // It holds the volumes for as long as `tar` runs in it; one a killed run leaves behind
     // goes by itself within a day, or when that container is next backed up or restored.
-    let holder = Helper {
-        image: app.image().to_string(),
-        user: Some("0".into()),
-        entrypoint: Some(
-            ["/bin/sh", "-c", "exec sleep 86400"]
-                .map(str::to_string)
-                .to_vec(),
-        ),
-        volumes_from: vec![app.id().to_string()],
-        ..Default::default()
-    };
+    let holder = Helper::over_volumes_of(app, &["/bin/sh", "-c", "exec sleep 86400"]);
     let name = format!("{}-{what}", app.name());
-    if let Some(old) = engine.inspect(&name).await? {
-        let _ = engine.kill(old.id()).await;
-        engine.remove(old.id()).await?;
-    }
-    let id = engine.create_helper(&name, &holder).await?;
-    let mut said = Vec::new();
-    let ran = async {
-        engine.start(&id).await?;
-        engine
-            .exec_io(&id, command, &[], input, stdout, &mut |line| {
-                if said.len() < 8 {
-                    said.push(crate::secrets::redact(line));
-                }
-            })
-            .await
-    }
-    .await;
-    let _ = engine.kill(&id).await;
-    engine.remove(&id).await?;
-    match ran? {
+    let ran = holder
+        .exec_once(engine, &name, command, input, stdout)
+        .await?;
+    match ran.code {
         0 => Ok(()),
         code => Err(BackupError::Failed(format!(
             "`{}` for {} exited with code {code} ({}); the image needs /bin/sh, sleep, tar and rm",
             command.join(" "),
             app.name(),
-            said.join(" / ")
+            ran.said.join(" / ")
         ))),
     }
 }
@@ -152,19 +126,7 @@ pub async fn restore(
         })
         .await;
     }
-    let helper = Helper {
-        image: app.image().to_string(),
-        user: Some("0".into()),
-        entrypoint: Some(vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            script.into(),
-            "sh".into(),
-            mount.into(),
-        ]),
-        volumes_from: vec![id.clone()],
-        ..Default::default()
-    };
+    let helper = Helper::over_volumes_of(app, &["/bin/sh", "-c", script, "sh", mount]);
     let emptied = helper
         .run_once(engine, &format!("{}-restore", app.name()))
         .await?;

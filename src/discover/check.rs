@@ -235,27 +235,6 @@ pub struct FleetHost<'a> {
     pub engine: std::result::Result<&'a dyn Engine, String>,
 }
 
-impl<'a> FleetHost<'a> {
-    /// The hosts as [`crate::ops::fleet::connect`] reached them.
-    pub fn all(
-        connected: &'a [(
-            String,
-            std::result::Result<crate::ops::fleet::Reached, String>,
-        )],
-    ) -> Vec<FleetHost<'a>> {
-        connected
-            .iter()
-            .map(|(name, reached)| FleetHost {
-                name: name.clone(),
-                engine: reached
-                    .as_ref()
-                    .map(|r| &r.engine as &dyn Engine)
-                    .map_err(Clone::clone),
-            })
-            .collect()
-    }
-}
-
 /// A host of a fleet that could not be read, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unreached {

@@ -5,11 +5,23 @@
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 
-use super::{Engine, EngineError};
+use super::{ByteSink, ByteStream, Container, Engine, EngineError};
 use crate::secrets;
 
 /// The lines of a helper's output kept for a message: enough to say why it failed.
 const SAID: usize = 8;
+
+/// The first lines a helper said, secrets hidden.
+#[derive(Default)]
+struct Said(Vec<String>);
+
+impl Said {
+    fn hear(&mut self, line: &str) {
+        if self.0.len() < SAID {
+            self.0.push(secrets::redact(line));
+        }
+    }
+}
 
 /// How a helper run to its end ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,27 +53,72 @@ pub struct Helper {
 }
 
 impl Helper {
-    /// Runs it once as `name` to its exit, then removes it. One of that name a killed run left
-    /// behind is of no use and is removed first.
-    pub async fn run_once(&self, engine: &dyn Engine, name: &str) -> Result<Ran, EngineError> {
-        if let Some(old) = engine.inspect(name).await? {
-            engine.remove(old.id()).await?;
+    /// A one-shot of `app`'s own image that mounts its volumes where it does, as root and
+    /// without network (the app itself may be stopped): the tools that work on a product's
+    /// files are those of its image, which the engine's API lacks (deleting files, `tar` that
+    /// keeps owners).
+    pub fn over_volumes_of(app: &Container, entrypoint: &[&str]) -> Helper {
+        Helper {
+            image: app.image().to_string(),
+            user: Some("0".into()),
+            entrypoint: Some(entrypoint.iter().map(|w| w.to_string()).collect()),
+            volumes_from: vec![app.id().to_string()],
+            ..Default::default()
         }
-        let id = engine.create_helper(name, self).await?;
-        let mut said = Vec::new();
+    }
+
+    /// Runs it once as `name` to its exit, then removes it.
+    pub async fn run_once(&self, engine: &dyn Engine, name: &str) -> Result<Ran, EngineError> {
+        let id = self.create(engine, name).await?;
+        let mut said = Said::default();
         let ran = async {
             engine.start(&id).await?;
-            engine
-                .follow_to_exit(&id, &mut |line| {
-                    if said.len() < SAID {
-                        said.push(secrets::redact(line));
-                    }
-                })
-                .await
+            engine.follow_to_exit(&id, &mut |l| said.hear(l)).await
         }
         .await;
         engine.remove(&id).await?;
-        Ok(Ran { code: ran?, said })
+        Ok(Ran {
+            code: ran?,
+            said: said.0,
+        })
+    }
+
+    /// Starts it as `name`, runs `command` in it (fed `input`, its output to `stdout`), then
+    /// kills and removes it: a holder of volumes, whose entrypoint waits (`sleep`), for a
+    /// command whose input and output are streams.
+    pub async fn exec_once(
+        &self,
+        engine: &dyn Engine,
+        name: &str,
+        command: &[String],
+        input: Option<ByteStream>,
+        stdout: ByteSink<'_>,
+    ) -> Result<Ran, EngineError> {
+        let id = self.create(engine, name).await?;
+        let mut said = Said::default();
+        let ran = async {
+            engine.start(&id).await?;
+            engine
+                .exec_io(&id, command, &[], input, stdout, &mut |l| said.hear(l))
+                .await
+        }
+        .await;
+        let _ = engine.kill(&id).await;
+        engine.remove(&id).await?;
+        Ok(Ran {
+            code: ran?,
+            said: said.0,
+        })
+    }
+
+    /// Creates it as `name`. One of that name a killed run left behind is of no use: it is
+    /// killed and removed first.
+    async fn create(&self, engine: &dyn Engine, name: &str) -> Result<String, EngineError> {
+        if let Some(old) = engine.inspect(name).await? {
+            let _ = engine.kill(old.id()).await;
+            engine.remove(old.id()).await?;
+        }
+        engine.create_helper(name, self).await
     }
 
     /// The engine's create request for it.

@@ -341,7 +341,7 @@ mod tests {
 
     use super::*;
 
-    /// A pass's message as [`crate::discover::notice`] writes one.
+    /// A pass's message as [`crate::auto::notice`] writes one.
     fn message() -> Message {
         Message::new(
             "cutover auto on h1: 1 rolled back".into(),

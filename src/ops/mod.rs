@@ -3,7 +3,6 @@
 
 pub mod backup;
 pub mod compose;
-pub mod fleet;
 pub mod group;
 pub mod history;
 pub mod live;

@@ -1,20 +1,20 @@
-//! `cutover upgrade SERVICE` and `upgrade --stack NAME` on a Swarm manager: services' images
-//! moved by their manager, their tasks watched, the previous images put back when they do not
-//! come up, and the stack's files written once they do. A product's services follow its
-//! profile as its containers do, read through a running task on this node: checked before any
-//! downtime, scaled to 0, the database backed up, the migration run as a job, the new tasks
-//! tried by the profile's rules, and on failure the database restored before the old version
-//! runs again. What the command line asks beyond that is refused rather than silently dropped.
+//! What a Swarm service's upgrade (`cutover upgrade SERVICE`, `upgrade --stack NAME` on a
+//! manager) does otherwise than a container's, within the upgrade's one preparation
+//! ([`super::upgrade::prepare`]): the services found (a stack's), read through a running task
+//! on this node, the hop's steps a service takes or refuses, and the plan, where the manager
+//! moves the images, their tasks are watched, the previous images put back when they do not
+//! come up, and the stack's files written once they do. A product's services are scaled to 0,
+//! the database backed up, the migration run as a job, the new tasks tried by the profile's
+//! rules, and on failure the database restored before the old version runs again. What the
+//! command line asks beyond that is refused rather than silently dropped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::engine::Container;
 
-use super::group::{gather_facts, group_members};
-use super::live;
-use super::preflight::Prepared;
-use super::request::{hop_steps, plan_hops, UpgradeRequest};
+use super::group::gather_facts;
+use super::request::UpgradeRequest;
 use super::settings;
 use crate::compose::{self, edit, Change};
 use crate::engine::facts::Facts;
@@ -28,7 +28,7 @@ use crate::plan::build::{
 use crate::plan::steps::{
     sha, Call, ComposeEdit, Hidden, Known, ServiceSettings, SettingsHome, TaskChecks,
 };
-use crate::plan::ProfileUse;
+use crate::plan::{Plan, UpgradeOptions};
 use crate::profile::{Catalog, Loaded, Profile};
 use crate::run::StateDir;
 
@@ -89,40 +89,44 @@ pub async fn stack_members(
     }
 }
 
-pub async fn prepare(
+/// What a profile read of the product's services: each one's running task on this node, and
+/// what the profile reads of it (see `upgrade::Claimed::read`).
+pub(super) struct Read<'a> {
+    pub tasks: &'a [Container],
+    pub facts: &'a [Facts],
+}
+
+/// The plan that moves `services` (the product's, read as `read` says, then its companions'),
+/// once the upgrade's one preparation has chosen the profile, its hop's steps and the health
+/// rules (`options`) and tried them on the running tasks.
+pub(super) async fn plan(
     engine: &dyn Engine,
     state: &StateDir,
-    catalog: &Catalog,
     req: &UpgradeRequest,
+    profile: Option<&Profile>,
     services: &[Service],
-) -> Result<Prepared> {
-    let asked = unsupported(req);
-    if !asked.is_empty() {
-        return Err(Error::Refused(format!(
-            "a Swarm service is moved to a new image and nothing more: {} not taken for a service",
-            asked.join(", ")
-        )));
-    }
-    let mut services = services.to_vec();
-    let product = match profile_of(catalog, req, &services)? {
-        Some((loaded, why)) => {
-            Some(Product::read(engine, state, catalog, req, &loaded, why, &mut services).await?)
-        }
+    read: Read<'_>,
+    options: &UpgradeOptions,
+) -> Result<Plan> {
+    let stage = options.hop(0);
+    let steps = match profile {
+        Some(profile) => product_steps(engine, state, req, profile, services, read, options).await?,
         None if req.backup.db_var.is_some() => {
             return Err(Error::Refused(
                 "--backup-db: a Swarm service is backed up only by its product's profile; nothing was changed".into(),
             ))
         }
-        None => None,
+        None => ServiceSteps {
+            migration: stage.migrate.clone(),
+            ..ServiceSteps::default()
+        },
     };
     let mut moves = Vec::new();
     let mut health: Option<HealthPolicy> = None;
-    for service in &services {
-        let (to, policy) = check(req, service, product.is_some())?;
+    for service in services {
+        let (to, policy) = check(req, service, profile.is_some())?;
         moves.push(ServiceMove {
-            companion: product
-                .as_ref()
-                .is_some_and(|p| p.companions.contains(&service.name().to_string())),
+            companion: options.companions.iter().any(|c| c == service.name()),
             service: service.name().to_string(),
             from: service.image(),
             to: to.to_string(),
@@ -135,13 +139,6 @@ pub async fn prepare(
             _ => policy,
         });
     }
-    let steps = match &product {
-        Some(p) => p.steps.clone(),
-        None => ServiceSteps {
-            migration: req.options.steps.migrate.clone(),
-            ..ServiceSteps::default()
-        },
-    };
     if let Some(global) = moves
         .iter()
         .find(|m| steps.scales() && m.replicas.is_none())
@@ -151,19 +148,14 @@ pub async fn prepare(
             global.service
         )));
     }
-    let edits = stack_edits(&req.compose.stack_files, &services, &moves)?;
-    let mut locks = Vec::new();
-    for m in &moves {
-        locks.push(state.lock(&m.service)?);
-    }
-    let health = match &product {
-        Some(p) => p.health.clone(),
+    let edits = stack_edits(&req.compose.stack_files, services, &moves)?;
+    let health = match profile {
+        Some(_) => options.health.clone(),
         None => health.unwrap_or_default(),
     };
     let mut plan = plan_service_update(&moves, &steps, edits, &health);
-    if let Some(p) = product {
-        plan.notes.extend(p.notes);
-        plan.profile = Some(p.profile);
+    if profile.is_some() {
+        plan.notes.extend(stage.notes);
     }
     if req.compose.stack_files.is_empty() {
         if let Some(stack) = services.iter().find_map(|s| s.labels().remove(STACK_LABEL)) {
@@ -172,11 +164,11 @@ pub async fn prepare(
             ));
         }
     }
-    Ok(Prepared { plan, locks })
+    Ok(plan)
 }
 
-/// The profile the services follow: the first one's, which every other must share.
-fn profile_of(
+/// The profile that services follow: the first one's, which every other must share.
+pub(super) fn profile_of(
     catalog: &Catalog,
     req: &UpgradeRequest,
     services: &[Service],
@@ -200,150 +192,81 @@ fn profile_of(
     Ok(chosen)
 }
 
-/// What a product's profile makes of its services, read from a running task of each on this
-/// node as a container's upgrade reads the container: the same checks before any downtime, its
-/// database backed up with every instance stopped, its migration as a job, its rules tried on
-/// the new tasks.
-struct Product {
-    steps: ServiceSteps,
-    health: HealthPolicy,
-    notes: Vec<String>,
-    /// The services of the installation's other images, which move to the same tag with their
-    /// own HEALTHCHECK only.
-    companions: Vec<String>,
-    profile: ProfileUse,
+/// The service whose task `c` (`name`) is, another instance of the product on the same
+/// database: every instance must stop before the schema changes.
+pub(super) fn of_task(profile: &Profile, name: &str, c: &Container) -> Result<String> {
+    c.swarm_service().ok_or_else(|| {
+        Error::Refused(format!(
+            "{name} runs {} on the same database but is no Swarm task: every instance must stop before the schema changes; make it a service of the swarm, or move it apart from the services",
+            profile.name
+        ))
+    })
 }
 
-impl Product {
-    async fn read(
-        engine: &dyn Engine,
-        state: &StateDir,
-        catalog: &Catalog,
-        req: &UpgradeRequest,
-        loaded: &Loaded,
-        why: String,
-        services: &mut Vec<Service>,
-    ) -> Result<Product> {
-        let profile = &loaded.profile;
-        let mut tasks = Vec::new();
-        for s in services.iter() {
-            tasks.push(running_task(engine, profile, s).await?);
-        }
-        if profile.groups_by_database() && req.compose.services.is_empty() {
-            let (first, facts) = &tasks[0];
-            for (name, c, _) in group_members(engine, catalog, loaded, first, facts).await? {
-                let Some(service) = c.swarm_service() else {
-                    return Err(Error::Refused(format!(
-                        "{name} runs {} on the same database but is no Swarm task: every instance must stop before the schema changes; make it a service of the swarm, or move it apart from the services",
-                        profile.name
-                    )));
-                };
-                if services.iter().any(|s| s.name() == service) {
-                    continue;
-                }
-                let other = engine.service(&service).await?.ok_or_else(|| {
-                    Error::Refused(format!("the Swarm service {service} of {name} is gone"))
-                })?;
-                tasks.push(running_task(engine, profile, &other).await?);
-                services.push(other);
-            }
-        }
-        let product = services.len();
-        let companions = companions(engine, profile, services).await?;
-        services.extend(companions.iter().cloned());
-        for (c, _) in &tasks {
-            crate::secrets::register_env(c.env());
-        }
-        let (first, facts) = &tasks[0];
-        if let Some(path) = &profile.upgrade_path {
-            let insecure = &req.given.config.insecure_registries;
-            let via = plan_hops(engine, first, &req.options.target, path, insecure).await?;
-            if let Some(next) = via.first() {
-                return Err(Error::Refused(format!(
-                    "profile {}: this upgrade goes through {}; a Swarm service moves one hop at a time: give --to {next} first",
-                    profile.name,
-                    via.join(", ")
-                )));
-            }
-        }
-        let all_facts: Vec<Facts> = tasks.iter().map(|(_, f)| f.clone()).collect();
-        let hop = hop_steps(profile, first, &req.options, &all_facts)?.remove(0);
-        let stage = req.options.steps.over(&hop);
-        let calls = fits_a_service(&profile.name, &stage, &services[..product], facts)?;
-        if let Some(m) = &stage.migrate {
-            crate::secrets::register_command(&m.command);
-        }
-        let primary = &services[0];
-        let health = settings::resolve_named(
-            &req.given,
-            Some((profile, facts)),
-            primary.name(),
-            &primary.labels(),
-        )?
-        .health;
-        let members: Vec<(&Container, &Facts)> = tasks.iter().map(|(c, f)| (c, f)).collect();
-        let rules = live::LiveRules {
-            health: &health,
-            version: stage.expect_version.as_ref(),
-            database: profile.database.as_ref(),
-            dump: false,
-        };
-        live::require_match(engine, &profile.name, &members, &rules).await?;
-        let backup = backup_plan(engine, state, req, profile, (first, facts), primary).await?;
-        let mut settings = Vec::new();
-        for (service, (_, facts)) in services[..product].iter().zip(&tasks) {
-            settings.extend(settings_for(
-                service,
-                facts,
-                &stage.env.set,
-                &req.options.target,
-            )?);
-        }
-        let made: Vec<&String> = settings
-            .iter()
-            .filter_map(|s| match &s.into {
-                SettingsHome::File { made, .. } => Some(made),
-                SettingsHome::Env => None,
-            })
-            .collect();
-        if let Some(shared) = made
-            .iter()
-            .enumerate()
-            .find(|(i, m)| made[..*i].contains(m))
-        {
-            return Err(Error::Refused(format!(
-                "the services share the file that becomes {}: give each its own secret or config, or set the new variable on them first",
-                shared.1
-            )));
-        }
-        Ok(Product {
-            steps: ServiceSteps {
-                migration: stage.migrate.clone(),
-                migrates_at_start: stage.migrates_at_start,
-                backup,
-                known: Known(Some(std::sync::Arc::new(facts.clone()))),
-                settings,
-                checks: Some(TaskChecks {
-                    calls,
-                    health: health.clone(),
-                    version: stage.expect_version.clone(),
-                }),
-            },
-            health,
-            notes: stage.notes,
-            companions: companions.iter().map(|c| c.name().to_string()).collect(),
-            profile: ProfileUse {
-                name: profile.name.clone(),
-                origin: loaded.origin.clone(),
-                why,
-            },
-        })
+/// What the profile's hop does to the product's services, read through their tasks: its steps
+/// that a service takes (or the refusal of one it cannot), its database backed up with every
+/// instance stopped, its migration as a job, the settings the new version needs, its rules
+/// tried on the new tasks.
+async fn product_steps(
+    engine: &dyn Engine,
+    state: &StateDir,
+    req: &UpgradeRequest,
+    profile: &Profile,
+    services: &[Service],
+    read: Read<'_>,
+    options: &UpgradeOptions,
+) -> Result<ServiceSteps> {
+    let (task, facts) = (&read.tasks[0], &read.facts[0]);
+    let product = &services[..read.tasks.len()];
+    let stage = options.hop(0);
+    let calls = fits_a_service(&profile.name, &stage, product, facts)?;
+    if let Some(m) = &stage.migrate {
+        crate::secrets::register_command(&m.command);
     }
+    let backup = backup_plan(engine, state, req, profile, (task, facts), &services[0]).await?;
+    let mut settings = Vec::new();
+    for (service, facts) in product.iter().zip(read.facts) {
+        settings.extend(settings_for(
+            service,
+            facts,
+            &stage.env.set,
+            &options.target,
+        )?);
+    }
+    let made: Vec<&String> = settings
+        .iter()
+        .filter_map(|s| match &s.into {
+            SettingsHome::File { made, .. } => Some(made),
+            SettingsHome::Env => None,
+        })
+        .collect();
+    if let Some(shared) = made
+        .iter()
+        .enumerate()
+        .find(|(i, m)| made[..*i].contains(m))
+    {
+        return Err(Error::Refused(format!(
+            "the services share the file that becomes {}: give each its own secret or config, or set the new variable on them first",
+            shared.1
+        )));
+    }
+    Ok(ServiceSteps {
+        migration: stage.migrate.clone(),
+        migrates_at_start: stage.migrates_at_start,
+        backup,
+        known: Known(Some(std::sync::Arc::new(facts.clone()))),
+        settings,
+        checks: Some(TaskChecks {
+            calls,
+            health: options.health.clone(),
+            version: stage.expect_version.clone(),
+        }),
+    })
 }
 
 /// The services of the profile's companion images (DevLake's config UI and dashboard) that
 /// belong with `services`: in their stack, or on one of their networks.
-async fn companions(
+pub(super) async fn companions(
     engine: &dyn Engine,
     profile: &Profile,
     services: &[Service],
@@ -376,7 +299,7 @@ async fn companions(
 }
 
 /// A running task of the service on this node, and what the profile reads of it.
-async fn running_task(
+pub(super) async fn running_task(
     engine: &dyn Engine,
     profile: &Profile,
     service: &Service,
@@ -668,12 +591,12 @@ fn short_name(service: &Service) -> String {
     }
 }
 
-/// The options given that a service's upgrade does not do.
-fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
+/// Refuses the options given that a service's upgrade does not do, rather than dropping them.
+pub(super) fn refuse_asked(req: &UpgradeRequest) -> Result<()> {
     let options = &req.options;
     let steps = &options.steps;
     let backup = &req.backup;
-    [
+    let asked: Vec<&str> = [
         (!req.with.is_empty(), "--with"),
         (!options.via.is_empty(), "--via"),
         (options.keep_old, "--keep-old"),
@@ -691,10 +614,21 @@ fn unsupported(req: &UpgradeRequest) -> Vec<&'static str> {
             backup.volumes,
             "--backup-volumes (a task's volumes are its node's)",
         ),
+        (
+            !req.related.is_empty(),
+            "--related (a related product's services are moved on their own)",
+        ),
     ]
     .into_iter()
     .filter_map(|(given, flag)| given.then_some(flag))
-    .collect()
+    .collect();
+    match asked.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Refused(format!(
+            "a Swarm service is moved to a new image and nothing more: {} not taken for a service",
+            asked.join(", ")
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::backup::location::DatabaseSpec;
 use crate::engine::reference::ImageRef;
 use crate::engine::successor::Predecessor;
 use crate::engine::OciLabels;
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Service};
 use crate::error::{Error, Result};
 use crate::plan::build::{RelatedMove, Target};
 use crate::plan::{self, ProfileUse, UpgradeOptions};
@@ -24,11 +24,24 @@ use crate::profile::{notes, Catalog, Facts, GroupBy, Loaded, NotesLink, Profile}
 use crate::run::journal::ContainerLock;
 use crate::run::StateDir;
 
-/// The containers an upgrade moves, claimed, with what the profile read of each.
-#[derive(Default)]
+/// What an upgrade moves. Both kinds go through one preparation ([`prepare`]): the profile,
+/// its group on one database, its companions, the hops, each hop's steps, the settings, the
+/// live check and the notes are read the same way; [`super::service`] answers where a service
+/// is moved otherwise (by its manager, read through a running task).
+enum Workload {
+    /// Containers of this engine, each replaced by a successor.
+    Containers,
+    /// Swarm services: member `i` is `services[i]`; when a profile reads the product, through
+    /// a running task of it on this node (`olds[i]`). Companions come last, unread.
+    Services(Vec<Service>),
+}
+
+/// The members an upgrade moves, claimed, with what the profile read of each.
 struct Claimed {
+    workload: Workload,
     names: Vec<String>,
     locks: Vec<ContainerLock>,
+    /// Each member's container: a container's own, a service's running task.
     olds: Vec<Container>,
     facts: Vec<Facts>,
     /// The databases of the related products' containers, by container.
@@ -36,6 +49,60 @@ struct Claimed {
 }
 
 impl Claimed {
+    fn new(workload: Workload) -> Claimed {
+        Claimed {
+            workload,
+            names: Vec::new(),
+            locks: Vec::new(),
+            olds: Vec::new(),
+            facts: Vec::new(),
+            related_databases: BTreeMap::new(),
+        }
+    }
+
+    /// The members the request names, locked: a stack's services, a name that is no container
+    /// but a Swarm service, else containers (a compose project's, or the name and `--with`),
+    /// found running.
+    async fn find(engine: &dyn Engine, state: &StateDir, req: &UpgradeRequest) -> Result<Claimed> {
+        let services = match &req.compose.stack {
+            Some(stack) => {
+                Some(super::service::stack_members(engine, stack, &req.compose.services).await?)
+            }
+            None if req.compose.project.is_none() && engine.inspect(&req.name).await?.is_none() => {
+                engine.service(&req.name).await?.map(|s| vec![s])
+            }
+            None => None,
+        };
+        if let Some(services) = services {
+            super::service::refuse_asked(req)?;
+            let mut group = Claimed::new(Workload::Services(Vec::new()));
+            for service in services {
+                group.add_service(state, service)?;
+            }
+            return Ok(group);
+        }
+        if !req.compose.stack_files.is_empty() {
+            return Err(Error::Refused(format!(
+                "--stack-file is a Swarm stack's file: it goes with a service or --stack, and {} is a container",
+                req.name
+            )));
+        }
+        let names: Vec<String> = match &req.compose.project {
+            Some(project) => {
+                super::compose::project_members(engine, project, &req.compose.services).await?
+            }
+            None => std::iter::once(req.name.clone())
+                .chain(req.with.iter().cloned())
+                .collect(),
+        };
+        check_names(&names)?;
+        let mut group = Claimed::new(Workload::Containers);
+        for name in &names {
+            group.claim(engine, state, name).await?;
+        }
+        Ok(group)
+    }
+
     /// `name`, locked and found running.
     async fn claim(&mut self, engine: &dyn Engine, state: &StateDir, name: &str) -> Result<()> {
         let (lock, old) = claim_running(engine, state, name).await?;
@@ -43,6 +110,92 @@ impl Claimed {
         self.locks.push(lock);
         self.olds.push(old);
         Ok(())
+    }
+
+    /// The Swarm service, locked.
+    fn add_service(&mut self, state: &StateDir, service: Service) -> Result<()> {
+        self.locks.push(state.lock(service.name())?);
+        self.names.push(service.name().to_string());
+        if let Workload::Services(services) = &mut self.workload {
+            services.push(service);
+        }
+        Ok(())
+    }
+
+    /// The profile the members follow: the first one's, which every service must share.
+    fn profile(&self, catalog: &Catalog, req: &UpgradeRequest) -> Result<Option<(Loaded, String)>> {
+        match &self.workload {
+            Workload::Containers => choose_profile(catalog, &req.given.profile, &self.olds[0]),
+            Workload::Services(services) => super::service::profile_of(catalog, req, services),
+        }
+    }
+
+    /// What the profile reads of each member: a container's own, a service's running task's
+    /// (a service no profile reads is moved unread).
+    async fn read(&mut self, engine: &dyn Engine, profile: Option<&Profile>) -> Result<()> {
+        match (&self.workload, profile) {
+            (Workload::Containers, _) => {
+                for old in &self.olds {
+                    self.facts.push(gather_facts(engine, profile, old).await?);
+                }
+            }
+            (Workload::Services(services), Some(profile)) => {
+                for service in services {
+                    let (task, facts) =
+                        super::service::running_task(engine, profile, service).await?;
+                    crate::secrets::register_env(task.env());
+                    self.olds.push(task);
+                    self.facts.push(facts);
+                }
+            }
+            (Workload::Services(_), None) => {}
+        }
+        Ok(())
+    }
+
+    /// Another running container of the product on the same database: claimed, or, moving
+    /// services, its service, which every instance must be.
+    async fn join(
+        &mut self,
+        engine: &dyn Engine,
+        state: &StateDir,
+        profile: &Profile,
+        (name, c, facts): (String, Container, Facts),
+    ) -> Result<()> {
+        let Workload::Services(services) = &self.workload else {
+            self.claim(engine, state, &name).await?;
+            self.facts.push(facts);
+            return Ok(());
+        };
+        let service = super::service::of_task(profile, &name, &c)?;
+        if services.iter().any(|s| s.name() == service) {
+            return Ok(());
+        }
+        let other = engine.service(&service).await?.ok_or_else(|| {
+            Error::Refused(format!("the Swarm service {service} of {name} is gone"))
+        })?;
+        let (task, facts) = super::service::running_task(engine, profile, &other).await?;
+        self.add_service(state, other)?;
+        self.olds.push(task);
+        self.facts.push(facts);
+        Ok(())
+    }
+
+    /// The members the operator listed (`--with`, a stack's `--service`): the profile's
+    /// group then adds none.
+    fn listed(&self, req: &UpgradeRequest) -> bool {
+        match self.workload {
+            Workload::Containers => !req.with.is_empty(),
+            Workload::Services(_) => !req.compose.services.is_empty(),
+        }
+    }
+
+    /// The labels the settings of the primary member are read from.
+    fn labels(&self) -> std::collections::HashMap<String, String> {
+        match &self.workload {
+            Workload::Containers => self.olds[0].labels(),
+            Workload::Services(services) => services[0].labels(),
+        }
     }
 
     /// The members and facts of the product itself: neither companions nor related products,
@@ -61,47 +214,18 @@ impl Claimed {
     }
 }
 
-/// Everything that can be checked without changing the host, then the plan.
+/// Everything that can be checked without changing the host, then the plan: one preparation
+/// for containers and Swarm services (see [`Workload`]).
 pub async fn prepare(
     engine: &dyn Engine,
     state: &StateDir,
     catalog: &Catalog,
     req: &UpgradeRequest,
 ) -> Result<Prepared> {
-    // A stack, or a name that is no container but a Swarm service: the manager moves them.
-    if let Some(stack) = &req.compose.stack {
-        let services = super::service::stack_members(engine, stack, &req.compose.services).await?;
-        return super::service::prepare(engine, state, catalog, req, &services).await;
-    }
-    if req.compose.project.is_none() && engine.inspect(&req.name).await?.is_none() {
-        if let Some(service) = engine.service(&req.name).await? {
-            return super::service::prepare(engine, state, catalog, req, &[service]).await;
-        }
-    }
-    if !req.compose.stack_files.is_empty() {
-        return Err(Error::Refused(format!(
-            "--stack-file is a Swarm stack's file: it goes with a service or --stack, and {} is a container",
-            req.name
-        )));
-    }
-    let names: Vec<String> = match &req.compose.project {
-        Some(project) => {
-            super::compose::project_members(engine, project, &req.compose.services).await?
-        }
-        None => std::iter::once(req.name.clone())
-            .chain(req.with.iter().cloned())
-            .collect(),
-    };
-    check_names(&names)?;
-    let mut group = Claimed::default();
-    for name in &names {
-        group.claim(engine, state, name).await?;
-    }
-    let chosen = choose_profile(catalog, &req.given.profile, &group.olds[0])?;
-    for old in &group.olds {
-        let profile = chosen.as_ref().map(|c| &c.0.profile);
-        group.facts.push(gather_facts(engine, profile, old).await?);
-    }
+    let mut group = Claimed::find(engine, state, req).await?;
+    let chosen = group.profile(catalog, req)?;
+    let profile = chosen.as_ref().map(|(loaded, _)| &loaded.profile);
+    group.read(engine, profile).await?;
     let mut options = req.options.clone();
     if req.follows.is_some() {
         options.steps.migrate = None;
@@ -119,30 +243,69 @@ pub async fn prepare(
         )
         .await?;
     }
-    let profile = chosen
-        .as_ref()
-        .map(|(loaded, _)| (&loaded.profile, &group.facts[0]));
-    options.health = settings::resolve(&req.given, profile, &group.olds[0])?.health;
-    if let Some((loaded, _)) = &chosen {
-        require_live(
-            engine,
-            &loaded.profile,
-            &group,
-            &options,
-            req.follows.is_some(),
-        )
-        .await?;
+    let read = profile.map(|p| (p, &group.facts[0]));
+    options.health =
+        settings::resolve_named(&req.given, read, &group.names[0], &group.labels())?.health;
+    if let Some(profile) = profile {
+        require_live(engine, profile, &group, &options, req.follows.is_some()).await?;
     }
-    options.compose = compose_plan(engine, state, req, &group, &options).await?;
+    let mut plan = match &group.workload {
+        Workload::Containers => {
+            plan_containers(engine, state, req, profile, &group, options.clone()).await?
+        }
+        Workload::Services(services) => {
+            let read = super::service::Read {
+                facts: &group.facts,
+                tasks: &group.olds,
+            };
+            super::service::plan(engine, state, req, profile, services, read, &options).await?
+        }
+    };
+    if let Some(old) = group.olds.first() {
+        plan.notes
+            .extend(labelled_notes(engine, old, profile, &options).await?);
+    }
+    plan.profile = chosen.map(ProfileUse::from);
+    if let Some(race) = group
+        .olds
+        .first()
+        .and_then(|old| engine::podman::auto_update_race(&old.labels()))
+    {
+        plan.notes.push(format!(
+            "{race}; until then its timer may pull and restart it behind cutover's back"
+        ));
+    }
+    for old in &group.olds {
+        if let Some(note) = super::compose::unit_note(engine, old) {
+            plan.notes.push(format!("{}: {note}", old.name()));
+        }
+    }
+    if let Some(other) = engine.other_than_docker() {
+        plan.notes.push(format!(
+            "the engine is {other}, through its Docker-compatible API: its answers are read as Docker's (ulimit names, its random MAC addresses not carried, its transient state `stopped` waited out)"
+        ));
+    }
+    Ok(Prepared {
+        plan,
+        locks: group.locks,
+    })
+}
+
+/// The plan of containers replaced by successors: their compose files' edits, the backups,
+/// the names the run needs free, each member's origin.
+async fn plan_containers(
+    engine: &dyn Engine,
+    state: &StateDir,
+    req: &UpgradeRequest,
+    profile: Option<&Profile>,
+    group: &Claimed,
+    mut options: UpgradeOptions,
+) -> Result<plan::Plan> {
+    options.compose = compose_plan(engine, state, req, group, &options).await?;
     // A node that follows backs up no database: the first node backed up the shared one, and
     // restoring it from here would undo that node's migration.
     let (database, backup) = match req.follows {
-        None => (
-            chosen
-                .as_ref()
-                .and_then(|(loaded, _)| loaded.profile.database.clone()),
-            req.backup.clone(),
-        ),
+        None => (profile.and_then(|p| p.database.clone()), req.backup.clone()),
         Some(_) => (
             None,
             BackupRequest {
@@ -165,38 +328,14 @@ pub async fn prepare(
         super::backup::choose_snapshots(engine, &backup, plan, &members).await;
     }
     names_free(engine, &group.names, &req.name, &options).await?;
-    let origins = origins(engine, &group).await?;
+    let origins = origins(engine, group).await?;
     let members: Vec<Predecessor<'_>> = group
         .olds
         .iter()
         .zip(&origins)
         .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
-    let mut plan = plan::plan_upgrade(&members, &options)?;
-    let profile = chosen.as_ref().map(|(loaded, _)| &loaded.profile);
-    plan.notes
-        .extend(labelled_notes(engine, &group.olds[0], profile, &options).await?);
-    plan.profile = chosen.map(ProfileUse::from);
-    let labels = group.olds[0].labels();
-    if let Some(race) = engine::podman::auto_update_race(&labels) {
-        plan.notes.push(format!(
-            "{race}; until then its timer may pull and restart it behind cutover's back"
-        ));
-    }
-    for old in &group.olds {
-        if let Some(note) = super::compose::unit_note(engine, old) {
-            plan.notes.push(format!("{}: {note}", old.name()));
-        }
-    }
-    if let Some(other) = engine.other_than_docker() {
-        plan.notes.push(format!(
-            "the engine is {other}, through its Docker-compatible API: its answers are read as Docker's (ulimit names, its random MAC addresses not carried, its transient state `stopped` waited out)"
-        ));
-    }
-    Ok(Prepared {
-        plan,
-        locks: group.locks,
-    })
+    Ok(plan::plan_upgrade(&members, &options)?)
 }
 
 /// The release notes of each hop its profile tells none of (see [`notes`]): the pages
@@ -287,21 +426,29 @@ async fn follow_profile(
 ) -> Result<()> {
     let profile = &loaded.profile;
     if let Some(spec) = &profile.group {
-        if req.with.is_empty() && spec.by == GroupBy::Database {
-            for (name, _, fact) in
+        if !group.listed(req) && spec.by == GroupBy::Database {
+            for member in
                 group_members(engine, catalog, loaded, &group.olds[0], &group.facts[0]).await?
             {
-                group.claim(engine, state, &name).await?;
-                group.facts.push(fact);
+                group.join(engine, state, profile, member).await?;
             }
         }
-        if req.with.is_empty() && req.compose.project.is_none() {
-            for name in beside(engine, &spec.companions, &group.olds[0]).await? {
-                group.claim(engine, state, &name).await?;
-                let old = group.olds.last().expect("just claimed");
-                group.facts.push(gather_facts(engine, None, old).await?);
-                options.companions.push(name);
+        match &group.workload {
+            Workload::Containers if req.with.is_empty() && req.compose.project.is_none() => {
+                for name in beside(engine, &spec.companions, &group.olds[0]).await? {
+                    group.claim(engine, state, &name).await?;
+                    let old = group.olds.last().expect("just claimed");
+                    group.facts.push(gather_facts(engine, None, old).await?);
+                    options.companions.push(name);
+                }
             }
+            Workload::Services(services) => {
+                for service in super::service::companions(engine, profile, services).await? {
+                    options.companions.push(service.name().to_string());
+                    group.add_service(state, service)?;
+                }
+            }
+            Workload::Containers => {}
         }
         options.start_order = spec.start;
     }
@@ -310,14 +457,28 @@ async fn follow_profile(
             let insecure = &req.given.config.insecure_registries;
             options.via =
                 plan_hops(engine, &group.olds[0], &options.target, path, insecure).await?;
+            if let (Workload::Services(_), Some(next)) = (&group.workload, options.via.first()) {
+                return Err(Error::Refused(format!(
+                    "profile {}: this upgrade goes through {}; a Swarm service moves one hop at a time: give --to {next} first",
+                    profile.name,
+                    options.via.join(", ")
+                )));
+            }
         }
     }
-    if req.follows.is_none() {
-        follow_related(engine, state, req, profile, group, options).await?;
-    } else if !req.related.is_empty() {
-        return Err(Error::Refused(
-            "--related: a node that follows its cluster's first node moves no related product; give it to the first node's upgrade".into(),
-        ));
+    match (&group.workload, &req.follows) {
+        // A related product (Quay's Clair) is not looked for among services: `--related` is
+        // refused for them (see `service::refuse_asked`).
+        (Workload::Services(_), _) => {}
+        (Workload::Containers, None) => {
+            follow_related(engine, state, req, profile, group, options).await?
+        }
+        (Workload::Containers, Some(_)) if !req.related.is_empty() => {
+            return Err(Error::Refused(
+                "--related: a node that follows its cluster's first node moves no related product; give it to the first node's upgrade".into(),
+            ))
+        }
+        (Workload::Containers, Some(_)) => {}
     }
     // The profile's steps are the product's: its other images' containers need none.
     let product: Vec<Facts> = group.product(options).map(|(_, f)| f.clone()).collect();

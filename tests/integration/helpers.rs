@@ -304,7 +304,7 @@ impl Scene {
     /// directory, as for any engine but the host's standard socket.
     pub fn runs(&self) -> PathBuf {
         let world = cutover::engine::endpoint::Endpoint::at(&docker_host());
-        cutover::ops::fleet::state_dir(&self.state_dir, &world).join("runs")
+        cutover::fleet::state_dir(&self.state_dir, &world).join("runs")
     }
 
     /// Everything the state directory holds, as text: the journals.

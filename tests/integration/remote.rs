@@ -711,7 +711,7 @@ impl TwoHosts {
 /// Where cutover keeps the journals of the runs on the engine at `address`.
 fn runs_of(scene: &Scene, address: &str) -> PathBuf {
     let endpoint = cutover::engine::endpoint::Endpoint::at(address);
-    cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs")
+    cutover::fleet::state_dir(&scene.state_dir, &endpoint).join("runs")
 }
 
 #[test]

@@ -123,7 +123,7 @@ pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
 /// The journals of the runs on the engine at `host`, as text.
 pub fn journals_of(scene: &Scene, host: &str) -> String {
     let endpoint = cutover::engine::endpoint::Endpoint::at(host);
-    let runs = cutover::ops::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
+    let runs = cutover::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
     std::fs::read_dir(runs)
         .into_iter()
         .flatten()

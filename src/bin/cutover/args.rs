@@ -68,8 +68,8 @@ pub struct RolloutArgs {
 }
 
 impl RolloutArgs {
-    pub fn rollout(&self) -> cutover::discover::rollout::Rollout {
-        cutover::discover::rollout::Rollout {
+    pub fn rollout(&self) -> cutover::fleet::rollout::Rollout {
+        cutover::fleet::rollout::Rollout {
             canary: self.canary.clone(),
             parallel: usize::try_from(self.parallel).unwrap_or(usize::MAX),
             failure_budget: self.failure_budget,

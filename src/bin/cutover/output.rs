@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use cutover::auto::PassReport;
 use cutover::backup::Listed;
 use cutover::config::HostEntry;
-use cutover::discover::auto::PassReport;
 use cutover::discover::check::{Status, Unreached};
 use cutover::ops::backup::Leftover;
 use cutover::ops::history::Entry;

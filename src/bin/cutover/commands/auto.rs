@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use cutover::discover::rollout::{self, Rollout};
-use cutover::discover::{auto, metrics};
+use cutover::auto::{self, metrics};
 use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
 use cutover::engine::DockerEngine;
+use cutover::fleet;
+use cutover::fleet::rollout::{self, Rollout};
 use cutover::notify;
-use cutover::ops::fleet;
 use cutover::ops::settings::Given;
 use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
@@ -21,8 +21,7 @@ use super::{bad_input, config_told, load_profiles, plan, refused, Site};
 use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
-use cutover::discover::check::Status;
-use cutover::ops::plan_file::{PlanFile, PlanStore, Planned};
+use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     let mut config = config_told(&args.discovery, &args.notify)?;
@@ -205,20 +204,14 @@ impl Passes<'_> {
     /// back its upgrade first). A pass that cannot run (another one holds the host lock) is
     /// reported and the schedule goes on.
     async fn run(&self, schedule: &Schedule, json: bool) -> anyhow::Result<Exit> {
-        while next_occurrence(schedule, self.interrupt).await? {
-            match self.pass().await {
-                Ok(report) => {
-                    output::auto(&report, json);
-                    self.tell(&report).await;
-                }
-                Err(e) => {
-                    tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()))
-                }
+        auto::on_schedule(schedule, self.interrupt, async || match self.pass().await {
+            Ok(report) => {
+                output::auto(&report, json);
+                self.tell(&report).await;
             }
-            if self.interrupt.raised().is_some() {
-                break;
-            }
-        }
+            Err(e) => tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string())),
+        })
+        .await?;
         Ok(Exit::Done)
     }
 }
@@ -238,7 +231,7 @@ async fn approval_pass(
         ));
     }
     let plans = plan::plans(site)?;
-    let planned = plan_eligible(
+    let planned = plan::plan_eligible(
         site,
         registry,
         settings,
@@ -267,67 +260,6 @@ async fn approval_pass(
     Ok(exit)
 }
 
-/// What a pass would upgrade now (what `check`'s policies make eligible), each planned as
-/// `cutover plan NAME --image TARGET` plans it with the config file `config`, in the order the
-/// pass would move them: `auto` with approval and `plan --all` write these. Nothing moves.
-pub(super) async fn plan_eligible(
-    site: &Site,
-    registry: &RegistryClient,
-    settings: &auto::PassSettings,
-    config: Option<&Path>,
-    plans: &PlanStore,
-) -> anyhow::Result<Vec<Planned>> {
-    let checked = match settings.given.config.hosts.is_empty() {
-        true => {
-            let (engine, state) = site.connect().await?;
-            let _pass = state.lock_auto()?;
-            auto::survey(&engine, registry, settings).await?
-        }
-        false => {
-            let hosts = &settings.given.config.hosts;
-            let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
-            let members: Vec<fleet::Host<'_>> =
-                connected.iter().map(fleet::Connected::host).collect();
-            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
-            for host in unreached {
-                tracing::warn!("host {} could not be read: {}", host.host, host.error);
-            }
-            checked
-        }
-    };
-    let config = config
-        .map(std::fs::canonicalize)
-        .transpose()
-        .map_err(|e| refused(format!("--config: {e}")))?;
-    let mut planned: Vec<Planned> = Vec::new();
-    // A container an earlier upgrade moves with its group, or that a plan waiting already
-    // moves, is not planned again.
-    let mut moved: Vec<String> = Vec::new();
-    for waiting in plans.waiting(std::time::SystemTime::now())? {
-        moved.extend(
-            waiting
-                .plan
-                .iter()
-                .flat_map(|p| &p.upgrades)
-                .flat_map(|u| u.moves()),
-        );
-    }
-    for status in auto::dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
-        if moved.contains(&status.container) {
-            continue;
-        }
-        let words = upgrade_words(status, config.as_deref());
-        match plan::plan_one(site, &plan::upgrade_args(&words)?, &status.container).await {
-            Ok(p) => {
-                moved.extend(p.moves());
-                planned.push(p);
-            }
-            Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
-        }
-    }
-    Ok(planned)
-}
-
 /// Approval passes on `schedule`, until SIGINT or SIGTERM: each applies the plans approved for
 /// it (`approve ID --in-window`) when inside the window, then plans what it would upgrade. A plan
 /// that cannot be applied is told and waits again, unapproved.
@@ -339,64 +271,39 @@ async fn approval_passes(
     schedule: &Schedule,
 ) -> anyhow::Result<Exit> {
     let interrupt = Interrupt::from_signals();
-    while next_occurrence(schedule, &interrupt).await? {
+    auto::on_schedule(schedule, &interrupt, async || {
         if settings.window.is_none_or(|w| w.contains_now()) {
-            let plans = plan::plans(site)?;
-            for approved in plans.approved(std::time::SystemTime::now())? {
-                let Ok(file) = approved.plan else { continue };
-                let common = CommonArgs {
-                    yes: true,
-                    json: args.json,
-                };
-                let text = file.text();
-                if let Err(e) =
-                    plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
-                {
-                    tracing::warn!(
-                        "approved plan {} was not applied, and waits again: {e:#}",
-                        file.id
-                    );
-                    plans.withdraw(&file.id)?;
-                }
+            if let Err(e) = apply_approved(args, site).await {
+                tracing::warn!("approved plans not applied: {e:#}");
             }
         }
         if let Err(e) = approval_pass(args, site, registry, settings).await {
             tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()));
         }
-        if interrupt.raised().is_some() {
-            break;
-        }
-    }
+    })
+    .await?;
     Ok(Exit::Done)
 }
 
-/// Waits for the schedule's next occurrence: false when a signal came first.
-async fn next_occurrence(schedule: &Schedule, interrupt: &Interrupt) -> anyhow::Result<bool> {
-    let now = chrono::Local::now();
-    let Some(next) = schedule.next_after(now) else {
-        return Err(refused("the schedule has no next occurrence".into()));
-    };
-    tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
-    let wait = (next - now).to_std().unwrap_or_default();
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => Ok(true),
-        () = interrupt.wait() => Ok(false),
+/// The plans approved for the next pass in the window (`approve ID --in-window`), applied; a
+/// plan that cannot be applied is told and waits again, unapproved.
+async fn apply_approved(args: &AutoArgs, site: &Site) -> anyhow::Result<()> {
+    let plans = plan::plans(site)?;
+    for approved in plans.approved(std::time::SystemTime::now())? {
+        let Ok(file) = approved.plan else { continue };
+        let common = CommonArgs {
+            yes: true,
+            json: args.json,
+        };
+        let text = file.text();
+        if let Err(e) = plan::carry_out(&text, &file.id, NotifyArgs::default(), common, site).await
+        {
+            tracing::warn!(
+                "approved plan {} was not applied, and waits again: {e:#}",
+                file.id
+            );
+            plans.withdraw(&file.id)?;
+        }
     }
-}
-
-/// `cutover upgrade`'s words for what check found of `status`: its target and hops, with the
-/// config file.
-fn upgrade_words(status: &Status, config: Option<&Path>) -> Vec<String> {
-    let mut words = vec![
-        status.container.clone(),
-        "--image".into(),
-        status.target.clone().unwrap_or_default(),
-    ];
-    for hop in &status.via {
-        words.extend(["--via".into(), hop.clone()]);
-    }
-    if let Some(config) = config {
-        words.extend(["--config".into(), config.display().to_string()]);
-    }
-    words
+    Ok(())
 }

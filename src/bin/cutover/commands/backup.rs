@@ -20,7 +20,14 @@ pub async fn run(args: BackupArgs, site: &Site) -> anyhow::Result<Exit> {
     let (engine, state) = site.connect().await?;
     let prepared =
         backup::prepare_backup(&engine, &state, &catalog, &name, &given, &request).await?;
-    carry_out(prepared, &engine, &state, &args.change, site.tell(&given)).await
+    carry_out(
+        prepared,
+        &engine,
+        &state,
+        &args.change,
+        super::tell(&site, &given),
+    )
+    .await
 }
 
 #[derive(Args, Debug)]

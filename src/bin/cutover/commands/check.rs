@@ -4,7 +4,7 @@ use clap::Args;
 use cutover::discover::check::{self, FleetHost, FleetWatch, Selection};
 use cutover::engine::credentials::Logins;
 use cutover::engine::registry::RegistryClient;
-use cutover::ops::fleet;
+use cutover::fleet;
 use cutover::run::FirstSeen;
 
 use super::{load_config, load_profiles, Site};

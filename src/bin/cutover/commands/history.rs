@@ -1,7 +1,8 @@
 //! `cutover history`.
 
 use clap::Args;
-use cutover::ops::{fleet, history};
+use cutover::fleet;
+use cutover::ops::history;
 
 use super::{load_config, Site};
 use crate::args::DiscoveryArgs;

@@ -18,18 +18,15 @@ pub mod tasks;
 pub mod upgrade;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 
 use cutover::config::Config;
-use cutover::discover::clusters;
-use cutover::engine::endpoint::{self, Endpoint};
 use cutover::engine::DockerEngine;
+pub use cutover::fleet::Site;
 use cutover::notify::{self, Message, Notifier};
-use cutover::ops::fleet;
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
 use cutover::profile::Catalog;
-use cutover::run::journal::{self, StateDir};
+use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 use indicatif::MultiProgress;
 
@@ -92,92 +89,15 @@ fn before_change(change: &ChangeArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Where the command works: the engine the docker CLI would reach, and the state directory of
-/// this host (journals and locks stay with the one who runs cutover).
-#[derive(Clone)]
-pub struct Site {
-    pub state_root: PathBuf,
-    pub endpoint: Endpoint,
-    /// `-H` or `--context` was given.
-    named_engine: bool,
-}
-
-impl Site {
-    /// The site the command line names: its state directory, and the engine it resolves to.
-    pub fn new(state_dir: Option<PathBuf>, engine: &endpoint::EngineGiven) -> anyhow::Result<Site> {
-        Ok(Site {
-            state_root: state_dir.unwrap_or_else(journal::default_state_dir),
-            endpoint: endpoint::resolve(engine, &endpoint::Sources::process())
-                .map_err(cutover::Error::bad_input)?,
-            named_engine: *engine != endpoint::EngineGiven::default(),
-        })
-    }
-
-    async fn engine(&self) -> anyhow::Result<DockerEngine> {
-        Ok(DockerEngine::connect(&self.endpoint).await?)
-    }
-
-    /// The state of the engine's containers: a directory per remote engine.
-    fn state(&self) -> anyhow::Result<StateDir> {
-        Ok(fleet::open_state(&self.state_root, &self.endpoint)?)
-    }
-
-    /// Where a command's message goes, naming this site: the engine when one was named, else
-    /// this machine.
-    fn tell(&self, given: &Given) -> Tell {
-        Tell {
-            notifiers: given.config.notifiers(),
-            host: match self.named_engine {
-                true => self.endpoint.host.clone(),
-                false => notify::host_name(),
-            },
-        }
-    }
-
-    async fn connect(&self) -> anyhow::Result<(DockerEngine, StateDir)> {
-        let state = self.state()?;
-        Ok((self.engine().await?, state))
-    }
-
-    /// [`Site::aim`] for a command that changes the container's version or its database,
-    /// refused on a node of a cluster over hosts, which moves only with the others.
-    async fn aim_alone(&self, given: Given, name: &str) -> anyhow::Result<(Site, Given, String)> {
-        if name.contains('/') && !given.config.hosts.is_empty() {
-            if let Some(why) = clusters::refusal(&given.config, &load_profiles()?, name).await? {
-                return Err(refused(why));
-            }
-        }
-        self.aim(given, name)
-    }
-
-    /// Where a container the command line names lives: `HOST/NAME` is NAME on that host of the
-    /// config file's fleet, with the file's entries as that host sees them; any other name is
-    /// on this site's engine.
-    fn aim(&self, given: Given, name: &str) -> anyhow::Result<(Site, Given, String)> {
-        let Some((host, bare)) = name.split_once('/') else {
-            return Ok((self.clone(), given, name.to_string()));
-        };
-        if self.named_engine {
-            return Err(refused(format!(
-                "{name} names its host, and -H/--context name another engine: give one"
-            )));
-        }
-        let Some(entry) = given.config.hosts.get(host) else {
-            return Err(refused(format!(
-                "{name}: {host} is no host of the config file's `hosts` (give --config with it, or -H/--context and the bare name)"
-            )));
-        };
-        let endpoint = entry.endpoint(host).map_err(cutover::Error::from)?;
-        let site = Site {
-            state_root: self.state_root.clone(),
-            endpoint,
-            named_engine: true,
-        };
-        let given = Given {
-            config: given.config.for_host(host),
-            ..given
-        };
-        Ok((site, given, bare.to_string()))
+/// Where a command's message goes, naming the site: the engine when one was named, else this
+/// machine.
+fn tell(site: &Site, given: &Given) -> Tell {
+    Tell {
+        notifiers: given.config.notifiers(),
+        host: match site.named_engine {
+            true => site.endpoint.host.clone(),
+            false => notify::host_name(),
+        },
     }
 }
 
@@ -196,7 +116,9 @@ impl One {
     /// Aims at the container `name` the command line gives (see [`Site::aim_alone`]) and
     /// connects to its engine.
     async fn aim(site: &Site, change: &ChangeArgs, name: &str) -> anyhow::Result<One> {
-        let (site, given, name) = site.aim_alone(given(change)?, name).await?;
+        let (site, given, name) = site
+            .aim_alone(given(change)?, name, &load_profiles()?)
+            .await?;
         let catalog = load_profiles()?;
         let (engine, state) = site.connect().await?;
         Ok(One {
@@ -210,7 +132,7 @@ impl One {
     }
 
     fn tell(&self) -> Tell {
-        self.site.tell(&self.given)
+        tell(&self.site, &self.given)
     }
 }
 

@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser};
-use cutover::discover::auto;
+use cutover::auto;
+use cutover::discover::check::Status;
 use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
+use cutover::fleet;
+use cutover::fleet::rollout;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
 use cutover::ops::settings::Given;
@@ -147,7 +150,7 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
         first_seen: FirstSeen::under(&site.state_root),
     };
     let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
-    let planned = super::auto::plan_eligible(
+    let planned = plan_eligible(
         site,
         &registry,
         &settings,
@@ -503,4 +506,82 @@ pub(super) fn upgrade_args(words: &[String]) -> anyhow::Result<UpgradeArgs> {
         Upgrade::try_parse_from(std::iter::once("cutover").chain(words.iter().map(String::as_str)))
             .map_err(|e| bad_input(e.to_string()))?;
     Ok(parsed.args)
+}
+
+/// What a pass would upgrade now (what `check`'s policies make eligible), each planned as
+/// `cutover plan NAME --image TARGET` plans it with the config file `config`, in the order the
+/// pass would move them: `auto` with approval and `plan --all` write these. Nothing moves.
+pub(super) async fn plan_eligible(
+    site: &Site,
+    registry: &RegistryClient,
+    settings: &auto::PassSettings,
+    config: Option<&Path>,
+    plans: &PlanStore,
+) -> anyhow::Result<Vec<Planned>> {
+    let checked = match settings.given.config.hosts.is_empty() {
+        true => {
+            let (engine, state) = site.connect().await?;
+            let _pass = state.lock_auto()?;
+            auto::survey(&engine, registry, settings).await?
+        }
+        false => {
+            let hosts = &settings.given.config.hosts;
+            let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
+            let members: Vec<fleet::Host<'_>> =
+                connected.iter().map(fleet::Connected::host).collect();
+            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
+            for host in unreached {
+                tracing::warn!("host {} could not be read: {}", host.host, host.error);
+            }
+            checked
+        }
+    };
+    let config = config
+        .map(std::fs::canonicalize)
+        .transpose()
+        .map_err(|e| refused(format!("--config: {e}")))?;
+    let mut planned: Vec<Planned> = Vec::new();
+    // A container an earlier upgrade moves with its group, or that a plan waiting already
+    // moves, is not planned again.
+    let mut moved: Vec<String> = Vec::new();
+    for waiting in plans.waiting(std::time::SystemTime::now())? {
+        moved.extend(
+            waiting
+                .plan
+                .iter()
+                .flat_map(|p| &p.upgrades)
+                .flat_map(|u| u.moves()),
+        );
+    }
+    for status in auto::dependency_order(checked.iter().filter(|s| s.eligible).collect()) {
+        if moved.contains(&status.container) {
+            continue;
+        }
+        let words = upgrade_words(status, config.as_deref());
+        match plan_one(site, &upgrade_args(&words)?, &status.container).await {
+            Ok(p) => {
+                moved.extend(p.moves());
+                planned.push(p);
+            }
+            Err(e) => tracing::warn!("{} is not planned: {e:#}", status.container),
+        }
+    }
+    Ok(planned)
+}
+
+/// `cutover upgrade`'s words for what check found of `status`: its target and hops, with the
+/// config file.
+fn upgrade_words(status: &Status, config: Option<&Path>) -> Vec<String> {
+    let mut words = vec![
+        status.container.clone(),
+        "--image".into(),
+        status.target.clone().unwrap_or_default(),
+    ];
+    for hop in &status.via {
+        words.extend(["--via".into(), hop.clone()]);
+    }
+    if let Some(config) = config {
+        words.extend(["--config".into(), config.display().to_string()]);
+    }
+    words
 }

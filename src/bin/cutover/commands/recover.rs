@@ -4,7 +4,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 
 use cutover::config::HostEntry;
-use cutover::ops::fleet;
+use cutover::fleet;
 use cutover::run::Interrupt;
 
 use super::{confirm, ensure_can_confirm, load_config, Site};
@@ -46,7 +46,7 @@ fn elsewhere(site: &Site, name: Option<&str>) {
     let runs = root.unfinished(name).unwrap_or_default();
     if !runs.is_empty() {
         let names: Vec<String> = runs.iter().map(|r| r.plan.members.join(", ")).collect();
-        let own = cutover::ops::fleet::state_dir(&site.state_root, &site.endpoint);
+        let own = cutover::fleet::state_dir(&site.state_root, &site.endpoint);
         eprintln!(
             "cutover: {} also holds interrupted runs of {}, journaled for the host's standard socket or by a cutover before each engine kept its own state: recover them with -H unix:///var/run/docker.sock, or, if they ran on this engine, move their journals into {} and run recover again",
             site.state_root.join("runs").display(),

@@ -37,6 +37,7 @@ pub async fn run(args: TaskArgs, site: &Site, mut cli: clap::Command) -> anyhow:
                 ..Given::default()
             },
             &name,
+            &catalog,
         )
         .await?;
     let (engine, state) = site.connect().await?;
@@ -73,7 +74,7 @@ pub async fn run(args: TaskArgs, site: &Site, mut cli: clap::Command) -> anyhow:
     let mut config = aimed.config;
     config.notify = given.config.notify;
     let given = Given { config, ..given };
-    let tell = site.tell(&given);
+    let tell = super::tell(&site, &given);
     let request = task::TaskRequest {
         name,
         task: task_name,

@@ -15,9 +15,10 @@ use cutover::plan::steps::VersionSource;
 use cutover::plan::UpgradeOptions;
 use serde::{Deserialize, Serialize};
 
-use cutover::discover::{auto, rollout};
+use cutover::auto;
+use cutover::fleet;
+use cutover::fleet::rollout;
 use cutover::notify;
-use cutover::ops::fleet;
 use cutover::run::{Interrupt, Outcome};
 
 use super::{

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use crate::discover::auto::{Asked, PassOutcome, PassSettings};
+use crate::auto::{Asked, PassOutcome, PassSettings};
 use crate::discover::check::Status;
-use crate::discover::rollout::{self, Rollout};
 use crate::engine::fake::Behaviour;
 use crate::engine::Engine;
+use crate::fleet;
+use crate::fleet::rollout::{self, Rollout};
 use crate::health::HealthSettings;
 use crate::ops::backup::BackupRequest;
-use crate::ops::fleet;
 use crate::ops::settings::Given;
 use crate::ops::upgrade_tests::{health, migration, new_host, Host, BACKUPS_IN_HOST};
 use crate::plan::build::{Migration, Target};

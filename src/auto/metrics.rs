@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::auto::{PassOutcome, PassReport};
+use super::{PassOutcome, PassReport};
 
 type Labels = Vec<(String, String)>;
 type Value = Gauge<f64, AtomicU64>;
@@ -203,7 +203,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::discover::auto::{NewestBackup, PassResult};
+    use crate::auto::{NewestBackup, PassResult};
     use crate::discover::check::Status;
 
     fn result(container: &str, result: PassOutcome, downtime_ms: Option<u64>) -> PassResult {

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::auto::{PassOutcome, PassReport, PassResult};
+use super::{PassOutcome, PassReport, PassResult};
 use crate::notify::{seconds, Message, Severity};
 
 impl PassReport {

@@ -7,15 +7,15 @@
 
 use std::time::SystemTime;
 
-use super::auto::{
+use super::clusters;
+use crate::auto::{
     not_attempted, stop_if_interrupted, OnHost, PassOutcome, PassReport, PassResult, PassSettings,
 };
-use super::check::{self, FleetHost, Selection, Status, Unreached};
-use super::clusters;
+use crate::discover::check::{self, FleetHost, Selection, Status, Unreached};
 use crate::engine::registry::RegistryClient;
 use crate::error::Result;
-use crate::ops::fleet::host_of;
-use crate::ops::fleet::Host;
+use crate::fleet::host_of;
+use crate::fleet::Host;
 use crate::ops::settings::Given;
 use crate::plan::build::Target;
 use crate::run::Interrupt;
@@ -104,7 +104,7 @@ pub async fn upgrade_surveyed(
     let backups = members
         .iter()
         .filter_map(|h| Some((&h.name, h.reached.as_ref().ok()?.1)))
-        .flat_map(|(name, state)| super::auto::newest_backups(state, name))
+        .flat_map(|(name, state)| crate::auto::newest_backups(state, name))
         .collect();
     Ok(PassReport {
         started_at,

@@ -5,16 +5,19 @@
 //! stop the pass (the service runs as before); one that needs attention does, so that a broken
 //! host is not made worse. A host-wide lock keeps two passes from overlapping.
 
+pub mod metrics;
+pub mod notice;
+
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::check::{self, Selection, Status};
+use crate::discover::check::{self, Selection, Status};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
-use crate::error::{Exit, Result};
+use crate::error::{Error, Exit, Result};
 use crate::health::HealthPolicy;
 use crate::notify::seconds;
 use crate::ops::backup::BackupRequest;
@@ -26,7 +29,7 @@ use crate::plan::build::Target;
 use crate::plan::UpgradeOptions;
 use crate::profile::{Catalog, NotesLink};
 use crate::run::{FirstSeen, Interrupt, Outcome, RunReport, StateDir};
-use crate::schedule::Window;
+use crate::schedule::{Schedule, Window};
 use crate::secrets;
 
 /// What every upgrade of an unattended pass runs with, the same for each container it moves.
@@ -105,7 +108,7 @@ pub struct PassReport {
     pub results: Vec<PassResult>,
     /// The hosts of a fleet it could not read.
     #[serde(rename = "unreached_hosts", skip_serializing_if = "Vec::is_empty")]
-    pub unreached: Vec<super::check::Unreached>,
+    pub unreached: Vec<check::Unreached>,
     /// The newest backup of each container in the stores of the hosts it read, for the
     /// metrics: a backup that is old or missing is something to alert on.
     #[serde(skip)]
@@ -602,9 +605,68 @@ pub fn dependency_order(mut pending: Vec<&Status>) -> Vec<&Status> {
     ordered
 }
 
+/// A resident `auto`: `pass` at every occurrence of `schedule`, until SIGINT or SIGTERM (a pass
+/// under way finishes, or rolls its upgrade back, first). What a pass does with its failures is
+/// its own: the schedule goes on.
+pub async fn on_schedule(
+    schedule: &Schedule,
+    interrupt: &Interrupt,
+    mut pass: impl AsyncFnMut(),
+) -> Result<()> {
+    while next_occurrence(schedule, interrupt).await? {
+        pass().await;
+        if interrupt.raised().is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the schedule's next occurrence: false when a signal came first.
+async fn next_occurrence(schedule: &Schedule, interrupt: &Interrupt) -> Result<bool> {
+    let now = chrono::Local::now();
+    let Some(next) = schedule.next_after(now) else {
+        return Err(Error::Refused("the schedule has no next occurrence".into()));
+    };
+    tracing::info!("next pass at {}", next.format("%Y-%m-%d %H:%M:%S"));
+    let wait = (next - now).to_std().unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(true),
+        () = interrupt.wait() => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_resident_pass_runs_at_each_occurrence_until_a_signal() {
+        let every_second = Schedule::parse("* * * * * *").unwrap();
+        let interrupt = Interrupt::default();
+        let mut passes = 0;
+        on_schedule(&every_second, &interrupt, async || {
+            passes += 1;
+            if passes == 2 {
+                // As a SIGTERM during a pass: it finishes, and no other starts.
+                interrupt.raise("SIGTERM");
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(passes, 2);
+
+        // A signal while it waits ends it before any pass.
+        let yearly = Schedule::parse("0 0 1 1 *").unwrap();
+        let waiting = Interrupt::default();
+        let mut ran = false;
+        let raiser = waiting.clone();
+        tokio::spawn(async move { raiser.raise("SIGINT") });
+        on_schedule(&yearly, &waiting, async || ran = true)
+            .await
+            .unwrap();
+        assert!(!ran);
+    }
 
     fn status(name: &str, deps: &[&str]) -> Status {
         Status {

@@ -1,10 +1,21 @@
-//! The hosts of a fleet (the config file's `hosts`), reached at once, each as the docker CLI
-//! would reach it: a host that does not answer is told, and the others are read all the same.
+//! A fleet: the hosts of the config file's `hosts`, reached at once, each as the docker CLI
+//! would reach it (a host that does not answer is told, and the others are read all the same),
+//! its `HOST/NAME` containers, its rolling passes and upgrades ([`rollout`]), and the clusters
+//! of a product spread over its hosts, which move only as a whole ([`clusters`]).
+
+#[cfg(test)]
+mod cluster_tests;
+pub mod clusters;
+pub mod rollout;
+mod site;
+
+pub use site::Site;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::HostEntry;
+use crate::discover::check::FleetHost;
 use crate::engine::endpoint::Endpoint;
 use crate::engine::{DockerEngine, Engine};
 use crate::run::recover::Recovery;
@@ -143,7 +154,8 @@ async fn recover_hosts<'a>(
     for host in hosts {
         match &host.reached {
             Ok((engine, state)) => {
-                let done = super::recover::recover(*engine, state, only_name, interrupt).await?;
+                let done =
+                    crate::ops::recover::recover(*engine, state, only_name, interrupt).await?;
                 all.extend(done.into_iter().map(|mut r| {
                     r.container = format!("{}/{}", host.name, r.container);
                     r
@@ -209,6 +221,25 @@ pub fn history(
 /// The host of a fleet's `HOST/NAME`.
 pub fn host_of(container: &str) -> &str {
     container.split_once('/').map_or("", |(host, _)| host)
+}
+
+/// One host as discovery reads it (see [`crate::discover::check::discover_fleet`]).
+impl<'a> FleetHost<'a> {
+    /// The hosts as [`connect`] reached them.
+    pub fn all(
+        connected: &'a [(String, std::result::Result<Reached, String>)],
+    ) -> Vec<FleetHost<'a>> {
+        connected
+            .iter()
+            .map(|(name, reached)| FleetHost {
+                name: name.clone(),
+                engine: reached
+                    .as_ref()
+                    .map(|r| &r.engine as &dyn Engine)
+                    .map_err(Clone::clone),
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

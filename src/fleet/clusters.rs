@@ -10,14 +10,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::auto::{
+use crate::auto::{
     judge, not_attempted, rehearse_first, request, Ended, PassOutcome, PassResult, PassSettings,
 };
-use super::check::{self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached};
 use crate::config::Config;
+use crate::discover::check::{
+    self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached,
+};
 use crate::engine::registry::RegistryClient;
-use crate::ops::fleet::host_of;
-use crate::ops::fleet::Host;
+use crate::fleet::host_of;
+use crate::fleet::Host;
 use crate::ops::group::Node;
 use crate::ops::preflight::Prepared;
 use crate::ops::settings::Given;
@@ -118,7 +120,7 @@ pub async fn refusal(
     catalog: &Catalog,
     container: &str,
 ) -> Result<Option<String>> {
-    let connected = crate::ops::fleet::connect(&config.hosts).await;
+    let connected = crate::fleet::connect(&config.hosts).await;
     let hosts = FleetHost::all(&connected);
     let fleet = discover_fleet(&hosts, config, catalog, &Selection::OptedIn).await?;
     let Some(node) = fleet.nodes.iter().find(|n| n.container == container) else {
