@@ -481,7 +481,7 @@ pub enum LookupError {
     #[error("registry: {0}")]
     Registry(String),
     #[error("min_age: {0}")]
-    FirstSeen(String),
+    FirstSeen(crate::run::first_seen::FirstSeenError),
 }
 
 /// A container named with a tag to move to, whose image names no repository to take it from:
