@@ -41,7 +41,7 @@ pub async fn send(notifiers: &[Notifier], message: &Message) {
             Ok(()) => tracing::info!("notified {notifier}"),
             Err(e) => tracing::warn!(
                 "notifying {notifier} failed: {}; the upgrade itself is unaffected",
-                crate::secrets::redact(&e)
+                crate::secrets::redact(&e.to_string())
             ),
         }
     }
