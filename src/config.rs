@@ -1,8 +1,9 @@
 //! The `auto` configuration file and the layers that decide each container's update rules.
 //!
-//! Rules are merged from layers, weakest first: cutover's built-in default, then (later) the
-//! product profile, then the config file's `defaults`, its entry for the container, and last
-//! the container's own `cutover.*` labels. Each layer sets only what it names.
+//! Rules are merged from layers, weakest first: cutover's built-in default, then the product
+//! profile, the config file's `defaults`, its entry for the container, the container's own
+//! `cutover.*` labels, and last the command line. Each layer sets only what it names;
+//! `ops::settings` gathers the layers, with the health settings they carry too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -119,10 +120,6 @@ pub struct Config {
     /// `HOST/NAME`, in `containers` as on the command line.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
-    /// The command line's rules (`--min-age`), over every container's labels: what the one who
-    /// runs the command asks of this run.
-    #[serde(skip)]
-    pub command_line: RuleLayer,
 }
 
 /// Whether `auto`'s upgrades wait for a person.
@@ -256,18 +253,35 @@ impl Config {
     }
 }
 
+/// Where a label's value goes in a layer.
+type Setter = fn(&mut RuleLayer, &str);
+
+/// The labels that set update rules, each with where its value goes.
+const RULE_LABELS: [(&str, Setter); 6] = [
+    (LABEL_POLICY, |l, v| l.policy = Some(v.into())),
+    (LABEL_PIN, |l, v| l.pin = Some(v.into())),
+    (LABEL_PRERELEASE, |l, v| l.prerelease = Some(yes(v))),
+    (LABEL_MIN_AGE, |l, v| l.min_age = Some(v.into())),
+    (LABEL_COOLDOWN, |l, v| l.cooldown = Some(v.into())),
+    (LABEL_REHEARSE, |l, v| l.rehearse = Some(yes(v))),
+];
+
 impl RuleLayer {
-    /// The `cutover.*` labels of a container.
-    pub fn from_labels(labels: &HashMap<String, String>) -> RuleLayer {
-        RuleLayer {
-            policy: labels.get(LABEL_POLICY).cloned(),
-            pin: labels.get(LABEL_PIN).cloned(),
-            prerelease: labels.get(LABEL_PRERELEASE).map(|v| yes(v)),
-            min_age: labels.get(LABEL_MIN_AGE).cloned(),
-            cooldown: labels.get(LABEL_COOLDOWN).cloned(),
-            rehearse: labels.get(LABEL_REHEARSE).map(|v| yes(v)),
-            ..RuleLayer::default()
+    /// The `cutover.*` labels of a container; a value that is no rule is refused naming its
+    /// label, which is where the operator has to correct it.
+    pub fn from_labels(labels: &HashMap<String, String>) -> Result<RuleLayer, String> {
+        let mut layer = RuleLayer::default();
+        for (label, set) in RULE_LABELS {
+            if let Some(value) = labels.get(label) {
+                let mut alone = RuleLayer::default();
+                set(&mut alone, value);
+                alone
+                    .validate()
+                    .map_err(|e| format!("label {label}: {e}"))?;
+                set(&mut layer, value);
+            }
         }
+        Ok(layer)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -395,7 +409,8 @@ mod tests {
         assert!(config.lists("db") && config.lists("web") && !config.lists("cache"));
         let web = config.containers["web"].clone().unwrap();
         let labels =
-            RuleLayer::from_labels(&HashMap::from([(LABEL_PIN.to_string(), "^2".to_string())]));
+            RuleLayer::from_labels(&HashMap::from([(LABEL_PIN.to_string(), "^2".to_string())]))
+                .unwrap();
         let rules = resolve("1.2.3", &[&config.defaults, &web, &labels]).unwrap();
         assert_eq!(rules.policy, Policy::Major);
         assert_eq!(rules.pin.unwrap().to_string(), "^2");
@@ -404,7 +419,8 @@ mod tests {
         let declined = RuleLayer::from_labels(&HashMap::from([(
             LABEL_REHEARSE.to_string(),
             "false".into(),
-        )]));
+        )]))
+        .unwrap();
         assert!(!resolve("1.2.3", &[&web, &declined]).unwrap().rehearse);
         assert!(!resolve("1.2.3", &[&config.defaults]).unwrap().rehearse);
         assert_eq!(resolve("latest", &[]).unwrap().policy, Policy::Digest);
@@ -426,7 +442,7 @@ mod tests {
     #[test]
     fn min_age_and_its_earlier_name_cooldown_are_one_setting() {
         let label = |key: &str| {
-            RuleLayer::from_labels(&HashMap::from([(key.to_string(), "3d".to_string())]))
+            RuleLayer::from_labels(&HashMap::from([(key.to_string(), "3d".to_string())])).unwrap()
         };
         for layer in [label(LABEL_MIN_AGE), label(LABEL_COOLDOWN)] {
             let rules = resolve("1.2.3", &[&layer]).unwrap();

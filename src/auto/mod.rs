@@ -260,7 +260,7 @@ pub async fn survey(
 ) -> Result<Vec<Status>> {
     let watched = check::discover(
         engine,
-        &settings.given.config,
+        &settings.given,
         &settings.catalog,
         &Selection::OptedIn,
     )

@@ -14,12 +14,14 @@ use crate::engine::Container;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::{self, Config, RuleLayer, LABEL_DEPENDS_ON, LABEL_ENABLE};
+use crate::config::{LABEL_DEPENDS_ON, LABEL_ENABLE};
+use crate::engine::facts::Facts;
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::{built_at, RegistryClient, RemoteImage};
 use crate::engine::{self, Engine, OciLabels, Service};
 use crate::error::Result;
 use crate::ops::group::Node;
+use crate::ops::settings::{self, Given, Subject};
 use crate::plan::build::Target;
 use crate::profile::{self, notes, Catalog, Choice, NotesLink, Profile};
 use crate::run::FirstSeen;
@@ -119,11 +121,12 @@ pub enum Selection {
     OptedIn,
 }
 
-/// Finds the containers and reads their rules (a product profile's policy, then the config,
-/// then the labels); engine calls only.
+/// Finds the containers and reads their rules (resolved as `ops::settings` resolves every
+/// setting: the profile's policy, then the config file, the labels, the command line); engine
+/// calls only.
 pub async fn discover(
     engine: &dyn Engine,
-    config: &Config,
+    given: &Given,
     catalog: &Catalog,
     selection: &Selection,
 ) -> Result<Vec<Watched>> {
@@ -172,40 +175,29 @@ pub async fn discover(
     let mut watched = Vec::new();
     for s in seen {
         let opted_in =
-            s.labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || config.lists(&s.name);
+            s.labels.get(LABEL_ENABLE).is_some_and(|v| v == "true") || given.config.lists(&s.name);
         if matches!(selection, Selection::OptedIn) && !opted_in {
             continue;
         }
         let image = s.image.as_deref().and_then(ImageRef::parse);
-        let tag = image
-            .as_ref()
-            .map(|i| i.tag.clone().unwrap_or_else(|| "latest".into()))
-            .unwrap_or_default();
         let written = s.image.clone().unwrap_or_default();
         let profile = match catalog.choose(&Choice::Auto, &s.labels, &written) {
             Ok(found) => found.map(|(loaded, _)| loaded.profile),
             Err(e) => return Err(crate::Error::Refused(format!("{}: {e}", s.name))),
         };
-        let from_profile = RuleLayer {
-            policy: profile.as_ref().and_then(|p| p.policy.clone()),
-            ..RuleLayer::default()
-        };
-        let entry = config
-            .containers
-            .get(&s.name)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
-        let rules = config::resolve(
-            &tag,
-            &[
-                &from_profile,
-                &config.defaults,
-                &entry,
-                &RuleLayer::from_labels(&s.labels),
-                &config.command_line,
-            ],
-        );
+        // Discovery reads nothing of a container for its profile: only the update rules are
+        // taken of its settings, and no fact decides them.
+        let facts = Facts::default();
+        let rules = settings::resolve_workload(
+            given,
+            &Subject {
+                name: &s.name,
+                labels: &s.labels,
+                image: &written,
+                profile: profile.as_ref().map(|p| (p, &facts)),
+            },
+        )
+        .rules();
         watched.push(Watched {
             raced: engine::podman::auto_update_race(&s.labels).or_else(|| {
                 let infra = s.pod.as_deref()?;
@@ -257,7 +249,7 @@ pub struct FleetWatch {
 /// Named containers are `HOST/NAME`.
 pub async fn discover_fleet(
     hosts: &[FleetHost<'_>],
-    config: &Config,
+    given: &Given,
     catalog: &Catalog,
     selection: &Selection,
 ) -> Result<FleetWatch> {
@@ -281,7 +273,7 @@ pub async fn discover_fleet(
         let selection = selection.as_ref()?;
         Some(async move {
             let found = match &host.engine {
-                Ok(engine) => read_host(*engine, &config.for_host(&host.name), catalog, selection)
+                Ok(engine) => read_host(*engine, &given.for_host(&host.name), catalog, selection)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(why) => Err(why.clone()),
@@ -312,11 +304,11 @@ pub async fn discover_fleet(
 /// One host's selected containers, and its nodes of products that move together by database.
 async fn read_host(
     engine: &dyn Engine,
-    config: &Config,
+    given: &Given,
     catalog: &Catalog,
     selection: &Selection,
 ) -> Result<(Vec<Watched>, Vec<Node>)> {
-    let watched = discover(engine, config, catalog, selection).await?;
+    let watched = discover(engine, given, catalog, selection).await?;
     Ok((watched, crate::ops::group::nodes(engine, catalog).await?))
 }
 

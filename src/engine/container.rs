@@ -266,6 +266,16 @@ impl Container {
         test.is_some_and(|t| !t.is_empty() && t[0] != "NONE")
     }
 
+    /// Whether its HEALTHCHECK ran at least once: its health log has an entry.
+    pub fn healthcheck_ran(&self) -> bool {
+        self.0
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.log.as_ref())
+            .is_some_and(|l| !l.is_empty())
+    }
+
     /// What its HEALTHCHECK's last probe printed.
     pub fn last_health_output(&self) -> Option<String> {
         self.0

@@ -86,6 +86,8 @@ pub struct DockerEngine {
     podman: bool,
     /// What `/version` named: `Podman Engine 4.3.1`.
     product: String,
+    /// See [`Engine::networks_here`]: false for another machine's engine and a rootless one.
+    networks_here: bool,
 }
 
 impl DockerEngine {
@@ -117,6 +119,7 @@ impl DockerEngine {
                 wait: endpoint.wait,
                 podman: super::podman::is_podman(&version),
                 product: super::podman::product(&version),
+                networks_here: endpoint.machine() == Machine::This && !endpoint.rootless(),
             }),
             Err(e) => {
                 let mut message = crate::causes::error_text(&e);
@@ -290,6 +293,10 @@ impl Engine for DockerEngine {
 
     fn machine(&self) -> Machine {
         self.machine.clone()
+    }
+
+    fn networks_here(&self) -> bool {
+        self.networks_here
     }
 
     fn wait(&self) -> Duration {

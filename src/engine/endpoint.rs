@@ -76,6 +76,18 @@ impl Endpoint {
         Some(format!("{scheme}_{safe}"))
     }
 
+    /// Whether the engine runs rootless: its socket on this machine belongs to a user other than
+    /// root, as a rootless Podman's (`$XDG_RUNTIME_DIR/podman/podman.sock`) or a rootless
+    /// Docker's (`$XDG_RUNTIME_DIR/docker.sock`) does. A socket that cannot be read is taken for
+    /// a rootful one's.
+    pub fn rootless(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        self.host
+            .strip_prefix("unix://")
+            .and_then(|path| std::fs::metadata(path).ok())
+            .is_some_and(|socket| socket.uid() != 0)
+    }
+
     /// The machine the engine runs on: another one when its address names a host that is not
     /// this one's loopback.
     pub fn machine(&self) -> super::Machine {

@@ -122,6 +122,13 @@ pub trait Engine: Send + Sync {
         Machine::This
     }
 
+    /// Whether this machine reaches the containers' own addresses on the engine's networks:
+    /// not on another machine, nor for a rootless engine, whose networks live in its user's
+    /// own network namespace (only what it publishes is on this machine's loopback).
+    fn networks_here(&self) -> bool {
+        self.machine() == Machine::This
+    }
+
     /// The engine, when it is not Docker's: Podman's Docker-compatible service, named with its
     /// version, which plans note (its answers are made Docker's, see `podman.rs`).
     fn other_than_docker(&self) -> Option<String> {

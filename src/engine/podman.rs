@@ -43,6 +43,11 @@ pub fn auto_update_race(labels: &std::collections::HashMap<String, String>) -> O
     ))
 }
 
+/// Why a container's HEALTHCHECK that never ran stays `starting` on Podman: Podman 4.3 runs
+/// each from a systemd timer, and without systemd (a container, WSL) none is set (its service
+/// logs "unable to get systemd connection to add healthchecks", measured on 4.3.1).
+pub const HEALTHCHECK_NEVER_RAN: &str = "Podman never ran its HEALTHCHECK: Podman runs them from systemd timers, and where no systemd runs, none runs and its status stays `starting` (run Podman's service under systemd, or the container without its HEALTHCHECK, `--no-healthcheck`)";
+
 /// The infra container of the Podman pod `c` belongs to, or `None` when it is in none. Podman's
 /// Docker-compatible inspect does not name a container's pod (its own libpod API does); what it
 /// shows is that the container joins another's network, IPC and UTS namespaces

@@ -13,7 +13,6 @@ use std::time::Instant;
 use crate::auto::{
     judge, not_attempted, rehearse_first, request, Ended, PassOutcome, PassResult, PassSettings,
 };
-use crate::config::Config;
 use crate::discover::check::{
     self, discover_fleet, FleetHost, FleetWatch, Selection, Status, Unreached,
 };
@@ -115,14 +114,10 @@ pub fn form(statuses: &mut [Status], nodes: &[Node], unreached: &[Unreached]) {
 /// Why a command that changes one container or its database (`upgrade`, `rollback`,
 /// `restore`, `task`) must not touch `container` (`HOST/NAME` of the config file's fleet) alone: it is
 /// a node of a cluster over hosts, or may be. Reads every host of the fleet.
-pub async fn refusal(
-    config: &Config,
-    catalog: &Catalog,
-    container: &str,
-) -> Result<Option<String>> {
-    let connected = crate::fleet::connect(&config.hosts).await;
+pub async fn refusal(given: &Given, catalog: &Catalog, container: &str) -> Result<Option<String>> {
+    let connected = crate::fleet::connect(&given.config.hosts).await;
     let hosts = FleetHost::all(&connected);
-    let fleet = discover_fleet(&hosts, config, catalog, &Selection::OptedIn).await?;
+    let fleet = discover_fleet(&hosts, given, catalog, &Selection::OptedIn).await?;
     let Some(node) = fleet.nodes.iter().find(|n| n.container == container) else {
         return Ok(None);
     };
@@ -227,10 +222,7 @@ pub async fn upgrade(
                 Ended::refused("its host was not reached"),
             );
         };
-        let given = Given {
-            config: settings.given.config.for_host(host),
-            ..settings.given.clone()
-        };
+        let given = settings.given.for_host(host);
         let bare = Status {
             container: bare_name.to_string(),
             target: nodes[0].target.clone(),

@@ -16,7 +16,6 @@ use crate::engine::registry::RegistryClient;
 use crate::error::Result;
 use crate::fleet::host_of;
 use crate::fleet::Host;
-use crate::ops::settings::Given;
 use crate::plan::build::Target;
 use crate::run::Interrupt;
 
@@ -139,7 +138,7 @@ async fn discover(
             engine: m.reached.as_ref().map(|(e, _)| *e).map_err(Clone::clone),
         })
         .collect();
-    check::discover_fleet(&hosts, &settings.given.config, &settings.catalog, selection).await
+    check::discover_fleet(&hosts, &settings.given, &settings.catalog, selection).await
 }
 
 /// The rollout itself, over what was checked: clusters over hosts first, then the canary host,
@@ -297,10 +296,7 @@ async fn upgrade_host(
     else {
         return Vec::new();
     };
-    let given = Given {
-        config: settings.given.config.for_host(host),
-        ..settings.given.clone()
-    };
+    let given = settings.given.for_host(host);
     OnHost {
         engine: *engine,
         state,

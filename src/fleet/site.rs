@@ -55,7 +55,7 @@ impl Site {
         catalog: &Catalog,
     ) -> Result<(Site, Given, String)> {
         if name.contains('/') && !given.config.hosts.is_empty() {
-            if let Some(why) = super::clusters::refusal(&given.config, catalog, name).await? {
+            if let Some(why) = super::clusters::refusal(&given, catalog, name).await? {
                 return Err(Error::Refused(why));
             }
         }
@@ -85,10 +85,6 @@ impl Site {
             endpoint,
             named_engine: true,
         };
-        let given = Given {
-            config: given.config.for_host(host),
-            ..given
-        };
-        Ok((site, given, bare.to_string()))
+        Ok((site, given.for_host(host), bare.to_string()))
     }
 }

@@ -207,7 +207,7 @@ pub async fn await_healthy(
     // Addresses are assigned at start; the port probe resolves them from a fresh inspect.
     let mut probe = match (policy.explicit(), has_healthcheck) {
         (true, _) => Some(probe::Probe::named(policy)?),
-        (false, false) => probe::Probe::default_for(&first).transpose()?,
+        (false, false) => probe::Probe::default_for(&first, engine).transpose()?,
         (false, true) => None,
     };
     let settles = !has_healthcheck && !policy.explicit();
@@ -220,7 +220,7 @@ pub async fn await_healthy(
         if !healthcheck_ok {
             healthcheck_ok = healthcheck_passed(&now)?;
             if !healthcheck_ok {
-                last = "its HEALTHCHECK is still starting".into();
+                last = still_starting(&now, engine.other_than_docker().is_some()).into();
             }
         }
         if healthcheck_ok && serving.is_none() {
@@ -230,7 +230,7 @@ pub async fn await_healthy(
             }
             let passed = match probe.as_mut() {
                 None => true,
-                Some(p) => match p.attempt(&now, &engine.machine()).await {
+                Some(p) => match p.attempt(&now, engine).await {
                     Ok(seen) => {
                         evidence.push(seen);
                         true
@@ -265,6 +265,14 @@ pub async fn await_healthy(
             });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// What a HEALTHCHECK not yet passed says: on Podman, one that never ran may never run.
+fn still_starting(now: &Container, podman: bool) -> &'static str {
+    match podman && !now.healthcheck_ran() {
+        true => crate::engine::podman::HEALTHCHECK_NEVER_RAN,
+        false => "its HEALTHCHECK is still starting",
     }
 }
 
@@ -319,7 +327,7 @@ pub async fn probe_now(
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         let c = crate::engine::inspect_reached(engine, id).await?;
-        match probe.attempt(&c, &engine.machine()).await {
+        match probe.attempt(&c, engine).await {
             Ok(seen) => return Ok(Ok(seen)),
             Err(seen) => last = seen,
         }
@@ -373,6 +381,27 @@ fn last_probe_output(c: &Container) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healthcheck_podman_never_ran_is_told_apart() {
+        let c = |log: serde_json::Value| -> Container {
+            serde_json::from_value(
+                serde_json::json!({"State": {"Health": {"Status": "starting", "Log": log}}}),
+            )
+            .unwrap()
+        };
+        let never = c(serde_json::Value::Null);
+        assert!(still_starting(&never, true).contains("systemd timers"));
+        assert_eq!(
+            still_starting(&never, false),
+            "its HEALTHCHECK is still starting"
+        );
+        let ran = c(serde_json::json!([{"ExitCode": 1, "Output": "not yet"}]));
+        assert_eq!(
+            still_starting(&ran, true),
+            "its HEALTHCHECK is still starting"
+        );
+    }
 
     #[test]
     fn describes_what_it_waits_for() {

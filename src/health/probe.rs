@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{HealthError, HealthPolicy};
-use crate::engine::Machine;
+use crate::engine::{Engine, Machine};
 use crate::secrets;
 
 const HTTP_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -159,10 +159,12 @@ pub fn probe_port(c: &Container) -> Option<u16> {
 
 /// Every way to reach `port` of the container from this machine, direct ones first. On another
 /// machine only what it publishes on all its addresses (or one of them) is reached, at that
-/// machine: its bridges and its loopback are not this one's.
-pub fn routes(c: &Container, port: u16, machine: &Machine) -> Vec<Route> {
+/// machine: its bridges and its loopback are not this one's. Its addresses on the engine's
+/// networks are asked only when `networks_here` (see [`Engine::networks_here`]): a rootless
+/// engine's are in its own namespace, and asking them would go out by the default route.
+pub fn routes(c: &Container, port: u16, machine: &Machine, networks_here: bool) -> Vec<Route> {
     let mut out = Vec::new();
-    let here = *machine == Machine::This;
+    let here = *machine == Machine::This && networks_here;
     let at = |ip: IpAddr, port: u16| SocketAddr::new(ip, port).to_string();
     if c.network_mode() == "host" {
         out.push(Route {
@@ -256,8 +258,23 @@ impl Probe {
         Probe::new(target, policy.expect_status, policy.json.clone())
     }
 
-    pub(super) fn default_for(c: &Container) -> Option<Result<Probe, HealthError>> {
-        probe_port(c).map(|port| Probe::new(Target::Default { port }, None, Vec::new()))
+    /// The probe of a container no check was named for: its [`probe_port`], unless nothing
+    /// reaches it from here, a port it only exposes on an engine whose networks are not this
+    /// machine's (another machine's, a rootless one's): then none, as for a container with no
+    /// port, and the settle time alone judges it.
+    pub(super) fn default_for(
+        c: &Container,
+        engine: &dyn Engine,
+    ) -> Option<Result<Probe, HealthError>> {
+        let port = probe_port(c)?;
+        if !engine.networks_here() && routes(c, port, &engine.machine(), false).is_empty() {
+            tracing::info!(
+                "{}: port {port} is not published, and its address is not reached from here: judged by its settle time alone",
+                c.name()
+            );
+            return None;
+        }
+        Some(Probe::new(Target::Default { port }, None, Vec::new()))
     }
 
     fn new(
@@ -281,7 +298,7 @@ impl Probe {
     pub(super) async fn attempt(
         &mut self,
         c: &Container,
-        machine: &Machine,
+        engine: &dyn Engine,
     ) -> Result<String, String> {
         let (port, path, default, scheme) = match &self.target {
             Target::Url(url) => {
@@ -299,7 +316,7 @@ impl Probe {
             ),
             Target::Default { port } => (*port, "/".to_string(), true, "http"),
         };
-        let candidates = routes(c, port, machine);
+        let candidates = routes(c, port, &engine.machine(), engine.networks_here());
         if candidates.is_empty() {
             return Err(format!(
                 "port {port} is neither on a network the host reaches nor published"
@@ -453,7 +470,7 @@ mod tests {
                 "Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}]}
             }
         }));
-        let found: Vec<String> = routes(&c, 8080, &Machine::This)
+        let found: Vec<String> = routes(&c, 8080, &Machine::This, true)
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -465,8 +482,8 @@ mod tests {
             ]
         );
         assert!(
-            routes(&c, 8080, &Machine::This)[0].direct
-                && !routes(&c, 8080, &Machine::This)[1].direct
+            routes(&c, 8080, &Machine::This, true)[0].direct
+                && !routes(&c, 8080, &Machine::This, true)[1].direct
         );
         // On another machine its bridge and its loopback are out of reach: only what it
         // publishes on its addresses, at that machine.
@@ -478,7 +495,7 @@ mod tests {
             }
         }));
         let remote = Machine::Remote("quay-2.lan".into());
-        let found: Vec<String> = routes(&far, 8080, &remote)
+        let found: Vec<String> = routes(&far, 8080, &remote, false)
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -489,11 +506,22 @@ mod tests {
                 "192.0.2.7:18082 (its port 8080 published as 192.0.2.7:18082)",
             ]
         );
-        assert!(routes(&far, 8080, &remote).iter().all(|e| !e.direct));
+        assert!(routes(&far, 8080, &remote, false).iter().all(|e| !e.direct));
         let host = container(serde_json::json!({"HostConfig": {"NetworkMode": "host"}}));
         assert_eq!(
-            routes(&host, 80, &Machine::This)[0].to_string(),
+            routes(&host, 80, &Machine::This, true)[0].to_string(),
             "127.0.0.1:80 (the host's network)"
+        );
+        // A rootless engine's network is in its own namespace (rootless Podman reports its
+        // `podman` network at 10.88.0.2, which from here is the default route's): only what it
+        // publishes on this machine's loopback is asked.
+        let rootless: Vec<String> = routes(&c, 8080, &Machine::This, false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            rootless,
+            ["127.0.0.1:18080 (its port 8080 published as 127.0.0.1:18080)"]
         );
     }
 }

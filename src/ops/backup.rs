@@ -443,7 +443,7 @@ pub async fn prepare_backup(
     request: &BackupRequest,
 ) -> Result<Prepared> {
     let (lock, app) = preflight::claim_running(engine, state, name).await?;
-    let (loaded, facts, settings) = settings::of_container(engine, catalog, given, &app).await?;
+    let (loaded, facts, health) = settings::of_container(engine, catalog, given, &app).await?;
     let spec = loaded.and_then(|l| l.profile.database);
     let target = target(
         engine,
@@ -461,14 +461,7 @@ pub async fn prepare_backup(
     }
     let root = request.root(state);
     ensure_room(engine, &root, &[(&app, &target)]).await?;
-    let plan = plan::build::plan_backup(
-        &app,
-        target,
-        root,
-        request.keep(),
-        request.online,
-        settings.health,
-    );
+    let plan = plan::build::plan_backup(&app, target, root, request.keep(), request.online, health);
     Ok(Prepared {
         plan,
         locks: vec![lock],
@@ -487,7 +480,7 @@ pub async fn prepare_restore(
     request: &BackupRequest,
 ) -> Result<Prepared> {
     let (lock, app) = preflight::claim_running(engine, state, name).await?;
-    let (.., settings) = settings::of_container(engine, catalog, given, &app).await?;
+    let (.., health) = settings::of_container(engine, catalog, given, &app).await?;
     let root = request.root(state);
     let found = find(&root, name, id)?;
     let facts = Facts::read(
@@ -511,14 +504,7 @@ pub async fn prepare_restore(
     )
     .await?;
     ensure_room(engine, &root, &[(&app, &safety)]).await?;
-    let plan = plan::build::plan_restore(
-        &app,
-        safety,
-        &found.path,
-        root,
-        request.keep(),
-        settings.health,
-    );
+    let plan = plan::build::plan_restore(&app, safety, &found.path, root, request.keep(), health);
     Ok(Prepared {
         plan,
         locks: vec![lock],

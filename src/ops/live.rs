@@ -330,7 +330,8 @@ pub async fn check_container(
         profile: choice.clone(),
         ..Given::default()
     };
-    let health = settings::resolve(&given, Some((profile, &members[0].1)), &members[0].0)?.health;
+    let health =
+        settings::resolve(&given, Some((profile, &members[0].1)), &members[0].0).health()?;
     let version = profile.expect_version.clone().map(VersionSource::Url);
     let rules = LiveRules {
         health: &health,

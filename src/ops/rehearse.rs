@@ -101,7 +101,7 @@ pub async fn prepare(
         }
         // The profile's commands are written against the copy: `${ANCHORE_DB_HOST}` is its.
         options.hop_steps = hop_steps(profile, &old, &options, &[pointed.facts(&facts)])?;
-        options.health = settings::resolve(&req.given, Some((profile, &facts)), &old)?.health;
+        options.health = settings::resolve(&req.given, Some((profile, &facts)), &old).health()?;
         let version = options.hop(0).expect_version;
         let rules = live::LiveRules {
             health: &options.health,

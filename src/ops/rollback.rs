@@ -50,13 +50,13 @@ pub async fn prepare(
         ),
     )
     .await?;
-    let (.., settings) = settings::of_container(engine, catalog, given, &previous).await?;
+    let (.., health) = settings::of_container(engine, catalog, given, &previous).await?;
     let restore = match restore {
         true => restore_plan(engine, state, name, &current, &previous, request).await?,
         false => None,
     };
     Ok(Prepared {
-        plan: plan::plan_rollback(name, &current, &previous, settings.health, restore),
+        plan: plan::plan_rollback(name, &current, &previous, health, restore),
         locks: vec![lock],
     })
 }

@@ -497,7 +497,6 @@ fn check(
         )));
     }
     let from = service.image();
-    let labels = service.labels();
     let current = ImageRef::parse(&from).ok_or_else(|| {
         Error::Refused(format!(
             "the spec of {name} names {from:?}, no image reference"
@@ -511,7 +510,7 @@ fn check(
         Target::Image(image) => image.clone(),
     };
     let to = crate::plan::build::pinned(to, &req.options.pins);
-    let health = settings::resolve_named(&req.given, None, &name, &labels)?.health;
+    let health = settings::resolve_service(&req.given, service).health()?;
     if health.explicit() && !product {
         return Err(Error::Refused(format!(
             "{name} is a Swarm service: its tasks' HEALTHCHECK, which Swarm awaits, decides; --health-url and --health-port are not taken for it"

@@ -198,6 +198,14 @@ impl Claimed {
         }
     }
 
+    /// The image the primary member runs, as written, whose tag decides its default rules.
+    fn image(&self) -> String {
+        match &self.workload {
+            Workload::Containers => self.olds[0].image().to_string(),
+            Workload::Services(services) => services[0].image(),
+        }
+    }
+
     /// The members and facts of the product itself: neither companions nor related products,
     /// whose facts its profile's rules do not read.
     fn product<'a>(
@@ -244,8 +252,13 @@ pub async fn prepare(
         .await?;
     }
     let read = profile.map(|p| (p, &group.facts[0]));
-    options.health =
-        settings::resolve_named(&req.given, read, &group.names[0], &group.labels())?.health;
+    let primary = settings::Subject {
+        name: &group.names[0],
+        labels: &group.labels(),
+        image: &group.image(),
+        profile: read,
+    };
+    options.health = settings::resolve_workload(&req.given, &primary).health()?;
     if let Some(profile) = profile {
         require_live(engine, profile, &group, &options, req.follows.is_some()).await?;
     }

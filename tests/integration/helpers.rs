@@ -182,9 +182,19 @@ impl Scene {
     /// A scene on the world's Podman service (`CUTOVER_TEST_PODMAN`): this test's docker CLI
     /// and `cutover` reach it by `DOCKER_HOST`, as Podman's users point Docker tools at it.
     pub fn on_podman(test: &str) -> Scene {
-        let host = std::env::var("CUTOVER_TEST_PODMAN").expect(
-            "CUTOVER_TEST_PODMAN is not set: run the tests in `bash fixtures/world.sh test`",
-        );
+        Scene::on_engine("CUTOVER_TEST_PODMAN", test)
+    }
+
+    /// As [`Scene::on_podman`], on the world's rootless Podman service.
+    pub fn on_rootless_podman(test: &str) -> Scene {
+        Scene::on_engine("CUTOVER_TEST_PODMAN_ROOTLESS", test)
+    }
+
+    /// A scene on the engine whose address the variable `var` holds, for this test's thread.
+    fn on_engine(var: &str, test: &str) -> Scene {
+        let host = std::env::var(var).unwrap_or_else(|_| {
+            panic!("{var} is not set: run the tests in `bash fixtures/world.sh test`")
+        });
         ENGINE.with(|e| *e.borrow_mut() = Some(host));
         Scene::new(test)
     }

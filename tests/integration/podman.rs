@@ -4,10 +4,15 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
+use crate::auto::{config, webhook};
 use crate::backups::volumes_round_trip;
 use crate::campaigns::two_hops;
 use crate::helpers::*;
+use crate::products::{anchore_group_moves_together, anchore_with};
 use crate::recover::killed_after_the_rename_is_put_back;
+use crate::rollback::rolled_back_to_the_kept_old_container;
 use crate::tasks::own_task_runs_in_a_one_shot;
 use crate::upgrade::assert_rolled_back;
 
@@ -25,24 +30,45 @@ fn served(scene: &Scene, tag: &str, options: &[&str]) -> (String, u16) {
 /// environment and limits, names its own host, and serves; the plan says it ran on Podman.
 #[test]
 fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
-    let scene = Scene::on_podman("podup");
+    upgraded_keeping_the_data_and_the_settings(&Scene::on_podman("podup"), true);
+}
+
+/// A rootless Podman (its service run by a user with subordinate ids, containers on its own
+/// network namespace through slirp4netns): the same upgrade keeps the data, its owners and
+/// the settings. Its container's address on its network is the namespace's, not the host's:
+/// the new version is judged through the port it publishes on the host's loopback. (Its
+/// Docker-compatible create ignores `--ulimit`, measured: there is no limit to carry.)
+#[test]
+fn an_upgrade_on_rootless_podman_keeps_the_data_and_is_judged_where_it_publishes() {
+    let out = upgraded_keeping_the_data_and_the_settings(
+        &Scene::on_rootless_podman("podrootless"),
+        false,
+    );
+    let judged = step_detail(&out.json(), "await_healthy").to_string();
+    assert!(
+        judged.contains("published as 127.0.0.1:") && !judged.contains("its address on network"),
+        "{judged}"
+    );
+}
+
+/// The upgrade of a container with a volume (a file of user 999's in it), an environment and,
+/// with `limits`, limits of its own, on the scene's Podman, from 1 to 2: its outcome.
+fn upgraded_keeping_the_data_and_the_settings(scene: &Scene, limits: bool) -> Outcome {
     let volume = scene.name("data");
-    let (name, port) = served(
-        &scene,
-        "1",
-        &[
-            "-v",
-            &format!("{volume}:/data"),
-            "-e",
-            "KEPT=yes",
+    let mount = format!("{volume}:/data");
+    let mut options = vec!["-v", &mount, "-e", "KEPT=yes"];
+    if limits {
+        options.extend([
             "--ulimit",
             "nofile=1000:1000",
             "--ulimit",
             "nproc=2000:2000",
-        ],
-    );
+        ]);
+    }
+    let (name, port) = served(scene, "1", &options);
     http_get_eventually(port, "/");
-    docker(&["exec", &name, "sh", "-c", "echo written-on-1 > /data/mine"]);
+    let mine = "echo written-on-1 > /data/mine && chown 999:999 /data/mine";
+    docker(&["exec", &name, "sh", "-c", mine]);
     let old_id = id_of(&name);
     let out = scene.upgrade(&name, "2", &["--json", "--settle", "2s"]);
     out.expect(0);
@@ -59,10 +85,14 @@ fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
     let c = inspect(&name).unwrap();
     let env = c["Config"]["Env"].to_string();
     assert!(env.contains("KEPT=yes"), "{env}");
-    let limits = c["HostConfig"]["Ulimits"].to_string();
+    assert_eq!(
+        docker(&["exec", &name, "stat", "-c", "%u:%g", "/data/mine"]),
+        "999:999"
+    );
+    let carried = c["HostConfig"]["Ulimits"].to_string();
     assert!(
-        limits.contains("1000"),
-        "the container's own limit was carried: {limits}"
+        !limits || carried.contains("1000"),
+        "the container's own limit was carried: {carried}"
     );
     let host = docker(&["exec", &name, "hostname"]);
     assert!(!old_id.starts_with(&host), "a host of its own: {host}");
@@ -72,31 +102,53 @@ fn an_upgrade_on_podman_keeps_the_data_the_settings_and_the_limits() {
         "Podman's own HOSTNAME of the old container was not carried"
     );
     assert_no_leftovers(&name);
+    out
 }
 
 /// A version that crashes as it starts is rolled back to the same container on Podman, whose
 /// data is intact.
 #[test]
 fn a_crashing_version_on_podman_goes_back_to_the_same_container() {
-    let scene = Scene::on_podman("podcrash");
-    let (name, port) = served(&scene, "1", &["--restart", "always"]);
+    crashing_version_goes_back(&Scene::on_podman("podcrash"));
+}
+
+/// The same on a rootless Podman.
+#[test]
+fn a_crashing_version_on_rootless_podman_goes_back_to_the_same_container() {
+    crashing_version_goes_back(&Scene::on_rootless_podman("podrlcrash"));
+}
+
+/// An upgrade of `demo:1` (restarted always) to a version that crashes as it starts, on the
+/// scene's Podman: back to the same container, serving.
+fn crashing_version_goes_back(scene: &Scene) {
+    let (name, port) = served(scene, "1", &["--restart", "always"]);
     http_get_eventually(port, "/");
     let before = inspect(&name).unwrap();
     let crash = image("crash");
     let out = scene.cutover(&[
         "upgrade", &name, "--image", &crash, "--yes", "--json", "--settle", "5s",
     ]);
-    assert_rolled_back(&scene, &name, port, &before, &out);
+    assert_rolled_back(scene, &name, port, &before, &out);
 }
 
 /// A run killed right after it renamed the old container aside on Podman: `recover` puts the
 /// same container back under its name, running on its data.
 #[test]
 fn a_run_killed_on_podman_is_put_back_by_recover() {
-    let scene = Scene::on_podman("podkill");
-    let (name, port) = served(&scene, "1", &[]);
+    killed_then_recovered(&Scene::on_podman("podkill"));
+}
+
+/// The same on a rootless Podman.
+#[test]
+fn a_run_killed_on_rootless_podman_is_put_back_by_recover() {
+    killed_then_recovered(&Scene::on_rootless_podman("podrlkill"));
+}
+
+/// `demo:1` on the scene's Podman, its upgrade killed after the rename, then `recover`.
+fn killed_then_recovered(scene: &Scene) {
+    let (name, port) = served(scene, "1", &[]);
     http_get_eventually(port, "/");
-    killed_after_the_rename_is_put_back(&scene, &name, port);
+    killed_after_the_rename_is_put_back(scene, &name, port);
 }
 
 /// Quay's profile on Podman, as Red Hat's standalone procedure runs it: its PostgreSQL, run by
@@ -473,6 +525,13 @@ fn volumes_round_trip_on_podman() {
     volumes_round_trip(&Scene::on_podman("podvolumes"));
 }
 
+/// The same on a rootless Podman, whose volumes hold the files of its user's subordinate ids:
+/// they come back as the container sees them.
+#[test]
+fn volumes_round_trip_on_rootless_podman() {
+    volumes_round_trip(&Scene::on_rootless_podman("podrlvolumes"));
+}
+
 /// `task` on Podman: a profile's task runs in a one-shot on the app's volume while it is stopped.
 #[test]
 fn a_task_runs_on_podman() {
@@ -497,4 +556,166 @@ fn check_reads_podmans_containers_beside_one_it_keeps_restarting() {
     for _ in 0..30 {
         scene.cutover(&["check", "--all", "--json"]).expect(0);
     }
+}
+
+/// `check`'s entry for `name` among the containers it reported.
+fn status_of(checked: &Outcome, name: &str) -> Value {
+    checked.json()["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["container"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("check did not report {name}: {}", checked.stdout))
+}
+
+/// `auto` on Podman: a container opted in by its label and one by the config file are seen by
+/// `check` for what they are, eligible, and upgraded by one pass, which notifies its webhook.
+#[test]
+fn auto_on_podman_upgrades_the_opted_in_containers_and_notifies() {
+    let _turn = auto_turn();
+    let scene = Scene::on_podman("podauto");
+    let reg = registry();
+    let labelled = scene.run_image(
+        "a",
+        &["--init", "-l", "cutover.enable=true"],
+        &format!("{reg}/auto-a:1.0.0"),
+    );
+    let listed = scene.run_image("b", &["--init"], &format!("{reg}/auto-b:1.0.0"));
+    let (url, hook) = webhook();
+    let cfg = config(
+        &scene,
+        &format!("webhook: {url}\ncontainers:\n  {listed}: {{policy: patch}}\n"),
+    );
+    let checked = scene.cutover(&["check", "--json", "--config", &cfg]);
+    checked.expect(0);
+    for (name, repo) in [(&labelled, "auto-a"), (&listed, "auto-b")] {
+        let status = status_of(&checked, name);
+        assert_eq!(status["eligible"], true, "{status}");
+        assert_eq!(status["target"], format!("{reg}/{repo}:1.0.1"), "{status}");
+    }
+
+    let out = scene.cutover(&["auto", "--config", &cfg, "--json", "--settle", "1s"]);
+    out.expect(10);
+    let results = out.json()["pass"]["results"].clone();
+    for (name, repo) in [(&labelled, "auto-a"), (&listed, "auto-b")] {
+        let result = results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["container"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} was not in the pass: {results}"));
+        assert_eq!(result["result"], "upgraded", "{result}");
+        assert_eq!(
+            inspect(name).unwrap()["Config"]["Image"],
+            format!("{reg}/{repo}:1.0.1")
+        );
+    }
+    let body: Value = serde_json::from_str(&hook.join().unwrap()).unwrap();
+    let told = body["containers"].to_string();
+    assert!(told.contains(&labelled) && told.contains(&listed), "{body}");
+}
+
+/// On Podman, the passes that only plan (`plan --all`, `auto --approval`) read `podman login`'s
+/// file before Docker's config, as `check` and `upgrade` do: an old Docker login for the same
+/// registry, which it refuses, is not the one used. No password is shown.
+#[test]
+fn plans_on_podman_take_podmans_login_before_an_old_docker_one() {
+    use base64::Engine as _;
+    let _turn = auto_turn();
+    let scene = Scene::on_podman("podplanlogin");
+    let image = format!("{}/private/app:1.0.0", auth_registry());
+    let runtime = temp_dir(&scene, "xdg-runtime");
+    let login = podman_login_file(runtime.join("containers/auth.json"));
+    podman(&["pull", "--authfile", login.to_str().unwrap(), &image]);
+    let name = scene.run_image("app", &[], &image);
+    let home = temp_dir(&scene, "home");
+    let docker_config = home.join(".docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let old = base64::engine::general_purpose::STANDARD.encode("cutover:an-old-password");
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{old}\"}}}}}}",
+            auth_registry()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("HOME", home.to_str().unwrap()),
+        ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
+        ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+    ];
+    let cfg = config(
+        &scene,
+        &format!("settle: 1s\ncontainers:\n  {name}: {{policy: patch}}\n"),
+    );
+    let target = format!("{}/private/app:1.0.1@sha256:", auth_registry());
+
+    let file = temp_dir(&scene, "plan").join("plan.json");
+    let file = file.to_str().unwrap();
+    let all = scene.cutover_with_env(&["plan", "--all", "--config", &cfg, "--out", file], &env);
+    all.expect(0);
+    let written: Value = serde_json::from_str(&read(Path::new(file))).unwrap();
+    let planned = written["upgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["container"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} was not planned: {written}"));
+    assert!(
+        planned["to"].as_str().unwrap().starts_with(&target),
+        "{planned}"
+    );
+
+    let approval =
+        scene.cutover_with_env(&["auto", "--approval", "--config", &cfg, "--json"], &env);
+    approval.expect(0);
+    assert!(
+        approval.json()["summary"].to_string().contains(&name),
+        "{}",
+        approval.stdout
+    );
+    assert_eq!(inspect(&name).unwrap()["Config"]["Image"], image.as_str());
+    for out in [&all, &approval] {
+        assert!(!out.stdout.contains(REGISTRY_PASSWORD) && !out.stderr.contains(REGISTRY_PASSWORD));
+    }
+}
+
+/// A product's group on Podman: Anchore's three services on one PostgreSQL, all run by Podman,
+/// move together and go back together, as on Docker. Without their image's HEALTHCHECK, which
+/// Podman runs from systemd timers, and this machine has no systemd: it would stay `starting`
+/// (see README); cutover asks their profile's health endpoint.
+#[test]
+fn anchore_services_on_podman_move_together_and_go_back_together() {
+    let a = anchore_with(Scene::on_podman("podanchore"), "anchore", &[], |_, _| {
+        vec!["--no-healthcheck".into()]
+    });
+    anchore_group_moves_together(&a);
+}
+
+/// `rollback` on Podman, after `upgrade --keep-old`: the kept container serves again.
+#[test]
+fn rollback_on_podman_returns_to_the_kept_old_container() {
+    let scene = Scene::on_podman("podrollback");
+    let (name, port) = scene.run_published("app", "1");
+    rolled_back_to_the_kept_old_container(&scene, &name, port);
+}
+
+/// Podman runs a HEALTHCHECK from a systemd timer, and this machine runs no systemd: a version
+/// with one never reports healthy. The upgrade goes back when its health timeout ends, and says
+/// why, not only that it was still starting.
+#[test]
+fn a_healthcheck_podman_never_runs_is_named_when_the_upgrade_goes_back() {
+    let scene = Scene::on_podman("podnohealth");
+    let (name, port) = served(&scene, "1", &["--init"]);
+    http_get_eventually(port, "/");
+    let out = scene.upgrade(&name, "healthy", &["--json", "--health-timeout", "4s"]);
+    out.expect(1);
+    let failure = out.json()["failure"].to_string();
+    assert!(
+        failure.contains("Podman never ran its HEALTHCHECK"),
+        "{failure}"
+    );
+    assert!(http_get_eventually(port, "/").contains("version=1"));
 }

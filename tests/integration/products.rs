@@ -474,7 +474,12 @@ fn quays_clair_moves_with_it_backed_up_and_ready_before_quay_starts() {
 
 #[test]
 fn anchore_services_on_one_database_move_together_and_the_schema_is_checked() {
-    let a = anchore("anchore", "anchore", &[]);
+    anchore_group_moves_together(&anchore("anchore", "anchore", &[]));
+}
+
+/// Anchore's three services on one database move to the next version together, the schema
+/// migrated once before any starts; a version whose migration fails puts all three back.
+pub(crate) fn anchore_group_moves_together(a: &Anchore) {
     let (scene, db) = (&a.scene, &a.db);
     let [catalog, api, queue] = [&a.services[0], &a.services[1], &a.services[2]];
     let out = scene.upgrade(api, "v0.7.1", &["--json"]);
@@ -799,20 +804,19 @@ pub(crate) struct Anchore {
 const QUICKSTART_PASSWORD: &str = "mysecretpassword";
 
 pub(crate) fn anchore(test: &str, db_user: &'static str, extra_env: &[&str]) -> Anchore {
-    anchore_with(test, db_user, extra_env, |_, _| Vec::new())
+    anchore_with(Scene::new(test), db_user, extra_env, |_, _| Vec::new())
 }
 
-/// As [`anchore`], each service also given the `docker run` options `options` makes from the
-/// scene and the database password.
-fn anchore_with(
-    test: &str,
+/// As [`anchore`] on `scene`'s engine, each service also given the `docker run` options
+/// `options` makes from the scene and the database password.
+pub(crate) fn anchore_with(
+    scene: Scene,
     db_user: &'static str,
     extra_env: &[&str],
     options: impl Fn(&Scene, &str) -> Vec<String>,
 ) -> Anchore {
-    let scene = Scene::new(test);
     let net = network(&scene);
-    let password = format!("{QUICKSTART_PASSWORD}-{test}");
+    let password = format!("{QUICKSTART_PASSWORD}-{}", scene.prefix);
     let db = postgres(&scene, &net, "postgres", &password, "postgres");
     let mut env = vec![
         "ANCHORE_DB_HOST=db".to_string(),
@@ -860,11 +864,16 @@ fn anchore_with(
             name
         })
         .collect();
+    // A service run with `--no-healthcheck` (no health status, or Podman's empty one) is asked
+    // what its HEALTHCHECK would ask.
+    let healthy = |c: &String| match inspect(c).unwrap()["State"]["Health"]["Status"].as_str() {
+        Some(status) if !status.is_empty() => status == "healthy",
+        _ => docker_output(&["exec", c, "healthcheck", "http://127.0.0.1:8228/health"])
+            .status
+            .success(),
+    };
     let start = Instant::now();
-    while !services
-        .iter()
-        .all(|c| inspect(c).unwrap()["State"]["Health"]["Status"] == "healthy")
-    {
+    while !services.iter().all(healthy) {
         assert!(
             start.elapsed() < Duration::from_secs(90),
             "the Anchore services never became healthy"
@@ -995,7 +1004,7 @@ fn anchore_with_its_database_stopped_is_told_to_start_it_not_to_fix_its_profile(
 #[test]
 fn anchore_on_its_own_service_port_is_judged_there() {
     let a = anchore_with(
-        "anchoreport",
+        Scene::new("anchoreport"),
         "postgres",
         &["ANCHORE_SERVICE_PORT=9228"],
         |_, _| {
@@ -1029,18 +1038,23 @@ fn anchore_on_its_own_service_port_is_judged_there() {
 /// Anchore uses the config's, so backing up and migrating the variables' would miss it.
 #[test]
 fn anchore_whose_config_names_another_database_is_refused_before_any_downtime() {
-    let a = anchore_with("anchoreconnect", "anchore", &[], |scene, password| {
-        let file = temp_dir(scene, "config").join("config.yaml");
-        std::fs::write(
+    let a = anchore_with(
+        Scene::new("anchoreconnect"),
+        "anchore",
+        &[],
+        |scene, password| {
+            let file = temp_dir(scene, "config").join("config.yaml");
+            std::fs::write(
             &file,
             format!("credentials:\n  database:\n    db_connect: 'postgresql://postgres:{password}@db:5432/postgres'\n    db_connect_args: {{ssl: false}}\nservices:\n  catalog:\n    enabled: true\n"),
         )
         .unwrap();
-        vec![
-            "-v".into(),
-            format!("{}:/config/config.yaml:ro", file.display()),
-        ]
-    });
+            vec![
+                "-v".into(),
+                format!("{}:/config/config.yaml:ro", file.display()),
+            ]
+        },
+    );
     let before: Vec<serde_json::Value> = a.services.iter().map(|c| inspect(c).unwrap()).collect();
     let out = a.scene.upgrade_refused(
         &a.services[0],

@@ -6,10 +6,16 @@ use crate::helpers::*;
 fn rollback_returns_to_the_kept_old_container_with_its_data() {
     let scene = Scene::new("rollback");
     let (name, port) = scene.run_published("app", "1");
-    let original = id_of(&name);
+    rolled_back_to_the_kept_old_container(&scene, &name, port);
+}
+
+/// `upgrade --keep-old` of `name` (`demo:1` serving on `port`) to 2, then `rollback`: the same
+/// container serves version 1 again on its data, the replaced one kept aside.
+pub(crate) fn rolled_back_to_the_kept_old_container(scene: &Scene, name: &str, port: u16) {
+    let original = id_of(name);
     let out = scene.cutover(&[
         "upgrade",
-        &name,
+        name,
         "--to",
         "2",
         "--keep-old",
@@ -31,17 +37,13 @@ fn rollback_returns_to_the_kept_old_container_with_its_data() {
     assert_eq!(id_of(&old), original);
     assert!(!is_running(&old));
     assert!(http_get_eventually(port, "/").contains("version=2"));
-    let upgraded = id_of(&name);
+    let upgraded = id_of(name);
 
-    let out = scene.cutover(&["rollback", &name, "--yes", "--json", "--settle", "1s"]);
+    let out = scene.cutover(&["rollback", name, "--yes", "--json", "--settle", "1s"]);
     out.expect(0);
     assert_eq!(out.json()["outcome"], "succeeded");
-    assert_eq!(
-        id_of(&name),
-        original,
-        "the original container serves again"
-    );
-    assert!(is_running(&name));
+    assert_eq!(id_of(name), original, "the original container serves again");
+    assert!(is_running(name));
     assert!(!exists(&old));
     let failed = format!("{name}-failed");
     assert_eq!(
@@ -58,7 +60,7 @@ fn rollback_returns_to_the_kept_old_container_with_its_data() {
         "v1, v2 and v1 again, on one volume: {log}"
     );
 
-    let history = scene.cutover(&["history", &name]);
+    let history = scene.cutover(&["history", name]);
     history.expect(0);
     assert!(
         history.stdout.contains("upgrade") && history.stdout.contains("rollback"),

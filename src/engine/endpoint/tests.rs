@@ -230,6 +230,24 @@ fn an_engine_on_another_host_is_on_another_machine() {
 }
 
 #[test]
+fn an_engine_on_a_socket_a_user_owns_is_rootless() {
+    let dir = std::env::temp_dir().join(format!("cutover-rootless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("podman.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let endpoint = Endpoint::at(&format!("unix://{}", path.display()));
+    let owner = |uid: u32| std::os::unix::fs::chown(&path, Some(uid), None);
+    if rustix::process::getuid().is_root() {
+        assert!(!endpoint.rootless(), "root's own socket");
+        owner(1000).unwrap();
+    }
+    assert!(endpoint.rootless(), "a user's socket");
+    assert!(!Endpoint::at("unix:///nowhere/docker.sock").rootless());
+    assert!(!Endpoint::at("tcp://127.0.0.1:2376").rootless());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn each_remote_engine_keeps_its_own_state() {
     let key = |host: &str| Endpoint::at(host).state_key();
     assert_eq!(key(LOCAL), None);

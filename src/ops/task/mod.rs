@@ -133,7 +133,7 @@ pub async fn prepare(
         check_environment(spec, &req.args, &files, worker.inspect)?;
     }
     let health =
-        settings::resolve(&req.given, Some((profile, &members[0].1)), &members[0].0)?.health;
+        settings::resolve(&req.given, Some((profile, &members[0].1)), &members[0].0).health()?;
     let version = profile.expect_version.clone().map(VersionSource::Url);
     let rules = live::LiveRules {
         health: &health,

@@ -71,7 +71,12 @@ impl Call {
                     "the container stopped while cutover waited to call it".into(),
                 ));
             }
-            for endpoint in health::routes(&container, c.port, &engine.machine()) {
+            for endpoint in health::routes(
+                &container,
+                c.port,
+                &engine.machine(),
+                engine.networks_here(),
+            ) {
                 let base = format!("http://{}", endpoint.addr);
                 let probe = http
                     .get(format!("{base}{}", c.while_path))

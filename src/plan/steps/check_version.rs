@@ -135,7 +135,7 @@ impl CheckVersion {
                 ))
             })?;
             let scheme = if self.tls { "https" } else { "http" };
-            health::routes(&c, port, &engine.machine())
+            health::routes(&c, port, &engine.machine(), engine.networks_here())
                 .iter()
                 .map(|e| format!("{scheme}://{}{path}", e.addr))
                 .collect()

@@ -10,27 +10,20 @@ use cutover::engine::DockerEngine;
 use cutover::fleet;
 use cutover::fleet::rollout::{self, Rollout};
 use cutover::notify;
-use cutover::ops::settings::Given;
-use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use cutover::run::Interrupt;
 use cutover::schedule::{Schedule, Window};
 
-use super::{bad_input, config_told, load_profiles, plan, refused, Site};
+use super::{config_told, given_of, load_profiles, plan, refused, Site};
 use crate::args::{CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::config::Approval;
 use cutover::ops::plan_file::PlanFile;
 
 pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
-    let mut config = config_told(&args.discovery, &args.notify)?;
-    config.command_line = args.policy.layer();
-    let given = Given {
-        config,
-        health: args.health.settings().map_err(bad_input)?,
-        profile: Choice::Auto,
-    };
+    let config = config_told(&args.discovery, &args.notify)?;
+    let given = given_of(config, Some(&args.health), Some(&args.policy), None)?;
     let window = args
         .window
         .as_ref()
@@ -44,7 +37,6 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .map(Schedule::parse)
         .transpose()
         .map_err(cutover::Error::from)?;
-    let mut registry = RegistryClient::new(given.config.insecure_registries.clone())?;
     let fleet = !given.config.hosts.is_empty();
     let approval = args.approval || given.config.approval == Approval::Required;
     let settings = auto::PassSettings {
@@ -56,8 +48,8 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
     };
     if approval {
         return match schedule {
-            None => approval_pass(&args, site, &registry, &settings).await,
-            Some(schedule) => approval_passes(&args, site, &registry, &settings, &schedule).await,
+            None => approval_pass(&args, site, &settings).await,
+            Some(schedule) => approval_passes(&args, site, &settings, &schedule).await,
         };
     }
     let exposition = match args.metrics_listen {
@@ -72,6 +64,7 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         }
         None => None,
     };
+    let mut registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let interrupt = Interrupt::from_signals();
     let rollout = args.rollout.rollout();
     // One engine is reached once; a fleet's hosts at each pass, so that a host away for one
@@ -222,7 +215,6 @@ impl Passes<'_> {
 async fn approval_pass(
     args: &AutoArgs,
     site: &Site,
-    registry: &RegistryClient,
     settings: &auto::PassSettings,
 ) -> anyhow::Result<Exit> {
     if args.health.given() {
@@ -231,14 +223,8 @@ async fn approval_pass(
         ));
     }
     let plans = plan::plans(site)?;
-    let planned = plan::plan_eligible(
-        site,
-        registry,
-        settings,
-        args.discovery.config.as_deref(),
-        &plans,
-    )
-    .await?;
+    let planned =
+        plan::plan_eligible(site, settings, args.discovery.config.as_deref(), &plans).await?;
     if planned.is_empty() {
         println!("Nothing to upgrade: no plan was written.");
         return Ok(Exit::Done);
@@ -266,7 +252,6 @@ async fn approval_pass(
 async fn approval_passes(
     args: &AutoArgs,
     site: &Site,
-    registry: &RegistryClient,
     settings: &auto::PassSettings,
     schedule: &Schedule,
 ) -> anyhow::Result<Exit> {
@@ -277,7 +262,7 @@ async fn approval_passes(
                 tracing::warn!("approved plans not applied: {e:#}");
             }
         }
-        if let Err(e) = approval_pass(args, site, registry, settings).await {
+        if let Err(e) = approval_pass(args, site, settings).await {
             tracing::warn!("pass skipped: {}", cutover::secrets::redact(&e.to_string()));
         }
     })

@@ -7,14 +7,19 @@ use cutover::engine::registry::RegistryClient;
 use cutover::fleet;
 use cutover::run::FirstSeen;
 
-use super::{load_config, load_profiles, Site};
+use super::{given_of, load_config, load_profiles, Site};
 use crate::args::{DiscoveryArgs, PolicyArgs};
 use crate::output::{self, Exit};
 
 /// One host, or with a config file that names `hosts`, every host of the fleet at once.
 pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
-    let mut config = load_config(&args.discovery)?;
-    config.command_line = args.policy.layer();
+    let given = given_of(
+        load_config(&args.discovery)?,
+        None,
+        Some(&args.policy),
+        None,
+    )?;
+    let config = &given.config;
     let mut registry = RegistryClient::new(config.insecure_registries.clone())?;
     let selection = match (args.all, args.names.is_empty()) {
         (true, _) => Selection::All,
@@ -27,7 +32,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
             let engine = site.engine().await?;
             registry = registry.logins(Logins::of(&engine));
             FleetWatch {
-                watched: check::discover(&engine, &config, &catalog, &selection).await?,
+                watched: check::discover(&engine, &given, &catalog, &selection).await?,
                 unreached: Vec::new(),
                 nodes: Vec::new(),
             }
@@ -35,7 +40,7 @@ pub async fn run(args: CheckArgs, site: &Site) -> anyhow::Result<Exit> {
         false => {
             let engines = fleet::connect(&config.hosts).await;
             let hosts = FleetHost::all(&engines);
-            check::discover_fleet(&hosts, &config, &catalog, &selection).await?
+            check::discover_fleet(&hosts, &given, &catalog, &selection).await?
         }
     };
     let statuses = found

@@ -30,7 +30,9 @@ use cutover::run::journal::StateDir;
 use cutover::run::Interrupt;
 use indicatif::MultiProgress;
 
-use crate::args::{self, ChangeArgs, CommonArgs, DiscoveryArgs, NotifyArgs};
+use crate::args::{
+    self, ChangeArgs, CommonArgs, DiscoveryArgs, HealthArgs, NotifyArgs, PolicyArgs,
+};
 use crate::output::{self, Exit};
 
 /// The built-in profiles and the user's; a broken user profile stops the command, with its
@@ -70,14 +72,35 @@ fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Conf
     Ok(config)
 }
 
-/// What the library resolves each container's settings from: the config file, the health
-/// flags, `--profile`.
-fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
+/// What the library resolves each workload's settings from, gathered here alone: the config
+/// file, the health flags, the rule flags (`--min-age`), `--profile`; a command that takes no
+/// such flag gives `None`.
+fn given_of(
+    config: Config,
+    health: Option<&HealthArgs>,
+    policy: Option<&PolicyArgs>,
+    profile: Option<&str>,
+) -> anyhow::Result<Given> {
     Ok(Given {
-        config: config_told(&change.discovery, &change.notify)?,
-        health: change.health.settings().map_err(bad_input)?,
-        profile: args::choice(change.profile.as_deref()),
+        config,
+        health: (health.map(HealthArgs::settings).transpose())
+            .map_err(bad_input)?
+            .unwrap_or_default(),
+        rules: policy.map(PolicyArgs::layer).unwrap_or_default(),
+        profile: args::choice(profile),
     })
+}
+
+/// What a command that changes containers was given: the config file with the command line's
+/// notification URLs, the health flags, `--profile`.
+fn given(change: &ChangeArgs) -> anyhow::Result<Given> {
+    let config = config_told(&change.discovery, &change.notify)?;
+    given_of(
+        config,
+        Some(&change.health),
+        None,
+        change.profile.as_deref(),
+    )
 }
 
 /// Refuses a changing command that could not ask for its confirmation, before anything is

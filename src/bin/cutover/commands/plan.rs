@@ -7,22 +7,19 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser};
 use cutover::auto;
 use cutover::discover::check::Status;
+use cutover::engine::credentials::Logins;
 use cutover::engine::reference::ImageRef;
 use cutover::engine::registry::RegistryClient;
 use cutover::fleet;
 use cutover::fleet::rollout;
 use cutover::ops::plan_file::{self, PlanFile, PlanStore, Planned};
 use cutover::ops::preflight::Prepared;
-use cutover::ops::settings::Given;
 use cutover::ops::upgrade;
-use cutover::profile::Choice;
 use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use serde_json::{json, Value};
 
-use super::{
-    bad_input, config_told, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site,
-};
+use super::{bad_input, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
@@ -140,19 +137,14 @@ async fn plan_all(args: PlanArgs, site: &Site) -> anyhow::Result<Exit> {
     }
     let settings = auto::PassSettings {
         asked: auto::Asked::default(),
-        given: Given {
-            config: config_told(&change.discovery, &change.notify)?,
-            health: change.health.settings().map_err(bad_input)?,
-            profile: Choice::Auto,
-        },
+        // Nothing but the config file was given (refused above), so no flag sets a layer.
+        given: super::given(change)?,
         catalog: load_profiles()?,
         window: None,
         first_seen: FirstSeen::under(&site.state_root),
     };
-    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let planned = plan_eligible(
         site,
-        &registry,
         &settings,
         change.discovery.config.as_deref(),
         &plans(site)?,
@@ -221,7 +213,8 @@ pub(super) async fn plan_one(
 ) -> anyhow::Result<Planned> {
     let one = One::aim(site, &args.change, name).await?;
     let first = prepare(&one, args).await?;
-    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?;
+    let registry = RegistryClient::new(one.given.config.insecure_registries.clone())?
+        .logins(Logins::of(&one.engine));
     // A Swarm service's plan names its images by stage only.
     let images = first
         .plan
@@ -511,25 +504,28 @@ pub(super) fn upgrade_args(words: &[String]) -> anyhow::Result<UpgradeArgs> {
 /// What a pass would upgrade now (what `check`'s policies make eligible), each planned as
 /// `cutover plan NAME --image TARGET` plans it with the config file `config`, in the order the
 /// pass would move them: `auto` with approval and `plan --all` write these. Nothing moves.
+/// One engine's registry logins are read in its own order (Podman's files first on Podman), as
+/// `check` reads them.
 pub(super) async fn plan_eligible(
     site: &Site,
-    registry: &RegistryClient,
     settings: &auto::PassSettings,
     config: Option<&Path>,
     plans: &PlanStore,
 ) -> anyhow::Result<Vec<Planned>> {
+    let registry = RegistryClient::new(settings.given.config.insecure_registries.clone())?;
     let checked = match settings.given.config.hosts.is_empty() {
         true => {
             let (engine, state) = site.connect().await?;
             let _pass = state.lock_auto()?;
-            auto::survey(&engine, registry, settings).await?
+            let registry = registry.logins(Logins::of(&engine));
+            auto::survey(&engine, &registry, settings).await?
         }
         false => {
             let hosts = &settings.given.config.hosts;
             let connected = fleet::connect_with_state(hosts, &site.state_root).await?;
             let members: Vec<fleet::Host<'_>> =
                 connected.iter().map(fleet::Connected::host).collect();
-            let (checked, unreached) = rollout::survey(&members, registry, settings).await?;
+            let (checked, unreached) = rollout::survey(&members, &registry, settings).await?;
             for host in unreached {
                 tracing::warn!("host {} could not be read: {}", host.host, host.error);
             }

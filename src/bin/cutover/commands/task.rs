@@ -6,9 +6,7 @@ use cutover::ops::task;
 
 use std::path::PathBuf;
 
-use cutover::ops::settings::Given;
-
-use super::{before_change, carry_out, given, load_config, load_profiles, refused, Site};
+use super::{before_change, carry_out, given, given_of, load_config, load_profiles, refused, Site};
 use crate::args::{self, BackupWhere, ChangeArgs, DiscoveryArgs};
 use crate::output::{self, Exit};
 
@@ -32,10 +30,7 @@ pub async fn run(args: TaskArgs, site: &Site, mut cli: clap::Command) -> anyhow:
     };
     let (site, aimed, name) = site
         .aim_alone(
-            Given {
-                config: load_config(&discovery)?,
-                ..Given::default()
-            },
+            given_of(load_config(&discovery)?, None, None, None)?,
             &name,
             &catalog,
         )
@@ -70,10 +65,9 @@ pub async fn run(args: TaskArgs, site: &Site, mut cli: clap::Command) -> anyhow:
     };
     before_change(&args.change)?;
     // The file's notification URLs and the command line's, with the file as the host sees it.
-    let given = given(&args.change)?;
-    let mut config = aimed.config;
-    config.notify = given.config.notify;
-    let given = Given { config, ..given };
+    let mut given = given(&args.change)?;
+    let told = std::mem::replace(&mut given.config, aimed.config);
+    given.config.notify = told.notify;
     let tell = super::tell(&site, &given);
     let request = task::TaskRequest {
         name,
