@@ -25,6 +25,7 @@ pub const LABEL_COOLDOWN: &str = "cutover.cooldown";
 pub const LABEL_DEPENDS_ON: &str = "cutover.depends_on";
 pub const LABEL_REHEARSE: &str = "cutover.rehearse";
 
+/// A config file that cannot be used: bad input, by its path, saying what to write.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -32,9 +33,38 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid cutover config: {message}")]
-    Parse { path: String, message: String },
+    #[error("{path} is not a valid cutover config: {why}")]
+    Parse { path: String, why: Invalid },
+    /// A host of the fleet whose engine its entry does not tell.
+    #[error("host {name}: {why}")]
+    Host {
+        name: String,
+        why: endpoint::EndpointError,
+    },
 }
+
+/// What is wrong in a config file's text.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// Not YAML, or not the file's fields (serde's message names the field and the line).
+    #[error("{0}")]
+    Yaml(String),
+    /// A layer of update rules whose values do not read (see [`RuleLayer::apply`]).
+    #[error("{0}")]
+    Rules(String),
+    #[error(transparent)]
+    Window(#[from] crate::schedule::ScheduleError),
+    #[error("hosts: {0:?}: a host's name has no slash (its containers are HOST/NAME)")]
+    HostName(String),
+    #[error(
+        "hosts: {0}: give it a context or a host (ssh://USER@HOST, tcp://HOST:PORT), one of them"
+    )]
+    HostEngine(String),
+    #[error("containers: {name}: there is no host {host} under hosts")]
+    NoHost { name: String, host: String },
+}
+
+crate::error::category! { ConfigError => bad_input }
 
 /// One layer of rules; every field optional.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -121,14 +151,16 @@ pub struct HostEntry {
 impl HostEntry {
     /// The engine of the host `name`, as the docker CLI would reach it given its `--context` or
     /// `--host`; the error names the host.
-    pub fn endpoint(&self, name: &str) -> Result<Endpoint, String> {
+    pub fn endpoint(&self, name: &str) -> Result<Endpoint, ConfigError> {
         let given = endpoint::EngineGiven {
             host: self.host.clone(),
             context: self.context.clone(),
             wait: self.engine_wait,
         };
-        endpoint::resolve(&given, &endpoint::Sources::process())
-            .map_err(|e| format!("host {name}: {e}"))
+        endpoint::resolve(&given, &endpoint::Sources::process()).map_err(|why| ConfigError::Host {
+            name: name.to_string(),
+            why,
+        })
     }
 }
 
@@ -147,40 +179,40 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse {
+        Config::parse(&text).map_err(|why| ConfigError::Parse {
             path: path.display().to_string(),
-            message,
+            why,
         })
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
+    pub fn parse(text: &str) -> Result<Config, Invalid> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let config: Config = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+        let config: Config =
+            yaml_serde::from_str(text).map_err(|e| Invalid::Yaml(e.to_string()))?;
         // Values are checked now, so that a typo fails the run before anything is looked at.
         for layer in std::iter::once(&config.defaults).chain(config.containers.values().flatten()) {
-            layer.validate()?;
+            layer.validate().map_err(Invalid::Rules)?;
         }
         if let Some(window) = &config.window {
             crate::schedule::Window::parse(window)?;
         }
         for (name, host) in &config.hosts {
             if name.is_empty() || name.contains('/') {
-                return Err(format!(
-                    "hosts: {name:?}: a host's name has no slash (its containers are HOST/NAME)"
-                ));
+                return Err(Invalid::HostName(name.clone()));
             }
             if host.context.is_some() == host.host.is_some() {
-                return Err(format!("hosts: {name}: give it a context or a host (ssh://USER@HOST, tcp://HOST:PORT), one of them"));
+                return Err(Invalid::HostEngine(name.clone()));
             }
         }
         for name in config.containers.keys() {
             if let Some((host, _)) = name.split_once('/') {
                 if !config.hosts.contains_key(host) {
-                    return Err(format!(
-                        "containers: {name}: there is no host {host} under hosts"
-                    ));
+                    return Err(Invalid::NoHost {
+                        name: name.clone(),
+                        host: host.to_string(),
+                    });
                 }
             }
         }
@@ -284,7 +316,7 @@ impl RuleLayer {
             (given, earlier) => given.as_ref().or(earlier.as_ref()),
         };
         if let Some(min_age) = min_age {
-            rules.min_age = crate::duration::parse(min_age)?;
+            rules.min_age = crate::duration::parse(min_age).map_err(|e| e.to_string())?;
         }
         if let Some(rehearse) = self.rehearse {
             rules.rehearse = rehearse;
@@ -403,7 +435,7 @@ mod tests {
         );
         let required = Config::parse("approval: required").unwrap();
         assert_eq!(required.approval, Approval::Required);
-        let e = Config::parse("approval: maybe").unwrap_err();
+        let e = Config::parse("approval: maybe").unwrap_err().to_string();
         assert!(e.contains("required"), "{e}");
     }
 
@@ -435,7 +467,9 @@ mod tests {
             Duration::from_secs(300),
             "the command line over the labels"
         );
-        let both = Config::parse("defaults: {min_age: 2d, cooldown: 1d}").unwrap_err();
+        let both = Config::parse("defaults: {min_age: 2d, cooldown: 1d}")
+            .unwrap_err()
+            .to_string();
         assert!(both.contains("one setting"), "{both}");
     }
 
@@ -465,7 +499,7 @@ mod tests {
             ("containers: {nowhere/web: {}}", "there is no host nowhere"),
             ("hosts: {a: {contxt: x}}", "contxt"),
         ] {
-            let e = Config::parse(text).unwrap_err();
+            let e = Config::parse(text).unwrap_err().to_string();
             assert!(e.contains(says), "{text}: {e}");
         }
     }
@@ -474,21 +508,46 @@ mod tests {
     fn mistakes_are_reported_with_what_to_write() {
         assert!(Config::parse("defaults: {policy: often}")
             .unwrap_err()
+            .to_string()
             .contains("digest, patch, minor or major"));
         assert!(Config::parse("defaults: {cooldown: forever}")
             .unwrap_err()
+            .to_string()
             .contains("3d"));
         assert!(Config::parse("defaults: {pin: 'abc'}")
             .unwrap_err()
+            .to_string()
             .contains("^2024"));
         assert!(Config::parse("health_timeout: soon")
             .unwrap_err()
+            .to_string()
             .contains("\"soon\" is not a duration"));
         assert!(Config::parse("containers: {web: {settle: later}}")
             .unwrap_err()
+            .to_string()
             .contains("\"later\" is not a duration"));
-        assert!(Config::parse("webhok: x").unwrap_err().contains("webhok"));
+        assert!(Config::parse("webhok: x")
+            .unwrap_err()
+            .to_string()
+            .contains("webhok"));
         assert!(Config::parse("window: '25:00-26:00'").is_err());
         assert!(Config::parse("").is_ok());
+    }
+
+    /// A config file that cannot be read is bad input (exit 2) whose message, as the command
+    /// prints it with its causes, names the file and the reason once.
+    #[test]
+    fn an_unreadable_config_file_is_bad_input_told_once() {
+        let scratch = Scratch::new("config-missing");
+        let path = scratch.path().join("none.yaml");
+        let e = crate::Error::from(Config::load(&path).unwrap_err());
+        assert!(matches!(e, crate::Error::BadInput(_)), "{e:?}");
+        assert_eq!(e.exit(), crate::error::Exit::NothingChanged);
+        let told = format!("{:#}", anyhow::Error::from(e));
+        assert!(
+            told.starts_with(&format!("cannot read {}: ", path.display())),
+            "{told}"
+        );
+        assert_eq!(told.matches("No such file").count(), 1, "{told}");
     }
 }

@@ -3,10 +3,20 @@
 
 use std::time::Duration;
 
+/// Text where a duration goes that says none: bad input, quoted, with how to write one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a duration: {why} (write durations like 90s, 2m, 1h30m or 3d)")]
+pub struct DurationError {
+    text: String,
+    /// humantime's reason.
+    why: String,
+}
+
 /// The duration `text` says, or why it says none, with how to write one.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("{text:?} is not a duration: {e} (write durations like 90s, 2m, 1h30m or 3d)")
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    humantime::parse_duration(text.trim()).map_err(|why| DurationError {
+        text: text.to_string(),
+        why: why.to_string(),
     })
 }
 
@@ -24,7 +34,7 @@ mod tests {
         /// quotes what was written.
         #[test]
         fn any_text_is_a_duration_or_an_error_quoting_it(text in text()) {
-            if let Err(e) = super::parse(&text) {
+            if let Err(e) = super::parse(&text).map_err(|e| e.to_string()) {
                 said(&e)?;
                 prop_assert!(e.contains(&format!("{text:?}")), "{e}");
             }
@@ -37,7 +47,7 @@ mod tests {
         fn mistyped_durations_are_a_duration_or_an_error_quoting_them(
             text in mutated_text(seeds(&["90s", "2m", "1h30m", "3d", "1day 2h", "500ms", "10min"]))
         ) {
-            if let Err(e) = super::parse(&text) {
+            if let Err(e) = super::parse(&text).map_err(|e| e.to_string()) {
                 prop_assert!(e.contains(&format!("{text:?}")), "{e}");
             }
         }
@@ -59,7 +69,7 @@ mod tests {
     fn people_write_durations_with_units_and_hear_how_when_they_do_not() {
         assert_eq!(super::parse("1h30m").unwrap().as_secs(), 5400);
         assert_eq!(super::parse(" 90s ").unwrap().as_secs(), 90);
-        let error = super::parse("10").unwrap_err();
+        let error = super::parse("10").unwrap_err().to_string();
         assert!(
             error.contains("\"10\" is not a duration") && error.contains("90s"),
             "{error}"

@@ -18,7 +18,9 @@
 //! - [`profile`]: product profiles, the vendors' procedures as data, whose step kinds each plan
 //!   themselves into a hop's options (the plan knows no profile);
 //! - [`run`]: the journaling runner, which executes and undoes plans, and recovery;
-//! - [`error`]: the errors that stop a command before it changes anything;
+//! - [`error`]: the errors that stop a command before it changes anything, by category (bad
+//!   input, refused, the engine, the state directory), each layer's error converting into one;
+//!   and the one place where an error or a run's outcome becomes the exit code;
 //! - [`notify`]: messages about what passes and commands did, sent to operators' services;
 //! - [`config`]: the config file (`--config`): the update rules' layers, the fleet's hosts,
 //!   the notification URLs;

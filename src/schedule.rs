@@ -11,10 +11,18 @@ pub struct Window {
     end: NaiveTime,
 }
 
+/// A window or a schedule that cannot be read: bad input, quoted, with how to write it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("window {0:?}: write it as HH:MM-HH:MM in local time, e.g. 02:00-05:00")]
+    Window(String),
+    #[error("schedule {expr:?}: {why} (write it as cron does, e.g. \"0 3 * * *\")")]
+    Cron { expr: String, why: String },
+}
+
 impl Window {
-    pub fn parse(text: &str) -> Result<Window, String> {
-        let bad =
-            || format!("window {text:?}: write it as HH:MM-HH:MM in local time, e.g. 02:00-05:00");
+    pub fn parse(text: &str) -> Result<Window, ScheduleError> {
+        let bad = || ScheduleError::Window(text.to_string());
         let (start, end) = text.split_once('-').ok_or_else(bad)?;
         let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
         let window = Window {
@@ -48,13 +56,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn parse(expr: &str) -> Result<Schedule, String> {
+    pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
             .parse(expr)
-            .map_err(|e| {
-                format!("schedule {expr:?}: {e} (write it as cron does, e.g. \"0 3 * * *\")")
+            .map_err(|e| ScheduleError::Cron {
+                expr: expr.to_string(),
+                why: e.to_string(),
             })?;
         Ok(Schedule { cron })
     }
@@ -75,7 +84,7 @@ mod tests {
     /// A window or a schedule from the config file or a flag: read, or refused with what was
     /// written and how to write it; a schedule read finds its next time without hanging.
     fn read_as_window_and_schedule(text: &str) -> Result<(), TestCaseError> {
-        match Window::parse(text) {
+        match Window::parse(text).map_err(|e| e.to_string()) {
             Ok(window) => {
                 let _ = window.contains(t(12, 0));
             }
@@ -88,7 +97,7 @@ mod tests {
                 );
             }
         }
-        match Schedule::parse(text) {
+        match Schedule::parse(text).map_err(|e| e.to_string()) {
             Ok(schedule) => {
                 let _ =
                     schedule.next_after(Local.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
@@ -144,6 +153,7 @@ mod tests {
         );
         assert!(Window::parse("2am-5am")
             .unwrap_err()
+            .to_string()
             .contains("HH:MM-HH:MM"));
     }
 
@@ -162,6 +172,7 @@ mod tests {
         );
         assert!(Schedule::parse("nightly")
             .unwrap_err()
+            .to_string()
             .contains("0 3 * * *"));
     }
 }

@@ -11,6 +11,22 @@ use serde_json::Value;
 
 use crate::engine::facts::{env_value, Facts};
 
+/// A template that is malformed or would leak a secret (the profile's words: bad input), or
+/// one the container gives no value for (a refusal of that container).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{0:?}: an unclosed ${{")]
+    Unclosed(String),
+    #[error("{word:?}: ${{{inner}}} does not name a variable")]
+    NotAVariable { word: String, inner: String },
+    #[error("{0:?}: write a condition as the whole word ${{if:FILE#KEY|WORD}}")]
+    Condition(String),
+    #[error("{word:?}: ${{{name}}} would put a secret on the one-shot's command line, which every user of the host reads in `ps`: pass it in the one-shot's environment instead (`env: {{PGPASSWORD: \"${{{name}}}\"}}` with a URL that has no password, for a libpq client)")]
+    Secret { word: String, name: String },
+    #[error("the container has no {0}, which the profile's command needs")]
+    Unset(String),
+}
+
 /// A whole word `${if:FILE#KEY|WORD}`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Condition<'a> {
@@ -57,7 +73,7 @@ pub fn condition_files(words: &[String]) -> Vec<String> {
 
 /// A migration's words for a container with these facts: variables filled in, conditions
 /// resolved (a condition that does not hold leaves no word).
-pub fn expand_command(words: &[String], facts: &Facts) -> Result<Vec<String>, String> {
+pub fn expand_command(words: &[String], facts: &Facts) -> Result<Vec<String>, TemplateError> {
     let mut out = Vec::new();
     for word in words {
         match condition(word) {
@@ -84,21 +100,24 @@ struct Reference<'a> {
     default: Option<&'a str>,
 }
 
-fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
+fn references(word: &str) -> Result<Vec<Reference<'_>>, TemplateError> {
     let mut found = Vec::new();
     let mut rest = 0;
     while let Some(open) = word[rest..].find("${").map(|i| rest + i) {
         let close = word[open..]
             .find('}')
             .map(|i| open + i)
-            .ok_or_else(|| format!("{word:?}: an unclosed ${{"))?;
+            .ok_or_else(|| TemplateError::Unclosed(word.to_string()))?;
         let inner = &word[open + 2..close];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("{word:?}: ${{{inner}}} does not name a variable"));
+            return Err(TemplateError::NotAVariable {
+                word: word.to_string(),
+                inner: inner.to_string(),
+            });
         }
         found.push(Reference {
             start: open,
@@ -117,11 +136,9 @@ fn references(word: &str) -> Result<Vec<Reference<'_>>, String> {
 /// instead (see [`check_value`]), as libpq's `PGPASSWORD` with a URL that has no password.
 /// `secrets` are the variables the profile knows to hold one (its database's password or URL),
 /// besides those whose name says so.
-pub fn check(word: &str, secrets: &[String]) -> Result<(), String> {
+pub fn check(word: &str, secrets: &[String]) -> Result<(), TemplateError> {
     if word.starts_with("${if:") && condition(word).is_none() {
-        return Err(format!(
-            "{word:?}: write a condition as the whole word ${{if:FILE#KEY|WORD}}"
-        ));
+        return Err(TemplateError::Condition(word.to_string()));
     }
     if condition(word).is_some() {
         return Ok(());
@@ -130,37 +147,34 @@ pub fn check(word: &str, secrets: &[String]) -> Result<(), String> {
         .into_iter()
         .find(|r| crate::secrets::is_secret_name(r.name) || secrets.iter().any(|s| s == r.name))
     {
-        Some(r) => Err(format!(
-            "{word:?}: ${{{}}} would put a secret on the one-shot's command line, which every user of the host reads in `ps`: pass it in the one-shot's environment instead (`env: {{PGPASSWORD: \"${{{}}}\"}}` with a URL that has no password, for a libpq client)",
-            r.name, r.name
-        )),
+        Some(r) => Err(TemplateError::Secret {
+            word: word.to_string(),
+            name: r.name.to_string(),
+        }),
         None => Ok(()),
     }
 }
 
 /// The variables a word names, in order; an error when one is malformed.
-pub fn names(word: &str) -> Result<Vec<&str>, String> {
+pub fn names(word: &str) -> Result<Vec<&str>, TemplateError> {
     Ok(references(word)?.into_iter().map(|r| r.name).collect())
 }
 
 /// A value of a one-shot's environment: its templates well formed. Secrets belong here.
-pub fn check_value(value: &str) -> Result<(), String> {
+pub fn check_value(value: &str) -> Result<(), TemplateError> {
     references(value).map(|_| ())
 }
 
 /// The word with every reference replaced; a variable the container lacks, without a default,
 /// is an error that names it.
-pub fn expand(word: &str, env: &[String]) -> Result<String, String> {
+pub fn expand(word: &str, env: &[String]) -> Result<String, TemplateError> {
     let mut out = String::new();
     let mut at = 0;
     for r in references(word)? {
         out.push_str(&word[at..r.start]);
-        let value = env_value(env, r.name).or(r.default).ok_or_else(|| {
-            format!(
-                "the container has no {}, which the profile's command needs",
-                r.name
-            )
-        })?;
+        let value = env_value(env, r.name)
+            .or(r.default)
+            .ok_or_else(|| TemplateError::Unset(r.name.to_string()))?;
         out.push_str(value);
         at = r.end;
     }
@@ -218,7 +232,7 @@ mod tests {
         }
         if checked.is_ok() && condition(word).is_none() {
             if let Err(e) = expanded {
-                prop_assert!(e.contains("the container has no"), "{}", e);
+                prop_assert!(e.to_string().contains("the container has no"), "{}", e);
             }
         }
         Ok(())
@@ -279,7 +293,9 @@ mod tests {
                 matches!(p, Piece::Reference { name, .. } if crate::secrets::is_secret_name(name))
             });
             match check(&word, &[]) {
-                Err(e) if secret => prop_assert!(e.contains("would put a secret"), "{}", e),
+                Err(e) if secret => {
+                    prop_assert!(e.to_string().contains("would put a secret"), "{}", e)
+                }
                 checked => prop_assert_eq!(checked, Ok(())),
             }
             prop_assert_eq!(expand(&word, &env), Ok(expected));

@@ -90,8 +90,8 @@ pub fn seeds(texts: &[&str]) -> Vec<String> {
 }
 
 /// An error a person can act on has some text.
-pub fn said(error: &str) -> Result<(), TestCaseError> {
-    prop_assert!(!error.trim().is_empty(), "an empty error");
+pub fn said(error: impl std::fmt::Display) -> Result<(), TestCaseError> {
+    prop_assert!(!error.to_string().trim().is_empty(), "an empty error");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::discover::check::{self, Selection, Status};
 use crate::engine::reference::ImageRef;
 use crate::engine::registry::RegistryClient;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::health::HealthPolicy;
 use crate::notify::seconds;
 use crate::ops::backup::BackupRequest;
@@ -189,6 +189,18 @@ impl PassReport {
     /// was not read.
     pub fn failed(&self) -> bool {
         self.worst().is_some_and(PassOutcome::failed)
+    }
+
+    /// The pass's exit code (README, `auto`'s table): its worst result's, else `upgraded` when
+    /// it upgraded something (`auto`'s 10; a rolling `upgrade`'s 0), else done.
+    pub fn exit(&self, upgraded: Exit) -> Exit {
+        match self.worst() {
+            Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
+            Some(PassOutcome::HeldBack) => Exit::RehearsalFailed,
+            Some(worst) if worst.failed() => Exit::RolledBack,
+            _ if self.upgraded() > 0 => upgraded,
+            _ => Exit::Done,
+        }
     }
 
     pub fn worst(&self) -> Option<PassOutcome> {
@@ -682,5 +694,41 @@ mod tests {
     fn a_cycle_does_not_hang() {
         let (a, b) = (status("a", &["b"]), status("b", &["a"]));
         assert_eq!(dependency_order(vec![&a, &b]).len(), 2);
+    }
+
+    /// `auto`'s table: 0 nothing to upgrade, 10 upgraded with no failure, 1 a failure rolled
+    /// back (or refused), 3 one needs attention, 5 a rehearsal held one back; a rolling
+    /// `upgrade` exits 0 where `auto` exits 10.
+    #[test]
+    fn a_pass_exits_with_its_worst_result() {
+        let pass = |results: &[PassOutcome]| PassReport {
+            started_at: SystemTime::UNIX_EPOCH,
+            checked: Vec::new(),
+            results: results
+                .iter()
+                .map(|r| PassResult::told("app", *r, None))
+                .collect(),
+            unreached: Vec::new(),
+            backups: Vec::new(),
+        };
+        use PassOutcome::*;
+        let table = [
+            (vec![], 0),
+            (vec![NotAttempted], 0),
+            (vec![Upgraded], 10),
+            (vec![Upgraded, RolledBack], 1),
+            (vec![Refused], 1),
+            (vec![Upgraded, HeldBack], 5),
+            (vec![HeldBack, RolledBack], 1),
+            (vec![RolledBack, NeedsAttention], 3),
+        ];
+        for (results, code) in table {
+            assert_eq!(
+                pass(&results).exit(Exit::Upgraded).code(),
+                code,
+                "{results:?}"
+            );
+        }
+        assert_eq!(pass(&[Upgraded]).exit(Exit::Done), Exit::Done);
     }
 }

@@ -8,6 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::facts::{file_variants, Facts};
 
+/// Why a container's database cannot be told, or pointed at a copy: found before anything
+/// runs. No message quotes a connection, which may hold a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocationError {
+    /// A connection string or URL that cannot be read, and why.
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("the container's database connection is not set: it was looked for in {0}")]
+    NotSet(String),
+    /// The product's own reading names another database than the sources do (see
+    /// [`ProductReads`]), or none they name.
+    #[error("{0}")]
+    Disagrees(String),
+    /// A connection a rehearsal cannot rewrite to name the copy.
+    #[error("{0}")]
+    Unwritable(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DbEngine {
@@ -68,9 +86,9 @@ impl ProductReads {
     fn agrees(
         &self,
         facts: &Facts,
-        found: Result<Location, String>,
+        found: Result<Location, LocationError>,
         sources: &str,
-    ) -> Result<Location, String> {
+    ) -> Result<Location, LocationError> {
         let Some(value) = facts
             .files
             .get(&self.path)
@@ -84,25 +102,28 @@ impl ProductReads {
             self.written_as, self.see
         );
         let url = self.filled_in(facts, &value).map_err(|unset| {
-            format!("{place} uses ${{{unset}}}, which the container's environment does not set")
+            LocationError::Unreadable(format!(
+                "{place} uses ${{{unset}}}, which the container's environment does not set"
+            ))
         })?;
-        let theirs = parse_url(&url).map_err(|e| format!("{place}: {e}"))?;
+        let theirs =
+            parse_url(&url).map_err(|e| LocationError::Unreadable(format!("{place}: {e}")))?;
         crate::secrets::register(&theirs.password);
         let who = |l: &Location| format!("{}@{}:{}/{}", l.user, l.host, l.port, l.name);
         match found {
-            Err(_) => Err(format!(
+            Err(_) => Err(LocationError::Disagrees(format!(
                 "{place} names the database {} itself, where cutover does not read it: it reads the database from {sources} to back it up and migrate it, and they are not set; {how}",
                 who(&theirs)
-            )),
-            Ok(ours) if (theirs.engine, who(&theirs)) != (ours.engine, who(&ours)) => Err(format!(
+            ))),
+            Ok(ours) if (theirs.engine, who(&theirs)) != (ours.engine, who(&ours)) => Err(LocationError::Disagrees(format!(
                 "{place} names the database {}, but {sources} name {}: cutover would back up and migrate another database than the one the product uses; {how}",
                 who(&theirs),
                 who(&ours)
-            )),
-            Ok(ours) if theirs.password != ours.password => Err(format!(
+            ))),
+            Ok(ours) if theirs.password != ours.password => Err(LocationError::Disagrees(format!(
                 "{place} names the database {} with another password than {sources}: cutover would connect with the wrong one; {how}",
                 who(&theirs)
-            )),
+            ))),
             Ok(ours) => Ok(ours),
         }
     }
@@ -257,7 +278,7 @@ impl DatabaseSpec {
 
     /// Where the container's database is: the first source set, else the product's embedded
     /// database when the profile names one.
-    pub fn find(&self, facts: &Facts) -> Result<Found, String> {
+    pub fn find(&self, facts: &Facts) -> Result<Found, LocationError> {
         match self.locate(facts) {
             Ok(location) => Ok(Found::Server(location)),
             Err(e) => self
@@ -273,7 +294,7 @@ impl DatabaseSpec {
 
     /// The database the container uses, or why it cannot be told: where the sources say, when
     /// the product's own reading agrees.
-    pub fn locate(&self, facts: &Facts) -> Result<Location, String> {
+    pub fn locate(&self, facts: &Facts) -> Result<Location, LocationError> {
         let found = self.located_by_sources(facts);
         match &self.product_reads {
             Some(reads) => reads.agrees(facts, found, &self.describe()),
@@ -281,7 +302,7 @@ impl DatabaseSpec {
         }
     }
 
-    fn located_by_sources(&self, facts: &Facts) -> Result<Location, String> {
+    fn located_by_sources(&self, facts: &Facts) -> Result<Location, LocationError> {
         for source in &self.sources {
             let found = match source {
                 Source::UrlEnv { name, files } => facts.value(name, files).map(|url| {
@@ -312,7 +333,11 @@ impl DatabaseSpec {
                     let port = port
                         .as_deref()
                         .and_then(|p| facts.value(p, &[]))
-                        .map(|p| p.parse().map_err(|_| format!("{p:?} is not a port")))
+                        .map(|p| {
+                            p.parse().map_err(|_| {
+                                LocationError::Unreadable(format!("{p:?} is not a port"))
+                            })
+                        })
                         .transpose()?;
                     Ok(Location {
                         engine: *engine,
@@ -342,10 +367,7 @@ impl DatabaseSpec {
                 return Ok(location);
             }
         }
-        Err(format!(
-            "the container's database connection is not set: it was looked for in {}",
-            self.describe()
-        ))
+        Err(LocationError::NotSet(self.describe()))
     }
 }
 
@@ -404,7 +426,7 @@ impl DatabaseSpec {
     /// [`DatabaseSpec::locate`] reads it, where the container reads it: a variable of its
     /// environment, the file of its `NAME_FILE` secret, a dotenv file, a configuration file's
     /// key (a variable set as well would not override those for every product).
-    pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Pointed, String> {
+    pub fn point_at(&self, facts: &Facts, host: &str) -> Result<Pointed, LocationError> {
         let in_env = |name: &str| {
             crate::engine::facts::env_value(&facts.env, name)
                 .filter(|v| !v.is_empty())
@@ -437,10 +459,7 @@ impl DatabaseSpec {
                 return Ok(pointed);
             }
         }
-        Err(format!(
-            "the container's database connection is not set: it was looked for in {}",
-            self.describe()
-        ))
+        Err(LocationError::NotSet(self.describe()))
     }
 }
 
@@ -453,7 +472,7 @@ fn in_key(
     key: &str,
     url: &str,
     host: &str,
-) -> Result<Pointed, String> {
+) -> Result<Pointed, LocationError> {
     let wanted = url_at(url, host)?;
     let on_its_line = |line: &str| {
         line.strip_prefix(key)
@@ -482,8 +501,8 @@ fn in_file(
     facts: &Facts,
     name: &str,
     files: &[String],
-    at: impl Fn(&str) -> Result<String, String>,
-) -> Result<Option<Pointed>, String> {
+    at: impl Fn(&str) -> Result<String, LocationError>,
+) -> Result<Option<Pointed>, LocationError> {
     let Some(value) = facts.value(name, files) else {
         return Ok(None);
     };
@@ -545,17 +564,17 @@ fn in_line(text: &str, sets_it: impl Fn(&str) -> bool, value: &str, wanted: &str
 }
 
 /// Why a connection in a file could not be rewritten, and how to write it so that it can.
-fn unwritable(name: &str, path: &str, written: &str) -> String {
-    format!(
+fn unwritable(name: &str, path: &str, written: &str) -> LocationError {
+    LocationError::Unwritable(format!(
         "{name} in {path} is not written as {written}, the only way a rehearsal rewrites it to name the copy: write it so to rehearse"
-    )
+    ))
 }
 
 /// `url` with its host replaced, every other byte as it was.
-fn url_at(url: &str, host: &str) -> Result<String, String> {
+fn url_at(url: &str, host: &str) -> Result<String, LocationError> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or("the database URL has no scheme")?;
+        .ok_or_else(|| LocationError::Unreadable("the database URL has no scheme".into()))?;
     // Split where [`parse_url`] splits, so that both read the same host.
     let (authority, path) = match rest.find('/') {
         Some(at) => rest.split_at(at),
@@ -582,7 +601,7 @@ fn url_at(url: &str, host: &str) -> Result<String, String> {
 
 /// An ADO connection string with its host replaced (SQL Server's `tcp:` and `,port` kept),
 /// every other part as it was; a list of hosts is refused, since each would need a copy.
-fn ado_at(ado: &str, host: &str) -> Result<String, String> {
+fn ado_at(ado: &str, host: &str) -> Result<String, LocationError> {
     let parts: Vec<String> = ado
         .split(';')
         .map(|part| {
@@ -600,7 +619,7 @@ fn ado_at(ado: &str, host: &str) -> Result<String, String> {
             };
             let port = match bare.split_once(',') {
                 Some((_, port)) if port.trim().parse::<u16>().is_ok() => format!(",{}", port.trim()),
-                Some(_) => return Err("the connection string names several hosts, each of which a rehearsal would need a copy of".to_string()),
+                Some(_) => return Err(LocationError::Unwritable("the connection string names several hosts, each of which a rehearsal would need a copy of".into())),
                 None => String::new(),
             };
             Ok(format!("{key}={tcp}{host}{port}"))
@@ -619,7 +638,7 @@ pub fn yaml_key(text: &str, key: &str) -> Option<String> {
 }
 
 /// A PostgreSQL connection as libpq and pgx read it: a URL, or keyword/value pairs.
-pub fn parse_connection(text: &str) -> Result<Location, String> {
+pub fn parse_connection(text: &str) -> Result<Location, LocationError> {
     match text.contains("://") || !text.contains('=') {
         true => parse_url(text),
         false => parse_keywords(text),
@@ -630,7 +649,7 @@ pub fn parse_connection(text: &str) -> Result<Location, String> {
 /// pairs separated by spaces, `=` with optional spaces around it, a value in single quotes
 /// with `\'` and `\\` escaped (PostgreSQL's "Connection Strings", libpq-connect). `dbname`
 /// defaults to `user`, as libpq does.
-pub fn parse_keywords(text: &str) -> Result<Location, String> {
+pub fn parse_keywords(text: &str) -> Result<Location, LocationError> {
     let mut pairs = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -645,7 +664,9 @@ pub fn parse_keywords(text: &str) -> Result<Location, String> {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             // The word is not quoted: it may be a password written out of place.
-            return Err("the connection string has a word without '=' after it".into());
+            return Err(LocationError::Unreadable(
+                "the connection string has a word without '=' after it".into(),
+            ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -656,10 +677,10 @@ pub fn parse_keywords(text: &str) -> Result<Location, String> {
                     Some('\'') => break,
                     Some(c) => value.push(c),
                     None => {
-                        return Err(
+                        return Err(LocationError::Unreadable(
                             "the connection string has a quoted value without its closing quote"
                                 .into(),
-                        )
+                        ))
                     }
                 }
             }
@@ -682,16 +703,16 @@ pub fn parse_keywords(text: &str) -> Result<Location, String> {
     };
     let user = get("user").unwrap_or_default();
     let port = match get("port") {
-        Some(p) => p
-            .parse()
-            .map_err(|_| "the connection string's port is not a number".to_string())?,
+        Some(p) => p.parse().map_err(|_| {
+            LocationError::Unreadable("the connection string's port is not a number".into())
+        })?,
         None => 5432,
     };
     Ok(Location {
         engine: DbEngine::Postgres,
-        host: get("host")
-            .or_else(|| get("hostaddr"))
-            .ok_or("the connection string names no host")?,
+        host: get("host").or_else(|| get("hostaddr")).ok_or_else(|| {
+            LocationError::Unreadable("the connection string names no host".into())
+        })?,
         port,
         name: get("dbname").unwrap_or_else(|| user.clone()),
         user,
@@ -701,8 +722,12 @@ pub fn parse_keywords(text: &str) -> Result<Location, String> {
 }
 
 /// `scheme://user:password@host:port/name?options`.
-pub fn parse_url(url: &str) -> Result<Location, String> {
-    let shown = |why: &str| format!("the database URL is not one cutover can read ({why})");
+pub fn parse_url(url: &str) -> Result<Location, LocationError> {
+    let shown = |why: &str| {
+        LocationError::Unreadable(format!(
+            "the database URL is not one cutover can read ({why})"
+        ))
+    };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| shown("no scheme"))?;
     let engine = match scheme.split('+').next().unwrap_or_default() {
         "postgres" | "postgresql" => DbEngine::Postgres,
@@ -748,16 +773,16 @@ pub fn parse_url(url: &str) -> Result<Location, String> {
 }
 
 /// `Key=Value;...` as SQL Server and Npgsql write it.
-pub fn parse_ado(ado: &str, engine: DbEngine) -> Result<Location, String> {
+pub fn parse_ado(ado: &str, engine: DbEngine) -> Result<Location, LocationError> {
     let mut host = None;
     let mut port = None;
     let mut name = None;
     let mut user = String::new();
     let mut password = String::new();
     for part in ado.split(';').filter(|p| !p.trim().is_empty()) {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or("the connection string has a part without '='")?;
+        let (key, value) = part.split_once('=').ok_or_else(|| {
+            LocationError::Unreadable("the connection string has a part without '='".into())
+        })?;
         let value = value.trim().to_string();
         match key.trim().to_ascii_lowercase().replace(' ', "").as_str() {
             "host" | "server" | "datasource" | "address" => {
@@ -784,9 +809,13 @@ pub fn parse_ado(ado: &str, engine: DbEngine) -> Result<Location, String> {
     };
     Ok(Location {
         engine,
-        host: host.ok_or("the connection string names no host")?,
+        host: host.ok_or_else(|| {
+            LocationError::Unreadable("the connection string names no host".into())
+        })?,
         port: port.unwrap_or(default_port),
-        name: name.ok_or("the connection string names no database")?,
+        name: name.ok_or_else(|| {
+            LocationError::Unreadable("the connection string names no database".into())
+        })?,
         user,
         password,
         from: String::new(),
@@ -813,7 +842,7 @@ mod tests {
             parse_ado(text, DbEngine::Sqlserver),
             parse_ado(text, DbEngine::Postgres),
         ] {
-            if let Err(e) = read {
+            if let Err(e) = read.map_err(|e| e.to_string()) {
                 said(&e)?;
                 prop_assert!(!e.contains(password), "{}", e);
             }
@@ -938,7 +967,7 @@ mod tests {
             "/c.yaml".into(),
             "DB_URI: >-\n  postgresql://u:p@db/quay\n".into(),
         );
-        let refused = quay.point_at(&config, "copy").unwrap_err();
+        let refused = quay.point_at(&config, "copy").unwrap_err().to_string();
         assert!(refused.contains("write it so"), "{refused}");
         assert!(!refused.contains("u:p"), "{refused}");
     }
@@ -984,6 +1013,7 @@ mod tests {
         );
         assert!(ado_at("Host=a,b;Database=x", "copy")
             .unwrap_err()
+            .to_string()
             .contains("several hosts"));
         let embedded = DatabaseSpec {
             sources: vec![Source::Embedded {
@@ -996,6 +1026,7 @@ mod tests {
         assert!(embedded
             .point_at(&facts(&[]), "copy")
             .unwrap_err()
+            .to_string()
             .contains("embedded database"));
     }
 
@@ -1076,13 +1107,16 @@ mod tests {
             ("clair-db", 5433, "clairuser")
         );
         assert_eq!(found.from, "indexer.connstring in /config/config.yaml");
-        let unclosed = parse_keywords("host=db password='abc").unwrap_err();
+        let unclosed = parse_keywords("host=db password='abc")
+            .unwrap_err()
+            .to_string();
         assert!(
             unclosed.contains("closing quote") && !unclosed.contains("abc"),
             "{unclosed}"
         );
         assert!(parse_keywords("dbname=clair")
             .unwrap_err()
+            .to_string()
             .contains("no host"));
     }
 }

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use super::ComposeError;
+
 /// `${NAME}`, `${NAME:-default}` or `$NAME` in an image string, with what stands around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VarRef {
@@ -16,7 +18,7 @@ pub struct VarRef {
 
 /// The variable an image is written with, if any; several are refused, since no single value
 /// could be written for them.
-pub fn variable(written: &str) -> Result<Option<VarRef>, String> {
+pub fn variable(written: &str) -> Result<Option<VarRef>, ComposeError> {
     let Some(start) = written.find('$') else {
         return Ok(None);
     };
@@ -24,7 +26,7 @@ pub fn variable(written: &str) -> Result<Option<VarRef>, String> {
     let (inner, end) = if let Some(braced) = rest.strip_prefix('{') {
         let close = braced
             .find('}')
-            .ok_or_else(|| format!("{written:?}: an unclosed ${{"))?;
+            .ok_or_else(|| ComposeError::Unreadable(format!("{written:?}: an unclosed ${{")))?;
         (&braced[..close], start + 2 + close + 1)
     } else {
         let len = rest
@@ -38,7 +40,7 @@ pub fn variable(written: &str) -> Result<Option<VarRef>, String> {
     };
     let suffix = &written[end..];
     if suffix.contains('$') {
-        return Err(format!("the image {written:?} is written with several variables; change them yourself and pass --no-compose-edit"));
+        return Err(ComposeError::Unwritable(format!("the image {written:?} is written with several variables; change them yourself and pass --no-compose-edit")));
     }
     Ok(Some(VarRef {
         name: name.to_string(),
@@ -73,10 +75,10 @@ fn is_key(line: &str, name: &str) -> bool {
 
 /// The text with the `image:` value of `service` replaced by `image`, keeping its quotes, its
 /// comment and every other byte of the file.
-pub fn set_image(text: &str, service: &str, image: &str) -> Result<String, String> {
+pub fn set_image(text: &str, service: &str, image: &str) -> Result<String, ComposeError> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let not_found = || {
-        format!("cannot find the `image:` line of service {service}; change it yourself and pass --no-compose-edit")
+        ComposeError::Unwritable(format!("cannot find the `image:` line of service {service}; change it yourself and pass --no-compose-edit"))
     };
     // Version 1 files have the services at the top level.
     let services = lines
@@ -124,7 +126,7 @@ pub fn set_image(text: &str, service: &str, image: &str) -> Result<String, Strin
 }
 
 /// `  image: "old"  # note\n` with `new` in place of `old`.
-fn replace_value(line: &str, new: &str) -> Result<String, String> {
+fn replace_value(line: &str, new: &str) -> Result<String, ComposeError> {
     let colon = line.find("image:").map(|i| i + "image:".len()).unwrap_or(0);
     let (head, tail) = line.split_at(colon);
     let body = tail.trim_end_matches(['\n', '\r']);
@@ -133,15 +135,15 @@ fn replace_value(line: &str, new: &str) -> Result<String, String> {
     let value = body.trim_start();
     let (quoted, rest) = match value.chars().next() {
         Some(q @ ('"' | '\'')) => {
-            let close = value[1..]
-                .find(q)
-                .ok_or("an unclosed quote on the image line")?;
+            let close = value[1..].find(q).ok_or_else(|| {
+                ComposeError::Unreadable("an unclosed quote on the image line".into())
+            })?;
             (Some(q), &value[close + 2..])
         }
-        Some('*' | '&' | '!' | '{' | '[') => return Err(
+        Some('*' | '&' | '!' | '{' | '[') => return Err(ComposeError::Unwritable(
             "the image line uses YAML that cutover does not rewrite (an alias, tag or flow value)"
                 .into(),
-        ),
+        )),
         // A plain value ends where its comment's spaces begin.
         _ => (
             None,

@@ -82,11 +82,11 @@ impl Membership {
 }
 
 /// The services of a project's files as compose merges them: the later file wins per key.
-pub fn services(texts: &[(PathBuf, String)]) -> Result<BTreeMap<String, ServiceDef>, String> {
+pub fn services(texts: &[(PathBuf, String)]) -> Result<BTreeMap<String, ServiceDef>, ComposeError> {
     let mut merged: BTreeMap<String, ServiceDef> = BTreeMap::new();
     for (path, text) in texts {
-        let doc: serde_json::Value =
-            yaml_serde::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: serde_json::Value = yaml_serde::from_str(text)
+            .map_err(|e| ComposeError::Unreadable(format!("{}: {e}", path.display())))?;
         // Version 1 files have the services at the top; later ones under `services`.
         let services = match doc.get("services") {
             Some(s) => s.clone(),
@@ -113,6 +113,32 @@ pub fn services(texts: &[(PathBuf, String)]) -> Result<BTreeMap<String, ServiceD
         }
     }
     Ok(merged)
+}
+
+/// Why a project's or a unit's image cannot be rewritten to the new one: found before any
+/// downtime; the message says what to change by hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    /// A compose file that is not YAML, or an image written in a way cutover does not read.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The files do not let the new image be written safely, or do not name it where looked.
+    #[error("{0}")]
+    Unwritable(String),
+    /// A file that cannot be written, or docker-compose that failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ComposeError {
+    /// The error of the systemd unit `unit`, named.
+    fn in_unit(self, unit: &str) -> ComposeError {
+        match self {
+            ComposeError::Unreadable(e) => ComposeError::Unreadable(format!("unit {unit}: {e}")),
+            ComposeError::Unwritable(e) => ComposeError::Unwritable(format!("unit {unit}: {e}")),
+            ComposeError::Failed(e) => ComposeError::Failed(format!("unit {unit}: {e}")),
+        }
+    }
 }
 
 /// One service as the files define it.
@@ -142,12 +168,12 @@ pub enum Change {
 
 impl Change {
     /// The text after the change.
-    pub fn apply(&self, text: &str) -> Result<String, String> {
+    pub fn apply(&self, text: &str) -> Result<String, ComposeError> {
         match self {
             Change::ImageLine { service, image } => edit::set_image(text, service, image),
             Change::Variable { name, value } => Ok(edit::set_dotenv(text, name, value)),
             Change::UnitImage { unit, old, image } => {
-                units::set_image(text, old, image).map_err(|e| format!("unit {unit}: {e}"))
+                units::set_image(text, old, image).map_err(|e| e.in_unit(unit))
             }
         }
     }
@@ -169,24 +195,24 @@ pub fn plan_change(
     defs: &BTreeMap<String, ServiceDef>,
     dotenv: Option<&str>,
     new_image: &str,
-) -> Result<(PathBuf, Change), String> {
+) -> Result<(PathBuf, Change), ComposeError> {
     let def = defs.get(&m.service).ok_or_else(|| {
-        format!(
+        ComposeError::Unwritable(format!(
             "no file of project {} defines service {}",
             m.project, m.service
-        )
+        ))
     })?;
     if def.build {
-        return Err(format!(
+        return Err(ComposeError::Unwritable(format!(
             "service {} of project {} is built from `build:`; cutover upgrades images, and `docker-compose up --build` would rebuild the old one",
             m.service, m.project
-        ));
+        )));
     }
     let (file, written) = def.image.clone().ok_or_else(|| {
-        format!(
+        ComposeError::Unwritable(format!(
             "no file of project {} sets the image of service {}",
             m.project, m.service
-        )
+        ))
     })?;
     let Some(reference) = edit::variable(&written)? else {
         return Ok((
@@ -201,17 +227,17 @@ pub fn plan_change(
         .strip_prefix(reference.prefix.as_str())
         .and_then(|rest| rest.strip_suffix(reference.suffix.as_str()))
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("the image of service {} is written {written:?}, which no value of ${} turns into {new_image}", m.service, reference.name))?;
+        .ok_or_else(|| ComposeError::Unwritable(format!("the image of service {} is written {written:?}, which no value of ${} turns into {new_image}", m.service, reference.name)))?;
     let in_dotenv = dotenv
         .and_then(|text| crate::engine::facts::dotenv_value(text, &reference.name))
         .is_some();
     if !in_dotenv && reference.default.is_none() {
-        return Err(format!(
+        return Err(ComposeError::Unwritable(format!(
             "the image of service {} is written {written:?} and ${} is not set in {}: it comes from the environment of whoever runs docker-compose, which cutover cannot change",
             m.service,
             reference.name,
             m.env_file.display()
-        ));
+        )));
     }
     Ok((
         m.env_file.clone(),
@@ -230,22 +256,22 @@ pub async fn config_hashes(
     services: &[String],
     changed: &BTreeMap<PathBuf, String>,
     scratch: &Path,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, ComposeError> {
     let mut args: Vec<String> = vec![
         "--project-name".into(),
         m.project.clone(),
         "--project-directory".into(),
         m.working_dir.display().to_string(),
     ];
-    crate::private::dir(scratch).map_err(|e| e.to_string())?;
-    let write = |path: &Path, text: &str| -> Result<String, String> {
+    crate::private::dir(scratch).map_err(|e| ComposeError::Failed(e.to_string()))?;
+    let write = |path: &Path, text: &str| -> Result<String, ComposeError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let temp = scratch.join(format!("{}-{name}", changed.len()));
         crate::private::write(&temp, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", temp.display()))?;
+            .map_err(|e| ComposeError::Failed(format!("{}: {e}", temp.display())))?;
         Ok(temp.display().to_string())
     };
     for file in &m.config_files {
@@ -268,13 +294,13 @@ pub async fn config_hashes(
         .current_dir(&m.working_dir)
         .output()
         .await
-        .map_err(|e| format!("docker-compose: {e}"))?;
+        .map_err(|e| ComposeError::Failed(format!("docker-compose: {e}")))?;
     let _ = std::fs::remove_dir_all(scratch);
     if !out.status.success() {
-        return Err(format!(
+        return Err(ComposeError::Failed(format!(
             "docker-compose config --hash failed: {}",
             crate::secrets::redact(String::from_utf8_lossy(&out.stderr).trim())
-        ));
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

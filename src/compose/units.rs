@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use super::ComposeError;
 use crate::engine::reference::ImageRef;
 
 /// The label a unit's container carries, naming the unit.
@@ -81,8 +82,9 @@ fn names(written: &str, old: &ImageRef) -> bool {
 /// The unit's text with `new` where it names `old`: Quadlet's `Image=`, or the image argument of
 /// the `podman ... run` in `ExecStart` (continued over `\` lines); an error when it names no such
 /// image (a Quadlet `.image` unit, or another image), so nothing is written that was not meant.
-pub fn set_image(text: &str, old: &str, new: &str) -> Result<String, String> {
-    let old_ref = ImageRef::parse(old).ok_or_else(|| format!("{old} is not an image reference"))?;
+pub fn set_image(text: &str, old: &str, new: &str) -> Result<String, ComposeError> {
+    let old_ref = ImageRef::parse(old)
+        .ok_or_else(|| ComposeError::Unreadable(format!("{old} is not an image reference")))?;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len() + new.len());
     let mut found = false;
@@ -119,9 +121,9 @@ pub fn set_image(text: &str, old: &str, new: &str) -> Result<String, String> {
     }
     match found {
         true => Ok(out),
-        false => Err(format!(
+        false => Err(ComposeError::Unwritable(format!(
             "it has no `Image=` nor `podman run` in `ExecStart=` that names {old}"
-        )),
+        ))),
     }
 }
 
@@ -216,6 +218,7 @@ mod tests {
         );
         assert!(other
             .unwrap_err()
+            .to_string()
             .contains("names docker.io/library/redis:7"));
     }
 

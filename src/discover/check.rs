@@ -466,6 +466,24 @@ pub struct Status {
     pub depends_on: Vec<String>,
 }
 
+/// Why what the registry says of an image, or when cutover first saw it, is not known: told as
+/// the container's reason, the others checked all the same.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("registry: {0}")]
+    Registry(String),
+    #[error("min_age: {0}")]
+    FirstSeen(crate::run::first_seen::FirstSeenError),
+}
+
+/// A container named with a tag to move to, whose image names no repository to take it from:
+/// a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} was created from an image id, not a reference: give --image")]
+pub struct NoReference(String);
+
+crate::error::category! { NoReference => refused }
+
 /// What a repository's registry said, once for all its containers.
 #[derive(Default)]
 struct RepoFacts {
@@ -601,7 +619,7 @@ async fn judge(lookups: &mut Lookups<'_>, w: &Watched, facts: Option<&RepoFacts>
             status.waiting_for = Some(soonest.tag);
         }
         Ok(Aged::Nothing) => status.reason = "no newer version was found".into(),
-        Err(e) => status.reason = e,
+        Err(e) => status.reason = e.to_string(),
     }
     status
 }
@@ -612,7 +630,7 @@ struct Lookups<'a> {
     registry: &'a RegistryClient,
     first_seen: &'a FirstSeen,
     /// By repository and tag.
-    images: HashMap<(String, String), std::result::Result<RemoteImage, String>>,
+    images: HashMap<(String, String), std::result::Result<RemoteImage, LookupError>>,
 }
 
 /// When a version was published, and how that is known.
@@ -678,7 +696,7 @@ impl Lookups<'_> {
         &mut self,
         image: &ImageRef,
         tag: &str,
-    ) -> std::result::Result<RemoteImage, String> {
+    ) -> std::result::Result<RemoteImage, LookupError> {
         let key = (image.repository.clone(), tag.to_string());
         if let Some(known) = self.images.get(&key) {
             return known.clone();
@@ -687,7 +705,7 @@ impl Lookups<'_> {
             .registry
             .image(image, tag)
             .await
-            .map_err(|e| format!("registry: {e}"));
+            .map_err(|e| LookupError::Registry(e.to_string()));
         self.images.insert(key, found.clone());
         found
     }
@@ -699,7 +717,7 @@ impl Lookups<'_> {
         &mut self,
         image: &ImageRef,
         tag: &str,
-    ) -> std::result::Result<Published, String> {
+    ) -> std::result::Result<Published, LookupError> {
         let remote = self.image(image, tag).await?;
         let built = remote.created.or_else(|| {
             OciLabels::read(&remote.labels)
@@ -712,7 +730,7 @@ impl Lookups<'_> {
             None => (
                 self.first_seen
                     .first_seen(&remote.digest, SystemTime::now())
-                    .map_err(|e| format!("min_age: {e}"))?,
+                    .map_err(LookupError::FirstSeen)?,
                 true,
             ),
         };
@@ -790,17 +808,12 @@ impl Status {
     }
 
     /// A container the command line names, to move to `target` whatever its policy says.
-    pub fn asked(w: &Watched, target: &Target) -> std::result::Result<Status, String> {
+    pub fn asked(w: &Watched, target: &Target) -> std::result::Result<Status, NoReference> {
         let mut status = unjudged(w);
         let to = match (target, &w.image) {
             (Target::Image(image), _) => image.clone(),
             (Target::Tag(tag), Some(current)) => current.with_tag(tag),
-            (Target::Tag(_), None) => {
-                return Err(format!(
-                    "{} was created from an image id, not a reference: give --image",
-                    w.name
-                ))
-            }
+            (Target::Tag(_), None) => return Err(NoReference(w.name.clone())),
         };
         status.target = Some(to.to_string());
         status.eligible = true;
@@ -951,7 +964,7 @@ async fn past_min_age(
     image: &ImageRef,
     candidates: &[String],
     min_age: Duration,
-) -> std::result::Result<Aged, String> {
+) -> std::result::Result<Aged, LookupError> {
     if min_age.is_zero() {
         return Ok(candidates
             .first()

@@ -136,7 +136,7 @@ pub enum EndpointError {
     #[error("{what}: {why}")]
     Tls { what: String, why: String },
     #[error("{WAIT_ENV}: {0}")]
-    Wait(String),
+    Wait(crate::duration::DurationError),
 }
 
 /// The environment and the files the choice reads, so that it can be tried without either.

@@ -37,7 +37,7 @@ pub async fn connect(
                 .await
                 .map(|engine| Reached { endpoint, engine })
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         (name.clone(), reached)
     });
@@ -203,7 +203,7 @@ pub fn history(
         .iter()
         .filter(|(h, _)| only_host.is_none_or(|o| o == *h))
     {
-        let endpoint = entry.endpoint(host).map_err(crate::Error::Refused)?;
+        let endpoint = entry.endpoint(host)?;
         let state = open_state(root, &endpoint)?;
         all.extend(
             crate::ops::history::history(&state, only_name)?

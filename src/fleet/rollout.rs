@@ -81,7 +81,7 @@ pub async fn survey_named(
             };
             return Err(crate::Error::Refused(why));
         };
-        checked.push(Status::asked(watched, target).map_err(crate::Error::Refused)?);
+        checked.push(Status::asked(watched, target)?);
     }
     clusters::form(&mut checked, &found.nodes, &found.unreached);
     Ok((checked, found.unreached))

@@ -27,7 +27,7 @@ impl Site {
         Ok(Site {
             state_root: state_dir.unwrap_or_else(journal::default_state_dir),
             endpoint: endpoint::resolve(engine, &endpoint::Sources::process())
-                .map_err(|e| Error::Refused(e.to_string()))?,
+                .map_err(Error::bad_input)?,
             named_engine: *engine != endpoint::EngineGiven::default(),
         })
     }
@@ -79,7 +79,7 @@ impl Site {
                 "{name}: {host} is no host of the config file's `hosts` (give --config with it, or -H/--context and the bare name)"
             )));
         };
-        let endpoint = entry.endpoint(host).map_err(Error::Refused)?;
+        let endpoint = entry.endpoint(host)?;
         let site = Site {
             state_root: self.state_root.clone(),
             endpoint,

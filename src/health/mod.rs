@@ -23,7 +23,7 @@ use crate::engine::{inspect_required, Engine, EngineError};
 use crate::secrets;
 pub use probe::{
     client as probe_client, json_field, probe_port, quoted, routes, scalar_text, JsonCondition,
-    Route, PROBE_PORT_LABEL,
+    JsonConditionError, Route, PROBE_PORT_LABEL,
 };
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);

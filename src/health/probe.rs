@@ -25,23 +25,31 @@ pub struct JsonCondition {
     pub value: String,
 }
 
-impl std::str::FromStr for JsonCondition {
-    type Err = String;
+/// A JSON condition that cannot be read (a flag, a profile): bad input, quoted, with the form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a JSON condition; write FIELD=VALUE, e.g. status_code=200 or databaseStatus=OK"
+)]
+pub struct JsonConditionError(String);
 
-    fn from_str(s: &str) -> Result<JsonCondition, String> {
+impl std::str::FromStr for JsonCondition {
+    type Err = JsonConditionError;
+
+    fn from_str(s: &str) -> Result<JsonCondition, JsonConditionError> {
         match s.split_once('=') {
-            Some((field, value)) if !field.trim().is_empty() => {
-                Ok(JsonCondition { field: field.trim().to_string(), value: value.trim().to_string() })
-            }
-            _ => Err(format!("{s:?} is not a JSON condition; write FIELD=VALUE, e.g. status_code=200 or databaseStatus=OK")),
+            Some((field, value)) if !field.trim().is_empty() => Ok(JsonCondition {
+                field: field.trim().to_string(),
+                value: value.trim().to_string(),
+            }),
+            _ => Err(JsonConditionError(s.to_string())),
         }
     }
 }
 
 impl TryFrom<String> for JsonCondition {
-    type Error = String;
+    type Error = JsonConditionError;
 
-    fn try_from(s: String) -> Result<JsonCondition, String> {
+    fn try_from(s: String) -> Result<JsonCondition, JsonConditionError> {
         s.parse()
     }
 }
@@ -431,6 +439,7 @@ mod tests {
         assert!("novalue"
             .parse::<JsonCondition>()
             .unwrap_err()
+            .to_string()
             .contains("FIELD=VALUE"));
     }
 

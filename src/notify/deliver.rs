@@ -38,7 +38,9 @@ pub struct Request {
 }
 
 /// Why an attempt failed, and whether another may do better.
-struct Failed {
+#[derive(Debug, thiserror::Error)]
+#[error("{why}")]
+pub(super) struct Failed {
     why: String,
     again: bool,
 }
@@ -49,12 +51,12 @@ impl Failed {
     }
 }
 
-pub(super) fn client() -> Result<reqwest::Client, String> {
+pub(super) fn client() -> Result<reqwest::Client, Failed> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| crate::causes::error_text(&e))
+        .map_err(|e| Failed::permanent(crate::causes::error_text(&e)))
 }
 
 /// The request of a service reached by one POST; Matrix and mail take more than one call.
@@ -182,7 +184,7 @@ pub(super) async fn with_retries(
     client: &reqwest::Client,
     notifier: &Notifier,
     message: &Message,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     let mut pauses = PAUSES.iter();
     loop {
         let failed = match once(client, &notifier.service, message).await {
@@ -194,7 +196,7 @@ pub(super) async fn with_retries(
                 tracing::info!("notifying {notifier}: {}; trying again", failed.why);
                 tokio::time::sleep(*pause).await;
             }
-            _ => return Err(failed.why),
+            _ => return Err(failed),
         }
     }
 }

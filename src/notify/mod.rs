@@ -8,7 +8,7 @@ mod target;
 
 pub use deliver::request;
 pub use message::{backups, seconds, Message, Severity};
-pub use target::{Channel, Level, Notifier};
+pub use target::{Channel, Level, Notifier, NotifyUrlError};
 
 impl Notifier {
     /// Whether this URL's level takes `message`.
@@ -41,7 +41,7 @@ pub async fn send(notifiers: &[Notifier], message: &Message) {
             Ok(()) => tracing::info!("notified {notifier}"),
             Err(e) => tracing::warn!(
                 "notifying {notifier} failed: {}; the upgrade itself is unaffected",
-                crate::secrets::redact(&e)
+                crate::secrets::redact(&e.to_string())
             ),
         }
     }

@@ -129,16 +129,60 @@ struct Parts {
     query: Vec<(String, String)>,
 }
 
+/// Why text is no URL (the url crate's error, which reqwest does not name).
+type UrlError = <Url as std::str::FromStr>::Err;
+
+/// A notify URL that cannot be read: bad input, naming the URL by its scheme and host only
+/// (the rest may be a secret), with the form it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyUrlError {
+    /// No URL at all; `named` is ` SCHEME://...` when a scheme could be told, else empty.
+    #[error("notify URL{named}: {why}; see README \"Notifications\" for the forms")]
+    NoUrl { named: String, why: UrlError },
+    #[error("notify URL {shown}: level={level} is not all, change or failure")]
+    Level { shown: String, level: String },
+    #[error("notify URL {shown}: {why}; see README \"Notifications\" for the forms")]
+    Form { shown: String, why: Form },
+    #[error("notify URL {shown}: ?{name}= is not understood for this service")]
+    Query { shown: String, name: String },
+}
+
+/// How a URL misses its service's form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Form {
+    #[error("it names no host")]
+    NoHost,
+    #[error("the form is {0}")]
+    Is(&'static str),
+    #[error("it names no token nor user and password")]
+    NoLogin,
+    #[error("{0}:// is not a service cutover sends to (ntfy, gotify, slack, discord, workflows, matrix, smtp, mailto, json, apprise, and their secure forms)")]
+    Scheme(String),
+    #[error("it names no recipient: add ?to=ADDRESS[,ADDRESS]")]
+    NoRecipient,
+    #[error("{field}={address}: {why}")]
+    Address {
+        field: &'static str,
+        address: String,
+        why: String,
+    },
+    /// The service's own URL, made from this one, does not parse.
+    #[error("{0}")]
+    Url(UrlError),
+}
+
+crate::error::category! { NotifyUrlError => bad_input }
+
 impl Parts {
-    fn host(&self) -> Result<String, String> {
+    fn host(&self) -> Result<String, Form> {
         match self.url.host_str() {
             Some(h) if !h.is_empty() => Ok(h.to_string()),
-            _ => Err("it names no host".into()),
+            _ => Err(Form::NoHost),
         }
     }
 
     /// `HOST[:PORT]` as written.
-    fn authority(&self) -> Result<String, String> {
+    fn authority(&self) -> Result<String, Form> {
         let host = self.host()?;
         Ok(match self.url.port() {
             Some(p) => format!("{host}:{p}"),
@@ -177,9 +221,9 @@ impl Parts {
     }
 
     /// `http`, or `https` when the scheme ends with `s` (`ntfys`, `jsons`, ...).
-    fn web(&self, secure: bool, authority: &str, path: &str) -> Result<Url, String> {
+    fn web(&self, secure: bool, authority: &str, path: &str) -> Result<Url, Form> {
         let scheme = if secure { "https" } else { "http" };
-        Url::parse(&format!("{scheme}://{authority}{path}")).map_err(|e| e.to_string())
+        Url::parse(&format!("{scheme}://{authority}{path}")).map_err(Form::Url)
     }
 
     /// The query parameter `name`, taken out; those left at the end are refused.
@@ -188,11 +232,11 @@ impl Parts {
         Some(self.query.remove(at).1)
     }
 
-    fn exact_segments(&self, want: usize, form: &str) -> Result<Vec<String>, String> {
+    fn exact_segments(&self, want: usize, form: &'static str) -> Result<Vec<String>, Form> {
         let segments = self.segments();
         match segments.len() == want {
             true => Ok(segments),
-            false => Err(format!("the form is {form}")),
+            false => Err(Form::Is(form)),
         }
     }
 }
@@ -202,15 +246,15 @@ fn decode(s: &str) -> String {
 }
 
 impl std::str::FromStr for Notifier {
-    type Err = String;
+    type Err = NotifyUrlError;
 
     /// The error names the URL by its scheme and host only, and says what form it takes.
-    fn from_str(text: &str) -> Result<Notifier, String> {
-        let url = Url::parse(text.trim()).map_err(|e| {
+    fn from_str(text: &str) -> Result<Notifier, NotifyUrlError> {
+        let url = Url::parse(text.trim()).map_err(|why| {
             // Only a scheme is named: text that is no URL may be a token pasted on its own.
             let scheme = crate::secrets::shown_scheme(text);
             let named = scheme.map_or(String::new(), |s| format!(" {s}://..."));
-            format!("notify URL{named}: {e}; see README \"Notifications\" for the forms")
+            NotifyUrlError::NoUrl { named, why }
         })?;
         let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
         let mut query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -220,9 +264,10 @@ impl std::str::FromStr for Notifier {
                 "change" => Level::Change,
                 "failure" => Level::Failure,
                 other => {
-                    return Err(format!(
-                        "notify URL {shown}: level={other} is not all, change or failure"
-                    ))
+                    return Err(NotifyUrlError::Level {
+                        shown,
+                        level: other.to_string(),
+                    })
                 }
             },
             None => Level::Change,
@@ -232,14 +277,15 @@ impl std::str::FromStr for Notifier {
             shown: shown.clone(),
             query,
         };
-        let service = service(&mut parts).map_err(|why| {
-            format!("notify URL {shown}: {why}; see README \"Notifications\" for the forms")
+        let service = service(&mut parts).map_err(|why| NotifyUrlError::Form {
+            shown: shown.clone(),
+            why,
         })?;
         if let Some((name, _)) = parts.query.first() {
-            return Err(format!(
-                "notify URL {}: ?{name}= is not understood for this service",
-                parts.shown
-            ));
+            return Err(NotifyUrlError::Query {
+                shown: parts.shown,
+                name: name.clone(),
+            });
         }
         // Its tokens are secrets, and so is the whole of an address that may hide one: an
         // error that quotes them shows `***`.
@@ -305,7 +351,7 @@ impl Channel {
 }
 
 /// The service a URL names, read from its scheme.
-fn service(p: &mut Parts) -> Result<Channel, String> {
+fn service(p: &mut Parts) -> Result<Channel, Form> {
     let scheme = p.url.scheme().to_string();
     let secure = scheme.ends_with('s');
     Ok(match scheme.as_str() {
@@ -324,7 +370,7 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
             let mut segments = p.segments();
             let token = segments
                 .pop()
-                .ok_or("the form is gotify[s]://HOST[:PORT][/PATH]/TOKEN")?;
+                .ok_or(Form::Is("gotify[s]://HOST[:PORT][/PATH]/TOKEN"))?;
             let path: String = segments.iter().map(|s| format!("/{s}")).collect();
             Channel::Gotify {
                 url: p.web(secure, &p.authority()?, &format!("{path}/message"))?,
@@ -340,7 +386,7 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
                     "https://hooks.slack.com/services/{first}/{}/{}",
                     tokens[0], tokens[1]
                 ))
-                .map_err(|e| e.to_string())?,
+                .map_err(Form::Url)?,
             }
         }
         "discord" => {
@@ -351,7 +397,7 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
                     p.host()?,
                     token[0]
                 ))
-                .map_err(|e| e.to_string())?,
+                .map_err(Form::Url)?,
             }
         }
         "workflow" | "workflows" => {
@@ -373,7 +419,7 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
             let auth = match (p.user(), p.password()) {
                 (Some(user), Some(password)) => MatrixAuth::Login { user, password },
                 (Some(token), None) => MatrixAuth::Token(token),
-                _ => return Err("it names no token nor user and password".into()),
+                _ => return Err(Form::NoLogin),
             };
             let host = p.host()?;
             // `#alias` is the URL's fragment; a room id is its path.
@@ -381,10 +427,9 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
                 (Some(alias), []) => format!("#{alias}"),
                 (None, [room]) => room.clone(),
                 _ => {
-                    return Err(
-                        "the form is matrix[s]://TOKEN@HOST[:PORT]/!ROOM_ID or .../#ALIAS, one room"
-                            .into(),
-                    )
+                    return Err(Form::Is(
+                        "matrix[s]://TOKEN@HOST[:PORT]/!ROOM_ID or .../#ALIAS, one room",
+                    ))
                 }
             };
             // A room named without its server is on this one, as Apprise reads it.
@@ -406,7 +451,10 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(query);
             }
-            Channel::Json { url, auth: p.auth() }
+            Channel::Json {
+                url,
+                auth: p.auth(),
+            }
         }
         "apprise" | "apprises" => {
             let key = p.exact_segments(1, "apprise[s]://[USER:PASSWORD@]HOST[:PORT]/KEY")?;
@@ -416,16 +464,12 @@ fn service(p: &mut Parts) -> Result<Channel, String> {
                 tags: p.take("tags"),
             }
         }
-        other => {
-            return Err(format!(
-                "{other}:// is not a service cutover sends to (ntfy, gotify, slack, discord, workflows, matrix, smtp, mailto, json, apprise, and their secure forms)"
-            ))
-        }
+        other => return Err(Form::Scheme(other.to_string())),
     })
 }
 
 /// `smtp://[USER:PASSWORD@]HOST[:PORT]/?to=A[,B]&from=F`, as shoutrrr writes it.
-fn mail(p: &mut Parts, scheme: &str) -> Result<Mail, String> {
+fn mail(p: &mut Parts, scheme: &str) -> Result<Mail, Form> {
     let (security, port) = match scheme {
         "smtps" => (Security::Tls, 465),
         "mailtos" => (Security::StartTls, 587),
@@ -433,7 +477,7 @@ fn mail(p: &mut Parts, scheme: &str) -> Result<Mail, String> {
     };
     let to: Vec<String> = p
         .take("to")
-        .ok_or("it names no recipient: add ?to=ADDRESS[,ADDRESS]")?
+        .ok_or(Form::NoRecipient)?
         .split(',')
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
@@ -441,11 +485,18 @@ fn mail(p: &mut Parts, scheme: &str) -> Result<Mail, String> {
     for address in &to {
         address
             .parse::<lettre::Address>()
-            .map_err(|e| format!("to={address}: {e}"))?;
+            .map_err(|e| Form::Address {
+                field: "to",
+                address: address.clone(),
+                why: e.to_string(),
+            })?;
     }
     let from = p.take("from").unwrap_or_else(|| to[0].clone());
-    from.parse::<lettre::Address>()
-        .map_err(|e| format!("from={from}: {e}"))?;
+    from.parse::<lettre::Address>().map_err(|e| Form::Address {
+        field: "from",
+        address: from.clone(),
+        why: e.to_string(),
+    })?;
     let login = p.user().map(|u| (u, p.password().unwrap_or_default()));
     Ok(Mail {
         host: p.host()?,
@@ -467,7 +518,7 @@ mod tests {
     /// A URL from the config file or `--notify`: read, or refused with an error that says it is
     /// about a notify URL.
     fn read_or_refused(text: &str) -> Result<(), TestCaseError> {
-        if let Err(e) = text.parse::<Notifier>() {
+        if let Err(e) = text.parse::<Notifier>().map_err(|e| e.to_string()) {
             said(&e)?;
             prop_assert!(e.starts_with("notify URL"), "{}", e);
         }
@@ -486,7 +537,7 @@ mod tests {
             let text = format!("{head}{token}{tail}");
             read_or_refused(&text)?;
             if Url::parse(text.trim()).is_err() {
-                let e = text.parse::<Notifier>().unwrap_err();
+                let e = text.parse::<Notifier>().unwrap_err().to_string();
                 prop_assert!(!e.contains(&token), "{}", e);
             }
         }
@@ -522,7 +573,7 @@ mod tests {
     }
 
     fn refused(text: &str) -> String {
-        text.parse::<Notifier>().unwrap_err()
+        text.parse::<Notifier>().unwrap_err().to_string()
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub async fn project_members(
     };
     // Dependents first: a service goes before every service it depends on.
     let texts = read_files(&chosen[0].1)?;
-    let defs = compose::services(&texts).map_err(Error::Refused)?;
+    let defs = compose::services(&texts)?;
     let mut ordered: Vec<&(String, Membership, String)> = Vec::new();
     let mut pending = chosen.clone();
     pending.sort_by(|a, b| a.1.service.cmp(&b.1.service));
@@ -173,7 +173,7 @@ fn file_changes(
     let mut changed: BTreeMap<PathBuf, (String, Vec<compose::Change>)> = BTreeMap::new();
     for (m, c, image) in managed {
         let texts = read_files(m)?;
-        let defs = compose::services(&texts).map_err(Error::Refused)?;
+        let defs = compose::services(&texts)?;
         let dotenv = std::fs::read_to_string(&m.env_file).ok();
         let (file, change) =
             compose::plan_change(m, &defs, dotenv.as_deref(), image).map_err(|why| {
@@ -219,8 +219,7 @@ async fn config_hash_labels(
         .map(|(file, (original, changes))| {
             let text = changes
                 .iter()
-                .try_fold(original.clone(), |t, c| c.apply(&t))
-                .map_err(Error::Refused)?;
+                .try_fold(original.clone(), |t, c| c.apply(&t))?;
             Ok((file.clone(), text))
         })
         .collect::<Result<_>>()?;
@@ -284,7 +283,7 @@ pub fn unit_edits(
                 file.display()
             ))
         };
-        change.apply(&text).map_err(refused)?;
+        change.apply(&text).map_err(|e| refused(e.to_string()))?;
         if !compose::edit::writable(&file) {
             return Err(refused("cutover may not write it".into()));
         }

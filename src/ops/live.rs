@@ -192,7 +192,7 @@ async fn database(
 ) -> Result<Vec<Answer>, String> {
     let rule = format!("the database where the profile looks ({})", spec.describe());
     let location = match spec.find(facts) {
-        Err(e) => return Ok(vec![("database", rule, Err(e))]),
+        Err(e) => return Ok(vec![("database", rule, Err(e.to_string()))]),
         Ok(Found::Embedded(path)) => {
             let result = embedded_database(c, &path)
                 .map(|v| format!("its embedded database is on {} ({})", v.path, v.source))

@@ -455,9 +455,9 @@ impl PlanFile {
 
     /// A plan file's text read back, refused (with what to do) when it was altered since it was
     /// made, is of a format this cutover does not know, or has expired at `now`.
-    pub fn read(text: &str, now: SystemTime) -> std::result::Result<PlanFile, String> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| format!("it is not a plan file of cutover's: {e}"))?;
+    pub fn read(text: &str, now: SystemTime) -> std::result::Result<PlanFile, PlanFileError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| PlanFileError::NotCutovers(e.to_string()))?;
         let written = value
             .get("checksum")
             .and_then(Value::as_str)
@@ -465,25 +465,36 @@ impl PlanFile {
         if written != checksum(&value)
             || value.get("id").and_then(Value::as_str) != Some(&id_of(written))
         {
-            return Err("it was altered since it was made (its checksum does not match what it holds): make a new plan with `cutover plan`".into());
+            return Err(PlanFileError::Altered);
         }
-        let file: PlanFile = serde_json::from_value(value)
-            .map_err(|e| format!("it is not a plan file this cutover reads: {e}"))?;
+        let file: PlanFile =
+            serde_json::from_value(value).map_err(|e| PlanFileError::Unreadable(e.to_string()))?;
         if file.format != FORMAT {
-            return Err(format!(
-                "it is of format {}, and this cutover reads format {FORMAT}: make a new plan with this cutover",
-                file.format
-            ));
+            return Err(PlanFileError::Format(file.format));
         }
         if now > file.valid_until {
-            return Err(format!(
-                "it expired at {} (made at {}): make a new plan with `cutover plan`",
-                humantime::format_rfc3339_seconds(file.valid_until),
-                humantime::format_rfc3339_seconds(file.made_at)
-            ));
+            return Err(PlanFileError::Expired {
+                until: humantime::format_rfc3339_seconds(file.valid_until).to_string(),
+                made: humantime::format_rfc3339_seconds(file.made_at).to_string(),
+            });
         }
         Ok(file)
     }
+}
+
+/// Why a plan file is refused; each says to make a new plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("it is not a plan file of cutover's: {0}")]
+    NotCutovers(String),
+    #[error("it was altered since it was made (its checksum does not match what it holds): make a new plan with `cutover plan`")]
+    Altered,
+    #[error("it is not a plan file this cutover reads: {0}")]
+    Unreadable(String),
+    #[error("it is of format {0}, and this cutover reads format {FORMAT}: make a new plan with this cutover")]
+    Format(u32),
+    #[error("it expired at {until} (made at {made}): make a new plan with `cutover plan`")]
+    Expired { until: String, made: String },
 }
 
 /// The checksum of a plan file: sha256 of its JSON without `checksum` and `id`, keys sorted
@@ -544,7 +555,7 @@ impl PlanStore {
             }
             let plan = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|text| PlanFile::read(&text, now));
+                .and_then(|text| PlanFile::read(&text, now).map_err(|e| e.to_string()));
             found.push(WaitingPlan { path, plan });
         }
         found.sort_by_key(|w| w.plan.as_ref().map(|p| p.made_at).ok());

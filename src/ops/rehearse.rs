@@ -130,7 +130,7 @@ pub async fn prepare(
         env: pointed.env,
         files,
     };
-    let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal).map_err(Error::Refused)?;
+    let mut plan = plan_rehearsal(&predecessor, &options, &rehearsal)?;
     plan.profile = chosen.map(ProfileUse::from);
     Ok(Prepared {
         plan,

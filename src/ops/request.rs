@@ -62,7 +62,7 @@ pub(super) async fn plan_hops(
     let tags = registry.tags(&target).await.map_err(|e| Error::Refused(format!(
         "the profile's upgrade path needs the registry's tags to choose the hops: {e}; give them with --via"
     )))?;
-    let via = profile::hops(&current_tag, &target_tag, &tags, path).map_err(Error::Refused)?;
+    let via = profile::hops(&current_tag, &target_tag, &tags, path)?;
     if !via.is_empty() {
         tracing::info!("the upgrade path goes through {}", via.join(", "));
     }

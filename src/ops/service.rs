@@ -536,7 +536,7 @@ fn stack_edits(
             .map_err(|e| refused(format!("{}: {e}", file.display())))?;
         texts.push((file.clone(), text));
     }
-    let defs = compose::services(&texts).map_err(refused)?;
+    let defs = compose::services(&texts).map_err(|e| refused(e.to_string()))?;
     let mut edits: Vec<ComposeEdit> = Vec::new();
     for (service, m) in services.iter().zip(moves) {
         let short = short_name(service);
@@ -547,7 +547,10 @@ fn stack_edits(
             .image
             .clone()
             .ok_or_else(|| refused(format!("no file sets the image of {short}")))?;
-        if edit::variable(&written).map_err(refused)?.is_some() {
+        if edit::variable(&written)
+            .map_err(|e| refused(e.to_string()))?
+            .is_some()
+        {
             return Err(refused(format!(
                 "the image of {short} is written {written:?}: `docker stack deploy` takes the variable from the environment of whoever runs it, which cutover cannot change"
             )));

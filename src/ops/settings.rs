@@ -132,7 +132,7 @@ pub fn resolve_workload(given: &Given, workload: &Subject) -> Settings {
     let config = &given.config;
     let profile = match workload.profile {
         Some((profile, facts)) => Layer {
-            health: profile.health(facts),
+            health: profile.health(facts).map_err(|e| e.to_string()),
             rules: Ok(RuleLayer {
                 policy: profile.policy.clone(),
                 ..RuleLayer::default()

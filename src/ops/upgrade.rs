@@ -348,7 +348,7 @@ async fn plan_containers(
         .zip(&origins)
         .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
-    plan::plan_upgrade(&members, &options).map_err(Error::Refused)
+    Ok(plan::plan_upgrade(&members, &options)?)
 }
 
 /// The release notes of each hop its profile tells none of (see [`notes`]): the pages
@@ -580,7 +580,7 @@ async fn follow_related(
                 .map_err(refused)?;
             let ready = spec
                 .readiness(&facts, crate::health::DEFAULT_SETTLE)
-                .map_err(refused)?;
+                .map_err(|e| refused(e.to_string()))?;
             if ready.port.is_none() {
                 options.steps.notes.push(format!(
                     "{container} ({name}) answers its readiness on loopback only ({} in {}): it is awaited as a container without health rule",
@@ -589,7 +589,8 @@ async fn follow_related(
                 ));
             }
             if !req.backup.skip {
-                spec.one_database(&facts).map_err(refused)?;
+                spec.one_database(&facts)
+                    .map_err(|e| refused(e.to_string()))?;
                 group
                     .related_databases
                     .insert(container.clone(), spec.database(&env));
@@ -621,9 +622,7 @@ async fn compose_plan(
     for (name, old) in group.names.iter().zip(&group.olds) {
         let target = match options.related.get(name).and_then(|r| r.images.last()) {
             Some(image) => image.clone(),
-            None => plan::build::target_of(old, &options.target)
-                .map_err(Error::Refused)?
-                .to_string(),
+            None => plan::build::target_of(old, &options.target)?.to_string(),
         };
         targets.push((old, target));
     }

@@ -15,7 +15,8 @@ use super::steps::{
     VersionSource, VolumeSnapshot,
 };
 use super::{
-    failed_name, migrate_name, new_name, old_name, Kind, Plan, Slot, SlotInfo, Stage, Step,
+    failed_name, migrate_name, new_name, old_name, Kind, Plan, PlanError, Slot, SlotInfo, Stage,
+    Step,
 };
 use crate::backup::volume_copy::VolumeCopy;
 use crate::engine::reference::ImageRef;
@@ -494,7 +495,7 @@ pub(super) struct Member<'a> {
 /// all. Only then are the old ones stopped (in order), the migration run, the names moved, and
 /// the successors started (in reverse order, or the named one first), each awaited healthy.
 /// Downtime runs from the first stop to the last successor serving.
-pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, String> {
+pub fn plan_upgrade(members: &[Predecessor<'_>], opts: &UpgradeOptions) -> Result<Plan, PlanError> {
     let hops = opts.hops();
     register_commands(&hops);
     let members = members
@@ -619,13 +620,16 @@ pub fn pinned(image: ImageRef, pins: &[ImageRef]) -> ImageRef {
 }
 
 /// The image a container moves to.
-pub fn target_of(inspect: &Container, target: &Target) -> Result<ImageRef, String> {
+pub fn target_of(inspect: &Container, target: &Target) -> Result<ImageRef, PlanError> {
     let current = inspect.image().to_string();
     match target {
         Target::Image(image) => Ok(image.clone()),
-        Target::Tag(tag) => ImageRef::parse(&current).map(|r| r.with_tag(tag)).ok_or_else(|| {
-            format!("{} was created from image {current}, which names no repository; give the target with --image REPOSITORY:TAG", inspect.name())
-        }),
+        Target::Tag(tag) => ImageRef::parse(&current)
+            .map(|r| r.with_tag(tag))
+            .ok_or_else(|| PlanError::NoRepository {
+                container: inspect.name().to_string(),
+                image: current.clone(),
+            }),
     }
 }
 
@@ -634,7 +638,7 @@ pub(super) fn member<'a>(
     opts: &UpgradeOptions,
     hops: &[StageOptions],
     primary: bool,
-) -> Result<Member<'a>, String> {
+) -> Result<Member<'a>, PlanError> {
     let inspect = old.inspect;
     let name = inspect.name().to_string();
     let related = opts.related.get(&name);
@@ -643,11 +647,11 @@ pub(super) fn member<'a>(
     match related {
         Some(r) if r.images.len() == hops.len() => images.extend(r.images.iter().cloned()),
         Some(r) => {
-            return Err(format!(
-                "{name} is given {} images for {} hops",
-                r.images.len(),
-                hops.len()
-            ))
+            return Err(PlanError::HopImages {
+                container: name,
+                given: r.images.len(),
+                hops: hops.len(),
+            })
         }
         None => {
             let target = target_of(inspect, &opts.target)?;
@@ -662,7 +666,7 @@ pub(super) fn member<'a>(
     }
     for pair in images[1..].windows(2) {
         if pair[0] == pair[1] {
-            return Err(format!("--via {} repeats a hop: give each intermediate tag once, in order, and not the target", short_tag(&pair[0])));
+            return Err(PlanError::RepeatedHop(short_tag(&pair[0])));
         }
     }
     // Each stage starts from the previous one's configuration and environment.
@@ -674,7 +678,8 @@ pub(super) fn member<'a>(
     for (stage, hop) in hops.iter().enumerate() {
         spec = spec.with_image(&images[stage + 1]);
         let changes = if companion { &unchanged } else { &hop.env };
-        let removed = successor::apply_env_changes(&mut spec, &env, changes, primary)?;
+        let removed = successor::apply_env_changes(&mut spec, &env, changes, primary)
+            .map_err(PlanError::Env)?;
         env = successor::apply_to_whole_env(&env, changes);
         let mut stage_spec = spec.clone();
         // Only the last hop's container stays: it carries the labels compose expects of it.
@@ -702,27 +707,21 @@ pub(super) fn member<'a>(
 
 /// Whether a hop's steps can apply to a container moving to `image`: its carried files on no
 /// mount, a tag to compare the reported version with.
-fn fits(inspect: &Container, hop: &StageOptions, image: &str) -> Result<(), String> {
+fn fits(inspect: &Container, hop: &StageOptions, image: &str) -> Result<(), PlanError> {
     for carried in hop.carry.iter().filter(|c| c.carried_by(inspect)) {
         if !carried.path.starts_with('/') {
-            return Err(format!(
-                "--carry-file {}: give the absolute path inside the container",
-                carried.path
-            ));
+            return Err(PlanError::CarryRelative(carried.path.clone()));
         }
         if let Some(mount) = inspect.mount_holding(&carried.path) {
-            return Err(format!(
-                "--carry-file {}: it lies on the mount {} of {}, which the new container shares already; it needs no carrying",
-                carried.path,
-                mount.destination,
-                inspect.name()
-            ));
+            return Err(PlanError::CarryOnMount {
+                path: carried.path.clone(),
+                mount: mount.destination.clone(),
+                container: inspect.name().to_string(),
+            });
         }
     }
     if hop.expect_version.is_some() && ImageRef::parse(image).and_then(|r| r.tag).is_none() {
-        return Err(format!(
-            "--expect-version needs a tag to compare with, and {image} has none"
-        ));
+        return Err(PlanError::NoTag(image.to_string()));
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! recovery rebuilds the bindings from the journal alone.
 
 pub mod build;
+mod error;
 pub mod part;
 pub mod rehearse;
 pub mod steps;
@@ -23,6 +24,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use build::{plan_rollback, plan_upgrade, UpgradeOptions};
+pub use error::PlanError;
 pub use steps::Step;
 
 /// A container of the run: one generation of one member.

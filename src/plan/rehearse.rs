@@ -12,7 +12,7 @@ use super::steps::{
     AwaitHealthy, CheckVersion, Pull, RehearseDump, RehearseMigrate, RehearseNetwork,
     RehearseRemove, RehearseRestore, RehearseServer, RehearseStart, RehearseStop,
 };
-use super::{Kind, Plan, Slot, SlotInfo, Stage, Step};
+use super::{Kind, Plan, PlanError, Slot, SlotInfo, Stage, Step};
 use crate::backup::rehearsal::{CopyServer, LABEL};
 use crate::backup::DatabaseTarget;
 use crate::engine::successor::{self, Predecessor, SuccessorSpec};
@@ -38,7 +38,7 @@ impl Rehearsal {
         spec: &mut SuccessorSpec,
         production: &Container,
         copy: &CopyServer,
-    ) -> Result<(), String> {
+    ) -> Result<(), PlanError> {
         let paths: Vec<&str> = self.files.iter().map(|(path, _)| path.as_str()).collect();
         isolate(spec, production, copy, &self.env, &paths);
         isolated(spec, copy)
@@ -60,7 +60,7 @@ pub fn plan_rehearsal(
     old: &Predecessor<'_>,
     opts: &UpgradeOptions,
     rehearsal: &Rehearsal,
-) -> Result<Plan, String> {
+) -> Result<Plan, PlanError> {
     let hops = opts.hops();
     register_commands(&hops);
     let m = member(old, opts, &hops, true)?;
@@ -201,9 +201,7 @@ pub fn plan_rehearsal(
         );
     }
     if !migrates {
-        return Err(format!(
-            "the upgrade of {name} runs no migration, so there is nothing to rehearse; give the one it needs with --migrate"
-        ));
+        return Err(PlanError::NothingToRehearse(name));
     }
     steps.push(
         RehearseRemove {
@@ -296,15 +294,14 @@ pub fn isolate(
 
 /// Why a rehearsal's container could reach something of production's, or `Ok`: checked on
 /// every container a rehearsal creates, whatever built it.
-pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), String> {
+pub fn isolated(spec: &SuccessorSpec, copy: &CopyServer) -> Result<(), PlanError> {
     let reaches = spec.reaches_beyond(&copy.network);
     match reaches.is_empty() {
         true => Ok(()),
-        false => Err(format!(
-            "a rehearsal's container for {} would keep {} of production's; nothing was run",
-            copy.product,
-            reaches.join(", ")
-        )),
+        false => Err(PlanError::NotIsolated {
+            product: copy.product.clone(),
+            reaches: reaches.join(", "),
+        }),
     }
 }
 
@@ -350,7 +347,7 @@ mod tests {
             None,
         );
         let copy = CopyServer::of("web");
-        let refused = isolated(&spec, &copy).unwrap_err();
+        let refused = isolated(&spec, &copy).unwrap_err().to_string();
         for leak in ["mounts", "another network"] {
             assert!(refused.contains(leak), "{leak}: {refused}");
         }

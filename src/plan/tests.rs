@@ -252,6 +252,7 @@ fn hops_are_stages_each_a_full_upgrade_with_every_image_pulled_first() {
         &opts
     )
     .unwrap_err()
+    .to_string()
     .contains("repeats a hop"));
 }
 
@@ -427,6 +428,7 @@ fn a_related_product_moves_to_its_own_images_and_is_ready_before_the_product_sta
     opts.related.get_mut("fx-scanner").unwrap().images.pop();
     assert!(plan_upgrade(&members, &opts)
         .unwrap_err()
+        .to_string()
         .contains("fx-scanner is given 1 images for 2 hops"));
 }
 
@@ -482,7 +484,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
         inspect: &container,
         origin: &image,
     };
-    let refused = plan_upgrade(&[old], &opts).unwrap_err();
+    let refused = plan_upgrade(&[old], &opts).unwrap_err().to_string();
     assert!(refused.contains("lies on the mount /data"), "{refused}");
     // A profile's file there is there already for the successor, which shares the mount.
     opts.steps.carry[0].by_profile = true;
@@ -503,6 +505,7 @@ fn carried_files_on_a_volume_and_relative_paths_are_refused() {
     };
     assert!(plan_upgrade(&[old], &opts)
         .unwrap_err()
+        .to_string()
         .contains("absolute path"));
 }
 

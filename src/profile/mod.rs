@@ -79,6 +79,32 @@ pub enum ProfileError {
     Unknown(String),
 }
 
+/// Why a profile cannot be applied to a container: a value it reads of the container or the
+/// hop (a variable, a file's key, a tag) is missing or does not read, or the container is
+/// unfit; found while the plan is made, before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+    /// A duration the profile gives, under its key.
+    #[error("{key}: {why}")]
+    Duration {
+        key: &'static str,
+        why: crate::duration::DurationError,
+    },
+    /// A hop the step's bounds cannot judge (a tag that is no version).
+    #[error("{0}")]
+    Bounds(String),
+    /// The vendor's upgrade path from the current version to the target stops at a release
+    /// the registry does not have.
+    #[error("{0}")]
+    NoPath(String),
+    /// What the profile reads of the container, or of the files given to its task, is missing
+    /// or does not fit what it needs.
+    #[error("{0}")]
+    Unfit(String),
+}
+
 /// A product's profile, as its file says it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,8 +253,8 @@ pub enum GroupBy {
     Database,
 }
 
-fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
-    crate::duration::parse(text).map_err(|e| format!("{what}: {e}"))
+fn parse_duration(key: &'static str, text: &str) -> Result<Duration, ApplyError> {
+    crate::duration::parse(text).map_err(|why| ApplyError::Duration { key, why })
 }
 
 impl Profile {
@@ -316,7 +342,8 @@ impl Profile {
             })?;
         }
         if let Some(t) = self.health.as_ref().and_then(|h| h.timeout.as_ref()) {
-            parse_duration("health: timeout", t).map_err(Problem::under(&["health", "timeout"]))?;
+            parse_duration("health: timeout", t)
+                .map_err(|e| Problem::under(&["health", "timeout"])(e.to_string()))?;
         }
         let secrets: Vec<String> = self
             .database
@@ -350,7 +377,7 @@ impl Profile {
     /// What the profile adds to the hop from `from` to `to` (tags) for a container with these
     /// facts: its version check and start-up migration, its steps within their bounds, and its
     /// release notes among the hop's notes.
-    pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
+    pub fn for_hop(&self, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, ApplyError> {
         let mut hop = steps::for_hop(&self.steps, from, to, facts)?;
         hop.stage
             .notes
@@ -398,7 +425,7 @@ impl Profile {
     /// The profile's layer of health settings for a container with these facts, under the
     /// config file's and the command line's: its port moved by its URL variable, and https when
     /// it serves TLS itself.
-    pub fn health(&self, facts: &Facts) -> Result<HealthSettings, String> {
+    pub fn health(&self, facts: &Facts) -> Result<HealthSettings, ApplyError> {
         let Some(spec) = &self.health else {
             return Ok(HealthSettings::default());
         };
@@ -417,7 +444,9 @@ impl Profile {
             .and_then(|name| facts.value(name, &[]).map(|v| (name, v)))
         {
             Some((name, v)) => Some(v.trim().parse::<u16>().map_err(|_| {
-                format!("{name}={v:?} is not a port: set it to the port the product listens on")
+                ApplyError::Unfit(format!(
+                    "{name}={v:?} is not a port: set it to the port the product listens on"
+                ))
             })?),
             None => None,
         };

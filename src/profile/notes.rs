@@ -48,10 +48,9 @@ impl NotesLink {
 }
 
 impl ReleaseNotes {
-    /// The URL for the version `tag`, or why it cannot be made.
-    fn url_for(&self, tag: &str) -> Result<String, String> {
-        let version = TagVersion::parse(tag)
-            .ok_or_else(|| format!("{tag} is not a version, so no release notes URL is made"))?;
+    /// The URL for the version `tag`, when it is a version and the URL's template fills in.
+    fn url_for(&self, tag: &str) -> Option<String> {
+        let version = TagVersion::parse(tag)?;
         let number = |i: usize| version.numbers.get(i).copied().unwrap_or(0).to_string();
         let env = [
             format!("TAG={tag}"),
@@ -60,7 +59,7 @@ impl ReleaseNotes {
             format!("MINOR={}", number(1)),
             format!("PATCH={}", number(2)),
         ];
-        template::expand(&self.url, &env)
+        template::expand(&self.url, &env).ok()
     }
 
     /// What serde cannot check: an http(s) URL naming only the known variables, sane bounds.
@@ -71,7 +70,8 @@ impl ReleaseNotes {
                 self.url
             ));
         }
-        if let Some(unknown) = template::names(&self.url)?
+        if let Some(unknown) = template::names(&self.url)
+            .map_err(|e| e.to_string())?
             .into_iter()
             .find(|n| !VARIABLES.contains(n))
         {
@@ -98,7 +98,7 @@ impl Profile {
         self.release_notes
             .iter()
             .filter(|notes| notes.when.holds(from, to).unwrap_or(false))
-            .filter_map(|notes| notes.url_for(to).ok())
+            .filter_map(|notes| notes.url_for(to))
             .map(|url| NotesLink {
                 version: to.to_string(),
                 url,

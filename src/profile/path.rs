@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use crate::version::TagVersion;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,9 +39,9 @@ pub fn hops(
     target: &str,
     tags: &[String],
     path: &UpgradePath,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ApplyError> {
     let parse = |t: &str| {
-        TagVersion::parse(t).ok_or_else(|| format!("{t} is not a version, so the upgrade path cannot be computed; give the hops with --via"))
+        TagVersion::parse(t).ok_or_else(|| ApplyError::Bounds(format!("{t} is not a version, so the upgrade path cannot be computed; give the hops with --via")))
     };
     let (from, to) = (parse(current)?, parse(target)?);
     if to <= from {
@@ -66,7 +67,7 @@ pub fn hops(
                 .iter()
                 .filter(|(v, _)| series(v) == w.numbers)
                 .max_by(|a, b| a.0.cmp(&b.0));
-            let (v, tag) = newest.ok_or_else(|| format!("{current} to {target} must stop at {waypoint}, which the registry does not have"))?;
+            let (v, tag) = newest.ok_or_else(|| ApplyError::NoPath(format!("{current} to {target} must stop at {waypoint}, which the registry does not have")))?;
             stops.push((v.numbers.clone(), (*tag).clone()));
         }
     }
@@ -101,10 +102,10 @@ pub fn hops(
             (major, at) = next;
         }
         if !missing.is_empty() {
-            return Err(format!(
+            return Err(ApplyError::NoPath(format!(
                 "{current} to {target} moves at most {step} minor version(s) per hop, through {}, which the registry does not have",
                 missing.join(", ")
-            ));
+            )));
         }
     }
     stops.sort();

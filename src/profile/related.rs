@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::parse_duration;
+use super::{parse_duration, ApplyError};
 use crate::backup::location::{yaml_key, DatabaseSpec, Source};
 use crate::engine::facts::{env_value, Facts};
 use crate::engine::reference::ImageRef;
@@ -90,7 +90,7 @@ impl RelatedSpec {
             return Err(("ready", "path: give a path starting with /".into()));
         }
         if let Some(t) = &self.ready.timeout {
-            parse_duration("timeout", t).map_err(|e| ("ready", e))?;
+            parse_duration("timeout", t).map_err(|e| ("ready", e.to_string()))?;
         }
         Ok(())
     }
@@ -126,25 +126,25 @@ impl RelatedSpec {
 
     /// Refuses a container whose other keys (`same_as`) name another database than its own:
     /// only the one is backed up.
-    pub fn one_database(&self, facts: &Facts) -> Result<(), String> {
+    pub fn one_database(&self, facts: &Facts) -> Result<(), ApplyError> {
         let path = self.config_path(&facts.env);
         let text = facts.files.get(&path);
-        let named = |key: &str| -> Result<Option<(String, u16, String)>, String> {
+        let named = |key: &str| -> Result<Option<(String, u16, String)>, ApplyError> {
             let Some(value) = text.and_then(|t| yaml_key(t, key)) else {
                 return Ok(None);
             };
             let at = crate::backup::location::parse_connection(&value)
-                .map_err(|e| format!("{key} in {path}: {e}"))?;
+                .map_err(|e| ApplyError::Unfit(format!("{key} in {path}: {e}")))?;
             Ok(Some((at.host, at.port, at.name)))
         };
         let own = named(&self.database.key)?;
         for other in &self.database.same_as {
             if let Some(theirs) = named(other)? {
                 if Some(&theirs) != own.as_ref() {
-                    return Err(format!(
+                    return Err(ApplyError::Unfit(format!(
                         "{other} in {path} names another database than {} ({}:{}/{}): cutover backs up one database per container; back them up yourself and pass --skip-backup",
                         self.database.key, theirs.0, theirs.1, theirs.2
-                    ));
+                    )));
                 }
             }
         }
@@ -154,7 +154,7 @@ impl RelatedSpec {
     /// Its readiness in a container with these facts, within its timeout: no port when its
     /// address listens on loopback only (`localhost:8089`), which nothing outside the container
     /// can ask: then it is awaited as a container without a health rule.
-    pub fn readiness(&self, facts: &Facts, settle: Duration) -> Result<HealthPolicy, String> {
+    pub fn readiness(&self, facts: &Facts, settle: Duration) -> Result<HealthPolicy, ApplyError> {
         let path = self.config_path(&facts.env);
         let addr = self
             .ready
@@ -169,9 +169,9 @@ impl RelatedSpec {
         let port = match &addr {
             None => self.ready.port,
             Some(addr) => {
-                let (host, port) = addr
-                    .rsplit_once(':')
-                    .ok_or_else(|| format!("{addr:?} in {path} is no host:port"))?;
+                let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
+                    ApplyError::Unfit(format!("{addr:?} in {path} is no host:port"))
+                })?;
                 if matches!(
                     host.trim_matches(['[', ']']),
                     "localhost" | "127.0.0.1" | "::1"
@@ -179,7 +179,7 @@ impl RelatedSpec {
                     return Ok(HealthPolicy::new(settle, timeout));
                 }
                 port.parse()
-                    .map_err(|_| format!("{addr:?} in {path} names no port"))?
+                    .map_err(|_| ApplyError::Unfit(format!("{addr:?} in {path} names no port")))?
             }
         };
         Ok(HealthPolicy {
@@ -276,7 +276,8 @@ ready: { port: 8089, addr_key: introspection_addr, path: /readyz, status: 200, t
         );
         let refused = spec
             .one_database(&facts(&[], "/config/config.yaml", &other))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(refused.starts_with("notifier.connstring"), "{refused}");
         assert!(!refused.contains("pw-9"), "{refused}");
     }

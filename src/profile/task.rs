@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse_duration;
+use super::{parse_duration, ApplyError};
 pub use crate::plan::steps::{captured_name, Capture, Judged, TableCheck};
 use crate::template;
 
@@ -211,7 +211,7 @@ impl RunSpec {
     }
 
     /// The time its command may take, when the profile sets one.
-    pub fn timeout(&self) -> Result<Option<std::time::Duration>, String> {
+    pub fn timeout(&self) -> Result<Option<std::time::Duration>, ApplyError> {
         self.timeout
             .as_deref()
             .map(|t| parse_duration("timeout", t))
@@ -363,7 +363,7 @@ impl TaskSpec {
         if run.command.is_empty() {
             return Err(format!("{name}: command is empty"));
         }
-        run.timeout()?;
+        run.timeout().map_err(|e| e.to_string())?;
         if run.before_stop && (run.changes_data || !run.undo.is_empty()) {
             return Err(format!(
                 "{name}: a step before the stop must change no data and need no undo"
@@ -419,7 +419,7 @@ impl TaskSpec {
             };
         }
         let rest = file_references(word, files)?;
-        template::check(&rest, secrets)
+        template::check(&rest, secrets).map_err(|e| e.to_string())
     }
 
     /// The task's options out of the words after its name; the words it does not know (the
@@ -506,7 +506,7 @@ impl TaskSpec {
     }
 
     /// Refuses when a file lacks what the task needs of it.
-    pub fn check_files(&self, args: &TaskOptions, files: &Files) -> Result<(), String> {
+    pub fn check_files(&self, args: &TaskOptions, files: &Files) -> Result<(), ApplyError> {
         for check in &self.checks {
             if check.if_arg.as_ref().is_some_and(|a| !args.given(a))
                 || check.unless_arg.as_ref().is_some_and(|a| args.given(a))
@@ -519,22 +519,22 @@ impl TaskSpec {
             if let (Some(other), Some(at)) = (&check.differs_from, &check.at) {
                 let theirs = files.get(other).and_then(|o| lookup(o, at));
                 if lookup(file, at) == theirs {
-                    return Err(format!(
+                    return Err(ApplyError::Unfit(format!(
                         "{} has the same {at} as {}: {}",
                         self.describe_file(args, &check.file),
                         self.describe_file(args, other),
                         check.why
-                    ));
+                    )));
                 }
                 continue;
             }
             if !check.has_any.iter().any(|p| lookup(file, p).is_some()) {
-                return Err(format!(
+                return Err(ApplyError::Unfit(format!(
                     "{} has none of {}: {}",
                     self.describe_file(args, &check.file),
                     check.has_any.join(", "),
                     check.why
-                ));
+                )));
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use crate::testing::{cases, mutated, said, text, Scratch, ARBITRARY, MUTATED};
 use steps::When;
 
 fn for_hop(profile: &Profile, from: &str, to: &str, facts: &Facts) -> Result<HopSteps, String> {
-    profile.for_hop(from, to, facts)
+    profile.for_hop(from, to, facts).map_err(|e| e.to_string())
 }
 
 /// The steps a hop's parts of `phase` place for the named container of a group.
@@ -277,7 +277,9 @@ fn quay_goes_one_minor_at_a_time_through_the_registrys_newest_patch() {
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let e = hops("v3.8.0", "v3.10.0", &missing, &path).unwrap_err();
+    let e = hops("v3.8.0", "v3.10.0", &missing, &path)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("through 3.9.x, which the registry does not have"),
         "{e}"
@@ -534,6 +536,7 @@ fn when_bounds_hops_by_their_versions() {
     assert!(w(None, Some("<25"), None)
         .holds("latest", "25.0.1")
         .unwrap_err()
+        .to_string()
         .contains("latest is not a version"));
 }
 
@@ -666,19 +669,25 @@ fn a_task_checks_its_files_and_whether_the_backup_covers_its_way_back() {
         "services:\n  catalog:\n    object_store:\n      storage_driver:\n        name: localfs\n";
     let bare = "services:\n  catalog:\n    enabled: true\n";
     assert_eq!(spec.check_files(&plain, &files(localfs, bare)), Ok(()));
-    let e = spec.check_files(&plain, &files(bare, bare)).unwrap_err();
+    let e = spec
+        .check_files(&plain, &files(bare, bare))
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("d.yaml (--dest-config) has none of services.catalog.object_store, services.catalog.archive"), "{e}");
     let e = spec
         .check_files(&archive, &files(localfs, bare))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("services.catalog.analysis_archive"), "{e}");
     let e = spec
         .check_files(&plain, &files("other: 1", bare))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has none of services.catalog:"), "{e}");
     let e = spec
         .check_files(&plain, &files(localfs, localfs))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("d.yaml (--dest-config) has the same services.catalog as /config/config.yaml: there is nothing to move"),
         "{e}"
@@ -942,7 +951,8 @@ fn health_follows_the_products_own_port_and_tls() {
     assert_eq!(moved.port, Some(9228), "every service's port in its config");
     let wrong = anchore
         .health(&facts(&["ANCHORE_SERVICE_PORT=eighty"], &[]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(wrong.contains("is not a port"), "{wrong}");
 }
 
@@ -998,7 +1008,7 @@ fn anchore_reads_its_database_where_its_config_says_or_refuses() {
             "uses ${ANCHORE_DB_HOST}, which the container's environment does not set",
         ),
     ] {
-        let refused = db.locate(&with(env, db_connect)).unwrap_err();
+        let refused = db.locate(&with(env, db_connect)).unwrap_err().to_string();
         assert!(refused.contains(says), "{refused}");
         assert!(
             !refused.contains("pw-4711-secret") && !refused.contains("another-pw-0815"),

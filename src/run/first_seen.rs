@@ -15,6 +15,20 @@ use std::time::SystemTime;
 const FILE: &str = "first-seen.json";
 const LOCK: &str = ".first-seen.lock";
 
+/// The record cannot be kept: its directory, or its file or lock in it (state, not input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FirstSeenError {
+    /// The state directory cannot be made or is not private (see [`crate::private::dir`]).
+    #[error("{0}")]
+    Dir(String),
+    #[error("cannot {what} {} (when cutover first saw each image): {why}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+}
+
 /// The record of first sightings under a state directory.
 #[derive(Debug, Clone)]
 pub struct FirstSeen {
@@ -30,14 +44,14 @@ impl FirstSeen {
     }
 
     /// When `digest` was first seen; never seen before, it is seen `now`, and that is recorded.
-    pub fn first_seen(&self, digest: &str, now: SystemTime) -> Result<SystemTime, String> {
-        let failed = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
-            format!(
-                "cannot {what} {} (when cutover first saw each image): {e}",
-                path.display()
-            )
-        };
-        crate::private::dir(&self.root).map_err(|e| e.to_string())?;
+    pub fn first_seen(&self, digest: &str, now: SystemTime) -> Result<SystemTime, FirstSeenError> {
+        let failed =
+            |what: &'static str, path: &Path, e: &dyn std::fmt::Display| FirstSeenError::File {
+                what,
+                path: path.to_path_buf(),
+                why: e.to_string(),
+            };
+        crate::private::dir(&self.root).map_err(|e| FirstSeenError::Dir(e.to_string()))?;
         let lock_path = self.root.join(LOCK);
         let lock = crate::private::options()
             .create(true)
@@ -117,7 +131,8 @@ mod tests {
         fs::write(root.join(FILE), "{not json").unwrap();
         let e = FirstSeen::under(&root)
             .first_seen("sha256:aaa", SystemTime::now())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("first-seen.json") && e.contains("cannot read"),
             "{e}"

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use cutover::health::HealthSettings;
+use cutover::health::{HealthSettings, JsonConditionError};
 use cutover::ops::backup::BackupRequest;
 use cutover::profile::Choice;
 use serde::{Deserialize, Serialize};
@@ -213,7 +213,7 @@ impl HealthArgs {
             json: self
                 .health_json
                 .iter()
-                .map(|c| c.parse())
+                .map(|c| c.parse().map_err(|e: JsonConditionError| e.to_string()))
                 .collect::<Result<_, _>>()?,
             settle: self.settle,
             timeout: self.health_timeout,

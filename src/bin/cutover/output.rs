@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use cutover::auto::{PassOutcome, PassReport};
+use cutover::auto::PassReport;
 use cutover::backup::Listed;
 use cutover::config::HostEntry;
 use cutover::discover::check::{Status, Unreached};
@@ -24,38 +24,7 @@ use cutover::secrets;
 use cutover::size::human_bytes;
 use serde_json::json;
 
-/// The documented exit codes (see `cutover --help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Done = 0,
-    RolledBack = 1,
-    NothingChanged = 2,
-    NeedsAttention = 3,
-    /// A campaign of hops stopped at a later hop and rolled that one back.
-    Partial = 4,
-    /// `rehearse` only: the migration failed on the copy; production was never touched.
-    RehearsalFailed = 5,
-    /// `auto` only: upgraded at least one container, with no failure.
-    Upgraded = 10,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
-impl From<Outcome> for Exit {
-    fn from(o: Outcome) -> Exit {
-        match o {
-            Outcome::Succeeded => Exit::Done,
-            Outcome::RolledBack => Exit::RolledBack,
-            Outcome::NothingChanged => Exit::NothingChanged,
-            Outcome::NeedsAttention | Outcome::KeptNew => Exit::NeedsAttention,
-            Outcome::Partial => Exit::Partial,
-        }
-    }
-}
+pub use cutover::error::Exit;
 
 fn print(text: &str) {
     println!("{}", secrets::redact(text));
@@ -66,16 +35,18 @@ pub fn print_json(value: &serde_json::Value) {
 }
 
 /// Errors before anything changed (bad input, refused preconditions, an engine out of reach).
+/// Its exit code is the error's, as the library derives it.
 pub fn fatal(error: &anyhow::Error, json: bool) -> ExitCode {
     let message = secrets::redact(&format!("{error:#}"));
+    let exit = Exit::of_error(error.as_ref());
     if json {
         print_json(
-            &json!({ "outcome": "refused", "exit_code": Exit::NothingChanged as u8, "error": message, "state": "nothing was changed" }),
+            &json!({ "outcome": "refused", "exit_code": exit.code(), "error": message, "state": "nothing was changed" }),
         );
     }
     eprintln!("cutover: {message}");
     eprintln!("Nothing was changed.");
-    Exit::NothingChanged.into()
+    exit.into()
 }
 
 /// The steps, numbered as the run prints them, under a heading per hop when there are several.
@@ -191,19 +162,14 @@ pub fn dry_run(plan: &Plan, json: bool) -> Exit {
 
 pub fn run(plan: &Plan, report: &RunReport, json: bool) -> Exit {
     let rehearsal = (plan.kind == Kind::Rehearsal).then(|| Findings::of(plan, report));
-    let exit = match report.outcome {
-        Outcome::NothingChanged if rehearsal.is_some() && report.failure.is_some() => {
-            Exit::RehearsalFailed
-        }
-        outcome => Exit::from(outcome),
-    };
+    let exit = Exit::of_run(plan, report);
     let state = host_state(plan, report);
     if json {
         print_json(&json!({
             "rehearsal": rehearsal,
             "command": plan.kind.word(), "task": plan.task, "container": plan.container, "members": plan.members,
             "from": plan.image_from, "to": plan.image_to, "running": report.running, "profile": plan.profile,
-            "outcome": report.outcome, "exit_code": exit as u8, "state": state,
+            "outcome": report.outcome, "exit_code": exit.code(), "state": state,
             "failure": report.failure, "undo_failures": report.undo_failures,
             "warnings": report.warnings, "restored": report.restored,
             "downtime_ms": report.downtime_ms, "settled_ms": report.settled_ms,
@@ -403,7 +369,7 @@ pub fn recoveries(recoveries: &[Recovery], json: bool) -> Exit {
     };
     if json {
         print_json(
-            &json!({ "command": "recover", "exit_code": exit as u8, "recovered": recoveries }),
+            &json!({ "command": "recover", "exit_code": exit.code(), "recovered": recoveries }),
         );
     } else if recoveries.is_empty() {
         print("No interrupted run to recover.");
@@ -514,7 +480,7 @@ pub fn profile_check(name: &str, profile: &str, findings: &[Finding], json: bool
     };
     if json {
         print_json(
-            &json!({ "container": name, "profile": profile, "exit_code": exit as u8, "checks": findings }),
+            &json!({ "container": name, "profile": profile, "exit_code": exit.code(), "checks": findings }),
         );
         return exit;
     }
@@ -653,15 +619,9 @@ pub fn auto(report: &PassReport, json: bool) -> Exit {
 /// A pass of `command`: `auto`'s, or the rolling `upgrade` of several containers. `upgraded`
 /// is its exit when it upgraded something and nothing failed.
 pub fn pass(command: &str, upgraded: Exit, report: &PassReport, json: bool) -> Exit {
-    let exit = match report.worst() {
-        Some(PassOutcome::NeedsAttention) => Exit::NeedsAttention,
-        Some(PassOutcome::HeldBack) => Exit::RehearsalFailed,
-        Some(worst) if worst.failed() => Exit::RolledBack,
-        _ if report.upgraded() > 0 => upgraded,
-        _ => Exit::Done,
-    };
+    let exit = report.exit(upgraded);
     if json {
-        print_json(&json!({ "command": command, "exit_code": exit as u8, "pass": report }));
+        print_json(&json!({ "command": command, "exit_code": exit.code(), "pass": report }));
         return exit;
     }
     let eligible = report.checked.iter().filter(|s| s.eligible).count();

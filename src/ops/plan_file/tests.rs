@@ -61,7 +61,7 @@ fn a_sealed_plan_reads_back_until_it_expires() {
     assert_eq!(read.checksum, file.checksum);
     assert_eq!(read.upgrades[0].steps, file.upgrades[0].steps);
     let late = made + DEFAULT_VALIDITY + Duration::from_secs(1);
-    let expired = PlanFile::read(&file.text(), late).unwrap_err();
+    let expired = PlanFile::read(&file.text(), late).unwrap_err().to_string();
     assert!(expired.contains("expired at"), "{expired}");
 }
 
@@ -83,11 +83,12 @@ fn any_edit_is_refused() {
         ("step", text.replacen("migrate head", "migrate down", 1)),
     ] {
         assert_ne!(edited, text, "{what} was edited");
-        let refused = PlanFile::read(&edited, made).unwrap_err();
+        let refused = PlanFile::read(&edited, made).unwrap_err().to_string();
         assert!(refused.contains("altered"), "{what}: {refused}");
     }
     assert!(PlanFile::read("{", made)
         .unwrap_err()
+        .to_string()
         .contains("not a plan file"));
 }
 
@@ -107,6 +108,7 @@ fn an_added_field_is_kept_and_checked() {
     let edited = file.text().replace("example.com/2", "example.com/3");
     assert!(PlanFile::read(&edited, made)
         .unwrap_err()
+        .to_string()
         .contains("altered"));
 }
 

@@ -128,8 +128,7 @@ pub async fn prepare(
     let (locks, members) = claim_group(engine, state, catalog, tasks, &req.name).await?;
     let (mut files, mut digests) = given_files(spec, &req.args)?;
     let task_members = roles(engine, spec, &members, &mut files, &mut digests).await?;
-    spec.check_files(&req.args, &files)
-        .map_err(Error::Refused)?;
+    spec.check_files(&req.args, &files)?;
     if let Some(worker) = task_members.iter().find(|m| m.role) {
         check_environment(spec, &req.args, &files, worker.inspect)?;
     }
@@ -167,7 +166,7 @@ pub async fn prepare(
         backup,
         health,
     };
-    let mut plan = plan_task(&input).map_err(Error::Refused)?;
+    let mut plan = plan_task(&input)?;
     plan.profile = Some(ProfileUse {
         name: profile.name.clone(),
         origin: tasks.loaded.origin.clone(),

@@ -15,6 +15,7 @@ use crate::plan::steps::{
 };
 use crate::plan::{Kind, Plan, Slot};
 use crate::profile::task::{self, Files, TaskOptions, TaskSpec, TaskStepSpec, SOURCE};
+use crate::profile::ApplyError;
 
 /// A member of the group, as the task sees it.
 pub struct TaskMember<'a> {
@@ -56,9 +57,11 @@ pub fn one_shot_name(name: &str) -> String {
     format!("{name}-cutover-task")
 }
 
-pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, String> {
+pub fn plan_task(input: &TaskInput<'_>) -> Result<Plan, ApplyError> {
     let workers: Vec<&TaskMember<'_>> = input.members.iter().filter(|m| m.role).collect();
-    let worker = workers.first().ok_or_else(|| no_worker(input))?;
+    let worker = workers
+        .first()
+        .ok_or_else(|| ApplyError::Unfit(no_worker(input)))?;
     let mut steps = kept_files(input, worker)?;
     let (before, after) = task_steps(input, worker)?;
     steps.extend(before);
@@ -139,7 +142,7 @@ fn no_worker(input: &TaskInput<'_>) -> String {
 }
 
 /// The files given to the task and the worker's configuration, kept as they were checked.
-fn kept_files(input: &TaskInput<'_>, worker: &TaskMember<'_>) -> Result<Vec<Step>, String> {
+fn kept_files(input: &TaskInput<'_>, worker: &TaskMember<'_>) -> Result<Vec<Step>, ApplyError> {
     let mut steps: Vec<Step> = Vec::new();
     for arg in input.spec.args.iter().filter(|a| a.file) {
         if let Some(path) = input.args.values.get(&arg.name).and_then(|v| v.first()) {
@@ -173,7 +176,7 @@ fn kept_files(input: &TaskInput<'_>, worker: &TaskMember<'_>) -> Result<Vec<Step
 fn task_steps(
     input: &TaskInput<'_>,
     worker: &TaskMember<'_>,
-) -> Result<(Vec<Step>, Vec<Step>), String> {
+) -> Result<(Vec<Step>, Vec<Step>), ApplyError> {
     let (mut before, mut after) = (Vec::new(), Vec::new());
     for spec in &input.spec.steps {
         match spec {
@@ -185,11 +188,10 @@ fn task_steps(
                 }
             }
             TaskStepSpec::Swap { from, keep_old_as } => {
-                let config = input
-                    .spec
-                    .config
-                    .as_ref()
-                    .ok_or("a swap needs the task's config")?;
+                let config =
+                    input.spec.config.as_ref().ok_or_else(|| {
+                        ApplyError::Unfit("a swap needs the task's config".into())
+                    })?;
                 let mut sites = Vec::new();
                 for m in input.members.iter().filter(|m| m.holds) {
                     if sites.contains(&&m.config_site) {
@@ -218,7 +220,7 @@ fn run_step(
     input: &TaskInput<'_>,
     worker: &TaskMember<'_>,
     run: &task::RunSpec,
-) -> Result<TaskRun, String> {
+) -> Result<TaskRun, ApplyError> {
     let command = |judged: Judged| {
         let (words, used) = task::resolve_command(&judged.command, input.args, input.files);
         TaskCommand {
@@ -249,10 +251,10 @@ fn run_step(
     })
 }
 
-fn digest(input: &TaskInput<'_>, name: &str) -> Result<String, String> {
+fn digest(input: &TaskInput<'_>, name: &str) -> Result<String, ApplyError> {
     input
         .digests
         .get(name)
         .cloned()
-        .ok_or_else(|| format!("{name} was not read before planning"))
+        .ok_or_else(|| ApplyError::Unfit(format!("{name} was not read before planning")))
 }

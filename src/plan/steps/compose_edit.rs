@@ -104,7 +104,7 @@ impl ComposeEdit {
         self.changes
             .iter()
             .try_fold(text.to_string(), |text, change| change.apply(&text))
-            .map_err(StepError::Failed)
+            .map_err(|e| StepError::Failed(e.to_string()))
     }
 
     /// Where the run keeps the original: one name per file, so recovery finds it.

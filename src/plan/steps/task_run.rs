@@ -265,14 +265,14 @@ impl TaskRun {
             .iter()
             .map(|w| crate::template::expand(w, &env))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(StepError::Failed)?;
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         crate::secrets::register_command(&words);
         let vars = self
             .env
             .iter()
             .map(|(name, value)| Ok((name.clone(), crate::template::expand(value, &env)?)))
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(StepError::Failed)?;
+            .collect::<Result<Vec<_>, crate::template::TemplateError>>()
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         let mut files = Vec::new();
         for (key, path) in &command.files {
             files.push((path.clone(), read_kept(cx.files, key)?));

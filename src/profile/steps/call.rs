@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::build::Migration;
@@ -53,7 +54,7 @@ impl Plans for CallSpec {
             .collect()
     }
 
-    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         let (while_path, while_status) =
             match self.while_when.as_ref().filter(|w| w.env.holds(facts)) {
                 Some(w) => (w.while_path.clone(), w.while_status),

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::build::CarriedPath;
@@ -23,7 +24,7 @@ impl Plans for CarryFileSpec {
         }
     }
 
-    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         hop.stage.carry.push(CarriedPath {
             path: self.path.clone(),
             optional: self.optional,

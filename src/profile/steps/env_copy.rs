@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{HopSteps, Plans};
 use crate::engine::facts::Facts;
 
@@ -29,7 +30,7 @@ impl Plans for EnvCopy {
         self.files.clone()
     }
 
-    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         let (name, new, files) = (&self.from, &self.to, &self.files);
         if self.if_missing && facts.value(new, files).is_some() {
             return Ok(());

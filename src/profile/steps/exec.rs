@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::part::{OnAService, Part, Phase, Place};
@@ -41,7 +42,7 @@ impl Plans for ExecSpec {
         check_timeout(&self.timeout)
     }
 
-    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         hop.stage.parts.push(Arc::new(Placed {
             hook: match self.container {
                 Which::Old => Hook::Before,

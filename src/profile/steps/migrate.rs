@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{check_timeout, timeout_or, HopSteps, Plans};
 use crate::engine::facts::Facts;
 use crate::plan::build::Migration;
@@ -37,10 +38,10 @@ impl Plans for Migrate {
         }
         check_timeout(&self.timeout)?;
         for word in &self.command {
-            template::check(word, secrets).map_err(|e| ("command", e))?;
+            template::check(word, secrets).map_err(|e| ("command", e.to_string()))?;
         }
         for value in self.env.values() {
-            template::check_value(value).map_err(|e| ("env", e))?;
+            template::check_value(value).map_err(|e| ("env", e.to_string()))?;
         }
         Ok(())
     }
@@ -49,7 +50,7 @@ impl Plans for Migrate {
         template::condition_files(&self.command)
     }
 
-    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         let command = template::expand_command(&self.command, facts)?;
         hop.stage.migrate = Some(Migration {
             shown: (command != self.command).then(|| self.command.clone()),
@@ -57,7 +58,7 @@ impl Plans for Migrate {
                 .env
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), template::expand(v, &facts.env)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, crate::template::TemplateError>>()?,
             command,
             entrypoint: self.entrypoint.clone(),
             timeout: timeout_or(&self.timeout, Migration::DEFAULT_TIMEOUT)?,

@@ -29,6 +29,7 @@ pub use refuse::Refuse;
 pub use require_env::RequireEnv;
 pub use when::When;
 
+use super::ApplyError;
 use crate::engine::facts::Facts;
 use crate::plan::build::StageOptions;
 
@@ -49,7 +50,7 @@ pub trait Plans {
 
     /// What the step adds to one hop for a container with these facts; a step that finds the
     /// container unfit refuses the hop ([`HopSteps::refuse`]).
-    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String>;
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError>;
 }
 
 /// What a profile adds to one hop: the plan's options, and why the hop may not run at all.
@@ -67,9 +68,9 @@ impl HopSteps {
 }
 
 /// A duration a step's profile may give, or its default.
-fn timeout_or(timeout: &Option<String>, default: Duration) -> Result<Duration, String> {
+fn timeout_or(timeout: &Option<String>, default: Duration) -> Result<Duration, ApplyError> {
     match timeout {
-        Some(t) => crate::duration::parse(t).map_err(|e| format!("timeout: {e}")),
+        Some(t) => super::parse_duration("timeout", t),
         None => Ok(default),
     }
 }
@@ -78,7 +79,7 @@ fn timeout_or(timeout: &Option<String>, default: Duration) -> Result<Duration, S
 fn check_timeout(timeout: &Option<String>) -> Result<(), (&'static str, String)> {
     timeout_or(timeout, Duration::ZERO)
         .map(drop)
-        .map_err(|e| ("timeout", e))
+        .map_err(|e| ("timeout", e.to_string()))
 }
 
 /// Declares the kinds once: the enum of specs, their names, their parsing by name.
@@ -149,7 +150,7 @@ impl ProfileStep {
         to: &str,
         facts: &Facts,
         hop: &mut HopSteps,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         match self.when.holds(from, to)? {
             true => self.spec.plans().plan(facts, hop),
             false => Ok(()),
@@ -231,7 +232,7 @@ pub fn for_hop(
     from: &str,
     to: &str,
     facts: &Facts,
-) -> Result<HopSteps, String> {
+) -> Result<HopSteps, ApplyError> {
     let mut hop = HopSteps::default();
     for step in steps {
         step.plan(from, to, facts, &mut hop)?;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{HopSteps, Plans};
 use crate::engine::facts::Facts;
 
@@ -13,7 +14,7 @@ pub struct Note {
 }
 
 impl Plans for Note {
-    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         hop.stage.notes.push(self.text.clone());
         Ok(())
     }

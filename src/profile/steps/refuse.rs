@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{HopSteps, Plans};
 use crate::engine::facts::Facts;
 
@@ -13,7 +14,7 @@ pub struct Refuse {
 }
 
 impl Plans for Refuse {
-    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, _facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         hop.refuse(self.why.clone());
         Ok(())
     }

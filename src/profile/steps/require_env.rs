@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApplyError;
 use super::{HopSteps, Plans};
 use crate::engine::facts::Facts;
 
@@ -22,7 +23,7 @@ impl Plans for RequireEnv {
         self.files.clone()
     }
 
-    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), String> {
+    fn plan(&self, facts: &Facts, hop: &mut HopSteps) -> Result<(), ApplyError> {
         if !self
             .any_of
             .iter()

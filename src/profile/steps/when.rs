@@ -4,6 +4,7 @@ use serde::de::value::StringDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::ApplyError;
 use crate::version::TagVersion;
 
 /// Bounds a step to some hops: `from` and `to` are version ranges (`<25`, `>=0.18`) of the hop's
@@ -26,7 +27,7 @@ impl When {
     }
 
     /// Whether a hop from `from` to `to` (tags) is in bounds.
-    pub fn holds(&self, from: &str, to: &str) -> Result<bool, String> {
+    pub fn holds(&self, from: &str, to: &str) -> Result<bool, ApplyError> {
         if self.is_always() {
             return Ok(true);
         }
@@ -34,11 +35,15 @@ impl When {
             TagVersion::parse(tag)
                 .map(|v| v.as_semver())
                 .ok_or_else(|| {
-                    format!("{tag} is not a version, so the profile's bounds cannot judge it")
+                    ApplyError::Bounds(format!(
+                        "{tag} is not a version, so the profile's bounds cannot judge it"
+                    ))
                 })
         };
-        let range =
-            |text: &str| semver::VersionReq::parse(text).map_err(|e| format!("{text:?}: {e}"));
+        let range = |text: &str| {
+            semver::VersionReq::parse(text)
+                .map_err(|e| ApplyError::Bounds(format!("{text:?}: {e}")))
+        };
         let (from_v, to_v) = (version(from)?, version(to)?);
         if let Some(r) = &self.from {
             if !range(r)?.matches(&from_v) {
@@ -51,7 +56,7 @@ impl When {
             }
         }
         if let Some(at) = &self.crossing {
-            let at = crossing_version(at)?;
+            let at = crossing_version(at).map_err(ApplyError::Bounds)?;
             if !(from_v < at && at <= to_v) {
                 return Ok(false);
             }

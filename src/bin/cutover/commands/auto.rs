@@ -30,13 +30,13 @@ pub async fn run(args: AutoArgs, site: &Site) -> anyhow::Result<Exit> {
         .or(given.config.window.as_ref())
         .map(|w| Window::parse(w))
         .transpose()
-        .map_err(refused)?;
+        .map_err(cutover::Error::from)?;
     let schedule = args
         .schedule
         .as_deref()
         .map(Schedule::parse)
         .transpose()
-        .map_err(refused)?;
+        .map_err(cutover::Error::from)?;
     let fleet = !given.config.hosts.is_empty();
     let approval = args.approval || given.config.approval == Approval::Required;
     let settings = auto::PassSettings {

@@ -38,16 +38,25 @@ use crate::output::{self, Exit};
 /// The built-in profiles and the user's; a broken user profile stops the command, with its
 /// file, line and column.
 fn load_profiles() -> anyhow::Result<Catalog> {
-    Catalog::load().map_err(|e| refused(e.to_string()))
+    Ok(Catalog::load().map_err(cutover::Error::from)?)
 }
 
 fn refused(message: String) -> anyhow::Error {
     cutover::Error::Refused(message).into()
 }
 
+/// Options that cannot be read or do not go together: bad input, its message saying which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadOptions(String);
+
+fn bad_input(message: String) -> anyhow::Error {
+    cutover::Error::bad_input(BadOptions(message)).into()
+}
+
 fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
     match &args.config {
-        Some(path) => Config::load(path).map_err(|e| refused(e.to_string())),
+        Some(path) => Ok(Config::load(path).map_err(cutover::Error::from)?),
         None => Ok(Config::default()),
     }
 }
@@ -56,7 +65,9 @@ fn load_config(args: &DiscoveryArgs) -> anyhow::Result<Config> {
 fn config_told(args: &DiscoveryArgs, notify: &NotifyArgs) -> anyhow::Result<Config> {
     let mut config = load_config(args)?;
     for url in &notify.urls {
-        config.notify.push(url.parse().map_err(refused)?);
+        config
+            .notify
+            .push(url.parse().map_err(cutover::Error::from)?);
     }
     Ok(config)
 }
@@ -73,7 +84,7 @@ fn given_of(
     Ok(Given {
         config,
         health: (health.map(HealthArgs::settings).transpose())
-            .map_err(refused)?
+            .map_err(bad_input)?
             .unwrap_or_default(),
         rules: policy.map(PolicyArgs::layer).unwrap_or_default(),
         profile: args::choice(profile),

@@ -19,7 +19,7 @@ use cutover::run::journal::StateDir;
 use cutover::run::FirstSeen;
 use serde_json::{json, Value};
 
-use super::{confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
+use super::{bad_input, confirm, ensure_can_confirm, execute, load_profiles, refused, One, Site};
 use crate::args::{CommonArgs, NotifyArgs};
 use crate::commands::upgrade::UpgradeArgs;
 use crate::output::{self, Exit};
@@ -257,7 +257,7 @@ pub(super) async fn plan_one(
 
 /// The upgrade `args` asks of the container `one` aims at, prepared: nothing changes.
 async fn prepare(one: &One, args: &UpgradeArgs) -> anyhow::Result<Prepared> {
-    let options = args.options().map_err(refused)?;
+    let options = args.options().map_err(bad_input)?;
     let request = args.request(one, options);
     Ok(upgrade::prepare(&one.engine, &one.state, &one.catalog, &request).await?)
 }
@@ -413,7 +413,7 @@ pub(super) async fn carry_out(
         };
         let (name, host) = (&containers[i], plan_file::host(&containers[i]));
         let ended = execute(prepared, &one.engine, &one.state, common.json, one.tell()).await?;
-        ran.push(format!("{name}: exit {}", ended as u8));
+        ran.push(format!("{name}: exit {}", ended.code()));
         if ended == Exit::Done {
             continue;
         }
@@ -497,7 +497,7 @@ struct Upgrade {
 pub(super) fn upgrade_args(words: &[String]) -> anyhow::Result<UpgradeArgs> {
     let parsed =
         Upgrade::try_parse_from(std::iter::once("cutover").chain(words.iter().map(String::as_str)))
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(|e| bad_input(e.to_string()))?;
     Ok(parsed.args)
 }
 

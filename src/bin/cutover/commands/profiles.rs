@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use cutover::ops::live;
 
-use super::{load_profiles, refused, Site};
+use super::{load_profiles, Site};
 use crate::args;
 use crate::output::{self, Exit};
 
@@ -14,7 +14,7 @@ pub async fn run(command: ProfilesCommand, site: &Site) -> anyhow::Result<Exit> 
     match command {
         ProfilesCommand::List { json } => Ok(output::profiles(&catalog, json)),
         ProfilesCommand::Show { name } => {
-            let loaded = catalog.named(&name).map_err(|e| refused(e.to_string()))?;
+            let loaded = catalog.named(&name).map_err(cutover::Error::from)?;
             Ok(output::profile(&loaded))
         }
         ProfilesCommand::Check {
@@ -29,7 +29,7 @@ pub async fn run(command: ProfilesCommand, site: &Site) -> anyhow::Result<Exit> 
             Ok(output::profile_check(&name, &profile, &findings, json))
         }
         ProfilesCommand::Validate { file } => {
-            let loaded = cutover::profile::load_file(&file).map_err(|e| refused(e.to_string()))?;
+            let loaded = cutover::profile::load_file(&file).map_err(cutover::Error::from)?;
             println!(
                 "{}: valid profile {:?}",
                 file.display(),

@@ -7,14 +7,14 @@ use cutover::ops::rehearse;
 use cutover::ops::upgrade::UpgradeRequest;
 
 use super::upgrade::{MigrateArgs, TargetArgs};
-use super::{before_change, carry_out, refused, One, Site};
+use super::{bad_input, before_change, carry_out, One, Site};
 use crate::args::ChangeArgs;
 use crate::output::Exit;
 
 pub async fn run(args: RehearseArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let mut options = args.target.options().map_err(refused)?;
-    options.steps.migrate = args.migrate.migration().map_err(refused)?;
+    let mut options = args.target.options().map_err(bad_input)?;
+    options.steps.migrate = args.migrate.migration().map_err(bad_input)?;
     let one = One::aim(site, &args.change, &args.name).await?;
     let request = UpgradeRequest {
         follows: None,

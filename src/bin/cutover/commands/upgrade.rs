@@ -21,14 +21,16 @@ use cutover::fleet::rollout;
 use cutover::notify;
 use cutover::run::{Interrupt, Outcome};
 
-use super::{before_change, carry_out, confirm, execute, given, load_profiles, refused, One, Site};
+use super::{
+    bad_input, before_change, carry_out, confirm, execute, given, load_profiles, refused, One, Site,
+};
 use crate::args::{BackupWhat, BackupWhere, ChangeArgs, RolloutArgs};
 use crate::output::{self, Exit};
 use cutover::ops::preflight::Prepared;
 
 pub async fn run(args: UpgradeArgs, site: &Site) -> anyhow::Result<Exit> {
     before_change(&args.change)?;
-    let options = args.options().map_err(refused)?;
+    let options = args.options().map_err(bad_input)?;
     if args.names.len() > 1 {
         return several(args, options, site).await;
     }
