@@ -264,7 +264,7 @@ pub async fn prepare(
     }
     let mut plan = match &group.workload {
         Workload::Containers => {
-            plan_containers(engine, state, req, profile, &group, options.clone()).await?
+            plan_containers(engine, state, req, profile, &group, &mut options).await?
         }
         Workload::Services(services) => {
             let read = super::service::Read {
@@ -312,9 +312,9 @@ async fn plan_containers(
     req: &UpgradeRequest,
     profile: Option<&Profile>,
     group: &Claimed,
-    mut options: UpgradeOptions,
+    options: &mut UpgradeOptions,
 ) -> Result<plan::Plan> {
-    options.compose = compose_plan(engine, state, req, group, &options).await?;
+    options.compose = compose_plan(engine, state, req, group, options).await?;
     // A node that follows backs up no database: the first node backed up the shared one, and
     // restoring it from here would undo that node's migration.
     let (database, backup) = match req.follows {
@@ -340,7 +340,7 @@ async fn plan_containers(
     if let Some(plan) = options.backup.as_mut() {
         super::backup::choose_snapshots(engine, &backup, plan, &members).await;
     }
-    names_free(engine, &group.names, &req.name, &options).await?;
+    names_free(engine, &group.names, &req.name, options).await?;
     let origins = origins(engine, group).await?;
     let members: Vec<Predecessor<'_>> = group
         .olds
@@ -348,7 +348,7 @@ async fn plan_containers(
         .zip(&origins)
         .map(|(inspect, origin)| Predecessor { inspect, origin })
         .collect();
-    Ok(plan::plan_upgrade(&members, &options)?)
+    Ok(plan::plan_upgrade(&members, options)?)
 }
 
 /// The release notes of each hop its profile tells none of (see [`notes`]): the pages
