@@ -159,11 +159,24 @@ impl DockerEngine {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, BollardError>>,
     {
+        self.past(super::podman::transient_state, request).await
+    }
+
+    /// A request asked again on Podman while its error is one `passing` says will pass.
+    async fn past<T, F, Fut>(
+        &self,
+        passing: fn(&str) -> bool,
+        request: F,
+    ) -> Result<T, BollardError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, BollardError>>,
+    {
         let mut answer = request().await;
         let mut waited = Duration::ZERO;
         while self.podman && waited < super::podman::TRANSIENT_FOR {
             match &answer {
-                Err(e) if super::podman::transient_state(&e.to_string()) => {
+                Err(e) if passing(&e.to_string()) => {
                     tokio::time::sleep(super::podman::TRANSIENT_POLL).await;
                     waited += super::podman::TRANSIENT_POLL;
                     answer = request().await;
@@ -319,6 +332,7 @@ impl Engine for DockerEngine {
             Ok(c) if self.podman => Ok(Some(super::podman::as_docker(c).into())),
             Ok(c) => Ok(Some(c.into())),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) if self.podman && super::podman::removed_meanwhile(&e.to_string()) => Ok(None),
             Err(e) => Err(api_error(&self.host, format!("inspecting {name_or_id}"), e)),
         }
     }
@@ -339,10 +353,14 @@ impl Engine for DockerEngine {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(all)
             .build();
-        // One container between its exit and its restart on Podman (`stopped`) fails the
-        // whole list's reading: asked again, as for one container.
+        // One container between its exit and its restart on Podman (`stopped`), or one being
+        // removed, fails the whole list's reading: asked again, as for one container.
+        let passing =
+            |e: &str| super::podman::transient_state(e) || super::podman::removed_meanwhile(e);
         let list = self
-            .past_transient(|| self.docker.list_containers(Some(options.clone())))
+            .past(passing, || {
+                self.docker.list_containers(Some(options.clone()))
+            })
             .await
             .map_err(|e| api_error(&self.host, "listing containers", e))?;
         Ok(list
@@ -974,3 +992,6 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,14 @@ pub fn transient_state(error: &str) -> bool {
     .any(|seen| error.contains(seen))
 }
 
+/// Whether a request failed on a container removed while it was read: Podman resolves a name
+/// to an id, then finds the id gone and answers 500, not 404, `container ID does not exist in
+/// database: no such container` (seen here: an inspect by name while another client removed
+/// it; the list fails so too, podman issues #10120 and #10225). Such a container is absent.
+pub fn removed_meanwhile(error: &str) -> bool {
+    error.contains("does not exist in database: no such container")
+}
+
 /// The label by which Podman's own `podman auto-update` (run by its systemd timer) pulls and
 /// restarts a container (`registry` or `local`; docs.podman.io podman-auto-update(1)).
 pub const AUTO_UPDATE_LABEL: &str = "io.containers.autoupdate";
