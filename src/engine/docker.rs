@@ -836,7 +836,14 @@ impl Engine for DockerEngine {
     }
 
     async fn network(&self, name: &str) -> Result<Option<Network>, EngineError> {
-        match self.docker.inspect_network(name, None).await {
+        // Podman's reading of a network lists its containers and fails so on one being
+        // removed (podman issue #17341): asked again.
+        let inspected = self
+            .past(super::podman::removed_meanwhile, || {
+                self.docker.inspect_network(name, None)
+            })
+            .await;
+        match inspected {
             Ok(n) => Ok(Some(Network(n))),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(api_error(

@@ -74,6 +74,9 @@ async fn a_container_podman_removes_while_it_is_read_is_gone_not_an_error() {
             (200, r#"[{"Id":"2d2d1c2a0753","Names":["/app"]}]"#)
         }
         "/containers/app/json" => (500, REMOVED),
+        // podman issue #17341: a network's reading lists its containers, one being removed.
+        "/networks/net" if nth == 1 => (500, REMOVED),
+        "/networks/net" => (200, r#"{"Name":"net","Id":"9f2c","Driver":"bridge"}"#),
         _ => (404, r#"{"message":"not found"}"#),
     });
     let engine = DockerEngine::connect(&Endpoint::at(&host)).await.unwrap();
@@ -85,4 +88,8 @@ async fn a_container_podman_removes_while_it_is_read_is_gone_not_an_error() {
         "the list was asked again once"
     );
     assert!(engine.inspect("app").await.unwrap().is_none(), "gone");
+    assert!(
+        engine.network("net").await.unwrap().is_some(),
+        "asked again"
+    );
 }
