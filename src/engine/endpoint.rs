@@ -1,8 +1,9 @@
 //! Which engine to talk to, chosen as the docker CLI chooses it, so that a host an operator
 //! reaches with `docker` is reached by cutover with the same words: `--host`, else `--context`,
-//! else `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the current context of `config.json`, else the
-//! local socket. A context is read from the CLI's own store (`contexts/meta/<sha256 of the
-//! name>/meta.json`, its TLS material under `contexts/tls/`), in `DOCKER_CONFIG` or `~/.docker`.
+//! else `DOCKER_HOST`, else `DOCKER_CONTEXT`, else Podman's `CONTAINER_HOST` (see
+//! [`podman_host`]), else the current context of `config.json`, else the local socket. A
+//! context is read from the CLI's own store (`contexts/meta/<sha256 of the name>/meta.json`, its
+//! TLS material under `contexts/tls/`), in `DOCKER_CONFIG` or `~/.docker`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,10 @@ pub const LOCAL: &str = "unix:///var/run/docker.sock";
 /// is not coming back soon, and a run that kept waiting would hold its lock and leave its caller
 /// (a service manager, a cron pass, an operator) looking at a hang.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+/// Podman's own variable for its service's address (podman(1), `--url`), which its users set
+/// where Docker's users set `DOCKER_HOST`.
+pub const PODMAN_HOST_ENV: &str = "CONTAINER_HOST";
 
 /// The variable that sets the wait when `--engine-wait` does not (and for a fleet's hosts,
 /// whose entries may set their own).
@@ -137,6 +142,8 @@ pub enum EndpointError {
     Tls { what: String, why: String },
     #[error("{WAIT_ENV}: {0}")]
     Wait(crate::duration::DurationError),
+    #[error("{PODMAN_HOST_ENV}={url}: {why}")]
+    PodmanHost { url: String, why: String },
 }
 
 /// The environment and the files the choice reads, so that it can be tried without either.
@@ -171,9 +178,13 @@ pub fn resolve(given: &EngineGiven, sources: &Sources<'_>) -> Result<Endpoint, E
         (_, Some(name)) => Some(name.clone()),
         (Some(_), None) => None,
         (None, None) if sources.var("DOCKER_HOST").is_some() => None,
-        (None, None) => sources
-            .var("DOCKER_CONTEXT")
-            .or_else(|| current_context(&sources.config_dir)),
+        (None, None) => sources.var("DOCKER_CONTEXT").or_else(|| {
+            // Podman's variable, set, names the engine before the CLI's file does.
+            match sources.var(PODMAN_HOST_ENV) {
+                Some(_) => None,
+                None => current_context(&sources.config_dir),
+            }
+        }),
     };
     let wait = match (given.wait, sources.var(WAIT_ENV)) {
         (Some(wait), _) => wait,
@@ -196,13 +207,15 @@ pub fn resolve(given: &EngineGiven, sources: &Sources<'_>) -> Result<Endpoint, E
 type Reached = (String, Option<Tls>, Option<String>);
 
 /// The `default` context: `--host` or `DOCKER_HOST`, with TLS when `DOCKER_TLS_VERIFY` is set
-/// (its files in `DOCKER_CERT_PATH`, else the configuration directory).
+/// (its files in `DOCKER_CERT_PATH`, else the configuration directory); else Podman's
+/// `CONTAINER_HOST`, which has no TLS; else the local socket.
 fn default_endpoint(given: &EngineGiven, sources: &Sources<'_>) -> Result<Reached, EndpointError> {
-    let host = given
-        .host
-        .clone()
-        .or_else(|| sources.var("DOCKER_HOST"))
-        .unwrap_or_else(|| LOCAL.to_string());
+    let docker = given.host.clone().or_else(|| sources.var("DOCKER_HOST"));
+    let host = match (docker, sources.var(PODMAN_HOST_ENV)) {
+        (Some(host), _) => host,
+        (None, Some(podman)) => return Ok((podman_host(&podman)?, None, None)),
+        (None, None) => LOCAL.to_string(),
+    };
     let tls = match sources.var("DOCKER_TLS_VERIFY") {
         Some(_) => {
             let dir = sources
@@ -214,6 +227,29 @@ fn default_endpoint(given: &EngineGiven, sources: &Sources<'_>) -> Result<Reache
         None => None,
     };
     Ok((host, tls, None))
+}
+
+/// The address `CONTAINER_HOST` gives, in podman(1)'s forms: `unix:///PATH` (or
+/// `unix://PATH`, which Podman's own examples write and read as `/PATH`), `tcp://HOST:PORT`
+/// (plain, as Podman serves it) or `ssh://[USER@]HOST[:PORT]/PATH`, the service's socket on
+/// that host (see [`super::ssh`]).
+pub fn podman_host(url: &str) -> Result<String, EndpointError> {
+    let bad = |why: &str| EndpointError::PodmanHost {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
+    match url.split_once("://") {
+        Some(("unix", "")) => Err(bad("it names no socket")),
+        Some(("unix", path)) => Ok(format!("unix:///{}", path.trim_start_matches('/'))),
+        Some(("tcp", _)) => Ok(url.to_string()),
+        Some(("ssh", rest)) => match rest.split_once('/') {
+            Some((_, path)) if !path.is_empty() => Ok(url.to_string()),
+            _ => Err(bad(
+                "an ssh:// address there names the service's socket on that host, as `podman system connection list` shows it (ssh://core@host:22/run/podman/podman.sock)",
+            )),
+        },
+        _ => Err(bad("cutover takes unix://, tcp:// or ssh:// there")),
+    }
 }
 
 /// `ca.pem`, `cert.pem` and `key.pem` in `dir`, each required.

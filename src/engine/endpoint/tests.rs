@@ -298,3 +298,71 @@ fn the_wait_for_an_absent_engine_is_the_flag_else_the_variable_else_two_minutes(
         "{why}"
     );
 }
+
+/// Podman's users name its service in `CONTAINER_HOST` (podman(1), `--url`): taken after every
+/// word of Docker's own but the CLI's file, in podman(1)'s forms, without Docker's TLS.
+#[test]
+fn podmans_container_host_comes_after_dockers_own_variables_and_before_its_file() {
+    let store = Store::new("podman");
+    store.context("remote", "tcp://10.0.0.1:2376", false);
+    store.use_context("remote");
+    let none = EngineGiven::default();
+    let resolved = |env: &[(&str, &str)]| store.resolve(&none, env).map(|e| e.host);
+    let rootful = ("CONTAINER_HOST", "unix:///run/podman/podman.sock");
+    assert_eq!(
+        resolved(&[rootful]).unwrap(),
+        "unix:///run/podman/podman.sock",
+        "over the current context"
+    );
+    assert_eq!(
+        resolved(&[rootful, ("DOCKER_HOST", "unix:///run/docker.sock")]).unwrap(),
+        "unix:///run/docker.sock"
+    );
+    assert_eq!(
+        resolved(&[rootful, ("DOCKER_CONTEXT", "remote")]).unwrap(),
+        "tcp://10.0.0.1:2376"
+    );
+    assert_eq!(
+        store
+            .resolve(&host("tcp://h:2375"), &[rootful])
+            .unwrap()
+            .host,
+        "tcp://h:2375"
+    );
+    // podman(1)'s own example, two slashes, is the absolute path.
+    assert_eq!(
+        resolved(&[("CONTAINER_HOST", "unix://run/user/1000/podman/podman.sock")]).unwrap(),
+        "unix:///run/user/1000/podman/podman.sock"
+    );
+    let plain = [
+        ("CONTAINER_HOST", "tcp://127.0.0.1:34451"),
+        ("DOCKER_TLS_VERIFY", "1"),
+    ];
+    let found = store.resolve(&none, &plain).unwrap();
+    assert_eq!(
+        (found.host.as_str(), found.tls),
+        ("tcp://127.0.0.1:34451", None)
+    );
+    assert_eq!(
+        resolved(&[(
+            "CONTAINER_HOST",
+            "ssh://core@10.0.0.3:22/run/podman/podman.sock"
+        )])
+        .unwrap(),
+        "ssh://core@10.0.0.3:22/run/podman/podman.sock"
+    );
+    for (url, said) in [
+        ("ssh://core@10.0.0.3", "names the service's socket"),
+        ("unix://", "names no socket"),
+        ("10.0.0.3", "unix://, tcp:// or ssh://"),
+    ] {
+        let refused = resolved(&[("CONTAINER_HOST", url)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.starts_with(&format!("CONTAINER_HOST={url}: ")),
+            "{refused}"
+        );
+        assert!(refused.contains(said), "{refused}");
+    }
+}
