@@ -88,6 +88,9 @@ pub struct DockerEngine {
     product: String,
     /// See [`Engine::networks_here`]: false for another machine's engine and a rootless one.
     networks_here: bool,
+    /// The ssh process that forwards the engine's socket on another host, for as long as the
+    /// engine is used.
+    _forward: Option<Arc<ssh::Forward>>,
 }
 
 impl DockerEngine {
@@ -104,7 +107,7 @@ impl DockerEngine {
             message,
             check: check_for(endpoint),
         };
-        let (docker, said) = open(endpoint).map_err(unreachable)?;
+        let (docker, said, forward) = open(endpoint).await.map_err(unreachable)?;
         let answered = async {
             let docker = docker.negotiate_version().await?;
             docker.ping().await?;
@@ -120,6 +123,7 @@ impl DockerEngine {
                 podman: super::podman::is_podman(&version),
                 product: super::podman::product(&version),
                 networks_here: endpoint.machine() == Machine::This && !endpoint.rootless(),
+                _forward: forward,
             }),
             Err(e) => {
                 let mut message = crate::causes::error_text(&e);
@@ -244,9 +248,41 @@ impl DockerEngine {
 /// Where an ssh transport keeps what ssh last said on its standard error.
 type SshSaid = Arc<ssh::Said>;
 
-/// A client for the endpoint's kind of address.
-fn open(endpoint: &Endpoint) -> Result<(Docker, Option<SshSaid>), String> {
+/// A client, what ssh says when it carries it, and the forwarding that must outlive it.
+type Opened = (Docker, Option<SshSaid>, Option<Arc<ssh::Forward>>);
+
+/// Why a forwarding did not start, with ssh's words when it said any.
+async fn forwarding_failed(why: String, said: &ssh::Said) -> String {
+    match said.words().await {
+        words if words.is_empty() => why,
+        words => format!("{why}; ssh said: {words}"),
+    }
+}
+
+/// A client for the endpoint's kind of address, what ssh says when one carries it, and the
+/// forwarding of a socket on another host.
+async fn open(endpoint: &Endpoint) -> Result<Opened, String> {
     let host = endpoint.host.as_str();
+    if let Some(destination) = host
+        .starts_with("ssh://")
+        .then(|| ssh::Destination::parse(host))
+        .transpose()?
+        .filter(|d| d.socket.is_some())
+    {
+        let said = SshSaid::default();
+        let socket = destination.socket.as_deref().unwrap_or_default();
+        let forward = match ssh::Forward::open(&destination, socket, said.clone()).await {
+            Ok(forward) => forward,
+            Err(why) => return Err(forwarding_failed(why, &said).await),
+        };
+        let docker = Docker::connect_with_unix(
+            &forward.local(),
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok((docker, Some(said), Some(Arc::new(forward))));
+    }
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match (host.split("://").next().unwrap_or_default(), &endpoint.tls) {
         ("unix", _) => Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, version),
@@ -276,7 +312,7 @@ fn open(endpoint: &Endpoint) -> Result<(Docker, Option<SshSaid>), String> {
                 REQUEST_TIMEOUT_SECS,
                 version,
             )
-            .map(|docker| (docker, Some(said)))
+            .map(|docker| (docker, Some(said), None))
             .map_err(|e| e.to_string());
         }
         _ => {
@@ -285,16 +321,17 @@ fn open(endpoint: &Endpoint) -> Result<(Docker, Option<SshSaid>), String> {
             ))
         }
     };
-    docker.map(|d| (d, None)).map_err(|e| e.to_string())
+    docker.map(|d| (d, None, None)).map_err(|e| e.to_string())
 }
 
 /// What to check when the engine at `endpoint` does not answer.
 fn check_for(endpoint: &Endpoint) -> &'static str {
     match (endpoint.host.split("://").next().unwrap_or_default(), &endpoint.tls) {
+        ("ssh", _) if ssh::Destination::parse(&endpoint.host).is_ok_and(|d| d.socket.is_some()) => "Does `ssh` reach that host without a prompt (a key the host accepts, a host key already known), may that user forward a socket (sshd's AllowStreamLocalForwarding), and does the engine's service listen at that path for that user (`systemctl enable --now podman.socket`)?",
         ("ssh", _) => "Does `ssh` reach that host without a prompt (a key the host accepts, a host key already known), and does `docker` run there for that user?",
         ("tcp" | "http" | "https", Some(_)) => "Does dockerd listen there, and were its certificate and the client's signed by the authority in ca.pem?",
         ("tcp" | "http" | "https", None) => "Does dockerd listen there without TLS? For TLS, set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or use a docker context that has the certificates.",
-        _ => "Is dockerd running, and does DOCKER_HOST (or --host, --context) point at it?",
+        _ => "Is dockerd running, and does DOCKER_HOST (or --host, --context, CONTAINER_HOST) point at it?",
     }
 }
 

@@ -1,7 +1,7 @@
 //! Engines reached as the docker CLI reaches them: a dockerd listening on TCP with TLS
 //! (certificates the test makes), named by a context the real `docker context create` wrote or
 //! by `DOCKER_TLS_VERIFY`; and one behind Debian's sshd on a loopback port, reached through
-//! `ssh ... docker system dial-stdio`.
+//! `ssh ... docker system dial-stdio`, or, Podman's, through its socket forwarded by ssh.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1578,4 +1578,121 @@ fn anchore_services_spread_over_two_hosts_move_as_one_cluster() {
         "one migration, by the catalog's host"
     );
     assert!(!out.stdout.contains("anchore-pw-3") && !out.stderr.contains("anchore-pw-3"));
+}
+
+/// Podman's users name a service on another host as `podman system connection` does, its
+/// socket's path after the host (`CONTAINER_HOST=ssh://USER@HOST:PORT/run/podman/podman.sock`):
+/// Podman has no `dial-stdio`, so ssh forwards that socket to one of the run's own. The world's
+/// Podman, behind sshd on loopback, is upgraded so, though its forwarding is killed mid-run
+/// (started again, the run goes on); none outlives the run; a path where nothing listens is
+/// named with what ssh said, nothing changed.
+#[test]
+fn podman_named_by_container_host_over_ssh_is_reached_through_its_forwarded_socket() {
+    let scene = Scene::on_podman("podssh");
+    let dir = temp_dir(&scene, "ssh");
+    let podman = std::env::var("CUTOVER_TEST_PODMAN").unwrap();
+    let socket = podman.strip_prefix("unix://").unwrap();
+    let sshd = Sshd::start(&dir, &podman);
+    let (name, port) = scene.run_published("app", "1");
+    let path = sshd.path();
+    let address = format!("ssh://root@127.0.0.1:{}{socket}", sshd.port);
+    let forwarding = || {
+        Command::new("pgrep")
+            .args(["-f", "--", &format!("StreamLocalBindUnlink.*{socket}")])
+            .output()
+            .unwrap()
+    };
+
+    let run = scene.spawn(
+        &[
+            "upgrade",
+            &name,
+            "--to",
+            "2",
+            "--yes",
+            "--json",
+            "--settle",
+            "1s",
+            "--engine-wait",
+            "30s",
+        ],
+        &[
+            ("DOCKER_HOST", ""),
+            ("PATH", path.as_str()),
+            ("CONTAINER_HOST", address.as_str()),
+            ("CUTOVER_PAUSE_AFTER", "1"),
+            ("CUTOVER_PAUSE_FOR", "3s"),
+        ],
+    );
+    let runs = cutover::fleet::state_dir(
+        &scene.state_dir,
+        &cutover::engine::endpoint::Endpoint::at(&address),
+    )
+    .join("runs");
+    let start = Instant::now();
+    while !journal_says(&runs, "\"index\":0,\"phase\":\"done\"") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = Command::new("pkill")
+        .args(["-f", "--", &format!("StreamLocalBindUnlink.*{socket}")])
+        .status()
+        .unwrap();
+    assert!(
+        killed.success(),
+        "the run's forwarding was found and killed"
+    );
+    let out = Outcome::from(run.wait_with_output().unwrap());
+    out.expect(0);
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        image("2").as_str()
+    );
+    assert!(http_get_eventually(port, "/").contains("version=2"));
+    assert!(
+        out.stdout.contains("Podman Engine"),
+        "the plan says it ran on Podman: {}",
+        out.stdout
+    );
+    assert_eq!(
+        forwarding().status.code(),
+        Some(1),
+        "no forwarding outlives the run: {:?}",
+        forwarding()
+    );
+
+    let nowhere = format!("ssh://root@127.0.0.1:{}/run/nowhere/podman.sock", sshd.port);
+    let out = cutover(
+        &scene,
+        &["upgrade", &name, "--to", "3", "--yes"],
+        &[
+            ("PATH", path.as_str()),
+            ("CONTAINER_HOST", nowhere.as_str()),
+        ],
+    );
+    out.expect(2);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot reach the Docker engine at {nowhere}"))
+            && out.stderr.contains("ssh said")
+            && out.stderr.contains("AllowStreamLocalForwarding"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        inspect(&name).unwrap()["Config"]["Image"],
+        image("2").as_str()
+    );
+}
+
+/// Whether a journal in `runs` holds `needle`.
+fn journal_says(runs: &Path, needle: &str) -> bool {
+    std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)))
 }

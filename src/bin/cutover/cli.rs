@@ -55,7 +55,7 @@ pub struct Cli {
 /// Which engine, in the docker CLI's own words: what `docker` reaches, cutover reaches.
 #[derive(Args, Debug, Clone, Default)]
 pub struct EngineArgs {
-    /// The engine: unix:///PATH, tcp://HOST:PORT (TLS when DOCKER_TLS_VERIFY is set, with DOCKER_CERT_PATH's ca.pem, cert.pem, key.pem) or ssh://[USER@]HOST[:PORT] (through `ssh HOST docker system dial-stdio`, as the docker CLI) [default: DOCKER_HOST, else the docker context]
+    /// The engine: unix:///PATH, tcp://HOST:PORT (TLS when DOCKER_TLS_VERIFY is set, with DOCKER_CERT_PATH's ca.pem, cert.pem, key.pem) or ssh://[USER@]HOST[:PORT] (through `ssh HOST docker system dial-stdio`, as the docker CLI; with /PATH, ssh forwards the engine's socket PATH on HOST, as Podman's connections name it) [default: DOCKER_HOST, else DOCKER_CONTEXT, else Podman's CONTAINER_HOST, else the docker context in use]
     #[arg(short = 'H', long, global = true, value_name = "HOST")]
     pub host: Option<String>,
     /// A docker context (`docker context ls`), read from DOCKER_CONFIG or ~/.docker, its TLS material included [default: DOCKER_CONTEXT, else the one `docker context use` chose]
