@@ -39,7 +39,7 @@ pub struct EngineGiven {
 /// An engine to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `unix://PATH`, `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]`.
+    /// `unix://PATH`, `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT][/PATH]`.
     pub host: String,
     /// The client certificate and the authority that signed the engine's, for `tcp://` with TLS.
     pub tls: Option<Tls>,
