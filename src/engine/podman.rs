@@ -160,8 +160,29 @@ pub fn product(version: &SystemVersion) -> String {
 /// - a container its Docker-compatible API created without a stop timeout reports 0 seconds
 ///   (Docker reports none, and stops with 10): stopped so, a database server is killed at once
 ///   and its data left mid-write (seen: PostgreSQL then found no valid checkpoint in what a
-///   rollback copied back). Read as none: stopped with the default grace period.
+///   rollback copied back). Read as none: stopped with the default grace period;
+/// - it lists every volume the container mounts in `HostConfig.Binds`, an anonymous one (an
+///   image's `VOLUME`, `-v /path`, one taken by `--volumes-from`) by its 64-hex name (measured
+///   on 4.3.1), where Docker lists only what `-v` named: a new version whose image declares a
+///   new `VOLUME` would seem to have gained a mount its predecessor lacked (seen: ProGet 2025's
+///   `/var/proget/database`), and such a volume, carried by name, would bypass
+///   `--volumes-from`. Left out, as Docker leaves it out; the new container still gets it from
+///   its predecessor by `--volumes-from`, as on Docker.
 pub fn as_docker(mut c: ContainerInspectResponse) -> ContainerInspectResponse {
+    let anonymous: Vec<String> = c
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ.as_deref() == Some("volume"))
+        .filter_map(|m| m.name.clone())
+        .filter(|name| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    if let Some(binds) = c.host_config.as_mut().and_then(|h| h.binds.as_mut()) {
+        binds.retain(|bind| {
+            let source = bind.split(':').next().unwrap_or_default();
+            !anonymous.iter().any(|name| name == source)
+        });
+    }
     if let Some(config) = c.config.as_mut() {
         if config.stop_timeout == Some(0) {
             config.stop_timeout = None;
@@ -202,7 +223,9 @@ fn ulimit_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{EndpointSettings, HostConfig, NetworkSettings, SystemVersionComponents};
+    use bollard::models::{
+        EndpointSettings, HostConfig, MountPoint, NetworkSettings, SystemVersionComponents,
+    };
 
     #[test]
     fn a_container_podmans_auto_update_manages_is_named() {
@@ -286,6 +309,37 @@ mod tests {
         let endpoint = as_docker(c).network_settings.unwrap().networks.unwrap()["podman"].clone();
         assert_eq!(endpoint.mac_address, None);
         assert_eq!(endpoint.ip_address.as_deref(), Some("10.89.77.3"));
+    }
+
+    #[test]
+    fn podmans_anonymous_volumes_are_not_binds() {
+        let anonymous = "10ad937e0076fc0e6380ba000be73c7463e4dc6a4a45271584fdbb2368fae4ed";
+        let volume = |name: &str, at: &str| MountPoint {
+            typ: Some("volume".into()),
+            name: Some(name.into()),
+            destination: Some(at.into()),
+            ..Default::default()
+        };
+        // As Podman 4.3.1 reported `-v /data -v named:/named -v /srv:/srv`.
+        let c = ContainerInspectResponse {
+            host_config: Some(HostConfig {
+                binds: Some(vec![
+                    format!("{anonymous}:/data:rw,rprivate,nosuid,nodev,rbind"),
+                    "named:/named:rw,rprivate,nosuid,nodev,rbind".into(),
+                    "/srv:/srv:rw,rprivate,rbind".into(),
+                ]),
+                ..Default::default()
+            }),
+            mounts: Some(vec![volume(anonymous, "/data"), volume("named", "/named")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            as_docker(c).host_config.unwrap().binds.unwrap(),
+            [
+                "named:/named:rw,rprivate,nosuid,nodev,rbind",
+                "/srv:/srv:rw,rprivate,rbind"
+            ]
+        );
     }
 
     #[test]

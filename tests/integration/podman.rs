@@ -7,10 +7,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::auto::{config, webhook};
-use crate::backups::volumes_round_trip;
+use crate::backups::{mariadb_restored_across_a_failed_migration, volumes_round_trip};
 use crate::campaigns::two_hops;
 use crate::helpers::*;
-use crate::products::{anchore_group_moves_together, anchore_with};
+use crate::products::{
+    anchore_group_moves_together, anchore_with, devlake_moved_with_its_env_file_and_key,
+    proget_upgraded_by_its_upgradedb_command,
+};
 use crate::recover::killed_after_the_rename_is_put_back;
 use crate::rollback::rolled_back_to_the_kept_old_container;
 use crate::tasks::own_task_runs_in_a_one_shot;
@@ -718,4 +721,25 @@ fn a_healthcheck_podman_never_runs_is_named_when_the_upgrade_goes_back() {
         "{failure}"
     );
     assert!(http_get_eventually(port, "/").contains("version=1"));
+}
+
+/// A database kept by its dump on Podman: MariaDB's, restored when version 2's migration
+/// passes and the version then fails, as on Docker.
+#[test]
+fn mariadb_on_podman_is_restored_across_a_failed_migration() {
+    mariadb_restored_across_a_failed_migration(&Scene::on_podman("podmaria"));
+}
+
+/// DevLake on Podman: its `.env`, which lives on no volume, is carried through Podman's archive
+/// API, and `ENCRYPTION_SECRET` given from its `ENCODE_KEY`, as on Docker.
+#[test]
+fn devlake_on_podman_keeps_its_env_file_and_key() {
+    devlake_moved_with_its_env_file_and_key(&Scene::on_podman("podlake"));
+}
+
+/// ProGet on Podman: Inedo's `upgradedb` one-shot on each side of 2025 and a failed migration
+/// rolled back onto its database, as on Docker.
+#[test]
+fn proget_on_podman_is_upgraded_by_its_upgradedb_command() {
+    proget_upgraded_by_its_upgradedb_command(&Scene::on_podman("podproget"));
 }

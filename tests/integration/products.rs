@@ -39,9 +39,14 @@ fn env_of(name: &str) -> Vec<String> {
 
 #[test]
 fn proget_uses_the_upgradedb_command_of_each_side_of_2025_and_rolls_back_a_failed_migration() {
-    let scene = Scene::new("proget");
-    let net = network(&scene);
-    let db = postgres(&scene, &net, "proget", "pg-secret-proget", "proget");
+    proget_upgraded_by_its_upgradedb_command(&Scene::new("proget"));
+}
+
+/// ProGet on PostgreSQL upgraded by `upgradedb` of each side of 2025, a failed migration rolled
+/// back onto its database.
+pub(crate) fn proget_upgraded_by_its_upgradedb_command(scene: &Scene) {
+    let net = network(scene);
+    let db = postgres(scene, &net, "proget", "pg-secret-proget", "proget");
     let connection = "PROGET_SQL_CONNECTION_STRING=Data Source=db; Initial Catalog=proget; User ID=proget; Password=pg-secret-proget";
     let (name, port) = scene.run_served(
         "proget",
@@ -527,9 +532,14 @@ pub(crate) fn anchore_group_moves_together(a: &Anchore) {
 
 #[test]
 fn devlake_keeps_its_env_file_and_gets_its_encryption_secret_from_the_old_key() {
-    let scene = Scene::new("devlake");
-    let net = network(&scene);
-    postgres(&scene, &net, "lake", "lake-pw-42", "lake");
+    devlake_moved_with_its_env_file_and_key(&Scene::new("devlake"));
+}
+
+/// DevLake 0.17 on PostgreSQL moves to 0.18 with its `.env` carried and `ENCRYPTION_SECRET` from
+/// its `ENCODE_KEY`, its migration confirmed; a failing 0.19 goes back to 0.18.
+pub(crate) fn devlake_moved_with_its_env_file_and_key(scene: &Scene) {
+    let net = network(scene);
+    postgres(scene, &net, "lake", "lake-pw-42", "lake");
     let (name, port) = scene.run_served(
         "lake",
         &net,
