@@ -664,6 +664,26 @@ impl Engine for DockerEngine {
         ))
     }
 
+    async fn owner_of(&self, id: &str, path: &str) -> Result<Option<(u64, u64)>, EngineError> {
+        if !self.podman {
+            return Ok(None);
+        }
+        for command in super::podman::owner_commands(path) {
+            let mut printed = String::new();
+            let ran = self
+                .exec(id, &command, &mut |line| {
+                    printed.push_str(line);
+                    printed.push('\n');
+                })
+                .await;
+            // A container that is not running, or an image without the command: the next.
+            if let (Ok(0), Some(owner)) = (ran, super::podman::owner_in(&printed)) {
+                return Ok(Some(owner));
+            }
+        }
+        Ok(None)
+    }
+
     async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError> {
         let options = UploadToContainerOptions {
             path: dir.to_string(),

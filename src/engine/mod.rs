@@ -249,6 +249,13 @@ pub trait Engine: Send + Sync {
     /// A tar archive of `path` in the container, or `None` when the path does not exist.
     async fn archive_get(&self, id: &str, path: &str) -> Result<Option<TarStream>, EngineError>;
 
+    /// The owner (uid, gid) of the file at `path` in a running container, where the engine's
+    /// archives do not tell it (Podman's name every file's owner `0:0`, see
+    /// [`podman::owner_in`]); `None` where they do, or where it cannot be read.
+    async fn owner_of(&self, _id: &str, _path: &str) -> Result<Option<(u64, u64)>, EngineError> {
+        Ok(None)
+    }
+
     /// Extracts a tar archive into directory `dir` of the container (created, running or
     /// stopped), as it streams.
     async fn archive_put(&self, id: &str, dir: &str, tar: ByteStream) -> Result<(), EngineError>;

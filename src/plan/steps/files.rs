@@ -78,9 +78,19 @@ pub async fn fetch(
     let Some(tar) = archive(engine, id, path).await? else {
         return Ok(None);
     };
+    let (mut header, bytes) = the_file(&tar, path)?;
+    if let Some((uid, gid)) = engine.owner_of(id, path).await? {
+        header.set_uid(uid);
+        header.set_gid(gid);
+    }
+    Ok(Some(ArchiveEntry { bytes, header }))
+}
+
+/// The header and bytes of the regular file `path` that `tar` holds as its one entry.
+fn the_file(tar: &[u8], path: &str) -> Result<(tar::Header, Vec<u8>), StepError> {
     let unreadable =
         |e: std::io::Error| StepError::Failed(format!("reading the archive of {path}: {e}"));
-    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut archive = tar::Archive::new(tar);
     let mut entries = archive.entries().map_err(unreadable)?;
     let mut entry = match entries.next() {
         Some(entry) => entry.map_err(unreadable)?,
@@ -114,7 +124,7 @@ pub async fn fetch(
     entry
         .read_to_end(&mut bytes)
         .map_err(|e| StepError::Failed(format!("reading {path}: {e}")))?;
-    Ok(Some(ArchiveEntry { bytes, header }))
+    Ok((header, bytes))
 }
 
 /// Writes `bytes` at `path` in the container, with the mode and owner of `header`.
