@@ -56,6 +56,23 @@ impl CopyServer {
         }
     }
 
+    /// The host entry (`ALIAS:ADDRESS`) that names the copy on the rehearsal's network to a
+    /// container there, or `None` before the copy has an address. The engine's DNS names it
+    /// too, except Podman's with its CNI backend (Debian's 4.3), which leaves an internal
+    /// network without DNS (podman-network-create(1), `--internal`): seen, a migration that
+    /// could not resolve the copy.
+    pub async fn host_entry(&self, engine: &dyn Engine) -> Result<Option<String>, BackupError> {
+        let Some(copy) = engine.inspect(&self.container).await? else {
+            return Ok(None);
+        };
+        Ok(copy
+            .attachments()
+            .into_iter()
+            .find(|a| a.network == self.network)
+            .and_then(|a| a.address)
+            .map(|address| format!("{ALIAS}:{address}")))
+    }
+
     /// The label everything of this rehearsal carries.
     pub fn labels(&self) -> Vec<(String, String)> {
         vec![(LABEL.to_string(), self.product.clone())]

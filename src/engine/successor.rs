@@ -32,6 +32,16 @@ pub struct SuccessorSpec {
 impl SuccessorSpec {
     /// The same request lending the volumes of `source`: the container the successor replaces,
     /// whose id is known only when the stage runs (in a campaign, the previous hop's).
+    /// The request with `entry` (`NAME:ADDRESS`) added to its container's hosts file.
+    pub fn with_host(&self, entry: Option<String>) -> SuccessorSpec {
+        let mut spec = self.clone();
+        if let Some(entry) = entry {
+            let host = spec.body.host_config.get_or_insert_with(Default::default);
+            host.extra_hosts.get_or_insert_with(Vec::new).push(entry);
+        }
+        spec
+    }
+
     pub fn with_source(&self, source: &str) -> SuccessorSpec {
         let mut spec = self.clone();
         if let Some(from) = spec

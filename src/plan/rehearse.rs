@@ -127,6 +127,7 @@ pub fn plan_rehearsal(
                 RehearseMigrate {
                     run: migration.one_shot(slot.clone(), one_shot.clone(), image.clone(), spec),
                     files: rehearsal.files.clone(),
+                    copy: Some(copy.clone()),
                 }
                 .into(),
             );
@@ -169,6 +170,7 @@ pub fn plan_rehearsal(
                 name: start_name(&name),
                 spec: Box::new(spec),
                 files: rehearsal.files.clone(),
+                copy: Some(copy.clone()),
             }
             .into(),
         );

@@ -55,6 +55,17 @@ pub struct RehearseMigrate {
     /// the password, so are never journaled.
     #[serde(skip)]
     pub files: Vec<(String, Vec<u8>)>,
+    /// The copy it reaches, named in its hosts file (see [`CopyServer::host_entry`]).
+    #[serde(skip)]
+    pub copy: Option<CopyServer>,
+}
+
+/// The copy's host entry for a container about to start on its network.
+async fn copy_entry(cx: &Cx<'_>, copy: Option<&CopyServer>) -> Result<Option<String>, StepError> {
+    match copy {
+        Some(copy) => Ok(copy.host_entry(cx.engine).await?),
+        None => Ok(None),
+    }
 }
 
 /// The new version, created and started on the migrated copy, isolated as the migrations
@@ -69,6 +80,9 @@ pub struct RehearseStart {
     /// Put in before it starts, as the migrations' (see [`RehearseMigrate::files`]).
     #[serde(skip)]
     pub files: Vec<(String, Vec<u8>)>,
+    /// The copy it reaches, as the migrations'.
+    #[serde(skip)]
+    pub copy: Option<CopyServer>,
 }
 
 /// The new version stopped as the upgrade stops the old one (its own grace period): how long
@@ -264,7 +278,11 @@ impl Action for RehearseMigrate {
     }
 
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
-        self.run.run_with(cx, &self.files).await
+        let mut run = self.run.clone();
+        *run.spec = run
+            .spec
+            .with_host(copy_entry(cx, self.copy.as_ref()).await?);
+        run.run_with(cx, &self.files).await
     }
 
     fn undo_describe(&self, plan: &Plan) -> Option<String> {
@@ -294,7 +312,10 @@ impl Action for RehearseStart {
     async fn perform(&self, cx: &Cx<'_>) -> Result<Done, StepError> {
         // An earlier hop's, stopped: each hop's version has the name in turn.
         cx.engine.remove_with_anonymous_volumes(&self.name).await?;
-        let id = cx.engine.create_successor(&self.name, &self.spec).await?;
+        let spec = self
+            .spec
+            .with_host(copy_entry(cx, self.copy.as_ref()).await?);
+        let id = cx.engine.create_successor(&self.name, &spec).await?;
         let done = Done {
             detail: Some(format!("started {} ({})", self.name, short(&id))),
             outputs: Outputs {
