@@ -131,8 +131,12 @@ fn copies(db: &str) -> String {
 
 #[test]
 fn a_snapshot_goes_back_with_the_databases_own_settings_and_becomes_the_backup_after_success() {
-    let scene = Scene::new("pgsnapshot");
-    let (name, db, port) = quay(&scene);
+    snapshot_taken_and_put_back(&Scene::new("pgsnapshot"));
+}
+
+/// A database copied on its server before the migration, put back after a failure.
+pub(crate) fn snapshot_taken_and_put_back(scene: &Scene) {
+    let (name, db, port) = quay(scene);
     // A server shared with another application's database: copying its whole volume would put
     // that one back too, so the database is copied on the server.
     pg(&db, "CREATE DATABASE billing");
@@ -223,8 +227,12 @@ fn volume_leftovers(db: &str) -> (String, String) {
 
 #[test]
 fn a_server_of_the_product_alone_is_copied_as_its_volume_and_copied_back_after_a_failure() {
-    let scene = Scene::new("pgvolume");
-    let (name, db, port) = quay(&scene);
+    server_volume_copied_and_back(&Scene::new("pgvolume"));
+}
+
+/// A PostgreSQL server of the product alone, copied as its volume and copied back.
+pub(crate) fn server_volume_copied_and_back(scene: &Scene) {
+    let (name, db, port) = quay(scene);
     let before = pg_plain(&db);
     let out = scene.upgrade(&name, "v3.9.0", &["--json", "--exec-after", "false"]);
     out.expect(1);
@@ -339,8 +347,12 @@ fn without_a_backup_a_failure_after_the_migration_keeps_the_new_version_serving(
 
 #[test]
 fn killed_during_the_migration_then_recover_restores_the_database() {
-    let scene = Scene::new("pgkill");
-    let (name, db, port) = quay(&scene);
+    killed_migration_recovered_onto_the_database(&Scene::new("pgkill"));
+}
+
+/// A run killed during the migration: `recover` restores the database.
+pub(crate) fn killed_migration_recovered_onto_the_database(scene: &Scene) {
+    let (name, db, port) = quay(scene);
     let before = pg_plain(&db);
     // Quay's image runs /quay-registry/quay-entrypoint.sh (Dockerfile, ENTRYPOINT).
     let migrate = "-c '/quay-registry/quay-entrypoint.sh migrate head; sleep 1000'";

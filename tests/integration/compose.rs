@@ -33,7 +33,7 @@ impl Project {
             .args(["-p", &self.name])
             .args(args)
             .current_dir(&self.dir)
-            .env("DOCKER_HOST", std::env::var("DOCKER_HOST").unwrap())
+            .env("DOCKER_HOST", docker_host())
             .output()
             .expect("docker-compose runs");
         succeeded(&format!("docker-compose {args:?}"), out)
@@ -53,10 +53,7 @@ impl Drop for Project {
         let _ = Command::new("docker-compose")
             .args(["-p", &self.name, "down", "-v"])
             .current_dir(&self.dir)
-            .env(
-                "DOCKER_HOST",
-                std::env::var("DOCKER_HOST").unwrap_or_default(),
-            )
+            .env("DOCKER_HOST", docker_host())
             .output();
     }
 }
@@ -72,8 +69,12 @@ const SHOP: &str = "version: \"3.7\"\n# the shop: a database and an app\nservice
 
 #[test]
 fn an_upgrade_writes_the_new_tag_and_compose_keeps_it() {
-    let scene = Scene::new("compose");
-    let project = Project::new(&scene, &[("docker-compose.yml", SHOP)]);
+    compose_keeps_the_new_tag(&Scene::new("compose"));
+}
+
+/// A compose service upgraded: the file names the new tag, and `up -d` keeps it.
+pub(crate) fn compose_keeps_the_new_tag(scene: &Scene) {
+    let project = Project::new(scene, &[("docker-compose.yml", SHOP)]);
     project.compose(&["up", "-d"]);
     let app = project.container("app");
     let before = project.read("docker-compose.yml");

@@ -105,7 +105,8 @@ std::thread_local! {
     static ENGINE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-fn docker_host() -> String {
+/// The address of this test's engine: the world's dockerd, or Podman's for a Podman scene.
+pub fn docker_host() -> String {
     ENGINE.with(|e| e.borrow().clone()).unwrap_or_else(|| {
         std::env::var("DOCKER_HOST").expect(
             "DOCKER_HOST is not set: these tests need the real engine of `bash fixtures/world.sh test`",

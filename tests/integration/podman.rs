@@ -7,15 +7,21 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::auto::{config, webhook};
-use crate::backups::{mariadb_restored_across_a_failed_migration, volumes_round_trip};
+use crate::backups::{
+    killed_migration_recovered_onto_the_database, mariadb_restored_across_a_failed_migration,
+    server_volume_copied_and_back, snapshot_taken_and_put_back, volumes_round_trip,
+};
 use crate::campaigns::two_hops;
+use crate::compose::compose_keeps_the_new_tag;
 use crate::helpers::*;
 use crate::products::{
     anchore_group_moves_together, anchore_with, devlake_moved_with_its_env_file_and_key,
     proget_upgraded_by_its_upgradedb_command,
 };
 use crate::recover::killed_after_the_rename_is_put_back;
+use crate::rehearse::mariadb_rehearsed_on_a_copy;
 use crate::rollback::rolled_back_to_the_kept_old_container;
+use crate::steps::{carried_with_its_mode_and_owner, hooks_run_inside_both};
 use crate::tasks::own_task_runs_in_a_one_shot;
 use crate::upgrade::assert_rolled_back;
 
@@ -742,4 +748,47 @@ fn devlake_on_podman_keeps_its_env_file_and_key() {
 #[test]
 fn proget_on_podman_is_upgraded_by_its_upgradedb_command() {
     proget_upgraded_by_its_upgradedb_command(&Scene::on_podman("podproget"));
+}
+
+/// A file on no volume carried on Podman keeps its mode and owner, though Podman's archive API
+/// names every file's owner `0:0`.
+#[test]
+fn a_file_carried_on_podman_keeps_its_mode_and_owner() {
+    carried_with_its_mode_and_owner(&Scene::on_podman("podcarry"));
+}
+
+/// Commands run inside Podman's containers, their exit codes read as on Docker.
+#[test]
+fn hooks_run_inside_podmans_containers() {
+    hooks_run_inside_both(&Scene::on_podman("podhooks"));
+}
+
+/// A PostgreSQL run by Podman: its database copied on the server, put back after a failure.
+#[test]
+fn a_snapshot_on_podman_is_taken_and_put_back() {
+    snapshot_taken_and_put_back(&Scene::on_podman("podsnapshot"));
+}
+
+/// A PostgreSQL server of the product alone, run by Podman, copied as its volume and back.
+#[test]
+fn a_server_volume_on_podman_is_copied_and_copied_back() {
+    server_volume_copied_and_back(&Scene::on_podman("podpgvolume"));
+}
+
+/// A run killed during its migration on Podman: `recover` restores the database.
+#[test]
+fn a_run_killed_during_its_migration_on_podman_is_recovered_onto_its_database() {
+    killed_migration_recovered_onto_the_database(&Scene::on_podman("podpgkill"));
+}
+
+/// docker-compose pointed at Podman's service: the project's file keeps the new tag.
+#[test]
+fn compose_on_podman_keeps_the_new_tag() {
+    compose_keeps_the_new_tag(&Scene::on_podman("podcompose"));
+}
+
+/// A rehearsal on Podman: the migration runs on a copy of MariaDB, production untouched.
+#[test]
+fn a_rehearsal_on_podman_runs_on_a_copy() {
+    mariadb_rehearsed_on_a_copy(&Scene::on_podman("podrehearse"));
 }

@@ -622,12 +622,16 @@ fn a_database_on_no_container_is_refused() {
 /// left, and no command line held the password.
 #[test]
 fn a_mariadb_database_is_rehearsed_on_a_copy() {
-    let scene = Scene::new("rehearsemaria");
-    let (db, name, _) = maria_app(&scene);
+    mariadb_rehearsed_on_a_copy(&Scene::new("rehearsemaria"));
+}
+
+/// The app's migration rehearsed on a copy of its MariaDB; production untouched.
+pub(crate) fn mariadb_rehearsed_on_a_copy(scene: &Scene) {
+    let (db, name, _) = maria_app(scene);
     let before = (identity(&name), maria_dump(&db));
     let watch = ArgvWatch::start("app-pw-9");
     let out = rehearse(
-        &scene,
+        scene,
         &name,
         "2",
         &[
@@ -657,7 +661,7 @@ fn a_mariadb_database_is_rehearsed_on_a_copy() {
     for text in [&out.stdout, &out.stderr, &scene.journal_text()] {
         assert!(!text.contains("app-pw-9"), "the password was shown");
     }
-    assert_nothing_left(&scene);
+    assert_nothing_left(scene);
 }
 
 /// DevLake on PostgreSQL, whose migration is the profile's call on the new version as it

@@ -121,8 +121,12 @@ fn a_failing_migration_and_a_hanging_one_roll_back_with_the_data_intact() {
 
 #[test]
 fn a_file_on_no_volume_is_carried_with_its_mode_and_owner() {
-    let scene = Scene::new("carry");
-    let (name, _) = app_with_volume(&scene, &[]);
+    carried_with_its_mode_and_owner(&Scene::new("carry"));
+}
+
+/// A generated key on no volume, carried with `--carry-file` with its mode and owner.
+pub(crate) fn carried_with_its_mode_and_owner(scene: &Scene) {
+    let (name, _) = app_with_volume(scene, &[]);
     let key = exec(&name, &["cat", "/app/conf/app.env"]);
     assert!(key.starts_with("ENCODE_KEY="), "{key}");
     let out = scene.upgrade(
@@ -236,8 +240,12 @@ fn env_changes_reach_the_new_container_and_secrets_stay_masked() {
 
 #[test]
 fn hooks_run_inside_the_old_and_the_new_container() {
-    let scene = Scene::new("hooks");
-    let (name, port) = app_with_volume(&scene, &[]);
+    hooks_run_inside_both(&Scene::new("hooks"));
+}
+
+/// `--exec-before` in the old container, `--exec-after` in the new; a failing one rolls back.
+pub(crate) fn hooks_run_inside_both(scene: &Scene) {
+    let (name, port) = app_with_volume(scene, &[]);
     let out = scene.upgrade(
         &name,
         "2",
