@@ -166,7 +166,14 @@ pub fn is_running(name: &str) -> bool {
 pub struct Scene {
     pub prefix: String,
     pub state_dir: PathBuf,
+    /// Held by a scene on rootless Podman until it is cleaned up: its CNI bridge plugin, all
+    /// networks in the user's one namespace, fails now and then to attach a container to a new
+    /// network while another test attaches one (`failed to set bridge addr: could not set
+    /// bridge's mac: invalid argument`, seen in the test's own `docker run`).
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+static ONE_ROOTLESS_SCENE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Scene {
     pub fn new(test: &str) -> Scene {
@@ -177,7 +184,11 @@ impl Scene {
             N.fetch_add(1, Ordering::SeqCst)
         );
         let state_dir = std::env::temp_dir().join(format!("cutover-state-{prefix}"));
-        Scene { prefix, state_dir }
+        Scene {
+            prefix,
+            state_dir,
+            _turn: None,
+        }
     }
 
     /// A scene on the world's Podman service (`CUTOVER_TEST_PODMAN`): this test's docker CLI
@@ -188,7 +199,12 @@ impl Scene {
 
     /// As [`Scene::on_podman`], on the world's rootless Podman service.
     pub fn on_rootless_podman(test: &str) -> Scene {
-        Scene::on_engine("CUTOVER_TEST_PODMAN_ROOTLESS", test)
+        let turn = ONE_ROOTLESS_SCENE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut scene = Scene::on_engine("CUTOVER_TEST_PODMAN_ROOTLESS", test);
+        scene._turn = Some(turn);
+        scene
     }
 
     /// A scene on the engine whose address the variable `var` holds, for this test's thread.

@@ -792,3 +792,33 @@ fn compose_on_podman_keeps_the_new_tag() {
 fn a_rehearsal_on_podman_runs_on_a_copy() {
     mariadb_rehearsed_on_a_copy(&Scene::on_podman("podrehearse"));
 }
+
+/// Rootless: MariaDB's dump restored across a failed migration.
+#[test]
+fn mariadb_on_rootless_podman_is_restored_across_a_failed_migration() {
+    mariadb_restored_across_a_failed_migration(&Scene::on_rootless_podman("rlmaria"));
+}
+
+/// Rootless: a PostgreSQL database copied on its server and put back.
+#[test]
+fn a_snapshot_on_rootless_podman_is_taken_and_put_back() {
+    snapshot_taken_and_put_back(&Scene::on_rootless_podman("rlsnapshot"));
+}
+
+/// Rootless: a file carried keeps its mode and its owner, mapped through the subordinate ids.
+#[test]
+fn a_file_carried_on_rootless_podman_keeps_its_mode_and_owner() {
+    carried_with_its_mode_and_owner(&Scene::on_rootless_podman("rlcarry"));
+}
+
+/// Rootless: the rehearsal on a copy, on the user's own internal network.
+#[test]
+fn a_rehearsal_on_rootless_podman_runs_on_a_copy() {
+    mariadb_rehearsed_on_a_copy(&Scene::on_rootless_podman("rlrehearse"));
+}
+
+/// Rootless: DevLake with its `.env` and key.
+#[test]
+fn devlake_on_rootless_podman_keeps_its_env_file_and_key() {
+    devlake_moved_with_its_env_file_and_key(&Scene::on_rootless_podman("rllake"));
+}
