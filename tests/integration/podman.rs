@@ -583,7 +583,19 @@ fn status_of(checked: &Outcome, name: &str) -> Value {
 #[test]
 fn auto_on_podman_upgrades_the_opted_in_containers_and_notifies() {
     let _turn = auto_turn();
-    let scene = Scene::on_podman("podauto");
+    auto_upgrades_the_opted_in(&Scene::on_podman("podauto"));
+}
+
+/// The same pass on rootless Podman.
+#[test]
+fn auto_on_rootless_podman_upgrades_the_opted_in_containers_and_notifies() {
+    let _turn = auto_turn();
+    auto_upgrades_the_opted_in(&Scene::on_rootless_podman("rlauto"));
+}
+
+/// A container opted in by its label and one by the config file: `check` sees both eligible,
+/// one `auto` pass upgrades both and notifies its webhook.
+fn auto_upgrades_the_opted_in(scene: &Scene) {
     let reg = registry();
     let labelled = scene.run_image(
         "a",
@@ -593,7 +605,7 @@ fn auto_on_podman_upgrades_the_opted_in_containers_and_notifies() {
     let listed = scene.run_image("b", &["--init"], &format!("{reg}/auto-b:1.0.0"));
     let (url, hook) = webhook();
     let cfg = config(
-        &scene,
+        scene,
         &format!("webhook: {url}\ncontainers:\n  {listed}: {{policy: patch}}\n"),
     );
     let checked = scene.cutover(&["check", "--json", "--config", &cfg]);
