@@ -104,7 +104,7 @@ impl DockerEngine {
         };
         let unreachable = |message: String| EngineError::Unreachable {
             host: host.clone(),
-            message,
+            message: secrets::redact(&message),
             check: check_for(endpoint),
         };
         let (docker, said, forward) = open(endpoint).await.map_err(unreachable)?;
@@ -128,13 +128,11 @@ impl DockerEngine {
             Err(e) => {
                 let mut message = crate::causes::error_text(&e);
                 if let Some(said) = said {
-                    let words = said.words().await;
-                    if !words.is_empty() {
-                        message = format!("{message}; ssh said: {words}");
-                    }
+                    message = said.with_words(message).await;
                 }
-                let message = message.trim_end_matches(['.', '\n', ' ']);
-                Err(unreachable(secrets::redact(message)))
+                Err(unreachable(
+                    message.trim_end_matches(['.', '\n', ' ']).to_string(),
+                ))
             }
         }
     }
@@ -251,14 +249,6 @@ type SshSaid = Arc<ssh::Said>;
 /// A client, what ssh says when it carries it, and the forwarding that must outlive it.
 type Opened = (Docker, Option<SshSaid>, Option<Arc<ssh::Forward>>);
 
-/// Why a forwarding did not start, with ssh's words when it said any.
-async fn forwarding_failed(why: String, said: &ssh::Said) -> String {
-    match said.words().await {
-        words if words.is_empty() => why,
-        words => format!("{why}; ssh said: {words}"),
-    }
-}
-
 /// A client for the endpoint's kind of address, what ssh says when one carries it, and the
 /// forwarding of a socket on another host.
 async fn open(endpoint: &Endpoint) -> Result<Opened, String> {
@@ -270,10 +260,9 @@ async fn open(endpoint: &Endpoint) -> Result<Opened, String> {
         .filter(|d| d.socket.is_some())
     {
         let said = SshSaid::default();
-        let socket = destination.socket.as_deref().unwrap_or_default();
-        let forward = match ssh::Forward::open(&destination, socket, said.clone()).await {
+        let forward = match ssh::Forward::open(&destination, said.clone()).await {
             Ok(forward) => forward,
-            Err(why) => return Err(forwarding_failed(why, &said).await),
+            Err(why) => return Err(said.with_words(why).await),
         };
         let docker = Docker::connect_with_unix(
             &forward.local(),

@@ -80,9 +80,10 @@ impl Destination {
         args
     }
 
-    /// The words after `ssh` that forward `local` to the engine's socket on the host, once the
-    /// forwarding listens (or ssh exits, saying why).
-    pub fn forward_args(&self, local: &Path, socket: &str) -> Vec<String> {
+    /// The words after `ssh` that forward `local` to the engine's socket on the host (none when
+    /// the address names no socket), once the forwarding listens (or ssh exits, saying why).
+    pub fn forward_args(&self, local: &Path) -> Option<Vec<String>> {
+        let socket = self.socket.as_deref()?;
         let mut args = self.login(&[
             "-o",
             "ExitOnForwardFailure=yes",
@@ -93,7 +94,7 @@ impl Destination {
         ]);
         args.extend(["-L".to_string(), format!("{}:{socket}", local.display())]);
         args.extend(["--".to_string(), self.host.clone()]);
-        args
+        Some(args)
     }
 
     /// `-o ConnectTimeout=30`, then `options`, then the user and port.
@@ -120,22 +121,23 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Forwards a private socket to `socket` on `destination`'s host, once the forwarding
-    /// listens; ssh's words go to `said` as it says them, since it keeps running.
-    pub async fn open(
-        destination: &Destination,
-        socket: &str,
-        said: Arc<Said>,
-    ) -> Result<Forward, String> {
+    /// Forwards a private socket to the socket `destination` names on its host, once the
+    /// forwarding listens; ssh's words go to `said` as it says them, since it keeps running.
+    pub async fn open(destination: &Destination, said: Arc<Said>) -> Result<Forward, String> {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "cutover-ssh-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         ));
-        crate::private::dir(&dir).map_err(|e| e.to_string())?;
         let local = dir.join("engine.sock");
-        let args = destination.forward_args(&local, socket);
+        let (Some(args), Some(socket)) = (
+            destination.forward_args(&local),
+            destination.socket.as_deref(),
+        ) else {
+            return Err(format!("{} names no socket to forward", destination.host));
+        };
+        crate::private::dir(&dir).map_err(|e| e.to_string())?;
         let first = match start(&args, &said) {
             Ok(mut ssh) => listening(&mut ssh, &local, socket).await.map(|()| ssh),
             Err(e) => Err(e),
@@ -238,6 +240,14 @@ pub struct Said {
 }
 
 impl Said {
+    /// `message`, with what ssh said when it said anything.
+    pub async fn with_words(&self, message: String) -> String {
+        match self.words().await {
+            words if words.is_empty() => message,
+            words => format!("{message}; ssh said: {words}"),
+        }
+    }
+
     /// What ssh said; a connection that failed may be told before ssh's own words are read, so
     /// they are awaited a moment.
     pub async fn words(&self) -> String {
@@ -367,7 +377,9 @@ mod tests {
         );
         assert!(Destination::parse("ssh://h:port").is_err());
         assert!(Destination::parse("ssh://").is_err());
-        assert_eq!(Destination::parse("ssh://h/").unwrap().socket, None);
+        let hostonly = Destination::parse("ssh://h/").unwrap();
+        assert_eq!(hostonly.socket, None);
+        assert_eq!(hostonly.forward_args(Path::new("/tmp/x/engine.sock")), None);
     }
 
     #[test]
@@ -379,7 +391,8 @@ mod tests {
             Some("/run/user/1000/podman/podman.sock")
         );
         assert_eq!(
-            d.forward_args(Path::new("/tmp/x/engine.sock"), d.socket.as_deref().unwrap())
+            d.forward_args(Path::new("/tmp/x/engine.sock"))
+                .unwrap()
                 .join(" "),
             "-o ConnectTimeout=30 -o ExitOnForwardFailure=yes -o StreamLocalBindUnlink=yes -N -T -l core -p 22 -L /tmp/x/engine.sock:/run/user/1000/podman/podman.sock -- 10.0.0.3"
         );
