@@ -330,14 +330,24 @@ impl Scene {
     /// Where the runs on the world's engine are journaled: its own directory under the state
     /// directory, as for any engine but the host's standard socket.
     pub fn runs(&self) -> PathBuf {
-        let world = cutover::engine::endpoint::Endpoint::at(&docker_host());
-        cutover::fleet::state_dir(&self.state_dir, &world).join("runs")
+        self.runs_of(&docker_host())
+    }
+
+    /// Where the runs on the engine at `host` are journaled.
+    pub fn runs_of(&self, host: &str) -> PathBuf {
+        let engine = cutover::engine::endpoint::Endpoint::at(host);
+        cutover::fleet::state_dir(&self.state_dir, &engine).join("runs")
     }
 
     /// Everything the state directory holds, as text: the journals.
     pub fn journal_text(&self) -> String {
+        self.journal_text_of(&docker_host())
+    }
+
+    /// The journals of the runs on the engine at `host`, as text.
+    pub fn journal_text_of(&self, host: &str) -> String {
         let mut text = String::new();
-        for entry in std::fs::read_dir(self.runs())
+        for entry in std::fs::read_dir(self.runs_of(host))
             .into_iter()
             .flatten()
             .flatten()
@@ -349,12 +359,17 @@ impl Scene {
 
     /// Waits until the journal holds `needle` (a run reached a known step).
     pub fn wait_for_journal(&self, needle: &str, timeout: Duration) {
+        self.wait_for_journal_of(&docker_host(), needle, timeout);
+    }
+
+    /// As [`Scene::wait_for_journal`], for a run on the engine at `host`.
+    pub fn wait_for_journal_of(&self, host: &str, needle: &str, timeout: Duration) {
         let start = Instant::now();
-        while !self.journal_text().contains(needle) {
+        while !self.journal_text_of(host).contains(needle) {
             assert!(
                 start.elapsed() < timeout,
                 "journal never showed {needle}: {}",
-                self.journal_text()
+                self.journal_text_of(host)
             );
             std::thread::sleep(Duration::from_millis(100));
         }

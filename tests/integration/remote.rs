@@ -708,12 +708,6 @@ impl TwoHosts {
     }
 }
 
-/// Where cutover keeps the journals of the runs on the engine at `address`.
-fn runs_of(scene: &Scene, address: &str) -> PathBuf {
-    let endpoint = cutover::engine::endpoint::Endpoint::at(address);
-    cutover::fleet::state_dir(&scene.state_dir, &endpoint).join("runs")
-}
-
 #[test]
 fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
     let scene = Scene::new("fleetkill");
@@ -724,7 +718,7 @@ fn a_rollout_killed_on_its_canary_is_recovered_from_that_host_s_own_journal() {
         config,
     } = TwoHosts::start(&scene, "defaults: {policy: major}\nsettle: 1s\n", true);
     let config = config.as_str();
-    let x_runs = runs_of(&scene, &engines[0].host());
+    let x_runs = scene.runs_of(&engines[0].host());
 
     // The controller dies on the canary once its container is stopped.
     let mut run = scene.spawn(
@@ -875,16 +869,6 @@ fn a_resident_auto_rolls_out_over_its_fleet_on_its_schedule() {
         engine.inspect(&name, "{{.State.Running}}").as_deref(),
         Some("true")
     );
-}
-
-/// Every journal cutover keeps for the engine at `address`, as text.
-fn journals(scene: &Scene, address: &str) -> String {
-    std::fs::read_dir(runs_of(scene, address))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect()
 }
 
 /// When each step named `name` of a journal's runs began, and when each run ended, as the
@@ -1125,7 +1109,7 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
     for engine in engines {
         answers(engine, "quay", "/health/instance");
     }
-    let first = journals(&scene, &cluster.addresses[0]);
+    let first = scene.journal_text_of(&cluster.addresses[0]);
     // The database server's volume copied in the window, the backup written after.
     assert!(
         first.contains("\"step\":\"migrate\"")
@@ -1133,7 +1117,7 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
             && first.contains("\"step\":\"backup_from_snapshot\"")
     );
     for address in &cluster.addresses[1..] {
-        let other = journals(&scene, address);
+        let other = scene.journal_text_of(address);
         assert!(other.contains("\"step\":\"gate\""), "{other}");
         assert!(!other.contains("\"step\":\"migrate\"") && !other.contains("\"step\":\"snapshot"));
     }
@@ -1142,7 +1126,7 @@ fn a_quay_cluster_over_three_hosts_one_over_ssh_migrates_once_with_every_node_st
     let (migrations, first_end) = began(&first, "migrate");
     assert_eq!(migrations.len(), 2, "{first}");
     for address in &cluster.addresses[1..] {
-        let other = journals(&scene, address);
+        let other = scene.journal_text_of(address);
         let (gates, _) = began(&other, "gate");
         let (starts, _) = began(&other, "start");
         assert!(gates[0] <= migrations[0], "{gates:?} {migrations:?}");
@@ -1266,7 +1250,7 @@ fn a_cluster_run_killed_in_its_migration_is_recovered_first_node_first() {
     let first = &cluster.engines[0];
     let mut run = scene.spawn(&["auto", "--config", config], &[]);
     let start = Instant::now();
-    while began(&journals(&scene, &first.host()), "migrate")
+    while began(&scene.journal_text_of(&first.host()), "migrate")
         .0
         .is_empty()
     {
@@ -1438,7 +1422,7 @@ fn a_host_that_goes_away_mid_rollout_is_told_and_left_as_it_was() {
         &[],
     );
     let start = Instant::now();
-    while began(&journals(&scene, &engines[0].host()), "await_healthy")
+    while began(&scene.journal_text_of(&engines[0].host()), "await_healthy")
         .0
         .is_empty()
     {
@@ -1624,19 +1608,11 @@ fn podman_named_by_container_host_over_ssh_is_reached_through_its_forwarded_sock
             ("CUTOVER_PAUSE_FOR", "3s"),
         ],
     );
-    let runs = cutover::fleet::state_dir(
-        &scene.state_dir,
-        &cutover::engine::endpoint::Endpoint::at(&address),
-    )
-    .join("runs");
-    let start = Instant::now();
-    while !journal_says(&runs, "\"index\":0,\"phase\":\"done\"") {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    scene.wait_for_journal_of(
+        &address,
+        "\"index\":0,\"phase\":\"done\"",
+        Duration::from_secs(60),
+    );
     let killed = Command::new("pkill")
         .args(["-f", "--", &format!("StreamLocalBindUnlink.*{socket}")])
         .status()
@@ -1686,13 +1662,4 @@ fn podman_named_by_container_host_over_ssh_is_reached_through_its_forwarded_sock
         inspect(&name).unwrap()["Config"]["Image"],
         image("2").as_str()
     );
-}
-
-/// Whether a journal in `runs` holds `needle`.
-fn journal_says(runs: &Path, needle: &str) -> bool {
-    std::fs::read_dir(runs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)))
 }

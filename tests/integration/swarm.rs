@@ -120,18 +120,6 @@ pub fn swarm(scene: &Scene) -> (PrivateEngine, String) {
     (engine, host)
 }
 
-/// The journals of the runs on the engine at `host`, as text.
-pub fn journals_of(scene: &Scene, host: &str) -> String {
-    let endpoint = cutover::engine::endpoint::Endpoint::at(host);
-    let runs = cutover::fleet::state_dir(&scene.state_dir, &endpoint).join("runs");
-    std::fs::read_dir(runs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect()
-}
-
 /// `docker service create` of `image` with `replicas` and `options`, waited for until every
 /// task runs it.
 pub fn service(engine: &PrivateEngine, name: &str, replicas: u32, image: &str, options: &[&str]) {
@@ -312,14 +300,7 @@ pub fn killed_after(scene: &Scene, host: &str, args: &[&str], after: usize) -> s
         ],
     );
     let done = format!("\"index\":{},\"phase\":\"done\"", after - 1);
-    let start = Instant::now();
-    while !journals_of(scene, host).contains(&done) {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "step {after} never ended"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    scene.wait_for_journal_of(host, &done, Duration::from_secs(90));
     kill_hard(&mut run);
     let out = scene.cutover_with_env(&["recover", "--yes", "--json"], &[("DOCKER_HOST", host)]);
     out.expect(0);

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::engines::PrivateEngine;
 use crate::helpers::*;
-use crate::swarm::{
-    create_service, journals_of, read_in_task, spec_image, swarm, task_of, wait_running,
-};
+use crate::swarm::{create_service, read_in_task, spec_image, swarm, task_of, wait_running};
 
 const DB_PASSWORD: &str = "swarm-db-pw-31";
 
@@ -298,7 +296,7 @@ fn anchore_on_two_replicas_migrates_as_a_job_and_a_failure_restores_its_database
     assert_eq!(site.schema("postgres", "postgres", "anchore"), "0.7.1");
 
     assert!(
-        !journals_of(&site.scene, &site.host).contains(DB_PASSWORD),
+        !site.scene.journal_text_of(&site.host).contains(DB_PASSWORD),
         "the password leaked into a journal"
     );
     assert!(!site
@@ -414,7 +412,7 @@ fn proget_whose_connection_is_a_swarm_secret_keeps_it_and_is_restored_through_it
     ]);
     assert_eq!(spec_secrets.trim(), secret_name);
     assert!(
-        !journals_of(&site.scene, &site.host).contains(DB_PASSWORD),
+        !site.scene.journal_text_of(&site.host).contains(DB_PASSWORD),
         "the password leaked into a journal"
     );
 }
@@ -523,7 +521,7 @@ fn devlake_whose_key_is_in_a_swarm_secret_gets_a_new_secret_with_its_encryption_
     for text in [
         &out.stdout,
         &out.stderr,
-        &journals_of(&site.scene, &site.host),
+        &site.scene.journal_text_of(&site.host),
     ] {
         assert!(
             !text.contains(key) && !text.contains(DB_PASSWORD),
